@@ -1,0 +1,130 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layering (see README "Modules"): Model <- Extraction/Search/Store (no NIO) <- Protocol (NIOCore + zlib only)
+// <- Server / Client (never import each other) <- Load <- executables.
+let package = Package(
+    name: "Newswire",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "NewswireModel", targets: ["NewswireModel"]),
+        .library(name: "ArticleExtraction", targets: ["ArticleExtraction"]),
+        .library(name: "NewswireSearch", targets: ["NewswireSearch"]),
+        .library(name: "NewswireStore", targets: ["NewswireStore"]),
+        .library(name: "NewswireProtocol", targets: ["NewswireProtocol"]),
+        .library(name: "NewswireServer", targets: ["NewswireServer"]),
+        .library(name: "NewswireClient", targets: ["NewswireClient"]),
+        .executable(name: "newswired", targets: ["newswired"]),
+        .executable(name: "newswire", targets: ["newswire"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    ],
+    targets: [
+        // MARK: System libraries
+        .systemLibrary(
+            name: "CLibXML2",
+            pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+
+        // MARK: Libraries
+        .target(name: "NewswireModel"),
+        .target(
+            name: "ArticleExtraction",
+            dependencies: ["NewswireModel", "CLibXML2"]
+        ),
+        .target(name: "NewswireSearch", dependencies: ["NewswireModel"]),
+        .target(
+            name: "NewswireStore",
+            dependencies: ["NewswireModel", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "NewswireProtocol",
+            dependencies: ["NewswireModel", "CZlib", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "NewswireServer",
+            dependencies: [
+                "NewswireModel", "NewswireProtocol", "NewswireSearch", "NewswireStore", "ArticleExtraction",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "NewswireClient",
+            dependencies: [
+                "NewswireModel", "NewswireProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "NewswireLoad",
+            dependencies: [
+                "NewswireClient", "NewswireProtocol",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .target(
+            name: "NewswireTestSupport",
+            dependencies: ["NewswireModel", "ArticleExtraction"]
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "newswired",
+            dependencies: [
+                "NewswireServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "newswire",
+            dependencies: [
+                "NewswireModel", "ArticleExtraction", "NewswireClient", "NewswireLoad",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "NewswireModelTests", dependencies: ["NewswireModel"]),
+        .testTarget(
+            name: "ArticleExtractionTests",
+            dependencies: ["ArticleExtraction", "NewswireTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "NewswireSearchTests", dependencies: ["NewswireSearch", "NewswireTestSupport"]),
+        .testTarget(name: "NewswireStoreTests", dependencies: ["NewswireStore", "NewswireTestSupport"]),
+        .testTarget(
+            name: "NewswireProtocolTests",
+            dependencies: [
+                "NewswireProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["NewswireServer", "NewswireClient", "NewswireTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

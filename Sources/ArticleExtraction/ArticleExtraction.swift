@@ -1,0 +1,1 @@
+// The ArticleExtraction module: see README "Modules".

@@ -1,0 +1,4 @@
+#ifndef NEWSWIRE_CZLIB_SHIM_H
+#define NEWSWIRE_CZLIB_SHIM_H
+#include <zlib.h>
+#endif

@@ -1,0 +1,1 @@
+// The NewswireClient module: see README "Modules".

@@ -1,0 +1,1 @@
+// The NewswireLoad module: see README "Modules".

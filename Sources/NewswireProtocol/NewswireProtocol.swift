@@ -1,0 +1,1 @@
+// The NewswireProtocol module: see README "Modules".

@@ -1,0 +1,1 @@
+// The NewswireSearch module: see README "Modules".

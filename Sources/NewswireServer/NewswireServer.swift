@@ -1,0 +1,1 @@
+// The NewswireServer module: see README "Modules".

@@ -1,0 +1,1 @@
+// The NewswireStore module: see README "Modules".

@@ -1,0 +1,1 @@
+// The NewswireTestSupport module: see README "Modules".

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `newswire` command-line tool.
+@main
+struct Newswire: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "newswire",
+        abstract: "Parse news pages offline, and query or load-test a Newswire server."
+    )
+}
