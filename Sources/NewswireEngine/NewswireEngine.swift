@@ -1,0 +1,1 @@
+// The NewswireEngine module: see README "Modules".
