@@ -52,6 +52,9 @@ public protocol ArticleStore: Sendable {
 
     /// Number of live (not deleted) articles.
     func count() throws -> Int
+
+    /// Releases the store's resources; later calls may throw.
+    func close() throws
 }
 
 /// What ``ArticleStore/upsert(_:)`` did with one article.
