@@ -14,6 +14,7 @@ let package = Package(
                 .product(name: "NewswireEngine", package: "Newswire"),
                 .product(name: "NewswireStore", package: "Newswire"),
                 .product(name: "NewswireModel", package: "Newswire"),
+                .product(name: "NewswireSearch", package: "Newswire"),
             ]
         )
     ],

@@ -13,6 +13,7 @@
 import Foundation
 import NewswireEngine
 import NewswireModel
+import NewswireSearch
 import NewswireStore
 
 #if canImport(Glibc)
@@ -72,6 +73,19 @@ do {
         print(
             "RESULT step=parse articles=\(count) seconds=\(elapsed) perSecond=\(Double(count) / elapsed) "
                 + "mbPerSecond=\(Double(bytes) / elapsed / 1e6)")
+
+    case "index-only":
+        // The search index alone, fed in batches of <batch> (what put and rebuild hand it).
+        guard arguments.count == 4, let batchSize = Int(arguments[3]) else { fail("index-only <corpus> <batch>") }
+        var articles: [Article] = []
+        try JSONLinesImport.readArticles(path: arguments[2], batchSize: 10_000) { articles += $0 }
+        let index = SearchIndex()
+        let start = clock.now
+        for s in stride(from: 0, to: articles.count, by: batchSize) {
+            index.upsert(contentsOf: Array(articles[s..<min(articles.count, s + batchSize)]))
+        }
+        let elapsed = seconds(clock.now - start)
+        print("RESULT step=index-only batch=\(batchSize) articles=\(articles.count) seconds=\(elapsed) perSecond=\(Double(articles.count) / elapsed)")
 
     case "import-store":
         guard arguments.count == 5, let copies = Int(arguments[4]) else { fail("import-store <corpus> <dir> <copies>") }
