@@ -348,17 +348,21 @@ public final class NewswireEngine: Sendable {
             return abs(candidate.publishedKey - key) <= window
         }
         if candidates.isEmpty { return nil }
+        // A copy's original, or the copy itself when that original has been deleted since.
+        func root(of candidate: DuplicateEntry) -> DuplicateEntry {
+            guard let original = candidate.duplicateOf else { return candidate }
+            return batch.entry(for: original) ?? table.entry(for: original) ?? candidate
+        }
         // Prefer the earliest original: order by the root's publication (undated last), then the root's id.
         func rootKey(_ candidate: DuplicateEntry) -> (Int64, String) {
-            let root = candidate.duplicateOf ?? candidate.id
-            let rootEntry = batch.entry(for: root) ?? table.entry(for: root)
-            let published = rootEntry?.publishedKey ?? candidate.publishedKey
-            return (published == .min ? .max : published, root.rawValue)
+            let rootEntry = root(of: candidate)
+            let published = rootEntry.publishedKey
+            return (published == .min ? .max : published, rootEntry.id.rawValue)
         }
         candidates.sort { rootKey($0) < rootKey($1) }
         var stored: [ArticleID: [UInt64]] = [:]
         for candidate in candidates {
-            let root = candidate.duplicateOf ?? candidate.id
+            let root = root(of: candidate).id
             if candidate.fingerprint == features.fingerprint { return root }
             let shingles: [UInt64]
             if let pending = batchArticles[candidate.id] {

@@ -159,6 +159,11 @@ struct NewswireEngineTests {
         #expect(pair.map(\.duplicateOf) == [nil, "first"])
 
         #expect(try engine.stats().duplicateCount == 4)
+
+        // Once the original is deleted, a new copy points at the earliest surviving copy instead.
+        #expect(try engine.delete(id: "orig"))
+        let late = makeArticle("copy3", day: 4, paragraphs: edited(body, change: 20))
+        #expect(try engine.put([late]).map(\.duplicateOf) == ["copy"])
     }
 
     @Test(
