@@ -180,7 +180,7 @@ public final class NewswireEngine: Sendable {
         let covered: UInt64
         if let loaded {
             index = loaded.index
-            for entry in loaded.metadata.entries { duplicates.insert(entry) }
+            duplicates = loaded.metadata.duplicates
             replayed = try Self.replay(store: store, since: loaded.metadata.sequence, into: index, &duplicates)
             covered = loaded.metadata.sequence
             source = .snapshot
@@ -447,7 +447,7 @@ public final class NewswireEngine: Sendable {
         }
         guard let (sequence, duplicates) = captured else { return }
         let metadata = SnapshotMetadata(
-            storeIdentifier: store.storeIdentifier, sequence: sequence, entries: duplicates.liveEntries)
+            storeIdentifier: store.storeIdentifier, sequence: sequence, duplicates: duplicates)
         try index.write(to: snapshotPath, metadata: metadata.encoded())
         writeState.withLock { state in
             state.snapshotSequence = max(state.snapshotSequence, sequence)

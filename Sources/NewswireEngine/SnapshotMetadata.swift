@@ -3,38 +3,38 @@ import NewswireModel
 /// What the engine stores in the index snapshot's metadata: which store and change sequence the snapshot
 /// covers, and the near-duplicate table (rebuilding it would mean reading every body from the store).
 ///
-/// Layout (little-endian): magic `NWEM`, u32 version (1), string store identifier, u64 sequence, varint entry
+/// Layout (little-endian): magic `NWEM`, u32 version (2), string store identifier, u64 sequence, varint entry
 /// count, then per entry: string id, i64 published key, u8 has-duplicateOf + string, u64 content hash,
 /// u64 fingerprint, u8 band count + that many u32 band keys. Strings are varint length + UTF-8.
 struct SnapshotMetadata {
     static let magic: [UInt8] = Array("NWEM".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
 
     var storeIdentifier: String
     var sequence: UInt64
-    var entries: [DuplicateEntry]
+    var duplicates: DuplicateTable
 
     func encoded() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(64 + entries.count * 72)
+        out.reserveCapacity(64 + duplicates.liveCount * 80)
         out += Self.magic
         putU32(&out, Self.version)
         putString(&out, storeIdentifier)
         putU64(&out, sequence)
-        putVarint(&out, UInt64(entries.count))
-        for entry in entries {
-            putString(&out, entry.id.rawValue)
-            putU64(&out, UInt64(bitPattern: entry.publishedKey))
-            if let root = entry.duplicateOf {
+        putVarint(&out, UInt64(duplicates.liveCount))
+        duplicates.forEachLive { id, publishedKey, original, contentHash, fingerprint, bandKeys in
+            putString(&out, id.rawValue)
+            putU64(&out, UInt64(bitPattern: publishedKey))
+            if let original {
                 out.append(1)
-                putString(&out, root.rawValue)
+                putString(&out, original.rawValue)
             } else {
                 out.append(0)
             }
-            putU64(&out, entry.contentHash)
-            putU64(&out, entry.fingerprint)
-            out.append(UInt8(entry.bandKeys.count))
-            for key in entry.bandKeys { putU32(&out, key) }
+            putU64(&out, contentHash)
+            putU64(&out, fingerprint)
+            out.append(UInt8(bandKeys?.count ?? 0))
+            for key in bandKeys ?? [] { putU32(&out, key) }
         }
         return out
     }
@@ -52,8 +52,10 @@ struct SnapshotMetadata {
             guard let identifier = reader.string(), let sequence = reader.u64(), let count = reader.varint(),
                 count <= UInt64(buffer.count)
             else { return .failure(MetadataError(reason: "snapshot metadata is truncated")) }
-            var entries: [DuplicateEntry] = []
-            entries.reserveCapacity(Int(count))
+            var table = DuplicateTable()
+            table.reserveCapacity(Int(count))
+            var keys: [UInt32] = []
+            keys.reserveCapacity(TextFeatures.bands)
             for _ in 0..<count {
                 guard let id = reader.string(), let key = reader.u64(), let flag = reader.u8() else {
                     return .failure(MetadataError(reason: "snapshot metadata is truncated"))
@@ -66,19 +68,20 @@ struct SnapshotMetadata {
                 guard let hash = reader.u64(), let fingerprint = reader.u64(), let bandCount = reader.u8() else {
                     return .failure(MetadataError(reason: "snapshot metadata is truncated"))
                 }
-                var keys: [UInt32] = []
-                keys.reserveCapacity(Int(bandCount))
+                keys.removeAll(keepingCapacity: true)
                 for _ in 0..<bandCount {
                     guard let k = reader.u32() else { return .failure(MetadataError(reason: "snapshot metadata is truncated")) }
                     keys.append(k)
                 }
-                entries.append(
-                    DuplicateEntry(
-                        id: ArticleID(id), publishedKey: Int64(bitPattern: key), duplicateOf: root, contentHash: hash,
-                        fingerprint: fingerprint, bandKeys: keys))
+                table.append(
+                    id: ArticleID(id), publishedKey: Int64(bitPattern: key), duplicateOf: root, contentHash: hash,
+                    fingerprint: fingerprint, bandKeys: keys)
             }
             guard reader.offset == buffer.count else { return .failure(MetadataError(reason: "snapshot metadata has trailing bytes")) }
-            return .success(SnapshotMetadata(storeIdentifier: identifier, sequence: sequence, entries: entries))
+            guard table.distinctIDCount == Int(count) else {
+                return .failure(MetadataError(reason: "snapshot metadata repeats an article id"))
+            }
+            return .success(SnapshotMetadata(storeIdentifier: identifier, sequence: sequence, duplicates: table))
         }
     }
 
