@@ -74,6 +74,8 @@ public final class NewswireEngine: Sendable {
     private let background = DispatchGroup()
     private let backgroundQueue = DispatchQueue(label: "newswire.engine.snapshot")
     private let directoryLock: Locked<Int32?>
+    /// Left once the near-duplicate table is loaded; writes wait on it.
+    private let duplicatesReady = DispatchGroup()
 
     private struct WriteState {
         var duplicates: DuplicateTable
@@ -143,7 +145,7 @@ public final class NewswireEngine: Sendable {
         directoryLock = Locked(nil)
 
         var rebuildReason: String? = "no snapshot path configured"
-        var loaded: (index: SearchIndex, metadata: SnapshotMetadata)?
+        var loaded: (index: SearchIndex, header: SnapshotMetadata.Header, metadata: [UInt8])?
         var loadSeconds = 0.0
         if let indexSnapshotPath {
             if !FileManager.default.fileExists(atPath: indexSnapshotPath) {
@@ -151,18 +153,18 @@ public final class NewswireEngine: Sendable {
             } else {
                 do {
                     let (index, bytes) = try SearchIndex.load(from: indexSnapshotPath)
-                    switch SnapshotMetadata.decode(bytes) {
+                    switch SnapshotMetadata.decodeHeader(bytes) {
                     case .failure(let error):
                         rebuildReason = "snapshot \(indexSnapshotPath) unusable: \(error.reason)"
-                    case .success(let metadata):
+                    case .success(let header):
                         let latest = try store.latestSequence
-                        if metadata.storeIdentifier != store.storeIdentifier {
+                        if header.storeIdentifier != store.storeIdentifier {
                             rebuildReason = "snapshot \(indexSnapshotPath) belongs to another store"
-                        } else if metadata.sequence > latest {
+                        } else if header.sequence > latest {
                             rebuildReason =
-                                "snapshot \(indexSnapshotPath) is ahead of the store (\(metadata.sequence) > \(latest))"
+                                "snapshot \(indexSnapshotPath) is ahead of the store (\(header.sequence) > \(latest))"
                         } else {
-                            loaded = (index, metadata)
+                            loaded = (index, header, bytes)
                             rebuildReason = nil
                         }
                     }
@@ -177,12 +179,13 @@ public final class NewswireEngine: Sendable {
         let source: EngineStartup.Source
         var replayed = 0
         var duplicates = DuplicateTable()
+        var pendingDuplicateChanges: [DuplicateChange] = []
         let covered: UInt64
         if let loaded {
             index = loaded.index
-            duplicates = loaded.metadata.duplicates
-            replayed = try Self.replay(store: store, since: loaded.metadata.sequence, into: index, &duplicates)
-            covered = loaded.metadata.sequence
+            (replayed, pendingDuplicateChanges) = try Self.replay(
+                store: store, since: loaded.header.sequence, into: index)
+            covered = loaded.header.sequence
             source = .snapshot
         } else {
             index = SearchIndex()
@@ -197,25 +200,71 @@ public final class NewswireEngine: Sendable {
             totalSeconds: (end - start).seconds)
         writeState = Locked(WriteState(duplicates: duplicates, snapshotSequence: covered))
 
+        // The index is searchable now. The near-duplicate table, needed only by writes, is decoded in the
+        // background (a third of the restart time on 200k articles); writes wait for it.
+        if let loaded {
+            let pendingDuplicateChanges = pendingDuplicateChanges
+            duplicatesReady.enter()
+            backgroundQueue.async(group: background) { [self] in
+                defer { duplicatesReady.leave() }
+                var table: DuplicateTable
+                switch SnapshotMetadata.decodeTable(loaded.metadata, from: loaded.header.tableOffset) {
+                case .success(let decoded):
+                    table = decoded
+                case .failure:
+                    // Cannot happen for a checksummed snapshot short of a bug; recompute from the store then.
+                    table = DuplicateTable()
+                    try? Self.rebuildDuplicates(store: store, into: &table)
+                }
+                for change in pendingDuplicateChanges {
+                    switch change {
+                    case .insert(let entry): table.insert(entry)
+                    case .remove(let id): table.remove(id)
+                    }
+                }
+                writeState.withLock { $0.duplicates = table }
+            }
+        }
+
         // A rebuilt or long-replayed index is saved right away (in the background) so the next open is fast.
         if indexSnapshotPath != nil, source == .rebuilt || replayed > 0 { scheduleSnapshot() }
     }
 
-    /// Applies the store's changes after `sequence`; returns how many.
+    /// A replayed change to apply to the near-duplicate table once it is loaded.
+    private enum DuplicateChange: Sendable {
+        case insert(DuplicateEntry)
+        case remove(ArticleID)
+    }
+
+    /// Recomputes the near-duplicate table from every stored article.
+    private static func rebuildDuplicates(store: any ArticleStore, into table: inout DuplicateTable) throws {
+        var cursor: ScanCursor?
+        repeat {
+            let page = try store.scan(order: .id, after: cursor, limit: 5_000)
+            for article in page.articles {
+                table.insert(entry(for: article, features: TextFeatures(body: article.body)))
+            }
+            cursor = page.next
+        } while cursor != nil
+    }
+
+    /// Applies the store's changes after `sequence` to the index; returns how many, and what they do to the
+    /// near-duplicate table.
     private static func replay(
-        store: any ArticleStore, since sequence: UInt64, into index: SearchIndex, _ duplicates: inout DuplicateTable
-    ) throws -> Int {
+        store: any ArticleStore, since sequence: UInt64, into index: SearchIndex
+    ) throws -> (Int, [DuplicateChange]) {
         var since = sequence
         var count = 0
+        var duplicateChanges: [DuplicateChange] = []
         while true {
             let changes = try store.changes(since: since, limit: rebuildBatchSize)
-            guard let last = changes.last else { return count }
+            guard let last = changes.last else { return (count, duplicateChanges) }
             let entries = Self.indexAndComputeEntries(changes.compactMap(\.article), into: index)
             for change in changes where change.isDeletion {
                 index.remove(id: change.id)
-                duplicates.remove(change.id)
+                duplicateChanges.append(.remove(change.id))
             }
-            for entry in entries { duplicates.insert(entry) }
+            duplicateChanges += entries.map { .insert($0) }
             count += changes.count
             since = last.sequence
         }
@@ -273,6 +322,7 @@ public final class NewswireEngine: Sendable {
     public func put(_ articles: [Article]) throws -> [PutOutcome] {
         if articles.isEmpty { return [] }
         let features = articles.map { TextFeatures(body: $0.body) }  // CPU work outside the write lock
+        duplicatesReady.wait()
         let (outcomes, changes) = try writeState.withLock { state -> ([PutOutcome], Int) in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
             var batch = DuplicateTable()
@@ -319,6 +369,7 @@ public final class NewswireEngine: Sendable {
 
     /// Deletes the article with `id` from the store and the index. Returns whether it existed.
     public func delete(id: ArticleID) throws -> Bool {
+        duplicatesReady.wait()
         let deleted = try writeState.withLock { state -> Bool in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
             guard try store.delete(id) else { return false }
@@ -419,6 +470,7 @@ public final class NewswireEngine: Sendable {
 
     /// Current counters.
     public func stats() throws -> EngineStats {
+        duplicatesReady.wait()
         let (duplicates, snapshotSequence) = writeState.withLock {
             ($0.duplicates.duplicateCount, $0.snapshotSequence)
         }
@@ -436,6 +488,7 @@ public final class NewswireEngine: Sendable {
     /// Does nothing when the engine has no snapshot path or nothing changed since the last snapshot.
     public func saveSnapshot() throws {
         guard let snapshotPath else { return }
+        duplicatesReady.wait()
         snapshotLock.lock()
         defer { snapshotLock.unlock() }
         // Capture a sequence S the index is in step with and the duplicate table at S. The index file may then

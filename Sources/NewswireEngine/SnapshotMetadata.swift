@@ -39,8 +39,15 @@ struct SnapshotMetadata {
         return out
     }
 
-    /// Decodes metadata; nil with a reason when it is not engine metadata of this version or is truncated.
-    static func decode(_ bytes: [UInt8]) -> Result<SnapshotMetadata, MetadataError> {
+    /// The header: which store and sequence the snapshot covers, and where the table starts.
+    struct Header {
+        var storeIdentifier: String
+        var sequence: UInt64
+        var tableOffset: Int
+    }
+
+    /// Decodes the header only (cheap), so the table can be decoded later, off the open path.
+    static func decodeHeader(_ bytes: [UInt8]) -> Result<Header, MetadataError> {
         bytes.withUnsafeBufferPointer { buffer in
             var reader = Reader(buffer: buffer)
             guard reader.bytes(magic.count).map(Array.init) == magic else {
@@ -49,9 +56,21 @@ struct SnapshotMetadata {
             guard let version = reader.u32(), version == Self.version else {
                 return .failure(MetadataError(reason: "snapshot metadata version is not \(Self.version)"))
             }
-            guard let identifier = reader.string(), let sequence = reader.u64(), let count = reader.varint(),
-                count <= UInt64(buffer.count)
-            else { return .failure(MetadataError(reason: "snapshot metadata is truncated")) }
+            guard let identifier = reader.string(), let sequence = reader.u64() else {
+                return .failure(MetadataError(reason: "snapshot metadata is truncated"))
+            }
+            return .success(Header(storeIdentifier: identifier, sequence: sequence, tableOffset: reader.offset))
+        }
+    }
+
+    /// Decodes the near-duplicate table that starts at `offset`.
+    static func decodeTable(_ bytes: [UInt8], from offset: Int) -> Result<DuplicateTable, MetadataError> {
+        bytes.withUnsafeBufferPointer { buffer in
+            var reader = Reader(buffer: buffer)
+            reader.offset = offset
+            guard let count = reader.varint(), count <= UInt64(buffer.count) else {
+                return .failure(MetadataError(reason: "snapshot metadata is truncated"))
+            }
             var table = DuplicateTable()
             table.reserveCapacity(Int(count))
             var keys: [UInt32] = []
@@ -62,7 +81,9 @@ struct SnapshotMetadata {
                 }
                 var root: ArticleID?
                 if flag == 1 {
-                    guard let text = reader.string() else { return .failure(MetadataError(reason: "snapshot metadata is truncated")) }
+                    guard let text = reader.string() else {
+                        return .failure(MetadataError(reason: "snapshot metadata is truncated"))
+                    }
                     root = ArticleID(text)
                 }
                 guard let hash = reader.u64(), let fingerprint = reader.u64(), let bandCount = reader.u8() else {
@@ -70,18 +91,22 @@ struct SnapshotMetadata {
                 }
                 keys.removeAll(keepingCapacity: true)
                 for _ in 0..<bandCount {
-                    guard let k = reader.u32() else { return .failure(MetadataError(reason: "snapshot metadata is truncated")) }
+                    guard let k = reader.u32() else {
+                        return .failure(MetadataError(reason: "snapshot metadata is truncated"))
+                    }
                     keys.append(k)
                 }
                 table.append(
                     id: ArticleID(id), publishedKey: Int64(bitPattern: key), duplicateOf: root, contentHash: hash,
                     fingerprint: fingerprint, bandKeys: keys)
             }
-            guard reader.offset == buffer.count else { return .failure(MetadataError(reason: "snapshot metadata has trailing bytes")) }
+            guard reader.offset == buffer.count else {
+                return .failure(MetadataError(reason: "snapshot metadata has trailing bytes"))
+            }
             guard table.distinctIDCount == Int(count) else {
                 return .failure(MetadataError(reason: "snapshot metadata repeats an article id"))
             }
-            return .success(SnapshotMetadata(storeIdentifier: identifier, sequence: sequence, duplicates: table))
+            return .success(table)
         }
     }
 

@@ -36,6 +36,14 @@ func residentMegabytes() -> Double {
     return 0
 }
 
+/// CPU seconds (user + system) this process used so far: a measure that holds up on a shared, busy machine.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("store-bench: \(message)\n".utf8))
     exit(2)
@@ -108,18 +116,20 @@ do {
             dataDirectory: arguments[3], configuration: .init(snapshotEveryChanges: Int.max / 2))
         var putSeconds = 0.0
         var duplicates = 0
+        let cpuStart = cpuSeconds()
         let (count, bytes) = try forEachBatch(corpus: arguments[2], copies: copies) { batch in
             let start = clock.now
             duplicates += try engine.put(batch).filter { $0.duplicateOf != nil }.count
             putSeconds += seconds(clock.now - start)
         }
         let rss = residentMegabytes()
+        let cpu = cpuSeconds() - cpuStart
         let closeStart = clock.now
         try engine.close()
         let closeSeconds = seconds(clock.now - closeStart)
         print(
             "RESULT step=import articles=\(count) seconds=\(putSeconds) perSecond=\(Double(count) / putSeconds) "
-                + "mbPerSecond=\(Double(bytes) / putSeconds / 1e6) duplicates=\(duplicates) rssMB=\(rss) "
+                + "mbPerSecond=\(Double(bytes) / putSeconds / 1e6) duplicates=\(duplicates) rssMB=\(rss) cpuSeconds=\(cpu) "
                 + "snapshotSeconds=\(closeSeconds)")
 
     case "open", "rebuild":
@@ -129,15 +139,19 @@ do {
                 atPath: (directory as NSString).appendingPathComponent(NewswireEngine.snapshotFileName))
         }
         let start = clock.now
+        let cpuStart = cpuSeconds()
         let engine = try NewswireEngine.open(dataDirectory: directory)
         let elapsed = seconds(clock.now - start)
+        let cpu = cpuSeconds() - cpuStart
         let rss = residentMegabytes()
         let s = engine.startup
-        engine.waitForBackgroundWork()
+        engine.waitForBackgroundWork()  // near-duplicate table decoded (and, after a rebuild, snapshot saved)
+        let writable = seconds(clock.now - start)
         try engine.close()
         print(
             "RESULT step=\(arguments[1]) source=\(s.source.rawValue) articles=\(s.articleCount) seconds=\(elapsed) "
-                + "snapshotLoadSeconds=\(s.snapshotLoadSeconds) catchUpSeconds=\(s.catchUpSeconds) "
+                + "snapshotLoadSeconds=\(s.snapshotLoadSeconds) writableSeconds=\(writable) "
+                + "catchUpSeconds=\(s.catchUpSeconds) cpuSeconds=\(cpu) "
                 + "replayed=\(s.replayedChanges) rssMB=\(rss)")
 
     case "mutate":
