@@ -109,9 +109,9 @@ extension IndexState {
             articles: liveCount, segments: segments.count, terms: 0, postingsBytes: 0, dictionaryBytes: 0,
             storedTextBytes: 0, attributeBytes: 0)
         for s in segments {
-            result.terms += s.termDF.count
+            result.terms += s.termCount
             result.postingsBytes += s.postings.count
-            result.dictionaryBytes += s.cjkKeys.count * 8 + s.termStart.count * 4 + s.termDF.count * 4
+            result.dictionaryBytes += s.cjkKeys.count * 8 + s.termStart.count * 4
                 + s.wordList.reduce(0) { $0 + $1.utf8.count + 48 }
             result.storedTextBytes += s.storedTextBytes
             result.attributeBytes += s.count * (8 + 4 * 6 + 16 + 8) + s.personIDs.count * 4

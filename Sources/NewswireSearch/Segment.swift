@@ -31,7 +31,11 @@ enum TermKey {
 
 /// An immutable block of the inverted index over a batch of documents (local ids `0..<count`).
 ///
-/// Postings are one flat byte array. Each term's list is a run of entries, one per document, in document order:
+/// Postings are one flat byte array. Each term's list starts with `varint(df)` and, when df > 64, a block table:
+/// for each block of 64 entries, 12 bytes `(Int32 last doc before the block, UInt32 byte offset of the block,
+/// UInt16 max weighted tf in the block, UInt16 min weighted length in the block)`. The first two fields let a
+/// cursor skip ahead; the last two bound the block's best BM25 score (block-max pruning for top-k). Then come the
+/// entries, one per document, in document order:
 /// `varint(docDelta << 1 | simple)`; unless `simple` (exactly one body occurrence and none in the title)
 /// `varint(tfBody << 4 | min(tfTitle, 15)) [varint(tfTitle) if >= 15]`; then for positional
 /// terms (bigrams and words; CJK unigrams carry none) either one `varint(position)` when the document has a
@@ -62,7 +66,6 @@ final class Segment: @unchecked Sendable {
     let words: [String: Int32]
     let wordList: [String]
     let termStart: [UInt32]  // byte offset of each term's list; count = terms + 1
-    let termDF: [UInt32]
     let postings: [UInt8]
 
     // Mutable under the index's write lock.
@@ -101,7 +104,7 @@ final class Segment: @unchecked Sendable {
         idText: [UInt8], idStart: [UInt32], text: [UInt16], textStart: [UInt32], sourceIDs: [Int32], monthIDs: [Int32],
         seconds: [Int64], utcOffsets: [Int32], personStart: [UInt32], personIDs: [Int32], titleLengths: [UInt32],
         bodyLengths: [UInt32], bodyBases: [Int32], cjkKeys: [UInt64], wordList: [String], termStart: [UInt32],
-        termDF: [UInt32], postings: [UInt8], deleted: [UInt64]? = nil
+        postings: [UInt8], deleted: [UInt64]? = nil
     ) {
         self.idText = idText
         self.idStart = idStart
@@ -122,11 +125,24 @@ final class Segment: @unchecked Sendable {
         for (i, word) in wordList.enumerated() { words[word] = Int32(cjkKeys.count + i) }
         self.words = words
         self.termStart = termStart
-        self.termDF = termDF
         self.postings = postings
         self.deleted = deleted ?? [UInt64](repeating: 0, count: (idStart.count - 1 + 63) / 64)
         self.deletedCount = self.deleted.reduce(0) { $0 + $1.nonzeroBitCount }
     }
+
+    /// Entries per skip block.
+    static let skipInterval = 64
+
+    /// Number of documents holding term `t` (the list header).
+    func documentFrequency(term t: Int) -> Int {
+        postings.withUnsafeBufferPointer { buffer in
+            var p = buffer.baseAddress! + Int(termStart[t])
+            return Int(Varint.read(&p))
+        }
+    }
+
+    /// Number of terms.
+    var termCount: Int { termStart.count - 1 }
 
     @inline(__always) func isDeleted(_ doc: Int) -> Bool { deleted[doc >> 6] & (1 << UInt64(doc & 63)) != 0 }
 
@@ -165,7 +181,7 @@ final class Segment: @unchecked Sendable {
 
     private func storedString(_ i: Int) -> String {
         text.withUnsafeBufferPointer { buffer in
-            String(decoding: buffer[Int(textStart[i])..<Int(textStart[i + 1])], as: UTF16.self)
+            UTF16Text.string(UnsafeBufferPointer(rebasing: buffer[Int(textStart[i])..<Int(textStart[i + 1])]))
         }
     }
 
@@ -323,16 +339,23 @@ struct SegmentBuilder {
         var postings: [UInt8] = []
         postings.reserveCapacity(sortedDocs.count * 3)
         var termStart = [UInt32](repeating: 0, count: termCount + 1)
-        var termDF = [UInt32](repeating: 0, count: termCount)
         var positionBytes: [UInt8] = []
+        var entryBytes: [UInt8] = []
+        var blocks: [(Int32, UInt32, UInt16, UInt16)] = []
+        let weightedLengths = (0..<documentCount).map {
+            UInt16(clamping: Int(titleLengths[$0]) * Int(Scoring.titleBoost) + Int(bodyLengths[$0]))
+        }
         for t in 0..<termCount {
             termStart[t] = UInt32(postings.count)
             let positional = t >= cjkCount || TermKey.isPositional(cjkKeyList[cjkOrder[t]])
             var k = occurrenceCount[t]
             let end = occurrenceCount[t + 1]
             var previousDoc: Int32 = 0
-            var df: UInt32 = 0
+            var df = 0
+            entryBytes.removeAll(keepingCapacity: true)
+            blocks.removeAll(keepingCapacity: true)
             while k < end {
+                if df % Segment.skipInterval == 0 { blocks.append((previousDoc, UInt32(entryBytes.count), 0, .max)) }
                 let doc = sortedDocs[k]
                 var j = k
                 while j < end, sortedDocs[j] == doc { j += 1 }
@@ -340,17 +363,20 @@ struct SegmentBuilder {
                 var titleTF = 0
                 while k + titleTF < j, sortedPositions[k + titleTF] < bodyBase { titleTF += 1 }
                 let bodyTF = j - k - titleTF
+                let weightedTF = UInt16(clamping: titleTF * Int(Scoring.titleBoost) + bodyTF)
+                blocks[blocks.count - 1].2 = max(blocks[blocks.count - 1].2, weightedTF)
+                blocks[blocks.count - 1].3 = min(blocks[blocks.count - 1].3, weightedLengths[Int(doc)])
                 // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
                 let simple = titleTF == 0 && bodyTF == 1
-                Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &postings)
+                Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &entryBytes)
                 previousDoc = doc
                 if !simple {
-                    Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &postings)
-                    if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &postings) }
+                    Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &entryBytes)
+                    if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &entryBytes) }
                 }
                 if positional {
                     if j - k == 1 {
-                        Varint.append(UInt64(sortedPositions[k]), to: &postings)
+                        Varint.append(UInt64(sortedPositions[k]), to: &entryBytes)
                     } else {
                         positionBytes.removeAll(keepingCapacity: true)
                         var previous: Int32 = 0
@@ -358,14 +384,23 @@ struct SegmentBuilder {
                             Varint.append(UInt64(sortedPositions[m] - previous), to: &positionBytes)
                             previous = sortedPositions[m]
                         }
-                        Varint.append(UInt64(positionBytes.count), to: &postings)
-                        postings.append(contentsOf: positionBytes)
+                        Varint.append(UInt64(positionBytes.count), to: &entryBytes)
+                        entryBytes.append(contentsOf: positionBytes)
                     }
                 }
                 df += 1
                 k = j
             }
-            termDF[t] = df
+            Varint.append(UInt64(df), to: &postings)
+            if df > Segment.skipInterval {
+                for (previous, offset, maxTF, minLength) in blocks {
+                    withUnsafeBytes(of: previous.littleEndian) { postings.append(contentsOf: $0) }
+                    withUnsafeBytes(of: offset.littleEndian) { postings.append(contentsOf: $0) }
+                    withUnsafeBytes(of: maxTF.littleEndian) { postings.append(contentsOf: $0) }
+                    withUnsafeBytes(of: minLength.littleEndian) { postings.append(contentsOf: $0) }
+                }
+            }
+            postings.append(contentsOf: entryBytes)
         }
         termStart[termCount] = UInt32(postings.count)
         postings.append(0)  // padding: the buffer is never empty
@@ -374,7 +409,7 @@ struct SegmentBuilder {
             idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
             utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
             bodyLengths: bodyLengths, bodyBases: bodyBases, cjkKeys: cjkOrder.map { cjkKeyList[$0] },
-            wordList: wordList, termStart: termStart, termDF: termDF, postings: postings)
+            wordList: wordList, termStart: termStart, postings: postings)
     }
 }
 
@@ -416,6 +451,13 @@ struct PostingCursor {
     private var p: UnsafePointer<UInt8>
     private let end: UnsafePointer<UInt8>
     let positional: Bool
+    /// Documents in the list.
+    let documentFrequency: Int
+    private let skipTable: UnsafeRawPointer
+    /// Blocks in the block table (0 for short lists, which have none).
+    let blockCount: Int
+    private var nextSkip = 1
+    private let entries: UnsafePointer<UInt8>
     /// Current document, or `Int32.max` when exhausted; -1 before the first `next()`.
     private(set) var doc: Int32 = -1
     private(set) var titleTF: Int32 = 0
@@ -424,7 +466,15 @@ struct PostingCursor {
     private var previous: Int32 = 0
 
     init(base: UnsafePointer<UInt8>, start: UInt32, end: UInt32, positional: Bool) {
-        p = base + Int(start)
+        var q = base + Int(start)
+        documentFrequency = Int(Varint.read(&q))
+        blockCount =
+            documentFrequency > Segment.skipInterval
+            ? (documentFrequency + Segment.skipInterval - 1) / Segment.skipInterval : 0
+        skipTable = UnsafeRawPointer(q)
+        q += blockCount * 12
+        entries = q
+        p = q
         self.end = base + Int(end)
         self.positional = positional
         positionsPointer = p
@@ -464,10 +514,52 @@ struct PostingCursor {
 
     /// Advances to the first entry at or after `target`; true when that entry is `target`.
     @inline(__always) mutating func seek(_ target: Int32) -> Bool {
+        if doc >= target { return doc == target }
+        if nextSkip < blockCount {
+            // Jump to the last block that starts after a document below the target.
+            var k = nextSkip
+            var jump = -1
+            while k < blockCount, skipTable.loadUnaligned(fromByteOffset: 12 * k, as: Int32.self) < target {
+                jump = k
+                k += 1
+            }
+            nextSkip = k
+            if jump >= 0 {
+                jumpToBlock(jump)
+            }
+        }
         while doc < target {
             if !next() { return false }
         }
         return doc == target
+    }
+
+    /// Moves to the start of block `k` unless the cursor is already past it.
+    @inline(__always) mutating func jumpToBlock(_ k: Int) {
+        let q = entries + Int(skipTable.loadUnaligned(fromByteOffset: 12 * k + 4, as: UInt32.self))
+        if q > p {
+            p = q
+            previous = skipTable.loadUnaligned(fromByteOffset: 12 * k, as: Int32.self)
+        }
+    }
+
+    /// Largest weighted tf (title × boost + body) and smallest weighted length in block `k`.
+    @inline(__always) func blockBounds(_ k: Int) -> (maxTF: Double, minLength: Double) {
+        (
+            Double(skipTable.loadUnaligned(fromByteOffset: 12 * k + 8, as: UInt16.self)),
+            Double(skipTable.loadUnaligned(fromByteOffset: 12 * k + 10, as: UInt16.self))
+        )
+    }
+
+    /// Whether the cursor has no more entries.
+    var isExhausted: Bool { p >= end }
+
+    /// Occurrences in the current document.
+    var frequency: Int32 { titleTF + bodyTF }
+
+    /// An iterator over the current document's positions.
+    var positionIterator: PositionIterator {
+        PositionIterator(pointer: positionsPointer, remaining: titleTF + bodyTF)
     }
 
     /// The current document's positions, ascending.
@@ -529,5 +621,76 @@ struct UInt64Table {
             keys[j] = key
             values[j] = oldValues[i]
         }
+    }
+}
+
+/// UTF-16 → String without the standard library's generic (slow) transcoding path.
+enum UTF16Text {
+    static func string(_ units: UnsafeBufferPointer<UInt16>) -> String {
+        if units.isEmpty { return "" }
+        return String(unsafeUninitializedCapacity: units.count * 3) { out in
+            var o = 0
+            var i = 0
+            let n = units.count
+            while i < n {
+                var v = UInt32(units[i])
+                i += 1
+                if v >= 0xD800 && v <= 0xDBFF, i < n, units[i] >= 0xDC00, units[i] <= 0xDFFF {
+                    v = 0x10000 + ((v - 0xD800) << 10) + (UInt32(units[i]) - 0xDC00)
+                    i += 1
+                } else if v >= 0xD800 && v <= 0xDFFF {
+                    v = 0xFFFD  // unpaired surrogate (never stored: input came from valid Strings)
+                }
+                if v < 0x80 {
+                    out[o] = UInt8(v)
+                    o += 1
+                } else if v < 0x800 {
+                    out[o] = UInt8(0xC0 | (v >> 6))
+                    out[o + 1] = UInt8(0x80 | (v & 0x3F))
+                    o += 2
+                } else if v < 0x10000 {
+                    out[o] = UInt8(0xE0 | (v >> 12))
+                    out[o + 1] = UInt8(0x80 | ((v >> 6) & 0x3F))
+                    out[o + 2] = UInt8(0x80 | (v & 0x3F))
+                    o += 3
+                } else {
+                    out[o] = UInt8(0xF0 | (v >> 18))
+                    out[o + 1] = UInt8(0x80 | ((v >> 12) & 0x3F))
+                    out[o + 2] = UInt8(0x80 | ((v >> 6) & 0x3F))
+                    out[o + 3] = UInt8(0x80 | (v & 0x3F))
+                    o += 4
+                }
+            }
+            return o
+        }
+    }
+}
+
+/// Decodes one document's delta-coded positions lazily.
+struct PositionIterator {
+    private var pointer: UnsafePointer<UInt8>
+    private var remaining: Int32
+    /// Current position; `Int32.max` once exhausted.
+    private(set) var value: Int32 = 0
+
+    init(pointer: UnsafePointer<UInt8>, remaining: Int32) {
+        self.pointer = pointer
+        self.remaining = remaining
+        advance()
+    }
+
+    @inline(__always) mutating func advance() {
+        if remaining == 0 {
+            value = .max
+            return
+        }
+        remaining -= 1
+        value += Int32(bitPattern: Varint.read(&pointer))
+    }
+
+    /// Advances to the first position at or after `target`; returns it (`Int32.max` when none).
+    @inline(__always) mutating func advance(to target: Int32) -> Int32 {
+        while value < target { advance() }
+        return value
     }
 }

@@ -1,13 +1,13 @@
 import NewswireModel
 
-/// Binary snapshot layout (version 2), little-endian:
+/// Binary snapshot layout (version 3), little-endian:
 ///
 /// `magic "NWSIDX\r\n"`, `u32 version`, metadata bytes, the three interners (sources, months, persons), then each
 /// segment's flat arrays exactly as held in memory (documents, term keys, term offsets, postings, deletion
 /// bits), and a trailing `u64` checksum of everything before it. Loading validates magic, version, checksum
 /// and every array's length and range, so a truncated or corrupt file is rejected instead of trusted.
 enum SnapshotCodec {
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
 
     static func encode(_ state: IndexState, metadata: [UInt8]) -> [UInt8] {
         var w = ByteWriter()
@@ -40,7 +40,6 @@ enum SnapshotCodec {
             w.varint(UInt64(s.wordList.count))
             for word in s.wordList { w.string(word) }
             w.array(s.termStart)
-            w.array(s.termDF)
             w.array(s.postings)
             w.array(s.deleted)
         }
@@ -98,7 +97,6 @@ enum SnapshotCodec {
             var wordList: [String] = []
             for _ in 0..<(try r.count(max: payload.count)) { wordList.append(try r.string()) }
             let termStart = try r.array(of: UInt32.self)
-            let termDF = try r.array(of: UInt32.self)
             let postings = try r.array(of: UInt8.self)
             let deleted = try r.array(of: UInt64.self)
             let terms = cjkKeys.count + wordList.count
@@ -108,7 +106,7 @@ enum SnapshotCodec {
                 idStart.last.map(Int.init) == idText.count, zip(idStart, idStart.dropFirst()).allSatisfy({ $0 <= $1 }), textStart.count == 2 * n + 1, textStart.first == 0,
                 textStart.last.map(Int.init) == text.count, zip(textStart, textStart.dropFirst()).allSatisfy({ $0 <= $1 }), personStart.last.map(Int.init) == personIDs.count,
                 zip(personStart, personStart.dropFirst()).allSatisfy({ $0 <= $1 }),
-                termStart.count == terms + 1, termDF.count == terms, deleted.count == (n + 63) / 64,
+                termStart.count == terms + 1, deleted.count == (n + 63) / 64,
                 zip(termStart, termStart.dropFirst()).allSatisfy({ $0 <= $1 }),
                 !postings.isEmpty, Int(termStart.last ?? 0) < postings.count,
                 sourceIDs.allSatisfy({ $0 >= -1 && $0 < Int32(state.sources.count) }),
@@ -120,7 +118,7 @@ enum SnapshotCodec {
                 idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
                 utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
                 bodyLengths: bodyLengths, bodyBases: bodyBases, cjkKeys: cjkKeys, wordList: wordList,
-                termStart: termStart, termDF: termDF, postings: postings, deleted: deleted)
+                termStart: termStart, postings: postings, deleted: deleted)
             for doc in 0..<n where !segment.isDeleted(doc) {
                 let id = segment.id(doc)
                 guard state.locations[id] == nil else { throw r.corrupt("article \(id) stored twice") }

@@ -93,10 +93,13 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
 }
 
-func timeQueries(_ index: SearchIndex, snippets: Bool, rounds: Int) -> (p50: Double, p99: Double, qps: Double, totals: [Int]) {
+func timeQueries(
+    _ index: SearchIndex, snippets: Bool, rounds: Int
+) -> (p50: Double, p99: Double, qps: Double, totals: [Int], latencies: [Double]) {
     var latencies: [Double] = []
     var totals: [Int] = []
     var elapsed = 0.0
+
     for round in 0..<rounds {
         for text in queries {
             let request = SearchRequest(text: text, limit: 10, includeSnippets: snippets)
@@ -110,10 +113,11 @@ func timeQueries(_ index: SearchIndex, snippets: Bool, rounds: Int) -> (p50: Dou
             elapsed += took
         }
     }
+    let inOrder = latencies.map { $0 * 1e3 }
     latencies.sort()
     return (
         percentile(latencies, 0.5) * 1e3, percentile(latencies, 0.99) * 1e3,
-        Double(queries.count * rounds) / elapsed, totals
+        Double(queries.count * rounds) / elapsed, totals, inOrder
     )
 }
 
@@ -126,6 +130,7 @@ var result: [String: Any] = [
     "articles": articleCount, "rawTextBytes": rawTextBytes, "buildSeconds": buildSeconds, "indexRSSBytes": indexRSS,
     "p50ms": plain.p50, "p99ms": plain.p99, "qps": plain.qps, "snippetP50ms": withSnippets.p50,
     "snippetP99ms": withSnippets.p99, "totals": plain.totals, "queries": queries.count,
+    "latenciesMs": plain.latencies,
     "postingsBytes": statistics.postingsBytes, "dictionaryBytes": statistics.dictionaryBytes,
     "storedTextBytes": statistics.storedTextBytes, "attributeBytes": statistics.attributeBytes,
     "segments": statistics.segments, "terms": statistics.terms,
@@ -138,10 +143,11 @@ if let snapshotDirectory {
     result["snapshotWriteSeconds"] = now() - start
     result["snapshotBytes"] = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     index = SearchIndex()
-    _ = residentBytes()
+    let beforeLoad = residentBytes()
     start = now()
     do { index = try SearchIndex.load(from: path).index } catch { fail("snapshot load: \(error)") }
     result["snapshotLoadSeconds"] = now() - start
+    result["loadedRSSBytes"] = residentBytes() - beforeLoad
     result["loadedCount"] = index.count
     try? FileManager.default.removeItem(atPath: path)
 }
