@@ -27,11 +27,21 @@ enum TermKey {
         1 << 42 | UInt64(a) << 21 | UInt64(b)
     }
     @inline(__always) static func isPositional(_ key: UInt64) -> Bool { key >= 1 << 42 }
+
+    /// The 32-bit form of a key whose characters are all in the BMP (nearly every key): a unigram stays its
+    /// scalar (< 0x10000), a bigram becomes `a << 16 | b` (>= 0x3007_0000, since CJK scalars start at U+3007).
+    /// Order-preserving among compact keys.
+    @inline(__always) static func compact(_ key: UInt64) -> UInt32? {
+        if key < 1 << 42 { return key < 0x10000 ? UInt32(key) : nil }
+        let a = (key >> 21) & 0x1F_FFFF
+        let b = key & 0x1F_FFFF
+        return a < 0x10000 && b < 0x10000 ? UInt32(a << 16 | b) : nil
+    }
 }
 
 /// An immutable block of the inverted index over a batch of documents (local ids `0..<count`).
 ///
-/// Postings are one flat byte array. Each term's list starts with `varint(df)` and, when df > 64, a block table:
+/// Postings are one flat byte array. Each term's list starts with `varint(df)` and, when df > 192, a block table:
 /// for each block of 64 entries, 12 bytes `(Int32 last doc before the block, UInt32 byte offset of the block,
 /// UInt16 max weighted tf in the block, UInt16 min weighted length in the block)`. The first two fields let a
 /// cursor skip ahead; the last two bound the block's best BM25 score (block-max pruning for top-k). Then come the
@@ -61,8 +71,11 @@ final class Segment: @unchecked Sendable {
     let bodyLengths: [UInt32]  // units in the body
     let bodyBases: [Int32]  // first body position
 
-    // Terms: CJK keys sorted ascending occupy term indices 0..<cjkKeys.count; words follow.
-    let cjkKeys: [UInt64]
+    // Terms: compact (BMP) CJK keys sorted ascending occupy term indices 0..<compactKeys.count, then the other
+    // CJK keys sorted (astral characters), then words.
+    let compactKeys: [UInt32]
+    let wideKeys: [UInt64]
+    var cjkTermCount: Int { compactKeys.count + wideKeys.count }
     let words: [String: Int32]
     let wordList: [String]
     let termStart: [UInt32]  // byte offset of each term's list; count = terms + 1
@@ -103,7 +116,8 @@ final class Segment: @unchecked Sendable {
     init(
         idText: [UInt8], idStart: [UInt32], text: [UInt16], textStart: [UInt32], sourceIDs: [Int32], monthIDs: [Int32],
         seconds: [Int64], utcOffsets: [Int32], personStart: [UInt32], personIDs: [Int32], titleLengths: [UInt32],
-        bodyLengths: [UInt32], bodyBases: [Int32], cjkKeys: [UInt64], wordList: [String], termStart: [UInt32],
+        bodyLengths: [UInt32], bodyBases: [Int32], compactKeys: [UInt32], wideKeys: [UInt64], wordList: [String],
+        termStart: [UInt32],
         postings: [UInt8], deleted: [UInt64]? = nil
     ) {
         self.idText = idText
@@ -119,10 +133,11 @@ final class Segment: @unchecked Sendable {
         self.titleLengths = titleLengths
         self.bodyLengths = bodyLengths
         self.bodyBases = bodyBases
-        self.cjkKeys = cjkKeys
+        self.compactKeys = compactKeys
+        self.wideKeys = wideKeys
         self.wordList = wordList
         var words: [String: Int32] = [:]
-        for (i, word) in wordList.enumerated() { words[word] = Int32(cjkKeys.count + i) }
+        for (i, word) in wordList.enumerated() { words[word] = Int32(compactKeys.count + wideKeys.count + i) }
         self.words = words
         self.termStart = termStart
         self.postings = postings
@@ -132,6 +147,8 @@ final class Segment: @unchecked Sendable {
 
     /// Entries per skip block.
     static let skipInterval = 64
+    /// Lists up to this long carry no block table: a linear scan is as fast as skipping, and it saves memory.
+    static let blockTableMinimum = 192
 
     /// Number of documents holding term `t` (the list header).
     func documentFrequency(term t: Int) -> Int {
@@ -154,18 +171,27 @@ final class Segment: @unchecked Sendable {
 
     /// Term index for a CJK key, by binary search.
     @inline(__always) func term(cjk key: UInt64) -> Int? {
+        if let compact = TermKey.compact(key) { return Self.search(compactKeys, compact) }
+        return Self.search(wideKeys, key).map { compactKeys.count + $0 }
+    }
+
+    @inline(__always) private static func search<K: Comparable>(_ keys: [K], _ key: K) -> Int? {
         var low = 0
-        var high = cjkKeys.count
+        var high = keys.count
         while low < high {
             let mid = (low + high) >> 1
-            if cjkKeys[mid] < key { low = mid + 1 } else { high = mid }
+            if keys[mid] < key { low = mid + 1 } else { high = mid }
         }
-        return low < cjkKeys.count && cjkKeys[low] == key ? low : nil
+        return low < keys.count && keys[low] == key ? low : nil
     }
 
     func term(word: String) -> Int? { words[word].map(Int.init) }
 
-    func isPositional(term: Int) -> Bool { term >= cjkKeys.count || TermKey.isPositional(cjkKeys[term]) }
+    func isPositional(term: Int) -> Bool {
+        if term < compactKeys.count { return compactKeys[term] >= 0x10000 }
+        if term < cjkTermCount { return TermKey.isPositional(wideKeys[term - compactKeys.count]) }
+        return true
+    }
 
     func persons(of doc: Int) -> ArraySlice<Int32> {
         personIDs[Int(personStart[doc])..<Int(personStart[doc + 1])]
@@ -308,8 +334,15 @@ struct SegmentBuilder {
     }
 
     mutating func finish() -> Segment {
-        // Final term order: CJK keys ascending, then words.
-        let cjkOrder = cjkKeyList.indices.sorted { cjkKeyList[$0] < cjkKeyList[$1] }
+        // Final term order: compact CJK keys ascending, other CJK keys ascending, then words.
+        let cjkOrder = cjkKeyList.indices.sorted {
+            let a = TermKey.compact(cjkKeyList[$0]) != nil
+            let b = TermKey.compact(cjkKeyList[$1]) != nil
+            return a != b ? a : cjkKeyList[$0] < cjkKeyList[$1]
+        }
+        let orderedKeys = cjkOrder.map { cjkKeyList[$0] }
+        let compactKeys = orderedKeys.compactMap(TermKey.compact)
+        let wideKeys = Array(orderedKeys.dropFirst(compactKeys.count))
         var finalOf = [UInt32](repeating: 0, count: cjkKeyList.count)
         for (final, provisional) in cjkOrder.enumerated() { finalOf[provisional] = UInt32(final) }
         let cjkCount = cjkKeyList.count
@@ -392,7 +425,7 @@ struct SegmentBuilder {
                 k = j
             }
             Varint.append(UInt64(df), to: &postings)
-            if df > Segment.skipInterval {
+            if df > Segment.blockTableMinimum {
                 for (previous, offset, maxTF, minLength) in blocks {
                     withUnsafeBytes(of: previous.littleEndian) { postings.append(contentsOf: $0) }
                     withUnsafeBytes(of: offset.littleEndian) { postings.append(contentsOf: $0) }
@@ -408,7 +441,7 @@ struct SegmentBuilder {
         return Segment(
             idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
             utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
-            bodyLengths: bodyLengths, bodyBases: bodyBases, cjkKeys: cjkOrder.map { cjkKeyList[$0] },
+            bodyLengths: bodyLengths, bodyBases: bodyBases, compactKeys: compactKeys, wideKeys: wideKeys,
             wordList: wordList, termStart: termStart, postings: postings)
     }
 }
@@ -469,7 +502,7 @@ struct PostingCursor {
         var q = base + Int(start)
         documentFrequency = Int(Varint.read(&q))
         blockCount =
-            documentFrequency > Segment.skipInterval
+            documentFrequency > Segment.blockTableMinimum
             ? (documentFrequency + Segment.skipInterval - 1) / Segment.skipInterval : 0
         skipTable = UnsafeRawPointer(q)
         q += blockCount * 12

@@ -132,6 +132,23 @@ import Testing
         #expect(try Self.ids(index, "커피").0 == ["a11"])
     }
 
+    @Test func astralCharactersAreIndexedLikeAnyOther() throws {
+        let index = SearchIndex()
+        let articles = [
+            Article(id: "x1", title: "𠮷野家", paragraphs: ["𠮷野家的牛丼，𠀀𠀁𠀂测试。"]),
+            Article(id: "x2", title: "吉野家", paragraphs: ["吉野家的牛丼"]),
+            Article(id: "x3", title: "杂项", paragraphs: ["𠀁𠀂与𠮷"]),
+        ]
+        index.upsert(contentsOf: articles)
+        var oracle = BruteForceIndex()
+        for article in articles { oracle.upsert(article) }
+        #expect(try Self.ids(index, "𠮷野家").0 == ["x1"])
+        #expect(try Self.ids(index, "𠮷").0 == ["x1", "x3"])
+        #expect(try Self.ids(index, "𠀁𠀂").0 == ["x1", "x3"])
+        #expect(try Self.ids(index, "野家").0 == ["x1", "x2"])
+        try Self.check(index, oracle, queries: ["𠀀𠀁𠀂", "𠀂测试", "家的牛", "𠮷 牛丼", "𠀁", "的牛丼"])
+    }
+
     @Test func wordsMatchWholeWordsOnly() throws {
         let (index, _) = Self.fixtureIndex()
         #expect(try Self.ids(index, "kong").0 == ["a06"])
