@@ -98,11 +98,7 @@ public final class SearchIndex: @unchecked Sendable {
     private func mergeWhileNeeded() {
         while let victims = lock.withReadLock({ state.mergeCandidates() }) {
             // Only this writer mutates deletion bits, so reading them here without the lock is safe.
-            var documents: [PreparedDocument] = []
-            for segment in victims {
-                for doc in 0..<segment.count where !segment.isDeleted(doc) { documents.append(segment.prepared(doc)) }
-            }
-            let merged = Segment.build(documents)
+            let merged = Segment.merge(victims)
             lock.withWriteLock { state.replace(victims, with: merged) }
         }
     }

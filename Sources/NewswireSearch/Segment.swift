@@ -231,7 +231,9 @@ final class Segment: @unchecked Sendable {
 extension Segment {
     /// Builds a segment from documents (their order gives the local ids).
     static func build(_ documents: [PreparedDocument]) -> Segment {
-        var builder = SegmentBuilder()
+        // Size the term tables to the batch: a one-article segment must not pay for a corpus-sized table.
+        let characters = documents.reduce(0) { $0 + $1.title.utf16.count + $1.body.utf16.count }
+        var builder = SegmentBuilder(expectedCharacters: characters)
         for document in documents { builder.add(document) }
         return builder.finish()
     }
@@ -255,8 +257,8 @@ struct SegmentBuilder {
     private var bodyBases: [Int32] = []
 
     /// Key → provisional term number: BMP unigrams by direct lookup, everything else hashed.
-    private var unigramTerms = [UInt32](repeating: .max, count: 0x10000)
-    private var cjkTerms = UInt64Table()
+    private var unigramTerms: [UInt32]
+    private var cjkTerms: UInt64Table
     private var cjkKeyList: [UInt64] = []
     private var wordTerms: [String: UInt32] = [:]
     private var wordList: [String] = []
@@ -267,10 +269,15 @@ struct SegmentBuilder {
 
     private var units: [AnalyzedUnit] = []
 
-    init() {}
+    /// `expectedCharacters` sizes the term tables (distinct bigrams grow far slower than text).
+    init(expectedCharacters: Int) {
+        // A direct table for BMP unigrams pays off only for large batches; small ones hash every key.
+        unigramTerms = expectedCharacters > 200_000 ? [UInt32](repeating: .max, count: 0x10000) : []
+        cjkTerms = UInt64Table(capacity: min(max(expectedCharacters / 4, 64), 1 << 20))
+    }
 
     @inline(__always) private mutating func cjkTerm(_ key: UInt64) -> UInt32 {
-        if key < 0x10000 {
+        if key < 0x10000 && !unigramTerms.isEmpty {
             let t = unigramTerms[Int(key)]
             if t != .max { return t }
             let new = UInt32(cjkKeyList.count)
@@ -369,80 +376,110 @@ struct SegmentBuilder {
         occurrenceTerms = []
         occurrencePositions = []
 
-        var postings: [UInt8] = []
-        postings.reserveCapacity(sortedDocs.count * 3)
+        var writer = PostingsWriter(
+            weightedLengths: (0..<documentCount).map {
+                UInt16(clamping: Int(titleLengths[$0]) * Int(Scoring.titleBoost) + Int(bodyLengths[$0]))
+            })
+        writer.postings.reserveCapacity(sortedDocs.count * 3)
         var termStart = [UInt32](repeating: 0, count: termCount + 1)
         var positionBytes: [UInt8] = []
-        var entryBytes: [UInt8] = []
-        var blocks: [(Int32, UInt32, UInt16, UInt16)] = []
-        let weightedLengths = (0..<documentCount).map {
-            UInt16(clamping: Int(titleLengths[$0]) * Int(Scoring.titleBoost) + Int(bodyLengths[$0]))
-        }
         for t in 0..<termCount {
-            termStart[t] = UInt32(postings.count)
+            termStart[t] = UInt32(writer.postings.count)
             let positional = t >= cjkCount || TermKey.isPositional(cjkKeyList[cjkOrder[t]])
             var k = occurrenceCount[t]
             let end = occurrenceCount[t + 1]
-            var previousDoc: Int32 = 0
-            var df = 0
-            entryBytes.removeAll(keepingCapacity: true)
-            blocks.removeAll(keepingCapacity: true)
+            writer.beginTerm()
             while k < end {
-                if df % Segment.skipInterval == 0 { blocks.append((previousDoc, UInt32(entryBytes.count), 0, .max)) }
                 let doc = sortedDocs[k]
                 var j = k
                 while j < end, sortedDocs[j] == doc { j += 1 }
                 let bodyBase = bodyBases[Int(doc)]
                 var titleTF = 0
                 while k + titleTF < j, sortedPositions[k + titleTF] < bodyBase { titleTF += 1 }
-                let bodyTF = j - k - titleTF
-                let weightedTF = UInt16(clamping: titleTF * Int(Scoring.titleBoost) + bodyTF)
-                blocks[blocks.count - 1].2 = max(blocks[blocks.count - 1].2, weightedTF)
-                blocks[blocks.count - 1].3 = min(blocks[blocks.count - 1].3, weightedLengths[Int(doc)])
-                // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
-                let simple = titleTF == 0 && bodyTF == 1
-                Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &entryBytes)
-                previousDoc = doc
-                if !simple {
-                    Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &entryBytes)
-                    if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &entryBytes) }
-                }
+                positionBytes.removeAll(keepingCapacity: true)
                 if positional {
-                    if j - k == 1 {
-                        Varint.append(UInt64(sortedPositions[k]), to: &entryBytes)
-                    } else {
-                        positionBytes.removeAll(keepingCapacity: true)
-                        var previous: Int32 = 0
-                        for m in k..<j {
-                            Varint.append(UInt64(sortedPositions[m] - previous), to: &positionBytes)
-                            previous = sortedPositions[m]
-                        }
-                        Varint.append(UInt64(positionBytes.count), to: &entryBytes)
-                        entryBytes.append(contentsOf: positionBytes)
+                    var previous: Int32 = 0
+                    for m in k..<j {
+                        Varint.append(UInt64(sortedPositions[m] - previous), to: &positionBytes)
+                        previous = sortedPositions[m]
                     }
                 }
-                df += 1
+                positionBytes.withUnsafeBufferPointer { bytes in
+                    writer.add(
+                        doc: doc, titleTF: Int32(titleTF), bodyTF: Int32(j - k - titleTF),
+                        positions: positional ? bytes : nil)
+                }
                 k = j
             }
-            Varint.append(UInt64(df), to: &postings)
-            if df > Segment.blockTableMinimum {
-                for (previous, offset, maxTF, minLength) in blocks {
-                    withUnsafeBytes(of: previous.littleEndian) { postings.append(contentsOf: $0) }
-                    withUnsafeBytes(of: offset.littleEndian) { postings.append(contentsOf: $0) }
-                    withUnsafeBytes(of: maxTF.littleEndian) { postings.append(contentsOf: $0) }
-                    withUnsafeBytes(of: minLength.littleEndian) { postings.append(contentsOf: $0) }
-                }
-            }
-            postings.append(contentsOf: entryBytes)
+            writer.endTerm()
         }
-        termStart[termCount] = UInt32(postings.count)
-        postings.append(0)  // padding: the buffer is never empty
-        postings = [UInt8](postings)  // drop the reserve
+        termStart[termCount] = UInt32(writer.postings.count)
+        writer.postings.append(0)  // padding: the buffer is never empty
+        let postings = [UInt8](writer.postings)  // drop the reserve
         return Segment(
             idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
             utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
             bodyLengths: bodyLengths, bodyBases: bodyBases, compactKeys: compactKeys, wideKeys: wideKeys,
             wordList: wordList, termStart: termStart, postings: postings)
+    }
+}
+
+/// Encodes term lists in the segment layout (see ``Segment``): used by fresh builds and by merges, which copy
+/// each entry's position bytes verbatim.
+struct PostingsWriter {
+    var postings: [UInt8] = []
+    /// Weighted length of every (output) document, for the block bounds.
+    let weightedLengths: [UInt16]
+    private var entryBytes: [UInt8] = []
+    private var blocks: [(Int32, UInt32, UInt16, UInt16)] = []
+    private var previousDoc: Int32 = 0
+    private(set) var documentFrequency = 0
+
+    init(weightedLengths: [UInt16]) { self.weightedLengths = weightedLengths }
+
+    mutating func beginTerm() {
+        entryBytes.removeAll(keepingCapacity: true)
+        blocks.removeAll(keepingCapacity: true)
+        previousDoc = 0
+        documentFrequency = 0
+    }
+
+    /// Adds one document's entry; `positions` are its delta-coded positions (nil for unigram lists).
+    @inline(__always)
+    mutating func add(doc: Int32, titleTF: Int32, bodyTF: Int32, positions: UnsafeBufferPointer<UInt8>?) {
+        if documentFrequency % Segment.skipInterval == 0 {
+            blocks.append((previousDoc, UInt32(entryBytes.count), 0, .max))
+        }
+        let weightedTF = UInt16(clamping: Int(titleTF) * Int(Scoring.titleBoost) + Int(bodyTF))
+        blocks[blocks.count - 1].2 = max(blocks[blocks.count - 1].2, weightedTF)
+        blocks[blocks.count - 1].3 = min(blocks[blocks.count - 1].3, weightedLengths[Int(doc)])
+        // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
+        let simple = titleTF == 0 && bodyTF == 1
+        Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &entryBytes)
+        previousDoc = doc
+        if !simple {
+            Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &entryBytes)
+            if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &entryBytes) }
+        }
+        if let positions {
+            if titleTF + bodyTF != 1 { Varint.append(UInt64(positions.count), to: &entryBytes) }
+            entryBytes.append(contentsOf: positions)
+        }
+        documentFrequency += 1
+    }
+
+    /// Writes the finished list (header, block table, entries) to `postings`.
+    mutating func endTerm() {
+        Varint.append(UInt64(documentFrequency), to: &postings)
+        if documentFrequency > Segment.blockTableMinimum {
+            for (previous, offset, maxTF, minLength) in blocks {
+                withUnsafeBytes(of: previous.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: offset.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: maxTF.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: minLength.littleEndian) { postings.append(contentsOf: $0) }
+            }
+        }
+        postings.append(contentsOf: entryBytes)
     }
 }
 
@@ -496,7 +533,11 @@ struct PostingCursor {
     private(set) var titleTF: Int32 = 0
     private(set) var bodyTF: Int32 = 0
     private var positionsPointer: UnsafePointer<UInt8>
+    private var positionsLength = 0
     private var previous: Int32 = 0
+
+    /// The current entry's delta-coded position bytes, as stored (merges copy them verbatim).
+    var rawPositions: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: positionsPointer, count: positionsLength) }
 
     init(base: UnsafePointer<UInt8>, start: UInt32, end: UInt32, positional: Bool) {
         var q = base + Int(start)
@@ -536,10 +577,11 @@ struct PostingCursor {
             if titleTF + bodyTF == 1 {
                 positionsPointer = p
                 Varint.skip(&p)
+                positionsLength = p - positionsPointer
             } else {
-                let length = Int(Varint.read(&p))
+                positionsLength = Int(Varint.read(&p))
                 positionsPointer = p
-                p += length
+                p += positionsLength
             }
         }
         return true

@@ -76,6 +76,8 @@ guard !queries.isEmpty else { fail("no queries in \(queriesPath)") }
 
 var index = SearchIndex()
 var rawTextBytes = 0
+var incrementalSeconds = 0.0
+let incrementalCount = Int(argument("--incremental") ?? "0") ?? 0
 var articleCount = 0
 var buildSeconds = 0.0
 do {
@@ -85,6 +87,13 @@ do {
     let start = now()
     index.upsert(contentsOf: articles)
     buildSeconds = now() - start
+    if incrementalCount > 0 {
+        // Ingest one article per call, as a live feed would, into a fresh index.
+        let live = SearchIndex()
+        let started = now()
+        for article in articles.prefix(incrementalCount) { live.upsert(article) }
+        incrementalSeconds = now() - started
+    }
 }
 let indexRSS = residentBytes() - baseline
 let statistics = index.statistics
@@ -133,6 +142,7 @@ var result: [String: Any] = [
     "postingsBytes": statistics.postingsBytes, "dictionaryBytes": statistics.dictionaryBytes,
     "storedTextBytes": statistics.storedTextBytes, "attributeBytes": statistics.attributeBytes,
     "segments": statistics.segments, "terms": statistics.terms,
+    "incrementalCount": min(incrementalCount, articleCount), "incrementalSeconds": incrementalSeconds,
 ]
 
 if let snapshotDirectory {
