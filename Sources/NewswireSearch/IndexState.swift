@@ -22,7 +22,6 @@ struct Interner: Sendable {
         return id
     }
 
-    func id(of value: String) -> Int32? { ids[value] }
     var count: Int { values.count }
 }
 

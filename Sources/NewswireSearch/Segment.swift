@@ -197,12 +197,6 @@ final class Segment: @unchecked Sendable {
         personIDs[Int(personStart[doc])..<Int(personStart[doc + 1])]
     }
 
-    func prepared(_ doc: Int) -> PreparedDocument {
-        PreparedDocument(
-            id: id(doc), title: title(doc), body: body(doc), sourceID: sourceIDs[doc], monthID: monthIDs[doc],
-            seconds: seconds[doc], utcOffset: utcOffsets[doc], personIDs: Array(persons(of: doc)))
-    }
-
     var storedTextBytes: Int { text.count * 2 + textStart.count * 4 }
 
     private func storedString(_ i: Int) -> String {
@@ -626,9 +620,6 @@ struct PostingCursor {
         )
     }
 
-    /// Whether the cursor has no more entries.
-    var isExhausted: Bool { p >= end }
-
     /// Occurrences in the current document.
     var frequency: Int32 { titleTF + bodyTF }
 
@@ -637,16 +628,6 @@ struct PostingCursor {
         PositionIterator(pointer: positionsPointer, remaining: titleTF + bodyTF)
     }
 
-    /// The current document's positions, ascending.
-    func positions(into out: inout [Int32]) {
-        out.removeAll(keepingCapacity: true)
-        var q = positionsPointer
-        var position: Int32 = 0
-        for _ in 0..<(titleTF + bodyTF) {
-            position += Int32(bitPattern: Varint.read(&q))
-            out.append(position)
-        }
-    }
 }
 
 /// Open-addressing hash table from non-zero UInt64 keys to UInt32 (linear probing, kept under half full).
