@@ -269,3 +269,32 @@ import Testing
         try Self.checkHeads(index, queries: ExactnessTests.sampleQueries(from: articles, count: 50, seed: 77))
     }
 }
+
+/// Merged segments (postings re-encoded, positions copied) must answer exactly like a fresh build.
+@Suite struct MergeTests {
+    @Test func mergedIndexScoresLikeAFreshBuild() throws {
+        let articles = TopKTests.synthetic()
+        let bulk = SearchIndex()
+        bulk.upsert(contentsOf: articles)
+        let incremental = SearchIndex()
+        var rng = SeededGenerator(seed: 4)
+        var i = 0
+        while i < articles.count {
+            let n = [1, 1, 3, 17, 40].randomElement(using: &rng)!
+            incremental.upsert(contentsOf: Array(articles[i..<min(articles.count, i + n)]))
+            i += n
+        }
+        #expect(incremental.segmentSizes.count < 12)
+        let queries = ExactnessTests.sampleQueries(from: articles, count: 120, seed: 8) + ["\"hong kong\"", "人民 共和"]
+        for text in queries {
+            let a = try bulk.search(SearchRequest(text: text, limit: 1_000_000, includeSnippets: false))
+            let b = try incremental.search(SearchRequest(text: text, limit: 1_000_000, includeSnippets: false))
+            #expect(a.total == b.total, "\(text)")
+            let scoresA = Dictionary(uniqueKeysWithValues: a.hits.map { ($0.id, $0.score) })
+            for hit in b.hits {
+                let expected = try #require(scoresA[hit.id], "\(text): \(hit.id)")
+                #expect(abs(expected - hit.score) <= 1e-9 * max(1, abs(expected)), "\(text): \(hit.id)")
+            }
+        }
+    }
+}
