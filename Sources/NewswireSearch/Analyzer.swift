@@ -109,21 +109,6 @@ struct TermPattern: Sendable, Hashable {
     /// Span in positions (last offset + 1).
     var span: Int32 { (elements.last?.offset ?? -1) + 1 }
 
-    /// Whether `units` (sorted by position) contain this pattern starting at `units[index]`, with every element
-    /// in the position range `[lowerBound, upperBound)`.
-    func matches(in units: [AnalyzedUnit], at index: Int) -> Bool {
-        let base = units[index].position
-        var k = index
-        for element in elements {
-            let target = base + element.offset
-            while k < units.count, units[k].position < target { k += 1 }
-            guard k < units.count, units[k].position == target, units[k].cjk == element.cjk,
-                units[k].word == element.word
-            else { return false }
-        }
-        return true
-    }
-
     /// Readable form for errors and debugging.
     var text: String {
         var result = ""

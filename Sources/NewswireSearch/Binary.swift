@@ -56,8 +56,6 @@ struct ByteWriter {
     mutating func u8(_ v: UInt8) { bytes.append(v) }
     mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
-    mutating func f64(_ v: Double) { u64(v.bitPattern) }
 
     mutating func varint(_ value: UInt64) {
         var v = value
@@ -76,15 +74,6 @@ struct ByteWriter {
         }
     }
 
-    mutating func optionalString(_ s: String?) {
-        if let s {
-            u8(1)
-            string(s)
-        } else {
-            u8(0)
-        }
-    }
-
     /// Raw array of trivial values (count then bytes), for flat postings.
     mutating func array<T: FixedWidthInteger>(_ values: [T]) {
         varint(UInt64(values.count))
@@ -98,7 +87,6 @@ struct ByteReader {
     var offset = 0
     let path: String
 
-    struct Truncated: Error {}
 
     private func fail(_ what: String) -> SnapshotError {
         SnapshotError(path: path, message: "corrupt snapshot (\(what) at byte \(offset)); delete it to rebuild")
@@ -122,8 +110,6 @@ struct ByteReader {
         return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
-    mutating func i64() throws(SnapshotError) -> Int64 { Int64(bitPattern: try u64()) }
-    mutating func f64() throws(SnapshotError) -> Double { Double(bitPattern: try u64()) }
 
     mutating func varint() throws(SnapshotError) -> UInt64 {
         var result: UInt64 = 0
@@ -147,10 +133,6 @@ struct ByteReader {
         let n = try count(max: bytes.count - offset)
         defer { offset += n }
         return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]), as: UTF8.self)
-    }
-
-    mutating func optionalString() throws(SnapshotError) -> String? {
-        try u8() == 0 ? nil : try string()
     }
 
     mutating func array<T: FixedWidthInteger>(of type: T.Type) throws(SnapshotError) -> [T] {

@@ -53,7 +53,7 @@ public final class SearchIndex: @unchecked Sendable {
 
     /// Whether an article with `id` is indexed.
     public func contains(id: ArticleID) -> Bool {
-        lock.withReadLock { state.locations[id] != nil }
+        lock.withReadLock { state.locations.location(of: id) != nil }
     }
 
     /// Runs a query (see README "Query language"); throws ``QueryError`` for a malformed query.
@@ -72,7 +72,7 @@ public final class SearchIndex: @unchecked Sendable {
     /// tf-idf), best first, never including the article itself; nil when `id` is not indexed.
     public func related(to id: ArticleID, limit: Int) -> [SearchHit]? {
         lock.withReadLock { () -> [SearchHit]? in
-            guard let location = state.locations[id] else { return nil }
+            guard let location = state.locations.location(of: id) else { return nil }
             return Related.find(for: location, limit: limit, state: state)
         }
     }
@@ -98,11 +98,7 @@ public final class SearchIndex: @unchecked Sendable {
     private func mergeWhileNeeded() {
         while let victims = lock.withReadLock({ state.mergeCandidates() }) {
             // Only this writer mutates deletion bits, so reading them here without the lock is safe.
-            var documents: [PreparedDocument] = []
-            for segment in victims {
-                for doc in 0..<segment.count where !segment.isDeleted(doc) { documents.append(segment.prepared(doc)) }
-            }
-            let merged = Segment.build(documents)
+            let merged = Segment.merge(victims)
             lock.withWriteLock { state.replace(victims, with: merged) }
         }
     }

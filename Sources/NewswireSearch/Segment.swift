@@ -27,11 +27,25 @@ enum TermKey {
         1 << 42 | UInt64(a) << 21 | UInt64(b)
     }
     @inline(__always) static func isPositional(_ key: UInt64) -> Bool { key >= 1 << 42 }
+
+    /// The 32-bit form of a key whose characters are all in the BMP (nearly every key): a unigram stays its
+    /// scalar (< 0x10000), a bigram becomes `a << 16 | b` (>= 0x3007_0000, since CJK scalars start at U+3007).
+    /// Order-preserving among compact keys.
+    @inline(__always) static func compact(_ key: UInt64) -> UInt32? {
+        if key < 1 << 42 { return key < 0x10000 ? UInt32(key) : nil }
+        let a = (key >> 21) & 0x1F_FFFF
+        let b = key & 0x1F_FFFF
+        return a < 0x10000 && b < 0x10000 ? UInt32(a << 16 | b) : nil
+    }
 }
 
 /// An immutable block of the inverted index over a batch of documents (local ids `0..<count`).
 ///
-/// Postings are one flat byte array. Each term's list is a run of entries, one per document, in document order:
+/// Postings are one flat byte array. Each term's list starts with `varint(df)` and, when df > 192, a block table:
+/// for each block of 64 entries, 12 bytes `(Int32 last doc before the block, UInt32 byte offset of the block,
+/// UInt16 max weighted tf in the block, UInt16 min weighted length in the block)`. The first two fields let a
+/// cursor skip ahead; the last two bound the block's best BM25 score (block-max pruning for top-k). Then come the
+/// entries, one per document, in document order:
 /// `varint(docDelta << 1 | simple)`; unless `simple` (exactly one body occurrence and none in the title)
 /// `varint(tfBody << 4 | min(tfTitle, 15)) [varint(tfTitle) if >= 15]`; then for positional
 /// terms (bigrams and words; CJK unigrams carry none) either one `varint(position)` when the document has a
@@ -57,12 +71,14 @@ final class Segment: @unchecked Sendable {
     let bodyLengths: [UInt32]  // units in the body
     let bodyBases: [Int32]  // first body position
 
-    // Terms: CJK keys sorted ascending occupy term indices 0..<cjkKeys.count; words follow.
-    let cjkKeys: [UInt64]
+    // Terms: compact (BMP) CJK keys sorted ascending occupy term indices 0..<compactKeys.count, then the other
+    // CJK keys sorted (astral characters), then words.
+    let compactKeys: [UInt32]
+    let wideKeys: [UInt64]
+    var cjkTermCount: Int { compactKeys.count + wideKeys.count }
     let words: [String: Int32]
     let wordList: [String]
     let termStart: [UInt32]  // byte offset of each term's list; count = terms + 1
-    let termDF: [UInt32]
     let postings: [UInt8]
 
     // Mutable under the index's write lock.
@@ -100,8 +116,9 @@ final class Segment: @unchecked Sendable {
     init(
         idText: [UInt8], idStart: [UInt32], text: [UInt16], textStart: [UInt32], sourceIDs: [Int32], monthIDs: [Int32],
         seconds: [Int64], utcOffsets: [Int32], personStart: [UInt32], personIDs: [Int32], titleLengths: [UInt32],
-        bodyLengths: [UInt32], bodyBases: [Int32], cjkKeys: [UInt64], wordList: [String], termStart: [UInt32],
-        termDF: [UInt32], postings: [UInt8], deleted: [UInt64]? = nil
+        bodyLengths: [UInt32], bodyBases: [Int32], compactKeys: [UInt32], wideKeys: [UInt64], wordList: [String],
+        termStart: [UInt32],
+        postings: [UInt8], deleted: [UInt64]? = nil
     ) {
         self.idText = idText
         self.idStart = idStart
@@ -116,17 +133,33 @@ final class Segment: @unchecked Sendable {
         self.titleLengths = titleLengths
         self.bodyLengths = bodyLengths
         self.bodyBases = bodyBases
-        self.cjkKeys = cjkKeys
+        self.compactKeys = compactKeys
+        self.wideKeys = wideKeys
         self.wordList = wordList
         var words: [String: Int32] = [:]
-        for (i, word) in wordList.enumerated() { words[word] = Int32(cjkKeys.count + i) }
+        for (i, word) in wordList.enumerated() { words[word] = Int32(compactKeys.count + wideKeys.count + i) }
         self.words = words
         self.termStart = termStart
-        self.termDF = termDF
         self.postings = postings
         self.deleted = deleted ?? [UInt64](repeating: 0, count: (idStart.count - 1 + 63) / 64)
         self.deletedCount = self.deleted.reduce(0) { $0 + $1.nonzeroBitCount }
     }
+
+    /// Entries per skip block.
+    static let skipInterval = 64
+    /// Lists up to this long carry no block table: a linear scan is as fast as skipping, and it saves memory.
+    static let blockTableMinimum = 192
+
+    /// Number of documents holding term `t` (the list header).
+    func documentFrequency(term t: Int) -> Int {
+        postings.withUnsafeBufferPointer { buffer in
+            var p = buffer.baseAddress! + Int(termStart[t])
+            return Int(Varint.read(&p))
+        }
+    }
+
+    /// Number of terms.
+    var termCount: Int { termStart.count - 1 }
 
     @inline(__always) func isDeleted(_ doc: Int) -> Bool { deleted[doc >> 6] & (1 << UInt64(doc & 63)) != 0 }
 
@@ -138,34 +171,37 @@ final class Segment: @unchecked Sendable {
 
     /// Term index for a CJK key, by binary search.
     @inline(__always) func term(cjk key: UInt64) -> Int? {
+        if let compact = TermKey.compact(key) { return Self.search(compactKeys, compact) }
+        return Self.search(wideKeys, key).map { compactKeys.count + $0 }
+    }
+
+    @inline(__always) private static func search<K: Comparable>(_ keys: [K], _ key: K) -> Int? {
         var low = 0
-        var high = cjkKeys.count
+        var high = keys.count
         while low < high {
             let mid = (low + high) >> 1
-            if cjkKeys[mid] < key { low = mid + 1 } else { high = mid }
+            if keys[mid] < key { low = mid + 1 } else { high = mid }
         }
-        return low < cjkKeys.count && cjkKeys[low] == key ? low : nil
+        return low < keys.count && keys[low] == key ? low : nil
     }
 
     func term(word: String) -> Int? { words[word].map(Int.init) }
 
-    func isPositional(term: Int) -> Bool { term >= cjkKeys.count || TermKey.isPositional(cjkKeys[term]) }
+    func isPositional(term: Int) -> Bool {
+        if term < compactKeys.count { return compactKeys[term] >= 0x10000 }
+        if term < cjkTermCount { return TermKey.isPositional(wideKeys[term - compactKeys.count]) }
+        return true
+    }
 
     func persons(of doc: Int) -> ArraySlice<Int32> {
         personIDs[Int(personStart[doc])..<Int(personStart[doc + 1])]
-    }
-
-    func prepared(_ doc: Int) -> PreparedDocument {
-        PreparedDocument(
-            id: id(doc), title: title(doc), body: body(doc), sourceID: sourceIDs[doc], monthID: monthIDs[doc],
-            seconds: seconds[doc], utcOffset: utcOffsets[doc], personIDs: Array(persons(of: doc)))
     }
 
     var storedTextBytes: Int { text.count * 2 + textStart.count * 4 }
 
     private func storedString(_ i: Int) -> String {
         text.withUnsafeBufferPointer { buffer in
-            String(decoding: buffer[Int(textStart[i])..<Int(textStart[i + 1])], as: UTF16.self)
+            UTF16Text.string(UnsafeBufferPointer(rebasing: buffer[Int(textStart[i])..<Int(textStart[i + 1])]))
         }
     }
 
@@ -189,7 +225,9 @@ final class Segment: @unchecked Sendable {
 extension Segment {
     /// Builds a segment from documents (their order gives the local ids).
     static func build(_ documents: [PreparedDocument]) -> Segment {
-        var builder = SegmentBuilder()
+        // Size the term tables to the batch: a one-article segment must not pay for a corpus-sized table.
+        let characters = documents.reduce(0) { $0 + $1.title.utf16.count + $1.body.utf16.count }
+        var builder = SegmentBuilder(expectedCharacters: characters)
         for document in documents { builder.add(document) }
         return builder.finish()
     }
@@ -213,8 +251,8 @@ struct SegmentBuilder {
     private var bodyBases: [Int32] = []
 
     /// Key → provisional term number: BMP unigrams by direct lookup, everything else hashed.
-    private var unigramTerms = [UInt32](repeating: .max, count: 0x10000)
-    private var cjkTerms = UInt64Table()
+    private var unigramTerms: [UInt32]
+    private var cjkTerms: UInt64Table
     private var cjkKeyList: [UInt64] = []
     private var wordTerms: [String: UInt32] = [:]
     private var wordList: [String] = []
@@ -225,10 +263,15 @@ struct SegmentBuilder {
 
     private var units: [AnalyzedUnit] = []
 
-    init() {}
+    /// `expectedCharacters` sizes the term tables (distinct bigrams grow far slower than text).
+    init(expectedCharacters: Int) {
+        // A direct table for BMP unigrams pays off only for large batches; small ones hash every key.
+        unigramTerms = expectedCharacters > 200_000 ? [UInt32](repeating: .max, count: 0x10000) : []
+        cjkTerms = UInt64Table(capacity: min(max(expectedCharacters / 4, 64), 1 << 20))
+    }
 
     @inline(__always) private mutating func cjkTerm(_ key: UInt64) -> UInt32 {
-        if key < 0x10000 {
+        if key < 0x10000 && !unigramTerms.isEmpty {
             let t = unigramTerms[Int(key)]
             if t != .max { return t }
             let new = UInt32(cjkKeyList.count)
@@ -292,8 +335,15 @@ struct SegmentBuilder {
     }
 
     mutating func finish() -> Segment {
-        // Final term order: CJK keys ascending, then words.
-        let cjkOrder = cjkKeyList.indices.sorted { cjkKeyList[$0] < cjkKeyList[$1] }
+        // Final term order: compact CJK keys ascending, other CJK keys ascending, then words.
+        let cjkOrder = cjkKeyList.indices.sorted {
+            let a = TermKey.compact(cjkKeyList[$0]) != nil
+            let b = TermKey.compact(cjkKeyList[$1]) != nil
+            return a != b ? a : cjkKeyList[$0] < cjkKeyList[$1]
+        }
+        let orderedKeys = cjkOrder.map { cjkKeyList[$0] }
+        let compactKeys = orderedKeys.compactMap(TermKey.compact)
+        let wideKeys = Array(orderedKeys.dropFirst(compactKeys.count))
         var finalOf = [UInt32](repeating: 0, count: cjkKeyList.count)
         for (final, provisional) in cjkOrder.enumerated() { finalOf[provisional] = UInt32(final) }
         let cjkCount = cjkKeyList.count
@@ -320,18 +370,19 @@ struct SegmentBuilder {
         occurrenceTerms = []
         occurrencePositions = []
 
-        var postings: [UInt8] = []
-        postings.reserveCapacity(sortedDocs.count * 3)
+        var writer = PostingsWriter(
+            weightedLengths: (0..<documentCount).map {
+                UInt16(clamping: Int(titleLengths[$0]) * Int(Scoring.titleBoost) + Int(bodyLengths[$0]))
+            })
+        writer.postings.reserveCapacity(sortedDocs.count * 3)
         var termStart = [UInt32](repeating: 0, count: termCount + 1)
-        var termDF = [UInt32](repeating: 0, count: termCount)
         var positionBytes: [UInt8] = []
         for t in 0..<termCount {
-            termStart[t] = UInt32(postings.count)
+            termStart[t] = UInt32(writer.postings.count)
             let positional = t >= cjkCount || TermKey.isPositional(cjkKeyList[cjkOrder[t]])
             var k = occurrenceCount[t]
             let end = occurrenceCount[t + 1]
-            var previousDoc: Int32 = 0
-            var df: UInt32 = 0
+            writer.beginTerm()
             while k < end {
                 let doc = sortedDocs[k]
                 var j = k
@@ -339,42 +390,90 @@ struct SegmentBuilder {
                 let bodyBase = bodyBases[Int(doc)]
                 var titleTF = 0
                 while k + titleTF < j, sortedPositions[k + titleTF] < bodyBase { titleTF += 1 }
-                let bodyTF = j - k - titleTF
-                // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
-                let simple = titleTF == 0 && bodyTF == 1
-                Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &postings)
-                previousDoc = doc
-                if !simple {
-                    Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &postings)
-                    if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &postings) }
-                }
+                positionBytes.removeAll(keepingCapacity: true)
                 if positional {
-                    if j - k == 1 {
-                        Varint.append(UInt64(sortedPositions[k]), to: &postings)
-                    } else {
-                        positionBytes.removeAll(keepingCapacity: true)
-                        var previous: Int32 = 0
-                        for m in k..<j {
-                            Varint.append(UInt64(sortedPositions[m] - previous), to: &positionBytes)
-                            previous = sortedPositions[m]
-                        }
-                        Varint.append(UInt64(positionBytes.count), to: &postings)
-                        postings.append(contentsOf: positionBytes)
+                    var previous: Int32 = 0
+                    for m in k..<j {
+                        Varint.append(UInt64(sortedPositions[m] - previous), to: &positionBytes)
+                        previous = sortedPositions[m]
                     }
                 }
-                df += 1
+                positionBytes.withUnsafeBufferPointer { bytes in
+                    writer.add(
+                        doc: doc, titleTF: Int32(titleTF), bodyTF: Int32(j - k - titleTF),
+                        positions: positional ? bytes : nil)
+                }
                 k = j
             }
-            termDF[t] = df
+            writer.endTerm()
         }
-        termStart[termCount] = UInt32(postings.count)
-        postings.append(0)  // padding: the buffer is never empty
-        postings = [UInt8](postings)  // drop the reserve
+        termStart[termCount] = UInt32(writer.postings.count)
+        writer.postings.append(0)  // padding: the buffer is never empty
+        let postings = [UInt8](writer.postings)  // drop the reserve
         return Segment(
             idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
             utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
-            bodyLengths: bodyLengths, bodyBases: bodyBases, cjkKeys: cjkOrder.map { cjkKeyList[$0] },
-            wordList: wordList, termStart: termStart, termDF: termDF, postings: postings)
+            bodyLengths: bodyLengths, bodyBases: bodyBases, compactKeys: compactKeys, wideKeys: wideKeys,
+            wordList: wordList, termStart: termStart, postings: postings)
+    }
+}
+
+/// Encodes term lists in the segment layout (see ``Segment``): used by fresh builds and by merges, which copy
+/// each entry's position bytes verbatim.
+struct PostingsWriter {
+    var postings: [UInt8] = []
+    /// Weighted length of every (output) document, for the block bounds.
+    let weightedLengths: [UInt16]
+    private var entryBytes: [UInt8] = []
+    private var blocks: [(Int32, UInt32, UInt16, UInt16)] = []
+    private var previousDoc: Int32 = 0
+    private(set) var documentFrequency = 0
+
+    init(weightedLengths: [UInt16]) { self.weightedLengths = weightedLengths }
+
+    mutating func beginTerm() {
+        entryBytes.removeAll(keepingCapacity: true)
+        blocks.removeAll(keepingCapacity: true)
+        previousDoc = 0
+        documentFrequency = 0
+    }
+
+    /// Adds one document's entry; `positions` are its delta-coded positions (nil for unigram lists).
+    @inline(__always)
+    mutating func add(doc: Int32, titleTF: Int32, bodyTF: Int32, positions: UnsafeBufferPointer<UInt8>?) {
+        if documentFrequency % Segment.skipInterval == 0 {
+            blocks.append((previousDoc, UInt32(entryBytes.count), 0, .max))
+        }
+        let weightedTF = UInt16(clamping: Int(titleTF) * Int(Scoring.titleBoost) + Int(bodyTF))
+        blocks[blocks.count - 1].2 = max(blocks[blocks.count - 1].2, weightedTF)
+        blocks[blocks.count - 1].3 = min(blocks[blocks.count - 1].3, weightedLengths[Int(doc)])
+        // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
+        let simple = titleTF == 0 && bodyTF == 1
+        Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &entryBytes)
+        previousDoc = doc
+        if !simple {
+            Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &entryBytes)
+            if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &entryBytes) }
+        }
+        if let positions {
+            if titleTF + bodyTF != 1 { Varint.append(UInt64(positions.count), to: &entryBytes) }
+            entryBytes.append(contentsOf: positions)
+        }
+        documentFrequency += 1
+    }
+
+    /// Writes the finished list (header, block table, entries) to `postings`.
+    mutating func endTerm() {
+        Varint.append(UInt64(documentFrequency), to: &postings)
+        if documentFrequency > Segment.blockTableMinimum {
+            for (previous, offset, maxTF, minLength) in blocks {
+                withUnsafeBytes(of: previous.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: offset.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: maxTF.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: minLength.littleEndian) { postings.append(contentsOf: $0) }
+            }
+        }
+        postings.append(contentsOf: entryBytes)
     }
 }
 
@@ -416,15 +515,34 @@ struct PostingCursor {
     private var p: UnsafePointer<UInt8>
     private let end: UnsafePointer<UInt8>
     let positional: Bool
+    /// Documents in the list.
+    let documentFrequency: Int
+    private let skipTable: UnsafeRawPointer
+    /// Blocks in the block table (0 for short lists, which have none).
+    let blockCount: Int
+    private var nextSkip = 1
+    private let entries: UnsafePointer<UInt8>
     /// Current document, or `Int32.max` when exhausted; -1 before the first `next()`.
     private(set) var doc: Int32 = -1
     private(set) var titleTF: Int32 = 0
     private(set) var bodyTF: Int32 = 0
     private var positionsPointer: UnsafePointer<UInt8>
+    private var positionsLength = 0
     private var previous: Int32 = 0
 
+    /// The current entry's delta-coded position bytes, as stored (merges copy them verbatim).
+    var rawPositions: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: positionsPointer, count: positionsLength) }
+
     init(base: UnsafePointer<UInt8>, start: UInt32, end: UInt32, positional: Bool) {
-        p = base + Int(start)
+        var q = base + Int(start)
+        documentFrequency = Int(Varint.read(&q))
+        blockCount =
+            documentFrequency > Segment.blockTableMinimum
+            ? (documentFrequency + Segment.skipInterval - 1) / Segment.skipInterval : 0
+        skipTable = UnsafeRawPointer(q)
+        q += blockCount * 12
+        entries = q
+        p = q
         self.end = base + Int(end)
         self.positional = positional
         positionsPointer = p
@@ -453,10 +571,11 @@ struct PostingCursor {
             if titleTF + bodyTF == 1 {
                 positionsPointer = p
                 Varint.skip(&p)
+                positionsLength = p - positionsPointer
             } else {
-                let length = Int(Varint.read(&p))
+                positionsLength = Int(Varint.read(&p))
                 positionsPointer = p
-                p += length
+                p += positionsLength
             }
         }
         return true
@@ -464,22 +583,51 @@ struct PostingCursor {
 
     /// Advances to the first entry at or after `target`; true when that entry is `target`.
     @inline(__always) mutating func seek(_ target: Int32) -> Bool {
+        if doc >= target { return doc == target }
+        if nextSkip < blockCount {
+            // Jump to the last block that starts after a document below the target.
+            var k = nextSkip
+            var jump = -1
+            while k < blockCount, skipTable.loadUnaligned(fromByteOffset: 12 * k, as: Int32.self) < target {
+                jump = k
+                k += 1
+            }
+            nextSkip = k
+            if jump >= 0 {
+                jumpToBlock(jump)
+            }
+        }
         while doc < target {
             if !next() { return false }
         }
         return doc == target
     }
 
-    /// The current document's positions, ascending.
-    func positions(into out: inout [Int32]) {
-        out.removeAll(keepingCapacity: true)
-        var q = positionsPointer
-        var position: Int32 = 0
-        for _ in 0..<(titleTF + bodyTF) {
-            position += Int32(bitPattern: Varint.read(&q))
-            out.append(position)
+    /// Moves to the start of block `k` unless the cursor is already past it.
+    @inline(__always) mutating func jumpToBlock(_ k: Int) {
+        let q = entries + Int(skipTable.loadUnaligned(fromByteOffset: 12 * k + 4, as: UInt32.self))
+        if q > p {
+            p = q
+            previous = skipTable.loadUnaligned(fromByteOffset: 12 * k, as: Int32.self)
         }
     }
+
+    /// Largest weighted tf (title × boost + body) and smallest weighted length in block `k`.
+    @inline(__always) func blockBounds(_ k: Int) -> (maxTF: Double, minLength: Double) {
+        (
+            Double(skipTable.loadUnaligned(fromByteOffset: 12 * k + 8, as: UInt16.self)),
+            Double(skipTable.loadUnaligned(fromByteOffset: 12 * k + 10, as: UInt16.self))
+        )
+    }
+
+    /// Occurrences in the current document.
+    var frequency: Int32 { titleTF + bodyTF }
+
+    /// An iterator over the current document's positions.
+    var positionIterator: PositionIterator {
+        PositionIterator(pointer: positionsPointer, remaining: titleTF + bodyTF)
+    }
+
 }
 
 /// Open-addressing hash table from non-zero UInt64 keys to UInt32 (linear probing, kept under half full).
@@ -529,5 +677,76 @@ struct UInt64Table {
             keys[j] = key
             values[j] = oldValues[i]
         }
+    }
+}
+
+/// UTF-16 → String without the standard library's generic (slow) transcoding path.
+enum UTF16Text {
+    static func string(_ units: UnsafeBufferPointer<UInt16>) -> String {
+        if units.isEmpty { return "" }
+        return String(unsafeUninitializedCapacity: units.count * 3) { out in
+            var o = 0
+            var i = 0
+            let n = units.count
+            while i < n {
+                var v = UInt32(units[i])
+                i += 1
+                if v >= 0xD800 && v <= 0xDBFF, i < n, units[i] >= 0xDC00, units[i] <= 0xDFFF {
+                    v = 0x10000 + ((v - 0xD800) << 10) + (UInt32(units[i]) - 0xDC00)
+                    i += 1
+                } else if v >= 0xD800 && v <= 0xDFFF {
+                    v = 0xFFFD  // unpaired surrogate (never stored: input came from valid Strings)
+                }
+                if v < 0x80 {
+                    out[o] = UInt8(v)
+                    o += 1
+                } else if v < 0x800 {
+                    out[o] = UInt8(0xC0 | (v >> 6))
+                    out[o + 1] = UInt8(0x80 | (v & 0x3F))
+                    o += 2
+                } else if v < 0x10000 {
+                    out[o] = UInt8(0xE0 | (v >> 12))
+                    out[o + 1] = UInt8(0x80 | ((v >> 6) & 0x3F))
+                    out[o + 2] = UInt8(0x80 | (v & 0x3F))
+                    o += 3
+                } else {
+                    out[o] = UInt8(0xF0 | (v >> 18))
+                    out[o + 1] = UInt8(0x80 | ((v >> 12) & 0x3F))
+                    out[o + 2] = UInt8(0x80 | ((v >> 6) & 0x3F))
+                    out[o + 3] = UInt8(0x80 | (v & 0x3F))
+                    o += 4
+                }
+            }
+            return o
+        }
+    }
+}
+
+/// Decodes one document's delta-coded positions lazily.
+struct PositionIterator {
+    private var pointer: UnsafePointer<UInt8>
+    private var remaining: Int32
+    /// Current position; `Int32.max` once exhausted.
+    private(set) var value: Int32 = 0
+
+    init(pointer: UnsafePointer<UInt8>, remaining: Int32) {
+        self.pointer = pointer
+        self.remaining = remaining
+        advance()
+    }
+
+    @inline(__always) mutating func advance() {
+        if remaining == 0 {
+            value = .max
+            return
+        }
+        remaining -= 1
+        value += Int32(bitPattern: Varint.read(&pointer))
+    }
+
+    /// Advances to the first position at or after `target`; returns it (`Int32.max` when none).
+    @inline(__always) mutating func advance(to target: Int32) -> Int32 {
+        while value < target { advance() }
+        return value
     }
 }

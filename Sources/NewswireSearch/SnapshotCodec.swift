@@ -1,13 +1,13 @@
 import NewswireModel
 
-/// Binary snapshot layout (version 2), little-endian:
+/// Binary snapshot layout (version 5), little-endian:
 ///
 /// `magic "NWSIDX\r\n"`, `u32 version`, metadata bytes, the three interners (sources, months, persons), then each
 /// segment's flat arrays exactly as held in memory (documents, term keys, term offsets, postings, deletion
 /// bits), and a trailing `u64` checksum of everything before it. Loading validates magic, version, checksum
 /// and every array's length and range, so a truncated or corrupt file is rejected instead of trusted.
 enum SnapshotCodec {
-    static let version: UInt32 = 2
+    static let version: UInt32 = 5
 
     static func encode(_ state: IndexState, metadata: [UInt8]) -> [UInt8] {
         var w = ByteWriter()
@@ -36,11 +36,11 @@ enum SnapshotCodec {
             w.array(s.titleLengths)
             w.array(s.bodyLengths)
             w.array(s.bodyBases)
-            w.array(s.cjkKeys)
+            w.array(s.compactKeys)
+            w.array(s.wideKeys)
             w.varint(UInt64(s.wordList.count))
             for word in s.wordList { w.string(word) }
             w.array(s.termStart)
-            w.array(s.termDF)
             w.array(s.postings)
             w.array(s.deleted)
         }
@@ -94,37 +94,39 @@ enum SnapshotCodec {
             let titleLengths = try r.array(of: UInt32.self)
             let bodyLengths = try r.array(of: UInt32.self)
             let bodyBases = try r.array(of: Int32.self)
-            let cjkKeys = try r.array(of: UInt64.self)
+            let compactKeys = try r.array(of: UInt32.self)
+            let wideKeys = try r.array(of: UInt64.self)
             var wordList: [String] = []
             for _ in 0..<(try r.count(max: payload.count)) { wordList.append(try r.string()) }
             let termStart = try r.array(of: UInt32.self)
-            let termDF = try r.array(of: UInt32.self)
             let postings = try r.array(of: UInt8.self)
             let deleted = try r.array(of: UInt64.self)
-            let terms = cjkKeys.count + wordList.count
+            let terms = compactKeys.count + wideKeys.count + wordList.count
             guard [sourceIDs.count, monthIDs.count, seconds.count, utcOffsets.count, titleLengths.count,
                 bodyLengths.count, bodyBases.count].allSatisfy({ $0 == n }),
                 personStart.count == n + 1, idStart.count == n + 1, idStart.first == 0,
                 idStart.last.map(Int.init) == idText.count, zip(idStart, idStart.dropFirst()).allSatisfy({ $0 <= $1 }), textStart.count == 2 * n + 1, textStart.first == 0,
                 textStart.last.map(Int.init) == text.count, zip(textStart, textStart.dropFirst()).allSatisfy({ $0 <= $1 }), personStart.last.map(Int.init) == personIDs.count,
                 zip(personStart, personStart.dropFirst()).allSatisfy({ $0 <= $1 }),
-                termStart.count == terms + 1, termDF.count == terms, deleted.count == (n + 63) / 64,
+                termStart.count == terms + 1, deleted.count == (n + 63) / 64,
                 zip(termStart, termStart.dropFirst()).allSatisfy({ $0 <= $1 }),
                 !postings.isEmpty, Int(termStart.last ?? 0) < postings.count,
                 sourceIDs.allSatisfy({ $0 >= -1 && $0 < Int32(state.sources.count) }),
                 monthIDs.allSatisfy({ $0 >= -1 && $0 < Int32(state.months.count) }),
                 personIDs.allSatisfy({ $0 >= 0 && $0 < Int32(state.persons.count) }),
-                zip(cjkKeys, cjkKeys.dropFirst()).allSatisfy({ $0 < $1 })
+                zip(compactKeys, compactKeys.dropFirst()).allSatisfy({ $0 < $1 }),
+                zip(wideKeys, wideKeys.dropFirst()).allSatisfy({ $0 < $1 })
             else { throw r.corrupt("inconsistent segment arrays") }
             let segment = Segment(
                 idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
                 utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
-                bodyLengths: bodyLengths, bodyBases: bodyBases, cjkKeys: cjkKeys, wordList: wordList,
-                termStart: termStart, termDF: termDF, postings: postings, deleted: deleted)
+                bodyLengths: bodyLengths, bodyBases: bodyBases, compactKeys: compactKeys, wideKeys: wideKeys, wordList: wordList,
+                termStart: termStart, postings: postings, deleted: deleted)
             for doc in 0..<n where !segment.isDeleted(doc) {
-                let id = segment.id(doc)
-                guard state.locations[id] == nil else { throw r.corrupt("article \(id) stored twice") }
-                state.locations[id] = DocumentLocation(segment: segment, doc: Int32(doc))
+                guard state.locations.removeValue(idOf: doc, in: segment) == nil else {
+                    throw r.corrupt("article \(segment.id(doc)) stored twice")
+                }
+                state.locations.set(doc: doc, in: segment)
                 state.liveCount += 1
                 state.totalLength += segment.weightedLength(doc)
             }
