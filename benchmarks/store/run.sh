@@ -26,7 +26,7 @@ step() {
     "$bench" "$@" | tee -a "$results" >&2
 }
 
-rm -rf "$work/store1" "$work/engine1" "$work/store10" "$work/engine10"
+rm -rf "$work/store1" "$work/engine1" "$work/store10" "$work/engine10" "$work/duplicates"
 step parse "$corpus"
 step import-store "$corpus" "$work/store1" 1
 step import "$corpus" "$work/engine1" 1
@@ -39,6 +39,7 @@ step mutate "$work/engine10" 5000
 step open "$work/engine10"
 step rebuild "$work/engine10"
 step open "$work/engine10"
+step duplicates "$corpus" "$work/duplicates"
 
 python3 - "$results" "$corpus" "$work" <<'EOF'
 import os, platform, re, statistics, subprocess, sys
@@ -75,6 +76,18 @@ for r in opens:
     n = int(r["articles"])
     ratio = f"{rebuild[n] / float(r['seconds']):.1f}× faster" if r["step"] == "open" and n in rebuild else ""
     print(f"| {r['step']} | {n:,} | {r['source']} | {r['replayed']} | {f(r['seconds'])} ({f(r['snapshotLoadSeconds'])} / {f(r['catchUpSeconds'])}) | {f(r['rssMB'], 0)} | {ratio} |")
+dups = [r for r in rows if r["step"].startswith("duplicates")]
+if dups:
+    print()
+    print("| near-duplicates | articles | flagged | rate |")
+    print("|---|---:|---:|---:|")
+    for r in dups:
+        if r["step"] == "duplicates-corpus":
+            n, k = int(r["articles"]), int(r["falsePositives"])
+            print(f"| corpus articles flagged (false positives) | {n:,} | {k} | {100 * k / n:.3f}% |")
+        else:
+            n, k = int(r["copies"]), int(r["found"])
+            print(f"| copies found, edit: {r['edit']} (wrong original: {r['wrongOriginal']}) | {n:,} | {k} | {100 * k / n:.1f}% |")
 big = [float(r["seconds"]) for r in opens if r["step"] == "open" and int(r["articles"]) > 100000 and r["replayed"] == "0"]
 if big:
     print()

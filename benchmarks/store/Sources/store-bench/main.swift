@@ -82,6 +82,59 @@ do {
             "RESULT step=parse articles=\(count) seconds=\(elapsed) perSecond=\(Double(count) / elapsed) "
                 + "mbPerSecond=\(Double(bytes) / elapsed / 1e6)")
 
+    case "duplicates":
+        // Near-duplicate quality: false positives among the corpus itself, then recall on republished copies
+        // (published a day later) with four kinds of small edits, 1,000 copies each.
+        guard arguments.count == 4 else { fail("duplicates <corpus> <dir>") }
+        let engine = try NewswireEngine.open(
+            dataDirectory: arguments[3], configuration: .init(snapshotEveryChanges: Int.max / 2))
+        var articles: [Article] = []
+        try JSONLinesImport.readArticles(path: arguments[2], batchSize: 10_000) { articles += $0 }
+        var falsePositives = 0
+        for start in stride(from: 0, to: articles.count, by: 5000) {
+            falsePositives += try engine.put(Array(articles[start..<min(articles.count, start + 5000)]))
+                .filter { $0.duplicateOf != nil }.count
+        }
+        var random = SystemRandomNumberGenerator()
+        let pool = Array("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种")
+        let originals = articles.filter { $0.body.count >= 100 }.shuffled(using: &random).prefix(1000)
+        let edits: [(String, (Article) -> [String])] = [
+            ("credit-and-editor-lines", { ["来源：新华网 记者 张三 李四"] + $0.paragraphs + ["（责任编辑：王五）"] }),
+            ("5-characters-replaced", { a in
+                var chars = Array(a.body)
+                for _ in 0..<5 { chars[Int.random(in: 0..<chars.count, using: &random)] = pool.randomElement(using: &random)! }
+                return String(chars).split(separator: "\n").map(String.init)
+            }),
+            ("one-sentence-dropped", { a in
+                var sentences = a.body.split(separator: "。", omittingEmptySubsequences: false).map(String.init)
+                if sentences.count > 3 { sentences.remove(at: Int.random(in: 0..<(sentences.count - 1), using: &random)) }
+                return sentences.joined(separator: "。").split(separator: "\n").map(String.init)
+            }),
+            ("one-paragraph-dropped", { a in
+                var p = a.paragraphs
+                if p.count > 2 { p.remove(at: Int.random(in: 0..<p.count, using: &random)) }
+                return p
+            }),
+        ]
+        print("RESULT step=duplicates-corpus articles=\(articles.count) falsePositives=\(falsePositives)")
+        for (k, (name, edit)) in edits.enumerated() {
+            var copies: [Article] = []
+            for original in originals {
+                var copy = original
+                copy.id = ArticleID(original.id.rawValue + "-edit\(k)")
+                copy.paragraphs = edit(original)
+                copy.publishedAt = original.publishedAt.map { PublishedTime(secondsSinceEpoch: $0.secondsSinceEpoch + 86_400) }
+                copies.append(copy)
+            }
+            let outcomes = try engine.put(copies)
+            let found = zip(outcomes, originals).filter { $0.duplicateOf == $1.id }.count
+            let wrong = zip(outcomes, originals).filter { $0.duplicateOf != nil && $0.duplicateOf != $1.id }.count
+            print("RESULT step=duplicates-edit edit=\(name) copies=\(copies.count) found=\(found) wrongOriginal=\(wrong)")
+            // Remove the copies so each edit kind is measured against the originals alone.
+            for copy in copies { _ = try engine.delete(id: copy.id) }
+        }
+        try engine.close()
+
     case "index-only":
         // The search index alone, fed in batches of <batch> (what put and rebuild hand it).
         guard arguments.count == 4, let batchSize = Int(arguments[3]) else { fail("index-only <corpus> <batch>") }
