@@ -321,7 +321,7 @@ public final class NewswireEngine: Sendable {
     /// `duplicateOf`. Returns one outcome per article, in order.
     public func put(_ articles: [Article]) throws -> [PutOutcome] {
         if articles.isEmpty { return [] }
-        let features = articles.map { TextFeatures(body: $0.body) }  // CPU work outside the write lock
+        let features = Self.features(of: articles)  // CPU work outside the write lock
         duplicatesReady.wait()
         let (outcomes, changes) = try writeState.withLock { state -> ([PutOutcome], Int) in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
@@ -365,6 +365,21 @@ public final class NewswireEngine: Sendable {
         }
         if changes > 0 { maybeScheduleSnapshot() }
         return outcomes
+    }
+
+    /// Near-duplicate features of each article, on all cores for large batches.
+    private static func features(of articles: [Article]) -> [TextFeatures] {
+        guard articles.count >= 64 else { return articles.map { TextFeatures(body: $0.body) } }
+        let results = Locked([TextFeatures?](repeating: nil, count: articles.count))
+        let chunk = 32
+        DispatchQueue.concurrentPerform(iterations: (articles.count + chunk - 1) / chunk) { part in
+            let range = (part * chunk)..<min(articles.count, (part + 1) * chunk)
+            let computed = range.map { TextFeatures(body: articles[$0].body) }
+            results.withLock { all in
+                for (offset, value) in computed.enumerated() { all[range.lowerBound + offset] = value }
+            }
+        }
+        return results.withLock { $0.map { $0! } }
     }
 
     /// Deletes the article with `id` from the store and the index. Returns whether it existed.

@@ -46,6 +46,11 @@ func writeLine(_ text: String) {
         let n = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress! + offset, $0.count - offset) }
         if n < 0 {
             if errno == EINTR { continue }
+            if errno == EAGAIN {  // a non-blocking pipe the parent has not drained yet
+                usleep(1000)
+                continue
+            }
+            FileHandle.standardError.write(Data("newswire-crasher: stdout write failed: errno \(errno)\n".utf8))
             exit(3)
         }
         offset += n

@@ -21,7 +21,10 @@ struct EngineKillTests {
         for round in 0..<2 {
             let run = try CrashRun.run(
                 mode: "engine", directory: dir.path, seed: seed * 100 + UInt64(round), killAfterAcks: killAfterAcks)
-            #expect(run.terminationSignal == SIGKILL, "child must die by our SIGKILL, stderr: \(run.standardError)")
+            let status = run.exitStatus.map(String.init) ?? "-"
+            #expect(
+                run.terminationSignal == SIGKILL,
+                "child must die by our SIGKILL; exit status \(status), stderr: \(run.standardError)")
             run.applyAcknowledged(to: &expected)
             var withInFlight = expected
             if let inFlight = run.inFlight { CrashRun.apply(inFlight, to: &withInFlight) }

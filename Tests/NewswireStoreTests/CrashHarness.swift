@@ -23,6 +23,8 @@ struct CrashRun {
     var acknowledged: Set<Int> = []
     /// How the child ended (a signal number when killed).
     var terminationSignal: Int32?
+    /// The child's exit status when it exited by itself (a failure: it runs until killed).
+    var exitStatus: Int32?
     /// The child's stderr.
     var standardError = ""
 
@@ -109,7 +111,11 @@ struct CrashRun {
         // A trailing partial line (no newline) was cut by the kill: that write was not acknowledged.
         process.waitUntilExit()
         run.standardError = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        if process.terminationReason == .uncaughtSignal { run.terminationSignal = process.terminationStatus }
+        if process.terminationReason == .uncaughtSignal {
+            run.terminationSignal = process.terminationStatus
+        } else {
+            run.exitStatus = process.terminationStatus
+        }
         return run
     }
 }

@@ -20,7 +20,10 @@ struct KillDurabilityTests {
             let run = try CrashRun.run(
                 mode: "store", directory: dir.path, seed: seed * 100 + UInt64(round),
                 killAfterAcks: killAfterAcks + round * 17)
-            #expect(run.terminationSignal == SIGKILL, "child must die by our SIGKILL, stderr: \(run.standardError)")
+            let status = run.exitStatus.map(String.init) ?? "-"
+            #expect(
+                run.terminationSignal == SIGKILL,
+                "child must die by our SIGKILL; exit status \(status), stderr: \(run.standardError)")
             #expect(run.acknowledged.count >= killAfterAcks + round * 17)
             run.applyAcknowledged(to: &expected)
             var withInFlight = expected
