@@ -53,6 +53,7 @@ public final class SQLiteArticleStore: ArticleStore {
     public let directory: String
     /// The database file's full path.
     public let databasePath: String
+    /// See ``ArticleStore/storeIdentifier``; kept in the `meta` table.
     public let storeIdentifier: String
     private let pool: DatabasePool
 
@@ -133,6 +134,7 @@ public final class SQLiteArticleStore: ArticleStore {
 
     // MARK: Writes
 
+    /// See ``ArticleStore/upsert(_:)``. Throws ``StoreError`` (``StoreError/Code/invalidRecord`` for an empty id).
     public func upsert(_ articles: [Article]) throws -> [UpsertOutcome] {
         if articles.isEmpty { return [] }
         // Encode outside the write transaction so the writer lock is held only for I/O.
@@ -179,6 +181,7 @@ public final class SQLiteArticleStore: ArticleStore {
         }
     }
 
+    /// See ``ArticleStore/delete(_:)``.
     public func delete(_ id: ArticleID) throws -> Bool {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM article WHERE id = ?", arguments: [id.rawValue])
@@ -204,10 +207,12 @@ public final class SQLiteArticleStore: ArticleStore {
 
     // MARK: Reads
 
+    /// See ``ArticleStore/article(_:)``.
     public func article(_ id: ArticleID) throws -> Article? {
         try articles([id])[0]
     }
 
+    /// See ``ArticleStore/articles(_:)``; all ids are read in one snapshot-isolated transaction.
     public func articles(_ ids: [ArticleID]) throws -> [Article?] {
         let encoded = try fetchJSON(ids)
         return try zip(ids, encoded).map { id, data in
@@ -215,6 +220,7 @@ public final class SQLiteArticleStore: ArticleStore {
         }
     }
 
+    /// See ``ArticleStore/encodedArticles(_:)``.
     public func encodedArticles(_ ids: [ArticleID]) throws -> [[UInt8]?] {
         try fetchJSON(ids).map { $0.map { [UInt8]($0) } }
     }
@@ -227,6 +233,8 @@ public final class SQLiteArticleStore: ArticleStore {
         }
     }
 
+    /// See ``ArticleStore/scan(order:after:limit:)``. Throws ``StoreError/Code/invalidArgument`` for a limit
+    /// outside `1...ScanPage.maximumLimit` or a cursor of another order.
     public func scan(order: ScanOrder, after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
         guard (1...ScanPage.maximumLimit).contains(limit) else {
             throw StoreError(
@@ -285,6 +293,7 @@ public final class SQLiteArticleStore: ArticleStore {
         }
     }
 
+    /// See ``ArticleStore/changes(since:limit:)``.
     public func changes(since sequence: UInt64, limit: Int) throws -> [StoreChange] {
         guard limit > 0 else {
             throw StoreError(.invalidArgument, "changes limit \(limit) must be positive")
@@ -329,10 +338,12 @@ public final class SQLiteArticleStore: ArticleStore {
         }
     }
 
+    /// See ``ArticleStore/latestSequence``.
     public var latestSequence: UInt64 {
         get throws { try pool.read { try Self.currentSequence($0) } }
     }
 
+    /// See ``ArticleStore/count()``.
     public func count() throws -> Int {
         try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM article") ?? 0 }
     }
