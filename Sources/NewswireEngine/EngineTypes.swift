@@ -86,12 +86,15 @@ public struct EngineStats: Sendable, Hashable {
     public var changesSinceSnapshot: UInt64
     /// How the index came up at open.
     public var startup: EngineStartup
+    /// Why the last background snapshot failed (for example a full disk); nil when it succeeded.
+    public var lastSnapshotError: String?
 
     /// Creates stats.
     public init(
         articleCount: Int, duplicateCount: Int, storeSequence: UInt64, snapshotSequence: UInt64,
-        changesSinceSnapshot: UInt64, startup: EngineStartup
+        changesSinceSnapshot: UInt64, startup: EngineStartup, lastSnapshotError: String? = nil
     ) {
+        self.lastSnapshotError = lastSnapshotError
         self.articleCount = articleCount
         self.duplicateCount = duplicateCount
         self.storeSequence = storeSequence

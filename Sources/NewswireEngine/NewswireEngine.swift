@@ -486,14 +486,15 @@ public final class NewswireEngine: Sendable {
     /// Current counters.
     public func stats() throws -> EngineStats {
         duplicatesReady.wait()
-        let (duplicates, snapshotSequence) = writeState.withLock {
-            ($0.duplicates.duplicateCount, $0.snapshotSequence)
+        let (duplicates, snapshotSequence, snapshotError) = writeState.withLock {
+            ($0.duplicates.duplicateCount, $0.snapshotSequence, $0.lastSnapshotError)
         }
         let sequence = try store.latestSequence
         return EngineStats(
             articleCount: index.count, duplicateCount: duplicates, storeSequence: sequence,
             snapshotSequence: snapshotSequence,
-            changesSinceSnapshot: sequence >= snapshotSequence ? sequence - snapshotSequence : 0, startup: startup)
+            changesSinceSnapshot: sequence >= snapshotSequence ? sequence - snapshotSequence : 0, startup: startup,
+            lastSnapshotError: snapshotError)
     }
 
     // MARK: Snapshots and shutdown

@@ -277,6 +277,18 @@ struct NewswireEngineTests {
         foreign.waitForBackgroundWork()
     }
 
+    @Test("a snapshot that cannot be written fails saveSnapshot and shows in stats; writes go on")
+    func snapshotFailure() throws {
+        let dir = TemporaryDirectory()
+        let unwritable = dir.file("missing-directory/index.snapshot")
+        let engine = try NewswireEngine(store: SQLiteArticleStore(directory: dir.path), indexSnapshotPath: unwritable)
+        engine.waitForBackgroundWork()
+        #expect(try engine.stats().lastSnapshotError?.contains("missing-directory") == true)
+        #expect(try engine.put([makeArticle("w", paragraphs: ["delta 新闻"])]).map(\.outcome) == [.inserted])
+        #expect(throws: (any Error).self) { try engine.saveSnapshot() }
+        #expect(try engine.search(SearchRequest(text: "delta")).total == 1)
+    }
+
     @Test("close saves a snapshot; reopening replays nothing; a second open of the directory is refused")
     func closeAndReopen() throws {
         let dir = TemporaryDirectory()
