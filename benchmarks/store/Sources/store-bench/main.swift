@@ -2,7 +2,7 @@
 //
 //   store-bench parse <corpus.jsonl>                     JSON Lines → Article only (the import floor)
 //   store-bench import-store <corpus.jsonl> <dir> <copies>  store upserts only (no index, no near-duplicates)
-//   store-bench import <corpus.jsonl> <dir> <copies>      full engine put; closes (saves the snapshot)
+//   store-bench import <corpus.jsonl> <dir> <copies> [batch]  full engine put; closes (saves the snapshot)
 //   store-bench open <dir>                               open (snapshot + change feed), report, close
 //   store-bench rebuild <dir>                            delete the snapshot, open (rebuild), report, close
 //   store-bench mutate <dir> <count>                     update <count> articles, then exit without close
@@ -50,14 +50,16 @@ func fail(_ message: String) -> Never {
 }
 
 /// Reads the corpus, expanding it to `copies` copies with suffixed ids, and hands batches of 1000 to `body`.
-func forEachBatch(corpus: String, copies: Int, _ body: ([Article]) throws -> Void) throws -> (Int, Int) {
+func forEachBatch(corpus: String, copies: Int, batchSize: Int = 1000, _ body: ([Article]) throws -> Void) throws
+    -> (Int, Int)
+{
     var articles: [Article] = []
     try JSONLinesImport.readArticles(path: corpus, batchSize: 10_000) { articles += $0 }
     let bytes = (try FileManager.default.attributesOfItem(atPath: corpus)[.size] as? Int ?? 0) * copies
     var total = 0
     for copy in 0..<copies {
-        for start in stride(from: 0, to: articles.count, by: 1000) {
-            var batch = Array(articles[start..<min(articles.count, start + 1000)])
+        for start in stride(from: 0, to: articles.count, by: batchSize) {
+            var batch = Array(articles[start..<min(articles.count, start + batchSize)])
             if copies > 1 {
                 for i in batch.indices { batch[i].id = ArticleID(batch[i].id.rawValue + "-\(copy)") }
             }
@@ -163,14 +165,17 @@ do {
                 + "perSecond=\(Double(count) / writeSeconds) mbPerSecond=\(Double(bytes) / writeSeconds / 1e6)")
 
     case "import":
-        guard arguments.count == 5, let copies = Int(arguments[4]) else { fail("import <corpus> <dir> <copies>") }
+        guard arguments.count >= 5, let copies = Int(arguments[4]) else {
+            fail("import <corpus> <dir> <copies> [batch size, default 1000]")
+        }
+        let batchSize = arguments.count > 5 ? Int(arguments[5]) ?? 1000 : 1000
         // No periodic snapshots while importing: the benchmark measures put, then one snapshot at close.
         let engine = try NewswireEngine.open(
             dataDirectory: arguments[3], configuration: .init(snapshotEveryChanges: Int.max / 2))
         var putSeconds = 0.0
         var duplicates = 0
         let cpuStart = cpuSeconds()
-        let (count, bytes) = try forEachBatch(corpus: arguments[2], copies: copies) { batch in
+        let (count, bytes) = try forEachBatch(corpus: arguments[2], copies: copies, batchSize: batchSize) { batch in
             let start = clock.now
             duplicates += try engine.put(batch).filter { $0.duplicateOf != nil }.count
             putSeconds += seconds(clock.now - start)
@@ -181,7 +186,7 @@ do {
         try engine.close()
         let closeSeconds = seconds(clock.now - closeStart)
         print(
-            "RESULT step=import articles=\(count) seconds=\(putSeconds) perSecond=\(Double(count) / putSeconds) "
+            "RESULT step=import batch=\(batchSize) articles=\(count) seconds=\(putSeconds) perSecond=\(Double(count) / putSeconds) "
                 + "mbPerSecond=\(Double(bytes) / putSeconds / 1e6) duplicates=\(duplicates) rssMB=\(rss) cpuSeconds=\(cpu) "
                 + "snapshotSeconds=\(closeSeconds)")
 
