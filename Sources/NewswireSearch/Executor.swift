@@ -53,11 +53,11 @@ struct Executor {
         self.request = request
         self.query = query
         averageLength = state.averageLength
-        var textIndex: [ParsedQuery.Condition: Int] = [:]
         func compile(_ condition: ParsedQuery.Condition) -> Compiled {
             switch condition {
             case .text(let pattern, let scope):
-                if let i = textIndex[condition] { return .text(i) }
+                // Queries hold a handful of terms: a linear scan beats hashing patterns.
+                if let i = texts.firstIndex(where: { $0.scope == scope && $0.pattern == pattern }) { return .text(i) }
                 let plan = PatternPlan(pattern)
                 // A phrase's idf is its rarest term's: a cheap, stable stand-in for the phrase's own frequency.
                 let df = plan.terms.map { state.documentFrequency($0) }.min() ?? 0
@@ -74,7 +74,6 @@ struct Executor {
                     Text(
                         pattern: pattern, scope: scope, plan: plan, kind: kind, offsets: offsets,
                         idf: Scoring.idf(documentFrequency: df, documentCount: state.liveCount)))
-                textIndex[condition] = texts.count - 1
                 return .text(texts.count - 1)
             case .source(let name):
                 allowed.append(state.sources.normalized.map { $0.unicodeScalars.contains(name.unicodeScalars) })
@@ -353,8 +352,29 @@ struct Executor {
             return
         }
         if let driver {
-            while cursors[driver].next() {
-                consider(cursors[driver].doc, segmentIndex, &context, &sink)
+            // Zig-zag join over every term the required texts need: each cursor (rarest first) either holds the
+            // candidate or names the next document worth trying, and the driver skips ahead to it.
+            var others: [Int] = []
+            for condition in required {
+                guard case .text(let i) = condition else { continue }
+                for k in context.textLower[i]..<context.textUpper[i] where k != driver { others.append(k) }
+            }
+            others.sort { cursors[$0].documentFrequency < cursors[$1].documentFrequency }
+            guard cursors[driver].next() else { return }
+            var candidate = cursors[driver].doc
+            search: while true {
+                for k in others where !cursors[k].seek(candidate) {
+                    if cursors[k].doc == .max { break search }
+                    candidate = cursors[k].doc
+                    if !cursors[driver].seek(candidate) {
+                        if cursors[driver].doc == .max { break search }
+                        candidate = cursors[driver].doc
+                    }
+                    continue search
+                }
+                consider(candidate, segmentIndex, &context, &sink)
+                guard cursors[driver].next() else { break }
+                candidate = cursors[driver].doc
             }
         } else {
             for doc in 0..<Int32(segment.count) { consider(doc, segmentIndex, &context, &sink) }

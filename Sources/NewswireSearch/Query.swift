@@ -81,7 +81,9 @@ struct QueryParser {
 
     private init(scalars: [Unicode.Scalar]) { self.scalars = scalars }
 
-    private static func isSpace(_ s: Unicode.Scalar) -> Bool { s.properties.isWhitespace }
+    private static func isSpace(_ s: Unicode.Scalar) -> Bool {
+        s.value < 0x80 ? (s.value == 0x20 || (0x09...0x0D).contains(s.value)) : s.properties.isWhitespace
+    }
     private static func isOpenQuote(_ s: Unicode.Scalar) -> Bool {
         s == "\"" || s == "\u{FF02}" || s == "\u{201C}"
     }
@@ -105,7 +107,7 @@ struct QueryParser {
                         message: "'-' must be followed directly by a term, phrase or field to exclude, e.g. -北京")
                 }
             }
-            if !excluded, matchesWord("OR") {
+            if !excluded, matchesWord(Self.orWord) {
                 index += 2
                 items.append(.or(position: start))
                 continue
@@ -124,19 +126,26 @@ struct QueryParser {
     }
 
     /// Whether the scalars at `index` spell `word` followed by whitespace or the end.
-    private func matchesWord(_ word: String) -> Bool {
-        let w = Array(word.unicodeScalars)
-        guard index + w.count <= scalars.count, Array(scalars[index..<(index + w.count)]) == w else { return false }
-        return index + w.count == scalars.count || Self.isSpace(scalars[index + w.count])
+    private func matchesWord(_ word: [Unicode.Scalar]) -> Bool {
+        guard hasPrefix(word, at: index) else { return false }
+        return index + word.count == scalars.count || Self.isSpace(scalars[index + word.count])
     }
+
+    /// Whether `scalars[at...]` starts with `word` (no allocation: this runs for every token).
+    private func hasPrefix(_ word: [Unicode.Scalar], at start: Int) -> Bool {
+        guard start + word.count <= scalars.count else { return false }
+        for k in word.indices where scalars[start + k] != word[k] { return false }
+        return true
+    }
+
+    private static let orWord: [Unicode.Scalar] = Array("OR".unicodeScalars)
+    private static let fieldScalars: [(String, [Unicode.Scalar])] = fields.map { ($0, Array($0.unicodeScalars)) }
 
     private mutating func parseAtom(start: Int) throws(QueryError) -> ParsedQuery.Conjunction {
         // Field prefix?
-        for field in Self.fields {
-            let name = Array(field.unicodeScalars)
+        for (field, name) in Self.fieldScalars {
             let end = index + name.count
-            guard end < scalars.count, Array(scalars[index..<end]) == name,
-                scalars[end] == ":" || scalars[end] == "\u{FF1A}"
+            guard end < scalars.count, hasPrefix(name, at: index), scalars[end] == ":" || scalars[end] == "\u{FF1A}"
             else { continue }
             let fieldStart = index
             index = end + 1
@@ -167,10 +176,9 @@ struct QueryParser {
         if index < scalars.count, Self.isOpenQuote(scalars[index]) {
             let open = index
             index += 1
-            while index < scalars.count, !Self.isCloseQuote(scalars[index]) {
-                view.append(scalars[index])
-                index += 1
-            }
+            let start = index
+            while index < scalars.count, !Self.isCloseQuote(scalars[index]) { index += 1 }
+            view.append(contentsOf: scalars[start..<index])
             guard index < scalars.count else {
                 throw QueryError(position: open, message: "unterminated quote: add a closing \" to end the phrase")
             }
@@ -180,10 +188,9 @@ struct QueryParser {
             }
             return (String(view), true)
         }
-        while index < scalars.count, !Self.isSpace(scalars[index]), !Self.isOpenQuote(scalars[index]) {
-            view.append(scalars[index])
-            index += 1
-        }
+        let start = index
+        while index < scalars.count, !Self.isSpace(scalars[index]), !Self.isOpenQuote(scalars[index]) { index += 1 }
+        view.append(contentsOf: scalars[start..<index])
         return (String(view), false)
     }
 

@@ -74,6 +74,8 @@ final class Segment: @unchecked Sendable {
     // Terms: compact (BMP) CJK keys sorted ascending occupy term indices 0..<compactKeys.count, then the other
     // CJK keys sorted (astral characters), then words.
     let compactKeys: [UInt32]
+    /// Every 64th compact key (derived, not stored in snapshots).
+    let fences: [UInt32]
     let wideKeys: [UInt64]
     var cjkTermCount: Int { compactKeys.count + wideKeys.count }
     let words: [String: Int32]
@@ -134,6 +136,7 @@ final class Segment: @unchecked Sendable {
         self.bodyLengths = bodyLengths
         self.bodyBases = bodyBases
         self.compactKeys = compactKeys
+        fences = Self.makeFences(compactKeys)
         self.wideKeys = wideKeys
         self.wordList = wordList
         var words: [String: Int32] = [:]
@@ -169,10 +172,34 @@ final class Segment: @unchecked Sendable {
         deletedCount += 1
     }
 
-    /// Term index for a CJK key, by binary search.
+    /// Term index for a CJK key. Compact keys are found through `fences` (every 64th key, small enough to stay
+    /// in cache), then a short scan: a plain binary search over 400k keys costs ~20 cache misses per lookup.
     @inline(__always) func term(cjk key: UInt64) -> Int? {
-        if let compact = TermKey.compact(key) { return Self.search(compactKeys, compact) }
-        return Self.search(wideKeys, key).map { compactKeys.count + $0 }
+        guard let compact = TermKey.compact(key) else {
+            return Self.search(wideKeys, key).map { compactKeys.count + $0 }
+        }
+        // Last fence <= key.
+        var low = 0
+        var high = fences.count
+        while low < high {
+            let mid = (low + high) >> 1
+            if fences[mid] <= compact { low = mid + 1 } else { high = mid }
+        }
+        guard low > 0 else { return nil }
+        let start = (low - 1) * Self.fenceInterval
+        let end = min(start + Self.fenceInterval, compactKeys.count)
+        return compactKeys.withUnsafeBufferPointer { keys in
+            for i in start..<end {
+                if keys[i] >= compact { return keys[i] == compact ? i : nil }
+            }
+            return nil
+        }
+    }
+
+    static let fenceInterval = 64
+
+    static func makeFences(_ keys: [UInt32]) -> [UInt32] {
+        stride(from: 0, to: keys.count, by: fenceInterval).map { keys[$0] }
     }
 
     @inline(__always) private static func search<K: Comparable>(_ keys: [K], _ key: K) -> Int? {
