@@ -64,16 +64,39 @@ struct CrashRun {
     }
 
     /// Runs the crasher on `directory` and kills it with SIGKILL after `killAfterAcks` acknowledgements.
+    ///
+    /// Spawns and reaps the child with posix_spawn/waitpid directly, so the exit reason is read from the wait
+    /// status itself.
     static func run(mode: String, directory: String, seed: UInt64, killAfterAcks: Int) throws -> CrashRun {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try crasherPath())
-        process.arguments = [mode, directory, String(seed)]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let pid = process.processIdentifier
+        let path = try crasherPath()
+        var output: [Int32] = [-1, -1]
+        var errors: [Int32] = [-1, -1]
+        // Close-on-exec, so a crasher spawned concurrently by another test does not inherit (and hold open) these.
+        guard pipe(&output) == 0, pipe(&errors) == 0 else {
+            throw CrashHarnessError(message: "pipe failed: errno \(errno)")
+        }
+        for fd in output + errors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        #if canImport(Glibc)
+            var actions = posix_spawn_file_actions_t()
+        #else
+            var actions: posix_spawn_file_actions_t?
+        #endif
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        for fd in output + errors { posix_spawn_file_actions_addclose(&actions, fd) }
+        let argv: [UnsafeMutablePointer<CChar>?] = [path, mode, directory, String(seed)].map { $0.withCString { strdup($0) } } + [nil]
+        defer { for arg in argv { free(arg) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        close(output[1])
+        close(errors[1])
+        defer {
+            close(output[0])
+            close(errors[0])
+        }
+        guard spawned == 0 else { throw CrashHarnessError(message: "cannot start \(path): error \(spawned)") }
         // Bound the test even if the child stalls: kill it after 30 s regardless.
         let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
         DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: watchdog)
@@ -83,11 +106,12 @@ struct CrashRun {
         var pending: [UInt8] = []
         var killed = false
         let decoder = JSONDecoder()
-        let reader = output.fileHandleForReading
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let data = reader.availableData
-            if data.isEmpty { break }
-            pending.append(contentsOf: data)
+            let n = chunk.withUnsafeMutableBytes { read(output[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            pending.append(contentsOf: chunk[0..<n])
             var start = 0
             while let newline = pending[start...].firstIndex(of: 0x0A) {
                 let line = String(decoding: pending[start..<newline], as: UTF8.self)
@@ -98,7 +122,8 @@ struct CrashRun {
                     let rest = line.dropFirst(6)
                     let space = rest.firstIndex(of: " ")!
                     let number = Int(rest[..<space])!
-                    let operation = try decoder.decode(Operation.self, from: Data(rest[rest.index(after: space)...].utf8))
+                    let operation = try decoder.decode(
+                        Operation.self, from: Data(rest[rest.index(after: space)...].utf8))
                     run.operations.append((number, operation))
                 }
             }
@@ -109,12 +134,28 @@ struct CrashRun {
             }
         }
         // A trailing partial line (no newline) was cut by the kill: that write was not acknowledged.
-        process.waitUntilExit()
-        run.standardError = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        if process.terminationReason == .uncaughtSignal {
-            run.terminationSignal = process.terminationStatus
+        if !killed { run.standardError = "stdout ended before \(killAfterAcks) acknowledgements; " }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        var reaped: pid_t = -1
+        repeat { reaped = waitpid(pid, &status, 0) } while reaped < 0 && errno == EINTR
+        if reaped < 0 {
+            run.standardError += "waitpid failed: errno \(errno); "
+            while kill(pid, 0) == 0 { usleep(1000) }  // reaped elsewhere: at least wait until it is gone
+        }
+        var stderrBytes: [UInt8] = []
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(errors[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            stderrBytes += chunk[0..<n]
+        }
+        run.standardError += String(decoding: stderrBytes, as: UTF8.self)
+        let signal = status & 0x7F
+        if signal != 0 && signal != 0x7F {
+            run.terminationSignal = signal
         } else {
-            run.exitStatus = process.terminationStatus
+            run.exitStatus = (status >> 8) & 0xFF
         }
         return run
     }
