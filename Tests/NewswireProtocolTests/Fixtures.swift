@@ -108,3 +108,35 @@ enum Fixtures {
         ]
     }
 }
+
+extension Fixtures {
+    /// A longer article (text written for these tests) whose payload compresses well.
+    static let longArticle: Article = {
+        let paragraphs = [
+            "本台消息：今天上午，新一轮特高压输电工程在西部地区正式投运，标志着疆电入川通道全面贯通。",
+            "工程全长约两千公里，途经多个省区，每年可向四川输送清洁电能数百亿千瓦时，有力保障了迎峰度夏期间的电力供应。",
+            "据介绍，工程建设过程中攻克了高海拔、强风沙等多项技术难题，关键设备全部实现国产化。",
+            "有关负责人表示，下一步将继续推进跨区域输电通道建设，促进能源资源优化配置，服务经济社会高质量发展。",
+            "本台消息：今天上午，新一轮特高压输电工程在西部地区正式投运，沿线各地群众纷纷表示，清洁电能让生活更美好。",
+        ]
+        return Article(
+            id: "test-20240408-07", url: "https://news.example.cn/2024/04/08/07.html", title: "疆电入川工程全面投运",
+            publishedAt: published, source: "示例新闻网", reporters: ["记者 王明"], editors: ["刘红"],
+            paragraphs: paragraphs + paragraphs, language: "zh")
+    }()
+
+    /// A page of twenty hits with snippets, the shape a SEARCH usually returns.
+    static let longSearchPage: SearchPage = {
+        let hits = (0..<20).map { i in
+            SearchHit(
+                id: ArticleID("test-202404\(10 + i)-01"), title: "疆电入川工程第\(i + 1)次调度会召开",
+                source: "示例新闻网", publishedAt: PublishedTime(secondsSinceEpoch: 1_712_541_840 + Int64(i) * 86_400,
+                    utcOffsetSeconds: 28_800),
+                score: 10.0 - Double(i) * 0.25, snippet: "…特高压输电工程疆电入川通道全面贯通，每年可向四川输送清洁电能…",
+                highlights: [HighlightRange(start: 8, end: 12)])
+        }
+        return SearchPage(
+            total: 137, hits: hits,
+            facets: [Facet(field: .source, counts: [FacetCount(value: "示例新闻网", count: 137)])], tookMicros: 1_250)
+    }()
+}
