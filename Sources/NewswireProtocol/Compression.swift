@@ -72,6 +72,8 @@ final class Deflater {
 /// One zlib inflate stream, allocated once per connection and reset between frames.
 final class Inflater {
     private let stream: UnsafeMutablePointer<z_stream>
+    /// The largest output buffer this inflater has allocated (tests check bombs never grow it past the limit).
+    private(set) var largestAllocation = 0
 
     init() {
         stream = .allocate(capacity: 1)
@@ -96,6 +98,7 @@ final class Inflater {
     ) throws(ProtocolError) -> ByteBuffer {
         inflateReset(stream)
         var output = allocator.buffer(capacity: declaredLength + 1)
+        largestAllocation = max(largestAllocation, output.capacity)
         var status: Int32 = Z_OK
         var produced = 0
         var leftOver = 0

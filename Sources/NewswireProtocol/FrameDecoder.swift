@@ -16,7 +16,7 @@ public struct NewswireFrameDecoder: NIOSingleStepByteToMessageDecoder {
 
     /// The limits enforced on incoming frames.
     public var limits: FrameLimits
-    private let inflater = Inflater()
+    let inflater = Inflater()
     private let allocator = ByteBufferAllocator()
 
     /// Creates a decoder with its own inflate stream.
