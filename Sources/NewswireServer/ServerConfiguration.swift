@@ -27,6 +27,11 @@ public struct ServerConfiguration: Sendable {
         public var maxDecompressedBytes: Int = 64 << 20
         /// Requests one connection may have in flight; the next gets OVERLOADED (retryable).
         public var maxInFlightPerConnection: Int = 128
+        /// Response bytes a connection may have waiting to be written before it stops reading requests (a client
+        /// that pipelines without reading is throttled instead of growing server memory).
+        public var maxQueuedResponseBytes: Int = 8 << 20
+        /// Bytes of encoded records kept in memory for GET.
+        public var recordCacheBytes: Int = 256 << 20
         /// Payloads at least this large are compressed when the client accepts zlib.
         public var compressionThreshold: Int = 512
         /// A connection that sends nothing for this long is closed.
