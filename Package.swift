@@ -109,6 +109,10 @@ let package = Package(
             ]
         ),
 
+        // Test helper: writes through the store or engine and acknowledges each durable write on stdout, so the
+        // kill -9 tests (Tests/NewswireStoreTests, Tests/NewswireEngineTests) can SIGKILL it mid-stream.
+        .executableTarget(name: "newswire-crasher", dependencies: ["NewswireModel", "NewswireStore", "NewswireEngine"]),
+
         // MARK: Tests
         .testTarget(name: "NewswireModelTests", dependencies: ["NewswireModel"]),
         .testTarget(

@@ -1,0 +1,233 @@
+import NewswireModel
+
+/// The text features near-duplicate detection works on: the normalised body's character 5-shingles, their
+/// MinHash signature cut into LSH bands, and an exact fingerprint.
+///
+/// Why MinHash rather than SimHash: measured on the corpus (benchmarks/store/README.md), a 64-bit SimHash of
+/// 4-shingles moves 5–10 bits for a republished copy with a few changed characters, so the usual "distance ≤ 3"
+/// finds only 14–30% of such copies, while unrelated articles sit only 13–19 bits apart. MinHash LSH
+/// (8 bands × 4 rows) proposes 93–99.9% of them as candidates, and an exact Jaccard check decides.
+struct TextFeatures: Sendable {
+    /// Shingle length in Unicode scalars.
+    static let shingleLength = 5
+    /// LSH bands and rows per band (signature length = bands × rows).
+    static let bands = 8
+    static let rowsPerBand = 4
+    /// Below this many distinct shingles a body is too short to call anything a copy of it.
+    static let minimumShingles = 8
+
+    /// Sorted distinct 64-bit shingle hashes.
+    var shingles: [UInt64]
+    /// One key per band (band index mixed in), empty when the body is too short.
+    var bandKeys: [UInt32]
+    /// Hash of the whole normalised body (equal bodies, equal fingerprints).
+    var fingerprint: UInt64
+
+    init(body: String) {
+        let scalars = Self.normalisedScalars(body)
+        fingerprint = scalars.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
+        var hashes: [UInt64] = []
+        let k = Self.shingleLength
+        if scalars.count >= k {
+            hashes.reserveCapacity(scalars.count - k + 1)
+            for start in 0...(scalars.count - k) {
+                var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+                for i in start..<(start + k) { h = mix64(h ^ UInt64(scalars[i])) }
+                hashes.append(h)
+            }
+        }
+        hashes.sort()
+        var unique: [UInt64] = []
+        unique.reserveCapacity(hashes.count)
+        for h in hashes where unique.last != h { unique.append(h) }
+        shingles = unique
+        guard unique.count >= Self.minimumShingles else {
+            bandKeys = []
+            return
+        }
+        let length = Self.bands * Self.rowsPerBand
+        var minima = [UInt32](repeating: .max, count: length)
+        minima.withUnsafeMutableBufferPointer { minima in
+            for h in unique {
+                for i in 0..<length {
+                    // Universal hashing a·x + b (mod 2^64), top 32 bits: one independent permutation per row.
+                    let v = UInt32(truncatingIfNeeded: (Self.multipliers[i] &* h &+ Self.addends[i]) >> 32)
+                    if v < minima[i] { minima[i] = v }
+                }
+            }
+        }
+        var keys: [UInt32] = []
+        keys.reserveCapacity(Self.bands)
+        for band in 0..<Self.bands {
+            var h = UInt64(band) &* 0xD6E8_FEB8_6659_FD93
+            for row in 0..<Self.rowsPerBand { h = mix64(h ^ UInt64(minima[band * Self.rowsPerBand + row])) }
+            keys.append(UInt32(truncatingIfNeeded: h >> 32))
+        }
+        bandKeys = keys
+    }
+
+    /// Jaccard similarity of two shingle sets.
+    static func jaccard(_ a: [UInt64], _ b: [UInt64]) -> Double {
+        if a.isEmpty && b.isEmpty { return 1 }
+        var i = 0
+        var j = 0
+        var common = 0
+        while i < a.count && j < b.count {
+            if a[i] == b[j] {
+                common += 1
+                i += 1
+                j += 1
+            } else if a[i] < b[j] {
+                i += 1
+            } else {
+                j += 1
+            }
+        }
+        return Double(common) / Double(a.count + b.count - common)
+    }
+
+    /// NFKC-style folding the detector needs (full-width ASCII to ASCII, ASCII lowercased), keeping only letters
+    /// and digits, so punctuation, spacing and line breaks do not make copies look different.
+    static func normalisedScalars(_ text: String) -> [UInt32] {
+        var out: [UInt32] = []
+        out.reserveCapacity(text.utf8.count / 3 + 8)
+        for scalar in text.unicodeScalars {
+            var v = scalar.value
+            if v >= 0xFF01 && v <= 0xFF5E { v -= 0xFEE0 }  // full-width ASCII variants
+            if v < 0x80 {
+                if v >= 0x41 && v <= 0x5A {
+                    out.append(v + 0x20)
+                } else if (v >= 0x61 && v <= 0x7A) || (v >= 0x30 && v <= 0x39) {
+                    out.append(v)
+                }
+            } else if v >= 0x4E00 && v <= 0x9FFF {
+                out.append(v)  // CJK unified ideographs: the common case, no property lookup
+            } else if let s = Unicode.Scalar(v), s.properties.isAlphabetic || s.properties.numericType != nil {
+                out.append(s.properties.lowercaseMapping.unicodeScalars.first?.value ?? v)
+            }
+        }
+        return out
+    }
+
+    static let multipliers: [UInt64] = (0..<(bands * rowsPerBand)).map { mix64(UInt64($0) &+ 0x1234_5678) | 1 }
+    static let addends: [UInt64] = (0..<(bands * rowsPerBand)).map { mix64(UInt64($0) &+ 0x8765_4321) }
+}
+
+/// SplitMix64 finaliser: a fast, well-mixing 64-bit permutation.
+@inline(__always)
+func mix64(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+/// What the near-duplicate table keeps per live article.
+struct DuplicateEntry: Sendable, Hashable {
+    var id: ArticleID
+    /// ``NewswireStore/ScanCursor/publishedKey(of:)``: epoch seconds, `Int64.min` when undated.
+    var publishedKey: Int64
+    /// The earlier article this one copies, as stored in its record.
+    var duplicateOf: ArticleID?
+    /// Hash of every field except `duplicateOf`: an equal re-put keeps its earlier verdict.
+    var contentHash: UInt64
+    var fingerprint: UInt64
+    var bandKeys: [UInt32]
+}
+
+/// An LSH table over MinHash band keys: candidate lookup in O(bands + matches).
+///
+/// Slots are append-only; replacing or removing an article kills its slot (chains skip dead slots). A table
+/// loaded from a snapshot is compact again.
+struct DuplicateTable: Sendable {
+    private(set) var entries: [DuplicateEntry] = []
+    private var alive: [Bool] = []
+    private var slotByID: [ArticleID: Int32] = [:]
+    /// Band key → most recent slot with that key; `next[slot * bands + band]` continues the chain (-1 ends).
+    private var heads: [UInt64: Int32] = [:]
+    private var next: [Int32] = []
+    private(set) var liveCount = 0
+    private(set) var duplicateCount = 0
+
+    func entry(for id: ArticleID) -> DuplicateEntry? {
+        slotByID[id].map { entries[Int($0)] }
+    }
+
+    mutating func remove(_ id: ArticleID) {
+        guard let slot = slotByID.removeValue(forKey: id) else { return }
+        alive[Int(slot)] = false
+        liveCount -= 1
+        if entries[Int(slot)].duplicateOf != nil { duplicateCount -= 1 }
+    }
+
+    mutating func insert(_ entry: DuplicateEntry) {
+        remove(entry.id)
+        let slot = Int32(entries.count)
+        entries.append(entry)
+        alive.append(true)
+        slotByID[entry.id] = slot
+        liveCount += 1
+        if entry.duplicateOf != nil { duplicateCount += 1 }
+        for band in 0..<TextFeatures.bands {
+            guard band < entry.bandKeys.count else {
+                next.append(-1)
+                continue
+            }
+            let key = UInt64(band) << 32 | UInt64(entry.bandKeys[band])
+            next.append(heads[key] ?? -1)
+            heads[key] = slot
+        }
+    }
+
+    /// Live entries sharing at least one band key with `bandKeys`, each once, most recent first.
+    func candidates(_ bandKeys: [UInt32]) -> [DuplicateEntry] {
+        var seen = Set<Int32>()
+        var found: [DuplicateEntry] = []
+        for (band, bandKey) in bandKeys.enumerated() {
+            var slot = heads[UInt64(band) << 32 | UInt64(bandKey)] ?? -1
+            while slot >= 0 {
+                if alive[Int(slot)], seen.insert(slot).inserted { found.append(entries[Int(slot)]) }
+                slot = next[Int(slot) * TextFeatures.bands + band]
+            }
+        }
+        return found
+    }
+
+    /// Live entries, in insertion order.
+    var liveEntries: [DuplicateEntry] {
+        zip(entries, alive).compactMap { $1 ? $0 : nil }
+    }
+}
+
+/// Stable 64-bit hash of every field of an article except `duplicateOf` (FNV-1a over tagged UTF-8).
+func contentHash(of article: Article) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    func add(_ bytes: some Sequence<UInt8>) {
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+    }
+    func add(_ text: String?) {
+        guard let text else {
+            add([0xFF])
+            return
+        }
+        add(text.utf8)
+        add([0xFE])
+    }
+    func add(_ list: [String]) {
+        add(String(list.count).utf8)
+        for item in list { add(item) }
+    }
+    add(article.id.rawValue)
+    add(article.url)
+    add(article.title)
+    add(article.subtitles)
+    add(article.publishedAt.map(\.iso8601))
+    add(article.source)
+    add(article.reporters)
+    add(article.editors)
+    add(article.participants)
+    add(article.paragraphs)
+    add(article.clicks.map(String.init))
+    add(article.language)
+    return h
+}

@@ -1,0 +1,145 @@
+/// One indexing unit: a CJK character or a word, with its position.
+///
+/// Positions: consecutive units get consecutive positions unless something separates them. Any separator
+/// between two units adds a gap of one position (so no phrase spans it), except plain spaces between two
+/// words ("hong kong"), which keep words adjacent. CJK bigrams are the pairs of CJK units at consecutive
+/// positions, so they exist only inside one unbroken CJK run.
+struct AnalyzedUnit: Sendable, Hashable {
+    /// The CJK scalar value, or 0 for a word.
+    var cjk: UInt32
+    /// The word (normalised, lowercased), or empty for a CJK unit.
+    var word: String
+    /// Position within the document (title first, body after a field gap).
+    var position: Int32
+    /// Range in the normalised text: `[start, end)`.
+    var start: Int32
+    var end: Int32
+
+    var isCJK: Bool { cjk != 0 }
+}
+
+/// The one analyzer used for indexing, querying and highlighting.
+enum Analyzer {
+    /// Gap between the last title position and the first body position: larger than any gap a phrase can
+    /// contain, so no phrase matches across the field boundary.
+    static let fieldGap: Int32 = 16
+
+    /// Appends the units of `text` to `out`, the first at `basePosition`; returns the last position used
+    /// (or `basePosition - 1` when the text has no units).
+    @discardableResult
+    static func units(of text: NormalizedText, basePosition: Int32, into out: inout [AnalyzedUnit]) -> Int32 {
+        var position = basePosition - 1
+        var hasPrevious = false
+        var previousWasWord = false
+        var separator: ScalarClass? = nil  // strongest separator seen since the previous unit
+        let scalars = text.scalars
+        let classes = text.classes
+        let n = scalars.count
+        var i = 0
+        while i < n {
+            switch classes[i] {
+            case .space:
+                if separator == nil { separator = .space }
+                i += 1
+            case .hardBreak:
+                separator = .hardBreak
+                i += 1
+            case .cjk:
+                if hasPrevious { position += separator == nil ? 1 : 2 } else { position += 1 }
+                out.append(
+                    AnalyzedUnit(
+                        cjk: scalars[i].value, word: "", position: position, start: Int32(i), end: Int32(i + 1)))
+                hasPrevious = true
+                previousWasWord = false
+                separator = nil
+                i += 1
+            case .word:
+                var j = i + 1
+                while j < n, classes[j] == .word { j += 1 }
+                if hasPrevious {
+                    let adjacent = separator == nil || (separator == .space && previousWasWord)
+                    position += adjacent ? 1 : 2
+                } else {
+                    position += 1
+                }
+                var view = String.UnicodeScalarView()
+                view.append(contentsOf: scalars[i..<j])
+                out.append(
+                    AnalyzedUnit(cjk: 0, word: String(view), position: position, start: Int32(i), end: Int32(j)))
+                hasPrevious = true
+                previousWasWord = true
+                separator = nil
+                i = j
+            }
+        }
+        return position
+    }
+
+    /// Units of a title and body analysed as one document; returns the units and the first body position.
+    static func document(title: String, body: String) -> (units: [AnalyzedUnit], bodyBase: Int32) {
+        var units: [AnalyzedUnit] = []
+        let last = Analyzer.units(of: NormalizedText(title, keepOrigins: false), basePosition: 0, into: &units)
+        let bodyBase = last + 1 + fieldGap
+        Analyzer.units(of: NormalizedText(body, keepOrigins: false), basePosition: bodyBase, into: &units)
+        return (units, bodyBase)
+    }
+}
+
+/// A searchable term: one or more units at fixed relative positions (a word, a CJK run, or a quoted phrase).
+struct TermPattern: Sendable, Hashable {
+    struct Element: Sendable, Hashable {
+        /// CJK scalar value or 0.
+        var cjk: UInt32
+        /// Word, or empty.
+        var word: String
+        /// Position relative to the first element.
+        var offset: Int32
+    }
+
+    var elements: [Element]
+
+    init(elements: [Element]) { self.elements = elements }
+
+    /// Builds a pattern from analysed units (positions made relative to the first).
+    init(units: ArraySlice<AnalyzedUnit>) {
+        let base = units.first?.position ?? 0
+        elements = units.map { Element(cjk: $0.cjk, word: $0.word, offset: $0.position - base) }
+    }
+
+    /// Span in positions (last offset + 1).
+    var span: Int32 { (elements.last?.offset ?? -1) + 1 }
+
+    /// Whether `units` (sorted by position) contain this pattern starting at `units[index]`, with every element
+    /// in the position range `[lowerBound, upperBound)`.
+    func matches(in units: [AnalyzedUnit], at index: Int) -> Bool {
+        let base = units[index].position
+        var k = index
+        for element in elements {
+            let target = base + element.offset
+            while k < units.count, units[k].position < target { k += 1 }
+            guard k < units.count, units[k].position == target, units[k].cjk == element.cjk,
+                units[k].word == element.word
+            else { return false }
+        }
+        return true
+    }
+
+    /// Readable form for errors and debugging.
+    var text: String {
+        var result = ""
+        var previous: Int32 = -1
+        for element in elements {
+            if previous >= 0 && element.offset > previous + 1 { result += " " }
+            if previous >= 0 && element.cjk == 0 && element.offset == previous + 1, result.last?.isLetter == true {
+                result += " "
+            }
+            if element.cjk != 0 {
+                result.unicodeScalars.append(Unicode.Scalar(element.cjk)!)
+            } else {
+                result += element.word
+            }
+            previous = element.offset
+        }
+        return result
+    }
+}

@@ -1,1 +1,0 @@
-// The NewswireSearch module: see README "Modules".

@@ -1,0 +1,182 @@
+import Foundation
+import NewswireModel
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Why one line of a JSON Lines import was rejected.
+public struct JSONLinesError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The 1-based line number in the input (blank lines count).
+    public var line: Int
+    /// What is wrong with the line.
+    public var reason: String
+    /// The input's name (a path), when known.
+    public var source: String?
+
+    /// Creates an error.
+    public init(line: Int, reason: String, source: String? = nil) {
+        self.line = line
+        self.reason = reason
+        self.source = source
+    }
+
+    public var description: String {
+        "\(source.map { "\($0):" } ?? "line ")\(line): \(reason)"
+    }
+}
+
+/// Converts corpus-format JSON Lines records into ``Article``s.
+///
+/// One JSON object per line with the fields `id` (non-empty string), `title` (string), `published`
+/// (`YYYY-MM-DD`, taken as midnight China time, or an RFC 3339 date-time; null or absent when unknown),
+/// `source` (string or null), `url` (string or null) and `body` (string, paragraphs separated by `\n`).
+/// Unknown fields are ignored. The article gets `language` `zh`; paragraphs are the body's lines, trimmed, with
+/// empty ones dropped. Blank input lines are skipped.
+public enum JSONLinesImport {
+    /// The longest line accepted, so one runaway line cannot exhaust memory.
+    public static let maximumLineBytes = 16 << 20
+
+    private struct Record: Decodable {
+        var id: String
+        var title: String
+        var published: String?
+        var source: String?
+        var url: String?
+        var body: String
+    }
+
+    /// Converts one line (without its line terminator) to an ``Article``.
+    ///
+    /// Throws ``JSONLinesError`` naming `lineNumber` and what is wrong: not JSON, not an object, a missing
+    /// or mistyped field, an empty id, or an unparseable `published` date.
+    public static func article(fromJSONLine line: some Collection<UInt8>, lineNumber: Int) throws(JSONLinesError)
+        -> Article
+    {
+        let record: Record
+        do {
+            record = try JSONDecoder().decode(Record.self, from: Data(line))
+        } catch let error as DecodingError {
+            throw JSONLinesError(line: lineNumber, reason: describe(error))
+        } catch {
+            throw JSONLinesError(line: lineNumber, reason: "cannot decode: \(error)")
+        }
+        guard !record.id.isEmpty else {
+            throw JSONLinesError(line: lineNumber, reason: "field 'id' is empty; every record needs a unique id")
+        }
+        var published: PublishedTime?
+        if let text = record.published, !text.isEmpty {
+            guard let time = PublishedTime(iso8601: text, defaultOffset: PublishedTime.chinaStandardOffset) else {
+                throw JSONLinesError(
+                    line: lineNumber,
+                    reason: "field 'published' is \"\(text)\", expected YYYY-MM-DD or an RFC 3339 date-time")
+            }
+            published = time
+        }
+        var paragraphs: [String] = []
+        for part in record.body.split(separator: "\n", omittingEmptySubsequences: true) {
+            let trimmed = part.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !trimmed.isEmpty { paragraphs.append(trimmed) }
+        }
+        return Article(
+            id: ArticleID(record.id), url: record.url, title: record.title, publishedAt: published,
+            source: record.source, paragraphs: paragraphs, language: "zh")
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context, _ key: (any CodingKey)? = nil) -> String {
+            let keys = context.codingPath.map(\.stringValue) + (key.map { [$0.stringValue] } ?? [])
+            return keys.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing field '\(path(context, key))'"
+        case .valueNotFound(_, let context):
+            return "field '\(path(context))' is null, expected a string"
+        case .typeMismatch(let type, let context):
+            if context.codingPath.isEmpty { return "line is not a JSON object" }
+            return "field '\(path(context))' has the wrong type, expected \(type == String.self ? "a string" : "\(type)")"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return "not valid JSON (\(context.debugDescription))" }
+            return "field '\(path(context))' is invalid (\(context.debugDescription))"
+        @unknown default:
+            return "cannot decode: \(error)"
+        }
+    }
+
+    /// Reads the JSON Lines file at `path`, delivering articles in batches of up to `batchSize`, in file order.
+    ///
+    /// A bad line is passed to `onBadLine`, which may throw to stop the import (the default) or return to skip
+    /// the line. Errors from `body` stop the import and are rethrown. Throws ``StoreError`` when the file cannot
+    /// be read. Returns the number of articles delivered.
+    @discardableResult
+    public static func readArticles(
+        path: String, batchSize: Int = 1000,
+        onBadLine: (JSONLinesError) throws -> Void = { throw $0 },
+        _ body: ([Article]) throws -> Void
+    ) throws -> Int {
+        var batch: [Article] = []
+        batch.reserveCapacity(max(1, batchSize))
+        var delivered = 0
+        try forEachLine(path: path) { number, line in
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+            do {
+                if line.count > maximumLineBytes {
+                    throw JSONLinesError(
+                        line: number, reason: "line is longer than \(maximumLineBytes) bytes; split the record")
+                }
+                batch.append(try article(fromJSONLine: line, lineNumber: number))
+            } catch let error as JSONLinesError {
+                var located = error
+                located.source = path
+                try onBadLine(located)
+                return
+            }
+            if batch.count >= batchSize {
+                try body(batch)
+                delivered += batch.count
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        if !batch.isEmpty {
+            try body(batch)
+            delivered += batch.count
+        }
+        return delivered
+    }
+
+    /// Calls `body` with each line of the file (1-based number, bytes without `\n`), reading in 1 MiB chunks.
+    static func forEachLine(path: String, _ body: (Int, ArraySlice<UInt8>) throws -> Void) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw StoreError(
+                .cannotOpen, "cannot open \(path): \(String(cString: strerror(errno))); check the path")
+        }
+        defer { close(fd) }
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var lineNumber = 0
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError(.cannotOpen, "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            buffer.append(contentsOf: chunk[0..<n])
+            var start = 0
+            while let newline = buffer[start...].firstIndex(of: 0x0A) {
+                lineNumber += 1
+                try body(lineNumber, buffer[start..<newline])
+                start = newline + 1
+            }
+            buffer.removeFirst(start)
+        }
+        if !buffer.isEmpty {
+            lineNumber += 1
+            try body(lineNumber, buffer[...])
+        }
+    }
+}

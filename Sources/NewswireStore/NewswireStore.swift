@@ -1,1 +1,0 @@
-// The NewswireStore module: see README "Modules".

@@ -1,0 +1,352 @@
+import Foundation
+import GRDB
+import NewswireModel
+
+/// The embedded default ``ArticleStore``: one SQLite database (through GRDB) in a data directory, in WAL mode.
+///
+/// Layout (`articles.sqlite`, plus SQLite's `-wal` and `-shm` files next to it):
+/// - `article(id TEXT UNIQUE, published_key INTEGER, seq INTEGER UNIQUE, json BLOB)` — one row per live
+///   article; `json` is ``ArticleCodec``'s encoding, `published_key` is ``ScanCursor/publishedKey(of:)``,
+///   indexed with `id` for date-order scans; `seq` is the change sequence of the row's latest write.
+/// - `tombstone(id TEXT PRIMARY KEY, seq INTEGER UNIQUE)` — deleted ids, for the change feed.
+/// - `meta(key, value)` — the current change sequence and the store identifier.
+///
+/// Durability: every write is one transaction committed with `synchronous = FULL` (the default), which
+/// fsyncs the WAL before the call returns; see ``Configuration/Synchronous``. Reads run concurrently with
+/// writes on snapshot-isolated reader connections; writes are serialized.
+public final class SQLiteArticleStore: ArticleStore {
+    /// How to open the store.
+    public struct Configuration: Sendable {
+        /// How hard SQLite works to make a commit durable.
+        public enum Synchronous: String, Sendable, Hashable {
+            /// fsync the WAL at every commit: an acknowledged write survives `kill -9`, an OS crash and a power
+            /// loss. The default.
+            case full = "FULL"
+            /// fsync only at checkpoints: an acknowledged write survives `kill -9` of the process (the WAL
+            /// frames are in the OS page cache once the commit's `write()` returned), but the last commits can
+            /// be lost in an OS crash or power loss. Faster for many small writes.
+            case normal = "NORMAL"
+        }
+
+        /// Commit durability; default ``Synchronous/full``.
+        public var synchronous: Synchronous
+        /// Database file name inside the data directory; default `articles.sqlite`.
+        public var fileName: String
+        /// Maximum number of concurrent reader connections; default 4.
+        public var maximumReaderCount: Int
+        /// How long a write waits for a lock held by another process before failing; default 5 s.
+        public var busyTimeoutSeconds: Double
+
+        /// Creates a configuration with the documented defaults.
+        public init(
+            synchronous: Synchronous = .full, fileName: String = "articles.sqlite", maximumReaderCount: Int = 4,
+            busyTimeoutSeconds: Double = 5
+        ) {
+            self.synchronous = synchronous
+            self.fileName = fileName
+            self.maximumReaderCount = maximumReaderCount
+            self.busyTimeoutSeconds = busyTimeoutSeconds
+        }
+    }
+
+    /// The data directory.
+    public let directory: String
+    /// The database file's full path.
+    public let databasePath: String
+    public let storeIdentifier: String
+    private let pool: DatabasePool
+
+    /// Opens (creating when absent) the store in `directory`, creating the directory too.
+    ///
+    /// Throws ``StoreError`` with code ``StoreError/Code/cannotOpen`` when the directory or database cannot be
+    /// opened, and ``StoreError/Code/unsupportedSchema`` when a newer Newswire wrote it.
+    public init(directory: String, configuration: Configuration = Configuration()) throws {
+        self.directory = directory
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(
+                .cannotOpen, "cannot create data directory \(directory): \(error); check the path and permissions")
+        }
+        databasePath = (directory as NSString).appendingPathComponent(configuration.fileName)
+
+        var grdb = GRDB.Configuration()
+        grdb.maximumReaderCount = max(1, configuration.maximumReaderCount)
+        grdb.busyMode = .timeout(configuration.busyTimeoutSeconds)
+        let synchronous = configuration.synchronous.rawValue
+        grdb.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        do {
+            pool = try DatabasePool(path: databasePath, configuration: grdb)
+        } catch {
+            throw StoreError(
+                .cannotOpen,
+                "cannot open database \(databasePath): \(error); check that it is a Newswire data directory "
+                    + "and that its files are readable and writable")
+        }
+
+        let migrator = Self.migrator
+        if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
+            throw StoreError(
+                .unsupportedSchema,
+                "database \(databasePath) was written by a newer Newswire (unknown schema migrations); "
+                    + "open it with that version")
+        }
+        try migrator.migrate(pool)
+        let path = databasePath
+        storeIdentifier = try pool.read { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'storeIdentifier'")
+            else { throw StoreError(.corruptRecord, "database \(path) has no store identifier") }
+            return text
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE article (
+                        id TEXT NOT NULL UNIQUE,
+                        published_key INTEGER NOT NULL,
+                        seq INTEGER NOT NULL UNIQUE,
+                        json BLOB NOT NULL
+                    );
+                    CREATE INDEX article_published ON article(published_key, id);
+                    CREATE TABLE tombstone (
+                        id TEXT NOT NULL PRIMARY KEY,
+                        seq INTEGER NOT NULL UNIQUE
+                    );
+                    CREATE TABLE meta (
+                        key TEXT NOT NULL PRIMARY KEY,
+                        value
+                    );
+                    INSERT INTO meta(key, value) VALUES ('sequence', 0);
+                    """)
+            try db.execute(
+                sql: "INSERT INTO meta(key, value) VALUES ('storeIdentifier', ?)",
+                arguments: [UUID().uuidString.lowercased()])
+        }
+        return migrator
+    }
+
+    // MARK: Writes
+
+    public func upsert(_ articles: [Article]) throws -> [UpsertOutcome] {
+        if articles.isEmpty { return [] }
+        // Encode outside the write transaction so the writer lock is held only for I/O.
+        var encoded: [Data] = []
+        encoded.reserveCapacity(articles.count)
+        for article in articles {
+            guard !article.id.rawValue.isEmpty else {
+                throw StoreError(.invalidRecord, "cannot store an article with an empty id (title: \(article.title))")
+            }
+            encoded.append(Data(try ArticleCodec.encode(article)))
+        }
+        return try pool.write { db in
+            var sequence = try Self.currentSequence(db)
+            let startSequence = sequence
+            let select = try db.cachedStatement(sql: "SELECT json FROM article WHERE id = ?")
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO article(id, published_key, seq, json) VALUES (?, ?, ?, ?)")
+            let update = try db.cachedStatement(
+                sql: "UPDATE article SET published_key = ?, seq = ?, json = ? WHERE id = ?")
+            let clearTombstone = try db.cachedStatement(sql: "DELETE FROM tombstone WHERE id = ?")
+            var outcomes: [UpsertOutcome] = []
+            outcomes.reserveCapacity(articles.count)
+            for (article, json) in zip(articles, encoded) {
+                let id = article.id.rawValue
+                let key = ScanCursor.publishedKey(of: article)
+                if let stored = try Data.fetchOne(select, arguments: [id]) {
+                    // Bytes differ also when only the encoder changed between versions: compare values then.
+                    if stored == json || (try? ArticleCodec.decode(stored)) == article {
+                        outcomes.append(.unchanged)
+                        continue
+                    }
+                    sequence += 1
+                    try update.execute(arguments: [key, Int64(sequence), json, id])
+                    outcomes.append(.updated)
+                } else {
+                    sequence += 1
+                    try insert.execute(arguments: [id, key, Int64(sequence), json])
+                    try clearTombstone.execute(arguments: [id])
+                    outcomes.append(.inserted)
+                }
+            }
+            if sequence != startSequence { try Self.setSequence(db, sequence) }
+            return outcomes
+        }
+    }
+
+    public func delete(_ id: ArticleID) throws -> Bool {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM article WHERE id = ?", arguments: [id.rawValue])
+            guard db.changesCount > 0 else { return false }
+            let sequence = try Self.currentSequence(db) + 1
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO tombstone(id, seq) VALUES (?, ?)",
+                arguments: [id.rawValue, Int64(sequence)])
+            try Self.setSequence(db, sequence)
+            return true
+        }
+    }
+
+    private static func currentSequence(_ db: Database) throws -> UInt64 {
+        let value = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'sequence'"))
+        return UInt64(max(0, value ?? 0))
+    }
+
+    private static func setSequence(_ db: Database, _ sequence: UInt64) throws {
+        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'sequence'")
+            .execute(arguments: [Int64(sequence)])
+    }
+
+    // MARK: Reads
+
+    public func article(_ id: ArticleID) throws -> Article? {
+        try articles([id])[0]
+    }
+
+    public func articles(_ ids: [ArticleID]) throws -> [Article?] {
+        let encoded = try fetchJSON(ids)
+        return try zip(ids, encoded).map { id, data in
+            try data.map { try ArticleCodec.decodeStored($0, id: id.rawValue) }
+        }
+    }
+
+    public func encodedArticles(_ ids: [ArticleID]) throws -> [[UInt8]?] {
+        try fetchJSON(ids).map { $0.map { [UInt8]($0) } }
+    }
+
+    private func fetchJSON(_ ids: [ArticleID]) throws -> [Data?] {
+        if ids.isEmpty { return [] }
+        return try pool.read { db in
+            let select = try db.cachedStatement(sql: "SELECT json FROM article WHERE id = ?")
+            return try ids.map { try Data.fetchOne(select, arguments: [$0.rawValue]) }
+        }
+    }
+
+    public func scan(order: ScanOrder, after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
+        guard (1...ScanPage.maximumLimit).contains(limit) else {
+            throw StoreError(
+                .invalidArgument, "scan limit \(limit) is out of range; use 1...\(ScanPage.maximumLimit)")
+        }
+        if let cursor, cursor.order != order {
+            throw StoreError(
+                .invalidArgument,
+                "scan cursor \(cursor.token) belongs to order \(cursor.order), not \(order); "
+                    + "start again without a cursor")
+        }
+        let sql: String
+        var arguments: StatementArguments
+        switch (order, cursor) {
+        case (.id, nil):
+            sql = "SELECT id, published_key, json FROM article ORDER BY id LIMIT ?"
+            arguments = [limit]
+        case (.id, let cursor?):
+            sql = "SELECT id, published_key, json FROM article WHERE id > ? ORDER BY id LIMIT ?"
+            arguments = [cursor.id.rawValue, limit]
+        case (.publishedAscending, nil):
+            sql = "SELECT id, published_key, json FROM article ORDER BY published_key, id LIMIT ?"
+            arguments = [limit]
+        case (.publishedAscending, let cursor?):
+            sql = """
+                SELECT id, published_key, json FROM article WHERE (published_key, id) > (?, ?)
+                ORDER BY published_key, id LIMIT ?
+                """
+            arguments = [cursor.publishedKey, cursor.id.rawValue, limit]
+        case (.publishedDescending, nil):
+            sql = "SELECT id, published_key, json FROM article ORDER BY published_key DESC, id DESC LIMIT ?"
+            arguments = [limit]
+        case (.publishedDescending, let cursor?):
+            sql = """
+                SELECT id, published_key, json FROM article WHERE (published_key, id) < (?, ?)
+                ORDER BY published_key DESC, id DESC LIMIT ?
+                """
+            arguments = [cursor.publishedKey, cursor.id.rawValue, limit]
+        }
+        return try pool.read { db in
+            var articles: [Article] = []
+            articles.reserveCapacity(limit)
+            var last: (id: String, key: Int64)?
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+            while let row = try rows.next() {
+                let id: String = row[0]
+                let key: Int64 = row[1]
+                let json: Data = row[2]
+                articles.append(try ArticleCodec.decodeStored(json, id: id))
+                last = (id, key)
+            }
+            guard articles.count == limit, let last else { return ScanPage(articles: articles, next: nil) }
+            return ScanPage(
+                articles: articles,
+                next: ScanCursor(order: order, id: ArticleID(last.id), publishedKey: last.key))
+        }
+    }
+
+    public func changes(since sequence: UInt64, limit: Int) throws -> [StoreChange] {
+        guard limit > 0 else {
+            throw StoreError(.invalidArgument, "changes limit \(limit) must be positive")
+        }
+        let since = Int64(clamping: sequence)
+        // Two index range scans merged here: a SQL UNION ... ORDER BY would sort the JSON blobs in a temp b-tree.
+        return try pool.read { db in
+            var upserts: [StoreChange] = []
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT seq, id, json FROM article WHERE seq > ? ORDER BY seq LIMIT ?"),
+                arguments: [since, limit])
+            while let row = try rows.next() {
+                let id: String = row[1]
+                let json: Data = row[2]
+                upserts.append(
+                    StoreChange(
+                        sequence: UInt64(row[0] as Int64), id: ArticleID(id),
+                        article: try ArticleCodec.decodeStored(json, id: id)))
+            }
+            var deletes: [StoreChange] = []
+            let tombstones = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT seq, id FROM tombstone WHERE seq > ? ORDER BY seq LIMIT ?"),
+                arguments: [since, limit])
+            while let row = try tombstones.next() {
+                deletes.append(StoreChange(sequence: UInt64(row[0] as Int64), id: ArticleID(row[1]), article: nil))
+            }
+            if deletes.isEmpty { return upserts }
+            var merged: [StoreChange] = []
+            merged.reserveCapacity(min(limit, upserts.count + deletes.count))
+            var i = 0
+            var j = 0
+            while merged.count < limit, i < upserts.count || j < deletes.count {
+                if j == deletes.count || (i < upserts.count && upserts[i].sequence < deletes[j].sequence) {
+                    merged.append(upserts[i])
+                    i += 1
+                } else {
+                    merged.append(deletes[j])
+                    j += 1
+                }
+            }
+            return merged
+        }
+    }
+
+    public var latestSequence: UInt64 {
+        get throws { try pool.read { try Self.currentSequence($0) } }
+    }
+
+    public func count() throws -> Int {
+        try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM article") ?? 0 }
+    }
+
+    // MARK: Maintenance
+
+    /// Runs SQLite's `PRAGMA integrity_check`; returns the problems found (empty when the database is sound).
+    public func integrityCheck() throws -> [String] {
+        let lines = try pool.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
+        return lines == ["ok"] ? [] : lines
+    }
+
+    /// Closes the database connections. Further calls throw. Optional: the store also closes when released.
+    public func close() throws {
+        try pool.close()
+    }
+}

@@ -1,0 +1,143 @@
+// newswire-crasher: a test helper for the kill -9 durability tests.
+//
+//     newswire-crasher store|engine <data-directory> <seed>
+//
+// Runs a deterministic stream of writes (batches of new articles, updates of earlier ones, deletes) against an
+// `SQLiteArticleStore` or a `NewswireEngine` in <data-directory>, forever. For every operation it prints
+//     BEGIN <n> <operation as JSON>
+// before starting it and
+//     ACK <n>
+// after the call returned (the write is then acknowledged as durable). Each line goes out in one write(2) so the
+// parent sees whole lines only. The parent SIGKILLs this process mid-stream and checks the data directory.
+import Foundation
+import NewswireEngine
+import NewswireModel
+import NewswireStore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One write, as printed in the BEGIN line.
+struct Operation: Codable {
+    var kind: String  // "upsert" or "delete"
+    var articles: [Article]?
+    var id: ArticleID?
+}
+
+struct SplitMix64 {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func next(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}
+
+func writeLine(_ text: String) {
+    var bytes = Array((text + "\n").utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress! + offset, $0.count - offset) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            exit(3)
+        }
+        offset += n
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("newswire-crasher: \(message)\n".utf8))
+    exit(2)
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count == 4, arguments[1] == "store" || arguments[1] == "engine", let seed = UInt64(arguments[3])
+else { fail("usage: newswire-crasher store|engine <data-directory> <seed>") }
+let mode = arguments[1]
+let directory = arguments[2]
+
+func makeArticle(_ id: ArticleID, operation: Int, version: Int, random: inout SplitMix64) -> Article {
+    // Distinct Latin marker words make every version findable (and its old text unfindable) by search.
+    let marker = markerWord(operation: operation, version: version)
+    let paragraphs = (0..<(1 + random.next(below: 4))).map { p in
+        "央视网消息：第\(operation)次写入的第\(p)段，记录\(id.rawValue)，标记 \(marker) 随机数\(random.next(below: 1_000_000))。"
+    }
+    let day = 1 + random.next(below: 28)
+    return Article(
+        id: id, url: "https://example.com/\(id.rawValue)", title: "崩溃测试 \(marker)",
+        publishedAt: PublishedTime(year: 2024, month: 1 + random.next(below: 12), day: day, utcOffsetSeconds: 28_800),
+        source: "测试源", paragraphs: paragraphs, language: "zh")
+}
+
+/// `zq<operation>x<version>` with digits spelled as letters a–j, so the analyzer sees one Latin word.
+func markerWord(operation: Int, version: Int) -> String {
+    func letters(_ n: Int) -> String { String(String(n).unicodeScalars.map { Character(Unicode.Scalar($0.value + 49)!) }) }
+    return "zq" + letters(operation) + "x" + letters(version)
+}
+
+let put: ([Article]) throws -> Void
+let remove: (ArticleID) throws -> Void
+switch mode {
+case "store":
+    let store: SQLiteArticleStore
+    do { store = try SQLiteArticleStore(directory: directory) } catch { fail("cannot open store: \(error)") }
+    put = { _ = try store.upsert($0) }
+    remove = { _ = try store.delete($0) }
+default:
+    let engine: NewswireEngine
+    do {
+        // Snapshot often so kills also land during (and right after) background snapshot writes.
+        engine = try NewswireEngine.open(
+            dataDirectory: directory, configuration: .init(snapshotEveryChanges: 40))
+    } catch {
+        fail("cannot open engine: \(error)")
+    }
+    put = { _ = try engine.put($0) }
+    remove = { _ = try engine.delete(id: $0) }
+}
+
+var random = SplitMix64(state: seed)
+var written: [ArticleID] = []
+let encoder = JSONEncoder()
+encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+var operationNumber = 0
+while true {
+    operationNumber += 1
+    let roll = random.next(below: 10)
+    var operation: Operation
+    if roll < 7 || written.count < 5 {
+        let count = 1 + random.next(below: 8)
+        let articles = (0..<count).map { k in
+            makeArticle(ArticleID("crash-\(seed)-\(operationNumber)-\(k)"), operation: operationNumber, version: 0,
+                random: &random)
+        }
+        operation = Operation(kind: "upsert", articles: articles)
+    } else if roll < 9 {
+        let id = written[random.next(below: written.count)]
+        operation = Operation(
+            kind: "upsert",
+            articles: [makeArticle(id, operation: operationNumber, version: operationNumber, random: &random)])
+    } else {
+        operation = Operation(kind: "delete", id: written[random.next(below: written.count)])
+    }
+    let json = String(decoding: try encoder.encode(operation), as: UTF8.self)
+    writeLine("BEGIN \(operationNumber) \(json)")
+    do {
+        if let articles = operation.articles {
+            try put(articles)
+            for article in articles where !written.contains(article.id) { written.append(article.id) }
+        } else if let id = operation.id {
+            try remove(id)
+        }
+    } catch {
+        fail("operation \(operationNumber) failed: \(error)")
+    }
+    writeLine("ACK \(operationNumber)")
+}
