@@ -1,124 +1,156 @@
+import Foundation
 import NewswireModel
 
 /// The full-text index: exact Chinese and English search with BM25 ranking, snippets, facets and related
 /// articles.
 ///
 /// Internally synchronized: any number of concurrent readers (`search`, `related`, `contains`, `write`) and one
-/// writer at a time (`upsert`, `remove`).
+/// writer at a time (`upsert`, `remove`). Writes land in small immutable segments that are merged in the
+/// background of the writer (readers keep using the old segments until the merged one is swapped in).
 public final class SearchIndex: @unchecked Sendable {
     private let lock = ReadWriteLock()
-    private var engine = BruteForceIndex()
+    /// Serialises writers, so merges can be built outside `lock`.
+    private let writer = NSLock()
+    private var state = IndexState()
 
     /// Creates an empty index.
     public init() {}
 
     /// Number of indexed articles.
-    public var count: Int { lock.withReadLock { engine.count } }
+    public var count: Int { lock.withReadLock { state.liveCount } }
 
     /// Inserts `article`, replacing any article with the same id.
     public func upsert(_ article: Article) {
-        lock.withWriteLock { engine.upsert(article) }
+        upsert(contentsOf: [article])
     }
 
-    /// Inserts or replaces many articles at once (the fast path for building from a store).
+    /// Inserts or replaces many articles at once (the fast path for building from a store). When the batch holds
+    /// the same id more than once, the last copy wins.
     public func upsert(contentsOf articles: [Article]) {
-        lock.withWriteLock {
-            for article in articles { engine.upsert(article) }
+        guard !articles.isEmpty else { return }
+        writer.lock()
+        defer { writer.unlock() }
+        var last: [ArticleID: Int] = [:]
+        for (i, article) in articles.enumerated() { last[article.id] = i }
+        let prepared = lock.withWriteLock {
+            articles.indices.filter { last[articles[$0].id] == $0 }.map { state.prepare(articles[$0]) }
         }
+        let segment = Segment.build(prepared)
+        lock.withWriteLock { state.install(segment) }
+        mergeWhileNeeded()
     }
 
     /// Removes the article with `id`, if present.
     public func remove(id: ArticleID) {
-        lock.withWriteLock { engine.remove(id: id) }
+        writer.lock()
+        defer { writer.unlock() }
+        lock.withWriteLock {
+            state.delete(id)
+            state.segments.removeAll { $0.liveCount == 0 }
+        }
+        mergeWhileNeeded()
     }
 
     /// Whether an article with `id` is indexed.
     public func contains(id: ArticleID) -> Bool {
-        lock.withReadLock { engine.documents[id] != nil }
+        lock.withReadLock { state.locations[id] != nil }
     }
 
     /// Runs a query (see README "Query language"); throws ``QueryError`` for a malformed query.
+    ///
+    /// For a query without OR or exclusions, the matching set is exactly what a scan of the normalised title and
+    /// body finds: CJK text as an exact substring of one field, words as whole words, all terms ANDed.
     public func search(_ request: SearchRequest) throws(QueryError) -> SearchPage {
-        try lock.withReadLock { () throws(QueryError) -> SearchPage in try engine.search(request) }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let query = try QueryParser.parse(request.text)
+        var page = lock.withReadLock { Executor(state: state, request: request, query: query).run() }
+        page.tookMicros = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
+        return page
     }
 
-    /// Articles most like the one with `id` (More-Like-This over its most distinctive terms), best first,
-    /// never including the article itself; nil when `id` is not indexed.
+    /// Articles most like the one with `id` (More-Like-This over its most distinctive bigrams and words by
+    /// tf-idf), best first, never including the article itself; nil when `id` is not indexed.
     public func related(to id: ArticleID, limit: Int) -> [SearchHit]? {
-        lock.withReadLock { engine.related(to: id, limit: limit) }
-    }
-
-    /// Writes a snapshot atomically (temp file, fsync, rename) with caller `metadata` stored alongside.
-    public func write(to path: String, metadata: [UInt8]) throws {
-        var writer = ByteWriter()
-        writer.bytes.append(contentsOf: SnapshotFile.magic)
-        writer.u32(0)  // version 0: brute-force article list
-        writer.array(metadata)
-        let articles = lock.withReadLock { engine.documents.values.map(\.article) }
-        writer.varint(UInt64(articles.count))
-        for article in articles {
-            writer.string(article.id.rawValue)
-            writer.string(article.title)
-            writer.optionalString(article.source)
-            writer.u8(article.publishedAt == nil ? 0 : 1)
-            writer.i64(article.publishedAt?.secondsSinceEpoch ?? 0)
-            writer.u32(UInt32(bitPattern: article.publishedAt?.utcOffsetSeconds ?? 0))
-            for list in [article.participants, article.reporters, article.paragraphs] {
-                writer.varint(UInt64(list.count))
-                for item in list { writer.string(item) }
-            }
+        lock.withReadLock { () -> [SearchHit]? in
+            guard let location = state.locations[id] else { return nil }
+            return Related.find(for: location, limit: limit, state: state)
         }
-        let checksum = writer.bytes.withUnsafeBytes { snapshotChecksum($0) }
-        writer.u64(checksum)
-        try SnapshotFile.writeAtomically(writer.bytes, to: path)
     }
 
-    /// Loads a snapshot written by ``write(to:metadata:)``; throws ``SnapshotError`` when the file is missing,
-    /// truncated, corrupt or of another version (rebuild the index from the store then).
+    /// Writes a snapshot atomically (temp file, fsync, rename, fsync directory) with caller `metadata` stored
+    /// alongside (e.g. the store's sequence number the snapshot reflects).
+    public func write(to path: String, metadata: [UInt8]) throws {
+        let bytes = lock.withReadLock { SnapshotCodec.encode(state, metadata: metadata) }
+        try SnapshotFile.writeAtomically(bytes, to: path)
+    }
+
+    /// Loads a snapshot written by ``write(to:metadata:)``. Throws ``SnapshotError`` when the file is missing,
+    /// truncated, corrupt or of another format version: rebuild the index from the store then.
     public static func load(from path: String) throws -> (index: SearchIndex, metadata: [UInt8]) {
         let bytes = try SnapshotFile.read(path)
-        return try bytes.withUnsafeBytes { buffer in try decodeSnapshot(buffer, path: path) }
+        let (state, metadata) = try bytes.withUnsafeBytes { buffer in try SnapshotCodec.decode(buffer, path: path) }
+        let index = SearchIndex()
+        index.state = state
+        return (index, metadata)
     }
 
-    private static func decodeSnapshot(
-        _ buffer: UnsafeRawBufferPointer, path: String
-    ) throws(SnapshotError) -> (index: SearchIndex, metadata: [UInt8]) {
-            guard buffer.count >= SnapshotFile.magic.count + 12,
-                Array(buffer.prefix(SnapshotFile.magic.count)) == SnapshotFile.magic
-            else { throw SnapshotError(path: path, message: "not a Newswire index snapshot (bad magic)") }
-            let payload = UnsafeRawBufferPointer(rebasing: buffer[..<(buffer.count - 8)])
-            let stored = UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: buffer.count - 8, as: UInt64.self))
-            guard snapshotChecksum(payload) == stored else {
-                throw SnapshotError(path: path, message: "checksum mismatch (truncated or corrupt); delete it to rebuild")
+    /// Merges segments while the policy asks for it; each merge is built outside the lock.
+    private func mergeWhileNeeded() {
+        while let victims = lock.withReadLock({ state.mergeCandidates() }) {
+            // Only this writer mutates deletion bits, so reading them here without the lock is safe.
+            var documents: [PreparedDocument] = []
+            for segment in victims {
+                for doc in 0..<segment.count where !segment.isDeleted(doc) { documents.append(segment.prepared(doc)) }
             }
-            var reader = ByteReader(bytes: payload, offset: SnapshotFile.magic.count, path: path)
-            let version = try reader.u32()
-            guard version == 0 else {
-                throw SnapshotError(path: path, message: "unsupported snapshot version \(version); rebuild the index")
-            }
-            let metadata = try reader.array(of: UInt8.self)
-            let index = SearchIndex()
-            let n = try reader.count(max: payload.count)
-            for _ in 0..<n {
-                let id = ArticleID(try reader.string())
-                let title = try reader.string()
-                let source = try reader.optionalString()
-                let hasTime = try reader.u8()
-                let seconds = try reader.i64()
-                let offset = Int32(bitPattern: try reader.u32())
-                var lists: [[String]] = []
-                for _ in 0..<3 {
-                    let m = try reader.count(max: payload.count)
-                    var list: [String] = []
-                    for _ in 0..<m { list.append(try reader.string()) }
-                    lists.append(list)
+            let merged = Segment.build(documents)
+            lock.withWriteLock { state.replace(victims, with: merged) }
+        }
+    }
+
+    /// Segment sizes, newest last (for tests and diagnostics).
+    var segmentSizes: [Int] { lock.withReadLock { state.segments.map(\.count) } }
+}
+
+/// More-Like-This.
+enum Related {
+    static func find(for location: DocumentLocation, limit: Int, state: IndexState) -> [SearchHit] {
+        let segment = location.segment
+        let doc = Int(location.doc)
+        let (units, _) = Analyzer.document(title: segment.titles[doc], body: segment.bodies[doc])
+        let terms = Scoring.distinctiveTerms(units: units, documentCount: state.liveCount) { pattern in
+            state.documentFrequency(PatternPlan(pattern).terms[0])
+        }
+        var collector = TopCollector(capacity: max(0, limit), sort: .relevance, segments: state.segments)
+        let average = state.averageLength
+        for (s, other) in state.segments.enumerated() {
+            var scores = [Double](repeating: 0, count: other.count)
+            other.postings.withUnsafeBufferPointer { buffer in
+                for (pattern, idf) in terms {
+                    guard let t = other.term(PatternPlan(pattern).terms[0]) else { continue }
+                    var cursor = PostingCursor(
+                        base: buffer.baseAddress!, start: other.termStart[t], end: other.termStart[t + 1],
+                        positional: other.isPositional(term: t))
+                    while cursor.next() {
+                        let d = Int(cursor.doc)
+                        scores[d] += Scoring.bm25(
+                            idf: idf, titleFrequency: Int(cursor.titleTF), bodyFrequency: Int(cursor.bodyTF),
+                            titleLength: Int(other.titleLengths[d]), bodyLength: Int(other.bodyLengths[d]),
+                            averageLength: average)
+                    }
                 }
-                index.engine.upsert(
-                    Article(
-                        id: id, title: title,
-                        publishedAt: hasTime == 0 ? nil : PublishedTime(secondsSinceEpoch: seconds, utcOffsetSeconds: offset),
-                        source: source, reporters: lists[1], participants: lists[0], paragraphs: lists[2]))
             }
-            return (index, metadata)
+            for d in 0..<other.count where scores[d] > 0 && !other.isDeleted(d) {
+                if other === segment && d == doc { continue }
+                collector.add(Candidate(score: scores[d], time: other.seconds[d], segment: Int32(s), doc: Int32(d)))
+            }
+        }
+        return collector.sorted().map { candidate in
+            let seg = state.segments[Int(candidate.segment)]
+            let d = Int(candidate.doc)
+            return SearchHit(
+                id: seg.ids[d], title: seg.titles[d],
+                source: seg.sourceIDs[d] >= 0 ? state.sources.values[Int(seg.sourceIDs[d])] : nil,
+                publishedAt: seg.prepared(d).publishedAt, score: candidate.score)
+        }
     }
 }

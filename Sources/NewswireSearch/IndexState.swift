@@ -1,0 +1,103 @@
+import NewswireModel
+
+/// Interned strings (sources, months, person names) shared by all segments.
+struct Interner: Sendable {
+    private(set) var values: [String] = []
+    /// NFKC + lowercase form of each value (what `source:` and `person:` compare against).
+    private(set) var normalized: [String] = []
+    private var ids: [String: Int32] = [:]
+
+    init() {}
+
+    init(values: [String]) {
+        for value in values { _ = intern(value) }
+    }
+
+    mutating func intern(_ value: String) -> Int32 {
+        if let id = ids[value] { return id }
+        let id = Int32(values.count)
+        values.append(value)
+        normalized.append(normalizeName(value))
+        ids[value] = id
+        return id
+    }
+
+    func id(of value: String) -> Int32? { ids[value] }
+    var count: Int { values.count }
+}
+
+/// Where an article lives.
+struct DocumentLocation {
+    let segment: Segment
+    let doc: Int32
+}
+
+/// Everything the index holds; guarded by the ``SearchIndex`` lock.
+struct IndexState {
+    var segments: [Segment] = []
+    var locations: [ArticleID: DocumentLocation] = [:]
+    var sources = Interner()
+    var months = Interner()
+    var persons = Interner()
+    var liveCount = 0
+    /// Sum of weighted lengths of live documents (for BM25's average length).
+    var totalLength: Double = 0
+
+    var averageLength: Double { liveCount == 0 ? 1 : totalLength / Double(liveCount) }
+
+    mutating func prepare(_ article: Article) -> PreparedDocument {
+        let sourceID = article.source.map { sources.intern($0) } ?? -1
+        let monthID = article.publishedAt.map { months.intern($0.yearMonth) } ?? -1
+        return PreparedDocument(
+            id: article.id, title: article.title, body: article.body, sourceID: sourceID, monthID: monthID,
+            seconds: article.publishedAt?.secondsSinceEpoch ?? .min,
+            utcOffset: article.publishedAt?.utcOffsetSeconds ?? 0,
+            personIDs: personNames(of: article).map { persons.intern($0) })
+    }
+
+    mutating func delete(_ id: ArticleID) {
+        guard let old = locations.removeValue(forKey: id) else { return }
+        old.segment.markDeleted(Int(old.doc))
+        liveCount -= 1
+        totalLength -= old.segment.weightedLength(Int(old.doc))
+    }
+
+    /// Adds a freshly built segment, superseding older copies of its articles.
+    mutating func install(_ segment: Segment) {
+        for doc in 0..<segment.count {
+            delete(segment.ids[doc])
+            locations[segment.ids[doc]] = DocumentLocation(segment: segment, doc: Int32(doc))
+            liveCount += 1
+            totalLength += segment.weightedLength(doc)
+        }
+        segments.append(segment)
+        segments.removeAll { $0.liveCount == 0 }
+    }
+
+    /// Replaces `old` segments (adjacent, in order) with `merged`, which holds exactly their live documents.
+    mutating func replace(_ old: [Segment], with merged: Segment) {
+        let oldIDs = Set(old.map(ObjectIdentifier.init))
+        guard let first = segments.firstIndex(where: { oldIDs.contains(ObjectIdentifier($0)) }) else { return }
+        segments.removeAll { oldIDs.contains(ObjectIdentifier($0)) }
+        if merged.count > 0 { segments.insert(merged, at: min(first, segments.count)) }
+        for doc in 0..<merged.count {
+            locations[merged.ids[doc]] = DocumentLocation(segment: merged, doc: Int32(doc))
+        }
+    }
+
+    /// Global document frequency of a term (deleted documents included until their segment is merged).
+    func documentFrequency(_ ref: TermRef) -> Int {
+        segments.reduce(0) { $0 + $1.documentFrequency(ref) }
+    }
+
+    /// Segments to merge next (adjacent), or nil: the newest two when the older is at most twice the newer
+    /// (a binary-counter policy: every document is rewritten O(log n) times), or any half-deleted segment alone.
+    func mergeCandidates() -> [Segment]? {
+        if let sparse = segments.first(where: { $0.count > 0 && $0.deletedCount * 2 > $0.count }) {
+            return [sparse]
+        }
+        let n = segments.count
+        guard n >= 2, segments[n - 2].liveCount <= 2 * segments[n - 1].liveCount else { return nil }
+        return [segments[n - 2], segments[n - 1]]
+    }
+}

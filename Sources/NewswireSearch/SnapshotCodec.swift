@@ -1,0 +1,140 @@
+/// Binary snapshot layout (version 1), little-endian:
+///
+/// `magic "NWSIDX\r\n"`, `u32 version`, metadata bytes, the three interners (sources, months, persons), then each
+/// segment's flat arrays exactly as held in memory (documents, term keys, term offsets, postings, deletion
+/// bits), and a trailing `u64` checksum of everything before it. Loading validates magic, version, checksum
+/// and every array's length and range, so a truncated or corrupt file is rejected instead of trusted.
+enum SnapshotCodec {
+    static let version: UInt32 = 1
+
+    static func encode(_ state: IndexState, metadata: [UInt8]) -> [UInt8] {
+        var w = ByteWriter()
+        w.bytes.reserveCapacity(
+            state.segments.reduce(1 << 16) { $0 + $1.postings.count + $1.count * 64 + $1.bodies.reduce(0) { $0 + $1.utf8.count } })
+        w.bytes.append(contentsOf: SnapshotFile.magic)
+        w.u32(version)
+        w.array(metadata)
+        for interner in [state.sources, state.months, state.persons] {
+            w.varint(UInt64(interner.count))
+            for value in interner.values { w.string(value) }
+        }
+        w.varint(UInt64(state.segments.count))
+        for s in state.segments {
+            w.varint(UInt64(s.count))
+            for id in s.ids { w.string(id.rawValue) }
+            for title in s.titles { w.string(title) }
+            for body in s.bodies { w.string(body) }
+            w.array(s.sourceIDs)
+            w.array(s.monthIDs)
+            w.array(s.seconds)
+            w.array(s.utcOffsets)
+            w.array(s.personStart)
+            w.array(s.personIDs)
+            w.array(s.titleLengths)
+            w.array(s.bodyLengths)
+            w.array(s.bodyBases)
+            w.array(s.cjkKeys)
+            w.varint(UInt64(s.wordList.count))
+            for word in s.wordList { w.string(word) }
+            w.array(s.termStart)
+            w.array(s.termDF)
+            w.array(s.postings)
+            w.array(s.deleted)
+        }
+        let checksum = w.bytes.withUnsafeBytes { snapshotChecksum($0) }
+        w.u64(checksum)
+        return w.bytes
+    }
+
+    static func decode(_ buffer: UnsafeRawBufferPointer, path: String) throws(SnapshotError) -> (IndexState, [UInt8]) {
+        let magic = SnapshotFile.magic
+        guard buffer.count >= magic.count + 4 + 8, Array(buffer.prefix(magic.count)) == magic else {
+            throw SnapshotError(path: path, message: "not a Newswire index snapshot (bad magic or too short)")
+        }
+        let payload = UnsafeRawBufferPointer(rebasing: buffer[..<(buffer.count - 8)])
+        let stored = UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: buffer.count - 8, as: UInt64.self))
+        var r = ByteReader(bytes: payload, offset: magic.count, path: path)
+        let version = try r.u32()
+        guard version == Self.version else {
+            throw SnapshotError(
+                path: path, message: "snapshot format version \(version), expected \(Self.version); rebuild the index")
+        }
+        guard snapshotChecksum(payload) == stored else {
+            throw SnapshotError(path: path, message: "checksum mismatch (truncated or corrupt file); rebuild the index")
+        }
+        let metadata = try r.array(of: UInt8.self)
+        var interners: [Interner] = []
+        for _ in 0..<3 {
+            let n = try r.count(max: payload.count)
+            var values: [String] = []
+            values.reserveCapacity(n)
+            for _ in 0..<n { values.append(try r.string()) }
+            interners.append(Interner(values: values))
+        }
+        var state = IndexState()
+        state.sources = interners[0]
+        state.months = interners[1]
+        state.persons = interners[2]
+        let segmentCount = try r.count(max: payload.count)
+        for _ in 0..<segmentCount {
+            let n = try r.count(max: payload.count)
+            func strings(_ count: Int) throws(SnapshotError) -> [String] {
+                var values: [String] = []
+                values.reserveCapacity(count)
+                for _ in 0..<count { values.append(try r.string()) }
+                return values
+            }
+            let ids = try strings(n).map(ArticleIDBox.make)
+            let titles = try strings(n)
+            let bodies = try strings(n)
+            let sourceIDs = try r.array(of: Int32.self)
+            let monthIDs = try r.array(of: Int32.self)
+            let seconds = try r.array(of: Int64.self)
+            let utcOffsets = try r.array(of: Int32.self)
+            let personStart = try r.array(of: UInt32.self)
+            let personIDs = try r.array(of: Int32.self)
+            let titleLengths = try r.array(of: UInt32.self)
+            let bodyLengths = try r.array(of: UInt32.self)
+            let bodyBases = try r.array(of: Int32.self)
+            let cjkKeys = try r.array(of: UInt64.self)
+            let wordList = try strings(try r.count(max: payload.count))
+            let termStart = try r.array(of: UInt32.self)
+            let termDF = try r.array(of: UInt32.self)
+            let postings = try r.array(of: UInt8.self)
+            let deleted = try r.array(of: UInt64.self)
+            let terms = cjkKeys.count + wordList.count
+            guard [sourceIDs.count, monthIDs.count, seconds.count, utcOffsets.count, titleLengths.count,
+                bodyLengths.count, bodyBases.count].allSatisfy({ $0 == n }),
+                personStart.count == n + 1, personStart.last.map(Int.init) == personIDs.count,
+                zip(personStart, personStart.dropFirst()).allSatisfy({ $0 <= $1 }),
+                termStart.count == terms + 1, termDF.count == terms, deleted.count == (n + 63) / 64,
+                zip(termStart, termStart.dropFirst()).allSatisfy({ $0 <= $1 }),
+                !postings.isEmpty, Int(termStart.last ?? 0) < postings.count,
+                sourceIDs.allSatisfy({ $0 >= -1 && $0 < Int32(state.sources.count) }),
+                monthIDs.allSatisfy({ $0 >= -1 && $0 < Int32(state.months.count) }),
+                personIDs.allSatisfy({ $0 >= 0 && $0 < Int32(state.persons.count) }),
+                zip(cjkKeys, cjkKeys.dropFirst()).allSatisfy({ $0 < $1 })
+            else { throw r.corrupt("inconsistent segment arrays") }
+            let segment = Segment(
+                ids: ids, titles: titles, bodies: bodies, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
+                utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
+                bodyLengths: bodyLengths, bodyBases: bodyBases, cjkKeys: cjkKeys, wordList: wordList,
+                termStart: termStart, termDF: termDF, postings: postings, deleted: deleted)
+            for doc in 0..<n where !segment.isDeleted(doc) {
+                guard state.locations[ids[doc]] == nil else { throw r.corrupt("article \(ids[doc]) stored twice") }
+                state.locations[ids[doc]] = DocumentLocation(segment: segment, doc: Int32(doc))
+                state.liveCount += 1
+                state.totalLength += segment.weightedLength(doc)
+            }
+            state.segments.append(segment)
+        }
+        guard r.offset == payload.count else { throw r.corrupt("trailing bytes") }
+        return (state, metadata)
+    }
+}
+
+import NewswireModel
+
+enum ArticleIDBox {
+    static func make(_ raw: String) -> ArticleID { ArticleID(rawValue: raw) }
+}

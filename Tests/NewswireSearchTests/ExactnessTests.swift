@@ -1,0 +1,203 @@
+import NewswireModel
+import Testing
+
+@testable import NewswireSearch
+
+/// The inverted index must return exactly the brute-force oracle's id set (and total) for every query.
+@Suite struct ExactnessTests {
+    /// Samples queries from the articles: CJK substrings of 1, 2, 3, 4 and 6 characters from titles and bodies,
+    /// words, title-scoped terms, two- and three-term conjunctions, quoted phrases, and non-occurring shuffles.
+    static func sampleQueries(from articles: [Article], count: Int, seed: UInt64) -> [String] {
+        var rng = SeededGenerator(seed: seed)
+        var fields: [[Unicode.Scalar]] = []
+        var words: [String] = []
+        for article in articles {
+            for text in [article.title, article.body] {
+                let normalized = NormalizedText(text, keepOrigins: false)
+                fields.append(normalized.scalars)
+                var units: [AnalyzedUnit] = []
+                Analyzer.units(of: normalized, basePosition: 0, into: &units)
+                words.append(contentsOf: units.filter { !$0.isCJK }.map(\.word))
+            }
+        }
+        func cjkSubstring(_ length: Int) -> String? {
+            for _ in 0..<50 {
+                let field = fields.randomElement(using: &rng)!
+                guard field.count >= length else { continue }
+                let start = Int.random(in: 0...(field.count - length), using: &rng)
+                let slice = field[start..<(start + length)]
+                guard slice.allSatisfy({ Normalizer.classify($0) == .cjk }) else { continue }
+                var view = String.UnicodeScalarView()
+                view.append(contentsOf: slice)
+                return String(view)
+            }
+            return nil
+        }
+        var queries: [String] = []
+        let lengths = [1, 2, 2, 3, 3, 4, 4, 6]
+        while queries.count < count {
+            let kind = Int.random(in: 0..<10, using: &rng)
+            var query: String? = nil
+            switch kind {
+            case 0...4: query = cjkSubstring(lengths.randomElement(using: &rng)!)
+            case 5: query = words.randomElement(using: &rng)
+            case 6:
+                if let a = cjkSubstring(2), let b = cjkSubstring([2, 3, 4].randomElement(using: &rng)!) {
+                    query = a + " " + b
+                }
+            case 7:
+                if let a = cjkSubstring(3), let w = words.randomElement(using: &rng) { query = w + " " + a }
+            case 8:
+                if let a = cjkSubstring([2, 3].randomElement(using: &rng)!) { query = "title:" + a }
+            default:
+                // A shuffled run: often occurs nowhere, or only as a decoy's scattered bigrams.
+                if let a = cjkSubstring(4) { query = String(a.shuffled(using: &rng)) }
+            }
+            if let query { queries.append(query) }
+        }
+        return queries
+    }
+
+    static func ids(_ index: SearchIndex, _ text: String) throws -> (Set<ArticleID>, Int) {
+        let page = try index.search(SearchRequest(text: text, limit: 1_000_000, includeSnippets: false))
+        return (Set(page.hits.map(\.id)), page.total)
+    }
+
+    static func check(_ index: SearchIndex, _ oracle: BruteForceIndex, queries: [String]) throws {
+        var mismatches: [String] = []
+        var nonEmpty = 0
+        for text in queries {
+            let query = try QueryParser.parse(text)
+            let expected = oracle.matchingIDs(query)
+            let (actual, total) = try ids(index, text)
+            if !expected.isEmpty { nonEmpty += 1 }
+            if actual != expected || total != expected.count {
+                mismatches.append(
+                    "\(text): index \(actual.count) (total \(total)), oracle \(expected.count); "
+                        + "missing \(expected.subtracting(actual).sorted().prefix(3)), "
+                        + "extra \(actual.subtracting(expected).sorted().prefix(3))")
+            }
+        }
+        // Guard against a vacuous comparison: most sampled queries must find something.
+        #expect(nonEmpty * 2 > queries.count, "only \(nonEmpty) of \(queries.count) queries match anything")
+        #expect(mismatches.isEmpty, "\(mismatches.count) of \(queries.count) queries differ:\n\(mismatches.joined(separator: "\n"))")
+    }
+
+    static func fixtureIndex() -> (SearchIndex, BruteForceIndex) {
+        let index = SearchIndex()
+        index.upsert(contentsOf: Fixtures.articles)
+        var oracle = BruteForceIndex()
+        for article in Fixtures.articles { oracle.upsert(article) }
+        return (index, oracle)
+    }
+
+    @Test func decoyWithEveryBigramDoesNotMatchThePhrase() throws {
+        let (index, _) = Self.fixtureIndex()
+        // a02 holds 人民, 民共 and 共和 but not 人民共和 in one run ("共和之后，人民与民共处"); its second paragraph
+        // does hold the phrase, so check the decoy-only text separately.
+        let decoyOnly = SearchIndex()
+        decoyOnly.upsert(Article(id: "decoy", title: "社区", paragraphs: ["共和之后，人民与民共处"]))
+        decoyOnly.upsert(Article(id: "real", title: "中华人民共和国", paragraphs: []))
+        #expect(try Self.ids(decoyOnly, "人民共和").0 == ["real"])
+        #expect(try Self.ids(decoyOnly, "\"人民共和\"").0 == ["real"])
+        #expect(try Self.ids(index, "人民共和").0 == ["a01", "a02", "a12"])  // a09 has only 共和国
+    }
+
+    @Test func phrasesNeverCrossPunctuationLineBreaksOrFields() throws {
+        let (index, _) = Self.fixtureIndex()
+        #expect(try Self.ids(index, "税政").0 == ["a04"])  // not a03's 退税”政策
+        #expect(try Self.ids(index, "北京大学").0 == ["a01", "a07"])  // a07 title; not a03's 北京，大学 nor a07's 北京\n大学
+        #expect(try Self.ids(index, "开学北京").0 == [])  // a07 title ends 开学, body starts 北京: a field boundary
+        #expect(try Self.ids(index, "\"hong kong\"").0 == ["a06"])
+        #expect(try Self.ids(index, "\"kong china\"").0 == [])  // "Kong, China": a comma between
+    }
+
+    @Test func oneAndTwoCharacterQueries() throws {
+        let (index, _) = Self.fixtureIndex()
+        #expect(try Self.ids(index, "疆").0 == ["a07", "a08"])
+        #expect(try Self.ids(index, "新疆").0 == ["a07", "a08"])
+        #expect(try Self.ids(index, "四川").0 == ["a07", "a08"])
+        #expect(try Self.ids(index, "北京").0 == ["a01", "a03", "a07"])
+    }
+
+    @Test func normalisationFoldsWidthAndCase() throws {
+        let (index, _) = Self.fixtureIndex()
+        #expect(try Self.ids(index, "apec").0 == ["a05"])
+        #expect(try Self.ids(index, "ＡＰＥＣ").0 == ["a05"])
+        #expect(try Self.ids(index, "g20").0 == ["a05"])
+        #expect(try Self.ids(index, "tokyo").0 == ["a11"])
+        #expect(try Self.ids(index, "café").0 == ["a11"])  // title "Café" and body "Cafe\u{301}" both
+        #expect(try Self.ids(index, "fine").0 == ["a11"])  // ﬁ ligature
+        #expect(try Self.ids(index, "カフェ").0 == ["a11"])
+        #expect(try Self.ids(index, "커피").0 == ["a11"])
+    }
+
+    @Test func wordsMatchWholeWordsOnly() throws {
+        let (index, _) = Self.fixtureIndex()
+        #expect(try Self.ids(index, "kong").0 == ["a06"])
+        #expect(try Self.ids(index, "kon").0 == [])
+        #expect(try Self.ids(index, "2024").0 == ["a10"])  // "2024年" and "2024 年"
+        #expect(try Self.ids(index, "\"2024年\"").0 == ["a10"])
+        #expect(try Self.ids(index, "5").0 == ["a05", "a06"])  // "5.2" and "3.5" split at the dot
+    }
+
+    @Test func fixtureQueriesMatchOracle() throws {
+        let (index, oracle) = Self.fixtureIndex()
+        var queries = Self.sampleQueries(from: Fixtures.articles, count: 400, seed: 7)
+        queries += [
+            "人民共和", "税政", "北京 大学", "\"北京 大学\"", "\"hong kong\" economy", "title:北京", "人民 -共和",
+            "北京 OR 新疆", "新疆 OR 四川 棉花", "source:新华社 经济", "person:张三", "after:2024-01-01 人民",
+            "before:2023-01-01", "title:\"人民\"", "-\"人民共和\" 国",
+        ]
+        try Self.check(index, oracle, queries: queries)
+    }
+
+    /// Exactness must survive incremental writes: many segments, replacements, removals and merges.
+    @Test func incrementalWritesMatchOracle() throws {
+        let index = SearchIndex()
+        var oracle = BruteForceIndex()
+        var rng = SeededGenerator(seed: 11)
+        var articles = Fixtures.articles
+        for round in 0..<6 {
+            for article in Fixtures.articles {
+                var copy = article
+                copy.id = ArticleID("\(article.id.rawValue)-\(round)")
+                if round % 2 == 1 { copy.paragraphs.append("第\(round)轮修订：人民共和") }
+                articles.append(copy)
+            }
+        }
+        var i = 0
+        while i < articles.count {
+            let n = [1, 1, 2, 5, 9].randomElement(using: &rng)!
+            let batch = Array(articles[i..<min(articles.count, i + n)])
+            if n == 1 { index.upsert(batch[0]) } else { index.upsert(contentsOf: batch) }
+            for article in batch { oracle.upsert(article) }
+            if Int.random(in: 0..<4, using: &rng) == 0, let victim = oracle.documents.keys.randomElement(using: &rng) {
+                index.remove(id: victim)
+                oracle.remove(id: victim)
+            }
+            if Int.random(in: 0..<4, using: &rng) == 0, var changed = oracle.documents.values.randomElement(using: &rng)?.article {
+                changed.title = "改版：" + changed.title
+                changed.paragraphs = ["税政改革，人民共和。"]
+                index.upsert(changed)
+                oracle.upsert(changed)
+            }
+            i += n
+        }
+        #expect(index.count == oracle.count)
+        #expect(index.segmentSizes.count > 1)
+        try Self.check(index, oracle, queries: Self.sampleQueries(from: articles, count: 250, seed: 3) + ["税政", "人民共和"])
+    }
+
+    @Test(.enabled(if: Fixtures.corpusAvailable, "../shared/corpus/zh-news.jsonl is absent"))
+    func corpusQueriesMatchOracle() throws {
+        // A bounded sample keeps debug runs quick: every 12th article, 240 queries.
+        let articles = try Fixtures.corpus(stride: 12)
+        let index = SearchIndex()
+        index.upsert(contentsOf: Array(articles.prefix(articles.count / 2)))
+        index.upsert(contentsOf: Array(articles.dropFirst(articles.count / 2)))
+        var oracle = BruteForceIndex()
+        for article in articles { oracle.upsert(article) }
+        try Self.check(index, oracle, queries: Self.sampleQueries(from: articles, count: 240, seed: 2024))
+    }
+}
