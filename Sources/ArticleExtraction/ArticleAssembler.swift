@@ -74,7 +74,7 @@ enum ArticleAssembler {
         "相关文章", "相关链接", "相关新闻", "相关阅读", "相关推荐", "相关稿件", "相关报道", "延伸阅读", "推荐阅读", "热点推荐",
         "热门推荐", "猜你喜欢", "上一篇", "下一篇", "上一条", "下一条", "上一页", "版权所有", "copyright", "©", "(c)",
         "技术支持", "主办单位", "主办:", "承办:", "承办单位", "网站地图", "关于我们", "联系我们", "免责声明", "网友评论",
-        "发表评论", "我要评论", "评论列表", "最新评论", "打印本页", "关闭窗口", "本网站所有", "本站所有",
+        "发表评论", "我要评论", "评论列表", "最新评论", "本网站所有", "本站所有",
     ].map { Text.scalars($0) }
 
     private static let junkPrefixes: [Scalars] = [
@@ -84,6 +84,7 @@ enum ArticleAssembler {
 
     private static let junkInfixes: [Scalars] = [
         "扫描分享", "分享至微信", "分享到微信", "icp备", "icp证", "公网安备", "返回顶部", "【打印", "[打印", "【关闭", "[关闭",
+        "打印本页", "关闭窗口", "打印本文",
     ].map { Text.scalars($0) }
 
     /// Words a toolbar line is made of (`【打印本文】 【关闭窗口】`, `字体：大 中 小`).
@@ -196,6 +197,9 @@ enum ArticleAssembler {
         (line.punctuation >= 1 && line.visible >= 12) || line.visible >= 40
     }
 
+    /// Clearly prose: long and punctuated.
+    static func isProse(_ line: PageLine) -> Bool { line.visible >= 30 && line.punctuation >= 2 }
+
     static func isTitleLike(_ line: PageLine) -> Bool {
         line.visible >= 4 && line.visible <= 100 && !line.endsWithSentenceEnd && line.punctuation <= 6
     }
@@ -300,7 +304,11 @@ enum ArticleAssembler {
             }
             if isStop(l) {
                 if paragraphs.isEmpty { continue }
-                stopped = true
+                // A stop marker is trusted only when more prose does not follow it than came before it
+                // (a "related" caption in the middle of an article must not cut the article short).
+                let proseBefore = paragraphs.reduce(0) { $0 + (isProse($1) ? $1.visible : 0) }
+                let proseAfter = lines[i...].reduce(0) { $0 + (isProse($1) && !isJunk($1) ? $1.visible : 0) }
+                if proseAfter <= proseBefore { stopped = true }
                 continue
             }
             if isJunk(l) { continue }

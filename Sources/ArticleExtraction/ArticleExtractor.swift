@@ -1,4 +1,7 @@
 import NewswireModel
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Turns the bytes of a scraped news page — raw HTML or a plain-text dump, UTF-8 or GBK/GB18030 — into an
 /// ``NewswireModel/Article``.
@@ -124,14 +127,26 @@ public struct ArticleExtractor: Sendable {
         }
         let structured = StructuredMetadata(page: page)
         let title = Self.chooseTitle(page: page, structured: structured)
+        if getenv("NEWSWIRE_DEBUG_EXTRACT") != nil {
+            print("blocks \(page.blocks.count) elements \(page.elements.count) title \(page.title ?? "-")")
+            if getenv("NEWSWIRE_DEBUG_ALL") != nil {
+                for b in page.blocks { print("  [\(b.owner)] v=\(Int(BodySelector.value(of: b))) bp=\(b.boilerplate) \(String(b.line.string.prefix(60)))") }
+            }
+        }
         guard let selection = BodySelector.select(page) else {
             throw ExtractionError(
                 .noArticle, "the page has no article text (no block of prose outside navigation and boilerplate)")
         }
         func usable(_ b: HTMLPage.Block) -> Bool {
-            !b.boilerplate && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
+            (!b.boilerplate || selection.ignoredBoilerplate) && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
         }
         let lines = page.blocks[selection.blockRange].filter(usable).map(\.line)
+        if getenv("NEWSWIRE_DEBUG_EXTRACT") != nil {
+            for (i, b) in page.blocks.enumerated() {
+                let mark = selection.blockRange.contains(i) ? (usable(b) ? "*" : "x") : " "
+                if mark != " " { print("\(mark) [\(b.owner)] v=\(Int(BodySelector.value(of: b))) bp=\(b.boilerplate) h=\(b.line.heading) \(String(b.line.string.prefix(70)))") }
+            }
+        }
         let lo = selection.blockRange.lowerBound
         let hi = selection.blockRange.upperBound
         let before = page.blocks[max(0, lo - 40)..<lo].filter { !$0.boilerplate }.map(\.line).reversed()

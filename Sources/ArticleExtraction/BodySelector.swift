@@ -3,15 +3,15 @@
 /// (Wu et al., the GNE method) with link density and boilerplate class/id words counted against a block.
 ///
 /// Every text block gets a value: prose (punctuated, link-poor text) counts for its length, link lists,
-/// boilerplate-marked blocks and copyright lines count against theirs. An element's value is the sum over the
-/// blocks it contains, and the best element is the one with the highest value: it gathers the article's
-/// paragraphs while excluding the navigation, sidebars and footers around them.
+/// boilerplate-marked blocks and short unpunctuated chrome count against theirs. The body is the run of
+/// consecutive blocks with the highest total: it gathers the article's paragraphs while excluding the
+/// navigation, sidebars and footers around them.
 enum BodySelector {
-    static func value(of block: HTMLPage.Block) -> Double {
+    static func value(of block: HTMLPage.Block, ignoringBoilerplate: Bool = false) -> Double {
         let l = block.line
         let v = Double(l.visible)
         guard v > 0 else { return 0 }
-        if block.boilerplate { return -v }
+        if block.boilerplate && !ignoringBoilerplate { return -v }
         let link = Double(block.linkVisible)
         if link / v > 0.5 { return -v }
         let text = v - link
@@ -25,43 +25,42 @@ enum BodySelector {
     }
 
     struct Selection {
-        /// Index range of blocks inside the chosen element (contiguous in document order).
+        /// Index range of the chosen blocks (contiguous in document order).
         var blockRange: Range<Int>
-        var element: Int32
+        /// Boilerplate marks were ignored to find any prose at all.
+        var ignoredBoilerplate: Bool
     }
 
+    /// The best run of blocks; when class/id words mark every prose block as boilerplate (a page whose wrappers
+    /// are misleadingly named), selection falls back to ignoring them rather than finding nothing.
     static func select(_ page: HTMLPage) -> Selection? {
-        let elements = page.elements
-        guard !elements.isEmpty, !page.blocks.isEmpty else { return nil }
-        var totals = [Double](repeating: 0, count: elements.count)
-        for b in page.blocks {
-            let v = value(of: b)
-            guard v != 0 else { continue }
-            var e = b.owner
-            while e >= 0 {
-                totals[Int(e)] += v
-                e = elements[Int(e)].parent
+        select(page, ignoringBoilerplate: false) ?? select(page, ignoringBoilerplate: true)
+    }
+
+    /// The maximum-sum run of consecutive blocks in document order (Kadane's algorithm).
+    ///
+    /// Why a run and not a DOM element: on tag soup (unclosed `<p>`, tables nesting the whole page) the element
+    /// that contains the article's paragraphs often contains the navigation too, while in document order the
+    /// paragraphs are always adjacent, separated at most by a short subheading.
+    private static func select(_ page: HTMLPage, ignoringBoilerplate: Bool) -> Selection? {
+        var bestSum = 0.0
+        var bestRange = 0..<0
+        var sum = 0.0
+        var start = 0
+        for (i, b) in page.blocks.enumerated() {
+            let v = value(of: b, ignoringBoilerplate: ignoringBoilerplate)
+            if sum <= 0 {
+                sum = v
+                start = i
+            } else {
+                sum += v
+            }
+            if sum > bestSum {
+                bestSum = sum
+                bestRange = start..<(i + 1)
             }
         }
-        var best: Int32 = -1
-        var bestValue = 0.0
-        for (i, t) in totals.enumerated() where t > 0 {
-            if best < 0 || t > bestValue + 1e-6 {
-                best = Int32(i)
-                bestValue = t
-            } else if t >= bestValue - 1e-6, Int32(i) < elements[Int(best)].subtreeEnd {
-                best = Int32(i)  // an equally good descendant: prefer the tighter element
-            }
-        }
-        guard best >= 0 else { return nil }
-        let end = elements[Int(best)].subtreeEnd
-        var lo = -1
-        var hi = -1
-        for (i, b) in page.blocks.enumerated() where b.owner >= best && b.owner < end {
-            if lo < 0 { lo = i }
-            hi = i + 1
-        }
-        guard lo >= 0 else { return nil }
-        return Selection(blockRange: lo..<hi, element: best)
+        guard bestSum > 0, !bestRange.isEmpty else { return nil }
+        return Selection(blockRange: bestRange, ignoredBoilerplate: ignoringBoilerplate)
     }
 }

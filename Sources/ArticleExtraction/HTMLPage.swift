@@ -105,10 +105,15 @@ private func isBoilerplateWord(_ token: String) -> Bool {
 /// Splits a class/id value into lowercase tokens on anything that is not a letter or digit, and on camelCase.
 private func boilerplateAttribute(_ value: String) -> Bool {
     var token = ""
+    var previousToken = ""
     var previousLower = false
     var found = false
     func flush() {
-        if !token.isEmpty, isBoilerplateWord(token) { found = true }
+        // `has-nav-bar`, `no-sidebar`, `with-comments`: a state modifier on a wrapper, not the thing itself.
+        let modifier = previousToken == "has" || previousToken == "is" || previousToken == "no"
+            || previousToken == "with" || previousToken == "show" || previousToken == "hide"
+        if !token.isEmpty, !modifier, isBoilerplateWord(token) { found = true }
+        if !token.isEmpty { previousToken = token }
         token = ""
     }
     for c in value.unicodeScalars {
@@ -266,7 +271,9 @@ private struct Walker {
         let isBlock = blockTags.contains(tag)
         if isBlock { flush() }
         var boilerplate = tag == "nav" || tag == "footer" || tag == "aside"
-        if !boilerplate {
+        // Page-level wrappers carry layout classes (`has-nav-bar`) that say nothing about their content.
+        let wrapper = tag == "html" || tag == "body" || tag == "main" || tag == "article"
+        if !boilerplate && !wrapper {
             for attr in ["class", "id"] {
                 if let v = Self.attribute(node, attr), boilerplateAttribute(v) {
                     boilerplate = true

@@ -119,9 +119,16 @@ enum Text {
         return n
     }
 
+    /// Prose punctuation marks; an ASCII `.` or `,` counts only before a space or the end, so URLs and numbers
+    /// (`www.example.cn`, `4.66`, `1,234`) do not look like prose.
     static func punctuationCount(_ s: Scalars) -> Int {
         var n = 0
-        for c in s where c.isProsePunctuation { n += 1 }
+        for (i, c) in s.enumerated() where c.isProsePunctuation {
+            if c == "." || c == "," {
+                if i + 1 < s.count, !s[i + 1].isSpaceLike { continue }
+            }
+            n += 1
+        }
         return n
     }
 
