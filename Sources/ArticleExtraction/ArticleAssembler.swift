@@ -36,6 +36,8 @@ struct GatheredMetadata {
     var sources: [String] = []
     var labelledAuthors: [String] = []
     var bylineReporters: [String] = []
+    /// Authors credited after the body (`作者：…` below the story, `（记者 X）` at its end).
+    var trailingAuthors: [String] = []
     var editors: [String] = []
     var clicks: Int?
     var sawClicksLabel = false
@@ -170,6 +172,8 @@ enum ArticleAssembler {
         }).count
         if let first = fields.first {
             let nearStart = first.labelStart <= leading + 1
+                || (line.visible <= 60 && !line.hasSentenceEnd && line.punctuation <= 3
+                    && fields.contains(where: { $0.kind != .widget && $0.kind != .other }))
             let several = fields.count >= 2 && line.punctuation <= fields.count * 3 + 2
             let proseEnd = line.endsWithSentenceEnd && line.visible > 50
             if (nearStart || several) && !proseEnd { return fields }
@@ -252,7 +256,10 @@ enum ArticleAssembler {
         }
 
         // Header: everything up to the first body paragraph after the (last) title line.
-        let titleEnd = titleLines.max().map { $0 + 1 } ?? 0
+        // Only title lines above the first prose count for the header (a page may repeat its headline lower down,
+        // e.g. a second copy of the article for another layout).
+        let firstProse = lines.firstIndex(where: isProse) ?? lines.count
+        let titleEnd = titleLines.filter { $0 < firstProse }.max().map { $0 + 1 } ?? 0
         var bodyStart = lines.count
         var previousWasTitleOrDeck = !titleLines.isEmpty
         var k = titleEnd
@@ -273,6 +280,9 @@ enum ArticleAssembler {
                 meta.participants += names
                 previousWasTitleOrDeck = false
             } else if isNavigation(l) && !previousWasTitleOrDeck {
+                previousWasTitleOrDeck = false
+            } else if l.visible <= 60, bylineCount(l) > 0 {
+                addBylines(l, into: &meta)
                 previousWasTitleOrDeck = false
             } else if previousWasTitleOrDeck, result.subtitles.count < 4, l.visible <= 40, !l.hasSentenceEnd,
                 l.punctuation <= 2, l.heading != 1
@@ -329,14 +339,19 @@ enum ArticleAssembler {
         paragraphs = paragraphs.filter { seen.insert($0.key).inserted }
 
         // Bylines and datelines in the body.
-        for p in paragraphs.prefix(3) + paragraphs.suffix(2) {
+        // Bylines: in the first paragraphs (a dateline), or a short paragraph of its own anywhere.
+        for (n, p) in paragraphs.enumerated() where n < 3 || p.visible <= 40 {
             for r in People.reportersInParagraph(p.text) where !meta.bylineReporters.contains(r) {
                 meta.bylineReporters.append(r)
             }
         }
+        for p in paragraphs.suffix(3) {
+            for r in People.trailingCredit(p.text) where !meta.trailingAuthors.contains(r) {
+                meta.trailingAuthors.append(r)
+            }
+        }
         if let first = paragraphs.first {
             meta.datelineSource = datelineSource(first.folded, text: first.text)
-            meta.bylineReporters += People.englishByline(first.text).filter { !meta.bylineReporters.contains($0) }
         }
         for p in paragraphs { meta.participants += People.participants(in: p.text) }
         // An unlabelled date near the top of the body (e.g. a dateline) is a weak candidate.
@@ -366,6 +381,8 @@ enum ArticleAssembler {
                 if meta.clicks == nil { meta.clicks = LabelledFields.clicks(f.value) }
             case .author, .reporter:
                 var v = f.value
+                // `记者：这么看你…？` is an interview question, not a byline.
+                if v.contains(where: { $0 == "，" || $0 == "。" || $0 == "？" || $0 == "?" || $0 == "！" }) { break }
                 if let d = DateScanner.scan(v).first { v = Array(v[..<d.range.lowerBound]) }
                 meta.labelledAuthors += People.splitByline(v).filter { !meta.labelledAuthors.contains($0) }
             case .editor:
@@ -379,17 +396,61 @@ enum ArticleAssembler {
                 meta.addDate(d, rank: d.labelled ? rank : max(rank, DateRank.unlabelledHeader))
             }
         }
-        if fields.isEmpty, l.visible <= 60 {
-            meta.bylineReporters += People.reportersInParagraph(l.text).filter { !meta.bylineReporters.contains($0) }
-            meta.bylineReporters += People.englishByline(l.text).filter { !meta.bylineReporters.contains($0) }
+        if l.visible <= 60 {
+            addBylines(l, into: &meta)
         }
     }
 
-    /// Lines after the body: editors and stray labelled fields only.
+    /// Unlabelled bylines in a short line: `光明日报记者 王建宏 张文攀`, `By Jane Doe`, `ggjjzhzz 发表于 …`, and a
+    /// lone bracketed personal name on a metadata line (`2004年7月16日08:19 [ 黄宇 ] 来源：…`).
+    static func addBylines(_ l: PageLine, into meta: inout GatheredMetadata) {
+        var found = People.reportersInParagraph(l.text)
+        found += People.englishByline(l.text)
+        found += People.posterBeforeMarker(l.text)
+        // A bracketed name right after the date: `2004年7月16日08:19 [ 黄宇 ]`.
+        if found.isEmpty, let date = DateScanner.scan(l.text).first {
+            var token = Scalars()
+            var bracketed = false
+            for c in l.folded[date.range.upperBound..<min(l.folded.count, date.range.upperBound + 12)] {
+                if c == "[" || c == "【" {
+                    token.removeAll()
+                    bracketed = true
+                } else if (c == "]" || c == "】") && bracketed {
+                    let t = Text.trimmed(token[...])
+                    if Surnames.isLikelyPersonalName(t) { found.append(Text.string(t)) }
+                    token.removeAll()
+                    bracketed = false
+                } else {
+                    token.append(c)
+                }
+            }
+        }
+        meta.bylineReporters += found.filter { !meta.bylineReporters.contains($0) }
+    }
+
+    static func bylineCount(_ l: PageLine) -> Int {
+        People.reportersInParagraph(l.text).count + People.englishByline(l.text).count
+    }
+
+    /// Lines after the body: editors, authors credited at the end, stray labelled fields.
     static func gatherTrailer(_ l: PageLine, into meta: inout GatheredMetadata) {
         guard l.visible <= 160 else { return }
-        for f in LabelledFields.parse(text: l.text, folded: l.folded) where f.kind == .editor {
-            meta.editors += People.splitByline(f.value).filter { !meta.editors.contains($0) }
+        for f in LabelledFields.parse(text: l.text, folded: l.folded) {
+            switch f.kind {
+            case .editor:
+                meta.editors += People.splitByline(f.value).filter { !meta.editors.contains($0) }
+            case .author, .reporter:
+                if f.value.contains(where: { $0 == "，" || $0 == "。" || $0 == "？" || $0 == "?" }) { continue }
+                meta.trailingAuthors += People.splitByline(f.value).filter { !meta.trailingAuthors.contains($0) }
+            default:
+                break
+            }
+        }
+        if l.visible <= 40 {
+            for r in People.reportersInParagraph(l.text) + People.trailingCredit(l.text)
+            where !meta.trailingAuthors.contains(r) {
+                meta.trailingAuthors.append(r)
+            }
         }
     }
 
@@ -399,6 +460,7 @@ enum ArticleAssembler {
         if metaFields(l) != nil {
             gatherHeader(l, into: &meta, rank: DateRank.labelledHeader)
         } else {
+            if l.visible <= 60 { addBylines(l, into: &meta) }
             for d in DateScanner.scan(l.text) {
                 meta.addDate(d, rank: d.labelled ? DateRank.labelledHeader : DateRank.nearby)
             }

@@ -227,6 +227,7 @@ public struct ArticleExtractor: Sendable {
         var reporters = meta.labelledAuthors
         if reporters.isEmpty, let s = structured { reporters = s.authors }
         if reporters.isEmpty { reporters = meta.bylineReporters }
+        if reporters.isEmpty { reporters = meta.trailingAuthors }
         if reporters.isEmpty, let a = structured?.metaAuthor {
             let names = People.splitByline(Text.scalars(a))
             if names.count <= 4, !names.contains(where: { Self.looksLikeOrganisation($0) }) { reporters = names }

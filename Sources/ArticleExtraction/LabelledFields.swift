@@ -26,11 +26,12 @@ enum LabelledFields {
             ("阅读量", .clicks), ("阅读", .clicks), ("访问量", .clicks), ("访问次数", .clicks), ("人气", .clicks),
             ("发布作者", .author), ("作者", .author), ("撰稿人", .author), ("撰稿", .author), ("撰文", .author),
             ("发布人", .author), ("发布者", .author), ("发表人", .author), ("发表者", .author), ("发帖人", .author),
-            ("执笔", .author), ("楼主", .author), ("文", .author),
-            ("本报记者", .reporter), ("记者", .reporter),
+            ("执笔人", .author), ("执笔", .author), ("楼主", .author), ("文", .author),
+            ("本报记者", .reporter), ("记者", .reporter), ("本报实习生", .reporter), ("实习生", .reporter),
+            ("本报通讯员", .reporter), ("通讯员", .reporter),
             ("责任编辑", .editor), ("责编", .editor), ("编辑", .editor),
             ("字体", .widget), ("字号", .widget), ("分享到", .widget), ("分享", .widget),
-            ("通讯员", .other), ("摄影", .other), ("审核", .other), ("校对", .other), ("审校", .other),
+            ("摄影", .other), ("审核", .other), ("校对", .other), ("审校", .other),
             ("签发", .other), ("地址", .other), ("电话", .other), ("邮编", .other),
         ]
         return table.map { (Text.scalars($0.0), $0.1) }.sorted { $0.0.count > $1.0.count }

@@ -30,6 +30,16 @@ enum People {
             return false
         }
         guard s.contains(where: \.isLetterLike) else { return false }
+        // Han-only tokens longer than a name are words or sentences, not names.
+        if s.allSatisfy({ $0.isHan }) && s.count > 4 { return false }
+        if s.contains(where: { $0.isHan }), !s.allSatisfy({ $0.isHan || $0 == "·" || $0 == "•" }) {
+            if s.count > 12 { return false }
+        }
+        var digits = 0
+        for c in s where c.isASCIIDigit { digits += 1 }
+        if digits * 2 > s.count || s.contains("=") || s.contains("\"") || s.contains("<") || s.contains("_") && digits > 0 {
+            return false
+        }
         for c in s {
             let f = c.foldedWidth
             if f == "," || f == "." || f == ":" || f == ";" || f == "!" || f == "?" || c == "。" || c == "，"
@@ -51,6 +61,11 @@ enum People {
         var current = Scalars()
         func flush() {
             var t = Text.trimmed(current[...], extra: { $0.isProsePunctuation || $0 == "(" || $0 == ")" })
+            for prefix in ["本报记者", "本报通讯员", "本报实习生", "记者", "通讯员", "实习生"].map(Text.scalars)
+            where t.count > prefix.count + 1 && Text.hasPrefix(t, prefix, at: 0) {
+                t.removeFirst(prefix.count)
+                break
+            }
             // Drop `（实习）`-style parentheticals and trailing role words.
             for suffix in ["报道", "摄影", "摄", "整理", "编译", "供稿", "撰稿", "等"] {
                 let s = Text.scalars(suffix)
@@ -117,10 +132,23 @@ enum People {
                     i += 1
                 }
                 // Trim a trailing role word glued to the name: 王兴瑞报道 → 王兴瑞.
+                var trimmedAtStop = false
                 for stop in reporterStops {
-                    if let pos = Text.firstIndex(of: stop, in: run), pos >= 2 { run = Array(run[..<pos]) }
+                    if let pos = Text.firstIndex(of: stop, in: run), pos >= 2 {
+                        run = Array(run[..<pos])
+                        trimmedAtStop = true
+                    }
                 }
-                if isChineseName(run) { names.append(Text.string(run)) } else { break }
+                // Without a clean end (space, bracket, 报道…), only a run starting with a family name is a name:
+                // `记者了解到` is a verb phrase, not a byline.
+                let end = i < f.count ? f[i] : " "
+                let cleanEnd = end == " " || end == ")" || end == "、" || end == "/" || i == f.count
+                    || trimmedAtStop
+                if isChineseName(run) && Surnames.isLikelyPersonalName(run) && (cleanEnd || run.count <= 3) {
+                    names.append(Text.string(run))
+                } else {
+                    break
+                }
                 // Next name after a separator.
                 if i < f.count, f[i] == " " || f[i] == "、" || f[i] == "," {
                     i += 1
@@ -132,6 +160,60 @@ enum People {
             if !found.isEmpty { break }
         }
         return found
+    }
+
+    /// A credit at the end of a story: `（袁源）`, `（记者 胡晓蓉）`, `（姚峰 上海报道）`, `（总台记者 张倩）`.
+    /// Only names that look like personal names count, since nothing else marks them.
+    static func trailingCredit(_ text: Scalars) -> [String] {
+        let f = Text.folded(text)
+        var end = f.count
+        while end > 0, f[end - 1] == " " || f[end - 1] == "。" { end -= 1 }
+        guard end > 2, f[end - 1] == ")" else { return [] }
+        guard let open = f[..<(end - 1)].lastIndex(of: "("), end - 1 - open <= 30 else { return [] }
+        var inner = Array(text[(open + 1)..<(end - 1)])
+        let innerFolded = Text.folded(inner)
+        if let at = Text.firstIndex(of: reporterMarker, in: innerFolded) { inner = Array(inner[(at + 2)...]) }
+        var names: [String] = []
+        var token = Scalars()
+        func flush() {
+            defer { token.removeAll() }
+            var t = token
+            for suffix in ["报道", "摄影", "摄", "整理", "供稿"].map(Text.scalars) where Array(t.suffix(suffix.count)) == suffix {
+                t.removeLast(suffix.count)
+                // `上海报道`: a place before 报道 is not a name.
+                if t.count <= 3 && !names.isEmpty { return }
+            }
+            if Surnames.isLikelyPersonalName(t) { names.append(Text.string(t)) }
+        }
+        for c in inner {
+            if c.isSpaceLike || c == "、" || c == "," || c == "，" || c == "/" {
+                flush()
+            } else if c.isHan || c == "·" {
+                token.append(c)
+            } else {
+                return []
+            }
+        }
+        flush()
+        return names
+    }
+
+    /// `ggjjzhzz 发表于 2005-9-15`, `本贴由 大卫 于2005年…`: the poster of a blog or forum entry.
+    static func posterBeforeMarker(_ text: Scalars) -> [String] {
+        let f = Text.folded(text)
+        for marker in ["发表于", "发布于", "发表在", "写于", "posted by"].map(Text.scalars) {
+            guard let at = Text.firstIndex(of: marker, in: f), at >= 2 else { continue }
+            var end = at
+            while end > 0, f[end - 1] == " " { end -= 1 }
+            var start = end
+            while start > 0, f[start - 1] != " ", f[start - 1] != "|", f[start - 1] != ":" { start -= 1 }
+            let name = Array(text[start..<end])
+            if isBylineName(name), !isRoleWord(name), !name.contains(where: { $0.isASCIIDigit }) {
+                if name.allSatisfy(\.isHan) && !Surnames.isLikelyPersonalName(name) && name.count > 3 { return [] }
+                return [Text.string(name)]
+            }
+        }
+        return []
     }
 
     /// English bylines: a paragraph `By Jane Doe and John Roe` (optionally followed by a comma and a role).
