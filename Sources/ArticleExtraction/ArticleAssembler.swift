@@ -44,7 +44,11 @@ struct GatheredMetadata {
     var participants: [String] = []
     var datelineSource: String?
 
-    mutating func addDate(_ m: DateMatch, rank: Int) { dates.append((rank, m)) }
+    mutating func addDate(_ m: DateMatch, rank: Int) {
+        // An event's date range is not when the article was published, unless a label says so.
+        if m.startsRange && !m.labelled { return }
+        dates.append((rank, m))
+    }
 }
 
 /// The classified article: what the plain-text path produces and what the HTML path produces from the chosen

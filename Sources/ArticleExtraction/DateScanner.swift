@@ -14,6 +14,8 @@ struct DateMatch: Sendable, Equatable {
     var offset: Int32?
     /// Whether a date label (日期, 发布时间, 时间, Published…) directly precedes the match.
     var labelled: Bool = false
+    /// The date opens a range (`2004年12月11－12日`, `2024-04-08至10日`): an event's dates, not a publication date.
+    var startsRange: Bool = false
 
     var hasTime: Bool { hour != nil }
 
@@ -47,6 +49,7 @@ enum DateScanner {
             if c.isASCIIDigit, i == 0 || !s[i - 1].isASCIIDigit, let m = numericDate(s, i) {
                 var m = m
                 m.labelled = isLabelled(s, before: i)
+                m.startsRange = startsRange(s, after: m.range.upperBound)
                 out.append(m)
                 i = m.range.upperBound
                 continue
@@ -64,6 +67,16 @@ enum DateScanner {
     }
 
     static func scan(_ text: String) -> [DateMatch] { scan(Text.scalars(text)) }
+
+    private static func startsRange(_ s: Scalars, after end: Int) -> Bool {
+        var j = end
+        while j < s.count, s[j] == " " { j += 1 }
+        guard j < s.count, s[j] == "-" || s[j] == "~" || s[j] == "至" || s[j] == "到" || s[j] == "—" || s[j] == "－"
+        else { return false }
+        j += 1
+        while j < s.count, s[j] == " " { j += 1 }
+        return j < s.count && s[j].isASCIIDigit
+    }
 
     private static func isLabelled(_ s: Scalars, before start: Int) -> Bool {
         var j = start
