@@ -5,6 +5,7 @@ import ArgumentParser
 struct Newswire: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "newswire",
-        abstract: "Parse news pages offline, and query or load-test a Newswire server."
+        abstract: "Parse news pages offline, and query or load-test a Newswire server.",
+        subcommands: [ParseCommand.self]
     )
 }

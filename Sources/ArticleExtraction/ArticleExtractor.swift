@@ -1,0 +1,263 @@
+import NewswireModel
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Turns the bytes of a scraped news page — raw HTML or a plain-text dump, UTF-8 or GBK/GB18030 — into an
+/// ``NewswireModel/Article``.
+///
+/// A value type with no shared mutable state: one extractor can be used from any number of threads at once.
+///
+/// ```swift
+/// let extractor = ArticleExtractor()
+/// let article = try extractor.extract(bytes, url: "https://example.com/a.html")
+/// ```
+public struct ArticleExtractor: Sendable {
+    /// Extraction settings.
+    public struct Configuration: Sendable, Hashable {
+        /// UTC offset for page times written without a zone, in seconds. Default: China Standard Time (+08:00,
+        /// Asia/Shanghai), the zone of nearly every page Newswire ingests.
+        public var defaultUTCOffsetSeconds: Int32
+        /// Largest input accepted, in bytes. Default 32 MiB: far above any real article page (the largest in our
+        /// samples is under 1 MiB) while bounding memory and time per request.
+        public var maximumInputBytes: Int
+
+        /// The default maximum input size: 32 MiB.
+        public static let defaultMaximumInputBytes = 32 << 20
+
+        /// Creates a configuration.
+        public init(
+            defaultUTCOffsetSeconds: Int32 = PublishedTime.chinaStandardOffset,
+            maximumInputBytes: Int = Configuration.defaultMaximumInputBytes
+        ) {
+            self.defaultUTCOffsetSeconds = defaultUTCOffsetSeconds
+            self.maximumInputBytes = maximumInputBytes
+        }
+    }
+
+    /// The settings this extractor uses.
+    public var configuration: Configuration
+
+    /// Creates an extractor.
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+    }
+
+    /// Extracts the article from a page.
+    ///
+    /// - Parameters:
+    ///   - bytes: the page as fetched or scraped.
+    ///   - url: where the page came from, if known; a `<link rel=canonical>` or `og:url` in the page wins.
+    ///   - charsetHint: a charset from outside the page (an HTTP `Content-Type`), which outranks the page's own
+    ///     declaration. A byte-order mark outranks both.
+    /// - Throws: ``ExtractionError`` with code `.tooLarge`, `.empty`, `.binary`, `.undecodable` or `.noArticle`.
+    public func extract(
+        _ bytes: some Collection<UInt8>, url: String? = nil, charsetHint: String? = nil
+    ) throws(ExtractionError) -> Article {
+        let result: Result<Article, ExtractionError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(ExtractionError) -> Article in
+                try extract(buffer: buffer, url: url, charsetHint: charsetHint)
+            }
+        }
+        if let result { return try result.get() }
+        let copy = Array(bytes)
+        return try copy.withUnsafeBufferPointer { (buffer) throws(ExtractionError) -> Article in
+            try extract(buffer: buffer, url: url, charsetHint: charsetHint)
+        }
+    }
+
+    private func extract(
+        buffer: UnsafeBufferPointer<UInt8>, url: String?, charsetHint: String?
+    ) throws(ExtractionError) -> Article {
+        if buffer.count > configuration.maximumInputBytes {
+            throw ExtractionError(
+                .tooLarge,
+                "input is \(buffer.count) bytes, over the \(configuration.maximumInputBytes)-byte limit; "
+                    + "a news page is far smaller, so check this is the right file")
+        }
+        if buffer.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0x0C }) {
+            throw ExtractionError(
+                .empty,
+                buffer.isEmpty ? "input is empty (0 bytes); nothing to parse" : "input holds only whitespace")
+        }
+        if let kind = PageDecoding.binaryKind(buffer) {
+            throw ExtractionError(.binary, "input is \(kind), not a text or HTML page")
+        }
+        let decoded = try PageDecoding.decode(buffer, charsetHint: charsetHint, source: "input")
+        let text = decoded.text
+        if text.unicodeScalars.allSatisfy({ $0.isSpaceLike }) {
+            throw ExtractionError(.empty, "input holds only whitespace")
+        }
+        if Self.looksLikeHTML(text) {
+            return try extractHTML(text, url: url)
+        }
+        return try extractPlainText(text, url: url)
+    }
+
+    /// Markup near the start: a doctype or one of the tags every page has.
+    static func looksLikeHTML(_ text: String) -> Bool {
+        var head = Scalars()
+        for s in text.unicodeScalars.prefix(4096) {
+            head.append(s.isASCIILetter ? Unicode.Scalar(s.value | 0x20)! : s)
+        }
+        if let first = head.first(where: { !$0.isSpaceLike && $0 != "\u{FEFF}" }), first == "<" { return true }
+        for tag in ["<html", "<!doctype html", "<body", "<head", "<meta", "<div", "<p>", "<table", "<title"] {
+            if Text.contains(head, Text.scalars(tag)) { return true }
+        }
+        return false
+    }
+
+    // MARK: Plain text
+
+    private func extractPlainText(_ text: String, url: String?) throws(ExtractionError) -> Article {
+        var lines: [PageLine] = []
+        for raw in text.unicodeScalars.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\u{2028}" }) {
+            let normalized = Text.normalizeSpaces(Array(raw))
+            if !normalized.isEmpty { lines.append(PageLine(normalized)) }
+        }
+        let assembled = ArticleAssembler.assemble(lines, titleHint: nil)
+        return try finish(assembled, structured: nil, url: url, languageHint: nil)
+    }
+
+    // MARK: HTML
+
+    private func extractHTML(_ text: String, url: String?) throws(ExtractionError) -> Article {
+        guard let page = HTMLPage.parse(utf8: Array(text.utf8)) else {
+            throw ExtractionError(.noArticle, "libxml2 could not build a document from this HTML")
+        }
+        let structured = StructuredMetadata(page: page)
+        let title = Self.chooseTitle(page: page, structured: structured)
+        if getenv("NEWSWIRE_DEBUG_EXTRACT") != nil {
+            print("blocks \(page.blocks.count) elements \(page.elements.count) title \(page.title ?? "-")")
+            if getenv("NEWSWIRE_DEBUG_ALL") != nil {
+                for b in page.blocks { print("  [\(b.owner)] v=\(Int(BodySelector.value(of: b))) bp=\(b.boilerplate) \(String(b.line.string.prefix(60)))") }
+            }
+        }
+        guard let selection = BodySelector.select(page) else {
+            throw ExtractionError(
+                .noArticle, "the page has no article text (no block of prose outside navigation and boilerplate)")
+        }
+        func usable(_ b: HTMLPage.Block) -> Bool {
+            (!b.boilerplate || selection.ignoredBoilerplate) && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
+        }
+        let lines = page.blocks[selection.blockRange].filter(usable).map(\.line)
+        if getenv("NEWSWIRE_DEBUG_EXTRACT") != nil {
+            for (i, b) in page.blocks.enumerated() {
+                let mark = selection.blockRange.contains(i) ? (usable(b) ? "*" : "x") : " "
+                if mark != " " { print("\(mark) [\(b.owner)] v=\(Int(BodySelector.value(of: b))) bp=\(b.boilerplate) h=\(b.line.heading) \(String(b.line.string.prefix(70)))") }
+            }
+        }
+        let lo = selection.blockRange.lowerBound
+        let hi = selection.blockRange.upperBound
+        let before = page.blocks[max(0, lo - 40)..<lo].filter { !$0.boilerplate }.map(\.line).reversed()
+        let after = page.blocks[hi..<min(page.blocks.count, hi + 15)].filter { !$0.boilerplate }.map(\.line)
+        var assembled = ArticleAssembler.assemble(lines, titleHint: title, before: Array(before), after: after)
+        if assembled.metadata.dates.isEmpty {
+            // Last resort: the first date anywhere on the page, labelled ones first.
+            let all = page.blocks.flatMap { DateScanner.scan($0.line.text) }
+            if let d = all.first(where: \.labelled) ?? all.first {
+                assembled.metadata.addDate(d, rank: ArticleAssembler.DateRank.anywhere)
+            }
+        }
+        return try finish(
+            assembled, structured: structured, url: structured.url ?? url, languageHint: page.hasLangAttribute)
+    }
+
+    /// The headline: an `<h1>`/`<h2>` that the `<title>` contains, else the structured headline, else the
+    /// cleaned `<title>`, else the first `<h1>`.
+    static func chooseTitle(page: HTMLPage, structured: StructuredMetadata) -> String? {
+        let rawTitle = page.title.map { Text.normalizeSpaces(Text.scalars($0)) } ?? []
+        let titleKey = Text.key(rawTitle)
+        let headings = page.blocks.filter { $0.line.heading >= 1 && $0.line.heading <= 3 && !$0.boilerplate }
+        if !titleKey.isEmpty {
+            for h in headings where h.line.key.count >= 4 && titleKey.contains(h.line.key) {
+                return h.line.string
+            }
+        }
+        if let headline = structured.headline, !headline.isEmpty {
+            let cleaned = StructuredMetadata.cleanTitle(headline)
+            if !cleaned.isEmpty { return cleaned }
+        }
+        if !rawTitle.isEmpty {
+            let cleaned = StructuredMetadata.cleanTitle(Text.string(rawTitle))
+            // Blocks that start with the cleaned title are the headline as shown on the page.
+            if !cleaned.isEmpty { return cleaned }
+        }
+        return headings.first(where: { $0.line.heading == 1 })?.line.string
+    }
+
+    // MARK: Assembly
+
+    private func finish(
+        _ assembled: AssembledArticle, structured: StructuredMetadata?, url: String?, languageHint: String?
+    ) throws(ExtractionError) -> Article {
+        let paragraphs = assembled.paragraphs
+        let bodyLength = paragraphs.reduce(0) { $0 + $1.unicodeScalars.count }
+        guard !paragraphs.isEmpty, bodyLength >= 10 else {
+            throw ExtractionError(
+                .noArticle,
+                "no recognisable article: found \(paragraphs.count) body paragraph(s) with \(bodyLength) characters "
+                    + "(expected a headline and at least a sentence of body text)")
+        }
+        let meta = assembled.metadata
+        let offset = configuration.defaultUTCOffsetSeconds
+
+        // Publication time.
+        var candidates = meta.dates
+        if let s = structured {
+            if let d = s.published { candidates.append((ArticleAssembler.DateRank.structured, d)) }
+            if let d = s.timeElement { candidates.append((ArticleAssembler.DateRank.timeElement, d)) }
+        }
+        var chosen: DateMatch?
+        if let best = candidates.enumerated().min(by: { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) })
+        {
+            chosen = best.element.match
+            if !best.element.match.hasTime,
+                let timed = candidates.first(where: {
+                    $0.match.hasTime && $0.match.year == best.element.match.year
+                        && $0.match.month == best.element.match.month && $0.match.day == best.element.match.day
+                })
+            {
+                chosen = timed.match
+            }
+        }
+        let publishedAt = chosen?.publishedTime(defaultOffset: offset)
+
+        // People.
+        var reporters = meta.labelledAuthors
+        if reporters.isEmpty, let s = structured { reporters = s.authors }
+        if reporters.isEmpty { reporters = meta.bylineReporters }
+        if reporters.isEmpty { reporters = meta.trailingAuthors }
+        if reporters.isEmpty, let a = structured?.metaAuthor {
+            let names = People.splitByline(Text.scalars(a))
+            if names.count <= 4, !names.contains(where: { Self.looksLikeOrganisation($0) }) { reporters = names }
+        }
+        reporters = Self.unique(reporters)
+        let editors = Self.unique(meta.editors)
+        let excluded = Set(reporters + editors)
+        let participants = Self.unique(meta.participants).filter { !excluded.contains($0) }
+
+        let source = meta.sources.first ?? structured?.publisher ?? meta.datelineSource
+        let title = assembled.title ?? ""
+        var language = Text.language(of: paragraphs, title: title)
+        if language == nil, let hint = languageHint?.split(separator: "-").first { language = hint.lowercased() }
+        let id = ArticleIdentity.id(canonicalURL: url, title: title, publishedAt: publishedAt, paragraphs: paragraphs)
+        return Article(
+            id: id, url: url, title: title, subtitles: assembled.subtitles, publishedAt: publishedAt, source: source,
+            reporters: reporters, editors: editors, participants: participants, paragraphs: paragraphs,
+            clicks: meta.clicks, language: language)
+    }
+
+    static func looksLikeOrganisation(_ name: String) -> Bool {
+        for word in ["网", "报", "社", "站", "台", "中心", "政府", "委员会", "办公室", ".com", ".cn", "www"]
+        where name.contains(word) {
+            return true
+        }
+        return false
+    }
+
+    static func unique(_ names: [String]) -> [String] {
+        var seen = Set<String>()
+        return names.filter { !$0.isEmpty && seen.insert($0).inserted }
+    }
+}
