@@ -251,6 +251,55 @@ struct VectorTests {
         ]
     }
 
+    /// The worked example session of PROTOCOL.md §11, frame by frame.
+    static var session: [(direction: String, note: String, bytes: ByteBuffer)] {
+        let hello = HelloMessage(clientName: "demo", compressions: [.zlib])
+        let welcome = WelcomeMessage(serverName: "newswired/1.0", compression: .zlib)
+        return [
+            ("C→S", "HELLO: versions 1...1, client demo, accepts zlib", encodeRequest(.hello(hello), id: 0)),
+            ("S→C", "WELCOME: version 1, zlib above 1024 bytes, server limits", encodeResponse(.welcome(welcome), id: 0)),
+            ("C→S", "GET a1 (request 1)", encodeRequest(.get(GetMessage(id: "a1")), id: 1)),
+            ("C→S", "PING 0x2a (request 2), pipelined", encodeRequest(.ping(PingMessage(payload: ByteBuffer(bytes: [0x2A]))), id: 2)),
+            ("S→C", "PONG for request 2, before request 1's answer", encodeResponse(.pong(PingMessage(payload: ByteBuffer(bytes: [0x2A]))), id: 2)),
+            ("S→C", "ARTICLE for request 1", encodeResponse(.article(ArticleMessage(Article(id: "a1", title: "Hello 你好"))), id: 1)),
+            ("C→S", "GET nope (request 3)", encodeRequest(.get(GetMessage(id: "nope")), id: 3)),
+            (
+                "S→C", "ERROR NOT_FOUND for request 3",
+                encodeResponse(.error(ProtocolError(code: .notFound, message: "no article has id nope")), id: 3)
+            ),
+            ("C→S", "SCAN by id, ids only, limit 3 (request 4)", encodeRequest(.scan(ScanMessage(order: .byID, limit: 3, idsOnly: true)), id: 4)),
+            ("S→C", "SCAN_BATCH, more to follow", encodeResponse(.scanBatch(ScanBatchMessage(ids: ["a1", "a2"])), id: 4, more: true)),
+            (
+                "S→C", "final SCAN_BATCH with the cursor to resume from",
+                encodeResponse(.scanBatch(ScanBatchMessage(ids: ["a3"], nextCursor: ByteBuffer(string: "a3"))), id: 4)
+            ),
+            (
+                "S→C", "GOAWAY: shutting down, 5 s grace",
+                encodeResponse(
+                    .goAway(GoAwayMessage(code: .shuttingDown, message: "server shutting down", graceMillis: 5000)),
+                    id: RequestID.connection.rawValue)
+            ),
+        ]
+    }
+
+    static func sessionDocument() throws -> [String: Any] {
+        var frames: [[String: Any]] = []
+        for (direction, note, bytes) in session {
+            var wire = bytes
+            var decoder = NewswireFrameDecoder()
+            let frame = try #require(try decoder.decode(buffer: &wire))
+            let meaning =
+                frame.opcode.isResponse
+                ? try Meaning.describe(Response(frame: frame)) : try Meaning.describe(Request(frame: frame))
+            frames.append([
+                "direction": direction, "note": note, "hex": hex(bytes.readableBytesView),
+                "opcode": frame.opcode.name, "requestId": Int(frame.requestID.rawValue),
+                "flags": flagNames(frame.header.flags), "meaning": meaning,
+            ])
+        }
+        return ["description": "The worked example session of PROTOCOL.md §11, in order.", "frames": frames]
+    }
+
     // MARK: Rendering
 
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
@@ -350,7 +399,12 @@ struct VectorTests {
             try Self.render(valid).write(to: Self.directory.appendingPathComponent("valid.json"), atomically: true, encoding: .utf8)
             try Self.render(invalid).write(
                 to: Self.directory.appendingPathComponent("invalid.json"), atomically: true, encoding: .utf8)
+            try Self.render(try Self.sessionDocument()).write(
+                to: Self.directory.appendingPathComponent("session.json"), atomically: true, encoding: .utf8)
         }
+        #expect(
+            Self.render(try Self.sessionDocument()) == Self.render(try Self.committed("session.json")),
+            "session.json differs from the codec's output")
         let committedValid = try Self.committed("valid.json")
         let committedInvalid = try Self.committed("invalid.json")
         #expect(Self.render(invalid) == Self.render(committedInvalid), "invalid.json differs from the codec's output")
