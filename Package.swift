@@ -95,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "newswired",
             dependencies: [
-                "NewswireServer",
+                "NewswireServer", "NewswireEngine", "ArticleExtraction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "newswire",
             dependencies: [
-                "NewswireModel", "ArticleExtraction", "NewswireClient", "NewswireLoad",
+                "NewswireModel", "ArticleExtraction", "NewswireClient", "NewswireLoad", "NewswireStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
