@@ -133,7 +133,12 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["NewswireServer", "NewswireClient", "NewswireTestSupport"]
+            dependencies: [
+                "NewswireServer", "NewswireClient", "NewswireEngine", "NewswireTestSupport", "ArticleExtraction",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

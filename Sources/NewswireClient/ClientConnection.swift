@@ -16,11 +16,14 @@ final class ClientConnection: Sendable {
     let handshake: Handshake
     private let flags: ConnectionFlags
     private let nextRequestID = NIOLockedValueBox(RequestID(1))
+    /// Requests beyond the server's announced in-flight limit wait here instead of drawing OVERLOADED.
+    private let slots: AsyncSemaphore
 
     private init(channel: any Channel, handshake: Handshake, flags: ConnectionFlags) {
         self.channel = channel
         self.handshake = handshake
         self.flags = flags
+        self.slots = AsyncSemaphore(permits: max(1, Int(handshake.welcome.maxInFlight)))
     }
 
     /// Usable for new requests: open and not told to go away.
@@ -78,6 +81,8 @@ final class ClientConnection: Sendable {
 
     /// Sends a request and returns every frame of its response; a task cancellation cancels the request.
     func send(_ request: Request, timeout: Duration) async throws -> [Response] {
+        try await slots.acquire()
+        defer { slots.release() }
         let requestID = nextRequestID.withLockedValue { id in
             defer { id = id.nextClientID == RequestID(0) ? RequestID(1) : id.nextClientID }
             return id
@@ -110,5 +115,57 @@ extension Duration {
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// A counting semaphore for async callers; waiting is cancellable.
+final class AsyncSemaphore: Sendable {
+    private struct State {
+        var available: Int
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state: NIOLockedValueBox<State>
+
+    init(permits: Int) {
+        state = NIOLockedValueBox(State(available: permits))
+    }
+
+    func acquire() async throws {
+        let waiterID = state.withLockedValue { state -> UInt64 in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let granted = state.withLockedValue { state -> Bool in
+                    if state.available > 0 {
+                        state.available -= 1
+                        return true
+                    }
+                    state.waiters.append((waiterID, continuation))
+                    return false
+                }
+                if granted { continuation.resume() }
+            }
+        } onCancel: {
+            let cancelled = state.withLockedValue { state -> CheckedContinuation<Void, any Error>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
+                return state.waiters.remove(at: index).continuation
+            }
+            cancelled?.resume(throwing: CancellationError())
+        }
+    }
+
+    func release() {
+        let next = state.withLockedValue { state -> CheckedContinuation<Void, any Error>? in
+            if state.waiters.isEmpty {
+                state.available += 1
+                return nil
+            }
+            return state.waiters.removeFirst().continuation
+        }
+        next?.resume()
     }
 }

@@ -149,5 +149,7 @@ public final class NewswireServer: Service, Sendable {
 public struct ServerError: Error, Sendable, CustomStringConvertible {
     /// What went wrong and what to do.
     public var message: String
+    /// Creates an error.
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
