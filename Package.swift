@@ -113,6 +113,9 @@ let package = Package(
         // kill -9 tests (Tests/NewswireStoreTests, Tests/NewswireEngineTests) can SIGKILL it mid-stream.
         .executableTarget(name: "newswire-crasher", dependencies: ["NewswireModel", "NewswireStore", "NewswireEngine"]),
 
+        // The DocC getting-started code, compiled with the package (GettingStarted.md shows it verbatim).
+        .executableTarget(name: "ClientQuickStart", dependencies: ["NewswireClient"], path: "Examples/ClientQuickStart"),
+
         // MARK: Tests
         .testTarget(name: "NewswireModelTests", dependencies: ["NewswireModel"]),
         .testTarget(

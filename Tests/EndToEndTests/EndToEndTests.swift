@@ -206,3 +206,13 @@ final class OutcomeCounter: @unchecked Sendable {
         return values
     }
 }
+
+@Test("the DocC getting-started article shows the compiled example verbatim")
+func gettingStartedArticleMatchesExample() throws {
+    let example = try String(
+        contentsOf: repositoryRoot.appendingPathComponent("Examples/ClientQuickStart/main.swift"), encoding: .utf8)
+    let article = try String(
+        contentsOf: repositoryRoot.appendingPathComponent(
+            "Sources/NewswireClient/NewswireClient.docc/GettingStarted.md"), encoding: .utf8)
+    #expect(article.contains("```swift\n" + example + "```"))
+}
