@@ -182,7 +182,8 @@ enum ArticleAssembler {
             let proseEnd = line.endsWithSentenceEnd && line.visible > 50
             if (nearStart || several) && !proseEnd { return fields }
         }
-        if line.visible <= 60, let d = DateScanner.scan(line.text).first, d.range.lowerBound <= leading + 1,
+        if line.visible <= 60, let d = DateScanner.scan(line.text).first,
+            d.range.lowerBound <= leading + 1 || (d.labelled && d.range.lowerBound <= leading + 12),
             !line.hasSentenceEnd
         {
             return fields

@@ -123,7 +123,7 @@ public struct ArticleExtractor: Sendable {
 
     private func extractHTML(_ text: String, url: String?) throws(ExtractionError) -> Article {
         guard let page = HTMLPage.parse(utf8: Array(text.utf8)) else {
-            throw ExtractionError(.noArticle, "libxml2 could not build a document from this HTML")
+            throw ExtractionError(.noArticle, "libxml2 could not build a document from this HTML; is the file truncated?")
         }
         let structured = StructuredMetadata(page: page)
         let title = Self.chooseTitle(page: page, structured: structured)
@@ -135,7 +135,9 @@ public struct ArticleExtractor: Sendable {
         }
         guard let selection = BodySelector.select(page) else {
             throw ExtractionError(
-                .noArticle, "the page has no article text (no block of prose outside navigation and boilerplate)")
+                .noArticle,
+                "no recognisable article: the page has no block of prose outside navigation and boilerplate "
+                    + "(is it an index, search or login page?)")
         }
         func usable(_ b: HTMLPage.Block) -> Bool {
             (!b.boilerplate || selection.ignoredBoilerplate) && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
