@@ -43,8 +43,11 @@ struct IdentityAndJSONTests {
                     "id", "url", "title", "subtitles", "publishedAt", "source", "reporters", "editors", "participants",
                     "paragraphs", "clicks", "language", "duplicateOf",
                 ])
-        let tricky = Article(id: "x", title: "quote \" backslash \\ newline \n tab \t ctl \u{1}", paragraphs: ["p"])
-        let back = try JSONDecoder().decode(Article.self, from: Data(ArticleJSON.encode(tricky).utf8))
+        let tricky = Article(
+            id: "x", title: "quote \" backslash \\ newline \n tab \t ctl \u{1} ls \u{2028} dash — 中", paragraphs: ["p"])
+        let trickyJSON = ArticleJSON.encode(tricky)
+        #expect(trickyJSON.contains("\\u2028") && trickyJSON.contains("— 中") && trickyJSON.contains("\\u0001"))
+        let back = try JSONDecoder().decode(Article.self, from: Data(trickyJSON.utf8))
         #expect(back == tricky)
     }
 }
