@@ -6,8 +6,9 @@ struct PageLine {
     var text: Scalars
     /// Width-folded twin of `text` (same length), for matching.
     var folded: Scalars
-    /// Letters and digits only; equal keys mean the same line.
-    var key: String
+    /// Letters and digits only; equal keys mean the same line. Computed on demand: most blocks of a page
+    /// (navigation, footers) never need it.
+    var key: String { Text.key(text) }
     var visible: Int
     var punctuation: Int
     /// HTML heading level (1…6), 0 for other lines.
@@ -16,7 +17,6 @@ struct PageLine {
     init(_ text: Scalars, heading: Int = 0) {
         self.text = text
         folded = Text.folded(text)
-        key = Text.key(text)
         visible = Text.visibleCount(text)
         punctuation = Text.punctuationCount(text)
         self.heading = heading
@@ -101,33 +101,58 @@ enum ArticleAssembler {
         "print", "close", "share", "email", "top", "back", "home", "login", "sign", "in", "register", "menu",
     ].map { Text.scalars($0) }.sorted { $0.count > $1.count }
 
-    static func lowercasedKey(_ line: PageLine) -> Scalars {
-        line.folded.compactMap { c -> Unicode.Scalar? in
+    /// The line without spaces, brackets and separators, ASCII lowercased; at most `limit` scalars.
+    static func lowercasedKey(_ line: PageLine, limit: Int = .max) -> Scalars {
+        var out = Scalars()
+        out.reserveCapacity(min(limit, line.folded.count))
+        for c in line.folded {
             if c.isSpaceLike || c == "[" || c == "]" || c == "【" || c == "】" || c == "|" || c == "(" || c == ")"
                 || c == ":" || c == "丨" || c == "/" || c == "·" || c == "-" || c == ">" || c == "»"
             {
-                return nil
+                continue
             }
-            return c.isASCIILetter ? Unicode.Scalar(c.value | 0x20)! : c
+            out.append(c.isASCIILetter ? Unicode.Scalar(c.value | 0x20)! : c)
+            if out.count >= limit { break }
         }
+        return out
     }
 
     static func isStop(_ line: PageLine) -> Bool {
         guard line.visible <= 200 else { return false }
-        let k = lowercasedKey(line)
-        let raw = line.folded.drop(while: { $0 == " " || $0 == "【" || $0 == "[" || $0 == "<" || $0 == "*" })
-        let lowered = raw.map { $0.isASCIILetter ? Unicode.Scalar($0.value | 0x20)! : $0 }
-        for p in stopPrefixes where Text.hasPrefix(k, p, at: 0) || Text.hasPrefix(lowered, p, at: 0) { return true }
+        let k = lowercasedKey(line, limit: 48)
+        var start = 0
+        while start < line.folded.count, "【[<* ".unicodeScalars.contains(line.folded[start]) { start += 1 }
+        for p in stopPrefixes where Text.hasPrefix(k, p, at: 0) || hasPrefixIgnoringCase(line.folded, p, at: start) {
+            return true
+        }
         return false
     }
 
     static func isJunk(_ line: PageLine) -> Bool {
         guard line.visible <= 200 else { return false }
-        let lowered = line.folded.map { $0.isASCIILetter ? Unicode.Scalar($0.value | 0x20)! : $0 }
-        let k = lowercasedKey(line)
-        for p in junkPrefixes where Text.hasPrefix(k, p, at: 0) || Text.hasPrefix(lowered, p, at: 0) { return true }
-        for p in junkInfixes where Text.contains(lowered, p) { return true }
+        let k = lowercasedKey(line, limit: 48)
+        for p in junkPrefixes where Text.hasPrefix(k, p, at: 0) || hasPrefixIgnoringCase(line.folded, p, at: 0) {
+            return true
+        }
+        for p in junkInfixes {
+            var i = 0
+            while i + p.count <= line.folded.count {
+                if hasPrefixIgnoringCase(line.folded, p, at: i) { return true }
+                i += 1
+            }
+        }
         return isWidgetLine(k)
+    }
+
+    /// `p` (lowercase) at `i` of `s`, ASCII letters compared case-insensitively.
+    @inline(__always) static func hasPrefixIgnoringCase(_ s: Scalars, _ p: Scalars, at i: Int) -> Bool {
+        guard i + p.count <= s.count else { return false }
+        for j in 0..<p.count {
+            let c = s[i + j]
+            let lower = c.isASCIILetter ? Unicode.Scalar(c.value | 0x20)! : c
+            if lower != p[j] { return false }
+        }
+        return true
     }
 
     /// Whether `k` (a lowercased key without brackets) is made of toolbar words only.
@@ -182,7 +207,7 @@ enum ArticleAssembler {
             let proseEnd = line.endsWithSentenceEnd && line.visible > 50
             if (nearStart || several) && !proseEnd { return fields }
         }
-        if line.visible <= 60, let d = DateScanner.scan(line.text).first,
+        if line.visible <= 60, let d = DateScanner.scan(folded: line.folded).first,
             d.range.lowerBound <= leading + 1 || (d.labelled && d.range.lowerBound <= leading + 12),
             !line.hasSentenceEnd
         {
@@ -227,6 +252,9 @@ enum ArticleAssembler {
         var meta = GatheredMetadata()
         // Classified once: several passes below ask.
         let metas = lines.map(metaFields)
+        let keys = lines.map(\.key)
+        let junk = lines.map(isJunk)
+        let stop = lines.map(isStop)
 
         // Title.
         var titleLines = Set<Int>()
@@ -235,15 +263,15 @@ enum ArticleAssembler {
             let k = Text.key(Text.scalars(titleHint))
             titleKey = k
             result.title = titleHint
-            for (i, l) in lines.enumerated() where !l.key.isEmpty && (l.key == k) { titleLines.insert(i) }
+            for i in lines.indices where !keys[i].isEmpty && keys[i] == k { titleLines.insert(i) }
         } else {
             let window = min(lines.count, 40)
             search: for i in 0..<window {
                 let l = lines[i]
-                guard isTitleLike(l), !isNavigation(l), metas[i] == nil, !isJunk(l), !isStop(l) else { continue }
-                for j in (i + 1)..<min(lines.count, i + 13) where lines[j].key == l.key {
+                guard isTitleLike(l), metas[i] == nil, !junk[i], !stop[i], !isNavigation(l) else { continue }
+                for j in (i + 1)..<min(lines.count, i + 13) where keys[j] == keys[i] {
                     titleLines = [i, j]
-                    titleKey = l.key
+                    titleKey = keys[i]
                     result.title = l.string
                     break search
                 }
@@ -255,7 +283,7 @@ enum ArticleAssembler {
                 for i in 0..<window {
                     let l = lines[i]
                     if isProse(l) && l.hasSentenceEnd { break }
-                    guard isTitleLike(l), !isNavigation(l), metas[i] == nil, !isJunk(l), !isStop(l),
+                    guard isTitleLike(l), metas[i] == nil, !junk[i], !stop[i], !isNavigation(l),
                         !l.hasSentenceEnd, participantListNames(l) == nil
                     else { continue }
                     candidates.append(i)
@@ -265,7 +293,7 @@ enum ArticleAssembler {
                 }
                 if let i = followedByMeta ?? candidates.first {
                     titleLines = [i]
-                    titleKey = lines[i].key
+                    titleKey = keys[i]
                     result.title = lines[i].string
                 }
             }
@@ -285,9 +313,9 @@ enum ArticleAssembler {
         }
         while k < lines.count {
             let l = lines[k]
-            if titleLines.contains(k) || l.key == titleKey {
+            if titleLines.contains(k) || keys[k] == titleKey {
                 previousWasTitleOrDeck = true
-            } else if isJunk(l) || isStop(l) {
+            } else if junk[k] || stop[k] {
                 previousWasTitleOrDeck = false
             } else if metas[k] != nil {
                 gatherHeader(l, into: &meta)
@@ -328,31 +356,30 @@ enum ArticleAssembler {
                 gatherTrailer(l, into: &meta)
                 continue
             }
-            if isStop(l) {
+            if stop[i - 1] {
                 if paragraphs.isEmpty { continue }
                 // A stop marker is trusted only when more prose does not follow it than came before it
                 // (a "related" caption in the middle of an article must not cut the article short).
                 let proseBefore = paragraphs.reduce(0) { $0 + (isProse($1) ? $1.visible : 0) }
-                let proseAfter = lines[i...].reduce(0) { $0 + (isProse($1) && !isJunk($1) ? $1.visible : 0) }
+                let proseAfter = (i..<lines.count).reduce(0) { $0 + (isProse(lines[$1]) && !junk[$1] ? lines[$1].visible : 0) }
                 if proseAfter <= proseBefore { stopped = true }
                 continue
             }
-            if isJunk(l) { continue }
-            if let titleKey, l.key == titleKey { continue }
+            if junk[i - 1] { continue }
+            if let titleKey, keys[i - 1] == titleKey { continue }
             if let fields = metas[i - 1], !fields.isEmpty || l.visible <= 40 {
                 gatherHeader(l, into: &meta, rank: DateRank.labelledElsewhere)
                 continue
             }
             if isNavigation(l) && l.visible <= 30 && l.heading == 0 { continue }
-            if l.key.isEmpty { continue }
+            if keys[i - 1].isEmpty { continue }
             paragraphs.append(l)
         }
         for l in before { gatherContext(l, into: &meta) }
         for l in after.prefix(15) { gatherTrailer(l, into: &meta) }
 
         // Repeated paragraphs: keep the first occurrence wherever the repeat appears.
-        var seen = Set<String>()
-        paragraphs = paragraphs.filter { seen.insert($0.key).inserted }
+        paragraphs = dedupe(paragraphs)
 
         // Bylines and datelines in the body.
         // Bylines: in the first paragraphs (a dateline), or a short paragraph of its own anywhere.
@@ -372,11 +399,29 @@ enum ArticleAssembler {
         for p in paragraphs { meta.participants += People.participants(in: p.text) }
         // An unlabelled date near the top of the body (e.g. a dateline) is a weak candidate.
         for p in paragraphs.prefix(2) {
-            for d in DateScanner.scan(p.text) { meta.addDate(d, rank: DateRank.nearby) }
+            for d in DateScanner.scan(folded: p.folded) { meta.addDate(d, rank: DateRank.nearby) }
         }
         result.paragraphs = paragraphs.map(\.string)
         result.metadata = meta
         return result
+    }
+
+    /// Drops every paragraph whose key (letters and digits) equals an earlier one's. Keys are compared by a
+    /// 64-bit hash first (hashing Chinese Strings in a Set normalises them, which is slow), then exactly.
+    static func dedupe(_ paragraphs: [PageLine]) -> [PageLine] {
+        var firstByHash: [UInt64: [Int]] = [:]
+        var keys: [String] = []
+        var kept: [PageLine] = []
+        for p in paragraphs {
+            let key = p.key
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+            if let candidates = firstByHash[h], candidates.contains(where: { keys[$0] == key }) { continue }
+            firstByHash[h, default: []].append(keys.count)
+            keys.append(key)
+            kept.append(p)
+        }
+        return kept
     }
 
     /// Metadata from a header line (before the body, or a labelled line inside it).
@@ -408,7 +453,7 @@ enum ArticleAssembler {
             }
         }
         if !dateFromLabel {
-            for d in DateScanner.scan(l.text) {
+            for d in DateScanner.scan(folded: l.folded) {
                 meta.addDate(d, rank: d.labelled ? rank : max(rank, DateRank.unlabelledHeader))
             }
         }
@@ -424,7 +469,7 @@ enum ArticleAssembler {
         found += People.englishByline(l.text)
         found += People.posterBeforeMarker(l.text)
         // A bracketed name right after the date: `2004年7月16日08:19 [ 黄宇 ]`.
-        if found.isEmpty, let date = DateScanner.scan(l.text).first {
+        if found.isEmpty, let date = DateScanner.scan(folded: l.folded).first {
             var token = Scalars()
             var bracketed = false
             for c in l.folded[date.range.upperBound..<min(l.folded.count, date.range.upperBound + 12)] {
@@ -477,7 +522,7 @@ enum ArticleAssembler {
             gatherHeader(l, into: &meta, rank: DateRank.labelledHeader)
         } else {
             if l.visible <= 60 { addBylines(l, into: &meta) }
-            for d in DateScanner.scan(l.text) {
+            for d in DateScanner.scan(folded: l.folded) {
                 meta.addDate(d, rank: d.labelled ? DateRank.labelledHeader : DateRank.nearby)
             }
         }

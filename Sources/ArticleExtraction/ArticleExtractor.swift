@@ -93,21 +93,27 @@ public struct ArticleExtractor: Sendable {
 
     /// Markup near the start: a doctype or one of the tags every page has.
     static func looksLikeHTML(_ text: String) -> Bool {
-        var head: [UInt8] = []
-        head.reserveCapacity(4096)
-        for b in text.utf8.prefix(4096) { head.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }
-        if let first = head.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 && $0 < 0x80 }),
-            first == UInt8(ascii: "<")
-        {
-            return true
+        let utf8 = text.utf8
+        // Nearly every page starts with `<` (a doctype, `<html>`, a comment): decide on the first byte.
+        if let first = utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) {
+            if first == UInt8(ascii: "<") { return true }
         }
-        for tag in ["<html", "<!doctype html", "<body", "<head", "<meta", "<div", "<p>", "<table", "<title"] {
-            let t = Array(tag.utf8)
-            var i = 0
-            while i + t.count <= head.count {
-                if head[i] == t[0] && Array(head[i..<(i + t.count)]) == t { return true }
-                i += 1
+        let head = Array(utf8.prefix(4096))
+        let tags: [[UInt8]] = ["<html", "<!doctype html", "<body", "<head", "<meta", "<div", "<p>", "<table", "<title"]
+            .map { Array($0.utf8) }
+        var i = 0
+        while i < head.count {
+            if head[i] == UInt8(ascii: "<") {
+                for t in tags where i + t.count <= head.count {
+                    var match = true
+                    for k in 1..<t.count where head[i + k] | 0x20 != t[k] && head[i + k] != t[k] {
+                        match = false
+                        break
+                    }
+                    if match { return true }
+                }
             }
+            i += 1
         }
         return false
     }
@@ -127,7 +133,9 @@ public struct ArticleExtractor: Sendable {
     // MARK: HTML
 
     private func extractHTML(_ text: String, url: String?) throws(ExtractionError) -> Article {
-        guard let page = HTMLPage.parse(utf8: Array(text.utf8)) else {
+        var text = text
+        let parsed = text.withUTF8 { HTMLPage.parse(utf8: $0) }
+        guard let page = parsed else {
             throw ExtractionError(.noArticle, "libxml2 could not build a document from this HTML; is the file truncated?")
         }
         let structured = StructuredMetadata(page: page)
@@ -149,7 +157,7 @@ public struct ArticleExtractor: Sendable {
         var assembled = ArticleAssembler.assemble(lines, titleHint: title, before: Array(before), after: after)
         if assembled.metadata.dates.isEmpty {
             // Last resort: the first date anywhere on the page, labelled ones first.
-            let all = page.blocks.flatMap { DateScanner.scan($0.line.text) }
+            let all = page.blocks.flatMap { DateScanner.scan(folded: $0.line.folded) }
             if let d = all.first(where: \.labelled) ?? all.first {
                 assembled.metadata.addDate(d, rank: ArticleAssembler.DateRank.anywhere)
             }

@@ -40,7 +40,7 @@ public enum ArticleIdentity {
                     hasher.add(f)
                 } else if f.isASCIILetter {
                     hasher.add(Unicode.Scalar(f.value | 0x20)!)
-                } else if f.value >= 0x80, !f.isSpaceLike, f.properties.isAlphabetic {
+                } else if f.value >= 0x80, !Text.isCommonNonLetter(f), f.properties.isAlphabetic {
                     hasher.add(f)
                 }
             }

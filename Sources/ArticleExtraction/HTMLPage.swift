@@ -48,17 +48,16 @@ struct HTMLPage {
 
     /// Parses UTF-8 HTML. Safe to call from many threads at once: libxml2 is initialised once, each call uses its
     /// own parser context, and error reporting is silenced per thread (libxml2 keeps error handlers thread-local).
-    static func parse(utf8: [UInt8]) -> HTMLPage? {
+    static func parse(utf8: UnsafeBufferPointer<UInt8>) -> HTMLPage? {
         _ = libxmlReady
         xmlSetStructuredErrorFunc(nil, silentStructuredError)
         let options = Int32(HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
             | HTML_PARSE_NONET.rawValue | HTML_PARSE_COMPACT.rawValue | HTML_PARSE_NOBLANKS.rawValue)
         guard let ctxt = htmlNewParserCtxt() else { return nil }
         defer { htmlFreeParserCtxt(ctxt) }
-        let doc: htmlDocPtr? = utf8.withUnsafeBufferPointer { buf in
-            buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) { chars in
-                htmlCtxtReadMemory(ctxt, chars, Int32(buf.count), nil, "UTF-8", options)
-            }
+        guard let base = utf8.baseAddress, utf8.count < Int(Int32.max) else { return nil }
+        let doc: htmlDocPtr? = base.withMemoryRebound(to: CChar.self, capacity: utf8.count) { chars in
+            htmlCtxtReadMemory(ctxt, chars, Int32(utf8.count), nil, "UTF-8", options)
         }
         guard let doc else { return nil }
         defer { xmlFreeDoc(doc) }
@@ -94,7 +93,31 @@ private struct TagTraits: OptionSet {
     static func heading(_ level: Int) -> TagTraits { TagTraits(rawValue: UInt16(level) << 8) }
 }
 
-private let tagTraits: [String: TagTraits] = {
+/// A tag name packed into an integer (first 7 bytes and the length): hashing it is far cheaper than hashing a
+/// String, and the walker looks up every element.
+@inline(__always) private func tagCode(_ name: UnsafePointer<UInt8>) -> UInt64 {
+    var code: UInt64 = 0
+    var i = 0
+    while name[i] != 0 {
+        if i < 7 { code |= UInt64(name[i] | 0x20) << (8 * UInt64(i)) }
+        i += 1
+    }
+    return code | UInt64(min(i, 255)) << 56
+}
+
+private func tagCode(_ name: String) -> UInt64 {
+    var bytes = Array(name.utf8)
+    bytes.append(0)
+    return bytes.withUnsafeBufferPointer { tagCode($0.baseAddress!) }
+}
+
+private let tagTraits: [UInt64: TagTraits] = {
+    var t: [UInt64: TagTraits] = [:]
+    for (name, traits) in tagTraitsByName { t[tagCode(name)] = traits }
+    return t
+}()
+
+private let tagTraitsByName: [String: TagTraits] = {
     var t: [String: TagTraits] = [:]
     for tag in [
         "style", "noscript", "iframe", "object", "embed", "select", "option", "button", "input", "textarea", "svg",
@@ -133,40 +156,56 @@ private let boilerplatePrefixes: [String] = [
     "bdsharebuttonbox", "sitemap", "youlian", "location", "position", "current",
 ]
 
-private func isBoilerplateWord(_ token: String) -> Bool {
-    if boilerplateExact.contains(token) { return true }
-    for p in boilerplatePrefixes where token.hasPrefix(p) { return true }
+private let boilerplateExactBytes: [[UInt8]] = boilerplateExact.map { Array($0.utf8) }
+private let boilerplatePrefixBytes: [[UInt8]] = boilerplatePrefixes.map { Array($0.utf8) }
+
+/// `has-nav-bar`, `no-sidebar`, `with-comments`: a state modifier on a wrapper, not the thing itself.
+private let stateModifiers: [[UInt8]] = ["has", "is", "no", "with", "show", "hide"].map { Array($0.utf8) }
+
+private func isBoilerplateWord(_ token: ArraySlice<UInt8>) -> Bool {
+    for w in boilerplateExactBytes where w.count == token.count && token.elementsEqual(w) { return true }
+    for p in boilerplatePrefixBytes where token.count >= p.count && token.prefix(p.count).elementsEqual(p) {
+        return true
+    }
     return false
 }
 
-/// Splits a class/id value into lowercase tokens on anything that is not a letter or digit, and on camelCase.
-private func boilerplateAttribute(_ value: String) -> Bool {
-    var token = ""
-    var previousToken = ""
+/// Splits a class/id value into lowercase ASCII tokens on anything that is not a letter or digit, and on
+/// camelCase; reports whether a token is a boilerplate word (`has-nav-bar`-style modifiers excepted).
+private func boilerplateAttribute(_ value: UnsafePointer<UInt8>) -> Bool {
+    var tokens: [UInt8] = []
+    var bounds: [Range<Int>] = []
+    var start = 0
     var previousLower = false
-    var found = false
-    func flush() {
-        // `has-nav-bar`, `no-sidebar`, `with-comments`: a state modifier on a wrapper, not the thing itself.
-        let modifier = previousToken == "has" || previousToken == "is" || previousToken == "no"
-            || previousToken == "with" || previousToken == "show" || previousToken == "hide"
-        if !token.isEmpty, !modifier, isBoilerplateWord(token) { found = true }
-        if !token.isEmpty { previousToken = token }
-        token = ""
+    var i = 0
+    func close() {
+        if tokens.count > start { bounds.append(start..<tokens.count) }
+        start = tokens.count
     }
-    for c in value.unicodeScalars {
-        if c.isASCIILetter || c.isASCIIDigit {
-            let isUpper = c.value >= 0x41 && c.value <= 0x5A
-            if isUpper && previousLower { flush() }
-            token.unicodeScalars.append(isUpper ? Unicode.Scalar(c.value | 0x20)! : c)
-            previousLower = !isUpper
+    while value[i] != 0 {
+        let c = value[i]
+        let isUpper = c >= 0x41 && c <= 0x5A
+        let isLower = c >= 0x61 && c <= 0x7A
+        let isDigit = c >= 0x30 && c <= 0x39
+        if isUpper || isLower || isDigit {
+            if isUpper && previousLower { close() }
+            tokens.append(isUpper ? c | 0x20 : c)
+            previousLower = isLower
         } else {
-            flush()
+            close()
             previousLower = false
         }
+        i += 1
     }
-    flush()
-    // Whole value too, for compound names like `nav-bar` that are boilerplate together.
-    return found
+    close()
+    for (n, r) in bounds.enumerated() {
+        if n > 0 {
+            let previous = tokens[bounds[n - 1]]
+            if stateModifiers.contains(where: { previous.elementsEqual($0) }) { continue }
+        }
+        if isBoilerplateWord(tokens[r]) { return true }
+    }
+    return false
 }
 
 private struct Walker {
@@ -245,6 +284,22 @@ private struct Walker {
         return nil
     }
 
+    /// The raw value of a single-text-node attribute, without copying (valid while the document lives).
+    static func attributeValuePointer(_ node: xmlNodePtr, _ wanted: StaticString) -> UnsafePointer<UInt8>? {
+        var attr = node.pointee.properties
+        while let a = attr {
+            if let n = a.pointee.name, strcmp(UnsafeRawPointer(n).assumingMemoryBound(to: CChar.self),
+                UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
+            {
+                guard let child = a.pointee.children, child.pointee.next == nil, let content = child.pointee.content
+                else { return nil }
+                return UnsafePointer(content)
+            }
+            attr = a.pointee.next
+        }
+        return nil
+    }
+
     static func textContent(_ node: xmlNodePtr) -> String {
         var out = ""
         var child = node.pointee.children
@@ -272,10 +327,10 @@ private struct Walker {
         default:
             return false
         }
-        let tag = Self.name(node)
-        let traits = tagTraits[tag] ?? []
+        guard let rawName = node.pointee.name else { return false }
+        let traits = tagTraits[tagCode(rawName)] ?? []
         if traits.contains(.special) {
-            switch tag {
+            switch Self.name(node) {
             case "meta":
                 if let content = Self.attribute(node, "content") {
                     for keyAttr: StaticString in ["property", "name", "itemprop", "http-equiv"] {
@@ -319,7 +374,7 @@ private struct Walker {
         var boilerplate = traits.contains(.chrome)
         if !boilerplate && !traits.contains(.wrapper) && hasAttributes {
             for attr: StaticString in ["class", "id"] {
-                if let v = Self.attribute(node, attr), boilerplateAttribute(v) {
+                if let v = Self.attributeValuePointer(node, attr), boilerplateAttribute(v) {
                     boilerplate = true
                     break
                 }

@@ -108,10 +108,18 @@ enum Text {
                 body(f)
             } else if f.isASCIILetter {
                 body(Unicode.Scalar(f.value | 0x20)!)
-            } else if f.value >= 0x80, !f.isSpaceLike, f.properties.isAlphabetic {
+            } else if f.value >= 0x80, !isCommonNonLetter(f), f.properties.isAlphabetic {
                 body(f)
             }
         }
+    }
+
+    /// CJK and general punctuation, symbols and spaces: not letters, decided without a Unicode property lookup.
+    @inline(__always) static func isCommonNonLetter(_ c: Unicode.Scalar) -> Bool {
+        let v = c.value
+        return (0x2000...0x206F).contains(v) || (0x3000...0x303F).contains(v) || (0xFF00...0xFF20).contains(v)
+            || (0xFF3B...0xFF40).contains(v) || (0xFF5B...0xFF65).contains(v) || v == 0xA0 || v == 0xB7
+            || (0x2190...0x27BF).contains(v) || v == 0xFEFF
     }
 
     @inline(__always) static func appendUTF8(_ c: Unicode.Scalar, to bytes: inout [UInt8]) {
@@ -243,18 +251,21 @@ enum Text {
         var kana = 0
         var hangul = 0
         var other = 0
+        var budget = 4000  // a sample decides the language; long articles need not be read whole
         func count(_ s: String) {
             for c in s.unicodeScalars {
+                budget -= 1
+                if budget < 0 { return }
                 let v = c.value
                 if c.isHan { han += 1 }
                 else if c.isASCIILetter { latin += 1 }
                 else if (0x3040...0x30FF).contains(v) { kana += 1 }
                 else if (0xAC00...0xD7AF).contains(v) { hangul += 1 }
-                else if v >= 0x80, c.properties.isAlphabetic { other += 1 }
+                else if v >= 0x80, !isCommonNonLetter(c), c.properties.isAlphabetic { other += 1 }
             }
         }
-        for p in paragraphs.prefix(200) { count(p) }
         count(title)
+        for p in paragraphs where budget > 0 { count(p) }
         let total = han + latin + kana + hangul + other
         guard total > 0 else { return nil }
         if kana * 10 > total { return "ja" }

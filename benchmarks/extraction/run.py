@@ -13,7 +13,7 @@ half of them GBK-encoded with a gb2312 declaration, half UTF-8. Both extractors 
 usage: python3 benchmarks/extraction/run.py [--pages 300] [--binary .build-release/release/newswire] [--runs 3]
 Needs: pip install trafilatura. Build first: swift build -c release --scratch-path .build-release --product newswire
 """
-import argparse, json, os, platform, random, re, statistics, subprocess, sys, tempfile, time, unicodedata
+import argparse, json, os, platform, random, re, resource, statistics, subprocess, sys, tempfile, time, unicodedata
 from collections import Counter
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -137,18 +137,21 @@ def main():
     # newswire: one process for all pages; best of N runs; single-threaded and with one job per core.
     def run_newswire(jobs):
         cmd = [a.binary, "parse", "--json", "--jobs", str(jobs)] + files
-        times, out = [], b""
+        times, cpus, out = [], [], b""
         for _ in range(a.runs):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             times.append(time.perf_counter() - t0)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
             if p.returncode != 0:
                 sys.exit(f"newswire failed: {p.stderr.decode()[:500]}")
             out = p.stdout
-        return min(times), out, cmd
+        return min(times), min(cpus), out, cmd
     cores = os.cpu_count() or 1
-    nw1, out, cmd = run_newswire(1)
-    nwn, out_n, _ = run_newswire(cores)
+    nw1, nw1_cpu, out, cmd = run_newswire(1)
+    nwn, nwn_cpu, out_n, _ = run_newswire(cores)
     assert out == out_n, "parallel output differs from serial output"
     recs = [json.loads(l) for l in out.decode("utf-8").splitlines() if l.strip()]
     assert len(recs) == len(files), (len(recs), len(files))
@@ -156,39 +159,47 @@ def main():
     nw_date = statistics.mean(1.0 if (r.get("publishedAt") or "")[:10] == (art.get("published") or "")[:10] else 0.0
                               for r, art in zip(recs, articles))
     # trafilatura: in-process, extraction call only; best of N runs.
-    tr_times, tr_out = [], []
+    tr_times, tr_cpus, tr_out = [], [], []
     for _ in range(a.runs):
-        elapsed, results = 0.0, []
+        elapsed, cpu, results = 0.0, 0.0, []
         for html in texts:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             doc = trafilatura.bare_extraction(html, with_metadata=True)
             elapsed += time.perf_counter() - t0
+            cpu += time.process_time() - c0
             results.append(doc)
         tr_times.append(elapsed)
+        tr_cpus.append(cpu)
         tr_out = results
     def text_of(doc):
         d = doc.as_dict() if hasattr(doc, "as_dict") else (doc or {})
         return d.get("text") or ""
     tr_f1 = statistics.mean(f1(text_of(d), t) for d, t in zip(tr_out, truths))
 
-    tr = min(tr_times)
+    tr, tr_cpu = min(tr_times), min(tr_cpus)
     n, mb = len(files), total_bytes / 1e6
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print("# Extraction throughput: newswire parse vs trafilatura")
     print()
-    print(f"machine: {cores} cores (nproc), {cpu_model()}, {platform.system()} {platform.release()}")
+    print(f"machine: {cores} cores (nproc), {cpu_model()}, {platform.system()} {platform.release()}, "
+          f"load average {load:.1f} at the end of the run")
     print(f"pages: {n} corpus articles rendered as news pages ({n - n // 2} UTF-8, {n // 2} GBK), "
           f"{mb:.2f} MB total, {total_bytes / n / 1024:.1f} KiB/page")
-    print(f"newswire:    {' '.join(cmd[:3])} --jobs J <{n} files>   (wall time of the whole process incl. start-up, "
+    print(f"newswire:    {' '.join(cmd[:3])} --jobs J <{n} files>   (the whole process, start-up included; "
           f"best of {a.runs})")
     print(f"trafilatura: trafilatura.bare_extraction(html, with_metadata=True) {traf_version}, in-process, "
-          f"1 thread, best of {a.runs}")
+          f"1 thread, extraction call only; best of {a.runs}")
+    print("CPU = user+system CPU seconds (robust on a shared machine); wall = elapsed time.")
     print()
-    print("| extractor | threads | pages/s | MB/s | body F1 vs corpus | ratio (pages/s) |")
-    print("|---|---|---|---|---|---|")
-    print(f"| newswire parse --jobs 1 (release) | 1 | {n / nw1:.0f} | {mb / nw1:.2f} | {nw_f1:.3f} | {tr / nw1:.1f}x |")
-    print(f"| newswire parse --jobs {cores} (release) | {cores} | {n / nwn:.0f} | {mb / nwn:.2f} | {nw_f1:.3f} | "
-          f"{tr / nwn:.1f}x |")
-    print(f"| trafilatura {traf_version} | 1 | {n / tr:.0f} | {mb / tr:.2f} | {tr_f1:.3f} | 1.0x |")
+    print("| extractor | threads | pages/s (CPU) | MB/s (CPU) | pages/s (wall) | body F1 vs corpus | ratio (CPU) "
+          "| ratio (wall) |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| newswire parse --jobs 1 (release) | 1 | {n / nw1_cpu:.0f} | {mb / nw1_cpu:.2f} | {n / nw1:.0f} | "
+          f"{nw_f1:.3f} | {tr_cpu / nw1_cpu:.1f}x | {tr / nw1:.1f}x |")
+    print(f"| newswire parse --jobs {cores} (release) | {cores} | {n / nwn_cpu:.0f} | {mb / nwn_cpu:.2f} | "
+          f"{n / nwn:.0f} | {nw_f1:.3f} | {tr_cpu / nwn_cpu:.1f}x | {tr / nwn:.1f}x |")
+    print(f"| trafilatura {traf_version} | 1 | {n / tr_cpu:.0f} | {mb / tr_cpu:.2f} | {n / tr:.0f} | {tr_f1:.3f} | "
+          f"1.0x | 1.0x |")
     print()
     print(f"newswire publishedAt matches the corpus date on {nw_date:.0%} of pages")
 
