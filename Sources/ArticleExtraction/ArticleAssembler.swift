@@ -410,15 +410,16 @@ enum ArticleAssembler {
     /// 64-bit hash first (hashing Chinese Strings in a Set normalises them, which is slow), then exactly.
     static func dedupe(_ paragraphs: [PageLine]) -> [PageLine] {
         var firstByHash: [UInt64: [Int]] = [:]
-        var keys: [String] = []
         var kept: [PageLine] = []
         for p in paragraphs {
-            let key = p.key
             var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-            if let candidates = firstByHash[h], candidates.contains(where: { keys[$0] == key }) { continue }
-            firstByHash[h, default: []].append(keys.count)
-            keys.append(key)
+            Text.forEachKeyScalar(p.text) { h = (h ^ UInt64($0.value)) &* 0x0000_0100_0000_01b3 }
+            if let candidates = firstByHash[h] {
+                // Same hash: compare the keys themselves (computed only here, on the rare collision or repeat).
+                let key = p.key
+                if candidates.contains(where: { kept[$0].key == key }) { continue }
+            }
+            firstByHash[h, default: []].append(kept.count)
             kept.append(p)
         }
         return kept
