@@ -75,15 +75,19 @@ public struct ArticleExtractor: Sendable {
         if buffer.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0x0C }) {
             throw ExtractionError(
                 .empty,
-                buffer.isEmpty ? "input is empty (0 bytes); nothing to parse" : "input holds only whitespace")
+                buffer.isEmpty
+                    ? "input is empty (0 bytes); check that the page was saved or downloaded completely"
+                    : "input holds only whitespace; check that the page was saved or downloaded completely")
         }
         if let kind = PageDecoding.binaryKind(buffer) {
-            throw ExtractionError(.binary, "input is \(kind), not a text or HTML page")
+            throw ExtractionError(
+                .binary, "input is \(kind), not a text or HTML page; pass the page's HTML or a plain-text scrape")
         }
         let decoded = try PageDecoding.decode(buffer, charsetHint: charsetHint, source: "input")
         let text = decoded.text
         if text.unicodeScalars.allSatisfy({ $0.isSpaceLike }) {
-            throw ExtractionError(.empty, "input holds only whitespace")
+            throw ExtractionError(
+                .empty, "input holds only whitespace; check that the page was saved or downloaded completely")
         }
         if Self.looksLikeHTML(text) {
             return try extractHTML(text, url: url)

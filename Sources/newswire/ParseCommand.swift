@@ -9,9 +9,9 @@ struct ParseCommand: ParsableCommand {
         commandName: "parse",
         abstract: "Extract the article from scraped news pages (HTML or plain text, UTF-8 or GBK) offline.",
         discussion: """
-            Prints a readable summary per file, or with --json one JSON object per file (JSON Lines for several).
-            A file that cannot be parsed (empty, binary, undecodable, no article, over the size limit) gets one
-            line on stderr naming the file and the reason; the other files still parse, and the exit status is 1.
+            Prints a readable summary per file, or with --json one JSON object per file (JSON Lines for several). \
+            A file that cannot be parsed (empty, binary, undecodable, no article, over the size limit) gets one line \
+            on stderr naming the file and the reason; the other files still parse, and the exit status is 1.
             """
     )
 
