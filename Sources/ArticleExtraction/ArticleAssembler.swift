@@ -81,11 +81,14 @@ enum ArticleAssembler {
         "热门推荐", "猜你喜欢", "上一篇", "下一篇", "上一条", "下一条", "上一页", "版权所有", "copyright", "©", "(c)",
         "技术支持", "主办单位", "主办:", "承办:", "承办单位", "网站地图", "关于我们", "联系我们", "免责声明", "网友评论",
         "发表评论", "我要评论", "评论列表", "最新评论", "本网站所有", "本站所有",
+        "related stories", "related articles", "related news", "related coverage", "more stories", "more from",
+        "read next", "recommended for you", "you may also like", "all rights reserved",
     ].map { Text.scalars($0) }
 
     private static let junkPrefixes: [Scalars] = [
         "分享到", "分享至", "分享:", "扫一扫", "扫描二维码", "微信扫一扫", "用微信扫", "手机扫", "手机看", "手机阅读",
         "当前位置", "您现在的位置", "你现在的位置", "您的位置", "你的位置", "所在位置", "位置:", "首页>", "首页 >",
+        "share this", "share on", "share via", "advertisement", "subscribe to", "sign up for", "follow us",
     ].map { Text.scalars($0) }
 
     private static let junkInfixes: [Scalars] = [
@@ -188,6 +191,21 @@ enum ArticleAssembler {
         }
         if current > 0 { tokens += 1 }
         if tokens >= 2 && longest <= 6 && hasHan { return true }
+        // Explicitly separated menus in any script: `About Us | Contact | Login`.
+        var separated = 0
+        var longestItem = 0
+        var item = 0
+        for c in line.folded {
+            if c == "|" || c == "丨" || c == "·" || c == "»" || c == ">" {
+                separated += 1
+                longestItem = max(longestItem, item)
+                item = 0
+            } else if !c.isSpaceLike {
+                item += 1
+            }
+        }
+        longestItem = max(longestItem, item)
+        if separated >= 2 && longestItem <= 15 { return true }
         return isWidgetLine(lowercasedKey(line)) && line.visible <= 30
     }
 
@@ -284,14 +302,15 @@ enum ArticleAssembler {
                     let l = lines[i]
                     if isProse(l) && l.hasSentenceEnd { break }
                     guard isTitleLike(l), metas[i] == nil, !junk[i], !stop[i], !isNavigation(l),
-                        !l.hasSentenceEnd, participantListNames(l) == nil
+                        !l.hasSentenceEnd, participantListNames(l) == nil, bylineCount(l) == 0
                     else { continue }
                     candidates.append(i)
                 }
-                let followedByMeta = candidates.first { i in
-                    (i + 1..<min(lines.count, i + 4)).contains { metas[$0] != nil }
-                }
-                if let i = followedByMeta ?? candidates.first {
+                // The headline is the last candidate before the first metadata line (site names and section
+                // labels come earlier); with no metadata line, the first candidate.
+                let firstMeta = (0..<window).first { metas[$0] != nil }
+                let beforeMeta = firstMeta.flatMap { m in candidates.last { $0 < m } }
+                if let i = beforeMeta ?? candidates.first {
                     titleLines = [i]
                     titleKey = keys[i]
                     result.title = lines[i].string

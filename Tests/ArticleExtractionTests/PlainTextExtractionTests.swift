@@ -73,4 +73,45 @@ struct PlainTextExtractionTests {
         #expect(a.paragraphs == [Self.body])
         #expect(a.editors == ["钱多多"])
     }
+
+    @Test func headlineIsTheLineAboveTheMetadataNotTheSiteName() throws {
+        let text = """
+            中国示例政府网
+            首页 > 新闻 > 要闻
+            示例市部署推进城市更新行动
+            2024-05-10 18:30  来源：示例社
+            示例社5月10日电 市政府召开常务会议，部署推进城市更新行动。
+            会议指出，实施城市更新行动是推动城市高质量发展的必然要求。
+            【我要纠错】 责任编辑：王小明
+            相关稿件
+            示例市印发实施意见
+            """
+        let a = try Fixture.article(text: text)
+        #expect(a.title == "示例市部署推进城市更新行动")
+        #expect(a.publishedAt?.iso8601 == "2024-05-10T18:30:00+08:00")
+        #expect(a.source == "示例社")
+        #expect(a.editors == ["王小明"])
+        #expect(a.paragraphs.count == 2)
+        #expect(a.paragraphs.first?.hasPrefix("示例社5月10日电") == true)
+    }
+
+    @Test func englishPlainText() throws {
+        let text = """
+            About Us | Contact | Login
+            Storm Leaves Thousands Without Power
+            By Maria Lopez
+            May 3, 2024
+            A powerful storm swept through the region on Thursday night, leaving more than 20,000 homes dark.
+            Utility crews worked through the night to restore service, officials said on Friday morning.
+            Share this article
+            Related stories
+            Flood warnings issued for the valley
+            """
+        let a = try Fixture.article(text: text)
+        #expect(a.title == "Storm Leaves Thousands Without Power")
+        #expect(a.reporters == ["Maria Lopez"])
+        #expect(a.publishedAt?.iso8601 == "2024-05-03T00:00:00+08:00")
+        #expect(a.language == "en")
+        #expect(a.paragraphs.count == 2)
+    }
 }
