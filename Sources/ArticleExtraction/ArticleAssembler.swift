@@ -390,7 +390,11 @@ enum ArticleAssembler {
                 gatherHeader(l, into: &meta, rank: DateRank.labelledElsewhere)
                 continue
             }
-            if isNavigation(l) && l.visible <= 30 && l.heading == 0 { continue }
+            if isNavigation(l) && l.visible <= 30 && l.heading == 0 {
+                // A byline can look like a menu (`新华日报·交汇点记者 徐睿翔`): read it before dropping the line.
+                addBylines(l, into: &meta)
+                continue
+            }
             if keys[i - 1].isEmpty { continue }
             paragraphs.append(l)
         }

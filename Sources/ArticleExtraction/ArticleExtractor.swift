@@ -153,11 +153,14 @@ public struct ArticleExtractor: Sendable {
         func usable(_ b: HTMLPage.Block) -> Bool {
             (!b.boilerplate || selection.ignoredBoilerplate) && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
         }
-        let lines = page.blocks[selection.blockRange].filter(usable).map(\.line)
+        let lines = LabelledFields.mergingLabelCells(page.blocks[selection.blockRange].filter(usable).map(\.line))
         let lo = selection.blockRange.lowerBound
         let hi = selection.blockRange.upperBound
-        let before = page.blocks[max(0, lo - 40)..<lo].filter { !$0.boilerplate }.map(\.line).reversed()
-        let after = page.blocks[hi..<min(page.blocks.count, hi + 15)].filter { !$0.boilerplate }.map(\.line)
+        let before = LabelledFields.mergingLabelCells(
+            page.blocks[max(0, lo - 40)..<lo].filter { !$0.boilerplate }.map(\.line)
+        ).reversed()
+        let after = LabelledFields.mergingLabelCells(
+            page.blocks[hi..<min(page.blocks.count, hi + 15)].filter { !$0.boilerplate }.map(\.line))
         var assembled = ArticleAssembler.assemble(lines, titleHint: title, before: Array(before), after: after)
         if assembled.metadata.dates.isEmpty {
             // Last resort: the first date anywhere on the page, labelled ones first.

@@ -26,6 +26,19 @@ struct HTMLExtractionTests {
         }
     }
 
+    /// A government notice in a table layout: labels and values in separate cells, GBK declared as `gbk`.
+    @Test func governmentNoticeWithLabelCells() throws {
+        let a = try Fixture.article("gov-table-gbk.html")
+        #expect(a.title == "示例市人民政府关于做好春季森林防火工作的通知")
+        // 发布日期 (publication) is labelled; 成文日期 (date written) is not a publication label.
+        #expect(a.publishedAt?.iso8601 == "2024-03-05T00:00:00+08:00")
+        #expect(a.source == "示例市人民政府办公室")
+        #expect(a.paragraphs.first == "各区县人民政府，市政府各部门：")
+        #expect(a.paragraphs.last == "示例市人民政府")
+        #expect(a.paragraphs.count == 6)
+        #expect(!a.paragraphs.contains { $0.contains("网站首页") || $0.contains("索引号") || $0.contains("主办") })
+    }
+
     @Test func gbkAndUTF8GiveTheSameID() throws {
         let utf8 = try Fixture.article("utf8-news.html")
         let gbk = try Fixture.article("gbk-undeclared.html")
