@@ -365,7 +365,13 @@ enum ArticleAssembler {
         }
 
         // Body: until a stop line (related articles, prev/next, copyright…).
+        // proseFrom[i]: prose characters in lines[i...], so each stop line is judged in O(1).
+        var proseFrom = [Int](repeating: 0, count: lines.count + 1)
+        for j in stride(from: lines.count - 1, through: 0, by: -1) {
+            proseFrom[j] = proseFrom[j + 1] + (isProse(lines[j]) && !junk[j] ? lines[j].visible : 0)
+        }
         var paragraphs: [PageLine] = []
+        var proseBefore = 0
         var i = bodyStart
         var stopped = false
         while i < lines.count {
@@ -379,9 +385,7 @@ enum ArticleAssembler {
                 if paragraphs.isEmpty { continue }
                 // A stop marker is trusted only when more prose does not follow it than came before it
                 // (a "related" caption in the middle of an article must not cut the article short).
-                let proseBefore = paragraphs.reduce(0) { $0 + (isProse($1) ? $1.visible : 0) }
-                let proseAfter = (i..<lines.count).reduce(0) { $0 + (isProse(lines[$1]) && !junk[$1] ? lines[$1].visible : 0) }
-                if proseAfter <= proseBefore { stopped = true }
+                if proseFrom[i] <= proseBefore { stopped = true }
                 continue
             }
             if junk[i - 1] { continue }
@@ -397,6 +401,7 @@ enum ArticleAssembler {
             }
             if keys[i - 1].isEmpty { continue }
             paragraphs.append(l)
+            if isProse(l) { proseBefore += l.visible }
         }
         for l in before { gatherContext(l, into: &meta) }
         for l in after.prefix(15) { gatherTrailer(l, into: &meta) }
