@@ -218,4 +218,6 @@ public struct Frame: Sendable, Hashable {
     public var hasMoreToFollow: Bool { header.flags.contains(.moreToFollow) }
     /// Whether the frame arrived compressed.
     public var wasCompressed: Bool { header.flags.contains(.compressed) }
+    /// Whether this frame ends its request: an ERROR, or any frame without more-to-follow (PROTOCOL.md §3.5).
+    public var endsRequest: Bool { opcode == .error || !hasMoreToFollow }
 }

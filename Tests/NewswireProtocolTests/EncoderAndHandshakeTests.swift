@@ -171,6 +171,37 @@ struct EncoderAndHandshakeTests {
         #expect(error.requestID == RequestID(9))
     }
 
+    @Test("record batches respect the payload budget, keep order, and each fits its ARTICLES frame")
+    func batching() throws {
+        let records = (0..<50).map { i in
+            var article = Fixtures.longArticle
+            article.id = ArticleID("batch-\(i)")
+            return ArticleRecord(article)
+        }
+        let budget = 8_000
+        let batches = ArticleRecord.batches(records, maxPayloadLength: budget)
+        #expect(batches.flatMap { $0 } == records)
+        #expect(batches.count > 1)
+        for batch in batches {
+            var payload = ByteBuffer()
+            ArticlesMessage(records: batch).encode(into: &payload)
+            #expect(payload.readableBytes <= budget)
+            #expect(payload.readableBytes == batch.reduce(0) { $0 + $1.encodedFieldSize })
+        }
+        #expect(ArticleRecord.batches(records, maxPayloadLength: 10).count == records.count)
+        #expect(ArticleRecord.batches([], maxPayloadLength: 10).isEmpty)
+    }
+
+    @Test("a frame ends its request when it is an ERROR or has no more-to-follow")
+    func endsRequest() {
+        func frame(_ opcode: Opcode, _ flags: FrameFlags) -> Frame {
+            Frame(header: FrameHeader(flags: flags, opcode: opcode, requestID: RequestID(1), payloadLength: 0), payload: ByteBuffer())
+        }
+        #expect(frame(.scanBatch, []).endsRequest)
+        #expect(!frame(.scanBatch, .moreToFollow).endsRequest)
+        #expect(frame(.error, .moreToFollow).endsRequest)
+    }
+
     @Test("request ids: the reserved server range and client wrap-around")
     func requestIDs() {
         #expect(RequestID.connection.isServerInitiated)

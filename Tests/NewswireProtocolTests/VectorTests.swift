@@ -59,7 +59,7 @@ struct VectorTests {
                     name: name, note: "\(response.opcode) response",
                     bytes: encodeResponse(response, id: id), kind: "response"))
         }
-        let zlib = CompressionSettings(algorithm: .zlib, threshold: 256)
+        let zlib = CompressionSettings(algorithm: .zlib, threshold: 256, level: 6)
         vectors.append(
             Valid(
                 name: "get_unknown_fields",

@@ -36,7 +36,8 @@ extension WireReader {
     }
 
     func missing(_ what: String) -> ProtocolError {
-        ProtocolError(code: .malformedMessage, message: "\(message): required field \(what) is missing")
+        let name = outer.isEmpty ? message : "\(outer).\(message)"
+        return ProtocolError(code: .malformedMessage, message: "\(name): required field \(what) is missing")
     }
 }
 
@@ -141,6 +142,30 @@ public struct ArticleRecord: Sendable, Hashable {
     /// Decodes and validates the article.
     public func decode() throws(ProtocolError) -> Article {
         try Article(wirePayload: bytes)
+    }
+
+    /// Bytes this record adds to a message as a repeated field (tag, length prefix, record).
+    public var encodedFieldSize: Int { 1 + varintSize(UInt64(bytes.readableBytes)) + bytes.readableBytes }
+
+    /// Splits records, in order, into batches whose encoded size stays within `maxPayloadLength` (leave room for
+    /// the message's other fields), for streaming ARTICLES and SCAN_BATCH frames (PROTOCOL.md §3.5).
+    /// A record larger than the budget on its own gets a batch of its own.
+    public static func batches(_ records: [ArticleRecord], maxPayloadLength: Int) -> [[ArticleRecord]] {
+        var batches: [[ArticleRecord]] = []
+        var current: [ArticleRecord] = []
+        var size = 0
+        for record in records {
+            let recordSize = record.encodedFieldSize
+            if !current.isEmpty, size + recordSize > maxPayloadLength {
+                batches.append(current)
+                current = []
+                size = 0
+            }
+            current.append(record)
+            size += recordSize
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
     }
 }
 
