@@ -94,6 +94,7 @@ public struct Opcode: RawRepresentable, Sendable, Hashable, CustomStringConverti
         }
     }
 
+    /// The spec's name or the value, for logs and error text.
     public var description: String { name }
 }
 
@@ -120,7 +121,9 @@ public struct RequestID: RawRepresentable, Sendable, Hashable, Comparable, Custo
     /// The next client id after this one, wrapping from ``maxClient`` back to 0.
     public var nextClientID: RequestID { RequestID(rawValue: rawValue >= Self.maxClient.rawValue ? 0 : rawValue + 1) }
 
+    /// Orders ids numerically.
     public static func < (lhs: RequestID, rhs: RequestID) -> Bool { lhs.rawValue < rhs.rawValue }
+    /// The spec's name or the value, for logs and error text.
     public var description: String { String(rawValue) }
 }
 

@@ -137,10 +137,13 @@ struct EncoderAndHandshakeTests {
     @Test("error codes keep their numbers, names, retry and close rules")
     func errorTable() {
         let table: [(ProtocolError.Code, UInt32, String, Bool, Bool)] = [
-            (.protocolError, 1, "PROTOCOL_ERROR", false, true), (.unsupportedVersion, 2, "UNSUPPORTED_VERSION", false, true),
-            (.frameTooLarge, 3, "FRAME_TOO_LARGE", false, true), (.decompressionFailed, 4, "DECOMPRESSION_FAILED", false, true),
+            (.protocolError, 1, "PROTOCOL_ERROR", false, true),
+            (.unsupportedVersion, 2, "UNSUPPORTED_VERSION", false, true),
+            (.frameTooLarge, 3, "FRAME_TOO_LARGE", false, true),
+            (.decompressionFailed, 4, "DECOMPRESSION_FAILED", false, true),
             (.decompressedTooLarge, 5, "DECOMPRESSED_TOO_LARGE", false, true), (.timeout, 6, "TIMEOUT", true, true),
-            (.malformedMessage, 16, "MALFORMED_MESSAGE", false, false), (.unknownOpcode, 17, "UNKNOWN_OPCODE", false, false),
+            (.malformedMessage, 16, "MALFORMED_MESSAGE", false, false),
+            (.unknownOpcode, 17, "UNKNOWN_OPCODE", false, false),
             (.unauthorised, 18, "UNAUTHORISED", false, false), (.notFound, 19, "NOT_FOUND", false, false),
             (.badQuery, 20, "BAD_QUERY", false, false), (.parseFailed, 21, "PARSE_FAILED", false, false),
             (.invalidRecord, 22, "INVALID_RECORD", false, false), (.limitExceeded, 23, "LIMIT_EXCEEDED", false, false),
@@ -195,7 +198,9 @@ struct EncoderAndHandshakeTests {
     @Test("a frame ends its request when it is an ERROR or has no more-to-follow")
     func endsRequest() {
         func frame(_ opcode: Opcode, _ flags: FrameFlags) -> Frame {
-            Frame(header: FrameHeader(flags: flags, opcode: opcode, requestID: RequestID(1), payloadLength: 0), payload: ByteBuffer())
+            Frame(
+                header: FrameHeader(flags: flags, opcode: opcode, requestID: RequestID(1), payloadLength: 0),
+                payload: ByteBuffer())
         }
         #expect(frame(.scanBatch, []).endsRequest)
         #expect(!frame(.scanBatch, .moreToFollow).endsRequest)

@@ -45,7 +45,8 @@ if corpus.isEmpty {
     corpusNote = "corpus ../shared/corpus/zh-news.jsonl not found: using a built-in 6-paragraph article"
     let paragraph = "本台消息：今天上午，特高压输电工程在西部地区正式投运，标志着疆电入川通道全面贯通，每年可向四川输送清洁电能。"
     typical = Article(
-        id: "bench-1", title: "疆电入川工程全面投运", publishedAt: PublishedTime(secondsSinceEpoch: 1_712_541_840, utcOffsetSeconds: 28_800),
+        id: "bench-1", title: "疆电入川工程全面投运",
+        publishedAt: PublishedTime(secondsSinceEpoch: 1_712_541_840, utcOffsetSeconds: 28_800),
         source: "示例新闻网", paragraphs: Array(repeating: paragraph, count: 6), language: "zh")
 } else {
     // The article with the median body length among the first 2,000.
@@ -63,7 +64,8 @@ let page = SearchPage(
             score: 12.5 - Double(index) * 0.37, snippet: snippet, highlights: [HighlightRange(start: 4, end: 8)])
     },
     facets: [
-        Facet(field: .source, counts: [FacetCount(value: "央视网《新闻联播》", count: 1_200), FacetCount(value: "新华社", count: 34)]),
+        Facet(
+            field: .source, counts: [FacetCount(value: "央视网《新闻联播》", count: 1_200), FacetCount(value: "新华社", count: 34)]),
         Facet(field: .month, counts: (1...6).map { FacetCount(value: "2024-0\($0)", count: 200 - $0) }),
     ],
     tookMicros: 950)
@@ -169,7 +171,10 @@ func benchmarkArticle(compression: CompressionSettings, label: String) {
             out.clear()
             encoder.encode(frame, into: &out)
         }
-        rows.append(Row(name: "ARTICLE encode, cached compressed payload (\(label))", ours: encodePrecompressed, peer: jsonEncode))
+        rows.append(
+            Row(
+                name: "ARTICLE encode, cached compressed payload (\(label))", ours: encodePrecompressed,
+                peer: jsonEncode))
     }
     rows.append(Row(name: "ARTICLE encode, from Article (\(label))", ours: encodeFresh, peer: jsonEncode))
     rows.append(Row(name: "ARTICLE encode, cached record (\(label))", ours: encodeCached, peer: jsonEncode))
@@ -210,10 +215,11 @@ do {
         encoder.encode(.get(GetMessage(id: typical.id)), requestID: RequestID(UInt32(index)), into: &stream)
     }
     var decoder = NewswireFrameDecoder()
-    let ours = measure {
-        var input = stream
-        while let frame = try! decoder.decode(buffer: &input) { blackHole(try! Request(frame: frame)) }
-    } * 1_000
+    let ours =
+        measure {
+            var input = stream
+            while let frame = try! decoder.decode(buffer: &input) { blackHole(try! Request(frame: frame)) }
+        } * 1_000
     let json = try! jsonEncoder.encode(["id": typical.id.rawValue])
     let peer = measure { blackHole(try! jsonDecoder.decode([String: String].self, from: json)) }
     rows.append(Row(name: "GET request decode, 1,000 pipelined", ours: ours, peer: peer))
@@ -238,8 +244,11 @@ func format(_ value: Double) -> String {
 }
 
 print("## NewswireProtocol micro-benchmark\n")
-print("- machine: \(shell("nproc")) cores, \(shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'"))")
-print("- \(shell("swift --version 2>/dev/null | head -1")), release build, zlib \(linkedZlibVersion) (level 6 unless noted)")
+print(
+    "- machine: \(shell("nproc")) cores, \(shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'"))")
+print(
+    "- \(shell("swift --version 2>/dev/null | head -1")), release build, zlib \(linkedZlibVersion) (level 6 unless noted)"
+)
 print("- \(corpusNote): \(typical.body.count) characters in \(typical.paragraphs.count) paragraphs")
 print("- peer: Foundation JSONEncoder/JSONDecoder on the same value, framed and compressed by the same FrameEncoder/")
 print("  NewswireFrameDecoder (same zlib stream and level) in the zlib rows; ratio = Newswire / peer")
@@ -247,7 +256,8 @@ print("- command: benchmarks/protocol/run.sh\n")
 print("| operation | Newswire v1 (ops/s) | JSON peer (ops/s) | ratio |")
 print("|---|---:|---:|---:|")
 for row in rows {
-    print("| \(row.name) | \(format(row.ours)) | \(format(row.peer)) | \(String(format: "%.1f×", row.ours / row.peer)) |")
+    print(
+        "| \(row.name) | \(format(row.ours)) | \(format(row.peer)) | \(String(format: "%.1f×", row.ours / row.peer)) |")
 }
 
 print("\nBytes on the wire (frame = 12-byte header + payload; JSON = the model's Codable JSON, unframed; zlib = one")
@@ -259,8 +269,10 @@ for (name, response, jsonData) in [
     ("search page, 20 hits + 2 facets", Response.searchResult(page), try! jsonEncoder.encode(page)),
 ] {
     let plain = frameBytes(response, compression: .disabled).readableBytes
-    let compressed = frameBytes(response, compression: CompressionSettings(algorithm: .zlib, threshold: 0, level: 6)).readableBytes
-    let fast = frameBytes(response, compression: CompressionSettings(algorithm: .zlib, threshold: 0, level: 1)).readableBytes
+    let compressed = frameBytes(response, compression: CompressionSettings(algorithm: .zlib, threshold: 0, level: 6))
+        .readableBytes
+    let fast = frameBytes(response, compression: CompressionSettings(algorithm: .zlib, threshold: 0, level: 1))
+        .readableBytes
     let json = [UInt8](jsonData)
     print("| \(name) | \(plain) | \(compressed) | \(fast) | \(json.count) | \(zlibSize(json)) |")
 }

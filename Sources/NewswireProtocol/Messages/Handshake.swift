@@ -58,7 +58,9 @@ public struct HelloMessage: WireMessage, FieldCoded {
         }
         hello.versions = UInt8(minimum)...UInt8(maximum)
         // Unknown algorithms are kept as raw values so a server can skip them (they are just not chosen).
-        hello.compressions = compressions.compactMap { $0 <= UInt8.max ? CompressionAlgorithm(rawValue: UInt8($0)) : nil }
+        hello.compressions = compressions.compactMap {
+            $0 <= UInt8.max ? CompressionAlgorithm(rawValue: UInt8($0)) : nil
+        }
         self = hello
     }
 
