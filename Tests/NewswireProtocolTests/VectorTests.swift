@@ -195,6 +195,11 @@ struct VectorTests {
                     flags: 0x01, opcode: get, id: 15, payload: be32(UInt32(text.count * 20) + 1) + textZ),
                 stage: "frame", code: .decompressionFailed, requestID: 15),
             Invalid(
+                name: "request_more_to_follow",
+                note: "a GET request with the more-to-follow flag (requests are single frames)",
+                bytes: frame(flags: 0x02, opcode: get, id: 30, payload: [0x0A, 0x02, 0x61, 0x31]), stage: "message",
+                code: .malformedMessage, requestID: 30),
+            Invalid(
                 name: "unknown_opcode", note: "request opcode 0x0042 is not defined in v1; the connection survives",
                 bytes: frame(opcode: 0x0042, id: 16, payload: []), stage: "message", code: .unknownOpcode,
                 requestID: 16),

@@ -381,6 +381,8 @@ def main():
             stage = "message"
             if header["opcode"] not in OPCODES:
                 raise ProtoError(UNKNOWN_OPCODE, hex(header["opcode"]))
+            if header["flags"] & 2 and not header["opcode"] & 0x8000:
+                raise ProtoError(MALFORMED, "request with more-to-follow")  # §3.5
             message = decode(OPCODES[header["opcode"]], payload)
             stage = "record"
             meaning(header["opcode"], message)
