@@ -31,6 +31,7 @@ public enum OutboundPayload: Sendable, Hashable {
     /// Message bytes; the encoder compresses them when its settings say so.
     case plain(ByteBuffer)
     /// A complete zlib stream (from ``FrameEncoder/compressPayload(_:)``) of `uncompressedLength` bytes, sent as is.
+    /// Only for connections whose handshake agreed on zlib: the encoder does not inflate it for other peers.
     case precompressed(zlib: ByteBuffer, uncompressedLength: UInt32)
 }
 
