@@ -6,8 +6,8 @@ public struct CompressionSettings: Sendable, Hashable {
     public var algorithm: CompressionAlgorithm
     /// Payloads shorter than this many bytes are sent uncompressed.
     public var threshold: UInt32
-    /// zlib level 1 (fastest) ... 9 (smallest). Default 1: on the news corpus it is within 1-3% of level 6 in size
-    /// at up to twice the speed (benchmarks/protocol).
+    /// zlib level 1 (fastest) ... 9 (smallest). Default 1: on the news corpus it is within 1-3% of level 6 in size,
+    /// and zlib deflates a 7.4 KB search page twice as fast (28.5k vs 13.8k/s measured in C on the dev machine).
     public var level: Int32
 
     /// Creates settings.

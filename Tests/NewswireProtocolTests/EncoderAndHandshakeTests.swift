@@ -127,6 +127,11 @@ struct EncoderAndHandshakeTests {
         #expect(tiny.code == .protocolError)
         #expect(tiny.message.contains("65536"))
 
+        let cramped = try #require(throws: ProtocolError.self) {
+            try hello.accept(WelcomeMessage(serverName: "s", compression: .zlib, maxFrameLength: 100))
+        }
+        #expect(cramped.code == .protocolError)
+
         let unexpected = WelcomeMessage(version: 1, serverName: "s", compression: .zlib)
         let refused = try #require(throws: ProtocolError.self) {
             try HelloMessage(clientName: "t", compressions: []).accept(unexpected)

@@ -240,7 +240,8 @@ func shell(_ command: String) -> String {
 }
 
 func format(_ value: Double) -> String {
-    value >= 1_000_000 ? String(format: "%.2f M", value / 1e6) : String(format: "%.0f k", value / 1e3)
+    if value >= 1_000_000 { return String(format: "%.2f M", value / 1e6) }
+    return value >= 10_000 ? String(format: "%.0f k", value / 1e3) : String(format: "%.2f k", value / 1e3)
 }
 
 print("## NewswireProtocol micro-benchmark\n")
@@ -252,6 +253,8 @@ print(
 print("- \(corpusNote): \(typical.body.count) characters in \(typical.paragraphs.count) paragraphs")
 print("- peer: Foundation JSONEncoder/JSONDecoder on the same value, framed and compressed by the same FrameEncoder/")
 print("  NewswireFrameDecoder (same zlib stream and level) in the zlib rows; ratio = Newswire / peer")
+print("- load average before the run: \(shell("cut -d' ' -f1-3 /proc/loadavg")) (other jobs share the machine;")
+print("  compare the ratio column, measured in the same run, rather than absolute numbers)")
 print("- command: benchmarks/protocol/run.sh\n")
 print("| operation | Newswire v1 (ops/s) | JSON peer (ops/s) | ratio |")
 print("|---|---:|---:|---:|")

@@ -240,6 +240,12 @@ extension HelloMessage {
                     + "\(versions.lowerBound)...\(versions.upperBound)",
                 supportedVersions: versions)
         }
+        guard welcome.maxFrameLength == 0 || welcome.maxFrameLength >= ProtocolLimits.minimumMaxFrameLength else {
+            throw ProtocolError(
+                code: .protocolError,
+                message: "server announced a max frame length of \(welcome.maxFrameLength) bytes, below the "
+                    + "protocol minimum of \(ProtocolLimits.minimumMaxFrameLength)")
+        }
         guard welcome.compression == .none || compressions.contains(welcome.compression) else {
             throw ProtocolError(
                 code: .protocolError,
