@@ -19,19 +19,12 @@ enum AccessLevel: Int, Comparable, Sendable {
 /// stops reading while too many response bytes wait to be written, which keeps a client that does not read from
 /// costing more than bounded memory.
 final class Connection: Sendable {
-    enum Phase: Sendable {
-        case awaitingHello
-        case ready(Handshake)
-    }
-
     private struct State {
-        var phase: Phase = .awaitingHello
+        /// The spec's connection rules (handshake, request ids, in-flight limit, draining): PROTOCOL.md §3.3, §6.
+        var machine: ServerConnectionStateMachine
         var access: AccessLevel = .none
-        /// Requests read and not yet answered with their final frame.
-        var inFlight: Set<RequestID> = []
         /// Streams the client cancelled.
         var cancelled: Set<RequestID> = []
-        var draining = false
         var readerDone = false
         var closeQueued = false
     }
@@ -41,13 +34,14 @@ final class Connection: Sendable {
     let channel: any Channel
     let queue: OutboundQueue
     let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
     init(id: UInt64, context: ServerContext, channel: any Channel) {
         self.id = id
         self.context = context
         self.channel = channel
         self.queue = OutboundQueue(highWatermark: context.configuration.limits.maxQueuedResponseBytes)
+        self.state = NIOLockedValueBox(State(machine: ServerConnectionStateMachine(policy: context.handshakePolicy)))
         var logger = context.logger
         logger[metadataKey: "newswire_connection"] = "\(id)"
         if let remote = channel.remoteAddress { logger[metadataKey: "newswire_peer"] = "\(remote)" }
@@ -78,7 +72,11 @@ final class Connection: Sendable {
                         logger.info(
                             "closing connection after a frame error",
                             metadata: ["newswire_error": "\(error)"])
-                        queue.enqueue(.frame(OutboundFrame(.error(error), requestID: error.requestID ?? .connection)))
+                        if case .close(let answer) = state.withLockedValue({ $0.machine.decoderFailed(error) }),
+                            let answer
+                        {
+                            queue.enqueue(.frame(OutboundFrame(.error(answer), requestID: answer.requestID ?? .connection)))
+                        }
                         self.queueClose()
                     } catch {
                         logger.debug("connection read ended", metadata: ["newswire_error": "\(error)"])
@@ -147,7 +145,7 @@ final class Connection: Sendable {
     private func readerFinished() {
         let finishNow = state.withLockedValue { state in
             state.readerDone = true
-            return state.inFlight.isEmpty
+            return state.machine.inFlight.isEmpty
         }
         if finishNow { queue.finish() }
     }
@@ -160,162 +158,56 @@ final class Connection: Sendable {
         case run(Request)
     }
 
-    /// Decides what to do with one frame; everything that needs no engine work is answered here.
+    /// Decides what to do with one frame (by the spec's state machine); what needs no engine work is answered here.
     private func accept(_ frame: Frame) -> Decision {
         let requestID = frame.requestID
-        let phase = state.withLockedValue { $0.phase }
-        guard case .ready(let handshake) = phase else { return acceptHello(frame) }
-
-        if frame.wasCompressed, handshake.welcome.compression == .none {
-            return closeWith(
-                ProtocolError(
-                    code: .protocolError,
-                    message: "compressed frame on a connection that negotiated no compression",
-                    requestID: requestID))
-        }
-        switch frame.opcode {
-        case .hello:
-            return closeWith(
-                ProtocolError(
-                    code: .protocolError, message: "second HELLO on a connection that already completed its handshake",
-                    requestID: requestID))
-        case .cancel:
-            state.withLockedValue { state in
-                if state.inFlight.contains(requestID) { state.cancelled.insert(requestID) }
+        let (action, access) = state.withLockedValue { state -> (ServerConnectionStateMachine.Action, AccessLevel) in
+            let action = state.machine.frameReceived(frame)
+            if case .sendWelcome = action {
+                state.access = context.accessLevel(forToken: state.machine.clientToken)
             }
+            if case .cancel(let id) = action, state.machine.inFlight.contains(id) { state.cancelled.insert(id) }
+            return (action, state.access)
+        }
+        switch action {
+        case .sendWelcome(let welcome, let handshake):
+            queue.enqueue(.frame(OutboundFrame(.welcome(welcome), requestID: requestID)))
+            queue.enqueue(.compression(handshake.compression))
+            context.statistics.recordRequest(opcode: .hello, outcome: "ok", latency: .zero)
+            logger.debug(
+                "handshake complete",
+                metadata: [
+                    "newswire_client": "\(state.withLockedValue { $0.machine.clientName ?? "" })",
+                    "newswire_compression": "\(welcome.compression)",
+                ])
             return .continue
-        default:
-            break
-        }
-        if requestID.isServerInitiated {
-            answer(
-                ProtocolError(
-                    code: .malformedMessage,
-                    message: "request id \(requestID.rawValue) is in the server-initiated range (bit 31 set); "
-                        + "clients use 0...\(RequestID.maxClient.rawValue)"), requestID: requestID)
+        case .cancel:
             return .continue
-        }
-
-        let request: Request
-        do {
-            request = try Request(frame: frame)
-        } catch {
-            answer(error, requestID: requestID)
+        case .reject(let error):
+            context.statistics.recordRequest(opcode: frame.opcode, outcome: error.code.name, latency: .zero)
+            queue.enqueue(.frame(OutboundFrame(.error(error.with(requestID: requestID)), requestID: requestID)))
             return .continue
+        case .close(let error):
+            if let error {
+                logger.info("closing connection", metadata: ["newswire_error": "\(error)"])
+                queue.enqueue(.frame(OutboundFrame(.error(error), requestID: error.requestID ?? .connection)))
+            }
+            return .close
+        case .run(let request, _):
+            if let denial = context.authorise(request, access: access) {
+                complete(requestID, with: .error(denial), opcode: frame.opcode, started: .now)
+                return .continue
+            }
+            // Fast path: a cached GET is answered from memory on the read loop, with no task and no store access.
+            if case .get(let get) = request, let entry = context.recordCache.entry(for: get.id),
+                let handshake = self.handshake
+            {
+                completeWithCachedRecord(requestID, entry: entry, handshake: handshake)
+                context.statistics.recordRequest(opcode: .get, outcome: "ok", latency: .zero)
+                return .continue
+            }
+            return .run(request)
         }
-
-        enum Admission {
-            case admitted
-            case draining
-            case duplicate
-            case overloaded
-        }
-        let limit = context.configuration.limits.maxInFlightPerConnection
-        let (admission, access): (Admission, AccessLevel) = state.withLockedValue { state in
-            if state.draining { return (.draining, state.access) }
-            if state.inFlight.contains(requestID) { return (.duplicate, state.access) }
-            if state.inFlight.count >= limit { return (.overloaded, state.access) }
-            state.inFlight.insert(requestID)
-            return (.admitted, state.access)
-        }
-        switch admission {
-        case .admitted:
-            break
-        case .draining:
-            answer(
-                ProtocolError(
-                    code: .shuttingDown, message: "server is shutting down; retry on a new connection",
-                    requestID: requestID), requestID: requestID)
-            return .continue
-        case .duplicate:
-            answer(
-                ProtocolError(
-                    code: .malformedMessage,
-                    message: "request id \(requestID.rawValue) is already in flight on this connection; "
-                        + "use a fresh id per request"), requestID: requestID)
-            return .continue
-        case .overloaded:
-            answer(
-                ProtocolError(
-                    code: .overloaded,
-                    message: "\(limit) requests already in flight on this connection; wait for responses, then retry",
-                    retryAfterMillis: 10), requestID: requestID)
-            return .continue
-        }
-
-        if let denial = context.authorise(request, access: access) {
-            complete(requestID, with: .error(denial), opcode: frame.opcode, started: .now)
-            return .continue
-        }
-        // Fast path: a cached GET is answered from memory on the read loop, with no task and no store access.
-        if case .get(let get) = request, let entry = context.recordCache.entry(for: get.id) {
-            completeWithCachedRecord(requestID, entry: entry, handshake: handshake)
-            context.statistics.recordRequest(opcode: .get, outcome: "ok", latency: .zero)
-            return .continue
-        }
-        return .run(request)
-    }
-
-    private func acceptHello(_ frame: Frame) -> Decision {
-        let requestID = frame.requestID
-        guard frame.opcode == .hello else {
-            return closeWith(
-                ProtocolError(
-                    code: .protocolError,
-                    message: "expected HELLO as the first frame, got \(frame.opcode); see PROTOCOL.md §6",
-                    requestID: requestID))
-        }
-        guard !frame.wasCompressed else {
-            return closeWith(
-                ProtocolError(
-                    code: .protocolError, message: "HELLO must not be compressed (nothing is, before WELCOME)",
-                    requestID: requestID))
-        }
-        let hello: HelloMessage
-        let handshake: Handshake
-        do {
-            hello = try HelloMessage(decoding: frame.payload)
-            handshake = try context.handshakePolicy.negotiate(hello)
-        } catch {
-            return closeWith(error.with(requestID: requestID))
-        }
-        let access: AccessLevel
-        switch context.accessLevel(forToken: hello.token) {
-        case .some(let level):
-            access = level
-        case .none:
-            context.statistics.recordRequest(opcode: .hello, outcome: "UNAUTHORISED", latency: .zero)
-            logger.notice("HELLO with an unknown token refused", metadata: ["newswire_client": "\(hello.clientName)"])
-            return closeWith(
-                ProtocolError(
-                    code: .unauthorised,
-                    message: "the token in HELLO matches no token this server accepts; check --token",
-                    requestID: requestID))
-        }
-        state.withLockedValue { state in
-            state.phase = .ready(handshake)
-            state.access = access
-        }
-        queue.enqueue(.frame(OutboundFrame(.welcome(handshake.welcome), requestID: requestID)))
-        queue.enqueue(.compression(handshake.compression))
-        context.statistics.recordRequest(opcode: .hello, outcome: "ok", latency: .zero)
-        logger.debug(
-            "handshake complete",
-            metadata: [
-                "newswire_client": "\(hello.clientName)", "newswire_compression": "\(handshake.welcome.compression)",
-            ])
-        return .continue
-    }
-
-    private func closeWith(_ error: ProtocolError) -> Decision {
-        logger.info("closing connection", metadata: ["newswire_error": "\(error)"])
-        queue.enqueue(.frame(OutboundFrame(.error(error), requestID: error.requestID ?? .connection)))
-        return .close
-    }
-
-    /// Answers a request that was never admitted (no in-flight slot).
-    private func answer(_ error: ProtocolError, requestID: RequestID) {
-        queue.enqueue(.frame(OutboundFrame(.error(error.with(requestID: requestID)), requestID: requestID)))
     }
 
     // MARK: Requests
@@ -343,15 +235,19 @@ final class Connection: Sendable {
     /// The negotiated handshake (requests only run after it).
     var handshake: Handshake? {
         state.withLockedValue { state in
-            if case .ready(let handshake) = state.phase { return handshake }
-            return nil
+            switch state.machine.state {
+            case .ready(let handshake), .draining(let handshake): return handshake
+            case .awaitingHello, .closed: return nil
+            }
         }
     }
 
     /// Sends a non-final frame of a stream. Returns false when the client cancelled the stream or the request
     /// was already answered (shutdown), so the producer stops.
     func sendPartial(_ response: Response, requestID: RequestID) async -> Bool {
-        let live = state.withLockedValue { $0.inFlight.contains(requestID) && !$0.cancelled.contains(requestID) }
+        let live = state.withLockedValue {
+            $0.machine.inFlight.contains(requestID) && !$0.cancelled.contains(requestID)
+        }
         guard live else { return false }
         await queue.waitForRoom()
         return queue.enqueue(.frame(OutboundFrame(response, requestID: requestID, moreToFollow: true)))
@@ -384,10 +280,13 @@ final class Connection: Sendable {
 
     private func complete(_ requestID: RequestID, frame: OutboundFrame, opcode: Opcode, started: ContinuousClock.Instant) {
         let (wasLive, finishQueue, closeNow) = state.withLockedValue { state in
-            let wasLive = state.inFlight.remove(requestID) != nil
+            let wasLive = state.machine.inFlight.contains(requestID)
+            state.machine.requestCompleted(requestID)
             state.cancelled.remove(requestID)
-            let empty = state.inFlight.isEmpty
-            return (wasLive, empty && state.readerDone, empty && state.draining)
+            let empty = state.machine.inFlight.isEmpty
+            var draining = false
+            if case .draining = state.machine.state { draining = true }
+            return (wasLive, empty && state.readerDone, empty && draining)
         }
         if wasLive { queue.enqueue(.frame(frame)) }
         if closeNow { queueClose() }
@@ -414,19 +313,20 @@ final class Connection: Sendable {
     /// Graceful shutdown: GOAWAY now, new requests get SHUTTING_DOWN, in-flight ones get `grace` to finish and are
     /// then told to retry; the connection closes once nothing is in flight.
     func drain(grace: Duration) {
-        let (alreadyDraining, idle) = state.withLockedValue { state in
-            defer { state.draining = true }
-            return (state.draining, state.inFlight.isEmpty)
-        }
-        guard !alreadyDraining else { return }
         let graceMillis = UInt32(clamping: grace.microseconds / 1000)
-        queue.enqueue(
-            .frame(
-                OutboundFrame(
-                    .goAway(
-                        GoAwayMessage(
-                            message: "server is shutting down; in-flight requests have \(graceMillis) ms to finish",
-                            graceMillis: graceMillis)), requestID: .connection)))
+        let (goAway, idle) = state.withLockedValue { state -> (GoAwayMessage?, Bool) in
+            if case .draining = state.machine.state { return (nil, false) }
+            let goAway = state.machine.beginShutdown(
+                message: "server is shutting down; in-flight requests have \(graceMillis) ms to finish",
+                graceMillis: graceMillis)
+            return (goAway, state.machine.inFlight.isEmpty)
+        }
+        guard let goAway else {
+            // Before the handshake (or already closed): nothing to drain.
+            if case .closed = state.withLockedValue({ $0.machine.state }) { queueClose() }
+            return
+        }
+        queue.enqueue(.frame(OutboundFrame(.goAway(goAway), requestID: .connection)))
         if idle {
             queueClose()
             return
@@ -440,8 +340,8 @@ final class Connection: Sendable {
     /// Grace period over: every request still in flight is told to retry, then the connection closes.
     private func expireGrace() {
         let unanswered = state.withLockedValue { state in
-            let ids = state.inFlight
-            state.inFlight.removeAll()
+            let ids = state.machine.inFlight
+            for id in ids { state.machine.requestCompleted(id) }
             return ids
         }
         for requestID in unanswered.sorted() {

@@ -1,8 +1,8 @@
 import NIOCore
 import NewswireProtocol
 
-/// Closes connections that do not say HELLO in time, or go quiet for longer than the idle timeout, after telling
-/// the peer why with an ERROR TIMEOUT frame (PROTOCOL.md §7.1). Sits after the frame decoder.
+/// Closes connections that do not say HELLO in time (after an ERROR TIMEOUT) or go quiet for longer than the idle
+/// timeout (after a GOAWAY TIMEOUT), as PROTOCOL.md §6.1 and §6.4 say. Sits after the frame decoder.
 final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Frame
     typealias InboundOut = Frame
@@ -17,12 +17,17 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
 
     func handlerAdded(context: ChannelHandlerContext) {
         let timeout = handshakeTimeout
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        handshakeDeadline = context.eventLoop.scheduleTask(in: timeout) { [self] in
-            guard !sawFrame else { return }
-            Self.closeWithTimeout(
-                context: loopBound.value,
-                message: "no HELLO within \(timeout.nanoseconds / 1_000_000) ms of connecting; send HELLO first")
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        handshakeDeadline = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = loopBound.value
+            guard !handler.sawFrame else { return }
+            Self.close(
+                context: context,
+                with: .error(
+                    ProtocolError(
+                        code: .timeout,
+                        message: "no HELLO within \(timeout.nanoseconds / 1_000_000) ms of connecting; send HELLO first",
+                        requestID: .connection)))
         }
     }
 
@@ -41,18 +46,18 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            Self.closeWithTimeout(context: context, message: "connection idle for too long; closing it")
+            Self.close(
+                context: context,
+                with: .goAway(GoAwayMessage(code: .timeout, message: "connection idle for too long; closing it")))
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
-    private static func closeWithTimeout(context: ChannelHandlerContext, message: String) {
+    private static func close(context: ChannelHandlerContext, with response: Response) {
         var encoder = FrameEncoder(compression: .disabled)
         var buffer = context.channel.allocator.buffer(capacity: 128)
-        encoder.encode(
-            .error(ProtocolError(code: .timeout, message: message, requestID: .connection)),
-            requestID: .connection, into: &buffer)
+        encoder.encode(response, requestID: .connection, into: &buffer)
         let channel = context.channel
         channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
     }

@@ -43,18 +43,17 @@ final class ServerContext: Sendable {
 
     // MARK: Access
 
-    /// The access a HELLO token grants, or nil when a token was given that matches nothing (refused).
-    func accessLevel(forToken token: String?) -> AccessLevel? {
+    /// The access a HELLO token grants. A wrong token is not refused at the handshake (PROTOCOL.md §6.3): the
+    /// connection simply gets no more access than none, and learns so from its first refused request.
+    func accessLevel(forToken token: String?) -> AccessLevel {
         let writeToken = configuration.writeToken
         let readToken = configuration.readToken
-        guard let token, !token.isEmpty else {
-            if writeToken == nil { return .write }
-            return readToken == nil ? .read : AccessLevel.none
+        if writeToken == nil, readToken == nil { return .write }
+        if let token, !token.isEmpty {
+            if let writeToken, constantTimeEquals(token, writeToken) { return .write }
+            if let readToken, constantTimeEquals(token, readToken) { return writeToken == nil ? .write : .read }
         }
-        if let writeToken, constantTimeEquals(token, writeToken) { return .write }
-        if let readToken, constantTimeEquals(token, readToken) { return writeToken == nil ? .write : .read }
-        if writeToken == nil, readToken == nil { return .write }  // an open server ignores tokens
-        return nil
+        return readToken == nil ? .read : AccessLevel.none
     }
 
     /// Nil when `access` allows `request`, else the UNAUTHORISED error to answer with.
@@ -62,6 +61,7 @@ final class ServerContext: Sendable {
         let needed: AccessLevel
         switch request {
         case .ingest, .put, .delete: needed = .write
+        case .ping: return nil  // liveness checks never need a token (PROTOCOL.md §6.3)
         default: needed = .read
         }
         if needed == .write, configuration.writeToken != nil, access < .write {

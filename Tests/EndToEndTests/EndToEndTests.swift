@@ -99,8 +99,10 @@ struct EndToEndTests {
         #expect(try await anonymous.search(SearchRequest(text: "疆电入川")).total == 0)
         #expect(try await anonymous.stats()["articles.count"] == .integer(0))
 
+        // A wrong token is no error at the handshake (PROTOCOL.md §6.3): reads work, writes are refused.
         let wrong = server.client(token: "wrong-token", maxRetries: 0)
-        await expectClientError(.unauthorised) { _ = try await wrong.ping() }
+        _ = try await wrong.ping()
+        await expectClientError(.unauthorised) { _ = try await wrong.put([syntheticArticle(2)]) }
 
         let writer = server.client(token: "s3cret-token")
         #expect(try await writer.ingest(page: page).outcome == .created)
