@@ -196,7 +196,8 @@ public final class NewswireClient: Sendable {
             client: self,
             message: ScanMessage(
                 order: order, cursor: ByteBuffer(), publishedFrom: from, publishedBefore: before,
-                limit: max(1, batchSize), idsOnly: false))
+                limit: max(1, batchSize), idsOnly: false),
+            extract: { client, records, _ in try records.map { try client.decode($0) } })
     }
 
     /// Every stored article id in `order`, fetched in batches.
@@ -205,7 +206,8 @@ public final class NewswireClient: Sendable {
             client: self,
             message: ScanMessage(
                 order: order, cursor: ByteBuffer(), publishedFrom: nil, publishedBefore: nil,
-                limit: max(1, batchSize), idsOnly: true))
+                limit: max(1, batchSize), idsOnly: true),
+            extract: { _, _, ids in ids })
     }
 
     // MARK: Plumbing
@@ -265,24 +267,27 @@ public final class NewswireClient: Sendable {
     }
 }
 
-/// The articles of a scan, fetched in batches as you iterate.
-public struct ArticleScan: AsyncSequence, Sendable {
-    public typealias Element = Article
+/// The results of a scan, fetched one SCAN batch at a time as you iterate.
+public struct ScanSequence<Element: Sendable>: AsyncSequence, Sendable {
     let client: NewswireClient
     let message: ScanMessage
+    let extract: @Sendable (NewswireClient, [ArticleRecord], [ArticleID]) throws -> [Element]
 
+    /// Iterates the scan, requesting the next batch when the current one is used up.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let client: NewswireClient
         var message: ScanMessage
-        var buffered: [Article] = []
+        let extract: @Sendable (NewswireClient, [ArticleRecord], [ArticleID]) throws -> [Element]
+        var buffered: [Element] = []
         var position = 0
         var finished = false
 
-        public mutating func next() async throws -> Article? {
+        /// The next element, or nil after the last batch.
+        public mutating func next() async throws -> Element? {
             while position == buffered.count {
                 guard !finished else { return nil }
-                let (records, _, next) = try await client.scanBatch(message)
-                buffered = try records.map { try client.decode($0) }
+                let (records, ids, next) = try await client.scanBatch(message)
+                buffered = try extract(client, records, ids)
                 position = 0
                 if next.readableBytes == 0 { finished = true }
                 message.cursor = next
@@ -292,35 +297,13 @@ public struct ArticleScan: AsyncSequence, Sendable {
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(client: client, message: message) }
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(client: client, message: message, extract: extract)
+    }
 }
+
+/// The articles of a scan, fetched in batches as you iterate.
+public typealias ArticleScan = ScanSequence<Article>
 
 /// The ids of a scan, fetched in batches as you iterate.
-public struct ArticleIDScan: AsyncSequence, Sendable {
-    public typealias Element = ArticleID
-    let client: NewswireClient
-    let message: ScanMessage
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let client: NewswireClient
-        var message: ScanMessage
-        var buffered: [ArticleID] = []
-        var position = 0
-        var finished = false
-
-        public mutating func next() async throws -> ArticleID? {
-            while position == buffered.count {
-                guard !finished else { return nil }
-                let (_, ids, next) = try await client.scanBatch(message)
-                buffered = ids
-                position = 0
-                if next.readableBytes == 0 { finished = true }
-                message.cursor = next
-            }
-            defer { position += 1 }
-            return buffered[position]
-        }
-    }
-
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(client: client, message: message) }
-}
+public typealias ArticleIDScan = ScanSequence<ArticleID>

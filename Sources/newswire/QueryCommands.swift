@@ -29,17 +29,11 @@ struct GetCommand: AsyncParsableCommand {
         commandName: "get", abstract: "Print articles by id (the same JSON as `parse --json` with --json).")
 
     @OptionGroup var connection: ConnectionOptions
-
-    @Argument(help: "Article ids.")
-    var ids: [String]
-
-    func validate() throws {
-        guard !ids.isEmpty else { throw ValidationError("give at least one article id") }
-    }
+    @OptionGroup var articles: ArticleIDArguments
 
     func run() async throws {
         try await withClient(connection) { client in
-            let articleIDs = ids.map { ArticleID($0) }
+            let articleIDs = articles.ids
             let articles: [Article]
             let missing: [ArticleID]
             if articleIDs.count == 1 {
@@ -286,17 +280,11 @@ struct DeleteCommand: AsyncParsableCommand {
         commandName: "delete", abstract: "Delete articles by id (needs the write token).")
 
     @OptionGroup var connection: ConnectionOptions
-
-    @Argument(help: "Article ids.")
-    var ids: [String]
-
-    func validate() throws {
-        guard !ids.isEmpty else { throw ValidationError("give at least one article id") }
-    }
+    @OptionGroup var articles: ArticleIDArguments
 
     func run() async throws {
         try await withClient(connection) { client in
-            let result = try await client.delete(ids: ids.map { ArticleID($0) })
+            let result = try await client.delete(ids: articles.ids)
             if connection.json {
                 struct Output: Encodable {
                     var deleted: Int
@@ -356,5 +344,17 @@ struct StatJSON: Encodable {
         case .double(let v): try c.encode(v)
         case .text(let v): try c.encode(v)
         }
+    }
+}
+
+/// One or more article ids as positional arguments.
+struct ArticleIDArguments: ParsableArguments {
+    @Argument(help: "Article ids.")
+    var values: [String]
+
+    var ids: [ArticleID] { values.map { ArticleID($0) } }
+
+    func validate() throws {
+        guard !values.isEmpty else { throw ValidationError("give at least one article id") }
     }
 }

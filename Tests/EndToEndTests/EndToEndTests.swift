@@ -87,6 +87,51 @@ struct EndToEndTests {
         try await server.stop()
     }
 
+    @Test("SCAN streams every record in date and id order, in batches, within a date range")
+    func scanStreams() async throws {
+        let server = try await TestServer.start()
+        let client = server.client()
+        let articles = (0..<600).map(syntheticArticle)
+        #expect(try await client.put(articles).created == 600)
+
+        var byDate: [ArticleID] = []
+        for try await article in client.scan(order: .byDate, batchSize: 250) {
+            #expect(article.title == articles[byDate.count].title)
+            byDate.append(article.id)
+        }
+        #expect(byDate == articles.map(\.id))  // synthetic articles are an hour apart, in order
+
+        var ids: [ArticleID] = []
+        for try await id in client.scanIDs(order: .byID, batchSize: 333) { ids.append(id) }
+        #expect(ids == articles.map(\.id).sorted())
+
+        let from = articles[100].publishedAt!
+        let before = articles[250].publishedAt!
+        var ranged: [ArticleID] = []
+        for try await article in client.scan(order: .byDate, from: from, before: before, batchSize: 64) {
+            ranged.append(article.id)
+        }
+        #expect(ranged == articles[100..<250].map(\.id))
+
+        // Cancelling the iterating task ends the scan with a cancellation error, not a hang.
+        let task = Task {
+            var seen = 0
+            for try await _ in client.scan(order: .byID, batchSize: 1) {
+                seen += 1
+                if seen == 3 { withUnsafeCurrentTask { $0?.cancel() } }
+            }
+            return seen
+        }
+        do {
+            let seen = try await task.value
+            Issue.record("scan finished after \(seen) records despite cancellation")
+        } catch let error as NewswireClientError {
+            #expect(error.code == .cancelled)
+        }
+        await client.shutdown()
+        try await server.stop()
+    }
+
     @Test("writes need the token; bad query and missing id get their codes")
     func errorsAndAuthorisation() async throws {
         let server = try await TestServer.start { $0.writeToken = "s3cret-token" }
