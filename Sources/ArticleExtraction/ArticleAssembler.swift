@@ -218,7 +218,8 @@ enum ArticleAssembler {
             $0 == " " || $0 == "【" || $0 == "[" || $0 == "(" || $0 == "|" || $0 == "*" || $0 == "<"
         }).count
         if let first = fields.first {
-            let nearStart = first.labelStart <= leading + 1
+            let nearStart =
+                first.labelStart <= leading + 1
                 || (line.visible <= 60 && !line.hasSentenceEnd && line.punctuation <= 3
                     && fields.contains(where: { $0.kind != .widget && $0.kind != .other }))
             let several = fields.count >= 2 && line.punctuation <= fields.count * 3 + 2
@@ -351,8 +352,9 @@ enum ArticleAssembler {
                 l.punctuation <= 2, l.heading != 1
             {
                 result.subtitles.append(l.string)
-            } else if isParagraphLike(l) || l.heading == 0 && l.visible >= 8 && k + 1 < lines.count
-                && isParagraphLike(lines[k + 1])
+            } else if isParagraphLike(l)
+                || l.heading == 0 && l.visible >= 8 && k + 1 < lines.count
+                    && isParagraphLike(lines[k + 1])
             {
                 bodyStart = k
                 break

@@ -140,7 +140,8 @@ public struct ArticleExtractor: Sendable {
         var text = text
         let parsed = text.withUTF8 { HTMLPage.parse(utf8: $0) }
         guard let page = parsed else {
-            throw ExtractionError(.noArticle, "libxml2 could not build a document from this HTML; is the file truncated?")
+            throw ExtractionError(
+                .noArticle, "libxml2 could not build a document from this HTML; is the file truncated?")
         }
         let structured = StructuredMetadata(page: page)
         let title = Self.chooseTitle(page: page, structured: structured)
@@ -151,7 +152,8 @@ public struct ArticleExtractor: Sendable {
                     + "(is it an index, search or login page?)")
         }
         func usable(_ b: HTMLPage.Block) -> Bool {
-            (!b.boilerplate || selection.ignoredBoilerplate) && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
+            (!b.boilerplate || selection.ignoredBoilerplate)
+                && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
         }
         let lines = LabelledFields.mergingLabelCells(page.blocks[selection.blockRange].filter(usable).map(\.line))
         let lo = selection.blockRange.lowerBound
@@ -219,8 +221,7 @@ public struct ArticleExtractor: Sendable {
             if let d = s.timeElement { candidates.append((ArticleAssembler.DateRank.timeElement, d)) }
         }
         var chosen: DateMatch?
-        if let best = candidates.enumerated().min(by: { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) })
-        {
+        if let best = candidates.enumerated().min(by: { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }) {
             chosen = best.element.match
             if !best.element.match.hasTime,
                 let timed = candidates.first(where: {

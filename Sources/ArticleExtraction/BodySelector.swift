@@ -1,4 +1,3 @@
-
 /// Picks the element that holds the article body, in the spirit of text-density × punctuation-density
 /// (Wu et al., the GNE method) with link density and boilerplate class/id words counted against a block.
 ///
@@ -68,7 +67,8 @@ enum BodySelector {
         let container = lastOwner >= 0 ? page.elements[Int(lastOwner)].parent : -1
         while end < page.blocks.count, end - bestRange.upperBound < 3 {
             let b = page.blocks[end]
-            let sameContainer = b.owner == lastOwner || (b.owner >= 0 && page.elements[Int(b.owner)].parent == container)
+            let sameContainer =
+                b.owner == lastOwner || (b.owner >= 0 && page.elements[Int(b.owner)].parent == container)
             guard sameContainer, !b.boilerplate, b.linkVisible == 0, b.line.visible <= 40 else { break }
             end += 1
         }

@@ -51,8 +51,9 @@ struct HTMLPage {
     static func parse(utf8: UnsafeBufferPointer<UInt8>) -> HTMLPage? {
         _ = libxmlReady
         xmlSetStructuredErrorFunc(nil, silentStructuredError)
-        let options = Int32(HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
-            | HTML_PARSE_NONET.rawValue | HTML_PARSE_COMPACT.rawValue | HTML_PARSE_NOBLANKS.rawValue)
+        let options = Int32(
+            HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
+                | HTML_PARSE_NONET.rawValue | HTML_PARSE_COMPACT.rawValue | HTML_PARSE_NOBLANKS.rawValue)
         guard let ctxt = htmlNewParserCtxt() else { return nil }
         defer { htmlFreeParserCtxt(ctxt) }
         guard let base = utf8.baseAddress, utf8.count < Int(Int32.max) else { return nil }
@@ -268,8 +269,10 @@ private struct Walker {
     static func attribute(_ node: xmlNodePtr, _ wanted: StaticString) -> String? {
         var attr = node.pointee.properties
         while let a = attr {
-            if let n = a.pointee.name, strcmp(UnsafeRawPointer(n).assumingMemoryBound(to: CChar.self),
-                UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
+            if let n = a.pointee.name,
+                strcmp(
+                    UnsafeRawPointer(n).assumingMemoryBound(to: CChar.self),
+                    UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
             {
                 var out = ""
                 var child = a.pointee.children
@@ -288,8 +291,10 @@ private struct Walker {
     static func attributeValuePointer(_ node: xmlNodePtr, _ wanted: StaticString) -> UnsafePointer<UInt8>? {
         var attr = node.pointee.properties
         while let a = attr {
-            if let n = a.pointee.name, strcmp(UnsafeRawPointer(n).assumingMemoryBound(to: CChar.self),
-                UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
+            if let n = a.pointee.name,
+                strcmp(
+                    UnsafeRawPointer(n).assumingMemoryBound(to: CChar.self),
+                    UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
             {
                 guard let child = a.pointee.children, child.pointee.next == nil, let content = child.pointee.content
                 else { return nil }

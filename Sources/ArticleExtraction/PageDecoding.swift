@@ -49,11 +49,15 @@ enum PageDecoding {
         var controls = 0
         var nuls = 0
         for b in sample {
-            if b == 0 { nuls += 1 } else if b < 0x20, b != 0x09, b != 0x0A, b != 0x0D, b != 0x0C, b != 0x1B {
+            if b == 0 {
+                nuls += 1
+            } else if b < 0x20, b != 0x09, b != 0x0A, b != 0x0D, b != 0x0C, b != 0x1B {
                 controls += 1
             }
         }
-        if nuls > 0 && nuls * 100 >= sample.count { return "binary data (\(nuls) NUL bytes in the first \(sample.count))" }
+        if nuls > 0 && nuls * 100 >= sample.count {
+            return "binary data (\(nuls) NUL bytes in the first \(sample.count))"
+        }
         if (nuls + controls) * 20 >= sample.count && sample.count >= 16 {
             return "binary data (\(nuls + controls) control bytes in the first \(sample.count))"
         }
@@ -88,7 +92,8 @@ enum PageDecoding {
                     var name: [UInt8] = []
                     while j < limit, name.count < 40 {
                         let c = bytes[j]
-                        let isNameByte = (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A)
+                        let isNameByte =
+                            (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A)
                             || c == 0x2D || c == 0x5F || c == 0x2E || c == 0x3A
                         guard isNameByte else { break }
                         name.append(c >= 0x41 && c <= 0x5A ? c | 0x20 : c)
@@ -135,7 +140,7 @@ enum PageDecoding {
             if gbFamily.contains(declared) {
                 // Valid multi-byte UTF-8 is practically never GBK by accident, while pages that declare gb2312
                 // yet were re-saved as UTF-8 do occur; trust the bytes.
-                if let strictUTF8, strictUTF8.utf8.count != strictUTF8.unicodeScalars.count { 
+                if let strictUTF8, strictUTF8.utf8.count != strictUTF8.unicodeScalars.count {
                     return Decoded(text: strictUTF8, charset: "UTF-8")
                 }
                 return try decodeIconv(bytes, from: "GB18030", source: source)
@@ -158,7 +163,9 @@ enum PageDecoding {
         String(validating: bytes, as: UTF8.self)
     }
 
-    static func decodeUTF8Lenient(_ bytes: UnsafeBufferPointer<UInt8>, source: String) throws(ExtractionError) -> Decoded {
+    static func decodeUTF8Lenient(_ bytes: UnsafeBufferPointer<UInt8>, source: String) throws(ExtractionError)
+        -> Decoded
+    {
         if let s = validUTF8(bytes) { return Decoded(text: s, charset: "UTF-8") }
         let text = String(decoding: bytes, as: UTF8.self)
         var replaced = 0

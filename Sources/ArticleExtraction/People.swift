@@ -37,7 +37,9 @@ enum People {
         }
         var digits = 0
         for c in s where c.isASCIIDigit { digits += 1 }
-        if digits * 2 > s.count || s.contains("=") || s.contains("\"") || s.contains("<") || s.contains("_") && digits > 0 {
+        if digits * 2 > s.count || s.contains("=") || s.contains("\"") || s.contains("<")
+            || s.contains("_") && digits > 0
+        {
             return false
         }
         for c in s {
@@ -144,7 +146,8 @@ enum People {
                 // Without a clean end (space, bracket, 报道…), only a run starting with a family name is a name:
                 // `记者了解到` is a verb phrase, not a byline.
                 let end = i < f.count ? f[i] : " "
-                let cleanEnd = end == " " || end == ")" || end == "、" || end == "/" || i == f.count
+                let cleanEnd =
+                    end == " " || end == ")" || end == "、" || end == "/" || i == f.count
                     || trimmedAtStop
                 if isChineseName(run) && Surnames.isLikelyPersonalName(run) && (cleanEnd || run.count <= 3) {
                     names.append(Text.string(run))
@@ -183,7 +186,8 @@ enum People {
         func flush() {
             defer { token.removeAll() }
             var t = token
-            for suffix in ["报道", "摄影", "摄", "整理", "供稿"].map(Text.scalars) where Array(t.suffix(suffix.count)) == suffix {
+            for suffix in ["报道", "摄影", "摄", "整理", "供稿"].map(Text.scalars) where Array(t.suffix(suffix.count)) == suffix
+            {
                 t.removeLast(suffix.count)
                 // `上海报道`: a place before 报道 is not a name.
                 if t.count <= 3 && !names.isEmpty { return }
@@ -284,7 +288,8 @@ enum People {
         while i <= f.count {
             if i == f.count || f[i] == "。" || f[i] == "!" || f[i] == "?" || f[i] == ";" {
                 if i > sentenceStart {
-                    result += participantsInSentence(Array(text[sentenceStart..<i]), folded: Array(f[sentenceStart..<i]))
+                    result += participantsInSentence(
+                        Array(text[sentenceStart..<i]), folded: Array(f[sentenceStart..<i]))
                 }
                 sentenceStart = i + 1
             }

@@ -257,11 +257,17 @@ enum Text {
                 budget -= 1
                 if budget < 0 { return }
                 let v = c.value
-                if c.isHan { han += 1 }
-                else if c.isASCIILetter { latin += 1 }
-                else if (0x3040...0x30FF).contains(v) { kana += 1 }
-                else if (0xAC00...0xD7AF).contains(v) { hangul += 1 }
-                else if v >= 0x80, !isCommonNonLetter(c), c.properties.isAlphabetic { other += 1 }
+                if c.isHan {
+                    han += 1
+                } else if c.isASCIILetter {
+                    latin += 1
+                } else if (0x3040...0x30FF).contains(v) {
+                    kana += 1
+                } else if (0xAC00...0xD7AF).contains(v) {
+                    hangul += 1
+                } else if v >= 0x80, !isCommonNonLetter(c), c.properties.isAlphabetic {
+                    other += 1
+                }
             }
         }
         count(title)
