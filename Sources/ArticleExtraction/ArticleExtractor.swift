@@ -83,7 +83,7 @@ public struct ArticleExtractor: Sendable {
             throw ExtractionError(
                 .binary, "input is \(kind), not a text or HTML page; pass the page's HTML or a plain-text scrape")
         }
-        let decoded = try PageDecoding.decode(buffer, charsetHint: charsetHint, source: "input")
+        let decoded = try PageDecoding.decode(buffer, charsetHint: charsetHint)
         let text = decoded.text
         if text.unicodeScalars.allSatisfy({ $0.isSpaceLike }) {
             throw ExtractionError(
