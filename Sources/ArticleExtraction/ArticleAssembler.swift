@@ -346,7 +346,7 @@ enum ArticleAssembler {
             } else if isNavigation(l) && !previousWasTitleOrDeck {
                 previousWasTitleOrDeck = false
             } else if l.visible <= 60, bylineCount(l) > 0 {
-                addBylines(l, into: &meta)
+                gatherHeader(l, into: &meta)
                 previousWasTitleOrDeck = false
             } else if previousWasTitleOrDeck, result.subtitles.count < 4, l.visible <= 40, !l.hasSentenceEnd,
                 l.punctuation <= 2, l.heading != 1
@@ -416,6 +416,12 @@ enum ArticleAssembler {
         for (n, p) in paragraphs.enumerated() where n < 3 || p.visible <= 40 {
             for r in People.reportersInParagraph(p.text) where !meta.bylineReporters.contains(r) {
                 meta.bylineReporters.append(r)
+            }
+        }
+        // A forum or blog post's own credit line (`本贴由 X 于 …发表`, `X 发表于 …`).
+        for p in paragraphs where p.visible <= 80 {
+            for r in People.posterBeforeMarker(p.text) where !meta.trailingAuthors.contains(r) {
+                meta.trailingAuthors.append(r)
             }
         }
         for p in paragraphs.suffix(3) {
@@ -522,6 +528,7 @@ enum ArticleAssembler {
 
     static func bylineCount(_ l: PageLine) -> Int {
         People.reportersInParagraph(l.text).count + People.englishByline(l.text).count
+            + People.posterBeforeMarker(l.text).count
     }
 
     /// Lines after the body: editors, authors credited at the end, stray labelled fields.
@@ -536,6 +543,11 @@ enum ArticleAssembler {
                 meta.trailingAuthors += People.splitByline(f.value).filter { !meta.trailingAuthors.contains($0) }
             default:
                 break
+            }
+        }
+        if l.visible <= 80 {
+            for r in People.posterBeforeMarker(l.text) where !meta.trailingAuthors.contains(r) {
+                meta.trailingAuthors.append(r)
             }
         }
         if l.visible <= 40 {

@@ -209,11 +209,28 @@ enum People {
 
     /// `ggjjzhzz 发表于 2005-9-15`, `本贴由 大卫 于2005年…`: the poster of a blog or forum entry.
     static func posterBeforeMarker(_ text: Scalars) -> [String] {
-        guard text.contains(where: { $0 == "于" || $0 == "在" || $0 == "p" || $0 == "P" }) else {
+        guard text.contains(where: { $0 == "于" || $0 == "在" || $0 == "y" || $0 == "Y" }) else {
             return []
         }
         let f = Text.folded(text)
-        for marker in ["发表于", "发布于", "发表在", "写于", "posted by"].map(Text.scalars) {
+        // `本贴由 大卫 于2005年8月12日…发表`: the name sits between 由 and 于 + a date.
+        if let by = f.firstIndex(of: "由"), let at = f[(by + 1)...].firstIndex(of: "于"), at - by <= 26,
+            at + 1 < f.count, f[(at + 1)...].first(where: { $0 != " " })?.isASCIIDigit == true
+        {
+            let name = Text.trimmed(text[(by + 1)..<at])
+            if isBylineName(name), !isRoleWord(name), !name.contains(where: { $0.isSpaceLike }) {
+                return [Text.string(name)]
+            }
+        }
+        // `Posted by NAME`: the name follows.
+        if let at = Text.firstIndex(
+            of: Text.scalars("posted by "), in: f.map { $0.isASCIILetter ? Unicode.Scalar($0.value | 0x20)! : $0 })
+        {
+            let rest = Array(text[(at + 10)...])
+            let names = splitEnglishNames(Array(rest.prefix(while: { $0 != "," && $0 != "|" && !$0.isASCIIDigit })))
+            if !names.isEmpty { return names }
+        }
+        for marker in ["发表于", "发布于", "发表在", "写于"].map(Text.scalars) {
             guard let at = Text.firstIndex(of: marker, in: f), at >= 2 else { continue }
             var end = at
             while end > 0, f[end - 1] == " " { end -= 1 }

@@ -114,4 +114,18 @@ struct PlainTextExtractionTests {
         #expect(a.language == "en")
         #expect(a.paragraphs.count == 2)
     }
+
+    /// Forum and blog credit lines name the poster and the time.
+    @Test(arguments: [
+        ("本贴由大卫于2005年8月12日16:12:21在〖心灵体操〗发表.", "大卫", "2005-08-12T16:12:21+08:00"),
+        ("ggjjzhzz 发表于 2005-9-15 11:46:00", "ggjjzhzz", "2005-09-15T11:46:00+08:00"),
+        ("Posted by Jane Doe, 2024-04-08 10:04", "Jane Doe", "2024-04-08T10:04:00+08:00"),
+    ])
+    func posterCreditLines(line: String, poster: String, time: String) throws {
+        let a = try Fixture.article(text: "测试帖子标题\n\(line)\n\(Self.body)\n")
+        #expect(a.title == "测试帖子标题")
+        #expect(a.reporters == [poster])
+        #expect(a.publishedAt?.iso8601 == time)
+        #expect(a.paragraphs == [Self.body])
+    }
 }
