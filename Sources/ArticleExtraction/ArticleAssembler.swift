@@ -282,7 +282,13 @@ enum ArticleAssembler {
             let k = Text.key(Text.scalars(titleHint))
             titleKey = k
             result.title = titleHint
-            for i in lines.indices where !keys[i].isEmpty && keys[i] == k { titleLines.insert(i) }
+            for i in lines.indices where !keys[i].isEmpty {
+                // The page may show the headline without a `<title>` suffix like `(页 1)`: a long prefix counts.
+                let key = keys[i]
+                if key == k || (key.count >= 6 && key.count * 10 >= k.count * 6 && k.hasPrefix(key)) {
+                    titleLines.insert(i)
+                }
+            }
         } else {
             let window = min(lines.count, 40)
             search: for i in 0..<window {
@@ -333,7 +339,7 @@ enum ArticleAssembler {
         }
         while k < lines.count {
             let l = lines[k]
-            if titleLines.contains(k) || keys[k] == titleKey {
+            if titleLines.contains(k) || keys[k] == titleKey {  // a repeat of the headline
                 previousWasTitleOrDeck = true
             } else if junk[k] || stop[k] {
                 previousWasTitleOrDeck = false
@@ -347,6 +353,10 @@ enum ArticleAssembler {
                 previousWasTitleOrDeck = false
             } else if l.visible <= 60, bylineCount(l) > 0 {
                 gatherHeader(l, into: &meta)
+                previousWasTitleOrDeck = false
+            } else if !titleLines.isEmpty, let names = nameLine(l) {
+                // A line of nothing but personal names under the headline is the byline (`胡平`, `赵延东、风笑天`).
+                meta.bylineReporters += names.filter { !meta.bylineReporters.contains($0) }
                 previousWasTitleOrDeck = false
             } else if previousWasTitleOrDeck, result.subtitles.count < 4, l.visible <= 40, !l.hasSentenceEnd,
                 l.punctuation <= 2, l.heading != 1
@@ -524,6 +534,33 @@ enum ArticleAssembler {
             }
         }
         meta.bylineReporters += found.filter { !meta.bylineReporters.contains($0) }
+    }
+
+    /// The names when a line holds only personal names (family name first, 2–4 characters, or dotted).
+    static func nameLine(_ l: PageLine) -> [String]? {
+        guard l.visible <= 40, l.visible >= 2 else { return nil }
+        var names: [String] = []
+        var withFamilyName = 0
+        var token = Scalars()
+        func flush() -> Bool {
+            defer { token.removeAll() }
+            if token.isEmpty { return true }
+            guard People.isChineseName(token), token.count <= 4 else { return false }
+            if Surnames.isLikelyPersonalName(token) { withFamilyName += 1 }
+            names.append(Text.string(token))
+            return true
+        }
+        for c in l.text {
+            if c.isSpaceLike || c == "、" || c == "，" || c == "," || c == "/" {
+                if !flush() { return nil }
+            } else {
+                token.append(c)
+            }
+        }
+        // Rare family names exist; most names in a list must still start with a common one.
+        guard flush(), !names.isEmpty, names.count <= 6, withFamilyName >= 1, withFamilyName * 2 >= names.count
+        else { return nil }
+        return names
     }
 
     static func bylineCount(_ l: PageLine) -> Int {

@@ -192,9 +192,11 @@ public struct ArticleExtractor: Sendable {
         }
         if !rawTitle.isEmpty {
             let cleaned = StructuredMetadata.cleanTitle(Text.string(rawTitle))
-            // Blocks that start with the cleaned title are the headline as shown on the page.
-            if !cleaned.isEmpty { return cleaned }
+            // A `<title>` of a word or two (`显示`, `1`) is a placeholder when the page has a real heading.
+            let placeholder = Text.visibleCount(Text.scalars(cleaned)) < 4 && headings.contains { $0.line.visible >= 4 }
+            if !cleaned.isEmpty && !placeholder { return cleaned }
         }
+        if let h = headings.first(where: { $0.line.heading <= 2 && $0.line.visible >= 4 }) { return h.line.string }
         return headings.first(where: { $0.line.heading == 1 })?.line.string
     }
 

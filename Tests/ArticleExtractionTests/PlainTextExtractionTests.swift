@@ -128,4 +128,12 @@ struct PlainTextExtractionTests {
         #expect(a.publishedAt?.iso8601 == time)
         #expect(a.paragraphs == [Self.body])
     }
+
+    @Test func nameLineUnderTheHeadlineIsTheByline() throws {
+        let a = try Fixture.article(text: "社会资本与再就业研究\n\n赵延东、风笑天\n\n\(Self.body)\n")
+        #expect(a.title == "社会资本与再就业研究")
+        #expect(a.reporters == ["赵延东", "风笑天"])
+        #expect(a.subtitles == [])
+        #expect(a.paragraphs == [Self.body])
+    }
 }
