@@ -153,7 +153,7 @@ public struct ArticleExtractor: Sendable {
         }
         func usable(_ b: HTMLPage.Block) -> Bool {
             (!b.boilerplate || selection.ignoredBoilerplate)
-                && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
+                && !(b.linkVisible * 2 > b.visible && b.punctuation < 3)
         }
         let lines = LabelledFields.mergingLabelCells(page.blocks[selection.blockRange].filter(usable).map(\.line))
         let lo = selection.blockRange.lowerBound
@@ -166,7 +166,7 @@ public struct ArticleExtractor: Sendable {
         var assembled = ArticleAssembler.assemble(lines, titleHint: title, before: Array(before), after: after)
         if assembled.metadata.dates.isEmpty {
             // Last resort: the first date anywhere on the page, labelled ones first.
-            let all = page.blocks.flatMap { DateScanner.scan(folded: $0.line.folded) }
+            let all = page.blocks.flatMap { DateScanner.scan($0.text) }
             if let d = all.first(where: \.labelled) ?? all.first {
                 assembled.metadata.addDate(d, rank: ArticleAssembler.DateRank.anywhere)
             }
@@ -180,10 +180,10 @@ public struct ArticleExtractor: Sendable {
     static func chooseTitle(page: HTMLPage, structured: StructuredMetadata) -> String? {
         let rawTitle = page.title.map { Text.normalizeSpaces(Text.scalars($0)) } ?? []
         let titleKey = Text.key(rawTitle)
-        let headings = page.blocks.filter { $0.line.heading >= 1 && $0.line.heading <= 3 && !$0.boilerplate }
+        let headings = page.blocks.filter { $0.heading >= 1 && $0.heading <= 3 && !$0.boilerplate }.map(\.line)
         if !titleKey.isEmpty {
-            for h in headings where h.line.key.count >= 4 && titleKey.contains(h.line.key) {
-                return h.line.string
+            for h in headings where h.key.count >= 4 && titleKey.contains(h.key) {
+                return h.string
             }
         }
         if let headline = structured.headline, !headline.isEmpty {
@@ -193,11 +193,11 @@ public struct ArticleExtractor: Sendable {
         if !rawTitle.isEmpty {
             let cleaned = StructuredMetadata.cleanTitle(Text.string(rawTitle))
             // A `<title>` of a word or two (`显示`, `1`) is a placeholder when the page has a real heading.
-            let placeholder = Text.visibleCount(Text.scalars(cleaned)) < 4 && headings.contains { $0.line.visible >= 4 }
+            let placeholder = Text.visibleCount(Text.scalars(cleaned)) < 4 && headings.contains { $0.visible >= 4 }
             if !cleaned.isEmpty && !placeholder { return cleaned }
         }
-        if let h = headings.first(where: { $0.line.heading <= 2 && $0.line.visible >= 4 }) { return h.line.string }
-        return headings.first(where: { $0.line.heading == 1 })?.line.string
+        if let h = headings.first(where: { $0.heading <= 2 && $0.visible >= 4 }) { return h.string }
+        return headings.first(where: { $0.heading == 1 })?.string
     }
 
     // MARK: Assembly

@@ -7,14 +7,13 @@
 /// navigation, sidebars and footers around them.
 enum BodySelector {
     static func value(of block: HTMLPage.Block, ignoringBoilerplate: Bool = false) -> Double {
-        let l = block.line
-        let v = Double(l.visible)
+        let v = Double(block.visible)
         guard v > 0 else { return 0 }
         if block.boilerplate && !ignoringBoilerplate { return -v }
         let link = Double(block.linkVisible)
         if link / v > 0.5 { return -v }
         let text = v - link
-        let punct = Double(l.punctuation)
+        let punct = Double(block.punctuation)
         if punct == 0 {
             return text >= 60 ? 0.3 * text : -0.5 * text
         }
@@ -69,7 +68,7 @@ enum BodySelector {
             let b = page.blocks[end]
             let sameContainer =
                 b.owner == lastOwner || (b.owner >= 0 && page.elements[Int(b.owner)].parent == container)
-            guard sameContainer, !b.boilerplate, b.linkVisible == 0, b.line.visible <= 40 else { break }
+            guard sameContainer, !b.boilerplate, b.linkVisible == 0, b.visible <= 40 else { break }
             end += 1
         }
         return Selection(blockRange: bestRange.lowerBound..<end, ignoredBoilerplate: ignoringBoilerplate)

@@ -21,10 +21,18 @@ struct HTMLPage {
     }
 
     struct Block {
-        var line: PageLine
+        /// The block's text, whitespace collapsed.
+        var text: Scalars
+        var visible: Int
+        var punctuation: Int
+        /// Heading level 1…6, 0 for other blocks.
+        var heading: Int
         var owner: Int32
         var linkVisible: Int
         var boilerplate: Bool
+
+        /// The block as a classifiable line. Built on demand: only the blocks around the article need one.
+        var line: PageLine { PageLine(text, heading: heading) }
     }
 
     var elements: [Element] = []
@@ -234,11 +242,11 @@ private struct Walker {
         guard !text.isEmpty else { return }
         let ownerDepth = min(bufferMinDepth, stack.count)
         let owner = ownerDepth > 0 ? stack[ownerDepth - 1] : 0
-        let line = PageLine(text, heading: headingLevel)
+        let visible = Text.visibleCount(text)
         page.blocks.append(
             HTMLPage.Block(
-                line: line, owner: owner, linkVisible: min(bufferLinkVisible, line.visible),
-                boilerplate: boilerplateDepth > 0))
+                text: text, visible: visible, punctuation: Text.punctuationCount(text), heading: headingLevel,
+                owner: owner, linkVisible: min(bufferLinkVisible, visible), boilerplate: boilerplateDepth > 0))
     }
 
     mutating func appendText(_ content: UnsafePointer<xmlChar>) {
