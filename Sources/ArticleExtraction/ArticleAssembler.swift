@@ -180,7 +180,7 @@ enum ArticleAssembler {
         var longest = 0
         var hasHan = false
         for c in line.folded {
-            if c == " " || c == "|" || c == ">" || c == "»" || c == "›" || c == "丨" || c == "/" || c == "·" {
+            if c == " " || c == "|" || c == ">" || c == "»" || c == "›" || c == "丨" || c == "/" {
                 if current > 0 { tokens += 1 }
                 current = 0
             } else {
@@ -196,7 +196,8 @@ enum ArticleAssembler {
         var longestItem = 0
         var item = 0
         for c in line.folded {
-            if c == "|" || c == "丨" || c == "·" || c == "»" || c == ">" {
+            // (Not `·`: it joins the parts of a transliterated name.)
+            if c == "|" || c == "丨" || c == "»" || c == ">" {
                 separated += 1
                 longestItem = max(longestItem, item)
                 item = 0

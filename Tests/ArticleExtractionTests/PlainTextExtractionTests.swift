@@ -42,9 +42,14 @@ struct PlainTextExtractionTests {
             出席会议的有孙七、周八、买买提·艾力和吴九。
 
             陈十、阿依古丽·吐尔逊参加活动。
+
+            玉苏甫江·麦麦提、哈丹·卡宾参加活动
             """
         let a = try Fixture.article(text: text)
-        #expect(a.participants == ["张三", "李四", "王五", "赵六", "孙七", "周八", "买买提·艾力", "吴九", "陈十", "阿依古丽·吐尔逊"])
+        #expect(
+            a.participants == [
+                "张三", "李四", "王五", "赵六", "孙七", "周八", "买买提·艾力", "吴九", "陈十", "阿依古丽·吐尔逊", "玉苏甫江·麦麦提", "哈丹·卡宾",
+            ])
     }
 
     @Test func clicksOnlyWhenShown() throws {
