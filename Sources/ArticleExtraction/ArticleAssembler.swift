@@ -180,7 +180,7 @@ enum ArticleAssembler {
         var longest = 0
         var hasHan = false
         for c in line.folded {
-            if c == " " || c == "|" || c == ">" || c == "»" || c == "›" || c == "丨" || c == "/" || c == "·" {
+            if c == " " || c == "|" || c == ">" || c == "»" || c == "›" || c == "丨" || c == "/" {
                 if current > 0 { tokens += 1 }
                 current = 0
             } else {
@@ -196,7 +196,8 @@ enum ArticleAssembler {
         var longestItem = 0
         var item = 0
         for c in line.folded {
-            if c == "|" || c == "丨" || c == "·" || c == "»" || c == ">" {
+            // (Not `·`: it joins the parts of a transliterated name.)
+            if c == "|" || c == "丨" || c == "»" || c == ">" {
                 separated += 1
                 longestItem = max(longestItem, item)
                 item = 0
@@ -218,7 +219,8 @@ enum ArticleAssembler {
             $0 == " " || $0 == "【" || $0 == "[" || $0 == "(" || $0 == "|" || $0 == "*" || $0 == "<"
         }).count
         if let first = fields.first {
-            let nearStart = first.labelStart <= leading + 1
+            let nearStart =
+                first.labelStart <= leading + 1
                 || (line.visible <= 60 && !line.hasSentenceEnd && line.punctuation <= 3
                     && fields.contains(where: { $0.kind != .widget && $0.kind != .other }))
             let several = fields.count >= 2 && line.punctuation <= fields.count * 3 + 2
@@ -281,7 +283,13 @@ enum ArticleAssembler {
             let k = Text.key(Text.scalars(titleHint))
             titleKey = k
             result.title = titleHint
-            for i in lines.indices where !keys[i].isEmpty && keys[i] == k { titleLines.insert(i) }
+            for i in lines.indices where !keys[i].isEmpty {
+                // The page may show the headline without a `<title>` suffix like `(页 1)`: a long prefix counts.
+                let key = keys[i]
+                if key == k || (key.count >= 6 && key.count * 10 >= k.count * 6 && k.hasPrefix(key)) {
+                    titleLines.insert(i)
+                }
+            }
         } else {
             let window = min(lines.count, 40)
             search: for i in 0..<window {
@@ -332,7 +340,7 @@ enum ArticleAssembler {
         }
         while k < lines.count {
             let l = lines[k]
-            if titleLines.contains(k) || keys[k] == titleKey {
+            if titleLines.contains(k) || keys[k] == titleKey {  // a repeat of the headline
                 previousWasTitleOrDeck = true
             } else if junk[k] || stop[k] {
                 previousWasTitleOrDeck = false
@@ -345,14 +353,19 @@ enum ArticleAssembler {
             } else if isNavigation(l) && !previousWasTitleOrDeck {
                 previousWasTitleOrDeck = false
             } else if l.visible <= 60, bylineCount(l) > 0 {
-                addBylines(l, into: &meta)
+                gatherHeader(l, into: &meta)
+                previousWasTitleOrDeck = false
+            } else if !titleLines.isEmpty, let names = nameLine(l) {
+                // A line of nothing but personal names under the headline is the byline (`胡平`, `赵延东、风笑天`).
+                meta.bylineReporters += names.filter { !meta.bylineReporters.contains($0) }
                 previousWasTitleOrDeck = false
             } else if previousWasTitleOrDeck, result.subtitles.count < 4, l.visible <= 40, !l.hasSentenceEnd,
                 l.punctuation <= 2, l.heading != 1
             {
                 result.subtitles.append(l.string)
-            } else if isParagraphLike(l) || l.heading == 0 && l.visible >= 8 && k + 1 < lines.count
-                && isParagraphLike(lines[k + 1])
+            } else if isParagraphLike(l)
+                || l.heading == 0 && l.visible >= 8 && k + 1 < lines.count
+                    && isParagraphLike(lines[k + 1])
             {
                 bodyStart = k
                 break
@@ -414,6 +427,12 @@ enum ArticleAssembler {
         for (n, p) in paragraphs.enumerated() where n < 3 || p.visible <= 40 {
             for r in People.reportersInParagraph(p.text) where !meta.bylineReporters.contains(r) {
                 meta.bylineReporters.append(r)
+            }
+        }
+        // A forum or blog post's own credit line (`本贴由 X 于 …发表`, `X 发表于 …`).
+        for p in paragraphs where p.visible <= 80 {
+            for r in People.posterBeforeMarker(p.text) where !meta.trailingAuthors.contains(r) {
+                meta.trailingAuthors.append(r)
             }
         }
         for p in paragraphs.suffix(3) {
@@ -518,8 +537,36 @@ enum ArticleAssembler {
         meta.bylineReporters += found.filter { !meta.bylineReporters.contains($0) }
     }
 
+    /// The names when a line holds only personal names (family name first, 2–4 characters, or dotted).
+    static func nameLine(_ l: PageLine) -> [String]? {
+        guard l.visible <= 40, l.visible >= 2 else { return nil }
+        var names: [String] = []
+        var withFamilyName = 0
+        var token = Scalars()
+        func flush() -> Bool {
+            defer { token.removeAll() }
+            if token.isEmpty { return true }
+            guard People.isChineseName(token), token.count <= 4 else { return false }
+            if Surnames.isLikelyPersonalName(token) { withFamilyName += 1 }
+            names.append(Text.string(token))
+            return true
+        }
+        for c in l.text {
+            if c.isSpaceLike || c == "、" || c == "，" || c == "," || c == "/" {
+                if !flush() { return nil }
+            } else {
+                token.append(c)
+            }
+        }
+        // Rare family names exist; most names in a list must still start with a common one.
+        guard flush(), !names.isEmpty, names.count <= 6, withFamilyName >= 1, withFamilyName * 2 >= names.count
+        else { return nil }
+        return names
+    }
+
     static func bylineCount(_ l: PageLine) -> Int {
         People.reportersInParagraph(l.text).count + People.englishByline(l.text).count
+            + People.posterBeforeMarker(l.text).count
     }
 
     /// Lines after the body: editors, authors credited at the end, stray labelled fields.
@@ -534,6 +581,11 @@ enum ArticleAssembler {
                 meta.trailingAuthors += People.splitByline(f.value).filter { !meta.trailingAuthors.contains($0) }
             default:
                 break
+            }
+        }
+        if l.visible <= 80 {
+            for r in People.posterBeforeMarker(l.text) where !meta.trailingAuthors.contains(r) {
+                meta.trailingAuthors.append(r)
             }
         }
         if l.visible <= 40 {

@@ -83,7 +83,7 @@ public struct ArticleExtractor: Sendable {
             throw ExtractionError(
                 .binary, "input is \(kind), not a text or HTML page; pass the page's HTML or a plain-text scrape")
         }
-        let decoded = try PageDecoding.decode(buffer, charsetHint: charsetHint, source: "input")
+        let decoded = try PageDecoding.decode(buffer, charsetHint: charsetHint)
         let text = decoded.text
         if text.unicodeScalars.allSatisfy({ $0.isSpaceLike }) {
             throw ExtractionError(
@@ -140,7 +140,8 @@ public struct ArticleExtractor: Sendable {
         var text = text
         let parsed = text.withUTF8 { HTMLPage.parse(utf8: $0) }
         guard let page = parsed else {
-            throw ExtractionError(.noArticle, "libxml2 could not build a document from this HTML; is the file truncated?")
+            throw ExtractionError(
+                .noArticle, "libxml2 could not build a document from this HTML; is the file truncated?")
         }
         let structured = StructuredMetadata(page: page)
         let title = Self.chooseTitle(page: page, structured: structured)
@@ -151,7 +152,8 @@ public struct ArticleExtractor: Sendable {
                     + "(is it an index, search or login page?)")
         }
         func usable(_ b: HTMLPage.Block) -> Bool {
-            (!b.boilerplate || selection.ignoredBoilerplate) && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
+            (!b.boilerplate || selection.ignoredBoilerplate)
+                && !(b.linkVisible * 2 > b.visible && b.punctuation < 3)
         }
         let lines = LabelledFields.mergingLabelCells(page.blocks[selection.blockRange].filter(usable).map(\.line))
         let lo = selection.blockRange.lowerBound
@@ -164,7 +166,7 @@ public struct ArticleExtractor: Sendable {
         var assembled = ArticleAssembler.assemble(lines, titleHint: title, before: Array(before), after: after)
         if assembled.metadata.dates.isEmpty {
             // Last resort: the first date anywhere on the page, labelled ones first.
-            let all = page.blocks.flatMap { DateScanner.scan(folded: $0.line.folded) }
+            let all = page.blocks.flatMap { DateScanner.scan($0.text) }
             if let d = all.first(where: \.labelled) ?? all.first {
                 assembled.metadata.addDate(d, rank: ArticleAssembler.DateRank.anywhere)
             }
@@ -178,10 +180,10 @@ public struct ArticleExtractor: Sendable {
     static func chooseTitle(page: HTMLPage, structured: StructuredMetadata) -> String? {
         let rawTitle = page.title.map { Text.normalizeSpaces(Text.scalars($0)) } ?? []
         let titleKey = Text.key(rawTitle)
-        let headings = page.blocks.filter { $0.line.heading >= 1 && $0.line.heading <= 3 && !$0.boilerplate }
+        let headings = page.blocks.filter { $0.heading >= 1 && $0.heading <= 3 && !$0.boilerplate }.map(\.line)
         if !titleKey.isEmpty {
-            for h in headings where h.line.key.count >= 4 && titleKey.contains(h.line.key) {
-                return h.line.string
+            for h in headings where h.key.count >= 4 && titleKey.contains(h.key) {
+                return h.string
             }
         }
         if let headline = structured.headline, !headline.isEmpty {
@@ -190,10 +192,12 @@ public struct ArticleExtractor: Sendable {
         }
         if !rawTitle.isEmpty {
             let cleaned = StructuredMetadata.cleanTitle(Text.string(rawTitle))
-            // Blocks that start with the cleaned title are the headline as shown on the page.
-            if !cleaned.isEmpty { return cleaned }
+            // A `<title>` of a word or two (`显示`, `1`) is a placeholder when the page has a real heading.
+            let placeholder = Text.visibleCount(Text.scalars(cleaned)) < 4 && headings.contains { $0.visible >= 4 }
+            if !cleaned.isEmpty && !placeholder { return cleaned }
         }
-        return headings.first(where: { $0.line.heading == 1 })?.line.string
+        if let h = headings.first(where: { $0.heading <= 2 && $0.visible >= 4 }) { return h.string }
+        return headings.first(where: { $0.heading == 1 })?.string
     }
 
     // MARK: Assembly
@@ -219,8 +223,7 @@ public struct ArticleExtractor: Sendable {
             if let d = s.timeElement { candidates.append((ArticleAssembler.DateRank.timeElement, d)) }
         }
         var chosen: DateMatch?
-        if let best = candidates.enumerated().min(by: { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) })
-        {
+        if let best = candidates.enumerated().min(by: { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }) {
             chosen = best.element.match
             if !best.element.match.hasTime,
                 let timed = candidates.first(where: {

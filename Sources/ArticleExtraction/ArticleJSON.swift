@@ -23,19 +23,44 @@ public enum ArticleJSON {
             }
             out += "]"
         }
-        key("id"); str(a.id.rawValue); out += ","
-        key("url"); str(a.url); out += ","
-        key("title"); str(a.title); out += ","
-        key("subtitles"); list(a.subtitles); out += ","
-        key("publishedAt"); str(a.publishedAt?.iso8601); out += ","
-        key("source"); str(a.source); out += ","
-        key("reporters"); list(a.reporters); out += ","
-        key("editors"); list(a.editors); out += ","
-        key("participants"); list(a.participants); out += ","
-        key("paragraphs"); list(a.paragraphs); out += ","
-        key("clicks"); out += a.clicks.map(String.init) ?? "null"; out += ","
-        key("language"); str(a.language); out += ","
-        key("duplicateOf"); str(a.duplicateOf?.rawValue)
+        key("id")
+        str(a.id.rawValue)
+        out += ","
+        key("url")
+        str(a.url)
+        out += ","
+        key("title")
+        str(a.title)
+        out += ","
+        key("subtitles")
+        list(a.subtitles)
+        out += ","
+        key("publishedAt")
+        str(a.publishedAt?.iso8601)
+        out += ","
+        key("source")
+        str(a.source)
+        out += ","
+        key("reporters")
+        list(a.reporters)
+        out += ","
+        key("editors")
+        list(a.editors)
+        out += ","
+        key("participants")
+        list(a.participants)
+        out += ","
+        key("paragraphs")
+        list(a.paragraphs)
+        out += ","
+        key("clicks")
+        out += a.clicks.map(String.init) ?? "null"
+        out += ","
+        key("language")
+        str(a.language)
+        out += ","
+        key("duplicateOf")
+        str(a.duplicateOf?.rawValue)
         out += "}"
         return out
     }
@@ -66,8 +91,10 @@ public enum ArticleJSON {
                 }
             default:
                 if b < 0x20 {
-                    bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                        hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xF)]]
+                    bytes += [
+                        UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                        hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xF)],
+                    ]
                 } else {
                     bytes.append(b)
                 }

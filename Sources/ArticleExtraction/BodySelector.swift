@@ -1,4 +1,3 @@
-
 /// Picks the element that holds the article body, in the spirit of text-density × punctuation-density
 /// (Wu et al., the GNE method) with link density and boilerplate class/id words counted against a block.
 ///
@@ -8,14 +7,13 @@
 /// navigation, sidebars and footers around them.
 enum BodySelector {
     static func value(of block: HTMLPage.Block, ignoringBoilerplate: Bool = false) -> Double {
-        let l = block.line
-        let v = Double(l.visible)
+        let v = Double(block.visible)
         guard v > 0 else { return 0 }
         if block.boilerplate && !ignoringBoilerplate { return -v }
         let link = Double(block.linkVisible)
         if link / v > 0.5 { return -v }
         let text = v - link
-        let punct = Double(l.punctuation)
+        let punct = Double(block.punctuation)
         if punct == 0 {
             return text >= 60 ? 0.3 * text : -0.5 * text
         }
@@ -68,8 +66,9 @@ enum BodySelector {
         let container = lastOwner >= 0 ? page.elements[Int(lastOwner)].parent : -1
         while end < page.blocks.count, end - bestRange.upperBound < 3 {
             let b = page.blocks[end]
-            let sameContainer = b.owner == lastOwner || (b.owner >= 0 && page.elements[Int(b.owner)].parent == container)
-            guard sameContainer, !b.boilerplate, b.linkVisible == 0, b.line.visible <= 40 else { break }
+            let sameContainer =
+                b.owner == lastOwner || (b.owner >= 0 && page.elements[Int(b.owner)].parent == container)
+            guard sameContainer, !b.boilerplate, b.linkVisible == 0, b.visible <= 40 else { break }
             end += 1
         }
         return Selection(blockRange: bestRange.lowerBound..<end, ignoredBoilerplate: ignoringBoilerplate)

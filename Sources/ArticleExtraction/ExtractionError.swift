@@ -10,6 +10,7 @@ public struct ExtractionError: Error, Sendable, Hashable, CustomStringConvertibl
         public let rawValue: String
         /// Creates a code from its identifier.
         public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The identifier, as printed in `newswire parse` error lines.
         public var description: String { rawValue }
 
         /// The input has no bytes, or only whitespace.
@@ -37,5 +38,6 @@ public struct ExtractionError: Error, Sendable, Hashable, CustomStringConvertibl
         self.message = message
     }
 
+    /// The message.
     public var description: String { message }
 }

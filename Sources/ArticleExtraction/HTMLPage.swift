@@ -9,8 +9,8 @@ internal import CLibXML2
 /// An HTML page read through libxml2's HTML parser into what extraction needs: text blocks with their owning
 /// element, the element tree's shape, and structured metadata (`<title>`, `<meta>`, JSON-LD, `<time>`, canonical).
 ///
-/// The libxml2 document lives only inside ``parse(utf8:)``; everything kept is Swift values, so a page is safe to
-/// hand across threads and libxml2 memory never escapes.
+/// libxml2 state lives only inside ``parse(utf8:)``; everything kept is Swift values, so a page is safe to hand
+/// across threads and libxml2 memory never escapes.
 struct HTMLPage {
     struct Element {
         var parent: Int32
@@ -21,10 +21,18 @@ struct HTMLPage {
     }
 
     struct Block {
-        var line: PageLine
+        /// The block's text, whitespace collapsed.
+        var text: Scalars
+        var visible: Int
+        var punctuation: Int
+        /// Heading level 1…6, 0 for other blocks.
+        var heading: Int
         var owner: Int32
         var linkVisible: Int
         var boilerplate: Bool
+
+        /// The block as a classifiable line. Built on demand: only the blocks around the article need one.
+        var line: PageLine { PageLine(text, heading: heading) }
     }
 
     var elements: [Element] = []
@@ -47,26 +55,62 @@ struct HTMLPage {
     }()
 
     /// Parses UTF-8 HTML. Safe to call from many threads at once: libxml2 is initialised once, each call uses its
-    /// own parser context, and error reporting is silenced per thread (libxml2 keeps error handlers thread-local).
+    /// own parser context, and errors go to a silent handler (libxml2 keeps error handlers per thread and per
+    /// context).
+    ///
+    /// libxml2's HTML parser drives SAX callbacks straight into the walker: no libxml2 tree is built, so nothing
+    /// is allocated for nodes the extractor would only read once and free.
     static func parse(utf8: UnsafeBufferPointer<UInt8>) -> HTMLPage? {
         _ = libxmlReady
         xmlSetStructuredErrorFunc(nil, silentStructuredError)
-        let options = Int32(HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
-            | HTML_PARSE_NONET.rawValue | HTML_PARSE_COMPACT.rawValue | HTML_PARSE_NOBLANKS.rawValue)
+        guard let base = utf8.baseAddress, utf8.count < Int(Int32.max) else { return nil }
         guard let ctxt = htmlNewParserCtxt() else { return nil }
         defer { htmlFreeParserCtxt(ctxt) }
-        guard let base = utf8.baseAddress, utf8.count < Int(Int32.max) else { return nil }
-        let doc: htmlDocPtr? = base.withMemoryRebound(to: CChar.self, capacity: utf8.count) { chars in
-            htmlCtxtReadMemory(ctxt, chars, Int32(utf8.count), nil, "UTF-8", options)
+        guard let sax = ctxt.pointee.sax else { return nil }
+        sax.pointee = makeHandler()
+        let walker = Walker()
+        // Callbacks receive the context (its default userData); the walker rides in the `_private` slot that
+        // libxml2 leaves to applications.
+        ctxt.pointee._private = Unmanaged.passUnretained(walker).toOpaque()
+        let options = Int32(
+            HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
+                | HTML_PARSE_NONET.rawValue | HTML_PARSE_IGNORE_ENC.rawValue)
+        withExtendedLifetime(walker) {
+            // Passing "UTF-8" fixes the encoding: a `<meta charset=gbk>` in already-decoded text cannot switch it.
+            // No tree is built (the handler has no tree callbacks), so the returned document is always nil.
+            let doc = base.withMemoryRebound(to: CChar.self, capacity: utf8.count) { chars in
+                htmlCtxtReadMemory(ctxt, chars, Int32(utf8.count), nil, "UTF-8", options)
+            }
+            if let doc { xmlFreeDoc(doc) }
         }
-        guard let doc else { return nil }
-        defer { xmlFreeDoc(doc) }
-        var page = HTMLPage()
-        var walker = Walker(page: page)
-        if let root = xmlDocGetRootElement(doc) { walker.walk(root) }
         walker.flush()
-        page = walker.page
-        return page
+        return walker.page
+    }
+
+    private static func walker(_ ctx: UnsafeMutableRawPointer?) -> Walker? {
+        guard let ctx else { return nil }
+        let ctxt = ctx.assumingMemoryBound(to: xmlParserCtxt.self)
+        guard let walker = ctxt.pointee._private else { return nil }
+        return Unmanaged<Walker>.fromOpaque(walker).takeUnretainedValue()
+    }
+
+    /// SAX callbacks into ``Walker``; errors go to a silent structured handler.
+    private static func makeHandler() -> htmlSAXHandler {
+        var h = htmlSAXHandler()
+        h.startElement = { ctx, name, attributes in
+            guard let name else { return }
+            HTMLPage.walker(ctx)?.start(name, attributes)
+        }
+        h.endElement = { ctx, _ in HTMLPage.walker(ctx)?.end() }
+        h.characters = { ctx, ch, length in
+            guard let ch, length > 0 else { return }
+            HTMLPage.walker(ctx)?.characters(ch, Int(length))
+        }
+        h.cdataBlock = h.characters
+        h.ignorableWhitespace = h.characters
+        h.initialized = UInt32(XML_SAX2_MAGIC)
+        h.serror = silentStructuredError
+        return h
     }
 }
 
@@ -138,6 +182,7 @@ private let tagTraitsByName: [String: TagTraits] = {
     for tag in ["nav", "footer", "aside"] { t[tag, default: []].insert(.chrome) }
     for tag in ["html", "body", "main", "article"] { t[tag, default: []].insert(.wrapper) }
     for tag in ["meta", "title", "link", "script", "html", "time"] { t[tag, default: []].insert(.special) }
+    for tag in ["meta", "title", "link", "script"] { t[tag, default: []].insert(.skipped) }
     return t
 }()
 
@@ -208,10 +253,14 @@ private func boilerplateAttribute(_ value: UnsafePointer<UInt8>) -> Bool {
     return false
 }
 
-private struct Walker {
-    var page: HTMLPage
+/// Turns SAX events into blocks and metadata. A class so the C callbacks can reach it through `userData`; one
+/// instance per parse, never shared.
+private final class Walker {
+    var page = HTMLPage()
     /// Open elements (indices into page.elements).
     var stack: [Int32] = []
+    /// What `start` learned about each open element.
+    var frames: [(traits: TagTraits, boilerplate: Bool)] = []
     var boilerplateDepth = 0
     var linkDepth = 0
     var preDepth = 0
@@ -219,10 +268,16 @@ private struct Walker {
     var buffer = Scalars()
     var bufferLinkVisible = 0
     var bufferMinDepth = Int.max
+    /// Inside an element whose content is skipped (script, style, hidden…): its nesting depth.
+    var skipDepth = 0
+    /// Where skipped content is collected, if anywhere (`<title>`, JSON-LD).
+    enum Capture { case none, title, jsonLD }
+    var capture = Capture.none
+    var captured: [UInt8] = []
 
-    init(page: HTMLPage) { self.page = page }
+    init() {}
 
-    mutating func flush() {
+    func flush() {
         defer {
             buffer.removeAll(keepingCapacity: true)
             bufferLinkVisible = 0
@@ -233,17 +288,21 @@ private struct Walker {
         guard !text.isEmpty else { return }
         let ownerDepth = min(bufferMinDepth, stack.count)
         let owner = ownerDepth > 0 ? stack[ownerDepth - 1] : 0
-        let line = PageLine(text, heading: headingLevel)
+        let visible = Text.visibleCount(text)
         page.blocks.append(
             HTMLPage.Block(
-                line: line, owner: owner, linkVisible: min(bufferLinkVisible, line.visible),
-                boilerplate: boilerplateDepth > 0))
+                text: text, visible: visible, punctuation: Text.punctuationCount(text), heading: headingLevel,
+                owner: owner, linkVisible: min(bufferLinkVisible, visible), boilerplate: boilerplateDepth > 0))
     }
 
-    mutating func appendText(_ content: UnsafePointer<xmlChar>) {
+    func characters(_ ch: UnsafePointer<xmlChar>, _ length: Int) {
+        if skipDepth > 0 {
+            if capture != .none { captured.append(contentsOf: UnsafeBufferPointer(start: ch, count: length)) }
+            return
+        }
         if buffer.isEmpty { bufferMinDepth = stack.count }
         let before = buffer.count
-        Text.appendUTF8CString(content, to: &buffer)
+        Text.appendUTF8(UnsafeBufferPointer(start: ch, count: length), to: &buffer)
         if preDepth > 0 {
             // Preformatted text keeps its line structure: each line is a block.
             let added = Array(buffer[before...])
@@ -259,127 +318,88 @@ private struct Walker {
         }
     }
 
-    static func name(_ node: xmlNodePtr) -> String {
-        guard let n = node.pointee.name else { return "" }
-        return String(cString: n)
-    }
-
     /// The value of attribute `wanted` (lowercase ASCII; the HTML parser lowercases attribute names).
-    static func attribute(_ node: xmlNodePtr, _ wanted: StaticString) -> String? {
-        var attr = node.pointee.properties
-        while let a = attr {
-            if let n = a.pointee.name, strcmp(UnsafeRawPointer(n).assumingMemoryBound(to: CChar.self),
+    static func attribute(
+        _ attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?, _ wanted: StaticString
+    ) -> UnsafePointer<xmlChar>? {
+        guard var p = attributes else { return nil }
+        while let name = p.pointee {
+            let value = (p + 1).pointee
+            if strcmp(
+                UnsafeRawPointer(name).assumingMemoryBound(to: CChar.self),
                 UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
             {
-                var out = ""
-                var child = a.pointee.children
-                while let c = child {
-                    if let content = c.pointee.content { out += String(cString: content) }
-                    child = c.pointee.next
-                }
-                return out
+                return value
             }
-            attr = a.pointee.next
+            p += 2
         }
         return nil
     }
 
-    /// The raw value of a single-text-node attribute, without copying (valid while the document lives).
-    static func attributeValuePointer(_ node: xmlNodePtr, _ wanted: StaticString) -> UnsafePointer<UInt8>? {
-        var attr = node.pointee.properties
-        while let a = attr {
-            if let n = a.pointee.name, strcmp(UnsafeRawPointer(n).assumingMemoryBound(to: CChar.self),
-                UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
-            {
-                guard let child = a.pointee.children, child.pointee.next == nil, let content = child.pointee.content
-                else { return nil }
-                return UnsafePointer(content)
-            }
-            attr = a.pointee.next
-        }
-        return nil
+    static func string(_ attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?, _ wanted: StaticString)
+        -> String?
+    {
+        attribute(attributes, wanted).map { String(cString: $0) }
     }
 
-    static func textContent(_ node: xmlNodePtr) -> String {
-        var out = ""
-        var child = node.pointee.children
-        while let c = child {
-            if c.pointee.type == XML_TEXT_NODE || c.pointee.type == XML_CDATA_SECTION_NODE,
-                let content = c.pointee.content
-            {
-                out += String(cString: content)
-            } else if c.pointee.type == XML_ELEMENT_NODE {
-                out += textContent(c)
-            }
-            child = c.pointee.next
+    func start(_ rawName: UnsafePointer<xmlChar>, _ attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?) {
+        if skipDepth > 0 {
+            skipDepth += 1
+            return
         }
-        return out
-    }
-
-    /// Handles entering `node`; returns whether to descend into its children.
-    mutating func enter(_ node: xmlNodePtr) -> Bool {
-        switch node.pointee.type {
-        case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
-            if let content = node.pointee.content { appendText(content) }
-            return false
-        case XML_ELEMENT_NODE:
-            break
-        default:
-            return false
-        }
-        guard let rawName = node.pointee.name else { return false }
         let traits = tagTraits[tagCode(rawName)] ?? []
         if traits.contains(.special) {
-            switch Self.name(node) {
+            switch String(cString: rawName) {
             case "meta":
-                if let content = Self.attribute(node, "content") {
+                if let content = Self.string(attributes, "content") {
                     for keyAttr: StaticString in ["property", "name", "itemprop", "http-equiv"] {
-                        if let key = Self.attribute(node, keyAttr), !key.isEmpty {
+                        if let key = Self.string(attributes, keyAttr), !key.isEmpty {
                             page.metas.append((key.lowercased(), content))
                             break
                         }
                     }
                 }
-                return false
             case "title":
-                if page.title == nil { page.title = Self.textContent(node) }
-                return false
+                if page.title == nil { beginCapture(.title) }
             case "link":
-                if page.canonical == nil, let rel = Self.attribute(node, "rel"), rel.lowercased() == "canonical",
-                    let href = Self.attribute(node, "href")
+                if page.canonical == nil, let rel = Self.string(attributes, "rel"), rel.lowercased() == "canonical",
+                    let href = Self.string(attributes, "href")
                 {
                     page.canonical = href
                 }
-                return false
             case "script":
-                if let type = Self.attribute(node, "type"), type.lowercased().contains("ld+json") {
-                    page.jsonLD.append(Self.textContent(node))
+                if let type = Self.string(attributes, "type"), type.lowercased().contains("ld+json") {
+                    beginCapture(.jsonLD)
                 }
-                return false
             case "html":
-                if let lang = Self.attribute(node, "lang"), !lang.isEmpty { page.hasLangAttribute = lang }
+                if let lang = Self.string(attributes, "lang"), !lang.isEmpty { page.hasLangAttribute = lang }
             case "time":
-                if let dt = Self.attribute(node, "datetime") { page.timeElements.append(dt) }
+                if let dt = Self.string(attributes, "datetime") { page.timeElements.append(dt) }
             default:
                 break
             }
         }
-        if traits.contains(.skipped) { return false }
-        let hasAttributes = node.pointee.properties != nil
-        if hasAttributes, let style = Self.attribute(node, "style") {
-            let compact = style.lowercased().filter { $0 != " " }
-            if compact.contains("display:none") || compact.contains("visibility:hidden") { return false }
+        if traits.contains(.skipped) || skipDepth > 0 {
+            skipDepth = max(skipDepth, 1)
+            return
+        }
+        if let style = Self.attribute(attributes, "style") {
+            let compact = String(cString: style).lowercased().filter { $0 != " " }
+            if compact.contains("display:none") || compact.contains("visibility:hidden") {
+                skipDepth = 1
+                return
+            }
         }
         if traits.contains(.block) { flush() }
         var boilerplate = traits.contains(.chrome)
-        if !boilerplate && !traits.contains(.wrapper) && hasAttributes {
+        if !boilerplate && !traits.contains(.wrapper) && attributes != nil {
             for attr: StaticString in ["class", "id"] {
-                if let v = Self.attributeValuePointer(node, attr), boilerplateAttribute(v) {
+                if let v = Self.attribute(attributes, attr), boilerplateAttribute(v) {
                     boilerplate = true
                     break
                 }
             }
-            if let role = Self.attribute(node, "role")?.lowercased(),
+            if let role = Self.string(attributes, "role")?.lowercased(),
                 role == "navigation" || role == "contentinfo" || role == "complementary" || role == "banner"
             {
                 boilerplate = true
@@ -389,26 +409,34 @@ private struct Walker {
         page.elements.append(
             HTMLPage.Element(parent: stack.last ?? -1, subtreeEnd: index + 1, boilerplate: boilerplate))
         stack.append(index)
-        frames.append(Frame(node: UnsafeMutableRawPointer(node), traits: traits, boilerplate: boilerplate))
+        frames.append((traits, boilerplate))
         if boilerplate { boilerplateDepth += 1 }
         if traits.contains(.link) { linkDepth += 1 }
         if traits.contains(.preformatted) { preDepth += 1 }
         if traits.headingLevel > 0 { headingLevel = traits.headingLevel }
-        return true
     }
 
-    /// An element being walked, with what `enter` learned about it.
-    struct Frame {
-        var node: UnsafeMutableRawPointer
-        var traits: TagTraits
-        var boilerplate: Bool
+    private func beginCapture(_ target: Capture) {
+        capture = target
+        captured.removeAll(keepingCapacity: true)
+        skipDepth = 1
     }
 
-    var frames: [Frame] = []
-
-    /// Handles leaving `node`; only elements that `enter` pushed are popped.
-    mutating func leave(_ node: xmlNodePtr) {
-        guard let frame = frames.last, frame.node == UnsafeMutableRawPointer(node), let top = stack.last else { return }
+    func end() {
+        if skipDepth > 0 {
+            skipDepth -= 1
+            if skipDepth == 0, capture != .none {
+                let text = String(decoding: captured, as: UTF8.self)
+                switch capture {
+                case .title: page.title = text
+                case .jsonLD: page.jsonLD.append(text)
+                case .none: break
+                }
+                capture = .none
+            }
+            return
+        }
+        guard let frame = frames.last, let top = stack.last else { return }
         if frame.traits.contains(.block) { flush() }
         page.elements[Int(top)].subtreeEnd = Int32(page.elements.count)
         if frame.boilerplate { boilerplateDepth -= 1 }
@@ -419,33 +447,4 @@ private struct Walker {
         frames.removeLast()
         if bufferMinDepth > stack.count { bufferMinDepth = stack.count }
     }
-
-    mutating func walk(_ root: xmlNodePtr) {
-        var current: xmlNodePtr? = root
-        while let node = current {
-            let descend = enter(node)
-            if descend, let child = node.pointee.children {
-                current = child
-                continue
-            }
-            var n = node
-            while true {
-                leave(n)
-                if n == root {
-                    current = nil
-                    break
-                }
-                if let next = n.pointee.next {
-                    current = next
-                    break
-                }
-                guard let parent = n.pointee.parent else {
-                    current = nil
-                    break
-                }
-                n = parent
-            }
-        }
-    }
-
 }

@@ -49,11 +49,15 @@ enum PageDecoding {
         var controls = 0
         var nuls = 0
         for b in sample {
-            if b == 0 { nuls += 1 } else if b < 0x20, b != 0x09, b != 0x0A, b != 0x0D, b != 0x0C, b != 0x1B {
+            if b == 0 {
+                nuls += 1
+            } else if b < 0x20, b != 0x09, b != 0x0A, b != 0x0D, b != 0x0C, b != 0x1B {
                 controls += 1
             }
         }
-        if nuls > 0 && nuls * 100 >= sample.count { return "binary data (\(nuls) NUL bytes in the first \(sample.count))" }
+        if nuls > 0 && nuls * 100 >= sample.count {
+            return "binary data (\(nuls) NUL bytes in the first \(sample.count))"
+        }
         if (nuls + controls) * 20 >= sample.count && sample.count >= 16 {
             return "binary data (\(nuls + controls) control bytes in the first \(sample.count))"
         }
@@ -88,7 +92,8 @@ enum PageDecoding {
                     var name: [UInt8] = []
                     while j < limit, name.count < 40 {
                         let c = bytes[j]
-                        let isNameByte = (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A)
+                        let isNameByte =
+                            (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A)
                             || c == 0x2D || c == 0x5F || c == 0x2E || c == 0x3A
                         guard isNameByte else { break }
                         name.append(c >= 0x41 && c <= 0x5A ? c | 0x20 : c)
@@ -110,18 +115,18 @@ enum PageDecoding {
 
     /// Decodes page bytes; `charsetHint` (e.g. an HTTP `Content-Type` charset) outranks the page's declaration.
     static func decode(
-        _ bytes: UnsafeBufferPointer<UInt8>, charsetHint: String?, source: String
+        _ bytes: UnsafeBufferPointer<UInt8>, charsetHint: String?
     ) throws(ExtractionError) -> Decoded {
         // 1. Byte-order marks.
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
             let body = UnsafeBufferPointer(rebasing: bytes[3...])
-            return try decodeUTF8Lenient(body, source: source)
+            return try decodeUTF8Lenient(body)
         }
         if bytes.count >= 2, bytes[0] == 0xFF, bytes[1] == 0xFE {
-            return try decodeIconv(UnsafeBufferPointer(rebasing: bytes[2...]), from: "UTF-16LE", source: source)
+            return try decodeIconv(UnsafeBufferPointer(rebasing: bytes[2...]), from: "UTF-16LE")
         }
         if bytes.count >= 2, bytes[0] == 0xFE, bytes[1] == 0xFF {
-            return try decodeIconv(UnsafeBufferPointer(rebasing: bytes[2...]), from: "UTF-16BE", source: source)
+            return try decodeIconv(UnsafeBufferPointer(rebasing: bytes[2...]), from: "UTF-16BE")
         }
         let strictUTF8 = validUTF8(bytes)
         // 2. The declared charset (or the caller's hint).
@@ -129,18 +134,18 @@ enum PageDecoding {
             if utf8Names.contains(declared) || declared == "us-ascii" || declared == "ascii" {
                 if let strictUTF8 { return Decoded(text: strictUTF8, charset: "UTF-8") }
                 // Mislabelled: a page claiming UTF-8 that is not is almost always GBK.
-                if let gb = try? decodeIconv(bytes, from: "GB18030", source: source) { return gb }
-                return try decodeUTF8Lenient(bytes, source: source)
+                if let gb = try? decodeIconv(bytes, from: "GB18030") { return gb }
+                return try decodeUTF8Lenient(bytes)
             }
             if gbFamily.contains(declared) {
                 // Valid multi-byte UTF-8 is practically never GBK by accident, while pages that declare gb2312
                 // yet were re-saved as UTF-8 do occur; trust the bytes.
-                if let strictUTF8, strictUTF8.utf8.count != strictUTF8.unicodeScalars.count { 
+                if let strictUTF8, strictUTF8.utf8.count != strictUTF8.unicodeScalars.count {
                     return Decoded(text: strictUTF8, charset: "UTF-8")
                 }
-                return try decodeIconv(bytes, from: "GB18030", source: source)
+                return try decodeIconv(bytes, from: "GB18030")
             }
-            if let other = try? decodeIconv(bytes, from: declared.uppercased(), source: source) {
+            if let other = try? decodeIconv(bytes, from: declared.uppercased()) {
                 if let strictUTF8, strictUTF8.utf8.count != strictUTF8.unicodeScalars.count {
                     return Decoded(text: strictUTF8, charset: "UTF-8")
                 }
@@ -150,7 +155,7 @@ enum PageDecoding {
         }
         // 3. Strict UTF-8, 4. GB18030 (GBK and GB2312 are subsets).
         if let strictUTF8 { return Decoded(text: strictUTF8, charset: "UTF-8") }
-        return try decodeIconv(bytes, from: "GB18030", source: source)
+        return try decodeIconv(bytes, from: "GB18030")
     }
 
     /// The text when `bytes` are entirely valid UTF-8.
@@ -158,7 +163,9 @@ enum PageDecoding {
         String(validating: bytes, as: UTF8.self)
     }
 
-    static func decodeUTF8Lenient(_ bytes: UnsafeBufferPointer<UInt8>, source: String) throws(ExtractionError) -> Decoded {
+    static func decodeUTF8Lenient(_ bytes: UnsafeBufferPointer<UInt8>) throws(ExtractionError)
+        -> Decoded
+    {
         if let s = validUTF8(bytes) { return Decoded(text: s, charset: "UTF-8") }
         let text = String(decoding: bytes, as: UTF8.self)
         var replaced = 0
@@ -175,7 +182,7 @@ enum PageDecoding {
     /// Decodes with iconv, replacing each invalid byte with U+FFFD; fails when more than
     /// ``maximumInvalidByteRatio`` of the bytes are invalid.
     static func decodeIconv(
-        _ bytes: UnsafeBufferPointer<UInt8>, from charset: String, source: String
+        _ bytes: UnsafeBufferPointer<UInt8>, from charset: String
     ) throws(ExtractionError) -> Decoded {
         let cd = iconv_open("UTF-8", charset)
         if cd == iconv_t(bitPattern: -1) {

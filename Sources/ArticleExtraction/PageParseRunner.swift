@@ -1,10 +1,11 @@
+import Dispatch
+import NewswireModel
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Dispatch
-import NewswireModel
 
 /// Reads page files for offline parsing, refusing oversized input without reading all of it.
 public enum PageFileReader {

@@ -37,7 +37,9 @@ enum People {
         }
         var digits = 0
         for c in s where c.isASCIIDigit { digits += 1 }
-        if digits * 2 > s.count || s.contains("=") || s.contains("\"") || s.contains("<") || s.contains("_") && digits > 0 {
+        if digits * 2 > s.count || s.contains("=") || s.contains("\"") || s.contains("<")
+            || s.contains("_") && digits > 0
+        {
             return false
         }
         for c in s {
@@ -144,7 +146,8 @@ enum People {
                 // Without a clean end (space, bracket, 报道…), only a run starting with a family name is a name:
                 // `记者了解到` is a verb phrase, not a byline.
                 let end = i < f.count ? f[i] : " "
-                let cleanEnd = end == " " || end == ")" || end == "、" || end == "/" || i == f.count
+                let cleanEnd =
+                    end == " " || end == ")" || end == "、" || end == "/" || i == f.count
                     || trimmedAtStop
                 if isChineseName(run) && Surnames.isLikelyPersonalName(run) && (cleanEnd || run.count <= 3) {
                     names.append(Text.string(run))
@@ -183,7 +186,8 @@ enum People {
         func flush() {
             defer { token.removeAll() }
             var t = token
-            for suffix in ["报道", "摄影", "摄", "整理", "供稿"].map(Text.scalars) where Array(t.suffix(suffix.count)) == suffix {
+            for suffix in ["报道", "摄影", "摄", "整理", "供稿"].map(Text.scalars) where Array(t.suffix(suffix.count)) == suffix
+            {
                 t.removeLast(suffix.count)
                 // `上海报道`: a place before 报道 is not a name.
                 if t.count <= 3 && !names.isEmpty { return }
@@ -205,11 +209,28 @@ enum People {
 
     /// `ggjjzhzz 发表于 2005-9-15`, `本贴由 大卫 于2005年…`: the poster of a blog or forum entry.
     static func posterBeforeMarker(_ text: Scalars) -> [String] {
-        guard text.contains(where: { $0 == "于" || $0 == "在" || $0 == "p" || $0 == "P" }) else {
+        guard text.contains(where: { $0 == "于" || $0 == "在" || $0 == "y" || $0 == "Y" }) else {
             return []
         }
         let f = Text.folded(text)
-        for marker in ["发表于", "发布于", "发表在", "写于", "posted by"].map(Text.scalars) {
+        // `本贴由 大卫 于2005年8月12日…发表`: the name sits between 由 and 于 + a date.
+        if let by = f.firstIndex(of: "由"), let at = f[(by + 1)...].firstIndex(of: "于"), at - by <= 26,
+            at + 1 < f.count, f[(at + 1)...].first(where: { $0 != " " })?.isASCIIDigit == true
+        {
+            let name = Text.trimmed(text[(by + 1)..<at])
+            if isBylineName(name), !isRoleWord(name), !name.contains(where: { $0.isSpaceLike }) {
+                return [Text.string(name)]
+            }
+        }
+        // `Posted by NAME`: the name follows.
+        if let at = Text.firstIndex(
+            of: Text.scalars("posted by "), in: f.map { $0.isASCIILetter ? Unicode.Scalar($0.value | 0x20)! : $0 })
+        {
+            let rest = Array(text[(at + 10)...])
+            let names = splitEnglishNames(Array(rest.prefix(while: { $0 != "," && $0 != "|" && !$0.isASCIIDigit })))
+            if !names.isEmpty { return names }
+        }
+        for marker in ["发表于", "发布于", "发表在", "写于"].map(Text.scalars) {
             guard let at = Text.firstIndex(of: marker, in: f), at >= 2 else { continue }
             var end = at
             while end > 0, f[end - 1] == " " { end -= 1 }
@@ -284,7 +305,8 @@ enum People {
         while i <= f.count {
             if i == f.count || f[i] == "。" || f[i] == "!" || f[i] == "?" || f[i] == ";" {
                 if i > sentenceStart {
-                    result += participantsInSentence(Array(text[sentenceStart..<i]), folded: Array(f[sentenceStart..<i]))
+                    result += participantsInSentence(
+                        Array(text[sentenceStart..<i]), folded: Array(f[sentenceStart..<i]))
                 }
                 sentenceStart = i + 1
             }

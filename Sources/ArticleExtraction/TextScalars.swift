@@ -148,49 +148,15 @@ enum Text {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Appends the scalars of NUL-terminated UTF-8 (as libxml2 hands out) to `out`, without a String in between.
-    /// Invalid sequences become U+FFFD.
-    static func appendUTF8CString(_ p: UnsafePointer<UInt8>, to out: inout Scalars) {
-        var i = 0
-        while true {
-            let b0 = p[i]
-            if b0 == 0 { return }
-            if b0 < 0x80 {
-                out.append(Unicode.Scalar(b0))
-                i += 1
-                continue
-            }
-            var need = 0
-            var v: UInt32 = 0
-            if b0 & 0xE0 == 0xC0 {
-                need = 1
-                v = UInt32(b0 & 0x1F)
-            } else if b0 & 0xF0 == 0xE0 {
-                need = 2
-                v = UInt32(b0 & 0x0F)
-            } else if b0 & 0xF8 == 0xF0 {
-                need = 3
-                v = UInt32(b0 & 0x07)
-            } else {
-                out.append("\u{FFFD}")
-                i += 1
-                continue
-            }
-            var ok = true
-            for k in 1...need {
-                let b = p[i + k]
-                guard b & 0xC0 == 0x80 else {
-                    ok = false
-                    break
-                }
-                v = v << 6 | UInt32(b & 0x3F)
-            }
-            if ok, let scalar = Unicode.Scalar(v) {
-                out.append(scalar)
-                i += need + 1
-            } else {
-                out.append("\u{FFFD}")
-                i += 1
+    /// Appends the scalars of UTF-8 bytes to `out`, without a String in between. Invalid sequences become U+FFFD.
+    static func appendUTF8(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout Scalars) {
+        var it = bytes.makeIterator()
+        var decoder = UTF8()
+        loop: while true {
+            switch decoder.decode(&it) {
+            case .scalarValue(let v): out.append(v)
+            case .emptyInput: break loop
+            case .error: out.append("\u{FFFD}")
             }
         }
     }
@@ -257,11 +223,17 @@ enum Text {
                 budget -= 1
                 if budget < 0 { return }
                 let v = c.value
-                if c.isHan { han += 1 }
-                else if c.isASCIILetter { latin += 1 }
-                else if (0x3040...0x30FF).contains(v) { kana += 1 }
-                else if (0xAC00...0xD7AF).contains(v) { hangul += 1 }
-                else if v >= 0x80, !isCommonNonLetter(c), c.properties.isAlphabetic { other += 1 }
+                if c.isHan {
+                    han += 1
+                } else if c.isASCIILetter {
+                    latin += 1
+                } else if (0x3040...0x30FF).contains(v) {
+                    kana += 1
+                } else if (0xAC00...0xD7AF).contains(v) {
+                    hangul += 1
+                } else if v >= 0x80, !isCommonNonLetter(c), c.properties.isAlphabetic {
+                    other += 1
+                }
             }
         }
         count(title)

@@ -16,8 +16,10 @@ struct IdentityAndJSONTests {
     @Test func urlNormalisation() {
         #expect(ArticleIdentity.normalizedURL(" HTTP://Example.COM:80/a/b?x=1#frag ") == "http://example.com/a/b?x=1")
         #expect(ArticleIdentity.normalizedURL("https://example.com:443") == "https://example.com/")
-        let a = ArticleIdentity.id(canonicalURL: "HTTP://Example.com/a#top", title: "x", publishedAt: nil, paragraphs: [])
-        let b = ArticleIdentity.id(canonicalURL: "http://example.com/a", title: "y", publishedAt: nil, paragraphs: ["z"])
+        let a = ArticleIdentity.id(
+            canonicalURL: "HTTP://Example.com/a#top", title: "x", publishedAt: nil, paragraphs: [])
+        let b = ArticleIdentity.id(
+            canonicalURL: "http://example.com/a", title: "y", publishedAt: nil, paragraphs: ["z"])
         #expect(a == b)
     }
 

@@ -42,9 +42,14 @@ struct PlainTextExtractionTests {
             出席会议的有孙七、周八、买买提·艾力和吴九。
 
             陈十、阿依古丽·吐尔逊参加活动。
+
+            玉苏甫江·麦麦提、哈丹·卡宾参加活动
             """
         let a = try Fixture.article(text: text)
-        #expect(a.participants == ["张三", "李四", "王五", "赵六", "孙七", "周八", "买买提·艾力", "吴九", "陈十", "阿依古丽·吐尔逊"])
+        #expect(
+            a.participants == [
+                "张三", "李四", "王五", "赵六", "孙七", "周八", "买买提·艾力", "吴九", "陈十", "阿依古丽·吐尔逊", "玉苏甫江·麦麦提", "哈丹·卡宾",
+            ])
     }
 
     @Test func clicksOnlyWhenShown() throws {
@@ -113,5 +118,27 @@ struct PlainTextExtractionTests {
         #expect(a.publishedAt?.iso8601 == "2024-05-03T00:00:00+08:00")
         #expect(a.language == "en")
         #expect(a.paragraphs.count == 2)
+    }
+
+    /// Forum and blog credit lines name the poster and the time.
+    @Test(arguments: [
+        ("本贴由大卫于2005年8月12日16:12:21在〖心灵体操〗发表.", "大卫", "2005-08-12T16:12:21+08:00"),
+        ("ggjjzhzz 发表于 2005-9-15 11:46:00", "ggjjzhzz", "2005-09-15T11:46:00+08:00"),
+        ("Posted by Jane Doe, 2024-04-08 10:04", "Jane Doe", "2024-04-08T10:04:00+08:00"),
+    ])
+    func posterCreditLines(line: String, poster: String, time: String) throws {
+        let a = try Fixture.article(text: "测试帖子标题\n\(line)\n\(Self.body)\n")
+        #expect(a.title == "测试帖子标题")
+        #expect(a.reporters == [poster])
+        #expect(a.publishedAt?.iso8601 == time)
+        #expect(a.paragraphs == [Self.body])
+    }
+
+    @Test func nameLineUnderTheHeadlineIsTheByline() throws {
+        let a = try Fixture.article(text: "社会资本与再就业研究\n\n赵延东、风笑天\n\n\(Self.body)\n")
+        #expect(a.title == "社会资本与再就业研究")
+        #expect(a.reporters == ["赵延东", "风笑天"])
+        #expect(a.subtitles == [])
+        #expect(a.paragraphs == [Self.body])
     }
 }
