@@ -95,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "newswired",
             dependencies: [
-                "NewswireServer",
+                "NewswireServer", "NewswireEngine", "ArticleExtraction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "newswire",
             dependencies: [
-                "NewswireModel", "ArticleExtraction", "NewswireClient", "NewswireLoad",
+                "NewswireModel", "ArticleExtraction", "NewswireClient", "NewswireLoad", "NewswireStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -114,6 +114,9 @@ let package = Package(
         // Test helper: writes through the store or engine and acknowledges each durable write on stdout, so the
         // kill -9 tests (Tests/NewswireStoreTests, Tests/NewswireEngineTests) can SIGKILL it mid-stream.
         .executableTarget(name: "newswire-crasher", dependencies: ["NewswireModel", "NewswireStore", "NewswireEngine"]),
+
+        // The DocC getting-started code, compiled with the package (GettingStarted.md shows it verbatim).
+        .executableTarget(name: "ClientQuickStart", dependencies: ["NewswireClient"], path: "Examples/ClientQuickStart"),
 
         // MARK: Tests
         .testTarget(name: "NewswireModelTests", dependencies: ["NewswireModel"]),
@@ -135,7 +138,12 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["NewswireServer", "NewswireClient", "NewswireTestSupport"]
+            dependencies: [
+                "NewswireServer", "NewswireClient", "NewswireEngine", "NewswireTestSupport", "ArticleExtraction",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,1 +1,309 @@
-// The NewswireClient module: see README "Modules".
+@_exported import NewswireModel
+@_exported import NewswireProtocol
+import NIOCore
+import NIOPosix
+
+/// An async client for a Newswire server (`newswired`).
+///
+/// Connections are opened lazily, kept in a small pool and shared by every call: many requests are in flight on
+/// one connection at once (pipelined, matched by request id). A dropped connection is replaced on the next call,
+/// with backoff while the server is unreachable; retryable server answers (OVERLOADED, SHUTTING_DOWN) are retried
+/// a few times. Cancelling the calling task cancels its request.
+///
+/// ```swift
+/// let client = NewswireClient(configuration: .init(host: "127.0.0.1", port: 7411))
+/// let page = try await client.search(SearchRequest(text: "疆电入川", limit: 5))
+/// for hit in page.hits { print(hit.id, hit.title) }
+/// await client.shutdown()
+/// ```
+public final class NewswireClient: Sendable {
+    /// How to reach the server and how patient to be.
+    public struct Configuration: Sendable {
+        /// Server host name or address. Default `127.0.0.1`.
+        public var host: String
+        /// Server port. Default `7411`.
+        public var port: Int
+        /// Token sent in HELLO (needed for writes, and for reads on servers with a read token).
+        public var token: String?
+        /// Offer zlib compression. Default true.
+        public var compression: Bool
+        /// Time allowed to connect and complete the handshake. Default 5 s.
+        public var connectTimeout: Duration
+        /// Time allowed for each request's complete answer. Default 30 s.
+        public var requestTimeout: Duration
+        /// Connections in the pool. Default 1 (one connection carries many pipelined requests).
+        public var connections: Int
+        /// Retries of a request that failed retryably (overloaded, shutting down, connection dropped). Default 2.
+        public var maxRetries: Int
+        /// Sent in HELLO, shown in server logs.
+        public var clientName: String
+
+        /// Creates a configuration; every parameter has the documented default.
+        public init(
+            host: String = "127.0.0.1", port: Int = 7411, token: String? = nil, compression: Bool = true,
+            connectTimeout: Duration = .seconds(5), requestTimeout: Duration = .seconds(30), connections: Int = 1,
+            maxRetries: Int = 2, clientName: String = "newswire-swift/0.1"
+        ) {
+            self.host = host
+            self.port = port
+            self.token = token
+            self.compression = compression
+            self.connectTimeout = connectTimeout
+            self.requestTimeout = requestTimeout
+            self.connections = connections
+            self.maxRetries = maxRetries
+            self.clientName = clientName
+        }
+    }
+
+    /// The configuration the client was created with.
+    public let configuration: Configuration
+    private let pool: ConnectionPool
+
+    /// Creates a client. Nothing connects until the first call.
+    public init(
+        configuration: Configuration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.configuration = configuration
+        self.pool = ConnectionPool(configuration: configuration, eventLoopGroup: eventLoopGroup)
+    }
+
+    /// Closes all connections. Calls made afterwards fail with ``NewswireClientError/Code/clientShutDown``.
+    public func shutdown() async {
+        await pool.shutdown()
+    }
+
+    // MARK: Calls
+
+    /// Round-trip time of a PING.
+    public func ping() async throws -> Duration {
+        let start = ContinuousClock.now
+        _ = try await call(.ping(PingMessage()))
+        return ContinuousClock.now - start
+    }
+
+    /// The article with `id`; throws ``NewswireClientError/Code/notFound`` when there is none.
+    public func article(id: ArticleID) async throws -> Article {
+        guard case .article(let message) = try await single(.get(GetMessage(id: id))) else {
+            throw unexpected("GET")
+        }
+        return try decode(message.record)
+    }
+
+    /// The articles with these ids (in request order) and the ids that have none.
+    public func articles(ids: [ArticleID]) async throws -> (articles: [Article], missing: [ArticleID]) {
+        var articles: [Article] = []
+        var missing: [ArticleID] = []
+        for start in stride(from: 0, to: ids.count, by: ProtocolLimits.maxBatchCount) {
+            let chunk = Array(ids[start..<min(ids.count, start + ProtocolLimits.maxBatchCount)])
+            for response in try await call(.getMany(GetManyMessage(ids: chunk))) {
+                guard case .articles(let message) = response else { throw unexpected("GET_MANY") }
+                for record in message.records { articles.append(try decode(record)) }
+                missing += message.missing
+            }
+        }
+        return (articles, missing)
+    }
+
+    /// Runs a search (query language: README "Query language"); throws ``NewswireClientError/Code/badQuery``
+    /// for a malformed query, with the position in the message.
+    public func search(_ request: SearchRequest) async throws -> SearchPage {
+        guard case .searchResult(let page) = try await single(.search(request)) else { throw unexpected("SEARCH") }
+        return page
+    }
+
+    /// Articles related to `id` (more like this), best first.
+    public func related(to id: ArticleID, limit: Int = 10) async throws -> [SearchHit] {
+        guard case .relatedResult(let page) = try await single(.related(RelatedMessage(id: id, limit: limit))) else {
+            throw unexpected("RELATED")
+        }
+        return page.hits
+    }
+
+    /// What INGEST did with a page.
+    public struct IngestResult: Sendable, Hashable {
+        /// The article parsed from the page (with `duplicateOf` as stored).
+        public var article: Article
+        /// What the store did.
+        public var outcome: StoreOutcome
+    }
+
+    /// Sends a raw page (HTML or a text dump, any supported charset) for the server to parse and store.
+    /// Throws ``NewswireClientError/Code/parseFailed`` when it holds no recognisable article.
+    public func ingest(
+        page: [UInt8], url: String? = nil, charset: String? = nil, dryRun: Bool = false
+    ) async throws -> IngestResult {
+        let message = IngestMessage(page: ByteBuffer(bytes: page), url: url, charset: charset, dryRun: dryRun)
+        guard case .ingestResult(let result) = try await single(.ingest(message)) else { throw unexpected("INGEST") }
+        return IngestResult(article: try decode(result.record), outcome: result.outcome)
+    }
+
+    /// Stores structured records (upsert by id), in batches that fit the server's limits.
+    public func put(_ articles: [Article]) async throws -> PutResultMessage {
+        var total = PutResultMessage(created: 0, updated: 0, unchanged: 0)
+        var start = 0
+        while start < articles.count {
+            // Keep each PUT well under the default 16 MiB frame limit.
+            var end = start
+            var bytes = 0
+            var records: [ArticleRecord] = []
+            while end < articles.count, records.count < 1000, bytes < 4 << 20 {
+                let record = ArticleRecord(articles[end])
+                bytes += record.bytes.readableBytes
+                records.append(record)
+                end += 1
+            }
+            guard case .putResult(let result) = try await single(.put(PutMessage(records: records))) else {
+                throw unexpected("PUT")
+            }
+            total.created += result.created
+            total.updated += result.updated
+            total.unchanged += result.unchanged
+            total.rejected += result.rejected.map {
+                RecordRejection(index: $0.index + start, id: $0.id, reason: $0.reason)
+            }
+            start = end
+        }
+        return total
+    }
+
+    /// Deletes one article; returns false when there was none with that id.
+    @discardableResult
+    public func delete(id: ArticleID) async throws -> Bool {
+        try await delete(ids: [id]).deleted == 1
+    }
+
+    /// Deletes articles by id.
+    public func delete(ids: [ArticleID]) async throws -> DeleteResultMessage {
+        guard case .deleteResult(let result) = try await single(.delete(DeleteMessage(ids: ids))) else {
+            throw unexpected("DELETE")
+        }
+        return result
+    }
+
+    /// The server's statistics.
+    public func stats() async throws -> StatsMessage {
+        guard case .stats(let stats) = try await single(.stats) else { throw unexpected("STATS") }
+        return stats
+    }
+
+    /// Every stored article in `order` (optionally within a publication range), fetched `batchSize` at a time as
+    /// the sequence is iterated.
+    public func scan(
+        order: ScanOrder = .byDate, from: PublishedTime? = nil, before: PublishedTime? = nil, batchSize: Int = 500
+    ) -> ArticleScan {
+        ArticleScan(
+            client: self,
+            message: ScanMessage(
+                order: order, cursor: ByteBuffer(), publishedFrom: from, publishedBefore: before,
+                limit: max(1, batchSize), idsOnly: false),
+            extract: { client, records, _ in try records.map { try client.decode($0) } })
+    }
+
+    /// Every stored article id in `order`, fetched in batches.
+    public func scanIDs(order: ScanOrder = .byID, batchSize: Int = 5000) -> ArticleIDScan {
+        ArticleIDScan(
+            client: self,
+            message: ScanMessage(
+                order: order, cursor: ByteBuffer(), publishedFrom: nil, publishedBefore: nil,
+                limit: max(1, batchSize), idsOnly: true),
+            extract: { _, _, ids in ids })
+    }
+
+    // MARK: Plumbing
+
+    /// One batch of a scan and the cursor to continue from (empty when done).
+    func scanBatch(_ message: ScanMessage) async throws -> (records: [ArticleRecord], ids: [ArticleID], next: ByteBuffer) {
+        var records: [ArticleRecord] = []
+        var ids: [ArticleID] = []
+        var next = ByteBuffer()
+        for response in try await call(.scan(message)) {
+            guard case .scanBatch(let batch) = response else { throw unexpected("SCAN") }
+            records += batch.records
+            ids += batch.ids
+            next = batch.nextCursor
+        }
+        return (records, ids, next)
+    }
+
+    private func single(_ request: Request) async throws -> Response {
+        let responses = try await call(request)
+        guard responses.count == 1 else { throw unexpected(request.opcode.name) }
+        return responses[0]
+    }
+
+    /// Sends a request on a pooled connection, retrying retryable failures with backoff.
+    func call(_ request: Request) async throws -> [Response] {
+        var attempt = 0
+        while true {
+            do {
+                try Task.checkCancellation()
+                let connection = try await pool.connection()
+                return try await connection.send(request, timeout: configuration.requestTimeout)
+            } catch let error as NewswireClientError {
+                guard error.isRetryable, error.code != .timeout, error.code != .connectionFailed,
+                    attempt < configuration.maxRetries
+                else { throw error }
+                attempt += 1
+                let hinted = error.serverError?.retryAfterMillis.map { Int($0) } ?? 0
+                try await Task.sleep(for: .milliseconds(max(hinted, 25 << attempt)))
+            } catch is CancellationError {
+                throw NewswireClientError(code: .cancelled, message: "\(request.opcode) cancelled by the caller")
+            }
+        }
+    }
+
+    func decode(_ record: ArticleRecord) throws -> Article {
+        do {
+            return try record.decode()
+        } catch {
+            throw NewswireClientError(
+                code: .protocolViolation, message: "server sent a record this client cannot decode: \(error)")
+        }
+    }
+
+    private func unexpected(_ operation: String) -> NewswireClientError {
+        NewswireClientError(code: .protocolViolation, message: "unexpected response to \(operation)")
+    }
+}
+
+/// The results of a scan, fetched one SCAN batch at a time as you iterate.
+public struct ScanSequence<Element: Sendable>: AsyncSequence, Sendable {
+    let client: NewswireClient
+    let message: ScanMessage
+    let extract: @Sendable (NewswireClient, [ArticleRecord], [ArticleID]) throws -> [Element]
+
+    /// Iterates the scan, requesting the next batch when the current one is used up.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let client: NewswireClient
+        var message: ScanMessage
+        let extract: @Sendable (NewswireClient, [ArticleRecord], [ArticleID]) throws -> [Element]
+        var buffered: [Element] = []
+        var position = 0
+        var finished = false
+
+        /// The next element, or nil after the last batch.
+        public mutating func next() async throws -> Element? {
+            while position == buffered.count {
+                guard !finished else { return nil }
+                let (records, ids, next) = try await client.scanBatch(message)
+                buffered = try extract(client, records, ids)
+                position = 0
+                if next.readableBytes == 0 { finished = true }
+                message.cursor = next
+            }
+            defer { position += 1 }
+            return buffered[position]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(client: client, message: message, extract: extract)
+    }
+}
+
+/// The articles of a scan, fetched in batches as you iterate.
+public typealias ArticleScan = ScanSequence<Article>
+
+/// The ids of a scan, fetched in batches as you iterate.
+public typealias ArticleIDScan = ScanSequence<ArticleID>

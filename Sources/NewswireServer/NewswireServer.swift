@@ -1,1 +1,155 @@
-// The NewswireServer module: see README "Modules".
+import ArticleExtraction
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NewswireEngine
+import NewswireModel
+import NewswireProtocol
+import ServiceLifecycle
+
+/// The Newswire service: listens on TCP, speaks the Newswire protocol (proto-docs/PROTOCOL.md) and serves the
+/// engine's records and search.
+///
+/// Run it in a `ServiceGroup`: on graceful shutdown (SIGTERM/SIGINT there) it stops accepting, sends GOAWAY on
+/// every connection, lets in-flight requests finish within the grace period (then tells the rest to retry),
+/// closes the engine (which saves the index snapshot) and returns.
+public final class NewswireServer: Service, Sendable {
+    /// The server's version string (WELCOME and STATS).
+    public static let version = "0.1.0"
+
+    private let context: ServerContext
+    private let eventLoopGroup: any EventLoopGroup
+    private let onListening: @Sendable (SocketAddress) -> Void
+    private let shutdownState = NIOLockedValueBox(ShutdownState())
+    private let nextConnectionID = NIOLockedValueBox<UInt64>(0)
+
+    private struct ShutdownState {
+        var draining = false
+        var connections: [UInt64: Connection] = [:]
+    }
+
+    /// Creates a server over an open engine.
+    ///
+    /// - Parameters:
+    ///   - onListening: called once the socket is bound, with the real address (port 0 picks a free port).
+    public init(
+        configuration: ServerConfiguration, engine: NewswireEngine,
+        extractor: ArticleExtractor = ArticleExtractor(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        threadPool: NIOThreadPool = .singleton,
+        logger: Logger = Logger(label: "newswired"),
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.context = ServerContext(
+            configuration: configuration, engine: engine, extractor: extractor, threadPool: threadPool,
+            logger: logger)
+        self.eventLoopGroup = eventLoopGroup
+        self.onListening = onListening
+    }
+
+    /// Serves until graceful shutdown (or cancellation), then drains connections and closes the engine.
+    public func run() async throws {
+        let configuration = context.configuration
+        let limits = configuration.limits
+        let frameLimits = context.handshakePolicy.limits
+        let handshakeTimeout = TimeAmount.nanoseconds(limits.handshakeTimeout.nanoseconds)
+        let idleTimeout = TimeAmount.nanoseconds(limits.idleTimeout.nanoseconds)
+        let serverChannel = try await ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 512)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try pipeline.addHandler(ByteToMessageHandler(NewswireFrameDecoder(limits: frameLimits)))
+                    try pipeline.addHandler(ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout))
+                    return try NIOAsyncChannel<Frame, ByteBuffer>(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(inboundType: Frame.self, outboundType: ByteBuffer.self))
+                }
+            }
+        guard let address = serverChannel.channel.localAddress else {
+            throw ServerError(message: "the listening socket has no local address")
+        }
+        context.logger.notice(
+            "listening", metadata: ["newswire_address": "\(address)", "newswire_data_dir": "\(configuration.dataDirectory)"])
+        onListening(address)
+
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                do {
+                    try await serverChannel.executeThenClose { inbound in
+                        for try await channel in inbound {
+                            group.addTask { await self.serve(channel) }
+                        }
+                    }
+                } catch {
+                    context.logger.debug("listener stopped", metadata: ["newswire_error": "\(error)"])
+                }
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown(closing: serverChannel.channel)
+        }
+        context.logger.notice("all connections closed; closing the engine")
+        try await context.threadPool.runIfActive { try self.context.engine.close() }
+    }
+
+    private func beginShutdown(closing listener: any Channel) {
+        context.logger.notice("graceful shutdown: no new connections; draining open ones")
+        listener.close(promise: nil)
+        let connections = shutdownState.withLockedValue { state in
+            state.draining = true
+            return Array(state.connections.values)
+        }
+        for connection in connections { connection.drain(grace: context.configuration.limits.shutdownGracePeriod) }
+    }
+
+    private func serve(_ channel: NIOAsyncChannel<Frame, ByteBuffer>) async {
+        let maxConnections = context.configuration.limits.maxConnections
+        let id = nextConnectionID.withLockedValue {
+            $0 += 1
+            return $0
+        }
+        let connection = Connection(id: id, context: context, channel: channel.channel)
+        let admitted: Bool? = shutdownState.withLockedValue { state in
+            if state.draining { return nil }
+            guard state.connections.count < maxConnections else { return false }
+            state.connections[id] = connection
+            return true
+        }
+        guard admitted == true else {
+            context.statistics.connectionRejected()
+            let error =
+                admitted == nil
+                ? ProtocolError(code: .shuttingDown, message: "server is shutting down", requestID: .connection)
+                : ProtocolError(
+                    code: .overloaded,
+                    message: "server already has \(maxConnections) connections; retry later or reuse a connection",
+                    requestID: .connection, retryAfterMillis: 100)
+            var encoder = FrameEncoder(compression: .disabled)
+            var buffer = channel.channel.allocator.buffer(capacity: 128)
+            encoder.encode(.error(error), requestID: .connection, into: &buffer)
+            let raw = channel.channel
+            try? await raw.writeAndFlush(buffer)
+            try? await raw.close()
+            return
+        }
+        context.statistics.connectionOpened()
+        await connection.run(channel)
+        context.statistics.connectionClosed()
+        shutdownState.withLockedValue { _ = $0.connections.removeValue(forKey: id) }
+    }
+}
+
+/// A failure to start or run the server.
+public struct ServerError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong and what to do.
+    public var message: String
+    /// Creates an error.
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,10 +1,162 @@
 import ArgumentParser
+import ArticleExtraction
+import Foundation
+import Logging
+import NewswireEngine
+import NewswireServer
+import ServiceLifecycle
 
 /// The Newswire server daemon.
 @main
 struct Newswired: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "newswired",
-        abstract: "Serve Newswire articles and search over the Newswire binary protocol."
+        abstract: "Serve Newswire articles and search over the Newswire binary protocol (proto-docs/PROTOCOL.md).",
+        discussion: """
+            With no options it listens on 127.0.0.1:7411, keeps its data in ./newswire-data and, on first start \
+            (an empty store), ingests the pages under ./seeds. Every option can also be set with the environment \
+            variable named in its help. SIGTERM or SIGINT shuts down gracefully: no new connections, GOAWAY to \
+            clients, in-flight requests finish within the grace period, the index snapshot is saved.
+            """
     )
+
+    @Option(help: "Address to listen on (env NEWSWIRE_HOST).")
+    var host: String = env("NEWSWIRE_HOST") ?? "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free port (env NEWSWIRE_PORT).")
+    var port: Int = env("NEWSWIRE_PORT").flatMap(Int.init) ?? 7411
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the store and index snapshot (env NEWSWIRE_DATA_DIR).")
+    var dataDirectory: String = env("NEWSWIRE_DATA_DIR") ?? "newswire-data"
+
+    @Option(help: "Directory of pages to ingest when the store is empty (env NEWSWIRE_SEEDS).")
+    var seeds: String = env("NEWSWIRE_SEEDS") ?? "seeds"
+
+    @Flag(name: .customLong("no-seeds"), help: "Do not ingest seed pages on first start.")
+    var noSeeds = false
+
+    @Option(
+        name: .customLong("token-file"),
+        help: "File whose first line is the token required for writes (env NEWSWIRE_TOKEN_FILE).")
+    var tokenFile: String?
+
+    @Option(
+        name: .customLong("read-token-file"),
+        help: "File whose first line is a token required for reads (env NEWSWIRE_READ_TOKEN_FILE).")
+    var readTokenFile: String?
+
+    @Option(name: .customLong("max-connections"), help: "Connections served at once (env NEWSWIRE_MAX_CONNECTIONS).")
+    var maxConnections: Int = env("NEWSWIRE_MAX_CONNECTIONS").flatMap(Int.init) ?? 1024
+
+    @Option(name: .customLong("max-frame-bytes"), help: "Largest frame payload accepted (env NEWSWIRE_MAX_FRAME_BYTES).")
+    var maxFrameBytes: Int = env("NEWSWIRE_MAX_FRAME_BYTES").flatMap(Int.init) ?? (16 << 20)
+
+    @Option(
+        name: .customLong("max-decompressed-bytes"),
+        help: "Largest payload a compressed frame may inflate to (env NEWSWIRE_MAX_DECOMPRESSED_BYTES).")
+    var maxDecompressedBytes: Int = env("NEWSWIRE_MAX_DECOMPRESSED_BYTES").flatMap(Int.init) ?? (64 << 20)
+
+    @Option(
+        name: .customLong("max-in-flight"),
+        help: "Requests one connection may have in flight before OVERLOADED (env NEWSWIRE_MAX_IN_FLIGHT).")
+    var maxInFlight: Int = env("NEWSWIRE_MAX_IN_FLIGHT").flatMap(Int.init) ?? 128
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a silent connection is kept (env NEWSWIRE_IDLE_TIMEOUT).")
+    var idleTimeout: Int = env("NEWSWIRE_IDLE_TIMEOUT").flatMap(Int.init) ?? 300
+
+    @Option(
+        name: .customLong("handshake-timeout"), help: "Seconds a new connection has to send HELLO (env NEWSWIRE_HANDSHAKE_TIMEOUT).")
+    var handshakeTimeout: Int = env("NEWSWIRE_HANDSHAKE_TIMEOUT").flatMap(Int.init) ?? 10
+
+    @Option(
+        name: .customLong("shutdown-grace"),
+        help: "Seconds in-flight requests get to finish on shutdown (env NEWSWIRE_SHUTDOWN_GRACE).")
+    var shutdownGrace: Int = env("NEWSWIRE_SHUTDOWN_GRACE").flatMap(Int.init) ?? 10
+
+    @Option(
+        name: .customLong("compression-threshold"),
+        help: "Payloads at least this many bytes are zlib-compressed (env NEWSWIRE_COMPRESSION_THRESHOLD).")
+    var compressionThreshold: Int = env("NEWSWIRE_COMPRESSION_THRESHOLD").flatMap(Int.init) ?? 512
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env NEWSWIRE_LOG_LEVEL).")
+    var logLevel: String = env("NEWSWIRE_LOG_LEVEL") ?? "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not a TCP port (0...65535)") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level \(logLevel): use trace, debug, info, notice, warning or error")
+        }
+        for (name, value) in [
+            ("--max-connections", maxConnections), ("--max-in-flight", maxInFlight), ("--idle-timeout", idleTimeout),
+            ("--handshake-timeout", handshakeTimeout),
+        ] where value <= 0 {
+            throw ValidationError("\(name) must be positive, got \(value)")
+        }
+        guard maxFrameBytes >= 64 << 10 else { throw ValidationError("--max-frame-bytes must be at least 65536") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "newswired")
+
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.dataDirectory = dataDirectory
+        configuration.seedsDirectory = noSeeds ? nil : seeds
+        configuration.writeToken = try (tokenFile ?? env("NEWSWIRE_TOKEN_FILE")).map { try Self.readToken(from: $0, option: "--token-file") }
+        configuration.readToken = try (readTokenFile ?? env("NEWSWIRE_READ_TOKEN_FILE")).map { try Self.readToken(from: $0, option: "--read-token-file") }
+        configuration.limits.maxConnections = maxConnections
+        configuration.limits.maxFrameBytes = maxFrameBytes
+        configuration.limits.maxDecompressedBytes = maxDecompressedBytes
+        configuration.limits.maxInFlightPerConnection = maxInFlight
+        configuration.limits.idleTimeout = .seconds(idleTimeout)
+        configuration.limits.handshakeTimeout = .seconds(handshakeTimeout)
+        configuration.limits.shutdownGracePeriod = .seconds(shutdownGrace)
+        configuration.limits.compressionThreshold = compressionThreshold
+
+        let engine: NewswireEngine
+        do {
+            engine = try NewswireEngine.open(dataDirectory: dataDirectory)
+        } catch {
+            throw ValidationError("cannot open data directory \(dataDirectory): \(error)")
+        }
+        logger.notice("engine ready", metadata: ["newswire_index": "\(engine.startup)"])
+        let extractor = ArticleExtractor()
+        if let seeds = configuration.seedsDirectory, try engine.stats().articleCount == 0 {
+            if FileManager.default.fileExists(atPath: seeds) {
+                let summary = try SeedLoader.load(directory: seeds, into: engine, extractor: extractor, logger: logger)
+                logger.notice(
+                    "ingested seed pages",
+                    metadata: ["newswire_ingested": "\(summary.ingested)", "newswire_failed": "\(summary.failed)"])
+            } else {
+                logger.warning("no seeds directory at \(seeds); starting empty (use --seeds DIR or --no-seeds)")
+            }
+        }
+
+        let server = NewswireServer(configuration: configuration, engine: engine, extractor: extractor, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    static func readToken(from path: String, option: String) throws -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("\(option) \(path): cannot read the file")
+        }
+        let token = text.split(whereSeparator: \.isNewline).first.map(String.init)?
+            .trimmingCharacters(in: .whitespaces) ?? ""
+        guard !token.isEmpty else { throw ValidationError("\(option) \(path): the file has no token on its first line") }
+        return token
+    }
+}
+
+private func env(_ name: String) -> String? {
+    ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
 }

@@ -1,1 +1,0 @@
-// The ArticleExtraction module: see README "Modules".

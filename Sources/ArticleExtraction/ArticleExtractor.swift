@@ -1,0 +1,276 @@
+import NewswireModel
+
+/// Turns the bytes of a scraped news page — raw HTML or a plain-text dump, UTF-8 or GBK/GB18030 — into an
+/// ``NewswireModel/Article``.
+///
+/// A value type with no shared mutable state: one extractor can be used from any number of threads at once.
+///
+/// ```swift
+/// let extractor = ArticleExtractor()
+/// let article = try extractor.extract(bytes, url: "https://example.com/a.html")
+/// ```
+public struct ArticleExtractor: Sendable {
+    /// Extraction settings.
+    public struct Configuration: Sendable, Hashable {
+        /// UTC offset for page times written without a zone, in seconds. Default: China Standard Time (+08:00,
+        /// Asia/Shanghai), the zone of nearly every page Newswire ingests.
+        public var defaultUTCOffsetSeconds: Int32
+        /// Largest input accepted, in bytes. Default 32 MiB: far above any real article page (the largest in our
+        /// samples is under 1 MiB) while bounding memory and time per request.
+        public var maximumInputBytes: Int
+
+        /// The default maximum input size: 32 MiB.
+        public static let defaultMaximumInputBytes = 32 << 20
+
+        /// Creates a configuration.
+        public init(
+            defaultUTCOffsetSeconds: Int32 = PublishedTime.chinaStandardOffset,
+            maximumInputBytes: Int = Configuration.defaultMaximumInputBytes
+        ) {
+            self.defaultUTCOffsetSeconds = defaultUTCOffsetSeconds
+            self.maximumInputBytes = maximumInputBytes
+        }
+    }
+
+    /// The settings this extractor uses.
+    public var configuration: Configuration
+
+    /// Creates an extractor.
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+    }
+
+    /// Extracts the article from a page.
+    ///
+    /// - Parameters:
+    ///   - bytes: the page as fetched or scraped.
+    ///   - url: where the page came from, if known; a `<link rel=canonical>` or `og:url` in the page wins.
+    ///   - charsetHint: a charset from outside the page (an HTTP `Content-Type`), which outranks the page's own
+    ///     declaration. A byte-order mark outranks both.
+    /// - Throws: ``ExtractionError`` with code `.tooLarge`, `.empty`, `.binary`, `.undecodable` or `.noArticle`.
+    public func extract(
+        _ bytes: some Collection<UInt8>, url: String? = nil, charsetHint: String? = nil
+    ) throws(ExtractionError) -> Article {
+        let result: Result<Article, ExtractionError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(ExtractionError) -> Article in
+                try extract(buffer: buffer, url: url, charsetHint: charsetHint)
+            }
+        }
+        if let result { return try result.get() }
+        let copy = Array(bytes)
+        return try copy.withUnsafeBufferPointer { (buffer) throws(ExtractionError) -> Article in
+            try extract(buffer: buffer, url: url, charsetHint: charsetHint)
+        }
+    }
+
+    private func extract(
+        buffer: UnsafeBufferPointer<UInt8>, url: String?, charsetHint: String?
+    ) throws(ExtractionError) -> Article {
+        if buffer.count > configuration.maximumInputBytes {
+            throw ExtractionError(
+                .tooLarge,
+                "input is \(buffer.count) bytes, over the \(configuration.maximumInputBytes)-byte limit; "
+                    + "a news page is far smaller, so check this is the right file")
+        }
+        if buffer.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0x0C }) {
+            throw ExtractionError(
+                .empty,
+                buffer.isEmpty
+                    ? "input is empty (0 bytes); check that the page was saved or downloaded completely"
+                    : "input holds only whitespace; check that the page was saved or downloaded completely")
+        }
+        if let kind = PageDecoding.binaryKind(buffer) {
+            throw ExtractionError(
+                .binary, "input is \(kind), not a text or HTML page; pass the page's HTML or a plain-text scrape")
+        }
+        let decoded = try PageDecoding.decode(buffer, charsetHint: charsetHint)
+        let text = decoded.text
+        if text.unicodeScalars.allSatisfy({ $0.isSpaceLike }) {
+            throw ExtractionError(
+                .empty, "input holds only whitespace; check that the page was saved or downloaded completely")
+        }
+        if Self.looksLikeHTML(text) {
+            return try extractHTML(text, url: url)
+        }
+        return try extractPlainText(text, url: url)
+    }
+
+    /// Markup near the start: a doctype or one of the tags every page has.
+    static func looksLikeHTML(_ text: String) -> Bool {
+        let utf8 = text.utf8
+        // Nearly every page starts with `<` (a doctype, `<html>`, a comment): decide on the first byte.
+        if let first = utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) {
+            if first == UInt8(ascii: "<") { return true }
+        }
+        let head = Array(utf8.prefix(4096))
+        let tags: [[UInt8]] = ["<html", "<!doctype html", "<body", "<head", "<meta", "<div", "<p>", "<table", "<title"]
+            .map { Array($0.utf8) }
+        var i = 0
+        while i < head.count {
+            if head[i] == UInt8(ascii: "<") {
+                for t in tags where i + t.count <= head.count {
+                    var match = true
+                    for k in 1..<t.count where head[i + k] | 0x20 != t[k] && head[i + k] != t[k] {
+                        match = false
+                        break
+                    }
+                    if match { return true }
+                }
+            }
+            i += 1
+        }
+        return false
+    }
+
+    // MARK: Plain text
+
+    private func extractPlainText(_ text: String, url: String?) throws(ExtractionError) -> Article {
+        var lines: [PageLine] = []
+        for raw in text.unicodeScalars.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\u{2028}" }) {
+            let normalized = Text.normalizeSpaces(Array(raw))
+            if !normalized.isEmpty { lines.append(PageLine(normalized)) }
+        }
+        let assembled = ArticleAssembler.assemble(lines, titleHint: nil)
+        return try finish(assembled, structured: nil, url: url, languageHint: nil)
+    }
+
+    // MARK: HTML
+
+    private func extractHTML(_ text: String, url: String?) throws(ExtractionError) -> Article {
+        var text = text
+        let parsed = text.withUTF8 { HTMLPage.parse(utf8: $0) }
+        guard let page = parsed else {
+            throw ExtractionError(
+                .noArticle, "libxml2 could not build a document from this HTML; is the file truncated?")
+        }
+        let structured = StructuredMetadata(page: page)
+        let title = Self.chooseTitle(page: page, structured: structured)
+        guard let selection = BodySelector.select(page) else {
+            throw ExtractionError(
+                .noArticle,
+                "no recognisable article: the page has no block of prose outside navigation and boilerplate "
+                    + "(is it an index, search or login page?)")
+        }
+        func usable(_ b: HTMLPage.Block) -> Bool {
+            (!b.boilerplate || selection.ignoredBoilerplate)
+                && !(b.linkVisible * 2 > b.visible && b.punctuation < 3)
+        }
+        let lines = LabelledFields.mergingLabelCells(page.blocks[selection.blockRange].filter(usable).map(\.line))
+        let lo = selection.blockRange.lowerBound
+        let hi = selection.blockRange.upperBound
+        let before = LabelledFields.mergingLabelCells(
+            page.blocks[max(0, lo - 40)..<lo].filter { !$0.boilerplate }.map(\.line)
+        ).reversed()
+        let after = LabelledFields.mergingLabelCells(
+            page.blocks[hi..<min(page.blocks.count, hi + 15)].filter { !$0.boilerplate }.map(\.line))
+        var assembled = ArticleAssembler.assemble(lines, titleHint: title, before: Array(before), after: after)
+        if assembled.metadata.dates.isEmpty {
+            // Last resort: the first date anywhere on the page, labelled ones first.
+            let all = page.blocks.flatMap { DateScanner.scan($0.text) }
+            if let d = all.first(where: \.labelled) ?? all.first {
+                assembled.metadata.addDate(d, rank: ArticleAssembler.DateRank.anywhere)
+            }
+        }
+        return try finish(
+            assembled, structured: structured, url: structured.url ?? url, languageHint: page.hasLangAttribute)
+    }
+
+    /// The headline: an `<h1>`/`<h2>` that the `<title>` contains, else the structured headline, else the
+    /// cleaned `<title>`, else the first `<h1>`.
+    static func chooseTitle(page: HTMLPage, structured: StructuredMetadata) -> String? {
+        let rawTitle = page.title.map { Text.normalizeSpaces(Text.scalars($0)) } ?? []
+        let titleKey = Text.key(rawTitle)
+        let headings = page.blocks.filter { $0.heading >= 1 && $0.heading <= 3 && !$0.boilerplate }.map(\.line)
+        if !titleKey.isEmpty {
+            for h in headings where h.key.count >= 4 && titleKey.contains(h.key) {
+                return h.string
+            }
+        }
+        if let headline = structured.headline, !headline.isEmpty {
+            let cleaned = StructuredMetadata.cleanTitle(headline)
+            if !cleaned.isEmpty { return cleaned }
+        }
+        if !rawTitle.isEmpty {
+            let cleaned = StructuredMetadata.cleanTitle(Text.string(rawTitle))
+            // A `<title>` of a word or two (`显示`, `1`) is a placeholder when the page has a real heading.
+            let placeholder = Text.visibleCount(Text.scalars(cleaned)) < 4 && headings.contains { $0.visible >= 4 }
+            if !cleaned.isEmpty && !placeholder { return cleaned }
+        }
+        if let h = headings.first(where: { $0.heading <= 2 && $0.visible >= 4 }) { return h.string }
+        return headings.first(where: { $0.heading == 1 })?.string
+    }
+
+    // MARK: Assembly
+
+    private func finish(
+        _ assembled: AssembledArticle, structured: StructuredMetadata?, url: String?, languageHint: String?
+    ) throws(ExtractionError) -> Article {
+        let paragraphs = assembled.paragraphs
+        let bodyLength = paragraphs.reduce(0) { $0 + $1.unicodeScalars.count }
+        guard !paragraphs.isEmpty, bodyLength >= 10 else {
+            throw ExtractionError(
+                .noArticle,
+                "no recognisable article: found \(paragraphs.count) body paragraph(s) with \(bodyLength) characters "
+                    + "(expected a headline and at least a sentence of body text)")
+        }
+        let meta = assembled.metadata
+        let offset = configuration.defaultUTCOffsetSeconds
+
+        // Publication time.
+        var candidates = meta.dates
+        if let s = structured {
+            if let d = s.published { candidates.append((ArticleAssembler.DateRank.structured, d)) }
+            if let d = s.timeElement { candidates.append((ArticleAssembler.DateRank.timeElement, d)) }
+        }
+        var chosen: DateMatch?
+        if let best = candidates.enumerated().min(by: { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }) {
+            chosen = best.element.match
+            if !best.element.match.hasTime,
+                let timed = candidates.first(where: {
+                    $0.match.hasTime && $0.match.year == best.element.match.year
+                        && $0.match.month == best.element.match.month && $0.match.day == best.element.match.day
+                })
+            {
+                chosen = timed.match
+            }
+        }
+        let publishedAt = chosen?.publishedTime(defaultOffset: offset)
+
+        // People.
+        var reporters = meta.labelledAuthors
+        if reporters.isEmpty, let s = structured { reporters = s.authors }
+        if reporters.isEmpty { reporters = meta.bylineReporters }
+        if reporters.isEmpty { reporters = meta.trailingAuthors }
+        if reporters.isEmpty, let a = structured?.metaAuthor {
+            let names = People.splitByline(Text.scalars(a))
+            if names.count <= 4, !names.contains(where: { Self.looksLikeOrganisation($0) }) { reporters = names }
+        }
+        reporters = Self.unique(reporters)
+        let editors = Self.unique(meta.editors)
+        let excluded = Set(reporters + editors)
+        let participants = Self.unique(meta.participants).filter { !excluded.contains($0) }
+
+        let source = meta.sources.first ?? structured?.publisher ?? meta.datelineSource
+        let title = assembled.title ?? ""
+        var language = Text.language(of: paragraphs, title: title)
+        if language == nil, let hint = languageHint?.split(separator: "-").first { language = hint.lowercased() }
+        let id = ArticleIdentity.id(canonicalURL: url, title: title, publishedAt: publishedAt, paragraphs: paragraphs)
+        return Article(
+            id: id, url: url, title: title, subtitles: assembled.subtitles, publishedAt: publishedAt, source: source,
+            reporters: reporters, editors: editors, participants: participants, paragraphs: paragraphs,
+            clicks: meta.clicks, language: language)
+    }
+
+    static func looksLikeOrganisation(_ name: String) -> Bool {
+        for word in ["网", "报", "社", "站", "台", "中心", "政府", "委员会", "办公室", ".com", ".cn", "www"]
+        where name.contains(word) {
+            return true
+        }
+        return false
+    }
+
+    static func unique(_ names: [String]) -> [String] {
+        var seen = Set<String>()
+        return names.filter { !$0.isEmpty && seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,240 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Turns page bytes into text: rejects binary input, then picks the charset in the documented order
+/// (BOM, declared charset, strict UTF-8, GB18030) and decodes.
+enum PageDecoding {
+    /// The charset a page was decoded with.
+    enum Charset: String, Sendable {
+        case utf8 = "UTF-8"
+        case utf16LE = "UTF-16LE"
+        case utf16BE = "UTF-16BE"
+        case gb18030 = "GB18030"
+        case other
+    }
+
+    /// Share of undecodable bytes tolerated in a lenient decode before the page counts as undecodable:
+    /// real GBK pages occasionally carry a stray byte, random bytes fail far more often.
+    static let maximumInvalidByteRatio = 0.01
+
+    struct Decoded {
+        var text: String
+        var charset: String
+    }
+
+    /// Signatures of common binary formats, checked before anything else.
+    private static let binarySignatures: [(String, [UInt8])] = [
+        ("a PNG image", [0x89, 0x50, 0x4E, 0x47]), ("a JPEG image", [0xFF, 0xD8, 0xFF]),
+        ("a GIF image", [0x47, 0x49, 0x46, 0x38]), ("a ZIP archive", [0x50, 0x4B, 0x03, 0x04]),
+        ("a ZIP archive", [0x50, 0x4B, 0x05, 0x06]), ("a gzip archive", [0x1F, 0x8B]),
+        ("a PDF document", [0x25, 0x50, 0x44, 0x46, 0x2D]), ("a 7-Zip archive", [0x37, 0x7A, 0xBC, 0xAF]),
+        ("a RAR archive", [0x52, 0x61, 0x72, 0x21]), ("an ELF executable", [0x7F, 0x45, 0x4C, 0x46]),
+        ("a bzip2 archive", [0x42, 0x5A, 0x68]), ("an xz archive", [0xFD, 0x37, 0x7A, 0x58, 0x5A]),
+        ("a WebP/RIFF file", [0x52, 0x49, 0x46, 0x46]), ("a Zstandard archive", [0x28, 0xB5, 0x2F, 0xFD]),
+    ]
+
+    /// Returns a description of the binary format when `bytes` are not text.
+    static func binaryKind(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        if bytes.count >= 2, bytes[0] == 0xFF && bytes[1] == 0xFE || bytes[0] == 0xFE && bytes[1] == 0xFF {
+            return nil  // UTF-16 BOM: text with NULs
+        }
+        for (name, magic) in binarySignatures where bytes.count >= magic.count {
+            if zip(bytes.prefix(magic.count), magic).allSatisfy({ $0 == $1 }) { return name }
+        }
+        // Text has essentially no NULs or C0 controls other than tab/CR/LF/FF/ESC.
+        let sample = bytes.prefix(65_536)
+        var controls = 0
+        var nuls = 0
+        for b in sample {
+            if b == 0 {
+                nuls += 1
+            } else if b < 0x20, b != 0x09, b != 0x0A, b != 0x0D, b != 0x0C, b != 0x1B {
+                controls += 1
+            }
+        }
+        if nuls > 0 && nuls * 100 >= sample.count {
+            return "binary data (\(nuls) NUL bytes in the first \(sample.count))"
+        }
+        if (nuls + controls) * 20 >= sample.count && sample.count >= 16 {
+            return "binary data (\(nuls + controls) control bytes in the first \(sample.count))"
+        }
+        return nil
+    }
+
+    /// The charset a page declares in `<meta charset>`, `<meta http-equiv content="...charset=">` or
+    /// `<?xml encoding=>`, lowercased; only the first 8 KiB are searched, as browsers do (1 KiB there).
+    static func declaredCharset(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        let limit = min(bytes.count, 8192)
+        let needles: [[UInt8]] = [Array("charset".utf8), Array("encoding".utf8)]
+        var i = 0
+        while i < limit {
+            let b = bytes[i] | 0x20
+            if b == 0x63 || b == 0x65 {  // c / e
+                for needle in needles where i + needle.count < limit {
+                    var ok = true
+                    for k in 0..<needle.count where bytes[i + k] | 0x20 != needle[k] {
+                        ok = false
+                        break
+                    }
+                    if !ok { continue }
+                    if needle.count == 8 {
+                        // `encoding=` only inside an XML declaration at the start.
+                        if i > 200 { continue }
+                    }
+                    var j = i + needle.count
+                    while j < limit, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+                    guard j < limit, bytes[j] == 0x3D else { continue }  // =
+                    j += 1
+                    while j < limit, bytes[j] == 0x20 || bytes[j] == 0x22 || bytes[j] == 0x27 { j += 1 }
+                    var name: [UInt8] = []
+                    while j < limit, name.count < 40 {
+                        let c = bytes[j]
+                        let isNameByte =
+                            (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A)
+                            || c == 0x2D || c == 0x5F || c == 0x2E || c == 0x3A
+                        guard isNameByte else { break }
+                        name.append(c >= 0x41 && c <= 0x5A ? c | 0x20 : c)
+                        j += 1
+                    }
+                    if !name.isEmpty { return String(decoding: name, as: UTF8.self) }
+                }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    static let gbFamily: Set<String> = [
+        "gb2312", "gbk", "gb18030", "x-gbk", "gb_2312-80", "csgb2312", "euc-cn", "cp936", "windows-936", "gb_2312",
+        "x-euc-cn", "chinese", "iso-ir-58", "csiso58gb231280", "ms936",
+    ]
+    static let utf8Names: Set<String> = ["utf-8", "utf8", "unicode-1-1-utf-8", "x-unicode20utf8"]
+
+    /// Decodes page bytes; `charsetHint` (e.g. an HTTP `Content-Type` charset) outranks the page's declaration.
+    static func decode(
+        _ bytes: UnsafeBufferPointer<UInt8>, charsetHint: String?
+    ) throws(ExtractionError) -> Decoded {
+        // 1. Byte-order marks.
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            let body = UnsafeBufferPointer(rebasing: bytes[3...])
+            return try decodeUTF8Lenient(body)
+        }
+        if bytes.count >= 2, bytes[0] == 0xFF, bytes[1] == 0xFE {
+            return try decodeIconv(UnsafeBufferPointer(rebasing: bytes[2...]), from: "UTF-16LE")
+        }
+        if bytes.count >= 2, bytes[0] == 0xFE, bytes[1] == 0xFF {
+            return try decodeIconv(UnsafeBufferPointer(rebasing: bytes[2...]), from: "UTF-16BE")
+        }
+        let strictUTF8 = validUTF8(bytes)
+        // 2. The declared charset (or the caller's hint).
+        if let declared = (charsetHint?.lowercased()).flatMap({ $0.isEmpty ? nil : $0 }) ?? declaredCharset(bytes) {
+            if utf8Names.contains(declared) || declared == "us-ascii" || declared == "ascii" {
+                if let strictUTF8 { return Decoded(text: strictUTF8, charset: "UTF-8") }
+                // Mislabelled: a page claiming UTF-8 that is not is almost always GBK.
+                if let gb = try? decodeIconv(bytes, from: "GB18030") { return gb }
+                return try decodeUTF8Lenient(bytes)
+            }
+            if gbFamily.contains(declared) {
+                // Valid multi-byte UTF-8 is practically never GBK by accident, while pages that declare gb2312
+                // yet were re-saved as UTF-8 do occur; trust the bytes.
+                if let strictUTF8, strictUTF8.utf8.count != strictUTF8.unicodeScalars.count {
+                    return Decoded(text: strictUTF8, charset: "UTF-8")
+                }
+                return try decodeIconv(bytes, from: "GB18030")
+            }
+            if let other = try? decodeIconv(bytes, from: declared.uppercased()) {
+                if let strictUTF8, strictUTF8.utf8.count != strictUTF8.unicodeScalars.count {
+                    return Decoded(text: strictUTF8, charset: "UTF-8")
+                }
+                return other
+            }
+            // Unknown declaration: fall through to detection.
+        }
+        // 3. Strict UTF-8, 4. GB18030 (GBK and GB2312 are subsets).
+        if let strictUTF8 { return Decoded(text: strictUTF8, charset: "UTF-8") }
+        return try decodeIconv(bytes, from: "GB18030")
+    }
+
+    /// The text when `bytes` are entirely valid UTF-8.
+    static func validUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        String(validating: bytes, as: UTF8.self)
+    }
+
+    static func decodeUTF8Lenient(_ bytes: UnsafeBufferPointer<UInt8>) throws(ExtractionError)
+        -> Decoded
+    {
+        if let s = validUTF8(bytes) { return Decoded(text: s, charset: "UTF-8") }
+        let text = String(decoding: bytes, as: UTF8.self)
+        var replaced = 0
+        for s in text.unicodeScalars where s == "\u{FFFD}" { replaced += 1 }
+        if Double(replaced) > Double(bytes.count) * maximumInvalidByteRatio {
+            throw ExtractionError(
+                .undecodable,
+                "bytes are not valid UTF-8 (\(replaced) invalid sequences in \(bytes.count) bytes); "
+                    + "re-save the page as UTF-8 or pass its charset")
+        }
+        return Decoded(text: text, charset: "UTF-8")
+    }
+
+    /// Decodes with iconv, replacing each invalid byte with U+FFFD; fails when more than
+    /// ``maximumInvalidByteRatio`` of the bytes are invalid.
+    static func decodeIconv(
+        _ bytes: UnsafeBufferPointer<UInt8>, from charset: String
+    ) throws(ExtractionError) -> Decoded {
+        let cd = iconv_open("UTF-8", charset)
+        if cd == iconv_t(bitPattern: -1) {
+            throw ExtractionError(
+                .undecodable, "unsupported charset \(charset); re-save the page as UTF-8")
+        }
+        defer { iconv_close(cd) }
+        var output = [UInt8](repeating: 0, count: bytes.count * 2 + 16)
+        var produced = 0
+        var invalid = 0
+        var inPtr = UnsafeMutablePointer(mutating: bytes.baseAddress)
+        var inLeft = bytes.count
+        while inLeft > 0 {
+            if output.count - produced < 16 { output.append(contentsOf: repeatElement(0, count: output.count)) }
+            let (result, err): (Int, Int32) = output.withUnsafeMutableBufferPointer { out in
+                var outPtr: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(out.baseAddress! + produced)
+                    .assumingMemoryBound(to: CChar.self)
+                var outLeft = out.count - produced
+                var inRaw: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(inPtr)?
+                    .assumingMemoryBound(to: CChar.self)
+                let before = outLeft
+                let r = iconv(cd, &inRaw, &inLeft, &outPtr, &outLeft)
+                let e = r == -1 ? errno : 0
+                produced += before - outLeft
+                inPtr = UnsafeMutableRawPointer(inRaw)?.assumingMemoryBound(to: UInt8.self)
+                return (r, e)
+            }
+            if result != -1 { break }
+            switch err {
+            case E2BIG:
+                output.append(contentsOf: repeatElement(0, count: output.count))
+            case EILSEQ, EINVAL:
+                // Skip one bad byte, write U+FFFD.
+                invalid += 1
+                inPtr = inPtr.map { $0 + 1 }
+                inLeft -= 1
+                if output.count - produced < 3 { output.append(contentsOf: repeatElement(0, count: 64)) }
+                output[produced] = 0xEF
+                output[produced + 1] = 0xBF
+                output[produced + 2] = 0xBD
+                produced += 3
+            default:
+                throw ExtractionError(.undecodable, "iconv failed (errno \(err)) decoding \(charset)")
+            }
+        }
+        if Double(invalid) > max(2, Double(bytes.count) * maximumInvalidByteRatio) {
+            throw ExtractionError(
+                .undecodable,
+                "decodes in no supported charset (not UTF-8; as \(charset) \(invalid) of \(bytes.count) "
+                    + "bytes are invalid); re-save the page as UTF-8 or GBK")
+        }
+        let text = String(decoding: output[0..<produced], as: UTF8.self)
+        return Decoded(text: text, charset: charset)
+    }
+}

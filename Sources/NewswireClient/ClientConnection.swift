@@ -1,0 +1,171 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NewswireProtocol
+
+/// Flags a connection's handler sets for the pool to read from any thread.
+final class ConnectionFlags: Sendable {
+    private let goingAway = NIOLockedValueBox(false)
+    func markGoingAway() { goingAway.withLockedValue { $0 = true } }
+    var isGoingAway: Bool { goingAway.withLockedValue { $0 } }
+}
+
+/// One handshaken connection: sends requests with fresh ids and awaits their (possibly streamed) responses.
+final class ClientConnection: Sendable {
+    let channel: any Channel
+    let handshake: Handshake
+    private let flags: ConnectionFlags
+    private let nextRequestID = NIOLockedValueBox(RequestID(1))
+    /// Requests beyond the server's announced in-flight limit wait here instead of drawing OVERLOADED.
+    private let slots: AsyncSemaphore
+
+    private init(channel: any Channel, handshake: Handshake, flags: ConnectionFlags) {
+        self.channel = channel
+        self.handshake = handshake
+        self.flags = flags
+        self.slots = AsyncSemaphore(permits: max(1, Int(handshake.welcome.maxInFlight)))
+    }
+
+    /// Usable for new requests: open and not told to go away.
+    var isUsable: Bool { channel.isActive && !flags.isGoingAway }
+
+    /// Connects, sends HELLO and waits for WELCOME.
+    static func connect(
+        configuration: NewswireClient.Configuration, eventLoop: any EventLoop
+    ) async throws -> ClientConnection {
+        let hello = HelloMessage(
+            clientName: configuration.clientName, compressions: configuration.compression ? [.zlib] : [],
+            token: configuration.token)
+        let handshakePromise = eventLoop.makePromise(of: Handshake.self)
+        let flags = ConnectionFlags()
+        let limits = FrameLimits()
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoop)
+                .connectTimeout(.nanoseconds(configuration.connectTimeout.nanoseconds))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(NewswireFrameDecoder(limits: limits)))
+                        try channel.pipeline.syncOperations.addHandler(
+                            ClientChannelHandler(hello: hello, handshakePromise: handshakePromise, flags: flags))
+                    }
+                }
+                .connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            handshakePromise.fail(error)
+            throw NewswireClientError(
+                code: .connectionFailed,
+                message: "cannot connect to \(configuration.host):\(configuration.port): \(error); "
+                    + "is newswired running there?",
+                isRetryable: true)
+        }
+        let timeout = eventLoop.scheduleTask(in: .nanoseconds(configuration.connectTimeout.nanoseconds)) {
+            handshakePromise.fail(
+                NewswireClientError(
+                    code: .connectionFailed,
+                    message: "\(configuration.host):\(configuration.port) accepted the connection but sent no "
+                        + "WELCOME in time; is it a Newswire server?", isRetryable: true))
+        }
+        do {
+            let handshake = try await handshakePromise.futureResult.get()
+            timeout.cancel()
+            return ClientConnection(channel: channel, handshake: handshake, flags: flags)
+        } catch {
+            timeout.cancel()
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+
+    /// Sends a request and returns every frame of its response; a task cancellation cancels the request.
+    func send(_ request: Request, timeout: Duration) async throws -> [Response] {
+        try await slots.acquire()
+        defer { slots.release() }
+        let requestID = nextRequestID.withLockedValue { id in
+            defer { id = id.nextClientID == RequestID(0) ? RequestID(1) : id.nextClientID }
+            return id
+        }
+        let promise = channel.eventLoop.makePromise(of: [Response].self)
+        let command = ClientCommand.request(
+            request, requestID, timeout: .nanoseconds(timeout.nanoseconds), promise: promise)
+        return try await withTaskCancellationHandler {
+            channel.writeAndFlush(command).whenFailure { error in
+                promise.fail(
+                    NewswireClientError(
+                        code: .connectionClosed, message: "could not send \(request.opcode): \(error)",
+                        isRetryable: true))
+            }
+            return try await promise.futureResult.get()
+        } onCancel: {
+            channel.writeAndFlush(
+                ClientCommand.cancel(
+                    requestID, NewswireClientError(code: .cancelled, message: "\(request.opcode) cancelled by the caller")),
+                promise: nil)
+        }
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// A counting semaphore for async callers; waiting is cancellable.
+final class AsyncSemaphore: Sendable {
+    private struct State {
+        var available: Int
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state: NIOLockedValueBox<State>
+
+    init(permits: Int) {
+        state = NIOLockedValueBox(State(available: permits))
+    }
+
+    func acquire() async throws {
+        let waiterID = state.withLockedValue { state -> UInt64 in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let granted = state.withLockedValue { state -> Bool in
+                    if state.available > 0 {
+                        state.available -= 1
+                        return true
+                    }
+                    state.waiters.append((waiterID, continuation))
+                    return false
+                }
+                if granted { continuation.resume() }
+            }
+        } onCancel: {
+            let cancelled = state.withLockedValue { state -> CheckedContinuation<Void, any Error>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
+                return state.waiters.remove(at: index).continuation
+            }
+            cancelled?.resume(throwing: CancellationError())
+        }
+    }
+
+    func release() {
+        let next = state.withLockedValue { state -> CheckedContinuation<Void, any Error>? in
+            if state.waiters.isEmpty {
+                state.available += 1
+                return nil
+            }
+            return state.waiters.removeFirst().continuation
+        }
+        next?.resume()
+    }
+}

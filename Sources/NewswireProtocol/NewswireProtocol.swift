@@ -1,1 +1,0 @@
-// The NewswireProtocol module: see README "Modules".

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import NewswireClient
+
+/// Options every command that talks to a server shares.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "Server host (default: from NEWSWIRE_ADDR=host:port, else 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Server port (default: from NEWSWIRE_ADDR, else 7411).")
+    var port: Int?
+
+    @Option(help: "Token for writes or protected reads (default: NEWSWIRE_TOKEN).")
+    var token: String?
+
+    @Flag(name: .customLong("no-compression"), help: "Do not offer zlib compression.")
+    var noCompression = false
+
+    @Flag(help: "Machine output: one JSON document (field names in README).")
+    var json = false
+
+    @Option(help: "Seconds to wait for each answer.")
+    var timeout: Double = 30
+
+    func validate() throws {
+        if let port, !(1...65535).contains(port) { throw ValidationError("--port \(port) is not a TCP port") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        _ = try address()
+    }
+
+    /// Host and port from the flags, else NEWSWIRE_ADDR, else the default.
+    func address() throws -> (host: String, port: Int) {
+        var host = "127.0.0.1"
+        var port = 7411
+        if let addr = ProcessInfo.processInfo.environment["NEWSWIRE_ADDR"], !addr.isEmpty {
+            guard let colon = addr.lastIndex(of: ":"), let p = Int(addr[addr.index(after: colon)...]),
+                (1...65535).contains(p)
+            else {
+                throw ValidationError("NEWSWIRE_ADDR=\(addr) is not host:port")
+            }
+            host = String(addr[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            port = p
+        }
+        return (self.host ?? host, self.port ?? port)
+    }
+
+    func makeClient() throws -> NewswireClient {
+        let (host, port) = try address()
+        let token = token ?? ProcessInfo.processInfo.environment["NEWSWIRE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        return NewswireClient(
+            configuration: .init(
+                host: host, port: port, token: token, compression: !noCompression,
+                connectTimeout: .seconds(5), requestTimeout: .milliseconds(Int(timeout * 1000)),
+                clientName: "newswire-cli/0.1"))
+    }
+}
+
+/// Exit codes of the remote commands (README "Exit codes").
+enum CLIExit {
+    /// A server answered with an error (bad query, unauthorised, parse failure…), or some inputs failed.
+    static let serverError: Int32 = 1
+    /// The requested article does not exist.
+    static let notFound: Int32 = 2
+    /// The server could not be reached or the connection broke.
+    static let connection: Int32 = 3
+    // Usage errors exit with 64 (ArgumentParser's EX_USAGE).
+}
+
+/// Runs `body` with a client, prints a one-line error on failure and exits with the documented code.
+func withClient(_ options: ConnectionOptions, _ body: (NewswireClient) async throws -> Void) async throws {
+    let client = try options.makeClient()
+    do {
+        try await body(client)
+        await client.shutdown()
+    } catch let error as NewswireClientError {
+        await client.shutdown()
+        printError("newswire: \(error.code.rawValue): \(error.message)")
+        switch error.code {
+        case .notFound: throw ExitCode(CLIExit.notFound)
+        case .connectionFailed, .connectionClosed, .timeout: throw ExitCode(CLIExit.connection)
+        default: throw ExitCode(CLIExit.serverError)
+        }
+    } catch {
+        await client.shutdown()
+        throw error
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+func printOut(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// ANSI styling, only when stdout is a terminal and NO_COLOR is unset.
+enum Style {
+    static let enabled: Bool = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+
+    static func bold(_ s: String) -> String { enabled ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
+    static func dim(_ s: String) -> String { enabled ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
+    static func highlight(_ s: String) -> String { enabled ? "\u{1B}[1;33m\(s)\u{1B}[0m" : "[\(s)]" }
+}
+
+/// JSON with stable field order and UTF-8 text (no \u escapes).
+func encodeJSON(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

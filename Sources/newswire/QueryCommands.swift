@@ -1,0 +1,360 @@
+import ArgumentParser
+import ArticleExtraction
+import Foundation
+import NewswireClient
+
+/// `newswire ping`
+struct PingCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ping", abstract: "Check that a server answers.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let rtt = try await client.ping()
+            let micros = Int(rtt.components.seconds * 1_000_000 + rtt.components.attoseconds / 1_000_000_000_000)
+            if connection.json {
+                printOut(#"{"ok":true,"roundTripMicros":\#(micros)}"#)
+            } else {
+                let (host, port) = try connection.address()
+                printOut("pong from \(host):\(port) in \(String(format: "%.2f", Double(micros) / 1000)) ms")
+            }
+        }
+    }
+}
+
+/// `newswire get ID...`
+struct GetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get", abstract: "Print articles by id (the same JSON as `parse --json` with --json).")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var articles: ArticleIDArguments
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let articleIDs = articles.ids
+            let articles: [Article]
+            let missing: [ArticleID]
+            if articleIDs.count == 1 {
+                articles = [try await client.article(id: articleIDs[0])]
+                missing = []
+            } else {
+                (articles, missing) = try await client.articles(ids: articleIDs)
+            }
+            for article in articles {
+                printOut(connection.json ? ArticleJSON.encode(article) : ArticleSummary.render(article))
+            }
+            for id in missing { printError("newswire: NOT_FOUND: no article with id \(id)") }
+            if !missing.isEmpty { throw ExitCode(CLIExit.notFound) }
+        }
+    }
+}
+
+/// A readable rendering of an article for terminals.
+enum ArticleSummary {
+    static func render(_ article: Article) -> String {
+        var lines = [Style.bold(article.title)]
+        for subtitle in article.subtitles { lines.append("  " + subtitle) }
+        var meta: [String] = ["id " + article.id.rawValue]
+        if let at = article.publishedAt { meta.append(at.iso8601) }
+        if let source = article.source { meta.append(source) }
+        if !article.reporters.isEmpty { meta.append("记者 " + article.reporters.joined(separator: " ")) }
+        if let duplicate = article.duplicateOf { meta.append("duplicate of " + duplicate.rawValue) }
+        lines.append(Style.dim(meta.joined(separator: " · ")))
+        if let url = article.url { lines.append(Style.dim(url)) }
+        if !article.participants.isEmpty {
+            lines.append(Style.dim("participants: " + article.participants.joined(separator: "、")))
+        }
+        lines.append("")
+        lines += article.paragraphs
+        lines.append("")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `newswire search QUERY`
+struct SearchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search", abstract: "Full-text search (query language: README \"Query language\").")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    // .allUnrecognized so exclusions like -成都 reach the query instead of being taken for options.
+    @Argument(
+        parsing: .allUnrecognized,
+        help: "The query, e.g. '疆电入川', '\"西部大开发\" source:天山网-新疆日报', 'title:四川 -成都'.")
+    var query: [String]
+
+    @Option(help: "Hits to return (1...10000).")
+    var limit: Int = 10
+
+    @Option(help: "Hits to skip.")
+    var offset: Int = 0
+
+    @Option(help: "Only articles published on or after this date (YYYY-MM-DD or RFC 3339).")
+    var after: String?
+
+    @Option(help: "Only articles published before this date (YYYY-MM-DD or RFC 3339).")
+    var before: String?
+
+    @Option(help: "Only articles from this source (repeatable).")
+    var source: [String] = []
+
+    @Option(help: "relevance, date (newest first) or oldest.")
+    var sort: String = "relevance"
+
+    @Flag(help: "Count results by source, month and person.")
+    var facets = false
+
+    func validate() throws {
+        guard !query.joined().trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ValidationError("give a query")
+        }
+        guard (0...10_000).contains(limit) else { throw ValidationError("--limit must be within 0...10000") }
+        guard offset >= 0 else { throw ValidationError("--offset must not be negative") }
+        guard Self.sortOrder(sort) != nil else { throw ValidationError("--sort must be relevance, date or oldest") }
+        for (name, value) in [("--after", after), ("--before", before)] {
+            if let value, PublishedTime(iso8601: value) == nil {
+                throw ValidationError("\(name) \(value) is not a date (YYYY-MM-DD or RFC 3339)")
+            }
+        }
+    }
+
+    static func sortOrder(_ text: String) -> SearchSort? {
+        switch text.lowercased() {
+        case "relevance": .relevance
+        case "date", "newest": .newest
+        case "oldest": .oldest
+        default: nil
+        }
+    }
+
+    func run() async throws {
+        let request = SearchRequest(
+            text: query.joined(separator: " "), sources: source,
+            publishedFrom: after.flatMap { PublishedTime(iso8601: $0) },
+            publishedBefore: before.flatMap { PublishedTime(iso8601: $0) }, sort: Self.sortOrder(sort) ?? .relevance,
+            offset: offset, limit: limit, facets: facets ? FacetField.allCases : [])
+        try await withClient(connection) { client in
+            let page = try await client.search(request)
+            if connection.json {
+                printOut(try encodeJSON(SearchJSON(page)))
+            } else {
+                render(page)
+            }
+        }
+    }
+
+    private func render(_ page: SearchPage) {
+        let shownTo = offset + page.hits.count
+        printOut(
+            Style.dim(
+                "\(page.total) result\(page.total == 1 ? "" : "s")"
+                    + (page.hits.isEmpty ? "" : ", showing \(offset + 1)–\(shownTo)")
+                    + " (\(String(format: "%.2f", Double(page.tookMicros) / 1000)) ms)"))
+        for (rank, hit) in page.hits.enumerated() {
+            printOut("")
+            printOut("\(offset + rank + 1). " + Style.bold(hit.title))
+            var meta = [hit.id.rawValue]
+            if let at = hit.publishedAt { meta.append(at.iso8601) }
+            if let source = hit.source { meta.append(source) }
+            meta.append(String(format: "score %.3f", hit.score))
+            printOut("   " + Style.dim(meta.joined(separator: " · ")))
+            if !hit.snippet.isEmpty { printOut("   " + Self.highlighted(hit.snippet, hit.highlights)) }
+        }
+        for facet in page.facets where !facet.counts.isEmpty {
+            printOut("")
+            printOut(Style.bold("by \(facet.field)"))
+            for count in facet.counts { printOut("  \(count.count)\t\(count.value)") }
+        }
+    }
+
+    /// The snippet with each highlight range (Unicode scalar offsets) marked.
+    static func highlighted(_ snippet: String, _ ranges: [HighlightRange]) -> String {
+        let scalars = Array(snippet.unicodeScalars)
+        var out = ""
+        var position = 0
+        for range in ranges.sorted(by: { $0.start < $1.start }) {
+            let start = max(position, min(range.start, scalars.count))
+            let end = max(start, min(range.end, scalars.count))
+            out.unicodeScalars.append(contentsOf: scalars[position..<start])
+            var match = ""
+            match.unicodeScalars.append(contentsOf: scalars[start..<end])
+            out += Style.highlight(match)
+            position = end
+        }
+        out.unicodeScalars.append(contentsOf: scalars[position...])
+        return out.replacingOccurrences(of: "\n", with: " ")
+    }
+}
+
+/// `search --json` output: stable field names, documented in README.
+struct SearchJSON: Encodable {
+    struct Hit: Encodable {
+        var id: String
+        var title: String
+        var source: String?
+        var publishedAt: String?
+        var score: Double
+        var snippet: String
+        var highlights: [[Int]]
+
+        func encode(to encoder: any Encoder) throws {
+            enum Keys: String, CodingKey { case id, title, source, publishedAt, score, snippet, highlights }
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(title, forKey: .title)
+            try c.encode(source, forKey: .source)
+            try c.encode(publishedAt, forKey: .publishedAt)
+            try c.encode(score, forKey: .score)
+            try c.encode(snippet, forKey: .snippet)
+            try c.encode(highlights, forKey: .highlights)
+        }
+    }
+
+    struct Count: Encodable {
+        var value: String
+        var count: Int
+    }
+
+    var total: Int
+    var hits: [Hit]
+    var facets: [String: [Count]]
+    var tookMicros: Int
+
+    init(_ page: SearchPage) {
+        total = page.total
+        tookMicros = page.tookMicros
+        hits = page.hits.map {
+            Hit(
+                id: $0.id.rawValue, title: $0.title, source: $0.source, publishedAt: $0.publishedAt?.iso8601,
+                score: $0.score, snippet: $0.snippet, highlights: $0.highlights.map { [$0.start, $0.end] })
+        }
+        var facets: [String: [Count]] = [:]
+        for facet in page.facets {
+            facets["\(facet.field)"] = facet.counts.map { Count(value: $0.value, count: $0.count) }
+        }
+        self.facets = facets
+    }
+}
+
+/// `newswire related ID`
+struct RelatedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "related", abstract: "Articles related to one article (相关文章).")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "Article id.")
+    var id: String
+
+    @Option(help: "How many (1...1000).")
+    var limit: Int = 10
+
+    func validate() throws {
+        guard (1...1000).contains(limit) else { throw ValidationError("--limit must be within 1...1000") }
+    }
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let hits = try await client.related(to: ArticleID(id), limit: limit)
+            if connection.json {
+                printOut(try encodeJSON(SearchJSON(SearchPage(total: hits.count, hits: hits)).hits))
+                return
+            }
+            if hits.isEmpty { printOut(Style.dim("no related articles")) }
+            for (rank, hit) in hits.enumerated() {
+                var meta = [hit.id.rawValue]
+                if let at = hit.publishedAt { meta.append(at.iso8601) }
+                meta.append(String(format: "score %.3f", hit.score))
+                printOut("\(rank + 1). \(Style.bold(hit.title))  \(Style.dim(meta.joined(separator: " · ")))")
+            }
+        }
+    }
+}
+
+/// `newswire delete ID...`
+struct DeleteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete articles by id (needs the write token).")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var articles: ArticleIDArguments
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let result = try await client.delete(ids: articles.ids)
+            if connection.json {
+                struct Output: Encodable {
+                    var deleted: Int
+                    var missing: [String]
+                }
+                printOut(try encodeJSON(Output(deleted: result.deleted, missing: result.missing.map(\.rawValue))))
+            } else {
+                printOut("deleted \(result.deleted)")
+            }
+            for id in result.missing { printError("newswire: NOT_FOUND: no article with id \(id)") }
+            if !result.missing.isEmpty { throw ExitCode(CLIExit.notFound) }
+        }
+    }
+}
+
+/// `newswire stats`
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Server counters.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            let stats = try await client.stats()
+            if connection.json {
+                var object: [String: StatJSON] = [:]
+                for entry in stats.entries { object[entry.name] = StatJSON(entry.value) }
+                printOut(try encodeJSON(object))
+                return
+            }
+            let width = stats.entries.map(\.name.count).max() ?? 0
+            for entry in stats.entries {
+                let name = entry.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                printOut("\(name)  \(StatJSON(entry.value).text)")
+            }
+        }
+    }
+}
+
+/// A STATS value as JSON (number or string).
+struct StatJSON: Encodable {
+    let value: StatEntry.Value
+    init(_ value: StatEntry.Value) { self.value = value }
+
+    var text: String {
+        switch value {
+        case .integer(let v): String(v)
+        case .double(let v): String(format: "%.3f", v)
+        case .text(let v): v
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch value {
+        case .integer(let v): try c.encode(v)
+        case .double(let v): try c.encode(v)
+        case .text(let v): try c.encode(v)
+        }
+    }
+}
+
+/// One or more article ids as positional arguments.
+struct ArticleIDArguments: ParsableArguments {
+    @Argument(help: "Article ids.")
+    var values: [String]
+
+    var ids: [ArticleID] { values.map { ArticleID($0) } }
+
+    func validate() throws {
+        guard !values.isEmpty else { throw ValidationError("give at least one article id") }
+    }
+}

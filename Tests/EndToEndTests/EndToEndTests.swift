@@ -1,0 +1,265 @@
+import ArticleExtraction
+import Foundation
+import NIOCore
+import NewswireClient
+import NewswireServer
+import Testing
+
+@Suite("End to end over 127.0.0.1", .timeLimit(.minutes(2)))
+struct EndToEndTests {
+    @Test("seed: ingest, search with exact highlight, GET equals parse --json, survives restart")
+    func seedRoundTrip() async throws {
+        let page = try seedPage()
+        let parsed = try ArticleExtractor().extract(page)
+        let server = try await TestServer.start()
+        let client = server.client()
+
+        let ingested = try await client.ingest(page: page)
+        #expect(ingested.outcome == .created)
+        #expect(ingested.article == parsed)
+        #expect(try await client.ingest(page: page).outcome == .unchanged)
+
+        let results = try await client.search(SearchRequest(text: "疆电入川"))
+        #expect(results.total == 1)
+        let hit = try #require(results.hits.first)
+        #expect(hit.id == parsed.id)
+        #expect(hit.title == "新疆党政代表团赴四川省学习考察")
+        #expect(!hit.highlights.isEmpty)
+        let scalars = Array(hit.snippet.unicodeScalars)
+        for range in hit.highlights {
+            var matched = ""
+            matched.unicodeScalars.append(contentsOf: scalars[range.start..<range.end])
+            #expect(matched == "疆电入川")
+        }
+
+        let fetched = try await client.article(id: parsed.id)
+        #expect(ArticleJSON.encode(fetched) == ArticleJSON.encode(parsed))
+        await client.shutdown()
+        try await server.stop()
+
+        let restarted = try await TestServer.start(dataDirectory: server.dataDirectory)
+        let again = restarted.client()
+        #expect(try await again.article(id: parsed.id) == parsed)
+        #expect(try await again.search(SearchRequest(text: "疆电入川")).hits.map(\.id) == [parsed.id])
+        await again.shutdown()
+        try await restarted.stop()
+    }
+
+    @Test("1,000 pipelined requests on one connection are all answered and matched", arguments: [true, false])
+    func pipelining(compression: Bool) async throws {
+        let server = try await TestServer.start()
+        let client = server.client(compression: compression, connections: 1)
+        let articles = (0..<200).map(syntheticArticle)
+        let put = try await client.put(articles)
+        #expect(put.created == 200)
+
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for n in 0..<1000 {
+                group.addTask {
+                    switch n % 4 {
+                    case 0:
+                        let id = ArticleID("synthetic-\(n % 200)")
+                        return try await client.article(id: id).id == id
+                    case 1:
+                        let page = try await client.search(SearchRequest(text: "第\(n % 200)号测试文章", limit: 5))
+                        return page.hits.first?.id == ArticleID("synthetic-\(n % 200)")
+                    case 2:
+                        let (found, missing) = try await client.articles(ids: [
+                            ArticleID("synthetic-\(n % 200)"), ArticleID("absent-\(n)"),
+                        ])
+                        return found.map(\.id) == [ArticleID("synthetic-\(n % 200)")] && missing == [ArticleID("absent-\(n)")]
+                    default:
+                        _ = try await client.ping()
+                        return true
+                    }
+                }
+            }
+            var answered = 0
+            for try await matched in group {
+                #expect(matched)
+                answered += 1
+            }
+            #expect(answered == 1000)
+        }
+        let stats = try await client.stats()
+        #expect(stats["connections.accepted"] == .integer(1))
+        await client.shutdown()
+        try await server.stop()
+    }
+
+    @Test("SCAN streams every record in date and id order, in batches, within a date range")
+    func scanStreams() async throws {
+        let server = try await TestServer.start()
+        let client = server.client()
+        let articles = (0..<600).map(syntheticArticle)
+        #expect(try await client.put(articles).created == 600)
+
+        var byDate: [ArticleID] = []
+        for try await article in client.scan(order: .byDate, batchSize: 250) {
+            #expect(article.title == articles[byDate.count].title)
+            byDate.append(article.id)
+        }
+        #expect(byDate == articles.map(\.id))  // synthetic articles are an hour apart, in order
+
+        var ids: [ArticleID] = []
+        for try await id in client.scanIDs(order: .byID, batchSize: 333) { ids.append(id) }
+        #expect(ids == articles.map(\.id).sorted())
+
+        let from = articles[100].publishedAt!
+        let before = articles[250].publishedAt!
+        var ranged: [ArticleID] = []
+        for try await article in client.scan(order: .byDate, from: from, before: before, batchSize: 64) {
+            ranged.append(article.id)
+        }
+        #expect(ranged == articles[100..<250].map(\.id))
+
+        // Cancelling the iterating task ends the scan with a cancellation error, not a hang.
+        let task = Task {
+            var seen = 0
+            for try await _ in client.scan(order: .byID, batchSize: 1) {
+                seen += 1
+                if seen == 3 { withUnsafeCurrentTask { $0?.cancel() } }
+            }
+            return seen
+        }
+        do {
+            let seen = try await task.value
+            Issue.record("scan finished after \(seen) records despite cancellation")
+        } catch let error as NewswireClientError {
+            #expect(error.code == .cancelled)
+        }
+        await client.shutdown()
+        try await server.stop()
+    }
+
+    @Test("writes need the token; bad query and missing id get their codes")
+    func errorsAndAuthorisation() async throws {
+        let server = try await TestServer.start { $0.writeToken = "s3cret-token" }
+        let anonymous = server.client(maxRetries: 0)
+        let page = try seedPage()
+
+        await expectClientError(.unauthorised) { _ = try await anonymous.ingest(page: page) }
+        await expectClientError(.unauthorised) { _ = try await anonymous.put([syntheticArticle(1)]) }
+        await expectClientError(.unauthorised) { _ = try await anonymous.delete(id: "synthetic-1") }
+        #expect(try await anonymous.search(SearchRequest(text: "疆电入川")).total == 0)
+        #expect(try await anonymous.stats()["articles.count"] == .integer(0))
+
+        // A wrong token is no error at the handshake (PROTOCOL.md §6.3): reads work, writes are refused.
+        let wrong = server.client(token: "wrong-token", maxRetries: 0)
+        _ = try await wrong.ping()
+        await expectClientError(.unauthorised) { _ = try await wrong.put([syntheticArticle(2)]) }
+
+        let writer = server.client(token: "s3cret-token")
+        #expect(try await writer.ingest(page: page).outcome == .created)
+        await expectClientError(.badQuery) { _ = try await anonymous.search(SearchRequest(text: "\"unterminated")) }
+        await expectClientError(.notFound) { _ = try await anonymous.article(id: "no-such-article") }
+        await expectClientError(.notFound) { _ = try await anonymous.related(to: "no-such-article") }
+        await expectClientError(.parseFailed) { _ = try await writer.ingest(page: [0x89, 0x50, 0x4E, 0x47, 0, 0, 0, 0]) }
+
+        for client in [anonymous, wrong, writer] { await client.shutdown() }
+        try await server.stop()
+    }
+
+    @Test("a client whose server goes away gets a clear error and reconnects when it returns")
+    func reconnects() async throws {
+        let first = try await TestServer.start()
+        let port = first.port
+        let client = first.client(maxRetries: 0, requestTimeout: .seconds(5))
+        _ = try await client.ping()
+        try await first.stop()
+
+        do {
+            _ = try await client.ping()
+            Issue.record("ping succeeded with the server down")
+        } catch let error as NewswireClientError {
+            #expect([.connectionFailed, .connectionClosed].contains(error.code))
+            #expect(error.message.contains("\(port)") || error.code == .connectionClosed)
+        }
+
+        let second = try await TestServer.start(dataDirectory: first.dataDirectory, port: port)
+        var reconnected = false
+        for _ in 0..<40 where !reconnected {
+            do {
+                _ = try await client.ping()
+                reconnected = true
+            } catch {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(reconnected)
+        await client.shutdown()
+        try await second.stop()
+    }
+
+    @Test("graceful shutdown answers every in-flight request or tells it to retry")
+    func gracefulShutdownWithRequestsInFlight() async throws {
+        let server = try await TestServer.start { $0.limits.shutdownGracePeriod = .seconds(5) }
+        let client = server.client(connections: 4, maxRetries: 0, requestTimeout: .seconds(30))
+        _ = try await client.put((0..<300).map(syntheticArticle))
+
+        let outcomes = OutcomeCounter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<400 {
+                group.addTask {
+                    do {
+                        _ = try await client.search(SearchRequest(text: "测试 能源 \(n % 300)", limit: 50, facets: [.source, .month]))
+                        outcomes.record("ok")
+                    } catch let error as NewswireClientError {
+                        outcomes.record(error.isRetryable && error.code != .timeout ? "retry" : "bad:\(error)")
+                    }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(30))
+                try await server.stop()
+            }
+            try await group.waitForAll()
+        }
+        let counts = outcomes.counts()
+        let unexpected = counts.filter { $0.key != "ok" && $0.key != "retry" }
+        #expect(unexpected.isEmpty, "unexpected outcomes: \(unexpected)")
+        #expect(counts.values.reduce(0, +) == 400)
+        await client.shutdown()
+    }
+}
+
+/// Expects `body` to throw a ``NewswireClientError`` with `code`.
+func expectClientError(
+    _ code: NewswireClientError.Code, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async {
+    do {
+        try await body()
+        Issue.record("expected \(code), got success", sourceLocation: sourceLocation)
+    } catch let error as NewswireClientError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Thread-safe outcome counter.
+final class OutcomeCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [String: Int] = [:]
+    func record(_ key: String) {
+        lock.lock()
+        values[key, default: 0] += 1
+        lock.unlock()
+    }
+    func counts() -> [String: Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return values
+    }
+}
+
+@Test("the DocC getting-started article shows the compiled example verbatim")
+func gettingStartedArticleMatchesExample() throws {
+    let example = try String(
+        contentsOf: repositoryRoot.appendingPathComponent("Examples/ClientQuickStart/main.swift"), encoding: .utf8)
+    let article = try String(
+        contentsOf: repositoryRoot.appendingPathComponent(
+            "Sources/NewswireClient/NewswireClient.docc/GettingStarted.md"), encoding: .utf8)
+    #expect(article.contains("```swift\n" + example + "```"))
+}
