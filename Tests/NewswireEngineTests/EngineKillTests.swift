@@ -1,3 +1,4 @@
+import NewswireTestSupport
 import Foundation
 import NewswireEngine
 import NewswireModel

@@ -1,3 +1,4 @@
+import NewswireTestSupport
 import Foundation
 import NewswireModel
 import NewswireStore

@@ -9,39 +9,39 @@ import NewswireModel
 
 /// Runs `newswire-crasher`, SIGKILLs it after it acknowledged `killAfterAcks` writes, and reports what it had
 /// begun and acknowledged, from which the state a durable store must hold follows.
-struct CrashRun {
+public struct CrashRun {
     /// One write as the crasher printed it in its BEGIN line.
-    struct Operation: Codable {
-        var kind: String
-        var articles: [Article]?
-        var id: ArticleID?
+    public struct Operation: Codable, Sendable {
+        public var kind: String
+        public var articles: [Article]?
+        public var id: ArticleID?
     }
 
     /// Operations in the order begun.
-    var operations: [(number: Int, operation: Operation)] = []
+    public var operations: [(number: Int, operation: Operation)] = []
     /// Numbers of acknowledged operations.
-    var acknowledged: Set<Int> = []
+    public var acknowledged: Set<Int> = []
     /// How the child ended (a signal number when killed).
-    var terminationSignal: Int32?
+    public var terminationSignal: Int32?
     /// The child's exit status when it exited by itself (a failure: it runs until killed).
-    var exitStatus: Int32?
+    public var exitStatus: Int32?
     /// The child's stderr.
-    var standardError = ""
+    public var standardError = ""
 
     /// The operation begun but not acknowledged when the child died (at most one: the crasher is sequential).
-    var inFlight: Operation? {
+    public var inFlight: Operation? {
         guard let last = operations.last, !acknowledged.contains(last.number) else { return nil }
         return last.operation
     }
 
     /// Applies every acknowledged operation to `state`.
-    func applyAcknowledged(to state: inout [ArticleID: Article?]) {
+    public func applyAcknowledged(to state: inout [ArticleID: Article?]) {
         for (number, operation) in operations where acknowledged.contains(number) {
             Self.apply(operation, to: &state)
         }
     }
 
-    static func apply(_ operation: Operation, to state: inout [ArticleID: Article?]) {
+    public static func apply(_ operation: Operation, to state: inout [ArticleID: Article?]) {
         if let articles = operation.articles {
             for article in articles { state[article.id] = .some(article) }
         } else if let id = operation.id {
@@ -50,7 +50,7 @@ struct CrashRun {
     }
 
     /// Path of the `newswire-crasher` executable built next to the test binary.
-    static func crasherPath() throws -> String {
+    public static func crasherPath() throws -> String {
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent()
         for _ in 0..<5 {
@@ -67,7 +67,7 @@ struct CrashRun {
     ///
     /// Spawns and reaps the child with posix_spawn/waitpid directly, so the exit reason is read from the wait
     /// status itself.
-    static func run(mode: String, directory: String, seed: UInt64, killAfterAcks: Int) throws -> CrashRun {
+    public static func run(mode: String, directory: String, seed: UInt64, killAfterAcks: Int) throws -> CrashRun {
         let path = try crasherPath()
         var output: [Int32] = [-1, -1]
         var errors: [Int32] = [-1, -1]
@@ -161,7 +161,7 @@ struct CrashRun {
     }
 }
 
-struct CrashHarnessError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
+public struct CrashHarnessError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
