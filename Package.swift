@@ -147,6 +147,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Bad input over real sockets, auth rate limiting and TLS (issue 7, SECURITY.md).
+        .testTarget(
+            name: "HardeningTests",
+            dependencies: [
+                "NewswireServer", "NewswireClient", "NewswireEngine", "NewswireProtocol", "NewswireTestSupport",
+                "ArticleExtraction",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
