@@ -117,6 +117,10 @@ let package = Package(
         // kill -9 tests (Tests/NewswireStoreTests, Tests/NewswireEngineTests) can SIGKILL it mid-stream.
         .executableTarget(name: "newswire-crasher", dependencies: ["NewswireModel", "NewswireStore", "NewswireEngine"]),
 
+        // Drives the crash-safety and soak scripts (benchmarks/crash, benchmarks/soak) over the protocol.
+        .executableTarget(
+            name: "newswire-hardening", dependencies: ["NewswireModel", "NewswireClient", "NewswireStore"]),
+
         // The DocC getting-started code, compiled with the package (GettingStarted.md shows it verbatim).
         .executableTarget(name: "ClientQuickStart", dependencies: ["NewswireClient"], path: "Examples/ClientQuickStart"),
 
