@@ -6,11 +6,13 @@
 //   odd:  bytes 1-2 are an opcode (big-endian) and the rest is a payload given straight to the message
 //         decoders, so the fuzzer reaches message parsing without first having to learn the frame header.
 // Every message that decodes is re-encoded, decoded again and re-encoded: the two encodings must be equal.
+// Frames from the stream also drive a ServerConnectionStateMachine, whose actions must keep its invariants.
 // Any crash, sanitizer report or failed precondition is a bug.
 import NIOCore
 import NewswireProtocol
 
 let limits = FrameLimits(maxFrameLength: 1 << 20, maxDecompressedLength: 1 << 20)
+let policy = HandshakePolicy(serverName: "fuzz", limits: limits, maxInFlight: 4)
 
 func checkRequest(_ request: Request) {
     var first = ByteBuffer()
@@ -71,10 +73,24 @@ public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
     }
     var buffer = ByteBuffer(bytes: bytes[1...])
     var decoder = NewswireFrameDecoder(limits: limits)
+    // The frames also drive a server connection state machine; bit 1 of byte 0 completes requests as they run.
+    var machine = ServerConnectionStateMachine(policy: policy)
+    let completeRequests = bytes[0] & 2 != 0
     do {
         while let frame = try decoder.decode(buffer: &buffer) {
             precondition(frame.payload.readableBytes <= Int(limits.maxDecompressedLength))
             decodePayload(opcode: frame.opcode, payload: frame.payload)
+            switch machine.frameReceived(frame) {
+            case .run(_, let id):
+                precondition(machine.inFlight.contains(id))
+                if completeRequests { machine.requestCompleted(id) }
+            case .reject(let error):
+                precondition(error.requestID == frame.requestID && !error.code.closesConnection)
+            case .close:
+                precondition(machine.state == .closed, "close action but state \(machine.state)")
+            case .sendWelcome, .cancel:
+                break
+            }
         }
     } catch {
         precondition(error.code.closesConnection, "frame decoder threw a request-level error: \(error)")

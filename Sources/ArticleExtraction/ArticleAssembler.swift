@@ -6,8 +6,9 @@ struct PageLine {
     var text: Scalars
     /// Width-folded twin of `text` (same length), for matching.
     var folded: Scalars
-    /// Letters and digits only; equal keys mean the same line.
-    var key: String
+    /// Letters and digits only; equal keys mean the same line. Computed on demand: most blocks of a page
+    /// (navigation, footers) never need it.
+    var key: String { Text.key(text) }
     var visible: Int
     var punctuation: Int
     /// HTML heading level (1…6), 0 for other lines.
@@ -16,7 +17,6 @@ struct PageLine {
     init(_ text: Scalars, heading: Int = 0) {
         self.text = text
         folded = Text.folded(text)
-        key = Text.key(text)
         visible = Text.visibleCount(text)
         punctuation = Text.punctuationCount(text)
         self.heading = heading
@@ -81,11 +81,14 @@ enum ArticleAssembler {
         "热门推荐", "猜你喜欢", "上一篇", "下一篇", "上一条", "下一条", "上一页", "版权所有", "copyright", "©", "(c)",
         "技术支持", "主办单位", "主办:", "承办:", "承办单位", "网站地图", "关于我们", "联系我们", "免责声明", "网友评论",
         "发表评论", "我要评论", "评论列表", "最新评论", "本网站所有", "本站所有",
+        "related stories", "related articles", "related news", "related coverage", "more stories", "more from",
+        "read next", "recommended for you", "you may also like", "all rights reserved",
     ].map { Text.scalars($0) }
 
     private static let junkPrefixes: [Scalars] = [
         "分享到", "分享至", "分享:", "扫一扫", "扫描二维码", "微信扫一扫", "用微信扫", "手机扫", "手机看", "手机阅读",
         "当前位置", "您现在的位置", "你现在的位置", "您的位置", "你的位置", "所在位置", "位置:", "首页>", "首页 >",
+        "share this", "share on", "share via", "advertisement", "subscribe to", "sign up for", "follow us",
     ].map { Text.scalars($0) }
 
     private static let junkInfixes: [Scalars] = [
@@ -101,33 +104,58 @@ enum ArticleAssembler {
         "print", "close", "share", "email", "top", "back", "home", "login", "sign", "in", "register", "menu",
     ].map { Text.scalars($0) }.sorted { $0.count > $1.count }
 
-    static func lowercasedKey(_ line: PageLine) -> Scalars {
-        line.folded.compactMap { c -> Unicode.Scalar? in
+    /// The line without spaces, brackets and separators, ASCII lowercased; at most `limit` scalars.
+    static func lowercasedKey(_ line: PageLine, limit: Int = .max) -> Scalars {
+        var out = Scalars()
+        out.reserveCapacity(min(limit, line.folded.count))
+        for c in line.folded {
             if c.isSpaceLike || c == "[" || c == "]" || c == "【" || c == "】" || c == "|" || c == "(" || c == ")"
                 || c == ":" || c == "丨" || c == "/" || c == "·" || c == "-" || c == ">" || c == "»"
             {
-                return nil
+                continue
             }
-            return c.isASCIILetter ? Unicode.Scalar(c.value | 0x20)! : c
+            out.append(c.isASCIILetter ? Unicode.Scalar(c.value | 0x20)! : c)
+            if out.count >= limit { break }
         }
+        return out
     }
 
     static func isStop(_ line: PageLine) -> Bool {
         guard line.visible <= 200 else { return false }
-        let k = lowercasedKey(line)
-        let raw = line.folded.drop(while: { $0 == " " || $0 == "【" || $0 == "[" || $0 == "<" || $0 == "*" })
-        let lowered = raw.map { $0.isASCIILetter ? Unicode.Scalar($0.value | 0x20)! : $0 }
-        for p in stopPrefixes where Text.hasPrefix(k, p, at: 0) || Text.hasPrefix(lowered, p, at: 0) { return true }
+        let k = lowercasedKey(line, limit: 48)
+        var start = 0
+        while start < line.folded.count, "【[<* ".unicodeScalars.contains(line.folded[start]) { start += 1 }
+        for p in stopPrefixes where Text.hasPrefix(k, p, at: 0) || hasPrefixIgnoringCase(line.folded, p, at: start) {
+            return true
+        }
         return false
     }
 
     static func isJunk(_ line: PageLine) -> Bool {
         guard line.visible <= 200 else { return false }
-        let lowered = line.folded.map { $0.isASCIILetter ? Unicode.Scalar($0.value | 0x20)! : $0 }
-        let k = lowercasedKey(line)
-        for p in junkPrefixes where Text.hasPrefix(k, p, at: 0) || Text.hasPrefix(lowered, p, at: 0) { return true }
-        for p in junkInfixes where Text.contains(lowered, p) { return true }
+        let k = lowercasedKey(line, limit: 48)
+        for p in junkPrefixes where Text.hasPrefix(k, p, at: 0) || hasPrefixIgnoringCase(line.folded, p, at: 0) {
+            return true
+        }
+        for p in junkInfixes {
+            var i = 0
+            while i + p.count <= line.folded.count {
+                if hasPrefixIgnoringCase(line.folded, p, at: i) { return true }
+                i += 1
+            }
+        }
         return isWidgetLine(k)
+    }
+
+    /// `p` (lowercase) at `i` of `s`, ASCII letters compared case-insensitively.
+    @inline(__always) static func hasPrefixIgnoringCase(_ s: Scalars, _ p: Scalars, at i: Int) -> Bool {
+        guard i + p.count <= s.count else { return false }
+        for j in 0..<p.count {
+            let c = s[i + j]
+            let lower = c.isASCIILetter ? Unicode.Scalar(c.value | 0x20)! : c
+            if lower != p[j] { return false }
+        }
+        return true
     }
 
     /// Whether `k` (a lowercased key without brackets) is made of toolbar words only.
@@ -163,6 +191,21 @@ enum ArticleAssembler {
         }
         if current > 0 { tokens += 1 }
         if tokens >= 2 && longest <= 6 && hasHan { return true }
+        // Explicitly separated menus in any script: `About Us | Contact | Login`.
+        var separated = 0
+        var longestItem = 0
+        var item = 0
+        for c in line.folded {
+            if c == "|" || c == "丨" || c == "·" || c == "»" || c == ">" {
+                separated += 1
+                longestItem = max(longestItem, item)
+                item = 0
+            } else if !c.isSpaceLike {
+                item += 1
+            }
+        }
+        longestItem = max(longestItem, item)
+        if separated >= 2 && longestItem <= 15 { return true }
         return isWidgetLine(lowercasedKey(line)) && line.visible <= 30
     }
 
@@ -182,7 +225,8 @@ enum ArticleAssembler {
             let proseEnd = line.endsWithSentenceEnd && line.visible > 50
             if (nearStart || several) && !proseEnd { return fields }
         }
-        if line.visible <= 60, let d = DateScanner.scan(line.text).first, d.range.lowerBound <= leading + 1,
+        if line.visible <= 60, let d = DateScanner.scan(folded: line.folded).first,
+            d.range.lowerBound <= leading + 1 || (d.labelled && d.range.lowerBound <= leading + 12),
             !line.hasSentenceEnd
         {
             return fields
@@ -224,6 +268,11 @@ enum ArticleAssembler {
     {
         var result = AssembledArticle()
         var meta = GatheredMetadata()
+        // Classified once: several passes below ask.
+        let metas = lines.map(metaFields)
+        let keys = lines.map(\.key)
+        let junk = lines.map(isJunk)
+        let stop = lines.map(isStop)
 
         // Title.
         var titleLines = Set<Int>()
@@ -232,29 +281,39 @@ enum ArticleAssembler {
             let k = Text.key(Text.scalars(titleHint))
             titleKey = k
             result.title = titleHint
-            for (i, l) in lines.enumerated() where !l.key.isEmpty && (l.key == k) { titleLines.insert(i) }
+            for i in lines.indices where !keys[i].isEmpty && keys[i] == k { titleLines.insert(i) }
         } else {
             let window = min(lines.count, 40)
             search: for i in 0..<window {
                 let l = lines[i]
-                guard isTitleLike(l), !isNavigation(l), metaFields(l) == nil, !isJunk(l), !isStop(l) else { continue }
-                for j in (i + 1)..<min(lines.count, i + 13) where lines[j].key == l.key {
+                guard isTitleLike(l), metas[i] == nil, !junk[i], !stop[i], !isNavigation(l) else { continue }
+                for j in (i + 1)..<min(lines.count, i + 13) where keys[j] == keys[i] {
                     titleLines = [i, j]
-                    titleKey = l.key
+                    titleKey = keys[i]
                     result.title = l.string
                     break search
                 }
             }
             if titleKey == nil {
+                // No repeated headline: the first title-like line, preferring one that a metadata line
+                // (date, source) follows closely, since a site name or section label may come first.
+                var candidates: [Int] = []
                 for i in 0..<window {
                     let l = lines[i]
-                    guard isTitleLike(l), !isNavigation(l), metaFields(l) == nil, !isJunk(l), !isStop(l),
-                        !l.hasSentenceEnd, participantListNames(l) == nil
+                    if isProse(l) && l.hasSentenceEnd { break }
+                    guard isTitleLike(l), metas[i] == nil, !junk[i], !stop[i], !isNavigation(l),
+                        !l.hasSentenceEnd, participantListNames(l) == nil, bylineCount(l) == 0
                     else { continue }
+                    candidates.append(i)
+                }
+                // The headline is the last candidate before the first metadata line (site names and section
+                // labels come earlier); with no metadata line, the first candidate.
+                let firstMeta = (0..<window).first { metas[$0] != nil }
+                let beforeMeta = firstMeta.flatMap { m in candidates.last { $0 < m } }
+                if let i = beforeMeta ?? candidates.first {
                     titleLines = [i]
-                    titleKey = l.key
-                    result.title = l.string
-                    break
+                    titleKey = keys[i]
+                    result.title = lines[i].string
                 }
             }
         }
@@ -273,11 +332,11 @@ enum ArticleAssembler {
         }
         while k < lines.count {
             let l = lines[k]
-            if titleLines.contains(k) || l.key == titleKey {
+            if titleLines.contains(k) || keys[k] == titleKey {
                 previousWasTitleOrDeck = true
-            } else if isJunk(l) || isStop(l) {
+            } else if junk[k] || stop[k] {
                 previousWasTitleOrDeck = false
-            } else if metaFields(l) != nil {
+            } else if metas[k] != nil {
                 gatherHeader(l, into: &meta)
                 previousWasTitleOrDeck = false
             } else if let names = participantListNames(l), !l.endsWithSentenceEnd || l.visible < 80 {
@@ -306,7 +365,13 @@ enum ArticleAssembler {
         }
 
         // Body: until a stop line (related articles, prev/next, copyright…).
+        // proseFrom[i]: prose characters in lines[i...], so each stop line is judged in O(1).
+        var proseFrom = [Int](repeating: 0, count: lines.count + 1)
+        for j in stride(from: lines.count - 1, through: 0, by: -1) {
+            proseFrom[j] = proseFrom[j + 1] + (isProse(lines[j]) && !junk[j] ? lines[j].visible : 0)
+        }
         var paragraphs: [PageLine] = []
+        var proseBefore = 0
         var i = bodyStart
         var stopped = false
         while i < lines.count {
@@ -316,31 +381,33 @@ enum ArticleAssembler {
                 gatherTrailer(l, into: &meta)
                 continue
             }
-            if isStop(l) {
+            if stop[i - 1] {
                 if paragraphs.isEmpty { continue }
                 // A stop marker is trusted only when more prose does not follow it than came before it
                 // (a "related" caption in the middle of an article must not cut the article short).
-                let proseBefore = paragraphs.reduce(0) { $0 + (isProse($1) ? $1.visible : 0) }
-                let proseAfter = lines[i...].reduce(0) { $0 + (isProse($1) && !isJunk($1) ? $1.visible : 0) }
-                if proseAfter <= proseBefore { stopped = true }
+                if proseFrom[i] <= proseBefore { stopped = true }
                 continue
             }
-            if isJunk(l) { continue }
-            if let titleKey, l.key == titleKey { continue }
-            if let fields = metaFields(l), !fields.isEmpty || l.visible <= 40 {
+            if junk[i - 1] { continue }
+            if let titleKey, keys[i - 1] == titleKey { continue }
+            if let fields = metas[i - 1], !fields.isEmpty || l.visible <= 40 {
                 gatherHeader(l, into: &meta, rank: DateRank.labelledElsewhere)
                 continue
             }
-            if isNavigation(l) && l.visible <= 30 && l.heading == 0 { continue }
-            if l.key.isEmpty { continue }
+            if isNavigation(l) && l.visible <= 30 && l.heading == 0 {
+                // A byline can look like a menu (`新华日报·交汇点记者 徐睿翔`): read it before dropping the line.
+                addBylines(l, into: &meta)
+                continue
+            }
+            if keys[i - 1].isEmpty { continue }
             paragraphs.append(l)
+            if isProse(l) { proseBefore += l.visible }
         }
         for l in before { gatherContext(l, into: &meta) }
         for l in after.prefix(15) { gatherTrailer(l, into: &meta) }
 
         // Repeated paragraphs: keep the first occurrence wherever the repeat appears.
-        var seen = Set<String>()
-        paragraphs = paragraphs.filter { seen.insert($0.key).inserted }
+        paragraphs = dedupe(paragraphs)
 
         // Bylines and datelines in the body.
         // Bylines: in the first paragraphs (a dateline), or a short paragraph of its own anywhere.
@@ -360,11 +427,30 @@ enum ArticleAssembler {
         for p in paragraphs { meta.participants += People.participants(in: p.text) }
         // An unlabelled date near the top of the body (e.g. a dateline) is a weak candidate.
         for p in paragraphs.prefix(2) {
-            for d in DateScanner.scan(p.text) { meta.addDate(d, rank: DateRank.nearby) }
+            for d in DateScanner.scan(folded: p.folded) { meta.addDate(d, rank: DateRank.nearby) }
         }
         result.paragraphs = paragraphs.map(\.string)
         result.metadata = meta
         return result
+    }
+
+    /// Drops every paragraph whose key (letters and digits) equals an earlier one's. Keys are compared by a
+    /// 64-bit hash first (hashing Chinese Strings in a Set normalises them, which is slow), then exactly.
+    static func dedupe(_ paragraphs: [PageLine]) -> [PageLine] {
+        var firstByHash: [UInt64: [Int]] = [:]
+        var kept: [PageLine] = []
+        for p in paragraphs {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            Text.forEachKeyScalar(p.text) { h = (h ^ UInt64($0.value)) &* 0x0000_0100_0000_01b3 }
+            if let candidates = firstByHash[h] {
+                // Same hash: compare the keys themselves (computed only here, on the rare collision or repeat).
+                let key = p.key
+                if candidates.contains(where: { kept[$0].key == key }) { continue }
+            }
+            firstByHash[h, default: []].append(kept.count)
+            kept.append(p)
+        }
+        return kept
     }
 
     /// Metadata from a header line (before the body, or a labelled line inside it).
@@ -396,7 +482,7 @@ enum ArticleAssembler {
             }
         }
         if !dateFromLabel {
-            for d in DateScanner.scan(l.text) {
+            for d in DateScanner.scan(folded: l.folded) {
                 meta.addDate(d, rank: d.labelled ? rank : max(rank, DateRank.unlabelledHeader))
             }
         }
@@ -412,7 +498,7 @@ enum ArticleAssembler {
         found += People.englishByline(l.text)
         found += People.posterBeforeMarker(l.text)
         // A bracketed name right after the date: `2004年7月16日08:19 [ 黄宇 ]`.
-        if found.isEmpty, let date = DateScanner.scan(l.text).first {
+        if found.isEmpty, let date = DateScanner.scan(folded: l.folded).first {
             var token = Scalars()
             var bracketed = false
             for c in l.folded[date.range.upperBound..<min(l.folded.count, date.range.upperBound + 12)] {
@@ -465,7 +551,7 @@ enum ArticleAssembler {
             gatherHeader(l, into: &meta, rank: DateRank.labelledHeader)
         } else {
             if l.visible <= 60 { addBylines(l, into: &meta) }
-            for d in DateScanner.scan(l.text) {
+            for d in DateScanner.scan(folded: l.folded) {
                 meta.addDate(d, rank: d.labelled ? DateRank.labelledHeader : DateRank.nearby)
             }
         }

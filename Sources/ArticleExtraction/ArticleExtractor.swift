@@ -1,7 +1,4 @@
 import NewswireModel
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Turns the bytes of a scraped news page — raw HTML or a plain-text dump, UTF-8 or GBK/GB18030 — into an
 /// ``NewswireModel/Article``.
@@ -78,15 +75,19 @@ public struct ArticleExtractor: Sendable {
         if buffer.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == 0x0C }) {
             throw ExtractionError(
                 .empty,
-                buffer.isEmpty ? "input is empty (0 bytes); nothing to parse" : "input holds only whitespace")
+                buffer.isEmpty
+                    ? "input is empty (0 bytes); check that the page was saved or downloaded completely"
+                    : "input holds only whitespace; check that the page was saved or downloaded completely")
         }
         if let kind = PageDecoding.binaryKind(buffer) {
-            throw ExtractionError(.binary, "input is \(kind), not a text or HTML page")
+            throw ExtractionError(
+                .binary, "input is \(kind), not a text or HTML page; pass the page's HTML or a plain-text scrape")
         }
         let decoded = try PageDecoding.decode(buffer, charsetHint: charsetHint, source: "input")
         let text = decoded.text
         if text.unicodeScalars.allSatisfy({ $0.isSpaceLike }) {
-            throw ExtractionError(.empty, "input holds only whitespace")
+            throw ExtractionError(
+                .empty, "input holds only whitespace; check that the page was saved or downloaded completely")
         }
         if Self.looksLikeHTML(text) {
             return try extractHTML(text, url: url)
@@ -96,13 +97,27 @@ public struct ArticleExtractor: Sendable {
 
     /// Markup near the start: a doctype or one of the tags every page has.
     static func looksLikeHTML(_ text: String) -> Bool {
-        var head = Scalars()
-        for s in text.unicodeScalars.prefix(4096) {
-            head.append(s.isASCIILetter ? Unicode.Scalar(s.value | 0x20)! : s)
+        let utf8 = text.utf8
+        // Nearly every page starts with `<` (a doctype, `<html>`, a comment): decide on the first byte.
+        if let first = utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) {
+            if first == UInt8(ascii: "<") { return true }
         }
-        if let first = head.first(where: { !$0.isSpaceLike && $0 != "\u{FEFF}" }), first == "<" { return true }
-        for tag in ["<html", "<!doctype html", "<body", "<head", "<meta", "<div", "<p>", "<table", "<title"] {
-            if Text.contains(head, Text.scalars(tag)) { return true }
+        let head = Array(utf8.prefix(4096))
+        let tags: [[UInt8]] = ["<html", "<!doctype html", "<body", "<head", "<meta", "<div", "<p>", "<table", "<title"]
+            .map { Array($0.utf8) }
+        var i = 0
+        while i < head.count {
+            if head[i] == UInt8(ascii: "<") {
+                for t in tags where i + t.count <= head.count {
+                    var match = true
+                    for k in 1..<t.count where head[i + k] | 0x20 != t[k] && head[i + k] != t[k] {
+                        match = false
+                        break
+                    }
+                    if match { return true }
+                }
+            }
+            i += 1
         }
         return false
     }
@@ -122,39 +137,34 @@ public struct ArticleExtractor: Sendable {
     // MARK: HTML
 
     private func extractHTML(_ text: String, url: String?) throws(ExtractionError) -> Article {
-        guard let page = HTMLPage.parse(utf8: Array(text.utf8)) else {
-            throw ExtractionError(.noArticle, "libxml2 could not build a document from this HTML")
+        var text = text
+        let parsed = text.withUTF8 { HTMLPage.parse(utf8: $0) }
+        guard let page = parsed else {
+            throw ExtractionError(.noArticle, "libxml2 could not build a document from this HTML; is the file truncated?")
         }
         let structured = StructuredMetadata(page: page)
         let title = Self.chooseTitle(page: page, structured: structured)
-        if getenv("NEWSWIRE_DEBUG_EXTRACT") != nil {
-            print("blocks \(page.blocks.count) elements \(page.elements.count) title \(page.title ?? "-")")
-            if getenv("NEWSWIRE_DEBUG_ALL") != nil {
-                for b in page.blocks { print("  [\(b.owner)] v=\(Int(BodySelector.value(of: b))) bp=\(b.boilerplate) \(String(b.line.string.prefix(60)))") }
-            }
-        }
         guard let selection = BodySelector.select(page) else {
             throw ExtractionError(
-                .noArticle, "the page has no article text (no block of prose outside navigation and boilerplate)")
+                .noArticle,
+                "no recognisable article: the page has no block of prose outside navigation and boilerplate "
+                    + "(is it an index, search or login page?)")
         }
         func usable(_ b: HTMLPage.Block) -> Bool {
             (!b.boilerplate || selection.ignoredBoilerplate) && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
         }
-        let lines = page.blocks[selection.blockRange].filter(usable).map(\.line)
-        if getenv("NEWSWIRE_DEBUG_EXTRACT") != nil {
-            for (i, b) in page.blocks.enumerated() {
-                let mark = selection.blockRange.contains(i) ? (usable(b) ? "*" : "x") : " "
-                if mark != " " { print("\(mark) [\(b.owner)] v=\(Int(BodySelector.value(of: b))) bp=\(b.boilerplate) h=\(b.line.heading) \(String(b.line.string.prefix(70)))") }
-            }
-        }
+        let lines = LabelledFields.mergingLabelCells(page.blocks[selection.blockRange].filter(usable).map(\.line))
         let lo = selection.blockRange.lowerBound
         let hi = selection.blockRange.upperBound
-        let before = page.blocks[max(0, lo - 40)..<lo].filter { !$0.boilerplate }.map(\.line).reversed()
-        let after = page.blocks[hi..<min(page.blocks.count, hi + 15)].filter { !$0.boilerplate }.map(\.line)
+        let before = LabelledFields.mergingLabelCells(
+            page.blocks[max(0, lo - 40)..<lo].filter { !$0.boilerplate }.map(\.line)
+        ).reversed()
+        let after = LabelledFields.mergingLabelCells(
+            page.blocks[hi..<min(page.blocks.count, hi + 15)].filter { !$0.boilerplate }.map(\.line))
         var assembled = ArticleAssembler.assemble(lines, titleHint: title, before: Array(before), after: after)
         if assembled.metadata.dates.isEmpty {
             // Last resort: the first date anywhere on the page, labelled ones first.
-            let all = page.blocks.flatMap { DateScanner.scan($0.line.text) }
+            let all = page.blocks.flatMap { DateScanner.scan(folded: $0.line.folded) }
             if let d = all.first(where: \.labelled) ?? all.first {
                 assembled.metadata.addDate(d, rank: ArticleAssembler.DateRank.anywhere)
             }

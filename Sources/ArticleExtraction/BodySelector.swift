@@ -61,6 +61,17 @@ enum BodySelector {
             }
         }
         guard bestSum > 0, !bestRange.isEmpty else { return nil }
-        return Selection(blockRange: bestRange, ignoredBoilerplate: ignoringBoilerplate)
+        // A closing signature (issuing office, date) is short and unpunctuated, so it scores below zero; keep up
+        // to a few such lines when they sit in the same container as the last paragraph.
+        var end = bestRange.upperBound
+        let lastOwner = page.blocks[end - 1].owner
+        let container = lastOwner >= 0 ? page.elements[Int(lastOwner)].parent : -1
+        while end < page.blocks.count, end - bestRange.upperBound < 3 {
+            let b = page.blocks[end]
+            let sameContainer = b.owner == lastOwner || (b.owner >= 0 && page.elements[Int(b.owner)].parent == container)
+            guard sameContainer, !b.boilerplate, b.linkVisible == 0, b.line.visible <= 40 else { break }
+            end += 1
+        }
+        return Selection(blockRange: bestRange.lowerBound..<end, ignoredBoilerplate: ignoringBoilerplate)
     }
 }

@@ -39,8 +39,22 @@ enum DateScanner {
     ].map { Text.scalars($0) }
 
     /// All date matches in `text` (width-folded internally), in order.
-    static func scan(_ text: Scalars) -> [DateMatch] {
-        let s = Text.folded(text)
+    static func scan(_ text: Scalars) -> [DateMatch] { scan(folded: Text.folded(text)) }
+
+    /// All date matches in text that is already width-folded (``PageLine/folded``).
+    static func scan(folded s: Scalars) -> [DateMatch] {
+        // Every date has a four-digit year or a month name: skip lines with neither cheaply.
+        var digits = 0
+        var letters = false
+        for c in s {
+            if c.isASCIIDigit {
+                digits += 1
+                if digits >= 4 { break }
+            } else if c.isASCIILetter {
+                letters = true
+            }
+        }
+        guard digits >= 4 || letters else { return [] }
         var out: [DateMatch] = []
         var i = 0
         let n = s.count

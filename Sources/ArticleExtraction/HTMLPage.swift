@@ -1,5 +1,11 @@
 internal import CLibXML2
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// An HTML page read through libxml2's HTML parser into what extraction needs: text blocks with their owning
 /// element, the element tree's shape, and structured metadata (`<title>`, `<meta>`, JSON-LD, `<time>`, canonical).
 ///
@@ -42,17 +48,16 @@ struct HTMLPage {
 
     /// Parses UTF-8 HTML. Safe to call from many threads at once: libxml2 is initialised once, each call uses its
     /// own parser context, and error reporting is silenced per thread (libxml2 keeps error handlers thread-local).
-    static func parse(utf8: [UInt8]) -> HTMLPage? {
+    static func parse(utf8: UnsafeBufferPointer<UInt8>) -> HTMLPage? {
         _ = libxmlReady
         xmlSetStructuredErrorFunc(nil, silentStructuredError)
         let options = Int32(HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
             | HTML_PARSE_NONET.rawValue | HTML_PARSE_COMPACT.rawValue | HTML_PARSE_NOBLANKS.rawValue)
         guard let ctxt = htmlNewParserCtxt() else { return nil }
         defer { htmlFreeParserCtxt(ctxt) }
-        let doc: htmlDocPtr? = utf8.withUnsafeBufferPointer { buf in
-            buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) { chars in
-                htmlCtxtReadMemory(ctxt, chars, Int32(buf.count), nil, "UTF-8", options)
-            }
+        guard let base = utf8.baseAddress, utf8.count < Int(Int32.max) else { return nil }
+        let doc: htmlDocPtr? = base.withMemoryRebound(to: CChar.self, capacity: utf8.count) { chars in
+            htmlCtxtReadMemory(ctxt, chars, Int32(utf8.count), nil, "UTF-8", options)
         }
         guard let doc else { return nil }
         defer { xmlFreeDoc(doc) }
@@ -67,19 +72,74 @@ struct HTMLPage {
 
 private let silentStructuredError: xmlStructuredErrorFunc = { _, _ in }
 
-/// Tags whose content is never article text.
-private let skippedTags: Set<String> = [
-    "script", "style", "noscript", "iframe", "object", "embed", "select", "option", "button", "input", "textarea",
-    "svg", "canvas", "template", "map", "applet", "audio", "video", "frameset",
-]
+/// What the walker needs to know about a tag, looked up once per element.
+private struct TagTraits: OptionSet {
+    let rawValue: UInt16
+    /// Content is never article text (script, style, form controls, media…).
+    static let skipped = TagTraits(rawValue: 1 << 0)
+    /// Starts a new text block.
+    static let block = TagTraits(rawValue: 1 << 1)
+    static let link = TagTraits(rawValue: 1 << 2)
+    static let preformatted = TagTraits(rawValue: 1 << 3)
+    /// nav/footer/aside: boilerplate by definition.
+    static let chrome = TagTraits(rawValue: 1 << 4)
+    /// html/body/main/article: layout classes on these say nothing about their content.
+    static let wrapper = TagTraits(rawValue: 1 << 5)
+    /// Needs special handling in `enter` (meta, title, link, script, html, time).
+    static let special = TagTraits(rawValue: 1 << 6)
 
-/// Tags that start a new text block.
-private let blockTags: Set<String> = [
-    "p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "table", "tbody", "thead", "tfoot", "h1", "h2", "h3", "h4",
-    "h5", "h6", "section", "article", "blockquote", "pre", "dd", "dt", "dl", "center", "form", "hr", "header",
-    "footer", "nav", "aside", "main", "figure", "figcaption", "address", "fieldset", "legend", "caption", "body",
-    "html", "title", "option", "img",
-]
+    /// Heading level 1…6 in bits 8–10.
+    var headingLevel: Int { Int(rawValue >> 8) & 7 }
+    static func heading(_ level: Int) -> TagTraits { TagTraits(rawValue: UInt16(level) << 8) }
+}
+
+/// A tag name packed into an integer (first 7 bytes and the length): hashing it is far cheaper than hashing a
+/// String, and the walker looks up every element.
+@inline(__always) private func tagCode(_ name: UnsafePointer<UInt8>) -> UInt64 {
+    var code: UInt64 = 0
+    var i = 0
+    while name[i] != 0 {
+        if i < 7 { code |= UInt64(name[i] | 0x20) << (8 * UInt64(i)) }
+        i += 1
+    }
+    return code | UInt64(min(i, 255)) << 56
+}
+
+private func tagCode(_ name: String) -> UInt64 {
+    var bytes = Array(name.utf8)
+    bytes.append(0)
+    return bytes.withUnsafeBufferPointer { tagCode($0.baseAddress!) }
+}
+
+private let tagTraits: [UInt64: TagTraits] = {
+    var t: [UInt64: TagTraits] = [:]
+    for (name, traits) in tagTraitsByName { t[tagCode(name)] = traits }
+    return t
+}()
+
+private let tagTraitsByName: [String: TagTraits] = {
+    var t: [String: TagTraits] = [:]
+    for tag in [
+        "style", "noscript", "iframe", "object", "embed", "select", "option", "button", "input", "textarea", "svg",
+        "canvas", "template", "map", "applet", "audio", "video", "frameset",
+    ] {
+        t[tag, default: []].insert(.skipped)
+    }
+    for tag in [
+        "p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "table", "tbody", "thead", "tfoot", "section", "article",
+        "blockquote", "pre", "dd", "dt", "dl", "center", "form", "hr", "header", "footer", "nav", "aside", "main",
+        "figure", "figcaption", "address", "fieldset", "legend", "caption", "body", "html", "img",
+    ] {
+        t[tag, default: []].insert(.block)
+    }
+    for level in 1...6 { t["h\(level)", default: []].formUnion([.block, .heading(level)]) }
+    t["a", default: []].insert(.link)
+    t["pre", default: []].insert(.preformatted)
+    for tag in ["nav", "footer", "aside"] { t[tag, default: []].insert(.chrome) }
+    for tag in ["html", "body", "main", "article"] { t[tag, default: []].insert(.wrapper) }
+    for tag in ["meta", "title", "link", "script", "html", "time"] { t[tag, default: []].insert(.special) }
+    return t
+}()
 
 /// Class/id words (or their prefixes, for longer words) that mark page chrome rather than the article.
 private let boilerplateExact: Set<String> = [
@@ -96,40 +156,56 @@ private let boilerplatePrefixes: [String] = [
     "bdsharebuttonbox", "sitemap", "youlian", "location", "position", "current",
 ]
 
-private func isBoilerplateWord(_ token: String) -> Bool {
-    if boilerplateExact.contains(token) { return true }
-    for p in boilerplatePrefixes where token.hasPrefix(p) { return true }
+private let boilerplateExactBytes: [[UInt8]] = boilerplateExact.map { Array($0.utf8) }
+private let boilerplatePrefixBytes: [[UInt8]] = boilerplatePrefixes.map { Array($0.utf8) }
+
+/// `has-nav-bar`, `no-sidebar`, `with-comments`: a state modifier on a wrapper, not the thing itself.
+private let stateModifiers: [[UInt8]] = ["has", "is", "no", "with", "show", "hide"].map { Array($0.utf8) }
+
+private func isBoilerplateWord(_ token: ArraySlice<UInt8>) -> Bool {
+    for w in boilerplateExactBytes where w.count == token.count && token.elementsEqual(w) { return true }
+    for p in boilerplatePrefixBytes where token.count >= p.count && token.prefix(p.count).elementsEqual(p) {
+        return true
+    }
     return false
 }
 
-/// Splits a class/id value into lowercase tokens on anything that is not a letter or digit, and on camelCase.
-private func boilerplateAttribute(_ value: String) -> Bool {
-    var token = ""
-    var previousToken = ""
+/// Splits a class/id value into lowercase ASCII tokens on anything that is not a letter or digit, and on
+/// camelCase; reports whether a token is a boilerplate word (`has-nav-bar`-style modifiers excepted).
+private func boilerplateAttribute(_ value: UnsafePointer<UInt8>) -> Bool {
+    var tokens: [UInt8] = []
+    var bounds: [Range<Int>] = []
+    var start = 0
     var previousLower = false
-    var found = false
-    func flush() {
-        // `has-nav-bar`, `no-sidebar`, `with-comments`: a state modifier on a wrapper, not the thing itself.
-        let modifier = previousToken == "has" || previousToken == "is" || previousToken == "no"
-            || previousToken == "with" || previousToken == "show" || previousToken == "hide"
-        if !token.isEmpty, !modifier, isBoilerplateWord(token) { found = true }
-        if !token.isEmpty { previousToken = token }
-        token = ""
+    var i = 0
+    func close() {
+        if tokens.count > start { bounds.append(start..<tokens.count) }
+        start = tokens.count
     }
-    for c in value.unicodeScalars {
-        if c.isASCIILetter || c.isASCIIDigit {
-            let isUpper = c.value >= 0x41 && c.value <= 0x5A
-            if isUpper && previousLower { flush() }
-            token.unicodeScalars.append(isUpper ? Unicode.Scalar(c.value | 0x20)! : c)
-            previousLower = !isUpper
+    while value[i] != 0 {
+        let c = value[i]
+        let isUpper = c >= 0x41 && c <= 0x5A
+        let isLower = c >= 0x61 && c <= 0x7A
+        let isDigit = c >= 0x30 && c <= 0x39
+        if isUpper || isLower || isDigit {
+            if isUpper && previousLower { close() }
+            tokens.append(isUpper ? c | 0x20 : c)
+            previousLower = isLower
         } else {
-            flush()
+            close()
             previousLower = false
         }
+        i += 1
     }
-    flush()
-    // Whole value too, for compound names like `nav-bar` that are boilerplate together.
-    return found
+    close()
+    for (n, r) in bounds.enumerated() {
+        if n > 0 {
+            let previous = tokens[bounds[n - 1]]
+            if stateModifiers.contains(where: { previous.elementsEqual($0) }) { continue }
+        }
+        if isBoilerplateWord(tokens[r]) { return true }
+    }
+    return false
 }
 
 private struct Walker {
@@ -165,19 +241,21 @@ private struct Walker {
     }
 
     mutating func appendText(_ content: UnsafePointer<xmlChar>) {
-        let s = String(cString: content)
         if buffer.isEmpty { bufferMinDepth = stack.count }
+        let before = buffer.count
+        Text.appendUTF8CString(content, to: &buffer)
         if preDepth > 0 {
+            // Preformatted text keeps its line structure: each line is a block.
+            let added = Array(buffer[before...])
+            buffer.removeSubrange(before...)
             var first = true
-            for line in s.split(separator: "\n", omittingEmptySubsequences: false) {
+            for line in added.split(separator: "\n", omittingEmptySubsequences: false) {
                 if !first { flush() }
                 first = false
-                buffer.append(contentsOf: line.unicodeScalars)
+                buffer.append(contentsOf: line)
             }
-        } else {
-            let before = buffer.count
-            buffer.append(contentsOf: s.unicodeScalars)
-            if linkDepth > 0 { bufferLinkVisible += Text.visibleCount(Array(buffer[before...])) }
+        } else if linkDepth > 0 {
+            for i in before..<buffer.count where !buffer[i].isSpaceLike { bufferLinkVisible += 1 }
         }
     }
 
@@ -186,10 +264,13 @@ private struct Walker {
         return String(cString: n)
     }
 
-    static func attribute(_ node: xmlNodePtr, _ wanted: String) -> String? {
+    /// The value of attribute `wanted` (lowercase ASCII; the HTML parser lowercases attribute names).
+    static func attribute(_ node: xmlNodePtr, _ wanted: StaticString) -> String? {
         var attr = node.pointee.properties
         while let a = attr {
-            if let n = a.pointee.name, String(cString: n).lowercased() == wanted {
+            if let n = a.pointee.name, strcmp(UnsafeRawPointer(n).assumingMemoryBound(to: CChar.self),
+                UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
+            {
                 var out = ""
                 var child = a.pointee.children
                 while let c = child {
@@ -197,6 +278,22 @@ private struct Walker {
                     child = c.pointee.next
                 }
                 return out
+            }
+            attr = a.pointee.next
+        }
+        return nil
+    }
+
+    /// The raw value of a single-text-node attribute, without copying (valid while the document lives).
+    static func attributeValuePointer(_ node: xmlNodePtr, _ wanted: StaticString) -> UnsafePointer<UInt8>? {
+        var attr = node.pointee.properties
+        while let a = attr {
+            if let n = a.pointee.name, strcmp(UnsafeRawPointer(n).assumingMemoryBound(to: CChar.self),
+                UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
+            {
+                guard let child = a.pointee.children, child.pointee.next == nil, let content = child.pointee.content
+                else { return nil }
+                return UnsafePointer(content)
             }
             attr = a.pointee.next
         }
@@ -230,52 +327,54 @@ private struct Walker {
         default:
             return false
         }
-        let tag = Self.name(node)
-        switch tag {
-        case "meta":
-            if let content = Self.attribute(node, "content") {
-                for keyAttr in ["property", "name", "itemprop", "http-equiv"] {
-                    if let key = Self.attribute(node, keyAttr), !key.isEmpty {
-                        page.metas.append((key.lowercased(), content))
-                        break
+        guard let rawName = node.pointee.name else { return false }
+        let traits = tagTraits[tagCode(rawName)] ?? []
+        if traits.contains(.special) {
+            switch Self.name(node) {
+            case "meta":
+                if let content = Self.attribute(node, "content") {
+                    for keyAttr: StaticString in ["property", "name", "itemprop", "http-equiv"] {
+                        if let key = Self.attribute(node, keyAttr), !key.isEmpty {
+                            page.metas.append((key.lowercased(), content))
+                            break
+                        }
                     }
                 }
+                return false
+            case "title":
+                if page.title == nil { page.title = Self.textContent(node) }
+                return false
+            case "link":
+                if page.canonical == nil, let rel = Self.attribute(node, "rel"), rel.lowercased() == "canonical",
+                    let href = Self.attribute(node, "href")
+                {
+                    page.canonical = href
+                }
+                return false
+            case "script":
+                if let type = Self.attribute(node, "type"), type.lowercased().contains("ld+json") {
+                    page.jsonLD.append(Self.textContent(node))
+                }
+                return false
+            case "html":
+                if let lang = Self.attribute(node, "lang"), !lang.isEmpty { page.hasLangAttribute = lang }
+            case "time":
+                if let dt = Self.attribute(node, "datetime") { page.timeElements.append(dt) }
+            default:
+                break
             }
-            return false
-        case "title":
-            if page.title == nil { page.title = Self.textContent(node) }
-            return false
-        case "link":
-            if page.canonical == nil, let rel = Self.attribute(node, "rel"), rel.lowercased() == "canonical",
-                let href = Self.attribute(node, "href")
-            {
-                page.canonical = href
-            }
-            return false
-        case "script":
-            if let type = Self.attribute(node, "type"), type.lowercased().contains("ld+json") {
-                page.jsonLD.append(Self.textContent(node))
-            }
-            return false
-        case "html":
-            if let lang = Self.attribute(node, "lang"), !lang.isEmpty { page.hasLangAttribute = lang }
-        default:
-            break
         }
-        if skippedTags.contains(tag) { return false }
-        if let style = Self.attribute(node, "style") {
+        if traits.contains(.skipped) { return false }
+        let hasAttributes = node.pointee.properties != nil
+        if hasAttributes, let style = Self.attribute(node, "style") {
             let compact = style.lowercased().filter { $0 != " " }
             if compact.contains("display:none") || compact.contains("visibility:hidden") { return false }
         }
-        if tag == "time", let dt = Self.attribute(node, "datetime") { page.timeElements.append(dt) }
-        let isBlock = blockTags.contains(tag)
-        if isBlock { flush() }
-        var boilerplate = tag == "nav" || tag == "footer" || tag == "aside"
-        // Page-level wrappers carry layout classes (`has-nav-bar`) that say nothing about their content.
-        let wrapper = tag == "html" || tag == "body" || tag == "main" || tag == "article"
-        if !boilerplate && !wrapper {
-            for attr in ["class", "id"] {
-                if let v = Self.attribute(node, attr), boilerplateAttribute(v) {
+        if traits.contains(.block) { flush() }
+        var boilerplate = traits.contains(.chrome)
+        if !boilerplate && !traits.contains(.wrapper) && hasAttributes {
+            for attr: StaticString in ["class", "id"] {
+                if let v = Self.attributeValuePointer(node, attr), boilerplateAttribute(v) {
                     boilerplate = true
                     break
                 }
@@ -290,51 +389,48 @@ private struct Walker {
         page.elements.append(
             HTMLPage.Element(parent: stack.last ?? -1, subtreeEnd: index + 1, boilerplate: boilerplate))
         stack.append(index)
+        frames.append(Frame(node: UnsafeMutableRawPointer(node), traits: traits, boilerplate: boilerplate))
         if boilerplate { boilerplateDepth += 1 }
-        if tag == "a" { linkDepth += 1 }
-        if tag == "pre" { preDepth += 1 }
-        if tag.count == 2, tag.hasPrefix("h"), let level = Int(tag.dropFirst()), (1...6).contains(level) {
-            headingLevel = level
-        }
+        if traits.contains(.link) { linkDepth += 1 }
+        if traits.contains(.preformatted) { preDepth += 1 }
+        if traits.headingLevel > 0 { headingLevel = traits.headingLevel }
         return true
     }
 
+    /// An element being walked, with what `enter` learned about it.
+    struct Frame {
+        var node: UnsafeMutableRawPointer
+        var traits: TagTraits
+        var boilerplate: Bool
+    }
+
+    var frames: [Frame] = []
+
+    /// Handles leaving `node`; only elements that `enter` pushed are popped.
     mutating func leave(_ node: xmlNodePtr) {
-        guard node.pointee.type == XML_ELEMENT_NODE, let top = stack.last else { return }
-        let tag = Self.name(node)
-        // Only elements we pushed are popped: skipped ones returned before pushing.
-        guard page.elements.indices.contains(Int(top)), enteredTop(node, tag) else { return }
-        if blockTags.contains(tag) { flush() }
-        let element = page.elements[Int(top)]
+        guard let frame = frames.last, frame.node == UnsafeMutableRawPointer(node), let top = stack.last else { return }
+        if frame.traits.contains(.block) { flush() }
         page.elements[Int(top)].subtreeEnd = Int32(page.elements.count)
-        if element.boilerplate { boilerplateDepth -= 1 }
-        if tag == "a" { linkDepth -= 1 }
-        if tag == "pre" { preDepth -= 1 }
-        if tag.count == 2, tag.hasPrefix("h"), Int(tag.dropFirst()) != nil { headingLevel = 0 }
+        if frame.boilerplate { boilerplateDepth -= 1 }
+        if frame.traits.contains(.link) { linkDepth -= 1 }
+        if frame.traits.contains(.preformatted) { preDepth -= 1 }
+        if frame.traits.headingLevel > 0 { headingLevel = 0 }
         stack.removeLast()
+        frames.removeLast()
         if bufferMinDepth > stack.count { bufferMinDepth = stack.count }
     }
-
-    /// Whether `node` is the element on top of the stack (it was pushed, not skipped).
-    private func enteredTop(_ node: xmlNodePtr, _ tag: String) -> Bool {
-        pushedNodes.last == UnsafeMutableRawPointer(node)
-    }
-
-    var pushedNodes: [UnsafeMutableRawPointer] = []
 
     mutating func walk(_ root: xmlNodePtr) {
         var current: xmlNodePtr? = root
         while let node = current {
-            let before = stack.count
             let descend = enter(node)
-            if stack.count > before { pushedNodes.append(UnsafeMutableRawPointer(node)) }
             if descend, let child = node.pointee.children {
                 current = child
                 continue
             }
             var n = node
             while true {
-                leaveAndPop(n)
+                leave(n)
                 if n == root {
                     current = nil
                     break
@@ -352,10 +448,4 @@ private struct Walker {
         }
     }
 
-    private mutating func leaveAndPop(_ node: xmlNodePtr) {
-        if pushedNodes.last == UnsafeMutableRawPointer(node) {
-            leave(node)
-            pushedNodes.removeLast()
-        }
-    }
 }

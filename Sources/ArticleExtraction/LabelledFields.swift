@@ -45,7 +45,16 @@ enum LabelledFields {
 
     /// The label (and its kind and end) at `i` of folded text `f`, when it stands at a token boundary and is
     /// followed by a colon (or, for `文`, a slash).
+    /// First characters of all labels (BMP bitmap): most positions are rejected with one lookup.
+    static let labelInitials: [Bool] = {
+        var table = [Bool](repeating: false, count: 0x10000)
+        for (label, _) in labels where label[0].value < 0x10000 { table[Int(label[0].value)] = true }
+        return table
+    }()
+
     static func label(in f: Scalars, at i: Int) -> (kind: FieldKind, valueStart: Int)? {
+        let first = f[i].value
+        guard first < 0x10000, labelInitials[Int(first)] else { return nil }
         guard i == 0 || isBoundary(f[i - 1]) || (f[i - 1].isASCIIDigit) else { return nil }
         for (word, kind) in labels where Text.hasPrefix(f, word, at: i) {
             var j = i + word.count
@@ -122,5 +131,41 @@ enum LabelledFields {
         v = Text.trimmed(v[...], extra: { $0.isProsePunctuation || $0 == ":" || $0 == "：" })
         guard v.count >= 2, v.count <= 40, !v.allSatisfy({ $0.isASCIIDigit }) else { return nil }
         return Text.string(v)
+    }
+
+    /// Joins a block that is only a label (`发布日期：`, `来源`) with the short block after it, as table layouts
+    /// put them in separate cells: `发布日期：` + `2022年01月28日` → `发布日期：2022年01月28日`.
+    static func mergingLabelCells(_ lines: [PageLine]) -> [PageLine] {
+        guard lines.count > 1 else { return lines }
+        var out: [PageLine] = []
+        out.reserveCapacity(lines.count)
+        var i = 0
+        while i < lines.count {
+            let l = lines[i]
+            if i + 1 < lines.count, l.visible <= 8, lines[i + 1].visible <= 60, let kind = bareLabel(l.folded),
+                kind != .widget && kind != .other
+            {
+                var joined = l.text
+                while let last = joined.last, last.isSpaceLike || last == ":" || last == "：" { joined.removeLast() }
+                joined.append("：")
+                joined += lines[i + 1].text
+                out.append(PageLine(joined))
+                i += 2
+                continue
+            }
+            out.append(l)
+            i += 1
+        }
+        return out
+    }
+
+    /// The kind of a line that is exactly one label, optionally with a colon.
+    static func bareLabel(_ f: Scalars) -> FieldKind? {
+        var t = f
+        while let last = t.last, last == " " || last == ":" { t.removeLast() }
+        while let first = t.first, first == " " { t.removeFirst() }
+        guard !t.isEmpty else { return nil }
+        for (word, kind) in labels where word == t { return kind }
+        return nil
     }
 }

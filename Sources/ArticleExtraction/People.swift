@@ -113,6 +113,8 @@ enum People {
     /// Reporters named in a dateline or byline inside a paragraph: `（记者王兴瑞报道）`, `本报记者 张三 李四`,
     /// `记者：王五`. Only the first ~80 scalars and bracketed tails are looked at, where bylines live.
     static func reportersInParagraph(_ text: Scalars) -> [String] {
+        // Cheap rejection before folding: no 记 means no 记者.
+        guard text.contains("记") else { return [] }
         let f = Text.folded(text)
         var found: [String] = []
         var from = 0
@@ -165,6 +167,9 @@ enum People {
     /// A credit at the end of a story: `（袁源）`, `（记者 胡晓蓉）`, `（姚峰 上海报道）`, `（总台记者 张倩）`.
     /// Only names that look like personal names count, since nothing else marks them.
     static func trailingCredit(_ text: Scalars) -> [String] {
+        guard let last = text.last(where: { !$0.isSpaceLike && $0 != "。" }), last == ")" || last == "）" else {
+            return []
+        }
         let f = Text.folded(text)
         var end = f.count
         while end > 0, f[end - 1] == " " || f[end - 1] == "。" { end -= 1 }
@@ -200,6 +205,9 @@ enum People {
 
     /// `ggjjzhzz 发表于 2005-9-15`, `本贴由 大卫 于2005年…`: the poster of a blog or forum entry.
     static func posterBeforeMarker(_ text: Scalars) -> [String] {
+        guard text.contains(where: { $0 == "于" || $0 == "在" || $0 == "p" || $0 == "P" }) else {
+            return []
+        }
         let f = Text.folded(text)
         for marker in ["发表于", "发布于", "发表在", "写于", "posted by"].map(Text.scalars) {
             guard let at = Text.firstIndex(of: marker, in: f), at >= 2 else { continue }
@@ -261,6 +269,14 @@ enum People {
     /// Participants listed in one paragraph: every clause ending in 参加(有关)活动 / 出席…, or introducing a list
     /// with 出席…的有. Job-title prefixes are stripped; names with a middle dot are kept whole.
     static func participants(in text: Scalars) -> [String] {
+        // Only sentences with 参加 or 出席 list participants: skip everything else without allocating.
+        var hasTrigger = false
+        for i in 1..<max(1, text.count)
+        where (text[i] == "加" && text[i - 1] == "参") || (text[i] == "席" && text[i - 1] == "出") {
+            hasTrigger = true
+            break
+        }
+        guard hasTrigger else { return [] }
         var result: [String] = []
         var sentenceStart = 0
         let f = Text.folded(text)
@@ -329,6 +345,19 @@ enum People {
             if cut > 0 {
                 strippedTitle = true
                 s = Array(s[cut...])
+            }
+            // `孙七和吴九`, `买买提·艾力和吴九`: split at a conjunction when both parts are names.
+            if s.count > 4 {
+                for conjunction in ["以及", "和", "及", "与"].map(Text.scalars) {
+                    guard let at = Text.firstIndex(of: conjunction, in: s) else { continue }
+                    let left = Array(s[..<at])
+                    let right = Array(s[(at + conjunction.count)...])
+                    if isChineseName(left) && isChineseName(right) {
+                        names.append(Text.string(left))
+                        names.append(Text.string(right))
+                        return
+                    }
+                }
             }
             if isChineseName(s) { names.append(Text.string(s)) }
         }

@@ -37,7 +37,8 @@ public struct EngineStartup: Sendable, Hashable, CustomStringConvertible {
     public var replayedChanges: Int
     /// Articles indexed once open.
     public var articleCount: Int
-    /// Seconds spent loading the snapshot (0 when rebuilt).
+    /// Seconds spent loading the snapshot (0 when rebuilt). The near-duplicate table stored with it is decoded
+    /// afterwards in the background (writes wait for it; ``NewswireEngine/waitForBackgroundWork()``).
     public var snapshotLoadSeconds: Double
     /// Seconds spent replaying changes or rebuilding.
     public var catchUpSeconds: Double

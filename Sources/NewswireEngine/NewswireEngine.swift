@@ -74,6 +74,8 @@ public final class NewswireEngine: Sendable {
     private let background = DispatchGroup()
     private let backgroundQueue = DispatchQueue(label: "newswire.engine.snapshot")
     private let directoryLock: Locked<Int32?>
+    /// Left once the near-duplicate table is loaded; writes wait on it.
+    private let duplicatesReady = DispatchGroup()
 
     private struct WriteState {
         var duplicates: DuplicateTable
@@ -143,7 +145,7 @@ public final class NewswireEngine: Sendable {
         directoryLock = Locked(nil)
 
         var rebuildReason: String? = "no snapshot path configured"
-        var loaded: (index: SearchIndex, metadata: SnapshotMetadata)?
+        var loaded: (index: SearchIndex, header: SnapshotMetadata.Header, metadata: [UInt8])?
         var loadSeconds = 0.0
         if let indexSnapshotPath {
             if !FileManager.default.fileExists(atPath: indexSnapshotPath) {
@@ -151,18 +153,18 @@ public final class NewswireEngine: Sendable {
             } else {
                 do {
                     let (index, bytes) = try SearchIndex.load(from: indexSnapshotPath)
-                    switch SnapshotMetadata.decode(bytes) {
+                    switch SnapshotMetadata.decodeHeader(bytes) {
                     case .failure(let error):
                         rebuildReason = "snapshot \(indexSnapshotPath) unusable: \(error.reason)"
-                    case .success(let metadata):
+                    case .success(let header):
                         let latest = try store.latestSequence
-                        if metadata.storeIdentifier != store.storeIdentifier {
+                        if header.storeIdentifier != store.storeIdentifier {
                             rebuildReason = "snapshot \(indexSnapshotPath) belongs to another store"
-                        } else if metadata.sequence > latest {
+                        } else if header.sequence > latest {
                             rebuildReason =
-                                "snapshot \(indexSnapshotPath) is ahead of the store (\(metadata.sequence) > \(latest))"
+                                "snapshot \(indexSnapshotPath) is ahead of the store (\(header.sequence) > \(latest))"
                         } else {
-                            loaded = (index, metadata)
+                            loaded = (index, header, bytes)
                             rebuildReason = nil
                         }
                     }
@@ -177,12 +179,13 @@ public final class NewswireEngine: Sendable {
         let source: EngineStartup.Source
         var replayed = 0
         var duplicates = DuplicateTable()
+        var pendingDuplicateChanges: [DuplicateChange] = []
         let covered: UInt64
         if let loaded {
             index = loaded.index
-            for entry in loaded.metadata.entries { duplicates.insert(entry) }
-            replayed = try Self.replay(store: store, since: loaded.metadata.sequence, into: index, &duplicates)
-            covered = loaded.metadata.sequence
+            (replayed, pendingDuplicateChanges) = try Self.replay(
+                store: store, since: loaded.header.sequence, into: index)
+            covered = loaded.header.sequence
             source = .snapshot
         } else {
             index = SearchIndex()
@@ -197,59 +200,113 @@ public final class NewswireEngine: Sendable {
             totalSeconds: (end - start).seconds)
         writeState = Locked(WriteState(duplicates: duplicates, snapshotSequence: covered))
 
+        // The index is searchable now. The near-duplicate table, needed only by writes, is decoded in the
+        // background (a third of the restart time on 200k articles); writes wait for it.
+        if let loaded {
+            let pendingDuplicateChanges = pendingDuplicateChanges
+            duplicatesReady.enter()
+            backgroundQueue.async(group: background) { [self] in
+                defer { duplicatesReady.leave() }
+                var table: DuplicateTable
+                switch SnapshotMetadata.decodeTable(loaded.metadata, from: loaded.header.tableOffset) {
+                case .success(let decoded):
+                    table = decoded
+                case .failure:
+                    // Cannot happen for a checksummed snapshot short of a bug; recompute from the store then.
+                    table = DuplicateTable()
+                    try? Self.rebuildDuplicates(store: store, into: &table)
+                }
+                for change in pendingDuplicateChanges {
+                    switch change {
+                    case .insert(let entry): table.insert(entry)
+                    case .remove(let id): table.remove(id)
+                    }
+                }
+                writeState.withLock { $0.duplicates = table }
+            }
+        }
+
         // A rebuilt or long-replayed index is saved right away (in the background) so the next open is fast.
         if indexSnapshotPath != nil, source == .rebuilt || replayed > 0 { scheduleSnapshot() }
     }
 
-    /// Applies the store's changes after `sequence`; returns how many.
+    /// A replayed change to apply to the near-duplicate table once it is loaded.
+    private enum DuplicateChange: Sendable {
+        case insert(DuplicateEntry)
+        case remove(ArticleID)
+    }
+
+    /// Recomputes the near-duplicate table from every stored article.
+    private static func rebuildDuplicates(store: any ArticleStore, into table: inout DuplicateTable) throws {
+        var cursor: ScanCursor?
+        repeat {
+            let page = try store.scan(order: .id, after: cursor, limit: 5_000)
+            for article in page.articles {
+                table.insert(entry(for: article, features: TextFeatures(body: article.body)))
+            }
+            cursor = page.next
+        } while cursor != nil
+    }
+
+    /// Applies the store's changes after `sequence` to the index; returns how many, and what they do to the
+    /// near-duplicate table.
     private static func replay(
-        store: any ArticleStore, since sequence: UInt64, into index: SearchIndex, _ duplicates: inout DuplicateTable
-    ) throws -> Int {
+        store: any ArticleStore, since sequence: UInt64, into index: SearchIndex
+    ) throws -> (Int, [DuplicateChange]) {
         var since = sequence
         var count = 0
+        var duplicateChanges: [DuplicateChange] = []
         while true {
-            let changes = try store.changes(since: since, limit: 5_000)
-            guard let last = changes.last else { return count }
-            let upserts = changes.compactMap(\.article)
-            let entries = Self.entries(for: upserts)
-            index.upsert(contentsOf: upserts)
+            let changes = try store.changes(since: since, limit: rebuildBatchSize)
+            guard let last = changes.last else { return (count, duplicateChanges) }
+            let entries = Self.indexAndComputeEntries(changes.compactMap(\.article), into: index)
             for change in changes where change.isDeletion {
                 index.remove(id: change.id)
-                duplicates.remove(change.id)
+                duplicateChanges.append(.remove(change.id))
             }
-            for entry in entries { duplicates.insert(entry) }
+            duplicateChanges += entries.map { .insert($0) }
             count += changes.count
             since = last.sequence
         }
     }
 
+    /// Articles handed to the index at once when rebuilding or replaying.
+    static let rebuildBatchSize = 25_000
+
     /// Indexes every stored article.
     private static func rebuild(store: any ArticleStore, into index: SearchIndex, _ duplicates: inout DuplicateTable)
         throws
     {
+        // The index builds much faster from large batches (one segment each) than from many small ones.
         var cursor: ScanCursor?
+        var pending: [Article] = []
+        func flush(_ duplicates: inout DuplicateTable) {
+            for entry in Self.indexAndComputeEntries(pending, into: index) { duplicates.insert(entry) }
+            pending.removeAll(keepingCapacity: true)
+        }
         repeat {
             let page = try store.scan(order: .id, after: cursor, limit: 5_000)
-            index.upsert(contentsOf: page.articles)
-            for entry in Self.entries(for: page.articles) { duplicates.insert(entry) }
+            pending += page.articles
+            if pending.count >= rebuildBatchSize { flush(&duplicates) }
             cursor = page.next
         } while cursor != nil
+        if !pending.isEmpty { flush(&duplicates) }
     }
 
-    /// Near-duplicate table entries for stored articles (their verdict is already in `duplicateOf`), computed on
-    /// all cores.
-    private static func entries(for articles: [Article]) -> [DuplicateEntry] {
+    /// Indexes `articles` while computing their near-duplicate entries on another thread (both are CPU-bound and
+    /// independent), returning the entries.
+    private static func indexAndComputeEntries(_ articles: [Article], into index: SearchIndex) -> [DuplicateEntry] {
         if articles.isEmpty { return [] }
-        let results = Locked([DuplicateEntry?](repeating: nil, count: articles.count))
-        let chunk = 256
-        DispatchQueue.concurrentPerform(iterations: (articles.count + chunk - 1) / chunk) { part in
-            let range = (part * chunk)..<min(articles.count, (part + 1) * chunk)
-            let computed = range.map { i in Self.entry(for: articles[i], features: TextFeatures(body: articles[i].body)) }
-            results.withLock { all in
-                for (offset, entry) in computed.enumerated() { all[range.lowerBound + offset] = entry }
+        let entries = Locked<[DuplicateEntry]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { task in
+            if task == 0 {
+                index.upsert(contentsOf: articles)
+            } else {
+                let computed = articles.map { Self.entry(for: $0, features: TextFeatures(body: $0.body)) }
+                entries.withLock { $0 = computed }
             }
         }
-        return results.withLock { $0.map { $0! } }
+        return entries.withLock { $0 }
     }
 
     private static func entry(for article: Article, features: TextFeatures) -> DuplicateEntry {
@@ -265,6 +322,7 @@ public final class NewswireEngine: Sendable {
     public func put(_ articles: [Article]) throws -> [PutOutcome] {
         if articles.isEmpty { return [] }
         let features = articles.map { TextFeatures(body: $0.body) }  // CPU work outside the write lock
+        duplicatesReady.wait()
         let (outcomes, changes) = try writeState.withLock { state -> ([PutOutcome], Int) in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
             var batch = DuplicateTable()
@@ -311,6 +369,7 @@ public final class NewswireEngine: Sendable {
 
     /// Deletes the article with `id` from the store and the index. Returns whether it existed.
     public func delete(id: ArticleID) throws -> Bool {
+        duplicatesReady.wait()
         let deleted = try writeState.withLock { state -> Bool in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
             guard try store.delete(id) else { return false }
@@ -340,17 +399,21 @@ public final class NewswireEngine: Sendable {
             return abs(candidate.publishedKey - key) <= window
         }
         if candidates.isEmpty { return nil }
+        // A copy's original, or the copy itself when that original has been deleted since.
+        func root(of candidate: DuplicateEntry) -> DuplicateEntry {
+            guard let original = candidate.duplicateOf else { return candidate }
+            return batch.entry(for: original) ?? table.entry(for: original) ?? candidate
+        }
         // Prefer the earliest original: order by the root's publication (undated last), then the root's id.
         func rootKey(_ candidate: DuplicateEntry) -> (Int64, String) {
-            let root = candidate.duplicateOf ?? candidate.id
-            let rootEntry = batch.entry(for: root) ?? table.entry(for: root)
-            let published = rootEntry?.publishedKey ?? candidate.publishedKey
-            return (published == .min ? .max : published, root.rawValue)
+            let rootEntry = root(of: candidate)
+            let published = rootEntry.publishedKey
+            return (published == .min ? .max : published, rootEntry.id.rawValue)
         }
         candidates.sort { rootKey($0) < rootKey($1) }
         var stored: [ArticleID: [UInt64]] = [:]
         for candidate in candidates {
-            let root = candidate.duplicateOf ?? candidate.id
+            let root = root(of: candidate).id
             if candidate.fingerprint == features.fingerprint { return root }
             let shingles: [UInt64]
             if let pending = batchArticles[candidate.id] {
@@ -407,6 +470,7 @@ public final class NewswireEngine: Sendable {
 
     /// Current counters.
     public func stats() throws -> EngineStats {
+        duplicatesReady.wait()
         let (duplicates, snapshotSequence) = writeState.withLock {
             ($0.duplicates.duplicateCount, $0.snapshotSequence)
         }
@@ -424,6 +488,7 @@ public final class NewswireEngine: Sendable {
     /// Does nothing when the engine has no snapshot path or nothing changed since the last snapshot.
     public func saveSnapshot() throws {
         guard let snapshotPath else { return }
+        duplicatesReady.wait()
         snapshotLock.lock()
         defer { snapshotLock.unlock() }
         // Capture a sequence S the index is in step with and the duplicate table at S. The index file may then
@@ -435,7 +500,7 @@ public final class NewswireEngine: Sendable {
         }
         guard let (sequence, duplicates) = captured else { return }
         let metadata = SnapshotMetadata(
-            storeIdentifier: store.storeIdentifier, sequence: sequence, entries: duplicates.liveEntries)
+            storeIdentifier: store.storeIdentifier, sequence: sequence, duplicates: duplicates)
         try index.write(to: snapshotPath, metadata: metadata.encoded())
         writeState.withLock { state in
             state.snapshotSequence = max(state.snapshotSequence, sequence)

@@ -3,44 +3,51 @@ import NewswireModel
 /// What the engine stores in the index snapshot's metadata: which store and change sequence the snapshot
 /// covers, and the near-duplicate table (rebuilding it would mean reading every body from the store).
 ///
-/// Layout (little-endian): magic `NWEM`, u32 version (1), string store identifier, u64 sequence, varint entry
+/// Layout (little-endian): magic `NWEM`, u32 version (2), string store identifier, u64 sequence, varint entry
 /// count, then per entry: string id, i64 published key, u8 has-duplicateOf + string, u64 content hash,
 /// u64 fingerprint, u8 band count + that many u32 band keys. Strings are varint length + UTF-8.
 struct SnapshotMetadata {
     static let magic: [UInt8] = Array("NWEM".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
 
     var storeIdentifier: String
     var sequence: UInt64
-    var entries: [DuplicateEntry]
+    var duplicates: DuplicateTable
 
     func encoded() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(64 + entries.count * 72)
+        out.reserveCapacity(64 + duplicates.liveCount * 80)
         out += Self.magic
         putU32(&out, Self.version)
         putString(&out, storeIdentifier)
         putU64(&out, sequence)
-        putVarint(&out, UInt64(entries.count))
-        for entry in entries {
-            putString(&out, entry.id.rawValue)
-            putU64(&out, UInt64(bitPattern: entry.publishedKey))
-            if let root = entry.duplicateOf {
+        putVarint(&out, UInt64(duplicates.liveCount))
+        duplicates.forEachLive { id, publishedKey, original, contentHash, fingerprint, bandKeys in
+            putString(&out, id.rawValue)
+            putU64(&out, UInt64(bitPattern: publishedKey))
+            if let original {
                 out.append(1)
-                putString(&out, root.rawValue)
+                putString(&out, original.rawValue)
             } else {
                 out.append(0)
             }
-            putU64(&out, entry.contentHash)
-            putU64(&out, entry.fingerprint)
-            out.append(UInt8(entry.bandKeys.count))
-            for key in entry.bandKeys { putU32(&out, key) }
+            putU64(&out, contentHash)
+            putU64(&out, fingerprint)
+            out.append(UInt8(bandKeys?.count ?? 0))
+            for key in bandKeys ?? [] { putU32(&out, key) }
         }
         return out
     }
 
-    /// Decodes metadata; nil with a reason when it is not engine metadata of this version or is truncated.
-    static func decode(_ bytes: [UInt8]) -> Result<SnapshotMetadata, MetadataError> {
+    /// The header: which store and sequence the snapshot covers, and where the table starts.
+    struct Header {
+        var storeIdentifier: String
+        var sequence: UInt64
+        var tableOffset: Int
+    }
+
+    /// Decodes the header only (cheap), so the table can be decoded later, off the open path.
+    static func decodeHeader(_ bytes: [UInt8]) -> Result<Header, MetadataError> {
         bytes.withUnsafeBufferPointer { buffer in
             var reader = Reader(buffer: buffer)
             guard reader.bytes(magic.count).map(Array.init) == magic else {
@@ -49,36 +56,57 @@ struct SnapshotMetadata {
             guard let version = reader.u32(), version == Self.version else {
                 return .failure(MetadataError(reason: "snapshot metadata version is not \(Self.version)"))
             }
-            guard let identifier = reader.string(), let sequence = reader.u64(), let count = reader.varint(),
-                count <= UInt64(buffer.count)
-            else { return .failure(MetadataError(reason: "snapshot metadata is truncated")) }
-            var entries: [DuplicateEntry] = []
-            entries.reserveCapacity(Int(count))
+            guard let identifier = reader.string(), let sequence = reader.u64() else {
+                return .failure(MetadataError(reason: "snapshot metadata is truncated"))
+            }
+            return .success(Header(storeIdentifier: identifier, sequence: sequence, tableOffset: reader.offset))
+        }
+    }
+
+    /// Decodes the near-duplicate table that starts at `offset`.
+    static func decodeTable(_ bytes: [UInt8], from offset: Int) -> Result<DuplicateTable, MetadataError> {
+        bytes.withUnsafeBufferPointer { buffer in
+            var reader = Reader(buffer: buffer)
+            reader.offset = offset
+            guard let count = reader.varint(), count <= UInt64(buffer.count) else {
+                return .failure(MetadataError(reason: "snapshot metadata is truncated"))
+            }
+            var table = DuplicateTable()
+            table.reserveCapacity(Int(count))
+            var keys: [UInt32] = []
+            keys.reserveCapacity(TextFeatures.bands)
             for _ in 0..<count {
                 guard let id = reader.string(), let key = reader.u64(), let flag = reader.u8() else {
                     return .failure(MetadataError(reason: "snapshot metadata is truncated"))
                 }
                 var root: ArticleID?
                 if flag == 1 {
-                    guard let text = reader.string() else { return .failure(MetadataError(reason: "snapshot metadata is truncated")) }
+                    guard let text = reader.string() else {
+                        return .failure(MetadataError(reason: "snapshot metadata is truncated"))
+                    }
                     root = ArticleID(text)
                 }
                 guard let hash = reader.u64(), let fingerprint = reader.u64(), let bandCount = reader.u8() else {
                     return .failure(MetadataError(reason: "snapshot metadata is truncated"))
                 }
-                var keys: [UInt32] = []
-                keys.reserveCapacity(Int(bandCount))
+                keys.removeAll(keepingCapacity: true)
                 for _ in 0..<bandCount {
-                    guard let k = reader.u32() else { return .failure(MetadataError(reason: "snapshot metadata is truncated")) }
+                    guard let k = reader.u32() else {
+                        return .failure(MetadataError(reason: "snapshot metadata is truncated"))
+                    }
                     keys.append(k)
                 }
-                entries.append(
-                    DuplicateEntry(
-                        id: ArticleID(id), publishedKey: Int64(bitPattern: key), duplicateOf: root, contentHash: hash,
-                        fingerprint: fingerprint, bandKeys: keys))
+                table.append(
+                    id: ArticleID(id), publishedKey: Int64(bitPattern: key), duplicateOf: root, contentHash: hash,
+                    fingerprint: fingerprint, bandKeys: keys)
             }
-            guard reader.offset == buffer.count else { return .failure(MetadataError(reason: "snapshot metadata has trailing bytes")) }
-            return .success(SnapshotMetadata(storeIdentifier: identifier, sequence: sequence, entries: entries))
+            guard reader.offset == buffer.count else {
+                return .failure(MetadataError(reason: "snapshot metadata has trailing bytes"))
+            }
+            guard table.distinctIDCount == Int(count) else {
+                return .failure(MetadataError(reason: "snapshot metadata repeats an article id"))
+            }
+            return .success(table)
         }
     }
 

@@ -12,6 +12,7 @@ public struct CompressionAlgorithm: RawRepresentable, Sendable, Hashable, Custom
     /// zlib (RFC 1950) per frame, one stream per frame, stream state reset between frames.
     public static let zlib = CompressionAlgorithm(rawValue: 1)
 
+    /// The spec's name or the value, for logs and error text.
     public var description: String {
         switch self {
         case .none: "none"

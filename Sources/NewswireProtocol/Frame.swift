@@ -94,6 +94,7 @@ public struct Opcode: RawRepresentable, Sendable, Hashable, CustomStringConverti
         }
     }
 
+    /// The spec's name or the value, for logs and error text.
     public var description: String { name }
 }
 
@@ -120,7 +121,9 @@ public struct RequestID: RawRepresentable, Sendable, Hashable, Comparable, Custo
     /// The next client id after this one, wrapping from ``maxClient`` back to 0.
     public var nextClientID: RequestID { RequestID(rawValue: rawValue >= Self.maxClient.rawValue ? 0 : rawValue + 1) }
 
+    /// Orders ids numerically.
     public static func < (lhs: RequestID, rhs: RequestID) -> Bool { lhs.rawValue < rhs.rawValue }
+    /// The spec's name or the value, for logs and error text.
     public var description: String { String(rawValue) }
 }
 
@@ -218,4 +221,6 @@ public struct Frame: Sendable, Hashable {
     public var hasMoreToFollow: Bool { header.flags.contains(.moreToFollow) }
     /// Whether the frame arrived compressed.
     public var wasCompressed: Bool { header.flags.contains(.compressed) }
+    /// Whether this frame ends its request: an ERROR, or any frame without more-to-follow (PROTOCOL.md §3.5).
+    public var endsRequest: Bool { opcode == .error || !hasMoreToFollow }
 }

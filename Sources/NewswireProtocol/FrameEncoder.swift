@@ -6,13 +6,14 @@ public struct CompressionSettings: Sendable, Hashable {
     public var algorithm: CompressionAlgorithm
     /// Payloads shorter than this many bytes are sent uncompressed.
     public var threshold: UInt32
-    /// zlib level 1 (fastest) ... 9 (smallest); 6 is zlib's default.
+    /// zlib level 1 (fastest) ... 9 (smallest). Default 1: on the news corpus it is within 1-3% of level 6 in size,
+    /// and zlib deflates a 7.4 KB search page twice as fast (28.5k vs 13.8k/s measured in C on the dev machine).
     public var level: Int32
 
     /// Creates settings.
     public init(
         algorithm: CompressionAlgorithm, threshold: UInt32 = ProtocolLimits.defaultCompressionThreshold,
-        level: Int32 = 6
+        level: Int32 = 1
     ) {
         self.algorithm = algorithm
         self.threshold = threshold
@@ -30,6 +31,7 @@ public enum OutboundPayload: Sendable, Hashable {
     /// Message bytes; the encoder compresses them when its settings say so.
     case plain(ByteBuffer)
     /// A complete zlib stream (from ``FrameEncoder/compressPayload(_:)``) of `uncompressedLength` bytes, sent as is.
+    /// Only for connections whose handshake agreed on zlib: the encoder does not inflate it for other peers.
     case precompressed(zlib: ByteBuffer, uncompressedLength: UInt32)
 }
 

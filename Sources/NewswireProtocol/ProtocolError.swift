@@ -92,6 +92,7 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
         /// Whether the connection is closed after this error (codes 1–15 are frame-level, PROTOCOL.md §7.1).
         public var closesConnection: Bool { rawValue >= 1 && rawValue <= 15 }
 
+        /// The spec's name or the value, for logs and error text.
         public var description: String { "\(name) (\(rawValue))" }
     }
 
@@ -121,6 +122,7 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
         self.retryAfterMillis = retryAfterMillis
     }
 
+    /// The spec's name or the value, for logs and error text.
     public var description: String {
         var text = "\(code.name): \(message)"
         if let requestID { text += " [request \(requestID)]" }

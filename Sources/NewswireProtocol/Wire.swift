@@ -1,7 +1,7 @@
 import NIOCore
 
 /// How a payload field's value is laid out (PROTOCOL.md §5.1). The numbering is protobuf's, so a `.proto`
-/// description of the messages (proto-docs/newswire.proto) decodes Newswire payloads with stock tooling.
+/// description of the messages (PROTOCOL.md appendix A) decodes Newswire payloads with stock tooling.
 enum WireType: UInt8, Sendable {
     /// LEB128 varint: integers, booleans, enums.
     case varint = 0
@@ -158,8 +158,11 @@ struct WireField: Sendable {
 /// Reads the tagged fields of one message (PROTOCOL.md §5). Every failure names the message and field.
 struct WireReader {
     var buffer: ByteBuffer
-    /// The message being decoded, for error text (e.g. `Article`).
+    /// The message being decoded, for error text (e.g. `Article`). Names are string literals, so keeping them
+    /// costs no allocation; the full path is only built when an error is thrown.
     let message: String
+    /// The enclosing message's name, or empty at the top level.
+    var outer: String = ""
     /// The field being decoded, for error text.
     var field: UInt32 = 0
 
@@ -180,7 +183,8 @@ struct WireReader {
     }
 
     func malformed(_ what: String) -> ProtocolError {
-        let place = field == 0 ? message : "\(message) field \(field)"
+        let name = outer.isEmpty ? message : "\(outer).\(message)"
+        let place = field == 0 ? name : "\(name) field \(field)"
         return ProtocolError(code: .malformedMessage, message: "\(place): \(what)")
     }
 
@@ -307,7 +311,9 @@ struct WireReader {
     /// A nested message, as a reader over its bytes.
     mutating func readMessage(_ type: WireType, name: String) throws(ProtocolError) -> WireReader {
         let slice = try readBytes(type)
-        return WireReader(slice, message: "\(message).\(name)")
+        var nested = WireReader(slice, message: name)
+        nested.outer = message
+        return nested
     }
 
     /// Packed varints, or a single unpacked one (both encodings are accepted, as protobuf parsers do).
@@ -317,6 +323,7 @@ struct WireReader {
             return
         }
         var packed = WireReader(try readBytes(type), message: message)
+        packed.outer = outer
         packed.field = field
         while packed.buffer.readableBytes > 0 { values.append(try packed.readVarint()) }
     }

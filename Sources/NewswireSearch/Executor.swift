@@ -15,32 +15,44 @@ struct Executor {
     let request: SearchRequest
     let query: ParsedQuery
 
+    /// How a text condition is evaluated (a payload-free copy of ``PatternPlan`` for the hot loop).
+    enum TextKind: UInt8 {
+        case single, positional, verifyText
+    }
+
     /// One text condition with its plan and global idf.
     struct Text {
         let pattern: TermPattern
         let scope: ParsedQuery.Scope
         let plan: PatternPlan
+        let kind: TextKind
+        /// Relative offset of each plan term (positional plans).
+        let offsets: [Int32]
         let idf: Double
     }
 
-    /// A condition compiled against the index (filters resolved to interned ids).
+    /// A condition compiled against the index; filters point into `allowed` tables.
     enum Compiled {
         case text(Int)
-        case sources([Bool])
-        case persons([Bool])
+        case sources(Int)
+        case persons(Int)
         case publishedFrom(Int64)
         case publishedBefore(Int64)
     }
 
     private var texts: [Text] = []
-    private var groups: [[[Compiled]]] = []
+    private var allowed: [[Bool]] = []
+    private var required: [Compiled] = []
+    private var optionalGroups: [[[Compiled]]] = []
     private var exclusions: [[Compiled]] = []
     private var requestSources: [Bool]? = nil
+    private let averageLength: Double
 
     init(state: IndexState, request: SearchRequest, query: ParsedQuery) {
         self.state = state
         self.request = request
         self.query = query
+        averageLength = state.averageLength
         var textIndex: [ParsedQuery.Condition: Int] = [:]
         func compile(_ condition: ParsedQuery.Condition) -> Compiled {
             switch condition {
@@ -49,21 +61,38 @@ struct Executor {
                 let plan = PatternPlan(pattern)
                 // A phrase's idf is its rarest term's: a cheap, stable stand-in for the phrase's own frequency.
                 let df = plan.terms.map { state.documentFrequency($0) }.min() ?? 0
+                let kind: TextKind
+                var offsets: [Int32] = []
+                switch plan {
+                case .single: kind = .single
+                case .positional(let components):
+                    kind = .positional
+                    offsets = components.map(\.offset)
+                case .verifyText: kind = .verifyText
+                }
                 texts.append(
                     Text(
-                        pattern: pattern, scope: scope, plan: plan,
+                        pattern: pattern, scope: scope, plan: plan, kind: kind, offsets: offsets,
                         idf: Scoring.idf(documentFrequency: df, documentCount: state.liveCount)))
                 textIndex[condition] = texts.count - 1
                 return .text(texts.count - 1)
             case .source(let name):
-                return .sources(state.sources.normalized.map { $0.unicodeScalars.contains(name.unicodeScalars) })
+                allowed.append(state.sources.normalized.map { $0.unicodeScalars.contains(name.unicodeScalars) })
+                return .sources(allowed.count - 1)
             case .person(let name):
-                return .persons(state.persons.normalized.map { $0 == name })
+                allowed.append(state.persons.normalized.map { $0 == name })
+                return .persons(allowed.count - 1)
             case .publishedFrom(let seconds): return .publishedFrom(seconds)
             case .publishedBefore(let seconds): return .publishedBefore(seconds)
             }
         }
-        groups = query.groups.map { $0.map { $0.map(compile) } }
+        for group in query.groups {
+            let compiled = group.map { $0.map(compile) }
+            if compiled.count == 1 { required.append(contentsOf: compiled[0]) } else { optionalGroups.append(compiled) }
+        }
+        // Filters first (cheap), then texts in the order given.
+        required = required.filter { if case .text = $0 { return false } else { return true } }
+            + required.filter { if case .text = $0 { return true } else { return false } }
         exclusions = query.exclusions.map { $0.map(compile) }
         if !request.sources.isEmpty {
             let wanted = Set(request.sources)
@@ -73,98 +102,127 @@ struct Executor {
 
     // MARK: Per-segment evaluation
 
-    /// Cursors and scratch space for one segment.
+    /// Cursors for one segment. Cursors live in a manually managed buffer: mutating them through an array
+    /// would pay a uniqueness check per step in the hot loop.
     private struct SegmentContext {
         let segment: Segment
-        var cursors: [PostingCursor] = []
-        /// Cursor range of each text condition, or nil when a term is absent from the segment.
-        var textCursors: [Range<Int>?] = []
-        var scratch: [[Int32]] = []
-        /// Document frequency (in this segment) of each cursor's term.
-        var cursorDF: [Int] = []
+        var cursors: UnsafeMutablePointer<PostingCursor>
+        var cursorCount = 0
+        /// Cursor range of each text condition; `textPresent` is false when a term is absent from the segment.
+        var textLower: [Int] = []
+        var textUpper: [Int] = []
+        var textPresent: [Bool] = []
+        let deleted: [UInt64]
+        let titleLengths: [UInt32]
+        let bodyLengths: [UInt32]
+        let bodyBases: [Int32]
+
+        init(segment: Segment, capacity: Int) {
+            self.segment = segment
+            cursors = .allocate(capacity: max(capacity, 1))
+            deleted = segment.deleted
+            titleLengths = segment.titleLengths
+            bodyLengths = segment.bodyLengths
+            bodyBases = segment.bodyBases
+        }
+
+        func release() {
+            cursors.deinitialize(count: cursorCount)
+            cursors.deallocate()
+        }
+
+        @inline(__always) func isDeleted(_ doc: Int) -> Bool { deleted[doc >> 6] & (1 << UInt64(doc & 63)) != 0 }
     }
 
     private func makeContext(_ segment: Segment, base: UnsafePointer<UInt8>) -> SegmentContext {
-        var context = SegmentContext(segment: segment)
+        var context = SegmentContext(segment: segment, capacity: texts.reduce(0) { $0 + $1.plan.terms.count })
         for text in texts {
-            let start = context.cursors.count
+            let start = context.cursorCount
             var present = true
             for ref in text.plan.terms {
                 guard let t = segment.term(ref) else {
                     present = false
                     break
                 }
-                context.cursorDF.append(Int(segment.termDF[t]))
-                context.cursors.append(
-                    PostingCursor(
+                (context.cursors + context.cursorCount).initialize(
+                    to: PostingCursor(
                         base: base, start: segment.termStart[t], end: segment.termStart[t + 1],
                         positional: segment.isPositional(term: t)))
+                context.cursorCount += 1
             }
-            if present {
-                context.textCursors.append(start..<context.cursors.count)
-            } else {
-                context.cursors.removeSubrange(start...)
-                context.cursorDF.removeSubrange(start...)
-                context.textCursors.append(nil)
+            if !present {
+                (context.cursors + start).deinitialize(count: context.cursorCount - start)
+                context.cursorCount = start
             }
+            context.textLower.append(start)
+            context.textUpper.append(context.cursorCount)
+            context.textPresent.append(present)
         }
-        context.scratch = Array(repeating: [], count: context.cursors.count)
         return context
     }
 
     /// Whether text condition `i` holds for `doc`, with its (title, body) occurrence counts.
     @inline(__always)
     private func evaluate(text i: Int, doc: Int32, _ context: inout SegmentContext) -> (Int32, Int32)? {
-        guard let range = context.textCursors[i] else { return nil }
-        let text = texts[i]
-        for k in range where !context.cursors[k].seek(doc) { return nil }
-        switch text.plan {
+        guard context.textPresent[i] else { return nil }
+        let lower = context.textLower[i]
+        let upper = context.textUpper[i]
+        let cursors = context.cursors
+        for k in lower..<upper where !cursors[k].seek(doc) { return nil }
+        let titleOnly = texts[i].scope == .title
+        switch texts[i].kind {
         case .single:
-            let c = context.cursors[range.lowerBound]
-            if text.scope == .title { return c.titleTF > 0 ? (c.titleTF, 0) : nil }
-            return (c.titleTF, c.bodyTF)
-        case .positional(let components):
-            var anchor = range.lowerBound
-            for k in range {
-                context.cursors[k].positions(into: &context.scratch[k])
-                if context.scratch[k].count < context.scratch[anchor].count || k == range.lowerBound { anchor = k }
-            }
-            let bodyBase = context.segment.bodyBases[Int(doc)]
-            let anchorOffset = components[anchor - range.lowerBound].offset
-            var title: Int32 = 0
-            var body: Int32 = 0
-            for q in context.scratch[anchor] {
-                let start = q - anchorOffset
-                var all = true
-                for k in range where k != anchor {
-                    if !Self.sortedContains(context.scratch[k], start + components[k - range.lowerBound].offset) {
-                        all = false
-                        break
-                    }
-                }
-                guard all else { continue }
-                if start < bodyBase { title += 1 } else { body += 1 }
-            }
-            if text.scope == .title { body = 0 }
-            return title + body > 0 ? (title, body) : nil
+            let title = cursors[lower].titleTF
+            if titleOnly { return title > 0 ? (title, 0) : nil }
+            return (title, cursors[lower].bodyTF)
+        case .positional:
+            return positionalMatch(text: i, doc: doc, lower: lower, upper: upper, titleOnly: titleOnly, &context)
         case .verifyText:
             let segment = context.segment
-            let (units, bodyBase) = Analyzer.document(title: segment.titles[Int(doc)], body: segment.bodies[Int(doc)])
-            let title = Int32(text.pattern.count(in: units, positions: 0..<bodyBase))
-            let body = text.scope == .title ? 0 : Int32(text.pattern.count(in: units, positions: bodyBase..<Int32.max))
+            let (units, bodyBase) = Analyzer.document(title: segment.title(Int(doc)), body: segment.body(Int(doc)))
+            let pattern = texts[i].pattern
+            let title = Int32(pattern.count(in: units, positions: 0..<bodyBase))
+            let body = titleOnly ? 0 : Int32(pattern.count(in: units, positions: bodyBase..<Int32.max))
+            return title + body > 0 ? (title, body) : nil
+        }
+    }
+
+    /// Counts phrase matches in the current document by walking every component's positions once.
+    private func positionalMatch(
+        text i: Int, doc: Int32, lower: Int, upper: Int, titleOnly: Bool, _ context: inout SegmentContext
+    ) -> (Int32, Int32)? {
+        let cursors = context.cursors
+        let offsets = texts[i].offsets
+        var anchor = lower
+        for k in lower..<upper where cursors[k].frequency < cursors[anchor].frequency { anchor = k }
+        let bodyBase = context.bodyBases[Int(doc)]
+        let count = upper - lower
+        return withUnsafeTemporaryAllocation(of: PositionIterator.self, capacity: count) { iterators in
+            for k in 0..<count { iterators.initializeElement(at: k, to: cursors[lower + k].positionIterator) }
+            let a = anchor - lower
+            let anchorOffset = offsets[a]
+            var title: Int32 = 0
+            var body: Int32 = 0
+            outer: while iterators[a].value != .max {
+                let start = iterators[a].value - anchorOffset
+                iterators[a].advance()
+                for k in 0..<count where k != a {
+                    let found = iterators[k].advance(to: start + offsets[k])
+                    if found == .max { break outer }
+                    if found != start + offsets[k] { continue outer }
+                }
+                if start < bodyBase { title += 1 } else if !titleOnly { body += 1 }
+            }
             return title + body > 0 ? (title, body) : nil
         }
     }
 
     @inline(__always)
-    private static func sortedContains(_ values: [Int32], _ target: Int32) -> Bool {
-        var low = 0
-        var high = values.count
-        while low < high {
-            let mid = (low + high) >> 1
-            if values[mid] < target { low = mid + 1 } else { high = mid }
-        }
-        return low < values.count && values[low] == target
+    private func bm25(_ idf: Double, _ title: Int32, _ body: Int32, _ doc: Int, _ context: SegmentContext) -> Double {
+        let tf = Double(title) * Scoring.titleBoost + Double(body)
+        let length = Double(context.titleLengths[doc]) * Scoring.titleBoost + Double(context.bodyLengths[doc])
+        let norm = Scoring.k1 * (1 - Scoring.b + Scoring.b * length / averageLength)
+        return idf * tf * (Scoring.k1 + 1) / (tf + norm)
     }
 
     /// Evaluates a conjunction; adds the BM25 of its positive text conditions to `score` when it holds.
@@ -173,27 +231,23 @@ struct Executor {
         _ conjunction: [Compiled], doc: Int32, _ context: inout SegmentContext, score: inout Double, scoring: Bool
     ) -> Bool {
         let segment = context.segment
+        let d = Int(doc)
         var subtotal = 0.0
         for condition in conjunction {
             switch condition {
             case .text(let i):
                 guard let (title, body) = evaluate(text: i, doc: doc, &context) else { return false }
-                if scoring {
-                    subtotal += Scoring.bm25(
-                        idf: texts[i].idf, titleFrequency: Int(title), bodyFrequency: Int(body),
-                        titleLength: Int(segment.titleLengths[Int(doc)]), bodyLength: Int(segment.bodyLengths[Int(doc)]),
-                        averageLength: state.averageLength)
-                }
-            case .sources(let allowed):
-                let id = segment.sourceIDs[Int(doc)]
-                guard id >= 0, allowed[Int(id)] else { return false }
-            case .persons(let allowed):
-                guard segment.persons(of: Int(doc)).contains(where: { allowed[Int($0)] }) else { return false }
+                if scoring { subtotal += bm25(texts[i].idf, title, body, d, context) }
+            case .sources(let table):
+                let id = segment.sourceIDs[d]
+                guard id >= 0, allowed[table][Int(id)] else { return false }
+            case .persons(let table):
+                guard segment.persons(of: d).contains(where: { allowed[table][Int($0)] }) else { return false }
             case .publishedFrom(let seconds):
-                let t = segment.seconds[Int(doc)]
+                let t = segment.seconds[d]
                 guard t != .min, t >= seconds else { return false }
             case .publishedBefore(let seconds):
-                let t = segment.seconds[Int(doc)]
+                let t = segment.seconds[d]
                 guard t != .min, t < seconds else { return false }
             }
         }
@@ -201,11 +255,13 @@ struct Executor {
         return true
     }
 
+    @inline(__always)
     private func passesRequestFilters(_ segment: Segment, _ doc: Int) -> Bool {
         if let requestSources {
             let id = segment.sourceIDs[doc]
             guard id >= 0, requestSources[Int(id)] else { return false }
         }
+        if request.publishedFrom == nil && request.publishedBefore == nil { return true }
         let t = segment.seconds[doc]
         if let from = request.publishedFrom {
             guard t != .min, t >= from.secondsSinceEpoch else { return false }
@@ -216,98 +272,143 @@ struct Executor {
         return true
     }
 
-    /// Calls `visit(doc, score)` for every live document of `segment` matching the query, in document order.
-    func forEachMatch(in segmentIndex: Int, _ visit: (Int32, Double) -> Void) {
-        let segment = state.segments[segmentIndex]
-        // Postings always end with a padding byte, so the base address exists.
-        segment.postings.withUnsafeBufferPointer { buffer in scanAll(segment, base: buffer.baseAddress!, visit) }
+    /// Everything a search accumulates.
+    struct Sink {
+        var total = 0
+        var collector: TopCollector
+        var facets: FacetAccumulator
     }
 
-    private func scanAll(_ segment: Segment, base: UnsafePointer<UInt8>, _ visit: (Int32, Double) -> Void) {
+    /// Feeds every live document of segment `s` that matches the query to `sink`, in document order.
+    func collect(segment s: Int, into sink: inout Sink) {
+        let segment = state.segments[s]
+        // Postings always end with a padding byte, so the base address exists.
+        segment.postings.withUnsafeBufferPointer { buffer in scan(s, segment, base: buffer.baseAddress!, &sink) }
+    }
+
+    private func scan(_ s: Int, _ segment: Segment, base: UnsafePointer<UInt8>, _ sink: inout Sink) {
         var context = makeContext(segment, base: base)
-        // Required conditions: the single alternative of single-alternative groups.
-        var required: [Compiled] = []
-        var optionalGroups: [[[Compiled]]] = []
-        for group in groups {
-            if group.count == 1 { required.append(contentsOf: group[0]) } else { optionalGroups.append(group) }
-        }
-        // Drive by the rarest term of the most selective required text condition.
+        defer { context.release() }
+        let cursors = context.cursors
+        // Drive by the rarest term of the required text conditions.
         var driver: Int? = nil
         var driverDF = Int.max
         for condition in required {
             guard case .text(let i) = condition else { continue }
-            guard let range = context.textCursors[i] else { return }  // a required term is absent: no match here
-            for k in range {
-                let df = context.cursorDF[k]
-                if df < driverDF {
-                    driverDF = df
-                    driver = k
-                }
+            guard context.textPresent[i] else { return }  // a required term is absent: nothing matches here
+            for k in context.textLower[i]..<context.textUpper[i] where cursors[k].documentFrequency < driverDF {
+                driverDF = cursors[k].documentFrequency
+                driver = k
             }
         }
-        // Filters first (cheap), then texts in the order given.
-        let orderedRequired = required.filter { if case .text = $0 { return false } else { return true } }
-            + required.filter { if case .text = $0 { return true } else { return false } }
-        let needsScore = true
-        func consider(_ doc: Int32, _ context: inout SegmentContext) {
-            let d = Int(doc)
-            guard !segment.isDeleted(d), passesRequestFilters(segment, d) else { return }
-            var score = 0.0
-            guard holds(orderedRequired, doc: doc, &context, score: &score, scoring: needsScore) else { return }
-            for group in optionalGroups {
-                var any = false
-                for alternative in group where holds(alternative, doc: doc, &context, score: &score, scoring: needsScore) {
-                    any = true
+        let segmentIndex = Int32(s)
+        let simple =
+            required.count == 1 && optionalGroups.isEmpty && exclusions.isEmpty && requestSources == nil
+            && request.publishedFrom == nil && request.publishedBefore == nil && sink.facets.isEmpty
+        if simple, case .text(let i) = required[0], texts[i].kind == .single, let driver {
+            // Fast path: one term, no filters. Score straight off the postings.
+            let idf = texts[i].idf
+            let titleOnly = texts[i].scope == .title
+            let seconds = segment.seconds
+            let blockCount = cursors[driver].blockCount
+            if blockCount > 0 && !titleOnly && request.sort == .relevance && segment.deletedCount == 0
+                && sink.collector.capacity > 0
+            {
+                // Block-max pruning: the total is the list's length (no deletions here); only blocks whose best
+                // possible score could enter the top k are decoded.
+                let df = cursors[driver].documentFrequency
+                sink.total += df
+                for block in 0..<blockCount {
+                    if sink.collector.isFull {
+                        let (maxTF, minLength) = cursors[driver].blockBounds(block)
+                        if maxTF < Double(UInt16.max) {
+                            let norm = Scoring.k1 * (1 - Scoring.b + Scoring.b * minLength / averageLength)
+                            let bound = idf * maxTF * (Scoring.k1 + 1) / (maxTF + norm)
+                            if bound * (1 + 1e-9) < sink.collector.threshold { continue }
+                        }
+                    }
+                    cursors[driver].jumpToBlock(block)
+                    for _ in 0..<min(Segment.skipInterval, df - block * Segment.skipInterval) {
+                        _ = cursors[driver].next()
+                        let doc = cursors[driver].doc
+                        let d = Int(doc)
+                        let score = bm25(
+                            idf, cursors[driver].titleTF, cursors[driver].bodyTF, d, context)
+                        sink.collector.add(Candidate(score: score, time: seconds[d], segment: segmentIndex, doc: doc))
+                    }
                 }
-                guard any else { return }
+                return
             }
-            for exclusion in exclusions {
-                var ignored = 0.0
-                if holds(exclusion, doc: doc, &context, score: &ignored, scoring: false) { return }
+            while cursors[driver].next() {
+                let doc = cursors[driver].doc
+                let d = Int(doc)
+                if context.isDeleted(d) { continue }
+                let title = cursors[driver].titleTF
+                if titleOnly && title == 0 { continue }
+                let body = titleOnly ? 0 : cursors[driver].bodyTF
+                sink.total += 1
+                sink.collector.add(
+                    Candidate(score: bm25(idf, title, body, d, context), time: seconds[d], segment: segmentIndex, doc: doc))
             }
-            visit(doc, score)
+            return
         }
         if let driver {
-            while context.cursors[driver].next() {
-                consider(context.cursors[driver].doc, &context)
+            while cursors[driver].next() {
+                consider(cursors[driver].doc, segmentIndex, &context, &sink)
             }
         } else {
-            for doc in 0..<Int32(segment.count) { consider(doc, &context) }
+            for doc in 0..<Int32(segment.count) { consider(doc, segmentIndex, &context, &sink) }
         }
+    }
+
+    @inline(__always)
+    private func consider(_ doc: Int32, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink) {
+        let d = Int(doc)
+        let segment = context.segment
+        guard !context.isDeleted(d), passesRequestFilters(segment, d) else { return }
+        var score = 0.0
+        guard holds(required, doc: doc, &context, score: &score, scoring: true) else { return }
+        for group in optionalGroups {
+            var any = false
+            for alternative in group where holds(alternative, doc: doc, &context, score: &score, scoring: true) {
+                any = true
+            }
+            guard any else { return }
+        }
+        for exclusion in exclusions {
+            var ignored = 0.0
+            if holds(exclusion, doc: doc, &context, score: &ignored, scoring: false) { return }
+        }
+        sink.total += 1
+        sink.collector.add(Candidate(score: score, time: segment.seconds[d], segment: s, doc: doc))
+        if !sink.facets.isEmpty { sink.facets.add(segment, d) }
     }
 
     // MARK: Whole search
 
     func run() -> SearchPage {
         let k = max(0, request.offset) + max(0, request.limit)
-        var collector = TopCollector(capacity: k, sort: request.sort, segments: state.segments)
-        var total = 0
-        var facets = FacetAccumulator(fields: request.facets, state: state)
-        for s in state.segments.indices {
-            let segment = state.segments[s]
-            forEachMatch(in: s) { doc, score in
-                total += 1
-                collector.add(Candidate(score: score, time: segment.seconds[Int(doc)], segment: Int32(s), doc: doc))
-                if !facets.isEmpty { facets.add(segment, Int(doc)) }
-            }
-        }
-        let ranked = collector.sorted()
+        var sink = Sink(
+            collector: TopCollector(capacity: k, sort: request.sort, segments: state.segments),
+            facets: FacetAccumulator(fields: request.facets, state: state))
+        for s in state.segments.indices { collect(segment: s, into: &sink) }
+        let ranked = sink.collector.sorted()
         let page = ranked.dropFirst(max(0, request.offset)).prefix(max(0, request.limit))
         let snippetPatterns = texts.filter { $0.scope == .titleOrBody }.map(\.pattern)
         let hits = page.map { candidate in
             let segment = state.segments[Int(candidate.segment)]
             let doc = Int(candidate.doc)
             var hit = SearchHit(
-                id: segment.ids[doc], title: segment.titles[doc],
+                id: segment.id(doc), title: segment.title(doc),
                 source: segment.sourceIDs[doc] >= 0 ? state.sources.values[Int(segment.sourceIDs[doc])] : nil,
-                publishedAt: segment.prepared(doc).publishedAt, score: candidate.score)
+                publishedAt: segment.publishedAt(doc), score: candidate.score)
             if request.includeSnippets {
                 (hit.snippet, hit.highlights) = SnippetBuilder.snippet(
-                    body: segment.bodies[doc], patterns: snippetPatterns, length: request.snippetLength)
+                    body: segment.body(doc), patterns: snippetPatterns, length: request.snippetLength)
             }
             return hit
         }
-        return SearchPage(total: total, hits: hits, facets: facets.facets(limit: request.facetLimit))
+        return SearchPage(total: sink.total, hits: hits, facets: sink.facets.facets(limit: request.facetLimit))
     }
 }
 
@@ -385,7 +486,7 @@ struct TopCollector {
                 return at < bt
             }
         }
-        return segments[Int(a.segment)].ids[Int(a.doc)] < segments[Int(b.segment)].ids[Int(b.doc)]
+        return Segment.idPrecedes(segments[Int(a.segment)], Int(a.doc), segments[Int(b.segment)], Int(b.doc))
     }
 
     mutating func add(_ candidate: Candidate) {
@@ -417,4 +518,10 @@ struct TopCollector {
     }
 
     func sorted() -> [Candidate] { heap.sorted(by: precedes) }
+
+    /// Whether `capacity` candidates are held (so a newcomer must beat the worst).
+    var isFull: Bool { heap.count >= capacity }
+
+    /// Score of the worst held candidate (meaningful when full, for relevance order).
+    var threshold: Double { heap.first?.score ?? -.infinity }
 }

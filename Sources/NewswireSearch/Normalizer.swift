@@ -167,7 +167,11 @@ struct NormalizedText {
 
     /// Normalises `text`; `keepOrigins` records the offset map (needed for highlights only).
     init(_ text: String, keepOrigins: Bool = true) {
-        let source = Array(text.unicodeScalars)
+        self.init(scalars: Array(text.unicodeScalars), keepOrigins: keepOrigins)
+    }
+
+    /// Normalises already-decoded scalars.
+    init(scalars source: [Unicode.Scalar], keepOrigins: Bool = true) {
         sourceCount = source.count
         scalars.reserveCapacity(source.count)
         classes.reserveCapacity(source.count)

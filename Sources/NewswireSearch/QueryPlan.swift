@@ -79,6 +79,6 @@ extension Segment {
     }
 
     func documentFrequency(_ ref: TermRef) -> Int {
-        term(ref).map { Int(termDF[$0]) } ?? 0
+        term(ref).map { documentFrequency(term: $0) } ?? 0
     }
 }

@@ -27,20 +27,40 @@ enum TermKey {
         1 << 42 | UInt64(a) << 21 | UInt64(b)
     }
     @inline(__always) static func isPositional(_ key: UInt64) -> Bool { key >= 1 << 42 }
+
+    /// The 32-bit form of a key whose characters are all in the BMP (nearly every key): a unigram stays its
+    /// scalar (< 0x10000), a bigram becomes `a << 16 | b` (>= 0x3007_0000, since CJK scalars start at U+3007).
+    /// Order-preserving among compact keys.
+    @inline(__always) static func compact(_ key: UInt64) -> UInt32? {
+        if key < 1 << 42 { return key < 0x10000 ? UInt32(key) : nil }
+        let a = (key >> 21) & 0x1F_FFFF
+        let b = key & 0x1F_FFFF
+        return a < 0x10000 && b < 0x10000 ? UInt32(a << 16 | b) : nil
+    }
 }
 
 /// An immutable block of the inverted index over a batch of documents (local ids `0..<count`).
 ///
-/// Postings are one flat byte array. Each term's list is a run of entries, one per document, in document order:
-/// `varint(docDelta) varint(tfBody << 4 | min(tfTitle, 15)) [varint(tfTitle) if >= 15]`, then for positional
+/// Postings are one flat byte array. Each term's list starts with `varint(df)` and, when df > 192, a block table:
+/// for each block of 64 entries, 12 bytes `(Int32 last doc before the block, UInt32 byte offset of the block,
+/// UInt16 max weighted tf in the block, UInt16 min weighted length in the block)`. The first two fields let a
+/// cursor skip ahead; the last two bound the block's best BM25 score (block-max pruning for top-k). Then come the
+/// entries, one per document, in document order:
+/// `varint(docDelta << 1 | simple)`; unless `simple` (exactly one body occurrence and none in the title)
+/// `varint(tfBody << 4 | min(tfTitle, 15)) [varint(tfTitle) if >= 15]`; then for positional
 /// terms (bigrams and words; CJK unigrams carry none) either one `varint(position)` when the document has a
 /// single occurrence, or `varint(byteLength)` followed by delta-coded positions. Only the deletion bitset is
 /// mutable, and only under the index's write lock.
 final class Segment: @unchecked Sendable {
     // Documents.
-    let ids: [ArticleID]
-    let titles: [String]
-    let bodies: [String]
+    /// Article ids as UTF-8 in one buffer (no per-id allocation): document d's id is
+    /// `idText[idStart[d]..<idStart[d+1]]`.
+    let idText: [UInt8]
+    let idStart: [UInt32]
+    /// Titles and bodies as UTF-16 (two bytes per CJK character instead of UTF-8's three), one flat buffer:
+    /// document d's title is `text[textStart[2d]..<textStart[2d+1]]`, its body runs to `textStart[2d+2]`.
+    let text: [UInt16]
+    let textStart: [UInt32]
     let sourceIDs: [Int32]
     let monthIDs: [Int32]
     let seconds: [Int64]
@@ -51,30 +71,59 @@ final class Segment: @unchecked Sendable {
     let bodyLengths: [UInt32]  // units in the body
     let bodyBases: [Int32]  // first body position
 
-    // Terms: CJK keys sorted ascending occupy term indices 0..<cjkKeys.count; words follow.
-    let cjkKeys: [UInt64]
+    // Terms: compact (BMP) CJK keys sorted ascending occupy term indices 0..<compactKeys.count, then the other
+    // CJK keys sorted (astral characters), then words.
+    let compactKeys: [UInt32]
+    let wideKeys: [UInt64]
+    var cjkTermCount: Int { compactKeys.count + wideKeys.count }
     let words: [String: Int32]
     let wordList: [String]
     let termStart: [UInt32]  // byte offset of each term's list; count = terms + 1
-    let termDF: [UInt32]
     let postings: [UInt8]
 
     // Mutable under the index's write lock.
     var deleted: [UInt64]
     var deletedCount: Int = 0
 
-    var count: Int { ids.count }
-    var liveCount: Int { ids.count - deletedCount }
+    var count: Int { idStart.count - 1 }
+    var liveCount: Int { count - deletedCount }
+
+    /// The id of `doc`.
+    func id(_ doc: Int) -> ArticleID {
+        idText.withUnsafeBufferPointer { buffer in
+            ArticleID(String(decoding: buffer[Int(idStart[doc])..<Int(idStart[doc + 1])], as: UTF8.self))
+        }
+    }
+
+    /// Byte-wise order of two documents' ids (UTF-8 order, which is code point order).
+    static func idPrecedes(_ a: Segment, _ i: Int, _ b: Segment, _ j: Int) -> Bool {
+        a.idText.withUnsafeBufferPointer { x in
+            b.idText.withUnsafeBufferPointer { y in
+                var p = Int(a.idStart[i])
+                let pEnd = Int(a.idStart[i + 1])
+                var q = Int(b.idStart[j])
+                let qEnd = Int(b.idStart[j + 1])
+                while p < pEnd && q < qEnd {
+                    if x[p] != y[q] { return x[p] < y[q] }
+                    p += 1
+                    q += 1
+                }
+                return pEnd - p < qEnd - q
+            }
+        }
+    }
 
     init(
-        ids: [ArticleID], titles: [String], bodies: [String], sourceIDs: [Int32], monthIDs: [Int32],
+        idText: [UInt8], idStart: [UInt32], text: [UInt16], textStart: [UInt32], sourceIDs: [Int32], monthIDs: [Int32],
         seconds: [Int64], utcOffsets: [Int32], personStart: [UInt32], personIDs: [Int32], titleLengths: [UInt32],
-        bodyLengths: [UInt32], bodyBases: [Int32], cjkKeys: [UInt64], wordList: [String], termStart: [UInt32],
-        termDF: [UInt32], postings: [UInt8], deleted: [UInt64]? = nil
+        bodyLengths: [UInt32], bodyBases: [Int32], compactKeys: [UInt32], wideKeys: [UInt64], wordList: [String],
+        termStart: [UInt32],
+        postings: [UInt8], deleted: [UInt64]? = nil
     ) {
-        self.ids = ids
-        self.titles = titles
-        self.bodies = bodies
+        self.idText = idText
+        self.idStart = idStart
+        self.text = text
+        self.textStart = textStart
         self.sourceIDs = sourceIDs
         self.monthIDs = monthIDs
         self.seconds = seconds
@@ -84,17 +133,33 @@ final class Segment: @unchecked Sendable {
         self.titleLengths = titleLengths
         self.bodyLengths = bodyLengths
         self.bodyBases = bodyBases
-        self.cjkKeys = cjkKeys
+        self.compactKeys = compactKeys
+        self.wideKeys = wideKeys
         self.wordList = wordList
         var words: [String: Int32] = [:]
-        for (i, word) in wordList.enumerated() { words[word] = Int32(cjkKeys.count + i) }
+        for (i, word) in wordList.enumerated() { words[word] = Int32(compactKeys.count + wideKeys.count + i) }
         self.words = words
         self.termStart = termStart
-        self.termDF = termDF
         self.postings = postings
-        self.deleted = deleted ?? [UInt64](repeating: 0, count: (ids.count + 63) / 64)
+        self.deleted = deleted ?? [UInt64](repeating: 0, count: (idStart.count - 1 + 63) / 64)
         self.deletedCount = self.deleted.reduce(0) { $0 + $1.nonzeroBitCount }
     }
+
+    /// Entries per skip block.
+    static let skipInterval = 64
+    /// Lists up to this long carry no block table: a linear scan is as fast as skipping, and it saves memory.
+    static let blockTableMinimum = 192
+
+    /// Number of documents holding term `t` (the list header).
+    func documentFrequency(term t: Int) -> Int {
+        postings.withUnsafeBufferPointer { buffer in
+            var p = buffer.baseAddress! + Int(termStart[t])
+            return Int(Varint.read(&p))
+        }
+    }
+
+    /// Number of terms.
+    var termCount: Int { termStart.count - 1 }
 
     @inline(__always) func isDeleted(_ doc: Int) -> Bool { deleted[doc >> 6] & (1 << UInt64(doc & 63)) != 0 }
 
@@ -106,18 +171,27 @@ final class Segment: @unchecked Sendable {
 
     /// Term index for a CJK key, by binary search.
     @inline(__always) func term(cjk key: UInt64) -> Int? {
+        if let compact = TermKey.compact(key) { return Self.search(compactKeys, compact) }
+        return Self.search(wideKeys, key).map { compactKeys.count + $0 }
+    }
+
+    @inline(__always) private static func search<K: Comparable>(_ keys: [K], _ key: K) -> Int? {
         var low = 0
-        var high = cjkKeys.count
+        var high = keys.count
         while low < high {
             let mid = (low + high) >> 1
-            if cjkKeys[mid] < key { low = mid + 1 } else { high = mid }
+            if keys[mid] < key { low = mid + 1 } else { high = mid }
         }
-        return low < cjkKeys.count && cjkKeys[low] == key ? low : nil
+        return low < keys.count && keys[low] == key ? low : nil
     }
 
     func term(word: String) -> Int? { words[word].map(Int.init) }
 
-    func isPositional(term: Int) -> Bool { term >= cjkKeys.count || TermKey.isPositional(cjkKeys[term]) }
+    func isPositional(term: Int) -> Bool {
+        if term < compactKeys.count { return compactKeys[term] >= 0x10000 }
+        if term < cjkTermCount { return TermKey.isPositional(wideKeys[term - compactKeys.count]) }
+        return true
+    }
 
     func persons(of doc: Int) -> ArraySlice<Int32> {
         personIDs[Int(personStart[doc])..<Int(personStart[doc + 1])]
@@ -125,9 +199,26 @@ final class Segment: @unchecked Sendable {
 
     func prepared(_ doc: Int) -> PreparedDocument {
         PreparedDocument(
-            id: ids[doc], title: titles[doc], body: bodies[doc], sourceID: sourceIDs[doc], monthID: monthIDs[doc],
+            id: id(doc), title: title(doc), body: body(doc), sourceID: sourceIDs[doc], monthID: monthIDs[doc],
             seconds: seconds[doc], utcOffset: utcOffsets[doc], personIDs: Array(persons(of: doc)))
     }
+
+    var storedTextBytes: Int { text.count * 2 + textStart.count * 4 }
+
+    private func storedString(_ i: Int) -> String {
+        text.withUnsafeBufferPointer { buffer in
+            UTF16Text.string(UnsafeBufferPointer(rebasing: buffer[Int(textStart[i])..<Int(textStart[i + 1])]))
+        }
+    }
+
+    func publishedAt(_ doc: Int) -> PublishedTime? {
+        seconds[doc] == .min ? nil : PublishedTime(secondsSinceEpoch: seconds[doc], utcOffsetSeconds: utcOffsets[doc])
+    }
+
+    /// The stored title of `doc`.
+    func title(_ doc: Int) -> String { storedString(2 * doc) }
+    /// The stored body of `doc` (paragraphs joined by line breaks).
+    func body(_ doc: Int) -> String { storedString(2 * doc + 1) }
 
     /// Weighted length (BM25 `dl`) of a document.
     @inline(__always) func weightedLength(_ doc: Int) -> Double {
@@ -140,7 +231,9 @@ final class Segment: @unchecked Sendable {
 extension Segment {
     /// Builds a segment from documents (their order gives the local ids).
     static func build(_ documents: [PreparedDocument]) -> Segment {
-        var builder = SegmentBuilder()
+        // Size the term tables to the batch: a one-article segment must not pay for a corpus-sized table.
+        let characters = documents.reduce(0) { $0 + $1.title.utf16.count + $1.body.utf16.count }
+        var builder = SegmentBuilder(expectedCharacters: characters)
         for document in documents { builder.add(document) }
         return builder.finish()
     }
@@ -148,9 +241,11 @@ extension Segment {
 
 /// Accumulates occurrences document by document, then lays out the flat postings.
 struct SegmentBuilder {
-    private var ids: [ArticleID] = []
-    private var titles: [String] = []
-    private var bodies: [String] = []
+    private var idText: [UInt8] = []
+    private var idStart: [UInt32] = [0]
+    private var documentCount = 0
+    private var text: [UInt16] = []
+    private var textStart: [UInt32] = [0]
     private var sourceIDs: [Int32] = []
     private var monthIDs: [Int32] = []
     private var seconds: [Int64] = []
@@ -161,34 +256,49 @@ struct SegmentBuilder {
     private var bodyLengths: [UInt32] = []
     private var bodyBases: [Int32] = []
 
-    /// Key → provisional term number.
-    private var cjkTerms: [UInt64: UInt32] = [:]
+    /// Key → provisional term number: BMP unigrams by direct lookup, everything else hashed.
+    private var unigramTerms: [UInt32]
+    private var cjkTerms: UInt64Table
     private var cjkKeyList: [UInt64] = []
     private var wordTerms: [String: UInt32] = [:]
     private var wordList: [String] = []
-    /// Provisional term number of each word (offset so words follow CJK terms is done at finish).
     /// Occurrences in document order: provisional term (words tagged with the top bit) and position.
     private var occurrenceTerms: [UInt32] = []
     private var occurrencePositions: [Int32] = []
     private var documentOccurrenceStart: [Int] = [0]
 
     private var units: [AnalyzedUnit] = []
-    private var text = NormalizedText()
 
-    init() {}
+    /// `expectedCharacters` sizes the term tables (distinct bigrams grow far slower than text).
+    init(expectedCharacters: Int) {
+        // A direct table for BMP unigrams pays off only for large batches; small ones hash every key.
+        unigramTerms = expectedCharacters > 200_000 ? [UInt32](repeating: .max, count: 0x10000) : []
+        cjkTerms = UInt64Table(capacity: min(max(expectedCharacters / 4, 64), 1 << 20))
+    }
 
     @inline(__always) private mutating func cjkTerm(_ key: UInt64) -> UInt32 {
-        if let t = cjkTerms[key] { return t }
-        let t = UInt32(cjkKeyList.count)
-        cjkTerms[key] = t
-        cjkKeyList.append(key)
+        if key < 0x10000 && !unigramTerms.isEmpty {
+            let t = unigramTerms[Int(key)]
+            if t != .max { return t }
+            let new = UInt32(cjkKeyList.count)
+            unigramTerms[Int(key)] = new
+            cjkKeyList.append(key)
+            return new
+        }
+        let candidate = UInt32(cjkKeyList.count)
+        let t = cjkTerms.findOrInsert(key, candidate)
+        if t == candidate { cjkKeyList.append(key) }
         return t
     }
 
     mutating func add(_ document: PreparedDocument) {
-        ids.append(document.id)
-        titles.append(document.title)
-        bodies.append(document.body)
+        idText.append(contentsOf: document.id.rawValue.utf8)
+        idStart.append(UInt32(idText.count))
+        documentCount += 1
+        text.append(contentsOf: document.title.utf16)
+        textStart.append(UInt32(text.count))
+        text.append(contentsOf: document.body.utf16)
+        textStart.append(UInt32(text.count))
         sourceIDs.append(document.sourceID)
         monthIDs.append(document.monthID)
         seconds.append(document.seconds)
@@ -231,8 +341,15 @@ struct SegmentBuilder {
     }
 
     mutating func finish() -> Segment {
-        // Final term order: CJK keys ascending, then words.
-        let cjkOrder = cjkKeyList.indices.sorted { cjkKeyList[$0] < cjkKeyList[$1] }
+        // Final term order: compact CJK keys ascending, other CJK keys ascending, then words.
+        let cjkOrder = cjkKeyList.indices.sorted {
+            let a = TermKey.compact(cjkKeyList[$0]) != nil
+            let b = TermKey.compact(cjkKeyList[$1]) != nil
+            return a != b ? a : cjkKeyList[$0] < cjkKeyList[$1]
+        }
+        let orderedKeys = cjkOrder.map { cjkKeyList[$0] }
+        let compactKeys = orderedKeys.compactMap(TermKey.compact)
+        let wideKeys = Array(orderedKeys.dropFirst(compactKeys.count))
         var finalOf = [UInt32](repeating: 0, count: cjkKeyList.count)
         for (final, provisional) in cjkOrder.enumerated() { finalOf[provisional] = UInt32(final) }
         let cjkCount = cjkKeyList.count
@@ -247,7 +364,7 @@ struct SegmentBuilder {
         var fill = occurrenceCount
         var sortedDocs = [Int32](repeating: 0, count: occurrenceTerms.count)
         var sortedPositions = [Int32](repeating: 0, count: occurrenceTerms.count)
-        for doc in 0..<ids.count {
+        for doc in 0..<documentCount {
             for k in documentOccurrenceStart[doc]..<documentOccurrenceStart[doc + 1] {
                 let t = final(occurrenceTerms[k])
                 let slot = fill[t]
@@ -259,18 +376,19 @@ struct SegmentBuilder {
         occurrenceTerms = []
         occurrencePositions = []
 
-        var postings: [UInt8] = []
-        postings.reserveCapacity(sortedDocs.count * 3)
+        var writer = PostingsWriter(
+            weightedLengths: (0..<documentCount).map {
+                UInt16(clamping: Int(titleLengths[$0]) * Int(Scoring.titleBoost) + Int(bodyLengths[$0]))
+            })
+        writer.postings.reserveCapacity(sortedDocs.count * 3)
         var termStart = [UInt32](repeating: 0, count: termCount + 1)
-        var termDF = [UInt32](repeating: 0, count: termCount)
         var positionBytes: [UInt8] = []
         for t in 0..<termCount {
-            termStart[t] = UInt32(postings.count)
+            termStart[t] = UInt32(writer.postings.count)
             let positional = t >= cjkCount || TermKey.isPositional(cjkKeyList[cjkOrder[t]])
             var k = occurrenceCount[t]
             let end = occurrenceCount[t + 1]
-            var previousDoc: Int32 = 0
-            var df: UInt32 = 0
+            writer.beginTerm()
             while k < end {
                 let doc = sortedDocs[k]
                 var j = k
@@ -278,37 +396,90 @@ struct SegmentBuilder {
                 let bodyBase = bodyBases[Int(doc)]
                 var titleTF = 0
                 while k + titleTF < j, sortedPositions[k + titleTF] < bodyBase { titleTF += 1 }
-                let bodyTF = j - k - titleTF
-                Varint.append(UInt64(doc - previousDoc), to: &postings)
-                previousDoc = doc
-                Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &postings)
-                if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &postings) }
+                positionBytes.removeAll(keepingCapacity: true)
                 if positional {
-                    if j - k == 1 {
-                        Varint.append(UInt64(sortedPositions[k]), to: &postings)
-                    } else {
-                        positionBytes.removeAll(keepingCapacity: true)
-                        var previous: Int32 = 0
-                        for m in k..<j {
-                            Varint.append(UInt64(sortedPositions[m] - previous), to: &positionBytes)
-                            previous = sortedPositions[m]
-                        }
-                        Varint.append(UInt64(positionBytes.count), to: &postings)
-                        postings.append(contentsOf: positionBytes)
+                    var previous: Int32 = 0
+                    for m in k..<j {
+                        Varint.append(UInt64(sortedPositions[m] - previous), to: &positionBytes)
+                        previous = sortedPositions[m]
                     }
                 }
-                df += 1
+                positionBytes.withUnsafeBufferPointer { bytes in
+                    writer.add(
+                        doc: doc, titleTF: Int32(titleTF), bodyTF: Int32(j - k - titleTF),
+                        positions: positional ? bytes : nil)
+                }
                 k = j
             }
-            termDF[t] = df
+            writer.endTerm()
         }
-        termStart[termCount] = UInt32(postings.count)
-        postings.append(0)  // padding: the buffer is never empty
+        termStart[termCount] = UInt32(writer.postings.count)
+        writer.postings.append(0)  // padding: the buffer is never empty
+        let postings = [UInt8](writer.postings)  // drop the reserve
         return Segment(
-            ids: ids, titles: titles, bodies: bodies, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
+            idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
             utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
-            bodyLengths: bodyLengths, bodyBases: bodyBases, cjkKeys: cjkOrder.map { cjkKeyList[$0] },
-            wordList: wordList, termStart: termStart, termDF: termDF, postings: postings)
+            bodyLengths: bodyLengths, bodyBases: bodyBases, compactKeys: compactKeys, wideKeys: wideKeys,
+            wordList: wordList, termStart: termStart, postings: postings)
+    }
+}
+
+/// Encodes term lists in the segment layout (see ``Segment``): used by fresh builds and by merges, which copy
+/// each entry's position bytes verbatim.
+struct PostingsWriter {
+    var postings: [UInt8] = []
+    /// Weighted length of every (output) document, for the block bounds.
+    let weightedLengths: [UInt16]
+    private var entryBytes: [UInt8] = []
+    private var blocks: [(Int32, UInt32, UInt16, UInt16)] = []
+    private var previousDoc: Int32 = 0
+    private(set) var documentFrequency = 0
+
+    init(weightedLengths: [UInt16]) { self.weightedLengths = weightedLengths }
+
+    mutating func beginTerm() {
+        entryBytes.removeAll(keepingCapacity: true)
+        blocks.removeAll(keepingCapacity: true)
+        previousDoc = 0
+        documentFrequency = 0
+    }
+
+    /// Adds one document's entry; `positions` are its delta-coded positions (nil for unigram lists).
+    @inline(__always)
+    mutating func add(doc: Int32, titleTF: Int32, bodyTF: Int32, positions: UnsafeBufferPointer<UInt8>?) {
+        if documentFrequency % Segment.skipInterval == 0 {
+            blocks.append((previousDoc, UInt32(entryBytes.count), 0, .max))
+        }
+        let weightedTF = UInt16(clamping: Int(titleTF) * Int(Scoring.titleBoost) + Int(bodyTF))
+        blocks[blocks.count - 1].2 = max(blocks[blocks.count - 1].2, weightedTF)
+        blocks[blocks.count - 1].3 = min(blocks[blocks.count - 1].3, weightedLengths[Int(doc)])
+        // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
+        let simple = titleTF == 0 && bodyTF == 1
+        Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &entryBytes)
+        previousDoc = doc
+        if !simple {
+            Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &entryBytes)
+            if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &entryBytes) }
+        }
+        if let positions {
+            if titleTF + bodyTF != 1 { Varint.append(UInt64(positions.count), to: &entryBytes) }
+            entryBytes.append(contentsOf: positions)
+        }
+        documentFrequency += 1
+    }
+
+    /// Writes the finished list (header, block table, entries) to `postings`.
+    mutating func endTerm() {
+        Varint.append(UInt64(documentFrequency), to: &postings)
+        if documentFrequency > Segment.blockTableMinimum {
+            for (previous, offset, maxTF, minLength) in blocks {
+                withUnsafeBytes(of: previous.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: offset.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: maxTF.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: minLength.littleEndian) { postings.append(contentsOf: $0) }
+            }
+        }
+        postings.append(contentsOf: entryBytes)
     }
 }
 
@@ -350,15 +521,34 @@ struct PostingCursor {
     private var p: UnsafePointer<UInt8>
     private let end: UnsafePointer<UInt8>
     let positional: Bool
+    /// Documents in the list.
+    let documentFrequency: Int
+    private let skipTable: UnsafeRawPointer
+    /// Blocks in the block table (0 for short lists, which have none).
+    let blockCount: Int
+    private var nextSkip = 1
+    private let entries: UnsafePointer<UInt8>
     /// Current document, or `Int32.max` when exhausted; -1 before the first `next()`.
     private(set) var doc: Int32 = -1
     private(set) var titleTF: Int32 = 0
     private(set) var bodyTF: Int32 = 0
     private var positionsPointer: UnsafePointer<UInt8>
+    private var positionsLength = 0
     private var previous: Int32 = 0
 
+    /// The current entry's delta-coded position bytes, as stored (merges copy them verbatim).
+    var rawPositions: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: positionsPointer, count: positionsLength) }
+
     init(base: UnsafePointer<UInt8>, start: UInt32, end: UInt32, positional: Bool) {
-        p = base + Int(start)
+        var q = base + Int(start)
+        documentFrequency = Int(Varint.read(&q))
+        blockCount =
+            documentFrequency > Segment.blockTableMinimum
+            ? (documentFrequency + Segment.skipInterval - 1) / Segment.skipInterval : 0
+        skipTable = UnsafeRawPointer(q)
+        q += blockCount * 12
+        entries = q
+        p = q
         self.end = base + Int(end)
         self.positional = positional
         positionsPointer = p
@@ -370,21 +560,28 @@ struct PostingCursor {
             doc = .max
             return false
         }
-        previous += Int32(bitPattern: Varint.read(&p))
+        let head = Varint.read(&p)
+        previous += Int32(bitPattern: head >> 1)
         doc = previous
-        let code = Varint.read(&p)
-        var title = Int32(code & 15)
-        if title == 15 { title = Int32(bitPattern: Varint.read(&p)) }
-        titleTF = title
-        bodyTF = Int32(code >> 4)
+        if head & 1 == 1 {
+            titleTF = 0
+            bodyTF = 1
+        } else {
+            let code = Varint.read(&p)
+            var title = Int32(code & 15)
+            if title == 15 { title = Int32(bitPattern: Varint.read(&p)) }
+            titleTF = title
+            bodyTF = Int32(code >> 4)
+        }
         if positional {
-            if title + bodyTF == 1 {
+            if titleTF + bodyTF == 1 {
                 positionsPointer = p
                 Varint.skip(&p)
+                positionsLength = p - positionsPointer
             } else {
-                let length = Int(Varint.read(&p))
+                positionsLength = Int(Varint.read(&p))
                 positionsPointer = p
-                p += length
+                p += positionsLength
             }
         }
         return true
@@ -392,10 +589,52 @@ struct PostingCursor {
 
     /// Advances to the first entry at or after `target`; true when that entry is `target`.
     @inline(__always) mutating func seek(_ target: Int32) -> Bool {
+        if doc >= target { return doc == target }
+        if nextSkip < blockCount {
+            // Jump to the last block that starts after a document below the target.
+            var k = nextSkip
+            var jump = -1
+            while k < blockCount, skipTable.loadUnaligned(fromByteOffset: 12 * k, as: Int32.self) < target {
+                jump = k
+                k += 1
+            }
+            nextSkip = k
+            if jump >= 0 {
+                jumpToBlock(jump)
+            }
+        }
         while doc < target {
             if !next() { return false }
         }
         return doc == target
+    }
+
+    /// Moves to the start of block `k` unless the cursor is already past it.
+    @inline(__always) mutating func jumpToBlock(_ k: Int) {
+        let q = entries + Int(skipTable.loadUnaligned(fromByteOffset: 12 * k + 4, as: UInt32.self))
+        if q > p {
+            p = q
+            previous = skipTable.loadUnaligned(fromByteOffset: 12 * k, as: Int32.self)
+        }
+    }
+
+    /// Largest weighted tf (title × boost + body) and smallest weighted length in block `k`.
+    @inline(__always) func blockBounds(_ k: Int) -> (maxTF: Double, minLength: Double) {
+        (
+            Double(skipTable.loadUnaligned(fromByteOffset: 12 * k + 8, as: UInt16.self)),
+            Double(skipTable.loadUnaligned(fromByteOffset: 12 * k + 10, as: UInt16.self))
+        )
+    }
+
+    /// Whether the cursor has no more entries.
+    var isExhausted: Bool { p >= end }
+
+    /// Occurrences in the current document.
+    var frequency: Int32 { titleTF + bodyTF }
+
+    /// An iterator over the current document's positions.
+    var positionIterator: PositionIterator {
+        PositionIterator(pointer: positionsPointer, remaining: titleTF + bodyTF)
     }
 
     /// The current document's positions, ascending.
@@ -407,5 +646,126 @@ struct PostingCursor {
             position += Int32(bitPattern: Varint.read(&q))
             out.append(position)
         }
+    }
+}
+
+/// Open-addressing hash table from non-zero UInt64 keys to UInt32 (linear probing, kept under half full).
+struct UInt64Table {
+    private var keys: [UInt64]
+    private var values: [UInt32]
+    private var count = 0
+    private var mask: Int
+
+    init(capacity: Int = 1 << 16) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        keys = [UInt64](repeating: 0, count: size)
+        values = [UInt32](repeating: 0, count: size)
+        mask = size - 1
+    }
+
+    @inline(__always) private static func slot(_ key: UInt64, _ mask: Int) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 29) & mask
+    }
+
+    /// The value for `key`, inserting `value` first when the key is new.
+    @inline(__always) mutating func findOrInsert(_ key: UInt64, _ value: UInt32) -> UInt32 {
+        var i = Self.slot(key, mask)
+        while true {
+            let k = keys[i]
+            if k == key { return values[i] }
+            if k == 0 { break }
+            i = (i + 1) & mask
+        }
+        keys[i] = key
+        values[i] = value
+        count += 1
+        if count * 2 > keys.count { grow() }
+        return value
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys
+        let oldValues = values
+        keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
+        values = [UInt32](repeating: 0, count: oldKeys.count * 2)
+        mask = keys.count - 1
+        for (i, key) in oldKeys.enumerated() where key != 0 {
+            var j = Self.slot(key, mask)
+            while keys[j] != 0 { j = (j + 1) & mask }
+            keys[j] = key
+            values[j] = oldValues[i]
+        }
+    }
+}
+
+/// UTF-16 → String without the standard library's generic (slow) transcoding path.
+enum UTF16Text {
+    static func string(_ units: UnsafeBufferPointer<UInt16>) -> String {
+        if units.isEmpty { return "" }
+        return String(unsafeUninitializedCapacity: units.count * 3) { out in
+            var o = 0
+            var i = 0
+            let n = units.count
+            while i < n {
+                var v = UInt32(units[i])
+                i += 1
+                if v >= 0xD800 && v <= 0xDBFF, i < n, units[i] >= 0xDC00, units[i] <= 0xDFFF {
+                    v = 0x10000 + ((v - 0xD800) << 10) + (UInt32(units[i]) - 0xDC00)
+                    i += 1
+                } else if v >= 0xD800 && v <= 0xDFFF {
+                    v = 0xFFFD  // unpaired surrogate (never stored: input came from valid Strings)
+                }
+                if v < 0x80 {
+                    out[o] = UInt8(v)
+                    o += 1
+                } else if v < 0x800 {
+                    out[o] = UInt8(0xC0 | (v >> 6))
+                    out[o + 1] = UInt8(0x80 | (v & 0x3F))
+                    o += 2
+                } else if v < 0x10000 {
+                    out[o] = UInt8(0xE0 | (v >> 12))
+                    out[o + 1] = UInt8(0x80 | ((v >> 6) & 0x3F))
+                    out[o + 2] = UInt8(0x80 | (v & 0x3F))
+                    o += 3
+                } else {
+                    out[o] = UInt8(0xF0 | (v >> 18))
+                    out[o + 1] = UInt8(0x80 | ((v >> 12) & 0x3F))
+                    out[o + 2] = UInt8(0x80 | ((v >> 6) & 0x3F))
+                    out[o + 3] = UInt8(0x80 | (v & 0x3F))
+                    o += 4
+                }
+            }
+            return o
+        }
+    }
+}
+
+/// Decodes one document's delta-coded positions lazily.
+struct PositionIterator {
+    private var pointer: UnsafePointer<UInt8>
+    private var remaining: Int32
+    /// Current position; `Int32.max` once exhausted.
+    private(set) var value: Int32 = 0
+
+    init(pointer: UnsafePointer<UInt8>, remaining: Int32) {
+        self.pointer = pointer
+        self.remaining = remaining
+        advance()
+    }
+
+    @inline(__always) mutating func advance() {
+        if remaining == 0 {
+            value = .max
+            return
+        }
+        remaining -= 1
+        value += Int32(bitPattern: Varint.read(&pointer))
+    }
+
+    /// Advances to the first position at or after `target`; returns it (`Int32.max` when none).
+    @inline(__always) mutating func advance(to target: Int32) -> Int32 {
+        while value < target { advance() }
+        return value
     }
 }

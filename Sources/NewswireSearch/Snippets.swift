@@ -36,37 +36,47 @@ enum SnippetBuilder {
     static func snippet(body: String, patterns: [TermPattern], length: Int) -> (String, [HighlightRange]) {
         let length = max(length, 1)
         let bodyScalars = Array(body.unicodeScalars)
-        let normalized = NormalizedText(body, keepOrigins: true)
-        var units: [AnalyzedUnit] = []
-        if !patterns.isEmpty {
-            Analyzer.units(of: normalized, basePosition: 0, into: &units)
-        }
-        // Occurrences as source scalar ranges, tagged with the pattern index.
         var occurrences: [(range: Range<Int>, pattern: Int)] = []
-        outer: for i in units.indices {
-            for (p, pattern) in patterns.enumerated() {
-                guard let first = pattern.elements.first, units[i].cjk == first.cjk, units[i].word == first.word,
-                    let end = pattern.matchEnd(in: units, at: i)
-                else { continue }
-                let range = normalized.sourceRange(from: Int(units[i].start), to: Int(units[end].end))
-                occurrences.append((range, p))
-                if occurrences.count >= maxOccurrences { break outer }
+        if !patterns.isEmpty {
+            let normalized = NormalizedText(scalars: bodyScalars, keepOrigins: true)
+            var units: [AnalyzedUnit] = []
+            Analyzer.units(of: normalized, basePosition: 0, into: &units)
+            // Occurrences as source scalar ranges, tagged with the pattern index, in text order.
+            outer: for i in units.indices {
+                for (p, pattern) in patterns.enumerated() {
+                    guard let first = pattern.elements.first, units[i].cjk == first.cjk, units[i].word == first.word,
+                        let end = pattern.matchEnd(in: units, at: i)
+                    else { continue }
+                    let range = normalized.sourceRange(from: Int(units[i].start), to: Int(units[end].end))
+                    occurrences.append((range, p))
+                    if occurrences.count >= maxOccurrences { break outer }
+                }
             }
         }
         var windowStart = 0
         if !occurrences.isEmpty {
-            // The window (anchored a little before an occurrence) that shows the most distinct patterns wins.
+            // Slide a window (anchored a little before an occurrence) over the occurrences; the one showing the
+            // most distinct patterns wins, the earliest on ties.
+            var inWindow = [Int](repeating: 0, count: patterns.count)
+            var distinct = 0
             var bestScore = -1
-            for occurrence in occurrences {
+            var tail = 0
+            for (head, occurrence) in occurrences.enumerated() {
                 let start = max(0, occurrence.range.lowerBound - length / 5)
                 let end = start + length
-                var seen = Set<Int>()
-                for other in occurrences where other.range.lowerBound >= start && other.range.upperBound <= end {
-                    seen.insert(other.pattern)
+                while tail < occurrences.count, occurrences[tail].range.upperBound <= end {
+                    if inWindow[occurrences[tail].pattern] == 0 { distinct += 1 }
+                    inWindow[occurrences[tail].pattern] += 1
+                    tail += 1
                 }
-                if seen.count > bestScore {
-                    bestScore = seen.count
+                if distinct > bestScore {
+                    bestScore = distinct
                     windowStart = start
+                }
+                // The next window starts at a later occurrence: drop this one.
+                if head < tail {
+                    inWindow[occurrence.pattern] -= 1
+                    if inWindow[occurrence.pattern] == 0 { distinct -= 1 }
                 }
             }
         }

@@ -86,7 +86,10 @@ struct SearchCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: "The query, e.g. '疆电入川', '\"西部大开发\" source:天山网-新疆日报', 'title:四川 -成都'.")
+    // .allUnrecognized so exclusions like -成都 reach the query instead of being taken for options.
+    @Argument(
+        parsing: .allUnrecognized,
+        help: "The query, e.g. '疆电入川', '\"西部大开发\" source:天山网-新疆日报', 'title:四川 -成都'.")
     var query: [String]
 
     @Option(help: "Hits to return (1...10000).")

@@ -143,8 +143,10 @@ struct DecoderTests {
 
         // Declares its true size (8 MiB): refused from the declared length alone.
         var honest = ByteBuffer()
-        FrameHeader(flags: .compressed, opcode: .put, requestID: RequestID(1), payloadLength: UInt32(4 + deflated.readableBytes))
-            .write(into: &honest)
+        FrameHeader(
+            flags: .compressed, opcode: .put, requestID: RequestID(1), payloadLength: UInt32(4 + deflated.readableBytes)
+        )
+        .write(into: &honest)
         honest.writeInteger(UInt32(8 << 20))
         honest.writeImmutableBuffer(deflated)
         var decoder = NewswireFrameDecoder(limits: limits)
@@ -154,8 +156,10 @@ struct DecoderTests {
 
         // Lies (declares 4 KiB): inflation stops at the declared size plus one byte.
         var liar = ByteBuffer()
-        FrameHeader(flags: .compressed, opcode: .put, requestID: RequestID(2), payloadLength: UInt32(4 + deflated.readableBytes))
-            .write(into: &liar)
+        FrameHeader(
+            flags: .compressed, opcode: .put, requestID: RequestID(2), payloadLength: UInt32(4 + deflated.readableBytes)
+        )
+        .write(into: &liar)
         liar.writeInteger(UInt32(4096))
         liar.writeImmutableBuffer(deflated)
         let failed = try #require(throws: ProtocolError.self) { try decoder.decode(buffer: &liar) }
@@ -170,7 +174,8 @@ struct DecoderTests {
         var decoder = NewswireFrameDecoder()
         for round in 0..<50 {
             var wire = ByteBuffer()
-            encoder.encode(.article(ArticleMessage(Fixtures.longArticle)), requestID: RequestID(UInt32(round)), into: &wire)
+            encoder.encode(
+                .article(ArticleMessage(Fixtures.longArticle)), requestID: RequestID(UInt32(round)), into: &wire)
             if round == 25 {
                 var corrupt = wire
                 corrupt.setInteger(UInt8(0xFF), at: corrupt.writerIndex - 10)

@@ -121,6 +121,17 @@ struct EncoderAndHandshakeTests {
         #expect(mismatch.message.contains("4...5"))
         #expect(!mismatch.isRetryable)
 
+        let tiny = try #require(throws: ProtocolError.self) {
+            try policy.negotiate(HelloMessage(clientName: "t", maxFrameLength: 1024))
+        }
+        #expect(tiny.code == .protocolError)
+        #expect(tiny.message.contains("65536"))
+
+        let cramped = try #require(throws: ProtocolError.self) {
+            try hello.accept(WelcomeMessage(serverName: "s", compression: .zlib, maxFrameLength: 100))
+        }
+        #expect(cramped.code == .protocolError)
+
         let unexpected = WelcomeMessage(version: 1, serverName: "s", compression: .zlib)
         let refused = try #require(throws: ProtocolError.self) {
             try HelloMessage(clientName: "t", compressions: []).accept(unexpected)
@@ -131,10 +142,13 @@ struct EncoderAndHandshakeTests {
     @Test("error codes keep their numbers, names, retry and close rules")
     func errorTable() {
         let table: [(ProtocolError.Code, UInt32, String, Bool, Bool)] = [
-            (.protocolError, 1, "PROTOCOL_ERROR", false, true), (.unsupportedVersion, 2, "UNSUPPORTED_VERSION", false, true),
-            (.frameTooLarge, 3, "FRAME_TOO_LARGE", false, true), (.decompressionFailed, 4, "DECOMPRESSION_FAILED", false, true),
+            (.protocolError, 1, "PROTOCOL_ERROR", false, true),
+            (.unsupportedVersion, 2, "UNSUPPORTED_VERSION", false, true),
+            (.frameTooLarge, 3, "FRAME_TOO_LARGE", false, true),
+            (.decompressionFailed, 4, "DECOMPRESSION_FAILED", false, true),
             (.decompressedTooLarge, 5, "DECOMPRESSED_TOO_LARGE", false, true), (.timeout, 6, "TIMEOUT", true, true),
-            (.malformedMessage, 16, "MALFORMED_MESSAGE", false, false), (.unknownOpcode, 17, "UNKNOWN_OPCODE", false, false),
+            (.malformedMessage, 16, "MALFORMED_MESSAGE", false, false),
+            (.unknownOpcode, 17, "UNKNOWN_OPCODE", false, false),
             (.unauthorised, 18, "UNAUTHORISED", false, false), (.notFound, 19, "NOT_FOUND", false, false),
             (.badQuery, 20, "BAD_QUERY", false, false), (.parseFailed, 21, "PARSE_FAILED", false, false),
             (.invalidRecord, 22, "INVALID_RECORD", false, false), (.limitExceeded, 23, "LIMIT_EXCEEDED", false, false),
@@ -149,6 +163,53 @@ struct EncoderAndHandshakeTests {
             #expect(code.closesConnection == closes, "\(name)")
         }
         #expect(ProtocolError.Code(rawValue: 999).name == "CODE_999")
+    }
+
+    @Test("a request frame with more-to-follow is malformed (v1 requests are single frames)")
+    func requestWithMoreFlag() throws {
+        var encoder = FrameEncoder()
+        var wire = ByteBuffer()
+        encoder.encode(opcode: .put, requestID: RequestID(9), flags: .moreToFollow, into: &wire) {
+            PutMessage(articles: [Fixtures.minimalArticle]).encode(into: &$0)
+        }
+        var decoder = NewswireFrameDecoder()
+        let frame = try #require(try decoder.decode(buffer: &wire))
+        let error = try #require(throws: ProtocolError.self) { try Request(frame: frame) }
+        #expect(error.code == .malformedMessage)
+        #expect(error.requestID == RequestID(9))
+    }
+
+    @Test("record batches respect the payload budget, keep order, and each fits its ARTICLES frame")
+    func batching() throws {
+        let records = (0..<50).map { i in
+            var article = Fixtures.longArticle
+            article.id = ArticleID("batch-\(i)")
+            return ArticleRecord(article)
+        }
+        let budget = 8_000
+        let batches = ArticleRecord.batches(records, maxPayloadLength: budget)
+        #expect(batches.flatMap { $0 } == records)
+        #expect(batches.count > 1)
+        for batch in batches {
+            var payload = ByteBuffer()
+            ArticlesMessage(records: batch).encode(into: &payload)
+            #expect(payload.readableBytes <= budget)
+            #expect(payload.readableBytes == batch.reduce(0) { $0 + $1.encodedFieldSize })
+        }
+        #expect(ArticleRecord.batches(records, maxPayloadLength: 10).count == records.count)
+        #expect(ArticleRecord.batches([], maxPayloadLength: 10).isEmpty)
+    }
+
+    @Test("a frame ends its request when it is an ERROR or has no more-to-follow")
+    func endsRequest() {
+        func frame(_ opcode: Opcode, _ flags: FrameFlags) -> Frame {
+            Frame(
+                header: FrameHeader(flags: flags, opcode: opcode, requestID: RequestID(1), payloadLength: 0),
+                payload: ByteBuffer())
+        }
+        #expect(frame(.scanBatch, []).endsRequest)
+        #expect(!frame(.scanBatch, .moreToFollow).endsRequest)
+        #expect(frame(.error, .moreToFollow).endsRequest)
     }
 
     @Test("request ids: the reserved server range and client wrap-around")

@@ -103,8 +103,14 @@ enum Fixtures {
                         code: .unsupportedVersion, message: "server speaks 1...1",
                         supportedVersions: 1...1))
             ),
-            ("error_retry", .error(ProtocolError(code: .overloaded, message: "128 requests in flight", retryAfterMillis: 50))),
-            ("goaway", .goAway(GoAwayMessage(code: .shuttingDown, message: "server shutting down", graceMillis: 10_000))),
+            (
+                "error_retry",
+                .error(ProtocolError(code: .overloaded, message: "128 requests in flight", retryAfterMillis: 50))
+            ),
+            (
+                "goaway",
+                .goAway(GoAwayMessage(code: .shuttingDown, message: "server shutting down", graceMillis: 10_000))
+            ),
         ]
     }
 }
@@ -130,7 +136,9 @@ extension Fixtures {
         let hits = (0..<20).map { i in
             SearchHit(
                 id: ArticleID("test-202404\(10 + i)-01"), title: "疆电入川工程第\(i + 1)次调度会召开",
-                source: "示例新闻网", publishedAt: PublishedTime(secondsSinceEpoch: 1_712_541_840 + Int64(i) * 86_400,
+                source: "示例新闻网",
+                publishedAt: PublishedTime(
+                    secondsSinceEpoch: 1_712_541_840 + Int64(i) * 86_400,
                     utcOffsetSeconds: 28_800),
                 score: 10.0 - Double(i) * 0.25, snippet: "…特高压输电工程疆电入川通道全面贯通，每年可向四川输送清洁电能…",
                 highlights: [HighlightRange(start: 8, end: 12)])

@@ -99,8 +99,10 @@ enum Meaning {
             if let r = e.retryAfterMillis { d["retryAfterMillis"] = Int(r) }
             return d
         case .goAway(let m):
-            return ["code": Int(m.code.rawValue), "codeName": m.code.name, "message": m.message,
-                    "graceMillis": Int(m.graceMillis)]
+            return [
+                "code": Int(m.code.rawValue), "codeName": m.code.name, "message": m.message,
+                "graceMillis": Int(m.graceMillis),
+            ]
         }
     }
 }

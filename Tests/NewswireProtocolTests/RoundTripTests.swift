@@ -8,7 +8,8 @@ import Testing
 struct RoundTripTests {
     @Test("every request survives encode → frame → decode", arguments: [false, true])
     func requests(compressed: Bool) throws {
-        var encoder = FrameEncoder(compression: compressed ? CompressionSettings(algorithm: .zlib, threshold: 0) : .disabled)
+        var encoder = FrameEncoder(
+            compression: compressed ? CompressionSettings(algorithm: .zlib, threshold: 0) : .disabled)
         var decoder = NewswireFrameDecoder()
         for (index, (name, request)) in Fixtures.requests.enumerated() {
             var wire = ByteBuffer()
@@ -22,7 +23,8 @@ struct RoundTripTests {
 
     @Test("every response survives encode → frame → decode", arguments: [false, true])
     func responses(compressed: Bool) throws {
-        var encoder = FrameEncoder(compression: compressed ? CompressionSettings(algorithm: .zlib, threshold: 0) : .disabled)
+        var encoder = FrameEncoder(
+            compression: compressed ? CompressionSettings(algorithm: .zlib, threshold: 0) : .disabled)
         var decoder = NewswireFrameDecoder()
         for (index, (name, response)) in Fixtures.responses.enumerated() {
             var wire = ByteBuffer()

@@ -59,7 +59,7 @@ struct VectorTests {
                     name: name, note: "\(response.opcode) response",
                     bytes: encodeResponse(response, id: id), kind: "response"))
         }
-        let zlib = CompressionSettings(algorithm: .zlib, threshold: 256)
+        let zlib = CompressionSettings(algorithm: .zlib, threshold: 256, level: 6)
         vectors.append(
             Valid(
                 name: "get_unknown_fields",
@@ -95,7 +95,8 @@ struct VectorTests {
             Valid(
                 name: "scan_stream_first", note: "first SCAN_BATCH of a stream: more-to-follow set",
                 bytes: encodeResponse(
-                    .scanBatch(ScanBatchMessage(records: [ArticleRecord(Fixtures.minimalArticle)])), id: 10, more: true),
+                    .scanBatch(ScanBatchMessage(records: [ArticleRecord(Fixtures.minimalArticle)])), id: 10,
+                    more: true),
                 kind: "response"))
         vectors.append(
             Valid(
@@ -115,8 +116,10 @@ struct VectorTests {
         var requestID: UInt32?
     }
 
-    static func frame(version: UInt8 = 1, flags: UInt8 = 0, opcode: UInt16, id: UInt32, payload: [UInt8],
-                      length: UInt32? = nil) -> [UInt8] {
+    static func frame(
+        version: UInt8 = 1, flags: UInt8 = 0, opcode: UInt16, id: UInt32, payload: [UInt8],
+        length: UInt32? = nil
+    ) -> [UInt8] {
         var buffer = ByteBuffer()
         buffer.writeMultipleIntegers(
             version, flags, opcode, id, length ?? UInt32(payload.count), endianness: .big)
@@ -192,6 +195,11 @@ struct VectorTests {
                     flags: 0x01, opcode: get, id: 15, payload: be32(UInt32(text.count * 20) + 1) + textZ),
                 stage: "frame", code: .decompressionFailed, requestID: 15),
             Invalid(
+                name: "request_more_to_follow",
+                note: "a GET request with the more-to-follow flag (requests are single frames)",
+                bytes: frame(flags: 0x02, opcode: get, id: 30, payload: [0x0A, 0x02, 0x61, 0x31]), stage: "message",
+                code: .malformedMessage, requestID: 30),
+            Invalid(
                 name: "unknown_opcode", note: "request opcode 0x0042 is not defined in v1; the connection survives",
                 bytes: frame(opcode: 0x0042, id: 16, payload: []), stage: "message", code: .unknownOpcode,
                 requestID: 16),
@@ -205,7 +213,9 @@ struct VectorTests {
                 stage: "message", code: .malformedMessage, requestID: 18),
             Invalid(
                 name: "varint_overflow", note: "10-byte varint whose last byte is 0x02 (above 2^64-1)",
-                bytes: frame(opcode: 0x0006, id: 19, payload: [0x0A, 0x01, 0x61, 0x10] + [UInt8](repeating: 0xFF, count: 9) + [0x02]),
+                bytes: frame(
+                    opcode: 0x0006, id: 19,
+                    payload: [0x0A, 0x01, 0x61, 0x10] + [UInt8](repeating: 0xFF, count: 9) + [0x02]),
                 stage: "message", code: .malformedMessage, requestID: 19),
             Invalid(
                 name: "varint_truncated", note: "payload ends inside a varint",
@@ -257,18 +267,36 @@ struct VectorTests {
         let welcome = WelcomeMessage(serverName: "newswired/1.0", compression: .zlib)
         return [
             ("C→S", "HELLO: versions 1...1, client demo, accepts zlib", encodeRequest(.hello(hello), id: 0)),
-            ("S→C", "WELCOME: version 1, zlib above 1024 bytes, server limits", encodeResponse(.welcome(welcome), id: 0)),
+            (
+                "S→C", "WELCOME: version 1, zlib above 1024 bytes, server limits",
+                encodeResponse(.welcome(welcome), id: 0)
+            ),
             ("C→S", "GET a1 (request 1)", encodeRequest(.get(GetMessage(id: "a1")), id: 1)),
-            ("C→S", "PING 0x2a (request 2), pipelined", encodeRequest(.ping(PingMessage(payload: ByteBuffer(bytes: [0x2A]))), id: 2)),
-            ("S→C", "PONG for request 2, before request 1's answer", encodeResponse(.pong(PingMessage(payload: ByteBuffer(bytes: [0x2A]))), id: 2)),
-            ("S→C", "ARTICLE for request 1", encodeResponse(.article(ArticleMessage(Article(id: "a1", title: "Hello 你好"))), id: 1)),
+            (
+                "C→S", "PING 0x2a (request 2), pipelined",
+                encodeRequest(.ping(PingMessage(payload: ByteBuffer(bytes: [0x2A]))), id: 2)
+            ),
+            (
+                "S→C", "PONG for request 2, before request 1's answer",
+                encodeResponse(.pong(PingMessage(payload: ByteBuffer(bytes: [0x2A]))), id: 2)
+            ),
+            (
+                "S→C", "ARTICLE for request 1",
+                encodeResponse(.article(ArticleMessage(Article(id: "a1", title: "Hello 你好"))), id: 1)
+            ),
             ("C→S", "GET nope (request 3)", encodeRequest(.get(GetMessage(id: "nope")), id: 3)),
             (
                 "S→C", "ERROR NOT_FOUND for request 3",
                 encodeResponse(.error(ProtocolError(code: .notFound, message: "no article has id nope")), id: 3)
             ),
-            ("C→S", "SCAN by id, ids only, limit 3 (request 4)", encodeRequest(.scan(ScanMessage(order: .byID, limit: 3, idsOnly: true)), id: 4)),
-            ("S→C", "SCAN_BATCH, more to follow", encodeResponse(.scanBatch(ScanBatchMessage(ids: ["a1", "a2"])), id: 4, more: true)),
+            (
+                "C→S", "SCAN by id, ids only, limit 3 (request 4)",
+                encodeRequest(.scan(ScanMessage(order: .byID, limit: 3, idsOnly: true)), id: 4)
+            ),
+            (
+                "S→C", "SCAN_BATCH, more to follow",
+                encodeResponse(.scanBatch(ScanBatchMessage(ids: ["a1", "a2"])), id: 4, more: true)
+            ),
             (
                 "S→C", "final SCAN_BATCH with the cursor to resume from",
                 encodeResponse(.scanBatch(ScanBatchMessage(ids: ["a3"], nextCursor: ByteBuffer(string: "a3"))), id: 4)
@@ -396,7 +424,8 @@ struct VectorTests {
         let invalid = Self.invalidDocument()
         if Self.writing {
             try FileManager.default.createDirectory(at: Self.directory, withIntermediateDirectories: true)
-            try Self.render(valid).write(to: Self.directory.appendingPathComponent("valid.json"), atomically: true, encoding: .utf8)
+            try Self.render(valid).write(
+                to: Self.directory.appendingPathComponent("valid.json"), atomically: true, encoding: .utf8)
             try Self.render(invalid).write(
                 to: Self.directory.appendingPathComponent("invalid.json"), atomically: true, encoding: .utf8)
             try Self.render(try Self.sessionDocument()).write(

@@ -58,7 +58,9 @@ public struct HelloMessage: WireMessage, FieldCoded {
         }
         hello.versions = UInt8(minimum)...UInt8(maximum)
         // Unknown algorithms are kept as raw values so a server can skip them (they are just not chosen).
-        hello.compressions = compressions.compactMap { $0 <= UInt8.max ? CompressionAlgorithm(rawValue: UInt8($0)) : nil }
+        hello.compressions = compressions.compactMap {
+            $0 <= UInt8.max ? CompressionAlgorithm(rawValue: UInt8($0)) : nil
+        }
         self = hello
     }
 
@@ -181,6 +183,12 @@ public struct HandshakePolicy: Sendable, Hashable {
     /// Throws ``ProtocolError/Code/unsupportedVersion`` naming both ranges when they do not overlap.
     /// Token checking is the server's job (it knows its tokens); ``HelloMessage/token`` is passed through.
     public func negotiate(_ hello: HelloMessage) throws(ProtocolError) -> Handshake {
+        guard hello.maxFrameLength == 0 || hello.maxFrameLength >= ProtocolLimits.minimumMaxFrameLength else {
+            throw ProtocolError(
+                code: .protocolError,
+                message: "HELLO max frame length \(hello.maxFrameLength) is below the minimum of "
+                    + "\(ProtocolLimits.minimumMaxFrameLength) bytes (send 0 for the default)")
+        }
         let low = max(hello.versions.lowerBound, supportedVersions.lowerBound)
         let high = min(hello.versions.upperBound, supportedVersions.upperBound)
         guard low <= high else {
@@ -231,6 +239,12 @@ extension HelloMessage {
                 message: "server chose version \(welcome.version), outside the client's "
                     + "\(versions.lowerBound)...\(versions.upperBound)",
                 supportedVersions: versions)
+        }
+        guard welcome.maxFrameLength == 0 || welcome.maxFrameLength >= ProtocolLimits.minimumMaxFrameLength else {
+            throw ProtocolError(
+                code: .protocolError,
+                message: "server announced a max frame length of \(welcome.maxFrameLength) bytes, below the "
+                    + "protocol minimum of \(ProtocolLimits.minimumMaxFrameLength)")
         }
         guard welcome.compression == .none || compressions.contains(welcome.compression) else {
             throw ProtocolError(

@@ -69,6 +69,7 @@ public struct StoreOutcome: RawRepresentable, Sendable, Hashable, CustomStringCo
     /// Parsed only (INGEST with dry run); nothing stored.
     public static let notStored = StoreOutcome(rawValue: 3)
 
+    /// The spec's name or the value, for logs and error text.
     public var description: String {
         switch self {
         case .created: "created"

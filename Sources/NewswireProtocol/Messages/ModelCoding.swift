@@ -36,7 +36,8 @@ extension WireReader {
     }
 
     func missing(_ what: String) -> ProtocolError {
-        ProtocolError(code: .malformedMessage, message: "\(message): required field \(what) is missing")
+        let name = outer.isEmpty ? message : "\(outer).\(message)"
+        return ProtocolError(code: .malformedMessage, message: "\(name): required field \(what) is missing")
     }
 }
 
@@ -58,8 +59,10 @@ extension PublishedTime: FieldCoded {
             case 1: seconds = try reader.readSigned(field.type)
             case 2:
                 let value = try reader.readSigned(field.type)
-                // Real offsets are within ±18 hours (RFC 3339 allows ±23:59).
-                guard abs(value) < 86_400 else { throw reader.malformed("UTC offset \(value)s is beyond ±24h") }
+                // Real offsets are within ±18 hours (RFC 3339 allows ±23:59). No abs(): Int64.min would trap.
+                guard value > -86_400, value < 86_400 else {
+                    throw reader.malformed("UTC offset \(value)s is beyond ±24h")
+                }
                 offset = Int32(value)
             default: try reader.skip(field.type)
             }
@@ -139,6 +142,30 @@ public struct ArticleRecord: Sendable, Hashable {
     /// Decodes and validates the article.
     public func decode() throws(ProtocolError) -> Article {
         try Article(wirePayload: bytes)
+    }
+
+    /// Bytes this record adds to a message as a repeated field (tag, length prefix, record).
+    public var encodedFieldSize: Int { 1 + varintSize(UInt64(bytes.readableBytes)) + bytes.readableBytes }
+
+    /// Splits records, in order, into batches whose encoded size stays within `maxPayloadLength` (leave room for
+    /// the message's other fields), for streaming ARTICLES and SCAN_BATCH frames (PROTOCOL.md §3.5).
+    /// A record larger than the budget on its own gets a batch of its own.
+    public static func batches(_ records: [ArticleRecord], maxPayloadLength: Int) -> [[ArticleRecord]] {
+        var batches: [[ArticleRecord]] = []
+        var current: [ArticleRecord] = []
+        var size = 0
+        for record in records {
+            let recordSize = record.encodedFieldSize
+            if !current.isEmpty, size + recordSize > maxPayloadLength {
+                batches.append(current)
+                current = []
+                size = 0
+            }
+            current.append(record)
+            size += recordSize
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
     }
 }
 
@@ -276,7 +303,7 @@ extension FacetCount: FieldCoded {
     static var wireName: String { "FacetCount" }
 
     func encodeFields(into buffer: inout ByteBuffer) {
-        buffer.writeStringField(1, value)
+        buffer.writeStringFieldIfNonEmpty(1, value)
         buffer.writeCountField(2, count)
     }
 

@@ -12,6 +12,7 @@ public struct ScanOrder: RawRepresentable, Sendable, Hashable, CustomStringConve
     /// Ascending id.
     public static let byID = ScanOrder(rawValue: 1)
 
+    /// The spec's name or the value, for logs and error text.
     public var description: String {
         switch self {
         case .byDate: "by date"
