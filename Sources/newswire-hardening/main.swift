@@ -83,7 +83,8 @@ func ingest(port: Int, token: String, corpusPath: String, ackPath: String, batch
 }
 
 func verify(port: Int, token: String, corpusPath: String, ackPath: String, indexSample: Int) async {
-    let corpus = Dictionary(loadCorpus(corpusPath).map { ($0.id.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
+    let corpus = Dictionary(
+        loadCorpus(corpusPath).map { ($0.id.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
     let acked = Array(Set(readAcked(ackPath))).sorted()
     let newswire = client(port: port, token: token)
     var missing: [String] = []
@@ -125,7 +126,9 @@ func verify(port: Int, token: String, corpusPath: String, ackPath: String, index
                 + "\"stored\": \(count), \"index_startup\": \"\(startup)\", \"ok\": \(ok)}")
         if !ok {
             FileHandle.standardError.write(
-                Data("missing \(missing.prefix(10)) different \(different.prefix(10)) unindexed \(unindexed.prefix(10))\n".utf8))
+                Data(
+                    "missing \(missing.prefix(10)) different \(different.prefix(10)) unindexed \(unindexed.prefix(10))\n"
+                        .utf8))
             exit(1)
         }
     } catch {

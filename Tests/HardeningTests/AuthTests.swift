@@ -4,8 +4,9 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NewswireClient
 import NewswireProtocol
-@testable import NewswireServer
 import Testing
+
+@testable import NewswireServer
 
 let writeToken = "w-7f3c9a1e-secret-write-token"
 let readToken = "r-2b8d4f60-secret-read-token"
@@ -58,7 +59,8 @@ struct AuthTests {
             let connection = try await RawConnection.handshaken(port: server.port)
             var bytes = ByteBuffer()
             for n in 1...3 {
-                var frame = RawConnection.frame(.delete(DeleteMessage(ids: [ArticleID("probe-\(n)")])), id: RequestID(UInt32(n)))
+                var frame = RawConnection.frame(
+                    .delete(DeleteMessage(ids: [ArticleID("probe-\(n)")])), id: RequestID(UInt32(n)))
                 bytes.writeBuffer(&frame)
             }
             var tail = RawConnection.frame(.delete(DeleteMessage(ids: [ArticleID("probe-9")])), id: RequestID(4))
@@ -104,7 +106,9 @@ struct AuthTests {
 
         let reader = server.client(token: readToken)
         #expect(try await reader.search(SearchRequest(text: "探针")).total == 40)
-        let denied = await #expect(throws: NewswireClientError.self) { try await reader.delete(id: ArticleID("probe-1")) }
+        let denied = await #expect(throws: NewswireClientError.self) {
+            try await reader.delete(id: ArticleID("probe-1"))
+        }
         #expect(denied?.code == .unauthorised)
 
         let anonymous = try await RawConnection.handshaken(port: server.port)

@@ -294,7 +294,8 @@ struct BadInputTests {
     func megabyteQuery() async throws {
         try await withAttack { server in
             let connection = try await RawConnection.handshaken(port: server.port)
-            try await connection.send(.search(SearchRequest(text: String(repeating: "a", count: 1 << 20))), id: RequestID(22))
+            try await connection.send(
+                .search(SearchRequest(text: String(repeating: "a", count: 1 << 20))), id: RequestID(22))
             let error = try await connection.nextError()
             #expect(error.code == .badQuery)
             #expect(error.message.contains("4096"))
@@ -328,7 +329,8 @@ struct BadInputTests {
             let connection = try await RawConnection.handshaken(port: server.port)
             try await connection.send(.search(SearchRequest(text: "成都", limit: 1_000_000)), id: RequestID(24))
             #expect(try await connection.nextError().code == .limitExceeded)
-            try await connection.send(.related(RelatedMessage(id: ArticleID("probe-1"), limit: 1 << 30)), id: RequestID(25))
+            try await connection.send(
+                .related(RelatedMessage(id: ArticleID("probe-1"), limit: 1 << 30)), id: RequestID(25))
             #expect(try await connection.nextError().code == .limitExceeded)
             try await connection.send(.search(SearchRequest(text: "\"unclosed phrase")), id: RequestID(26))
             let error = try await connection.nextError()
@@ -372,7 +374,8 @@ struct BadInputTests {
     func ingestDeeplyNestedHTML() async throws {
         try await withAttack { server in
             let connection = try await RawConnection.handshaken(port: server.port)
-            let html = "<html><head><title>深层嵌套</title></head><body>" + String(repeating: "<div>", count: 100_000)
+            let html =
+                "<html><head><title>深层嵌套</title></head><body>" + String(repeating: "<div>", count: 100_000)
                 + "正文内容在这里。" + "</body></html>"
             try await connection.send(
                 .ingest(IngestMessage(page: ByteBuffer(string: html), dryRun: true)), id: RequestID(29))
@@ -422,7 +425,8 @@ func expectErrorThenClose(
     #expect(error.code == code, "got \(error)", sourceLocation: sourceLocation)
     #expect(error.requestID == RequestID(requestID), "got \(error)", sourceLocation: sourceLocation)
     #expect(!error.message.isEmpty, sourceLocation: sourceLocation)
-    #expect(try await connection.waitUntilClosed(), "connection not closed after \(code)", sourceLocation: sourceLocation)
+    #expect(
+        try await connection.waitUntilClosed(), "connection not closed after \(code)", sourceLocation: sourceLocation)
     #expect(try await connection.nextFrame() == nil, "frames after the closing error", sourceLocation: sourceLocation)
 }
 
@@ -432,16 +436,18 @@ func expectStillServes(_ connection: RawConnection, sourceLocation: SourceLocati
     try await connection.send(.ping(PingMessage(payload: ByteBuffer(string: "still here"))), id: id)
     let frame = try #require(try await connection.nextFrame(), sourceLocation: sourceLocation)
     #expect(frame.requestID == id, sourceLocation: sourceLocation)
-    #expect(try Response(frame: frame) == .pong(PingMessage(payload: ByteBuffer(string: "still here"))),
+    #expect(
+        try Response(frame: frame) == .pong(PingMessage(payload: ByteBuffer(string: "still here"))),
         sourceLocation: sourceLocation)
 }
 
 /// A complete zlib stream of `buffer` (as the protocol's compressed payloads carry after their length).
 func zlib(_ buffer: ByteBuffer) -> ByteBuffer {
     var encoder = FrameEncoder(compression: .zlib)
-    return encoder.compressPayload(buffer) ?? {
-        preconditionFailure("test payload does not compress")
-    }()
+    return encoder.compressPayload(buffer)
+        ?? {
+            preconditionFailure("test payload does not compress")
+        }()
 }
 
 /// A small deterministic generator, so random-input cases replay exactly.

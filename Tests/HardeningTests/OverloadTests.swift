@@ -68,7 +68,8 @@ struct OverloadTests {
             let connection = try await RawConnection.handshaken(port: server.port)
             var bytes = ByteBuffer()
             for n in 1...200 {
-                var frame = RawConnection.frame(.search(SearchRequest(text: "探针文章 成都", limit: 20)), id: RequestID(UInt32(n)))
+                var frame = RawConnection.frame(
+                    .search(SearchRequest(text: "探针文章 成都", limit: 20)), id: RequestID(UInt32(n)))
                 bytes.writeBuffer(&frame)
             }
             try await connection.send(bytes)

@@ -47,7 +47,8 @@ final class RawConnection: Sendable {
     /// Decodes what the server sent; limits far above the server's so this side never rejects an honest frame.
     private let decoder = NIOLockedValueBox(
         DecoderBox(
-            decoder: NewswireFrameDecoder(limits: FrameLimits(maxFrameLength: 1 << 30, maxDecompressedLength: 1 << 30))))
+            decoder: NewswireFrameDecoder(limits: FrameLimits(maxFrameLength: 1 << 30, maxDecompressedLength: 1 << 30)))
+    )
 
     /// The decoder owns a zlib stream; it is only ever touched under the lock.
     private struct DecoderBox: @unchecked Sendable {
@@ -133,7 +134,8 @@ final class RawConnection: Sendable {
 
     /// Sends HELLO and returns the server's answer (WELCOME or ERROR).
     func hello(token: String? = nil, compression: Bool = false) async throws -> Response {
-        try await send(.hello(HelloMessage(clientName: "hardening", compressions: compression ? [.zlib] : [], token: token)))
+        try await send(
+            .hello(HelloMessage(clientName: "hardening", compressions: compression ? [.zlib] : [], token: token)))
         return try await nextResponse()
     }
 

@@ -38,7 +38,8 @@ struct TestPKI {
         for (name, subject, extensions) in [
             ("server", "/CN=localhost", "ext.cnf"), ("elsewhere", "/CN=elsewhere.example", "elsewhere.cnf"),
         ] {
-            try openssl(["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", subject], in: directory)
+            try openssl(
+                ["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", subject], in: directory)
             try openssl(
                 [
                     "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
