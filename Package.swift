@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // Optional TLS for the server and client (SECURITY.md).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // MARK: System libraries
@@ -68,6 +70,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(
@@ -77,6 +80,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(
@@ -115,6 +119,10 @@ let package = Package(
         // kill -9 tests (Tests/NewswireStoreTests, Tests/NewswireEngineTests) can SIGKILL it mid-stream.
         .executableTarget(name: "newswire-crasher", dependencies: ["NewswireModel", "NewswireStore", "NewswireEngine"]),
 
+        // Drives the crash-safety and soak scripts (benchmarks/crash, benchmarks/soak) over the protocol.
+        .executableTarget(
+            name: "newswire-hardening", dependencies: ["NewswireModel", "NewswireClient", "NewswireStore"]),
+
         // The DocC getting-started code, compiled with the package (GettingStarted.md shows it verbatim).
         .executableTarget(name: "ClientQuickStart", dependencies: ["NewswireClient"], path: "Examples/ClientQuickStart"),
 
@@ -143,6 +151,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // Bad input over real sockets, auth rate limiting and TLS (issue 7, SECURITY.md).
+        .testTarget(
+            name: "HardeningTests",
+            dependencies: [
+                "NewswireServer", "NewswireClient", "NewswireEngine", "NewswireProtocol", "NewswireTestSupport",
+                "ArticleExtraction",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
     ],

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import NewswireProtocol
 
 /// What the client asks its channel handler to do (always on the channel's event loop).
@@ -171,6 +172,12 @@ final class ClientChannelHandler: ChannelDuplexHandler {
         if let error = error as? ProtocolError {
             clientError = NewswireClientError(
                 code: .protocolViolation, message: "bad frame from the server: \(error)", serverError: error)
+        } else if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError {
+            // Not retryable: a certificate that fails verification will fail again.
+            clientError = NewswireClientError(
+                code: .connectionFailed,
+                message: "TLS with the server failed: \(error); check that the server uses TLS (--tls-cert), that "
+                    + "its certificate names the host you connect to, and pass its CA with --tls-ca")
         } else {
             clientError = NewswireClientError(
                 code: .connectionClosed, message: "connection failed: \(error)", isRetryable: true)

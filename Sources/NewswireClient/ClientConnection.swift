@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import NewswireProtocol
 
 /// Flags a connection's handler sets for the pool to read from any thread.
@@ -39,6 +40,7 @@ final class ClientConnection: Sendable {
         let handshakePromise = eventLoop.makePromise(of: Handshake.self)
         let flags = ConnectionFlags()
         let limits = FrameLimits()
+        let tls = try configuration.tls.map { try ClientTLSContext.make($0, host: configuration.host) }
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoop)
@@ -46,6 +48,10 @@ final class ClientConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverHostname))
+                        }
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(NewswireFrameDecoder(limits: limits)))
                         try channel.pipeline.syncOperations.addHandler(
@@ -108,6 +114,38 @@ final class ClientConnection: Sendable {
 
     func close() async {
         try? await channel.close()
+    }
+}
+
+/// A client TLS context built from ``NewswireClient/TLS``: full certificate verification, hostname checked.
+struct ClientTLSContext: Sendable {
+    let context: NIOSSLContext
+    /// Nil when connecting by IP address: SNI cannot carry one, and NIOSSL then checks the certificate's IP
+    /// subject alternative names against the connected address.
+    let serverHostname: String?
+
+    static func make(_ settings: NewswireClient.TLS, host: String) throws -> ClientTLSContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .fullVerification
+        configuration.minimumTLSVersion = .tlsv12
+        if let path = settings.trustRootsPath {
+            do {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+            } catch {
+                throw NewswireClientError(
+                    code: .connectionFailed,
+                    message: "cannot load the CA certificates in \(path) (\(error)); pass a PEM file with --tls-ca")
+            }
+        }
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw NewswireClientError(code: .connectionFailed, message: "cannot set up TLS: \(error)")
+        }
+        let name = settings.serverHostname ?? host
+        let isAddress = (try? SocketAddress(ipAddress: name, port: 0)) != nil
+        return ClientTLSContext(context: context, serverHostname: isAddress ? nil : name)
     }
 }
 

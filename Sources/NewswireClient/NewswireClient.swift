@@ -37,12 +37,14 @@ public final class NewswireClient: Sendable {
         public var maxRetries: Int
         /// Sent in HELLO, shown in server logs.
         public var clientName: String
+        /// Connect with TLS and verify the server's certificate; nil (the default) speaks plain TCP.
+        public var tls: TLS?
 
         /// Creates a configuration; every parameter has the documented default.
         public init(
             host: String = "127.0.0.1", port: Int = 7411, token: String? = nil, compression: Bool = true,
             connectTimeout: Duration = .seconds(5), requestTimeout: Duration = .seconds(30), connections: Int = 1,
-            maxRetries: Int = 2, clientName: String = "newswire-swift/0.1"
+            maxRetries: Int = 2, clientName: String = "newswire-swift/0.1", tls: TLS? = nil
         ) {
             self.host = host
             self.port = port
@@ -53,6 +55,25 @@ public final class NewswireClient: Sendable {
             self.connections = connections
             self.maxRetries = maxRetries
             self.clientName = clientName
+            self.tls = tls
+        }
+    }
+
+    /// TLS settings. The server's certificate is always verified: its chain must lead to a trusted root and it
+    /// must name the host the client connects to in its subject alternative names: the DNS name, or the IP address
+    /// actually connected to.
+    public struct TLS: Sendable, Hashable {
+        /// A PEM file of CA certificates to trust instead of the system's roots (a private CA or a self-signed
+        /// server certificate). Default nil: the system trust store.
+        public var trustRootsPath: String?
+        /// The name to verify the certificate against and send as SNI, when it differs from
+        /// ``Configuration/host`` (e.g. connecting by address to a server whose certificate names a host).
+        public var serverHostname: String?
+
+        /// Creates TLS settings; the defaults trust the system's roots and verify ``Configuration/host``.
+        public init(trustRootsPath: String? = nil, serverHostname: String? = nil) {
+            self.trustRootsPath = trustRootsPath
+            self.serverHostname = serverHostname
         }
     }
 
@@ -241,7 +262,11 @@ public final class NewswireClient: Sendable {
                 let connection = try await pool.connection()
                 return try await connection.send(request, timeout: configuration.requestTimeout)
             } catch let error as NewswireClientError {
-                guard error.isRetryable, error.code != .timeout, error.code != .connectionFailed,
+                // A refused connect is not retried here (the pool already backs off between connects), except
+                // when the server itself refused it retryably: OVERLOADED at its connection limit, SHUTTING_DOWN.
+                let refusedRetryably = error.code == .connectionFailed && error.serverError?.isRetryable == true
+                guard error.isRetryable, error.code != .timeout,
+                    error.code != .connectionFailed || refusedRetryably,
                     attempt < configuration.maxRetries
                 else { throw error }
                 attempt += 1
@@ -307,3 +332,16 @@ public typealias ArticleScan = ScanSequence<Article>
 
 /// The ids of a scan, fetched in batches as you iterate.
 public typealias ArticleIDScan = ScanSequence<ArticleID>
+
+extension NewswireClient.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The configuration with the token redacted, so logging or printing it never leaks it.
+    public var description: String {
+        "NewswireClient.Configuration(host: \(host), port: \(port), token: \(token == nil ? "none" : "<redacted>"), "
+            + "tls: \(tls == nil ? "off" : "on"), connections: \(connections), maxRetries: \(maxRetries))"
+    }
+
+    public var debugDescription: String { description }
+
+    /// Mirrors (`dump`, debuggers) show the redacted description only.
+    public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
+}

@@ -171,6 +171,17 @@ struct WireReader {
         self.message = message
     }
 
+    /// Throws LIMIT_EXCEEDED once a repeated field holds more than ``ProtocolLimits/maxBatchCount`` entries, so
+    /// a request naming 10^6 ids is refused after 10,001 instead of being decoded whole (PROTOCOL.md §9).
+    func checkBatch(_ count: Int, _ what: String) throws(ProtocolError) {
+        guard count <= ProtocolLimits.maxBatchCount else {
+            throw ProtocolError(
+                code: .limitExceeded,
+                message: "more than \(ProtocolLimits.maxBatchCount) \(what) in one \(message); the limit is "
+                    + "\(ProtocolLimits.maxBatchCount): split it")
+        }
+    }
+
     func malformed(_ what: String) -> ProtocolError {
         let name = outer.isEmpty ? message : "\(outer).\(message)"
         let place = field == 0 ? name : "\(name) field \(field)"

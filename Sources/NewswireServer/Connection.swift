@@ -27,6 +27,8 @@ final class Connection: Sendable {
         var cancelled: Set<RequestID> = []
         var readerDone = false
         var closeQueued = false
+        /// Requests refused UNAUTHORISED so far (SECURITY.md "Authentication").
+        var authFailures = 0
     }
 
     let id: UInt64
@@ -55,14 +57,17 @@ final class Connection: Sendable {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await self.runWriter(outbound) }
                     do {
-                        for try await frame in inbound {
+                        readLoop: for try await frame in inbound {
                             context.statistics.recordBytesIn(FrameHeader.length + Int(frame.header.payloadLength))
                             await queue.waitForRoom()
                             switch self.accept(frame) {
                             case .continue:
                                 break
                             case .close:
+                                // Nothing after a connection-ending error is read: pipelined frames behind it
+                                // must not run (they may come from a peer that failed auth or broke framing).
                                 self.queueClose()
+                                break readLoop
                             case .run(let request):
                                 group.addTask { await self.respond(to: request, requestID: frame.requestID) }
                             }
@@ -183,7 +188,8 @@ final class Connection: Sendable {
             return .continue
         case .cancel:
             return .continue
-        case .reject(let error):
+        case .reject(var error):
+            if error.code == .overloaded, error.retryAfterMillis == nil { error.retryAfterMillis = 10 }
             context.statistics.recordRequest(opcode: frame.opcode, outcome: error.code.name, latency: .zero)
             queue.enqueue(.frame(OutboundFrame(.error(error.with(requestID: requestID)), requestID: requestID)))
             return .continue
@@ -194,7 +200,21 @@ final class Connection: Sendable {
             }
             return .close
         case .run(let request, _):
-            if let denial = context.authorise(request, access: access) {
+            if var denial = context.authorise(request, access: access) {
+                let maxFailures = context.configuration.limits.maxAuthFailuresPerConnection
+                let failures = state.withLockedValue { state in
+                    state.authFailures += 1
+                    return state.authFailures
+                }
+                // The token itself is never logged (SECURITY.md); the peer and the operation are.
+                logger.notice(
+                    "request refused: not authorised",
+                    metadata: ["newswire_opcode": "\(frame.opcode)", "newswire_auth_failures": "\(failures)"])
+                if failures >= maxFailures {
+                    denial.message += "; \(failures) refused requests on this connection, closing it"
+                    complete(requestID, with: .error(denial), opcode: frame.opcode, started: .now)
+                    return .close
+                }
                 complete(requestID, with: .error(denial), opcode: frame.opcode, started: .now)
                 return .continue
             }

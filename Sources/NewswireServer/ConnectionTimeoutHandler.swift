@@ -60,5 +60,8 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         encoder.encode(response, requestID: .connection, into: &buffer)
         let channel = context.channel
         channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+        // The write never completes when it cannot leave: under TLS before the TLS handshake finished (the TLS
+        // handler holds it), or to a peer that reads nothing. Close anyway, so a stalled peer cannot keep the slot.
+        channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
 }

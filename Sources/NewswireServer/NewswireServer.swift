@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import NewswireEngine
 import NewswireModel
 import NewswireProtocol
@@ -56,6 +57,7 @@ public final class NewswireServer: Service, Sendable {
         let frameLimits = context.handshakePolicy.limits
         let handshakeTimeout = TimeAmount.nanoseconds(limits.handshakeTimeout.nanoseconds)
         let idleTimeout = TimeAmount.nanoseconds(limits.idleTimeout.nanoseconds)
+        let tlsContext = try configuration.tls.map(Self.makeTLSContext)
         let serverChannel = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 512)
@@ -64,6 +66,7 @@ public final class NewswireServer: Service, Sendable {
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try pipeline.addHandler(ByteToMessageHandler(NewswireFrameDecoder(limits: frameLimits)))
                     try pipeline.addHandler(ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout))
@@ -76,7 +79,11 @@ public final class NewswireServer: Service, Sendable {
             throw ServerError(message: "the listening socket has no local address")
         }
         context.logger.notice(
-            "listening", metadata: ["newswire_address": "\(address)", "newswire_data_dir": "\(configuration.dataDirectory)"])
+            "listening",
+            metadata: [
+                "newswire_address": "\(address)", "newswire_data_dir": "\(configuration.dataDirectory)",
+                "newswire_tls": "\(tlsContext != nil)",
+            ])
         onListening(address)
 
         await withGracefulShutdownHandler {
@@ -96,6 +103,36 @@ public final class NewswireServer: Service, Sendable {
         }
         context.logger.notice("all connections closed; closing the engine")
         try await context.threadPool.runIfActive { try self.context.engine.close() }
+    }
+
+    /// Loads the certificate chain and key; errors name the file and what to do.
+    static func makeTLSContext(_ tls: ServerConfiguration.TLS) throws -> NIOSSLContext {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainPath)
+        } catch {
+            throw ServerError(
+                message: "--tls-cert \(tls.certificateChainPath): cannot read a PEM certificate chain (\(error))")
+        }
+        guard !chain.isEmpty else {
+            throw ServerError(message: "--tls-cert \(tls.certificateChainPath): the file holds no certificate")
+        }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem)
+        } catch {
+            throw ServerError(message: "--tls-key \(tls.privateKeyPath): cannot read a PEM private key (\(error))")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ServerError(
+                message: "cannot use --tls-cert \(tls.certificateChainPath) with --tls-key \(tls.privateKeyPath): "
+                    + "\(error) (does the key belong to the certificate?)")
+        }
     }
 
     private func beginShutdown(closing listener: any Channel) {

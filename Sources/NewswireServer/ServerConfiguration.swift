@@ -12,10 +12,26 @@ public struct ServerConfiguration: Sendable {
     public var writeToken: String?
     /// Token required for reads; nil leaves reads open.
     public var readToken: String?
+    /// Serve TLS with this certificate and key (`newswired --tls-cert/--tls-key`); nil serves plain TCP.
+    public var tls: TLS?
     /// Per-connection and server-wide limits.
     public var limits = Limits()
     /// Requests slower than this are logged at `notice` with their latency.
     public var slowRequestThreshold: Duration = .milliseconds(250)
+
+    /// Where the server's certificate chain and private key are (PEM files). See SECURITY.md "TLS".
+    public struct TLS: Sendable, Hashable {
+        /// PEM file with the server certificate first, then any intermediates.
+        public var certificateChainPath: String
+        /// PEM file with the certificate's private key (keep it readable by the server's user only).
+        public var privateKeyPath: String
+
+        /// Creates TLS settings from file paths (read when the server starts).
+        public init(certificateChainPath: String, privateKeyPath: String) {
+            self.certificateChainPath = certificateChainPath
+            self.privateKeyPath = privateKeyPath
+        }
+    }
 
     /// Limits the server enforces (see proto-docs/PROTOCOL.md "Limits").
     public struct Limits: Sendable {
@@ -36,7 +52,12 @@ public struct ServerConfiguration: Sendable {
         public var compressionThreshold: Int = 512
         /// A connection that sends nothing for this long is closed.
         public var idleTimeout: Duration = .seconds(300)
-        /// A connection must complete HELLO within this time.
+        /// Requests refused UNAUTHORISED on one connection before the server closes it (the last refusal says
+        /// so), so one connection cannot hammer protected operations; a wrong token in HELLO closes at once, so
+        /// guessing tokens costs a new connection (and a handshake) per guess. Honest clients that lack a token
+        /// stop long before this.
+        public var maxAuthFailuresPerConnection: Int = 10
+        /// A connection must complete HELLO (and the TLS handshake, with TLS) within this time.
         public var handshakeTimeout: Duration = .seconds(10)
         /// On shutdown, in-flight requests get this long to finish before they are told to retry.
         public var shutdownGracePeriod: Duration = .seconds(10)
@@ -47,4 +68,18 @@ public struct ServerConfiguration: Sendable {
 
     /// Creates the default configuration.
     public init() {}
+}
+
+extension ServerConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The configuration with both tokens redacted, so logging or printing it never leaks them (SECURITY.md).
+    public var description: String {
+        "ServerConfiguration(host: \(host), port: \(port), dataDirectory: \(dataDirectory), "
+            + "writeToken: \(writeToken == nil ? "none" : "<redacted>"), "
+            + "readToken: \(readToken == nil ? "none" : "<redacted>"), tls: \(tls == nil ? "off" : "on"))"
+    }
+
+    public var debugDescription: String { description }
+
+    /// Mirrors (`dump`, `print` in debuggers) show the redacted description only.
+    public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
 }

@@ -13,6 +13,19 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Token for writes or protected reads (default: NEWSWIRE_TOKEN).")
     var token: String?
 
+    @Option(
+        name: .customLong("token-file"),
+        help: "File whose first line is the token (keeps it out of the process list; default: NEWSWIRE_TOKEN_FILE).")
+    var tokenFile: String?
+
+    @Flag(help: "Connect with TLS and verify the server's certificate (default: NEWSWIRE_TLS=1).")
+    var tls = false
+
+    @Option(
+        name: .customLong("tls-ca"),
+        help: "PEM file of CA certificates to trust for the server (implies --tls; default: NEWSWIRE_TLS_CA).")
+    var tlsCA: String?
+
     @Flag(name: .customLong("no-compression"), help: "Do not offer zlib compression.")
     var noCompression = false
 
@@ -25,6 +38,10 @@ struct ConnectionOptions: ParsableArguments {
     func validate() throws {
         if let port, !(1...65535).contains(port) { throw ValidationError("--port \(port) is not a TCP port") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        if let tlsCA, !FileManager.default.isReadableFile(atPath: tlsCA) {
+            throw ValidationError("--tls-ca \(tlsCA): no readable file there")
+        }
+        if token != nil, tokenFile != nil { throw ValidationError("give --token or --token-file, not both") }
         _ = try address()
     }
 
@@ -46,12 +63,25 @@ struct ConnectionOptions: ParsableArguments {
 
     func makeClient() throws -> NewswireClient {
         let (host, port) = try address()
-        let token = token ?? ProcessInfo.processInfo.environment["NEWSWIRE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let environment = ProcessInfo.processInfo.environment
+        func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        var token = token ?? env("NEWSWIRE_TOKEN")
+        if let path = tokenFile ?? env("NEWSWIRE_TOKEN_FILE") {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+                let line = text.split(whereSeparator: \.isNewline).first?.trimmingCharacters(in: .whitespaces),
+                !line.isEmpty
+            else {
+                throw ValidationError("--token-file \(path): cannot read a token from the file's first line")
+            }
+            token = line
+        }
+        let ca = tlsCA ?? env("NEWSWIRE_TLS_CA")
+        let useTLS = tls || ca != nil || env("NEWSWIRE_TLS") == "1"
         return NewswireClient(
             configuration: .init(
                 host: host, port: port, token: token, compression: !noCompression,
                 connectTimeout: .seconds(5), requestTimeout: .milliseconds(Int(timeout * 1000)),
-                clientName: "newswire-cli/0.1"))
+                clientName: "newswire-cli/0.1", tls: useTLS ? .init(trustRootsPath: ca) : nil))
     }
 }
 

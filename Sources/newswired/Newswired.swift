@@ -45,6 +45,14 @@ struct Newswired: AsyncParsableCommand {
         help: "File whose first line is a token required for reads (env NEWSWIRE_READ_TOKEN_FILE).")
     var readTokenFile: String?
 
+    @Option(
+        name: .customLong("tls-cert"),
+        help: "PEM certificate chain: serve TLS with it (needs --tls-key; env NEWSWIRE_TLS_CERT).")
+    var tlsCertificate: String? = env("NEWSWIRE_TLS_CERT")
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (env NEWSWIRE_TLS_KEY).")
+    var tlsKey: String? = env("NEWSWIRE_TLS_KEY")
+
     @Option(name: .customLong("max-connections"), help: "Connections served at once (env NEWSWIRE_MAX_CONNECTIONS).")
     var maxConnections: Int = env("NEWSWIRE_MAX_CONNECTIONS").flatMap(Int.init) ?? 1024
 
@@ -60,6 +68,11 @@ struct Newswired: AsyncParsableCommand {
         name: .customLong("max-in-flight"),
         help: "Requests one connection may have in flight before OVERLOADED (env NEWSWIRE_MAX_IN_FLIGHT).")
     var maxInFlight: Int = env("NEWSWIRE_MAX_IN_FLIGHT").flatMap(Int.init) ?? 128
+
+    @Option(
+        name: .customLong("max-auth-failures"),
+        help: "Requests refused UNAUTHORISED on one connection before it is closed (env NEWSWIRE_MAX_AUTH_FAILURES).")
+    var maxAuthFailures: Int = env("NEWSWIRE_MAX_AUTH_FAILURES").flatMap(Int.init) ?? 10
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds a silent connection is kept (env NEWSWIRE_IDLE_TIMEOUT).")
     var idleTimeout: Int = env("NEWSWIRE_IDLE_TIMEOUT").flatMap(Int.init) ?? 300
@@ -88,9 +101,19 @@ struct Newswired: AsyncParsableCommand {
         }
         for (name, value) in [
             ("--max-connections", maxConnections), ("--max-in-flight", maxInFlight), ("--idle-timeout", idleTimeout),
-            ("--handshake-timeout", handshakeTimeout),
+            ("--handshake-timeout", handshakeTimeout), ("--max-auth-failures", maxAuthFailures),
         ] where value <= 0 {
             throw ValidationError("\(name) must be positive, got \(value)")
+        }
+        switch (tlsCertificate, tlsKey) {
+        case (.some, .none): throw ValidationError("--tls-cert needs --tls-key (the certificate's private key)")
+        case (.none, .some): throw ValidationError("--tls-key needs --tls-cert (the certificate chain)")
+        default: break
+        }
+        for (name, path) in [("--tls-cert", tlsCertificate), ("--tls-key", tlsKey)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw ValidationError("\(name) \(path): no readable file there")
+            }
         }
         guard maxFrameBytes >= 64 << 10 else { throw ValidationError("--max-frame-bytes must be at least 65536") }
     }
@@ -111,10 +134,14 @@ struct Newswired: AsyncParsableCommand {
         configuration.seedsDirectory = noSeeds ? nil : seeds
         configuration.writeToken = try (tokenFile ?? env("NEWSWIRE_TOKEN_FILE")).map { try Self.readToken(from: $0, option: "--token-file") }
         configuration.readToken = try (readTokenFile ?? env("NEWSWIRE_READ_TOKEN_FILE")).map { try Self.readToken(from: $0, option: "--read-token-file") }
+        if let tlsCertificate, let tlsKey {
+            configuration.tls = .init(certificateChainPath: tlsCertificate, privateKeyPath: tlsKey)
+        }
         configuration.limits.maxConnections = maxConnections
         configuration.limits.maxFrameBytes = maxFrameBytes
         configuration.limits.maxDecompressedBytes = maxDecompressedBytes
         configuration.limits.maxInFlightPerConnection = maxInFlight
+        configuration.limits.maxAuthFailuresPerConnection = maxAuthFailures
         configuration.limits.idleTimeout = .seconds(idleTimeout)
         configuration.limits.handshakeTimeout = .seconds(handshakeTimeout)
         configuration.limits.shutdownGracePeriod = .seconds(shutdownGrace)

@@ -19,7 +19,9 @@ public struct DeleteMessage: WireMessage, FieldCoded {
         var ids: [ArticleID] = []
         while let field = try reader.nextField() {
             switch field.number {
-            case 1: ids.append(try reader.readArticleID(field.type))
+            case 1:
+                ids.append(try reader.readArticleID(field.type))
+                try reader.checkBatch(ids.count, "ids")
             default: try reader.skip(field.type)
             }
         }

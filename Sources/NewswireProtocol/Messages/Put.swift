@@ -23,7 +23,9 @@ public struct PutMessage: WireMessage, FieldCoded {
         var records: [ArticleRecord] = []
         while let field = try reader.nextField() {
             switch field.number {
-            case 1: records.append(try reader.readRecord(field.type))
+            case 1:
+                records.append(try reader.readRecord(field.type))
+                try reader.checkBatch(records.count, "records")
             default: try reader.skip(field.type)
             }
         }

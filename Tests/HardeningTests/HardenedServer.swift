@@ -1,0 +1,236 @@
+import ArticleExtraction
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NewswireClient
+import NewswireEngine
+import NewswireServer
+import ServiceLifecycle
+import Testing
+
+/// A real `NewswireServer` on 127.0.0.1, port 0, over a temporary data directory, with limits small enough that
+/// the hardening cases hit them quickly.
+final class HardenedServer: Sendable {
+    let dataDirectory: String
+    let port: Int
+    private let group: ServiceGroup
+    private let runTask: Task<Void, any Error>
+
+    private init(dataDirectory: String, port: Int, group: ServiceGroup, runTask: Task<Void, any Error>) {
+        self.dataDirectory = dataDirectory
+        self.port = port
+        self.group = group
+        self.runTask = runTask
+    }
+
+    static func start(
+        recorder: LogRecorder? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) async throws -> HardenedServer {
+        let directory = NSTemporaryDirectory() + "newswire-hardening-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.dataDirectory = directory
+        configuration.seedsDirectory = nil
+        configuration.limits.handshakeTimeout = .seconds(1)
+        configuration.limits.idleTimeout = .seconds(5)
+        configuration.limits.maxQueuedResponseBytes = 1 << 20
+        configure(&configuration)
+        let engine = try NewswireEngine.open(dataDirectory: directory)
+        var logger: Logger
+        if let recorder {
+            logger = Logger(label: "hardening-server", factory: recorder.handler(label:))
+            logger.logLevel = .trace
+        } else {
+            logger = Logger(label: "hardening-server")
+            logger.logLevel = .critical
+        }
+        let (addresses, continuation) = AsyncStream<SocketAddress>.makeStream()
+        let server = NewswireServer(
+            configuration: configuration, engine: engine, logger: logger,
+            onListening: { address in
+                continuation.yield(address)
+                continuation.finish()
+            })
+        let group = ServiceGroup(services: [server], logger: logger)
+        let runTask = Task {
+            defer { continuation.finish() }
+            try await group.run()
+        }
+        var iterator = addresses.makeAsyncIterator()
+        guard let address = await iterator.next(), let port = address.port else {
+            try await runTask.value  // the reason it did not start
+            throw ServerError(message: "hardening server did not start")
+        }
+        return HardenedServer(dataDirectory: directory, port: port, group: group, runTask: runTask)
+    }
+
+    func client(token: String? = nil, maxRetries: Int = 2, tls: NewswireClient.TLS? = nil) -> NewswireClient {
+        NewswireClient(
+            configuration: .init(
+                host: "127.0.0.1", port: port, token: token, requestTimeout: .seconds(20), connections: 1,
+                maxRetries: maxRetries, tls: tls))
+    }
+
+    /// Graceful shutdown; throws if the server's run failed (a crash would fail the whole process instead).
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await runTask.value
+        try? FileManager.default.removeItem(atPath: dataDirectory)
+    }
+}
+
+/// A small article the well-behaved client reads and searches.
+func probeArticle(_ n: Int) -> Article {
+    Article(
+        id: ArticleID("probe-\(n)"), title: "第\(n)号探针文章 成都 能源",
+        publishedAt: PublishedTime(secondsSinceEpoch: 1_700_000_000 + Int64(n) * 60, utcOffsetSeconds: 8 * 3600),
+        source: "探针", paragraphs: ["这是第\(n)篇探针文章，用于测量正常客户端的延迟。", "Probe \(n) about energy in Chengdu."],
+        language: "zh")
+}
+
+/// Resident set size of this process (Linux /proc), in bytes.
+func residentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        let kilobytes = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return kilobytes * 1024
+    }
+    return 0
+}
+
+/// What the hardening contract promises while a bad peer misbehaves (SECURITY.md "Testing the limits").
+enum Contract {
+    /// The well-behaved client's median probe latency during an attack stays within this factor of its own median
+    /// measured just before, on the same server, in the same test.
+    static let latencyFactor = 20.0
+    /// Growth of this process's resident memory (server and test peers together) allowed across one case. Every
+    /// case would need far more if the limit it exercises were missing (a 1 GiB bomb, 10^6 ids, 100+ MiB of
+    /// unread responses).
+    static let memoryGrowthBytes = 192 << 20
+}
+
+/// Runs one hardening case: starts a server, measures a well-behaved client's latency, runs `attack`
+/// concurrently with the same client probing, then checks the client was unaffected, memory stayed bounded
+/// and the server still serves new connections and stops cleanly.
+func withAttack(
+    _ name: String = #function, token: String? = nil, tls: NewswireClient.TLS? = nil,
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    attack: @escaping @Sendable (HardenedServer) async throws -> Void
+) async throws {
+    let server = try await HardenedServer.start(configure: configure)
+    let client = server.client(token: token, tls: tls)
+    do {
+        try await seedProbeArticles(client)
+        let baseline = try await probeLatencies(client, count: 40)
+        let rssBefore = residentBytes()
+        let (during, attackError) = await runConcurrently(client: client) { try await attack(server) }
+        let rssAfter = residentBytes()
+        if let attackError { throw attackError }
+
+        let baselineMedian = median(baseline)
+        let duringMedian = median(during)
+        let latencyReport =
+            "\(name): well-behaved client median \(duringMedian * 1000) ms during the attack vs "
+            + "\(baselineMedian * 1000) ms before (factor \(Contract.latencyFactor))"
+        #expect(duringMedian <= baselineMedian * Contract.latencyFactor, "\(latencyReport)")
+        #expect(
+            rssAfter - rssBefore < Contract.memoryGrowthBytes,
+            "\(name): resident memory grew by \((rssAfter - rssBefore) >> 20) MiB")
+        // The server is still whole: a fresh connection handshakes and answers.
+        if tls != nil {
+            let fresh = server.client(token: token, tls: tls)
+            _ = try await fresh.ping()
+            await fresh.shutdown()
+        } else {
+            let fresh = try await RawConnection.handshaken(port: server.port, token: token)
+            try await fresh.send(.ping(PingMessage(payload: ByteBuffer(string: "after"))))
+            guard case .pong(let pong) = try await fresh.nextResponse() else {
+                Issue.record("\(name): no PONG on a fresh connection after the attack")
+                return
+            }
+            #expect(pong.payload == ByteBuffer(string: "after"))
+            await fresh.close()
+        }
+    } catch {
+        await client.shutdown()
+        try? await server.stop()
+        throw error
+    }
+    await client.shutdown()
+    try await server.stop()
+}
+
+func seedProbeArticles(_ client: NewswireClient) async throws {
+    let put = try await client.put((0..<40).map(probeArticle))
+    #expect(put.created + put.unchanged == 40)
+}
+
+/// One probe: a search and a GET, checked for the right answer; seconds taken.
+func probe(_ client: NewswireClient, _ n: Int) async throws -> Double {
+    let started = ContinuousClock.now
+    let id = ArticleID("probe-\(n % 40)")
+    let page = try await client.search(SearchRequest(text: "第\(n % 40)号探针文章", limit: 3))
+    #expect(page.hits.first?.id == id)
+    #expect(try await client.article(id: id).id == id)
+    let elapsed = ContinuousClock.now - started
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+}
+
+func probeLatencies(_ client: NewswireClient, count: Int) async throws -> [Double] {
+    var latencies: [Double] = []
+    for n in 0..<count { latencies.append(try await probe(client, n)) }
+    return latencies
+}
+
+/// Runs `attack` while the client probes in a loop (at least 20 probes, and until the attack ends).
+func runConcurrently(
+    client: NewswireClient, attack: @escaping @Sendable () async throws -> Void
+) async -> ([Double], (any Error)?) {
+    let attackDone = Flag()
+    return await withTaskGroup(of: ([Double], (any Error)?).self) { group in
+        group.addTask {
+            do {
+                try await attack()
+                attackDone.set()
+                return ([], nil)
+            } catch {
+                attackDone.set()
+                return ([], error)
+            }
+        }
+        group.addTask {
+            var latencies: [Double] = []
+            var n = 0
+            do {
+                while latencies.count < 20 || !attackDone.isSet {
+                    latencies.append(try await probe(client, n))
+                    n += 1
+                }
+            } catch {
+                return (latencies, error)
+            }
+            return (latencies, nil)
+        }
+        var latencies: [Double] = []
+        var firstError: (any Error)?
+        for await (values, error) in group {
+            latencies += values
+            if firstError == nil { firstError = error }
+        }
+        return (latencies, firstError)
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted[sorted.count / 2]
+}
+
+final class Flag: Sendable {
+    private let value = NIOLockedValueBox(false)
+    func set() { value.withLockedValue { $0 = true } }
+    var isSet: Bool { value.withLockedValue { $0 } }
+}
