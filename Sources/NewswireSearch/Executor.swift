@@ -451,7 +451,9 @@ struct Executor {
     // MARK: Whole search
 
     func run() -> SearchPage {
-        let k = max(0, request.offset) + max(0, request.limit)
+        // Saturating: offset and limit come from the network and may be anything.
+        let (sum, overflow) = max(0, request.offset).addingReportingOverflow(max(0, request.limit))
+        let k = overflow ? Int.max : sum
         var sink = Sink(
             collector: TopCollector(capacity: k, sort: request.sort, segments: state.segments),
             facets: FacetAccumulator(fields: request.facets, state: state))
