@@ -187,8 +187,10 @@ struct Executor {
     }
 
     /// Counts phrase matches in the current document by walking every component's positions once.
+    /// With `firstOnly`, stops at the first match (the counts are then a lower bound: enough for "does it match").
     private func positionalMatch(
-        text i: Int, doc: Int32, lower: Int, upper: Int, titleOnly: Bool, _ context: inout SegmentContext
+        text i: Int, doc: Int32, lower: Int, upper: Int, titleOnly: Bool, firstOnly: Bool = false,
+        _ context: inout SegmentContext
     ) -> (Int32, Int32)? {
         let cursors = context.cursors
         let offsets = texts[i].offsets
@@ -211,6 +213,7 @@ struct Executor {
                     if found != start + offsets[k] { continue outer }
                 }
                 if start < bodyBase { title += 1 } else if !titleOnly { body += 1 }
+                if firstOnly && title + body > 0 { break }
             }
             return title + body > 0 ? (title, body) : nil
         }
@@ -317,14 +320,12 @@ struct Executor {
                 // possible score could enter the top k are decoded.
                 let df = cursors[driver].documentFrequency
                 sink.total += df
+                // Stored bounds assume the segment's average length; a larger index-wide average can raise scores
+                // by at most the ratio (BM25's length norm shrinks by at most that factor).
+                let scale = idf * max(1, averageLength / segment.averageLength) * (1 + 1e-6)
                 for block in 0..<blockCount {
-                    if sink.collector.isFull {
-                        let (maxTF, minLength) = cursors[driver].blockBounds(block)
-                        if maxTF < Double(UInt16.max) {
-                            let norm = Scoring.k1 * (1 - Scoring.b + Scoring.b * minLength / averageLength)
-                            let bound = idf * maxTF * (Scoring.k1 + 1) / (maxTF + norm)
-                            if bound * (1 + 1e-9) < sink.collector.threshold { continue }
-                        }
+                    if sink.collector.isFull && cursors[driver].blockMaxScore(block) * scale < sink.collector.threshold {
+                        continue
                     }
                     cursors[driver].jumpToBlock(block)
                     for _ in 0..<min(Segment.skipInterval, df - block * Segment.skipInterval) {
@@ -360,6 +361,12 @@ struct Executor {
                 for k in context.textLower[i]..<context.textUpper[i] where k != driver { others.append(k) }
             }
             others.sort { cursors[$0].documentFrequency < cursors[$1].documentFrequency }
+            // A lone phrase ranked by relevance: documents that cannot reach the top k are only checked for a
+            // match (first occurrence), not counted.
+            var phrase: Int? = nil
+            if simple, request.sort == .relevance, case .text(let i) = required[0], texts[i].kind == .positional {
+                phrase = i
+            }
             guard cursors[driver].next() else { return }
             var candidate = cursors[driver].doc
             search: while true {
@@ -372,12 +379,49 @@ struct Executor {
                     }
                     continue search
                 }
-                consider(candidate, segmentIndex, &context, &sink)
+                if let phrase {
+                    considerPhrase(phrase, candidate, segmentIndex, &context, &sink)
+                } else {
+                    consider(candidate, segmentIndex, &context, &sink)
+                }
                 guard cursors[driver].next() else { break }
                 candidate = cursors[driver].doc
             }
         } else {
             for doc in 0..<Int32(segment.count) { consider(doc, segmentIndex, &context, &sink) }
+        }
+    }
+
+    @inline(__always)
+    private func considerPhrase(
+        _ i: Int, _ doc: Int32, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink
+    ) {
+        let d = Int(doc)
+        guard !context.isDeleted(d) else { return }
+        let lower = context.textLower[i]
+        let upper = context.textUpper[i]
+        let titleOnly = texts[i].scope == .title
+        let idf = texts[i].idf
+        var needCounts = true
+        if sink.collector.isFull {
+            // Each match needs its own occurrence of every component, so the rarest bounds the phrase's tf.
+            var title = Int32.max
+            var body = Int32.max
+            for k in lower..<upper {
+                title = min(title, context.cursors[k].titleTF)
+                body = min(body, context.cursors[k].bodyTF)
+            }
+            if titleOnly { body = 0 }
+            needCounts = bm25(idf, title, body, d, context) * (1 + 1e-9) >= sink.collector.threshold
+        }
+        guard
+            let (title, body) = positionalMatch(
+                text: i, doc: doc, lower: lower, upper: upper, titleOnly: titleOnly, firstOnly: !needCounts, &context)
+        else { return }
+        sink.total += 1
+        if needCounts {
+            sink.collector.add(
+                Candidate(score: bm25(idf, title, body, d, context), time: context.segment.seconds[d], segment: s, doc: doc))
         }
     }
 
@@ -407,7 +451,9 @@ struct Executor {
     // MARK: Whole search
 
     func run() -> SearchPage {
-        let k = max(0, request.offset) + max(0, request.limit)
+        // Saturating: offset and limit come from the network and may be anything.
+        let (sum, overflow) = max(0, request.offset).addingReportingOverflow(max(0, request.limit))
+        let k = overflow ? Int.max : sum
         var sink = Sink(
             collector: TopCollector(capacity: k, sort: request.sort, segments: state.segments),
             facets: FacetAccumulator(fields: request.facets, state: state))

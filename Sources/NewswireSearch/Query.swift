@@ -285,7 +285,8 @@ struct QueryParser {
                     if pendingOr != nil {
                         query.groups[query.groups.count - 1].append(conditions)
                         pendingOr = nil
-                    } else {
+                    } else if !query.groups.contains([conditions]) {
+                        // A repeated term adds nothing to the match (its score counts once).
                         query.groups.append([conditions])
                     }
                     lastWasPositive = true

@@ -43,8 +43,8 @@ enum TermKey {
 ///
 /// Postings are one flat byte array. Each term's list starts with `varint(df)` and, when df > 192, a block table:
 /// for each block of 64 entries, 12 bytes `(Int32 last doc before the block, UInt32 byte offset of the block,
-/// UInt16 max weighted tf in the block, UInt16 min weighted length in the block)`. The first two fields let a
-/// cursor skip ahead; the last two bound the block's best BM25 score (block-max pruning for top-k). Then come the
+/// Float32 best BM25 score per unit of idf in the block under the segment's average length)`. The first two let
+/// a cursor skip ahead; the last bounds the block's best score (block-max pruning for top-k). Then come the
 /// entries, one per document, in document order:
 /// `varint(docDelta << 1 | simple)`; unless `simple` (exactly one body occurrence and none in the title)
 /// `varint(tfBody << 4 | min(tfTitle, 15)) [varint(tfTitle) if >= 15]`; then for positional
@@ -135,6 +135,7 @@ final class Segment: @unchecked Sendable {
         self.titleLengths = titleLengths
         self.bodyLengths = bodyLengths
         self.bodyBases = bodyBases
+        averageLength = Self.averageLength(titleLengths: titleLengths, bodyLengths: bodyLengths)
         self.compactKeys = compactKeys
         fences = Self.makeFences(compactKeys)
         self.wideKeys = wideKeys
@@ -146,6 +147,17 @@ final class Segment: @unchecked Sendable {
         self.postings = postings
         self.deleted = deleted ?? [UInt64](repeating: 0, count: (idStart.count - 1 + 63) / 64)
         self.deletedCount = self.deleted.reduce(0) { $0 + $1.nonzeroBitCount }
+    }
+
+    /// Average weighted length (title × boost + body) of the segment's documents, deleted ones included: the
+    /// length the block bounds were computed with.
+    let averageLength: Double
+
+    static func averageLength(titleLengths: [UInt32], bodyLengths: [UInt32]) -> Double {
+        guard !titleLengths.isEmpty else { return 1 }
+        var total = 0.0
+        for (title, body) in zip(titleLengths, bodyLengths) { total += Double(title) * Scoring.titleBoost + Double(body) }
+        return max(total / Double(titleLengths.count), 1)
     }
 
     /// Entries per skip block.
@@ -397,10 +409,7 @@ struct SegmentBuilder {
         occurrenceTerms = []
         occurrencePositions = []
 
-        var writer = PostingsWriter(
-            weightedLengths: (0..<documentCount).map {
-                UInt16(clamping: Int(titleLengths[$0]) * Int(Scoring.titleBoost) + Int(bodyLengths[$0]))
-            })
+        var writer = PostingsWriter(titleLengths: titleLengths, bodyLengths: bodyLengths)
         writer.postings.reserveCapacity(sortedDocs.count * 3)
         var termStart = [UInt32](repeating: 0, count: termCount + 1)
         var positionBytes: [UInt8] = []
@@ -449,14 +458,20 @@ struct SegmentBuilder {
 /// each entry's position bytes verbatim.
 struct PostingsWriter {
     var postings: [UInt8] = []
-    /// Weighted length of every (output) document, for the block bounds.
-    let weightedLengths: [UInt16]
+    /// BM25 length normalisation of every (output) document under the segment's own average length.
+    private let normalization: [Double]
     private var entryBytes: [UInt8] = []
-    private var blocks: [(Int32, UInt32, UInt16, UInt16)] = []
+    private var blocks: [(Int32, UInt32, Float)] = []
     private var previousDoc: Int32 = 0
     private(set) var documentFrequency = 0
 
-    init(weightedLengths: [UInt16]) { self.weightedLengths = weightedLengths }
+    init(titleLengths: [UInt32], bodyLengths: [UInt32]) {
+        let average = Segment.averageLength(titleLengths: titleLengths, bodyLengths: bodyLengths)
+        normalization = zip(titleLengths, bodyLengths).map { title, body in
+            let length = Double(title) * Scoring.titleBoost + Double(body)
+            return Scoring.k1 * (1 - Scoring.b + Scoring.b * length / average)
+        }
+    }
 
     mutating func beginTerm() {
         entryBytes.removeAll(keepingCapacity: true)
@@ -469,11 +484,12 @@ struct PostingsWriter {
     @inline(__always)
     mutating func add(doc: Int32, titleTF: Int32, bodyTF: Int32, positions: UnsafeBufferPointer<UInt8>?) {
         if documentFrequency % Segment.skipInterval == 0 {
-            blocks.append((previousDoc, UInt32(entryBytes.count), 0, .max))
+            blocks.append((previousDoc, UInt32(entryBytes.count), 0))
         }
-        let weightedTF = UInt16(clamping: Int(titleTF) * Int(Scoring.titleBoost) + Int(bodyTF))
-        blocks[blocks.count - 1].2 = max(blocks[blocks.count - 1].2, weightedTF)
-        blocks[blocks.count - 1].3 = min(blocks[blocks.count - 1].3, weightedLengths[Int(doc)])
+        // The block's best BM25 score per unit of idf (rounded up), for block-max pruning.
+        let tf = Double(titleTF) * Scoring.titleBoost + Double(bodyTF)
+        let score = Float(tf * (Scoring.k1 + 1) / (tf + normalization[Int(doc)])).nextUp
+        blocks[blocks.count - 1].2 = max(blocks[blocks.count - 1].2, score)
         // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
         let simple = titleTF == 0 && bodyTF == 1
         Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &entryBytes)
@@ -493,11 +509,10 @@ struct PostingsWriter {
     mutating func endTerm() {
         Varint.append(UInt64(documentFrequency), to: &postings)
         if documentFrequency > Segment.blockTableMinimum {
-            for (previous, offset, maxTF, minLength) in blocks {
+            for (previous, offset, maxScore) in blocks {
                 withUnsafeBytes(of: previous.littleEndian) { postings.append(contentsOf: $0) }
                 withUnsafeBytes(of: offset.littleEndian) { postings.append(contentsOf: $0) }
-                withUnsafeBytes(of: maxTF.littleEndian) { postings.append(contentsOf: $0) }
-                withUnsafeBytes(of: minLength.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: maxScore.bitPattern.littleEndian) { postings.append(contentsOf: $0) }
             }
         }
         postings.append(contentsOf: entryBytes)
@@ -639,12 +654,9 @@ struct PostingCursor {
         }
     }
 
-    /// Largest weighted tf (title × boost + body) and smallest weighted length in block `k`.
-    @inline(__always) func blockBounds(_ k: Int) -> (maxTF: Double, minLength: Double) {
-        (
-            Double(skipTable.loadUnaligned(fromByteOffset: 12 * k + 8, as: UInt16.self)),
-            Double(skipTable.loadUnaligned(fromByteOffset: 12 * k + 10, as: UInt16.self))
-        )
+    /// Best BM25 score per unit of idf in block `k`, under the segment's own average length.
+    @inline(__always) func blockMaxScore(_ k: Int) -> Double {
+        Double(Float(bitPattern: UInt32(littleEndian: skipTable.loadUnaligned(fromByteOffset: 12 * k + 8, as: UInt32.self))))
     }
 
     /// Occurrences in the current document.

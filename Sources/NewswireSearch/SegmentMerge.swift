@@ -62,10 +62,7 @@ extension Segment {
         compactSources.sort { $0.key != $1.key ? $0.key < $1.key : $0.input < $1.input }
         wideSources.sort { $0.key != $1.key ? $0.key < $1.key : $0.input < $1.input }
 
-        var writer = PostingsWriter(
-            weightedLengths: (0..<Int(next)).map {
-                UInt16(clamping: Int(titleLengths[$0]) * Int(Scoring.titleBoost) + Int(bodyLengths[$0]))
-            })
+        var writer = PostingsWriter(titleLengths: titleLengths, bodyLengths: bodyLengths)
         writer.postings.reserveCapacity(inputs.reduce(0) { $0 + $1.postings.count })
         var termStart: [UInt32] = []
 

@@ -34,8 +34,9 @@ enum SnippetBuilder {
     static let maxOccurrences = 256
 
     static func snippet(body: String, patterns: [TermPattern], length: Int) -> (String, [HighlightRange]) {
-        let length = max(length, 1)
         let bodyScalars = Array(body.unicodeScalars)
+        // Clamped so window arithmetic cannot overflow whatever length a client asks for.
+        let length = min(max(length, 1), max(bodyScalars.count, 1))
         var occurrences: [(range: Range<Int>, pattern: Int)] = []
         if !patterns.isEmpty {
             let normalized = NormalizedText(scalars: bodyScalars, keepOrigins: true)

@@ -132,7 +132,10 @@ func timeQueries(
 // Warm up once, then measure.
 _ = timeQueries(index, snippets: false, rounds: 1)
 let plain = timeQueries(index, snippets: false, rounds: 3)
-let withSnippets = timeQueries(index, snippets: true, rounds: 3)
+// `--no-snippets` skips the snippet rounds (for profiling the search path alone).
+let withSnippets =
+    CommandLine.arguments.contains("--no-snippets")
+    ? plain : timeQueries(index, snippets: true, rounds: 3)
 
 var result: [String: Any] = [
     "articles": articleCount, "rawTextBytes": rawTextBytes, "buildSeconds": buildSeconds, "indexRSSBytes": indexRSS,

@@ -121,6 +121,23 @@ import Testing
         #expect(index.related(to: "f1", limit: 1)?.map(\.id) == ["f2"])
     }
 
+    @Test func extremeRequestValuesNeitherCrashNorMisbehave() throws {
+        for (offset, limit) in [(Int.max, Int.max), (-5, -5), (0, Int.max), (Int.max, 1), (Int.min, 3)] {
+            let page = try Self.index.search(SearchRequest(text: "人民", offset: offset, limit: limit))
+            #expect(page.total == 3)
+            #expect(page.hits.count == (offset > 0 || limit <= 0 ? 0 : min(3, limit)))
+        }
+        for length in [Int.max, Int.min, 0, 1] {
+            let hit = try #require(try Self.index.search(SearchRequest(text: "人民共和", snippetLength: length)).hits.first)
+            #expect(!hit.snippet.isEmpty)
+        }
+        let page = try Self.index.search(SearchRequest(text: "", limit: 0, facets: [.source], facetLimit: Int.min))
+        #expect(page.facets.first?.counts.isEmpty == true)
+        let long = String(repeating: "人民共和国 ", count: 2000)
+        #expect(try Self.index.search(SearchRequest(text: long)).total == 2)  // a01 and a12
+        #expect(try Self.index.search(SearchRequest(text: "\u{0}\u{7}\u{FFFF} 人民")).total == 3)
+    }
+
     @Test func upsertReplacesAndRemoveDeletes() throws {
         let index = SearchIndex()
         index.upsert(Article(id: "x", title: "旧标题", paragraphs: ["旧内容"]))
