@@ -101,6 +101,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Search benchmark driver (benchmarks/search/run.py): build time, RSS, latency, snapshot load.
+        .executableTarget(name: "newswire-search-bench", dependencies: ["NewswireSearch", "NewswireModel"]),
         .executableTarget(
             name: "newswire",
             dependencies: [

@@ -149,7 +149,7 @@ struct Executor {
             return title + body > 0 ? (title, body) : nil
         case .verifyText:
             let segment = context.segment
-            let (units, bodyBase) = Analyzer.document(title: segment.titles[Int(doc)], body: segment.bodies[Int(doc)])
+            let (units, bodyBase) = Analyzer.document(title: segment.title(Int(doc)), body: segment.body(Int(doc)))
             let title = Int32(text.pattern.count(in: units, positions: 0..<bodyBase))
             let body = text.scope == .title ? 0 : Int32(text.pattern.count(in: units, positions: bodyBase..<Int32.max))
             return title + body > 0 ? (title, body) : nil
@@ -298,12 +298,12 @@ struct Executor {
             let segment = state.segments[Int(candidate.segment)]
             let doc = Int(candidate.doc)
             var hit = SearchHit(
-                id: segment.ids[doc], title: segment.titles[doc],
+                id: segment.id(doc), title: segment.title(doc),
                 source: segment.sourceIDs[doc] >= 0 ? state.sources.values[Int(segment.sourceIDs[doc])] : nil,
-                publishedAt: segment.prepared(doc).publishedAt, score: candidate.score)
+                publishedAt: segment.publishedAt(doc), score: candidate.score)
             if request.includeSnippets {
                 (hit.snippet, hit.highlights) = SnippetBuilder.snippet(
-                    body: segment.bodies[doc], patterns: snippetPatterns, length: request.snippetLength)
+                    body: segment.body(doc), patterns: snippetPatterns, length: request.snippetLength)
             }
             return hit
         }
@@ -385,7 +385,7 @@ struct TopCollector {
                 return at < bt
             }
         }
-        return segments[Int(a.segment)].ids[Int(a.doc)] < segments[Int(b.segment)].ids[Int(b.doc)]
+        return Segment.idPrecedes(segments[Int(a.segment)], Int(a.doc), segments[Int(b.segment)], Int(b.doc))
     }
 
     mutating func add(_ candidate: Candidate) {

@@ -65,8 +65,9 @@ struct IndexState {
     /// Adds a freshly built segment, superseding older copies of its articles.
     mutating func install(_ segment: Segment) {
         for doc in 0..<segment.count {
-            delete(segment.ids[doc])
-            locations[segment.ids[doc]] = DocumentLocation(segment: segment, doc: Int32(doc))
+            let id = segment.id(doc)
+            delete(id)
+            locations[id] = DocumentLocation(segment: segment, doc: Int32(doc))
             liveCount += 1
             totalLength += segment.weightedLength(doc)
         }
@@ -81,7 +82,7 @@ struct IndexState {
         segments.removeAll { oldIDs.contains(ObjectIdentifier($0)) }
         if merged.count > 0 { segments.insert(merged, at: min(first, segments.count)) }
         for doc in 0..<merged.count {
-            locations[merged.ids[doc]] = DocumentLocation(segment: merged, doc: Int32(doc))
+            locations[merged.id(doc)] = DocumentLocation(segment: merged, doc: Int32(doc))
         }
     }
 
@@ -99,5 +100,23 @@ struct IndexState {
         let n = segments.count
         guard n >= 2, segments[n - 2].liveCount <= 2 * segments[n - 1].liveCount else { return nil }
         return [segments[n - 2], segments[n - 1]]
+    }
+}
+
+extension IndexState {
+    var statistics: SearchIndexStatistics {
+        var result = SearchIndexStatistics(
+            articles: liveCount, segments: segments.count, terms: 0, postingsBytes: 0, dictionaryBytes: 0,
+            storedTextBytes: 0, attributeBytes: 0)
+        for s in segments {
+            result.terms += s.termDF.count
+            result.postingsBytes += s.postings.count
+            result.dictionaryBytes += s.cjkKeys.count * 8 + s.termStart.count * 4 + s.termDF.count * 4
+                + s.wordList.reduce(0) { $0 + $1.utf8.count + 48 }
+            result.storedTextBytes += s.storedTextBytes
+            result.attributeBytes += s.count * (8 + 4 * 6 + 16 + 8) + s.personIDs.count * 4
+                + s.idText.count
+        }
+        return result
     }
 }

@@ -8,10 +8,10 @@ import NewswireModel
 /// writer at a time (`upsert`, `remove`). Writes land in small immutable segments that are merged in the
 /// background of the writer (readers keep using the old segments until the merged one is swapped in).
 public final class SearchIndex: @unchecked Sendable {
-    private let lock = ReadWriteLock()
+    fileprivate let lock = ReadWriteLock()
     /// Serialises writers, so merges can be built outside `lock`.
     private let writer = NSLock()
-    private var state = IndexState()
+    fileprivate var state = IndexState()
 
     /// Creates an empty index.
     public init() {}
@@ -116,7 +116,7 @@ enum Related {
     static func find(for location: DocumentLocation, limit: Int, state: IndexState) -> [SearchHit] {
         let segment = location.segment
         let doc = Int(location.doc)
-        let (units, _) = Analyzer.document(title: segment.titles[doc], body: segment.bodies[doc])
+        let (units, _) = Analyzer.document(title: segment.title(doc), body: segment.body(doc))
         let terms = Scoring.distinctiveTerms(units: units, documentCount: state.liveCount) { pattern in
             state.documentFrequency(PatternPlan(pattern).terms[0])
         }
@@ -148,9 +148,37 @@ enum Related {
             let seg = state.segments[Int(candidate.segment)]
             let d = Int(candidate.doc)
             return SearchHit(
-                id: seg.ids[d], title: seg.titles[d],
+                id: seg.id(d), title: seg.title(d),
                 source: seg.sourceIDs[d] >= 0 ? state.sources.values[Int(seg.sourceIDs[d])] : nil,
-                publishedAt: seg.prepared(d).publishedAt, score: candidate.score)
+                publishedAt: seg.publishedAt(d), score: candidate.score)
         }
+    }
+}
+
+/// Sizes of the index's parts, for `stats` and capacity planning.
+public struct SearchIndexStatistics: Sendable, Hashable, Codable {
+    /// Live (searchable) articles.
+    public var articles: Int
+    /// Immutable segments currently held (merged as writes arrive).
+    public var segments: Int
+    /// Distinct terms summed over segments (CJK unigrams, bigrams, words).
+    public var terms: Int
+    /// Bytes of postings (document lists, frequencies, positions).
+    public var postingsBytes: Int
+    /// Bytes of term dictionaries (keys, offsets, frequencies).
+    public var dictionaryBytes: Int
+    /// Bytes of stored titles and bodies (for hits and snippets).
+    public var storedTextBytes: Int
+    /// Bytes of per-article attributes (ids, dates, lengths, interned sources/persons).
+    public var attributeBytes: Int
+
+    /// Sum of the parts: the index's payload in memory.
+    public var totalBytes: Int { postingsBytes + dictionaryBytes + storedTextBytes + attributeBytes }
+}
+
+extension SearchIndex {
+    /// Current sizes of the index's parts.
+    public var statistics: SearchIndexStatistics {
+        lock.withReadLock { state.statistics }
     }
 }

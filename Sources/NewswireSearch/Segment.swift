@@ -32,15 +32,21 @@ enum TermKey {
 /// An immutable block of the inverted index over a batch of documents (local ids `0..<count`).
 ///
 /// Postings are one flat byte array. Each term's list is a run of entries, one per document, in document order:
-/// `varint(docDelta) varint(tfBody << 4 | min(tfTitle, 15)) [varint(tfTitle) if >= 15]`, then for positional
+/// `varint(docDelta << 1 | simple)`; unless `simple` (exactly one body occurrence and none in the title)
+/// `varint(tfBody << 4 | min(tfTitle, 15)) [varint(tfTitle) if >= 15]`; then for positional
 /// terms (bigrams and words; CJK unigrams carry none) either one `varint(position)` when the document has a
 /// single occurrence, or `varint(byteLength)` followed by delta-coded positions. Only the deletion bitset is
 /// mutable, and only under the index's write lock.
 final class Segment: @unchecked Sendable {
     // Documents.
-    let ids: [ArticleID]
-    let titles: [String]
-    let bodies: [String]
+    /// Article ids as UTF-8 in one buffer (no per-id allocation): document d's id is
+    /// `idText[idStart[d]..<idStart[d+1]]`.
+    let idText: [UInt8]
+    let idStart: [UInt32]
+    /// Titles and bodies as UTF-16 (two bytes per CJK character instead of UTF-8's three), one flat buffer:
+    /// document d's title is `text[textStart[2d]..<textStart[2d+1]]`, its body runs to `textStart[2d+2]`.
+    let text: [UInt16]
+    let textStart: [UInt32]
     let sourceIDs: [Int32]
     let monthIDs: [Int32]
     let seconds: [Int64]
@@ -63,18 +69,44 @@ final class Segment: @unchecked Sendable {
     var deleted: [UInt64]
     var deletedCount: Int = 0
 
-    var count: Int { ids.count }
-    var liveCount: Int { ids.count - deletedCount }
+    var count: Int { idStart.count - 1 }
+    var liveCount: Int { count - deletedCount }
+
+    /// The id of `doc`.
+    func id(_ doc: Int) -> ArticleID {
+        idText.withUnsafeBufferPointer { buffer in
+            ArticleID(String(decoding: buffer[Int(idStart[doc])..<Int(idStart[doc + 1])], as: UTF8.self))
+        }
+    }
+
+    /// Byte-wise order of two documents' ids (UTF-8 order, which is code point order).
+    static func idPrecedes(_ a: Segment, _ i: Int, _ b: Segment, _ j: Int) -> Bool {
+        a.idText.withUnsafeBufferPointer { x in
+            b.idText.withUnsafeBufferPointer { y in
+                var p = Int(a.idStart[i])
+                let pEnd = Int(a.idStart[i + 1])
+                var q = Int(b.idStart[j])
+                let qEnd = Int(b.idStart[j + 1])
+                while p < pEnd && q < qEnd {
+                    if x[p] != y[q] { return x[p] < y[q] }
+                    p += 1
+                    q += 1
+                }
+                return pEnd - p < qEnd - q
+            }
+        }
+    }
 
     init(
-        ids: [ArticleID], titles: [String], bodies: [String], sourceIDs: [Int32], monthIDs: [Int32],
+        idText: [UInt8], idStart: [UInt32], text: [UInt16], textStart: [UInt32], sourceIDs: [Int32], monthIDs: [Int32],
         seconds: [Int64], utcOffsets: [Int32], personStart: [UInt32], personIDs: [Int32], titleLengths: [UInt32],
         bodyLengths: [UInt32], bodyBases: [Int32], cjkKeys: [UInt64], wordList: [String], termStart: [UInt32],
         termDF: [UInt32], postings: [UInt8], deleted: [UInt64]? = nil
     ) {
-        self.ids = ids
-        self.titles = titles
-        self.bodies = bodies
+        self.idText = idText
+        self.idStart = idStart
+        self.text = text
+        self.textStart = textStart
         self.sourceIDs = sourceIDs
         self.monthIDs = monthIDs
         self.seconds = seconds
@@ -92,7 +124,7 @@ final class Segment: @unchecked Sendable {
         self.termStart = termStart
         self.termDF = termDF
         self.postings = postings
-        self.deleted = deleted ?? [UInt64](repeating: 0, count: (ids.count + 63) / 64)
+        self.deleted = deleted ?? [UInt64](repeating: 0, count: (idStart.count - 1 + 63) / 64)
         self.deletedCount = self.deleted.reduce(0) { $0 + $1.nonzeroBitCount }
     }
 
@@ -125,9 +157,26 @@ final class Segment: @unchecked Sendable {
 
     func prepared(_ doc: Int) -> PreparedDocument {
         PreparedDocument(
-            id: ids[doc], title: titles[doc], body: bodies[doc], sourceID: sourceIDs[doc], monthID: monthIDs[doc],
+            id: id(doc), title: title(doc), body: body(doc), sourceID: sourceIDs[doc], monthID: monthIDs[doc],
             seconds: seconds[doc], utcOffset: utcOffsets[doc], personIDs: Array(persons(of: doc)))
     }
+
+    var storedTextBytes: Int { text.count * 2 + textStart.count * 4 }
+
+    private func storedString(_ i: Int) -> String {
+        text.withUnsafeBufferPointer { buffer in
+            String(decoding: buffer[Int(textStart[i])..<Int(textStart[i + 1])], as: UTF16.self)
+        }
+    }
+
+    func publishedAt(_ doc: Int) -> PublishedTime? {
+        seconds[doc] == .min ? nil : PublishedTime(secondsSinceEpoch: seconds[doc], utcOffsetSeconds: utcOffsets[doc])
+    }
+
+    /// The stored title of `doc`.
+    func title(_ doc: Int) -> String { storedString(2 * doc) }
+    /// The stored body of `doc` (paragraphs joined by line breaks).
+    func body(_ doc: Int) -> String { storedString(2 * doc + 1) }
 
     /// Weighted length (BM25 `dl`) of a document.
     @inline(__always) func weightedLength(_ doc: Int) -> Double {
@@ -148,9 +197,11 @@ extension Segment {
 
 /// Accumulates occurrences document by document, then lays out the flat postings.
 struct SegmentBuilder {
-    private var ids: [ArticleID] = []
-    private var titles: [String] = []
-    private var bodies: [String] = []
+    private var idText: [UInt8] = []
+    private var idStart: [UInt32] = [0]
+    private var documentCount = 0
+    private var text: [UInt16] = []
+    private var textStart: [UInt32] = [0]
     private var sourceIDs: [Int32] = []
     private var monthIDs: [Int32] = []
     private var seconds: [Int64] = []
@@ -161,34 +212,44 @@ struct SegmentBuilder {
     private var bodyLengths: [UInt32] = []
     private var bodyBases: [Int32] = []
 
-    /// Key → provisional term number.
-    private var cjkTerms: [UInt64: UInt32] = [:]
+    /// Key → provisional term number: BMP unigrams by direct lookup, everything else hashed.
+    private var unigramTerms = [UInt32](repeating: .max, count: 0x10000)
+    private var cjkTerms = UInt64Table()
     private var cjkKeyList: [UInt64] = []
     private var wordTerms: [String: UInt32] = [:]
     private var wordList: [String] = []
-    /// Provisional term number of each word (offset so words follow CJK terms is done at finish).
     /// Occurrences in document order: provisional term (words tagged with the top bit) and position.
     private var occurrenceTerms: [UInt32] = []
     private var occurrencePositions: [Int32] = []
     private var documentOccurrenceStart: [Int] = [0]
 
     private var units: [AnalyzedUnit] = []
-    private var text = NormalizedText()
 
     init() {}
 
     @inline(__always) private mutating func cjkTerm(_ key: UInt64) -> UInt32 {
-        if let t = cjkTerms[key] { return t }
-        let t = UInt32(cjkKeyList.count)
-        cjkTerms[key] = t
-        cjkKeyList.append(key)
+        if key < 0x10000 {
+            let t = unigramTerms[Int(key)]
+            if t != .max { return t }
+            let new = UInt32(cjkKeyList.count)
+            unigramTerms[Int(key)] = new
+            cjkKeyList.append(key)
+            return new
+        }
+        let candidate = UInt32(cjkKeyList.count)
+        let t = cjkTerms.findOrInsert(key, candidate)
+        if t == candidate { cjkKeyList.append(key) }
         return t
     }
 
     mutating func add(_ document: PreparedDocument) {
-        ids.append(document.id)
-        titles.append(document.title)
-        bodies.append(document.body)
+        idText.append(contentsOf: document.id.rawValue.utf8)
+        idStart.append(UInt32(idText.count))
+        documentCount += 1
+        text.append(contentsOf: document.title.utf16)
+        textStart.append(UInt32(text.count))
+        text.append(contentsOf: document.body.utf16)
+        textStart.append(UInt32(text.count))
         sourceIDs.append(document.sourceID)
         monthIDs.append(document.monthID)
         seconds.append(document.seconds)
@@ -247,7 +308,7 @@ struct SegmentBuilder {
         var fill = occurrenceCount
         var sortedDocs = [Int32](repeating: 0, count: occurrenceTerms.count)
         var sortedPositions = [Int32](repeating: 0, count: occurrenceTerms.count)
-        for doc in 0..<ids.count {
+        for doc in 0..<documentCount {
             for k in documentOccurrenceStart[doc]..<documentOccurrenceStart[doc + 1] {
                 let t = final(occurrenceTerms[k])
                 let slot = fill[t]
@@ -279,10 +340,14 @@ struct SegmentBuilder {
                 var titleTF = 0
                 while k + titleTF < j, sortedPositions[k + titleTF] < bodyBase { titleTF += 1 }
                 let bodyTF = j - k - titleTF
-                Varint.append(UInt64(doc - previousDoc), to: &postings)
+                // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
+                let simple = titleTF == 0 && bodyTF == 1
+                Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &postings)
                 previousDoc = doc
-                Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &postings)
-                if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &postings) }
+                if !simple {
+                    Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &postings)
+                    if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &postings) }
+                }
                 if positional {
                     if j - k == 1 {
                         Varint.append(UInt64(sortedPositions[k]), to: &postings)
@@ -304,8 +369,9 @@ struct SegmentBuilder {
         }
         termStart[termCount] = UInt32(postings.count)
         postings.append(0)  // padding: the buffer is never empty
+        postings = [UInt8](postings)  // drop the reserve
         return Segment(
-            ids: ids, titles: titles, bodies: bodies, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
+            idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
             utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
             bodyLengths: bodyLengths, bodyBases: bodyBases, cjkKeys: cjkOrder.map { cjkKeyList[$0] },
             wordList: wordList, termStart: termStart, termDF: termDF, postings: postings)
@@ -370,15 +436,21 @@ struct PostingCursor {
             doc = .max
             return false
         }
-        previous += Int32(bitPattern: Varint.read(&p))
+        let head = Varint.read(&p)
+        previous += Int32(bitPattern: head >> 1)
         doc = previous
-        let code = Varint.read(&p)
-        var title = Int32(code & 15)
-        if title == 15 { title = Int32(bitPattern: Varint.read(&p)) }
-        titleTF = title
-        bodyTF = Int32(code >> 4)
+        if head & 1 == 1 {
+            titleTF = 0
+            bodyTF = 1
+        } else {
+            let code = Varint.read(&p)
+            var title = Int32(code & 15)
+            if title == 15 { title = Int32(bitPattern: Varint.read(&p)) }
+            titleTF = title
+            bodyTF = Int32(code >> 4)
+        }
         if positional {
-            if title + bodyTF == 1 {
+            if titleTF + bodyTF == 1 {
                 positionsPointer = p
                 Varint.skip(&p)
             } else {
@@ -406,6 +478,56 @@ struct PostingCursor {
         for _ in 0..<(titleTF + bodyTF) {
             position += Int32(bitPattern: Varint.read(&q))
             out.append(position)
+        }
+    }
+}
+
+/// Open-addressing hash table from non-zero UInt64 keys to UInt32 (linear probing, kept under half full).
+struct UInt64Table {
+    private var keys: [UInt64]
+    private var values: [UInt32]
+    private var count = 0
+    private var mask: Int
+
+    init(capacity: Int = 1 << 16) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        keys = [UInt64](repeating: 0, count: size)
+        values = [UInt32](repeating: 0, count: size)
+        mask = size - 1
+    }
+
+    @inline(__always) private static func slot(_ key: UInt64, _ mask: Int) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 29) & mask
+    }
+
+    /// The value for `key`, inserting `value` first when the key is new.
+    @inline(__always) mutating func findOrInsert(_ key: UInt64, _ value: UInt32) -> UInt32 {
+        var i = Self.slot(key, mask)
+        while true {
+            let k = keys[i]
+            if k == key { return values[i] }
+            if k == 0 { break }
+            i = (i + 1) & mask
+        }
+        keys[i] = key
+        values[i] = value
+        count += 1
+        if count * 2 > keys.count { grow() }
+        return value
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys
+        let oldValues = values
+        keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
+        values = [UInt32](repeating: 0, count: oldKeys.count * 2)
+        mask = keys.count - 1
+        for (i, key) in oldKeys.enumerated() where key != 0 {
+            var j = Self.slot(key, mask)
+            while keys[j] != 0 { j = (j + 1) & mask }
+            keys[j] = key
+            values[j] = oldValues[i]
         }
     }
 }

@@ -1,16 +1,18 @@
-/// Binary snapshot layout (version 1), little-endian:
+import NewswireModel
+
+/// Binary snapshot layout (version 2), little-endian:
 ///
 /// `magic "NWSIDX\r\n"`, `u32 version`, metadata bytes, the three interners (sources, months, persons), then each
 /// segment's flat arrays exactly as held in memory (documents, term keys, term offsets, postings, deletion
 /// bits), and a trailing `u64` checksum of everything before it. Loading validates magic, version, checksum
 /// and every array's length and range, so a truncated or corrupt file is rejected instead of trusted.
 enum SnapshotCodec {
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
 
     static func encode(_ state: IndexState, metadata: [UInt8]) -> [UInt8] {
         var w = ByteWriter()
         w.bytes.reserveCapacity(
-            state.segments.reduce(1 << 16) { $0 + $1.postings.count + $1.count * 64 + $1.bodies.reduce(0) { $0 + $1.utf8.count } })
+            state.segments.reduce(1 << 16) { $0 + $1.postings.count + $1.count * 64 + $1.text.count * 2 })
         w.bytes.append(contentsOf: SnapshotFile.magic)
         w.u32(version)
         w.array(metadata)
@@ -21,9 +23,10 @@ enum SnapshotCodec {
         w.varint(UInt64(state.segments.count))
         for s in state.segments {
             w.varint(UInt64(s.count))
-            for id in s.ids { w.string(id.rawValue) }
-            for title in s.titles { w.string(title) }
-            for body in s.bodies { w.string(body) }
+            w.array(s.idText)
+            w.array(s.idStart)
+            w.array(s.text)
+            w.array(s.textStart)
             w.array(s.sourceIDs)
             w.array(s.monthIDs)
             w.array(s.seconds)
@@ -78,15 +81,10 @@ enum SnapshotCodec {
         let segmentCount = try r.count(max: payload.count)
         for _ in 0..<segmentCount {
             let n = try r.count(max: payload.count)
-            func strings(_ count: Int) throws(SnapshotError) -> [String] {
-                var values: [String] = []
-                values.reserveCapacity(count)
-                for _ in 0..<count { values.append(try r.string()) }
-                return values
-            }
-            let ids = try strings(n).map(ArticleIDBox.make)
-            let titles = try strings(n)
-            let bodies = try strings(n)
+            let idText = try r.array(of: UInt8.self)
+            let idStart = try r.array(of: UInt32.self)
+            let text = try r.array(of: UInt16.self)
+            let textStart = try r.array(of: UInt32.self)
             let sourceIDs = try r.array(of: Int32.self)
             let monthIDs = try r.array(of: Int32.self)
             let seconds = try r.array(of: Int64.self)
@@ -97,7 +95,8 @@ enum SnapshotCodec {
             let bodyLengths = try r.array(of: UInt32.self)
             let bodyBases = try r.array(of: Int32.self)
             let cjkKeys = try r.array(of: UInt64.self)
-            let wordList = try strings(try r.count(max: payload.count))
+            var wordList: [String] = []
+            for _ in 0..<(try r.count(max: payload.count)) { wordList.append(try r.string()) }
             let termStart = try r.array(of: UInt32.self)
             let termDF = try r.array(of: UInt32.self)
             let postings = try r.array(of: UInt8.self)
@@ -105,7 +104,9 @@ enum SnapshotCodec {
             let terms = cjkKeys.count + wordList.count
             guard [sourceIDs.count, monthIDs.count, seconds.count, utcOffsets.count, titleLengths.count,
                 bodyLengths.count, bodyBases.count].allSatisfy({ $0 == n }),
-                personStart.count == n + 1, personStart.last.map(Int.init) == personIDs.count,
+                personStart.count == n + 1, idStart.count == n + 1, idStart.first == 0,
+                idStart.last.map(Int.init) == idText.count, zip(idStart, idStart.dropFirst()).allSatisfy({ $0 <= $1 }), textStart.count == 2 * n + 1, textStart.first == 0,
+                textStart.last.map(Int.init) == text.count, zip(textStart, textStart.dropFirst()).allSatisfy({ $0 <= $1 }), personStart.last.map(Int.init) == personIDs.count,
                 zip(personStart, personStart.dropFirst()).allSatisfy({ $0 <= $1 }),
                 termStart.count == terms + 1, termDF.count == terms, deleted.count == (n + 63) / 64,
                 zip(termStart, termStart.dropFirst()).allSatisfy({ $0 <= $1 }),
@@ -116,13 +117,14 @@ enum SnapshotCodec {
                 zip(cjkKeys, cjkKeys.dropFirst()).allSatisfy({ $0 < $1 })
             else { throw r.corrupt("inconsistent segment arrays") }
             let segment = Segment(
-                ids: ids, titles: titles, bodies: bodies, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
+                idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
                 utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
                 bodyLengths: bodyLengths, bodyBases: bodyBases, cjkKeys: cjkKeys, wordList: wordList,
                 termStart: termStart, termDF: termDF, postings: postings, deleted: deleted)
             for doc in 0..<n where !segment.isDeleted(doc) {
-                guard state.locations[ids[doc]] == nil else { throw r.corrupt("article \(ids[doc]) stored twice") }
-                state.locations[ids[doc]] = DocumentLocation(segment: segment, doc: Int32(doc))
+                let id = segment.id(doc)
+                guard state.locations[id] == nil else { throw r.corrupt("article \(id) stored twice") }
+                state.locations[id] = DocumentLocation(segment: segment, doc: Int32(doc))
                 state.liveCount += 1
                 state.totalLength += segment.weightedLength(doc)
             }
@@ -131,10 +133,4 @@ enum SnapshotCodec {
         guard r.offset == payload.count else { throw r.corrupt("trailing bytes") }
         return (state, metadata)
     }
-}
-
-import NewswireModel
-
-enum ArticleIDBox {
-    static func make(_ raw: String) -> ArticleID { ArticleID(rawValue: raw) }
 }

@@ -1,0 +1,150 @@
+// Benchmark driver for NewswireSearch, run by benchmarks/search/run.py (release build).
+//
+// Usage: newswire-search-bench --corpus zh-news.jsonl --queries queries.txt [--scale N] [--snapshot DIR]
+// Prints one JSON object: build time, memory, per-query latency percentiles and QPS, snapshot timings.
+import Foundation
+import NewswireModel
+import NewswireSearch
+
+#if canImport(Glibc)
+    import Glibc
+
+    /// glibc's malloc_trim (not exported by the Glibc module): return freed heap to the OS before reading RSS.
+    @_silgen_name("malloc_trim") func mallocTrim(_ pad: Int) -> Int32
+#endif
+
+func argument(_ name: String) -> String? {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+
+func residentBytes() -> Int {
+    #if canImport(Glibc)
+        _ = mallocTrim(0)
+    #endif
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kb * 1024
+    }
+    return 0
+}
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    exit(2)
+}
+
+guard let corpusPath = argument("--corpus"), let queriesPath = argument("--queries") else {
+    fail("usage: newswire-search-bench --corpus FILE.jsonl --queries FILE [--scale N] [--snapshot DIR]")
+}
+let scale = Int(argument("--scale") ?? "1") ?? 1
+let snapshotDirectory = argument("--snapshot")
+let baseline = residentBytes()
+
+func loadArticles() -> [Article] {
+    guard let data = FileManager.default.contents(atPath: corpusPath) else { fail("cannot read \(corpusPath)") }
+    var base: [Article] = []
+    for line in data.split(separator: UInt8(ascii: "\n")) {
+        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else { continue }
+        let body = object["body"] as? String ?? ""
+        base.append(
+            Article(
+                id: ArticleID(object["id"] as? String ?? ""), title: object["title"] as? String ?? "",
+                publishedAt: (object["published"] as? String).flatMap { PublishedTime(iso8601: $0) },
+                source: object["source"] as? String,
+                paragraphs: body.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)))
+    }
+    if scale == 1 { return base }
+    var scaled: [Article] = []
+    scaled.reserveCapacity(base.count * scale)
+    for k in 0..<scale {
+        for var article in base {
+            article.id = ArticleID("\(article.id.rawValue)-\(k)")
+            scaled.append(article)
+        }
+    }
+    return scaled
+}
+
+let queries = (try? String(contentsOfFile: queriesPath, encoding: .utf8))?
+    .split(separator: "\n").map(String.init).filter { !$0.isEmpty } ?? []
+guard !queries.isEmpty else { fail("no queries in \(queriesPath)") }
+
+var index = SearchIndex()
+var rawTextBytes = 0
+var articleCount = 0
+var buildSeconds = 0.0
+do {
+    let articles = loadArticles()
+    articleCount = articles.count
+    for article in articles { rawTextBytes += article.title.utf8.count + article.body.utf8.count }
+    let start = now()
+    index.upsert(contentsOf: articles)
+    buildSeconds = now() - start
+}
+let indexRSS = residentBytes() - baseline
+let statistics = index.statistics
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+func timeQueries(_ index: SearchIndex, snippets: Bool, rounds: Int) -> (p50: Double, p99: Double, qps: Double, totals: [Int]) {
+    var latencies: [Double] = []
+    var totals: [Int] = []
+    var elapsed = 0.0
+    for round in 0..<rounds {
+        for text in queries {
+            let request = SearchRequest(text: text, limit: 10, includeSnippets: snippets)
+            let start = now()
+            let page = try? index.search(request)
+            let took = now() - start
+            if round == rounds - 1 {
+                latencies.append(took)
+                totals.append(page?.total ?? -1)
+            }
+            elapsed += took
+        }
+    }
+    latencies.sort()
+    return (
+        percentile(latencies, 0.5) * 1e3, percentile(latencies, 0.99) * 1e3,
+        Double(queries.count * rounds) / elapsed, totals
+    )
+}
+
+// Warm up once, then measure.
+_ = timeQueries(index, snippets: false, rounds: 1)
+let plain = timeQueries(index, snippets: false, rounds: 3)
+let withSnippets = timeQueries(index, snippets: true, rounds: 1)
+
+var result: [String: Any] = [
+    "articles": articleCount, "rawTextBytes": rawTextBytes, "buildSeconds": buildSeconds, "indexRSSBytes": indexRSS,
+    "p50ms": plain.p50, "p99ms": plain.p99, "qps": plain.qps, "snippetP50ms": withSnippets.p50,
+    "snippetP99ms": withSnippets.p99, "totals": plain.totals, "queries": queries.count,
+    "postingsBytes": statistics.postingsBytes, "dictionaryBytes": statistics.dictionaryBytes,
+    "storedTextBytes": statistics.storedTextBytes, "attributeBytes": statistics.attributeBytes,
+    "segments": statistics.segments, "terms": statistics.terms,
+]
+
+if let snapshotDirectory {
+    let path = snapshotDirectory + "/search-\(scale).snapshot"
+    var start = now()
+    do { try index.write(to: path, metadata: Array("bench".utf8)) } catch { fail("snapshot write: \(error)") }
+    result["snapshotWriteSeconds"] = now() - start
+    result["snapshotBytes"] = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    index = SearchIndex()
+    _ = residentBytes()
+    start = now()
+    do { index = try SearchIndex.load(from: path).index } catch { fail("snapshot load: \(error)") }
+    result["snapshotLoadSeconds"] = now() - start
+    result["loadedCount"] = index.count
+    try? FileManager.default.removeItem(atPath: path)
+}
+
+let json = try! JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+print(String(decoding: json, as: UTF8.self))
