@@ -208,11 +208,9 @@ public final class NewswireEngine: Sendable {
         var since = sequence
         var count = 0
         while true {
-            let changes = try store.changes(since: since, limit: 5_000)
+            let changes = try store.changes(since: since, limit: rebuildBatchSize)
             guard let last = changes.last else { return count }
-            let upserts = changes.compactMap(\.article)
-            let entries = Self.entries(for: upserts)
-            index.upsert(contentsOf: upserts)
+            let entries = Self.indexAndComputeEntries(changes.compactMap(\.article), into: index)
             for change in changes where change.isDeletion {
                 index.remove(id: change.id)
                 duplicates.remove(change.id)
@@ -223,33 +221,43 @@ public final class NewswireEngine: Sendable {
         }
     }
 
+    /// Articles handed to the index at once when rebuilding or replaying.
+    static let rebuildBatchSize = 25_000
+
     /// Indexes every stored article.
     private static func rebuild(store: any ArticleStore, into index: SearchIndex, _ duplicates: inout DuplicateTable)
         throws
     {
+        // The index builds much faster from large batches (one segment each) than from many small ones.
         var cursor: ScanCursor?
+        var pending: [Article] = []
+        func flush(_ duplicates: inout DuplicateTable) {
+            for entry in Self.indexAndComputeEntries(pending, into: index) { duplicates.insert(entry) }
+            pending.removeAll(keepingCapacity: true)
+        }
         repeat {
             let page = try store.scan(order: .id, after: cursor, limit: 5_000)
-            index.upsert(contentsOf: page.articles)
-            for entry in Self.entries(for: page.articles) { duplicates.insert(entry) }
+            pending += page.articles
+            if pending.count >= rebuildBatchSize { flush(&duplicates) }
             cursor = page.next
         } while cursor != nil
+        if !pending.isEmpty { flush(&duplicates) }
     }
 
-    /// Near-duplicate table entries for stored articles (their verdict is already in `duplicateOf`), computed on
-    /// all cores.
-    private static func entries(for articles: [Article]) -> [DuplicateEntry] {
+    /// Indexes `articles` while computing their near-duplicate entries on another thread (both are CPU-bound and
+    /// independent), returning the entries.
+    private static func indexAndComputeEntries(_ articles: [Article], into index: SearchIndex) -> [DuplicateEntry] {
         if articles.isEmpty { return [] }
-        let results = Locked([DuplicateEntry?](repeating: nil, count: articles.count))
-        let chunk = 256
-        DispatchQueue.concurrentPerform(iterations: (articles.count + chunk - 1) / chunk) { part in
-            let range = (part * chunk)..<min(articles.count, (part + 1) * chunk)
-            let computed = range.map { i in Self.entry(for: articles[i], features: TextFeatures(body: articles[i].body)) }
-            results.withLock { all in
-                for (offset, entry) in computed.enumerated() { all[range.lowerBound + offset] = entry }
+        let entries = Locked<[DuplicateEntry]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { task in
+            if task == 0 {
+                index.upsert(contentsOf: articles)
+            } else {
+                let computed = articles.map { Self.entry(for: $0, features: TextFeatures(body: $0.body)) }
+                entries.withLock { $0 = computed }
             }
         }
-        return results.withLock { $0.map { $0! } }
+        return entries.withLock { $0 }
     }
 
     private static func entry(for article: Article, features: TextFeatures) -> DuplicateEntry {

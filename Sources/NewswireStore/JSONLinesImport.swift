@@ -39,15 +39,6 @@ public enum JSONLinesImport {
     /// The longest line accepted, so one runaway line cannot exhaust memory.
     public static let maximumLineBytes = 16 << 20
 
-    private struct Record: Decodable {
-        var id: String
-        var title: String
-        var published: String?
-        var source: String?
-        var url: String?
-        var body: String
-    }
-
     /// Converts one line (without its line terminator) to an ``Article``.
     ///
     /// Throws ``JSONLinesError`` naming `lineNumber` and what is wrong: not JSON, not an object, a missing
@@ -55,55 +46,73 @@ public enum JSONLinesImport {
     public static func article(fromJSONLine line: some Collection<UInt8>, lineNumber: Int) throws(JSONLinesError)
         -> Article
     {
-        let record: Record
-        do {
-            record = try JSONDecoder().decode(Record.self, from: Data(line))
-        } catch let error as DecodingError {
-            throw JSONLinesError(line: lineNumber, reason: describe(error))
-        } catch {
-            throw JSONLinesError(line: lineNumber, reason: "cannot decode: \(error)")
-        }
-        guard !record.id.isEmpty else {
-            throw JSONLinesError(line: lineNumber, reason: "field 'id' is empty; every record needs a unique id")
-        }
-        var published: PublishedTime?
-        if let text = record.published, !text.isEmpty {
-            guard let time = PublishedTime(iso8601: text, defaultOffset: PublishedTime.chinaStandardOffset) else {
-                throw JSONLinesError(
-                    line: lineNumber,
-                    reason: "field 'published' is \"\(text)\", expected YYYY-MM-DD or an RFC 3339 date-time")
-            }
-            published = time
-        }
-        var paragraphs: [String] = []
-        for part in record.body.split(separator: "\n", omittingEmptySubsequences: true) {
-            let trimmed = part.trimmingCharacters(in: .whitespacesAndNewlines)
-            if !trimmed.isEmpty { paragraphs.append(trimmed) }
-        }
-        return Article(
-            id: ArticleID(record.id), url: record.url, title: record.title, publishedAt: published,
-            source: record.source, paragraphs: paragraphs, language: "zh")
+        let result =
+            line.withContiguousStorageIfAvailable { parse($0, lineNumber: lineNumber) }
+            ?? Array(line).withUnsafeBufferPointer { parse($0, lineNumber: lineNumber) }
+        return try result.get()
     }
 
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context, _ key: (any CodingKey)? = nil) -> String {
-            let keys = context.codingPath.map(\.stringValue) + (key.map { [$0.stringValue] } ?? [])
-            return keys.joined(separator: ".")
+    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, lineNumber: Int) -> Result<Article, JSONLinesError> {
+        var id: String?
+        var title: String?
+        var published: String?
+        var source: String?
+        var url: String?
+        var body: String?
+        do {
+            var scanner = JSONScanner(buffer)
+            try scanner.forEachMember { (s: inout JSONScanner, key: String) throws(JSONScanError) in
+                switch key {
+                case "id": id = try s.string(field: key)
+                case "title": title = try s.string(field: key)
+                case "published": published = try s.optionalString(field: key)
+                case "source": source = try s.optionalString(field: key)
+                case "url": url = try s.optionalString(field: key)
+                case "body": body = try s.string(field: key)
+                default: try s.skipValue()
+                }
+            }
+            guard scanner.atEnd() else {
+                return .failure(
+                    JSONLinesError(line: lineNumber, reason: "not valid JSON (trailing bytes at byte \(scanner.offset))"))
+            }
+        } catch {
+            let reason = error.kindIsNotAnObject ? "line is not a JSON object" : ArticleCodec.describe(error)
+            return .failure(JSONLinesError(line: lineNumber, reason: reason))
         }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "missing field '\(path(context, key))'"
-        case .valueNotFound(_, let context):
-            return "field '\(path(context))' is null, expected a string"
-        case .typeMismatch(let type, let context):
-            if context.codingPath.isEmpty { return "line is not a JSON object" }
-            return "field '\(path(context))' has the wrong type, expected \(type == String.self ? "a string" : "\(type)")"
-        case .dataCorrupted(let context):
-            if context.codingPath.isEmpty { return "not valid JSON (\(context.debugDescription))" }
-            return "field '\(path(context))' is invalid (\(context.debugDescription))"
-        @unknown default:
-            return "cannot decode: \(error)"
+        for (name, value) in [("id", id), ("title", title), ("body", body)] where value == nil {
+            return .failure(JSONLinesError(line: lineNumber, reason: "missing field '\(name)'"))
         }
+        guard let id, !id.isEmpty else {
+            return .failure(
+                JSONLinesError(line: lineNumber, reason: "field 'id' is empty; every record needs a unique id"))
+        }
+        var publishedAt: PublishedTime?
+        if let text = published, !text.isEmpty {
+            guard let time = PublishedTime(iso8601: text, defaultOffset: PublishedTime.chinaStandardOffset) else {
+                return .failure(
+                    JSONLinesError(
+                        line: lineNumber,
+                        reason: "field 'published' is \"\(text)\", expected YYYY-MM-DD or an RFC 3339 date-time"))
+            }
+            publishedAt = time
+        }
+        return .success(
+            Article(
+                id: ArticleID(id), url: url, title: title!, publishedAt: publishedAt, source: source,
+                paragraphs: paragraphs(of: body!), language: "zh"))
+    }
+
+    /// The body's lines, trimmed of spaces (ASCII, U+3000 and other Unicode white space), empty ones dropped.
+    static func paragraphs(of body: String) -> [String] {
+        var out: [String] = []
+        for part in body.split(separator: "\n", omittingEmptySubsequences: true) {
+            let scalars = part.unicodeScalars
+            guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { continue }
+            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+            out.append(String(scalars[first...last]))
+        }
+        return out
     }
 
     /// Reads the JSON Lines file at `path`, delivering articles in batches of up to `batchSize`, in file order.

@@ -142,7 +142,7 @@ public final class SQLiteArticleStore: ArticleStore {
             guard !article.id.rawValue.isEmpty else {
                 throw StoreError(.invalidRecord, "cannot store an article with an empty id (title: \(article.title))")
             }
-            encoded.append(Data(try ArticleCodec.encode(article)))
+            encoded.append(Data(ArticleCodec.encode(article)))
         }
         return try pool.write { db in
             var sequence = try Self.currentSequence(db)

@@ -46,7 +46,7 @@ struct SQLiteArticleStoreTests {
         #expect(try store.article("missing") == nil)
         #expect(try store.articles(["id-4", "missing", "id-0"]) == [articles[4], nil, articles[0]])
         let encoded = try store.encodedArticles(["id-2", "nope"])
-        #expect(encoded[0] == (try ArticleCodec.encode(articles[2])))
+        #expect(encoded[0] == ArticleCodec.encode(articles[2]))
         #expect(encoded[1] == nil)
         #expect(try ArticleCodec.decode(encoded[0]!) == articles[2])
         #expect(try store.articles([]) == [])
