@@ -182,7 +182,8 @@ enum ArticleAssembler {
             let proseEnd = line.endsWithSentenceEnd && line.visible > 50
             if (nearStart || several) && !proseEnd { return fields }
         }
-        if line.visible <= 60, let d = DateScanner.scan(line.text).first, d.range.lowerBound <= leading + 1,
+        if line.visible <= 60, let d = DateScanner.scan(line.text).first,
+            d.range.lowerBound <= leading + 1 || (d.labelled && d.range.lowerBound <= leading + 12),
             !line.hasSentenceEnd
         {
             return fields
@@ -224,6 +225,8 @@ enum ArticleAssembler {
     {
         var result = AssembledArticle()
         var meta = GatheredMetadata()
+        // Classified once: several passes below ask.
+        let metas = lines.map(metaFields)
 
         // Title.
         var titleLines = Set<Int>()
@@ -237,7 +240,7 @@ enum ArticleAssembler {
             let window = min(lines.count, 40)
             search: for i in 0..<window {
                 let l = lines[i]
-                guard isTitleLike(l), !isNavigation(l), metaFields(l) == nil, !isJunk(l), !isStop(l) else { continue }
+                guard isTitleLike(l), !isNavigation(l), metas[i] == nil, !isJunk(l), !isStop(l) else { continue }
                 for j in (i + 1)..<min(lines.count, i + 13) where lines[j].key == l.key {
                     titleLines = [i, j]
                     titleKey = l.key
@@ -246,15 +249,24 @@ enum ArticleAssembler {
                 }
             }
             if titleKey == nil {
+                // No repeated headline: the first title-like line, preferring one that a metadata line
+                // (date, source) follows closely, since a site name or section label may come first.
+                var candidates: [Int] = []
                 for i in 0..<window {
                     let l = lines[i]
-                    guard isTitleLike(l), !isNavigation(l), metaFields(l) == nil, !isJunk(l), !isStop(l),
+                    if isProse(l) && l.hasSentenceEnd { break }
+                    guard isTitleLike(l), !isNavigation(l), metas[i] == nil, !isJunk(l), !isStop(l),
                         !l.hasSentenceEnd, participantListNames(l) == nil
                     else { continue }
+                    candidates.append(i)
+                }
+                let followedByMeta = candidates.first { i in
+                    (i + 1..<min(lines.count, i + 4)).contains { metas[$0] != nil }
+                }
+                if let i = followedByMeta ?? candidates.first {
                     titleLines = [i]
-                    titleKey = l.key
-                    result.title = l.string
-                    break
+                    titleKey = lines[i].key
+                    result.title = lines[i].string
                 }
             }
         }
@@ -277,7 +289,7 @@ enum ArticleAssembler {
                 previousWasTitleOrDeck = true
             } else if isJunk(l) || isStop(l) {
                 previousWasTitleOrDeck = false
-            } else if metaFields(l) != nil {
+            } else if metas[k] != nil {
                 gatherHeader(l, into: &meta)
                 previousWasTitleOrDeck = false
             } else if let names = participantListNames(l), !l.endsWithSentenceEnd || l.visible < 80 {
@@ -327,7 +339,7 @@ enum ArticleAssembler {
             }
             if isJunk(l) { continue }
             if let titleKey, l.key == titleKey { continue }
-            if let fields = metaFields(l), !fields.isEmpty || l.visible <= 40 {
+            if let fields = metas[i - 1], !fields.isEmpty || l.visible <= 40 {
                 gatherHeader(l, into: &meta, rank: DateRank.labelledElsewhere)
                 continue
             }

@@ -1,7 +1,4 @@
 import NewswireModel
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Turns the bytes of a scraped news page — raw HTML or a plain-text dump, UTF-8 or GBK/GB18030 — into an
 /// ``NewswireModel/Article``.
@@ -96,13 +93,21 @@ public struct ArticleExtractor: Sendable {
 
     /// Markup near the start: a doctype or one of the tags every page has.
     static func looksLikeHTML(_ text: String) -> Bool {
-        var head = Scalars()
-        for s in text.unicodeScalars.prefix(4096) {
-            head.append(s.isASCIILetter ? Unicode.Scalar(s.value | 0x20)! : s)
+        var head: [UInt8] = []
+        head.reserveCapacity(4096)
+        for b in text.utf8.prefix(4096) { head.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }
+        if let first = head.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 && $0 < 0x80 }),
+            first == UInt8(ascii: "<")
+        {
+            return true
         }
-        if let first = head.first(where: { !$0.isSpaceLike && $0 != "\u{FEFF}" }), first == "<" { return true }
         for tag in ["<html", "<!doctype html", "<body", "<head", "<meta", "<div", "<p>", "<table", "<title"] {
-            if Text.contains(head, Text.scalars(tag)) { return true }
+            let t = Array(tag.utf8)
+            var i = 0
+            while i + t.count <= head.count {
+                if head[i] == t[0] && Array(head[i..<(i + t.count)]) == t { return true }
+                i += 1
+            }
         }
         return false
     }
@@ -123,30 +128,20 @@ public struct ArticleExtractor: Sendable {
 
     private func extractHTML(_ text: String, url: String?) throws(ExtractionError) -> Article {
         guard let page = HTMLPage.parse(utf8: Array(text.utf8)) else {
-            throw ExtractionError(.noArticle, "libxml2 could not build a document from this HTML")
+            throw ExtractionError(.noArticle, "libxml2 could not build a document from this HTML; is the file truncated?")
         }
         let structured = StructuredMetadata(page: page)
         let title = Self.chooseTitle(page: page, structured: structured)
-        if getenv("NEWSWIRE_DEBUG_EXTRACT") != nil {
-            print("blocks \(page.blocks.count) elements \(page.elements.count) title \(page.title ?? "-")")
-            if getenv("NEWSWIRE_DEBUG_ALL") != nil {
-                for b in page.blocks { print("  [\(b.owner)] v=\(Int(BodySelector.value(of: b))) bp=\(b.boilerplate) \(String(b.line.string.prefix(60)))") }
-            }
-        }
         guard let selection = BodySelector.select(page) else {
             throw ExtractionError(
-                .noArticle, "the page has no article text (no block of prose outside navigation and boilerplate)")
+                .noArticle,
+                "no recognisable article: the page has no block of prose outside navigation and boilerplate "
+                    + "(is it an index, search or login page?)")
         }
         func usable(_ b: HTMLPage.Block) -> Bool {
             (!b.boilerplate || selection.ignoredBoilerplate) && !(b.linkVisible * 2 > b.line.visible && b.line.punctuation < 3)
         }
         let lines = page.blocks[selection.blockRange].filter(usable).map(\.line)
-        if getenv("NEWSWIRE_DEBUG_EXTRACT") != nil {
-            for (i, b) in page.blocks.enumerated() {
-                let mark = selection.blockRange.contains(i) ? (usable(b) ? "*" : "x") : " "
-                if mark != " " { print("\(mark) [\(b.owner)] v=\(Int(BodySelector.value(of: b))) bp=\(b.boilerplate) h=\(b.line.heading) \(String(b.line.string.prefix(70)))") }
-            }
-        }
         let lo = selection.blockRange.lowerBound
         let hi = selection.blockRange.upperBound
         let before = page.blocks[max(0, lo - 40)..<lo].filter { !$0.boilerplate }.map(\.line).reversed()

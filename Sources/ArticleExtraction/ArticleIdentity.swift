@@ -24,11 +24,28 @@ public enum ArticleIdentity {
         if let url = canonicalURL.map(normalizedURL), !url.isEmpty {
             return ArticleID(hex128("url:" + url))
         }
-        var text = "content:" + Text.key(Text.scalars(title)) + "\u{1}"
-        if let publishedAt { text += String(publishedAt.secondsSinceEpoch) }
-        text += "\u{1}"
-        for p in paragraphs { text += Text.key(Text.scalars(p)) }
-        return ArticleID(hex128(text))
+        // Equivalent to hex128("content:" + key(title) + "\u{1}" + seconds + "\u{1}" + key(p1) + key(p2) + …),
+        // streamed so a long body is not copied.
+        var hasher = StableHasher()
+        hasher.add("content:")
+        Text.forEachKeyScalar(Text.scalars(title)) { hasher.add($0) }
+        hasher.add("\u{1}")
+        if let publishedAt { hasher.add(String(publishedAt.secondsSinceEpoch)) }
+        hasher.add("\u{1}")
+        for p in paragraphs {
+            for c in p.unicodeScalars {
+                // Same filter as Text.key, per scalar.
+                let f = c.foldedWidth
+                if f.isASCIIDigit || f.isHan {
+                    hasher.add(f)
+                } else if f.isASCIILetter {
+                    hasher.add(Unicode.Scalar(f.value | 0x20)!)
+                } else if f.value >= 0x80, !f.isSpaceLike, f.properties.isAlphabetic {
+                    hasher.add(f)
+                }
+            }
+        }
+        return ArticleID(hasher.hex)
     }
 
     /// Lowercases scheme and host, drops the fragment, a default port and surrounding whitespace.
@@ -50,27 +67,63 @@ public enum ArticleIdentity {
 
     /// 128-bit stable hash of the UTF-8 bytes of `text`, as 32 hex digits.
     public static func hex128(_ text: String) -> String {
+        var hasher = StableHasher()
+        hasher.add(text)
+        return hasher.hex
+    }
+
+    /// Two FNV-1a-style 64-bit lanes over UTF-8 bytes, finished with the byte count and SplitMix64.
+    struct StableHasher {
         var h1: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a offset basis
         var h2: UInt64 = 0x6c62_272e_07bb_0142  // a second, independent basis
-        let prime: UInt64 = 0x0000_0100_0000_01b3
-        for b in text.utf8 {
-            h1 = (h1 ^ UInt64(b)) &* prime
-            h2 = (h2 ^ UInt64(b ^ 0x5c)) &* prime
+        var count: UInt64 = 0
+        static let prime: UInt64 = 0x0000_0100_0000_01b3
+
+        @inline(__always) mutating func add(byte b: UInt8) {
+            h1 = (h1 ^ UInt64(b)) &* Self.prime
+            h2 = (h2 ^ UInt64(b ^ 0x5c)) &* Self.prime
             h2 = (h2 << 7) | (h2 >> 57)
+            count &+= 1
         }
-        let n = UInt64(text.utf8.count)
-        return hex(mix(h1 ^ n)) + hex(mix(h2 &+ n &* 0x9e37_79b9_7f4a_7c15))
+
+        mutating func add(_ text: String) {
+            for b in text.utf8 { add(byte: b) }
+        }
+
+        @inline(__always) mutating func add(_ c: Unicode.Scalar) {
+            let v = c.value
+            if v < 0x80 {
+                add(byte: UInt8(v))
+            } else if v < 0x800 {
+                add(byte: UInt8(0xC0 | (v >> 6)))
+                add(byte: UInt8(0x80 | (v & 0x3F)))
+            } else if v < 0x10000 {
+                add(byte: UInt8(0xE0 | (v >> 12)))
+                add(byte: UInt8(0x80 | ((v >> 6) & 0x3F)))
+                add(byte: UInt8(0x80 | (v & 0x3F)))
+            } else {
+                add(byte: UInt8(0xF0 | (v >> 18)))
+                add(byte: UInt8(0x80 | ((v >> 12) & 0x3F)))
+                add(byte: UInt8(0x80 | ((v >> 6) & 0x3F)))
+                add(byte: UInt8(0x80 | (v & 0x3F)))
+            }
+        }
+
+        var hex: String {
+            ArticleIdentity.hex(ArticleIdentity.mix(h1 ^ count))
+                + ArticleIdentity.hex(ArticleIdentity.mix(h2 &+ count &* 0x9e37_79b9_7f4a_7c15))
+        }
     }
 
     /// SplitMix64 finaliser.
-    private static func mix(_ x: UInt64) -> UInt64 {
+    static func mix(_ x: UInt64) -> UInt64 {
         var z = x &+ 0x9e37_79b9_7f4a_7c15
         z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
         z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
         return z ^ (z >> 31)
     }
 
-    private static func hex(_ v: UInt64) -> String {
+    static func hex(_ v: UInt64) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
     }

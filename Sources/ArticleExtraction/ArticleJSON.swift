@@ -41,25 +41,39 @@ public enum ArticleJSON {
     }
 
     static func escape(_ s: String, into out: inout String) {
-        out += "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{2028}": out += "\\u2028"
-            case "\u{2029}": out += "\\u2029"
-            default:
-                if c.value < 0x20 {
-                    let h = String(c.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+        // Escape on UTF-8 bytes: only ASCII needs escaping, and a byte buffer avoids per-scalar String appends.
+        var bytes: [UInt8] = [UInt8(ascii: "\"")]
+        bytes.reserveCapacity(s.utf8.count + 8)
+        let hexDigits = Array("0123456789abcdef".utf8)
+        var iterator = s.utf8.makeIterator()
+        var pending: [UInt8] = []
+        while let b = iterator.next() {
+            switch b {
+            case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0xE2:
+                // U+2028/U+2029 (E2 80 A8/A9) break JavaScript parsers: escape them.
+                pending = [b]
+                if let b1 = iterator.next() { pending.append(b1) }
+                if let b2 = iterator.next() { pending.append(b2) }
+                if pending.count == 3, pending[1] == 0x80, pending[2] == 0xA8 || pending[2] == 0xA9 {
+                    bytes += Array((pending[2] == 0xA8 ? "\\u2028" : "\\u2029").utf8)
                 } else {
-                    out.unicodeScalars.append(c)
+                    bytes += pending
+                }
+            default:
+                if b < 0x20 {
+                    bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                        hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xF)]]
+                } else {
+                    bytes.append(b)
                 }
             }
         }
-        out += "\""
+        bytes.append(UInt8(ascii: "\""))
+        out += String(decoding: bytes, as: UTF8.self)
     }
 }

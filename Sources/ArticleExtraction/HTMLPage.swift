@@ -1,5 +1,11 @@
 internal import CLibXML2
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// An HTML page read through libxml2's HTML parser into what extraction needs: text blocks with their owning
 /// element, the element tree's shape, and structured metadata (`<title>`, `<meta>`, JSON-LD, `<time>`, canonical).
 ///
@@ -67,19 +73,50 @@ struct HTMLPage {
 
 private let silentStructuredError: xmlStructuredErrorFunc = { _, _ in }
 
-/// Tags whose content is never article text.
-private let skippedTags: Set<String> = [
-    "script", "style", "noscript", "iframe", "object", "embed", "select", "option", "button", "input", "textarea",
-    "svg", "canvas", "template", "map", "applet", "audio", "video", "frameset",
-]
+/// What the walker needs to know about a tag, looked up once per element.
+private struct TagTraits: OptionSet {
+    let rawValue: UInt16
+    /// Content is never article text (script, style, form controls, media…).
+    static let skipped = TagTraits(rawValue: 1 << 0)
+    /// Starts a new text block.
+    static let block = TagTraits(rawValue: 1 << 1)
+    static let link = TagTraits(rawValue: 1 << 2)
+    static let preformatted = TagTraits(rawValue: 1 << 3)
+    /// nav/footer/aside: boilerplate by definition.
+    static let chrome = TagTraits(rawValue: 1 << 4)
+    /// html/body/main/article: layout classes on these say nothing about their content.
+    static let wrapper = TagTraits(rawValue: 1 << 5)
+    /// Needs special handling in `enter` (meta, title, link, script, html, time).
+    static let special = TagTraits(rawValue: 1 << 6)
 
-/// Tags that start a new text block.
-private let blockTags: Set<String> = [
-    "p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "table", "tbody", "thead", "tfoot", "h1", "h2", "h3", "h4",
-    "h5", "h6", "section", "article", "blockquote", "pre", "dd", "dt", "dl", "center", "form", "hr", "header",
-    "footer", "nav", "aside", "main", "figure", "figcaption", "address", "fieldset", "legend", "caption", "body",
-    "html", "title", "option", "img",
-]
+    /// Heading level 1…6 in bits 8–10.
+    var headingLevel: Int { Int(rawValue >> 8) & 7 }
+    static func heading(_ level: Int) -> TagTraits { TagTraits(rawValue: UInt16(level) << 8) }
+}
+
+private let tagTraits: [String: TagTraits] = {
+    var t: [String: TagTraits] = [:]
+    for tag in [
+        "style", "noscript", "iframe", "object", "embed", "select", "option", "button", "input", "textarea", "svg",
+        "canvas", "template", "map", "applet", "audio", "video", "frameset",
+    ] {
+        t[tag, default: []].insert(.skipped)
+    }
+    for tag in [
+        "p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "table", "tbody", "thead", "tfoot", "section", "article",
+        "blockquote", "pre", "dd", "dt", "dl", "center", "form", "hr", "header", "footer", "nav", "aside", "main",
+        "figure", "figcaption", "address", "fieldset", "legend", "caption", "body", "html", "img",
+    ] {
+        t[tag, default: []].insert(.block)
+    }
+    for level in 1...6 { t["h\(level)", default: []].formUnion([.block, .heading(level)]) }
+    t["a", default: []].insert(.link)
+    t["pre", default: []].insert(.preformatted)
+    for tag in ["nav", "footer", "aside"] { t[tag, default: []].insert(.chrome) }
+    for tag in ["html", "body", "main", "article"] { t[tag, default: []].insert(.wrapper) }
+    for tag in ["meta", "title", "link", "script", "html", "time"] { t[tag, default: []].insert(.special) }
+    return t
+}()
 
 /// Class/id words (or their prefixes, for longer words) that mark page chrome rather than the article.
 private let boilerplateExact: Set<String> = [
@@ -165,19 +202,21 @@ private struct Walker {
     }
 
     mutating func appendText(_ content: UnsafePointer<xmlChar>) {
-        let s = String(cString: content)
         if buffer.isEmpty { bufferMinDepth = stack.count }
+        let before = buffer.count
+        Text.appendUTF8CString(content, to: &buffer)
         if preDepth > 0 {
+            // Preformatted text keeps its line structure: each line is a block.
+            let added = Array(buffer[before...])
+            buffer.removeSubrange(before...)
             var first = true
-            for line in s.split(separator: "\n", omittingEmptySubsequences: false) {
+            for line in added.split(separator: "\n", omittingEmptySubsequences: false) {
                 if !first { flush() }
                 first = false
-                buffer.append(contentsOf: line.unicodeScalars)
+                buffer.append(contentsOf: line)
             }
-        } else {
-            let before = buffer.count
-            buffer.append(contentsOf: s.unicodeScalars)
-            if linkDepth > 0 { bufferLinkVisible += Text.visibleCount(Array(buffer[before...])) }
+        } else if linkDepth > 0 {
+            for i in before..<buffer.count where !buffer[i].isSpaceLike { bufferLinkVisible += 1 }
         }
     }
 
@@ -186,10 +225,13 @@ private struct Walker {
         return String(cString: n)
     }
 
-    static func attribute(_ node: xmlNodePtr, _ wanted: String) -> String? {
+    /// The value of attribute `wanted` (lowercase ASCII; the HTML parser lowercases attribute names).
+    static func attribute(_ node: xmlNodePtr, _ wanted: StaticString) -> String? {
         var attr = node.pointee.properties
         while let a = attr {
-            if let n = a.pointee.name, String(cString: n).lowercased() == wanted {
+            if let n = a.pointee.name, strcmp(UnsafeRawPointer(n).assumingMemoryBound(to: CChar.self),
+                UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
+            {
                 var out = ""
                 var child = a.pointee.children
                 while let c = child {
@@ -231,50 +273,52 @@ private struct Walker {
             return false
         }
         let tag = Self.name(node)
-        switch tag {
-        case "meta":
-            if let content = Self.attribute(node, "content") {
-                for keyAttr in ["property", "name", "itemprop", "http-equiv"] {
-                    if let key = Self.attribute(node, keyAttr), !key.isEmpty {
-                        page.metas.append((key.lowercased(), content))
-                        break
+        let traits = tagTraits[tag] ?? []
+        if traits.contains(.special) {
+            switch tag {
+            case "meta":
+                if let content = Self.attribute(node, "content") {
+                    for keyAttr: StaticString in ["property", "name", "itemprop", "http-equiv"] {
+                        if let key = Self.attribute(node, keyAttr), !key.isEmpty {
+                            page.metas.append((key.lowercased(), content))
+                            break
+                        }
                     }
                 }
+                return false
+            case "title":
+                if page.title == nil { page.title = Self.textContent(node) }
+                return false
+            case "link":
+                if page.canonical == nil, let rel = Self.attribute(node, "rel"), rel.lowercased() == "canonical",
+                    let href = Self.attribute(node, "href")
+                {
+                    page.canonical = href
+                }
+                return false
+            case "script":
+                if let type = Self.attribute(node, "type"), type.lowercased().contains("ld+json") {
+                    page.jsonLD.append(Self.textContent(node))
+                }
+                return false
+            case "html":
+                if let lang = Self.attribute(node, "lang"), !lang.isEmpty { page.hasLangAttribute = lang }
+            case "time":
+                if let dt = Self.attribute(node, "datetime") { page.timeElements.append(dt) }
+            default:
+                break
             }
-            return false
-        case "title":
-            if page.title == nil { page.title = Self.textContent(node) }
-            return false
-        case "link":
-            if page.canonical == nil, let rel = Self.attribute(node, "rel"), rel.lowercased() == "canonical",
-                let href = Self.attribute(node, "href")
-            {
-                page.canonical = href
-            }
-            return false
-        case "script":
-            if let type = Self.attribute(node, "type"), type.lowercased().contains("ld+json") {
-                page.jsonLD.append(Self.textContent(node))
-            }
-            return false
-        case "html":
-            if let lang = Self.attribute(node, "lang"), !lang.isEmpty { page.hasLangAttribute = lang }
-        default:
-            break
         }
-        if skippedTags.contains(tag) { return false }
-        if let style = Self.attribute(node, "style") {
+        if traits.contains(.skipped) { return false }
+        let hasAttributes = node.pointee.properties != nil
+        if hasAttributes, let style = Self.attribute(node, "style") {
             let compact = style.lowercased().filter { $0 != " " }
             if compact.contains("display:none") || compact.contains("visibility:hidden") { return false }
         }
-        if tag == "time", let dt = Self.attribute(node, "datetime") { page.timeElements.append(dt) }
-        let isBlock = blockTags.contains(tag)
-        if isBlock { flush() }
-        var boilerplate = tag == "nav" || tag == "footer" || tag == "aside"
-        // Page-level wrappers carry layout classes (`has-nav-bar`) that say nothing about their content.
-        let wrapper = tag == "html" || tag == "body" || tag == "main" || tag == "article"
-        if !boilerplate && !wrapper {
-            for attr in ["class", "id"] {
+        if traits.contains(.block) { flush() }
+        var boilerplate = traits.contains(.chrome)
+        if !boilerplate && !traits.contains(.wrapper) && hasAttributes {
+            for attr: StaticString in ["class", "id"] {
                 if let v = Self.attribute(node, attr), boilerplateAttribute(v) {
                     boilerplate = true
                     break
@@ -290,51 +334,48 @@ private struct Walker {
         page.elements.append(
             HTMLPage.Element(parent: stack.last ?? -1, subtreeEnd: index + 1, boilerplate: boilerplate))
         stack.append(index)
+        frames.append(Frame(node: UnsafeMutableRawPointer(node), traits: traits, boilerplate: boilerplate))
         if boilerplate { boilerplateDepth += 1 }
-        if tag == "a" { linkDepth += 1 }
-        if tag == "pre" { preDepth += 1 }
-        if tag.count == 2, tag.hasPrefix("h"), let level = Int(tag.dropFirst()), (1...6).contains(level) {
-            headingLevel = level
-        }
+        if traits.contains(.link) { linkDepth += 1 }
+        if traits.contains(.preformatted) { preDepth += 1 }
+        if traits.headingLevel > 0 { headingLevel = traits.headingLevel }
         return true
     }
 
+    /// An element being walked, with what `enter` learned about it.
+    struct Frame {
+        var node: UnsafeMutableRawPointer
+        var traits: TagTraits
+        var boilerplate: Bool
+    }
+
+    var frames: [Frame] = []
+
+    /// Handles leaving `node`; only elements that `enter` pushed are popped.
     mutating func leave(_ node: xmlNodePtr) {
-        guard node.pointee.type == XML_ELEMENT_NODE, let top = stack.last else { return }
-        let tag = Self.name(node)
-        // Only elements we pushed are popped: skipped ones returned before pushing.
-        guard page.elements.indices.contains(Int(top)), enteredTop(node, tag) else { return }
-        if blockTags.contains(tag) { flush() }
-        let element = page.elements[Int(top)]
+        guard let frame = frames.last, frame.node == UnsafeMutableRawPointer(node), let top = stack.last else { return }
+        if frame.traits.contains(.block) { flush() }
         page.elements[Int(top)].subtreeEnd = Int32(page.elements.count)
-        if element.boilerplate { boilerplateDepth -= 1 }
-        if tag == "a" { linkDepth -= 1 }
-        if tag == "pre" { preDepth -= 1 }
-        if tag.count == 2, tag.hasPrefix("h"), Int(tag.dropFirst()) != nil { headingLevel = 0 }
+        if frame.boilerplate { boilerplateDepth -= 1 }
+        if frame.traits.contains(.link) { linkDepth -= 1 }
+        if frame.traits.contains(.preformatted) { preDepth -= 1 }
+        if frame.traits.headingLevel > 0 { headingLevel = 0 }
         stack.removeLast()
+        frames.removeLast()
         if bufferMinDepth > stack.count { bufferMinDepth = stack.count }
     }
-
-    /// Whether `node` is the element on top of the stack (it was pushed, not skipped).
-    private func enteredTop(_ node: xmlNodePtr, _ tag: String) -> Bool {
-        pushedNodes.last == UnsafeMutableRawPointer(node)
-    }
-
-    var pushedNodes: [UnsafeMutableRawPointer] = []
 
     mutating func walk(_ root: xmlNodePtr) {
         var current: xmlNodePtr? = root
         while let node = current {
-            let before = stack.count
             let descend = enter(node)
-            if stack.count > before { pushedNodes.append(UnsafeMutableRawPointer(node)) }
             if descend, let child = node.pointee.children {
                 current = child
                 continue
             }
             var n = node
             while true {
-                leaveAndPop(n)
+                leave(n)
                 if n == root {
                     current = nil
                     break
@@ -352,10 +393,4 @@ private struct Walker {
         }
     }
 
-    private mutating func leaveAndPop(_ node: xmlNodePtr) {
-        if pushedNodes.last == UnsafeMutableRawPointer(node) {
-            leave(node)
-            pushedNodes.removeLast()
-        }
-    }
 }

@@ -45,7 +45,16 @@ enum LabelledFields {
 
     /// The label (and its kind and end) at `i` of folded text `f`, when it stands at a token boundary and is
     /// followed by a colon (or, for `文`, a slash).
+    /// First characters of all labels (BMP bitmap): most positions are rejected with one lookup.
+    static let labelInitials: [Bool] = {
+        var table = [Bool](repeating: false, count: 0x10000)
+        for (label, _) in labels where label[0].value < 0x10000 { table[Int(label[0].value)] = true }
+        return table
+    }()
+
     static func label(in f: Scalars, at i: Int) -> (kind: FieldKind, valueStart: Int)? {
+        let first = f[i].value
+        guard first < 0x10000, labelInitials[Int(first)] else { return nil }
         guard i == 0 || isBoundary(f[i - 1]) || (f[i - 1].isASCIIDigit) else { return nil }
         for (word, kind) in labels where Text.hasPrefix(f, word, at: i) {
             var j = i + word.count

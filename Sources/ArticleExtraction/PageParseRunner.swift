@@ -3,6 +3,7 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
+import Dispatch
 import NewswireModel
 
 /// Reads page files for offline parsing, refusing oversized input without reading all of it.
@@ -63,10 +64,14 @@ public struct PageParseRunner: Sendable {
     /// How articles are printed.
     public var format: OutputFormat
 
-    /// Creates a runner.
-    public init(extractor: ArticleExtractor = ArticleExtractor(), format: OutputFormat = .json) {
+    /// How many files are parsed at once (output order is always the argument order).
+    public var jobs: Int
+
+    /// Creates a runner; `jobs` defaults to the number of active processors.
+    public init(extractor: ArticleExtractor = ArticleExtractor(), format: OutputFormat = .json, jobs: Int? = nil) {
         self.extractor = extractor
         self.format = format
+        self.jobs = max(1, jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
     /// Parses one file.
@@ -83,20 +88,42 @@ public struct PageParseRunner: Sendable {
     /// - Returns: the process exit status: 0 when every file parsed, 1 when any failed.
     public func run(paths: [String], output: (String) -> Void, errors: (String) -> Void) -> Int32 {
         var failed = 0
-        for (index, path) in paths.enumerated() {
-            switch parse(path: path) {
-            case .success(let article):
-                switch format {
-                case .json: output(ArticleJSON.encode(article))
-                case .summary: output((index > 0 ? "\n" : "") + Self.summary(article, path: path))
+        // Parse a batch in parallel, then print it in order, so output streams and memory stays bounded.
+        let batchSize = jobs == 1 ? 1 : jobs * 16
+        var batchStart = 0
+        while batchStart < paths.count {
+            let batch = Array(paths[batchStart..<min(paths.count, batchStart + batchSize)])
+            let results = renderAll(batch, firstIndex: batchStart)
+            for (offset, result) in results.enumerated() {
+                switch result {
+                case .success(let text):
+                    output(text)
+                case .failure(let error):
+                    failed += 1
+                    let path = batch[offset]
+                    let name = path == "-" ? "<stdin>" : path
+                    errors("newswire parse: \(name): \(error.message) [\(error.code)]")
                 }
-            case .failure(let error):
-                failed += 1
-                let name = path == "-" ? "<stdin>" : path
-                errors("newswire parse: \(name): \(error.message) [\(error.code)]")
             }
+            batchStart += batch.count
         }
         return failed == 0 ? 0 : 1
+    }
+
+    /// Parses and renders each path (in parallel when `jobs > 1`), results in argument order.
+    private func renderAll(_ paths: [String], firstIndex: Int) -> [Result<String, ExtractionError>] {
+        @Sendable func render(_ i: Int) -> Result<String, ExtractionError> {
+            parse(path: paths[i]).map { article in
+                switch format {
+                case .json: ArticleJSON.encode(article)
+                case .summary: (firstIndex + i > 0 ? "\n" : "") + Self.summary(article, path: paths[i])
+                }
+            }
+        }
+        if jobs == 1 || paths.count == 1 { return paths.indices.map(render) }
+        let slots = ResultSlots(count: paths.count)
+        DispatchQueue.concurrentPerform(iterations: paths.count) { i in slots.set(i, render(i)) }
+        return slots.results()
     }
 
     /// A readable multi-line summary of an article.
@@ -126,5 +153,30 @@ public struct PageParseRunner: Sendable {
         }
         s.removeLast()
         return s
+    }
+}
+
+/// Results written by concurrent workers, each to its own slot; the lock makes the writes visible to the reader.
+private final class ResultSlots: @unchecked Sendable {
+    private var slots: [Result<String, ExtractionError>?]
+    private var mutex = pthread_mutex_t()
+
+    init(count: Int) {
+        slots = Array(repeating: nil, count: count)
+        pthread_mutex_init(&mutex, nil)
+    }
+
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    func set(_ i: Int, _ result: Result<String, ExtractionError>) {
+        pthread_mutex_lock(&mutex)
+        slots[i] = result
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func results() -> [Result<String, ExtractionError>] {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return slots.map { $0! }
     }
 }

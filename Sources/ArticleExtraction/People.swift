@@ -330,6 +330,19 @@ enum People {
                 strippedTitle = true
                 s = Array(s[cut...])
             }
+            // `孙七和吴九`, `买买提·艾力和吴九`: split at a conjunction when both parts are names.
+            if s.count > 4 {
+                for conjunction in ["以及", "和", "及", "与"].map(Text.scalars) {
+                    guard let at = Text.firstIndex(of: conjunction, in: s) else { continue }
+                    let left = Array(s[..<at])
+                    let right = Array(s[(at + conjunction.count)...])
+                    if isChineseName(left) && isChineseName(right) {
+                        names.append(Text.string(left))
+                        names.append(Text.string(right))
+                        return
+                    }
+                }
+            }
             if isChineseName(s) { names.append(Text.string(s)) }
         }
         for c in list {

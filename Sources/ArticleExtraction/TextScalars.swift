@@ -94,20 +94,97 @@ enum Text {
     /// A comparison key: letters and digits only, width-folded and lowercased. Used to recognise repeated lines
     /// and the title wherever punctuation or spacing differs.
     static func key(_ s: Scalars) -> String {
-        var out = String.UnicodeScalarView()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(s.count * 3)
+        forEachKeyScalar(s) { appendUTF8($0, to: &bytes) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The scalars of ``key(_:)``, streamed (no allocation).
+    @inline(__always) static func forEachKeyScalar(_ s: Scalars, _ body: (Unicode.Scalar) -> Void) {
         for c in s {
             let f = c.foldedWidth
-            if f.isASCIIDigit || f.isHan { out.append(f) }
-            else if f.isASCIILetter { out.append(Unicode.Scalar(f.value | 0x20)!) }
-            else if f.value >= 0x80, f.properties.isAlphabetic { out.append(f) }
+            if f.isASCIIDigit || f.isHan {
+                body(f)
+            } else if f.isASCIILetter {
+                body(Unicode.Scalar(f.value | 0x20)!)
+            } else if f.value >= 0x80, !f.isSpaceLike, f.properties.isAlphabetic {
+                body(f)
+            }
         }
-        return String(out)
+    }
+
+    @inline(__always) static func appendUTF8(_ c: Unicode.Scalar, to bytes: inout [UInt8]) {
+        let v = c.value
+        if v < 0x80 {
+            bytes.append(UInt8(v))
+        } else if v < 0x800 {
+            bytes.append(UInt8(0xC0 | (v >> 6)))
+            bytes.append(UInt8(0x80 | (v & 0x3F)))
+        } else if v < 0x10000 {
+            bytes.append(UInt8(0xE0 | (v >> 12)))
+            bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            bytes.append(UInt8(0x80 | (v & 0x3F)))
+        } else {
+            bytes.append(UInt8(0xF0 | (v >> 18)))
+            bytes.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+            bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            bytes.append(UInt8(0x80 | (v & 0x3F)))
+        }
     }
 
     static func string(_ s: some Sequence<Unicode.Scalar>) -> String {
-        var v = String.UnicodeScalarView()
-        v.append(contentsOf: s)
-        return String(v)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(s.underestimatedCount * 3)
+        for c in s { appendUTF8(c, to: &bytes) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the scalars of NUL-terminated UTF-8 (as libxml2 hands out) to `out`, without a String in between.
+    /// Invalid sequences become U+FFFD.
+    static func appendUTF8CString(_ p: UnsafePointer<UInt8>, to out: inout Scalars) {
+        var i = 0
+        while true {
+            let b0 = p[i]
+            if b0 == 0 { return }
+            if b0 < 0x80 {
+                out.append(Unicode.Scalar(b0))
+                i += 1
+                continue
+            }
+            var need = 0
+            var v: UInt32 = 0
+            if b0 & 0xE0 == 0xC0 {
+                need = 1
+                v = UInt32(b0 & 0x1F)
+            } else if b0 & 0xF0 == 0xE0 {
+                need = 2
+                v = UInt32(b0 & 0x0F)
+            } else if b0 & 0xF8 == 0xF0 {
+                need = 3
+                v = UInt32(b0 & 0x07)
+            } else {
+                out.append("\u{FFFD}")
+                i += 1
+                continue
+            }
+            var ok = true
+            for k in 1...need {
+                let b = p[i + k]
+                guard b & 0xC0 == 0x80 else {
+                    ok = false
+                    break
+                }
+                v = v << 6 | UInt32(b & 0x3F)
+            }
+            if ok, let scalar = Unicode.Scalar(v) {
+                out.append(scalar)
+                i += need + 1
+            } else {
+                out.append("\u{FFFD}")
+                i += 1
+            }
+        }
     }
 
     static func scalars(_ s: String) -> Scalars { Array(s.unicodeScalars) }

@@ -26,6 +26,9 @@ struct ParseCommand: ParsableCommand {
     @Option(name: .long, help: "Largest file accepted, in bytes.")
     var maxBytes: Int = ArticleExtractor.Configuration.defaultMaximumInputBytes
 
+    @Option(name: .long, help: "Files parsed at once (default: the number of processors). Output keeps argument order.")
+    var jobs: Int?
+
     @Argument(help: "Page files to parse; - reads standard input.")
     var files: [String]
 
@@ -34,6 +37,7 @@ struct ParseCommand: ParsableCommand {
             throw ValidationError("unknown time zone '\(timezone)': use an IANA name, UTC, or an offset like +08:00")
         }
         guard maxBytes > 0 else { throw ValidationError("--max-bytes must be positive") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         guard !files.isEmpty else { throw ValidationError("give at least one FILE (or - for stdin)") }
     }
 
@@ -42,7 +46,7 @@ struct ParseCommand: ParsableCommand {
             defaultUTCOffsetSeconds: Self.utcOffset(timezone) ?? PublishedTime.chinaStandardOffset,
             maximumInputBytes: maxBytes)
         let runner = PageParseRunner(
-            extractor: ArticleExtractor(configuration: configuration), format: json ? .json : .summary)
+            extractor: ArticleExtractor(configuration: configuration), format: json ? .json : .summary, jobs: jobs)
         let status = runner.run(
             paths: files,
             output: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) },
