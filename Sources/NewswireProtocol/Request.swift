@@ -89,7 +89,16 @@ public enum Request: Sendable, Hashable {
     }
 
     /// Decodes the request a frame carries; errors carry the frame's request id.
+    ///
+    /// Request frames never set more-to-follow in v1 (PROTOCOL.md §3.5): such a frame is malformed.
     public init(frame: Frame) throws(ProtocolError) {
+        guard !frame.hasMoreToFollow else {
+            throw ProtocolError(
+                code: .malformedMessage,
+                message: "\(frame.opcode) request sets more-to-follow; v1 requests are single frames "
+                    + "(send a large PUT as several PUTs)",
+                requestID: frame.requestID)
+        }
         do {
             self = try Request.decode(opcode: frame.opcode, payload: frame.payload)
         } catch {

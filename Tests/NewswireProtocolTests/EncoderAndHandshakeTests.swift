@@ -121,6 +121,12 @@ struct EncoderAndHandshakeTests {
         #expect(mismatch.message.contains("4...5"))
         #expect(!mismatch.isRetryable)
 
+        let tiny = try #require(throws: ProtocolError.self) {
+            try policy.negotiate(HelloMessage(clientName: "t", maxFrameLength: 1024))
+        }
+        #expect(tiny.code == .protocolError)
+        #expect(tiny.message.contains("65536"))
+
         let unexpected = WelcomeMessage(version: 1, serverName: "s", compression: .zlib)
         let refused = try #require(throws: ProtocolError.self) {
             try HelloMessage(clientName: "t", compressions: []).accept(unexpected)
@@ -149,6 +155,20 @@ struct EncoderAndHandshakeTests {
             #expect(code.closesConnection == closes, "\(name)")
         }
         #expect(ProtocolError.Code(rawValue: 999).name == "CODE_999")
+    }
+
+    @Test("a request frame with more-to-follow is malformed (v1 requests are single frames)")
+    func requestWithMoreFlag() throws {
+        var encoder = FrameEncoder()
+        var wire = ByteBuffer()
+        encoder.encode(opcode: .put, requestID: RequestID(9), flags: .moreToFollow, into: &wire) {
+            PutMessage(articles: [Fixtures.minimalArticle]).encode(into: &$0)
+        }
+        var decoder = NewswireFrameDecoder()
+        let frame = try #require(try decoder.decode(buffer: &wire))
+        let error = try #require(throws: ProtocolError.self) { try Request(frame: frame) }
+        #expect(error.code == .malformedMessage)
+        #expect(error.requestID == RequestID(9))
     }
 
     @Test("request ids: the reserved server range and client wrap-around")

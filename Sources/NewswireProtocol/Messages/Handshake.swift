@@ -181,6 +181,12 @@ public struct HandshakePolicy: Sendable, Hashable {
     /// Throws ``ProtocolError/Code/unsupportedVersion`` naming both ranges when they do not overlap.
     /// Token checking is the server's job (it knows its tokens); ``HelloMessage/token`` is passed through.
     public func negotiate(_ hello: HelloMessage) throws(ProtocolError) -> Handshake {
+        guard hello.maxFrameLength == 0 || hello.maxFrameLength >= ProtocolLimits.minimumMaxFrameLength else {
+            throw ProtocolError(
+                code: .protocolError,
+                message: "HELLO max frame length \(hello.maxFrameLength) is below the minimum of "
+                    + "\(ProtocolLimits.minimumMaxFrameLength) bytes (send 0 for the default)")
+        }
         let low = max(hello.versions.lowerBound, supportedVersions.lowerBound)
         let high = min(hello.versions.upperBound, supportedVersions.upperBound)
         guard low <= high else {

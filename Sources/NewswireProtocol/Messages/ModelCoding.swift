@@ -58,8 +58,10 @@ extension PublishedTime: FieldCoded {
             case 1: seconds = try reader.readSigned(field.type)
             case 2:
                 let value = try reader.readSigned(field.type)
-                // Real offsets are within ±18 hours (RFC 3339 allows ±23:59).
-                guard abs(value) < 86_400 else { throw reader.malformed("UTC offset \(value)s is beyond ±24h") }
+                // Real offsets are within ±18 hours (RFC 3339 allows ±23:59). No abs(): Int64.min would trap.
+                guard value > -86_400, value < 86_400 else {
+                    throw reader.malformed("UTC offset \(value)s is beyond ±24h")
+                }
                 offset = Int32(value)
             default: try reader.skip(field.type)
             }
@@ -276,7 +278,7 @@ extension FacetCount: FieldCoded {
     static var wireName: String { "FacetCount" }
 
     func encodeFields(into buffer: inout ByteBuffer) {
-        buffer.writeStringField(1, value)
+        buffer.writeStringFieldIfNonEmpty(1, value)
         buffer.writeCountField(2, count)
     }
 
