@@ -241,9 +241,10 @@ final class LoadConnectionHandler: ChannelInboundHandler {
         case .handshaking:
             handleHandshake(opcode: opcode, payload: payload(at: payloadAt, length: length))
             return
-        case .running, .ready, .finished:
+        case .running, .ready:
             break
-        case .connecting:
+        case .connecting, .finished:
+            // After the end (or the hard deadline) late answers are not counted.
             return
         }
         if requestID == RequestID.connection.rawValue {

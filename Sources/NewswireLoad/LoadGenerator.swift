@@ -116,7 +116,11 @@ public enum LoadGenerator {
                 "cannot connect to \(configuration.host):\(configuration.port): \(error); is newswired running?")
         }
         let timeout = eventLoop.scheduleTask(in: .milliseconds(connectMillis)) {
-            handshake.fail(LoadConfigurationError("no WELCOME within \(connectMillis) ms"))
+            handshake.fail(
+                LoadConfigurationError(
+                    "no WELCOME from \(configuration.host):\(configuration.port) within \(connectMillis) ms; "
+                        + "is it a Newswire server?"))
+            channel.close(promise: nil)
         }
         do {
             try await handshake.futureResult.get()
