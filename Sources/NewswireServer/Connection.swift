@@ -95,6 +95,7 @@ final class Connection: Sendable {
 
     private func runWriter(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async {
         var encoder = FrameEncoder(compression: .disabled)
+        var fastPathEnabled = false
         while let items = await queue.next() {
             var buffer = channel.allocator.buffer(capacity: 4096)
             var accounted = 0
@@ -127,12 +128,30 @@ final class Connection: Sendable {
                 }
             }
             queue.written(bytes: accounted)
+            if !fastPathEnabled, let handshake, access >= readAccessNeeded {
+                // WELCOME has been handed to the channel: from now on cached GETs may be answered in the pipeline.
+                fastPathEnabled = true
+                enableCachedGetHandler(handshake: handshake)
+            }
             if close {
                 queue.finish()
                 outbound.finish()
                 channel.close(mode: .all, promise: nil)
                 return
             }
+        }
+    }
+
+    private var access: AccessLevel { state.withLockedValue { $0.access } }
+
+    /// Reads need a read token only when the server has one.
+    private var readAccessNeeded: AccessLevel { context.configuration.readToken == nil ? .none : .read }
+
+    private func enableCachedGetHandler(handshake: Handshake) {
+        let channel = self.channel
+        channel.eventLoop.execute {
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: CachedGetHandler.self) else { return }
+            handler.enable(connection: self, handshake: handshake)
         }
     }
 
@@ -392,6 +411,14 @@ final class Connection: Sendable {
         if wasLive { queue.enqueue(.frame(frame)) }
         if closeNow { queueClose() }
         if finishQueue { queue.finish() }
+    }
+
+    /// Whether a request can be answered at once by ``CachedGetHandler`` (cache hit on the event loop): not while
+    /// draining or closing, and not under an id still in flight here (which the read loop answers as a duplicate).
+    func admitsImmediateAnswer(_ requestID: RequestID) -> Bool {
+        state.withLockedValue { state in
+            !state.draining && !state.closeQueued && !state.inFlight.contains(requestID)
+        }
     }
 
     func completeWithCachedRecord(_ requestID: RequestID, entry: RecordCache.Entry, handshake: Handshake) {

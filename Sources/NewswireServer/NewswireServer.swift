@@ -56,6 +56,7 @@ public final class NewswireServer: Service, Sendable {
         let frameLimits = context.handshakePolicy.limits
         let handshakeTimeout = TimeAmount.nanoseconds(limits.handshakeTimeout.nanoseconds)
         let idleTimeout = TimeAmount.nanoseconds(limits.idleTimeout.nanoseconds)
+        let serverContext = context
         let serverChannel = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 512)
@@ -67,6 +68,7 @@ public final class NewswireServer: Service, Sendable {
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try pipeline.addHandler(ByteToMessageHandler(NewswireFrameDecoder(limits: frameLimits)))
                     try pipeline.addHandler(ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout))
+                    try pipeline.addHandler(CachedGetHandler(server: serverContext))
                     return try NIOAsyncChannel<Frame, ByteBuffer>(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(inboundType: Frame.self, outboundType: ByteBuffer.self))
