@@ -21,7 +21,7 @@ CORPUS = os.path.join(SHARED, "corpus", "zh-news.jsonl")
 SCRATCH = os.path.join(ROOT, ".build-release")
 BIN = os.path.join(SCRATCH, "release")
 NEWSWIRE = os.path.join(BIN, "newswire")
-NEWSWIRED = os.path.join(BIN, "newswired")
+NEWSWIRED = os.environ.get("NEWSWIRED_BIN", os.path.join(BIN, "newswired"))
 COMMANDS = []
 
 

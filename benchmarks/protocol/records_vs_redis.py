@@ -40,9 +40,9 @@ def load_redis(port, records):
                    stdout=subprocess.DEVNULL)
 
 
-def redis_benchmark(port, pid, connections, pipeline, requests, keyspace):
+def redis_benchmark(port, pid, connections, pipeline, requests, keyspace, threads=2):
     cmd = ["redis-benchmark", "-p", str(port), "-c", str(connections), "-P", str(pipeline), "-n", str(requests),
-           "-t", "get", "-r", str(keyspace), "--csv"]
+           "-t", "get", "-r", str(keyspace), "--threads", str(threads), "--csv"]
     h.COMMANDS.append(" ".join(cmd))
     cpu0, client0 = h.cpu_seconds(pid), h.children_cpu()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -65,6 +65,8 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--pipelines", default="1,16")
+    parser.add_argument("--client-threads", type=int, default=2,
+                        help="threads of both load generators (one is not enough to saturate either server)")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     h.require_corpus()
@@ -89,16 +91,19 @@ def main():
     try:
         for pipeline in [int(p) for p in args.pipelines.split(",")]:
             # Size the redis run to last about as long as the newswire run (from a short calibration).
-            probe = redis_benchmark(redis_port, redis.pid, args.connections, pipeline, 20_000 * pipeline, args.records)
+            probe = redis_benchmark(redis_port, redis.pid, args.connections, pipeline, 20_000 * pipeline, args.records,
+                                    args.client_threads)
             requests = int(max(probe["rps"] * args.seconds, 10_000))
             h.log(f"redis pipeline {pipeline}: {requests} requests")
-            r = redis_benchmark(redis_port, redis.pid, args.connections, pipeline, requests, args.records)
+            r = redis_benchmark(redis_port, redis.pid, args.connections, pipeline, requests, args.records,
+                                args.client_threads)
             rows.append(["redis-server + redis-benchmark", pipeline, h.fmt_rate(r["rps"]), h.fmt_us(r["p50"]),
                          h.fmt_us(r["p99"]), f"{r['server_us']:.2f}", f"{r['client_us']:.2f}", "1.00",
                          f"{mean_size:,.0f} B"])
             for compression in (False, True):
                 h.log(f"newswire pipeline {pipeline} compression {compression}")
-                flags = ["-c", str(args.connections), "-p", str(pipeline), "-d", f"{args.seconds}s", "--warmup", "1s"]
+                flags = ["-c", str(args.connections), "-p", str(pipeline), "-d", f"{args.seconds}s", "--warmup", "1s",
+                         "--threads", str(args.client_threads)]
                 if not compression:
                     flags.append("--no-compression")
                 n = h.bench(server.port, flags, server_pid=server.pid)
@@ -117,7 +122,8 @@ def main():
         redis.wait()
         shutil.rmtree(temp, ignore_errors=True)
 
-    print(f"## Record serving: GET of {args.records} corpus records, {args.connections} connections, loopback\n")
+    print(f"## Record serving: GET of {args.records} corpus records, {args.connections} connections, "
+          f"{args.client_threads} load-generator threads, loopback\n")
     h.print_machine()
     print(h.table(["server + load generator", "pipeline", "GET/s", "p50", "p99", "server CPU µs/GET",
                    "load-gen CPU µs/GET", "throughput vs redis", "response on the wire"], rows))

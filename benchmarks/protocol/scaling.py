@@ -45,7 +45,7 @@ def connection_curve(args, records, jsonl):
             redis_port = int(redis.args[2])
             load_redis_records(redis_port, records)
         for connections in [int(c) for c in args.connections.split(",")]:
-            n = h.bench(server.port, ["-c", str(connections), "-p", "1", "-d", f"{args.seconds}s", "--warmup", "2s"],
+            n = h.bench(server.port, ["-c", str(connections), "-p", "1", "-d", f"{args.seconds}s", "--warmup", "2s", "--threads", "2"],
                         server_pid=server.pid)
             row = [connections, h.fmt_rate(n["throughput"]), h.fmt_us(n["latency"]["p50"]),
                    h.fmt_us(n["latency"]["p99"]), f"{n['serverCPUMicrosPerRequest']:.2f}"]
@@ -86,7 +86,7 @@ def corpus_curve(args, records, temp):
         try:
             seconds, summary = h.ingest_jsonl(server.port, path)
             stored = summary["ingested"]
-            g = h.bench(server.port, ["-c", "50", "-p", "16", "-d", f"{args.seconds}s", "--warmup", "2s",
+            g = h.bench(server.port, ["-c", "50", "-p", "16", "-d", f"{args.seconds}s", "--warmup", "2s", "--threads", "2",
                                       "--max-ids", str(len(records) * factor)], server_pid=server.pid)
             s = h.bench(server.port, ["-c", "16", "-d", f"{args.seconds}s", "--warmup", "1s", "--mix", "search=1",
                                       "--queries", QUERIES], server_pid=server.pid)

@@ -33,7 +33,7 @@ def main():
         seconds, summary = h.ingest_jsonl(server.port, h.CORPUS)
         h.log(f"ingested {summary['ingested']} in {seconds:.1f}s")
         for connections in [int(c) for c in args.connections.split(",")]:
-            common = ["-c", str(connections), "-p", "1", "-d", f"{args.seconds}s", "--warmup", "1s"]
+            common = ["-c", str(connections), "-p", "1", "-d", f"{args.seconds}s", "--warmup", "1s", "--threads", "2"]
             s = h.bench(server.port, common + ["--mix", "search=1", "--queries", QUERIES, "--search-limit",
                                                str(args.limit)], server_pid=server.pid)
             p = h.bench(server.port, common + ["--mix", "ping=1"], server_pid=server.pid)
