@@ -40,8 +40,8 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard frame.opcode == .get, let connection, let handshake, context.channel.isWritable,
             !frame.wasCompressed || handshake.welcome.compression != .none,
             !frame.requestID.isServerInitiated,
-            let get = try? GetMessage(decoding: frame.payload),
-            let entry = server.recordCache.entry(for: get.id),
+            let idBytes = Self.idBytes(ofPlainGet: frame.payload),
+            let entry = server.recordCache.entry(forIDBytes: idBytes),
             connection.admitsImmediateAnswer(frame.requestID)
         else {
             context.fireChannelRead(data)
@@ -60,6 +60,19 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         answered += 1
         bytesIn += FrameHeader.length + Int(frame.header.payloadLength)
         payloadBytes += entry.payload.readableBytes
+    }
+
+    /// The id bytes of a GET payload in its canonical form, field 1 only with a one-byte length
+    /// (`0x0A len id`, PROTOCOL.md §5.8); nil for anything else, which the connection decodes in full. A hit in the
+    /// cache proves the bytes are a stored, valid id.
+    static func idBytes(ofPlainGet payload: ByteBuffer) -> ByteBuffer? {
+        let start = payload.readerIndex
+        guard payload.readableBytes >= 2,
+            payload.getInteger(at: start, as: UInt8.self) == 0x0A,
+            let length = payload.getInteger(at: start + 1, as: UInt8.self), length < 0x80,
+            payload.readableBytes == 2 + Int(length)
+        else { return nil }
+        return payload.getSlice(at: start + 2, length: Int(length))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
