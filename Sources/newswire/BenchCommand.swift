@@ -52,7 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Hits asked for per RELATED.")
     var relatedLimit: Int = 10
 
-    @Option(help: "Most ids to fetch from the server with SCAN.")
+    @Option(name: .customLong("max-ids"), help: "Most ids to fetch from the server with SCAN.")
     var maxIDs: Int = 100_000
 
     @Option(help: "Event-loop threads of the load generator.")
