@@ -67,6 +67,7 @@ def main():
     parser.add_argument("--pipelines", default="1,16")
     parser.add_argument("--client-threads", type=int, default=2,
                         help="threads of both load generators (one is not enough to saturate either server)")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     h.require_corpus()
@@ -87,49 +88,71 @@ def main():
     server = h.Newswired()
     h.ingest_jsonl(server.port, jsonl)
 
-    rows = []
+    # Every configuration runs --rounds times, interleaved, and the table shows the median run (by throughput)
+    # with the range: on a shared machine single runs swing by up to 2x.
+    runs = {}
     try:
-        for pipeline in [int(p) for p in args.pipelines.split(",")]:
-            # Size the redis run to last about as long as the newswire run (from a short calibration).
-            probe = redis_benchmark(redis_port, redis.pid, args.connections, pipeline, 20_000 * pipeline, args.records,
+        for round_number in range(args.rounds):
+            for pipeline in [int(p) for p in args.pipelines.split(",")]:
+                probe = redis_benchmark(redis_port, redis.pid, args.connections, pipeline, 20_000 * pipeline,
+                                        args.records, args.client_threads)
+                requests = int(max(probe["rps"] * args.seconds, 10_000))
+                h.log(f"round {round_number + 1}: redis pipeline {pipeline}: {requests} requests")
+                r = redis_benchmark(redis_port, redis.pid, args.connections, pipeline, requests, args.records,
                                     args.client_threads)
-            requests = int(max(probe["rps"] * args.seconds, 10_000))
-            h.log(f"redis pipeline {pipeline}: {requests} requests")
-            r = redis_benchmark(redis_port, redis.pid, args.connections, pipeline, requests, args.records,
-                                args.client_threads)
-            rows.append(["redis-server + redis-benchmark", pipeline, h.fmt_rate(r["rps"]), h.fmt_us(r["p50"]),
-                         h.fmt_us(r["p99"]), f"{r['server_us']:.2f}", f"{r['client_us']:.2f}", "1.00",
-                         f"{mean_size:,.0f} B"])
-            for compression in (False, True):
-                h.log(f"newswire pipeline {pipeline} compression {compression}")
-                flags = ["-c", str(args.connections), "-p", str(pipeline), "-d", f"{args.seconds}s", "--warmup", "1s",
-                         "--threads", str(args.client_threads)]
-                if not compression:
-                    flags.append("--no-compression")
-                n = h.bench(server.port, flags, server_pid=server.pid)
-                errors = sum(n["errors"].values())
-                response = n["bytesReceived"] / max(1, n["requests"])
-                rows.append([
-                    f"newswired + newswire bench (zlib {'on' if compression else 'off'})", pipeline,
-                    h.fmt_rate(n["throughput"]), h.fmt_us(n["latency"]["p50"]), h.fmt_us(n["latency"]["p99"]),
-                    f"{n['serverCPUMicrosPerRequest']:.2f}", f"{n['clientCPUMicrosPerRequest']:.2f}",
-                    f"{n['throughput'] / r['rps']:.2f}" + (f" ({errors} errors)" if errors else ""),
-                    f"{response:,.0f} B",
-                ])
+                runs.setdefault(("redis", pipeline), []).append(
+                    {"rps": r["rps"], "p50": r["p50"], "p99": r["p99"], "server": r["server_us"],
+                     "client": r["client_us"], "size": mean_size, "errors": 0})
+                for compression in (False, True):
+                    h.log(f"round {round_number + 1}: newswire pipeline {pipeline} compression {compression}")
+                    flags = ["-c", str(args.connections), "-p", str(pipeline), "-d", f"{args.seconds}s",
+                             "--warmup", "1s", "--threads", str(args.client_threads)]
+                    if not compression:
+                        flags.append("--no-compression")
+                    n = h.bench(server.port, flags, server_pid=server.pid)
+                    runs.setdefault(("zlib on" if compression else "zlib off", pipeline), []).append(
+                        {"rps": n["throughput"], "p50": n["latency"]["p50"], "p99": n["latency"]["p99"],
+                         "server": n["serverCPUMicrosPerRequest"], "client": n["clientCPUMicrosPerRequest"],
+                         "size": n["bytesReceived"] / max(1, n["requests"]), "errors": sum(n["errors"].values())})
     finally:
         server.stop()
         redis.terminate()
         redis.wait()
         shutil.rmtree(temp, ignore_errors=True)
 
+    def median(values):
+        ordered = sorted(values)
+        return ordered[len(ordered) // 2]
+
+    rows = []
+    for pipeline in [int(p) for p in args.pipelines.split(",")]:
+        redis_median = median([run["rps"] for run in runs[("redis", pipeline)]])
+        redis_cpu = median([run["server"] for run in runs[("redis", pipeline)]])
+        for system, label in (("redis", "redis-server + redis-benchmark"),
+                              ("zlib off", "newswired + newswire bench (zlib off)"),
+                              ("zlib on", "newswired + newswire bench (zlib on)")):
+            measured = runs[(system, pipeline)]
+            middle = sorted(measured, key=lambda run: run["rps"])[len(measured) // 2]
+            rps = [run["rps"] for run in measured]
+            server_cpu = median([run["server"] for run in measured])
+            errors = sum(run["errors"] for run in measured)
+            rows.append([
+                label, pipeline, h.fmt_rate(middle["rps"]),
+                f"{h.fmt_rate(min(rps))}–{h.fmt_rate(max(rps))}" if len(rps) > 1 else "",
+                h.fmt_us(middle["p50"]), h.fmt_us(middle["p99"]), f"{server_cpu:.2f}",
+                f"{median([run['client'] for run in measured]):.2f}",
+                f"{middle['rps'] / redis_median:.2f}", f"{server_cpu / redis_cpu:.2f}",
+                f"{middle['size']:,.0f} B" + (f" ({errors} errors)" if errors else ""),
+            ])
     print(f"## Record serving: GET of {args.records} corpus records, {args.connections} connections, "
-          f"{args.client_threads} load-generator threads, loopback\n")
+          f"{args.client_threads} load-generator threads, loopback, median of {args.rounds} rounds\n")
     h.print_machine()
-    print(h.table(["server + load generator", "pipeline", "GET/s", "p50", "p99", "server CPU µs/GET",
-                   "load-gen CPU µs/GET", "throughput vs redis", "response on the wire"], rows))
+    print(h.table(["server + load generator", "pipeline", "GET/s (median run)", "GET/s range", "p50", "p99",
+                   "server CPU µs/GET (median)", "load-gen CPU µs/GET", "throughput vs redis",
+                   "server CPU vs redis", "response on the wire"], rows))
     print(f"\nRecords: the first {args.records} lines of zh-news.jsonl (mean {mean_size:,.0f} bytes as JSON). "
           "Server CPU is user+system time of the server process over the measured run divided by the GETs "
-          "answered (clock-tick resolution, 10 ms).")
+          "answered (clock-tick resolution, 10 ms). p50/p99 are those of the median run.")
     h.print_commands()
 
 
