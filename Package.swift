@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "NewswireLoadTests",
             dependencies: [
-                "NewswireLoad", "NewswireServer", "NewswireEngine",
+                "NewswireLoad", "NewswireServer", "NewswireEngine", "NewswireProtocol", "NewswireModel",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
