@@ -2,22 +2,32 @@ import NIOCore
 import NewswireModel
 import NewswireProtocol
 
-/// Answers GETs of cached records on the event loop, in the channel pipeline, before frames reach the
-/// connection's task: no task hop, no queue, and one write per read burst for all the answers it produced.
+/// Answers GETs of cached records on the event loop, straight from the received bytes, before the frame decoder:
+/// no `Frame` value, no task hop, no queue, and one write per read burst for all the answers it produced.
 ///
-/// Everything it cannot answer alone goes on to the connection unchanged: other opcodes, cache misses, frames
-/// before the handshake's WELCOME is written, requests the connection must refuse (draining, duplicate id, no
-/// read access), and every frame while the socket is not writable (so a client that stops reading is throttled
-/// by the connection's bounded queue, as before).
+/// It sits between the idle handler and the frame decoder and passes every frame it does not answer on to the
+/// decoder unchanged and in order, always whole: partial frames wait here until complete, so it always knows
+/// where the next frame starts. A header the decoder would reject (unknown version, reserved flags, oversized
+/// length) switches it to pass-through for good, so the decoder sees the bytes and reports the error as before.
+///
+/// It answers only what it can answer alone: canonical GETs (`0x0A len id`, uncompressed, no flags) whose record
+/// is cached, once WELCOME has been handed to the channel, on a connection that admits an immediate answer (not
+/// draining, id not in flight, read access) while the socket is writable. Everything else goes to the connection
+/// task, so protocol behaviour and backpressure are unchanged.
 final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = Frame
-    typealias InboundOut = Frame
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let server: ServerContext
+    private let limits: FrameLimits
     private var connection: Connection?
     private var handshake: Handshake?
     private var encoder = FrameEncoder(compression: .disabled)
+    /// Received bytes not yet answered or passed on: at most one partial frame once a read is processed.
+    private var cumulation = ByteBuffer()
+    /// Set after a header the decoder must see and reject: from then on bytes pass straight through.
+    private var passThrough = false
     /// Answers of the current read burst. Reused across bursts: once the socket took the previous write, the
     /// storage is uniquely referenced again and `clear()` keeps it, so a steady stream allocates nothing here.
     private var pending = ByteBuffer()
@@ -25,8 +35,9 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var bytesIn = 0
     private var payloadBytes = 0
 
-    init(server: ServerContext) {
+    init(server: ServerContext, limits: FrameLimits) {
         self.server = server
+        self.limits = limits
     }
 
     /// Called on the event loop once WELCOME has been handed to the channel, so no answer can overtake it.
@@ -36,17 +47,65 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        guard frame.opcode == .get, let connection, let handshake, context.channel.isWritable,
-            !frame.wasCompressed || handshake.welcome.compression != .none,
-            !frame.requestID.isServerInitiated,
-            let idBytes = Self.idBytes(ofPlainGet: frame.payload),
-            let entry = server.recordCache.entry(forIDBytes: idBytes),
-            connection.admitsImmediateAnswer(frame.requestID)
-        else {
+        var incoming = unwrapInboundIn(data)
+        if passThrough {
             context.fireChannelRead(data)
             return
         }
+        if cumulation.readableBytes == 0 {
+            cumulation = incoming
+        } else {
+            cumulation.writeBuffer(&incoming)
+        }
+        var forwardFrom = cumulation.readerIndex
+        var index = cumulation.readerIndex
+        let end = cumulation.writerIndex
+        let answering = connection != nil && context.channel.isWritable
+        while end - index >= FrameHeader.length {
+            guard
+                let (version, flags, opcode, requestID, length) = cumulation.getMultipleIntegers(
+                    at: index, endianness: .big, as: (UInt8, UInt8, UInt16, UInt32, UInt32).self),
+                limits.supportedVersions.contains(version), FrameFlags(rawValue: flags).isSubset(of: .known),
+                length <= limits.maxFrameLength
+            else {
+                // Let the decoder see this header and answer it with its error; stop interpreting the stream.
+                passThrough = true
+                break
+            }
+            let frameEnd = index + FrameHeader.length + Int(length)
+            guard frameEnd <= end else { break }
+            if answering, opcode == Opcode.get.rawValue, flags == 0, requestID & 0x8000_0000 == 0,
+                answer(requestID: RequestID(rawValue: requestID), payloadAt: index + FrameHeader.length,
+                    length: Int(length))
+            {
+                forward(context: context, from: forwardFrom, to: index)
+                forwardFrom = frameEnd
+            }
+            index = frameEnd
+        }
+        if passThrough {
+            forward(context: context, from: forwardFrom, to: end)
+            cumulation = ByteBuffer()
+            return
+        }
+        forward(context: context, from: forwardFrom, to: index)
+        cumulation.moveReaderIndex(to: index)
+        if cumulation.readableBytes == 0 {
+            cumulation.clear()
+        } else if cumulation.readerIndex >= 1 << 16 {
+            cumulation.discardReadBytes()
+        }
+    }
+
+    /// Writes the answer of a cached GET into the burst's buffer; false when this GET must go to the connection.
+    private func answer(requestID: RequestID, payloadAt offset: Int, length: Int) -> Bool {
+        guard let connection, let handshake, length >= 2, length <= 129,
+            cumulation.getInteger(at: offset, as: UInt8.self) == 0x0A,
+            cumulation.getInteger(at: offset + 1, as: UInt8.self) == UInt8(length - 2),
+            let idBytes = cumulation.getSlice(at: offset + 2, length: length - 2),
+            let entry = server.recordCache.entry(forIDBytes: idBytes),
+            connection.admitsImmediateAnswer(requestID)
+        else { return false }
         let payload: OutboundPayload
         if handshake.welcome.compression == .zlib,
             entry.payload.readableBytes >= Int(handshake.welcome.compressionThreshold),
@@ -56,23 +115,16 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         } else {
             payload = .plain(entry.payload)
         }
-        encoder.encode(OutboundFrame(opcode: .article, requestID: frame.requestID, payload: payload), into: &pending)
+        encoder.encode(OutboundFrame(opcode: .article, requestID: requestID, payload: payload), into: &pending)
         answered += 1
-        bytesIn += FrameHeader.length + Int(frame.header.payloadLength)
+        bytesIn += FrameHeader.length + length
         payloadBytes += entry.payload.readableBytes
+        return true
     }
 
-    /// The id bytes of a GET payload in its canonical form, field 1 only with a one-byte length
-    /// (`0x0A len id`, PROTOCOL.md §5.8); nil for anything else, which the connection decodes in full. A hit in the
-    /// cache proves the bytes are a stored, valid id.
-    static func idBytes(ofPlainGet payload: ByteBuffer) -> ByteBuffer? {
-        let start = payload.readerIndex
-        guard payload.readableBytes >= 2,
-            payload.getInteger(at: start, as: UInt8.self) == 0x0A,
-            let length = payload.getInteger(at: start + 1, as: UInt8.self), length < 0x80,
-            payload.readableBytes == 2 + Int(length)
-        else { return nil }
-        return payload.getSlice(at: start + 2, length: Int(length))
+    private func forward(context: ChannelHandlerContext, from start: Int, to end: Int) {
+        guard end > start, let slice = cumulation.getSlice(at: start, length: end - start) else { return }
+        context.fireChannelRead(wrapInboundOut(slice))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -89,5 +141,23 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
             payloadBytes = 0
         }
         context.fireChannelReadComplete()
+    }
+
+    /// At end of input, a partial frame still held here goes to the decoder, which reports it as before.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent { flushHeldBytes(context: context) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        flushHeldBytes(context: context)
+        context.fireChannelInactive()
+    }
+
+    private func flushHeldBytes(context: ChannelHandlerContext) {
+        guard cumulation.readableBytes > 0 else { return }
+        let held = cumulation
+        cumulation = ByteBuffer()
+        context.fireChannelRead(wrapInboundOut(held))
     }
 }

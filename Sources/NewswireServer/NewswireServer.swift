@@ -66,9 +66,9 @@ public final class NewswireServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try pipeline.addHandler(CachedGetHandler(server: serverContext, limits: frameLimits))
                     try pipeline.addHandler(ByteToMessageHandler(NewswireFrameDecoder(limits: frameLimits)))
                     try pipeline.addHandler(ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout))
-                    try pipeline.addHandler(CachedGetHandler(server: serverContext))
                     return try NIOAsyncChannel<Frame, ByteBuffer>(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(inboundType: Frame.self, outboundType: ByteBuffer.self))

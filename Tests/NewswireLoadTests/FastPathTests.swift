@@ -142,4 +142,38 @@ struct CachedGetFastPathTests {
         }
         }
     }
+
+    @Test("a cached GET split byte by byte is answered, and a header the decoder rejects still gets its error")
+    func splitFramesAndBadHeaders() async throws {
+        try await withLoopbackServer(articles: 2) { server in
+        var connection = try RawConnection(port: server.port)
+        let get = Request.get(GetMessage(id: ArticleID("load-0")))
+        connection.send(requestBytes([(hello, 0), (get, 1)]))
+        #expect(try connection.receive(2).map(\.opcode) == [.welcome, .article])
+        // Now cached: the same GET arrives one byte per write, then a second one in the same final write.
+        let bytes = requestBytes([(get, 2)])
+        for index in 0..<bytes.readableBytes - 1 {
+            connection.send(bytes.getSlice(at: index, length: 1)!)
+            usleep(2000)
+        }
+        var tail = bytes.getSlice(at: bytes.readableBytes - 1, length: 1)!
+        var next = requestBytes([(get, 3)])
+        tail.writeBuffer(&next)
+        connection.send(tail)
+        let answers = try connection.receive(2)
+        #expect(answers.map(\.opcode) == [.article, .article])
+        #expect(Set(answers.map(\.requestID.rawValue)) == [2, 3])
+        // A version-9 header: the decoder's UNSUPPORTED_VERSION, then the server closes the connection.
+        var bad = ByteBuffer()
+        FrameHeader(version: 9, opcode: .get, requestID: RequestID(4), payloadLength: 0).write(into: &bad)
+        connection.send(bad)
+        let refused = try connection.receive(1)
+        #expect(refused.map(\.opcode) == [.error])
+        if let frame = refused.first, case .error(let error)? = try? Response(frame: frame) {
+            #expect(error.code == .unsupportedVersion)
+        } else {
+            Issue.record("expected an ERROR frame")
+        }
+        }
+    }
 }
