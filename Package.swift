@@ -88,6 +88,9 @@ let package = Package(
             dependencies: [
                 "NewswireClient", "NewswireProtocol",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                // Its own lean channel handler sends pre-encoded frames, so the load generator is not the bottleneck.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
@@ -142,6 +145,16 @@ let package = Package(
                 "NewswireProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "NewswireLoadTests",
+            dependencies: [
+                "NewswireLoad", "NewswireServer", "NewswireEngine", "NewswireProtocol", "NewswireModel",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -98,6 +98,7 @@ final class Connection: Sendable {
 
     private func runWriter(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async {
         var encoder = FrameEncoder(compression: .disabled)
+        var fastPathEnabled = false
         while let items = await queue.next() {
             var buffer = channel.allocator.buffer(capacity: 4096)
             var accounted = 0
@@ -130,12 +131,30 @@ final class Connection: Sendable {
                 }
             }
             queue.written(bytes: accounted)
+            if !fastPathEnabled, let handshake, access >= readAccessNeeded {
+                // WELCOME has been handed to the channel: from now on cached GETs may be answered in the pipeline.
+                fastPathEnabled = true
+                enableCachedGetHandler(handshake: handshake)
+            }
             if close {
                 queue.finish()
                 outbound.finish()
                 channel.close(mode: .all, promise: nil)
                 return
             }
+        }
+    }
+
+    private var access: AccessLevel { state.withLockedValue { $0.access } }
+
+    /// Reads need a read token only when the server has one.
+    private var readAccessNeeded: AccessLevel { context.configuration.readToken == nil ? .none : .read }
+
+    private func enableCachedGetHandler(handshake: Handshake) {
+        let channel = self.channel
+        channel.eventLoop.execute {
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: CachedGetHandler.self) else { return }
+            handler.enable(connection: self, handshake: handshake)
         }
     }
 
@@ -168,16 +187,17 @@ final class Connection: Sendable {
         let requestID = frame.requestID
         let (action, access) = state.withLockedValue { state -> (ServerConnectionStateMachine.Action, AccessLevel) in
             let action = state.machine.frameReceived(frame)
-            if case .sendWelcome = action {
+            if case .sendWelcome(let welcome, let handshake) = action {
                 state.access = context.accessLevel(forToken: state.machine.clientToken)
+                // Queued under the lock: a concurrent drain() must not get its GOAWAY in ahead of WELCOME.
+                queue.enqueue(.frame(OutboundFrame(.welcome(welcome), requestID: requestID)))
+                queue.enqueue(.compression(handshake.compression))
             }
             if case .cancel(let id) = action, state.machine.inFlight.contains(id) { state.cancelled.insert(id) }
             return (action, state.access)
         }
         switch action {
-        case .sendWelcome(let welcome, let handshake):
-            queue.enqueue(.frame(OutboundFrame(.welcome(welcome), requestID: requestID)))
-            queue.enqueue(.compression(handshake.compression))
+        case .sendWelcome(let welcome, _):
             context.statistics.recordRequest(opcode: .hello, outcome: "ok", latency: .zero)
             logger.debug(
                 "handshake complete",
@@ -299,18 +319,27 @@ final class Connection: Sendable {
     }
 
     private func complete(_ requestID: RequestID, frame: OutboundFrame, opcode: Opcode, started: ContinuousClock.Instant) {
-        let (wasLive, finishQueue, closeNow) = state.withLockedValue { state in
-            let wasLive = state.machine.inFlight.contains(requestID)
+        let (finishQueue, closeNow) = state.withLockedValue { state in
+            // Queued under the lock, so a request answered SHUTTING_DOWN by expireGrace() is never answered twice.
+            if state.machine.inFlight.contains(requestID) { queue.enqueue(.frame(frame)) }
             state.machine.requestCompleted(requestID)
             state.cancelled.remove(requestID)
             let empty = state.machine.inFlight.isEmpty
             var draining = false
             if case .draining = state.machine.state { draining = true }
-            return (wasLive, empty && state.readerDone, empty && draining)
+            return (empty && state.readerDone, empty && draining)
         }
-        if wasLive { queue.enqueue(.frame(frame)) }
         if closeNow { queueClose() }
         if finishQueue { queue.finish() }
+    }
+
+    /// Whether a request can be answered at once by ``CachedGetHandler`` (cache hit on the event loop): not while
+    /// draining or closing, and not under an id still in flight here (which the read loop answers as a duplicate).
+    func admitsImmediateAnswer(_ requestID: RequestID) -> Bool {
+        state.withLockedValue { state in
+            guard case .ready = state.machine.state else { return false }  // not before WELCOME, not while draining
+            return !state.closeQueued && !state.machine.inFlight.contains(requestID)
+        }
     }
 
     func completeWithCachedRecord(_ requestID: RequestID, entry: RecordCache.Entry, handshake: Handshake) {
@@ -339,6 +368,7 @@ final class Connection: Sendable {
             let goAway = state.machine.beginShutdown(
                 message: "server is shutting down; in-flight requests have \(graceMillis) ms to finish",
                 graceMillis: graceMillis)
+            if let goAway { queue.enqueue(.frame(OutboundFrame(.goAway(goAway), requestID: .connection))) }
             return (goAway, state.machine.inFlight.isEmpty)
         }
         guard let goAway else {
@@ -346,7 +376,6 @@ final class Connection: Sendable {
             if case .closed = state.withLockedValue({ $0.machine.state }) { queueClose() }
             return
         }
-        queue.enqueue(.frame(OutboundFrame(.goAway(goAway), requestID: .connection)))
         if idle {
             queueClose()
             return

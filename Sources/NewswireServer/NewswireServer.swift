@@ -58,6 +58,7 @@ public final class NewswireServer: Service, Sendable {
         let handshakeTimeout = TimeAmount.nanoseconds(limits.handshakeTimeout.nanoseconds)
         let idleTimeout = TimeAmount.nanoseconds(limits.idleTimeout.nanoseconds)
         let tlsContext = try configuration.tls.map(Self.makeTLSContext)
+        let serverContext = context
         let serverChannel = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 512)
@@ -68,6 +69,7 @@ public final class NewswireServer: Service, Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try pipeline.addHandler(CachedGetHandler(server: serverContext, limits: frameLimits))
                     try pipeline.addHandler(ByteToMessageHandler(NewswireFrameDecoder(limits: frameLimits)))
                     try pipeline.addHandler(ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout))
                     return try NIOAsyncChannel<Frame, ByteBuffer>(

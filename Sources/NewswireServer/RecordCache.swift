@@ -8,6 +8,9 @@ import NewswireProtocol
 ///
 /// Bounded by bytes; when full, entries are evicted in insertion order (old records are the least likely to be
 /// hot in a news archive). Writes invalidate the ids they touch before they are acknowledged.
+///
+/// Keyed by the id's UTF-8 bytes, byte-exact like the store, so the pipeline fast path looks a GET up with a
+/// slice of the request frame: no `String` is built (ids over 15 bytes would each cost an allocation).
 final class RecordCache: Sendable {
     /// One cached ARTICLE payload.
     struct Entry: Sendable {
@@ -18,8 +21,8 @@ final class RecordCache: Sendable {
     }
 
     private struct State {
-        var entries: [ArticleID: Entry] = [:]
-        var insertionOrder: [ArticleID] = []
+        var entries: [ByteBuffer: Entry] = [:]
+        var insertionOrder: [ByteBuffer] = []
         var evictionCursor = 0
         var bytes = 0
         var hits: Int64 = 0
@@ -34,8 +37,13 @@ final class RecordCache: Sendable {
     }
 
     func entry(for id: ArticleID) -> Entry? {
+        entry(forIDBytes: Self.key(id))
+    }
+
+    /// The entry for the id whose UTF-8 bytes are `idBytes`' readable bytes.
+    func entry(forIDBytes idBytes: ByteBuffer) -> Entry? {
         state.withLockedValue { state in
-            if let entry = state.entries[id] {
+            if let entry = state.entries[idBytes] {
                 state.hits += 1
                 return entry
             }
@@ -53,17 +61,18 @@ final class RecordCache: Sendable {
         let entry = Entry(payload: payload, compressed: encoder.compressPayload(payload))
         let size = payload.readableBytes + (entry.compressed?.readableBytes ?? 0)
         guard size <= capacityBytes / 4 else { return entry }
+        let key = Self.key(article.id)
         state.withLockedValue { state in
-            if let old = state.entries.updateValue(entry, forKey: article.id) {
+            if let old = state.entries.updateValue(entry, forKey: key) {
                 state.bytes -= old.payload.readableBytes + (old.compressed?.readableBytes ?? 0)
             } else {
-                state.insertionOrder.append(article.id)
+                state.insertionOrder.append(key)
             }
             state.bytes += size
             while state.bytes > capacityBytes, state.evictionCursor < state.insertionOrder.count {
                 let victim = state.insertionOrder[state.evictionCursor]
                 state.evictionCursor += 1
-                if victim != article.id, let old = state.entries.removeValue(forKey: victim) {
+                if victim != key, let old = state.entries.removeValue(forKey: victim) {
                     state.bytes -= old.payload.readableBytes + (old.compressed?.readableBytes ?? 0)
                 }
             }
@@ -78,14 +87,17 @@ final class RecordCache: Sendable {
     }
 
     func invalidate(_ ids: some Sequence<ArticleID>) {
+        let keys = ids.map(Self.key)
         state.withLockedValue { state in
-            for id in ids {
-                if let old = state.entries.removeValue(forKey: id) {
+            for key in keys {
+                if let old = state.entries.removeValue(forKey: key) {
                     state.bytes -= old.payload.readableBytes + (old.compressed?.readableBytes ?? 0)
                 }
             }
         }
     }
+
+    private static func key(_ id: ArticleID) -> ByteBuffer { ByteBuffer(string: id.rawValue) }
 
     func statEntries() -> [StatEntry] {
         let (count, bytes, hits, misses) = state.withLockedValue { ($0.entries.count, $0.bytes, $0.hits, $0.misses) }

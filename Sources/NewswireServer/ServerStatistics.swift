@@ -6,7 +6,7 @@ import NewswireProtocol
 /// bootstraps). Names are dotted and stable: they are part of the STATS contract documented in README.
 final class ServerStatistics: Sendable {
     private struct State {
-        var requests: [String: Int64] = [:]
+        var requestHandles: [RequestKey: RequestHandles] = [:]
         var connectionsAccepted: Int64 = 0
         var connectionsRejected: Int64 = 0
         var connectionsOpen: Int64 = 0
@@ -25,11 +25,34 @@ final class ServerStatistics: Sendable {
 
     /// Records one answered request: `outcome` is `ok` or an error code name.
     func recordRequest(opcode: Opcode, outcome: String, latency: Duration) {
-        let key = opcode.name.lowercased() + "." + outcome.lowercased()
-        state.withLockedValue { $0.requests[key, default: 0] += 1 }
-        Counter(label: "newswire_requests", dimensions: [("opcode", opcode.name), ("outcome", outcome)]).increment()
-        Metrics.Timer(label: "newswire_request_duration", dimensions: [("opcode", opcode.name)])
-            .recordNanoseconds(latency.nanoseconds)
+        let handles = requestHandles(opcode: opcode, outcome: outcome, adding: 1)
+        handles.counter.increment()
+        handles.timer.recordNanoseconds(latency.nanoseconds)
+    }
+
+    /// Records `count` requests answered at once from memory (no latency worth timing), with one lock.
+    func recordRequests(opcode: Opcode, outcome: String, count: Int) {
+        guard count > 0 else { return }
+        requestHandles(opcode: opcode, outcome: outcome, adding: Int64(count)).counter.increment(by: count)
+    }
+
+    /// Counts requests and returns the metric handles for (opcode, outcome), created once per pair: building the
+    /// key string and the metric objects per request cost more than serving a cached GET.
+    private func requestHandles(opcode: Opcode, outcome: String, adding count: Int64) -> RequestHandles {
+        state.withLockedValue { state in
+            let key = RequestKey(opcode: opcode.rawValue, outcome: outcome)
+            if let handles = state.requestHandles[key] {
+                handles.count += count
+                return handles
+            }
+            let handles = RequestHandles(
+                name: opcode.name.lowercased() + "." + outcome.lowercased(),
+                counter: Counter(label: "newswire_requests", dimensions: [("opcode", opcode.name), ("outcome", outcome)]),
+                timer: Metrics.Timer(label: "newswire_request_duration", dimensions: [("opcode", opcode.name)]))
+            handles.count = count
+            state.requestHandles[key] = handles
+            return handles
+        }
     }
 
     func recordSlowRequest() { state.withLockedValue { $0.slowRequests += 1 } }
@@ -85,10 +108,32 @@ final class ServerStatistics: Sendable {
             StatEntry(name: "bytes.out.uncompressed_payload", value: .integer(s.payloadBytesOut)),
             StatEntry(name: "requests.slow", value: .integer(s.slowRequests)),
         ]
-        for key in s.requests.keys.sorted() {
-            entries.append(StatEntry(name: "requests." + key, value: .integer(s.requests[key]!)))
+        let requests = state.withLockedValue { state in
+            Dictionary(state.requestHandles.values.map { ($0.name, $0.count) }, uniquingKeysWith: +)
+        }
+        for key in requests.keys.sorted() {
+            entries.append(StatEntry(name: "requests." + key, value: .integer(requests[key]!)))
         }
         return entries
+    }
+}
+
+private struct RequestKey: Hashable {
+    var opcode: UInt16
+    var outcome: String
+}
+
+/// Count and metric handles of one (opcode, outcome) pair; `count` is only touched under the statistics lock.
+private final class RequestHandles: @unchecked Sendable {
+    let name: String
+    let counter: Counter
+    let timer: Metrics.Timer
+    var count: Int64 = 0
+
+    init(name: String, counter: Counter, timer: Metrics.Timer) {
+        self.name = name
+        self.counter = counter
+        self.timer = timer
     }
 }
 

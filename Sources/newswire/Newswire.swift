@@ -8,7 +8,7 @@ struct Newswire: AsyncParsableCommand {
         abstract: "Parse news pages offline, and query or load-test a Newswire server.",
         subcommands: [
             ParseCommand.self, IngestCommand.self, GetCommand.self, SearchCommand.self, RelatedCommand.self,
-            DeleteCommand.self, StatsCommand.self, PingCommand.self,
+            DeleteCommand.self, StatsCommand.self, PingCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -1,0 +1,444 @@
+import NIOCore
+import NewswireModel
+import NewswireProtocol
+
+/// Requests ready to send, encoded once before the run so that sending is a header write and a buffer copy.
+struct EncodedWorkload: Sendable {
+    /// GET payloads, by id index.
+    var get: [ByteBuffer]
+    /// RELATED payloads, by id index.
+    var related: [ByteBuffer]
+    /// SEARCH payloads, one per query.
+    var search: [ByteBuffer]
+    /// The PING payload.
+    var ping: ByteBuffer
+    var mix: OperationMix
+    var keys: KeySampler?
+
+    init(ids: [ArticleID], queries: [String], configuration: LoadConfiguration) {
+        func encoded(_ request: Request) -> ByteBuffer {
+            var buffer = ByteBuffer()
+            request.encode(into: &buffer)
+            return buffer
+        }
+        let usesIDs = configuration.mix.contains(.get) || configuration.mix.contains(.related)
+        get = configuration.mix.contains(.get) ? ids.map { encoded(.get(GetMessage(id: $0))) } : []
+        related =
+            configuration.mix.contains(.related)
+            ? ids.map { encoded(.related(RelatedMessage(id: $0, limit: configuration.relatedLimit))) } : []
+        search = queries.map {
+            encoded(.search(SearchRequest(text: $0, limit: configuration.searchLimit)))
+        }
+        ping = encoded(.ping(PingMessage(payload: ByteBuffer(bytes: [0, 1, 2, 3, 4, 5, 6, 7]))))
+        mix = configuration.mix
+        keys = usesIDs && !ids.isEmpty ? KeySampler(count: ids.count, distribution: configuration.keys) : nil
+    }
+}
+
+/// What one connection is told when the run starts (all times in monotonic nanoseconds).
+struct ConnectionPlan: Sendable {
+    enum Mode: Sendable {
+        /// Keep `pipeline` requests in flight.
+        case closed
+        /// Send on the open-loop schedule.
+        case open(OpenLoopSchedule)
+    }
+
+    var mode: Mode
+    /// The common start instant: nothing is sent before it, so connections set up first get no head start.
+    var startAt: UInt64
+    /// Requests sent before this instant are warmup: answered but not recorded.
+    var measureFrom: UInt64
+    /// No request is sent at or after this instant.
+    var sendUntil: UInt64
+    /// Closed loop with `--requests`: this connection's share of measured requests.
+    var quota: Int?
+    /// After this instant requests still unanswered are counted as `NO_RESPONSE` and the connection stops.
+    var hardDeadline: UInt64
+    var seed: UInt64
+}
+
+/// Monotonic nanoseconds (CLOCK_MONOTONIC through NIO).
+@inline(__always)
+func monotonicNanos() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+
+/// The load generator's per-connection channel handler: splits response frames without copying or inflating
+/// them, matches them to requests by id, records latency, and keeps the next requests going.
+///
+/// Request ids are slot numbers (`0..<pipeline`): a slot is reused only after its response arrived, and the
+/// server frees an id before answering, so ids never collide in flight.
+final class LoadConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private struct Slot {
+        var operation: LoadOperation = .get
+        var scheduled: UInt64 = 0
+        var sent: UInt64 = 0
+        var measured = false
+        var busy = false
+    }
+
+    private enum Phase {
+        case connecting
+        case handshaking
+        case ready
+        case running
+        case finished
+    }
+
+    private let workload: EncodedWorkload
+    private let hello: HelloMessage
+    private let requestedPipeline: Int
+    private let handshakePromise: EventLoopPromise<Void>
+    private let finishedPromise: EventLoopPromise<Void>
+    private let maxFrameLength: Int
+
+    private var context: ChannelHandlerContext?
+    private var phase = Phase.connecting
+    private var cumulation = ByteBuffer()
+    private var out = ByteBuffer()
+    private var slots: [Slot] = []
+    private var freeSlots: [Int] = []
+    private var inFlight = 0
+    private var pipeline = 1
+    private var plan: ConnectionPlan?
+    private var pacer: OpenLoopPacer?
+    private var timerArmed = false
+    private var measuredSent = 0
+    private var generator = SplitMix64(seed: 1)
+    private(set) var recorder: LatencyRecorder
+
+    /// Failure detail when the connection ended early.
+    private(set) var failure: String?
+
+    init(
+        workload: EncodedWorkload, hello: HelloMessage, pipeline: Int, openLoop: Bool,
+        handshakePromise: EventLoopPromise<Void>, finishedPromise: EventLoopPromise<Void>
+    ) {
+        self.workload = workload
+        self.hello = hello
+        self.requestedPipeline = pipeline
+        self.handshakePromise = handshakePromise
+        self.finishedPromise = finishedPromise
+        self.recorder = LatencyRecorder(serviceTime: openLoop)
+        self.maxFrameLength = Int(ProtocolLimits.defaultMaxFrameLength)
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        out = context.channel.allocator.buffer(capacity: 4096)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        phase = .handshaking
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        var encoder = FrameEncoder()
+        encoder.encode(.hello(hello), requestID: RequestID(0), into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail("connection closed by the server")
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail("connection error: \(error)")
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if cumulation.readableBytes == 0 {
+            cumulation = incoming
+        } else {
+            cumulation.writeBuffer(&incoming)
+        }
+        parseFrames()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flush()
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: Control (called on the event loop by the generator)
+
+    /// Starts sending per `plan`.
+    func start(_ plan: ConnectionPlan) {
+        guard phase == .ready else { return }
+        self.plan = plan
+        phase = .running
+        generator = SplitMix64(seed: plan.seed)
+        if case .open(let schedule) = plan.mode { pacer = OpenLoopPacer(schedule: schedule, end: plan.sendUntil) }
+        guard let eventLoop = context?.eventLoop else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let deadlineIn = Int64(clamping: plan.hardDeadline &- min(plan.hardDeadline, monotonicNanos()))
+        eventLoop.scheduleTask(in: .nanoseconds(deadlineIn)) { bound.value.hardDeadlineReached() }
+        let startIn = Int64(clamping: plan.startAt &- min(plan.startAt, monotonicNanos()))
+        eventLoop.scheduleTask(in: .nanoseconds(startIn)) {
+            bound.value.refill(now: monotonicNanos())
+            bound.value.flush()
+        }
+    }
+
+    /// Requests kept in flight, after the server's limit.
+    var effectivePipeline: Int { pipeline }
+
+    /// Measured requests answered so far (for progress lines).
+    var completedCount: Int { recorder.completedCount }
+    /// Errors so far.
+    var errorCount: Int { recorder.errors.values.reduce(0, +) }
+
+    /// The recorder, sealed, with unsent open-loop requests counted (call after the connection finished).
+    func finalRecorder() -> LatencyRecorder {
+        var result = recorder
+        result.seal()
+        return result
+    }
+
+    // MARK: Frames
+
+    private func parseFrames() {
+        while cumulation.readableBytes >= FrameHeader.length {
+            let base = cumulation.readerIndex
+            let length = Int(cumulation.getInteger(at: base + 8, endianness: .big, as: UInt32.self)!)
+            guard length <= maxFrameLength else {
+                fail("server sent a frame of \(length) bytes, above the \(maxFrameLength)-byte limit")
+                context?.close(promise: nil)
+                return
+            }
+            guard cumulation.readableBytes >= FrameHeader.length + length else { break }
+            let flags = FrameFlags(rawValue: cumulation.getInteger(at: base + 1, as: UInt8.self)!)
+            let opcode = Opcode(rawValue: cumulation.getInteger(at: base + 2, endianness: .big, as: UInt16.self)!)
+            let requestID = cumulation.getInteger(at: base + 4, endianness: .big, as: UInt32.self)!
+            handleFrame(flags: flags, opcode: opcode, requestID: requestID, payloadAt: base + FrameHeader.length,
+                length: length)
+            cumulation.moveReaderIndex(to: base + FrameHeader.length + length)
+            if phase == .finished && context == nil { return }
+        }
+        if cumulation.readableBytes == 0 {
+            cumulation.clear()
+        } else if cumulation.readerIndex > 1 << 16 {
+            cumulation.discardReadBytes()
+        }
+    }
+
+    private func payload(at index: Int, length: Int) -> ByteBuffer {
+        cumulation.getSlice(at: index, length: length) ?? ByteBuffer()
+    }
+
+    private func handleFrame(flags: FrameFlags, opcode: Opcode, requestID: UInt32, payloadAt: Int, length: Int) {
+        switch phase {
+        case .handshaking:
+            handleHandshake(opcode: opcode, payload: payload(at: payloadAt, length: length))
+            return
+        case .running, .ready:
+            break
+        case .connecting, .finished:
+            // After the end (or the hard deadline) late answers are not counted.
+            return
+        }
+        if requestID == RequestID.connection.rawValue {
+            // GOAWAY or a connection-level error: the server is closing this connection.
+            let name = opcode == .goAway ? "GOAWAY" : errorName(flags: flags, payload: payload(at: payloadAt, length: length))
+            recorder.recordError(name)
+            return
+        }
+        let slotIndex = Int(requestID)
+        guard slotIndex < slots.count, slots[slotIndex].busy else {
+            recorder.recordError("UNEXPECTED_RESPONSE")
+            return
+        }
+        if flags.contains(.moreToFollow) { return }
+        let now = monotonicNanos()
+        let slot = slots[slotIndex]
+        slots[slotIndex].busy = false
+        freeSlots.append(slotIndex)
+        inFlight -= 1
+        if slot.measured {
+            recorder.bytesReceived += FrameHeader.length + length
+            if flags.contains(.compressed), length >= 4 {
+                let declared = Int(cumulation.getInteger(at: payloadAt, endianness: .big, as: UInt32.self)!)
+                recorder.bytesReceivedUncompressed += FrameHeader.length + declared
+            } else {
+                recorder.bytesReceivedUncompressed += FrameHeader.length + length
+            }
+            if opcode == .error {
+                recorder.recordError(errorName(flags: flags, payload: payload(at: payloadAt, length: length)))
+            } else if opcode.rawValue != slot.operation.opcode.rawValue | 0x8000 {
+                recorder.recordError("UNEXPECTED_OPCODE")
+            } else {
+                recorder.record(slot.operation, scheduled: slot.scheduled, sent: slot.sent, completed: now)
+            }
+        }
+        refill(now: now)
+    }
+
+    private func errorName(flags: FrameFlags, payload: ByteBuffer) -> String {
+        guard !flags.contains(.compressed) else { return "ERROR" }
+        if case .error(let error)? = try? Response.decode(opcode: .error, payload: payload) { return error.code.name }
+        return "MALFORMED_ERROR"
+    }
+
+    private func handleHandshake(opcode: Opcode, payload: ByteBuffer) {
+        do {
+            let response = try Response.decode(opcode: opcode, payload: payload)
+            switch response {
+            case .welcome(let welcome):
+                _ = try hello.accept(welcome)
+                let serverLimit = welcome.maxInFlight == 0 ? Int(ProtocolLimits.defaultMaxInFlight) : Int(welcome.maxInFlight)
+                pipeline = max(1, min(requestedPipeline, serverLimit))
+                slots = Array(repeating: Slot(), count: pipeline)
+                freeSlots = Array((0..<pipeline).reversed())
+                phase = .ready
+                handshakePromise.succeed()
+            case .error(let error):
+                failHandshake("server refused the handshake: \(error.code.name): \(error.message)")
+            default:
+                failHandshake("expected WELCOME, got \(opcode)")
+            }
+        } catch {
+            failHandshake("malformed WELCOME: \(error)")
+        }
+    }
+
+    private func failHandshake(_ message: String) {
+        failure = message
+        phase = .finished
+        handshakePromise.fail(LoadConfigurationError(message))
+        finishedPromise.succeed()
+        context?.close(promise: nil)
+    }
+
+    // MARK: Sending
+
+    private func refill(now: UInt64) {
+        guard phase == .running, let plan else { return }
+        if var pacer {
+            while inFlight < pipeline, let due = pacer.takeDue(now: now) {
+                issue(scheduled: due, now: now, measured: due >= plan.measureFrom)
+            }
+            self.pacer = pacer
+            if inFlight < pipeline, let next = pacer.nextDue {
+                armTimer(at: next)
+            } else if inFlight == 0, pacer.nextDue == nil {
+                finish()
+            }
+        } else {
+            while inFlight < pipeline, now < plan.sendUntil, measuredSent < (plan.quota ?? .max) {
+                issue(scheduled: now, now: now, measured: now >= plan.measureFrom)
+            }
+            if inFlight == 0 { finish() }
+        }
+    }
+
+    private func armTimer(at due: UInt64) {
+        guard !timerArmed, let context else { return }
+        timerArmed = true
+        let delay = Int64(clamping: due &- min(due, monotonicNanos()))
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .nanoseconds(delay)) {
+            bound.value.timerArmed = false
+            bound.value.refill(now: monotonicNanos())
+            bound.value.flush()
+        }
+    }
+
+    @inline(__always)
+    private func issue(scheduled: UInt64, now: UInt64, measured: Bool) {
+        let slotIndex = freeSlots.removeLast()
+        let operation = workload.mix.pick(generator.next())
+        let payload: ByteBuffer
+        switch operation {
+        case .get: payload = workload.get[workload.keys!.sample(using: &generator)]
+        case .related: payload = workload.related[workload.keys!.sample(using: &generator)]
+        case .search: payload = workload.search[Int(generator.next() % UInt64(workload.search.count))]
+        case .ping: payload = workload.ping
+        }
+        let before = out.writerIndex
+        out.writeMultipleIntegers(
+            ProtocolVersion.current, UInt8(0), operation.opcode.rawValue, UInt32(slotIndex),
+            UInt32(payload.readableBytes), endianness: .big)
+        out.writeImmutableBuffer(payload)
+        slots[slotIndex] = Slot(operation: operation, scheduled: scheduled, sent: now, measured: measured, busy: true)
+        inFlight += 1
+        if measured {
+            measuredSent += 1
+            recorder.bytesSent += out.writerIndex - before
+        }
+    }
+
+    private func flush() {
+        guard out.readableBytes > 0, let context else { return }
+        let buffer = out
+        out = context.channel.allocator.buffer(capacity: max(4096, buffer.readableBytes))
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    // MARK: Ending
+
+    private func hardDeadlineReached() {
+        guard phase == .running else { return }
+        let unanswered = slots.filter { $0.busy && $0.measured }.count
+        if unanswered > 0 { recorder.recordError("NO_RESPONSE", count: unanswered) }
+        for index in slots.indices { slots[index].busy = false }
+        inFlight = 0
+        finish()
+    }
+
+    private func finish() {
+        guard phase == .running else { return }
+        phase = .finished
+        if let pacer, let plan {
+            // Requests that fell due but were never sent (every slot stayed busy): the server could not keep up.
+            var remaining = pacer
+            var unsent = 0
+            while let due = remaining.takeDue(now: .max) {
+                if due >= plan.measureFrom { unsent += 1 }
+            }
+            if unsent > 0 { recorder.recordError("NOT_SENT", count: unsent) }
+        }
+        finishedPromise.succeed()
+    }
+
+    private func fail(_ message: String) {
+        switch phase {
+        case .connecting, .handshaking:
+            failHandshake(message)
+        case .ready:
+            failure = message
+            phase = .finished
+            finishedPromise.succeed()
+        case .running:
+            failure = message
+            let unanswered = slots.filter { $0.busy && $0.measured }.count
+            recorder.recordError("CONNECTION", count: max(1, unanswered))
+            for index in slots.indices { slots[index].busy = false }
+            inFlight = 0
+            finish()
+        case .finished:
+            break
+        }
+    }
+}
+
+extension LoadOperation {
+    /// The request opcode.
+    var opcode: Opcode {
+        switch self {
+        case .get: .get
+        case .search: .search
+        case .related: .related
+        case .ping: .ping
+        }
+    }
+}

@@ -1,0 +1,303 @@
+import NIOCore
+import NIOPosix
+import NewswireClient
+import NewswireModel
+import NewswireProtocol
+
+/// A progress sample, taken about once a second while a run is going.
+public struct LoadProgress: Sendable {
+    /// Seconds since the run started (warmup included).
+    public var elapsed: Double
+    /// True while the warmup lasts.
+    public var warmingUp: Bool
+    /// Measured requests answered so far.
+    public var completed: Int
+    /// Failed requests so far.
+    public var errors: Int
+    /// Answers per second over the last interval.
+    public var recentRate: Double
+    /// Expected total run seconds (warmup included), nil for `--requests` runs.
+    public var plannedSeconds: Double?
+}
+
+/// Runs one load test: fetches ids, connects, drives every connection from its event loop, and merges the
+/// per-connection recorders into a ``LoadResult``.
+public enum LoadGenerator {
+    /// Fetches up to `limit` article ids from the server with SCAN (ids only, in id order).
+    public static func fetchIDs(_ configuration: LoadConfiguration) async throws -> [ArticleID] {
+        let client = NewswireClient(
+            configuration: .init(
+                host: configuration.host, port: configuration.port, token: configuration.token,
+                compression: configuration.compression, connectTimeout: configuration.connectTimeout,
+                clientName: "newswire-bench/0.1"))
+        do {
+            var ids: [ArticleID] = []
+            for try await id in client.scanIDs(order: .byID, batchSize: min(5000, configuration.maxIDs)) {
+                ids.append(id)
+                if ids.count >= configuration.maxIDs { break }
+            }
+            await client.shutdown()
+            return ids
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// Runs the load test described by `configuration`; `progress` is called about once a second.
+    ///
+    /// Ends by itself: after the warmup and the duration (or the `--requests` quota, capped by
+    /// ``LoadConfiguration/timeLimit``) plus at most ``LoadConfiguration/drainTimeout``.
+    public static func run(
+        _ configuration: LoadConfiguration, progress: (@Sendable (LoadProgress) -> Void)? = nil
+    ) async throws -> LoadResult {
+        try configuration.validate()
+        var ids: [ArticleID] = []
+        if configuration.mix.contains(.get) || configuration.mix.contains(.related) {
+            ids = try await fetchIDs(configuration)
+            guard !ids.isEmpty else {
+                throw LoadConfigurationError(
+                    "the server at \(configuration.host):\(configuration.port) stores no articles, so there is "
+                        + "nothing to GET; ingest some first (newswire ingest) or use --mix ping=1 / search=1")
+            }
+        }
+        let workload = EncodedWorkload(ids: ids, queries: configuration.queries, configuration: configuration)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        do {
+            let result = try await run(configuration, workload: workload, idCount: ids.count, group: group, progress: progress)
+            try await group.shutdownGracefully()
+            return result
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private struct Connected: Sendable {
+        var channel: any Channel
+        var eventLoop: any EventLoop
+        var handler: NIOLoopBound<LoadConnectionHandler>
+        var finished: EventLoopFuture<Void>
+    }
+
+    private static func connect(
+        index: Int, configuration: LoadConfiguration, workload: EncodedWorkload, group: MultiThreadedEventLoopGroup
+    ) async throws -> Connected {
+        let eventLoop = group.next()
+        let handshake = eventLoop.makePromise(of: Void.self)
+        let finished = eventLoop.makePromise(of: Void.self)
+        let hello = HelloMessage(
+            clientName: "newswire-bench/0.1", compressions: configuration.compression ? [.zlib] : [],
+            token: configuration.token)
+        let openLoop = configuration.rate != nil
+        let pipeline = configuration.pipeline
+        let handlerBox = try await eventLoop.submit {
+            NIOLoopBound(
+                LoadConnectionHandler(
+                    workload: workload, hello: hello, pipeline: pipeline, openLoop: openLoop,
+                    handshakePromise: handshake, finishedPromise: finished), eventLoop: eventLoop)
+        }.get()
+        let connectMillis = Int64(configuration.connectTimeout.components.seconds * 1000)
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.milliseconds(connectMillis))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(handlerBox.value)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            handshake.fail(error)
+            finished.succeed()
+            throw LoadConfigurationError(
+                "cannot connect to \(configuration.host):\(configuration.port): \(error); is newswired running?")
+        }
+        let timeout = eventLoop.scheduleTask(in: .milliseconds(connectMillis)) {
+            handshake.fail(
+                LoadConfigurationError(
+                    "no WELCOME from \(configuration.host):\(configuration.port) within \(connectMillis) ms; "
+                        + "is it a Newswire server?"))
+            channel.close(promise: nil)
+        }
+        do {
+            try await handshake.futureResult.get()
+            timeout.cancel()
+        } catch {
+            timeout.cancel()
+            channel.close(promise: nil)
+            throw error
+        }
+        _ = index
+        return Connected(channel: channel, eventLoop: eventLoop, handler: handlerBox, finished: finished.futureResult)
+    }
+
+    private static func run(
+        _ configuration: LoadConfiguration, workload: EncodedWorkload, idCount: Int,
+        group: MultiThreadedEventLoopGroup, progress: (@Sendable (LoadProgress) -> Void)?
+    ) async throws -> LoadResult {
+        // Connect in waves so a large --connections does not flood the listen backlog.
+        var connected: [Connected] = []
+        do {
+            var index = 0
+            while index < configuration.connections {
+                let wave = min(64, configuration.connections - index)
+                try await withThrowingTaskGroup(of: Connected.self) { tasks in
+                    for offset in 0..<wave {
+                        let connectionIndex = index + offset
+                        tasks.addTask {
+                            try await connect(
+                                index: connectionIndex, configuration: configuration, workload: workload, group: group)
+                        }
+                    }
+                    for try await connection in tasks { connected.append(connection) }
+                }
+                index += wave
+            }
+        } catch {
+            for connection in connected { connection.channel.close(promise: nil) }
+            throw error
+        }
+
+        let first = connected[0]
+        let firstHandler = first.handler
+        let pipeline = try await first.eventLoop.submit { firstHandler.value.effectivePipeline }.get()
+        let startAt = monotonicNanos() + 20_000_000
+        let warmupNanos = UInt64(configuration.warmup.nanosecondsValue)
+        let measureFrom = startAt + warmupNanos
+        let byRequests = configuration.rate == nil && configuration.requests != nil
+        let sendUntil =
+            byRequests
+            ? startAt + UInt64(configuration.timeLimit.nanosecondsValue)
+            : measureFrom + UInt64(configuration.duration.nanosecondsValue)
+        let hardDeadline = sendUntil + UInt64(configuration.drainTimeout.nanosecondsValue)
+        let count = connected.count
+        for (index, connection) in connected.enumerated() {
+            let mode: ConnectionPlan.Mode
+            if let rate = configuration.rate {
+                mode = .open(OpenLoopSchedule(start: startAt, rate: rate, connections: count, index: index))
+            } else {
+                mode = .closed
+            }
+            var quota: Int?
+            if byRequests, let requests = configuration.requests {
+                quota = requests / count + (index < requests % count ? 1 : 0)
+            }
+            let plan = ConnectionPlan(
+                mode: mode, startAt: startAt, measureFrom: measureFrom, sendUntil: sendUntil, quota: quota,
+                hardDeadline: hardDeadline, seed: configuration.seed &+ UInt64(index) &* 0x9E37_79B9)
+            let handler = connection.handler
+            connection.eventLoop.execute { handler.value.start(plan) }
+        }
+
+        // Sample CPU at the start of the measured window.
+        try await sleep(until: measureFrom)
+        let clientCPUStart = ProcessCPU.ownSeconds()
+        let serverCPUStart = configuration.serverPIDs.map { ProcessCPU.seconds(ofProcess: $0) }
+
+        let allFinished = EventLoopFuture.andAllComplete(connected.map(\.finished), on: group.next())
+        let plannedSeconds: Double? = byRequests ? nil : Double(sendUntil - startAt) / 1e9
+        var lastCompleted = 0
+        var lastSample = monotonicNanos()
+        // Progress sampling; the connections end by themselves (duration, quota or hard deadline).
+        while !(try await isDone(allFinished, within: .milliseconds(1000))) {
+            guard let progress else { continue }
+            let (completed, errors) = try await totals(connected)
+            let now = monotonicNanos()
+            let rate = Double(completed - lastCompleted) / (Double(now - lastSample) / 1e9)
+            lastCompleted = completed
+            lastSample = now
+            progress(
+                LoadProgress(
+                    elapsed: Double(now - min(now, startAt)) / 1e9, warmingUp: now < measureFrom, completed: completed,
+                    errors: errors, recentRate: max(0, rate), plannedSeconds: plannedSeconds))
+        }
+        let clientCPU = ProcessCPU.ownSeconds() - clientCPUStart
+        var serverCPU: Double?
+        if !configuration.serverPIDs.isEmpty {
+            var total = 0.0
+            for (pid, start) in zip(configuration.serverPIDs, serverCPUStart) {
+                if let start, let end = ProcessCPU.seconds(ofProcess: pid) { total += end - start }
+            }
+            serverCPU = total
+        }
+
+        var merged = LatencyRecorder(serviceTime: configuration.rate != nil)
+        var failures: [String] = []
+        for connection in connected {
+            let handler = connection.handler
+            let (recorder, failure) = try await connection.eventLoop.submit {
+                (handler.value.finalRecorder(), handler.value.failure)
+            }.get()
+            merged.merge(recorder)
+            if let failure { failures.append(failure) }
+        }
+        for connection in connected { connection.channel.close(promise: nil) }
+
+        let requests = merged.completedCount
+        let measuredSeconds =
+            merged.lastCompletion > measureFrom ? Double(merged.lastCompletion - measureFrom) / 1e9 : 0
+        var operations: [String: LatencySummary] = [:]
+        for (operation, histogram) in merged.latency { operations[operation.rawValue] = LatencySummary(histogram) }
+        let failureCounts = Dictionary(failures.map { ($0, 1) }, uniquingKeysWith: +)
+        return LoadResult(
+            mode: configuration.rate == nil ? "closed" : "open",
+            target: "\(configuration.host):\(configuration.port)", connections: count, pipeline: pipeline,
+            targetRate: configuration.rate, mix: configuration.mix.description,
+            keys: configuration.keys.description, idCount: idCount, compression: configuration.compression,
+            warmupSeconds: Double(warmupNanos) / 1e9, measuredSeconds: measuredSeconds, requests: requests,
+            throughput: measuredSeconds > 0 ? Double(requests) / measuredSeconds : 0,
+            latency: LatencySummary(merged.combinedLatency()), serviceTime: merged.serviceTime.map(LatencySummary.init),
+            operations: operations, errors: merged.errors, bytesSent: merged.bytesSent,
+            bytesReceived: merged.bytesReceived, bytesReceivedUncompressed: merged.bytesReceivedUncompressed,
+            compressionRatio: merged.bytesReceived > 0
+                ? Double(merged.bytesReceivedUncompressed) / Double(merged.bytesReceived) : 1,
+            clientCPUSeconds: clientCPU,
+            clientCPUMicrosPerRequest: requests > 0 ? clientCPU * 1e6 / Double(requests) : 0,
+            serverCPUSeconds: serverCPU,
+            serverCPUMicrosPerRequest: serverCPU.map { requests > 0 ? $0 * 1e6 / Double(requests) : 0 },
+            connectionFailures: failureCounts.sorted { $0.key < $1.key }.map {
+                $0.value > 1 ? "\($0.key) (×\($0.value))" : $0.key
+            })
+    }
+
+    private static func totals(_ connected: [Connected]) async throws -> (Int, Int) {
+        var completed = 0
+        var errors = 0
+        for connection in connected {
+            let handler = connection.handler
+            let (c, e) = try await connection.eventLoop.submit {
+                (handler.value.completedCount, handler.value.errorCount)
+            }.get()
+            completed += c
+            errors += e
+        }
+        return (completed, errors)
+    }
+
+    private static func isDone(_ future: EventLoopFuture<Void>, within timeout: Duration) async throws -> Bool {
+        let eventLoop = future.eventLoop
+        let promise = eventLoop.makePromise(of: Bool.self)
+        future.whenComplete { _ in promise.succeed(true) }
+        let timer = eventLoop.scheduleTask(in: .nanoseconds(timeout.nanosecondsValue)) { promise.succeed(false) }
+        let done = try await promise.futureResult.get()
+        timer.cancel()
+        return done
+    }
+
+    private static func sleep(until instant: UInt64) async throws {
+        let now = monotonicNanos()
+        if instant > now { try await Task.sleep(for: .nanoseconds(Int64(instant - now))) }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds (saturating).
+    var nanosecondsValue: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : product + attoseconds / 1_000_000_000
+    }
+}

@@ -1,1 +1,0 @@
-// The NewswireLoad module: see README "Modules".

@@ -1,0 +1,163 @@
+import NIOCore
+import NewswireModel
+import NewswireProtocol
+
+/// Answers GETs of cached records on the event loop, straight from the received bytes, before the frame decoder:
+/// no `Frame` value, no task hop, no queue, and one write per read burst for all the answers it produced.
+///
+/// It sits between the idle handler and the frame decoder and passes every frame it does not answer on to the
+/// decoder unchanged and in order, always whole: partial frames wait here until complete, so it always knows
+/// where the next frame starts. A header the decoder would reject (unknown version, reserved flags, oversized
+/// length) switches it to pass-through for good, so the decoder sees the bytes and reports the error as before.
+///
+/// It answers only what it can answer alone: canonical GETs (`0x0A len id`, uncompressed, no flags) whose record
+/// is cached, once WELCOME has been handed to the channel, on a connection that admits an immediate answer (not
+/// draining, id not in flight, read access) while the socket is writable. Everything else goes to the connection
+/// task, so protocol behaviour and backpressure are unchanged.
+final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let server: ServerContext
+    private let limits: FrameLimits
+    private var connection: Connection?
+    private var handshake: Handshake?
+    private var encoder = FrameEncoder(compression: .disabled)
+    /// Received bytes not yet answered or passed on: at most one partial frame once a read is processed.
+    private var cumulation = ByteBuffer()
+    /// Set after a header the decoder must see and reject: from then on bytes pass straight through.
+    private var passThrough = false
+    /// Answers of the current read burst. Reused across bursts: once the socket took the previous write, the
+    /// storage is uniquely referenced again and `clear()` keeps it, so a steady stream allocates nothing here.
+    private var pending = ByteBuffer()
+    private var answered = 0
+    private var bytesIn = 0
+    private var payloadBytes = 0
+
+    init(server: ServerContext, limits: FrameLimits) {
+        self.server = server
+        self.limits = limits
+    }
+
+    /// Called on the event loop once WELCOME has been handed to the channel, so no answer can overtake it.
+    func enable(connection: Connection, handshake: Handshake) {
+        self.connection = connection
+        self.handshake = handshake
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if passThrough {
+            context.fireChannelRead(data)
+            return
+        }
+        if cumulation.readableBytes == 0 {
+            cumulation = incoming
+        } else {
+            cumulation.writeBuffer(&incoming)
+        }
+        var forwardFrom = cumulation.readerIndex
+        var index = cumulation.readerIndex
+        let end = cumulation.writerIndex
+        let answering = connection != nil && context.channel.isWritable
+        while end - index >= FrameHeader.length {
+            guard
+                let (version, flags, opcode, requestID, length) = cumulation.getMultipleIntegers(
+                    at: index, endianness: .big, as: (UInt8, UInt8, UInt16, UInt32, UInt32).self),
+                limits.supportedVersions.contains(version), FrameFlags(rawValue: flags).isSubset(of: .known),
+                length <= limits.maxFrameLength
+            else {
+                // Let the decoder see this header and answer it with its error; stop interpreting the stream.
+                passThrough = true
+                break
+            }
+            let frameEnd = index + FrameHeader.length + Int(length)
+            guard frameEnd <= end else { break }
+            if answering, opcode == Opcode.get.rawValue, flags == 0, requestID & 0x8000_0000 == 0,
+                answer(requestID: RequestID(rawValue: requestID), payloadAt: index + FrameHeader.length,
+                    length: Int(length))
+            {
+                forward(context: context, from: forwardFrom, to: index)
+                forwardFrom = frameEnd
+            }
+            index = frameEnd
+        }
+        if passThrough {
+            forward(context: context, from: forwardFrom, to: end)
+            cumulation = ByteBuffer()
+            return
+        }
+        forward(context: context, from: forwardFrom, to: index)
+        cumulation.moveReaderIndex(to: index)
+        if cumulation.readableBytes == 0 {
+            cumulation.clear()
+        } else if cumulation.readerIndex >= 1 << 16 {
+            cumulation.discardReadBytes()
+        }
+    }
+
+    /// Writes the answer of a cached GET into the burst's buffer; false when this GET must go to the connection.
+    private func answer(requestID: RequestID, payloadAt offset: Int, length: Int) -> Bool {
+        guard let connection, let handshake, length >= 2, length <= 129,
+            cumulation.getInteger(at: offset, as: UInt8.self) == 0x0A,
+            cumulation.getInteger(at: offset + 1, as: UInt8.self) == UInt8(length - 2),
+            let idBytes = cumulation.getSlice(at: offset + 2, length: length - 2),
+            let entry = server.recordCache.entry(forIDBytes: idBytes),
+            connection.admitsImmediateAnswer(requestID)
+        else { return false }
+        let payload: OutboundPayload
+        if handshake.welcome.compression == .zlib,
+            entry.payload.readableBytes >= Int(handshake.welcome.compressionThreshold),
+            let compressed = entry.compressed
+        {
+            payload = .precompressed(zlib: compressed, uncompressedLength: UInt32(entry.payload.readableBytes))
+        } else {
+            payload = .plain(entry.payload)
+        }
+        encoder.encode(OutboundFrame(opcode: .article, requestID: requestID, payload: payload), into: &pending)
+        answered += 1
+        bytesIn += FrameHeader.length + length
+        payloadBytes += entry.payload.readableBytes
+        return true
+    }
+
+    private func forward(context: ChannelHandlerContext, from start: Int, to end: Int) {
+        guard end > start, let slice = cumulation.getSlice(at: start, length: end - start) else { return }
+        context.fireChannelRead(wrapInboundOut(slice))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if pending.readableBytes > 0 {
+            let wire = pending.readableBytes
+            context.writeAndFlush(wrapOutboundOut(pending), promise: nil)
+            pending.clear()
+            // Counters once per burst rather than once per request (each takes a lock).
+            server.statistics.recordBytesIn(bytesIn)
+            server.statistics.recordBytesOut(wire: wire, uncompressedPayload: payloadBytes)
+            server.statistics.recordRequests(opcode: .get, outcome: "ok", count: answered)
+            answered = 0
+            bytesIn = 0
+            payloadBytes = 0
+        }
+        context.fireChannelReadComplete()
+    }
+
+    /// At end of input, a partial frame still held here goes to the decoder, which reports it as before.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent { flushHeldBytes(context: context) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        flushHeldBytes(context: context)
+        context.fireChannelInactive()
+    }
+
+    private func flushHeldBytes(context: ChannelHandlerContext) {
+        guard cumulation.readableBytes > 0 else { return }
+        let held = cumulation
+        cumulation = ByteBuffer()
+        context.fireChannelRead(wrapInboundOut(held))
+    }
+}

@@ -1,0 +1,179 @@
+import NIOCore
+import NewswireModel
+import NewswireProtocol
+import NewswireLoad
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A blocking loopback socket speaking raw frames, with a receive timeout so a missing answer fails the test
+/// instead of hanging it.
+struct RawConnection: ~Copyable {
+    let socket: Int32
+    var decoder = NewswireFrameDecoder()
+    var buffer = ByteBuffer()
+
+    init(port: Int) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw LoadConfigurationError("cannot connect to the test server") }
+    }
+
+    deinit { close(socket) }
+
+    func send(_ bytes: ByteBuffer) {
+        bytes.withUnsafeReadableBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.send(socket, raw.baseAddress! + offset, raw.count - offset, 0)
+                if written <= 0 { return }
+                offset += written
+            }
+        }
+    }
+
+    /// The next `count` frames (inflated), or fewer if the server goes quiet for 10 s.
+    mutating func receive(_ count: Int) throws -> [Frame] {
+        var frames: [Frame] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while frames.count < count {
+            if let frame = try decoder.decode(buffer: &buffer) {
+                frames.append(frame)
+                continue
+            }
+            let read = recv(socket, &chunk, chunk.count, 0)
+            if read <= 0 { break }
+            buffer.writeBytes(chunk[0..<read])
+        }
+        return frames
+    }
+}
+
+/// Frames as a client writes them.
+func requestBytes(_ requests: [(Request, UInt32)]) -> ByteBuffer {
+    var encoder = FrameEncoder()
+    var buffer = ByteBuffer()
+    for (request, id) in requests { encoder.encode(request, requestID: RequestID(id), into: &buffer) }
+    return buffer
+}
+
+/// Runs `body` against a fresh loopback server holding `articles` articles, and stops the server afterwards.
+func withLoopbackServer(articles: Int, _ body: (LoopbackServer) async throws -> Void) async throws {
+    let server = try await LoopbackServer.start(articles: articles)
+    do {
+        try await body(server)
+    } catch {
+        try await server.stop()
+        throw error
+    }
+    try await server.stop()
+}
+
+@Suite("Server: cached GETs answered in the pipeline", .serialized)
+struct CachedGetFastPathTests {
+    let hello = Request.hello(HelloMessage(clientName: "fast-path-test", compressions: [.zlib]))
+
+    @Test("a GET pipelined behind HELLO is answered after WELCOME, and cache hits equal the first answer")
+    func orderingAndEquality() async throws {
+        try await withLoopbackServer(articles: 3) { server in
+        var connection = try RawConnection(port: server.port)
+        let get = Request.get(GetMessage(id: ArticleID("load-1")))
+        // HELLO and GET in one write: the GET must not be answered before WELCOME.
+        connection.send(requestBytes([(hello, 0), (get, 1)]))
+        let first = try connection.receive(2)
+        #expect(first.map(\.opcode) == [.welcome, .article])
+        // The miss filled the cache; these are hits, answered in the pipeline, compressed once and reused.
+        connection.send(requestBytes((2..<6).map { (get, UInt32($0)) }))
+        let hits = try connection.receive(4)
+        #expect(hits.map(\.opcode) == [.article, .article, .article, .article])
+        #expect(Set(hits.map(\.requestID.rawValue)) == [2, 3, 4, 5])
+        for hit in hits {
+            #expect(hit.wasCompressed)
+            #expect(hit.payload == first[1].payload)
+        }
+        let article = try ArticleMessage(decoding: hits[0].payload).record.decode()
+        #expect(article.id == ArticleID("load-1"))
+        #expect(article.title == LoopbackServer.article(1).title)
+        }
+    }
+
+    @Test("non-canonical GET encodings, misses and unknown ids still get their proper answers")
+    func fallbacks() async throws {
+        try await withLoopbackServer(articles: 3) { server in
+        var connection = try RawConnection(port: server.port)
+        connection.send(requestBytes([(hello, 0), (.get(GetMessage(id: ArticleID("load-2"))), 1)]))
+        #expect(try connection.receive(2).map(\.opcode) == [.welcome, .article])
+        // The same id with an unknown field appended (skipped by decoders): not the canonical form, so the
+        // connection decodes it in full, and it is still answered from the cache with the same record.
+        var payload = ByteBuffer()
+        GetMessage(id: ArticleID("load-2")).encode(into: &payload)
+        payload.writeBytes([0x78, 0x01])  // field 15, varint 1
+        var frame = ByteBuffer()
+        FrameHeader(opcode: .get, requestID: RequestID(7), payloadLength: UInt32(payload.readableBytes))
+            .write(into: &frame)
+        frame.writeBuffer(&payload)
+        connection.send(frame)
+        let answered = try connection.receive(1)
+        #expect(answered.map(\.opcode) == [.article])
+        #expect(answered.first?.requestID == RequestID(7))
+        #expect(try ArticleMessage(decoding: answered[0].payload).record.decode().id == ArticleID("load-2"))
+        // An unknown id is a miss: NOT_FOUND from the connection task, as before.
+        connection.send(requestBytes([(.get(GetMessage(id: ArticleID("load-99"))), 8)]))
+        let missing = try connection.receive(1)
+        #expect(missing.map(\.opcode) == [.error])
+        if case .error(let error)? = try? Response(frame: missing[0]) {
+            #expect(error.code == .notFound)
+        } else {
+            Issue.record("expected an ERROR frame")
+        }
+        }
+    }
+
+    @Test("a cached GET split byte by byte is answered, and a header the decoder rejects still gets its error")
+    func splitFramesAndBadHeaders() async throws {
+        try await withLoopbackServer(articles: 2) { server in
+        var connection = try RawConnection(port: server.port)
+        let get = Request.get(GetMessage(id: ArticleID("load-0")))
+        connection.send(requestBytes([(hello, 0), (get, 1)]))
+        #expect(try connection.receive(2).map(\.opcode) == [.welcome, .article])
+        // Now cached: the same GET arrives one byte per write, then a second one in the same final write.
+        let bytes = requestBytes([(get, 2)])
+        for index in 0..<bytes.readableBytes - 1 {
+            connection.send(bytes.getSlice(at: index, length: 1)!)
+            usleep(2000)
+        }
+        var tail = bytes.getSlice(at: bytes.readableBytes - 1, length: 1)!
+        var next = requestBytes([(get, 3)])
+        tail.writeBuffer(&next)
+        connection.send(tail)
+        let answers = try connection.receive(2)
+        #expect(answers.map(\.opcode) == [.article, .article])
+        #expect(Set(answers.map(\.requestID.rawValue)) == [2, 3])
+        // A version-9 header: the decoder's UNSUPPORTED_VERSION, then the server closes the connection.
+        var bad = ByteBuffer()
+        FrameHeader(version: 9, opcode: .get, requestID: RequestID(4), payloadLength: 0).write(into: &bad)
+        connection.send(bad)
+        let refused = try connection.receive(1)
+        #expect(refused.map(\.opcode) == [.error])
+        if let frame = refused.first, case .error(let error)? = try? Response(frame: frame) {
+            #expect(error.code == .unsupportedVersion)
+        } else {
+            Issue.record("expected an ERROR frame")
+        }
+        }
+    }
+}

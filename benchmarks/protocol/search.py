@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Search over the protocol: QPS and latency percentiles for the fixed query file at several connection counts.
+
+The whole corpus is ingested into a fresh newswired; `newswire bench --mix search=1 --queries queries.txt` then
+runs closed loop (pipeline 1) at each connection count. The peer is the same server answering PING at the same
+connection count (protocol and connection-loop cost alone), so the search column shows what the engine adds.
+
+Usage: benchmarks/protocol/search.py [--connections 1,4,16,64] [--seconds 5] [--no-build]
+"""
+import argparse
+import os
+import shutil
+import tempfile
+
+import harness as h
+
+QUERIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "queries.txt")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", default="1,4,16,64")
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--no-build", action="store_true")
+    args = parser.parse_args()
+    h.require_corpus()
+    if not args.no_build:
+        h.build()
+    server = h.Newswired()
+    rows = []
+    try:
+        seconds, summary = h.ingest_jsonl(server.port, h.CORPUS)
+        h.log(f"ingested {summary['ingested']} in {seconds:.1f}s")
+        for connections in [int(c) for c in args.connections.split(",")]:
+            common = ["-c", str(connections), "-p", "1", "-d", f"{args.seconds}s", "--warmup", "1s", "--threads", "2"]
+            s = h.bench(server.port, common + ["--mix", "search=1", "--queries", QUERIES, "--search-limit",
+                                               str(args.limit)], server_pid=server.pid)
+            p = h.bench(server.port, common + ["--mix", "ping=1"], server_pid=server.pid)
+            errors = sum(s["errors"].values())
+            rows.append([
+                connections, h.fmt_rate(s["throughput"]), h.fmt_us(s["latency"]["p50"]),
+                h.fmt_us(s["latency"]["p90"]), h.fmt_us(s["latency"]["p99"]), h.fmt_us(s["latency"]["max"]),
+                f"{s['serverCPUMicrosPerRequest']:.0f}", f"{s['clientCPUMicrosPerRequest']:.1f}",
+                h.fmt_rate(p["throughput"]), f"{s['throughput'] / p['throughput']:.3f}",
+                str(errors) if errors else "0",
+            ])
+    finally:
+        server.stop()
+    print(f"## Search over the protocol: {sum(1 for l in open(QUERIES) if l.strip() and not l.startswith('#'))} "
+          f"fixed queries, whole corpus, limit {args.limit} with snippets\n")
+    h.print_machine()
+    print(h.table(["connections", "searches/s", "p50", "p90", "p99", "max", "server CPU µs/search",
+                   "load-gen CPU µs/search", "PING/s (peer)", "search vs PING", "errors"], rows))
+    h.print_commands()
+
+
+if __name__ == "__main__":
+    main()
