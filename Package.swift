@@ -95,7 +95,12 @@ let package = Package(
         ),
         .target(
             name: "NewswireTestSupport",
-            dependencies: ["NewswireModel", "ArticleExtraction"]
+            dependencies: [
+                "NewswireModel", "ArticleExtraction", "NewswireEngine", "NewswireServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
 
         // MARK: Executables
@@ -151,6 +156,7 @@ let package = Package(
             name: "NewswireLoadTests",
             dependencies: [
                 "NewswireLoad", "NewswireServer", "NewswireEngine", "NewswireProtocol", "NewswireModel",
+                "NewswireTestSupport",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

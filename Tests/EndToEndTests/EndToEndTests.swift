@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NewswireClient
 import NewswireServer
+import NewswireTestSupport
 import Testing
 
 @Suite("End to end over 127.0.0.1", .timeLimit(.minutes(2)))

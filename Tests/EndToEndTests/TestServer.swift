@@ -5,55 +5,10 @@ import NIOCore
 import NewswireClient
 import NewswireEngine
 import NewswireServer
+import NewswireTestSupport
 import ServiceLifecycle
 
-/// A real `NewswireServer` on 127.0.0.1 (port 0 unless told otherwise) over a temporary data directory.
-final class TestServer: Sendable {
-    let dataDirectory: String
-    let port: Int
-    let engine: NewswireEngine
-    private let group: ServiceGroup
-    private let runTask: Task<Void, any Error>
-
-    private init(dataDirectory: String, port: Int, engine: NewswireEngine, group: ServiceGroup, runTask: Task<Void, any Error>) {
-        self.dataDirectory = dataDirectory
-        self.port = port
-        self.engine = engine
-        self.group = group
-        self.runTask = runTask
-    }
-
-    /// Starts a server; `dataDirectory` nil makes a fresh temporary one.
-    static func start(
-        dataDirectory: String? = nil, port: Int = 0, configure: (inout ServerConfiguration) -> Void = { _ in }
-    ) async throws -> TestServer {
-        let directory = dataDirectory ?? makeTemporaryDirectory()
-        var configuration = ServerConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.port = port
-        configuration.dataDirectory = directory
-        configuration.seedsDirectory = nil
-        configure(&configuration)
-        let engine = try NewswireEngine.open(dataDirectory: directory)
-        var logger = Logger(label: "test-server")
-        logger.logLevel = .critical
-        let (addresses, continuation) = AsyncStream<SocketAddress>.makeStream()
-        let server = NewswireServer(
-            configuration: configuration, engine: engine, logger: logger,
-            onListening: { address in
-                continuation.yield(address)
-                continuation.finish()
-            })
-        let group = ServiceGroup(services: [server], logger: logger)
-        let runTask = Task { try await group.run() }
-        var iterator = addresses.makeAsyncIterator()
-        guard let address = await iterator.next(), let boundPort = address.port else {
-            runTask.cancel()
-            throw ServerError(message: "test server did not start")
-        }
-        return TestServer(dataDirectory: directory, port: boundPort, engine: engine, group: group, runTask: runTask)
-    }
-
+extension TestServer {
     /// A client for this server.
     func client(
         token: String? = nil, compression: Bool = true, connections: Int = 1, maxRetries: Int = 2,
@@ -63,18 +18,6 @@ final class TestServer: Sendable {
             configuration: .init(
                 host: "127.0.0.1", port: port, token: token, compression: compression,
                 requestTimeout: requestTimeout, connections: connections, maxRetries: maxRetries))
-    }
-
-    /// Graceful shutdown (as on SIGTERM); returns once the server has drained and closed its engine.
-    func stop() async throws {
-        await group.triggerGracefulShutdown()
-        try await runTask.value
-    }
-
-    static func makeTemporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "newswire-e2e-" + UUID().uuidString
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
     }
 }
 

@@ -94,7 +94,7 @@ struct AuthTests {
         }
         #expect(try await client.articles(ids: (1...3).map { ArticleID("probe-\($0)") }).missing.isEmpty)
         await client.shutdown()
-        try await server.stop()
+        try await server.stop(removingData: true)
     }
 
     @Test("a read token protects reads; the write token allows both; the read token does not allow writes")
@@ -119,7 +119,7 @@ struct AuthTests {
         #expect(try await anonymous.nextError().code == .unauthorised)
         await anonymous.close()
         for client in [writer, reader] { await client.shutdown() }
-        try await server.stop()
+        try await server.stop(removingData: true)
     }
 
     @Test("tokens never appear in the server's logs, at any level, whether right or wrong")
@@ -137,7 +137,7 @@ struct AuthTests {
             _ = try? await connection.nextResponse()
             await connection.close()
         }
-        try await server.stop()
+        try await server.stop(removingData: true)
         let logged = lines.all
         #expect(logged.count > 5, "the recorder saw too little to mean anything")
         for secret in [writeToken, readToken, wrongGuess] {

@@ -6,64 +6,29 @@ import NIOCore
 import NewswireClient
 import NewswireEngine
 import NewswireServer
+import NewswireTestSupport
 import ServiceLifecycle
 import Testing
 
-/// A real `NewswireServer` on 127.0.0.1, port 0, over a temporary data directory, with limits small enough that
-/// the hardening cases hit them quickly.
-final class HardenedServer: Sendable {
-    let dataDirectory: String
-    let port: Int
-    private let group: ServiceGroup
-    private let runTask: Task<Void, any Error>
+/// The hardening cases' server: a ``TestServer`` with limits small enough that the cases hit them quickly.
+typealias HardenedServer = TestServer
 
-    private init(dataDirectory: String, port: Int, group: ServiceGroup, runTask: Task<Void, any Error>) {
-        self.dataDirectory = dataDirectory
-        self.port = port
-        self.group = group
-        self.runTask = runTask
-    }
-
+extension TestServer {
+    /// Starts a server with hardening limits (1 s handshake, 5 s idle, 1 MiB of queued responses).
     static func start(
         recorder: LogRecorder? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }
-    ) async throws -> HardenedServer {
-        let directory = NSTemporaryDirectory() + "newswire-hardening-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        configuration.dataDirectory = directory
-        configuration.seedsDirectory = nil
-        configuration.limits.handshakeTimeout = .seconds(1)
-        configuration.limits.idleTimeout = .seconds(5)
-        configuration.limits.maxQueuedResponseBytes = 1 << 20
-        configure(&configuration)
-        let engine = try NewswireEngine.open(dataDirectory: directory)
-        var logger: Logger
+    ) async throws -> TestServer {
+        var logger: Logger?
         if let recorder {
             logger = Logger(label: "hardening-server", factory: recorder.handler(label:))
-            logger.logLevel = .trace
-        } else {
-            logger = Logger(label: "hardening-server")
-            logger.logLevel = .critical
+            logger?.logLevel = .trace
         }
-        let (addresses, continuation) = AsyncStream<SocketAddress>.makeStream()
-        let server = NewswireServer(
-            configuration: configuration, engine: engine, logger: logger,
-            onListening: { address in
-                continuation.yield(address)
-                continuation.finish()
-            })
-        let group = ServiceGroup(services: [server], logger: logger)
-        let runTask = Task {
-            defer { continuation.finish() }
-            try await group.run()
+        return try await TestServer.start(logger: logger) { configuration in
+            configuration.limits.handshakeTimeout = .seconds(1)
+            configuration.limits.idleTimeout = .seconds(5)
+            configuration.limits.maxQueuedResponseBytes = 1 << 20
+            configure(&configuration)
         }
-        var iterator = addresses.makeAsyncIterator()
-        guard let address = await iterator.next(), let port = address.port else {
-            try await runTask.value  // the reason it did not start
-            throw ServerError(message: "hardening server did not start")
-        }
-        return HardenedServer(dataDirectory: directory, port: port, group: group, runTask: runTask)
     }
 
     func client(token: String? = nil, maxRetries: Int = 2, tls: NewswireClient.TLS? = nil) -> NewswireClient {
@@ -71,13 +36,6 @@ final class HardenedServer: Sendable {
             configuration: .init(
                 host: "127.0.0.1", port: port, token: token, requestTimeout: .seconds(20), connections: 1,
                 maxRetries: maxRetries, tls: tls))
-    }
-
-    /// Graceful shutdown; throws if the server's run failed (a crash would fail the whole process instead).
-    func stop() async throws {
-        await group.triggerGracefulShutdown()
-        try await runTask.value
-        try? FileManager.default.removeItem(atPath: dataDirectory)
     }
 }
 
@@ -155,11 +113,11 @@ func withAttack(
         }
     } catch {
         await client.shutdown()
-        try? await server.stop()
+        try? await server.stop(removingData: true)
         throw error
     }
     await client.shutdown()
-    try await server.stop()
+    try await server.stop(removingData: true)
 }
 
 func seedProbeArticles(_ client: NewswireClient) async throws {

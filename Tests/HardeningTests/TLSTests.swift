@@ -84,7 +84,7 @@ struct TLSTests {
         _ = try await byName.ping()
         await byName.shutdown()
         await client.shutdown()
-        try await server.stop()
+        try await server.stop(removingData: true)
     }
 
     @Test("the client refuses a certificate it cannot verify (unknown CA, wrong name): not retryable, says why")
@@ -99,7 +99,7 @@ struct TLSTests {
         ] {
             try await expectTLSRefusal(server.client(tls: tls), "\(tls)")
         }
-        try await server.stop()
+        try await server.stop(removingData: true)
 
         // A certificate from the trusted CA that names another host (and not this address) is refused too.
         let elsewhere = try await HardenedServer.start {
@@ -110,7 +110,7 @@ struct TLSTests {
         let named = elsewhere.client(tls: .init(trustRootsPath: pki.caPath, serverHostname: "elsewhere.example"))
         _ = try await named.ping()
         await named.shutdown()
-        try await elsewhere.stop()
+        try await elsewhere.stop(removingData: true)
     }
 
     private func expectTLSRefusal(
@@ -174,7 +174,7 @@ struct TLSTests {
                 let server = try await HardenedServer.start {
                     $0.tls = .init(certificateChainPath: certificate, privateKeyPath: key)
                 }
-                try? await server.stop()
+                try? await server.stop(removingData: true)
                 Issue.record("server started with \(certificate) and \(key)")
             } catch {
                 #expect("\(error)".contains(mention), "got \(error)")

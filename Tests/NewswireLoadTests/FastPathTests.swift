@@ -2,6 +2,7 @@ import NIOCore
 import NewswireModel
 import NewswireProtocol
 import NewswireLoad
+import NewswireTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -72,15 +73,15 @@ func requestBytes(_ requests: [(Request, UInt32)]) -> ByteBuffer {
 }
 
 /// Runs `body` against a fresh loopback server holding `articles` articles, and stops the server afterwards.
-func withLoopbackServer(articles: Int, _ body: (LoopbackServer) async throws -> Void) async throws {
+func withLoopbackServer(articles: Int, _ body: (TestServer) async throws -> Void) async throws {
     let server = try await LoopbackServer.start(articles: articles)
     do {
         try await body(server)
     } catch {
-        try await server.stop()
+        try await server.stop(removingData: true)
         throw error
     }
-    try await server.stop()
+    try await server.stop(removingData: true)
 }
 
 @Suite("Server: cached GETs answered in the pipeline", .serialized)

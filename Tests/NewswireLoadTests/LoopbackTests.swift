@@ -4,58 +4,17 @@ import NIOCore
 import NewswireEngine
 import NewswireModel
 import NewswireServer
+import NewswireTestSupport
 import ServiceLifecycle
 import Testing
 
 @testable import NewswireLoad
 
-/// A real server on 127.0.0.1, port 0, over a temporary data directory holding `articles` synthetic articles.
-final class LoopbackServer: Sendable {
-    let port: Int
-    private let group: ServiceGroup
-    private let runTask: Task<Void, any Error>
-    private let directory: String
-
-    private init(port: Int, group: ServiceGroup, runTask: Task<Void, any Error>, directory: String) {
-        self.port = port
-        self.group = group
-        self.runTask = runTask
-        self.directory = directory
-    }
-
-    static func start(articles: Int) async throws -> LoopbackServer {
-        let directory = NSTemporaryDirectory() + "newswire-load-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var configuration = ServerConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.port = 0
-        configuration.dataDirectory = directory
-        configuration.seedsDirectory = nil
-        let engine = try NewswireEngine.open(dataDirectory: directory)
-        _ = try engine.put((0..<articles).map(article))
-        var logger = Logger(label: "load-test-server")
-        logger.logLevel = .critical
-        let (addresses, continuation) = AsyncStream<SocketAddress>.makeStream()
-        let server = NewswireServer(
-            configuration: configuration, engine: engine, logger: logger,
-            onListening: { address in
-                continuation.yield(address)
-                continuation.finish()
-            })
-        let group = ServiceGroup(services: [server], logger: logger)
-        let runTask = Task { try await group.run() }
-        var iterator = addresses.makeAsyncIterator()
-        guard let address = await iterator.next(), let port = address.port else {
-            runTask.cancel()
-            throw LoadConfigurationError("test server did not start")
-        }
-        return LoopbackServer(port: port, group: group, runTask: runTask, directory: directory)
-    }
-
-    func stop() async throws {
-        await group.triggerGracefulShutdown()
-        try await runTask.value
-        try? FileManager.default.removeItem(atPath: directory)
+/// Articles and a loopback server for the bench tests.
+enum LoopbackServer {
+    /// A server on 127.0.0.1, port 0, holding `articles` synthetic articles.
+    static func start(articles: Int) async throws -> TestServer {
+        try await TestServer.start(prepare: { engine in _ = try engine.put((0..<articles).map(article)) })
     }
 
     static func article(_ n: Int) -> Article {
@@ -85,7 +44,7 @@ struct LoopbackTests {
         configuration.queries = ["能源", "Chengdu"]
         configuration.keys = .zipf(exponent: 0.99)
         let result = try await LoadGenerator.run(configuration)
-        try await server.stop()
+        try await server.stop(removingData: true)
 
         #expect(result.errors == [:])
         #expect(result.connectionFailures == [])
@@ -116,7 +75,7 @@ struct LoopbackTests {
         configuration.duration = .milliseconds(500)
         configuration.compression = false
         let result = try await LoadGenerator.run(configuration)
-        try await server.stop()
+        try await server.stop(removingData: true)
 
         #expect(result.errors == [:])
         // Due times are start + k/2000 s; the window [start+0.2 s, start+0.7 s) holds k = 400...1399.

@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+import NIOCore
+import NewswireEngine
+import NewswireServer
+import ServiceLifecycle
+
+/// A real `NewswireServer` on 127.0.0.1 (port 0 unless told otherwise) over a data directory, run in a
+/// `ServiceGroup` as `newswired` runs it, for end-to-end, load and hardening tests.
+public final class TestServer: Sendable {
+    /// The data directory (a fresh temporary one unless given).
+    public let dataDirectory: String
+    /// The port the server listens on.
+    public let port: Int
+    /// The server's engine.
+    public let engine: NewswireEngine
+    private let group: ServiceGroup
+    private let runTask: Task<Void, any Error>
+    private let removesDirectory: Bool
+
+    private init(
+        dataDirectory: String, port: Int, engine: NewswireEngine, group: ServiceGroup,
+        runTask: Task<Void, any Error>, removesDirectory: Bool
+    ) {
+        self.dataDirectory = dataDirectory
+        self.port = port
+        self.engine = engine
+        self.group = group
+        self.runTask = runTask
+        self.removesDirectory = removesDirectory
+    }
+
+    /// Starts a server and returns once it listens.
+    ///
+    /// - Parameters:
+    ///   - dataDirectory: reuse a directory (a restart); nil makes a fresh temporary one, removed on ``stop(removingData:)``.
+    ///   - logger: the server's logger; default: only critical messages.
+    ///   - configure: adjusts the configuration (host 127.0.0.1, no seeds, spec limits); the trailing closure.
+    ///   - prepare: runs on the open engine before the server starts (e.g. to load articles).
+    public static func start(
+        dataDirectory: String? = nil, port: Int = 0, logger: Logger? = nil,
+        configure: (inout ServerConfiguration) -> Void = { _ in },
+        prepare: (NewswireEngine) throws -> Void = { _ in }
+    ) async throws -> TestServer {
+        let directory = dataDirectory ?? makeTemporaryDirectory()
+        var configuration = ServerConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = port
+        configuration.dataDirectory = directory
+        configuration.seedsDirectory = nil
+        configure(&configuration)
+        let engine = try NewswireEngine.open(dataDirectory: directory)
+        try prepare(engine)
+        let logger = logger ?? {
+            var quiet = Logger(label: "test-server")
+            quiet.logLevel = .critical
+            return quiet
+        }()
+        let (addresses, continuation) = AsyncStream<SocketAddress>.makeStream()
+        let server = NewswireServer(
+            configuration: configuration, engine: engine, logger: logger,
+            onListening: { address in
+                continuation.yield(address)
+                continuation.finish()
+            })
+        let group = ServiceGroup(services: [server], logger: logger)
+        let runTask = Task {
+            defer { continuation.finish() }
+            try await group.run()
+        }
+        var iterator = addresses.makeAsyncIterator()
+        guard let address = await iterator.next(), let boundPort = address.port else {
+            try await runTask.value  // the reason it did not start
+            throw ServerError(message: "test server did not start")
+        }
+        return TestServer(
+            dataDirectory: directory, port: boundPort, engine: engine, group: group, runTask: runTask,
+            removesDirectory: dataDirectory == nil)
+    }
+
+    /// Graceful shutdown (as on SIGTERM); returns once the server has drained and closed its engine. Throws if the
+    /// server's run failed. The temporary data directory is kept unless `removingData` is set.
+    public func stop(removingData: Bool = false) async throws {
+        await group.triggerGracefulShutdown()
+        try await runTask.value
+        if removingData, removesDirectory { try? FileManager.default.removeItem(atPath: dataDirectory) }
+    }
+
+    /// A fresh empty directory under the system temporary directory.
+    public static func makeTemporaryDirectory() -> String {
+        let path = NSTemporaryDirectory() + "newswire-test-server-" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
