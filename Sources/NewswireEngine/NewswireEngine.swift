@@ -321,7 +321,9 @@ public final class NewswireEngine: Sendable {
     /// `duplicateOf`. Returns one outcome per article, in order.
     public func put(_ articles: [Article]) throws -> [PutOutcome] {
         if articles.isEmpty { return [] }
-        let features = Self.features(of: articles)  // CPU work outside the write lock
+        // CPU work outside the write lock, so concurrent puts overlap it with each other's commits: the
+        // near-duplicate features, and the index segment (it does not depend on `duplicateOf`).
+        let (features, prepared) = prepare(articles)
         duplicatesReady.wait()
         let (outcomes, changes) = try writeState.withLock { state -> ([PutOutcome], Int) in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
@@ -354,7 +356,11 @@ public final class NewswireEngine: Sendable {
             // The store has committed: bring the index and the duplicate table in step before acknowledging.
             var changed: [Article] = []
             for (article, result) in zip(toStore, results) where result != .unchanged { changed.append(article) }
-            index.upsert(contentsOf: changed)
+            if changed.count == toStore.count {
+                index.install(prepared)  // every article changed: the prepared segment is exactly the update
+            } else if !changed.isEmpty {
+                index.install(index.prepare(contentsOf: changed))
+            }
             for (entry, result) in zip(entries, results) where result != .unchanged {
                 state.duplicates.insert(entry)
             }
@@ -363,8 +369,32 @@ public final class NewswireEngine: Sendable {
             }
             return (outcomes, changed.count)
         }
-        if changes > 0 { maybeScheduleSnapshot() }
+        if changes > 0 {
+            // Merging changes no search result, so it runs after the write lock is released: the next put's
+            // duplicate check and commit overlap it.
+            index.mergeSegmentsIfNeeded()
+            maybeScheduleSnapshot()
+        }
         return outcomes
+    }
+
+    /// The near-duplicate features of `articles` and their prepared index segment, computed side by side.
+    private func prepare(_ articles: [Article]) -> ([TextFeatures], PreparedSegment) {
+        guard articles.count >= 64 else {
+            return (articles.map { TextFeatures(body: $0.body) }, index.prepare(contentsOf: articles))
+        }
+        let segment = Locked<PreparedSegment?>(nil)
+        let features = Locked<[TextFeatures]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { task in
+            if task == 0 {
+                let prepared = index.prepare(contentsOf: articles)
+                segment.withLock { $0 = prepared }
+            } else {
+                let computed = Self.features(of: articles)
+                features.withLock { $0 = computed }
+            }
+        }
+        return (features.withLock { $0 }, segment.withLock { $0! })
     }
 
     /// Near-duplicate features of each article, on all cores for large batches.

@@ -93,15 +93,24 @@ struct IndexState {
         segments.reduce(0) { $0 + $1.documentFrequency(ref) }
     }
 
-    /// Segments to merge next (adjacent), or nil: the newest two when the older is at most twice the newer
-    /// (a binary-counter policy: every document is rewritten O(log n) times), or any half-deleted segment alone.
+    /// Segments to merge next (adjacent), or nil: the newest two when the older is at most twice the newer, with
+    /// the older ones that merge would cascade into (a binary-counter policy: every document is rewritten
+    /// O(log n) times), or any half-deleted segment alone.
     func mergeCandidates() -> [Segment]? {
         if let sparse = segments.first(where: { $0.count > 0 && $0.deletedCount * 2 > $0.count }) {
             return [sparse]
         }
         let n = segments.count
         guard n >= 2, segments[n - 2].liveCount <= 2 * segments[n - 1].liveCount else { return nil }
-        return [segments[n - 2], segments[n - 1]]
+        // Take at once every older segment the cascade of pairwise merges would absorb next (the same segments
+        // end up together, but each document is copied once instead of once per step).
+        var first = n - 2
+        var merged = segments[n - 2].liveCount + segments[n - 1].liveCount
+        while first > 0, segments[first - 1].liveCount <= 2 * merged {
+            first -= 1
+            merged += segments[first].liveCount
+        }
+        return Array(segments[first..<n])
     }
 }
 

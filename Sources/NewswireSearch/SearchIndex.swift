@@ -40,6 +40,38 @@ public final class SearchIndex: @unchecked Sendable {
         mergeWhileNeeded()
     }
 
+    /// Analyses and lays out `articles` as a segment without installing it, so the expensive part of indexing can
+    /// run outside the caller's critical section and concurrently with other preparations. When the batch holds
+    /// the same id more than once, the last copy wins. Install it with ``install(_:)``, or drop it.
+    public func prepare(contentsOf articles: [Article]) -> PreparedSegment {
+        var last: [ArticleID: Int] = [:]
+        for (i, article) in articles.enumerated() { last[article.id] = i }
+        // Interning takes the lock briefly; an interned value left unused (a dropped preparation) is never shown:
+        // facets list only values with documents.
+        let prepared = lock.withWriteLock {
+            articles.indices.filter { last[articles[$0].id] == $0 }.map { state.prepare(articles[$0]) }
+        }
+        return PreparedSegment(segment: Segment.build(prepared))
+    }
+
+    /// Installs a segment from ``prepare(contentsOf:)``: its articles replace any indexed copies, and searches see
+    /// them once this returns. Unlike ``upsert(contentsOf:)`` it does not merge segments; call
+    /// ``mergeSegmentsIfNeeded()`` afterwards (merging changes no result, so it may run after the write is
+    /// acknowledged).
+    public func install(_ prepared: PreparedSegment) {
+        guard prepared.segment.count > 0 else { return }
+        writer.lock()
+        defer { writer.unlock() }
+        lock.withWriteLock { state.install(prepared.segment) }
+    }
+
+    /// Merges segments while the merge policy asks for it (what ``upsert(contentsOf:)`` does after each write).
+    public func mergeSegmentsIfNeeded() {
+        writer.lock()
+        defer { writer.unlock() }
+        mergeWhileNeeded()
+    }
+
     /// Removes the article with `id`, if present.
     public func remove(id: ArticleID) {
         writer.lock()
@@ -105,6 +137,14 @@ public final class SearchIndex: @unchecked Sendable {
 
     /// Segment sizes, newest last (for tests and diagnostics).
     var segmentSizes: [Int] { lock.withReadLock { state.segments.map(\.count) } }
+}
+
+/// A batch of articles analysed into a segment by ``SearchIndex/prepare(contentsOf:)``, ready to install.
+public struct PreparedSegment: Sendable {
+    let segment: Segment
+
+    /// Number of distinct articles in the batch.
+    public var count: Int { segment.count }
 }
 
 /// More-Like-This.

@@ -206,6 +206,46 @@ import Testing
         try Self.check(index, oracle, queries: Self.sampleQueries(from: articles, count: 250, seed: 3) + ["税政", "人民共和"])
     }
 
+    /// Segments prepared ahead (concurrently, out of order) and installed in write order give exactly what
+    /// upserting in that order gives; a dropped preparation leaves no trace in results or facets.
+    @Test func preparedSegmentsInstalledInOrderMatchOracle() throws {
+        let index = SearchIndex()
+        var oracle = BruteForceIndex()
+        let half = Fixtures.articles.count / 2
+        let first = Array(Fixtures.articles.prefix(half + 3))
+        // The second batch replaces three articles of the first and repeats an id (the last copy wins).
+        var second = Array(Fixtures.articles.dropFirst(half))
+        for k in 0..<3 {
+            second[k].title = "改版：" + second[k].title
+            second[k].paragraphs = ["税政改革，人民共和。"]
+        }
+        var repeated = second[4]
+        repeated.paragraphs = ["重复编号的最后一份：税政。"]
+        second.append(repeated)
+        var dropped = Fixtures.articles[0]
+        dropped.id = ArticleID("never-installed")
+        dropped.source = "从未写入的来源"
+        let preparedSecond = index.prepare(contentsOf: second)
+        let preparedDropped = index.prepare(contentsOf: [dropped])
+        let preparedFirst = index.prepare(contentsOf: first)
+        #expect(preparedDropped.count == 1)
+        #expect(preparedSecond.count == second.count - 1)
+        index.install(preparedFirst)
+        for article in first { oracle.upsert(article) }
+        index.install(preparedSecond)
+        for article in second { oracle.upsert(article) }
+        index.mergeSegmentsIfNeeded()
+        #expect(index.count == oracle.count)
+        #expect(!index.contains(id: dropped.id))
+        let facets = try index.search(SearchRequest(text: "", limit: 0, facets: [.source], facetLimit: 1000)).facets
+        let sources = facets.first?.counts.map(\.value) ?? []
+        #expect(sources.contains("新华社"))
+        #expect(sources.contains("从未写入的来源") == false)
+        try Self.check(
+            index, oracle,
+            queries: Self.sampleQueries(from: first + second, count: 200, seed: 5) + ["税政", "人民共和", "重复编号"])
+    }
+
     @Test(.enabled(if: Fixtures.corpusAvailable, "../shared/corpus/zh-news.jsonl is absent"))
     func corpusQueriesMatchOracle() throws {
         // A bounded sample keeps debug runs quick: every 20th article (977), 200 queries. The benchmark's query
