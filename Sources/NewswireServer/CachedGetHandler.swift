@@ -106,16 +106,8 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
             let entry = server.recordCache.entry(forIDBytes: idBytes),
             connection.admitsImmediateAnswer(requestID)
         else { return false }
-        let payload: OutboundPayload
-        if handshake.welcome.compression == .zlib,
-            entry.payload.readableBytes >= Int(handshake.welcome.compressionThreshold),
-            let compressed = entry.compressed
-        {
-            payload = .precompressed(zlib: compressed, uncompressedLength: UInt32(entry.payload.readableBytes))
-        } else {
-            payload = .plain(entry.payload)
-        }
-        encoder.encode(OutboundFrame(opcode: .article, requestID: requestID, payload: payload), into: &pending)
+        encoder.encode(
+            OutboundFrame(opcode: .article, requestID: requestID, payload: entry.payload(for: handshake)), into: &pending)
         answered += 1
         bytesIn += FrameHeader.length + length
         payloadBytes += entry.payload.readableBytes

@@ -343,18 +343,10 @@ final class Connection: Sendable {
     }
 
     func completeWithCachedRecord(_ requestID: RequestID, entry: RecordCache.Entry, handshake: Handshake) {
-        let payload: OutboundPayload
-        if handshake.welcome.compression == .zlib,
-            entry.payload.readableBytes >= Int(handshake.welcome.compressionThreshold),
-            let compressed = entry.compressed
-        {
-            payload = .precompressed(zlib: compressed, uncompressedLength: UInt32(entry.payload.readableBytes))
-        } else {
-            payload = .plain(entry.payload)
-        }
         complete(
-            requestID, frame: OutboundFrame(opcode: .article, requestID: requestID, payload: payload), opcode: .get,
-            started: .now)
+            requestID,
+            frame: OutboundFrame(opcode: .article, requestID: requestID, payload: entry.payload(for: handshake)),
+            opcode: .get, started: .now)
     }
 
     // MARK: Shutdown
@@ -363,22 +355,27 @@ final class Connection: Sendable {
     /// then told to retry; the connection closes once nothing is in flight.
     func drain(grace: Duration) {
         let graceMillis = UInt32(clamping: grace.microseconds / 1000)
-        let (goAway, idle) = state.withLockedValue { state -> (GoAwayMessage?, Bool) in
-            if case .draining = state.machine.state { return (nil, false) }
+        enum Step {
+            case nothing, close, waitForInFlight
+        }
+        let step = state.withLockedValue { state -> Step in
+            if case .draining = state.machine.state { return .nothing }
             let goAway = state.machine.beginShutdown(
                 message: "server is shutting down; in-flight requests have \(graceMillis) ms to finish",
                 graceMillis: graceMillis)
-            if let goAway { queue.enqueue(.frame(OutboundFrame(.goAway(goAway), requestID: .connection))) }
-            return (goAway, state.machine.inFlight.isEmpty)
+            guard let goAway else {
+                // Before the handshake (the machine is now closed): nothing to drain.
+                return .close
+            }
+            queue.enqueue(.frame(OutboundFrame(.goAway(goAway), requestID: .connection)))
+            return state.machine.inFlight.isEmpty ? .close : .waitForInFlight
         }
-        guard let goAway else {
-            // Before the handshake (or already closed): nothing to drain.
-            if case .closed = state.withLockedValue({ $0.machine.state }) { queueClose() }
-            return
-        }
-        if idle {
+        switch step {
+        case .nothing: return
+        case .close:
             queueClose()
             return
+        case .waitForInFlight: break
         }
         let nanos = grace.nanoseconds
         channel.eventLoop.scheduleTask(in: .nanoseconds(nanos)) { [self] in

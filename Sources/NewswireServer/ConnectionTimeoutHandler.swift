@@ -55,13 +55,21 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     private static func close(context: ChannelHandlerContext, with response: Response) {
+        context.channel.sendFinalFrameAndClose(response)
+    }
+}
+
+extension Channel {
+    /// Sends one uncompressed server-initiated frame (request id 0xFFFFFFFF) and closes the connection.
+    ///
+    /// The write never completes when it cannot leave: under TLS before the TLS handshake finished (the TLS handler
+    /// holds it), or to a peer that reads nothing. The connection is closed after `bound` anyway, so a stalled peer
+    /// cannot keep its slot. Safe to call from any thread.
+    func sendFinalFrameAndClose(_ response: Response, bound: TimeAmount = .seconds(1)) {
         var encoder = FrameEncoder(compression: .disabled)
-        var buffer = context.channel.allocator.buffer(capacity: 128)
+        var buffer = allocator.buffer(capacity: 128)
         encoder.encode(response, requestID: .connection, into: &buffer)
-        let channel = context.channel
-        channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
-        // The write never completes when it cannot leave: under TLS before the TLS handshake finished (the TLS
-        // handler holds it), or to a peer that reads nothing. Close anyway, so a stalled peer cannot keep the slot.
-        channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        writeAndFlush(buffer).whenComplete { _ in self.close(promise: nil) }
+        eventLoop.scheduleTask(in: bound) { self.close(promise: nil) }
     }
 }

@@ -169,12 +169,9 @@ public final class NewswireServer: Service, Sendable {
                     code: .overloaded,
                     message: "server already has \(maxConnections) connections; retry later or reuse a connection",
                     requestID: .connection, retryAfterMillis: 100)
-            var encoder = FrameEncoder(compression: .disabled)
-            var buffer = channel.channel.allocator.buffer(capacity: 128)
-            encoder.encode(.error(error), requestID: .connection, into: &buffer)
-            let raw = channel.channel
-            try? await raw.writeAndFlush(buffer)
-            try? await raw.close()
+            // Bounded: a refused peer that reads nothing cannot hold this task or its socket open.
+            channel.channel.sendFinalFrameAndClose(.error(error))
+            try? await channel.channel.closeFuture.get()
             return
         }
         context.statistics.connectionOpened()

@@ -18,6 +18,18 @@ final class RecordCache: Sendable {
         let payload: ByteBuffer
         /// The same payload as a zlib stream, when compression makes it smaller.
         let compressed: ByteBuffer?
+
+        /// What to send on a connection with this handshake: the cached zlib stream when the connection agreed on
+        /// zlib and the payload reaches its threshold, else the plain payload (never compressed again per request).
+        func payload(for handshake: Handshake) -> OutboundPayload {
+            if handshake.welcome.compression == .zlib,
+                payload.readableBytes >= Int(handshake.welcome.compressionThreshold),
+                let compressed
+            {
+                return .precompressed(zlib: compressed, uncompressedLength: UInt32(payload.readableBytes))
+            }
+            return .plain(payload)
+        }
     }
 
     private struct State {
