@@ -48,10 +48,10 @@ struct Newswired: AsyncParsableCommand {
     @Option(
         name: .customLong("tls-cert"),
         help: "PEM certificate chain: serve TLS with it (needs --tls-key; env NEWSWIRE_TLS_CERT).")
-    var tlsCertificate: String? = env("NEWSWIRE_TLS_CERT")
+    var tlsCertificate: String?
 
     @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (env NEWSWIRE_TLS_KEY).")
-    var tlsKey: String? = env("NEWSWIRE_TLS_KEY")
+    var tlsKey: String?
 
     @Option(name: .customLong("max-connections"), help: "Connections served at once (env NEWSWIRE_MAX_CONNECTIONS).")
     var maxConnections: Int = env("NEWSWIRE_MAX_CONNECTIONS").flatMap(Int.init) ?? 1024
@@ -105,18 +105,22 @@ struct Newswired: AsyncParsableCommand {
         ] where value <= 0 {
             throw ValidationError("\(name) must be positive, got \(value)")
         }
-        switch (tlsCertificate, tlsKey) {
+        switch (certificatePath, keyPath) {
         case (.some, .none): throw ValidationError("--tls-cert needs --tls-key (the certificate's private key)")
         case (.none, .some): throw ValidationError("--tls-key needs --tls-cert (the certificate chain)")
         default: break
         }
-        for (name, path) in [("--tls-cert", tlsCertificate), ("--tls-key", tlsKey)] {
+        for (name, path) in [("--tls-cert", certificatePath), ("--tls-key", keyPath)] {
             if let path, !FileManager.default.isReadableFile(atPath: path) {
                 throw ValidationError("\(name) \(path): no readable file there")
             }
         }
         guard maxFrameBytes >= 64 << 10 else { throw ValidationError("--max-frame-bytes must be at least 65536") }
     }
+
+    /// The TLS files from the flags, else from the environment (flags with a default env value are deprecated).
+    private var certificatePath: String? { tlsCertificate ?? env("NEWSWIRE_TLS_CERT") }
+    private var keyPath: String? { tlsKey ?? env("NEWSWIRE_TLS_KEY") }
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -134,8 +138,8 @@ struct Newswired: AsyncParsableCommand {
         configuration.seedsDirectory = noSeeds ? nil : seeds
         configuration.writeToken = try (tokenFile ?? env("NEWSWIRE_TOKEN_FILE")).map { try Self.readToken(from: $0, option: "--token-file") }
         configuration.readToken = try (readTokenFile ?? env("NEWSWIRE_READ_TOKEN_FILE")).map { try Self.readToken(from: $0, option: "--read-token-file") }
-        if let tlsCertificate, let tlsKey {
-            configuration.tls = .init(certificateChainPath: tlsCertificate, privateKeyPath: tlsKey)
+        if let certificatePath, let keyPath {
+            configuration.tls = .init(certificateChainPath: certificatePath, privateKeyPath: keyPath)
         }
         configuration.limits.maxConnections = maxConnections
         configuration.limits.maxFrameBytes = maxFrameBytes

@@ -13,7 +13,7 @@ struct OverloadTests {
     func slowReaderIsThrottled() async throws {
         try await withAttack { server in
             let connection = try await RawConnection.handshaken(port: server.port)
-            try await connection.channel.setOption(.autoRead, value: false)
+            try await connection.channel.setOption(.autoRead, value: false).get()
             let echo = ByteBuffer(repeating: 0x5A, count: 32 << 10)
             let attempted = 5000
             var sent = 0
@@ -42,7 +42,7 @@ struct OverloadTests {
             #expect(sent < attempted, "the server read all \(attempted) requests without anyone reading answers")
             #expect(bytesSent < 64 << 20, "\(bytesSent >> 20) MiB accepted before the server stopped reading")
 
-            try await connection.channel.setOption(.autoRead, value: true)
+            try await connection.channel.setOption(.autoRead, value: true).get()
             connection.channel.read()
             var answered = Set<UInt32>()
             var overloaded = 0
@@ -137,7 +137,7 @@ struct OverloadTests {
             for _ in 0..<64 {
                 let connection = try await RawConnection.connect(port: server.port)
                 // A refused connection may already be closed (with its OVERLOADED frame waiting) before HELLO goes.
-                try? await connection.send(.hello(HelloMessage(clientName: "flood")), id: RequestID(0))
+                _ = try? await connection.send(.hello(HelloMessage(clientName: "flood")), id: RequestID(0))
                 switch try await connection.nextResponse() {
                 case .welcome:
                     admitted.append(connection)
