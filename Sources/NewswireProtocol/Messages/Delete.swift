@@ -12,20 +12,11 @@ public struct DeleteMessage: WireMessage, FieldCoded {
     public init(ids: [ArticleID]) { self.ids = ids }
 
     func encodeFields(into buffer: inout ByteBuffer) {
-        for id in ids { buffer.writeStringField(1, id.rawValue) }
+        buffer.writeArticleIDs(1, ids)
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {
-        var ids: [ArticleID] = []
-        while let field = try reader.nextField() {
-            switch field.number {
-            case 1:
-                ids.append(try reader.readArticleID(field.type))
-                try reader.checkBatch(ids.count, "ids")
-            default: try reader.skip(field.type)
-            }
-        }
-        self.init(ids: ids)
+        self.init(ids: try reader.readIDList())
     }
 
     /// Appends the payload.
@@ -51,7 +42,7 @@ public struct DeleteResultMessage: WireMessage, FieldCoded {
 
     func encodeFields(into buffer: inout ByteBuffer) {
         buffer.writeCountField(1, deleted)
-        for id in missing { buffer.writeStringField(2, id.rawValue) }
+        buffer.writeArticleIDs(2, missing)
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {

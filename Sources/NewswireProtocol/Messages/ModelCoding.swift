@@ -183,6 +183,28 @@ extension WireReader {
     mutating func readArticleID(_ type: WireType) throws(ProtocolError) -> ArticleID {
         ArticleID(try readString(type))
     }
+
+    /// Reads a message whose one known field is field 1, a repeated article id (GET_MANY, DELETE), refusing more
+    /// than ``ProtocolLimits/maxBatchCount`` ids as soon as the next one arrives; unknown fields are skipped.
+    mutating func readIDList() throws(ProtocolError) -> [ArticleID] {
+        var ids: [ArticleID] = []
+        while let field = try nextField() {
+            switch field.number {
+            case 1:
+                ids.append(try readArticleID(field.type))
+                try checkBatch(ids.count, "ids")
+            default: try skip(field.type)
+            }
+        }
+        return ids
+    }
+}
+
+extension ByteBuffer {
+    /// Writes each id as a repeated string field.
+    mutating func writeArticleIDs(_ field: UInt32, _ ids: [ArticleID]) {
+        for id in ids { writeStringField(field, id.rawValue) }
+    }
 }
 
 // MARK: - Search (§5.6)

@@ -106,7 +106,7 @@ public struct ScanBatchMessage: WireMessage, FieldCoded {
 
     func encodeFields(into buffer: inout ByteBuffer) {
         for record in records { buffer.writeRecordField(1, record) }
-        for id in ids { buffer.writeStringField(2, id.rawValue) }
+        buffer.writeArticleIDs(2, ids)
         buffer.writeBytesFieldIfNonEmpty(3, nextCursor)
     }
 
