@@ -155,6 +155,8 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
 public struct FrameHeader: Sendable, Hashable {
     /// Size of the header on the wire.
     public static let length = 12
+    /// Where the big-endian request id starts within the header (after version, flags and opcode).
+    public static let requestIDOffset = 4
 
     /// Protocol version of this frame.
     public var version: UInt8

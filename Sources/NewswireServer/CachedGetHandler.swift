@@ -22,8 +22,8 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let server: ServerContext
     private let limits: FrameLimits
     private var connection: Connection?
-    private var handshake: Handshake?
-    private var encoder = FrameEncoder(compression: .disabled)
+    /// The connection's zlib threshold when it negotiated zlib (cached records at or above it go compressed).
+    private var zlibThreshold: Int?
     /// Received bytes not yet answered or passed on: at most one partial frame once a read is processed.
     private var cumulation = ByteBuffer()
     /// Set after a header the decoder must see and reject: from then on bytes pass straight through.
@@ -32,6 +32,8 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// storage is uniquely referenced again and `clear()` keeps it, so a steady stream allocates nothing here.
     private var pending = ByteBuffer()
     private var answered = 0
+    /// Whether this read burst passed any bytes to the decoder (see `channelReadComplete`).
+    private var forwardedThisBurst = false
     private var bytesIn = 0
     private var payloadBytes = 0
 
@@ -43,12 +45,14 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Called on the event loop once WELCOME has been handed to the channel, so no answer can overtake it.
     func enable(connection: Connection, handshake: Handshake) {
         self.connection = connection
-        self.handshake = handshake
+        zlibThreshold =
+            handshake.welcome.compression == .zlib ? Int(handshake.welcome.compressionThreshold) : nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         if passThrough {
+            forwardedThisBurst = true
             context.fireChannelRead(data)
             return
         }
@@ -99,15 +103,18 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Writes the answer of a cached GET into the burst's buffer; false when this GET must go to the connection.
     private func answer(requestID: RequestID, payloadAt offset: Int, length: Int) -> Bool {
-        guard let connection, let handshake, length >= 2, length <= 129,
+        guard let connection, length >= 2, length <= 129,
             cumulation.getInteger(at: offset, as: UInt8.self) == 0x0A,
-            cumulation.getInteger(at: offset + 1, as: UInt8.self) == UInt8(length - 2),
-            let idBytes = cumulation.getSlice(at: offset + 2, length: length - 2),
-            let entry = server.recordCache.entry(forIDBytes: idBytes),
-            connection.admitsImmediateAnswer(requestID)
+            cumulation.getInteger(at: offset + 1, as: UInt8.self) == UInt8(length - 2)
         else { return false }
-        encoder.encode(
-            OutboundFrame(opcode: .article, requestID: requestID, payload: entry.payload(for: handshake)), into: &pending)
+        // Look the id up in place: `offset` is at or after the reader index, and the frame is whole.
+        let start = offset + 2 - cumulation.readerIndex
+        let entry = cumulation.withUnsafeReadableBytes { bytes in
+            server.recordCache.entry(forIDBytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length - 2)]))
+        }
+        guard let entry, connection.admitsImmediateAnswer(requestID) else { return false }
+        let compressed = zlibThreshold.map { entry.compressedFrame != nil && entry.payload.readableBytes >= $0 } ?? false
+        entry.writeFrame(requestID: requestID, compressed: compressed, into: &pending)
         answered += 1
         bytesIn += FrameHeader.length + length
         payloadBytes += entry.payload.readableBytes
@@ -116,6 +123,7 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func forward(context: ChannelHandlerContext, from start: Int, to end: Int) {
         guard end > start, let slice = cumulation.getSlice(at: start, length: end - start) else { return }
+        forwardedThisBurst = true
         context.fireChannelRead(wrapInboundOut(slice))
     }
 
@@ -124,15 +132,18 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
             let wire = pending.readableBytes
             context.writeAndFlush(wrapOutboundOut(pending), promise: nil)
             pending.clear()
-            // Counters once per burst rather than once per request (each takes a lock).
-            server.statistics.recordBytesIn(bytesIn)
-            server.statistics.recordBytesOut(wire: wire, uncompressedPayload: payloadBytes)
-            server.statistics.recordRequests(opcode: .get, outcome: "ok", count: answered)
+            server.statistics.recordCachedGets(
+                count: answered, bytesIn: bytesIn, wire: wire, uncompressedPayload: payloadBytes)
             answered = 0
             bytesIn = 0
             payloadBytes = 0
         }
-        context.fireChannelReadComplete()
+        // The handlers behind this one only need the event after a burst that passed them bytes: they act on
+        // what they were given. A burst answered entirely here skips the walk down the pipeline.
+        if forwardedThisBurst || connection == nil {
+            forwardedThisBurst = false
+            context.fireChannelReadComplete()
+        }
     }
 
     /// At end of input, a partial frame still held here goes to the decoder, which reports it as before.

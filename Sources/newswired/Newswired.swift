@@ -3,6 +3,8 @@ import ArticleExtraction
 import Foundation
 import Logging
 import NewswireEngine
+import NIOCore
+import NIOPosix
 import NewswireServer
 import ServiceLifecycle
 
@@ -91,6 +93,11 @@ struct Newswired: AsyncParsableCommand {
         help: "Payloads at least this many bytes are zlib-compressed (env NEWSWIRE_COMPRESSION_THRESHOLD).")
     var compressionThreshold: Int = env("NEWSWIRE_COMPRESSION_THRESHOLD").flatMap(Int.init) ?? 512
 
+    @Option(
+        name: .customLong("event-loops"),
+        help: "Network threads; 0 means one per core (env NEWSWIRE_EVENT_LOOPS).")
+    var eventLoops: Int = env("NEWSWIRE_EVENT_LOOPS").flatMap(Int.init) ?? 0
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env NEWSWIRE_LOG_LEVEL).")
     var logLevel: String = env("NEWSWIRE_LOG_LEVEL") ?? "info"
 
@@ -115,6 +122,7 @@ struct Newswired: AsyncParsableCommand {
                 throw ValidationError("\(name) \(path): no readable file there")
             }
         }
+        guard eventLoops >= 0 else { throw ValidationError("--event-loops must be 0 (one per core) or more") }
         guard maxFrameBytes >= 64 << 10 else { throw ValidationError("--max-frame-bytes must be at least 65536") }
     }
 
@@ -170,7 +178,11 @@ struct Newswired: AsyncParsableCommand {
             }
         }
 
-        let server = NewswireServer(configuration: configuration, engine: engine, extractor: extractor, logger: logger)
+        let eventLoopGroup: any EventLoopGroup =
+            eventLoops > 0 ? MultiThreadedEventLoopGroup(numberOfThreads: eventLoops) : MultiThreadedEventLoopGroup.singleton
+        let server = NewswireServer(
+            configuration: configuration, engine: engine, extractor: extractor, eventLoopGroup: eventLoopGroup,
+            logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
