@@ -25,7 +25,8 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The connection's zlib threshold when it negotiated zlib (cached records at or above it go compressed).
     private var zlibThreshold: Int?
     /// Received bytes not yet answered or passed on: at most one partial frame once a read is processed.
-    private var cumulation = ByteBuffer()
+    private var cumulation = emptyBuffer
+    private static let emptyBuffer = ByteBuffer()
     /// Set after a header the decoder must see and reject: from then on bytes pass straight through.
     private var passThrough = false
     /// Answers of the current read burst. Reused across bursts: once the socket took the previous write, the
@@ -95,7 +96,9 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         forward(context: context, from: forwardFrom, to: index)
         cumulation.moveReaderIndex(to: index)
         if cumulation.readableBytes == 0 {
-            cumulation.clear()
+            // Let go of the read buffer, so the channel reuses it for the next read: `clear()` on a buffer the
+            // channel's pool still holds would allocate a fresh one of the same capacity on every read.
+            cumulation = Self.emptyBuffer
         } else if cumulation.readerIndex >= 1 << 16 {
             cumulation.discardReadBytes()
         }
