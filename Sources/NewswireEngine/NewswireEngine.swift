@@ -319,6 +319,9 @@ public final class NewswireEngine: Sendable {
 
     /// Stores `articles` (one transaction, durable when it returns) and indexes them, after setting each one's
     /// `duplicateOf`. Returns one outcome per article, in order.
+    ///
+    /// A batch gives exactly what putting its articles one at a time, in order, would give (outcomes, verdicts
+    /// and stored records), also when it holds the same id more than once: ``GroupCommitter`` relies on it.
     public func put(_ articles: [Article]) throws -> [PutOutcome] {
         if articles.isEmpty { return [] }
         // CPU work outside the write lock, so concurrent puts overlap it with each other's commits: the
@@ -335,10 +338,12 @@ public final class NewswireEngine: Sendable {
             for (article, features) in zip(articles, features) {
                 var article = article
                 let hash = contentHash(of: article)
-                if batch.entry(for: article.id) == nil, let known = state.duplicates.entry(for: article.id),
+                // The latest copy of this id: earlier in this batch, else stored. An equal re-put keeps its verdict
+                // (also when the batch holds the id twice, as two grouped INGESTs of one page do).
+                if let known = batch.entry(for: article.id) ?? state.duplicates.entry(for: article.id),
                     known.contentHash == hash
                 {
-                    article.duplicateOf = known.duplicateOf  // unchanged re-put: keep the verdict
+                    article.duplicateOf = known.duplicateOf
                 } else {
                     article.duplicateOf = try findOriginal(
                         of: article, features: features, in: state.duplicates, batch: batch, batchArticles)
@@ -434,10 +439,10 @@ public final class NewswireEngine: Sendable {
         guard !features.bandKeys.isEmpty else { return nil }
         let key = ScanCursor.publishedKey(of: article)
         let window = Int64(configuration.duplicateWindowDays) * 86_400
-        // Batch entries are newer than the table's for the same id.
+        // Batch entries supersede the table's for the same id, also when the new copy no longer shares a band
+        // with this article (the stale stored copy must not be proposed then).
         var candidates = batch.candidates(features.bandKeys)
-        let inBatch = Set(candidates.map(\.id))
-        candidates += table.candidates(features.bandKeys).filter { !inBatch.contains($0.id) }
+        candidates += table.candidates(features.bandKeys).filter { !batch.contains($0.id) }
         candidates = candidates.filter { candidate in
             guard candidate.id != article.id, candidate.duplicateOf != article.id else { return false }
             if key == .min || candidate.publishedKey == .min { return true }
