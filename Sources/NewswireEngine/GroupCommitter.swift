@@ -113,24 +113,27 @@ public final class GroupCommitter: Sendable {
         }
     }
 
+    /// Commits one batch, answers its writers, then merges index segments (which changes no result, so the
+    /// writers need not wait for it).
     private func commit(_ batch: [Waiter]) {
-        let result: Result<[PutOutcome], any Error>
+        let result: Result<(outcomes: [PutOutcome], changed: Int), any Error>
         if batch.count == 1 {
-            result = Result { try engine.put(batch[0].articles) }
+            result = Result { try engine.commit(batch[0].articles) }
         } else {
             var articles: [Article] = []
             articles.reserveCapacity(batch.reduce(0) { $0 + $1.articles.count })
             for waiter in batch { articles += waiter.articles }
-            result = Result { try engine.put(articles) }
+            result = Result { try engine.commit(articles) }
         }
         switch result {
-        case .success(let outcomes):
+        case .success(let (outcomes, changed)):
             var start = 0
             for waiter in batch {
                 let end = start + waiter.articles.count
                 waiter.completion(.success(Array(outcomes[start..<end])))
                 start = end
             }
+            if changed > 0 { engine.maintainAfterWrites() }
         case .failure(let error):
             for waiter in batch { waiter.completion(.failure(error)) }
         }

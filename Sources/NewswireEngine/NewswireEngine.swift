@@ -323,12 +323,21 @@ public final class NewswireEngine: Sendable {
     /// A batch gives exactly what putting its articles one at a time, in order, would give (outcomes, verdicts
     /// and stored records), also when it holds the same id more than once: ``GroupCommitter`` relies on it.
     public func put(_ articles: [Article]) throws -> [PutOutcome] {
-        if articles.isEmpty { return [] }
+        let (outcomes, changes) = try commit(articles)
+        if changes > 0 { maintainAfterWrites() }
+        return outcomes
+    }
+
+    /// What ``put(_:)`` does up to and including the commit and index install: when it returns, the articles are
+    /// durable and searchable. Returns the outcomes and how many articles changed; call
+    /// ``maintainAfterWrites()`` afterwards when any did.
+    func commit(_ articles: [Article]) throws -> (outcomes: [PutOutcome], changed: Int) {
+        if articles.isEmpty { return ([], 0) }
         // CPU work outside the write lock, so concurrent puts overlap it with each other's commits: the
         // near-duplicate features, and the index segment (it does not depend on `duplicateOf`).
         let (features, prepared) = prepare(articles)
         duplicatesReady.wait()
-        let (outcomes, changes) = try writeState.withLock { state -> ([PutOutcome], Int) in
+        return try writeState.withLock { state -> ([PutOutcome], Int) in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
             var batch = DuplicateTable()
             var batchArticles: [ArticleID: (article: Article, shingles: [UInt64])] = [:]
@@ -374,13 +383,14 @@ public final class NewswireEngine: Sendable {
             }
             return (outcomes, changed.count)
         }
-        if changes > 0 {
-            // Merging changes no search result, so it runs after the write lock is released: the next put's
-            // duplicate check and commit overlap it.
-            index.mergeSegmentsIfNeeded()
-            maybeScheduleSnapshot()
-        }
-        return outcomes
+    }
+
+    /// Merges index segments and schedules a snapshot when due. Merging changes no search result, so it runs
+    /// after the write lock is released (the next put's duplicate check and commit overlap it), and a caller may
+    /// acknowledge a write before it.
+    func maintainAfterWrites() {
+        index.mergeSegmentsIfNeeded()
+        maybeScheduleSnapshot()
     }
 
     /// The near-duplicate features of `articles` and their prepared index segment, computed side by side.
