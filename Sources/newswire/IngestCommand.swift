@@ -20,8 +20,10 @@ struct IngestCommand: AsyncParsableCommand {
     @Flag(help: "Inputs are JSON Lines records, not pages.")
     var jsonl = false
 
-    @Option(help: "Requests in flight at once.")
-    var concurrency: Int = 32
+    // 128 is the server's default in-flight limit per connection: with that many pages parsing at once, the
+    // server's group commit stores them in far fewer transactions and index segments than with 32.
+    @Option(help: "Requests in flight at once (JSON Lines: at most 8 batches).")
+    var concurrency: Int = 128
 
     @Argument(help: "Files, directories, or - for standard input.")
     var paths: [String]

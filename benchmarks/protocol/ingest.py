@@ -7,7 +7,10 @@ with libxml2 before storing. Both count only what the server acknowledged as dur
 is redis-server loading the same JSONL lines with `redis-cli --pipe` (a floor: no parsing, no index, no fsync).
 Goal: the whole corpus in under 5 s.
 
-Usage: benchmarks/protocol/ingest.py [--records N] [--concurrency 32] [--no-build]
+Usage: benchmarks/protocol/ingest.py [--records N] [--concurrency 128] [--no-build]
+
+--concurrency is what `newswire ingest` keeps in flight (its default, 128, is the server's per-connection limit;
+runs before the group commit used 32).
 """
 import argparse
 import html
@@ -63,7 +66,7 @@ def redis_load(records):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=0, help="first N records only (0: all)")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=128, help="requests in flight (newswire ingest's default)")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     h.require_corpus()
