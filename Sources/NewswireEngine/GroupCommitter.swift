@@ -6,9 +6,12 @@ import NewswireModel
 ///
 /// Writes queue in the order ``submit(_:completion:)`` is called. A single drain runs at a time on the
 /// committer's own serial queue: it takes every queued write (up to ``maxBatchArticles`` articles, never splitting
-/// one write), puts them in one batch, and completes each. While a batch commits, new writes queue up and form the
-/// next batch, so the batch size follows the load: alone, a write commits at once; under load, one fsync and one
-/// segment serve many writes.
+/// one write), puts them in one batch, completes each, then merges index segments (merging changes no result, so
+/// no writer waits for it). While a batch commits, new writes queue up and form the next batch, so the batch size
+/// follows the load: alone, a write commits at once; under load, one fsync and one segment serve many writes.
+///
+/// It lives in the engine rather than the server because it is a property of `put` (batch semantics, outcome
+/// splitting, the order that makes verdicts exact), and so it can be tested, and crash-tested, without sockets.
 ///
 /// Guarantees:
 /// - A completion reports success only after the batch's `put` returned, so the write is durable and searchable.
