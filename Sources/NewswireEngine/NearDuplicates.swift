@@ -185,6 +185,9 @@ struct DuplicateTable: Sendable {
             bandKeys: hasBands[slot] ? Array(bandKeys[start..<(start + TextFeatures.bands)]) : [])
     }
 
+    /// Whether a live entry has `id`.
+    func contains(_ id: ArticleID) -> Bool { slotByID[id] != nil }
+
     func entry(for id: ArticleID) -> DuplicateEntry? {
         slotByID[id].map { entry(atSlot: Int($0)) }
     }

@@ -319,13 +319,25 @@ public final class NewswireEngine: Sendable {
 
     /// Stores `articles` (one transaction, durable when it returns) and indexes them, after setting each one's
     /// `duplicateOf`. Returns one outcome per article, in order.
+    ///
+    /// A batch gives exactly what putting its articles one at a time, in order, would give (outcomes, verdicts
+    /// and stored records), also when it holds the same id more than once: ``GroupCommitter`` relies on it.
     public func put(_ articles: [Article]) throws -> [PutOutcome] {
-        if articles.isEmpty { return [] }
+        let (outcomes, changes) = try commit(articles)
+        if changes > 0 { maintainAfterWrites() }
+        return outcomes
+    }
+
+    /// What ``put(_:)`` does up to and including the commit and index install: when it returns, the articles are
+    /// durable and searchable. Returns the outcomes and how many articles changed; call
+    /// ``maintainAfterWrites()`` afterwards when any did.
+    func commit(_ articles: [Article]) throws -> (outcomes: [PutOutcome], changed: Int) {
+        if articles.isEmpty { return ([], 0) }
         // CPU work outside the write lock, so concurrent puts overlap it with each other's commits: the
         // near-duplicate features, and the index segment (it does not depend on `duplicateOf`).
         let (features, prepared) = prepare(articles)
         duplicatesReady.wait()
-        let (outcomes, changes) = try writeState.withLock { state -> ([PutOutcome], Int) in
+        return try writeState.withLock { state -> ([PutOutcome], Int) in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
             var batch = DuplicateTable()
             var batchArticles: [ArticleID: (article: Article, shingles: [UInt64])] = [:]
@@ -335,10 +347,12 @@ public final class NewswireEngine: Sendable {
             for (article, features) in zip(articles, features) {
                 var article = article
                 let hash = contentHash(of: article)
-                if batch.entry(for: article.id) == nil, let known = state.duplicates.entry(for: article.id),
+                // The latest copy of this id: earlier in this batch, else stored. An equal re-put keeps its verdict
+                // (also when the batch holds the id twice, as two grouped INGESTs of one page do).
+                if let known = batch.entry(for: article.id) ?? state.duplicates.entry(for: article.id),
                     known.contentHash == hash
                 {
-                    article.duplicateOf = known.duplicateOf  // unchanged re-put: keep the verdict
+                    article.duplicateOf = known.duplicateOf
                 } else {
                     article.duplicateOf = try findOriginal(
                         of: article, features: features, in: state.duplicates, batch: batch, batchArticles)
@@ -369,13 +383,14 @@ public final class NewswireEngine: Sendable {
             }
             return (outcomes, changed.count)
         }
-        if changes > 0 {
-            // Merging changes no search result, so it runs after the write lock is released: the next put's
-            // duplicate check and commit overlap it.
-            index.mergeSegmentsIfNeeded()
-            maybeScheduleSnapshot()
-        }
-        return outcomes
+    }
+
+    /// Merges index segments and schedules a snapshot when due. Merging changes no search result, so it runs
+    /// after the write lock is released (the next put's duplicate check and commit overlap it), and a caller may
+    /// acknowledge a write before it.
+    func maintainAfterWrites() {
+        index.mergeSegmentsIfNeeded()
+        maybeScheduleSnapshot()
     }
 
     /// The near-duplicate features of `articles` and their prepared index segment, computed side by side.
@@ -434,10 +449,10 @@ public final class NewswireEngine: Sendable {
         guard !features.bandKeys.isEmpty else { return nil }
         let key = ScanCursor.publishedKey(of: article)
         let window = Int64(configuration.duplicateWindowDays) * 86_400
-        // Batch entries are newer than the table's for the same id.
+        // Batch entries supersede the table's for the same id, also when the new copy no longer shares a band
+        // with this article (the stale stored copy must not be proposed then).
         var candidates = batch.candidates(features.bandKeys)
-        let inBatch = Set(candidates.map(\.id))
-        candidates += table.candidates(features.bandKeys).filter { !inBatch.contains($0.id) }
+        candidates += table.candidates(features.bandKeys).filter { !batch.contains($0.id) }
         candidates = candidates.filter { candidate in
             guard candidate.id != article.id, candidate.duplicateOf != article.id else { return false }
             if key == .min || candidate.publishedKey == .min { return true }

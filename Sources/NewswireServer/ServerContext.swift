@@ -19,6 +19,8 @@ final class ServerContext: Sendable {
     /// Engine calls (CPU-heavy search and parsing, fsync-bound writes) run here, never on an event loop nor on
     /// Swift's cooperative pool, whose few threads must stay free for connection tasks.
     let threadPool: NIOThreadPool
+    /// INGEST and PUT writes go through it: concurrent writes share one transaction, fsync and index segment.
+    let committer: GroupCommitter
     let logger: Logger
 
     init(
@@ -29,6 +31,7 @@ final class ServerContext: Sendable {
         self.engine = engine
         self.extractor = extractor
         self.threadPool = threadPool
+        self.committer = GroupCommitter(engine: engine)
         self.logger = logger
         self.recordCache = RecordCache(capacityBytes: configuration.limits.recordCacheBytes)
         let limits = configuration.limits
@@ -189,27 +192,43 @@ final class ServerContext: Sendable {
     private func onPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         do {
             return try await threadPool.runIfActive(work)
-        } catch let error as QueryError {
-            throw ProtocolError(
-                code: .badQuery,
-                message: "bad query at character \(error.position): \(error.message)")
-        } catch let error as EngineError {
-            switch error.code {
-            case .notFound: throw ProtocolError(code: .notFound, message: error.message)
-            case .invalidArgument: throw ProtocolError(code: .badQuery, message: error.message)
-            case .closed: throw ProtocolError(code: .shuttingDown, message: "server is shutting down; retry")
-            default: throw ProtocolError(code: .internal, message: error.message)
-            }
-        } catch let error as StoreError {
-            throw ProtocolError(code: .internal, message: "store error: \(error.message)")
+        } catch {
+            throw protocolError(for: error)
         }
     }
 
-    /// Stores articles; the record cache forgets them before the write is acknowledged.
+    /// The protocol error to answer an engine, query or store failure with; other errors pass through.
+    private func protocolError(for error: any Error) -> any Error {
+        switch error {
+        case let error as QueryError:
+            return ProtocolError(
+                code: .badQuery,
+                message: "bad query at character \(error.position): \(error.message)")
+        case let error as EngineError:
+            switch error.code {
+            case .notFound: return ProtocolError(code: .notFound, message: error.message)
+            case .invalidArgument: return ProtocolError(code: .badQuery, message: error.message)
+            case .closed: return ProtocolError(code: .shuttingDown, message: "server is shutting down; retry")
+            default: return ProtocolError(code: .internal, message: error.message)
+            }
+        case let error as StoreError:
+            return ProtocolError(code: .internal, message: "store error: \(error.message)")
+        default:
+            return error
+        }
+    }
+
+    /// Stores articles through the group committer (acknowledged once their batch is durable); the record cache
+    /// forgets them before the write is acknowledged.
     private func write(_ articles: [Article]) async throws -> [PutOutcome] {
         guard !articles.isEmpty else { return [] }
         recordCache.invalidate(articles.map(\.id))
-        let outcomes = try await onPool { try self.engine.put(articles) }
+        let outcomes: [PutOutcome]
+        do {
+            outcomes = try await committer.put(articles)
+        } catch {
+            throw protocolError(for: error)
+        }
         recordCache.invalidate(articles.map(\.id))
         return outcomes
     }
@@ -386,6 +405,9 @@ final class ServerContext: Sendable {
             StatEntry(name: "index.snapshot_sequence", value: .integer(Int64(engine.snapshotSequence))),
             StatEntry(name: "index.startup", value: .text(engine.startup.description)),
         ]
+        let commits = committer.counters
+        entries.append(StatEntry(name: "writes.commits", value: .integer(Int64(commits.batches))))
+        entries.append(StatEntry(name: "writes.requests", value: .integer(Int64(commits.writes))))
         entries += statistics.entries()
         entries += recordCache.statEntries()
         return entries

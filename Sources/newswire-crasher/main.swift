@@ -1,9 +1,10 @@
 // newswire-crasher: a test helper for the kill -9 durability tests.
 //
-//     newswire-crasher store|engine <data-directory> <seed>
+//     newswire-crasher store|engine|grouped <data-directory> <seed>
 //
 // Runs a deterministic stream of writes (batches of new articles, updates of earlier ones, deletes) against an
-// `SQLiteArticleStore` or a `NewswireEngine` in <data-directory>, forever. For every operation it prints
+// `SQLiteArticleStore` or a `NewswireEngine` in <data-directory>, forever; `grouped` puts through the engine's
+// `GroupCommitter` (as the server does) and acknowledges when its completion reports the commit. For every operation it prints
 //     BEGIN <n> <operation as JSON>
 // before starting it and
 //     ACK <n>
@@ -63,8 +64,8 @@ func fail(_ message: String) -> Never {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count == 4, arguments[1] == "store" || arguments[1] == "engine", let seed = UInt64(arguments[3])
-else { fail("usage: newswire-crasher store|engine <data-directory> <seed>") }
+guard arguments.count == 4, ["store", "engine", "grouped"].contains(arguments[1]), let seed = UInt64(arguments[3])
+else { fail("usage: newswire-crasher store|engine|grouped <data-directory> <seed>") }
 let mode = arguments[1]
 let directory = arguments[2]
 
@@ -87,6 +88,14 @@ func markerWord(operation: Int, version: Int) -> String {
     return "zq" + letters(operation) + "x" + letters(version)
 }
 
+/// A completion's result handed from the committer's queue to the waiting main thread.
+final class LockedResult: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<Void, any Error> = .success(())
+    func set(_ value: Result<Void, any Error>) { lock.withLock { result = value } }
+    func get() throws { try lock.withLock { result }.get() }
+}
+
 let put: ([Article]) throws -> Void
 let remove: (ArticleID) throws -> Void
 switch mode {
@@ -104,7 +113,21 @@ default:
     } catch {
         fail("cannot open engine: \(error)")
     }
-    put = { _ = try engine.put($0) }
+    if mode == "grouped" {
+        let committer = GroupCommitter(engine: engine)
+        put = { articles in
+            let done = DispatchSemaphore(value: 0)
+            let outcome = LockedResult()
+            committer.submit(articles) { result in
+                outcome.set(result.map { _ in () })
+                done.signal()
+            }
+            done.wait()
+            try outcome.get()
+        }
+    } else {
+        put = { _ = try engine.put($0) }
+    }
     remove = { _ = try engine.delete(id: $0) }
 }
 

@@ -26,8 +26,13 @@ struct ConnectionOptions: ParsableArguments {
         help: "PEM file of CA certificates to trust for the server (implies --tls; default: NEWSWIRE_TLS_CA).")
     var tlsCA: String?
 
-    @Flag(name: .customLong("no-compression"), help: "Do not offer zlib compression.")
-    var noCompression = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Offer zlib compression (default: on; `ingest` leaves it off for a loopback server, where it only costs CPU).")
+    var compression: Bool?
+
+    /// Whether `--no-compression` was given.
+    var noCompression: Bool { compression == false }
 
     @Flag(help: "Machine output: one JSON document (field names in README).")
     var json = false
@@ -61,8 +66,17 @@ struct ConnectionOptions: ParsableArguments {
         return (self.host ?? host, self.port ?? port)
     }
 
-    func makeClient() throws -> NewswireClient {
+    /// Whether `host` names this machine's loopback interface (localhost, 127.0.0.0/8, ::1).
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
+    }
+
+    /// A client for the flags. `compressingLoopback: false` leaves zlib off for a loopback server unless
+    /// `--compression` was given: for bulk transfers on one machine it costs CPU on both ends and saves nothing.
+    func makeClient(compressingLoopback: Bool = true) throws -> NewswireClient {
         let (host, port) = try address()
+        let compress = compression ?? (compressingLoopback || !Self.isLoopback(host))
         let environment = ProcessInfo.processInfo.environment
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         var token = token ?? env("NEWSWIRE_TOKEN")
@@ -79,7 +93,7 @@ struct ConnectionOptions: ParsableArguments {
         let useTLS = tls || ca != nil || env("NEWSWIRE_TLS") == "1"
         return NewswireClient(
             configuration: .init(
-                host: host, port: port, token: token, compression: !noCompression,
+                host: host, port: port, token: token, compression: compress,
                 connectTimeout: .seconds(5), requestTimeout: .milliseconds(Int(timeout * 1000)),
                 clientName: "newswire-cli/0.1", tls: useTLS ? .init(trustRootsPath: ca) : nil))
     }
@@ -97,8 +111,10 @@ enum CLIExit {
 }
 
 /// Runs `body` with a client, prints a one-line error on failure and exits with the documented code.
-func withClient(_ options: ConnectionOptions, _ body: (NewswireClient) async throws -> Void) async throws {
-    let client = try options.makeClient()
+func withClient(
+    _ options: ConnectionOptions, compressingLoopback: Bool = true, _ body: (NewswireClient) async throws -> Void
+) async throws {
+    let client = try options.makeClient(compressingLoopback: compressingLoopback)
     do {
         try await body(client)
         await client.shutdown()

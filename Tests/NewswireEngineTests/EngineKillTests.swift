@@ -14,14 +14,14 @@ import Testing
 struct EngineKillTests {
     @Test(
         "after SIGKILL mid-stream the reopened engine holds and finds every acknowledged write, and nothing deleted",
-        arguments: [(UInt64(5), 40), (UInt64(9), 120)])
-    func acknowledgedWritesAreSearchable(seed: UInt64, killAfterAcks: Int) throws {
+        arguments: [("engine", UInt64(5), 40), ("engine", UInt64(9), 120), ("grouped", UInt64(7), 80)])
+    func acknowledgedWritesAreSearchable(mode: String, seed: UInt64, killAfterAcks: Int) throws {
         let dir = TemporaryDirectory("enginekill\(seed)")
         var expected: [ArticleID: Article?] = [:]
         var sources: [EngineStartup.Source] = []
         for round in 0..<2 {
             let run = try CrashRun.run(
-                mode: "engine", directory: dir.path, seed: seed * 100 + UInt64(round), killAfterAcks: killAfterAcks)
+                mode: mode, directory: dir.path, seed: seed * 100 + UInt64(round), killAfterAcks: killAfterAcks)
             let status = run.exitStatus.map(String.init) ?? "-"
             #expect(
                 run.terminationSignal == SIGKILL,

@@ -1,0 +1,144 @@
+import Dispatch
+import NewswireModel
+
+/// Group commit: gathers concurrent writes into one ``NewswireEngine/put(_:)`` (one SQLite transaction and
+/// fsync, one index segment, one near-duplicate pass), then answers each writer with its own outcomes.
+///
+/// Writes queue in the order ``submit(_:completion:)`` is called. A single drain runs at a time on the
+/// committer's own serial queue: it takes every queued write (up to ``maxBatchArticles`` articles, never splitting
+/// one write), puts them in one batch, completes each, then merges index segments (merging changes no result, so
+/// no writer waits for it). While a batch commits, new writes queue up and form the next batch, so the batch size
+/// follows the load: alone, a write commits at once; under load, one fsync and one segment serve many writes.
+///
+/// It lives in the engine rather than the server because it is a property of `put` (batch semantics, outcome
+/// splitting, the order that makes verdicts exact), and so it can be tested, and crash-tested, without sockets.
+///
+/// Guarantees:
+/// - A completion reports success only after the batch's `put` returned, so the write is durable and searchable.
+/// - Outcomes (inserted / updated / unchanged, `duplicateOf`) equal what putting the queued writes one at a time,
+///   in queue order, would give (``NewswireEngine/put(_:)`` treats a batch exactly like that).
+/// - When the batch's `put` throws, every write in it gets that error (for example ``EngineError/Code/closed``
+///   once the engine is closed, so closing with writes queued answers them all and hangs nothing).
+///
+/// Commits run on the committer's queue, not on the caller's threads: a server's thread pool keeps parsing pages
+/// and serving reads while a batch is written, and no pool thread is parked waiting for another's commit.
+public final class GroupCommitter: Sendable {
+    /// Default cap on articles per batch: large enough that one fsync and one segment serve a burst of
+    /// concurrent writes, small enough that a batch commits well under a second.
+    public static let defaultMaxBatchArticles = 4_096
+
+    /// The engine written to.
+    public let engine: NewswireEngine
+    /// At most this many articles per batch, unless one write alone holds more (it then commits alone).
+    public let maxBatchArticles: Int
+
+    private let queue = DispatchQueue(label: "newswire.engine.group-commit", qos: .userInitiated)
+    private let state = Locked(State())
+
+    private struct Waiter: Sendable {
+        var articles: [Article]
+        var completion: @Sendable (Result<[PutOutcome], any Error>) -> Void
+    }
+
+    private struct State {
+        var pending: [Waiter] = []
+        var draining = false
+        var batches = 0
+        var writes = 0
+    }
+
+    /// Creates a committer for `engine`; `maxBatchArticles` is clamped to at least 1.
+    public init(engine: NewswireEngine, maxBatchArticles: Int = GroupCommitter.defaultMaxBatchArticles) {
+        self.engine = engine
+        self.maxBatchArticles = max(1, maxBatchArticles)
+    }
+
+    /// Queues a write; `completion` is called once, on the committer's queue, with the outcomes of `articles` (one
+    /// per article, in order) after their batch committed, or with the batch's error. An empty write completes at
+    /// once. Keep `completion` short: the next batch waits for it.
+    public func submit(
+        _ articles: [Article], completion: @escaping @Sendable (Result<[PutOutcome], any Error>) -> Void
+    ) {
+        if articles.isEmpty {
+            completion(.success([]))
+            return
+        }
+        let startDrain = state.withLock { state -> Bool in
+            state.pending.append(Waiter(articles: articles, completion: completion))
+            if state.draining { return false }
+            state.draining = true
+            return true
+        }
+        if startDrain { queue.async { self.drain() } }
+    }
+
+    /// Queues a write and returns its outcomes once its batch is durable (see ``submit(_:completion:)``).
+    ///
+    /// Not cancellable: once queued, the write is committed (or fails with its batch) whether or not the caller
+    /// still waits, so a cancelled caller never leaves it half-applied or unanswered.
+    public func put(_ articles: [Article]) async throws -> [PutOutcome] {
+        try await withCheckedThrowingContinuation { continuation in
+            submit(articles) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Batches committed and writes answered so far (for stats and tests: writes / batches is the grouping).
+    public var counters: (batches: Int, writes: Int) {
+        state.withLock { ($0.batches, $0.writes) }
+    }
+
+    /// Commits batches until nothing is queued. Only one drain runs at a time (`State.draining`).
+    private func drain() {
+        while let batch = takeBatch() {
+            commit(batch)
+        }
+    }
+
+    /// The oldest queued writes up to the article cap (at least one write), or nil (and the drain ends) when none.
+    private func takeBatch() -> [Waiter]? {
+        state.withLock { state -> [Waiter]? in
+            guard !state.pending.isEmpty else {
+                state.draining = false
+                return nil
+            }
+            var taken = 0
+            var articles = 0
+            for waiter in state.pending {
+                if taken > 0, articles + waiter.articles.count > maxBatchArticles { break }
+                taken += 1
+                articles += waiter.articles.count
+            }
+            let batch = Array(state.pending[..<taken])
+            state.pending.removeFirst(taken)
+            state.batches += 1
+            state.writes += taken
+            return batch
+        }
+    }
+
+    /// Commits one batch, answers its writers, then merges index segments (which changes no result, so the
+    /// writers need not wait for it).
+    private func commit(_ batch: [Waiter]) {
+        let result: Result<(outcomes: [PutOutcome], changed: Int), any Error>
+        if batch.count == 1 {
+            result = Result { try engine.commit(batch[0].articles) }
+        } else {
+            var articles: [Article] = []
+            articles.reserveCapacity(batch.reduce(0) { $0 + $1.articles.count })
+            for waiter in batch { articles += waiter.articles }
+            result = Result { try engine.commit(articles) }
+        }
+        switch result {
+        case .success(let (outcomes, changed)):
+            var start = 0
+            for waiter in batch {
+                let end = start + waiter.articles.count
+                waiter.completion(.success(Array(outcomes[start..<end])))
+                start = end
+            }
+            if changed > 0 { engine.maintainAfterWrites() }
+        case .failure(let error):
+            for waiter in batch { waiter.completion(.failure(error)) }
+        }
+    }
+}

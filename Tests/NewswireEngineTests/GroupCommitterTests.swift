@@ -1,0 +1,222 @@
+import Foundation
+import NewswireEngine
+import NewswireModel
+import NewswireStore
+import NewswireTestSupport
+import Testing
+
+/// A stream of writes that is easy to get wrong when grouped: the same page ingested twice (also within one
+/// write), ids updated with new text, republished copies (a credit line added, one character changed) of earlier
+/// articles and of their updated versions, copies further apart than the window, undated and too-short bodies.
+/// Seeded, so every run checks the same stream.
+func groupCommitWorkload(seed: UInt64, writes: Int) -> [[Article]] {
+    var state = seed | 1
+    func next(_ bound: Int) -> Int {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return Int(state % UInt64(bound))
+    }
+    let bodies = (0..<6).map { chineseParagraphs(seed: 500 + UInt64($0), characters: 260) }
+    func body(_ base: Int, edit: Int) -> [String] {
+        guard edit > 0 else { return bodies[base] }
+        var paragraphs = bodies[base]
+        var characters = Array(paragraphs[0])
+        characters[3 + edit] = "变"
+        paragraphs[0] = String(characters)
+        return ["转载自新华网"] + paragraphs
+    }
+    var writesOut: [[Article]] = []
+    var sent: [Article] = []
+    for _ in 0..<writes {
+        var write: [Article] = []
+        for _ in 0..<(1 + next(3)) {
+            let article: Article
+            switch next(10) {
+            case 0...1 where !sent.isEmpty:
+                article = sent[next(sent.count)]  // the same page again (also a repeat within this write)
+            case 2:
+                article = makeArticle("short\(next(3))", day: 1 + next(3), paragraphs: ["天气晴。"])
+            case 3:
+                article = makeArticle("undated\(next(4))", day: nil, paragraphs: body(next(6), edit: next(3)))
+            default:
+                // 12 ids over 6 bodies with 3 variants each: new articles, updates, copies and copies of copies.
+                article = makeArticle(
+                    "a\(next(12))", title: "标题\(next(2))", day: 1 + next(12), paragraphs: body(next(6), edit: next(3)))
+            }
+            write.append(article)
+            sent.append(article)
+        }
+        writesOut.append(write)
+    }
+    return writesOut
+}
+
+/// Everything stored, in id order (`duplicateOf` included).
+func storedArticles(_ engine: NewswireEngine) throws -> [Article] {
+    var all: [Article] = []
+    var cursor: ScanCursor?
+    repeat {
+        let page = try engine.scan(order: .id, after: cursor, limit: 500)
+        all += page.articles
+        cursor = page.next
+    } while cursor != nil
+    return all
+}
+
+@Suite("GroupCommitter")
+struct GroupCommitterTests {
+    @Test(
+        "grouped writes give exactly what applying them one at a time in queue order gives",
+        arguments: [(UInt64(1), 1), (UInt64(2), 3), (UInt64(3), 8), (UInt64(4), 10_000)])
+    func groupedEqualsSequential(seed: UInt64, maxBatchArticles: Int) async throws {
+        let writes = groupCommitWorkload(seed: seed, writes: 60)
+
+        // The oracle: one put per write, in order.
+        let sequentialDirectory = TemporaryDirectory("sequential")
+        let sequential = try NewswireEngine.open(dataDirectory: sequentialDirectory.path)
+        defer { try? sequential.close() }
+        let expected = try writes.map { try sequential.put($0) }
+        let outcomes = expected.flatMap { $0 }
+        // The stream must exercise what grouping could get wrong, or this test proves nothing.
+        #expect(outcomes.contains { $0.outcome == .unchanged })
+        #expect(outcomes.contains { $0.outcome == .updated })
+        #expect(outcomes.filter { $0.duplicateOf != nil }.count >= 5)
+        #expect(writes.contains { write in Set(write.map(\.id)).count < write.count }, "an id twice in one write")
+
+        // Grouped: every write queued at once from one thread (so queue order is submission order).
+        let groupedDirectory = TemporaryDirectory("grouped")
+        let grouped = try NewswireEngine.open(dataDirectory: groupedDirectory.path)
+        defer { try? grouped.close() }
+        let committer = GroupCommitter(engine: grouped, maxBatchArticles: maxBatchArticles)
+        let answers = Locked([Result<[PutOutcome], any Error>?](repeating: nil, count: writes.count))
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let remaining = Locked(writes.count)
+            for (index, write) in writes.enumerated() {
+                committer.submit(write) { result in
+                    answers.withLock { $0[index] = result }
+                    if remaining.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
+                }
+            }
+        }
+        let actual = try answers.withLock { $0 }.map { try #require($0).get() }
+        #expect(firstMismatch(actual.flatMap { $0 }, outcomes) == "none")
+        #expect(actual.map(\.count) == expected.map(\.count))
+        let (batches, answered) = committer.counters
+        #expect(answered == writes.count)
+        if maxBatchArticles > 1 { #expect(batches < writes.count, "writes were grouped") }
+
+        // The same stream as one batch.
+        let oneBatchDirectory = TemporaryDirectory("one-batch")
+        let oneBatch = try NewswireEngine.open(dataDirectory: oneBatchDirectory.path)
+        defer { try? oneBatch.close() }
+        let flat = try oneBatch.put(writes.flatMap { $0 })
+        #expect(firstMismatch(flat, outcomes) == "none")
+
+        let oracleRecords = try storedArticles(sequential)
+        #expect(try storedArticles(grouped) == oracleRecords)
+        #expect(try storedArticles(oneBatch) == oracleRecords)
+        #expect(try grouped.stats().duplicateCount == sequential.stats().duplicateCount)
+        let queries = ["天气", "转载", "标题0", "标题1", "变"]
+        let oracleResults = try results(sequential, queries)
+        #expect(firstDifference(try results(grouped, queries), oracleResults, queries) == "none")
+        #expect(firstDifference(try results(oneBatch, queries), oracleResults, queries) == "none")
+    }
+
+    @Test("an id updated earlier in a batch is not matched through its superseded stored text")
+    func supersededTextInBatch() throws {
+        let body = chineseParagraphs(seed: 900, characters: 300)
+        let other = chineseParagraphs(seed: 901, characters: 300)
+        let writes: [[Article]] = [
+            [makeArticle("w", day: 1, paragraphs: body)],
+            [makeArticle("w", day: 1, paragraphs: other)],  // w no longer has `body`
+            [makeArticle("copy", day: 2, paragraphs: body)],  // so this copies nothing stored
+        ]
+        let sequentialDirectory = TemporaryDirectory("sequential")
+        let sequential = try NewswireEngine.open(dataDirectory: sequentialDirectory.path)
+        defer { try? sequential.close() }
+        let expected = try writes.flatMap { try sequential.put($0) }
+        #expect(expected.map(\.duplicateOf) == [nil, nil, nil])
+        #expect(expected.map(\.outcome) == [.inserted, .updated, .inserted])
+
+        let groupedDirectory = TemporaryDirectory("grouped")
+        let grouped = try NewswireEngine.open(dataDirectory: groupedDirectory.path)
+        defer { try? grouped.close() }
+        _ = try grouped.put(writes[0])
+        #expect(try grouped.put(writes[1] + writes[2]) == Array(expected.dropFirst()))
+    }
+
+    @Test("a failing batch fails every write in it; closing with writes queued answers them all")
+    func failuresReachEveryWaiter() async throws {
+        let directory = TemporaryDirectory()
+        let engine = try NewswireEngine.open(dataDirectory: directory.path)
+        let committer = GroupCommitter(engine: engine)
+        let writes = (0..<200).map { n in
+            [makeArticle("q\(n)", day: 1 + n % 28, paragraphs: chineseParagraphs(seed: UInt64(2000 + n), characters: 80))]
+        }
+        // Close while writes are queued and committing: each is either acknowledged or told the engine closed.
+        let acknowledged = try await withThrowingTaskGroup(of: ArticleID?.self) { group in
+            for write in writes {
+                group.addTask {
+                    do {
+                        let outcome = try await committer.put(write)
+                        #expect(outcome.map(\.outcome) == [.inserted])
+                        return write[0].id
+                    } catch let error as EngineError {
+                        #expect(error.code == .closed)
+                        return nil
+                    }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(20))
+                try engine.close()
+                return nil
+            }
+            var acknowledged: [ArticleID] = []
+            for try await id in group { if let id { acknowledged.append(id) } }
+            return acknowledged
+        }
+        // After close every write fails with `closed`, alone or grouped.
+        let late = await withTaskGroup(of: EngineError.Code?.self) { group in
+            for write in writes.prefix(20) {
+                group.addTask {
+                    do {
+                        _ = try await committer.put(write)
+                        return nil
+                    } catch {
+                        return (error as? EngineError)?.code
+                    }
+                }
+            }
+            return await group.reduce(into: [EngineError.Code?]()) { $0.append($1) }
+        }
+        #expect(late == Array(repeating: .closed, count: 20))
+        #expect(try await committer.put([]) == [])
+
+        // Every acknowledged write survived the close.
+        let reopened = try NewswireEngine.open(dataDirectory: directory.path)
+        defer { try? reopened.close() }
+        let stored = Set(try storedArticles(reopened).map(\.id))
+        #expect(Set(acknowledged).isSubset(of: stored))
+        #expect(reopened.index.count == stored.count)
+    }
+}
+
+/// The first position where two outcome lists differ, for a readable failure ("none" when equal).
+func firstMismatch(_ actual: [PutOutcome], _ expected: [PutOutcome]) -> String {
+    for (i, (a, e)) in zip(actual, expected).enumerated() where a != e { return "#\(i): \(a) instead of \(e)" }
+    return actual.count == expected.count ? "none" : "\(actual.count) outcomes instead of \(expected.count)"
+}
+
+/// A value behind a lock, for test state shared with completions.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
