@@ -89,16 +89,38 @@ public final class GroupCommitter: Sendable {
 
     /// Commits batches until nothing is queued. Only one drain runs at a time (`State.draining`).
     private func drain() {
-        while let batch = takeBatch() {
-            commit(batch)
+        var maintenanceDue = false
+        while true {
+            if let batch = takeBatch(keepDrainingIf: maintenanceDue) {
+                // While more writes wait, merging would delay them: segments are left to pile up (bounded by
+                // `deferredSegmentLimit`) and are merged in one pass once the queue is empty. The merge policy
+                // folds similar-sized segments together at once, so a bulk load copies each article a couple of
+                // times instead of once per doubling.
+                if commit(batch) { maintenanceDue = true }
+                if maintenanceDue, !hasPendingWrites || engine.indexSegmentCount >= Self.deferredSegmentLimit {
+                    engine.maintainAfterWrites()
+                    maintenanceDue = false
+                }
+            } else if maintenanceDue {
+                engine.maintainAfterWrites()
+                maintenanceDue = false
+            } else {
+                return
+            }
         }
     }
 
-    /// The oldest queued writes up to the article cap (at least one write), or nil (and the drain ends) when none.
-    private func takeBatch() -> [Waiter]? {
+    /// Most segments left unmerged while writes are queued: searches during a bulk load visit at most this many.
+    static let deferredSegmentLimit = 32
+
+    private var hasPendingWrites: Bool { state.withLock { !$0.pending.isEmpty } }
+
+    /// The next batch, or nil when none is queued; the drain stops (`draining` false) unless `keepDraining`, in
+    /// which case the caller has maintenance to run first and calls again.
+    private func takeBatch(keepDrainingIf keepDraining: Bool) -> [Waiter]? {
         state.withLock { state -> [Waiter]? in
             guard !state.pending.isEmpty else {
-                state.draining = false
+                if !keepDraining { state.draining = false }
                 return nil
             }
             var taken = 0
@@ -118,7 +140,8 @@ public final class GroupCommitter: Sendable {
 
     /// Commits one batch, answers its writers, then merges index segments (which changes no result, so the
     /// writers need not wait for it).
-    private func commit(_ batch: [Waiter]) {
+    /// Commits one batch and answers its writers; returns whether anything changed (maintenance is due).
+    private func commit(_ batch: [Waiter]) -> Bool {
         let result: Result<(outcomes: [PutOutcome], changed: Int), any Error>
         if batch.count == 1 {
             result = Result { try engine.commit(batch[0].articles) }
@@ -136,9 +159,10 @@ public final class GroupCommitter: Sendable {
                 waiter.completion(.success(Array(outcomes[start..<end])))
                 start = end
             }
-            if changed > 0 { engine.maintainAfterWrites() }
+            return changed > 0
         case .failure(let error):
             for waiter in batch { waiter.completion(.failure(error)) }
+            return false
         }
     }
 }

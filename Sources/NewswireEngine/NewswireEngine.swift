@@ -393,6 +393,9 @@ public final class NewswireEngine: Sendable {
         maybeScheduleSnapshot()
     }
 
+    /// Segments the index holds now (each commit adds one until a merge folds them together).
+    var indexSegmentCount: Int { index.segmentCount }
+
     /// The near-duplicate features of `articles` and their prepared index segment, computed side by side.
     private func prepare(_ articles: [Article]) -> ([TextFeatures], PreparedSegment) {
         guard articles.count >= 64 else {

@@ -135,6 +135,9 @@ public final class SearchIndex: @unchecked Sendable {
         }
     }
 
+    /// Number of segments searched today (each query visits every one, so writers bound it; see `mergeSegmentsIfNeeded`).
+    public var segmentCount: Int { lock.withReadLock { state.segments.count } }
+
     /// Segment sizes, newest last (for tests and diagnostics).
     var segmentSizes: [Int] { lock.withReadLock { state.segments.map(\.count) } }
 }

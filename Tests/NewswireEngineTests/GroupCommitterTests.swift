@@ -1,5 +1,5 @@
 import Foundation
-import NewswireEngine
+@testable import NewswireEngine
 import NewswireModel
 import NewswireStore
 import NewswireTestSupport
@@ -121,6 +121,41 @@ struct GroupCommitterTests {
         let oracleResults = try results(sequential, queries)
         #expect(firstDifference(try results(grouped, queries), oracleResults, queries) == "none")
         #expect(firstDifference(try results(oneBatch, queries), oracleResults, queries) == "none")
+    }
+
+    @Test("while writes are queued, segment merges wait (at most the limit of segments); they run once the queue is empty")
+    func mergesWaitForTheQueue() async throws {
+        let directory = TemporaryDirectory()
+        let engine = try NewswireEngine.open(dataDirectory: directory.path)
+        defer { try? engine.close() }
+        // One article per commit, so every commit adds one segment.
+        let committer = GroupCommitter(engine: engine, maxBatchArticles: 1)
+        let writes = (0..<120).map { n in
+            [makeArticle("m\(n)", day: 1 + n % 28, paragraphs: chineseParagraphs(seed: UInt64(3000 + n), characters: 80))]
+        }
+        let observed = Locked<[Int]>([])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let remaining = Locked(writes.count)
+            for write in writes {
+                committer.submit(write) { result in
+                    #expect((try? result.get())?.map(\.outcome) == [.inserted])
+                    observed.withLock { $0.append(engine.indexSegmentCount) }
+                    if remaining.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
+                }
+            }
+        }
+        let counts = observed.withLock { $0 }
+        #expect(counts.max()! <= GroupCommitter.deferredSegmentLimit, "segments seen by writers: \(counts)")
+        #expect(counts.max()! >= 16, "merges were deferred while writes waited: \(counts)")
+        // The last commit found the queue empty: its merge runs right after it answered.
+        var settled = engine.indexSegmentCount
+        for _ in 0..<200 where settled > 4 {
+            try await Task.sleep(for: .milliseconds(25))
+            settled = engine.indexSegmentCount
+        }
+        #expect(settled <= 4, "segments after the queue emptied: \(settled)")
+        #expect(try engine.stats().articleCount == writes.count)
+        #expect(try engine.search(SearchRequest(text: "标题")).total == writes.count)
     }
 
     @Test("an id updated earlier in a batch is not matched through its superseded stored text")
