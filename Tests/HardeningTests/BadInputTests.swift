@@ -365,14 +365,29 @@ struct BadInputTests {
             var second = RawConnection.frame(.search(query), id: RequestID(77))
             frames.writeBuffer(&second)
             try await connection.send(frames)
+            // Both frames arrive in one segment, but the first search runs on the thread pool while the second is
+            // read: on a loaded machine it can finish before the second is accepted, and then the id is free again
+            // and the second is a new request (the state machine's reuse rule itself is checked deterministically
+            // in ServerStateMachineTests). Either way: never a wrong answer, and the connection behaves.
             var sawProtocolError = false
+            var results = 0
+            var others: [Response] = []
             while let frame = try await connection.nextFrame() {
-                if case .error(let error) = try Response(frame: frame), error.code == .protocolError {
-                    sawProtocolError = true
+                switch try Response(frame: frame) {
+                case .error(let error) where error.code == .protocolError: sawProtocolError = true
+                case .searchResult where frame.requestID == RequestID(77): results += 1
+                case let other: others.append(other)
                 }
+                if results == 2 { break }
             }
-            #expect(sawProtocolError)
-            #expect(try await connection.waitUntilClosed())
+            #expect(others.isEmpty, "unexpected answers: \(others)")
+            if sawProtocolError {
+                #expect(results <= 1)
+                #expect(try await connection.waitUntilClosed())
+            } else {
+                #expect(results == 2, "neither PROTOCOL_ERROR nor two answers")
+                try await expectStillServes(connection)
+            }
         }
     }
 
