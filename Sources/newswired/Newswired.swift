@@ -94,6 +94,11 @@ struct Newswired: AsyncParsableCommand {
     var compressionThreshold: Int = env("NEWSWIRE_COMPRESSION_THRESHOLD").flatMap(Int.init) ?? 512
 
     @Option(
+        name: .customLong("record-cache-mb"),
+        help: "MiB of encoded records kept in memory for GET (env NEWSWIRE_RECORD_CACHE_MB).")
+    var recordCacheMB: Int = env("NEWSWIRE_RECORD_CACHE_MB").flatMap(Int.init) ?? 1024
+
+    @Option(
         name: .customLong("event-loops"),
         help: "Network threads; 0 means one per core (env NEWSWIRE_EVENT_LOOPS).")
     var eventLoops: Int = env("NEWSWIRE_EVENT_LOOPS").flatMap(Int.init) ?? 0
@@ -122,6 +127,7 @@ struct Newswired: AsyncParsableCommand {
                 throw ValidationError("\(name) \(path): no readable file there")
             }
         }
+        guard recordCacheMB >= 0 else { throw ValidationError("--record-cache-mb must be 0 (no cache) or more") }
         guard eventLoops >= 0 else { throw ValidationError("--event-loops must be 0 (one per core) or more") }
         guard maxFrameBytes >= 64 << 10 else { throw ValidationError("--max-frame-bytes must be at least 65536") }
     }
@@ -158,6 +164,7 @@ struct Newswired: AsyncParsableCommand {
         configuration.limits.handshakeTimeout = .seconds(handshakeTimeout)
         configuration.limits.shutdownGracePeriod = .seconds(shutdownGrace)
         configuration.limits.compressionThreshold = compressionThreshold
+        configuration.limits.recordCacheBytes = recordCacheMB << 20
 
         let engine: NewswireEngine
         do {
