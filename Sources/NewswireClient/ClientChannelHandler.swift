@@ -1,5 +1,6 @@
 import NIOCore
 import NIOSSL
+import NewswireModel
 import NewswireProtocol
 
 /// What the client asks its channel handler to do (always on the channel's event loop).

@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import NewswireModel
 import NewswireProtocol
 
 /// Flags a connection's handler sets for the pool to read from any thread.
@@ -149,12 +150,6 @@ struct ClientTLSContext: Sendable {
     }
 }
 
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}
 
 /// A counting semaphore for async callers; waiting is cancellable.
 final class AsyncSemaphore: Sendable {

@@ -623,12 +623,6 @@ public final class NewswireEngine: Sendable {
     }
 }
 
-extension Duration {
-    fileprivate var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) / 1e18
-    }
-}
 
 // File-scope wrappers: inside the engine, `open` and `close` name its own methods.
 private func openDescriptor(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { open(path, flags, mode) }

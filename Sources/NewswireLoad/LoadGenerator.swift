@@ -165,14 +165,14 @@ public enum LoadGenerator {
         let firstHandler = first.handler
         let pipeline = try await first.eventLoop.submit { firstHandler.value.effectivePipeline }.get()
         let startAt = monotonicNanos() + 20_000_000
-        let warmupNanos = UInt64(configuration.warmup.nanosecondsValue)
+        let warmupNanos = UInt64(configuration.warmup.nanoseconds)
         let measureFrom = startAt + warmupNanos
         let byRequests = configuration.rate == nil && configuration.requests != nil
         let sendUntil =
             byRequests
-            ? startAt + UInt64(configuration.timeLimit.nanosecondsValue)
-            : measureFrom + UInt64(configuration.duration.nanosecondsValue)
-        let hardDeadline = sendUntil + UInt64(configuration.drainTimeout.nanosecondsValue)
+            ? startAt + UInt64(configuration.timeLimit.nanoseconds)
+            : measureFrom + UInt64(configuration.duration.nanoseconds)
+        let hardDeadline = sendUntil + UInt64(configuration.drainTimeout.nanoseconds)
         let count = connected.count
         for (index, connection) in connected.enumerated() {
             let mode: ConnectionPlan.Mode
@@ -281,7 +281,7 @@ public enum LoadGenerator {
         let eventLoop = future.eventLoop
         let promise = eventLoop.makePromise(of: Bool.self)
         future.whenComplete { _ in promise.succeed(true) }
-        let timer = eventLoop.scheduleTask(in: .nanoseconds(timeout.nanosecondsValue)) { promise.succeed(false) }
+        let timer = eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { promise.succeed(false) }
         let done = try await promise.futureResult.get()
         timer.cancel()
         return done
@@ -293,11 +293,3 @@ public enum LoadGenerator {
     }
 }
 
-extension Duration {
-    /// Whole nanoseconds (saturating).
-    var nanosecondsValue: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : product + attoseconds / 1_000_000_000
-    }
-}

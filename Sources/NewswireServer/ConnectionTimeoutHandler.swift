@@ -1,4 +1,5 @@
 import NIOCore
+import NewswireModel
 import NewswireProtocol
 
 /// Closes connections that do not say HELLO in time (after an ERROR TIMEOUT) or go quiet for longer than the idle

@@ -1,5 +1,6 @@
 import Metrics
 import NIOConcurrencyHelpers
+import NewswireModel
 import NewswireProtocol
 
 /// Server counters, kept locally (for STATS) and mirrored to swift-metrics (for whatever backend the process
@@ -165,13 +166,3 @@ private final class RequestHandles: @unchecked Sendable {
     }
 }
 
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-
-    var seconds: Double { Double(nanoseconds) / 1e9 }
-
-    var microseconds: Int { Int(nanoseconds / 1000) }
-}

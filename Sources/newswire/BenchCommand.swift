@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NewswireLoad
+import NewswireModel
 
 /// `newswire bench`: load-test a server over the protocol.
 struct BenchCommand: AsyncParsableCommand {
