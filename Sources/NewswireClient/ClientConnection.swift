@@ -150,7 +150,6 @@ struct ClientTLSContext: Sendable {
     }
 }
 
-
 /// A counting semaphore for async callers; waiting is cancellable.
 final class AsyncSemaphore: Sendable {
     private struct State {

@@ -623,7 +623,6 @@ public final class NewswireEngine: Sendable {
     }
 }
 
-
 // File-scope wrappers: inside the engine, `open` and `close` name its own methods.
 private func openDescriptor(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { open(path, flags, mode) }
 private func closeDescriptor(_ fd: Int32) { _ = close(fd) }

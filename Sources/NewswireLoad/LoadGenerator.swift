@@ -292,4 +292,3 @@ public enum LoadGenerator {
         if instant > now { try await Task.sleep(for: .nanoseconds(Int64(instant - now))) }
     }
 }
-

@@ -165,4 +165,3 @@ private final class RequestHandles: @unchecked Sendable {
         self.timer = timer
     }
 }
-
