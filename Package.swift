@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "NewswireProtocolTests",
             dependencies: [
-                "NewswireProtocol",
+                "NewswireProtocol", "NewswireModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]

@@ -1,3 +1,4 @@
+import NewswireModel
 /// One kind of request the load generator sends.
 public enum LoadOperation: String, Sendable, Hashable, CaseIterable, Codable, CustomStringConvertible {
     /// GET one article by id (answered from the server's record cache once warm).
@@ -135,28 +136,6 @@ public enum KeyDistribution: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// SplitMix64: a tiny, fast, seedable generator (Steele, Lea, Flood 2014); one per connection, so runs repeat.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    /// Creates a generator; equal seeds give equal sequences.
-    public init(seed: UInt64) { state = seed }
-
-    /// The next 64 random bits.
-    @inline(__always)
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform double in [0, 1).
-    @inline(__always)
-    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-}
-
 /// Draws indexes in `0..<count` from a ``KeyDistribution``.
 ///
 /// Zipf uses the exact cumulative distribution (one `Double` per key) and a binary search, so the sampled
@@ -222,7 +201,7 @@ public struct KeySampler: Sendable {
 
     /// A key index.
     @inline(__always)
-    public func sample(using generator: inout SplitMix64) -> Int {
+    package func sample(using generator: inout SplitMix64) -> Int {
         switch distribution {
         case .uniform: Int(generator.next() % UInt64(count))
         case .zipf: key(forRank: rank(forUnit: generator.nextUnit()))

@@ -28,18 +28,6 @@ struct Operation: Codable {
     var id: ArticleID?
 }
 
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
-
 func writeLine(_ text: String) {
     var bytes = Array((text + "\n").utf8)
     var offset = 0
@@ -131,7 +119,7 @@ default:
     remove = { _ = try engine.delete(id: $0) }
 }
 
-var random = SplitMix64(state: seed)
+var random = SplitMix64(seed: seed)
 var written: [ArticleID] = []
 let encoder = JSONEncoder()
 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -46,7 +46,7 @@ struct BadInputTests {
 
     /// Random and truncated bytes never crash or hang: they parse or fail with a documented code.
     @Test func arbitraryBytesNeverCrash() throws {
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         let page = try Fixture.bytes("utf8-news.html")
         let documented: Set<ExtractionError.Code> = [.empty, .binary, .undecodable, .noArticle]
         for round in 0..<200 {
@@ -76,7 +76,7 @@ struct BadInputTests {
             "&nbsp;", "&#x1F600;", "&bogus;", "<pre>", "\n", "（记者", "）", "·", "<!--", "-->", "<![CDATA[", "]]>",
             "<style>", "</style>", "<p style=\"display:none\">", "By ", "Jane", " and ", "发表于",
         ]
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         let documented: Set<ExtractionError.Code> = [.empty, .binary, .undecodable, .noArticle]
         for round in 0..<300 {
             var page = round % 3 == 0 ? "" : "<html><body>"
@@ -113,18 +113,5 @@ struct BadInputTests {
             paths: [Fixture.path("jsonld.html")], output: { out.append($0) }, errors: { err.append($0) })
         #expect(allGood == 0)
         #expect(out.last?.contains("title         长江流域开展水生生物多样性调查") == true)
-    }
-}
-
-/// Deterministic pseudo-random bytes for the robustness test.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NewswireClient
+import NewswireModel
 import NewswireProtocol
 import NewswireServer
 import Testing
@@ -489,17 +490,4 @@ func zlib(_ buffer: ByteBuffer) -> ByteBuffer {
         ?? {
             preconditionFailure("test payload does not compress")
         }()
-}
-
-/// A small deterministic generator, so random-input cases replay exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -1,4 +1,5 @@
 import Histogram
+import NewswireModel
 import Testing
 
 @testable import NewswireLoad

@@ -1,3 +1,4 @@
+import NewswireModel
 import Testing
 
 @testable import NewswireLoad

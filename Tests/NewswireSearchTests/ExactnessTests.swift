@@ -8,7 +8,7 @@ import Testing
     /// Samples queries from the articles: CJK substrings of 1, 2, 3, 4 and 6 characters from titles and bodies,
     /// words, title-scoped terms, two- and three-term conjunctions, quoted phrases, and non-occurring shuffles.
     static func sampleQueries(from articles: [Article], count: Int, seed: UInt64) -> [String] {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var fields: [[Unicode.Scalar]] = []
         var words: [String] = []
         for article in articles {
@@ -173,7 +173,7 @@ import Testing
     @Test func incrementalWritesMatchOracle() throws {
         let index = SearchIndex()
         var oracle = BruteForceIndex()
-        var rng = SeededGenerator(seed: 11)
+        var rng = SplitMix64(seed: 11)
         var articles = Fixtures.articles
         for round in 0..<6 {
             for article in Fixtures.articles {
@@ -264,7 +264,7 @@ import Testing
 @Suite struct TopKTests {
     /// 600 articles recombined from the fixture paragraphs, so common terms have long posting lists (> 64).
     static func synthetic() -> [Article] {
-        var rng = SeededGenerator(seed: 99)
+        var rng = SplitMix64(seed: 99)
         let paragraphs = Fixtures.articles.flatMap(\.paragraphs) + Fixtures.articles.map(\.title)
         return (0..<600).map { i in
             Article(
@@ -317,7 +317,7 @@ import Testing
         let bulk = SearchIndex()
         bulk.upsert(contentsOf: articles)
         let incremental = SearchIndex()
-        var rng = SeededGenerator(seed: 4)
+        var rng = SplitMix64(seed: 4)
         var i = 0
         while i < articles.count {
             let n = [1, 1, 3, 17, 40].randomElement(using: &rng)!

@@ -76,7 +76,7 @@ struct SQLiteArticleStoreTests {
     func changeFeed() throws {
         let dir = TemporaryDirectory()
         let store = try SQLiteArticleStore(directory: dir.path)
-        var random = SplitMix64(state: 42)
+        var random = SplitMix64(seed: 42)
         var expected: [ArticleID: Article] = [:]
         var stateAt10: [ArticleID: Article]?
         for step in 0..<60 {
@@ -212,17 +212,5 @@ struct SQLiteArticleStoreTests {
         let error = #expect(throws: StoreError.self) { try SQLiteArticleStore(directory: dir.path) }
         #expect(error?.code == .cannotOpen)
         #expect(error?.message.contains(dir.file("articles.sqlite")) == true)
-    }
-}
-
-/// Deterministic random numbers, so a failing run can be replayed.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
