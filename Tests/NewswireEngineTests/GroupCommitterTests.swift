@@ -243,15 +243,3 @@ func firstMismatch(_ actual: [PutOutcome], _ expected: [PutOutcome]) -> String {
     for (i, (a, e)) in zip(actual, expected).enumerated() where a != e { return "#\(i): \(a) instead of \(e)" }
     return actual.count == expected.count ? "none" : "\(actual.count) outcomes instead of \(expected.count)"
 }
-
-/// A value behind a lock, for test state shared with completions.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
