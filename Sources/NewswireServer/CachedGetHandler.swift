@@ -46,8 +46,7 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Called on the event loop once WELCOME has been handed to the channel, so no answer can overtake it.
     func enable(connection: Connection, handshake: Handshake) {
         self.connection = connection
-        zlibThreshold =
-            handshake.welcome.compression == .zlib ? Int(handshake.welcome.compressionThreshold) : nil
+        zlibThreshold = RecordCache.Entry.zlibThreshold(for: handshake)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -116,8 +115,8 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
             server.recordCache.entry(forIDBytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length - 2)]))
         }
         guard let entry, connection.admitsImmediateAnswer(requestID) else { return false }
-        let compressed = zlibThreshold.map { entry.compressedFrame != nil && entry.payload.readableBytes >= $0 } ?? false
-        entry.writeFrame(requestID: requestID, compressed: compressed, into: &pending)
+        entry.writeFrame(
+            requestID: requestID, compressed: entry.sendsCompressed(zlibThreshold: zlibThreshold), into: &pending)
         answered += 1
         bytesIn += FrameHeader.length + length
         payloadBytes += entry.payload.readableBytes

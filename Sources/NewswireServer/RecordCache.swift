@@ -58,16 +58,23 @@ final class RecordCache: Sendable {
         /// Bytes this entry keeps alive, for the cache's bound.
         var size: Int { idBytes.count + plainFrame.readableBytes + (compressedFrame?.readableBytes ?? 0) }
 
-        /// Whether a connection that negotiated `handshake` gets the zlib form: it agreed on zlib, the payload
-        /// reaches its threshold, and compressing made the record smaller. Never compressed again per request.
-        func sendsCompressed(for handshake: Handshake) -> Bool {
-            compressed != nil && handshake.welcome.compression == .zlib
-                && payload.readableBytes >= Int(handshake.welcome.compressionThreshold)
+        /// The threshold from which a connection that negotiated `handshake` gets cached records in zlib form, or
+        /// nil when it did not agree on zlib. The pipeline fast path keeps it per connection.
+        static func zlibThreshold(for handshake: Handshake) -> Int? {
+            handshake.welcome.compression == .zlib ? Int(handshake.welcome.compressionThreshold) : nil
         }
 
-        /// What to send on a connection with this handshake (see ``sendsCompressed(for:)``).
+        /// Whether this record goes out in zlib form on a connection with `zlibThreshold`: the connection agreed on
+        /// zlib, the payload reaches the threshold, and compressing made the record smaller. Never compressed again
+        /// per request.
+        func sendsCompressed(zlibThreshold: Int?) -> Bool {
+            guard let zlibThreshold, compressed != nil else { return false }
+            return payload.readableBytes >= zlibThreshold
+        }
+
+        /// What to send on a connection with this handshake (see ``sendsCompressed(zlibThreshold:)``).
         func payload(for handshake: Handshake) -> OutboundPayload {
-            if sendsCompressed(for: handshake), let compressed {
+            if sendsCompressed(zlibThreshold: Self.zlibThreshold(for: handshake)), let compressed {
                 return .precompressed(zlib: compressed, uncompressedLength: UInt32(payload.readableBytes))
             }
             return .plain(payload)
