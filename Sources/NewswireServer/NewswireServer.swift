@@ -169,9 +169,13 @@ public final class NewswireServer: Service, Sendable {
                     code: .overloaded,
                     message: "server already has \(maxConnections) connections; retry later or reuse a connection",
                     requestID: .connection, retryAfterMillis: 100)
-            // Bounded: a refused peer that reads nothing cannot hold this task or its socket open.
-            channel.channel.sendFinalFrameAndClose(.error(error))
-            try? await channel.channel.closeFuture.get()
+            // Through executeThenClose, which finishes the channel's async writer: a dropped NIOAsyncChannel
+            // traps ("Deinited NIOAsyncWriter without calling finish()"). Bounded: a refused peer that reads
+            // nothing cannot hold this task or its socket open.
+            try? await channel.executeThenClose { _, _ in
+                channel.channel.sendFinalFrameAndClose(.error(error))
+                try? await channel.channel.closeFuture.get()
+            }
             return
         }
         context.statistics.connectionOpened()
