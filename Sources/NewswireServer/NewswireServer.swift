@@ -59,12 +59,19 @@ public final class NewswireServer: Service, Sendable {
         let idleTimeout = TimeAmount.nanoseconds(limits.idleTimeout.nanoseconds)
         let tlsContext = try configuration.tls.map(Self.makeTLSContext)
         let serverContext = context
-        let serverChannel = try await ServerBootstrap(group: eventLoopGroup)
+        // Accepted connections reach the serving loop through this stream rather than NIO's async server channel:
+        // that one drops connections it accepted but had not handed out yet when the listener closes, and a
+        // dropped NIOAsyncChannel traps ("Deinited NIOAsyncWriter without calling finish()", swift-nio #2813;
+        // it did, in CI). This stream is finished only once the listener has closed, and it hands out everything
+        // yielded before that; a connection whose set-up completes later fails its initializer, and the
+        // bootstrap closes it before it ever becomes active.
+        let (accepted, acceptedContinuation) = AsyncStream<NIOAsyncChannel<Frame, ByteBuffer>>.makeStream()
+        let listener = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 512)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            .bind(host: configuration.host, port: configuration.port) { channel in
+            .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
@@ -72,12 +79,19 @@ public final class NewswireServer: Service, Sendable {
                     try pipeline.addHandler(CachedGetHandler(server: serverContext, limits: frameLimits))
                     try pipeline.addHandler(ByteToMessageHandler(NewswireFrameDecoder(limits: frameLimits)))
                     try pipeline.addHandler(ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout))
-                    return try NIOAsyncChannel<Frame, ByteBuffer>(
+                    let connection = try NIOAsyncChannel<Frame, ByteBuffer>(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(inboundType: Frame.self, outboundType: ByteBuffer.self))
+                    if case .terminated = acceptedContinuation.yield(connection) {
+                        throw ChannelError.ioOnClosedChannel
+                    }
                 }
             }
-        guard let address = serverChannel.channel.localAddress else {
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        listener.closeFuture.whenComplete { _ in acceptedContinuation.finish() }
+        guard let address = listener.localAddress else {
+            listener.close(promise: nil)
             throw ServerError(message: "the listening socket has no local address")
         }
         context.logger.notice(
@@ -90,19 +104,15 @@ public final class NewswireServer: Service, Sendable {
 
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                do {
-                    try await serverChannel.executeThenClose { inbound in
-                        for try await channel in inbound {
-                            group.addTask { await self.serve(channel) }
-                        }
-                    }
-                } catch {
-                    context.logger.debug("listener stopped", metadata: ["newswire_error": "\(error)"])
+                for await connection in accepted {
+                    group.addTask { await self.serve(connection) }
                 }
+                context.logger.debug("listener stopped")
             }
         } onGracefulShutdown: {
-            self.beginShutdown(closing: serverChannel.channel)
+            self.beginShutdown(closing: listener)
         }
+        listener.close(promise: nil)  // when the run was cancelled rather than shut down
         context.logger.notice("all connections closed; closing the engine")
         try await context.threadPool.runIfActive { try self.context.engine.close() }
     }
