@@ -72,6 +72,9 @@ enum ArticleAssembler {
         static let labelledElsewhere = 4
         static let nearby = 5
         static let anywhere = 6
+        /// A last-modified time: the publication time only when the page states nothing else (a page showing
+        /// `发布时间：10-08 12:00` without a year).
+        static let modified = 7
     }
 
     // MARK: Line kinds

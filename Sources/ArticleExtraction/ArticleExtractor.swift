@@ -221,6 +221,7 @@ public struct ArticleExtractor: Sendable {
         if let s = structured {
             if let d = s.published { candidates.append((ArticleAssembler.DateRank.structured, d)) }
             if let d = s.timeElement { candidates.append((ArticleAssembler.DateRank.timeElement, d)) }
+            if let d = s.modified { candidates.append((ArticleAssembler.DateRank.modified, d)) }
         }
         var chosen: DateMatch?
         if let best = candidates.enumerated().min(by: { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }) {
@@ -237,7 +238,7 @@ public struct ArticleExtractor: Sendable {
         let publishedAt = chosen?.publishedTime(defaultOffset: offset)
 
         // People.
-        var reporters = meta.labelledAuthors
+        var reporters = meta.labelledAuthors.filter { !Self.looksLikeOrganisation($0) }
         if reporters.isEmpty, let s = structured { reporters = s.authors }
         if reporters.isEmpty { reporters = meta.bylineReporters }
         if reporters.isEmpty { reporters = meta.trailingAuthors }
@@ -245,8 +246,10 @@ public struct ArticleExtractor: Sendable {
             let names = People.splitByline(Text.scalars(a))
             if names.count <= 4, !names.contains(where: { Self.looksLikeOrganisation($0) }) { reporters = names }
         }
-        reporters = Self.unique(reporters)
         let editors = Self.unique(meta.editors)
+        // When the editor is the only person the page credits, the editor is who stands behind the text.
+        if reporters.isEmpty { reporters = editors.filter { !Self.looksLikeOrganisation($0) } }
+        reporters = Self.unique(reporters)
         let excluded = Set(reporters + editors)
         let participants = Self.unique(meta.participants).filter { !excluded.contains($0) }
 
@@ -262,8 +265,16 @@ public struct ArticleExtractor: Sendable {
     }
 
     static func looksLikeOrganisation(_ name: String) -> Bool {
-        for word in ["网", "报", "社", "站", "台", "中心", "政府", "委员会", "办公室", ".com", ".cn", "www"]
+        for word in ["网", "报", "社", "站", "台", "中心", "政府", "委员会", "办公室", ".com", ".cn", "www", "@"]
         where name.contains(word) {
+            return true
+        }
+        // A department (`医技药剂党支部`, `宣传科`): longer than a personal name and ending in a unit word.
+        let scalars = Array(name.unicodeScalars)
+        if scalars.count >= 4, scalars.allSatisfy(\.isHan),
+            ["部", "局", "处", "院", "厅", "所", "会", "科", "组", "队", "馆", "校", "司", "团"].contains(
+                String(scalars[scalars.count - 1]))
+        {
             return true
         }
         return false

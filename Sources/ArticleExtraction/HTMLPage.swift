@@ -30,6 +30,11 @@ struct HTMLPage {
         var owner: Int32
         var linkVisible: Int
         var boilerplate: Bool
+        /// Marked only by a widget word (share, print, position…) or an inline hidden style, not by a strong one
+        /// (nav, footer, comment, related…); the outermost such element around the block, or -1.
+        var weakOwner: Int32 = -1
+        /// Marked by a strong word or tag, whatever the weak marks say.
+        var strongBoilerplate: Bool = false
 
         /// The block as a classifiable line. Built on demand: only the blocks around the article need one.
         var line: PageLine { PageLine(text, heading: heading) }
@@ -84,7 +89,24 @@ struct HTMLPage {
             if let doc { xmlFreeDoc(doc) }
         }
         walker.flush()
+        walker.page.clearMisnamedWrappers()
         return walker.page
+    }
+
+    /// A widget word or a hidden style on an element that holds several paragraphs of prose is a misnamed or
+    /// script-revealed wrapper (`js_img_share_area` around the article, a WeChat body shown by a script), not
+    /// the widget itself: its blocks lose the mark. Real widgets hold link lists and short labels, not prose.
+    mutating func clearMisnamedWrappers() {
+        var prose: [Int32: (blocks: Int, visible: Int)] = [:]
+        for b in blocks where b.weakOwner >= 0 && b.visible >= 30 && b.punctuation >= 2 && b.linkVisible * 4 < b.visible {
+            prose[b.weakOwner, default: (0, 0)].blocks += 1
+            prose[b.weakOwner, default: (0, 0)].visible += b.visible
+        }
+        let cleared = Set(prose.filter { $0.value.blocks >= 2 && $0.value.visible >= 200 }.keys)
+        guard !cleared.isEmpty else { return }
+        for i in blocks.indices where cleared.contains(blocks[i].weakOwner) {
+            blocks[i].boilerplate = blocks[i].strongBoilerplate
+        }
     }
 
     private static func walker(_ ctx: UnsafeMutableRawPointer?) -> Walker? {
@@ -201,23 +223,41 @@ private let boilerplatePrefixes: [String] = [
     "bdsharebuttonbox", "sitemap", "youlian", "location", "position", "current",
 ]
 
+/// Widget words: they name a control (share, print, QR code, position bar), and a page sometimes puts them on the
+/// wrapper of the article itself, so they mark weakly (see `HTMLPage.clearMisnamedWrappers`).
+private let weakExact: Set<String> = ["tags", "tag", "hot", "sns", "weibo", "wx", "qr", "ewm", "fx", "login", "search"]
+private let weakPrefixes: Set<String> = [
+    "share", "sharing", "social", "toolbar", "qrcode", "fenxiang", "widget", "popup", "modal", "weixin", "wechat",
+    "print", "dayin", "login", "jiathis", "bdshare", "bdsharebuttonbox", "location", "position", "current",
+    "subscribe", "cookie",
+]
+
 private let boilerplateExactBytes: [[UInt8]] = boilerplateExact.map { Array($0.utf8) }
 private let boilerplatePrefixBytes: [[UInt8]] = boilerplatePrefixes.map { Array($0.utf8) }
+private let weakExactBytes: [[UInt8]] = weakExact.map { Array($0.utf8) }
+private let weakPrefixBytes: [[UInt8]] = weakPrefixes.map { Array($0.utf8) }
+
+/// How strongly a class/id/style marks an element as page chrome.
+private enum ChromeMark: Comparable {
+    case none, weak, strong
+}
 
 /// `has-nav-bar`, `no-sidebar`, `with-comments`: a state modifier on a wrapper, not the thing itself.
 private let stateModifiers: [[UInt8]] = ["has", "is", "no", "with", "show", "hide"].map { Array($0.utf8) }
 
-private func isBoilerplateWord(_ token: ArraySlice<UInt8>) -> Bool {
-    for w in boilerplateExactBytes where w.count == token.count && token.elementsEqual(w) { return true }
+private func boilerplateWordMark(_ token: ArraySlice<UInt8>) -> ChromeMark {
+    for w in weakExactBytes where w.count == token.count && token.elementsEqual(w) { return .weak }
+    for p in weakPrefixBytes where token.count >= p.count && token.prefix(p.count).elementsEqual(p) { return .weak }
+    for w in boilerplateExactBytes where w.count == token.count && token.elementsEqual(w) { return .strong }
     for p in boilerplatePrefixBytes where token.count >= p.count && token.prefix(p.count).elementsEqual(p) {
-        return true
+        return .strong
     }
-    return false
+    return .none
 }
 
 /// Splits a class/id value into lowercase ASCII tokens on anything that is not a letter or digit, and on
-/// camelCase; reports whether a token is a boilerplate word (`has-nav-bar`-style modifiers excepted).
-private func boilerplateAttribute(_ value: UnsafePointer<UInt8>) -> Bool {
+/// camelCase; reports the strongest boilerplate word among the tokens (`has-nav-bar`-style modifiers excepted).
+private func boilerplateAttribute(_ value: UnsafePointer<UInt8>) -> ChromeMark {
     var tokens: [UInt8] = []
     var bounds: [Range<Int>] = []
     var start = 0
@@ -243,14 +283,16 @@ private func boilerplateAttribute(_ value: UnsafePointer<UInt8>) -> Bool {
         i += 1
     }
     close()
+    var mark = ChromeMark.none
     for (n, r) in bounds.enumerated() {
         if n > 0 {
             let previous = tokens[bounds[n - 1]]
             if stateModifiers.contains(where: { previous.elementsEqual($0) }) { continue }
         }
-        if isBoilerplateWord(tokens[r]) { return true }
+        mark = max(mark, boilerplateWordMark(tokens[r]))
+        if mark == .strong { break }
     }
-    return false
+    return mark
 }
 
 /// Turns SAX events into blocks and metadata. A class so the C callbacks can reach it through `userData`; one
@@ -260,8 +302,11 @@ private final class Walker {
     /// Open elements (indices into page.elements).
     var stack: [Int32] = []
     /// What `start` learned about each open element.
-    var frames: [(traits: TagTraits, boilerplate: Bool)] = []
+    var frames: [(traits: TagTraits, mark: ChromeMark)] = []
     var boilerplateDepth = 0
+    var strongDepth = 0
+    /// The outermost open weakly marked element, or -1.
+    var weakOwner: Int32 = -1
     var linkDepth = 0
     var preDepth = 0
     var headingLevel = 0
@@ -292,7 +337,8 @@ private final class Walker {
         page.blocks.append(
             HTMLPage.Block(
                 text: text, visible: visible, punctuation: Text.punctuationCount(text), heading: headingLevel,
-                owner: owner, linkVisible: min(bufferLinkVisible, visible), boilerplate: boilerplateDepth > 0))
+                owner: owner, linkVisible: min(bufferLinkVisible, visible), boilerplate: boilerplateDepth > 0,
+                weakOwner: weakOwner, strongBoilerplate: strongDepth > 0))
     }
 
     func characters(_ ch: UnsafePointer<xmlChar>, _ length: Int) {
@@ -383,37 +429,39 @@ private final class Walker {
             skipDepth = max(skipDepth, 1)
             return
         }
-        if let style = Self.attribute(attributes, "style") {
-            let compact = String(cString: style).lowercased().filter { $0 != " " }
-            if compact.contains("display:none") || compact.contains("visibility:hidden") {
-                skipDepth = 1
-                return
-            }
-        }
         if traits.contains(.block) { flush() }
-        var boilerplate = traits.contains(.chrome)
-        if !boilerplate && !traits.contains(.wrapper) && attributes != nil {
+        var mark: ChromeMark = traits.contains(.chrome) ? .strong : .none
+        if mark != .strong && !traits.contains(.wrapper) && attributes != nil {
             for attr: StaticString in ["class", "id"] {
-                if let v = Self.attribute(attributes, attr), boilerplateAttribute(v) {
-                    boilerplate = true
-                    break
-                }
+                if let v = Self.attribute(attributes, attr) { mark = max(mark, boilerplateAttribute(v)) }
+                if mark == .strong { break }
             }
             if let role = Self.string(attributes, "role")?.lowercased(),
                 role == "navigation" || role == "contentinfo" || role == "complementary" || role == "banner"
             {
-                boilerplate = true
+                mark = .strong
             }
         }
+        // Hidden content (a dialog, a template, or an article body a script reveals later) counts against a
+        // block like a widget word, rather than vanishing: see `HTMLPage.clearMisnamedWrappers`.
+        if mark == .none, let style = Self.attribute(attributes, "style"), Self.hidesContent(style) { mark = .weak }
         let index = Int32(page.elements.count)
         page.elements.append(
-            HTMLPage.Element(parent: stack.last ?? -1, subtreeEnd: index + 1, boilerplate: boilerplate))
+            HTMLPage.Element(parent: stack.last ?? -1, subtreeEnd: index + 1, boilerplate: mark != .none))
         stack.append(index)
-        frames.append((traits, boilerplate))
-        if boilerplate { boilerplateDepth += 1 }
+        frames.append((traits, mark))
+        if mark != .none { boilerplateDepth += 1 }
+        if mark == .strong { strongDepth += 1 }
+        if mark == .weak && weakOwner < 0 { weakOwner = index }
         if traits.contains(.link) { linkDepth += 1 }
         if traits.contains(.preformatted) { preDepth += 1 }
         if traits.headingLevel > 0 { headingLevel = traits.headingLevel }
+    }
+
+    /// `display:none` or `visibility:hidden` in an inline style.
+    static func hidesContent(_ style: UnsafePointer<xmlChar>) -> Bool {
+        let compact = String(cString: style).lowercased().filter { $0 != " " }
+        return compact.contains("display:none") || compact.contains("visibility:hidden")
     }
 
     private func beginCapture(_ target: Capture) {
@@ -439,7 +487,9 @@ private final class Walker {
         guard let frame = frames.last, let top = stack.last else { return }
         if frame.traits.contains(.block) { flush() }
         page.elements[Int(top)].subtreeEnd = Int32(page.elements.count)
-        if frame.boilerplate { boilerplateDepth -= 1 }
+        if frame.mark != .none { boilerplateDepth -= 1 }
+        if frame.mark == .strong { strongDepth -= 1 }
+        if weakOwner == top { weakOwner = -1 }
         if frame.traits.contains(.link) { linkDepth -= 1 }
         if frame.traits.contains(.preformatted) { preDepth -= 1 }
         if frame.traits.headingLevel > 0 { headingLevel = 0 }

@@ -55,16 +55,22 @@ enum LabelledFields {
     static func label(in f: Scalars, at i: Int) -> (kind: FieldKind, valueStart: Int)? {
         let first = f[i].value
         guard first < 0x10000, labelInitials[Int(first)] else { return nil }
-        guard i == 0 || isBoundary(f[i - 1]) || (f[i - 1].isASCIIDigit) else { return nil }
+        let atBoundary = i == 0 || isBoundary(f[i - 1]) || (f[i - 1].isASCIIDigit)
         for (word, kind) in labels where Text.hasPrefix(f, word, at: i) {
             var j = i + word.count
             while j < f.count, f[j] == " " { j += 1 }
             guard j < f.count else { return nil }
-            if f[j] == ":" || (word.count == 1 && f[j] == "/") || (kind == .widget && f[j] != " ") {
+            // `证券时报网作者：李在山`: a two-character label with its colon needs no boundary before it.
+            guard atBoundary || (word.count >= 2 && f[j] == ":" && kind != .date && kind != .other) else { return nil }
+            if f[j] == ":" || ((word.count == 1 || kind == .author) && f[j] == "/")
+                || (kind == .widget && f[j] != " ")
+            {
                 return (kind, f[j] == ":" || f[j] == "/" ? j + 1 : j)
             }
             // `来源 新华网` without a colon is common only for a few labels; accept those followed by a space.
-            if j > i + word.count, kind == .source || kind == .reporter || kind == .editor { return (kind, j) }
+            if j > i + word.count, kind == .source || kind == .reporter || kind == .editor || kind == .author {
+                return (kind, j)
+            }
         }
         return nil
     }

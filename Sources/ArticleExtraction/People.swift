@@ -54,15 +54,35 @@ enum People {
     }
 
     private static let nameSeparators: Set<Unicode.Scalar> = [
-        " ", "、", ",", "，", ";", "；", "/", "|", "\u{3000}", "\t",
+        " ", "、", ",", "，", ";", "；", "/", "|", "\u{3000}", "\t", "&", "＆",
     ]
 
     /// Splits a byline value (`王建宏 张文攀`, `赵延东、风笑天`, `A, B and C`) into names.
     static func splitByline(_ value: Scalars) -> [String] {
         var names: [String] = []
         var current = Scalars()
+        // `赵  培`: a surname and a given name of one character each, spaced apart for layout, are one name.
+        var pendingSingle: Scalars?
         func flush() {
             var t = Text.trimmed(current[...], extra: { $0.isProsePunctuation || $0 == "(" || $0 == ")" })
+            // `杨倩_NF4425`: a content system's editor code after the name.
+            if let underscore = t.firstIndex(of: "_"), underscore >= 2,
+                t[(underscore + 1)...].allSatisfy({ $0.isASCIIDigit || ($0.isASCII && $0.properties.isAlphabetic) })
+            {
+                t.removeSubrange(underscore...)
+            }
+            if t.count == 1, t[0].isHan {
+                if let first = pendingSingle {
+                    t = first + t
+                    pendingSingle = nil
+                    if Surnames.startsWithSurname(t) { names.append(Text.string(t)) }
+                } else {
+                    pendingSingle = t
+                }
+                current.removeAll()
+                return
+            }
+            pendingSingle = nil
             for prefix in ["本报记者", "本报通讯员", "本报实习生", "记者", "通讯员", "实习生"].map(Text.scalars)
             where t.count > prefix.count + 1 && Text.hasPrefix(t, prefix, at: 0) {
                 t.removeFirst(prefix.count)
@@ -101,10 +121,15 @@ enum People {
 
     private static let roleWords: Set<String> = [
         "本报记者", "记者", "通讯员", "实习生", "编辑", "责任编辑", "作者", "本报", "本网", "新华社", "图", "文", "摄",
-        "来源", "报道", "未知", "佚名", "admin", "匿名", "网友", "转载", "原创", "by",
+        "来源", "报道", "未知", "佚名", "admin", "匿名", "网友", "转载", "原创", "by", "本文", "出自", "网络", "本站",
+        "综合", "管理员", "系统管理员", "name", "author", "editor", "小编", "原标题",
     ]
 
-    static func isRoleWord(_ s: Scalars) -> Bool { roleWords.contains(Text.string(s).lowercased()) }
+    /// A role or filler word, or a fragment of a sentence (`本文发表于…` gives `(本文`).
+    static func isRoleWord(_ s: Scalars) -> Bool {
+        let word = Text.string(s).lowercased()
+        return roleWords.contains(word) || word.hasPrefix("本文") || word.hasPrefix("本站")
+    }
 
     // MARK: Reporters in running text
 

@@ -10,11 +10,16 @@ struct StructuredMetadata {
     var url: String?
     var metaAuthor: String?
     var timeElement: DateMatch?
+    var modified: DateMatch?
 
     private static let publishedKeys: [String] = [
         "article:published_time", "og:article:published_time", "og:published_time", "datepublished", "pubdate",
         "publishdate", "publish_date", "publishtime", "publish-date", "dc.date.issued", "dc.date", "dcterms.created",
         "sailthru.date", "parsely-pub-date", "firstpublishedtime", "og:release_date", "date", "created", "releasedate",
+    ]
+
+    private static let modifiedKeys: [String] = [
+        "article:modified_time", "og:updated_time", "datemodified", "dateupdate", "lastmodifiedtime", "last-modified",
     ]
 
     init(page: HTMLPage) {
@@ -23,6 +28,25 @@ struct StructuredMetadata {
         for key in Self.publishedKeys {
             if let v = metas[key], let d = DateScanner.scan(v).first {
                 published = d
+                break
+            }
+        }
+        if published == nil {
+            // Publishers coin their own keys (`apub:time`, `publishedDate`, `pub_time`): any key naming
+            // publication and a time or date.
+            for (k, v) in page.metas
+            where (k.contains("publish") || k.contains("pub:") || k.contains("pub_") || k.hasPrefix("pub"))
+                && !k.contains("publisher")
+            {
+                if let d = DateScanner.scan(v).first {
+                    published = d
+                    break
+                }
+            }
+        }
+        for key in Self.modifiedKeys {
+            if let v = metas[key], let d = DateScanner.scan(v).first {
+                modified = d
                 break
             }
         }
