@@ -243,7 +243,14 @@ public struct ArticleExtractor: Sendable {
         if reporters.isEmpty { reporters = meta.bylineReporters }
         if reporters.isEmpty { reporters = meta.trailingAuthors }
         if reporters.isEmpty, let a = structured?.metaAuthor {
-            let names = People.splitByline(Text.scalars(a))
+            // A Latin-script author meta is one name or a publisher (`Example News Group`), not one name a word:
+            // split it on list separators only.
+            let names =
+                a.unicodeScalars.allSatisfy(\.isASCII)
+                ? a.split(whereSeparator: { ",;|/".contains($0) }).map { String($0).trimmingWhitespace() }.filter {
+                    People.isBylineName(Text.scalars($0)) && !People.isRoleWord(Text.scalars($0))
+                }
+                : People.splitByline(Text.scalars(a))
             if names.count <= 4, !names.contains(where: { Self.looksLikeOrganisation($0) }) { reporters = names }
         }
         let editors = Self.unique(meta.editors)

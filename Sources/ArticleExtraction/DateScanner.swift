@@ -60,7 +60,7 @@ enum DateScanner {
         let n = s.count
         while i < n {
             let c = s[i]
-            if c.isASCIIDigit, i == 0 || !s[i - 1].isASCIIDigit, let m = numericDate(s, i) {
+            if c.isASCIIDigit, i == 0 || !s[i - 1].isASCIIDigit, let m = numericDate(s, i) ?? slashedDate(s, i) {
                 var m = m
                 m.labelled = isLabelled(s, before: i)
                 m.startsRange = startsRange(s, after: m.range.upperBound)
@@ -149,6 +149,24 @@ enum DateScanner {
         guard PublishedTime(year: year, month: month, day: day, utcOffsetSeconds: 0) != nil else { return nil }
         var match = DateMatch(range: start..<end, year: year, month: month, day: day)
         readTime(s, after: end, into: &match)
+        return match
+    }
+
+    /// `9/17/2004 5:54:13 AM`: month/day/year with slashes, as ASP.NET-era pages print `DateTime`; day/month/year
+    /// when the first number cannot be a month.
+    private static func slashedDate(_ s: Scalars, _ start: Int) -> DateMatch? {
+        guard let (first, afterFirst) = number(s, start, maxDigits: 2), afterFirst < s.count, s[afterFirst] == "/",
+            let (second, afterSecond) = number(s, afterFirst + 1, maxDigits: 2), afterSecond < s.count,
+            s[afterSecond] == "/", let (year, afterYear) = number(s, afterSecond + 1, maxDigits: 4),
+            afterYear - afterSecond - 1 == 4, (minimumYear...maximumYear).contains(year)
+        else { return nil }
+        if afterYear < s.count, s[afterYear].isASCIIDigit { return nil }
+        let (month, day) = first > 12 ? (second, first) : (first, second)
+        guard (1...12).contains(month), (1...31).contains(day),
+            PublishedTime(year: year, month: month, day: day, utcOffsetSeconds: 0) != nil
+        else { return nil }
+        var match = DateMatch(range: start..<afterYear, year: year, month: month, day: day)
+        readTime(s, after: afterYear, into: &match)
         return match
     }
 

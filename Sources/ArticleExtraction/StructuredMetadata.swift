@@ -53,6 +53,11 @@ struct StructuredMetadata {
         if let a = metas["author"] ?? metas["article:author"] ?? metas["dc.creator"], !a.contains("http") {
             metaAuthor = a.trimmingWhitespace()
         }
+        // Scholarly and publisher templates: one `citation_author` meta per person, each a whole name.
+        for (k, v) in page.metas where k == "citation_author" || k == "dc.contributor" {
+            let name = v.trimmingWhitespace()
+            if !name.isEmpty, !authors.contains(name) { authors.append(name) }
+        }
         headline = metas["og:title"].map { $0.trimmingWhitespace() }
         siteName = metas["og:site_name"].map { $0.trimmingWhitespace() }
         url = metas["og:url"]

@@ -1,0 +1,153 @@
+import ArticleExtraction
+import NewswireModel
+import Testing
+
+/// Page patterns common on Chinese news, government, self-media and WeChat-style pages, each in a small page
+/// written for the pattern: what extraction must do with it.
+@Suite("Page patterns")
+struct UnseenPagePatternTests {
+    static let paragraphs = [
+        "本市今年新建改建农村公路一百二十公里，完成年度计划的百分之九十五，惠及沿线三十多个行政村。",
+        "据介绍，新建道路全部按照四级以上标准建设，并同步配套安全防护设施和排水设施，确保群众出行安全。",
+        "交通部门表示，下一步将加快推进剩余路段建设，力争年底前全面完成任务，让群众走上平安路、致富路。",
+    ]
+
+    static func page(head: String = "", header: String = "", body: String, footer: String = "") -> [UInt8] {
+        Array(
+            """
+            <!DOCTYPE html><html><head><meta charset="utf-8"><title>农村公路建设提速_示例新闻网</title>\(head)</head>
+            <body><div class="nav"><a href="/">首页</a> <a href="/news">新闻</a> <a href="/gov">政务</a></div>
+            <h1>农村公路建设提速</h1>\(header)
+            \(body)
+            \(footer)
+            <div class="footer">版权所有 示例新闻网 联系我们</div></body></html>
+            """.utf8)
+    }
+
+    static var prose: String { paragraphs.map { "<p>\($0)</p>" }.joined(separator: "\n") }
+
+    static func extract(_ bytes: [UInt8]) throws -> Article { try ArticleExtractor().extract(bytes) }
+
+    // MARK: Hidden and widget-named wrappers
+
+    /// A body that a script reveals later (`visibility:hidden` on the wrapper) is still the body.
+    @Test func hiddenWrapperAroundTheArticleStillYieldsIt() throws {
+        let a = try Self.extract(
+            Self.page(body: "<div id=\"js_content\" style=\"visibility: hidden;\">\(Self.prose)</div>"))
+        #expect(a.paragraphs == Self.paragraphs)
+    }
+
+    /// A widget word in the class of the article's wrapper (`js_img_share_area`) does not hide the article.
+    @Test func widgetWordOnTheArticleWrapperDoesNotHideIt() throws {
+        let a = try Self.extract(
+            Self.page(
+                body: """
+                    <div class="share-bar"><a href="#">微博</a> <a href="#">微信</a></div>
+                    <div class="js_img_share_area"><div class="content">\(Self.prose)</div></div>
+                    """))
+        #expect(a.paragraphs == Self.paragraphs)
+    }
+
+    /// Hidden boilerplate stays out: a hidden one-line copy of the headline inside the body is not a paragraph.
+    @Test func hiddenLineInsideTheBodyStaysOut() throws {
+        let a = try Self.extract(
+            Self.page(body: "<div class=\"post-body\"><p style=\"display:none\">原标题：农村公路建设提速</p>\(Self.prose)</div>"))
+        #expect(a.paragraphs == Self.paragraphs)
+    }
+
+    // MARK: Reporters
+
+    /// When the editor is the only person credited, the editor stands behind the text; a content system's
+    /// code after the name (`_NB12556`) is not part of it.
+    @Test func editorIsTheReporterWhenNobodyElseIsCredited() throws {
+        let a = try Self.extract(
+            Self.page(body: Self.prose + "<p>本文来源：示例日报 责任编辑：杜硕_NB12556</p>"))
+        #expect(a.reporters == ["杜硕"])
+        #expect(a.editors == ["杜硕"])
+    }
+
+    /// `作者：网络整理` and `作者：未知` name nobody; the editor then does.
+    @Test func fillerAuthorWordsAreNotNames() throws {
+        let a = try Self.extract(
+            Self.page(header: "<div class=\"info\">时间：2019-09-25 作者：网络整理 阅读：1644</div>",
+                body: Self.prose + "<p>责编：王晓明</p>"))
+        #expect(a.reporters == ["王晓明"])
+        let b = try Self.extract(
+            Self.page(header: "<div class=\"info\">2019-09-05 11:10 作者：未知 责任编辑：李小红</div>", body: Self.prose))
+        #expect(b.reporters == ["李小红"])
+    }
+
+    /// A label glued to the previous value (`来源：示例时报网作者：李在山`) is still a label.
+    @Test func labelGluedToThePreviousValue() throws {
+        let a = try Self.extract(
+            Self.page(header: "<div class=\"info\">2019-09-26 12:11<span>来源：示例时报网</span><span>作者：李在山</span></div>",
+                body: Self.prose))
+        #expect(a.reporters == ["李在山"])
+        #expect(a.source == "示例时报网")
+    }
+
+    /// Pen names joined with `、` and `&` after `执笔/` are each a name.
+    @Test func penNameListAfterASlashLabel() throws {
+        let a = try Self.extract(Self.page(body: "<div class=\"a-con\"><p>执笔/叨叨姐、胡一刀&amp;李小飞刀</p>\(Self.prose)</div>"))
+        #expect(a.reporters == ["叨叨姐", "胡一刀", "李小飞刀"])
+    }
+
+    /// A surname and given name spaced apart for layout (`赵  培`) are one name.
+    @Test func spacedSingleCharacterNameIsOneName() throws {
+        let a = try Self.extract(Self.page(header: "<div class=\"info\">2024-05-06 记者：赵  培</div>", body: Self.prose))
+        #expect(a.reporters == ["赵培"])
+    }
+
+    /// A department credited as 作者 is not a reporter; the correspondents named in the lead are.
+    @Test func departmentAuthorIsNotAPerson() throws {
+        let a = try Self.extract(
+            Self.page(header: "<div class=\"info\">来源：本站原创 作者：医技药剂党支部 时间：2019年10月31日 23:00</div>",
+                body: Self.prose + "<p>责任编辑：苏芳</p>"))
+        #expect(!a.reporters.contains("医技药剂党支部"))
+        #expect(a.reporters == ["苏芳"])
+    }
+
+    /// `citation_author` metas name people one by one; a Latin-script publisher `author` meta is not split
+    /// into words.
+    @Test func citationAuthorsAndPublisherAuthorMeta() throws {
+        let a = try Self.extract(
+            Self.page(
+                head: "<meta name=\"citation_author\" content=\"陈志远\"><meta name=\"citation_author\" content=\"Maria Lopez\">",
+                body: Self.prose))
+        #expect(a.reporters == ["陈志远", "Maria Lopez"])
+        let b = try Self.extract(Self.page(head: "<meta name=\"author\" content=\"Jane Smith\">", body: Self.prose))
+        #expect(b.reporters == ["Jane Smith"])
+    }
+
+    // MARK: Dates
+
+    /// `9/17/2004 5:54:13 AM`: month/day/year with a 12-hour clock.
+    @Test func monthDayYearWithTwelveHourClock() throws {
+        let a = try Self.extract(Self.page(header: "<div class=\"info\">发布时间：9/17/2004 5:54:13 PM</div>", body: Self.prose))
+        #expect(a.publishedAt?.iso8601 == "2004-09-17T17:54:13+08:00")
+    }
+
+    /// A publisher's own meta key for the publication time (`apub:time`) outranks a date inside the text.
+    @Test func publishersOwnPublicationMeta() throws {
+        let a = try Self.extract(
+            Self.page(head: "<meta name=\"apub:time\" content=\"2019-9-7 21:30:50\">",
+                body: "<p>他于2009年5月14日因病逝世，享年七十四岁，留下了大量作品。</p>" + Self.prose))
+        #expect(a.publishedAt?.iso8601 == "2019-09-07T21:30:50+08:00")
+    }
+
+    /// A page that shows only `发布时间：10-08 12:00` (no year) takes the full time from its modified-time meta.
+    @Test func yearlessVisibleDateFallsBackToModifiedMeta() throws {
+        let a = try Self.extract(
+            Self.page(head: "<meta itemprop=\"dateUpdate\" content=\"2019-10-08 12:00:57\">",
+                header: "<div class=\"author-txt\">示例号 发布时间：10-08 12:00</div>", body: Self.prose))
+        #expect(a.publishedAt?.iso8601 == "2019-10-08T12:00:57+08:00")
+    }
+
+    /// A time written with an offset is printed in that offset (the instant is the same).
+    @Test func timeWithOffsetKeepsThePagesOffset() throws {
+        let a = try Self.extract(
+            Self.page(head: "<meta property=\"article:published_time\" content=\"2020-06-06T10:08:00+09:00\">",
+                body: Self.prose))
+        #expect(a.publishedAt?.iso8601 == "2020-06-06T10:08:00+09:00")
+    }
+}
