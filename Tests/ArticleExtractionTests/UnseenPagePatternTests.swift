@@ -55,6 +55,19 @@ struct UnseenPagePatternTests {
         #expect(a.paragraphs == Self.paragraphs)
     }
 
+    /// A platform disclaimer or a credit line after the article (`特别声明：以上内容…`, `声明：…`) ends it.
+    @Test func disclaimerAfterTheArticleEndsIt() throws {
+        let a = try Self.extract(
+            Self.page(
+                body: Self.prose
+                    + "<p>特别声明：以上内容(如有图片或视频亦包括在内)为自媒体平台用户上传并发布，本平台仅提供信息存储服务。</p>"
+                    + "<p>Notice: The content above (including the pictures and videos if any) is uploaded by a user.</p>"))
+        #expect(a.paragraphs == Self.paragraphs)
+        let b = try Self.extract(
+            Self.page(body: Self.prose + "<p>声明：本网力求信息真实、准确，文章提及内容仅供参考，不构成实质性投资建议。</p>"))
+        #expect(b.paragraphs == Self.paragraphs)
+    }
+
     // MARK: Reporters
 
     /// When the editor is the only person credited, the editor stands behind the text; a content system's
