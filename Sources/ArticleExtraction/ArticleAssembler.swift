@@ -148,7 +148,39 @@ enum ArticleAssembler {
                 i += 1
             }
         }
-        return isWidgetLine(k)
+        return isWidgetLine(k) || isTeaser(line)
+    }
+
+    /// Endings of a teaser: an abstract that links on to its article (`…【详细】`, `…阅读全文`, `更多>>`), or a
+    /// feed item's source-and-age line (`示例网 · 5分钟前`).
+    private static let teaserEndings: [Scalars] = [
+        "【详细】", "[详细]", "详细>>", "阅读全文", "阅读全文>>", "查看全文", "全文>>", "更多>>", "[更多]", "【更多】",
+        "分钟前", "小时前", "秒前",
+    ].map { Text.folded(Text.scalars($0)) }
+
+    static func isTeaser(_ line: PageLine) -> Bool {
+        var end = line.folded.count
+        while end > 0, line.folded[end - 1].isSpaceLike || line.folded[end - 1] == "." { end -= 1 }
+        for e in teaserEndings where end >= e.count && Array(line.folded[(end - e.count)..<end]) == e {
+            // An age (`5分钟前`) marks a feed line only when the line is short; the links-on markers always do.
+            if e.first == "分" || e.first == "小" || e.first == "秒" {
+                return line.visible <= 40 && end > e.count && line.folded[end - e.count - 1].isASCIIDigit
+            }
+            return true
+        }
+        return false
+    }
+
+    /// `历史[编辑]`: an encyclopedia's section-edit link after a heading is not part of the heading.
+    private static let editLinks: [Scalars] = ["[编辑]", "[編輯]", "[edit]", "【编辑】"].map { Text.scalars($0) }
+
+    static func withoutEditLink(_ line: PageLine) -> PageLine {
+        for e in editLinks where line.folded.count > e.count && Array(line.folded.suffix(e.count)) == e {
+            var text = Array(line.text.dropLast(e.count))
+            while let last = text.last, last.isSpaceLike { text.removeLast() }
+            return PageLine(text, heading: line.heading)
+        }
+        return line
     }
 
     /// `p` (lowercase) at `i` of `s`, ASCII letters compared case-insensitively.
@@ -417,7 +449,7 @@ enum ArticleAssembler {
                 continue
             }
             if keys[i - 1].isEmpty { continue }
-            paragraphs.append(l)
+            paragraphs.append(withoutEditLink(l))
             if isProse(l) { proseBefore += l.visible }
         }
         for l in before { gatherContext(l, into: &meta) }

@@ -68,6 +68,30 @@ struct UnseenPagePatternTests {
         #expect(b.paragraphs == Self.paragraphs)
     }
 
+    /// A related-news list of linked headlines with unlinked abstracts (`…【详细】`) and feed lines
+    /// (`示例网 · 5分钟前`) after the article is not part of it.
+    @Test func teaserListAfterTheArticleStaysOut() throws {
+        let teaser = """
+            <div class="list"><div class="item"><img src="a.jpg"><a href="/a1.html">全市新增公交线路十条</a>
+            <p>记者从市交通运输局获悉，今年以来全市新增公交线路十条，优化调整线路二十余条，方便了群众出行。【详细】</p>
+            <span>示例网 · 5分钟前</span></div>
+            <div class="item"><img src="b.jpg"><a href="/a2.html">老旧小区改造全面启动</a>
+            <p>今年全市计划改造老旧小区一百二十个，涉及居民两万余户，目前各项前期工作正在有序推进之中。【详细】</p>
+            <span>示例网 · 12分钟前</span></div></div>
+            """
+        let a = try Self.extract(Self.page(body: "<div class=\"text\">\(Self.prose)</div>" + teaser))
+        #expect(a.paragraphs == Self.paragraphs)
+    }
+
+    /// An encyclopedia section heading keeps its text and loses its `[编辑]` link.
+    @Test func encyclopediaEditLinksAreDropped() throws {
+        let a = try Self.extract(
+            Self.page(
+                body: "<div class=\"mw-parser-output\"><p>\(Self.paragraphs[0])</p><h2>建设情况<span>[编辑]</span></h2>"
+                    + Self.paragraphs.dropFirst().map { "<p>\($0)</p>" }.joined() + "</div>"))
+        #expect(a.paragraphs == [Self.paragraphs[0], "建设情况"] + Self.paragraphs.dropFirst())
+    }
+
     // MARK: Reporters
 
     /// When the editor is the only person credited, the editor stands behind the text; a content system's

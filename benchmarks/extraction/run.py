@@ -10,7 +10,12 @@ half of them GBK-encoded with a gb2312 declaration, half UTF-8. Both extractors 
   trafilatura: in-process `bare_extraction(html, with_metadata=True)` (the call score.py uses); only the call is
             timed, on text already decoded in untimed setup (this favours trafilatura).
 
+  --real DIR...: instead of rendered pages, the real pages listed in each DIR's manifest.jsonl (for example
+            benchmarks/extraction/holdout, ../shared/extraction-dev), scored against their labelled bodies; each
+            page is repeated --repeat times so the run is long enough to time.
+
 usage: python3 benchmarks/extraction/run.py [--pages 300] [--binary .build-release/release/newswire] [--runs 3]
+       python3 benchmarks/extraction/run.py --real benchmarks/extraction/holdout [../shared/extraction-dev] [--repeat 5]
 Needs: pip install trafilatura. Build first: swift build -c release --scratch-path .build-release --product newswire
 """
 import argparse, json, os, platform, random, re, resource, statistics, subprocess, sys, tempfile, time, unicodedata
@@ -74,6 +79,34 @@ def render(article, others, rng, gbk):
     return html.encode("gb18030" if gbk else "utf-8"), "\n".join(paras)
 
 
+def decode_page(raw):
+    """BOM, strict UTF-8, then GB18030 (the scorer's order, less the declared-charset step, which only matters
+    for non-Chinese legacy charsets absent from these sets)."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", "replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("gb18030", "replace")
+
+
+def load_real(dirs, repeat):
+    files, truths, texts, names = [], [], [], []
+    for d in dirs:
+        names.append(os.path.basename(os.path.normpath(d)))
+        for line in open(os.path.join(d, "manifest.jsonl"), encoding="utf-8"):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            path = os.path.abspath(os.path.join(d, row["file"]))
+            text = re.sub(r"^\s*<\?xml[^>]*\?>", "", decode_page(open(path, "rb").read()))
+            for _ in range(repeat):
+                files.append(path)
+                truths.append(row["gt_body"])
+                texts.append(text)
+    return files, truths, texts, names
+
+
 def keep(ch):
     return unicodedata.category(ch)[0] in "LNM"
 
@@ -107,8 +140,10 @@ def main():
     ap.add_argument("--pages", type=int, default=300)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build-release", "release", "newswire"))
+    ap.add_argument("--real", nargs="+", metavar="DIR", help="folders of real pages with a manifest.jsonl")
+    ap.add_argument("--repeat", type=int, default=5, help="times each real page is parsed per run (default 5)")
     a = ap.parse_args()
-    if not os.path.isfile(CORPUS):
+    if not a.real and not os.path.isfile(CORPUS):
         sys.exit(f"corpus not found at {CORPUS}")
     if not os.path.isfile(a.binary):
         sys.exit(f"{a.binary} not found; build it: swift build -c release --scratch-path .build-release --product newswire")
@@ -120,9 +155,11 @@ def main():
         sys.exit("trafilatura is not installed: pip install trafilatura")
 
     rng = random.Random(7)
-    articles = load_articles(a.pages)
+    articles = [] if a.real else load_articles(a.pages)
     tmp = tempfile.mkdtemp(prefix="newswire-bench-")
     files, truths, texts = [], [], []
+    if a.real:
+        files, truths, texts, set_names = load_real(a.real, a.repeat)
     for i, art in enumerate(articles):
         others = rng.sample(articles, 8)
         gbk = i % 2 == 1
@@ -165,8 +202,8 @@ def main():
     recs = [json.loads(l) for l in out.decode("utf-8").splitlines() if l.strip()]
     assert len(recs) == len(files), (len(recs), len(files))
     nw_f1 = statistics.mean(f1("\n".join(r["paragraphs"]), t) for r, t in zip(recs, truths))
-    nw_date = statistics.mean(1.0 if (r.get("publishedAt") or "")[:10] == (art.get("published") or "")[:10] else 0.0
-                              for r, art in zip(recs, articles))
+    nw_date = statistics.mean([1.0 if (r.get("publishedAt") or "")[:10] == (art.get("published") or "")[:10] else 0.0
+                               for r, art in zip(recs, articles)] or [float("nan")])
     # trafilatura: in-process, extraction call only; best of N runs.
     tr_times, tr_cpus, tr_out = [], [], []
     for _ in range(a.runs):
@@ -192,15 +229,19 @@ def main():
     print()
     print(f"machine: {cores} cores (nproc), {cpu_model()}, {platform.system()} {platform.release()}, "
           f"load average {load:.1f} at the end of the run")
-    print(f"pages: {n} corpus articles rendered as news pages ({n - n // 2} UTF-8, {n // 2} GBK), "
-          f"{mb:.2f} MB total, {total_bytes / n / 1024:.1f} KiB/page")
+    if a.real:
+        print(f"pages: {n // a.repeat} real pages ({', '.join(set_names)}), each parsed {a.repeat} times per run: "
+              f"{n} parses, {mb:.2f} MB total, {total_bytes / n / 1024:.1f} KiB/page")
+    else:
+        print(f"pages: {n} corpus articles rendered as news pages ({n - n // 2} UTF-8, {n // 2} GBK), "
+              f"{mb:.2f} MB total, {total_bytes / n / 1024:.1f} KiB/page")
     print(f"newswire:    {' '.join(cmd[:3])} --jobs J <{n} files>   (the whole process, start-up included; "
           f"best of {a.runs})")
     print(f"trafilatura: trafilatura.bare_extraction(html, with_metadata=True) {traf_version}, in-process, "
           f"1 thread, extraction call only; best of {a.runs}")
     print("CPU = user+system CPU seconds (robust on a shared machine); wall = elapsed time.")
     print()
-    print("| extractor | threads | pages/s (CPU) | MB/s (CPU) | pages/s (wall) | body F1 vs corpus | ratio (CPU) "
+    print(f"| extractor | threads | pages/s (CPU) | MB/s (CPU) | pages/s (wall) | body F1 vs {'labels' if a.real else 'corpus'} | ratio (CPU) "
           "| ratio (wall) |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| newswire parse --jobs 1 (release) | 1 | {n / nw1_cpu:.0f} | {mb / nw1_cpu:.2f} | {n / nw1:.0f} | "
@@ -212,8 +253,9 @@ def main():
           f"{mb / n / steady:.2f} | - | {nw_f1:.3f} | {tr_cpu / n / steady:.1f}x | - |")
     print(f"| trafilatura {traf_version} | 1 | {n / tr_cpu:.0f} | {mb / tr_cpu:.2f} | {n / tr:.0f} | {tr_f1:.3f} | "
           f"1.0x | 1.0x |")
-    print()
-    print(f"newswire publishedAt matches the corpus date on {nw_date:.0%} of pages")
+    if not a.real:
+        print()
+        print(f"newswire publishedAt matches the corpus date on {nw_date:.0%} of pages")
 
 
 if __name__ == "__main__":
