@@ -423,6 +423,9 @@ enum ArticleAssembler {
         var proseBefore = 0
         var i = bodyStart
         var stopped = false
+        // Dated metadata lines after prose, as (paragraph count, prose so far): an index page (a blog's or a
+        // column's posts in a row) repeats title, date and body per post.
+        var datedBreaks: [(paragraphs: Int, prose: Int)] = []
         while i < lines.count {
             let l = lines[i]
             i += 1
@@ -440,6 +443,9 @@ enum ArticleAssembler {
             if junk[i - 1] { continue }
             if let titleKey, keys[i - 1] == titleKey { continue }
             if let fields = metas[i - 1], !fields.isEmpty || l.visible <= 40 {
+                if proseBefore > 0, DateScanner.scan(folded: l.folded).contains(where: \.hasTime) {
+                    datedBreaks.append((paragraphs.count, proseBefore))
+                }
                 gatherHeader(l, into: &meta, rank: DateRank.labelledElsewhere)
                 continue
             }
@@ -452,6 +458,8 @@ enum ArticleAssembler {
             paragraphs.append(withoutEditLink(l))
             if isProse(l) { proseBefore += l.visible }
         }
+        let allUnits = paragraphs
+        paragraphs = firstUnitOfIndex(paragraphs, breaks: datedBreaks, totalProse: proseBefore)
         for l in before { gatherContext(l, into: &meta) }
         for l in after.prefix(15) { gatherTrailer(l, into: &meta) }
 
@@ -465,11 +473,17 @@ enum ArticleAssembler {
                 meta.bylineReporters.append(r)
             }
         }
-        // A forum or blog post's own credit line (`本贴由 X 于 …发表`, `X 发表于 …`).
-        for p in paragraphs where p.visible <= 80 {
-            for r in People.posterBeforeMarker(p.text) where !meta.trailingAuthors.contains(r) {
-                meta.trailingAuthors.append(r)
+        // A forum or blog post's own credit line (`本贴由 X 于 …发表`, `X 发表于 …`). On an index page the
+        // owner signs every post: the name most posts carry comes first.
+        var posters: [(name: String, count: Int)] = []
+        for p in allUnits where p.visible <= 80 {
+            for r in People.posterBeforeMarker(p.text) {
+                if let k = posters.firstIndex(where: { $0.name == r }) { posters[k].count += 1 } else { posters.append((r, 1)) }
             }
+        }
+        let topCount = posters.map(\.count).max() ?? 0
+        for (name, count) in posters where count == topCount && !meta.trailingAuthors.contains(name) {
+            meta.trailingAuthors.append(name)
         }
         for p in paragraphs.suffix(3) {
             for r in People.trailingCredit(p.text) where !meta.trailingAuthors.contains(r) {
@@ -487,6 +501,23 @@ enum ArticleAssembler {
         result.paragraphs = paragraphs.map(\.string)
         result.metadata = meta
         return result
+    }
+
+    /// On an index page (several posts, each with its own timestamp line and prose, merged into one run) the
+    /// article is the first post: keep the paragraphs before the first timestamp that more posts follow, less a
+    /// trailing headline that belongs to the next post.
+    static func firstUnitOfIndex(
+        _ paragraphs: [PageLine], breaks: [(paragraphs: Int, prose: Int)], totalProse: Int
+    ) -> [PageLine] {
+        // Two more timestamped units after the first, each with prose of its own.
+        guard breaks.count >= 2, let first = breaks.first, first.prose >= 80 else { return paragraphs }
+        let second = breaks[1]
+        guard second.prose - first.prose >= 80, totalProse - first.prose >= 160 else { return paragraphs }
+        var kept = Array(paragraphs[..<first.paragraphs])
+        while let last = kept.last, kept.count > 1, last.visible <= 40, !last.hasSentenceEnd, last.punctuation <= 2 {
+            kept.removeLast()
+        }
+        return kept
     }
 
     /// Drops every paragraph whose key (letters and digits) equals an earlier one's. Keys are compared by a

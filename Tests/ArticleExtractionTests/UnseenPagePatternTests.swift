@@ -92,6 +92,30 @@ struct UnseenPagePatternTests {
         #expect(a.paragraphs == [Self.paragraphs[0], "建设情况"] + Self.paragraphs.dropFirst())
     }
 
+    /// A blog's index page (several posts in a row, each with a title, a timestamp and a body) gives the first
+    /// post, credited to the owner who signs every post.
+    @Test func indexPageGivesTheFirstPost() throws {
+        let posts = [
+            ("长发剪了", "2005-03-18 01:58:01", Self.paragraphs[0] + Self.paragraphs[1]),
+            ("雪意与雪景", "2005-03-16 10:20:00", Self.paragraphs[2] + Self.paragraphs[0]),
+            ("周末去金矿", "2005-03-12 21:05:30", Self.paragraphs[1] + Self.paragraphs[2]),
+        ]
+        let body = posts.map { title, time, text in
+            """
+            <div class="post"><div class="post-title">\(title)</div><div class="post-time">\(time)</div>
+            <div class="post-body"><p>\(text)</p><p>林小鹿写于\(time.prefix(10))</p></div></div>
+            """
+        }.joined(separator: "\n")
+        let page = Array(
+            """
+            <html><head><meta charset="utf-8"><title>示例博主的博客</title></head><body>
+            <div class="nav"><a href="/">首页</a> <a href="/blog">博客</a></div>\(body)</body></html>
+            """.utf8)
+        let a = try Self.extract(page)
+        #expect(a.paragraphs == [Self.paragraphs[0] + Self.paragraphs[1]])
+        #expect(a.reporters == ["林小鹿"])
+    }
+
     // MARK: Reporters
 
     /// When the editor is the only person credited, the editor stands behind the text; a content system's
