@@ -83,6 +83,17 @@ struct UnseenPagePatternTests {
         #expect(a.paragraphs == Self.paragraphs)
     }
 
+    /// A forum thread's reply index (`回复线索：` then one line per reply) is not part of the post.
+    @Test func forumReplyIndexStaysOut() throws {
+        let replies = """
+            <div>| 回复线索：</div>
+            <div><a href="/r1">公路修到家门口了【山里人】08-11 16:58 138字 [140/0]</a></div>
+            <div><a href="/r2">希望早日通车，出行方便多了【路过的】08-11 17:03 52字 [127/1]</a></div>
+            """
+        let a = try Self.extract(Self.page(body: "<div class=\"post\">\(Self.prose)</div>" + replies))
+        #expect(a.paragraphs == Self.paragraphs)
+    }
+
     /// An encyclopedia section heading keeps its text and loses its `[编辑]` link.
     @Test func encyclopediaEditLinksAreDropped() throws {
         let a = try Self.extract(
