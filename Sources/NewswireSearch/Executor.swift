@@ -460,7 +460,8 @@ struct Executor {
         for s in state.segments.indices { collect(segment: s, into: &sink) }
         let ranked = sink.collector.sorted()
         let page = ranked.dropFirst(max(0, request.offset)).prefix(max(0, request.limit))
-        let snippetPatterns = texts.filter { $0.scope == .titleOrBody }.map(\.pattern)
+        let snippetPatterns = SnippetPatterns(texts.filter { $0.scope == .titleOrBody }.map(\.pattern))
+        var scratch = SnippetScratch()
         let hits = page.map { candidate in
             let segment = state.segments[Int(candidate.segment)]
             let doc = Int(candidate.doc)
@@ -469,8 +470,10 @@ struct Executor {
                 source: segment.sourceIDs[doc] >= 0 ? state.sources.values[Int(segment.sourceIDs[doc])] : nil,
                 publishedAt: segment.publishedAt(doc), score: candidate.score)
             if request.includeSnippets {
-                (hit.snippet, hit.highlights) = SnippetBuilder.snippet(
-                    body: segment.body(doc), patterns: snippetPatterns, length: request.snippetLength)
+                (hit.snippet, hit.highlights) = segment.withBody(doc) { body in
+                    SnippetBuilder.snippet(
+                        utf16: body, patterns: snippetPatterns, scratch: &scratch, length: request.snippetLength)
+                }
             }
             return hit
         }
