@@ -111,10 +111,16 @@ struct Executor {
         var textLower: [Int] = []
         var textUpper: [Int] = []
         var textPresent: [Bool] = []
+        /// Each cursor's offset in its phrase (positional plans), aligned with `cursors`.
+        var cursorOffsets: [Int32] = []
+        // The segment's per-document arrays, held here so the per-document loop touches no class (a property
+        // read through `segment` costs a retain and a release per document).
         let deleted: [UInt64]
         let titleLengths: [UInt32]
         let bodyLengths: [UInt32]
         let bodyBases: [Int32]
+        let seconds: [Int64]
+        let sourceIDs: [Int32]
 
         init(segment: Segment, capacity: Int) {
             self.segment = segment
@@ -123,6 +129,8 @@ struct Executor {
             titleLengths = segment.titleLengths
             bodyLengths = segment.bodyLengths
             bodyBases = segment.bodyBases
+            seconds = segment.seconds
+            sourceIDs = segment.sourceIDs
         }
 
         func release() {
@@ -138,7 +146,7 @@ struct Executor {
         for text in texts {
             let start = context.cursorCount
             var present = true
-            for ref in text.plan.terms {
+            for (n, ref) in text.plan.terms.enumerated() {
                 guard let t = segment.term(ref) else {
                     present = false
                     break
@@ -147,11 +155,13 @@ struct Executor {
                     to: PostingCursor(
                         base: base, start: segment.termStart[t], end: segment.termStart[t + 1],
                         positional: segment.isPositional(term: t)))
+                context.cursorOffsets.append(n < text.offsets.count ? text.offsets[n] : 0)
                 context.cursorCount += 1
             }
             if !present {
                 (context.cursors + start).deinitialize(count: context.cursorCount - start)
                 context.cursorCount = start
+                context.cursorOffsets.removeLast(context.cursorOffsets.count - start)
             }
             context.textLower.append(start)
             context.textUpper.append(context.cursorCount)
@@ -193,7 +203,6 @@ struct Executor {
         _ context: inout SegmentContext
     ) -> (Int32, Int32)? {
         let cursors = context.cursors
-        let offsets = texts[i].offsets
         var anchor = lower
         for k in lower..<upper where cursors[k].frequency < cursors[anchor].frequency { anchor = k }
         let bodyBase = context.bodyBases[Int(doc)]
@@ -201,16 +210,17 @@ struct Executor {
         return withUnsafeTemporaryAllocation(of: PositionIterator.self, capacity: count) { iterators in
             for k in 0..<count { iterators.initializeElement(at: k, to: cursors[lower + k].positionIterator) }
             let a = anchor - lower
-            let anchorOffset = offsets[a]
+            let anchorOffset = context.cursorOffsets[anchor]
             var title: Int32 = 0
             var body: Int32 = 0
             outer: while iterators[a].value != .max {
                 let start = iterators[a].value - anchorOffset
                 iterators[a].advance()
                 for k in 0..<count where k != a {
-                    let found = iterators[k].advance(to: start + offsets[k])
+                    let target = start + context.cursorOffsets[lower + k]
+                    let found = iterators[k].advance(to: target)
                     if found == .max { break outer }
-                    if found != start + offsets[k] { continue outer }
+                    if found != target { continue outer }
                 }
                 if start < bodyBase { title += 1 } else if !titleOnly { body += 1 }
                 if firstOnly && title + body > 0 { break }
@@ -232,7 +242,6 @@ struct Executor {
     private func holds(
         _ conjunction: [Compiled], doc: Int32, _ context: inout SegmentContext, score: inout Double, scoring: Bool
     ) -> Bool {
-        let segment = context.segment
         let d = Int(doc)
         var subtotal = 0.0
         for condition in conjunction {
@@ -241,15 +250,15 @@ struct Executor {
                 guard let (title, body) = evaluate(text: i, doc: doc, &context) else { return false }
                 if scoring { subtotal += bm25(texts[i].idf, title, body, d, context) }
             case .sources(let table):
-                let id = segment.sourceIDs[d]
+                let id = context.sourceIDs[d]
                 guard id >= 0, allowed[table][Int(id)] else { return false }
             case .persons(let table):
-                guard segment.persons(of: d).contains(where: { allowed[table][Int($0)] }) else { return false }
+                guard context.segment.persons(of: d).contains(where: { allowed[table][Int($0)] }) else { return false }
             case .publishedFrom(let seconds):
-                let t = segment.seconds[d]
+                let t = context.seconds[d]
                 guard t != .min, t >= seconds else { return false }
             case .publishedBefore(let seconds):
-                let t = segment.seconds[d]
+                let t = context.seconds[d]
                 guard t != .min, t < seconds else { return false }
             }
         }
@@ -258,13 +267,13 @@ struct Executor {
     }
 
     @inline(__always)
-    private func passesRequestFilters(_ segment: Segment, _ doc: Int) -> Bool {
+    private func passesRequestFilters(_ context: SegmentContext, _ doc: Int) -> Bool {
         if let requestSources {
-            let id = segment.sourceIDs[doc]
+            let id = context.sourceIDs[doc]
             guard id >= 0, requestSources[Int(id)] else { return false }
         }
         if request.publishedFrom == nil && request.publishedBefore == nil { return true }
-        let t = segment.seconds[doc]
+        let t = context.seconds[doc]
         if let from = request.publishedFrom {
             guard t != .min, t >= from.secondsSinceEpoch else { return false }
         }
@@ -387,9 +396,57 @@ struct Executor {
                 guard cursors[driver].next() else { break }
                 candidate = cursors[driver].doc
             }
+        } else if var union = unionDrivers(context) {
+            // No required text, but an OR group: a match satisfies one of its alternatives, so it is in the union
+            // of their rarest terms' postings. Walk that union (copies of the cursors, so evaluation's own
+            // cursors still see every candidate in order) instead of every document.
+            for k in union.indices { _ = union[k].next() }
+            while true {
+                var candidate = Int32.max
+                for k in union.indices where union[k].doc < candidate { candidate = union[k].doc }
+                if candidate == .max { break }
+                consider(candidate, segmentIndex, &context, &sink)
+                for k in union.indices where union[k].doc == candidate { _ = union[k].next() }
+            }
         } else {
             for doc in 0..<Int32(segment.count) { consider(doc, segmentIndex, &context, &sink) }
         }
+    }
+
+    /// For the OR group with the fewest candidates: a fresh copy of each alternative's rarest term cursor
+    /// (alternatives with a term absent from the segment cannot hold and need none). Nil when no group has a text
+    /// term in every alternative.
+    private func unionDrivers(_ context: SegmentContext) -> [PostingCursor]? {
+        var best: [PostingCursor]? = nil
+        var bestCost = Int.max
+        groups: for group in optionalGroups {
+            var drivers: [PostingCursor] = []
+            var cost = 0
+            for alternative in group {
+                var rarest = -1
+                var absent = false
+                for condition in alternative {
+                    guard case .text(let i) = condition else { continue }
+                    guard context.textPresent[i] else {
+                        absent = true
+                        break
+                    }
+                    for k in context.textLower[i]..<context.textUpper[i]
+                    where rarest < 0 || context.cursors[k].documentFrequency < context.cursors[rarest].documentFrequency {
+                        rarest = k
+                    }
+                }
+                if absent { continue }
+                guard rarest >= 0 else { continue groups }  // an alternative with filters only: any document
+                drivers.append(context.cursors[rarest])
+                cost += context.cursors[rarest].documentFrequency
+            }
+            if cost < bestCost {
+                bestCost = cost
+                best = drivers
+            }
+        }
+        return best
     }
 
     @inline(__always)
@@ -421,15 +478,14 @@ struct Executor {
         sink.total += 1
         if needCounts {
             sink.collector.add(
-                Candidate(score: bm25(idf, title, body, d, context), time: context.segment.seconds[d], segment: s, doc: doc))
+                Candidate(score: bm25(idf, title, body, d, context), time: context.seconds[d], segment: s, doc: doc))
         }
     }
 
     @inline(__always)
     private func consider(_ doc: Int32, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink) {
         let d = Int(doc)
-        let segment = context.segment
-        guard !context.isDeleted(d), passesRequestFilters(segment, d) else { return }
+        guard !context.isDeleted(d), passesRequestFilters(context, d) else { return }
         var score = 0.0
         guard holds(required, doc: doc, &context, score: &score, scoring: true) else { return }
         for group in optionalGroups {
@@ -444,8 +500,8 @@ struct Executor {
             if holds(exclusion, doc: doc, &context, score: &ignored, scoring: false) { return }
         }
         sink.total += 1
-        sink.collector.add(Candidate(score: score, time: segment.seconds[d], segment: s, doc: doc))
-        if !sink.facets.isEmpty { sink.facets.add(segment, d) }
+        sink.collector.add(Candidate(score: score, time: context.seconds[d], segment: s, doc: doc))
+        if !sink.facets.isEmpty { sink.facets.add(context.segment, d) }
     }
 
     // MARK: Whole search
@@ -460,7 +516,8 @@ struct Executor {
         for s in state.segments.indices { collect(segment: s, into: &sink) }
         let ranked = sink.collector.sorted()
         let page = ranked.dropFirst(max(0, request.offset)).prefix(max(0, request.limit))
-        let snippetPatterns = texts.filter { $0.scope == .titleOrBody }.map(\.pattern)
+        let snippetPatterns = SnippetPatterns(texts.filter { $0.scope == .titleOrBody }.map(\.pattern))
+        var scratch = SnippetScratch()
         let hits = page.map { candidate in
             let segment = state.segments[Int(candidate.segment)]
             let doc = Int(candidate.doc)
@@ -469,8 +526,10 @@ struct Executor {
                 source: segment.sourceIDs[doc] >= 0 ? state.sources.values[Int(segment.sourceIDs[doc])] : nil,
                 publishedAt: segment.publishedAt(doc), score: candidate.score)
             if request.includeSnippets {
-                (hit.snippet, hit.highlights) = SnippetBuilder.snippet(
-                    body: segment.body(doc), patterns: snippetPatterns, length: request.snippetLength)
+                (hit.snippet, hit.highlights) = segment.withBody(doc) { body in
+                    SnippetBuilder.snippet(
+                        utf16: body, patterns: snippetPatterns, scratch: &scratch, length: request.snippetLength)
+                }
             }
             return hit
         }

@@ -54,6 +54,24 @@ enum Normalizer {
         return Tables(bmp: bmp, expansions: expansions)
     }
 
+    /// Calls `body` with the BMP table when every scalar of a BMP-only text normalises one-to-one: the mapped
+    /// scalar is `entry & 0x1F_FFFF` and its class `(entry >> 28) & 3` unless `entry & oneToOneExceptionMask`
+    /// is set (the scalar expands or is a combining mark, whose cluster Foundation normalises).
+    @inline(__always)
+    static func withBMPTable<R>(_ body: (UnsafeBufferPointer<UInt32>) throws -> R) rethrows -> R {
+        try tables.bmp.withUnsafeBufferPointer(body)
+    }
+
+    /// The scalars an expanding BMP entry maps to (``oneToOneExceptionMask`` set, not a combining mark), or nil
+    /// for a combining mark.
+    static func expansion(of entry: UInt32) -> [Unicode.Scalar]? {
+        guard entry & combiningBit == 0, entry & expandsBit != 0 else { return nil }
+        return tables.expansions[Int(entry & 0xFF_FFFF)]
+    }
+
+    /// Table entry bits that rule out the one-to-one fast path (see ``withBMPTable(_:)``).
+    static let oneToOneExceptionMask: UInt32 = expandsBit | combiningBit
+
     static func isCombiningMark(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
         case .nonspacingMark, .spacingMark, .enclosingMark: return true

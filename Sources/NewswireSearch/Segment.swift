@@ -253,6 +253,13 @@ final class Segment: @unchecked Sendable {
     /// The stored body of `doc` (paragraphs joined by line breaks).
     func body(_ doc: Int) -> String { storedString(2 * doc + 1) }
 
+    /// Calls `body` with the stored UTF-16 body of `doc`, in place (no copy, no decoding).
+    @inline(__always) func withBody<R>(_ doc: Int, _ body: (UnsafeBufferPointer<UInt16>) -> R) -> R {
+        text.withUnsafeBufferPointer { buffer in
+            body(UnsafeBufferPointer(rebasing: buffer[Int(textStart[2 * doc + 1])..<Int(textStart[2 * doc + 2])]))
+        }
+    }
+
     /// Weighted length (BM25 `dl`) of a document.
     @inline(__always) func weightedLength(_ doc: Int) -> Double {
         Double(titleLengths[doc]) * Scoring.titleBoost + Double(bodyLengths[doc])

@@ -29,15 +29,23 @@ extension TermPattern {
 
 /// Builds the body snippet around the best match, with highlight ranges in Unicode scalar offsets into the
 /// snippet (half-open) that land exactly on the matched text.
+///
+/// Two ways to find the matches, one way to place the window: ``snippet(body:patterns:length:)`` analyses the
+/// body with the indexing analyzer (the reference, used by the test oracle); ``snippet(utf16:patterns:scratch:length:)``
+/// reads the index's stored UTF-16 text in place, normalising through the same table into reusable buffers with no
+/// per-word strings, and falls back to the reference only for text the table cannot normalise one scalar at a time
+/// (combining marks, astral characters).
 enum SnippetBuilder {
     /// Most occurrences considered when picking the window (bounds work on huge bodies).
     static let maxOccurrences = 256
 
+    typealias Occurrence = (range: Range<Int>, pattern: Int)
+
+    // MARK: Reference path
+
     static func snippet(body: String, patterns: [TermPattern], length: Int) -> (String, [HighlightRange]) {
         let bodyScalars = Array(body.unicodeScalars)
-        // Clamped so window arithmetic cannot overflow whatever length a client asks for.
-        let length = min(max(length, 1), max(bodyScalars.count, 1))
-        var occurrences: [(range: Range<Int>, pattern: Int)] = []
+        var occurrences: [Occurrence] = []
         if !patterns.isEmpty {
             let normalized = NormalizedText(scalars: bodyScalars, keepOrigins: true)
             var units: [AnalyzedUnit] = []
@@ -54,11 +62,57 @@ enum SnippetBuilder {
                 }
             }
         }
-        var windowStart = 0
+        let (window, highlights) = place(
+            ScalarText(scalars: bodyScalars), occurrences: occurrences, patternCount: patterns.count, length: length)
+        var view = String.UnicodeScalarView()
+        for s in bodyScalars[window] {
+            // Line breaks become spaces (one scalar for one, so offsets stay valid).
+            view.append(s == "\n" || s == "\r" ? " " : s)
+        }
+        return (String(view), highlights)
+    }
+
+    // MARK: Stored-text path
+
+    /// The snippet of a body stored as UTF-16 (the index's stored text); same result as the reference path.
+    static func snippet(
+        utf16 body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, scratch: inout SnippetScratch, length: Int
+    ) -> (String, [HighlightRange]) {
+        guard let occurrences = scratch.occurrences(in: body, patterns: patterns) else {
+            return snippet(body: UTF16Text.string(body), patterns: patterns.patterns, length: length)
+        }
+        let (window, highlights) = place(
+            UTF16BMPText(units: body), occurrences: occurrences, patternCount: patterns.patterns.count, length: length)
+        let text = withUnsafeTemporaryAllocation(of: UInt16.self, capacity: max(window.count, 1)) { out in
+            var o = 0
+            for i in window {
+                let u = body[i]
+                out[o] = u == 0x0A || u == 0x0D ? 0x20 : u
+                o += 1
+            }
+            return UTF16Text.string(UnsafeBufferPointer(rebasing: out[0..<o]))
+        }
+        return (text, highlights)
+    }
+
+    // MARK: Window
+
+    /// Picks the window (source scalar offsets) and the highlights inside it.
+    ///
+    /// The window shows the most distinct patterns (the earliest such place on ties) and starts a little before
+    /// its first match, at a clause or sentence boundary when one is near, and never inside a Latin word.
+    static func place<Text: SnippetText>(
+        _ text: Text, occurrences: [Occurrence], patternCount: Int, length requested: Int
+    ) -> (Range<Int>, [HighlightRange]) {
+        let count = text.count
+        // Clamped so window arithmetic cannot overflow whatever length a client asks for.
+        let length = min(max(requested, 1), max(count, 1))
+        var anchor = 0
+        var requiredEnd = 0
         if !occurrences.isEmpty {
             // Slide a window (anchored a little before an occurrence) over the occurrences; the one showing the
             // most distinct patterns wins, the earliest on ties.
-            var inWindow = [Int](repeating: 0, count: patterns.count)
+            var inWindow = [Int](repeating: 0, count: patternCount)
             var distinct = 0
             var bestScore = -1
             var tail = 0
@@ -72,7 +126,11 @@ enum SnippetBuilder {
                 }
                 if distinct > bestScore {
                     bestScore = distinct
-                    windowStart = start
+                    anchor = occurrence.range.lowerBound
+                    requiredEnd = occurrence.range.upperBound
+                    if head < tail {
+                        for k in head..<tail { requiredEnd = max(requiredEnd, occurrences[k].range.upperBound) }
+                    }
                 }
                 // The next window starts at a later occurrence: drop this one.
                 if head < tail {
@@ -81,14 +139,11 @@ enum SnippetBuilder {
                 }
             }
         }
-        // Keep the window inside the body, sliding back when near the end.
-        windowStart = max(0, min(windowStart, bodyScalars.count - length))
-        let windowEnd = min(bodyScalars.count, windowStart + length)
-        var view = String.UnicodeScalarView()
-        for s in bodyScalars[windowStart..<windowEnd] {
-            // Line breaks become spaces (one scalar for one, so offsets stay valid).
-            view.append(s == "\n" || s == "\r" ? " " : s)
-        }
+        // A little context before the first match, kept inside the body (sliding back when near the end).
+        let proposed = max(0, min(anchor - length / 5, count - length))
+        let lowest = max(0, min(proposed, anchor - length / 3), requiredEnd - length)
+        let windowStart = clauseStart(text, anchor: anchor, proposed: proposed, lowest: min(lowest, proposed))
+        let windowEnd = min(count, windowStart + length)
         var ranges = occurrences.map(\.range).filter { $0.lowerBound >= windowStart && $0.upperBound <= windowEnd }
         ranges.sort { $0.lowerBound < $1.lowerBound }
         var highlights: [HighlightRange] = []
@@ -101,7 +156,275 @@ enum SnippetBuilder {
                 highlights.append(HighlightRange(start: start, end: end))
             }
         }
-        return (String(view), highlights)
+        return (windowStart..<windowEnd, highlights)
+    }
+
+    /// Where the window starts: just after the clause or sentence boundary in `[lowest, anchor]` nearest to
+    /// `proposed` (the start of the body counts as one); without one, `proposed` moved off any Latin word it
+    /// would cut.
+    static func clauseStart<Text: SnippetText>(_ text: Text, anchor: Int, proposed: Int, lowest: Int) -> Int {
+        if proposed == 0 { return 0 }
+        var best = -1
+        var i = min(anchor, text.count)
+        while i >= lowest {
+            if i == 0 || isClauseEnd(text, before: i) {
+                if best < 0 || abs(i - proposed) < abs(best - proposed) { best = i }
+                if i <= proposed { break }  // further back only moves away from `proposed`
+            }
+            i -= 1
+        }
+        if best >= 0 {
+            var s = best
+            while s < anchor, isLeadingFiller(text.scalar(at: s)) { s += 1 }
+            return s
+        }
+        var s = proposed
+        guard splitsWord(text, at: s) else { return s }
+        var back = s
+        while back > lowest, splitsWord(text, at: back) { back -= 1 }
+        if !splitsWord(text, at: back) { return back }
+        while s < anchor, splitsWord(text, at: s) { s += 1 }
+        while s < anchor, isLeadingFiller(text.scalar(at: s)) { s += 1 }
+        return s
+    }
+
+    /// Whether a window starting at offset `i` would cut a Latin word or a number such as `3.5` or `1,000`.
+    static func splitsWord<Text: SnippetText>(_ text: Text, at i: Int) -> Bool {
+        guard i > 0, i < text.count else { return false }
+        let before = text.scalar(at: i - 1)
+        let after = text.scalar(at: i)
+        if isLatinWord(before) && isLatinWord(after) { return true }
+        func isDigit(_ v: UInt32) -> Bool { (0x30...0x39).contains(v) }
+        func isNumberPunctuation(_ v: UInt32) -> Bool { v == 0x2E || v == 0x2C || v == 0x3A }
+        if isNumberPunctuation(after), isDigit(before), i + 1 < text.count, isDigit(text.scalar(at: i + 1)) {
+            return true
+        }
+        return isNumberPunctuation(before) && isDigit(after) && i >= 2 && isDigit(text.scalar(at: i - 2))
+    }
+
+    /// Whether the scalar before offset `i` ends a sentence or clause. ASCII punctuation counts only before a
+    /// space or a line break (so `3.5`, `10:30` and `1,000` do not).
+    static func isClauseEnd<Text: SnippetText>(_ text: Text, before i: Int) -> Bool {
+        let v = text.scalar(at: i - 1)
+        switch v {
+        case 0x0A, 0x0D,  // line break (paragraphs)
+            0x3002, 0xFF61, 0xFF01, 0xFF1F, 0xFF1B, 0xFF0C, 0x3001, 0xFF1A, 0x2026:  // 。｡！？；，、：…
+            return true
+        case 0x2E, 0x21, 0x3F, 0x3B, 0x2C, 0x3A:  // . ! ? ; , :
+            guard i < text.count else { return true }
+            let next = text.scalar(at: i)
+            return next == 0x20 || next == 0x0A || next == 0x0D || next == 0x09 || next == 0x3000
+        default:
+            return false
+        }
+    }
+
+    /// Spaces and closing quotes or brackets that follow a boundary: a snippet does not start with them.
+    static func isLeadingFiller(_ v: UInt32) -> Bool {
+        switch v {
+        case 0x20, 0x09, 0x0A, 0x0D, 0x3000, 0x201D, 0x2019, 0x300D, 0x300F, 0xFF09, 0x29, 0x3011, 0x300B, 0x22,
+            0x27:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Letters and digits of alphabetic scripts (a snippet should not cut such a word in two).
+    static func isLatinWord(_ v: UInt32) -> Bool {
+        switch v {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0xC0...0x24F, 0x370...0x52F, 0xFF10...0xFF19, 0xFF21...0xFF3A,
+            0xFF41...0xFF5A:
+            return v != 0xD7 && v != 0xF7
+        default:
+            return false
+        }
+    }
+}
+
+/// Random access to a body's source scalars, whatever its storage.
+protocol SnippetText {
+    var count: Int { get }
+    func scalar(at offset: Int) -> UInt32
+}
+
+/// Decoded scalars (the reference path).
+struct ScalarText: SnippetText {
+    let scalars: [Unicode.Scalar]
+    var count: Int { scalars.count }
+    @inline(__always) func scalar(at offset: Int) -> UInt32 { scalars[offset].value }
+}
+
+/// Stored UTF-16 without surrogates: one code unit per scalar.
+struct UTF16BMPText: SnippetText {
+    let units: UnsafeBufferPointer<UInt16>
+    var count: Int { units.count }
+    @inline(__always) func scalar(at offset: Int) -> UInt32 { UInt32(units[offset]) }
+}
+
+/// A search's snippet patterns, prepared once per search: word elements as normalised scalar values.
+struct SnippetPatterns {
+    let patterns: [TermPattern]
+    /// `words[p][e]`: the scalars of pattern `p`'s element `e` when it is a word, else empty.
+    let words: [[[UInt32]]]
+
+    init(_ patterns: [TermPattern]) {
+        self.patterns = patterns
+        words = patterns.map { pattern in pattern.elements.map { $0.word.unicodeScalars.map(\.value) } }
+    }
+}
+
+/// Buffers reused across the hits of one search (no allocation per hit once warm).
+struct SnippetScratch {
+    /// An analysed unit: CJK scalar or 0 for a word, its position, and its normalised range `[start, end)`.
+    struct Unit {
+        var cjk: UInt32
+        var position: Int32
+        var start: Int32
+        var end: Int32
+    }
+
+    private var normalized: [UInt32] = []
+    private var classes: [UInt8] = []
+    /// Source offset of each normalised scalar.
+    private var origins: [Int32] = []
+    private var units: [Unit] = []
+
+    init() {}
+
+    /// The occurrences of `patterns` in `body` as the reference path finds them, or nil when the body holds
+    /// text only Foundation normalises (a combining mark, or a surrogate pair).
+    mutating func occurrences(
+        in body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns
+    ) -> [SnippetBuilder.Occurrence]? {
+        guard !patterns.patterns.isEmpty else { return [] }
+        guard normalize(body) else { return nil }
+        analyse()
+        return match(patterns, sourceCount: body.count)
+    }
+
+    /// The normaliser's fast path for every scalar, or false when one needs its slow path.
+    private mutating func normalize(_ body: UnsafeBufferPointer<UInt16>) -> Bool {
+        normalized.removeAll(keepingCapacity: true)
+        classes.removeAll(keepingCapacity: true)
+        origins.removeAll(keepingCapacity: true)
+        normalized.reserveCapacity(body.count)
+        classes.reserveCapacity(body.count)
+        origins.reserveCapacity(body.count)
+        return Normalizer.withBMPTable { table in
+            let exceptions = Normalizer.oneToOneExceptionMask
+            for i in body.indices {
+                let u = body[i]
+                if u & 0xF800 == 0xD800 { return false }  // a surrogate: astral text
+                let entry = table[Int(u)]
+                if entry & exceptions != 0 {
+                    guard let expansion = Normalizer.expansion(of: entry), !expansion.isEmpty else { return false }
+                    for s in expansion {
+                        normalized.append(s.value)
+                        classes.append(Normalizer.classify(s).rawValue)
+                        origins.append(Int32(i))
+                    }
+                } else {
+                    normalized.append(entry & 0x1F_FFFF)
+                    classes.append(UInt8((entry >> 28) & 3))
+                    origins.append(Int32(i))
+                }
+            }
+            return true
+        }
+    }
+
+    /// ``Analyzer/units(of:basePosition:into:)`` over the normalised buffers, without a string per word.
+    private mutating func analyse() {
+        units.removeAll(keepingCapacity: true)
+        var position: Int32 = -1
+        var hasPrevious = false
+        var previousWasWord = false
+        var separator = ScalarClass.cjk.rawValue  // none; else the strongest separator since the previous unit
+        let none = ScalarClass.cjk.rawValue
+        let n = normalized.count
+        var i = 0
+        while i < n {
+            switch classes[i] {
+            case ScalarClass.space.rawValue:
+                if separator == none { separator = ScalarClass.space.rawValue }
+                i += 1
+            case ScalarClass.hardBreak.rawValue:
+                separator = ScalarClass.hardBreak.rawValue
+                i += 1
+            case ScalarClass.cjk.rawValue:
+                position += hasPrevious && separator != none ? 2 : 1
+                units.append(Unit(cjk: normalized[i], position: position, start: Int32(i), end: Int32(i + 1)))
+                hasPrevious = true
+                previousWasWord = false
+                separator = none
+                i += 1
+            default:
+                var j = i + 1
+                while j < n, classes[j] == ScalarClass.word.rawValue { j += 1 }
+                if hasPrevious {
+                    let adjacent = separator == none || (separator == ScalarClass.space.rawValue && previousWasWord)
+                    position += adjacent ? 1 : 2
+                } else {
+                    position += 1
+                }
+                units.append(Unit(cjk: 0, position: position, start: Int32(i), end: Int32(j)))
+                hasPrevious = true
+                previousWasWord = true
+                separator = none
+                i = j
+            }
+        }
+    }
+
+    @inline(__always)
+    private func unit(_ k: Int, matches element: TermPattern.Element, word: [UInt32]) -> Bool {
+        let unit = units[k]
+        guard unit.cjk == element.cjk else { return false }
+        if unit.cjk != 0 { return true }
+        guard Int(unit.end - unit.start) == word.count else { return false }
+        var i = Int(unit.start)
+        for w in word {
+            if normalized[i] != w { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// ``TermPattern/matchEnd(in:at:)`` over these units.
+    private func matchEnd(_ p: Int, _ patterns: SnippetPatterns, at index: Int) -> Int? {
+        let elements = patterns.patterns[p].elements
+        let words = patterns.words[p]
+        let base = units[index].position
+        var k = index
+        for (e, element) in elements.enumerated() {
+            let target = base + element.offset
+            while k < units.count, units[k].position < target { k += 1 }
+            guard k < units.count, units[k].position == target, unit(k, matches: element, word: words[e]) else {
+                return nil
+            }
+        }
+        return k
+    }
+
+    private func match(_ patterns: SnippetPatterns, sourceCount: Int) -> [SnippetBuilder.Occurrence] {
+        var occurrences: [SnippetBuilder.Occurrence] = []
+        outer: for i in units.indices {
+            for p in patterns.patterns.indices {
+                guard let first = patterns.patterns[p].elements.first,
+                    unit(i, matches: first, word: patterns.words[p][0]), let end = matchEnd(p, patterns, at: i)
+                else { continue }
+                // As NormalizedText.sourceRange: from the first unit's source offset to the next normalised
+                // scalar's (or the end of the body).
+                let from = Int(units[i].start)
+                let to = Int(units[end].end)
+                let start = Int(origins[from])
+                let stop = to < origins.count ? Int(origins[to]) : sourceCount
+                occurrences.append((start..<max(stop, start + 1), p))
+                if occurrences.count >= SnippetBuilder.maxOccurrences { break outer }
+            }
+        }
+        return occurrences
     }
 }
 

@@ -36,7 +36,7 @@ import Testing
         var queries: [String] = []
         let lengths = [1, 2, 2, 3, 3, 4, 4, 6]
         while queries.count < count {
-            let kind = Int.random(in: 0..<10, using: &rng)
+            let kind = Int.random(in: 0..<11, using: &rng)
             var query: String? = nil
             switch kind {
             case 0...4: query = cjkSubstring(lengths.randomElement(using: &rng)!)
@@ -49,6 +49,12 @@ import Testing
                 if let a = cjkSubstring(3), let w = words.randomElement(using: &rng) { query = w + " " + a }
             case 8:
                 if let a = cjkSubstring([2, 3].randomElement(using: &rng)!) { query = "title:" + a }
+            case 9:
+                // OR of two or three terms (the union of their postings drives the search).
+                let parts = (0..<Int.random(in: 2...3, using: &rng)).compactMap { _ in
+                    cjkSubstring(lengths.randomElement(using: &rng)!)
+                }
+                if parts.count >= 2 { query = parts.joined(separator: " OR ") }
             default:
                 // A shuffled run: often occurs nowhere, or only as a decoy's scattered bigrams.
                 if let a = cjkSubstring(4) { query = String(a.shuffled(using: &rng)) }
@@ -165,6 +171,10 @@ import Testing
             "人民共和", "税政", "北京 大学", "\"北京 大学\"", "\"hong kong\" economy", "title:北京", "人民 -共和",
             "北京 OR 新疆", "新疆 OR 四川 棉花", "source:新华社 经济", "person:张三", "after:2024-01-01 人民",
             "before:2023-01-01", "title:\"人民\"", "-\"人民共和\" 国",
+            // OR groups with no required term are driven by the union of their alternatives' postings.
+            "北京 OR 四川 OR apec", "人民共和 OR 香港", "title:北京 OR 新疆", "北京 OR 不存在的词", "不存在 OR 也没有",
+            "北京 OR 新疆 -大学", "source:新华社 北京 OR 人民", "\"hong kong\" OR g20", "(北京 OR 新疆) OR 四川",
+            "after:2024-01-01 人民 OR 北京", "person:张三 OR 新疆",
         ]
         try Self.check(index, oracle, queries: queries)
     }

@@ -1,0 +1,115 @@
+import NewswireModel
+import Testing
+
+@testable import NewswireModel
+@testable import NewswireSearch
+
+/// The stored-text snippet path against the reference path (whole-body analysis), and where windows start.
+@Suite struct SnippetTests {
+    static func patterns(_ query: String) throws -> [TermPattern] {
+        try QueryParser.parse(query).positiveTexts.filter { $0.1 == .titleOrBody }.map(\.0)
+    }
+
+    /// The stored-text path's answer for `body`, as the index computes it from its UTF-16 text.
+    static func stored(_ body: String, _ patterns: [TermPattern], length: Int) -> (String, [HighlightRange]) {
+        var scratch = SnippetScratch()
+        let prepared = SnippetPatterns(patterns)
+        return Array(body.utf16).withUnsafeBufferPointer {
+            SnippetBuilder.snippet(utf16: $0, patterns: prepared, scratch: &scratch, length: length)
+        }
+    }
+
+    static func highlighted(_ snippet: (String, [HighlightRange])) -> [String] {
+        let scalars = Array(snippet.0.unicodeScalars)
+        return snippet.1.map { String(String.UnicodeScalarView(scalars[$0.start..<$0.end])) }
+    }
+
+    /// Pieces whose normalisation is not one scalar for one (ellipses expand, full-width folds, ligatures
+    /// expand, a combining accent and an astral character force the reference path) mixed with plain text.
+    static let pieces = [
+        "人民", "共和", "人民共和国", "，", "。", "……", "“", "”", " ", "\n", "APEC", "ＡＰＥＣ", "apec", "Ｇ２０", "g20",
+        "hong", "kong", "Hong Kong", "ﬁne", "fine", "Cafe\u{301}", "café", "𠀋", "北京", "大学", "北京大学", "新疆",
+        "2024", "年", "3.5", "kon", "㍻", "℃", "①", "、", "：", "abc", "de", "，人民", "的",
+    ]
+
+    static let queries = [
+        "人民", "人民共和", "共和国", "apec", "g20", "\"hong kong\"", "hong", "fine", "café", "北京大学", "北京 大学", "新疆",
+        "2024年", "kon", "人民 apec", "的", "平成", "abc de", "\"人民 共和\"",
+    ]
+
+    @Test func storedTextPathEqualsTheReferenceOnMixedText() throws {
+        var random = SplitMix64(seed: 13)
+        let prepared = try Self.queries.map { ($0, try Self.patterns($0)) }
+        for round in 0..<400 {
+            var body = ""
+            for _ in 0..<Int(random.next() % 60) { body += Self.pieces[Int(random.next() % UInt64(Self.pieces.count))] }
+            let length = [1, 5, 12, 30, 120][round % 5]
+            for (query, patterns) in prepared {
+                let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: length)
+                let fast = Self.stored(body, patterns, length: length)
+                #expect(fast.0 == reference.0, "\(query) in \(body.debugDescription), length \(length)")
+                #expect(fast.1 == reference.1, "\(query) in \(body.debugDescription), length \(length)")
+            }
+        }
+    }
+
+    @Test func storedTextPathEqualsTheReferenceOnFixtures() throws {
+        for article in Fixtures.articles {
+            for query in Self.queries {
+                let patterns = try Self.patterns(query)
+                for length in [10, 40, 120] {
+                    let reference = SnippetBuilder.snippet(body: article.body, patterns: patterns, length: length)
+                    let fast = Self.stored(article.body, patterns, length: length)
+                    #expect(fast.0 == reference.0 && fast.1 == reference.1, "\(query) in \(article.id)")
+                }
+            }
+        }
+    }
+
+    @Test func highlightsCoverExactlyTheMatchedSourceText() throws {
+        let body = "据报道……ＡＰＥＣ会议（APEC）在京召开，ﬁne tuning 与 fine art。人民共和国成立。"
+        #expect(Self.highlighted(Self.stored(body, try Self.patterns("apec"), length: 200)) == ["ＡＰＥＣ", "APEC"])
+        #expect(Self.highlighted(Self.stored(body, try Self.patterns("fine"), length: 200)) == ["ﬁne", "fine"])
+        #expect(Self.highlighted(Self.stored(body, try Self.patterns("人民共和"), length: 200)) == ["人民共和"])
+        // kon is not a word of this text: no highlight inside "kong".
+        #expect(Self.stored("Hong Kong and kong.", try Self.patterns("kon"), length: 50).1.isEmpty)
+        // Adjacent matches merge into one range.
+        #expect(Self.highlighted(Self.stored("人民人民。", try Self.patterns("人民"), length: 50)) == ["人民人民"])
+    }
+
+    @Test func windowStartsAtTheNearestClauseBoundary() throws {
+        let filler = String(repeating: "这是一段无关的文字", count: 8)
+        // The match sits 4 characters into a sentence that starts after 。: the snippet starts with the sentence.
+        let body = filler + "。今年以来量子计算取得突破，" + filler
+        let snippet = Self.stored(body, try Self.patterns("量子计算"), length: 40)
+        #expect(snippet.0.hasPrefix("今年以来量子计算"))
+        #expect(Self.highlighted(snippet) == ["量子计算"])
+        #expect(snippet.0.unicodeScalars.count == 40)
+        // A boundary followed by a closing quote and a space: the snippet starts after both.
+        let quoted = filler + "。” 会议指出，量子计算是重点。" + filler
+        #expect(Self.stored(quoted, try Self.patterns("量子计算"), length: 40).0.hasPrefix("会议指出，量子计算"))
+    }
+
+    @Test func windowNeverStartsInsideALatinWord() throws {
+        let words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
+        let body = words + words + "the quantum breakthrough was announced " + words
+        for length in [20, 40, 80] {
+            let snippet = Self.stored(body, try Self.patterns("quantum"), length: length)
+            let scalars = Array(body.unicodeScalars)
+            let start = try #require(
+                (0..<scalars.count).first { String(String.UnicodeScalarView(scalars[$0...])).hasPrefix(snippet.0) })
+            #expect(start == 0 || !SnippetBuilder.isLatinWord(scalars[start - 1].value), "\(snippet.0)")
+            #expect(Self.highlighted(snippet) == ["quantum"])
+        }
+        // ASCII punctuation inside a number is no boundary, and a window does not start inside "3.5".
+        let numbers = Self.stored("今年增长了3.5倍经济运行稳中有进", try Self.patterns("经济"), length: 10)
+        #expect(numbers.0 == "倍经济运行稳中有进")
+        #expect(Self.highlighted(numbers) == ["经济"])
+    }
+
+    @Test func bodiesWithoutMatchesStartAtTheBeginning() throws {
+        let body = "第一句话。第二句话。"
+        #expect(Self.stored(body, try Self.patterns("新疆"), length: 4) == ("第一句话", []))
+        #expect(Self.stored("", try Self.patterns("新疆"), length: 4) == ("", []))
+    }
+}
