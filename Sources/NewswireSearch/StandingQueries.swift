@@ -1,0 +1,190 @@
+import Foundation
+import NewswireModel
+
+/// Identifies a standing query registered with a ``StandingQueryMatcher`` (unique for the matcher's lifetime;
+/// never reused after ``StandingQueryMatcher/unregister(_:)``).
+public struct StandingQueryID: RawRepresentable, Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "q\(rawValue)" }
+}
+
+/// A saved query for live matching: text in the SEARCH query language plus the filters SEARCH takes as
+/// options (sources, publishedFrom/publishedBefore), and how the hit's snippet is made.
+///
+/// An article matches a standing query exactly when a SEARCH with ``searchRequest`` over an index holding that
+/// article would return it.
+public struct StandingQuery: Sendable, Hashable {
+    /// Query text (see README "Query language").
+    public var text: String
+    /// Only articles from one of these sources (exact match); empty means any.
+    public var sources: [String]
+    /// Only articles published at or after this instant.
+    public var publishedFrom: PublishedTime?
+    /// Only articles published before this instant.
+    public var publishedBefore: PublishedTime?
+    /// Whether matches carry a snippet with highlights.
+    public var includeSnippets: Bool
+    /// Approximate snippet length in characters.
+    public var snippetLength: Int
+
+    public init(
+        text: String, sources: [String] = [], publishedFrom: PublishedTime? = nil,
+        publishedBefore: PublishedTime? = nil, includeSnippets: Bool = true, snippetLength: Int = 120
+    ) {
+        self.text = text
+        self.sources = sources
+        self.publishedFrom = publishedFrom
+        self.publishedBefore = publishedBefore
+        self.includeSnippets = includeSnippets
+        self.snippetLength = snippetLength
+    }
+
+    /// The standing form of a SEARCH request: its text, filters and snippet options (sort, paging and facets
+    /// do not apply to a stream).
+    public init(_ request: SearchRequest) {
+        self.init(
+            text: request.text, sources: request.sources, publishedFrom: request.publishedFrom,
+            publishedBefore: request.publishedBefore, includeSnippets: request.includeSnippets,
+            snippetLength: request.snippetLength)
+    }
+
+    /// The SEARCH request that matches the same articles and returns the same hits (less the score).
+    public var searchRequest: SearchRequest {
+        SearchRequest(
+            text: text, sources: sources, publishedFrom: publishedFrom, publishedBefore: publishedBefore,
+            includeSnippets: includeSnippets, snippetLength: snippetLength)
+    }
+}
+
+/// One committed change, as the store's change feed reports it.
+public enum ArticleChange: Sendable, Hashable {
+    /// A new article.
+    case inserted(Article)
+    /// A new version of an existing article. Give the `previous` version when known: a query that matched it
+    /// but not the new version then reports ``StandingQueryMatch/Kind-swift.enum/stoppedMatching``.
+    case updated(Article, previous: Article?)
+    /// An article removed; nothing is left to match (the caller decides who hears of it).
+    case deleted(ArticleID)
+}
+
+/// A standing query that a change in a batch concerns.
+public struct StandingQueryMatch: Sendable, Hashable {
+    /// What the change means for the query.
+    public enum Kind: UInt8, Sendable, Hashable {
+        /// An inserted article matches.
+        case inserted
+        /// The new version of an updated article matches (whether or not the previous one did).
+        case updated
+        /// The previous version of an updated article matched and the new version does not.
+        case stoppedMatching
+    }
+
+    public var query: StandingQueryID
+    /// Index of the change in the batch passed to ``StandingQueryMatcher/match(_:)``.
+    public var change: Int
+    public var kind: Kind
+    /// The article as SEARCH returns it: id, title, source, publishedAt, and (for `inserted` and `updated`,
+    /// when the query asks for snippets) the snippet with highlights. Score is 0: a stream is not ranked. For
+    /// `stoppedMatching` it describes the new version, without snippet.
+    public var hit: SearchHit
+
+    public init(query: StandingQueryID, change: Int, kind: Kind, hit: SearchHit) {
+        self.query = query
+        self.change = change
+        self.kind = kind
+        self.hit = hit
+    }
+}
+
+/// What a batch of changes means for the registered standing queries.
+public struct StandingQueryMatches: Sendable, Hashable {
+    /// Every (query, change) pair to report, ordered by change (commit order) then query id.
+    public var matches: [StandingQueryMatch]
+    /// Indexes of the batch's deletions, in order: there is nothing to match; the caller decides delivery (for
+    /// example to every watcher that was sent the article).
+    public var deletions: [Int]
+    /// Distinct queries whose conditions were evaluated against at least one article of the batch (candidates
+    /// plus the always-checked ones): the percolator's work, for STATS.
+    public var evaluatedQueries: Int
+    /// (query, article version) pairs evaluated.
+    public var evaluatedPairs: Int
+
+    public init(matches: [StandingQueryMatch], deletions: [Int], evaluatedQueries: Int, evaluatedPairs: Int) {
+        self.matches = matches
+        self.deletions = deletions
+        self.evaluatedQueries = evaluatedQueries
+        self.evaluatedPairs = evaluatedPairs
+    }
+}
+
+/// Sizes of a matcher's registry, for STATS.
+public struct StandingQueryStatistics: Sendable, Hashable {
+    /// Registered queries.
+    public var queries: Int
+    /// Queries with no required term to index them by (pure filters, browse-all), evaluated for every article.
+    public var alwaysChecked: Int
+    /// Distinct terms the other queries are indexed under.
+    public var indexedTerms: Int
+    /// Article versions matched so far (they feed the term-rarity estimate).
+    public var articlesSeen: Int
+}
+
+/// Matches committed changes against standing queries, percolator style: queries are indexed by one rare
+/// required term per query (or one per alternative of an OR group), each batch's articles are analysed once
+/// into their term streams, and only queries whose index term occurs in an article are evaluated on it.
+/// Queries without a required term (pure filters, browse-all) are evaluated on every article.
+///
+/// A query matches an article exactly when SEARCH would return it: the same parser (and the same
+/// ``QueryError`` for a bad query), the same analyzer, the same phrase and field rules, the same filters.
+///
+/// Internally synchronized; `match` is meant to be called by one committer, in commit order.
+public final class StandingQueryMatcher: @unchecked Sendable {
+    private let lock = ReadWriteLock()
+    private var registry = StandingQueryRegistry()
+
+    /// Creates a matcher with no queries.
+    public init() {}
+
+    /// Registers `query`; throws the ``QueryError`` SEARCH gives for the same text.
+    public func register(_ query: StandingQuery) throws(QueryError) -> StandingQueryID {
+        let compiled = try CompiledStandingQuery(query)
+        return lock.withWriteLock { registry.add(compiled) }
+    }
+
+    /// Removes a query; returns false when `id` is not registered.
+    @discardableResult
+    public func unregister(_ id: StandingQueryID) -> Bool {
+        lock.withWriteLock { registry.remove(id) }
+    }
+
+    /// The registered query with `id`.
+    public func query(_ id: StandingQueryID) -> StandingQuery? {
+        lock.withReadLock { registry.query(id) }
+    }
+
+    /// Number of registered queries.
+    public var count: Int { lock.withReadLock { registry.count } }
+
+    /// Registry sizes.
+    public var statistics: StandingQueryStatistics { lock.withReadLock { registry.statistics } }
+
+    /// Matches a committed batch (in commit order) against every registered query.
+    ///
+    /// Semantics: an inserted article is reported to each query it matches (`inserted`); an updated article to
+    /// each query its new version matches (`updated`), and, when the previous version is given, to each query
+    /// that matched the previous version but not the new one (`stoppedMatching`); a deletion is listed in
+    /// ``StandingQueryMatches/deletions`` only. Each change is matched on its own, so an id changed twice in
+    /// one batch is reported once per change.
+    public func match(_ changes: [ArticleChange]) -> StandingQueryMatches {
+        match(changes, exhaustive: false)
+    }
+
+    /// `exhaustive` evaluates every query on every article, skipping candidate selection (the tests' check
+    /// that selection never drops a match).
+    func match(_ changes: [ArticleChange], exhaustive: Bool) -> StandingQueryMatches {
+        let batch = MatchBatch(changes)  // analysis needs no lock
+        return lock.withWriteLock { registry.match(batch, exhaustive: exhaustive) }
+    }
+}

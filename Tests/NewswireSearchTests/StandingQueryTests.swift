@@ -1,0 +1,386 @@
+import NewswireModel
+import Testing
+
+@testable import NewswireSearch
+
+/// Standing-query matching must report exactly what SEARCH (and the brute-force oracle) would match for each
+/// committed change, whatever terms the percolator indexed the queries by.
+@Suite struct StandingQueryTests {
+    // MARK: Generated articles and queries
+
+    /// Small articles recombined from fixture text plus a tiny CJK alphabet and word list, so phrases, decoys
+    /// (bigrams present, phrase absent), punctuation breaks and repeated terms are common.
+    struct ArticleGenerator {
+        var rng: SplitMix64
+        var serial = 0
+        static let alphabet = Array("人民共和国北京大学新疆四川经济税政会议").map(String.init)
+        static let words = ["hong", "kong", "apec", "economy", "2024", "g20", "china", "news"]
+        static let separators = ["", "", "", "，", "。", " ", "\n", "、"]
+        static let sources = ["新华社", "人民日报", "央视网《新闻联播》", "Reuters", "北京日报"]
+        static let persons = ["张三", "李四", "王五", "Jane Doe"]
+        static let fragments = Fixtures.articles.flatMap(\.paragraphs) + Fixtures.articles.map(\.title)
+
+        init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+
+        mutating func text(_ pieces: ClosedRange<Int>) -> String {
+            var result = ""
+            for _ in 0..<Int.random(in: pieces, using: &rng) {
+                switch Int.random(in: 0..<10, using: &rng) {
+                case 0...2: result += Self.fragments.randomElement(using: &rng)!
+                case 3: result += " " + Self.words.randomElement(using: &rng)! + " "
+                default:
+                    for _ in 0..<Int.random(in: 1...4, using: &rng) { result += Self.alphabet.randomElement(using: &rng)! }
+                }
+                result += Self.separators.randomElement(using: &rng)!
+            }
+            return result
+        }
+
+        mutating func article(id: ArticleID? = nil) -> Article {
+            serial += 1
+            let day = Int64.random(in: 0..<1200, using: &rng)
+            return Article(
+                id: id ?? ArticleID("g\(serial)"), title: text(1...3),
+                publishedAt: Int.random(in: 0..<8, using: &rng) == 0
+                    ? nil : PublishedTime(secondsSinceEpoch: 1_640_000_000 + day * 86_400, utcOffsetSeconds: 28_800),
+                source: Int.random(in: 0..<6, using: &rng) == 0 ? nil : Self.sources.randomElement(using: &rng),
+                reporters: Int.random(in: 0..<3, using: &rng) == 0 ? [Self.persons.randomElement(using: &rng)!] : [],
+                paragraphs: (0..<Int.random(in: 1...3, using: &rng)).map { _ in text(1...6) })
+        }
+    }
+
+    /// Sampled terms and phrases (as the exactness tests sample them) combined with negations, OR, field
+    /// filters and request filters; plus pure-filter and browse-all queries with no term to index them by.
+    static func standingQueries(from articles: [Article], count: Int, seed: UInt64) -> [StandingQuery] {
+        var rng = SplitMix64(seed: seed)
+        let terms = ExactnessTests.sampleQueries(from: articles, count: count * 2, seed: seed)
+        func term() -> String { terms.randomElement(using: &rng)! }
+        let sources = ArticleGenerator.sources
+        let dates = ["2022-06-01", "2023-01-01", "2023-09-15", "2024-03-01"]
+        var queries: [StandingQuery] = []
+        while queries.count < count {
+            var query = StandingQuery(text: term())
+            switch Int.random(in: 0..<16, using: &rng) {
+            case 0: query.text = term() + " -" + term()
+            case 1: query.text = term() + " OR " + term()
+            case 2: query.text = term() + " OR " + term() + " " + term()
+            case 3: query.text = "source:" + String(sources.randomElement(using: &rng)!.prefix(2)) + " " + term()
+            case 4: query.text = "after:" + dates.randomElement(using: &rng)! + " " + term()
+            case 5: query.text = term() + " before:" + dates.randomElement(using: &rng)!
+            case 6: query.sources = [sources.randomElement(using: &rng)!]
+            case 7:
+                query.publishedFrom = PublishedTime(iso8601: dates.randomElement(using: &rng)!)
+                query.publishedBefore = PublishedTime(iso8601: "2024-06-01")
+            case 8: query.text = ["source:新华社", "after:2023-01-01", "person:张三", "", "before:2023-06-01 -经济"].randomElement(using: &rng)!
+            case 9: query.text = "\"" + term() + " " + ArticleGenerator.words.randomElement(using: &rng)! + "\""
+            case 10: query.text = "-" + term() + " source:人民"
+            case 11: query.text = "person:李四 OR " + term()
+            case 12: query.text = "title:" + term() + " OR " + term()
+            default: break
+            }
+            if Int.random(in: 0..<4, using: &rng) == 0 { query.snippetLength = [10, 40, 120].randomElement(using: &rng)! }
+            if Int.random(in: 0..<8, using: &rng) == 0 { query.includeSnippets = false }
+            // Sampled terms are valid, but a combination like "-x OR y" is not: keep only what SEARCH accepts.
+            if (try? QueryParser.parse(query.text)) != nil { queries.append(query) }
+        }
+        return queries
+    }
+
+    // MARK: Oracle
+
+    static func oracleMatches(_ query: StandingQuery, _ document: BruteForceIndex.Document) -> Bool {
+        BruteForceIndex.passesRequestFilters(query.searchRequest, document.article)
+            && BruteForceIndex.holds(try! QueryParser.parse(query.text), in: document)
+    }
+
+    /// The oracle's analysed form of one article.
+    static func document(_ article: Article) -> BruteForceIndex.Document {
+        var oracle = BruteForceIndex()
+        oracle.upsert(article)
+        return oracle.documents[article.id]!
+    }
+
+    struct Expected: Hashable, Comparable {
+        var change: Int
+        var query: StandingQueryID
+        var kind: StandingQueryMatch.Kind
+        var id: ArticleID
+        static func < (a: Self, b: Self) -> Bool { (a.change, a.query) < (b.change, b.query) }
+    }
+
+    static func expected(_ changes: [ArticleChange], _ queries: [StandingQueryID: StandingQuery]) -> [Expected] {
+        var result: [Expected] = []
+        for (c, change) in changes.enumerated() {
+            var current: BruteForceIndex.Document? = nil
+            var previous: BruteForceIndex.Document? = nil
+            switch change {
+            case .inserted(let article): current = document(article)
+            case .updated(let article, let before):
+                current = document(article)
+                previous = before.map(document)
+            case .deleted: break
+            }
+            for (id, query) in queries {
+                switch change {
+                case .inserted(let article):
+                    if oracleMatches(query, current!) { result.append(Expected(change: c, query: id, kind: .inserted, id: article.id)) }
+                case .updated(let article, _):
+                    if oracleMatches(query, current!) {
+                        result.append(Expected(change: c, query: id, kind: .updated, id: article.id))
+                    } else if let previous, oracleMatches(query, previous) {
+                        result.append(Expected(change: c, query: id, kind: .stoppedMatching, id: article.id))
+                    }
+                case .deleted: break
+                }
+            }
+        }
+        return result.sorted()
+    }
+
+    static func actual(_ matches: StandingQueryMatches) -> [Expected] {
+        matches.matches.map { Expected(change: $0.change, query: $0.query, kind: $0.kind, id: $0.hit.id) }
+    }
+
+    /// Checks one batch: the oracle's pairs, in commit order; the same as evaluating every query on every article;
+    /// and, for each query, the same ids and hits (less the score) as SEARCH over an index of the batch.
+    static func checkBatch(
+        _ matcher: StandingQueryMatcher, _ changes: [ArticleChange], _ queries: [StandingQueryID: StandingQuery],
+        comparingWithSearch: Bool = true
+    ) throws -> StandingQueryMatches {
+        let exhaustive = matcher.match(changes, exhaustive: true)
+        let result = matcher.match(changes)
+        let expected = expected(changes, queries)
+        let got = actual(result)
+        #expect(got == expected, "missing \(Set(expected).subtracting(got).prefix(5)), extra \(Set(got).subtracting(expected).prefix(5))")
+        #expect(got == actual(exhaustive))
+        #expect(result.matches.map(\.hit) == exhaustive.matches.map(\.hit))
+        #expect(result.deletions == changes.indices.filter { if case .deleted = changes[$0] { true } else { false } })
+        if comparingWithSearch {
+            let index = SearchIndex()
+            var current: [ArticleID: Article] = [:]
+            for change in changes {
+                switch change {
+                case .inserted(let article), .updated(let article, _): current[article.id] = article
+                case .deleted: break
+                }
+            }
+            index.upsert(contentsOf: Array(current.values))
+            for (id, query) in queries {
+                var request = query.searchRequest
+                request.limit = 1_000_000
+                let page = try index.search(request)
+                let reported = result.matches.filter { $0.query == id && $0.kind != .stoppedMatching }.map(\.hit)
+                #expect(Set(reported.map(\.id)) == Set(page.hits.map(\.id)), "\(query.text)")
+                let searched = Dictionary(uniqueKeysWithValues: page.hits.map { ($0.id, $0) })
+                for hit in reported {
+                    var expected = try #require(searched[hit.id])
+                    expected.score = 0
+                    #expect(hit == expected, "\(query.text): \(hit.id)")
+                }
+            }
+        }
+        return result
+    }
+
+    // MARK: Tests
+
+    /// Random write sequences (inserts, updates with and without the previous version, deletes) against a
+    /// registry that changes as they run.
+    @Test(arguments: [UInt64(1), 2, 3])
+    func randomWriteSequencesMatchTheOracle(seed: UInt64) throws {
+        var generator = ArticleGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed &* 31)
+        let sample = (0..<40).map { _ in generator.article() } + Fixtures.articles
+        var pool = Self.standingQueries(from: sample, count: 220, seed: seed)
+        let matcher = StandingQueryMatcher()
+        var registered: [StandingQueryID: StandingQuery] = [:]
+        for query in pool.prefix(150) { registered[try matcher.register(query)] = query }
+        pool.removeFirst(150)
+        var stored: [ArticleID: Article] = [:]
+        var matched = 0
+        var kinds = Set<StandingQueryMatch.Kind>()
+        for round in 0..<40 {
+            var changes: [ArticleChange] = []
+            var touched = Set<ArticleID>()
+            for _ in 0..<Int.random(in: 1...12, using: &rng) {
+                let roll = Int.random(in: 0..<10, using: &rng)
+                if roll < 3, let id = stored.keys.filter({ !touched.contains($0) }).randomElement(using: &rng) {
+                    let previous = stored[id]!
+                    var next = generator.article(id: id)
+                    if Int.random(in: 0..<2, using: &rng) == 0 { next.title = previous.title }  // a small edit
+                    stored[id] = next
+                    touched.insert(id)
+                    changes.append(.updated(next, previous: Int.random(in: 0..<3, using: &rng) == 0 ? nil : previous))
+                } else if roll < 5, let id = stored.keys.filter({ !touched.contains($0) }).randomElement(using: &rng) {
+                    stored[id] = nil
+                    touched.insert(id)
+                    changes.append(.deleted(id))
+                } else {
+                    let article = generator.article()
+                    stored[article.id] = article
+                    touched.insert(article.id)
+                    changes.append(.inserted(article))
+                }
+            }
+            let result = try Self.checkBatch(matcher, changes, registered)
+            matched += result.matches.count
+            kinds.formUnion(result.matches.map(\.kind))
+            if round % 8 == 7 {
+                // Churn: some watchers leave, new ones arrive.
+                for id in registered.keys.shuffled(using: &rng).prefix(15) {
+                    #expect(matcher.unregister(id))
+                    registered[id] = nil
+                }
+                for query in pool.prefix(15) { registered[try matcher.register(query)] = query }
+                pool.removeFirst(min(15, pool.count))
+            }
+        }
+        #expect(matcher.count == registered.count)
+        // Guard against a vacuous comparison.
+        #expect(matched > 200, "only \(matched) matches")
+        #expect(kinds == [.inserted, .updated, .stoppedMatching])
+    }
+
+    /// Queries built so that only one alternative, the last group, or a title-only or excluded term decides the
+    /// match: a candidate selection that indexed the wrong term (or one alternative of an OR) drops them.
+    @Test func candidateSelectionNeverDropsAMatch() throws {
+        let matcher = StandingQueryMatcher()
+        let texts = [
+            "新疆 OR 四川", "四川 OR 新疆", "北京 OR 上海 OR 广州", "经济 新疆 OR 四川", "title:大学 OR 棉花",
+            "\"hong kong\" OR 丰收", "hong kong", "\"人民 共和\"", "人民共和 -北京", "棉花 person:王五",
+            "source:人民 OR 四川", "after:2022-01-01", "", "-北京 source:人民日报", "盆地 OR title:开学",
+            "疆", "a", "会议 OR economy OR 峰会",
+        ]
+        var queries: [StandingQueryID: StandingQuery] = [:]
+        for text in texts { queries[try matcher.register(StandingQuery(text: text))] = StandingQuery(text: text) }
+        // Every article alone in its batch, then all together, then again once statistics re-index the queries.
+        for article in Fixtures.articles { _ = try Self.checkBatch(matcher, [.inserted(article)], queries) }
+        let all = Fixtures.articles.map { ArticleChange.inserted($0) }
+        for _ in 0..<8 { _ = try Self.checkBatch(matcher, all, queries) }
+        #expect(matcher.statistics.articlesSeen >= 64)
+        _ = try Self.checkBatch(matcher, all, queries)
+        // The OR alternatives matched through their second term.
+        let sichuanOnly = Article(id: "s1", title: "四川", paragraphs: ["盆地"])
+        let result = matcher.match([.inserted(sichuanOnly)])
+        let ids = Set(result.matches.map(\.query))
+        for (id, query) in queries where ["新疆 OR 四川", "四川 OR 新疆", "盆地 OR title:开学", ""].contains(query.text) {
+            #expect(ids.contains(id), "\(query.text)")
+        }
+    }
+
+    /// The percolator evaluates candidate queries only: with many queries on distinct terms, a batch that holds
+    /// one of them evaluates that one (plus the always-checked queries), not all of them.
+    @Test func onlyCandidateQueriesAreEvaluated() throws {
+        let matcher = StandingQueryMatcher()
+        let alphabet = Array("甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳午未申酉戌亥").map(String.init)
+        var target: StandingQueryID? = nil
+        for a in alphabet {
+            for b in alphabet where a != b {
+                let id = try matcher.register(StandingQuery(text: a + b))
+                if a + b == "甲乙" { target = id }
+            }
+        }
+        let browse = try matcher.register(StandingQuery(text: "source:新华社"))
+        #expect(matcher.statistics.alwaysChecked == 1)
+        let result = matcher.match([.inserted(Article(id: "x", title: "甲乙", source: "新华社"))])
+        #expect(result.matches.map(\.query) == [target!, browse])
+        #expect(result.evaluatedQueries == 2)
+        #expect(result.evaluatedPairs == 2)
+        let exhaustive = matcher.match([.inserted(Article(id: "x", title: "甲乙", source: "新华社"))], exhaustive: true)
+        #expect(exhaustive.evaluatedQueries == matcher.count)
+        #expect(exhaustive.matches == result.matches)
+    }
+
+    @Test(arguments: [
+        "\"人民共和", "北京 \"上海", "OR 北京", "北京 OR", "北京 OR -上海", "title: 北京", "after:2024-13-01 北京",
+        "-北京", "北京 - 上海", "北京 \"\"", "title:，，", "-，，",
+    ])
+    func badQueriesGetTheErrorSearchGives(text: String) {
+        let matcher = StandingQueryMatcher()
+        var searchError: QueryError? = nil
+        do { _ = try SearchIndex().search(SearchRequest(text: text)) } catch { searchError = error }
+        var registerError: QueryError? = nil
+        do { _ = try matcher.register(StandingQuery(text: text)) } catch { registerError = error }
+        #expect(searchError != nil)
+        #expect(registerError == searchError)
+        #expect(matcher.count == 0)
+    }
+
+    @Test func unregisteredQueriesStopMatching() throws {
+        let matcher = StandingQueryMatcher()
+        let a = try matcher.register(StandingQuery(text: "新疆"))
+        let b = try matcher.register(StandingQuery(text: "source:人民日报"))
+        let c = try matcher.register(StandingQuery(text: "棉花"))
+        let cotton = Fixtures.articles.first { $0.id == "a08" }!
+        #expect(matcher.match([.inserted(cotton)]).matches.map(\.query) == [a, b, c])
+        #expect(matcher.unregister(a))
+        #expect(matcher.unregister(b))
+        #expect(!matcher.unregister(b))
+        #expect(matcher.query(c)?.text == "棉花")
+        #expect(matcher.query(a) == nil)
+        let result = matcher.match([.inserted(cotton), .deleted("a01"), .updated(cotton, previous: nil)])
+        #expect(result.matches.map(\.query) == [c, c])
+        #expect(result.matches.map(\.kind) == [.inserted, .updated])
+        #expect(result.matches.map(\.change) == [0, 2])
+        #expect(result.deletions == [1])
+        let d = try matcher.register(StandingQuery(text: "新疆"))
+        #expect(d != a)  // ids are never reused
+        #expect(matcher.match([.inserted(cotton)]).matches.map(\.query) == [c, d])
+    }
+
+    @Test func hitCarriesSnippetWithHighlights() throws {
+        let matcher = StandingQueryMatcher()
+        let id = try matcher.register(StandingQuery(text: "棉花 -北京", snippetLength: 12))
+        let cotton = Fixtures.articles.first { $0.id == "a08" }!
+        let match = try #require(matcher.match([.inserted(cotton)]).matches.first)
+        #expect(match.query == id)
+        #expect(match.hit.title == "新疆棉花丰收")
+        #expect(match.hit.source == "人民日报")
+        #expect(match.hit.publishedAt == cotton.publishedAt)
+        let index = SearchIndex()
+        index.upsert(cotton)
+        var searched = try #require(try index.search(SearchRequest(text: "棉花 -北京", snippetLength: 12)).hits.first)
+        searched.score = 0
+        #expect(match.hit == searched)
+        #expect(match.hit.snippet.unicodeScalars.count == 12)
+        let highlighted = match.hit.highlights.map { range in
+            String(String.UnicodeScalarView(Array(match.hit.snippet.unicodeScalars)[range.start..<range.end]))
+        }
+        #expect(highlighted == ["棉花"])
+        // An update that no longer matches reports the new version, without snippet.
+        var edited = cotton
+        edited.title = "北京棉花"
+        let stopped = try #require(matcher.match([.updated(edited, previous: cotton)]).matches.first)
+        #expect(stopped.kind == .stoppedMatching)
+        #expect(stopped.hit.title == "北京棉花")
+        #expect(stopped.hit.snippet == "")
+    }
+
+    @Test(.enabled(if: Fixtures.corpusAvailable, "../shared/corpus/zh-news.jsonl is absent"))
+    func corpusBatchesMatchTheOracle() throws {
+        let articles = try Fixtures.corpus(stride: 40)
+        var queries = Self.standingQueries(from: articles, count: 150, seed: 2026)
+        queries += [
+            "经济", "乡村振兴", "\"一带一路\"", "新疆 OR 西藏", "title:习近平", "经济 增长", "外贸 进出口", "芯片",
+        ].map { StandingQuery(text: $0) }
+        let matcher = StandingQueryMatcher()
+        var registered: [StandingQueryID: StandingQuery] = [:]
+        for query in queries { registered[try matcher.register(query)] = query }
+        var matched = 0
+        var start = 0
+        while start < articles.count {
+            let batch = articles[start..<min(articles.count, start + 48)]
+            // Every third batch re-sends its articles as updates (previous version: the title changed).
+            let changes: [ArticleChange] = batch.enumerated().map { k, article in
+                guard k % 3 == 0 else { return .inserted(article) }
+                var previous = article
+                previous.title = "旧版：" + article.title
+                return .updated(article, previous: previous)
+            }
+            matched += try Self.checkBatch(matcher, changes, registered, comparingWithSearch: start % 144 == 0)
+                .matches.count
+            start += 48
+        }
+        #expect(matched > 500, "only \(matched) matches")
+    }
+}
