@@ -181,8 +181,8 @@ struct ConnectionRulesTests {
 
     @Test("memory: slow readers at the connection limit hold no more than the server-wide answer budget")
     func slowReadersAreBounded() async throws {
-        let perConnection = 256 << 10
-        let total = 1 << 20
+        let perConnection = 64 << 10
+        let total = 256 << 10
         let slowReaders = 8
         try await withLoopbackServer(
             articles: 300,
@@ -195,7 +195,7 @@ struct ConnectionRulesTests {
             var readers: [RawConnection] = []
             let flood = requestBytes(
                 [(Self.hello(), 0)]
-                    + (1...16).map { (.search(SearchRequest(text: "能源", limit: 300, includeSnippets: true)), UInt32($0)) })
+                    + (1...4).map { (.search(SearchRequest(text: "能源", limit: 300, includeSnippets: true)), UInt32($0)) })
             for _ in 0..<slowReaders {
                 let reader = try RawConnection(port: server.port, receiveBufferBytes: 4096)
                 reader.send(flood)
