@@ -67,6 +67,7 @@ let package = Package(
                 "ArticleExtraction",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -79,6 +80,7 @@ let package = Package(
                 "NewswireModel", "NewswireProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
@@ -151,7 +153,25 @@ let package = Package(
             dependencies: [
                 "NewswireProtocol", "NewswireModel",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        // The server over real loopback sockets, played by a raw peer written from the spec (its connection
+        // rules, the pipeline fast path, memory bounds, frame limits).
+        .testTarget(
+            name: "NewswireServerTests",
+            dependencies: [
+                "NewswireServer", "NewswireEngine", "NewswireProtocol", "NewswireModel", "NewswireStore",
+                "NewswireTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "NewswireClientTests",
+            dependencies: [
+                "NewswireClient", "NewswireProtocol", "NewswireModel", "NewswireTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -38,6 +38,13 @@ public final class GroupCommitter: Sendable {
     private struct Waiter: Sendable {
         var articles: [Article]
         var completion: @Sendable (Result<[PutOutcome], any Error>) -> Void
+        /// Set for a DELETE: it commits alone, in its place in the queue (one transaction for all its ids).
+        var deletion: Deletion?
+    }
+
+    private struct Deletion: Sendable {
+        var ids: [ArticleID]
+        var completion: @Sendable (Result<[Bool], any Error>) -> Void
     }
 
     private struct State {
@@ -70,6 +77,31 @@ public final class GroupCommitter: Sendable {
             return true
         }
         if startDrain { queue.async { self.drain() } }
+    }
+
+    /// Queues a delete of `ids`, ordered with the puts around it; `completion` gets, per id, whether it existed,
+    /// once the delete committed: one transaction (all ids or none) and one fsync.
+    public func submitDelete(_ ids: [ArticleID], completion: @escaping @Sendable (Result<[Bool], any Error>) -> Void) {
+        if ids.isEmpty {
+            completion(.success([]))
+            return
+        }
+        let startDrain = state.withLock { state -> Bool in
+            state.pending.append(
+                Waiter(articles: [], completion: { _ in }, deletion: Deletion(ids: ids, completion: completion)))
+            if state.draining { return false }
+            state.draining = true
+            return true
+        }
+        if startDrain { queue.async { self.drain() } }
+    }
+
+    /// Deletes `ids` once the writes queued before have committed; returns, per id, whether it existed. All or
+    /// none: a crash leaves either every id deleted or none (see ``submitDelete(_:completion:)``). Not cancellable.
+    public func delete(_ ids: [ArticleID]) async throws -> [Bool] {
+        try await withCheckedThrowingContinuation { continuation in
+            submitDelete(ids) { continuation.resume(with: $0) }
+        }
     }
 
     /// Queues a write and returns its outcomes once its batch is durable (see ``submit(_:completion:)``).
@@ -126,6 +158,11 @@ public final class GroupCommitter: Sendable {
             var taken = 0
             var articles = 0
             for waiter in state.pending {
+                // A delete is a batch of its own; puts never join it.
+                if waiter.deletion != nil {
+                    if taken == 0 { taken = 1 }
+                    break
+                }
                 if taken > 0, articles + waiter.articles.count > maxBatchArticles { break }
                 taken += 1
                 articles += waiter.articles.count
@@ -142,6 +179,11 @@ public final class GroupCommitter: Sendable {
     /// writers need not wait for it).
     /// Commits one batch and answers its writers; returns whether anything changed (maintenance is due).
     private func commit(_ batch: [Waiter]) -> Bool {
+        if let deletion = batch.first?.deletion {
+            let result = Result { try engine.delete(ids: deletion.ids) }
+            deletion.completion(result)
+            return (try? result.get())?.contains(true) ?? false
+        }
         let result: Result<(outcomes: [PutOutcome], changed: Int), any Error>
         if batch.count == 1 {
             result = Result { try engine.commit(batch[0].articles) }

@@ -444,6 +444,24 @@ public final class NewswireEngine: Sendable {
         return deleted
     }
 
+    /// Deletes the articles with `ids` from the store in one transaction (all or none, one fsync) and from the
+    /// index. Returns, per id in order, whether it existed. ``GroupCommitter/delete(_:)`` orders it with puts.
+    public func delete(ids: [ArticleID]) throws -> [Bool] {
+        if ids.isEmpty { return [] }
+        duplicatesReady.wait()
+        let existed = try writeState.withLock { state -> [Bool] in
+            guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
+            let existed = try store.delete(ids)
+            for (id, existed) in zip(ids, existed) where existed {
+                index.remove(id: id)
+                state.duplicates.remove(id)
+            }
+            return existed
+        }
+        if existed.contains(true) { maybeScheduleSnapshot() }
+        return existed
+    }
+
     /// The earliest original `article` copies, or nil. Called with the write lock held.
     private func findOriginal(
         of article: Article, features: TextFeatures, in table: DuplicateTable, batch: DuplicateTable,

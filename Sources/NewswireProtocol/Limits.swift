@@ -9,11 +9,12 @@ public enum ProtocolVersion {
     public static let handshake: UInt8 = 1
 }
 
-/// Limits and their defaults (PROTOCOL.md §9). Each is enforced where it is named.
-public enum ProtocolLimits {
+/// Every limit of the protocol and its reference server, named once (PROTOCOL.md §9). The server's defaults, the
+/// client's, the CLI's and the documentation's tables all read these; a test compares the tables with them.
+public enum Limits {
     /// §3.1: the fixed header size.
     public static let headerLength = FrameHeader.length
-    /// §9: default largest payload (bytes on the wire after the header) a peer accepts: 16 MiB.
+    /// §9: default largest payload (bytes after the 12-byte header, as on the wire) a peer accepts: 16 MiB.
     public static let defaultMaxFrameLength: UInt32 = 16 << 20
     /// §9: default largest payload after inflating a compressed frame: 64 MiB.
     public static let defaultMaxDecompressedLength: UInt32 = 64 << 20
@@ -21,13 +22,45 @@ public enum ProtocolLimits {
     public static let minimumMaxFrameLength: UInt32 = 64 << 10
     /// §9: default number of requests a client may have in flight on one connection.
     public static let defaultMaxInFlight: UInt32 = 128
-    /// §10: payloads shorter than this are sent uncompressed by default (zlib gains little below ~1 KiB).
+    /// §9, §10: payloads at least this large are compressed when zlib was agreed (zlib gains little below ~1 KiB).
     public static let defaultCompressionThreshold: UInt32 = 1024
     /// §9: most ids in one GET_MANY or DELETE, records in one PUT, hits in one SEARCH page.
     public static let maxBatchCount = 10_000
     /// §5.2: a varint is at most 10 bytes.
     public static let maxVarintLength = 10
+    /// §9: longest SEARCH query text, in Unicode scalars (else BAD_QUERY).
+    public static let maxQueryLength = 4096
+    /// §5.11, §9: most hits one RELATED may ask for (else LIMIT_EXCEEDED).
+    public static let maxRelatedLimit = 1000
+    /// §5.11: hits a RELATED with limit 0 gets.
+    public static let defaultRelatedLimit = 10
+    /// §5.6: snippet length, in characters, a SEARCH with snippet_length 0 gets.
+    public static let defaultSnippetLength = 120
+    /// §5.6: values per facet a SEARCH with facet_limit 0 gets.
+    public static let defaultFacetLimit = 10
+    /// §5.5, §9: longest article id, in UTF-8 bytes (a longer one is rejected as INVALID_RECORD).
+    public static let maxIDLength = 1024
+    /// §6.3, §9: requests refused UNAUTHORISED on one connection before the server answers the last one and closes.
+    public static let defaultMaxAuthFailures = 10
+    /// §9: handshake timeout (no HELLO), seconds.
+    public static let defaultHandshakeTimeoutSeconds = 10
+    /// §9: idle timeout (no frames and nothing in flight), seconds.
+    public static let defaultIdleTimeoutSeconds = 300
+    /// §9: connections a server serves at once.
+    public static let defaultMaxConnections = 1024
+    /// §9: answer bytes one connection may have queued, unsent, before the server stops producing answers for it.
+    public static let defaultMaxQueuedBytesPerConnection = 8 << 20
+    /// §9: answer bytes all connections together may have queued, unsent.
+    public static let defaultMaxQueuedBytesTotal = 256 << 20
+    /// §3.5: largest stream frame the reference server sends, whatever larger limit the client announced (smaller
+    /// frames reach the client sooner and bound the memory of a stream in progress).
+    public static let maxStreamFrameLength = 1 << 20
+    /// §7.3: the `retry_after_ms` hint sent with OVERLOADED.
+    public static let overloadedRetryAfterMillis: UInt32 = 10
 }
+
+/// The former name of ``Limits``.
+public typealias ProtocolLimits = Limits
 
 /// The limits one side enforces on frames it receives.
 public struct FrameLimits: Sendable, Hashable {
@@ -40,8 +73,8 @@ public struct FrameLimits: Sendable, Hashable {
 
     /// Creates limits; defaults are the spec's.
     public init(
-        maxFrameLength: UInt32 = ProtocolLimits.defaultMaxFrameLength,
-        maxDecompressedLength: UInt32 = ProtocolLimits.defaultMaxDecompressedLength,
+        maxFrameLength: UInt32 = Limits.defaultMaxFrameLength,
+        maxDecompressedLength: UInt32 = Limits.defaultMaxDecompressedLength,
         supportedVersions: ClosedRange<UInt8> = ProtocolVersion.supported
     ) {
         self.maxFrameLength = maxFrameLength

@@ -254,11 +254,10 @@ struct WireReader {
         return UInt32(value)
     }
 
-    /// A non-negative count or size as a Swift `Int`.
+    /// A `uint` count, offset or limit as a Swift `Int`: read unsigned, and saturated at `Int.max` (PROTOCOL.md
+    /// §5.1: values of 2^63 and above keep their meaning — beyond any limit — rather than being malformed).
     mutating func readCount(_ type: WireType) throws(ProtocolError) -> Int {
-        let value = try readUInt64(type)
-        guard value <= UInt64(Int.max) else { throw malformed("value \(value) is larger than \(Int.max)") }
-        return Int(value)
+        Int(clamping: try readUInt64(type))
     }
 
     mutating func readBool(_ type: WireType) throws(ProtocolError) -> Bool {

@@ -1,7 +1,9 @@
 #if canImport(Glibc)
     import Glibc
+    private let systemRead = Glibc.read
 #elseif canImport(Darwin)
     import Darwin
+    private let systemRead = Darwin.read
 #endif
 
 /// A readers-writer lock (pthread): many concurrent searches, one writer at a time.
@@ -226,7 +228,7 @@ enum SnapshotFile {
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
             var done = 0
             while done < size {
-                let n = Glibc.read(fd, buffer.baseAddress! + done, size - done)
+                let n = systemRead(fd, buffer.baseAddress! + done, size - done)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 {
                     failure = n == 0 ? "file shrank while reading" : "read failed: \(errnoText())"

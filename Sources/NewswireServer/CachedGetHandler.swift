@@ -7,13 +7,15 @@ import NewswireProtocol
 ///
 /// It sits between the idle handler and the frame decoder and passes every frame it does not answer on to the
 /// decoder unchanged and in order, always whole: partial frames wait here until complete, so it always knows
-/// where the next frame starts. A header the decoder would reject (unknown version, reserved flags, oversized
-/// length) switches it to pass-through for good, so the decoder sees the bytes and reports the error as before.
+/// where the next frame starts, and it counts the frames it passes on. A header the decoder would reject (unknown
+/// version, reserved flags, oversized length) switches it to pass-through for good, so the decoder sees the bytes
+/// and reports the error as before.
 ///
-/// It answers only what it can answer alone: canonical GETs (`0x0A len id`, uncompressed, no flags) whose record
-/// is cached, once WELCOME has been handed to the channel, on a connection that admits an immediate answer (not
-/// draining, id not in flight, read access) while the socket is writable. Everything else goes to the connection
-/// task, so protocol behaviour and backpressure are unchanged.
+/// It decides nothing itself: for each canonical GET (``CanonicalGet``) whose record is cached it asks the
+/// connection's state machine, which admits it only once WELCOME is out, with read access, when the read loop has
+/// seen every frame passed on before it (so a reused id — a stream's included — is caught there), and within the
+/// in-flight limit. It answers only while the socket is writable, the burst's answers stay within the connection's
+/// answer budget, and the server-wide budget has room.
 final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -21,9 +23,15 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let server: ServerContext
     private let limits: FrameLimits
-    private var connection: Connection?
+    private let connection: Connection
+    /// Set once WELCOME has been handed to the channel, so no answer can overtake it.
+    private var welcomed = false
+    /// The client's max frame length: larger records go to the connection, which answers LIMIT_EXCEEDED.
+    private var clientMaxFrameLength = 0
     /// The connection's zlib threshold when it negotiated zlib (cached records at or above it go compressed).
     private var zlibThreshold: Int?
+    /// Frames passed on to the decoder so far (the state machine compares it with the frames it has seen).
+    private var framesPassedOn = 0
     /// Received bytes not yet answered or passed on: at most one partial frame once a read is processed.
     private var cumulation = emptyBuffer
     private static let emptyBuffer = ByteBuffer()
@@ -32,20 +40,24 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Answers of the current read burst. Reused across bursts: once the socket took the previous write, the
     /// storage is uniquely referenced again and `clear()` keeps it, so a steady stream allocates nothing here.
     private var pending = ByteBuffer()
+    /// Bytes of the server-wide answer budget this burst's answers hold (given back once written).
+    private var pendingBudget = 0
     private var answered = 0
     /// Whether this read burst passed any bytes to the decoder (see `channelReadComplete`).
     private var forwardedThisBurst = false
     private var bytesIn = 0
     private var payloadBytes = 0
 
-    init(server: ServerContext, limits: FrameLimits) {
+    init(server: ServerContext, limits: FrameLimits, connection: Connection) {
         self.server = server
         self.limits = limits
+        self.connection = connection
     }
 
-    /// Called on the event loop once WELCOME has been handed to the channel, so no answer can overtake it.
-    func enable(connection: Connection, handshake: Handshake) {
-        self.connection = connection
+    /// Called on the event loop once WELCOME has been handed to the channel.
+    func welcomeSent(_ handshake: Handshake) {
+        welcomed = true
+        clientMaxFrameLength = Int(handshake.clientMaxFrameLength)
         zlibThreshold = RecordCache.Entry.zlibThreshold(for: handshake)
     }
 
@@ -64,7 +76,7 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         var forwardFrom = cumulation.readerIndex
         var index = cumulation.readerIndex
         let end = cumulation.writerIndex
-        let answering = connection != nil && context.channel.isWritable
+        let answering = welcomed && context.channel.isWritable
         while end - index >= FrameHeader.length {
             guard
                 let (version, flags, opcode, requestID, length) = cumulation.getMultipleIntegers(
@@ -78,12 +90,16 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             let frameEnd = index + FrameHeader.length + Int(length)
             guard frameEnd <= end else { break }
-            if answering, opcode == Opcode.get.rawValue, flags == 0, requestID & 0x8000_0000 == 0,
-                answer(requestID: RequestID(rawValue: requestID), payloadAt: index + FrameHeader.length,
-                    length: Int(length))
+            if answering,
+                let idRange = CanonicalGet.idRange(
+                    in: cumulation, version: version, flags: flags, opcode: opcode, requestID: requestID,
+                    payloadIndex: index + FrameHeader.length, payloadLength: Int(length)),
+                answer(requestID: RequestID(rawValue: requestID), idRange: idRange, frameLength: frameEnd - index)
             {
                 forward(context: context, from: forwardFrom, to: index)
                 forwardFrom = frameEnd
+            } else {
+                framesPassedOn += 1
             }
             index = frameEnd
         }
@@ -104,21 +120,27 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Writes the answer of a cached GET into the burst's buffer; false when this GET must go to the connection.
-    private func answer(requestID: RequestID, payloadAt offset: Int, length: Int) -> Bool {
-        guard let connection, length >= 2, length <= 129,
-            cumulation.getInteger(at: offset, as: UInt8.self) == 0x0A,
-            cumulation.getInteger(at: offset + 1, as: UInt8.self) == UInt8(length - 2)
-        else { return false }
-        // Look the id up in place: `offset` is at or after the reader index, and the frame is whole.
-        let start = offset + 2 - cumulation.readerIndex
+    private func answer(requestID: RequestID, idRange: Range<Int>, frameLength: Int) -> Bool {
+        // Look the id up in place: the range is at or after the reader index, and the frame is whole.
+        let start = idRange.lowerBound - cumulation.readerIndex
         let entry = cumulation.withUnsafeReadableBytes { bytes in
-            server.recordCache.entry(forIDBytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length - 2)]))
+            server.recordCache.entry(forIDBytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + idRange.count)]))
         }
-        guard let entry, connection.admitsImmediateAnswer(requestID) else { return false }
-        entry.writeFrame(
-            requestID: requestID, compressed: entry.sendsCompressed(zlibThreshold: zlibThreshold), into: &pending)
+        guard let entry, entry.payload.readableBytes <= clientMaxFrameLength else { return false }
+        let compressed = entry.sendsCompressed(zlibThreshold: zlibThreshold)
+        let size = entry.frameLength(compressed: compressed)
+        // Memory: this burst's answers count against the connection's budget and the server's.
+        guard pending.readableBytes + size <= connection.queue.budget, server.responseBudget.take(size) else {
+            return false
+        }
+        guard connection.cachedGetArrived(requestID, framesPassedOn: framesPassedOn) else {
+            server.responseBudget.give(size)
+            return false
+        }
+        pendingBudget += size
+        entry.writeFrame(requestID: requestID, compressed: compressed, into: &pending)
         answered += 1
-        bytesIn += FrameHeader.length + length
+        bytesIn += frameLength
         payloadBytes += entry.payload.readableBytes
         return true
     }
@@ -132,7 +154,10 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         if pending.readableBytes > 0 {
             let wire = pending.readableBytes
-            context.writeAndFlush(wrapOutboundOut(pending), promise: nil)
+            let budget = server.responseBudget
+            let held = pendingBudget
+            pendingBudget = 0
+            context.writeAndFlush(wrapOutboundOut(pending)).whenComplete { _ in budget.give(held) }
             pending.clear()
             server.statistics.recordCachedGets(
                 count: answered, bytesIn: bytesIn, wire: wire, uncompressedPayload: payloadBytes)
@@ -142,7 +167,7 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         // The handlers behind this one only need the event after a burst that passed them bytes: they act on
         // what they were given. A burst answered entirely here skips the walk down the pipeline.
-        if forwardedThisBurst || connection == nil {
+        if forwardedThisBurst || !welcomed {
             forwardedThisBurst = false
             context.fireChannelReadComplete()
         }

@@ -4,31 +4,21 @@ import NIOCore
 import NewswireModel
 import NewswireProtocol
 
-/// What a connection's token lets it do.
-enum AccessLevel: Int, Comparable, Sendable {
-    case none = 0
-    case read = 1
-    case write = 2
-
-    static func < (lhs: AccessLevel, rhs: AccessLevel) -> Bool { lhs.rawValue < rhs.rawValue }
-}
-
-/// One client connection: the handshake, the read loop, concurrent request tasks and the writer.
+/// One client connection: runs what its ``ServerConnectionStateMachine`` decides.
 ///
-/// Requests run as child tasks, so responses go out in completion order (matched by request id). The read loop
-/// stops reading while too many response bytes wait to be written, which keeps a client that does not read from
-/// costing more than bounded memory.
+/// Every decision about the connection (handshake, access, in-flight ids, cancellations, timeouts, drain, whether
+/// a cached GET may be answered in the pipeline) is the state machine's; this class only feeds it events — frames
+/// from the read loop, timer firings from ``ConnectionTimeoutHandler``, cached GETs from ``CachedGetHandler``,
+/// finished requests, shutdown — and performs the actions it returns. Requests run as child tasks, so answers go
+/// out in completion order, matched by request id (PROTOCOL.md §3.3). The writer sends what ``OutboundQueue``
+/// holds, which also keeps the connection's answer bytes within its budget and the server's.
 final class Connection: Sendable {
-    private struct State {
-        /// The spec's connection rules (handshake, request ids, in-flight limit, draining): PROTOCOL.md §3.3, §6.
+    private struct Shared {
         var machine: ServerConnectionStateMachine
-        var access: AccessLevel = .none
-        /// Streams the client cancelled.
-        var cancelled: Set<RequestID> = []
-        var readerDone = false
+        /// Whether a close has been queued (it is queued once).
         var closeQueued = false
-        /// Requests refused UNAUTHORISED so far (SECURITY.md "Authentication").
-        var authFailures = 0
+        /// Bytes reserved in the queue for the next frame of each stream in progress.
+        var streamReservations: [RequestID: Int] = [:]
     }
 
     let id: UInt64
@@ -36,57 +26,54 @@ final class Connection: Sendable {
     let channel: any Channel
     let queue: OutboundQueue
     let logger: Logger
-    private let state: NIOLockedValueBox<State>
+    private let shared: NIOLockedValueBox<Shared>
 
     init(id: UInt64, context: ServerContext, channel: any Channel) {
         self.id = id
         self.context = context
         self.channel = channel
-        self.queue = OutboundQueue(highWatermark: context.configuration.limits.maxQueuedResponseBytes)
-        self.state = NIOLockedValueBox(State(machine: ServerConnectionStateMachine(policy: context.handshakePolicy)))
+        self.queue = OutboundQueue(
+            budget: context.configuration.limits.maxQueuedResponseBytes, global: context.responseBudget)
+        self.shared = NIOLockedValueBox(Shared(machine: ServerConnectionStateMachine(context.connectionRules)))
         var logger = context.logger
         logger[metadataKey: "newswire_connection"] = "\(id)"
         if let remote = channel.remoteAddress { logger[metadataKey: "newswire_peer"] = "\(remote)" }
         self.logger = logger
     }
 
+    // MARK: Reading
+
     /// Serves the connection until the peer leaves, a frame-level error closes it, or shutdown drains it.
     func run(_ asyncChannel: NIOAsyncChannel<Frame, ByteBuffer>) async {
         do {
-            try await asyncChannel.executeThenClose { inbound, outbound in
+            try await asyncChannel.executeThenClose { inbound, _ in
                 await withDiscardingTaskGroup { group in
-                    group.addTask { await self.runWriter(outbound) }
+                    group.addTask { await self.runWriter() }
+                    var iterator = inbound.makeAsyncIterator()
                     do {
-                        readLoop: for try await frame in inbound {
+                        while let frame = try await iterator.next() {
                             context.statistics.recordBytesIn(FrameHeader.length + Int(frame.header.payloadLength))
                             await queue.waitForRoom()
-                            switch self.accept(frame) {
-                            case .continue:
+                            let action = shared.withLockedValue { $0.machine.frameReceived(frame) }
+                            if case .run(let request, let requestID) = action {
+                                group.addTask { await self.respond(to: request, requestID: requestID) }
+                            } else if !perform(action, opcode: frame.opcode) {
                                 break
-                            case .close:
-                                // Nothing after a connection-ending error is read: pipelined frames behind it
-                                // must not run (they may come from a peer that failed auth or broke framing).
-                                self.queueClose()
-                                break readLoop
-                            case .run(let request):
-                                group.addTask { await self.respond(to: request, requestID: frame.requestID) }
                             }
                         }
                     } catch let error as ProtocolError {
-                        // A frame-level error from the decoder: answer it, then close (PROTOCOL.md §7.1).
-                        logger.info(
-                            "closing connection after a frame error",
-                            metadata: ["newswire_error": "\(error)"])
-                        if case .close(let answer) = state.withLockedValue({ $0.machine.decoderFailed(error) }),
-                            let answer
-                        {
-                            queue.enqueue(.frame(OutboundFrame(.error(answer), requestID: answer.requestID ?? .connection)))
-                        }
-                        self.queueClose()
+                        logger.info("closing connection after a frame error", metadata: ["newswire_error": "\(error)"])
+                        perform(shared.withLockedValue { $0.machine.decoderFailed(error) }, opcode: nil)
                     } catch {
                         logger.debug("connection read ended", metadata: ["newswire_error": "\(error)"])
                     }
-                    self.readerFinished()
+                    if shared.withLockedValue({ $0.machine.readEnded() }) { queue.finish() }
+                    // After a close was decided, keep reading (and discarding) until the peer closes or the
+                    // linger bound passes: closing a socket with unread input resets it, and the reset would
+                    // destroy the answers the peer has not read yet (e.g. the last UNAUTHORISED, §6.3).
+                    if shared.withLockedValue({ $0.closeQueued }) {
+                        while (try? await iterator.next()) != nil {}
+                    }
                 }
             }
         } catch {
@@ -94,160 +81,137 @@ final class Connection: Sendable {
         }
     }
 
-    // MARK: Writer
+    /// Performs a state machine action other than `.run`. Returns false when the connection is closing.
+    @discardableResult
+    private func perform(_ action: ServerConnectionStateMachine.Action, opcode: Opcode?) -> Bool {
+        switch action {
+        case .none:
+            return true
+        case .run:
+            preconditionFailure("requests are started by the read loop")
+        case .sendWelcome(let welcome, let handshake):
+            queue.enqueue(.frame(OutboundFrame(.welcome(welcome), requestID: RequestID(rawValue: 0))))
+            queue.enqueue(.compression(handshake.compression))
+            queue.enqueue(.welcomeSent(handshake))
+            context.statistics.recordRequest(opcode: .hello, outcome: "ok", latency: .zero)
+            logger.debug(
+                "handshake complete",
+                metadata: [
+                    "newswire_client": "\(shared.withLockedValue { $0.machine.clientName ?? "" })",
+                    "newswire_compression": "\(welcome.compression)",
+                ])
+            return true
+        case .answer(let error):
+            if let opcode { context.statistics.recordRequest(opcode: opcode, outcome: error.code.name, latency: .zero) }
+            if error.code == .unauthorised { logRefusal(opcode) }
+            queue.enqueue(.frame(OutboundFrame(.error(error), requestID: error.requestID ?? .connection)))
+            return true
+        case .answerAndClose(let error):
+            if let opcode { context.statistics.recordRequest(opcode: opcode, outcome: error.code.name, latency: .zero) }
+            if error.code == .unauthorised { logRefusal(opcode) }
+            logger.info("closing connection", metadata: ["newswire_error": "\(error)"])
+            queue.enqueue(.frame(OutboundFrame(.error(error), requestID: error.requestID ?? .connection)))
+            queueClose()
+            return false
+        case .goAwayAndClose(let goAway):
+            queue.enqueue(.frame(OutboundFrame(.goAway(goAway), requestID: .connection)))
+            queueClose()
+            return false
+        case .goAway(let goAway):
+            queue.enqueue(.frame(OutboundFrame(.goAway(goAway), requestID: .connection)))
+            return true
+        case .close:
+            queueClose()
+            return false
+        }
+    }
 
-    private func runWriter(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async {
+    private func logRefusal(_ opcode: Opcode?) {
+        // The token itself is never logged (SECURITY.md); the peer, the operation and the count are.
+        let failures = shared.withLockedValue { $0.machine.authFailures }
+        logger.notice(
+            "request refused: not authorised",
+            metadata: ["newswire_opcode": "\(opcode.map { "\($0)" } ?? "")", "newswire_auth_failures": "\(failures)"])
+    }
+
+    private func queueClose() {
+        let first = shared.withLockedValue { shared in
+            defer { shared.closeQueued = true }
+            return !shared.closeQueued
+        }
+        guard first else { return }
+        queue.enqueue(.closeAfterFlush)
+        // Bounded: a peer that reads nothing (or a TLS handshake that never ends) cannot keep the socket.
+        let channel = self.channel
+        channel.eventLoop.scheduleTask(in: context.lingerTimeout) { channel.close(promise: nil) }
+    }
+
+    // MARK: Writing
+
+    private func runWriter() async {
         var encoder = FrameEncoder(compression: .disabled)
-        var fastPathEnabled = false
-        while let items = await queue.next() {
+        while var items = await queue.next() {
             var buffer = channel.allocator.buffer(capacity: 4096)
             var accounted = 0
             var payloadBytes = 0
             var close = false
+            var welcomed: Handshake?
             for item in items {
                 switch item {
                 case .frame(let frame):
                     encoder.encode(frame, into: &buffer)
                     accounted += frame.approximateSize
-                    switch frame.payload {
-                    case .plain(let payload): payloadBytes += payload.readableBytes
-                    case .precompressed(_, let length): payloadBytes += Int(length)
-                    }
+                    payloadBytes += frame.uncompressedPayloadLength
                 case .compression(let settings):
                     encoder.compression = settings
+                case .welcomeSent(let handshake):
+                    welcomed = handshake
                 case .closeAfterFlush:
                     close = true
                 }
             }
+            // The answers now live only in `buffer`: never two copies of a queued answer.
+            items = []
             if buffer.readableBytes > 0 {
                 let wire = buffer.readableBytes
                 do {
-                    try await outbound.write(buffer)
+                    // Counted until the kernel took the bytes, not merely until the channel did.
+                    try await channel.writeAndFlush(buffer).get()
                     context.statistics.recordBytesOut(wire: wire, uncompressedPayload: payloadBytes)
                 } catch {
-                    queue.finish()
+                    queue.written(bytes: accounted)
+                    queue.discardRemaining()
                     channel.close(promise: nil)
                     return
                 }
             }
             queue.written(bytes: accounted)
-            if !fastPathEnabled, let handshake, access >= readAccessNeeded {
-                // WELCOME has been handed to the channel: from now on cached GETs may be answered in the pipeline.
-                fastPathEnabled = true
-                enableCachedGetHandler(handshake: handshake)
-            }
+            if let welcomed { enableCachedGets(welcomed) }
             if close {
-                queue.finish()
-                outbound.finish()
-                channel.close(mode: .all, promise: nil)
+                queue.discardRemaining()
+                // Half-close: the peer reads everything sent, sees the end, and closes; the read loop drains
+                // its input meanwhile (see `run`).
+                let channel = self.channel
+                channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
                 return
             }
         }
     }
 
-    private var access: AccessLevel { state.withLockedValue { $0.access } }
-
-    /// Reads need a read token only when the server has one.
-    private var readAccessNeeded: AccessLevel { context.configuration.readToken == nil ? .none : .read }
-
-    private func enableCachedGetHandler(handshake: Handshake) {
+    private func enableCachedGets(_ handshake: Handshake) {
         let channel = self.channel
         channel.eventLoop.execute {
             guard let handler = try? channel.pipeline.syncOperations.handler(type: CachedGetHandler.self) else { return }
-            handler.enable(connection: self, handshake: handshake)
+            handler.welcomeSent(handshake)
         }
     }
 
-    private func queueClose() {
-        let first = state.withLockedValue { state in
-            defer { state.closeQueued = true }
-            return !state.closeQueued
-        }
-        if first { queue.enqueue(.closeAfterFlush) }
-    }
+    // MARK: The pipeline fast path
 
-    private func readerFinished() {
-        let finishNow = state.withLockedValue { state in
-            state.readerDone = true
-            return state.machine.inFlight.isEmpty
-        }
-        if finishNow { queue.finish() }
-    }
-
-    // MARK: Read loop decisions
-
-    private enum Decision {
-        case `continue`
-        case close
-        case run(Request)
-    }
-
-    /// Decides what to do with one frame (by the spec's state machine); what needs no engine work is answered here.
-    private func accept(_ frame: Frame) -> Decision {
-        let requestID = frame.requestID
-        let (action, access) = state.withLockedValue { state -> (ServerConnectionStateMachine.Action, AccessLevel) in
-            let action = state.machine.frameReceived(frame)
-            if case .sendWelcome(let welcome, let handshake) = action {
-                state.access = context.accessLevel(forToken: state.machine.clientToken)
-                // Queued under the lock: a concurrent drain() must not get its GOAWAY in ahead of WELCOME.
-                queue.enqueue(.frame(OutboundFrame(.welcome(welcome), requestID: requestID)))
-                queue.enqueue(.compression(handshake.compression))
-            }
-            if case .cancel(let id) = action, state.machine.inFlight.contains(id) { state.cancelled.insert(id) }
-            return (action, state.access)
-        }
-        switch action {
-        case .sendWelcome(let welcome, _):
-            context.statistics.recordRequest(opcode: .hello, outcome: "ok", latency: .zero)
-            logger.debug(
-                "handshake complete",
-                metadata: [
-                    "newswire_client": "\(state.withLockedValue { $0.machine.clientName ?? "" })",
-                    "newswire_compression": "\(welcome.compression)",
-                ])
-            return .continue
-        case .cancel:
-            return .continue
-        case .reject(var error):
-            if error.code == .overloaded, error.retryAfterMillis == nil { error.retryAfterMillis = 10 }
-            context.statistics.recordRequest(opcode: frame.opcode, outcome: error.code.name, latency: .zero)
-            queue.enqueue(.frame(OutboundFrame(.error(error.with(requestID: requestID)), requestID: requestID)))
-            return .continue
-        case .close(let error):
-            if let error {
-                logger.info("closing connection", metadata: ["newswire_error": "\(error)"])
-                queue.enqueue(.frame(OutboundFrame(.error(error), requestID: error.requestID ?? .connection)))
-            }
-            return .close
-        case .run(let request, _):
-            if var denial = context.authorise(request, access: access) {
-                let maxFailures = context.configuration.limits.maxAuthFailuresPerConnection
-                let failures = state.withLockedValue { state in
-                    state.authFailures += 1
-                    return state.authFailures
-                }
-                // The token itself is never logged (SECURITY.md); the peer and the operation are.
-                logger.notice(
-                    "request refused: not authorised",
-                    metadata: ["newswire_opcode": "\(frame.opcode)", "newswire_auth_failures": "\(failures)"])
-                if failures >= maxFailures {
-                    denial.message += "; \(failures) refused requests on this connection, closing it"
-                    complete(requestID, with: .error(denial), opcode: frame.opcode, started: .now)
-                    return .close
-                }
-                complete(requestID, with: .error(denial), opcode: frame.opcode, started: .now)
-                return .continue
-            }
-            // Fast path: a cached GET is answered from memory on the read loop, with no task and no store access.
-            if case .get(let get) = request, let entry = context.recordCache.entry(for: get.id),
-                let handshake = self.handshake
-            {
-                completeWithCachedRecord(requestID, entry: entry, handshake: handshake)
-                context.statistics.recordRequest(opcode: .get, outcome: "ok", latency: .zero)
-                return .continue
-            }
-            return .run(request)
-        }
+    /// ``CachedGetHandler`` found a canonical GET of a cached record, after passing `framesPassedOn` frames to the
+    /// read loop: may it answer it now? (The state machine decides, and counts it.)
+    func cachedGetArrived(_ requestID: RequestID, framesPassedOn: Int) -> Bool {
+        shared.withLockedValue { $0.machine.cachedGetArrived(requestID, framesPassedOn: framesPassedOn) }
     }
 
     // MARK: Requests
@@ -256,7 +220,7 @@ final class Connection: Sendable {
         let started = ContinuousClock.now
         let opcode = request.opcode
         do {
-            try await context.respond(to: request, requestID: requestID, connection: self)
+            try await context.respond(to: request.withServerDefaults(), requestID: requestID, connection: self)
         } catch let error as ProtocolError {
             complete(requestID, with: .error(error.with(requestID: requestID)), opcode: opcode, started: started)
         } catch {
@@ -273,40 +237,80 @@ final class Connection: Sendable {
     }
 
     /// The negotiated handshake (requests only run after it).
-    var handshake: Handshake? {
-        state.withLockedValue { state in
-            switch state.machine.state {
-            case .ready(let handshake), .draining(let handshake): return handshake
-            case .awaitingHello, .closed: return nil
-            }
-        }
+    var handshake: Handshake? { shared.withLockedValue { $0.machine.handshake } }
+
+    /// The largest payload a frame to this client may carry (HELLO field 6, PROTOCOL.md §3.5).
+    private var clientMaxFrameLength: Int {
+        Int(handshake?.clientMaxFrameLength ?? Limits.defaultMaxFrameLength)
     }
 
-    /// Sends a non-final frame of a stream. Returns false when the client cancelled the stream or the request
-    /// was already answered (shutdown), so the producer stops.
-    func sendPartial(_ response: Response, requestID: RequestID) async -> Bool {
-        let live = state.withLockedValue {
-            $0.machine.inFlight.contains(requestID) && !$0.cancelled.contains(requestID)
+    /// The payload size stream producers aim at per frame (they cut batches before it): the client's max frame
+    /// length, at most ``Limits/maxStreamFrameLength``, less room for the final frame's cursor.
+    var streamFramePayloadBudget: Int {
+        min(clientMaxFrameLength, Limits.maxStreamFrameLength) - 2 * (Limits.maxIDLength + 64)
+    }
+
+    /// Stream producers call this before producing a frame: it waits until the connection has room for one frame
+    /// and reserves it. False when the stream should stop (cancelled, or the connection is gone); throws
+    /// OVERLOADED (retryable) when the server as a whole has no room.
+    func awaitStreamRoom(_ requestID: RequestID) async throws -> Bool {
+        guard isLive(requestID) else { return false }
+        let bytes = streamFramePayloadBudget + FrameHeader.length
+        let alreadyReserved = shared.withLockedValue { $0.streamReservations[requestID] != nil }
+        if alreadyReserved { return true }
+        guard await queue.reserve(bytes) else {
+            guard isLive(requestID) else { return false }
+            throw ProtocolError(
+                code: .overloaded,
+                message: "the server holds too many unread answers to continue this stream; retry it later",
+                retryAfterMillis: 100)
         }
-        guard live else { return false }
-        await queue.waitForRoom()
-        return queue.enqueue(.frame(OutboundFrame(response, requestID: requestID, moreToFollow: true)))
+        shared.withLockedValue { $0.streamReservations[requestID] = bytes }
+        return true
+    }
+
+    private func isLive(_ requestID: RequestID) -> Bool { shared.withLockedValue { $0.machine.isLive(requestID) } }
+
+    /// Sends a non-final frame of a stream. Returns false when the client cancelled the stream or the request
+    /// was already answered (shutdown), so the producer stops; throws LIMIT_EXCEEDED when the frame is larger
+    /// than the client accepts, and OVERLOADED when the server has no room for it.
+    func sendPartial(_ response: Response, requestID: RequestID) async throws -> Bool {
+        guard try await awaitStreamRoom(requestID) else { return false }
+        let frame = OutboundFrame(response, requestID: requestID, moreToFollow: true)
+        try checkFits(frame)
+        let reserved = shared.withLockedValue { $0.streamReservations.removeValue(forKey: requestID) } ?? 0
+        guard isLive(requestID) else {
+            queue.release(reserved: reserved)
+            return false
+        }
+        return queue.enqueue(frame, reserved: reserved)
     }
 
     /// Whether the client cancelled this stream.
     func isCancelled(_ requestID: RequestID) -> Bool {
-        state.withLockedValue { $0.cancelled.contains(requestID) }
+        shared.withLockedValue { $0.machine.isCancelled(requestID) }
     }
 
-    /// Sends the final frame of a request (unless shutdown already answered it) and frees its slot.
+    /// PROTOCOL.md §3.5: no frame larger than the client's announced max frame length is sent; an answer that
+    /// cannot be split and would be is answered LIMIT_EXCEEDED instead (counted uncompressed: the server does not
+    /// rely on compression to make it fit).
+    private func checkFits(_ frame: OutboundFrame) throws(ProtocolError) {
+        let length = frame.uncompressedPayloadLength
+        let limit = clientMaxFrameLength
+        guard length > limit else { return }
+        throw ProtocolError(
+            code: .limitExceeded,
+            message: "the answer is \(length) bytes, more than the max_frame_length of \(limit) bytes this "
+                + "connection announced in HELLO; ask for less (a smaller limit) or announce a larger max_frame_length")
+    }
+
+    /// Sends the final frame of a request (unless shutdown already answered it) and frees its id.
     func complete(_ requestID: RequestID, with response: Response, opcode: Opcode, started: ContinuousClock.Instant) {
-        complete(requestID, frame: OutboundFrame(response, requestID: requestID), opcode: opcode, started: started)
-        if case .error(let error) = response {
-            context.statistics.recordRequest(opcode: opcode, outcome: error.code.name, latency: .now - started)
-        } else {
-            context.statistics.recordRequest(opcode: opcode, outcome: "ok", latency: .now - started)
-        }
+        var name = "ok"
+        if case .error(let error) = response { name = error.code.name }
+        let outcome = complete(requestID, frame: OutboundFrame(response, requestID: requestID), outcome: name)
         let latency = ContinuousClock.now - started
+        context.statistics.recordRequest(opcode: opcode, outcome: outcome, latency: latency)
         if latency > context.configuration.slowRequestThreshold {
             context.statistics.recordSlowRequest()
             logger.notice(
@@ -318,35 +322,70 @@ final class Connection: Sendable {
         }
     }
 
-    private func complete(_ requestID: RequestID, frame: OutboundFrame, opcode: Opcode, started: ContinuousClock.Instant) {
-        let (finishQueue, closeNow) = state.withLockedValue { state in
-            // Queued under the lock, so a request answered SHUTTING_DOWN by expireGrace() is never answered twice.
-            if state.machine.inFlight.contains(requestID) { queue.enqueue(.frame(frame)) }
-            state.machine.requestCompleted(requestID)
-            state.cancelled.remove(requestID)
-            let empty = state.machine.inFlight.isEmpty
-            var draining = false
-            if case .draining = state.machine.state { draining = true }
-            return (empty && state.readerDone, empty && draining)
+    /// Sends the final frame (or, when it cannot be sent, the error saying why) and returns the outcome's name.
+    private func complete(_ requestID: RequestID, frame: OutboundFrame, outcome: String) -> String {
+        var frame = frame
+        var outcome = outcome
+        do {
+            try checkFits(frame)
+        } catch {
+            frame = OutboundFrame(.error(error.with(requestID: requestID)), requestID: requestID)
+            outcome = error.code.name
         }
-        if closeNow { queueClose() }
-        if finishQueue { queue.finish() }
+        let (completion, reserved) = shared.withLockedValue { shared in
+            (shared.machine.requestFinished(requestID), shared.streamReservations.removeValue(forKey: requestID))
+        }
+        if completion.send {
+            if let reserved, frame.approximateSize <= reserved {
+                queue.enqueue(frame, reserved: reserved)
+            } else {
+                if let reserved { queue.release(reserved: reserved) }
+                if !queue.enqueueAnswer(frame) {
+                    let (held, _) = queue.usage
+                    queue.enqueue(
+                        .frame(
+                            OutboundFrame(
+                                .error(
+                                    ProtocolError(
+                                        code: .overloaded,
+                                        message: "the answer (\(frame.approximateSize) bytes) was not queued: "
+                                            + "\(held) bytes of answers wait for this connection to read them; "
+                                            + "read them, then retry",
+                                        requestID: requestID, retryAfterMillis: 100)),
+                                requestID: requestID)))
+                    context.statistics.recordAnswerRefusedForMemory()
+                    outcome = ProtocolError.Code.overloaded.name
+                }
+            }
+        } else if let reserved {
+            queue.release(reserved: reserved)
+        }
+        if completion.close { queueClose() }
+        if shared.withLockedValue({ $0.machine.writerMayFinish }) { queue.finish() }
+        return outcome
     }
 
-    /// Whether a request can be answered at once by ``CachedGetHandler`` (cache hit on the event loop): not while
-    /// draining or closing, and not under an id still in flight here (which the read loop answers as a duplicate).
-    func admitsImmediateAnswer(_ requestID: RequestID) -> Bool {
-        state.withLockedValue { state in
-            guard case .ready = state.machine.state else { return false }  // not before WELCOME, not while draining
-            return !state.closeQueued && !state.machine.inFlight.contains(requestID)
-        }
-    }
-
+    /// Answers a GET from the record cache (the cached frame, compressed when the connection agreed on zlib).
     func completeWithCachedRecord(_ requestID: RequestID, entry: RecordCache.Entry, handshake: Handshake) {
-        complete(
+        let outcome = complete(
             requestID,
             frame: OutboundFrame(opcode: .article, requestID: requestID, payload: entry.payload(for: handshake)),
-            opcode: .get, started: .now)
+            outcome: "ok")
+        context.statistics.recordRequest(opcode: .get, outcome: outcome, latency: .zero)
+    }
+
+    // MARK: Timers
+
+    /// No HELLO within the handshake timeout (fired by ``ConnectionTimeoutHandler``).
+    func handshakeTimedOut(after timeout: TimeAmount) {
+        perform(
+            shared.withLockedValue { $0.machine.handshakeTimedOut(after: timeout.nanoseconds / 1_000_000) },
+            opcode: nil)
+    }
+
+    /// Nothing read for the idle timeout (fired by ``ConnectionTimeoutHandler``).
+    func idleTimedOut() {
+        perform(shared.withLockedValue { $0.machine.idleTimedOut() }, opcode: nil)
     }
 
     // MARK: Shutdown
@@ -355,42 +394,23 @@ final class Connection: Sendable {
     /// then told to retry; the connection closes once nothing is in flight.
     func drain(grace: Duration) {
         let graceMillis = UInt32(clamping: grace.microseconds / 1000)
-        enum Step {
-            case nothing, close, waitForInFlight
-        }
-        let step = state.withLockedValue { state -> Step in
-            if case .draining = state.machine.state { return .nothing }
-            let goAway = state.machine.beginShutdown(
+        let action = shared.withLockedValue {
+            $0.machine.shutdownRequested(
                 message: "server is shutting down; in-flight requests have \(graceMillis) ms to finish",
                 graceMillis: graceMillis)
-            guard let goAway else {
-                // Before the handshake (the machine is now closed): nothing to drain.
-                return .close
-            }
-            queue.enqueue(.frame(OutboundFrame(.goAway(goAway), requestID: .connection)))
-            return state.machine.inFlight.isEmpty ? .close : .waitForInFlight
         }
-        switch step {
-        case .nothing: return
-        case .close:
-            queueClose()
-            return
-        case .waitForInFlight: break
-        }
-        let nanos = grace.nanoseconds
-        channel.eventLoop.scheduleTask(in: .nanoseconds(nanos)) { [self] in
+        perform(action, opcode: nil)
+        guard case .goAway = action else { return }
+        channel.eventLoop.scheduleTask(in: .nanoseconds(grace.nanoseconds)) { [self] in
             self.expireGrace()
         }
     }
 
     /// Grace period over: every request still in flight is told to retry, then the connection closes.
     private func expireGrace() {
-        let unanswered = state.withLockedValue { state in
-            let ids = state.machine.inFlight
-            for id in ids { state.machine.requestCompleted(id) }
-            return ids
-        }
-        for requestID in unanswered.sorted() {
+        let unanswered = shared.withLockedValue { $0.machine.graceExpired() }
+        guard !unanswered.isEmpty else { return }
+        for requestID in unanswered {
             queue.enqueue(
                 .frame(
                     OutboundFrame(
@@ -401,5 +421,23 @@ final class Connection: Sendable {
                                 requestID: requestID)), requestID: requestID)))
         }
         queueClose()
+    }
+}
+
+extension Request {
+    /// PROTOCOL.md §5.3, §5.6, §5.11: zero means the server's default for a SEARCH's snippet length and facet
+    /// limit and a RELATED's limit.
+    func withServerDefaults() -> Request {
+        switch self {
+        case .search(var search):
+            if search.snippetLength == 0 { search.snippetLength = Limits.defaultSnippetLength }
+            if search.facetLimit == 0 { search.facetLimit = Limits.defaultFacetLimit }
+            return .search(search)
+        case .related(var related):
+            if related.limit == 0 { related.limit = Limits.defaultRelatedLimit }
+            return .related(related)
+        default:
+            return self
+        }
     }
 }

@@ -2,33 +2,27 @@ import NIOCore
 import NewswireModel
 import NewswireProtocol
 
-/// Closes connections that do not say HELLO in time (after an ERROR TIMEOUT) or go quiet for longer than the idle
-/// timeout (after a GOAWAY TIMEOUT), as PROTOCOL.md §6.1 and §6.4 say. Sits after the frame decoder.
+/// Tells the connection's state machine when its handshake timeout (from accept) and its idle timeout (from
+/// `IdleStateHandler`) fire; the state machine decides what happens (PROTOCOL.md §6.3, §6.4). Sits after the frame
+/// decoder.
 final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Frame
     typealias InboundOut = Frame
 
     private let handshakeTimeout: TimeAmount
+    private let connection: Connection
     private var handshakeDeadline: Scheduled<Void>?
-    private var sawFrame = false
 
-    init(handshakeTimeout: TimeAmount) {
+    init(handshakeTimeout: TimeAmount, connection: Connection) {
         self.handshakeTimeout = handshakeTimeout
+        self.connection = connection
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let timeout = handshakeTimeout
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let connection = self.connection
         handshakeDeadline = context.eventLoop.scheduleTask(in: timeout) {
-            let (handler, context) = loopBound.value
-            guard !handler.sawFrame else { return }
-            Self.close(
-                context: context,
-                with: .error(
-                    ProtocolError(
-                        code: .timeout,
-                        message: "no HELLO within \(timeout.nanoseconds / 1_000_000) ms of connecting; send HELLO first",
-                        requestID: .connection)))
+            connection.handshakeTimedOut(after: timeout)
         }
     }
 
@@ -36,32 +30,23 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         handshakeDeadline?.cancel()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !sawFrame {
-            sawFrame = true
-            handshakeDeadline?.cancel()
-            handshakeDeadline = nil
-        }
-        context.fireChannelRead(data)
+    func channelInactive(context: ChannelHandlerContext) {
+        handshakeDeadline?.cancel()
+        context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            Self.close(
-                context: context,
-                with: .goAway(GoAwayMessage(code: .timeout, message: "connection idle for too long; closing it")))
+            connection.idleTimedOut()
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
-
-    private static func close(context: ChannelHandlerContext, with response: Response) {
-        context.channel.sendFinalFrameAndClose(response)
-    }
 }
 
 extension Channel {
-    /// Sends one uncompressed server-initiated frame (request id 0xFFFFFFFF) and closes the connection.
+    /// Sends one uncompressed server-initiated frame (request id 0xFFFFFFFF) and closes the connection: for
+    /// connections refused before they are served (over the connection limit, or during shutdown).
     ///
     /// The write never completes when it cannot leave: under TLS before the TLS handshake finished (the TLS handler
     /// holds it), or to a peer that reads nothing. The connection is closed after `bound` anyway, so a stalled peer

@@ -65,7 +65,9 @@ public final class NewswireServer: Service, Sendable {
         // it did, in CI). This stream is finished only once the listener has closed, and it hands out everything
         // yielded before that; a connection whose set-up completes later fails its initializer, and the
         // bootstrap closes it before it ever becomes active.
-        let (accepted, acceptedContinuation) = AsyncStream<NIOAsyncChannel<Frame, ByteBuffer>>.makeStream()
+        let (accepted, acceptedContinuation) = AsyncStream<(Connection, NIOAsyncChannel<Frame, ByteBuffer>)>
+            .makeStream()
+        let nextConnectionID = self.nextConnectionID
         let listener = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 512)
@@ -73,16 +75,23 @@ public final class NewswireServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let id = nextConnectionID.withLockedValue {
+                        $0 += 1
+                        return $0
+                    }
+                    let connection = Connection(id: id, context: serverContext, channel: channel)
                     let pipeline = channel.pipeline.syncOperations
                     if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                    try pipeline.addHandler(CachedGetHandler(server: serverContext, limits: frameLimits))
+                    try pipeline.addHandler(
+                        CachedGetHandler(server: serverContext, limits: frameLimits, connection: connection))
                     try pipeline.addHandler(ByteToMessageHandler(NewswireFrameDecoder(limits: frameLimits)))
-                    try pipeline.addHandler(ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout))
-                    let connection = try NIOAsyncChannel<Frame, ByteBuffer>(
+                    try pipeline.addHandler(
+                        ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout, connection: connection))
+                    let asyncChannel = try NIOAsyncChannel<Frame, ByteBuffer>(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(inboundType: Frame.self, outboundType: ByteBuffer.self))
-                    if case .terminated = acceptedContinuation.yield(connection) {
+                    if case .terminated = acceptedContinuation.yield((connection, asyncChannel)) {
                         throw ChannelError.ioOnClosedChannel
                     }
                 }
@@ -104,8 +113,8 @@ public final class NewswireServer: Service, Sendable {
 
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                for await connection in accepted {
-                    group.addTask { await self.serve(connection) }
+                for await (connection, channel) in accepted {
+                    group.addTask { await self.serve(connection, channel) }
                 }
                 context.logger.debug("listener stopped")
             }
@@ -157,13 +166,9 @@ public final class NewswireServer: Service, Sendable {
         for connection in connections { connection.drain(grace: context.configuration.limits.shutdownGracePeriod) }
     }
 
-    private func serve(_ channel: NIOAsyncChannel<Frame, ByteBuffer>) async {
+    private func serve(_ connection: Connection, _ channel: NIOAsyncChannel<Frame, ByteBuffer>) async {
         let maxConnections = context.configuration.limits.maxConnections
-        let id = nextConnectionID.withLockedValue {
-            $0 += 1
-            return $0
-        }
-        let connection = Connection(id: id, context: context, channel: channel.channel)
+        let id = connection.id
         let admitted: Bool? = shutdownState.withLockedValue { state in
             if state.draining { return nil }
             guard state.connections.count < maxConnections else { return false }

@@ -8,57 +8,204 @@ enum OutboundItem: Sendable {
     case frame(OutboundFrame)
     /// From now on encode with these settings (queued right after WELCOME, so WELCOME itself goes out plain).
     case compression(CompressionSettings)
+    /// WELCOME is in the batch before this: once it is written, cached GETs may be answered in the pipeline.
+    case welcomeSent(Handshake)
     /// Send everything queued so far, then close the connection.
     case closeAfterFlush
 }
 
-/// A many-producer, one-consumer queue between request tasks and the connection's writer.
+/// Answer bytes queued and not yet taken by the kernel, across every connection (SECURITY.md "Limits"): the bound
+/// that keeps many slow readers together from exhausting memory.
+final class ResponseBudget: Sendable {
+    private struct State {
+        var used = 0
+        var peak = 0
+    }
+
+    /// Bytes all connections together may hold.
+    let limit: Int
+    private let state = NIOLockedValueBox(State())
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Takes `bytes` when they fit (or `force`, for small control frames that must go out); false otherwise.
+    func take(_ bytes: Int, force: Bool = false) -> Bool {
+        state.withLockedValue { state in
+            guard force || state.used + bytes <= limit else { return false }
+            state.used += bytes
+            state.peak = max(state.peak, state.used)
+            return true
+        }
+    }
+
+    func give(_ bytes: Int) {
+        guard bytes != 0 else { return }
+        state.withLockedValue { $0.used -= bytes }
+    }
+
+    /// Bytes held now, and the most ever held at once.
+    var usage: (used: Int, peak: Int) { state.withLockedValue { ($0.used, $0.peak) } }
+}
+
+/// A many-producer, one-consumer queue between request tasks and the connection's writer, and the connection's
+/// account of answer bytes not yet taken by the kernel.
 ///
 /// The writer takes everything queued at once and sends it in one write: pipelined responses coalesce into few
-/// syscalls. Producers that find too many bytes waiting (a client that does not read) are suspended until the
-/// writer catches up, so a slow reader costs bounded memory and, through the read loop, stops reading its socket.
+/// syscalls. Bytes count from the moment an answer is queued until the socket took its encoded form, so an answer
+/// is never counted as gone while its bytes still wait in the channel. A connection over its budget gets no more
+/// answers queued: single answers are replaced by a short retryable OVERLOADED, streams wait for room before they
+/// produce their next frame, and the read loop stops reading. The server-wide ``ResponseBudget`` bounds all
+/// connections together.
 final class OutboundQueue: Sendable {
     private struct State {
         var items: [OutboundItem] = []
+        /// Bytes queued or being written (taken from the global budget too).
         var queuedBytes = 0
+        /// Bytes promised to stream frames being produced (taken from the global budget too).
+        var reservedBytes = 0
         var finished = false
         var writerWaiting: CheckedContinuation<Void, Never>?
         var producersWaiting: [CheckedContinuation<Void, Never>] = []
+        var peakBytes = 0
     }
 
     private let state = NIOLockedValueBox(State())
-    /// Above this many queued payload bytes, ``waitForRoom()`` suspends.
-    let highWatermark: Int
+    /// Bytes this connection may hold; above it nothing more is produced for it.
+    let budget: Int
+    let global: ResponseBudget
 
-    init(highWatermark: Int) {
-        self.highWatermark = highWatermark
+    /// An answer up to this size is queued for a connection holding nothing even when the server-wide budget is
+    /// spent: the server-wide bound is therefore the budget plus this much per connection.
+    static let alwaysAdmittedBytes = 64 << 10
+
+    init(budget: Int, global: ResponseBudget) {
+        self.budget = budget
+        self.global = global
     }
 
-    /// Queues an item; returns false when the queue was already finished (the connection is gone).
-    @discardableResult
-    func enqueue(_ item: OutboundItem) -> Bool {
-        let writer: CheckedContinuation<Void, Never>? = state.withLockedValue { state in
-            guard !state.finished else { return nil }
-            state.items.append(item)
-            if case .frame(let frame) = item { state.queuedBytes += frame.approximateSize }
-            let waiting = state.writerWaiting
-            state.writerWaiting = nil
-            return waiting
+    /// Queues an answer when it fits this connection's budget and the server's (a connection holding nothing may
+    /// always queue one answer the server has room for, so a large answer is not refused for ever). False when it
+    /// does not fit or the connection is gone; the caller sends something small instead.
+    func enqueueAnswer(_ frame: OutboundFrame) -> Bool {
+        let size = frame.approximateSize
+        let (admitted, writer): (Bool, CheckedContinuation<Void, Never>?) = state.withLockedValue { state in
+            guard !state.finished else { return (false, nil) }
+            let held = state.queuedBytes + state.reservedBytes
+            // A connection holding nothing always gets a small answer out, so a full server-wide budget (slow
+            // readers elsewhere) does not starve connections that read.
+            let small = held == 0 && size <= Self.alwaysAdmittedBytes
+            guard held == 0 || held + size <= budget, global.take(size, force: small) else { return (false, nil) }
+            state.queuedBytes += size
+            state.peakBytes = max(state.peakBytes, state.queuedBytes + state.reservedBytes)
+            state.items.append(.frame(frame))
+            defer { state.writerWaiting = nil }
+            return (true, state.writerWaiting)
         }
         writer?.resume()
-        return true
+        return admitted
     }
 
-    /// Suspends while more than ``highWatermark`` bytes wait to be written.
+    /// Queues an item whatever the budgets say: WELCOME, GOAWAY, errors and other small control frames.
+    /// Returns false when the queue was already finished (the connection is gone).
+    @discardableResult
+    func enqueue(_ item: OutboundItem) -> Bool {
+        let (queued, writer): (Bool, CheckedContinuation<Void, Never>?) = state.withLockedValue { state in
+            guard !state.finished else { return (false, nil) }
+            state.items.append(item)
+            if case .frame(let frame) = item {
+                let size = frame.approximateSize
+                _ = global.take(size, force: true)
+                state.queuedBytes += size
+                state.peakBytes = max(state.peakBytes, state.queuedBytes + state.reservedBytes)
+            }
+            defer { state.writerWaiting = nil }
+            return (true, state.writerWaiting)
+        }
+        writer?.resume()
+        return queued
+    }
+
+    /// Stream producers: waits until this connection has room for `bytes` more (or holds nothing), then reserves
+    /// them, from the server's budget too. False when the server has no room (the stream ends OVERLOADED) or the
+    /// connection is gone.
+    func reserve(_ bytes: Int) async -> Bool {
+        while true {
+            enum Step {
+                case reserved, refused, wait
+            }
+            let step: Step = state.withLockedValue { state in
+                if state.finished { return .refused }
+                let held = state.queuedBytes + state.reservedBytes
+                guard held == 0 || held + bytes <= budget else { return .wait }
+                guard global.take(bytes) else { return .refused }
+                state.reservedBytes += bytes
+                state.peakBytes = max(state.peakBytes, state.queuedBytes + state.reservedBytes)
+                return .reserved
+            }
+            switch step {
+            case .reserved: return true
+            case .refused: return false
+            case .wait: await waitForWrite()
+            }
+        }
+    }
+
+    /// Queues a stream frame produced under a reservation of `reserved` bytes (always admitted: its room was kept).
+    @discardableResult
+    func enqueue(_ frame: OutboundFrame, reserved: Int) -> Bool {
+        let size = frame.approximateSize
+        let (queued, writer): (Bool, CheckedContinuation<Void, Never>?) = state.withLockedValue { state in
+            state.reservedBytes -= reserved
+            guard !state.finished else {
+                global.give(reserved)
+                return (false, nil)
+            }
+            global.give(reserved)
+            _ = global.take(size, force: true)
+            state.queuedBytes += size
+            state.items.append(.frame(frame))
+            defer { state.writerWaiting = nil }
+            return (true, state.writerWaiting)
+        }
+        writer?.resume()
+        return queued
+    }
+
+    /// Gives back a reservation that produced nothing.
+    func release(reserved: Int) {
+        guard reserved > 0 else { return }
+        state.withLockedValue { $0.reservedBytes -= reserved }
+        global.give(reserved)
+        wakeProducers()
+    }
+
+    /// The read loop: suspends while this connection holds more than its budget.
     func waitForRoom() async {
+        while state.withLockedValue({ !$0.finished && $0.queuedBytes + $0.reservedBytes > budget }) {
+            await waitForWrite()
+        }
+    }
+
+    /// Suspends until the writer hands something to the kernel (or the queue finishes).
+    private func waitForWrite() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLockedValue { state in
-                if state.queuedBytes <= highWatermark || state.finished { return true }
+            let resumeNow = state.withLockedValue { state in
+                if state.finished { return true }
                 state.producersWaiting.append(continuation)
                 return false
             }
-            if ready { continuation.resume() }
+            if resumeNow { continuation.resume() }
         }
+    }
+
+    private func wakeProducers() {
+        let producers = state.withLockedValue { state in
+            defer { state.producersWaiting.removeAll() }
+            return state.producersWaiting
+        }
+        for producer in producers { producer.resume() }
     }
 
     /// Writer side: everything queued, waiting while empty; nil once finished and drained.
@@ -72,7 +219,7 @@ final class OutboundQueue: Sendable {
             let step: Step = state.withLockedValue { state in
                 if !state.items.isEmpty {
                     let items = state.items
-                    state.items.removeAll(keepingCapacity: true)
+                    state.items = []
                     return .items(items)
                 }
                 return state.finished ? .done : .wait
@@ -93,38 +240,58 @@ final class OutboundQueue: Sendable {
         }
     }
 
-    /// Writer side: `bytes` of what ``next()`` returned have been handed to the channel.
+    /// Writer side: `bytes` of what ``next()`` returned have been taken by the kernel (or dropped).
     func written(bytes: Int) {
-        let producers: [CheckedContinuation<Void, Never>] = state.withLockedValue { state in
-            state.queuedBytes -= bytes
-            guard state.queuedBytes <= highWatermark else { return [] }
-            let waiting = state.producersWaiting
-            state.producersWaiting.removeAll()
-            return waiting
-        }
-        for producer in producers { producer.resume() }
+        state.withLockedValue { $0.queuedBytes -= bytes }
+        global.give(bytes)
+        wakeProducers()
     }
 
     /// No more items: the writer drains what is queued and stops; waiting producers are released.
     func finish() {
-        let (writer, producers) = state.withLockedValue { state in
+        let writer = state.withLockedValue { state in
             state.finished = true
-            let result = (state.writerWaiting, state.producersWaiting)
-            state.writerWaiting = nil
-            state.producersWaiting.removeAll()
-            return result
+            defer { state.writerWaiting = nil }
+            return state.writerWaiting
         }
         writer?.resume()
-        for producer in producers { producer.resume() }
+        wakeProducers()
+    }
+
+    /// The writer stopped for good: whatever is still queued is dropped and its bytes given back.
+    func discardRemaining() {
+        let dropped = state.withLockedValue { state -> Int in
+            state.finished = true
+            var bytes = 0
+            for case .frame(let frame) in state.items { bytes += frame.approximateSize }
+            state.items = []
+            state.queuedBytes -= bytes
+            return bytes
+        }
+        global.give(dropped)
+        wakeProducers()
+    }
+
+    /// Bytes held now (queued and reserved), and the most held at once.
+    var usage: (held: Int, peak: Int) {
+        state.withLockedValue { ($0.queuedBytes + $0.reservedBytes, $0.peakBytes) }
     }
 }
 
 extension OutboundFrame {
-    /// Payload bytes, for queue accounting.
+    /// Bytes this frame costs until written: header and payload (an upper bound on its encoded size).
     var approximateSize: Int {
         switch payload {
         case .plain(let buffer): FrameHeader.length + buffer.readableBytes
         case .precompressed(let zlib, _): FrameHeader.length + 4 + zlib.readableBytes
+        }
+    }
+
+    /// The payload's uncompressed length: what the client's max frame length is checked against.
+    var uncompressedPayloadLength: Int {
+        switch payload {
+        case .plain(let buffer): buffer.readableBytes
+        case .precompressed(_, let length): Int(length)
         }
     }
 }

@@ -80,6 +80,11 @@ final class RecordCache: Sendable {
             return .plain(payload)
         }
 
+        /// Bytes of the ARTICLE frame ``writeFrame(requestID:compressed:into:)`` appends.
+        func frameLength(compressed useCompressed: Bool) -> Int {
+            (useCompressed ? compressedFrame ?? plainFrame : plainFrame).readableBytes
+        }
+
         /// Appends this record's ARTICLE frame for `requestID` to `buffer`: one copy and a 4-byte patch.
         func writeFrame(requestID: RequestID, compressed useCompressed: Bool, into buffer: inout ByteBuffer) {
             let start = buffer.writerIndex
@@ -97,6 +102,8 @@ final class RecordCache: Sendable {
         var bytes = 0
         var hits: Int64 = 0
         var misses: Int64 = 0
+        /// Moves on every invalidation; a fill read before the latest one is not inserted.
+        var epoch: UInt64 = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -124,9 +131,15 @@ final class RecordCache: Sendable {
         }
     }
 
-    /// Encodes `article` once (and its zlib form once) and keeps both.
+    /// The invalidation epoch: read it before reading a record from the store, and pass it to
+    /// ``insert(_:readAt:)``.
+    var epoch: UInt64 { state.withLockedValue { $0.epoch } }
+
+    /// Encodes `article` once (and its zlib form once) and keeps both, unless a write invalidated records since
+    /// `epoch` (the store read may then predate that write: caching it would serve a stale or deleted record
+    /// until eviction). Returns the entry either way, to answer with. Without an epoch it is always kept.
     @discardableResult
-    func insert(_ article: Article) -> Entry {
+    func insert(_ article: Article, readAt epoch: UInt64? = nil) -> Entry {
         var payload = ByteBuffer()
         ArticleMessage(article).encode(into: &payload)
         var encoder = FrameEncoder(compression: .zlib)
@@ -136,6 +149,7 @@ final class RecordCache: Sendable {
         guard size <= capacityBytes / 4 else { return entry }
         let hash = entry.idBytes.withUnsafeBytes(RecordTable.hash)
         state.withLockedValue { state in
+            if let epoch, epoch != state.epoch { return }
             if let old = state.table.insert(entry, hash: hash) {
                 state.bytes -= old.size
             }
@@ -165,6 +179,7 @@ final class RecordCache: Sendable {
     func invalidate(_ ids: some Sequence<ArticleID>) {
         let keys = ids.map { Array($0.rawValue.utf8) }
         state.withLockedValue { state in
+            state.epoch &+= 1
             for key in keys {
                 if let old = key.withUnsafeBytes({ state.table.remove($0) }) {
                     state.bytes -= old.size

@@ -1,3 +1,5 @@
+import NewswireProtocol
+
 /// Everything `newswired` can be told at start. Every default is what `swift run newswired` uses.
 public struct ServerConfiguration: Sendable {
     /// Address to listen on. Default `127.0.0.1` (loopback only: exposing the server is an explicit choice).
@@ -36,31 +38,34 @@ public struct ServerConfiguration: Sendable {
     /// Limits the server enforces (see proto-docs/PROTOCOL.md "Limits").
     public struct Limits: Sendable {
         /// Connections served at once; further ones get an OVERLOADED error and are closed.
-        public var maxConnections: Int = 1024
-        /// Largest frame (header + payload, on the wire) accepted from a client.
-        public var maxFrameBytes: Int = 16 << 20
+        public var maxConnections: Int = NewswireProtocol.Limits.defaultMaxConnections
+        /// Largest frame payload (the bytes after the 12-byte header, as on the wire) accepted from a client.
+        public var maxFrameBytes: Int = Int(NewswireProtocol.Limits.defaultMaxFrameLength)
         /// Largest payload a compressed frame may inflate to.
-        public var maxDecompressedBytes: Int = 64 << 20
+        public var maxDecompressedBytes: Int = Int(NewswireProtocol.Limits.defaultMaxDecompressedLength)
         /// Requests one connection may have in flight; the next gets OVERLOADED (retryable).
-        public var maxInFlightPerConnection: Int = 128
-        /// Response bytes a connection may have waiting to be written before it stops reading requests (a client
-        /// that pipelines without reading is throttled instead of growing server memory).
-        public var maxQueuedResponseBytes: Int = 8 << 20
+        public var maxInFlightPerConnection: Int = Int(NewswireProtocol.Limits.defaultMaxInFlight)
+        /// Answer bytes one connection may hold, queued and unsent: above it the server produces no more answers
+        /// for it (single answers become a retryable OVERLOADED, streams wait, reading stops), so a client that
+        /// pipelines without reading costs bounded memory.
+        public var maxQueuedResponseBytes: Int = NewswireProtocol.Limits.defaultMaxQueuedBytesPerConnection
+        /// Answer bytes all connections together may hold, queued and unsent: many slow readers cannot add up to
+        /// more than this.
+        public var maxQueuedResponseBytesTotal: Int = NewswireProtocol.Limits.defaultMaxQueuedBytesTotal
         /// Bytes of encoded records kept in memory for GET (each record costs about 1.6× its JSON size: its plain
         /// and its zlib ARTICLE frame). 1 GiB holds about 380,000 corpus articles; a GET that misses reads SQLite
         /// and costs ten times the CPU of a hit.
         public var recordCacheBytes: Int = 1 << 30
         /// Payloads at least this large are compressed when the client accepts zlib.
-        public var compressionThreshold: Int = 512
-        /// A connection that sends nothing for this long is closed.
-        public var idleTimeout: Duration = .seconds(300)
+        public var compressionThreshold: Int = Int(NewswireProtocol.Limits.defaultCompressionThreshold)
+        /// A connection that sends nothing for this long, with nothing in flight, is closed (GOAWAY TIMEOUT).
+        public var idleTimeout: Duration = .seconds(NewswireProtocol.Limits.defaultIdleTimeoutSeconds)
         /// Requests refused UNAUTHORISED on one connection before the server closes it (the last refusal says
-        /// so), so one connection cannot hammer protected operations; a wrong token in HELLO closes at once, so
-        /// guessing tokens costs a new connection (and a handshake) per guess. Honest clients that lack a token
-        /// stop long before this.
-        public var maxAuthFailuresPerConnection: Int = 10
+        /// so), so one connection cannot hammer protected operations: guessing tokens costs a new connection (and
+        /// a handshake) every few guesses. Honest clients that lack a token stop long before this.
+        public var maxAuthFailuresPerConnection: Int = NewswireProtocol.Limits.defaultMaxAuthFailures
         /// A connection must complete HELLO (and the TLS handshake, with TLS) within this time.
-        public var handshakeTimeout: Duration = .seconds(10)
+        public var handshakeTimeout: Duration = .seconds(NewswireProtocol.Limits.defaultHandshakeTimeoutSeconds)
         /// On shutdown, in-flight requests get this long to finish before they are told to retry.
         public var shutdownGracePeriod: Duration = .seconds(10)
 

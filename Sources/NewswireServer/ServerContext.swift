@@ -16,6 +16,12 @@ final class ServerContext: Sendable {
     let statistics = ServerStatistics()
     let recordCache: RecordCache
     let handshakePolicy: HandshakePolicy
+    /// The rules every connection's state machine applies (handshake, tokens, auth-failure cap).
+    let connectionRules: ServerConnectionStateMachine.Configuration
+    /// Answer bytes queued and unsent across all connections (SECURITY.md "Limits").
+    let responseBudget: ResponseBudget
+    /// How long a connection being closed keeps draining the peer's input before it is closed outright.
+    let lingerTimeout = TimeAmount.seconds(2)
     /// Engine calls (CPU-heavy search and parsing, fsync-bound writes) run here, never on an event loop nor on
     /// Swift's cooperative pool, whose few threads must stay free for connection tasks.
     let threadPool: NIOThreadPool
@@ -42,41 +48,28 @@ final class ServerContext: Sendable {
                 maxFrameLength: UInt32(clamping: limits.maxFrameBytes),
                 maxDecompressedLength: UInt32(clamping: limits.maxDecompressedBytes)),
             maxInFlight: UInt32(clamping: limits.maxInFlightPerConnection))
+        self.responseBudget = ResponseBudget(limit: limits.maxQueuedResponseBytesTotal)
+        let writeToken = configuration.writeToken
+        let readToken = configuration.readToken
+        self.connectionRules = ServerConnectionStateMachine.Configuration(
+            policy: handshakePolicy, maxAuthFailures: limits.maxAuthFailuresPerConnection,
+            access: { token in Self.access(forToken: token, writeToken: writeToken, readToken: readToken) })
     }
 
     // MARK: Access
 
     /// The access a HELLO token grants. A wrong token is not refused at the handshake (PROTOCOL.md §6.3): the
-    /// connection simply gets no more access than none, and learns so from its first refused request.
-    func accessLevel(forToken token: String?) -> AccessLevel {
-        let writeToken = configuration.writeToken
-        let readToken = configuration.readToken
+    /// connection simply gets no more access than none, and learns so from its first refused request. The write
+    /// token grants reads too.
+    static func access(
+        forToken token: String?, writeToken: String?, readToken: String?
+    ) -> ServerConnectionStateMachine.Access {
         if writeToken == nil, readToken == nil { return .write }
         if let token, !token.isEmpty {
             if let writeToken, constantTimeEquals(token, writeToken) { return .write }
             if let readToken, constantTimeEquals(token, readToken) { return writeToken == nil ? .write : .read }
         }
-        return readToken == nil ? .read : AccessLevel.none
-    }
-
-    /// Nil when `access` allows `request`, else the UNAUTHORISED error to answer with.
-    func authorise(_ request: Request, access: AccessLevel) -> ProtocolError? {
-        let needed: AccessLevel
-        switch request {
-        case .ingest, .put, .delete: needed = .write
-        case .ping: return nil  // liveness checks never need a token (PROTOCOL.md §6.3)
-        default: needed = .read
-        }
-        if needed == .write, configuration.writeToken != nil, access < .write {
-            return ProtocolError(
-                code: .unauthorised,
-                message: "\(request.opcode) needs the write token; connect with --token (or NEWSWIRE_TOKEN)")
-        }
-        if needed == .read, configuration.readToken != nil, access < .read {
-            return ProtocolError(
-                code: .unauthorised, message: "this server requires a read token; connect with --token")
-        }
-        return nil
+        return readToken == nil ? .read : .none
     }
 
     // MARK: Dispatch
@@ -93,9 +86,11 @@ final class ServerContext: Sendable {
             done(.pong(ping))
 
         case .get(let get):
+            // The epoch before the read: a write invalidating this id after the read makes the fill a no-op.
+            let epoch = recordCache.epoch
             let article = try await onPool { try self.engine.article(id: get.id) }
             guard let article else { throw notFound(get.id) }
-            let entry = recordCache.insert(article)
+            let entry = recordCache.insert(article, readAt: epoch)
             if let handshake = connection.handshake {
                 connection.completeWithCachedRecord(requestID, entry: entry, handshake: handshake)
             } else {
@@ -112,9 +107,10 @@ final class ServerContext: Sendable {
             done(.searchResult(page))
 
         case .related(let related):
-            guard (0...1000).contains(related.limit) else {
+            guard (0...Limits.maxRelatedLimit).contains(related.limit) else {
                 throw ProtocolError(
-                    code: .limitExceeded, message: "RELATED limit \(related.limit) is outside 0...1000")
+                    code: .limitExceeded,
+                    message: "RELATED limit \(related.limit) is outside 0...\(Limits.maxRelatedLimit)")
             }
             let hits = try await onPool { try self.engine.related(to: related.id, limit: related.limit) }
             done(.relatedResult(SearchPage(total: hits.count, hits: hits)))
@@ -167,13 +163,17 @@ final class ServerContext: Sendable {
 
         case .delete(let delete):
             try checkBatch(delete.ids.count, what: "DELETE ids")
+            // Through the group committer, ordered with the puts: one transaction, all ids or none (§5.14).
             let ids = delete.ids
-            let missing: [ArticleID] = try await onPool {
-                var missing: [ArticleID] = []
-                for id in ids where try !self.engine.delete(id: id) { missing.append(id) }
-                return missing
+            recordCache.invalidate(ids)
+            let existed: [Bool]
+            do {
+                existed = try await committer.delete(ids)
+            } catch {
+                throw protocolError(for: error)
             }
             recordCache.invalidate(ids)
+            let missing = zip(ids, existed).filter { !$0.1 }.map(\.0)
             done(.deleteResult(DeleteResultMessage(deleted: ids.count - missing.count, missing: missing)))
 
         case .scan(let scan):
@@ -243,7 +243,7 @@ final class ServerContext: Sendable {
 
     static func invalidReason(_ article: Article) -> String? {
         if article.id.rawValue.isEmpty { return "empty id" }
-        if article.id.rawValue.utf8.count > 1024 { return "id longer than 1024 bytes" }
+        if article.id.rawValue.utf8.count > Limits.maxIDLength { return "id longer than \(Limits.maxIDLength) bytes" }
         if article.title.isEmpty && article.paragraphs.isEmpty { return "no title and no body" }
         return nil
     }
@@ -269,47 +269,43 @@ final class ServerContext: Sendable {
                 code: .limitExceeded,
                 message: "search limit \(search.limit) is above \(ProtocolLimits.maxBatchCount); page with offset")
         }
-        guard search.text.unicodeScalars.count <= 4096 else {
+        guard search.text.unicodeScalars.count <= Limits.maxQueryLength else {
             throw ProtocolError(
                 code: .badQuery,
-                message: "query of \(search.text.unicodeScalars.count) characters; the limit is 4096")
+                message: "query of \(search.text.unicodeScalars.count) characters; the limit is \(Limits.maxQueryLength)")
         }
-    }
-
-    /// Largest payload per stream frame: the client's max frame with headroom for framing fields.
-    private func streamFrameBudget(_ connection: Connection) -> Int {
-        let clientMax = Int(connection.handshake?.clientMaxFrameLength ?? ProtocolLimits.defaultMaxFrameLength)
-        return max(16 << 10, min(clientMax, 1 << 20) - 1024)
     }
 
     private func streamArticles(
         ids: [ArticleID], requestID: RequestID, connection: Connection, done: (Response) -> Void
     ) async throws {
-        let budget = streamFrameBudget(connection)
+        // Each frame is cut before it would pass the budget, counting every field's framing (§3.5).
+        let budget = connection.streamFramePayloadBudget
         var records: [ArticleRecord] = []
         var missing: [ArticleID] = []
         var bytes = 0
         var start = 0
         while start < ids.count {
+            // Room for the frame is reserved before its records are read: a slow reader's stream waits here.
+            guard try await connection.awaitStreamRoom(requestID) else {
+                return try finishCancelled(requestID, connection: connection, done: done)
+            }
             let chunk = Array(ids[start..<min(ids.count, start + 256)])
             start += chunk.count
             let found = try await onPool { try self.engine.articles(ids: chunk) }
             for (id, article) in zip(chunk, found) {
-                guard let article else {
-                    missing.append(id)
-                    continue
-                }
-                let record = ArticleRecord(article)
-                if bytes + record.bytes.readableBytes > budget, !records.isEmpty {
-                    let sent = await connection.sendPartial(
+                let record = article.map(ArticleRecord.init)
+                let size = Self.fieldSize(record?.bytes.readableBytes ?? id.rawValue.utf8.count)
+                if bytes + size > budget, !(records.isEmpty && missing.isEmpty) {
+                    let sent = try await connection.sendPartial(
                         .articles(ArticlesMessage(records: records, missing: missing)), requestID: requestID)
                     if !sent { return try finishCancelled(requestID, connection: connection, done: done) }
                     records.removeAll()
                     missing.removeAll()
                     bytes = 0
                 }
-                records.append(record)
-                bytes += record.bytes.readableBytes
+                if let record { records.append(record) } else { missing.append(id) }
+                bytes += size
             }
         }
         done(.articles(ArticlesMessage(records: records, missing: missing)))
@@ -331,7 +327,7 @@ final class ServerContext: Sendable {
             cursor = ScanCursor(order: order, id: ArticleID(""), publishedKey: from.secondsSinceEpoch - 1)
         }
         guard scan.limit >= 0 else { throw ProtocolError(code: .badQuery, message: "SCAN limit must not be negative") }
-        let budget = streamFrameBudget(connection)
+        let budget = connection.streamFramePayloadBudget
         var remaining = scan.limit == 0 ? Int.max : scan.limit
         var records: [ArticleRecord] = []
         var ids: [ArticleID] = []
@@ -347,7 +343,10 @@ final class ServerContext: Sendable {
             return true
         }
         scanning: while remaining > 0 {
-            if connection.isCancelled(requestID) { return try finishCancelled(requestID, connection: connection, done: done) }
+            // Room for the next frame is reserved before the page is read: a slow reader's stream waits here.
+            guard try await connection.awaitStreamRoom(requestID) else {
+                return try finishCancelled(requestID, connection: connection, done: done)
+            }
             let pageSize = min(remaining, 500)
             let after = cursor
             let page = try await onPool { try self.engine.scan(order: order, after: after, limit: pageSize) }
@@ -360,25 +359,20 @@ final class ServerContext: Sendable {
                     break scanning
                 }
                 guard inRange(article) else { continue }
-                let size: Int
-                if scan.idsOnly {
-                    ids.append(article.id)
-                    size = article.id.rawValue.utf8.count + 2
-                } else {
-                    let record = ArticleRecord(article)
-                    records.append(record)
-                    size = record.bytes.readableBytes
-                }
-                bytes += size
-                remaining -= 1
-                if bytes > budget {
-                    let sent = await connection.sendPartial(
+                let record = scan.idsOnly ? nil : ArticleRecord(article)
+                let size = Self.fieldSize(record?.bytes.readableBytes ?? article.id.rawValue.utf8.count)
+                // Cut before the frame would pass the budget (§3.5: no frame above the client's limit).
+                if bytes + size > budget, !(records.isEmpty && ids.isEmpty) {
+                    let sent = try await connection.sendPartial(
                         .scanBatch(ScanBatchMessage(records: records, ids: ids)), requestID: requestID)
                     if !sent { return try finishCancelled(requestID, connection: connection, done: done) }
                     records.removeAll()
                     ids.removeAll()
                     bytes = 0
                 }
+                if let record { records.append(record) } else { ids.append(article.id) }
+                bytes += size
+                remaining -= 1
                 if remaining == 0 { break scanning }
             }
             guard let next = page.next, !page.articles.isEmpty else {
@@ -390,6 +384,11 @@ final class ServerContext: Sendable {
         var nextCursor = ByteBuffer()
         if !exhausted, let last { nextCursor.writeString(last.token) }
         done(.scanBatch(ScanBatchMessage(records: records, ids: ids, nextCursor: nextCursor)))
+    }
+
+    /// Bytes a LEN field of `length` bytes takes in a message: tag, length varint, bytes.
+    static func fieldSize(_ length: Int) -> Int {
+        1 + (length < 1 << 7 ? 1 : length < 1 << 14 ? 2 : length < 1 << 21 ? 3 : length < 1 << 28 ? 4 : 5) + length
     }
 
     private func finishCancelled(_ requestID: RequestID, connection: Connection, done: (Response) -> Void) throws {
@@ -410,6 +409,9 @@ final class ServerContext: Sendable {
         entries.append(StatEntry(name: "writes.requests", value: .integer(Int64(commits.writes))))
         entries += statistics.entries()
         entries += recordCache.statEntries()
+        let (queued, peak) = responseBudget.usage
+        entries.append(StatEntry(name: "responses.queued_bytes", value: .integer(Int64(queued))))
+        entries.append(StatEntry(name: "responses.queued_bytes_peak", value: .integer(Int64(peak))))
         return entries
     }
 }

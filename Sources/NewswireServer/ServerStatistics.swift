@@ -15,6 +15,7 @@ final class ServerStatistics: Sendable {
         var bytesOut: Int64 = 0
         var payloadBytesOut: Int64 = 0
         var slowRequests: Int64 = 0
+        var answersRefusedForMemory: Int64 = 0
         /// The (GET, ok) handles, once created: the pipeline fast path counts into them every read burst.
         var cachedGetHandles: RequestHandles?
     }
@@ -86,6 +87,9 @@ final class ServerStatistics: Sendable {
 
     func recordSlowRequest() { state.withLockedValue { $0.slowRequests += 1 } }
 
+    /// An answer was replaced by OVERLOADED because its connection or the server held too many unread answers.
+    func recordAnswerRefusedForMemory() { state.withLockedValue { $0.answersRefusedForMemory += 1 } }
+
     func connectionOpened() {
         let open = state.withLockedValue {
             $0.connectionsAccepted += 1
@@ -136,6 +140,7 @@ final class ServerStatistics: Sendable {
             StatEntry(name: "bytes.out", value: .integer(s.bytesOut)),
             StatEntry(name: "bytes.out.uncompressed_payload", value: .integer(s.payloadBytesOut)),
             StatEntry(name: "requests.slow", value: .integer(s.slowRequests)),
+            StatEntry(name: "responses.refused_for_memory", value: .integer(s.answersRefusedForMemory)),
         ]
         let requests = state.withLockedValue { state in
             Dictionary(state.requestHandles.values.map { ($0.name, $0.count) }, uniquingKeysWith: +)

@@ -20,6 +20,10 @@ public protocol ArticleStore: Sendable {
     /// Deletes the article with `id`, leaving a tombstone in the change feed. Returns whether it existed.
     func delete(_ id: ArticleID) throws -> Bool
 
+    /// Deletes the articles with `ids` in one transaction: all or none, durable when it returns. Returns, per id
+    /// in order, whether it existed (an id listed twice existed only the first time).
+    func delete(_ ids: [ArticleID]) throws -> [Bool]
+
     /// The article with `id`, or nil.
     func article(_ id: ArticleID) throws -> Article?
 
@@ -67,11 +71,19 @@ public enum UpsertOutcome: UInt8, Sendable, Hashable, Codable {
     case unchanged = 2
 }
 
+extension ArticleStore {
+    /// One delete per id: only for stores whose single deletes are all it can offer; not atomic.
+    public func delete(_ ids: [ArticleID]) throws -> [Bool] {
+        try ids.map { try delete($0) }
+    }
+}
+
 /// The order of a ``ArticleStore/scan(order:after:limit:)``.
 public enum ScanOrder: UInt8, Sendable, Hashable, Codable, CaseIterable {
     /// By id, ascending (byte-wise UTF-8 order, which is `ArticleID`'s `<`).
     case id = 0
-    /// By publication time, oldest first; ties by id ascending. Undated articles come first.
+    /// By publication time, oldest first; ties by id ascending. Undated articles come last, by id (PROTOCOL.md
+    /// §5.15).
     case publishedAscending = 1
     /// By publication time, newest first; ties by id descending. Undated articles come last.
     case publishedDescending = 2

@@ -195,6 +195,31 @@ public final class SQLiteArticleStore: ArticleStore {
         }
     }
 
+    /// See ``ArticleStore/delete(_:)-([ArticleID])``: one transaction, one fsync.
+    public func delete(_ ids: [ArticleID]) throws -> [Bool] {
+        if ids.isEmpty { return [] }
+        return try pool.write { db in
+            var sequence = try Self.currentSequence(db)
+            let startSequence = sequence
+            let delete = try db.cachedStatement(sql: "DELETE FROM article WHERE id = ?")
+            let tombstone = try db.cachedStatement(sql: "INSERT OR REPLACE INTO tombstone(id, seq) VALUES (?, ?)")
+            var existed: [Bool] = []
+            existed.reserveCapacity(ids.count)
+            for id in ids {
+                try delete.execute(arguments: [id.rawValue])
+                guard db.changesCount > 0 else {
+                    existed.append(false)
+                    continue
+                }
+                sequence += 1
+                try tombstone.execute(arguments: [id.rawValue, Int64(sequence)])
+                existed.append(true)
+            }
+            if sequence != startSequence { try Self.setSequence(db, sequence) }
+            return existed
+        }
+    }
+
     private static func currentSequence(_ db: Database) throws -> UInt64 {
         let value = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'sequence'"))
         return UInt64(max(0, value ?? 0))
@@ -255,15 +280,8 @@ public final class SQLiteArticleStore: ArticleStore {
         case (.id, let cursor?):
             sql = "SELECT id, published_key, json FROM article WHERE id > ? ORDER BY id LIMIT ?"
             arguments = [cursor.id.rawValue, limit]
-        case (.publishedAscending, nil):
-            sql = "SELECT id, published_key, json FROM article ORDER BY published_key, id LIMIT ?"
-            arguments = [limit]
-        case (.publishedAscending, let cursor?):
-            sql = """
-                SELECT id, published_key, json FROM article WHERE (published_key, id) > (?, ?)
-                ORDER BY published_key, id LIMIT ?
-                """
-            arguments = [cursor.publishedKey, cursor.id.rawValue, limit]
+        case (.publishedAscending, _):
+            return try scanByDate(after: cursor, limit: limit)
         case (.publishedDescending, nil):
             sql = "SELECT id, published_key, json FROM article ORDER BY published_key DESC, id DESC LIMIT ?"
             arguments = [limit]
@@ -277,20 +295,60 @@ public final class SQLiteArticleStore: ArticleStore {
         return try pool.read { db in
             var articles: [Article] = []
             articles.reserveCapacity(limit)
-            var last: (id: String, key: Int64)?
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-            while let row = try rows.next() {
-                let id: String = row[0]
-                let key: Int64 = row[1]
-                let json: Data = row[2]
-                articles.append(try ArticleCodec.decodeStored(json, id: id))
-                last = (id, key)
-            }
+            let last = try Self.fetchPage(db, sql: sql, arguments: arguments, into: &articles)
             guard articles.count == limit, let last else { return ScanPage(articles: articles, next: nil) }
             return ScanPage(
                 articles: articles,
                 next: ScanCursor(order: order, id: ArticleID(last.id), publishedKey: last.key))
         }
+    }
+
+    /// Oldest first, ties by id, undated articles last (by id): the dated rows, then the undated ones, each walk
+    /// on the `(published_key, id)` index. An undated article's key is `Int64.min`, so a cursor with that key is
+    /// in the undated part.
+    private func scanByDate(after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
+        let undated = Int64.min
+        return try pool.read { db in
+            var articles: [Article] = []
+            articles.reserveCapacity(limit)
+            var last: (id: String, key: Int64)?
+            if cursor?.publishedKey != undated {
+                let sql = """
+                    SELECT id, published_key, json FROM article WHERE published_key > ? AND (published_key, id) > (?, ?)
+                    ORDER BY published_key, id LIMIT ?
+                    """
+                last = try Self.fetchPage(
+                    db, sql: sql,
+                    arguments: [undated, cursor?.publishedKey ?? undated, cursor?.id.rawValue ?? "", limit],
+                    into: &articles)
+            }
+            if articles.count < limit {
+                let sql = "SELECT id, published_key, json FROM article WHERE published_key = ? AND id > ? ORDER BY id LIMIT ?"
+                let after = cursor?.publishedKey == undated ? cursor?.id.rawValue ?? "" : ""
+                last = try Self.fetchPage(
+                    db, sql: sql, arguments: [undated, after, limit - articles.count], into: &articles) ?? last
+            }
+            guard articles.count == limit, let last else { return ScanPage(articles: articles, next: nil) }
+            return ScanPage(
+                articles: articles,
+                next: ScanCursor(order: .publishedAscending, id: ArticleID(last.id), publishedKey: last.key))
+        }
+    }
+
+    /// Appends the rows of a scan query (id, published_key, json) and returns the last row's id and key.
+    private static func fetchPage(
+        _ db: Database, sql: String, arguments: StatementArguments, into articles: inout [Article]
+    ) throws -> (id: String, key: Int64)? {
+        var last: (id: String, key: Int64)?
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try rows.next() {
+            let id: String = row[0]
+            let key: Int64 = row[1]
+            let json: Data = row[2]
+            articles.append(try ArticleCodec.decodeStored(json, id: id))
+            last = (id, key)
+        }
+        return last
     }
 
     /// See ``ArticleStore/changes(since:limit:)``.

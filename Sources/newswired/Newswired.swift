@@ -91,7 +91,7 @@ struct Newswired: AsyncParsableCommand {
     @Option(
         name: .customLong("compression-threshold"),
         help: "Payloads at least this many bytes are zlib-compressed (env NEWSWIRE_COMPRESSION_THRESHOLD).")
-    var compressionThreshold: Int = env("NEWSWIRE_COMPRESSION_THRESHOLD").flatMap(Int.init) ?? 512
+    var compressionThreshold: Int = env("NEWSWIRE_COMPRESSION_THRESHOLD").flatMap(Int.init) ?? ServerConfiguration.Limits().compressionThreshold
 
     @Option(
         name: .customLong("record-cache-mb"),

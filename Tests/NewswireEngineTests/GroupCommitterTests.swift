@@ -243,3 +243,25 @@ func firstMismatch(_ actual: [PutOutcome], _ expected: [PutOutcome]) -> String {
     for (i, (a, e)) in zip(actual, expected).enumerated() where a != e { return "#\(i): \(a) instead of \(e)" }
     return actual.count == expected.count ? "none" : "\(actual.count) outcomes instead of \(expected.count)"
 }
+
+@Suite("Group committer: DELETE")
+struct GroupCommitterDeleteTests {
+    @Test("a DELETE of several ids commits as one transaction (one change-sequence step per id, one batch), in order with puts")
+    func deleteIsOneBatch() async throws {
+        let directory = TemporaryDirectory()
+        let engine = try NewswireEngine.open(dataDirectory: directory.path)
+        defer { try? engine.close() }
+        let committer = GroupCommitter(engine: engine)
+        let articles = (0..<5).map { makeArticle("del\($0)", day: 1 + $0, paragraphs: chineseParagraphs(seed: UInt64(7000 + $0), characters: 60)) }
+        _ = try await committer.put(articles)
+        let before = committer.counters.batches
+        let sequenceBefore = try engine.stats().storeSequence
+        let existed = try await committer.delete([ArticleID("del1"), ArticleID("nope"), ArticleID("del3"), ArticleID("del1")])
+        #expect(existed == [true, false, true, false])
+        #expect(committer.counters.batches == before + 1)
+        #expect(try engine.stats().storeSequence == sequenceBefore + 2)
+        #expect(try engine.article(id: ArticleID("del1")) == nil)
+        #expect(try engine.article(id: ArticleID("del0")) != nil)
+        #expect(try engine.search(SearchRequest(text: articles[3].title)).hits.allSatisfy { $0.id != ArticleID("del3") })
+    }
+}

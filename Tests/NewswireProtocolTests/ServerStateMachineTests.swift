@@ -22,17 +22,21 @@ struct ServerStateMachineTests {
         return machine
     }
 
+    static func admit(_ machine: inout ServerConnectionStateMachine, _ id: UInt32, _ passed: Int) -> Bool {
+        machine.cachedGetArrived(RequestID(id), framesPassedOn: passed)
+    }
+
     static func closeCode(_ action: ServerConnectionStateMachine.Action) -> ProtocolError.Code? {
-        if case .close(let error) = action { return error?.code }
+        if case .answerAndClose(let error) = action { return error.code }
         return nil
     }
 
     static func rejectCode(_ action: ServerConnectionStateMachine.Action) -> ProtocolError.Code? {
-        if case .reject(let error) = action { return error.code }
+        if case .answer(let error) = action { return error.code }
         return nil
     }
 
-    @Test("HELLO gets WELCOME with the negotiated handshake and remembers the token")
+    @Test("HELLO gets WELCOME with the negotiated handshake and the access its token grants")
     func handshake() {
         var machine = ServerConnectionStateMachine(policy: Self.policy)
         let action = machine.frameReceived(Self.frame(.hello(HelloMessage(clientName: "c", token: "t0k")), id: 0))
@@ -42,7 +46,7 @@ struct ServerStateMachineTests {
         }
         #expect(welcome.version == 1 && welcome.compression == .zlib && welcome.maxInFlight == 2)
         #expect(handshake.compression.algorithm == .zlib)
-        #expect(machine.clientToken == "t0k")
+        #expect(machine.access == .write)
         #expect(machine.clientName == "c")
         #expect(machine.state == .ready(handshake))
     }
@@ -52,11 +56,11 @@ struct ServerStateMachineTests {
         var first = ServerConnectionStateMachine(policy: Self.policy)
         #expect(Self.closeCode(first.frameReceived(Self.frame(.ping(PingMessage()), id: 1))) == .protocolError)
         #expect(first.state == .closed)
-        #expect(Self.closeCode(first.frameReceived(Self.frame(.stats, id: 2))) == nil)
+        #expect(first.frameReceived(Self.frame(.stats, id: 2)) == .none)
 
         var future = ServerConnectionStateMachine(policy: Self.policy)
         let action = future.frameReceived(Self.frame(.hello(HelloMessage(versions: 7...9, clientName: "f")), id: 0))
-        guard case .close(let error?) = action else {
+        guard case .answerAndClose(let error) = action else {
             Issue.record("expected close, got \(action)")
             return
         }
@@ -77,10 +81,12 @@ struct ServerStateMachineTests {
                 == .run(.get(GetMessage(id: "a")), RequestID(1)))
         #expect(machine.frameReceived(Self.frame(.stats, id: 2)) == .run(.stats, RequestID(2)))
         #expect(Self.rejectCode(machine.frameReceived(Self.frame(.stats, id: 3))) == .overloaded)
-        machine.requestCompleted(RequestID(1))
+        #expect(machine.requestFinished(RequestID(1)) == .init(send: true, close: false))
         #expect(machine.frameReceived(Self.frame(.stats, id: 3)) == .run(.stats, RequestID(3)))
-        #expect(machine.inFlight == [RequestID(2), RequestID(3)])
-        #expect(machine.frameReceived(Self.frame(.cancel, id: 2)) == .cancel(RequestID(2)))
+        #expect(machine.inFlightIDs == [RequestID(2), RequestID(3)])
+        #expect(machine.frameReceived(Self.frame(.cancel, id: 2)) == .none)
+        #expect(machine.isCancelled(RequestID(2)) && !machine.isLive(RequestID(2)))
+        #expect(machine.isLive(RequestID(3)))
     }
 
     @Test("protocol violations after the handshake close the connection; bad payloads only reject the request")
@@ -107,34 +113,137 @@ struct ServerStateMachineTests {
         let bad = Frame(
             header: FrameHeader(opcode: .get, requestID: RequestID(6), payloadLength: 2),
             payload: ByteBuffer(bytes: [0x0A, 0x05]))
-        guard case .reject(let error) = malformed.frameReceived(bad) else {
+        guard case .answer(let error) = malformed.frameReceived(bad) else {
             Issue.record("expected reject")
             return
         }
         #expect(error.code == .malformedMessage && error.requestID == RequestID(6))
-        #expect(malformed.inFlight.isEmpty)
+        #expect(malformed.inFlightIDs.isEmpty)
         let unknown = Frame(
             header: FrameHeader(opcode: Opcode(rawValue: 0x0042), requestID: RequestID(7), payloadLength: 0),
             payload: ByteBuffer())
         #expect(Self.rejectCode(malformed.frameReceived(unknown)) == .unknownOpcode)
     }
 
-    @Test("after GOAWAY new requests get SHUTTING_DOWN; running ones and cancels still proceed")
+    @Test("after GOAWAY new requests get SHUTTING_DOWN; running ones and cancels still proceed; the last closes")
     func shutdown() {
         var machine = Self.ready()
         _ = machine.frameReceived(Self.frame(.stats, id: 1))
-        let goAway = machine.beginShutdown(graceMillis: 5_000)
-        #expect(goAway == GoAwayMessage(code: .shuttingDown, message: "server shutting down", graceMillis: 5_000))
-        guard case .reject(let error) = machine.frameReceived(Self.frame(.stats, id: 2)) else {
-            Issue.record("expected reject")
+        let action = machine.shutdownRequested(message: "server shutting down", graceMillis: 5_000)
+        #expect(action == .goAway(GoAwayMessage(code: .shuttingDown, message: "server shutting down", graceMillis: 5_000)))
+        guard case .answer(let error) = machine.frameReceived(Self.frame(.stats, id: 2)) else {
+            Issue.record("expected an answer")
             return
         }
         #expect(error.code == .shuttingDown && error.isRetryable && error.requestID == RequestID(2))
-        #expect(machine.frameReceived(Self.frame(.cancel, id: 1)) == .cancel(RequestID(1)))
-        #expect(machine.inFlight == [RequestID(1)])
+        #expect(machine.frameReceived(Self.frame(.cancel, id: 1)) == .none)
+        #expect(machine.inFlightIDs == [RequestID(1)])
+        #expect(machine.requestFinished(RequestID(1)) == .init(send: true, close: true))
 
+        var idle = Self.ready()
+        guard case .goAwayAndClose = idle.shutdownRequested(message: "bye", graceMillis: 1) else {
+            Issue.record("nothing in flight: GOAWAY and close at once")
+            return
+        }
         var fresh = ServerConnectionStateMachine(policy: Self.policy)
-        #expect(fresh.beginShutdown(graceMillis: 1) == nil)
+        #expect(fresh.shutdownRequested(message: "bye", graceMillis: 1) == .close)
         #expect(fresh.state == .closed)
+
+        var late = Self.ready()
+        _ = late.frameReceived(Self.frame(.stats, id: 4))
+        _ = late.frameReceived(Self.frame(.stats, id: 3))
+        _ = late.shutdownRequested(message: "bye", graceMillis: 1)
+        #expect(late.graceExpired() == [RequestID(3), RequestID(4)])
+        #expect(late.requestFinished(RequestID(3)) == .init(send: false, close: false))
+    }
+
+    @Test("§3.3: a request reusing the id of a stream in flight is PROTOCOL_ERROR and closes")
+    func requestReusingAStreamID() {
+        var machine = Self.ready()
+        #expect(machine.frameReceived(Self.frame(.scan(ScanMessage(limit: 5)), id: 21)) == .run(.scan(ScanMessage(limit: 5)), RequestID(21)))
+        let action = machine.frameReceived(Self.frame(.get(GetMessage(id: "a")), id: 21))
+        #expect(Self.closeCode(action) == .protocolError)
+        if case .answerAndClose(let error) = action { #expect(error.requestID == RequestID(21)) }
+        #expect(machine.state == .closed)
+        // The fast path is asked too: it must not answer under the stream's id (nor after the close).
+        var other = Self.ready()
+        _ = other.frameReceived(Self.frame(.scan(ScanMessage(limit: 5)), id: 21))
+        let seen = other.framesReceived
+        #expect(!Self.admit(&other, 21, seen))
+    }
+
+    @Test("the fast path answers only when the read loop has seen every earlier frame, within the in-flight limit")
+    func fastPathAdmission() {
+        var waiting = ServerConnectionStateMachine(policy: Self.policy)
+        #expect(!Self.admit(&waiting, 1, 0))  // before WELCOME
+
+        var machine = Self.ready()  // one frame (HELLO) seen
+        #expect(Self.admit(&machine, 1, 1))
+        // A SCAN 21 passed on but not yet seen by the read loop: a GET 21 must wait for it (and then is refused).
+        #expect(!Self.admit(&machine, 21, 2))
+        _ = machine.frameReceived(Self.frame(.stats, id: 5))
+        _ = machine.frameReceived(Self.frame(.stats, id: 6))
+        // The in-flight limit (2) counts the fast path as any other request: it goes to the read loop (OVERLOADED).
+        #expect(!Self.admit(&machine, 7, 3))
+        _ = machine.requestFinished(RequestID(5))
+        #expect(Self.admit(&machine, 7, 3))
+        _ = machine.shutdownRequested(message: "bye", graceMillis: 1)
+        #expect(!Self.admit(&machine, 8, 3))  // draining
+
+        var readless = ServerConnectionStateMachine(
+            ServerConnectionStateMachine.Configuration(policy: Self.policy, access: { _ in .none }))
+        _ = readless.frameReceived(Self.frame(.hello(HelloMessage(clientName: "c")), id: 0))
+        #expect(!Self.admit(&readless, 1, 1))
+    }
+
+    @Test("§6.4, §9: the idle timeout closes only a connection with nothing in flight")
+    func idleOnlyWithNothingInFlight() {
+        var busy = Self.ready()
+        _ = busy.frameReceived(Self.frame(.scan(ScanMessage()), id: 3))
+        #expect(busy.idleTimedOut() == .none)
+        _ = busy.requestFinished(RequestID(3))
+        guard case .goAwayAndClose(let goAway) = busy.idleTimedOut() else {
+            Issue.record("an idle connection gets GOAWAY TIMEOUT")
+            return
+        }
+        #expect(goAway.code == .timeout)
+
+        var silent = ServerConnectionStateMachine(policy: Self.policy)
+        guard case .answerAndClose(let error) = silent.handshakeTimedOut(after: 10) else {
+            Issue.record("no HELLO: ERROR TIMEOUT")
+            return
+        }
+        #expect(error.code == .timeout && error.requestID == .connection)
+        var ready = Self.ready()
+        let late = ready.handshakeTimedOut(after: 10)
+        #expect(late == .none)
+    }
+
+    @Test("§6.3: writes need the write token, reads the read token; the write token grants reads; the last refusal is answered, then close")
+    func authorisation() {
+        let configuration = ServerConnectionStateMachine.Configuration(
+            policy: Self.policy, maxAuthFailures: 3, access: { $0 == "w" ? .write : $0 == "r" ? .read : .none })
+        var writer = ServerConnectionStateMachine(configuration)
+        _ = writer.frameReceived(Self.frame(.hello(HelloMessage(clientName: "c", token: "w")), id: 0))
+        #expect(writer.frameReceived(Self.frame(.stats, id: 1)) == .run(.stats, RequestID(1)))
+        #expect(writer.frameReceived(Self.frame(.delete(DeleteMessage(ids: ["a"])), id: 2)) == .run(.delete(DeleteMessage(ids: ["a"])), RequestID(2)))
+
+        var reader = ServerConnectionStateMachine(configuration)
+        _ = reader.frameReceived(Self.frame(.hello(HelloMessage(clientName: "c", token: "r")), id: 0))
+        #expect(reader.frameReceived(Self.frame(.stats, id: 1)) == .run(.stats, RequestID(1)))
+        #expect(Self.rejectCode(reader.frameReceived(Self.frame(.delete(DeleteMessage(ids: ["a"])), id: 2))) == .unauthorised)
+        #expect(Self.rejectCode(reader.frameReceived(Self.frame(.delete(DeleteMessage(ids: ["a"])), id: 3))) == .unauthorised)
+        let last = reader.frameReceived(Self.frame(.delete(DeleteMessage(ids: ["a"])), id: 4))
+        guard case .answerAndClose(let error) = last else {
+            Issue.record("the last refusal is answered before the close, got \(last)")
+            return
+        }
+        #expect(error.code == .unauthorised && error.requestID == RequestID(4))
+        #expect(reader.frameReceived(Self.frame(.stats, id: 5)) == .none)
+
+        var nobody = ServerConnectionStateMachine(configuration)
+        _ = nobody.frameReceived(Self.frame(.hello(HelloMessage(clientName: "c")), id: 0))
+        #expect(nobody.frameReceived(Self.frame(.ping(PingMessage()), id: 1)) == .run(.ping(PingMessage()), RequestID(1)))
+        #expect(Self.rejectCode(nobody.frameReceived(Self.frame(.stats, id: 2))) == .unauthorised)
     }
 }

@@ -79,7 +79,7 @@ struct SessionTests {
             running.append((id, get.id))
         }
         #expect(running.count == 200)
-        #expect(machine.inFlight.count == 200)
+        #expect(machine.inFlightIDs.count == 200)
 
         // Answered in reverse order.
         wire.clear()
@@ -87,7 +87,7 @@ struct SessionTests {
             var frame = try #require(cache[articleID])
             frame.requestID = id
             server.encoder.encode(frame, into: &wire)
-            machine.requestCompleted(id)
+            _ = machine.requestFinished(id)
         }
         var answered = 0
         for frame in try client.receive(wire) {
@@ -100,7 +100,7 @@ struct SessionTests {
             answered += 1
         }
         #expect(answered == 200)
-        #expect(machine.inFlight.isEmpty)
+        #expect(machine.inFlightIDs.isEmpty)
 
         // A SCAN answered as a stream split to fit 16 KiB frames.
         wire.clear()
@@ -114,7 +114,7 @@ struct SessionTests {
                 .scanBatch(ScanBatchMessage(records: batch)), requestID: RequestID(500),
                 moreToFollow: index < batches.count - 1, into: &wire)
         }
-        machine.requestCompleted(RequestID(500))
+        _ = machine.requestFinished(RequestID(500))
         var streamed: [Article] = []
         var ended = false
         for frame in try client.receive(wire) {
@@ -125,9 +125,15 @@ struct SessionTests {
         }
         #expect(ended && streamed == articles && batches.count > 5)
 
-        // GOAWAY, then a late request gets SHUTTING_DOWN.
-        let shutdown = machine.beginShutdown(graceMillis: 1_000)
-        let goAway = try #require(shutdown)
+        // GOAWAY while a request runs, then a late request gets SHUTTING_DOWN.
+        wire.clear()
+        client.encoder.encode(.stats, requestID: RequestID(499), into: &wire)
+        #expect(machine.frameReceived(try #require(try server.receive(wire).first)) == .run(.stats, RequestID(499)))
+        guard case .goAway(let goAway) = machine.shutdownRequested(message: "server shutting down", graceMillis: 1_000)
+        else {
+            Issue.record("no GOAWAY")
+            return
+        }
         wire.clear()
         server.encoder.encode(.goAway(goAway), requestID: .connection, into: &wire)
         let goAwayFrame = try #require(try client.receive(wire).first)
@@ -135,7 +141,7 @@ struct SessionTests {
         #expect(try Response(frame: goAwayFrame) == .goAway(goAway))
         wire.clear()
         client.encoder.encode(.stats, requestID: RequestID(501), into: &wire)
-        guard case .reject(let error) = machine.frameReceived(try #require(try server.receive(wire).first)) else {
+        guard case .answer(let error) = machine.frameReceived(try #require(try server.receive(wire).first)) else {
             Issue.record("late request not rejected")
             return
         }

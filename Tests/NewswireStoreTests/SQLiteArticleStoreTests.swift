@@ -131,9 +131,11 @@ struct SQLiteArticleStoreTests {
         _ = try store.upsert(articles)
         func key(_ a: Article) -> Int64 { ScanCursor.publishedKey(of: a) }
         let byId = articles.sorted { $0.id < $1.id }
-        let ascending = articles.sorted { (key($0), $0.id.rawValue) < (key($1), $1.id.rawValue) }
+        // By date, oldest first, undated last (PROTOCOL.md §5.15).
+        func datedFirst(_ a: Article) -> (Int, Int64, String) { (a.publishedAt == nil ? 1 : 0, key(a), a.id.rawValue) }
+        let ascending = articles.sorted { datedFirst($0) < datedFirst($1) }
         let descending = articles.sorted { (key($0), $0.id.rawValue) > (key($1), $1.id.rawValue) }
-        #expect(ascending.first?.publishedAt == nil, "undated first")
+        #expect(ascending.last?.publishedAt == nil, "undated last")
         #expect(descending.last?.publishedAt == nil, "undated last")
         let expectations = [(ScanOrder.id, byId), (.publishedAscending, ascending), (.publishedDescending, descending)]
         for (order, sorted) in expectations {

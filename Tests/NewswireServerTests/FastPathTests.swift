@@ -1,7 +1,7 @@
 import NIOCore
 import NewswireModel
 import NewswireProtocol
-import NewswireLoad
+import NewswireServer
 import NewswireTestSupport
 import Testing
 
@@ -10,59 +10,6 @@ import Testing
 #elseif canImport(Darwin)
     import Darwin
 #endif
-
-/// A blocking loopback socket speaking raw frames, with a receive timeout so a missing answer fails the test
-/// instead of hanging it.
-struct RawConnection: ~Copyable {
-    let socket: Int32
-    var decoder = NewswireFrameDecoder()
-    var buffer = ByteBuffer()
-
-    init(port: Int) throws {
-        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw LoadConfigurationError("cannot connect to the test server") }
-    }
-
-    deinit { close(socket) }
-
-    func send(_ bytes: ByteBuffer) {
-        bytes.withUnsafeReadableBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.send(socket, raw.baseAddress! + offset, raw.count - offset, 0)
-                if written <= 0 { return }
-                offset += written
-            }
-        }
-    }
-
-    /// The next `count` frames (inflated), or fewer if the server goes quiet for 10 s.
-    mutating func receive(_ count: Int) throws -> [Frame] {
-        var frames: [Frame] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while frames.count < count {
-            if let frame = try decoder.decode(buffer: &buffer) {
-                frames.append(frame)
-                continue
-            }
-            let read = recv(socket, &chunk, chunk.count, 0)
-            if read <= 0 { break }
-            buffer.writeBytes(chunk[0..<read])
-        }
-        return frames
-    }
-}
 
 /// Frames as a client writes them.
 func requestBytes(_ requests: [(Request, UInt32)]) -> ByteBuffer {
@@ -73,8 +20,11 @@ func requestBytes(_ requests: [(Request, UInt32)]) -> ByteBuffer {
 }
 
 /// Runs `body` against a fresh loopback server holding `articles` articles, and stops the server afterwards.
-func withLoopbackServer(articles: Int, _ body: (TestServer) async throws -> Void) async throws {
-    let server = try await LoopbackServer.start(articles: articles)
+func withLoopbackServer(
+    articles: Int, configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: (TestServer) async throws -> Void
+) async throws {
+    let server = try await LoopbackServer.start(articles: articles, configure: configure)
     do {
         try await body(server)
     } catch {
@@ -84,6 +34,11 @@ func withLoopbackServer(articles: Int, _ body: (TestServer) async throws -> Void
     try await server.stop(removingData: true)
 }
 
+/// Every server test binds real sockets and runs a server: one at a time, so none starves another's timeouts.
+@Suite("Server over loopback", .serialized)
+struct ServerOverLoopback {}
+
+extension ServerOverLoopback {
 @Suite("Server: cached GETs answered in the pipeline", .serialized)
 struct CachedGetFastPathTests {
     let hello = Request.hello(HelloMessage(clientName: "fast-path-test", compressions: [.zlib]))
@@ -91,7 +46,7 @@ struct CachedGetFastPathTests {
     @Test("a GET pipelined behind HELLO is answered after WELCOME, and cache hits equal the first answer")
     func orderingAndEquality() async throws {
         try await withLoopbackServer(articles: 3) { server in
-        var connection = try RawConnection(port: server.port)
+        let connection = try RawConnection(port: server.port)
         let get = Request.get(GetMessage(id: ArticleID("load-1")))
         // HELLO and GET in one write: the GET must not be answered before WELCOME.
         connection.send(requestBytes([(hello, 0), (get, 1)]))
@@ -115,7 +70,7 @@ struct CachedGetFastPathTests {
     @Test("non-canonical GET encodings, misses and unknown ids still get their proper answers")
     func fallbacks() async throws {
         try await withLoopbackServer(articles: 3) { server in
-        var connection = try RawConnection(port: server.port)
+        let connection = try RawConnection(port: server.port)
         connection.send(requestBytes([(hello, 0), (.get(GetMessage(id: ArticleID("load-2"))), 1)]))
         #expect(try connection.receive(2).map(\.opcode) == [.welcome, .article])
         // The same id with an unknown field appended (skipped by decoders): not the canonical form, so the
@@ -147,7 +102,7 @@ struct CachedGetFastPathTests {
     @Test("a cached GET split byte by byte is answered, and a header the decoder rejects still gets its error")
     func splitFramesAndBadHeaders() async throws {
         try await withLoopbackServer(articles: 2) { server in
-        var connection = try RawConnection(port: server.port)
+        let connection = try RawConnection(port: server.port)
         let get = Request.get(GetMessage(id: ArticleID("load-0")))
         connection.send(requestBytes([(hello, 0), (get, 1)]))
         #expect(try connection.receive(2).map(\.opcode) == [.welcome, .article])
@@ -177,4 +132,5 @@ struct CachedGetFastPathTests {
         }
         }
     }
+}
 }

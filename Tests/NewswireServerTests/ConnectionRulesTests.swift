@@ -1,0 +1,230 @@
+import NIOCore
+import NewswireModel
+import NewswireProtocol
+import NewswireServer
+import NewswireTestSupport
+import Testing
+
+/// The server answers every frame as PROTOCOL.md says: each test here is a place where it once did not.
+extension ServerOverLoopback {
+@Suite("Server: connection rules over real sockets", .serialized)
+struct ConnectionRulesTests {
+    static func hello(maxFrameLength: UInt32 = 0, compressions: [CompressionAlgorithm] = [], token: String? = nil)
+        -> Request
+    {
+        .hello(
+            HelloMessage(
+                clientName: "spec-client", compressions: compressions, token: token, maxFrameLength: maxFrameLength))
+    }
+
+    /// A frame with a hand-written payload, as a client written from the spec would send it.
+    static func rawFrame(_ opcode: Opcode, id: UInt32, payload: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        FrameHeader(opcode: opcode, requestID: RequestID(id), payloadLength: UInt32(payload.count)).write(into: &buffer)
+        buffer.writeBytes(payload)
+        return buffer
+    }
+
+    static let maxVarint: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]  // 2^64 - 1
+
+    @Test("§3.3: a GET reusing the id of a SCAN stream in flight is PROTOCOL_ERROR and closes, never answered")
+    func requestReusingAStreamID() async throws {
+        try await withLoopbackServer(articles: 400) { server in
+            let connection = try RawConnection(port: server.port)
+            let get = Request.get(GetMessage(id: ArticleID("load-1")))
+            connection.send(requestBytes([(Self.hello(maxFrameLength: 65536), 0), (get, 1)]))
+            #expect(try connection.receive(2).map(\.opcode) == [.welcome, .article])  // load-1 is now cached
+            connection.send(requestBytes([(.scan(ScanMessage(order: .byID)), 21), (get, 21)]))
+            let (frames, closed) = try connection.receiveUntilClosed()
+            #expect(closed)
+            #expect(!frames.contains { $0.opcode == .article }, "the GET under the stream's id was answered")
+            let errors = frames.compactMap(\.error)
+            #expect(errors.map(\.code) == [.protocolError])
+            #expect(frames.last?.requestID == RequestID(21))
+        }
+    }
+
+    @Test("§6.3: the last refused write before the auth-failure cap is answered, then the connection closes cleanly")
+    func lastRefusalIsAnswered() async throws {
+        try await withLoopbackServer(articles: 1, configure: { $0.writeToken = "secret" }) { server in
+            let connection = try RawConnection(port: server.port)
+            var requests: [(Request, UInt32)] = [(Self.hello(), 0)]
+            for id in 1...11 { requests.append((.delete(DeleteMessage(ids: [ArticleID("load-0")])), UInt32(id))) }
+            // Pipelined requests behind the cap: never run, and their unread bytes must not reset the connection.
+            for id in 12...200 { requests.append((.ping(PingMessage()), UInt32(id))) }
+            connection.send(requestBytes(requests))
+            let (frames, closed) = try connection.receiveUntilClosed()
+            #expect(closed)
+            #expect(frames.first?.opcode == .welcome)
+            let refusals = frames.compactMap(\.error)
+            #expect(refusals.count == Limits.defaultMaxAuthFailures)
+            #expect(refusals.allSatisfy { $0.code == .unauthorised })
+            #expect(refusals.map(\.requestID) == (1...10).map { RequestID(UInt32($0)) })
+            #expect(refusals.last?.message.contains("closing") == true)
+            #expect(!frames.contains { $0.opcode == .pong })
+        }
+    }
+
+    @Test("§3.5: no frame exceeds the client's max_frame_length; an answer that cannot be split is LIMIT_EXCEEDED")
+    func framesWithinTheClientsLimit() async throws {
+        try await withLoopbackServer(articles: 400) { server in
+            let connection = try RawConnection(port: server.port)
+            let limit = Limits.minimumMaxFrameLength
+            connection.send(
+                requestBytes([
+                    (Self.hello(maxFrameLength: limit), 0),
+                    (.scan(ScanMessage(order: .byID)), 1),
+                    (.getMany(GetManyMessage(ids: (0..<400).map { ArticleID("load-\($0)") })), 2),
+                    (.search(SearchRequest(text: "能源", limit: 10_000, includeSnippets: true)), 3),
+                ]))
+            var frames = try connection.receive(1)
+            var scanned = 0
+            var fetched = 0
+            var searchAnswer: Frame?
+            var finished = Set<UInt32>()
+            while finished.count < 3 {
+                let next = try connection.receive(1)
+                guard let frame = next.first else { break }
+                frames.append(frame)
+                switch frame.opcode {
+                case .scanBatch:
+                    scanned += try ScanBatchMessage(decoding: frame.payload).records.count
+                case .articles:
+                    fetched += try ArticlesMessage(decoding: frame.payload).records.count
+                default:
+                    if frame.requestID == RequestID(3) { searchAnswer = frame }
+                }
+                if !frame.header.flags.contains(.moreToFollow) { finished.insert(frame.requestID.rawValue) }
+            }
+            for frame in frames {
+                #expect(frame.header.payloadLength <= limit, "a \(frame.opcode) frame of \(frame.header.payloadLength) bytes")
+            }
+            #expect(scanned == 400)
+            #expect(fetched == 400)
+            #expect(frames.filter { $0.opcode == .scanBatch }.count > 1)
+            #expect(searchAnswer?.error?.code == .limitExceeded)
+        }
+    }
+
+    @Test("§5.3, §5.6: snippet_length 0 and facet_limit 0 mean the server's defaults")
+    func zeroMeansDefault() async throws {
+        try await withLoopbackServer(articles: 20) { server in
+            let connection = try RawConnection(port: server.port)
+            let search = SearchRequest(
+                text: "能源", limit: 3, includeSnippets: true, snippetLength: 0, facets: [.source], facetLimit: 0)
+            connection.send(requestBytes([(Self.hello(), 0), (.search(search), 1)]))
+            let frames = try connection.receive(2)
+            let page = try SearchPage(decoding: try #require(frames.last).payload)
+            #expect(page.hits.count == 3)
+            #expect(page.hits.allSatisfy { $0.snippet.count > 20 })
+            #expect(page.facets.first?.counts.first == FacetCount(value: "测试来源", count: 20))
+        }
+    }
+
+    @Test("§5.1: uint values of 2^63 and more keep their meaning: LIMIT_EXCEEDED, an empty page, a whole stream")
+    func hugeUnsignedValues() async throws {
+        try await withLoopbackServer(articles: 30) { server in
+            let connection = try RawConnection(port: server.port)
+            let text: [UInt8] = [0x0A, 0x06] + Array("能源".utf8)
+            var bytes = requestBytes([(Self.hello(), 0)])
+            var searchLimit = Self.rawFrame(.search, id: 1, payload: text + [0x38] + Self.maxVarint)
+            var searchOffset = Self.rawFrame(.search, id: 2, payload: text + [0x30] + Self.maxVarint + [0x38, 0x0A])
+            var scan = Self.rawFrame(.scan, id: 3, payload: [0x08, 0x01, 0x28] + Self.maxVarint + [0x30, 0x01])
+            bytes.writeBuffer(&searchLimit)
+            bytes.writeBuffer(&searchOffset)
+            bytes.writeBuffer(&scan)
+            connection.send(bytes)
+            var answers: [UInt32: [Frame]] = [:]
+            var finished = 0
+            _ = try connection.receive(1)
+            while finished < 3, let frame = try connection.receive(1).first {
+                answers[frame.requestID.rawValue, default: []].append(frame)
+                if !frame.header.flags.contains(.moreToFollow) { finished += 1 }
+            }
+            #expect(answers[1]?.first?.error?.code == .limitExceeded)
+            let page = try SearchPage(decoding: try #require(answers[2]?.first).payload)
+            #expect(page.hits.isEmpty && page.total == 30)
+            let ids = try (answers[3] ?? []).flatMap { try ScanBatchMessage(decoding: $0.payload).ids }
+            #expect(ids.count == 30)
+        }
+    }
+
+    @Test("§5.15: SCAN by date is oldest first, ties by id, undated articles last")
+    func scanByDateUndatedLast() async throws {
+        let dated = { (id: String, seconds: Int64) in
+            Article(
+                id: ArticleID(id), title: "t \(id)",
+                publishedAt: PublishedTime(secondsSinceEpoch: seconds, utcOffsetSeconds: 0), paragraphs: ["p"])
+        }
+        let undated = { (id: String) in Article(id: ArticleID(id), title: "t \(id)", paragraphs: ["p"]) }
+        let server = try await TestServer.start(prepare: { engine in
+            _ = try engine.put([undated("u2"), dated("d2", 200), undated("u1"), dated("d1", 100), dated("d0", 200)])
+        })
+        let connection = try RawConnection(port: server.port)
+        // Limit 2 per SCAN, resumed from the cursor, so the walk crosses from dated to undated across pages.
+        connection.send(requestBytes([(Self.hello(), 0), (.scan(ScanMessage(order: .byDate, limit: 2, idsOnly: true)), 1)]))
+        var frames = try connection.receive(2)
+        var ids: [ArticleID] = []
+        var id: UInt32 = 1
+        while true {
+            let batch = try ScanBatchMessage(decoding: try #require(frames.last).payload)
+            ids += batch.ids
+            guard batch.nextCursor.readableBytes > 0, id < 10 else { break }
+            id += 1
+            connection.send(
+                requestBytes([(.scan(ScanMessage(order: .byDate, cursor: batch.nextCursor, limit: 2, idsOnly: true)), id)]))
+            frames = try connection.receive(1)
+        }
+        #expect(ids == ["d1", "d0", "d2", "u1", "u2"].map { ArticleID($0) })
+        try await server.stop(removingData: true)
+    }
+
+    @Test("memory: slow readers at the connection limit hold no more than the server-wide answer budget")
+    func slowReadersAreBounded() async throws {
+        let perConnection = 64 << 10
+        let total = 256 << 10
+        let slowReaders = 8
+        try await withLoopbackServer(
+            articles: 300,
+            configure: {
+                $0.limits.maxConnections = slowReaders + 1
+                $0.limits.maxQueuedResponseBytes = perConnection
+                $0.limits.maxQueuedResponseBytesTotal = total
+            }
+        ) { server in
+            var readers: [RawConnection] = []
+            let flood = requestBytes(
+                [(Self.hello(), 0)]
+                    + (1...4).map { (.search(SearchRequest(text: "能源", limit: 300, includeSnippets: true)), UInt32($0)) })
+            for _ in 0..<slowReaders {
+                let reader = try RawConnection(port: server.port, receiveBufferBytes: 4096)
+                reader.send(flood)
+                readers.append(reader)
+            }
+            // A well-behaved client on the last slot keeps being served, and watches the server's accounts.
+            let probe = try RawConnection(port: server.port)
+            probe.send(requestBytes([(Self.hello(), 0)]))
+            _ = try probe.receive(1)
+            var refused: Int64 = 0
+            var peak: Int64 = 0
+            var id: UInt32 = 1
+            while refused < Int64(slowReaders), id < 10_000 {
+                probe.send(requestBytes([(.stats, id)]))
+                let frame = try #require(try probe.receive(1).first)
+                #expect(frame.opcode == .statsResult, "the probe was not served: \(String(describing: frame.error))")
+                let entries = try StatsMessage(decoding: frame.payload).entries
+                for entry in entries {
+                    if entry.name == "responses.refused_for_memory", case .integer(let value) = entry.value { refused = value }
+                    if entry.name == "responses.queued_bytes_peak", case .integer(let value) = entry.value { peak = value }
+                }
+                id += 1
+            }
+            #expect(refused >= Int64(slowReaders))
+            // The bound (SECURITY.md): the server-wide budget, plus one small answer per connection.
+            #expect(peak <= Int64(total + (slowReaders + 1) * (64 << 10)))
+            #expect(peak > 0)
+            _ = readers
+        }
+    }
+}
+}
