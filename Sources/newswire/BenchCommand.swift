@@ -126,15 +126,15 @@ struct BenchCommand: AsyncParsableCommand {
         do {
             result = try await LoadGenerator.run(configuration, progress: live ? Self.showProgress : nil)
         } catch let error as LoadConfigurationError {
-            if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
             printError("newswire: bench: \(error.message)")
             throw ExitCode(CLIExit.connection)
         } catch {
-            if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
             printError("newswire: bench: \(error)")
             throw ExitCode(CLIExit.connection)
         }
-        if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
         if connection.json {
             printOut(try encodeJSON(result))
         } else {
@@ -152,7 +152,7 @@ struct BenchCommand: AsyncParsableCommand {
             line += "  \(progress.completed) answered  \(Int(progress.recentRate)) req/s"
         }
         if progress.errors > 0 { line += "  \(progress.errors) errors" }
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+        Output.raw("\r\u{1B}[K\(line)", to: STDERR_FILENO)
     }
 }
 
