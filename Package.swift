@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         // Optional TLS for the server and client (SECURITY.md).
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // The Prometheus backend for swift-metrics, served by `newswired --metrics`.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: System libraries
@@ -95,6 +97,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // `newswired --metrics`: swift-metrics' Prometheus backend and a minimal HTTP/1.1 `GET /metrics` responder.
+        .target(
+            name: "NewswireMetrics",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "NewswireTestSupport",
             dependencies: [
@@ -109,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "newswired",
             dependencies: [
-                "NewswireServer", "NewswireEngine", "ArticleExtraction",
+                "NewswireServer", "NewswireEngine", "ArticleExtraction", "NewswireMetrics", "NewswireModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -195,7 +208,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        // Bad input over real sockets, auth rate limiting and TLS (issue 7, SECURITY.md).
+        // The built `newswire` and `newswired` run as subprocesses, as a user runs them: exit codes, stderr lines,
+        // pipes, signals, the README's examples and the metrics endpoint. `swift build` builds them first.
+        .testTarget(
+            name: "NewswireCLITests",
+            dependencies: [
+                "NewswireModel", "NewswireTestSupport", "NewswireServer", "NewswireEngine", "ArticleExtraction",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Bad input over real sockets, auth rate limiting and TLS (SECURITY.md).
         .testTarget(
             name: "HardeningTests",
             dependencies: [

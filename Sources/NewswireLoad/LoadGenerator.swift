@@ -48,8 +48,10 @@ public enum LoadGenerator {
     ///
     /// Ends by itself: after the warmup and the duration (or the `--requests` quota, capped by
     /// ``LoadConfiguration/timeLimit``) plus at most ``LoadConfiguration/drainTimeout``.
+    /// `histograms`, when given, receives the merged latency histograms (for `--histogram` and `--plot`).
     public static func run(
-        _ configuration: LoadConfiguration, progress: (@Sendable (LoadProgress) -> Void)? = nil
+        _ configuration: LoadConfiguration, progress: (@Sendable (LoadProgress) -> Void)? = nil,
+        histograms: (@Sendable (LoadHistograms) -> Void)? = nil
     ) async throws -> LoadResult {
         try configuration.validate()
         var ids: [ArticleID] = []
@@ -64,7 +66,9 @@ public enum LoadGenerator {
         let workload = EncodedWorkload(ids: ids, queries: configuration.queries, configuration: configuration)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         do {
-            let result = try await run(configuration, workload: workload, idCount: ids.count, group: group, progress: progress)
+            let result = try await run(
+                configuration, workload: workload, idCount: ids.count, group: group, progress: progress,
+                histograms: histograms)
             try await group.shutdownGracefully()
             return result
         } catch {
@@ -136,7 +140,8 @@ public enum LoadGenerator {
 
     private static func run(
         _ configuration: LoadConfiguration, workload: EncodedWorkload, idCount: Int,
-        group: MultiThreadedEventLoopGroup, progress: (@Sendable (LoadProgress) -> Void)?
+        group: MultiThreadedEventLoopGroup, progress: (@Sendable (LoadProgress) -> Void)?,
+        histograms: (@Sendable (LoadHistograms) -> Void)?
     ) async throws -> LoadResult {
         // Connect in waves so a large --connections does not flood the listen backlog.
         var connected: [Connected] = []
@@ -237,6 +242,7 @@ public enum LoadGenerator {
         for connection in connected { connection.channel.close(promise: nil) }
 
         let requests = merged.completedCount
+        histograms?(LoadHistograms(latency: merged.combinedLatency(), serviceTime: merged.serviceTime))
         let measuredSeconds =
             merged.lastCompletion > measureFrom ? Double(merged.lastCompletion - measureFrom) / 1e9 : 0
         var operations: [String: LatencySummary] = [:]

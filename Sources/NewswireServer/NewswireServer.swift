@@ -18,9 +18,9 @@ import ServiceLifecycle
 /// closes the engine (which saves the index snapshot) and returns.
 public final class NewswireServer: Service, Sendable {
     /// The server's version string (WELCOME and STATS).
-    public static let version = "0.1.0"
+    public static let version = NewswireVersion.current
 
-    private let context: ServerContext
+    let context: ServerContext
     private let eventLoopGroup: any EventLoopGroup
     private let onListening: @Sendable (SocketAddress) -> Void
     private let shutdownState = NIOLockedValueBox(ShutdownState())

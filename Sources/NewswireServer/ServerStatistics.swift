@@ -57,7 +57,8 @@ final class ServerStatistics: Sendable {
         let handles = RequestHandles(
             name: opcode.name.lowercased() + "." + outcome.lowercased(),
             counter: Counter(label: "newswire_requests", dimensions: [("opcode", opcode.name), ("outcome", outcome)]),
-            timer: Metrics.Timer(label: "newswire_request_duration", dimensions: [("opcode", opcode.name)]))
+            timer: Metrics.Timer(
+                label: "newswire_request_duration", dimensions: [("opcode", opcode.name), ("outcome", outcome)]))
         handles.count = count
         state.requestHandles[key] = handles
         return handles

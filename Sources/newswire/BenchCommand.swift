@@ -15,8 +15,11 @@ struct BenchCommand: AsyncParsableCommand {
             (coordinated omission corrected); the service time (actual send to answer) is reported beside it. \
             Requests during --warmup are answered but not measured. Ids for GET and RELATED come from the server \
             (SCAN), chosen uniformly or Zipf-distributed; SEARCH queries come from --queries (one per line). \
-            Exits 1 if any request failed, 3 if the server cannot be reached.
-            """)
+            Exits 1 if any request failed, 3 if the server cannot be reached. --histogram writes the latency \
+            distribution in HdrHistogram's .hgrm format; --plot draws it (open loop: corrected latency and \
+            uncorrected service time); `newswire bench plot A.hgrm B.hgrm -o cmp.svg` compares runs.
+            """,
+        subcommands: [BenchPlotCommand.self])
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -69,6 +72,12 @@ struct BenchCommand: AsyncParsableCommand {
         name: .customLong("server-pid"),
         help: "Process id of the server (repeatable): its CPU time per request is reported, from /proc.")
     var serverPIDs: [Int32] = []
+
+    @Option(help: "Write the latency distribution here (HdrHistogram .hgrm, ms); open loop also writes NAME.service.hgrm.")
+    var histogram: String?
+
+    @Option(help: "Draw latency by percentile to this SVG file (open loop: corrected and uncorrected curves).")
+    var plot: String?
 
     func validate() throws {
         _ = try makeConfiguration()
@@ -123,24 +132,61 @@ struct BenchCommand: AsyncParsableCommand {
         let configuration = try makeConfiguration()
         let live = isatty(STDERR_FILENO) == 1
         let result: LoadResult
+        let histograms: LoadHistograms?
         do {
-            result = try await LoadGenerator.run(configuration, progress: live ? Self.showProgress : nil)
+            let box = HistogramBox()
+            var receive: (@Sendable (LoadHistograms) -> Void)?
+            if histogram != nil || plot != nil { receive = { box.value = $0 } }
+            result = try await LoadGenerator.run(
+                configuration, progress: live ? Self.showProgress : nil, histograms: receive)
+            histograms = box.value
         } catch let error as LoadConfigurationError {
-            if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
             printError("newswire: bench: \(error.message)")
             throw ExitCode(CLIExit.connection)
         } catch {
-            if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
             printError("newswire: bench: \(error)")
             throw ExitCode(CLIExit.connection)
         }
-        if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
         if connection.json {
             printOut(try encodeJSON(result))
         } else {
             printOut(result.render())
         }
+        if let histograms { try writeHistograms(histograms, result: result) }
         if result.errorCount > 0 || !result.connectionFailures.isEmpty { throw ExitCode(CLIExit.serverError) }
+    }
+
+    private func writeHistograms(_ histograms: LoadHistograms, result: LoadResult) throws {
+        let latencyText = PercentileDistribution.text(of: histograms.latency)
+        let serviceText = histograms.serviceTime.map(PercentileDistribution.text(of:))
+        if let histogram {
+            try write(latencyText, to: histogram)
+            if let serviceText { try write(serviceText, to: Self.servicePath(histogram)) }
+        }
+        if let plot {
+            let open = result.mode == "open"
+            var series = [
+                LatencyPlot.Series(
+                    name: open ? "latency from scheduled send (corrected)" : "latency (closed loop)",
+                    rows: try PercentileDistribution.parse(latencyText))
+            ]
+            if let serviceText {
+                series.append(
+                    .init(name: "service time from actual send (uncorrected)", rows: try PercentileDistribution.parse(serviceText), dashed: true))
+            }
+            let title =
+                "newswire bench \(result.mode) loop, \(result.connections) connections × pipeline \(result.pipeline), "
+                + "\(result.mix)" + (result.targetRate.map { ", \(Int($0)) req/s" } ?? "")
+            try write(LatencyPlot.svg(title: title, series: series), to: plot)
+        }
+    }
+
+    /// `run.hgrm` → `run.service.hgrm`.
+    static func servicePath(_ path: String) -> String {
+        path.hasSuffix(".hgrm") ? String(path.dropLast(5)) + ".service.hgrm" : path + ".service"
     }
 
     @Sendable static func showProgress(_ progress: LoadProgress) {
@@ -152,7 +198,7 @@ struct BenchCommand: AsyncParsableCommand {
             line += "  \(progress.completed) answered  \(Int(progress.recentRate)) req/s"
         }
         if progress.errors > 0 { line += "  \(progress.errors) errors" }
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+        Output.raw("\r\u{1B}[K\(line)", to: STDERR_FILENO)
     }
 }
 
@@ -170,4 +216,73 @@ func parseDuration(_ text: String, flag: String) throws -> Duration {
         throw ValidationError("\(flag) '\(text)' is not a duration like 10s, 500ms or 2m")
     }
     return .nanoseconds(Int64(value * scale * 1e9))
+}
+
+/// Receives the histograms from the load generator's callback.
+final class HistogramBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: LoadHistograms?
+    var value: LoadHistograms? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
+
+/// Writes `text` to `path`, as a usage-level error naming the path when it cannot.
+func write(_ text: String, to path: String) throws {
+    do {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    } catch {
+        printError("newswire: cannot write \(path): \((error as NSError).localizedDescription)")
+        throw ExitCode.failure
+    }
+}
+
+/// `newswire bench plot A.hgrm B.hgrm -o cmp.svg`
+struct BenchPlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot",
+        abstract: "Draw latency by percentile from .hgrm files (HdrHistogram format) into one SVG chart.",
+        discussion: """
+            Each file is one curve, named after the file (or NAME=FILE). Files named *.service.hgrm (the \
+            uncorrected service time of an open-loop run) are drawn dashed. The x axis is log10(1/(1-p)), as in \
+            HdrHistogram's plotter.
+            """)
+
+    @Argument(help: "The .hgrm files, optionally as NAME=FILE.")
+    var files: [String]
+
+    @Option(name: .shortAndLong, help: "The SVG file to write.")
+    var output: String
+
+    @Option(help: "Chart title.")
+    var title: String = "Latency by percentile"
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("give at least one .hgrm file") }
+    }
+
+    func run() throws {
+        var series: [LatencyPlot.Series] = []
+        for argument in files {
+            var name = ((argument as NSString).lastPathComponent as NSString).deletingPathExtension
+            var path = argument
+            if let equals = argument.firstIndex(of: "="), !FileManager.default.fileExists(atPath: argument) {
+                name = String(argument[..<equals])
+                path = String(argument[argument.index(after: equals)...])
+            }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                printError("newswire: bench plot: cannot read \(path)")
+                throw ExitCode.failure
+            }
+            do {
+                let rows = try PercentileDistribution.parse(String(decoding: data, as: UTF8.self))
+                series.append(.init(name: name, rows: rows, dashed: path.hasSuffix(".service.hgrm")))
+            } catch let error as LoadConfigurationError {
+                printError("newswire: bench plot: \(path): \(error.message)")
+                throw ExitCode.failure
+            }
+        }
+        try write(LatencyPlot.svg(title: title, series: series), to: output)
+    }
 }

@@ -40,6 +40,21 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Seconds to wait for each answer.")
     var timeout: Double = 30
 
+    /// How many values follow each connection option (0 for flags). `newswire --host H ping` moves these after
+    /// the command name; keep it in step with the options above (a CLI test checks `--help` against it).
+    static let optionArity: [String: Int] = [
+        "--host": 1, "--port": 1, "--token": 1, "--token-file": 1, "--tls": 0, "--tls-ca": 1, "--compression": 0,
+        "--no-compression": 0, "--json": 0, "--timeout": 1,
+    ]
+
+    /// The arity of `argument` if it is a connection option (`--port=7411` counts as a flag: its value is inside).
+    static func arity(of argument: String) -> Int? {
+        if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+            return optionArity[String(argument[..<equals])] == 1 ? 0 : nil
+        }
+        return optionArity[argument]
+    }
+
     func validate() throws {
         if let port, !(1...65535).contains(port) { throw ValidationError("--port \(port) is not a TCP port") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
@@ -120,24 +135,55 @@ func withClient(
         await client.shutdown()
     } catch let error as NewswireClientError {
         await client.shutdown()
-        printError("newswire: \(error.code.rawValue): \(error.message)")
-        switch error.code {
-        case .notFound: throw ExitCode(CLIExit.notFound)
-        case .connectionFailed, .connectionClosed, .timeout: throw ExitCode(CLIExit.connection)
-        default: throw ExitCode(CLIExit.serverError)
-        }
+        let (host, port) = try options.address()
+        printError("newswire: \(error.code.rawValue): \(ConnectionOptions.describe(error, host: host, port: port))")
+        throw ExitCode(ConnectionOptions.exitCode(for: error))
     } catch {
         await client.shutdown()
         throw error
     }
 }
 
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}
+extension ConnectionOptions {
+    /// The documented exit status for a client error (README "Exit codes").
+    static func exitCode(for error: NewswireClientError) -> Int32 {
+        switch error.code {
+        case .notFound: CLIExit.notFound
+        case .connectionFailed, .connectionClosed, .timeout: CLIExit.connection
+        default: CLIExit.serverError
+        }
+    }
 
-func printOut(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    /// The error in the user's terms: connection failures name the address and what happened (refused, unknown
+    /// host, broken, timed out) instead of the socket library's description.
+    static func describe(_ error: NewswireClientError, host: String, port: Int) -> String {
+        let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let text = error.message.lowercased()
+        switch error.code {
+        case .connectionFailed where error.serverError != nil:
+            return error.message
+        case .connectionFailed where text.contains("refused"):
+            return "cannot connect to \(address): connection refused (is newswired running there?)"
+        case .connectionFailed
+        where text.contains("resolve") || text.contains("getaddrinfo") || text.contains("unknown host")
+            || text.contains("no address"):
+            return "cannot connect to \(address): unknown host \(host)"
+        case .connectionFailed where text.contains("timed out") || text.contains("timeout"):
+            return "cannot connect to \(address): no answer (timed out; is the address right?)"
+        case .connectionFailed where text.contains("still backing off"):
+            return "cannot connect to \(address) (is newswired running there?)"
+        case .connectionFailed where text.contains("tls") || text.contains("handshake") || text.contains("welcome"):
+            return error.message
+        case .connectionFailed:
+            return "cannot connect to \(address) (is newswired running there?)"
+        case .connectionClosed:
+            return "the connection to \(address) broke (the server closed it or went away)"
+        case .timeout:
+            return "no answer from \(address) in time (--timeout)"
+        default:
+            return error.message
+        }
+    }
 }
 
 /// ANSI styling, only when stdout is a terminal and NO_COLOR is unset.

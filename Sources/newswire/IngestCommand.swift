@@ -31,20 +31,79 @@ struct IngestCommand: AsyncParsableCommand {
     func validate() throws {
         guard !paths.isEmpty else { throw ValidationError("give at least one PATH (or - for stdin)") }
         guard (1...1024).contains(concurrency) else { throw ValidationError("--concurrency must be within 1...1024") }
+        if !jsonl, let path = paths.first(where: Self.looksLikeJSONLines) {
+            throw ValidationError("\(path) holds JSON Lines records, not pages: use --jsonl")
+        }
     }
 
+    /// Whether a file named on the command line starts like JSON Lines records (`{` … a line break … `{`) rather
+    /// than a page; sent as one page it would be refused as too large or not an article.
+    static func looksLikeJSONLines(_ path: String) -> Bool {
+        // Regular files only: opening a FIFO or a device here would block or consume its input.
+        var info = stat()
+        guard path != "-", stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+            let handle = FileHandle(forReadingAtPath: path)
+        else { return false }
+        defer { try? handle.close() }
+        guard let head = try? handle.read(upToCount: 64 << 10), !head.isEmpty else { return false }
+        let bytes = [UInt8](head)
+        guard let first = bytes.firstIndex(where: { !Self.isSpace($0) }), bytes[first] == UInt8(ascii: "{") else {
+            return path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson")
+        }
+        return path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson")
+            || bytes.firstIndex(of: UInt8(ascii: "\n")).map { newline in
+                bytes[(newline + 1)...].first(where: { !Self.isSpace($0) }) == UInt8(ascii: "{")
+            } == true
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+
     func run() async throws {
-        var tally = IngestTally()
+        let tally = SharedTally()
+        let (host, port) = try connection.address()
+        // Ctrl-C: what was acknowledged is stored; say so, say how to resume, and exit 130 like any interrupted
+        // command. Requests in flight at that moment may or may not have been stored (re-sending them is safe).
+        let interrupt = SignalHandler(signal: SIGINT) {
+            let totals = tally.snapshot()
+            totals.progress.finish()
+            printError(
+                "newswire: interrupted: \(totals.acknowledged) acknowledged and stored (ingested \(totals.created), "
+                    + "updated \(totals.updated), unchanged \(totals.unchanged), failed \(totals.failures.count)); "
+                    + "\(totals.inFlight) in flight may or may not be stored. Run the same command again to resume: "
+                    + "what is already stored comes back as unchanged.")
+            Foundation.exit(130)
+        }
+        defer { interrupt.cancel() }
         // Pages and records are sent once and only the outcome is needed: to a server on this machine, zlib
         // would cost both processes CPU (about 15% of the server's on the corpus pages) and save nothing.
-        try await withClient(connection, compressingLoopback: false) { client in
+        let client = try connection.makeClient(compressingLoopback: false)
+        do {
             if jsonl {
-                try await ingestRecords(client: client, tally: &tally)
+                try await ingestRecords(client: client, tally: tally)
             } else {
-                try await ingestPages(client: client, tally: &tally)
+                try await ingestPages(client: client, tally: tally)
             }
+            await client.shutdown()
+        } catch let error as NewswireClientError {
+            await client.shutdown()
+            let totals = tally.snapshot()
+            totals.progress.finish()
+            var message = ConnectionOptions.describe(error, host: host, port: port)
+            if totals.acknowledged > 0 || error.code == .connectionClosed {
+                // It was connected: name what broke, what is safe, and how to carry on.
+                if error.code == .connectionFailed { message = "the connection to \(host):\(port) broke (the server went away)" }
+                message += "; \(totals.acknowledged) acknowledged before that are stored. Run the same command again "
+                    + "to resume: what is already stored comes back as unchanged."
+            }
+            printError("newswire: \(error.code.rawValue): \(message)")
+            throw ExitCode(ConnectionOptions.exitCode(for: error))
+        } catch {
+            await client.shutdown()
+            tally.snapshot().progress.finish()
+            throw error
         }
-        tally.progress.finish()
+        let totals = tally.snapshot()
+        totals.progress.finish()
         if connection.json {
             struct Output: Encodable {
                 var ingested: Int
@@ -55,32 +114,33 @@ struct IngestCommand: AsyncParsableCommand {
             printOut(
                 try encodeJSON(
                     Output(
-                        ingested: tally.created, updated: tally.updated, unchanged: tally.unchanged,
-                        failed: tally.failures.map { [$0.input, $0.reason] })))
+                        ingested: totals.created, updated: totals.updated, unchanged: totals.unchanged,
+                        failed: totals.failures.map { [$0.input, $0.reason] })))
         } else {
-            for failure in tally.failures { printError("failed: \(failure.input): \(failure.reason)") }
+            for failure in totals.failures { printError("failed: \(failure.input): \(failure.reason)") }
             printOut(
-                "ingested \(tally.created), updated \(tally.updated), unchanged \(tally.unchanged), "
-                    + "failed \(tally.failures.count)")
+                "ingested \(totals.created), updated \(totals.updated), unchanged \(totals.unchanged), "
+                    + "failed \(totals.failures.count)")
         }
-        if !tally.failures.isEmpty { throw ExitCode(CLIExit.serverError) }
+        if !totals.failures.isEmpty { throw ExitCode(CLIExit.serverError) }
     }
 
     // MARK: Pages
 
-    private func ingestPages(client: NewswireClient, tally: inout IngestTally) async throws {
+    private func ingestPages(client: NewswireClient, tally: SharedTally) async throws {
         let files = try PathWalker.files(paths)
-        tally.progress = Progress(total: files.count, enabled: !connection.json)
+        tally.update { $0.progress = Progress(total: files.count, enabled: !connection.json) }
         var iterator = files.makeIterator()
         try await withThrowingTaskGroup(of: (String, Result<StoreOutcome, NewswireClientError>).self) { group in
             func submit() -> Bool {
                 guard let path = iterator.next() else { return false }
+                tally.update { $0.inFlight += 1 }
                 group.addTask {
                     let bytes: [UInt8]
                     do {
                         bytes = try PathWalker.read(path)
                     } catch {
-                        return (path, .failure(NewswireClientError(code: .parseFailed, message: "\(error)")))
+                        return (path, .failure(NewswireClientError(code: .init(rawValue: "UNREADABLE"), message: "\(error)")))
                     }
                     do {
                         return (path, .success(try await client.ingest(page: bytes).outcome))
@@ -92,16 +152,20 @@ struct IngestCommand: AsyncParsableCommand {
             }
             for _ in 0..<concurrency where !submit() { break }
             while let (path, result) = try await group.next() {
-                switch result {
-                case .success(let outcome): tally.count(outcome)
-                case .failure(let error):
-                    // Connection-level failures stop the run: every later page would fail the same way.
-                    if [.connectionFailed, .connectionClosed, .unauthorised, .clientShutDown].contains(error.code) {
-                        throw error
-                    }
-                    tally.failures.append((path, "\(error.code.rawValue): \(error.message)"))
+                // Connection-level failures stop the run: every later page would fail the same way.
+                if case .failure(let error) = result,
+                    [.connectionFailed, .connectionClosed, .unauthorised, .clientShutDown].contains(error.code)
+                {
+                    throw error
                 }
-                tally.progress.advance()
+                tally.update { tally in
+                    tally.inFlight -= 1
+                    switch result {
+                    case .success(let outcome): tally.count(outcome)
+                    case .failure(let error): tally.failures.append((path, "\(error.code.rawValue): \(error.message)"))
+                    }
+                    tally.progress.advance()
+                }
                 _ = submit()
             }
         }
@@ -109,7 +173,7 @@ struct IngestCommand: AsyncParsableCommand {
 
     // MARK: Records
 
-    private func ingestRecords(client: NewswireClient, tally: inout IngestTally) async throws {
+    private func ingestRecords(client: NewswireClient, tally: SharedTally) async throws {
         var batches: [[Article]] = []
         var total = 0
         for path in paths {
@@ -118,7 +182,7 @@ struct IngestCommand: AsyncParsableCommand {
             do {
                 try JSONLinesImport.readArticles(
                     path: input, batchSize: 500,
-                    onBadLine: { error in tally.failures.append(("\(path):\(error.line)", error.reason)) }
+                    onBadLine: { error in tally.update { $0.failures.append(("\(path):\(error.line)", error.reason)) } }
                 ) { articles in
                     current += articles
                     while current.count >= 500 {
@@ -127,30 +191,34 @@ struct IngestCommand: AsyncParsableCommand {
                     }
                 }
             } catch {
-                tally.failures.append((path, "\(error)"))
+                tally.update { $0.failures.append((path, "\(error)")) }
             }
             if !current.isEmpty { batches.append(current) }
         }
         total = batches.reduce(0) { $0 + $1.count }
-        tally.progress = Progress(total: total, enabled: !connection.json)
+        tally.update { $0.progress = Progress(total: total, enabled: !connection.json) }
         var iterator = batches.makeIterator()
         let inFlight = max(1, min(concurrency, 8))
         try await withThrowingTaskGroup(of: ([Article], PutResultMessage).self) { group in
             func submit() -> Bool {
                 guard let batch = iterator.next() else { return false }
+                tally.update { $0.inFlight += batch.count }
                 group.addTask { (batch, try await client.put(batch)) }
                 return true
             }
             for _ in 0..<inFlight where !submit() { break }
             while let (batch, result) = try await group.next() {
-                tally.created += result.created
-                tally.updated += result.updated
-                tally.unchanged += result.unchanged
-                for rejection in result.rejected {
-                    let id = rejection.id?.rawValue ?? batch[rejection.index].id.rawValue
-                    tally.failures.append((id, rejection.reason))
+                tally.update { tally in
+                    tally.inFlight -= batch.count
+                    tally.created += result.created
+                    tally.updated += result.updated
+                    tally.unchanged += result.unchanged
+                    for rejection in result.rejected {
+                        let id = rejection.id?.rawValue ?? batch[rejection.index].id.rawValue
+                        tally.failures.append((id, rejection.reason))
+                    }
+                    tally.progress.advance(by: batch.count)
                 }
-                tally.progress.advance(by: batch.count)
                 _ = submit()
             }
         }
@@ -158,12 +226,17 @@ struct IngestCommand: AsyncParsableCommand {
 }
 
 /// Running totals of an ingest.
-struct IngestTally {
+struct IngestTally: Sendable {
     var created = 0
     var updated = 0
     var unchanged = 0
+    /// Sent and not answered yet.
+    var inFlight = 0
     var failures: [(input: String, reason: String)] = []
     var progress = Progress(total: 0, enabled: false)
+
+    /// Answered with a stored outcome (created, updated or unchanged).
+    var acknowledged: Int { created + updated + unchanged }
 
     mutating func count(_ outcome: StoreOutcome) {
         switch outcome {
@@ -174,8 +247,36 @@ struct IngestTally {
     }
 }
 
+/// The tally, shared with the SIGINT handler (which prints it from another thread).
+final class SharedTally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tally = IngestTally()
+
+    func update<T>(_ body: (inout IngestTally) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&tally)
+    }
+
+    func snapshot() -> IngestTally { update { $0 } }
+}
+
+/// Runs `handler` on a background queue when the process receives `signal`, instead of the default action.
+final class SignalHandler: @unchecked Sendable {
+    private let source: any DispatchSourceSignal
+
+    init(signal number: Int32, handler: @escaping @Sendable () -> Void) {
+        signal(number, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: number, queue: DispatchQueue(label: "newswire.signal"))
+        source.setEventHandler(handler: handler)
+        source.resume()
+    }
+
+    func cancel() { source.cancel() }
+}
+
 /// A progress bar with rate and ETA on a terminal (stderr); nothing otherwise.
-struct Progress {
+struct Progress: Sendable {
     let total: Int
     let enabled: Bool
     private var done = 0
@@ -199,11 +300,11 @@ struct Progress {
         let filled = total > 0 ? min(width, width * done / total) : width
         let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
         let line = "\r[\(bar)] \(done)/\(total)  \(Int(rate))/s  ETA \(Int(eta.rounded()))s "
-        FileHandle.standardError.write(Data(line.utf8))
+        Output.raw(line, to: STDERR_FILENO)
     }
 
     func finish() {
-        if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+        if enabled { Output.raw("\n", to: STDERR_FILENO) }
     }
 }
 
@@ -262,8 +363,27 @@ enum PathWalker {
         for subdirectory in subdirectories { try walk(subdirectory, into: &found) }
     }
 
+    /// The file's bytes (any readable file, including a pipe or FIFO); `-` is standard input.
     static func read(_ path: String) throws -> [UInt8] {
-        if path == "-" { return [UInt8](FileHandle.standardInput.readDataToEndOfFile()) }
-        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let descriptor = path == "-" ? STDIN_FILENO : open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw ReadError(path: path, errno: errno) }
+        defer { if descriptor != STDIN_FILENO { close(descriptor) } }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, $0.count) }
+            if count == 0 { return bytes }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ReadError(path: path, errno: errno)
+            }
+            bytes += chunk[0..<count]
+        }
+    }
+
+    struct ReadError: Error, CustomStringConvertible {
+        var path: String
+        var errno: Int32
+        var description: String { "cannot read \(path): \(String(cString: strerror(errno)))" }
     }
 }

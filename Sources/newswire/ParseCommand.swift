@@ -49,8 +49,8 @@ struct ParseCommand: ParsableCommand {
             extractor: ArticleExtractor(configuration: configuration), format: json ? .json : .summary, jobs: jobs)
         let status = runner.run(
             paths: files,
-            output: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) },
-            errors: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+            output: { Output.line($0) },
+            errors: { Output.errorLine($0) })
         if status != 0 { throw ExitCode(status) }
     }
 

@@ -76,20 +76,34 @@ enum ArticleSummary {
 /// `newswire search QUERY`
 struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "search", abstract: "Full-text search (query language: README \"Query language\").")
+        commandName: "search", abstract: "Full-text search; no query (or '') lists every article.",
+        discussion: """
+            The query language (README "Query language"):
+              新疆                      the term, in the title or the body (1- and 2-character terms work)
+              北京大学                  3+ CJK characters without spaces are one exact phrase
+              北京 大学                 both terms, anywhere (terms are ANDed)
+              "hong kong"  “人民 共和”  a quoted phrase: the words next to each other
+              新疆 OR 四川              either one (OR in capitals; binds tighter than AND)
+              -上海  -"税政改革"        exclude (a query needs at least one positive term)
+              title:经济  source:新华社  person:张三
+              after:2024-04-01 before:2024-05-01   published at/after, strictly before (dates are China time)
+              (nothing, or '')          every article: browse with --sort date, --source, --after, --facets
+            A query word that starts with '-' is an exclusion; the words may also follow '--', as in \
+            `newswire search -- -上海 新疆`. Unknown options are errors, not query words.
+            """)
+
+    /// Largest page (PROTOCOL.md §9: hits in one SEARCH page).
+    static let maxLimit = 10_000
 
     @OptionGroup var connection: ConnectionOptions
 
-    // .allUnrecognized so exclusions like -成都 reach the query instead of being taken for options.
-    @Argument(
-        parsing: .allUnrecognized,
-        help: "The query, e.g. '疆电入川', '\"西部大开发\" source:天山网-新疆日报', 'title:四川 -成都'.")
-    var query: [String]
+    @Argument(help: "The query, e.g. '疆电入川', '\"西部大开发\" source:天山网-新疆日报', 'title:四川 -成都'; none lists every article.")
+    var query: [String] = []
 
-    @Option(help: "Hits to return (1...10000).")
+    @Option(help: "Hits to return (0...10000; 0 prints only the count).")
     var limit: Int = 10
 
-    @Option(help: "Hits to skip.")
+    @Option(help: "Hits to skip (0 or more).")
     var offset: Int = 0
 
     @Option(help: "Only articles published on or after this date (YYYY-MM-DD or RFC 3339).")
@@ -98,7 +112,7 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(help: "Only articles published before this date (YYYY-MM-DD or RFC 3339).")
     var before: String?
 
-    @Option(help: "Only articles from this source (repeatable).")
+    @Option(help: "Only articles from exactly this source (repeatable).")
     var source: [String] = []
 
     @Option(help: "relevance, date (newest first) or oldest.")
@@ -108,17 +122,46 @@ struct SearchCommand: AsyncParsableCommand {
     var facets = false
 
     func validate() throws {
-        guard !query.joined().trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ValidationError("give a query")
+        guard (0...Self.maxLimit).contains(limit) else {
+            throw ValidationError("--limit \(limit) is outside 0...\(Self.maxLimit)")
         }
-        guard (0...10_000).contains(limit) else { throw ValidationError("--limit must be within 0...10000") }
-        guard offset >= 0 else { throw ValidationError("--offset must not be negative") }
+        guard offset >= 0 else { throw ValidationError("--offset \(offset) is negative: give 0 or more") }
         guard Self.sortOrder(sort) != nil else { throw ValidationError("--sort must be relevance, date or oldest") }
         for (name, value) in [("--after", after), ("--before", before)] {
             if let value, PublishedTime(iso8601: value) == nil {
                 throw ValidationError("\(name) \(value) is not a date (YYYY-MM-DD or RFC 3339)")
             }
         }
+    }
+
+    /// Options of `search` that take a value (the rest of its options are flags).
+    static let valueOptions: Set<String> = ["--limit", "--offset", "--after", "--before", "--source", "--sort"]
+
+    /// `search`'s arguments with the query words after `--` (see ``CommandLineArguments``): a word is a query
+    /// word unless it looks like an option (`--limit`, `-l`), or is the value of one.
+    static func separatingQuery(_ arguments: [String]) -> [String] {
+        var options: [String] = []
+        var words: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" {
+                words += arguments[(index + 1)...]
+                break
+            }
+            if CommandLineArguments.isOption(argument) {
+                options.append(argument)
+                let takesValue = valueOptions.contains(argument) || ConnectionOptions.arity(of: argument) == 1
+                if takesValue, index + 1 < arguments.count {
+                    options.append(arguments[index + 1])
+                    index += 1
+                }
+            } else {
+                words.append(argument)
+            }
+            index += 1
+        }
+        return words.isEmpty ? options : options + ["--"] + words
     }
 
     static func sortOrder(_ text: String) -> SearchSort? {

@@ -3,9 +3,12 @@ import ArticleExtraction
 import Foundation
 import Logging
 import NewswireEngine
+import NewswireMetrics
+import NewswireModel
 import NIOCore
 import NIOPosix
 import NewswireServer
+import Prometheus
 import ServiceLifecycle
 
 /// The Newswire server daemon.
@@ -18,8 +21,11 @@ struct Newswired: AsyncParsableCommand {
             With no options it listens on 127.0.0.1:7411, keeps its data in ./newswire-data and, on first start \
             (an empty store), ingests the pages under ./seeds. Every option can also be set with the environment \
             variable named in its help. SIGTERM or SIGINT shuts down gracefully: no new connections, GOAWAY to \
-            clients, in-flight requests finish within the grace period, the index snapshot is saved.
-            """
+            clients, in-flight requests finish within the grace period, the index snapshot is saved. Exit status: \
+            0 after a clean shutdown, 1 when the server cannot start or stops on an error (one line on stderr), 64 \
+            for a bad option.
+            """,
+        version: "newswired \(NewswireVersion.current)"
     )
 
     @Option(help: "Address to listen on (env NEWSWIRE_HOST).")
@@ -103,6 +109,10 @@ struct Newswired: AsyncParsableCommand {
         help: "Network threads; 0 means one per core (env NEWSWIRE_EVENT_LOOPS).")
     var eventLoops: Int = env("NEWSWIRE_EVENT_LOOPS").flatMap(Int.init) ?? 0
 
+    @Option(
+        help: "Serve Prometheus metrics on http://ADDR:PORT/metrics (off by default; env NEWSWIRE_METRICS).")
+    var metrics: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env NEWSWIRE_LOG_LEVEL).")
     var logLevel: String = env("NEWSWIRE_LOG_LEVEL") ?? "info"
 
@@ -130,13 +140,36 @@ struct Newswired: AsyncParsableCommand {
         guard recordCacheMB >= 0 else { throw ValidationError("--record-cache-mb must be 0 (no cache) or more") }
         guard eventLoops >= 0 else { throw ValidationError("--event-loops must be 0 (one per core) or more") }
         guard maxFrameBytes >= 64 << 10 else { throw ValidationError("--max-frame-bytes must be at least 65536") }
+        if let metrics = metricsOption, Self.metricsAddress(metrics) == nil {
+            throw ValidationError("--metrics \(metrics) is not ADDR:PORT (for example 127.0.0.1:9411)")
+        }
+    }
+
+    /// `ADDR:PORT` (or `[v6]:PORT`) of `--metrics`.
+    static func metricsAddress(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return host.isEmpty ? nil : (host, port)
     }
 
     /// The TLS files from the flags, else from the environment (flags with a default env value are deprecated).
     private var certificatePath: String? { tlsCertificate ?? env("NEWSWIRE_TLS_CERT") }
     private var keyPath: String? { tlsKey ?? env("NEWSWIRE_TLS_KEY") }
+    private var metricsOption: String? { metrics ?? env("NEWSWIRE_METRICS") }
 
     func run() async throws {
+        do {
+            try await serve()
+        } catch let error as StartupError {
+            // Runtime failures are one line in the user's terms, without the usage text (that is for bad options).
+            FileHandle.standardError.write(Data("newswired: \(error.message)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    private func serve() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -145,13 +178,29 @@ struct Newswired: AsyncParsableCommand {
         }
         let logger = Logger(label: "newswired")
 
+        // Before any work (opening the store, ingesting seeds): a port someone else holds is the commonest
+        // start-up mistake, and it should not cost a seed ingest into a fresh data directory first.
+        try PortCheck.ensureFree(host: host, port: port, what: nil)
+        let metricsAddress = metricsOption.flatMap(Self.metricsAddress)
+        if let metricsAddress {
+            try PortCheck.ensureFree(host: metricsAddress.host, port: metricsAddress.port, what: "--metrics")
+        }
+
         var configuration = ServerConfiguration()
         configuration.host = host
         configuration.port = port
         configuration.dataDirectory = dataDirectory
         configuration.seedsDirectory = noSeeds ? nil : seeds
-        configuration.writeToken = try (tokenFile ?? env("NEWSWIRE_TOKEN_FILE")).map { try Self.readToken(from: $0, option: "--token-file") }
-        configuration.readToken = try (readTokenFile ?? env("NEWSWIRE_READ_TOKEN_FILE")).map { try Self.readToken(from: $0, option: "--read-token-file") }
+        do {
+            configuration.writeToken = try (tokenFile ?? env("NEWSWIRE_TOKEN_FILE")).map {
+                try Self.readToken(from: $0, option: "--token-file")
+            }
+            configuration.readToken = try (readTokenFile ?? env("NEWSWIRE_READ_TOKEN_FILE")).map {
+                try Self.readToken(from: $0, option: "--read-token-file")
+            }
+        } catch let error as ValidationError {
+            throw StartupError(message: error.message)
+        }
         if let certificatePath, let keyPath {
             configuration.tls = .init(certificateChainPath: certificatePath, privateKeyPath: keyPath)
         }
@@ -166,11 +215,15 @@ struct Newswired: AsyncParsableCommand {
         configuration.limits.compressionThreshold = compressionThreshold
         configuration.limits.recordCacheBytes = recordCacheMB << 20
 
+        // The registry becomes swift-metrics' backend before the server creates its counters and timers.
+        let registry = metricsAddress.map { _ in PrometheusCollectorRegistry() }
+        if let registry { MetricsEndpoint.bootstrapMetrics(registry: registry) }
+
         let engine: NewswireEngine
         do {
             engine = try NewswireEngine.open(dataDirectory: dataDirectory)
         } catch {
-            throw ValidationError("cannot open data directory \(dataDirectory): \(error)")
+            throw StartupError(message: "cannot open data directory \(dataDirectory): \(error)")
         }
         logger.notice("engine ready", metadata: ["newswire_index": "\(engine.startup)"])
         let extractor = ArticleExtractor()
@@ -190,10 +243,29 @@ struct Newswired: AsyncParsableCommand {
         let server = NewswireServer(
             configuration: configuration, engine: engine, extractor: extractor, eventLoopGroup: eventLoopGroup,
             logger: logger)
+        var endpoint: MetricsEndpoint?
+        if let registry, let metricsAddress {
+            let gauges = ServerGauges(registry: registry, server: server, engine: engine, dataDirectory: dataDirectory)
+            do {
+                endpoint = try await MetricsEndpoint.start(
+                    host: metricsAddress.host, port: metricsAddress.port, registry: registry, group: eventLoopGroup,
+                    refresh: { gauges.refresh() })
+            } catch {
+                try? engine.close()
+                throw StartupError(message: PortCheck.describe(error, host: metricsAddress.host, port: metricsAddress.port, what: "--metrics"))
+            }
+            logger.notice("metrics on http://\(metricsAddress.host):\(endpoint?.port ?? metricsAddress.port)/metrics")
+        }
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await endpoint?.stop()
+            throw StartupError(message: PortCheck.describe(error, host: host, port: port, what: nil))
+        }
+        await endpoint?.stop()
     }
 
     static func readToken(from path: String, option: String) throws -> String {
@@ -205,6 +277,11 @@ struct Newswired: AsyncParsableCommand {
         guard !token.isEmpty else { throw ValidationError("\(option) \(path): the file has no token on its first line") }
         return token
     }
+}
+
+/// A failure after the options were accepted: printed as one line, exit status 1.
+struct StartupError: Error {
+    var message: String
 }
 
 private func env(_ name: String) -> String? {

@@ -3,7 +3,7 @@ import NewswireModel
 import NewswireTestSupport
 import Testing
 
-/// The seed page (a plain-text scrape) must parse to exactly the values in issue 2.
+/// The seed page (a plain-text scrape) must parse to exactly its golden values below.
 @Suite("Seed golden")
 struct SeedGoldenTests {
     static let seedPath = TestPaths.packageRoot(from: #filePath) + "/seeds/000_f02fe202e61b6c80.txt"

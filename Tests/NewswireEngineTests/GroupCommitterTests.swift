@@ -134,22 +134,29 @@ struct GroupCommitterTests {
             [makeArticle("m\(n)", day: 1 + n % 28, paragraphs: chineseParagraphs(seed: UInt64(3000 + n), characters: 80))]
         }
         let observed = Locked<[Int]>([])
+        // The first write's completion holds the committer until every write is queued, so the writes wait
+        // behind each other however the machine schedules this loop and the committer's thread.
+        let allQueued = DispatchSemaphore(value: 0)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let remaining = Locked(writes.count)
-            for write in writes {
+            for (n, write) in writes.enumerated() {
                 committer.submit(write) { result in
+                    if n == 0 { allQueued.wait() }
                     #expect((try? result.get())?.map(\.outcome) == [.inserted])
                     observed.withLock { $0.append(engine.indexSegmentCount) }
                     if remaining.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
                 }
             }
+            allQueued.signal()
         }
         let counts = observed.withLock { $0 }
         #expect(counts.max()! <= GroupCommitter.deferredSegmentLimit, "segments seen by writers: \(counts)")
         #expect(counts.max()! >= 16, "merges were deferred while writes waited: \(counts)")
         // The last commit found the queue empty: its merge runs right after it answered.
+        // Polled until it happens (bounded generously: a merge on a busy machine can take seconds).
         var settled = engine.indexSegmentCount
-        for _ in 0..<200 where settled > 4 {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while settled > 4, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(25))
             settled = engine.indexSegmentCount
         }

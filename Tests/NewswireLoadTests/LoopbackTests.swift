@@ -39,7 +39,8 @@ struct LoopbackTests {
         configuration.connections = 4
         configuration.pipeline = 8
         configuration.warmup = .milliseconds(200)
-        configuration.duration = .milliseconds(800)
+        // A request count, not a time window: how many answers fit in a window depends on the machine.
+        configuration.requests = 400
         configuration.mix = try OperationMix(parsing: "get=8,search=1,ping=1")
         configuration.queries = ["能源", "Chengdu"]
         configuration.keys = .zipf(exponent: 0.99)
@@ -51,12 +52,12 @@ struct LoopbackTests {
         #expect(result.connections == 4)
         #expect(result.pipeline == 8)
         #expect(result.idCount == 50)
-        #expect(result.requests > 100)
+        #expect(result.requests == 400)
         #expect(Set(result.operations.keys) == ["get", "search", "ping"])
         #expect(result.operations.values.reduce(0) { $0 + $1.count } == result.requests)
         #expect(result.latency.count == result.requests)
         #expect(result.serviceTime == nil)
-        #expect(result.measuredSeconds > 0.7 && result.measuredSeconds < 5)
+        #expect(result.measuredSeconds > 0)
         // The articles' repeated paragraphs compress: GET answers travel as zlib.
         #expect(result.compressionRatio > 2)
         #expect(result.bytesReceivedUncompressed > result.bytesReceived)
@@ -77,10 +78,13 @@ struct LoopbackTests {
         let result = try await LoadGenerator.run(configuration)
         try await server.stop(removingData: true)
 
-        #expect(result.errors == [:])
-        // Due times are start + k/2000 s; the window [start+0.2 s, start+0.7 s) holds k = 400...1399.
-        #expect(result.requests == 1000)
-        #expect(result.serviceTime?.count == 1000)
+        // Due times are start + k/2000 s; the window [start+0.2 s, start+0.7 s) holds k = 400...1399. Each of
+        // them is answered, or (on a machine too busy to keep 64 requests in flight) counted as NOT_SENT: none
+        // is lost, whatever the machine's speed.
+        let notSent = result.errors["NOT_SENT", default: 0]
+        #expect(result.errors.keys.allSatisfy { $0 == "NOT_SENT" }, "\(result.errors)")
+        #expect(result.requests + notSent == 1000)
+        #expect(result.serviceTime?.count == result.requests)
         #expect(result.compressionRatio == 1)
         #expect(result.latency.p50 >= result.serviceTime!.p50)
     }

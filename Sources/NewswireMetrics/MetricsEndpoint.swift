@@ -1,0 +1,125 @@
+import Metrics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+
+/// Serves a Prometheus registry in the text exposition format on `GET /metrics` over HTTP/1.1, and nothing else:
+/// any other path is 404, any other method 405. One request per connection (`Connection: close`), which every
+/// scraper handles; the port is for monitoring only, never for the Newswire protocol.
+public final class MetricsEndpoint: Sendable {
+    /// The registry served (and given to swift-metrics by ``bootstrapMetrics(registry:)``).
+    public let registry: PrometheusCollectorRegistry
+    /// The port actually bound (useful with port 0).
+    public let port: Int
+    private let channel: any Channel
+
+    private init(registry: PrometheusCollectorRegistry, channel: any Channel, port: Int) {
+        self.registry = registry
+        self.channel = channel
+        self.port = port
+    }
+
+    /// Makes `registry` the process's swift-metrics backend: counters, gauges and timers created afterwards
+    /// (the server creates its own on start) are exported. Call once, before the server starts.
+    public static func bootstrapMetrics(registry: PrometheusCollectorRegistry) {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Request latencies: 50 µs to 10 s, roughly ×2.5 per bucket (a cached GET to a slow search or ingest).
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+            .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5),
+            .seconds(10),
+        ]
+        MetricsSystem.bootstrap(factory)
+    }
+
+    /// Binds `host:port` and serves `registry`; `refresh` runs before each scrape (to update gauges read from
+    /// elsewhere), off the event loop's hot path but on it, so keep it cheap.
+    public static func start(
+        host: String, port: Int, registry: PrometheusCollectorRegistry,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        refresh: @escaping @Sendable () -> Void = {}
+    ) async throws -> MetricsEndpoint {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ScrapeHandler(registry: registry, refresh: refresh))
+                }
+            }
+            .bind(host: host, port: port).get()
+        return MetricsEndpoint(registry: registry, channel: channel, port: channel.localAddress?.port ?? port)
+    }
+
+    /// Stops listening.
+    public func stop() async {
+        try? await channel.close()
+    }
+
+    /// The exposition text of `registry` (what a scrape returns).
+    public static func exposition(of registry: PrometheusCollectorRegistry) -> [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16 << 10)
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}
+
+/// Answers one HTTP request per connection.
+private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let registry: PrometheusCollectorRegistry
+    private let refresh: @Sendable () -> Void
+    private var head: HTTPRequestHead?
+
+    init(registry: PrometheusCollectorRegistry, refresh: @escaping @Sendable () -> Void) {
+        self.registry = registry
+        self.refresh = refresh
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): self.head = head
+        case .body: break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let status: HTTPResponseStatus
+        var body: [UInt8]
+        var contentType = "text/plain; charset=utf-8"
+        if path != "/metrics" {
+            status = .notFound
+            body = Array("only /metrics is served here\n".utf8)
+        } else if head.method != .GET && head.method != .HEAD {
+            status = .methodNotAllowed
+            body = Array("use GET /metrics\n".utf8)
+        } else {
+            refresh()
+            status = .ok
+            body = MetricsEndpoint.exposition(of: registry)
+            contentType = "text/plain; version=0.0.4; charset=utf-8"
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.count))
+        headers.add(name: "Connection", value: "close")
+        if head.method == .HEAD { body = [] }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if !body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

@@ -1,0 +1,320 @@
+import ArticleExtraction
+import Foundation
+import Logging
+import NewswireEngine
+import NewswireModel
+import NewswireServer
+import NewswireTestSupport
+import Testing
+
+/// A server for the CLI to talk to: the seed page plus `extra` synthetic articles (for long outputs).
+func cliServer(extra: Int = 0) async throws -> TestServer {
+    try await TestServer.start(prepare: { engine in
+        var quiet = Logger(label: "seeds")
+        quiet.logLevel = .critical
+        _ = try SeedLoader.load(
+            directory: Executables.packageRoot + "/seeds", into: engine, extractor: ArticleExtractor(), logger: quiet)
+        if extra > 0 { _ = try engine.put((0..<extra).map(syntheticArticle)) }
+    })
+}
+
+func syntheticArticle(_ n: Int) -> Article {
+    Article(
+        id: ArticleID("cli-\(n)"), title: "第\(n)号测试文章 新疆能源合作\(n % 2 == 0 ? " 上海" : "")",
+        publishedAt: PublishedTime(secondsSinceEpoch: 1_700_000_000 + Int64(n) * 86_400, utcOffsetSeconds: 28_800),
+        source: n % 3 == 0 ? "甲来源" : "乙来源",
+        paragraphs: [String(repeating: "这是第\(n)篇用于命令行测试的文章，内容涉及新疆与四川的能源合作。", count: 8)],
+        language: "zh")
+}
+
+/// A page the server parses into a distinct article (title and body carry `n`).
+func page(_ n: Int) -> String {
+    let body = (0..<6).map { "<p>第\(n)号页面的第\($0)段：新疆与四川深化能源合作，推进疆电入川等重点项目，保障能源安全。</p>" }
+    return """
+        <html><head><meta charset="utf-8"><title>第\(n)号测试页面标题</title></head>
+        <body><h1>第\(n)号测试页面标题</h1><div class="article">\(body.joined())</div></body></html>
+        """
+}
+
+/// The JSON document `search --json` printed.
+func searchJSON(_ finished: Finished) throws -> (total: Int, ids: [String]) {
+    let object = try #require(
+        try JSONSerialization.jsonObject(with: Data(finished.stdout.utf8)) as? [String: Any], "\(finished)")
+    let hits = try #require(object["hits"] as? [[String: Any]])
+    return (try #require(object["total"] as? Int), hits.compactMap { $0["id"] as? String })
+}
+
+@Suite("newswire as a user runs it (subprocess)", .serialized, .timeLimit(.minutes(5)))
+struct CLITests {
+    @Test("a reader that goes away (| head) ends search, stats, get and parse quietly: SIGPIPE or 0, no crash")
+    func brokenPipe() async throws {
+        let server = try await cliServer(extra: 300)
+        defer { Task { try? await server.stop(removingData: true) } }
+        let commands: [[String]] = [
+            ["search", "新疆", "--limit", "300"], ["stats"], ["get", "a88f8155a19674d9dfee154eb3f71126"],
+            ["search", "新疆", "--limit", "300", "--json"],
+        ]
+        for arguments in commands {
+            let finished = try await newswire(arguments, port: server.port, stdoutReaderClosed: true)
+            #expect(finished.signal == SIGPIPE || finished.status == 0, "\(arguments): \(finished)")
+            #expect(finished.stderr.isEmpty, "\(arguments): \(finished)")
+        }
+        let parse = try await newswire(["parse", "seeds/000_f02fe202e61b6c80.txt"], stdoutReaderClosed: true)
+        #expect(parse.signal == SIGPIPE || parse.status == 0, "\(parse)")
+        #expect(parse.stderr.isEmpty, "\(parse)")
+        try await server.stop(removingData: true)
+    }
+
+    @Test("a mistyped option is a usage error naming the closest one, not a query word")
+    func unknownOptions() async throws {
+        let mistyped = try await newswire(["search", "新疆", "--limt", "3"], port: 1)
+        #expect(mistyped.status == 64, "\(mistyped)")
+        #expect(mistyped.stderr.contains("Unknown option '--limt'. Did you mean '--limit'?"), "\(mistyped)")
+        let short = try await newswire(["search", "新疆", "-l", "3"], port: 1)
+        #expect(short.status == 64, "\(short)")
+        #expect(short.stderr.contains("Unknown option '-l'"), "\(short)")
+        let ping = try await newswire(["ping", "--prot", "7411"])
+        #expect(ping.status == 64 && ping.stderr.contains("Did you mean '--port'?"), "\(ping)")
+    }
+
+    @Test("query words starting with - are exclusions, before or after --; options after them still apply")
+    func exclusionsAndDoubleDash() async throws {
+        let server = try await cliServer(extra: 40)
+        defer { Task { try? await server.stop(removingData: true) } }
+        let all = try searchJSON(try await newswire(["search", "新疆能源合作", "--json", "--limit", "100"], port: server.port))
+        #expect(all.total == 40)
+        let afterDashes = try await newswire(["search", "--json", "--limit", "100", "--", "-上海", "新疆能源合作"], port: server.port)
+        #expect(afterDashes.status == 0, "\(afterDashes)")
+        let excluded = try searchJSON(afterDashes)
+        #expect(excluded.total == 20)  // the odd-numbered ones: the even ones say 上海 in the title
+        #expect(excluded.ids.allSatisfy { Int($0.dropFirst(4))! % 2 == 1 }, "\(excluded.ids)")
+        let inline = try searchJSON(try await newswire(["search", "新疆能源合作", "-上海", "--json", "--limit", "100"], port: server.port))
+        #expect(inline.total == 20 && Set(inline.ids) == Set(excluded.ids))
+        // A lone exclusion is the server's documented BAD_QUERY (exit 1), not a usage error.
+        let lone = try await newswire(["search", "--", "-上海"], port: server.port)
+        #expect(lone.status == 1 && lone.stderrLines.count == 1 && lone.stderr.hasPrefix("newswire: BAD_QUERY:"), "\(lone)")
+        try await server.stop(removingData: true)
+    }
+
+    @Test("connection options before the command, as redis-cli and psql users type them")
+    func globalOptionsFirst() async throws {
+        let server = try await cliServer()
+        defer { Task { try? await server.stop(removingData: true) } }
+        let first = try await newswire(["--host", "127.0.0.1", "--port", "\(server.port)", "ping"])
+        #expect(first.status == 0 && first.stdout.hasPrefix("pong from 127.0.0.1:\(server.port)"), "\(first)")
+        let mixed = try await newswire(["--port=\(server.port)", "--json", "search", "疆电入川"])
+        #expect(try searchJSON(mixed).total == 1)
+        let after = try await newswire(["ping", "--host", "127.0.0.1", "--port", "\(server.port)"])
+        #expect(after.status == 0, "\(after)")
+        try await server.stop(removingData: true)
+    }
+
+    @Test("the empty query lists every article, with the date and source filters")
+    func emptyQueryBrowses() async throws {
+        let server = try await cliServer(extra: 30)
+        defer { Task { try? await server.stop(removingData: true) } }
+        let quoted = try searchJSON(try await newswire(["search", "", "--json", "--limit", "100"], port: server.port))
+        #expect(quoted.total == 31)
+        let bare = try searchJSON(try await newswire(["search", "--json", "--limit", "100", "--sort", "date"], port: server.port))
+        #expect(bare.total == 31)
+        #expect(bare.ids.prefix(2) == ["a88f8155a19674d9dfee154eb3f71126", "cli-29"])  // newest first
+        let source = try searchJSON(try await newswire(["search", "--json", "--source", "甲来源", "--limit", "100"], port: server.port))
+        #expect(source.total == 10)  // n % 3 == 0 for n in 0..<30
+        // cli-n is published 1_700_000_000 + n days (2023-11-15 06:13 +08:00 for n = 0).
+        let dated = try searchJSON(
+            try await newswire(["search", "--json", "--after", "2023-12-01", "--before", "2023-12-05"], port: server.port))
+        #expect(Set(dated.ids) == ["cli-16", "cli-17", "cli-18", "cli-19"])
+        try await server.stop(removingData: true)
+    }
+
+    @Test("Ctrl-C mid-ingest: the line is finished, what was acknowledged is printed with how to resume, exit 130")
+    func interruptedIngest() async throws {
+        let server = try await cliServer()
+        defer { Task { try? await server.stop(removingData: true) } }
+        let directory = TemporaryDirectory()
+        var paths: [String] = []
+        for n in 0..<3 {
+            let path = directory.file("page-\(n).html")
+            try page(n).write(toFile: path, atomically: true, encoding: .utf8)
+            paths.append(path)
+        }
+        // The fourth input is a FIFO nobody writes to: the first three are sent and answered, then the ingest
+        // waits on it, so the interrupt lands mid-ingest with exactly three acknowledged.
+        let fifo = directory.file("stalled-page")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let ingest = try Subprocess(
+            Executables.newswire, ["ingest", "--concurrency", "1"] + paths + [fifo],
+            environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"])
+        try await waitFor("three pages stored") { try server.engine.stats().articleCount == 4 }
+        ingest.signal(SIGINT)
+        let finished = await ingest.finished()
+        #expect(finished.status == 130, "\(finished)")
+        #expect(finished.stderrLines.count == 1, "\(finished)")
+        #expect(finished.stderr.contains("interrupted: 3 acknowledged and stored (ingested 3,"), "\(finished)")
+        #expect(finished.stderr.contains("Run the same command again to resume"), "\(finished)")
+        try await server.stop(removingData: true)
+    }
+
+    @Test("a server that goes away mid-ingest is a broken connection, with what was stored and how to resume")
+    func brokenConnectionMidIngest() async throws {
+        let server = try await cliServer()
+        let directory = TemporaryDirectory()
+        let first = directory.file("page-0.html")
+        try page(0).write(toFile: first, atomically: true, encoding: .utf8)
+        let fifo = directory.file("late-page")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let ingest = try Subprocess(
+            Executables.newswire, ["ingest", "--concurrency", "1", first, fifo],
+            environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"])
+        try await waitFor("the first page stored") { try server.engine.stats().articleCount == 2 }
+        try await server.stop(removingData: true)
+        // Now release the second page: sending it finds the server gone.
+        try await writeToFIFO(fifo, page(1))
+        let finished = await ingest.finished()
+        #expect(finished.status == 3, "\(finished)")
+        #expect(finished.stderrLines.count == 1, "\(finished)")
+        #expect(finished.stderr.contains("broke"), "\(finished)")
+        #expect(finished.stderr.contains("1 acknowledged before that are stored"), "\(finished)")
+        #expect(!finished.stderr.contains("is newswired running"), "\(finished)")
+    }
+
+    @Test("a refused connection is one line in the user's terms, exit 3, no usage text")
+    func refusedConnection() async throws {
+        let closed = try HeldPort(listening: false)
+        let finished = try await newswire(["ping", "--port", "\(closed.port)"])
+        #expect(finished.status == 3, "\(finished)")
+        #expect(
+            finished.stderr
+                == "newswire: CONNECTION_FAILED: cannot connect to 127.0.0.1:\(closed.port): connection refused "
+                + "(is newswired running there?)\n", "\(finished)")
+        closed.close()
+    }
+
+    @Test("runtime errors print no usage text: not found exits 2, one line")
+    func notFoundIsOneLine() async throws {
+        let server = try await cliServer()
+        defer { Task { try? await server.stop(removingData: true) } }
+        let finished = try await newswire(["get", "0000000000000000000000000000dead"], port: server.port)
+        #expect(finished.status == 2, "\(finished)")
+        #expect(finished.stderrLines.count == 1 && finished.stderr.hasPrefix("newswire: NOT_FOUND:"), "\(finished)")
+        #expect(!finished.stderr.contains("Usage"))
+        try await server.stop(removingData: true)
+    }
+
+    @Test("ingest of a JSON Lines file without --jsonl says to use --jsonl, before sending anything")
+    func jsonLinesHint() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("records.txt")
+        try """
+            {"id":"1","title":"一","published":"2024-01-01","source":"s","url":"u","body":"正文"}
+            {"id":"2","title":"二","published":"2024-01-02","source":"s","url":"u","body":"正文"}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let finished = try await newswire(["ingest", path], port: 1)
+        #expect(finished.status == 64, "\(finished)")
+        #expect(finished.stderr.contains("\(path) holds JSON Lines records, not pages: use --jsonl"), "\(finished)")
+    }
+
+    @Test("--limit and --offset: help and errors agree on the range; a negative offset is named as such")
+    func limitsAgree() async throws {
+        let help = try await newswire(["search", "--help"])
+        #expect(help.stdout.contains("0...10000"), "\(help)")
+        let over = try await newswire(["search", "x", "--limit", "10001"], port: 1)
+        #expect(over.status == 64 && over.stderr.contains("--limit 10001 is outside 0...10000"), "\(over)")
+        let negative = try await newswire(["search", "x", "--offset", "-1"], port: 1)
+        #expect(negative.status == 64, "\(negative)")
+        #expect(negative.stderr.contains("--offset -1 is negative"), "\(negative)")
+        #expect(!negative.stderr.contains("Missing value"), "\(negative)")
+    }
+
+    @Test("search --help shows the query syntax itself")
+    func searchHelpShowsSyntax() async throws {
+        let help = try await newswire(["search", "--help"])
+        #expect(help.status == 0)
+        for piece in ["新疆 OR 四川", "title:", "after:2024-04-01", "-上海", "\"hong kong\"", "every article"] {
+            #expect(help.stdout.contains(piece), "missing \(piece)")
+        }
+    }
+
+    @Test("--version on both executables, the same version")
+    func versions() async throws {
+        let cli = try await newswire(["--version"])
+        let server = try await Subprocess(Executables.newswired, ["--version"]).finished()
+        #expect(cli.status == 0 && server.status == 0)
+        #expect(cli.stdout == "newswire \(NewswireVersion.current)\n")
+        #expect(server.stdout == "newswired \(NewswireVersion.current)\n")
+    }
+
+    @Test("every connection option in --help is one the command line accepts before the command")
+    func connectionOptionsListed() async throws {
+        let help = try await newswire(["ping", "--help"])
+        for option in ["--host", "--port", "--token", "--token-file", "--tls", "--tls-ca", "--timeout", "--json"] {
+            #expect(help.stdout.contains(option), "\(option) not in ping --help")
+        }
+    }
+}
+
+/// Polls `condition` until it holds (bounded generously; what it waits for is certain to happen).
+func waitFor(_ what: String, _ condition: () throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+        if (try? condition()) == true { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("never happened: \(what)")
+}
+
+/// Writes `text` into `fifo` once its reader has opened it (polled on a dispatch thread: a blocking open would
+/// wait forever if the reader never comes).
+func writeToFIFO(_ fifo: String, _ text: String) async throws {
+    let opened: Bool = await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let descriptor = open(fifo, O_WRONLY | O_NONBLOCK)
+                if descriptor >= 0 {
+                    _ = fcntl(descriptor, F_SETFL, 0)
+                    _ = text.withCString { write(descriptor, $0, strlen($0)) }
+                    close(descriptor)
+                    return continuation.resume(returning: true)
+                }
+                usleep(20_000)
+            }
+            continuation.resume(returning: false)
+        }
+    }
+    #expect(opened, "nobody opened \(fifo) for reading")
+}
+
+@Suite("newswire bench --histogram, --plot and bench plot (subprocess)", .serialized, .timeLimit(.minutes(5)))
+struct BenchOutputTests {
+    @Test("an open-loop run writes the corrected and uncorrected .hgrm files and a plot; bench plot compares them")
+    func histogramsAndPlots() async throws {
+        let server = try await cliServer(extra: 20)
+        defer { Task { try? await server.stop(removingData: true) } }
+        let directory = TemporaryDirectory()
+        let hgrm = directory.file("run.hgrm")
+        let svg = directory.file("run.svg")
+        let run = try await newswire(
+            ["bench", "--connections", "2", "--pipeline", "4", "--rate", "400", "--duration", "500ms", "--warmup", "0",
+             "--histogram", hgrm, "--plot", svg, "--json"], port: server.port)
+        #expect(run.status == 0 || run.status == 1, "\(run)")  // 1: some requests NOT_SENT on a busy machine
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let answered = try #require(result["requests"] as? Int)
+        for path in [hgrm, directory.file("run.service.hgrm")] {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(text.hasPrefix("       Value     Percentile TotalCount 1/(1-Percentile)"))
+            #expect(text.contains("Total count    = \(String(repeating: " ", count: 12 - String(answered).count))\(answered)]"))
+        }
+        let drawn = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(drawn.contains("(corrected)") && drawn.contains("(uncorrected)"))
+        let comparison = directory.file("cmp.svg")
+        let plot = try await newswire(["bench", "plot", "first=\(hgrm)", directory.file("run.service.hgrm"), "-o", comparison])
+        #expect(plot.status == 0, "\(plot)")
+        let chart = try String(contentsOfFile: comparison, encoding: .utf8)
+        #expect(chart.components(separatedBy: "<polyline").count - 1 == 2)
+        #expect(chart.contains(">first<") && chart.contains(">run.service<"))
+        let bad = try await newswire(["bench", "plot", svg, "-o", comparison])
+        #expect(bad.status == 1 && bad.stderrLines.count == 1, "\(bad)")
+        try await server.stop(removingData: true)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import NewswireTestSupport
+import Testing
+
+@Suite("newswired --metrics: Prometheus text exposition over HTTP", .serialized, .timeLimit(.minutes(5)))
+struct MetricsTests {
+    @Test("a scrape after some requests parses as the text format and counts them by opcode and outcome")
+    func scrape() async throws {
+        let directory = TemporaryDirectory()
+        let server = try ServerProcess(dataDirectory: directory.path, extra: ["--metrics", "127.0.0.1:0"])
+        let port = try await server.waitUntilListening()
+        let metricsLine = try #require(await server.process.stderrLine { $0.contains("/metrics") })
+        let metricsPort = try #require(ServerProcess.port(after: "127.0.0.1:", in: metricsLine))
+
+        for _ in 0..<3 { #expect(try await newswire(["ping"], port: port).status == 0) }
+        #expect(try await newswire(["get", "0000000000000000000000000000dead"], port: port).status == 2)
+        #expect(try await newswire(["search", "新疆"], port: port).status == 0)
+
+        let response = try await httpGet(port: metricsPort, path: "/metrics")
+        #expect(response.status == 200, "\(response.head)")
+        #expect(response.head.lowercased().contains("content-type: text/plain; version=0.0.4"), "\(response.head)")
+        let samples = try parseExposition(response.body)
+        #expect(samples[#"newswire_requests{opcode="PING",outcome="ok"}"#] == 3, "\(response.body)")
+        #expect(samples[#"newswire_requests{opcode="GET",outcome="NOT_FOUND"}"#] == 1, "\(response.body)")
+        #expect(samples[#"newswire_requests{opcode="SEARCH",outcome="ok"}"#] == 1, "\(response.body)")
+        // Latency histograms by opcode and outcome: cumulative buckets ending in +Inf = count.
+        let pingCount = samples[#"newswire_request_duration_count{opcode="PING",outcome="ok"}"#]
+        #expect(pingCount == 3, "\(response.body)")
+        #expect(samples[#"newswire_request_duration_bucket{opcode="PING",outcome="ok",le="+Inf"}"#] == pingCount)
+        #expect(samples.keys.contains { $0.hasPrefix("newswire_connections_open") })
+        for name in [
+            "newswire_cache_hits_total", "newswire_cache_misses_total", "newswire_cache_bytes", "newswire_index_segments",
+            "newswire_articles", "newswire_store_bytes", "newswire_bytes_in",
+        ] {
+            #expect(samples[name] != nil, "\(name) missing from the scrape")
+        }
+        #expect(samples["newswire_articles"] == 0)
+        #expect((samples["newswire_store_bytes"] ?? 0) > 0)
+
+        let other = try await httpGet(port: metricsPort, path: "/")
+        #expect(other.status == 404)
+        let stopped = await server.stop()
+        #expect(stopped.status == 0, "\(stopped)")
+    }
+}
+
+/// Parses the Prometheus text format (version 0.0.4): `# HELP`/`# TYPE` comments, then `name{labels} value`
+/// samples; throws on a line that is neither. Keys are the sample name with its labels as printed.
+func parseExposition(_ text: String) throws -> [String: Double] {
+    var samples: [String: Double] = [:]
+    var typed: Set<String> = []
+    for line in text.split(separator: "\n") {
+        if line.hasPrefix("# TYPE ") {
+            let parts = line.split(separator: " ")
+            try #require(parts.count == 4 && ["counter", "gauge", "histogram", "summary", "untyped"].contains(parts[3]), "\(line)")
+            typed.insert(String(parts[2]))
+            continue
+        }
+        if line.hasPrefix("#") { continue }
+        let separator = try #require(line.lastIndex(of: " "), "no value: \(line)")
+        let key = String(line[..<separator])
+        let valueText = line[line.index(after: separator)...]
+        let value = try #require(valueText == "+Inf" ? Double.infinity : Double(valueText), "bad value: \(line)")
+        let name = String(key.prefix { $0 != "{" })
+        try #require(name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" }, "bad name: \(line)")
+        if key.contains("{") { try #require(key.hasSuffix("}"), "bad labels: \(line)") }
+        let family = ["_bucket", "_count", "_sum"].reduce(name) { $0.hasSuffix($1) ? String($0.dropLast($1.count)) : $0 }
+        try #require(typed.contains(name) || typed.contains(family), "sample before its # TYPE: \(line)")
+        samples[key] = value
+    }
+    return samples
+}
+
+/// One HTTP/1.1 GET over a plain socket (on a dispatch thread); the status, head and body.
+func httpGet(port: Int, path: String) async throws -> (status: Int, head: String, body: String) {
+    let raw: Data = try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(descriptor) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            guard connected else { return continuation.resume(throwing: POSIXError(.ECONNREFUSED)) }
+            let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\n\r\n"
+            _ = request.withCString { send(descriptor, $0, strlen($0), 0) }
+            var data = Data()
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                data.append(contentsOf: buffer[0..<count])
+            }
+            continuation.resume(returning: data)
+        }
+    }
+    let text = String(decoding: raw, as: UTF8.self)
+    let parts = text.components(separatedBy: "\r\n\r\n")
+    let head = parts.first ?? ""
+    let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+    return (status, head, parts.dropFirst().joined(separator: "\r\n\r\n"))
+}

@@ -1,0 +1,80 @@
+import Foundation
+import NewswireTestSupport
+import Testing
+
+/// `newswired` started as a user starts it.
+@Suite("newswired as a user runs it (subprocess)", .serialized, .timeLimit(.minutes(5)))
+struct ServerExecutableTests {
+    @Test("a port in use is one line naming it, exit 1, checked before the seeds are ingested")
+    func portInUse() async throws {
+        let held = try HeldPort()
+        let directory = TemporaryDirectory()
+        let dataDirectory = directory.file("data")
+        let finished = try await Subprocess(
+            Executables.newswired, ["--port", "\(held.port)", "--data-dir", dataDirectory]
+        ).finished()
+        #expect(finished.status == 1, "\(finished)")
+        #expect(
+            finished.stderr
+                == "newswired: 127.0.0.1:\(held.port) is already in use (another newswired?); pick another with --port\n",
+            "\(finished)")
+        // No work was done: the data directory was never created, let alone seeded.
+        #expect(!FileManager.default.fileExists(atPath: dataDirectory))
+        held.close()
+    }
+
+    @Test("a second server on the same data directory exits 1 with one line, no usage text")
+    func dataDirectoryInUse() async throws {
+        let directory = TemporaryDirectory()
+        let first = try ServerProcess(dataDirectory: directory.path)
+        _ = try await first.waitUntilListening()
+        let second = try await Subprocess(
+            Executables.newswired, ["--port", "0", "--no-seeds", "--data-dir", directory.path]
+        ).finished()
+        #expect(second.status == 1, "\(second)")
+        let ownLines = second.stderrLines.filter { $0.hasPrefix("newswired: ") }
+        #expect(ownLines.count == 1 && ownLines[0].contains("in use"), "\(second)")
+        #expect(!second.stderr.contains("Usage"), "\(second)")
+        let stopped = await first.stop()
+        #expect(stopped.status == 0, "\(stopped)")
+    }
+
+    @Test("a bad option is a usage error (64); a bad --metrics address too")
+    func badOptions() async throws {
+        let port = try await Subprocess(Executables.newswired, ["--port", "70000"]).finished()
+        #expect(port.status == 64, "\(port)")
+        let metrics = try await Subprocess(Executables.newswired, ["--metrics", "nowhere"]).finished()
+        #expect(metrics.status == 64 && metrics.stderr.contains("is not ADDR:PORT"), "\(metrics)")
+    }
+}
+
+/// A `newswired` subprocess on 127.0.0.1 port 0 without seeds.
+final class ServerProcess: @unchecked Sendable {
+    let process: Subprocess
+
+    init(dataDirectory: String, extra: [String] = []) throws {
+        process = try Subprocess(
+            Executables.newswired,
+            ["--port", "0", "--no-seeds", "--data-dir", dataDirectory, "--log-level", "notice"] + extra)
+    }
+
+    /// The port from the "listening" log line.
+    func waitUntilListening() async throws -> Int {
+        let line = try #require(
+            await process.stderrLine { $0.contains("listening") && $0.contains("newswire_address") },
+            "newswired did not start")
+        return try #require(Self.port(after: "127.0.0.1:", in: line))
+    }
+
+    /// The number after `prefix` in `line` (the first run of digits).
+    static func port(after prefix: String, in line: String) -> Int? {
+        guard let range = line.range(of: prefix, options: .backwards) else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// SIGTERM (graceful shutdown) and the outcome.
+    func stop() async -> Finished {
+        process.signal(SIGTERM)
+        return await process.finished()
+    }
+}
