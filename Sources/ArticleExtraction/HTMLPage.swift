@@ -245,12 +245,29 @@ private enum ChromeMark: Comparable {
 /// `has-nav-bar`, `no-sidebar`, `with-comments`: a state modifier on a wrapper, not the thing itself.
 private let stateModifiers: [[UInt8]] = ["has", "is", "no", "with", "show", "hide"].map { Array($0.utf8) }
 
+/// The boilerplate words grouped by first letter, weak words first within each group: a class token is compared
+/// only with the few words that start like it (every element's class and id go through here).
+private let boilerplateWordsByInitial: [[(word: [UInt8], prefix: Bool, mark: ChromeMark)]] = {
+    var table = [[(word: [UInt8], prefix: Bool, mark: ChromeMark)]](repeating: [], count: 128)
+    let groups: [([[UInt8]], Bool, ChromeMark)] = [
+        (weakExactBytes, false, .weak), (weakPrefixBytes, true, .weak),
+        (boilerplateExactBytes, false, .strong), (boilerplatePrefixBytes, true, .strong),
+    ]
+    for (words, prefix, mark) in groups {
+        for w in words where !w.isEmpty && w[0] < 128 { table[Int(w[0])].append((w, prefix, mark)) }
+    }
+    return table
+}()
+
 private func boilerplateWordMark(_ token: ArraySlice<UInt8>) -> ChromeMark {
-    for w in weakExactBytes where w.count == token.count && token.elementsEqual(w) { return .weak }
-    for p in weakPrefixBytes where token.count >= p.count && token.prefix(p.count).elementsEqual(p) { return .weak }
-    for w in boilerplateExactBytes where w.count == token.count && token.elementsEqual(w) { return .strong }
-    for p in boilerplatePrefixBytes where token.count >= p.count && token.prefix(p.count).elementsEqual(p) {
-        return .strong
+    guard let first = token.first, first < 128 else { return .none }
+    for entry in boilerplateWordsByInitial[Int(first)] {
+        let w = entry.word
+        if entry.prefix {
+            if token.count >= w.count && token.prefix(w.count).elementsEqual(w) { return entry.mark }
+        } else if w.count == token.count && token.elementsEqual(w) {
+            return entry.mark
+        }
     }
     return .none
 }
