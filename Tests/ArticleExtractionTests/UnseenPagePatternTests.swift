@@ -74,6 +74,18 @@ struct UnseenPagePatternTests {
                 <p>今年全市计划改造老旧小区一百二十个，涉及居民两万余户，目前各项前期工作正在有序推进之中。【详细】</p>
                 <span>示例网 · 12分钟前</span></div></div>
                 """),
+        // A long feed of teasers (linked headline, unlinked abstract, age line) after an article: the repeated
+        // small structure marks the feed, though its abstracts are prose and not links.
+        BodyCase(
+            name: "long teaser feed after the article",
+            body: "<div class=\"article-body\">\(prose)</div><div class=\"feed\">"
+                + (1...15).map { i in
+                    """
+                    <div class="feed-item"><a href="/n/\(i).html">第\(i)条：示例地区推进重点项目建设</a>
+                    <p>示例地区今年以来围绕第\(i)批重点项目建设持续发力，累计完成投资\(i * 7)亿元，各项工作稳步推进。</p>
+                    <span>示例网·\(i)分钟前</span></div>
+                    """
+                }.joined() + "</div>"),
         // A forum thread's reply index (`回复线索：` then one line per reply).
         BodyCase(
             name: "forum reply index after the post",
