@@ -35,6 +35,31 @@ enum BodySelector {
         select(page, ignoringBoilerplate: false) ?? select(page, ignoringBoilerplate: true)
     }
 
+    /// A feed of teasers after the article (linked headline, unlinked abstract, maybe an age line; repeated) passes
+    /// the link-density test, since the abstracts are not links: the repetition of that small structure is the
+    /// signal. From the first of three or more headline links that each lead a short item up to the end of the
+    /// run, the blocks are a feed, not the article.
+    static func withoutTrailingTeasers(_ page: HTMLPage, _ range: Range<Int>) -> Range<Int> {
+        func isHeadlineLink(_ b: HTMLPage.Block) -> Bool { b.visible >= 6 && b.linkVisible * 2 > b.visible }
+        guard let firstProse = range.first(where: { !isHeadlineLink(page.blocks[$0]) && page.blocks[$0].punctuation > 0 })
+        else { return range }
+        var links: [Int] = []
+        for i in (firstProse + 1)..<range.upperBound where isHeadlineLink(page.blocks[i]) { links.append(i) }
+        guard links.count >= 3 else { return range }
+        // Walk back from the end: the feed is the longest suffix of links whose items are all short.
+        var feedStart: Int?
+        var itemEnd = range.upperBound
+        for link in links.reversed() {
+            let item = (link + 1)..<itemEnd
+            let short = item.count <= 3 && item.allSatisfy { page.blocks[$0].visible <= 160 }
+            guard short else { break }
+            feedStart = link
+            itemEnd = link
+        }
+        guard let start = feedStart, links.filter({ $0 >= start }).count >= 3, start > firstProse else { return range }
+        return range.lowerBound..<start
+    }
+
     /// The maximum-sum run of consecutive blocks in document order (Kadane's algorithm).
     ///
     /// Why a run and not a DOM element: on tag soup (unclosed `<p>`, tables nesting the whole page) the element
@@ -59,6 +84,7 @@ enum BodySelector {
             }
         }
         guard bestSum > 0, !bestRange.isEmpty else { return nil }
+        bestRange = withoutTrailingTeasers(page, bestRange)
         // A closing signature (issuing office, date) is short and unpunctuated, so it scores below zero; keep up
         // to a few such lines when they sit in the same container as the last paragraph.
         var end = bestRange.upperBound

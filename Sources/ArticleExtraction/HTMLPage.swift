@@ -245,12 +245,29 @@ private enum ChromeMark: Comparable {
 /// `has-nav-bar`, `no-sidebar`, `with-comments`: a state modifier on a wrapper, not the thing itself.
 private let stateModifiers: [[UInt8]] = ["has", "is", "no", "with", "show", "hide"].map { Array($0.utf8) }
 
+/// The boilerplate words grouped by first letter, weak words first within each group: a class token is compared
+/// only with the few words that start like it (every element's class and id go through here).
+private let boilerplateWordsByInitial: [[(word: [UInt8], prefix: Bool, mark: ChromeMark)]] = {
+    var table = [[(word: [UInt8], prefix: Bool, mark: ChromeMark)]](repeating: [], count: 128)
+    let groups: [([[UInt8]], Bool, ChromeMark)] = [
+        (weakExactBytes, false, .weak), (weakPrefixBytes, true, .weak),
+        (boilerplateExactBytes, false, .strong), (boilerplatePrefixBytes, true, .strong),
+    ]
+    for (words, prefix, mark) in groups {
+        for w in words where !w.isEmpty && w[0] < 128 { table[Int(w[0])].append((w, prefix, mark)) }
+    }
+    return table
+}()
+
 private func boilerplateWordMark(_ token: ArraySlice<UInt8>) -> ChromeMark {
-    for w in weakExactBytes where w.count == token.count && token.elementsEqual(w) { return .weak }
-    for p in weakPrefixBytes where token.count >= p.count && token.prefix(p.count).elementsEqual(p) { return .weak }
-    for w in boilerplateExactBytes where w.count == token.count && token.elementsEqual(w) { return .strong }
-    for p in boilerplatePrefixBytes where token.count >= p.count && token.prefix(p.count).elementsEqual(p) {
-        return .strong
+    guard let first = token.first, first < 128 else { return .none }
+    for entry in boilerplateWordsByInitial[Int(first)] {
+        let w = entry.word
+        if entry.prefix {
+            if token.count >= w.count && token.prefix(w.count).elementsEqual(w) { return entry.mark }
+        } else if w.count == token.count && token.elementsEqual(w) {
+            return entry.mark
+        }
     }
     return .none
 }
@@ -431,12 +448,30 @@ private final class Walker {
         }
         if traits.contains(.block) { flush() }
         var mark: ChromeMark = traits.contains(.chrome) ? .strong : .none
-        if mark != .strong && !traits.contains(.wrapper) && attributes != nil {
-            for attr: StaticString in ["class", "id"] {
-                if let v = Self.attribute(attributes, attr) { mark = max(mark, boilerplateAttribute(v)) }
+        // One pass over the attributes for the four this function reads (a scan per name cost more).
+        var classValue: UnsafePointer<xmlChar>?
+        var idValue: UnsafePointer<xmlChar>?
+        var roleValue: UnsafePointer<xmlChar>?
+        var styleValue: UnsafePointer<xmlChar>?
+        if var p = attributes {
+            while let name = p.pointee {
+                let value = (p + 1).pointee
+                switch (name[0], name[1]) {
+                case (UInt8(ascii: "c"), UInt8(ascii: "l")) where Self.isName(name, "class"): classValue = value
+                case (UInt8(ascii: "i"), UInt8(ascii: "d")) where name[2] == 0: idValue = value
+                case (UInt8(ascii: "r"), UInt8(ascii: "o")) where Self.isName(name, "role"): roleValue = value
+                case (UInt8(ascii: "s"), UInt8(ascii: "t")) where Self.isName(name, "style"): styleValue = value
+                default: break
+                }
+                p += 2
+            }
+        }
+        if mark != .strong && !traits.contains(.wrapper) {
+            for v in [classValue, idValue] {
+                if let v { mark = max(mark, boilerplateAttribute(v)) }
                 if mark == .strong { break }
             }
-            if let role = Self.string(attributes, "role")?.lowercased(),
+            if let r = roleValue, let role = Optional(String(cString: r).lowercased()),
                 role == "navigation" || role == "contentinfo" || role == "complementary" || role == "banner"
             {
                 mark = .strong
@@ -444,7 +479,7 @@ private final class Walker {
         }
         // Hidden content (a dialog, a template, or an article body a script reveals later) counts against a
         // block like a widget word, rather than vanishing: see `HTMLPage.clearMisnamedWrappers`.
-        if mark == .none, let style = Self.attribute(attributes, "style"), Self.hidesContent(style) { mark = .weak }
+        if mark == .none, let style = styleValue, Self.hidesContent(style) { mark = .weak }
         let index = Int32(page.elements.count)
         page.elements.append(
             HTMLPage.Element(parent: stack.last ?? -1, subtreeEnd: index + 1, boilerplate: mark != .none))
@@ -458,10 +493,53 @@ private final class Walker {
         if traits.headingLevel > 0 { headingLevel = traits.headingLevel }
     }
 
+    /// Whether the NUL-terminated attribute name equals `wanted`.
+    @inline(__always) static func isName(_ name: UnsafePointer<xmlChar>, _ wanted: StaticString) -> Bool {
+        strcmp(
+            UnsafeRawPointer(name).assumingMemoryBound(to: CChar.self),
+            UnsafeRawPointer(wanted.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
+    }
+
     /// `display:none` or `visibility:hidden` in an inline style.
+    ///
+    /// Scanned in place, bytes lowercased and spaces skipped: nearly every element of some pages has a style, and
+    /// building a String per attribute cost a tenth of all parsing time.
     static func hidesContent(_ style: UnsafePointer<xmlChar>) -> Bool {
-        let compact = String(cString: style).lowercased().filter { $0 != " " }
-        return compact.contains("display:none") || compact.contains("visibility:hidden")
+        var i = 0
+        while style[i] != 0 {
+            let c = style[i] | 0x20
+            if c == UInt8(ascii: "d") || c == UInt8(ascii: "v") {
+                if matchesCompact(style, at: i, displayNone) || matchesCompact(style, at: i, visibilityHidden) {
+                    return true
+                }
+            }
+            i += 1
+        }
+        return false
+    }
+
+    private static let displayNone = Array("display:none".utf8)
+    private static let visibilityHidden = Array("visibility:hidden".utf8)
+
+    /// Whether `pattern` (lowercase, no spaces) starts at `start` of the C string, ignoring case and whitespace.
+    @inline(__always) private static func matchesCompact(
+        _ s: UnsafePointer<xmlChar>, at start: Int, _ pattern: [UInt8]
+    ) -> Bool {
+        var i = start
+        var k = 0
+        while k < pattern.count {
+            let c = s[i]
+            if c == 0 { return false }
+            if c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D {
+                i += 1
+                continue
+            }
+            let lower = c >= 0x41 && c <= 0x5A ? c | 0x20 : c
+            if lower != pattern[k] { return false }
+            i += 1
+            k += 1
+        }
+        return true
     }
 
     private func beginCapture(_ target: Capture) {

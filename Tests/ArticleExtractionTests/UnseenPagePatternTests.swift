@@ -28,69 +28,77 @@ struct UnseenPagePatternTests {
 
     static func extract(_ bytes: [UInt8]) throws -> Article { try ArticleExtractor().extract(bytes) }
 
-    // MARK: Hidden and widget-named wrappers
+    // MARK: Bodies that must come out as the article alone
 
-    /// A body that a script reveals later (`visibility:hidden` on the wrapper) is still the body.
-    @Test func hiddenWrapperAroundTheArticleStillYieldsIt() throws {
-        let a = try Self.extract(
-            Self.page(body: "<div id=\"js_content\" style=\"visibility: hidden;\">\(Self.prose)</div>"))
-        #expect(a.paragraphs == Self.paragraphs)
+    /// A page pattern around (or instead of) plain article markup, and the body it must still give: the article's
+    /// three paragraphs and nothing else.
+    struct BodyCase: CustomTestStringConvertible, Sendable {
+        var name: String
+        var body: String
+        var testDescription: String { name }
     }
 
-    /// A widget word in the class of the article's wrapper (`js_img_share_area`) does not hide the article.
-    @Test func widgetWordOnTheArticleWrapperDoesNotHideIt() throws {
-        let a = try Self.extract(
-            Self.page(
-                body: """
-                    <div class="share-bar"><a href="#">微博</a> <a href="#">微信</a></div>
-                    <div class="js_img_share_area"><div class="content">\(Self.prose)</div></div>
-                    """))
-        #expect(a.paragraphs == Self.paragraphs)
-    }
+    static let bodyCases: [BodyCase] = [
+        // A body that a script reveals later (`visibility:hidden` on the wrapper) is still the body.
+        BodyCase(
+            name: "hidden wrapper around the article",
+            body: "<div id=\"js_content\" style=\"visibility: hidden;\">\(prose)</div>"),
+        // A widget word in the class of the article's wrapper (`js_img_share_area`) does not hide the article.
+        BodyCase(
+            name: "widget word on the article's wrapper",
+            body: """
+                <div class="share-bar"><a href="#">微博</a> <a href="#">微信</a></div>
+                <div class="js_img_share_area"><div class="content">\(prose)</div></div>
+                """),
+        // Hidden boilerplate stays out: a hidden one-line copy of the headline inside the body.
+        BodyCase(
+            name: "hidden line inside the body",
+            body: "<div class=\"post-body\"><p style=\"display:none\">原标题：农村公路建设提速</p>\(prose)</div>"),
+        // A platform disclaimer after the article ends it.
+        BodyCase(
+            name: "platform disclaimer and notice after the article",
+            body: prose
+                + "<p>特别声明：以上内容(如有图片或视频亦包括在内)为自媒体平台用户上传并发布，本平台仅提供信息存储服务。</p>"
+                + "<p>Notice: The content above (including the pictures and videos if any) is uploaded by a user.</p>"),
+        BodyCase(
+            name: "investment disclaimer after the article",
+            body: prose + "<p>声明：本网力求信息真实、准确，文章提及内容仅供参考，不构成实质性投资建议。</p>"),
+        // Linked headlines with unlinked abstracts (`…【详细】`) and feed lines (`示例网 · 5分钟前`).
+        BodyCase(
+            name: "teaser list after the article",
+            body: "<div class=\"text\">\(prose)</div>" + """
+                <div class="list"><div class="item"><img src="a.jpg"><a href="/a1.html">全市新增公交线路十条</a>
+                <p>记者从市交通运输局获悉，今年以来全市新增公交线路十条，优化调整线路二十余条，方便了群众出行。【详细】</p>
+                <span>示例网 · 5分钟前</span></div>
+                <div class="item"><img src="b.jpg"><a href="/a2.html">老旧小区改造全面启动</a>
+                <p>今年全市计划改造老旧小区一百二十个，涉及居民两万余户，目前各项前期工作正在有序推进之中。【详细】</p>
+                <span>示例网 · 12分钟前</span></div></div>
+                """),
+        // A long feed of teasers (linked headline, unlinked abstract, age line) after an article: the repeated
+        // small structure marks the feed, though its abstracts are prose and not links.
+        BodyCase(
+            name: "long teaser feed after the article",
+            body: "<div class=\"article-body\">\(prose)</div><div class=\"feed\">"
+                + (1...15).map { i in
+                    """
+                    <div class="feed-item"><a href="/n/\(i).html">第\(i)条：示例地区推进重点项目建设</a>
+                    <p>示例地区今年以来围绕第\(i)批重点项目建设持续发力，累计完成投资\(i * 7)亿元，各项工作稳步推进。</p>
+                    <span>示例网·\(i)分钟前</span></div>
+                    """
+                }.joined() + "</div>"),
+        // A forum thread's reply index (`回复线索：` then one line per reply).
+        BodyCase(
+            name: "forum reply index after the post",
+            body: "<div class=\"post\">\(prose)</div>" + """
+                <div>| 回复线索：</div>
+                <div><a href="/r1">公路修到家门口了【山里人】08-11 16:58 138字 [140/0]</a></div>
+                <div><a href="/r2">希望早日通车，出行方便多了【路过的】08-11 17:03 52字 [127/1]</a></div>
+                """),
+    ]
 
-    /// Hidden boilerplate stays out: a hidden one-line copy of the headline inside the body is not a paragraph.
-    @Test func hiddenLineInsideTheBodyStaysOut() throws {
-        let a = try Self.extract(
-            Self.page(body: "<div class=\"post-body\"><p style=\"display:none\">原标题：农村公路建设提速</p>\(Self.prose)</div>"))
-        #expect(a.paragraphs == Self.paragraphs)
-    }
-
-    /// A platform disclaimer or a credit line after the article (`特别声明：以上内容…`, `声明：…`) ends it.
-    @Test func disclaimerAfterTheArticleEndsIt() throws {
-        let a = try Self.extract(
-            Self.page(
-                body: Self.prose
-                    + "<p>特别声明：以上内容(如有图片或视频亦包括在内)为自媒体平台用户上传并发布，本平台仅提供信息存储服务。</p>"
-                    + "<p>Notice: The content above (including the pictures and videos if any) is uploaded by a user.</p>"))
-        #expect(a.paragraphs == Self.paragraphs)
-        let b = try Self.extract(
-            Self.page(body: Self.prose + "<p>声明：本网力求信息真实、准确，文章提及内容仅供参考，不构成实质性投资建议。</p>"))
-        #expect(b.paragraphs == Self.paragraphs)
-    }
-
-    /// A related-news list of linked headlines with unlinked abstracts (`…【详细】`) and feed lines
-    /// (`示例网 · 5分钟前`) after the article is not part of it.
-    @Test func teaserListAfterTheArticleStaysOut() throws {
-        let teaser = """
-            <div class="list"><div class="item"><img src="a.jpg"><a href="/a1.html">全市新增公交线路十条</a>
-            <p>记者从市交通运输局获悉，今年以来全市新增公交线路十条，优化调整线路二十余条，方便了群众出行。【详细】</p>
-            <span>示例网 · 5分钟前</span></div>
-            <div class="item"><img src="b.jpg"><a href="/a2.html">老旧小区改造全面启动</a>
-            <p>今年全市计划改造老旧小区一百二十个，涉及居民两万余户，目前各项前期工作正在有序推进之中。【详细】</p>
-            <span>示例网 · 12分钟前</span></div></div>
-            """
-        let a = try Self.extract(Self.page(body: "<div class=\"text\">\(Self.prose)</div>" + teaser))
-        #expect(a.paragraphs == Self.paragraphs)
-    }
-
-    /// A forum thread's reply index (`回复线索：` then one line per reply) is not part of the post.
-    @Test func forumReplyIndexStaysOut() throws {
-        let replies = """
-            <div>| 回复线索：</div>
-            <div><a href="/r1">公路修到家门口了【山里人】08-11 16:58 138字 [140/0]</a></div>
-            <div><a href="/r2">希望早日通车，出行方便多了【路过的】08-11 17:03 52字 [127/1]</a></div>
-            """
-        let a = try Self.extract(Self.page(body: "<div class=\"post\">\(Self.prose)</div>" + replies))
+    @Test(arguments: bodyCases)
+    func bodyIsTheArticleAlone(_ c: BodyCase) throws {
+        let a = try Self.extract(Self.page(body: c.body))
         #expect(a.paragraphs == Self.paragraphs)
     }
 

@@ -235,7 +235,7 @@ def main():
     else:
         print(f"pages: {n} corpus articles rendered as news pages ({n - n // 2} UTF-8, {n // 2} GBK), "
               f"{mb:.2f} MB total, {total_bytes / n / 1024:.1f} KiB/page")
-    print(f"newswire:    {' '.join(cmd[:3])} --jobs J <{n} files>   (the whole process, start-up included; "
+    print(f"newswire:    {' '.join([os.path.relpath(cmd[0], ROOT)] + cmd[1:3])} --jobs J <{n} files>   (the whole process, start-up included; "
           f"best of {a.runs})")
     print(f"trafilatura: trafilatura.bare_extraction(html, with_metadata=True) {traf_version}, in-process, "
           f"1 thread, extraction call only; best of {a.runs}")
