@@ -303,15 +303,23 @@ struct SnippetScratch {
         return match(patterns, sourceCount: body.count)
     }
 
-    /// The normaliser's fast path for every scalar, or false when one needs its slow path.
+    /// The normaliser's fast path for every scalar, or false when one needs its slow path. Works on local
+    /// arrays (moved out of `self` and back): appending through `self` inside the table closure paid an
+    /// exclusivity check per scalar.
     private mutating func normalize(_ body: UnsafeBufferPointer<UInt16>) -> Bool {
+        var normalized = self.normalized
+        var classes = self.classes
+        var origins = self.origins
+        self.normalized = []
+        self.classes = []
+        self.origins = []
         normalized.removeAll(keepingCapacity: true)
         classes.removeAll(keepingCapacity: true)
         origins.removeAll(keepingCapacity: true)
         normalized.reserveCapacity(body.count)
         classes.reserveCapacity(body.count)
         origins.reserveCapacity(body.count)
-        return Normalizer.withBMPTable { table in
+        let complete = Normalizer.withBMPTable { table in
             let exceptions = Normalizer.oneToOneExceptionMask
             for i in body.indices {
                 let u = body[i]
@@ -332,49 +340,61 @@ struct SnippetScratch {
             }
             return true
         }
+        self.normalized = normalized
+        self.classes = classes
+        self.origins = origins
+        return complete
     }
 
     /// ``Analyzer/units(of:basePosition:into:)`` over the normalised buffers, without a string per word.
     private mutating func analyse() {
+        var units = self.units
+        self.units = []
         units.removeAll(keepingCapacity: true)
         var position: Int32 = -1
         var hasPrevious = false
         var previousWasWord = false
-        var separator = ScalarClass.cjk.rawValue  // none; else the strongest separator since the previous unit
         let none = ScalarClass.cjk.rawValue
-        let n = normalized.count
-        var i = 0
-        while i < n {
-            switch classes[i] {
-            case ScalarClass.space.rawValue:
-                if separator == none { separator = ScalarClass.space.rawValue }
-                i += 1
-            case ScalarClass.hardBreak.rawValue:
-                separator = ScalarClass.hardBreak.rawValue
-                i += 1
-            case ScalarClass.cjk.rawValue:
-                position += hasPrevious && separator != none ? 2 : 1
-                units.append(Unit(cjk: normalized[i], position: position, start: Int32(i), end: Int32(i + 1)))
-                hasPrevious = true
-                previousWasWord = false
-                separator = none
-                i += 1
-            default:
-                var j = i + 1
-                while j < n, classes[j] == ScalarClass.word.rawValue { j += 1 }
-                if hasPrevious {
-                    let adjacent = separator == none || (separator == ScalarClass.space.rawValue && previousWasWord)
-                    position += adjacent ? 1 : 2
-                } else {
-                    position += 1
+        var separator = none  // else the strongest separator since the previous unit
+        normalized.withUnsafeBufferPointer { normalized in
+            classes.withUnsafeBufferPointer { classes in
+                let n = normalized.count
+                var i = 0
+                while i < n {
+                    switch classes[i] {
+                    case ScalarClass.space.rawValue:
+                        if separator == none { separator = ScalarClass.space.rawValue }
+                        i += 1
+                    case ScalarClass.hardBreak.rawValue:
+                        separator = ScalarClass.hardBreak.rawValue
+                        i += 1
+                    case ScalarClass.cjk.rawValue:
+                        position += hasPrevious && separator != none ? 2 : 1
+                        units.append(Unit(cjk: normalized[i], position: position, start: Int32(i), end: Int32(i + 1)))
+                        hasPrevious = true
+                        previousWasWord = false
+                        separator = none
+                        i += 1
+                    default:
+                        var j = i + 1
+                        while j < n, classes[j] == ScalarClass.word.rawValue { j += 1 }
+                        if hasPrevious {
+                            let adjacent =
+                                separator == none || (separator == ScalarClass.space.rawValue && previousWasWord)
+                            position += adjacent ? 1 : 2
+                        } else {
+                            position += 1
+                        }
+                        units.append(Unit(cjk: 0, position: position, start: Int32(i), end: Int32(j)))
+                        hasPrevious = true
+                        previousWasWord = true
+                        separator = none
+                        i = j
+                    }
                 }
-                units.append(Unit(cjk: 0, position: position, start: Int32(i), end: Int32(j)))
-                hasPrevious = true
-                previousWasWord = true
-                separator = none
-                i = j
             }
         }
+        self.units = units
     }
 
     @inline(__always)
