@@ -38,6 +38,8 @@ extension TermPattern {
 enum SnippetBuilder {
     /// Most occurrences considered when picking the window (bounds work on huge bodies).
     static let maxOccurrences = 256
+    /// The shortest body prefix the stored-text path reads first (in UTF-16 code units).
+    static let initialPrefix = 64
 
     typealias Occurrence = (range: Range<Int>, pattern: Int)
 
@@ -62,7 +64,7 @@ enum SnippetBuilder {
                 }
             }
         }
-        let (window, highlights) = place(
+        let (window, highlights, _) = place(
             ScalarText(scalars: bodyScalars), occurrences: occurrences, patternCount: patterns.count, length: length)
         var view = String.UnicodeScalarView()
         for s in bodyScalars[window] {
@@ -75,14 +77,35 @@ enum SnippetBuilder {
     // MARK: Stored-text path
 
     /// The snippet of a body stored as UTF-16 (the index's stored text); same result as the reference path.
+    ///
+    /// Reads only as much of the body as it must: a prefix first (a few snippet lengths), growing fourfold until
+    /// the prefix holds a window that shows every pattern and ends before the prefix does. No later window can
+    /// beat that one (it already shows the most patterns possible, and ties go to the earliest), and every
+    /// occurrence it highlights ends inside the prefix, where the analysis is the whole body's (only a unit
+    /// touching the cut may differ, and occurrences ending there are set aside).
     static func snippet(
         utf16 body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, scratch: inout SnippetScratch, length: Int
     ) -> (String, [HighlightRange]) {
-        guard let occurrences = scratch.occurrences(in: body, patterns: patterns) else {
-            return snippet(body: UTF16Text.string(body), patterns: patterns.patterns, length: length)
+        let patternCount = patterns.patterns.count
+        let clampedLength = min(max(length, 1), max(body.count, 1))
+        var limit = min(body.count, max(3 * clampedLength, initialPrefix))
+        var placed: (window: Range<Int>, highlights: [HighlightRange])
+        while true {
+            guard var occurrences = scratch.occurrences(in: UnsafeBufferPointer(rebasing: body[0..<limit]), patterns: patterns)
+            else {
+                return snippet(body: UTF16Text.string(body), patterns: patterns.patterns, length: length)
+            }
+            let complete = limit == body.count
+            if !complete { occurrences.removeAll { $0.range.upperBound >= limit } }
+            let (window, highlights, distinct) = place(
+                UTF16BMPText(units: body), occurrences: occurrences, patternCount: patternCount, length: length)
+            if complete || (distinct == patternCount && window.lowerBound + clampedLength < limit) {
+                placed = (window, highlights)
+                break
+            }
+            limit = min(body.count, limit * 4)
         }
-        let (window, highlights) = place(
-            UTF16BMPText(units: body), occurrences: occurrences, patternCount: patterns.patterns.count, length: length)
+        let (window, highlights) = placed
         let text = withUnsafeTemporaryAllocation(of: UInt16.self, capacity: max(window.count, 1)) { out in
             var o = 0
             for i in window {
@@ -101,20 +124,22 @@ enum SnippetBuilder {
     ///
     /// The window shows the most distinct patterns (the earliest such place on ties) and starts a little before
     /// its first match, at a clause or sentence boundary when one is near, and never inside a Latin word.
+    /// Also returns how many distinct patterns the window shows.
     static func place<Text: SnippetText>(
         _ text: Text, occurrences: [Occurrence], patternCount: Int, length requested: Int
-    ) -> (Range<Int>, [HighlightRange]) {
+    ) -> (Range<Int>, [HighlightRange], Int) {
         let count = text.count
         // Clamped so window arithmetic cannot overflow whatever length a client asks for.
         let length = min(max(requested, 1), max(count, 1))
         var anchor = 0
         var requiredEnd = 0
+        var bestScore = 0
         if !occurrences.isEmpty {
             // Slide a window (anchored a little before an occurrence) over the occurrences; the one showing the
             // most distinct patterns wins, the earliest on ties.
             var inWindow = [Int](repeating: 0, count: patternCount)
             var distinct = 0
-            var bestScore = -1
+            bestScore = -1
             var tail = 0
             for (head, occurrence) in occurrences.enumerated() {
                 let start = max(0, occurrence.range.lowerBound - length / 5)
@@ -156,7 +181,7 @@ enum SnippetBuilder {
                 highlights.append(HighlightRange(start: start, end: end))
             }
         }
-        return (windowStart..<windowEnd, highlights)
+        return (windowStart..<windowEnd, highlights, bestScore)
     }
 
     /// Where the window starts: just after the clause or sentence boundary in `[lowest, anchor]` nearest to
