@@ -29,6 +29,8 @@ public struct LoadConfiguration: Sendable {
     public var queries: [String] = []
     /// Hits per SEARCH.
     public var searchLimit: Int = 10
+    /// Whether each SEARCH asks for every facet (source, month, person) over the whole result set.
+    public var searchFacets = false
     /// Hits per RELATED.
     public var relatedLimit: Int = 10
     /// Most ids fetched by SCAN for GET and RELATED.

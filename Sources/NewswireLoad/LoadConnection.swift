@@ -27,7 +27,11 @@ struct EncodedWorkload: Sendable {
             configuration.mix.contains(.related)
             ? ids.map { encoded(.related(RelatedMessage(id: $0, limit: configuration.relatedLimit))) } : []
         search = queries.map {
-            encoded(.search(SearchRequest(text: $0, limit: configuration.searchLimit)))
+            encoded(
+                .search(
+                    SearchRequest(
+                        text: $0, limit: configuration.searchLimit,
+                        facets: configuration.searchFacets ? FacetField.allCases : [])))
         }
         ping = encoded(.ping(PingMessage(payload: ByteBuffer(bytes: [0, 1, 2, 3, 4, 5, 6, 7]))))
         mix = configuration.mix

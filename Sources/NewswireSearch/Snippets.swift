@@ -38,6 +38,8 @@ extension TermPattern {
 enum SnippetBuilder {
     /// Most occurrences considered when picking the window (bounds work on huge bodies).
     static let maxOccurrences = 256
+    /// The shortest body prefix the stored-text path reads first (in UTF-16 code units).
+    static let initialPrefix = 64
 
     typealias Occurrence = (range: Range<Int>, pattern: Int)
 
@@ -62,7 +64,7 @@ enum SnippetBuilder {
                 }
             }
         }
-        let (window, highlights) = place(
+        let (window, highlights, _) = place(
             ScalarText(scalars: bodyScalars), occurrences: occurrences, patternCount: patterns.count, length: length)
         var view = String.UnicodeScalarView()
         for s in bodyScalars[window] {
@@ -75,14 +77,35 @@ enum SnippetBuilder {
     // MARK: Stored-text path
 
     /// The snippet of a body stored as UTF-16 (the index's stored text); same result as the reference path.
+    ///
+    /// Reads only as much of the body as it must: a prefix first (a few snippet lengths), growing fourfold until
+    /// the prefix holds a window that shows every pattern and ends before the prefix does. No later window can
+    /// beat that one (it already shows the most patterns possible, and ties go to the earliest), and every
+    /// occurrence it highlights ends inside the prefix, where the analysis is the whole body's (only a unit
+    /// touching the cut may differ, and occurrences ending there are set aside).
     static func snippet(
         utf16 body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, scratch: inout SnippetScratch, length: Int
     ) -> (String, [HighlightRange]) {
-        guard let occurrences = scratch.occurrences(in: body, patterns: patterns) else {
-            return snippet(body: UTF16Text.string(body), patterns: patterns.patterns, length: length)
+        let patternCount = patterns.patterns.count
+        let clampedLength = min(max(length, 1), max(body.count, 1))
+        var limit = min(body.count, max(3 * clampedLength, initialPrefix))
+        var placed: (window: Range<Int>, highlights: [HighlightRange])
+        while true {
+            guard var occurrences = scratch.occurrences(in: UnsafeBufferPointer(rebasing: body[0..<limit]), patterns: patterns)
+            else {
+                return snippet(body: UTF16Text.string(body), patterns: patterns.patterns, length: length)
+            }
+            let complete = limit == body.count
+            if !complete { occurrences.removeAll { $0.range.upperBound >= limit } }
+            let (window, highlights, distinct) = place(
+                UTF16BMPText(units: body), occurrences: occurrences, patternCount: patternCount, length: length)
+            if complete || (distinct == patternCount && window.lowerBound + clampedLength < limit) {
+                placed = (window, highlights)
+                break
+            }
+            limit = min(body.count, limit * 4)
         }
-        let (window, highlights) = place(
-            UTF16BMPText(units: body), occurrences: occurrences, patternCount: patterns.patterns.count, length: length)
+        let (window, highlights) = placed
         let text = withUnsafeTemporaryAllocation(of: UInt16.self, capacity: max(window.count, 1)) { out in
             var o = 0
             for i in window {
@@ -101,20 +124,22 @@ enum SnippetBuilder {
     ///
     /// The window shows the most distinct patterns (the earliest such place on ties) and starts a little before
     /// its first match, at a clause or sentence boundary when one is near, and never inside a Latin word.
+    /// Also returns how many distinct patterns the window shows.
     static func place<Text: SnippetText>(
         _ text: Text, occurrences: [Occurrence], patternCount: Int, length requested: Int
-    ) -> (Range<Int>, [HighlightRange]) {
+    ) -> (Range<Int>, [HighlightRange], Int) {
         let count = text.count
         // Clamped so window arithmetic cannot overflow whatever length a client asks for.
         let length = min(max(requested, 1), max(count, 1))
         var anchor = 0
         var requiredEnd = 0
+        var bestScore = 0
         if !occurrences.isEmpty {
             // Slide a window (anchored a little before an occurrence) over the occurrences; the one showing the
             // most distinct patterns wins, the earliest on ties.
             var inWindow = [Int](repeating: 0, count: patternCount)
             var distinct = 0
-            var bestScore = -1
+            bestScore = -1
             var tail = 0
             for (head, occurrence) in occurrences.enumerated() {
                 let start = max(0, occurrence.range.lowerBound - length / 5)
@@ -156,7 +181,7 @@ enum SnippetBuilder {
                 highlights.append(HighlightRange(start: start, end: end))
             }
         }
-        return (windowStart..<windowEnd, highlights)
+        return (windowStart..<windowEnd, highlights, bestScore)
     }
 
     /// Where the window starts: just after the clause or sentence boundary in `[lowest, anchor]` nearest to
@@ -303,15 +328,23 @@ struct SnippetScratch {
         return match(patterns, sourceCount: body.count)
     }
 
-    /// The normaliser's fast path for every scalar, or false when one needs its slow path.
+    /// The normaliser's fast path for every scalar, or false when one needs its slow path. Works on local
+    /// arrays (moved out of `self` and back): appending through `self` inside the table closure paid an
+    /// exclusivity check per scalar.
     private mutating func normalize(_ body: UnsafeBufferPointer<UInt16>) -> Bool {
+        var normalized = self.normalized
+        var classes = self.classes
+        var origins = self.origins
+        self.normalized = []
+        self.classes = []
+        self.origins = []
         normalized.removeAll(keepingCapacity: true)
         classes.removeAll(keepingCapacity: true)
         origins.removeAll(keepingCapacity: true)
         normalized.reserveCapacity(body.count)
         classes.reserveCapacity(body.count)
         origins.reserveCapacity(body.count)
-        return Normalizer.withBMPTable { table in
+        let complete = Normalizer.withBMPTable { table in
             let exceptions = Normalizer.oneToOneExceptionMask
             for i in body.indices {
                 let u = body[i]
@@ -332,49 +365,61 @@ struct SnippetScratch {
             }
             return true
         }
+        self.normalized = normalized
+        self.classes = classes
+        self.origins = origins
+        return complete
     }
 
     /// ``Analyzer/units(of:basePosition:into:)`` over the normalised buffers, without a string per word.
     private mutating func analyse() {
+        var units = self.units
+        self.units = []
         units.removeAll(keepingCapacity: true)
         var position: Int32 = -1
         var hasPrevious = false
         var previousWasWord = false
-        var separator = ScalarClass.cjk.rawValue  // none; else the strongest separator since the previous unit
         let none = ScalarClass.cjk.rawValue
-        let n = normalized.count
-        var i = 0
-        while i < n {
-            switch classes[i] {
-            case ScalarClass.space.rawValue:
-                if separator == none { separator = ScalarClass.space.rawValue }
-                i += 1
-            case ScalarClass.hardBreak.rawValue:
-                separator = ScalarClass.hardBreak.rawValue
-                i += 1
-            case ScalarClass.cjk.rawValue:
-                position += hasPrevious && separator != none ? 2 : 1
-                units.append(Unit(cjk: normalized[i], position: position, start: Int32(i), end: Int32(i + 1)))
-                hasPrevious = true
-                previousWasWord = false
-                separator = none
-                i += 1
-            default:
-                var j = i + 1
-                while j < n, classes[j] == ScalarClass.word.rawValue { j += 1 }
-                if hasPrevious {
-                    let adjacent = separator == none || (separator == ScalarClass.space.rawValue && previousWasWord)
-                    position += adjacent ? 1 : 2
-                } else {
-                    position += 1
+        var separator = none  // else the strongest separator since the previous unit
+        normalized.withUnsafeBufferPointer { normalized in
+            classes.withUnsafeBufferPointer { classes in
+                let n = normalized.count
+                var i = 0
+                while i < n {
+                    switch classes[i] {
+                    case ScalarClass.space.rawValue:
+                        if separator == none { separator = ScalarClass.space.rawValue }
+                        i += 1
+                    case ScalarClass.hardBreak.rawValue:
+                        separator = ScalarClass.hardBreak.rawValue
+                        i += 1
+                    case ScalarClass.cjk.rawValue:
+                        position += hasPrevious && separator != none ? 2 : 1
+                        units.append(Unit(cjk: normalized[i], position: position, start: Int32(i), end: Int32(i + 1)))
+                        hasPrevious = true
+                        previousWasWord = false
+                        separator = none
+                        i += 1
+                    default:
+                        var j = i + 1
+                        while j < n, classes[j] == ScalarClass.word.rawValue { j += 1 }
+                        if hasPrevious {
+                            let adjacent =
+                                separator == none || (separator == ScalarClass.space.rawValue && previousWasWord)
+                            position += adjacent ? 1 : 2
+                        } else {
+                            position += 1
+                        }
+                        units.append(Unit(cjk: 0, position: position, start: Int32(i), end: Int32(j)))
+                        hasPrevious = true
+                        previousWasWord = true
+                        separator = none
+                        i = j
+                    }
                 }
-                units.append(Unit(cjk: 0, position: position, start: Int32(i), end: Int32(j)))
-                hasPrevious = true
-                previousWasWord = true
-                separator = none
-                i = j
             }
         }
+        self.units = units
     }
 
     @inline(__always)

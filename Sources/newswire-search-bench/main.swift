@@ -141,7 +141,7 @@ var result: [String: Any] = [
     "articles": articleCount, "rawTextBytes": rawTextBytes, "buildSeconds": buildSeconds, "indexRSSBytes": indexRSS,
     "p50ms": plain.p50, "p99ms": plain.p99, "qps": plain.qps, "snippetP50ms": withSnippets.p50,
     "snippetP99ms": withSnippets.p99, "totals": plain.totals, "queries": queries.count,
-    "latenciesMs": plain.latencies,
+    "latenciesMs": plain.latencies, "snippetLatenciesMs": withSnippets.latencies,
     "postingsBytes": statistics.postingsBytes, "dictionaryBytes": statistics.dictionaryBytes,
     "storedTextBytes": statistics.storedTextBytes, "attributeBytes": statistics.attributeBytes,
     "segments": statistics.segments, "terms": statistics.terms,

@@ -53,6 +53,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Hits asked for per SEARCH.")
     var searchLimit: Int = 10
 
+    @Flag(help: "Ask every SEARCH for its source, month and person facets.")
+    var searchFacets = false
+
     @Option(help: "Hits asked for per RELATED.")
     var relatedLimit: Int = 10
 
@@ -115,6 +118,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         configuration.searchLimit = searchLimit
+        configuration.searchFacets = searchFacets
         configuration.relatedLimit = relatedLimit
         configuration.maxIDs = maxIDs
         configuration.threads = threads

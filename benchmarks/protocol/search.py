@@ -5,7 +5,11 @@ The whole corpus is ingested into a fresh newswired; `newswire bench --mix searc
 runs closed loop (pipeline 1) at each connection count. The peer is the same server answering PING at the same
 connection count (protocol and connection-loop cost alone), so the search column shows what the engine adds.
 
-Usage: benchmarks/protocol/search.py [--connections 1,4,16,64] [--seconds 5] [--no-build]
+A second table measures server CPU per request at 16 connections x pipeline 4 for SEARCH (top 10 with
+snippets and highlights), SEARCH with every facet, and PING, in interleaved rounds: the goal is a search at most
+6x a PING's server CPU, and with facets at most 2x that.
+
+Usage: benchmarks/protocol/search.py [--connections 1,4,16,64] [--seconds 5] [--rounds 2] [--no-build]
 """
 import argparse
 import os
@@ -22,6 +26,7 @@ def main():
     parser.add_argument("--connections", default="1,4,16,64")
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     h.require_corpus()
@@ -45,6 +50,25 @@ def main():
                 h.fmt_rate(p["throughput"]), f"{s['throughput'] / p['throughput']:.3f}",
                 str(errors) if errors else "0",
             ])
+        pipelined = []
+        common = ["-c", "16", "-p", "4", "-d", f"{args.seconds}s", "--warmup", "1s", "--threads", "2"]
+        search = ["--mix", "search=1", "--queries", QUERIES, "--search-limit", str(args.limit)]
+        for round_number in range(1, args.rounds + 1):
+            results = {
+                "search": h.bench(server.port, common + search, server_pid=server.pid),
+                "search with facets": h.bench(server.port, common + search + ["--search-facets"],
+                                              server_pid=server.pid),
+                "ping": h.bench(server.port, common + ["--mix", "ping=1"], server_pid=server.pid),
+            }
+            ping_cpu = results["ping"]["serverCPUMicrosPerRequest"]
+            search_cpu = results["search"]["serverCPUMicrosPerRequest"]
+            for name, r in results.items():
+                cpu = r["serverCPUMicrosPerRequest"]
+                pipelined.append([
+                    round_number, name, h.fmt_rate(r["throughput"]), h.fmt_us(r["latency"]["p50"]),
+                    h.fmt_us(r["latency"]["p99"]), f"{cpu:.1f}", f"{cpu / ping_cpu:.1f}x",
+                    f"{cpu / search_cpu:.2f}x" if name != "ping" else "", str(sum(r["errors"].values())),
+                ])
     finally:
         server.stop()
     print(f"## Search over the protocol: {sum(1 for l in open(QUERIES) if l.strip() and not l.startswith('#'))} "
@@ -52,6 +76,11 @@ def main():
     h.print_machine()
     print(h.table(["connections", "searches/s", "p50", "p90", "p99", "max", "server CPU µs/search",
                    "load-gen CPU µs/search", "PING/s (peer)", "search vs PING", "errors"], rows))
+    print()
+    print("### Server CPU per request, 16 connections x pipeline 4 (goal: search <= 6x PING; with facets <= 2x "
+          "search)\n")
+    print(h.table(["round", "request", "requests/s", "p50", "p99", "server CPU µs/request", "vs PING",
+                   "vs search", "errors"], pipelined))
     h.print_commands()
 
 

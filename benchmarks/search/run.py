@@ -176,6 +176,24 @@ def run_tantivy(docs, scale, queries):
     grown = rss() - before
     searcher = index.searcher()
     lat_count, lat_top, counts = [], [], []
+    for query in tantivy_queries(schema, queries):
+        counts.append(searcher.search(query, 10, count=True).count)
+        for count, sink in ((True, lat_count), (False, lat_top)):
+            searcher.search(query, 10, count=count)  # warm-up
+            best = float("inf")
+            for _ in range(ROUNDS):
+                t0 = time.perf_counter_ns()
+                searcher.search(query, 10, count=count)
+                best = min(best, (time.perf_counter_ns() - t0) / 1e6)
+            sink.append(best)
+    return {"build": build, "rss": grown, "lat_count": lat_count, "lat_top": lat_top, "counts": counts,
+}
+
+
+def tantivy_queries(schema, queries):
+    import tantivy
+
+    built = []
     for q in queries:
         parts = []
         for kind, s in query_terms(q):
@@ -187,18 +205,53 @@ def run_tantivy(docs, scale, queries):
                 parts.append(tantivy.Query.term_query(schema, "bi", s))
             else:
                 parts.append(tantivy.Query.phrase_query(schema, "bi", [s[k : k + 2] for k in range(len(s) - 1)]))
-        query = parts[0] if len(parts) == 1 else tantivy.Query.boolean_query(
-            [(tantivy.Occur.Must, p) for p in parts])
-        counts.append(searcher.search(query, 10, count=True).count)
-        for count, sink in ((True, lat_count), (False, lat_top)):
-            searcher.search(query, 10, count=count)  # warm-up
-            best = float("inf")
-            for _ in range(ROUNDS):
-                t0 = time.perf_counter_ns()
-                searcher.search(query, 10, count=count)
-                best = min(best, (time.perf_counter_ns() - t0) / 1e6)
-            sink.append(best)
-    return {"build": build, "rss": grown, "lat_count": lat_count, "lat_top": lat_top, "counts": counts}
+        built.append(parts[0] if len(parts) == 1 else tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, p) for p in parts]))
+    return built
+
+
+def run_tantivy_snippets(docs, queries):
+    """Top 10 with a snippet and highlights per hit through tantivy-py's SnippetGenerator (120 characters).
+
+    Tantivy makes snippets by re-tokenising a stored field, so this index stores the bigram field (a separate
+    index, so storing it does not change the row above). Its snippets are cut from the stored token text; the
+    work is the same kind Newswire's snippets do: fetch each hit's stored text, find the query's terms in it,
+    pick a window, and mark the highlights.
+    """
+    import tantivy
+
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw")
+    sb.add_text_field("bi", stored=True, tokenizer_name="whitespace", index_option="position")
+    sb.add_text_field("uni", tokenizer_name="whitespace", index_option="freq")
+    schema = sb.build()
+    index = tantivy.Index(schema)
+    writer = index.writer(heap_size=512_000_000)
+    for i, t, b in docs:
+        bi, uni = tokens(t + "\n" + b)
+        writer.add_document(tantivy.Document(id=i, bi=bi, uni=uni))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    searcher = index.searcher()
+    lat = []
+
+    def once(query):
+        generator = tantivy.SnippetGenerator.create(searcher, query, schema, "bi")
+        generator.set_max_num_chars(120)
+        result = searcher.search(query, 10, count=True)
+        return [(generator.snippet_from_doc(searcher.doc(address)).highlighted(), result.count)
+                for _, address in result.hits]
+
+    for query in tantivy_queries(schema, queries):
+        once(query)  # warm-up
+        best = float("inf")
+        for _ in range(ROUNDS):
+            t0 = time.perf_counter_ns()
+            once(query)
+            best = min(best, (time.perf_counter_ns() - t0) / 1e6)
+        lat.append(best)
+    return {"lat": lat}
 
 
 def main():
@@ -238,6 +291,8 @@ def main():
         gc.collect()
         tv = run_tantivy(docs, scale, queries)
         gc.collect()
+        ts = run_tantivy_snippets(docs, queries) if scale == 1 else None
+        gc.collect()
         nlat = nw["latenciesMs"]
         sub = [nlat[i] for i in sq["idx"]]
         raw = nw["rawTextBytes"]
@@ -254,6 +309,9 @@ def main():
               f"{pct(nlat, .5):.4f} | {pct(nlat, .99):.3f} | {1000 / statistics.mean(nlat):,.0f} | "
               f"{len(queries)}/{len(queries)} |")
         print(f"| Newswire, with snippets + highlights | | | {nw['snippetP50ms']:.4f} | {nw['snippetP99ms']:.3f} | | |")
+        if ts:
+            print(f"| Tantivy, count=True, with SnippetGenerator snippets + highlights (stored bigram field) | | | "
+                  f"{pct(ts['lat'], .5):.4f} | {pct(ts['lat'], .99):.3f} | | |")
         print(f"| Tantivy, our bigrams, count=True (exact total) | {tv['build']:.2f} | ~{mb(tv['rss'])} RSS growth | "
               f"{pct(tv['lat_count'], .5):.4f} | {pct(tv['lat_count'], .99):.3f} | "
               f"{1000 / statistics.mean(tv['lat_count']):,.0f} | {len(queries)}/{len(queries)} |")
@@ -271,6 +329,18 @@ def main():
               f"p99 vs Tantivy (count=True): {pct(tv['lat_count'], .99) / pct(nlat, .99):.2f}x")
         print(f"- p50 vs FTS5 trigram on the {len(sq['idx'])} queries it can answer: "
               f"{pct(sq['lat'], .5) / pct(sub, .5):.2f}x (goal >= 2x); p99: {pct(sq['lat'], .99) / pct(sub, .99):.2f}x")
+        slat = nw["snippetLatenciesMs"]
+        snippet_cost = [max(0.0, a - b) for a, b in zip(slat, nlat)]
+        print(f"- goals: p50 vs Tantivy (count=True) {pct(nlat, .5) / pct(tv['lat_count'], .5):.2f}x of Tantivy's "
+              f"(goal <= 0.5x); p99 {pct(nlat, .99) / pct(tv['lat_count'], .99):.2f}x of Tantivy's (goal <= 1x)")
+        print(f"- snippets + highlights for the ten hits (per query: with snippets minus without), p50 "
+              f"{pct(snippet_cost, .5):.4f} ms = {pct(snippet_cost, .5) / pct(nlat, .5):.2f}x the search's p50 "
+              f"(goal <= 1x)" + (f"; with snippets vs Tantivy with snippets: p50 "
+                                  f"{nw['snippetP50ms'] / pct(ts['lat'], .5):.2f}x, p99 "
+                                  f"{nw['snippetP99ms'] / pct(ts['lat'], .99):.2f}x of Tantivy's" if ts else ""))
+        slowest = sorted(range(len(queries)), key=lambda i: -nlat[i])[:5]
+        print("- slowest Newswire queries (ms, Newswire / Tantivy count=True, total): " + "; ".join(
+            f"`{queries[i]}` {nlat[i]:.3f} / {tv['lat_count'][i]:.3f}, {nw['totals'][i]:,}" for i in slowest))
         print(f"- build vs Tantivy: {tv['build'] / nw['buildSeconds']:.2f}x; vs FTS5: "
               f"{sq['build'] / nw['buildSeconds']:.2f}x")
         if nw.get("incrementalCount"):
