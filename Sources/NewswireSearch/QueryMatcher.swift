@@ -248,16 +248,32 @@ struct CompiledStandingQuery {
         }
     }
 
-    /// The hit SEARCH returns for `document`, less the score.
-    func hit(for document: BatchDocument, snippet: Bool) -> SearchHit {
+    /// The hit SEARCH returns for `document` (the `index`-th of its batch), less the score. Snippets are shared
+    /// through `cache` by queries highlighting the same patterns at the same length (popular topics are watched
+    /// by many).
+    func hit(
+        for document: BatchDocument, index: Int32, snippet: Bool, cache: inout [SnippetKey: (String, [HighlightRange])]
+    ) -> SearchHit {
         let article = document.article
         var hit = SearchHit(
             id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
         if snippet && query.includeSnippets {
-            (hit.snippet, hit.highlights) = SnippetBuilder.snippet(
-                body: document.body, patterns: snippetPatterns, length: query.snippetLength)
+            let key = SnippetKey(document: index, patterns: snippetPatterns, length: query.snippetLength)
+            if let cached = cache[key] {
+                (hit.snippet, hit.highlights) = cached
+            } else {
+                (hit.snippet, hit.highlights) = SnippetBuilder.snippet(
+                    body: document.body, patterns: snippetPatterns, length: query.snippetLength)
+                cache[key] = (hit.snippet, hit.highlights)
+            }
         }
         return hit
+    }
+
+    struct SnippetKey: Hashable {
+        var document: Int32
+        var patterns: [TermPattern]
+        var length: Int
     }
 }
 
@@ -446,6 +462,7 @@ struct StandingQueryRegistry {
         }
         var matches: [StandingQueryMatch] = []
         matches.reserveCapacity(matched.count)
+        var snippets: [CompiledStandingQuery.SnippetKey: (String, [HighlightRange])] = [:]
         for pair in matched {
             let document = documents[Int(pair.document)]
             let compiled = slots[Int(pair.slot)]!.compiled
@@ -453,13 +470,15 @@ struct StandingQueryRegistry {
                 matches.append(
                     StandingQueryMatch(
                         query: pair.id, change: document.change, kind: document.isUpdate ? .updated : .inserted,
-                        hit: compiled.hit(for: document, snippet: true)))
+                        hit: compiled.hit(for: document, index: pair.document, snippet: true, cache: &snippets)))
             } else if !currentMatched.contains(Int64(document.change) << 32 | Int64(pair.slot)) {
                 // The new version: it directly precedes the previous one.
                 matches.append(
                     StandingQueryMatch(
                         query: pair.id, change: document.change, kind: .stoppedMatching,
-                        hit: compiled.hit(for: documents[Int(pair.document) - 1], snippet: false)))
+                        hit: compiled.hit(
+                            for: documents[Int(pair.document) - 1], index: pair.document - 1, snippet: false,
+                            cache: &snippets)))
             }
         }
         if previousMatched {

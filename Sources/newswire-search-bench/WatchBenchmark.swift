@@ -28,7 +28,7 @@ func readCorpus(_ path: String) -> [Article] {
 }
 
 /// `count` standing queries: the query file's lines, then variations as watchers write them: CJK topics of
-/// 2–5 characters sampled from titles, two-topic ANDs, ORs, exclusions, title-only, source and date filters,
+/// 3–5 characters sampled from titles, two-topic ANDs, ORs, exclusions, title-only, source and date filters,
 /// and a few pure filters (no term: checked on every article).
 func standingQueries(count: Int, base: [String], articles: [Article], seed: UInt64) -> [StandingQuery] {
     var rng = SplitMix64(seed: seed)
@@ -38,7 +38,7 @@ func standingQueries(count: Int, base: [String], articles: [Article], seed: UInt
     func topic() -> String {
         while true {
             let title = titles.randomElement(using: &rng)!
-            let length = Int.random(in: 2...5, using: &rng)
+            let length = Int.random(in: 3...5, using: &rng)
             guard title.count >= length else { continue }
             let start = Int.random(in: 0...(title.count - length), using: &rng)
             let slice = title[start..<(start + length)]
@@ -56,7 +56,8 @@ func standingQueries(count: Int, base: [String], articles: [Article], seed: UInt
         case 70..<78: query.text = topic() + " -" + base.randomElement(using: &rng)!.split(separator: " ")[0]
         case 78..<86: query.text = "title:" + topic()
         case 86..<92: query.sources = [sources.randomElement(using: &rng)!]
-        case 92..<99: query.text = base.randomElement(using: &rng)! + " after:2021-01-01"
+        case 92..<93: query.text = base.randomElement(using: &rng)! + " after:2021-01-01"
+        case 93..<99: query.text = topic() + " before:2024-01-01"
         default:
             // One in 100 (then halved): no term at all, so it is checked on every article.
             if Bool.random(using: &rng) { continue }
