@@ -102,7 +102,7 @@ struct MatchBatch {
 }
 
 /// A standing query compiled for evaluation on analysed articles, mirroring ``Executor``'s semantics.
-struct CompiledStandingQuery {
+final class CompiledStandingQuery {
     struct Text {
         let pattern: TermPattern
         let scope: ParsedQuery.Scope
