@@ -24,7 +24,7 @@ enum MatchKey {
 }
 
 /// One analysed article version of a batch.
-struct BatchDocument {
+final class BatchDocument {
     enum Role { case current, previous }
 
     let article: Article
@@ -37,6 +37,10 @@ struct BatchDocument {
     let bodyBase: Int32
     /// Every unit's key and every bigram's key, in text order (repeats included).
     let keys: [UInt64]
+    /// Each unit's CJK scalar (0 for a word): a dense copy for scanning.
+    let cjk: [UInt32]
+    /// Number of title units (they come first).
+    let titleUnitCount: Int
     let normalizedSource: String?
     let normalizedPersons: [String]
 
@@ -49,8 +53,13 @@ struct BatchDocument {
         (units, bodyBase) = Analyzer.document(title: article.title, body: body)
         var keys: [UInt64] = []
         keys.reserveCapacity(units.count * 2)
+        var cjk: [UInt32] = []
+        cjk.reserveCapacity(units.count)
+        var titleUnitCount = 0
         for i in units.indices {
             let unit = units[i]
+            cjk.append(unit.cjk)
+            if unit.position < bodyBase { titleUnitCount += 1 }
             if unit.cjk != 0 {
                 keys.append(MatchKey.unigram(unit.cjk))
                 if i + 1 < units.count, units[i + 1].cjk != 0, units[i + 1].position == unit.position + 1 {
@@ -61,6 +70,8 @@ struct BatchDocument {
             }
         }
         self.keys = keys
+        self.cjk = cjk
+        self.titleUnitCount = titleUnitCount
         normalizedSource = article.source.map(normalizeName)
         normalizedPersons = personNames(of: article).map(normalizeName)
     }
@@ -91,7 +102,7 @@ struct MatchBatch {
 }
 
 /// A standing query compiled for evaluation on analysed articles, mirroring ``Executor``'s semantics.
-struct CompiledStandingQuery {
+final class CompiledStandingQuery {
     struct Text {
         let pattern: TermPattern
         let scope: ParsedQuery.Scope
@@ -226,27 +237,51 @@ struct CompiledStandingQuery {
     static func occurs(_ pattern: TermPattern, scope: ParsedQuery.Scope, in document: BatchDocument) -> Bool {
         let units = document.units
         guard let first = pattern.elements.first else { return false }
+        let count = scope == .title ? document.titleUnitCount : units.count
         let limit = scope == .title ? document.bodyBase : .max
-        for i in units.indices {
-            let unit = units[i]
-            if unit.position >= limit { break }
-            guard unit.cjk == first.cjk, first.cjk != 0 || unit.word == first.word else { continue }
-            if let end = pattern.matchEnd(in: units, at: i), units[end].position < limit { return true }
+        return document.cjk.withUnsafeBufferPointer { cjk in
+            for i in 0..<count where cjk[i] == first.cjk {
+                if first.cjk == 0 && units[i].word != first.word { continue }
+                if let end = pattern.matchEnd(in: units, at: i), units[end].position < limit { return true }
+            }
+            return false
         }
-        return false
     }
 
-    /// The hit SEARCH returns for `document`, less the score.
-    func hit(for document: BatchDocument, snippet: Bool) -> SearchHit {
+    /// The hit SEARCH returns for `document` (the `index`-th of its batch), less the score. Snippets are shared
+    /// through `cache` by queries highlighting the same patterns at the same length (popular topics are watched
+    /// by many).
+    func hit(
+        for document: BatchDocument, index: Int32, snippet: Bool, cache: inout [SnippetKey: (String, [HighlightRange])]
+    ) -> SearchHit {
         let article = document.article
         var hit = SearchHit(
             id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
         if snippet && query.includeSnippets {
-            (hit.snippet, hit.highlights) = SnippetBuilder.snippet(
-                body: document.body, patterns: snippetPatterns, length: query.snippetLength)
+            let key = SnippetKey(document: index, patterns: snippetPatterns, length: query.snippetLength)
+            if let cached = cache[key] {
+                (hit.snippet, hit.highlights) = cached
+            } else {
+                (hit.snippet, hit.highlights) = SnippetBuilder.snippet(
+                    body: document.body, patterns: snippetPatterns, length: query.snippetLength)
+                cache[key] = (hit.snippet, hit.highlights)
+            }
         }
         return hit
     }
+
+    struct SnippetKey: Hashable {
+        var document: Int32
+        var patterns: [TermPattern]
+        var length: Int
+    }
+}
+
+/// A verified (article version, query) pair, small so that ordering them is cheap.
+private struct MatchedPair {
+    var document: Int32
+    var id: StandingQueryID
+    var slot: Int32
 }
 
 /// The standing queries and their index; guarded by ``StandingQueryMatcher``'s lock.
@@ -405,48 +440,51 @@ struct StandingQueryRegistry {
         }
         // Verify each candidate pair on the analysed text.
         var evaluatedPairs = 0
-        var current: [(change: Int, id: StandingQueryID, document: Int, slot: Int32)] = []
-        var previous = Set<Int64>()  // (change << 32 | slot) of previous versions that matched
+        var matched: [MatchedPair] = []
+        var previousMatched = false
         for (k, slot) in candidateSlots.enumerated() {
-            let entry = slots[Int(slot)]!
+            let compiled = slots[Int(slot)]!.compiled
             for d in candidateDocuments[k] {
                 evaluatedPairs += 1
-                let document = documents[Int(d)]
-                guard entry.compiled.matches(document) else { continue }
-                switch document.role {
-                case .current: current.append((document.change, entry.id, Int(d), slot))
-                case .previous: previous.insert(Int64(document.change) << 32 | Int64(slot))
-                }
+                guard compiled.matches(documents[Int(d)]) else { continue }
+                matched.append(MatchedPair(document: d, id: slots[Int(slot)]!.id, slot: slot))
+                if documents[Int(d)].role == .previous { previousMatched = true }
+            }
+        }
+        // A change's previous version directly follows its current version, so (document, query id) order is
+        // (change, query id) order.
+        matched.sort { $0.document != $1.document ? $0.document < $1.document : $0.id < $1.id }
+        var currentMatched = Set<Int64>()  // (change << 32 | slot), only needed to tell stoppedMatching apart
+        if previousMatched {
+            for pair in matched where documents[Int(pair.document)].role == .current {
+                currentMatched.insert(Int64(documents[Int(pair.document)].change) << 32 | Int64(pair.slot))
             }
         }
         var matches: [StandingQueryMatch] = []
-        matches.reserveCapacity(current.count + previous.count)
-        var currentKeys = Set<Int64>()
-        for (change, id, d, slot) in current {
-            let document = documents[d]
-            currentKeys.insert(Int64(change) << 32 | Int64(slot))
-            let kind: StandingQueryMatch.Kind = document.isUpdate ? .updated : .inserted
-            matches.append(
-                StandingQueryMatch(
-                    query: id, change: change, kind: kind,
-                    hit: slots[Int(slot)]!.compiled.hit(for: document, snippet: true)))
-        }
-        if !previous.isEmpty {
-            var currentDocument: [Int: Int] = [:]
-            for (d, document) in documents.enumerated() where document.role == .current {
-                currentDocument[document.change] = d
-            }
-            for key in previous where !currentKeys.contains(key) {
-                let change = Int(key >> 32)
-                let slot = Int32(truncatingIfNeeded: key)
-                let entry = slots[Int(slot)]!
+        matches.reserveCapacity(matched.count)
+        var snippets: [CompiledStandingQuery.SnippetKey: (String, [HighlightRange])] = [:]
+        for pair in matched {
+            let document = documents[Int(pair.document)]
+            let compiled = slots[Int(pair.slot)]!.compiled
+            if document.role == .current {
                 matches.append(
                     StandingQueryMatch(
-                        query: entry.id, change: change, kind: .stoppedMatching,
-                        hit: entry.compiled.hit(for: documents[currentDocument[change]!], snippet: false)))
+                        query: pair.id, change: document.change, kind: document.isUpdate ? .updated : .inserted,
+                        hit: compiled.hit(for: document, index: pair.document, snippet: true, cache: &snippets)))
+            } else if !currentMatched.contains(Int64(document.change) << 32 | Int64(pair.slot)) {
+                // The new version: it directly precedes the previous one.
+                matches.append(
+                    StandingQueryMatch(
+                        query: pair.id, change: document.change, kind: .stoppedMatching,
+                        hit: compiled.hit(
+                            for: documents[Int(pair.document) - 1], index: pair.document - 1, snippet: false,
+                            cache: &snippets)))
             }
         }
-        matches.sort { $0.change != $1.change ? $0.change < $1.change : $0.query < $1.query }
+        if previousMatched {
+            // Matches of one change were appended current-version first: restore query id order within it.
+            matches.sort { $0.change != $1.change ? $0.change < $1.change : $0.query < $1.query }
+        }
         articlesSeen += documents.count
         if articlesSeen >= nextReindexAt {
             while nextReindexAt <= articlesSeen { nextReindexAt *= 8 }

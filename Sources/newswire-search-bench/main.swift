@@ -2,6 +2,7 @@
 //
 // Usage: newswire-search-bench --corpus zh-news.jsonl --queries queries.txt [--scale N] [--snapshot DIR]
 // Prints one JSON object: build time, memory, per-query latency percentiles and QPS, snapshot timings.
+// With --watch, measures standing-query matching instead (see WatchBenchmark.swift; benchmarks/search/watch.py).
 import Foundation
 import NewswireModel
 import NewswireSearch
@@ -37,6 +38,8 @@ func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data((message + "\n").utf8))
     exit(2)
 }
+
+if CommandLine.arguments.contains("--watch") { runWatchBenchmark() }
 
 guard let corpusPath = argument("--corpus"), let queriesPath = argument("--queries") else {
     fail("usage: newswire-search-bench --corpus FILE.jsonl --queries FILE [--scale N] [--snapshot DIR]")
