@@ -72,7 +72,7 @@ struct IngestCommand: AsyncParsableCommand {
         let files = try PathWalker.files(paths)
         tally.progress = Progress(total: files.count, enabled: !connection.json)
         var iterator = files.makeIterator()
-        try await withThrowingTaskGroup(of: (String, Result<StoreOutcome, NewswireClientError>).self) { group in
+        try await withThrowingTaskGroup(of: (String, Result<NewswireClient.StoreOutcome, NewswireClientError>).self) { group in
             func submit() -> Bool {
                 guard let path = iterator.next() else { return false }
                 group.addTask {
@@ -135,7 +135,7 @@ struct IngestCommand: AsyncParsableCommand {
         tally.progress = Progress(total: total, enabled: !connection.json)
         var iterator = batches.makeIterator()
         let inFlight = max(1, min(concurrency, 8))
-        try await withThrowingTaskGroup(of: ([Article], PutResultMessage).self) { group in
+        try await withThrowingTaskGroup(of: ([Article], NewswireClient.PutResult).self) { group in
             func submit() -> Bool {
                 guard let batch = iterator.next() else { return false }
                 group.addTask { (batch, try await client.put(batch)) }
@@ -165,7 +165,7 @@ struct IngestTally {
     var failures: [(input: String, reason: String)] = []
     var progress = Progress(total: 0, enabled: false)
 
-    mutating func count(_ outcome: StoreOutcome) {
+    mutating func count(_ outcome: NewswireClient.StoreOutcome) {
         switch outcome {
         case .created: created += 1
         case .updated: updated += 1
