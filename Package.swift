@@ -183,8 +183,9 @@ let package = Package(
         .testTarget(
             name: "NewswireClientTests",
             dependencies: [
-                "NewswireClient", "NewswireProtocol", "NewswireModel", "NewswireTestSupport",
+                "NewswireClient", "NewswireProtocol", "NewswireModel", "NewswireTestSupport", "NewswireServer",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

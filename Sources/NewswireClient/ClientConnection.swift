@@ -16,6 +16,8 @@ final class ConnectionFlags: Sendable {
 final class ClientConnection: Sendable {
     let channel: any Channel
     let handshake: Handshake
+    /// Whether the server sent GOAWAY (a graceful leave, not a failure of its node).
+    var wentAway: Bool { flags.isGoingAway && channel.isActive }
     private let flags: ConnectionFlags
     private let nextRequestID = NIOLockedValueBox(RequestID(1))
     /// Requests beyond the server's announced in-flight limit wait here instead of drawing OVERLOADED.
@@ -33,7 +35,7 @@ final class ClientConnection: Sendable {
 
     /// Connects, sends HELLO and waits for WELCOME.
     static func connect(
-        configuration: NewswireClient.Configuration, eventLoop: any EventLoop
+        configuration: NewswireClient.Configuration, endpoint: NewswireClient.Endpoint, eventLoop: any EventLoop
     ) async throws -> ClientConnection {
         let hello = HelloMessage(
             clientName: configuration.clientName, compressions: configuration.compression ? [.zlib] : [],
@@ -41,7 +43,7 @@ final class ClientConnection: Sendable {
         let handshakePromise = eventLoop.makePromise(of: Handshake.self)
         let flags = ConnectionFlags()
         let limits = FrameLimits()
-        let tls = try configuration.tls.map { try ClientTLSContext.make($0, host: configuration.host) }
+        let tls = try configuration.tls.map { try ClientTLSContext.make($0, host: endpoint.host) }
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoop)
@@ -59,12 +61,12 @@ final class ClientConnection: Sendable {
                             ClientChannelHandler(hello: hello, handshakePromise: handshakePromise, flags: flags))
                     }
                 }
-                .connect(host: configuration.host, port: configuration.port).get()
+                .connect(host: endpoint.host, port: endpoint.port).get()
         } catch {
             handshakePromise.fail(error)
             throw NewswireClientError(
                 code: .connectionFailed,
-                message: "cannot connect to \(configuration.host):\(configuration.port): \(error); "
+                message: "cannot connect to \(endpoint): \(error); "
                     + "is newswired running there?",
                 isRetryable: true)
         }
@@ -72,7 +74,7 @@ final class ClientConnection: Sendable {
             handshakePromise.fail(
                 NewswireClientError(
                     code: .connectionFailed,
-                    message: "\(configuration.host):\(configuration.port) accepted the connection but sent no "
+                    message: "\(endpoint) accepted the connection but sent no "
                         + "WELCOME in time; is it a Newswire server?", isRetryable: true))
         }
         do {

@@ -1,14 +1,16 @@
 @_exported import NewswireModel
-@_exported import NewswireProtocol
+import Logging
 import NIOCore
 import NIOPosix
+import NewswireProtocol
 
 /// An async client for a Newswire server (`newswired`).
 ///
 /// Connections are opened lazily, kept in a small pool and shared by every call: many requests are in flight on
-/// one connection at once (pipelined, matched by request id). A dropped connection is replaced on the next call,
-/// with backoff while the server is unreachable; retryable server answers (OVERLOADED, SHUTTING_DOWN) are retried
-/// a few times. Cancelling the calling task cancels its request.
+/// one connection at once (pipelined, matched by request id). With several endpoints (cluster nodes), a node that
+/// cannot be reached or drops its connection is taken out for a backoff, and the requests that were in flight on
+/// it are sent again to another (every Newswire request is idempotent). Retryable server answers (OVERLOADED,
+/// SHUTTING_DOWN) are retried a few times. Cancelling the calling task cancels its request.
 ///
 /// ```swift
 /// let client = NewswireClient(configuration: .init(host: "127.0.0.1", port: 7411))
@@ -17,12 +19,37 @@ import NIOPosix
 /// await client.shutdown()
 /// ```
 public final class NewswireClient: Sendable {
+    /// Where a server listens.
+    public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+        /// Host name or address.
+        public var host: String
+        /// Port.
+        public var port: Int
+
+        /// Creates an endpoint.
+        public init(host: String, port: Int = 7411) {
+            self.host = host
+            self.port = port
+        }
+
+        public var description: String { "\(host):\(port)" }
+    }
+
     /// How to reach the server and how patient to be.
     public struct Configuration: Sendable {
-        /// Server host name or address. Default `127.0.0.1`.
-        public var host: String
-        /// Server port. Default `7411`.
-        public var port: Int
+        /// The servers to use, in order of preference: connections go to the first one that is up; one that
+        /// fails is skipped (with backoff) while the others serve. At least one.
+        public var endpoints: [Endpoint]
+        /// The first endpoint's host. Default `127.0.0.1`.
+        public var host: String {
+            get { endpoints[0].host }
+            set { endpoints[0].host = newValue }
+        }
+        /// The first endpoint's port. Default `7411`.
+        public var port: Int {
+            get { endpoints[0].port }
+            set { endpoints[0].port = newValue }
+        }
         /// Token sent in HELLO (needed for writes, and for reads on servers with a read token).
         public var token: String?
         /// Offer zlib compression. Default true.
@@ -40,14 +67,29 @@ public final class NewswireClient: Sendable {
         /// Connect with TLS and verify the server's certificate; nil (the default) speaks plain TCP.
         public var tls: TLS?
 
-        /// Creates a configuration; every parameter has the documented default.
+        /// Creates a configuration for one server; every parameter has the documented default.
         public init(
             host: String = "127.0.0.1", port: Int = 7411, token: String? = nil, compression: Bool = true,
             connectTimeout: Duration = .seconds(5), requestTimeout: Duration = .seconds(30), connections: Int = 1,
             maxRetries: Int = 2, clientName: String = "newswire-swift/0.1", tls: TLS? = nil
         ) {
-            self.host = host
-            self.port = port
+            self.init(
+                endpoints: [Endpoint(host: host, port: port)], token: token, compression: compression,
+                connectTimeout: connectTimeout, requestTimeout: requestTimeout, connections: connections,
+                maxRetries: maxRetries, clientName: clientName, tls: tls)
+        }
+
+        /// Creates a configuration for several servers (the nodes of a cluster), in order of preference. With
+        /// several endpoints, `connections` defaults to one per endpoint, so a failed node's requests have
+        /// another connection to go to at once.
+        public init(
+            endpoints: [Endpoint], token: String? = nil, compression: Bool = true,
+            connectTimeout: Duration = .seconds(5), requestTimeout: Duration = .seconds(30), connections: Int? = nil,
+            maxRetries: Int = 2, clientName: String = "newswire-swift/0.1", tls: TLS? = nil
+        ) {
+            precondition(!endpoints.isEmpty, "NewswireClient.Configuration needs at least one endpoint")
+            self.endpoints = endpoints
+            let connections = connections ?? endpoints.count
             self.token = token
             self.compression = compression
             self.connectTimeout = connectTimeout
@@ -80,13 +122,19 @@ public final class NewswireClient: Sendable {
     /// The configuration the client was created with.
     public let configuration: Configuration
     private let pool: ConnectionPool
+    private let logger: Logger
 
     /// Creates a client. Nothing connects until the first call.
+    ///
+    /// - Parameter logger: where connects, failovers and retries are logged (metadata keys `newswire_…`); by
+    ///   default nothing is logged.
     public init(
-        configuration: Configuration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        configuration: Configuration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "newswire-client", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.configuration = configuration
-        self.pool = ConnectionPool(configuration: configuration, eventLoopGroup: eventLoopGroup)
+        self.logger = logger
+        self.pool = ConnectionPool(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
     }
 
     /// Closes all connections. Calls made afterwards fail with ``NewswireClientError/Code/clientShutDown``.
@@ -141,12 +189,121 @@ public final class NewswireClient: Sendable {
         return page.hits
     }
 
+    /// What the store did with a record.
+    public enum StoreOutcome: Sendable, Hashable, CustomStringConvertible {
+        /// A new article was stored.
+        case created
+        /// An article with the same id was replaced.
+        case updated
+        /// An identical article was already stored.
+        case unchanged
+        /// Parsed only (a dry run); nothing stored.
+        case notStored
+        /// An outcome this client does not know (a newer server), by its wire value.
+        case other(UInt8)
+
+        init(_ outcome: NewswireProtocol.StoreOutcome) {
+            switch outcome {
+            case .created: self = .created
+            case .updated: self = .updated
+            case .unchanged: self = .unchanged
+            case .notStored: self = .notStored
+            default: self = .other(outcome.rawValue)
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .created: "created"
+            case .updated: "updated"
+            case .unchanged: "unchanged"
+            case .notStored: "not stored"
+            case .other(let value): "outcome#\(value)"
+            }
+        }
+    }
+
     /// What INGEST did with a page.
     public struct IngestResult: Sendable, Hashable {
         /// The article parsed from the page (with `duplicateOf` as stored).
         public var article: Article
         /// What the store did.
         public var outcome: StoreOutcome
+    }
+
+    /// What a PUT did: counts per outcome, and the records refused with why.
+    public struct PutResult: Sendable, Hashable {
+        /// A record the server refused (the others were stored).
+        public struct Rejection: Sendable, Hashable {
+            /// Position in the articles passed to ``NewswireClient/put(_:)``.
+            public var index: Int
+            /// Its id, when it had one.
+            public var id: ArticleID?
+            /// Why.
+            public var reason: String
+        }
+
+        /// New articles stored.
+        public var created = 0
+        /// Articles replaced.
+        public var updated = 0
+        /// Articles already stored identically.
+        public var unchanged = 0
+        /// Records refused.
+        public var rejected: [Rejection] = []
+    }
+
+    /// What a DELETE did.
+    public struct DeleteResult: Sendable, Hashable {
+        /// Articles deleted.
+        public var deleted: Int
+        /// Ids that had no article.
+        public var missing: [ArticleID]
+    }
+
+    /// The server's statistics (names are listed in README "STATS").
+    public struct Stats: Sendable, Hashable {
+        /// A statistic's value.
+        public enum Value: Sendable, Hashable, CustomStringConvertible {
+            case integer(Int64)
+            case double(Double)
+            case text(String)
+
+            public var description: String {
+                switch self {
+                case .integer(let value): "\(value)"
+                case .double(let value): "\(value)"
+                case .text(let value): value
+                }
+            }
+        }
+
+        /// Every statistic, in the server's order.
+        public var entries: [(name: String, value: Value)]
+
+        /// The value named `name`, if the server reported it.
+        public subscript(name: String) -> Value? { entries.first { $0.name == name }?.value }
+
+        public static func == (lhs: Stats, rhs: Stats) -> Bool {
+            lhs.entries.map(\.name) == rhs.entries.map(\.name) && lhs.entries.map(\.value) == rhs.entries.map(\.value)
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            for entry in entries {
+                hasher.combine(entry.name)
+                hasher.combine(entry.value)
+            }
+        }
+    }
+
+    /// The order of a scan.
+    public enum ScanOrder: Sendable, Hashable {
+        /// Oldest publication first, ties by id, undated articles last.
+        case byDate
+        /// Ascending id.
+        case byID
+
+        var wire: NewswireProtocol.ScanOrder { self == .byDate ? .byDate : .byID }
     }
 
     /// Sends a raw page (HTML or a text dump, any supported charset) for the server to parse and store.
@@ -156,12 +313,12 @@ public final class NewswireClient: Sendable {
     ) async throws -> IngestResult {
         let message = IngestMessage(page: ByteBuffer(bytes: page), url: url, charset: charset, dryRun: dryRun)
         guard case .ingestResult(let result) = try await single(.ingest(message)) else { throw unexpected("INGEST") }
-        return IngestResult(article: try decode(result.record), outcome: result.outcome)
+        return IngestResult(article: try decode(result.record), outcome: StoreOutcome(result.outcome))
     }
 
     /// Stores structured records (upsert by id), in batches that fit the server's limits.
-    public func put(_ articles: [Article]) async throws -> PutResultMessage {
-        var total = PutResultMessage(created: 0, updated: 0, unchanged: 0)
+    public func put(_ articles: [Article]) async throws -> PutResult {
+        var total = PutResult()
         var start = 0
         while start < articles.count {
             // Keep each PUT well under the default 16 MiB frame limit.
@@ -181,7 +338,7 @@ public final class NewswireClient: Sendable {
             total.updated += result.updated
             total.unchanged += result.unchanged
             total.rejected += result.rejected.map {
-                RecordRejection(index: $0.index + start, id: $0.id, reason: $0.reason)
+                PutResult.Rejection(index: $0.index + start, id: $0.id, reason: $0.reason)
             }
             start = end
         }
@@ -195,17 +352,24 @@ public final class NewswireClient: Sendable {
     }
 
     /// Deletes articles by id.
-    public func delete(ids: [ArticleID]) async throws -> DeleteResultMessage {
+    public func delete(ids: [ArticleID]) async throws -> DeleteResult {
         guard case .deleteResult(let result) = try await single(.delete(DeleteMessage(ids: ids))) else {
             throw unexpected("DELETE")
         }
-        return result
+        return DeleteResult(deleted: result.deleted, missing: result.missing)
     }
 
     /// The server's statistics.
-    public func stats() async throws -> StatsMessage {
+    public func stats() async throws -> Stats {
         guard case .stats(let stats) = try await single(.stats) else { throw unexpected("STATS") }
-        return stats
+        return Stats(
+            entries: stats.entries.map { entry in
+                switch entry.value {
+                case .integer(let value): (entry.name, .integer(value))
+                case .double(let value): (entry.name, .double(value))
+                case .text(let value): (entry.name, .text(value))
+                }
+            })
     }
 
     /// Every stored article in `order` (optionally within a publication range), fetched `batchSize` at a time as
@@ -216,7 +380,7 @@ public final class NewswireClient: Sendable {
         ArticleScan(
             client: self,
             message: ScanMessage(
-                order: order, cursor: ByteBuffer(), publishedFrom: from, publishedBefore: before,
+                order: order.wire, cursor: ByteBuffer(), publishedFrom: from, publishedBefore: before,
                 limit: max(1, batchSize), idsOnly: false),
             extract: { client, records, _ in try records.map { try client.decode($0) } })
     }
@@ -226,7 +390,7 @@ public final class NewswireClient: Sendable {
         ArticleIDScan(
             client: self,
             message: ScanMessage(
-                order: order, cursor: ByteBuffer(), publishedFrom: nil, publishedBefore: nil,
+                order: order.wire, cursor: ByteBuffer(), publishedFrom: nil, publishedBefore: nil,
                 limit: max(1, batchSize), idsOnly: true),
             extract: { _, _, ids in ids })
     }
@@ -265,11 +429,19 @@ public final class NewswireClient: Sendable {
                 // A refused connect is not retried here (the pool already backs off between connects), except
                 // when the server itself refused it retryably: OVERLOADED at its connection limit, SHUTTING_DOWN.
                 let refusedRetryably = error.code == .connectionFailed && error.serverError?.isRetryable == true
+                // With several endpoints, a node that cannot be reached is skipped by the pool: try another.
+                let anotherNode = error.code == .connectionFailed && configuration.endpoints.count > 1
                 guard error.isRetryable, error.code != .timeout,
-                    error.code != .connectionFailed || refusedRetryably,
+                    error.code != .connectionFailed || refusedRetryably || anotherNode,
                     attempt < configuration.maxRetries
                 else { throw error }
                 attempt += 1
+                logger.debug(
+                    "retrying request",
+                    metadata: [
+                        "newswire_opcode": "\(request.opcode)", "newswire_attempt": "\(attempt)",
+                        "newswire_error": "\(error)",
+                    ])
                 let hinted = error.serverError?.retryAfterMillis.map { Int($0) } ?? 0
                 try await Task.sleep(for: .milliseconds(max(hinted, 25 << attempt)))
             } catch is CancellationError {
@@ -336,7 +508,8 @@ public typealias ArticleIDScan = ScanSequence<ArticleID>
 extension NewswireClient.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The configuration with the token redacted, so logging or printing it never leaks it.
     public var description: String {
-        "NewswireClient.Configuration(host: \(host), port: \(port), token: \(token == nil ? "none" : "<redacted>"), "
+        "NewswireClient.Configuration(endpoints: \(endpoints.map(\.description).joined(separator: ", ")), "
+            + "token: \(token == nil ? "none" : "<redacted>"), "
             + "tls: \(tls == nil ? "off" : "on"), connections: \(connections), maxRetries: \(maxRetries))"
     }
 

@@ -135,15 +135,19 @@ final class Connection: Sendable {
     }
 
     private func queueClose() {
-        let first = shared.withLockedValue { shared in
+        let (first, welcomed) = shared.withLockedValue { shared in
             defer { shared.closeQueued = true }
-            return !shared.closeQueued
+            return (!shared.closeQueued, shared.machine.framesReceived > 0 && shared.machine.clientName != nil)
         }
         guard first else { return }
         queue.enqueue(.closeAfterFlush)
-        // Bounded: a peer that reads nothing (or a TLS handshake that never ends) cannot keep the socket.
+        // Bounded: a peer that reads nothing cannot keep the socket, however long the last answers take to leave.
+        // A busy machine must not cut real answers short, so that bound is generous; before a handshake (a
+        // silent peer, a TLS handshake that never ends: its write can never leave) there is nothing worth waiting
+        // for, and the bound is short.
         let channel = self.channel
-        channel.eventLoop.scheduleTask(in: context.lingerTimeout) { channel.close(promise: nil) }
+        let bound = welcomed ? context.closeTimeout : context.handshakeCloseTimeout
+        channel.eventLoop.scheduleTask(in: bound) { channel.close(promise: nil) }
     }
 
     // MARK: Writing
@@ -193,6 +197,7 @@ final class Connection: Sendable {
                 // its input meanwhile (see `run`).
                 let channel = self.channel
                 channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+                channel.eventLoop.scheduleTask(in: context.lingerTimeout) { channel.close(promise: nil) }
                 return
             }
         }

@@ -20,8 +20,12 @@ final class ServerContext: Sendable {
     let connectionRules: ServerConnectionStateMachine.Configuration
     /// Answer bytes queued and unsent across all connections (SECURITY.md "Limits").
     let responseBudget: ResponseBudget
-    /// How long a connection being closed keeps draining the peer's input before it is closed outright.
+    /// How long a connection keeps draining the peer's input after its last answers left, before it is closed.
     let lingerTimeout = TimeAmount.seconds(2)
+    /// How long a connection may take, once its close is decided, to send its last answers.
+    let closeTimeout = TimeAmount.seconds(10)
+    /// The same before a handshake completed, when there is nothing worth waiting for.
+    let handshakeCloseTimeout = TimeAmount.seconds(1)
     /// Engine calls (CPU-heavy search and parsing, fsync-bound writes) run here, never on an event loop nor on
     /// Swift's cooperative pool, whose few threads must stay free for connection tasks.
     let threadPool: NIOThreadPool

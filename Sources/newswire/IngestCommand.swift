@@ -131,7 +131,7 @@ struct IngestCommand: AsyncParsableCommand {
         let files = try PathWalker.files(paths)
         tally.update { $0.progress = Progress(total: files.count, enabled: !connection.json) }
         var iterator = files.makeIterator()
-        try await withThrowingTaskGroup(of: (String, Result<StoreOutcome, NewswireClientError>).self) { group in
+        try await withThrowingTaskGroup(of: (String, Result<NewswireClient.StoreOutcome, NewswireClientError>).self) { group in
             func submit() -> Bool {
                 guard let path = iterator.next() else { return false }
                 tally.update { $0.inFlight += 1 }
@@ -199,7 +199,7 @@ struct IngestCommand: AsyncParsableCommand {
         tally.update { $0.progress = Progress(total: total, enabled: !connection.json) }
         var iterator = batches.makeIterator()
         let inFlight = max(1, min(concurrency, 8))
-        try await withThrowingTaskGroup(of: ([Article], PutResultMessage).self) { group in
+        try await withThrowingTaskGroup(of: ([Article], NewswireClient.PutResult).self) { group in
             func submit() -> Bool {
                 guard let batch = iterator.next() else { return false }
                 tally.update { $0.inFlight += batch.count }
@@ -238,7 +238,7 @@ struct IngestTally: Sendable {
     /// Answered with a stored outcome (created, updated or unchanged).
     var acknowledged: Int { created + updated + unchanged }
 
-    mutating func count(_ outcome: StoreOutcome) {
+    mutating func count(_ outcome: NewswireClient.StoreOutcome) {
         switch outcome {
         case .created: created += 1
         case .updated: updated += 1

@@ -369,8 +369,8 @@ struct StatsCommand: AsyncParsableCommand {
 
 /// A STATS value as JSON (number or string).
 struct StatJSON: Encodable {
-    let value: StatEntry.Value
-    init(_ value: StatEntry.Value) { self.value = value }
+    let value: NewswireClient.Stats.Value
+    init(_ value: NewswireClient.Stats.Value) { self.value = value }
 
     var text: String {
         switch value {

@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NewswireClient
+import NewswireProtocol
 import NewswireEngine
 import NewswireServer
 import NewswireTestSupport
