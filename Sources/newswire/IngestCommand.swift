@@ -154,7 +154,7 @@ struct IngestCommand: AsyncParsableCommand {
             while let (path, result) = try await group.next() {
                 // Connection-level failures stop the run: every later page would fail the same way.
                 if case .failure(let error) = result,
-                    [.connectionFailed, .connectionClosed, .unauthorised, .clientShutDown].contains(error.code)
+                    [.connectionFailed, .connectionClosed, .unauthorised, .clientShutDown, .shuttingDown].contains(error.code)
                 {
                     throw error
                 }

@@ -223,7 +223,9 @@ struct Newswired: AsyncParsableCommand {
         do {
             engine = try NewswireEngine.open(dataDirectory: dataDirectory)
         } catch {
-            throw StartupError(message: "cannot open data directory \(dataDirectory): \(error)")
+            let reason = "\(error)"
+            throw StartupError(
+                message: reason.contains(dataDirectory) ? reason : "cannot open data directory \(dataDirectory): \(reason)")
         }
         logger.notice("engine ready", metadata: ["newswire_index": "\(engine.startup)"])
         let extractor = ArticleExtractor()

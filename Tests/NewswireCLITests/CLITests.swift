@@ -145,9 +145,13 @@ struct CLITests {
         let ingest = try Subprocess(
             Executables.newswire, ["ingest", "--concurrency", "1"] + paths + [fifo],
             environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"])
-        try await waitFor("three pages stored") { try server.engine.stats().articleCount == 4 }
+        // Once it opens the FIFO, it has counted the third answer (with one request in flight it reads the next
+        // input only after the previous answer).
+        let writer = try await openWhenRead(fifo)
+        #expect(try server.engine.stats().articleCount == 4)  // the seed and three pages
         ingest.signal(SIGINT)
         let finished = await ingest.finished()
+        close(writer)
         #expect(finished.status == 130, "\(finished)")
         #expect(finished.stderrLines.count == 1, "\(finished)")
         #expect(finished.stderr.contains("interrupted: 3 acknowledged and stored (ingested 3,"), "\(finished)")
@@ -166,10 +170,11 @@ struct CLITests {
         let ingest = try Subprocess(
             Executables.newswire, ["ingest", "--concurrency", "1", first, fifo],
             environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"])
-        try await waitFor("the first page stored") { try server.engine.stats().articleCount == 2 }
+        let writer = try await openWhenRead(fifo)  // the first page is answered and counted
         try await server.stop(removingData: true)
         // Now release the second page: sending it finds the server gone.
-        try await writeToFIFO(fifo, page(1))
+        _ = page(1).withCString { write(writer, $0, strlen($0)) }
+        close(writer)
         let finished = await ingest.finished()
         #expect(finished.status == 3, "\(finished)")
         #expect(finished.stderrLines.count == 1, "\(finished)")
@@ -253,68 +258,23 @@ struct CLITests {
     }
 }
 
-/// Polls `condition` until it holds (bounded generously; what it waits for is certain to happen).
-func waitFor(_ what: String, _ condition: () throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(60)
-    while ContinuousClock.now < deadline {
-        if (try? condition()) == true { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("never happened: \(what)")
-}
-
-/// Writes `text` into `fifo` once its reader has opened it (polled on a dispatch thread: a blocking open would
-/// wait forever if the reader never comes).
-func writeToFIFO(_ fifo: String, _ text: String) async throws {
-    let opened: Bool = await withCheckedContinuation { continuation in
+/// Opens `fifo` for writing once its reader has opened it (polled with O_NONBLOCK on a dispatch thread: a blocking
+/// open would wait forever if the reader never came). Returns the descriptor, in blocking mode.
+func openWhenRead(_ fifo: String) async throws -> Int32 {
+    let descriptor: Int32 = await withCheckedContinuation { continuation in
         DispatchQueue.global().async {
-            let deadline = Date().addingTimeInterval(60)
+            let deadline = Date().addingTimeInterval(120)
             while Date() < deadline {
                 let descriptor = open(fifo, O_WRONLY | O_NONBLOCK)
                 if descriptor >= 0 {
                     _ = fcntl(descriptor, F_SETFL, 0)
-                    _ = text.withCString { write(descriptor, $0, strlen($0)) }
-                    close(descriptor)
-                    return continuation.resume(returning: true)
+                    return continuation.resume(returning: descriptor)
                 }
-                usleep(20_000)
+                usleep(10_000)
             }
-            continuation.resume(returning: false)
+            continuation.resume(returning: -1)
         }
     }
-    #expect(opened, "nobody opened \(fifo) for reading")
-}
-
-@Suite("newswire bench --histogram, --plot and bench plot (subprocess)", .serialized, .timeLimit(.minutes(5)))
-struct BenchOutputTests {
-    @Test("an open-loop run writes the corrected and uncorrected .hgrm files and a plot; bench plot compares them")
-    func histogramsAndPlots() async throws {
-        let server = try await cliServer(extra: 20)
-        defer { Task { try? await server.stop(removingData: true) } }
-        let directory = TemporaryDirectory()
-        let hgrm = directory.file("run.hgrm")
-        let svg = directory.file("run.svg")
-        let run = try await newswire(
-            ["bench", "--connections", "2", "--pipeline", "4", "--rate", "400", "--duration", "500ms", "--warmup", "0",
-             "--histogram", hgrm, "--plot", svg, "--json"], port: server.port)
-        #expect(run.status == 0 || run.status == 1, "\(run)")  // 1: some requests NOT_SENT on a busy machine
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
-        let answered = try #require(result["requests"] as? Int)
-        for path in [hgrm, directory.file("run.service.hgrm")] {
-            let text = try String(contentsOfFile: path, encoding: .utf8)
-            #expect(text.hasPrefix("       Value     Percentile TotalCount 1/(1-Percentile)"))
-            #expect(text.contains("Total count    = \(String(repeating: " ", count: 12 - String(answered).count))\(answered)]"))
-        }
-        let drawn = try String(contentsOfFile: svg, encoding: .utf8)
-        #expect(drawn.contains("(corrected)") && drawn.contains("(uncorrected)"))
-        let comparison = directory.file("cmp.svg")
-        let plot = try await newswire(["bench", "plot", "first=\(hgrm)", directory.file("run.service.hgrm"), "-o", comparison])
-        #expect(plot.status == 0, "\(plot)")
-        let chart = try String(contentsOfFile: comparison, encoding: .utf8)
-        #expect(chart.components(separatedBy: "<polyline").count - 1 == 2)
-        #expect(chart.contains(">first<") && chart.contains(">run.service<"))
-        let bad = try await newswire(["bench", "plot", svg, "-o", comparison])
-        #expect(bad.status == 1 && bad.stderrLines.count == 1, "\(bad)")
-        try await server.stop(removingData: true)
-    }
+    try #require(descriptor >= 0, "nobody opened \(fifo) for reading")
+    return descriptor
 }

@@ -16,10 +16,22 @@ struct MetricsTests {
         #expect(try await newswire(["get", "0000000000000000000000000000dead"], port: port).status == 2)
         #expect(try await newswire(["search", "新疆"], port: port).status == 0)
 
-        let response = try await httpGet(port: metricsPort, path: "/metrics")
+        // The server counts a request just after sending its answer, so a scrape right after the CLI exits may be a
+        // moment early: scrape until the last of them is counted (counters only grow), then check exact values.
+        var response = try await httpGet(port: metricsPort, path: "/metrics")
+        var samples = try parseExposition(response.body)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while samples[#"newswire_requests{opcode="SEARCH",outcome="ok"}"#] == nil
+            || (samples[#"newswire_requests{opcode="PING",outcome="ok"}"#] ?? 0) < 3
+            || samples[#"newswire_requests{opcode="GET",outcome="NOT_FOUND"}"#] == nil,
+            ContinuousClock.now < deadline
+        {
+            try await Task.sleep(for: .milliseconds(20))
+            response = try await httpGet(port: metricsPort, path: "/metrics")
+            samples = try parseExposition(response.body)
+        }
         #expect(response.status == 200, "\(response.head)")
         #expect(response.head.lowercased().contains("content-type: text/plain; version=0.0.4"), "\(response.head)")
-        let samples = try parseExposition(response.body)
         #expect(samples[#"newswire_requests{opcode="PING",outcome="ok"}"#] == 3, "\(response.body)")
         #expect(samples[#"newswire_requests{opcode="GET",outcome="NOT_FOUND"}"#] == 1, "\(response.body)")
         #expect(samples[#"newswire_requests{opcode="SEARCH",outcome="ok"}"#] == 1, "\(response.body)")

@@ -178,12 +178,26 @@ def table(headers, rows):
     return "\n".join(lines)
 
 
+def rerunnable(command):
+    """The command as anyone can rerun it from the repository root: what this run picked for itself (temporary
+    directories, free ports, process ids) becomes $DATA, $TMP, $PORT, $REDIS_PORT and $SERVER_PID."""
+    import re
+    import tempfile
+    shown = command.replace(ROOT + "/", "").replace(os.path.dirname(ROOT) + "/", "../")
+    shown = re.sub(r"--data-dir \S+", "--data-dir $DATA", shown)
+    shown = re.sub(re.escape(tempfile.gettempdir()) + r"/[^/\s]+/", "$TMP/", shown)
+    port = "$REDIS_PORT" if shown.startswith("redis") else "$PORT"
+    shown = re.sub(r"(--port|-p) \d{4,5}\b", lambda m: f"{m.group(1)} {port}", shown)
+    shown = re.sub(r"--server-pid \d+", "--server-pid $SERVER_PID", shown)
+    return shown
+
+
 def print_commands():
     print("\n### Commands\n")
     print("```")
     seen = set()
     for command in COMMANDS:
-        shown = command.replace(ROOT + "/", "")
+        shown = rerunnable(command)
         if shown not in seen:
             seen.add(shown)
             print(shown)

@@ -20,6 +20,12 @@ import time
 import harness as h
 
 
+def require_redis_and_corpus():
+    h.require_corpus()
+    if not shutil.which("redis-server") or not shutil.which("redis-benchmark"):
+        sys.exit("skipped: redis-server / redis-benchmark not installed (apt-get install -y redis-server redis-tools)")
+
+
 def start_redis(port):
     cmd = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1",
            "--protected-mode", "no", "--loglevel", "warning"]
@@ -70,9 +76,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
-    h.require_corpus()
-    if not shutil.which("redis-server") or not shutil.which("redis-benchmark"):
-        sys.exit("skipped: redis-server / redis-benchmark not installed (apt-get install -y redis-server redis-tools)")
+    require_redis_and_corpus()
     if not args.no_build:
         h.build()
     records = h.first_records(args.records)
