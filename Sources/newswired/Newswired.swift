@@ -31,6 +31,13 @@ struct Newswired: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Directory for the store and index snapshot (env NEWSWIRE_DATA_DIR).")
     var dataDirectory: String = env("NEWSWIRE_DATA_DIR") ?? "newswire-data"
 
+    @Option(
+        help: """
+            Where records live: sqlite:DIR (the default, in --data-dir) or, for a cluster of nodes, \
+            postgres://USER@HOST1:PORT,HOST2:PORT/DB (password from PGPASSWORD or ~/.pgpass; env NEWSWIRE_STORE).
+            """)
+    var store: String? = env("NEWSWIRE_STORE")
+
     @Option(help: "Directory of pages to ingest when the store is empty (env NEWSWIRE_SEEDS).")
     var seeds: String = env("NEWSWIRE_SEEDS") ?? "seeds"
 
@@ -166,12 +173,7 @@ struct Newswired: AsyncParsableCommand {
         configuration.limits.compressionThreshold = compressionThreshold
         configuration.limits.recordCacheBytes = recordCacheMB << 20
 
-        let engine: NewswireEngine
-        do {
-            engine = try NewswireEngine.open(dataDirectory: dataDirectory)
-        } catch {
-            throw ValidationError("cannot open data directory \(dataDirectory): \(error)")
-        }
+        let engine = try StoreOption(parsing: store).openEngine(dataDirectory: dataDirectory, logger: logger)
         logger.notice("engine ready", metadata: ["newswire_index": "\(engine.startup)"])
         let extractor = ArticleExtractor()
         if let seeds = configuration.seedsDirectory, try engine.stats().articleCount == 0 {
