@@ -187,6 +187,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "NewswireServer", "NewswireClient", "NewswireEngine", "NewswireTestSupport", "ArticleExtraction",
+                "NewswirePostgres",
                 "NewswireModel", "NewswireProtocol",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

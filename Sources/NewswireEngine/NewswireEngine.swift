@@ -82,6 +82,10 @@ public final class NewswireEngine: Sendable {
     private let duplicatesReady = DispatchGroup()
     /// Left when the follower thread (shared stores only) has stopped.
     private let follower = DispatchGroup()
+    /// Bumped (after the index changed) each time changes committed by other writers are applied; readable without
+    /// the write lock, which a commit holds across its store round trip.
+    private let feedGeneration = Locked<UInt64>(0)
+    private let feedObservers = Locked<[@Sendable ([ArticleID]) -> Void]>([])
 
     private struct WriteState {
         var duplicates: DuplicateTable
@@ -490,7 +494,21 @@ public final class NewswireEngine: Sendable {
         }
         flush()
         state.applied = max(state.applied, last.sequence)
+        feedGeneration.withLock { $0 &+= 1 }
+        let ids = changes.map(\.id)
+        for observer in feedObservers.withLock({ $0 }) { observer(ids) }
     }
+
+    /// Calls `observer` with the ids of every batch of changes this engine applies from the feed (writes other
+    /// nodes committed), after the index holds them: a cluster node's record cache forgets them there.
+    public func observeAppliedChanges(_ observer: @escaping @Sendable ([ArticleID]) -> Void) {
+        feedObservers.withLock { $0.append(observer) }
+    }
+
+    /// Changes each time this engine applies writes committed by other nodes (see ``observeAppliedChanges(_:)``).
+    /// A reader that caches a record it read compares it before and after: when it moved, the record may predate a
+    /// change whose invalidation already ran, so the reader drops its copy. Constant on a single node.
+    public var appliedChangesGeneration: UInt64 { feedGeneration.withLock { $0 } }
 
     /// Applies `changes` as the follower does (tests replay a feed twice, or out of the follower's timing).
     func applyFeed(_ changes: [StoreChange]) {

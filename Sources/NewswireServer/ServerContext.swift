@@ -42,6 +42,7 @@ final class ServerContext: Sendable {
                 maxFrameLength: UInt32(clamping: limits.maxFrameBytes),
                 maxDecompressedLength: UInt32(clamping: limits.maxDecompressedBytes)),
             maxInFlight: UInt32(clamping: limits.maxInFlightPerConnection))
+        observeClusterWrites()
     }
 
     // MARK: Access
@@ -93,9 +94,10 @@ final class ServerContext: Sendable {
             done(.pong(ping))
 
         case .get(let get):
+            let generation = engine.appliedChangesGeneration
             let article = try await onPool { try self.engine.article(id: get.id) }
             guard let article else { throw notFound(get.id) }
-            let entry = recordCache.insert(article)
+            let entry = cacheRecord(article, readAtGeneration: generation)
             if let handshake = connection.handshake {
                 connection.completeWithCachedRecord(requestID, entry: entry, handshake: handshake)
             } else {
@@ -404,7 +406,7 @@ final class ServerContext: Sendable {
             StatEntry(name: "store.sequence", value: .integer(Int64(engine.storeSequence))),
             StatEntry(name: "index.snapshot_sequence", value: .integer(Int64(engine.snapshotSequence))),
             StatEntry(name: "index.startup", value: .text(engine.startup.description)),
-        ]
+        ] + clusterStatEntries(engine)
         let commits = committer.counters
         entries.append(StatEntry(name: "writes.commits", value: .integer(Int64(commits.batches))))
         entries.append(StatEntry(name: "writes.requests", value: .integer(Int64(commits.writes))))

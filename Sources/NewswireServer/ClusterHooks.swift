@@ -1,0 +1,30 @@
+import NewswireEngine
+import NewswireModel
+import NewswireProtocol
+
+/// What a cluster node (an engine over a shared store, docs/CLUSTER.md) needs from the server beyond a single node:
+/// other nodes' writes reach this node through the engine's feed, not through its own write path.
+extension ServerContext {
+    /// The record cache forgets every id another node changed, once this node's index holds the change.
+    func observeClusterWrites() {
+        engine.observeAppliedChanges { [recordCache] ids in recordCache.invalidate(ids) }
+    }
+
+    /// Caches `article`, read when the engine's applied-changes generation was `generation`. When it moved since,
+    /// the read may predate a change whose invalidation already ran, so the copy is dropped again at once.
+    func cacheRecord(_ article: Article, readAtGeneration generation: UInt64) -> RecordCache.Entry {
+        let entry = recordCache.insert(article)
+        if engine.appliedChangesGeneration != generation { recordCache.invalidate([article.id]) }
+        return entry
+    }
+
+    /// STATS fields of the node's place in the cluster: store kind and write target, feed position, lag.
+    func clusterStatEntries(_ stats: EngineStats) -> [StatEntry] {
+        [
+            StatEntry(name: "store.kind", value: .text(stats.storeDescription)),
+            StatEntry(name: "feed.applied_sequence", value: .integer(Int64(stats.appliedSequence))),
+            StatEntry(name: "feed.lag_changes", value: .integer(Int64(stats.lagChanges))),
+            StatEntry(name: "feed.lag_ms", value: .integer(Int64(stats.lagMilliseconds))),
+        ]
+    }
+}
