@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         // The Prometheus backend for swift-metrics, served by `newswired --metrics`.
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Cluster mode's store (docs/CLUSTER.md).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: System libraries
@@ -58,6 +60,18 @@ let package = Package(
         // Store + index kept in step, near-duplicate detection, index snapshots. Not in ARCHITECTURE.md's
         // drawing: it keeps the server thin and lets benchmarks and crash tests run the engine without NIO.
         .target(name: "NewswireEngine", dependencies: ["NewswireModel", "NewswireSearch", "NewswireStore"]),
+        // ArticleStore on PostgreSQL for cluster mode: the one store target allowed to import NIO.
+        .target(
+            name: "NewswirePostgres",
+            dependencies: [
+                "NewswireModel", "NewswireStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "NewswireProtocol",
             dependencies: ["NewswireModel", "CZlib", .product(name: "NIOCore", package: "swift-nio")]
@@ -111,7 +125,7 @@ let package = Package(
         .target(
             name: "NewswireTestSupport",
             dependencies: [
-                "NewswireModel", "ArticleExtraction", "NewswireEngine", "NewswireServer",
+                "NewswireModel", "ArticleExtraction", "NewswireEngine", "NewswireServer", "NewswirePostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,7 +136,7 @@ let package = Package(
         .executableTarget(
             name: "newswired",
             dependencies: [
-                "NewswireServer", "NewswireEngine", "ArticleExtraction", "NewswireMetrics", "NewswireModel",
+                "NewswireServer", "NewswireEngine", "NewswirePostgres", "ArticleExtraction", "NewswireMetrics", "NewswireModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -142,7 +156,9 @@ let package = Package(
 
         // Test helper: writes through the store or engine and acknowledges each durable write on stdout, so the
         // kill -9 tests (Tests/NewswireStoreTests, Tests/NewswireEngineTests) can SIGKILL it mid-stream.
-        .executableTarget(name: "newswire-crasher", dependencies: ["NewswireModel", "NewswireStore", "NewswireEngine"]),
+        .executableTarget(
+            name: "newswire-crasher",
+            dependencies: ["NewswireModel", "NewswireStore", "NewswireEngine", "NewswirePostgres"]),
 
         // Drives the crash-safety and soak scripts (benchmarks/crash, benchmarks/soak) over the protocol.
         .executableTarget(
@@ -159,8 +175,10 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "NewswireSearchTests", dependencies: ["NewswireSearch", "NewswireTestSupport"]),
-        .testTarget(name: "NewswireStoreTests", dependencies: ["NewswireStore", "NewswireTestSupport"]),
-        .testTarget(name: "NewswireEngineTests", dependencies: ["NewswireEngine", "NewswireTestSupport"]),
+        .testTarget(
+            name: "NewswireStoreTests", dependencies: ["NewswireStore", "NewswirePostgres", "NewswireTestSupport"]),
+        .testTarget(
+            name: "NewswireEngineTests", dependencies: ["NewswireEngine", "NewswirePostgres", "NewswireTestSupport"]),
         .testTarget(
             name: "NewswireProtocolTests",
             dependencies: [
@@ -203,6 +221,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "NewswireServer", "NewswireClient", "NewswireEngine", "NewswireTestSupport", "ArticleExtraction",
+                "NewswirePostgres",
                 "NewswireModel", "NewswireProtocol",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -88,6 +88,15 @@ public struct EngineStats: Sendable, Hashable {
     public var startup: EngineStartup
     /// Why the last background snapshot failed (for example a full disk); nil when it succeeded.
     public var lastSnapshotError: String?
+    /// The feed position this engine's index has applied (equals ``storeSequence`` on a single node).
+    public var appliedSequence: UInt64 = 0
+    /// Milliseconds since this engine's index was last known to be in step with the store (0 when it is now).
+    public var lagMilliseconds: UInt64 = 0
+    /// The store kind and where it writes: `sqlite` or `postgres HOST:PORT (primary)`.
+    public var storeDescription: String = "sqlite"
+
+    /// Feed positions the index is behind the store.
+    public var lagChanges: UInt64 { storeSequence >= appliedSequence ? storeSequence - appliedSequence : 0 }
 
     /// Creates stats.
     public init(

@@ -41,16 +41,20 @@ public final class NewswireEngine: Sendable {
         /// corpus, every textual near-duplicate pair further apart was a recurring template (an annual
         /// announcement, a ceremony), not a republished copy. Undated articles are not limited.
         public var duplicateWindowDays: Int
+        /// On a shared store (cluster mode): how long the follower waits for a change notification before reading
+        /// the feed anyway; default 1 s. Notifications make it prompt; this bounds the delay when one is lost.
+        public var followPollInterval: Duration
 
         /// Creates a configuration with the documented defaults.
         public init(
             store: SQLiteArticleStore.Configuration = .init(), snapshotEveryChanges: Int = 20_000,
-            duplicateSimilarity: Double = 0.8, duplicateWindowDays: Int = 7
+            duplicateSimilarity: Double = 0.8, duplicateWindowDays: Int = 7, followPollInterval: Duration = .seconds(1)
         ) {
             self.store = store
             self.snapshotEveryChanges = snapshotEveryChanges
             self.duplicateSimilarity = duplicateSimilarity
             self.duplicateWindowDays = duplicateWindowDays
+            self.followPollInterval = followPollInterval
         }
     }
 
@@ -76,6 +80,12 @@ public final class NewswireEngine: Sendable {
     private let directoryLock: Locked<Int32?>
     /// Left once the near-duplicate table is loaded; writes wait on it.
     private let duplicatesReady = DispatchGroup()
+    /// Left when the follower thread (shared stores only) has stopped.
+    private let follower = DispatchGroup()
+    /// Bumped (after the index changed) each time changes committed by other writers are applied; readable without
+    /// the write lock, which a commit holds across its store round trip.
+    private let feedGeneration = Locked<UInt64>(0)
+    private let feedObservers = Locked<[@Sendable ([ArticleID]) -> Void]>([])
 
     private struct WriteState {
         var duplicates: DuplicateTable
@@ -83,6 +93,11 @@ public final class NewswireEngine: Sendable {
         var snapshotSequence: UInt64
         var snapshotInProgress = false
         var lastSnapshotError: String?
+        /// The feed position the index and the duplicate table hold (every change up to it is applied).
+        var applied: UInt64 = 0
+        /// When the index was last seen in step with the store's head (for the lag in stats).
+        var lastInStep = ContinuousClock.now
+        var followError: String?
     }
 
     // MARK: Opening
@@ -98,6 +113,26 @@ public final class NewswireEngine: Sendable {
         let lockFD = try lockDataDirectory(dataDirectory)
         do {
             let store = try SQLiteArticleStore(directory: dataDirectory, configuration: configuration.store)
+            let engine = try NewswireEngine(
+                store: store,
+                indexSnapshotPath: (dataDirectory as NSString).appendingPathComponent(snapshotFileName),
+                configuration: configuration)
+            engine.directoryLock.withLock { $0 = lockFD }
+            return engine
+        } catch {
+            closeDescriptor(lockFD)
+            throw error
+        }
+    }
+
+    /// Opens the engine of a cluster node: `store` is shared with other nodes (see
+    /// ``NewswireStore/SharedArticleStore``); the data directory holds only this node's index snapshot. The index
+    /// comes from the snapshot plus the store's change feed, or from the feed alone, and then follows the feed.
+    public static func open(
+        store: any ArticleStore, dataDirectory: String, configuration: Configuration = Configuration()
+    ) throws -> NewswireEngine {
+        let lockFD = try lockDataDirectory(dataDirectory)
+        do {
             let engine = try NewswireEngine(
                 store: store,
                 indexSnapshotPath: (dataDirectory as NSString).appendingPathComponent(snapshotFileName),
@@ -181,16 +216,35 @@ public final class NewswireEngine: Sendable {
         var duplicates = DuplicateTable()
         var pendingDuplicateChanges: [DuplicateChange] = []
         let covered: UInt64
+        let applied: UInt64
+        let shared = store as? any SharedArticleStore
         if let loaded {
             index = loaded.index
-            (replayed, pendingDuplicateChanges) = try Self.replay(
+            let last: UInt64
+            (replayed, pendingDuplicateChanges, last) = try Self.replay(
                 store: store, since: loaded.header.sequence, into: index)
             covered = loaded.header.sequence
+            applied = max(covered, last)
             source = .snapshot
+        } else if shared != nil {
+            // A shared store changes while we read it: build from the feed, which (being gap-free) leaves the
+            // index exactly at a known position, instead of from a scan.
+            index = SearchIndex()
+            covered = 0
+            let changes: [DuplicateChange]
+            (replayed, changes, applied) = try Self.replay(store: store, since: 0, into: index)
+            for change in changes {
+                switch change {
+                case .insert(let entry): duplicates.insert(entry)
+                case .remove(let id): duplicates.remove(id)
+                }
+            }
+            source = .rebuilt
         } else {
             index = SearchIndex()
             covered = 0
             try Self.rebuild(store: store, into: index, &duplicates)
+            applied = try store.latestSequence
             source = .rebuilt
         }
         let end = clock.now
@@ -198,7 +252,7 @@ public final class NewswireEngine: Sendable {
             source: source, rebuildReason: rebuildReason, replayedChanges: replayed, articleCount: index.count,
             snapshotLoadSeconds: loadSeconds, catchUpSeconds: (end - catchUpStart).seconds,
             totalSeconds: (end - start).seconds)
-        writeState = Locked(WriteState(duplicates: duplicates, snapshotSequence: covered))
+        writeState = Locked(WriteState(duplicates: duplicates, snapshotSequence: covered, applied: applied))
 
         // The index is searchable now. The near-duplicate table, needed only by writes, is decoded in the
         // background (a third of the restart time on 200k articles); writes wait for it.
@@ -228,6 +282,7 @@ public final class NewswireEngine: Sendable {
 
         // A rebuilt or long-replayed index is saved right away (in the background) so the next open is fast.
         if indexSnapshotPath != nil, source == .rebuilt || replayed > 0 { scheduleSnapshot() }
+        if let shared { startFollowing(shared) }
     }
 
     /// A replayed change to apply to the near-duplicate table once it is loaded.
@@ -252,13 +307,13 @@ public final class NewswireEngine: Sendable {
     /// near-duplicate table.
     private static func replay(
         store: any ArticleStore, since sequence: UInt64, into index: SearchIndex
-    ) throws -> (Int, [DuplicateChange]) {
+    ) throws -> (Int, [DuplicateChange], UInt64) {
         var since = sequence
         var count = 0
         var duplicateChanges: [DuplicateChange] = []
         while true {
             let changes = try store.changes(since: since, limit: rebuildBatchSize)
-            guard let last = changes.last else { return (count, duplicateChanges) }
+            guard let last = changes.last else { return (count, duplicateChanges, since) }
             let entries = Self.indexAndComputeEntries(changes.compactMap(\.article), into: index)
             for change in changes where change.isDeletion {
                 index.remove(id: change.id)
@@ -339,34 +394,24 @@ public final class NewswireEngine: Sendable {
         duplicatesReady.wait()
         return try writeState.withLock { state -> ([PutOutcome], Int) in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
-            var batch = DuplicateTable()
-            var batchArticles: [ArticleID: (article: Article, shingles: [UInt64])] = [:]
             var toStore: [Article] = []
             var entries: [DuplicateEntry] = []
-            toStore.reserveCapacity(articles.count)
-            for (article, features) in zip(articles, features) {
-                var article = article
-                let hash = contentHash(of: article)
-                // The latest copy of this id: earlier in this batch, else stored. An equal re-put keeps its verdict
-                // (also when the batch holds the id twice, as two grouped INGESTs of one page do).
-                if let known = batch.entry(for: article.id) ?? state.duplicates.entry(for: article.id),
-                    known.contentHash == hash
-                {
-                    article.duplicateOf = known.duplicateOf
-                } else {
-                    article.duplicateOf = try findOriginal(
-                        of: article, features: features, in: state.duplicates, batch: batch, batchArticles)
+            let results: [UpsertOutcome]
+            if let shared = store as? any SharedArticleStore {
+                // Cluster mode: verdicts are decided inside the store's write lock, after applying what other
+                // nodes committed, so they are the ones a single node would give whichever node takes the write.
+                let write = try shared.serializedUpsert(after: state.applied) { missed in
+                    apply(missed, &state)
+                    (toStore, entries) = try decide(articles, features, state.duplicates)
+                    return toStore
                 }
-                let entry = DuplicateEntry(
-                    id: article.id, publishedKey: ScanCursor.publishedKey(of: article),
-                    duplicateOf: article.duplicateOf, contentHash: hash, fingerprint: features.fingerprint,
-                    bandKeys: features.bandKeys)
-                batch.insert(entry)
-                batchArticles[article.id] = (article, features.shingles)
-                entries.append(entry)
-                toStore.append(article)
+                results = write.outcomes
+                state.applied = max(state.applied, write.sequence)
+                state.lastInStep = .now
+            } else {
+                (toStore, entries) = try decide(articles, features, state.duplicates)
+                results = try store.upsert(toStore)
             }
-            let results = try store.upsert(toStore)
             // The store has committed: bring the index and the duplicate table in step before acknowledging.
             var changed: [Article] = []
             for (article, result) in zip(toStore, results) where result != .unchanged { changed.append(article) }
@@ -383,6 +428,157 @@ public final class NewswireEngine: Sendable {
             }
             return (outcomes, changed.count)
         }
+    }
+
+    /// Sets each article's `duplicateOf` against `table` (and the batch's earlier articles); returns the articles to
+    /// store and their duplicate-table entries. Called with the write lock held.
+    private func decide(_ articles: [Article], _ features: [TextFeatures], _ table: DuplicateTable) throws
+        -> ([Article], [DuplicateEntry])
+    {
+        var batch = DuplicateTable()
+        var batchArticles: [ArticleID: (article: Article, shingles: [UInt64])] = [:]
+        var toStore: [Article] = []
+        var entries: [DuplicateEntry] = []
+        toStore.reserveCapacity(articles.count)
+        for (article, features) in zip(articles, features) {
+            var article = article
+            let hash = contentHash(of: article)
+            // The latest copy of this id: earlier in this batch, else stored. An equal re-put keeps its verdict
+            // (also when the batch holds the id twice, as two grouped INGESTs of one page do).
+            if let known = batch.entry(for: article.id) ?? table.entry(for: article.id), known.contentHash == hash {
+                article.duplicateOf = known.duplicateOf
+            } else {
+                article.duplicateOf = try findOriginal(
+                    of: article, features: features, in: table, batch: batch, batchArticles)
+            }
+            let entry = DuplicateEntry(
+                id: article.id, publishedKey: ScanCursor.publishedKey(of: article),
+                duplicateOf: article.duplicateOf, contentHash: hash, fingerprint: features.fingerprint,
+                bandKeys: features.bandKeys)
+            batch.insert(entry)
+            batchArticles[article.id] = (article, features.shingles)
+            entries.append(entry)
+            toStore.append(article)
+        }
+        return (toStore, entries)
+    }
+
+    // MARK: Following a shared store
+
+    /// Applies feed changes, oldest first, to the index and the duplicate table. Idempotent: an upsert replaces the
+    /// id's copy, a delete of an absent id does nothing, so replaying a change twice changes nothing, and a delete
+    /// after an upsert of the same id (in feed order) leaves it deleted. Called with the write lock held.
+    private func apply(_ changes: [StoreChange], _ state: inout WriteState) {
+        guard let last = changes.last else { return }
+        var pending: [Article] = []
+        var pendingIDs: Set<ArticleID> = []
+        func flush() {
+            guard !pending.isEmpty else { return }
+            index.install(index.prepare(contentsOf: pending))
+            for article in pending {
+                state.duplicates.insert(Self.entry(for: article, features: TextFeatures(body: article.body)))
+            }
+            pending.removeAll(keepingCapacity: true)
+            pendingIDs.removeAll(keepingCapacity: true)
+        }
+        for change in changes {
+            // Batch consecutive upserts; keep feed order whenever an id comes back (several feed pages).
+            if pendingIDs.contains(change.id) { flush() }
+            if let article = change.article {
+                pending.append(article)
+                pendingIDs.insert(change.id)
+            } else {
+                index.remove(id: change.id)
+                state.duplicates.remove(change.id)
+            }
+        }
+        flush()
+        state.applied = max(state.applied, last.sequence)
+        feedGeneration.withLock { $0 &+= 1 }
+        let ids = changes.map(\.id)
+        for observer in feedObservers.withLock({ $0 }) { observer(ids) }
+    }
+
+    /// Calls `observer` with the ids of every batch of changes this engine applies from the feed (writes other
+    /// nodes committed), after the index holds them: a cluster node's record cache forgets them there.
+    public func observeAppliedChanges(_ observer: @escaping @Sendable ([ArticleID]) -> Void) {
+        feedObservers.withLock { $0.append(observer) }
+    }
+
+    /// Changes each time this engine applies writes committed by other nodes (see ``observeAppliedChanges(_:)``).
+    /// A reader that caches a record it read compares it before and after: when it moved, the record may predate a
+    /// change whose invalidation already ran, so the reader drops its copy. Constant on a single node.
+    public var appliedChangesGeneration: UInt64 { feedGeneration.withLock { $0 } }
+
+    /// Applies `changes` as the follower does (tests replay a feed twice, or out of the follower's timing).
+    func applyFeed(_ changes: [StoreChange]) {
+        duplicatesReady.wait()
+        writeState.withLock { apply(changes, &$0) }
+    }
+
+    /// Largest feed page the follower applies at once.
+    static let followBatchSize = 5_000
+
+    /// Applies every change the store has after this engine's position (cluster mode; on a single node the index
+    /// is always in step and this returns at once). Returns the position reached.
+    @discardableResult
+    public func catchUp() throws -> UInt64 {
+        guard store is any SharedArticleStore else { return try store.latestSequence }
+        duplicatesReady.wait()
+        let (applied, changed) = try writeState.withLock { state -> (UInt64, Bool) in
+            guard !state.closed else { return (state.applied, false) }
+            var changed = false
+            while true {
+                let changes = try store.changes(since: state.applied, limit: Self.followBatchSize)
+                apply(changes, &state)
+                if !changes.isEmpty { changed = true }
+                if changes.count < Self.followBatchSize { break }
+            }
+            state.lastInStep = .now
+            state.followError = nil
+            return (state.applied, changed)
+        }
+        if changed { maintainAfterWrites() }
+        return applied
+    }
+
+    /// The feed position this engine's index holds: every write up to it is searchable here.
+    public var appliedSequence: UInt64 { writeState.withLock { $0.applied } }
+
+    /// Waits until this engine's index holds feed position `sequence` (a write acknowledged by another node),
+    /// reading the feed as needed; returns false when `timeout` passed first.
+    public func waitUntilApplied(_ sequence: UInt64, timeout: Duration) throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        guard let shared = store as? any SharedArticleStore else { return try store.latestSequence >= sequence }
+        while true {
+            if appliedSequence >= sequence { return true }
+            if try catchUp() >= sequence { return true }
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero { return false }
+            shared.waitForChanges(after: appliedSequence, timeout: min(remaining, .milliseconds(50)))
+        }
+    }
+
+    private var isClosed: Bool { writeState.withLock { $0.closed } }
+
+    /// Runs the follower: wakes on a change notification (or the poll interval) and applies the feed.
+    private func startFollowing(_ shared: any SharedArticleStore) {
+        follower.enter()
+        let thread = Thread { [self] in
+            defer { follower.leave() }
+            while !isClosed {
+                shared.waitForChanges(after: appliedSequence, timeout: configuration.followPollInterval)
+                if isClosed { break }
+                do {
+                    try catchUp()
+                } catch {
+                    // The store is failing over or unreachable; the next wait is the back-off.
+                    writeState.withLock { $0.followError = "\(error)" }
+                }
+            }
+        }
+        thread.name = "newswire.engine.follow"
+        thread.start()
     }
 
     /// Merges index segments and schedules a snapshot when due. Merging changes no search result, so it runs
@@ -435,7 +631,14 @@ public final class NewswireEngine: Sendable {
         duplicatesReady.wait()
         let deleted = try writeState.withLock { state -> Bool in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
-            guard try store.delete(id) else { return false }
+            if let shared = store as? any SharedArticleStore {
+                let write = try shared.serializedDelete(id, after: state.applied) { missed in apply(missed, &state) }
+                state.applied = max(state.applied, write.sequence)
+                state.lastInStep = .now
+                guard write.deleted else { return false }
+            } else {
+                guard try store.delete(id) else { return false }
+            }
             index.remove(id: id)
             state.duplicates.remove(id)
             return true
@@ -451,7 +654,15 @@ public final class NewswireEngine: Sendable {
         duplicatesReady.wait()
         let existed = try writeState.withLock { state -> [Bool] in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
-            let existed = try store.delete(ids)
+            let existed: [Bool]
+            if let shared = store as? any SharedArticleStore {
+                let result = try shared.serializedDelete(ids, after: state.applied) { missed in apply(missed, &state) }
+                state.applied = max(state.applied, result.write.sequence)
+                state.lastInStep = .now
+                existed = result.existed
+            } else {
+                existed = try store.delete(ids)
+            }
             for (id, existed) in zip(ids, existed) where existed {
                 index.remove(id: id)
                 state.duplicates.remove(id)
@@ -556,11 +767,22 @@ public final class NewswireEngine: Sendable {
             ($0.duplicates.duplicateCount, $0.snapshotSequence, $0.lastSnapshotError)
         }
         let sequence = try store.latestSequence
-        return EngineStats(
+        var stats = EngineStats(
             articleCount: index.count, duplicateCount: duplicates, storeSequence: sequence,
             snapshotSequence: snapshotSequence,
             changesSinceSnapshot: sequence >= snapshotSequence ? sequence - snapshotSequence : 0, startup: startup,
             lastSnapshotError: snapshotError)
+        if let shared = store as? any SharedArticleStore {
+            let (applied, lastInStep) = writeState.withLock { ($0.applied, $0.lastInStep) }
+            stats.appliedSequence = applied
+            let behind = ContinuousClock.now - lastInStep
+            stats.lagMilliseconds = applied >= sequence ? 0 : UInt64(max(0, behind.components.seconds * 1_000
+                + behind.components.attoseconds / 1_000_000_000_000_000))
+            stats.storeDescription = shared.writeTargetDescription
+        } else {
+            stats.appliedSequence = sequence
+        }
+        return stats
     }
 
     // MARK: Snapshots and shutdown
@@ -575,8 +797,10 @@ public final class NewswireEngine: Sendable {
         defer { snapshotLock.unlock() }
         // Capture a sequence S the index is in step with and the duplicate table at S. The index file may then
         // include writes after S: replaying the compacted change feed from S at open converges either way.
+        let shared = store is any SharedArticleStore
         let captured = try writeState.withLock { state -> (UInt64, DuplicateTable)? in
-            let sequence = try store.latestSequence
+            // On a shared store the head moves without us: the snapshot covers what this index applied.
+            let sequence = shared ? state.applied : try store.latestSequence
             if sequence == state.snapshotSequence, FileManager.default.fileExists(atPath: snapshotPath) { return nil }
             return (sequence, state.duplicates)
         }
@@ -593,7 +817,7 @@ public final class NewswireEngine: Sendable {
     private func maybeScheduleSnapshot() {
         let due = writeState.withLock { state -> Bool in
             guard !state.closed, !state.snapshotInProgress, snapshotPath != nil else { return false }
-            let sequence = (try? store.latestSequence) ?? 0
+            let sequence = store is any SharedArticleStore ? state.applied : ((try? store.latestSequence) ?? 0)
             return sequence >= state.snapshotSequence + UInt64(max(1, configuration.snapshotEveryChanges))
         }
         if due { scheduleSnapshot() }
@@ -629,6 +853,20 @@ public final class NewswireEngine: Sendable {
             return !state.closed
         }
         guard wasOpen else { return }
+        if store is any SharedArticleStore {
+            // Closing the shared store wakes the follower from its wait; the snapshot needs only local state.
+            try? store.close()
+            follower.wait()
+            background.wait()
+            defer {
+                directoryLock.withLock { fd in
+                    if let descriptor = fd { closeDescriptor(descriptor) }
+                    fd = nil
+                }
+            }
+            try saveSnapshot()
+            return
+        }
         background.wait()
         defer {
             directoryLock.withLock { fd in

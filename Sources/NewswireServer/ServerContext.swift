@@ -58,6 +58,7 @@ final class ServerContext: Sendable {
         self.connectionRules = ServerConnectionStateMachine.Configuration(
             policy: handshakePolicy, maxAuthFailures: limits.maxAuthFailuresPerConnection,
             access: { token in Self.access(forToken: token, writeToken: writeToken, readToken: readToken) })
+        observeClusterWrites()
     }
 
     // MARK: Access
@@ -407,7 +408,7 @@ final class ServerContext: Sendable {
             StatEntry(name: "store.sequence", value: .integer(Int64(engine.storeSequence))),
             StatEntry(name: "index.snapshot_sequence", value: .integer(Int64(engine.snapshotSequence))),
             StatEntry(name: "index.startup", value: .text(engine.startup.description)),
-        ]
+        ] + clusterStatEntries(engine)
         let commits = committer.counters
         entries.append(StatEntry(name: "writes.commits", value: .integer(Int64(commits.batches))))
         entries.append(StatEntry(name: "writes.requests", value: .integer(Int64(commits.writes))))

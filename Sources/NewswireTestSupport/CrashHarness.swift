@@ -67,7 +67,14 @@ public struct CrashRun {
     ///
     /// Spawns and reaps the child with posix_spawn/waitpid directly, so the exit reason is read from the wait
     /// status itself.
-    public static func run(mode: String, directory: String, seed: UInt64, killAfterAcks: Int) throws -> CrashRun {
+    ///
+    /// `extraArguments` follow the seed (the cluster mode's store URL); `onAcknowledged` is called with the count
+    /// of acknowledgements each time it grows, on the reading thread (a test kills a primary there);
+    /// `watchdogSeconds` bounds the whole run.
+    public static func run(
+        mode: String, directory: String, seed: UInt64, killAfterAcks: Int, extraArguments: [String] = [],
+        watchdogSeconds: Double = 30, onAcknowledged: ((Int) throws -> Void)? = nil
+    ) throws -> CrashRun {
         let path = try crasherPath()
         var output: [Int32] = [-1, -1]
         var errors: [Int32] = [-1, -1]
@@ -86,7 +93,7 @@ public struct CrashRun {
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
         for fd in output + errors { posix_spawn_file_actions_addclose(&actions, fd) }
-        let argv: [UnsafeMutablePointer<CChar>?] = [path, mode, directory, String(seed)].map { $0.withCString { strdup($0) } } + [nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path, mode, directory, String(seed)] + extraArguments).map { $0.withCString { strdup($0) } } + [nil]
         defer { for arg in argv { free(arg) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
@@ -99,12 +106,13 @@ public struct CrashRun {
         guard spawned == 0 else { throw CrashHarnessError(message: "cannot start \(path): error \(spawned)") }
         // Bound the test even if the child stalls: kill it after 30 s regardless.
         let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: watchdog)
+        DispatchQueue.global().asyncAfter(deadline: .now() + watchdogSeconds, execute: watchdog)
         defer { watchdog.cancel() }
 
         var run = CrashRun()
         var pending: [UInt8] = []
         var killed = false
+        var reported = 0
         let decoder = JSONDecoder()
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
@@ -128,6 +136,17 @@ public struct CrashRun {
                 }
             }
             pending.removeFirst(start)
+            if let onAcknowledged, !killed, run.acknowledged.count > reported {
+                reported = run.acknowledged.count
+                do {
+                    try onAcknowledged(reported)
+                } catch {
+                    kill(pid, SIGKILL)
+                    var status: Int32 = 0
+                    _ = waitpid(pid, &status, 0)
+                    throw error
+                }
+            }
             if !killed, run.acknowledged.count >= killAfterAcks {
                 kill(pid, SIGKILL)
                 killed = true

@@ -37,10 +37,13 @@ public final class TestServer: Sendable {
     ///   - logger: the server's logger; default: only critical messages.
     ///   - configure: adjusts the configuration (host 127.0.0.1, no seeds, spec limits); the trailing closure.
     ///   - prepare: runs on the open engine before the server starts (e.g. to load articles).
+    ///   - openEngine: opens the engine on the data directory (a cluster node's engine over PostgreSQL); default
+    ///     `NewswireEngine.open(dataDirectory:)`.
     public static func start(
         dataDirectory: String? = nil, port: Int = 0, logger: Logger? = nil,
         configure: (inout ServerConfiguration) -> Void = { _ in },
-        prepare: (NewswireEngine) throws -> Void = { _ in }
+        prepare: (NewswireEngine) throws -> Void = { _ in },
+        openEngine: ((String) throws -> NewswireEngine)? = nil
     ) async throws -> TestServer {
         let directory = dataDirectory ?? makeTemporaryDirectory()
         var configuration = ServerConfiguration()
@@ -49,7 +52,7 @@ public final class TestServer: Sendable {
         configuration.dataDirectory = directory
         configuration.seedsDirectory = nil
         configure(&configuration)
-        let engine = try NewswireEngine.open(dataDirectory: directory)
+        let engine = try openEngine?(directory) ?? NewswireEngine.open(dataDirectory: directory)
         try prepare(engine)
         let logger = logger ?? {
             var quiet = Logger(label: "test-server")

@@ -1,10 +1,13 @@
 // newswire-crasher: a test helper for the kill -9 durability tests.
 //
 //     newswire-crasher store|engine|grouped <data-directory> <seed>
+//     newswire-crasher cluster <data-directory> <seed> <postgres-url>
 //
 // Runs a deterministic stream of writes (batches of new articles, updates of earlier ones, deletes) against an
 // `SQLiteArticleStore` or a `NewswireEngine` in <data-directory>, forever; `grouped` puts through the engine's
-// `GroupCommitter` (as the server does) and acknowledges when its completion reports the commit. For every operation it prints
+// `GroupCommitter` (as the server does) and acknowledges when its completion reports the commit; `cluster` is a
+// cluster node: a grouped engine over the PostgreSQL store at <postgres-url>, with its index snapshot in
+// <data-directory>. For every operation it prints
 //     BEGIN <n> <operation as JSON>
 // before starting it and
 //     ACK <n>
@@ -13,6 +16,7 @@
 import Foundation
 import NewswireEngine
 import NewswireModel
+import NewswirePostgres
 import NewswireStore
 
 #if canImport(Glibc)
@@ -52,8 +56,11 @@ func fail(_ message: String) -> Never {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count == 4, ["store", "engine", "grouped"].contains(arguments[1]), let seed = UInt64(arguments[3])
-else { fail("usage: newswire-crasher store|engine|grouped <data-directory> <seed>") }
+guard arguments.count == 4 || (arguments.count == 5 && arguments[1] == "cluster"),
+    ["store", "engine", "grouped", "cluster"].contains(arguments[1]), let seed = UInt64(arguments[3])
+else {
+    fail("usage: newswire-crasher store|engine|grouped <data-directory> <seed>, or cluster <dir> <seed> <postgres-url>")
+}
 let mode = arguments[1]
 let directory = arguments[2]
 
@@ -96,12 +103,18 @@ default:
     let engine: NewswireEngine
     do {
         // Snapshot often so kills also land during (and right after) background snapshot writes.
-        engine = try NewswireEngine.open(
-            dataDirectory: directory, configuration: .init(snapshotEveryChanges: 40))
+        if mode == "cluster" {
+            let store = try PostgresArticleStore(url: arguments[4])
+            engine = try NewswireEngine.open(
+                store: store, dataDirectory: directory, configuration: .init(snapshotEveryChanges: 40))
+        } else {
+            engine = try NewswireEngine.open(
+                dataDirectory: directory, configuration: .init(snapshotEveryChanges: 40))
+        }
     } catch {
         fail("cannot open engine: \(error)")
     }
-    if mode == "grouped" {
+    if mode == "grouped" || mode == "cluster" {
         let committer = GroupCommitter(engine: engine)
         put = { articles in
             let done = DispatchSemaphore(value: 0)

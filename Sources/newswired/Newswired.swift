@@ -37,6 +37,13 @@ struct Newswired: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Directory for the store and index snapshot (env NEWSWIRE_DATA_DIR).")
     var dataDirectory: String = env("NEWSWIRE_DATA_DIR") ?? "newswire-data"
 
+    @Option(
+        help: """
+            Where records live: sqlite:DIR (the default, in --data-dir) or, for a cluster of nodes, \
+            postgres://USER@HOST1:PORT,HOST2:PORT/DB (password from PGPASSWORD or ~/.pgpass; env NEWSWIRE_STORE).
+            """)
+    var store: String? = env("NEWSWIRE_STORE")
+
     @Option(help: "Directory of pages to ingest when the store is empty (env NEWSWIRE_SEEDS).")
     var seeds: String = env("NEWSWIRE_SEEDS") ?? "seeds"
 
@@ -219,13 +226,15 @@ struct Newswired: AsyncParsableCommand {
         let registry = metricsAddress.map { _ in PrometheusCollectorRegistry() }
         if let registry { MetricsEndpoint.bootstrapMetrics(registry: registry) }
 
+        // A malformed --store value is a usage error; failing to open a well-formed store is a runtime one.
+        let storeOption = try StoreOption(parsing: store)
         let engine: NewswireEngine
         do {
-            engine = try NewswireEngine.open(dataDirectory: dataDirectory)
+            engine = try storeOption.openEngine(dataDirectory: dataDirectory, logger: logger)
+        } catch let error as ValidationError {
+            throw StartupError(message: error.message)
         } catch {
-            let reason = "\(error)"
-            throw StartupError(
-                message: reason.contains(dataDirectory) ? reason : "cannot open data directory \(dataDirectory): \(reason)")
+            throw StartupError(message: "\(error)")
         }
         logger.notice("engine ready", metadata: ["newswire_index": "\(engine.startup)"])
         let extractor = ArticleExtractor()

@@ -1,0 +1,68 @@
+import NewswireModel
+
+/// An ``ArticleStore`` that several engines (cluster nodes) write to at once.
+///
+/// Each engine keeps its own index in step with the store's change feed. Two things then need the store's help:
+/// - **Node-independent verdicts.** An engine decides near-duplicate verdicts from what it has applied. A write
+///   therefore runs under the store-wide write lock, after the engine has applied every change other writers
+///   committed before it (``serializedUpsert(after:_:)`` hands them over inside the lock). Every write is decided
+///   against the same state whichever node takes it, exactly as on a single node.
+/// - **Wake-ups.** ``waitForChanges(after:timeout:)`` returns early when another writer may have committed, so
+///   followers apply changes promptly without polling hard.
+///
+/// The feed's positions are assigned under the same lock at commit, so they become visible in position order: a
+/// reader that sees position `p` sees every position below it (the feed never skips a change).
+public protocol SharedArticleStore: ArticleStore {
+    /// One write under the store-wide write lock, in one transaction.
+    ///
+    /// Takes the lock, reads every change after `appliedSequence` (what other writers committed that the caller
+    /// has not applied yet, oldest first) and hands it to `prepare`, which applies it to the caller's derived
+    /// state and returns the articles to store; stores them as ``ArticleStore/upsert(_:)`` does and commits.
+    /// `prepare` may run more than once (the store reruns the whole write on a new primary after losing its
+    /// connection), each time with every change after `appliedSequence`, so applying them must be idempotent.
+    func serializedUpsert(
+        after appliedSequence: UInt64, _ prepare: ([StoreChange]) throws -> [Article]
+    ) throws -> SerializedWrite
+
+    /// Deletes `id` under the store-wide write lock after handing `apply` the changes after `appliedSequence`
+    /// (see ``serializedUpsert(after:_:)``). ``SerializedWrite/outcomes`` is empty; ``SerializedWrite/deleted``
+    /// says whether the id existed.
+    func serializedDelete(
+        _ id: ArticleID, after appliedSequence: UInt64, _ apply: ([StoreChange]) throws -> Void
+    ) throws -> SerializedWrite
+
+    /// Deletes `ids` in one transaction (all or none) under the store-wide write lock, after handing `apply` the
+    /// changes after `appliedSequence`. Returns the write and, per id in order, whether it existed (an id listed
+    /// twice existed only the first time).
+    func serializedDelete(
+        _ ids: [ArticleID], after appliedSequence: UInt64, _ apply: ([StoreChange]) throws -> Void
+    ) throws -> (write: SerializedWrite, existed: [Bool])
+
+    /// Blocks until a change after `sequence` may have been committed (another writer notified) or `timeout`
+    /// passed. A spurious early return is allowed: callers read ``ArticleStore/changes(since:limit:)`` next.
+    func waitForChanges(after sequence: UInt64, timeout: Duration)
+
+    /// What the store says about where it writes (kind, host, whether it is a primary), for stats.
+    var writeTargetDescription: String { get }
+}
+
+/// What a ``SharedArticleStore`` write did.
+public struct SerializedWrite: Sendable, Hashable {
+    /// The articles as stored (what the final `prepare` run returned), aligned with ``outcomes``.
+    public var articles: [Article]
+    /// One outcome per stored article.
+    public var outcomes: [UpsertOutcome]
+    /// For a delete: whether the id existed.
+    public var deleted: Bool
+    /// The feed position after this write: every change up to it is committed, and the caller's derived state
+    /// holds all of them once it applies this write's own changes.
+    public var sequence: UInt64
+
+    /// Creates a result.
+    public init(articles: [Article], outcomes: [UpsertOutcome], deleted: Bool = false, sequence: UInt64) {
+        self.articles = articles
+        self.outcomes = outcomes
+        self.deleted = deleted
+        self.sequence = sequence
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import NewswireClient
+import NewswireEngine
+import NewswireModel
+import NewswirePostgres
+import NewswireProtocol
+import NewswireServer
+import NewswireTestSupport
+import Testing
+
+/// Two `newswired` nodes on one PostgreSQL, spoken to through the client.
+@Suite(
+    "Cluster nodes over the protocol",
+    .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
+struct ClusterNodeTests {
+    static func node(_ url: String) async throws -> TestServer {
+        try await TestServer.start(openEngine: { directory in
+            try NewswireEngine.open(store: PostgresArticleStore(url: url), dataDirectory: directory)
+        })
+    }
+
+    @Test("a node serves another node's writes once it applied them: GET (its record cache included), SEARCH, STATS")
+    func nodesServeEachOthersWrites() async throws {
+        let url = try SharedTestPostgres.freshDatabaseURL()
+        let a = try await Self.node(url)
+        let b = try await Self.node(url)
+        let clientA = a.client()
+        let clientB = b.client()
+        var article = syntheticArticle(1)
+        _ = try await clientA.put([article])
+        #expect(try b.engine.waitUntilApplied(try a.engine.store.latestSequence, timeout: .seconds(30)))
+        #expect(try await clientB.article(id: article.id).title == article.title)  // now in B's record cache
+        // A changes it: B must stop serving its cached copy once it applied the change.
+        article.title = "第1号测试文章 改过的标题"
+        _ = try await clientA.put([article])
+        #expect(try b.engine.waitUntilApplied(try a.engine.store.latestSequence, timeout: .seconds(30)))
+        #expect(try await clientB.article(id: article.id).title == article.title)
+        #expect(try await clientB.search(SearchRequest(text: "改过的标题", limit: 5)).hits.map(\.id) == [article.id])
+        #expect(try await clientA.delete(id: article.id))
+        #expect(try b.engine.waitUntilApplied(try a.engine.store.latestSequence, timeout: .seconds(30)))
+        await #expect(throws: (any Error).self) { _ = try await clientB.article(id: article.id) }
+        let stats = try await clientB.stats().entries
+        let kind = stats.first { $0.name == "store.kind" }?.value
+        #expect(kind.map { "\($0)".contains("postgres") } == true, "store.kind is \(String(describing: kind))")
+        #expect(stats.contains { $0.name == "feed.lag_changes" })
+        await clientA.shutdown()
+        await clientB.shutdown()
+        try await a.stop(removingData: true)
+        try await b.stop(removingData: true)
+    }
+}
