@@ -37,7 +37,7 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Machine output: one JSON document (field names in README).")
     var json = false
 
-    @Option(help: "Seconds to wait for each answer.")
+    @Option(help: "Seconds to wait for the connection and for each answer.")
     var timeout: Double = 30
 
     /// How many values follow each connection option (0 for flags). `newswire --host H ping` moves these after
@@ -106,10 +106,12 @@ struct ConnectionOptions: ParsableArguments {
         }
         let ca = tlsCA ?? env("NEWSWIRE_TLS_CA")
         let useTLS = tls || ca != nil || env("NEWSWIRE_TLS") == "1"
+        // Connecting and the handshake get the same patience as an answer: a busy server may take seconds to
+        // send WELCOME, and a refused connection fails at once anyway.
         return NewswireClient(
             configuration: .init(
                 host: host, port: port, token: token, compression: compress,
-                connectTimeout: .seconds(5), requestTimeout: .milliseconds(Int(timeout * 1000)),
+                connectTimeout: .milliseconds(Int(timeout * 1000)), requestTimeout: .milliseconds(Int(timeout * 1000)),
                 clientName: "newswire-cli/0.1", tls: useTLS ? .init(trustRootsPath: ca) : nil))
     }
 }
