@@ -6,7 +6,7 @@ import NewswireServer
 import NewswireTestSupport
 import Testing
 
-@Suite("End to end over 127.0.0.1", .timeLimit(.minutes(2)))
+@Suite("End to end over 127.0.0.1", .timeLimit(.minutes(5)))
 struct EndToEndTests {
     @Test("seed: ingest, search with exact highlight, GET equals parse --json, survives restart")
     func seedRoundTrip() async throws {

@@ -29,7 +29,7 @@ func groupCommitPage(_ n: Int) -> [UInt8] {
     return Array(page.utf8)
 }
 
-@Suite("Group commit over 127.0.0.1", .timeLimit(.minutes(2)))
+@Suite("Group commit over 127.0.0.1", .timeLimit(.minutes(5)))
 struct GroupCommitEndToEndTests {
     @Test("many concurrent INGESTs (some of the same page) are all acknowledged, exactly, and all searchable")
     func concurrentIngests() async throws {

@@ -11,7 +11,7 @@ import Testing
 let writeToken = "w-7f3c9a1e-secret-write-token"
 let readToken = "r-2b8d4f60-secret-read-token"
 
-@Suite("Authentication over real sockets", .serialized, .timeLimit(.minutes(1)))
+@Suite("Authentication over real sockets", .serialized, .timeLimit(.minutes(5)))
 struct AuthTests {
     @Test("INGEST without a token: UNAUTHORISED naming the fix; reads on the same connection still work")
     func ingestWithoutToken() async throws {

@@ -11,7 +11,7 @@ import Testing
 /// connection survives). ``withAttack`` adds the common contract: a well-behaved client probing concurrently gets
 /// every answer right throughout, memory stays bounded, and the server
 /// still serves a fresh connection afterwards and stops cleanly.
-@Suite("Bad input over real sockets", .serialized, .timeLimit(.minutes(1)))
+@Suite("Bad input over real sockets", .serialized, .timeLimit(.minutes(5)))
 struct BadInputTests {
     // MARK: Framing
 
@@ -47,7 +47,7 @@ struct BadInputTests {
 
     @Test("five bytes of a header, then silence: TIMEOUT after the handshake timeout, then close")
     func truncatedHeaderThenSilence() async throws {
-        try await withAttack { server in
+        try await withAttack(configure: shortHandshake) { server in
             let connection = try await RawConnection.connect(port: server.port)
             try await connection.send([1, 0, 0, 1, 0])
             try await expectErrorThenClose(connection, .timeout, requestID: RequestID.connection.rawValue)

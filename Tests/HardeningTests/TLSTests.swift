@@ -65,7 +65,7 @@ struct TestPKI {
 }
 
 @Suite(
-    "TLS with a certificate generated for the test", .serialized, .timeLimit(.minutes(1)),
+    "TLS with a certificate generated for the test", .serialized, .timeLimit(.minutes(5)),
     .enabled(if: TestPKI.opensslPath != nil, "needs the openssl CLI to make a test certificate"))
 struct TLSTests {
     @Test("a TLS server and a client trusting the test CA: handshake, write, read, search")
@@ -150,7 +150,10 @@ struct TLSTests {
         let pki = try TestPKI.make()
         try await withAttack(
             tls: .init(trustRootsPath: pki.caPath),
-            configure: { $0.tls = .init(certificateChainPath: pki.certificatePath, privateKeyPath: pki.keyPath) }
+            configure: {
+                shortHandshake(&$0)
+                $0.tls = .init(certificateChainPath: pki.certificatePath, privateKeyPath: pki.keyPath)
+            }
         ) { server in
             var connections: [RawConnection] = []
             for _ in 0..<50 {

@@ -69,140 +69,148 @@ struct ClusterEngineTests {
     }
 
     @Test("three nodes answer the same id sets after a concurrent mixed write load on all of them")
-    func threeNodesConverge() throws {
-        let url = try SharedTestPostgres.freshDatabaseURL()
-        let nodes = try (0..<3).map { _ in try Node(url: url) }
-        let failures = Locked<[String]>([])
-        DispatchQueue.concurrentPerform(iterations: 3) { w in
-            let node = nodes[w]
-            let committer = GroupCommitter(engine: node.engine)
-            var random = SplitMix64(seed: UInt64(100 + w))
-            do {
-                for step in 0..<40 {
-                    let n = random.next(below: 60)
-                    switch random.next(below: 6) {
-                    case 0: _ = try node.engine.delete(id: ArticleID("c\(n)"))
-                    case 1, 2:
-                        // Concurrent grouped writes, as the server sends them.
-                        let batch = (0..<3).map { k in Self.article((n + k) % 60, writer: w, version: step) }
-                        let done = DispatchSemaphore(value: 0)
-                        let outcome = Locked<String?>(nil)
-                        committer.submit(batch) { result in
-                            if case .failure(let error) = result { outcome.withLock { $0 = "\(error)" } }
-                            done.signal()
+    func threeNodesConverge() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let nodes = try (0..<3).map { _ in try Node(url: url) }
+            let failures = Locked<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 3) { w in
+                let node = nodes[w]
+                let committer = GroupCommitter(engine: node.engine)
+                var random = SplitMix64(seed: UInt64(100 + w))
+                do {
+                    for step in 0..<40 {
+                        let n = random.next(below: 60)
+                        switch random.next(below: 6) {
+                        case 0: _ = try node.engine.delete(id: ArticleID("c\(n)"))
+                        case 1, 2:
+                            // Concurrent grouped writes, as the server sends them.
+                            let batch = (0..<3).map { k in Self.article((n + k) % 60, writer: w, version: step) }
+                            let done = DispatchSemaphore(value: 0)
+                            let outcome = Locked<String?>(nil)
+                            committer.submit(batch) { result in
+                                if case .failure(let error) = result { outcome.withLock { $0 = "\(error)" } }
+                                done.signal()
+                            }
+                            done.wait()
+                            if let error = outcome.withLock({ $0 }) { throw EngineError(.invalidArgument, error) }
+                        default: _ = try node.engine.put([Self.article(n, writer: w, version: step)])
                         }
-                        done.wait()
-                        if let error = outcome.withLock({ $0 }) { throw EngineError(.invalidArgument, error) }
-                    default: _ = try node.engine.put([Self.article(n, writer: w, version: step)])
                     }
+                } catch {
+                    failures.withLock { $0.append("node \(w): \(error)") }
                 }
-            } catch {
-                failures.withLock { $0.append("node \(w): \(error)") }
             }
-        }
-        #expect(failures.withLock { $0 } == [])
-        let head = try nodes[0].engine.store.latestSequence
-        for node in nodes {
-            #expect(try node.engine.waitUntilApplied(head, timeout: .seconds(60)), "node catches up to \(head)")
-        }
-        // The truth: the store's live set.
-        var live: Set<ArticleID> = []
-        var cursor: ScanCursor?
-        repeat {
-            let page = try nodes[0].engine.scan(order: .id, after: cursor, limit: 1_000)
-            live.formUnion(page.articles.map(\.id))
-            cursor = page.next
-        } while cursor != nil
-        // Every article, some by number, and the markers of the versions the writers wrote last.
-        var queries = ["集群", "第1篇", "第17篇", "第42篇"]
-        for w in 0..<3 { for n in stride(from: 0, to: 60, by: 7) { queries.append(Self.marker(n, writer: w, version: 39)) } }
-        queries += (0..<60).map { Self.marker($0, writer: 1, version: 20) }
-        let first = try Self.answers(nodes[0].engine, queries: Array(queries))
-        #expect(first["集群"] == live, "a search every article matches finds exactly the live set")
-        #expect(first.values.filter { !$0.isEmpty }.count >= 4, "the marker searches find something")
-        for (n, node) in nodes.enumerated().dropFirst() {
-            #expect(try Self.answers(node.engine, queries: Array(queries)) == first, "node \(n) answers like node 0")
-            #expect(node.engine.index.count == live.count)
+            #expect(failures.withLock { $0 } == [])
+            let head = try nodes[0].engine.store.latestSequence
+            for node in nodes {
+                #expect(try node.engine.waitUntilApplied(head, timeout: .seconds(60)), "node catches up to \(head)")
+            }
+            // The truth: the store's live set.
+            var live: Set<ArticleID> = []
+            var cursor: ScanCursor?
+            repeat {
+                let page = try nodes[0].engine.scan(order: .id, after: cursor, limit: 1_000)
+                live.formUnion(page.articles.map(\.id))
+                cursor = page.next
+            } while cursor != nil
+            // Every article, some by number, and the markers of the versions the writers wrote last.
+            var queries = ["集群", "第1篇", "第17篇", "第42篇"]
+            for w in 0..<3 { for n in stride(from: 0, to: 60, by: 7) { queries.append(Self.marker(n, writer: w, version: 39)) } }
+            queries += (0..<60).map { Self.marker($0, writer: 1, version: 20) }
+            let first = try Self.answers(nodes[0].engine, queries: Array(queries))
+            #expect(first["集群"] == live, "a search every article matches finds exactly the live set")
+            #expect(first.values.filter { !$0.isEmpty }.count >= 4, "the marker searches find something")
+            for (n, node) in nodes.enumerated().dropFirst() {
+                #expect(try Self.answers(node.engine, queries: Array(queries)) == first, "node \(n) answers like node 0")
+                #expect(node.engine.index.count == live.count)
+            }
         }
     }
 
     @Test("a near-duplicate verdict does not depend on which node took the write")
-    func verdictsAreNodeIndependent() throws {
-        let url = try SharedTestPostgres.freshDatabaseURL()
-        let a = try Node(url: url)
-        let b = try Node(url: url)
-        let body = chineseParagraphs(seed: 7, characters: 400)
-        let original = makeArticle("orig", day: 1, paragraphs: body)
-        let copy = makeArticle("copy", day: 2, paragraphs: ["转载自新华网"] + body)
-        // The copy goes to node B right after node A acknowledged the original: B decides against a state that
-        // holds it even if B's follower has not woken yet (the write catches up under the store's write lock).
-        #expect(try a.engine.put([original]).map(\.duplicateOf) == [nil])
-        #expect(try b.engine.put([copy]).map(\.duplicateOf) == ["orig"])
-        // And the same pair on a single node gives the same verdicts.
-        let single = TemporaryDirectory()
-        let engine = try NewswireEngine.open(dataDirectory: single.path)
-        defer { try? engine.close() }
-        #expect(try engine.put([original, copy]).map(\.duplicateOf) == [nil, "orig"])
-        #expect(try a.engine.waitUntilApplied(try b.engine.store.latestSequence, timeout: .seconds(30)))
-        #expect(try a.engine.stats().duplicateCount == 1)
+    func verdictsAreNodeIndependent() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let a = try Node(url: url)
+            let b = try Node(url: url)
+            let body = chineseParagraphs(seed: 7, characters: 400)
+            let original = makeArticle("orig", day: 1, paragraphs: body)
+            let copy = makeArticle("copy", day: 2, paragraphs: ["转载自新华网"] + body)
+            // The copy goes to node B right after node A acknowledged the original: B decides against a state that
+            // holds it even if B's follower has not woken yet (the write catches up under the store's write lock).
+            #expect(try a.engine.put([original]).map(\.duplicateOf) == [nil])
+            #expect(try b.engine.put([copy]).map(\.duplicateOf) == ["orig"])
+            // And the same pair on a single node gives the same verdicts.
+            let single = TemporaryDirectory()
+            let engine = try NewswireEngine.open(dataDirectory: single.path)
+            defer { try? engine.close() }
+            #expect(try engine.put([original, copy]).map(\.duplicateOf) == [nil, "orig"])
+            #expect(try a.engine.waitUntilApplied(try b.engine.store.latestSequence, timeout: .seconds(30)))
+            #expect(try a.engine.stats().duplicateCount == 1)
+        }
     }
 
     @Test("applying the feed is idempotent and ordered: a replay, and a delete after an upsert, give the store's state")
-    func idempotentApply() throws {
-        let url = try SharedTestPostgres.freshDatabaseURL()
-        let writer = try Node(url: url)
-        _ = try writer.engine.put((0..<20).map { Self.article($0, writer: 0, version: 0) })
-        _ = try writer.engine.put([Self.article(3, writer: 0, version: 1)])
-        #expect(try writer.engine.delete(id: "c5"))
-        let feed = try writer.engine.store.changes(since: 0, limit: 1_000)
-        let reader = try Node(url: url)
-        let head = try writer.engine.store.latestSequence
-        #expect(try reader.engine.waitUntilApplied(head, timeout: .seconds(30)))
-        let queries = ["集群", "zqdwavb", "zqdwava", "zqfwava", "zqgwava"]
-        let before = try Self.answers(reader.engine, queries: queries)
-        #expect(before["zqdwavb"] == ["c3"] && before["zqdwava"] == [] && before["zqfwava"] == [])
-        #expect(before["zqgwava"] == ["c6"] && before["集群"]?.count == 19)
-        // The whole feed again, then an upsert of c5 followed by its delete (the order the feed gives them).
-        reader.engine.applyFeed(feed)
-        reader.engine.applyFeed([
-            StoreChange(sequence: 1, id: "c5", article: Self.article(5, writer: 0, version: 0)),
-            StoreChange(sequence: head, id: "c5", article: nil),
-        ])
-        #expect(try Self.answers(reader.engine, queries: queries) == before)
-        #expect(reader.engine.index.count == 19)
-        #expect(try reader.engine.stats().duplicateCount == (try writer.engine.stats().duplicateCount))
+    func idempotentApply() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let writer = try Node(url: url)
+            _ = try writer.engine.put((0..<20).map { Self.article($0, writer: 0, version: 0) })
+            _ = try writer.engine.put([Self.article(3, writer: 0, version: 1)])
+            #expect(try writer.engine.delete(id: "c5"))
+            let feed = try writer.engine.store.changes(since: 0, limit: 1_000)
+            let reader = try Node(url: url)
+            let head = try writer.engine.store.latestSequence
+            #expect(try reader.engine.waitUntilApplied(head, timeout: .seconds(30)))
+            let queries = ["集群", "zqdwavb", "zqdwava", "zqfwava", "zqgwava"]
+            let before = try Self.answers(reader.engine, queries: queries)
+            #expect(before["zqdwavb"] == ["c3"] && before["zqdwava"] == [] && before["zqfwava"] == [])
+            #expect(before["zqgwava"] == ["c6"] && before["集群"]?.count == 19)
+            // The whole feed again, then an upsert of c5 followed by its delete (the order the feed gives them).
+            reader.engine.applyFeed(feed)
+            reader.engine.applyFeed([
+                StoreChange(sequence: 1, id: "c5", article: Self.article(5, writer: 0, version: 0)),
+                StoreChange(sequence: head, id: "c5", article: nil),
+            ])
+            #expect(try Self.answers(reader.engine, queries: queries) == before)
+            #expect(reader.engine.index.count == 19)
+            #expect(try reader.engine.stats().duplicateCount == (try writer.engine.stats().duplicateCount))
+        }
     }
 
     @Test("a node started after 10,000 writes catches up from the feed, and a restarted one from snapshot plus feed")
-    func lateNodeCatchesUp() throws {
-        let url = try SharedTestPostgres.freshDatabaseURL()
-        let writer = try Node(url: url)
-        let total = 10_000
-        let store = try PostgresArticleStore(url: url)
-        defer { try? store.close() }
-        // Written straight to the store in batches (the engine path is covered above; this is about volume).
-        for start in stride(from: 0, to: total, by: 1_000) {
-            _ = try store.upsert((start..<(start + 1_000)).map { n in
-                sampleArticle("late-\(n)", title: "迟到 zq\(String(n, radix: 26)) 第\(n)篇", day: 1 + n % 28)
-            })
+    func lateNodeCatchesUp() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let writer = try Node(url: url)
+            let total = 10_000
+            let store = try PostgresArticleStore(url: url)
+            defer { try? store.close() }
+            // Written straight to the store in batches (the engine path is covered above; this is about volume).
+            for start in stride(from: 0, to: total, by: 1_000) {
+                _ = try store.upsert((start..<(start + 1_000)).map { n in
+                    sampleArticle("late-\(n)", title: "迟到 zq\(String(n, radix: 26)) 第\(n)篇", day: 1 + n % 28)
+                })
+            }
+            let late = try Node(url: url)
+            #expect(late.engine.startup.source == .rebuilt)
+            #expect(late.engine.index.count == total)
+            #expect(late.engine.appliedSequence == UInt64(total))
+            for n in [0, 4_321, 9_999] {
+                let hits = try late.engine.search(SearchRequest(text: "zq\(String(n, radix: 26))", limit: 5)).hits
+                #expect(hits.map(\.id).contains(ArticleID("late-\(n)")))
+            }
+            // Restart after more writes: snapshot (saved on close) plus the feed since.
+            try late.engine.close()
+            _ = try writer.engine.put([Self.article(1, writer: 9, version: 9)])
+            #expect(try writer.engine.delete(id: "late-7"))
+            late.engine = try Node.open(url: url, directory: late.directory.path)
+            #expect(late.engine.startup.source == .snapshot)
+            #expect(late.engine.startup.replayedChanges == 2)
+            #expect(late.engine.index.count == total)
+            #expect(late.engine.index.contains(id: "late-7") == false)
+            #expect(late.engine.index.contains(id: "c1"))
         }
-        let late = try Node(url: url)
-        #expect(late.engine.startup.source == .rebuilt)
-        #expect(late.engine.index.count == total)
-        #expect(late.engine.appliedSequence == UInt64(total))
-        for n in [0, 4_321, 9_999] {
-            let hits = try late.engine.search(SearchRequest(text: "zq\(String(n, radix: 26))", limit: 5)).hits
-            #expect(hits.map(\.id).contains(ArticleID("late-\(n)")))
-        }
-        // Restart after more writes: snapshot (saved on close) plus the feed since.
-        try late.engine.close()
-        _ = try writer.engine.put([Self.article(1, writer: 9, version: 9)])
-        #expect(try writer.engine.delete(id: "late-7"))
-        late.engine = try Node.open(url: url, directory: late.directory.path)
-        #expect(late.engine.startup.source == .snapshot)
-        #expect(late.engine.startup.replayedChanges == 2)
-        #expect(late.engine.index.count == total)
-        #expect(late.engine.index.contains(id: "late-7") == false)
-        #expect(late.engine.index.contains(id: "c1"))
     }
 }

@@ -43,67 +43,71 @@ struct ClusterFailureTests {
     }
 
     @Test("kill -9 of a node mid-load loses no acknowledged write: another node and the restarted one hold them all")
-    func nodeKilledMidLoad() throws {
-        let url = try SharedTestPostgres.freshDatabaseURL()
-        let observer = try NewswireEngine.open(
-            store: PostgresArticleStore(url: url), dataDirectory: TemporaryDirectory("observer").path)
-        defer { try? observer.close() }
-        let crashedDirectory = TemporaryDirectory("crashed")
-        let run = try CrashRun.run(
-            mode: "cluster", directory: crashedDirectory.path, seed: 41, killAfterAcks: 60, extraArguments: [url],
-            watchdogSeconds: 120)
-        #expect(run.terminationSignal == SIGKILL, "the node dies by our SIGKILL; stderr: \(run.standardError)")
-        let head = try observer.store.latestSequence
-        #expect(try observer.waitUntilApplied(head, timeout: .seconds(60)))
-        try Self.checkHolds(run, observer, "observer node")
-        let restarted = try NewswireEngine.open(
-            store: PostgresArticleStore(url: url), dataDirectory: crashedDirectory.path)
-        defer { try? restarted.close() }
-        try Self.checkHolds(run, restarted, "restarted node")
+    func nodeKilledMidLoad() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let observer = try NewswireEngine.open(
+                store: PostgresArticleStore(url: url), dataDirectory: TemporaryDirectory("observer").path)
+            defer { try? observer.close() }
+            let crashedDirectory = TemporaryDirectory("crashed")
+            let run = try CrashRun.run(
+                mode: "cluster", directory: crashedDirectory.path, seed: 41, killAfterAcks: 60, extraArguments: [url],
+                watchdogSeconds: 120)
+            #expect(run.terminationSignal == SIGKILL, "the node dies by our SIGKILL; stderr: \(run.standardError)")
+            let head = try observer.store.latestSequence
+            #expect(try observer.waitUntilApplied(head, timeout: .seconds(60)))
+            try Self.checkHolds(run, observer, "observer node")
+            let restarted = try NewswireEngine.open(
+                store: PostgresArticleStore(url: url), dataDirectory: crashedDirectory.path)
+            defer { try? restarted.close() }
+            try Self.checkHolds(run, restarted, "restarted node")
+        }
     }
 
     @Test(
         "primary SIGKILLed mid-ingest, sync standby promoted: acknowledged writes survive everywhere, ingest resumes")
-    func primaryFailover() throws {
-        let primary = try TemporaryPostgres()
-        let standby = try primary.makeStandby(synchronous: true)
-        let database = try primary.createDatabase("failover")
-        let url = "postgres://postgres@127.0.0.1:\(primary.port),127.0.0.1:\(standby.port)/\(database)"
-        let observer = try NewswireEngine.open(
-            store: PostgresArticleStore(url: url), dataDirectory: TemporaryDirectory("observer").path)
-        defer { try? observer.close() }
-        let killAt = 30
-        var failedOverAt: Int?
-        let run = try CrashRun.run(
-            mode: "cluster", directory: TemporaryDirectory("writer").path, seed: 43, killAfterAcks: killAt + 30,
-            extraArguments: [url], watchdogSeconds: 150
-        ) { acknowledged in
-            guard failedOverAt == nil, acknowledged >= killAt else { return }
-            failedOverAt = acknowledged
-            try primary.kill9()
-            try standby.promote()
+    func primaryFailover() async throws {
+        try await runBlocking {
+            let primary = try TemporaryPostgres()
+            let standby = try primary.makeStandby(synchronous: true)
+            let database = try primary.createDatabase("failover")
+            let url = "postgres://postgres@127.0.0.1:\(primary.port),127.0.0.1:\(standby.port)/\(database)"
+            let observer = try NewswireEngine.open(
+                store: PostgresArticleStore(url: url), dataDirectory: TemporaryDirectory("observer").path)
+            defer { try? observer.close() }
+            let killAt = 30
+            var failedOverAt: Int?
+            let run = try CrashRun.run(
+                mode: "cluster", directory: TemporaryDirectory("writer").path, seed: 43, killAfterAcks: killAt + 30,
+                extraArguments: [url], watchdogSeconds: 150
+            ) { acknowledged in
+                guard failedOverAt == nil, acknowledged >= killAt else { return }
+                failedOverAt = acknowledged
+                try primary.kill9()
+                try standby.promote()
+            }
+            #expect(failedOverAt != nil)
+            #expect(
+                run.terminationSignal == SIGKILL,
+                "the writer kept acknowledging after the failover until we killed it; stderr: \(run.standardError)")
+            #expect(run.acknowledged.count >= killAt + 30, "ingest resumed on the promoted standby")
+            // The new primary holds every acknowledged write; so does the node that never restarted.
+            let newPrimary = try PostgresArticleStore(url: standby.url(database: database))
+            defer { try? newPrimary.close() }
+            let head = try newPrimary.latestSequence
+            #expect(try observer.waitUntilApplied(head, timeout: .seconds(60)), "the observer node follows the new primary")
+            try Self.checkHolds(run, observer, "observer node after failover")
+            var expected: [ArticleID: Article?] = [:]
+            run.applyAcknowledged(to: &expected)
+            let stored = try newPrimary.articles(Array(expected.keys))
+            var missing = 0
+            for ((id, article), actual) in zip(expected, stored) where article != nil {
+                var a = actual
+                a?.duplicateOf = nil
+                if a != article { missing += 1; Issue.record("acknowledged \(id) differs on the new primary") }
+                if missing > 5 { break }
+            }
+            #expect(try observer.stats().storeDescription.contains("\(standby.port)"))
         }
-        #expect(failedOverAt != nil)
-        #expect(
-            run.terminationSignal == SIGKILL,
-            "the writer kept acknowledging after the failover until we killed it; stderr: \(run.standardError)")
-        #expect(run.acknowledged.count >= killAt + 30, "ingest resumed on the promoted standby")
-        // The new primary holds every acknowledged write; so does the node that never restarted.
-        let newPrimary = try PostgresArticleStore(url: standby.url(database: database))
-        defer { try? newPrimary.close() }
-        let head = try newPrimary.latestSequence
-        #expect(try observer.waitUntilApplied(head, timeout: .seconds(60)), "the observer node follows the new primary")
-        try Self.checkHolds(run, observer, "observer node after failover")
-        var expected: [ArticleID: Article?] = [:]
-        run.applyAcknowledged(to: &expected)
-        let stored = try newPrimary.articles(Array(expected.keys))
-        var missing = 0
-        for ((id, article), actual) in zip(expected, stored) where article != nil {
-            var a = actual
-            a?.duplicateOf = nil
-            if a != article { missing += 1; Issue.record("acknowledged \(id) differs on the new primary") }
-            if missing > 5 { break }
-        }
-        #expect(try observer.stats().storeDescription.contains("\(standby.port)"))
     }
 }

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Runs `body`, which blocks (waits on threads, child processes, a store's synchronous calls), on a thread of its
+/// own instead of one of Swift concurrency's cooperative threads.
+///
+/// Swift Testing runs every test of the process in parallel on the cooperative pool, which has one thread per core.
+/// A test that blocks one of those threads for seconds (a PostgreSQL cluster starting, a follower catching up)
+/// starves every async test beside it: their loopback servers stop answering, and they fail on timeouts that have
+/// nothing to do with what they test. The body still runs inside the calling task (a task-executor preference), so
+/// `#expect` and `#require` are attributed to the running test as usual.
+public func runBlocking<T: Sendable>(_ body: () throws -> T) async throws -> T {
+    let executor = DedicatedThreadExecutor()
+    defer { executor.shutdown() }
+    return try await withTaskExecutorPreference(executor) {
+        try body()
+    }
+}
+
+/// A task executor backed by one thread that runs the jobs enqueued on it, in order, until shut down.
+final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopping = false
+
+    init() {
+        let thread = Thread { [self] in run() }
+        thread.name = "newswire.test.blocking"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        condition.lock()
+        jobs.append(unowned)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Lets the thread finish the jobs it has and exit.
+    func shutdown() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty {
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+}
