@@ -130,7 +130,10 @@ struct TLSTests {
         let pki = try TestPKI.make()
         try await withAttack(
             tls: .init(trustRootsPath: pki.caPath),
-            configure: { $0.tls = .init(certificateChainPath: pki.certificatePath, privateKeyPath: pki.keyPath) }
+            configure: {
+                shortHandshake(&$0)
+                $0.tls = .init(certificateChainPath: pki.certificatePath, privateKeyPath: pki.keyPath)
+            }
         ) { server in
             for _ in 0..<20 {
                 let connection = try await RawConnection.connect(port: server.port)

@@ -52,7 +52,7 @@ struct ClusterFailureTests {
             let crashedDirectory = TemporaryDirectory("crashed")
             let run = try CrashRun.run(
                 mode: "cluster", directory: crashedDirectory.path, seed: 41, killAfterAcks: 60, extraArguments: [url],
-                watchdogSeconds: 120)
+                watchdogSeconds: 420)
             #expect(run.terminationSignal == SIGKILL, "the node dies by our SIGKILL; stderr: \(run.standardError)")
             let head = try observer.store.latestSequence
             #expect(try observer.waitUntilApplied(head, timeout: .seconds(60)))
@@ -79,7 +79,7 @@ struct ClusterFailureTests {
             var failedOverAt: Int?
             let run = try CrashRun.run(
                 mode: "cluster", directory: TemporaryDirectory("writer").path, seed: 43, killAfterAcks: killAt + 30,
-                extraArguments: [url], watchdogSeconds: 150
+                extraArguments: [url], watchdogSeconds: 420
             ) { acknowledged in
                 guard failedOverAt == nil, acknowledged >= killAt else { return }
                 failedOverAt = acknowledged
