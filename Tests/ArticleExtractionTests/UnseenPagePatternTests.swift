@@ -187,6 +187,28 @@ struct UnseenPagePatternTests {
         #expect(a.reporters == ["苏芳"])
     }
 
+    /// A photo credit (`通讯员刘娟 摄`, `图片来源：每经记者 张蕊 摄`) names a photographer; correspondents in the
+    /// lead (`（职工通讯员 李琴雯 刘会）`) are the reporters.
+    @Test func photoCreditsAndCorrespondents() throws {
+        let a = try Self.extract(
+            Self.page(
+                body: "<p>本站讯（职工通讯员 李琴雯 刘会）" + Self.paragraphs[0] + "</p><p>10月4日，旅游专列开往襄阳。 通讯员刘娟 摄</p>"
+                    + Self.paragraphs.dropFirst().map { "<p>\($0)</p>" }.joined()))
+        #expect(a.reporters == ["李琴雯", "刘会"])
+        let b = try Self.extract(
+            Self.page(body: "<p>图片来源：每经记者 张蕊 摄</p>" + Self.prose + "<p>责任编辑：荀建国</p>"))
+        #expect(b.reporters == ["荀建国"])
+    }
+
+    /// `（综合整理自示例新闻、示例科技网等）` lists outlets, not people; an editor credited in a share bar counts.
+    @Test func sourceListIsNotPeopleAndEditorInAShareBar() throws {
+        let a = try Self.extract(
+            Self.page(
+                body: Self.prose + "<p>未来，该公司将加快发展。(综合整理自示例新闻、雷锋网等)</p>",
+                footer: "<div class=\"box_share\">[责任编辑：刘斌] 标签：公路 建设 分享到：</div>"))
+        #expect(a.reporters == ["刘斌"])
+    }
+
     /// `citation_author` metas name people one by one; a Latin-script publisher `author` meta is not split
     /// into words.
     @Test func citationAuthorsAndPublisherAuthorMeta() throws {
