@@ -236,6 +236,18 @@ public struct ArticleExtractor: Sendable {
             {
                 chosen = timed.match
             }
+            // A metadata time a few minutes off the time the page shows under its headline, on the same day, is
+            // the content system's; readers and citations go by the visible one.
+            if best.element.rank == ArticleAssembler.DateRank.structured, let c = chosen, c.hasTime,
+                let shown = candidates.first(where: {
+                    $0.rank <= ArticleAssembler.DateRank.unlabelledHeader && $0.rank != ArticleAssembler.DateRank.structured
+                        && $0.match.hasTime
+                        && $0.match.year == c.year && $0.match.month == c.month && $0.match.day == c.day
+                }), c.offset == nil || c.offset == offset
+            {
+                let minutes = { (m: DateMatch) in (m.hour ?? 0) * 60 + (m.minute ?? 0) }
+                if abs(minutes(shown.match) - minutes(c)) <= 15 { chosen = shown.match }
+            }
         }
         let publishedAt = chosen?.publishedTime(defaultOffset: offset)
 

@@ -245,6 +245,18 @@ struct UnseenPagePatternTests {
         #expect(a.publishedAt?.iso8601 == "2019-10-08T12:00:57+08:00")
     }
 
+    /// When the metadata time is a minute or so off the time shown under the headline (same day), the shown time
+    /// is the publication time; a metadata time far from it is not overruled.
+    @Test func shownTimeOutranksANearbyMetadataTime() throws {
+        let meta = "<meta property=\"article:published_time\" content=\"2018-12-28T19:56:29+08:00\">"
+        let a = try Self.extract(
+            Self.page(head: meta, header: "<div class=\"date-source\">2018年12月28日 19:55 新京报</div>", body: Self.prose))
+        #expect(a.publishedAt?.iso8601 == "2018-12-28T19:55:00+08:00")
+        let b = try Self.extract(
+            Self.page(head: meta, header: "<div class=\"date-source\">2018年12月28日 08:00 新京报</div>", body: Self.prose))
+        #expect(b.publishedAt?.iso8601 == "2018-12-28T19:56:29+08:00")
+    }
+
     /// A time written with an offset is printed in that offset (the instant is the same).
     @Test func timeWithOffsetKeepsThePagesOffset() throws {
         let a = try Self.extract(
