@@ -102,6 +102,17 @@ struct UnseenPagePatternTests {
         #expect(a.paragraphs == Self.paragraphs)
     }
 
+    /// Short lines that end the article (a poem, a name list) are kept, though each alone scores like chrome.
+    @Test func shortLinesEndingTheArticleAreKept() throws {
+        let poem = ["床前明月光", "疑是地上霜", "举头望明月", "低头思故乡", "明月照我还", "何处是归乡"]
+        let a = try Self.extract(
+            Self.page(
+                body: "<div class=\"content\">\(Self.prose)<p>活动最后，一位小朋友朗诵了一首改写的小诗：</p>"
+                    + poem.map { "<p>\($0)</p>" }.joined() + "</div>"
+                    + "<div class=\"related\"><a href=\"/1\">相关新闻一</a> <a href=\"/2\">相关新闻二</a></div>"))
+        #expect(a.paragraphs == Self.paragraphs + ["活动最后，一位小朋友朗诵了一首改写的小诗："] + poem)
+    }
+
     /// An encyclopedia section heading keeps its text and loses its `[编辑]` link.
     @Test func encyclopediaEditLinksAreDropped() throws {
         let a = try Self.extract(
