@@ -319,10 +319,12 @@ enum ArticleAssembler {
             let k = Text.key(Text.scalars(titleHint))
             titleKey = k
             result.title = titleHint
+            // Character counts are taken only for a prefix of the headline (counting walks graphemes).
+            let headlineLength = k.count
             for i in lines.indices where !keys[i].isEmpty {
                 // The page may show the headline without a `<title>` suffix like `(页 1)`: a long prefix counts.
                 let key = keys[i]
-                if key == k || (key.count >= 6 && key.count * 10 >= k.count * 6 && k.hasPrefix(key)) {
+                if key == k || (k.hasPrefix(key) && key.count >= 6 && key.count * 10 >= headlineLength * 6) {
                     titleLines.insert(i)
                 }
             }

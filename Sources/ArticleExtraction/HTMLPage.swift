@@ -314,28 +314,31 @@ private func boilerplateAttribute(_ value: UnsafePointer<UInt8>) -> ChromeMark {
 
 /// Turns SAX events into blocks and metadata. A class so the C callbacks can reach it through `userData`; one
 /// instance per parse, never shared.
+///
+/// Its state is `@exclusivity(unchecked)`: the walker is only ever touched by one parser's callbacks on one
+/// thread, one callback at a time, and the runtime's access checks on every field cost about 4% of parsing.
 private final class Walker {
-    var page = HTMLPage()
+    @exclusivity(unchecked) var page = HTMLPage()
     /// Open elements (indices into page.elements).
-    var stack: [Int32] = []
+    @exclusivity(unchecked) var stack: [Int32] = []
     /// What `start` learned about each open element.
-    var frames: [(traits: TagTraits, mark: ChromeMark)] = []
-    var boilerplateDepth = 0
-    var strongDepth = 0
+    @exclusivity(unchecked) var frames: [(traits: TagTraits, mark: ChromeMark)] = []
+    @exclusivity(unchecked) var boilerplateDepth = 0
+    @exclusivity(unchecked) var strongDepth = 0
     /// The outermost open weakly marked element, or -1.
-    var weakOwner: Int32 = -1
-    var linkDepth = 0
-    var preDepth = 0
-    var headingLevel = 0
-    var buffer = Scalars()
-    var bufferLinkVisible = 0
-    var bufferMinDepth = Int.max
+    @exclusivity(unchecked) var weakOwner: Int32 = -1
+    @exclusivity(unchecked) var linkDepth = 0
+    @exclusivity(unchecked) var preDepth = 0
+    @exclusivity(unchecked) var headingLevel = 0
+    @exclusivity(unchecked) var buffer = Scalars()
+    @exclusivity(unchecked) var bufferLinkVisible = 0
+    @exclusivity(unchecked) var bufferMinDepth = Int.max
     /// Inside an element whose content is skipped (script, style, hidden…): its nesting depth.
-    var skipDepth = 0
+    @exclusivity(unchecked) var skipDepth = 0
     /// Where skipped content is collected, if anywhere (`<title>`, JSON-LD).
     enum Capture { case none, title, jsonLD }
-    var capture = Capture.none
-    var captured: [UInt8] = []
+    @exclusivity(unchecked) var capture = Capture.none
+    @exclusivity(unchecked) var captured: [UInt8] = []
 
     init() {}
 
