@@ -349,14 +349,13 @@ private final class Walker {
             bufferMinDepth = stack.count
         }
         guard !buffer.isEmpty else { return }
-        let text = Text.normalizeSpaces(buffer)
+        let (text, visible, punctuation) = Text.normalizeSpacesCounting(buffer)
         guard !text.isEmpty else { return }
         let ownerDepth = min(bufferMinDepth, stack.count)
         let owner = ownerDepth > 0 ? stack[ownerDepth - 1] : 0
-        let visible = Text.visibleCount(text)
         page.blocks.append(
             HTMLPage.Block(
-                text: text, visible: visible, punctuation: Text.punctuationCount(text), heading: headingLevel,
+                text: text, visible: visible, punctuation: punctuation, heading: headingLevel,
                 owner: owner, linkVisible: min(bufferLinkVisible, visible), boilerplate: boilerplateDepth > 0,
                 weakOwner: weakOwner, strongBoilerplate: strongDepth > 0))
     }
