@@ -161,7 +161,7 @@ enum ArticleAssembler {
     static func isTeaser(_ line: PageLine) -> Bool {
         var end = line.folded.count
         while end > 0, line.folded[end - 1].isSpaceLike || line.folded[end - 1] == "." { end -= 1 }
-        for e in teaserEndings where end >= e.count && Array(line.folded[(end - e.count)..<end]) == e {
+        for e in teaserEndings where end >= e.count && line.folded[(end - e.count)..<end].elementsEqual(e) {
             // An age (`5分钟前`) marks a feed line only when the line is short; the links-on markers always do.
             if e.first == "分" || e.first == "小" || e.first == "秒" {
                 return line.visible <= 40 && end > e.count && line.folded[end - e.count - 1].isASCIIDigit
@@ -175,7 +175,7 @@ enum ArticleAssembler {
     private static let editLinks: [Scalars] = ["[编辑]", "[編輯]", "[edit]", "【编辑】"].map { Text.scalars($0) }
 
     static func withoutEditLink(_ line: PageLine) -> PageLine {
-        for e in editLinks where line.folded.count > e.count && Array(line.folded.suffix(e.count)) == e {
+        for e in editLinks where line.folded.count > e.count && line.folded.suffix(e.count).elementsEqual(e) {
             var text = Array(line.text.dropLast(e.count))
             while let last = text.last, last.isSpaceLike { text.removeLast() }
             return PageLine(text, heading: line.heading)

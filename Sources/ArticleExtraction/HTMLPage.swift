@@ -274,9 +274,13 @@ private func boilerplateWordMark(_ token: ArraySlice<UInt8>) -> ChromeMark {
 
 /// Splits a class/id value into lowercase ASCII tokens on anything that is not a letter or digit, and on
 /// camelCase; reports the strongest boilerplate word among the tokens (`has-nav-bar`-style modifiers excepted).
-private func boilerplateAttribute(_ value: UnsafePointer<UInt8>) -> ChromeMark {
-    var tokens: [UInt8] = []
-    var bounds: [Range<Int>] = []
+///
+/// `tokens` and `bounds` are scratch space the caller keeps between calls (every class and id comes through here).
+private func boilerplateAttribute(
+    _ value: UnsafePointer<UInt8>, tokens: inout [UInt8], bounds: inout [Range<Int>]
+) -> ChromeMark {
+    tokens.removeAll(keepingCapacity: true)
+    bounds.removeAll(keepingCapacity: true)
     var start = 0
     var previousLower = false
     var i = 0
@@ -339,6 +343,9 @@ private final class Walker {
     enum Capture { case none, title, jsonLD }
     @exclusivity(unchecked) var capture = Capture.none
     @exclusivity(unchecked) var captured: [UInt8] = []
+    /// Reused by `boilerplateAttribute` for each class and id value.
+    @exclusivity(unchecked) var scratchTokens: [UInt8] = []
+    @exclusivity(unchecked) var scratchBounds: [Range<Int>] = []
 
     init() {}
 
@@ -470,7 +477,7 @@ private final class Walker {
         }
         if mark != .strong && !traits.contains(.wrapper) {
             for v in [classValue, idValue] {
-                if let v { mark = max(mark, boilerplateAttribute(v)) }
+                if let v { mark = max(mark, boilerplateAttribute(v, tokens: &scratchTokens, bounds: &scratchBounds)) }
                 if mark == .strong { break }
             }
             if let r = roleValue, let role = Optional(String(cString: r).lowercased()),

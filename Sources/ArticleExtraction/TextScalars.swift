@@ -94,7 +94,10 @@ enum Text {
         // The last scalar written was `.` or `,`: it counts only if a space or the end follows.
         var dotOrCommaOpen = false
         for s in input {
-            if s.isSpaceLike {
+            // Han ideographs and ASCII letters and digits, most of the text, are neither spaces nor punctuation.
+            let v = s.value
+            let plain = (v >= 0x4E00 && v <= 0x9FFF) || (v | 0x20 >= 0x61 && v | 0x20 <= 0x7A) || (v >= 0x30 && v <= 0x39)
+            if !plain && s.isSpaceLike {
                 pendingSpace = !out.isEmpty
                 continue
             }
@@ -108,7 +111,7 @@ enum Text {
                 }
             }
             dotOrCommaOpen = false
-            if s.isProsePunctuation {
+            if !plain && s.isProsePunctuation {
                 if s == "." || s == "," { dotOrCommaOpen = true } else { punctuation += 1 }
             }
             out.append(s)
