@@ -99,6 +99,7 @@ enum ArticleAssembler {
         "扫描分享", "分享至微信", "分享到微信", "icp备", "icp证", "公网安备", "返回顶部", "【打印", "[打印", "【关闭", "[关闭",
         "打印本页", "关闭窗口", "打印本文",
     ].map { Text.scalars($0) }
+    private static let junkInfixInitials: Scalars = Array(Set(junkInfixes.map { $0[0] }))
 
     /// Words a toolbar line is made of (`【打印本文】 【关闭窗口】`, `字体：大 中 小`).
     private static let widgetWords: [Scalars] = [
@@ -141,12 +142,11 @@ enum ArticleAssembler {
         for p in junkPrefixes where Text.hasPrefix(k, p, at: 0) || hasPrefixIgnoringCase(line.folded, p, at: 0) {
             return true
         }
-        for p in junkInfixes {
-            var i = 0
-            while i + p.count <= line.folded.count {
-                if hasPrefixIgnoringCase(line.folded, p, at: i) { return true }
-                i += 1
-            }
+        // One pass over the line; an infix is tried only where its first scalar stands.
+        for (i, c) in line.folded.enumerated() {
+            let lower = c.isASCIILetter ? Unicode.Scalar(c.value | 0x20)! : c
+            guard junkInfixInitials.contains(lower) else { continue }
+            for p in junkInfixes where p[0] == lower && hasPrefixIgnoringCase(line.folded, p, at: i) { return true }
         }
         return isWidgetLine(k) || isTeaser(line)
     }
