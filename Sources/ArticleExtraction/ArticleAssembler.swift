@@ -99,6 +99,7 @@ enum ArticleAssembler {
         "扫描分享", "分享至微信", "分享到微信", "icp备", "icp证", "公网安备", "返回顶部", "【打印", "[打印", "【关闭", "[关闭",
         "打印本页", "关闭窗口", "打印本文",
     ].map { Text.scalars($0) }
+    private static let junkInfixInitials: Scalars = Array(Set(junkInfixes.map { $0[0] }))
 
     /// Words a toolbar line is made of (`【打印本文】 【关闭窗口】`, `字体：大 中 小`).
     private static let widgetWords: [Scalars] = [
@@ -141,12 +142,11 @@ enum ArticleAssembler {
         for p in junkPrefixes where Text.hasPrefix(k, p, at: 0) || hasPrefixIgnoringCase(line.folded, p, at: 0) {
             return true
         }
-        for p in junkInfixes {
-            var i = 0
-            while i + p.count <= line.folded.count {
-                if hasPrefixIgnoringCase(line.folded, p, at: i) { return true }
-                i += 1
-            }
+        // One pass over the line; an infix is tried only where its first scalar stands.
+        for (i, c) in line.folded.enumerated() {
+            let lower = c.isASCIILetter ? Unicode.Scalar(c.value | 0x20)! : c
+            guard junkInfixInitials.contains(lower) else { continue }
+            for p in junkInfixes where p[0] == lower && hasPrefixIgnoringCase(line.folded, p, at: i) { return true }
         }
         return isWidgetLine(k) || isTeaser(line)
     }
@@ -161,7 +161,7 @@ enum ArticleAssembler {
     static func isTeaser(_ line: PageLine) -> Bool {
         var end = line.folded.count
         while end > 0, line.folded[end - 1].isSpaceLike || line.folded[end - 1] == "." { end -= 1 }
-        for e in teaserEndings where end >= e.count && Array(line.folded[(end - e.count)..<end]) == e {
+        for e in teaserEndings where end >= e.count && line.folded[(end - e.count)..<end].elementsEqual(e) {
             // An age (`5分钟前`) marks a feed line only when the line is short; the links-on markers always do.
             if e.first == "分" || e.first == "小" || e.first == "秒" {
                 return line.visible <= 40 && end > e.count && line.folded[end - e.count - 1].isASCIIDigit
@@ -175,7 +175,7 @@ enum ArticleAssembler {
     private static let editLinks: [Scalars] = ["[编辑]", "[編輯]", "[edit]", "【编辑】"].map { Text.scalars($0) }
 
     static func withoutEditLink(_ line: PageLine) -> PageLine {
-        for e in editLinks where line.folded.count > e.count && Array(line.folded.suffix(e.count)) == e {
+        for e in editLinks where line.folded.count > e.count && line.folded.suffix(e.count).elementsEqual(e) {
             var text = Array(line.text.dropLast(e.count))
             while let last = text.last, last.isSpaceLike { text.removeLast() }
             return PageLine(text, heading: line.heading)
@@ -319,10 +319,12 @@ enum ArticleAssembler {
             let k = Text.key(Text.scalars(titleHint))
             titleKey = k
             result.title = titleHint
+            // Character counts are taken only for a prefix of the headline (counting walks graphemes).
+            let headlineLength = k.count
             for i in lines.indices where !keys[i].isEmpty {
                 // The page may show the headline without a `<title>` suffix like `(页 1)`: a long prefix counts.
                 let key = keys[i]
-                if key == k || (key.count >= 6 && key.count * 10 >= k.count * 6 && k.hasPrefix(key)) {
+                if key == k || (k.hasPrefix(key) && key.count >= 6 && key.count * 10 >= headlineLength * 6) {
                     titleLines.insert(i)
                 }
             }

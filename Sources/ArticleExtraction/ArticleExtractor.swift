@@ -158,11 +158,13 @@ public struct ArticleExtractor: Sendable {
         let lines = LabelledFields.mergingLabelCells(page.blocks[selection.blockRange].filter(usable).map(\.line))
         let lo = selection.blockRange.lowerBound
         let hi = selection.blockRange.upperBound
+        // Metadata around the body may sit in a widget-marked bar (`[责任编辑：刘斌]` in a share box): only
+        // strongly marked chrome (navigation, footers, comments) is left out.
         let before = LabelledFields.mergingLabelCells(
-            page.blocks[max(0, lo - 40)..<lo].filter { !$0.boilerplate }.map(\.line)
+            page.blocks[max(0, lo - 40)..<lo].filter { !$0.strongBoilerplate }.map(\.line)
         ).reversed()
         let after = LabelledFields.mergingLabelCells(
-            page.blocks[hi..<min(page.blocks.count, hi + 15)].filter { !$0.boilerplate }.map(\.line))
+            page.blocks[hi..<min(page.blocks.count, hi + 15)].filter { !$0.strongBoilerplate }.map(\.line))
         var assembled = ArticleAssembler.assemble(lines, titleHint: title, before: Array(before), after: after)
         if assembled.metadata.dates.isEmpty {
             // Last resort: the first date anywhere on the page, labelled ones first.
@@ -234,6 +236,18 @@ public struct ArticleExtractor: Sendable {
             {
                 chosen = timed.match
             }
+            // A metadata time a few minutes off the time the page shows under its headline, on the same day, is
+            // the content system's; readers and citations go by the visible one.
+            if best.element.rank == ArticleAssembler.DateRank.structured, let c = chosen, c.hasTime,
+                let shown = candidates.first(where: {
+                    $0.rank <= ArticleAssembler.DateRank.unlabelledHeader && $0.rank != ArticleAssembler.DateRank.structured
+                        && $0.match.hasTime
+                        && $0.match.year == c.year && $0.match.month == c.month && $0.match.day == c.day
+                }), c.offset == nil || c.offset == offset
+            {
+                let minutes = { (m: DateMatch) in (m.hour ?? 0) * 60 + (m.minute ?? 0) }
+                if abs(minutes(shown.match) - minutes(c)) <= 15 { chosen = shown.match }
+            }
         }
         let publishedAt = chosen?.publishedTime(defaultOffset: offset)
 
@@ -256,7 +270,7 @@ public struct ArticleExtractor: Sendable {
         let editors = Self.unique(meta.editors)
         // When the editor is the only person the page credits, the editor is who stands behind the text.
         if reporters.isEmpty { reporters = editors.filter { !Self.looksLikeOrganisation($0) } }
-        reporters = Self.unique(reporters)
+        reporters = Self.unique(reporters.filter { !Self.looksLikeOrganisation($0) })
         let excluded = Set(reporters + editors)
         let participants = Self.unique(meta.participants).filter { !excluded.contains($0) }
 

@@ -66,40 +66,57 @@ public enum ArticleJSON {
     }
 
     static func escape(_ s: String, into out: inout String) {
-        // Escape on UTF-8 bytes: only ASCII needs escaping, and a byte buffer avoids per-scalar String appends.
+        var s = s
+        s.withUTF8 { escape($0, into: &out) }
+    }
+
+    /// Escapes on UTF-8 bytes: only ASCII (and U+2028/U+2029) needs escaping, so runs of other bytes are copied
+    /// whole.
+    private static func escape(_ p: UnsafeBufferPointer<UInt8>, into out: inout String) {
         var bytes: [UInt8] = [UInt8(ascii: "\"")]
-        bytes.reserveCapacity(s.utf8.count + 8)
-        let hexDigits = Array("0123456789abcdef".utf8)
-        var iterator = s.utf8.makeIterator()
-        var pending: [UInt8] = []
-        while let b = iterator.next() {
+        bytes.reserveCapacity(p.count + 8)
+        let n = p.count
+        var runStart = 0
+        var i = 0
+        @inline(__always) func escaped(_ replacement: StaticString, skipping count: Int) {
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[runStart..<i]))
+            bytes.append(
+                contentsOf: UnsafeBufferPointer(start: replacement.utf8Start, count: replacement.utf8CodeUnitCount))
+            i += count
+            runStart = i
+        }
+        while i < n {
+            let b = p[i]
+            if b >= 0x20 && b != UInt8(ascii: "\"") && b != UInt8(ascii: "\\") && b != 0xE2 {
+                i += 1
+                continue
+            }
             switch b {
-            case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case UInt8(ascii: "\""): escaped("\\\"", skipping: 1)
+            case UInt8(ascii: "\\"): escaped("\\\\", skipping: 1)
+            case 0x0A: escaped("\\n", skipping: 1)
+            case 0x0D: escaped("\\r", skipping: 1)
+            case 0x09: escaped("\\t", skipping: 1)
             case 0xE2:
                 // U+2028/U+2029 (E2 80 A8/A9) break JavaScript parsers: escape them.
-                pending = [b]
-                if let b1 = iterator.next() { pending.append(b1) }
-                if let b2 = iterator.next() { pending.append(b2) }
-                if pending.count == 3, pending[1] == 0x80, pending[2] == 0xA8 || pending[2] == 0xA9 {
-                    bytes += Array((pending[2] == 0xA8 ? "\\u2028" : "\\u2029").utf8)
+                if i + 2 < n, p[i + 1] == 0x80, p[i + 2] == 0xA8 {
+                    escaped("\\u2028", skipping: 3)
+                } else if i + 2 < n, p[i + 1] == 0x80, p[i + 2] == 0xA9 {
+                    escaped("\\u2029", skipping: 3)
                 } else {
-                    bytes += pending
+                    i += 1
                 }
             default:
-                if b < 0x20 {
-                    bytes += [
-                        UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                        hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xF)],
-                    ]
-                } else {
-                    bytes.append(b)
-                }
+                let hexDigits: StaticString = "0123456789abcdef"
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[runStart..<i]))
+                bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")]
+                bytes.append(hexDigits.utf8Start[Int(b >> 4)])
+                bytes.append(hexDigits.utf8Start[Int(b & 0xF)])
+                i += 1
+                runStart = i
             }
         }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[runStart..<n]))
         bytes.append(UInt8(ascii: "\""))
         out += String(decoding: bytes, as: UTF8.self)
     }

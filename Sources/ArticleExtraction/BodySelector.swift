@@ -85,12 +85,13 @@ enum BodySelector {
         }
         guard bestSum > 0, !bestRange.isEmpty else { return nil }
         bestRange = withoutTrailingTeasers(page, bestRange)
-        // A closing signature (issuing office, date) is short and unpunctuated, so it scores below zero; keep up
-        // to a few such lines when they sit in the same container as the last paragraph.
+        // Short unpunctuated lines score below zero: a closing signature (issuing office, date), or the lines of a
+        // poem, a name list or a code sample that ends the article. Keep them while they sit in the same container
+        // as the last paragraph (a page's chrome lives in containers of its own).
         var end = bestRange.upperBound
         let lastOwner = page.blocks[end - 1].owner
         let container = lastOwner >= 0 ? page.elements[Int(lastOwner)].parent : -1
-        while end < page.blocks.count, end - bestRange.upperBound < 3 {
+        while end < page.blocks.count, end - bestRange.upperBound < 40 {
             let b = page.blocks[end]
             let sameContainer =
                 b.owner == lastOwner || (b.owner >= 0 && page.elements[Int(b.owner)].parent == container)

@@ -274,9 +274,13 @@ private func boilerplateWordMark(_ token: ArraySlice<UInt8>) -> ChromeMark {
 
 /// Splits a class/id value into lowercase ASCII tokens on anything that is not a letter or digit, and on
 /// camelCase; reports the strongest boilerplate word among the tokens (`has-nav-bar`-style modifiers excepted).
-private func boilerplateAttribute(_ value: UnsafePointer<UInt8>) -> ChromeMark {
-    var tokens: [UInt8] = []
-    var bounds: [Range<Int>] = []
+///
+/// `tokens` and `bounds` are scratch space the caller keeps between calls (every class and id comes through here).
+private func boilerplateAttribute(
+    _ value: UnsafePointer<UInt8>, tokens: inout [UInt8], bounds: inout [Range<Int>]
+) -> ChromeMark {
+    tokens.removeAll(keepingCapacity: true)
+    bounds.removeAll(keepingCapacity: true)
     var start = 0
     var previousLower = false
     var i = 0
@@ -314,28 +318,34 @@ private func boilerplateAttribute(_ value: UnsafePointer<UInt8>) -> ChromeMark {
 
 /// Turns SAX events into blocks and metadata. A class so the C callbacks can reach it through `userData`; one
 /// instance per parse, never shared.
+///
+/// Its state is `@exclusivity(unchecked)`: the walker is only ever touched by one parser's callbacks on one
+/// thread, one callback at a time, and the runtime's access checks on every field cost about 4% of parsing.
 private final class Walker {
-    var page = HTMLPage()
+    @exclusivity(unchecked) var page = HTMLPage()
     /// Open elements (indices into page.elements).
-    var stack: [Int32] = []
+    @exclusivity(unchecked) var stack: [Int32] = []
     /// What `start` learned about each open element.
-    var frames: [(traits: TagTraits, mark: ChromeMark)] = []
-    var boilerplateDepth = 0
-    var strongDepth = 0
+    @exclusivity(unchecked) var frames: [(traits: TagTraits, mark: ChromeMark)] = []
+    @exclusivity(unchecked) var boilerplateDepth = 0
+    @exclusivity(unchecked) var strongDepth = 0
     /// The outermost open weakly marked element, or -1.
-    var weakOwner: Int32 = -1
-    var linkDepth = 0
-    var preDepth = 0
-    var headingLevel = 0
-    var buffer = Scalars()
-    var bufferLinkVisible = 0
-    var bufferMinDepth = Int.max
+    @exclusivity(unchecked) var weakOwner: Int32 = -1
+    @exclusivity(unchecked) var linkDepth = 0
+    @exclusivity(unchecked) var preDepth = 0
+    @exclusivity(unchecked) var headingLevel = 0
+    @exclusivity(unchecked) var buffer = Scalars()
+    @exclusivity(unchecked) var bufferLinkVisible = 0
+    @exclusivity(unchecked) var bufferMinDepth = Int.max
     /// Inside an element whose content is skipped (script, style, hidden…): its nesting depth.
-    var skipDepth = 0
+    @exclusivity(unchecked) var skipDepth = 0
     /// Where skipped content is collected, if anywhere (`<title>`, JSON-LD).
     enum Capture { case none, title, jsonLD }
-    var capture = Capture.none
-    var captured: [UInt8] = []
+    @exclusivity(unchecked) var capture = Capture.none
+    @exclusivity(unchecked) var captured: [UInt8] = []
+    /// Reused by `boilerplateAttribute` for each class and id value.
+    @exclusivity(unchecked) var scratchTokens: [UInt8] = []
+    @exclusivity(unchecked) var scratchBounds: [Range<Int>] = []
 
     init() {}
 
@@ -346,14 +356,13 @@ private final class Walker {
             bufferMinDepth = stack.count
         }
         guard !buffer.isEmpty else { return }
-        let text = Text.normalizeSpaces(buffer)
+        let (text, visible, punctuation) = Text.normalizeSpacesCounting(buffer)
         guard !text.isEmpty else { return }
         let ownerDepth = min(bufferMinDepth, stack.count)
         let owner = ownerDepth > 0 ? stack[ownerDepth - 1] : 0
-        let visible = Text.visibleCount(text)
         page.blocks.append(
             HTMLPage.Block(
-                text: text, visible: visible, punctuation: Text.punctuationCount(text), heading: headingLevel,
+                text: text, visible: visible, punctuation: punctuation, heading: headingLevel,
                 owner: owner, linkVisible: min(bufferLinkVisible, visible), boilerplate: boilerplateDepth > 0,
                 weakOwner: weakOwner, strongBoilerplate: strongDepth > 0))
     }
@@ -468,7 +477,7 @@ private final class Walker {
         }
         if mark != .strong && !traits.contains(.wrapper) {
             for v in [classValue, idValue] {
-                if let v { mark = max(mark, boilerplateAttribute(v)) }
+                if let v { mark = max(mark, boilerplateAttribute(v, tokens: &scratchTokens, bounds: &scratchBounds)) }
                 if mark == .strong { break }
             }
             if let r = roleValue, let role = Optional(String(cString: r).lowercased()),

@@ -48,7 +48,7 @@ enum PageDecoding {
         let sample = bytes.prefix(65_536)
         var controls = 0
         var nuls = 0
-        for b in sample {
+        for b in sample where b < 0x20 {
             if b == 0 {
                 nuls += 1
             } else if b < 0x20, b != 0x09, b != 0x0A, b != 0x0D, b != 0x0C, b != 0x1B {

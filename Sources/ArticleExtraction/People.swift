@@ -140,17 +140,33 @@ enum People {
     /// Reporters named in a dateline or byline inside a paragraph: `（记者王兴瑞报道）`, `本报记者 张三 李四`,
     /// `记者：王五`. Only the first ~80 scalars and bracketed tails are looked at, where bylines live.
     static func reportersInParagraph(_ text: Scalars) -> [String] {
-        // Cheap rejection before folding: no 记 means no 记者.
-        guard text.contains("记") else { return [] }
+        // Cheap rejection before folding: no 记 or 通 means no 记者 or 通讯员.
+        guard text.contains("记") || text.contains("通") else { return [] }
         let f = Text.folded(text)
         var found: [String] = []
+        for marker in bylineMarkers where found.isEmpty {
+            found = reportersAfter(marker, text, f)
+        }
+        return found
+    }
+
+    /// `记者`, then `通讯员` (`本站讯（职工通讯员 李琴雯 刘会）` credits correspondents when no reporter is named).
+    private static let bylineMarkers: [Scalars] = [reporterMarker, Text.scalars("通讯员")]
+    private static let photoMarker: Unicode.Scalar = "摄"
+
+    private static func reportersAfter(_ marker: Scalars, _ text: Scalars, _ f: Scalars) -> [String] {
+        // A caption ending in 摄 (`10月4日，旅游专列开往襄阳。 通讯员刘娟 摄`) credits a photographer.
+        if f.last(where: { $0 != " " && $0 != ")" }) == photoMarker { return [] }
+        var found: [String] = []
         var from = 0
-        while let at = Text.firstIndex(of: reporterMarker, in: f, from: from) {
-            from = at + 2
+        while let at = Text.firstIndex(of: marker, in: f, from: from) {
+            from = at + marker.count
+            // `图片来源：每经记者 张蕊 摄`: a photo credit names the photographer, not a reporter.
+            if f[..<at].contains("图") { continue }
             // A byline sits near the start of a paragraph or inside parentheses.
             let inParens = f[..<at].lastIndex(of: "(").map { open in !f[open..<at].contains(")") } ?? false
             guard at < 60 || inParens else { continue }
-            var i = at + 2
+            var i = at + marker.count
             while i < f.count, f[i] == " " || f[i] == ":" { i += 1 }
             // Read names until the byline ends.
             var names: [String] = []
@@ -186,6 +202,9 @@ enum People {
                 }
                 break
             }
+            var after = i
+            while after < f.count, f[after] == " " { after += 1 }
+            if after < f.count, f[after] == photoMarker { continue }
             for n in names where !found.contains(n) { found.append(n) }
             if !found.isEmpty { break }
         }
@@ -205,6 +224,10 @@ enum People {
         guard let open = f[..<(end - 1)].lastIndex(of: "("), end - 1 - open <= 30 else { return [] }
         var inner = Array(text[(open + 1)..<(end - 1)])
         let innerFolded = Text.folded(inner)
+        // `（综合整理自澎湃新闻、智东西、雷锋网等）`, `（资料来源：…）`: outlets, not people.
+        for word in ["整理自", "来源", "来自", "综合"] where Text.firstIndex(of: Text.scalars(word), in: innerFolded) != nil {
+            return []
+        }
         if let at = Text.firstIndex(of: reporterMarker, in: innerFolded) { inner = Array(inner[(at + 2)...]) }
         var names: [String] = []
         var token = Scalars()

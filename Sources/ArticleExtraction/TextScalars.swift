@@ -84,6 +84,42 @@ enum Text {
         return out
     }
 
+    /// ``normalizeSpaces(_:)`` with the result's ``visibleCount(_:)`` and ``punctuationCount(_:)``, in one pass.
+    static func normalizeSpacesCounting(_ input: Scalars) -> (text: Scalars, visible: Int, punctuation: Int) {
+        var out = Scalars()
+        out.reserveCapacity(input.count)
+        var pendingSpace = false
+        var spaces = 0
+        var punctuation = 0
+        // The last scalar written was `.` or `,`: it counts only if a space or the end follows.
+        var dotOrCommaOpen = false
+        for s in input {
+            // Han ideographs and ASCII letters and digits, most of the text, are neither spaces nor punctuation.
+            let v = s.value
+            let plain = (v >= 0x4E00 && v <= 0x9FFF) || (v | 0x20 >= 0x61 && v | 0x20 <= 0x7A) || (v >= 0x30 && v <= 0x39)
+            if !plain && s.isSpaceLike {
+                pendingSpace = !out.isEmpty
+                continue
+            }
+            if pendingSpace {
+                pendingSpace = false
+                out.append(" ")
+                spaces += 1
+                if dotOrCommaOpen {
+                    punctuation += 1
+                    dotOrCommaOpen = false
+                }
+            }
+            dotOrCommaOpen = false
+            if !plain && s.isProsePunctuation {
+                if s == "." || s == "," { dotOrCommaOpen = true } else { punctuation += 1 }
+            }
+            out.append(s)
+        }
+        if dotOrCommaOpen { punctuation += 1 }
+        return (out, out.count - spaces, punctuation)
+    }
+
     @inline(__always) static func isWideScalar(_ s: Unicode.Scalar) -> Bool {
         s.isHan || (s.value >= 0x3000 && s.value <= 0x303F) || (s.value >= 0xFF00 && s.value <= 0xFFEF)
     }
@@ -149,7 +185,37 @@ enum Text {
     }
 
     /// Appends the scalars of UTF-8 bytes to `out`, without a String in between. Invalid sequences become U+FFFD.
+    ///
+    /// ASCII and well-formed two- and three-byte sequences (nearly all Chinese text) are decoded inline; at the
+    /// first other byte the rest goes through the standard library's decoder, which starts there on a scalar
+    /// boundary and so decodes exactly as it would have from the beginning.
     static func appendUTF8(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout Scalars) {
+        guard let p = bytes.baseAddress else { return }
+        let n = bytes.count
+        var i = 0
+        while i < n {
+            let b0 = p[i]
+            if b0 < 0x80 {
+                out.append(Unicode.Scalar(b0))
+                i += 1
+            } else if b0 >= 0xC2 && b0 <= 0xDF && i + 1 < n && p[i + 1] & 0xC0 == 0x80 {
+                out.append(Unicode.Scalar(UInt32(b0 & 0x1F) << 6 | UInt32(p[i + 1] & 0x3F)).unsafelyUnwrapped)
+                i += 2
+            } else if b0 >= 0xE1 && b0 <= 0xEF && b0 != 0xED && i + 2 < n && p[i + 1] & 0xC0 == 0x80
+                && p[i + 2] & 0xC0 == 0x80
+            {
+                // E0 and ED have narrower second-byte ranges (overlongs, surrogates): left to the slow path.
+                let v = UInt32(b0 & 0x0F) << 12 | UInt32(p[i + 1] & 0x3F) << 6 | UInt32(p[i + 2] & 0x3F)
+                out.append(Unicode.Scalar(v).unsafelyUnwrapped)
+                i += 3
+            } else {
+                appendUTF8Checked(UnsafeBufferPointer(rebasing: bytes[i...]), to: &out)
+                return
+            }
+        }
+    }
+
+    private static func appendUTF8Checked(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout Scalars) {
         var it = bytes.makeIterator()
         var decoder = UTF8()
         loop: while true {

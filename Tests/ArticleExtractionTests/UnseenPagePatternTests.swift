@@ -102,6 +102,17 @@ struct UnseenPagePatternTests {
         #expect(a.paragraphs == Self.paragraphs)
     }
 
+    /// Short lines that end the article (a poem, a name list) are kept, though each alone scores like chrome.
+    @Test func shortLinesEndingTheArticleAreKept() throws {
+        let poem = ["床前明月光", "疑是地上霜", "举头望明月", "低头思故乡", "明月照我还", "何处是归乡"]
+        let a = try Self.extract(
+            Self.page(
+                body: "<div class=\"content\">\(Self.prose)<p>活动最后，一位小朋友朗诵了一首改写的小诗：</p>"
+                    + poem.map { "<p>\($0)</p>" }.joined() + "</div>"
+                    + "<div class=\"related\"><a href=\"/1\">相关新闻一</a> <a href=\"/2\">相关新闻二</a></div>"))
+        #expect(a.paragraphs == Self.paragraphs + ["活动最后，一位小朋友朗诵了一首改写的小诗："] + poem)
+    }
+
     /// An encyclopedia section heading keeps its text and loses its `[编辑]` link.
     @Test func encyclopediaEditLinksAreDropped() throws {
         let a = try Self.extract(
@@ -187,6 +198,28 @@ struct UnseenPagePatternTests {
         #expect(a.reporters == ["苏芳"])
     }
 
+    /// A photo credit (`通讯员刘娟 摄`, `图片来源：每经记者 张蕊 摄`) names a photographer; correspondents in the
+    /// lead (`（职工通讯员 李琴雯 刘会）`) are the reporters.
+    @Test func photoCreditsAndCorrespondents() throws {
+        let a = try Self.extract(
+            Self.page(
+                body: "<p>本站讯（职工通讯员 李琴雯 刘会）" + Self.paragraphs[0] + "</p><p>10月4日，旅游专列开往襄阳。 通讯员刘娟 摄</p>"
+                    + Self.paragraphs.dropFirst().map { "<p>\($0)</p>" }.joined()))
+        #expect(a.reporters == ["李琴雯", "刘会"])
+        let b = try Self.extract(
+            Self.page(body: "<p>图片来源：每经记者 张蕊 摄</p>" + Self.prose + "<p>责任编辑：荀建国</p>"))
+        #expect(b.reporters == ["荀建国"])
+    }
+
+    /// `（综合整理自示例新闻、示例科技网等）` lists outlets, not people; an editor credited in a share bar counts.
+    @Test func sourceListIsNotPeopleAndEditorInAShareBar() throws {
+        let a = try Self.extract(
+            Self.page(
+                body: Self.prose + "<p>未来，该公司将加快发展。(综合整理自示例新闻、雷锋网等)</p>",
+                footer: "<div class=\"box_share\">[责任编辑：刘斌] 标签：公路 建设 分享到：</div>"))
+        #expect(a.reporters == ["刘斌"])
+    }
+
     /// `citation_author` metas name people one by one; a Latin-script publisher `author` meta is not split
     /// into words.
     @Test func citationAuthorsAndPublisherAuthorMeta() throws {
@@ -221,6 +254,18 @@ struct UnseenPagePatternTests {
             Self.page(head: "<meta itemprop=\"dateUpdate\" content=\"2019-10-08 12:00:57\">",
                 header: "<div class=\"author-txt\">示例号 发布时间：10-08 12:00</div>", body: Self.prose))
         #expect(a.publishedAt?.iso8601 == "2019-10-08T12:00:57+08:00")
+    }
+
+    /// When the metadata time is a minute or so off the time shown under the headline (same day), the shown time
+    /// is the publication time; a metadata time far from it is not overruled.
+    @Test func shownTimeOutranksANearbyMetadataTime() throws {
+        let meta = "<meta property=\"article:published_time\" content=\"2018-12-28T19:56:29+08:00\">"
+        let a = try Self.extract(
+            Self.page(head: meta, header: "<div class=\"date-source\">2018年12月28日 19:55 新京报</div>", body: Self.prose))
+        #expect(a.publishedAt?.iso8601 == "2018-12-28T19:55:00+08:00")
+        let b = try Self.extract(
+            Self.page(head: meta, header: "<div class=\"date-source\">2018年12月28日 08:00 新京报</div>", body: Self.prose))
+        #expect(b.publishedAt?.iso8601 == "2018-12-28T19:56:29+08:00")
     }
 
     /// A time written with an offset is printed in that offset (the instant is the same).
