@@ -111,9 +111,18 @@ public final class SearchIndex: @unchecked Sendable {
 
     /// Writes a snapshot atomically (temp file, fsync, rename, fsync directory) with caller `metadata` stored
     /// alongside (e.g. the store's sequence number the snapshot reflects).
+    ///
+    /// Writers wait only while the state is captured (a copy of its value parts and of each segment's deletion
+    /// bits), not while it is encoded: encoding hundreds of megabytes under the lock paused writes for seconds.
     public func write(to path: String, metadata: [UInt8]) throws {
-        let bytes = lock.withReadLock { SnapshotCodec.encode(state, metadata: metadata) }
+        let bytes = captureSnapshot().encode(metadata: metadata)
         try SnapshotFile.writeAtomically(bytes, to: path)
+    }
+
+    /// The state as of now, for encoding outside the lock. Segments are immutable but for their deletion bits,
+    /// which are copied (copy-on-write: a later delete copies the segment's bits instead of changing these).
+    func captureSnapshot() -> SnapshotCapture {
+        lock.withReadLock { SnapshotCapture(state: state, deleted: state.segments.map(\.deleted)) }
     }
 
     /// Loads a snapshot written by ``write(to:metadata:)``. Throws ``SnapshotError`` when the file is missing,

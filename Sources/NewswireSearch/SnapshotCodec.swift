@@ -9,7 +9,8 @@ import NewswireModel
 enum SnapshotCodec {
     static let version: UInt32 = 6
 
-    static func encode(_ state: IndexState, metadata: [UInt8]) -> [UInt8] {
+    /// Encodes `state`, with `deleted[i]` as segment `i`'s deletion bits (captured with the state).
+    static func encode(_ state: IndexState, deleted: [[UInt64]], metadata: [UInt8]) -> [UInt8] {
         var w = ByteWriter()
         w.bytes.reserveCapacity(
             state.segments.reduce(1 << 16) { $0 + $1.postings.count + $1.count * 64 + $1.text.count * 2 })
@@ -21,7 +22,7 @@ enum SnapshotCodec {
             for value in interner.values { w.string(value) }
         }
         w.varint(UInt64(state.segments.count))
-        for s in state.segments {
+        for (i, s) in state.segments.enumerated() {
             w.varint(UInt64(s.count))
             w.array(s.idText)
             w.array(s.idStart)
@@ -42,7 +43,7 @@ enum SnapshotCodec {
             for word in s.wordList { w.string(word) }
             w.array(s.termStart)
             w.array(s.postings)
-            w.array(s.deleted)
+            w.array(deleted[i])
         }
         let checksum = w.bytes.withUnsafeBytes { snapshotChecksum($0) }
         w.u64(checksum)
@@ -135,4 +136,12 @@ enum SnapshotCodec {
         guard r.offset == payload.count else { throw r.corrupt("trailing bytes") }
         return (state, metadata)
     }
+}
+
+/// An index state captured under the read lock, encoded after it is released.
+struct SnapshotCapture {
+    let state: IndexState
+    let deleted: [[UInt64]]
+
+    func encode(metadata: [UInt8]) -> [UInt8] { SnapshotCodec.encode(state, deleted: deleted, metadata: metadata) }
 }

@@ -14,6 +14,24 @@ import Testing
         SearchRequest(text: "", sort: .newest, limit: 20), SearchRequest(text: "apec -会议"),
     ]
 
+    /// The snapshot is encoded outside the index lock: writes that land between the capture and the encoding
+    /// (a delete in a captured segment, new articles) must not reach it.
+    @Test func snapshotIsTheStateAtCaptureEvenWhenWritesFollow() throws {
+        let index = SearchIndex()
+        index.upsert(contentsOf: Fixtures.articles)
+        let capture = index.captureSnapshot()
+        let before = try index.search(SearchRequest(text: "人民", limit: 100)).hits.map(\.id)
+        index.remove(id: "a01")
+        index.upsert(Article(id: "late", title: "人民", paragraphs: ["人民"]))
+        let path = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SnapshotFile.writeAtomically(capture.encode(metadata: []), to: path)
+        let (loaded, _) = try SearchIndex.load(from: path)
+        #expect(loaded.contains(id: "a01") && !loaded.contains(id: "late"))
+        #expect(try loaded.search(SearchRequest(text: "人民", limit: 100)).hits.map(\.id) == before)
+        #expect(!index.contains(id: "a01") && index.contains(id: "late"))
+    }
+
     @Test func roundTripKeepsResultsAndMetadata() throws {
         let index = SearchIndex()
         index.upsert(contentsOf: Array(Fixtures.articles.prefix(6)))
