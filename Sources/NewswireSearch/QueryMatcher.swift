@@ -41,6 +41,9 @@ final class BatchDocument {
     let cjk: [UInt32]
     /// Number of title units (they come first).
     let titleUnitCount: Int
+    let source: String?
+    /// Publication instant in epoch seconds, nil when unknown.
+    let seconds: Int64?
     let normalizedSource: String?
     let normalizedPersons: [String]
 
@@ -72,6 +75,8 @@ final class BatchDocument {
         self.keys = keys
         self.cjk = cjk
         self.titleUnitCount = titleUnitCount
+        source = article.source
+        seconds = article.publishedAt?.secondsSinceEpoch
         normalizedSource = article.source.map(normalizeName)
         normalizedPersons = personNames(of: article).map(normalizeName)
     }
@@ -198,15 +203,14 @@ final class CompiledStandingQuery {
     // MARK: Evaluation (the same rules as the index's executor and the brute-force oracle)
 
     func matches(_ document: BatchDocument) -> Bool {
-        let article = document.article
         if let requestSources {
-            guard let source = article.source, requestSources.contains(source) else { return false }
+            guard let source = document.source, requestSources.contains(source) else { return false }
         }
         if let from = query.publishedFrom {
-            guard let t = article.publishedAt, t.secondsSinceEpoch >= from.secondsSinceEpoch else { return false }
+            guard let t = document.seconds, t >= from.secondsSinceEpoch else { return false }
         }
         if let before = query.publishedBefore {
-            guard let t = article.publishedAt, t.secondsSinceEpoch < before.secondsSinceEpoch else { return false }
+            guard let t = document.seconds, t < before.secondsSinceEpoch else { return false }
         }
         for group in groups where !group.contains(where: { holds($0, document) }) { return false }
         for exclusion in exclusions where holds(exclusion, document) { return false }
@@ -224,9 +228,9 @@ final class CompiledStandingQuery {
             case .person(let name):
                 guard document.normalizedPersons.contains(name) else { return false }
             case .publishedFrom(let seconds):
-                guard let t = document.article.publishedAt, t.secondsSinceEpoch >= seconds else { return false }
+                guard let t = document.seconds, t >= seconds else { return false }
             case .publishedBefore(let seconds):
-                guard let t = document.article.publishedAt, t.secondsSinceEpoch < seconds else { return false }
+                guard let t = document.seconds, t < seconds else { return false }
             }
         }
         return true
