@@ -21,6 +21,28 @@ enum MatchKey {
         }
     }
     @inline(__always) static func mix(_ key: UInt64) -> UInt64 { (key ^ key >> 29) &* 0x9E37_79B9_7F4A_7C15 }
+
+    /// Appends the keys of units fed in position order: each unit's key, and the bigram of each CJK unit with the
+    /// CJK unit at the position before it. Articles and query patterns go through the same rule, so a pattern's
+    /// keys are among those of any article it matches.
+    struct Stream {
+        private var previousCJK: UInt32 = 0
+        private var previousPosition: Int32 = .min
+
+        @inline(__always)
+        mutating func add(cjk: UInt32, word: String, position: Int32, to keys: inout [UInt64]) {
+            if cjk != 0 {
+                keys.append(MatchKey.unigram(cjk))
+                if previousCJK != 0 && previousPosition == position - 1 {
+                    keys.append(MatchKey.bigram(previousCJK, cjk))
+                }
+            } else {
+                keys.append(MatchKey.word(word))
+            }
+            previousCJK = cjk
+            previousPosition = position
+        }
+    }
 }
 
 /// One analysed article version of a batch.
@@ -59,18 +81,11 @@ final class BatchDocument {
         var cjk: [UInt32] = []
         cjk.reserveCapacity(units.count)
         var titleUnitCount = 0
-        for i in units.indices {
-            let unit = units[i]
+        var stream = MatchKey.Stream()
+        for unit in units {
             cjk.append(unit.cjk)
             if unit.position < bodyBase { titleUnitCount += 1 }
-            if unit.cjk != 0 {
-                keys.append(MatchKey.unigram(unit.cjk))
-                if i + 1 < units.count, units[i + 1].cjk != 0, units[i + 1].position == unit.position + 1 {
-                    keys.append(MatchKey.bigram(unit.cjk, units[i + 1].cjk))
-                }
-            } else {
-                keys.append(MatchKey.word(unit.word))
-            }
+            stream.add(cjk: unit.cjk, word: unit.word, position: unit.position, to: &keys)
         }
         self.keys = keys
         self.cjk = cjk
@@ -155,17 +170,10 @@ final class CompiledStandingQuery {
     }
 
     static func keys(of pattern: TermPattern) -> [UInt64] {
-        let elements = pattern.elements
         var keys: [UInt64] = []
-        for (k, element) in elements.enumerated() {
-            if element.cjk != 0 {
-                keys.append(MatchKey.unigram(element.cjk))
-                if k + 1 < elements.count, elements[k + 1].cjk != 0, elements[k + 1].offset == element.offset + 1 {
-                    keys.append(MatchKey.bigram(element.cjk, elements[k + 1].cjk))
-                }
-            } else {
-                keys.append(MatchKey.word(element.word))
-            }
+        var stream = MatchKey.Stream()
+        for element in pattern.elements {
+            stream.add(cjk: element.cjk, word: element.word, position: element.offset, to: &keys)
         }
         return keys
     }
