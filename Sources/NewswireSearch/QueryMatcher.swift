@@ -178,9 +178,10 @@ final class CompiledStandingQuery {
         return keys
     }
 
-    /// Keys to index the query under, cheapest first by `cost`: one key of one text condition of each
-    /// alternative of the group whose keys are rarest in total. Empty when some alternative of every group has
-    /// no text condition (the query must be evaluated on every article).
+    /// Keys to index the query under: in the group whose keys cost least in total, the cheapest key (by `cost`,
+    /// lower is rarer) of any text condition of each alternative. Every article the query matches holds one of
+    /// them. Empty when every group has an alternative without a text condition (then the query is evaluated on
+    /// every article).
     func indexKeys(cost: (UInt64) -> Int) -> [UInt64] {
         var best: [UInt64] = []
         var bestCost = Int.max
