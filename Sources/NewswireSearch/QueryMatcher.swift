@@ -21,6 +21,28 @@ enum MatchKey {
         }
     }
     @inline(__always) static func mix(_ key: UInt64) -> UInt64 { (key ^ key >> 29) &* 0x9E37_79B9_7F4A_7C15 }
+
+    /// Appends the keys of units fed in position order: each unit's key, and the bigram of each CJK unit with the
+    /// CJK unit at the position before it. Articles and query patterns go through the same rule, so a pattern's
+    /// keys are among those of any article it matches.
+    struct Stream {
+        private var previousCJK: UInt32 = 0
+        private var previousPosition: Int32 = .min
+
+        @inline(__always)
+        mutating func add(cjk: UInt32, word: String, position: Int32, to keys: inout [UInt64]) {
+            if cjk != 0 {
+                keys.append(MatchKey.unigram(cjk))
+                if previousCJK != 0 && previousPosition == position - 1 {
+                    keys.append(MatchKey.bigram(previousCJK, cjk))
+                }
+            } else {
+                keys.append(MatchKey.word(word))
+            }
+            previousCJK = cjk
+            previousPosition = position
+        }
+    }
 }
 
 /// One analysed article version of a batch.
@@ -41,6 +63,9 @@ final class BatchDocument {
     let cjk: [UInt32]
     /// Number of title units (they come first).
     let titleUnitCount: Int
+    let source: String?
+    /// Publication instant in epoch seconds, nil when unknown.
+    let seconds: Int64?
     let normalizedSource: String?
     let normalizedPersons: [String]
 
@@ -56,22 +81,17 @@ final class BatchDocument {
         var cjk: [UInt32] = []
         cjk.reserveCapacity(units.count)
         var titleUnitCount = 0
-        for i in units.indices {
-            let unit = units[i]
+        var stream = MatchKey.Stream()
+        for unit in units {
             cjk.append(unit.cjk)
             if unit.position < bodyBase { titleUnitCount += 1 }
-            if unit.cjk != 0 {
-                keys.append(MatchKey.unigram(unit.cjk))
-                if i + 1 < units.count, units[i + 1].cjk != 0, units[i + 1].position == unit.position + 1 {
-                    keys.append(MatchKey.bigram(unit.cjk, units[i + 1].cjk))
-                }
-            } else {
-                keys.append(MatchKey.word(unit.word))
-            }
+            stream.add(cjk: unit.cjk, word: unit.word, position: unit.position, to: &keys)
         }
         self.keys = keys
         self.cjk = cjk
         self.titleUnitCount = titleUnitCount
+        source = article.source
+        seconds = article.publishedAt?.secondsSinceEpoch
         normalizedSource = article.source.map(normalizeName)
         normalizedPersons = personNames(of: article).map(normalizeName)
     }
@@ -150,24 +170,18 @@ final class CompiledStandingQuery {
     }
 
     static func keys(of pattern: TermPattern) -> [UInt64] {
-        let elements = pattern.elements
         var keys: [UInt64] = []
-        for (k, element) in elements.enumerated() {
-            if element.cjk != 0 {
-                keys.append(MatchKey.unigram(element.cjk))
-                if k + 1 < elements.count, elements[k + 1].cjk != 0, elements[k + 1].offset == element.offset + 1 {
-                    keys.append(MatchKey.bigram(element.cjk, elements[k + 1].cjk))
-                }
-            } else {
-                keys.append(MatchKey.word(element.word))
-            }
+        var stream = MatchKey.Stream()
+        for element in pattern.elements {
+            stream.add(cjk: element.cjk, word: element.word, position: element.offset, to: &keys)
         }
         return keys
     }
 
-    /// Keys to index the query under, cheapest first by `cost`: one key of one text condition of each
-    /// alternative of the group whose keys are rarest in total. Empty when some alternative of every group has
-    /// no text condition (the query must be evaluated on every article).
+    /// Keys to index the query under: in the group whose keys cost least in total, the cheapest key (by `cost`,
+    /// lower is rarer) of any text condition of each alternative. Every article the query matches holds one of
+    /// them. Empty when every group has an alternative without a text condition (then the query is evaluated on
+    /// every article).
     func indexKeys(cost: (UInt64) -> Int) -> [UInt64] {
         var best: [UInt64] = []
         var bestCost = Int.max
@@ -198,15 +212,14 @@ final class CompiledStandingQuery {
     // MARK: Evaluation (the same rules as the index's executor and the brute-force oracle)
 
     func matches(_ document: BatchDocument) -> Bool {
-        let article = document.article
         if let requestSources {
-            guard let source = article.source, requestSources.contains(source) else { return false }
+            guard let source = document.source, requestSources.contains(source) else { return false }
         }
         if let from = query.publishedFrom {
-            guard let t = article.publishedAt, t.secondsSinceEpoch >= from.secondsSinceEpoch else { return false }
+            guard let t = document.seconds, t >= from.secondsSinceEpoch else { return false }
         }
         if let before = query.publishedBefore {
-            guard let t = article.publishedAt, t.secondsSinceEpoch < before.secondsSinceEpoch else { return false }
+            guard let t = document.seconds, t < before.secondsSinceEpoch else { return false }
         }
         for group in groups where !group.contains(where: { holds($0, document) }) { return false }
         for exclusion in exclusions where holds(exclusion, document) { return false }
@@ -224,9 +237,9 @@ final class CompiledStandingQuery {
             case .person(let name):
                 guard document.normalizedPersons.contains(name) else { return false }
             case .publishedFrom(let seconds):
-                guard let t = document.article.publishedAt, t.secondsSinceEpoch >= seconds else { return false }
+                guard let t = document.seconds, t >= seconds else { return false }
             case .publishedBefore(let seconds):
-                guard let t = document.article.publishedAt, t.secondsSinceEpoch < seconds else { return false }
+                guard let t = document.seconds, t < seconds else { return false }
             }
         }
         return true

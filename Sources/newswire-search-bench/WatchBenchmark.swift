@@ -10,23 +10,6 @@ import Foundation
 import NewswireModel
 import NewswireSearch
 
-/// Corpus articles in file order.
-func readCorpus(_ path: String) -> [Article] {
-    guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(path)") }
-    var articles: [Article] = []
-    for line in data.split(separator: UInt8(ascii: "\n")) {
-        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else { continue }
-        let body = object["body"] as? String ?? ""
-        articles.append(
-            Article(
-                id: ArticleID(object["id"] as? String ?? ""), title: object["title"] as? String ?? "",
-                publishedAt: (object["published"] as? String).flatMap { PublishedTime(iso8601: $0) },
-                source: object["source"] as? String,
-                paragraphs: body.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)))
-    }
-    return articles
-}
-
 /// `count` standing queries: the query file's lines, then variations as watchers write them: CJK topics of
 /// 3–5 characters sampled from titles, two-topic ANDs, ORs, exclusions, title-only, source and date filters,
 /// and a few pure filters (no term: checked on every article).
@@ -92,70 +75,71 @@ func runWatchBenchmark() -> Never {
 
     var results: [[String: Any]] = []
     for standing in standingCounts {
-      for snippets in snippetModes {
-        var queries = standingQueries(count: standing, base: base, articles: corpus, seed: 15)
-        for k in queries.indices { queries[k].includeSnippets = snippets }
-        let before = residentBytes()
-        let matcher = StandingQueryMatcher()
-        for query in queries { _ = try! matcher.register(query) }
-        let registryBytes = residentBytes() - before
-        var start = 0
-        while start < warmup.count {
-            _ = matcher.match(warmup[start..<min(warmup.count, start + 256)].map { .inserted($0) })
-            start += 256
-        }
-        let requests = queries.map(\.searchRequest)
-        for batchSize in batchSizes {
-            var matcherTimes: [Double] = []
-            var naiveTimes: [Double] = []
-            var matches = 0
-            var checkedMatches = 0
-            var naiveMatches = 0
-            var evaluatedPairs = 0
-            var evaluatedQueries = 0
-            start = 0
-            while start < timed.count {
-                let batch = Array(timed[start..<min(timed.count, start + batchSize)])
-                start += batchSize
-                let changes = batch.map { ArticleChange.inserted($0) }
-                var t = now()
-                let result = matcher.match(changes)
-                matcherTimes.append(now() - t)
-                matches += result.matches.count
-                evaluatedPairs += result.evaluatedPairs
-                evaluatedQueries += result.evaluatedQueries
-                guard naiveTimes.count < naiveBatches else { continue }
-                checkedMatches += result.matches.count
-                // The naive peer: a mini-index of the batch, every query run over it (same snippets).
-                t = now()
-                let index = SearchIndex()
-                index.upsert(contentsOf: batch)
-                for var request in requests {
-                    request.limit = batch.count
-                    naiveMatches += (try? index.search(request))?.hits.count ?? 0
+        for snippets in snippetModes {
+            var queries = standingQueries(count: standing, base: base, articles: corpus, seed: 15)
+            for k in queries.indices { queries[k].includeSnippets = snippets }
+            let before = residentBytes()
+            let matcher = StandingQueryMatcher()
+            for query in queries { _ = try! matcher.register(query) }
+            let registryBytes = residentBytes() - before
+            var start = 0
+            while start < warmup.count {
+                _ = matcher.match(warmup[start..<min(warmup.count, start + 256)].map { .inserted($0) })
+                start += 256
+            }
+            let requests = queries.map(\.searchRequest)
+            for batchSize in batchSizes {
+                var matcherTimes: [Double] = []
+                var naiveTimes: [Double] = []
+                var matches = 0
+                var checkedMatches = 0
+                var naiveMatches = 0
+                var evaluatedPairs = 0
+                var evaluatedQueries = 0
+                start = 0
+                while start < timed.count {
+                    let batch = Array(timed[start..<min(timed.count, start + batchSize)])
+                    start += batchSize
+                    let changes = batch.map { ArticleChange.inserted($0) }
+                    var t = now()
+                    let result = matcher.match(changes)
+                    matcherTimes.append(now() - t)
+                    matches += result.matches.count
+                    evaluatedPairs += result.evaluatedPairs
+                    evaluatedQueries += result.evaluatedQueries
+                    guard naiveTimes.count < naiveBatches else { continue }
+                    checkedMatches += result.matches.count
+                    // The naive peer: a mini-index of the batch, every query run over it (same snippets).
+                    t = now()
+                    let index = SearchIndex()
+                    index.upsert(contentsOf: batch)
+                    for var request in requests {
+                        request.limit = batch.count
+                        naiveMatches += (try? index.search(request))?.hits.count ?? 0
+                    }
+                    naiveTimes.append(now() - t)
                 }
-                naiveTimes.append(now() - t)
+                let sortedMatcher = matcherTimes.sorted()
+                let sortedNaive = naiveTimes.sorted()
+                func pct(_ values: [Double], _ p: Double) -> Double {
+                    values.isEmpty ? 0 : values[min(values.count - 1, Int(Double(values.count) * p))] * 1e3
+                }
+                let batches = matcherTimes.count
+                results.append([
+                    "standing": standing, "batchSize": batchSize, "batches": batches, "articles": timed.count,
+                    "snippets": snippets, "naiveBatches": naiveTimes.count, "checkedMatches": checkedMatches,
+                    "matcherMeanMs": matcherTimes.reduce(0, +) / Double(batches) * 1e3,
+                    "matcherP50Ms": pct(sortedMatcher, 0.5), "matcherMaxMs": sortedMatcher.last! * 1e3,
+                    "naiveMeanMs": naiveTimes.isEmpty ? 0 : naiveTimes.reduce(0, +) / Double(naiveTimes.count) * 1e3,
+                    "naiveP50Ms": pct(sortedNaive, 0.5),
+                    "matches": matches, "naiveMatches": naiveMatches,
+                    "evaluatedPairsPerBatch": Double(evaluatedPairs) / Double(batches),
+                    "evaluatedQueriesPerBatch": Double(evaluatedQueries) / Double(batches),
+                    "alwaysChecked": matcher.statistics.alwaysChecked, "indexedTerms": matcher.statistics.indexedTerms,
+                    "registryBytes": registryBytes,
+                ])
             }
-            let sortedMatcher = matcherTimes.sorted()
-            let sortedNaive = naiveTimes.sorted()
-            func pct(_ values: [Double], _ p: Double) -> Double {
-                values.isEmpty ? 0 : values[min(values.count - 1, Int(Double(values.count) * p))] * 1e3
-            }
-            let batches = matcherTimes.count
-            results.append([
-                "standing": standing, "batchSize": batchSize, "batches": batches, "articles": timed.count,
-                "snippets": snippets, "naiveBatches": naiveTimes.count, "checkedMatches": checkedMatches,
-                "matcherMeanMs": matcherTimes.reduce(0, +) / Double(batches) * 1e3,
-                "matcherP50Ms": pct(sortedMatcher, 0.5), "matcherMaxMs": sortedMatcher.last! * 1e3,
-                "naiveMeanMs": naiveTimes.isEmpty ? 0 : naiveTimes.reduce(0, +) / Double(naiveTimes.count) * 1e3, "naiveP50Ms": pct(sortedNaive, 0.5),
-                "matches": matches, "naiveMatches": naiveMatches,
-                "evaluatedPairsPerBatch": Double(evaluatedPairs) / Double(batches),
-                "evaluatedQueriesPerBatch": Double(evaluatedQueries) / Double(batches),
-                "alwaysChecked": matcher.statistics.alwaysChecked, "indexedTerms": matcher.statistics.indexedTerms,
-                "registryBytes": registryBytes,
-            ])
         }
-      }
     }
     let json = try! JSONSerialization.data(
         withJSONObject: ["configs": results, "warmup": warmupCount, "corpusArticles": corpus.count],

@@ -49,18 +49,7 @@ let snapshotDirectory = argument("--snapshot")
 let baseline = residentBytes()
 
 func loadArticles() -> [Article] {
-    guard let data = FileManager.default.contents(atPath: corpusPath) else { fail("cannot read \(corpusPath)") }
-    var base: [Article] = []
-    for line in data.split(separator: UInt8(ascii: "\n")) {
-        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else { continue }
-        let body = object["body"] as? String ?? ""
-        base.append(
-            Article(
-                id: ArticleID(object["id"] as? String ?? ""), title: object["title"] as? String ?? "",
-                publishedAt: (object["published"] as? String).flatMap { PublishedTime(iso8601: $0) },
-                source: object["source"] as? String,
-                paragraphs: body.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)))
-    }
+    let base = readCorpus(corpusPath)
     if scale == 1 { return base }
     var scaled: [Article] = []
     scaled.reserveCapacity(base.count * scale)

@@ -29,7 +29,9 @@ import Testing
                 case 0...2: result += Self.fragments.randomElement(using: &rng)!
                 case 3: result += " " + Self.words.randomElement(using: &rng)! + " "
                 default:
-                    for _ in 0..<Int.random(in: 1...4, using: &rng) { result += Self.alphabet.randomElement(using: &rng)! }
+                    for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                        result += Self.alphabet.randomElement(using: &rng)!
+                    }
                 }
                 result += Self.separators.randomElement(using: &rng)!
             }
@@ -71,14 +73,18 @@ import Testing
             case 7:
                 query.publishedFrom = PublishedTime(iso8601: dates.randomElement(using: &rng)!)
                 query.publishedBefore = PublishedTime(iso8601: "2024-06-01")
-            case 8: query.text = ["source:新华社", "after:2023-01-01", "person:张三", "", "before:2023-06-01 -经济"].randomElement(using: &rng)!
+            case 8:
+                query.text = ["source:新华社", "after:2023-01-01", "person:张三", "", "before:2023-06-01 -经济"].randomElement(
+                    using: &rng)!
             case 9: query.text = "\"" + term() + " " + ArticleGenerator.words.randomElement(using: &rng)! + "\""
             case 10: query.text = "-" + term() + " source:人民"
             case 11: query.text = "person:李四 OR " + term()
             case 12: query.text = "title:" + term() + " OR " + term()
             default: break
             }
-            if Int.random(in: 0..<4, using: &rng) == 0 { query.snippetLength = [10, 40, 120].randomElement(using: &rng)! }
+            if Int.random(in: 0..<4, using: &rng) == 0 {
+                query.snippetLength = [10, 40, 120].randomElement(using: &rng)!
+            }
             if Int.random(in: 0..<8, using: &rng) == 0 { query.includeSnippets = false }
             // Sampled terms are valid, but a combination like "-x OR y" is not: keep only what SEARCH accepts.
             if (try? QueryParser.parse(query.text)) != nil { queries.append(query) }
@@ -123,7 +129,9 @@ import Testing
             for (id, query) in queries {
                 switch change {
                 case .inserted(let article):
-                    if oracleMatches(query, current!) { result.append(Expected(change: c, query: id, kind: .inserted, id: article.id)) }
+                    if oracleMatches(query, current!) {
+                        result.append(Expected(change: c, query: id, kind: .inserted, id: article.id))
+                    }
                 case .updated(let article, _):
                     if oracleMatches(query, current!) {
                         result.append(Expected(change: c, query: id, kind: .updated, id: article.id))
@@ -151,7 +159,9 @@ import Testing
         let result = matcher.match(changes)
         let expected = expected(changes, queries)
         let got = actual(result)
-        #expect(got == expected, "missing \(Set(expected).subtracting(got).prefix(5)), extra \(Set(got).subtracting(expected).prefix(5))")
+        #expect(
+            got == expected,
+            "missing \(Set(expected).subtracting(got).prefix(5)), extra \(Set(got).subtracting(expected).prefix(5))")
         #expect(got == actual(exhaustive))
         #expect(result.matches.map(\.hit) == exhaustive.matches.map(\.hit))
         #expect(result.deletions == changes.indices.filter { if case .deleted = changes[$0] { true } else { false } })
