@@ -48,6 +48,10 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var bytesIn = 0
     private var payloadBytes = 0
 
+    /// Most answer bytes one read burst produces: a 16-deep pipeline of news records fits; more goes to the
+    /// connection. A slow reader can hold at most one burst beyond the server-wide budget (SECURITY.md).
+    static let maxBurstBytes = 256 << 10
+
     init(server: ServerContext, limits: FrameLimits, connection: Connection) {
         self.server = server
         self.limits = limits
@@ -132,7 +136,7 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         let size = entry.frameLength(compressed: compressed)
         // Memory: this burst's answers count against the connection's budget, and against the server's from when
         // they are written until the socket took them (checked once per read: one lock per burst, not per GET).
-        guard pending.readableBytes + size <= connection.queue.budget, serverHasRoom,
+        guard pending.readableBytes + size <= Self.maxBurstBytes, serverHasRoom,
             connection.cachedGetArrived(requestID, framesPassedOn: framesPassedOn)
         else { return false }
         entry.writeFrame(requestID: requestID, compressed: compressed, into: &pending)
