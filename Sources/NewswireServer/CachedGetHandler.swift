@@ -40,13 +40,17 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Answers of the current read burst. Reused across bursts: once the socket took the previous write, the
     /// storage is uniquely referenced again and `clear()` keeps it, so a steady stream allocates nothing here.
     private var pending = ByteBuffer()
-    /// Bytes of the server-wide answer budget this burst's answers hold (given back once written).
-    private var pendingBudget = 0
+    /// Whether the server-wide answer budget had room when this read began.
+    private var serverHasRoom = false
     private var answered = 0
     /// Whether this read burst passed any bytes to the decoder (see `channelReadComplete`).
     private var forwardedThisBurst = false
     private var bytesIn = 0
     private var payloadBytes = 0
+
+    /// Most answer bytes one read burst produces: a 16-deep pipeline of news records fits; more goes to the
+    /// connection. A slow reader can hold at most one burst beyond the server-wide budget (SECURITY.md).
+    static let maxBurstBytes = 256 << 10
 
     init(server: ServerContext, limits: FrameLimits, connection: Connection) {
         self.server = server
@@ -77,6 +81,7 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         var index = cumulation.readerIndex
         let end = cumulation.writerIndex
         let answering = welcomed && context.channel.isWritable
+        serverHasRoom = answering && server.responseBudget.hasRoom
         while end - index >= FrameHeader.length {
             guard
                 let (version, flags, opcode, requestID, length) = cumulation.getMultipleIntegers(
@@ -129,15 +134,11 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let entry, entry.payload.readableBytes <= clientMaxFrameLength else { return false }
         let compressed = entry.sendsCompressed(zlibThreshold: zlibThreshold)
         let size = entry.frameLength(compressed: compressed)
-        // Memory: this burst's answers count against the connection's budget and the server's.
-        guard pending.readableBytes + size <= connection.queue.budget, server.responseBudget.take(size) else {
-            return false
-        }
-        guard connection.cachedGetArrived(requestID, framesPassedOn: framesPassedOn) else {
-            server.responseBudget.give(size)
-            return false
-        }
-        pendingBudget += size
+        // Memory: this burst's answers count against the connection's budget, and against the server's from when
+        // they are written until the socket took them (checked once per read: one lock per burst, not per GET).
+        guard pending.readableBytes + size <= Self.maxBurstBytes, serverHasRoom,
+            connection.cachedGetArrived(requestID, framesPassedOn: framesPassedOn)
+        else { return false }
         entry.writeFrame(requestID: requestID, compressed: compressed, into: &pending)
         answered += 1
         bytesIn += frameLength
@@ -155,9 +156,8 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         if pending.readableBytes > 0 {
             let wire = pending.readableBytes
             let budget = server.responseBudget
-            let held = pendingBudget
-            pendingBudget = 0
-            context.writeAndFlush(wrapOutboundOut(pending)).whenComplete { _ in budget.give(held) }
+            _ = budget.take(wire, force: true)
+            context.writeAndFlush(wrapOutboundOut(pending)).whenComplete { _ in budget.give(wire) }
             pending.clear()
             server.statistics.recordCachedGets(
                 count: answered, bytesIn: bytesIn, wire: wire, uncompressedPayload: payloadBytes)

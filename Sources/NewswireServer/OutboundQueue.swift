@@ -40,6 +40,9 @@ final class ResponseBudget: Sendable {
         }
     }
 
+    /// Whether anything is left.
+    var hasRoom: Bool { state.withLockedValue { $0.used < limit } }
+
     func give(_ bytes: Int) {
         guard bytes != 0 else { return }
         state.withLockedValue { $0.used -= bytes }

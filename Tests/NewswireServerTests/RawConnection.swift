@@ -102,15 +102,13 @@ enum LoopbackServer {
             configure: configure, prepare: { engine in _ = try engine.put((0..<articles).map(article)) })
     }
 
+    /// Article `n`: id `load-n`, dated an hour apart, a body long enough that its record compresses well.
     static func article(_ n: Int) -> Article {
-        Article(
-            id: ArticleID("load-\(n)"), title: "第\(n)号压力测试文章 能源合作",
-            publishedAt: PublishedTime(secondsSinceEpoch: 1_700_000_000 + Int64(n) * 3600, utcOffsetSeconds: 28_800),
-            source: "测试来源",
-            paragraphs: [
-                String(repeating: "这是用于负载测试的第\(n)篇文章，内容涉及能源合作与产业协作。", count: 20),
-                "Paragraph \(n) mentions Chengdu and energy.",
-            ], language: "zh")
+        let body = String(repeating: "服务器测试正文第\(n)段，讨论能源合作、电网建设与区域协作。", count: 24)
+        return Article(
+            id: ArticleID("load-\(n)"), title: "服务器测试 \(n) 能源合作",
+            publishedAt: PublishedTime(secondsSinceEpoch: 1_710_000_000 + Int64(n) * 3600, utcOffsetSeconds: 28_800),
+            source: "测试来源", paragraphs: [body, "Server test \(n): energy."], language: "zh")
     }
 }
 
