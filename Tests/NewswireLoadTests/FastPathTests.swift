@@ -24,7 +24,9 @@ struct RawConnection: ~Copyable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        // Generous: on a cold debug build with both cores busy an answer can take seconds; a missing one still
+        // fails the test (``receive(_:)`` throws) instead of hanging it.
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -47,7 +49,8 @@ struct RawConnection: ~Copyable {
         }
     }
 
-    /// The next `count` frames (inflated), or fewer if the server goes quiet for 10 s.
+    /// The next `count` frames (inflated), or fewer if the server closes the connection; throws if it goes quiet
+    /// for 60 s.
     mutating func receive(_ count: Int) throws -> [Frame] {
         var frames: [Frame] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -57,7 +60,12 @@ struct RawConnection: ~Copyable {
                 continue
             }
             let read = recv(socket, &chunk, chunk.count, 0)
-            if read <= 0 { break }
+            if read < 0, errno == EINTR { continue }
+            if read < 0 {
+                // The receive timeout: fail the test here rather than by indexing a short array.
+                throw LoadConfigurationError("expected \(count) frames, got \(frames.count) before the server went quiet")
+            }
+            if read == 0 { break }  // closed by the server: the caller checks what it got
             buffer.writeBytes(chunk[0..<read])
         }
         return frames
