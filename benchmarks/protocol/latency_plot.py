@@ -29,8 +29,11 @@ def redis_distribution(port, connections, pipeline, requests, keyspace, threads)
            "-t", "get", "-r", str(keyspace), "--threads", str(threads)]
     h.COMMANDS.append(" ".join(cmd))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    # Only the "Latency by percentile distribution" block: the "Cumulative distribution" block after it has lines
+    # of the same shape at other points.
+    section = out.split("Latency by percentile distribution:", 1)[-1].split("Cumulative distribution", 1)[0]
     rows = [(float(m.group(2)), float(m.group(1)) / 100, int(m.group(3)))
-            for m in map(ROW.match, out.splitlines()) if m]
+            for m in map(ROW.match, section.splitlines()) if m]
     if not rows:
         sys.exit("redis-benchmark printed no percentile distribution (needs redis-benchmark 7 or later)")
     rps = float(re.search(r"throughput summary: ([0-9.]+) requests per second", out).group(1))
