@@ -239,7 +239,7 @@ final class Connection: Sendable {
                 return .continue
             }
             // Fast path: a cached GET is answered from memory on the read loop, with no task and no store access.
-            if case .get(let get) = request, let entry = context.recordCache.entry(for: get.id),
+            if case .get(let get) = request, get.minPosition == nil, let entry = context.recordCache.entry(for: get.id),
                 let handshake = self.handshake
             {
                 completeWithCachedRecord(requestID, entry: entry, handshake: handshake)

@@ -94,6 +94,7 @@ final class ServerContext: Sendable {
             done(.pong(ping))
 
         case .get(let get):
+            try await waitForPosition(get.minPosition)
             let generation = engine.appliedChangesGeneration
             let article = try await onPool { try self.engine.article(id: get.id) }
             guard let article else { throw notFound(get.id) }
@@ -165,6 +166,7 @@ final class ServerContext: Sendable {
                 case .unchanged: result.unchanged += 1
                 }
             }
+            result.commitPosition = commitPosition
             done(.putResult(result))
 
         case .delete(let delete):
@@ -176,7 +178,9 @@ final class ServerContext: Sendable {
                 return missing
             }
             recordCache.invalidate(ids)
-            done(.deleteResult(DeleteResultMessage(deleted: ids.count - missing.count, missing: missing)))
+            var answer = DeleteResultMessage(deleted: ids.count - missing.count, missing: missing)
+            answer.commitPosition = commitPosition
+            done(.deleteResult(answer))
 
         case .scan(let scan):
             try await streamScan(scan, requestID: requestID, connection: connection, done: done)
