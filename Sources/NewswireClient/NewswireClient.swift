@@ -123,6 +123,7 @@ public final class NewswireClient: Sendable {
     public let configuration: Configuration
     private let pool: ConnectionPool
     private let logger: Logger
+    let positions = FeedPositionTracker()
 
     /// Creates a client. Nothing connects until the first call.
     ///
@@ -153,7 +154,8 @@ public final class NewswireClient: Sendable {
 
     /// The article with `id`; throws ``NewswireClientError/Code/notFound`` when there is none.
     public func article(id: ArticleID) async throws -> Article {
-        guard case .article(let message) = try await single(.get(GetMessage(id: id))) else {
+        let get = GetMessage(id: id, minPosition: positions.minimumForReads)
+        guard case .article(let message) = try await single(.get(get)) else {
             throw unexpected("GET")
         }
         return try decode(message.record)
@@ -334,6 +336,9 @@ public final class NewswireClient: Sendable {
             guard case .putResult(let result) = try await single(.put(PutMessage(records: records))) else {
                 throw unexpected("PUT")
             }
+            positions.acknowledged(result.commitPosition)
+            total.commitPosition = max(total.commitPosition ?? 0, result.commitPosition ?? 0)
+            if result.commitPosition == nil, total.commitPosition == 0 { total.commitPosition = nil }
             total.created += result.created
             total.updated += result.updated
             total.unchanged += result.unchanged
@@ -356,6 +361,7 @@ public final class NewswireClient: Sendable {
         guard case .deleteResult(let result) = try await single(.delete(DeleteMessage(ids: ids))) else {
             throw unexpected("DELETE")
         }
+        positions.acknowledged(result.commitPosition)
         return DeleteResult(deleted: result.deleted, missing: result.missing)
     }
 

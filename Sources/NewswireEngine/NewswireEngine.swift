@@ -85,6 +85,8 @@ public final class NewswireEngine: Sendable {
     /// Bumped (after the index changed) each time changes committed by other writers are applied; readable without
     /// the write lock, which a commit holds across its store round trip.
     private let feedGeneration = Locked<UInt64>(0)
+    /// `WriteState.applied`, readable without the write lock.
+    private let appliedMirror = Locked<UInt64>(0)
     private let feedObservers = Locked<[@Sendable ([ArticleID]) -> Void]>([])
 
     private struct WriteState {
@@ -253,6 +255,7 @@ public final class NewswireEngine: Sendable {
             snapshotLoadSeconds: loadSeconds, catchUpSeconds: (end - catchUpStart).seconds,
             totalSeconds: (end - start).seconds)
         writeState = Locked(WriteState(duplicates: duplicates, snapshotSequence: covered, applied: applied))
+        appliedMirror.withLock { $0 = applied }
 
         // The index is searchable now. The near-duplicate table, needed only by writes, is decoded in the
         // background (a third of the restart time on 200k articles); writes wait for it.
@@ -407,6 +410,7 @@ public final class NewswireEngine: Sendable {
                 }
                 results = write.outcomes
                 state.applied = max(state.applied, write.sequence)
+                appliedMirror.withLock { $0 = state.applied }
                 state.lastInStep = .now
             } else {
                 (toStore, entries) = try decide(articles, features, state.duplicates)
@@ -494,6 +498,7 @@ public final class NewswireEngine: Sendable {
         }
         flush()
         state.applied = max(state.applied, last.sequence)
+        appliedMirror.withLock { $0 = state.applied }
         feedGeneration.withLock { $0 &+= 1 }
         let ids = changes.map(\.id)
         for observer in feedObservers.withLock({ $0 }) { observer(ids) }
@@ -543,7 +548,10 @@ public final class NewswireEngine: Sendable {
     }
 
     /// The feed position this engine's index holds: every write up to it is searchable here.
-    public var appliedSequence: UInt64 { writeState.withLock { $0.applied } }
+    public var appliedSequence: UInt64 { appliedMirror.withLock { $0 } }
+
+    /// Whether the store is shared with other nodes (cluster mode), so this engine follows its change feed.
+    public var followsSharedStore: Bool { store is any SharedArticleStore }
 
     /// Waits until this engine's index holds feed position `sequence` (a write acknowledged by another node),
     /// reading the feed as needed; returns false when `timeout` passed first.
@@ -634,6 +642,7 @@ public final class NewswireEngine: Sendable {
             if let shared = store as? any SharedArticleStore {
                 let write = try shared.serializedDelete(id, after: state.applied) { missed in apply(missed, &state) }
                 state.applied = max(state.applied, write.sequence)
+                appliedMirror.withLock { $0 = state.applied }
                 state.lastInStep = .now
                 guard write.deleted else { return false }
             } else {

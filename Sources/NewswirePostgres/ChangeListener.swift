@@ -30,7 +30,9 @@ final class ChangeListener: Sendable {
     /// failed connection attempt only makes this call a plain timed wait.
     func wait(timeout: Duration) {
         let deadline = Date().addingTimeInterval(Double(timeout.milliseconds) / 1_000)
-        let start = ensureListening(deadline: deadline)
+        let start =
+            pool.configuration.listensForChanges
+            ? ensureListening(deadline: deadline) : state.withLockedValue { $0.generation }
         condition.lock()
         defer { condition.unlock() }
         while state.withLockedValue({ $0.generation == start && !$0.closed }) {

@@ -38,15 +38,19 @@ public final class PostgresArticleStore: SharedArticleStore {
         public var failoverTimeout: Duration
         /// Timeout of one connection attempt to one host; default 3 s.
         public var connectTimeout: Duration
+        /// Whether followers wake on `LISTEN` notifications; default true. When false they only poll (tests use
+        /// it to hold a node behind the feed).
+        public var listensForChanges: Bool
 
         /// Creates a configuration with the documented defaults.
         public init(
             maximumConnections: Int = 8, failoverTimeout: Duration = .seconds(60),
-            connectTimeout: Duration = .seconds(3)
+            connectTimeout: Duration = .seconds(3), listensForChanges: Bool = true
         ) {
             self.maximumConnections = maximumConnections
             self.failoverTimeout = failoverTimeout
             self.connectTimeout = connectTimeout
+            self.listensForChanges = listensForChanges
         }
     }
 

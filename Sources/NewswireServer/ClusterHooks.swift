@@ -19,4 +19,25 @@ extension ServerContext {
             StatEntry(name: "feed.lag_ms", value: .integer(Int64(stats.lagMilliseconds))),
         ]
     }
+
+    /// The feed position a write answer carries: this node's applied position right after the write (it holds the
+    /// write's own changes); nil on a single node, whose answers stay as they were.
+    var commitPosition: UInt64? { engine.followsSharedStore ? engine.appliedSequence : nil }
+
+    /// Waits (bounded by ``FeedPosition/maximumWait``) until this node's index holds feed position `minimum`, so a
+    /// read reflects a write acknowledged by another node; OVERLOADED, retryable, when it does not get there.
+    func waitForPosition(_ minimum: UInt64?) async throws {
+        guard let minimum, engine.followsSharedStore, engine.appliedSequence < minimum else { return }
+        let engine = self.engine
+        let reached = try await threadPool.runIfActive {
+            try engine.waitUntilApplied(minimum, timeout: FeedPosition.maximumWait)
+        }
+        guard reached else {
+            throw ProtocolError(
+                code: .overloaded,
+                message: "this node has applied the change feed up to \(engine.appliedSequence), not yet "
+                    + "\(minimum); retry here or on another node",
+                isRetryable: true)
+        }
+    }
 }

@@ -91,6 +91,7 @@ final class ServerContext: Sendable {
             done(.pong(ping))
 
         case .get(let get):
+            try await waitForPosition(get.minPosition)
             // The epoch before the read: a write invalidating this id after the read makes the fill a no-op.
             let epoch = recordCache.epoch
             let article = try await onPool { try self.engine.article(id: get.id) }
@@ -164,6 +165,7 @@ final class ServerContext: Sendable {
                 case .unchanged: result.unchanged += 1
                 }
             }
+            result.commitPosition = commitPosition
             done(.putResult(result))
 
         case .delete(let delete):
@@ -179,7 +181,9 @@ final class ServerContext: Sendable {
             }
             recordCache.invalidate(ids)
             let missing = zip(ids, existed).filter { !$0.1 }.map(\.0)
-            done(.deleteResult(DeleteResultMessage(deleted: ids.count - missing.count, missing: missing)))
+            var answer = DeleteResultMessage(deleted: ids.count - missing.count, missing: missing)
+            answer.commitPosition = commitPosition
+            done(.deleteResult(answer))
 
         case .scan(let scan):
             try await streamScan(scan, requestID: requestID, connection: connection, done: done)

@@ -93,6 +93,10 @@ public struct CrashRun {
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
         for fd in output + errors { posix_spawn_file_actions_addclose(&actions, fd) }
+        #if canImport(Glibc)
+            // Nothing else of the test process (sockets of other tests) leaks into the child.
+            closeInheritedDescriptors(&actions, from: 3)
+        #endif
         let argv: [UnsafeMutablePointer<CChar>?] = ([path, mode, directory, String(seed)] + extraArguments).map { $0.withCString { strdup($0) } } + [nil]
         defer { for arg in argv { free(arg) } }
         var pid: pid_t = 0

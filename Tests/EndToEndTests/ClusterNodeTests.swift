@@ -49,3 +49,42 @@ struct ClusterNodeTests {
         try await b.stop(removingData: true)
     }
 }
+
+@Suite(
+    "Read-your-writes across cluster nodes",
+    .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
+struct ReadYourWritesTests {
+    @Test("a write's commit position makes a lagging node wait until it applied the write before answering GET")
+    func lateNodeWaitsForPosition() async throws {
+        let url = try SharedTestPostgres.freshDatabaseURL()
+        let a = try await ClusterNodeTests.node(url)
+        // Node B never wakes on notifications and polls once an hour: it stays behind unless a read makes it
+        // catch up, which is the interleaving this test needs.
+        let b = try await TestServer.start(openEngine: { directory in
+            try NewswireEngine.open(
+                store: PostgresArticleStore(url: PostgresStoreURL(parsing: url), configuration: .init(listensForChanges: false)),
+                dataDirectory: directory, configuration: .init(followPollInterval: .seconds(3_600)))
+        })
+        let writer = a.client()
+        var article = syntheticArticle(7)
+        let first = try await writer.put([article])
+        let reader = b.client()
+        reader.readsReflect(position: try #require(first.commitPosition))
+        #expect(try await reader.article(id: article.id).title == article.title)  // B caught up for this read
+        article.title = "第7号测试文章 第二版"
+        let second = try await writer.put([article])
+        let position = try #require(second.commitPosition)
+        #expect(position > (first.commitPosition ?? 0))
+        // Without the position, B still answers from its state before the update (it has not applied it)...
+        let unaware = b.client()
+        #expect(try await unaware.article(id: article.id).title != article.title)
+        #expect(b.engine.appliedSequence < position)
+        // ...with it, B waits until it applied the update.
+        reader.readsReflect(position: position)
+        #expect(try await reader.article(id: article.id).title == article.title)
+        #expect(b.engine.appliedSequence >= position)
+        for client in [writer, reader, unaware] { await client.shutdown() }
+        try await a.stop(removingData: true)
+        try await b.stop(removingData: true)
+    }
+}

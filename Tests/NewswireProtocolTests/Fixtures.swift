@@ -62,6 +62,8 @@ enum Fixtures {
             ),
             ("stats", .stats),
             ("cancel", .cancel),
+            // Cluster mode's feed positions (PROTOCOL.md §5.18), appended so earlier vectors keep their ids.
+            ("get_min_position", .get(GetMessage(id: "a1", minPosition: 300))),
         ]
     }
 
@@ -110,6 +112,25 @@ enum Fixtures {
             (
                 "goaway",
                 .goAway(GoAwayMessage(code: .shuttingDown, message: "server shutting down", graceMillis: 10_000))
+            ),
+            // Cluster mode's commit positions (PROTOCOL.md §5.18), appended so earlier vectors keep their ids.
+            (
+                "put_result_commit_position",
+                .putResult(
+                    {
+                        var result = PutResultMessage(created: 1, updated: 0, unchanged: 0)
+                        result.commitPosition = 300
+                        return result
+                    }())
+            ),
+            (
+                "delete_result_commit_position",
+                .deleteResult(
+                    {
+                        var result = DeleteResultMessage(deleted: 1)
+                        result.commitPosition = 301
+                        return result
+                    }())
             ),
         ]
     }

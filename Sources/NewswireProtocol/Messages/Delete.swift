@@ -33,6 +33,8 @@ public struct DeleteResultMessage: WireMessage, FieldCoded {
     public var deleted: Int
     /// Requested ids that had no article.
     public var missing: [ArticleID]
+    /// The change-feed position after this write, from a cluster node (PROTOCOL.md §5.18); nil from a single node.
+    public var commitPosition: UInt64?
 
     /// Creates a DELETE_RESULT.
     public init(deleted: Int, missing: [ArticleID] = []) {
@@ -43,6 +45,7 @@ public struct DeleteResultMessage: WireMessage, FieldCoded {
     func encodeFields(into buffer: inout ByteBuffer) {
         buffer.writeCountField(1, deleted)
         buffer.writeArticleIDs(2, missing)
+        if let commitPosition { buffer.writeVarintField(FeedPosition.field, commitPosition) }
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {
@@ -51,6 +54,7 @@ public struct DeleteResultMessage: WireMessage, FieldCoded {
             switch field.number {
             case 1: result.deleted = try reader.readCount(field.type)
             case 2: result.missing.append(try reader.readArticleID(field.type))
+            case FeedPosition.field: result.commitPosition = try reader.readUInt64(field.type)
             default: try reader.skip(field.type)
             }
         }

@@ -7,22 +7,32 @@ public struct GetMessage: WireMessage, FieldCoded {
 
     /// The article's id.
     public var id: ArticleID
+    /// The smallest change-feed position the answer must reflect (PROTOCOL.md §5.18); nil: any.
+    public var minPosition: UInt64?
 
     /// Creates a GET.
-    public init(id: ArticleID) { self.id = id }
+    public init(id: ArticleID, minPosition: UInt64? = nil) {
+        self.id = id
+        self.minPosition = minPosition
+    }
 
-    func encodeFields(into buffer: inout ByteBuffer) { buffer.writeStringField(1, id.rawValue) }
+    func encodeFields(into buffer: inout ByteBuffer) {
+        buffer.writeStringField(1, id.rawValue)
+        if let minPosition { buffer.writeVarintField(FeedPosition.field, minPosition) }
+    }
 
     init(reader: inout WireReader) throws(ProtocolError) {
         var id: ArticleID?
+        var minPosition: UInt64?
         while let field = try reader.nextField() {
             switch field.number {
             case 1: id = try reader.readArticleID(field.type)
+            case FeedPosition.field: minPosition = try reader.readUInt64(field.type)
             default: try reader.skip(field.type)
             }
         }
         guard let id else { throw reader.missing("1 (id)") }
-        self.init(id: id)
+        self.init(id: id, minPosition: minPosition)
     }
 
     /// Appends the payload.

@@ -88,6 +88,8 @@ public struct PutResultMessage: WireMessage, FieldCoded {
     public var unchanged: Int
     /// Records not stored.
     public var rejected: [RecordRejection]
+    /// The change-feed position after this write, from a cluster node (PROTOCOL.md §5.18); nil from a single node.
+    public var commitPosition: UInt64?
 
     /// Creates a PUT_RESULT.
     public init(created: Int, updated: Int, unchanged: Int, rejected: [RecordRejection] = []) {
@@ -102,6 +104,7 @@ public struct PutResultMessage: WireMessage, FieldCoded {
         buffer.writeCountField(2, updated)
         buffer.writeCountField(3, unchanged)
         for rejection in rejected { buffer.writeMessageField(4, rejection) }
+        if let commitPosition { buffer.writeVarintField(FeedPosition.field, commitPosition) }
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {
@@ -112,6 +115,7 @@ public struct PutResultMessage: WireMessage, FieldCoded {
             case 2: result.updated = try reader.readCount(field.type)
             case 3: result.unchanged = try reader.readCount(field.type)
             case 4: result.rejected.append(try reader.readMessage(field.type, as: RecordRejection.self))
+            case FeedPosition.field: result.commitPosition = try reader.readUInt64(field.type)
             default: try reader.skip(field.type)
             }
         }

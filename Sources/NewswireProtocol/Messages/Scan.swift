@@ -22,7 +22,7 @@ public struct ScanOrder: RawRepresentable, Sendable, Hashable, CustomStringConve
     }
 }
 
-/// SCAN (0x000A): walk the store; answered by a stream of SCAN_BATCH frames (PROTOCOL.md §5.15).
+/// SCAN (0x000A): walk the store; answered by a stream of SCAN_BATCH frames (PROTOCOL.md §5.18).
 public struct ScanMessage: WireMessage, FieldCoded {
     static var wireName: String { "Scan" }
 
@@ -86,7 +86,7 @@ public struct ScanMessage: WireMessage, FieldCoded {
     public init(decoding payload: ByteBuffer) throws(ProtocolError) { try self.init(wirePayload: payload) }
 }
 
-/// SCAN_BATCH (0x800A): one frame of a scan's stream (PROTOCOL.md §5.15).
+/// SCAN_BATCH (0x800A): one frame of a scan's stream (PROTOCOL.md §5.18).
 public struct ScanBatchMessage: WireMessage, FieldCoded {
     static var wireName: String { "ScanBatch" }
 
