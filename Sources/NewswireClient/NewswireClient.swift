@@ -253,6 +253,9 @@ public final class NewswireClient: Sendable {
         public var unchanged = 0
         /// Records refused.
         public var rejected: [Rejection] = []
+        /// The cluster change-feed position of the last batch (nil from a single node); reads through this client
+        /// wait for it on any node (PROTOCOL.md §5.18).
+        public var commitPosition: UInt64?
     }
 
     /// What a DELETE did.
@@ -261,6 +264,9 @@ public final class NewswireClient: Sendable {
         public var deleted: Int
         /// Ids that had no article.
         public var missing: [ArticleID]
+        /// The cluster change-feed position of the delete (nil from a single node); reads through this client wait
+        /// for it on any node (PROTOCOL.md §5.18).
+        public var commitPosition: UInt64?
     }
 
     /// The server's statistics (names are listed in README "STATS").
@@ -337,8 +343,7 @@ public final class NewswireClient: Sendable {
                 throw unexpected("PUT")
             }
             positions.acknowledged(result.commitPosition)
-            total.commitPosition = max(total.commitPosition ?? 0, result.commitPosition ?? 0)
-            if result.commitPosition == nil, total.commitPosition == 0 { total.commitPosition = nil }
+            if let position = result.commitPosition { total.commitPosition = max(total.commitPosition ?? 0, position) }
             total.created += result.created
             total.updated += result.updated
             total.unchanged += result.unchanged
@@ -362,7 +367,7 @@ public final class NewswireClient: Sendable {
             throw unexpected("DELETE")
         }
         positions.acknowledged(result.commitPosition)
-        return DeleteResult(deleted: result.deleted, missing: result.missing)
+        return DeleteResult(deleted: result.deleted, missing: result.missing, commitPosition: result.commitPosition)
     }
 
     /// The server's statistics.
