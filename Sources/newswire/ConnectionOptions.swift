@@ -109,7 +109,7 @@ struct ConnectionOptions: ParsableArguments {
         return NewswireClient(
             configuration: .init(
                 host: host, port: port, token: token, compression: compress,
-                connectTimeout: .seconds(5), requestTimeout: .milliseconds(Int(timeout * 1000)),
+                connectTimeout: .milliseconds(Int(timeout * 1000)), requestTimeout: .milliseconds(Int(timeout * 1000)),
                 clientName: "newswire-cli/0.1", tls: useTLS ? .init(trustRootsPath: ca) : nil))
     }
 }
