@@ -4,7 +4,8 @@ import NewswireClient
 
 /// Options every command that talks to a server shares.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "Server host (default: from NEWSWIRE_ADDR=host:port, else 127.0.0.1).")
+    @Option(
+        help: "Server host, or several as host[:port],host[:port]… (cluster nodes; default: from NEWSWIRE_ADDR=host:port[,…], else 127.0.0.1).")
     var host: String?
 
     @Option(help: "Server port (default: from NEWSWIRE_ADDR, else 7411).")
@@ -65,20 +66,51 @@ struct ConnectionOptions: ParsableArguments {
         _ = try address()
     }
 
-    /// Host and port from the flags, else NEWSWIRE_ADDR, else the default.
+    /// The first endpoint (the one named in messages).
     func address() throws -> (host: String, port: Int) {
-        var host = "127.0.0.1"
-        var port = 7411
-        if let addr = ProcessInfo.processInfo.environment["NEWSWIRE_ADDR"], !addr.isEmpty {
-            guard let colon = addr.lastIndex(of: ":"), let p = Int(addr[addr.index(after: colon)...]),
-                (1...65535).contains(p)
-            else {
-                throw ValidationError("NEWSWIRE_ADDR=\(addr) is not host:port")
-            }
-            host = String(addr[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-            port = p
+        try endpoints()[0]
+    }
+
+    /// The servers to use, in order: `--host` (one host, or a comma-separated list of `host[:port]`; `--port` is
+    /// the port of those without one), else `NEWSWIRE_ADDR` (`host:port[,host:port…]`), else 127.0.0.1:7411.
+    /// With several, the client spreads its connections over them and moves requests off a node that fails.
+    func endpoints() throws -> [(host: String, port: Int)] {
+        let defaultPort = port ?? 7411
+        if let host {
+            return try Self.parseEndpoints(host, defaultPort: defaultPort, what: "--host")
         }
-        return (self.host ?? host, self.port ?? port)
+        if let addr = ProcessInfo.processInfo.environment["NEWSWIRE_ADDR"], !addr.isEmpty {
+            let parsed = try Self.parseEndpoints(addr, defaultPort: nil, what: "NEWSWIRE_ADDR")
+            // --port overrides the port of a single NEWSWIRE_ADDR, as it always has.
+            if let port, parsed.count == 1 { return [(parsed[0].host, port)] }
+            return parsed
+        }
+        return [("127.0.0.1", defaultPort)]
+    }
+
+    /// Parses `host[:port][,host[:port]…]`; IPv6 addresses with a port go in brackets (`[::1]:7411`). Without a
+    /// `defaultPort`, every item needs its port.
+    static func parseEndpoints(_ text: String, defaultPort: Int?, what: String) throws -> [(host: String, port: Int)] {
+        let items = text.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        return try items.map { item -> (host: String, port: Int) in
+            guard !item.isEmpty else { throw ValidationError("\(what)=\(text) has an empty entry") }
+            let colons = item.filter { $0 == ":" }.count
+            let hasPort = item.hasPrefix("[") ? item.contains("]:") : colons == 1
+            guard hasPort, let colon = item.lastIndex(of: ":") else {
+                guard let defaultPort else {
+                    throw ValidationError("\(what)=\(text) is not host:port[,host:port…]")
+                }
+                return (item.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), defaultPort)
+            }
+            guard let port = Int(item[item.index(after: colon)...]), (1...65535).contains(port) else {
+                throw ValidationError("\(what): \(item) does not end in a TCP port")
+            }
+            let host = String(item[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            guard !host.isEmpty else { throw ValidationError("\(what): \(item) has no host") }
+            return (host, port)
+        }
     }
 
     /// Whether `host` names this machine's loopback interface (localhost, 127.0.0.0/8, ::1).
@@ -90,8 +122,8 @@ struct ConnectionOptions: ParsableArguments {
     /// A client for the flags. `compressingLoopback: false` leaves zlib off for a loopback server unless
     /// `--compression` was given: for bulk transfers on one machine it costs CPU on both ends and saves nothing.
     func makeClient(compressingLoopback: Bool = true) throws -> NewswireClient {
-        let (host, port) = try address()
-        let compress = compression ?? (compressingLoopback || !Self.isLoopback(host))
+        let endpoints = try endpoints()
+        let compress = compression ?? (compressingLoopback || !endpoints.allSatisfy { Self.isLoopback($0.host) })
         let environment = ProcessInfo.processInfo.environment
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         var token = token ?? env("NEWSWIRE_TOKEN")
@@ -110,7 +142,8 @@ struct ConnectionOptions: ParsableArguments {
         // send WELCOME, and a refused connection fails at once anyway.
         return NewswireClient(
             configuration: .init(
-                host: host, port: port, token: token, compression: compress,
+                endpoints: endpoints.map { NewswireClient.Endpoint(host: $0.host, port: $0.port) },
+                token: token, compression: compress,
                 connectTimeout: .milliseconds(Int(timeout * 1000)), requestTimeout: .milliseconds(Int(timeout * 1000)),
                 clientName: "newswire-cli/0.1", tls: useTLS ? .init(trustRootsPath: ca) : nil))
     }

@@ -195,6 +195,30 @@ struct CLITests {
         closed.close()
     }
 
+    @Test("several endpoints (NEWSWIRE_ADDR list, --host list): a node that refuses is skipped and another answers")
+    func severalEndpoints() async throws {
+        let server = try await cliServer()
+        defer { Task { try? await server.stop(removingData: true) } }
+        let closed = try HeldPort(listening: false)
+        let fromEnvironment = try await newswire(
+            ["search", "疆电入川", "--json"],
+            environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(closed.port),127.0.0.1:\(server.port)"])
+        #expect(fromEnvironment.status == 0, "\(fromEnvironment)")
+        #expect(try searchJSON(fromEnvironment).ids == ["a88f8155a19674d9dfee154eb3f71126"])
+        let fromFlag = try await newswire(
+            ["--host", "127.0.0.1:\(closed.port), 127.0.0.1", "--port", "\(server.port)", "get",
+             "a88f8155a19674d9dfee154eb3f71126", "--json"])
+        #expect(fromFlag.status == 0, "\(fromFlag)")
+        #expect(fromFlag.stdout.contains(#""title":"新疆党政代表团赴四川省学习考察""#), "\(fromFlag)")
+        for bad in ["127.0.0.1:7411,", "127.0.0.1:http", ":7411"] {
+            let refused = try await newswire(["ping", "--host", bad])
+            #expect(refused.status == 64, "\(bad): \(refused)")
+            #expect(refused.stderr.contains("--host"), "\(bad): \(refused)")
+        }
+        closed.close()
+        try await server.stop(removingData: true)
+    }
+
     @Test("runtime errors print no usage text: not found exits 2, one line")
     func notFoundIsOneLine() async throws {
         let server = try await cliServer()
