@@ -5,7 +5,7 @@ import Prometheus
 
 /// Figures a scrape reads from the server and the engine rather than from swift-metrics (which carries the
 /// request counters and latency histograms, connections and bytes as they happen): record-cache hits, misses and
-/// size, index segments, articles, and the store's size on disk.
+/// size, index segments, articles, the store's size on disk, queued answer bytes and, in cluster mode, feed lag.
 final class ServerGauges: Sendable {
     private let server: NewswireServer
     private let engine: NewswireEngine
@@ -17,6 +17,9 @@ final class ServerGauges: Sendable {
     private let indexSegments: Gauge
     private let articles: Gauge
     private let storeBytes: Gauge
+    private let queuedResponseBytes: Gauge
+    private let feedLagChanges: Gauge
+    private let feedLagMilliseconds: Gauge
     private let reported = LockedCounts()
 
     init(registry: PrometheusCollectorRegistry, server: NewswireServer, engine: NewswireEngine, dataDirectory: String) {
@@ -36,6 +39,12 @@ final class ServerGauges: Sendable {
         storeBytes = registry.makeGauge(
             descriptor: name(
                 "store", "bytes", "Size on disk of the store (SQLite database and WAL) and the index snapshot"))
+        queuedResponseBytes = registry.makeGauge(
+            descriptor: name("responses_queued", "bytes", "Answer bytes produced but not yet taken by clients' sockets"))
+        feedLagChanges = registry.makeGauge(
+            descriptor: name("feed_lag_changes", "", "Changes committed to the shared store not yet in this node's index"))
+        feedLagMilliseconds = registry.makeGauge(
+            descriptor: name("feed_lag", "milliseconds", "How far this node's index is behind the shared store's feed"))
     }
 
     func refresh() {
@@ -56,6 +65,12 @@ final class ServerGauges: Sendable {
             }
         }
         storeBytes.set(Double(bytes))
+        queuedResponseBytes.set(Double(counters["responses.queued_bytes"] ?? 0))
+        // Zero on a single node (the index is the store's own), the follower's lag in cluster mode.
+        if let stats = try? engine.stats() {
+            feedLagChanges.set(Double(stats.lagChanges))
+            feedLagMilliseconds.set(Double(stats.lagMilliseconds))
+        }
     }
 }
 
