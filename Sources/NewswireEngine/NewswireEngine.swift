@@ -112,18 +112,8 @@ public final class NewswireEngine: Sendable {
     public static func open(dataDirectory: String, configuration: Configuration = Configuration()) throws
         -> NewswireEngine
     {
-        let lockFD = try lockDataDirectory(dataDirectory)
-        do {
-            let store = try SQLiteArticleStore(directory: dataDirectory, configuration: configuration.store)
-            let engine = try NewswireEngine(
-                store: store,
-                indexSnapshotPath: (dataDirectory as NSString).appendingPathComponent(snapshotFileName),
-                configuration: configuration)
-            engine.directoryLock.withLock { $0 = lockFD }
-            return engine
-        } catch {
-            closeDescriptor(lockFD)
-            throw error
+        try open(dataDirectory: dataDirectory, configuration: configuration) {
+            try SQLiteArticleStore(directory: dataDirectory, configuration: configuration.store)
         }
     }
 
@@ -133,10 +123,18 @@ public final class NewswireEngine: Sendable {
     public static func open(
         store: any ArticleStore, dataDirectory: String, configuration: Configuration = Configuration()
     ) throws -> NewswireEngine {
+        try open(dataDirectory: dataDirectory, configuration: configuration) { store }
+    }
+
+    /// Locks the data directory, then makes the store (after the lock: SQLite's files live there) and the engine;
+    /// the lock is released again if either fails.
+    private static func open(
+        dataDirectory: String, configuration: Configuration, makeStore: () throws -> any ArticleStore
+    ) throws -> NewswireEngine {
         let lockFD = try lockDataDirectory(dataDirectory)
         do {
             let engine = try NewswireEngine(
-                store: store,
+                store: try makeStore(),
                 indexSnapshotPath: (dataDirectory as NSString).appendingPathComponent(snapshotFileName),
                 configuration: configuration)
             engine.directoryLock.withLock { $0 = lockFD }
@@ -636,24 +634,7 @@ public final class NewswireEngine: Sendable {
 
     /// Deletes the article with `id` from the store and the index. Returns whether it existed.
     public func delete(id: ArticleID) throws -> Bool {
-        duplicatesReady.wait()
-        let deleted = try writeState.withLock { state -> Bool in
-            guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
-            if let shared = store as? any SharedArticleStore {
-                let write = try shared.serializedDelete(id, after: state.applied) { missed in apply(missed, &state) }
-                state.applied = max(state.applied, write.sequence)
-                appliedMirror.withLock { $0 = state.applied }
-                state.lastInStep = .now
-                guard write.deleted else { return false }
-            } else {
-                guard try store.delete(id) else { return false }
-            }
-            index.remove(id: id)
-            state.duplicates.remove(id)
-            return true
-        }
-        if deleted { maybeScheduleSnapshot() }
-        return deleted
+        try delete(ids: [id])[0]
     }
 
     /// Deletes the articles with `ids` from the store in one transaction (all or none, one fsync) and from the

@@ -248,13 +248,6 @@ public final class PostgresArticleStore: SharedArticleStore {
 
     /// See ``NewswireStore/SharedArticleStore/serializedDelete(_:after:_:)``.
     public func serializedDelete(
-        _ id: ArticleID, after appliedSequence: UInt64, _ apply: ([StoreChange]) throws -> Void
-    ) throws -> SerializedWrite {
-        try serializedDelete([id], after: Optional(appliedSequence), apply).write
-    }
-
-    /// See ``NewswireStore/SharedArticleStore/serializedDelete(_:after:_:)-([ArticleID],_,_)``.
-    public func serializedDelete(
         _ ids: [ArticleID], after appliedSequence: UInt64, _ apply: ([StoreChange]) throws -> Void
     ) throws -> (write: SerializedWrite, existed: [Bool]) {
         try serializedDelete(ids, after: Optional(appliedSequence), apply)
@@ -295,9 +288,7 @@ public final class PostgresArticleStore: SharedArticleStore {
                     ).wait()
                 }
                 if sequence != start { try Self.setSequence(connection, sequence, logger: logger) }
-                let write = SerializedWrite(
-                    articles: [], outcomes: [], deleted: existed.contains(true), sequence: sequence)
-                return (write, existed)
+                return (SerializedWrite(articles: [], outcomes: [], sequence: sequence), existed)
             }
         }
     }

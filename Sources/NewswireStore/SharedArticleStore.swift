@@ -24,13 +24,6 @@ public protocol SharedArticleStore: ArticleStore {
         after appliedSequence: UInt64, _ prepare: ([StoreChange]) throws -> [Article]
     ) throws -> SerializedWrite
 
-    /// Deletes `id` under the store-wide write lock after handing `apply` the changes after `appliedSequence`
-    /// (see ``serializedUpsert(after:_:)``). ``SerializedWrite/outcomes`` is empty; ``SerializedWrite/deleted``
-    /// says whether the id existed.
-    func serializedDelete(
-        _ id: ArticleID, after appliedSequence: UInt64, _ apply: ([StoreChange]) throws -> Void
-    ) throws -> SerializedWrite
-
     /// Deletes `ids` in one transaction (all or none) under the store-wide write lock, after handing `apply` the
     /// changes after `appliedSequence`. Returns the write and, per id in order, whether it existed (an id listed
     /// twice existed only the first time).
@@ -52,17 +45,14 @@ public struct SerializedWrite: Sendable, Hashable {
     public var articles: [Article]
     /// One outcome per stored article.
     public var outcomes: [UpsertOutcome]
-    /// For a delete: whether the id existed.
-    public var deleted: Bool
     /// The feed position after this write: every change up to it is committed, and the caller's derived state
     /// holds all of them once it applies this write's own changes.
     public var sequence: UInt64
 
     /// Creates a result.
-    public init(articles: [Article], outcomes: [UpsertOutcome], deleted: Bool = false, sequence: UInt64) {
+    public init(articles: [Article], outcomes: [UpsertOutcome], sequence: UInt64) {
         self.articles = articles
         self.outcomes = outcomes
-        self.deleted = deleted
         self.sequence = sequence
     }
 }
