@@ -4,11 +4,17 @@
 It shares no code with the Swift implementation: it parses frame headers (§3), inflates with Python's zlib under
 the §10 rules, decodes payloads with the field tables of §5/§6 (Appendix A), and checks that
   * every valid vector's header, inflated payload and decoded meaning match the file (valid.json, session.json);
-  * every invalid vector is rejected at its stated stage with its stated error code.
+  * every invalid vector is rejected at its stated stage with its stated error code;
+  * every frame the exchanges (exchanges.json) send decodes, and their expected answers name known opcodes and codes.
 
-    python3 proto-docs/reference/check_vectors.py        # exit status 0 when every vector agrees
+With --server it also plays exchanges.json against a running server (one that starts with an empty store and needs
+no token) and checks every answer, as a client written from the spec alone would see them:
+
+    python3 proto-docs/reference/check_vectors.py                           # exit status 0 when every vector agrees
+    python3 proto-docs/reference/check_vectors.py --server 127.0.0.1:7070   # and a live server answers as specified
 """
 import json
+import socket
 import struct
 import sys
 import zlib
@@ -355,6 +361,103 @@ def meaning(opcode, m):
     raise ProtoError(UNKNOWN_OPCODE, hex(opcode))
 
 
+# --- exchanges.json against a live server
+
+class Peer:
+    """A blocking connection that reads whole frames (§3) and inflates them (§10)."""
+
+    def __init__(self, host, port):
+        self.sock = socket.create_connection((host, port), timeout=60)
+        self.buf = b""
+
+    def frame(self):
+        """The next frame as (header, payload), or None when the server closed the connection."""
+        while True:
+            try:
+                header, payload, rest = read_frame(self.buf, 1 << 30, 1 << 30)
+                self.buf = rest
+                return header, payload
+            except ValueError:  # incomplete: read more
+                try:
+                    chunk = self.sock.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                if not chunk:
+                    return None
+                self.buf += chunk
+
+
+def answer_problems(want, frames):
+    """What differs between an expected answer of exchanges.json and the frames its request id got."""
+    problems = []
+    names = [NAMES.get(h["opcode"], hex(h["opcode"])) for h, _ in frames]
+    if any(n != want["opcode"] for n in names):
+        problems.append(f"opcodes {names}, want {want['opcode']}")
+        return problems
+    messages = [decode(OPCODES[h["opcode"]], p) for h, p in frames]
+    if "code" in want and messages[0].get("code") != want["code"]:
+        problems.append(f"error code {messages[0].get('code')}, want {want['code']}")
+    if "payloadBytesAtMost" in want:
+        problems += [f"a frame of {h['length']} bytes" for h, _ in frames if h["length"] > want["payloadBytesAtMost"]]
+    if "ids" in want:
+        ids = []
+        for m in messages:
+            ids += m.get("ids", []) or [article(a)["id"] for a in m.get("articles", [])]
+        if ids != want["ids"]:
+            problems.append(f"ids {ids}, want {want['ids']}")
+    if "created" in want and messages[0].get("created", 0) != want["created"]:
+        problems.append(f"created {messages[0].get('created', 0)}, want {want['created']}")
+    if "total" in want and messages[0].get("total", 0) != want["total"]:
+        problems.append(f"total {messages[0].get('total', 0)}, want {want['total']}")
+    if "hits" in want and len(messages[0].get("hits", [])) != want["hits"]:
+        problems.append(f"{len(messages[0].get('hits', []))} hits, want {want['hits']}")
+    if "facetCounts" in want:
+        facets = messages[0].get("facets", [])
+        got = {c.get("value", ""): c.get("count", 0) for c in (facets[0].get("counts", []) if facets else [])}
+        if got != want["facetCounts"]:
+            problems.append(f"facet counts {got}, want {want['facetCounts']}")
+    if "snippetCharactersAtLeast" in want:
+        short = [h["id"] for h in messages[0].get("hits", [])
+                 if len(h.get("snippet", "")) < want["snippetCharactersAtLeast"]]
+        if short:
+            problems.append(f"snippets shorter than {want['snippetCharactersAtLeast']} characters: {short}")
+    return problems
+
+
+def play(exchanges, host, port):
+    """Plays every exchange in order, each on a new connection; returns what differed."""
+    failures = []
+    for x in exchanges:
+        peer = Peer(host, port)
+        for step in x["steps"]:
+            peer.sock.sendall(bytes.fromhex(step["hex"]))
+            for want in step["expect"]:
+                frames = []
+                while True:
+                    got = peer.frame()
+                    if got is None:
+                        break
+                    frames.append(got)
+                    if got[0]["request_id"] != want["requestId"]:
+                        failures.append(f"{x['name']}: an answer for request {got[0]['request_id']}, "
+                                        f"want {want['requestId']}")
+                    if not got[0]["flags"] & 2:
+                        break
+                if not frames:
+                    failures.append(f"{x['name']}: no answer for request {want['requestId']} (connection closed)")
+                    continue
+                failures += [f"{x['name']}: {step['note']}: {p}" for p in answer_problems(want, frames)]
+        if x["end"] == "closed":
+            extra = []
+            while (got := peer.frame()) is not None:
+                extra.append(NAMES.get(got[0]["opcode"]))
+            if extra:
+                failures.append(f"{x['name']}: frames after the last answer: {extra}")
+        peer.sock.close()
+        print(f"exchange {x['name']}: played")
+    return failures
+
+
 def main():
     failures, checked = [], 0
     valid = json.loads((VECTORS / "valid.json").read_text())
@@ -401,6 +504,24 @@ def main():
         if m != f["meaning"]:
             failures.append(f"session {f['note']}: meaning differs")
         checked += 1
+    exchanges = json.loads((VECTORS / "exchanges.json").read_text())
+    for x in exchanges["exchanges"]:
+        for step in x["steps"]:
+            try:
+                header, payload, rest = read_frame(bytes.fromhex(step["hex"]), 16 << 20, 64 << 20)
+                decode(OPCODES[header["opcode"]], payload)
+                if rest:
+                    raise ValueError("bytes after the frame")
+            except (ProtoError, ValueError, KeyError) as e:
+                failures.append(f"exchange {x['name']}: {step['note']}: does not decode: {e}")
+            for answer in step["expect"]:
+                if answer["opcode"] not in NAMES.values() or \
+                        ("code" in answer and ERROR_NAMES.get(answer["code"]) != answer.get("codeName")):
+                    failures.append(f"exchange {x['name']}: unknown answer {answer}")
+            checked += 1
+    if "--server" in sys.argv:
+        host, port = sys.argv[sys.argv.index("--server") + 1].rsplit(":", 1)
+        failures += play(exchanges["exchanges"], host, int(port))
     for failure in failures:
         print("FAIL", failure)
     print(f"{checked - len(failures)} of {checked} vectors agree with the independent decoder")
