@@ -135,6 +135,9 @@ public struct ServerConnectionStateMachine: Sendable {
     /// Request ids in flight, streams included.
     public var inFlightIDs: Set<RequestID> { Set(inFlight.keys) }
 
+    /// How many requests are in flight, streams included.
+    public var inFlightCount: Int { inFlight.count }
+
     /// The negotiated handshake, once WELCOME is decided (until the connection closes).
     public var handshake: Handshake? {
         switch state {

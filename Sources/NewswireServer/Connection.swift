@@ -244,6 +244,9 @@ final class Connection: Sendable {
     /// The negotiated handshake (requests only run after it).
     var handshake: Handshake? { shared.withLockedValue { $0.machine.handshake } }
 
+    /// Requests accepted and not yet answered to the end, streams included.
+    var requestsInFlight: Int { shared.withLockedValue { $0.machine.inFlightCount } }
+
     /// The largest payload a frame to this client may carry (HELLO field 6, PROTOCOL.md §3.5).
     private var clientMaxFrameLength: Int {
         Int(handshake?.clientMaxFrameLength ?? Limits.defaultMaxFrameLength)

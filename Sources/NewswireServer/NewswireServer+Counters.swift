@@ -11,6 +11,7 @@ extension NewswireServer {
         let (queued, peak) = context.responseBudget.usage
         values["responses.queued_bytes"] = Int64(queued)
         values["responses.queued_bytes_peak"] = Int64(peak)
+        values["requests.in_flight"] = Int64(context.requestsInFlight)
         return values
     }
 }

@@ -48,6 +48,13 @@ public final class NewswireServer: Service, Sendable {
             logger: logger)
         self.eventLoopGroup = eventLoopGroup
         self.onListening = onListening
+        context.requestsInFlightSource.withLockedValue { [shutdownState] source in
+            source = {
+                // Copied out first: a connection's lock is never taken under the registry's.
+                let open = shutdownState.withLockedValue { Array($0.connections.values) }
+                return open.reduce(0) { $0 + $1.requestsInFlight }
+            }
+        }
     }
 
     /// Serves until graceful shutdown (or cancellation), then drains connections and closes the engine.

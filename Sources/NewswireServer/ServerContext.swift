@@ -1,5 +1,6 @@
 import ArticleExtraction
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NewswireEngine
@@ -32,6 +33,10 @@ final class ServerContext: Sendable {
     /// INGEST and PUT writes go through it: concurrent writes share one transaction, fsync and index segment.
     let committer: GroupCommitter
     let logger: Logger
+    /// Counts the requests in flight on every open connection; the server installs it (it owns the connections).
+    let requestsInFlightSource = NIOLockedValueBox<(@Sendable () -> Int)?>(nil)
+    /// Requests accepted and not yet answered to the end, on all connections (STATS `requests.in_flight`).
+    var requestsInFlight: Int { requestsInFlightSource.withLockedValue { $0 }?() ?? 0 }
 
     init(
         configuration: ServerConfiguration, engine: NewswireEngine, extractor: ArticleExtractor,
@@ -421,6 +426,7 @@ final class ServerContext: Sendable {
         let (queued, peak) = responseBudget.usage
         entries.append(StatEntry(name: "responses.queued_bytes", value: .integer(Int64(queued))))
         entries.append(StatEntry(name: "responses.queued_bytes_peak", value: .integer(Int64(peak))))
+        entries.append(StatEntry(name: "requests.in_flight", value: .integer(Int64(requestsInFlight))))
         return entries
     }
 }

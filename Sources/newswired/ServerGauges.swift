@@ -18,6 +18,7 @@ final class ServerGauges: Sendable {
     private let articles: Gauge
     private let storeBytes: Gauge
     private let queuedResponseBytes: Gauge
+    private let requestsInFlight: Gauge
     private let feedLagChanges: Gauge
     private let feedLagMilliseconds: Gauge
     private let reported = LockedCounts()
@@ -41,6 +42,8 @@ final class ServerGauges: Sendable {
                 "store", "bytes", "Size on disk of the store (SQLite database and WAL) and the index snapshot"))
         queuedResponseBytes = registry.makeGauge(
             descriptor: name("responses_queued", "bytes", "Answer bytes produced but not yet taken by clients' sockets"))
+        requestsInFlight = registry.makeGauge(
+            descriptor: name("requests_in_flight", "", "Requests accepted and not yet answered to the end, streams included"))
         feedLagChanges = registry.makeGauge(
             descriptor: name("feed_lag_changes", "", "Changes committed to the shared store not yet in this node's index"))
         feedLagMilliseconds = registry.makeGauge(
@@ -66,6 +69,7 @@ final class ServerGauges: Sendable {
         }
         storeBytes.set(Double(bytes))
         queuedResponseBytes.set(Double(counters["responses.queued_bytes"] ?? 0))
+        requestsInFlight.set(Double(counters["requests.in_flight"] ?? 0))
         // Zero on a single node (the index is the store's own), the follower's lag in cluster mode.
         if let stats = try? engine.stats() {
             feedLagChanges.set(Double(stats.lagChanges))

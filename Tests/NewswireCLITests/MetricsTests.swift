@@ -42,7 +42,7 @@ struct MetricsTests {
         #expect(samples.keys.contains { $0.hasPrefix("newswire_connections_open") })
         for name in [
             "newswire_cache_hits_total", "newswire_cache_misses_total", "newswire_cache_bytes", "newswire_index_segments",
-            "newswire_articles", "newswire_store_bytes", "newswire_bytes_in", "newswire_responses_queued_bytes",
+            "newswire_articles", "newswire_store_bytes", "newswire_bytes_in", "newswire_responses_queued_bytes", "newswire_requests_in_flight",
             "newswire_feed_lag_changes", "newswire_feed_lag_milliseconds",
         ] {
             #expect(samples[name] != nil, "\(name) missing from the scrape")

@@ -179,6 +179,34 @@ struct ConnectionRulesTests {
         try await server.stop(removingData: true)
     }
 
+    @Test("STATS requests.in_flight counts requests accepted and not yet answered: a stream that waits, and the STATS")
+    func requestsInFlight() async throws {
+        try await withLoopbackServer(articles: 1500, configure: { $0.limits.maxQueuedResponseBytes = 16 << 10 }) {
+            server in
+            // A SCAN of whole articles (about 4 MB, more than loopback socket buffers take) to a reader that never
+            // reads: the stream waits for room and stays in flight.
+            let stalled = try RawConnection(port: server.port, receiveBufferBytes: 4096)
+            stalled.send(requestBytes([(Self.hello(), 0), (.scan(ScanMessage(order: .byID)), 1)]))
+            let probe = try RawConnection(port: server.port)
+            probe.send(requestBytes([(Self.hello(), 0)]))
+            _ = try probe.receive(1)
+            // Until the stalled connection's SCAN is seen in flight (its HELLO and SCAN may still be on the way).
+            var inFlight: Int64 = 0
+            var id: UInt32 = 1
+            while inFlight < 2, id < 2_000 {
+                probe.send(requestBytes([(.stats, id)]))
+                let frame = try #require(try probe.receive(1).first)
+                for entry in try StatsMessage(decoding: frame.payload).entries where entry.name == "requests.in_flight" {
+                    if case .integer(let value) = entry.value { inFlight = value }
+                }
+                #expect(inFlight >= 1, "the STATS being answered is itself in flight")
+                id += 1
+            }
+            #expect(inFlight == 2)
+            _ = stalled
+        }
+    }
+
     @Test("memory: slow readers at the connection limit hold no more than the server-wide answer budget")
     func slowReadersAreBounded() async throws {
         let perConnection = 16 << 10
