@@ -172,14 +172,16 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if let plot {
             let open = result.mode == "open"
+            // A run that recorded nothing (every request failed or was never sent) still gets its chart, with empty
+            // curves, rather than an error after the .hgrm files were written.
+            func rows(_ text: String) -> [PercentileDistribution.Row] { (try? PercentileDistribution.parse(text)) ?? [] }
             var series = [
                 LatencyPlot.Series(
                     name: open ? "latency from scheduled send (corrected)" : "latency (closed loop)",
-                    rows: try PercentileDistribution.parse(latencyText))
+                    rows: rows(latencyText))
             ]
             if let serviceText {
-                series.append(
-                    .init(name: "service time from actual send (uncorrected)", rows: try PercentileDistribution.parse(serviceText), dashed: true))
+                series.append(.init(name: "service time from actual send (uncorrected)", rows: rows(serviceText), dashed: true))
             }
             let title =
                 "newswire bench \(result.mode) loop, \(result.connections) connections × pipeline \(result.pipeline), "

@@ -17,6 +17,9 @@ struct BenchOutputTests {
         #expect(run.status == 0 || run.status == 1, "\(run)")  // 1: some requests NOT_SENT on a busy machine
         let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         let answered = try #require(result["requests"] as? Int)
+        for path in [hgrm, directory.file("run.service.hgrm"), svg] {
+            #expect(FileManager.default.fileExists(atPath: path), "\(path) is missing after \(run)")
+        }
         for path in [hgrm, directory.file("run.service.hgrm")] {
             let text = try String(contentsOfFile: path, encoding: .utf8)
             #expect(text.hasPrefix("       Value     Percentile TotalCount 1/(1-Percentile)"))
