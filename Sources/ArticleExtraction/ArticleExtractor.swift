@@ -208,7 +208,11 @@ public struct ArticleExtractor: Sendable {
         _ assembled: AssembledArticle, structured: StructuredMetadata?, url: String?, languageHint: String?
     ) throws(ExtractionError) -> Article {
         let paragraphs = assembled.paragraphs
-        let bodyLength = paragraphs.reduce(0) { $0 + $1.unicodeScalars.count }
+        // Only whether the body reaches 10 characters matters: stop counting there.
+        var bodyLength = 0
+        for p in paragraphs where bodyLength < 10 {
+            for _ in p.unicodeScalars.prefix(10 - bodyLength) { bodyLength += 1 }
+        }
         guard !paragraphs.isEmpty, bodyLength >= 10 else {
             throw ExtractionError(
                 .noArticle,
