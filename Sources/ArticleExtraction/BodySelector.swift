@@ -35,12 +35,33 @@ enum BodySelector {
         select(page, ignoringBoilerplate: false) ?? select(page, ignoringBoilerplate: true)
     }
 
+    /// A block that is only a time stamp (`10:01`, `05-06 10:01`, `2024-05-06 10:01:33`): the lead of a live
+    /// feed's item.
+    static func isTimeStamp(_ b: HTMLPage.Block) -> Bool {
+        guard b.visible >= 4, b.visible <= 19, b.linkVisible == 0 else { return false }
+        var digits = 0
+        var colon = false
+        for c in b.text {
+            if c.isASCIIDigit {
+                digits += 1
+            } else if c == ":" {
+                colon = true
+            } else if !(c == "-" || c == "/" || c == " " || c == "." || c.isSpaceLike) {
+                return false
+            }
+        }
+        return colon && digits >= 3
+    }
+
     /// A feed of teasers after the article (linked headline, unlinked abstract, maybe an age line; repeated) passes
     /// the link-density test, since the abstracts are not links: the repetition of that small structure is the
-    /// signal. From the first of three or more headline links that each lead a short item up to the end of the
-    /// run, the blocks are a feed, not the article.
+    /// signal. From the first of three or more item leads (a headline link, or a live feed's time stamp) that each
+    /// lead a short item up to the end of the run, the blocks are a feed, not the article; so is a short caption
+    /// right above the feed (`7×24小时快讯`).
     static func withoutTrailingTeasers(_ page: HTMLPage, _ range: Range<Int>) -> Range<Int> {
-        func isHeadlineLink(_ b: HTMLPage.Block) -> Bool { b.visible >= 6 && b.linkVisible * 2 > b.visible }
+        func isHeadlineLink(_ b: HTMLPage.Block) -> Bool {
+            (b.visible >= 6 && b.linkVisible * 2 > b.visible) || isTimeStamp(b)
+        }
         guard let firstProse = range.first(where: { !isHeadlineLink(page.blocks[$0]) && page.blocks[$0].punctuation > 0 })
         else { return range }
         var links: [Int] = []
@@ -56,7 +77,11 @@ enum BodySelector {
             feedStart = link
             itemEnd = link
         }
-        guard let start = feedStart, links.filter({ $0 >= start }).count >= 3, start > firstProse else { return range }
+        guard var start = feedStart, links.filter({ $0 >= start }).count >= 3, start > firstProse else { return range }
+        if isTimeStamp(page.blocks[start]), start - 1 > firstProse {
+            let caption = page.blocks[start - 1]
+            if caption.visible <= 16, caption.punctuation == 0 || caption.heading > 0 { start -= 1 }
+        }
         return range.lowerBound..<start
     }
 

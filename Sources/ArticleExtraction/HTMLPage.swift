@@ -213,6 +213,8 @@ private let boilerplateExact: Set<String> = [
     "nav", "ad", "ads", "adv", "hot", "tags", "tag", "links", "link", "dh", "fx", "bq", "xgwz", "xgxw", "top10",
     "sns", "rank", "gotop", "totop", "login", "foot", "ft", "copy", "bottom", "topbar", "weibo", "wx", "qr",
     "ewm", "reply", "replies", "pinglun", "pl", "footer", "header-nav", "search", "sitemap", "friend",
+    // An author's profile card (`author-bio`: the column's blurb, post count) next to a short article.
+    "bio",
 ]
 private let boilerplatePrefixes: [String] = [
     "navbar", "navigation", "nav-", "menu", "footer", "breadcrumb", "crumb", "share", "sharing", "social",
@@ -221,6 +223,9 @@ private let boilerplatePrefixes: [String] = [
     "dianji", "widget", "popup", "modal", "cookie", "subscribe", "newsletter", "sitenav", "topnav", "footnav",
     "hotnews", "hotlist", "ranking", "guanggao", "weixin", "wechat", "print", "dayin", "login", "jiathis", "bdshare",
     "bdsharebuttonbox", "sitemap", "youlian", "location", "position", "current",
+    // Side columns under other names, profile cards, and report / wallet / tipping widgets: each can outweigh a
+    // one-paragraph article on text volume.
+    "rightbar", "leftbar", "rbar", "lbar", "avatar", "jubao", "wallet", "dashang", "reward",
 ]
 
 /// Widget words: they name a control (share, print, QR code, position bar), and a page sometimes puts them on the
@@ -229,7 +234,7 @@ private let weakExact: Set<String> = ["tags", "tag", "hot", "sns", "weibo", "wx"
 private let weakPrefixes: Set<String> = [
     "share", "sharing", "social", "toolbar", "qrcode", "fenxiang", "widget", "popup", "modal", "weixin", "wechat",
     "print", "dayin", "login", "jiathis", "bdshare", "bdsharebuttonbox", "location", "position", "current",
-    "subscribe", "cookie",
+    "subscribe", "cookie", "dialog",
 ]
 
 private let boilerplateExactBytes: [[UInt8]] = boilerplateExact.map { Array($0.utf8) }

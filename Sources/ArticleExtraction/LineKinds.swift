@@ -7,7 +7,7 @@ extension ArticleAssembler {
         "热门推荐", "猜你喜欢", "上一篇", "下一篇", "上一条", "下一条", "上一页", "版权所有", "copyright", "©", "(c)",
         "技术支持", "主办单位", "主办:", "承办:", "承办单位", "网站地图", "关于我们", "联系我们", "免责声明", "网友评论",
         "发表评论", "我要评论", "评论列表", "最新评论", "本网站所有", "本站所有", "特别声明", "声明:", "版权声明",
-        "本文来自", "notice: the content", "回复线索", "回复列表", "跟帖列表",
+        "本文来自", "notice: the content", "回复线索", "回复列表", "跟帖列表", "反侵权公告", "侵权公告", "版权公告",
         "related stories", "related articles", "related news", "related coverage", "more stories", "more from",
         "read next", "recommended for you", "you may also like", "all rights reserved",
     ].map { Text.scalars($0) }
