@@ -153,7 +153,7 @@ public struct ArticleExtractor: Sendable {
         }
         func usable(_ b: HTMLPage.Block) -> Bool {
             (!b.boilerplate || selection.ignoredBoilerplate)
-                && !(b.linkVisible * 2 > b.visible && b.punctuation < 3)
+                && (b.inDataTable || !(b.linkVisible * 2 > b.visible && b.punctuation < 3))
         }
         let lines = LabelledFields.mergingLabelCells(page.blocks[selection.blockRange].filter(usable).map(\.line))
         let lo = selection.blockRange.lowerBound

@@ -10,6 +10,13 @@ enum BodySelector {
         let v = Double(block.visible)
         guard v > 0 else { return 0 }
         if block.boilerplate && !ignoringBoilerplate { return -v }
+        // A data table's short or linked cells are neutral: the table joins prose on both sides of it.
+        if block.inDataTable { return max(0, proseValue(of: block)) }
+        return proseValue(of: block)
+    }
+
+    private static func proseValue(of block: HTMLPage.Block) -> Double {
+        let v = Double(block.visible)
         let link = Double(block.linkVisible)
         if link / v > 0.5 { return -v }
         let text = v - link
@@ -110,6 +117,21 @@ enum BodySelector {
         }
         guard bestSum > 0, !bestRange.isEmpty else { return nil }
         bestRange = withoutTrailingTeasers(page, bestRange)
+        // Data tables that end the article (with the short captions between them) are part of it.
+        var tablesEnd = bestRange.upperBound
+        var k = tablesEnd
+        while k < page.blocks.count {
+            let b = page.blocks[k]
+            if b.inDataTable {
+                k += 1
+                tablesEnd = k
+            } else if !b.boilerplate, b.linkVisible * 2 < b.visible, b.visible <= 30, b.punctuation <= 1, k - tablesEnd < 2 {
+                k += 1
+            } else {
+                break
+            }
+        }
+        if tablesEnd > bestRange.upperBound { bestRange = bestRange.lowerBound..<tablesEnd }
         // Short unpunctuated lines score below zero: a closing signature (issuing office, date), or the lines of a
         // poem, a name list or a code sample that ends the article. Keep them while they sit in the same container
         // as the last paragraph (a page's chrome lives in containers of its own).

@@ -18,6 +18,11 @@ struct HTMLPage {
         var subtreeEnd: Int32
         /// The element's own class/id/role/tag says boilerplate (nav, footer, share, related, comment…).
         var boilerplate: Bool
+        var tablePart: TablePart = .none
+    }
+
+    enum TablePart: UInt8 {
+        case none, table, row, cell
     }
 
     struct Block {
@@ -35,6 +40,8 @@ struct HTMLPage {
         var weakOwner: Int32 = -1
         /// Marked by a strong word or tag, whatever the weak marks say.
         var strongBoilerplate: Bool = false
+        /// A cell of a data table (see ``HTMLPage/markDataTables()``).
+        var inDataTable: Bool = false
 
         /// The block as a classifiable line. Built on demand: only the blocks around the article need one.
         var line: PageLine { PageLine(text, heading: heading) }
@@ -90,6 +97,7 @@ struct HTMLPage {
         }
         walker.flush()
         walker.page.clearMisnamedWrappers()
+        walker.page.markDataTables()
         return walker.page
     }
 
@@ -106,6 +114,45 @@ struct HTMLPage {
         guard !cleared.isEmpty else { return }
         for i in blocks.indices where cleared.contains(blocks[i].weakOwner) {
             blocks[i].boilerplate = blocks[i].strongBoilerplate
+        }
+    }
+
+    /// A data table (an encyclopedia's discography, a notice's figures): three or more rows, six or more cells of
+    /// short text, less than 60% of it linked, and no table inside it. Its cells are short, unpunctuated or
+    /// linked, so each alone scores like chrome; marked, they neither cut the article nor get cut from its end.
+    /// Layout tables (one holding the page, cells of whole columns, tables nested in tables) and calendars (cells
+    /// of a day number) are not data tables.
+    mutating func markDataTables() {
+        var tables: [Int] = []
+        for (i, e) in elements.enumerated() where e.tablePart == .table && !e.boilerplate { tables.append(i) }
+        guard !tables.isEmpty, !blocks.isEmpty else { return }
+        for t in tables {
+            let end = Int(elements[t].subtreeEnd)
+            var rows = 0
+            var cells = 0
+            var nested = false
+            for j in (t + 1)..<end {
+                switch elements[j].tablePart {
+                case .table: nested = true
+                case .row: rows += 1
+                case .cell: cells += 1
+                case .none: break
+                }
+                if nested { break }
+            }
+            guard !nested, rows >= 3, cells >= 6 else { continue }
+            // Blocks are in document order: the table's are one contiguous stretch.
+            guard let first = blocks.firstIndex(where: { Int($0.owner) >= t && Int($0.owner) < end }) else { continue }
+            var last = first
+            while last + 1 < blocks.count, Int(blocks[last + 1].owner) >= t, Int(blocks[last + 1].owner) < end {
+                last += 1
+            }
+            let stretch = blocks[first...last]
+            let visible = stretch.reduce(0) { $0 + $1.visible }
+            let links = stretch.reduce(0) { $0 + $1.linkVisible }
+            guard visible >= 40, visible >= cells * 4, links * 5 < visible * 3, stretch.allSatisfy({ $0.visible <= 80 })
+            else { continue }
+            for k in first...last where !blocks[k].boilerplate { blocks[k].inDataTable = true }
         }
     }
 

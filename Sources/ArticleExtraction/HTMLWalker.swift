@@ -21,6 +21,10 @@ struct TagTraits: OptionSet {
     static let wrapper = TagTraits(rawValue: 1 << 5)
     /// Needs special handling in `enter` (meta, title, link, script, html, time).
     static let special = TagTraits(rawValue: 1 << 6)
+    /// td/th, tr, table: what `HTMLPage.markDataTables` needs to find data tables.
+    static let tableCell = TagTraits(rawValue: 1 << 7)
+    static let tableRow = TagTraits(rawValue: 1 << 11)
+    static let table = TagTraits(rawValue: 1 << 12)
 
     /// Heading level 1…6 in bits 8–10.
     var headingLevel: Int { Int(rawValue >> 8) & 7 }
@@ -71,6 +75,9 @@ private let tagTraitsByName: [String: TagTraits] = {
     t["pre", default: []].insert(.preformatted)
     for tag in ["nav", "footer", "aside"] { t[tag, default: []].insert(.chrome) }
     for tag in ["html", "body", "main", "article"] { t[tag, default: []].insert(.wrapper) }
+    for tag in ["td", "th"] { t[tag, default: []].insert(.tableCell) }
+    t["tr", default: []].insert(.tableRow)
+    t["table", default: []].insert(.table)
     for tag in ["meta", "title", "link", "script", "html", "time"] { t[tag, default: []].insert(.special) }
     for tag in ["meta", "title", "link", "script"] { t[tag, default: []].insert(.skipped) }
     return t
@@ -251,7 +258,10 @@ final class Walker {
         if mark == .none, let style = styleValue, Self.hidesContent(style) { mark = .weak }
         let index = Int32(page.elements.count)
         page.elements.append(
-            HTMLPage.Element(parent: stack.last ?? -1, subtreeEnd: index + 1, boilerplate: mark != .none))
+            HTMLPage.Element(
+                parent: stack.last ?? -1, subtreeEnd: index + 1, boilerplate: mark != .none,
+                tablePart: traits.contains(.table)
+                    ? .table : traits.contains(.tableRow) ? .row : traits.contains(.tableCell) ? .cell : .none))
         stack.append(index)
         frames.append((traits, mark))
         if mark != .none { boilerplateDepth += 1 }

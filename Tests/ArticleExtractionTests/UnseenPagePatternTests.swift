@@ -187,6 +187,31 @@ struct UnseenPagePatternTests {
         #expect(a.paragraphs == [Self.paragraphs[0], "建设情况"] + Self.paragraphs.dropFirst())
     }
 
+    /// An encyclopedia's data tables (a discography, a list of shows with linked names) after its prose are part
+    /// of the article, though every cell is short, unpunctuated or linked; a calendar widget's table is not.
+    @Test func encyclopediaDataTablesAreKept() throws {
+        func table(_ rows: [[String]], kind: String = "wikitable") -> String {
+            "<table class=\"\(kind)\">"
+                + rows.map { "<tr>" + $0.map { "<td>\($0)</td>" }.joined() + "</tr>" }.joined() + "</table>"
+        }
+        let albums = [["年份", "专辑名称", "唱片公司"], ["2001年", "第一张专辑", "示例唱片"], ["2003年", "第二张专辑", "示例唱片"],
+            ["2006年", "第三张专辑", "星光音乐"]]
+        let shows = [["播出年份", "电视台", "节目名称"], ["2012年", "示例电视台", "<a href=\"/a\">周末音乐会</a>"],
+            ["2016年", "示例电视台", "<a href=\"/b\">欢乐大舞台</a>"], ["2019年", "星光卫视", "<a href=\"/c\">声音的力量</a>"]]
+        let calendar = table([["一", "二", "三"], ["1", "2", "3"], ["8", "9", "10"]], kind: "calendar")
+        let a = try Self.extract(
+            Self.page(
+                body: "<div id=\"content\"><p>\(Self.paragraphs[0])</p><h3>正规专辑</h3>\(table(albums))"
+                    + "<h3>主持节目</h3>\(table(shows))</div>\(calendar)"))
+        // Each cell is a paragraph; a cell repeating an earlier one (示例唱片) is dropped like any repeat.
+        #expect(
+            a.paragraphs == [
+                Self.paragraphs[0], "正规专辑", "年份", "专辑名称", "唱片公司", "2001年", "第一张专辑", "示例唱片", "2003年",
+                "第二张专辑", "2006年", "第三张专辑", "星光音乐", "主持节目", "播出年份", "电视台", "节目名称", "2012年",
+                "示例电视台", "周末音乐会", "2016年", "欢乐大舞台", "2019年", "星光卫视", "声音的力量",
+            ])
+    }
+
     /// A blog's index page (several posts in a row, each with a title, a timestamp and a body) gives the first
     /// post, credited to the owner who signs every post.
     @Test func indexPageGivesTheFirstPost() throws {
