@@ -272,8 +272,12 @@ public struct ArticleExtractor: Sendable {
             if names.count <= 4, !names.contains(where: { Self.looksLikeOrganisation($0) }) { reporters = names }
         }
         let editors = Self.unique(meta.editors)
-        // When the editor is the only person the page credits, the editor is who stands behind the text.
-        if reporters.isEmpty { reporters = editors.filter { !Self.looksLikeOrganisation($0) } }
+        // When the editor is the only person the page credits, the editor is who stands behind the text. An author
+        // meta naming only editors is the content system filling in the responsible editor: no other credit.
+        let metaNamesOnlyEditors =
+            !reporters.isEmpty && reporters.allSatisfy(editors.contains) && meta.labelledAuthors.isEmpty
+            && structured?.authors.isEmpty != false && meta.bylineReporters.isEmpty && meta.trailingAuthors.isEmpty
+        if reporters.isEmpty || metaNamesOnlyEditors { reporters = editors.filter { !Self.looksLikeOrganisation($0) } }
         reporters = Self.unique(reporters.filter { !Self.looksLikeOrganisation($0) })
         let excluded = Set(reporters + editors)
         let participants = Self.unique(meta.participants).filter { !excluded.contains($0) }

@@ -247,6 +247,19 @@ struct UnseenPagePatternTests {
         #expect(a.editors == ["杜硕"])
     }
 
+    /// An author meta naming only the responsible editor is the content system's fill-in, not another credit: the
+    /// editors are credited, all of them. An author meta naming someone else still credits that person.
+    @Test func authorMetaNamingAnEditorCreditsTheEditors() throws {
+        let editors = "<p>（编辑：严玉洁 王辉）</p><div class=\"editor\">【责任编辑：严玉洁】</div>"
+        let a = try Self.extract(
+            Self.page(head: "<meta name=\"author\" content=\"严玉洁\">", body: Self.prose + editors))
+        #expect(a.reporters == ["严玉洁", "王辉"])
+        #expect(a.editors == ["严玉洁", "王辉"])
+        let b = try Self.extract(
+            Self.page(head: "<meta name=\"author\" content=\"张明超\">", body: Self.prose + editors))
+        #expect(b.reporters == ["张明超"])
+    }
+
     /// `作者：网络整理` and `作者：未知` name nobody; the editor then does.
     @Test func fillerAuthorWordsAreNotNames() throws {
         let a = try Self.extract(
