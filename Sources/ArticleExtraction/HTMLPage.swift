@@ -44,7 +44,7 @@ struct HTMLPage {
         var inDataTable: Bool = false
 
         /// The block as a classifiable line. Built on demand: only the blocks around the article need one.
-        var line: PageLine { PageLine(text, heading: heading) }
+        var line: PageLine { PageLine(text, visible: visible, punctuation: punctuation, heading: heading) }
     }
 
     var elements: [Element] = []

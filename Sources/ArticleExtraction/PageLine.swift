@@ -22,6 +22,15 @@ struct PageLine {
         self.heading = heading
     }
 
+    /// A line whose counts are already known (an HTML block counts while it collapses its spaces).
+    init(_ text: Scalars, visible: Int, punctuation: Int, heading: Int) {
+        self.text = text
+        folded = Text.folded(text)
+        self.visible = visible
+        self.punctuation = punctuation
+        self.heading = heading
+    }
+
     var string: String { Text.string(text) }
 
     /// Whether the line carries a sentence end (。！？; …) anywhere.
