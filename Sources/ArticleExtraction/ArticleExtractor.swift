@@ -145,7 +145,7 @@ public struct ArticleExtractor: Sendable {
         }
         let structured = StructuredMetadata(page: page)
         let title = Self.chooseTitle(page: page, structured: structured)
-        guard let selection = BodySelector.select(page) else {
+        guard let selection = BodySelector.select(page, descriptions: structured.descriptions) else {
             throw ExtractionError(
                 .noArticle,
                 "no recognisable article: the page has no block of prose outside navigation and boilerplate "

@@ -38,8 +38,32 @@ enum BodySelector {
 
     /// The best run of blocks; when class/id words mark every prose block as boilerplate (a page whose wrappers
     /// are misleadingly named), selection falls back to ignoring them rather than finding nothing.
-    static func select(_ page: HTMLPage) -> Selection? {
-        select(page, ignoringBoilerplate: false) ?? select(page, ignoringBoilerplate: true)
+    static func select(_ page: HTMLPage, descriptions: [String] = []) -> Selection? {
+        let anchor = openingUnderHeadline(page, descriptions: descriptions)
+        return select(page, ignoringBoilerplate: false, anchor: anchor)
+            ?? select(page, ignoringBoilerplate: true, anchor: nil)
+    }
+
+    /// The article's opening block when two of the page's own hints agree on it: it is among the first prose
+    /// blocks under the `<h1>`, and the page's description (meta or JSON-LD) starts with the same words. A short
+    /// article then wins over a longer run elsewhere (a box of recommended abstracts, a feed), which text volume
+    /// alone would pick. A site-wide description that matches a blurb in the footer is not under the headline.
+    static func openingUnderHeadline(_ page: HTMLPage, descriptions: [String]) -> Int? {
+        let prefixLength = 16
+        let hints = descriptions.map { Array(Text.key(Text.scalars($0)).unicodeScalars.prefix(prefixLength)) }
+            .filter { $0.count == prefixLength }
+        guard !hints.isEmpty, let h1 = page.blocks.firstIndex(where: { $0.heading == 1 && !$0.boilerplate })
+        else { return nil }
+        var prose = 0
+        for i in (h1 + 1)..<min(page.blocks.count, h1 + 12) {
+            let b = page.blocks[i]
+            guard !b.boilerplate, b.visible >= 20, b.punctuation >= 1, b.linkVisible * 2 < b.visible else { continue }
+            let key = Array(Text.key(b.text).unicodeScalars.prefix(prefixLength))
+            if hints.contains(key) { return i }
+            prose += 1
+            if prose >= 3 { break }
+        }
+        return nil
     }
 
     /// A block that is only a time stamp (`10:01`, `05-06 10:01`, `2024-05-06 10:01:33`): the lead of a live
@@ -97,7 +121,7 @@ enum BodySelector {
     /// Why a run and not a DOM element: on tag soup (unclosed `<p>`, tables nesting the whole page) the element
     /// that contains the article's paragraphs often contains the navigation too, while in document order the
     /// paragraphs are always adjacent, separated at most by a short subheading.
-    private static func select(_ page: HTMLPage, ignoringBoilerplate: Bool) -> Selection? {
+    private static func select(_ page: HTMLPage, ignoringBoilerplate: Bool, anchor: Int?) -> Selection? {
         var bestSum = 0.0
         var bestRange = 0..<0
         var sum = 0.0
@@ -116,6 +140,21 @@ enum BodySelector {
             }
         }
         guard bestSum > 0, !bestRange.isEmpty else { return nil }
+        if let anchor, !bestRange.contains(anchor) {
+            // The best run that starts at the hinted opening and stops short of the run it replaces.
+            var sum = 0.0
+            var anchoredSum = 0.0
+            var anchoredEnd = anchor
+            let limit = bestRange.lowerBound > anchor ? bestRange.lowerBound : page.blocks.count
+            for i in anchor..<limit {
+                sum += value(of: page.blocks[i], ignoringBoilerplate: ignoringBoilerplate)
+                if sum > anchoredSum {
+                    anchoredSum = sum
+                    anchoredEnd = i + 1
+                }
+            }
+            if anchoredSum > 0 { bestRange = anchor..<anchoredEnd }
+        }
         bestRange = withoutTrailingTeasers(page, bestRange)
         // Data tables that end the article (with the short captions between them) are part of it.
         var tablesEnd = bestRange.upperBound

@@ -167,6 +167,26 @@ struct UnseenPagePatternTests {
         #expect(a.paragraphs == [Self.shortArticle])
     }
 
+    /// A one-paragraph article under the headline, then a link bar and a longer box of recommended abstracts: the
+    /// box wins on text volume, but the page's own description (a meta or JSON-LD) opens like the block under the
+    /// `<h1>`, and the two hints together pick the article.
+    @Test(arguments: [
+        "<meta property=\"og:description\" content=\"本市今年新建改建农村公路一百二十公里，完成年度计划\">",
+        "<script type=\"application/ld+json\">{\"@type\": \"NewsArticle\", \"description\": \"本市今年新建改建农村公路一百二十公里，完成年度计划的百分之九十五\"}</script>",
+    ])
+    func descriptionAndHeadlineAgreeOnAShortArticle(_ hint: String) throws {
+        let links = (0..<30).map { "<a href=\"/c\($0)\">栏目\($0)</a>" }.joined(separator: " ")
+        let box = (1...6).map { i in
+            "<div class=\"item\"><p>示例地区今年以来围绕第\(i)批重点项目建设持续发力，累计完成投资\(i * 7)亿元，各项工作稳步推进，取得了阶段性成效。</p></div>"
+        }.joined()
+        let a = try Self.extract(
+            Self.page(
+                head: hint, header: "<div class=\"info\">发布时间：2024-05-06 10:09</div>",
+                body: "<div class=\"text\">\(Self.shortArticle)</div><div class=\"links\">\(links)</div>"
+                    + "<div class=\"box\"><h3>精彩推荐</h3>\(box)</div>"))
+        #expect(a.paragraphs == [Self.shortArticle])
+    }
+
     /// Short lines that end the article (a poem, a name list) are kept, though each alone scores like chrome.
     @Test func shortLinesEndingTheArticleAreKept() throws {
         let poem = ["床前明月光", "疑是地上霜", "举头望明月", "低头思故乡", "明月照我还", "何处是归乡"]
