@@ -155,7 +155,8 @@ public struct ArticleExtractor: Sendable {
             (!b.boilerplate || selection.ignoredBoilerplate)
                 && (b.inDataTable || !(b.linkVisible * 2 > b.visible && b.punctuation < 3))
         }
-        let lines = LabelledFields.mergingLabelCells(page.blocks[selection.blockRange].filter(usable).map(\.line))
+        let lines = LabelledFields.mergingLabelCells(
+            Self.linesJoiningTableRows(page.blocks[selection.blockRange].filter(usable), page: page))
         let lo = selection.blockRange.lowerBound
         let hi = selection.blockRange.upperBound
         // Metadata around the body may sit in a widget-marked bar (`[责任编辑：刘斌]` in a share box): only
@@ -175,6 +176,38 @@ public struct ArticleExtractor: Sendable {
         }
         return try finish(
             assembled, structured: structured, url: structured.url ?? url, languageHint: page.hasLangAttribute)
+    }
+
+    /// The blocks as lines, a data table's row as one line (its cells joined by a tab), as a reader reads it:
+    /// a repeated cell (`示例唱片` on two rows) is then no repeated paragraph.
+    static func linesJoiningTableRows(_ blocks: [HTMLPage.Block], page: HTMLPage) -> [PageLine] {
+        var out: [PageLine] = []
+        out.reserveCapacity(blocks.count)
+        var row: Int32 = -1
+        var rowText = Scalars()
+        func closeRow() {
+            if !rowText.isEmpty { out.append(PageLine(rowText)) }
+            rowText.removeAll()
+            row = -1
+        }
+        for b in blocks {
+            let r = b.inDataTable ? page.tableRow(of: b.owner) : -1
+            if r >= 0, r == row {
+                // A tab, as in a table's plain-text form: a row of short cells is no menu of words.
+                rowText.append("\t")
+                rowText += b.text
+                continue
+            }
+            closeRow()
+            if r >= 0 {
+                row = r
+                rowText = b.text
+            } else {
+                out.append(b.line)
+            }
+        }
+        closeRow()
+        return out
     }
 
     /// The headline: an `<h1>`/`<h2>` that the `<title>` contains, else the structured headline, else the

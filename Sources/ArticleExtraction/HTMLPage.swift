@@ -122,6 +122,22 @@ struct HTMLPage {
     /// linked, so each alone scores like chrome; marked, they neither cut the article nor get cut from its end.
     /// Layout tables (one holding the page, cells of whole columns, tables nested in tables) and calendars (cells
     /// of a day number) are not data tables.
+    /// The `<tr>` an element sits in (itself or a near ancestor, inside the same table), or -1.
+    func tableRow(of element: Int32) -> Int32 {
+        var e = element
+        var steps = 0
+        while e >= 0, steps < 6 {
+            switch elements[Int(e)].tablePart {
+            case .row: return e
+            case .table: return -1
+            default: break
+            }
+            e = elements[Int(e)].parent
+            steps += 1
+        }
+        return -1
+    }
+
     mutating func markDataTables() {
         var tables: [Int] = []
         for (i, e) in elements.enumerated() where e.tablePart == .table && !e.boilerplate { tables.append(i) }

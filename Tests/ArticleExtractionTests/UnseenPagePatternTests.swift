@@ -223,12 +223,12 @@ struct UnseenPagePatternTests {
             Self.page(
                 body: "<div id=\"content\"><p>\(Self.paragraphs[0])</p><h3>正规专辑</h3>\(table(albums))"
                     + "<h3>主持节目</h3>\(table(shows))</div>\(calendar)"))
-        // Each cell is a paragraph; a cell repeating an earlier one (示例唱片) is dropped like any repeat.
+        // Each row is a paragraph, its cells separated by a tab (so a cell repeated on another row stays).
         #expect(
             a.paragraphs == [
-                Self.paragraphs[0], "正规专辑", "年份", "专辑名称", "唱片公司", "2001年", "第一张专辑", "示例唱片", "2003年",
-                "第二张专辑", "2006年", "第三张专辑", "星光音乐", "主持节目", "播出年份", "电视台", "节目名称", "2012年",
-                "示例电视台", "周末音乐会", "2016年", "欢乐大舞台", "2019年", "星光卫视", "声音的力量",
+                Self.paragraphs[0], "正规专辑", "年份\t专辑名称\t唱片公司", "2001年\t第一张专辑\t示例唱片",
+                "2003年\t第二张专辑\t示例唱片", "2006年\t第三张专辑\t星光音乐", "主持节目", "播出年份\t电视台\t节目名称",
+                "2012年\t示例电视台\t周末音乐会", "2016年\t示例电视台\t欢乐大舞台", "2019年\t星光卫视\t声音的力量",
             ])
     }
 
