@@ -145,7 +145,7 @@ public struct ArticleExtractor: Sendable {
         }
         let structured = StructuredMetadata(page: page)
         let title = Self.chooseTitle(page: page, structured: structured)
-        guard let selection = BodySelector.select(page) else {
+        guard let selection = BodySelector.select(page, descriptions: structured.descriptions) else {
             throw ExtractionError(
                 .noArticle,
                 "no recognisable article: the page has no block of prose outside navigation and boilerplate "
@@ -153,9 +153,10 @@ public struct ArticleExtractor: Sendable {
         }
         func usable(_ b: HTMLPage.Block) -> Bool {
             (!b.boilerplate || selection.ignoredBoilerplate)
-                && !(b.linkVisible * 2 > b.visible && b.punctuation < 3)
+                && (b.inDataTable || !(b.linkVisible * 2 > b.visible && b.punctuation < 3))
         }
-        let lines = LabelledFields.mergingLabelCells(page.blocks[selection.blockRange].filter(usable).map(\.line))
+        let lines = LabelledFields.mergingLabelCells(
+            Self.linesJoiningTableRows(page.blocks[selection.blockRange].filter(usable), page: page))
         let lo = selection.blockRange.lowerBound
         let hi = selection.blockRange.upperBound
         // Metadata around the body may sit in a widget-marked bar (`[责任编辑：刘斌]` in a share box): only
@@ -175,6 +176,38 @@ public struct ArticleExtractor: Sendable {
         }
         return try finish(
             assembled, structured: structured, url: structured.url ?? url, languageHint: page.hasLangAttribute)
+    }
+
+    /// The blocks as lines, a data table's row as one line (its cells joined by a tab), as a reader reads it:
+    /// a repeated cell (`示例唱片` on two rows) is then no repeated paragraph.
+    static func linesJoiningTableRows(_ blocks: [HTMLPage.Block], page: HTMLPage) -> [PageLine] {
+        var out: [PageLine] = []
+        out.reserveCapacity(blocks.count)
+        var row: Int32 = -1
+        var rowText = Scalars()
+        func closeRow() {
+            if !rowText.isEmpty { out.append(PageLine(rowText)) }
+            rowText.removeAll()
+            row = -1
+        }
+        for b in blocks {
+            let r = b.inDataTable ? page.tableRow(of: b.owner) : -1
+            if r >= 0, r == row {
+                // A tab, as in a table's plain-text form: a row of short cells is no menu of words.
+                rowText.append("\t")
+                rowText += b.text
+                continue
+            }
+            closeRow()
+            if r >= 0 {
+                row = r
+                rowText = b.text
+            } else {
+                out.append(b.line)
+            }
+        }
+        closeRow()
+        return out
     }
 
     /// The headline: an `<h1>`/`<h2>` that the `<title>` contains, else the structured headline, else the
@@ -208,7 +241,11 @@ public struct ArticleExtractor: Sendable {
         _ assembled: AssembledArticle, structured: StructuredMetadata?, url: String?, languageHint: String?
     ) throws(ExtractionError) -> Article {
         let paragraphs = assembled.paragraphs
-        let bodyLength = paragraphs.reduce(0) { $0 + $1.unicodeScalars.count }
+        // Only whether the body reaches 10 characters matters: stop counting there.
+        var bodyLength = 0
+        for p in paragraphs where bodyLength < 10 {
+            for _ in p.unicodeScalars.prefix(10 - bodyLength) { bodyLength += 1 }
+        }
         guard !paragraphs.isEmpty, bodyLength >= 10 else {
             throw ExtractionError(
                 .noArticle,
@@ -268,8 +305,12 @@ public struct ArticleExtractor: Sendable {
             if names.count <= 4, !names.contains(where: { Self.looksLikeOrganisation($0) }) { reporters = names }
         }
         let editors = Self.unique(meta.editors)
-        // When the editor is the only person the page credits, the editor is who stands behind the text.
-        if reporters.isEmpty { reporters = editors.filter { !Self.looksLikeOrganisation($0) } }
+        // When the editor is the only person the page credits, the editor is who stands behind the text. An author
+        // meta naming only editors is the content system filling in the responsible editor: no other credit.
+        let metaNamesOnlyEditors =
+            !reporters.isEmpty && reporters.allSatisfy(editors.contains) && meta.labelledAuthors.isEmpty
+            && structured?.authors.isEmpty != false && meta.bylineReporters.isEmpty && meta.trailingAuthors.isEmpty
+        if reporters.isEmpty || metaNamesOnlyEditors { reporters = editors.filter { !Self.looksLikeOrganisation($0) } }
         reporters = Self.unique(reporters.filter { !Self.looksLikeOrganisation($0) })
         let excluded = Set(reporters + editors)
         let participants = Self.unique(meta.participants).filter { !excluded.contains($0) }

@@ -10,6 +10,13 @@ enum BodySelector {
         let v = Double(block.visible)
         guard v > 0 else { return 0 }
         if block.boilerplate && !ignoringBoilerplate { return -v }
+        // A data table's short or linked cells are neutral: the table joins prose on both sides of it.
+        if block.inDataTable { return max(0, proseValue(of: block)) }
+        return proseValue(of: block)
+    }
+
+    private static func proseValue(of block: HTMLPage.Block) -> Double {
+        let v = Double(block.visible)
         let link = Double(block.linkVisible)
         if link / v > 0.5 { return -v }
         let text = v - link
@@ -31,16 +38,61 @@ enum BodySelector {
 
     /// The best run of blocks; when class/id words mark every prose block as boilerplate (a page whose wrappers
     /// are misleadingly named), selection falls back to ignoring them rather than finding nothing.
-    static func select(_ page: HTMLPage) -> Selection? {
-        select(page, ignoringBoilerplate: false) ?? select(page, ignoringBoilerplate: true)
+    static func select(_ page: HTMLPage, descriptions: [String] = []) -> Selection? {
+        let anchor = openingUnderHeadline(page, descriptions: descriptions)
+        return select(page, ignoringBoilerplate: false, anchor: anchor)
+            ?? select(page, ignoringBoilerplate: true, anchor: nil)
+    }
+
+    /// The article's opening block when two of the page's own hints agree on it: it is among the first prose
+    /// blocks under the `<h1>`, and the page's description (meta or JSON-LD) starts with the same words. A short
+    /// article then wins over a longer run elsewhere (a box of recommended abstracts, a feed), which text volume
+    /// alone would pick. A site-wide description that matches a blurb in the footer is not under the headline.
+    static func openingUnderHeadline(_ page: HTMLPage, descriptions: [String]) -> Int? {
+        let prefixLength = 16
+        let hints = descriptions.map { Array(Text.key(Text.scalars($0)).unicodeScalars.prefix(prefixLength)) }
+            .filter { $0.count == prefixLength }
+        guard !hints.isEmpty, let h1 = page.blocks.firstIndex(where: { $0.heading == 1 && !$0.boilerplate })
+        else { return nil }
+        var prose = 0
+        for i in (h1 + 1)..<min(page.blocks.count, h1 + 12) {
+            let b = page.blocks[i]
+            guard !b.boilerplate, b.visible >= 20, b.punctuation >= 1, b.linkVisible * 2 < b.visible else { continue }
+            let key = Array(Text.key(b.text).unicodeScalars.prefix(prefixLength))
+            if hints.contains(key) { return i }
+            prose += 1
+            if prose >= 3 { break }
+        }
+        return nil
+    }
+
+    /// A block that is only a time stamp (`10:01`, `05-06 10:01`, `2024-05-06 10:01:33`): the lead of a live
+    /// feed's item.
+    static func isTimeStamp(_ b: HTMLPage.Block) -> Bool {
+        guard b.visible >= 4, b.visible <= 19, b.linkVisible == 0 else { return false }
+        var digits = 0
+        var colon = false
+        for c in b.text {
+            if c.isASCIIDigit {
+                digits += 1
+            } else if c == ":" {
+                colon = true
+            } else if !(c == "-" || c == "/" || c == " " || c == "." || c.isSpaceLike) {
+                return false
+            }
+        }
+        return colon && digits >= 3
     }
 
     /// A feed of teasers after the article (linked headline, unlinked abstract, maybe an age line; repeated) passes
     /// the link-density test, since the abstracts are not links: the repetition of that small structure is the
-    /// signal. From the first of three or more headline links that each lead a short item up to the end of the
-    /// run, the blocks are a feed, not the article.
+    /// signal. From the first of three or more item leads (a headline link, or a live feed's time stamp) that each
+    /// lead a short item up to the end of the run, the blocks are a feed, not the article; so is a short caption
+    /// right above the feed (`7×24小时快讯`).
     static func withoutTrailingTeasers(_ page: HTMLPage, _ range: Range<Int>) -> Range<Int> {
-        func isHeadlineLink(_ b: HTMLPage.Block) -> Bool { b.visible >= 6 && b.linkVisible * 2 > b.visible }
+        func isHeadlineLink(_ b: HTMLPage.Block) -> Bool {
+            (b.visible >= 6 && b.linkVisible * 2 > b.visible) || isTimeStamp(b)
+        }
         guard let firstProse = range.first(where: { !isHeadlineLink(page.blocks[$0]) && page.blocks[$0].punctuation > 0 })
         else { return range }
         var links: [Int] = []
@@ -56,7 +108,11 @@ enum BodySelector {
             feedStart = link
             itemEnd = link
         }
-        guard let start = feedStart, links.filter({ $0 >= start }).count >= 3, start > firstProse else { return range }
+        guard var start = feedStart, links.filter({ $0 >= start }).count >= 3, start > firstProse else { return range }
+        if isTimeStamp(page.blocks[start]), start - 1 > firstProse {
+            let caption = page.blocks[start - 1]
+            if caption.visible <= 16, caption.punctuation == 0 || caption.heading > 0 { start -= 1 }
+        }
         return range.lowerBound..<start
     }
 
@@ -65,7 +121,7 @@ enum BodySelector {
     /// Why a run and not a DOM element: on tag soup (unclosed `<p>`, tables nesting the whole page) the element
     /// that contains the article's paragraphs often contains the navigation too, while in document order the
     /// paragraphs are always adjacent, separated at most by a short subheading.
-    private static func select(_ page: HTMLPage, ignoringBoilerplate: Bool) -> Selection? {
+    private static func select(_ page: HTMLPage, ignoringBoilerplate: Bool, anchor: Int?) -> Selection? {
         var bestSum = 0.0
         var bestRange = 0..<0
         var sum = 0.0
@@ -84,7 +140,37 @@ enum BodySelector {
             }
         }
         guard bestSum > 0, !bestRange.isEmpty else { return nil }
+        if let anchor, !bestRange.contains(anchor) {
+            // The best run that starts at the hinted opening and stops short of the run it replaces.
+            var sum = 0.0
+            var anchoredSum = 0.0
+            var anchoredEnd = anchor
+            let limit = bestRange.lowerBound > anchor ? bestRange.lowerBound : page.blocks.count
+            for i in anchor..<limit {
+                sum += value(of: page.blocks[i], ignoringBoilerplate: ignoringBoilerplate)
+                if sum > anchoredSum {
+                    anchoredSum = sum
+                    anchoredEnd = i + 1
+                }
+            }
+            if anchoredSum > 0 { bestRange = anchor..<anchoredEnd }
+        }
         bestRange = withoutTrailingTeasers(page, bestRange)
+        // Data tables that end the article (with the short captions between them) are part of it.
+        var tablesEnd = bestRange.upperBound
+        var k = tablesEnd
+        while k < page.blocks.count {
+            let b = page.blocks[k]
+            if b.inDataTable {
+                k += 1
+                tablesEnd = k
+            } else if !b.boilerplate, b.linkVisible * 2 < b.visible, b.visible <= 30, b.punctuation <= 1, k - tablesEnd < 2 {
+                k += 1
+            } else {
+                break
+            }
+        }
+        if tablesEnd > bestRange.upperBound { bestRange = bestRange.lowerBound..<tablesEnd }
         // Short unpunctuated lines score below zero: a closing signature (issuing office, date), or the lines of a
         // poem, a name list or a code sample that ends the article. Keep them while they sit in the same container
         // as the last paragraph (a page's chrome lives in containers of its own).

@@ -140,13 +140,13 @@ enum PageDecoding {
             if gbFamily.contains(declared) {
                 // Valid multi-byte UTF-8 is practically never GBK by accident, while pages that declare gb2312
                 // yet were re-saved as UTF-8 do occur; trust the bytes.
-                if let strictUTF8, strictUTF8.utf8.count != strictUTF8.unicodeScalars.count {
+                if let strictUTF8, Self.hasNonASCII(strictUTF8) {
                     return Decoded(text: strictUTF8, charset: "UTF-8")
                 }
                 return try decodeIconv(bytes, from: "GB18030")
             }
             if let other = try? decodeIconv(bytes, from: declared.uppercased()) {
-                if let strictUTF8, strictUTF8.utf8.count != strictUTF8.unicodeScalars.count {
+                if let strictUTF8, Self.hasNonASCII(strictUTF8) {
                     return Decoded(text: strictUTF8, charset: "UTF-8")
                 }
                 return other
@@ -156,6 +156,12 @@ enum PageDecoding {
         // 3. Strict UTF-8, 4. GB18030 (GBK and GB2312 are subsets).
         if let strictUTF8 { return Decoded(text: strictUTF8, charset: "UTF-8") }
         return try decodeIconv(bytes, from: "GB18030")
+    }
+
+    /// Whether valid UTF-8 text holds a multi-byte character: any byte of 0x80 or above (counting scalars instead
+    /// walks the whole text).
+    static func hasNonASCII(_ text: String) -> Bool {
+        text.utf8.contains { $0 >= 0x80 }
     }
 
     /// The text when `bytes` are entirely valid UTF-8.

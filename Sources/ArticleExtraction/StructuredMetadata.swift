@@ -11,6 +11,9 @@ struct StructuredMetadata {
     var metaAuthor: String?
     var timeElement: DateMatch?
     var modified: DateMatch?
+    /// What the page says its article opens with or is about: og/twitter/plain description metas, JSON-LD
+    /// `description` and `articleBody`. A hint for body selection only.
+    var descriptions: [String] = []
 
     private static let publishedKeys: [String] = [
         "article:published_time", "og:article:published_time", "og:published_time", "datepublished", "pubdate",
@@ -57,6 +60,9 @@ struct StructuredMetadata {
         for (k, v) in page.metas where k == "citation_author" || k == "dc.contributor" {
             let name = v.trimmingWhitespace()
             if !name.isEmpty, !authors.contains(name) { authors.append(name) }
+        }
+        for key in ["og:description", "description", "twitter:description"] {
+            if let d = metas[key], !descriptions.contains(d) { descriptions.append(d) }
         }
         headline = metas["og:title"].map { $0.trimmingWhitespace() }
         siteName = metas["og:site_name"].map { $0.trimmingWhitespace() }
@@ -105,6 +111,9 @@ struct StructuredMetadata {
             if authors.isEmpty { authors = Self.names(item["author"]) }
             if publisher == nil, !isWebPage { publisher = Self.names(item["publisher"]).first }
             if url == nil, let u = item["url"]?.string, u.hasPrefix("http") { url = u }
+            for key in ["articleBody", "description"] {
+                if let d = item[key]?.string, !descriptions.contains(d) { descriptions.append(d) }
+            }
         }
     }
 

@@ -94,12 +94,97 @@ struct UnseenPagePatternTests {
                 <div><a href="/r1">公路修到家门口了【山里人】08-11 16:58 138字 [140/0]</a></div>
                 <div><a href="/r2">希望早日通车，出行方便多了【路过的】08-11 17:03 52字 [127/1]</a></div>
                 """),
+        // A newspaper's anti-infringement notice after the article ends it.
+        BodyCase(
+            name: "copyright notice after the article",
+            body: prose + """
+                <p>反侵权公告：</p>
+                <p>根据《中华人民共和国著作权法》等法律法规，未经书面许可，擅自转载本报社作品的，将涉嫌侵犯著作权人合法权益。</p>
+                <p>一、任何单位或个人使用本报社原创内容，必须事先取得书面授权；</p>
+                """),
     ]
 
     @Test(arguments: bodyCases)
     func bodyIsTheArticleAlone(_ c: BodyCase) throws {
         let a = try Self.extract(Self.page(body: c.body))
         #expect(a.paragraphs == Self.paragraphs)
+    }
+
+    /// Widgets after a one-paragraph article, each about as long as the article: they must not join it.
+    struct WidgetCase: CustomTestStringConvertible, Sendable {
+        var name: String
+        var widgets: String
+        var testDescription: String { name }
+    }
+
+    static let shortArticle = "本市今年新建改建农村公路一百二十公里，完成年度计划的百分之九十五，惠及沿线三十多个行政村，群众出行更加便捷。"
+
+    static let widgetCases: [WidgetCase] = [
+        // The column's profile card (avatar, post count, blurb) and a side column named `rightbar`.
+        WidgetCase(
+            name: "author profile card and side column",
+            widgets: """
+                <div class="author-card"><a class="author-avatar" href="/u/1"><img src="/a.png"></a>
+                <div class="author-meta"><a href="/u/1">交通观察</a><div class="count">总篇数<span>919</span>篇</div></div>
+                <div class="author-bio">交通观察栏目为广大读者提供及时的交通资讯（请注意：内容均来自于网络采集，请读者甄别消息是否可靠！）。</div></div>
+                </div>
+                <div id="article-rightbar"><div class="rbar-author"><a href="/u/1">交通观察</a>
+                <div class="intro">本栏目每日更新全市道路建设、公交出行与交通管理方面的消息，欢迎关注并提供线索。</div></div>
+                """),
+        // A report dialog and a wallet box, left in the page for a script to open.
+        WidgetCase(
+            name: "report dialog and wallet",
+            widgets: """
+                </div>
+                <div class="report-dialog"><h3>举报</h3><p>请选择举报原因：</p>
+                <p>您的举报将在24小时内处理，处理结果将通过站内信通知您。请如实填写举报内容，恶意举报将被封号。</p>
+                <p>如有疑问，请联系客服。感谢您对社区环境的支持与维护，我们将认真核实每一条举报信息。</p></div>
+                <div class="wallet"><p>钱包余额：0.00元。充值后可用于打赏作者、购买付费内容，充值金额不可提现，请谨慎操作。</p></div>
+                """),
+        // A tipping box under the article (`打赏`).
+        WidgetCase(
+            name: "tipping box",
+            widgets: """
+                <div class="dashang-box"><p>文章很值，打赏犒劳作者一下，您的支持是我们持续创作的最大动力，感谢每一位读者！</p>
+                <p>当前已有五位读者打赏，金额将全部用于支持作者的原创写作与实地采访，谢谢大家的厚爱。</p></div></div>
+                """),
+        // A live news feed in the next column: time stamp, unlinked one-sentence item, repeated.
+        WidgetCase(
+            name: "live news feed beside the article",
+            widgets: """
+                <div class="tools"><a href="#">收藏</a> <a href="#">打印</a></div></div>
+                <div class="right"><h3>7×24小时快讯</h3><ul>
+                """
+                + (1...8).map { i in
+                    "<li><span>10:0\(i)</span><p>【快讯】示例地区今年以来围绕第\(i)批重点项目建设持续发力，累计完成投资\(i * 7)亿元，各项工作稳步推进。</p></li>"
+                }.joined() + "</ul></div>"),
+    ]
+
+    @Test(arguments: widgetCases)
+    func widgetsDoNotJoinAOneParagraphArticle(_ c: WidgetCase) throws {
+        let body = "<div class=\"main\"><div class=\"content\">\(Self.shortArticle)</div>\n\(c.widgets)"
+        let a = try Self.extract(Self.page(header: "<div class=\"meta\">发布时间：2024-05-06 10:09:11</div>", body: body))
+        #expect(a.paragraphs == [Self.shortArticle])
+    }
+
+    /// A one-paragraph article under the headline, then a link bar and a longer box of recommended abstracts: the
+    /// box wins on text volume, but the page's own description (a meta or JSON-LD) opens like the block under the
+    /// `<h1>`, and the two hints together pick the article.
+    @Test(arguments: [
+        "<meta property=\"og:description\" content=\"本市今年新建改建农村公路一百二十公里，完成年度计划\">",
+        "<script type=\"application/ld+json\">{\"@type\": \"NewsArticle\", \"description\": \"本市今年新建改建农村公路一百二十公里，完成年度计划的百分之九十五\"}</script>",
+    ])
+    func descriptionAndHeadlineAgreeOnAShortArticle(_ hint: String) throws {
+        let links = (0..<30).map { "<a href=\"/c\($0)\">栏目\($0)</a>" }.joined(separator: " ")
+        let box = (1...6).map { i in
+            "<div class=\"item\"><p>示例地区今年以来围绕第\(i)批重点项目建设持续发力，累计完成投资\(i * 7)亿元，各项工作稳步推进，取得了阶段性成效。</p></div>"
+        }.joined()
+        let a = try Self.extract(
+            Self.page(
+                head: hint, header: "<div class=\"info\">发布时间：2024-05-06 10:09</div>",
+                body: "<div class=\"text\">\(Self.shortArticle)</div><div class=\"links\">\(links)</div>"
+                    + "<div class=\"box\"><h3>精彩推荐</h3>\(box)</div>"))
+        #expect(a.paragraphs == [Self.shortArticle])
     }
 
     /// Short lines that end the article (a poem, a name list) are kept, though each alone scores like chrome.
@@ -120,6 +205,31 @@ struct UnseenPagePatternTests {
                 body: "<div class=\"mw-parser-output\"><p>\(Self.paragraphs[0])</p><h2>建设情况<span>[编辑]</span></h2>"
                     + Self.paragraphs.dropFirst().map { "<p>\($0)</p>" }.joined() + "</div>"))
         #expect(a.paragraphs == [Self.paragraphs[0], "建设情况"] + Self.paragraphs.dropFirst())
+    }
+
+    /// An encyclopedia's data tables (a discography, a list of shows with linked names) after its prose are part
+    /// of the article, though every cell is short, unpunctuated or linked; a calendar widget's table is not.
+    @Test func encyclopediaDataTablesAreKept() throws {
+        func table(_ rows: [[String]], kind: String = "wikitable") -> String {
+            "<table class=\"\(kind)\">"
+                + rows.map { "<tr>" + $0.map { "<td>\($0)</td>" }.joined() + "</tr>" }.joined() + "</table>"
+        }
+        let albums = [["年份", "专辑名称", "唱片公司"], ["2001年", "第一张专辑", "示例唱片"], ["2003年", "第二张专辑", "示例唱片"],
+            ["2006年", "第三张专辑", "星光音乐"]]
+        let shows = [["播出年份", "电视台", "节目名称"], ["2012年", "示例电视台", "<a href=\"/a\">周末音乐会</a>"],
+            ["2016年", "示例电视台", "<a href=\"/b\">欢乐大舞台</a>"], ["2019年", "星光卫视", "<a href=\"/c\">声音的力量</a>"]]
+        let calendar = table([["一", "二", "三"], ["1", "2", "3"], ["8", "9", "10"]], kind: "calendar")
+        let a = try Self.extract(
+            Self.page(
+                body: "<div id=\"content\"><p>\(Self.paragraphs[0])</p><h3>正规专辑</h3>\(table(albums))"
+                    + "<h3>主持节目</h3>\(table(shows))</div>\(calendar)"))
+        // Each row is a paragraph, its cells separated by a tab (so a cell repeated on another row stays).
+        #expect(
+            a.paragraphs == [
+                Self.paragraphs[0], "正规专辑", "年份\t专辑名称\t唱片公司", "2001年\t第一张专辑\t示例唱片",
+                "2003年\t第二张专辑\t示例唱片", "2006年\t第三张专辑\t星光音乐", "主持节目", "播出年份\t电视台\t节目名称",
+                "2012年\t示例电视台\t周末音乐会", "2016年\t示例电视台\t欢乐大舞台", "2019年\t星光卫视\t声音的力量",
+            ])
     }
 
     /// A blog's index page (several posts in a row, each with a title, a timestamp and a body) gives the first
@@ -155,6 +265,19 @@ struct UnseenPagePatternTests {
             Self.page(body: Self.prose + "<p>本文来源：示例日报 责任编辑：杜硕_NB12556</p>"))
         #expect(a.reporters == ["杜硕"])
         #expect(a.editors == ["杜硕"])
+    }
+
+    /// An author meta naming only the responsible editor is the content system's fill-in, not another credit: the
+    /// editors are credited, all of them. An author meta naming someone else still credits that person.
+    @Test func authorMetaNamingAnEditorCreditsTheEditors() throws {
+        let editors = "<p>（编辑：严玉洁 王辉）</p><div class=\"editor\">【责任编辑：严玉洁】</div>"
+        let a = try Self.extract(
+            Self.page(head: "<meta name=\"author\" content=\"严玉洁\">", body: Self.prose + editors))
+        #expect(a.reporters == ["严玉洁", "王辉"])
+        #expect(a.editors == ["严玉洁", "王辉"])
+        let b = try Self.extract(
+            Self.page(head: "<meta name=\"author\" content=\"张明超\">", body: Self.prose + editors))
+        #expect(b.reporters == ["张明超"])
     }
 
     /// `作者：网络整理` and `作者：未知` name nobody; the editor then does.
