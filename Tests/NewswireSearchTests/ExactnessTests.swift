@@ -118,6 +118,28 @@ import Testing
         #expect(try Self.ids(index, "\"kong china\"").0 == [])  // "Kong, China": a comma between
     }
 
+    @Test func spacesBetweenCJKCharactersOfAQuotedPhraseAreIgnored() throws {
+        let articles = [
+            Article(id: "joined", title: "能源", paragraphs: ["疆电入川工程开工"]),
+            Article(id: "spaced", title: "能源", paragraphs: ["疆电 入川工程"]),
+            Article(id: "comma", title: "能源", paragraphs: ["疆电，入川工程"]),
+            Article(id: "apart", title: "能源", paragraphs: ["入川的疆电"]),
+        ]
+        let index = SearchIndex()
+        index.upsert(contentsOf: articles)
+        var oracle = BruteForceIndex()
+        for article in articles { oracle.upsert(article) }
+        // A space typed between CJK characters inside quotes is no separator: the phrase is 疆电入川, which
+        // neither the spaced nor the comma text contains (README: punctuation breaks a phrase).
+        let phrases = ["“疆电 入川”", "\"疆电 入川\"", "＂疆 电入\u{3000}川＂", "“疆电入川”", "疆电入川"]
+        for phrase in phrases {
+            #expect(try Self.ids(index, phrase).0 == ["joined"], "\(phrase)")
+        }
+        // Unquoted, the space still separates two terms, ANDed anywhere in the article.
+        #expect(try Self.ids(index, "疆电 入川").0 == ["joined", "spaced", "comma", "apart"])
+        try Self.check(index, oracle, queries: phrases + ["疆电 入川", "\"能源 疆电\"", "title:\"能 源\""])
+    }
+
     @Test func oneAndTwoCharacterQueries() throws {
         let (index, _) = Self.fixtureIndex()
         #expect(try Self.ids(index, "疆").0 == ["a07", "a08"])
