@@ -95,6 +95,31 @@ struct EncoderAndHandshakeTests {
         #expect(frame.payload == payload)
     }
 
+    @Test("libdeflate's zlib streams decode like zlib's; payloads that do not shrink are left uncompressed")
+    func payloadCompressor() throws {
+        var payload = ByteBuffer()
+        ArticleMessage(record: ArticleRecord(Fixtures.longArticle)).encode(into: &payload)
+        let compressor = PayloadCompressor()
+        let zlib = try #require(compressor.compress(payload))
+        #expect(zlib.readableBytes + 4 < payload.readableBytes)
+        var encoder = FrameEncoder(compression: .zlib)
+        var wire = ByteBuffer()
+        encoder.encode(
+            OutboundFrame(
+                opcode: .article, requestID: RequestID(7),
+                payload: .precompressed(zlib: zlib, uncompressedLength: UInt32(payload.readableBytes))),
+            into: &wire)
+        var decoder = NewswireFrameDecoder()
+        let frame = try #require(try decoder.decode(buffer: &wire))
+        #expect(frame.wasCompressed)
+        #expect(frame.payload == payload)
+
+        var random = SplitMix64(seed: 11)
+        let noise = ByteBuffer(bytes: (0..<4096).map { _ in UInt8(truncatingIfNeeded: random.next()) })
+        #expect(compressor.compress(noise) == nil)
+        #expect(compressor.compress(ByteBuffer(bytes: [1, 2, 3])) == nil)
+    }
+
     @Test("the handshake picks the highest common version and the server's preferred offered compression")
     func negotiation() throws {
         let policy = HandshakePolicy(
