@@ -194,6 +194,10 @@ struct Executor {
         _ context: inout SegmentContext
     ) -> (Int32, Int32)? {
         let cursors = context.cursors
+        // A title match needs every component in the title: without that, no position needs decoding.
+        if titleOnly {
+            for k in lower..<upper where cursors[k].titleTF == 0 { return nil }
+        }
         var anchor = lower
         for k in lower..<upper where cursors[k].frequency < cursors[anchor].frequency { anchor = k }
         let bodyBase = context.bodyBases[Int(doc)]
@@ -206,6 +210,8 @@ struct Executor {
             var body: Int32 = 0
             outer: while iterators[a].value != .max {
                 let start = iterators[a].value - anchorOffset
+                // Starts only grow, and title positions come before the body's.
+                if titleOnly && start >= bodyBase { break }
                 iterators[a].advance()
                 for k in 0..<count where k != a {
                     let target = start + context.cursorOffsets[lower + k]

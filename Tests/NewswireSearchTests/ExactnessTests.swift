@@ -140,6 +140,28 @@ import Testing
         try Self.check(index, oracle, queries: phrases + ["疆电 入川", "\"能源 疆电\"", "title:\"能 源\""])
     }
 
+    @Test func titlePhrasesMatchInTitlesOnly() throws {
+        let articles = [
+            Article(id: "title", title: "中华人民共和国成立", paragraphs: ["庆祝"]),
+            Article(id: "body", title: "庆祝大会", paragraphs: ["中华人民共和国成立"]),
+            // Every bigram of 人民共和 in the title, scattered; the phrase itself only in the body.
+            Article(id: "scattered", title: "共和之后，人民与民共处", paragraphs: ["人民共和"]),
+            Article(id: "both", title: "人民共和", paragraphs: ["人民共和，人民共和"]),
+        ]
+        let index = SearchIndex()
+        index.upsert(contentsOf: articles)
+        var oracle = BruteForceIndex()
+        for article in articles { oracle.upsert(article) }
+        #expect(try Self.ids(index, "title:人民共和").0 == ["title", "both"])
+        #expect(try Self.ids(index, "人民共和").0 == ["title", "body", "scattered", "both"])
+        // Ranked with a full top 1 (only the title occurrence counts), and by time, where nothing is pruned.
+        for sort in [SearchSort.relevance, .newest] {
+            let page = try index.search(SearchRequest(text: "title:\"人民共和\"", sort: sort, limit: 1))
+            #expect(page.total == 2)
+        }
+        try Self.check(index, oracle, queries: ["title:人民共和", "title:\"人民 共和\"", "人民共和", "title:共和"])
+    }
+
     @Test func oneAndTwoCharacterQueries() throws {
         let (index, _) = Self.fixtureIndex()
         #expect(try Self.ids(index, "疆").0 == ["a07", "a08"])
