@@ -89,6 +89,15 @@ import Testing
         #expect(mismatches.isEmpty, "\(mismatches.count) of \(queries.count) queries differ:\n\(mismatches.joined(separator: "\n"))")
     }
 
+    /// An index and the oracle over the same articles.
+    static func indexAndOracle(_ articles: [Article]) -> (SearchIndex, BruteForceIndex) {
+        let index = SearchIndex()
+        index.upsert(contentsOf: articles)
+        var oracle = BruteForceIndex()
+        for article in articles { oracle.upsert(article) }
+        return (index, oracle)
+    }
+
     static func fixtureIndex() -> (SearchIndex, BruteForceIndex) {
         let index = SearchIndex()
         index.upsert(contentsOf: Fixtures.articles)
@@ -125,10 +134,7 @@ import Testing
             Article(id: "comma", title: "能源", paragraphs: ["疆电，入川工程"]),
             Article(id: "apart", title: "能源", paragraphs: ["入川的疆电"]),
         ]
-        let index = SearchIndex()
-        index.upsert(contentsOf: articles)
-        var oracle = BruteForceIndex()
-        for article in articles { oracle.upsert(article) }
+        let (index, oracle) = Self.indexAndOracle(articles)
         // A space typed between CJK characters inside quotes is no separator: the phrase is 疆电入川, which
         // neither the spaced nor the comma text contains (README: punctuation breaks a phrase).
         let phrases = ["“疆电 入川”", "\"疆电 入川\"", "＂疆 电入\u{3000}川＂", "“疆电入川”", "疆电入川"]
@@ -148,10 +154,7 @@ import Testing
             Article(id: "scattered", title: "共和之后，人民与民共处", paragraphs: ["人民共和"]),
             Article(id: "both", title: "人民共和", paragraphs: ["人民共和，人民共和"]),
         ]
-        let index = SearchIndex()
-        index.upsert(contentsOf: articles)
-        var oracle = BruteForceIndex()
-        for article in articles { oracle.upsert(article) }
+        let (index, oracle) = Self.indexAndOracle(articles)
         #expect(try Self.ids(index, "title:人民共和").0 == ["title", "both"])
         #expect(try Self.ids(index, "人民共和").0 == ["title", "body", "scattered", "both"])
         // Ranked with a full top 1 (only the title occurrence counts), and by time, where nothing is pruned.
