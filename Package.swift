@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Layering (see README "Modules"): Model <- Extraction/Search/Store (no NIO) <- Protocol (NIOCore + zlib only)
+// Layering (see README "Modules"): Model <- Extraction/Search/Store (no NIO) <- Protocol (NIOCore + zlib/libdeflate only)
 // <- Server / Client (never import each other) <- Load <- executables.
 let package = Package(
     name: "Newswire",
@@ -45,6 +45,12 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // Whole-buffer deflate into zlib streams, for answers compressed once on a worker (search results).
+        .systemLibrary(
+            name: "CLibDeflate",
+            pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"]), .brew(["libdeflate"])]
+        ),
 
         // MARK: Libraries
         .target(name: "NewswireModel"),
@@ -74,7 +80,7 @@ let package = Package(
         ),
         .target(
             name: "NewswireProtocol",
-            dependencies: ["NewswireModel", "CZlib", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["NewswireModel", "CZlib", "CLibDeflate", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(
             name: "NewswireServer",

@@ -26,8 +26,14 @@ enum Analyzer {
 
     /// Appends the units of `text` to `out`, the first at `basePosition`; returns the last position used
     /// (or `basePosition - 1` when the text has no units).
+    ///
+    /// With `joiningSpacedCJK`, plain spaces between two CJK units keep them adjacent, as they do between two
+    /// words. Only quoted query phrases use it: Chinese is written without spaces, so a space a user types
+    /// between CJK characters of a phrase (`“疆电 入川”`) separates words in their head, not in the text.
     @discardableResult
-    static func units(of text: NormalizedText, basePosition: Int32, into out: inout [AnalyzedUnit]) -> Int32 {
+    static func units(
+        of text: NormalizedText, basePosition: Int32, into out: inout [AnalyzedUnit], joiningSpacedCJK: Bool = false
+    ) -> Int32 {
         var position = basePosition - 1
         var hasPrevious = false
         var previousWasWord = false
@@ -45,7 +51,13 @@ enum Analyzer {
                 separator = .hardBreak
                 i += 1
             case .cjk:
-                if hasPrevious { position += separator == nil ? 1 : 2 } else { position += 1 }
+                if hasPrevious {
+                    let adjacent =
+                        separator == nil || (joiningSpacedCJK && separator == .space && !previousWasWord)
+                    position += adjacent ? 1 : 2
+                } else {
+                    position += 1
+                }
                 out.append(
                     AnalyzedUnit(
                         cjk: scalars[i].value, word: "", position: position, start: Int32(i), end: Int32(i + 1)))

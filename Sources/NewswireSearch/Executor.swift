@@ -1,14 +1,5 @@
 import NewswireModel
 
-/// A ranked candidate: enough to order results without touching stored fields (ids only break ties).
-struct Candidate {
-    var score: Double
-    /// Publication instant, `Int64.min` when unknown.
-    var time: Int64
-    var segment: Int32
-    var doc: Int32
-}
-
 /// Runs a parsed query against the index state. Created per search; not shared between threads.
 struct Executor {
     let state: IndexState
@@ -40,13 +31,13 @@ struct Executor {
         case publishedBefore(Int64)
     }
 
-    private var texts: [Text] = []
-    private var allowed: [[Bool]] = []
-    private var required: [Compiled] = []
-    private var optionalGroups: [[[Compiled]]] = []
-    private var exclusions: [[Compiled]] = []
-    private var requestSources: [Bool]? = nil
-    private let averageLength: Double
+    private(set) var texts: [Text] = []
+    private(set) var allowed: [[Bool]] = []
+    private(set) var required: [Compiled] = []
+    private(set) var optionalGroups: [[[Compiled]]] = []
+    private(set) var exclusions: [[Compiled]] = []
+    private(set) var requestSources: [Bool]? = nil
+    let averageLength: Double
 
     init(state: IndexState, request: SearchRequest, query: ParsedQuery) {
         self.state = state
@@ -103,7 +94,7 @@ struct Executor {
 
     /// Cursors for one segment. Cursors live in a manually managed buffer: mutating them through an array
     /// would pay a uniqueness check per step in the hot loop.
-    private struct SegmentContext {
+    struct SegmentContext {
         let segment: Segment
         var cursors: UnsafeMutablePointer<PostingCursor>
         var cursorCount = 0
@@ -141,7 +132,7 @@ struct Executor {
         @inline(__always) func isDeleted(_ doc: Int) -> Bool { deleted[doc >> 6] & (1 << UInt64(doc & 63)) != 0 }
     }
 
-    private func makeContext(_ segment: Segment, base: UnsafePointer<UInt8>) -> SegmentContext {
+    func makeContext(_ segment: Segment, base: UnsafePointer<UInt8>) -> SegmentContext {
         var context = SegmentContext(segment: segment, capacity: texts.reduce(0) { $0 + $1.plan.terms.count })
         for text in texts {
             let start = context.cursorCount
@@ -172,7 +163,7 @@ struct Executor {
 
     /// Whether text condition `i` holds for `doc`, with its (title, body) occurrence counts.
     @inline(__always)
-    private func evaluate(text i: Int, doc: Int32, _ context: inout SegmentContext) -> (Int32, Int32)? {
+    func evaluate(text i: Int, doc: Int32, _ context: inout SegmentContext) -> (Int32, Int32)? {
         guard context.textPresent[i] else { return nil }
         let lower = context.textLower[i]
         let upper = context.textUpper[i]
@@ -198,11 +189,15 @@ struct Executor {
 
     /// Counts phrase matches in the current document by walking every component's positions once.
     /// With `firstOnly`, stops at the first match (the counts are then a lower bound: enough for "does it match").
-    private func positionalMatch(
+    func positionalMatch(
         text i: Int, doc: Int32, lower: Int, upper: Int, titleOnly: Bool, firstOnly: Bool = false,
         _ context: inout SegmentContext
     ) -> (Int32, Int32)? {
         let cursors = context.cursors
+        // A title match needs every component in the title: without that, no position needs decoding.
+        if titleOnly {
+            for k in lower..<upper where cursors[k].titleTF == 0 { return nil }
+        }
         var anchor = lower
         for k in lower..<upper where cursors[k].frequency < cursors[anchor].frequency { anchor = k }
         let bodyBase = context.bodyBases[Int(doc)]
@@ -215,6 +210,8 @@ struct Executor {
             var body: Int32 = 0
             outer: while iterators[a].value != .max {
                 let start = iterators[a].value - anchorOffset
+                // Starts only grow, and title positions come before the body's.
+                if titleOnly && start >= bodyBase { break }
                 iterators[a].advance()
                 for k in 0..<count where k != a {
                     let target = start + context.cursorOffsets[lower + k]
@@ -230,7 +227,7 @@ struct Executor {
     }
 
     @inline(__always)
-    private func bm25(_ idf: Double, _ title: Int32, _ body: Int32, _ doc: Int, _ context: SegmentContext) -> Double {
+    func bm25(_ idf: Double, _ title: Int32, _ body: Int32, _ doc: Int, _ context: SegmentContext) -> Double {
         let tf = Double(title) * Scoring.titleBoost + Double(body)
         let length = Double(context.titleLengths[doc]) * Scoring.titleBoost + Double(context.bodyLengths[doc])
         let norm = Scoring.k1 * (1 - Scoring.b + Scoring.b * length / averageLength)
@@ -239,7 +236,7 @@ struct Executor {
 
     /// Evaluates a conjunction; adds the BM25 of its positive text conditions to `score` when it holds.
     @inline(__always)
-    private func holds(
+    func holds(
         _ conjunction: [Compiled], doc: Int32, _ context: inout SegmentContext, score: inout Double, scoring: Bool
     ) -> Bool {
         let d = Int(doc)
@@ -267,7 +264,7 @@ struct Executor {
     }
 
     @inline(__always)
-    private func passesRequestFilters(_ context: SegmentContext, _ doc: Int) -> Bool {
+    func passesRequestFilters(_ context: SegmentContext, _ doc: Int) -> Bool {
         if let requestSources {
             let id = context.sourceIDs[doc]
             guard id >= 0, requestSources[Int(id)] else { return false }
@@ -283,226 +280,6 @@ struct Executor {
         return true
     }
 
-    /// Everything a search accumulates.
-    struct Sink {
-        var total = 0
-        var collector: TopCollector
-        var facets: FacetAccumulator
-    }
-
-    /// Feeds every live document of segment `s` that matches the query to `sink`, in document order.
-    func collect(segment s: Int, into sink: inout Sink) {
-        let segment = state.segments[s]
-        // Postings always end with a padding byte, so the base address exists.
-        segment.postings.withUnsafeBufferPointer { buffer in scan(s, segment, base: buffer.baseAddress!, &sink) }
-    }
-
-    private func scan(_ s: Int, _ segment: Segment, base: UnsafePointer<UInt8>, _ sink: inout Sink) {
-        var context = makeContext(segment, base: base)
-        defer { context.release() }
-        let cursors = context.cursors
-        // Drive by the rarest term of the required text conditions.
-        var driver: Int? = nil
-        var driverDF = Int.max
-        for condition in required {
-            guard case .text(let i) = condition else { continue }
-            guard context.textPresent[i] else { return }  // a required term is absent: nothing matches here
-            for k in context.textLower[i]..<context.textUpper[i] where cursors[k].documentFrequency < driverDF {
-                driverDF = cursors[k].documentFrequency
-                driver = k
-            }
-        }
-        let segmentIndex = Int32(s)
-        let simple =
-            required.count == 1 && optionalGroups.isEmpty && exclusions.isEmpty && requestSources == nil
-            && request.publishedFrom == nil && request.publishedBefore == nil && sink.facets.isEmpty
-        if simple, case .text(let i) = required[0], texts[i].kind == .single, let driver {
-            // Fast path: one term, no filters. Score straight off the postings.
-            let idf = texts[i].idf
-            let titleOnly = texts[i].scope == .title
-            let seconds = segment.seconds
-            let blockCount = cursors[driver].blockCount
-            if blockCount > 0 && !titleOnly && request.sort == .relevance && segment.deletedCount == 0
-                && sink.collector.capacity > 0
-            {
-                // Block-max pruning: the total is the list's length (no deletions here); only blocks whose best
-                // possible score could enter the top k are decoded.
-                let df = cursors[driver].documentFrequency
-                sink.total += df
-                // Stored bounds assume the segment's average length; a larger index-wide average can raise scores
-                // by at most the ratio (BM25's length norm shrinks by at most that factor).
-                let scale = idf * max(1, averageLength / segment.averageLength) * (1 + 1e-6)
-                for block in 0..<blockCount {
-                    if sink.collector.isFull && cursors[driver].blockMaxScore(block) * scale < sink.collector.threshold {
-                        continue
-                    }
-                    cursors[driver].jumpToBlock(block)
-                    for _ in 0..<min(Segment.skipInterval, df - block * Segment.skipInterval) {
-                        _ = cursors[driver].next()
-                        let doc = cursors[driver].doc
-                        let d = Int(doc)
-                        let score = bm25(
-                            idf, cursors[driver].titleTF, cursors[driver].bodyTF, d, context)
-                        sink.collector.add(Candidate(score: score, time: seconds[d], segment: segmentIndex, doc: doc))
-                    }
-                }
-                return
-            }
-            while cursors[driver].next() {
-                let doc = cursors[driver].doc
-                let d = Int(doc)
-                if context.isDeleted(d) { continue }
-                let title = cursors[driver].titleTF
-                if titleOnly && title == 0 { continue }
-                let body = titleOnly ? 0 : cursors[driver].bodyTF
-                sink.total += 1
-                sink.collector.add(
-                    Candidate(score: bm25(idf, title, body, d, context), time: seconds[d], segment: segmentIndex, doc: doc))
-            }
-            return
-        }
-        if let driver {
-            // Zig-zag join over every term the required texts need: each cursor (rarest first) either holds the
-            // candidate or names the next document worth trying, and the driver skips ahead to it.
-            var others: [Int] = []
-            for condition in required {
-                guard case .text(let i) = condition else { continue }
-                for k in context.textLower[i]..<context.textUpper[i] where k != driver { others.append(k) }
-            }
-            others.sort { cursors[$0].documentFrequency < cursors[$1].documentFrequency }
-            // A lone phrase ranked by relevance: documents that cannot reach the top k are only checked for a
-            // match (first occurrence), not counted.
-            var phrase: Int? = nil
-            if simple, request.sort == .relevance, case .text(let i) = required[0], texts[i].kind == .positional {
-                phrase = i
-            }
-            guard cursors[driver].next() else { return }
-            var candidate = cursors[driver].doc
-            search: while true {
-                for k in others where !cursors[k].seek(candidate) {
-                    if cursors[k].doc == .max { break search }
-                    candidate = cursors[k].doc
-                    if !cursors[driver].seek(candidate) {
-                        if cursors[driver].doc == .max { break search }
-                        candidate = cursors[driver].doc
-                    }
-                    continue search
-                }
-                if let phrase {
-                    considerPhrase(phrase, candidate, segmentIndex, &context, &sink)
-                } else {
-                    consider(candidate, segmentIndex, &context, &sink)
-                }
-                guard cursors[driver].next() else { break }
-                candidate = cursors[driver].doc
-            }
-        } else if var union = unionDrivers(context) {
-            // No required text, but an OR group: a match satisfies one of its alternatives, so it is in the union
-            // of their rarest terms' postings. Walk that union (copies of the cursors, so evaluation's own
-            // cursors still see every candidate in order) instead of every document.
-            for k in union.indices { _ = union[k].next() }
-            while true {
-                var candidate = Int32.max
-                for k in union.indices where union[k].doc < candidate { candidate = union[k].doc }
-                if candidate == .max { break }
-                consider(candidate, segmentIndex, &context, &sink)
-                for k in union.indices where union[k].doc == candidate { _ = union[k].next() }
-            }
-        } else {
-            for doc in 0..<Int32(segment.count) { consider(doc, segmentIndex, &context, &sink) }
-        }
-    }
-
-    /// For the OR group with the fewest candidates: a fresh copy of each alternative's rarest term cursor
-    /// (alternatives with a term absent from the segment cannot hold and need none). Nil when no group has a text
-    /// term in every alternative.
-    private func unionDrivers(_ context: SegmentContext) -> [PostingCursor]? {
-        var best: [PostingCursor]? = nil
-        var bestCost = Int.max
-        groups: for group in optionalGroups {
-            var drivers: [PostingCursor] = []
-            var cost = 0
-            for alternative in group {
-                var rarest = -1
-                var absent = false
-                for condition in alternative {
-                    guard case .text(let i) = condition else { continue }
-                    guard context.textPresent[i] else {
-                        absent = true
-                        break
-                    }
-                    for k in context.textLower[i]..<context.textUpper[i]
-                    where rarest < 0 || context.cursors[k].documentFrequency < context.cursors[rarest].documentFrequency {
-                        rarest = k
-                    }
-                }
-                if absent { continue }
-                guard rarest >= 0 else { continue groups }  // an alternative with filters only: any document
-                drivers.append(context.cursors[rarest])
-                cost += context.cursors[rarest].documentFrequency
-            }
-            if cost < bestCost {
-                bestCost = cost
-                best = drivers
-            }
-        }
-        return best
-    }
-
-    @inline(__always)
-    private func considerPhrase(
-        _ i: Int, _ doc: Int32, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink
-    ) {
-        let d = Int(doc)
-        guard !context.isDeleted(d) else { return }
-        let lower = context.textLower[i]
-        let upper = context.textUpper[i]
-        let titleOnly = texts[i].scope == .title
-        let idf = texts[i].idf
-        var needCounts = true
-        if sink.collector.isFull {
-            // Each match needs its own occurrence of every component, so the rarest bounds the phrase's tf.
-            var title = Int32.max
-            var body = Int32.max
-            for k in lower..<upper {
-                title = min(title, context.cursors[k].titleTF)
-                body = min(body, context.cursors[k].bodyTF)
-            }
-            if titleOnly { body = 0 }
-            needCounts = bm25(idf, title, body, d, context) * (1 + 1e-9) >= sink.collector.threshold
-        }
-        guard
-            let (title, body) = positionalMatch(
-                text: i, doc: doc, lower: lower, upper: upper, titleOnly: titleOnly, firstOnly: !needCounts, &context)
-        else { return }
-        sink.total += 1
-        if needCounts {
-            sink.collector.add(
-                Candidate(score: bm25(idf, title, body, d, context), time: context.seconds[d], segment: s, doc: doc))
-        }
-    }
-
-    @inline(__always)
-    private func consider(_ doc: Int32, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink) {
-        let d = Int(doc)
-        guard !context.isDeleted(d), passesRequestFilters(context, d) else { return }
-        var score = 0.0
-        guard holds(required, doc: doc, &context, score: &score, scoring: true) else { return }
-        for group in optionalGroups {
-            var any = false
-            for alternative in group where holds(alternative, doc: doc, &context, score: &score, scoring: true) {
-                any = true
-            }
-            guard any else { return }
-        }
-        for exclusion in exclusions {
-            var ignored = 0.0
-            if holds(exclusion, doc: doc, &context, score: &ignored, scoring: false) { return }
-        }
-        sink.total += 1
-        sink.collector.add(Candidate(score: score, time: context.seconds[d], segment: s, doc: doc))
-        if !sink.facets.isEmpty { sink.facets.add(context.segment, d) }
-    }
 
     // MARK: Whole search
 
@@ -535,118 +312,4 @@ struct Executor {
         }
         return SearchPage(total: sink.total, hits: hits, facets: sink.facets.facets(limit: request.facetLimit))
     }
-}
-
-/// Facet counts by interned id.
-struct FacetAccumulator {
-    let fields: [FacetField]
-    private var sourceCounts: [Int]
-    private var monthCounts: [Int]
-    private var personCounts: [Int]
-    private let state: IndexState
-
-    init(fields: [FacetField], state: IndexState) {
-        self.fields = Array(Set(fields)).sorted()
-        self.state = state
-        sourceCounts = fields.contains(.source) ? Array(repeating: 0, count: state.sources.count) : []
-        monthCounts = fields.contains(.month) ? Array(repeating: 0, count: state.months.count) : []
-        personCounts = fields.contains(.person) ? Array(repeating: 0, count: state.persons.count) : []
-    }
-
-    var isEmpty: Bool { fields.isEmpty }
-
-    mutating func add(_ segment: Segment, _ doc: Int) {
-        if !sourceCounts.isEmpty, segment.sourceIDs[doc] >= 0 { sourceCounts[Int(segment.sourceIDs[doc])] += 1 }
-        if !monthCounts.isEmpty, segment.monthIDs[doc] >= 0 { monthCounts[Int(segment.monthIDs[doc])] += 1 }
-        if !personCounts.isEmpty {
-            for p in segment.persons(of: doc) { personCounts[Int(p)] += 1 }
-        }
-    }
-
-    func facets(limit: Int) -> [Facet] {
-        fields.map { field in
-            let (counts, names): ([Int], [String])
-            switch field {
-            case .source: (counts, names) = (sourceCounts, state.sources.values)
-            case .month: (counts, names) = (monthCounts, state.months.values)
-            case .person: (counts, names) = (personCounts, state.persons.values)
-            }
-            let values = counts.indices.filter { counts[$0] > 0 }
-                .sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : names[$0] < names[$1] }
-            return Facet(
-                field: field,
-                counts: values.prefix(max(0, limit)).map { FacetCount(value: names[$0], count: counts[$0]) })
-        }
-    }
-}
-
-/// Keeps the best `capacity` candidates in a bounded heap (worst at the root).
-struct TopCollector {
-    let capacity: Int
-    let sort: SearchSort
-    let segments: [Segment]
-    private var heap: [Candidate] = []
-
-    init(capacity: Int, sort: SearchSort, segments: [Segment]) {
-        self.capacity = capacity
-        self.sort = sort
-        self.segments = segments
-        heap.reserveCapacity(min(capacity, 1024))
-    }
-
-    /// Whether `a` ranks before `b`.
-    @inline(__always)
-    func precedes(_ a: Candidate, _ b: Candidate) -> Bool {
-        switch sort {
-        case .relevance:
-            if a.score != b.score { return a.score > b.score }
-            if a.time != b.time { return a.time > b.time }
-        case .newest:
-            if a.time != b.time { return a.time > b.time }
-        case .oldest:
-            if a.time != b.time {
-                // Undated articles go last.
-                let at = a.time == .min ? Int64.max : a.time
-                let bt = b.time == .min ? Int64.max : b.time
-                return at < bt
-            }
-        }
-        return Segment.idPrecedes(segments[Int(a.segment)], Int(a.doc), segments[Int(b.segment)], Int(b.doc))
-    }
-
-    mutating func add(_ candidate: Candidate) {
-        guard capacity > 0 else { return }
-        if heap.count < capacity {
-            heap.append(candidate)
-            var child = heap.count - 1
-            while child > 0 {
-                let parent = (child - 1) / 2
-                // Worst at the root: move up while the child ranks after its parent.
-                guard precedes(heap[parent], heap[child]) else { break }
-                heap.swapAt(parent, child)
-                child = parent
-            }
-        } else if precedes(candidate, heap[0]) {
-            heap[0] = candidate
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                let right = left + 1
-                var worst = parent
-                if left < heap.count, precedes(heap[worst], heap[left]) { worst = left }
-                if right < heap.count, precedes(heap[worst], heap[right]) { worst = right }
-                if worst == parent { break }
-                heap.swapAt(parent, worst)
-                parent = worst
-            }
-        }
-    }
-
-    func sorted() -> [Candidate] { heap.sorted(by: precedes) }
-
-    /// Whether `capacity` candidates are held (so a newcomer must beat the worst).
-    var isFull: Bool { heap.count >= capacity }
-
-    /// Score of the worst held candidate (meaningful when full, for relevance order).
-    var threshold: Double { heap.first?.score ?? -.infinity }
 }

@@ -235,7 +235,8 @@ struct QueryParser {
         _ value: String, quoted: Bool, scope: ParsedQuery.Scope, at position: Int
     ) throws(QueryError) -> ParsedQuery.Conjunction {
         var units: [AnalyzedUnit] = []
-        Analyzer.units(of: NormalizedText(value, keepOrigins: false), basePosition: 0, into: &units)
+        Analyzer.units(
+            of: NormalizedText(value, keepOrigins: false), basePosition: 0, into: &units, joiningSpacedCJK: quoted)
         if units.isEmpty {
             if quoted {
                 throw QueryError(

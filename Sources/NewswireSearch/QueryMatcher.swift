@@ -1,5 +1,8 @@
 import NewswireModel
 
+// Over 500 lines on purpose for now: live queries are being built on this matcher, so it is split by concept
+// (keys, batch term streams, the query index, verification) once that work has landed, not under it.
+
 /// Term keys shared by a batch's term streams and the query index: a CJK character, a CJK bigram (two CJK units
 /// at consecutive positions), or a word (hashed: a collision only adds a candidate, never drops one; every
 /// candidate is verified on the analysed text).

@@ -317,6 +317,20 @@ final class Connection: Sendable {
         var name = "ok"
         if case .error(let error) = response { name = error.code.name }
         let outcome = complete(requestID, frame: OutboundFrame(response, requestID: requestID), outcome: name)
+        record(requestID, opcode: opcode, outcome: outcome, started: started)
+    }
+
+    /// The same for an answer encoded (and maybe compressed) off the connection: `answer` is its opcode.
+    func complete(
+        _ requestID: RequestID, payload: OutboundPayload, answer: Opcode, opcode: Opcode,
+        started: ContinuousClock.Instant
+    ) {
+        let frame = OutboundFrame(opcode: answer, requestID: requestID, payload: payload)
+        let outcome = complete(requestID, frame: frame, outcome: "ok")
+        record(requestID, opcode: opcode, outcome: outcome, started: started)
+    }
+
+    private func record(_ requestID: RequestID, opcode: Opcode, outcome: String, started: ContinuousClock.Instant) {
         let latency = ContinuousClock.now - started
         context.statistics.recordRequest(opcode: opcode, outcome: outcome, latency: latency)
         if latency > context.configuration.slowRequestThreshold {

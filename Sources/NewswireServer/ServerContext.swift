@@ -9,6 +9,19 @@ import NewswireProtocol
 import NewswireSearch
 import NewswireStore
 
+/// libdeflate compressors shared by the worker threads: each call borrows one (allocating one only when every
+/// compressor is busy), so there are never more than the threads compressing at once.
+final class CompressorPool: Sendable {
+    private let idle = NIOLockedValueBox<[PayloadCompressor]>([])
+
+    /// A zlib stream of `payload`, or nil when compressing does not make it smaller.
+    func compress(_ payload: ByteBuffer) -> ByteBuffer? {
+        let compressor = idle.withLockedValue { $0.popLast() } ?? PayloadCompressor()
+        defer { idle.withLockedValue { $0.append(compressor) } }
+        return compressor.compress(payload)
+    }
+}
+
 /// What every connection shares: the engine, the parser, limits, tokens, caches and counters.
 final class ServerContext: Sendable {
     let configuration: ServerConfiguration
@@ -32,6 +45,8 @@ final class ServerContext: Sendable {
     let threadPool: NIOThreadPool
     /// INGEST and PUT writes go through it: concurrent writes share one transaction, fsync and index segment.
     let committer: GroupCommitter
+    /// Compressors for answers compressed on the worker thread that produced them (search results).
+    let compressors = CompressorPool()
     let logger: Logger
     /// Counts the requests in flight on every open connection; the server installs it (it owns the connections).
     let requestsInFlightSource = NIOLockedValueBox<(@Sendable () -> Int)?>(nil)
@@ -114,8 +129,13 @@ final class ServerContext: Sendable {
 
         case .search(let search):
             try checkSearch(search)
-            let page = try await onPool { try self.engine.search(search) }
-            done(.searchResult(page))
+            // Encoded and compressed on the worker with the search: the connection's writer only copies bytes.
+            let zlibThreshold = connection.handshake.flatMap(RecordCache.Entry.zlibThreshold(for:))
+            let payload = try await onPool {
+                let page = try self.engine.search(search)
+                return self.encodedAnswer(.searchResult(page), zlibThreshold: zlibThreshold)
+            }
+            connection.complete(requestID, payload: payload, answer: .searchResult, opcode: opcode, started: started)
 
         case .related(let related):
             guard (0...Limits.maxRelatedLimit).contains(related.limit) else {
@@ -209,6 +229,17 @@ final class ServerContext: Sendable {
         } catch {
             throw protocolError(for: error)
         }
+    }
+
+    /// `response` encoded, and compressed when the connection agreed on zlib from `zlibThreshold` bytes and
+    /// compressing makes it smaller (PROTOCOL.md §10). Runs on a worker thread, with libdeflate (``compressors``).
+    private func encodedAnswer(_ response: Response, zlibThreshold: Int?) -> OutboundPayload {
+        var buffer = ByteBuffer()
+        response.encode(into: &buffer)
+        if let zlibThreshold, buffer.readableBytes >= zlibThreshold, let zlib = compressors.compress(buffer) {
+            return .precompressed(zlib: zlib, uncompressedLength: UInt32(buffer.readableBytes))
+        }
+        return .plain(buffer)
     }
 
     /// The protocol error to answer an engine, query or store failure with; other errors pass through.

@@ -81,18 +81,46 @@ struct EncoderAndHandshakeTests {
         var encoder = FrameEncoder(compression: .zlib)
         let compressed = encoder.compressPayload(payload)
         let zlib = try #require(compressed)
-        var cached = ByteBuffer()
-        encoder.encode(
-            OutboundFrame(
-                opcode: .article, requestID: RequestID(6),
-                payload: .precompressed(zlib: zlib, uncompressedLength: UInt32(payload.readableBytes))),
-            into: &cached)
+        var cached = Self.articleFrame(zlib: zlib, of: payload, id: 6, encoder: &encoder)
         var live = ByteBuffer()
         encoder.encode(.article(ArticleMessage(record: record)), requestID: RequestID(6), into: &live)
         #expect(cached == live)
         var decoder = NewswireFrameDecoder()
         let frame = try #require(try decoder.decode(buffer: &cached))
         #expect(frame.payload == payload)
+    }
+
+    /// An ARTICLE frame carrying `zlib`, the compressed form of `payload`.
+    static func articleFrame(zlib: ByteBuffer, of payload: ByteBuffer, id: UInt32, encoder: inout FrameEncoder)
+        -> ByteBuffer
+    {
+        var frame = ByteBuffer()
+        encoder.encode(
+            OutboundFrame(
+                opcode: .article, requestID: RequestID(id),
+                payload: .precompressed(zlib: zlib, uncompressedLength: UInt32(payload.readableBytes))),
+            into: &frame)
+        return frame
+    }
+
+    @Test("libdeflate's zlib streams decode like zlib's; payloads that do not shrink are left uncompressed")
+    func payloadCompressor() throws {
+        var payload = ByteBuffer()
+        ArticleMessage(record: ArticleRecord(Fixtures.longArticle)).encode(into: &payload)
+        let compressor = PayloadCompressor()
+        let zlib = try #require(compressor.compress(payload))
+        #expect(zlib.readableBytes + 4 < payload.readableBytes)
+        var encoder = FrameEncoder(compression: .zlib)
+        var wire = Self.articleFrame(zlib: zlib, of: payload, id: 7, encoder: &encoder)
+        var decoder = NewswireFrameDecoder()
+        let frame = try #require(try decoder.decode(buffer: &wire))
+        #expect(frame.wasCompressed)
+        #expect(frame.payload == payload)
+
+        var random = SplitMix64(seed: 11)
+        let noise = ByteBuffer(bytes: (0..<4096).map { _ in UInt8(truncatingIfNeeded: random.next()) })
+        #expect(compressor.compress(noise) == nil)
+        #expect(compressor.compress(ByteBuffer(bytes: [1, 2, 3])) == nil)
     }
 
     @Test("the handshake picks the highest common version and the server's preferred offered compression")

@@ -89,6 +89,15 @@ import Testing
         #expect(mismatches.isEmpty, "\(mismatches.count) of \(queries.count) queries differ:\n\(mismatches.joined(separator: "\n"))")
     }
 
+    /// An index and the oracle over the same articles.
+    static func indexAndOracle(_ articles: [Article]) -> (SearchIndex, BruteForceIndex) {
+        let index = SearchIndex()
+        index.upsert(contentsOf: articles)
+        var oracle = BruteForceIndex()
+        for article in articles { oracle.upsert(article) }
+        return (index, oracle)
+    }
+
     static func fixtureIndex() -> (SearchIndex, BruteForceIndex) {
         let index = SearchIndex()
         index.upsert(contentsOf: Fixtures.articles)
@@ -116,6 +125,44 @@ import Testing
         #expect(try Self.ids(index, "开学北京").0 == [])  // a07 title ends 开学, body starts 北京: a field boundary
         #expect(try Self.ids(index, "\"hong kong\"").0 == ["a06"])
         #expect(try Self.ids(index, "\"kong china\"").0 == [])  // "Kong, China": a comma between
+    }
+
+    @Test func spacesBetweenCJKCharactersOfAQuotedPhraseAreIgnored() throws {
+        let articles = [
+            Article(id: "joined", title: "能源", paragraphs: ["疆电入川工程开工"]),
+            Article(id: "spaced", title: "能源", paragraphs: ["疆电 入川工程"]),
+            Article(id: "comma", title: "能源", paragraphs: ["疆电，入川工程"]),
+            Article(id: "apart", title: "能源", paragraphs: ["入川的疆电"]),
+        ]
+        let (index, oracle) = Self.indexAndOracle(articles)
+        // A space typed between CJK characters inside quotes is no separator: the phrase is 疆电入川, which
+        // neither the spaced nor the comma text contains (README: punctuation breaks a phrase).
+        let phrases = ["“疆电 入川”", "\"疆电 入川\"", "＂疆 电入\u{3000}川＂", "“疆电入川”", "疆电入川"]
+        for phrase in phrases {
+            #expect(try Self.ids(index, phrase).0 == ["joined"], "\(phrase)")
+        }
+        // Unquoted, the space still separates two terms, ANDed anywhere in the article.
+        #expect(try Self.ids(index, "疆电 入川").0 == ["joined", "spaced", "comma", "apart"])
+        try Self.check(index, oracle, queries: phrases + ["疆电 入川", "\"能源 疆电\"", "title:\"能 源\""])
+    }
+
+    @Test func titlePhrasesMatchInTitlesOnly() throws {
+        let articles = [
+            Article(id: "title", title: "中华人民共和国成立", paragraphs: ["庆祝"]),
+            Article(id: "body", title: "庆祝大会", paragraphs: ["中华人民共和国成立"]),
+            // Every bigram of 人民共和 in the title, scattered; the phrase itself only in the body.
+            Article(id: "scattered", title: "共和之后，人民与民共处", paragraphs: ["人民共和"]),
+            Article(id: "both", title: "人民共和", paragraphs: ["人民共和，人民共和"]),
+        ]
+        let (index, oracle) = Self.indexAndOracle(articles)
+        #expect(try Self.ids(index, "title:人民共和").0 == ["title", "both"])
+        #expect(try Self.ids(index, "人民共和").0 == ["title", "body", "scattered", "both"])
+        // Ranked with a full top 1 (only the title occurrence counts), and by time, where nothing is pruned.
+        for sort in [SearchSort.relevance, .newest] {
+            let page = try index.search(SearchRequest(text: "title:\"人民共和\"", sort: sort, limit: 1))
+            #expect(page.total == 2)
+        }
+        try Self.check(index, oracle, queries: ["title:人民共和", "title:\"人民 共和\"", "人民共和", "title:共和"])
     }
 
     @Test func oneAndTwoCharacterQueries() throws {

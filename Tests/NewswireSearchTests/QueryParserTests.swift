@@ -80,6 +80,12 @@ import Testing
         let q = try QueryParser.parse("“人民 共和” －上海 title：北京")
         #expect(q.groups.count == 2)
         #expect(q.exclusions.count == 1)
+        // Inside quotes a space between CJK characters is ignored: the phrase is 人民共和.
+        guard case .text(let phrase, .titleOrBody) = q.groups[0][0][0] else {
+            Issue.record("expected a text condition")
+            return
+        }
+        #expect(phrase.elements.map(\.offset) == [0, 1, 2, 3])
     }
 
     @Test func emptyQueryMatchesEverything() throws {
@@ -108,6 +114,16 @@ import Testing
         #expect(Self.units("北京 大学").map(\.position) == [0, 1, 3, 4])
         #expect(Self.units("2024年").map(\.position) == [0, 1])
         #expect(Self.units("北京\n大学").map(\.position) == [0, 1, 3, 4])
+        // Quoted query phrases join CJK across plain spaces only (not punctuation, nor a word and CJK).
+        func joined(_ text: String) -> [Int32] {
+            var units: [AnalyzedUnit] = []
+            Analyzer.units(of: NormalizedText(text), basePosition: 0, into: &units, joiningSpacedCJK: true)
+            return units.map(\.position)
+        }
+        #expect(joined("北京 大学") == [0, 1, 2, 3])
+        #expect(joined("北京，大学") == [0, 1, 3, 4])
+        #expect(joined("北京 ，大学") == [0, 1, 3, 4])
+        #expect(joined("apec 会议") == [0, 2, 3])
     }
 
     @Test func offsetMapPointsBackToSourceScalars() {

@@ -121,6 +121,26 @@ struct ConnectionRulesTests {
         }
     }
 
+    @Test("§10: a search result reaching the threshold goes compressed to a zlib connection, plain to others")
+    func searchResultsCompressedOnlyWhenAgreed() async throws {
+        try await withLoopbackServer(articles: 20) { server in
+            let search = Request.search(SearchRequest(text: "能源", limit: 10, includeSnippets: true))
+            var pages: [SearchPage] = []
+            for compressions in [[CompressionAlgorithm.zlib], []] {
+                let connection = try RawConnection(port: server.port)
+                connection.send(requestBytes([(Self.hello(compressions: compressions), 0), (search, 1)]))
+                let answer = try #require(try connection.receive(2).last)
+                #expect(answer.opcode == .searchResult)
+                #expect(answer.wasCompressed == !compressions.isEmpty)
+                #expect(answer.payload.readableBytes >= Int(ProtocolLimits.defaultCompressionThreshold))
+                pages.append(try SearchPage(decoding: answer.payload))
+            }
+            #expect(pages[0].hits.count == 10)
+            #expect(pages[0].hits == pages[1].hits)
+            #expect(pages[0].total == pages[1].total)
+        }
+    }
+
     @Test("§5.1: uint values of 2^63 and more keep their meaning: LIMIT_EXCEEDED, an empty page, a whole stream")
     func hugeUnsignedValues() async throws {
         try await withLoopbackServer(articles: 30) { server in

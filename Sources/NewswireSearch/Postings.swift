@@ -1,0 +1,243 @@
+/// Encodes term lists in the segment layout (see ``Segment``): used by fresh builds and by merges, which copy
+/// each entry's position bytes verbatim.
+struct PostingsWriter {
+    var postings: [UInt8] = []
+    /// BM25 length normalisation of every (output) document under the segment's own average length.
+    private let normalization: [Double]
+    private var entryBytes: [UInt8] = []
+    private var blocks: [(Int32, UInt32, Float)] = []
+    private var previousDoc: Int32 = 0
+    private(set) var documentFrequency = 0
+
+    init(titleLengths: [UInt32], bodyLengths: [UInt32]) {
+        let average = Segment.averageLength(titleLengths: titleLengths, bodyLengths: bodyLengths)
+        normalization = zip(titleLengths, bodyLengths).map { title, body in
+            let length = Double(title) * Scoring.titleBoost + Double(body)
+            return Scoring.k1 * (1 - Scoring.b + Scoring.b * length / average)
+        }
+    }
+
+    mutating func beginTerm() {
+        entryBytes.removeAll(keepingCapacity: true)
+        blocks.removeAll(keepingCapacity: true)
+        previousDoc = 0
+        documentFrequency = 0
+    }
+
+    /// Adds one document's entry; `positions` are its delta-coded positions (nil for unigram lists).
+    @inline(__always)
+    mutating func add(doc: Int32, titleTF: Int32, bodyTF: Int32, positions: UnsafeBufferPointer<UInt8>?) {
+        if documentFrequency % Segment.skipInterval == 0 {
+            blocks.append((previousDoc, UInt32(entryBytes.count), 0))
+        }
+        // The block's best BM25 score per unit of idf (rounded up), for block-max pruning.
+        let tf = Double(titleTF) * Scoring.titleBoost + Double(bodyTF)
+        let score = Float(tf * (Scoring.k1 + 1) / (tf + normalization[Int(doc)])).nextUp
+        blocks[blocks.count - 1].2 = max(blocks[blocks.count - 1].2, score)
+        // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
+        let simple = titleTF == 0 && bodyTF == 1
+        Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &entryBytes)
+        previousDoc = doc
+        if !simple {
+            Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &entryBytes)
+            if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &entryBytes) }
+        }
+        if let positions {
+            if titleTF + bodyTF != 1 { Varint.append(UInt64(positions.count), to: &entryBytes) }
+            entryBytes.append(contentsOf: positions)
+        }
+        documentFrequency += 1
+    }
+
+    /// Writes the finished list (header, block table, entries) to `postings`.
+    mutating func endTerm() {
+        Varint.append(UInt64(documentFrequency), to: &postings)
+        if documentFrequency > Segment.blockTableMinimum {
+            for (previous, offset, maxScore) in blocks {
+                withUnsafeBytes(of: previous.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: offset.littleEndian) { postings.append(contentsOf: $0) }
+                withUnsafeBytes(of: maxScore.bitPattern.littleEndian) { postings.append(contentsOf: $0) }
+            }
+        }
+        postings.append(contentsOf: entryBytes)
+    }
+}
+
+enum Varint {
+    @inline(__always) static func append(_ value: UInt64, to bytes: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    @inline(__always) static func read(_ p: inout UnsafePointer<UInt8>) -> UInt32 {
+        var b = p.pointee
+        p += 1
+        if b < 0x80 { return UInt32(b) }
+        var result = UInt32(b & 0x7F)
+        var shift: UInt32 = 7
+        repeat {
+            b = p.pointee
+            p += 1
+            result |= UInt32(b & 0x7F) << shift
+            shift += 7
+        } while b >= 0x80
+        return result
+    }
+
+    @inline(__always) static func skip(_ p: inout UnsafePointer<UInt8>) {
+        while p.pointee >= 0x80 { p += 1 }
+        p += 1
+    }
+}
+
+// MARK: - Reading
+
+/// A forward cursor over one term's postings.
+struct PostingCursor {
+    private var p: UnsafePointer<UInt8>
+    private let end: UnsafePointer<UInt8>
+    let positional: Bool
+    /// Documents in the list.
+    let documentFrequency: Int
+    private let skipTable: UnsafeRawPointer
+    /// Blocks in the block table (0 for short lists, which have none).
+    let blockCount: Int
+    private var nextSkip = 1
+    private let entries: UnsafePointer<UInt8>
+    /// Current document, or `Int32.max` when exhausted; -1 before the first `next()`.
+    private(set) var doc: Int32 = -1
+    private(set) var titleTF: Int32 = 0
+    private(set) var bodyTF: Int32 = 0
+    private var positionsPointer: UnsafePointer<UInt8>
+    private var positionsLength = 0
+    private var previous: Int32 = 0
+
+    /// The current entry's delta-coded position bytes, as stored (merges copy them verbatim).
+    var rawPositions: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: positionsPointer, count: positionsLength) }
+
+    init(base: UnsafePointer<UInt8>, start: UInt32, end: UInt32, positional: Bool) {
+        var q = base + Int(start)
+        documentFrequency = Int(Varint.read(&q))
+        blockCount =
+            documentFrequency > Segment.blockTableMinimum
+            ? (documentFrequency + Segment.skipInterval - 1) / Segment.skipInterval : 0
+        skipTable = UnsafeRawPointer(q)
+        q += blockCount * 12
+        entries = q
+        p = q
+        self.end = base + Int(end)
+        self.positional = positional
+        positionsPointer = p
+    }
+
+    /// Moves to the next entry; false when exhausted.
+    @inline(__always) mutating func next() -> Bool {
+        guard p < end else {
+            doc = .max
+            return false
+        }
+        let head = Varint.read(&p)
+        previous += Int32(bitPattern: head >> 1)
+        doc = previous
+        if head & 1 == 1 {
+            titleTF = 0
+            bodyTF = 1
+        } else {
+            let code = Varint.read(&p)
+            var title = Int32(code & 15)
+            if title == 15 { title = Int32(bitPattern: Varint.read(&p)) }
+            titleTF = title
+            bodyTF = Int32(code >> 4)
+        }
+        if positional {
+            if titleTF + bodyTF == 1 {
+                positionsPointer = p
+                Varint.skip(&p)
+                positionsLength = p - positionsPointer
+            } else {
+                positionsLength = Int(Varint.read(&p))
+                positionsPointer = p
+                p += positionsLength
+            }
+        }
+        return true
+    }
+
+    /// Advances to the first entry at or after `target`; true when that entry is `target`.
+    @inline(__always) mutating func seek(_ target: Int32) -> Bool {
+        if doc >= target { return doc == target }
+        if nextSkip < blockCount {
+            // Jump to the last block that starts after a document below the target.
+            var k = nextSkip
+            var jump = -1
+            while k < blockCount, skipTable.loadUnaligned(fromByteOffset: 12 * k, as: Int32.self) < target {
+                jump = k
+                k += 1
+            }
+            nextSkip = k
+            if jump >= 0 {
+                jumpToBlock(jump)
+            }
+        }
+        while doc < target {
+            if !next() { return false }
+        }
+        return doc == target
+    }
+
+    /// Moves to the start of block `k` unless the cursor is already past it.
+    @inline(__always) mutating func jumpToBlock(_ k: Int) {
+        let q = entries + Int(skipTable.loadUnaligned(fromByteOffset: 12 * k + 4, as: UInt32.self))
+        if q > p {
+            p = q
+            previous = skipTable.loadUnaligned(fromByteOffset: 12 * k, as: Int32.self)
+        }
+    }
+
+    /// Best BM25 score per unit of idf in block `k`, under the segment's own average length.
+    @inline(__always) func blockMaxScore(_ k: Int) -> Double {
+        Double(Float(bitPattern: UInt32(littleEndian: skipTable.loadUnaligned(fromByteOffset: 12 * k + 8, as: UInt32.self))))
+    }
+
+    /// Occurrences in the current document.
+    var frequency: Int32 { titleTF + bodyTF }
+
+    /// An iterator over the current document's positions.
+    var positionIterator: PositionIterator {
+        PositionIterator(pointer: positionsPointer, remaining: titleTF + bodyTF)
+    }
+
+}
+
+/// Decodes one document's delta-coded positions lazily.
+struct PositionIterator {
+    private var pointer: UnsafePointer<UInt8>
+    private var remaining: Int32
+    /// Current position; `Int32.max` once exhausted.
+    private(set) var value: Int32 = 0
+
+    init(pointer: UnsafePointer<UInt8>, remaining: Int32) {
+        self.pointer = pointer
+        self.remaining = remaining
+        advance()
+    }
+
+    @inline(__always) mutating func advance() {
+        if remaining == 0 {
+            value = .max
+            return
+        }
+        remaining -= 1
+        value += Int32(bitPattern: Varint.read(&pointer))
+    }
+
+    /// Advances to the first position at or after `target`; returns it (`Int32.max` when none).
+    @inline(__always) mutating func advance(to target: Int32) -> Int32 {
+        while value < target { advance() }
+        return value
+    }
+}

@@ -1,0 +1,216 @@
+import NewswireModel
+
+/// An article's stored fields, with attribute ids interned by the owning ``SearchIndex``.
+struct PreparedDocument: Sendable {
+    var id: ArticleID
+    var title: String
+    var body: String
+    /// Interned source, or -1.
+    var sourceID: Int32
+    /// Interned `YYYY-MM`, or -1.
+    var monthID: Int32
+    /// Publication instant, or `Int64.min` when unknown.
+    var seconds: Int64
+    var utcOffset: Int32
+    /// Interned person names (participants then reporters, deduplicated).
+    var personIDs: [Int32]
+
+    var publishedAt: PublishedTime? {
+        seconds == .min ? nil : PublishedTime(secondsSinceEpoch: seconds, utcOffsetSeconds: utcOffset)
+    }
+}
+
+// MARK: - Building
+
+extension Segment {
+    /// Builds a segment from documents (their order gives the local ids).
+    static func build(_ documents: [PreparedDocument]) -> Segment {
+        // Size the term tables to the batch: a one-article segment must not pay for a corpus-sized table.
+        let characters = documents.reduce(0) { $0 + $1.title.utf16.count + $1.body.utf16.count }
+        var builder = SegmentBuilder(expectedCharacters: characters)
+        for document in documents { builder.add(document) }
+        return builder.finish()
+    }
+}
+
+/// Accumulates occurrences document by document, then lays out the flat postings.
+struct SegmentBuilder {
+    private var idText: [UInt8] = []
+    private var idStart: [UInt32] = [0]
+    private var documentCount = 0
+    private var text: [UInt16] = []
+    private var textStart: [UInt32] = [0]
+    private var sourceIDs: [Int32] = []
+    private var monthIDs: [Int32] = []
+    private var seconds: [Int64] = []
+    private var utcOffsets: [Int32] = []
+    private var personStart: [UInt32] = [0]
+    private var personIDs: [Int32] = []
+    private var titleLengths: [UInt32] = []
+    private var bodyLengths: [UInt32] = []
+    private var bodyBases: [Int32] = []
+
+    /// Key → provisional term number: BMP unigrams by direct lookup, everything else hashed.
+    private var unigramTerms: [UInt32]
+    private var cjkTerms: UInt64Table
+    private var cjkKeyList: [UInt64] = []
+    private var wordTerms: [String: UInt32] = [:]
+    private var wordList: [String] = []
+    /// Occurrences in document order: provisional term (words tagged with the top bit) and position.
+    private var occurrenceTerms: [UInt32] = []
+    private var occurrencePositions: [Int32] = []
+    private var documentOccurrenceStart: [Int] = [0]
+
+    private var units: [AnalyzedUnit] = []
+
+    /// `expectedCharacters` sizes the term tables (distinct bigrams grow far slower than text).
+    init(expectedCharacters: Int) {
+        // A direct table for BMP unigrams pays off only for large batches; small ones hash every key.
+        unigramTerms = expectedCharacters > 200_000 ? [UInt32](repeating: .max, count: 0x10000) : []
+        cjkTerms = UInt64Table(capacity: min(max(expectedCharacters / 4, 64), 1 << 20))
+    }
+
+    @inline(__always) private mutating func cjkTerm(_ key: UInt64) -> UInt32 {
+        if key < 0x10000 && !unigramTerms.isEmpty {
+            let t = unigramTerms[Int(key)]
+            if t != .max { return t }
+            let new = UInt32(cjkKeyList.count)
+            unigramTerms[Int(key)] = new
+            cjkKeyList.append(key)
+            return new
+        }
+        let candidate = UInt32(cjkKeyList.count)
+        let t = cjkTerms.findOrInsert(key, candidate)
+        if t == candidate { cjkKeyList.append(key) }
+        return t
+    }
+
+    mutating func add(_ document: PreparedDocument) {
+        idText.append(contentsOf: document.id.rawValue.utf8)
+        idStart.append(UInt32(idText.count))
+        documentCount += 1
+        text.append(contentsOf: document.title.utf16)
+        textStart.append(UInt32(text.count))
+        text.append(contentsOf: document.body.utf16)
+        textStart.append(UInt32(text.count))
+        sourceIDs.append(document.sourceID)
+        monthIDs.append(document.monthID)
+        seconds.append(document.seconds)
+        utcOffsets.append(document.utcOffset)
+        personIDs.append(contentsOf: document.personIDs)
+        personStart.append(UInt32(personIDs.count))
+
+        units.removeAll(keepingCapacity: true)
+        let last = Analyzer.units(of: NormalizedText(document.title, keepOrigins: false), basePosition: 0, into: &units)
+        let titleCount = units.count
+        let bodyBase = last + 1 + Analyzer.fieldGap
+        Analyzer.units(of: NormalizedText(document.body, keepOrigins: false), basePosition: bodyBase, into: &units)
+        titleLengths.append(UInt32(titleCount))
+        bodyLengths.append(UInt32(units.count - titleCount))
+        bodyBases.append(bodyBase)
+
+        for i in units.indices {
+            let unit = units[i]
+            if unit.cjk != 0 {
+                occurrenceTerms.append(cjkTerm(TermKey.unigram(unit.cjk)))
+                occurrencePositions.append(unit.position)
+                if i + 1 < units.count, units[i + 1].cjk != 0, units[i + 1].position == unit.position + 1 {
+                    occurrenceTerms.append(cjkTerm(TermKey.bigram(unit.cjk, units[i + 1].cjk)))
+                    occurrencePositions.append(unit.position)
+                }
+            } else {
+                let t: UInt32
+                if let existing = wordTerms[unit.word] {
+                    t = existing
+                } else {
+                    t = UInt32(wordList.count)
+                    wordTerms[unit.word] = t
+                    wordList.append(unit.word)
+                }
+                occurrenceTerms.append(t | 1 << 31)
+                occurrencePositions.append(unit.position)
+            }
+        }
+        documentOccurrenceStart.append(occurrenceTerms.count)
+    }
+
+    mutating func finish() -> Segment {
+        // Final term order: compact CJK keys ascending, other CJK keys ascending, then words.
+        let cjkOrder = cjkKeyList.indices.sorted {
+            let a = TermKey.compact(cjkKeyList[$0]) != nil
+            let b = TermKey.compact(cjkKeyList[$1]) != nil
+            return a != b ? a : cjkKeyList[$0] < cjkKeyList[$1]
+        }
+        let orderedKeys = cjkOrder.map { cjkKeyList[$0] }
+        let compactKeys = orderedKeys.compactMap(TermKey.compact)
+        let wideKeys = Array(orderedKeys.dropFirst(compactKeys.count))
+        var finalOf = [UInt32](repeating: 0, count: cjkKeyList.count)
+        for (final, provisional) in cjkOrder.enumerated() { finalOf[provisional] = UInt32(final) }
+        let cjkCount = cjkKeyList.count
+        let termCount = cjkCount + wordList.count
+        @inline(__always) func final(_ t: UInt32) -> Int {
+            t & 1 << 31 != 0 ? cjkCount + Int(t & ~(1 << 31)) : Int(finalOf[Int(t)])
+        }
+        // Counting sort of occurrences by term, keeping document then position order within a term.
+        var occurrenceCount = [Int](repeating: 0, count: termCount + 1)
+        for t in occurrenceTerms { occurrenceCount[final(t) + 1] += 1 }
+        for i in 0..<termCount { occurrenceCount[i + 1] += occurrenceCount[i] }
+        var fill = occurrenceCount
+        var sortedDocs = [Int32](repeating: 0, count: occurrenceTerms.count)
+        var sortedPositions = [Int32](repeating: 0, count: occurrenceTerms.count)
+        for doc in 0..<documentCount {
+            for k in documentOccurrenceStart[doc]..<documentOccurrenceStart[doc + 1] {
+                let t = final(occurrenceTerms[k])
+                let slot = fill[t]
+                fill[t] = slot + 1
+                sortedDocs[slot] = Int32(doc)
+                sortedPositions[slot] = occurrencePositions[k]
+            }
+        }
+        occurrenceTerms = []
+        occurrencePositions = []
+
+        var writer = PostingsWriter(titleLengths: titleLengths, bodyLengths: bodyLengths)
+        writer.postings.reserveCapacity(sortedDocs.count * 3)
+        var termStart = [UInt32](repeating: 0, count: termCount + 1)
+        var positionBytes: [UInt8] = []
+        for t in 0..<termCount {
+            termStart[t] = UInt32(writer.postings.count)
+            let positional = t >= cjkCount || TermKey.isPositional(cjkKeyList[cjkOrder[t]])
+            var k = occurrenceCount[t]
+            let end = occurrenceCount[t + 1]
+            writer.beginTerm()
+            while k < end {
+                let doc = sortedDocs[k]
+                var j = k
+                while j < end, sortedDocs[j] == doc { j += 1 }
+                let bodyBase = bodyBases[Int(doc)]
+                var titleTF = 0
+                while k + titleTF < j, sortedPositions[k + titleTF] < bodyBase { titleTF += 1 }
+                positionBytes.removeAll(keepingCapacity: true)
+                if positional {
+                    var previous: Int32 = 0
+                    for m in k..<j {
+                        Varint.append(UInt64(sortedPositions[m] - previous), to: &positionBytes)
+                        previous = sortedPositions[m]
+                    }
+                }
+                positionBytes.withUnsafeBufferPointer { bytes in
+                    writer.add(
+                        doc: doc, titleTF: Int32(titleTF), bodyTF: Int32(j - k - titleTF),
+                        positions: positional ? bytes : nil)
+                }
+                k = j
+            }
+            writer.endTerm()
+        }
+        termStart[termCount] = UInt32(writer.postings.count)
+        writer.postings.append(0)  // padding: the buffer is never empty
+        let postings = [UInt8](writer.postings)  // drop the reserve
+        return Segment(
+            idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
+            utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,
+            bodyLengths: bodyLengths, bodyBases: bodyBases, compactKeys: compactKeys, wideKeys: wideKeys,
+            wordList: wordList, termStart: termStart, postings: postings)
+    }
+}

@@ -1,0 +1,224 @@
+/// Finding one segment's matches: a single term scored straight off its postings (block-max pruning), a
+/// zig-zag join driven by the rarest required term, the union of an OR group's postings, or every document.
+extension Executor {
+    /// Everything a search accumulates.
+    struct Sink {
+        var total = 0
+        var collector: TopCollector
+        var facets: FacetAccumulator
+    }
+
+    /// Feeds every live document of segment `s` that matches the query to `sink`, in document order.
+    func collect(segment s: Int, into sink: inout Sink) {
+        let segment = state.segments[s]
+        // Postings always end with a padding byte, so the base address exists.
+        segment.postings.withUnsafeBufferPointer { buffer in scan(s, segment, base: buffer.baseAddress!, &sink) }
+    }
+
+    private func scan(_ s: Int, _ segment: Segment, base: UnsafePointer<UInt8>, _ sink: inout Sink) {
+        var context = makeContext(segment, base: base)
+        defer { context.release() }
+        let cursors = context.cursors
+        // Drive by the rarest term of the required text conditions.
+        var driver: Int? = nil
+        var driverDF = Int.max
+        for condition in required {
+            guard case .text(let i) = condition else { continue }
+            guard context.textPresent[i] else { return }  // a required term is absent: nothing matches here
+            for k in context.textLower[i]..<context.textUpper[i] where cursors[k].documentFrequency < driverDF {
+                driverDF = cursors[k].documentFrequency
+                driver = k
+            }
+        }
+        let segmentIndex = Int32(s)
+        let simple =
+            required.count == 1 && optionalGroups.isEmpty && exclusions.isEmpty && requestSources == nil
+            && request.publishedFrom == nil && request.publishedBefore == nil && sink.facets.isEmpty
+        if simple, case .text(let i) = required[0], texts[i].kind == .single, let driver {
+            // Fast path: one term, no filters. Score straight off the postings.
+            let idf = texts[i].idf
+            let titleOnly = texts[i].scope == .title
+            let seconds = segment.seconds
+            let blockCount = cursors[driver].blockCount
+            if blockCount > 0 && !titleOnly && request.sort == .relevance && segment.deletedCount == 0
+                && sink.collector.capacity > 0
+            {
+                // Block-max pruning: the total is the list's length (no deletions here); only blocks whose best
+                // possible score could enter the top k are decoded.
+                let df = cursors[driver].documentFrequency
+                sink.total += df
+                // Stored bounds assume the segment's average length; a larger index-wide average can raise scores
+                // by at most the ratio (BM25's length norm shrinks by at most that factor).
+                let scale = idf * max(1, averageLength / segment.averageLength) * (1 + 1e-6)
+                for block in 0..<blockCount {
+                    if sink.collector.isFull && cursors[driver].blockMaxScore(block) * scale < sink.collector.threshold {
+                        continue
+                    }
+                    cursors[driver].jumpToBlock(block)
+                    for _ in 0..<min(Segment.skipInterval, df - block * Segment.skipInterval) {
+                        _ = cursors[driver].next()
+                        let doc = cursors[driver].doc
+                        let d = Int(doc)
+                        let score = bm25(
+                            idf, cursors[driver].titleTF, cursors[driver].bodyTF, d, context)
+                        sink.collector.add(Candidate(score: score, time: seconds[d], segment: segmentIndex, doc: doc))
+                    }
+                }
+                return
+            }
+            while cursors[driver].next() {
+                let doc = cursors[driver].doc
+                let d = Int(doc)
+                if context.isDeleted(d) { continue }
+                let title = cursors[driver].titleTF
+                if titleOnly && title == 0 { continue }
+                let body = titleOnly ? 0 : cursors[driver].bodyTF
+                sink.total += 1
+                sink.collector.add(
+                    Candidate(score: bm25(idf, title, body, d, context), time: seconds[d], segment: segmentIndex, doc: doc))
+            }
+            return
+        }
+        if let driver {
+            // Zig-zag join over every term the required texts need: each cursor (rarest first) either holds the
+            // candidate or names the next document worth trying, and the driver skips ahead to it.
+            var others: [Int] = []
+            for condition in required {
+                guard case .text(let i) = condition else { continue }
+                for k in context.textLower[i]..<context.textUpper[i] where k != driver { others.append(k) }
+            }
+            others.sort { cursors[$0].documentFrequency < cursors[$1].documentFrequency }
+            // A lone phrase ranked by relevance: documents that cannot reach the top k are only checked for a
+            // match (first occurrence), not counted.
+            var phrase: Int? = nil
+            if simple, request.sort == .relevance, case .text(let i) = required[0], texts[i].kind == .positional {
+                phrase = i
+            }
+            guard cursors[driver].next() else { return }
+            var candidate = cursors[driver].doc
+            search: while true {
+                for k in others where !cursors[k].seek(candidate) {
+                    if cursors[k].doc == .max { break search }
+                    candidate = cursors[k].doc
+                    if !cursors[driver].seek(candidate) {
+                        if cursors[driver].doc == .max { break search }
+                        candidate = cursors[driver].doc
+                    }
+                    continue search
+                }
+                if let phrase {
+                    considerPhrase(phrase, candidate, segmentIndex, &context, &sink)
+                } else {
+                    consider(candidate, segmentIndex, &context, &sink)
+                }
+                guard cursors[driver].next() else { break }
+                candidate = cursors[driver].doc
+            }
+        } else if var union = unionDrivers(context) {
+            // No required text, but an OR group: a match satisfies one of its alternatives, so it is in the union
+            // of their rarest terms' postings. Walk that union (copies of the cursors, so evaluation's own
+            // cursors still see every candidate in order) instead of every document.
+            for k in union.indices { _ = union[k].next() }
+            while true {
+                var candidate = Int32.max
+                for k in union.indices where union[k].doc < candidate { candidate = union[k].doc }
+                if candidate == .max { break }
+                consider(candidate, segmentIndex, &context, &sink)
+                for k in union.indices where union[k].doc == candidate { _ = union[k].next() }
+            }
+        } else {
+            for doc in 0..<Int32(segment.count) { consider(doc, segmentIndex, &context, &sink) }
+        }
+    }
+
+    /// For the OR group with the fewest candidates: a fresh copy of each alternative's rarest term cursor
+    /// (alternatives with a term absent from the segment cannot hold and need none). Nil when no group has a text
+    /// term in every alternative.
+    private func unionDrivers(_ context: SegmentContext) -> [PostingCursor]? {
+        var best: [PostingCursor]? = nil
+        var bestCost = Int.max
+        groups: for group in optionalGroups {
+            var drivers: [PostingCursor] = []
+            var cost = 0
+            for alternative in group {
+                var rarest = -1
+                var absent = false
+                for condition in alternative {
+                    guard case .text(let i) = condition else { continue }
+                    guard context.textPresent[i] else {
+                        absent = true
+                        break
+                    }
+                    for k in context.textLower[i]..<context.textUpper[i]
+                    where rarest < 0 || context.cursors[k].documentFrequency < context.cursors[rarest].documentFrequency {
+                        rarest = k
+                    }
+                }
+                if absent { continue }
+                guard rarest >= 0 else { continue groups }  // an alternative with filters only: any document
+                drivers.append(context.cursors[rarest])
+                cost += context.cursors[rarest].documentFrequency
+            }
+            if cost < bestCost {
+                bestCost = cost
+                best = drivers
+            }
+        }
+        return best
+    }
+
+    @inline(__always)
+    private func considerPhrase(
+        _ i: Int, _ doc: Int32, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink
+    ) {
+        let d = Int(doc)
+        guard !context.isDeleted(d) else { return }
+        let lower = context.textLower[i]
+        let upper = context.textUpper[i]
+        let titleOnly = texts[i].scope == .title
+        let idf = texts[i].idf
+        var needCounts = true
+        if sink.collector.isFull {
+            // Each match needs its own occurrence of every component, so the rarest bounds the phrase's tf.
+            var title = Int32.max
+            var body = Int32.max
+            for k in lower..<upper {
+                title = min(title, context.cursors[k].titleTF)
+                body = min(body, context.cursors[k].bodyTF)
+            }
+            if titleOnly { body = 0 }
+            needCounts = bm25(idf, title, body, d, context) * (1 + 1e-9) >= sink.collector.threshold
+        }
+        guard
+            let (title, body) = positionalMatch(
+                text: i, doc: doc, lower: lower, upper: upper, titleOnly: titleOnly, firstOnly: !needCounts, &context)
+        else { return }
+        sink.total += 1
+        if needCounts {
+            sink.collector.add(
+                Candidate(score: bm25(idf, title, body, d, context), time: context.seconds[d], segment: s, doc: doc))
+        }
+    }
+
+    @inline(__always)
+    private func consider(_ doc: Int32, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink) {
+        let d = Int(doc)
+        guard !context.isDeleted(d), passesRequestFilters(context, d) else { return }
+        var score = 0.0
+        guard holds(required, doc: doc, &context, score: &score, scoring: true) else { return }
+        for group in optionalGroups {
+            var any = false
+            for alternative in group where holds(alternative, doc: doc, &context, score: &score, scoring: true) {
+                any = true
+            }
+            guard any else { return }
+        }
+        for exclusion in exclusions {
+            var ignored = 0.0
+            if holds(exclusion, doc: doc, &context, score: &ignored, scoring: false) { return }
+        }
+        sink.total += 1
+        sink.collector.add(Candidate(score: score, time: context.seconds[d], segment: s, doc: doc))
+        if !sink.facets.isEmpty { sink.facets.add(context.segment, d) }
+    }
+}
