@@ -149,7 +149,7 @@ let package = Package(
         .executableTarget(
             name: "newswire",
             dependencies: [
-                "NewswireModel", "ArticleExtraction", "NewswireClient", "NewswireLoad", "NewswireStore",
+                "NewswireModel", "ArticleExtraction", "NewswireClient", "NewswireLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -162,7 +162,7 @@ let package = Package(
 
         // Drives the crash-safety and soak scripts (benchmarks/crash, benchmarks/soak) over the protocol.
         .executableTarget(
-            name: "newswire-hardening", dependencies: ["NewswireModel", "NewswireClient", "NewswireStore"]),
+            name: "newswire-hardening", dependencies: ["NewswireModel", "NewswireClient"]),
 
         // The DocC getting-started code, compiled with the package (GettingStarted.md shows it verbatim).
         .executableTarget(name: "ClientQuickStart", dependencies: ["NewswireClient"], path: "Examples/ClientQuickStart"),

@@ -89,7 +89,7 @@ struct JSONLinesImportTests {
         #expect(ids == ["r1", "r2", "r4"])
         #expect(skipped == [4])
 
-        let missing = #expect(throws: StoreError.self) {
+        let missing = #expect(throws: JSONLinesFileError.self) {
             try JSONLinesImport.readArticles(path: dir.file("absent.jsonl")) { _ in }
         }
         #expect(missing?.message.contains("absent.jsonl") == true)
