@@ -1,6 +1,6 @@
 import ArticleExtraction
 import NewswireModel
-import NewswireTestSupport
+import NewswireTestFixtures
 import Testing
 
 @Suite("Bad input")
