@@ -149,17 +149,3 @@ public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { message }
 }
-
-/// A value behind a lock, for state shared between threads.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
