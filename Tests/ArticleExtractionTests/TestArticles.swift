@@ -1,5 +1,4 @@
 import ArticleExtraction
-import Foundation
 import NewswireModel
 import NewswireTestFixtures
 
@@ -26,37 +25,21 @@ enum TestArticles {
             participants: participants, paragraphs: paragraphs, language: "zh")
     }
 
-    /// The first `limit` articles of `../shared/corpus/zh-news.jsonl` (real CCTV news; see its README), or nil when
-    /// the shared folder is absent. Ids are the corpus ids; `body` lines become paragraphs; dates are China time.
+    /// The first `limit` articles of `../shared/corpus/zh-news.jsonl` (real CCTV news; see its README), read by
+    /// ``JSONLinesImport``, or nil when the shared folder is absent.
     static func corpus(limit: Int, from filePath: String = #filePath) -> [Article]? {
         let path = TestPaths.shared(from: filePath) + "/corpus/zh-news.jsonl"
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        struct Row: Decodable {
-            var id: String
-            var title: String
-            var published: String?
-            var source: String?
-            var url: String?
-            var body: String
-        }
+        guard TestPaths.fileExists(path) else { return nil }
+        struct Enough: Error {}
         var articles: [Article] = []
-        var pending = Data()
-        let decoder = JSONDecoder()
-        while articles.count < limit {
-            let chunk = handle.readData(ofLength: 1 << 20)
-            pending.append(chunk)
-            while articles.count < limit, let newline = pending.firstIndex(of: 0x0A) {
-                let line = pending[pending.startIndex..<newline]
-                pending = Data(pending[(newline + 1)...])
-                guard !line.isEmpty, let row = try? decoder.decode(Row.self, from: line) else { continue }
-                articles.append(
-                    Article(
-                        id: ArticleID(row.id), url: row.url, title: row.title,
-                        publishedAt: row.published.flatMap { PublishedTime(iso8601: $0) }, source: row.source,
-                        paragraphs: row.body.split(separator: "\n").map(String.init), language: "zh"))
+        do {
+            try JSONLinesImport.readArticles(path: path, batchSize: max(1, limit)) { batch in
+                articles += batch.prefix(limit - articles.count)
+                if articles.count >= limit { throw Enough() }
             }
-            if chunk.isEmpty { break }
+        } catch is Enough {
+        } catch {
+            return nil
         }
         return articles
     }
