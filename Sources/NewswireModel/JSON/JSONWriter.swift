@@ -26,32 +26,26 @@ struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { utf8 in
-            let lineSeparators = escaping == .javaScriptSafe
             let shortControlEscapes = escaping == .foundation
+            // Only ASCII (and U+2028/U+2029, lead byte E2) can need escaping, so runs of other bytes copy whole;
+            // one table look-up per byte finds where a run ends.
+            let stops = escaping == .javaScriptSafe ? Self.javaScriptSafeStops : Self.foundationStops
             var runStart = 0
-            var i = 0
-            // Only ASCII (and U+2028/U+2029, lead byte E2) can need escaping, so runs of other bytes copy whole.
-            while i < utf8.count {
+            for i in 0..<utf8.count {
                 let b = utf8[i]
-                guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || (b == 0xE2 && lineSeparators)
-                else {
-                    i += 1
-                    continue
-                }
+                guard stops[Int(b)] else { continue }
                 if b == 0xE2 {
+                    // E2 80 A8/A9; the two continuation bytes are skipped by the loop and not copied.
                     guard i + 2 < utf8.count, utf8[i + 1] == 0x80, utf8[i + 2] == 0xA8 || utf8[i + 2] == 0xA9 else {
-                        i += 1
                         continue
                     }
                     bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
                     raw(utf8[i + 2] == 0xA8 ? "\\u2028" : "\\u2029")
-                    i += 3
-                    runStart = i
+                    runStart = i + 3
                     continue
                 }
                 bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
-                i += 1
-                runStart = i
+                runStart = i + 1
                 switch b {
                 case UInt8(ascii: "\""): raw("\\\"")
                 case UInt8(ascii: "\\"): raw("\\\\")
@@ -70,6 +64,12 @@ struct JSONWriter {
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The bytes at which a run of copied bytes ends, per escaping.
+    private static let foundationStops: [Bool] = (0..<256).map { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
+    private static let javaScriptSafeStops: [Bool] = (0..<256).map {
+        $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0xE2
     }
 
     mutating func optionalString(_ s: String?) {
