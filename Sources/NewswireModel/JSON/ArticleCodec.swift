@@ -4,7 +4,7 @@
 /// Sorted keys make the encoding deterministic, so an unchanged record is detected by comparing bytes, and the
 /// bytes can be served as-is. Absent optionals are written as `null` (see `Article.encode(to:)`). Encoding and
 /// decoding are hand-written (``JSONReader``/``JSONWriter``): `store-bench codec` (benchmarks/store) measures
-/// them against Foundation's coders on the corpus, same bytes out, at about 7–10× for encoding and 2.5–3× for
+/// them against Foundation's coders on the corpus, same bytes out, at about 5–10× for encoding and 2.4–3× for
 /// decoding on Linux, which matters for import and for rebuilding the index from the store.
 public enum ArticleCodec {
     /// Encodes `article`.
