@@ -31,7 +31,7 @@ struct JSONReadError: Error, Sendable {
 /// including surrogate pairs, integers, `null`, arrays of strings) and skip any other value; ``JSONValue`` builds
 /// a tree from it for JSON found in web pages. Hand-written because NewswireModel and ArticleExtraction do not
 /// import Foundation (see ``JSONValue``), and it is faster: `store-bench codec` measures stored records decoding
-/// about 2.5–3× faster than with `JSONDecoder` (corpus lines about as fast: splitting the body into paragraphs
+/// about 2.4–3× faster than with `JSONDecoder` (corpus lines about as fast: splitting the body into paragraphs
 /// dominates there).
 struct JSONReader {
     let bytes: UnsafeBufferPointer<UInt8>
