@@ -128,10 +128,15 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Test helpers that need no NIO: paths, temporary directories, blocking tests, a throwaway PostgreSQL
+        // cluster (processes only), the crash harness. The library tests use only these.
+        .target(name: "NewswireTestFixtures", dependencies: ["NewswireModel"]),
+        // On top of the fixtures (re-exported): a test server on port 0 and stores of every kind.
         .target(
             name: "NewswireTestSupport",
             dependencies: [
-                "NewswireModel", "ArticleExtraction", "NewswireEngine", "NewswireServer", "NewswirePostgres",
+                "NewswireTestFixtures", "NewswireModel", "NewswireStore", "NewswireEngine", "NewswireServer",
+                "NewswirePostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -155,7 +160,7 @@ let package = Package(
         .executableTarget(
             name: "newswire",
             dependencies: [
-                "NewswireModel", "ArticleExtraction", "NewswireClient", "NewswireLoad", "NewswireStore",
+                "NewswireModel", "ArticleExtraction", "NewswireClient", "NewswireLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -168,21 +173,29 @@ let package = Package(
 
         // Drives the crash-safety and soak scripts (benchmarks/crash, benchmarks/soak) over the protocol.
         .executableTarget(
-            name: "newswire-hardening", dependencies: ["NewswireModel", "NewswireClient", "NewswireStore"]),
+            name: "newswire-hardening", dependencies: ["NewswireModel", "NewswireClient"]),
 
         // The DocC getting-started code, compiled with the package (GettingStarted.md shows it verbatim).
         .executableTarget(name: "ClientQuickStart", dependencies: ["NewswireClient"], path: "Examples/ClientQuickStart"),
 
         // MARK: Tests
-        .testTarget(name: "NewswireModelTests", dependencies: ["NewswireModel"]),
+        // The library tests build no NIO: they use NewswireTestFixtures, not NewswireTestSupport.
+        .testTarget(name: "NewswireModelTests", dependencies: ["NewswireModel", "NewswireTestFixtures"]),
         .testTarget(
             name: "ArticleExtractionTests",
-            dependencies: ["ArticleExtraction", "NewswireTestSupport"],
+            dependencies: ["ArticleExtraction", "NewswireTestFixtures"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "NewswireSearchTests", dependencies: ["NewswireSearch", "NewswireTestSupport"]),
+        .testTarget(name: "NewswireSearchTests", dependencies: ["NewswireSearch"]),
+        .testTarget(name: "NewswireStoreTests", dependencies: ["NewswireStore", "NewswireTestFixtures"]),
+        // The store conformance suite on every store (SQLite and PostgreSQL) and PostgreSQL's change feed.
         .testTarget(
-            name: "NewswireStoreTests", dependencies: ["NewswireStore", "NewswirePostgres", "NewswireTestSupport"]),
+            name: "NewswirePostgresTests",
+            dependencies: [
+                "NewswireStore", "NewswirePostgres", "NewswireModel", "NewswireTestSupport",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "NewswireEngineTests", dependencies: ["NewswireEngine", "NewswirePostgres", "NewswireTestSupport"]),
         .testTarget(

@@ -158,6 +158,10 @@ final class AsyncSemaphore: Sendable {
         var available: Int
         var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
         var nextWaiter: UInt64 = 0
+        /// Acquires that have an id but have not yet tried to take a permit or registered as a waiter.
+        var starting: Set<UInt64> = []
+        /// Starting acquires whose task was cancelled before they registered: they throw instead of waiting.
+        var cancelledWhileStarting: Set<UInt64> = []
     }
 
     private let state: NIOLockedValueBox<State>
@@ -166,14 +170,20 @@ final class AsyncSemaphore: Sendable {
         state = NIOLockedValueBox(State(available: permits))
     }
 
+    /// How many acquires are waiting for a permit.
+    var waiterCount: Int { state.withLockedValue { $0.waiters.count } }
+
     func acquire() async throws {
         let waiterID = state.withLockedValue { state -> UInt64 in
             state.nextWaiter += 1
+            state.starting.insert(state.nextWaiter)
             return state.nextWaiter
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let granted = state.withLockedValue { state -> Bool in
+                let granted = state.withLockedValue { state -> Bool? in
+                    state.starting.remove(waiterID)
+                    if state.cancelledWhileStarting.remove(waiterID) != nil { return nil }
                     if state.available > 0 {
                         state.available -= 1
                         return true
@@ -181,10 +191,20 @@ final class AsyncSemaphore: Sendable {
                     state.waiters.append((waiterID, continuation))
                     return false
                 }
-                if granted { continuation.resume() }
+                switch granted {
+                case true?: continuation.resume()
+                case nil: continuation.resume(throwing: CancellationError())
+                case false?: break
+                }
             }
         } onCancel: {
+            // The cancellation may come before the waiter is registered (even before the operation runs, when the
+            // task is already cancelled): then it is remembered, so the waiter does not wait for a release.
             let cancelled = state.withLockedValue { state -> CheckedContinuation<Void, any Error>? in
+                if state.starting.remove(waiterID) != nil {
+                    state.cancelledWhileStarting.insert(waiterID)
+                    return nil
+                }
                 guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
                 return state.waiters.remove(at: index).continuation
             }

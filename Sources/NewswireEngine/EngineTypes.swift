@@ -115,18 +115,25 @@ public struct EngineStats: Sendable, Hashable {
 
 /// An engine failure a caller can act on.
 public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// What kind of failure.
-    public enum Code: Sendable, Hashable {
+    /// A stable error code. New codes may be added; switch with a `default`.
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The code's name, e.g. `NOT_FOUND`.
+        public var rawValue: String
+        /// Wraps a name.
+        public init(rawValue: String) { self.rawValue = rawValue }
+
         /// No article with the given id.
-        case notFound
+        public static let notFound = Code(rawValue: "NOT_FOUND")
         /// Another process (or engine) has the data directory open.
-        case dataDirectoryInUse
+        public static let dataDirectoryInUse = Code(rawValue: "DATA_DIRECTORY_IN_USE")
         /// The engine was closed.
-        case closed
+        public static let closed = Code(rawValue: "CLOSED")
         /// The data directory cannot be used.
-        case cannotOpen
+        public static let cannotOpen = Code(rawValue: "CANNOT_OPEN")
         /// An argument was out of range.
-        case invalidArgument
+        public static let invalidArgument = Code(rawValue: "INVALID_ARGUMENT")
+
+        public var description: String { rawValue }
     }
 
     /// What kind of failure.
@@ -141,18 +148,4 @@ public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { message }
-}
-
-/// A value behind a lock, for state shared between threads.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
 }

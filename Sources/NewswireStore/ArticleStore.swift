@@ -164,18 +164,25 @@ public struct StoreChange: Sendable, Hashable {
 
 /// A store failure a caller can act on.
 public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// What kind of failure.
-    public enum Code: Sendable, Hashable {
+    /// A stable error code. New codes may be added; switch with a `default`.
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The code's name, e.g. `CANNOT_OPEN`.
+        public var rawValue: String
+        /// Wraps a name.
+        public init(rawValue: String) { self.rawValue = rawValue }
+
         /// An argument was out of range (limit, cursor).
-        case invalidArgument
+        public static let invalidArgument = Code(rawValue: "INVALID_ARGUMENT")
         /// The data directory could not be created or opened.
-        case cannotOpen
+        public static let cannotOpen = Code(rawValue: "CANNOT_OPEN")
         /// A stored record could not be decoded; the database is damaged or was written by something else.
-        case corruptRecord
+        public static let corruptRecord = Code(rawValue: "CORRUPT_RECORD")
         /// The database was written by a newer Newswire (schema version too high).
-        case unsupportedSchema
+        public static let unsupportedSchema = Code(rawValue: "UNSUPPORTED_SCHEMA")
         /// The record cannot be stored (for example an empty id).
-        case invalidRecord
+        public static let invalidRecord = Code(rawValue: "INVALID_RECORD")
+
+        public var description: String { rawValue }
     }
 
     /// What kind of failure.

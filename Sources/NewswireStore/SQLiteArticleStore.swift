@@ -419,3 +419,17 @@ public final class SQLiteArticleStore: ArticleStore {
         try pool.close()
     }
 }
+
+extension ArticleCodec {
+    /// Decodes a stored record, reporting failure as a ``StoreError`` naming `id`.
+    static func decodeStored(_ data: Data, id: String) throws -> Article {
+        do {
+            return try decode(data)
+        } catch {
+            throw StoreError(
+                .corruptRecord,
+                "stored record for id \(id) is not a valid Article (\(error)); the database is damaged — "
+                    + "restore it from a backup or re-import the source")
+        }
+    }
+}

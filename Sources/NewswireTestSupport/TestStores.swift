@@ -2,10 +2,7 @@ import Foundation
 import NewswireModel
 import NewswirePostgres
 import NewswireStore
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import NewswireTestFixtures
 
 /// The store implementations the shared conformance tests run against.
 public enum StoreKind: String, Sendable, CaseIterable, CustomStringConvertible {
@@ -18,41 +15,6 @@ public enum StoreKind: String, Sendable, CaseIterable, CustomStringConvertible {
     public static var available: [StoreKind] { TemporaryPostgres.isAvailable ? [.sqlite, .postgres] : [.sqlite] }
 
     public var description: String { rawValue }
-}
-
-/// One PostgreSQL server shared by every test of the process (each test takes its own database), started on first
-/// use and killed when the process exits.
-public enum SharedTestPostgres {
-    nonisolated(unsafe) private static var pidToKill: pid_t = 0
-    nonisolated(unsafe) private static var directoryToRemove: String?
-
-    private static let server: Result<TemporaryPostgres, TemporaryPostgresError> = {
-        do {
-            let server = try TemporaryPostgres()
-            pidToKill = server.pid
-            directoryToRemove = server.directory
-            atexit {
-                if SharedTestPostgres.pidToKill > 0 { kill(SharedTestPostgres.pidToKill, SIGKILL) }
-                if let directory = SharedTestPostgres.directoryToRemove {
-                    try? FileManager.default.removeItem(atPath: directory)
-                }
-            }
-            return .success(server)
-        } catch let error as TemporaryPostgresError {
-            return .failure(error)
-        } catch {
-            return .failure(TemporaryPostgresError("\(error)"))
-        }
-    }()
-
-    /// The shared server (started on first use).
-    public static func get() throws -> TemporaryPostgres { try server.get() }
-
-    /// A URL of a fresh, empty database on the shared server.
-    public static func freshDatabaseURL(_ name: String = #function) throws -> String {
-        let server = try get()
-        return server.url(database: try server.createDatabase(name))
-    }
 }
 
 /// A store under test that can be closed and opened again on the same data.

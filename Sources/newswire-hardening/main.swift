@@ -11,7 +11,6 @@
 //       one JSON line with operation and error counts.
 import Foundation
 import NewswireClient
-import NewswireStore
 
 func fail(_ message: String, code: Int32 = 1) -> Never {
     FileHandle.standardError.write(Data(("newswire-hardening: " + message + "\n").utf8))

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import NewswireClient
-import NewswireStore
 
 /// `newswire ingest PATH...`
 struct IngestCommand: AsyncParsableCommand {

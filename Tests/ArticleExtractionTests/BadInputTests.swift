@@ -1,6 +1,6 @@
 import ArticleExtraction
 import NewswireModel
-import NewswireTestSupport
+import NewswireTestFixtures
 import Testing
 
 @Suite("Bad input")
@@ -90,28 +90,5 @@ struct BadInputTests {
                 #expect(documented.contains(error.code), "round \(round): \(error)")
             }
         }
-    }
-
-    /// `newswire parse` is a thin wrapper over PageParseRunner: bad files get one stderr line each naming the
-    /// file, nothing on stdout, the rest still parse, and the status is non-zero.
-    @Test func parseCommandKeepsGoingAndReportsEachBadFile() {
-        let files = ["utf8-news.html", "empty.txt", "image.png", "undecodable.txt", "english.html", "no-article.html"]
-        var out: [String] = []
-        var err: [String] = []
-        let status = PageParseRunner(format: .json).run(
-            paths: files.map(Fixture.path), output: { out.append($0) }, errors: { err.append($0) })
-        #expect(status == 1)
-        #expect(out.count == 2)
-        #expect(out[0].hasPrefix("{\"id\":") && out[0].contains("示例市召开春季农业生产现场推进会"))
-        #expect(out[1].contains("City Council Approves New Riverside Park"))
-        #expect(err.count == 4)
-        for (line, file) in zip(err, ["empty.txt", "image.png", "undecodable.txt", "no-article.html"]) {
-            #expect(line.hasPrefix("newswire parse: \(Fixture.path(file)): "))
-            #expect(!line.contains("\n"))
-        }
-        let allGood = PageParseRunner(format: .summary).run(
-            paths: [Fixture.path("jsonld.html")], output: { out.append($0) }, errors: { err.append($0) })
-        #expect(allGood == 0)
-        #expect(out.last?.contains("title         长江流域开展水生生物多样性调查") == true)
     }
 }

@@ -1,7 +1,7 @@
 import ArticleExtraction
 import Foundation
 import NewswireModel
-import NewswireTestSupport
+import NewswireTestFixtures
 import Testing
 
 /// Real pages from ../shared/extraction-dev (never copied into the repo). Skipped when the folder is absent, so a

@@ -1,6 +1,6 @@
 import ArticleExtraction
 import NewswireModel
-import NewswireTestSupport
+import NewswireTestFixtures
 
 /// Fixture files written for these tests (see Fixtures/), located from this source file.
 enum Fixture {

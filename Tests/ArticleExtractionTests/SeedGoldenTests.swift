@@ -1,6 +1,6 @@
 import ArticleExtraction
 import NewswireModel
-import NewswireTestSupport
+import NewswireTestFixtures
 import Testing
 
 /// The seed page (a plain-text scrape) must parse to exactly its golden values below.

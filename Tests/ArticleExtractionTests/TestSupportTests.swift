@@ -1,5 +1,5 @@
 import NewswireModel
-import NewswireTestSupport
+import NewswireTestFixtures
 import Testing
 
 @Suite("Test support")

@@ -1,4 +1,4 @@
-import NewswireTestSupport
+import NewswireTestFixtures
 import Foundation
 import NewswireModel
 import NewswireStore

@@ -28,6 +28,7 @@ step() {
 
 rm -rf "$work/store1" "$work/engine1" "$work/store10" "$work/engine10" "$work/duplicates"
 step parse "$corpus"
+step codec "$corpus"
 step import-store "$corpus" "$work/store1" 1
 step import "$corpus" "$work/engine1" 1
 step open "$work/engine1"
@@ -76,6 +77,13 @@ for r in opens:
     n = int(r["articles"])
     ratio = f"{rebuild[n] / float(r['seconds']):.1f}× faster" if r["step"] == "open" and n in rebuild else ""
     print(f"| {r['step']} | {n:,} | {r['source']} | {r['replayed']} | {f(r['seconds'])} ({f(r['snapshotLoadSeconds'])} / {f(r['catchUpSeconds'])}) | {f(r['rssMB'], 0)} | {ratio} |")
+codec = [r for r in rows if r["step"].startswith("codec-")]
+if codec:
+    print()
+    print("| JSON (hand-written vs Foundation, best of 3) | articles | seconds | MB/s | Foundation seconds | Foundation MB/s | speed-up |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in codec:
+        print(f"| {r['step'][6:]} | {int(r['articles']):,} | {f(r['seconds'], 3)} | {f(r['mbPerSecond'], 1)} | {f(r['foundationSeconds'], 3)} | {f(r['foundationMBPerSecond'], 1)} | {float(r['ratio']):.1f}× |")
 dups = [r for r in rows if r["step"].startswith("duplicates")]
 if dups:
     print()

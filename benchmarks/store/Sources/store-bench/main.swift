@@ -1,6 +1,8 @@
 // store-bench: measurements for the store and the engine, one step per process (run.sh drives it).
 //
 //   store-bench parse <corpus.jsonl>                     JSON Lines → Article only (the import floor)
+//   store-bench codec <corpus.jsonl>                     the hand-written JSON reader/writer against Foundation's
+//                                                        JSONDecoder/JSONEncoder on the same records, best of 3
 //   store-bench import-store <corpus.jsonl> <dir> <copies>  store upserts only (no index, no near-duplicates)
 //   store-bench import <corpus.jsonl> <dir> <copies> [batch]  full engine put; closes (saves the snapshot)
 //   store-bench open <dir>                               open (snapshot + change feed), report, close
@@ -84,6 +86,8 @@ do {
             "RESULT step=parse articles=\(count) seconds=\(elapsed) perSecond=\(Double(count) / elapsed) "
                 + "mbPerSecond=\(Double(bytes) / elapsed / 1e6)")
 
+    case "codec":
+        try codecBenchmark(corpus: arguments[2])
     case "duplicates":
         // Near-duplicate quality: false positives among the corpus itself, then recall on republished copies
         // (published a day later) with four kinds of small edits, 1,000 copies each.
@@ -239,4 +243,91 @@ do {
     }
 } catch {
     fail("\(error)")
+}
+
+/// A corpus line as Foundation decodes it (the peer of `JSONLinesImport`).
+struct CorpusRecord: Decodable {
+    var id: String
+    var title: String
+    var published: String?
+    var source: String?
+    var url: String?
+    var body: String
+}
+
+/// The body's lines, trimmed, empty ones dropped: what `JSONLinesImport` does after reading a line.
+func corpusParagraphs(_ body: String) -> [String] {
+    body.split(separator: "\n").compactMap { part in
+        let scalars = part.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return nil }
+        let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+        return String(scalars[first...last])
+    }
+}
+
+/// Best-of-3 wall seconds of `body`.
+func bestOf3(_ body: () throws -> Void) rethrows -> Double {
+    var best = Double.infinity
+    for _ in 0..<3 {
+        let start = clock.now
+        try body()
+        best = min(best, seconds(clock.now - start))
+    }
+    return best
+}
+
+/// Hand-written JSON (``JSONLinesImport``, ``ArticleCodec``) against Foundation's coders on the same input, same
+/// process: corpus lines → Article, stored records → Article, Article → stored record (byte-identical output).
+func codecBenchmark(corpus: String) throws {
+    guard let data = FileManager.default.contents(atPath: corpus) else { fail("cannot read \(corpus)") }
+    let lines = data.split(separator: UInt8(ascii: "\n")).filter { !$0.isEmpty }.map { Array($0) }
+    let lineBytes = lines.reduce(0) { $0 + $1.count }
+    let lineData = lines.map { Data($0) }
+
+    var fast: [Article] = []
+    let readFast = try bestOf3 {
+        fast = try lines.enumerated().map { try JSONLinesImport.article(fromJSONLine: $1, lineNumber: $0 + 1) }
+    }
+    var slow: [Article] = []
+    let readFoundation = try bestOf3 {
+        let decoder = JSONDecoder()
+        slow = try lineData.map { line in
+            let r = try decoder.decode(CorpusRecord.self, from: line)
+            return Article(
+                id: ArticleID(r.id), url: r.url, title: r.title,
+                publishedAt: r.published.flatMap { $0.isEmpty ? nil : PublishedTime(iso8601: $0) }, source: r.source,
+                paragraphs: corpusParagraphs(r.body), language: "zh")
+        }
+    }
+    guard fast == slow else { fail("JSONLinesImport and JSONDecoder disagree on the corpus") }
+
+    var stored: [[UInt8]] = []
+    let encodeFast = bestOf3 { stored = fast.map { ArticleCodec.encode($0) } }
+    var storedFoundation: [Data] = []
+    let encodeFoundation = try bestOf3 {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        storedFoundation = try fast.map { try encoder.encode($0) }
+    }
+    guard stored.map({ Data($0) }) == storedFoundation else { fail("ArticleCodec and JSONEncoder bytes differ") }
+    let storedBytes = stored.reduce(0) { $0 + $1.count }
+
+    var decoded: [Article] = []
+    let decodeFast = try bestOf3 { decoded = try stored.map { try ArticleCodec.decode($0) } }
+    let decodeFoundation = try bestOf3 {
+        let decoder = JSONDecoder()
+        decoded = try storedFoundation.map { try decoder.decode(Article.self, from: $0) }
+    }
+    guard decoded == fast else { fail("a stored record does not decode to its article") }
+
+    for (name, bytes, mine, foundation) in [
+        ("corpus-line-read", lineBytes, readFast, readFoundation),
+        ("stored-encode", storedBytes, encodeFast, encodeFoundation),
+        ("stored-decode", storedBytes, decodeFast, decodeFoundation),
+    ] {
+        print(
+            "RESULT step=codec-\(name) articles=\(fast.count) seconds=\(mine) foundationSeconds=\(foundation) "
+                + "mbPerSecond=\(Double(bytes) / mine / 1e6) foundationMBPerSecond=\(Double(bytes) / foundation / 1e6) "
+                + "ratio=\(foundation / mine)")
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NewswireModel
+import NIOConcurrencyHelpers
 import NewswirePostgres
 import NewswireStore
 import NewswireTestSupport
@@ -22,14 +23,14 @@ struct PostgresFeedTests {
             let followerStores = try (0..<2).map { _ in try PostgresArticleStore(url: url) }
             defer { for store in writers + followerStores { try? store.close() } }
             let writesPerWriter = 60
-            let done = Locked(0)
-            let failures = Locked<[String]>([])
+            let done = NIOLockedValueBox(0)
+            let failures = NIOLockedValueBox<[String]>([])
             let group = DispatchGroup()
             for (w, store) in writers.enumerated() {
                 group.enter()
                 Thread {
                     defer {
-                        done.withLock { $0 += 1 }
+                        done.withLockedValue { $0 += 1 }
                         group.leave()
                     }
                     var random = SplitMix64(seed: UInt64(w) + 1)
@@ -48,7 +49,7 @@ struct PostgresFeedTests {
                             }
                         }
                     } catch {
-                        failures.withLock { $0.append("writer \(w): \(error)") }
+                        failures.withLockedValue { $0.append("writer \(w): \(error)") }
                     }
                 }.start()
             }
@@ -59,7 +60,7 @@ struct PostgresFeedTests {
                 var position: UInt64 = 0
                 var pages = 0
                 while true {
-                    let writersDone = done.withLock { $0 } == writers.count
+                    let writersDone = done.withLockedValue { $0 } == writers.count
                     let page = try store.changes(since: position, limit: 3)
                     for change in page {
                         #expect(change.sequence > position, "positions only grow")
@@ -73,7 +74,7 @@ struct PostgresFeedTests {
                 followed.append(state)
             }
             group.wait()
-            #expect(failures.withLock { $0 } == [])
+            #expect(failures.withLockedValue { $0 } == [])
             // The primary's set, read in one go after every writer finished.
             let primary = followerStores[0]
             var expected: [ArticleID: Article] = [:]
@@ -133,17 +134,5 @@ struct PostgresFeedTests {
             #expect(error?.code == .cannotOpen)
             #expect(error?.message.contains("127.0.0.1:1") == true && error?.message.contains("127.0.0.1:2") == true)
         }
-    }
-}
-
-/// A value behind a lock (tests only).
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }

@@ -1,3 +1,4 @@
+import ArticleExtraction
 import Dispatch
 import NewswireModel
 
@@ -7,53 +8,11 @@ import NewswireModel
     import Darwin
 #endif
 
-/// Reads page files for offline parsing, refusing oversized input without reading all of it.
-public enum PageFileReader {
-    /// Reads `path` (`-` for standard input), at most `maximumBytes`.
-    ///
-    /// - Throws: ``ExtractionError`` `.unreadable` when the file cannot be opened or read, `.tooLarge` when it
-    ///   holds more than `maximumBytes` (only `maximumBytes + 1` bytes are read to find out).
-    public static func read(path: String, maximumBytes: Int) throws(ExtractionError) -> [UInt8] {
-        let file: UnsafeMutablePointer<FILE>?
-        if path == "-" {
-            file = fdopen(dup(0), "rb")
-        } else {
-            file = fopen(path, "rb")
-        }
-        guard let file else {
-            let reason = String(cString: strerror(errno))
-            throw ExtractionError(.unreadable, "cannot open file: \(reason)")
-        }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while bytes.count <= maximumBytes {
-            let want = min(chunk.count, maximumBytes + 1 - bytes.count)
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, want, file) }
-            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-            if n < want {
-                if ferror(file) != 0 {
-                    let reason = String(cString: strerror(errno))
-                    throw ExtractionError(.unreadable, "cannot read file: \(reason)")
-                }
-                break
-            }
-        }
-        if bytes.count > maximumBytes {
-            throw ExtractionError(
-                .tooLarge,
-                "input is over the \(maximumBytes)-byte limit; a news page is far smaller, so check this is the "
-                    + "right file")
-        }
-        return bytes
-    }
-}
-
-/// What `newswire parse` does, as a library function so it can be tested without spawning the binary:
-/// parse each file, print each article, report each failure on its own line, keep going.
-public struct PageParseRunner: Sendable {
+/// What `newswire parse` does: parse each file, print each article, report each failure on its own line, keep
+/// going.
+struct PageParseRunner: Sendable {
     /// How articles are printed.
-    public enum OutputFormat: Sendable {
+    enum OutputFormat: Sendable {
         /// One JSON object per file (JSON Lines when there are several).
         case json
         /// A readable summary.
@@ -61,22 +20,22 @@ public struct PageParseRunner: Sendable {
     }
 
     /// The extractor used for every file.
-    public var extractor: ArticleExtractor
+    var extractor: ArticleExtractor
     /// How articles are printed.
-    public var format: OutputFormat
+    var format: OutputFormat
 
     /// How many files are parsed at once (output order is always the argument order).
-    public var jobs: Int
+    var jobs: Int
 
     /// Creates a runner; `jobs` defaults to the number of active processors.
-    public init(extractor: ArticleExtractor = ArticleExtractor(), format: OutputFormat = .json, jobs: Int? = nil) {
+    init(extractor: ArticleExtractor = ArticleExtractor(), format: OutputFormat = .json, jobs: Int? = nil) {
         self.extractor = extractor
         self.format = format
         self.jobs = max(1, jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
     /// Parses one file.
-    public func parse(path: String) -> Result<Article, ExtractionError> {
+    func parse(path: String) -> Result<Article, ExtractionError> {
         Result { () throws(ExtractionError) -> Article in
             let bytes = try PageFileReader.read(path: path, maximumBytes: extractor.configuration.maximumInputBytes)
             return try extractor.extract(bytes)
@@ -87,7 +46,7 @@ public struct PageParseRunner: Sendable {
     /// each failure goes to `errors` as one line `newswire parse: FILE: REASON` and prints nothing to `output`.
     ///
     /// - Returns: the process exit status: 0 when every file parsed, 1 when any failed.
-    public func run(paths: [String], output: (String) -> Void, errors: (String) -> Void) -> Int32 {
+    func run(paths: [String], output: (String) -> Void, errors: (String) -> Void) -> Int32 {
         var failed = 0
         // Parse a batch in parallel, then print it in order, so output streams and memory stays bounded.
         let batchSize = jobs == 1 ? 1 : jobs * 16
@@ -128,7 +87,7 @@ public struct PageParseRunner: Sendable {
     }
 
     /// A readable multi-line summary of an article.
-    public static func summary(_ a: Article, path: String) -> String {
+    static func summary(_ a: Article, path: String) -> String {
         func row(_ label: String, _ value: String) -> String {
             label + String(repeating: " ", count: max(1, 14 - label.count)) + value + "\n"
         }
@@ -160,24 +119,30 @@ public struct PageParseRunner: Sendable {
 /// Results written by concurrent workers, each to its own slot; the lock makes the writes visible to the reader.
 private final class ResultSlots: @unchecked Sendable {
     private var slots: [Result<String, ExtractionError>?]
-    private var mutex = pthread_mutex_t()
+    /// Heap-allocated: a pthread mutex must not move, and `&` on a stored property gives no stable address.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
     init(count: Int) {
         slots = Array(repeating: nil, count: count)
-        pthread_mutex_init(&mutex, nil)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
     }
 
-    deinit { pthread_mutex_destroy(&mutex) }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deinitialize(count: 1)
+        mutex.deallocate()
+    }
 
     func set(_ i: Int, _ result: Result<String, ExtractionError>) {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         slots[i] = result
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
     }
 
     func results() -> [Result<String, ExtractionError>] {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return slots.map { $0! }
     }
 }

@@ -273,31 +273,19 @@ public final class TemporaryPostgres: @unchecked Sendable {
         let outputPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("newswire-pg-output-\(UUID().uuidString)").path
         defer { unlink(outputPath) }
-        #if canImport(Glibc)
-            var actions = posix_spawn_file_actions_t()
-        #else
-            var actions: posix_spawn_file_actions_t?
-        #endif
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        #if canImport(Glibc)
-            // The test process's own sockets (other tests' PostgreSQL connections) must not leak into the server:
-            // a postmaster holding a copy keeps a connection open after its real peer was killed, and the
-            // client then waits forever for an answer.
-            closeInheritedDescriptors(&actions, from: 3)
-        #endif
         var command = [path] + arguments
         if let directory {
             // posix_spawn has no portable chdir action: go through sh, with the arguments passed positionally.
             command = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory] + command
         }
-        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-        defer { for arg in argv { free(arg) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, command[0], &actions, nil, argv, environ)
+        // The test process's own sockets (other tests' PostgreSQL connections) must not leak into the server: a
+        // postmaster holding a copy keeps a connection open after its real peer was killed, and the client then
+        // waits forever for an answer.
+        let (pid, spawned) = spawnWithoutInheritedDescriptors(command) { actions in
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         guard spawned == 0 else { throw TemporaryPostgresError("cannot start \(path): error \(spawned)") }
         var status: Int32 = 0
         var reaped: pid_t = -1
@@ -324,13 +312,3 @@ public struct TemporaryPostgresError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
 }
-
-#if canImport(Glibc)
-    /// Adds glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+; not in Swift's Glibc module, so looked up
-    /// at run time): the child starts with no descriptor at or above `lowest` but those its actions set up.
-    func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t, from lowest: Int32) {
-        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return }
-        _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, lowest)
-    }
-#endif

@@ -1,6 +1,3 @@
-import Foundation
-import NewswireModel
-
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -26,6 +23,16 @@ public struct JSONLinesError: Error, Sendable, Hashable, CustomStringConvertible
     public var description: String {
         "\(source.map { "\($0):" } ?? "line ")\(line): \(reason)"
     }
+}
+
+/// Why a JSON Lines file could not be read at all.
+public struct JSONLinesFileError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The file's path.
+    public var path: String
+    /// What failed and what to do, naming the path.
+    public var message: String
+
+    public var description: String { message }
 }
 
 /// Converts corpus-format JSON Lines records into ``Article``s.
@@ -60,8 +67,8 @@ public enum JSONLinesImport {
         var url: String?
         var body: String?
         do {
-            var scanner = JSONScanner(buffer)
-            try scanner.forEachMember { (s: inout JSONScanner, key: String) throws(JSONScanError) in
+            var reader = JSONReader(buffer)
+            try reader.forEachMember { (s: inout JSONReader, key: String) throws(JSONReadError) in
                 switch key {
                 case "id": id = try s.string(field: key)
                 case "title": title = try s.string(field: key)
@@ -72,9 +79,9 @@ public enum JSONLinesImport {
                 default: try s.skipValue()
                 }
             }
-            guard scanner.atEnd() else {
+            guard reader.atEnd() else {
                 return .failure(
-                    JSONLinesError(line: lineNumber, reason: "not valid JSON (trailing bytes at byte \(scanner.offset))"))
+                    JSONLinesError(line: lineNumber, reason: "not valid JSON (trailing bytes at byte \(reader.offset))"))
             }
         } catch {
             let reason = error.kindIsNotAnObject ? "line is not a JSON object" : ArticleCodec.describe(error)
@@ -118,8 +125,8 @@ public enum JSONLinesImport {
     /// Reads the JSON Lines file at `path`, delivering articles in batches of up to `batchSize`, in file order.
     ///
     /// A bad line is passed to `onBadLine`, which may throw to stop the import (the default) or return to skip
-    /// the line. Errors from `body` stop the import and are rethrown. Throws ``StoreError`` when the file cannot
-    /// be read. Returns the number of articles delivered.
+    /// the line. Errors from `body` stop the import and are rethrown. Throws ``JSONLinesFileError`` when the file
+    /// cannot be read. Returns the number of articles delivered.
     @discardableResult
     public static func readArticles(
         path: String, batchSize: Int = 1000,
@@ -160,8 +167,8 @@ public enum JSONLinesImport {
     static func forEachLine(path: String, _ body: (Int, ArraySlice<UInt8>) throws -> Void) throws {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
-            throw StoreError(
-                .cannotOpen, "cannot open \(path): \(String(cString: strerror(errno))); check the path")
+            throw JSONLinesFileError(
+                path: path, message: "cannot open \(path): \(String(cString: strerror(errno))); check the path")
         }
         defer { close(fd) }
         var buffer: [UInt8] = []
@@ -171,7 +178,7 @@ public enum JSONLinesImport {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw StoreError(.cannotOpen, "cannot read \(path): \(String(cString: strerror(errno)))")
+                throw JSONLinesFileError(path: path, message: "cannot read \(path): \(String(cString: strerror(errno)))")
             }
             if n == 0 { break }
             buffer.append(contentsOf: chunk[0..<n])

@@ -1,7 +1,6 @@
-import NewswireTestSupport
+import NewswireTestFixtures
 import Foundation
 import NewswireModel
-import NewswireStore
 import Testing
 
 @Suite("JSON Lines import")
@@ -89,7 +88,7 @@ struct JSONLinesImportTests {
         #expect(ids == ["r1", "r2", "r4"])
         #expect(skipped == [4])
 
-        let missing = #expect(throws: StoreError.self) {
+        let missing = #expect(throws: JSONLinesFileError.self) {
             try JSONLinesImport.readArticles(path: dir.file("absent.jsonl")) { _ in }
         }
         #expect(missing?.message.contains("absent.jsonl") == true)

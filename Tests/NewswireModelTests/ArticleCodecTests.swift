@@ -1,7 +1,6 @@
-import NewswireTestSupport
+import NewswireTestFixtures
 import Foundation
 import NewswireModel
-import NewswireStore
 import Testing
 
 @Suite("ArticleCodec")

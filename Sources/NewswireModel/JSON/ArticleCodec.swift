@@ -1,46 +1,17 @@
-import Foundation
-import NewswireModel
-
 /// The serialized form the store keeps for each article: compact UTF-8 JSON of ``Article`` with sorted keys,
 /// byte-for-byte what Foundation's `JSONEncoder` writes with `[.sortedKeys, .withoutEscapingSlashes]`.
 ///
 /// Sorted keys make the encoding deterministic, so an unchanged record is detected by comparing bytes, and the
 /// bytes can be served as-is. Absent optionals are written as `null` (see `Article.encode(to:)`). Encoding and
-/// decoding are hand-written (``JSONScanner``/``JSONWriter``): about ten times faster than Foundation's coders on
-/// Linux, which matters for import and for rebuilding the index from the store.
+/// decoding are hand-written (``JSONReader``/``JSONWriter``): `store-bench codec` (benchmarks/store) measures
+/// them against Foundation's coders on the corpus, same bytes out, at about 5–10× for encoding and 2.4–3× for
+/// decoding on Linux, which matters for import and for rebuilding the index from the store.
 public enum ArticleCodec {
     /// Encodes `article`.
     public static func encode(_ article: Article) -> [UInt8] {
-        var w = JSONWriter()
-        w.bytes.reserveCapacity(article.paragraphs.reduce(256) { $0 + $1.utf8.count + 3 } + article.title.utf8.count)
-        w.raw("{\"clicks\":")
-        if let clicks = article.clicks { w.bytes.append(contentsOf: String(clicks).utf8) } else { w.raw("null") }
-        w.raw(",\"duplicateOf\":")
-        w.optionalString(article.duplicateOf?.rawValue)
-        w.raw(",\"editors\":")
-        w.stringArray(article.editors)
-        w.raw(",\"id\":")
-        w.string(article.id.rawValue)
-        w.raw(",\"language\":")
-        w.optionalString(article.language)
-        w.raw(",\"paragraphs\":")
-        w.stringArray(article.paragraphs)
-        w.raw(",\"participants\":")
-        w.stringArray(article.participants)
-        w.raw(",\"publishedAt\":")
-        w.optionalString(article.publishedAt?.iso8601)
-        w.raw(",\"reporters\":")
-        w.stringArray(article.reporters)
-        w.raw(",\"source\":")
-        w.optionalString(article.source)
-        w.raw(",\"subtitles\":")
-        w.stringArray(article.subtitles)
-        w.raw(",\"title\":")
-        w.string(article.title)
-        w.raw(",\"url\":")
-        w.optionalString(article.url)
-        w.raw("}")
-        return w.bytes
+        var writer = JSONWriter(escaping: .foundation, capacity: ArticleField.estimatedSize(of: article))
+        ArticleField.write(article, in: ArticleField.sortedOrder, to: &writer)
+        return writer.bytes
     }
 
     /// Decodes ``Article`` JSON (any key order; unknown keys ignored; absent lists empty, absent optionals nil).
@@ -57,11 +28,11 @@ public enum ArticleCodec {
 
     private static func decodeBuffer(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<Article, DecodingFailure> {
         do {
-            var scanner = JSONScanner(buffer)
+            var reader = JSONReader(buffer)
             var id: String?
             var title: String?
             var article = Article(id: "", title: "")
-            try scanner.forEachMember { (s: inout JSONScanner, key: String) throws(JSONScanError) in
+            try reader.forEachMember { (s: inout JSONReader, key: String) throws(JSONReadError) in
                 switch key {
                 case "id": id = try s.string(field: key)
                 case "title": title = try s.string(field: key)
@@ -71,7 +42,7 @@ public enum ArticleCodec {
                     let start = s.offset
                     if let text = try s.optionalString(field: key) {
                         guard let time = PublishedTime(iso8601: text) else {
-                            throw JSONScanError(
+                            throw JSONReadError(
                                 kind: .invalid(field: key, reason: "expected an RFC 3339 date-time, got \(text)"),
                                 offset: start, detail: "")
                         }
@@ -88,8 +59,8 @@ public enum ArticleCodec {
                 default: try s.skipValue()
                 }
             }
-            guard scanner.atEnd() else {
-                return .failure(DecodingFailure(description: "trailing bytes after the object at \(scanner.offset)"))
+            guard reader.atEnd() else {
+                return .failure(DecodingFailure(description: "trailing bytes after the object at \(reader.offset)"))
             }
             guard let id else { return .failure(DecodingFailure(description: "missing field 'id'")) }
             guard let title else { return .failure(DecodingFailure(description: "missing field 'title'")) }
@@ -101,7 +72,7 @@ public enum ArticleCodec {
         }
     }
 
-    static func describe(_ error: JSONScanError) -> String {
+    static func describe(_ error: JSONReadError) -> String {
         switch error.kind {
         case .syntax: return "not valid JSON (\(error.detail) at byte \(error.offset))"
         case .notAnObject: return "not a JSON object"
@@ -109,18 +80,6 @@ public enum ArticleCodec {
         case .null(let field): return "field '\(field)' is null, expected a string"
         case .missing(let field): return "missing field '\(field)'"
         case .invalid(let field, let reason): return "field '\(field)' is invalid: \(reason)"
-        }
-    }
-
-    /// Decodes `data`, reporting failure as a ``StoreError`` naming `id`.
-    static func decodeStored(_ data: Data, id: String) throws -> Article {
-        do {
-            return try decode(data)
-        } catch {
-            throw StoreError(
-                .corruptRecord,
-                "stored record for id \(id) is not a valid Article (\(error)); the database is damaged — "
-                    + "restore it from a backup or re-import the source")
         }
     }
 }

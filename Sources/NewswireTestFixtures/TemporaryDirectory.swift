@@ -30,7 +30,7 @@ public func sampleArticle(
         source: "测试源", paragraphs: body, language: "zh")
 }
 
-/// The package root, found from this file's path (Sources/NewswireTestSupport/StoreTestSupport.swift).
+/// The package root, found from this file's path (Sources/NewswireTestFixtures/TemporaryDirectory.swift).
 public let packageRoot: String = {
     var url = URL(fileURLWithPath: #filePath)
     for _ in 0..<3 { url.deleteLastPathComponent() }

@@ -83,24 +83,14 @@ public struct CrashRun {
             throw CrashHarnessError(message: "pipe failed: errno \(errno)")
         }
         for fd in output + errors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        #if canImport(Glibc)
-            var actions = posix_spawn_file_actions_t()
-        #else
-            var actions: posix_spawn_file_actions_t?
-        #endif
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
-        for fd in output + errors { posix_spawn_file_actions_addclose(&actions, fd) }
-        #if canImport(Glibc)
-            // Nothing else of the test process (sockets of other tests) leaks into the child.
-            closeInheritedDescriptors(&actions, from: 3)
-        #endif
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path, mode, directory, String(seed)] + extraArguments).map { $0.withCString { strdup($0) } } + [nil]
-        defer { for arg in argv { free(arg) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        // Nothing else of the test process (sockets of other tests) leaks into the child.
+        let (pid, spawned) = spawnWithoutInheritedDescriptors(
+            [path, mode, directory, String(seed)] + extraArguments
+        ) { actions in
+            posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+            for fd in output + errors { posix_spawn_file_actions_addclose(&actions, fd) }
+        }
         close(output[1])
         close(errors[1])
         defer {
