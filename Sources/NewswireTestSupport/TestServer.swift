@@ -14,17 +14,20 @@ public final class TestServer: Sendable {
     public let port: Int
     /// The server's engine.
     public let engine: NewswireEngine
+    /// The server itself (its counters are what STATS reports).
+    public let server: NewswireServer
     private let group: ServiceGroup
     private let runTask: Task<Void, any Error>
     private let removesDirectory: Bool
 
     private init(
-        dataDirectory: String, port: Int, engine: NewswireEngine, group: ServiceGroup,
+        dataDirectory: String, port: Int, engine: NewswireEngine, server: NewswireServer, group: ServiceGroup,
         runTask: Task<Void, any Error>, removesDirectory: Bool
     ) {
         self.dataDirectory = dataDirectory
         self.port = port
         self.engine = engine
+        self.server = server
         self.group = group
         self.runTask = runTask
         self.removesDirectory = removesDirectory
@@ -77,7 +80,7 @@ public final class TestServer: Sendable {
             throw ServerError(message: "test server did not start")
         }
         return TestServer(
-            dataDirectory: directory, port: boundPort, engine: engine, group: group, runTask: runTask,
+            dataDirectory: directory, port: boundPort, engine: engine, server: server, group: group, runTask: runTask,
             removesDirectory: dataDirectory == nil)
     }
 

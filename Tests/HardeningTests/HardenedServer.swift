@@ -66,10 +66,11 @@ func residentBytes() -> Int {
 
 /// What the hardening contract promises while a bad peer misbehaves (SECURITY.md "Testing the limits").
 enum Contract {
-    /// Growth of this process's resident memory (server and test peers together) allowed across one case. Every
-    /// case would need far more if the limit it exercises were missing (a 1 GiB bomb, 10^6 ids, 100+ MiB of
-    /// unread responses).
-    static let memoryGrowthBytes = 192 << 20
+    /// Growth of this process's resident memory allowed across one case. The process is the whole test run, so
+    /// other suites running meanwhile grow it too (by tens of MiB); the bound still catches every case whose limit
+    /// went missing, each of which needs far more (a 1 GiB bomb, a 4 GiB length prefix, 10^6 ids). Answer
+    /// memory is bounded exactly through the server's own accounting (`responses.queued_bytes_peak`).
+    static let memoryGrowthBytes = 384 << 20
 }
 
 /// Runs one hardening case: starts a server, checks a well-behaved client's probes, runs `attack`

@@ -38,9 +38,12 @@ struct OverloadTests {
                     stalledSince = .now
                 }
             }
-            // The server stopped reading: the socket would not take the rest.
+            // The server stopped reading: the socket would not take the rest. (How many bytes the kernel took
+            // first depends on its buffer autotuning, tens of MiB on loopback, so the bound is on the server's own
+            // queued answers: its budget, plus the small errors of the requests already read.)
             #expect(sent < attempted, "the server read all \(attempted) requests without anyone reading answers")
-            #expect(bytesSent < 64 << 20, "\(bytesSent >> 20) MiB accepted before the server stopped reading")
+            let peak = server.server.counters()["responses.queued_bytes_peak"] ?? .max
+            #expect(peak <= 2 << 20, "\(peak >> 10) KiB of answers queued (budget 1 MiB), \(bytesSent >> 20) MiB sent")
 
             try await connection.channel.setOption(.autoRead, value: true).get()
             connection.channel.read()
