@@ -460,8 +460,6 @@ final class ServerContext: Sendable {
         }
         connection.attach(watch, to: requestID)
         defer { connection.detach(requestID) }
-        var sent = 0
-        defer { watches.recordSent(sent) }
         func end(_ reason: Watch.End?, replayed: Bool) throws -> Never {
             let position = replayed ? watches.coveredPosition(of: watch, lastSent: covered) : covered
             switch reason ?? watch.endReason ?? .gone {
@@ -517,7 +515,7 @@ final class ServerContext: Sendable {
                     guard try await connection.sendWatchEvent(event, requestID: requestID) else {
                         try end(nil, replayed: false)
                     }
-                    sent += 1
+                    watches.recordSent(1)
                     covered = change.position
                 }
                 covered = max(covered, min(page.last!.sequence, watch.after))
@@ -534,7 +532,7 @@ final class ServerContext: Sendable {
                 let delivered = try await connection.sendWatchEvent(event, requestID: requestID)
                 watch.sent()
                 guard delivered else { try end(nil, replayed: true) }
-                sent += 1
+                watches.recordSent(1)
                 covered = event.position
             }
         }
