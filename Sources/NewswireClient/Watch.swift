@@ -102,7 +102,8 @@ extension NewswireClient {
     /// Every change concerning `query` (SEARCH query language) from `start`, in commit order, as an endless
     /// sequence that reconnects and resumes by itself (none twice, none missing) when the connection drops, the
     /// server restarts or cuts a slow reader off. It throws for errors retrying cannot fix (a bad query, a position
-    /// from another store); cancelling the iterating task ends it.
+    /// from another store, no server to reach before the first stream started); cancelling the iterating task
+    /// ends it.
     ///
     /// ```swift
     /// for try await event in client.watch("疆电入川", from: .now) {
@@ -176,6 +177,8 @@ public final class WatchIteratorState: @unchecked Sendable {
     private var session: WatchSession?
     private(set) var position: NewswireClient.WatchPosition?
     private var failures = 0
+    /// Whether a stream ever started: before that, a server that cannot be reached is an error, not a wait.
+    private var everStarted = false
 
     init(
         client: NewswireClient, query: String, start: NewswireClient.WatchStart,
@@ -240,6 +243,7 @@ public final class WatchIteratorState: @unchecked Sendable {
                 position = NewswireClient.WatchPosition(sequence: max(known, sequence), store: store)
                 start = .after(position!)
                 failures = 0
+                everStarted = true
             case .event(let event, let store):
                 // Positions only grow; anything at or before where we stand was returned already.
                 guard event.position > (position?.sequence ?? 0) else { continue }
@@ -258,6 +262,7 @@ public final class WatchIteratorState: @unchecked Sendable {
                     start = .after(position!)
                 }
                 guard error.isRetryable || error.code == .connectionFailed else { throw error }
+                if !everStarted, error.code == .connectionFailed { throw error }
                 failures += 1
                 let hinted = error.serverError?.retryAfterMillis.map { Int($0) } ?? 0
                 let backoff = min(2_000, 50 << min(failures, 6))
