@@ -486,6 +486,19 @@ public final class NewswireEngine: Sendable {
     /// after an upsert of the same id (in feed order) leaves it deleted. Called with the write lock held.
     private func apply(_ changes: [StoreChange], _ state: inout WriteState) {
         guard let last = changes.last else { return }
+        // For live queries: what each change did to this node's copy, read before the index changes. Changes this
+        // node already passed on (a rerun write hands them over again) are skipped by position.
+        var fresh: [CommittedChange]?
+        if !commitObservers.withLock({ $0.isEmpty }) {
+            var present: [ArticleID: Bool] = [:]
+            fresh = changes.filter { $0.sequence > state.applied }.map { change in
+                let existed = present[change.id] ?? index.contains(id: change.id)
+                present[change.id] = change.article != nil
+                let kind: CommittedChange.Kind =
+                    change.article == nil ? .deleted : existed ? .updated : .inserted
+                return CommittedChange(position: change.sequence, id: change.id, kind: kind, article: change.article)
+            }
+        }
         var pending: [Article] = []
         var pendingIDs: Set<ArticleID> = []
         func flush() {
@@ -509,12 +522,7 @@ public final class NewswireEngine: Sendable {
             }
         }
         flush()
-        let observers = commitObservers.withLock { $0 }
-        if !observers.isEmpty {
-            // Changes this node already passed on (a rerun write hands them over again) are skipped by position.
-            let fresh = changes.filter { $0.sequence > state.applied }.map(CommittedChange.init(feed:))
-            if !fresh.isEmpty { for observer in observers { observer(fresh) } }
-        }
+        if let fresh, !fresh.isEmpty { for observer in commitObservers.withLock({ $0 }) { observer(fresh) } }
         state.applied = max(state.applied, last.sequence)
         appliedMirror.withLock { $0 = state.applied }
         feedGeneration.withLock { $0 &+= 1 }
@@ -706,6 +714,7 @@ public final class NewswireEngine: Sendable {
             if let shared = store as? any SharedArticleStore {
                 let result = try shared.serializedDelete(ids, after: state.applied) { missed in apply(missed, &state) }
                 state.applied = max(state.applied, result.write.sequence)
+                appliedMirror.withLock { $0 = state.applied }  // DELETE_RESULT's commit position reads it
                 state.lastInStep = .now
                 existed = result.existed
             } else {
