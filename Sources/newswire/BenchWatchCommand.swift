@@ -10,7 +10,8 @@ struct BenchWatchCommand: AsyncParsableCommand {
         abstract: "Live queries under load: N watchers while a writer PUTs a JSON Lines corpus; delivery latency.",
         discussion: """
             Opens --watchers standing queries (WATCH, start now), taken round-robin from --queries and, beyond the \
-            file's length, from pairs of them (A OR B, then A B), spread over connections of at most 120 watches. \
+            file's length, from pairs of them (A B: both terms, as alerts are), spread over connections of at most \
+            120 watches. \
             Once the server reports them all open, one writer PUTs the --jsonl records in batches of --batch with \
             --write-concurrency PUTs in flight, then a fence record (written and deleted: the deletion reaches \
             every watch last). Delivery latency is from the moment the PUT carrying the article was acknowledged \
@@ -41,7 +42,7 @@ struct BenchWatchCommand: AsyncParsableCommand {
     @Flag(help: "Ask for hits without snippets.")
     var noSnippets = false
 
-    /// The `count` standing queries: the file's, then pairs of them.
+    /// The `count` standing queries: the file's, then pairs of them (both terms).
     static func standingQueries(_ base: [String], count: Int) -> [String] {
         var result: [String] = []
         var index = 0
@@ -53,7 +54,7 @@ struct BenchWatchCommand: AsyncParsableCommand {
                 result.append(a)
             } else {
                 let b = base[(index % n + round) % n]
-                result.append(round % 2 == 1 ? "\(a) OR \(b)" : "\(a) \(b)")
+                result.append("\(a) \(b)")
             }
             index += 1
         }
