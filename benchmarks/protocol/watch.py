@@ -29,11 +29,16 @@ def rss_kib(pid, field):
     return 0
 
 
+SNIPPETS = True
+
+
 def bench_watch(port, watchers, limit):
     cmd = [harness.NEWSWIRE, "bench", "watch", "--port", str(port), "--watchers", str(watchers), "--queries", QUERIES,
            "--jsonl", harness.CORPUS]
     if limit:
         cmd += ["--limit", str(limit)]
+    if not SNIPPETS:
+        cmd += ["--no-snippets"]
     harness.COMMANDS.append(" ".join(cmd))
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -68,14 +73,18 @@ def main():
     parser.add_argument("--watchers", default="1000,10000")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--limit", type=int, default=0, help="records to write (0: the whole corpus)")
+    parser.add_argument("--no-snippets", action="store_true", help="hits without snippets")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory-per-watcher runs")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
+    global SNIPPETS
+    SNIPPETS = not args.no_snippets
     harness.require_corpus()
     if not args.no_build:
         harness.log("building release newswired and newswire…")
         harness.build()
     counts = [int(n) for n in args.watchers.split(",")]
-    print("## Live queries: delivery while the corpus is written\n")
+    print(f"## Live queries: delivery while the corpus is written ({'with' if SNIPPETS else 'without'} snippets)\n")
     harness.print_machine()
     rows = []
     for round_number in range(args.rounds):
@@ -100,13 +109,14 @@ def main():
          "server CPU (no watchers / watchers)"], rows))
     print()
     memory_rows = []
-    for watchers in counts:
+    for watchers in ([] if args.no_memory else counts):
         harness.log(f"memory: {watchers} watchers registered")
         before, peak = memory_run(watchers)
         memory_rows.append([f"{watchers:,}", f"{before / 1024:.0f} MiB", f"{peak / 1024:.0f} MiB",
                             f"{(peak - before) * 1024 / watchers / 1024:.1f} KiB"])
-    print(harness.table(["watchers", "server RSS before", "peak RSS with the watches open", "per watcher"],
-                        memory_rows))
+    if memory_rows:
+        print(harness.table(["watchers", "server RSS before", "peak RSS with the watches open", "per watcher"],
+                            memory_rows))
     load = os.getloadavg()
     print(f"\nLoad average at the end: {load[0]:.2f}.")
     harness.print_commands()
