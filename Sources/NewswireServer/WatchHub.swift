@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NewswireEngine
@@ -25,6 +26,10 @@ final class WatchHub: Sendable {
         /// Highest position matched and distributed to the watches.
         var distributed: UInt64 = 0
         var watches: [StandingQueryID: Watch] = [:]
+        /// Per extra matcher (index 1…): its id of each query → the first matcher's id (the watch's `queryID`).
+        var primaryIDs: [[StandingQueryID: StandingQueryID]] = []
+        /// The first matcher's id → the query's id in every matcher, in matcher order.
+        var allIDs: [StandingQueryID: [StandingQueryID]] = [:]
         var eventsSent: Int64 = 0
         var eventsDropped: Int64 = 0
         var cutoffs: Int64 = 0
@@ -36,7 +41,11 @@ final class WatchHub: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
-    private let matcher = StandingQueryMatcher()
+    /// One matcher per core, each holding every query: a large committed batch is split into one contiguous
+    /// part per matcher, matched side by side, and the results put back in commit order.
+    private let matchers: [StandingQueryMatcher]
+    /// Below this many changes per part a batch is matched on one thread.
+    private static let minimumPart = 32
     private let queue = DispatchQueue(label: "newswire.watch.match")
     let engine: NewswireEngine
     private let logger: Logger
@@ -44,6 +53,9 @@ final class WatchHub: Sendable {
     init(engine: NewswireEngine, logger: Logger) {
         self.engine = engine
         self.logger = logger
+        let count = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+        self.matchers = (0..<count).map { _ in StandingQueryMatcher() }
+        state.withLockedValue { $0.primaryIDs = Array(repeating: [:], count: count) }
         engine.observeCommittedChanges { [self] changes in self.committed(changes) }
         // After registering: every commit from here on reaches `committed`, every earlier one is at or below this.
         do {
@@ -77,10 +89,32 @@ final class WatchHub: Sendable {
             return .deleted(change.id)
         }
         let started = ContinuousClock.now
-        let result = matcher.match(articles)
+        let parts = min(matchers.count, max(1, articles.count / Self.minimumPart))
+        let bounds = (0...parts).map { articles.count * $0 / parts }
+        let partResults = NIOLockedValueBox([StandingQueryMatches?](repeating: nil, count: parts))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let matched = matchers[part].match(Array(articles[bounds[part]..<bounds[part + 1]]))
+            partResults.withLockedValue { $0[part] = matched }
+        }
         let took = (ContinuousClock.now - started).nanoseconds
         var records: [Int: ArticleRecord] = [:]
         state.withLockedValue { state in
+            // Back to the first matcher's query ids and the batch's change indexes, in commit order.
+            var result = StandingQueryMatches(matches: [], deletions: [], evaluatedQueries: 0, evaluatedPairs: 0)
+            for (part, matched) in partResults.withLockedValue({ $0 }).enumerated() {
+                guard let matched else { continue }
+                let offset = bounds[part]
+                for var match in matched.matches {
+                    if part > 0 {
+                        guard let primary = state.primaryIDs[part][match.query] else { continue }
+                        match.query = primary
+                    }
+                    match.change += offset
+                    result.matches.append(match)
+                }
+                result.deletions += matched.deletions.map { $0 + offset }
+                result.evaluatedPairs += matched.evaluatedPairs
+            }
             state.batches += 1
             state.matchNanosTotal += took
             state.matchNanosMax = max(state.matchNanosMax, took)
@@ -122,8 +156,7 @@ final class WatchHub: Sendable {
         case .cutOff(let dropped):
             state.cutoffs += 1
             state.eventsDropped += Int64(dropped)
-            state.watches[watch.queryID] = nil
-            matcher.unregister(watch.queryID)
+            unregister(watch.queryID, &state)
         case .dropped:
             state.eventsDropped += 1
         }
@@ -144,7 +177,11 @@ final class WatchHub: Sendable {
     /// Throws the query's ``QueryError``.
     func register(_ query: StandingQuery, includeArticle: Bool, capacity: Int) throws -> Watch {
         try state.withLockedValue { state in
-            let id = try matcher.register(query)
+            // Every matcher compiles the same query, so they throw alike (the first one throws for all).
+            let ids = try matchers.map { try $0.register(query) }
+            let id = ids[0]
+            state.allIDs[id] = ids
+            for part in 1..<max(1, ids.count) { state.primaryIDs[part][ids[part]] = id }
             let watch = Watch(queryID: id, after: state.received, includeArticle: includeArticle, capacity: capacity)
             state.watches[id] = watch
             return watch
@@ -154,7 +191,15 @@ final class WatchHub: Sendable {
     /// Forgets a watch (its stream ended).
     func remove(_ watch: Watch) {
         state.withLockedValue { state in
-            if state.watches.removeValue(forKey: watch.queryID) != nil { matcher.unregister(watch.queryID) }
+            if state.watches[watch.queryID] != nil { unregister(watch.queryID, &state) }
+        }
+    }
+
+    private func unregister(_ id: StandingQueryID, _ state: inout State) {
+        state.watches[id] = nil
+        for (part, partID) in (state.allIDs.removeValue(forKey: id) ?? [id]).enumerated() {
+            matchers[part].unregister(partID)
+            if part > 0 { state.primaryIDs[part][partID] = nil }
         }
     }
 

@@ -214,6 +214,8 @@ extension ServerOverLoopback {
                         // An unchanged re-put takes no position and sends nothing.
                         try writes.put([batch[0]], engine: server.engine)
                     }
+                    // Large commits are split across matchers, one part per core, and put back in commit order.
+                    try writes.put((0..<160).map { WatchCorpus.article($0 % 60, version: 100 + $0 / 60, seed: 42) }, engine: server.engine)
                     try Self.fence(&writes, engine: server.engine)
                     let ids = (0..<WatchCorpus.queries.count).map { UInt32(10 + $0) }
                     try peer.read { peer in ids.allSatisfy { peer.sawDeletion(of: Self.sentinel, on: $0) } }
