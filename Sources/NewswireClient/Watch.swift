@@ -169,7 +169,7 @@ public struct WatchSequence: AsyncSequence, Sendable {
 }
 
 /// The resuming logic behind a ``WatchSequence`` iterator (a class, so a dropped iterator cancels its stream).
-public final class WatchIteratorState: @unchecked Sendable {
+final class WatchIteratorState: @unchecked Sendable {
     private let client: NewswireClient
     private let query: String
     private let options: NewswireClient.WatchOptions
