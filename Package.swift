@@ -213,7 +213,7 @@ let package = Package(
             name: "NewswireServerTests",
             dependencies: [
                 "NewswireServer", "NewswireEngine", "NewswireProtocol", "NewswireModel", "NewswireStore",
-                "NewswireTestSupport",
+                "NewswireSearch", "NewswireTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -7,6 +7,9 @@ import NewswireProtocol
 enum ClientCommand: Sendable {
     /// Send a request and complete the promise with every frame of its response.
     case request(Request, RequestID, timeout: TimeAmount, promise: EventLoopPromise<[Response]>)
+    /// Send a request whose frames are handed to `onFrame` as they arrive (a WATCH); the promise completes when
+    /// the stream ends. No timeout: such a stream runs until cancelled.
+    case stream(Request, RequestID, onFrame: @Sendable (Response) -> Void, promise: EventLoopPromise<[Response]>)
     /// Give up on a request: fail its promise and tell the server to stop (CANCEL).
     case cancel(RequestID, NewswireClientError)
 }
@@ -22,6 +25,7 @@ final class ClientChannelHandler: ChannelDuplexHandler {
     struct Pending {
         var promise: EventLoopPromise<[Response]>
         var timeout: Scheduled<Void>?
+        var onFrame: (@Sendable (Response) -> Void)? = nil
     }
 
     private var machine: ClientConnectionStateMachine<Pending>
@@ -58,6 +62,8 @@ final class ClientChannelHandler: ChannelDuplexHandler {
         case .succeed(let pending, let responses):
             pending.timeout?.cancel()
             pending.promise.succeed(responses)
+        case .deliver(let pending, let response):
+            pending.onFrame?(response)
         case .fail(let pending, let error):
             pending.timeout?.cancel()
             pending.promise.fail(error)
@@ -89,6 +95,16 @@ final class ClientChannelHandler: ChannelDuplexHandler {
             }
             if let refusal = machine.requestSent(requestID, pending: Pending(promise: responsePromise, timeout: scheduled)) {
                 scheduled.cancel()
+                responsePromise.fail(refusal)
+                promise?.succeed()
+                return
+            }
+            var buffer = context.channel.allocator.buffer(capacity: 256)
+            encoder.encode(request, requestID: requestID, into: &buffer)
+            context.write(wrapOutboundOut(buffer), promise: promise)
+        case .stream(let request, let requestID, let onFrame, let responsePromise):
+            let pending = Pending(promise: responsePromise, timeout: nil, onFrame: onFrame)
+            if let refusal = machine.requestSent(requestID, pending: pending, delivers: true) {
                 responsePromise.fail(refusal)
                 promise?.succeed()
                 return

@@ -115,6 +115,36 @@ final class ClientConnection: Sendable {
         }
     }
 
+    /// Opens a stream whose frames go to `onFrame` as they arrive (a WATCH). Holds one of the connection's
+    /// in-flight slots until the returned future completes (the stream's end, always an error for a WATCH).
+    /// ``cancelStream(_:_:)`` sends CANCEL.
+    func openStream(_ request: Request, onFrame: @escaping @Sendable (Response) -> Void) async throws
+        -> (RequestID, EventLoopFuture<[Response]>)
+    {
+        try await slots.acquire()
+        let requestID = nextRequestID.withLockedValue { id in
+            defer { id = id.nextClientID == RequestID(0) ? RequestID(1) : id.nextClientID }
+            return id
+        }
+        let promise = channel.eventLoop.makePromise(of: [Response].self)
+        let slots = self.slots
+        promise.futureResult.whenComplete { _ in slots.release() }
+        channel.writeAndFlush(ClientCommand.stream(request, requestID, onFrame: onFrame, promise: promise))
+            .whenFailure { error in
+                promise.fail(
+                    NewswireClientError(
+                        code: .connectionClosed, message: "could not send \(request.opcode): \(error)",
+                        isRetryable: true))
+            }
+        return (requestID, promise.futureResult)
+    }
+
+    /// Stops a stream opened with ``openStream(_:onFrame:)``: its future fails with `error` at once, and the
+    /// server is sent CANCEL.
+    func cancelStream(_ requestID: RequestID, _ error: NewswireClientError) {
+        channel.writeAndFlush(ClientCommand.cancel(requestID, error), promise: nil)
+    }
+
     func close() async {
         try? await channel.close()
     }

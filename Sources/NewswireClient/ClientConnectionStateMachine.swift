@@ -25,6 +25,8 @@ struct ClientConnectionStateMachine<Pending> {
         case handshakeSucceeded(Handshake)
         /// The request's complete answer (every frame of a stream, in order).
         case succeed(Pending, [Response])
+        /// One frame of a stream whose frames are delivered as they come (a WATCH): more follow.
+        case deliver(Pending, Response)
         /// The request failed.
         case fail(Pending, NewswireClientError)
         /// The connection is unusable: fail the handshake if it is pending and every request, then close.
@@ -36,6 +38,8 @@ struct ClientConnectionStateMachine<Pending> {
     private struct InFlight {
         var pending: Pending
         var collected: [Response] = []
+        /// Deliver each frame as it arrives instead of collecting the stream (a WATCH never ends by itself).
+        var delivers = false
     }
 
     private(set) var state: State
@@ -55,7 +59,7 @@ struct ClientConnectionStateMachine<Pending> {
     var inFlightCount: Int { inFlight.count }
 
     /// A request is about to be written. Nil when it may be sent; else the error to fail it with.
-    mutating func requestSent(_ id: RequestID, pending: Pending) -> NewswireClientError? {
+    mutating func requestSent(_ id: RequestID, pending: Pending, delivers: Bool = false) -> NewswireClientError? {
         switch state {
         case .failed(let error):
             return error
@@ -63,7 +67,7 @@ struct ClientConnectionStateMachine<Pending> {
             return NewswireClientError(
                 code: .connectionClosed, message: "this connection takes no new requests", isRetryable: true)
         case .ready:
-            inFlight[id] = InFlight(pending: pending)
+            inFlight[id] = InFlight(pending: pending, delivers: delivers)
             return nil
         }
     }
@@ -102,6 +106,7 @@ struct ClientConnectionStateMachine<Pending> {
             inFlight[frame.requestID] = nil
             return .fail(entry.pending, NewswireClientError(server: error))
         }
+        if entry.delivers, frame.hasMoreToFollow { return .deliver(entry.pending, response) }
         entry.collected.append(response)
         if frame.hasMoreToFollow {
             inFlight[frame.requestID] = entry

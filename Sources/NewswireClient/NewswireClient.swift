@@ -121,8 +121,8 @@ public final class NewswireClient: Sendable {
 
     /// The configuration the client was created with.
     public let configuration: Configuration
-    private let pool: ConnectionPool
-    private let logger: Logger
+    let pool: ConnectionPool
+    let logger: Logger
     let positions = FeedPositionTracker()
 
     /// Creates a client. Nothing connects until the first call.

@@ -38,6 +38,8 @@ public struct NewswireClientError: Error, Sendable, Hashable, CustomStringConver
         public static let limitExceeded = Code(rawValue: "LIMIT_EXCEEDED")
         /// Server: too busy; retry later.
         public static let overloaded = Code(rawValue: "OVERLOADED")
+        /// Server: a WATCH position belongs to another store or is ahead of its feed; start again.
+        public static let unknownPosition = Code(rawValue: "UNKNOWN_POSITION")
         /// Server: shutting down; retry (on a new connection).
         public static let shuttingDown = Code(rawValue: "SHUTTING_DOWN")
 

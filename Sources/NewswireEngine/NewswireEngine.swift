@@ -88,6 +88,8 @@ public final class NewswireEngine: Sendable {
     /// `WriteState.applied`, readable without the write lock.
     private let appliedMirror = Locked<UInt64>(0)
     private let feedObservers = Locked<[@Sendable ([ArticleID]) -> Void]>([])
+    /// Live-query observers: called, in commit order, with every change once it is durable.
+    private let commitObservers = Locked<[@Sendable ([CommittedChange]) -> Void]>([])
 
     private struct WriteState {
         var duplicates: DuplicateTable
@@ -100,6 +102,9 @@ public final class NewswireEngine: Sendable {
         /// When the index was last seen in step with the store's head (for the lag in stats).
         var lastInStep = ContinuousClock.now
         var followError: String?
+        /// Single store: the store's latest change sequence, read once when first needed and then advanced by each
+        /// commit (every changed article and every deleted one takes the next value, ArticleStore's contract).
+        var committedPosition: UInt64?
     }
 
     // MARK: Opening
@@ -411,6 +416,7 @@ public final class NewswireEngine: Sendable {
                 appliedMirror.withLock { $0 = state.applied }
                 state.lastInStep = .now
             } else {
+                if state.committedPosition == nil { state.committedPosition = try store.latestSequence }
                 (toStore, entries) = try decide(articles, features, state.duplicates)
                 results = try store.upsert(toStore)
             }
@@ -428,6 +434,14 @@ public final class NewswireEngine: Sendable {
             let outcomes = zip(toStore, results).map {
                 PutOutcome(id: $0.id, outcome: $1, duplicateOf: $0.duplicateOf)
             }
+            publishCommitted(
+                zip(toStore, results).compactMap { article, result in
+                    switch result {
+                    case .unchanged: nil
+                    case .inserted: CommittedChange(position: 0, id: article.id, kind: .inserted, article: article)
+                    case .updated: CommittedChange(position: 0, id: article.id, kind: .updated, article: article)
+                    }
+                }, &state)
             return (outcomes, changed.count)
         }
     }
@@ -472,6 +486,19 @@ public final class NewswireEngine: Sendable {
     /// after an upsert of the same id (in feed order) leaves it deleted. Called with the write lock held.
     private func apply(_ changes: [StoreChange], _ state: inout WriteState) {
         guard let last = changes.last else { return }
+        // For live queries: what each change did to this node's copy, read before the index changes. Changes this
+        // node already passed on (a rerun write hands them over again) are skipped by position.
+        var fresh: [CommittedChange]?
+        if !commitObservers.withLock({ $0.isEmpty }) {
+            var present: [ArticleID: Bool] = [:]
+            fresh = changes.filter { $0.sequence > state.applied }.map { change in
+                let existed = present[change.id] ?? index.contains(id: change.id)
+                present[change.id] = change.article != nil
+                let kind: CommittedChange.Kind =
+                    change.article == nil ? .deleted : existed ? .updated : .inserted
+                return CommittedChange(position: change.sequence, id: change.id, kind: kind, article: change.article)
+            }
+        }
         var pending: [Article] = []
         var pendingIDs: Set<ArticleID> = []
         func flush() {
@@ -495,11 +522,50 @@ public final class NewswireEngine: Sendable {
             }
         }
         flush()
+        if let fresh, !fresh.isEmpty { for observer in commitObservers.withLock({ $0 }) { observer(fresh) } }
         state.applied = max(state.applied, last.sequence)
         appliedMirror.withLock { $0 = state.applied }
         feedGeneration.withLock { $0 &+= 1 }
         let ids = changes.map(\.id)
         for observer in feedObservers.withLock({ $0 }) { observer(ids) }
+    }
+
+    /// Gives this commit's changes (in commit order, positions not yet set) their feed positions and hands them
+    /// to the commit observers. Called with the write lock held, after the store commit: the changes are durable.
+    private func publishCommitted(_ changes: [CommittedChange], _ state: inout WriteState) {
+        guard !changes.isEmpty else { return }
+        let end: UInt64
+        if store is any SharedArticleStore {
+            end = state.applied  // the write's own sequence, set by the caller
+        } else {
+            end = (state.committedPosition ?? 0) + UInt64(changes.count)
+            state.committedPosition = end
+        }
+        let observers = commitObservers.withLock { $0 }
+        guard !observers.isEmpty else { return }
+        var positioned = changes
+        let first = end - UInt64(changes.count) + 1
+        for index in positioned.indices { positioned[index].position = first + UInt64(index) }
+        for observer in observers { observer(positioned) }
+    }
+
+    /// Calls `observer` with every committed change, once durable, in commit order, with its feed position: this
+    /// engine's own writes and, on a cluster node, the writes it applies from the shared feed. Called with the
+    /// engine's write lock held, so it must be quick (hand the batch to another thread).
+    public func observeCommittedChanges(_ observer: @escaping @Sendable ([CommittedChange]) -> Void) {
+        commitObservers.withLock { $0.append(observer) }
+    }
+
+    /// The feed position of the latest durable change this engine has passed to its commit observers (its own
+    /// writes and, on a cluster node, the feed it applied). Takes the write lock, so it is ordered with commits.
+    public func committedPosition() throws -> UInt64 {
+        try writeState.withLock { state in
+            if store is any SharedArticleStore { return state.applied }
+            if let position = state.committedPosition { return position }
+            let position = try store.latestSequence
+            state.committedPosition = position
+            return position
+        }
     }
 
     /// Calls `observer` with the ids of every batch of changes this engine applies from the feed (writes other
@@ -648,15 +714,21 @@ public final class NewswireEngine: Sendable {
             if let shared = store as? any SharedArticleStore {
                 let result = try shared.serializedDelete(ids, after: state.applied) { missed in apply(missed, &state) }
                 state.applied = max(state.applied, result.write.sequence)
+                appliedMirror.withLock { $0 = state.applied }  // DELETE_RESULT's commit position reads it
                 state.lastInStep = .now
                 existed = result.existed
             } else {
+                if state.committedPosition == nil { state.committedPosition = try store.latestSequence }
                 existed = try store.delete(ids)
             }
             for (id, existed) in zip(ids, existed) where existed {
                 index.remove(id: id)
                 state.duplicates.remove(id)
             }
+            publishCommitted(
+                zip(ids, existed).compactMap { id, existed in
+                    existed ? CommittedChange(position: 0, id: id, kind: .deleted, article: nil) : nil
+                }, &state)
             return existed
         }
         if existed.contains(true) { maybeScheduleSnapshot() }

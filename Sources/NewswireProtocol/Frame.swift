@@ -31,6 +31,8 @@ public struct Opcode: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public static let stats = Opcode(rawValue: 0x000B)
     /// Stop the stream whose request id this frame carries.
     public static let cancel = Opcode(rawValue: 0x000C)
+    /// A standing query: a stream of matching changes (PROTOCOL.md §5.19).
+    public static let watch = Opcode(rawValue: 0x000D)
 
     /// Server reply to HELLO.
     public static let welcome = Opcode(rawValue: 0x8001)
@@ -54,6 +56,8 @@ public struct Opcode: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public static let scanBatch = Opcode(rawValue: 0x800A)
     /// Reply to STATS.
     public static let statsResult = Opcode(rawValue: 0x800B)
+    /// One frame of a WATCH stream.
+    public static let watchEvent = Opcode(rawValue: 0x800D)
     /// An error answering a request, or a connection-level error.
     public static let error = Opcode(rawValue: 0x8000)
     /// Server-initiated: the server is going away.
@@ -77,6 +81,7 @@ public struct Opcode: RawRepresentable, Sendable, Hashable, CustomStringConverti
         case .scan: "SCAN"
         case .stats: "STATS"
         case .cancel: "CANCEL"
+        case .watch: "WATCH"
         case .welcome: "WELCOME"
         case .pong: "PONG"
         case .article: "ARTICLE"
@@ -88,6 +93,7 @@ public struct Opcode: RawRepresentable, Sendable, Hashable, CustomStringConverti
         case .deleteResult: "DELETE_RESULT"
         case .scanBatch: "SCAN_BATCH"
         case .statsResult: "STATS_RESULT"
+        case .watchEvent: "WATCH_EVENT"
         case .error: "ERROR"
         case .goAway: "GOAWAY"
         default: "0x" + String(rawValue, radix: 16, uppercase: true)

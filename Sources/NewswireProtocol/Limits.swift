@@ -55,6 +55,10 @@ public enum Limits {
     /// §3.5: largest stream frame the reference server sends, whatever larger limit the client announced (smaller
     /// frames reach the client sooner and bound the memory of a stream in progress).
     public static let maxStreamFrameLength = 1 << 20
+    /// §5.19: events a watch may have waiting (matched, not yet handed to its connection) when WATCH says 0.
+    public static let defaultWatchBufferEvents = 1024
+    /// §5.19: the largest WATCH `buffer_events`; more is LIMIT_EXCEEDED.
+    public static let maxWatchBufferEvents = 65_536
     /// §7.3: the `retry_after_ms` hint sent with OVERLOADED.
     public static let overloadedRetryAfterMillis: UInt32 = 10
 }

@@ -43,6 +43,9 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let limitExceeded = Code(rawValue: 23)
         /// The stream was cancelled by the client (final frame of a cancelled stream).
         public static let cancelled = Code(rawValue: 24)
+        /// WATCH: the start position belongs to another store, is ahead of the store's feed, or is older than
+        /// the feed reaches back (PROTOCOL.md §5.19).
+        public static let unknownPosition = Code(rawValue: 25)
 
         // Transient: retrying later may succeed (PROTOCOL.md §7.3).
         /// Too many requests in flight on this connection, or the server is saturated.
@@ -56,7 +59,7 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let allKnown: [Code] = [
             .protocolError, .unsupportedVersion, .frameTooLarge, .decompressionFailed, .decompressedTooLarge,
             .timeout, .malformedMessage, .unknownOpcode, .unauthorised, .notFound, .badQuery, .parseFailed,
-            .invalidRecord, .limitExceeded, .cancelled, .overloaded, .shuttingDown, .internal,
+            .invalidRecord, .limitExceeded, .cancelled, .unknownPosition, .overloaded, .shuttingDown, .internal,
         ]
 
         /// The spec's name for the code, e.g. `FRAME_TOO_LARGE`; `CODE_n` for codes this version does not know.
@@ -77,6 +80,7 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
             case .invalidRecord: "INVALID_RECORD"
             case .limitExceeded: "LIMIT_EXCEEDED"
             case .cancelled: "CANCELLED"
+            case .unknownPosition: "UNKNOWN_POSITION"
             case .overloaded: "OVERLOADED"
             case .shuttingDown: "SHUTTING_DOWN"
             case .internal: "INTERNAL"
@@ -108,11 +112,13 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
     public var supportedVersions: ClosedRange<UInt8>?
     /// For retryable errors: a hint for how long to wait before retrying, in milliseconds.
     public var retryAfterMillis: UInt32?
+    /// For an ERROR ending a WATCH stream: the feed position to resume after (PROTOCOL.md §5.19).
+    public var position: UInt64?
 
     /// Creates an error; `isRetryable` defaults to the code's table value.
     public init(
         code: Code, message: String, isRetryable: Bool? = nil, requestID: RequestID? = nil,
-        supportedVersions: ClosedRange<UInt8>? = nil, retryAfterMillis: UInt32? = nil
+        supportedVersions: ClosedRange<UInt8>? = nil, retryAfterMillis: UInt32? = nil, position: UInt64? = nil
     ) {
         self.code = code
         self.message = message
@@ -120,6 +126,7 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
         self.requestID = requestID
         self.supportedVersions = supportedVersions
         self.retryAfterMillis = retryAfterMillis
+        self.position = position
     }
 
     /// The spec's name or the value, for logs and error text.

@@ -25,6 +25,8 @@ public enum Request: Sendable, Hashable {
     case scan(ScanMessage)
     /// STATS (empty payload).
     case stats
+    /// WATCH: a standing query (a stream that ends only with an ERROR).
+    case watch(WatchMessage)
     /// CANCEL the stream with this frame's request id (empty payload, no response of its own).
     case cancel
 
@@ -43,6 +45,7 @@ public enum Request: Sendable, Hashable {
         case .scan: .scan
         case .stats: .stats
         case .cancel: .cancel
+        case .watch: .watch
         }
     }
 
@@ -59,6 +62,7 @@ public enum Request: Sendable, Hashable {
         case .put(let message): message.encode(into: &buffer)
         case .delete(let message): message.encode(into: &buffer)
         case .scan(let message): message.encode(into: &buffer)
+        case .watch(let message): message.encode(into: &buffer)
         case .stats, .cancel: break
         }
     }
@@ -81,10 +85,11 @@ public enum Request: Sendable, Hashable {
         case .scan: .scan(try ScanMessage(decoding: payload))
         case .stats: .stats
         case .cancel: .cancel
+        case .watch: .watch(try WatchMessage(decoding: payload))
         default:
             throw ProtocolError(
                 code: .unknownOpcode,
-                message: "opcode \(opcode) is not a request this server knows (v1 requests are 0x0001...0x000C)")
+                message: "opcode \(opcode) is not a request this server knows (v1 requests are 0x0001...0x000D)")
         }
     }
 
@@ -131,6 +136,8 @@ public enum Response: Sendable, Hashable {
     case scanBatch(ScanBatchMessage)
     /// STATS_RESULT.
     case stats(StatsMessage)
+    /// WATCH_EVENT: one frame of a WATCH stream.
+    case watchEvent(WatchEventMessage)
     /// ERROR: the request failed (or, with ``RequestID/connection``, the connection did).
     case error(ProtocolError)
     /// GOAWAY (server-initiated, ``RequestID/connection``).
@@ -150,6 +157,7 @@ public enum Response: Sendable, Hashable {
         case .deleteResult: .deleteResult
         case .scanBatch: .scanBatch
         case .stats: .statsResult
+        case .watchEvent: .watchEvent
         case .error: .error
         case .goAway: .goAway
         }
@@ -168,6 +176,7 @@ public enum Response: Sendable, Hashable {
         case .deleteResult(let message): message.encode(into: &buffer)
         case .scanBatch(let message): message.encode(into: &buffer)
         case .stats(let message): message.encode(into: &buffer)
+        case .watchEvent(let message): message.encode(into: &buffer)
         case .error(let error): error.encodeFields(into: &buffer)
         case .goAway(let message): message.encode(into: &buffer)
         }
@@ -190,12 +199,13 @@ public enum Response: Sendable, Hashable {
         case .deleteResult: .deleteResult(try DeleteResultMessage(decoding: payload))
         case .scanBatch: .scanBatch(try ScanBatchMessage(decoding: payload))
         case .statsResult: .stats(try StatsMessage(decoding: payload))
+        case .watchEvent: .watchEvent(try WatchEventMessage(decoding: payload))
         case .error: .error(try ProtocolError(wirePayload: payload))
         case .goAway: .goAway(try GoAwayMessage(decoding: payload))
         default:
             throw ProtocolError(
                 code: .unknownOpcode,
-                message: "opcode \(opcode) is not a response this client knows (v1 responses are 0x8000...0x800B "
+                message: "opcode \(opcode) is not a response this client knows (v1 responses are 0x8000...0x800D "
                     + "and 0x80FF)")
         }
     }

@@ -91,6 +91,9 @@ public struct ServerConnectionStateMachine: Sendable {
         case goAway(GoAwayMessage)
         /// Close without sending anything more.
         case close
+        /// Wake the producer of this stream: it was cancelled, and the producer waits for something other than
+        /// room to send (a WATCH waits for committed changes). It ends the stream with ERROR CANCELLED (§5.19).
+        case stopStream(RequestID)
     }
 
     /// What to do when a request has produced its final frame.
@@ -174,8 +177,9 @@ public struct ServerConnectionStateMachine: Sendable {
         }
         if frame.opcode == .cancel {
             // §3.5: stop the stream (its producer sees it is no longer live); unknown ids are ignored.
+            guard let running = inFlight[id], !running.cancelled else { return .none }
             inFlight[id]?.cancelled = true
-            return .none
+            return running.opcode == .watch ? .stopStream(id) : .none
         }
         if let running = inFlight[id] {
             return close(
@@ -276,6 +280,12 @@ public struct ServerConnectionStateMachine: Sendable {
     public func isLive(_ id: RequestID) -> Bool {
         guard let running = inFlight[id] else { return false }
         return !running.cancelled
+    }
+
+    /// The WATCH streams in flight, in id order: shutdown ends them at once, each with its position (§5.19), since
+    /// a watch never finishes by itself within a grace period.
+    public var watchesInFlight: [RequestID] {
+        inFlight.filter { $0.value.opcode == .watch }.keys.sorted()
     }
 
     /// Whether the client cancelled `id` (its producer ends it with ERROR CANCELLED, §3.5).

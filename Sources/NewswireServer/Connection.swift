@@ -19,6 +19,8 @@ final class Connection: Sendable {
         var closeQueued = false
         /// Bytes reserved in the queue for the next frame of each stream in progress.
         var streamReservations: [RequestID: Int] = [:]
+        /// The WATCH streams running on this connection, to wake on CANCEL, shutdown or close.
+        var watches: [RequestID: Watch] = [:]
     }
 
     let id: UInt64
@@ -67,6 +69,7 @@ final class Connection: Sendable {
                     } catch {
                         logger.debug("connection read ended", metadata: ["newswire_error": "\(error)"])
                     }
+                    endWatches(.gone)
                     if shared.withLockedValue({ $0.machine.readEnded() }) { queue.finish() }
                     // After a close was decided, keep reading (and discarding) until the peer closes or the
                     // linger bound passes: closing a socket with unread input resets it, and the reset would
@@ -123,6 +126,9 @@ final class Connection: Sendable {
         case .close:
             queueClose()
             return false
+        case .stopStream(let requestID):
+            shared.withLockedValue { $0.watches[requestID] }?.end(.cancelled)
+            return true
         }
     }
 
@@ -396,6 +402,55 @@ final class Connection: Sendable {
         context.statistics.recordRequest(opcode: .get, outcome: outcome, latency: .zero)
     }
 
+    // MARK: Watches
+
+    /// A WATCH stream's task registers its watch, so CANCEL, shutdown and close can wake it. A watch whose
+    /// CANCEL or GOAWAY came first is ended at once.
+    func attach(_ watch: Watch, to requestID: RequestID) {
+        let end: Watch.End? = shared.withLockedValue { shared in
+            shared.watches[requestID] = watch
+            if shared.machine.isCancelled(requestID) { return .cancelled }
+            switch shared.machine.state {
+            case .draining: return .shuttingDown
+            case .closed: return .gone
+            case .ready, .awaitingHello: return shared.machine.readerFinished ? .gone : nil
+            }
+        }
+        if let end { watch.end(end) }
+    }
+
+    /// The WATCH stream ended.
+    func detach(_ requestID: RequestID) {
+        _ = shared.withLockedValue { $0.watches.removeValue(forKey: requestID) }
+    }
+
+    private func endWatches(_ reason: Watch.End) {
+        for watch in shared.withLockedValue({ Array($0.watches.values) }) { watch.end(reason) }
+    }
+
+    /// Sends one WATCH_EVENT frame (more-to-follow), waiting for room in this connection's answer budget. False
+    /// when the stream should stop (cancelled, answered by shutdown, or the connection is gone); throws
+    /// OVERLOADED when the server as a whole has no room, and LIMIT_EXCEEDED when the frame is larger than the
+    /// client accepts.
+    func sendWatchEvent(_ event: WatchEventMessage, requestID: RequestID) async throws -> Bool {
+        let frame = OutboundFrame(.watchEvent(event), requestID: requestID, moreToFollow: true)
+        try checkFits(frame)
+        guard isLive(requestID) else { return false }
+        let size = frame.approximateSize
+        guard await queue.reserve(size) else {
+            guard isLive(requestID) else { return false }
+            throw ProtocolError(
+                code: .overloaded,
+                message: "the server holds too many unread answers to continue this watch; resume it later",
+                retryAfterMillis: 100)
+        }
+        guard isLive(requestID) else {
+            queue.release(reserved: size)
+            return false
+        }
+        return queue.enqueue(frame, reserved: size)
+    }
+
     // MARK: Timers
 
     /// No HELLO within the handshake timeout (fired by ``ConnectionTimeoutHandler``).
@@ -423,6 +478,9 @@ final class Connection: Sendable {
         }
         perform(action, opcode: nil)
         guard case .goAway = action else { return }
+        // A watch never finishes by itself: end each now, with the position to resume from (PROTOCOL.md §5.19).
+        let watches = shared.withLockedValue { shared in shared.machine.watchesInFlight.compactMap { shared.watches[$0] } }
+        for watch in watches { watch.end(.shuttingDown) }
         channel.eventLoop.scheduleTask(in: .nanoseconds(grace.nanoseconds)) { [self] in
             self.expireGrace()
         }

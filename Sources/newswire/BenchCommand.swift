@@ -19,7 +19,7 @@ struct BenchCommand: AsyncParsableCommand {
             distribution in HdrHistogram's .hgrm format; --plot draws it (open loop: corrected latency and \
             uncorrected service time); `newswire bench plot A.hgrm B.hgrm -o cmp.svg` compares runs.
             """,
-        subcommands: [BenchPlotCommand.self])
+        subcommands: [BenchPlotCommand.self, BenchWatchCommand.self])
 
     @OptionGroup var connection: ConnectionOptions
 

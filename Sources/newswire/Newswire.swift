@@ -14,7 +14,7 @@ struct Newswire: AsyncParsableCommand {
         version: "newswire \(NewswireVersion.current)",
         subcommands: [
             ParseCommand.self, IngestCommand.self, GetCommand.self, SearchCommand.self, RelatedCommand.self,
-            DeleteCommand.self, StatsCommand.self, PingCommand.self, BenchCommand.self,
+            DeleteCommand.self, StatsCommand.self, PingCommand.self, WatchCommand.self, BenchCommand.self,
         ]
     )
 }
@@ -65,6 +65,9 @@ enum CommandLineArguments {
         }
         arguments = joiningNegativeValues(arguments)
         if arguments.first == "search" { arguments = ["search"] + SearchCommand.separatingQuery(Array(arguments.dropFirst())) }
+        if arguments.first == "watch" {
+            arguments = ["watch"] + SearchCommand.separatingQuery(Array(arguments.dropFirst()), valueOptions: WatchCommand.valueOptions)
+        }
         return arguments
     }
 

@@ -139,7 +139,7 @@ struct SearchCommand: AsyncParsableCommand {
 
     /// `search`'s arguments with the query words after `--` (see ``CommandLineArguments``): a word is a query
     /// word unless it looks like an option (`--limit`, `-l`), or is the value of one.
-    static func separatingQuery(_ arguments: [String]) -> [String] {
+    static func separatingQuery(_ arguments: [String], valueOptions: Set<String> = valueOptions) -> [String] {
         var options: [String] = []
         var words: [String] = []
         var index = 0

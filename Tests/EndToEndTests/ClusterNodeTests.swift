@@ -48,6 +48,43 @@ struct ClusterNodeTests {
         try await a.stop(removingData: true)
         try await b.stop(removingData: true)
     }
+
+    @Test("a watch on one node gets the writes another node commits, as its follower applies them, in feed order")
+    func watchFollowsTheFeed() async throws {
+        let url = try SharedTestPostgres.freshDatabaseURL()
+        let a = try await Self.node(url)
+        let b = try await Self.node(url)
+        let clientA = a.client()
+        let clientB = b.client()
+        let start = NewswireClient.WatchPosition(
+            sequence: try a.engine.store.latestSequence, store: b.engine.store.storeIdentifier)
+        // The watch is taken up (B's STATS say so) before A writes: every change then reaches it live, through
+        // B's follower applying the shared feed.
+        let (received, receivedContinuation) = AsyncStream<NewswireClient.WatchEvent>.makeStream()
+        let watching = Task {
+            var events = clientB.watch("能源合作", from: .after(start)).makeAsyncIterator()
+            while let event = try await events.next() { receivedContinuation.yield(event) }
+        }
+        while try await clientB.stats()["watches.open"] != .integer(1) {}
+        var article = syntheticArticle(1)
+        let created = try #require(try await clientA.put([article, syntheticArticle(2)]).commitPosition)
+        article.title = "第1号测试文章 能源合作 第二版"
+        let updated = try #require(try await clientA.put([article]).commitPosition)
+        let deleted = try #require(try await clientA.delete(ids: [ArticleID("synthetic-2")]).commitPosition)
+        var seen: [(UInt64, String, String)] = []
+        for await event in received {
+            seen.append((event.position.sequence, event.kind.rawValue, event.hit.id.rawValue))
+            if seen.count == 4 { break }
+        }
+        watching.cancel()
+        #expect(seen.map(\.0) == [created - 1, created, updated, deleted])
+        #expect(seen.map(\.1) == ["new", "new", "updated", "deleted"])
+        #expect(seen.map(\.2) == ["synthetic-1", "synthetic-2", "synthetic-1", "synthetic-2"])
+        await clientA.shutdown()
+        await clientB.shutdown()
+        try await a.stop(removingData: true)
+        try await b.stop(removingData: true)
+    }
 }
 
 @Suite(

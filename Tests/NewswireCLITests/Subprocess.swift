@@ -44,8 +44,10 @@ final class Subprocess: @unchecked Sendable {
     private let lock = NSLock()
     private var stdoutData = Data()
     private var stderrData = Data()
-    private var lineWaiters: [(predicate: (String) -> Bool, continuation: CheckedContinuation<String?, Never>)] = []
+    private var lineWaiters:
+        [(isStderr: Bool, predicate: (String) -> Bool, continuation: CheckedContinuation<String?, Never>)] = []
     private var stderrClosed = false
+    private var stdoutClosed = false
     private let readers = DispatchGroup()
 
     /// Starts `executable`. The environment is this process's without `NEWSWIRE_*` (plus `environment`), colour
@@ -85,18 +87,19 @@ final class Subprocess: @unchecked Sendable {
                 let chunk = handle.availableData
                 lock.lock()
                 if chunk.isEmpty {
-                    if isStderr { stderrClosed = true }
-                    let waiters = isStderr ? lineWaiters : []
-                    if isStderr { lineWaiters = [] }
+                    if isStderr { stderrClosed = true } else { stdoutClosed = true }
+                    let waiters = lineWaiters.filter { $0.isStderr == isStderr }
+                    lineWaiters.removeAll { $0.isStderr == isStderr }
                     lock.unlock()
                     for waiter in waiters { waiter.continuation.resume(returning: nil) }
                     return
                 }
                 if isStderr { stderrData.append(chunk) } else { stdoutData.append(chunk) }
-                let text = isStderr ? String(decoding: stderrData, as: UTF8.self) : ""
+                let text = String(decoding: isStderr ? stderrData : stdoutData, as: UTF8.self)
                 var ready: [(CheckedContinuation<String?, Never>, String)] = []
-                if isStderr {
+                do {
                     lineWaiters.removeAll { waiter in
+                        guard waiter.isStderr == isStderr else { return false }
                         if let line = text.split(separator: "\n").map(String.init).first(where: waiter.predicate) {
                             ready.append((waiter.continuation, line))
                             return true
@@ -112,17 +115,26 @@ final class Subprocess: @unchecked Sendable {
 
     /// The first stderr line matching `predicate`, once printed; nil if stderr closed without one.
     func stderrLine(where predicate: @escaping (String) -> Bool) async -> String? {
+        await line(stderr: true, where: predicate)
+    }
+
+    /// The first stdout line matching `predicate`, once printed; nil if stdout closed without one.
+    func stdoutLine(where predicate: @escaping (String) -> Bool) async -> String? {
+        await line(stderr: false, where: predicate)
+    }
+
+    private func line(stderr isStderr: Bool, where predicate: @escaping (String) -> Bool) async -> String? {
         await withCheckedContinuation { continuation in
             lock.lock()
-            let text = String(decoding: stderrData, as: UTF8.self)
+            let text = String(decoding: isStderr ? stderrData : stdoutData, as: UTF8.self)
             if let line = text.split(separator: "\n").map(String.init).first(where: predicate) {
                 lock.unlock()
                 continuation.resume(returning: line)
-            } else if stderrClosed {
+            } else if isStderr ? stderrClosed : stdoutClosed {
                 lock.unlock()
                 continuation.resume(returning: nil)
             } else {
-                lineWaiters.append((predicate, continuation))
+                lineWaiters.append((isStderr, predicate, continuation))
                 lock.unlock()
             }
         }

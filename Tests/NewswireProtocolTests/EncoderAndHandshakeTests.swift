@@ -180,7 +180,8 @@ struct EncoderAndHandshakeTests {
             (.unauthorised, 18, "UNAUTHORISED", false, false), (.notFound, 19, "NOT_FOUND", false, false),
             (.badQuery, 20, "BAD_QUERY", false, false), (.parseFailed, 21, "PARSE_FAILED", false, false),
             (.invalidRecord, 22, "INVALID_RECORD", false, false), (.limitExceeded, 23, "LIMIT_EXCEEDED", false, false),
-            (.cancelled, 24, "CANCELLED", false, false), (.overloaded, 32, "OVERLOADED", true, false),
+            (.cancelled, 24, "CANCELLED", false, false), (.unknownPosition, 25, "UNKNOWN_POSITION", false, false),
+            (.overloaded, 32, "OVERLOADED", true, false),
             (.shuttingDown, 33, "SHUTTING_DOWN", true, false), (.internal, 34, "INTERNAL", true, false),
         ]
         #expect(table.map(\.0) == ProtocolError.Code.allKnown)

@@ -64,6 +64,17 @@ enum Fixtures {
             ("cancel", .cancel),
             // Cluster mode's feed positions (PROTOCOL.md §5.18), appended so earlier vectors keep their ids.
             ("get_min_position", .get(GetMessage(id: "a1", minPosition: 300))),
+            // Live queries (PROTOCOL.md §5.19), appended so earlier vectors keep their ids.
+            (
+                "watch",
+                .watch(
+                    WatchMessage(
+                        text: "疆电入川", sources: ["央视网《新闻联播》"], publishedFrom: published,
+                        publishedBefore: PublishedTime(secondsSinceEpoch: 1_800_000_000, utcOffsetSeconds: 0),
+                        start: .afterPosition, position: 41, store: "3f1c9a52-6b0e-4d2b-9a77-0c5e8f2d1b64",
+                        includeArticle: true, includeSnippets: true, snippetLength: 80, bufferEvents: 256))
+            ),
+            ("watch_now", .watch(WatchMessage(text: "特高压"))),
         ]
     }
 

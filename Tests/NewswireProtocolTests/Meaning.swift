@@ -50,6 +50,15 @@ enum Meaning {
                 "idsOnly": m.idsOnly,
             ]
         case .stats, .cancel: return [:]
+        case .watch(let m):
+            return [
+                "text": m.text, "sources": m.sources,
+                "publishedFrom": m.publishedFrom.map { $0.iso8601 } ?? NSNull(),
+                "publishedBefore": m.publishedBefore.map { $0.iso8601 } ?? NSNull(), "start": m.start.description,
+                "position": Int(m.position), "store": m.store ?? NSNull(), "includeArticle": m.includeArticle,
+                "includeSnippets": m.includeSnippets, "snippetLength": m.snippetLength,
+                "bufferEvents": m.bufferEvents,
+            ]
         }
     }
 
@@ -97,7 +106,14 @@ enum Meaning {
                 d["supportedVersions"] = [Int(v.lowerBound), Int(v.upperBound)]
             }
             if let r = e.retryAfterMillis { d["retryAfterMillis"] = Int(r) }
+            if let p = e.position { d["position"] = Int(p) }
             return d
+        case .watchEvent(let m):
+            return [
+                "position": Int(m.position), "kind": m.kind.description,
+                "hit": m.hit.map { json($0) } ?? NSNull(), "article": try m.record.map(article) ?? NSNull(),
+                "store": m.store ?? NSNull(),
+            ]
         case .goAway(let m):
             return [
                 "code": Int(m.code.rawValue), "codeName": m.code.name, "message": m.message,

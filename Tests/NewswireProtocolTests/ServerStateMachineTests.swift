@@ -246,4 +246,35 @@ struct ServerStateMachineTests {
         #expect(nobody.frameReceived(Self.frame(.ping(PingMessage()), id: 1)) == .run(.ping(PingMessage()), RequestID(1)))
         #expect(Self.rejectCode(nobody.frameReceived(Self.frame(.stats, id: 2))) == .unauthorised)
     }
+
+    @Test("a WATCH is a stream in flight: CANCEL wakes its producer once, shutdown lists it, its id is not reused")
+    func watches() {
+        var machine = Self.ready()
+        let watch = Request.watch(WatchMessage(text: "疆电入川"))
+        #expect(machine.frameReceived(Self.frame(watch, id: 4)) == .run(watch, RequestID(4)))
+        #expect(machine.frameReceived(Self.frame(.stats, id: 5)) == .run(.stats, RequestID(5)))
+        #expect(machine.watchesInFlight == [RequestID(4)])
+        #expect(Self.closeCode(machine.frameReceived(Self.frame(watch, id: 4))) == .protocolError)
+
+        var cancelling = Self.ready()
+        _ = cancelling.frameReceived(Self.frame(watch, id: 4))
+        _ = cancelling.frameReceived(Self.frame(.stats, id: 5))
+        #expect(cancelling.frameReceived(Self.frame(.cancel, id: 5)) == .none)
+        #expect(cancelling.frameReceived(Self.frame(.cancel, id: 4)) == .stopStream(RequestID(4)))
+        #expect(cancelling.frameReceived(Self.frame(.cancel, id: 4)) == .none)
+        #expect(!cancelling.isLive(RequestID(4)) && cancelling.isCancelled(RequestID(4)))
+        #expect(cancelling.requestFinished(RequestID(4)) == .init(send: true, close: false))
+        #expect(cancelling.watchesInFlight.isEmpty)
+
+        var draining = Self.ready()
+        _ = draining.frameReceived(Self.frame(watch, id: 9))
+        _ = draining.frameReceived(Self.frame(watch, id: 7))
+        guard case .goAway = draining.shutdownRequested(message: "bye", graceMillis: 1_000) else {
+            Issue.record("watches in flight: GOAWAY, then drain")
+            return
+        }
+        #expect(draining.watchesInFlight == [RequestID(7), RequestID(9)])
+        #expect(draining.requestFinished(RequestID(7)) == .init(send: true, close: false))
+        #expect(draining.requestFinished(RequestID(9)) == .init(send: true, close: true))
+    }
 }

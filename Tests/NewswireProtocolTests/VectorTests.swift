@@ -103,6 +103,56 @@ struct VectorTests {
                 name: "scan_stream_final", note: "final SCAN_BATCH of the same stream: more-to-follow clear",
                 bytes: encodeResponse(.scanBatch(ScanBatchMessage(ids: [], nextCursor: ByteBuffer())), id: 10),
                 kind: "response"))
+        // A WATCH stream (§5.19): STARTED, a new article with its hit and record, a deletion, and the ERROR that
+        // ends it with the position to resume after.
+        vectors.append(
+            Valid(
+                name: "watch_event_started", note: "first WATCH_EVENT of a stream: the watch is registered",
+                bytes: encodeResponse(
+                    .watchEvent(
+                        WatchEventMessage(
+                            position: 41, kind: .started, store: "3f1c9a52-6b0e-4d2b-9a77-0c5e8f2d1b64")), id: 7,
+                    more: true),
+                kind: "response"))
+        vectors.append(
+            Valid(
+                name: "watch_event_new", note: "WATCH_EVENT: a new matching article, with hit and article",
+                bytes: encodeResponse(
+                    .watchEvent(
+                        WatchEventMessage(
+                            position: 42, kind: .new,
+                            hit: SearchHit(
+                                id: "xwlb-20240408-03", title: "疆电入川 特高压工程投运", source: "央视网《新闻联播》",
+                                publishedAt: Fixtures.published, score: 0, snippet: "…疆电入川工程…",
+                                highlights: [HighlightRange(start: 1, end: 5)]),
+                            record: ArticleRecord(Fixtures.minimalArticle))), id: 7, more: true),
+                kind: "response"))
+        vectors.append(
+            Valid(
+                name: "watch_event_deleted", note: "WATCH_EVENT: an article was deleted (the hit holds its id)",
+                bytes: encodeResponse(
+                    .watchEvent(
+                        WatchEventMessage(
+                            position: 300, kind: .deleted,
+                            hit: SearchHit(id: "b2", title: "", source: nil, publishedAt: nil, score: 0))), id: 7,
+                    more: true),
+                kind: "response"))
+        vectors.append(
+            Valid(
+                name: "watch_end_overloaded",
+                note: "ERROR ending a WATCH whose buffer filled: retryable, with the position to resume after",
+                bytes: encodeResponse(
+                    .error(
+                        ProtocolError(
+                            code: .overloaded, message: "watch buffer full", retryAfterMillis: 100, position: 300)),
+                    id: 7),
+                kind: "response"))
+        vectors.append(
+            Valid(
+                name: "watch_unknown_position", note: "ERROR answering a WATCH whose position is from another store",
+                bytes: encodeResponse(
+                    .error(ProtocolError(code: .unknownPosition, message: "position from another store")), id: 8),
+                kind: "response"))
         return vectors
     }
 
@@ -258,6 +308,10 @@ struct VectorTests {
                 name: "record_without_id", note: "ARTICLE whose record has a title but no id",
                 bytes: frame(opcode: 0x8003, id: 29, payload: [0x0A, 0x03, 0x1A, 0x01, 0x74]), stage: "record",
                 code: .malformedMessage, requestID: 29),
+            Invalid(
+                name: "watch_unknown_start", note: "WATCH with start 3 (only 0, 1 and 2 exist)",
+                bytes: frame(opcode: 0x000D, id: 31, payload: [0x0A, 0x01, 0x61, 0x28, 0x03]), stage: "message",
+                code: .malformedMessage, requestID: 31),
         ]
     }
 

@@ -75,6 +75,10 @@ struct LimitsTableTests {
             ("Connections", "\(Limits.defaultMaxConnections)"),
             ("Unsent answer bytes per connection", Self.mebibytes(Limits.defaultMaxQueuedBytesPerConnection)),
             ("Unsent answer bytes, all connections", Self.mebibytes(Limits.defaultMaxQueuedBytesTotal)),
+            (
+                "WATCH events buffered per watch",
+                "\(grouped(Limits.defaultWatchBufferEvents)) (at most \(grouped(Limits.maxWatchBufferEvents)))"
+            ),
         ]
         for (limit, value) in expected {
             let cells = try #require(Self.row(limit, in: section), "§9 has no row for \(limit)")

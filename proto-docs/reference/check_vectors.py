@@ -81,28 +81,36 @@ S = {
              4: ("text", "string", False)},
     "StatsResult": {1: ("entries", "Stat", True)},
     "Error": {1: ("code", "uint", False), 2: ("retryable", "bool", False), 3: ("message", "string", False),
-              4: ("min_version", "uint", False), 5: ("max_version", "uint", False), 6: ("retry_after_ms", "uint", False)},
+              4: ("min_version", "uint", False), 5: ("max_version", "uint", False), 6: ("retry_after_ms", "uint", False),
+              7: ("position", "uint", False)},
     "GoAway": {1: ("code", "uint", False), 2: ("message", "string", False), 3: ("grace_ms", "uint", False)},
+    "Watch": {1: ("text", "string", False), 2: ("sources", "string", True), 3: ("published_from", "PublishedTime", False),
+              4: ("published_before", "PublishedTime", False), 5: ("start", "enum", False), 6: ("position", "uint", False),
+              7: ("store", "string", False), 8: ("include_article", "bool", False), 9: ("include_snippets", "bool", False),
+              10: ("snippet_length", "uint", False), 11: ("buffer_events", "uint", False)},
+    "WatchEvent": {1: ("position", "uint", False), 2: ("kind", "enum", False), 3: ("hit", "SearchHit", False),
+                   4: ("article", "Article", False), 5: ("store", "string", False)},
     "Empty": {},
 }
 REQUIRED = {"Article": ["id"], "Get": ["id"], "Related": ["id"], "SearchHit": ["id"], "Stat": ["name"],
             "Error": ["code"], "GoAway": ["code"], "Hello": ["min_version", "max_version"], "Ingest": ["page"],
             "ArticleResponse": ["article"], "IngestResult": ["article"], "Welcome": ["version"]}
-ENUM_LIMITS = {("Search", "sort"): 2, ("Search", "facets"): 2, ("Facet", "field"): 2, ("Scan", "order"): 1}
+ENUM_LIMITS = {("Search", "sort"): 2, ("Search", "facets"): 2, ("Facet", "field"): 2, ("Scan", "order"): 1, ("Watch", "start"): 2}
 OPCODES = {0x0001: "Hello", 0x0002: "Ping", 0x0003: "Get", 0x0004: "GetMany", 0x0005: "Search", 0x0006: "Related",
            0x0007: "Ingest", 0x0008: "Put", 0x0009: "Delete", 0x000A: "Scan", 0x000B: "Empty", 0x000C: "Empty",
+           0x000D: "Watch", 0x800D: "WatchEvent",
            0x8000: "Error", 0x8001: "Welcome", 0x8002: "Ping", 0x8003: "ArticleResponse", 0x8004: "Articles",
            0x8005: "SearchPage", 0x8006: "SearchPage", 0x8007: "IngestResult", 0x8008: "PutResult",
            0x8009: "DeleteResult", 0x800A: "ScanBatch", 0x800B: "StatsResult", 0x80FF: "GoAway"}
 NAMES = {0x0001: "HELLO", 0x0002: "PING", 0x0003: "GET", 0x0004: "GET_MANY", 0x0005: "SEARCH", 0x0006: "RELATED",
-         0x0007: "INGEST", 0x0008: "PUT", 0x0009: "DELETE", 0x000A: "SCAN", 0x000B: "STATS", 0x000C: "CANCEL",
+         0x0007: "INGEST", 0x0008: "PUT", 0x0009: "DELETE", 0x000A: "SCAN", 0x000B: "STATS", 0x000C: "CANCEL", 0x000D: "WATCH", 0x800D: "WATCH_EVENT",
          0x8000: "ERROR", 0x8001: "WELCOME", 0x8002: "PONG", 0x8003: "ARTICLE", 0x8004: "ARTICLES",
          0x8005: "SEARCH_RESULT", 0x8006: "RELATED_RESULT", 0x8007: "INGEST_RESULT", 0x8008: "PUT_RESULT",
          0x8009: "DELETE_RESULT", 0x800A: "SCAN_BATCH", 0x800B: "STATS_RESULT", 0x80FF: "GOAWAY"}
 ERROR_NAMES = {1: "PROTOCOL_ERROR", 2: "UNSUPPORTED_VERSION", 3: "FRAME_TOO_LARGE", 4: "DECOMPRESSION_FAILED",
                5: "DECOMPRESSED_TOO_LARGE", 6: "TIMEOUT", 16: "MALFORMED_MESSAGE", 17: "UNKNOWN_OPCODE",
                18: "UNAUTHORISED", 19: "NOT_FOUND", 20: "BAD_QUERY", 21: "PARSE_FAILED", 22: "INVALID_RECORD",
-               23: "LIMIT_EXCEEDED", 24: "CANCELLED", 32: "OVERLOADED", 33: "SHUTTING_DOWN", 34: "INTERNAL"}
+               23: "LIMIT_EXCEEDED", 24: "CANCELLED", 25: "UNKNOWN_POSITION", 32: "OVERLOADED", 33: "SHUTTING_DOWN", 34: "INTERNAL"}
 
 
 # --- §3 frames and §10 compression
@@ -265,16 +273,18 @@ def article(raw):
             "duplicateOf": a.get("duplicate_of")}
 
 
+def hit(h):
+    d = {"id": h["id"], "title": h.get("title", ""), "score": h.get("score", 0.0), "snippet": h.get("snippet", ""),
+         "highlights": [{"start": s, "end": e} for s, e in zip(h.get("highlights", [])[::2],
+                                                                 h.get("highlights", [])[1::2])]}
+    if "source" in h:
+        d["source"] = h["source"]
+    if "published_at" in h:
+        d["publishedAt"] = iso(h["published_at"])
+    return d
+
+
 def page(p):
-    def hit(h):
-        d = {"id": h["id"], "title": h.get("title", ""), "score": h.get("score", 0.0), "snippet": h.get("snippet", ""),
-             "highlights": [{"start": s, "end": e} for s, e in zip(h.get("highlights", [])[::2],
-                                                                     h.get("highlights", [])[1::2])]}
-        if "source" in h:
-            d["source"] = h["source"]
-        if "published_at" in h:
-            d["publishedAt"] = iso(h["published_at"])
-        return d
     return {"total": p.get("total", 0), "hits": [hit(h) for h in p.get("hits", [])],
             "facets": [{"field": f.get("field", 0), "counts": [{"value": c.get("value", ""), "count": c.get("count", 0)}
                                                                for c in f.get("counts", [])]}
@@ -283,6 +293,8 @@ def page(p):
 
 COMPRESSIONS = {0: "none", 1: "zlib"}
 OUTCOMES = {0: "created", 1: "updated", 2: "unchanged", 3: "not stored"}
+WATCH_STARTS = {0: "now", 1: "after position", 2: "beginning"}
+WATCH_KINDS = {0: "new", 1: "updated", 2: "deleted", 3: "changed", 4: "started"}
 
 
 def meaning(opcode, m):
@@ -325,6 +337,8 @@ def meaning(opcode, m):
             d["supportedVersions"] = [m["min_version"], m["max_version"]]
         if "retry_after_ms" in m:
             d["retryAfterMillis"] = m["retry_after_ms"]
+        if "position" in m:
+            d["position"] = m["position"]
         return d
     if opcode == 0x8001:
         return {"version": m["version"], "serverName": m.get("server_name", ""),
@@ -355,6 +369,17 @@ def meaning(opcode, m):
             kind = next((k for k in ("integer", "double", "text") if k in e), "integer")
             entries.append({"name": e["name"], kind: e.get(kind, 0)})
         return {"entries": entries}
+    if opcode == 0x000D:
+        return {"text": m.get("text", ""), "sources": m.get("sources", []),
+                "publishedFrom": iso(m.get("published_from")), "publishedBefore": iso(m.get("published_before")),
+                "start": WATCH_STARTS[m.get("start", 0)], "position": m.get("position", 0), "store": m.get("store"),
+                "includeArticle": m.get("include_article", False), "includeSnippets": m.get("include_snippets", False),
+                "snippetLength": m.get("snippet_length", 0), "bufferEvents": m.get("buffer_events", 0)}
+    if opcode == 0x800D:
+        kind = m.get("kind", 0)
+        return {"position": m.get("position", 0), "kind": WATCH_KINDS.get(kind, f"kind#{kind}"),
+                "hit": hit(m["hit"]) if "hit" in m else None,
+                "article": article(m["article"]) if "article" in m else None, "store": m.get("store")}
     if opcode == 0x80FF:
         return {"code": m["code"], "codeName": ERROR_NAMES.get(m["code"], f"CODE_{m['code']}"),
                 "message": m.get("message", ""), "graceMillis": m.get("grace_ms", 0)}

@@ -13,6 +13,7 @@ extension ProtocolError: FieldCoded {
             buffer.writeVarintField(5, UInt64(supportedVersions.upperBound))
         }
         if let retryAfterMillis { buffer.writeVarintField(6, UInt64(retryAfterMillis)) }
+        if let position { buffer.writeVarintField(7, position) }
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {
@@ -22,6 +23,7 @@ extension ProtocolError: FieldCoded {
         var low: UInt32?
         var high: UInt32?
         var retryAfter: UInt32?
+        var position: UInt64?
         while let field = try reader.nextField() {
             switch field.number {
             case 1: code = try reader.readUInt32(field.type)
@@ -30,6 +32,7 @@ extension ProtocolError: FieldCoded {
             case 4: low = try reader.readUInt32(field.type)
             case 5: high = try reader.readUInt32(field.type)
             case 6: retryAfter = try reader.readUInt32(field.type)
+            case 7: position = try reader.readUInt64(field.type)
             default: try reader.skip(field.type)
             }
         }
@@ -43,7 +46,7 @@ extension ProtocolError: FieldCoded {
         }
         self.init(
             code: Code(rawValue: code), message: message, isRetryable: retryable, supportedVersions: versions,
-            retryAfterMillis: retryAfter)
+            retryAfterMillis: retryAfter, position: position)
     }
 }
 

@@ -1,0 +1,42 @@
+import NewswireModel
+import NewswireStore
+
+/// One change as it became durable, with its feed position: what live queries are fed.
+public struct CommittedChange: Sendable, Hashable {
+    /// What the change did.
+    public enum Kind: UInt8, Sendable, Hashable {
+        /// The id had no article before.
+        case inserted
+        /// A new version of an existing article.
+        case updated
+        /// The article was deleted.
+        case deleted
+        /// Read back from the compacted change feed: the article's latest version, created or updated (the feed
+        /// does not say which).
+        case written
+    }
+
+    /// The store's change sequence of this write.
+    public var position: UInt64
+    /// The article's id.
+    public var id: ArticleID
+    /// What the change did.
+    public var kind: Kind
+    /// The article as stored (nil for a deletion).
+    public var article: Article?
+
+    /// Creates a change.
+    public init(position: UInt64, id: ArticleID, kind: Kind, article: Article?) {
+        self.position = position
+        self.id = id
+        self.kind = kind
+        self.article = article
+    }
+
+    /// A change feed entry, as replayed (kind ``Kind/written`` or ``Kind/deleted``).
+    public init(feed change: StoreChange) {
+        self.init(
+            position: change.sequence, id: change.id, kind: change.article == nil ? .deleted : .written,
+            article: change.article)
+    }
+}

@@ -1,0 +1,209 @@
+import NIOCore
+import NewswireModel
+
+/// Where a WATCH starts reading the change feed (PROTOCOL.md §5.19).
+public struct WatchStart: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    /// The wire value.
+    public var rawValue: UInt8
+    /// Wraps a wire value.
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// Only changes committed after the watch is registered.
+    public static let now = WatchStart(rawValue: 0)
+    /// Every change after the request's `position` (a position from an earlier event), then live.
+    public static let afterPosition = WatchStart(rawValue: 1)
+    /// The whole change feed from its beginning, then live.
+    public static let beginning = WatchStart(rawValue: 2)
+
+    /// The spec's name, for logs and error text.
+    public var description: String {
+        switch self {
+        case .now: "now"
+        case .afterPosition: "after position"
+        case .beginning: "beginning"
+        default: "start#\(rawValue)"
+        }
+    }
+}
+
+/// WATCH (0x000D): a standing query; answered by a stream of WATCH_EVENT frames that ends only with an ERROR
+/// (PROTOCOL.md §5.19).
+public struct WatchMessage: WireMessage, FieldCoded {
+    static var wireName: String { "Watch" }
+
+    /// The query, in the SEARCH query language.
+    public var text: String
+    /// Only articles from one of these sources; empty means any.
+    public var sources: [String]
+    /// Only articles published at or after this instant.
+    public var publishedFrom: PublishedTime?
+    /// Only articles published before this instant.
+    public var publishedBefore: PublishedTime?
+    /// Where to start.
+    public var start: WatchStart
+    /// With ``WatchStart/afterPosition``: resume after this feed position.
+    public var position: UInt64
+    /// The store the position belongs to (the `store` of the stream's STARTED event); checked when present.
+    public var store: String?
+    /// Send the full article with new and updated events.
+    public var includeArticle: Bool
+    /// Compute snippets with highlights in each hit.
+    public var includeSnippets: Bool
+    /// Approximate snippet length (0: server default).
+    public var snippetLength: Int
+    /// Events the server may hold for this watch before cutting it off as a slow consumer (0: server default).
+    public var bufferEvents: Int
+
+    /// Creates a WATCH.
+    public init(
+        text: String, sources: [String] = [], publishedFrom: PublishedTime? = nil,
+        publishedBefore: PublishedTime? = nil, start: WatchStart = .now, position: UInt64 = 0, store: String? = nil,
+        includeArticle: Bool = false, includeSnippets: Bool = false, snippetLength: Int = 0, bufferEvents: Int = 0
+    ) {
+        self.text = text
+        self.sources = sources
+        self.publishedFrom = publishedFrom
+        self.publishedBefore = publishedBefore
+        self.start = start
+        self.position = position
+        self.store = store
+        self.includeArticle = includeArticle
+        self.includeSnippets = includeSnippets
+        self.snippetLength = snippetLength
+        self.bufferEvents = bufferEvents
+    }
+
+    func encodeFields(into buffer: inout ByteBuffer) {
+        buffer.writeStringFieldIfNonEmpty(1, text)
+        buffer.writeRepeatedStringField(2, sources)
+        if let publishedFrom { buffer.writeMessageField(3, publishedFrom) }
+        if let publishedBefore { buffer.writeMessageField(4, publishedBefore) }
+        buffer.writeVarintFieldIfNonZero(5, UInt64(start.rawValue))
+        buffer.writeVarintFieldIfNonZero(6, position)
+        buffer.writeOptionalStringField(7, store)
+        buffer.writeBoolField(8, includeArticle)
+        buffer.writeBoolField(9, includeSnippets)
+        buffer.writeCountField(10, snippetLength)
+        buffer.writeCountField(11, bufferEvents)
+    }
+
+    init(reader: inout WireReader) throws(ProtocolError) {
+        var watch = WatchMessage(text: "")
+        while let field = try reader.nextField() {
+            switch field.number {
+            case 1: watch.text = try reader.readString(field.type)
+            case 2: watch.sources.append(try reader.readString(field.type))
+            case 3: watch.publishedFrom = try reader.readMessage(field.type, as: PublishedTime.self)
+            case 4: watch.publishedBefore = try reader.readMessage(field.type, as: PublishedTime.self)
+            case 5:
+                let raw = try reader.readUInt64(field.type)
+                guard raw <= 2 else {
+                    throw reader.malformed("unknown watch start \(raw) (0 now, 1 after position, 2 beginning)")
+                }
+                watch.start = WatchStart(rawValue: UInt8(raw))
+            case 6: watch.position = try reader.readUInt64(field.type)
+            case 7: watch.store = try reader.readString(field.type)
+            case 8: watch.includeArticle = try reader.readBool(field.type)
+            case 9: watch.includeSnippets = try reader.readBool(field.type)
+            case 10: watch.snippetLength = try reader.readCount(field.type)
+            case 11: watch.bufferEvents = try reader.readCount(field.type)
+            default: try reader.skip(field.type)
+            }
+        }
+        self = watch
+    }
+
+    /// Appends the payload.
+    public func encode(into buffer: inout ByteBuffer) { encodeFields(into: &buffer) }
+    /// Decodes a payload.
+    public init(decoding payload: ByteBuffer) throws(ProtocolError) { try self.init(wirePayload: payload) }
+}
+
+/// What a WATCH_EVENT reports (PROTOCOL.md §5.19).
+public struct WatchEventKind: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    /// The wire value.
+    public var rawValue: UInt8
+    /// Wraps a wire value (unknown values are kept).
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// A new article that matches.
+    public static let new = WatchEventKind(rawValue: 0)
+    /// A new version of an existing article; the new version matches.
+    public static let updated = WatchEventKind(rawValue: 1)
+    /// An article was deleted (sent to every watch: nothing is left to match).
+    public static let deleted = WatchEventKind(rawValue: 2)
+    /// Replayed from the compacted change feed: the article's latest version, created or updated after the start
+    /// position (the feed no longer says which).
+    public static let changed = WatchEventKind(rawValue: 3)
+    /// The first frame of every WATCH stream: the watch is registered; carries the store and the position it
+    /// starts after. No hit.
+    public static let started = WatchEventKind(rawValue: 4)
+
+    /// The spec's name, for logs and JSON.
+    public var description: String {
+        switch self {
+        case .new: "new"
+        case .updated: "updated"
+        case .deleted: "deleted"
+        case .changed: "changed"
+        case .started: "started"
+        default: "kind#\(rawValue)"
+        }
+    }
+}
+
+/// WATCH_EVENT (0x800D): one frame of a WATCH stream, always with more-to-follow (PROTOCOL.md §5.19).
+public struct WatchEventMessage: WireMessage, FieldCoded {
+    static var wireName: String { "WatchEvent" }
+
+    /// The feed position of the change (for ``WatchEventKind/started``: the position the stream starts after).
+    public var position: UInt64
+    /// What happened.
+    public var kind: WatchEventKind
+    /// The article as SEARCH returns it (score 0); for deletions only the id. Absent in STARTED.
+    public var hit: SearchHit?
+    /// The article, when the WATCH asked for it (new, updated and changed events).
+    public var record: ArticleRecord?
+    /// STARTED only: the identifier of the store whose positions the stream carries.
+    public var store: String?
+
+    /// Creates an event.
+    public init(
+        position: UInt64, kind: WatchEventKind, hit: SearchHit? = nil, record: ArticleRecord? = nil,
+        store: String? = nil
+    ) {
+        self.position = position
+        self.kind = kind
+        self.hit = hit
+        self.record = record
+        self.store = store
+    }
+
+    func encodeFields(into buffer: inout ByteBuffer) {
+        buffer.writeVarintFieldIfNonZero(1, position)
+        buffer.writeVarintFieldIfNonZero(2, UInt64(kind.rawValue))
+        if let hit { buffer.writeMessageField(3, hit) }
+        if let record { buffer.writeRecordField(4, record) }
+        buffer.writeOptionalStringField(5, store)
+    }
+
+    init(reader: inout WireReader) throws(ProtocolError) {
+        var event = WatchEventMessage(position: 0, kind: .new)
+        while let field = try reader.nextField() {
+            switch field.number {
+            case 1: event.position = try reader.readUInt64(field.type)
+            case 2:
+                // Unknown kinds are kept (a newer server may add some); receivers skip events they do not know.
+                event.kind = WatchEventKind(rawValue: UInt8(clamping: try reader.readUInt64(field.type)))
+            case 3: event.hit = try reader.readMessage(field.type, as: SearchHit.self)
+            case 4: event.record = try reader.readRecord(field.type)
+            case 5: event.store = try reader.readString(field.type)
+            default: try reader.skip(field.type)
+            }
+        }
+        self = event
+    }
+
+    /// Appends the payload.
+    public func encode(into buffer: inout ByteBuffer) { encodeFields(into: &buffer) }
+    /// Decodes a payload.
+    public init(decoding payload: ByteBuffer) throws(ProtocolError) { try self.init(wirePayload: payload) }
+}

@@ -1,0 +1,354 @@
+import Dispatch
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NewswireEngine
+import NewswireModel
+import NewswireProtocol
+import NewswireSearch
+
+/// Live queries (PROTOCOL.md §5.19): every WATCH's standing query, fed by the engine's committed changes.
+///
+/// The engine hands each durable batch over from inside its write lock (so batches arrive in commit order and
+/// only once durable); the hub notes its last position and matches it on its own serial queue, off the write
+/// path, against every standing query at once (``StandingQueryMatcher``, percolator style), then appends the
+/// events to each concerned watch's bounded buffer. A watch whose buffer fills is cut off: its buffer is dropped
+/// and its stream ends OVERLOADED with the position to resume after.
+///
+/// Ordering argument (no gap, no duplicate): a watch taken up at position R (the highest position the hub has
+/// been handed) is registered under the hub lock, which also guards R, so every batch handed over afterwards has
+/// positions above R and is matched with the watch's query registered; batches handed over before are filtered
+/// out by position (each watch takes only positions above its own R).
+final class WatchHub: Sendable {
+    private struct State {
+        /// Highest position the engine handed over.
+        var received: UInt64 = 0
+        /// Highest position matched and distributed to the watches.
+        var distributed: UInt64 = 0
+        var watches: [StandingQueryID: Watch] = [:]
+        /// Per extra matcher (index 1…): its id of each query → the first matcher's id (the watch's `queryID`).
+        var primaryIDs: [[StandingQueryID: StandingQueryID]] = []
+        /// The first matcher's id → the query's id in every matcher, in matcher order.
+        var allIDs: [StandingQueryID: [StandingQueryID]] = [:]
+        var eventsSent: Int64 = 0
+        var eventsDropped: Int64 = 0
+        var cutoffs: Int64 = 0
+        var batches: Int64 = 0
+        var matchNanosTotal: Int64 = 0
+        var matchNanosMax: Int64 = 0
+        var changesMatched: Int64 = 0
+        var pairsEvaluated: Int64 = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+    /// One matcher per core, each holding every query: a large committed batch is split into one contiguous
+    /// part per matcher, matched side by side, and the results put back in commit order.
+    private let matchers: [StandingQueryMatcher]
+    /// Below this many changes per part a batch is matched on one thread.
+    private static let minimumPart = 32
+    private let queue = DispatchQueue(label: "newswire.watch.match")
+    let engine: NewswireEngine
+    private let logger: Logger
+
+    init(engine: NewswireEngine, logger: Logger) {
+        self.engine = engine
+        self.logger = logger
+        let count = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+        self.matchers = (0..<count).map { _ in StandingQueryMatcher() }
+        state.withLockedValue { $0.primaryIDs = Array(repeating: [:], count: count) }
+        engine.observeCommittedChanges { [self] changes in self.committed(changes) }
+        // After registering: every commit from here on reaches `committed`, every earlier one is at or below this.
+        do {
+            let position = try engine.committedPosition()
+            state.withLockedValue { $0.received = max($0.received, position) }
+        } catch {
+            logger.error("live queries: cannot read the store's position", metadata: ["newswire_error": "\(error)"])
+        }
+    }
+
+    // MARK: Feeding
+
+    /// The engine's commit observer: called with its write lock held, so it only notes the position and queues.
+    private func committed(_ changes: [CommittedChange]) {
+        guard let last = changes.last?.position else { return }
+        let anyWatch = state.withLockedValue { state -> Bool in
+            state.received = max(state.received, last)
+            return !state.watches.isEmpty
+        }
+        if anyWatch {
+            queue.async { self.distribute(changes) }
+        } else {
+            queue.async { self.state.withLockedValue { $0.distributed = max($0.distributed, last) } }
+        }
+    }
+
+    /// Matches one committed batch against every standing query and hands each watch its events.
+    private func distribute(_ changes: [CommittedChange]) {
+        let articles: [ArticleChange] = changes.map { change in
+            if let article = change.article { return .inserted(article) }
+            return .deleted(change.id)
+        }
+        let started = ContinuousClock.now
+        let parts = min(matchers.count, max(1, articles.count / Self.minimumPart))
+        let bounds = (0...parts).map { articles.count * $0 / parts }
+        let partResults = NIOLockedValueBox([StandingQueryMatches?](repeating: nil, count: parts))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let matched = matchers[part].match(Array(articles[bounds[part]..<bounds[part + 1]]))
+            partResults.withLockedValue { $0[part] = matched }
+        }
+        let took = (ContinuousClock.now - started).nanoseconds
+        var records: [Int: ArticleRecord] = [:]
+        state.withLockedValue { state in
+            // Back to the first matcher's query ids and the batch's change indexes, in commit order.
+            var result = StandingQueryMatches(matches: [], deletions: [], evaluatedQueries: 0, evaluatedPairs: 0)
+            for (part, matched) in partResults.withLockedValue({ $0 }).enumerated() {
+                guard let matched else { continue }
+                let offset = bounds[part]
+                for var match in matched.matches {
+                    if part > 0 {
+                        guard let primary = state.primaryIDs[part][match.query] else { continue }
+                        match.query = primary
+                    }
+                    match.change += offset
+                    result.matches.append(match)
+                }
+                result.deletions += matched.deletions.map { $0 + offset }
+                result.evaluatedPairs += matched.evaluatedPairs
+            }
+            state.batches += 1
+            state.matchNanosTotal += took
+            state.matchNanosMax = max(state.matchNanosMax, took)
+            state.changesMatched += Int64(changes.count)
+            state.pairsEvaluated += Int64(result.evaluatedPairs)
+            // Deletions go to every watch (nothing is left to match); merged with the matches in commit order.
+            var deletions = result.deletions[...]
+            func deliverDeletions(before index: Int) {
+                while let next = deletions.first, next < index {
+                    deletions.removeFirst()
+                    let change = changes[next]
+                    let event = WatchEventMessage(
+                        position: change.position, kind: .deleted,
+                        hit: SearchHit(id: change.id, title: "", source: nil, publishedAt: nil, score: 0))
+                    for watch in state.watches.values { deliver(event, to: watch, &state) }
+                }
+            }
+            for match in result.matches {
+                deliverDeletions(before: match.change)
+                guard let watch = state.watches[match.query], match.kind != .stoppedMatching else { continue }
+                let change = changes[match.change]
+                var record: ArticleRecord?
+                if watch.includeArticle, let article = change.article {
+                    record = records[match.change] ?? ArticleRecord(article)
+                    records[match.change] = record
+                }
+                let event = WatchEventMessage(
+                    position: change.position, kind: Self.kind(change.kind), hit: match.hit, record: record)
+                deliver(event, to: watch, &state)
+            }
+            deliverDeletions(before: Int.max)
+            if let last = changes.last?.position { state.distributed = max(state.distributed, last) }
+        }
+    }
+
+    private func deliver(_ event: WatchEventMessage, to watch: Watch, _ state: inout State) {
+        switch watch.offer(event) {
+        case .accepted, .ignored: break
+        case .cutOff(let dropped):
+            state.cutoffs += 1
+            state.eventsDropped += Int64(dropped)
+            unregister(watch.queryID, &state)
+        case .dropped:
+            state.eventsDropped += 1
+        }
+    }
+
+    static func kind(_ kind: CommittedChange.Kind) -> WatchEventKind {
+        switch kind {
+        case .inserted: .new
+        case .updated: .updated
+        case .deleted: .deleted
+        case .written: .changed
+        }
+    }
+
+    // MARK: Watches
+
+    /// Registers a standing query; returns its watch, taken up at the hub's latest position (`watch.after`).
+    /// Throws the query's ``QueryError``.
+    func register(_ query: StandingQuery, includeArticle: Bool, capacity: Int) throws -> Watch {
+        try state.withLockedValue { state in
+            // Every matcher compiles the same query, so they throw alike (the first one throws for all).
+            let ids = try matchers.map { try $0.register(query) }
+            let id = ids[0]
+            state.allIDs[id] = ids
+            for part in 1..<max(1, ids.count) { state.primaryIDs[part][ids[part]] = id }
+            let watch = Watch(queryID: id, after: state.received, includeArticle: includeArticle, capacity: capacity)
+            state.watches[id] = watch
+            return watch
+        }
+    }
+
+    /// Forgets a watch (its stream ended).
+    func remove(_ watch: Watch) {
+        state.withLockedValue { state in
+            if state.watches[watch.queryID] != nil { unregister(watch.queryID, &state) }
+        }
+    }
+
+    private func unregister(_ id: StandingQueryID, _ state: inout State) {
+        state.watches[id] = nil
+        for (part, partID) in (state.allIDs.removeValue(forKey: id) ?? [id]).enumerated() {
+            matchers[part].unregister(partID)
+            if part > 0 { state.primaryIDs[part][partID] = nil }
+        }
+    }
+
+    /// The position up to which every change concerning `watch` has been handed to it: its last event, or the
+    /// hub's distributed position when nothing is waiting in its buffer.
+    func coveredPosition(of watch: Watch, lastSent: UInt64) -> UInt64 {
+        state.withLockedValue { state in
+            watch.isIdle ? max(lastSent, max(watch.after, min(state.distributed, state.received))) : lastSent
+        }
+    }
+
+    func recordSent(_ count: Int) {
+        state.withLockedValue { $0.eventsSent += Int64(count) }
+    }
+
+    /// STATS entries (README "STATS").
+    func statEntries() -> [StatEntry] {
+        let state = state.withLockedValue { $0 }
+        let average = state.batches == 0 ? 0 : Double(state.matchNanosTotal) / Double(state.batches) / 1000
+        return [
+            StatEntry(name: "watches.open", value: .integer(Int64(state.watches.count))),
+            StatEntry(name: "watches.events_sent", value: .integer(state.eventsSent)),
+            StatEntry(name: "watches.events_dropped", value: .integer(state.eventsDropped)),
+            StatEntry(name: "watches.cutoffs", value: .integer(state.cutoffs)),
+            StatEntry(name: "watches.position", value: .integer(Int64(state.distributed))),
+            StatEntry(name: "watches.match_batches", value: .integer(state.batches)),
+            StatEntry(name: "watches.match_changes", value: .integer(state.changesMatched)),
+            StatEntry(name: "watches.match_pairs", value: .integer(state.pairsEvaluated)),
+            StatEntry(name: "watches.match_micros_per_batch", value: .double(average)),
+            StatEntry(name: "watches.match_micros_max", value: .integer(state.matchNanosMax / 1000)),
+        ]
+    }
+}
+
+/// One WATCH stream's server side: its position, its bounded buffer of events waiting for the connection, and why
+/// it ended. The hub fills the buffer; the stream's task (``ServerContext``) empties it into the connection.
+final class Watch: Sendable {
+    /// Why a watch stopped.
+    enum End: Sendable, Equatable {
+        /// The buffer filled: the client reads too slowly.
+        case cutOff
+        /// The client sent CANCEL.
+        case cancelled
+        /// The server is shutting down (GOAWAY).
+        case shuttingDown
+        /// The connection is gone.
+        case gone
+    }
+
+    enum Offer {
+        case accepted, ignored, dropped
+        case cutOff(dropped: Int)
+    }
+
+    enum Next: Sendable {
+        case event(WatchEventMessage)
+        case ended(End)
+    }
+
+    private struct State {
+        var buffer: [WatchEventMessage] = []
+        var head = 0
+        var end: End?
+        var waiter: CheckedContinuation<Next, Never>?
+        var taking = false
+    }
+
+    let queryID: StandingQueryID
+    /// Live events are those with positions above this (the hub's position when the watch was taken up).
+    let after: UInt64
+    let includeArticle: Bool
+    let capacity: Int
+    private let state = NIOLockedValueBox(State())
+
+    init(queryID: StandingQueryID, after: UInt64, includeArticle: Bool, capacity: Int) {
+        self.queryID = queryID
+        self.after = after
+        self.includeArticle = includeArticle
+        self.capacity = capacity
+    }
+
+    /// The hub offers an event (called under the hub lock).
+    func offer(_ event: WatchEventMessage) -> Offer {
+        guard event.position > after else { return .ignored }
+        let (result, waiter): (Offer, CheckedContinuation<Next, Never>?) = state.withLockedValue { state in
+            guard state.end == nil else { return (.dropped, nil) }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                state.taking = true
+                return (.accepted, waiter)
+            }
+            if state.buffer.count - state.head >= capacity {
+                // Slow consumer: drop what waits and hold nothing more for it (PROTOCOL.md §5.19 rule 7).
+                let dropped = state.buffer.count - state.head + 1
+                state.buffer = []
+                state.head = 0
+                state.end = .cutOff
+                return (.cutOff(dropped: dropped), nil)
+            }
+            state.buffer.append(event)
+            return (.accepted, nil)
+        }
+        waiter?.resume(returning: .event(event))
+        return result
+    }
+
+    /// Ends the watch (cancel, shutdown, connection gone); the stream's task wakes and finishes it.
+    func end(_ reason: End) {
+        let waiter: CheckedContinuation<Next, Never>? = state.withLockedValue { state in
+            guard state.end == nil else { return nil }
+            state.end = reason
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: .ended(reason))
+    }
+
+    /// Why it ended, if it did.
+    var endReason: End? { state.withLockedValue { $0.end } }
+
+    /// Whether nothing waits in the buffer and the stream's task is not holding an event it took.
+    var isIdle: Bool { state.withLockedValue { $0.buffer.count == $0.head && !$0.taking && $0.end != .cutOff } }
+
+    /// The stream's task: the next event, waiting for one; or why the watch ended (what is still buffered then is
+    /// not sent: the end's position says where to resume).
+    func next() async -> Next {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Next, Never>) in
+            let ready: Next? = state.withLockedValue { state in
+                state.taking = false
+                if let end = state.end { return .ended(end) }
+                if state.head < state.buffer.count {
+                    let event = state.buffer[state.head]
+                    state.head += 1
+                    if state.head > 256, state.head * 2 > state.buffer.count {
+                        state.buffer.removeFirst(state.head)
+                        state.head = 0
+                    }
+                    state.taking = true
+                    return .event(event)
+                }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// The stream's task finished handing the event it took to the connection.
+    func sent() {
+        state.withLockedValue { $0.taking = false }
+    }
+}

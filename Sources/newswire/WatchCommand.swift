@@ -1,0 +1,130 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import NewswireClient
+
+/// `newswire watch QUERY`
+struct WatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch", abstract: "Print new articles matching a query as they are stored, like tail -f.",
+        discussion: """
+            The query is in the search query language (see `newswire search --help`). Each matching article \
+            prints as it is committed: new, updated, deleted (every deletion is printed: the server cannot match \
+            an article that is gone), or changed (replayed from the store's feed after --since or --from-start). \
+            The watch survives dropped connections and server restarts by itself. Ctrl-C stops it and prints the \
+            position to resume from with --since.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "The query, e.g. '疆电入川' or 'title:四川 -成都'; none matches every article.")
+    var query: [String] = []
+
+    @Option(help: "Resume after this position (printed by an earlier watch: SEQUENCE@STORE).")
+    var since: String?
+
+    @Flag(help: "Start from the beginning of the store's change feed.")
+    var fromStart = false
+
+    @Option(help: "Only articles from exactly this source (repeatable).")
+    var source: [String] = []
+
+    @Flag(help: "With --json: include the whole article in each event.")
+    var article = false
+
+    /// Options of `watch` that take a value.
+    static let valueOptions: Set<String> = ["--since", "--source"]
+
+    func validate() throws {
+        if since != nil, fromStart { throw ValidationError("give --since or --from-start, not both") }
+        if let since, NewswireClient.WatchPosition(since) == nil {
+            throw ValidationError("--since \(since) is not a position (SEQUENCE@STORE, as a watch prints it)")
+        }
+    }
+
+    func run() async throws {
+        let start: NewswireClient.WatchStart =
+            if let since, let position = NewswireClient.WatchPosition(since) {
+                .after(position)
+            } else if fromStart {
+                .beginning
+            } else {
+                .now
+            }
+        let options = NewswireClient.WatchOptions(sources: source, includeArticle: article && connection.json)
+        let text = query.joined(separator: " ")
+        let json = connection.json
+        try await withClient(connection) { client in
+            let watching = Task { () throws -> NewswireClient.WatchPosition? in
+                var events = client.watch(text, from: start, options: options).makeAsyncIterator()
+                while let event = try await events.next() {
+                    printOut(json ? try Self.json(event) : Self.render(event))
+                }
+                return events.position
+            }
+            // Ctrl-C (or SIGTERM) ends the watch; the position it reached is printed to resume from.
+            let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number)
+                source.setEventHandler { watching.cancel() }
+                source.resume()
+                return source
+            }
+            defer { for source in signals { source.cancel() } }
+            let position = try await watching.value
+            if let position {
+                printError("newswire: watch stopped; resume with --since \(position)")
+            } else {
+                printError("newswire: watch stopped before it started")
+            }
+        }
+        throw ExitCode(130)
+    }
+
+    static func render(_ event: NewswireClient.WatchEvent) -> String {
+        let hit = event.hit
+        var meta = [hit.id.rawValue]
+        if let at = hit.publishedAt { meta.append(at.iso8601) }
+        if let source = hit.source { meta.append(source) }
+        var lines = [Style.dim("\(event.position.sequence) \(event.kind.rawValue)") + " " + Style.bold(hit.title)]
+        if event.kind == .deleted { lines[0] = Style.dim("\(event.position.sequence) deleted") + " " + hit.id.rawValue }
+        if event.kind != .deleted { lines.append("   " + Style.dim(meta.joined(separator: " · "))) }
+        if !hit.snippet.isEmpty { lines.append("   " + SearchCommand.highlighted(hit.snippet, hit.highlights)) }
+        return lines.joined(separator: "\n")
+    }
+
+    /// One event as one line of JSON (README "Live queries").
+    struct EventJSON: Encodable {
+        var position: String
+        var sequence: UInt64
+        var kind: String
+        var hit: SearchJSON.Hit
+        var article: Article?
+
+        func encode(to encoder: any Encoder) throws {
+            enum Keys: String, CodingKey { case position, sequence, kind, id, title, source, publishedAt, snippet, highlights, article }
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(position, forKey: .position)
+            try c.encode(sequence, forKey: .sequence)
+            try c.encode(kind, forKey: .kind)
+            try c.encode(hit.id, forKey: .id)
+            try c.encode(hit.title, forKey: .title)
+            try c.encode(hit.source, forKey: .source)
+            try c.encode(hit.publishedAt, forKey: .publishedAt)
+            try c.encode(hit.snippet, forKey: .snippet)
+            try c.encode(hit.highlights, forKey: .highlights)
+            if let article { try c.encode(article, forKey: .article) }
+        }
+    }
+
+    static func json(_ event: NewswireClient.WatchEvent) throws -> String {
+        let hit = event.hit
+        return try encodeJSON(
+            EventJSON(
+                position: event.position.description, sequence: event.position.sequence, kind: event.kind.rawValue,
+                hit: SearchJSON.Hit(
+                    id: hit.id.rawValue, title: hit.title, source: hit.source, publishedAt: hit.publishedAt?.iso8601,
+                    score: 0, snippet: hit.snippet, highlights: hit.highlights.map { [$0.start, $0.end] }),
+                article: event.article))
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import NewswireEngine
+import NewswireModel
+import NewswireTestSupport
+import Testing
+
+/// `newswire watch` as a user runs it: one JSON object per line, Ctrl-C prints where to resume.
+@Suite("newswire watch (subprocess)", .serialized, .timeLimit(.minutes(5)))
+struct WatchCommandTests {
+    static func article(_ n: Int, matching: Bool) -> Article {
+        Article(
+            id: ArticleID("watch-cli-\(n)"), title: matching ? "疆电入川 工程 \(n)" : "体育 \(n)",
+            publishedAt: PublishedTime(secondsSinceEpoch: 1_710_000_000 + Int64(n), utcOffsetSeconds: 28_800),
+            source: "测试来源", paragraphs: [matching ? "第\(n)篇：疆电入川。" : "第\(n)篇：比赛。"], language: "zh")
+    }
+
+    static func event(_ line: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+    }
+
+    @Test("--json prints one event per line; Ctrl-C prints the position; --since resumes with nothing twice")
+    func tailAndResume() async throws {
+        let server = try await TestServer.start()
+        defer { Task { try? await server.stop(removingData: true) } }
+        let store = server.engine.store.storeIdentifier
+        let start = "\(try server.engine.store.latestSequence)@\(store)"
+        let first = try Subprocess(
+            Executables.newswire, ["watch", "疆电入川", "--json", "--since", start],
+            environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"])
+        _ = try server.engine.put((0..<4).map { Self.article($0, matching: $0 != 1) })
+        let third = try #require(await first.stdoutLine { $0.contains("watch-cli-3") })
+        first.signal(SIGINT)
+        let stopped = await first.finished()
+        #expect(stopped.status == 130, "\(stopped)")
+        let lines = stopped.stdout.split(separator: "\n").map(String.init)
+        let events = try lines.map(Self.event)
+        #expect(events.map { $0["id"] as? String } == ["watch-cli-0", "watch-cli-2", "watch-cli-3"])
+        #expect(events.allSatisfy { ($0["position"] as? String)?.hasSuffix("@" + store) == true })
+        #expect(try Self.event(third)["title"] as? String == "疆电入川 工程 3")
+        let resume = try #require(
+            stopped.stderrLines.first { $0.contains("resume with --since") }?.components(separatedBy: "--since ").last)
+        #expect(resume == events.last?["position"] as? String)
+
+        // Written while nobody watched; the resumed watch replays it, and nothing it printed before.
+        _ = try server.engine.put([Self.article(4, matching: true), Self.article(0, matching: false)])
+        let second = try Subprocess(
+            Executables.newswire, ["watch", "疆电入川", "--json", "--since", resume],
+            environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"])
+        _ = try #require(await second.stdoutLine { $0.contains("watch-cli-4") })
+        second.signal(SIGINT)
+        let resumed = await second.finished()
+        let replayed = try resumed.stdout.split(separator: "\n").map { try Self.event(String($0)) }
+        #expect(replayed.map { $0["id"] as? String } == ["watch-cli-4"], "\(resumed)")
+        #expect(replayed.first?["kind"] as? String == "changed")
+    }
+
+    @Test("a bad query and a malformed --since are errors with their exit codes")
+    func errors() async throws {
+        let server = try await TestServer.start()
+        defer { Task { try? await server.stop(removingData: true) } }
+        let bad = try await newswire(["watch", "\"疆电入川"], port: server.port)
+        #expect(bad.status == 1 && bad.stderr.contains("BAD_QUERY"), "\(bad)")
+        let malformed = try await newswire(["watch", "能源", "--since", "yesterday"], port: server.port)
+        #expect(malformed.status == 64, "\(malformed)")
+        let foreign = try await newswire(["watch", "能源", "--since", "1@another-store"], port: server.port)
+        #expect(foreign.status == 1 && foreign.stderr.contains("UNKNOWN_POSITION"), "\(foreign)")
+    }
+}

@@ -1,0 +1,392 @@
+import NIOCore
+import NewswireEngine
+import NewswireModel
+import NewswireProtocol
+import NewswireSearch
+import NewswireServer
+import NewswireTestSupport
+import Testing
+
+/// What a watcher should see, computed without the server: every change with its feed position, and for each
+/// query whether SEARCH over an index holding only that article returns it (PROTOCOL.md §5.19 rule 2).
+struct WatchOracle {
+    struct Change {
+        var position: UInt64
+        var id: ArticleID
+        var kind: WatchEventKind
+        var article: Article?
+    }
+
+    struct Event: Hashable, CustomStringConvertible {
+        var position: UInt64
+        var kind: WatchEventKind
+        var id: ArticleID
+        var description: String { "\(position) \(kind) \(id)" }
+    }
+
+    var position: UInt64
+    var changes: [Change] = []
+
+    /// Puts `articles` through the engine and records what changed, at which position.
+    mutating func put(_ articles: [Article], engine: NewswireEngine) throws {
+        let outcomes = try engine.put(articles)
+        for (article, outcome) in zip(articles, outcomes) where outcome.outcome != .unchanged {
+            position += 1
+            var stored = article
+            stored.duplicateOf = outcome.duplicateOf
+            changes.append(
+                Change(position: position, id: article.id, kind: outcome.outcome == .inserted ? .new : .updated, article: stored))
+        }
+    }
+
+    mutating func delete(_ ids: [ArticleID], engine: NewswireEngine) throws {
+        for (id, existed) in zip(ids, try engine.delete(ids: ids)) where existed {
+            position += 1
+            changes.append(Change(position: position, id: id, kind: .deleted, article: nil))
+        }
+    }
+
+    static func matches(_ article: Article, _ watch: WatchMessage) -> Bool {
+        let index = SearchIndex()
+        index.upsert(article)
+        let request = SearchRequest(
+            text: watch.text, sources: watch.sources, publishedFrom: watch.publishedFrom,
+            publishedBefore: watch.publishedBefore, limit: 1, includeSnippets: false)
+        return ((try? index.search(request))?.total ?? 0) == 1
+    }
+
+    /// The live events for `watch` after position `after`.
+    func live(_ watch: WatchMessage, after: UInt64) -> [Event] {
+        changes.filter { $0.position > after }.compactMap { change in
+            if let article = change.article {
+                return Self.matches(article, watch) ? Event(position: change.position, kind: change.kind, id: change.id) : nil
+            }
+            return Event(position: change.position, kind: .deleted, id: change.id)
+        }
+    }
+
+    /// The events a resume after `after` replays from the compacted feed up to `upTo`: each id's latest change in
+    /// (after, upTo], as `changed` when it matches, `deleted` when it is a deletion (rule 5).
+    func replay(_ watch: WatchMessage, after: UInt64, upTo: UInt64) -> [Event] {
+        var latest: [ArticleID: Change] = [:]
+        for change in changes where change.position > after && change.position <= upTo { latest[change.id] = change }
+        return latest.values.sorted { $0.position < $1.position }.compactMap { change in
+            if let article = change.article {
+                return Self.matches(article, watch) ? Event(position: change.position, kind: .changed, id: change.id) : nil
+            }
+            return Event(position: change.position, kind: .deleted, id: change.id)
+        }
+    }
+}
+
+/// Articles from a small vocabulary, so that every query matches some and misses others.
+enum WatchCorpus {
+    static let words = ["能源", "电网", "特高压工程", "合作", "grid", "economy", "疆电入川", "水利"]
+    static let sources = ["新华社", "央视网", "人民网"]
+
+    static func article(_ n: Int, version: Int = 0, seed: Int) -> Article {
+        var generator = SplitMix(seed: UInt64(seed &* 7919 &+ n &* 31 &+ version))
+        func pick() -> String { words[Int(generator.next() % UInt64(words.count))] }
+        let title = "\(pick()) \(n)"
+        let body = (0..<4).map { _ in "\(pick())，\(pick())" }.joined(separator: "。")
+        return Article(
+            id: ArticleID("w-\(n)"), title: title,
+            publishedAt: PublishedTime(secondsSinceEpoch: 1_710_000_000 + Int64(n) * 3600, utcOffsetSeconds: 28_800),
+            source: sources[Int(generator.next() % UInt64(sources.count))], paragraphs: [body, "v\(version)"],
+            language: "zh")
+    }
+
+    static let queries: [WatchMessage] = [
+        WatchMessage(text: "能源"),
+        WatchMessage(text: "特高压工程 电网"),
+        WatchMessage(text: "grid OR 水利"),
+        WatchMessage(text: "合作 -economy"),
+        WatchMessage(text: "title:疆电入川"),
+        WatchMessage(text: "能源", sources: ["新华社"]),
+    ]
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A raw peer for WATCH streams: sends frames written from the spec and sorts what comes back by request id.
+final class WatchPeer {
+    let raw: RawConnection
+    private(set) var started: [UInt32: WatchEventMessage] = [:]
+    private(set) var events: [UInt32: [WatchEventMessage]] = [:]
+    private(set) var ends: [UInt32: ProtocolError] = [:]
+    private(set) var others: [Frame] = []
+
+    init(port: Int, receiveBufferBytes: Int32? = nil) throws {
+        raw = try RawConnection(port: port, receiveBufferBytes: receiveBufferBytes)
+        raw.send(requestBytes([(.hello(HelloMessage(clientName: "watch-test")), 0)]))
+        guard try raw.receive(1).first?.opcode == .welcome else {
+            throw TestConnectionError(description: "no WELCOME")
+        }
+    }
+
+    func send(_ request: Request, id: UInt32) { raw.send(requestBytes([(request, id)])) }
+
+    /// Opens a watch and waits for its STARTED event (the watch is registered from then on).
+    @discardableResult
+    func watch(_ message: WatchMessage, id: UInt32) throws -> WatchEventMessage {
+        send(.watch(message), id: id)
+        try read { $0.started[id] != nil || $0.ends[id] != nil }
+        guard let started = started[id] else {
+            throw TestConnectionError(description: "WATCH \(id) ended: \(ends[id].map { "\($0)" } ?? "?")")
+        }
+        return started
+    }
+
+    /// Reads frames until `done` holds (or the server goes quiet / closes: then it throws).
+    func read(until done: (WatchPeer) -> Bool) throws {
+        while !done(self) {
+            guard let frame = try raw.receive(1).first else {
+                throw TestConnectionError(description: "the server closed or went quiet")
+            }
+            let id = frame.requestID.rawValue
+            switch try Response(frame: frame) {
+            case .watchEvent(let event):
+                #expect(frame.hasMoreToFollow, "WATCH_EVENT without more-to-follow")
+                if event.kind == .started { started[id] = event } else { events[id, default: []].append(event) }
+            case .error(let error):
+                ends[id] = error
+            default:
+                others.append(frame)
+            }
+        }
+    }
+
+    /// The events of watch `id`, as oracle events.
+    func observed(_ id: UInt32) -> [WatchOracle.Event] {
+        (events[id] ?? []).map { WatchOracle.Event(position: $0.position, kind: $0.kind, id: $0.hit?.id ?? "") }
+    }
+
+    func sawDeletion(of sentinel: ArticleID, on id: UInt32) -> Bool {
+        events[id]?.last.map { $0.kind == .deleted && $0.hit?.id == sentinel } ?? false
+    }
+}
+
+extension ServerOverLoopback {
+    @Suite("Server: WATCH streams (PROTOCOL.md §5.19)", .serialized)
+    struct WatchTests {
+        static let sentinel = ArticleID("sentinel")
+
+        /// Writes a final article and deletes it: the deletion reaches every watch, after everything before it.
+        static func fence(_ oracle: inout WatchOracle, engine: NewswireEngine, _ sentinel: ArticleID = sentinel) throws {
+            try oracle.put([Article(id: sentinel, title: "fence", paragraphs: ["fence"])], engine: engine)
+            try oracle.delete([sentinel], engine: engine)
+        }
+
+        @Test("events equal the oracle's matches for inserts, updates and deletes, in commit order, on one connection")
+        func eventsEqualOracle() async throws {
+            try await withLoopbackServer(articles: 0) { server in
+                try await runBlocking {
+                    let peer = try WatchPeer(port: server.port)
+                    var oracle: WatchOracle?
+                    for (index, query) in WatchCorpus.queries.enumerated() {
+                        let started = try peer.watch(query, id: UInt32(10 + index))
+                        #expect(started.store == server.engine.store.storeIdentifier)
+                        if oracle == nil { oracle = WatchOracle(position: started.position) }
+                        #expect(started.position == oracle!.position)
+                    }
+                    var writes = oracle!
+                    var generator = SplitMix(seed: 42)
+                    for round in 0..<12 {
+                        let batch = (0..<8).map { _ in
+                            let n = Int(generator.next() % 40)
+                            return WatchCorpus.article(n, version: round, seed: 42)
+                        }
+                        try writes.put(batch, engine: server.engine)
+                        if round % 3 == 2 {
+                            let ids = (0..<3).map { _ in ArticleID("w-\(generator.next() % 40)") }
+                            try writes.delete(ids, engine: server.engine)
+                        }
+                        // An unchanged re-put takes no position and sends nothing.
+                        try writes.put([batch[0]], engine: server.engine)
+                    }
+                    // Large commits are split across matchers, one part per core, and put back in commit order.
+                    try writes.put((0..<160).map { WatchCorpus.article($0 % 60, version: 100 + $0 / 60, seed: 42) }, engine: server.engine)
+                    try Self.fence(&writes, engine: server.engine)
+                    let ids = (0..<WatchCorpus.queries.count).map { UInt32(10 + $0) }
+                    try peer.read { peer in ids.allSatisfy { peer.sawDeletion(of: Self.sentinel, on: $0) } }
+                    var total = 0
+                    for (index, query) in WatchCorpus.queries.enumerated() {
+                        let expected = writes.live(query, after: writes.changes.first!.position - 1)
+                        #expect(peer.observed(UInt32(10 + index)) == expected, "query \(query.text)")
+                        total += expected.filter { $0.kind != .deleted }.count
+                    }
+                    #expect(total > 20, "the write sequence should match the queries often")
+                    // Hits are SEARCH's hits: snippets on request, highlights inside them.
+                    let hit = try #require(peer.events[10]?.first { $0.kind == .new }?.hit)
+                    #expect(hit.snippet.isEmpty)  // include_snippets was not asked for
+                }
+            }
+        }
+
+        @Test("resume after a dropped connection: no gap, no duplicate; the replay is the compacted feed")
+        func resumeAfterDrop() async throws {
+            try await withLoopbackServer(articles: 0) { server in
+                try await runBlocking {
+                    let query = WatchMessage(text: "能源 OR 电网", includeArticle: true)
+                    var first: WatchPeer? = try WatchPeer(port: server.port)
+                    let started = try first!.watch(query, id: 1)
+                    var writes = WatchOracle(position: started.position)
+                    for n in 0..<30 { try writes.put([WatchCorpus.article(n, seed: 7)], engine: server.engine) }
+                    try Self.fence(&writes, engine: server.engine)
+                    try first!.read { $0.sawDeletion(of: Self.sentinel, on: 1) }
+                    let all = first!.observed(1)
+                    #expect(all == writes.live(query, after: started.position))
+                    // The client processed only part of it, then lost the connection.
+                    let kept = Array(all.prefix(all.count / 2))
+                    let resumeAfter = kept.last!.position
+                    first = nil  // closes the socket
+                    // Written while it was away: updates of ids it saw, new ids, a deletion.
+                    let gapStart = writes.position
+                    for n in 20..<45 { try writes.put([WatchCorpus.article(n, version: 1, seed: 7)], engine: server.engine) }
+                    try writes.delete([ArticleID("w-3"), ArticleID("w-25")], engine: server.engine)
+                    let gapEnd = writes.position
+
+                    let second = try WatchPeer(port: server.port)
+                    var resume = query
+                    resume.start = .afterPosition
+                    resume.position = resumeAfter
+                    resume.store = started.store
+                    let restarted = try second.watch(resume, id: 1)
+                    #expect(restarted.position == resumeAfter)
+                    // Live writes after the resume.
+                    for n in 45..<55 { try writes.put([WatchCorpus.article(n, seed: 7)], engine: server.engine) }
+                    try Self.fence(&writes, engine: server.engine, "sentinel-2")
+                    try second.read(until: { $0.sawDeletion(of: "sentinel-2", on: 1) })
+                    let replayed = second.observed(1)
+                    let expected = writes.replay(query, after: resumeAfter, upTo: gapEnd) + writes.live(query, after: gapEnd)
+                    #expect(replayed == expected)
+                    #expect(gapStart > resumeAfter)
+                    // No duplicate and no gap: positions strictly increase, and every id the oracle's final state
+                    // matches is covered by the union of what the client kept and what the resume sent.
+                    let positions = (kept + replayed).map(\.position)
+                    #expect(positions == positions.sorted() && Set(positions).count == positions.count)
+                    // Articles come with new/changed events when asked for.
+                    #expect(second.events[1]!.filter { $0.kind == .changed }.allSatisfy { $0.record != nil })
+                }
+            }
+        }
+
+        @Test("a watcher that does not read is cut off with bounded server memory, then resumes without a gap")
+        func slowConsumerCutOff() async throws {
+            let budget = 64 << 10
+            try await withLoopbackServer(articles: 0, configure: { $0.limits.maxQueuedResponseBytes = budget }) {
+                server in
+                try await runBlocking {
+                    let slow = try WatchPeer(port: server.port, receiveBufferBytes: 4096)
+                    let query = WatchMessage(text: "", includeArticle: true, bufferEvents: 16)
+                    let started = try slow.watch(query, id: 5)
+                    var writes = WatchOracle(position: started.position)
+                    // Every article matches the empty query; with its article each event is ~2 KB.
+                    let observer = try WatchPeer(port: server.port)
+                    var round: UInt32 = 1000
+                    func cutoffs() throws -> Int64 {
+                        round += 1
+                        return try Self.stats(observer, id: round)["watches.cutoffs"] ?? -1
+                    }
+                    var n = 0
+                    // Nothing is read from `slow` meanwhile; write until the server cuts it off.
+                    while try cutoffs() == 0 {
+                        try writes.put((0..<20).map { LoopbackServer.article(n + $0) }, engine: server.engine)
+                        n += 20
+                        #expect(n < 20_000, "never cut off")
+                        if n >= 20_000 { return }
+                    }
+                    let stats = try Self.stats(observer, id: 99)
+                    #expect(stats["watches.events_dropped"]! > 0)
+                    #expect(stats["responses.queued_bytes_peak"]! <= Int64(budget + 64 << 10), "server memory grew")
+                    // Now it reads: what was queued, then OVERLOADED with the position to resume after.
+                    try slow.read { $0.ends[5] != nil }
+                    let end = try #require(slow.ends[5])
+                    #expect(end.code == .overloaded && end.isRetryable)
+                    let resumeAfter = try #require(end.position)
+                    let received = slow.observed(5)
+                    #expect(received == writes.live(query, after: started.position).filter { $0.position <= resumeAfter })
+                    #expect(received.last.map { $0.position == resumeAfter } ?? (resumeAfter == started.position))
+                    // Resume on the same connection: the rest, replayed, nothing twice.
+                    var resume = query
+                    resume.start = .afterPosition
+                    resume.position = resumeAfter
+                    resume.store = started.store
+                    resume.bufferEvents = 0
+                    try slow.watch(resume, id: 6)
+                    try Self.fence(&writes, engine: server.engine, "sentinel-2")
+                    try slow.read(until: { $0.sawDeletion(of: "sentinel-2", on: 6) })
+                    let upTo = writes.position - 2
+                    let rest = slow.observed(6)
+                    let expectedPositions = writes.live(query, after: resumeAfter).map(\.position)
+                    #expect(rest.map(\.position) == expectedPositions)
+                    #expect(rest.filter { $0.position <= upTo }.allSatisfy { $0.kind == .changed || $0.kind == .new })
+                }
+            }
+        }
+
+        static func stats(_ peer: WatchPeer, id: UInt32) throws -> [String: Int64] {
+            let before = peer.others.count
+            peer.send(.stats, id: id)
+            try peer.read { $0.others.count > before }
+            guard case .stats(let stats) = try Response(frame: peer.others.last!) else { return [:] }
+            var values: [String: Int64] = [:]
+            for entry in stats.entries { if case .integer(let value) = entry.value { values[entry.name] = value } }
+            return values
+        }
+
+        @Test("bad WATCH frames get the documented errors and the connection keeps serving")
+        func badWatches() async throws {
+            try await withLoopbackServer(articles: 3) { server in
+                try await runBlocking {
+                    let peer = try WatchPeer(port: server.port)
+                    let latest = try server.engine.store.latestSequence
+                    let store = server.engine.store.storeIdentifier
+                    let cases: [(WatchMessage, ProtocolError.Code)] = [
+                        (WatchMessage(text: "\"疆电入川"), .badQuery),
+                        (WatchMessage(text: "-上海"), .badQuery),
+                        (WatchMessage(text: String(repeating: "能", count: Limits.maxQueryLength + 1)), .badQuery),
+                        (WatchMessage(text: "能源", bufferEvents: Limits.maxWatchBufferEvents + 1), .limitExceeded),
+                        (WatchMessage(text: "能源", bufferEvents: Int.max), .limitExceeded),
+                        (
+                            WatchMessage(
+                                text: "能源", start: .afterPosition, position: 1, store: "another-store-identifier"),
+                            .unknownPosition
+                        ),
+                        (WatchMessage(text: "能源", start: .afterPosition, position: latest + 5, store: store), .unknownPosition),
+                        (WatchMessage(text: "能源", start: .afterPosition, position: latest + 5), .unknownPosition),
+                    ]
+                    for (index, (message, code)) in cases.enumerated() {
+                        let id = UInt32(100 + index)
+                        peer.send(.watch(message), id: id)
+                        try peer.read { $0.ends[id] != nil }
+                        #expect(peer.ends[id]?.code == code, "case \(index): \(peer.ends[id].map { "\($0)" } ?? "")")
+                        #expect(peer.started[id] == nil, "case \(index) started")
+                        #expect(peer.ends[id]?.position == nil)
+                    }
+                    // An unknown start is malformed (hand-written payload: text "a", start 3).
+                    peer.raw.send(ConnectionRulesTests.rawFrame(.watch, id: 200, payload: [0x0A, 0x01, 0x61, 0x28, 0x03]))
+                    try peer.read { $0.ends[200] != nil }
+                    #expect(peer.ends[200]?.code == .malformedMessage)
+                    // The connection still serves: a valid watch starts, and CANCEL ends it with its position.
+                    let started = try peer.watch(WatchMessage(text: "能源"), id: 201)
+                    peer.send(.cancel, id: 201)
+                    try peer.read { $0.ends[201] != nil }
+                    #expect(peer.ends[201]?.code == .cancelled)
+                    #expect(peer.ends[201]?.position == started.position)
+                    #expect(try Self.stats(peer, id: 300)["watches.open"] == 0)
+                }
+            }
+        }
+    }
+}
