@@ -118,6 +118,32 @@ import Testing
         #expect(try Self.ids(index, "人民共和").0 == ["a01", "a02", "a12"])  // a09 has only 共和国
     }
 
+    /// A long phrase whose covering bigrams (推进, 产业, 智能) are common is driven by a rare bigram they skip
+    /// (进产 or 业智): decoys holding every bigram, or the covering ones apart, must still not match.
+    @Test func phrasesDrivenByARareSkippedBigramMatchTheOracle() throws {
+        var articles: [Article] = (0..<40).map { i in
+            Article(id: ArticleID("common\(i)"), title: "推进产业发展", paragraphs: ["推进智能产业，智能推进\(i)"])
+        }
+        articles += [
+            Article(id: "match", title: "新闻", paragraphs: ["我们推进产业智能化建设。"]),
+            Article(id: "title", title: "推进产业智能", paragraphs: ["推进产业智能，再推进产业智能"]),
+            Article(id: "apart", title: "新闻", paragraphs: ["推进工作，产业发展，智能制造"]),
+            Article(id: "cut", title: "新闻", paragraphs: ["推进产业。智能推进"]),
+            Article(id: "every", title: "新闻", paragraphs: ["进产业智能推进"]),
+            Article(id: "gap", title: "推进产业", paragraphs: ["智能化"]),
+        ]
+        let (index, oracle) = Self.indexAndOracle(articles)
+        #expect(try Self.ids(index, "推进产业智能").0 == ["match", "title"])
+        #expect(try Self.ids(index, "title:推进产业智能").0 == ["title"])
+        #expect(try Self.ids(index, "进产业智能推进").0 == ["every"])
+        try Self.check(
+            index, oracle,
+            queries: [
+                "推进产业智能", "\"推进产业智能\"", "title:推进产业智能", "推进产业智能化", "产业智能", "进产业智",
+                "进产业智能推进", "推进产业智能 -化", "推进产业智能 OR 智能推进", "推进产业智能手机",
+            ])
+    }
+
     @Test func phrasesNeverCrossPunctuationLineBreaksOrFields() throws {
         let (index, _) = Self.fixtureIndex()
         #expect(try Self.ids(index, "税政").0 == ["a04"])  // not a03's 退税”政策
