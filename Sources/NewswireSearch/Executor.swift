@@ -49,15 +49,19 @@ struct Executor {
             case .text(let pattern, let scope):
                 // Queries hold a handful of terms: a linear scan beats hashing patterns.
                 if let i = texts.firstIndex(where: { $0.scope == scope && $0.pattern == pattern }) { return .text(i) }
-                let plan = PatternPlan(pattern)
+                var plan = PatternPlan(pattern)
                 // A phrase's idf is its rarest term's: a cheap, stable stand-in for the phrase's own frequency.
                 let df = plan.terms.map { state.documentFrequency($0) }.min() ?? 0
                 let kind: TextKind
                 var offsets: [Int32] = []
                 switch plan {
                 case .single: kind = .single
-                case .positional(let components):
+                case .positional(var components):
                     kind = .positional
+                    if let extra = Self.rarerOverlappingBigram(pattern, components, than: df, state) {
+                        components.append(extra)
+                        plan = .positional(components)
+                    }
                     offsets = components.map(\.offset)
                 case .verifyText: kind = .verifyText
                 }
@@ -88,6 +92,32 @@ struct Executor {
             let wanted = Set(request.sources)
             requestSources = state.sources.values.map { wanted.contains($0) }
         }
+    }
+
+    /// A CJK run is planned as covering bigrams at offsets 0, 2, 4, …; a bigram they skip (the `进产` of
+    /// `推进产业智能`) can be far rarer than every covering one. Returns the rarest CJK bigram of the pattern when it
+    /// is rarer than `df` and not yet a component: added to the components, it drives the join (far fewer
+    /// candidates to verify) and verification checks it like any other, so matches are unchanged. The idf stays
+    /// the covering plan's, so scores are too.
+    static func rarerOverlappingBigram(
+        _ pattern: TermPattern, _ components: [(term: TermRef, offset: Int32)], than df: Int, _ state: IndexState
+    ) -> (term: TermRef, offset: Int32)? {
+        let elements = pattern.elements
+        var best: (term: TermRef, offset: Int32)? = nil
+        var bestDF = df
+        for j in elements.indices.dropLast() {
+            let a = elements[j]
+            let b = elements[j + 1]
+            guard a.cjk != 0, b.cjk != 0, b.offset == a.offset + 1 else { continue }
+            let term = TermRef.cjk(TermKey.bigram(a.cjk, b.cjk))
+            if components.contains(where: { $0.term == term && $0.offset == a.offset }) { continue }
+            let frequency = state.documentFrequency(term)
+            if frequency < bestDF {
+                bestDF = frequency
+                best = (term, a.offset)
+            }
+        }
+        return best
     }
 
     // MARK: Per-segment evaluation

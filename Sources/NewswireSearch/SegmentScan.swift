@@ -114,6 +114,8 @@ extension Executor {
                 guard cursors[driver].next() else { break }
                 candidate = cursors[driver].doc
             }
+        } else if let alternatives = singleTermAlternatives(context) {
+            scoreUnion(alternatives, segmentIndex, &context, &sink)
         } else if var union = unionDrivers(context) {
             // No required text, but an OR group: a match satisfies one of its alternatives, so it is in the union
             // of their rarest terms' postings. Walk that union (copies of the cursors, so evaluation's own
@@ -128,6 +130,65 @@ extension Executor {
             }
         } else {
             for doc in 0..<Int32(segment.count) { consider(doc, segmentIndex, &context, &sink) }
+        }
+    }
+
+    /// When the query is one OR group of single terms and nothing else (`北京 OR 上海 OR 广州`): the cursor of each
+    /// alternative whose term is in the segment, in the group's order, with its text condition. Nil otherwise.
+    private func singleTermAlternatives(_ context: SegmentContext) -> [(cursor: Int, text: Int)]? {
+        guard required.isEmpty, optionalGroups.count == 1, exclusions.isEmpty, requestSources == nil,
+            request.publishedFrom == nil, request.publishedBefore == nil
+        else { return nil }
+        var alternatives: [(cursor: Int, text: Int)] = []
+        for alternative in optionalGroups[0] {
+            guard alternative.count == 1, case .text(let i) = alternative[0], texts[i].kind == .single else {
+                return nil
+            }
+            if context.textPresent[i] { alternatives.append((context.textLower[i], i)) }
+        }
+        return alternatives
+    }
+
+    /// Scores an OR group of single terms straight off the union of their postings: each document's score is the
+    /// sum, in the group's order, of the BM25 of the alternatives it holds (as ``consider(_:_:_:_:)`` adds them),
+    /// with no seek per alternative and no second pass over the conditions.
+    private func scoreUnion(
+        _ alternatives: [(cursor: Int, text: Int)], _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink
+    ) {
+        let cursors = context.cursors
+        // A duplicated alternative shares its text's cursor: advance each cursor once, after scoring.
+        var distinct: [Int] = []
+        for alternative in alternatives where !distinct.contains(alternative.cursor) {
+            distinct.append(alternative.cursor)
+        }
+        for k in distinct { _ = cursors[k].next() }
+        let idfs = alternatives.map { texts[$0.text].idf }
+        let titleOnly = alternatives.map { texts[$0.text].scope == .title }
+        while true {
+            var candidate = Int32.max
+            for k in distinct where cursors[k].doc < candidate { candidate = cursors[k].doc }
+            if candidate == .max { break }
+            let d = Int(candidate)
+            if !context.isDeleted(d) {
+                var score = 0.0
+                var any = false
+                for (n, alternative) in alternatives.enumerated() where cursors[alternative.cursor].doc == candidate {
+                    let title = cursors[alternative.cursor].titleTF
+                    if titleOnly[n] {
+                        guard title > 0 else { continue }
+                        score += bm25(idfs[n], title, 0, d, context)
+                    } else {
+                        score += bm25(idfs[n], title, cursors[alternative.cursor].bodyTF, d, context)
+                    }
+                    any = true
+                }
+                if any {
+                    sink.total += 1
+                    sink.collector.add(Candidate(score: score, time: context.seconds[d], segment: s, doc: candidate))
+                    if !sink.facets.isEmpty { sink.facets.add(context.segment, d) }
+                }
+            }
+            for k in distinct where cursors[k].doc == candidate { _ = cursors[k].next() }
         }
     }
 

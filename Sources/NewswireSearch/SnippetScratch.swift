@@ -1,4 +1,7 @@
 /// Buffers reused across the hits of one search (no allocation per hit once warm).
+///
+/// Normalisation and analysis run in one pass writing through raw pointers into buffers that only grow: an
+/// append per scalar (with its capacity and uniqueness checks) cost about a tenth of a search's server CPU.
 struct SnippetScratch {
     /// An analysed unit: CJK scalar or 0 for a word, its position, and its normalised range `[start, end)`.
     struct Unit {
@@ -8,11 +11,57 @@ struct SnippetScratch {
         var end: Int32
     }
 
-    private var normalized: [UInt32] = []
-    private var classes: [UInt8] = []
-    /// Source offset of each normalised scalar.
-    private var origins: [Int32] = []
-    private var units: [Unit] = []
+    /// The raw buffers; one per search, never shared between threads.
+    private final class Storage {
+        /// Normalised scalars, and the source offset of each.
+        var normalized: UnsafeMutablePointer<UInt32>
+        var origins: UnsafeMutablePointer<Int32>
+        var normalizedCapacity = 0
+        var normalizedCount = 0
+        var units: UnsafeMutablePointer<Unit>
+        var unitCapacity = 0
+        var unitCount = 0
+
+        init() {
+            normalized = .allocate(capacity: 0)
+            origins = .allocate(capacity: 0)
+            units = .allocate(capacity: 0)
+        }
+
+        deinit {
+            normalized.deallocate()
+            origins.deallocate()
+            units.deallocate()
+        }
+
+        /// Room for at least `count` normalised scalars (keeping the first `normalizedCount`).
+        func reserveNormalized(_ count: Int) {
+            guard count > normalizedCapacity else { return }
+            let capacity = max(count, normalizedCapacity * 2, 256)
+            let newNormalized = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
+            let newOrigins = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+            newNormalized.update(from: normalized, count: normalizedCount)
+            newOrigins.update(from: origins, count: normalizedCount)
+            normalized.deallocate()
+            origins.deallocate()
+            normalized = newNormalized
+            origins = newOrigins
+            normalizedCapacity = capacity
+        }
+
+        /// Room for at least `count` units (keeping the first `unitCount`).
+        func reserveUnits(_ count: Int) {
+            guard count > unitCapacity else { return }
+            let capacity = max(count, unitCapacity * 2, 256)
+            let newUnits = UnsafeMutablePointer<Unit>.allocate(capacity: capacity)
+            newUnits.moveInitialize(from: units, count: unitCount)
+            units.deallocate()
+            units = newUnits
+            unitCapacity = capacity
+        }
+    }
+
+    private let storage = Storage()
 
     init() {}
 
@@ -22,111 +71,127 @@ struct SnippetScratch {
         in body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns
     ) -> [SnippetBuilder.Occurrence]? {
         guard !patterns.patterns.isEmpty else { return [] }
-        guard normalize(body) else { return nil }
-        analyse()
+        guard normalizeAndAnalyse(body) else { return nil }
         return match(patterns, sourceCount: body.count)
     }
 
-    /// The normaliser's fast path for every scalar, or false when one needs its slow path. Works on local
-    /// arrays (moved out of `self` and back): appending through `self` inside the table closure paid an
-    /// exclusivity check per scalar.
-    private mutating func normalize(_ body: UnsafeBufferPointer<UInt16>) -> Bool {
-        var normalized = self.normalized
-        var classes = self.classes
-        var origins = self.origins
-        self.normalized = []
-        self.classes = []
-        self.origins = []
-        normalized.removeAll(keepingCapacity: true)
-        classes.removeAll(keepingCapacity: true)
-        origins.removeAll(keepingCapacity: true)
-        normalized.reserveCapacity(body.count)
-        classes.reserveCapacity(body.count)
-        origins.reserveCapacity(body.count)
-        let complete = Normalizer.withBMPTable { table in
-            let exceptions = Normalizer.oneToOneExceptionMask
-            for i in body.indices {
-                let u = body[i]
-                if u & 0xF800 == 0xD800 { return false }  // a surrogate: astral text
-                let entry = table[Int(u)]
-                if entry & exceptions != 0 {
-                    guard let expansion = Normalizer.expansion(of: entry), !expansion.isEmpty else { return false }
-                    for s in expansion {
-                        normalized.append(s.value)
-                        classes.append(Normalizer.classify(s).rawValue)
-                        origins.append(Int32(i))
-                    }
-                } else {
-                    normalized.append(entry & 0x1F_FFFF)
-                    classes.append(UInt8((entry >> 28) & 3))
-                    origins.append(Int32(i))
-                }
-            }
-            return true
-        }
-        self.normalized = normalized
-        self.classes = classes
-        self.origins = origins
-        return complete
-    }
-
-    /// ``Analyzer/units(of:basePosition:into:)`` over the normalised buffers, without a string per word.
-    private mutating func analyse() {
-        var units = self.units
-        self.units = []
-        units.removeAll(keepingCapacity: true)
+    /// ``Analyzer/units(of:basePosition:into:)`` as state fed one normalised scalar at a time.
+    private struct Analysis {
         var position: Int32 = -1
         var hasPrevious = false
         var previousWasWord = false
-        let none = ScalarClass.cjk.rawValue
-        var separator = none  // else the strongest separator since the previous unit
-        normalized.withUnsafeBufferPointer { normalized in
-            classes.withUnsafeBufferPointer { classes in
-                let n = normalized.count
-                var i = 0
-                while i < n {
-                    switch classes[i] {
-                    case ScalarClass.space.rawValue:
-                        if separator == none { separator = ScalarClass.space.rawValue }
-                        i += 1
-                    case ScalarClass.hardBreak.rawValue:
-                        separator = ScalarClass.hardBreak.rawValue
-                        i += 1
-                    case ScalarClass.cjk.rawValue:
-                        position += hasPrevious && separator != none ? 2 : 1
-                        units.append(Unit(cjk: normalized[i], position: position, start: Int32(i), end: Int32(i + 1)))
-                        hasPrevious = true
-                        previousWasWord = false
-                        separator = none
-                        i += 1
-                    default:
-                        var j = i + 1
-                        while j < n, classes[j] == ScalarClass.word.rawValue { j += 1 }
-                        if hasPrevious {
-                            let adjacent =
-                                separator == none || (separator == ScalarClass.space.rawValue && previousWasWord)
-                            position += adjacent ? 1 : 2
-                        } else {
-                            position += 1
-                        }
-                        units.append(Unit(cjk: 0, position: position, start: Int32(i), end: Int32(j)))
-                        hasPrevious = true
-                        previousWasWord = true
-                        separator = none
-                        i = j
+        /// `ScalarClass.cjk.rawValue` for none, else the strongest separator since the previous unit.
+        var separator = ScalarClass.cjk.rawValue
+        /// Normalised offset where the open word started, or -1.
+        var wordStart = -1
+        var unitCount = 0
+
+        @inline(__always)
+        mutating func closeWord(at end: Int, into units: UnsafeMutablePointer<Unit>) {
+            if hasPrevious {
+                let adjacent =
+                    separator == ScalarClass.cjk.rawValue
+                    || (separator == ScalarClass.space.rawValue && previousWasWord)
+                position += adjacent ? 1 : 2
+            } else {
+                position += 1
+            }
+            units[unitCount] = Unit(cjk: 0, position: position, start: Int32(wordStart), end: Int32(end))
+            unitCount += 1
+            hasPrevious = true
+            previousWasWord = true
+            separator = ScalarClass.cjk.rawValue
+            wordStart = -1
+        }
+
+        /// Feeds normalised scalar `n` (value `value`, class `scalarClass`).
+        @inline(__always)
+        mutating func feed(_ value: UInt32, class scalarClass: UInt8, at n: Int, into units: UnsafeMutablePointer<Unit>) {
+            if scalarClass == ScalarClass.word.rawValue {
+                if wordStart < 0 { wordStart = n }
+                return
+            }
+            if wordStart >= 0 { closeWord(at: n, into: units) }
+            switch scalarClass {
+            case ScalarClass.space.rawValue:
+                if separator == ScalarClass.cjk.rawValue { separator = ScalarClass.space.rawValue }
+            case ScalarClass.hardBreak.rawValue:
+                separator = ScalarClass.hardBreak.rawValue
+            default:  // CJK
+                position += hasPrevious && separator != ScalarClass.cjk.rawValue ? 2 : 1
+                units[unitCount] = Unit(cjk: value, position: position, start: Int32(n), end: Int32(n + 1))
+                unitCount += 1
+                hasPrevious = true
+                previousWasWord = false
+                separator = ScalarClass.cjk.rawValue
+            }
+        }
+    }
+
+    /// Normalises `body` through the normaliser's table and analyses it in the same pass, or returns false when a
+    /// scalar needs the normaliser's slow path.
+    private func normalizeAndAnalyse(_ body: UnsafeBufferPointer<UInt16>) -> Bool {
+        let storage = self.storage
+        storage.normalizedCount = 0
+        storage.unitCount = 0
+        storage.reserveNormalized(body.count)
+        storage.reserveUnits(body.count)
+        let unitCount = Normalizer.withBMPTable { table -> Int? in
+            var analysis = Analysis()
+            let exceptions = Normalizer.oneToOneExceptionMask
+            var normalized = storage.normalized
+            var origins = storage.origins
+            var units = storage.units
+            var capacity = storage.normalizedCapacity
+            var n = 0
+            for i in 0..<body.count {
+                let u = body[i]
+                if u & 0xF800 == 0xD800 { return nil }  // a surrogate: astral text
+                let entry = table[Int(u)]
+                if entry & exceptions == 0 {
+                    let value = entry & 0x1F_FFFF
+                    normalized[n] = value
+                    origins[n] = Int32(i)
+                    analysis.feed(value, class: UInt8(truncatingIfNeeded: entry >> 28) & 3, at: n, into: units)
+                    n += 1
+                } else {
+                    guard let expansion = Normalizer.expansion(of: entry), !expansion.isEmpty else { return nil }
+                    // An expansion can outgrow the one-per-code-unit room reserved up front.
+                    let needed = n + expansion.count + (body.count - i - 1)
+                    if needed > capacity {
+                        storage.normalizedCount = n
+                        storage.reserveNormalized(needed)
+                        storage.unitCount = analysis.unitCount
+                        storage.reserveUnits(needed)
+                        normalized = storage.normalized
+                        origins = storage.origins
+                        units = storage.units
+                        capacity = storage.normalizedCapacity
+                    }
+                    for s in expansion {
+                        normalized[n] = s.value
+                        origins[n] = Int32(i)
+                        analysis.feed(s.value, class: Normalizer.classify(s).rawValue, at: n, into: units)
+                        n += 1
                     }
                 }
             }
+            if analysis.wordStart >= 0 { analysis.closeWord(at: n, into: units) }
+            storage.normalizedCount = n
+            return analysis.unitCount
         }
-        self.units = units
+        guard let unitCount else { return false }
+        storage.unitCount = unitCount
+        return true
     }
 
     @inline(__always)
     private func unit(_ k: Int, matches element: TermPattern.Element, word: [UInt32]) -> Bool {
-        let unit = units[k]
+        let unit = storage.units[k]
         guard unit.cjk == element.cjk else { return false }
         if unit.cjk != 0 { return true }
         guard Int(unit.end - unit.start) == word.count else { return false }
+        let normalized = storage.normalized
         var i = Int(unit.start)
         for w in word {
             if normalized[i] != w { return false }
@@ -139,12 +204,14 @@ struct SnippetScratch {
     private func matchEnd(_ p: Int, _ patterns: SnippetPatterns, at index: Int) -> Int? {
         let elements = patterns.patterns[p].elements
         let words = patterns.words[p]
+        let units = storage.units
+        let unitCount = storage.unitCount
         let base = units[index].position
         var k = index
         for (e, element) in elements.enumerated() {
             let target = base + element.offset
-            while k < units.count, units[k].position < target { k += 1 }
-            guard k < units.count, units[k].position == target, unit(k, matches: element, word: words[e]) else {
+            while k < unitCount, units[k].position < target { k += 1 }
+            guard k < unitCount, units[k].position == target, unit(k, matches: element, word: words[e]) else {
                 return nil
             }
         }
@@ -153,7 +220,10 @@ struct SnippetScratch {
 
     private func match(_ patterns: SnippetPatterns, sourceCount: Int) -> [SnippetBuilder.Occurrence] {
         var occurrences: [SnippetBuilder.Occurrence] = []
-        outer: for i in units.indices {
+        let units = storage.units
+        let origins = storage.origins
+        let normalizedCount = storage.normalizedCount
+        outer: for i in 0..<storage.unitCount {
             for p in patterns.patterns.indices {
                 guard let first = patterns.patterns[p].elements.first,
                     unit(i, matches: first, word: patterns.words[p][0]), let end = matchEnd(p, patterns, at: i)
@@ -163,7 +233,7 @@ struct SnippetScratch {
                 let from = Int(units[i].start)
                 let to = Int(units[end].end)
                 let start = Int(origins[from])
-                let stop = to < origins.count ? Int(origins[to]) : sourceCount
+                let stop = to < normalizedCount ? Int(origins[to]) : sourceCount
                 occurrences.append((start..<max(stop, start + 1), p))
                 if occurrences.count >= SnippetBuilder.maxOccurrences { break outer }
             }

@@ -55,6 +55,26 @@ import Testing
         }
     }
 
+    /// Bodies that normalise to several times their length (every scalar expands), through one scratch reused
+    /// from short bodies to long ones, so its buffers must grow mid-body.
+    @Test func storedTextPathEqualsTheReferenceWhenNormalisationExpands() throws {
+        let patterns = try Self.patterns("平成 ffi")
+        let prepared = SnippetPatterns(patterns)
+        var scratch = SnippetScratch()
+        for repeats in [1, 3, 40, 300, 2000] {
+            let body = String(repeating: "㍻\u{FB03}…", count: repeats) + "平成"
+            for length in [5, 40] {
+                let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: length)
+                let fast = Array(body.utf16).withUnsafeBufferPointer {
+                    SnippetBuilder.snippet(utf16: $0, patterns: prepared, scratch: &scratch, length: length)
+                }
+                #expect(fast.0 == reference.0, "\(repeats) repeats, length \(length)")
+                #expect(fast.1 == reference.1, "\(repeats) repeats, length \(length)")
+                #expect(!fast.1.isEmpty)
+            }
+        }
+    }
+
     @Test func storedTextPathEqualsTheReferenceOnFixtures() throws {
         for article in Fixtures.articles {
             for query in Self.queries {
