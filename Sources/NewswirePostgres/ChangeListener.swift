@@ -52,7 +52,9 @@ final class ChangeListener: Sendable {
             connection.addListener(channel: PostgresArticleStore.notificationChannel) { [weak self] _, _ in
                 self?.notify()
             }
-            _ = try connection.query("LISTEN newswire_changes", logger: logger).wait()
+            try StoreConnection(
+                connection: connection, queryTimeout: pool.configuration.connectTimeout, logger: logger
+            ).query("LISTEN newswire_changes")
             let replaced = state.withLockedValue { state -> PostgresConnection? in
                 if state.closed { return connection }
                 defer { state.connection = connection }
