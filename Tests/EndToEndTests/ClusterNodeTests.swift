@@ -54,7 +54,7 @@ struct ClusterNodeTests {
     "Read-your-writes across cluster nodes",
     .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
 struct ReadYourWritesTests {
-    @Test("a write's commit position makes a lagging node wait until it applied the write before answering GET")
+    @Test("a write's commit position makes a lagging node wait until it applied the write before answering GET, SEARCH and GET_MANY")
     func lateNodeWaitsForPosition() async throws {
         let url = try SharedTestPostgres.freshDatabaseURL()
         let a = try await ClusterNodeTests.node(url)
@@ -83,6 +83,21 @@ struct ReadYourWritesTests {
         reader.readsReflect(position: position)
         #expect(try await reader.article(id: article.id).title == article.title)
         #expect(b.engine.appliedSequence >= position)
+        // SEARCH carries the position too: B's index is behind a third version until a read makes it catch up.
+        article.title = "第7号测试文章 第三版 zqthird"
+        let third = try #require(try await writer.put([article]).commitPosition)
+        #expect(try await unaware.search(SearchRequest(text: "zqthird", limit: 5)).hits.isEmpty)
+        #expect(b.engine.appliedSequence < third)
+        reader.readsReflect(position: third)
+        #expect(try await reader.search(SearchRequest(text: "zqthird", limit: 5)).hits.map(\.id) == [article.id])
+        #expect(b.engine.appliedSequence >= third)
+        // So does GET_MANY.
+        article.title = "第7号测试文章 第四版"
+        let fourth = try #require(try await writer.put([article]).commitPosition)
+        #expect(b.engine.appliedSequence < fourth)
+        reader.readsReflect(position: fourth)
+        #expect(try await reader.articles(ids: [article.id]).articles.map(\.title) == [article.title])
+        #expect(b.engine.appliedSequence >= fourth)
         for client in [writer, reader, unaware] { await client.shutdown() }
         try await a.stop(removingData: true)
         try await b.stop(removingData: true)

@@ -15,6 +15,12 @@ enum Fixtures {
 
     static let minimalArticle = Article(id: "a1", title: "")
 
+    static var searchWithMinPosition: SearchRequest {
+        var request = SearchRequest(text: "疆电入川", limit: 5)
+        request.minPosition = 302
+        return request
+    }
+
     static let searchRequest = SearchRequest(
         text: "疆电入川 source:央视网", sources: ["央视网《新闻联播》"], publishedFrom: published,
         publishedBefore: PublishedTime(secondsSinceEpoch: 1_800_000_000, utcOffsetSeconds: 0), sort: .newest,
@@ -64,6 +70,8 @@ enum Fixtures {
             ("cancel", .cancel),
             // Cluster mode's feed positions (PROTOCOL.md §5.18), appended so earlier vectors keep their ids.
             ("get_min_position", .get(GetMessage(id: "a1", minPosition: 300))),
+            ("get_many_min_position", .getMany(GetManyMessage(ids: ["a1", "b2"], minPosition: 301))),
+            ("search_min_position", .search(searchWithMinPosition)),
         ]
     }
 

@@ -43,14 +43,14 @@ S = {
                 4: ("compression_threshold", "uint", False), 5: ("max_frame_length", "uint", False),
                 6: ("max_decompressed_length", "uint", False), 7: ("max_in_flight", "uint", False)},
     "Ping": {1: ("payload", "bytes", False)},
-    "Get": {1: ("id", "string", False)},
+    "Get": {1: ("id", "string", False), 15: ("min_position", "uint", False)},
     "ArticleResponse": {1: ("article", "Article", False)},
-    "GetMany": {1: ("ids", "string", True)},
+    "GetMany": {1: ("ids", "string", True), 15: ("min_position", "uint", False)},
     "Articles": {1: ("articles", "Article", True), 2: ("missing", "string", True)},
     "Search": {1: ("text", "string", False), 2: ("sources", "string", True), 3: ("published_from", "PublishedTime", False),
                4: ("published_before", "PublishedTime", False), 5: ("sort", "enum", False), 6: ("offset", "uint", False),
                7: ("limit", "uint", False), 8: ("include_snippets", "bool", False), 9: ("snippet_length", "uint", False),
-               10: ("facets", "enum", True), 11: ("facet_limit", "uint", False)},
+               10: ("facets", "enum", True), 11: ("facet_limit", "uint", False), 15: ("min_position", "uint", False)},
     "SearchHit": {1: ("id", "string", False), 2: ("title", "string", False), 3: ("source", "string", False),
                   4: ("published_at", "PublishedTime", False), 5: ("score", "double", False),
                   6: ("snippet", "string", False), 7: ("highlights", "uint", True)},
@@ -65,9 +65,9 @@ S = {
     "Put": {1: ("articles", "Article", True)},
     "RecordRejection": {1: ("index", "uint", False), 2: ("id", "string", False), 3: ("reason", "string", False)},
     "PutResult": {1: ("created", "uint", False), 2: ("updated", "uint", False), 3: ("unchanged", "uint", False),
-                  4: ("rejected", "RecordRejection", True)},
+                  4: ("rejected", "RecordRejection", True), 15: ("commit_position", "uint", False)},
     "Delete": {1: ("ids", "string", True)},
-    "DeleteResult": {1: ("deleted", "uint", False), 2: ("missing", "string", True)},
+    "DeleteResult": {1: ("deleted", "uint", False), 2: ("missing", "string", True), 15: ("commit_position", "uint", False)},
     "Scan": {1: ("order", "enum", False), 2: ("cursor", "bytes", False), 3: ("published_from", "PublishedTime", False),
              4: ("published_before", "PublishedTime", False), 5: ("limit", "uint", False), 6: ("ids_only", "bool", False)},
     "ScanBatch": {1: ("articles", "Article", True), 2: ("ids", "string", True), 3: ("next_cursor", "bytes", False)},
@@ -279,6 +279,13 @@ COMPRESSIONS = {0: "none", 1: "zlib"}
 OUTCOMES = {0: "created", 1: "updated", 2: "unchanged", 3: "not stored"}
 
 
+def with_position(d, key, m, field):
+    """Feed positions (§5.18) appear in a meaning only when the message carries one."""
+    if field in m:
+        d[key] = m[field]
+    return d
+
+
 def meaning(opcode, m):
     h = lambda b: b.hex()
     if opcode == 0x0001:
@@ -288,8 +295,10 @@ def meaning(opcode, m):
     if opcode in (0x0002, 0x8002):
         return {"payload": h(m.get("payload", b""))}
     if opcode == 0x0003:
-        return {"id": m["id"]}
-    if opcode in (0x0004, 0x0009):
+        return with_position({"id": m["id"]}, "minPosition", m, "min_position")
+    if opcode == 0x0004:
+        return with_position({"ids": m.get("ids", [])}, "minPosition", m, "min_position")
+    if opcode == 0x0009:
         return {"ids": m.get("ids", [])}
     if opcode == 0x0005:
         d = {"text": m.get("text", ""), "sources": m.get("sources", []), "sort": m.get("sort", 0),
@@ -299,7 +308,7 @@ def meaning(opcode, m):
         for key, field in (("publishedFrom", "published_from"), ("publishedBefore", "published_before")):
             if field in m:
                 d[key] = iso(m[field])
-        return d
+        return with_position(d, "minPosition", m, "min_position")
     if opcode == 0x0006:
         return {"id": m["id"], "limit": m.get("limit", 0)}
     if opcode == 0x0007:
@@ -337,9 +346,10 @@ def meaning(opcode, m):
     if opcode == 0x8008:
         return {"created": m.get("created", 0), "updated": m.get("updated", 0), "unchanged": m.get("unchanged", 0),
                 "rejected": [{"index": r.get("index", 0), "id": r.get("id"), "reason": r.get("reason", "")}
-                             for r in m.get("rejected", [])]}
+                             for r in m.get("rejected", [])]} | with_position({}, "commitPosition", m, "commit_position")
     if opcode == 0x8009:
-        return {"deleted": m.get("deleted", 0), "missing": m.get("missing", [])}
+        return with_position({"deleted": m.get("deleted", 0), "missing": m.get("missing", [])}, "commitPosition", m,
+                             "commit_position")
     if opcode == 0x800A:
         return {"articles": [article(a) for a in m.get("articles", [])], "ids": m.get("ids", []),
                 "nextCursor": h(m.get("next_cursor", b""))}
