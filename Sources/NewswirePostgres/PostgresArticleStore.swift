@@ -503,8 +503,13 @@ public final class PostgresArticleStore: SharedArticleStore {
     /// See ``NewswireStore/SharedArticleStore/waitForChanges(after:timeout:)``: wakes on a `newswire_changes`
     /// notification; the timeout is the poll fallback when notifications are lost (listener reconnecting).
     public func waitForChanges(after sequence: UInt64, timeout: Duration) {
-        listener.wait(timeout: timeout)
+        listener.wait(after: sequence, timeout: timeout)
     }
+
+    /// The highest feed position a change notification announced to this store.
+    var notifiedSequence: UInt64 { listener.notifiedSequence }
+    /// Whether this store's change listener is connected.
+    var isListening: Bool { listener.isListening }
 
     /// The host writes go to, and that it is the primary.
     public var writeTargetDescription: String { "postgres \(pool.primaryDescription)" }

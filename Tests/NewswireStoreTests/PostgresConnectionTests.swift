@@ -102,4 +102,32 @@ struct PostgresConnectionTests {
             #expect(try store.latestSequence == write.sequence)
         }
     }
+
+    /// The lost wake-up a follower had at the end of every burst of writes: a notification that arrives while the
+    /// follower reads the feed (not waiting) must still end its next wait, since it announces a position above
+    /// the one the follower has applied.
+    @Test("a change notification that arrived before the wait ends the wait for that position at once")
+    func notificationBeforeWait() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let writer = try PostgresArticleStore(url: url)
+            let follower = try PostgresArticleStore(url: url)
+            defer {
+                try? writer.close()
+                try? follower.close()
+            }
+            try waitUntil("the follower's listener connects", timeout: 120) {
+                follower.waitForChanges(after: 0, timeout: .milliseconds(1))  // (re)connects it when needed
+                return follower.isListening
+            }
+            _ = try writer.upsert([sampleArticle("notified-1")])
+            let position = try writer.latestSequence
+            try waitUntil("the notification reaches the follower", timeout: 120) {
+                follower.notifiedSequence >= position
+            }
+            // Nothing will wake this wait but the notification that already came; an hour stands for "never".
+            follower.waitForChanges(after: position - 1, timeout: .seconds(3_600))
+            #expect(follower.notifiedSequence == position)
+        }
+    }
 }
