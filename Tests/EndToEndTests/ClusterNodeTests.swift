@@ -50,6 +50,42 @@ struct ClusterNodeTests {
     }
 }
 
+/// Reads on a cluster node come from memory: another node's write reaches this node's record cache with the feed.
+@Suite(
+    "Cluster node reads from memory",
+    .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
+struct ClusterMemoryReadTests {
+    @Test("a node answers GET for another node's write from memory: with PostgreSQL gone, the GET still answers")
+    func getWithoutStore() async throws {
+        let server = try await runBlocking { try TemporaryPostgres() }
+        let database = try await runBlocking { try server.createDatabase("memoryreads") }
+        let url = try PostgresStoreURL(parsing: server.url(database: database))
+        // A short failover timeout: once PostgreSQL is gone, the nodes' followers and shutdown give up quickly.
+        let configuration = PostgresArticleStore.Configuration(failoverTimeout: .seconds(2))
+        func node() async throws -> TestServer {
+            try await TestServer.start(openEngine: { directory in
+                try NewswireEngine.open(
+                    store: PostgresArticleStore(url: url, configuration: configuration), dataDirectory: directory)
+            })
+        }
+        let a = try await node()
+        let b = try await node()
+        let writer = a.client()
+        let article = syntheticArticle(11)
+        let position = try #require(try await writer.put([article]).commitPosition)
+        #expect(try await runBlocking { try b.engine.waitUntilApplied(position, timeout: .seconds(60)) })
+        try await runBlocking { try server.kill9() }
+        let reader = b.client()
+        #expect(try await reader.article(id: article.id) == article)
+        reader.readsReflect(position: position)  // a read carrying the position is answered from memory too
+        #expect(try await reader.article(id: article.id) == article)
+        await writer.shutdown()
+        await reader.shutdown()
+        try? await a.stop(removingData: true)
+        try? await b.stop(removingData: true)
+    }
+}
+
 @Suite(
     "Read-your-writes across cluster nodes",
     .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
