@@ -26,3 +26,8 @@ extension NewswireClient {
         positions.acknowledged(position)
     }
 }
+
+extension UInt64 {
+    /// Nil for zero (no position).
+    var nonZero: UInt64? { self == 0 ? nil : self }
+}

@@ -167,7 +167,8 @@ public final class NewswireClient: Sendable {
         var missing: [ArticleID] = []
         for start in stride(from: 0, to: ids.count, by: ProtocolLimits.maxBatchCount) {
             let chunk = Array(ids[start..<min(ids.count, start + ProtocolLimits.maxBatchCount)])
-            for response in try await call(.getMany(GetManyMessage(ids: chunk))) {
+            let getMany = GetManyMessage(ids: chunk, minPosition: positions.minimumForReads)
+            for response in try await call(.getMany(getMany)) {
                 guard case .articles(let message) = response else { throw unexpected("GET_MANY") }
                 for record in message.records { articles.append(try decode(record)) }
                 missing += message.missing
@@ -179,6 +180,8 @@ public final class NewswireClient: Sendable {
     /// Runs a search (query language: README "Query language"); throws ``NewswireClientError/Code/badQuery``
     /// for a malformed query, with the position in the message.
     public func search(_ request: SearchRequest) async throws -> SearchPage {
+        var request = request
+        request.minPosition = max(request.minPosition ?? 0, positions.minimumForReads ?? 0).nonZero
         guard case .searchResult(let page) = try await single(.search(request)) else { throw unexpected("SEARCH") }
         return page
     }

@@ -87,7 +87,7 @@ public final class NewswireEngine: Sendable {
     private let feedGeneration = Locked<UInt64>(0)
     /// `WriteState.applied`, readable without the write lock.
     private let appliedMirror = Locked<UInt64>(0)
-    private let feedObservers = Locked<[@Sendable ([ArticleID]) -> Void]>([])
+    private let feedObservers = Locked<[@Sendable ([StoreChange]) -> Void]>([])
     /// Live-query observers: called, in commit order, with every change once it is durable.
     private let commitObservers = Locked<[@Sendable ([CommittedChange]) -> Void]>([])
 
@@ -524,10 +524,11 @@ public final class NewswireEngine: Sendable {
         flush()
         if let fresh, !fresh.isEmpty { for observer in commitObservers.withLock({ $0 }) { observer(fresh) } }
         state.applied = max(state.applied, last.sequence)
-        appliedMirror.withLock { $0 = state.applied }
         feedGeneration.withLock { $0 &+= 1 }
-        let ids = changes.map(\.id)
-        for observer in feedObservers.withLock({ $0 }) { observer(ids) }
+        for observer in feedObservers.withLock({ $0 }) { observer(changes) }
+        // Published after the observers ran: a reader that sees the new position (a read waiting for it) finds
+        // the record cache already in step with it.
+        appliedMirror.withLock { $0 = state.applied }
     }
 
     /// Gives this commit's changes (in commit order, positions not yet set) their feed positions and hands them
@@ -571,6 +572,12 @@ public final class NewswireEngine: Sendable {
     /// Calls `observer` with the ids of every batch of changes this engine applies from the feed (writes other
     /// nodes committed), after the index holds them: a cluster node's record cache forgets them there.
     public func observeAppliedChanges(_ observer: @escaping @Sendable ([ArticleID]) -> Void) {
+        feedObservers.withLock { $0.append { observer($0.map(\.id)) } }
+    }
+
+    /// Like ``observeAppliedChanges(_:)``, with the changes themselves (the new record, or nil for a delete), so a
+    /// node's record cache can hold another node's write without reading the store.
+    public func observeAppliedRecords(_ observer: @escaping @Sendable ([StoreChange]) -> Void) {
         feedObservers.withLock { $0.append(observer) }
     }
 

@@ -46,6 +46,9 @@ public struct SearchRequest: Sendable, Hashable, Codable {
     public var facets: [FacetField]
     /// Maximum number of values per facet.
     public var facetLimit: Int
+    /// Cluster mode: the smallest change-feed position the answer must reflect (PROTOCOL.md §5.18); nil: any. Not
+    /// a search option: the node waits until its index holds that position, then searches without it.
+    public var minPosition: UInt64? = nil
 
     public init(
         text: String, sources: [String] = [], publishedFrom: PublishedTime? = nil,

@@ -9,6 +9,11 @@ import PostgresNIO
 ///
 /// Notifications are only a hint: a follower reads the change feed after every wake-up and after every timeout,
 /// so a notification lost while the listener reconnects (the primary died) costs at most one poll interval.
+///
+/// A notification carries the position it announces, and a wait names the position the caller has applied: a
+/// notification that arrived while the caller was still reading the feed (before it called `wait` again) is not
+/// lost, since its position is above the caller's. Counting wake-ups alone would lose it and leave the follower a
+/// whole poll interval behind at the end of every burst of writes.
 final class ChangeListener: Sendable {
     private let pool: PostgresConnectionPool
     private let logger: Logger
@@ -18,21 +23,40 @@ final class ChangeListener: Sendable {
     private struct State {
         var connection: PostgresConnection?
         var generation = 0
+        /// The highest position a notification announced.
+        var notifiedSequence: UInt64 = 0
+        /// The `after` of the last wait that returned at once because of `notifiedSequence`; a second wait with
+        /// the same position (the caller could not apply the change: the store is failing over) waits normally,
+        /// so a failing follower does not spin.
+        var returnedEarlyFor: UInt64?
         var closed = false
     }
+
+    /// The highest position a notification announced (tests wait for one to arrive).
+    var notifiedSequence: UInt64 { state.withLockedValue { $0.notifiedSequence } }
+
+    /// Whether the listening connection is up.
+    var isListening: Bool { state.withLockedValue { $0.connection.map { !$0.isClosed } ?? false } }
 
     init(pool: PostgresConnectionPool, logger: Logger) {
         self.pool = pool
         self.logger = logger
     }
 
-    /// Waits until a notification arrives or `timeout` passes. (Re)connects the listener first when needed; a
-    /// failed connection attempt only makes this call a plain timed wait.
-    func wait(timeout: Duration) {
+    /// Waits until a notification announces a position above `sequence` (at once when one already did), another
+    /// wake-up arrives, or `timeout` passes. (Re)connects the listener first when needed; a failed connection
+    /// attempt only makes this call a plain timed wait.
+    func wait(after sequence: UInt64, timeout: Duration) {
         let deadline = Date().addingTimeInterval(Double(timeout.milliseconds) / 1_000)
         let start =
             pool.configuration.listensForChanges
             ? ensureListening(deadline: deadline) : state.withLockedValue { $0.generation }
+        let announced = state.withLockedValue { state -> Bool in
+            guard state.notifiedSequence > sequence, state.returnedEarlyFor != sequence else { return false }
+            state.returnedEarlyFor = sequence
+            return true
+        }
+        if announced { return }
         condition.lock()
         defer { condition.unlock() }
         while state.withLockedValue({ $0.generation == start && !$0.closed }) {
@@ -46,13 +70,16 @@ final class ChangeListener: Sendable {
         if let current, !current.isClosed { return generation }
         if state.withLockedValue({ $0.closed }) { return generation }
         do {
-            let remaining = max(0.05, deadline.timeIntervalSinceNow)
+            // A short wait does not cut a connection attempt shorter than any other store connection's.
+            let remaining = max(Double(pool.configuration.connectTimeout.milliseconds) / 1_000, deadline.timeIntervalSinceNow)
             let connection = try pool.connectToPrimary(
                 deadline: .now + .milliseconds(Int64(remaining * 1_000)))
-            connection.addListener(channel: PostgresArticleStore.notificationChannel) { [weak self] _, _ in
-                self?.notify()
+            connection.addListener(channel: PostgresArticleStore.notificationChannel) { [weak self] _, notification in
+                self?.notify(announcing: UInt64(notification.payload))
             }
-            _ = try connection.query("LISTEN newswire_changes", logger: logger).wait()
+            try StoreConnection(
+                connection: connection, queryTimeout: pool.configuration.connectTimeout, logger: logger
+            ).query("LISTEN newswire_changes")
             let replaced = state.withLockedValue { state -> PostgresConnection? in
                 if state.closed { return connection }
                 defer { state.connection = connection }
@@ -66,9 +93,12 @@ final class ChangeListener: Sendable {
         return generation
     }
 
-    private func notify() {
+    private func notify(announcing sequence: UInt64? = nil) {
         condition.lock()
-        state.withLockedValue { $0.generation &+= 1 }
+        state.withLockedValue {
+            $0.generation &+= 1
+            if let sequence { $0.notifiedSequence = max($0.notifiedSequence, sequence) }
+        }
         condition.broadcast()
         condition.unlock()
     }

@@ -38,6 +38,10 @@ public final class PostgresArticleStore: SharedArticleStore {
         public var failoverTimeout: Duration
         /// Timeout of one connection attempt to one host; default 3 s.
         public var connectTimeout: Duration
+        /// Longest wait for the answer to one statement before its connection is taken for lost (closed, and the
+        /// call rerun on the primary found again); default 30 s. It bounds a commit that waits for a synchronous
+        /// standby that never answers, and a host that vanished without closing its sockets.
+        public var queryTimeout: Duration
         /// Whether followers wake on `LISTEN` notifications; default true. When false they only poll (tests use
         /// it to hold a node behind the feed).
         public var listensForChanges: Bool
@@ -45,11 +49,13 @@ public final class PostgresArticleStore: SharedArticleStore {
         /// Creates a configuration with the documented defaults.
         public init(
             maximumConnections: Int = 8, failoverTimeout: Duration = .seconds(60),
-            connectTimeout: Duration = .seconds(3), listensForChanges: Bool = true
+            connectTimeout: Duration = .seconds(3), queryTimeout: Duration = .seconds(30),
+            listensForChanges: Bool = true
         ) {
             self.maximumConnections = maximumConnections
             self.failoverTimeout = failoverTimeout
             self.connectTimeout = connectTimeout
+            self.queryTimeout = queryTimeout
             self.listensForChanges = listensForChanges
         }
     }
@@ -81,8 +87,8 @@ public final class PostgresArticleStore: SharedArticleStore {
         listener = ChangeListener(pool: pool, logger: logger)
         do {
             storeIdentifier = try pool.withConnection { connection in
-                try Self.transaction(connection, logger: logger) {
-                    try Self.createSchema(connection, logger: logger)
+                try Self.transaction(connection) {
+                    try Self.createSchema(connection)
                 }
             }
         } catch {
@@ -96,10 +102,8 @@ public final class PostgresArticleStore: SharedArticleStore {
         try self.init(url: PostgresStoreURL(parsing: url), configuration: configuration)
     }
 
-    private var logger: Logger { pool.logger }
-
-    private static func createSchema(_ connection: PostgresConnection, logger: Logger) throws -> String {
-        _ = try connection.query("SELECT pg_advisory_xact_lock(\(schemaLockKey))", logger: logger).wait()
+    private static func createSchema(_ connection: StoreConnection) throws -> String {
+        _ = try connection.query("SELECT pg_advisory_xact_lock(\(schemaLockKey))")
         let statements: [PostgresQuery] = [
             """
             CREATE TABLE IF NOT EXISTS newswire_article (
@@ -121,11 +125,10 @@ public final class PostgresArticleStore: SharedArticleStore {
             ON CONFLICT (key) DO NOTHING
             """,
         ]
-        for statement in statements { _ = try connection.query(statement, logger: logger).wait() }
+        for statement in statements { _ = try connection.query(statement) }
         let rows = try connection.query(
-            "SELECT key, value FROM newswire_meta WHERE key IN ('schemaVersion', 'storeIdentifier')",
-            logger: logger
-        ).wait().rows
+            "SELECT key, value FROM newswire_meta WHERE key IN ('schemaVersion', 'storeIdentifier')"
+        ).rows
         var meta: [String: String] = [:]
         for row in rows {
             let (key, value) = try row.decode((String, String).self)
@@ -168,22 +171,21 @@ public final class PostgresArticleStore: SharedArticleStore {
     private func write(after appliedSequence: UInt64?, _ prepare: ([StoreChange]) throws -> [Article]) throws
         -> SerializedWrite
     {
-        let logger = self.logger
         return try pool.withConnection { connection in
-            try Self.transaction(connection, logger: logger) {
-                _ = try connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger).wait()
-                let missed = try appliedSequence.map { try Self.allChanges(connection, since: $0, logger: logger) }
+            try Self.transaction(connection) {
+                _ = try connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
+                let missed = try appliedSequence.map { try Self.allChanges(connection, since: $0) }
                 let articles = try prepare(missed ?? [])
                 try Self.validate(articles)
-                var sequence = try Self.currentSequence(connection, logger: logger)
+                var sequence = try Self.currentSequence(connection)
                 if articles.isEmpty { return SerializedWrite(articles: [], outcomes: [], sequence: sequence) }
                 let encoded = articles.map { ArticleCodec.encode($0) }
                 // What is stored now for the batch's ids; updated as the batch is applied in order.
                 var stored: [String: [UInt8]] = [:]
                 let ids = Array(Set(articles.map(\.id.rawValue)))
                 for row in try connection.query(
-                    "SELECT id, json FROM newswire_article WHERE id = ANY(\(ids))", logger: logger
-                ).wait().rows {
+                    "SELECT id, json FROM newswire_article WHERE id = ANY(\(ids))"
+                ).rows {
                     let (id, json) = try row.decode((String, ByteBuffer).self)
                     stored[id] = Array(json.readableBytesView)
                 }
@@ -220,15 +222,15 @@ public final class PostgresArticleStore: SharedArticleStore {
                         SELECT * FROM unnest(\(rowIDs)::text[], \(keys)::int8[], \(seqs)::int8[], \(jsons)::bytea[])
                         ON CONFLICT (id) DO UPDATE
                         SET published_key = EXCLUDED.published_key, seq = EXCLUDED.seq, json = EXCLUDED.json
-                        """, logger: logger
-                    ).wait()
+                        """
+                    )
                     if !inserted.isEmpty {
                         let insertedIDs = Array(inserted)
                         _ = try connection.query(
-                            "DELETE FROM newswire_tombstone WHERE id = ANY(\(insertedIDs))", logger: logger
-                        ).wait()
+                            "DELETE FROM newswire_tombstone WHERE id = ANY(\(insertedIDs))"
+                        )
                     }
-                    try Self.setSequence(connection, sequence, logger: logger)
+                    try Self.setSequence(connection, sequence)
                 }
                 return SerializedWrite(articles: articles, outcomes: outcomes, sequence: sequence)
             }
@@ -258,21 +260,20 @@ public final class PostgresArticleStore: SharedArticleStore {
     private func serializedDelete(
         _ ids: [ArticleID], after appliedSequence: UInt64?, _ apply: ([StoreChange]) throws -> Void
     ) throws -> (write: SerializedWrite, existed: [Bool]) {
-        let logger = self.logger
         return try pool.withConnection { connection in
-            try Self.transaction(connection, logger: logger) {
-                _ = try connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger).wait()
+            try Self.transaction(connection) {
+                _ = try connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
                 if let appliedSequence {
-                    try apply(try Self.allChanges(connection, since: appliedSequence, logger: logger))
+                    try apply(try Self.allChanges(connection, since: appliedSequence))
                 }
-                let start = try Self.currentSequence(connection, logger: logger)
+                let start = try Self.currentSequence(connection)
                 var sequence = start
                 var existed: [Bool] = []
                 existed.reserveCapacity(ids.count)
                 for id in ids {
                     let removed = try connection.query(
-                        "DELETE FROM newswire_article WHERE id = \(id.rawValue) RETURNING id", logger: logger
-                    ).wait().rows
+                        "DELETE FROM newswire_article WHERE id = \(id.rawValue) RETURNING id"
+                    ).rows
                     guard !removed.isEmpty else {
                         existed.append(false)
                         continue
@@ -284,46 +285,46 @@ public final class PostgresArticleStore: SharedArticleStore {
                         """
                         INSERT INTO newswire_tombstone (id, seq) VALUES (\(id.rawValue), \(seq))
                         ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq
-                        """, logger: logger
-                    ).wait()
+                        """
+                    )
                 }
-                if sequence != start { try Self.setSequence(connection, sequence, logger: logger) }
+                if sequence != start { try Self.setSequence(connection, sequence) }
                 return (SerializedWrite(articles: [], outcomes: [], sequence: sequence), existed)
             }
         }
     }
 
-    private static func currentSequence(_ connection: PostgresConnection, logger: Logger) throws -> UInt64 {
+    private static func currentSequence(_ connection: StoreConnection) throws -> UInt64 {
         let rows = try connection.query(
-            "SELECT value::bigint FROM newswire_meta WHERE key = 'sequence'", logger: logger
-        ).wait().rows
+            "SELECT value::bigint FROM newswire_meta WHERE key = 'sequence'"
+        ).rows
         return UInt64(max(0, try rows.first?.decode(Int64.self) ?? 0))
     }
 
     /// Moves the position and notifies listeners (delivered when the transaction commits).
-    private static func setSequence(_ connection: PostgresConnection, _ sequence: UInt64, logger: Logger) throws {
+    private static func setSequence(_ connection: StoreConnection, _ sequence: UInt64) throws {
         let text = String(sequence)
         _ = try connection.query(
-            "UPDATE newswire_meta SET value = \(text) WHERE key = 'sequence'", logger: logger
-        ).wait()
+            "UPDATE newswire_meta SET value = \(text) WHERE key = 'sequence'"
+        )
         _ = try connection.query(
-            "SELECT pg_notify(\(notificationChannel), \(text))", logger: logger
-        ).wait()
+            "SELECT pg_notify(\(notificationChannel), \(text))"
+        )
     }
 
     /// Runs `body` between BEGIN and COMMIT; rolls back when it throws.
     private static func transaction<T>(
-        _ connection: PostgresConnection, logger: Logger, _ body: () throws -> T
+        _ connection: StoreConnection, _ body: () throws -> T
     ) throws -> T {
-        _ = try connection.query("BEGIN", logger: logger).wait()
+        _ = try connection.query("BEGIN")
         let value: T
         do {
             value = try body()
         } catch {
-            _ = try? connection.query("ROLLBACK", logger: logger).wait()
+            _ = try? connection.query("ROLLBACK")
             throw PostgresTransactionFailure(underlying: error)
         }
-        _ = try connection.query("COMMIT", logger: logger).wait()
+        _ = try connection.query("COMMIT")
         return value
     }
 
@@ -343,12 +344,11 @@ public final class PostgresArticleStore: SharedArticleStore {
     public func encodedArticles(_ ids: [ArticleID]) throws -> [[UInt8]?] {
         if ids.isEmpty { return [] }
         let unique = Array(Set(ids.map(\.rawValue)))
-        let logger = self.logger
         let found = try pool.withConnection { connection -> [String: [UInt8]] in
             var found: [String: [UInt8]] = [:]
             for row in try connection.query(
-                "SELECT id, json FROM newswire_article WHERE id = ANY(\(unique))", logger: logger
-            ).wait().rows {
+                "SELECT id, json FROM newswire_article WHERE id = ANY(\(unique))"
+            ).rows {
                 let (id, json) = try row.decode((String, ByteBuffer).self)
                 found[id] = Array(json.readableBytesView)
             }
@@ -423,8 +423,7 @@ public final class PostgresArticleStore: SharedArticleStore {
                 ORDER BY published_key DESC, id DESC LIMIT \(limit64)
                 """
         }
-        let logger = self.logger
-        let rows = try pool.withConnection { try $0.query(query, logger: logger).wait().rows }
+        let rows = try pool.withConnection { try $0.query(query).rows }
         var articles: [Article] = []
         articles.reserveCapacity(rows.count)
         var last: (id: String, key: Int64)?
@@ -443,13 +442,12 @@ public final class PostgresArticleStore: SharedArticleStore {
     /// returning a later tombstone, and the follower would skip it.
     public func changes(since sequence: UInt64, limit: Int) throws -> [StoreChange] {
         guard limit > 0 else { throw StoreError(.invalidArgument, "changes limit \(limit) must be positive") }
-        let logger = self.logger
         return try pool.withConnection { connection in
-            try Self.changes(connection, since: sequence, limit: limit, logger: logger)
+            try Self.changes(connection, since: sequence, limit: limit)
         }
     }
 
-    private static func changes(_ connection: PostgresConnection, since sequence: UInt64, limit: Int, logger: Logger)
+    private static func changes(_ connection: StoreConnection, since sequence: UInt64, limit: Int)
         throws -> [StoreChange]
     {
         let since = Int64(clamping: sequence)
@@ -461,8 +459,8 @@ public final class PostgresArticleStore: SharedArticleStore {
                 UNION ALL
                 SELECT seq, id, NULL::bytea FROM newswire_tombstone WHERE seq > \(since)
             ) AS feed ORDER BY seq LIMIT \(limit64)
-            """, logger: logger
-        ).wait().rows
+            """
+        ).rows
         return try rows.map { row in
             let (seq, id, json) = try row.decode((Int64, String, ByteBuffer?).self)
             return StoreChange(
@@ -472,13 +470,13 @@ public final class PostgresArticleStore: SharedArticleStore {
     }
 
     /// Every change after `sequence`, read on `connection` (inside the write lock).
-    private static func allChanges(_ connection: PostgresConnection, since sequence: UInt64, logger: Logger) throws
+    private static func allChanges(_ connection: StoreConnection, since sequence: UInt64) throws
         -> [StoreChange]
     {
         var all: [StoreChange] = []
         var since = sequence
         while true {
-            let page = try changes(connection, since: since, limit: 10_000, logger: logger)
+            let page = try changes(connection, since: since, limit: 10_000)
             guard let last = page.last else { return all }
             all += page
             since = last.sequence
@@ -488,16 +486,14 @@ public final class PostgresArticleStore: SharedArticleStore {
     /// See ``NewswireStore/ArticleStore/latestSequence``.
     public var latestSequence: UInt64 {
         get throws {
-            let logger = self.logger
-            return try pool.withConnection { try Self.currentSequence($0, logger: logger) }
+                return try pool.withConnection { try Self.currentSequence($0) }
         }
     }
 
     /// See ``NewswireStore/ArticleStore/count()``.
     public func count() throws -> Int {
-        let logger = self.logger
         return try pool.withConnection { connection in
-            let rows = try connection.query("SELECT count(*) FROM newswire_article", logger: logger).wait().rows
+            let rows = try connection.query("SELECT count(*) FROM newswire_article").rows
             return Int(try rows.first?.decode(Int64.self) ?? 0)
         }
     }
@@ -507,8 +503,13 @@ public final class PostgresArticleStore: SharedArticleStore {
     /// See ``NewswireStore/SharedArticleStore/waitForChanges(after:timeout:)``: wakes on a `newswire_changes`
     /// notification; the timeout is the poll fallback when notifications are lost (listener reconnecting).
     public func waitForChanges(after sequence: UInt64, timeout: Duration) {
-        listener.wait(timeout: timeout)
+        listener.wait(after: sequence, timeout: timeout)
     }
+
+    /// The highest feed position a change notification announced to this store.
+    var notifiedSequence: UInt64 { listener.notifiedSequence }
+    /// Whether this store's change listener is connected.
+    var isListening: Bool { listener.isListening }
 
     /// The host writes go to, and that it is the primary.
     public var writeTargetDescription: String { "postgres \(pool.primaryDescription)" }

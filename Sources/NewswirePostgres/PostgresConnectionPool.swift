@@ -44,14 +44,15 @@ final class PostgresConnectionPool: Sendable {
 
     /// Runs `body` on a connection to the primary. A lost connection reruns `body` on a new primary's connection
     /// (so `body` must be safe to rerun: every Newswire write is idempotent), until the failover timeout.
-    func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    func withConnection<T>(_ body: (StoreConnection) throws -> T) throws -> T {
         slots.wait()
         defer { slots.signal() }
         let deadline = ContinuousClock.now + configuration.failoverTimeout
         while true {
             let connection = try checkout(deadline: deadline)
             do {
-                let value = try body(connection)
+                let value = try body(
+                    StoreConnection(connection: connection, queryTimeout: configuration.queryTimeout, logger: logger))
                 checkin(connection)
                 return value
             } catch {
@@ -94,7 +95,9 @@ final class PostgresConnectionPool: Sendable {
                     continue
                 }
                 do {
-                    let rows = try connection.query("SELECT pg_is_in_recovery()", logger: logger).wait().rows
+                    let rows = try StoreConnection(
+                        connection: connection, queryTimeout: configuration.connectTimeout, logger: logger
+                    ).query("SELECT pg_is_in_recovery()").rows
                     let inRecovery = try rows.first?.decode(Bool.self) ?? true
                     if !inRecovery {
                         state.withLockedValue {
@@ -121,17 +124,13 @@ final class PostgresConnectionPool: Sendable {
     }
 
     private func connect(to host: PostgresStoreURL.Host) throws -> PostgresConnection {
-        var config = PostgresConnection.Configuration(
-            host: host.name, port: host.port, username: url.username, password: url.password,
-            database: url.database, tls: .disable)
-        config.options.connectTimeout = .milliseconds(configuration.connectTimeout.milliseconds)
         let id = nextID.withLockedValue {
             $0 += 1
             return $0
         }
-        return try PostgresConnection.connect(
-            on: group.next(), configuration: config, id: id, logger: logger
-        ).wait()
+        return try PostgresConnection.connectWithKeepalive(
+            to: host, url: url, connectTimeout: configuration.connectTimeout, id: id, on: group.next(),
+            logger: logger)
     }
 
     private func checkout(deadline: ContinuousClock.Instant) throws -> PostgresConnection {
@@ -196,7 +195,7 @@ final class PostgresConnectionPool: Sendable {
             }
         }
         if let error = error as? PostgresTransactionFailure { return isConnectionLoss(error.underlying) }
-        return error is ChannelError || error is IOError
+        return error is PostgresConnectionLost || error is ChannelError || error is IOError
     }
 
     static func describe(_ error: any Error) -> String {

@@ -1,13 +1,22 @@
 import NewswireEngine
 import NewswireModel
 import NewswireProtocol
+import NewswireStore
 
 /// What a cluster node (an engine over a shared store, docs/CLUSTER.md) needs from the server beyond a single node:
 /// other nodes' writes reach this node through the engine's feed, not through its own write path.
 extension ServerContext {
-    /// The record cache forgets every id another node changed, once this node's index holds the change.
+    /// The record cache takes every record another node wrote (and forgets every id it deleted) as this node
+    /// applies the change, so a GET of another node's write is answered from memory, not from the store. It runs
+    /// before the engine publishes the new position, so a read waiting for that position finds the cache in step.
+    /// The feed's records are cached uncompressed: zlib per record would slow the feed down.
     func observeClusterWrites() {
-        engine.observeAppliedChanges { [recordCache] ids in recordCache.invalidate(ids) }
+        engine.observeAppliedRecords { [recordCache] changes in
+            recordCache.invalidate(changes.map(\.id))
+            for change in changes {
+                if let article = change.article { recordCache.insert(article, compressing: false) }
+            }
+        }
     }
 
     /// STATS fields of the node's place in the cluster: store kind and write target, feed position, lag.

@@ -138,13 +138,17 @@ final class RecordCache: Sendable {
     /// Encodes `article` once (and its zlib form once) and keeps both, unless a write invalidated records since
     /// `epoch` (the store read may then predate that write: caching it would serve a stale or deleted record
     /// until eviction). Returns the entry either way, to answer with. Without an epoch it is always kept.
+    ///
+    /// `compressing` false keeps only the plain form (answered uncompressed): for records filled in bulk from a
+    /// cluster node's feed, where zlib per record would slow the feed down.
     @discardableResult
-    func insert(_ article: Article, readAt epoch: UInt64? = nil) -> Entry {
+    func insert(_ article: Article, readAt epoch: UInt64? = nil, compressing: Bool = true) -> Entry {
         var payload = ByteBuffer()
         ArticleMessage(article).encode(into: &payload)
         var encoder = FrameEncoder(compression: .zlib)
         let entry = Entry(
-            idBytes: Array(article.id.rawValue.utf8), payload: payload, compressed: encoder.compressPayload(payload))
+            idBytes: Array(article.id.rawValue.utf8), payload: payload,
+            compressed: compressing ? encoder.compressPayload(payload) : nil)
         let size = entry.size
         guard size <= capacityBytes / 4 else { return entry }
         let hash = entry.idBytes.withUnsafeBytes(RecordTable.hash)

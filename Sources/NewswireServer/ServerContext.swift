@@ -115,6 +115,13 @@ final class ServerContext: Sendable {
 
         case .get(let get):
             try await waitForPosition(get.minPosition)
+            // A GET the connection's fast path did not take (it carried min_position, or came in the handshake's
+            // burst) is still answered from the record cache: what the cache holds is at least as new as every
+            // change this node applied, so it is never older than the position just waited for.
+            if let handshake = connection.handshake, let entry = recordCache.entry(for: get.id) {
+                connection.completeWithCachedRecord(requestID, entry: entry, handshake: handshake)
+                return
+            }
             // The epoch before the read: a write invalidating this id after the read makes the fill a no-op.
             let epoch = recordCache.epoch
             let article = try await onPool { try self.engine.article(id: get.id) }
@@ -128,10 +135,12 @@ final class ServerContext: Sendable {
 
         case .getMany(let message):
             try checkBatch(message.ids.count, what: "GET_MANY ids")
+            try await waitForPosition(message.minPosition)
             try await streamArticles(ids: message.ids, requestID: requestID, connection: connection, done: done)
 
         case .search(let search):
             try checkSearch(search)
+            try await waitForPosition(search.minPosition)
             // Encoded and compressed on the worker with the search: the connection's writer only copies bytes.
             let zlibThreshold = connection.handshake.flatMap(RecordCache.Entry.zlibThreshold(for:))
             let payload = try await onPool {

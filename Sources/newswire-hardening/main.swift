@@ -9,6 +9,13 @@
 //   newswire-hardening soak PORT TOKEN_FILE CONNECTIONS SECONDS
 //       CONNECTIONS clients (one connection each) loop for SECONDS mixing GET, SEARCH, GET_MANY and PUT; prints
 //       one JSON line with operation and error counts.
+//   newswire-hardening lag WRITE_NODE READ_NODE TOKEN_FILE COUNT
+//       Cluster feed lag as a reader sees it: COUNT times, PUTs a probe article with a unique marker word to
+//       WRITE_NODE, then SEARCHes READ_NODE for the marker until it is found (READ_NODE's index has applied the
+//       write); prints each lag (acknowledgement to first hit, ms) on a line of its own as it is measured, then
+//       one JSON line with their percentiles.
+// PORT may also be HOST:PORT, or several HOST:PORT separated by commas (cluster nodes: the client moves a failed
+// node's requests to another one, retrying up to twice).
 import Foundation
 import NewswireClient
 
@@ -44,14 +51,27 @@ func readAcked(_ path: String) -> [String] {
     return text.split(separator: "\n").map(String.init)
 }
 
-func client(port: Int, token: String, connections: Int = 1) -> NewswireClient {
-    NewswireClient(
-        configuration: .init(
-            host: "127.0.0.1", port: port, token: token, connectTimeout: .seconds(5), requestTimeout: .seconds(60),
-            connections: connections, maxRetries: 0, clientName: "newswire-hardening"))
+/// `PORT`, `HOST:PORT`, or `HOST:PORT,HOST:PORT…` as endpoints (host 127.0.0.1 by default).
+func endpoints(_ text: String) -> [NewswireClient.Endpoint] {
+    let parsed = text.split(separator: ",").map { part -> NewswireClient.Endpoint? in
+        let pieces = part.split(separator: ":")
+        guard let port = pieces.last.flatMap({ Int($0) }) else { return nil }
+        return NewswireClient.Endpoint(host: pieces.count > 1 ? String(pieces[0]) : "127.0.0.1", port: port)
+    }
+    guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else { fail("not a port or HOST:PORT list: \(text)", code: 64) }
+    return parsed.compactMap { $0 }
 }
 
-func ingest(port: Int, token: String, corpusPath: String, ackPath: String, batchSize: Int) async {
+func client(port: String, token: String, connections: Int? = nil) -> NewswireClient {
+    let nodes = endpoints(port)
+    return NewswireClient(
+        configuration: .init(
+            endpoints: nodes, token: token, connectTimeout: .seconds(5), requestTimeout: .seconds(60),
+            connections: connections ?? nodes.count, maxRetries: nodes.count > 1 ? 2 : 0,
+            clientName: "newswire-hardening"))
+}
+
+func ingest(port: String, token: String, corpusPath: String, ackPath: String, batchSize: Int) async {
     let corpus = loadCorpus(corpusPath)
     let acked = Set(readAcked(ackPath))
     let pending = corpus.filter { !acked.contains($0.id.rawValue) }
@@ -81,7 +101,7 @@ func ingest(port: Int, token: String, corpusPath: String, ackPath: String, batch
     print("ingested \(pending.count) records")
 }
 
-func verify(port: Int, token: String, corpusPath: String, ackPath: String, indexSample: Int) async {
+func verify(port: String, token: String, corpusPath: String, ackPath: String, indexSample: Int) async {
     let corpus = Dictionary(
         loadCorpus(corpusPath).map { ($0.id.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
     let acked = Array(Set(readAcked(ackPath))).sorted()
@@ -135,7 +155,7 @@ func verify(port: Int, token: String, corpusPath: String, ackPath: String, index
     }
 }
 
-func soak(port: Int, token: String, connections: Int, seconds: Int) async {
+func soak(port: String, token: String, connections: Int, seconds: Int) async {
     let seedIDs = (0..<200).map { ArticleID("soak-\($0)") }
     let writer = client(port: port, token: token)
     do {
@@ -202,6 +222,41 @@ func soak(port: Int, token: String, connections: Int, seconds: Int) async {
     if !total.errors.isEmpty { exit(1) }
 }
 
+func lag(writeNode: String, readNode: String, token: String, count: Int) async {
+    let writer = client(port: writeNode, token: token)
+    let reader = client(port: readNode, token: token)  // its own client: it carries no position of the writes
+    let run = UInt64(Date().timeIntervalSince1970 * 1000) % 1_000_000
+    var lags: [Double] = []
+    do {
+        for n in 0..<count {
+            let marker = "lagprobe" + String(String(run * 1000 + UInt64(n)).unicodeScalars.map { Character(Unicode.Scalar($0.value + 49)!) })
+            let article = Article(
+                id: ArticleID("lag-probe-\(run)-\(n)"), title: "延迟探针 \(marker)", source: "lag probe",
+                paragraphs: ["集群复制延迟探针 \(marker)。"], language: "zh")
+            _ = try await writer.put([article])
+            let acknowledged = ContinuousClock.now
+            while try await reader.search(SearchRequest(text: marker, limit: 1)).total == 0 {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            let lag = ContinuousClock.now - acknowledged
+            let milliseconds = Double(lag.components.seconds) * 1e3 + Double(lag.components.attoseconds) / 1e15
+            lags.append(milliseconds)
+            // One unbuffered line per probe, so a caller that stops the probe early still has every lag.
+            FileHandle.standardOutput.write(Data("\(milliseconds)\n".utf8))
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    } catch {
+        fail("lag probe failed: \(error)")
+    }
+    await writer.shutdown()
+    await reader.shutdown()
+    let sorted = lags.sorted()
+    func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((p / 100 * Double(sorted.count - 1)).rounded()))] }
+    print(
+        "{\"probes\": \(sorted.count), \"p50_ms\": \(percentile(50)), \"p90_ms\": \(percentile(90)), "
+            + "\"p99_ms\": \(percentile(99)), \"max_ms\": \(sorted.last ?? 0)}")
+}
+
 /// The longest run of Han characters in `text` (at most 12), a phrase the index must find.
 func longestHanRun(_ text: String) -> String? {
     var best = ""
@@ -226,21 +281,25 @@ func soakArticle(_ n: Int, revision: Int) -> Article {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count >= 5, let port = Int(arguments[2]) else {
-    fail("usage: newswire-hardening ingest|verify|soak PORT TOKEN_FILE ... (see the source header)", code: 64)
+guard arguments.count >= 5 else {
+    fail("usage: newswire-hardening ingest|verify|soak|lag PORT TOKEN_FILE ... (see the source header)", code: 64)
 }
-let token = readToken(arguments[3])
+let port = arguments[2]
 switch arguments[1] {
 case "ingest" where arguments.count >= 6:
     await ingest(
-        port: port, token: token, corpusPath: arguments[4], ackPath: arguments[5],
+        port: port, token: readToken(arguments[3]), corpusPath: arguments[4], ackPath: arguments[5],
         batchSize: arguments.count > 6 ? Int(arguments[6]) ?? 200 : 200)
 case "verify" where arguments.count >= 6:
     await verify(
-        port: port, token: token, corpusPath: arguments[4], ackPath: arguments[5],
+        port: port, token: readToken(arguments[3]), corpusPath: arguments[4], ackPath: arguments[5],
         indexSample: arguments.count > 6 ? Int(arguments[6]) ?? 300 : 300)
 case "soak" where arguments.count >= 6:
-    await soak(port: port, token: token, connections: Int(arguments[4]) ?? 1000, seconds: Int(arguments[5]) ?? 60)
+    await soak(
+        port: port, token: readToken(arguments[3]), connections: Int(arguments[4]) ?? 1000,
+        seconds: Int(arguments[5]) ?? 60)
+case "lag" where arguments.count >= 6:
+    await lag(writeNode: port, readNode: arguments[3], token: readToken(arguments[4]), count: Int(arguments[5]) ?? 200)
 default:
-    fail("usage: newswire-hardening ingest|verify|soak PORT TOKEN_FILE ... (see the source header)", code: 64)
+    fail("usage: newswire-hardening ingest|verify|soak|lag PORT TOKEN_FILE ... (see the source header)", code: 64)
 }

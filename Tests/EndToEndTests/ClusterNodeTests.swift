@@ -87,11 +87,47 @@ struct ClusterNodeTests {
     }
 }
 
+/// Reads on a cluster node come from memory: another node's write reaches this node's record cache with the feed.
+@Suite(
+    "Cluster node reads from memory",
+    .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
+struct ClusterMemoryReadTests {
+    @Test("a node answers GET for another node's write from memory: with PostgreSQL gone, the GET still answers")
+    func getWithoutStore() async throws {
+        let server = try await runBlocking { try TemporaryPostgres() }
+        let database = try await runBlocking { try server.createDatabase("memoryreads") }
+        let url = try PostgresStoreURL(parsing: server.url(database: database))
+        // A short failover timeout: once PostgreSQL is gone, the nodes' followers and shutdown give up quickly.
+        let configuration = PostgresArticleStore.Configuration(failoverTimeout: .seconds(2))
+        func node() async throws -> TestServer {
+            try await TestServer.start(openEngine: { directory in
+                try NewswireEngine.open(
+                    store: PostgresArticleStore(url: url, configuration: configuration), dataDirectory: directory)
+            })
+        }
+        let a = try await node()
+        let b = try await node()
+        let writer = a.client()
+        let article = syntheticArticle(11)
+        let position = try #require(try await writer.put([article]).commitPosition)
+        #expect(try await runBlocking { try b.engine.waitUntilApplied(position, timeout: .seconds(60)) })
+        try await runBlocking { try server.kill9() }
+        let reader = b.client()
+        #expect(try await reader.article(id: article.id) == article)
+        reader.readsReflect(position: position)  // a read carrying the position is answered from memory too
+        #expect(try await reader.article(id: article.id) == article)
+        await writer.shutdown()
+        await reader.shutdown()
+        try? await a.stop(removingData: true)
+        try? await b.stop(removingData: true)
+    }
+}
+
 @Suite(
     "Read-your-writes across cluster nodes",
     .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
 struct ReadYourWritesTests {
-    @Test("a write's commit position makes a lagging node wait until it applied the write before answering GET")
+    @Test("a write's commit position makes a lagging node wait until it applied the write before answering GET, SEARCH and GET_MANY")
     func lateNodeWaitsForPosition() async throws {
         let url = try SharedTestPostgres.freshDatabaseURL()
         let a = try await ClusterNodeTests.node(url)
@@ -120,6 +156,21 @@ struct ReadYourWritesTests {
         reader.readsReflect(position: position)
         #expect(try await reader.article(id: article.id).title == article.title)
         #expect(b.engine.appliedSequence >= position)
+        // SEARCH carries the position too: B's index is behind a third version until a read makes it catch up.
+        article.title = "第7号测试文章 第三版 zqthird"
+        let third = try #require(try await writer.put([article]).commitPosition)
+        #expect(try await unaware.search(SearchRequest(text: "zqthird", limit: 5)).hits.isEmpty)
+        #expect(b.engine.appliedSequence < third)
+        reader.readsReflect(position: third)
+        #expect(try await reader.search(SearchRequest(text: "zqthird", limit: 5)).hits.map(\.id) == [article.id])
+        #expect(b.engine.appliedSequence >= third)
+        // So does GET_MANY.
+        article.title = "第7号测试文章 第四版"
+        let fourth = try #require(try await writer.put([article]).commitPosition)
+        #expect(b.engine.appliedSequence < fourth)
+        reader.readsReflect(position: fourth)
+        #expect(try await reader.articles(ids: [article.id]).articles.map(\.title) == [article.title])
+        #expect(b.engine.appliedSequence >= fourth)
         for client in [writer, reader, unaware] { await client.shutdown() }
         try await a.stop(removingData: true)
         try await b.stop(removingData: true)

@@ -15,6 +15,12 @@ enum Fixtures {
 
     static let minimalArticle = Article(id: "a1", title: "")
 
+    static var searchWithMinPosition: SearchRequest {
+        var request = SearchRequest(text: "疆电入川", limit: 5)
+        request.minPosition = 302
+        return request
+    }
+
     static let searchRequest = SearchRequest(
         text: "疆电入川 source:央视网", sources: ["央视网《新闻联播》"], publishedFrom: published,
         publishedBefore: PublishedTime(secondsSinceEpoch: 1_800_000_000, utcOffsetSeconds: 0), sort: .newest,
@@ -75,6 +81,9 @@ enum Fixtures {
                         includeArticle: true, includeSnippets: true, snippetLength: 80, bufferEvents: 256))
             ),
             ("watch_now", .watch(WatchMessage(text: "特高压"))),
+            // Feed positions on GET_MANY and SEARCH (§5.18), appended.
+            ("get_many_min_position", .getMany(GetManyMessage(ids: ["a1", "b2"], minPosition: 301))),
+            ("search_min_position", .search(searchWithMinPosition)),
         ]
     }
 

@@ -21,6 +21,13 @@ enum Meaning {
 
     static func article(_ record: ArticleRecord) throws -> Any { json(try record.decode()) }
 
+    /// Feed positions (§5.18) appear in a meaning only when the message carries one.
+    static func withPosition(_ meaning: [String: Any], _ key: String, _ position: UInt64?) -> [String: Any] {
+        var meaning = meaning
+        if let position { meaning[key] = position }
+        return meaning
+    }
+
     static func describe(_ request: Request) throws -> [String: Any] {
         switch request {
         case .hello(let m):
@@ -32,8 +39,8 @@ enum Meaning {
             d["token"] = m.token ?? NSNull()
             return d
         case .ping(let m): return ["payload": hex(m.payload)]
-        case .get(let m): return ["id": m.id.rawValue]
-        case .getMany(let m): return ["ids": m.ids.map(\.rawValue)]
+        case .get(let m): return withPosition(["id": m.id.rawValue], "minPosition", m.minPosition)
+        case .getMany(let m): return withPosition(["ids": m.ids.map(\.rawValue)], "minPosition", m.minPosition)
         case .search(let m): return json(m) as! [String: Any]
         case .related(let m): return ["id": m.id.rawValue, "limit": m.limit]
         case .ingest(let m):
@@ -76,13 +83,16 @@ enum Meaning {
         case .searchResult(let page), .relatedResult(let page): return json(page) as! [String: Any]
         case .ingestResult(let m): return ["article": try article(m.record), "outcome": m.outcome.description]
         case .putResult(let m):
-            return [
+            let d: [String: Any] = [
                 "created": m.created, "updated": m.updated, "unchanged": m.unchanged,
                 "rejected": m.rejected.map {
                     ["index": $0.index, "id": $0.id?.rawValue ?? NSNull(), "reason": $0.reason] as [String: Any]
                 },
             ]
-        case .deleteResult(let m): return ["deleted": m.deleted, "missing": m.missing.map(\.rawValue)]
+            return withPosition(d, "commitPosition", m.commitPosition)
+        case .deleteResult(let m):
+            return withPosition(
+                ["deleted": m.deleted, "missing": m.missing.map(\.rawValue)], "commitPosition", m.commitPosition)
         case .scanBatch(let m):
             return [
                 "articles": try m.records.map(article), "ids": m.ids.map(\.rawValue), "nextCursor": hex(m.nextCursor),

@@ -2,17 +2,25 @@
 """Cluster mode against a single node, in one run.
 
 Starts a PostgreSQL primary and a synchronous standby (throwaway, in a temp directory, as the postgres user when
-run as root), three `newswired` nodes on 127.0.0.2-4 sharing them, and one SQLite `newswired` on 127.0.0.1. Then:
+run as root), three `newswired` nodes on 127.0.0.2-4 sharing them, and SQLite `newswired` single nodes on
+127.0.0.1. Then:
 
-1. ingests the same corpus records into the single node and into cluster node 1 (timing both), sampling the
-   other nodes' feed lag (STATS feed.lag_changes / feed.lag_ms) every 20 ms meanwhile;
-2. runs `newswire bench` GET and SEARCH against each node and the single node.
+1. ingest with one client: the same corpus records into a single node and into cluster node 1 (timing both),
+   while a probe (`newswire-hardening lag`) PUTs marker articles to node 1 and times until node 2's index finds
+   them (acknowledgement to first search hit, ms), and STATS feed lag of nodes 2-3 is sampled;
+2. ingest with three clients at once: thirds of the corpus into a fresh single node (three clients) and into three
+   fresh cluster nodes on a fresh database (one client per node);
+3. `newswire bench` GET and SEARCH against the single node and each cluster node (2 and 3 only follow the feed);
+4. a failover timeline: `newswire-hardening ingest` PUTs more corpus records through a client that knows all three
+   nodes; node 3 is SIGKILLed, later the PostgreSQL primary is SIGKILLed and the standby promoted
+   (`pg_ctl promote`); the script records when each acknowledgement arrived, the errors the client saw, the write
+   pause, and checks on nodes 1 and 2 that every acknowledged record is stored and indexed.
 
-Prints a Markdown table with the machine and the commands. Usage (from the repository root):
+Prints Markdown tables with the machine and the commands. Usage (from the repository root):
 
     benchmarks/cluster/run.py [--limit 5000] [--bin-dir .build-release/release] [--no-build] [--seconds 5]
 """
-import argparse, json, os, platform, pwd, shutil, socket, subprocess, sys, tempfile, threading, time
+import argparse, json, os, platform, pwd, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "zh-news.jsonl")
@@ -115,9 +123,24 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def lag_summary(output):
+    """Percentiles of the lags `newswire-hardening lag` printed, one per line."""
+    lags = []
+    for line in output.splitlines():
+        try:
+            lags.append(float(line))
+        except ValueError:
+            pass
+    if not lags:
+        return None
+    return {"probes": len(lags), "p50_ms": percentile(lags, 50), "p90_ms": percentile(lags, 90),
+            "p99_ms": percentile(lags, 99), "max_ms": max(lags)}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=5000, help="corpus records to ingest")
+    parser.add_argument("--failover-records", type=int, default=3000, help="records PUT during the failover run")
     parser.add_argument("--bin-dir", default=os.path.join(ROOT, ".build-release", "release"))
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--seconds", type=int, default=5, help="length of each bench run")
@@ -125,11 +148,18 @@ def main():
     if not os.path.exists(CORPUS):
         sys.exit("skipped: ../shared/corpus/zh-news.jsonl is absent")
     if not args.no_build:
-        subprocess.run(["swift", "build", "-c", "release", "--scratch-path", ".build-release"], cwd=ROOT, check=True)
+        for product in ("newswired", "newswire", "newswire-hardening"):
+            subprocess.run(["swift", "build", "-c", "release", "--scratch-path", ".build-release", "--product", product],
+                           cwd=ROOT, check=True)
     bindir = pg_bindir()
     root = tempfile.mkdtemp(prefix="newswire-cluster-bench-")
     os.chmod(root, 0o755)
-    procs, servers = [], []
+    load_at_start = os.getloadavg()[0]
+    procs, servers = {}, []
+    token_file = os.path.join(root, "token")
+    with open(token_file, "w") as f:
+        f.write("unused\n")  # the nodes run without tokens; the driver wants a file
+    hardening = os.path.join(args.bin_dir, "newswire-hardening")
     try:
         primary = Postgres(bindir, root, "primary")
         servers.append(primary)
@@ -141,41 +171,67 @@ def main():
         servers.append(standby)
         standby.run("pg_basebackup", "-D", standby.data, "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
                     "-R", "-X", "stream")
-        standby.conf([f"port = {standby.port}", f"unix_socket_directories = '{standby.dir}'"])
+        # Once promoted, the standby must not wait for a synchronous standby of its own (it has none).
+        standby.conf([f"port = {standby.port}", f"unix_socket_directories = '{standby.dir}'",
+                      "synchronous_standby_names = ''"])
         standby.conf([f"primary_conninfo = 'host=127.0.0.1 port={primary.port} user=postgres application_name=standby1'"],
                      "postgresql.auto.conf")
         standby.start()
         primary.psql("CREATE DATABASE newswire")
+        primary.psql("CREATE DATABASE newswire_parallel")
         deadline = time.time() + 60
         while primary.psql("SELECT sync_state FROM pg_stat_replication") != "sync":
             if time.time() > deadline:
                 sys.exit("the standby never became synchronous")
             time.sleep(0.1)
-        url = f"postgres://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/newswire"
 
-        single_port = free_port()
-        procs.append(node(args.bin_dir, "127.0.0.1", single_port, os.path.join(root, "single")))
-        nodes = []
-        for i, host in enumerate(["127.0.0.2", "127.0.0.3", "127.0.0.4"]):
+        def url(db):
+            return f"postgres://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/{db}"
+
+        def start(name, host, store=None):
             port = free_port(host)
-            procs.append(node(args.bin_dir, host, port, os.path.join(root, f"node{i + 1}"), store=url))
-            nodes.append((host, port))
+            procs[name] = node(args.bin_dir, host, port, os.path.join(root, name), store=store)
+            return host, port
 
+        def stop(name):
+            procs[name].terminate()
+            procs.pop(name).wait(timeout=60)
+
+        single = start("single", "127.0.0.1")
+        nodes = [start(f"node{i + 1}", host, url("newswire")) for i, host in enumerate(["127.0.0.2", "127.0.0.3", "127.0.0.4"])]
+
+        with open(CORPUS) as src:
+            lines = src.readlines()
         corpus = os.path.join(root, "corpus.jsonl")
-        with open(CORPUS) as src, open(corpus, "w") as dst:
-            for n, line in enumerate(src):
-                if n >= args.limit:
-                    break
-                dst.write(line)
+        with open(corpus, "w") as dst:
+            dst.writelines(lines[:args.limit])
+        thirds = []
+        for k in range(3):
+            part = os.path.join(root, f"corpus{k}.jsonl")
+            with open(part, "w") as dst:
+                dst.writelines(lines[:args.limit][k::3])
+            thirds.append(part)
+        failover_corpus = os.path.join(root, "failover.jsonl")
+        with open(failover_corpus, "w") as dst:
+            dst.writelines(lines[args.limit:args.limit + args.failover_records])
 
-        def ingest(host, port):
-            start = time.time()
-            out = cli(args.bin_dir, "ingest", "--jsonl", corpus, "--host", host, "--port", str(port), "--json")
-            if out.returncode != 0:
-                sys.exit(f"ingest into {host}:{port} failed: {out.stderr[-500:]}")
-            return time.time() - start
+        def ingest_process(path, host, port):
+            return subprocess.Popen([os.path.join(args.bin_dir, "newswire"), "ingest", "--jsonl", path, "--host", host,
+                                     "--port", str(port), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
 
-        single_seconds = ingest("127.0.0.1", single_port)
+        def ingest(jobs):
+            """Runs the ingest jobs [(path, host, port)] at once; returns the wall-clock seconds."""
+            started = time.time()
+            running = [ingest_process(*job) for job in jobs]
+            for job, proc in zip(jobs, running):
+                out, err = proc.communicate()
+                if proc.returncode != 0:
+                    sys.exit(f"ingest into {job[1]}:{job[2]} failed: {err[-500:]}")
+            return time.time() - started
+
+        # 1. One client.
+        single_seconds = ingest([(corpus, *single)])
         lags_ms, lags_changes, sampling = [], [], [True]
 
         def sample():
@@ -189,15 +245,32 @@ def main():
 
         sampler = threading.Thread(target=sample)
         sampler.start()
-        cluster_seconds = ingest(*nodes[0])
+        probe = subprocess.Popen([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file, "100000"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cluster_seconds = ingest([(corpus, *nodes[0])])
         sampling[0] = False
+        probe.terminate()
         sampler.join()
+        probe_out, probe_err = probe.communicate()
+        loaded_probe = lag_summary(probe_out)
+        idle_probe = lag_summary(subprocess.run([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file,
+                                                 "200"], capture_output=True, text=True, check=True).stdout)
         head = stats(args.bin_dir, *nodes[0]).get("store.sequence", 0)
         deadline = time.time() + 120
         for host, port in nodes:
             while stats(args.bin_dir, host, port).get("feed.applied_sequence", -1) < head and time.time() < deadline:
                 time.sleep(0.1)
 
+        # 2. Three clients at once.
+        parallel_single = start("single3", "127.0.0.1")
+        parallel_nodes = [start(f"pnode{i + 1}", host, url("newswire_parallel"))
+                          for i, host in enumerate(["127.0.0.2", "127.0.0.3", "127.0.0.4"])]
+        single3_seconds = ingest([(part, *parallel_single) for part in thirds])
+        cluster3_seconds = ingest([(part, *n) for part, n in zip(thirds, parallel_nodes)])
+        for name in ["single3", "pnode1", "pnode2", "pnode3"]:
+            stop(name)
+
+        # 3. Reads.
         queries = os.path.join(ROOT, "benchmarks", "protocol", "queries.txt")
 
         def bench(host, port, mix):
@@ -206,37 +279,125 @@ def main():
             return json.loads(out.stdout)["throughput"] if out.returncode == 0 else float("nan")
 
         rows = []
-        for label, host, port in [("single (SQLite)", "127.0.0.1", single_port)] + [
-                (f"cluster node {i + 1}", h, p) for i, (h, p) in enumerate(nodes)]:
+        for label, (host, port) in [("single (SQLite)", single)] + [
+                (f"cluster node {i + 1}", n) for i, n in enumerate(nodes)]:
             rows.append((label, bench(host, port, "get=1"), bench(host, port, "search=1")))
+
+        # 4. Failover timeline.
+        acks = os.path.join(root, "acks.txt")
+        endpoints = ",".join("%s:%d" % n for n in nodes)
+        timeline = []  # (seconds since start, acknowledged records)
+        driver = subprocess.Popen([hardening, "ingest", endpoints, token_file, failover_corpus, acks, "20"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t0 = time.time()
+        events = {}
+
+        def acknowledged():
+            try:
+                with open(acks) as f:
+                    return sum(1 for _ in f)
+            except FileNotFoundError:
+                return 0
+
+        while driver.poll() is None:
+            now = time.time() - t0
+            count = acknowledged()
+            if not timeline or timeline[-1][1] != count:
+                timeline.append((now, count))
+            if "node3 killed" not in events and count >= args.failover_records // 5:
+                procs["node3"].kill()
+                events["node3 killed"] = (now, count)
+            if "primary killed" not in events and count >= args.failover_records // 2:
+                os.kill(primary.pid, signal.SIGKILL)
+                events["primary killed"] = (time.time() - t0, count)
+                standby.run("pg_ctl", "-D", standby.data, "-w", "promote")
+                events["standby promoted"] = (time.time() - t0, acknowledged())
+            time.sleep(0.002)
+        driver_out, driver_err = driver.communicate()
+        total_seconds = time.time() - t0
+        timeline.append((total_seconds, acknowledged()))
+        killed_at = events.get("primary killed", (total_seconds, 0))[0]
+        before = [t for t, c in timeline if t <= killed_at]
+        after = [t for t, c in timeline if t > killed_at]
+        last_before = before[-1] if before else 0.0
+        first_after = after[0] if after else float("nan")
+        gaps = [b[0] - a[0] for a, b in zip(timeline, timeline[1:])]
+        verifications = []
+        for n in nodes[:2]:
+            out = subprocess.run([hardening, "verify", "%s:%d" % n, token_file, failover_corpus, acks, "300"],
+                                 capture_output=True, text=True)
+            verifications.append(json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else
+                                 {"ok": False, "error": out.stderr[-300:]})
+        on_new_primary = int(standby.psql("SELECT count(*) FROM newswire_article WHERE id = ANY(string_to_array("
+                                          f"'{','.join(open(acks).read().split())}', ','))", db="newswire"))
+
+        def ratio(a, b):
+            return a / b if b else float("nan")
 
         print("## Cluster mode (benchmarks/cluster/run.py)\n")
         print(f"- machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, "
-              f"load average at start {os.getloadavg()[0]:.2f}")
+              f"load average at start {load_at_start:.2f}, at end {os.getloadavg()[0]:.2f}")
         print(f"- PostgreSQL: {subprocess.run([os.path.join(bindir, 'postgres'), '--version'], capture_output=True, text=True).stdout.strip()}, "
               "primary + synchronous standby on loopback; nodes on 127.0.0.2-4; binaries from " +
               os.path.relpath(args.bin_dir, ROOT))
         print(f"- corpus: first {args.limit} records of zh-news.jsonl, `newswire ingest --jsonl` (default concurrency)\n")
         print("| measurement | single node (SQLite) | cluster | ratio cluster / single |")
         print("|---|---|---|---|")
-        print(f"| ingest seconds | {single_seconds:.2f} | {cluster_seconds:.2f} | {cluster_seconds / single_seconds:.2f}× |")
-        print(f"| feed lag on the other nodes during ingest, p50 / p99 / max ms | — | "
+        print(f"| ingest seconds, one client (cluster: into node 1) | {single_seconds:.2f} | {cluster_seconds:.2f} | "
+              f"{ratio(cluster_seconds, single_seconds):.2f}× |")
+        print(f"| ingest seconds, three clients (cluster: one per node) | {single3_seconds:.2f} | {cluster3_seconds:.2f} | "
+              f"{ratio(cluster3_seconds, single3_seconds):.2f}× |")
+
+        def probe_cell(p):
+            return (f"{p['p50_ms']:.1f} / {p['p90_ms']:.1f} / {p['p99_ms']:.1f} / {p['max_ms']:.1f} ({p['probes']} probes)"
+                    if p else "— (the probe did not finish)")
+
+        print(f"| write on node 1 → found by SEARCH on node 2, during ingest, p50 / p90 / p99 / max ms | — | "
+              f"{probe_cell(loaded_probe)} | — |")
+        print(f"| the same, idle cluster | — | {probe_cell(idle_probe)} | — |")
+        print(f"| STATS feed.lag_ms of nodes 2-3 during ingest, p50 / p99 / max | — | "
               f"{percentile(lags_ms, 50):.0f} / {percentile(lags_ms, 99):.0f} / {max(lags_ms or [0]):.0f} "
               f"({len(lags_ms)} samples) | — |")
-        print(f"| feed lag in changes, p50 / p99 | — | {percentile(lags_changes, 50):.0f} / "
+        print(f"| STATS feed.lag_changes, p50 / p99 | — | {percentile(lags_changes, 50):.0f} / "
               f"{percentile(lags_changes, 99):.0f} | — |")
         single_get, single_search = rows[0][1], rows[0][2]
         for label, get, search in rows[1:]:
-            print(f"| GET req/s, {label} | {single_get:,.0f} | {get:,.0f} | {get / single_get:.2f}× |")
-            print(f"| SEARCH req/s, {label} | {single_search:,.0f} | {search:,.0f} | {search / single_search:.2f}× |")
+            print(f"| GET req/s, {label} | {single_get:,.0f} | {get:,.0f} | {ratio(get, single_get):.2f}× |")
+            print(f"| SEARCH req/s, {label} | {single_search:,.0f} | {search:,.0f} | {ratio(search, single_search):.2f}× |")
+
+        print("\n### Failover timeline\n")
+        print(f"`newswire-hardening ingest` PUTs {args.failover_records} more records in batches of 20 through one "
+              "client that knows nodes 1-3 (a failed node's requests go to another); acknowledged ids are appended "
+              "to a file, fsynced, and the script timestamps each change of its length.\n")
+        print("| t (s) | event | acknowledged records |")
+        print("|---|---|---|")
+        print("| 0.00 | load starts | 0 |")
+        for name, (t, c) in sorted(events.items(), key=lambda e: e[1][0]):
+            print(f"| {t:.2f} | {name} | {c} |")
+        print(f"| {first_after:.2f} | first acknowledgement after the primary died | "
+              f"{next((c for t, c in timeline if t > killed_at), 0)} |")
+        print(f"| {total_seconds:.2f} | load ends (exit {driver.returncode}) | {timeline[-1][1]} |\n")
+        print("| measurement | value |")
+        print("|---|---|")
+        print(f"| errors seen by the client | {0 if driver.returncode == 0 else driver_out.strip()[-200:] or driver_err.strip()[-200:]} |")
+        print(f"| write pause: last acknowledgement before the primary died → first after | "
+              f"{(first_after - last_before) * 1000:.0f} ms |")
+        print(f"| longest gap between acknowledgements outside the failover | "
+              f"{max([g for (a, _), g in zip(timeline, gaps) if not (last_before <= a < first_after)] or [0]) * 1000:.0f} ms |")
+        for label, v in zip(["node 1", "node 2"], verifications):
+            print(f"| acknowledged records missing or different on {label} (of {v.get('acknowledged', '?')}); "
+                  f"index sample not found | {v.get('missing', '?')} + {v.get('different', '?')}; "
+                  f"{v.get('unindexed', '?')} of {v.get('index_sample', '?')} |")
+        print(f"| acknowledged records on the promoted standby | {on_new_primary} of {timeline[-1][1]} |")
+
         print("\nCommands: `benchmarks/cluster/run.py " + " ".join(
             a for a in sys.argv[1:] if not a.startswith("/")) + "`; each bench: `newswire bench --mix get=1|search=1 "
               f"-c 16 -p 4 -d {args.seconds}s --threads 2 --queries benchmarks/protocol/queries.txt`. "
               "Nodes are benched one after another (one machine).")
     finally:
-        for proc in procs:
+        for proc in procs.values():
             proc.terminate()
-        for proc in procs:
+        for proc in procs.values():
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -49,14 +49,14 @@ S = {
                 4: ("compression_threshold", "uint", False), 5: ("max_frame_length", "uint", False),
                 6: ("max_decompressed_length", "uint", False), 7: ("max_in_flight", "uint", False)},
     "Ping": {1: ("payload", "bytes", False)},
-    "Get": {1: ("id", "string", False)},
+    "Get": {1: ("id", "string", False), 15: ("min_position", "uint", False)},
     "ArticleResponse": {1: ("article", "Article", False)},
-    "GetMany": {1: ("ids", "string", True)},
+    "GetMany": {1: ("ids", "string", True), 15: ("min_position", "uint", False)},
     "Articles": {1: ("articles", "Article", True), 2: ("missing", "string", True)},
     "Search": {1: ("text", "string", False), 2: ("sources", "string", True), 3: ("published_from", "PublishedTime", False),
                4: ("published_before", "PublishedTime", False), 5: ("sort", "enum", False), 6: ("offset", "uint", False),
                7: ("limit", "uint", False), 8: ("include_snippets", "bool", False), 9: ("snippet_length", "uint", False),
-               10: ("facets", "enum", True), 11: ("facet_limit", "uint", False)},
+               10: ("facets", "enum", True), 11: ("facet_limit", "uint", False), 15: ("min_position", "uint", False)},
     "SearchHit": {1: ("id", "string", False), 2: ("title", "string", False), 3: ("source", "string", False),
                   4: ("published_at", "PublishedTime", False), 5: ("score", "double", False),
                   6: ("snippet", "string", False), 7: ("highlights", "uint", True)},
@@ -71,9 +71,9 @@ S = {
     "Put": {1: ("articles", "Article", True)},
     "RecordRejection": {1: ("index", "uint", False), 2: ("id", "string", False), 3: ("reason", "string", False)},
     "PutResult": {1: ("created", "uint", False), 2: ("updated", "uint", False), 3: ("unchanged", "uint", False),
-                  4: ("rejected", "RecordRejection", True)},
+                  4: ("rejected", "RecordRejection", True), 15: ("commit_position", "uint", False)},
     "Delete": {1: ("ids", "string", True)},
-    "DeleteResult": {1: ("deleted", "uint", False), 2: ("missing", "string", True)},
+    "DeleteResult": {1: ("deleted", "uint", False), 2: ("missing", "string", True), 15: ("commit_position", "uint", False)},
     "Scan": {1: ("order", "enum", False), 2: ("cursor", "bytes", False), 3: ("published_from", "PublishedTime", False),
              4: ("published_before", "PublishedTime", False), 5: ("limit", "uint", False), 6: ("ids_only", "bool", False)},
     "ScanBatch": {1: ("articles", "Article", True), 2: ("ids", "string", True), 3: ("next_cursor", "bytes", False)},
@@ -297,6 +297,13 @@ WATCH_STARTS = {0: "now", 1: "after position", 2: "beginning"}
 WATCH_KINDS = {0: "new", 1: "updated", 2: "deleted", 3: "changed", 4: "started"}
 
 
+def with_position(d, key, m, field):
+    """Feed positions (§5.18) appear in a meaning only when the message carries one."""
+    if field in m:
+        d[key] = m[field]
+    return d
+
+
 def meaning(opcode, m):
     h = lambda b: b.hex()
     if opcode == 0x0001:
@@ -306,8 +313,10 @@ def meaning(opcode, m):
     if opcode in (0x0002, 0x8002):
         return {"payload": h(m.get("payload", b""))}
     if opcode == 0x0003:
-        return {"id": m["id"]}
-    if opcode in (0x0004, 0x0009):
+        return with_position({"id": m["id"]}, "minPosition", m, "min_position")
+    if opcode == 0x0004:
+        return with_position({"ids": m.get("ids", [])}, "minPosition", m, "min_position")
+    if opcode == 0x0009:
         return {"ids": m.get("ids", [])}
     if opcode == 0x0005:
         d = {"text": m.get("text", ""), "sources": m.get("sources", []), "sort": m.get("sort", 0),
@@ -317,7 +326,7 @@ def meaning(opcode, m):
         for key, field in (("publishedFrom", "published_from"), ("publishedBefore", "published_before")):
             if field in m:
                 d[key] = iso(m[field])
-        return d
+        return with_position(d, "minPosition", m, "min_position")
     if opcode == 0x0006:
         return {"id": m["id"], "limit": m.get("limit", 0)}
     if opcode == 0x0007:
@@ -357,9 +366,10 @@ def meaning(opcode, m):
     if opcode == 0x8008:
         return {"created": m.get("created", 0), "updated": m.get("updated", 0), "unchanged": m.get("unchanged", 0),
                 "rejected": [{"index": r.get("index", 0), "id": r.get("id"), "reason": r.get("reason", "")}
-                             for r in m.get("rejected", [])]}
+                             for r in m.get("rejected", [])]} | with_position({}, "commitPosition", m, "commit_position")
     if opcode == 0x8009:
-        return {"deleted": m.get("deleted", 0), "missing": m.get("missing", [])}
+        return with_position({"deleted": m.get("deleted", 0), "missing": m.get("missing", [])}, "commitPosition", m,
+                             "commit_position")
     if opcode == 0x800A:
         return {"articles": [article(a) for a in m.get("articles", [])], "ids": m.get("ids", []),
                 "nextCursor": h(m.get("next_cursor", b""))}

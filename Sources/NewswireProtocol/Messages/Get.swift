@@ -82,16 +82,23 @@ public struct GetManyMessage: WireMessage, FieldCoded {
 
     /// The ids, at most ``ProtocolLimits/maxBatchCount``.
     public var ids: [ArticleID]
+    /// The smallest change-feed position the answer must reflect (PROTOCOL.md §5.18); nil: any.
+    public var minPosition: UInt64?
 
     /// Creates a GET_MANY.
-    public init(ids: [ArticleID]) { self.ids = ids }
+    public init(ids: [ArticleID], minPosition: UInt64? = nil) {
+        self.ids = ids
+        self.minPosition = minPosition
+    }
 
     func encodeFields(into buffer: inout ByteBuffer) {
         buffer.writeArticleIDs(1, ids)
+        if let minPosition { buffer.writeVarintField(FeedPosition.field, minPosition) }
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {
-        self.init(ids: try reader.readIDList())
+        let (ids, minPosition) = try reader.readIDListAndPosition()
+        self.init(ids: ids, minPosition: minPosition)
     }
 
     /// Appends the payload.

@@ -150,16 +150,23 @@ extension WireReader {
     /// Reads a message whose one known field is field 1, a repeated article id (GET_MANY, DELETE), refusing more
     /// than ``ProtocolLimits/maxBatchCount`` ids as soon as the next one arrives; unknown fields are skipped.
     mutating func readIDList() throws(ProtocolError) -> [ArticleID] {
+        try readIDListAndPosition().ids
+    }
+
+    /// Field 1 as ids, and field 15 (§5.18) when present.
+    mutating func readIDListAndPosition() throws(ProtocolError) -> (ids: [ArticleID], minPosition: UInt64?) {
         var ids: [ArticleID] = []
+        var minPosition: UInt64?
         while let field = try nextField() {
             switch field.number {
             case 1:
                 ids.append(try readArticleID(field.type))
                 try checkBatch(ids.count, "ids")
+            case FeedPosition.field: minPosition = try readUInt64(field.type)
             default: try skip(field.type)
             }
         }
-        return ids
+        return (ids, minPosition)
     }
 }
 
@@ -187,6 +194,7 @@ extension SearchRequest: FieldCoded, WireMessage {
         buffer.writeCountField(9, snippetLength)
         buffer.writePackedVarintField(10, facets.map { UInt64($0.rawValue) })
         buffer.writeCountField(11, facetLimit)
+        if let minPosition { buffer.writeVarintField(FeedPosition.field, minPosition) }
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {
@@ -212,6 +220,7 @@ extension SearchRequest: FieldCoded, WireMessage {
             case 9: request.snippetLength = try reader.readCount(field.type)
             case 10: try reader.readPackedVarints(field.type, into: &facets)
             case 11: request.facetLimit = try reader.readCount(field.type)
+            case FeedPosition.field: request.minPosition = try reader.readUInt64(field.type)
             default: try reader.skip(field.type)
             }
         }

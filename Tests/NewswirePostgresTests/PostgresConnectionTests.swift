@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NewswireModel
+import NewswireStore
+import NewswireTestSupport
+import PostgresNIO
+import Testing
+
+@testable import NewswirePostgres
+
+/// A store call must never wait forever on a connection: that is what stalled a node's writes after a primary
+/// was killed and a standby promoted (a statement issued on a connection the dead primary had just closed is
+/// never answered by PostgresNIO).
+@Suite(
+    "PostgreSQL connections",
+    .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
+struct PostgresConnectionTests {
+    static let logger = Logger(label: "newswire.test.postgres")
+
+    static func connect(_ server: TemporaryPostgres) throws -> PostgresConnection {
+        let url = try PostgresStoreURL(parsing: server.url())
+        return try PostgresConnection.connectWithKeepalive(
+            to: url.hosts[0], url: url, connectTimeout: .seconds(30), id: 1,
+            on: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
+    }
+
+    @Test("a statement on a connection that was closed under it fails as a lost connection")
+    func statementOnClosedConnection() async throws {
+        try await runBlocking {
+            let connection = try Self.connect(try SharedTestPostgres.get())
+            try connection.close().wait()
+            let store = StoreConnection(connection: connection, queryTimeout: .seconds(600), logger: Self.logger)
+            #expect(throws: PostgresConnectionLost.self) { try store.query("SELECT 1") }
+            do {
+                try store.query("SELECT 1")
+            } catch {
+                #expect(PostgresConnectionPool.isConnectionLoss(error))
+            }
+        }
+    }
+
+    @Test("a statement with no answer within the query timeout closes its connection and fails as a lost connection")
+    func statementTimeout() async throws {
+        try await runBlocking {
+            let connection = try Self.connect(try SharedTestPostgres.get())
+            defer { _ = try? connection.close().wait() }
+            let store = StoreConnection(connection: connection, queryTimeout: .milliseconds(200), logger: Self.logger)
+            // pg_sleep(600) outlives any test run: only the timeout can end this call.
+            #expect(throws: PostgresConnectionLost.self) { try store.query("SELECT pg_sleep(600)") }
+            try connection.closeFuture.wait()
+            #expect(connection.isClosed)
+        }
+    }
+
+    @Test("store connections send TCP keepalive probes, so an idle connection to a vanished host is noticed")
+    func keepalive() async throws {
+        try await runBlocking {
+            let url = try PostgresStoreURL(parsing: try SharedTestPostgres.get().url())
+            let channel = try PostgresConnection.openChannel(
+                to: url.hosts[0], connectTimeout: .seconds(30), on: MultiThreadedEventLoopGroup.singleton.next())
+            defer { _ = try? channel.close().wait() }
+            #expect(try channel.getOption(.socketOption(.so_keepalive)).wait() != 0)
+            let idle = try channel.getOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPIDLE))).wait()
+            #expect(idle == PostgresConnection.keepaliveIdleSeconds)
+        }
+    }
+
+    /// The interleaving that stalled a writer during failover, forced: the backend holding the write lock is
+    /// terminated while its transaction is open, so the write's next statement (and its ROLLBACK) meet a
+    /// connection the server closed. The call must rerun on a new connection and commit, not wait forever.
+    @Test("a write whose connection is cut inside its transaction is rerun on a new connection and commits")
+    func connectionCutInsideTransaction() async throws {
+        try await runBlocking {
+            let server = try SharedTestPostgres.get()
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let database = String(url.split(separator: "/").last!)
+            let store = try PostgresArticleStore(url: url)
+            defer { try? store.close() }
+            let article = sampleArticle("cut-1", title: "written after the cut")
+            var preparations = 0
+            let write = try store.serializedUpsert(after: 0) { _ in
+                preparations += 1
+                if preparations == 1 {
+                    // The advisory write lock's holder is this very transaction's backend.
+                    let key = PostgresArticleStore.writeLockKey
+                    let terminated = try server.psql(
+                        """
+                        SELECT pg_terminate_backend(l.pid, 60000) FROM pg_locks l
+                        JOIN pg_database d ON d.oid = l.database
+                        WHERE l.locktype = 'advisory' AND l.granted AND d.datname = '\(database)'
+                          AND l.classid = \(key >> 32) AND l.objid = \(key & 0xFFFF_FFFF)
+                        """)
+                    #expect(terminated == "t", "the lock holder's backend was terminated")
+                }
+                return [article]
+            }
+            #expect(preparations == 2, "the write ran again on a new connection")
+            #expect(write.outcomes == [.inserted])
+            #expect(try store.article(article.id) == article)
+            #expect(try store.latestSequence == write.sequence)
+        }
+    }
+
+    /// The lost wake-up a follower had at the end of every burst of writes: a notification that arrives while the
+    /// follower reads the feed (not waiting) must still end its next wait, since it announces a position above
+    /// the one the follower has applied.
+    @Test("a change notification that arrived before the wait ends the wait for that position at once")
+    func notificationBeforeWait() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let writer = try PostgresArticleStore(url: url)
+            let follower = try PostgresArticleStore(url: url)
+            defer {
+                try? writer.close()
+                try? follower.close()
+            }
+            try waitUntil("the follower's listener connects", timeout: 120) {
+                follower.waitForChanges(after: 0, timeout: .milliseconds(1))  // (re)connects it when needed
+                return follower.isListening
+            }
+            _ = try writer.upsert([sampleArticle("notified-1")])
+            let position = try writer.latestSequence
+            try waitUntil("the notification reaches the follower", timeout: 120) {
+                follower.notifiedSequence >= position
+            }
+            // Nothing will wake this wait but the notification that already came; an hour stands for "never".
+            follower.waitForChanges(after: position - 1, timeout: .seconds(3_600))
+            #expect(follower.notifiedSequence == position)
+        }
+    }
+}
