@@ -103,7 +103,24 @@ func withAttack(
             _ = try await fresh.ping()
             await fresh.shutdown()
         } else {
-            let fresh = try await RawConnection.handshaken(port: server.port, token: token)
+            // A connection the attack just closed can still hold a slot for a moment (a case that sets a tiny
+            // connection limit then sees a retryable OVERLOADED): try again until a slot is free.
+            var welcomed: RawConnection?
+            for _ in 0..<200 where welcomed == nil {
+                let attempt = try await RawConnection.connect(port: server.port)
+                switch try? await attempt.hello(token: token) {
+                case .welcome?:
+                    welcomed = attempt
+                case .error(let error)? where error.code == .overloaded && error.isRetryable:
+                    await attempt.close()
+                    try await Task.sleep(for: .milliseconds(50))
+                case let other:
+                    await attempt.close()
+                    Issue.record("\(name): a fresh connection after the attack got \(String(describing: other))")
+                    return
+                }
+            }
+            let fresh = try #require(welcomed, "\(name): no connection slot came free after the attack")
             try await fresh.send(.ping(PingMessage(payload: ByteBuffer(string: "after"))))
             guard case .pong(let pong) = try await fresh.nextResponse() else {
                 Issue.record("\(name): no PONG on a fresh connection after the attack")
