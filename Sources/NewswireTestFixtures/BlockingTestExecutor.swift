@@ -16,6 +16,17 @@ public func runBlocking<T: Sendable>(_ body: () throws -> T) async throws -> T {
     }
 }
 
+/// Runs an async `body` whose code blocks between its awaits (blocking socket reads from a test peer) with a thread
+/// of its own as its preferred executor, so the servers it talks to keep the cooperative pool. Tasks the server
+/// started before are not affected.
+public func runBlockingAsync<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    let executor = DedicatedThreadExecutor()
+    defer { executor.shutdown() }
+    return try await withTaskExecutorPreference(executor) {
+        try await body()
+    }
+}
+
 /// A task executor backed by one thread that runs the jobs enqueued on it, in order, until shut down.
 final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()

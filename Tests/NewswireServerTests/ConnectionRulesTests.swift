@@ -180,22 +180,24 @@ struct ConnectionRulesTests {
         let server = try await TestServer.start(prepare: { engine in
             _ = try engine.put([undated("u2"), dated("d2", 200), undated("u1"), dated("d1", 100), dated("d0", 200)])
         })
-        let connection = try RawConnection(port: server.port)
-        // Limit 2 per SCAN, resumed from the cursor, so the walk crosses from dated to undated across pages.
-        connection.send(requestBytes([(Self.hello(), 0), (.scan(ScanMessage(order: .byDate, limit: 2, idsOnly: true)), 1)]))
-        var frames = try connection.receive(2)
-        var ids: [ArticleID] = []
-        var id: UInt32 = 1
-        while true {
-            let batch = try ScanBatchMessage(decoding: try #require(frames.last).payload)
-            ids += batch.ids
-            guard batch.nextCursor.readableBytes > 0, id < 10 else { break }
-            id += 1
-            connection.send(
-                requestBytes([(.scan(ScanMessage(order: .byDate, cursor: batch.nextCursor, limit: 2, idsOnly: true)), id)]))
-            frames = try connection.receive(1)
+        try await runBlocking {
+            let connection = try RawConnection(port: server.port)
+            // Limit 2 per SCAN, resumed from the cursor, so the walk crosses from dated to undated across pages.
+            connection.send(requestBytes([(Self.hello(), 0), (.scan(ScanMessage(order: .byDate, limit: 2, idsOnly: true)), 1)]))
+            var frames = try connection.receive(2)
+            var ids: [ArticleID] = []
+            var id: UInt32 = 1
+            while true {
+                let batch = try ScanBatchMessage(decoding: try #require(frames.last).payload)
+                ids += batch.ids
+                guard batch.nextCursor.readableBytes > 0, id < 10 else { break }
+                id += 1
+                connection.send(
+                    requestBytes([(.scan(ScanMessage(order: .byDate, cursor: batch.nextCursor, limit: 2, idsOnly: true)), id)]))
+                frames = try connection.receive(1)
+            }
+            #expect(ids == ["d1", "d0", "d2", "u1", "u2"].map { ArticleID($0) })
         }
-        #expect(ids == ["d1", "d0", "d2", "u1", "u2"].map { ArticleID($0) })
         try await server.stop(removingData: true)
     }
 

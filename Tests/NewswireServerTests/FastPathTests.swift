@@ -26,7 +26,8 @@ func withLoopbackServer(
 ) async throws {
     let server = try await LoopbackServer.start(articles: articles, configure: configure)
     do {
-        try await body(server)
+        // The test peers read with blocking sockets: off the cooperative pool the server needs to answer them.
+        try await runBlockingAsync { try await body(server) }
     } catch {
         try await server.stop(removingData: true)
         throw error
