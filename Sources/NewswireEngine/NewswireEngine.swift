@@ -63,10 +63,10 @@ public final class NewswireEngine: Sendable {
     /// File name of the lock that keeps a second process off the data directory.
     public static let lockFileName = "LOCK"
 
-    /// The record store.
-    public let store: any ArticleStore
-    /// The search index.
-    public let index: SearchIndex
+    /// The record store. Internal: callers go through the engine, which keeps store and index in step.
+    let store: any ArticleStore
+    /// The search index. Internal, like the store.
+    let index: SearchIndex
     /// How the index came up.
     public let startup: EngineStartup
     /// Where snapshots go; nil when the engine does not persist its index.
@@ -669,7 +669,8 @@ public final class NewswireEngine: Sendable {
     }
 
     /// Segments the index holds now (each commit adds one until a merge folds them together).
-    var indexSegmentCount: Int { index.segmentCount }
+    /// Segments of the search index.
+    public var indexSegmentCount: Int { index.segmentCount }
 
     /// The near-duplicate features of `articles` and their prepared index segment, computed side by side.
     private func prepare(_ articles: [Article]) -> ([TextFeatures], PreparedSegment) {

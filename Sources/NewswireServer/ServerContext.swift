@@ -465,7 +465,7 @@ final class ServerContext: Sendable {
                 message: "WATCH buffer_events \(request.bufferEvents) is above \(Limits.maxWatchBufferEvents); ask for "
                     + "less (0 is the server default, \(Limits.defaultWatchBufferEvents))")
         }
-        let storeIdentifier = engine.store.storeIdentifier
+        let storeIdentifier = engine.storeIdentifier
         if request.start == .afterPosition, let store = request.store, store != storeIdentifier {
             throw ProtocolError(
                 code: .unknownPosition,
@@ -537,7 +537,7 @@ final class ServerContext: Sendable {
             while covered < watch.after {
                 if let reason = watch.endReason { try end(reason, replayed: false) }
                 let from = covered
-                let page = try await onPool { try self.engine.store.changes(since: from, limit: 512) }
+                let page = try await onPool { try self.engine.changes(after: from, limit: 512) }
                 let changes = page.filter { $0.sequence <= watch.after }.map(CommittedChange.init(feed:))
                 if changes.isEmpty { break }
                 let result = replay.match(

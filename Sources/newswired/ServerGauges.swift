@@ -58,8 +58,8 @@ final class ServerGauges: Sendable {
         }
         cacheBytes.set(Double(counters["cache.bytes"] ?? 0))
         cacheRecords.set(Double(counters["cache.records"] ?? 0))
-        indexSegments.set(Double(engine.index.segmentCount))
-        articles.set(Double(engine.index.count))
+        indexSegments.set(Double(engine.indexSegmentCount))
+        articles.set(Double(engine.indexedCount))
         var bytes: Int64 = 0
         for file in ["articles.sqlite", "articles.sqlite-wal", "articles.sqlite-shm", "index.snapshot"] {
             let path = (dataDirectory as NSString).appendingPathComponent(file)

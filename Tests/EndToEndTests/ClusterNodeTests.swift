@@ -28,16 +28,16 @@ struct ClusterNodeTests {
         let clientB = b.client()
         var article = syntheticArticle(1)
         _ = try await clientA.put([article])
-        #expect(try await runBlocking { try b.engine.waitUntilApplied(try a.engine.store.latestSequence, timeout: .seconds(30)) })
+        #expect(try await runBlocking { try b.engine.waitUntilApplied(try a.engine.latestPosition(), timeout: .seconds(30)) })
         #expect(try await clientB.article(id: article.id).title == article.title)  // now in B's record cache
         // A changes it: B must stop serving its cached copy once it applied the change.
         article.title = "第1号测试文章 改过的标题"
         _ = try await clientA.put([article])
-        #expect(try await runBlocking { try b.engine.waitUntilApplied(try a.engine.store.latestSequence, timeout: .seconds(30)) })
+        #expect(try await runBlocking { try b.engine.waitUntilApplied(try a.engine.latestPosition(), timeout: .seconds(30)) })
         #expect(try await clientB.article(id: article.id).title == article.title)
         #expect(try await clientB.search(SearchRequest(text: "改过的标题", limit: 5)).hits.map(\.id) == [article.id])
         #expect(try await clientA.delete(id: article.id))
-        #expect(try await runBlocking { try b.engine.waitUntilApplied(try a.engine.store.latestSequence, timeout: .seconds(30)) })
+        #expect(try await runBlocking { try b.engine.waitUntilApplied(try a.engine.latestPosition(), timeout: .seconds(30)) })
         await #expect(throws: (any Error).self) { _ = try await clientB.article(id: article.id) }
         let stats = try await clientB.stats().entries
         let kind = stats.first { $0.name == "store.kind" }?.value
@@ -57,7 +57,7 @@ struct ClusterNodeTests {
         let clientA = a.client()
         let clientB = b.client()
         let start = NewswireClient.WatchPosition(
-            sequence: try a.engine.store.latestSequence, store: b.engine.store.storeIdentifier)
+            sequence: try a.engine.latestPosition(), store: b.engine.storeIdentifier)
         // The watch is taken up (B's STATS say so) before A writes: every change then reaches it live, through
         // B's follower applying the shared feed.
         let (received, receivedContinuation) = AsyncStream<NewswireClient.WatchEvent>.makeStream()

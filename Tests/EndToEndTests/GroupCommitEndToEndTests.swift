@@ -110,7 +110,7 @@ struct GroupCommitEndToEndTests {
             let id = try extractor.extract(groupCommitPage(1000 + n)).id
             #expect(try engine.article(id: id) != nil, "acknowledged page \(n) lost")
         }
-        #expect(engine.index.count == (try engine.stats()).articleCount)
+        #expect(engine.indexedCount == (try engine.stats()).articleCount)
         try await restarted.stop(removingData: true)
     }
 }

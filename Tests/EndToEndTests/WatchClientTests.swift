@@ -18,7 +18,7 @@ struct WatchClientTests {
 
     /// Puts articles through the engine; returns the positions of those that changed (each write takes the next).
     static func put(_ articles: [Article], engine: NewswireEngine) throws -> [UInt64] {
-        let before = try engine.store.latestSequence
+        let before = try engine.latestPosition()
         let outcomes = try engine.put(articles)
         var position = before
         return outcomes.map { outcome in
@@ -33,8 +33,8 @@ struct WatchClientTests {
         let first = try await TestServer.start()
         let port = first.port
         let directory = first.dataDirectory
-        let store = first.engine.store.storeIdentifier
-        let start = NewswireClient.WatchPosition(sequence: try first.engine.store.latestSequence, store: store)
+        let store = first.engine.storeIdentifier
+        let start = NewswireClient.WatchPosition(sequence: try first.engine.latestPosition(), store: store)
         let client = first.client()
         var events = client.watch("能源", from: .after(start)).makeAsyncIterator()
 
@@ -92,7 +92,7 @@ struct WatchClientTests {
             #expect(error.code == .unknownPosition)
         }
         // A watch whose task is cancelled while it waits ends (nil) and the server forgets it.
-        let start = NewswireClient.WatchPosition(sequence: try server.engine.store.latestSequence)
+        let start = NewswireClient.WatchPosition(sequence: try server.engine.latestPosition())
         let (received, receivedContinuation) = AsyncStream<ArticleID>.makeStream()
         let watching = Task {
             var iterator = client.watch("能源", from: .after(start)).makeAsyncIterator()

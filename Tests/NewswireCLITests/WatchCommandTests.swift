@@ -22,8 +22,8 @@ struct WatchCommandTests {
     func tailAndResume() async throws {
         let server = try await TestServer.start()
         defer { Task { try? await server.stop(removingData: true) } }
-        let store = server.engine.store.storeIdentifier
-        let start = "\(try server.engine.store.latestSequence)@\(store)"
+        let store = server.engine.storeIdentifier
+        let start = "\(try server.engine.latestPosition())@\(store)"
         let first = try Subprocess(
             Executables.newswire, ["watch", "疆电入川", "--json", "--since", start],
             environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"])

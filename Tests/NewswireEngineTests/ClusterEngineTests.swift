@@ -102,7 +102,7 @@ struct ClusterEngineTests {
                 }
             }
             #expect(failures.withLock { $0 } == [])
-            let head = try nodes[0].engine.store.latestSequence
+            let head = try nodes[0].engine.latestPosition()
             for node in nodes {
                 #expect(try node.engine.waitUntilApplied(head, timeout: .seconds(60)), "node catches up to \(head)")
             }
@@ -123,7 +123,7 @@ struct ClusterEngineTests {
             #expect(first.values.filter { !$0.isEmpty }.count >= 4, "the marker searches find something")
             for (n, node) in nodes.enumerated().dropFirst() {
                 #expect(try Self.answers(node.engine, queries: Array(queries)) == first, "node \(n) answers like node 0")
-                #expect(node.engine.index.count == live.count)
+                #expect(node.engine.indexedCount == live.count)
             }
         }
     }
@@ -146,7 +146,7 @@ struct ClusterEngineTests {
             let engine = try NewswireEngine.open(dataDirectory: single.path)
             defer { try? engine.close() }
             #expect(try engine.put([original, copy]).map(\.duplicateOf) == [nil, "orig"])
-            #expect(try a.engine.waitUntilApplied(try b.engine.store.latestSequence, timeout: .seconds(30)))
+            #expect(try a.engine.waitUntilApplied(try b.engine.latestPosition(), timeout: .seconds(30)))
             #expect(try a.engine.stats().duplicateCount == 1)
         }
     }
@@ -159,9 +159,9 @@ struct ClusterEngineTests {
             _ = try writer.engine.put((0..<20).map { Self.article($0, writer: 0, version: 0) })
             _ = try writer.engine.put([Self.article(3, writer: 0, version: 1)])
             #expect(try writer.engine.delete(id: "c5"))
-            let feed = try writer.engine.store.changes(since: 0, limit: 1_000)
+            let feed = try writer.engine.changes(after: 0, limit: 1_000)
             let reader = try Node(url: url)
-            let head = try writer.engine.store.latestSequence
+            let head = try writer.engine.latestPosition()
             #expect(try reader.engine.waitUntilApplied(head, timeout: .seconds(30)))
             let queries = ["集群", "zqdwavb", "zqdwava", "zqfwava", "zqgwava"]
             let before = try Self.answers(reader.engine, queries: queries)
@@ -174,7 +174,7 @@ struct ClusterEngineTests {
                 StoreChange(sequence: head, id: "c5", article: nil),
             ])
             #expect(try Self.answers(reader.engine, queries: queries) == before)
-            #expect(reader.engine.index.count == 19)
+            #expect(reader.engine.indexedCount == 19)
             #expect(try reader.engine.stats().duplicateCount == (try writer.engine.stats().duplicateCount))
         }
     }
@@ -195,7 +195,7 @@ struct ClusterEngineTests {
             }
             let late = try Node(url: url)
             #expect(late.engine.startup.source == .rebuilt)
-            #expect(late.engine.index.count == total)
+            #expect(late.engine.indexedCount == total)
             #expect(late.engine.appliedSequence == UInt64(total))
             for n in [0, 4_321, 9_999] {
                 let hits = try late.engine.search(SearchRequest(text: "zq\(String(n, radix: 26))", limit: 5)).hits
@@ -208,9 +208,9 @@ struct ClusterEngineTests {
             late.engine = try Node.open(url: url, directory: late.directory.path)
             #expect(late.engine.startup.source == .snapshot)
             #expect(late.engine.startup.replayedChanges == 2)
-            #expect(late.engine.index.count == total)
-            #expect(late.engine.index.contains(id: "late-7") == false)
-            #expect(late.engine.index.contains(id: "c1"))
+            #expect(late.engine.indexedCount == total)
+            #expect(late.engine.isIndexed("late-7") == false)
+            #expect(late.engine.isIndexed("c1"))
         }
     }
 }

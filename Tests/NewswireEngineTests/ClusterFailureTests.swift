@@ -38,7 +38,7 @@ struct ClusterFailureTests {
             "\(what): \(lost.count) ids differ from the acknowledged state: \(lost.prefix(5))")
         // The node's index agrees with its records.
         for (id, article) in actual {
-            #expect(engine.index.contains(id: id) == (article != nil), "\(what): index disagrees on \(id)")
+            #expect(engine.isIndexed(id) == (article != nil), "\(what): index disagrees on \(id)")
         }
     }
 

@@ -44,7 +44,7 @@ struct EngineKillTests {
                     differences(actual, expected) == 0 || differences(actual, withInFlight) == 0,
                     "round \(round): \(differences(actual, expected)) ids differ from the acknowledged state")
                 let live = actual.compactMap { $0.value }
-                #expect(engine.index.count == live.count)
+                #expect(engine.indexedCount == live.count)
                 #expect(try engine.stats().articleCount == live.count)
                 // Search a spread of the live articles (each search is a full scan in a debug build).
                 let sorted = live.sorted { $0.id < $1.id }
@@ -56,7 +56,7 @@ struct EngineKillTests {
                     #expect(hits.contains(article.id), "\(article.id) not found by \(marker) after restart")
                 }
                 for (id, article) in actual where article == nil {
-                    #expect(engine.index.contains(id: id) == false, "deleted \(id) still indexed")
+                    #expect(engine.isIndexed(id) == false, "deleted \(id) still indexed")
                 }
                 expected = actual
                 try engine.close()

@@ -108,7 +108,7 @@ struct NewswireEngineTests {
         #expect(try engine.search(SearchRequest(text: "betaword")).total == 0)
         #expect(try engine.search(SearchRequest(text: "北京")).total == 0)
         #expect(try engine.article(id: "a") == nil)
-        #expect(engine.index.contains(id: "a") == false)
+        #expect(engine.isIndexed("a") == false)
         let error = #expect(throws: EngineError.self) { try engine.related(to: "a", limit: 5) }
         #expect(error?.code == .notFound)
         #expect(try engine.related(to: "b", limit: 5).allSatisfy { $0.id != "b" })
@@ -274,7 +274,7 @@ struct NewswireEngineTests {
             store: SQLiteArticleStore(directory: otherDir.path), indexSnapshotPath: snapshot)
         #expect(foreign.startup.source == .rebuilt)
         #expect(foreign.startup.rebuildReason?.contains("another store") == true)
-        #expect(foreign.index.count == 0)
+        #expect(foreign.indexedCount == 0)
         foreign.waitForBackgroundWork()
     }
 

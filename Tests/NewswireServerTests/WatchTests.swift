@@ -195,7 +195,7 @@ extension ServerOverLoopback {
                     var oracle: WatchOracle?
                     for (index, query) in WatchCorpus.queries.enumerated() {
                         let started = try peer.watch(query, id: UInt32(10 + index))
-                        #expect(started.store == server.engine.store.storeIdentifier)
+                        #expect(started.store == server.engine.storeIdentifier)
                         if oracle == nil { oracle = WatchOracle(position: started.position) }
                         #expect(started.position == oracle!.position)
                     }
@@ -350,8 +350,8 @@ extension ServerOverLoopback {
             try await withLoopbackServer(articles: 3) { server in
                 try await runBlocking {
                     let peer = try WatchPeer(port: server.port)
-                    let latest = try server.engine.store.latestSequence
-                    let store = server.engine.store.storeIdentifier
+                    let latest = try server.engine.latestPosition()
+                    let store = server.engine.storeIdentifier
                     let cases: [(WatchMessage, ProtocolError.Code)] = [
                         (WatchMessage(text: "\"疆电入川"), .badQuery),
                         (WatchMessage(text: "-上海"), .badQuery),
