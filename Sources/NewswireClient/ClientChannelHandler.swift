@@ -80,6 +80,24 @@ final class ClientChannelHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Registers `pending` with the state machine and writes the request; false (the request failed with the
+    /// machine's refusal, nothing written) when the machine refuses it.
+    @discardableResult
+    private func send(
+        _ request: Request, _ requestID: RequestID, _ pending: Pending, delivers: Bool,
+        context: ChannelHandlerContext, promise: EventLoopPromise<Void>?
+    ) -> Bool {
+        if let refusal = machine.requestSent(requestID, pending: pending, delivers: delivers) {
+            pending.promise.fail(refusal)
+            promise?.succeed()
+            return false
+        }
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        encoder.encode(request, requestID: requestID, into: &buffer)
+        context.write(wrapOutboundOut(buffer), promise: promise)
+        return true
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .request(let request, let requestID, let timeout, let responsePromise):
@@ -93,25 +111,11 @@ final class ClientChannelHandler: ChannelDuplexHandler {
                         message: "no answer to \(request.opcode) within \(timeout.nanoseconds / 1_000_000) ms",
                         isRetryable: true))
             }
-            if let refusal = machine.requestSent(requestID, pending: Pending(promise: responsePromise, timeout: scheduled)) {
-                scheduled.cancel()
-                responsePromise.fail(refusal)
-                promise?.succeed()
-                return
-            }
-            var buffer = context.channel.allocator.buffer(capacity: 256)
-            encoder.encode(request, requestID: requestID, into: &buffer)
-            context.write(wrapOutboundOut(buffer), promise: promise)
+            let pending = Pending(promise: responsePromise, timeout: scheduled)
+            if !send(request, requestID, pending, delivers: false, context: context, promise: promise) { scheduled.cancel() }
         case .stream(let request, let requestID, let onFrame, let responsePromise):
             let pending = Pending(promise: responsePromise, timeout: nil, onFrame: onFrame)
-            if let refusal = machine.requestSent(requestID, pending: pending, delivers: true) {
-                responsePromise.fail(refusal)
-                promise?.succeed()
-                return
-            }
-            var buffer = context.channel.allocator.buffer(capacity: 256)
-            encoder.encode(request, requestID: requestID, into: &buffer)
-            context.write(wrapOutboundOut(buffer), promise: promise)
+            send(request, requestID, pending, delivers: true, context: context, promise: promise)
         case .cancel(let requestID, let error):
             abandon(context: context, requestID, error)
             promise?.succeed()
