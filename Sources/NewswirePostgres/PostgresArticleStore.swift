@@ -370,16 +370,7 @@ public final class PostgresArticleStore: SharedArticleStore {
 
     /// See ``NewswireStore/ArticleStore/scan(order:after:limit:)``.
     public func scan(order: ScanOrder, after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
-        guard (1...ScanPage.maximumLimit).contains(limit) else {
-            throw StoreError(
-                .invalidArgument, "scan limit \(limit) is out of range; use 1...\(ScanPage.maximumLimit)")
-        }
-        if let cursor, cursor.order != order {
-            throw StoreError(
-                .invalidArgument,
-                "scan cursor \(cursor.token) belongs to order \(cursor.order), not \(order); "
-                    + "start again without a cursor")
-        }
+        try ScanPage.validate(order: order, cursor: cursor, limit: limit)
         let query: PostgresQuery
         let limit64 = Int64(limit)
         switch (order, cursor) {

@@ -198,3 +198,19 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { message }
 }
+
+extension ScanPage {
+    /// Checks a scan's limit and cursor as every ``ArticleStore/scan(order:after:limit:)`` must: a limit outside
+    /// `1...maximumLimit` or a cursor of another order is ``StoreError/Code/invalidArgument``.
+    public static func validate(order: ScanOrder, cursor: ScanCursor?, limit: Int) throws {
+        guard (1...maximumLimit).contains(limit) else {
+            throw StoreError(.invalidArgument, "scan limit \(limit) is out of range; use 1...\(maximumLimit)")
+        }
+        if let cursor, cursor.order != order {
+            throw StoreError(
+                .invalidArgument,
+                "scan cursor \(cursor.token) belongs to order \(cursor.order), not \(order); "
+                    + "start again without a cursor")
+        }
+    }
+}

@@ -261,16 +261,7 @@ public final class SQLiteArticleStore: ArticleStore {
     /// See ``ArticleStore/scan(order:after:limit:)``. Throws ``StoreError/Code/invalidArgument`` for a limit
     /// outside `1...ScanPage.maximumLimit` or a cursor of another order.
     public func scan(order: ScanOrder, after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
-        guard (1...ScanPage.maximumLimit).contains(limit) else {
-            throw StoreError(
-                .invalidArgument, "scan limit \(limit) is out of range; use 1...\(ScanPage.maximumLimit)")
-        }
-        if let cursor, cursor.order != order {
-            throw StoreError(
-                .invalidArgument,
-                "scan cursor \(cursor.token) belongs to order \(cursor.order), not \(order); "
-                    + "start again without a cursor")
-        }
+        try ScanPage.validate(order: order, cursor: cursor, limit: limit)
         let sql: String
         var arguments: StatementArguments
         switch (order, cursor) {
