@@ -1,3 +1,11 @@
+import Dispatch
+import Foundation
+import NewswireSearch
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 import NewswireModel
 import NewswireStore
 
@@ -21,4 +29,70 @@ extension NewswireEngine {
 
     /// Whether the search index holds `id`.
     public func isIndexed(_ id: ArticleID) -> Bool { index.contains(id: id) }
+}
+
+/// Reads: records from the store, searches from the index.
+extension NewswireEngine {
+    // MARK: Reads
+
+    /// The article with `id`, or nil.
+    public func article(id: ArticleID) throws -> Article? {
+        try store.article(id)
+    }
+
+    /// The articles with `ids`, aligned with `ids` (nil where missing).
+    public func articles(ids: [ArticleID]) throws -> [Article?] {
+        try store.articles(ids)
+    }
+
+    /// The stored JSON bytes of each id, aligned with `ids` (nil where missing); see
+    /// ``NewswireStore/ArticleStore/encodedArticles(_:)``.
+    public func encodedArticles(ids: [ArticleID]) throws -> [[UInt8]?] {
+        try store.encodedArticles(ids)
+    }
+
+    /// One page of stored articles in `order`; see ``NewswireStore/ArticleStore/scan(order:after:limit:)``.
+    public func scan(order: ScanOrder, after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
+        try store.scan(order: order, after: cursor, limit: limit)
+    }
+
+    /// Runs a search; throws ``NewswireSearch/QueryError`` for a malformed query.
+    public func search(_ request: SearchRequest) throws -> SearchPage {
+        try index.search(request)
+    }
+
+    /// Articles related to `id`, best first, never `id` itself. Throws ``EngineError/Code/notFound`` when `id`
+    /// is not stored.
+    public func related(to id: ArticleID, limit: Int) throws -> [SearchHit] {
+        guard limit >= 0 else { throw EngineError(.invalidArgument, "related limit \(limit) must not be negative") }
+        guard let hits = index.related(to: id, limit: limit) else {
+            throw EngineError(.notFound, "no article with id \(id); check the id (ids are case-sensitive)")
+        }
+        return hits
+    }
+
+    /// Current counters.
+    public func stats() throws -> EngineStats {
+        duplicatesReady.wait()
+        let (duplicates, snapshotSequence, snapshotError) = writeState.withLock {
+            ($0.duplicates.duplicateCount, $0.snapshotSequence, $0.lastSnapshotError)
+        }
+        let sequence = try store.latestSequence
+        var stats = EngineStats(
+            articleCount: index.count, duplicateCount: duplicates, storeSequence: sequence,
+            snapshotSequence: snapshotSequence,
+            changesSinceSnapshot: sequence >= snapshotSequence ? sequence - snapshotSequence : 0, startup: startup,
+            lastSnapshotError: snapshotError)
+        if let shared = store as? any SharedArticleStore {
+            let (applied, lastInStep) = writeState.withLock { ($0.applied, $0.lastInStep) }
+            stats.appliedSequence = applied
+            let behind = ContinuousClock.now - lastInStep
+            stats.lagMilliseconds = applied >= sequence ? 0 : UInt64(max(0, behind.components.seconds * 1_000
+                + behind.components.attoseconds / 1_000_000_000_000_000))
+            stats.storeDescription = shared.writeTargetDescription
+        } else {
+            stats.appliedSequence = sequence
+        }
+        return stats
+    }
 }

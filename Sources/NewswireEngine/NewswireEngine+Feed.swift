@@ -1,0 +1,194 @@
+import Dispatch
+import Foundation
+import NewswireModel
+import NewswireSearch
+import NewswireStore
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Following a shared store's feed (cluster mode) and handing committed changes to observers (live queries).
+extension NewswireEngine {
+    // MARK: Following a shared store
+
+    /// Applies feed changes, oldest first, to the index and the duplicate table. Idempotent: an upsert replaces the
+    /// id's copy, a delete of an absent id does nothing, so replaying a change twice changes nothing, and a delete
+    /// after an upsert of the same id (in feed order) leaves it deleted. Called with the write lock held.
+    func apply(_ changes: [StoreChange], _ state: inout WriteState) {
+        guard let last = changes.last else { return }
+        // For live queries: what each change did to this node's copy, read before the index changes. Changes this
+        // node already passed on (a rerun write hands them over again) are skipped by position.
+        var fresh: [CommittedChange]?
+        if !commitObservers.withLock({ $0.isEmpty }) {
+            var present: [ArticleID: Bool] = [:]
+            fresh = changes.filter { $0.sequence > state.applied }.map { change in
+                let existed = present[change.id] ?? index.contains(id: change.id)
+                present[change.id] = change.article != nil
+                let kind: CommittedChange.Kind =
+                    change.article == nil ? .deleted : existed ? .updated : .inserted
+                return CommittedChange(position: change.sequence, id: change.id, kind: kind, article: change.article)
+            }
+        }
+        var pending: [Article] = []
+        var pendingIDs: Set<ArticleID> = []
+        func flush() {
+            guard !pending.isEmpty else { return }
+            index.install(index.prepare(contentsOf: pending))
+            for article in pending {
+                state.duplicates.insert(Self.entry(for: article, features: TextFeatures(body: article.body)))
+            }
+            pending.removeAll(keepingCapacity: true)
+            pendingIDs.removeAll(keepingCapacity: true)
+        }
+        for change in changes {
+            // Batch consecutive upserts; keep feed order whenever an id comes back (several feed pages).
+            if pendingIDs.contains(change.id) { flush() }
+            if let article = change.article {
+                pending.append(article)
+                pendingIDs.insert(change.id)
+            } else {
+                index.remove(id: change.id)
+                state.duplicates.remove(change.id)
+            }
+        }
+        flush()
+        if let fresh, !fresh.isEmpty { for observer in commitObservers.withLock({ $0 }) { observer(fresh) } }
+        state.applied = max(state.applied, last.sequence)
+        feedGeneration.withLock { $0 &+= 1 }
+        for observer in feedObservers.withLock({ $0 }) { observer(changes) }
+        // Published after the observers ran: a reader that sees the new position (a read waiting for it) finds
+        // the record cache already in step with it.
+        appliedMirror.withLock { $0 = state.applied }
+    }
+
+    /// Gives this commit's changes (in commit order, positions not yet set) their feed positions and hands them
+    /// to the commit observers. Called with the write lock held, after the store commit: the changes are durable.
+    func publishCommitted(_ changes: [CommittedChange], _ state: inout WriteState) {
+        guard !changes.isEmpty else { return }
+        let end: UInt64
+        if store is any SharedArticleStore {
+            end = state.applied  // the write's own sequence, set by the caller
+        } else {
+            end = (state.committedPosition ?? 0) + UInt64(changes.count)
+            state.committedPosition = end
+        }
+        let observers = commitObservers.withLock { $0 }
+        guard !observers.isEmpty else { return }
+        var positioned = changes
+        let first = end - UInt64(changes.count) + 1
+        for index in positioned.indices { positioned[index].position = first + UInt64(index) }
+        for observer in observers { observer(positioned) }
+    }
+
+    /// Calls `observer` with every committed change, once durable, in commit order, with its feed position: this
+    /// engine's own writes and, on a cluster node, the writes it applies from the shared feed. Called with the
+    /// engine's write lock held, so it must be quick (hand the batch to another thread).
+    public func observeCommittedChanges(_ observer: @escaping @Sendable ([CommittedChange]) -> Void) {
+        commitObservers.withLock { $0.append(observer) }
+    }
+
+    /// The feed position of the latest durable change this engine has passed to its commit observers (its own
+    /// writes and, on a cluster node, the feed it applied). Takes the write lock, so it is ordered with commits.
+    public func committedPosition() throws -> UInt64 {
+        try writeState.withLock { state in
+            if store is any SharedArticleStore { return state.applied }
+            if let position = state.committedPosition { return position }
+            let position = try store.latestSequence
+            state.committedPosition = position
+            return position
+        }
+    }
+
+    /// Calls `observer` with the ids of every batch of changes this engine applies from the feed (writes other
+    /// nodes committed), after the index holds them: a cluster node's record cache forgets them there.
+    public func observeAppliedChanges(_ observer: @escaping @Sendable ([ArticleID]) -> Void) {
+        feedObservers.withLock { $0.append { observer($0.map(\.id)) } }
+    }
+
+    /// Like ``observeAppliedChanges(_:)``, with the changes themselves (the new record, or nil for a delete), so a
+    /// node's record cache can hold another node's write without reading the store.
+    public func observeAppliedRecords(_ observer: @escaping @Sendable ([StoreChange]) -> Void) {
+        feedObservers.withLock { $0.append(observer) }
+    }
+
+    /// Changes each time this engine applies writes committed by other nodes (see ``observeAppliedChanges(_:)``).
+    /// A reader that caches a record it read compares it before and after: when it moved, the record may predate a
+    /// change whose invalidation already ran, so the reader drops its copy. Constant on a single node.
+    public var appliedChangesGeneration: UInt64 { feedGeneration.withLock { $0 } }
+
+    /// Applies `changes` as the follower does (tests replay a feed twice, or out of the follower's timing).
+    func applyFeed(_ changes: [StoreChange]) {
+        duplicatesReady.wait()
+        writeState.withLock { apply(changes, &$0) }
+    }
+
+    /// Largest feed page the follower applies at once.
+    static let followBatchSize = 5_000
+
+    /// Applies every change the store has after this engine's position (cluster mode; on a single node the index
+    /// is always in step and this returns at once). Returns the position reached.
+    @discardableResult
+    public func catchUp() throws -> UInt64 {
+        guard store is any SharedArticleStore else { return try store.latestSequence }
+        duplicatesReady.wait()
+        let (applied, changed) = try writeState.withLock { state -> (UInt64, Bool) in
+            guard !state.closed else { return (state.applied, false) }
+            var changed = false
+            while true {
+                let changes = try store.changes(since: state.applied, limit: Self.followBatchSize)
+                apply(changes, &state)
+                if !changes.isEmpty { changed = true }
+                if changes.count < Self.followBatchSize { break }
+            }
+            state.lastInStep = .now
+            state.followError = nil
+            return (state.applied, changed)
+        }
+        if changed { maintainAfterWrites() }
+        return applied
+    }
+
+    /// The feed position this engine's index holds: every write up to it is searchable here.
+    public var appliedSequence: UInt64 { appliedMirror.withLock { $0 } }
+
+    /// Whether the store is shared with other nodes (cluster mode), so this engine follows its change feed.
+    public var followsSharedStore: Bool { store is any SharedArticleStore }
+
+    /// Waits until this engine's index holds feed position `sequence` (a write acknowledged by another node),
+    /// reading the feed as needed; returns false when `timeout` passed first.
+    public func waitUntilApplied(_ sequence: UInt64, timeout: Duration) throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        guard let shared = store as? any SharedArticleStore else { return try store.latestSequence >= sequence }
+        while true {
+            if appliedSequence >= sequence { return true }
+            if try catchUp() >= sequence { return true }
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero { return false }
+            shared.waitForChanges(after: appliedSequence, timeout: min(remaining, .milliseconds(50)))
+        }
+    }
+
+    var isClosed: Bool { writeState.withLock { $0.closed } }
+
+    /// Runs the follower: wakes on a change notification (or the poll interval) and applies the feed.
+    func startFollowing(_ shared: any SharedArticleStore) {
+        follower.enter()
+        let thread = Thread { [self] in
+            defer { follower.leave() }
+            while !isClosed {
+                shared.waitForChanges(after: appliedSequence, timeout: configuration.followPollInterval)
+                if isClosed { break }
+                do {
+                    try catchUp()
+                } catch {
+                    // The store is failing over or unreachable; the next wait is the back-off.
+                    writeState.withLock { $0.followError = "\(error)" }
+                }
+            }
+        }
+        thread.name = "newswire.engine.follow"
+        thread.start()
+    }
+}

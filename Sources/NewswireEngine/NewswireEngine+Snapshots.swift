@@ -1,0 +1,106 @@
+import Dispatch
+import Foundation
+import NewswireModel
+import NewswireSearch
+import NewswireStore
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Index snapshots, background work and shutdown.
+extension NewswireEngine {
+    // MARK: Snapshots and shutdown
+
+    /// Writes the index snapshot now (atomically: temp file, fsync, rename). Writers wait only while the
+    /// engine captures the change sequence and the duplicate table, not while the file is written.
+    /// Does nothing when the engine has no snapshot path or nothing changed since the last snapshot.
+    public func saveSnapshot() throws {
+        guard let snapshotPath else { return }
+        duplicatesReady.wait()
+        snapshotLock.lock()
+        defer { snapshotLock.unlock() }
+        // Capture a sequence S the index is in step with and the duplicate table at S. The index file may then
+        // include writes after S: replaying the compacted change feed from S at open converges either way.
+        let shared = store is any SharedArticleStore
+        let captured = try writeState.withLock { state -> (UInt64, DuplicateTable)? in
+            // On a shared store the head moves without us: the snapshot covers what this index applied.
+            let sequence = shared ? state.applied : try store.latestSequence
+            if sequence == state.snapshotSequence, FileManager.default.fileExists(atPath: snapshotPath) { return nil }
+            return (sequence, state.duplicates)
+        }
+        guard let (sequence, duplicates) = captured else { return }
+        let metadata = SnapshotMetadata(
+            storeIdentifier: store.storeIdentifier, sequence: sequence, duplicates: duplicates)
+        try index.write(to: snapshotPath, metadata: metadata.encoded())
+        writeState.withLock { state in
+            state.snapshotSequence = max(state.snapshotSequence, sequence)
+            state.lastSnapshotError = nil
+        }
+    }
+
+    func maybeScheduleSnapshot() {
+        let due = writeState.withLock { state -> Bool in
+            guard !state.closed, !state.snapshotInProgress, snapshotPath != nil else { return false }
+            let sequence = store is any SharedArticleStore ? state.applied : ((try? store.latestSequence) ?? 0)
+            return sequence >= state.snapshotSequence + UInt64(max(1, configuration.snapshotEveryChanges))
+        }
+        if due { scheduleSnapshot() }
+    }
+
+    func scheduleSnapshot() {
+        let start = writeState.withLock { state -> Bool in
+            if state.snapshotInProgress || state.closed { return false }
+            state.snapshotInProgress = true
+            return true
+        }
+        guard start else { return }
+        backgroundQueue.async(group: background) { [self] in
+            var failure: String?
+            do { try saveSnapshot() } catch { failure = "\(error)" }
+            writeState.withLock { state in
+                state.snapshotInProgress = false
+                if let failure { state.lastSnapshotError = failure }
+            }
+        }
+    }
+
+    /// Waits for a background snapshot to finish (tests and benchmarks use it to measure a settled engine).
+    public func waitForBackgroundWork() {
+        background.wait()
+    }
+
+    /// Stops accepting writes, waits for background work, saves the snapshot and closes the store.
+    /// Reads after close may fail. Calling it twice is harmless.
+    public func close() throws {
+        let wasOpen = writeState.withLock { state -> Bool in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        guard wasOpen else { return }
+        if store is any SharedArticleStore {
+            // Closing the shared store wakes the follower from its wait; the snapshot needs only local state.
+            try? store.close()
+            follower.wait()
+            background.wait()
+            defer {
+                directoryLock.withLock { fd in
+                    if let descriptor = fd { closeDescriptor(descriptor) }
+                    fd = nil
+                }
+            }
+            try saveSnapshot()
+            return
+        }
+        background.wait()
+        defer {
+            directoryLock.withLock { fd in
+                if let descriptor = fd { closeDescriptor(descriptor) }
+                fd = nil
+            }
+        }
+        try saveSnapshot()
+        try store.close()
+    }
+}

@@ -1,0 +1,243 @@
+import Dispatch
+import Foundation
+import NewswireModel
+import NewswireSearch
+import NewswireStore
+
+/// Writes: puts and deletes, each decided under the write lock, committed to the store, then applied to the index.
+extension NewswireEngine {
+    // MARK: Writes
+
+    /// Stores `articles` (one transaction, durable when it returns) and indexes them, after setting each one's
+    /// `duplicateOf`. Returns one outcome per article, in order.
+    ///
+    /// A batch gives exactly what putting its articles one at a time, in order, would give (outcomes, verdicts
+    /// and stored records), also when it holds the same id more than once: ``GroupCommitter`` relies on it.
+    public func put(_ articles: [Article]) throws -> [PutOutcome] {
+        let (outcomes, changes) = try commit(articles)
+        if changes > 0 { maintainAfterWrites() }
+        return outcomes
+    }
+
+    /// What ``put(_:)`` does up to and including the commit and index install: when it returns, the articles are
+    /// durable and searchable. Returns the outcomes and how many articles changed; call
+    /// ``maintainAfterWrites()`` afterwards when any did.
+    func commit(_ articles: [Article]) throws -> (outcomes: [PutOutcome], changed: Int) {
+        if articles.isEmpty { return ([], 0) }
+        // CPU work outside the write lock, so concurrent puts overlap it with each other's commits: the
+        // near-duplicate features, and the index segment (it does not depend on `duplicateOf`).
+        let (features, prepared) = prepare(articles)
+        duplicatesReady.wait()
+        return try writeState.withLock { state -> ([PutOutcome], Int) in
+            guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
+            var toStore: [Article] = []
+            var entries: [DuplicateEntry] = []
+            let results: [UpsertOutcome]
+            if let shared = store as? any SharedArticleStore {
+                // Cluster mode: verdicts are decided inside the store's write lock, after applying what other
+                // nodes committed, so they are the ones a single node would give whichever node takes the write.
+                let write = try shared.serializedUpsert(after: state.applied) { missed in
+                    apply(missed, &state)
+                    (toStore, entries) = try decide(articles, features, state.duplicates)
+                    return toStore
+                }
+                results = write.outcomes
+                state.applied = max(state.applied, write.sequence)
+                appliedMirror.withLock { $0 = state.applied }
+                state.lastInStep = .now
+            } else {
+                if state.committedPosition == nil { state.committedPosition = try store.latestSequence }
+                (toStore, entries) = try decide(articles, features, state.duplicates)
+                results = try store.upsert(toStore)
+            }
+            // The store has committed: bring the index and the duplicate table in step before acknowledging.
+            var changed: [Article] = []
+            for (article, result) in zip(toStore, results) where result != .unchanged { changed.append(article) }
+            if changed.count == toStore.count {
+                index.install(prepared)  // every article changed: the prepared segment is exactly the update
+            } else if !changed.isEmpty {
+                index.install(index.prepare(contentsOf: changed))
+            }
+            for (entry, result) in zip(entries, results) where result != .unchanged {
+                state.duplicates.insert(entry)
+            }
+            let outcomes = zip(toStore, results).map {
+                PutOutcome(id: $0.id, outcome: $1, duplicateOf: $0.duplicateOf)
+            }
+            publishCommitted(
+                zip(toStore, results).compactMap { article, result in
+                    switch result {
+                    case .unchanged: nil
+                    case .inserted: CommittedChange(position: 0, id: article.id, kind: .inserted, article: article)
+                    case .updated: CommittedChange(position: 0, id: article.id, kind: .updated, article: article)
+                    }
+                }, &state)
+            return (outcomes, changed.count)
+        }
+    }
+
+    /// Sets each article's `duplicateOf` against `table` (and the batch's earlier articles); returns the articles to
+    /// store and their duplicate-table entries. Called with the write lock held.
+    func decide(_ articles: [Article], _ features: [TextFeatures], _ table: DuplicateTable) throws
+        -> ([Article], [DuplicateEntry])
+    {
+        var batch = DuplicateTable()
+        var batchArticles: [ArticleID: (article: Article, shingles: [UInt64])] = [:]
+        var toStore: [Article] = []
+        var entries: [DuplicateEntry] = []
+        toStore.reserveCapacity(articles.count)
+        for (article, features) in zip(articles, features) {
+            var article = article
+            let hash = contentHash(of: article)
+            // The latest copy of this id: earlier in this batch, else stored. An equal re-put keeps its verdict
+            // (also when the batch holds the id twice, as two grouped INGESTs of one page do).
+            if let known = batch.entry(for: article.id) ?? table.entry(for: article.id), known.contentHash == hash {
+                article.duplicateOf = known.duplicateOf
+            } else {
+                article.duplicateOf = try findOriginal(
+                    of: article, features: features, in: table, batch: batch, batchArticles)
+            }
+            let entry = DuplicateEntry(
+                id: article.id, publishedKey: ScanCursor.publishedKey(of: article),
+                duplicateOf: article.duplicateOf, contentHash: hash, fingerprint: features.fingerprint,
+                bandKeys: features.bandKeys)
+            batch.insert(entry)
+            batchArticles[article.id] = (article, features.shingles)
+            entries.append(entry)
+            toStore.append(article)
+        }
+        return (toStore, entries)
+    }
+
+    /// Merges index segments and schedules a snapshot when due. Merging changes no search result, so it runs
+    /// after the write lock is released (the next put's duplicate check and commit overlap it), and a caller may
+    /// acknowledge a write before it.
+    func maintainAfterWrites() {
+        index.mergeSegmentsIfNeeded()
+        maybeScheduleSnapshot()
+    }
+
+    /// Segments the index holds now (each commit adds one until a merge folds them together).
+    /// Segments of the search index.
+    public var indexSegmentCount: Int { index.segmentCount }
+
+    /// The near-duplicate features of `articles` and their prepared index segment, computed side by side.
+    func prepare(_ articles: [Article]) -> ([TextFeatures], PreparedSegment) {
+        guard articles.count >= 64 else {
+            return (articles.map { TextFeatures(body: $0.body) }, index.prepare(contentsOf: articles))
+        }
+        let segment = Locked<PreparedSegment?>(nil)
+        let features = Locked<[TextFeatures]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { task in
+            if task == 0 {
+                let prepared = index.prepare(contentsOf: articles)
+                segment.withLock { $0 = prepared }
+            } else {
+                let computed = Self.features(of: articles)
+                features.withLock { $0 = computed }
+            }
+        }
+        return (features.withLock { $0 }, segment.withLock { $0! })
+    }
+
+    /// Near-duplicate features of each article, on all cores for large batches.
+    static func features(of articles: [Article]) -> [TextFeatures] {
+        guard articles.count >= 64 else { return articles.map { TextFeatures(body: $0.body) } }
+        let results = Locked([TextFeatures?](repeating: nil, count: articles.count))
+        let chunk = 32
+        DispatchQueue.concurrentPerform(iterations: (articles.count + chunk - 1) / chunk) { part in
+            let range = (part * chunk)..<min(articles.count, (part + 1) * chunk)
+            let computed = range.map { TextFeatures(body: articles[$0].body) }
+            results.withLock { all in
+                for (offset, value) in computed.enumerated() { all[range.lowerBound + offset] = value }
+            }
+        }
+        return results.withLock { $0.map { $0! } }
+    }
+
+    /// Deletes the article with `id` from the store and the index. Returns whether it existed.
+    public func delete(id: ArticleID) throws -> Bool {
+        try delete(ids: [id])[0]
+    }
+
+    /// Deletes the articles with `ids` from the store in one transaction (all or none, one fsync) and from the
+    /// index. Returns, per id in order, whether it existed. ``GroupCommitter/delete(_:)`` orders it with puts.
+    public func delete(ids: [ArticleID]) throws -> [Bool] {
+        if ids.isEmpty { return [] }
+        duplicatesReady.wait()
+        let existed = try writeState.withLock { state -> [Bool] in
+            guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
+            let existed: [Bool]
+            if let shared = store as? any SharedArticleStore {
+                let result = try shared.serializedDelete(ids, after: state.applied) { missed in apply(missed, &state) }
+                state.applied = max(state.applied, result.write.sequence)
+                appliedMirror.withLock { $0 = state.applied }  // DELETE_RESULT's commit position reads it
+                state.lastInStep = .now
+                existed = result.existed
+            } else {
+                if state.committedPosition == nil { state.committedPosition = try store.latestSequence }
+                existed = try store.delete(ids)
+            }
+            for (id, existed) in zip(ids, existed) where existed {
+                index.remove(id: id)
+                state.duplicates.remove(id)
+            }
+            publishCommitted(
+                zip(ids, existed).compactMap { id, existed in
+                    existed ? CommittedChange(position: 0, id: id, kind: .deleted, article: nil) : nil
+                }, &state)
+            return existed
+        }
+        if existed.contains(true) { maybeScheduleSnapshot() }
+        return existed
+    }
+
+    /// The earliest original `article` copies, or nil. Called with the write lock held.
+    func findOriginal(
+        of article: Article, features: TextFeatures, in table: DuplicateTable, batch: DuplicateTable,
+        _ batchArticles: [ArticleID: (article: Article, shingles: [UInt64])]
+    ) throws -> ArticleID? {
+        guard !features.bandKeys.isEmpty else { return nil }
+        let key = ScanCursor.publishedKey(of: article)
+        let window = Int64(configuration.duplicateWindowDays) * 86_400
+        // Batch entries supersede the table's for the same id, also when the new copy no longer shares a band
+        // with this article (the stale stored copy must not be proposed then).
+        var candidates = batch.candidates(features.bandKeys)
+        candidates += table.candidates(features.bandKeys).filter { !batch.contains($0.id) }
+        candidates = candidates.filter { candidate in
+            guard candidate.id != article.id, candidate.duplicateOf != article.id else { return false }
+            if key == .min || candidate.publishedKey == .min { return true }
+            return abs(candidate.publishedKey - key) <= window
+        }
+        if candidates.isEmpty { return nil }
+        // A copy's original, or the copy itself when that original has been deleted since.
+        func root(of candidate: DuplicateEntry) -> DuplicateEntry {
+            guard let original = candidate.duplicateOf else { return candidate }
+            return batch.entry(for: original) ?? table.entry(for: original) ?? candidate
+        }
+        // Prefer the earliest original: order by the root's publication (undated last), then the root's id.
+        func rootKey(_ candidate: DuplicateEntry) -> (Int64, String) {
+            let rootEntry = root(of: candidate)
+            let published = rootEntry.publishedKey
+            return (published == .min ? .max : published, rootEntry.id.rawValue)
+        }
+        candidates.sort { rootKey($0) < rootKey($1) }
+        var stored: [ArticleID: [UInt64]] = [:]
+        for candidate in candidates {
+            let root = root(of: candidate).id
+            if candidate.fingerprint == features.fingerprint { return root }
+            let shingles: [UInt64]
+            if let pending = batchArticles[candidate.id] {
+                shingles = pending.shingles
+            } else if let cached = stored[candidate.id] {
+                shingles = cached
+            } else {
+                guard let other = try store.article(candidate.id) else { continue }
+                shingles = TextFeatures(body: other.body).shingles
+                stored[candidate.id] = shingles
+            }
+            if TextFeatures.jaccard(shingles, features.shingles) >= configuration.duplicateSimilarity { return root }
+        }
+        return nil
+    }
+}
