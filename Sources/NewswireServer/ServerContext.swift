@@ -12,7 +12,7 @@ import NewswireStore
 /// libdeflate compressors shared by the worker threads: each call borrows one (allocating one only when every
 /// compressor is busy), so there are never more than the threads compressing at once.
 final class CompressorPool: Sendable {
-    private let idle = NIOLockedValueBox<[PayloadCompressor]>([])
+    let idle = NIOLockedValueBox<[PayloadCompressor]>([])
 
     /// A zlib stream of `payload`, or nil when compressing does not make it smaller.
     func compress(_ payload: ByteBuffer) -> ByteBuffer? {
@@ -238,7 +238,7 @@ final class ServerContext: Sendable {
         }
     }
 
-    private func onPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    func onPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         do {
             return try await threadPool.runIfActive(work)
         } catch {
@@ -248,7 +248,7 @@ final class ServerContext: Sendable {
 
     /// `response` encoded, and compressed when the connection agreed on zlib from `zlibThreshold` bytes and
     /// compressing makes it smaller (PROTOCOL.md §10). Runs on a worker thread, with libdeflate (``compressors``).
-    private func encodedAnswer(_ response: Response, zlibThreshold: Int?) -> OutboundPayload {
+    func encodedAnswer(_ response: Response, zlibThreshold: Int?) -> OutboundPayload {
         var buffer = ByteBuffer()
         response.encode(into: &buffer)
         if let zlibThreshold, buffer.readableBytes >= zlibThreshold, let zlib = compressors.compress(buffer) {
@@ -258,7 +258,7 @@ final class ServerContext: Sendable {
     }
 
     /// The protocol error to answer an engine, query or store failure with; other errors pass through.
-    private func protocolError(for error: any Error) -> any Error {
+    func protocolError(for error: any Error) -> any Error {
         switch error {
         case let error as QueryError:
             return ProtocolError(
@@ -280,7 +280,7 @@ final class ServerContext: Sendable {
 
     /// Stores articles through the group committer (acknowledged once their batch is durable); the record cache
     /// forgets them before the write is acknowledged.
-    private func write(_ articles: [Article]) async throws -> [PutOutcome] {
+    func write(_ articles: [Article]) async throws -> [PutOutcome] {
         guard !articles.isEmpty else { return [] }
         recordCache.invalidate(articles.map(\.id))
         let outcomes: [PutOutcome]
@@ -293,7 +293,7 @@ final class ServerContext: Sendable {
         return outcomes
     }
 
-    private func storeOutcome(_ outcome: PutOutcome) -> StoreOutcome {
+    func storeOutcome(_ outcome: PutOutcome) -> StoreOutcome {
         switch outcome.outcome {
         case .inserted: .created
         case .updated: .updated
@@ -308,11 +308,11 @@ final class ServerContext: Sendable {
         return nil
     }
 
-    private func notFound(_ id: ArticleID) -> ProtocolError {
+    func notFound(_ id: ArticleID) -> ProtocolError {
         ProtocolError(code: .notFound, message: "no article with id \(id) (ids are case-sensitive)")
     }
 
-    private func checkBatch(_ count: Int, what: String) throws {
+    func checkBatch(_ count: Int, what: String) throws {
         guard count <= ProtocolLimits.maxBatchCount else {
             throw ProtocolError(
                 code: .limitExceeded,
@@ -320,7 +320,7 @@ final class ServerContext: Sendable {
         }
     }
 
-    private func checkSearch(_ search: SearchRequest) throws {
+    func checkSearch(_ search: SearchRequest) throws {
         guard search.offset >= 0, search.limit >= 0 else {
             throw ProtocolError(code: .badQuery, message: "offset and limit must not be negative")
         }
@@ -336,263 +336,7 @@ final class ServerContext: Sendable {
         }
     }
 
-    private func streamArticles(
-        ids: [ArticleID], requestID: RequestID, connection: Connection, done: (Response) -> Void
-    ) async throws {
-        // Each frame is cut before it would pass the budget, counting every field's framing (§3.5).
-        let budget = connection.streamFramePayloadBudget
-        var records: [ArticleRecord] = []
-        var missing: [ArticleID] = []
-        var bytes = 0
-        var start = 0
-        while start < ids.count {
-            // Room for the frame is reserved before its records are read: a slow reader's stream waits here.
-            guard try await connection.awaitStreamRoom(requestID) else {
-                return try finishCancelled(requestID, connection: connection, done: done)
-            }
-            let chunk = Array(ids[start..<min(ids.count, start + 256)])
-            start += chunk.count
-            let found = try await onPool { try self.engine.articles(ids: chunk) }
-            for (id, article) in zip(chunk, found) {
-                let record = article.map(ArticleRecord.init)
-                let size = Self.fieldSize(record?.bytes.readableBytes ?? id.rawValue.utf8.count)
-                if bytes + size > budget, !(records.isEmpty && missing.isEmpty) {
-                    let sent = try await connection.sendPartial(
-                        .articles(ArticlesMessage(records: records, missing: missing)), requestID: requestID)
-                    if !sent { return try finishCancelled(requestID, connection: connection, done: done) }
-                    records.removeAll()
-                    missing.removeAll()
-                    bytes = 0
-                }
-                if let record { records.append(record) } else { missing.append(id) }
-                bytes += size
-            }
-        }
-        done(.articles(ArticlesMessage(records: records, missing: missing)))
-    }
-
-    private func streamScan(
-        _ scan: ScanMessage, requestID: RequestID, connection: Connection, done: (Response) -> Void
-    ) async throws {
-        let order: NewswireStore.ScanOrder = scan.order == .byID ? .id : .publishedAscending
-        var cursor: ScanCursor?
-        if scan.cursor.readableBytes > 0 {
-            let token = String(buffer: scan.cursor)
-            guard let parsed = ScanCursor(token: token), parsed.order == order else {
-                throw ProtocolError(
-                    code: .badQuery, message: "SCAN cursor is not one this server issued for a \(scan.order) scan")
-            }
-            cursor = parsed
-        } else if order == .publishedAscending, let from = scan.publishedFrom {
-            cursor = ScanCursor(order: order, id: ArticleID(""), publishedKey: from.secondsSinceEpoch - 1)
-        }
-        guard scan.limit >= 0 else { throw ProtocolError(code: .badQuery, message: "SCAN limit must not be negative") }
-        let budget = connection.streamFramePayloadBudget
-        var remaining = scan.limit == 0 ? Int.max : scan.limit
-        var records: [ArticleRecord] = []
-        var ids: [ArticleID] = []
-        var bytes = 0
-        var last: ScanCursor?
-        var exhausted = false
-        func inRange(_ article: Article) -> Bool {
-            if let from = scan.publishedFrom, (article.publishedAt ?? from) < from || article.publishedAt == nil {
-                return false
-            }
-            if let before = scan.publishedBefore, let at = article.publishedAt, at >= before { return false }
-            if scan.publishedBefore != nil, article.publishedAt == nil { return false }
-            return true
-        }
-        scanning: while remaining > 0 {
-            // Room for the next frame is reserved before the page is read: a slow reader's stream waits here.
-            guard try await connection.awaitStreamRoom(requestID) else {
-                return try finishCancelled(requestID, connection: connection, done: done)
-            }
-            let pageSize = min(remaining, 500)
-            let after = cursor
-            let page = try await onPool { try self.engine.scan(order: order, after: after, limit: pageSize) }
-            for article in page.articles {
-                last = ScanCursor(order: order, id: article.id, publishedKey: ScanCursor.publishedKey(of: article))
-                if order == .publishedAscending, let before = scan.publishedBefore, let at = article.publishedAt,
-                    at >= before
-                {
-                    exhausted = true
-                    break scanning
-                }
-                guard inRange(article) else { continue }
-                let record = scan.idsOnly ? nil : ArticleRecord(article)
-                let size = Self.fieldSize(record?.bytes.readableBytes ?? article.id.rawValue.utf8.count)
-                // Cut before the frame would pass the budget (§3.5: no frame above the client's limit).
-                if bytes + size > budget, !(records.isEmpty && ids.isEmpty) {
-                    let sent = try await connection.sendPartial(
-                        .scanBatch(ScanBatchMessage(records: records, ids: ids)), requestID: requestID)
-                    if !sent { return try finishCancelled(requestID, connection: connection, done: done) }
-                    records.removeAll()
-                    ids.removeAll()
-                    bytes = 0
-                }
-                if let record { records.append(record) } else { ids.append(article.id) }
-                bytes += size
-                remaining -= 1
-                if remaining == 0 { break scanning }
-            }
-            guard let next = page.next, !page.articles.isEmpty else {
-                exhausted = true
-                break
-            }
-            cursor = next
-        }
-        var nextCursor = ByteBuffer()
-        if !exhausted, let last { nextCursor.writeString(last.token) }
-        done(.scanBatch(ScanBatchMessage(records: records, ids: ids, nextCursor: nextCursor)))
-    }
-
-    // MARK: Live queries
-
-    /// Runs one WATCH stream (PROTOCOL.md §5.19): checks it, registers its standing query, sends STARTED, replays
-    /// the change feed after its position (when resuming), then sends live events until it ends, and ends it with
-    /// an ERROR carrying the position to resume after.
-    private func streamWatch(
-        _ request: WatchMessage, requestID: RequestID, connection: Connection
-    ) async throws {
-        guard request.text.unicodeScalars.count <= Limits.maxQueryLength else {
-            throw ProtocolError(
-                code: .badQuery,
-                message: "query of \(request.text.unicodeScalars.count) characters; the limit is \(Limits.maxQueryLength)")
-        }
-        guard request.bufferEvents <= Limits.maxWatchBufferEvents else {
-            throw ProtocolError(
-                code: .limitExceeded,
-                message: "WATCH buffer_events \(request.bufferEvents) is above \(Limits.maxWatchBufferEvents); ask for "
-                    + "less (0 is the server default, \(Limits.defaultWatchBufferEvents))")
-        }
-        let storeIdentifier = engine.storeIdentifier
-        if request.start == .afterPosition, let store = request.store, store != storeIdentifier {
-            throw ProtocolError(
-                code: .unknownPosition,
-                message: "WATCH position \(request.position) belongs to store \(store), not to this server's store "
-                    + "\(storeIdentifier); start again from now or from the beginning")
-        }
-        let query = StandingQuery(
-            text: request.text, sources: request.sources, publishedFrom: request.publishedFrom,
-            publishedBefore: request.publishedBefore, includeSnippets: request.includeSnippets,
-            snippetLength: request.snippetLength == 0 ? Limits.defaultSnippetLength : request.snippetLength)
-        let capacity = request.bufferEvents == 0 ? Limits.defaultWatchBufferEvents : request.bufferEvents
-        if request.start == .afterPosition, engine.followsSharedStore {
-            // A cluster node that has not applied the position yet waits for it, as GET's min_position does.
-            try await waitForPosition(request.position)
-        }
-        let watch: Watch
-        do {
-            watch = try watches.register(query, includeArticle: request.includeArticle, capacity: capacity)
-        } catch {
-            throw protocolError(for: error)
-        }
-        defer { watches.remove(watch) }
-        // Where replay starts: the request's position, the beginning, or nothing to replay (start now).
-        var covered: UInt64
-        switch request.start {
-        case .afterPosition:
-            guard request.position <= watch.after else {
-                throw ProtocolError(
-                    code: .unknownPosition,
-                    message: "WATCH position \(request.position) is ahead of this store's latest position "
-                        + "\(watch.after) (a store restored from an older backup?); start again from now or from "
-                        + "the beginning")
-            }
-            covered = request.position
-        case .beginning: covered = 0
-        default: covered = watch.after
-        }
-        connection.attach(watch, to: requestID)
-        defer { connection.detach(requestID) }
-        func end(_ reason: Watch.End?, replayed: Bool) throws -> Never {
-            let position = replayed ? watches.coveredPosition(of: watch, lastSent: covered) : covered
-            switch reason ?? watch.endReason ?? .gone {
-            case .cutOff:
-                throw ProtocolError(
-                    code: .overloaded,
-                    message: "this watch's \(capacity) buffered events were not read in time; it was cut off: "
-                        + "resume after position \(position)", retryAfterMillis: 100, position: position)
-            case .cancelled:
-                throw ProtocolError(code: .cancelled, message: "watch cancelled by the client", position: position)
-            case .shuttingDown, .gone:
-                throw ProtocolError(
-                    code: .shuttingDown,
-                    message: "server is shutting down; resume after position \(position) on a new connection",
-                    position: position)
-            }
-        }
-        let started = WatchEventMessage(position: covered, kind: .started, store: storeIdentifier)
-        guard try await connection.sendWatchEvent(started, requestID: requestID) else {
-            try end(nil, replayed: false)
-        }
-        // Replay: the compacted feed from `covered` up to where live delivery took over.
-        if covered < watch.after {
-            let replay = StandingQueryMatcher()
-            do {
-                _ = try replay.register(query)
-            } catch {
-                throw protocolError(for: error)
-            }
-            while covered < watch.after {
-                if let reason = watch.endReason { try end(reason, replayed: false) }
-                let from = covered
-                let page = try await onPool { try self.engine.changes(after: from, limit: 512) }
-                let changes = page.filter { $0.sequence <= watch.after }.map(CommittedChange.init(feed:))
-                if changes.isEmpty { break }
-                let result = replay.match(
-                    changes.map { $0.article.map(ArticleChange.inserted) ?? .deleted($0.id) })
-                var matched: [Int: SearchHit] = [:]
-                for match in result.matches where match.kind != .stoppedMatching { matched[match.change] = match.hit }
-                for (index, change) in changes.enumerated() {
-                    let event: WatchEventMessage
-                    if change.kind == .deleted {
-                        event = WatchEventMessage(
-                            position: change.position, kind: .deleted,
-                            hit: SearchHit(id: change.id, title: "", source: nil, publishedAt: nil, score: 0))
-                    } else if let hit = matched[index] {
-                        event = WatchEventMessage(
-                            position: change.position, kind: .changed, hit: hit,
-                            record: request.includeArticle ? change.article.map(ArticleRecord.init) : nil)
-                    } else {
-                        continue
-                    }
-                    guard try await connection.sendWatchEvent(event, requestID: requestID) else {
-                        try end(nil, replayed: false)
-                    }
-                    watches.recordSent(1)
-                    covered = change.position
-                }
-                covered = max(covered, min(page.last!.sequence, watch.after))
-                if page.count < 512 { break }
-            }
-            covered = watch.after
-        }
-        // Live.
-        while true {
-            switch await watch.next() {
-            case .ended(let reason):
-                try end(reason, replayed: true)
-            case .event(let event):
-                let delivered = try await connection.sendWatchEvent(event, requestID: requestID)
-                watch.sent()
-                guard delivered else { try end(nil, replayed: true) }
-                watches.recordSent(1)
-                covered = event.position
-            }
-        }
-    }
-
-    /// Bytes a LEN field of `length` bytes takes in a message: tag, length varint, bytes.
-    static func fieldSize(_ length: Int) -> Int {
-        1 + (length < 1 << 7 ? 1 : length < 1 << 14 ? 2 : length < 1 << 21 ? 3 : length < 1 << 28 ? 4 : 5) + length
-    }
-
-    private func finishCancelled(_ requestID: RequestID, connection: Connection, done: (Response) -> Void) throws {
-        throw ProtocolError(code: .cancelled, message: "stream cancelled by the client")
-    }
-
-    private func statEntries(_ engine: EngineStats) -> [StatEntry] {
+    func statEntries(_ engine: EngineStats) -> [StatEntry] {
         var entries: [StatEntry] = [
             StatEntry(name: "server.version", value: .text(NewswireServer.version)),
             StatEntry(name: "articles.count", value: .integer(Int64(engine.articleCount))),

@@ -21,7 +21,8 @@ struct ClusterNodeTests {
 
     @Test("a node serves another node's writes once it applied them: GET (its record cache included), SEARCH, STATS")
     func nodesServeEachOthersWrites() async throws {
-        let url = try SharedTestPostgres.freshDatabaseURL()
+        // The first caller starts the shared PostgreSQL server (initdb): it blocks, so not on the cooperative pool.
+        let url = try await runBlocking { try SharedTestPostgres.freshDatabaseURL() }
         let a = try await Self.node(url)
         let b = try await Self.node(url)
         let clientA = a.client()
@@ -51,7 +52,8 @@ struct ClusterNodeTests {
 
     @Test("a watch on one node gets the writes another node commits, as its follower applies them, in feed order")
     func watchFollowsTheFeed() async throws {
-        let url = try SharedTestPostgres.freshDatabaseURL()
+        // The first caller starts the shared PostgreSQL server (initdb): it blocks, so not on the cooperative pool.
+        let url = try await runBlocking { try SharedTestPostgres.freshDatabaseURL() }
         let a = try await Self.node(url)
         let b = try await Self.node(url)
         let clientA = a.client()
@@ -129,7 +131,8 @@ struct ClusterMemoryReadTests {
 struct ReadYourWritesTests {
     @Test("a write's commit position makes a lagging node wait until it applied the write before answering GET, SEARCH and GET_MANY")
     func lateNodeWaitsForPosition() async throws {
-        let url = try SharedTestPostgres.freshDatabaseURL()
+        // The first caller starts the shared PostgreSQL server (initdb): it blocks, so not on the cooperative pool.
+        let url = try await runBlocking { try SharedTestPostgres.freshDatabaseURL() }
         let a = try await ClusterNodeTests.node(url)
         // Node B never wakes on notifications and polls once an hour: it stays behind unless a read makes it
         // catch up, which is the interleaving this test needs.

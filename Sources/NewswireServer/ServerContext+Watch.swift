@@ -1,0 +1,148 @@
+import ArticleExtraction
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NewswireEngine
+import NewswireModel
+import NewswireProtocol
+import NewswireSearch
+import NewswireStore
+
+/// Live queries: each WATCH stream, from its checks to the ERROR that ends it.
+extension ServerContext {
+    /// Runs one WATCH stream (PROTOCOL.md §5.19): checks it, registers its standing query, sends STARTED, replays
+    /// the change feed after its position (when resuming), then sends live events until it ends, and ends it with
+    /// an ERROR carrying the position to resume after.
+    func streamWatch(
+        _ request: WatchMessage, requestID: RequestID, connection: Connection
+    ) async throws {
+        guard request.text.unicodeScalars.count <= Limits.maxQueryLength else {
+            throw ProtocolError(
+                code: .badQuery,
+                message: "query of \(request.text.unicodeScalars.count) characters; the limit is \(Limits.maxQueryLength)")
+        }
+        guard request.bufferEvents <= Limits.maxWatchBufferEvents else {
+            throw ProtocolError(
+                code: .limitExceeded,
+                message: "WATCH buffer_events \(request.bufferEvents) is above \(Limits.maxWatchBufferEvents); ask for "
+                    + "less (0 is the server default, \(Limits.defaultWatchBufferEvents))")
+        }
+        let storeIdentifier = engine.storeIdentifier
+        if request.start == .afterPosition, let store = request.store, store != storeIdentifier {
+            throw ProtocolError(
+                code: .unknownPosition,
+                message: "WATCH position \(request.position) belongs to store \(store), not to this server's store "
+                    + "\(storeIdentifier); start again from now or from the beginning")
+        }
+        let query = StandingQuery(
+            text: request.text, sources: request.sources, publishedFrom: request.publishedFrom,
+            publishedBefore: request.publishedBefore, includeSnippets: request.includeSnippets,
+            snippetLength: request.snippetLength == 0 ? Limits.defaultSnippetLength : request.snippetLength)
+        let capacity = request.bufferEvents == 0 ? Limits.defaultWatchBufferEvents : request.bufferEvents
+        if request.start == .afterPosition, engine.followsSharedStore {
+            // A cluster node that has not applied the position yet waits for it, as GET's min_position does.
+            try await waitForPosition(request.position)
+        }
+        let watch: Watch
+        do {
+            watch = try watches.register(query, includeArticle: request.includeArticle, capacity: capacity)
+        } catch {
+            throw protocolError(for: error)
+        }
+        defer { watches.remove(watch) }
+        // Where replay starts: the request's position, the beginning, or nothing to replay (start now).
+        var covered: UInt64
+        switch request.start {
+        case .afterPosition:
+            guard request.position <= watch.after else {
+                throw ProtocolError(
+                    code: .unknownPosition,
+                    message: "WATCH position \(request.position) is ahead of this store's latest position "
+                        + "\(watch.after) (a store restored from an older backup?); start again from now or from "
+                        + "the beginning")
+            }
+            covered = request.position
+        case .beginning: covered = 0
+        default: covered = watch.after
+        }
+        connection.attach(watch, to: requestID)
+        defer { connection.detach(requestID) }
+        func end(_ reason: Watch.End?, replayed: Bool) throws -> Never {
+            let position = replayed ? watches.coveredPosition(of: watch, lastSent: covered) : covered
+            switch reason ?? watch.endReason ?? .gone {
+            case .cutOff:
+                throw ProtocolError(
+                    code: .overloaded,
+                    message: "this watch's \(capacity) buffered events were not read in time; it was cut off: "
+                        + "resume after position \(position)", retryAfterMillis: 100, position: position)
+            case .cancelled:
+                throw ProtocolError(code: .cancelled, message: "watch cancelled by the client", position: position)
+            case .shuttingDown, .gone:
+                throw ProtocolError(
+                    code: .shuttingDown,
+                    message: "server is shutting down; resume after position \(position) on a new connection",
+                    position: position)
+            }
+        }
+        let started = WatchEventMessage(position: covered, kind: .started, store: storeIdentifier)
+        guard try await connection.sendWatchEvent(started, requestID: requestID) else {
+            try end(nil, replayed: false)
+        }
+        // Replay: the compacted feed from `covered` up to where live delivery took over.
+        if covered < watch.after {
+            let replay = StandingQueryMatcher()
+            do {
+                _ = try replay.register(query)
+            } catch {
+                throw protocolError(for: error)
+            }
+            while covered < watch.after {
+                if let reason = watch.endReason { try end(reason, replayed: false) }
+                let from = covered
+                let page = try await onPool { try self.engine.changes(after: from, limit: 512) }
+                let changes = page.filter { $0.sequence <= watch.after }.map(CommittedChange.init(feed:))
+                if changes.isEmpty { break }
+                let result = replay.match(
+                    changes.map { $0.article.map(ArticleChange.inserted) ?? .deleted($0.id) })
+                var matched: [Int: SearchHit] = [:]
+                for match in result.matches where match.kind != .stoppedMatching { matched[match.change] = match.hit }
+                for (index, change) in changes.enumerated() {
+                    let event: WatchEventMessage
+                    if change.kind == .deleted {
+                        event = WatchEventMessage(
+                            position: change.position, kind: .deleted,
+                            hit: SearchHit(id: change.id, title: "", source: nil, publishedAt: nil, score: 0))
+                    } else if let hit = matched[index] {
+                        event = WatchEventMessage(
+                            position: change.position, kind: .changed, hit: hit,
+                            record: request.includeArticle ? change.article.map(ArticleRecord.init) : nil)
+                    } else {
+                        continue
+                    }
+                    guard try await connection.sendWatchEvent(event, requestID: requestID) else {
+                        try end(nil, replayed: false)
+                    }
+                    watches.recordSent(1)
+                    covered = change.position
+                }
+                covered = max(covered, min(page.last!.sequence, watch.after))
+                if page.count < 512 { break }
+            }
+            covered = watch.after
+        }
+        // Live.
+        while true {
+            switch await watch.next() {
+            case .ended(let reason):
+                try end(reason, replayed: true)
+            case .event(let event):
+                let delivered = try await connection.sendWatchEvent(event, requestID: requestID)
+                watch.sent()
+                guard delivered else { try end(nil, replayed: true) }
+                watches.recordSent(1)
+                covered = event.position
+            }
+        }
+    }
+}
