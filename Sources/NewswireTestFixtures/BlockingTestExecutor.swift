@@ -35,7 +35,7 @@ final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
 
     init() {
         let thread = Thread { [self] in run() }
-        thread.name = "newswire.test.blocking"
+        thread.name = "nw-blocking"  // Linux keeps 15 characters; a longer name is refused and the creator's stays
         thread.stackSize = 8 << 20
         thread.start()
     }
