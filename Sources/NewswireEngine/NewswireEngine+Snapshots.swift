@@ -84,23 +84,26 @@ extension NewswireEngine {
             try? store.close()
             follower.wait()
             background.wait()
-            defer {
-                directoryLock.withLock { fd in
-                    if let descriptor = fd { closeDescriptor(descriptor) }
-                    fd = nil
-                }
-            }
+            defer { releaseDirectoryLock() }
             try saveSnapshot()
             return
         }
         background.wait()
-        defer {
-            directoryLock.withLock { fd in
-                if let descriptor = fd { closeDescriptor(descriptor) }
-                fd = nil
-            }
-        }
+        defer { releaseDirectoryLock() }
         try saveSnapshot()
         try store.close()
+    }
+
+    /// Releases the data directory's lock. Unlocked explicitly before closing: a child process spawned meanwhile
+    /// (forked, not yet exec'd) holds a reference to the locked file too, and closing ours alone would leave the
+    /// directory locked until that child execs.
+    func releaseDirectoryLock() {
+        directoryLock.withLock { fd in
+            if let descriptor = fd {
+                _ = flock(descriptor, LOCK_UN)
+                closeDescriptor(descriptor)
+            }
+            fd = nil
+        }
     }
 }
