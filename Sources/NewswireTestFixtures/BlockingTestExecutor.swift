@@ -27,20 +27,26 @@ public func runBlockingAsync<T: Sendable>(_ body: () async throws -> T) async th
     }
 }
 
-/// A task executor backed by one thread that runs the jobs enqueued on it, in order, until shut down.
-final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
+/// A task executor backed by threads of its own that run the jobs enqueued on it, in order of arrival, until shut
+/// down. One thread for a blocking test body; a small pool for an in-process server (see `TestServer`).
+public final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var stopping = false
 
-    init() {
-        let thread = Thread { [self] in run() }
-        thread.name = "nw-blocking"  // Linux keeps 15 characters; a longer name is refused and the creator's stays
-        thread.stackSize = 8 << 20
-        thread.start()
+    /// - Parameters:
+    ///   - threads: how many threads run jobs.
+    ///   - name: the threads' name in a thread dump (Linux keeps 15 characters; a longer name is refused).
+    public init(threads: Int = 1, name: String = "nw-blocking") {
+        for _ in 0..<max(1, threads) {
+            let thread = Thread { [self] in run() }
+            thread.name = String(name.prefix(15))
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)
         condition.lock()
         jobs.append(unowned)
@@ -48,11 +54,11 @@ final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Lets the thread finish the jobs it has and exit.
-    func shutdown() {
+    /// Lets the threads finish the jobs they have and exit.
+    public func shutdown() {
         condition.lock()
         stopping = true
-        condition.signal()
+        condition.broadcast()
         condition.unlock()
     }
 

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NewswireEngine
 import NewswireServer
+import NewswireTestFixtures
 import ServiceLifecycle
 
 /// A real `NewswireServer` on 127.0.0.1 (port 0 unless told otherwise) over a data directory, run in a
@@ -18,11 +19,12 @@ public final class TestServer: Sendable {
     public let server: NewswireServer
     private let group: ServiceGroup
     private let runTask: Task<Void, any Error>
+    private let servingExecutor: DedicatedThreadExecutor
     private let removesDirectory: Bool
 
     private init(
         dataDirectory: String, port: Int, engine: NewswireEngine, server: NewswireServer, group: ServiceGroup,
-        runTask: Task<Void, any Error>, removesDirectory: Bool
+        runTask: Task<Void, any Error>, servingExecutor: DedicatedThreadExecutor, removesDirectory: Bool
     ) {
         self.dataDirectory = dataDirectory
         self.port = port
@@ -30,6 +32,7 @@ public final class TestServer: Sendable {
         self.server = server
         self.group = group
         self.runTask = runTask
+        self.servingExecutor = servingExecutor
         self.removesDirectory = removesDirectory
     }
 
@@ -38,7 +41,8 @@ public final class TestServer: Sendable {
     /// - Parameters:
     ///   - dataDirectory: reuse a directory (a restart); nil makes a fresh temporary one, removed on ``stop(removingData:)``.
     ///   - logger: the server's logger; default: only critical messages.
-    ///   - configure: adjusts the configuration (host 127.0.0.1, no seeds, spec limits); the trailing closure.
+    ///   - configure: adjusts the configuration (host 127.0.0.1, no seeds, spec limits except a 60 s handshake
+    ///     deadline); the trailing closure.
     ///   - prepare: runs on the open engine before the server starts (e.g. to load articles).
     ///   - openEngine: opens the engine on the data directory (a cluster node's engine over PostgreSQL); default
     ///     `NewswireEngine.open(dataDirectory:)`.
@@ -54,6 +58,9 @@ public final class TestServer: Sendable {
         configuration.port = port
         configuration.dataDirectory = directory
         configuration.seedsDirectory = nil
+        // A client started as a subprocess on a loaded machine can take longer than the spec's 10 s to say HELLO;
+        // the tests of the deadline itself set their own.
+        configuration.limits.handshakeTimeout = .seconds(60)
         configure(&configuration)
         let engine = try openEngine?(directory) ?? NewswireEngine.open(dataDirectory: directory)
         try prepare(engine)
@@ -70,24 +77,32 @@ public final class TestServer: Sendable {
                 continuation.finish()
             })
         let group = ServiceGroup(services: [server], logger: logger)
-        let runTask = Task {
+        // The server's tasks (every connection's reader, writer and requests) run on threads of their own, as two
+        // cores would run them in `newswired`. On the test process's cooperative pool they would share its two
+        // threads with every other test: two long synchronous tests (a whole-corpus oracle loop, a fuzzing loop)
+        // would stop every in-process server for as long as they run, and the tests talking to those servers would
+        // fail on timeouts unrelated to what they test.
+        let servingExecutor = DedicatedThreadExecutor(threads: 2, name: "nw-test-server")
+        let runTask = Task(executorPreference: servingExecutor) {
             defer { continuation.finish() }
             try await group.run()
         }
         var iterator = addresses.makeAsyncIterator()
         guard let address = await iterator.next(), let boundPort = address.port else {
+            defer { servingExecutor.shutdown() }
             try await runTask.value  // the reason it did not start
             throw ServerError(message: "test server did not start")
         }
         return TestServer(
             dataDirectory: directory, port: boundPort, engine: engine, server: server, group: group, runTask: runTask,
-            removesDirectory: dataDirectory == nil)
+            servingExecutor: servingExecutor, removesDirectory: dataDirectory == nil)
     }
 
     /// Graceful shutdown (as on SIGTERM); returns once the server has drained and closed its engine. Throws if the
     /// server's run failed. The temporary data directory is kept unless `removingData` is set.
     public func stop(removingData: Bool = false) async throws {
         await group.triggerGracefulShutdown()
+        defer { servingExecutor.shutdown() }
         try await runTask.value
         if removingData, removesDirectory { try? FileManager.default.removeItem(atPath: dataDirectory) }
     }
