@@ -85,8 +85,9 @@ let package = Package(
         .target(
             name: "NewswireServer",
             dependencies: [
-                "NewswireModel", "NewswireProtocol", "NewswireEngine", "NewswireSearch", "NewswireStore",
-                "ArticleExtraction",
+                // NewswireSearch only for live queries' standing-query matcher (WatchHub); records and search go
+                // through the engine's own types.
+                "NewswireModel", "NewswireProtocol", "NewswireEngine", "NewswireSearch", "ArticleExtraction",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

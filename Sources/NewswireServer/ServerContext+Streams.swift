@@ -6,8 +6,6 @@ import NIOPosix
 import NewswireEngine
 import NewswireModel
 import NewswireProtocol
-import NewswireSearch
-import NewswireStore
 
 /// Streams of records (GET_MANY, SCAN): frames cut to the client's limit, each sent once the connection has room.
 extension ServerContext {
@@ -49,17 +47,17 @@ extension ServerContext {
     func streamScan(
         _ scan: ScanMessage, requestID: RequestID, connection: Connection, done: (Response) -> Void
     ) async throws {
-        let order: NewswireStore.ScanOrder = scan.order == .byID ? .id : .publishedAscending
-        var cursor: ScanCursor?
+        let order: RecordOrder = scan.order == .byID ? .id : .published
+        var cursor: RecordCursor?
         if scan.cursor.readableBytes > 0 {
             let token = String(buffer: scan.cursor)
-            guard let parsed = ScanCursor(token: token), parsed.order == order else {
+            guard let parsed = RecordCursor(token: token), parsed.order == order else {
                 throw ProtocolError(
                     code: .badQuery, message: "SCAN cursor is not one this server issued for a \(scan.order) scan")
             }
             cursor = parsed
-        } else if order == .publishedAscending, let from = scan.publishedFrom {
-            cursor = ScanCursor(order: order, id: ArticleID(""), publishedKey: from.secondsSinceEpoch - 1)
+        } else if order == .published, let from = scan.publishedFrom {
+            cursor = RecordCursor(publishedFrom: from)
         }
         guard scan.limit >= 0 else { throw ProtocolError(code: .badQuery, message: "SCAN limit must not be negative") }
         let budget = connection.streamFramePayloadBudget
@@ -67,7 +65,7 @@ extension ServerContext {
         var records: [ArticleRecord] = []
         var ids: [ArticleID] = []
         var bytes = 0
-        var last: ScanCursor?
+        var last: RecordCursor?
         var exhausted = false
         func inRange(_ article: Article) -> Bool {
             if let from = scan.publishedFrom, (article.publishedAt ?? from) < from || article.publishedAt == nil {
@@ -86,8 +84,8 @@ extension ServerContext {
             let after = cursor
             let page = try await onPool { try self.engine.scan(order: order, after: after, limit: pageSize) }
             for article in page.articles {
-                last = ScanCursor(order: order, id: article.id, publishedKey: ScanCursor.publishedKey(of: article))
-                if order == .publishedAscending, let before = scan.publishedBefore, let at = article.publishedAt,
+                last = RecordCursor(after: article, order: order)
+                if order == .published, let before = scan.publishedBefore, let at = article.publishedAt,
                     at >= before
                 {
                     exhausted = true
