@@ -65,7 +65,15 @@ let package = Package(
         ),
         // Store + index kept in step, near-duplicate detection, index snapshots. Not in ARCHITECTURE.md's
         // drawing: it keeps the server thin and lets benchmarks and crash tests run the engine without NIO.
-        .target(name: "NewswireEngine", dependencies: ["NewswireModel", "NewswireSearch", "NewswireStore"]),
+        // A swift-service-lifecycle `Service` (no NIO: the lifecycle package needs only swift-log and
+        // swift-async-algorithms).
+        .target(
+            name: "NewswireEngine",
+            dependencies: [
+                "NewswireModel", "NewswireSearch", "NewswireStore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // ArticleStore on PostgreSQL for cluster mode: the one store target allowed to import NIO.
         .target(
             name: "NewswirePostgres",

@@ -69,7 +69,8 @@ public final class TestServer: Sendable {
                 continuation.yield(address)
                 continuation.finish()
             })
-        let group = ServiceGroup(services: [server], logger: logger)
+        // As newswired runs them: the engine first, so it stops after the server has drained.
+        let group = ServiceGroup(services: [engine, server], logger: logger)
         let runTask = Task {
             defer { continuation.finish() }
             try await group.run()
@@ -84,8 +85,8 @@ public final class TestServer: Sendable {
             removesDirectory: dataDirectory == nil)
     }
 
-    /// Graceful shutdown (as on SIGTERM); returns once the server has drained and closed its engine. Throws if the
-    /// server's run failed. The temporary data directory is kept unless `removingData` is set.
+    /// Graceful shutdown (as on SIGTERM); returns once the server has drained and the engine has closed (saving its
+    /// snapshot). Throws if the server's or the engine's run failed. The temporary data directory is kept unless `removingData` is set.
     public func stop(removingData: Bool = false) async throws {
         await group.triggerGracefulShutdown()
         try await runTask.value
