@@ -214,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "NewswireProtocolTests",
             dependencies: [
-                "NewswireProtocol", "NewswireModel",
+                "NewswireProtocol", "NewswireModel", "NewswireTestFixtures",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
