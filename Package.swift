@@ -140,14 +140,17 @@ let package = Package(
         // Test helpers that need no NIO: paths, temporary directories, blocking tests, a throwaway PostgreSQL
         // cluster (processes only), the crash harness. The library tests use only these.
         .target(name: "NewswireTestFixtures", dependencies: ["NewswireModel"]),
-        // On top of the fixtures (re-exported): a test server on port 0 and stores of every kind.
+        // On top of the fixtures (re-exported): a test server on port 0, stores of every kind, and the raw peer
+        // (RawConnection) the server, hardening and live-query tests play the client with.
         .target(
             name: "NewswireTestSupport",
             dependencies: [
                 "NewswireTestFixtures", "NewswireModel", "NewswireStore", "NewswireEngine", "NewswireServer",
-                "NewswirePostgres",
+                "NewswirePostgres", "NewswireProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
