@@ -65,7 +65,15 @@ let package = Package(
         ),
         // Store + index kept in step, near-duplicate detection, index snapshots. Not in ARCHITECTURE.md's
         // drawing: it keeps the server thin and lets benchmarks and crash tests run the engine without NIO.
-        .target(name: "NewswireEngine", dependencies: ["NewswireModel", "NewswireSearch", "NewswireStore"]),
+        // A swift-service-lifecycle `Service` (no NIO: the lifecycle package needs only swift-log and
+        // swift-async-algorithms).
+        .target(
+            name: "NewswireEngine",
+            dependencies: [
+                "NewswireModel", "NewswireSearch", "NewswireStore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // ArticleStore on PostgreSQL for cluster mode: the one store target allowed to import NIO.
         .target(
             name: "NewswirePostgres",
@@ -85,8 +93,9 @@ let package = Package(
         .target(
             name: "NewswireServer",
             dependencies: [
-                "NewswireModel", "NewswireProtocol", "NewswireEngine", "NewswireSearch", "NewswireStore",
-                "ArticleExtraction",
+                // NewswireSearch only for live queries' standing-query matcher (WatchHub); records and search go
+                // through the engine's own types.
+                "NewswireModel", "NewswireProtocol", "NewswireEngine", "NewswireSearch", "ArticleExtraction",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -131,14 +140,17 @@ let package = Package(
         // Test helpers that need no NIO: paths, temporary directories, blocking tests, a throwaway PostgreSQL
         // cluster (processes only), the crash harness. The library tests use only these.
         .target(name: "NewswireTestFixtures", dependencies: ["NewswireModel"]),
-        // On top of the fixtures (re-exported): a test server on port 0 and stores of every kind.
+        // On top of the fixtures (re-exported): a test server on port 0, stores of every kind, and the raw peer
+        // (RawConnection) the server, hardening and live-query tests play the client with.
         .target(
             name: "NewswireTestSupport",
             dependencies: [
                 "NewswireTestFixtures", "NewswireModel", "NewswireStore", "NewswireEngine", "NewswireServer",
-                "NewswirePostgres",
+                "NewswirePostgres", "NewswireProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -205,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "NewswireProtocolTests",
             dependencies: [
-                "NewswireProtocol", "NewswireModel",
+                "NewswireProtocol", "NewswireModel", "NewswireTestFixtures",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

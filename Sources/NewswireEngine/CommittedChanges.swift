@@ -6,7 +6,7 @@ public struct CommittedChange: Sendable, Hashable {
     /// What the change did.
     public enum Kind: UInt8, Sendable, Hashable {
         /// The id had no article before.
-        case inserted
+        case created
         /// A new version of an existing article.
         case updated
         /// The article was deleted.
@@ -34,7 +34,7 @@ public struct CommittedChange: Sendable, Hashable {
     }
 
     /// A change feed entry, as replayed (kind ``Kind/written`` or ``Kind/deleted``).
-    public init(feed change: StoreChange) {
+    init(feed change: StoreChange) {
         self.init(
             position: change.sequence, id: change.id, kind: change.article == nil ? .deleted : .written,
             article: change.article)

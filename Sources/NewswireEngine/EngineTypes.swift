@@ -1,18 +1,27 @@
 import Foundation
 import NewswireModel
-import NewswireStore
+
+/// What a put did to one article's stored record (the protocol's STORE_OUTCOME names the same three).
+public enum WriteOutcome: UInt8, Sendable, Hashable {
+    /// The id had no article before.
+    case created
+    /// A new version replaced the stored one.
+    case updated
+    /// The stored record was equal: nothing was written.
+    case unchanged
+}
 
 /// What ``NewswireEngine/put(_:)`` did with one article.
 public struct PutOutcome: Sendable, Hashable {
     /// The article's id.
     public var id: ArticleID
-    /// What the store did (an equal re-put is ``NewswireStore/UpsertOutcome/unchanged`` and writes nothing).
-    public var outcome: UpsertOutcome
+    /// What the put did (an equal re-put is ``WriteOutcome/unchanged`` and writes nothing).
+    public var outcome: WriteOutcome
     /// The earlier article this one was found to copy, as stored in the record (see ``NewswireEngine``).
     public var duplicateOf: ArticleID?
 
     /// Creates an outcome.
-    public init(id: ArticleID, outcome: UpsertOutcome, duplicateOf: ArticleID?) {
+    public init(id: ArticleID, outcome: WriteOutcome, duplicateOf: ArticleID?) {
         self.id = id
         self.outcome = outcome
         self.duplicateOf = duplicateOf
@@ -132,6 +141,10 @@ public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let cannotOpen = Code(rawValue: "CANNOT_OPEN")
         /// An argument was out of range.
         public static let invalidArgument = Code(rawValue: "INVALID_ARGUMENT")
+        /// A search query is malformed; the message names the character where the problem starts.
+        public static let badQuery = Code(rawValue: "BAD_QUERY")
+        /// The store failed (disk, database connection, a corrupt record); the message says how.
+        public static let storeFailed = Code(rawValue: "STORE_FAILED")
 
         public var description: String { rawValue }
     }

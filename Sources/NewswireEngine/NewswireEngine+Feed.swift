@@ -27,7 +27,7 @@ extension NewswireEngine {
                 let existed = present[change.id] ?? index.contains(id: change.id)
                 present[change.id] = change.article != nil
                 let kind: CommittedChange.Kind =
-                    change.article == nil ? .deleted : existed ? .updated : .inserted
+                    change.article == nil ? .deleted : existed ? .updated : .created
                 return CommittedChange(position: change.sequence, id: change.id, kind: kind, article: change.article)
             }
         }
@@ -109,8 +109,8 @@ extension NewswireEngine {
 
     /// Like ``observeAppliedChanges(_:)``, with the changes themselves (the new record, or nil for a delete), so a
     /// node's record cache can hold another node's write without reading the store.
-    public func observeAppliedRecords(_ observer: @escaping @Sendable ([StoreChange]) -> Void) {
-        feedObservers.withLock { $0.append(observer) }
+    public func observeAppliedRecords(_ observer: @escaping @Sendable ([CommittedChange]) -> Void) {
+        feedObservers.withLock { $0.append { observer($0.map(CommittedChange.init(feed:))) } }
     }
 
     /// Changes each time this engine applies writes committed by other nodes (see ``observeAppliedChanges(_:)``).

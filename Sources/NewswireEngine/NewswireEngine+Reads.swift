@@ -16,12 +16,13 @@ extension NewswireEngine {
     public var storeIdentifier: String { store.storeIdentifier }
 
     /// The store's latest feed position.
-    public func latestPosition() throws -> UInt64 { try store.latestSequence }
+    public func latestPosition() throws -> UInt64 { try mappingErrors { try store.latestSequence } }
 
-    /// The store's change feed after `position`, oldest first, at most `limit` changes. The feed is compacted: it
-    /// keeps each article's latest change.
-    public func changes(after position: UInt64, limit: Int) throws -> [StoreChange] {
-        try store.changes(since: position, limit: limit)
+    /// The store's change feed after `position`, oldest first, at most `limit` changes, each of kind
+    /// ``CommittedChange/Kind/written`` or ``CommittedChange/Kind/deleted``. The feed is compacted: it keeps each
+    /// article's latest change.
+    public func changes(after position: UInt64, limit: Int) throws -> [CommittedChange] {
+        try mappingErrors { try store.changes(since: position, limit: limit) }.map(CommittedChange.init(feed:))
     }
 
     /// Articles in the search index.
@@ -37,28 +38,32 @@ extension NewswireEngine {
 
     /// The article with `id`, or nil.
     public func article(id: ArticleID) throws -> Article? {
-        try store.article(id)
+        try mappingErrors { try store.article(id) }
     }
 
     /// The articles with `ids`, aligned with `ids` (nil where missing).
     public func articles(ids: [ArticleID]) throws -> [Article?] {
-        try store.articles(ids)
+        try mappingErrors { try store.articles(ids) }
     }
 
     /// The stored JSON bytes of each id, aligned with `ids` (nil where missing); see
     /// ``NewswireStore/ArticleStore/encodedArticles(_:)``.
     public func encodedArticles(ids: [ArticleID]) throws -> [[UInt8]?] {
-        try store.encodedArticles(ids)
+        try mappingErrors { try store.encodedArticles(ids) }
     }
 
-    /// One page of stored articles in `order`; see ``NewswireStore/ArticleStore/scan(order:after:limit:)``.
-    public func scan(order: ScanOrder, after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
-        try store.scan(order: order, after: cursor, limit: limit)
+    /// One page of stored articles in `order`, after `cursor` (from the start when nil), at most `limit` of them
+    /// (1 to 10,000; ``EngineError/Code/storeFailed`` otherwise, as the store refuses it).
+    public func scan(order: RecordOrder, after cursor: RecordCursor?, limit: Int) throws -> RecordPage {
+        let page = try mappingErrors {
+            try store.scan(order: order.storeOrder, after: cursor?.storeCursor, limit: limit)
+        }
+        return RecordPage(articles: page.articles, next: page.next.map(RecordCursor.init))
     }
 
-    /// Runs a search; throws ``NewswireSearch/QueryError`` for a malformed query.
+    /// Runs a search; throws ``EngineError/Code/badQuery`` for a malformed query.
     public func search(_ request: SearchRequest) throws -> SearchPage {
-        try index.search(request)
+        try mappingErrors { try index.search(request) }
     }
 
     /// Articles related to `id`, best first, never `id` itself. Throws ``EngineError/Code/notFound`` when `id`
@@ -73,6 +78,10 @@ extension NewswireEngine {
 
     /// Current counters.
     public func stats() throws -> EngineStats {
+        try mappingErrors { try storeStats() }
+    }
+
+    func storeStats() throws -> EngineStats {
         duplicatesReady.wait()
         let (duplicates, snapshotSequence, snapshotError) = writeState.withLock {
             ($0.duplicates.duplicateCount, $0.snapshotSequence, $0.lastSnapshotError)

@@ -23,6 +23,10 @@ extension NewswireEngine {
     /// durable and searchable. Returns the outcomes and how many articles changed; call
     /// ``maintainAfterWrites()`` afterwards when any did.
     func commit(_ articles: [Article]) throws -> (outcomes: [PutOutcome], changed: Int) {
+        try mappingErrors { try commitToStore(articles) }
+    }
+
+    func commitToStore(_ articles: [Article]) throws -> (outcomes: [PutOutcome], changed: Int) {
         if articles.isEmpty { return ([], 0) }
         // CPU work outside the write lock, so concurrent puts overlap it with each other's commits: the
         // near-duplicate features, and the index segment (it does not depend on `duplicateOf`).
@@ -62,13 +66,13 @@ extension NewswireEngine {
                 state.duplicates.insert(entry)
             }
             let outcomes = zip(toStore, results).map {
-                PutOutcome(id: $0.id, outcome: $1, duplicateOf: $0.duplicateOf)
+                PutOutcome(id: $0.id, outcome: WriteOutcome($1), duplicateOf: $0.duplicateOf)
             }
             publishCommitted(
                 zip(toStore, results).compactMap { article, result in
                     switch result {
                     case .unchanged: nil
-                    case .inserted: CommittedChange(position: 0, id: article.id, kind: .inserted, article: article)
+                    case .inserted: CommittedChange(position: 0, id: article.id, kind: .created, article: article)
                     case .updated: CommittedChange(position: 0, id: article.id, kind: .updated, article: article)
                     }
                 }, &state)
@@ -163,6 +167,10 @@ extension NewswireEngine {
     /// Deletes the articles with `ids` from the store in one transaction (all or none, one fsync) and from the
     /// index. Returns, per id in order, whether it existed. ``GroupCommitter/delete(_:)`` orders it with puts.
     public func delete(ids: [ArticleID]) throws -> [Bool] {
+        try mappingErrors { try deleteFromStore(ids) }
+    }
+
+    func deleteFromStore(_ ids: [ArticleID]) throws -> [Bool] {
         if ids.isEmpty { return [] }
         duplicatesReady.wait()
         let existed = try writeState.withLock { state -> [Bool] in
@@ -239,5 +247,16 @@ extension NewswireEngine {
             if TextFeatures.jaccard(shingles, features.shingles) >= configuration.duplicateSimilarity { return root }
         }
         return nil
+    }
+}
+
+extension WriteOutcome {
+    /// The store's outcome in the engine's words.
+    init(_ outcome: UpsertOutcome) {
+        switch outcome {
+        case .inserted: self = .created
+        case .updated: self = .updated
+        case .unchanged: self = .unchanged
+        }
     }
 }

@@ -1,7 +1,6 @@
 import NewswireEngine
 import NewswireModel
 import NewswireProtocol
-import NewswireStore
 
 /// What a cluster node (an engine over a shared store, docs/CLUSTER.md) needs from the server beyond a single node:
 /// other nodes' writes reach this node through the engine's feed, not through its own write path.

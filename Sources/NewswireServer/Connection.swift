@@ -13,7 +13,7 @@ import NewswireProtocol
 /// out in completion order, matched by request id (PROTOCOL.md §3.3). The writer sends what ``OutboundQueue``
 /// holds, which also keeps the connection's answer bytes within its budget and the server's.
 final class Connection: Sendable {
-    private struct Shared {
+    struct Shared {
         var machine: ServerConnectionStateMachine
         /// Whether a close has been queued (it is queued once).
         var closeQueued = false
@@ -28,7 +28,7 @@ final class Connection: Sendable {
     let channel: any Channel
     let queue: OutboundQueue
     let logger: Logger
-    private let shared: NIOLockedValueBox<Shared>
+    let shared: NIOLockedValueBox<Shared>
 
     init(id: UInt64, context: ServerContext, channel: any Channel) {
         self.id = id
@@ -86,7 +86,7 @@ final class Connection: Sendable {
 
     /// Performs a state machine action other than `.run`. Returns false when the connection is closing.
     @discardableResult
-    private func perform(_ action: ServerConnectionStateMachine.Action, opcode: Opcode?) -> Bool {
+    func perform(_ action: ServerConnectionStateMachine.Action, opcode: Opcode?) -> Bool {
         switch action {
         case .none:
             return true
@@ -140,7 +140,7 @@ final class Connection: Sendable {
             metadata: ["newswire_opcode": "\(opcode.map { "\($0)" } ?? "")", "newswire_auth_failures": "\(failures)"])
     }
 
-    private func queueClose() {
+    func queueClose() {
         let (first, welcomed) = shared.withLockedValue { shared in
             defer { shared.closeQueued = true }
             return (!shared.closeQueued, shared.machine.framesReceived > 0 && shared.machine.clientName != nil)
@@ -449,75 +449,5 @@ final class Connection: Sendable {
             return false
         }
         return queue.enqueue(frame, reserved: size)
-    }
-
-    // MARK: Timers
-
-    /// No HELLO within the handshake timeout (fired by ``ConnectionTimeoutHandler``).
-    func handshakeTimedOut(after timeout: TimeAmount) {
-        perform(
-            shared.withLockedValue { $0.machine.handshakeTimedOut(after: timeout.nanoseconds / 1_000_000) },
-            opcode: nil)
-    }
-
-    /// Nothing read for the idle timeout (fired by ``ConnectionTimeoutHandler``).
-    func idleTimedOut() {
-        perform(shared.withLockedValue { $0.machine.idleTimedOut() }, opcode: nil)
-    }
-
-    // MARK: Shutdown
-
-    /// Graceful shutdown: GOAWAY now, new requests get SHUTTING_DOWN, in-flight ones get `grace` to finish and are
-    /// then told to retry; the connection closes once nothing is in flight.
-    func drain(grace: Duration) {
-        let graceMillis = UInt32(clamping: grace.microseconds / 1000)
-        let action = shared.withLockedValue {
-            $0.machine.shutdownRequested(
-                message: "server is shutting down; in-flight requests have \(graceMillis) ms to finish",
-                graceMillis: graceMillis)
-        }
-        perform(action, opcode: nil)
-        guard case .goAway = action else { return }
-        // A watch never finishes by itself: end each now, with the position to resume from (PROTOCOL.md §5.19).
-        let watches = shared.withLockedValue { shared in shared.machine.watchesInFlight.compactMap { shared.watches[$0] } }
-        for watch in watches { watch.end(.shuttingDown) }
-        channel.eventLoop.scheduleTask(in: .nanoseconds(grace.nanoseconds)) { [self] in
-            self.expireGrace()
-        }
-    }
-
-    /// Grace period over: every request still in flight is told to retry, then the connection closes.
-    private func expireGrace() {
-        let unanswered = shared.withLockedValue { $0.machine.graceExpired() }
-        guard !unanswered.isEmpty else { return }
-        for requestID in unanswered {
-            queue.enqueue(
-                .frame(
-                    OutboundFrame(
-                        .error(
-                            ProtocolError(
-                                code: .shuttingDown,
-                                message: "server shut down before this request finished; retry on a new connection",
-                                requestID: requestID)), requestID: requestID)))
-        }
-        queueClose()
-    }
-}
-
-extension Request {
-    /// PROTOCOL.md §5.3, §5.6, §5.11: zero means the server's default for a SEARCH's snippet length and facet
-    /// limit and a RELATED's limit.
-    func withServerDefaults() -> Request {
-        switch self {
-        case .search(var search):
-            if search.snippetLength == 0 { search.snippetLength = Limits.defaultSnippetLength }
-            if search.facetLimit == 0 { search.facetLimit = Limits.defaultFacetLimit }
-            return .search(search)
-        case .related(var related):
-            if related.limit == 0 { related.limit = Limits.defaultRelatedLimit }
-            return .related(related)
-        default:
-            return self
-        }
     }
 }

@@ -13,9 +13,10 @@ import ServiceLifecycle
 /// The Newswire service: listens on TCP, speaks the Newswire protocol (proto-docs/PROTOCOL.md) and serves the
 /// engine's records and search.
 ///
-/// Run it in a `ServiceGroup`: on graceful shutdown (SIGTERM/SIGINT there) it stops accepting, sends GOAWAY on
-/// every connection, lets in-flight requests finish within the grace period (then tells the rest to retry),
-/// closes the engine (which saves the index snapshot) and returns.
+/// Run it in a `ServiceGroup` after the engine it serves (itself a `Service`): on graceful shutdown (SIGTERM/SIGINT
+/// there) the server stops accepting, sends GOAWAY on every connection, lets in-flight requests finish within the
+/// grace period (then tells the rest to retry) and returns; the group then stops the engine, which saves the index
+/// snapshot. The server never closes the engine it was handed.
 public final class NewswireServer: Service, Sendable {
     /// The server's version string (WELCOME and STATS).
     public static let version = NewswireVersion.current
@@ -57,7 +58,7 @@ public final class NewswireServer: Service, Sendable {
         }
     }
 
-    /// Serves until graceful shutdown (or cancellation), then drains connections and closes the engine.
+    /// Serves until graceful shutdown (or cancellation), then drains connections and returns.
     public func run() async throws {
         let configuration = context.configuration
         let limits = configuration.limits
@@ -129,8 +130,7 @@ public final class NewswireServer: Service, Sendable {
             self.beginShutdown(closing: listener)
         }
         listener.close(promise: nil)  // when the run was cancelled rather than shut down
-        context.logger.notice("all connections closed; closing the engine")
-        try await context.threadPool.runIfActive { try self.context.engine.close() }
+        context.logger.notice("all connections closed")
     }
 
     /// Loads the certificate chain and key; errors name the file and what to do.

@@ -6,19 +6,13 @@ import NIOPosix
 import NewswireEngine
 import NewswireModel
 import NewswireProtocol
-import NewswireSearch
-import NewswireStore
 
 /// Streams of records (GET_MANY, SCAN): frames cut to the client's limit, each sent once the connection has room.
 extension ServerContext {
     func streamArticles(
         ids: [ArticleID], requestID: RequestID, connection: Connection, done: (Response) -> Void
     ) async throws {
-        // Each frame is cut before it would pass the budget, counting every field's framing (§3.5).
-        let budget = connection.streamFramePayloadBudget
-        var records: [ArticleRecord] = []
-        var missing: [ArticleID] = []
-        var bytes = 0
+        var batch = StreamFrameBatch(budget: connection.streamFramePayloadBudget)
         var start = 0
         while start < ids.count {
             // Room for the frame is reserved before its records are read: a slow reader's stream waits here.
@@ -29,45 +23,35 @@ extension ServerContext {
             start += chunk.count
             let found = try await onPool { try self.engine.articles(ids: chunk) }
             for (id, article) in zip(chunk, found) {
-                let record = article.map(ArticleRecord.init)
-                let size = Self.fieldSize(record?.bytes.readableBytes ?? id.rawValue.utf8.count)
-                if bytes + size > budget, !(records.isEmpty && missing.isEmpty) {
+                if let full = batch.add(article.map(ArticleRecord.init), id: id) {
                     let sent = try await connection.sendPartial(
-                        .articles(ArticlesMessage(records: records, missing: missing)), requestID: requestID)
+                        .articles(ArticlesMessage(records: full.records, missing: full.ids)), requestID: requestID)
                     if !sent { return try finishCancelled(requestID, connection: connection, done: done) }
-                    records.removeAll()
-                    missing.removeAll()
-                    bytes = 0
                 }
-                if let record { records.append(record) } else { missing.append(id) }
-                bytes += size
             }
         }
-        done(.articles(ArticlesMessage(records: records, missing: missing)))
+        done(.articles(ArticlesMessage(records: batch.records, missing: batch.ids)))
     }
 
     func streamScan(
         _ scan: ScanMessage, requestID: RequestID, connection: Connection, done: (Response) -> Void
     ) async throws {
-        let order: NewswireStore.ScanOrder = scan.order == .byID ? .id : .publishedAscending
-        var cursor: ScanCursor?
+        let order: RecordOrder = scan.order == .byID ? .id : .published
+        var cursor: RecordCursor?
         if scan.cursor.readableBytes > 0 {
             let token = String(buffer: scan.cursor)
-            guard let parsed = ScanCursor(token: token), parsed.order == order else {
+            guard let parsed = RecordCursor(token: token), parsed.order == order else {
                 throw ProtocolError(
                     code: .badQuery, message: "SCAN cursor is not one this server issued for a \(scan.order) scan")
             }
             cursor = parsed
-        } else if order == .publishedAscending, let from = scan.publishedFrom {
-            cursor = ScanCursor(order: order, id: ArticleID(""), publishedKey: from.secondsSinceEpoch - 1)
+        } else if order == .published, let from = scan.publishedFrom {
+            cursor = RecordCursor(publishedFrom: from)
         }
         guard scan.limit >= 0 else { throw ProtocolError(code: .badQuery, message: "SCAN limit must not be negative") }
-        let budget = connection.streamFramePayloadBudget
+        var batch = StreamFrameBatch(budget: connection.streamFramePayloadBudget)
         var remaining = scan.limit == 0 ? Int.max : scan.limit
-        var records: [ArticleRecord] = []
-        var ids: [ArticleID] = []
-        var bytes = 0
-        var last: ScanCursor?
+        var last: RecordCursor?
         var exhausted = false
         func inRange(_ article: Article) -> Bool {
             if let from = scan.publishedFrom, (article.publishedAt ?? from) < from || article.publishedAt == nil {
@@ -86,27 +70,19 @@ extension ServerContext {
             let after = cursor
             let page = try await onPool { try self.engine.scan(order: order, after: after, limit: pageSize) }
             for article in page.articles {
-                last = ScanCursor(order: order, id: article.id, publishedKey: ScanCursor.publishedKey(of: article))
-                if order == .publishedAscending, let before = scan.publishedBefore, let at = article.publishedAt,
+                last = RecordCursor(after: article, order: order)
+                if order == .published, let before = scan.publishedBefore, let at = article.publishedAt,
                     at >= before
                 {
                     exhausted = true
                     break scanning
                 }
                 guard inRange(article) else { continue }
-                let record = scan.idsOnly ? nil : ArticleRecord(article)
-                let size = Self.fieldSize(record?.bytes.readableBytes ?? article.id.rawValue.utf8.count)
-                // Cut before the frame would pass the budget (§3.5: no frame above the client's limit).
-                if bytes + size > budget, !(records.isEmpty && ids.isEmpty) {
+                if let full = batch.add(scan.idsOnly ? nil : ArticleRecord(article), id: article.id) {
                     let sent = try await connection.sendPartial(
-                        .scanBatch(ScanBatchMessage(records: records, ids: ids)), requestID: requestID)
+                        .scanBatch(ScanBatchMessage(records: full.records, ids: full.ids)), requestID: requestID)
                     if !sent { return try finishCancelled(requestID, connection: connection, done: done) }
-                    records.removeAll()
-                    ids.removeAll()
-                    bytes = 0
                 }
-                if let record { records.append(record) } else { ids.append(article.id) }
-                bytes += size
                 remaining -= 1
                 if remaining == 0 { break scanning }
             }
@@ -118,15 +94,46 @@ extension ServerContext {
         }
         var nextCursor = ByteBuffer()
         if !exhausted, let last { nextCursor.writeString(last.token) }
-        done(.scanBatch(ScanBatchMessage(records: records, ids: ids, nextCursor: nextCursor)))
+        done(.scanBatch(ScanBatchMessage(records: batch.records, ids: batch.ids, nextCursor: nextCursor)))
+    }
+
+    func finishCancelled(_ requestID: RequestID, connection: Connection, done: (Response) -> Void) throws {
+        throw ProtocolError(code: .cancelled, message: "stream cancelled by the client")
+    }
+}
+
+/// The frames of a record stream (GET_MANY, SCAN): records, or bare ids where there is no record to send, gathered
+/// until the next one would pass the client's frame budget. Each frame is cut before that, counting every field's
+/// framing (PROTOCOL.md §3.5: no frame above the client's limit); a single field above the budget goes alone.
+struct StreamFrameBatch {
+    /// Payload bytes one frame may hold.
+    let budget: Int
+    /// The records gathered for the next frame.
+    private(set) var records: [ArticleRecord] = []
+    /// The bare ids gathered for the next frame (GET_MANY's missing ids, an ids-only SCAN's ids).
+    private(set) var ids: [ArticleID] = []
+    private var bytes = 0
+
+    init(budget: Int) { self.budget = budget }
+
+    /// Adds `record`, or `id` alone when there is none. When it would not fit with what is gathered, returns the
+    /// gathered frame to send first (and starts the next one with it).
+    mutating func add(_ record: ArticleRecord?, id: ArticleID) -> (records: [ArticleRecord], ids: [ArticleID])? {
+        let size = Self.fieldSize(record?.bytes.readableBytes ?? id.rawValue.utf8.count)
+        var full: (records: [ArticleRecord], ids: [ArticleID])?
+        if bytes + size > budget, !(records.isEmpty && ids.isEmpty) {
+            full = (records, ids)
+            records.removeAll()
+            ids.removeAll()
+            bytes = 0
+        }
+        if let record { records.append(record) } else { ids.append(id) }
+        bytes += size
+        return full
     }
 
     /// Bytes a LEN field of `length` bytes takes in a message: tag, length varint, bytes.
     static func fieldSize(_ length: Int) -> Int {
         1 + (length < 1 << 7 ? 1 : length < 1 << 14 ? 2 : length < 1 << 21 ? 3 : length < 1 << 28 ? 4 : 5) + length
-    }
-
-    func finishCancelled(_ requestID: RequestID, connection: Connection, done: (Response) -> Void) throws {
-        throw ProtocolError(code: .cancelled, message: "stream cancelled by the client")
     }
 }

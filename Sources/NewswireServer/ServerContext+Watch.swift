@@ -7,7 +7,6 @@ import NewswireEngine
 import NewswireModel
 import NewswireProtocol
 import NewswireSearch
-import NewswireStore
 
 /// Live queries: each WATCH stream, from its checks to the ERROR that ends it.
 extension ServerContext {
@@ -101,7 +100,7 @@ extension ServerContext {
                 if let reason = watch.endReason { try end(reason, replayed: false) }
                 let from = covered
                 let page = try await onPool { try self.engine.changes(after: from, limit: 512) }
-                let changes = page.filter { $0.sequence <= watch.after }.map(CommittedChange.init(feed:))
+                let changes = page.filter { $0.position <= watch.after }
                 if changes.isEmpty { break }
                 let result = replay.match(
                     changes.map { $0.article.map(ArticleChange.inserted) ?? .deleted($0.id) })
@@ -126,7 +125,7 @@ extension ServerContext {
                     watches.recordSent(1)
                     covered = change.position
                 }
-                covered = max(covered, min(page.last!.sequence, watch.after))
+                covered = max(covered, min(page.last!.position, watch.after))
                 if page.count < 512 { break }
             }
             covered = watch.after

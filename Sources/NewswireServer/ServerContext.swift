@@ -6,8 +6,8 @@ import NIOPosix
 import NewswireEngine
 import NewswireModel
 import NewswireProtocol
+// Only for the parse errors of live queries' standing queries (see ``protocolError(for:)``).
 import NewswireSearch
-import NewswireStore
 
 /// libdeflate compressors shared by the worker threads: each call borrows one (allocating one only when every
 /// compressor is busy), so there are never more than the threads compressing at once.
@@ -197,7 +197,7 @@ final class ServerContext: Sendable {
             var result = PutResultMessage(created: 0, updated: 0, unchanged: 0, rejected: rejected)
             for outcome in outcomes {
                 switch outcome.outcome {
-                case .inserted: result.created += 1
+                case .created: result.created += 1
                 case .updated: result.updated += 1
                 case .unchanged: result.unchanged += 1
                 }
@@ -257,22 +257,21 @@ final class ServerContext: Sendable {
         return .plain(buffer)
     }
 
-    /// The protocol error to answer an engine, query or store failure with; other errors pass through.
+    /// The protocol error to answer an engine failure (or a live query's malformed standing query) with; other
+    /// errors pass through.
     func protocolError(for error: any Error) -> any Error {
         switch error {
-        case let error as QueryError:
+        case let error as QueryError:  // WatchHub parses standing queries with NewswireSearch itself
             return ProtocolError(
                 code: .badQuery,
                 message: "bad query at character \(error.position): \(error.message)")
         case let error as EngineError:
             switch error.code {
             case .notFound: return ProtocolError(code: .notFound, message: error.message)
-            case .invalidArgument: return ProtocolError(code: .badQuery, message: error.message)
+            case .invalidArgument, .badQuery: return ProtocolError(code: .badQuery, message: error.message)
             case .closed: return ProtocolError(code: .shuttingDown, message: "server is shutting down; retry")
             default: return ProtocolError(code: .internal, message: error.message)
             }
-        case let error as StoreError:
-            return ProtocolError(code: .internal, message: "store error: \(error.message)")
         default:
             return error
         }
@@ -295,7 +294,7 @@ final class ServerContext: Sendable {
 
     func storeOutcome(_ outcome: PutOutcome) -> StoreOutcome {
         switch outcome.outcome {
-        case .inserted: .created
+        case .created: .created
         case .updated: .updated
         case .unchanged: .unchanged
         }

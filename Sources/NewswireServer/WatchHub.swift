@@ -164,7 +164,7 @@ final class WatchHub: Sendable {
 
     static func kind(_ kind: CommittedChange.Kind) -> WatchEventKind {
         switch kind {
-        case .inserted: .new
+        case .created: .new
         case .updated: .updated
         case .deleted: .deleted
         case .written: .changed

@@ -76,7 +76,8 @@ public final class TestServer: Sendable {
                 continuation.yield(address)
                 continuation.finish()
             })
-        let group = ServiceGroup(services: [server], logger: logger)
+        // As newswired runs them: the engine first, so it stops after the server has drained.
+        let group = ServiceGroup(services: [engine, server], logger: logger)
         // The server's tasks (every connection's reader, writer and requests) run on threads of their own, as two
         // cores would run them in `newswired`. On the test process's cooperative pool they would share its two
         // threads with every other test: two long synchronous tests (a whole-corpus oracle loop, a fuzzing loop)
@@ -98,8 +99,8 @@ public final class TestServer: Sendable {
             servingExecutor: servingExecutor, removesDirectory: dataDirectory == nil)
     }
 
-    /// Graceful shutdown (as on SIGTERM); returns once the server has drained and closed its engine. Throws if the
-    /// server's run failed. The temporary data directory is kept unless `removingData` is set.
+    /// Graceful shutdown (as on SIGTERM); returns once the server has drained and the engine has closed (saving its
+    /// snapshot). Throws if the server's or the engine's run failed. The temporary data directory is kept unless `removingData` is set.
     public func stop(removingData: Bool = false) async throws {
         await group.triggerGracefulShutdown()
         defer { servingExecutor.shutdown() }

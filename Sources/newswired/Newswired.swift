@@ -267,9 +267,12 @@ struct Newswired: AsyncParsableCommand {
             }
             logger.notice("metrics on http://\(metricsAddress.host):\(endpoint?.port ?? metricsAddress.port)/metrics")
         }
+        // The engine first: started before the server and, on SIGTERM/SIGINT, stopped after it (the server drains,
+        // then the engine saves its snapshot and closes).
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [.init(service: engine), .init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         do {
             try await group.run()
         } catch {

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NewswireClient
 import NewswireProtocol
+import NewswireTestSupport
 import Testing
 
 @testable import NewswireServer

@@ -3,6 +3,7 @@ import NIOCore
 import NewswireClient
 import NewswireModel
 import NewswireProtocol
+import NewswireTestSupport
 import NewswireServer
 import Testing
 

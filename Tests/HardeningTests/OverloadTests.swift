@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NewswireClient
 import NewswireProtocol
+import NewswireTestSupport
 import NewswireServer
 import Testing
 

@@ -108,7 +108,7 @@ struct ClusterEngineTests {
             }
             // The truth: the store's live set.
             var live: Set<ArticleID> = []
-            var cursor: ScanCursor?
+            var cursor: RecordCursor?
             repeat {
                 let page = try nodes[0].engine.scan(order: .id, after: cursor, limit: 1_000)
                 live.formUnion(page.articles.map(\.id))
@@ -159,7 +159,7 @@ struct ClusterEngineTests {
             _ = try writer.engine.put((0..<20).map { Self.article($0, writer: 0, version: 0) })
             _ = try writer.engine.put([Self.article(3, writer: 0, version: 1)])
             #expect(try writer.engine.delete(id: "c5"))
-            let feed = try writer.engine.changes(after: 0, limit: 1_000)
+            let feed = try writer.engine.store.changes(since: 0, limit: 1_000)
             let reader = try Node(url: url)
             let head = try writer.engine.latestPosition()
             #expect(try reader.engine.waitUntilApplied(head, timeout: .seconds(30)))

@@ -55,7 +55,7 @@ func groupCommitWorkload(seed: UInt64, writes: Int) -> [[Article]] {
 /// Everything stored, in id order (`duplicateOf` included).
 func storedArticles(_ engine: NewswireEngine) throws -> [Article] {
     var all: [Article] = []
-    var cursor: ScanCursor?
+    var cursor: RecordCursor?
     repeat {
         let page = try engine.scan(order: .id, after: cursor, limit: 500)
         all += page.articles
@@ -142,7 +142,7 @@ struct GroupCommitterTests {
             for (n, write) in writes.enumerated() {
                 committer.submit(write) { result in
                     if n == 0 { allQueued.wait() }
-                    #expect((try? result.get())?.map(\.outcome) == [.inserted])
+                    #expect((try? result.get())?.map(\.outcome) == [.created])
                     observed.withLock { $0.append(engine.indexSegmentCount) }
                     if remaining.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
                 }
@@ -179,7 +179,7 @@ struct GroupCommitterTests {
         defer { try? sequential.close() }
         let expected = try writes.flatMap { try sequential.put($0) }
         #expect(expected.map(\.duplicateOf) == [nil, nil, nil])
-        #expect(expected.map(\.outcome) == [.inserted, .updated, .inserted])
+        #expect(expected.map(\.outcome) == [.created, .updated, .created])
 
         let groupedDirectory = TemporaryDirectory("grouped")
         let grouped = try NewswireEngine.open(dataDirectory: groupedDirectory.path)
@@ -202,7 +202,7 @@ struct GroupCommitterTests {
                 group.addTask {
                     do {
                         let outcome = try await committer.put(write)
-                        #expect(outcome.map(\.outcome) == [.inserted])
+                        #expect(outcome.map(\.outcome) == [.created])
                         return write[0].id
                     } catch let error as EngineError {
                         #expect(error.code == .closed)

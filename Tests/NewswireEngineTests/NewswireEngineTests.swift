@@ -91,7 +91,7 @@ struct NewswireEngineTests {
 
         let a = makeArticle("a", title: "北京大学开学", paragraphs: ["alphaword 今天举行开学典礼。"])
         let b = makeArticle("b", title: "上海天气", paragraphs: ["晴到多云。"])
-        #expect(try engine.put([a, b]).map(\.outcome) == [.inserted, .inserted])
+        #expect(try engine.put([a, b]).map(\.outcome) == [.created, .created])
         #expect(try engine.search(SearchRequest(text: "alphaword")).hits.map(\.id) == ["a"])
         #expect(try engine.search(SearchRequest(text: "北京")).hits.map(\.id) == ["a"])
         #expect(try engine.article(id: "a") == a)
@@ -285,7 +285,7 @@ struct NewswireEngineTests {
         let engine = try NewswireEngine(store: SQLiteArticleStore(directory: dir.path), indexSnapshotPath: unwritable)
         engine.waitForBackgroundWork()
         #expect(try engine.stats().lastSnapshotError?.contains("missing-directory") == true)
-        #expect(try engine.put([makeArticle("w", paragraphs: ["delta 新闻"])]).map(\.outcome) == [.inserted])
+        #expect(try engine.put([makeArticle("w", paragraphs: ["delta 新闻"])]).map(\.outcome) == [.created])
         #expect(throws: (any Error).self) { try engine.saveSnapshot() }
         #expect(try engine.search(SearchRequest(text: "delta")).total == 1)
     }

@@ -279,9 +279,7 @@ enum ExchangeVectors {
         ]
     }
 
-    static func hex(_ buffer: ByteBuffer) -> String {
-        buffer.readableBytesView.map { String(format: "%02x", $0) }.joined()
-    }
+    static func hex(_ buffer: ByteBuffer) -> String { VectorFiles.hex(buffer.readableBytesView) }
 
     static func document() -> [String: Any] {
         [
@@ -307,22 +305,9 @@ enum ExchangeVectors {
             .deletingLastPathComponent().appendingPathComponent("proto-docs/vectors/exchanges.json")
     }
 
-    static func render(_ object: Any) -> String {
-        let data = try! JSONSerialization.data(
-            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self) + "\n"
-    }
+    static func render(_ object: Any) -> String { VectorFiles.render(object) }
 
-    static func bytes(fromHex hex: String) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            buffer.writeInteger(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return buffer
-    }
+    static func bytes(fromHex hex: String) -> ByteBuffer { ByteBuffer(bytes: VectorFiles.bytes(fromHex: hex)) }
 
     /// Checks one committed answer against the frames the server sent for its request id.
     static func check(_ expected: [String: Any], against frames: [Frame], in name: String) throws {

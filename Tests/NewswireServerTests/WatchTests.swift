@@ -35,7 +35,7 @@ struct WatchOracle {
             var stored = article
             stored.duplicateOf = outcome.duplicateOf
             changes.append(
-                Change(position: position, id: article.id, kind: outcome.outcome == .inserted ? .new : .updated, article: stored))
+                Change(position: position, id: article.id, kind: outcome.outcome == .created ? .new : .updated, article: stored))
         }
     }
 

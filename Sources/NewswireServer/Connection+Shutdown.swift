@@ -1,0 +1,57 @@
+import NIOCore
+import NewswireProtocol
+
+/// The connection's timers and graceful shutdown: each feeds the state machine and runs what it decides.
+extension Connection {
+    // MARK: Timers
+
+    /// No HELLO within the handshake timeout (fired by ``ConnectionTimeoutHandler``).
+    func handshakeTimedOut(after timeout: TimeAmount) {
+        perform(
+            shared.withLockedValue { $0.machine.handshakeTimedOut(after: timeout.nanoseconds / 1_000_000) },
+            opcode: nil)
+    }
+
+    /// Nothing read for the idle timeout (fired by ``ConnectionTimeoutHandler``).
+    func idleTimedOut() {
+        perform(shared.withLockedValue { $0.machine.idleTimedOut() }, opcode: nil)
+    }
+
+    // MARK: Shutdown
+
+    /// Graceful shutdown: GOAWAY now, new requests get SHUTTING_DOWN, in-flight ones get `grace` to finish and are
+    /// then told to retry; the connection closes once nothing is in flight.
+    func drain(grace: Duration) {
+        let graceMillis = UInt32(clamping: grace.microseconds / 1000)
+        let action = shared.withLockedValue {
+            $0.machine.shutdownRequested(
+                message: "server is shutting down; in-flight requests have \(graceMillis) ms to finish",
+                graceMillis: graceMillis)
+        }
+        perform(action, opcode: nil)
+        guard case .goAway = action else { return }
+        // A watch never finishes by itself: end each now, with the position to resume from (PROTOCOL.md §5.19).
+        let watches = shared.withLockedValue { shared in shared.machine.watchesInFlight.compactMap { shared.watches[$0] } }
+        for watch in watches { watch.end(.shuttingDown) }
+        channel.eventLoop.scheduleTask(in: .nanoseconds(grace.nanoseconds)) { [self] in
+            self.expireGrace()
+        }
+    }
+
+    /// Grace period over: every request still in flight is told to retry, then the connection closes.
+    private func expireGrace() {
+        let unanswered = shared.withLockedValue { $0.machine.graceExpired() }
+        guard !unanswered.isEmpty else { return }
+        for requestID in unanswered {
+            queue.enqueue(
+                .frame(
+                    OutboundFrame(
+                        .error(
+                            ProtocolError(
+                                code: .shuttingDown,
+                                message: "server shut down before this request finished; retry on a new connection",
+                                requestID: requestID)), requestID: requestID)))
+        }
+        queueClose()
+    }
+}
