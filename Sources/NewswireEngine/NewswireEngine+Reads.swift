@@ -61,6 +61,12 @@ extension NewswireEngine {
         try index.search(request)
     }
 
+    /// The same search when its estimated work is at most `maxWork` units (see
+    /// `SearchIndex.search(_:ifWorkAtMost:)`); nil, without searching, when it is larger.
+    public func search(_ request: SearchRequest, ifWorkAtMost maxWork: Int) throws -> SearchPage? {
+        try index.search(request, ifWorkAtMost: maxWork)
+    }
+
     /// Articles related to `id`, best first, never `id` itself. Throws ``EngineError/Code/notFound`` when `id`
     /// is not stored.
     public func related(to id: ArticleID, limit: Int) throws -> [SearchHit] {

@@ -100,6 +100,22 @@ public final class SearchIndex: @unchecked Sendable {
         return page
     }
 
+    /// The same search, run only when its estimated work is at most `maxWork` units (one unit is about one posting
+    /// visited and scored; a hit with a snippet 128); nil, without searching, when it is larger. For callers
+    /// that run small searches where they stand and hand larger ones to a worker thread. Results are
+    /// ``search(_:)``'s.
+    public func search(_ request: SearchRequest, ifWorkAtMost maxWork: Int) throws(QueryError) -> SearchPage? {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let query = try QueryParser.parse(request.text)
+        let page = lock.withReadLock { () -> SearchPage? in
+            let executor = Executor(state: state, request: request, query: query)
+            return executor.estimatedWork <= maxWork ? executor.run() : nil
+        }
+        guard var page else { return nil }
+        page.tookMicros = Int((DispatchTime.now().uptimeNanoseconds - started) / 1000)
+        return page
+    }
+
     /// Articles most like the one with `id` (More-Like-This over its most distinctive bigrams and words by
     /// tf-idf), best first, never including the article itself; nil when `id` is not indexed.
     public func related(to id: ArticleID, limit: Int) -> [SearchHit]? {
