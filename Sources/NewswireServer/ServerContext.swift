@@ -144,10 +144,11 @@ final class ServerContext: Sendable {
             // Encoded and compressed where the search ran: the connection's writer only copies bytes.
             let zlibThreshold = connection.handshake.flatMap(RecordCache.Entry.zlibThreshold(for:))
             // A small search runs on this task: the hop to a worker thread and back (a hand-off, two thread
-            // wake-ups) costs about as much CPU as the search. Larger ones leave the task's thread to connections.
+            // wake-ups) costs about as much CPU as the search. Larger ones go to the pool, so a heavy query never
+            // holds one of the few threads connection tasks run on.
             let small: SearchPage?
             do {
-                small = try engine.search(search, ifWorkAtMost: Self.inlineSearchWork)
+                small = try engine.search(search, ifWorkAtMost: configuration.limits.inlineSearchWork)
             } catch {
                 throw protocolError(for: error)
             }
@@ -250,12 +251,6 @@ final class ServerContext: Sendable {
             throw ProtocolError(code: .protocolError, message: "\(opcode) cannot be dispatched")
         }
     }
-
-    /// The largest search (in the search index's work units, 4–30 ns each on the benchmark machine) run on the
-    /// request's own task rather than a worker thread: at most a few hundred µs, about what the hop to the pool
-    /// and back costs for a few searches (30 µs of CPU per search measured). Larger ones go to the pool so a
-    /// heavy query never holds one of the few threads connection tasks run on.
-    static let inlineSearchWork = 8_000
 
     func onPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         do {

@@ -252,6 +252,49 @@ import Testing
         try Self.check(index, oracle, queries: queries)
     }
 
+    /// A search bounded by its estimated work (the server runs small ones on the request's task): when it runs,
+    /// the same page as an unbounded search; above the bound, not run at all.
+    @Test func boundedSearchAnswersLikeSearchOrNotAtAll() throws {
+        let (index, _) = Self.fixtureIndex()
+        let queries = Self.sampleQueries(from: Fixtures.articles, count: 120, seed: 13) + [
+            "北京 OR 新疆", "before:2023-01-01", "-\"人民共和\" 国", "\"hong kong\" economy", "title:北京",
+        ]
+        for text in queries {
+            for snippets in [false, true] {
+                let request = SearchRequest(text: text, limit: 10, includeSnippets: snippets)
+                var full = try index.search(request)
+                var bounded = try #require(try index.search(request, ifWorkAtMost: .max), "\(text)")
+                full.tookMicros = 0
+                bounded.tookMicros = 0
+                #expect(bounded == full, "\(text)")
+                #expect(try index.search(request, ifWorkAtMost: -1) == nil, "\(text)")
+            }
+        }
+        #expect(throws: QueryError.self) { try index.search(SearchRequest(text: "\"unclosed"), ifWorkAtMost: .max) }
+    }
+
+    /// The estimate grows with the candidates a search can yield and with what checking each costs.
+    @Test func workEstimateGrowsWithCandidatesAndTheirCost() throws {
+        let articles = TopKTests.synthetic()
+        let (index, _) = Self.indexAndOracle(articles)
+        func work(_ text: String, snippets: Bool = false) throws -> Int {
+            let request = SearchRequest(text: text, limit: 10, includeSnippets: snippets)
+            // The smallest bound the search runs within is its estimate.
+            var low = 0
+            var high = 1 << 40
+            while low < high {
+                let middle = (low + high) / 2
+                if try index.search(request, ifWorkAtMost: middle) != nil { high = middle } else { low = middle + 1 }
+            }
+            return low
+        }
+        #expect(try work("不存在的词") < work("经济"))
+        #expect(try work("经济") < work("经济", snippets: true))
+        #expect(try work("经济") < work("经济 title:经济"))
+        #expect(try work("人民") < work("人民 OR 经济"))
+        #expect(try work("after:1970-01-02") >= articles.count)
+    }
+
     /// Exactness must survive incremental writes: many segments, replacements, removals and merges.
     @Test func incrementalWritesMatchOracle() throws {
         let index = SearchIndex()
