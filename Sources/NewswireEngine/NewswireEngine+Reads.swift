@@ -61,10 +61,15 @@ extension NewswireEngine {
         try index.search(request)
     }
 
-    /// The same search when its estimated work is at most `maxWork` units (see
-    /// `SearchIndex.search(_:ifWorkAtMost:)`); nil, without searching, when it is larger.
-    public func search(_ request: SearchRequest, ifWorkAtMost maxWork: Int) throws -> SearchPage? {
-        try index.search(request, ifWorkAtMost: maxWork)
+    /// ``search(_:)`` in two steps: parse and plan (throws for a malformed query), look at the plan's estimated
+    /// work, then run it with `search(_ prepared:)` on the thread of your choice.
+    public func prepareSearch(_ request: SearchRequest) throws -> PreparedSearch {
+        try index.prepare(request)
+    }
+
+    /// Runs a search from ``prepareSearch(_:)`` (planned again first when the index changed since).
+    public func search(_ prepared: PreparedSearch) -> SearchPage {
+        index.run(prepared)
     }
 
     /// Articles related to `id`, best first, never `id` itself. Throws ``EngineError/Code/notFound`` when `id`

@@ -146,19 +146,18 @@ final class ServerContext: Sendable {
             // A small search runs on this task: the hop to a worker thread and back (a hand-off, two thread
             // wake-ups) costs about as much CPU as the search. Larger ones go to the pool, so a heavy query never
             // holds one of the few threads connection tasks run on.
-            let small: SearchPage?
+            let prepared: PreparedSearch
             do {
-                small = try engine.search(search, ifWorkAtMost: configuration.limits.inlineSearchWork)
+                prepared = try engine.prepareSearch(search)
             } catch {
                 throw protocolError(for: error)
             }
             let payload: OutboundPayload
-            if let small {
-                payload = encodedAnswer(.searchResult(small), zlibThreshold: zlibThreshold)
+            if prepared.estimatedWork <= configuration.limits.inlineSearchWork {
+                payload = encodedAnswer(.searchResult(engine.search(prepared)), zlibThreshold: zlibThreshold)
             } else {
                 payload = try await onPool {
-                    let page = try self.engine.search(search)
-                    return self.encodedAnswer(.searchResult(page), zlibThreshold: zlibThreshold)
+                    self.encodedAnswer(.searchResult(self.engine.search(prepared)), zlibThreshold: zlibThreshold)
                 }
             }
             connection.complete(requestID, payload: payload, answer: .searchResult, opcode: opcode, started: started)

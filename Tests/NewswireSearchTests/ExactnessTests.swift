@@ -252,25 +252,36 @@ import Testing
         try Self.check(index, oracle, queries: queries)
     }
 
-    /// A search bounded by its estimated work (the server runs small ones on the request's task): when it runs,
-    /// the same page as an unbounded search; above the bound, not run at all.
-    @Test func boundedSearchAnswersLikeSearchOrNotAtAll() throws {
+    /// A search in two steps (the server looks at the plan's estimated work to choose where to run it): the
+    /// same page as ``SearchIndex/search(_:)``, also when the index changed between planning and running.
+    @Test func preparedSearchAnswersLikeSearch() throws {
         let (index, _) = Self.fixtureIndex()
         let queries = Self.sampleQueries(from: Fixtures.articles, count: 120, seed: 13) + [
             "北京 OR 新疆", "before:2023-01-01", "-\"人民共和\" 国", "\"hong kong\" economy", "title:北京",
         ]
+        func same(_ a: SearchPage, _ b: SearchPage) -> Bool {
+            var (a, b) = (a, b)
+            a.tookMicros = 0
+            b.tookMicros = 0
+            return a == b
+        }
         for text in queries {
             for snippets in [false, true] {
-                let request = SearchRequest(text: text, limit: 10, includeSnippets: snippets)
-                var full = try index.search(request)
-                var bounded = try #require(try index.search(request, ifWorkAtMost: .max), "\(text)")
-                full.tookMicros = 0
-                bounded.tookMicros = 0
-                #expect(bounded == full, "\(text)")
-                #expect(try index.search(request, ifWorkAtMost: -1) == nil, "\(text)")
+                let request = SearchRequest(text: text, limit: 10, includeSnippets: snippets, facets: [.source])
+                let prepared = try index.prepare(request)
+                #expect(same(index.run(prepared), try index.search(request)), "\(text)")
             }
         }
-        #expect(throws: QueryError.self) { try index.search(SearchRequest(text: "\"unclosed"), ifWorkAtMost: .max) }
+        #expect(throws: QueryError.self) { try index.prepare(SearchRequest(text: "\"unclosed")) }
+        // Planned, then the index changes (a removal, a new article, a merge): the run answers as of now.
+        let articles = Fixtures.articles
+        for text in queries.prefix(40) {
+            let request = SearchRequest(text: text, limit: 5)
+            let prepared = try index.prepare(request)
+            index.remove(id: articles[text.count % articles.count].id)
+            index.upsert(contentsOf: [articles[(text.count + 3) % articles.count]])
+            #expect(same(index.run(prepared), try index.search(request)), "\(text)")
+        }
     }
 
     /// The estimate grows with the candidates a search can yield and with what checking each costs.
@@ -278,15 +289,7 @@ import Testing
         let articles = TopKTests.synthetic()
         let (index, _) = Self.indexAndOracle(articles)
         func work(_ text: String, snippets: Bool = false) throws -> Int {
-            let request = SearchRequest(text: text, limit: 10, includeSnippets: snippets)
-            // The smallest bound the search runs within is its estimate.
-            var low = 0
-            var high = 1 << 40
-            while low < high {
-                let middle = (low + high) / 2
-                if try index.search(request, ifWorkAtMost: middle) != nil { high = middle } else { low = middle + 1 }
-            }
-            return low
+            try index.prepare(SearchRequest(text: text, limit: 10, includeSnippets: snippets)).estimatedWork
         }
         #expect(try work("不存在的词") < work("经济"))
         #expect(try work("经济") < work("经济", snippets: true))
