@@ -66,6 +66,17 @@ extension NewswireEngine {
         try mappingErrors { try index.search(request) }
     }
 
+    /// ``search(_:)`` in two steps: parse and plan (throws for a malformed query), look at the plan's estimated
+    /// work, then run it with `search(_ prepared:)` on the thread of your choice.
+    public func prepareSearch(_ request: SearchRequest) throws -> PreparedSearch {
+        try index.prepare(request)
+    }
+
+    /// Runs a search from ``prepareSearch(_:)`` (planned again first when the index changed since).
+    public func search(_ prepared: PreparedSearch) -> SearchPage {
+        index.run(prepared)
+    }
+
     /// Articles related to `id`, best first, never `id` itself. Throws ``EngineError/Code/notFound`` when `id`
     /// is not stored.
     public func related(to id: ArticleID, limit: Int) throws -> [SearchHit] {

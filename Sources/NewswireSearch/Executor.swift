@@ -20,6 +20,8 @@ struct Executor {
         /// Relative offset of each plan term (positional plans).
         let offsets: [Int32]
         let idf: Double
+        /// Documents holding the plan's rarest term (index-wide): how many candidates this text can yield.
+        let documentFrequency: Int
     }
 
     /// A condition compiled against the index; filters point into `allowed` tables.
@@ -68,7 +70,8 @@ struct Executor {
                 texts.append(
                     Text(
                         pattern: pattern, scope: scope, plan: plan, kind: kind, offsets: offsets,
-                        idf: Scoring.idf(documentFrequency: df, documentCount: state.liveCount)))
+                        idf: Scoring.idf(documentFrequency: df, documentCount: state.liveCount),
+                        documentFrequency: df))
                 return .text(texts.count - 1)
             case .source(let name):
                 allowed.append(state.sources.normalized.map { $0.unicodeScalars.contains(name.unicodeScalars) })
@@ -118,6 +121,50 @@ struct Executor {
             }
         }
         return best
+    }
+
+    // MARK: Work estimate
+
+    /// A bound, in "candidate units" (one unit about one posting visited and scored), on the work this search
+    /// does: the candidates its drivers can yield (the rarest required text's documents, else the cheapest OR
+    /// group's union, else every document), weighted by what checking one costs, plus building the page. Used by
+    /// callers deciding whether a search is small enough to run where they stand; it never changes a result.
+    var estimatedWork: Int {
+        func weight(_ text: Text) -> Int {
+            switch text.kind {
+            case .single: return 1
+            case .positional: return 2 * text.plan.terms.count
+            case .verifyText: return 256  // re-analyses each candidate's text
+            }
+        }
+        var perCandidate = texts.reduce(0) { $0 + weight($1) } + (allowed.isEmpty ? 0 : 1)
+        if !request.facets.isEmpty { perCandidate += 2 * request.facets.count }
+        var candidates = Int.max
+        for condition in required {
+            if case .text(let i) = condition { candidates = min(candidates, texts[i].documentFrequency) }
+        }
+        if candidates == .max {
+            for group in optionalGroups {
+                var union = 0
+                for alternative in group {
+                    var rarest = state.liveCount
+                    for condition in alternative {
+                        if case .text(let i) = condition { rarest = min(rarest, texts[i].documentFrequency) }
+                    }
+                    union += rarest
+                }
+                candidates = min(candidates, union)
+            }
+        }
+        if candidates == .max { candidates = state.liveCount }
+        // A page's hit costs a few dozen units (ids, titles as strings); with a snippet, about a hundred more.
+        let (sum, overflow) = max(0, request.offset).addingReportingOverflow(max(0, request.limit))
+        let pageHits = min(overflow ? Int.max : sum, candidates)
+        let perHit = request.includeSnippets ? 128 : 24
+        let (work, workOverflow) = candidates.multipliedReportingOverflow(by: max(1, perCandidate))
+        let (pageWork, pageOverflow) = pageHits.multipliedReportingOverflow(by: perHit)
+        guard !workOverflow, !pageOverflow else { return .max }
+        return work &+ pageWork
     }
 
     // MARK: Per-segment evaluation

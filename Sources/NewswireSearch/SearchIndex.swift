@@ -11,7 +11,11 @@ public final class SearchIndex: @unchecked Sendable {
     fileprivate let lock = ReadWriteLock()
     /// Serialises writers, so merges can be built outside `lock`.
     private let writer = NSLock()
-    fileprivate var state = IndexState()
+    fileprivate var state = IndexState() {
+        // Any change, however small, makes a search prepared before it plan again (see ``run(_:)``).
+        didSet { generation &+= 1 }
+    }
+    private var generation = 0
 
     /// Creates an empty index.
     public init() {}
@@ -100,6 +104,32 @@ public final class SearchIndex: @unchecked Sendable {
         return page
     }
 
+    /// Parses and plans a search (``search(_:)`` in two steps, so a caller can look at its estimated work and
+    /// choose where to run it); throws ``QueryError`` for a malformed query. Run it with ``run(_:)``.
+    public func prepare(_ request: SearchRequest) throws(QueryError) -> PreparedSearch {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let query = try QueryParser.parse(request.text)
+        return lock.withReadLock {
+            let executor = Executor(state: state, request: request, query: query)
+            return PreparedSearch(
+                executor: executor, generation: generation, started: started, estimatedWork: executor.estimatedWork)
+        }
+    }
+
+    /// Runs a prepared search, on any thread: the page ``search(_:)`` answers now. A search prepared before the
+    /// index last changed is planned again first (its plan holds the index as it was).
+    public func run(_ prepared: PreparedSearch) -> SearchPage {
+        var page = lock.withReadLock {
+            let executor =
+                prepared.generation == generation
+                ? prepared.executor
+                : Executor(state: state, request: prepared.executor.request, query: prepared.executor.query)
+            return executor.run()
+        }
+        page.tookMicros = Int((DispatchTime.now().uptimeNanoseconds - prepared.started) / 1000)
+        return page
+    }
+
     /// Articles most like the one with `id` (More-Like-This over its most distinctive bigrams and words by
     /// tf-idf), best first, never including the article itself; nil when `id` is not indexed.
     public func related(to id: ArticleID, limit: Int) -> [SearchHit]? {
@@ -149,6 +179,20 @@ public final class SearchIndex: @unchecked Sendable {
 
     /// Segment sizes, newest last (for tests and diagnostics).
     var segmentSizes: [Int] { lock.withReadLock { state.segments.map(\.count) } }
+}
+
+/// A parsed and planned search from ``SearchIndex/prepare(_:)``, run by ``SearchIndex/run(_:)``.
+///
+/// Unchecked: the plan holds the index state as of planning (immutable segments, copy-on-write arrays) and is
+/// only run under the index's read lock, and only while that state is still the index's.
+public struct PreparedSearch: @unchecked Sendable {
+    fileprivate let executor: Executor
+    fileprivate let generation: Int
+    fileprivate let started: UInt64
+    /// The work the search is estimated to do, in units of about one posting visited and scored (4–30 ns on the
+    /// benchmark machine; a hit's snippet counts 128): for a caller choosing to run small searches where it
+    /// stands and larger ones on a worker thread. Never changes a result.
+    public let estimatedWork: Int
 }
 
 /// A batch of articles analysed into a segment by ``SearchIndex/prepare(contentsOf:)``, ready to install.

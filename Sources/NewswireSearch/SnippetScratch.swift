@@ -21,6 +21,11 @@ struct SnippetScratch {
         var units: UnsafeMutablePointer<Unit>
         var unitCapacity = 0
         var unitCount = 0
+        /// Where the last analysis stopped (source offset), and its state before the word open at the cut was
+        /// closed: a longer prefix of the same body resumes from there.
+        var analysedCount = 0
+        var analysis = Analysis()
+        var unitsBeforeCut = 0
 
         init() {
             normalized = .allocate(capacity: 0)
@@ -65,18 +70,21 @@ struct SnippetScratch {
 
     init() {}
 
-    /// The occurrences of `patterns` in `body` as the reference path finds them, or nil when the body holds
-    /// text only Foundation normalises (a combining mark, or a surrogate pair).
+    /// The occurrences of `patterns` in the first `limit` code units of `body` as the reference path finds them
+    /// in that prefix, or nil when the prefix holds text only Foundation normalises (a combining mark, or a
+    /// surrogate pair). With `resuming`, the previous call's analysis of a shorter prefix of the same body is
+    /// extended rather than redone (the analysis of a prefix is the analysis of any shorter prefix plus what
+    /// follows, but for the word open at the shorter cut, which is re-opened).
     mutating func occurrences(
-        in body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns
+        in body: UnsafeBufferPointer<UInt16>, limit: Int, resuming: Bool, patterns: SnippetPatterns
     ) -> [SnippetBuilder.Occurrence]? {
         guard !patterns.patterns.isEmpty else { return [] }
-        guard normalizeAndAnalyse(body) else { return nil }
-        return match(patterns, sourceCount: body.count)
+        guard normalizeAndAnalyse(body, limit: limit, resuming: resuming) else { return nil }
+        return match(patterns, sourceCount: limit)
     }
 
     /// ``Analyzer/units(of:basePosition:into:)`` as state fed one normalised scalar at a time.
-    private struct Analysis {
+    fileprivate struct Analysis {
         var position: Int32 = -1
         var hasPrevious = false
         var previousWasWord = false
@@ -128,25 +136,34 @@ struct SnippetScratch {
         }
     }
 
-    /// Normalises `body` through the normaliser's table and analyses it in the same pass, or returns false when a
-    /// scalar needs the normaliser's slow path.
-    private func normalizeAndAnalyse(_ body: UnsafeBufferPointer<UInt16>) -> Bool {
+    /// Normalises `body[0..<limit]` through the normaliser's table and analyses it in the same pass (resuming the
+    /// previous, shorter prefix's analysis when asked), or returns false when a scalar needs the normaliser's
+    /// slow path.
+    private func normalizeAndAnalyse(_ body: UnsafeBufferPointer<UInt16>, limit: Int, resuming: Bool) -> Bool {
         let storage = self.storage
-        storage.normalizedCount = 0
-        storage.unitCount = 0
-        storage.reserveNormalized(body.count)
-        storage.reserveUnits(body.count)
-        let unitCount = Normalizer.withBMPTable { table -> Int? in
-            var analysis = Analysis()
+        var analysis = Analysis()
+        var first = 0
+        if resuming && storage.analysedCount <= limit {
+            // Drop the unit of the word the previous cut closed early: the word may go on past the cut.
+            analysis = storage.analysis
+            storage.unitCount = storage.unitsBeforeCut
+            first = storage.analysedCount
+        } else {
+            storage.normalizedCount = 0
+            storage.unitCount = 0
+        }
+        storage.reserveNormalized(storage.normalizedCount + (limit - first))
+        storage.reserveUnits(storage.unitCount + (limit - first))
+        let finished = Normalizer.withBMPTable { table -> Bool in
             let exceptions = Normalizer.oneToOneExceptionMask
             var normalized = storage.normalized
             var origins = storage.origins
             var units = storage.units
             var capacity = storage.normalizedCapacity
-            var n = 0
-            for i in 0..<body.count {
+            var n = storage.normalizedCount
+            for i in first..<limit {
                 let u = body[i]
-                if u & 0xF800 == 0xD800 { return nil }  // a surrogate: astral text
+                if u & 0xF800 == 0xD800 { return false }  // a surrogate: astral text
                 let entry = table[Int(u)]
                 if entry & exceptions == 0 {
                     let value = entry & 0x1F_FFFF
@@ -155,9 +172,9 @@ struct SnippetScratch {
                     analysis.feed(value, class: UInt8(truncatingIfNeeded: entry >> 28) & 3, at: n, into: units)
                     n += 1
                 } else {
-                    guard let expansion = Normalizer.expansion(of: entry), !expansion.isEmpty else { return nil }
+                    guard let expansion = Normalizer.expansion(of: entry), !expansion.isEmpty else { return false }
                     // An expansion can outgrow the one-per-code-unit room reserved up front.
-                    let needed = n + expansion.count + (body.count - i - 1)
+                    let needed = n + expansion.count + (limit - i - 1)
                     if needed > capacity {
                         storage.normalizedCount = n
                         storage.reserveNormalized(needed)
@@ -176,13 +193,16 @@ struct SnippetScratch {
                     }
                 }
             }
-            if analysis.wordStart >= 0 { analysis.closeWord(at: n, into: units) }
             storage.normalizedCount = n
-            return analysis.unitCount
+            storage.analysedCount = limit
+            storage.analysis = analysis
+            storage.unitsBeforeCut = analysis.unitCount
+            if analysis.wordStart >= 0 { analysis.closeWord(at: n, into: units) }
+            storage.unitCount = analysis.unitCount
+            return true
         }
-        guard let unitCount else { return false }
-        storage.unitCount = unitCount
-        return true
+        if !finished { storage.analysedCount = Int.max }  // nothing to resume
+        return finished
     }
 
     @inline(__always)

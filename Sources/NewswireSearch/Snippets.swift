@@ -78,8 +78,9 @@ enum SnippetBuilder {
 
     /// The snippet of a body stored as UTF-16 (the index's stored text); same result as the reference path.
     ///
-    /// Reads only as much of the body as it must: a prefix first (a few snippet lengths), growing fourfold until
-    /// the prefix holds a window that shows every pattern and ends before the prefix does. No later window can
+    /// Reads only as much of the body as it must: a prefix first (one and a half snippet lengths), doubling
+    /// (each step extends the previous analysis) until the prefix holds a window that shows every pattern and ends
+    /// before the prefix does. No later window can
     /// beat that one (it already shows the most patterns possible, and ties go to the earliest), and every
     /// occurrence it highlights ends inside the prefix, where the analysis is the whole body's (only a unit
     /// touching the cut may differ, and occurrences ending there are set aside).
@@ -88,13 +89,17 @@ enum SnippetBuilder {
     ) -> (String, [HighlightRange]) {
         let patternCount = patterns.patterns.count
         let clampedLength = min(max(length, 1), max(body.count, 1))
-        var limit = min(body.count, max(3 * clampedLength, initialPrefix))
+        // A window anchored at an occurrence ends 4/5 of its length after it: this first prefix settles every
+        // body whose best window starts in its first few dozen characters (the common case for top hits).
+        var limit = min(body.count, max(clampedLength + clampedLength / 2, initialPrefix))
+        var resuming = false
         var placed: (window: Range<Int>, highlights: [HighlightRange])
         while true {
-            guard var occurrences = scratch.occurrences(in: UnsafeBufferPointer(rebasing: body[0..<limit]), patterns: patterns)
+            guard var occurrences = scratch.occurrences(in: body, limit: limit, resuming: resuming, patterns: patterns)
             else {
                 return snippet(body: UTF16Text.string(body), patterns: patterns.patterns, length: length)
             }
+            resuming = true
             let complete = limit == body.count
             if !complete { occurrences.removeAll { $0.range.upperBound >= limit } }
             let (window, highlights, distinct) = place(
@@ -103,7 +108,8 @@ enum SnippetBuilder {
                 placed = (window, highlights)
                 break
             }
-            limit = min(body.count, limit * 4)
+            // The analysis so far is kept and extended, so doubling costs no re-reading.
+            limit = min(body.count, limit * 2)
         }
         let (window, highlights) = placed
         let text = withUnsafeTemporaryAllocation(of: UInt16.self, capacity: max(window.count, 1)) { out in

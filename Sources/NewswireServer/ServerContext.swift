@@ -141,11 +141,24 @@ final class ServerContext: Sendable {
         case .search(let search):
             try checkSearch(search)
             try await waitForPosition(search.minPosition)
-            // Encoded and compressed on the worker with the search: the connection's writer only copies bytes.
+            // Encoded and compressed where the search ran: the connection's writer only copies bytes.
             let zlibThreshold = connection.handshake.flatMap(RecordCache.Entry.zlibThreshold(for:))
-            let payload = try await onPool {
-                let page = try self.engine.search(search)
-                return self.encodedAnswer(.searchResult(page), zlibThreshold: zlibThreshold)
+            // A small search runs on this task: the hop to a worker thread and back (a hand-off, two thread
+            // wake-ups) costs about as much CPU as the search. Larger ones go to the pool, so a heavy query never
+            // holds one of the few threads connection tasks run on.
+            let prepared: PreparedSearch
+            do {
+                prepared = try engine.prepareSearch(search)
+            } catch {
+                throw protocolError(for: error)
+            }
+            let payload: OutboundPayload
+            if prepared.estimatedWork <= configuration.limits.inlineSearchWork {
+                payload = encodedAnswer(.searchResult(engine.search(prepared)), zlibThreshold: zlibThreshold)
+            } else {
+                payload = try await onPool {
+                    self.encodedAnswer(.searchResult(self.engine.search(prepared)), zlibThreshold: zlibThreshold)
+                }
             }
             connection.complete(requestID, payload: payload, answer: .searchResult, opcode: opcode, started: started)
 
@@ -247,7 +260,8 @@ final class ServerContext: Sendable {
     }
 
     /// `response` encoded, and compressed when the connection agreed on zlib from `zlibThreshold` bytes and
-    /// compressing makes it smaller (PROTOCOL.md §10). Runs on a worker thread, with libdeflate (``compressors``).
+    /// compressing makes it smaller (PROTOCOL.md §10). Runs where the search ran (a worker thread, or the request
+    /// task for a small one), with libdeflate (``compressors``).
     func encodedAnswer(_ response: Response, zlibThreshold: Int?) -> OutboundPayload {
         var buffer = ByteBuffer()
         response.encode(into: &buffer)

@@ -88,6 +88,35 @@ struct EndToEndTests {
         try await server.stop()
     }
 
+    @Test("a search answers the same whether it runs on the request's task or on a worker thread")
+    func searchesAnswerTheSameInlineAndOnThePool() async throws {
+        let inline = try await TestServer.start { $0.limits.inlineSearchWork = .max }
+        let pooled = try await TestServer.start { $0.limits.inlineSearchWork = 0 }
+        let articles = (0..<120).map(syntheticArticle)
+        let clients = [inline.client(), pooled.client()]
+        for client in clients { _ = try await client.put(articles) }
+        let requests = [
+            SearchRequest(text: "第7号测试文章"), SearchRequest(text: "能源 合作", limit: 20, facets: [.source, .month]),
+            SearchRequest(text: "四川 OR chengdu", offset: 5, limit: 7), SearchRequest(text: "title:新疆 -第3号"),
+            SearchRequest(text: "没有这个词"),
+        ]
+        for request in requests {
+            var pages: [SearchPage] = []
+            for client in clients {
+                var page = try await client.search(request)
+                page.tookMicros = 0
+                pages.append(page)
+            }
+            #expect(pages[0] == pages[1], "\(request.text)")
+            #expect(pages[0].total > 0 || request.text == "没有这个词")
+        }
+        await expectClientError(.badQuery) { _ = try await clients[0].search(SearchRequest(text: "\"unterminated")) }
+        await expectClientError(.badQuery) { _ = try await clients[1].search(SearchRequest(text: "\"unterminated")) }
+        for client in clients { await client.shutdown() }
+        try await inline.stop()
+        try await pooled.stop()
+    }
+
     @Test("SCAN streams every record in date and id order, in batches, within a date range")
     func scanStreams() async throws {
         let server = try await TestServer.start()

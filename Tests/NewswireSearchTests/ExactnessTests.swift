@@ -252,6 +252,52 @@ import Testing
         try Self.check(index, oracle, queries: queries)
     }
 
+    /// A search in two steps (the server looks at the plan's estimated work to choose where to run it): the
+    /// same page as ``SearchIndex/search(_:)``, also when the index changed between planning and running.
+    @Test func preparedSearchAnswersLikeSearch() throws {
+        let (index, _) = Self.fixtureIndex()
+        let queries = Self.sampleQueries(from: Fixtures.articles, count: 120, seed: 13) + [
+            "北京 OR 新疆", "before:2023-01-01", "-\"人民共和\" 国", "\"hong kong\" economy", "title:北京",
+        ]
+        func same(_ a: SearchPage, _ b: SearchPage) -> Bool {
+            var (a, b) = (a, b)
+            a.tookMicros = 0
+            b.tookMicros = 0
+            return a == b
+        }
+        for text in queries {
+            for snippets in [false, true] {
+                let request = SearchRequest(text: text, limit: 10, includeSnippets: snippets, facets: [.source])
+                let prepared = try index.prepare(request)
+                #expect(same(index.run(prepared), try index.search(request)), "\(text)")
+            }
+        }
+        #expect(throws: QueryError.self) { try index.prepare(SearchRequest(text: "\"unclosed")) }
+        // Planned, then the index changes (a removal, a new article, a merge): the run answers as of now.
+        let articles = Fixtures.articles
+        for text in queries.prefix(40) {
+            let request = SearchRequest(text: text, limit: 5)
+            let prepared = try index.prepare(request)
+            index.remove(id: articles[text.count % articles.count].id)
+            index.upsert(contentsOf: [articles[(text.count + 3) % articles.count]])
+            #expect(same(index.run(prepared), try index.search(request)), "\(text)")
+        }
+    }
+
+    /// The estimate grows with the candidates a search can yield and with what checking each costs.
+    @Test func workEstimateGrowsWithCandidatesAndTheirCost() throws {
+        let articles = TopKTests.synthetic()
+        let (index, _) = Self.indexAndOracle(articles)
+        func work(_ text: String, snippets: Bool = false) throws -> Int {
+            try index.prepare(SearchRequest(text: text, limit: 10, includeSnippets: snippets)).estimatedWork
+        }
+        #expect(try work("不存在的词") < work("经济"))
+        #expect(try work("经济") < work("经济", snippets: true))
+        #expect(try work("经济") < work("经济 title:经济"))
+        #expect(try work("人民") < work("人民 OR 经济"))
+        #expect(try work("after:1970-01-02") >= articles.count)
+    }
+
     /// Exactness must survive incremental writes: many segments, replacements, removals and merges.
     @Test func incrementalWritesMatchOracle() throws {
         let index = SearchIndex()

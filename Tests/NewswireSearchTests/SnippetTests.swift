@@ -55,6 +55,31 @@ import Testing
         }
     }
 
+    /// The stored-text path reads a prefix and extends its analysis as the prefix doubles: words and phrases
+    /// that straddle any cut, matches deep in long bodies and patterns far apart agree with the reference.
+    @Test func storedTextPathEqualsTheReferenceAcrossPrefixCuts() throws {
+        let word = "internationalisation"
+        var bodies: [String] = []
+        for shift in 0..<24 {
+            // Shifting by one character moves every word boundary across the prefix cuts.
+            let filler = String(repeating: "x", count: shift) + " " + Array(repeating: word, count: 40).joined(separator: " ")
+            bodies.append(filler + " 人民共和国 " + word + "。" + filler + " apec hong kong")
+            bodies.append(String(repeating: "这是一段无关的文字，", count: shift * 7) + "北京大学" + filler + "人民")
+        }
+        let queries = [word, "人民共和", "北京大学 人民", "\"hong kong\" apec", "apec 人民", "\(word) 北京"]
+        for body in bodies {
+            for query in queries {
+                let patterns = try Self.patterns(query)
+                for length in [1, 7, 40, 120, 300] {
+                    let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: length)
+                    let fast = Self.stored(body, patterns, length: length)
+                    #expect(fast.0 == reference.0, "\(query), length \(length)")
+                    #expect(fast.1 == reference.1, "\(query), length \(length)")
+                }
+            }
+        }
+    }
+
     /// Bodies that normalise to several times their length (every scalar expands), through one scratch reused
     /// from short bodies to long ones, so its buffers must grow mid-body.
     @Test func storedTextPathEqualsTheReferenceWhenNormalisationExpands() throws {
