@@ -63,7 +63,10 @@ final class ServerContext: Sendable {
         self.engine = engine
         self.extractor = extractor
         self.threadPool = threadPool
-        self.committer = GroupCommitter(engine: engine)
+        self.committer = GroupCommitter(
+            engine: engine,
+            maxBatchArticles: engine.followsSharedStore
+                ? Self.clusterMaxBatchArticles : GroupCommitter.defaultMaxBatchArticles)
         self.watches = WatchHub(engine: engine, logger: logger)
         self.logger = logger
         self.recordCache = RecordCache(capacityBytes: configuration.limits.recordCacheBytes)
@@ -279,7 +282,8 @@ final class ServerContext: Sendable {
     }
 
     /// Stores articles through the group committer (acknowledged once their batch is durable); the record cache
-    /// forgets them before the write is acknowledged.
+    /// forgets them before the write is acknowledged (a cluster node's cache holds the new versions instead,
+    /// filled at commit: ``observeClusterWrites()``).
     func write(_ articles: [Article]) async throws -> [PutOutcome] {
         guard !articles.isEmpty else { return [] }
         recordCache.invalidate(articles.map(\.id))
@@ -289,7 +293,7 @@ final class ServerContext: Sendable {
         } catch {
             throw protocolError(for: error)
         }
-        recordCache.invalidate(articles.map(\.id))
+        if !engine.followsSharedStore { recordCache.invalidate(articles.map(\.id)) }
         return outcomes
     }
 

@@ -125,6 +125,42 @@ struct ClusterMemoryReadTests {
     }
 }
 
+/// A node's own writes go into its record cache at commit: its GETs after a write do not read PostgreSQL either.
+@Suite(
+    "Cluster node reads its own writes from memory",
+    .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
+struct ClusterOwnWriteReadTests {
+    @Test("a node answers GET for its own writes from memory, as stored (update and duplicate verdict included): with PostgreSQL gone, the GET still answers")
+    func ownWritesWithoutStore() async throws {
+        let server = try await runBlocking { try TemporaryPostgres() }
+        let database = try await runBlocking { try server.createDatabase("ownwrites") }
+        let url = try PostgresStoreURL(parsing: server.url(database: database))
+        let configuration = PostgresArticleStore.Configuration(failoverTimeout: .seconds(2))
+        let node = try await TestServer.start(openEngine: { directory in
+            try NewswireEngine.open(
+                store: PostgresArticleStore(url: url, configuration: configuration), dataDirectory: directory)
+        })
+        let client = node.client()
+        var original = syntheticArticle(21)
+        _ = try await client.put([original])
+        original.title = "第21号测试文章 第二版"
+        #expect(try await client.put([original]).updated == 1)  // the cached copy is the new version
+        var copy = original
+        copy.id = ArticleID("synthetic-21-copy")
+        var unrelated = syntheticArticle(22)
+        unrelated.paragraphs = ["与其他文章无关的一段文字：气象观测与农业生产。"]
+        _ = try await client.put([copy, unrelated])  // one batch: the copy's verdict is decided by the engine
+        try await runBlocking { try server.kill9() }
+        #expect(try await client.article(id: original.id) == original)
+        var storedCopy = copy
+        storedCopy.duplicateOf = original.id
+        #expect(try await client.article(id: copy.id) == storedCopy)
+        #expect(try await client.article(id: unrelated.id) == unrelated)
+        await client.shutdown()
+        try? await node.stop(removingData: true)
+    }
+}
+
 @Suite(
     "Read-your-writes across cluster nodes",
     .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
