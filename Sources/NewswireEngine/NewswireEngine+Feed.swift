@@ -137,10 +137,10 @@ extension NewswireEngine {
         writeState.withLock { apply(changes, &$0) }
     }
 
-    /// Largest feed page the follower reads and applies at once. Small, so that a change becomes searchable soon
-    /// after its commit even when it follows a large batch: each page is indexed and made visible on its own while
-    /// the next one is read.
-    static let followPageSize = 256
+    /// Largest feed page the follower reads and applies at once: each page is indexed and made searchable on its
+    /// own while the next one is read, so a large backlog or batch becomes visible piece by piece. Each page also
+    /// makes an index segment to merge later, so much smaller pages cost more merging than they save.
+    static let followPageSize = 1_024
 
     /// Segments the follower leaves unmerged while the feed still has pages for it: merging waits until it is in
     /// step (merging changes no result), so the next page is not held behind a merge.

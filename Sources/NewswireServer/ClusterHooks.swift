@@ -6,13 +6,6 @@ import NewswireStore
 /// What a cluster node (an engine over a shared store, docs/CLUSTER.md) needs from the server beyond a single node:
 /// other nodes' writes reach this node through the engine's feed, not through its own write path.
 extension ServerContext {
-    /// Articles per group-commit batch on a cluster node (a single node takes up to
-    /// ``GroupCommitter/defaultMaxBatchArticles``). Other nodes start indexing a write only once it has committed,
-    /// so a batch of thousands makes every write in it wait, on every other node, for all of them to be indexed;
-    /// a commit of a few hundred costs one more round trip to PostgreSQL and lets them index while this node
-    /// prepares the next batch.
-    static let clusterMaxBatchArticles = 500
-
     /// The record cache takes every record this node commits, its own writes and the other nodes' as it applies the
     /// feed (and forgets every id deleted), so a GET after a write is answered from memory, not from PostgreSQL.
     /// The engine calls this under its write lock in commit order, so an older version never replaces a newer one;

@@ -63,10 +63,7 @@ final class ServerContext: Sendable {
         self.engine = engine
         self.extractor = extractor
         self.threadPool = threadPool
-        self.committer = GroupCommitter(
-            engine: engine,
-            maxBatchArticles: engine.followsSharedStore
-                ? Self.clusterMaxBatchArticles : GroupCommitter.defaultMaxBatchArticles)
+        self.committer = GroupCommitter(engine: engine)
         self.watches = WatchHub(engine: engine, logger: logger)
         self.logger = logger
         self.recordCache = RecordCache(capacityBytes: configuration.limits.recordCacheBytes)
