@@ -68,10 +68,17 @@ struct ClusterNodeTests {
             while let event = try await events.next() { receivedContinuation.yield(event) }
         }
         while try await clientB.stats()["watches.open"] != .integer(1) {}
+        // B applies each write before A makes the next one: the feed is compacted, so a follower that first reads
+        // it after the update would see only the latest version of synthetic-1 (one event, not two).
+        func applied(_ position: UInt64) async throws {
+            #expect(try await runBlocking { try b.engine.waitUntilApplied(position, timeout: .seconds(60)) })
+        }
         var article = syntheticArticle(1)
         let created = try #require(try await clientA.put([article, syntheticArticle(2)]).commitPosition)
+        try await applied(created)
         article.title = "第1号测试文章 能源合作 第二版"
         let updated = try #require(try await clientA.put([article]).commitPosition)
+        try await applied(updated)
         let deleted = try #require(try await clientA.delete(ids: [ArticleID("synthetic-2")]).commitPosition)
         var seen: [(UInt64, String, String)] = []
         for await event in received {
