@@ -16,7 +16,10 @@ extension NewswireEngine {
     /// Applies feed changes, oldest first, to the index and the duplicate table. Idempotent: an upsert replaces the
     /// id's copy, a delete of an absent id does nothing, so replaying a change twice changes nothing, and a delete
     /// after an upsert of the same id (in feed order) leaves it deleted. Called with the write lock held.
-    func apply(_ changes: [StoreChange], _ state: inout WriteState) {
+    ///
+    /// `prepared` is the page's index segment and near-duplicate entries, computed outside the lock from exactly
+    /// `changes` (a page read in one snapshot: each id at most once); without it they are computed here.
+    func apply(_ changes: [StoreChange], prepared: PreparedFeedPage? = nil, _ state: inout WriteState) {
         guard let last = changes.last else { return }
         // For live queries: what each change did to this node's copy, read before the index changes. Changes this
         // node already passed on (a rerun write hands them over again) are skipped by position.
@@ -31,29 +34,39 @@ extension NewswireEngine {
                 return CommittedChange(position: change.sequence, id: change.id, kind: kind, article: change.article)
             }
         }
-        var pending: [Article] = []
-        var pendingIDs: Set<ArticleID> = []
-        func flush() {
-            guard !pending.isEmpty else { return }
-            index.install(index.prepare(contentsOf: pending))
-            for article in pending {
-                state.duplicates.insert(Self.entry(for: article, features: TextFeatures(body: article.body)))
-            }
-            pending.removeAll(keepingCapacity: true)
-            pendingIDs.removeAll(keepingCapacity: true)
-        }
-        for change in changes {
-            // Batch consecutive upserts; keep feed order whenever an id comes back (several feed pages).
-            if pendingIDs.contains(change.id) { flush() }
-            if let article = change.article {
-                pending.append(article)
-                pendingIDs.insert(change.id)
-            } else {
+        if let prepared {
+            // Each id is in the page once, so deletions and the segment's upserts commute.
+            for change in changes where change.isDeletion {
                 index.remove(id: change.id)
                 state.duplicates.remove(change.id)
             }
+            index.install(prepared.segment)
+            for entry in prepared.entries { state.duplicates.insert(entry) }
+        } else {
+            var pending: [Article] = []
+            var pendingIDs: Set<ArticleID> = []
+            func flush() {
+                guard !pending.isEmpty else { return }
+                index.install(index.prepare(contentsOf: pending))
+                for article in pending {
+                    state.duplicates.insert(Self.entry(for: article, features: TextFeatures(body: article.body)))
+                }
+                pending.removeAll(keepingCapacity: true)
+                pendingIDs.removeAll(keepingCapacity: true)
+            }
+            for change in changes {
+                // Batch consecutive upserts; keep feed order whenever an id comes back (several feed pages).
+                if pendingIDs.contains(change.id) { flush() }
+                if let article = change.article {
+                    pending.append(article)
+                    pendingIDs.insert(change.id)
+                } else {
+                    index.remove(id: change.id)
+                    state.duplicates.remove(change.id)
+                }
+            }
+            flush()
         }
-        flush()
         if let fresh, !fresh.isEmpty { for observer in commitObservers.withLock({ $0 }) { observer(fresh) } }
         state.applied = max(state.applied, last.sequence)
         feedGeneration.withLock { $0 &+= 1 }
@@ -124,30 +137,67 @@ extension NewswireEngine {
         writeState.withLock { apply(changes, &$0) }
     }
 
-    /// Largest feed page the follower applies at once.
-    static let followBatchSize = 5_000
+    /// Largest feed page the follower reads and applies at once: each page is indexed and made searchable on its
+    /// own while the next one is read, so a large backlog or batch becomes visible piece by piece. Each page also
+    /// makes an index segment to merge later, so much smaller pages cost more merging than they save.
+    static let followPageSize = 1_024
+
+    /// Segments the follower leaves unmerged while the feed still has pages for it: merging waits until it is in
+    /// step (merging changes no result), so the next page is not held behind a merge.
+    static let followDeferredSegmentLimit = 32
 
     /// Applies every change the store has after this engine's position (cluster mode; on a single node the index
     /// is always in step and this returns at once). Returns the position reached.
+    ///
+    /// Page by page: the next page is read while the current one is indexed, and the index segment and
+    /// near-duplicate entries of a page are computed outside the write lock (which is taken only to install
+    /// them), so this node's own writes, STATS and other readers are not held behind indexing.
     @discardableResult
     public func catchUp() throws -> UInt64 {
         guard store is any SharedArticleStore else { return try store.latestSequence }
         duplicatesReady.wait()
-        let (applied, changed) = try writeState.withLock { state -> (UInt64, Bool) in
-            guard !state.closed else { return (state.applied, false) }
-            var changed = false
-            while true {
-                let changes = try store.changes(since: state.applied, limit: Self.followBatchSize)
-                apply(changes, &state)
-                if !changes.isEmpty { changed = true }
-                if changes.count < Self.followBatchSize { break }
+        feedFollowing.lock()
+        defer { feedFollowing.unlock() }
+        if isClosed { return appliedSequence }
+        var read: FeedPageRead? = FeedPageRead(store: store, since: appliedSequence, limit: Self.followPageSize)
+        var changed = false
+        while let current = read {
+            let page = try current.page()
+            let more = page.count == Self.followPageSize
+            read = more ? FeedPageRead(store: store, since: page.last!.sequence, limit: Self.followPageSize) : nil
+            let prepared = page.isEmpty ? nil : prepareFeedPage(page)
+            let open = writeState.withLock { state -> Bool in
+                guard !state.closed else { return false }
+                if state.applied == current.since {
+                    apply(page, prepared: prepared, &state)
+                } else {
+                    // This node's own write applied part of the feed meanwhile (inside the store's write lock):
+                    // apply only what is still new, the plain way.
+                    apply(page.filter { $0.sequence > state.applied }, &state)
+                }
+                if !more { state.lastInStep = .now }
+                state.followError = nil
+                return true
             }
-            state.lastInStep = .now
-            state.followError = nil
-            return (state.applied, changed)
+            guard open else { break }
+            if !page.isEmpty { changed = true }
+            if more, index.segmentCount >= Self.followDeferredSegmentLimit { index.mergeSegmentsIfNeeded() }
         }
         if changed { maintainAfterWrites() }
-        return applied
+        return appliedSequence
+    }
+
+    /// The index segment and near-duplicate entries of a feed page; nil when the page holds an id twice (a feed
+    /// read in one snapshot never does), which ``apply(_:prepared:_:)`` then handles in order.
+    func prepareFeedPage(_ changes: [StoreChange]) -> PreparedFeedPage? {
+        var ids = Set<ArticleID>(minimumCapacity: changes.count)
+        for change in changes where !ids.insert(change.id).inserted { return nil }
+        // On this thread alone: a follower spreading over every core would take them from this node's own writes
+        // and reads (and, with nodes sharing a machine, from the node taking the writes).
+        let upserts = changes.compactMap(\.article)
+        let segment = index.prepare(contentsOf: upserts)
+        return PreparedFeedPage(
+            segment: segment, entries: upserts.map { Self.entry(for: $0, features: TextFeatures(body: $0.body)) })
     }
 
     /// The feed position this engine's index holds: every write up to it is searchable here.

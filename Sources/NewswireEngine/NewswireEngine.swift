@@ -82,6 +82,9 @@ public final class NewswireEngine: Sendable {
     let duplicatesReady = DispatchGroup()
     /// Left when the follower thread (shared stores only) has stopped.
     let follower = DispatchGroup()
+    /// Held while reading and applying the shared feed (the follower thread, or a read waiting for a position), so
+    /// two callers do not read and index the same pages.
+    let feedFollowing = NSLock()
     /// Bumped (after the index changed) each time changes committed by other writers are applied; readable without
     /// the write lock, which a commit holds across its store round trip.
     let feedGeneration = Locked<UInt64>(0)

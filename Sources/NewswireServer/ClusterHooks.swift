@@ -5,12 +5,16 @@ import NewswireProtocol
 /// What a cluster node (an engine over a shared store, docs/CLUSTER.md) needs from the server beyond a single node:
 /// other nodes' writes reach this node through the engine's feed, not through its own write path.
 extension ServerContext {
-    /// The record cache takes every record another node wrote (and forgets every id it deleted) as this node
-    /// applies the change, so a GET of another node's write is answered from memory, not from the store. It runs
-    /// before the engine publishes the new position, so a read waiting for that position finds the cache in step.
-    /// The feed's records are cached uncompressed: zlib per record would slow the feed down.
+    /// The record cache takes every record this node commits, its own writes and the other nodes' as it applies the
+    /// feed (and forgets every id deleted), so a GET after a write is answered from memory, not from PostgreSQL.
+    /// The engine calls this under its write lock in commit order, so an older version never replaces a newer one;
+    /// for the feed it runs before the engine publishes the new position, so a read waiting for that position
+    /// finds the cache in step. Each fill also moves the cache's epoch: a GET that read the store before the
+    /// commit does not put its older copy back. Records are cached uncompressed: zlib per record would slow
+    /// writes and the feed down. A single node fills its cache on GET only (its store is local).
     func observeClusterWrites() {
-        engine.observeAppliedRecords { [recordCache] changes in
+        guard engine.followsSharedStore else { return }
+        engine.observeCommittedChanges { [recordCache] changes in
             recordCache.invalidate(changes.map(\.id))
             for change in changes {
                 if let article = change.article { recordCache.insert(article, compressing: false) }

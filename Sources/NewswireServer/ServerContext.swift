@@ -292,7 +292,8 @@ final class ServerContext: Sendable {
     }
 
     /// Stores articles through the group committer (acknowledged once their batch is durable); the record cache
-    /// forgets them before the write is acknowledged.
+    /// forgets them before the write is acknowledged (a cluster node's cache holds the new versions instead,
+    /// filled at commit: ``observeClusterWrites()``).
     func write(_ articles: [Article]) async throws -> [PutOutcome] {
         guard !articles.isEmpty else { return [] }
         recordCache.invalidate(articles.map(\.id))
@@ -302,7 +303,7 @@ final class ServerContext: Sendable {
         } catch {
             throw protocolError(for: error)
         }
-        recordCache.invalidate(articles.map(\.id))
+        if !engine.followsSharedStore { recordCache.invalidate(articles.map(\.id)) }
         return outcomes
     }
 
