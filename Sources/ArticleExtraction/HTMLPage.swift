@@ -73,8 +73,9 @@ struct HTMLPage {
     /// libxml2's HTML parser drives SAX callbacks straight into the walker: no libxml2 tree is built, so nothing
     /// is allocated for nodes the extractor would only read once and free.
     static func parse(utf8: UnsafeBufferPointer<UInt8>) -> HTMLPage? {
-        // Script and style bodies are a third of a page and never read: libxml2 parses the page without them.
-        if let stripped = RawTextBodies.stripped(utf8) {
+        // Script and style bodies, comments and most attributes are two thirds of a page and never read: libxml2
+        // parses the page without them.
+        if let stripped = UnreadMarkup.removed(from: utf8) {
             return stripped.withUnsafeBufferPointer { parse(wholePage: $0) }
         }
         return parse(wholePage: utf8)

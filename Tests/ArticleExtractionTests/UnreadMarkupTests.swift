@@ -2,11 +2,12 @@ import ArticleExtraction
 import NewswireModel
 import Testing
 
-/// libxml2 parses a page without its script and style bodies: whatever surrounds them (comments holding a
-/// `<script>`, tags inside scripts, `<script>` in attribute values, self-closed scripts, processing instructions),
-/// the article is the one the whole page gives.
-@Suite("Script and style bodies skipped before parsing")
-struct RawTextBodiesTests {
+/// libxml2 parses a page without its script and style bodies, comments and unread attributes: whatever surrounds
+/// them (comments holding a `<script>`, tags inside scripts, `<script>` in attribute values, self-closed scripts,
+/// processing instructions, attributes without values or quotes, junk in tags), the article is the one the whole
+/// page gives.
+@Suite("Unread markup skipped before parsing")
+struct UnreadMarkupTests {
     static let paragraphs = [
         "示例市今天召开春季农业生产现场推进会，部署全市春耕备耕工作，要求各地抓好粮食生产。",
         "会议指出，今年全市粮食播种面积稳定在一百二十万亩以上，重点推广良种良法和绿色防控技术。",
@@ -36,6 +37,9 @@ struct RawTextBodiesTests {
         ("an upper-case script", page(beforeBody: "<SCRIPT type=text/javascript>var a = '<p>x</p>';</ScRiPt >")),
         ("a style in the body", page(beforeBody: "", between: "<style>p { margin: 0 }</style>")),
         ("an unclosed script", page(beforeBody: "", after: "<script>var unterminated = 1;")),
+        ("unquoted and valueless attributes", page(beforeBody: #"<td nowrap width=100% class=x/><a href=/a/b/>提示</a>"#)),
+        ("junk in a start tag", page(beforeBody: #"<div "a"="x>y" class="nav">提示</div>"#)),
+        ("a comment between words", page(beforeBody: "<div>提<!-- c -->示</div>")),
         ("an abruptly closed comment", page(beforeBody: "<!--> <script>var a;</script> -->")),
     ]
 
