@@ -49,11 +49,41 @@ private func tagCode(_ name: String) -> UInt64 {
     return bytes.withUnsafeBufferPointer { tagCode($0.baseAddress!) }
 }
 
-private let tagTraits: [UInt64: TagTraits] = {
-    var t: [UInt64: TagTraits] = [:]
-    for (name, traits) in tagTraitsByName { t[tagCode(name)] = traits }
-    return t
-}()
+/// Tag code → traits, open addressing in a power-of-two table: one multiply and usually one comparison per
+/// element (a Dictionary lookup hashes the code with SipHash first).
+private struct TagTraitsTable {
+    private static let bits = 8
+    private var codes = [UInt64](repeating: 0, count: 1 << bits)
+    private var traits = [TagTraits](repeating: [], count: 1 << bits)
+
+    init(_ byName: [String: TagTraits]) {
+        precondition(byName.count < (1 << Self.bits) / 2)
+        for (name, t) in byName {
+            let code = tagCode(name)
+            var slot = Self.slot(code)
+            while codes[slot] != 0 { slot = (slot + 1) & ((1 << Self.bits) - 1) }
+            codes[slot] = code
+            traits[slot] = t
+        }
+    }
+
+    @inline(__always) private static func slot(_ code: UInt64) -> Int {
+        Int(truncatingIfNeeded: (code &* 0x9e37_79b9_7f4a_7c15) >> UInt64(64 - bits))
+    }
+
+    /// The traits of a tag, empty for a tag not in the table.
+    @inline(__always) func traits(of code: UInt64) -> TagTraits {
+        var slot = Self.slot(code)
+        while true {
+            let c = codes[slot]
+            if c == code { return traits[slot] }
+            if c == 0 { return [] }
+            slot = (slot + 1) & ((1 << Self.bits) - 1)
+        }
+    }
+}
+
+private let tagTraits = TagTraitsTable(tagTraitsByName)
 
 private let tagTraitsByName: [String: TagTraits] = {
     var t: [String: TagTraits] = [:]
@@ -186,7 +216,7 @@ final class Walker {
             skipDepth += 1
             return
         }
-        let traits = tagTraits[tagCode(rawName)] ?? []
+        let traits = tagTraits.traits(of: tagCode(rawName))
         if traits.contains(.special) {
             switch String(cString: rawName) {
             case "meta":

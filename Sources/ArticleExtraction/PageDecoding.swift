@@ -36,6 +36,9 @@ enum PageDecoding {
         ("a WebP/RIFF file", [0x52, 0x49, 0x46, 0x46]), ("a Zstandard archive", [0x28, 0xB5, 0x2F, 0xFD]),
     ]
 
+    /// C0 controls that text carries (bit per byte value): NUL (counted apart), tab, LF, FF, CR, ESC.
+    private static let textControls: UInt32 = 1 << 0 | 1 << 0x09 | 1 << 0x0A | 1 << 0x0C | 1 << 0x0D | 1 << 0x1B
+
     /// Returns a description of the binary format when `bytes` are not text.
     static func binaryKind(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         if bytes.count >= 2, bytes[0] == 0xFF && bytes[1] == 0xFE || bytes[0] == 0xFE && bytes[1] == 0xFF {
@@ -45,16 +48,16 @@ enum PageDecoding {
             if zip(bytes.prefix(magic.count), magic).allSatisfy({ $0 == $1 }) { return name }
         }
         // Text has essentially no NULs or C0 controls other than tab/CR/LF/FF/ESC.
-        let sample = bytes.prefix(65_536)
-        var controls = 0
+        let sample = UnsafeBufferPointer(rebasing: bytes.prefix(65_536))
+        // Branch-free counts (the loop vectorises): NULs, and C0 controls other than tab, LF, FF, CR and ESC.
         var nuls = 0
-        for b in sample where b < 0x20 {
-            if b == 0 {
-                nuls += 1
-            } else if b < 0x20, b != 0x09, b != 0x0A, b != 0x0D, b != 0x0C, b != 0x1B {
-                controls += 1
-            }
+        var otherControls = 0
+        for b in sample {
+            nuls &+= b == 0 ? 1 : 0
+            let allowed = (Self.textControls >> UInt32(b & 0x1F)) & 1
+            otherControls &+= b < 0x20 && allowed == 0 ? 1 : 0
         }
+        let controls = otherControls
         if nuls > 0 && nuls * 100 >= sample.count {
             return "binary data (\(nuls) NUL bytes in the first \(sample.count))"
         }
