@@ -201,11 +201,13 @@ struct HTMLPage {
         }
     }
 
-    private static func walker(_ ctx: UnsafeMutableRawPointer?) -> Walker? {
+    /// The walker riding in the parser context, unretained: it outlives the parse, and a retain and release
+    /// per callback cost more than the walker's own work on many elements.
+    @inline(__always) private static func walker(_ ctx: UnsafeMutableRawPointer?) -> Unmanaged<Walker>? {
         guard let ctx else { return nil }
         let ctxt = ctx.assumingMemoryBound(to: xmlParserCtxt.self)
         guard let walker = ctxt.pointee._private else { return nil }
-        return Unmanaged<Walker>.fromOpaque(walker).takeUnretainedValue()
+        return Unmanaged<Walker>.fromOpaque(walker)
     }
 
     /// SAX callbacks into ``Walker``; errors go to a silent structured handler.
@@ -213,12 +215,12 @@ struct HTMLPage {
         var h = htmlSAXHandler()
         h.startElement = { ctx, name, attributes in
             guard let name else { return }
-            HTMLPage.walker(ctx)?.start(name, attributes)
+            HTMLPage.walker(ctx)?._withUnsafeGuaranteedRef { $0.start(name, attributes) }
         }
-        h.endElement = { ctx, _ in HTMLPage.walker(ctx)?.end() }
+        h.endElement = { ctx, _ in HTMLPage.walker(ctx)?._withUnsafeGuaranteedRef { $0.end() } }
         h.characters = { ctx, ch, length in
             guard let ch, length > 0 else { return }
-            HTMLPage.walker(ctx)?.characters(ch, Int(length))
+            HTMLPage.walker(ctx)?._withUnsafeGuaranteedRef { $0.characters(ch, Int(length)) }
         }
         h.cdataBlock = h.characters
         h.ignorableWhitespace = h.characters

@@ -131,7 +131,8 @@ final class Walker {
     @exclusivity(unchecked) var linkDepth = 0
     @exclusivity(unchecked) var preDepth = 0
     @exclusivity(unchecked) var headingLevel = 0
-    @exclusivity(unchecked) var buffer = Scalars()
+    /// The current block's text as libxml2 gave it (UTF-8), decoded once when the block ends.
+    @exclusivity(unchecked) var buffer: [UInt8] = []
     @exclusivity(unchecked) var bufferLinkVisible = 0
     @exclusivity(unchecked) var bufferMinDepth = Int.max
     /// Inside an element whose content is skipped (script, style, hidden…): its nesting depth.
@@ -153,7 +154,7 @@ final class Walker {
             bufferMinDepth = stack.count
         }
         guard !buffer.isEmpty else { return }
-        let (text, visible, punctuation) = Text.normalizeSpacesCounting(buffer)
+        let (text, visible, punctuation) = buffer.withUnsafeBufferPointer { Text.normalizeSpacesCounting(utf8: $0) }
         guard !text.isEmpty else { return }
         let ownerDepth = min(bufferMinDepth, stack.count)
         let owner = ownerDepth > 0 ? stack[ownerDepth - 1] : 0
@@ -170,20 +171,18 @@ final class Walker {
             return
         }
         if buffer.isEmpty { bufferMinDepth = stack.count }
-        let before = buffer.count
-        Text.appendUTF8(UnsafeBufferPointer(start: ch, count: length), to: &buffer)
+        let chunk = UnsafeBufferPointer(start: ch, count: length)
         if preDepth > 0 {
             // Preformatted text keeps its line structure: each line is a block.
-            let added = Array(buffer[before...])
-            buffer.removeSubrange(before...)
             var first = true
-            for line in added.split(separator: "\n", omittingEmptySubsequences: false) {
+            for line in chunk.split(separator: 0x0A, omittingEmptySubsequences: false) {
                 if !first { flush() }
                 first = false
                 buffer.append(contentsOf: line)
             }
-        } else if linkDepth > 0 {
-            for i in before..<buffer.count where !buffer[i].isSpaceLike { bufferLinkVisible += 1 }
+        } else {
+            buffer.append(contentsOf: chunk)
+            if linkDepth > 0 { bufferLinkVisible += Text.visibleCount(utf8: chunk) }
         }
     }
 
