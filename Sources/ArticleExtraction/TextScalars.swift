@@ -225,6 +225,14 @@ enum Text {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The scalars of ``key(_:)``.
+    static func keyScalars(_ s: Scalars) -> Scalars {
+        var out = Scalars()
+        out.reserveCapacity(s.count)
+        forEachKeyScalar(s) { out.append($0) }
+        return out
+    }
+
     /// The scalars of ``key(_:)``, streamed (no allocation).
     @inline(__always) static func forEachKeyScalar(_ s: Scalars, _ body: (Unicode.Scalar) -> Void) {
         for c in s {
