@@ -86,9 +86,11 @@ enum Text {
 
     /// ``normalizeSpaces(_:)`` with the result's ``visibleCount(_:)`` and ``punctuationCount(_:)``, in one pass.
     static func normalizeSpacesCounting(_ input: Scalars) -> (text: Scalars, visible: Int, punctuation: Int) {
-        var collapser = SpaceCollapser(capacity: input.count)
-        for s in input { collapser.add(s) }
-        return collapser.finish()
+        var collapser = SpaceCollapser()
+        let text = Scalars(unsafeUninitializedCapacity: input.count) { out, count in
+            for s in input { collapser.add(s, to: out.baseAddress.unsafelyUnwrapped, at: &count) }
+        }
+        return collapser.finish(text)
     }
 
     /// ``normalizeSpacesCounting(_:)`` of UTF-8 text, decoded in the same pass, written straight into the result
@@ -97,14 +99,10 @@ enum Text {
     static func normalizeSpacesCounting(utf8: UnsafeBufferPointer<UInt8>) -> (text: Scalars, visible: Int, punctuation: Int) {
         guard let p = utf8.baseAddress else { return ([], 0, 0) }
         let n = utf8.count
-        var spaces = 0
-        var punctuation = 0
-        var pendingSpace = false
-        // The last scalar written was `.` or `,`: it counts only if a space or the end follows.
-        var dotOrCommaOpen = false
+        var collapser = SpaceCollapser()
         var needsScalarPath = false
         let text = Scalars(unsafeUninitializedCapacity: n) { out, count in
-            var o = 0
+            let o = out.baseAddress.unsafelyUnwrapped
             var i = 0
             while i < n {
                 let b0 = p[i]
@@ -125,64 +123,38 @@ enum Text {
                     needsScalarPath = true
                     break
                 }
-                // Han ideographs and ASCII letters and digits, most of the text, are neither spaces nor punctuation.
-                let v = s.value
-                let plain = (v >= 0x4E00 && v <= 0x9FFF) || (v | 0x20 >= 0x61 && v | 0x20 <= 0x7A) || (v >= 0x30 && v <= 0x39)
-                if !plain && s.isSpaceLike {
-                    pendingSpace = o > 0
-                    continue
-                }
-                if pendingSpace {
-                    pendingSpace = false
-                    out[o] = " "
-                    o += 1
-                    spaces += 1
-                    if dotOrCommaOpen {
-                        punctuation += 1
-                        dotOrCommaOpen = false
-                    }
-                }
-                dotOrCommaOpen = false
-                if !plain && s.isProsePunctuation {
-                    if s == "." || s == "," { dotOrCommaOpen = true } else { punctuation += 1 }
-                }
-                out[o] = s
-                o += 1
+                collapser.add(s, to: o, at: &count)
             }
-            count = o
         }
         if needsScalarPath {
             var scalars = Scalars()
             appendUTF8(utf8, to: &scalars)
             return normalizeSpacesCounting(scalars)
         }
-        if dotOrCommaOpen { punctuation += 1 }
-        return (text, text.count - spaces, punctuation)
+        return collapser.finish(text)
     }
 
     /// Collapses whitespace as ``normalizeSpaces(_:)`` does while counting visible scalars and prose
-    /// punctuation, one scalar at a time.
+    /// punctuation, one scalar at a time, into a buffer at least as long as the input.
     struct SpaceCollapser {
-        var out = Scalars()
         var pendingSpace = false
         var spaces = 0
         var punctuation = 0
         /// The last scalar written was `.` or `,`: it counts only if a space or the end follows.
         var dotOrCommaOpen = false
 
-        init(capacity: Int) { out.reserveCapacity(capacity) }
-
-        @inline(__always) mutating func add(_ s: Unicode.Scalar) {
+        @inline(__always) mutating func add(_ s: Unicode.Scalar, to out: UnsafeMutablePointer<Unicode.Scalar>, at o: inout Int) {
             // Han ideographs and ASCII letters and digits, most of the text, are neither spaces nor punctuation.
             let v = s.value
             let plain = (v >= 0x4E00 && v <= 0x9FFF) || (v | 0x20 >= 0x61 && v | 0x20 <= 0x7A) || (v >= 0x30 && v <= 0x39)
             if !plain && s.isSpaceLike {
-                pendingSpace = !out.isEmpty
+                pendingSpace = o > 0
                 return
             }
             if pendingSpace {
                 pendingSpace = false
-                out.append(" ")
+                (out + o).initialize(to: " ")
+                o += 1
                 spaces += 1
                 if dotOrCommaOpen {
                     punctuation += 1
@@ -193,12 +165,12 @@ enum Text {
             if !plain && s.isProsePunctuation {
                 if s == "." || s == "," { dotOrCommaOpen = true } else { punctuation += 1 }
             }
-            out.append(s)
+            (out + o).initialize(to: s)
+            o += 1
         }
 
-        mutating func finish() -> (text: Scalars, visible: Int, punctuation: Int) {
-            if dotOrCommaOpen { punctuation += 1 }
-            return (out, out.count - spaces, punctuation)
+        func finish(_ text: Scalars) -> (text: Scalars, visible: Int, punctuation: Int) {
+            (text, text.count - spaces, punctuation + (dotOrCommaOpen ? 1 : 0))
         }
     }
 
