@@ -31,24 +31,32 @@ enum ArticleAssembler {
         var meta = GatheredMetadata()
         // Classified once: several passes below ask.
         let metas = lines.map(metaFields)
-        let keys = lines.map(\.key)
+        // Keys as scalars: compared and tested for emptiness many times, never hashed (a String would be
+        // normalised for each comparison).
+        let keys = lines.map { Text.keyScalars($0.text) }
         let junk = lines.map(isJunk)
         let stop = lines.map(isStop)
 
         // Title.
         var titleLines = Set<Int>()
-        var titleKey: String?
+        var titleKey: Scalars?
         if let titleHint, !titleHint.isEmpty {
-            let k = Text.key(Text.scalars(titleHint))
+            let k = Text.keyScalars(Text.scalars(titleHint))
             titleKey = k
             result.title = titleHint
+            let headline = Text.string(k)
             // Character counts are taken only for a prefix of the headline (counting walks graphemes).
-            let headlineLength = k.count
+            let headlineLength = headline.count
             for i in lines.indices where !keys[i].isEmpty {
                 // The page may show the headline without a `<title>` suffix like `(页 1)`: a long prefix counts.
                 let key = keys[i]
-                if key == k || (k.hasPrefix(key) && key.count >= 6 && key.count * 10 >= headlineLength * 6) {
+                if key == k {
                     titleLines.insert(i)
+                } else if key.count < k.count, k.starts(with: key) {
+                    let prefix = Text.string(key)
+                    if headline.hasPrefix(prefix) && prefix.count >= 6 && prefix.count * 10 >= headlineLength * 6 {
+                        titleLines.insert(i)
+                    }
                 }
             }
         } else {

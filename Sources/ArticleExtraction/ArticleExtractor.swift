@@ -84,25 +84,38 @@ public struct ArticleExtractor: Sendable {
                 .binary, "input is \(kind), not a text or HTML page; pass the page's HTML or a plain-text scrape")
         }
         let decoded = try PageDecoding.decode(buffer, charsetHint: charsetHint)
-        let text = decoded.text
-        if text.unicodeScalars.allSatisfy({ $0.isSpaceLike }) {
-            throw ExtractionError(
-                .empty, "input holds only whitespace; check that the page was saved or downloaded completely")
+        return try decoded.withUTF8(input: buffer) { (utf8) throws(ExtractionError) -> Article in
+            if Self.isBlank(utf8) {
+                throw ExtractionError(
+                    .empty, "input holds only whitespace; check that the page was saved or downloaded completely")
+            }
+            if Self.looksLikeHTML(utf8) {
+                return try extractHTML(utf8, url: url)
+            }
+            return try extractPlainText(String(decoding: utf8, as: UTF8.self), url: url)
         }
-        if Self.looksLikeHTML(text) {
-            return try extractHTML(text, url: url)
+    }
+
+    /// Whether UTF-8 text is only whitespace (no-break and ideographic spaces included).
+    static func isBlank(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        var nonASCII = false
+        for b in utf8 {
+            if b >= 0x80 {
+                nonASCII = true
+            } else if !(b == 0x20 || (b >= 0x09 && b <= 0x0D)) {
+                return false
+            }
         }
-        return try extractPlainText(text, url: url)
+        return !nonASCII || String(decoding: utf8, as: UTF8.self).unicodeScalars.allSatisfy(\.isSpaceLike)
     }
 
     /// Markup near the start: a doctype or one of the tags every page has.
-    static func looksLikeHTML(_ text: String) -> Bool {
-        let utf8 = text.utf8
+    static func looksLikeHTML(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
         // Nearly every page starts with `<` (a doctype, `<html>`, a comment): decide on the first byte.
         if let first = utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) {
             if first == UInt8(ascii: "<") { return true }
         }
-        let head = Array(utf8.prefix(4096))
+        let head = UnsafeBufferPointer(rebasing: utf8.prefix(4096))
         let tags: [[UInt8]] = ["<html", "<!doctype html", "<body", "<head", "<meta", "<div", "<p>", "<table", "<title"]
             .map { Array($0.utf8) }
         var i = 0
@@ -136,10 +149,8 @@ public struct ArticleExtractor: Sendable {
 
     // MARK: HTML
 
-    private func extractHTML(_ text: String, url: String?) throws(ExtractionError) -> Article {
-        var text = text
-        let parsed = text.withUTF8 { HTMLPage.parse(utf8: $0) }
-        guard let page = parsed else {
+    private func extractHTML(_ utf8: UnsafeBufferPointer<UInt8>, url: String?) throws(ExtractionError) -> Article {
+        guard let page = HTMLPage.parse(utf8: utf8) else {
             throw ExtractionError(
                 .noArticle, "libxml2 could not build a document from this HTML; is the file truncated?")
         }

@@ -73,6 +73,16 @@ struct HTMLPage {
     /// libxml2's HTML parser drives SAX callbacks straight into the walker: no libxml2 tree is built, so nothing
     /// is allocated for nodes the extractor would only read once and free.
     static func parse(utf8: UnsafeBufferPointer<UInt8>) -> HTMLPage? {
+        // Script and style bodies, comments and most attributes are two thirds of a page and never read: libxml2
+        // parses the page without them.
+        if let stripped = UnreadMarkup.removed(from: utf8) {
+            return stripped.withUnsafeBufferPointer { parse(wholePage: $0) }
+        }
+        return parse(wholePage: utf8)
+    }
+
+    /// ``parse(utf8:)`` on every byte of the page.
+    static func parse(wholePage utf8: UnsafeBufferPointer<UInt8>) -> HTMLPage? {
         _ = libxmlReady
         xmlSetStructuredErrorFunc(nil, silentStructuredError)
         guard let base = utf8.baseAddress, utf8.count < Int(Int32.max) else { return nil }
@@ -87,13 +97,32 @@ struct HTMLPage {
         let options = Int32(
             HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
                 | HTML_PARSE_NONET.rawValue | HTML_PARSE_IGNORE_ENC.rawValue)
+        _ = htmlCtxtUseOptions(ctxt, options)
+        // One copy of the page into libxml2's input buffer and no encoder: naming "UTF-8" (as
+        // `htmlCtxtReadMemory(…, "UTF-8", …)` does) makes libxml2 copy the page once more through a UTF-8-to-UTF-8
+        // converter. (A static buffer over the caller's bytes would save the other copy, but libxml2 2.9 misreads
+        // multi-byte text from one as Latin-1.) HTML_PARSE_IGNORE_ENC keeps a `<meta charset=gbk>` in
+        // already-decoded text from switching the encoding.
+        let input = base.withMemoryRebound(to: CChar.self, capacity: utf8.count) { chars in
+            xmlParserInputBufferCreateMem(chars, Int32(utf8.count), XML_CHAR_ENCODING_NONE)
+        }
+        guard let input else { return nil }
+        guard let stream = xmlNewIOInputStream(ctxt, input, XML_CHAR_ENCODING_NONE) else {
+            xmlFreeParserInputBuffer(input)
+            return nil
+        }
+        _ = inputPush(ctxt, stream)
+        // The input is UTF-8 (without this, the first non-ASCII byte makes libxml2 guess, and fall back to
+        // Latin-1); a named encoding also stops libxml2 guessing one from the first bytes (NULs read as UTF-16).
+        ctxt.pointee.charset = Int32(XML_CHAR_ENCODING_UTF8.rawValue)
+        ctxt.pointee.encoding = UnsafePointer(xmlStrdup("UTF-8"))
         withExtendedLifetime(walker) {
-            // Passing "UTF-8" fixes the encoding: a `<meta charset=gbk>` in already-decoded text cannot switch it.
-            // No tree is built (the handler has no tree callbacks), so the returned document is always nil.
-            let doc = base.withMemoryRebound(to: CChar.self, capacity: utf8.count) { chars in
-                htmlCtxtReadMemory(ctxt, chars, Int32(utf8.count), nil, "UTF-8", options)
+            // No tree is built (the handler has no tree callbacks), so the document is always nil.
+            _ = htmlParseDocument(ctxt)
+            if let doc = ctxt.pointee.myDoc {
+                xmlFreeDoc(doc)
+                ctxt.pointee.myDoc = nil
             }
-            if let doc { xmlFreeDoc(doc) }
         }
         walker.flush()
         walker.page.clearMisnamedWrappers()
@@ -172,11 +201,13 @@ struct HTMLPage {
         }
     }
 
-    private static func walker(_ ctx: UnsafeMutableRawPointer?) -> Walker? {
+    /// The walker riding in the parser context, unretained: it outlives the parse, and a retain and release
+    /// per callback cost more than the walker's own work on many elements.
+    @inline(__always) private static func walker(_ ctx: UnsafeMutableRawPointer?) -> Unmanaged<Walker>? {
         guard let ctx else { return nil }
         let ctxt = ctx.assumingMemoryBound(to: xmlParserCtxt.self)
         guard let walker = ctxt.pointee._private else { return nil }
-        return Unmanaged<Walker>.fromOpaque(walker).takeUnretainedValue()
+        return Unmanaged<Walker>.fromOpaque(walker)
     }
 
     /// SAX callbacks into ``Walker``; errors go to a silent structured handler.
@@ -184,12 +215,12 @@ struct HTMLPage {
         var h = htmlSAXHandler()
         h.startElement = { ctx, name, attributes in
             guard let name else { return }
-            HTMLPage.walker(ctx)?.start(name, attributes)
+            HTMLPage.walker(ctx)?._withUnsafeGuaranteedRef { $0.start(name, attributes) }
         }
-        h.endElement = { ctx, _ in HTMLPage.walker(ctx)?.end() }
+        h.endElement = { ctx, _ in HTMLPage.walker(ctx)?._withUnsafeGuaranteedRef { $0.end() } }
         h.characters = { ctx, ch, length in
             guard let ch, length > 0 else { return }
-            HTMLPage.walker(ctx)?.characters(ch, Int(length))
+            HTMLPage.walker(ctx)?._withUnsafeGuaranteedRef { $0.characters(ch, Int(length)) }
         }
         h.cdataBlock = h.characters
         h.ignorableWhitespace = h.characters

@@ -49,11 +49,41 @@ private func tagCode(_ name: String) -> UInt64 {
     return bytes.withUnsafeBufferPointer { tagCode($0.baseAddress!) }
 }
 
-private let tagTraits: [UInt64: TagTraits] = {
-    var t: [UInt64: TagTraits] = [:]
-    for (name, traits) in tagTraitsByName { t[tagCode(name)] = traits }
-    return t
-}()
+/// Tag code → traits, open addressing in a power-of-two table: one multiply and usually one comparison per
+/// element (a Dictionary lookup hashes the code with SipHash first).
+private struct TagTraitsTable {
+    private static let bits = 8
+    private var codes = [UInt64](repeating: 0, count: 1 << bits)
+    private var traits = [TagTraits](repeating: [], count: 1 << bits)
+
+    init(_ byName: [String: TagTraits]) {
+        precondition(byName.count < (1 << Self.bits) / 2)
+        for (name, t) in byName {
+            let code = tagCode(name)
+            var slot = Self.slot(code)
+            while codes[slot] != 0 { slot = (slot + 1) & ((1 << Self.bits) - 1) }
+            codes[slot] = code
+            traits[slot] = t
+        }
+    }
+
+    @inline(__always) private static func slot(_ code: UInt64) -> Int {
+        Int(truncatingIfNeeded: (code &* 0x9e37_79b9_7f4a_7c15) >> UInt64(64 - bits))
+    }
+
+    /// The traits of a tag, empty for a tag not in the table.
+    @inline(__always) func traits(of code: UInt64) -> TagTraits {
+        var slot = Self.slot(code)
+        while true {
+            let c = codes[slot]
+            if c == code { return traits[slot] }
+            if c == 0 { return [] }
+            slot = (slot + 1) & ((1 << Self.bits) - 1)
+        }
+    }
+}
+
+private let tagTraits = TagTraitsTable(tagTraitsByName)
 
 private let tagTraitsByName: [String: TagTraits] = {
     var t: [String: TagTraits] = [:]
@@ -101,7 +131,8 @@ final class Walker {
     @exclusivity(unchecked) var linkDepth = 0
     @exclusivity(unchecked) var preDepth = 0
     @exclusivity(unchecked) var headingLevel = 0
-    @exclusivity(unchecked) var buffer = Scalars()
+    /// The current block's text as libxml2 gave it (UTF-8), decoded once when the block ends.
+    @exclusivity(unchecked) var buffer: [UInt8] = []
     @exclusivity(unchecked) var bufferLinkVisible = 0
     @exclusivity(unchecked) var bufferMinDepth = Int.max
     /// Inside an element whose content is skipped (script, style, hidden…): its nesting depth.
@@ -123,7 +154,7 @@ final class Walker {
             bufferMinDepth = stack.count
         }
         guard !buffer.isEmpty else { return }
-        let (text, visible, punctuation) = Text.normalizeSpacesCounting(buffer)
+        let (text, visible, punctuation) = buffer.withUnsafeBufferPointer { Text.normalizeSpacesCounting(utf8: $0) }
         guard !text.isEmpty else { return }
         let ownerDepth = min(bufferMinDepth, stack.count)
         let owner = ownerDepth > 0 ? stack[ownerDepth - 1] : 0
@@ -140,20 +171,18 @@ final class Walker {
             return
         }
         if buffer.isEmpty { bufferMinDepth = stack.count }
-        let before = buffer.count
-        Text.appendUTF8(UnsafeBufferPointer(start: ch, count: length), to: &buffer)
+        let chunk = UnsafeBufferPointer(start: ch, count: length)
         if preDepth > 0 {
             // Preformatted text keeps its line structure: each line is a block.
-            let added = Array(buffer[before...])
-            buffer.removeSubrange(before...)
             var first = true
-            for line in added.split(separator: "\n", omittingEmptySubsequences: false) {
+            for line in chunk.split(separator: 0x0A, omittingEmptySubsequences: false) {
                 if !first { flush() }
                 first = false
                 buffer.append(contentsOf: line)
             }
-        } else if linkDepth > 0 {
-            for i in before..<buffer.count where !buffer[i].isSpaceLike { bufferLinkVisible += 1 }
+        } else {
+            buffer.append(contentsOf: chunk)
+            if linkDepth > 0 { bufferLinkVisible += Text.visibleCount(utf8: chunk) }
         }
     }
 
@@ -186,7 +215,7 @@ final class Walker {
             skipDepth += 1
             return
         }
-        let traits = tagTraits[tagCode(rawName)] ?? []
+        let traits = tagTraits.traits(of: tagCode(rawName))
         if traits.contains(.special) {
             switch String(cString: rawName) {
             case "meta":

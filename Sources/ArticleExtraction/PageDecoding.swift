@@ -20,9 +20,22 @@ enum PageDecoding {
     /// real GBK pages occasionally carry a stray byte, random bytes fail far more often.
     static let maximumInvalidByteRatio = 0.01
 
+    /// A page's text as valid UTF-8: the input's own bytes when they already are (no copy), else converted ones.
     struct Decoded {
-        var text: String
+        /// Converted UTF-8, or nil when the text is the input from ``inputOffset`` on.
+        var converted: [UInt8]?
+        var inputOffset = 0
         var charset: String
+
+        static func input(from offset: Int) -> Decoded { Decoded(converted: nil, inputOffset: offset, charset: "UTF-8") }
+
+        /// Calls `body` with the text's UTF-8 bytes; `input` is the buffer given to ``PageDecoding/decode(_:charsetHint:)``.
+        func withUTF8<R, E: Error>(
+            input: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R
+        ) throws(E) -> R {
+            if let converted { return try converted.withUnsafeBufferPointer(body) }
+            return try body(UnsafeBufferPointer(rebasing: input[inputOffset...]))
+        }
     }
 
     /// Signatures of common binary formats, checked before anything else.
@@ -36,6 +49,9 @@ enum PageDecoding {
         ("a WebP/RIFF file", [0x52, 0x49, 0x46, 0x46]), ("a Zstandard archive", [0x28, 0xB5, 0x2F, 0xFD]),
     ]
 
+    /// C0 controls that text carries (bit per byte value): NUL (counted apart), tab, LF, FF, CR, ESC.
+    private static let textControls: UInt32 = 1 << 0 | 1 << 0x09 | 1 << 0x0A | 1 << 0x0C | 1 << 0x0D | 1 << 0x1B
+
     /// Returns a description of the binary format when `bytes` are not text.
     static func binaryKind(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         if bytes.count >= 2, bytes[0] == 0xFF && bytes[1] == 0xFE || bytes[0] == 0xFE && bytes[1] == 0xFF {
@@ -45,16 +61,16 @@ enum PageDecoding {
             if zip(bytes.prefix(magic.count), magic).allSatisfy({ $0 == $1 }) { return name }
         }
         // Text has essentially no NULs or C0 controls other than tab/CR/LF/FF/ESC.
-        let sample = bytes.prefix(65_536)
-        var controls = 0
+        let sample = UnsafeBufferPointer(rebasing: bytes.prefix(65_536))
+        // Branch-free counts (the loop vectorises): NULs, and C0 controls other than tab, LF, FF, CR and ESC.
         var nuls = 0
-        for b in sample where b < 0x20 {
-            if b == 0 {
-                nuls += 1
-            } else if b < 0x20, b != 0x09, b != 0x0A, b != 0x0D, b != 0x0C, b != 0x1B {
-                controls += 1
-            }
+        var otherControls = 0
+        for b in sample {
+            nuls &+= b == 0 ? 1 : 0
+            let allowed = (Self.textControls >> UInt32(b & 0x1F)) & 1
+            otherControls &+= b < 0x20 && allowed == 0 ? 1 : 0
         }
+        let controls = otherControls
         if nuls > 0 && nuls * 100 >= sample.count {
             return "binary data (\(nuls) NUL bytes in the first \(sample.count))"
         }
@@ -119,8 +135,7 @@ enum PageDecoding {
     ) throws(ExtractionError) -> Decoded {
         // 1. Byte-order marks.
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
-            let body = UnsafeBufferPointer(rebasing: bytes[3...])
-            return try decodeUTF8Lenient(body)
+            return try decodeUTF8Lenient(bytes, from: 3)
         }
         if bytes.count >= 2, bytes[0] == 0xFF, bytes[1] == 0xFE {
             return try decodeIconv(UnsafeBufferPointer(rebasing: bytes[2...]), from: "UTF-16LE")
@@ -128,51 +143,51 @@ enum PageDecoding {
         if bytes.count >= 2, bytes[0] == 0xFE, bytes[1] == 0xFF {
             return try decodeIconv(UnsafeBufferPointer(rebasing: bytes[2...]), from: "UTF-16BE")
         }
-        let strictUTF8 = validUTF8(bytes)
+        let strictUTF8 = isValidUTF8(bytes)
         // 2. The declared charset (or the caller's hint).
         if let declared = (charsetHint?.lowercased()).flatMap({ $0.isEmpty ? nil : $0 }) ?? declaredCharset(bytes) {
             if utf8Names.contains(declared) || declared == "us-ascii" || declared == "ascii" {
-                if let strictUTF8 { return Decoded(text: strictUTF8, charset: "UTF-8") }
+                if strictUTF8 { return .input(from: 0) }
                 // Mislabelled: a page claiming UTF-8 that is not is almost always GBK.
                 if let gb = try? decodeIconv(bytes, from: "GB18030") { return gb }
-                return try decodeUTF8Lenient(bytes)
+                return try decodeUTF8Lenient(bytes, from: 0)
             }
             if gbFamily.contains(declared) {
                 // Valid multi-byte UTF-8 is practically never GBK by accident, while pages that declare gb2312
                 // yet were re-saved as UTF-8 do occur; trust the bytes.
-                if let strictUTF8, Self.hasNonASCII(strictUTF8) {
-                    return Decoded(text: strictUTF8, charset: "UTF-8")
-                }
+                if strictUTF8, Self.hasNonASCII(bytes) { return .input(from: 0) }
                 return try decodeIconv(bytes, from: "GB18030")
             }
             if let other = try? decodeIconv(bytes, from: declared.uppercased()) {
-                if let strictUTF8, Self.hasNonASCII(strictUTF8) {
-                    return Decoded(text: strictUTF8, charset: "UTF-8")
-                }
+                if strictUTF8, Self.hasNonASCII(bytes) { return .input(from: 0) }
                 return other
             }
             // Unknown declaration: fall through to detection.
         }
         // 3. Strict UTF-8, 4. GB18030 (GBK and GB2312 are subsets).
-        if let strictUTF8 { return Decoded(text: strictUTF8, charset: "UTF-8") }
+        if strictUTF8 { return .input(from: 0) }
         return try decodeIconv(bytes, from: "GB18030")
     }
 
-    /// Whether valid UTF-8 text holds a multi-byte character: any byte of 0x80 or above (counting scalars instead
-    /// walks the whole text).
-    static func hasNonASCII(_ text: String) -> Bool {
-        text.utf8.contains { $0 >= 0x80 }
+    /// Whether the bytes hold a multi-byte character (valid UTF-8: any byte of 0x80 or above).
+    static func hasNonASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.contains { $0 >= 0x80 }
     }
 
-    /// The text when `bytes` are entirely valid UTF-8.
-    static func validUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        String(validating: bytes, as: UTF8.self)
+    /// Whether `bytes` are entirely valid UTF-8, checked in place (no String is built).
+    static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        if #available(macOS 26, *) {
+            return (try? UTF8Span(validating: bytes.span)) != nil
+        }
+        return String(validating: bytes, as: UTF8.self) != nil
     }
 
-    static func decodeUTF8Lenient(_ bytes: UnsafeBufferPointer<UInt8>) throws(ExtractionError)
+    /// The input from `offset` on as UTF-8, invalid sequences replaced, unless there are too many of them.
+    static func decodeUTF8Lenient(_ input: UnsafeBufferPointer<UInt8>, from offset: Int) throws(ExtractionError)
         -> Decoded
     {
-        if let s = validUTF8(bytes) { return Decoded(text: s, charset: "UTF-8") }
+        let bytes = UnsafeBufferPointer(rebasing: input[offset...])
+        if isValidUTF8(bytes) { return .input(from: offset) }
         let text = String(decoding: bytes, as: UTF8.self)
         var replaced = 0
         for s in text.unicodeScalars where s == "\u{FFFD}" { replaced += 1 }
@@ -182,7 +197,7 @@ enum PageDecoding {
                 "bytes are not valid UTF-8 (\(replaced) invalid sequences in \(bytes.count) bytes); "
                     + "re-save the page as UTF-8 or pass its charset")
         }
-        return Decoded(text: text, charset: "UTF-8")
+        return Decoded(converted: Array(text.utf8), charset: "UTF-8")
     }
 
     /// Decodes with iconv, replacing each invalid byte with U+FFFD; fails when more than
@@ -240,7 +255,9 @@ enum PageDecoding {
                 "decodes in no supported charset (not UTF-8; as \(charset) \(invalid) of \(bytes.count) "
                     + "bytes are invalid); re-save the page as UTF-8 or GBK")
         }
-        let text = String(decoding: output[0..<produced], as: UTF8.self)
-        return Decoded(text: text, charset: charset)
+        output.removeLast(output.count - produced)
+        // iconv writes valid UTF-8; checked in place all the same, as libxml2 must never see anything else.
+        if !output.withUnsafeBufferPointer(isValidUTF8) { output = Array(String(decoding: output, as: UTF8.self).utf8) }
+        return Decoded(converted: output, charset: charset)
     }
 }

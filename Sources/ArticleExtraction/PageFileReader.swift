@@ -13,30 +13,42 @@ public enum PageFileReader {
     /// - Throws: ``ExtractionError`` `.unreadable` when the file cannot be opened or read, `.tooLarge` when it
     ///   holds more than `maximumBytes` (only `maximumBytes + 1` bytes are read to find out).
     public static func read(path: String, maximumBytes: Int) throws(ExtractionError) -> [UInt8] {
-        let file: UnsafeMutablePointer<FILE>?
-        if path == "-" {
-            file = fdopen(dup(0), "rb")
-        } else {
-            file = fopen(path, "rb")
-        }
-        guard let file else {
+        let fd = path == "-" ? dup(0) : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
             let reason = String(cString: strerror(errno))
             throw ExtractionError(.unreadable, "cannot open file: \(reason)")
         }
-        defer { fclose(file) }
+        defer { close(fd) }
+        // A regular file is read straight into a buffer of its size (plus one byte to notice growth); other
+        // input (a pipe) in chunks.
+        var status = stat()
+        let isRegular = fstat(fd, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+        var capacity = isRegular ? min(Int(status.st_size), maximumBytes) + 1 : 1 << 16
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var readError: Int32 = 0
         while bytes.count <= maximumBytes {
-            let want = min(chunk.count, maximumBytes + 1 - bytes.count)
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, want, file) }
-            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-            if n < want {
-                if ferror(file) != 0 {
-                    let reason = String(cString: strerror(errno))
-                    throw ExtractionError(.unreadable, "cannot read file: \(reason)")
+            let want = min(capacity, maximumBytes + 1 - bytes.count)
+            var got = 0
+            let chunk = [UInt8](unsafeUninitializedCapacity: want) { buffer, count in
+                while got < want {
+                    let n = systemRead(fd, buffer.baseAddress! + got, want - got)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        readError = errno
+                        break
+                    }
+                    if n == 0 { break }
+                    got += n
                 }
-                break
+                count = got
             }
+            if readError != 0 {
+                let reason = String(cString: strerror(readError))
+                throw ExtractionError(.unreadable, "cannot read file: \(reason)")
+            }
+            if bytes.isEmpty { bytes = chunk } else { bytes += chunk }
+            if got < want { break }
+            capacity = 1 << 16
         }
         if bytes.count > maximumBytes {
             throw ExtractionError(
@@ -46,4 +58,9 @@ public enum PageFileReader {
         }
         return bytes
     }
+}
+
+/// `read(2)` (inside ``PageFileReader`` the name means its own `read(path:maximumBytes:)`).
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutablePointer<UInt8>, _ count: Int) -> Int {
+    read(fd, buffer, count)
 }

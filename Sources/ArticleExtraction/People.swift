@@ -285,6 +285,8 @@ enum People {
             var start = end
             while start > 0, f[start - 1] != " ", f[start - 1] != "|", f[start - 1] != ":" { start -= 1 }
             let name = Array(text[start..<end])
+            // `(本文发表于首页…)`: a note in brackets about where the text appeared, not a poster.
+            if name.contains(where: { $0 == "(" || $0 == "（" || $0 == "[" || $0 == "【" }) { continue }
             if isBylineName(name), !isRoleWord(name), !name.contains(where: { $0.isASCIIDigit }) {
                 if name.allSatisfy(\.isHan) && !Surnames.isLikelyPersonalName(name) && name.count > 3 { return [] }
                 return [Text.string(name)]

@@ -61,6 +61,15 @@ struct StructuredMetadata {
             let name = v.trimmingWhitespace()
             if !name.isEmpty, !authors.contains(name) { authors.append(name) }
         }
+        // The older form: one `citation_authors` meta listing everyone, separated by semicolons (`赵  培`: a
+        // two-character name spaced apart for layout is one name).
+        for (k, v) in page.metas where k == "citation_authors" {
+            let names =
+                v.unicodeScalars.allSatisfy(\.isASCII)
+                ? v.split(separator: ";").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+                : People.splitByline(Text.normalizeSpaces(Text.scalars(v)))
+            for name in names where !authors.contains(name) { authors.append(name) }
+        }
         for key in ["og:description", "description", "twitter:description"] {
             if let d = metas[key], !descriptions.contains(d) { descriptions.append(d) }
         }

@@ -86,24 +86,75 @@ enum Text {
 
     /// ``normalizeSpaces(_:)`` with the result's ``visibleCount(_:)`` and ``punctuationCount(_:)``, in one pass.
     static func normalizeSpacesCounting(_ input: Scalars) -> (text: Scalars, visible: Int, punctuation: Int) {
-        var out = Scalars()
-        out.reserveCapacity(input.count)
+        var collapser = SpaceCollapser()
+        let text = Scalars(unsafeUninitializedCapacity: input.count) { out, count in
+            for s in input { collapser.add(s, to: out.baseAddress.unsafelyUnwrapped, at: &count) }
+        }
+        return collapser.finish(text)
+    }
+
+    /// ``normalizeSpacesCounting(_:)`` of UTF-8 text, decoded in the same pass, written straight into the result
+    /// (n bytes never make more than n scalars, spaces included). Sequences other than ASCII and well-formed
+    /// two- and three-byte ones (rare: four-byte characters, invalid bytes) send the text through the scalar path.
+    static func normalizeSpacesCounting(utf8: UnsafeBufferPointer<UInt8>) -> (text: Scalars, visible: Int, punctuation: Int) {
+        guard let p = utf8.baseAddress else { return ([], 0, 0) }
+        let n = utf8.count
+        var collapser = SpaceCollapser()
+        var needsScalarPath = false
+        let text = Scalars(unsafeUninitializedCapacity: n) { out, count in
+            let o = out.baseAddress.unsafelyUnwrapped
+            var i = 0
+            while i < n {
+                let b0 = p[i]
+                let s: Unicode.Scalar
+                if b0 < 0x80 {
+                    s = Unicode.Scalar(b0)
+                    i += 1
+                } else if b0 >= 0xC2 && b0 <= 0xDF && i + 1 < n && p[i + 1] & 0xC0 == 0x80 {
+                    s = Unicode.Scalar(UInt32(b0 & 0x1F) << 6 | UInt32(p[i + 1] & 0x3F)).unsafelyUnwrapped
+                    i += 2
+                } else if b0 >= 0xE1 && b0 <= 0xEF && b0 != 0xED && i + 2 < n && p[i + 1] & 0xC0 == 0x80
+                    && p[i + 2] & 0xC0 == 0x80
+                {
+                    let v = UInt32(b0 & 0x0F) << 12 | UInt32(p[i + 1] & 0x3F) << 6 | UInt32(p[i + 2] & 0x3F)
+                    s = Unicode.Scalar(v).unsafelyUnwrapped
+                    i += 3
+                } else {
+                    needsScalarPath = true
+                    break
+                }
+                collapser.add(s, to: o, at: &count)
+            }
+        }
+        if needsScalarPath {
+            var scalars = Scalars()
+            appendUTF8(utf8, to: &scalars)
+            return normalizeSpacesCounting(scalars)
+        }
+        return collapser.finish(text)
+    }
+
+    /// Collapses whitespace as ``normalizeSpaces(_:)`` does while counting visible scalars and prose
+    /// punctuation, one scalar at a time, into a buffer at least as long as the input.
+    struct SpaceCollapser {
         var pendingSpace = false
         var spaces = 0
         var punctuation = 0
-        // The last scalar written was `.` or `,`: it counts only if a space or the end follows.
+        /// The last scalar written was `.` or `,`: it counts only if a space or the end follows.
         var dotOrCommaOpen = false
-        for s in input {
+
+        @inline(__always) mutating func add(_ s: Unicode.Scalar, to out: UnsafeMutablePointer<Unicode.Scalar>, at o: inout Int) {
             // Han ideographs and ASCII letters and digits, most of the text, are neither spaces nor punctuation.
             let v = s.value
             let plain = (v >= 0x4E00 && v <= 0x9FFF) || (v | 0x20 >= 0x61 && v | 0x20 <= 0x7A) || (v >= 0x30 && v <= 0x39)
             if !plain && s.isSpaceLike {
-                pendingSpace = !out.isEmpty
-                continue
+                pendingSpace = o > 0
+                return
             }
             if pendingSpace {
                 pendingSpace = false
-                out.append(" ")
+                (out + o).initialize(to: " ")
+                o += 1
                 spaces += 1
                 if dotOrCommaOpen {
                     punctuation += 1
@@ -114,10 +165,20 @@ enum Text {
             if !plain && s.isProsePunctuation {
                 if s == "." || s == "," { dotOrCommaOpen = true } else { punctuation += 1 }
             }
-            out.append(s)
+            (out + o).initialize(to: s)
+            o += 1
         }
-        if dotOrCommaOpen { punctuation += 1 }
-        return (out, out.count - spaces, punctuation)
+
+        func finish(_ text: Scalars) -> (text: Scalars, visible: Int, punctuation: Int) {
+            (text, text.count - spaces, punctuation + (dotOrCommaOpen ? 1 : 0))
+        }
+    }
+
+    /// Non-space scalars in UTF-8 text.
+    static func visibleCount(utf8: UnsafeBufferPointer<UInt8>) -> Int {
+        var n = 0
+        forEachScalar(utf8) { if !$0.isSpaceLike { n += 1 } }
+        return n
     }
 
     @inline(__always) static func isWideScalar(_ s: Unicode.Scalar) -> Bool {
@@ -134,6 +195,14 @@ enum Text {
         bytes.reserveCapacity(s.count * 3)
         forEachKeyScalar(s) { appendUTF8($0, to: &bytes) }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The scalars of ``key(_:)``.
+    static func keyScalars(_ s: Scalars) -> Scalars {
+        var out = Scalars()
+        out.reserveCapacity(s.count)
+        forEachKeyScalar(s) { out.append($0) }
+        return out
     }
 
     /// The scalars of ``key(_:)``, streamed (no allocation).
@@ -185,31 +254,38 @@ enum Text {
     }
 
     /// Appends the scalars of UTF-8 bytes to `out`, without a String in between. Invalid sequences become U+FFFD.
+    static func appendUTF8(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout Scalars) {
+        forEachScalar(bytes) { out.append($0) }
+    }
+
+    /// Calls `body` with each scalar of UTF-8 bytes. Invalid sequences become U+FFFD.
     ///
     /// ASCII and well-formed two- and three-byte sequences (nearly all Chinese text) are decoded inline; at the
     /// first other byte the rest goes through the standard library's decoder, which starts there on a scalar
     /// boundary and so decodes exactly as it would have from the beginning.
-    static func appendUTF8(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout Scalars) {
+    @inline(__always) static func forEachScalar(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Unicode.Scalar) -> Void) {
         guard let p = bytes.baseAddress else { return }
         let n = bytes.count
         var i = 0
         while i < n {
             let b0 = p[i]
             if b0 < 0x80 {
-                out.append(Unicode.Scalar(b0))
+                body(Unicode.Scalar(b0))
                 i += 1
             } else if b0 >= 0xC2 && b0 <= 0xDF && i + 1 < n && p[i + 1] & 0xC0 == 0x80 {
-                out.append(Unicode.Scalar(UInt32(b0 & 0x1F) << 6 | UInt32(p[i + 1] & 0x3F)).unsafelyUnwrapped)
+                body(Unicode.Scalar(UInt32(b0 & 0x1F) << 6 | UInt32(p[i + 1] & 0x3F)).unsafelyUnwrapped)
                 i += 2
             } else if b0 >= 0xE1 && b0 <= 0xEF && b0 != 0xED && i + 2 < n && p[i + 1] & 0xC0 == 0x80
                 && p[i + 2] & 0xC0 == 0x80
             {
                 // E0 and ED have narrower second-byte ranges (overlongs, surrogates): left to the slow path.
                 let v = UInt32(b0 & 0x0F) << 12 | UInt32(p[i + 1] & 0x3F) << 6 | UInt32(p[i + 2] & 0x3F)
-                out.append(Unicode.Scalar(v).unsafelyUnwrapped)
+                body(Unicode.Scalar(v).unsafelyUnwrapped)
                 i += 3
             } else {
-                appendUTF8Checked(UnsafeBufferPointer(rebasing: bytes[i...]), to: &out)
+                var rest = Scalars()
+                appendUTF8Checked(UnsafeBufferPointer(rebasing: bytes[i...]), to: &rest)
+                for s in rest { body(s) }
                 return
             }
         }

@@ -355,6 +355,23 @@ struct UnseenPagePatternTests {
         #expect(b.reporters == ["Jane Smith"])
     }
 
+    /// The older scholarly form: one `citation_authors` meta for everyone, a spaced two-character name as one.
+    @Test func citationAuthorsListMeta() throws {
+        let a = try Self.extract(
+            Self.page(head: "<meta name=\"citation_authors\" content=\"赵  培\">", body: Self.prose))
+        #expect(a.reporters == ["赵培"])
+        let b = try Self.extract(
+            Self.page(head: "<meta name=\"citation_authors\" content=\"Maria Lopez; Jane Smith\">", body: Self.prose))
+        #expect(b.reporters == ["Maria Lopez", "Jane Smith"])
+    }
+
+    /// `(本文发表于…)`: a bracketed note on where a post appeared names no poster.
+    @Test func bracketedPublicationNoteIsNoPoster() throws {
+        let a = try Self.extract(
+            Self.page(body: Self.prose + "<p>(本文发表于首页批评与建议, 已被阅读178次)</p>"))
+        #expect(!a.reporters.contains { $0.contains("本文") })
+    }
+
     // MARK: Dates
 
     /// `9/17/2004 5:54:13 AM`: month/day/year with a 12-hour clock.
