@@ -23,7 +23,7 @@ final class CompiledStandingQuery {
     let exclusions: [[Condition]]
     let requestSources: Set<String>?
     /// The patterns SEARCH highlights in snippets (its text conditions searching bodies, in its order).
-    let snippetPatterns: [TermPattern]
+    let snippetPatterns: SnippetPatterns
 
     init(_ query: StandingQuery) throws(QueryError) {
         self.query = query
@@ -45,7 +45,7 @@ final class CompiledStandingQuery {
         exclusions = parsed.exclusions.map { $0.map(compile) }
         self.texts = texts
         requestSources = query.sources.isEmpty ? nil : Set(query.sources)
-        snippetPatterns = texts.filter { $0.scope == .titleOrBody }.map(\.pattern)
+        snippetPatterns = SnippetPatterns(texts.filter { $0.scope == .titleOrBody }.map(\.pattern))
     }
 
     static func keys(of pattern: TermPattern) -> [UInt64] {
@@ -140,26 +140,31 @@ final class CompiledStandingQuery {
         }
     }
 
-    /// The hit SEARCH returns for `document` (the `index`-th of its batch), less the score. Snippets are shared
-    /// through `cache` by queries highlighting the same patterns at the same length (popular topics are watched
-    /// by many).
+    /// The hit SEARCH returns for `document` (the `index`-th of its batch), less the score, and its snippet when
+    /// the query asks for one (see ``SnippetTiming``). Built snippets are shared through `cache` by queries
+    /// highlighting the same patterns at the same length (popular topics are watched by many).
     func hit(
-        for document: BatchDocument, index: Int32, snippet: Bool, cache: inout [SnippetKey: (String, [HighlightRange])]
-    ) -> SearchHit {
+        for document: BatchDocument, index: Int32, snippet timing: SnippetTiming?,
+        cache: inout [SnippetKey: (String, [HighlightRange])]
+    ) -> (SearchHit, PendingSnippet?) {
         let article = document.article
         var hit = SearchHit(
             id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
-        if snippet && query.includeSnippets {
-            let key = SnippetKey(document: index, patterns: snippetPatterns, length: query.snippetLength)
+        guard let timing, query.includeSnippets else { return (hit, nil) }
+        let pending = PendingSnippet(body: document.snippetBody, patterns: snippetPatterns, length: query.snippetLength)
+        switch timing {
+        case .deferred:
+            return (hit, pending)
+        case .built:
+            let key = SnippetKey(document: index, patterns: snippetPatterns.patterns, length: query.snippetLength)
             if let cached = cache[key] {
                 (hit.snippet, hit.highlights) = cached
             } else {
-                (hit.snippet, hit.highlights) = SnippetBuilder.snippet(
-                    body: document.body, patterns: snippetPatterns, length: query.snippetLength)
+                (hit.snippet, hit.highlights) = pending.build()
                 cache[key] = (hit.snippet, hit.highlights)
             }
+            return (hit, nil)
         }
-        return hit
     }
 
     struct SnippetKey: Hashable {

@@ -68,6 +68,9 @@ final class BatchDocument {
     let seconds: Int64?
     let normalizedSource: String?
     let normalizedPersons: [String]
+    /// The body as UTF-16 (what snippets are built from, as from the index's stored text), made on first use:
+    /// most documents of a batch match no query that asks for a snippet.
+    private(set) lazy var snippetBody = SnippetBody(body)
 
     init(_ article: Article, change: Int, role: Role, isUpdate: Bool) {
         self.article = article

@@ -114,7 +114,7 @@ struct StandingQueryRegistry {
         }
     }
 
-    mutating func match(_ batch: MatchBatch, exhaustive: Bool) -> StandingQueryMatches {
+    mutating func match(_ batch: MatchBatch, exhaustive: Bool, snippets: SnippetTiming) -> StandingQueryMatches {
         batchSerial += 1
         let documents = batch.documents
         // Candidates: slot → documents whose term streams hold one of its index terms.
@@ -185,23 +185,24 @@ struct StandingQueryRegistry {
         }
         var matches: [StandingQueryMatch] = []
         matches.reserveCapacity(matched.count)
-        var snippets: [CompiledStandingQuery.SnippetKey: (String, [HighlightRange])] = [:]
+        var snippetCache: [CompiledStandingQuery.SnippetKey: (String, [HighlightRange])] = [:]
         for pair in matched {
             let document = documents[Int(pair.document)]
             let compiled = slots[Int(pair.slot)]!.compiled
             if document.role == .current {
-                matches.append(
-                    StandingQueryMatch(
-                        query: pair.id, change: document.change, kind: document.isUpdate ? .updated : .inserted,
-                        hit: compiled.hit(for: document, index: pair.document, snippet: true, cache: &snippets)))
+                let (hit, pending) = compiled.hit(
+                    for: document, index: pair.document, snippet: snippets, cache: &snippetCache)
+                var match = StandingQueryMatch(
+                    query: pair.id, change: document.change, kind: document.isUpdate ? .updated : .inserted, hit: hit)
+                match.pendingSnippet = pending
+                matches.append(match)
             } else if !currentMatched.contains(Int64(document.change) << 32 | Int64(pair.slot)) {
                 // The new version: it directly precedes the previous one.
+                let (hit, _) = compiled.hit(
+                    for: documents[Int(pair.document) - 1], index: pair.document - 1, snippet: nil,
+                    cache: &snippetCache)
                 matches.append(
-                    StandingQueryMatch(
-                        query: pair.id, change: document.change, kind: .stoppedMatching,
-                        hit: compiled.hit(
-                            for: documents[Int(pair.document) - 1], index: pair.document - 1, snippet: false,
-                            cache: &snippets)))
+                    StandingQueryMatch(query: pair.id, change: document.change, kind: .stoppedMatching, hit: hit))
             }
         }
         if previousMatched {
