@@ -141,28 +141,29 @@ final class CompiledStandingQuery {
     }
 
     /// The hit SEARCH returns for `document` (the `index`-th of its batch), less the score, and its snippet when
-    /// the query asks for one (see ``SnippetTiming``). Built snippets are shared through `cache` by queries
-    /// highlighting the same patterns at the same length (popular topics are watched by many).
+    /// the query asks for one (see ``SnippetTiming``). Snippets are shared through `cache` by queries highlighting
+    /// the same patterns at the same length (popular topics are watched by many): built once.
     func hit(
         for document: BatchDocument, index: Int32, snippet timing: SnippetTiming?,
-        cache: inout [SnippetKey: (String, [HighlightRange])]
+        cache: inout [SnippetKey: PendingSnippet]
     ) -> (SearchHit, PendingSnippet?) {
         let article = document.article
         var hit = SearchHit(
             id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
         guard let timing, query.includeSnippets else { return (hit, nil) }
-        let pending = PendingSnippet(body: document.snippetBody, patterns: snippetPatterns, length: query.snippetLength)
+        let key = SnippetKey(document: index, patterns: snippetPatterns.patterns, length: query.snippetLength)
+        let pending: PendingSnippet
+        if let shared = cache[key] {
+            pending = shared
+        } else {
+            pending = PendingSnippet(body: document.snippetBody, patterns: snippetPatterns, length: query.snippetLength)
+            cache[key] = pending
+        }
         switch timing {
         case .deferred:
             return (hit, pending)
         case .built:
-            let key = SnippetKey(document: index, patterns: snippetPatterns.patterns, length: query.snippetLength)
-            if let cached = cache[key] {
-                (hit.snippet, hit.highlights) = cached
-            } else {
-                (hit.snippet, hit.highlights) = pending.build()
-                cache[key] = (hit.snippet, hit.highlights)
-            }
+            (hit.snippet, hit.highlights) = pending.build()
             return (hit, nil)
         }
     }

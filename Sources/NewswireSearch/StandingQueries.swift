@@ -111,18 +111,35 @@ public enum SnippetTiming: Sendable, Hashable {
 }
 
 /// A hit's snippet not built yet: the article's body, the query's highlight patterns and the length. ``build()``
-/// gives exactly the snippet and highlights SEARCH gives for that article and query.
+/// gives exactly the snippet and highlights SEARCH gives for that article and query. The matches of one batch
+/// that need the same snippet (queries highlighting the same patterns at the same length: a popular topic is
+/// watched by many) share one pending snippet, built once by whichever caller asks first.
 public struct PendingSnippet: Sendable, Hashable {
     let body: SnippetBody
     let patterns: SnippetPatterns
     let length: Int
+    private let built: BuiltSnippet
 
-    /// Builds the snippet (the index's stored-text path, over the body's UTF-16 form).
+    init(body: SnippetBody, patterns: SnippetPatterns, length: Int) {
+        self.body = body
+        self.patterns = patterns
+        self.length = length
+        built = BuiltSnippet()
+    }
+
+    /// The same for every match sharing this pending snippet (to build each shared snippet once).
+    public var sharingKey: ObjectIdentifier { ObjectIdentifier(built) }
+
+    /// Builds the snippet (the index's stored-text path, over the body's UTF-16 form), or returns it when a
+    /// caller sharing this pending snippet already did.
     public func build() -> (snippet: String, highlights: [HighlightRange]) {
+        if let done = built.value { return done }
         var scratch = SnippetScratch()
-        return body.units.withUnsafeBufferPointer { units in
+        let made = body.units.withUnsafeBufferPointer { units in
             SnippetBuilder.snippet(utf16: units, patterns: patterns, scratch: &scratch, length: length)
         }
+        built.value = made
+        return made
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
@@ -133,6 +150,17 @@ public struct PendingSnippet: Sendable, Hashable {
         hasher.combine(ObjectIdentifier(body))
         hasher.combine(length)
         hasher.combine(patterns.patterns)
+    }
+}
+
+/// A pending snippet's result once built, shared by the matches that need it.
+private final class BuiltSnippet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: (String, [HighlightRange])?
+
+    var value: (String, [HighlightRange])? {
+        get { lock.withLock { result } }
+        set { lock.withLock { result = newValue } }
     }
 }
 

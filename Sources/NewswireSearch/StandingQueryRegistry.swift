@@ -185,7 +185,7 @@ struct StandingQueryRegistry {
         }
         var matches: [StandingQueryMatch] = []
         matches.reserveCapacity(matched.count)
-        var snippetCache: [CompiledStandingQuery.SnippetKey: (String, [HighlightRange])] = [:]
+        var snippetCache: [CompiledStandingQuery.SnippetKey: PendingSnippet] = [:]
         for pair in matched {
             let document = documents[Int(pair.document)]
             let compiled = slots[Int(pair.slot)]!.compiled

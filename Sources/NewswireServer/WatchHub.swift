@@ -82,9 +82,9 @@ final class WatchHub: Sendable {
         }
     }
 
-    /// Matches one committed batch against every standing query and hands each watch its events. Snippets are
-    /// left to each watch's stream task (``QueuedWatchEvent``): they are most of a match's cost, and the stream
-    /// tasks build them side by side, only for the events they send.
+    /// Matches one committed batch against every standing query and hands each watch its events. Snippets (most
+    /// of the cost) are matched as pending, then each distinct one that an open watch needs is built once, on
+    /// every core (``buildSnippets``); a stream task builds any still pending when it sends (``QueuedWatchEvent``).
     private func distribute(_ changes: [CommittedChange]) {
         let articles: [ArticleChange] = changes.map { change in
             guard let article = change.article else { return .deleted(change.id) }
@@ -99,12 +99,14 @@ final class WatchHub: Sendable {
             let matched = matchers[part].match(Array(articles[bounds[part]..<bounds[part + 1]]), snippets: .deferred)
             partResults.withLockedValue { $0[part] = matched }
         }
+        let matchedAll = partResults.withLockedValue { $0 }
+        Self.buildSnippets(matchedAll, for: state.withLockedValue { Set($0.watches.keys) }, primaryIDs: state.withLockedValue { $0.primaryIDs })
         let took = (ContinuousClock.now - started).nanoseconds
         var records: [Int: ArticleRecord] = [:]
         state.withLockedValue { state in
             // Back to the first matcher's query ids and the batch's change indexes, in commit order.
             var result = StandingQueryMatches(matches: [], deletions: [], evaluatedQueries: 0, evaluatedPairs: 0)
-            for (part, matched) in partResults.withLockedValue({ $0 }).enumerated() {
+            for (part, matched) in matchedAll.enumerated() {
                 guard let matched else { continue }
                 let offset = bounds[part]
                 for var match in matched.matches {
@@ -189,6 +191,30 @@ final class WatchHub: Sendable {
             }
             deliverBroadcasts(before: Int.max)
             if let last = changes.last?.position { state.distributed = max(state.distributed, last) }
+        }
+    }
+
+    /// Builds the snippets the batch's events to open watches need, each distinct one once, on every core
+    /// (worker threads of their own: on the cooperative pool, thousands of streams building snippets would
+    /// delay every request's continuations behind them). The stream tasks then find them built.
+    private static func buildSnippets(
+        _ parts: [StandingQueryMatches?], for open: Set<StandingQueryID>, primaryIDs: [[StandingQueryID: StandingQueryID]]
+    ) {
+        var seen: Set<ObjectIdentifier> = []
+        var pending: [PendingSnippet] = []
+        for (part, matched) in parts.enumerated() {
+            for match in matched?.matches ?? [] {
+                guard let snippet = match.pendingSnippet else { continue }
+                let primary = part == 0 ? match.query : primaryIDs[part][match.query]
+                guard let primary, open.contains(primary), seen.insert(snippet.sharingKey).inserted else { continue }
+                pending.append(snippet)
+            }
+        }
+        guard !pending.isEmpty else { return }
+        let snippets = pending
+        let workers = min(snippets.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: snippets.count, by: workers) { _ = snippets[index].build() }
         }
     }
 
