@@ -269,6 +269,7 @@ let package = Package(
             name: "NewswireCLITests",
             dependencies: [
                 "NewswireModel", "NewswireTestSupport", "NewswireServer", "NewswireEngine", "ArticleExtraction",
+                "NewswireClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

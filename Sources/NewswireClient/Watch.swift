@@ -57,12 +57,15 @@ extension NewswireClient {
         /// Events this client holds unread before it stops the server's stream, to resume once they are read.
         /// Default 4096.
         public var clientBufferEvents: Int
+        /// Also report ``WatchEvent/Kind/unmatched``: an article that matched was updated and no longer does.
+        /// Default true, so a view built from the events never keeps an article the query no longer matches.
+        public var reportUnmatched: Bool
 
         /// Creates options; every parameter has the documented default.
         public init(
             sources: [String] = [], publishedFrom: PublishedTime? = nil, publishedBefore: PublishedTime? = nil,
             includeArticle: Bool = false, includeSnippets: Bool = true, bufferEvents: Int = 0,
-            clientBufferEvents: Int = 4096
+            clientBufferEvents: Int = 4096, reportUnmatched: Bool = true
         ) {
             self.sources = sources
             self.publishedFrom = publishedFrom
@@ -71,6 +74,7 @@ extension NewswireClient {
             self.includeSnippets = includeSnippets
             self.bufferEvents = bufferEvents
             self.clientBufferEvents = clientBufferEvents
+            self.reportUnmatched = reportUnmatched
         }
     }
 
@@ -87,6 +91,10 @@ extension NewswireClient {
             /// Replayed from the server's compacted change feed: the article's latest version, created or updated
             /// after the start position.
             case changed
+            /// An article the query matched was updated and no longer matches: drop it from a view (ignore ids
+            /// you never saw: after a resume the server reports every replayed article that does not match).
+            /// The hit describes the new version, without snippet.
+            case unmatched
         }
 
         /// The change's position: resume after it.
@@ -197,7 +205,8 @@ final class WatchIteratorState: @unchecked Sendable {
         var message = WatchMessage(
             text: query, sources: options.sources, publishedFrom: options.publishedFrom,
             publishedBefore: options.publishedBefore, includeArticle: options.includeArticle,
-            includeSnippets: options.includeSnippets, bufferEvents: options.bufferEvents)
+            includeSnippets: options.includeSnippets, bufferEvents: options.bufferEvents,
+            reportUnmatched: options.reportUnmatched)
         switch start {
         case .now: message.start = .now
         case .beginning: message.start = .beginning
@@ -283,6 +292,7 @@ final class WatchIteratorState: @unchecked Sendable {
         case .updated: .updated
         case .deleted: .deleted
         case .changed: .changed
+        case .unmatched: .unmatched
         default: nil
         }
     }

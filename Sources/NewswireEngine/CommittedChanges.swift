@@ -24,13 +24,17 @@ public struct CommittedChange: Sendable, Hashable {
     public var kind: Kind
     /// The article as stored (nil for a deletion).
     public var article: Article?
+    /// For an update: the version it replaced, when the engine read it (its own writes on a single node); nil
+    /// when unknown. Live queries tell a watcher that saw the article match that it no longer does.
+    public var previous: Article?
 
     /// Creates a change.
-    public init(position: UInt64, id: ArticleID, kind: Kind, article: Article?) {
+    public init(position: UInt64, id: ArticleID, kind: Kind, article: Article?, previous: Article? = nil) {
         self.position = position
         self.id = id
         self.kind = kind
         self.article = article
+        self.previous = previous
     }
 
     /// A change feed entry, as replayed (kind ``Kind/written`` or ``Kind/deleted``).

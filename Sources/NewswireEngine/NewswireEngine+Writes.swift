@@ -36,6 +36,8 @@ extension NewswireEngine {
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
             var toStore: [Article] = []
             var entries: [DuplicateEntry] = []
+            // Versions these writes replace, for live queries (single node only; see `previousVersions`).
+            var previous: [Article?] = []
             let results: [UpsertOutcome]
             if let shared = store as? any SharedArticleStore {
                 // Cluster mode: verdicts are decided inside the store's write lock, after applying what other
@@ -52,6 +54,7 @@ extension NewswireEngine {
             } else {
                 if state.committedPosition == nil { state.committedPosition = try store.latestSequence }
                 (toStore, entries) = try decide(articles, features, state.duplicates)
+                previous = try previousVersions(of: zip(toStore, entries), state.duplicates)
                 results = try store.upsert(toStore)
             }
             // The store has committed: bring the index and the duplicate table in step before acknowledging.
@@ -69,14 +72,45 @@ extension NewswireEngine {
                 PutOutcome(id: $0.id, outcome: WriteOutcome($1), duplicateOf: $0.duplicateOf)
             }
             publishCommitted(
-                zip(toStore, results).compactMap { article, result in
+                zip(toStore, results).enumerated().compactMap { index, written in
+                    let (article, result) = written
                     switch result {
-                    case .unchanged: nil
-                    case .inserted: CommittedChange(position: 0, id: article.id, kind: .created, article: article)
-                    case .updated: CommittedChange(position: 0, id: article.id, kind: .updated, article: article)
+                    case .unchanged: return nil
+                    case .inserted:
+                        return CommittedChange(position: 0, id: article.id, kind: .created, article: article)
+                    case .updated:
+                        return CommittedChange(
+                            position: 0, id: article.id, kind: .updated, article: article,
+                            previous: index < previous.count ? previous[index] : nil)
                     }
                 }, &state)
             return (outcomes, changed.count)
+        }
+    }
+
+    /// For live queries: per article about to be written, the version it replaces when its content changes (nil
+    /// for a new id or the same content), so a watcher that saw the old version match learns that the new one no
+    /// longer does. Read only when a commit observer is registered, in one read for the batch; an id written twice
+    /// in the batch replaces its earlier copy. Called with the write lock held, before the store write.
+    func previousVersions(
+        of writes: Zip2Sequence<[Article], [DuplicateEntry]>, _ table: DuplicateTable
+    ) throws -> [Article?] {
+        guard !commitObservers.withLock({ $0.isEmpty }) else { return [] }
+        var stored: [ArticleID] = []
+        var seen: Set<ArticleID> = []
+        for (article, entry) in writes where !seen.contains(article.id) {
+            seen.insert(article.id)
+            if let known = table.entry(for: article.id), known.contentHash != entry.contentHash {
+                stored.append(article.id)
+            }
+        }
+        var versions: [ArticleID: Article] = [:]
+        if !stored.isEmpty {
+            for case let article? in try store.articles(stored) { versions[article.id] = article }
+        }
+        return writes.map { article, _ in
+            defer { versions[article.id] = article }
+            return versions[article.id]
         }
     }
 

@@ -89,6 +89,8 @@ public struct StandingQueryMatch: Sendable, Hashable {
     /// when the query asks for snippets) the snippet with highlights. Score is 0: a stream is not ranked. For
     /// `stoppedMatching` it describes the new version, without snippet.
     public var hit: SearchHit
+    /// With ``SnippetTiming/deferred``: the snippet `hit` lacks, to build later (nil when the query asks for none).
+    public var pendingSnippet: PendingSnippet?
 
     public init(query: StandingQueryID, change: Int, kind: Kind, hit: SearchHit) {
         self.query = query
@@ -96,6 +98,76 @@ public struct StandingQueryMatch: Sendable, Hashable {
         self.kind = kind
         self.hit = hit
     }
+}
+
+/// When a match's snippet is built.
+public enum SnippetTiming: Sendable, Hashable {
+    /// While matching: the hit carries it.
+    case built
+    /// Later, by whoever sends the hit (``StandingQueryMatch/pendingSnippet``): building snippets is most of a
+    /// match's cost, and a live-query server spreads it over the threads that send events, for the events it
+    /// actually sends.
+    case deferred
+}
+
+/// A hit's snippet not built yet: the article's body, the query's highlight patterns and the length. ``build()``
+/// gives exactly the snippet and highlights SEARCH gives for that article and query. The matches of one batch
+/// that need the same snippet (queries highlighting the same patterns at the same length: a popular topic is
+/// watched by many) share one pending snippet, built once by whichever caller asks first.
+public struct PendingSnippet: Sendable, Hashable {
+    let body: SnippetBody
+    let patterns: SnippetPatterns
+    let length: Int
+    private let built: BuiltSnippet
+
+    init(body: SnippetBody, patterns: SnippetPatterns, length: Int) {
+        self.body = body
+        self.patterns = patterns
+        self.length = length
+        built = BuiltSnippet()
+    }
+
+    /// The same for every match sharing this pending snippet (to build each shared snippet once).
+    public var sharingKey: ObjectIdentifier { ObjectIdentifier(built) }
+
+    /// Builds the snippet (the index's stored-text path, over the body's UTF-16 form), or returns it when a
+    /// caller sharing this pending snippet already did.
+    public func build() -> (snippet: String, highlights: [HighlightRange]) {
+        if let done = built.value { return done }
+        var scratch = SnippetScratch()
+        let made = body.units.withUnsafeBufferPointer { units in
+            SnippetBuilder.snippet(utf16: units, patterns: patterns, scratch: &scratch, length: length)
+        }
+        built.value = made
+        return made
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.body === rhs.body && lhs.length == rhs.length && lhs.patterns.patterns == rhs.patterns.patterns
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(ObjectIdentifier(body))
+        hasher.combine(length)
+        hasher.combine(patterns.patterns)
+    }
+}
+
+/// A pending snippet's result once built, shared by the matches that need it.
+private final class BuiltSnippet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: (String, [HighlightRange])?
+
+    var value: (String, [HighlightRange])? {
+        get { lock.withLock { result } }
+        set { lock.withLock { result = newValue } }
+    }
+}
+
+/// An article body as UTF-16, shared by the pending snippets of every query the article matched.
+final class SnippetBody: Sendable {
+    let units: [UInt16]
+    init(_ body: String) { units = Array(body.utf16) }
 }
 
 /// What a batch of changes means for the registered standing queries.
@@ -177,14 +249,19 @@ public final class StandingQueryMatcher: @unchecked Sendable {
     /// that matched the previous version but not the new one (`stoppedMatching`); a deletion is listed in
     /// ``StandingQueryMatches/deletions`` only. Each change is matched on its own, so an id changed twice in
     /// one batch is reported once per change.
-    public func match(_ changes: [ArticleChange]) -> StandingQueryMatches {
-        match(changes, exhaustive: false)
+    ///
+    /// `snippets` says whether the hits carry their snippets (``SnippetTiming/built``) or each match says how to
+    /// build its own (``SnippetTiming/deferred``).
+    public func match(_ changes: [ArticleChange], snippets: SnippetTiming = .built) -> StandingQueryMatches {
+        match(changes, exhaustive: false, snippets: snippets)
     }
 
     /// `exhaustive` evaluates every query on every article, skipping candidate selection (the tests' check
     /// that selection never drops a match).
-    func match(_ changes: [ArticleChange], exhaustive: Bool) -> StandingQueryMatches {
+    func match(_ changes: [ArticleChange], exhaustive: Bool, snippets: SnippetTiming = .built)
+        -> StandingQueryMatches
+    {
         let batch = MatchBatch(changes)  // analysis needs no lock
-        return lock.withWriteLock { registry.match(batch, exhaustive: exhaustive) }
+        return lock.withWriteLock { registry.match(batch, exhaustive: exhaustive, snippets: snippets) }
     }
 }

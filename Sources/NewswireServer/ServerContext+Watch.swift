@@ -45,7 +45,9 @@ extension ServerContext {
         }
         let watch: Watch
         do {
-            watch = try watches.register(query, includeArticle: request.includeArticle, capacity: capacity)
+            watch = try watches.register(
+                query, includeArticle: request.includeArticle, reportUnmatched: request.reportUnmatched,
+                capacity: capacity)
         } catch {
             throw protocolError(for: error)
         }
@@ -96,6 +98,8 @@ extension ServerContext {
             } catch {
                 throw protocolError(for: error)
             }
+            // From the beginning nothing was seen before, so nothing can have stopped matching.
+            let reportsReplayedUnmatched = request.reportUnmatched && request.start == .afterPosition
             while covered < watch.after {
                 if let reason = watch.endReason { try end(reason, replayed: false) }
                 let from = covered
@@ -116,6 +120,11 @@ extension ServerContext {
                         event = WatchEventMessage(
                             position: change.position, kind: .changed, hit: hit,
                             record: request.includeArticle ? change.article.map(ArticleRecord.init) : nil)
+                    } else if reportsReplayedUnmatched, let article = change.article {
+                        // The compacted feed does not say whether the client saw an earlier version match, so
+                        // every replayed article that does not match is reported (§5.19 rule 3).
+                        event = WatchEventMessage(
+                            position: change.position, kind: .unmatched, hit: WatchHub.bareHit(article))
                     } else {
                         continue
                     }
@@ -136,11 +145,11 @@ extension ServerContext {
             case .ended(let reason):
                 try end(reason, replayed: true)
             case .event(let event):
-                let delivered = try await connection.sendWatchEvent(event, requestID: requestID)
+                let delivered = try await connection.sendWatchEvent(event.built(), requestID: requestID)
                 watch.sent()
                 guard delivered else { try end(nil, replayed: true) }
                 watches.recordSent(1)
-                covered = event.position
+                covered = event.message.position
             }
         }
     }

@@ -82,26 +82,31 @@ final class WatchHub: Sendable {
         }
     }
 
-    /// Matches one committed batch against every standing query and hands each watch its events.
+    /// Matches one committed batch against every standing query and hands each watch its events. Snippets (most
+    /// of the cost) are matched as pending, then each distinct one that an open watch needs is built once, on
+    /// every core (``buildSnippets``); a stream task builds any still pending when it sends (``QueuedWatchEvent``).
     private func distribute(_ changes: [CommittedChange]) {
         let articles: [ArticleChange] = changes.map { change in
-            if let article = change.article { return .inserted(article) }
-            return .deleted(change.id)
+            guard let article = change.article else { return .deleted(change.id) }
+            if change.kind == .updated, let previous = change.previous { return .updated(article, previous: previous) }
+            return .inserted(article)
         }
         let started = ContinuousClock.now
         let parts = min(matchers.count, max(1, articles.count / Self.minimumPart))
         let bounds = (0...parts).map { articles.count * $0 / parts }
         let partResults = NIOLockedValueBox([StandingQueryMatches?](repeating: nil, count: parts))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let matched = matchers[part].match(Array(articles[bounds[part]..<bounds[part + 1]]))
+            let matched = matchers[part].match(Array(articles[bounds[part]..<bounds[part + 1]]), snippets: .deferred)
             partResults.withLockedValue { $0[part] = matched }
         }
+        let matchedAll = partResults.withLockedValue { $0 }
+        Self.buildSnippets(matchedAll, for: state.withLockedValue { Set($0.watches.keys) }, primaryIDs: state.withLockedValue { $0.primaryIDs })
         let took = (ContinuousClock.now - started).nanoseconds
         var records: [Int: ArticleRecord] = [:]
         state.withLockedValue { state in
             // Back to the first matcher's query ids and the batch's change indexes, in commit order.
             var result = StandingQueryMatches(matches: [], deletions: [], evaluatedQueries: 0, evaluatedPairs: 0)
-            for (part, matched) in partResults.withLockedValue({ $0 }).enumerated() {
+            for (part, matched) in matchedAll.enumerated() {
                 guard let matched else { continue }
                 let offset = bounds[part]
                 for var match in matched.matches {
@@ -120,37 +125,105 @@ final class WatchHub: Sendable {
             state.matchNanosMax = max(state.matchNanosMax, took)
             state.changesMatched += Int64(changes.count)
             state.pairsEvaluated += Int64(result.evaluatedPairs)
-            // Deletions go to every watch (nothing is left to match); merged with the matches in commit order.
-            var deletions = result.deletions[...]
-            func deliverDeletions(before index: Int) {
-                while let next = deletions.first, next < index {
-                    deletions.removeFirst()
+            // Changes to every watch (deletions; updates whose previous version is unknown, to watches asking
+            // for `unmatched`), merged with the matches in commit order.
+            var broadcasts = result.deletions
+            for (index, change) in changes.enumerated() where change.kind == .updated && change.previous == nil {
+                broadcasts.append(index)
+            }
+            broadcasts.sort()
+            var pending = broadcasts[...]
+            var matchedByChange: Set<StandingQueryID> = []
+            var currentChange = -1
+            func deliverBroadcasts(before index: Int) {
+                while let next = pending.first, next < index {
+                    pending.removeFirst()
                     let change = changes[next]
+                    guard let article = change.article else {
+                        let event = WatchEventMessage(
+                            position: change.position, kind: .deleted,
+                            hit: SearchHit(id: change.id, title: "", source: nil, publishedAt: nil, score: 0))
+                        for watch in state.watches.values { deliver(QueuedWatchEvent(event), to: watch, &state) }
+                        continue
+                    }
+                    // An update whose previous version is unknown: every watch asking for `unmatched` that the
+                    // new version does not match hears of it (PROTOCOL.md §5.19 rule 3).
+                    let matching = next == currentChange ? matchedByChange : []
+                    let event = WatchEventMessage(position: change.position, kind: .unmatched, hit: Self.bareHit(article))
+                    for watch in state.watches.values where watch.reportUnmatched && !matching.contains(watch.queryID) {
+                        deliver(QueuedWatchEvent(event), to: watch, &state)
+                    }
+                }
+            }
+            var index = 0
+            let matches = result.matches
+            while index < matches.count {
+                // One change's matches at a time: an unknown-previous update goes out after them.
+                let change = matches[index].change
+                var end = index
+                matchedByChange = []
+                while end < matches.count, matches[end].change == change {
+                    if matches[end].kind != .stoppedMatching { matchedByChange.insert(matches[end].query) }
+                    end += 1
+                }
+                deliverBroadcasts(before: change)
+                for match in matches[index..<end] {
+                    guard let watch = state.watches[match.query] else { continue }
+                    let committed = changes[match.change]
+                    if match.kind == .stoppedMatching {
+                        guard watch.reportUnmatched else { continue }
+                        let event = WatchEventMessage(position: committed.position, kind: .unmatched, hit: match.hit)
+                        deliver(QueuedWatchEvent(event), to: watch, &state)
+                        continue
+                    }
+                    var record: ArticleRecord?
+                    if watch.includeArticle, let article = committed.article {
+                        record = records[match.change] ?? ArticleRecord(article)
+                        records[match.change] = record
+                    }
                     let event = WatchEventMessage(
-                        position: change.position, kind: .deleted,
-                        hit: SearchHit(id: change.id, title: "", source: nil, publishedAt: nil, score: 0))
-                    for watch in state.watches.values { deliver(event, to: watch, &state) }
+                        position: committed.position, kind: Self.kind(committed.kind), hit: match.hit, record: record)
+                    deliver(QueuedWatchEvent(event, snippet: match.pendingSnippet), to: watch, &state)
                 }
+                currentChange = change
+                deliverBroadcasts(before: change + 1)
+                index = end
             }
-            for match in result.matches {
-                deliverDeletions(before: match.change)
-                guard let watch = state.watches[match.query], match.kind != .stoppedMatching else { continue }
-                let change = changes[match.change]
-                var record: ArticleRecord?
-                if watch.includeArticle, let article = change.article {
-                    record = records[match.change] ?? ArticleRecord(article)
-                    records[match.change] = record
-                }
-                let event = WatchEventMessage(
-                    position: change.position, kind: Self.kind(change.kind), hit: match.hit, record: record)
-                deliver(event, to: watch, &state)
-            }
-            deliverDeletions(before: Int.max)
+            deliverBroadcasts(before: Int.max)
             if let last = changes.last?.position { state.distributed = max(state.distributed, last) }
         }
     }
 
-    private func deliver(_ event: WatchEventMessage, to watch: Watch, _ state: inout State) {
+    /// Builds the snippets the batch's events to open watches need, each distinct one once, on every core
+    /// (worker threads of their own: on the cooperative pool, thousands of streams building snippets would
+    /// delay every request's continuations behind them). The stream tasks then find them built.
+    private static func buildSnippets(
+        _ parts: [StandingQueryMatches?], for open: Set<StandingQueryID>, primaryIDs: [[StandingQueryID: StandingQueryID]]
+    ) {
+        var seen: Set<ObjectIdentifier> = []
+        var pending: [PendingSnippet] = []
+        for (part, matched) in parts.enumerated() {
+            for match in matched?.matches ?? [] {
+                guard let snippet = match.pendingSnippet else { continue }
+                let primary = part == 0 ? match.query : primaryIDs[part][match.query]
+                guard let primary, open.contains(primary), seen.insert(snippet.sharingKey).inserted else { continue }
+                pending.append(snippet)
+            }
+        }
+        guard !pending.isEmpty else { return }
+        let snippets = pending
+        let workers = min(snippets.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: snippets.count, by: workers) { _ = snippets[index].build() }
+        }
+    }
+
+    /// A hit with the article's id, title, source and date (no snippet).
+    static func bareHit(_ article: Article) -> SearchHit {
+        SearchHit(id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
+    }
+
+    private func deliver(_ event: QueuedWatchEvent, to watch: Watch, _ state: inout State) {
         switch watch.offer(event) {
         case .accepted, .ignored: break
         case .cutOff(let dropped):
@@ -175,14 +248,16 @@ final class WatchHub: Sendable {
 
     /// Registers a standing query; returns its watch, taken up at the hub's latest position (`watch.after`).
     /// Throws the query's ``QueryError``.
-    func register(_ query: StandingQuery, includeArticle: Bool, capacity: Int) throws -> Watch {
+    func register(_ query: StandingQuery, includeArticle: Bool, reportUnmatched: Bool, capacity: Int) throws -> Watch {
         try state.withLockedValue { state in
             // Every matcher compiles the same query, so they throw alike (the first one throws for all).
             let ids = try matchers.map { try $0.register(query) }
             let id = ids[0]
             state.allIDs[id] = ids
             for part in 1..<max(1, ids.count) { state.primaryIDs[part][ids[part]] = id }
-            let watch = Watch(queryID: id, after: state.received, includeArticle: includeArticle, capacity: capacity)
+            let watch = Watch(
+                queryID: id, after: state.received, includeArticle: includeArticle, reportUnmatched: reportUnmatched,
+                capacity: capacity)
             state.watches[id] = watch
             return watch
         }
@@ -255,12 +330,12 @@ final class Watch: Sendable {
     }
 
     enum Next: Sendable {
-        case event(WatchEventMessage)
+        case event(QueuedWatchEvent)
         case ended(End)
     }
 
     private struct State {
-        var buffer: [WatchEventMessage] = []
+        var buffer: [QueuedWatchEvent] = []
         var head = 0
         var end: End?
         var waiter: CheckedContinuation<Next, Never>?
@@ -271,19 +346,22 @@ final class Watch: Sendable {
     /// Live events are those with positions above this (the hub's position when the watch was taken up).
     let after: UInt64
     let includeArticle: Bool
+    /// Whether the client asked for `unmatched` events.
+    let reportUnmatched: Bool
     let capacity: Int
     private let state = NIOLockedValueBox(State())
 
-    init(queryID: StandingQueryID, after: UInt64, includeArticle: Bool, capacity: Int) {
+    init(queryID: StandingQueryID, after: UInt64, includeArticle: Bool, reportUnmatched: Bool, capacity: Int) {
         self.queryID = queryID
         self.after = after
         self.includeArticle = includeArticle
+        self.reportUnmatched = reportUnmatched
         self.capacity = capacity
     }
 
     /// The hub offers an event (called under the hub lock).
-    func offer(_ event: WatchEventMessage) -> Offer {
-        guard event.position > after else { return .ignored }
+    func offer(_ event: QueuedWatchEvent) -> Offer {
+        guard event.message.position > after else { return .ignored }
         let (result, waiter): (Offer, CheckedContinuation<Next, Never>?) = state.withLockedValue { state in
             guard state.end == nil else { return (.dropped, nil) }
             if let waiter = state.waiter {
@@ -350,5 +428,27 @@ final class Watch: Sendable {
     /// The stream's task finished handing the event it took to the connection.
     func sent() {
         state.withLockedValue { $0.taking = false }
+    }
+}
+
+/// An event waiting for a watch's stream task. Its snippet, when the query asks for one, is built there (on the
+/// cooperative pool, side by side with other watches') rather than on the hub's matching thread.
+struct QueuedWatchEvent: Sendable {
+    var message: WatchEventMessage
+    var snippet: PendingSnippet?
+
+    init(_ message: WatchEventMessage, snippet: PendingSnippet? = nil) {
+        self.message = message
+        self.snippet = snippet
+    }
+
+    /// The message to send, with its snippet.
+    func built() -> WatchEventMessage {
+        guard let snippet else { return message }
+        var message = message
+        let (text, highlights) = snippet.build()
+        message.hit?.snippet = text
+        message.hit?.highlights = highlights
+        return message
     }
 }

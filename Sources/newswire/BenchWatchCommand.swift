@@ -7,16 +7,18 @@ import NewswireModel
 struct BenchWatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch",
-        abstract: "Live queries under load: N watchers while a writer PUTs a JSON Lines corpus; delivery latency.",
+        abstract: "Live queries under load: N watchers while a writer ingests pages or PUTs records; delivery latency.",
         discussion: """
             Opens --watchers standing queries (WATCH, start now), taken round-robin from --queries and, beyond the \
             file's length, from pairs of them (A B: both terms, as alerts are), spread over connections of at most \
             120 watches. \
-            Once the server reports them all open, one writer PUTs the --jsonl records in batches of --batch with \
-            --write-concurrency PUTs in flight, then a fence record (written and deleted: the deletion reaches \
-            every watch last). Delivery latency is from the moment the PUT carrying the article was acknowledged \
-            to the moment its event arrived (an event that arrives before the acknowledgement counts as 0). With \
-            --watchers 0 it only times the ingest (the baseline). Prints one JSON object.
+            Once the server reports them all open, one writer sends every page file of --pages (in name order) \
+            as an INGEST, the server parsing each, with --write-concurrency INGESTs in flight (default 128); or, \
+            with --jsonl, PUTs the records in batches of --batch (default 8 PUTs in flight). Then a fence record \
+            (written and deleted: the deletion reaches every watch last). Delivery latency is from the moment the \
+            INGEST or PUT carrying the article was acknowledged to the moment its event arrived (an event that \
+            arrives before the acknowledgement counts as 0). With --watchers 0 it only times the ingest (the \
+            baseline). Prints one JSON object.
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -27,14 +29,21 @@ struct BenchWatchCommand: AsyncParsableCommand {
     @Option(help: "File of queries, one per line (blank lines and lines starting with # are skipped).")
     var queries: String = "benchmarks/protocol/queries.txt"
 
-    @Option(help: "JSON Lines records to write (the corpus format).")
-    var jsonl: String
+    @Option(help: "Directory of pages (HTML or plain text) to INGEST, one request per file.")
+    var pages: String?
 
-    @Option(help: "Records per PUT.")
+    @Option(help: "JSON Lines records to PUT instead (the corpus format).")
+    var jsonl: String?
+
+    @Option(help: "Records per PUT (with --jsonl).")
     var batch: Int = 32
 
-    @Option(help: "PUTs in flight.")
-    var writeConcurrency: Int = 8
+    @Option(help: "Requests in flight (default: 128 INGESTs, or 8 PUTs with --jsonl).")
+    var writeConcurrency: Int?
+
+    func validate() throws {
+        guard (pages == nil) != (jsonl == nil) else { throw ValidationError("give --pages DIR or --jsonl FILE") }
+    }
 
     @Option(help: "Most records to write (0: all).")
     var limit: Int = 0
@@ -68,9 +77,30 @@ struct BenchWatchCommand: AsyncParsableCommand {
         let base = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
         guard !base.isEmpty else { throw ValidationError("--queries file \(queries) has no queries") }
-        var articles: [Article] = []
-        try JSONLinesImport.readArticles(path: jsonl, batchSize: 1000) { articles += $0 }
-        if limit > 0, articles.count > limit { articles = Array(articles.prefix(limit)) }
+        // What the writer sends: PUT batches of records, or one page per INGEST.
+        var writes: [BenchWrite] = []
+        if let jsonl {
+            var articles: [Article] = []
+            try JSONLinesImport.readArticles(path: jsonl, batchSize: 1000) { articles += $0 }
+            if limit > 0, articles.count > limit { articles = Array(articles.prefix(limit)) }
+            writes = stride(from: 0, to: articles.count, by: batch).map {
+                .records(Array(articles[$0..<min(articles.count, $0 + batch)]))
+            }
+        } else if let pages {
+            var names = try FileManager.default.contentsOfDirectory(atPath: pages).sorted()
+            if limit > 0, names.count > limit { names = Array(names.prefix(limit)) }
+            for name in names {
+                guard let data = FileManager.default.contents(atPath: pages + "/" + name) else {
+                    throw ValidationError("cannot read page \(pages)/\(name)")
+                }
+                writes.append(.page([UInt8](data)))
+            }
+        }
+        let articleCount = writes.reduce(0) { total, write in
+            if case .records(let records) = write { return total + records.count }
+            return total + 1
+        }
+        let inFlight = writeConcurrency ?? (jsonl == nil ? 128 : 8)
         let (host, port) = try connection.address()
         let token = connection.token ?? ProcessInfo.processInfo.environment["NEWSWIRE_TOKEN"]
         let perConnection = 120
@@ -113,23 +143,26 @@ struct BenchWatchCommand: AsyncParsableCommand {
 
         // The writer.
         let acknowledged = NIOLockedAcks()
-        let batches = stride(from: 0, to: articles.count, by: batch).map {
-            Array(articles[$0..<min(articles.count, $0 + batch)])
-        }
         let ingestStarted = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             func launch() {
-                let chunk = batches[next]
+                let write = writes[next]
                 next += 1
                 group.addTask {
-                    _ = try await writer.put(chunk)
-                    acknowledged.record(chunk.map(\.id), at: .now)
+                    switch write {
+                    case .records(let chunk):
+                        _ = try await writer.put(chunk)
+                        acknowledged.record(chunk.map(\.id), at: .now)
+                    case .page(let page):
+                        let result = try await writer.ingest(page: page)
+                        acknowledged.record([result.article.id], at: .now)
+                    }
                 }
             }
-            while next < min(batches.count, writeConcurrency) { launch() }
+            while next < min(writes.count, inFlight) { launch() }
             while try await group.next() != nil {
-                if next < batches.count { launch() }
+                if next < writes.count { launch() }
             }
         }
         let ingest = ContinuousClock.now - ingestStarted
@@ -160,10 +193,11 @@ struct BenchWatchCommand: AsyncParsableCommand {
             }
         }
         let result: [String: Any] = [
-            "watchers": watchers, "articles": articles.count, "batch": batch, "writeConcurrency": writeConcurrency,
+            "watchers": watchers, "articles": articleCount, "writes": jsonl == nil ? "pages" : "records",
+            "batch": batch, "writeConcurrency": inFlight,
             "snippets": !noSnippets,
             "registrationSeconds": registration.seconds, "ingestSeconds": ingest.seconds,
-            "articlesPerSecond": Double(articles.count) / max(ingest.seconds, 1e-9),
+            "articlesPerSecond": Double(articleCount) / max(ingest.seconds, 1e-9),
             "events": latencies.count,
             "eventsPerSecond": Double(latencies.count) / max(delivered.seconds, 1e-9),
             "latencyMs": ["p50": percentile(0.5), "p99": percentile(0.99), "max": latencies.last ?? 0],
@@ -174,6 +208,12 @@ struct BenchWatchCommand: AsyncParsableCommand {
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         printOut(String(decoding: json, as: UTF8.self))
     }
+}
+
+/// One request of the bench's writer.
+enum BenchWrite: Sendable {
+    case records([Article])
+    case page([UInt8])
 }
 
 /// When each article's PUT was acknowledged.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import NewswireClient
+import NewswireModel
 
 /// `newswire watch QUERY`
 struct WatchCommand: AsyncParsableCommand {
@@ -10,7 +11,9 @@ struct WatchCommand: AsyncParsableCommand {
         discussion: """
             The query is in the search query language (see `newswire search --help`). Each matching article \
             prints as it is committed: new, updated, deleted (every deletion is printed: the server cannot match \
-            an article that is gone), or changed (replayed from the store's feed after --since or --from-start). \
+            an article that is gone), changed (replayed from the store's feed after --since or --from-start), or \
+            unmatched (an article printed earlier was updated and no longer matches; with --json every such event \
+            is printed, also for ids this run never printed). \
             The watch survives dropped connections and server restarts by itself. Ctrl-C stops it and prints the \
             position to resume from with --since.
             """)
@@ -57,8 +60,21 @@ struct WatchCommand: AsyncParsableCommand {
         try await withClient(connection) { client in
             let watching = Task { () throws -> NewswireClient.WatchPosition? in
                 var events = client.watch(text, from: start, options: options).makeAsyncIterator()
+                // Ids shown so far: after a resume the server reports every replayed article that does not match
+                // as unmatched, and a reader only needs those it saw.
+                var shown: Set<ArticleID> = []
                 while let event = try await events.next() {
-                    printOut(json ? try Self.json(event) : Self.render(event))
+                    if json {
+                        printOut(try Self.json(event))
+                        continue
+                    }
+                    switch event.kind {
+                    case .unmatched, .deleted:
+                        if event.kind == .unmatched, shown.remove(event.hit.id) == nil { continue }
+                        shown.remove(event.hit.id)
+                    default: shown.insert(event.hit.id)
+                    }
+                    printOut(Self.render(event))
                 }
                 return events.position
             }
@@ -88,6 +104,7 @@ struct WatchCommand: AsyncParsableCommand {
         if let source = hit.source { meta.append(source) }
         var lines = [Style.dim("\(event.position.sequence) \(event.kind.rawValue)") + " " + Style.bold(hit.title)]
         if event.kind == .deleted { lines[0] = Style.dim("\(event.position.sequence) deleted") + " " + hit.id.rawValue }
+        if event.kind == .unmatched { lines[0] += Style.dim(" (no longer matches)") }
         if event.kind != .deleted { lines.append("   " + Style.dim(meta.joined(separator: " · "))) }
         if !hit.snippet.isEmpty { lines.append("   " + SearchCommand.highlighted(hit.snippet, hit.highlights)) }
         return lines.joined(separator: "\n")

@@ -84,6 +84,8 @@ enum Fixtures {
             // Feed positions on GET_MANY and SEARCH (§5.18), appended.
             ("get_many_min_position", .getMany(GetManyMessage(ids: ["a1", "b2"], minPosition: 301))),
             ("search_min_position", .search(searchWithMinPosition)),
+            // WATCH asking for `unmatched` events (§5.19 field 12), appended.
+            ("watch_report_unmatched", .watch(WatchMessage(text: "特高压", includeSnippets: true, reportUnmatched: true))),
         ]
     }
 

@@ -64,7 +64,7 @@ enum Meaning {
                 "publishedBefore": m.publishedBefore.map { $0.iso8601 } ?? NSNull(), "start": m.start.description,
                 "position": Int(m.position), "store": m.store ?? NSNull(), "includeArticle": m.includeArticle,
                 "includeSnippets": m.includeSnippets, "snippetLength": m.snippetLength,
-                "bufferEvents": m.bufferEvents,
+                "bufferEvents": m.bufferEvents, "reportUnmatched": m.reportUnmatched,
             ]
         }
     }

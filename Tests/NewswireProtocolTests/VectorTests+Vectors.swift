@@ -144,6 +144,18 @@ extension VectorTests {
                 bytes: encodeResponse(
                     .error(ProtocolError(code: .unknownPosition, message: "position from another store")), id: 8),
                 kind: "response"))
+        vectors.append(
+            Valid(
+                name: "watch_event_unmatched",
+                note: "WATCH_EVENT: an article the query matched was updated and no longer matches (hit: the new version)",
+                bytes: encodeResponse(
+                    .watchEvent(
+                        WatchEventMessage(
+                            position: 301, kind: .unmatched,
+                            hit: SearchHit(
+                                id: "xwlb-20240408-03", title: "特高压工程投运", source: "央视网《新闻联播》",
+                                publishedAt: Fixtures.published, score: 0))), id: 7, more: true),
+                kind: "response"))
         return vectors
     }
 

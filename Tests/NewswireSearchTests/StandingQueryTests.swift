@@ -165,6 +165,17 @@ import Testing
         #expect(got == actual(exhaustive))
         #expect(result.matches.map(\.hit) == exhaustive.matches.map(\.hit))
         #expect(result.deletions == changes.indices.filter { if case .deleted = changes[$0] { true } else { false } })
+        // Deferred snippets: the same matches, and each pending snippet builds exactly the hit's snippet.
+        let deferred = matcher.match(changes, snippets: .deferred)
+        #expect(actual(deferred) == got)
+        for (built, pending) in zip(result.matches, deferred.matches) {
+            var hit = pending.hit
+            #expect(hit.snippet.isEmpty && hit.highlights.isEmpty)
+            if let snippet = pending.pendingSnippet { (hit.snippet, hit.highlights) = snippet.build() }
+            #expect(hit == built.hit)
+            let wantsSnippet = built.kind != .stoppedMatching && queries[built.query]?.includeSnippets == true
+            #expect((pending.pendingSnippet != nil) == wantsSnippet)
+        }
         if comparingWithSearch {
             let index = SearchIndex()
             var current: [ArticleID: Article] = [:]

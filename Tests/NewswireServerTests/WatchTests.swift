@@ -15,6 +15,8 @@ struct WatchOracle {
         var id: ArticleID
         var kind: WatchEventKind
         var article: Article?
+        /// For an update: the version it replaced.
+        var previous: Article? = nil
     }
 
     struct Event: Hashable, CustomStringConvertible {
@@ -26,6 +28,8 @@ struct WatchOracle {
 
     var position: UInt64
     var changes: [Change] = []
+    /// Each id's stored version.
+    var current: [ArticleID: Article] = [:]
 
     /// Puts `articles` through the engine and records what changed, at which position.
     mutating func put(_ articles: [Article], engine: NewswireEngine) throws {
@@ -35,7 +39,10 @@ struct WatchOracle {
             var stored = article
             stored.duplicateOf = outcome.duplicateOf
             changes.append(
-                Change(position: position, id: article.id, kind: outcome.outcome == .created ? .new : .updated, article: stored))
+                Change(
+                    position: position, id: article.id, kind: outcome.outcome == .created ? .new : .updated,
+                    article: stored, previous: current[article.id]))
+            current[article.id] = stored
         }
     }
 
@@ -43,6 +50,7 @@ struct WatchOracle {
         for (id, existed) in zip(ids, try engine.delete(ids: ids)) where existed {
             position += 1
             changes.append(Change(position: position, id: id, kind: .deleted, article: nil))
+            current[id] = nil
         }
     }
 
@@ -55,24 +63,29 @@ struct WatchOracle {
         return ((try? index.search(request))?.total ?? 0) == 1
     }
 
-    /// The live events for `watch` after position `after`.
+    /// The live events for `watch` after position `after`: with `report_unmatched`, an update whose previous
+    /// version matched and whose new one does not comes as `unmatched`.
     func live(_ watch: WatchMessage, after: UInt64) -> [Event] {
         changes.filter { $0.position > after }.compactMap { change in
             if let article = change.article {
-                return Self.matches(article, watch) ? Event(position: change.position, kind: change.kind, id: change.id) : nil
+                if Self.matches(article, watch) { return Event(position: change.position, kind: change.kind, id: change.id) }
+                guard watch.reportUnmatched, let previous = change.previous, Self.matches(previous, watch) else { return nil }
+                return Event(position: change.position, kind: .unmatched, id: change.id)
             }
             return Event(position: change.position, kind: .deleted, id: change.id)
         }
     }
 
     /// The events a resume after `after` replays from the compacted feed up to `upTo`: each id's latest change in
-    /// (after, upTo], as `changed` when it matches, `deleted` when it is a deletion (rule 5).
+    /// (after, upTo], as `changed` when it matches, `deleted` when it is a deletion (rule 5); with
+    /// `report_unmatched`, as `unmatched` when it does not match (rule 3: the feed cannot tell what matched before).
     func replay(_ watch: WatchMessage, after: UInt64, upTo: UInt64) -> [Event] {
         var latest: [ArticleID: Change] = [:]
         for change in changes where change.position > after && change.position <= upTo { latest[change.id] = change }
         return latest.values.sorted { $0.position < $1.position }.compactMap { change in
             if let article = change.article {
-                return Self.matches(article, watch) ? Event(position: change.position, kind: .changed, id: change.id) : nil
+                if Self.matches(article, watch) { return Event(position: change.position, kind: .changed, id: change.id) }
+                return watch.reportUnmatched ? Event(position: change.position, kind: .unmatched, id: change.id) : nil
             }
             return Event(position: change.position, kind: .deleted, id: change.id)
         }
@@ -279,6 +292,83 @@ extension ServerOverLoopback {
                     #expect(second.events[1]!.filter { $0.kind == .changed }.allSatisfy { $0.record != nil })
                 }
             }
+        }
+
+        @Test("unmatched: a watcher's view built from its events equals SEARCH after updates, live and after a resume")
+        func unmatchedKeepsViewsExact() async throws {
+            try await withLoopbackServer(articles: 0) { server in
+                try await runBlocking {
+                    let queries = WatchCorpus.queries.map { query in
+                        var query = query
+                        query.reportUnmatched = true
+                        return query
+                    }
+                    let peer = try WatchPeer(port: server.port)
+                    var writes: WatchOracle?
+                    for (index, query) in queries.enumerated() {
+                        let started = try peer.watch(query, id: UInt32(20 + index))
+                        if writes == nil { writes = WatchOracle(position: started.position) }
+                    }
+                    var oracle = writes!
+                    let startedAt = oracle.position
+                    // Versions of 30 ids: each update rewrites the text, so matches come and go.
+                    var generator = SplitMix(seed: 5)
+                    for round in 0..<10 {
+                        let batch = (0..<6).map { _ in WatchCorpus.article(Int(generator.next() % 30), version: round, seed: 5) }
+                        try oracle.put(batch, engine: server.engine)
+                        if round % 4 == 3 { try oracle.delete([ArticleID("w-\(generator.next() % 30)")], engine: server.engine) }
+                    }
+                    try Self.fence(&oracle, engine: server.engine)
+                    let ids = queries.indices.map { UInt32(20 + $0) }
+                    try peer.read { peer in ids.allSatisfy { peer.sawDeletion(of: Self.sentinel, on: $0) } }
+                    var unmatched = 0
+                    for (index, query) in queries.enumerated() {
+                        let observed = peer.observed(UInt32(20 + index))
+                        #expect(observed == oracle.live(query, after: startedAt), "query \(query.text)")
+                        #expect(try Self.searchIDs(query, server.engine) == Self.view(observed), "query \(query.text)")
+                        unmatched += observed.filter { $0.kind == .unmatched }.count
+                    }
+                    #expect(unmatched > 5, "the updates should make queries stop matching often")
+
+                    // A watcher resumes after a gap in which articles it saw stopped matching.
+                    let query = queries[0]
+                    let kept = peer.observed(20)
+                    let resumeAfter = oracle.position
+                    for n in 0..<30 { try oracle.put([WatchCorpus.article(n, version: 50, seed: 5)], engine: server.engine) }
+                    let gapEnd = oracle.position
+                    let second = try WatchPeer(port: server.port)
+                    var resume = query
+                    resume.start = .afterPosition
+                    resume.position = resumeAfter
+                    _ = try second.watch(resume, id: 1)
+                    try Self.fence(&oracle, engine: server.engine, "sentinel-2")
+                    try second.read { $0.sawDeletion(of: "sentinel-2", on: 1) }
+                    let replayed = second.observed(1)
+                    #expect(replayed == oracle.replay(query, after: resumeAfter, upTo: gapEnd) + oracle.live(query, after: gapEnd))
+                    #expect(try Self.searchIDs(query, server.engine) == Self.view(kept + replayed))
+                }
+            }
+        }
+
+        /// The ids a client shows after applying `events` in order.
+        static func view(_ events: [WatchOracle.Event]) -> Set<ArticleID> {
+            var shown: Set<ArticleID> = []
+            for event in events {
+                switch event.kind {
+                case .deleted, .unmatched: shown.remove(event.id)
+                default: shown.insert(event.id)
+                }
+            }
+            return shown
+        }
+
+        /// The ids SEARCH returns for the watch's query over the whole store.
+        static func searchIDs(_ watch: WatchMessage, _ engine: NewswireEngine) throws -> Set<ArticleID> {
+            let page = try engine.search(
+                SearchRequest(
+                    text: watch.text, sources: watch.sources, publishedFrom: watch.publishedFrom,
+                    publishedBefore: watch.publishedBefore, limit: 1000, includeSnippets: false))
+            return Set(page.hits.map(\.id))
         }
 
         @Test("a watcher that does not read is cut off with bounded server memory, then resumes without a gap")

@@ -1,22 +1,30 @@
 #!/usr/bin/env python3
-"""Live queries end to end: N standing queries (WATCH) while the corpus is written, on a release server.
+"""Live queries end to end: N standing queries (WATCH) while the corpus is ingested, on a release server.
 
 For each watcher count the script starts a fresh `newswired`, runs `newswire bench watch` (N watches from
-benchmarks/protocol/queries.txt and pairs of its queries; one writer PUTs the corpus records in batches of 32 with 8
-PUTs in flight) and reports the ingest time against a run with no watchers in the same round, the delivery latency
-(PUT acknowledged -> event received) and events/s. Memory per watcher comes from separate runs that only register
-the watches (and write one record): the server's peak RSS minus its RSS before, divided by N.
+benchmarks/protocol/queries.txt and pairs of its queries) while one writer ingests the corpus as pages: every record
+written out as an HTML page (as benchmarks/protocol/ingest.py does) and sent as one INGEST, the server parsing it,
+128 in flight. With --records the writer PUTs the JSON Lines records instead (batches of 32, 8 PUTs in flight). It
+reports the ingest time against a run with no watchers in the same round, the delivery latency (INGEST or PUT
+acknowledged -> event received) and events/s. Memory per watcher comes from separate runs that only register the
+watches (and write one page): the server's peak RSS minus its RSS before, divided by N.
 
-    python3 benchmarks/protocol/watch.py [--watchers 1000,10000] [--rounds 1] [--limit 0]
+    python3 benchmarks/protocol/watch.py [--watchers 1000,10000] [--rounds 1] [--limit 0] [--records]
+
+--peer-server DIR (repeatable) runs DIR/newswired side by side with this tree's server in every round, with
+this tree's `newswire` as the client (a before/after pair measured in the same run).
 """
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
+from ingest import write_pages  # noqa: E402
 
 QUERIES = os.path.join(harness.ROOT, "benchmarks", "protocol", "queries.txt")
 
@@ -32,9 +40,12 @@ def rss_kib(pid, field):
 SNIPPETS = True
 
 
+WRITES = None  # ("--pages", DIR) or ("--jsonl", FILE)
+
+
 def bench_watch(port, watchers, limit):
     cmd = [harness.NEWSWIRE, "bench", "watch", "--port", str(port), "--watchers", str(watchers), "--queries", QUERIES,
-           "--jsonl", harness.CORPUS]
+           *WRITES]
     if limit:
         cmd += ["--limit", str(limit)]
     if not SNIPPETS:
@@ -46,8 +57,19 @@ def bench_watch(port, watchers, limit):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def one_run(watchers, limit):
-    server = harness.Newswired()
+def start_server(binary):
+    if binary is None:
+        return harness.Newswired()
+    saved = harness.NEWSWIRED
+    harness.NEWSWIRED = binary
+    try:
+        return harness.Newswired()
+    finally:
+        harness.NEWSWIRED = saved
+
+
+def one_run(watchers, limit, binary=None):
+    server = start_server(binary)
     try:
         before_cpu = harness.cpu_seconds(server.pid)
         result = bench_watch(server.port, watchers, limit)
@@ -57,8 +79,8 @@ def one_run(watchers, limit):
         server.stop()
 
 
-def memory_run(watchers):
-    server = harness.Newswired()
+def memory_run(watchers, binary=None):
+    server = start_server(binary)
     try:
         before = rss_kib(server.pid, "VmRSS")
         bench_watch(server.port, watchers, 1)
@@ -72,54 +94,83 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--watchers", default="1000,10000")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--limit", type=int, default=0, help="records to write (0: the whole corpus)")
+    parser.add_argument("--limit", type=int, default=0, help="pages (or records) to write (0: the whole corpus)")
+    parser.add_argument("--records", action="store_true", help="PUT JSON Lines records instead of INGESTing pages")
     parser.add_argument("--no-snippets", action="store_true", help="hits without snippets")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory-per-watcher runs")
+    parser.add_argument("--peer-server", action="append", default=[],
+                        help="directory of another build's newswired, run side by side in every round (repeatable)")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
-    global SNIPPETS
+    global SNIPPETS, WRITES
     SNIPPETS = not args.no_snippets
     harness.require_corpus()
     if not args.no_build:
         harness.log("building release newswired and newswire…")
         harness.build()
     counts = [int(n) for n in args.watchers.split(",")]
-    print(f"## Live queries: delivery while the corpus is written ({'with' if SNIPPETS else 'without'} snippets)\n")
-    harness.print_machine()
-    rows = []
-    for round_number in range(args.rounds):
-        for watchers in counts:
-            harness.log(f"round {round_number + 1}: baseline (no watchers)")
-            baseline = one_run(0, args.limit)
-            harness.log(f"round {round_number + 1}: {watchers} watchers")
-            result = one_run(watchers, args.limit)
-            latency = result["latencyMs"]
-            rows.append([
-                f"{watchers:,}", f"{result['articles']:,}",
-                f"{baseline['ingestSeconds']:.1f} s", f"{result['ingestSeconds']:.1f} s",
-                f"{result['ingestSeconds'] / baseline['ingestSeconds']:.2f}x",
-                f"{latency['p50']:.1f} ms", f"{latency['p99']:.1f} ms", f"{latency['max']:.1f} ms",
-                f"{result['events']:,}", harness.fmt_rate(result["eventsPerSecond"]),
-                harness.fmt_us(result["serverMatchMicrosPerBatch"]), f"{result['serverEventsDropped']:.0f}",
-                f"{baseline['serverCPUSeconds']:.1f} s / {result['serverCPUSeconds']:.1f} s",
-            ])
-    print(harness.table(
-        ["watchers", "records", "ingest, no watchers", "ingest, watchers", "ratio", "delivery p50", "p99", "max",
-         "events", "events/s", "match per committed batch", "events dropped (cut-offs)",
-         "server CPU (no watchers / watchers)"], rows))
-    print()
-    memory_rows = []
-    for watchers in ([] if args.no_memory else counts):
-        harness.log(f"memory: {watchers} watchers registered")
-        before, peak = memory_run(watchers)
-        memory_rows.append([f"{watchers:,}", f"{before / 1024:.0f} MiB", f"{peak / 1024:.0f} MiB",
-                            f"{(peak - before) * 1024 / watchers / 1024:.1f} KiB"])
-    if memory_rows:
-        print(harness.table(["watchers", "server RSS before", "peak RSS with the watches open", "per watcher"],
-                            memory_rows))
-    load = os.getloadavg()
-    print(f"\nLoad average at the end: {load[0]:.2f}.")
-    harness.print_commands()
+    temp = tempfile.mkdtemp(prefix="newswire-watch-")
+    try:
+        if args.records:
+            WRITES = ("--jsonl", harness.CORPUS)
+        else:
+            harness.log("writing the corpus out as HTML pages…")
+            with open(harness.CORPUS, encoding="utf-8") as f:
+                records = [line.rstrip("\n") for line in f if line.strip()]
+            if args.limit:
+                records = records[: args.limit]
+            write_pages(records, os.path.join(temp, "pages"))
+            WRITES = ("--pages", os.path.join(temp, "pages"))
+        written = "records PUT" if args.records else "pages INGESTed"
+        print(f"## Live queries: delivery while the corpus is {written} "
+              f"({'with' if SNIPPETS else 'without'} snippets)\n")
+        harness.print_machine()
+        servers = [("this tree", None)]
+        for peer in args.peer_server:
+            servers.append((os.path.basename(os.path.normpath(peer)), os.path.join(peer, "newswired")))
+        rows = []
+        for round_number in range(args.rounds):
+            for watchers in counts:
+                for label, binary in servers:
+                    harness.log(f"round {round_number + 1}, {label}: baseline (no watchers)")
+                    baseline = one_run(0, args.limit, binary)
+                    harness.log(f"round {round_number + 1}, {label}: {watchers} watchers")
+                    result = one_run(watchers, args.limit, binary)
+                    latency = result["latencyMs"]
+                    row = [label] if args.peer_server else []
+                    rows.append(row + [
+                        f"{watchers:,}", f"{result['articles']:,}",
+                        f"{baseline['ingestSeconds']:.1f} s", f"{result['ingestSeconds']:.1f} s",
+                        f"{result['ingestSeconds'] / baseline['ingestSeconds']:.2f}x",
+                        f"{latency['p50']:.1f} ms", f"{latency['p99']:.1f} ms", f"{latency['max']:.1f} ms",
+                        f"{result['events']:,}", harness.fmt_rate(result["eventsPerSecond"]),
+                        harness.fmt_us(result["serverMatchMicrosPerBatch"]), f"{result['serverEventsDropped']:.0f}",
+                        f"{baseline['serverCPUSeconds']:.1f} s / {result['serverCPUSeconds']:.1f} s",
+                    ])
+        headers = ["server"] if args.peer_server else []
+        print(harness.table(
+            headers + ["watchers", "articles", "ingest, no watchers", "ingest, watchers", "ratio", "delivery p50",
+                       "p99", "max", "events", "events/s", "match per committed batch", "events dropped (cut-offs)",
+                       "server CPU (no watchers / watchers)"], rows))
+        print()
+        memory_rows = []
+        for watchers in ([] if args.no_memory else counts):
+            for label, binary in servers:
+                harness.log(f"memory, {label}: {watchers} watchers registered")
+                before, peak = memory_run(watchers, binary)
+                row = [label] if args.peer_server else []
+                memory_rows.append(row + [f"{watchers:,}", f"{before / 1024:.0f} MiB", f"{peak / 1024:.0f} MiB",
+                                          f"{(peak - before) * 1024 / watchers / 1024:.1f} KiB"])
+        if memory_rows:
+            headers = ["server"] if args.peer_server else []
+            print(harness.table(
+                headers + ["watchers", "server RSS before", "peak RSS with the watches open", "per watcher"],
+                memory_rows))
+        load = os.getloadavg()
+        print(f"\nLoad average at the end: {load[0]:.2f}.")
+        harness.print_commands()
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 if __name__ == "__main__":

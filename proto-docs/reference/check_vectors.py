@@ -87,7 +87,8 @@ S = {
     "Watch": {1: ("text", "string", False), 2: ("sources", "string", True), 3: ("published_from", "PublishedTime", False),
               4: ("published_before", "PublishedTime", False), 5: ("start", "enum", False), 6: ("position", "uint", False),
               7: ("store", "string", False), 8: ("include_article", "bool", False), 9: ("include_snippets", "bool", False),
-              10: ("snippet_length", "uint", False), 11: ("buffer_events", "uint", False)},
+              10: ("snippet_length", "uint", False), 11: ("buffer_events", "uint", False),
+              12: ("report_unmatched", "bool", False)},
     "WatchEvent": {1: ("position", "uint", False), 2: ("kind", "enum", False), 3: ("hit", "SearchHit", False),
                    4: ("article", "Article", False), 5: ("store", "string", False)},
     "Empty": {},
@@ -294,7 +295,7 @@ def page(p):
 COMPRESSIONS = {0: "none", 1: "zlib"}
 OUTCOMES = {0: "created", 1: "updated", 2: "unchanged", 3: "not stored"}
 WATCH_STARTS = {0: "now", 1: "after position", 2: "beginning"}
-WATCH_KINDS = {0: "new", 1: "updated", 2: "deleted", 3: "changed", 4: "started"}
+WATCH_KINDS = {0: "new", 1: "updated", 2: "deleted", 3: "changed", 4: "started", 5: "unmatched"}
 
 
 def with_position(d, key, m, field):
@@ -384,7 +385,8 @@ def meaning(opcode, m):
                 "publishedFrom": iso(m.get("published_from")), "publishedBefore": iso(m.get("published_before")),
                 "start": WATCH_STARTS[m.get("start", 0)], "position": m.get("position", 0), "store": m.get("store"),
                 "includeArticle": m.get("include_article", False), "includeSnippets": m.get("include_snippets", False),
-                "snippetLength": m.get("snippet_length", 0), "bufferEvents": m.get("buffer_events", 0)}
+                "snippetLength": m.get("snippet_length", 0), "bufferEvents": m.get("buffer_events", 0),
+                "reportUnmatched": m.get("report_unmatched", False)}
     if opcode == 0x800D:
         kind = m.get("kind", 0)
         return {"position": m.get("position", 0), "kind": WATCH_KINDS.get(kind, f"kind#{kind}"),

@@ -52,12 +52,16 @@ public struct WatchMessage: WireMessage, FieldCoded {
     public var snippetLength: Int
     /// Events the server may hold for this watch before cutting it off as a slow consumer (0: server default).
     public var bufferEvents: Int
+    /// Also send ``WatchEventKind/unmatched`` events: an article the query matched was updated and no longer
+    /// matches (field 12, a compatible extension).
+    public var reportUnmatched: Bool
 
     /// Creates a WATCH.
     public init(
         text: String, sources: [String] = [], publishedFrom: PublishedTime? = nil,
         publishedBefore: PublishedTime? = nil, start: WatchStart = .now, position: UInt64 = 0, store: String? = nil,
-        includeArticle: Bool = false, includeSnippets: Bool = false, snippetLength: Int = 0, bufferEvents: Int = 0
+        includeArticle: Bool = false, includeSnippets: Bool = false, snippetLength: Int = 0, bufferEvents: Int = 0,
+        reportUnmatched: Bool = false
     ) {
         self.text = text
         self.sources = sources
@@ -70,6 +74,7 @@ public struct WatchMessage: WireMessage, FieldCoded {
         self.includeSnippets = includeSnippets
         self.snippetLength = snippetLength
         self.bufferEvents = bufferEvents
+        self.reportUnmatched = reportUnmatched
     }
 
     func encodeFields(into buffer: inout ByteBuffer) {
@@ -84,6 +89,7 @@ public struct WatchMessage: WireMessage, FieldCoded {
         buffer.writeBoolField(9, includeSnippets)
         buffer.writeCountField(10, snippetLength)
         buffer.writeCountField(11, bufferEvents)
+        buffer.writeBoolField(12, reportUnmatched)
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {
@@ -106,6 +112,7 @@ public struct WatchMessage: WireMessage, FieldCoded {
             case 9: watch.includeSnippets = try reader.readBool(field.type)
             case 10: watch.snippetLength = try reader.readCount(field.type)
             case 11: watch.bufferEvents = try reader.readCount(field.type)
+            case 12: watch.reportUnmatched = try reader.readBool(field.type)
             default: try reader.skip(field.type)
             }
         }
@@ -136,6 +143,11 @@ public struct WatchEventKind: RawRepresentable, Sendable, Hashable, CustomString
     /// The first frame of every WATCH stream: the watch is registered; carries the store and the position it
     /// starts after. No hit.
     public static let started = WatchEventKind(rawValue: 4)
+    /// An article the query matched was updated and its new version no longer matches (sent only when the
+    /// WATCH set `report_unmatched`). The hit describes the new version, without snippet. Where the server
+    /// cannot tell whether the previous version matched (a replay), it sends this for every article that no
+    /// longer matches: drop ids you never saw.
+    public static let unmatched = WatchEventKind(rawValue: 5)
 
     /// The spec's name, for logs and JSON.
     public var description: String {
@@ -145,6 +157,7 @@ public struct WatchEventKind: RawRepresentable, Sendable, Hashable, CustomString
         case .deleted: "deleted"
         case .changed: "changed"
         case .started: "started"
+        case .unmatched: "unmatched"
         default: "kind#\(rawValue)"
         }
     }

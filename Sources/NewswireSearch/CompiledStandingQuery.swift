@@ -1,0 +1,176 @@
+import NewswireModel
+
+/// A standing query compiled for evaluation on analysed articles, mirroring ``Executor``'s semantics.
+final class CompiledStandingQuery {
+    struct Text {
+        let pattern: TermPattern
+        let scope: ParsedQuery.Scope
+        /// Keys of the pattern's units and adjacent-CJK bigrams: an article matching the pattern has them all.
+        let keys: [UInt64]
+    }
+
+    enum Condition {
+        case text(Int)
+        case source(String)
+        case person(String)
+        case publishedFrom(Int64)
+        case publishedBefore(Int64)
+    }
+
+    let query: StandingQuery
+    let texts: [Text]
+    let groups: [[[Condition]]]
+    let exclusions: [[Condition]]
+    let requestSources: Set<String>?
+    /// The patterns SEARCH highlights in snippets (its text conditions searching bodies, in its order).
+    let snippetPatterns: SnippetPatterns
+
+    init(_ query: StandingQuery) throws(QueryError) {
+        self.query = query
+        let parsed = try QueryParser.parse(query.text)
+        var texts: [Text] = []
+        func compile(_ condition: ParsedQuery.Condition) -> Condition {
+            switch condition {
+            case .text(let pattern, let scope):
+                if let i = texts.firstIndex(where: { $0.scope == scope && $0.pattern == pattern }) { return .text(i) }
+                texts.append(Text(pattern: pattern, scope: scope, keys: Self.keys(of: pattern)))
+                return .text(texts.count - 1)
+            case .source(let name): return .source(name)
+            case .person(let name): return .person(name)
+            case .publishedFrom(let seconds): return .publishedFrom(seconds)
+            case .publishedBefore(let seconds): return .publishedBefore(seconds)
+            }
+        }
+        groups = parsed.groups.map { $0.map { $0.map(compile) } }
+        exclusions = parsed.exclusions.map { $0.map(compile) }
+        self.texts = texts
+        requestSources = query.sources.isEmpty ? nil : Set(query.sources)
+        snippetPatterns = SnippetPatterns(texts.filter { $0.scope == .titleOrBody }.map(\.pattern))
+    }
+
+    static func keys(of pattern: TermPattern) -> [UInt64] {
+        var keys: [UInt64] = []
+        var stream = MatchKey.Stream()
+        for element in pattern.elements {
+            stream.add(cjk: element.cjk, word: element.word, position: element.offset, to: &keys)
+        }
+        return keys
+    }
+
+    /// Keys to index the query under: in the group whose keys cost least in total, the cheapest key (by `cost`,
+    /// lower is rarer) of any text condition of each alternative. Every article the query matches holds one of
+    /// them. Empty when every group has an alternative without a text condition (then the query is evaluated on
+    /// every article).
+    func indexKeys(cost: (UInt64) -> Int) -> [UInt64] {
+        var best: [UInt64] = []
+        var bestCost = Int.max
+        groups: for group in groups {
+            var keys: [UInt64] = []
+            var total = 0
+            for alternative in group {
+                var choice: (key: UInt64, cost: Int)? = nil
+                for condition in alternative {
+                    guard case .text(let i) = condition else { continue }
+                    for key in texts[i].keys {
+                        let c = cost(key)
+                        if choice == nil || c < choice!.cost { choice = (key, c) }
+                    }
+                }
+                guard let choice else { continue groups }
+                if !keys.contains(choice.key) { keys.append(choice.key) }
+                total = total &+ choice.cost
+            }
+            if total < bestCost {
+                bestCost = total
+                best = keys
+            }
+        }
+        return best
+    }
+
+    // MARK: Evaluation (the same rules as the index's executor and the brute-force oracle)
+
+    func matches(_ document: BatchDocument) -> Bool {
+        if let requestSources {
+            guard let source = document.source, requestSources.contains(source) else { return false }
+        }
+        if let from = query.publishedFrom {
+            guard let t = document.seconds, t >= from.secondsSinceEpoch else { return false }
+        }
+        if let before = query.publishedBefore {
+            guard let t = document.seconds, t < before.secondsSinceEpoch else { return false }
+        }
+        for group in groups where !group.contains(where: { holds($0, document) }) { return false }
+        for exclusion in exclusions where holds(exclusion, document) { return false }
+        return true
+    }
+
+    private func holds(_ conjunction: [Condition], _ document: BatchDocument) -> Bool {
+        for condition in conjunction {
+            switch condition {
+            case .text(let i):
+                guard Self.occurs(texts[i].pattern, scope: texts[i].scope, in: document) else { return false }
+            case .source(let name):
+                guard let source = document.normalizedSource, source.unicodeScalars.contains(name.unicodeScalars)
+                else { return false }
+            case .person(let name):
+                guard document.normalizedPersons.contains(name) else { return false }
+            case .publishedFrom(let seconds):
+                guard let t = document.seconds, t >= seconds else { return false }
+            case .publishedBefore(let seconds):
+                guard let t = document.seconds, t < seconds else { return false }
+            }
+        }
+        return true
+    }
+
+    /// Whether `pattern` occurs in the title (or, for `.titleOrBody`, the title or the body). A match never
+    /// spans the field gap (``Analyzer/fieldGap`` exceeds any gap inside a pattern), so it lies in one field.
+    static func occurs(_ pattern: TermPattern, scope: ParsedQuery.Scope, in document: BatchDocument) -> Bool {
+        let units = document.units
+        guard let first = pattern.elements.first else { return false }
+        let count = scope == .title ? document.titleUnitCount : units.count
+        let limit = scope == .title ? document.bodyBase : .max
+        return document.cjk.withUnsafeBufferPointer { cjk in
+            for i in 0..<count where cjk[i] == first.cjk {
+                if first.cjk == 0 && units[i].word != first.word { continue }
+                if let end = pattern.matchEnd(in: units, at: i), units[end].position < limit { return true }
+            }
+            return false
+        }
+    }
+
+    /// The hit SEARCH returns for `document` (the `index`-th of its batch), less the score, and its snippet when
+    /// the query asks for one (see ``SnippetTiming``). Snippets are shared through `cache` by queries highlighting
+    /// the same patterns at the same length (popular topics are watched by many): built once.
+    func hit(
+        for document: BatchDocument, index: Int32, snippet timing: SnippetTiming?,
+        cache: inout [SnippetKey: PendingSnippet]
+    ) -> (SearchHit, PendingSnippet?) {
+        let article = document.article
+        var hit = SearchHit(
+            id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
+        guard let timing, query.includeSnippets else { return (hit, nil) }
+        let key = SnippetKey(document: index, patterns: snippetPatterns.patterns, length: query.snippetLength)
+        let pending: PendingSnippet
+        if let shared = cache[key] {
+            pending = shared
+        } else {
+            pending = PendingSnippet(body: document.snippetBody, patterns: snippetPatterns, length: query.snippetLength)
+            cache[key] = pending
+        }
+        switch timing {
+        case .deferred:
+            return (hit, pending)
+        case .built:
+            (hit.snippet, hit.highlights) = pending.build()
+            return (hit, nil)
+        }
+    }
+
+    struct SnippetKey: Hashable {
+        var document: Int32
+        var patterns: [TermPattern]
+        var length: Int
+    }
+}

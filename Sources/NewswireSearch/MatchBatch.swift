@@ -1,0 +1,125 @@
+import NewswireModel
+
+/// Term keys shared by a batch's term streams and the query index: a CJK character, a CJK bigram (two CJK units
+/// at consecutive positions), or a word (hashed: a collision only adds a candidate, never drops one; every
+/// candidate is verified on the analysed text).
+enum MatchKey {
+    static func unigram(_ cjk: UInt32) -> UInt64 { 1 << 60 | UInt64(cjk) }
+    static func bigram(_ a: UInt32, _ b: UInt32) -> UInt64 { 2 << 60 | UInt64(a) << 21 | UInt64(b) }
+    static func word(_ word: String) -> UInt64 {
+        // FNV-1a: stable across runs, so key choice (and benchmarks) are reproducible.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in word.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return 3 << 60 | (hash & (1 << 60 - 1))
+    }
+    /// Tie-break when statistics say nothing: bigrams are the most selective, single characters the least.
+    static func prior(_ key: UInt64) -> Int {
+        switch key >> 60 {
+        case 2: return 0
+        case 3: return 1
+        default: return 2
+        }
+    }
+    @inline(__always) static func mix(_ key: UInt64) -> UInt64 { (key ^ key >> 29) &* 0x9E37_79B9_7F4A_7C15 }
+
+    /// Appends the keys of units fed in position order: each unit's key, and the bigram of each CJK unit with the
+    /// CJK unit at the position before it. Articles and query patterns go through the same rule, so a pattern's
+    /// keys are among those of any article it matches.
+    struct Stream {
+        private var previousCJK: UInt32 = 0
+        private var previousPosition: Int32 = .min
+
+        @inline(__always)
+        mutating func add(cjk: UInt32, word: String, position: Int32, to keys: inout [UInt64]) {
+            if cjk != 0 {
+                keys.append(MatchKey.unigram(cjk))
+                if previousCJK != 0 && previousPosition == position - 1 {
+                    keys.append(MatchKey.bigram(previousCJK, cjk))
+                }
+            } else {
+                keys.append(MatchKey.word(word))
+            }
+            previousCJK = cjk
+            previousPosition = position
+        }
+    }
+}
+
+/// One analysed article version of a batch.
+final class BatchDocument {
+    enum Role { case current, previous }
+
+    let article: Article
+    let change: Int
+    let role: Role
+    /// Whether the change is an update (else an insert).
+    let isUpdate: Bool
+    let body: String
+    let units: [AnalyzedUnit]
+    let bodyBase: Int32
+    /// Every unit's key and every bigram's key, in text order (repeats included).
+    let keys: [UInt64]
+    /// Each unit's CJK scalar (0 for a word): a dense copy for scanning.
+    let cjk: [UInt32]
+    /// Number of title units (they come first).
+    let titleUnitCount: Int
+    let source: String?
+    /// Publication instant in epoch seconds, nil when unknown.
+    let seconds: Int64?
+    let normalizedSource: String?
+    let normalizedPersons: [String]
+    /// The body as UTF-16 (what snippets are built from, as from the index's stored text), made on first use:
+    /// most documents of a batch match no query that asks for a snippet.
+    private(set) lazy var snippetBody = SnippetBody(body)
+
+    init(_ article: Article, change: Int, role: Role, isUpdate: Bool) {
+        self.article = article
+        self.change = change
+        self.role = role
+        self.isUpdate = isUpdate
+        body = article.body
+        (units, bodyBase) = Analyzer.document(title: article.title, body: body)
+        var keys: [UInt64] = []
+        keys.reserveCapacity(units.count * 2)
+        var cjk: [UInt32] = []
+        cjk.reserveCapacity(units.count)
+        var titleUnitCount = 0
+        var stream = MatchKey.Stream()
+        for unit in units {
+            cjk.append(unit.cjk)
+            if unit.position < bodyBase { titleUnitCount += 1 }
+            stream.add(cjk: unit.cjk, word: unit.word, position: unit.position, to: &keys)
+        }
+        self.keys = keys
+        self.cjk = cjk
+        self.titleUnitCount = titleUnitCount
+        source = article.source
+        seconds = article.publishedAt?.secondsSinceEpoch
+        normalizedSource = article.source.map(normalizeName)
+        normalizedPersons = personNames(of: article).map(normalizeName)
+    }
+}
+
+/// A batch of changes analysed for matching.
+struct MatchBatch {
+    var documents: [BatchDocument] = []
+    var deletions: [Int] = []
+    let changeCount: Int
+
+    init(_ changes: [ArticleChange]) {
+        changeCount = changes.count
+        for (c, change) in changes.enumerated() {
+            switch change {
+            case .inserted(let article):
+                documents.append(BatchDocument(article, change: c, role: .current, isUpdate: false))
+            case .updated(let article, let previous):
+                documents.append(BatchDocument(article, change: c, role: .current, isUpdate: true))
+                if let previous {
+                    documents.append(BatchDocument(previous, change: c, role: .previous, isUpdate: true))
+                }
+            case .deleted:
+                deletions.append(c)
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import NewswireModel
+
+/// A verified (article version, query) pair, small so that ordering them is cheap.
+private struct MatchedPair {
+    var document: Int32
+    var id: StandingQueryID
+    var slot: Int32
+}
+
+/// The standing queries and their index; guarded by ``StandingQueryMatcher``'s lock.
+struct StandingQueryRegistry {
+    private struct Slot {
+        let id: StandingQueryID
+        let compiled: CompiledStandingQuery
+        var keys: [UInt64]
+    }
+
+    private var slots: [Slot?] = []
+    private var freeSlots: [Int32] = []
+    private var slotOfID: [StandingQueryID: Int32] = [:]
+    private var nextID: UInt64 = 1
+    /// Index term → slots of the queries indexed under it.
+    private var keyIndex: [UInt64: [Int32]] = [:]
+    /// Slots of the queries evaluated on every article.
+    private var alwaysChecked: [Int32] = []
+    /// One bit per hashed index term: most of an article's terms index no query, and this rejects them
+    /// without a dictionary probe. Bits are set on registration and only cleared by a rebuild.
+    private var keyFilter = [UInt64](repeating: 0, count: 1 << (filterBits - 6))
+    private static let filterBits = 20
+    /// Occurrence counts of hashed terms over every article version matched so far (a count-min sketch row): the
+    /// rarity estimate that picks each query's index term.
+    private var termCounts = [UInt32](repeating: 0, count: 1 << countBits)
+    private static let countBits = 18
+    private(set) var articlesSeen = 0
+    /// Queries are re-indexed when `articlesSeen` reaches this (then 8× further each time): terms picked before
+    /// any statistics existed are replaced by the rarest ones observed.
+    private var nextReindexAt = 64
+    /// Per slot: the last (batch serial, document) that made it a candidate, so it collects each document once.
+    private var lastCandidate: [Int] = []
+    private var batchSerial = 0
+
+    var count: Int { slotOfID.count }
+
+    var statistics: StandingQueryStatistics {
+        StandingQueryStatistics(
+            queries: count, alwaysChecked: alwaysChecked.count, indexedTerms: keyIndex.count,
+            articlesSeen: articlesSeen)
+    }
+
+    func query(_ id: StandingQueryID) -> StandingQuery? {
+        slotOfID[id].map { slots[Int($0)]!.compiled.query }
+    }
+
+    private func cost(_ key: UInt64) -> Int {
+        let count = Int(termCounts[Int(MatchKey.mix(key) >> UInt64(64 - Self.countBits))])
+        return count * 4 + MatchKey.prior(key)
+    }
+
+    mutating func add(_ compiled: CompiledStandingQuery) -> StandingQueryID {
+        let id = StandingQueryID(rawValue: nextID)
+        nextID += 1
+        let slot: Int32
+        let keys = compiled.indexKeys(cost: cost)
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[Int(slot)] = Slot(id: id, compiled: compiled, keys: keys)
+        } else {
+            slot = Int32(slots.count)
+            slots.append(Slot(id: id, compiled: compiled, keys: keys))
+            lastCandidate.append(-1)
+        }
+        slotOfID[id] = slot
+        index(slot, keys)
+        return id
+    }
+
+    private mutating func index(_ slot: Int32, _ keys: [UInt64]) {
+        if keys.isEmpty {
+            alwaysChecked.append(slot)
+            return
+        }
+        for key in keys {
+            keyIndex[key, default: []].append(slot)
+            let bit = Int(MatchKey.mix(key) >> UInt64(64 - Self.filterBits))
+            keyFilter[bit >> 6] |= 1 << UInt64(bit & 63)
+        }
+    }
+
+    mutating func remove(_ id: StandingQueryID) -> Bool {
+        guard let slot = slotOfID.removeValue(forKey: id) else { return false }
+        let keys = slots[Int(slot)]!.keys
+        if keys.isEmpty {
+            alwaysChecked.removeAll { $0 == slot }
+        }
+        for key in keys {
+            keyIndex[key]?.removeAll { $0 == slot }
+            if keyIndex[key]?.isEmpty == true { keyIndex[key] = nil }
+        }
+        slots[Int(slot)] = nil
+        freeSlots.append(slot)
+        return true
+    }
+
+    /// Re-picks every query's index terms with the current statistics and rebuilds the index and filter.
+    private mutating func reindex() {
+        keyIndex = [:]
+        alwaysChecked = []
+        keyFilter = [UInt64](repeating: 0, count: keyFilter.count)
+        for s in slots.indices {
+            guard let slot = slots[s] else { continue }
+            let keys = slot.compiled.indexKeys(cost: cost)
+            slots[s]!.keys = keys
+            index(Int32(s), keys)
+        }
+    }
+
+    mutating func match(_ batch: MatchBatch, exhaustive: Bool, snippets: SnippetTiming) -> StandingQueryMatches {
+        batchSerial += 1
+        let documents = batch.documents
+        // Candidates: slot → documents whose term streams hold one of its index terms.
+        var candidateSlots: [Int32] = []
+        var candidateDocuments: [[Int32]] = []
+        var candidateList = [Int32](repeating: -1, count: exhaustive ? 0 : slots.count)
+        let serialBase = batchSerial << 32
+        termCounts.withUnsafeMutableBufferPointer { counts in
+            keyFilter.withUnsafeBufferPointer { filter in
+                for (d, document) in documents.enumerated() {
+                    let stamp = serialBase | d
+                    for key in document.keys {
+                        let mixed = MatchKey.mix(key)
+                        let c = Int(mixed >> UInt64(64 - Self.countBits))
+                        if counts[c] < .max { counts[c] += 1 }
+                        if exhaustive { continue }
+                        let bit = Int(mixed >> UInt64(64 - Self.filterBits))
+                        guard filter[bit >> 6] & (1 << UInt64(bit & 63)) != 0, let indexed = keyIndex[key] else {
+                            continue
+                        }
+                        for slot in indexed where lastCandidate[Int(slot)] != stamp {
+                            lastCandidate[Int(slot)] = stamp
+                            if candidateList[Int(slot)] < 0 {
+                                candidateList[Int(slot)] = Int32(candidateSlots.count)
+                                candidateSlots.append(slot)
+                                candidateDocuments.append([])
+                            }
+                            candidateDocuments[Int(candidateList[Int(slot)])].append(Int32(d))
+                        }
+                    }
+                }
+            }
+        }
+        if exhaustive {
+            let all = Array(0..<Int32(documents.count))
+            for s in slots.indices where slots[s] != nil {
+                candidateSlots.append(Int32(s))
+                candidateDocuments.append(all)
+            }
+        } else if !alwaysChecked.isEmpty && !documents.isEmpty {
+            let all = Array(0..<Int32(documents.count))
+            for slot in alwaysChecked {
+                candidateSlots.append(slot)
+                candidateDocuments.append(all)
+            }
+        }
+        // Verify each candidate pair on the analysed text.
+        var evaluatedPairs = 0
+        var matched: [MatchedPair] = []
+        var previousMatched = false
+        for (k, slot) in candidateSlots.enumerated() {
+            let compiled = slots[Int(slot)]!.compiled
+            for d in candidateDocuments[k] {
+                evaluatedPairs += 1
+                guard compiled.matches(documents[Int(d)]) else { continue }
+                matched.append(MatchedPair(document: d, id: slots[Int(slot)]!.id, slot: slot))
+                if documents[Int(d)].role == .previous { previousMatched = true }
+            }
+        }
+        // A change's previous version directly follows its current version, so (document, query id) order is
+        // (change, query id) order.
+        matched.sort { $0.document != $1.document ? $0.document < $1.document : $0.id < $1.id }
+        var currentMatched = Set<Int64>()  // (change << 32 | slot), only needed to tell stoppedMatching apart
+        if previousMatched {
+            for pair in matched where documents[Int(pair.document)].role == .current {
+                currentMatched.insert(Int64(documents[Int(pair.document)].change) << 32 | Int64(pair.slot))
+            }
+        }
+        var matches: [StandingQueryMatch] = []
+        matches.reserveCapacity(matched.count)
+        var snippetCache: [CompiledStandingQuery.SnippetKey: PendingSnippet] = [:]
+        for pair in matched {
+            let document = documents[Int(pair.document)]
+            let compiled = slots[Int(pair.slot)]!.compiled
+            if document.role == .current {
+                let (hit, pending) = compiled.hit(
+                    for: document, index: pair.document, snippet: snippets, cache: &snippetCache)
+                var match = StandingQueryMatch(
+                    query: pair.id, change: document.change, kind: document.isUpdate ? .updated : .inserted, hit: hit)
+                match.pendingSnippet = pending
+                matches.append(match)
+            } else if !currentMatched.contains(Int64(document.change) << 32 | Int64(pair.slot)) {
+                // The new version: it directly precedes the previous one.
+                let (hit, _) = compiled.hit(
+                    for: documents[Int(pair.document) - 1], index: pair.document - 1, snippet: nil,
+                    cache: &snippetCache)
+                matches.append(
+                    StandingQueryMatch(query: pair.id, change: document.change, kind: .stoppedMatching, hit: hit))
+            }
+        }
+        if previousMatched {
+            // Matches of one change were appended current-version first: restore query id order within it.
+            matches.sort { $0.change != $1.change ? $0.change < $1.change : $0.query < $1.query }
+        }
+        articlesSeen += documents.count
+        if articlesSeen >= nextReindexAt {
+            while nextReindexAt <= articlesSeen { nextReindexAt *= 8 }
+            reindex()
+        }
+        return StandingQueryMatches(
+            matches: matches, deletions: batch.deletions, evaluatedQueries: candidateSlots.count,
+            evaluatedPairs: evaluatedPairs)
+    }
+}
