@@ -45,6 +45,10 @@ public struct LoadConfiguration: Sendable {
     public var drainTimeout: Duration = .seconds(5)
     /// Time allowed to connect and complete the handshake.
     public var connectTimeout: Duration = .seconds(10)
+    /// When set, the target is a Redis-compatible server spoken to in RESP: GET of the keys `key:%012d` for
+    /// 0..<N (the key space of `redis-benchmark -r N`), with the same connections, closed loop, key choice and
+    /// timing code as a Newswire run, so both servers' latencies are measured by one definition.
+    public var respKeys: Int?
     /// Process ids of server processes whose CPU time is sampled over the measured window (from /proc).
     public var serverPIDs: [Int32] = []
 
@@ -81,6 +85,13 @@ public struct LoadConfiguration: Sendable {
         guard maxIDs > 0 else { throw LoadConfigurationError("--max-ids must be positive") }
         guard (0...1000).contains(searchLimit), (0...1000).contains(relatedLimit) else {
             throw LoadConfigurationError("--search-limit and --related-limit must be within 0...1000")
+        }
+        if let respKeys {
+            guard respKeys > 0 else { throw LoadConfigurationError("--resp-keys must be positive") }
+            guard mix == .only(.get) else {
+                throw LoadConfigurationError("--resp-keys sends GET only; drop --mix")
+            }
+            guard rate == nil else { throw LoadConfigurationError("--resp-keys runs closed loop only; drop --rate") }
         }
         if mix.contains(.search), queries.isEmpty {
             throw LoadConfigurationError(

@@ -14,6 +14,8 @@ struct EncodedWorkload: Sendable {
     var ping: ByteBuffer
     var mix: OperationMix
     var keys: KeySampler?
+    /// True when `get` holds RESP commands for a Redis-compatible server (``LoadConfiguration/respKeys``).
+    var resp = false
 
     init(ids: [ArticleID], queries: [String], configuration: LoadConfiguration) {
         func encoded(_ request: Request) -> ByteBuffer {
@@ -22,7 +24,12 @@ struct EncodedWorkload: Sendable {
             return buffer
         }
         let usesIDs = configuration.mix.contains(.get) || configuration.mix.contains(.related)
-        get = configuration.mix.contains(.get) ? ids.map { encoded(.get(GetMessage(id: $0))) } : []
+        if let respKeys = configuration.respKeys {
+            resp = true
+            get = (0..<respKeys).map { Self.respGet(key: $0) }
+        } else {
+            get = configuration.mix.contains(.get) ? ids.map { encoded(.get(GetMessage(id: $0))) } : []
+        }
         related =
             configuration.mix.contains(.related)
             ? ids.map { encoded(.related(RelatedMessage(id: $0, limit: configuration.relatedLimit))) } : []
@@ -35,7 +42,16 @@ struct EncodedWorkload: Sendable {
         }
         ping = encoded(.ping(PingMessage(payload: ByteBuffer(bytes: [0, 1, 2, 3, 4, 5, 6, 7]))))
         mix = configuration.mix
-        keys = usesIDs && !ids.isEmpty ? KeySampler(count: ids.count, distribution: configuration.keys) : nil
+        keys = usesIDs && !get.isEmpty ? KeySampler(count: get.count, distribution: configuration.keys) : nil
+    }
+
+    /// `GET key:%012d` as a RESP array of bulk strings (the key `redis-benchmark -r` draws).
+    static func respGet(key: Int) -> ByteBuffer {
+        let digits = String(key)
+        let name = "key:" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits
+        var buffer = ByteBuffer()
+        buffer.writeString("*2\r\n$3\r\nGET\r\n$\(name.utf8.count)\r\n\(name)\r\n")
+        return buffer
     }
 }
 
@@ -111,6 +127,8 @@ final class LoadConnectionHandler: ChannelInboundHandler {
     private var timerArmed = false
     private var measuredSent = 0
     private var generator = SplitMix64(seed: 1)
+    /// RESP mode: slots in the order their requests were sent.
+    private var respOrder = CircularBuffer<Int>()
     private(set) var recorder: LatencyRecorder
 
     /// Failure detail when the connection ended early.
@@ -141,6 +159,17 @@ final class LoadConnectionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        if workload.resp {
+            // RESP has no handshake: answers come back in request order, so slots are matched first in, first out.
+            pipeline = requestedPipeline
+            slots = Array(repeating: Slot(), count: pipeline)
+            freeSlots = Array((0..<pipeline).reversed())
+            respOrder = CircularBuffer(initialCapacity: pipeline)
+            phase = .ready
+            handshakePromise.succeed()
+            context.fireChannelActive()
+            return
+        }
         phase = .handshaking
         var buffer = context.channel.allocator.buffer(capacity: 128)
         var encoder = FrameEncoder()
@@ -212,6 +241,10 @@ final class LoadConnectionHandler: ChannelInboundHandler {
     // MARK: Frames
 
     private func parseFrames() {
+        if workload.resp {
+            parseRESPReplies()
+            return
+        }
         while cumulation.readableBytes >= FrameHeader.length {
             let base = cumulation.readerIndex
             let length = Int(cumulation.getInteger(at: base + 8, endianness: .big, as: UInt32.self)!)
@@ -228,6 +261,65 @@ final class LoadConnectionHandler: ChannelInboundHandler {
                 length: length)
             cumulation.moveReaderIndex(to: base + FrameHeader.length + length)
             if phase == .finished && context == nil { return }
+        }
+        if cumulation.readableBytes == 0 {
+            cumulation.clear()
+        } else if cumulation.readerIndex > 1 << 16 {
+            cumulation.discardReadBytes()
+        }
+    }
+
+    /// Splits RESP replies to GET: `$<n>\r\n<n bytes>\r\n`, `$-1\r\n` (no such key) or `-<message>\r\n`.
+    private func parseRESPReplies() {
+        while cumulation.readableBytes > 0 {
+            let base = cumulation.readerIndex
+            let view = cumulation.readableBytesView
+            guard let lineEnd = view.firstIndex(of: UInt8(ascii: "\n")) else { break }
+            let kind = cumulation.getInteger(at: base, as: UInt8.self)!
+            let headerLength = lineEnd - base + 1
+            var consumed = headerLength
+            var failed: String?
+            switch kind {
+            case UInt8(ascii: "$"):
+                let digits = cumulation.getString(at: base + 1, length: max(0, headerLength - 3)) ?? ""
+                guard let length = Int(digits) else {
+                    fail("malformed RESP reply header \(digits.debugDescription)")
+                    context?.close(promise: nil)
+                    return
+                }
+                if length < 0 {
+                    failed = "NOT_FOUND"
+                } else {
+                    guard cumulation.readableBytes >= headerLength + length + 2 else { return }
+                    consumed = headerLength + length + 2
+                }
+            case UInt8(ascii: "-"):
+                failed = "ERROR"
+            default:
+                fail("unexpected RESP reply type \(kind)")
+                context?.close(promise: nil)
+                return
+            }
+            cumulation.moveReaderIndex(to: base + consumed)
+            guard phase == .running || phase == .ready, let slotIndex = respOrder.popFirst() else {
+                if phase == .running || phase == .ready { recorder.recordError("UNEXPECTED_RESPONSE") }
+                continue
+            }
+            let now = monotonicNanos()
+            let slot = slots[slotIndex]
+            slots[slotIndex].busy = false
+            freeSlots.append(slotIndex)
+            inFlight -= 1
+            if slot.measured {
+                recorder.bytesReceived += consumed
+                recorder.bytesReceivedUncompressed += consumed
+                if let failed {
+                    recorder.recordError(failed)
+                } else {
+                    recorder.record(slot.operation, scheduled: slot.scheduled, sent: slot.sent, completed: now)
+                }
+            }
+            refill(now: now)
         }
         if cumulation.readableBytes == 0 {
             cumulation.clear()
@@ -369,9 +461,13 @@ final class LoadConnectionHandler: ChannelInboundHandler {
         case .ping: payload = workload.ping
         }
         let before = out.writerIndex
-        out.writeMultipleIntegers(
-            ProtocolVersion.current, UInt8(0), operation.opcode.rawValue, UInt32(slotIndex),
-            UInt32(payload.readableBytes), endianness: .big)
+        if workload.resp {
+            respOrder.append(slotIndex)
+        } else {
+            out.writeMultipleIntegers(
+                ProtocolVersion.current, UInt8(0), operation.opcode.rawValue, UInt32(slotIndex),
+                UInt32(payload.readableBytes), endianness: .big)
+        }
         out.writeImmutableBuffer(payload)
         slots[slotIndex] = Slot(operation: operation, scheduled: scheduled, sent: now, measured: measured, busy: true)
         inFlight += 1
@@ -395,6 +491,7 @@ final class LoadConnectionHandler: ChannelInboundHandler {
         let unanswered = slots.filter { $0.busy && $0.measured }.count
         if unanswered > 0 { recorder.recordError("NO_RESPONSE", count: unanswered) }
         for index in slots.indices { slots[index].busy = false }
+        respOrder.removeAll()
         inFlight = 0
         finish()
     }

@@ -55,7 +55,7 @@ public enum LoadGenerator {
     ) async throws -> LoadResult {
         try configuration.validate()
         var ids: [ArticleID] = []
-        if configuration.mix.contains(.get) || configuration.mix.contains(.related) {
+        if configuration.respKeys == nil, configuration.mix.contains(.get) || configuration.mix.contains(.related) {
             ids = try await fetchIDs(configuration)
             guard !ids.isEmpty else {
                 throw LoadConfigurationError(
@@ -67,7 +67,7 @@ public enum LoadGenerator {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         do {
             let result = try await run(
-                configuration, workload: workload, idCount: ids.count, group: group, progress: progress,
+                configuration, workload: workload, idCount: configuration.respKeys ?? ids.count, group: group, progress: progress,
                 histograms: histograms)
             try await group.shutdownGracefully()
             return result

@@ -62,6 +62,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-ids"), help: "Most ids to fetch from the server with SCAN.")
     var maxIDs: Int = 100_000
 
+    @Option(
+        name: .customLong("resp-keys"),
+        help: "Measure a Redis-compatible server instead: RESP GET of key:%012d for 0..<N (redis-benchmark -r N's keys), same loop and timing.")
+    var respKeys: Int?
+
     @Option(help: "Event-loop threads of the load generator.")
     var threads: Int = 1
 
@@ -121,6 +126,7 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.searchFacets = searchFacets
         configuration.relatedLimit = relatedLimit
         configuration.maxIDs = maxIDs
+        configuration.respKeys = respKeys
         configuration.threads = threads
         configuration.seed = seed
         configuration.serverPIDs = serverPIDs
