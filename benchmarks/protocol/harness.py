@@ -186,9 +186,11 @@ def rerunnable(command):
     shown = command.replace(ROOT + "/", "").replace(os.path.dirname(ROOT) + "/", "../")
     shown = re.sub(r"--data-dir \S+", "--data-dir $DATA", shown)
     shown = re.sub(re.escape(tempfile.gettempdir()) + r"/[^/\s]+/", "$TMP/", shown)
-    port = "$REDIS_PORT" if shown.startswith("redis") else "$PORT"
+    # `newswire bench --resp-keys` drives redis-server.
+    to_redis = shown.startswith("redis") or "--resp-keys" in shown
+    port = "$REDIS_PORT" if to_redis else "$PORT"
     shown = re.sub(r"(--port|-p) \d{4,5}\b", lambda m: f"{m.group(1)} {port}", shown)
-    shown = re.sub(r"--server-pid \d+", "--server-pid $SERVER_PID", shown)
+    shown = re.sub(r"--server-pid \d+", "--server-pid " + ("$REDIS_PID" if to_redis else "$SERVER_PID"), shown)
     return shown
 
 
