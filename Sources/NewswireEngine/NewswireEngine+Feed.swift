@@ -108,7 +108,7 @@ extension NewswireEngine {
         try writeState.withLock { state in
             if store is any SharedArticleStore { return state.applied }
             if let position = state.committedPosition { return position }
-            let position = try store.latestSequence
+            let position = try mappingErrors { try store.latestSequence }
             state.committedPosition = position
             return position
         }
@@ -154,7 +154,7 @@ extension NewswireEngine {
     /// them), so this node's own writes, STATS and other readers are not held behind indexing.
     @discardableResult
     public func catchUp() throws -> UInt64 {
-        guard store is any SharedArticleStore else { return try store.latestSequence }
+        guard store is any SharedArticleStore else { return try mappingErrors { try store.latestSequence } }
         duplicatesReady.wait()
         feedFollowing.lock()
         defer { feedFollowing.unlock() }
@@ -162,7 +162,7 @@ extension NewswireEngine {
         var read: FeedPageRead? = FeedPageRead(store: store, since: appliedSequence, limit: Self.followPageSize)
         var changed = false
         while let current = read {
-            let page = try current.page()
+            let page = try mappingErrors { try current.page() }
             let more = page.count == Self.followPageSize
             read = more ? FeedPageRead(store: store, since: page.last!.sequence, limit: Self.followPageSize) : nil
             let prepared = page.isEmpty ? nil : prepareFeedPage(page)
@@ -210,7 +210,9 @@ extension NewswireEngine {
     /// reading the feed as needed; returns false when `timeout` passed first.
     public func waitUntilApplied(_ sequence: UInt64, timeout: Duration) throws -> Bool {
         let deadline = ContinuousClock.now + timeout
-        guard let shared = store as? any SharedArticleStore else { return try store.latestSequence >= sequence }
+        guard let shared = store as? any SharedArticleStore else {
+            return try mappingErrors { try store.latestSequence } >= sequence
+        }
         while true {
             if appliedSequence >= sequence { return true }
             if try catchUp() >= sequence { return true }

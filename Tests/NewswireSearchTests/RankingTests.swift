@@ -1,0 +1,118 @@
+import NewswireModel
+import Testing
+
+@testable import NewswireSearch
+
+/// Top-k shortcuts (block-max pruning, list-length totals) must return exactly the head of the full ranking.
+@Suite struct TopKTests {
+    /// 600 articles recombined from the fixture paragraphs, so common terms have long posting lists (> 64).
+    static func synthetic() -> [Article] {
+        var rng = SplitMix64(seed: 99)
+        let paragraphs = Fixtures.articles.flatMap(\.paragraphs) + Fixtures.articles.map(\.title)
+        return (0..<600).map { i in
+            Article(
+                id: ArticleID(String(format: "s%04d", i)), title: paragraphs.randomElement(using: &rng)!,
+                publishedAt: PublishedTime(secondsSinceEpoch: Int64(1_700_000_000 + (i % 17) * 86_400)),
+                source: ["甲", "乙", "丙"][i % 3],
+                paragraphs: (0..<Int.random(in: 1...6, using: &rng)).map { _ in paragraphs.randomElement(using: &rng)! })
+        }
+    }
+
+    static func checkHeads(_ index: SearchIndex, queries: [String]) throws {
+        for text in queries {
+            let full = try index.search(SearchRequest(text: text, limit: 1_000_000, includeSnippets: false))
+            for (offset, limit) in [(0, 10), (0, 1), (5, 5), (20, 10)] {
+                let page = try index.search(
+                    SearchRequest(text: text, offset: offset, limit: limit, includeSnippets: false))
+                #expect(page.total == full.total, "\(text)")
+                let expected = Array(full.hits.dropFirst(offset).prefix(limit))
+                #expect(page.hits.map(\.id) == expected.map(\.id), "\(text) offset \(offset) limit \(limit)")
+                #expect(page.hits.map(\.score) == expected.map(\.score), "\(text)")
+            }
+        }
+    }
+
+    @Test func syntheticHeadsMatchFullRanking() throws {
+        let articles = Self.synthetic()
+        let index = SearchIndex()
+        index.upsert(contentsOf: articles)
+        let queries = ExactnessTests.sampleQueries(from: articles, count: 120, seed: 5) + ["人民", "的", "经济", "北京"]
+        try Self.checkHeads(index, queries: queries)
+        // With deletions and several segments the shortcuts must step aside.
+        for i in stride(from: 0, to: 600, by: 7) { index.remove(id: articles[i].id) }
+        index.upsert(contentsOf: Array(articles.prefix(20)).map { var a = $0; a.id = ArticleID("x" + a.id.rawValue); return a })
+        try Self.checkHeads(index, queries: queries)
+    }
+
+    /// An OR group of single terms is scored straight off the union of its postings: the same documents as the
+    /// oracle, and the same scores, in the same order, as the general path (forced here by a date condition
+    /// every synthetic article passes), with deletions and several segments too.
+    @Test func orGroupsOfSingleTermsMatchTheOracleAndTheGeneralPath() throws {
+        let articles = Self.synthetic()
+        let (index, built) = ExactnessTests.indexAndOracle(articles)
+        var oracle = built
+        let queries = [
+            "人民 OR 经济", "北京 OR 新疆 OR 四川", "人民 OR 人民", "title:人民 OR 经济", "title:北京 OR title:新疆",
+            "人民 OR 不存在的词", "不存在 OR 也没有", "的 OR 人民 OR 经济 OR apec", "经济 OR title:经济",
+        ]
+        func checkAll() throws {
+            try ExactnessTests.check(index, oracle, queries: queries)
+            for text in queries {
+                let fast = try index.search(SearchRequest(text: text, limit: 1_000_000, includeSnippets: false))
+                let general = try index.search(
+                    SearchRequest(text: "after:1970-01-02 " + text, limit: 1_000_000, includeSnippets: false))
+                #expect(fast.total == general.total, "\(text)")
+                #expect(fast.hits.map(\.id) == general.hits.map(\.id), "\(text)")
+                #expect(fast.hits.map(\.score) == general.hits.map(\.score), "\(text)")
+            }
+            try Self.checkHeads(index, queries: queries)
+        }
+        try checkAll()
+        // Deletions and a second segment.
+        for i in stride(from: 0, to: 600, by: 7) {
+            index.remove(id: articles[i].id)
+            oracle.remove(id: articles[i].id)
+        }
+        let extra = Array(articles.prefix(20)).map { var a = $0; a.id = ArticleID("x" + a.id.rawValue); return a }
+        index.upsert(contentsOf: extra)
+        for article in extra { oracle.upsert(article) }
+        try checkAll()
+    }
+
+    @Test(.enabled(if: Fixtures.corpusAvailable, "../shared/corpus/zh-news.jsonl is absent"))
+    func corpusHeadsMatchFullRanking() throws {
+        let articles = try Fixtures.corpus(stride: 10)
+        let index = SearchIndex()
+        index.upsert(contentsOf: articles)
+        try Self.checkHeads(index, queries: ExactnessTests.sampleQueries(from: articles, count: 50, seed: 77))
+    }
+}
+
+/// Merged segments (postings re-encoded, positions copied) must answer exactly like a fresh build.
+@Suite struct MergeTests {
+    @Test func mergedIndexScoresLikeAFreshBuild() throws {
+        let articles = TopKTests.synthetic()
+        let bulk = SearchIndex()
+        bulk.upsert(contentsOf: articles)
+        let incremental = SearchIndex()
+        var rng = SplitMix64(seed: 4)
+        var i = 0
+        while i < articles.count {
+            let n = [1, 1, 3, 17, 40].randomElement(using: &rng)!
+            incremental.upsert(contentsOf: Array(articles[i..<min(articles.count, i + n)]))
+            i += n
+        }
+        #expect(incremental.segmentSizes.count < 12)
+        let queries = ExactnessTests.sampleQueries(from: articles, count: 120, seed: 8) + ["\"hong kong\"", "人民 共和"]
+        for text in queries {
+            let a = try bulk.search(SearchRequest(text: text, limit: 1_000_000, includeSnippets: false))
+            let b = try incremental.search(SearchRequest(text: text, limit: 1_000_000, includeSnippets: false))
+            #expect(a.total == b.total, "\(text)")
+            let scoresA = Dictionary(uniqueKeysWithValues: a.hits.map { ($0.id, $0.score) })
+            for hit in b.hits {
+                let expected = try #require(scoresA[hit.id], "\(text): \(hit.id)")
+                #expect(abs(expected - hit.score) <= 1e-9 * max(1, abs(expected)), "\(text): \(hit.id)")
+            }
+        }
+    }
+}
