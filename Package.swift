@@ -174,7 +174,12 @@ let package = Package(
             dependencies: [
                 "NewswireModel", "ArticleExtraction", "NewswireClient", "NewswireLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // Release builds link the Swift runtime and Foundation statically on Linux: a `newswire parse` process
+            // starts in about half the CPU time (no dynamic loading, symbol binding and relocation of ~20 shared
+            // libraries). The compile flag makes Foundation's imports autolink its static dependencies.
+            swiftSettings: [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release))],
+            linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release))]
         ),
 
         // Test helper: writes through the store or engine and acknowledges each durable write on stdout, so the

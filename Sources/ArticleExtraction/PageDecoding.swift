@@ -175,7 +175,31 @@ enum PageDecoding {
     }
 
     /// Whether `bytes` are entirely valid UTF-8, checked in place (no String is built).
+    ///
+    /// Most of a page is ASCII markup: it is skipped eight bytes at a time, and only the runs of non-ASCII bytes go
+    /// to the standard library's validator. An ASCII byte never occurs inside a multi-byte sequence, so the runs
+    /// are valid one by one exactly when the whole is.
     static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let count = bytes.count
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        var i = 0
+        while i < count {
+            while i + 8 <= count, UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) & highBits == 0 { i += 8 }
+            while i < count, base[i] < 0x80 { i += 1 }
+            if i == count { break }
+            var end = i + 1
+            while end + 8 <= count, UnsafeRawPointer(base + end).loadUnaligned(as: UInt64.self) & highBits == highBits {
+                end += 8
+            }
+            while end < count, base[end] >= 0x80 { end += 1 }
+            if !isValidUTF8Run(UnsafeBufferPointer(start: base + i, count: end - i)) { return false }
+            i = end
+        }
+        return true
+    }
+
+    private static func isValidUTF8Run(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         if #available(macOS 26, *) {
             return (try? UTF8Span(validating: bytes.span)) != nil
         }
