@@ -306,10 +306,7 @@ final class LoadConnectionHandler: ChannelInboundHandler {
                 continue
             }
             let now = monotonicNanos()
-            let slot = slots[slotIndex]
-            slots[slotIndex].busy = false
-            freeSlots.append(slotIndex)
-            inFlight -= 1
+            let slot = releaseSlot(slotIndex)
             if slot.measured {
                 recorder.bytesReceived += consumed
                 recorder.bytesReceivedUncompressed += consumed
@@ -326,6 +323,15 @@ final class LoadConnectionHandler: ChannelInboundHandler {
         } else if cumulation.readerIndex > 1 << 16 {
             cumulation.discardReadBytes()
         }
+    }
+
+    /// Frees the slot of an answered request (RESP or Newswire) for the next send; returns what it held.
+    private func releaseSlot(_ slotIndex: Int) -> Slot {
+        let slot = slots[slotIndex]
+        slots[slotIndex].busy = false
+        freeSlots.append(slotIndex)
+        inFlight -= 1
+        return slot
     }
 
     private func payload(at index: Int, length: Int) -> ByteBuffer {
@@ -356,10 +362,7 @@ final class LoadConnectionHandler: ChannelInboundHandler {
         }
         if flags.contains(.moreToFollow) { return }
         let now = monotonicNanos()
-        let slot = slots[slotIndex]
-        slots[slotIndex].busy = false
-        freeSlots.append(slotIndex)
-        inFlight -= 1
+        let slot = releaseSlot(slotIndex)
         if slot.measured {
             recorder.bytesReceived += FrameHeader.length + length
             if flags.contains(.compressed), length >= 4 {

@@ -9,13 +9,10 @@ Usage: benchmarks/protocol/get_tail.py [--records 1000] [--connections 50] [--se
 Needs: redis-server and redis-tools (apt-get install -y redis-server redis-tools) and ../shared/corpus.
 """
 import argparse
-import os
 import shlex
-import shutil
-import tempfile
 
 import harness as h
-from records_vs_redis import load_redis, redis_benchmark, require_redis_and_corpus, start_redis
+from records_vs_redis import redis_benchmark, require_redis_and_corpus, start_both, stop_both
 
 
 def main():
@@ -32,15 +29,7 @@ def main():
     if not args.no_build:
         h.build()
     records = h.first_records(args.records)
-    temp = tempfile.mkdtemp(prefix="newswire-tail-")
-    jsonl = os.path.join(temp, "records.jsonl")
-    with open(jsonl, "w", encoding="utf-8") as f:
-        f.write("\n".join(records) + "\n")
-    redis_port = h.free_port()
-    redis = start_redis(redis_port)
-    load_redis(redis_port, records)
-    server = h.Newswired(extra=shlex.split(args.newswired_args))
-    h.ingest_jsonl(server.port, jsonl)
+    redis_port, redis, server, temp = start_both(records, shlex.split(args.newswired_args))
 
     common = ["-c", str(args.connections), "-p", "1", "-d", f"{args.seconds}s", "--warmup", "1s",
               "--threads", str(args.client_threads), "--no-compression"]
@@ -59,10 +48,7 @@ def main():
                                 args.client_threads)
             runs.setdefault("redis-benchmark", []).append(b)
     finally:
-        server.stop()
-        redis.terminate()
-        redis.wait()
-        shutil.rmtree(temp, ignore_errors=True)
+        stop_both(redis, server, temp)
 
     rows = []
     for round_number in range(args.rounds):

@@ -65,6 +65,28 @@ def redis_benchmark(port, pid, connections, pipeline, requests, keyspace, thread
     }
 
 
+def start_both(records, newswired_extra=()):
+    """The same records in a fresh redis-server and a fresh newswired. Returns (redis_port, redis, server, temp):
+    stop both with stop_both()."""
+    temp = tempfile.mkdtemp(prefix="newswire-redis-")
+    jsonl = os.path.join(temp, "records.jsonl")
+    with open(jsonl, "w", encoding="utf-8") as f:
+        f.write("\n".join(records) + "\n")
+    redis_port = h.free_port()
+    redis = start_redis(redis_port)
+    load_redis(redis_port, records)
+    server = h.Newswired(extra=list(newswired_extra))
+    h.ingest_jsonl(server.port, jsonl)
+    return redis_port, redis, server, temp
+
+
+def stop_both(redis, server, temp):
+    server.stop()
+    redis.terminate()
+    redis.wait()
+    shutil.rmtree(temp, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1000)
@@ -82,15 +104,7 @@ def main():
     records = h.first_records(args.records)
     mean_size = sum(len(r.encode()) for r in records) / len(records)
 
-    temp = tempfile.mkdtemp(prefix="newswire-redis-")
-    jsonl = os.path.join(temp, "records.jsonl")
-    with open(jsonl, "w", encoding="utf-8") as f:
-        f.write("\n".join(records) + "\n")
-    redis_port = h.free_port()
-    redis = start_redis(redis_port)
-    load_redis(redis_port, records)
-    server = h.Newswired()
-    h.ingest_jsonl(server.port, jsonl)
+    redis_port, redis, server, temp = start_both(records)
 
     # Every configuration runs --rounds times, interleaved, and the table shows the median run (by throughput)
     # with the range: on a shared machine single runs swing by up to 2x.
@@ -119,10 +133,7 @@ def main():
                          "server": n["serverCPUMicrosPerRequest"], "client": n["clientCPUMicrosPerRequest"],
                          "size": n["bytesReceived"] / max(1, n["requests"]), "errors": sum(n["errors"].values())})
     finally:
-        server.stop()
-        redis.terminate()
-        redis.wait()
-        shutil.rmtree(temp, ignore_errors=True)
+        stop_both(redis, server, temp)
 
     def median(values):
         ordered = sorted(values)
