@@ -10,6 +10,11 @@ import NewswireModel
 /// no writer waits for it). While a batch commits, new writes queue up and form the next batch, so the batch size
 /// follows the load: alone, a write commits at once; under load, one fsync and one segment serve many writes.
 ///
+/// Pipelined: when writes are queued as a batch's store commit starts, the next batch is taken and its CPU work
+/// (analysis into an index segment, near-duplicate features) done on a second queue while the commit waits on
+/// the store. Only that work moves: its duplicate verdicts, store commit and index install still happen in
+/// queue order after the previous batch's, so a failed commit changes nothing the next batch relies on.
+///
 /// It lives in the engine rather than the server because it is a property of `put` (batch semantics, outcome
 /// splitting, the order that makes verdicts exact), and so it can be tested, and crash-tested, without sockets.
 ///
@@ -32,7 +37,18 @@ public final class GroupCommitter: Sendable {
     /// At most this many articles per batch, unless one write alone holds more (it then commits alone).
     public let maxBatchArticles: Int
 
+    /// Default cap in cluster mode. A follower makes a change searchable only after indexing its whole batch, so
+    /// smaller batches keep feed lag low; pipelining keeps ingest from paying for the extra commits.
+    public static let defaultClusterMaxBatchArticles = 512
+
+    /// The default cap for `engine`'s store: ``defaultClusterMaxBatchArticles`` on a shared (cluster) store.
+    public static func defaultMaxBatchArticles(for engine: NewswireEngine) -> Int {
+        engine.isClustered ? defaultClusterMaxBatchArticles : defaultMaxBatchArticles
+    }
+
     private let queue = DispatchQueue(label: "newswire.engine.group-commit", qos: .userInitiated)
+    /// Prepares the next batch while the drain commits the current one.
+    private let prepareQueue = DispatchQueue(label: "newswire.engine.group-commit.prepare", qos: .userInitiated)
     private let state = Locked(State())
 
     private struct Waiter: Sendable {
@@ -54,10 +70,11 @@ public final class GroupCommitter: Sendable {
         var writes = 0
     }
 
-    /// Creates a committer for `engine`; `maxBatchArticles` is clamped to at least 1.
-    public init(engine: NewswireEngine, maxBatchArticles: Int = GroupCommitter.defaultMaxBatchArticles) {
+    /// Creates a committer for `engine`; `maxBatchArticles` (default: ``defaultMaxBatchArticles(for:)``) is
+    /// clamped to at least 1.
+    public init(engine: NewswireEngine, maxBatchArticles: Int? = nil) {
         self.engine = engine
-        self.maxBatchArticles = max(1, maxBatchArticles)
+        self.maxBatchArticles = max(1, maxBatchArticles ?? Self.defaultMaxBatchArticles(for: engine))
     }
 
     /// Queues a write; `completion` is called once, on the committer's queue, with the outcomes of `articles` (one
@@ -119,17 +136,52 @@ public final class GroupCommitter: Sendable {
         state.withLock { ($0.batches, $0.writes) }
     }
 
+    /// A batch taken from the queue, with its CPU work done (nil for a delete).
+    private struct ReadyBatch: Sendable {
+        var waiters: [Waiter]
+        var prepared: NewswireEngine.PreparedWrite?
+    }
+
+    /// Takes the next batch and does its CPU work; nil when none is queued (see ``takeBatch(keepDrainingIf:)``).
+    private func takeReadyBatch(keepDrainingIf keepDraining: Bool) -> ReadyBatch? {
+        guard let waiters = takeBatch(keepDrainingIf: keepDraining) else { return nil }
+        if waiters.first?.deletion != nil { return ReadyBatch(waiters: waiters, prepared: nil) }
+        var articles: [Article] = []
+        articles.reserveCapacity(waiters.reduce(0) { $0 + $1.articles.count })
+        for waiter in waiters { articles += waiter.articles }
+        return ReadyBatch(waiters: waiters, prepared: engine.prepareWrite(articles))
+    }
+
     /// Commits batches until nothing is queued. Only one drain runs at a time (`State.draining`).
     private func drain() {
         var maintenanceDue = false
+        var next: ReadyBatch?
         while true {
-            if let batch = takeBatch(keepDrainingIf: maintenanceDue) {
+            let taken = next ?? takeReadyBatch(keepDrainingIf: maintenanceDue)
+            next = nil
+            if let batch = taken {
+                if batch.prepared != nil, hasPendingWrites {
+                    // Prepare the next batch while this one commits. It is taken now, so it commits after this
+                    // one; its verdicts are decided at its own commit, against what this one left.
+                    let prepared = Locked<ReadyBatch?>(nil)
+                    let done = DispatchGroup()
+                    prepareQueue.async(group: done) {
+                        let ready = self.takeReadyBatch(keepDrainingIf: true)
+                        prepared.withLock { $0 = ready }
+                    }
+                    if commit(batch) { maintenanceDue = true }
+                    done.wait()
+                    next = prepared.withLock { $0 }
+                } else if commit(batch) {
+                    maintenanceDue = true
+                }
                 // While more writes wait, merging would delay them: segments are left to pile up (bounded by
                 // `deferredSegmentLimit`) and are merged in one pass once the queue is empty. The merge policy
                 // folds similar-sized segments together at once, so a bulk load copies each article a couple of
                 // times instead of once per doubling.
-                if commit(batch) { maintenanceDue = true }
-                if maintenanceDue, !hasPendingWrites || engine.indexSegmentCount >= Self.deferredSegmentLimit {
+                if maintenanceDue,
+                    next == nil && !hasPendingWrites || engine.indexSegmentCount >= Self.deferredSegmentLimit
+                {
                     engine.maintainAfterWrites()
                     maintenanceDue = false
                 }
@@ -175,24 +227,16 @@ public final class GroupCommitter: Sendable {
         }
     }
 
-    /// Commits one batch, answers its writers, then merges index segments (which changes no result, so the
-    /// writers need not wait for it).
     /// Commits one batch and answers its writers; returns whether anything changed (maintenance is due).
-    private func commit(_ batch: [Waiter]) -> Bool {
+    private func commit(_ ready: ReadyBatch) -> Bool {
+        let batch = ready.waiters
         if let deletion = batch.first?.deletion {
             let result = Result { try engine.delete(ids: deletion.ids) }
             deletion.completion(result)
             return (try? result.get())?.contains(true) ?? false
         }
-        let result: Result<(outcomes: [PutOutcome], changed: Int), any Error>
-        if batch.count == 1 {
-            result = Result { try engine.commit(batch[0].articles) }
-        } else {
-            var articles: [Article] = []
-            articles.reserveCapacity(batch.reduce(0) { $0 + $1.articles.count })
-            for waiter in batch { articles += waiter.articles }
-            result = Result { try engine.commit(articles) }
-        }
+        guard let prepared = ready.prepared else { preconditionFailure("a put batch is prepared when taken") }
+        let result = Result { try engine.commit(prepared) }
         switch result {
         case .success(let (outcomes, changed)):
             var start = 0

@@ -26,11 +26,38 @@ extension NewswireEngine {
         try mappingErrors { try commitToStore(articles) }
     }
 
+    /// Commits a write whose CPU work ``prepareWrite(_:)`` did earlier (``GroupCommitter`` prepares the next batch
+    /// while the previous one commits). Same guarantees as ``commit(_:)``: nothing of it is searchable before
+    /// its store commit returned, and a failed commit installs nothing.
+    func commit(_ write: PreparedWrite) throws -> (outcomes: [PutOutcome], changed: Int) {
+        try mappingErrors { try commitToStore(write) }
+    }
+
+    /// A write's CPU work done ahead of its commit: the near-duplicate features and the index segment (neither
+    /// depends on the index, the duplicate table or `duplicateOf`, so it may be prepared while other writes
+    /// commit). Until ``commit(_:)-swift.method`` installs it, the segment is invisible to searches.
+    struct PreparedWrite: Sendable {
+        let articles: [Article]
+        let features: [TextFeatures]
+        let segment: PreparedSegment
+    }
+
+    /// The CPU work of writing `articles`, outside the write lock (see ``PreparedWrite``).
+    func prepareWrite(_ articles: [Article]) -> PreparedWrite {
+        let (features, segment) = prepare(articles)
+        return PreparedWrite(articles: articles, features: features, segment: segment)
+    }
+
     func commitToStore(_ articles: [Article]) throws -> (outcomes: [PutOutcome], changed: Int) {
         if articles.isEmpty { return ([], 0) }
         // CPU work outside the write lock, so concurrent puts overlap it with each other's commits: the
         // near-duplicate features, and the index segment (it does not depend on `duplicateOf`).
-        let (features, prepared) = prepare(articles)
+        return try commitToStore(prepareWrite(articles))
+    }
+
+    func commitToStore(_ write: PreparedWrite) throws -> (outcomes: [PutOutcome], changed: Int) {
+        let (articles, features, prepared) = (write.articles, write.features, write.segment)
+        if articles.isEmpty { return ([], 0) }
         duplicatesReady.wait()
         return try writeState.withLock { state -> ([PutOutcome], Int) in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
@@ -154,6 +181,9 @@ extension NewswireEngine {
         index.mergeSegmentsIfNeeded()
         maybeScheduleSnapshot()
     }
+
+    /// Whether the store is shared with other nodes (cluster mode).
+    public var isClustered: Bool { store is any SharedArticleStore }
 
     /// Segments the index holds now (each commit adds one until a merge folds them together).
     /// Segments of the search index.

@@ -272,3 +272,119 @@ struct GroupCommitterDeleteTests {
         #expect(try engine.search(SearchRequest(text: articles[3].title)).hits.allSatisfy { $0.id != ArticleID("del3") })
     }
 }
+
+/// A SQLite store whose commits a test can hold and fail: the upsert holding a `gated` id waits for `gate`
+/// (after signalling `entered`); the one holding a `failing` id waits until `failWhen` holds, then fails.
+final class ScriptedFailureStore: ArticleStore, @unchecked Sendable {
+    struct InjectedFailure: Error {}
+    let base: SQLiteArticleStore
+    let gated: ArticleID
+    let failing: ArticleID
+    let entered = DispatchSemaphore(value: 0)
+    let gate = DispatchSemaphore(value: 0)
+    let failWhen: @Sendable () -> Bool
+    /// Fails once; later commits of the same id succeed.
+    private let armed = Locked(true)
+    /// Whether `failWhen` held when the failure was thrown (the interleaving the test asks for happened).
+    let failedWhenReady = Locked(false)
+
+    init(directory: String, gated: ArticleID, failing: ArticleID, failWhen: @escaping @Sendable () -> Bool) throws {
+        base = try SQLiteArticleStore(directory: directory)
+        self.gated = gated
+        self.failing = failing
+        self.failWhen = failWhen
+    }
+
+    func upsert(_ articles: [Article]) throws -> [UpsertOutcome] {
+        if articles.contains(where: { $0.id == gated }) {
+            entered.signal()
+            gate.wait()
+        }
+        if articles.contains(where: { $0.id == failing }), armed.withLock({ armed in defer { armed = false }; return armed }) {
+            // Bounded, so a committer that never takes the next batch fails the test instead of hanging it.
+            let deadline = Date().addingTimeInterval(60)
+            while !failWhen() && Date() < deadline { usleep(200) }
+            failedWhenReady.withLock { $0 = failWhen() }
+            throw InjectedFailure()
+        }
+        return try base.upsert(articles)
+    }
+
+    func delete(_ id: ArticleID) throws -> Bool { try base.delete(id) }
+    func delete(_ ids: [ArticleID]) throws -> [Bool] { try base.delete(ids) }
+    func article(_ id: ArticleID) throws -> Article? { try base.article(id) }
+    func articles(_ ids: [ArticleID]) throws -> [Article?] { try base.articles(ids) }
+    func encodedArticles(_ ids: [ArticleID]) throws -> [[UInt8]?] { try base.encodedArticles(ids) }
+    func scan(order: ScanOrder, after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
+        try base.scan(order: order, after: cursor, limit: limit)
+    }
+    func changes(since sequence: UInt64, limit: Int) throws -> [StoreChange] {
+        try base.changes(since: sequence, limit: limit)
+    }
+    var latestSequence: UInt64 { get throws { try base.latestSequence } }
+    var storeIdentifier: String { base.storeIdentifier }
+    func count() throws -> Int { try base.count() }
+    func close() throws { try base.close() }
+}
+
+@Suite("Group committer: pipelined batches")
+struct GroupCommitterPipelineTests {
+    @Test("a commit that fails while the next batch is being prepared fails only its writes; the next commits as if it never ran")
+    func failureWhileTheNextBatchIsPrepared() async throws {
+        try await runBlocking {
+            let directory = TemporaryDirectory()
+            let text = chineseParagraphs(seed: 4242, characters: 300)
+            let warmUp = makeArticle("pipe-warm", day: 1, paragraphs: chineseParagraphs(seed: 4243, characters: 200))
+            let failed = makeArticle("pipe-failed", day: 2, paragraphs: text)
+            let copy = makeArticle("pipe-copy", day: 3, paragraphs: ["转载自新华网"] + text)
+            let committerBox = Locked<GroupCommitter?>(nil)
+            // Fail the commit only once the next batch has been taken to be prepared (the third batch).
+            let store = try ScriptedFailureStore(
+                directory: directory.path, gated: warmUp.id, failing: failed.id,
+                failWhen: { (committerBox.withLock { $0 }?.counters.batches ?? 0) >= 3 })
+            let engine = try NewswireEngine(store: store, indexSnapshotPath: nil)
+            defer { try? engine.close() }
+            let committer = GroupCommitter(engine: engine, maxBatchArticles: 1)
+            committerBox.withLock { $0 = committer }
+
+            let answers = Locked<[ArticleID: Result<[PutOutcome], any Error>]>([:])
+            let done = DispatchGroup()
+            func submit(_ article: Article) {
+                done.enter()
+                committer.submit([article]) { result in
+                    answers.withLock { $0[article.id] = result }
+                    done.leave()
+                }
+            }
+            // Hold the first commit so the next two writes queue behind it as two batches.
+            submit(warmUp)
+            store.entered.wait()
+            submit(failed)
+            submit(copy)
+            store.gate.signal()
+            done.wait()
+
+            #expect(store.failedWhenReady.withLock { $0 }, "the next batch was taken while the failing one committed")
+            let results = answers.withLock { $0 }
+            #expect(throws: (any Error).self) { try results[failed.id]!.get() }
+            #expect(try results[warmUp.id]!.get().map(\.outcome) == [.created])
+            // The copy's verdict is decided at its own commit, after the failure: its original never existed.
+            let copyOutcome = try #require(try results[copy.id]!.get().first)
+            #expect(copyOutcome.outcome == .created)
+            #expect(copyOutcome.duplicateOf == nil)
+            #expect(committer.counters.batches == 3)
+
+            // Store and index agree: the failed write is in neither.
+            #expect(try engine.article(id: failed.id) == nil)
+            #expect(try storedArticles(engine).map(\.id) == [copy.id, warmUp.id].sorted())
+            #expect(engine.index.count == 2)
+            let hits = try engine.search(SearchRequest(text: String(text[0].prefix(6)), limit: 10)).hits
+            #expect(hits.map(\.id) == [copy.id])
+
+            // Written again, it commits, and is now the copy's copy (the copy is its earliest indexed original).
+            let again = try engine.put([failed])
+            #expect(again.map(\.outcome) == [.created])
+            #expect(again[0].duplicateOf == copy.id)
+        }
+    }
+}
