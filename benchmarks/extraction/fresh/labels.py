@@ -6,11 +6,11 @@ visible text before any extractor ran on them. One addition: `start` may be "N:t
 (a page can repeat its opening paragraph in a hidden share block above the article).
 usage: python3 benchmarks/extraction/fresh/labels.py  (needs lxml)
 """
-import json, os, sys
+import os, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "holdout"))
-from labels import page_text, cut  # noqa: E402
+from labels import cut, label_row, page_text, write_manifest  # noqa: E402
 
 # id, file, start, end, date, author, kind
 LABELS = [
@@ -34,14 +34,8 @@ def main():
             if offset < 0:
                 sys.exit(f"{pid}: start {start!r} not in page text")
         body = cut(text[offset:], anchor, end, pid).strip()
-        if "--check" in sys.argv:
-            print(f"{pid} {len(body):6d} | {body[:50]!r} ... {body[-50:]!r}")
-        rows.append({"id": pid, "file": f"pages/{fname}", "gt_body": body, "gt_date": date, "gt_author": author,
-                     "kind": kind})
-    with open(os.path.join(HERE, "manifest.jsonl"), "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"{len(rows)} pages labelled", file=sys.stderr)
+        rows.append(label_row(pid, fname, body, date, author, kind))
+    write_manifest(HERE, rows)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,20 @@ def cut(text, start, end, pid):
     return text[i:j] if stop_before else text[i:j + len(e)]
 
 
+def label_row(pid, fname, body, date, author, kind):
+    """One manifest row (the scorer's fields); with --check, prints the body's length and ends to eyeball."""
+    if "--check" in sys.argv:
+        print(f"{pid} {len(body):6d} | {body[:50]!r} ... {body[-50:]!r}")
+    return {"id": pid, "file": f"pages/{fname}", "gt_body": body, "gt_date": date, "gt_author": author, "kind": kind}
+
+
+def write_manifest(directory, rows):
+    with open(os.path.join(directory, "manifest.jsonl"), "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"{len(rows)} pages labelled", file=sys.stderr)
+
+
 def main():
     rows = []
     for pid, fname, start, end, date, author, kind in LABELS:
@@ -124,14 +138,8 @@ def main():
                 print(f"{pid} INCOMPLETE")
             continue
         body = cut(page_text(path), start, end, pid).strip()
-        if "--check" in sys.argv:
-            print(f"{pid} {len(body):6d} | {body[:50]!r} ... {body[-50:]!r}")
-        rows.append({"id": pid, "file": f"pages/{fname}", "gt_body": body, "gt_date": date, "gt_author": author,
-                     "kind": kind})
-    with open(os.path.join(HERE, "manifest.jsonl"), "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"{len(rows)} pages labelled", file=sys.stderr)
+        rows.append(label_row(pid, fname, body, date, author, kind))
+    write_manifest(HERE, rows)
 
 
 if __name__ == "__main__":
