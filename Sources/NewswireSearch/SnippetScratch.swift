@@ -67,20 +67,27 @@ struct SnippetScratch {
     }
 
     private let storage = Storage()
+    /// What ``findOccurrences(in:limit:resuming:patterns:)`` found; its storage is reused from hit to hit.
+    var found: [SnippetBuilder.Occurrence] = []
 
     init() {}
 
-    /// The occurrences of `patterns` in the first `limit` code units of `body` as the reference path finds them
-    /// in that prefix, or nil when the prefix holds text only Foundation normalises (a combining mark, or a
-    /// surrogate pair). With `resuming`, the previous call's analysis of a shorter prefix of the same body is
-    /// extended rather than redone (the analysis of a prefix is the analysis of any shorter prefix plus what
-    /// follows, but for the word open at the shorter cut, which is re-opened).
-    mutating func occurrences(
+    /// Sets ``found`` to the occurrences of `patterns` in the first `limit` code units of `body` as the reference
+    /// path finds them in that prefix; false when the prefix holds text only Foundation normalises (a combining
+    /// mark, or a surrogate pair). With `resuming`, the previous call's analysis of a shorter prefix of the same
+    /// body is extended rather than redone (the analysis of a prefix is the analysis of any shorter prefix plus
+    /// what follows, but for the word open at the shorter cut, which is re-opened).
+    mutating func findOccurrences(
         in body: UnsafeBufferPointer<UInt16>, limit: Int, resuming: Bool, patterns: SnippetPatterns
-    ) -> [SnippetBuilder.Occurrence]? {
-        guard !patterns.patterns.isEmpty else { return [] }
-        guard normalizeAndAnalyse(body, limit: limit, resuming: resuming) else { return nil }
-        return match(patterns, sourceCount: limit)
+    ) -> Bool {
+        found.removeAll(keepingCapacity: true)
+        guard !patterns.patterns.isEmpty else { return true }
+        guard normalizeAndAnalyse(body, limit: limit, resuming: resuming) else { return false }
+        var occurrences = found  // moved out and back, so its storage stays uniquely referenced
+        found = []
+        match(patterns, sourceCount: limit, into: &occurrences)
+        found = occurrences
+        return true
     }
 
     /// ``Analyzer/units(of:basePosition:into:)`` as state fed one normalised scalar at a time.
@@ -238,15 +245,18 @@ struct SnippetScratch {
         return k
     }
 
-    private func match(_ patterns: SnippetPatterns, sourceCount: Int) -> [SnippetBuilder.Occurrence] {
-        var occurrences: [SnippetBuilder.Occurrence] = []
+    private func match(
+        _ patterns: SnippetPatterns, sourceCount: Int, into occurrences: inout [SnippetBuilder.Occurrence]
+    ) {
         let units = storage.units
         let origins = storage.origins
         let normalizedCount = storage.normalizedCount
+        let firstCJK = patterns.firstCJK
         outer: for i in 0..<storage.unitCount {
-            for p in patterns.patterns.indices {
-                guard let first = patterns.patterns[p].elements.first,
-                    unit(i, matches: first, word: patterns.words[p][0]), let end = matchEnd(p, patterns, at: i)
+            let cjk = units[i].cjk
+            for p in firstCJK.indices where firstCJK[p] == cjk {
+                guard cjk != 0 || unit(i, matches: patterns.patterns[p].elements[0], word: patterns.words[p][0]),
+                    let end = matchEnd(p, patterns, at: i)
                 else { continue }
                 // As NormalizedText.sourceRange: from the first unit's source offset to the next normalised
                 // scalar's (or the end of the body).
@@ -258,6 +268,5 @@ struct SnippetScratch {
                 if occurrences.count >= SnippetBuilder.maxOccurrences { break outer }
             }
         }
-        return occurrences
     }
 }

@@ -64,8 +64,9 @@ enum SnippetBuilder {
                 }
             }
         }
-        let (window, highlights, _) = place(
+        let (window, _) = place(
             ScalarText(scalars: bodyScalars), occurrences: occurrences, patternCount: patterns.count, length: length)
+        let highlights = highlights(occurrences, in: window)
         var view = String.UnicodeScalarView()
         for s in bodyScalars[window] {
             // Line breaks become spaces (one scalar for one, so offsets stay valid).
@@ -93,47 +94,37 @@ enum SnippetBuilder {
         // body whose best window starts in its first few dozen characters (the common case for top hits).
         var limit = min(body.count, max(clampedLength + clampedLength / 2, initialPrefix))
         var resuming = false
-        var placed: (window: Range<Int>, highlights: [HighlightRange])
+        var window: Range<Int>
         while true {
-            guard var occurrences = scratch.occurrences(in: body, limit: limit, resuming: resuming, patterns: patterns)
-            else {
+            guard scratch.findOccurrences(in: body, limit: limit, resuming: resuming, patterns: patterns) else {
                 return snippet(body: UTF16Text.string(body), patterns: patterns.patterns, length: length)
             }
             resuming = true
             let complete = limit == body.count
-            if !complete { occurrences.removeAll { $0.range.upperBound >= limit } }
-            let (window, highlights, distinct) = place(
-                UTF16BMPText(units: body), occurrences: occurrences, patternCount: patternCount, length: length)
-            if complete || (distinct == patternCount && window.lowerBound + clampedLength < limit) {
-                placed = (window, highlights)
-                break
-            }
+            if !complete { scratch.found.removeAll { $0.range.upperBound >= limit } }
+            let distinct: Int
+            (window, distinct) = place(
+                UTF16BMPText(units: body), occurrences: scratch.found, patternCount: patternCount, length: length)
+            if complete || (distinct == patternCount && window.lowerBound + clampedLength < limit) { break }
             // The analysis so far is kept and extended, so doubling costs no re-reading.
             limit = min(body.count, limit * 2)
         }
-        let (window, highlights) = placed
-        let text = withUnsafeTemporaryAllocation(of: UInt16.self, capacity: max(window.count, 1)) { out in
-            var o = 0
-            for i in window {
-                let u = body[i]
-                out[o] = u == 0x0A || u == 0x0D ? 0x20 : u
-                o += 1
-            }
-            return UTF16Text.string(UnsafeBufferPointer(rebasing: out[0..<o]))
-        }
-        return (text, highlights)
+        return (
+            UTF16Text.string(UnsafeBufferPointer(rebasing: body[window]), lineBreaksAsSpaces: true),
+            highlights(scratch.found, in: window)
+        )
     }
 
     // MARK: Window
 
-    /// Picks the window (source scalar offsets) and the highlights inside it.
+    /// Picks the window (source scalar offsets).
     ///
     /// The window shows the most distinct patterns (the earliest such place on ties) and starts a little before
     /// its first match, at a clause or sentence boundary when one is near, and never inside a Latin word.
     /// Also returns how many distinct patterns the window shows.
     static func place<Text: SnippetText>(
         _ text: Text, occurrences: [Occurrence], patternCount: Int, length requested: Int
-    ) -> (Range<Int>, [HighlightRange], Int) {
+    ) -> (Range<Int>, Int) {
         let count = text.count
         // Clamped so window arithmetic cannot overflow whatever length a client asks for.
         let length = min(max(requested, 1), max(count, 1))
@@ -143,30 +134,32 @@ enum SnippetBuilder {
         if !occurrences.isEmpty {
             // Slide a window (anchored a little before an occurrence) over the occurrences; the one showing the
             // most distinct patterns wins, the earliest on ties.
-            var inWindow = [Int](repeating: 0, count: patternCount)
-            var distinct = 0
-            bestScore = -1
-            var tail = 0
-            for (head, occurrence) in occurrences.enumerated() {
-                let start = max(0, occurrence.range.lowerBound - length / 5)
-                let end = start + length
-                while tail < occurrences.count, occurrences[tail].range.upperBound <= end {
-                    if inWindow[occurrences[tail].pattern] == 0 { distinct += 1 }
-                    inWindow[occurrences[tail].pattern] += 1
-                    tail += 1
-                }
-                if distinct > bestScore {
-                    bestScore = distinct
-                    anchor = occurrence.range.lowerBound
-                    requiredEnd = occurrence.range.upperBound
-                    if head < tail {
-                        for k in head..<tail { requiredEnd = max(requiredEnd, occurrences[k].range.upperBound) }
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: max(patternCount, 1)) { inWindow in
+                inWindow.initialize(repeating: 0)
+                var distinct = 0
+                bestScore = -1
+                var tail = 0
+                for (head, occurrence) in occurrences.enumerated() {
+                    let start = max(0, occurrence.range.lowerBound - length / 5)
+                    let end = start + length
+                    while tail < occurrences.count, occurrences[tail].range.upperBound <= end {
+                        if inWindow[occurrences[tail].pattern] == 0 { distinct += 1 }
+                        inWindow[occurrences[tail].pattern] += 1
+                        tail += 1
                     }
-                }
-                // The next window starts at a later occurrence: drop this one.
-                if head < tail {
-                    inWindow[occurrence.pattern] -= 1
-                    if inWindow[occurrence.pattern] == 0 { distinct -= 1 }
+                    if distinct > bestScore {
+                        bestScore = distinct
+                        anchor = occurrence.range.lowerBound
+                        requiredEnd = occurrence.range.upperBound
+                        if head < tail {
+                            for k in head..<tail { requiredEnd = max(requiredEnd, occurrences[k].range.upperBound) }
+                        }
+                    }
+                    // The next window starts at a later occurrence: drop this one.
+                    if head < tail {
+                        inWindow[occurrence.pattern] -= 1
+                        if inWindow[occurrence.pattern] == 0 { distinct -= 1 }
+                    }
                 }
             }
         }
@@ -175,19 +168,23 @@ enum SnippetBuilder {
         let lowest = max(0, min(proposed, anchor - length / 3), requiredEnd - length)
         let windowStart = clauseStart(text, anchor: anchor, proposed: proposed, lowest: min(lowest, proposed))
         let windowEnd = min(count, windowStart + length)
-        var ranges = occurrences.map(\.range).filter { $0.lowerBound >= windowStart && $0.upperBound <= windowEnd }
-        ranges.sort { $0.lowerBound < $1.lowerBound }
+        return (windowStart..<windowEnd, bestScore)
+    }
+
+    /// The occurrences inside `window`, relative to its start, overlapping ones merged. Occurrences come in text
+    /// order (by start), so one pass merges them.
+    static func highlights(_ occurrences: [Occurrence], in window: Range<Int>) -> [HighlightRange] {
         var highlights: [HighlightRange] = []
-        for range in ranges {
-            let start = range.lowerBound - windowStart
-            let end = range.upperBound - windowStart
+        for (range, _) in occurrences where range.lowerBound >= window.lowerBound && range.upperBound <= window.upperBound {
+            let start = range.lowerBound - window.lowerBound
+            let end = range.upperBound - window.lowerBound
             if let last = highlights.last, start <= last.end {
                 highlights[highlights.count - 1].end = max(last.end, end)
             } else {
                 highlights.append(HighlightRange(start: start, end: end))
             }
         }
-        return (windowStart..<windowEnd, highlights, bestScore)
+        return highlights
     }
 
     /// Where the window starts: just after the clause or sentence boundary in `[lowest, anchor]` nearest to
@@ -298,9 +295,13 @@ struct SnippetPatterns {
     let patterns: [TermPattern]
     /// `words[p][e]`: the scalars of pattern `p`'s element `e` when it is a word, else empty.
     let words: [[[UInt32]]]
+    /// `firstCJK[p]`: pattern `p`'s first element's CJK scalar, 0 when it is a word, `UInt32.max` when the pattern
+    /// is empty: a unit whose `cjk` differs cannot start a match of `p` (one compare rejects most units).
+    let firstCJK: [UInt32]
 
     init(_ patterns: [TermPattern]) {
         self.patterns = patterns
         words = patterns.map { pattern in pattern.elements.map { $0.word.unicodeScalars.map(\.value) } }
+        firstCJK = patterns.map { $0.elements.first?.cjk ?? .max }
     }
 }

@@ -1,6 +1,7 @@
 /// UTF-16 → String without the standard library's generic (slow) transcoding path.
 enum UTF16Text {
-    static func string(_ units: UnsafeBufferPointer<UInt16>) -> String {
+    /// With `lineBreaksAsSpaces`, `\n` and `\r` become spaces (one scalar for one, so offsets stay valid).
+    static func string(_ units: UnsafeBufferPointer<UInt16>, lineBreaksAsSpaces: Bool = false) -> String {
         if units.isEmpty { return "" }
         return String(unsafeUninitializedCapacity: units.count * 3) { out in
             var o = 0
@@ -16,7 +17,7 @@ enum UTF16Text {
                     v = 0xFFFD  // unpaired surrogate (never stored: input came from valid Strings)
                 }
                 if v < 0x80 {
-                    out[o] = UInt8(v)
+                    out[o] = lineBreaksAsSpaces && (v == 0x0A || v == 0x0D) ? 0x20 : UInt8(v)
                     o += 1
                 } else if v < 0x800 {
                     out[o] = UInt8(0xC0 | (v >> 6))
