@@ -88,7 +88,13 @@ final class RecordCache: Sendable {
         /// Appends this record's ARTICLE frame for `requestID` to `buffer`: one copy and a 4-byte patch.
         func writeFrame(requestID: RequestID, compressed useCompressed: Bool, into buffer: inout ByteBuffer) {
             let start = buffer.writerIndex
-            buffer.writeImmutableBuffer(useCompressed ? compressedFrame ?? plainFrame : plainFrame)
+            // Copied from the stored frame in place: taking a copy of the ByteBuffer first would retain its
+            // storage, an atomic on memory both event loops touch for every GET of a popular record.
+            if useCompressed && compressedFrame != nil {
+                compressedFrame!.withUnsafeReadableBytes { _ = buffer.writeBytes($0) }
+            } else {
+                plainFrame.withUnsafeReadableBytes { _ = buffer.writeBytes($0) }
+            }
             buffer.setInteger(requestID.rawValue, at: start + FrameHeader.requestIDOffset, endianness: .big)
         }
     }
