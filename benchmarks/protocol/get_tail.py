@@ -4,11 +4,17 @@
 drives redis-server too, as the peer the other tables use. Rounds are interleaved; every row reports p50, p99,
 p99.9 and server CPU per GET (user + system time of the server process over the measured window).
 
+With `--pin`, every server runs on CPU 1 and every load generator on CPU 0 (`taskset`), so a server's threads
+compete with each other for their core but never with the generator's. `--newswired-args` may be given more than
+once: each value is one more newswired (e.g. `--newswired-args "" --newswired-args "--event-loops 1"`), measured in
+the same rounds.
+
 Usage: benchmarks/protocol/get_tail.py [--records 1000] [--connections 50] [--seconds 5] [--rounds 3] [--no-build]
-         [--newswired-args "--event-loops 1"]
+         [--newswired-args "--event-loops 1"]... [--pin]
 Needs: redis-server and redis-tools (apt-get install -y redis-server redis-tools) and ../shared/corpus.
 """
 import argparse
+import os
 import shlex
 
 import harness as h
@@ -22,23 +28,36 @@ def main():
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--client-threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--newswired-args", default="", help="extra newswired flags, e.g. \"--event-loops 1\"")
+    parser.add_argument("--newswired-args", action="append",
+                        help="extra newswired flags, e.g. \"--event-loops 1\"; repeat for one more server each")
+    parser.add_argument("--pin", action="store_true",
+                        help="servers on CPU 1, load generators on CPU 0 (taskset; needs 2 CPUs)")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     require_redis_and_corpus()
     if not args.no_build:
         h.build()
     records = h.first_records(args.records)
-    redis_port, redis, server, temp = start_both(records, shlex.split(args.newswired_args))
+    variants = args.newswired_args or [""]
+    server_prefix = ["taskset", "-c", "1"] if args.pin else []
+    if args.pin:
+        h.GENERATOR_PREFIX[:] = ["taskset", "-c", "0"]
+    redis_port, redis, server, temp = start_both(records, shlex.split(variants[0]), server_prefix)
+    servers = [(variants[0], server)]
+    for variant in variants[1:]:
+        extra = h.Newswired(extra=shlex.split(variant), prefix=server_prefix)
+        h.ingest_jsonl(extra.port, os.path.join(temp, "records.jsonl"))
+        servers.append((variant, extra))
 
     common = ["-c", str(args.connections), "-p", "1", "-d", f"{args.seconds}s", "--warmup", "1s",
               "--threads", str(args.client_threads), "--no-compression"]
     runs = {}
     try:
         for round_number in range(args.rounds):
-            h.log(f"round {round_number + 1}: newswired, newswire bench")
-            n = h.bench(server.port, common + ["--max-ids", str(args.records)], server_pid=server.pid)
-            runs.setdefault("newswire", []).append(n)
+            for variant, newswired in servers:
+                h.log(f"round {round_number + 1}: newswired {variant}, newswire bench")
+                n = h.bench(newswired.port, common + ["--max-ids", str(args.records)], server_pid=newswired.pid)
+                runs.setdefault(variant, []).append(n)
             h.log(f"round {round_number + 1}: redis-server, newswire bench --resp-keys")
             r = h.bench(redis_port, common + ["--resp-keys", str(args.records)], server_pid=redis.pid)
             runs.setdefault("redis-resp", []).append(r)
@@ -48,12 +67,15 @@ def main():
                                 args.client_threads)
             runs.setdefault("redis-benchmark", []).append(b)
     finally:
+        for _, extra in servers[1:]:
+            extra.stop()
         stop_both(redis, server, temp)
 
     rows = []
     for round_number in range(args.rounds):
-        n, r, b = (runs[k][round_number] for k in ("newswire", "redis-resp", "redis-benchmark"))
-        for label, result in (("newswired, newswire bench", n), ("redis-server, newswire bench --resp-keys", r)):
+        r, b = (runs[k][round_number] for k in ("redis-resp", "redis-benchmark"))
+        labelled = [(f"newswired{' ' + v if v else ''}, newswire bench", runs[v][round_number]) for v, _ in servers]
+        for label, result in labelled + [("redis-server, newswire bench --resp-keys", r)]:
             lat = result["latency"]
             errors = sum(result["errors"].values())
             rows.append([round_number + 1, label, h.fmt_rate(result["throughput"]), h.fmt_us(lat["p50"]),
@@ -65,7 +87,8 @@ def main():
         rows.append([round_number + 1, "redis-server, redis-benchmark", h.fmt_rate(b["rps"]), h.fmt_us(b["p50"]),
                      h.fmt_us(b["p99"]), "", "", f"{b['server_us']:.2f}", "", ""])
     print(f"## GET at pipeline 1, one latency definition: {args.records} corpus records, {args.connections} "
-          f"connections, {args.client_threads} load-generator threads, {args.rounds} interleaved rounds\n")
+          f"connections, {args.client_threads} load-generator threads, {args.rounds} interleaved rounds"
+          f"{', servers on CPU 1 and load generators on CPU 0' if args.pin else ''}\n")
     h.print_machine()
     print(h.table(["round", "server, load generator", "GET/s", "p50", "p99", "p99.9", "max", "server CPU µs/GET",
                    "p99 vs redis (same generator)", "server CPU vs redis (same generator)"], rows))

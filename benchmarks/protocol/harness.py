@@ -23,6 +23,8 @@ BIN = os.path.join(SCRATCH, "release")
 NEWSWIRE = os.path.join(BIN, "newswire")
 NEWSWIRED = os.environ.get("NEWSWIRED_BIN", os.path.join(BIN, "newswired"))
 COMMANDS = []
+# Commands prefixed to every load generator (e.g. `taskset -c 0`, set by a script's `--pin`).
+GENERATOR_PREFIX = []
 
 
 def log(message):
@@ -110,15 +112,15 @@ def children_cpu():
 class Newswired:
     """A release `newswired` on a fresh (or given) data directory, on a free loopback port."""
 
-    def __init__(self, data_dir=None, extra=()):
+    def __init__(self, data_dir=None, extra=(), prefix=()):
         self.temp = None
         if data_dir is None:
             self.temp = tempfile.mkdtemp(prefix="newswire-bench-")
             data_dir = os.path.join(self.temp, "data")
         self.data_dir = data_dir
         self.port = free_port()
-        cmd = [NEWSWIRED, "--data-dir", data_dir, "--port", str(self.port), "--no-seeds", "--log-level", "warning",
-               *extra]
+        cmd = [*prefix, NEWSWIRED, "--data-dir", data_dir, "--port", str(self.port), "--no-seeds", "--log-level",
+               "warning", *extra]
         COMMANDS.append(" ".join(cmd))
         self.log = open(os.path.join(self.temp or tempfile.gettempdir(), "newswired.log"), "ab")
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
@@ -151,7 +153,7 @@ def ingest_jsonl(port, path, concurrency=32):
 
 def bench(port, args, server_pid=None):
     """Runs `newswire bench --json` and returns its result."""
-    cmd = [NEWSWIRE, "bench", "--port", str(port), "--json", *args]
+    cmd = [*GENERATOR_PREFIX, NEWSWIRE, "bench", "--port", str(port), "--json", *args]
     if server_pid:
         cmd += ["--server-pid", str(server_pid)]
     COMMANDS.append(" ".join(cmd))

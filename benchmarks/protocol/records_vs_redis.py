@@ -26,10 +26,10 @@ def require_redis_and_corpus():
         sys.exit("skipped: redis-server / redis-benchmark not installed (apt-get install -y redis-server redis-tools)")
 
 
-def start_redis(port):
-    cmd = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1",
+def start_redis(port, prefix=()):
+    cmd = [*prefix, "redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1",
            "--protected-mode", "no", "--loglevel", "warning"]
-    h.COMMANDS.append(" ".join(cmd[:3]) + " --save '' --appendonly no --bind 127.0.0.1")
+    h.COMMANDS.append(" ".join(cmd[:len(prefix) + 3]) + " --save '' --appendonly no --bind 127.0.0.1")
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     h.wait_for_port(port, process=process)
     return process
@@ -47,7 +47,7 @@ def load_redis(port, records):
 
 
 def redis_benchmark(port, pid, connections, pipeline, requests, keyspace, threads=2):
-    cmd = ["redis-benchmark", "-p", str(port), "-c", str(connections), "-P", str(pipeline), "-n", str(requests),
+    cmd = [*h.GENERATOR_PREFIX, "redis-benchmark", "-p", str(port), "-c", str(connections), "-P", str(pipeline), "-n", str(requests),
            "-t", "get", "-r", str(keyspace), "--threads", str(threads), "--csv"]
     h.COMMANDS.append(" ".join(cmd))
     cpu0, client0 = h.cpu_seconds(pid), h.children_cpu()
@@ -65,17 +65,17 @@ def redis_benchmark(port, pid, connections, pipeline, requests, keyspace, thread
     }
 
 
-def start_both(records, newswired_extra=()):
-    """The same records in a fresh redis-server and a fresh newswired. Returns (redis_port, redis, server, temp):
-    stop both with stop_both()."""
+def start_both(records, newswired_extra=(), server_prefix=()):
+    """The same records in a fresh redis-server and a fresh newswired, each started under `server_prefix` (e.g.
+    `taskset -c 1`). Returns (redis_port, redis, server, temp): stop both with stop_both()."""
     temp = tempfile.mkdtemp(prefix="newswire-redis-")
     jsonl = os.path.join(temp, "records.jsonl")
     with open(jsonl, "w", encoding="utf-8") as f:
         f.write("\n".join(records) + "\n")
     redis_port = h.free_port()
-    redis = start_redis(redis_port)
+    redis = start_redis(redis_port, server_prefix)
     load_redis(redis_port, records)
-    server = h.Newswired(extra=list(newswired_extra))
+    server = h.Newswired(extra=list(newswired_extra), prefix=server_prefix)
     h.ingest_jsonl(server.port, jsonl)
     return redis_port, redis, server, temp
 
