@@ -6,11 +6,11 @@ p99.9 and server CPU per GET (user + system time of the server process over the 
 
 With `--pin`, every server runs on CPU 1 and every load generator on CPU 0 (`taskset`), so a server's threads
 compete with each other for their core but never with the generator's. `--newswired-args` may be given more than
-once: each value is one more newswired (e.g. `--newswired-args "" --newswired-args "--event-loops 1"`), measured in
-the same rounds.
+once: each value is one more newswired (e.g. `--newswired-args "" --newswired-args "--event-loops 1"`), and
+`--newswired NAME=BIN,NAME=BIN` runs each set of flags on each build; all are measured in the same rounds.
 
 Usage: benchmarks/protocol/get_tail.py [--records 1000] [--connections 50] [--seconds 5] [--rounds 3] [--no-build]
-         [--newswired-args "--event-loops 1"]... [--pin]
+         [--newswired-args "--event-loops 1"]... [--newswired before=BIN,after=BIN] [--pin]
 Needs: redis-server and redis-tools (apt-get install -y redis-server redis-tools) and ../shared/corpus.
 """
 import argparse
@@ -30,6 +30,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--newswired-args", action="append",
                         help="extra newswired flags, e.g. \"--event-loops 1\"; repeat for one more server each")
+    parser.add_argument("--newswired", default="",
+                        help="NAME=BIN,... : one more server per build (e.g. before and after a change), same rounds")
     parser.add_argument("--pin", action="store_true",
                         help="servers on CPU 1, load generators on CPU 0 (taskset; needs 2 CPUs)")
     parser.add_argument("--no-build", action="store_true")
@@ -38,16 +40,21 @@ def main():
     if not args.no_build:
         h.build()
     records = h.first_records(args.records)
-    variants = args.newswired_args or [""]
+    builds = [tuple(item.split("=", 1)) for item in args.newswired.split(",") if item] or [("", h.NEWSWIRED)]
+    # Every build with every set of flags: (label, binary, flags).
+    variants = [(" ".join(filter(None, (name, flags))), binary, flags)
+                for name, binary in builds for flags in (args.newswired_args or [""])]
     server_prefix = ["taskset", "-c", "1"] if args.pin else []
     if args.pin:
         h.GENERATOR_PREFIX[:] = ["taskset", "-c", "0"]
-    redis_port, redis, server, temp = start_both(records, shlex.split(variants[0]), server_prefix)
-    servers = [(variants[0], server)]
-    for variant in variants[1:]:
-        extra = h.Newswired(extra=shlex.split(variant), prefix=server_prefix)
+    h.NEWSWIRED = variants[0][1]
+    redis_port, redis, server, temp = start_both(records, shlex.split(variants[0][2]), server_prefix)
+    servers = [(variants[0][0], server)]
+    for label, binary, flags in variants[1:]:
+        h.NEWSWIRED = binary
+        extra = h.Newswired(extra=shlex.split(flags), prefix=server_prefix)
         h.ingest_jsonl(extra.port, os.path.join(temp, "records.jsonl"))
-        servers.append((variant, extra))
+        servers.append((label, extra))
 
     common = ["-c", str(args.connections), "-p", "1", "-d", f"{args.seconds}s", "--warmup", "1s",
               "--threads", str(args.client_threads), "--no-compression"]
