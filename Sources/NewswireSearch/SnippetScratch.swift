@@ -77,12 +77,15 @@ struct SnippetScratch {
     /// mark, or a surrogate pair). With `resuming`, the previous call's analysis of a shorter prefix of the same
     /// body is extended rather than redone (the analysis of a prefix is the analysis of any shorter prefix plus
     /// what follows, but for the word open at the shorter cut, which is re-opened).
+    ///
+    /// A fresh analysis starts at `start`, which must be at or before the first code unit that could begin an
+    /// occurrence (``firstPossibleStart(in:patterns:)``).
     mutating func findOccurrences(
-        in body: UnsafeBufferPointer<UInt16>, limit: Int, resuming: Bool, patterns: SnippetPatterns
+        in body: UnsafeBufferPointer<UInt16>, limit: Int, resuming: Bool, from start: Int = 0, patterns: SnippetPatterns
     ) -> Bool {
         found.removeAll(keepingCapacity: true)
         guard !patterns.patterns.isEmpty else { return true }
-        guard normalizeAndAnalyse(body, limit: limit, resuming: resuming) else { return false }
+        guard normalizeAndAnalyse(body, limit: limit, resuming: resuming, from: start) else { return false }
         var occurrences = found  // moved out and back, so its storage stays uniquely referenced
         found = []
         match(patterns, sourceCount: limit, into: &occurrences)
@@ -146,10 +149,12 @@ struct SnippetScratch {
     /// Normalises `body[0..<limit]` through the normaliser's table and analyses it in the same pass (resuming the
     /// previous, shorter prefix's analysis when asked), or returns false when a scalar needs the normaliser's
     /// slow path.
-    private func normalizeAndAnalyse(_ body: UnsafeBufferPointer<UInt16>, limit: Int, resuming: Bool) -> Bool {
+    private func normalizeAndAnalyse(
+        _ body: UnsafeBufferPointer<UInt16>, limit: Int, resuming: Bool, from start: Int
+    ) -> Bool {
         let storage = self.storage
         var analysis = Analysis()
-        var first = 0
+        var first = min(start, limit)
         if resuming && storage.analysedCount <= limit {
             // Drop the unit of the word the previous cut closed early: the word may go on past the cut.
             analysis = storage.analysis
@@ -210,6 +215,34 @@ struct SnippetScratch {
         }
         if !finished { storage.analysedCount = Int.max }  // nothing to resume
         return finished
+    }
+
+    /// The first code unit of `body` where an occurrence of `patterns` could begin, or `body.count` when none can:
+    /// the first unit normalising to a pattern's first CJK scalar, or needing more than the table (an expansion, a
+    /// combining mark, a surrogate), after which the analysis decides. 0 when a pattern starts with a word (words
+    /// need their context).
+    ///
+    /// Analysing from there gives the same units, relative positions and occurrences as analysing from the start of
+    /// the body: a CJK unit is a unit of its own whatever precedes it, and what follows it does not depend on what
+    /// came before it. One table load and a compare per code unit, against the analysis's stores and state per code
+    /// unit: the text before the first match (all of it, for a hit whose body lacks the terms) costs a third as much.
+    static func firstPossibleStart(in body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns) -> Int {
+        let firsts = patterns.firstCJK
+        guard !firsts.isEmpty, !firsts.contains(0) else { return 0 }
+        return Normalizer.withBMPTable { table in
+            let exceptions = Normalizer.oneToOneExceptionMask
+            return firsts.withUnsafeBufferPointer { firsts in
+                for i in body.indices {
+                    let u = body[i]
+                    if u & 0xF800 == 0xD800 { return i }
+                    let entry = table[Int(u)]
+                    if entry & exceptions != 0 { return i }
+                    let value = entry & 0x1F_FFFF
+                    for first in firsts where first == value { return i }
+                }
+                return body.count
+            }
+        }
     }
 
     @inline(__always)

@@ -92,11 +92,14 @@ enum SnippetBuilder {
         let clampedLength = min(max(length, 1), max(body.count, 1))
         // A window anchored at an occurrence ends 4/5 of its length after it: this first prefix settles every
         // body whose best window starts in its first few dozen characters (the common case for top hits).
-        var limit = min(body.count, max(clampedLength + clampedLength / 2, initialPrefix))
+        // Nothing before `start` can begin a match: the analysis starts there, and the prefix counts from there.
+        let start = SnippetScratch.firstPossibleStart(in: body, patterns: patterns)
+        var limit = min(body.count, start + max(clampedLength + clampedLength / 2, initialPrefix))
         var resuming = false
         var window: Range<Int>
         while true {
-            guard scratch.findOccurrences(in: body, limit: limit, resuming: resuming, patterns: patterns) else {
+            guard scratch.findOccurrences(in: body, limit: limit, resuming: resuming, from: start, patterns: patterns)
+            else {
                 return snippet(body: UTF16Text.string(body), patterns: patterns.patterns, length: length)
             }
             resuming = true
@@ -107,7 +110,7 @@ enum SnippetBuilder {
                 UTF16BMPText(units: body), occurrences: scratch.found, patternCount: patternCount, length: length)
             if complete || (distinct == patternCount && window.lowerBound + clampedLength < limit) { break }
             // The analysis so far is kept and extended, so doubling costs no re-reading.
-            limit = min(body.count, limit * 2)
+            limit = min(body.count, start + (limit - start) * 2)
         }
         return (
             UTF16Text.string(UnsafeBufferPointer(rebasing: body[window]), lineBreaksAsSpaces: true),

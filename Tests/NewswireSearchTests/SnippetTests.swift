@@ -80,6 +80,34 @@ import Testing
         }
     }
 
+    /// The stored-text path starts its analysis at the first code unit that could begin a match: the text before
+    /// it (Latin words running into the match, full-width forms, expansions) and bodies without any match must give
+    /// the reference's snippet, and so must a match spelled with a compatibility ideograph (U+F90A normalises to 金).
+    @Test func storedTextPathEqualsTheReferenceWhenTheFirstMatchIsLate() throws {
+        let fillers = [
+            "", "abc", "apec ", "ＡＰＥＣ", "Hong Kong, ", "ﬁne ", "3.5 ", "2024", "， ", "这是一段无关的文字。",
+            String(repeating: "internationalisation ", count: 30), String(repeating: "无关文字，", count: 60),
+        ]
+        let matches = ["金融", "\u{F90A}融", "人民共和国", "北京大学人民", "平成", "㍻", "金 融", ""]
+        let queries = ["金融", "人民", "\"人民 共和\"", "北京大学 人民", "平成", "金融 人民", "融"]
+        for before in fillers {
+            for match in matches {
+                for after in ["", "。", "abc", String(repeating: "后文，", count: 50)] {
+                    let body = before + match + after
+                    for query in queries {
+                        let patterns = try Self.patterns(query)
+                        for length in [1, 12, 120] {
+                            let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: length)
+                            let fast = Self.stored(body, patterns, length: length)
+                            #expect(fast.0 == reference.0, "\(query) in \(body.debugDescription), length \(length)")
+                            #expect(fast.1 == reference.1, "\(query) in \(body.debugDescription), length \(length)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Bodies that normalise to several times their length (every scalar expands), through one scratch reused
     /// from short bodies to long ones, so its buffers must grow mid-body.
     @Test func storedTextPathEqualsTheReferenceWhenNormalisationExpands() throws {
