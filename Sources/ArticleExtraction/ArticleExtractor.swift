@@ -323,6 +323,8 @@ public struct ArticleExtractor: Sendable {
             && structured?.authors.isEmpty != false && meta.bylineReporters.isEmpty && meta.trailingAuthors.isEmpty
         if reporters.isEmpty || metaNamesOnlyEditors { reporters = editors.filter { !Self.looksLikeOrganisation($0) } }
         reporters = Self.unique(reporters.filter { !Self.looksLikeOrganisation($0) })
+        // An official document that credits no person is authored by the body that issued it.
+        if reporters.isEmpty { reporters = Self.unique(meta.issuers) }
         let excluded = Set(reporters + editors)
         let participants = Self.unique(meta.participants).filter { !excluded.contains($0) }
 
