@@ -340,8 +340,8 @@ public struct ArticleExtractor: Sendable {
     }
 
     static func looksLikeOrganisation(_ name: String) -> Bool {
-        for word in ["网", "报", "社", "站", "台", "中心", "政府", "委员会", "办公室", ".com", ".cn", "www", "@"]
-        where name.contains(word) {
+        for word: StaticString in ["网", "报", "社", "站", "台", "中心", "政府", "委员会", "办公室", ".com", ".cn", "www", "@"]
+        where name.containsBytes(word) {
             return true
         }
         // A department (`医技药剂党支部`, `宣传科`): longer than a personal name and ending in a unit word.

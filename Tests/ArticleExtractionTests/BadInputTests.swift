@@ -36,6 +36,34 @@ struct BadInputTests {
         #expect(readError?.code == .tooLarge)
     }
 
+    /// The control-byte test counts exactly, wherever the bytes sit (the scan reads eight bytes at a time, so
+    /// every position within a word and the last bytes after the final whole word are tried): one control byte in
+    /// twenty makes a page binary, one fewer does not, and so does one NUL in a hundred; tab, LF, FF, CR and
+    /// ESC are text.
+    @Test func controlBytesAreCountedExactlyAtEveryPosition() {
+        func code(_ bytes: [UInt8]) -> ExtractionError.Code? {
+            do {
+                _ = try ArticleExtractor().extract(bytes)
+                return nil
+            } catch { return error.code }
+        }
+        let length = 1003  // not a multiple of eight: three bytes after the last whole word
+        for shift in 0..<11 {
+            for controls in [50, 51] {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                for k in 0..<controls { bytes[(k * 20 + shift) % length] = 0x01 }
+                let placed = bytes.filter { $0 == 0x01 }.count
+                #expect((code(bytes) == .binary) == (placed * 20 >= length), "shift \(shift), \(placed) controls")
+            }
+            var text = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+            for k in stride(from: shift, to: length, by: 3) { text[k] = [0x09, 0x0A, 0x0C, 0x0D, 0x1B][k % 5] }
+            #expect(code(text) != .binary, "shift \(shift): allowed controls")
+            var nuls = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+            for k in 0..<11 { nuls[length - 1 - k * 7 - shift] = 0 }
+            #expect(code(nuls) == .binary, "shift \(shift): eleven NULs, one in a hundred")
+        }
+    }
+
     @Test func missingFileIsUnreadable() {
         let error = #expect(throws: ExtractionError.self) {
             try PageFileReader.read(path: Fixture.path("does-not-exist.html"), maximumBytes: 1000)
