@@ -219,11 +219,42 @@ enum PageDecoding {
         return true
     }
 
-    private static func isValidUTF8Run(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        if #available(macOS 26, *) {
-            return (try? UTF8Span(validating: bytes.span)) != nil
+    /// The well-formed byte sequences of the Unicode standard (table 3-7): no overlong forms, surrogates, values
+    /// past U+10FFFF, stray continuation bytes or truncated sequences. Checked by hand: the standard library's
+    /// `String(validating:)` builds a String for each run, and a Chinese page has thousands of runs.
+    private static func isValidUTF8Run(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = b.count
+        var i = 0
+        while i < n {
+            let c = b[i]
+            if c < 0x80 {
+                i += 1
+            } else if c < 0xC2 {
+                return false
+            } else if c < 0xE0 {
+                guard i + 1 < n, b[i + 1] & 0xC0 == 0x80 else { return false }
+                i += 2
+            } else if c < 0xF0 {
+                guard i + 2 < n else { return false }
+                let second = b[i + 1]
+                let low: UInt8 = c == 0xE0 ? 0xA0 : 0x80
+                let high: UInt8 = c == 0xED ? 0x9F : 0xBF
+                guard second >= low, second <= high, b[i + 2] & 0xC0 == 0x80 else { return false }
+                i += 3
+            } else if c < 0xF5 {
+                guard i + 3 < n else { return false }
+                let second = b[i + 1]
+                let low: UInt8 = c == 0xF0 ? 0x90 : 0x80
+                let high: UInt8 = c == 0xF4 ? 0x8F : 0xBF
+                guard second >= low, second <= high, b[i + 2] & 0xC0 == 0x80, b[i + 3] & 0xC0 == 0x80 else {
+                    return false
+                }
+                i += 4
+            } else {
+                return false
+            }
         }
-        return String(validating: bytes, as: UTF8.self) != nil
+        return true
     }
 
     /// The input from `offset` on as UTF-8, invalid sequences replaced, unless there are too many of them.
