@@ -228,8 +228,14 @@ public struct ArticleExtractor: Sendable {
         let titleKey = Text.key(rawTitle)
         let headings = page.blocks.filter { $0.heading >= 1 && $0.heading <= 3 && !$0.boilerplate }.map(\.line)
         if !titleKey.isEmpty {
-            for h in headings where h.key.count >= 4 && titleKey.contains(h.key) {
-                return h.string
+            let titleScalars = Text.keyScalars(rawTitle)
+            for h in headings {
+                // A heading whose key scalars are not in the title's cannot be in it as Characters either: only
+                // the few that are get the (costlier) String test.
+                let scalars = Text.keyScalars(h.text)
+                guard scalars.count >= 4, Text.firstIndex(of: scalars, in: titleScalars, from: 0) != nil else { continue }
+                let key = h.key
+                if key.count >= 4 && titleKey.contains(key) { return h.string }
             }
         }
         if let headline = structured.headline, !headline.isEmpty {

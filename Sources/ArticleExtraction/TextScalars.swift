@@ -279,6 +279,38 @@ enum Text {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// ``string(_:)`` of a collection, encoded straight into the String's storage (no byte array in between).
+    static func string(_ s: some Collection<Unicode.Scalar>) -> String {
+        let count = s.count
+        if count == 0 { return "" }
+        return String(unsafeUninitializedCapacity: count * 4) { out in
+            var o = 0
+            for c in s {
+                let v = c.value
+                if v < 0x80 {
+                    out[o] = UInt8(v)
+                    o += 1
+                } else if v < 0x800 {
+                    out[o] = UInt8(0xC0 | (v >> 6))
+                    out[o + 1] = UInt8(0x80 | (v & 0x3F))
+                    o += 2
+                } else if v < 0x10000 {
+                    out[o] = UInt8(0xE0 | (v >> 12))
+                    out[o + 1] = UInt8(0x80 | ((v >> 6) & 0x3F))
+                    out[o + 2] = UInt8(0x80 | (v & 0x3F))
+                    o += 3
+                } else {
+                    out[o] = UInt8(0xF0 | (v >> 18))
+                    out[o + 1] = UInt8(0x80 | ((v >> 12) & 0x3F))
+                    out[o + 2] = UInt8(0x80 | ((v >> 6) & 0x3F))
+                    out[o + 3] = UInt8(0x80 | (v & 0x3F))
+                    o += 4
+                }
+            }
+            return o
+        }
+    }
+
     /// Appends the scalars of UTF-8 bytes to `out`, without a String in between. Invalid sequences become U+FFFD.
     static func appendUTF8(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout Scalars) {
         forEachScalar(bytes) { out.append($0) }
