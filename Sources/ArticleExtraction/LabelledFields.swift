@@ -82,9 +82,12 @@ enum LabelledFields {
     /// All labelled fields in a line (text as written and its width-folded twin).
     static func parse(text: Scalars, folded f: Scalars) -> [LabelledField] {
         var starts: [(Int, FieldKind, Int)] = []
+        // The initials test inline: most scalars of a line start no label, and a call per scalar cost more than it.
+        let initials = labelInitials
         var i = 0
         while i < f.count {
-            if let (kind, valueStart) = label(in: f, at: i) {
+            let first = f[i].value
+            if first < 0x10000, initials[Int(first)], let (kind, valueStart) = label(in: f, at: i) {
                 starts.append((i, kind, valueStart))
                 i = valueStart
                 continue
