@@ -34,8 +34,9 @@ enum ArticleAssembler {
         // Keys as scalars: compared and tested for emptiness many times, never hashed (a String would be
         // normalised for each comparison).
         let keys = lines.map { Text.keyScalars($0.text) }
-        let junk = lines.map(isJunk)
-        let stop = lines.map(isStop)
+        let prefixKeys = lines.map(prefixKey)
+        let junk = lines.indices.map { isJunk(lines[$0], key: prefixKeys[$0]) }
+        let stop = lines.indices.map { isStop(lines[$0], key: prefixKeys[$0]) }
 
         // Title.
         var titleLines = Set<Int>()

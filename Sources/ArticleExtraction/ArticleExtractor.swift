@@ -228,8 +228,14 @@ public struct ArticleExtractor: Sendable {
         let titleKey = Text.key(rawTitle)
         let headings = page.blocks.filter { $0.heading >= 1 && $0.heading <= 3 && !$0.boilerplate }.map(\.line)
         if !titleKey.isEmpty {
-            for h in headings where h.key.count >= 4 && titleKey.contains(h.key) {
-                return h.string
+            let titleScalars = Text.keyScalars(rawTitle)
+            for h in headings {
+                // A heading whose key scalars are not in the title's cannot be in it as Characters either: only
+                // the few that are get the (costlier) String test.
+                let scalars = Text.keyScalars(h.text)
+                guard scalars.count >= 4, Text.firstIndex(of: scalars, in: titleScalars, from: 0) != nil else { continue }
+                let key = h.key
+                if key.count >= 4 && titleKey.contains(key) { return h.string }
             }
         }
         if let headline = structured.headline, !headline.isEmpty {
@@ -323,6 +329,8 @@ public struct ArticleExtractor: Sendable {
             && structured?.authors.isEmpty != false && meta.bylineReporters.isEmpty && meta.trailingAuthors.isEmpty
         if reporters.isEmpty || metaNamesOnlyEditors { reporters = editors.filter { !Self.looksLikeOrganisation($0) } }
         reporters = Self.unique(reporters.filter { !Self.looksLikeOrganisation($0) })
+        // An official document that credits no person is authored by the body that issued it.
+        if reporters.isEmpty { reporters = Self.unique(meta.issuers) }
         let excluded = Set(reporters + editors)
         let participants = Self.unique(meta.participants).filter { !excluded.contains($0) }
 
@@ -338,8 +346,8 @@ public struct ArticleExtractor: Sendable {
     }
 
     static func looksLikeOrganisation(_ name: String) -> Bool {
-        for word in ["网", "报", "社", "站", "台", "中心", "政府", "委员会", "办公室", ".com", ".cn", "www", "@"]
-        where name.contains(word) {
+        for word: StaticString in ["网", "报", "社", "站", "台", "中心", "政府", "委员会", "办公室", ".com", ".cn", "www", "@"]
+        where name.containsBytes(word) {
             return true
         }
         // A department (`医技药剂党支部`, `宣传科`): longer than a personal name and ending in a unit word.

@@ -32,16 +32,40 @@ public enum ArticleIdentity {
         hasher.add("\u{1}")
         if let publishedAt { hasher.add(String(publishedAt.secondsSinceEpoch)) }
         hasher.add("\u{1}")
-        for p in paragraphs {
-            for c in p.unicodeScalars {
-                // Same filter as Text.key, per scalar.
-                let f = c.foldedWidth
-                if f.isASCIIDigit || f.isHan {
-                    hasher.add(f)
-                } else if f.isASCIILetter {
-                    hasher.add(Unicode.Scalar(f.value | 0x20)!)
-                } else if f.value >= 0x80, !Text.isCommonNonLetter(f), f.properties.isAlphabetic {
-                    hasher.add(f)
+        for var p in paragraphs {
+            // Same filter as Text.key, per scalar, read from the UTF-8: ASCII and the common Han block (most of a
+            // Chinese body) are decided from their bytes, everything else goes through the full test.
+            p.withUTF8 { u in
+                let n = u.count
+                var i = 0
+                while i < n {
+                    let b0 = u[i]
+                    if b0 < 0x80 {
+                        if b0 >= 0x30 && b0 <= 0x39 {
+                            hasher.add(byte: b0)
+                        } else if b0 | 0x20 >= 0x61 && b0 | 0x20 <= 0x7A {
+                            hasher.add(byte: b0 | 0x20)
+                        }
+                        i += 1
+                        continue
+                    }
+                    // The String's UTF-8 is well formed: the lead byte gives the length.
+                    let length = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : 2
+                    var v = UInt32(b0) & (length == 4 ? 0x07 : length == 3 ? 0x0F : 0x1F)
+                    for k in 1..<length { v = v << 6 | UInt32(u[i + k] & 0x3F) }
+                    if v >= 0x4E00 && v <= 0x9FFF {
+                        for k in 0..<length { hasher.add(byte: u[i + k]) }
+                    } else {
+                        let f = Unicode.Scalar(v).unsafelyUnwrapped.foldedWidth
+                        if f.isASCIIDigit || f.isHan {
+                            hasher.add(f)
+                        } else if f.isASCIILetter {
+                            hasher.add(Unicode.Scalar(f.value | 0x20)!)
+                        } else if f.value >= 0x80, !Text.isCommonNonLetter(f), f.properties.isAlphabetic {
+                            hasher.add(f)
+                        }
+                    }
+                    i += length
                 }
             }
         }

@@ -10,6 +10,8 @@ struct GatheredMetadata {
     /// Authors credited after the body (`作者：…` below the story, `（记者 X）` at its end).
     var trailingAuthors: [String] = []
     var editors: [String] = []
+    /// Issuing bodies of an official document (`发文机关`).
+    var issuers: [String] = []
     var clicks: Int?
     var sawClicksLabel = false
     var participants: [String] = []

@@ -236,7 +236,7 @@ final class Walker {
                     page.canonical = href
                 }
             case "script":
-                if let type = Self.string(attributes, "type"), type.lowercased().contains("ld+json") {
+                if let type = Self.string(attributes, "type"), type.lowercased().containsBytes("ld+json") {
                     beginCapture(.jsonLD)
                 }
             case "html":

@@ -1,6 +1,9 @@
 /// Labelled metadata inside text lines: `来源：新华网 日期：2024-04-08 10:04 点击：[次] 作者：张三 责任编辑：李四`.
 enum FieldKind: Sendable {
     case source, date, clicks, author, reporter, editor, widget, other
+    /// The issuing body of an official document (`发文机关：某某省人民政府`): an organisation, the author when the
+    /// page credits no person.
+    case issuer
 }
 
 /// One `label: value` pair found in a line.
@@ -30,6 +33,7 @@ enum LabelledFields {
             ("本报记者", .reporter), ("记者", .reporter), ("本报实习生", .reporter), ("实习生", .reporter),
             ("本报通讯员", .reporter), ("通讯员", .reporter),
             ("责任编辑", .editor), ("责编", .editor), ("编辑", .editor),
+            ("发文机关", .issuer), ("发文单位", .issuer), ("发布机构", .issuer), ("发文机构", .issuer),
             ("字体", .widget), ("字号", .widget), ("分享到", .widget), ("分享", .widget),
             ("摄影", .other), ("审核", .other), ("校对", .other), ("审校", .other),
             ("签发", .other), ("地址", .other), ("电话", .other), ("邮编", .other),
@@ -78,9 +82,12 @@ enum LabelledFields {
     /// All labelled fields in a line (text as written and its width-folded twin).
     static func parse(text: Scalars, folded f: Scalars) -> [LabelledField] {
         var starts: [(Int, FieldKind, Int)] = []
+        // The initials test inline: most scalars of a line start no label, and a call per scalar cost more than it.
+        let initials = labelInitials
         var i = 0
         while i < f.count {
-            if let (kind, valueStart) = label(in: f, at: i) {
+            let first = f[i].value
+            if first < 0x10000, initials[Int(first)], let (kind, valueStart) = label(in: f, at: i) {
                 starts.append((i, kind, valueStart))
                 i = valueStart
                 continue

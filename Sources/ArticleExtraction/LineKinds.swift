@@ -48,9 +48,14 @@ extension ArticleAssembler {
         return out
     }
 
-    static func isStop(_ line: PageLine) -> Bool {
+    /// The key ``isStop(_:key:)`` and ``isJunk(_:key:)`` test prefixes against: the first 48 scalars of
+    /// ``lowercasedKey(_:limit:)``, empty for lines too long to be either (made once per line for both).
+    static func prefixKey(_ line: PageLine) -> Scalars {
+        line.visible <= 200 ? lowercasedKey(line, limit: 48) : []
+    }
+
+    static func isStop(_ line: PageLine, key k: Scalars) -> Bool {
         guard line.visible <= 200 else { return false }
-        let k = lowercasedKey(line, limit: 48)
         var start = 0
         while start < line.folded.count, "【[<* ".unicodeScalars.contains(line.folded[start]) { start += 1 }
         for p in stopPrefixes where Text.hasPrefix(k, p, at: 0) || hasPrefixIgnoringCase(line.folded, p, at: start) {
@@ -59,9 +64,8 @@ extension ArticleAssembler {
         return false
     }
 
-    static func isJunk(_ line: PageLine) -> Bool {
+    static func isJunk(_ line: PageLine, key k: Scalars) -> Bool {
         guard line.visible <= 200 else { return false }
-        let k = lowercasedKey(line, limit: 48)
         for p in junkPrefixes where Text.hasPrefix(k, p, at: 0) || hasPrefixIgnoringCase(line.folded, p, at: 0) {
             return true
         }

@@ -22,10 +22,13 @@ extension ArticleAssembler {
                 var v = f.value
                 // `记者：这么看你…？` is an interview question, not a byline.
                 if v.contains(where: { $0 == "，" || $0 == "。" || $0 == "？" || $0 == "?" || $0 == "！" }) { break }
+                if People.isPhotoCredit(v) { break }
                 if let d = DateScanner.scan(v).first { v = Array(v[..<d.range.lowerBound]) }
                 meta.labelledAuthors += People.splitByline(v).filter { !meta.labelledAuthors.contains($0) }
             case .editor:
                 meta.editors += People.splitByline(f.value).filter { !meta.editors.contains($0) }
+            case .issuer:
+                if let issuer = People.issuer(f.value), !meta.issuers.contains(issuer) { meta.issuers.append(issuer) }
             case .widget, .other:
                 break
             }
@@ -108,6 +111,7 @@ extension ArticleAssembler {
                 meta.editors += People.splitByline(f.value).filter { !meta.editors.contains($0) }
             case .author, .reporter:
                 if f.value.contains(where: { $0 == "，" || $0 == "。" || $0 == "？" || $0 == "?" }) { continue }
+                if People.isPhotoCredit(f.value) { continue }
                 meta.trailingAuthors += People.splitByline(f.value).filter { !meta.trailingAuthors.contains($0) }
             default:
                 break

@@ -62,13 +62,33 @@ enum PageDecoding {
         }
         // Text has essentially no NULs or C0 controls other than tab/CR/LF/FF/ESC.
         let sample = UnsafeBufferPointer(rebasing: bytes.prefix(65_536))
-        // Branch-free counts (the loop vectorises): NULs, and C0 controls other than tab, LF, FF, CR and ESC.
+        // NULs, and C0 controls other than tab, LF, FF, CR and ESC. Eight bytes at a time: a word without a byte
+        // below 0x20 (most of a page) is skipped with a few operations; in the others only those bytes are looked at.
         var nuls = 0
         var otherControls = 0
-        for b in sample {
+        @inline(__always) func count(_ b: UInt8) {
             nuls &+= b == 0 ? 1 : 0
             let allowed = (Self.textControls >> UInt32(b & 0x1F)) & 1
             otherControls &+= b < 0x20 && allowed == 0 ? 1 : 0
+        }
+        var i = 0
+        if let base = sample.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 8 <= sample.count {
+                let x = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                // High bit of each byte set exactly when the byte is 0x20 or more (no carry crosses bytes).
+                let atLeastSpace = (((x & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x6060_6060_6060_6060) | x) & 0x8080_8080_8080_8080
+                var below = ~atLeastSpace & 0x8080_8080_8080_8080
+                while below != 0 {
+                    count(base[i + below.trailingZeroBitCount >> 3])
+                    below &= below &- 1
+                }
+                i += 8
+            }
+        }
+        while i < sample.count {
+            count(sample[i])
+            i += 1
         }
         let controls = otherControls
         if nuls > 0 && nuls * 100 >= sample.count {
@@ -199,11 +219,42 @@ enum PageDecoding {
         return true
     }
 
-    private static func isValidUTF8Run(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        if #available(macOS 26, *) {
-            return (try? UTF8Span(validating: bytes.span)) != nil
+    /// The well-formed byte sequences of the Unicode standard (table 3-7): no overlong forms, surrogates, values
+    /// past U+10FFFF, stray continuation bytes or truncated sequences. Checked by hand: the standard library's
+    /// `String(validating:)` builds a String for each run, and a Chinese page has thousands of runs.
+    private static func isValidUTF8Run(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = b.count
+        var i = 0
+        while i < n {
+            let c = b[i]
+            if c < 0x80 {
+                i += 1
+            } else if c < 0xC2 {
+                return false
+            } else if c < 0xE0 {
+                guard i + 1 < n, b[i + 1] & 0xC0 == 0x80 else { return false }
+                i += 2
+            } else if c < 0xF0 {
+                guard i + 2 < n else { return false }
+                let second = b[i + 1]
+                let low: UInt8 = c == 0xE0 ? 0xA0 : 0x80
+                let high: UInt8 = c == 0xED ? 0x9F : 0xBF
+                guard second >= low, second <= high, b[i + 2] & 0xC0 == 0x80 else { return false }
+                i += 3
+            } else if c < 0xF5 {
+                guard i + 3 < n else { return false }
+                let second = b[i + 1]
+                let low: UInt8 = c == 0xF0 ? 0x90 : 0x80
+                let high: UInt8 = c == 0xF4 ? 0x8F : 0xBF
+                guard second >= low, second <= high, b[i + 2] & 0xC0 == 0x80, b[i + 3] & 0xC0 == 0x80 else {
+                    return false
+                }
+                i += 4
+            } else {
+                return false
+            }
         }
-        return String(validating: bytes, as: UTF8.self) != nil
+        return true
     }
 
     /// The input from `offset` on as UTF-8, invalid sequences replaced, unless there are too many of them.

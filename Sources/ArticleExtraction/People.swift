@@ -131,6 +131,23 @@ enum People {
         return roleWords.contains(word) || word.hasPrefix("本文") || word.hasPrefix("本站")
     }
 
+    /// A photo credit (`惠禾 摄`, `张三/摄`): names the photographer, not an author.
+    static func isPhotoCredit(_ value: Scalars) -> Bool {
+        value.last(where: { !$0.isSpaceLike && $0 != ")" && $0 != "）" }) == photoMarker
+    }
+
+    /// The issuing body of an official document, as written, when it reads like an organisation's name (a run of
+    /// Han characters, not a sentence).
+    static func issuer(_ value: Scalars) -> String? {
+        var name = Scalars()
+        for c in value {
+            if c.isSpaceLike { break }
+            name.append(c)
+        }
+        guard name.count >= 2, name.count <= 30, name.allSatisfy({ $0.isHan || $0 == "·" }) else { return nil }
+        return Text.string(name)
+    }
+
     // MARK: Reporters in running text
 
     private static let reporterMarker = Text.scalars("记者")
@@ -153,6 +170,9 @@ enum People {
     /// `记者`, then `通讯员` (`本站讯（职工通讯员 李琴雯 刘会）` credits correspondents when no reporter is named).
     private static let bylineMarkers: [Scalars] = [reporterMarker, Text.scalars("通讯员")]
     private static let photoMarker: Unicode.Scalar = "摄"
+    /// Reporter roles that may start the next group of a byline list, longest first (correspondents after
+    /// reporters are left out, as when no reporter is named they are read on their own).
+    private static let bylineRoles: [Scalars] = ["实习记者", "特约记者", "见习记者", "记者"].map(Text.scalars)
 
     private static func reportersAfter(_ marker: Scalars, _ text: Scalars, _ f: Scalars) -> [String] {
         // A caption ending in 摄 (`10月4日，旅游专列开往襄阳。 通讯员刘娟 摄`) credits a photographer.
@@ -171,6 +191,12 @@ enum People {
             // Read names until the byline ends.
             var names: [String] = []
             while i < f.count {
+                // A list mixing roles goes on past the next role word: `实习记者 樊亮 张明超 记者惠禾`.
+                if !names.isEmpty, let role = bylineRoles.first(where: { Text.hasPrefix(f, $0, at: i) }) {
+                    i += role.count
+                    while i < f.count, f[i] == " " || f[i] == ":" { i += 1 }
+                    continue
+                }
                 var run = Scalars()
                 while i < f.count, f[i].isHan || f[i] == "·" {
                     run.append(text[i])

@@ -38,8 +38,8 @@ struct StructuredMetadata {
             // Publishers coin their own keys (`apub:time`, `publishedDate`, `pub_time`): any key naming
             // publication and a time or date.
             for (k, v) in page.metas
-            where (k.contains("publish") || k.contains("pub:") || k.contains("pub_") || k.hasPrefix("pub"))
-                && !k.contains("publisher")
+            where (k.containsBytes("publish") || k.containsBytes("pub:") || k.containsBytes("pub_") || k.hasPrefix("pub"))
+                && !k.containsBytes("publisher")
             {
                 if let d = DateScanner.scan(v).first {
                     published = d
@@ -53,7 +53,7 @@ struct StructuredMetadata {
                 break
             }
         }
-        if let a = metas["author"] ?? metas["article:author"] ?? metas["dc.creator"], !a.contains("http") {
+        if let a = metas["author"] ?? metas["article:author"] ?? metas["dc.creator"], !a.containsBytes("http") {
             metaAuthor = a.trimmingWhitespace()
         }
         // Scholarly and publisher templates: one `citation_author` meta per person, each a whole name.

@@ -26,8 +26,14 @@ enum NewswireMain {
     static func main() async {
         let arguments = CommandLineArguments.normalized(
             Array(CommandLine.arguments.dropFirst()), subcommands: Newswire.configuration.subcommands)
+        // All FILE operands of `parse` but the first bypass ArgumentParser (see `ParseCommand.splittingFiles`).
+        let (parserArguments, moreFiles) = ParseCommand.splittingFiles(arguments)
         do {
-            var command = try Newswire.parseAsRoot(arguments)
+            var command = try Newswire.parseAsRoot(parserArguments)
+            if !moreFiles.isEmpty, var parse = command as? ParseCommand {
+                parse.files += moreFiles
+                command = parse
+            }
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {

@@ -48,42 +48,44 @@ struct PageParseRunner: Sendable {
     /// - Returns: the process exit status: 0 when every file parsed, 1 when any failed.
     func run(paths: [String], output: (String) -> Void, errors: (String) -> Void) -> Int32 {
         var failed = 0
-        // Parse a batch in parallel, then print it in order, so output streams and memory stays bounded.
-        let batchSize = jobs == 1 ? 1 : jobs * 16
-        var batchStart = 0
-        while batchStart < paths.count {
-            let batch = Array(paths[batchStart..<min(paths.count, batchStart + batchSize)])
-            let results = renderAll(batch, firstIndex: batchStart)
-            for (offset, result) in results.enumerated() {
-                switch result {
-                case .success(let text):
-                    output(text)
-                case .failure(let error):
-                    failed += 1
-                    let path = batch[offset]
-                    let name = path == "-" ? "<stdin>" : path
-                    errors("newswire parse: \(name): \(error.message) [\(error.code)]")
-                }
+        func deliver(_ index: Int, _ result: Result<String, ExtractionError>) {
+            switch result {
+            case .success(let text):
+                output(text)
+            case .failure(let error):
+                failed += 1
+                let name = paths[index] == "-" ? "<stdin>" : paths[index]
+                errors("newswire parse: \(name): \(error.message) [\(error.code)]")
             }
-            batchStart += batch.count
         }
+        let workers = min(jobs, paths.count)
+        if workers <= 1 {
+            for i in paths.indices { deliver(i, render(paths, i)) }
+            return failed == 0 ? 0 : 1
+        }
+        // Each worker takes the next file as soon as it is free (pages differ in size a hundredfold, so fixed
+        // batches left a core idle waiting for a batch's largest page), and this thread prints results in argument
+        // order as they arrive. Workers stay at most `window` files ahead of printing, so memory stays bounded.
+        let pipeline = OrderedPipeline(count: paths.count, window: workers * 16)
+        let group = DispatchGroup()
+        for _ in 0..<workers {
+            DispatchQueue.global().async(group: group) {
+                while let i = pipeline.claim() { pipeline.finish(i, render(paths, i)) }
+            }
+        }
+        for i in paths.indices { deliver(i, pipeline.take(i)) }
+        group.wait()
         return failed == 0 ? 0 : 1
     }
 
-    /// Parses and renders each path (in parallel when `jobs > 1`), results in argument order.
-    private func renderAll(_ paths: [String], firstIndex: Int) -> [Result<String, ExtractionError>] {
-        @Sendable func render(_ i: Int) -> Result<String, ExtractionError> {
-            parse(path: paths[i]).map { article in
-                switch format {
-                case .json: ArticleJSON.encode(article)
-                case .summary: (firstIndex + i > 0 ? "\n" : "") + Self.summary(article, path: paths[i])
-                }
+    /// Parses and renders one path.
+    private func render(_ paths: [String], _ i: Int) -> Result<String, ExtractionError> {
+        parse(path: paths[i]).map { article in
+            switch format {
+            case .json: ArticleJSON.encode(article)
+            case .summary: (i > 0 ? "\n" : "") + Self.summary(article, path: paths[i])
             }
         }
-        if jobs == 1 || paths.count == 1 { return paths.indices.map(render) }
-        let slots = ResultSlots(count: paths.count)
-        DispatchQueue.concurrentPerform(iterations: paths.count) { i in slots.set(i, render(i)) }
-        return slots.results()
     }
 
     /// A readable multi-line summary of an article.
@@ -116,33 +118,63 @@ struct PageParseRunner: Sendable {
     }
 }
 
-/// Results written by concurrent workers, each to its own slot; the lock makes the writes visible to the reader.
-private final class ResultSlots: @unchecked Sendable {
+/// Files handed to workers in order and their results handed back in order: workers claim the next index (waiting
+/// while they are `window` ahead of the reader), store what they made, and the reader takes each index in turn.
+private final class OrderedPipeline: @unchecked Sendable {
     private var slots: [Result<String, ExtractionError>?]
-    /// Heap-allocated: a pthread mutex must not move, and `&` on a stored property gives no stable address.
+    private var nextClaim = 0
+    /// Indices below this have been taken by the reader.
+    private var taken = 0
+    private let window: Int
+    /// Heap-allocated: a pthread mutex or condition must not move, and `&` on a stored property gives no stable
+    /// address.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init(count: Int) {
+    init(count: Int, window: Int) {
         slots = Array(repeating: nil, count: count)
+        self.window = max(1, window)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
+        changed.initialize(to: pthread_cond_t())
+        pthread_cond_init(changed, nil)
     }
 
     deinit {
+        pthread_cond_destroy(changed)
+        changed.deinitialize(count: 1)
+        changed.deallocate()
         pthread_mutex_destroy(mutex)
         mutex.deinitialize(count: 1)
         mutex.deallocate()
     }
 
-    func set(_ i: Int, _ result: Result<String, ExtractionError>) {
+    /// The next index to work on, or nil when every index has been claimed.
+    func claim() -> Int? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while nextClaim < slots.count && nextClaim >= taken + window { pthread_cond_wait(changed, mutex) }
+        guard nextClaim < slots.count else { return nil }
+        nextClaim += 1
+        return nextClaim - 1
+    }
+
+    func finish(_ i: Int, _ result: Result<String, ExtractionError>) {
         pthread_mutex_lock(mutex)
         slots[i] = result
+        pthread_cond_broadcast(changed)
         pthread_mutex_unlock(mutex)
     }
 
-    func results() -> [Result<String, ExtractionError>] {
+    /// The result for `i`, waiting until a worker has made it; indices must be taken in order.
+    func take(_ i: Int) -> Result<String, ExtractionError> {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return slots.map { $0! }
+        while slots[i] == nil { pthread_cond_wait(changed, mutex) }
+        let result = slots[i]!
+        slots[i] = nil
+        taken = i + 1
+        pthread_cond_broadcast(changed)
+        return result
     }
 }

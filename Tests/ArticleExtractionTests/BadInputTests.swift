@@ -1,4 +1,4 @@
-import ArticleExtraction
+@testable import ArticleExtraction
 import NewswireModel
 import NewswireTestFixtures
 import Testing
@@ -34,6 +34,63 @@ struct BadInputTests {
             try PageFileReader.read(path: Fixture.path("utf8-news.html"), maximumBytes: 1000)
         }
         #expect(readError?.code == .tooLarge)
+    }
+
+    /// The control-byte test counts exactly, wherever the bytes sit (the scan reads eight bytes at a time, so
+    /// every position within a word and the last bytes after the final whole word are tried): one control byte in
+    /// twenty makes a page binary, one fewer does not, and so does one NUL in a hundred; tab, LF, FF, CR and
+    /// ESC are text.
+    @Test func controlBytesAreCountedExactlyAtEveryPosition() {
+        func code(_ bytes: [UInt8]) -> ExtractionError.Code? {
+            do {
+                _ = try ArticleExtractor().extract(bytes)
+                return nil
+            } catch { return error.code }
+        }
+        let length = 1003  // not a multiple of eight: three bytes after the last whole word
+        for shift in 0..<11 {
+            for controls in [50, 51] {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                for k in 0..<controls { bytes[(k * 20 + shift) % length] = 0x01 }
+                let placed = bytes.filter { $0 == 0x01 }.count
+                #expect((code(bytes) == .binary) == (placed * 20 >= length), "shift \(shift), \(placed) controls")
+            }
+            var text = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+            for k in stride(from: shift, to: length, by: 3) { text[k] = [0x09, 0x0A, 0x0C, 0x0D, 0x1B][k % 5] }
+            #expect(code(text) != .binary, "shift \(shift): allowed controls")
+            var nuls = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+            for k in 0..<11 { nuls[length - 1 - k * 7 - shift] = 0 }
+            #expect(code(nuls) == .binary, "shift \(shift): eleven NULs, one in a hundred")
+        }
+    }
+
+    /// The in-place UTF-8 check agrees with the standard library's validator on random mixes of ASCII, valid
+    /// sequences of every length, and the ill-formed kinds: overlong forms, surrogates, values past U+10FFFF,
+    /// stray continuation bytes and truncated sequences.
+    @Test func utf8CheckAgreesWithTheStandardLibrary() {
+        var generator = SplitMix64(seed: 7)
+        let pieces: [[UInt8]] = [
+            Array("a<p>".utf8), Array("é".utf8), Array("新闻".utf8), Array("😀".utf8), Array("\u{10FFFF}".utf8),
+            Array("\u{FFFD}".utf8), [0xC0, 0xAF], [0xC1, 0xBF], [0xE0, 0x80, 0xAF], [0xE0, 0x9F, 0xBF], [0xED, 0xA0, 0x80],
+            [0xED, 0x9F, 0xBF], [0xF0, 0x8F, 0xBF, 0xBF], [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0x80],
+            [0xBF], [0xE6, 0x96], [0xF0, 0x9F, 0x98], [0xC3], [0xFF], [0xFE], [0xE4, 0xB8, 0xAD],
+        ]
+        for _ in 0..<20_000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int(generator.next() % 12) {
+                let piece = pieces[Int(generator.next() % UInt64(pieces.count))]
+                // Mostly whole pieces; sometimes a random byte, to reach mixes no list holds.
+                if generator.next() % 8 == 0 {
+                    bytes.append(UInt8(truncatingIfNeeded: generator.next()))
+                } else {
+                    bytes += piece
+                }
+            }
+            let expected = String(validating: bytes, as: UTF8.self) != nil
+            let checked = bytes.withUnsafeBufferPointer { PageDecoding.isValidUTF8($0) }
+            #expect(checked == expected, "\(bytes.map { String($0, radix: 16) })")
+            if checked != expected { break }
+        }
     }
 
     @Test func missingFileIsUnreadable() {

@@ -372,6 +372,29 @@ struct UnseenPagePatternTests {
         #expect(!a.reporters.contains { $0.contains("本文") })
     }
 
+    /// A byline listing several roles (`实习记者 A B 记者C`) credits every reporter in it, and a photo caption
+    /// (`本报记者 X 摄`) credits a photographer, not an author.
+    @Test func bylineWithSeveralRolesAndPhotoCaption() throws {
+        let a = try Self.extract(
+            Self.page(
+                body: "<p>本报讯 （实习记者 樊亮 张明超 记者惠禾）\(Self.paragraphs[0])</p>"
+                    + Self.paragraphs.dropFirst().map { "<p>\($0)</p>" }.joined()
+                    + "<p>新建的农村公路 本报记者 李明 摄</p>"))
+        #expect(a.reporters == ["樊亮", "张明超", "惠禾"])
+        let b = try Self.extract(Self.page(body: Self.prose + "<p>新建的农村公路 本报记者 李明 摄</p>"))
+        #expect(b.reporters.isEmpty)
+    }
+
+    /// An official document's issuing body (`发文机关`) is its author when no person is credited, and only then.
+    @Test func issuingBodyOfAnOfficialDocument() throws {
+        let table =
+            "<table><tr><td>发文机关：</td><td>示例省人民政府</td><td>成文日期：</td><td>2022年01月27日</td></tr></table>"
+        let a = try Self.extract(Self.page(header: table, body: Self.prose))
+        #expect(a.reporters == ["示例省人民政府"])
+        let b = try Self.extract(Self.page(header: table, body: Self.prose + "<p>责任编辑：荀建国</p>"))
+        #expect(b.reporters == ["荀建国"])
+    }
+
     // MARK: Dates
 
     /// `9/17/2004 5:54:13 AM`: month/day/year with a 12-hour clock.

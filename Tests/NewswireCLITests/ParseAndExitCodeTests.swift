@@ -28,6 +28,25 @@ struct ParseAndExitCodeTests {
         #expect(summary.stderr.isEmpty, "\(summary)")
     }
 
+    /// Files anywhere among the options and after `--` all parse, in argument order, as each file alone prints it.
+    @Test("many files among options and after --: every one parses, in argument order")
+    func manyFilesAmongOptions() async throws {
+        let names = ["utf8-news.html", "english.html", "jsonld.html"]
+        var alone: [String: String] = [:]
+        for name in names {
+            let run = try await newswire(["parse", "--json", fixture(name)])
+            #expect(run.status == 0, "\(run)")
+            alone[name] = run.stdout
+        }
+        let order = (0..<60).map { names[($0 * 7) % names.count] }
+        let arguments =
+            ["parse", fixture(order[0]), "--json"] + order[1..<30].map(fixture) + ["--jobs", "2"]
+            + order[30..<40].map(fixture) + ["--timezone", "+08:00", "--"] + order[40...].map(fixture)
+        let run = try await newswire(arguments)
+        #expect(run.status == 0, "\(run)")
+        #expect(run.stdout == order.map { alone[$0]! }.joined(), "\(run)")
+    }
+
     /// README "Exit codes": 0 success, 1 the server answered with an error or an input failed, 2 not found,
     /// 3 cannot reach the server, 64 usage error (130, Ctrl-C, has its own test in CLITests).
     @Test("each documented exit code, from the command that produces it")
