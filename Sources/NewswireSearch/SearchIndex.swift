@@ -174,11 +174,27 @@ public final class SearchIndex: @unchecked Sendable {
         }
     }
 
+    /// Merges every segment into one, whatever the policy says (for tests).
+    func mergeAllForTesting() {
+        writer.lock()
+        defer { writer.unlock() }
+        let victims = lock.withReadLock { state.segments }
+        guard !victims.isEmpty else { return }
+        let merged = Segment.merge(victims)
+        lock.withWriteLock { state.replace(victims, with: merged) }
+    }
+
     /// Number of segments searched today (each query visits every one, so writers bound it; see `mergeSegmentsIfNeeded`).
     public var segmentCount: Int { lock.withReadLock { state.segments.count } }
 
     /// Segment sizes, newest last (for tests and diagnostics).
     var segmentSizes: [Int] { lock.withReadLock { state.segments.map(\.count) } }
+
+    /// Replaced or removed documents each segment still holds, newest last (for tests and diagnostics).
+    var segmentDeletions: [Int] { lock.withReadLock { state.segments.map(\.deletedCount) } }
+
+    /// Occupied slots of the id table (for tests: removals leave no tombstones, so this equals the live count).
+    var locationSlots: Int { lock.withReadLock { state.locations.occupiedSlots } }
 }
 
 /// A parsed and planned search from ``SearchIndex/prepare(_:)``, run by ``SearchIndex/run(_:)``.
@@ -263,6 +279,9 @@ public struct SearchIndexStatistics: Sendable, Hashable, Codable {
     public var storedTextBytes: Int
     /// Bytes of per-article attributes (ids, dates, lengths, interned sources/persons).
     public var attributeBytes: Int
+    /// Replaced or removed articles whose copies segments still hold (their text and postings), awaiting the
+    /// merge that drops them.
+    public var deletedArticles: Int = 0
 
     /// Sum of the parts: the index's payload in memory.
     public var totalBytes: Int { postingsBytes + dictionaryBytes + storedTextBytes + attributeBytes }
