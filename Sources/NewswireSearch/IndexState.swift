@@ -44,6 +44,14 @@ struct IndexState {
 
     var averageLength: Double { liveCount == 0 ? 1 : totalLength / Double(liveCount) }
 
+    /// This state with an empty id table, for a reader that keeps it past the lock (a prepared search): holding
+    /// the table's buffers would make the next write copy all of them (copy-on-write) under the write lock.
+    var withoutLocations: IndexState {
+        var view = self
+        view.locations = LocationTable.unused
+        return view
+    }
+
     mutating func prepare(_ article: Article) -> PreparedDocument {
         let sourceID = article.source.map { sources.intern($0) } ?? -1
         let monthID = article.publishedAt.map { months.intern($0.yearMonth) } ?? -1

@@ -12,6 +12,9 @@ struct LocationTable {
     private var docs: [Int32]
     private(set) var count = 0
 
+    /// One shared empty table (see ``IndexState/withoutLocations``).
+    static let unused = LocationTable()
+
     init() {
         hashes = [UInt64](repeating: 0, count: 16)
         segments = [Segment?](repeating: nil, count: 16)
