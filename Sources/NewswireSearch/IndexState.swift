@@ -44,6 +44,14 @@ struct IndexState {
 
     var averageLength: Double { liveCount == 0 ? 1 : totalLength / Double(liveCount) }
 
+    /// This state with an empty id table, for a reader that keeps it past the lock (a prepared search): holding
+    /// the table's buffers would make the next write copy all of them (copy-on-write) under the write lock.
+    var withoutLocations: IndexState {
+        var view = self
+        view.locations = LocationTable.unused
+        return view
+    }
+
     mutating func prepare(_ article: Article) -> PreparedDocument {
         let sourceID = article.source.map { sources.intern($0) } ?? -1
         let monthID = article.publishedAt.map { months.intern($0.yearMonth) } ?? -1
@@ -88,6 +96,12 @@ struct IndexState {
         }
     }
 
+    /// Above this share of deleted documents a segment is rewritten without them. The old segments of a
+    /// steady stream of updates (the large ones, which the binary-counter merges reach last) would otherwise keep
+    /// up to half their text and postings dead until then; rewriting at a fifth costs at most five copied
+    /// documents per update or delete (Lucene's tiered policy allows 20–50%).
+    static let maximumDeletedShare = 0.2
+
     /// Global document frequency of a term (deleted documents included until their segment is merged).
     func documentFrequency(_ ref: TermRef) -> Int {
         segments.reduce(0) { $0 + $1.documentFrequency(ref) }
@@ -95,9 +109,10 @@ struct IndexState {
 
     /// Segments to merge next (adjacent), or nil: the newest two when the older is at most twice the newer, with
     /// the older ones that merge would cascade into (a binary-counter policy: every document is rewritten
-    /// O(log n) times), or any half-deleted segment alone.
+    /// O(log n) times), or a segment alone once more than ``maximumDeletedShare`` of its documents are replaced
+    /// or removed.
     func mergeCandidates() -> [Segment]? {
-        if let sparse = segments.first(where: { $0.count > 0 && $0.deletedCount * 2 > $0.count }) {
+        if let sparse = segments.first(where: { Double($0.deletedCount) > Self.maximumDeletedShare * Double($0.count) }) {
             return [sparse]
         }
         let n = segments.count
@@ -121,6 +136,7 @@ extension IndexState {
             storedTextBytes: 0, attributeBytes: 0)
         for s in segments {
             result.terms += s.termCount
+            result.deletedArticles += s.deletedCount
             result.postingsBytes += s.postings.count
             result.dictionaryBytes += s.compactKeys.count * 4 + s.wideKeys.count * 8 + s.termStart.count * 4
                 + s.wordList.reduce(0) { $0 + $1.utf8.count + 48 }

@@ -110,7 +110,9 @@ public final class SearchIndex: @unchecked Sendable {
         let started = DispatchTime.now().uptimeNanoseconds
         let query = try QueryParser.parse(request.text)
         return lock.withReadLock {
-            let executor = Executor(state: state, request: request, query: query)
+            // The plan outlives the lock, so it holds the state without the id table (searches never read it): a
+            // write while the plan is held would otherwise copy the whole table under the write lock.
+            let executor = Executor(state: state.withoutLocations, request: request, query: query)
             return PreparedSearch(
                 executor: executor, generation: generation, started: started, estimatedWork: executor.estimatedWork)
         }
@@ -142,17 +144,20 @@ public final class SearchIndex: @unchecked Sendable {
     /// Writes a snapshot atomically (temp file, fsync, rename, fsync directory) with caller `metadata` stored
     /// alongside (e.g. the store's sequence number the snapshot reflects).
     ///
-    /// Writers wait only while the state is captured (a copy of its value parts and of each segment's deletion
-    /// bits), not while it is encoded: encoding hundreds of megabytes under the lock paused writes for seconds.
+    /// Writers wait only while the state is captured (the segment list, each segment's deletion bits and the
+    /// interners), not while it is encoded: encoding hundreds of megabytes under the lock paused writes for seconds.
+    /// The file is written as it is encoded, a megabyte at a time, never whole in memory.
     public func write(to path: String, metadata: [UInt8]) throws {
-        let bytes = captureSnapshot().encode(metadata: metadata)
-        try SnapshotFile.writeAtomically(bytes, to: path)
+        let capture = captureSnapshot()
+        try SnapshotFile.writeAtomically(to: path) { write in
+            SnapshotCodec.encode(capture, metadata: metadata, into: write)
+        }
     }
 
     /// The state as of now, for encoding outside the lock. Segments are immutable but for their deletion bits,
     /// which are copied (copy-on-write: a later delete copies the segment's bits instead of changing these).
     func captureSnapshot() -> SnapshotCapture {
-        lock.withReadLock { SnapshotCapture(state: state, deleted: state.segments.map(\.deleted)) }
+        lock.withReadLock { SnapshotCapture(state) }
     }
 
     /// Loads a snapshot written by ``write(to:metadata:)``. Throws ``SnapshotError`` when the file is missing,
@@ -174,11 +179,27 @@ public final class SearchIndex: @unchecked Sendable {
         }
     }
 
+    /// Merges every segment into one, whatever the policy says (for tests).
+    func mergeAllForTesting() {
+        writer.lock()
+        defer { writer.unlock() }
+        let victims = lock.withReadLock { state.segments }
+        guard !victims.isEmpty else { return }
+        let merged = Segment.merge(victims)
+        lock.withWriteLock { state.replace(victims, with: merged) }
+    }
+
     /// Number of segments searched today (each query visits every one, so writers bound it; see `mergeSegmentsIfNeeded`).
     public var segmentCount: Int { lock.withReadLock { state.segments.count } }
 
     /// Segment sizes, newest last (for tests and diagnostics).
     var segmentSizes: [Int] { lock.withReadLock { state.segments.map(\.count) } }
+
+    /// Replaced or removed documents each segment still holds, newest last (for tests and diagnostics).
+    var segmentDeletions: [Int] { lock.withReadLock { state.segments.map(\.deletedCount) } }
+
+    /// Occupied slots of the id table (for tests: removals leave no tombstones, so this equals the live count).
+    var locationSlots: Int { lock.withReadLock { state.locations.occupiedSlots } }
 }
 
 /// A parsed and planned search from ``SearchIndex/prepare(_:)``, run by ``SearchIndex/run(_:)``.
@@ -263,6 +284,9 @@ public struct SearchIndexStatistics: Sendable, Hashable, Codable {
     public var storedTextBytes: Int
     /// Bytes of per-article attributes (ids, dates, lengths, interned sources/persons).
     public var attributeBytes: Int
+    /// Replaced or removed articles whose copies segments still hold (their text and postings), awaiting the
+    /// merge that drops them.
+    public var deletedArticles: Int = 0
 
     /// Sum of the parts: the index's payload in memory.
     public var totalBytes: Int { postingsBytes + dictionaryBytes + storedTextBytes + attributeBytes }

@@ -9,12 +9,35 @@ import NewswireModel
 enum SnapshotCodec {
     static let version: UInt32 = 6
 
-    /// Encodes `state`, with `deleted[i]` as segment `i`'s deletion bits (captured with the state).
-    static func encode(_ state: IndexState, deleted: [[UInt64]], metadata: [UInt8]) -> [UInt8] {
-        var w = ByteWriter()
-        w.bytes.reserveCapacity(
-            state.segments.reduce(1 << 16) { $0 + $1.postings.count + $1.count * 64 + $1.text.count * 2 })
-        w.bytes.append(contentsOf: SnapshotFile.magic)
+    /// Encodes a captured state, with `deleted[i]` as segment `i`'s deletion bits, in memory.
+    static func encode(_ state: SnapshotCapture, metadata: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        encode(state, metadata: metadata) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    /// Encodes a captured state in pieces handed to `sink` in order (about a megabyte at a time, and each large
+    /// array straight from the index), so the snapshot is never whole in memory: a first pass only counts the
+    /// bytes, since the checksum starts from the payload's length.
+    static func encode(_ state: SnapshotCapture, metadata: [UInt8], into sink: (UnsafeRawBufferPointer) -> Void) {
+        var counter = ByteWriter(countOnly: true)
+        write(state, metadata: metadata, to: &counter)
+        var checksum = SnapshotChecksum(totalCount: counter.count)
+        // The writer holds its sink only while this call runs.
+        withoutActuallyEscaping(sink) { sink in
+            var w = ByteWriter { chunk in
+                checksum.update(chunk)
+                sink(chunk)
+            }
+            write(state, metadata: metadata, to: &w)
+            w.flushPending()
+            precondition(w.count == counter.count, "snapshot size changed between passes")
+        }
+        withUnsafeBytes(of: checksum.finish().littleEndian) { sink($0) }
+    }
+
+    private static func write(_ state: SnapshotCapture, metadata: [UInt8], to w: inout ByteWriter) {
+        SnapshotFile.magic.withUnsafeBytes { w.raw($0) }
         w.u32(version)
         w.array(metadata)
         for interner in [state.sources, state.months, state.persons] {
@@ -43,11 +66,8 @@ enum SnapshotCodec {
             for word in s.wordList { w.string(word) }
             w.array(s.termStart)
             w.array(s.postings)
-            w.array(deleted[i])
+            w.array(state.deleted[i])
         }
-        let checksum = w.bytes.withUnsafeBytes { snapshotChecksum($0) }
-        w.u64(checksum)
-        return w.bytes
     }
 
     static func decode(_ buffer: UnsafeRawBufferPointer, path: String) throws(SnapshotError) -> (IndexState, [UInt8]) {
@@ -138,10 +158,23 @@ enum SnapshotCodec {
     }
 }
 
-/// An index state captured under the read lock, encoded after it is released.
+/// What a snapshot holds, captured under the read lock and encoded after it is released: the segments (immutable
+/// but for their deletion bits, copied here), and the interners. Not the id table: the next write would then copy
+/// all of it (copy-on-write) under the write lock, a pause that grows with the index; loading rebuilds it.
 struct SnapshotCapture {
-    let state: IndexState
+    let segments: [Segment]
     let deleted: [[UInt64]]
+    let sources: Interner
+    let months: Interner
+    let persons: Interner
 
-    func encode(metadata: [UInt8]) -> [UInt8] { SnapshotCodec.encode(state, deleted: deleted, metadata: metadata) }
+    init(_ state: IndexState) {
+        segments = state.segments
+        deleted = state.segments.map(\.deleted)
+        sources = state.sources
+        months = state.months
+        persons = state.persons
+    }
+
+    func encode(metadata: [UInt8]) -> [UInt8] { SnapshotCodec.encode(self, metadata: metadata) }
 }

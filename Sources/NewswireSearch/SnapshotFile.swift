@@ -23,35 +23,71 @@ public struct SnapshotError: Error, Sendable, Hashable, CustomStringConvertible 
     public var description: String { "index snapshot \(path): \(message)" }
 }
 
-/// Little-endian binary writer for snapshots.
+/// Little-endian binary writer for snapshots. Bytes accumulate in `bytes`; with a `flush` they are handed on
+/// whenever a chunk is full (so a snapshot is never whole in memory), and with `countOnly` they are only counted
+/// (the size pass: the checksum starts from the payload's length).
 struct ByteWriter {
     var bytes: [UInt8] = []
+    /// Bytes written so far, flushed or not.
+    private(set) var count = 0
+    private let countOnly: Bool
+    private let flush: ((UnsafeRawBufferPointer) -> Void)?
+    static let chunkSize = 1 << 20
 
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    init(countOnly: Bool = false, flush: ((UnsafeRawBufferPointer) -> Void)? = nil) {
+        self.countOnly = countOnly
+        self.flush = flush
+        if flush != nil { bytes.reserveCapacity(Self.chunkSize) }
+    }
+
+    mutating func u8(_ v: UInt8) {
+        count += 1
+        if !countOnly { bytes.append(v) }
+    }
+
+    mutating func raw(_ buffer: UnsafeRawBufferPointer) {
+        count += buffer.count
+        if countOnly { return }
+        guard let flush, bytes.count + buffer.count > Self.chunkSize else {
+            bytes.append(contentsOf: buffer)
+            return
+        }
+        // Large arrays go straight from the index to the sink, without a copy.
+        flushPending()
+        flush(buffer)
+    }
+
+    /// Hands the buffered bytes to `flush` (when there is one).
+    mutating func flushPending() {
+        guard let flush, !bytes.isEmpty else { return }
+        bytes.withUnsafeBytes { flush($0) }
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { raw($0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { raw($0) } }
 
     mutating func varint(_ value: UInt64) {
         var v = value
         while v >= 0x80 {
-            bytes.append(UInt8(v & 0x7F) | 0x80)
+            u8(UInt8(v & 0x7F) | 0x80)
             v >>= 7
         }
-        bytes.append(UInt8(v))
+        u8(UInt8(v))
     }
 
     mutating func string(_ s: String) {
         var s = s
         s.withUTF8 { utf8 in
             varint(UInt64(utf8.count))
-            bytes.append(contentsOf: utf8)
+            raw(UnsafeRawBufferPointer(utf8))
         }
     }
 
     /// Raw array of trivial values (count then bytes), for flat postings.
     mutating func array<T: FixedWidthInteger>(_ values: [T]) {
         varint(UInt64(values.count))
-        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        values.withUnsafeBytes { raw($0) }
     }
 }
 
@@ -126,21 +162,57 @@ struct ByteReader {
 
 /// A fast 64-bit checksum (word-at-a-time multiply-xorshift) over the snapshot payload.
 func snapshotChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-    var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
-    var i = 0
-    let n = bytes.count
-    while i + 8 <= n {
-        let w = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+    var checksum = SnapshotChecksum(totalCount: bytes.count)
+    checksum.update(bytes)
+    return checksum.finish()
+}
+
+/// ``snapshotChecksum(_:)`` fed in pieces (the total length, which it starts from, known up front).
+struct SnapshotChecksum {
+    private var h: UInt64
+    /// Bytes of an unfinished word (fewer than 8), the low byte first.
+    private var pending: UInt64 = 0
+    private var pendingCount = 0
+
+    init(totalCount: Int) { h = 0x9E37_79B9_7F4A_7C15 ^ UInt64(totalCount) }
+
+    @inline(__always) private mutating func word(_ w: UInt64) {
         h = (h ^ w) &* 0xFF51_AFD7_ED55_8CCD
         h ^= h >> 32
-        i += 8
     }
-    while i < n {
-        h = (h ^ UInt64(bytes[i])) &* 0xC4CE_B9FE_1A85_EC53
-        i += 1
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        var i = 0
+        let n = bytes.count
+        while pendingCount > 0 && pendingCount < 8 && i < n {
+            pending |= UInt64(bytes[i]) << (8 * UInt64(pendingCount))
+            pendingCount += 1
+            i += 1
+            if pendingCount == 8 {
+                word(pending)
+                pending = 0
+                pendingCount = 0
+            }
+        }
+        while i + 8 <= n {
+            word(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+            i += 8
+        }
+        while i < n {
+            pending |= UInt64(bytes[i]) << (8 * UInt64(pendingCount))
+            pendingCount += 1
+            i += 1
+        }
     }
-    h ^= h >> 29
-    return h
+
+    func finish() -> UInt64 {
+        var h = self.h
+        for k in 0..<pendingCount {
+            h = (h ^ UInt64(UInt8(truncatingIfNeeded: pending >> (8 * UInt64(k))))) &* 0xC4CE_B9FE_1A85_EC53
+        }
+        h ^= h >> 29
+        return h
+    }
 }
 
 /// File helpers: atomic write (temp file, fsync, rename, fsync directory) and whole-file read.
@@ -150,13 +222,21 @@ enum SnapshotFile {
     static func errnoText() -> String { String(cString: strerror(errno)) }
 
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws(SnapshotError) {
+        try writeAtomically(to: path) { write in bytes.withUnsafeBytes { write($0) } }
+    }
+
+    /// Writes what `produce` hands to its `write` argument, in order, as the file at `path` (atomically).
+    static func writeAtomically(
+        to path: String, _ produce: (_ write: (UnsafeRawBufferPointer) -> Void) -> Void
+    ) throws(SnapshotError) {
         let temp = path + ".tmp-\(getpid())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else {
             throw SnapshotError(path: path, message: "cannot create \(temp): \(errnoText()); check the directory")
         }
         var failure: String? = nil
-        bytes.withUnsafeBytes { buffer in
+        produce { buffer in
+            guard failure == nil else { return }
             var written = 0
             while written < buffer.count {
                 let n = write(fd, buffer.baseAddress! + written, buffer.count - written)
@@ -167,8 +247,8 @@ enum SnapshotFile {
                 }
                 written += n
             }
-            if fsync(fd) != 0 { failure = "fsync failed: \(errnoText())" }
         }
+        if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(errnoText())" }
         close(fd)
         if let failure {
             unlink(temp)

@@ -3,27 +3,40 @@ enum UTF16Text {
     /// With `lineBreaksAsSpaces`, `\n` and `\r` become spaces (one scalar for one, so offsets stay valid).
     static func string(_ units: UnsafeBufferPointer<UInt16>, lineBreaksAsSpaces: Bool = false) -> String {
         if units.isEmpty { return "" }
-        return String(unsafeUninitializedCapacity: units.count * 3) { out in
+        return String(unsafeUninitializedCapacity: units.count * 3) { buffer in
+            // Raw pointers and the common cases first: stored titles are mostly CJK (three bytes) and ASCII.
+            let out = buffer.baseAddress!
+            let input = units.baseAddress!
             var o = 0
             var i = 0
             let n = units.count
             while i < n {
-                var v = UInt32(units[i])
+                let u = input[i]
                 i += 1
-                if v >= 0xD800 && v <= 0xDBFF, i < n, units[i] >= 0xDC00, units[i] <= 0xDFFF {
-                    v = 0x10000 + ((v - 0xD800) << 10) + (UInt32(units[i]) - 0xDC00)
-                    i += 1
-                } else if v >= 0xD800 && v <= 0xDFFF {
-                    v = 0xFFFD  // unpaired surrogate (never stored: input came from valid Strings)
-                }
-                if v < 0x80 {
-                    out[o] = lineBreaksAsSpaces && (v == 0x0A || v == 0x0D) ? 0x20 : UInt8(v)
+                if u < 0x80 {
+                    out[o] = lineBreaksAsSpaces && (u == 0x0A || u == 0x0D) ? 0x20 : UInt8(truncatingIfNeeded: u)
                     o += 1
-                } else if v < 0x800 {
-                    out[o] = UInt8(0xC0 | (v >> 6))
-                    out[o + 1] = UInt8(0x80 | (v & 0x3F))
+                    continue
+                }
+                if u < 0x800 {
+                    out[o] = UInt8(truncatingIfNeeded: 0xC0 | (u >> 6))
+                    out[o + 1] = UInt8(truncatingIfNeeded: 0x80 | (u & 0x3F))
                     o += 2
-                } else if v < 0x10000 {
+                    continue
+                }
+                if u < 0xD800 || u > 0xDFFF {
+                    out[o] = UInt8(truncatingIfNeeded: 0xE0 | (u >> 12))
+                    out[o + 1] = UInt8(truncatingIfNeeded: 0x80 | ((u >> 6) & 0x3F))
+                    out[o + 2] = UInt8(truncatingIfNeeded: 0x80 | (u & 0x3F))
+                    o += 3
+                    continue
+                }
+                var v: UInt32 = 0xFFFD  // unpaired surrogate (never stored: input came from valid Strings)
+                if u <= 0xDBFF, i < n, input[i] >= 0xDC00, input[i] <= 0xDFFF {
+                    v = 0x10000 + ((UInt32(u) - 0xD800) << 10) + (UInt32(input[i]) - 0xDC00)
+                    i += 1
+                }
+                if v < 0x10000 {
                     out[o] = UInt8(0xE0 | (v >> 12))
                     out[o + 1] = UInt8(0x80 | ((v >> 6) & 0x3F))
                     out[o + 2] = UInt8(0x80 | (v & 0x3F))

@@ -18,3 +18,18 @@ func readCorpus(_ path: String) -> [Article] {
     }
     return articles
 }
+
+/// `base` repeated `scale` times, ids suffixed with the copy's number when there is more than one copy (the N×
+/// corpus: bodies unchanged).
+func scaled(_ base: [Article], _ scale: Int) -> [Article] {
+    if scale == 1 { return base }
+    var scaled: [Article] = []
+    scaled.reserveCapacity(base.count * scale)
+    for k in 0..<scale {
+        for var article in base {
+            article.id = ArticleID("\(article.id.rawValue)-\(k)")
+            scaled.append(article)
+        }
+    }
+    return scaled
+}

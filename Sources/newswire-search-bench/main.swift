@@ -2,6 +2,7 @@
 //
 // Usage: newswire-search-bench --corpus zh-news.jsonl --queries queries.txt [--scale N] [--snapshot DIR]
 // Prints one JSON object: build time, memory, per-query latency percentiles and QPS, snapshot timings.
+// Housekeeping modes (benchmarks/search/housekeeping.py): --snapshot-pause DIR, --churn, --load-only SNAPSHOT.
 // With --watch, measures standing-query matching instead (see WatchBenchmark.swift; benchmarks/search/watch.py).
 import Foundation
 import NewswireModel
@@ -20,14 +21,20 @@ func argument(_ name: String) -> String? {
     return args[i + 1]
 }
 
-func residentBytes() -> Int {
+func residentBytes() -> Int { statusBytes("VmRSS:") }
+
+/// Resident anonymous memory (the heap and mapped arrays): unlike VmRSS it leaves out the pages of shared
+/// libraries' code, which reading the corpus touches and an index never owns.
+func anonymousBytes() -> Int { statusBytes("RssAnon:") }
+
+/// A `/proc/self/status` field (given in kB) in bytes, after returning freed heap to the OS.
+private func statusBytes(_ field: String) -> Int {
     #if canImport(Glibc)
         _ = mallocTrim(0)
     #endif
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-        return kb * 1024
+    guard let status = FileHandle(forReadingAtPath: "/proc/self/status")?.readDataToEndOfFile() else { return 0 }
+    for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix(field) {
+        return line.split(separator: " ").compactMap { Int($0) }.first.map { $0 * 1024 } ?? 0
     }
     return 0
 }
@@ -40,31 +47,41 @@ func fail(_ message: String) -> Never {
 }
 
 if CommandLine.arguments.contains("--watch") { runWatchBenchmark() }
+if let path = argument("--load-only") {
+    // A restart: a fresh process loads the snapshot (what a server does when it starts), so the memory measured
+    // holds nothing left over from building or dropping an index.
+    let (residentBefore, anonymousBefore) = (residentBytes(), anonymousBytes())
+    let start = now()
+    let loaded: SearchIndex
+    do { loaded = try SearchIndex.load(from: path).index } catch { fail("snapshot load: \(error)") }
+    let seconds = now() - start
+    // The index must outlive the measurement (ARC may release it after its last use).
+    let (resident, anonymous) = withExtendedLifetime(loaded) { (residentBytes(), anonymousBytes()) }
+    let result: [String: Any] = [
+        "loadedCount": loaded.count, "snapshotLoadSeconds": seconds,
+        "loadedRSSBytes": resident - residentBefore, "loadedAnonymousBytes": anonymous - anonymousBefore,
+    ]
+    print(String(decoding: try! JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+    exit(0)
+}
 
 guard let corpusPath = argument("--corpus"), let queriesPath = argument("--queries") else {
     fail("usage: newswire-search-bench --corpus FILE.jsonl --queries FILE [--scale N] [--snapshot DIR]")
 }
 let scale = Int(argument("--scale") ?? "1") ?? 1
+if let directory = argument("--snapshot-pause") {
+    runSnapshotPauseBenchmark(corpusPath: corpusPath, scale: scale, directory: directory)
+}
 let snapshotDirectory = argument("--snapshot")
 let baseline = residentBytes()
+let anonymousBaseline = anonymousBytes()
 
-func loadArticles() -> [Article] {
-    let base = readCorpus(corpusPath)
-    if scale == 1 { return base }
-    var scaled: [Article] = []
-    scaled.reserveCapacity(base.count * scale)
-    for k in 0..<scale {
-        for var article in base {
-            article.id = ArticleID("\(article.id.rawValue)-\(k)")
-            scaled.append(article)
-        }
-    }
-    return scaled
-}
+func loadArticles() -> [Article] { scaled(readCorpus(corpusPath), scale) }
 
 let queries = (try? String(contentsOfFile: queriesPath, encoding: .utf8))?
     .split(separator: "\n").map(String.init).filter { !$0.isEmpty } ?? []
 guard !queries.isEmpty else { fail("no queries in \(queriesPath)") }
+if CommandLine.arguments.contains("--churn") { runChurnBenchmark(corpusPath: corpusPath, queries: queries, scale: scale) }
 
 var index = SearchIndex()
 var rawTextBytes = 0
@@ -88,6 +105,7 @@ do {
     }
 }
 let indexRSS = residentBytes() - baseline
+let indexAnonymous = anonymousBytes() - anonymousBaseline
 let statistics = index.statistics
 
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
@@ -123,20 +141,21 @@ func timeQueries(
 
 // Warm up once, then measure.
 _ = timeQueries(index, snippets: false, rounds: 1)
-let plain = timeQueries(index, snippets: false, rounds: 3)
+// `--rounds N` times more rounds (for profiling the query path).
+let plain = timeQueries(index, snippets: false, rounds: Int(argument("--rounds") ?? "3") ?? 3)
 // `--no-snippets` skips the snippet rounds (for profiling the search path alone).
 let withSnippets =
     CommandLine.arguments.contains("--no-snippets")
     ? plain : timeQueries(index, snippets: true, rounds: 3)
 
 var result: [String: Any] = [
-    "articles": articleCount, "rawTextBytes": rawTextBytes, "buildSeconds": buildSeconds, "indexRSSBytes": indexRSS,
+    "articles": articleCount, "rawTextBytes": rawTextBytes, "buildSeconds": buildSeconds, "indexRSSBytes": indexRSS, "indexAnonymousBytes": indexAnonymous,
     "p50ms": plain.p50, "p99ms": plain.p99, "qps": plain.qps, "snippetP50ms": withSnippets.p50,
     "snippetP99ms": withSnippets.p99, "totals": plain.totals, "queries": queries.count,
     "latenciesMs": plain.latencies, "snippetLatenciesMs": withSnippets.latencies,
     "postingsBytes": statistics.postingsBytes, "dictionaryBytes": statistics.dictionaryBytes,
     "storedTextBytes": statistics.storedTextBytes, "attributeBytes": statistics.attributeBytes,
-    "segments": statistics.segments, "terms": statistics.terms,
+    "segments": statistics.segments, "terms": statistics.terms, "deletedArticles": statistics.deletedArticles,
     "incrementalCount": min(incrementalCount, articleCount), "incrementalSeconds": incrementalSeconds,
 ]
 
@@ -153,7 +172,8 @@ if let snapshotDirectory {
     result["snapshotLoadSeconds"] = now() - start
     result["loadedRSSBytes"] = residentBytes() - beforeLoad
     result["loadedCount"] = index.count
-    try? FileManager.default.removeItem(atPath: path)
+    // `--keep-snapshot` leaves the file for a restart measured in a fresh process (`--load-only PATH`).
+    if !CommandLine.arguments.contains("--keep-snapshot") { try? FileManager.default.removeItem(atPath: path) }
 }
 
 let json = try! JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
