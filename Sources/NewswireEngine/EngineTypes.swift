@@ -99,7 +99,8 @@ public struct EngineStats: Sendable, Hashable {
     public var lastSnapshotError: String?
     /// The feed position this engine's index has applied (equals ``storeSequence`` on a single node).
     public var appliedSequence: UInt64 = 0
-    /// Milliseconds since this engine's index was last known to be in step with the store (0 when it is now).
+    /// Cluster mode: the age in milliseconds of the oldest committed change this engine's index does not hold yet
+    /// (since its commit was announced to this node; 0 when the index is in step).
     public var lagMilliseconds: UInt64 = 0
     /// The store kind and where it writes: `sqlite` or `postgres HOST:PORT (primary)`.
     public var storeDescription: String = "sqlite"

@@ -1,4 +1,5 @@
 import NewswireModel
+import NewswireStore
 
 /// The text features near-duplicate detection works on: the normalised body's character 5-shingles, their
 /// MinHash signature cut into LSH bands, and an exact fingerprint.
@@ -295,4 +296,51 @@ func contentHash(of article: Article) -> UInt64 {
     add(article.clicks.map(String.init))
     add(article.language)
     return h
+}
+
+/// A near-duplicate entry's features as a cluster node stores them next to the record
+/// (``NewswireStore/ArticleWrite/derivedData``), so the nodes following the feed read them instead of computing
+/// them again (they cost about as much as indexing the article).
+///
+/// Layout: format byte (1), content hash and fingerprint (UInt64 little-endian each), band key count (one byte),
+/// band keys (UInt32 little-endian each). A reader uses them only when the format is known and the content hash is
+/// the article's own (a node of another version may have stored another format, or none over an older record's).
+enum StoredDuplicateFeatures {
+    static let format: UInt8 = 1
+
+    static func encode(_ entry: DuplicateEntry) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(18 + 4 * entry.bandKeys.count)
+        bytes.append(format)
+        withUnsafeBytes(of: entry.contentHash.littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: entry.fingerprint.littleEndian) { bytes += $0 }
+        bytes.append(UInt8(entry.bandKeys.count))
+        for key in entry.bandKeys { withUnsafeBytes(of: key.littleEndian) { bytes += $0 } }
+        return bytes
+    }
+
+    /// The entry of `article` from `bytes`, or nil when they are absent, malformed, of another format, or belong to
+    /// another version of the article.
+    static func entry(for article: Article, from bytes: [UInt8]?) -> DuplicateEntry? {
+        guard let bytes, bytes.count >= 18, bytes[0] == format else { return nil }
+        func uint64(at offset: Int) -> UInt64 {
+            var value: UInt64 = 0
+            for i in 0..<8 { value |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
+            return value
+        }
+        let count = Int(bytes[17])
+        guard count == 0 || count == TextFeatures.bands, bytes.count == 18 + 4 * count else { return nil }
+        let hash = uint64(at: 1)
+        guard hash == contentHash(of: article) else { return nil }
+        var keys: [UInt32] = []
+        keys.reserveCapacity(count)
+        for k in 0..<count {
+            let o = 18 + 4 * k
+            keys.append(
+                UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24)
+        }
+        return DuplicateEntry(
+            id: article.id, publishedKey: ScanCursor.publishedKey(of: article), duplicateOf: article.duplicateOf,
+            contentHash: hash, fingerprint: uint64(at: 9), bandKeys: keys)
+    }
 }

@@ -43,22 +43,20 @@ extension NewswireEngine {
             index.install(prepared.segment)
             for entry in prepared.entries { state.duplicates.insert(entry) }
         } else {
-            var pending: [Article] = []
+            var pending: [StoreChange] = []
             var pendingIDs: Set<ArticleID> = []
             func flush() {
                 guard !pending.isEmpty else { return }
-                index.install(index.prepare(contentsOf: pending))
-                for article in pending {
-                    state.duplicates.insert(Self.entry(for: article, features: TextFeatures(body: article.body)))
-                }
+                index.install(index.prepare(contentsOf: pending.compactMap(\.article)))
+                for change in pending { state.duplicates.insert(Self.duplicateEntry(for: change)!) }
                 pending.removeAll(keepingCapacity: true)
                 pendingIDs.removeAll(keepingCapacity: true)
             }
             for change in changes {
                 // Batch consecutive upserts; keep feed order whenever an id comes back (several feed pages).
                 if pendingIDs.contains(change.id) { flush() }
-                if let article = change.article {
-                    pending.append(article)
+                if change.article != nil {
+                    pending.append(change)
                     pendingIDs.insert(change.id)
                 } else {
                     index.remove(id: change.id)
@@ -143,8 +141,27 @@ extension NewswireEngine {
     static let followPageSize = 1_024
 
     /// Segments the follower leaves unmerged while the feed still has pages for it: merging waits until it is in
-    /// step (merging changes no result), so the next page is not held behind a merge.
+    /// step (merging changes no result). Merges run on their own thread (``scheduleMerge()``) and do not hold off
+    /// installs; at twice this many the follower merges before reading on.
     static let followDeferredSegmentLimit = 32
+
+    /// Merges index segments on the merge thread, alongside installs (see
+    /// ``NewswireSearch/SearchIndex/mergeSegmentsAlongsideWriters()``): on a cluster node, neither the follower nor
+    /// this node's own writes wait for a merge to make the next change searchable. Calls made while a merge is
+    /// queued add nothing; a call during a merge queues one more pass.
+    func scheduleMerge() {
+        let start = mergeQueued.withLock { queued -> Bool in
+            if queued { return false }
+            queued = true
+            return true
+        }
+        guard start else { return }
+        mergeQueue.async(group: background) { [self] in
+            mergeQueued.withLock { $0 = false }
+            if isClosed { return }
+            index.mergeSegmentsAlongsideWriters()
+        }
+    }
 
     /// Applies every change the store has after this engine's position (cluster mode; on a single node the index
     /// is always in step and this returns at once). Returns the position reached.
@@ -166,6 +183,7 @@ extension NewswireEngine {
             let more = page.count == Self.followPageSize
             read = more ? FeedPageRead(store: store, since: page.last!.sequence, limit: Self.followPageSize) : nil
             let prepared = page.isEmpty ? nil : prepareFeedPage(page)
+            if !page.isEmpty, let hook = beforeFollowerInstall.withLock({ $0 }) { hook() }
             let open = writeState.withLock { state -> Bool in
                 guard !state.closed else { return false }
                 if state.applied == current.since {
@@ -181,7 +199,13 @@ extension NewswireEngine {
             }
             guard open else { break }
             if !page.isEmpty { changed = true }
-            if more, index.segmentCount >= Self.followDeferredSegmentLimit { index.mergeSegmentsIfNeeded() }
+            if more, index.segmentCount >= 2 * Self.followDeferredSegmentLimit {
+                // Merges on the merge thread fall behind the pages: this page waits for one, so searches never
+                // visit too many segments.
+                index.mergeSegmentsAlongsideWriters()
+            } else if index.segmentCount >= Self.followDeferredSegmentLimit {
+                scheduleMerge()
+            }
         }
         if changed { maintainAfterWrites() }
         return appliedSequence
@@ -195,9 +219,17 @@ extension NewswireEngine {
         // On this thread alone: a follower spreading over every core would take them from this node's own writes
         // and reads (and, with nodes sharing a machine, from the node taking the writes).
         let upserts = changes.compactMap(\.article)
-        let segment = index.prepare(contentsOf: upserts)
+        // The writer's stored features when the feed has them: computing them costs about as much as indexing.
         return PreparedFeedPage(
-            segment: segment, entries: upserts.map { Self.entry(for: $0, features: TextFeatures(body: $0.body)) })
+            segment: index.prepare(contentsOf: upserts), entries: changes.compactMap(Self.duplicateEntry(for:)))
+    }
+
+    /// The near-duplicate entry of an upsert read from the feed (nil for a deletion): the features its writer
+    /// stored next to the record when they are there and its own, else computed here.
+    static func duplicateEntry(for change: StoreChange) -> DuplicateEntry? {
+        guard let article = change.article else { return nil }
+        return StoredDuplicateFeatures.entry(for: article, from: change.derivedData)
+            ?? entry(for: article, features: TextFeatures(body: article.body))
     }
 
     /// The feed position this engine's index holds: every write up to it is searchable here.

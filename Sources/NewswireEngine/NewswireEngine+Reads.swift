@@ -104,10 +104,15 @@ extension NewswireEngine {
             changesSinceSnapshot: sequence >= snapshotSequence ? sequence - snapshotSequence : 0, startup: startup,
             lastSnapshotError: snapshotError)
         if let shared = store as? any SharedArticleStore {
-            let (applied, lastInStep) = writeState.withLock { ($0.applied, $0.lastInStep) }
+            let applied = appliedSequence
             stats.appliedSequence = applied
-            let behind = ContinuousClock.now - lastInStep
-            stats.lagMilliseconds = applied >= sequence ? 0 : UInt64(max(0, behind.components.seconds * 1_000
+            // The age of the oldest change not yet searchable here: since its commit was announced, or (no
+            // announcement known, the listener was down) since this node was last in step, which is earlier.
+            let since: ContinuousClock.Instant? =
+                applied >= sequence
+                ? nil : shared.commitTime(ofFirstChangeAfter: applied) ?? writeState.withLock { $0.lastInStep }
+            let behind = since.map { ContinuousClock.now - $0 } ?? .zero
+            stats.lagMilliseconds = UInt64(max(0, behind.components.seconds * 1_000
                 + behind.components.attoseconds / 1_000_000_000_000_000))
             stats.storeDescription = shared.writeTargetDescription
         } else {

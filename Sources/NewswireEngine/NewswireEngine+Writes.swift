@@ -72,7 +72,10 @@ extension NewswireEngine {
                 let write = try shared.serializedUpsert(after: state.applied) { missed in
                     apply(missed, &state)
                     (toStore, entries) = try decide(articles, features, state.duplicates)
-                    return toStore
+                    // The features go next to each record, so the nodes following the feed need not compute them.
+                    return zip(toStore, entries).map {
+                        ArticleWrite($0, derivedData: StoredDuplicateFeatures.encode($1))
+                    }
                 }
                 results = write.outcomes
                 state.applied = max(state.applied, write.sequence)
@@ -178,7 +181,11 @@ extension NewswireEngine {
     /// after the write lock is released (the next put's duplicate check and commit overlap it), and a caller may
     /// acknowledge a write before it.
     func maintainAfterWrites() {
-        index.mergeSegmentsIfNeeded()
+        if isClustered {
+            scheduleMerge()  // the follower's next page does not wait for it
+        } else {
+            index.mergeSegmentsIfNeeded()
+        }
         maybeScheduleSnapshot()
     }
 

@@ -77,6 +77,12 @@ public final class NewswireEngine: Sendable {
     let snapshotLock = NSLock()
     let background = DispatchGroup()
     let backgroundQueue = DispatchQueue(label: "newswire.engine.snapshot")
+    /// Cluster mode: merges index segments alongside installs (``scheduleMerge()``).
+    let mergeQueue = DispatchQueue(label: "newswire.engine.merge")
+    /// Whether a merge pass is queued on `mergeQueue` and not started yet.
+    let mergeQueued = Locked(false)
+    /// Called by the follower between preparing a feed page and installing it (tests force an interleaving).
+    let beforeFollowerInstall = Locked<(@Sendable () -> Void)?>(nil)
     let directoryLock: Locked<Int32?>
     /// Left once the near-duplicate table is loaded; writes wait on it.
     let duplicatesReady = DispatchGroup()
@@ -323,7 +329,15 @@ public final class NewswireEngine: Sendable {
         while true {
             let changes = try store.changes(since: since, limit: rebuildBatchSize)
             guard let last = changes.last else { return (count, duplicateChanges, since) }
-            let entries = Self.indexAndComputeEntries(changes.compactMap(\.article), into: index)
+            let upserts = changes.filter { !$0.isDeletion }
+            let stored = upserts.compactMap { StoredDuplicateFeatures.entry(for: $0.article!, from: $0.derivedData) }
+            let entries: [DuplicateEntry]
+            if stored.count == upserts.count {
+                index.upsert(contentsOf: upserts.map { $0.article! })  // features stored by their writers
+                entries = stored
+            } else {
+                entries = Self.indexAndComputeEntries(upserts.map { $0.article! }, into: index)
+            }
             for change in changes where change.isDeletion {
                 index.remove(id: change.id)
                 duplicateChanges.append(.remove(change.id))

@@ -30,6 +30,22 @@ final class ChangeListener: Sendable {
         /// so a failing follower does not spin.
         var returnedEarlyFor: UInt64?
         var closed = false
+        /// Positions announced and when each announcement arrived, oldest first (for the feed lag in stats).
+        var announcements: [(sequence: UInt64, at: ContinuousClock.Instant)] = []
+    }
+
+    /// Announcements kept for the lag: one per commit, so this many covers far more than a follower is ever
+    /// behind; when more arrive the oldest go, and the lag falls back to the caller's estimate.
+    static let announcementLimit = 16_384
+
+    /// When the first announcement of a position above `sequence` arrived: the commit of the oldest change after
+    /// `sequence` (announcements arrive as their commits become visible). Forgets announcements up to `sequence`.
+    func firstAnnouncement(after sequence: UInt64) -> ContinuousClock.Instant? {
+        state.withLockedValue { state in
+            let done = state.announcements.prefix { $0.sequence <= sequence }.count
+            if done > 0 { state.announcements.removeFirst(done) }
+            return state.announcements.first?.at
+        }
     }
 
     /// The highest position a notification announced (tests wait for one to arrive).
@@ -97,7 +113,13 @@ final class ChangeListener: Sendable {
         condition.lock()
         state.withLockedValue {
             $0.generation &+= 1
-            if let sequence { $0.notifiedSequence = max($0.notifiedSequence, sequence) }
+            if let sequence {
+                if sequence > $0.notifiedSequence {
+                    if $0.announcements.count >= Self.announcementLimit { $0.announcements.removeFirst() }
+                    $0.announcements.append((sequence, .now))
+                }
+                $0.notifiedSequence = max($0.notifiedSequence, sequence)
+            }
         }
         condition.broadcast()
         condition.unlock()

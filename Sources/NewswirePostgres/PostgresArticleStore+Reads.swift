@@ -124,18 +124,19 @@ extension PostgresArticleStore {
         let limit64 = Int64(limit)
         let rows = try connection.query(
             """
-            SELECT seq, id, json FROM (
-                SELECT seq, id, json FROM newswire_article WHERE seq > \(since)
+            SELECT seq, id, json, derived FROM (
+                SELECT seq, id, json, derived FROM newswire_article WHERE seq > \(since)
                 UNION ALL
-                SELECT seq, id, NULL::bytea FROM newswire_tombstone WHERE seq > \(since)
+                SELECT seq, id, NULL::bytea, NULL::bytea FROM newswire_tombstone WHERE seq > \(since)
             ) AS feed ORDER BY seq LIMIT \(limit64)
             """
         ).rows
         return try rows.map { row in
-            let (seq, id, json) = try row.decode((Int64, String, ByteBuffer?).self)
+            let (seq, id, json, derived) = try row.decode((Int64, String, ByteBuffer?, ByteBuffer?).self)
             return StoreChange(
                 sequence: UInt64(seq), id: ArticleID(id),
-                article: try json.map { try decode(Array($0.readableBytesView), id: id) })
+                article: try json.map { try decode(Array($0.readableBytesView), id: id) },
+                derivedData: derived.map { Array($0.readableBytesView) })
         }
     }
 

@@ -13,12 +13,12 @@ extension PostgresArticleStore {
     public func upsert(_ articles: [Article]) throws -> [UpsertOutcome] {
         if articles.isEmpty { return [] }
         try Self.validate(articles)
-        return try write(after: nil) { _ in articles }.outcomes
+        return try write(after: nil) { _ in articles.map { ArticleWrite($0) } }.outcomes
     }
 
     /// See ``NewswireStore/SharedArticleStore/serializedUpsert(after:_:)``.
     public func serializedUpsert(
-        after appliedSequence: UInt64, _ prepare: ([StoreChange]) throws -> [Article]
+        after appliedSequence: UInt64, _ prepare: ([StoreChange]) throws -> [ArticleWrite]
     ) throws -> SerializedWrite {
         try write(after: appliedSequence, prepare)
     }
@@ -29,14 +29,15 @@ extension PostgresArticleStore {
         }
     }
 
-    func write(after appliedSequence: UInt64?, _ prepare: ([StoreChange]) throws -> [Article]) throws
+    func write(after appliedSequence: UInt64?, _ prepare: ([StoreChange]) throws -> [ArticleWrite]) throws
         -> SerializedWrite
     {
         return try pool.withConnection { connection in
             try Self.transaction(connection) {
                 _ = try connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
                 let missed = try appliedSequence.map { try Self.allChanges(connection, since: $0) }
-                let articles = try prepare(missed ?? [])
+                let writes = try prepare(missed ?? [])
+                let articles = writes.map(\.article)
                 try Self.validate(articles)
                 var sequence = try Self.currentSequence(connection)
                 if articles.isEmpty { return SerializedWrite(articles: [], outcomes: [], sequence: sequence) }
@@ -53,9 +54,10 @@ extension PostgresArticleStore {
                 var outcomes: [UpsertOutcome] = []
                 outcomes.reserveCapacity(articles.count)
                 // The final row of each id (a later duplicate in the batch wins), and the ids that were absent.
-                var final: [String: (key: Int64, seq: Int64, json: [UInt8])] = [:]
+                var final: [String: (key: Int64, seq: Int64, json: [UInt8], derived: [UInt8])] = [:]
                 var inserted: Set<String> = []
-                for (article, json) in zip(articles, encoded) {
+                for (write, json) in zip(writes, encoded) {
+                    let article = write.article
                     let id = article.id.rawValue
                     if let old = stored[id] {
                         if old == json || (try? ArticleCodec.decode(old)) == article {
@@ -69,7 +71,7 @@ extension PostgresArticleStore {
                     }
                     sequence += 1
                     stored[id] = json
-                    final[id] = (ScanCursor.publishedKey(of: article), Int64(sequence), json)
+                    final[id] = (ScanCursor.publishedKey(of: article), Int64(sequence), json, write.derivedData ?? [])
                 }
                 if !final.isEmpty {
                     let rows = final.sorted { $0.value.seq < $1.value.seq }
@@ -77,6 +79,8 @@ extension PostgresArticleStore {
                     let keys = rows.map(\.value.key)
                     let seqs = rows.map(\.value.seq)
                     let jsons = rows.map { ByteBuffer(bytes: $0.value.json) }
+                    // Empty for none (an array parameter has no NULL elements here); stored as NULL.
+                    let derived = rows.map { ByteBuffer(bytes: $0.value.derived) }
                     let insertedIDs = Array(inserted)
                     let position = String(sequence)
                     // One statement, so one round trip: the rows, the tombstones of re-created ids, the position,
@@ -85,10 +89,13 @@ extension PostgresArticleStore {
                     _ = try connection.query(
                         """
                         WITH written AS (
-                            INSERT INTO newswire_article (id, published_key, seq, json)
-                            SELECT * FROM unnest(\(rowIDs)::text[], \(keys)::int8[], \(seqs)::int8[], \(jsons)::bytea[])
+                            INSERT INTO newswire_article (id, published_key, seq, json, derived)
+                            SELECT id, key, seq, json, NULLIF(derived, ''::bytea) FROM unnest(
+                                \(rowIDs)::text[], \(keys)::int8[], \(seqs)::int8[], \(jsons)::bytea[],
+                                \(derived)::bytea[]) AS batch (id, key, seq, json, derived)
                             ON CONFLICT (id) DO UPDATE
-                            SET published_key = EXCLUDED.published_key, seq = EXCLUDED.seq, json = EXCLUDED.json),
+                            SET published_key = EXCLUDED.published_key, seq = EXCLUDED.seq, json = EXCLUDED.json,
+                                derived = EXCLUDED.derived),
                         revived AS (DELETE FROM newswire_tombstone WHERE id = ANY(\(insertedIDs))),
                         moved AS (UPDATE newswire_meta SET value = \(position) WHERE key = 'sequence')
                         SELECT pg_notify(\(Self.notificationChannel), \(position))

@@ -10,8 +10,9 @@ import PostgresNIO
 /// ``NewswireStore/ArticleStore`` on PostgreSQL, for cluster mode: several engines (nodes) share one database.
 ///
 /// Layout (tables prefixed `newswire_`, created on first open):
-/// - `newswire_article(id text COLLATE "C" PRIMARY KEY, published_key bigint, seq bigint UNIQUE, json bytea)`, with
-///   an index on `(published_key, id)` for date-order scans; the same columns as the SQLite store.
+/// - `newswire_article(id text COLLATE "C" PRIMARY KEY, published_key bigint, seq bigint UNIQUE, json bytea,
+///   derived bytea)`, with an index on `(published_key, id)` for date-order scans; the SQLite store's columns plus
+///   `derived`, the writer's ``NewswireStore/ArticleWrite/derivedData`` (returned by the change feed).
 /// - `newswire_tombstone(id text COLLATE "C" PRIMARY KEY, seq bigint UNIQUE)`: deleted ids, for the change feed.
 /// - `newswire_meta(key, value)`: the current change sequence, the store identifier, the schema version.
 ///
@@ -112,6 +113,10 @@ public final class PostgresArticleStore: SharedArticleStore {
                 seq bigint NOT NULL UNIQUE,
                 json bytea NOT NULL)
             """,
+            // What the writing node derived from the record (its near-duplicate features), so the nodes following
+            // the feed need not compute them again. Nullable and added in place: schema version 1 stays readable
+            // and writable by nodes that do not know it (they store no derived data; readers then compute it).
+            "ALTER TABLE newswire_article ADD COLUMN IF NOT EXISTS derived bytea",
             "CREATE INDEX IF NOT EXISTS newswire_article_published ON newswire_article (published_key, id)",
             """
             CREATE TABLE IF NOT EXISTS newswire_tombstone (
@@ -164,6 +169,12 @@ public final class PostgresArticleStore: SharedArticleStore {
     /// notification; the timeout is the poll fallback when notifications are lost (listener reconnecting).
     public func waitForChanges(after sequence: UInt64, timeout: Duration) {
         listener.wait(after: sequence, timeout: timeout)
+    }
+
+    /// See ``NewswireStore/SharedArticleStore/commitTime(ofFirstChangeAfter:)``: when the notification of that
+    /// change's commit arrived (notifications are delivered as commits become visible).
+    public func commitTime(ofFirstChangeAfter sequence: UInt64) -> ContinuousClock.Instant? {
+        listener.firstAnnouncement(after: sequence)
     }
 
     /// The highest feed position a change notification announced to this store.

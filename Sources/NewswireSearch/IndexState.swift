@@ -85,15 +85,23 @@ struct IndexState {
         segments.removeAll { $0.liveCount == 0 }
     }
 
-    /// Replaces `old` segments (adjacent, in order) with `merged`, which holds exactly their live documents.
+    /// Replaces `old` segments (adjacent, in order) with `merged`, which holds their live documents as of when the
+    /// merge read them. A document replaced or removed since (a merge built alongside writers) no longer lives in
+    /// `old`: it is marked deleted in `merged` too.
     mutating func replace(_ old: [Segment], with merged: Segment) {
         let oldIDs = Set(old.map(ObjectIdentifier.init))
         guard let first = segments.firstIndex(where: { oldIDs.contains(ObjectIdentifier($0)) }) else { return }
         segments.removeAll { oldIDs.contains(ObjectIdentifier($0)) }
-        if merged.count > 0 { segments.insert(merged, at: min(first, segments.count)) }
         for doc in 0..<merged.count {
-            locations.set(doc: doc, in: merged)
+            if let current = locations.location(ofIDOf: doc, in: merged),
+                oldIDs.contains(ObjectIdentifier(current.segment))
+            {
+                locations.set(doc: doc, in: merged)
+            } else {
+                merged.markDeleted(doc)
+            }
         }
+        if merged.liveCount > 0 { segments.insert(merged, at: min(first, segments.count)) }
     }
 
     /// Above this share of deleted documents a segment is rewritten without them. The old segments of a

@@ -51,6 +51,14 @@ struct LocationTable {
         }
     }
 
+    /// The location of the article whose id is document `doc`'s id in `segment`.
+    func location(ofIDOf doc: Int, in segment: Segment) -> DocumentLocation? {
+        segment.withIDBytes(doc) { bytes in
+            let (slot, found) = find(bytes, Self.hash(bytes))
+            return found ? DocumentLocation(segment: segments[slot]!, doc: docs[slot]) : nil
+        }
+    }
+
     /// Removes and returns the location of `id`.
     mutating func removeValue(forKey id: ArticleID) -> DocumentLocation? {
         Self.withBytes(id) { bytes in removeValue(bytes) }

@@ -11,6 +11,8 @@ public final class SearchIndex: @unchecked Sendable {
     fileprivate let lock = ReadWriteLock()
     /// Serialises writers, so merges can be built outside `lock`.
     private let writer = NSLock()
+    /// Serialises ``mergeSegmentsAlongsideWriters()`` calls (they do not hold `writer` while merging).
+    private let merging = NSLock()
     fileprivate var state = IndexState() {
         // Any change, however small, makes a search prepared before it plan again (see ``run(_:)``).
         didSet { generation &+= 1 }
@@ -74,6 +76,29 @@ public final class SearchIndex: @unchecked Sendable {
         writer.lock()
         defer { writer.unlock() }
         mergeWhileNeeded()
+    }
+
+    /// Like ``mergeSegmentsIfNeeded()``, but writers do not wait for a merge: each merge is built from the
+    /// segments and deletion bits as they were when it started while ``install(_:)`` and ``remove(id:)`` go on,
+    /// and whatever they replaced or removed meanwhile is marked deleted in the merged segment when it is swapped
+    /// in. For a caller that merges on one thread while another installs segments (a cluster node's follower
+    /// makes each page of the feed searchable without waiting for a merge).
+    public func mergeSegmentsAlongsideWriters() {
+        mergeSegmentsAlongsideWriters(whileMerging: {})
+    }
+
+    /// ``mergeSegmentsAlongsideWriters()`` calling `whileMerging` after each merge is built and before it is
+    /// swapped in, where writers may change the index (tests force that interleaving with it).
+    func mergeSegmentsAlongsideWriters(whileMerging: () -> Void) {
+        merging.lock()
+        defer { merging.unlock() }
+        while let (victims, deleted) = lock.withReadLock({ state.mergeCandidates().map { ($0, $0.map(\.deleted)) } }) {
+            let merged = Segment.merge(victims, deleted: deleted)
+            whileMerging()
+            writer.lock()
+            lock.withWriteLock { state.replace(victims, with: merged) }
+            writer.unlock()
+        }
     }
 
     /// Removes the article with `id`, if present.

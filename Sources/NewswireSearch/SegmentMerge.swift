@@ -2,7 +2,10 @@ extension Segment {
     /// Merges segments (in order) into one holding their live documents, without re-analysing any text: stored
     /// fields are copied, and each term's entries are re-encoded with renumbered documents while their position
     /// bytes are copied as they are. Terms left without documents are dropped.
-    static func merge(_ inputs: [Segment]) -> Segment {
+    ///
+    /// `deleted` (one per input) are deletion bits captured earlier, read instead of the inputs' own (which a
+    /// writer may be changing while a merge runs alongside it); by default the inputs' own.
+    static func merge(_ inputs: [Segment], deleted: [[UInt64]]? = nil) -> Segment {
         // Documents: renumber the live ones, copy their fields.
         var remaps: [[Int32]] = []
         var idText: [UInt8] = []
@@ -19,9 +22,10 @@ extension Segment {
         var bodyLengths: [UInt32] = []
         var bodyBases: [Int32] = []
         var next: Int32 = 0
-        for segment in inputs {
+        for (input, segment) in inputs.enumerated() {
             var remap = [Int32](repeating: -1, count: segment.count)
-            for doc in 0..<segment.count where !segment.isDeleted(doc) {
+            let bits = deleted?[input] ?? segment.deleted
+            for doc in 0..<segment.count where bits[doc >> 6] & (1 << UInt64(doc & 63)) == 0 {
                 remap[doc] = next
                 next += 1
                 idText.append(contentsOf: segment.idText[Int(segment.idStart[doc])..<Int(segment.idStart[doc + 1])])

@@ -150,12 +150,16 @@ public struct StoreChange: Sendable, Hashable {
     public var id: ArticleID
     /// The article as written, or nil when the write was a delete (a tombstone).
     public var article: Article?
+    /// Bytes the writer derived from the article and stored next to it (see ``ArticleWrite``), so a reader of the
+    /// feed need not derive them again; nil when the store keeps none or the writer gave none.
+    public var derivedData: [UInt8]?
 
     /// Creates a change entry.
-    public init(sequence: UInt64, id: ArticleID, article: Article?) {
+    public init(sequence: UInt64, id: ArticleID, article: Article?, derivedData: [UInt8]? = nil) {
         self.sequence = sequence
         self.id = id
         self.article = article
+        self.derivedData = derivedData
     }
 
     /// Whether this entry is a delete.

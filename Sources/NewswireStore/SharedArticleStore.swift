@@ -20,8 +20,11 @@ public protocol SharedArticleStore: ArticleStore {
     /// state and returns the articles to store; stores them as ``ArticleStore/upsert(_:)`` does and commits.
     /// `prepare` may run more than once (the store reruns the whole write on a new primary after losing its
     /// connection), each time with every change after `appliedSequence`, so applying them must be idempotent.
+    ///
+    /// Each ``ArticleWrite/derivedData`` is stored next to its record and returned with it by the change feed
+    /// (``StoreChange/derivedData``).
     func serializedUpsert(
-        after appliedSequence: UInt64, _ prepare: ([StoreChange]) throws -> [Article]
+        after appliedSequence: UInt64, _ prepare: ([StoreChange]) throws -> [ArticleWrite]
     ) throws -> SerializedWrite
 
     /// Deletes `ids` in one transaction (all or none) under the store-wide write lock, after handing `apply` the
@@ -37,6 +40,10 @@ public protocol SharedArticleStore: ArticleStore {
 
     /// What the store says about where it writes (kind, host, whether it is a primary), for stats.
     var writeTargetDescription: String { get }
+
+    /// When this process learnt that the oldest change after `sequence` was committed, on its own clock (a
+    /// follower's lag is the time since then); nil when it knows of no change after `sequence`.
+    func commitTime(ofFirstChangeAfter sequence: UInt64) -> ContinuousClock.Instant?
 }
 
 /// What a ``SharedArticleStore`` write did.
@@ -54,5 +61,22 @@ public struct SerializedWrite: Sendable, Hashable {
         self.articles = articles
         self.outcomes = outcomes
         self.sequence = sequence
+    }
+}
+
+/// An article to store through ``SharedArticleStore/serializedUpsert(after:_:)``, with bytes its writer derived
+/// from it (a cluster engine's near-duplicate features). They are kept next to the record, so the nodes following
+/// the feed read them instead of computing them again. Opaque to the store; the reader checks they belong to the
+/// article (a writer of another version may have stored none, or another format).
+public struct ArticleWrite: Sendable, Hashable {
+    /// The article.
+    public var article: Article
+    /// What the writer derived from it, or nil.
+    public var derivedData: [UInt8]?
+
+    /// Creates a write.
+    public init(_ article: Article, derivedData: [UInt8]? = nil) {
+        self.article = article
+        self.derivedData = derivedData
     }
 }

@@ -9,11 +9,11 @@
 //   newswire-hardening soak PORT TOKEN_FILE CONNECTIONS SECONDS
 //       CONNECTIONS clients (one connection each) loop for SECONDS mixing GET, SEARCH, GET_MANY and PUT; prints
 //       one JSON line with operation and error counts.
-//   newswire-hardening lag WRITE_NODE READ_NODE TOKEN_FILE COUNT
-//       Cluster feed lag as a reader sees it: COUNT times, PUTs a probe article with a unique marker word to
-//       WRITE_NODE, then SEARCHes READ_NODE for the marker until it is found (READ_NODE's index has applied the
-//       write); prints each lag (acknowledgement to first hit, ms) on a line of its own as it is measured, then
-//       one JSON line with their percentiles.
+//   newswire-hardening lag WRITE_NODE READ_NODE TOKEN_FILE COUNT [STOP_FILE]
+//       Cluster feed lag as a reader sees it: PUTs a probe article to WRITE_NODE every 50 ms (COUNT of them, or
+//       until STOP_FILE exists), while SEARCHing READ_NODE every 2 ms for the word all probes carry; prints each
+//       probe's lag (its acknowledgement to the first answer that has it, ms) on a line of its own, and exits once
+//       every probe written was found.
 // PORT may also be HOST:PORT, or several HOST:PORT separated by commas (cluster nodes: the client moves a failed
 // node's requests to another one, retrying up to twice).
 import Foundation
@@ -222,39 +222,87 @@ func soak(port: String, token: String, connections: Int, seconds: Int) async {
     if !total.errors.isEmpty { exit(1) }
 }
 
-func lag(writeNode: String, readNode: String, token: String, count: Int) async {
+func lag(writeNode: String, readNode: String, token: String, count: Int, stopFile: String?) async {
     let writer = client(port: writeNode, token: token)
     let reader = client(port: readNode, token: token)  // its own client: it carries no position of the writes
     let run = UInt64(Date().timeIntervalSince1970 * 1000) % 1_000_000
-    var lags: [Double] = []
+    // Letters only (digits shifted to a-j): one word every probe of this run carries, so one SEARCH finds them all.
+    func word(_ number: UInt64) -> String {
+        String(String(number).unicodeScalars.map { Character(Unicode.Scalar($0.value + 49)!) })
+    }
+    let marker = "lagprobe" + word(run)
+    /// Acknowledgement instants of the probes written and not yet found, by id.
+    let pending = Locked<[String: ContinuousClock.Instant]>([:])
+    let writing = Locked(true)
     do {
-        for n in 0..<count {
-            let marker = "lagprobe" + String(String(run * 1000 + UInt64(n)).unicodeScalars.map { Character(Unicode.Scalar($0.value + 49)!) })
-            let article = Article(
-                id: ArticleID("lag-probe-\(run)-\(n)"), title: "延迟探针 \(marker)", source: "lag probe",
-                paragraphs: ["集群复制延迟探针 \(marker)。"], language: "zh")
-            _ = try await writer.put([article])
-            let acknowledged = ContinuousClock.now
-            while try await reader.search(SearchRequest(text: marker, limit: 1)).total == 0 {
-                try await Task.sleep(for: .milliseconds(1))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // A probe every 50 ms, each PUT on its own task, whether or not the previous ones are acknowledged
+                // or searchable yet: the samples cover the whole run at an even rate instead of one per lag.
+                defer { writing.withLock { $0 = false } }
+                try await withThrowingTaskGroup(of: Void.self) { probes in
+                    for n in 0..<count {
+                        if let stopFile, FileManager.default.fileExists(atPath: stopFile) { break }
+                        let next = ContinuousClock.now + .milliseconds(50)
+                        probes.addTask {
+                            let id = "lag-probe-\(run)-\(n)"
+                            let article = Article(
+                                id: ArticleID(id), title: "延迟探针 \(marker) \(word(UInt64(n)))", source: "lag probe",
+                                paragraphs: ["集群复制延迟探针 \(marker)。"], language: "zh")
+                            _ = try await writer.put([article])
+                            let acknowledged = ContinuousClock.now
+                            pending.withLock { $0[id] = acknowledged }
+                        }
+                        try await Task.sleep(until: next)
+                    }
+                    try await probes.waitForAll()
+                }
             }
-            let lag = ContinuousClock.now - acknowledged
-            let milliseconds = Double(lag.components.seconds) * 1e3 + Double(lag.components.attoseconds) / 1e15
-            lags.append(milliseconds)
-            // One unbuffered line per probe, so a caller that stops the probe early still has every lag.
-            FileHandle.standardOutput.write(Data("\(milliseconds)\n".utf8))
-            try await Task.sleep(for: .milliseconds(20))
+            group.addTask {
+                // One SEARCH for every probe at once, every 2 ms: a probe's lag is its acknowledgement to the
+                // first answer that has it (the reader's index applied the write).
+                var found: Set<String> = []
+                let giveUp = ContinuousClock.now + .seconds(600)
+                while ContinuousClock.now < giveUp {
+                    let stillWriting = writing.withLock { $0 }
+                    let outstanding = pending.withLock { $0 }
+                    if !stillWriting && outstanding.isEmpty { return }
+                    let page = try await reader.search(
+                        SearchRequest(text: marker, limit: min(10_000, count), includeSnippets: false))
+                    let now = ContinuousClock.now
+                    let seen = page.hits.map(\.id.rawValue).filter { !found.contains($0) }
+                    for id in seen {
+                        guard let acknowledged = pending.withLock({ $0.removeValue(forKey: id) }) else { continue }
+                        found.insert(id)
+                        let lag = now - acknowledged
+                        let milliseconds =
+                            Double(lag.components.seconds) * 1e3 + Double(lag.components.attoseconds) / 1e15
+                        // One unbuffered line per probe, so a caller that stops the probe early has every lag.
+                        FileHandle.standardOutput.write(Data("\(milliseconds)\n".utf8))
+                    }
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                fail("lag probe: \(pending.withLock { $0.count }) probes never became searchable on \(readNode)")
+            }
+            try await group.waitForAll()
         }
     } catch {
         fail("lag probe failed: \(error)")
     }
     await writer.shutdown()
     await reader.shutdown()
-    let sorted = lags.sorted()
-    func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((p / 100 * Double(sorted.count - 1)).rounded()))] }
-    print(
-        "{\"probes\": \(sorted.count), \"p50_ms\": \(percentile(50)), \"p90_ms\": \(percentile(90)), "
-            + "\"p99_ms\": \(percentile(99)), \"max_ms\": \(sorted.last ?? 0)}")
+}
+
+/// A value shared between tasks, behind a lock.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
 }
 
 /// The longest run of Han characters in `text` (at most 12), a phrase the index must find.
@@ -299,7 +347,9 @@ case "soak" where arguments.count >= 6:
         port: port, token: readToken(arguments[3]), connections: Int(arguments[4]) ?? 1000,
         seconds: Int(arguments[5]) ?? 60)
 case "lag" where arguments.count >= 6:
-    await lag(writeNode: port, readNode: arguments[3], token: readToken(arguments[4]), count: Int(arguments[5]) ?? 200)
+    await lag(
+        writeNode: port, readNode: arguments[3], token: readToken(arguments[4]), count: Int(arguments[5]) ?? 200,
+        stopFile: arguments.count > 6 ? arguments[6] : nil)
 default:
     fail("usage: newswire-hardening ingest|verify|soak|lag PORT TOKEN_FILE ... (see the source header)", code: 64)
 }

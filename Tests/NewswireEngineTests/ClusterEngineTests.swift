@@ -179,6 +179,82 @@ struct ClusterEngineTests {
         }
     }
 
+    @Test("the follower's page, read before this node's own write applied it and wrote past it, installs nothing stale")
+    func followerPageOvertakenByOwnWrite() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            // Node B only follows when told: no notifications, and a poll interval longer than the test.
+            let directory = TemporaryDirectory("quiet-node")
+            let b = try NewswireEngine.open(
+                store: PostgresArticleStore(
+                    url: PostgresStoreURL(parsing: url), configuration: .init(listensForChanges: false)),
+                dataDirectory: directory.path, configuration: .init(followPollInterval: .seconds(3_600)))
+            defer { try? b.close() }
+            let a = try Node(url: url)
+            _ = try a.engine.put((0..<10).map { Self.article($0, writer: 0, version: 0) })
+            // B's follower reads and prepares the page holding c3 version 0; before it installs it, B itself
+            // writes c3 version 1 (applying the whole page first, inside the store's write lock) and deletes c4.
+            let interleaved = Locked(0)
+            b.beforeFollowerInstall.withLock { hook in
+                hook = {
+                    guard interleaved.withLock({ count in
+                        count += 1
+                        return count == 1
+                    }) else { return }
+                    _ = try! b.put([Self.article(3, writer: 1, version: 1)])
+                    _ = try! b.delete(id: "c4")
+                }
+            }
+            let reached = try b.catchUp()
+            #expect(interleaved.withLock { $0 } == 1)
+            #expect(reached == (try a.engine.latestPosition()))
+            let answers = try Self.answers(b, queries: ["集群", "zqdwbvb", "zqdwava", "zqewava"])
+            #expect(answers["zqdwbvb"] == ["c3"], "B's own later version stays")
+            #expect(answers["zqdwava"] == [], "the page's older version of c3 was not installed over it")
+            #expect(answers["zqewava"] == [], "the deleted c4 did not come back")
+            #expect(answers["集群"]?.count == 9)
+            // Node A, which followed normally, ends with the same answers.
+            #expect(try a.engine.waitUntilApplied(reached, timeout: .seconds(30)))
+            #expect(try Self.answers(a.engine, queries: ["集群", "zqdwbvb", "zqdwava", "zqewava"]) == answers)
+            #expect(try b.stats().duplicateCount == (try a.engine.stats().duplicateCount))
+        }
+    }
+
+    @Test("the writer's near-duplicate features travel with the record; missing or stale ones are recomputed")
+    func storedFeaturesTravelWithTheRecord() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let writer = try Node(url: url)
+            let body = chineseParagraphs(seed: 11, characters: 400)
+            let original = makeArticle("feat-orig", day: 1, paragraphs: body)
+            _ = try writer.engine.put([original])
+            let store = try PostgresArticleStore(url: url)
+            defer { try? store.close() }
+            let written = try #require(try store.changes(since: 0, limit: 10).first)
+            let stored = try #require(written.article)
+            let computed = NewswireEngine.entry(for: stored, features: TextFeatures(body: stored.body))
+            #expect(StoredDuplicateFeatures.entry(for: stored, from: written.derivedData) == computed)
+            // A writer that stores no features (a plain upsert, or an older node) over the same id: the feed has
+            // none, and a stale copy is never used for another version of the article.
+            var edited = stored
+            edited.paragraphs = ["改写：" + body[0]] + body.dropFirst()
+            #expect(StoredDuplicateFeatures.entry(for: edited, from: written.derivedData) == nil)
+            _ = try store.upsert([edited])
+            let rewritten = try #require(try store.changes(since: written.sequence, limit: 10).first)
+            #expect(rewritten.derivedData == nil)
+            let recomputed = NewswireEngine.duplicateEntry(for: rewritten)
+            #expect(recomputed?.fingerprint == TextFeatures(body: edited.body).fingerprint)
+            // A follower that applied both decides a copy exactly as the writer does.
+            let follower = try Node(url: url)
+            let copy = makeArticle("feat-copy", day: 2, paragraphs: ["转载"] + edited.paragraphs)
+            #expect(try follower.engine.put([copy]).map(\.duplicateOf) == ["feat-orig"])
+            // Another format, or truncated bytes, are not read.
+            let bytes = try #require(written.derivedData)
+            #expect(StoredDuplicateFeatures.entry(for: stored, from: [0xFF] + bytes.dropFirst()) == nil)
+            #expect(StoredDuplicateFeatures.entry(for: stored, from: Array(bytes.dropLast())) == nil)
+        }
+    }
+
     @Test("a node started after 10,000 writes catches up from the feed, and a restarted one from snapshot plus feed")
     func lateNodeCatchesUp() async throws {
         try await runBlocking {

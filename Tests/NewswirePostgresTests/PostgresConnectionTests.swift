@@ -94,7 +94,7 @@ struct PostgresConnectionTests {
                         """)
                     #expect(terminated == "t", "the lock holder's backend was terminated")
                 }
-                return [article]
+                return [ArticleWrite(article)]
             }
             #expect(preparations == 2, "the write ran again on a new connection")
             #expect(write.outcomes == [.inserted])
@@ -128,6 +128,40 @@ struct PostgresConnectionTests {
             // Nothing will wake this wait but the notification that already came; an hour stands for "never".
             follower.waitForChanges(after: position - 1, timeout: .seconds(3_600))
             #expect(follower.notifiedSequence == position)
+        }
+    }
+
+    /// The feed lag in STATS is the age of the oldest change a node has not applied: when the notification of its
+    /// commit arrived. Applied positions are forgotten; a later commit keeps its own arrival time.
+    @Test("the commit time of the oldest unapplied change is its notification's arrival, and none once applied")
+    func commitTimeOfFirstUnappliedChange() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let writer = try PostgresArticleStore(url: url)
+            let follower = try PostgresArticleStore(url: url)
+            defer {
+                try? writer.close()
+                try? follower.close()
+            }
+            try waitUntil("the follower's listener connects", timeout: 120) {
+                follower.waitForChanges(after: 0, timeout: .milliseconds(1))
+                return follower.isListening
+            }
+            let beforeFirst = ContinuousClock.now
+            _ = try writer.upsert([sampleArticle("lag-1"), sampleArticle("lag-2")])
+            let first = try writer.latestSequence
+            try waitUntil("the first notification arrives", timeout: 120) { follower.notifiedSequence >= first }
+            let firstArrival = try #require(follower.commitTime(ofFirstChangeAfter: 0))
+            #expect(firstArrival >= beforeFirst)
+            #expect(follower.commitTime(ofFirstChangeAfter: 1) == firstArrival, "position 1 of 2 is the same commit")
+            _ = try writer.upsert([sampleArticle("lag-3")])
+            let second = try writer.latestSequence
+            try waitUntil("the second notification arrives", timeout: 120) { follower.notifiedSequence >= second }
+            #expect(follower.commitTime(ofFirstChangeAfter: 0) == firstArrival)
+            let secondArrival = try #require(follower.commitTime(ofFirstChangeAfter: first))
+            #expect(secondArrival >= firstArrival)
+            #expect(follower.commitTime(ofFirstChangeAfter: second) == nil)
+            #expect(follower.commitTime(ofFirstChangeAfter: 0) == nil, "applied positions were forgotten")
         }
     }
 }

@@ -375,6 +375,56 @@ import Testing
             queries: Self.sampleQueries(from: first + second, count: 200, seed: 5) + ["税政", "人民共和", "重复编号"])
     }
 
+    /// A merge built alongside writers: while it is being built, an install replaces articles of the merged
+    /// segments and a removal deletes one; once it is swapped in, results equal the oracle's (the replaced and
+    /// removed copies stay deleted in the merged segment).
+    @Test func mergeAlongsideInstallsMatchesOracle() throws {
+        let index = SearchIndex()
+        var oracle = BruteForceIndex()
+        // Three equal segments, large enough that the writers' own small changes below call for no merge of their
+        // own (``SearchIndex/remove(id:)`` merges when due): only the merge under test swaps segments.
+        let articles = (0..<3).flatMap { copy in
+            Fixtures.articles.map { article in
+                var article = article
+                article.id = ArticleID("\(copy)-\(article.id.rawValue)")
+                return article
+            }
+        }
+        let third = articles.count / 3
+        for part in [articles.prefix(third), articles.dropFirst(third).prefix(third), articles.dropFirst(2 * third)] {
+            index.install(index.prepare(contentsOf: Array(part)))
+            for article in part { oracle.upsert(article) }
+        }
+        var interleaved = 0
+        index.mergeSegmentsAlongsideWriters {
+            interleaved += 1
+            guard interleaved == 1 else { return }
+            var replaced = [articles[1], articles[third + 2]]
+            for k in replaced.indices {
+                replaced[k].title = "合并期间改版：" + replaced[k].title
+                replaced[k].paragraphs = ["合并期间写入，税政改革。"]
+            }
+            index.install(index.prepare(contentsOf: replaced))
+            for article in replaced { oracle.upsert(article) }
+            index.remove(id: articles[2].id)
+            oracle.remove(id: articles[2].id)
+        }
+        #expect(interleaved >= 1)
+        #expect(index.segmentSizes.count == 2, "the merged segment and the one installed while it was built")
+        #expect(index.count == oracle.count)
+        #expect(!index.contains(id: articles[2].id))
+        // Every live document is counted once: the merged segment holds no second, older copy of a replaced one.
+        #expect(try index.search(SearchRequest(text: "", limit: 0)).total == oracle.count)
+        try Self.check(
+            index, oracle,
+            queries: Self.sampleQueries(from: articles, count: 200, seed: 11) + ["合并期间", "税政", "改版"]
+                + Self.sampleQueries(from: [articles[1], articles[third + 2], articles[2]], count: 30, seed: 13))
+        // Merging again, now with nothing changing meanwhile, keeps the same answers.
+        index.mergeSegmentsIfNeeded()
+        try Self.check(
+            index, oracle, queries: Self.sampleQueries(from: articles, count: 50, seed: 12) + ["合并期间"])
+    }
+
     @Test(.enabled(if: Fixtures.corpusAvailable, "../shared/corpus/zh-news.jsonl is absent"))
     func corpusQueriesMatchOracle() throws {
         // A bounded sample keeps debug runs quick: every 20th article (977), 200 queries. The benchmark's query

@@ -6,8 +6,9 @@ run as root), three `newswired` nodes on 127.0.0.2-4 sharing them, and SQLite `n
 127.0.0.1. Then:
 
 1. ingest with one client: the same corpus records into a single node and into cluster node 1 (timing both),
-   while a probe (`newswire-hardening lag`) PUTs marker articles to node 1 and times until node 2's index finds
-   them (acknowledgement to first search hit, ms), and STATS feed lag of nodes 2-3 is sampled;
+   while a probe (`newswire-hardening lag`) PUTs a marker article to node 1 every 50 ms and times until node 2's
+   index finds each (its acknowledgement, which follows the commit, to the first SEARCH answer that has it, ms),
+   and STATS feed lag of nodes 2-3 (age of the oldest change not searchable yet) is sampled;
 2. ingest with three clients at once: thirds of the corpus into a fresh single node (three clients) and into three
    fresh cluster nodes on a fresh database (one client per node);
 3. `newswire bench` GET and SEARCH against the single node and each cluster node (2 and 3 only follow the feed);
@@ -19,6 +20,10 @@ run as root), three `newswired` nodes on 127.0.0.2-4 sharing them, and SQLite `n
 Prints Markdown tables with the machine and the commands. Usage (from the repository root):
 
     benchmarks/cluster/run.py [--limit 5000] [--bin-dir .build-release/release] [--no-build] [--seconds 5]
+        [--newswired PATH]
+
+`--newswired` runs another build's server (every node and single node) with this build's client tools, so two
+builds are compared by running the script once with each, in alternating rounds.
 """
 import argparse, json, os, platform, pwd, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
@@ -96,11 +101,11 @@ class Postgres:
             pass
 
 
-def node(bin_dir, host, port, data, store=None):
+def node(server, host, port, data, store=None):
     env = dict(os.environ)
     if store:
         env["NEWSWIRE_STORE"] = store
-    cmd = [os.path.join(bin_dir, "newswired"), "--host", host, "--port", str(port), "--data-dir", data,
+    cmd = [server, "--host", host, "--port", str(port), "--data-dir", data,
            "--no-seeds", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(data + ".log", "w"))
     wait_port(host, port)
@@ -144,7 +149,9 @@ def main():
     parser.add_argument("--bin-dir", default=os.path.join(ROOT, ".build-release", "release"))
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--seconds", type=int, default=5, help="length of each bench run")
+    parser.add_argument("--newswired", help="server binary to run instead of the one in --bin-dir")
     args = parser.parse_args()
+    server_binary = args.newswired or os.path.join(args.bin_dir, "newswired")
     if not os.path.exists(CORPUS):
         sys.exit("skipped: ../shared/corpus/zh-news.jsonl is absent")
     if not args.no_build:
@@ -190,7 +197,7 @@ def main():
 
         def start(name, host, store=None):
             port = free_port(host)
-            procs[name] = node(args.bin_dir, host, port, os.path.join(root, name), store=store)
+            procs[name] = node(server_binary, host, port, os.path.join(root, name), store=store)
             return host, port
 
         def stop(name):
@@ -245,13 +252,14 @@ def main():
 
         sampler = threading.Thread(target=sample)
         sampler.start()
-        probe = subprocess.Popen([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file, "100000"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stop_probe = os.path.join(root, "stop-probe")
+        probe = subprocess.Popen([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file, "100000",
+                                  stop_probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         cluster_seconds = ingest([(corpus, *nodes[0])])
         sampling[0] = False
-        probe.terminate()
+        open(stop_probe, "w").close()  # the probe stops writing, then waits until node 2 found every probe
         sampler.join()
-        probe_out, probe_err = probe.communicate()
+        probe_out, probe_err = probe.communicate(timeout=600)
         loaded_probe = lag_summary(probe_out)
         idle_probe = lag_summary(subprocess.run([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file,
                                                  "200"], capture_output=True, text=True, check=True).stdout)
@@ -338,8 +346,9 @@ def main():
         print(f"- machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, "
               f"load average at start {load_at_start:.2f}, at end {os.getloadavg()[0]:.2f}")
         print(f"- PostgreSQL: {subprocess.run([os.path.join(bindir, 'postgres'), '--version'], capture_output=True, text=True).stdout.strip()}, "
-              "primary + synchronous standby on loopback; nodes on 127.0.0.2-4; binaries from " +
-              os.path.relpath(args.bin_dir, ROOT))
+              "primary + synchronous standby on loopback; nodes on 127.0.0.2-4; " +
+              ("client tools from this build, `newswired` from a peer build (`--newswired`)" if args.newswired
+               else "binaries from this build"))
         print(f"- corpus: first {args.limit} records of zh-news.jsonl, `newswire ingest --jsonl` (default concurrency)\n")
         print("| measurement | single node (SQLite) | cluster | ratio cluster / single |")
         print("|---|---|---|---|")
@@ -352,10 +361,10 @@ def main():
             return (f"{p['p50_ms']:.1f} / {p['p90_ms']:.1f} / {p['p99_ms']:.1f} / {p['max_ms']:.1f} ({p['probes']} probes)"
                     if p else "— (the probe did not finish)")
 
-        print(f"| write on node 1 → found by SEARCH on node 2, during ingest, p50 / p90 / p99 / max ms | — | "
+        print(f"| write on node 1 acknowledged → found by SEARCH on node 2, during ingest, p50 / p90 / p99 / max ms | — | "
               f"{probe_cell(loaded_probe)} | — |")
         print(f"| the same, idle cluster | — | {probe_cell(idle_probe)} | — |")
-        print(f"| STATS feed.lag_ms of nodes 2-3 during ingest, p50 / p99 / max | — | "
+        print(f"| STATS feed.lag_ms (age of the oldest unapplied change) of nodes 2-3 during ingest, p50 / p99 / max | — | "
               f"{percentile(lags_ms, 50):.0f} / {percentile(lags_ms, 99):.0f} / {max(lags_ms or [0]):.0f} "
               f"({len(lags_ms)} samples) | — |")
         print(f"| STATS feed.lag_changes, p50 / p99 | — | {percentile(lags_changes, 50):.0f} / "
@@ -390,8 +399,10 @@ def main():
                   f"{v.get('unindexed', '?')} of {v.get('index_sample', '?')} |")
         print(f"| acknowledged records on the promoted standby | {on_new_primary} of {timeline[-1][1]} |")
 
-        print("\nCommands: `benchmarks/cluster/run.py " + " ".join(
-            a for a in sys.argv[1:] if not a.startswith("/")) + "`; each bench: `newswire bench --mix get=1|search=1 "
+        shown = []
+        for a in sys.argv[1:]:
+            shown.append("DIR" if os.path.isabs(a) else a)
+        print("\nCommands: `benchmarks/cluster/run.py " + " ".join(shown) + "`; each bench: `newswire bench --mix get=1|search=1 "
               f"-c 16 -p 4 -d {args.seconds}s --threads 2 --queries benchmarks/protocol/queries.txt`. "
               "Nodes are benched one after another (one machine).")
     finally:
