@@ -74,11 +74,16 @@ struct SnippetScratch {
     /// in that prefix, or nil when the prefix holds text only Foundation normalises (a combining mark, or a
     /// surrogate pair). With `resuming`, the previous call's analysis of a shorter prefix of the same body is
     /// extended rather than redone (the analysis of a prefix is the analysis of any shorter prefix plus what
-    /// follows, but for the word open at the shorter cut, which is re-opened).
+    /// follows, but for the word open at the shorter cut, which is re-opened), and that of a longer prefix is
+    /// used as it is (with other patterns: only units starting inside the prefix are matched, and an occurrence
+    /// reaching the cut is set aside by the caller either way).
     mutating func occurrences(
         in body: UnsafeBufferPointer<UInt16>, limit: Int, resuming: Bool, patterns: SnippetPatterns
     ) -> [SnippetBuilder.Occurrence]? {
-        guard !patterns.patterns.isEmpty else { return [] }
+        guard !patterns.patterns.isEmpty else {
+            storage.analysedCount = Int.max  // nothing analysed: nothing to resume
+            return []
+        }
         guard normalizeAndAnalyse(body, limit: limit, resuming: resuming) else { return nil }
         return match(patterns, sourceCount: limit)
     }
@@ -143,6 +148,7 @@ struct SnippetScratch {
         let storage = self.storage
         var analysis = Analysis()
         var first = 0
+        if resuming && storage.analysedCount > limit && storage.analysedCount != Int.max { return true }
         if resuming && storage.analysedCount <= limit {
             // Drop the unit of the word the previous cut closed early: the word may go on past the cut.
             analysis = storage.analysis
@@ -244,6 +250,8 @@ struct SnippetScratch {
         let origins = storage.origins
         let normalizedCount = storage.normalizedCount
         outer: for i in 0..<storage.unitCount {
+            // Units past the prefix (analysed for a longer one of the same body) are not this call's.
+            if Int(origins[Int(units[i].start)]) >= sourceCount { break }
             for p in patterns.patterns.indices {
                 guard let first = patterns.patterns[p].elements.first,
                     unit(i, matches: first, word: patterns.words[p][0]), let end = matchEnd(p, patterns, at: i)

@@ -84,15 +84,18 @@ enum SnippetBuilder {
     /// beat that one (it already shows the most patterns possible, and ties go to the earliest), and every
     /// occurrence it highlights ends inside the prefix, where the analysis is the whole body's (only a unit
     /// touching the cut may differ, and occurrences ending there are set aside).
+    ///
+    /// `sameBody` says that the previous call with `scratch` was for this same body: its analysis is reused.
     static func snippet(
-        utf16 body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, scratch: inout SnippetScratch, length: Int
+        utf16 body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, scratch: inout SnippetScratch, length: Int,
+        sameBody: Bool = false
     ) -> (String, [HighlightRange]) {
         let patternCount = patterns.patterns.count
         let clampedLength = min(max(length, 1), max(body.count, 1))
         // A window anchored at an occurrence ends 4/5 of its length after it: this first prefix settles every
         // body whose best window starts in its first few dozen characters (the common case for top hits).
         var limit = min(body.count, max(clampedLength + clampedLength / 2, initialPrefix))
-        var resuming = false
+        var resuming = sameBody
         var placed: (window: Range<Int>, highlights: [HighlightRange])
         while true {
             guard var occurrences = scratch.occurrences(in: body, limit: limit, resuming: resuming, patterns: patterns)
