@@ -230,6 +230,7 @@ public final class GroupCommitter: Sendable {
     /// Commits one batch and answers its writers; returns whether anything changed (maintenance is due).
     private func commit(_ ready: ReadyBatch) -> Bool {
         let batch = ready.waiters
+        engine.paceCommit()
         if let deletion = batch.first?.deletion {
             let result = Result { try engine.delete(ids: deletion.ids) }
             deletion.completion(result)

@@ -99,6 +99,8 @@ public final class NewswireEngine: Sendable {
     let feedObservers = Locked<[@Sendable ([StoreChange]) -> Void]>([])
     /// Live-query observers: called, in commit order, with every change once it is durable.
     let commitObservers = Locked<[@Sendable ([CommittedChange]) -> Void]>([])
+    /// Called before each group commit (see ``paceCommits(with:)``).
+    let commitPacers = Locked<[@Sendable () -> Void]>([])
 
     struct WriteState {
         var duplicates: DuplicateTable

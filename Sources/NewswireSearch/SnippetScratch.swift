@@ -24,6 +24,8 @@ struct SnippetScratch {
         /// Where the last analysis stopped (source offset), and its state before the word open at the cut was
         /// closed: a longer prefix of the same body resumes from there.
         var analysedCount = 0
+        /// Where the last analysis started (source offset): a later call may reuse it only from that point on.
+        var analysisStart = 0
         var analysis = Analysis()
         var unitsBeforeCut = 0
 
@@ -76,7 +78,10 @@ struct SnippetScratch {
     /// path finds them in that prefix; false when the prefix holds text only Foundation normalises (a combining
     /// mark, or a surrogate pair). With `resuming`, the previous call's analysis of a shorter prefix of the same
     /// body is extended rather than redone (the analysis of a prefix is the analysis of any shorter prefix plus
-    /// what follows, but for the word open at the shorter cut, which is re-opened).
+    /// what follows, but for the word open at the shorter cut, which is re-opened), and that of a longer prefix is
+    /// used as it is (with other patterns: only units starting inside the prefix are matched, and an occurrence
+    /// reaching the cut is set aside by the caller either way). An analysis that started later than `start` (for
+    /// other patterns) is not reused.
     ///
     /// A fresh analysis starts at `start`, which must be at or before the first code unit that could begin an
     /// occurrence (``firstPossibleStart(in:patterns:)``).
@@ -84,7 +89,10 @@ struct SnippetScratch {
         in body: UnsafeBufferPointer<UInt16>, limit: Int, resuming: Bool, from start: Int = 0, patterns: SnippetPatterns
     ) -> Bool {
         found.removeAll(keepingCapacity: true)
-        guard !patterns.patterns.isEmpty else { return true }
+        guard !patterns.patterns.isEmpty else {
+            storage.analysedCount = Int.max  // nothing analysed: nothing to resume
+            return true
+        }
         guard normalizeAndAnalyse(body, limit: limit, resuming: resuming, from: start) else { return false }
         var occurrences = found  // moved out and back, so its storage stays uniquely referenced
         found = []
@@ -155,7 +163,10 @@ struct SnippetScratch {
         let storage = self.storage
         var analysis = Analysis()
         var first = min(start, limit)
-        if resuming && storage.analysedCount <= limit {
+        // An analysis from an earlier start holds the one from `start` (see firstPossibleStart): it may be reused.
+        let reusable = resuming && storage.analysisStart <= first && storage.analysedCount != Int.max
+        if reusable && storage.analysedCount > limit { return true }
+        if reusable {
             // Drop the unit of the word the previous cut closed early: the word may go on past the cut.
             analysis = storage.analysis
             storage.unitCount = storage.unitsBeforeCut
@@ -163,6 +174,7 @@ struct SnippetScratch {
         } else {
             storage.normalizedCount = 0
             storage.unitCount = 0
+            storage.analysisStart = first
         }
         storage.reserveNormalized(storage.normalizedCount + (limit - first))
         storage.reserveUnits(storage.unitCount + (limit - first))
@@ -286,6 +298,8 @@ struct SnippetScratch {
         let normalizedCount = storage.normalizedCount
         let firstCJK = patterns.firstCJK
         outer: for i in 0..<storage.unitCount {
+            // Units past the prefix (analysed for a longer one of the same body) are not this call's.
+            if Int(origins[Int(units[i].start)]) >= sourceCount { break }
             let cjk = units[i].cjk
             for p in firstCJK.indices where firstCJK[p] == cjk {
                 guard cjk != 0 || unit(i, matches: patterns.patterns[p].elements[0], word: patterns.words[p][0]),

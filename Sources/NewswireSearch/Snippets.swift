@@ -85,8 +85,11 @@ enum SnippetBuilder {
     /// beat that one (it already shows the most patterns possible, and ties go to the earliest), and every
     /// occurrence it highlights ends inside the prefix, where the analysis is the whole body's (only a unit
     /// touching the cut may differ, and occurrences ending there are set aside).
+    ///
+    /// `sameBody` says that the previous call with `scratch` was for this same body: its analysis is reused.
     static func snippet(
-        utf16 body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, scratch: inout SnippetScratch, length: Int
+        utf16 body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, scratch: inout SnippetScratch, length: Int,
+        sameBody: Bool = false
     ) -> (String, [HighlightRange]) {
         let patternCount = patterns.patterns.count
         let clampedLength = min(max(length, 1), max(body.count, 1))
@@ -95,7 +98,7 @@ enum SnippetBuilder {
         // Nothing before `start` can begin a match: the analysis starts there, and the prefix counts from there.
         let start = SnippetScratch.firstPossibleStart(in: body, patterns: patterns)
         var limit = min(body.count, start + max(clampedLength + clampedLength / 2, initialPrefix))
-        var resuming = false
+        var resuming = sameBody
         var window: Range<Int>
         while true {
             guard scratch.findOccurrences(in: body, limit: limit, resuming: resuming, from: start, patterns: patterns)

@@ -133,13 +133,33 @@ public struct PendingSnippet: Sendable, Hashable {
     /// Builds the snippet (the index's stored-text path, over the body's UTF-16 form), or returns it when a
     /// caller sharing this pending snippet already did.
     public func build() -> (snippet: String, highlights: [HighlightRange]) {
-        if let done = built.value { return done }
         var scratch = SnippetScratch()
+        return build(scratch: &scratch, sameBody: false)
+    }
+
+    private func build(scratch: inout SnippetScratch, sameBody: Bool) -> (snippet: String, highlights: [HighlightRange]) {
+        if let done = built.value { return done }
         let made = body.units.withUnsafeBufferPointer { units in
-            SnippetBuilder.snippet(utf16: units, patterns: patterns, scratch: &scratch, length: length)
+            SnippetBuilder.snippet(utf16: units, patterns: patterns, scratch: &scratch, length: length, sameBody: sameBody)
         }
         built.value = made
         return made
+    }
+
+    /// The same for the pending snippets of one article version (see ``buildAll(_:)``).
+    public var bodyKey: ObjectIdentifier { ObjectIdentifier(body) }
+
+    /// Builds each of `snippets` not built yet, as ``build()`` would, normalising and analysing each body once
+    /// for the consecutive snippets of that body (an article matched by several queries highlighting different
+    /// patterns): give them grouped by ``bodyKey``.
+    public static func buildAll(_ snippets: some Sequence<PendingSnippet>) {
+        var scratch = SnippetScratch()
+        var previous: SnippetBody?
+        for snippet in snippets {
+            if snippet.built.value != nil { continue }
+            _ = snippet.build(scratch: &scratch, sameBody: previous === snippet.body)
+            previous = snippet.body
+        }
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {

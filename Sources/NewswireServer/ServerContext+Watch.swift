@@ -148,7 +148,7 @@ extension ServerContext {
                 let delivered = try await connection.sendWatchEvent(event.built(), requestID: requestID)
                 watch.sent()
                 guard delivered else { try end(nil, replayed: true) }
-                watches.recordSent(1)
+                watches.recordSent(streamedAfter: .now - event.offered)
                 covered = event.message.position
             }
         }

@@ -23,6 +23,8 @@ final class WatchHub: Sendable {
     private struct State {
         /// Highest position the engine handed over.
         var received: UInt64 = 0
+        /// `received` before the latest batch was handed over: the end of the batch before the latest.
+        var receivedBeforeLatest: UInt64 = 0
         /// Highest position matched and distributed to the watches.
         var distributed: UInt64 = 0
         var watches: [StandingQueryID: Watch] = [:]
@@ -38,6 +40,12 @@ final class WatchHub: Sendable {
         var matchNanosMax: Int64 = 0
         var changesMatched: Int64 = 0
         var pairsEvaluated: Int64 = 0
+        /// Where delivery latency accrues, stage by stage (STATS `watches.lag.*`).
+        var waited = LagHistogram()
+        var matched = LagHistogram()
+        var snippetsBuilt = LagHistogram()
+        var offered = LagHistogram()
+        var streamed = LagHistogram()
     }
 
     private let state = NIOLockedValueBox(State())
@@ -47,6 +55,10 @@ final class WatchHub: Sendable {
     /// Below this many changes per part a batch is matched on one thread.
     private static let minimumPart = 32
     private let queue = DispatchQueue(label: "newswire.watch.match")
+    /// Signalled whenever `distributed` moves (see ``holdCommit()``).
+    private let distributedMoved = NSCondition()
+    /// Longest a commit is held while the hub catches up: a hub that cannot keep up slows ingest, never stops it.
+    static let maxCommitHold: TimeInterval = 0.5
     let engine: NewswireEngine
     private let logger: Logger
 
@@ -57,6 +69,7 @@ final class WatchHub: Sendable {
         self.matchers = (0..<count).map { _ in StandingQueryMatcher() }
         state.withLockedValue { $0.primaryIDs = Array(repeating: [:], count: count) }
         engine.observeCommittedChanges { [self] changes in self.committed(changes) }
+        engine.paceCommits { [self] in self.holdCommit() }
         // After registering: every commit from here on reaches `committed`, every earlier one is at or below this.
         do {
             let position = try engine.committedPosition()
@@ -71,21 +84,46 @@ final class WatchHub: Sendable {
     /// The engine's commit observer: called with its write lock held, so it only notes the position and queues.
     private func committed(_ changes: [CommittedChange]) {
         guard let last = changes.last?.position else { return }
+        let handed = ContinuousClock.now
         let anyWatch = state.withLockedValue { state -> Bool in
+            state.receivedBeforeLatest = state.received
             state.received = max(state.received, last)
             return !state.watches.isEmpty
         }
         if anyWatch {
-            queue.async { self.distribute(changes) }
+            queue.async { self.distribute(changes, handed: handed) }
         } else {
-            queue.async { self.state.withLockedValue { $0.distributed = max($0.distributed, last) } }
+            queue.async {
+                self.state.withLockedValue { $0.distributed = max($0.distributed, last) }
+                self.signalDistributed()
+            }
         }
+    }
+
+    /// The engine's commit pacer: while watches are open and the hub is more than one batch behind (it has not
+    /// handed the batch before the latest to the watches yet), the next commit waits (at most
+    /// ``maxCommitHold``). A batch then queues behind at most one other on its way to the watches, however fast
+    /// the writers go, while matching the latest batch still overlaps the next commit; the writes arriving
+    /// meanwhile join the next, larger, group commit.
+    private func holdCommit() {
+        let deadline = Date(timeIntervalSinceNow: Self.maxCommitHold)
+        distributedMoved.lock()
+        defer { distributedMoved.unlock() }
+        while state.withLockedValue({ !$0.watches.isEmpty && $0.distributed < $0.receivedBeforeLatest }) {
+            if !distributedMoved.wait(until: deadline) { break }
+        }
+    }
+
+    private func signalDistributed() {
+        distributedMoved.lock()
+        distributedMoved.broadcast()
+        distributedMoved.unlock()
     }
 
     /// Matches one committed batch against every standing query and hands each watch its events. Snippets (most
     /// of the cost) are matched as pending, then each distinct one that an open watch needs is built once, on
     /// every core (``buildSnippets``); a stream task builds any still pending when it sends (``QueuedWatchEvent``).
-    private func distribute(_ changes: [CommittedChange]) {
+    private func distribute(_ changes: [CommittedChange], handed: ContinuousClock.Instant) {
         let articles: [ArticleChange] = changes.map { change in
             guard let article = change.article else { return .deleted(change.id) }
             if change.kind == .updated, let previous = change.previous { return .updated(article, previous: previous) }
@@ -100,8 +138,10 @@ final class WatchHub: Sendable {
             partResults.withLockedValue { $0[part] = matched }
         }
         let matchedAll = partResults.withLockedValue { $0 }
+        let matchDone = ContinuousClock.now
         Self.buildSnippets(matchedAll, for: state.withLockedValue { Set($0.watches.keys) }, primaryIDs: state.withLockedValue { $0.primaryIDs })
-        let took = (ContinuousClock.now - started).nanoseconds
+        let snippetsDone = ContinuousClock.now
+        let took = (snippetsDone - started).nanoseconds
         var records: [Int: ArticleRecord] = [:]
         state.withLockedValue { state in
             // Back to the first matcher's query ids and the batch's change indexes, in commit order.
@@ -191,7 +231,12 @@ final class WatchHub: Sendable {
             }
             deliverBroadcasts(before: Int.max)
             if let last = changes.last?.position { state.distributed = max(state.distributed, last) }
+            state.waited.record(started - handed)
+            state.matched.record(matchDone - started)
+            state.snippetsBuilt.record(snippetsDone - matchDone)
+            state.offered.record(.now - snippetsDone)
         }
+        signalDistributed()
     }
 
     /// Builds the snippets the batch's events to open watches need, each distinct one once, on every core
@@ -211,10 +256,13 @@ final class WatchHub: Sendable {
             }
         }
         guard !pending.isEmpty else { return }
-        let snippets = pending
-        let workers = min(snippets.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        // Grouped by article, each article's snippets on one worker: its body is analysed once for all of them.
+        var byBody: [ObjectIdentifier: [PendingSnippet]] = [:]
+        for snippet in pending { byBody[snippet.bodyKey, default: []].append(snippet) }
+        let groups = Array(byBody.values)
+        let workers = min(groups.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            for index in stride(from: worker, to: snippets.count, by: workers) { _ = snippets[index].build() }
+            PendingSnippet.buildAll(stride(from: worker, to: groups.count, by: workers).lazy.flatMap { groups[$0] })
         }
     }
 
@@ -290,6 +338,14 @@ final class WatchHub: Sendable {
         state.withLockedValue { $0.eventsSent += Int64(count) }
     }
 
+    /// A live event reached its connection's outbound queue: `lag` after the hub offered it to the watch.
+    func recordSent(streamedAfter lag: Duration) {
+        state.withLockedValue {
+            $0.eventsSent += 1
+            $0.streamed.record(lag)
+        }
+    }
+
     /// STATS entries (README "STATS").
     func statEntries() -> [StatEntry] {
         let state = state.withLockedValue { $0 }
@@ -305,7 +361,9 @@ final class WatchHub: Sendable {
             StatEntry(name: "watches.match_pairs", value: .integer(state.pairsEvaluated)),
             StatEntry(name: "watches.match_micros_per_batch", value: .double(average)),
             StatEntry(name: "watches.match_micros_max", value: .integer(state.matchNanosMax / 1000)),
-        ]
+        ] + state.waited.entries("watches.lag.queued") + state.matched.entries("watches.lag.matched")
+            + state.snippetsBuilt.entries("watches.lag.snippets") + state.offered.entries("watches.lag.offered")
+            + state.streamed.entries("watches.lag.streamed")
     }
 }
 
@@ -436,10 +494,13 @@ final class Watch: Sendable {
 struct QueuedWatchEvent: Sendable {
     var message: WatchEventMessage
     var snippet: PendingSnippet?
+    /// When the hub offered it (for STATS `watches.lag.streamed`).
+    let offered: ContinuousClock.Instant
 
     init(_ message: WatchEventMessage, snippet: PendingSnippet? = nil) {
         self.message = message
         self.snippet = snippet
+        offered = .now
     }
 
     /// The message to send, with its snippet.
@@ -450,5 +511,41 @@ struct QueuedWatchEvent: Sendable {
         message.hit?.snippet = text
         message.hit?.highlights = highlights
         return message
+    }
+}
+
+/// Durations in power-of-two microsecond buckets: cheap to record under the hub lock, precise enough to say which
+/// stage of delivery the latency comes from (STATS `watches.lag.<stage>_p50_micros`, `_p99_micros`, `_max_micros`).
+struct LagHistogram: Sendable {
+    private var buckets = [Int64](repeating: 0, count: 40)
+    private var count: Int64 = 0
+    private var maxMicros: Int64 = 0
+
+    mutating func record(_ duration: Duration) {
+        let micros = max(0, duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)
+        let bucket = micros == 0 ? 0 : min(buckets.count - 1, 64 - micros.leadingZeroBitCount)
+        buckets[bucket] += 1
+        count += 1
+        maxMicros = max(maxMicros, micros)
+    }
+
+    /// The upper bound of the bucket holding the `fraction` quantile.
+    func quantile(_ fraction: Double) -> Int64 {
+        guard count > 0 else { return 0 }
+        let rank = Int64((Double(count) * fraction).rounded(.up))
+        var seen: Int64 = 0
+        for (bucket, n) in buckets.enumerated() {
+            seen += n
+            if seen >= rank { return min(maxMicros, bucket == 0 ? 0 : (1 << bucket) - 1) }
+        }
+        return maxMicros
+    }
+
+    func entries(_ name: String) -> [StatEntry] {
+        [
+            StatEntry(name: name + "_p50_micros", value: .integer(quantile(0.5))),
+            StatEntry(name: name + "_p99_micros", value: .integer(quantile(0.99))),
+            StatEntry(name: name + "_max_micros", value: .integer(maxMicros)),
+        ]
     }
 }

@@ -192,7 +192,12 @@ struct BenchWatchCommand: AsyncParsableCommand {
             default: 0
             }
         }
+        var serverLagMicros: [String: Double] = [:]
+        for (name, _) in serverAfter.entries where name.hasPrefix("watches.lag.") {
+            serverLagMicros[String(name.dropFirst("watches.lag.".count))] = stat(serverAfter, name)
+        }
         let result: [String: Any] = [
+            "serverLagMicros": serverLagMicros,
             "watchers": watchers, "articles": articleCount, "writes": jsonl == nil ? "pages" : "records",
             "batch": batch, "writeConcurrency": inFlight,
             "snippets": !noSnippets,

@@ -176,6 +176,22 @@ import Testing
             let wantsSnippet = built.kind != .stoppedMatching && queries[built.query]?.includeSnippets == true
             #expect((pending.pendingSnippet != nil) == wantsSnippet)
         }
+        // Built together, grouped by article, so each body is analysed once for every pattern set: the same
+        // snippets. Longest first, then shortest first: a snippet reuses an analysis of a longer prefix, and
+        // extends one of a shorter prefix.
+        for longestFirst in [true, false] {
+            let together = matcher.match(changes, snippets: .deferred)
+            let pending = together.matches.compactMap(\.pendingSnippet)
+            PendingSnippet.buildAll(
+                Dictionary(grouping: pending, by: \.bodyKey).values.flatMap { group in
+                    group.sorted { longestFirst ? $0.length > $1.length : $0.length < $1.length }
+                })
+            for (built, pending) in zip(result.matches, together.matches) {
+                guard let snippet = pending.pendingSnippet else { continue }
+                let (text, highlights) = snippet.build()  // already built: returns the shared result
+                #expect(text == built.hit.snippet && highlights == built.hit.highlights)
+            }
+        }
         if comparingWithSearch {
             let index = SearchIndex()
             var current: [ArticleID: Article] = [:]

@@ -38,6 +38,7 @@ def rss_kib(pid, field):
 
 
 SNIPPETS = True
+LAG_STAGES = ("queued", "matched", "snippets", "offered", "streamed")
 
 
 WRITES = None  # ("--pages", DIR) or ("--jsonl", FILE)
@@ -129,6 +130,7 @@ def main():
         for peer in args.peer_server:
             servers.append((os.path.basename(os.path.normpath(peer)), os.path.join(peer, "newswired")))
         rows = []
+        lag_rows = []
         for round_number in range(args.rounds):
             for watchers in counts:
                 for label, binary in servers:
@@ -147,12 +149,25 @@ def main():
                         harness.fmt_us(result["serverMatchMicrosPerBatch"]), f"{result['serverEventsDropped']:.0f}",
                         f"{baseline['serverCPUSeconds']:.1f} s / {result['serverCPUSeconds']:.1f} s",
                     ])
+                    lag = result.get("serverLagMicros") or {}
+                    if lag:
+                        lag_rows.append(row + [f"{watchers:,}"] + [
+                            f"{lag.get(stage + '_p50_micros', 0) / 1000:.1f} / {lag.get(stage + '_p99_micros', 0) / 1000:.1f}"
+                            f" / {lag.get(stage + '_max_micros', 0) / 1000:.1f}" for stage in LAG_STAGES])
         headers = ["server"] if args.peer_server else []
         print(harness.table(
             headers + ["watchers", "articles", "ingest, no watchers", "ingest, watchers", "ratio", "delivery p50",
                        "p99", "max", "events", "events/s", "match per committed batch", "events dropped (cut-offs)",
                        "server CPU (no watchers / watchers)"], rows))
         print()
+        if lag_rows:
+            print("Where delivery latency accrues in the server (STATS `watches.lag.*`, ms, p50 / p99 / max; "
+                  "p50 and p99 are the upper bounds of power-of-two buckets). Per committed batch: queued (commit "
+                  "-> matching starts), matched, snippets; offered (events handed to the watches). Per event: "
+                  "streamed (offered -> queued on the connection).\n")
+            headers = ["server"] if args.peer_server else []
+            print(harness.table(headers + ["watchers"] + list(LAG_STAGES), lag_rows))
+            print()
         memory_rows = []
         for watchers in ([] if args.no_memory else counts):
             for label, binary in servers:
