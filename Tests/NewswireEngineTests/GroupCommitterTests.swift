@@ -165,6 +165,41 @@ struct GroupCommitterTests {
         #expect(try engine.search(SearchRequest(text: "标题")).total == writes.count)
     }
 
+    @Test("a commit pacer runs before each group commit, outside the write lock, and holds the commit until it returns")
+    func pacerHoldsTheCommit() async throws {
+        try await runBlocking {
+            let directory = TemporaryDirectory()
+            let engine = try NewswireEngine.open(dataDirectory: directory.path)
+            defer { try? engine.close() }
+            let entered = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            let holding = Locked(true)
+            engine.paceCommits {
+                guard holding.withLock({ $0 }) else { return }
+                entered.signal()
+                release.wait()
+            }
+            let committer = GroupCommitter(engine: engine)
+            let before = try engine.committedPosition()
+            let done = DispatchSemaphore(value: 0)
+            let outcome = Locked<[PutOutcome]?>(nil)
+            committer.submit([makeArticle("paced", day: 1, paragraphs: chineseParagraphs(seed: 77, characters: 80))]) {
+                outcome.withLock { [result = $0] in $0 = try? result.get() }
+                done.signal()
+            }
+            entered.wait()
+            // Held by the pacer: nothing committed yet, and the write lock is free (a direct put goes through).
+            #expect(try engine.committedPosition() == before)
+            #expect(outcome.withLock { $0 } == nil)
+            holding.withLock { $0 = false }
+            #expect(try engine.put([makeArticle("direct", day: 2, paragraphs: ["直接写入的文章正文。"])]).map(\.outcome) == [.created])
+            release.signal()
+            done.wait()
+            #expect(outcome.withLock { $0 }?.map(\.outcome) == [.created])
+            #expect(try engine.committedPosition() == before + 2)
+        }
+    }
+
     @Test("an id updated earlier in a batch is not matched through its superseded stored text")
     func supersededTextInBatch() throws {
         let body = chineseParagraphs(seed: 900, characters: 300)
