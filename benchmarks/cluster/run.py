@@ -121,6 +121,13 @@ def stats(bin_dir, host, port):
     return json.loads(out.stdout) if out.returncode == 0 else {}
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values, p):
     if not values:
         return float("nan")
@@ -142,6 +149,44 @@ def lag_summary(output):
             "p99_ms": percentile(lags, 99), "max_ms": max(lags)}
 
 
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, single3_seconds, cluster3_seconds,
+                      loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during):
+    print("## Cluster mode (benchmarks/cluster/run.py)\n")
+    print(f"- machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, "
+          f"load average at start {load_at_start:.2f}, at end {os.getloadavg()[0]:.2f}")
+    print(f"- PostgreSQL: {subprocess.run([os.path.join(bindir, 'postgres'), '--version'], capture_output=True, text=True).stdout.strip()}, "
+          "primary + synchronous standby on loopback; nodes on 127.0.0.2-4; " +
+          ("client tools from this build, `newswired` from a peer build (`--newswired`)" if args.newswired
+           else "binaries from this build"))
+    print(f"- corpus: first {args.limit} records of zh-news.jsonl, `newswire ingest --jsonl` (default concurrency)\n")
+    print("| measurement | single node (SQLite) | cluster | ratio cluster / single |")
+    print("|---|---|---|---|")
+    print(f"| ingest seconds, one client (cluster: into node 1) | {single_seconds:.2f} | {cluster_seconds:.2f} | "
+          f"{ratio(cluster_seconds, single_seconds):.2f}× |")
+    if single3_seconds is not None:
+        print(f"| ingest seconds, three clients (cluster: one per node) | {single3_seconds:.2f} | {cluster3_seconds:.2f} | "
+              f"{ratio(cluster3_seconds, single3_seconds):.2f}× |")
+
+    def probe_cell(p):
+        return (f"{p['p50_ms']:.1f} / {p['p90_ms']:.1f} / {p['p99_ms']:.1f} / {p['max_ms']:.1f} ({p['probes']} probes)"
+                if p else "— (the probe did not finish)")
+
+    print(f"| write on node 1 acknowledged → found by SEARCH on node 2, during ingest, p50 / p90 / p99 / max ms | — | "
+          f"{probe_cell(loaded_probe)} | — |")
+    print(f"| the same, idle cluster | — | {probe_cell(idle_probe)} | — |")
+    print(f"| STATS feed.lag_ms (age of the oldest unapplied change) of nodes 2-3 during ingest, p50 / p99 / max | — | "
+          f"{percentile(lags_ms, 50):.0f} / {percentile(lags_ms, 99):.0f} / {max(lags_ms or [0]):.0f} "
+          f"({len(lags_ms)} samples) | — |")
+    print(f"| STATS feed.lag_changes, p50 / p99 | — | {percentile(lags_changes, 50):.0f} / "
+          f"{percentile(lags_changes, 99):.0f} | — |")
+    print(f"| CPU seconds of nodes 1 / 2 / 3 during the one-client ingest | — | "
+          f"{' / '.join(f'{c:.1f}' for c in cpu_during)} | — |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=5000, help="corpus records to ingest")
@@ -150,6 +195,8 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--seconds", type=int, default=5, help="length of each bench run")
     parser.add_argument("--newswired", help="server binary to run instead of the one in --bin-dir")
+    parser.add_argument("--ingest-only", action="store_true",
+                        help="run only the one-client ingest with the lag probe (step 1), for quick paired rounds")
     args = parser.parse_args()
     server_binary = args.newswired or os.path.join(args.bin_dir, "newswired")
     if not os.path.exists(CORPUS):
@@ -255,7 +302,9 @@ def main():
         stop_probe = os.path.join(root, "stop-probe")
         probe = subprocess.Popen([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file, "100000",
                                   stop_probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cpu_before = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)]
         cluster_seconds = ingest([(corpus, *nodes[0])])
+        cpu_during = [cpu_seconds(procs[f"node{i + 1}"].pid) - b for i, b in enumerate(cpu_before)]
         sampling[0] = False
         open(stop_probe, "w").close()  # the probe stops writing, then waits until node 2 found every probe
         sampler.join()
@@ -268,6 +317,13 @@ def main():
         for host, port in nodes:
             while stats(args.bin_dir, host, port).get("feed.applied_sequence", -1) < head and time.time() < deadline:
                 time.sleep(0.1)
+
+        if args.ingest_only:
+            print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, None, None, loaded_probe,
+                              idle_probe, lags_ms, lags_changes, cpu_during)
+            print("\nCommands: `benchmarks/cluster/run.py " + " ".join(
+                "DIR" if os.path.isabs(a) else a for a in sys.argv[1:]) + "`")
+            return
 
         # 2. Three clients at once.
         parallel_single = start("single3", "127.0.0.1")
@@ -339,36 +395,8 @@ def main():
         on_new_primary = int(standby.psql("SELECT count(*) FROM newswire_article WHERE id = ANY(string_to_array("
                                           f"'{','.join(open(acks).read().split())}', ','))", db="newswire"))
 
-        def ratio(a, b):
-            return a / b if b else float("nan")
-
-        print("## Cluster mode (benchmarks/cluster/run.py)\n")
-        print(f"- machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, "
-              f"load average at start {load_at_start:.2f}, at end {os.getloadavg()[0]:.2f}")
-        print(f"- PostgreSQL: {subprocess.run([os.path.join(bindir, 'postgres'), '--version'], capture_output=True, text=True).stdout.strip()}, "
-              "primary + synchronous standby on loopback; nodes on 127.0.0.2-4; " +
-              ("client tools from this build, `newswired` from a peer build (`--newswired`)" if args.newswired
-               else "binaries from this build"))
-        print(f"- corpus: first {args.limit} records of zh-news.jsonl, `newswire ingest --jsonl` (default concurrency)\n")
-        print("| measurement | single node (SQLite) | cluster | ratio cluster / single |")
-        print("|---|---|---|---|")
-        print(f"| ingest seconds, one client (cluster: into node 1) | {single_seconds:.2f} | {cluster_seconds:.2f} | "
-              f"{ratio(cluster_seconds, single_seconds):.2f}× |")
-        print(f"| ingest seconds, three clients (cluster: one per node) | {single3_seconds:.2f} | {cluster3_seconds:.2f} | "
-              f"{ratio(cluster3_seconds, single3_seconds):.2f}× |")
-
-        def probe_cell(p):
-            return (f"{p['p50_ms']:.1f} / {p['p90_ms']:.1f} / {p['p99_ms']:.1f} / {p['max_ms']:.1f} ({p['probes']} probes)"
-                    if p else "— (the probe did not finish)")
-
-        print(f"| write on node 1 acknowledged → found by SEARCH on node 2, during ingest, p50 / p90 / p99 / max ms | — | "
-              f"{probe_cell(loaded_probe)} | — |")
-        print(f"| the same, idle cluster | — | {probe_cell(idle_probe)} | — |")
-        print(f"| STATS feed.lag_ms (age of the oldest unapplied change) of nodes 2-3 during ingest, p50 / p99 / max | — | "
-              f"{percentile(lags_ms, 50):.0f} / {percentile(lags_ms, 99):.0f} / {max(lags_ms or [0]):.0f} "
-              f"({len(lags_ms)} samples) | — |")
-        print(f"| STATS feed.lag_changes, p50 / p99 | — | {percentile(lags_changes, 50):.0f} / "
-              f"{percentile(lags_changes, 99):.0f} | — |")
+        print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, single3_seconds,
+                          cluster3_seconds, loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during)
         single_get, single_search = rows[0][1], rows[0][2]
         for label, get, search in rows[1:]:
             print(f"| GET req/s, {label} | {single_get:,.0f} | {get:,.0f} | {ratio(get, single_get):.2f}× |")
