@@ -395,6 +395,20 @@ struct UnseenPagePatternTests {
         #expect(b.reporters == ["荀建国"])
     }
 
+    /// A personal site that credits no one is written by its owner: the copyright holder of its footer when the
+    /// same name is a heading at the top. A registered site's notice (an ICP number) or a holder the header does
+    /// not show credits no one.
+    @Test func personalSiteOwner() throws {
+        let a = try Self.extract(
+            Self.page(header: "<h2>qingshan</h2>", body: Self.prose, footer: "<p>Powered by: Copyright &copy; qingshan</p>"))
+        #expect(a.reporters == ["qingshan"])
+        let b = try Self.extract(
+            Self.page(header: "<h2>qingshan</h2>", body: Self.prose, footer: "<p>&copy; 2010 - 2016 qingshan 京ICP备12345678号</p>"))
+        #expect(b.reporters.isEmpty)
+        let c = try Self.extract(Self.page(body: Self.prose, footer: "<p>Copyright &copy; qingshan</p>"))
+        #expect(c.reporters.isEmpty)
+    }
+
     // MARK: Dates
 
     /// `9/17/2004 5:54:13 AM`: month/day/year with a 12-hour clock.
