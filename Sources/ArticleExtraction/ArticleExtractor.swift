@@ -211,7 +211,9 @@ public struct ArticleExtractor: Sendable {
     /// The name after `Copyright ©`, `Copyright` or `©` (years skipped), when it is one token that reads as a
     /// personal name or handle: letters and digits only, no spaces or dots.
     static func copyrightHolder(_ text: Scalars) -> Scalars? {
-        let f = Text.folded(text).map { $0.isASCIILetter ? Unicode.Scalar($0.value | 0x20)! : $0 }
+        // Most footer blocks have neither: rejected before anything is copied.
+        guard text.contains(where: { $0 == "©" || $0 == "p" || $0 == "P" }) else { return nil }
+        let f = text.map { $0.isASCIILetter ? Unicode.Scalar($0.value | 0x20)! : $0 }
         var at: Int?
         if let c = Text.firstIndex(of: Text.scalars("copyright"), in: f) { at = c + 9 }
         if let sign = f.firstIndex(where: { $0 == "©" }), at == nil || sign >= at! { at = sign + 1 }
