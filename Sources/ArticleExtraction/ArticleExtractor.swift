@@ -191,7 +191,7 @@ public struct ArticleExtractor: Sendable {
     }
 
     /// The person a personal site belongs to: the holder its footer's copyright notice names
-    /// (`Copyright © 李建忠`) when the same name is, alone, a heading at the top of the page: the site's title (a
+    /// (`Copyright © 张三`) when the same name is, alone, a heading at the top of the page: the site's title (a
     /// blog's header). Organisations, registered sites (an ICP number in the notice) and notices naming no one
     /// (`All Rights Reserved`) give nil.
     static func siteOwner(_ page: HTMLPage) -> String? {

@@ -377,10 +377,10 @@ struct UnseenPagePatternTests {
     @Test func bylineWithSeveralRolesAndPhotoCaption() throws {
         let a = try Self.extract(
             Self.page(
-                body: "<p>本报讯 （实习记者 樊亮 张明超 记者惠禾）\(Self.paragraphs[0])</p>"
+                body: "<p>本报讯 （实习记者 王明 李华 记者赵强）\(Self.paragraphs[0])</p>"
                     + Self.paragraphs.dropFirst().map { "<p>\($0)</p>" }.joined()
                     + "<p>新建的农村公路 本报记者 李明 摄</p>"))
-        #expect(a.reporters == ["樊亮", "张明超", "惠禾"])
+        #expect(a.reporters == ["王明", "李华", "赵强"])
         let b = try Self.extract(Self.page(body: Self.prose + "<p>新建的农村公路 本报记者 李明 摄</p>"))
         #expect(b.reporters.isEmpty)
     }
