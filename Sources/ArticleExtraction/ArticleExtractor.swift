@@ -186,7 +186,49 @@ public struct ArticleExtractor: Sendable {
             }
         }
         return try finish(
-            assembled, structured: structured, url: structured.url ?? url, languageHint: page.hasLangAttribute)
+            assembled, structured: structured, url: structured.url ?? url, languageHint: page.hasLangAttribute,
+            siteOwner: Self.siteOwner(page))
+    }
+
+    /// The person a personal site belongs to: the holder its footer's copyright notice names
+    /// (`Copyright © 张三`) when the same name is, alone, a heading at the top of the page: the site's title (a
+    /// blog's header). Organisations, registered sites (an ICP number in the notice) and notices naming no one
+    /// (`All Rights Reserved`) give nil.
+    static func siteOwner(_ page: HTMLPage) -> String? {
+        for block in page.blocks.suffix(12) {
+            guard block.visible <= 80, let holder = copyrightHolder(block.text) else { continue }
+            let name = Text.string(holder)
+            let notice = Text.string(block.text)
+            guard !looksLikeOrganisation(name), !notice.containsBytes("ICP"), !notice.containsBytes("备案") else {
+                return nil
+            }
+            let header = page.blocks.prefix(20)
+            return header.contains(where: { $0.heading > 0 && Text.trimmed($0.text[...]) == holder }) ? name : nil
+        }
+        return nil
+    }
+
+    /// The name after `Copyright ©`, `Copyright` or `©` (years skipped), when it is one token that reads as a
+    /// personal name or handle: letters and digits only, no spaces or dots.
+    static func copyrightHolder(_ text: Scalars) -> Scalars? {
+        // Most footer blocks have neither: rejected before anything is copied.
+        guard text.contains(where: { $0 == "©" || $0 == "p" || $0 == "P" }) else { return nil }
+        let f = text.map { $0.isASCIILetter ? Unicode.Scalar($0.value | 0x20)! : $0 }
+        var at: Int?
+        if let c = Text.firstIndex(of: Text.scalars("copyright"), in: f) { at = c + 9 }
+        if let sign = f.firstIndex(where: { $0 == "©" }), at == nil || sign >= at! { at = sign + 1 }
+        guard var i = at else { return nil }
+        while i < f.count, f[i] == " " || f[i] == "©" || f[i] == "(" || f[i] == ")" || f[i] == "c" && i + 1 < f.count && f[i + 1] == ")" {
+            i += 1
+        }
+        while i < f.count, f[i].isASCIIDigit || f[i] == "-" || f[i] == "," || f[i] == " " { i += 1 }
+        var end = i
+        while end < f.count, !f[end].isSpaceLike { end += 1 }
+        let name = Array(text[i..<end])
+        guard name.count >= 2, name.count <= 20, People.isBylineName(name), !People.isRoleWord(name),
+            name.allSatisfy({ $0.isHan || $0.isASCIILetter || $0.isASCIIDigit })
+        else { return nil }
+        return name
     }
 
     /// The blocks as lines, a data table's row as one line (its cells joined by a tab), as a reader reads it:
@@ -255,7 +297,8 @@ public struct ArticleExtractor: Sendable {
     // MARK: Assembly
 
     private func finish(
-        _ assembled: AssembledArticle, structured: StructuredMetadata?, url: String?, languageHint: String?
+        _ assembled: AssembledArticle, structured: StructuredMetadata?, url: String?, languageHint: String?,
+        siteOwner: String? = nil
     ) throws(ExtractionError) -> Article {
         let paragraphs = assembled.paragraphs
         // Only whether the body reaches 10 characters matters: stop counting there.
@@ -331,6 +374,8 @@ public struct ArticleExtractor: Sendable {
         reporters = Self.unique(reporters.filter { !Self.looksLikeOrganisation($0) })
         // An official document that credits no person is authored by the body that issued it.
         if reporters.isEmpty { reporters = Self.unique(meta.issuers) }
+        // A personal site (a blog) that credits no one is written by its owner.
+        if reporters.isEmpty, let siteOwner { reporters = [siteOwner] }
         let excluded = Set(reporters + editors)
         let participants = Self.unique(meta.participants).filter { !excluded.contains($0) }
 

@@ -115,22 +115,7 @@ public enum ArticleIdentity {
         }
 
         @inline(__always) mutating func add(_ c: Unicode.Scalar) {
-            let v = c.value
-            if v < 0x80 {
-                add(byte: UInt8(v))
-            } else if v < 0x800 {
-                add(byte: UInt8(0xC0 | (v >> 6)))
-                add(byte: UInt8(0x80 | (v & 0x3F)))
-            } else if v < 0x10000 {
-                add(byte: UInt8(0xE0 | (v >> 12)))
-                add(byte: UInt8(0x80 | ((v >> 6) & 0x3F)))
-                add(byte: UInt8(0x80 | (v & 0x3F)))
-            } else {
-                add(byte: UInt8(0xF0 | (v >> 18)))
-                add(byte: UInt8(0x80 | ((v >> 12) & 0x3F)))
-                add(byte: UInt8(0x80 | ((v >> 6) & 0x3F)))
-                add(byte: UInt8(0x80 | (v & 0x3F)))
-            }
+            Text.forEachUTF8Byte(c.value) { add(byte: $0) }
         }
 
         var hex: String {

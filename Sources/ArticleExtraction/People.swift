@@ -131,7 +131,7 @@ enum People {
         return roleWords.contains(word) || word.hasPrefix("本文") || word.hasPrefix("本站")
     }
 
-    /// A photo credit (`惠禾 摄`, `张三/摄`): names the photographer, not an author.
+    /// A photo credit (`李明 摄`, `张三/摄`): names the photographer, not an author.
     static func isPhotoCredit(_ value: Scalars) -> Bool {
         value.last(where: { !$0.isSpaceLike && $0 != ")" && $0 != "）" }) == photoMarker
     }
@@ -191,7 +191,7 @@ enum People {
             // Read names until the byline ends.
             var names: [String] = []
             while i < f.count {
-                // A list mixing roles goes on past the next role word: `实习记者 樊亮 张明超 记者惠禾`.
+                // A list mixing roles goes on past the next role word: `实习记者 王明 李华 记者赵强`.
                 if !names.isEmpty, let role = bylineRoles.first(where: { Text.hasPrefix(f, $0, at: i) }) {
                     i += role.count
                     while i < f.count, f[i] == " " || f[i] == ":" { i += 1 }

@@ -253,23 +253,27 @@ enum Text {
             || (0x2190...0x27BF).contains(v) || v == 0xFEFF
     }
 
-    @inline(__always) static func appendUTF8(_ c: Unicode.Scalar, to bytes: inout [UInt8]) {
-        let v = c.value
+    /// The UTF-8 bytes of scalar value `v`, one call of `emit` per byte (inlined: no closure is left at run time).
+    @inline(__always) static func forEachUTF8Byte(_ v: UInt32, _ emit: (UInt8) -> Void) {
         if v < 0x80 {
-            bytes.append(UInt8(v))
+            emit(UInt8(v))
         } else if v < 0x800 {
-            bytes.append(UInt8(0xC0 | (v >> 6)))
-            bytes.append(UInt8(0x80 | (v & 0x3F)))
+            emit(UInt8(0xC0 | (v >> 6)))
+            emit(UInt8(0x80 | (v & 0x3F)))
         } else if v < 0x10000 {
-            bytes.append(UInt8(0xE0 | (v >> 12)))
-            bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
-            bytes.append(UInt8(0x80 | (v & 0x3F)))
+            emit(UInt8(0xE0 | (v >> 12)))
+            emit(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            emit(UInt8(0x80 | (v & 0x3F)))
         } else {
-            bytes.append(UInt8(0xF0 | (v >> 18)))
-            bytes.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
-            bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
-            bytes.append(UInt8(0x80 | (v & 0x3F)))
+            emit(UInt8(0xF0 | (v >> 18)))
+            emit(UInt8(0x80 | ((v >> 12) & 0x3F)))
+            emit(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            emit(UInt8(0x80 | (v & 0x3F)))
         }
+    }
+
+    @inline(__always) static func appendUTF8(_ c: Unicode.Scalar, to bytes: inout [UInt8]) {
+        forEachUTF8Byte(c.value) { bytes.append($0) }
     }
 
     static func string(_ s: some Sequence<Unicode.Scalar>) -> String {
@@ -286,25 +290,9 @@ enum Text {
         return String(unsafeUninitializedCapacity: count * 4) { out in
             var o = 0
             for c in s {
-                let v = c.value
-                if v < 0x80 {
-                    out[o] = UInt8(v)
+                forEachUTF8Byte(c.value) { byte in
+                    out[o] = byte
                     o += 1
-                } else if v < 0x800 {
-                    out[o] = UInt8(0xC0 | (v >> 6))
-                    out[o + 1] = UInt8(0x80 | (v & 0x3F))
-                    o += 2
-                } else if v < 0x10000 {
-                    out[o] = UInt8(0xE0 | (v >> 12))
-                    out[o + 1] = UInt8(0x80 | ((v >> 6) & 0x3F))
-                    out[o + 2] = UInt8(0x80 | (v & 0x3F))
-                    o += 3
-                } else {
-                    out[o] = UInt8(0xF0 | (v >> 18))
-                    out[o + 1] = UInt8(0x80 | ((v >> 12) & 0x3F))
-                    out[o + 2] = UInt8(0x80 | ((v >> 6) & 0x3F))
-                    out[o + 3] = UInt8(0x80 | (v & 0x3F))
-                    o += 4
                 }
             }
             return o

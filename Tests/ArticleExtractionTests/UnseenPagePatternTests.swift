@@ -377,10 +377,10 @@ struct UnseenPagePatternTests {
     @Test func bylineWithSeveralRolesAndPhotoCaption() throws {
         let a = try Self.extract(
             Self.page(
-                body: "<p>本报讯 （实习记者 樊亮 张明超 记者惠禾）\(Self.paragraphs[0])</p>"
+                body: "<p>本报讯 （实习记者 王明 李华 记者赵强）\(Self.paragraphs[0])</p>"
                     + Self.paragraphs.dropFirst().map { "<p>\($0)</p>" }.joined()
                     + "<p>新建的农村公路 本报记者 李明 摄</p>"))
-        #expect(a.reporters == ["樊亮", "张明超", "惠禾"])
+        #expect(a.reporters == ["王明", "李华", "赵强"])
         let b = try Self.extract(Self.page(body: Self.prose + "<p>新建的农村公路 本报记者 李明 摄</p>"))
         #expect(b.reporters.isEmpty)
     }
@@ -393,6 +393,20 @@ struct UnseenPagePatternTests {
         #expect(a.reporters == ["示例省人民政府"])
         let b = try Self.extract(Self.page(header: table, body: Self.prose + "<p>责任编辑：荀建国</p>"))
         #expect(b.reporters == ["荀建国"])
+    }
+
+    /// A personal site that credits no one is written by its owner: the copyright holder of its footer when the
+    /// same name is a heading at the top. A registered site's notice (an ICP number) or a holder the header does
+    /// not show credits no one.
+    @Test func personalSiteOwner() throws {
+        let a = try Self.extract(
+            Self.page(header: "<h2>qingshan</h2>", body: Self.prose, footer: "<p>Powered by: Copyright &copy; qingshan</p>"))
+        #expect(a.reporters == ["qingshan"])
+        let b = try Self.extract(
+            Self.page(header: "<h2>qingshan</h2>", body: Self.prose, footer: "<p>&copy; 2010 - 2016 qingshan 京ICP备12345678号</p>"))
+        #expect(b.reporters.isEmpty)
+        let c = try Self.extract(Self.page(body: Self.prose, footer: "<p>Copyright &copy; qingshan</p>"))
+        #expect(c.reporters.isEmpty)
     }
 
     // MARK: Dates
