@@ -69,7 +69,7 @@ extension NewswireEngine {
             if let shared = store as? any SharedArticleStore {
                 // Cluster mode: verdicts are decided inside the store's write lock, after applying what other
                 // nodes committed, so they are the ones a single node would give whichever node takes the write.
-                let write = try shared.serializedUpsert(after: state.applied) { missed in
+                let write = try shared.serializedUpsert(after: state.applied, expecting: articles.map(\.id)) { missed in
                     apply(missed, &state)
                     (toStore, entries) = try decide(articles, features, state.duplicates)
                     // The features go next to each record, so the nodes following the feed need not compute them.

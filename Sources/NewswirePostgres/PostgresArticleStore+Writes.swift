@@ -13,7 +13,7 @@ extension PostgresArticleStore {
     public func upsert(_ articles: [Article]) throws -> [UpsertOutcome] {
         if articles.isEmpty { return [] }
         try Self.validate(articles)
-        return try write(after: nil) { _ in articles.map { ArticleWrite($0) } }.outcomes
+        return try write(after: nil, expecting: articles.map(\.id)) { _ in articles.map { ArticleWrite($0) } }.outcomes
     }
 
     /// See ``NewswireStore/SharedArticleStore/serializedUpsert(after:_:)``.
@@ -23,33 +23,42 @@ extension PostgresArticleStore {
         try write(after: appliedSequence, prepare)
     }
 
+    /// See ``NewswireStore/SharedArticleStore/serializedUpsert(after:expecting:_:)``.
+    public func serializedUpsert(
+        after appliedSequence: UInt64, expecting ids: [ArticleID], _ prepare: ([StoreChange]) throws -> [ArticleWrite]
+    ) throws -> SerializedWrite {
+        try write(after: appliedSequence, expecting: ids, prepare)
+    }
+
     static func validate(_ articles: [Article]) throws {
         for article in articles where article.id.rawValue.isEmpty {
             throw StoreError(.invalidRecord, "cannot store an article with an empty id (title: \(article.title))")
         }
     }
 
-    func write(after appliedSequence: UInt64?, _ prepare: ([StoreChange]) throws -> [ArticleWrite]) throws
-        -> SerializedWrite
-    {
+    func write(
+        after appliedSequence: UInt64?, expecting expectedIDs: [ArticleID] = [],
+        _ prepare: ([StoreChange]) throws -> [ArticleWrite]
+    ) throws -> SerializedWrite {
         return try pool.withConnection { connection in
-            try Self.transaction(connection) {
-                _ = try connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
-                let missed = try appliedSequence.map { try Self.allChanges(connection, since: $0) }
-                let writes = try prepare(missed ?? [])
+            try Self.underWriteLock(connection, after: appliedSequence, ids: expectedIDs.map(\.rawValue)) { begun in
+                let writes = try prepare(begun.missed)
                 let articles = writes.map(\.article)
                 try Self.validate(articles)
-                var sequence = try Self.currentSequence(connection)
-                if articles.isEmpty { return SerializedWrite(articles: [], outcomes: [], sequence: sequence) }
+                var sequence = begun.sequence
+                if articles.isEmpty { return (SerializedWrite(articles: [], outcomes: [], sequence: sequence), nil) }
                 let encoded = articles.map { ArticleCodec.encode($0) }
-                // What is stored now for the batch's ids; updated as the batch is applied in order.
-                var stored: [String: [UInt8]] = [:]
-                let ids = Array(Set(articles.map(\.id.rawValue)))
-                for row in try connection.query(
-                    "SELECT id, json FROM newswire_article WHERE id = ANY(\(ids))"
-                ).rows {
-                    let (id, json) = try row.decode((String, ByteBuffer).self)
-                    stored[id] = Array(json.readableBytesView)
+                // What is stored now for the batch's ids; updated as the batch is applied in order. Ids the caller
+                // did not announce (none, normally) cost one more read.
+                var stored = begun.stored
+                let unannounced = Array(Set(articles.map(\.id.rawValue)).subtracting(begun.looked))
+                if !unannounced.isEmpty {
+                    for row in try connection.query(
+                        "SELECT id, json FROM newswire_article WHERE id = ANY(\(unannounced))"
+                    ).rows {
+                        let (id, json) = try row.decode((String, ByteBuffer).self)
+                        stored[id] = Array(json.readableBytesView)
+                    }
                 }
                 var outcomes: [UpsertOutcome] = []
                 outcomes.reserveCapacity(articles.count)
@@ -73,36 +82,17 @@ extension PostgresArticleStore {
                     stored[id] = json
                     final[id] = (ScanCursor.publishedKey(of: article), Int64(sequence), json, write.derivedData ?? [])
                 }
-                if !final.isEmpty {
-                    let rows = final.sorted { $0.value.seq < $1.value.seq }
-                    let rowIDs = rows.map(\.key)
-                    let keys = rows.map(\.value.key)
-                    let seqs = rows.map(\.value.seq)
-                    let jsons = rows.map { ByteBuffer(bytes: $0.value.json) }
-                    // Empty for none (an array parameter has no NULL elements here); stored as NULL.
-                    let derived = rows.map { ByteBuffer(bytes: $0.value.derived) }
-                    let insertedIDs = Array(inserted)
-                    let position = String(sequence)
-                    // One statement, so one round trip: the rows, the tombstones of re-created ids, the position,
-                    // and the notification (delivered at commit). Every data-modifying WITH part runs whether or
-                    // not it is referenced.
-                    _ = try connection.query(
-                        """
-                        WITH written AS (
-                            INSERT INTO newswire_article (id, published_key, seq, json, derived)
-                            SELECT id, key, seq, json, NULLIF(derived, ''::bytea) FROM unnest(
-                                \(rowIDs)::text[], \(keys)::int8[], \(seqs)::int8[], \(jsons)::bytea[],
-                                \(derived)::bytea[]) AS batch (id, key, seq, json, derived)
-                            ON CONFLICT (id) DO UPDATE
-                            SET published_key = EXCLUDED.published_key, seq = EXCLUDED.seq, json = EXCLUDED.json,
-                                derived = EXCLUDED.derived),
-                        revived AS (DELETE FROM newswire_tombstone WHERE id = ANY(\(insertedIDs))),
-                        moved AS (UPDATE newswire_meta SET value = \(position) WHERE key = 'sequence')
-                        SELECT pg_notify(\(Self.notificationChannel), \(position))
-                        """
-                    )
-                }
-                return SerializedWrite(articles: articles, outcomes: outcomes, sequence: sequence)
+                let written = SerializedWrite(articles: articles, outcomes: outcomes, sequence: sequence)
+                if final.isEmpty { return (written, nil) }
+                let rows = final.sorted { $0.value.seq < $1.value.seq }
+                var commit = PendingCommit(position: Int64(sequence))
+                commit.ids = rows.map(\.key)
+                commit.keys = rows.map(\.value.key)
+                commit.seqs = rows.map(\.value.seq)
+                commit.jsons = rows.map { ByteBuffer(bytes: $0.value.json) }
+                commit.derived = rows.map { ByteBuffer(bytes: $0.value.derived) }
+                commit.revived = Array(inserted)
+                return (written, commit)
             }
         }
     }
@@ -131,36 +121,129 @@ extension PostgresArticleStore {
         _ ids: [ArticleID], after appliedSequence: UInt64?, _ apply: ([StoreChange]) throws -> Void
     ) throws -> (write: SerializedWrite, existed: [Bool]) {
         return try pool.withConnection { connection in
-            try Self.transaction(connection) {
-                _ = try connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
-                if let appliedSequence {
-                    try apply(try Self.allChanges(connection, since: appliedSequence))
-                }
-                let start = try Self.currentSequence(connection)
-                var sequence = start
+            try Self.underWriteLock(connection, after: appliedSequence, ids: ids.map(\.rawValue)) { begun in
+                try apply(begun.missed)
+                var present = Set(begun.stored.keys)
+                var sequence = begun.sequence
                 var existed: [Bool] = []
                 existed.reserveCapacity(ids.count)
+                var commit = PendingCommit(position: 0)
                 for id in ids {
-                    let removed = try connection.query(
-                        "DELETE FROM newswire_article WHERE id = \(id.rawValue) RETURNING id"
-                    ).rows
-                    guard !removed.isEmpty else {
+                    guard present.remove(id.rawValue) != nil else {
                         existed.append(false)
                         continue
                     }
                     existed.append(true)
                     sequence += 1
-                    let seq = Int64(sequence)
-                    _ = try connection.query(
-                        """
-                        INSERT INTO newswire_tombstone (id, seq) VALUES (\(id.rawValue), \(seq))
-                        ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq
-                        """
-                    )
+                    commit.deleted.append(id.rawValue)
+                    commit.deletedSeqs.append(Int64(sequence))
                 }
-                if sequence != start { try Self.setSequence(connection, sequence) }
-                return (SerializedWrite(articles: [], outcomes: [], sequence: sequence), existed)
+                commit.position = Int64(sequence)
+                let written = (SerializedWrite(articles: [], outcomes: [], sequence: sequence), existed)
+                return (written, commit.deleted.isEmpty ? nil : commit)
             }
+        }
+    }
+
+    /// What one write stores, handed to `newswire_commit` in one call.
+    struct PendingCommit {
+        var position: Int64
+        var ids: [String] = []
+        var keys: [Int64] = []
+        var seqs: [Int64] = []
+        var jsons: [ByteBuffer] = []
+        /// Empty for none (an array parameter has no NULL elements here); stored as NULL.
+        var derived: [ByteBuffer] = []
+        /// Inserted ids whose tombstones go.
+        var revived: [String] = []
+        var deleted: [String] = []
+        var deletedSeqs: [Int64] = []
+    }
+
+    /// What ``beginWriteFunction`` read under the lock.
+    struct BegunWrite {
+        /// The feed position when the lock was granted.
+        var sequence: UInt64
+        /// Every change after the caller's position, oldest first (empty when it gave none).
+        var missed: [StoreChange]
+        /// The stored record of each looked-up id that exists.
+        var stored: [String: [UInt8]]
+        /// The ids looked up.
+        var looked: Set<String>
+    }
+
+    /// One write in two round trips (before: seven).
+    ///
+    /// 1. `newswire_begin_write` takes the session-level write lock, then reads (each statement with a snapshot
+    ///    taken after the lock was granted, so it sees every write committed before) the position, the changes
+    ///    after `appliedSequence` and the stored rows of `ids`.
+    /// 2. `body` decides what to store; `CALL newswire_commit(...)` stores it, moves the position, notifies,
+    ///    COMMITs (waiting for the synchronous standby where there is one) and only then releases the lock, so
+    ///    positions become visible in the order they were assigned: the feed never skips. The CALL's answer
+    ///    comes after the COMMIT: a returned write is durable. With nothing to store, step 2 only unlocks.
+    ///
+    /// A session lock outlives a failed statement, so any failure releases it (or, when that fails too, closes
+    /// the connection: the server drops a closed session's locks).
+    static func underWriteLock<T>(
+        _ connection: StoreConnection, after appliedSequence: UInt64?, ids: [String],
+        _ body: (BegunWrite) throws -> (T, PendingCommit?)
+    ) throws -> T {
+        let after = appliedSequence.map { Int64(clamping: $0) }
+        let lookup = Array(Set(ids))
+        let rows: [PostgresRow]
+        do {
+            rows = try connection.query(
+                "SELECT * FROM newswire_begin_write(\(writeLockKey), \(after), \(lookup))"
+            ).rows
+        } catch {
+            releaseWriteLock(connection)
+            throw PostgresTransactionFailure(underlying: error)
+        }
+        do {
+            var begun = BegunWrite(sequence: 0, missed: [], stored: [:], looked: Set(lookup))
+            for row in rows {
+                let (kind, seq, id, json, derived) = try row.decode(
+                    (Int32, Int64, String?, ByteBuffer?, ByteBuffer?).self)
+                switch kind {
+                case 0: begun.sequence = UInt64(max(0, seq))
+                case 1:
+                    let id = id ?? ""
+                    begun.missed.append(
+                        StoreChange(
+                            sequence: UInt64(seq), id: ArticleID(id),
+                            article: try json.map { try decode(Array($0.readableBytesView), id: id) },
+                            derivedData: derived.map { Array($0.readableBytesView) }))
+                default:
+                    if let id, let json { begun.stored[id] = Array(json.readableBytesView) }
+                }
+            }
+            let (value, pending) = try body(begun)
+            if let pending {
+                try connection.query(
+                    """
+                    CALL newswire_commit(\(writeLockKey), \(pending.position), \(pending.ids)::text[],
+                        \(pending.keys)::int8[], \(pending.seqs)::int8[], \(pending.jsons)::bytea[],
+                        \(pending.derived)::bytea[], \(pending.revived)::text[], \(pending.deleted)::text[],
+                        \(pending.deletedSeqs)::int8[])
+                    """
+                )
+            } else {
+                try connection.query("SELECT pg_advisory_unlock(\(writeLockKey))")
+            }
+            return value
+        } catch {
+            releaseWriteLock(connection)
+            throw PostgresTransactionFailure(underlying: error)
+        }
+    }
+
+    /// Releases the write lock after a failure; closes the connection when that fails (see above).
+    static func releaseWriteLock(_ connection: StoreConnection) {
+        guard !connection.connection.isClosed else { return }
+        do {
+            try connection.query("SELECT pg_advisory_unlock_all()")
+        } catch {
+            connection.connection.close().whenComplete { _ in }
         }
     }
 
@@ -169,17 +252,6 @@ extension PostgresArticleStore {
             "SELECT value::bigint FROM newswire_meta WHERE key = 'sequence'"
         ).rows
         return UInt64(max(0, try rows.first?.decode(Int64.self) ?? 0))
-    }
-
-    /// Moves the position and notifies listeners (delivered when the transaction commits).
-    static func setSequence(_ connection: StoreConnection, _ sequence: UInt64) throws {
-        let text = String(sequence)
-        _ = try connection.query(
-            "UPDATE newswire_meta SET value = \(text) WHERE key = 'sequence'"
-        )
-        _ = try connection.query(
-            "SELECT pg_notify(\(notificationChannel), \(text))"
-        )
     }
 
     /// Runs `body` between BEGIN and COMMIT; rolls back when it throws.

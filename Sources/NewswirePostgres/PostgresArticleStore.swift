@@ -136,6 +136,50 @@ public final class PostgresArticleStore: SharedArticleStore {
             EXCEPTION WHEN OTHERS THEN NULL;
             END $$
             """,
+            // The two halves of a write (``underWriteLock``). Statements of a volatile PL/pgSQL function each
+            // take a new snapshot, so the reads after the lock see every write committed before it was granted.
+            """
+            CREATE OR REPLACE FUNCTION newswire_begin_write(lock_key bigint, after_seq bigint, ids text[])
+            RETURNS TABLE (r_kind int, r_seq bigint, r_id text, r_json bytea, r_derived bytea)
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                PERFORM pg_advisory_lock(lock_key);
+                RETURN QUERY SELECT 0, m.value::bigint, NULL::text, NULL::bytea, NULL::bytea
+                    FROM newswire_meta m WHERE m.key = 'sequence';
+                IF after_seq IS NOT NULL THEN
+                    RETURN QUERY SELECT 1, f.seq, f.id, f.json, f.derived FROM (
+                        SELECT a.seq, a.id, a.json, a.derived FROM newswire_article a WHERE a.seq > after_seq
+                        UNION ALL
+                        SELECT t.seq, t.id, NULL::bytea, NULL::bytea FROM newswire_tombstone t WHERE t.seq > after_seq
+                    ) AS f ORDER BY f.seq;
+                END IF;
+                RETURN QUERY SELECT 2, a.seq, a.id, a.json, NULL::bytea
+                    FROM newswire_article a WHERE a.id = ANY(ids);
+            END $$
+            """,
+            """
+            CREATE OR REPLACE PROCEDURE newswire_commit(
+                lock_key bigint, new_position bigint, ids text[], keys int8[], seqs int8[], jsons bytea[],
+                derived bytea[], revived text[], deleted text[], deleted_seqs int8[])
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO newswire_article (id, published_key, seq, json, derived)
+                SELECT b.id, b.key, b.seq, b.json, NULLIF(b.derived, ''::bytea)
+                    FROM unnest(ids, keys, seqs, jsons, derived) AS b (id, key, seq, json, derived)
+                ON CONFLICT (id) DO UPDATE
+                SET published_key = EXCLUDED.published_key, seq = EXCLUDED.seq, json = EXCLUDED.json,
+                    derived = EXCLUDED.derived;
+                DELETE FROM newswire_tombstone WHERE id = ANY(revived);
+                DELETE FROM newswire_article WHERE id = ANY(deleted);
+                INSERT INTO newswire_tombstone (id, seq)
+                SELECT d.id, d.seq FROM unnest(deleted, deleted_seqs) AS d (id, seq)
+                ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq;
+                UPDATE newswire_meta SET value = new_position::text WHERE key = 'sequence';
+                PERFORM pg_notify('newswire_changes', new_position::text);
+                COMMIT;
+                PERFORM pg_advisory_unlock(lock_key);
+            END $$
+            """,
             """
             INSERT INTO newswire_meta (key, value) VALUES
                 ('sequence', '0'), ('schemaVersion', '1'), ('storeIdentifier', gen_random_uuid()::text)

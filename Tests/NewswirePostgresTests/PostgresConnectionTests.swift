@@ -68,7 +68,7 @@ struct PostgresConnectionTests {
     }
 
     /// The interleaving that stalled a writer during failover, forced: the backend holding the write lock is
-    /// terminated while its transaction is open, so the write's next statement (and its ROLLBACK) meet a
+    /// terminated while the write is being decided, so the write's next statement (and its unlock) meet a
     /// connection the server closed. The call must rerun on a new connection and commit, not wait forever.
     @Test("a write whose connection is cut inside its transaction is rerun on a new connection and commits")
     func connectionCutInsideTransaction() async throws {
@@ -83,7 +83,7 @@ struct PostgresConnectionTests {
             let write = try store.serializedUpsert(after: 0) { _ in
                 preparations += 1
                 if preparations == 1 {
-                    // The advisory write lock's holder is this very transaction's backend.
+                    // The advisory write lock's holder is this very write's backend.
                     let key = PostgresArticleStore.writeLockKey
                     let terminated = try server.psql(
                         """
@@ -100,6 +100,42 @@ struct PostgresConnectionTests {
             #expect(write.outcomes == [.inserted])
             #expect(try store.article(article.id) == article)
             #expect(try store.latestSequence == write.sequence)
+        }
+    }
+
+    /// The write lock is a session lock held across the two round trips of a write; a write that fails between
+    /// them must release it, or every later write of every node would wait on it.
+    @Test("a write that fails under the write lock releases it, and the next writer commits")
+    func failedWriteReleasesLock() async throws {
+        try await runBlocking {
+            let server = try SharedTestPostgres.get()
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let database = String(url.split(separator: "/").last!)
+            let first = try PostgresArticleStore(url: url)
+            let second = try PostgresArticleStore(url: url)
+            defer {
+                try? first.close()
+                try? second.close()
+            }
+            struct Refused: Error {}
+            #expect(throws: (any Error).self) {
+                _ = try first.serializedUpsert(after: 0, expecting: [ArticleID("lock-1")]) { _ in throw Refused() }
+            }
+            #expect(throws: (any Error).self) {
+                _ = try first.serializedUpsert(after: 0) { _ in [ArticleWrite(sampleArticle("", title: "no id"))] }
+            }
+            let key = PostgresArticleStore.writeLockKey
+            let holders = try server.psql(
+                """
+                SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                WHERE l.locktype = 'advisory' AND d.datname = '\(database)'
+                  AND l.classid = \(key >> 32) AND l.objid = \(key & 0xFFFF_FFFF)
+                """)
+            #expect(holders == "0", "no session holds or waits for the write lock")
+            let article = sampleArticle("lock-1", title: "written after a failed write")
+            #expect(try second.upsert([article]) == [.inserted])
+            #expect(try first.upsert([article]) == [.unchanged])
+            #expect(try first.latestSequence == 1)
         }
     }
 
