@@ -106,9 +106,10 @@ struct IndexState {
 
     /// Above this share of deleted documents a segment is rewritten without them. The old segments of a
     /// steady stream of updates (the large ones, which the binary-counter merges reach last) would otherwise keep
-    /// up to half their text and postings dead until then; rewriting at a fifth costs at most five copied
-    /// documents per update or delete (Lucene's tiered policy allows 20–50%).
-    static let maximumDeletedShare = 0.2
+    /// up to half their text and postings dead until then. Rewriting at a third costs at most three copied
+    /// documents per update or delete; at a fifth (five copies) a feed of corrections cost measurably more merge
+    /// work for a lower peak (BENCHMARKS.md, "Index housekeeping").
+    static let maximumDeletedShare = 1.0 / 3
 
     /// Global document frequency of a term (deleted documents included until their segment is merged).
     func documentFrequency(_ ref: TermRef) -> Int {

@@ -2,8 +2,9 @@
 //
 // Builds the index over the corpus (× `--scale`), then replays a feed of corrections in batches of 64: two in
 // five articles are written again with an edited body, and one in ten is removed. Prints one JSON object: the
-// index payload after that feed against a fresh index built over the same final articles (the bytes of dead
-// copies still held), the segments, and whether every query's total equals the fresh index's.
+// index payload at its largest during the feed (sampled after every write) and after it, against a fresh index
+// built over the same final articles (the bytes of dead copies still held), the segments, and whether every
+// query's total equals the fresh index's.
 import Foundation
 import NewswireModel
 import NewswireSearch
@@ -19,13 +20,16 @@ func runChurnBenchmark(corpusPath: String, queries: [String], scale: Int) -> Nev
     var batch: [Article] = []
     var updates = 0
     let started = now()
+    var peak = 0
+    func sample() { peak = max(peak, index.statistics.totalBytes) }
     let n = articles.count
     let step = 7919 % n == 0 ? 1 : 7919
     for k in 0..<(n / 2) {
         let i = k * step % n
         if k % 5 == 4 {
-            if !batch.isEmpty { index.upsert(contentsOf: batch); batch.removeAll() }
+            if !batch.isEmpty { index.upsert(contentsOf: batch); batch.removeAll(); sample() }
             index.remove(id: articles[i].id)
+            sample()
             removed.insert(i)
         } else {
             var edited = articles[i]
@@ -33,11 +37,12 @@ func runChurnBenchmark(corpusPath: String, queries: [String], scale: Int) -> Nev
             final[i] = edited
             batch.append(edited)
             updates += 1
-            if batch.count == 64 { index.upsert(contentsOf: batch); batch.removeAll() }
+            if batch.count == 64 { index.upsert(contentsOf: batch); batch.removeAll(); sample() }
         }
     }
     if !batch.isEmpty { index.upsert(contentsOf: batch) }
     let churnSeconds = now() - started
+    sample()
 
     let fresh = SearchIndex()
     fresh.upsert(contentsOf: final.indices.filter { !removed.contains($0) }.map { final[$0] })
@@ -50,7 +55,7 @@ func runChurnBenchmark(corpusPath: String, queries: [String], scale: Int) -> Nev
     let rebuilt = fresh.statistics
     let result: [String: Any] = [
         "articles": n, "updates": updates, "removals": removed.count, "churnSeconds": churnSeconds,
-        "liveAfter": index.count, "segmentsAfter": after.segments, "payloadAfterBytes": after.totalBytes,
+        "liveAfter": index.count, "segmentsAfter": after.segments, "payloadAfterBytes": after.totalBytes, "payloadPeakBytes": peak,
         "payloadFreshBytes": rebuilt.totalBytes, "totalsAgree": agree, "queries": queries.count,
     ]
     let json = try! JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])

@@ -11,7 +11,8 @@ Every build is a `newswire-search-bench` executable (default: this checkout's re
 - memory: resident anonymous memory (heap and mapped arrays; shared-library code pages left out) right after a
   bulk build, and in a fresh process that loads the snapshot of that index (a restart).
 - churn: two in five articles written again with an edited body and one in ten removed (batches of 64); the
-  index payload against a fresh index over the same final articles, and whether every query's total agrees.
+  index payload at its largest during the feed and after it, against a fresh index over the same final articles,
+  and whether every query's total agrees.
 """
 import argparse
 import json
@@ -86,7 +87,8 @@ def main():
                     c = run(exe, *common, "--churn")
                     rows["churn"].append(
                         f"| {c['articles']:,} | {name} | {c['updates']:,} / {c['removals']:,} | "
-                        f"{c['churnSeconds']:.1f} s | {c['payloadAfterBytes'] / 1e6:.1f} MB | "
+                        f"{c['churnSeconds']:.1f} s | {c['payloadPeakBytes'] / 1e6:.1f} MB "
+                        f"({c['payloadPeakBytes'] / c['payloadFreshBytes']:.2f}x) | {c['payloadAfterBytes'] / 1e6:.1f} MB | "
                         f"{c['payloadFreshBytes'] / 1e6:.1f} MB | "
                         f"{c['payloadAfterBytes'] / c['payloadFreshBytes']:.2f}x | {c['segmentsAfter']} | "
                         f"{c['totalsAgree']}/{c['queries']} |")
@@ -110,9 +112,10 @@ def main():
     if rows["churn"]:
         print("## After a feed of corrections (dead copies still held)")
         print()
-        print("| articles | build | updates / removals | feed time | payload after | payload of a fresh index "
+        print("| articles | build | updates / removals | feed time | payload at its largest (vs fresh) | payload after "
+              "| payload of a fresh index "
               "over the same articles | after / fresh | segments | totals equal to the fresh index's |")
-        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         print("\n".join(rows["churn"]))
         print()
 

@@ -265,6 +265,7 @@ def main():
     ap.add_argument("--corpus", default=os.path.join(ROOT, "..", "shared", "corpus", "zh-news.jsonl"))
     ap.add_argument("--queries", default=os.path.join(HERE, "queries.txt"))
     ap.add_argument("--scales", default="1,10")
+    ap.add_argument("--no-fts5", action="store_true", help="leave out SQLite FTS5 (its 10x build takes minutes)")
     args = ap.parse_args()
     corpus = os.path.abspath(args.corpus)
     queries = [q for q in open(args.queries, encoding="utf-8").read().split("\n") if q]
@@ -281,7 +282,8 @@ def main():
     print(f"- load average at start: {os.getloadavg()[0]:.2f}")
     print(f"- {swift_version}; Python {platform.python_version()}; SQLite {sqlite3.sqlite_version}; "
           f"tantivy-py {tantivy.__version__}")
-    print(f"- command: python3 benchmarks/search/run.py --scales {args.scales}   (builds: {' '.join(build_cmd)})")
+    print(f"- command: python3 benchmarks/search/run.py --scales {args.scales}{' --no-fts5' if args.no_fts5 else ''}   "
+          f"(builds: {' '.join(build_cmd)})")
     print(f"- queries: {len(queries)} from {os.path.relpath(args.queries, ROOT)}; top-10; single thread; "
           f"a query's latency is its fastest of {ROUNDS} runs after a warm-up (same for every engine); "
           "QPS = 1 / mean latency")
@@ -293,14 +295,14 @@ def main():
     for scale in [int(s) for s in args.scales.split(",")]:
         nw = run_newswire(corpus, args.queries, scale, snapshot_dir)
         gc.collect()
-        sq = run_sqlite(docs, scale, queries)
+        sq = None if args.no_fts5 else run_sqlite(docs, scale, queries)
         gc.collect()
         tv = run_tantivy(docs, scale, queries)
         gc.collect()
         ts = run_tantivy_snippets(docs, queries) if scale == 1 else None
         gc.collect()
         nlat = nw["latenciesMs"]
-        sub = [nlat[i] for i in sq["idx"]]
+        sub = [nlat[i] for i in sq["idx"]] if sq else []
         raw = nw["rawTextBytes"]
         mb = lambda b: f"{b / 1e6:.1f} MB"
 
@@ -323,18 +325,20 @@ def main():
               f"{1000 / statistics.mean(tv['lat_count']):,.0f} | {len(queries)}/{len(queries)} |")
         print(f"| Tantivy, our bigrams, top-10 only (count=False) | | | {pct(tv['lat_top'], .5):.4f} | "
               f"{pct(tv['lat_top'], .99):.3f} | {1000 / statistics.mean(tv['lat_top']):,.0f} | |")
-        print(f"| SQLite FTS5 trigram (ORDER BY rank LIMIT 10) | {sq['build']:.2f} | {mb(sq['bytes'])} DB pages | "
-              f"{pct(sq['lat'], .5):.4f} | {pct(sq['lat'], .99):.3f} | {1000 / statistics.mean(sq['lat']):,.0f} | "
-              f"{len(sq['idx'])}/{len(queries)} |")
-        print(f"| Newswire on FTS5's answerable subset | | | {pct(sub, .5):.4f} | {pct(sub, .99):.3f} | "
-              f"{1000 / statistics.mean(sub):,.0f} | |")
+        if sq:
+            print(f"| SQLite FTS5 trigram (ORDER BY rank LIMIT 10) | {sq['build']:.2f} | {mb(sq['bytes'])} DB pages | "
+                  f"{pct(sq['lat'], .5):.4f} | {pct(sq['lat'], .99):.3f} | {1000 / statistics.mean(sq['lat']):,.0f} | "
+                  f"{len(sq['idx'])}/{len(queries)} |")
+            print(f"| Newswire on FTS5's answerable subset | | | {pct(sub, .5):.4f} | {pct(sub, .99):.3f} | "
+                  f"{1000 / statistics.mean(sub):,.0f} | |")
         print()
         print("Ratios (>1 means Newswire is faster / smaller):")
         print(f"- p50 vs Tantivy (count=True): {pct(tv['lat_count'], .5) / pct(nlat, .5):.2f}x; "
               f"vs Tantivy top-10 only: {pct(tv['lat_top'], .5) / pct(nlat, .5):.2f}x; "
               f"p99 vs Tantivy (count=True): {pct(tv['lat_count'], .99) / pct(nlat, .99):.2f}x")
-        print(f"- p50 vs FTS5 trigram on the {len(sq['idx'])} queries it can answer: "
-              f"{pct(sq['lat'], .5) / pct(sub, .5):.2f}x (goal >= 2x); p99: {pct(sq['lat'], .99) / pct(sub, .99):.2f}x")
+        if sq:
+            print(f"- p50 vs FTS5 trigram on the {len(sq['idx'])} queries it can answer: "
+                  f"{pct(sq['lat'], .5) / pct(sub, .5):.2f}x (goal >= 2x); p99: {pct(sq['lat'], .99) / pct(sub, .99):.2f}x")
         slat = nw["snippetLatenciesMs"]
         snippet_cost = [max(0.0, a - b) for a, b in zip(slat, nlat)]
         print(f"- goals: p50 vs Tantivy (count=True) {pct(nlat, .5) / pct(tv['lat_count'], .5):.2f}x of Tantivy's "
@@ -347,8 +351,8 @@ def main():
         slowest = sorted(range(len(queries)), key=lambda i: -nlat[i])[:5]
         print("- slowest Newswire queries (ms, Newswire / Tantivy count=True, total): " + "; ".join(
             f"`{queries[i]}` {nlat[i]:.3f} / {tv['lat_count'][i]:.3f}, {nw['totals'][i]:,}" for i in slowest))
-        print(f"- build vs Tantivy: {tv['build'] / nw['buildSeconds']:.2f}x; vs FTS5: "
-              f"{sq['build'] / nw['buildSeconds']:.2f}x")
+        print(f"- build vs Tantivy: {tv['build'] / nw['buildSeconds']:.2f}x" + (
+            f"; vs FTS5: {sq['build'] / nw['buildSeconds']:.2f}x" if sq else ""))
         if nw.get("incrementalCount"):
             print(f"- Newswire live ingest: {nw['incrementalCount']:,} single-article upserts into a fresh index in "
                   f"{nw['incrementalSeconds']:.2f} s ({nw['incrementalCount'] / nw['incrementalSeconds']:,.0f}/s, "
