@@ -184,23 +184,35 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Writes the answer of a cached GET into the burst's buffer; false when this GET must go to the connection.
     private func answer(requestID: RequestID, idRange: Range<Int>, frameLength: Int) -> Bool {
-        // Look the id up in place: the range is at or after the reader index, and the frame is whole.
+        // Memory: this burst's answers count against the connection's budget, and against the server's while the
+        // socket has not taken them (checked once per read: one lock per burst, not per GET).
+        guard serverHasRoom else { return false }
+        // Look the id up in place (the range is at or after the reader index, and the frame is whole) and copy the
+        // answer under the cache's lock, so the entry is never retained; taken back if the connection refuses it.
         let start = idRange.lowerBound - cumulation.readerIndex
-        let entry = cumulation.withUnsafeReadableBytes { bytes in
-            server.recordCache.entry(forIDBytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + idRange.count)]))
+        let answerStart = pending.writerIndex
+        let clientMaxFrameLength = clientMaxFrameLength
+        let zlibThreshold = zlibThreshold
+        let payloadLength: Int?? = cumulation.withUnsafeReadableBytes { bytes in
+            server.recordCache.withEntry(
+                forIDBytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + idRange.count)])
+            ) { entry -> Int? in
+                guard entry.payload.readableBytes <= clientMaxFrameLength else { return nil }
+                let compressed = entry.sendsCompressed(zlibThreshold: zlibThreshold)
+                guard pending.readableBytes + entry.frameLength(compressed: compressed) <= Self.maxBurstBytes
+                else { return nil }
+                entry.writeFrame(requestID: requestID, compressed: compressed, into: &pending)
+                return entry.payload.readableBytes
+            }
         }
-        guard let entry, entry.payload.readableBytes <= clientMaxFrameLength else { return false }
-        let compressed = entry.sendsCompressed(zlibThreshold: zlibThreshold)
-        let size = entry.frameLength(compressed: compressed)
-        // Memory: this burst's answers count against the connection's budget, and against the server's from when
-        // they are written until the socket took them (checked once per read: one lock per burst, not per GET).
-        guard pending.readableBytes + size <= Self.maxBurstBytes, serverHasRoom,
-            connection.cachedGetArrived(requestID, framesPassedOn: framesPassedOn)
-        else { return false }
-        entry.writeFrame(requestID: requestID, compressed: compressed, into: &pending)
+        guard case .some(.some(let payloadLength)) = payloadLength else { return false }
+        guard connection.cachedGetArrived(requestID, framesPassedOn: framesPassedOn) else {
+            pending.moveWriterIndex(to: answerStart)
+            return false
+        }
         answered += 1
         bytesIn += frameLength
-        payloadBytes += entry.payload.readableBytes
+        payloadBytes += payloadLength
         return true
     }
 
