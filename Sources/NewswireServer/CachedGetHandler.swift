@@ -5,7 +5,7 @@ import NewswireProtocol
 /// Answers GETs of cached records on the event loop, straight from the received bytes, before the frame decoder:
 /// no `Frame` value, no task hop, no queue, and one write per read burst for all the answers it produced.
 ///
-/// It sits between the idle handler and the frame decoder and passes every frame it does not answer on to the
+/// It is the first handler to see received bytes (after TLS, when configured) and passes every frame it does not answer on to the
 /// decoder unchanged and in order, always whole: partial frames wait here until complete, so it always knows
 /// where the next frame starts, and it counts the frames it passes on. A header the decoder would reject (unknown
 /// version, reserved flags, oversized length) switches it to pass-through for good, so the decoder sees the bytes
@@ -16,6 +16,10 @@ import NewswireProtocol
 /// seen every frame passed on before it (so a reused id — a stream's included — is caught there), and within the
 /// in-flight limit. It answers only while the socket is writable, the burst's answers stay within the connection's
 /// answer budget, and the server-wide budget has room.
+///
+/// Being first, it also keeps the read-idle clock (PROTOCOL.md §6.4) the way NIO's `IdleStateHandler` does — the
+/// time of the last read burst, checked by one timer that re-arms for the remaining time — without a separate
+/// handler that every read, read-complete, write and flush would pass through.
 final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -52,11 +56,64 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// connection. A slow reader can hold at most one burst beyond the server-wide budget (SECURITY.md).
     static let maxBurstBytes = 256 << 10
 
-    init(server: ServerContext, limits: FrameLimits, connection: Connection) {
+    /// How long the connection may go without a read before the state machine hears of it (PROTOCOL.md §6.4).
+    private let idleTimeout: TimeAmount
+    /// Set by a read, cleared when its burst completes; while set the connection is not idle.
+    private var reading = false
+    private var lastReadTime = NIODeadline.distantPast
+    private var idleCheck: Scheduled<Void>?
+
+    init(server: ServerContext, limits: FrameLimits, connection: Connection, idleTimeout: TimeAmount) {
         self.server = server
         self.limits = limits
         self.connection = connection
+        self.idleTimeout = idleTimeout
     }
+
+    // MARK: Read-idle timeout
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { startIdleClock(context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startIdleClock(context: context)
+        context.fireChannelActive()
+    }
+
+    private func startIdleClock(context: ChannelHandlerContext) {
+        guard idleCheck == nil else { return }
+        lastReadTime = .now()
+        scheduleIdleCheck(context: context, at: lastReadTime + idleTimeout)
+    }
+
+    private func scheduleIdleCheck(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) {
+            self.checkIdle(context: context)
+        }
+    }
+
+    /// Runs when the connection may have been idle for `idleTimeout`: tells the state machine if so (and checks
+    /// again a whole timeout later, as `IdleStateHandler` does), otherwise re-arms for the time left.
+    private func checkIdle(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        let now = NIODeadline.now()
+        if reading {
+            scheduleIdleCheck(context: context, at: now + idleTimeout)
+        } else if now - lastReadTime >= idleTimeout {
+            scheduleIdleCheck(context: context, at: now + idleTimeout)
+            connection.idleTimedOut()
+        } else {
+            scheduleIdleCheck(context: context, at: lastReadTime + idleTimeout)
+        }
+    }
+
+    // MARK: Reads
 
     /// Called on the event loop once WELCOME has been handed to the channel.
     func welcomeSent(_ handshake: Handshake) {
@@ -66,6 +123,7 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        reading = true
         var incoming = unwrapInboundIn(data)
         if passThrough {
             forwardedThisBurst = true
@@ -126,23 +184,35 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Writes the answer of a cached GET into the burst's buffer; false when this GET must go to the connection.
     private func answer(requestID: RequestID, idRange: Range<Int>, frameLength: Int) -> Bool {
-        // Look the id up in place: the range is at or after the reader index, and the frame is whole.
+        // Memory: this burst's answers count against the connection's budget, and against the server's while the
+        // socket has not taken them (checked once per read: one lock per burst, not per GET).
+        guard serverHasRoom else { return false }
+        // Look the id up in place (the range is at or after the reader index, and the frame is whole) and copy the
+        // answer under the cache's lock, so the entry is never retained; taken back if the connection refuses it.
         let start = idRange.lowerBound - cumulation.readerIndex
-        let entry = cumulation.withUnsafeReadableBytes { bytes in
-            server.recordCache.entry(forIDBytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + idRange.count)]))
+        let answerStart = pending.writerIndex
+        let clientMaxFrameLength = clientMaxFrameLength
+        let zlibThreshold = zlibThreshold
+        let payloadLength: Int?? = cumulation.withUnsafeReadableBytes { bytes in
+            server.recordCache.withEntry(
+                forIDBytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + idRange.count)])
+            ) { entry -> Int? in
+                guard entry.payload.readableBytes <= clientMaxFrameLength else { return nil }
+                let compressed = entry.sendsCompressed(zlibThreshold: zlibThreshold)
+                guard pending.readableBytes + entry.frameLength(compressed: compressed) <= Self.maxBurstBytes
+                else { return nil }
+                entry.writeFrame(requestID: requestID, compressed: compressed, into: &pending)
+                return entry.payload.readableBytes
+            }
         }
-        guard let entry, entry.payload.readableBytes <= clientMaxFrameLength else { return false }
-        let compressed = entry.sendsCompressed(zlibThreshold: zlibThreshold)
-        let size = entry.frameLength(compressed: compressed)
-        // Memory: this burst's answers count against the connection's budget, and against the server's from when
-        // they are written until the socket took them (checked once per read: one lock per burst, not per GET).
-        guard pending.readableBytes + size <= Self.maxBurstBytes, serverHasRoom,
-            connection.cachedGetArrived(requestID, framesPassedOn: framesPassedOn)
-        else { return false }
-        entry.writeFrame(requestID: requestID, compressed: compressed, into: &pending)
+        guard case .some(.some(let payloadLength)) = payloadLength else { return false }
+        guard connection.cachedGetArrived(requestID, framesPassedOn: framesPassedOn) else {
+            pending.moveWriterIndex(to: answerStart)
+            return false
+        }
         answered += 1
         bytesIn += frameLength
-        payloadBytes += entry.payload.readableBytes
+        payloadBytes += payloadLength
         return true
     }
 
@@ -153,12 +223,15 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if reading {
+            lastReadTime = .now()
+            reading = false
+        }
         if pending.readableBytes > 0 {
             let wire = pending.readableBytes
-            let budget = server.responseBudget
-            _ = budget.take(wire, force: true)
-            context.writeAndFlush(wrapOutboundOut(pending)).whenComplete { _ in budget.give(wire) }
+            context.writeAndFlush(wrapOutboundOut(pending), promise: nil)
             pending.clear()
+            holdUnsentAnswers(context: context, wire: wire)
             server.statistics.recordCachedGets(
                 count: answered, bytesIn: bytesIn, wire: wire, uncompressedPayload: payloadBytes)
             answered = 0
@@ -173,6 +246,20 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// Counts the part of a burst's answers the socket did not take at once against the server-wide budget until
+    /// it leaves. At pipeline 1 the socket nearly always takes the whole write inside `writeAndFlush`, so the
+    /// common case costs one look at the channel's buffered bytes: no promise, no closure, no budget lock.
+    private func holdUnsentAnswers(context: ChannelHandlerContext, wire: Int) {
+        let buffered = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? wire
+        // Writes leave in order, so anything still buffered beyond this burst's answers was written before them.
+        let unsent = min(buffered, wire)
+        guard unsent > 0 else { return }
+        let budget = server.responseBudget
+        _ = budget.take(unsent, force: true)
+        // An empty write completes once everything written before it has left.
+        context.writeAndFlush(wrapOutboundOut(Self.emptyBuffer)).whenComplete { _ in budget.give(unsent) }
+    }
+
     /// At end of input, a partial frame still held here goes to the decoder, which reports it as before.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .some(.inputClosed) = event as? ChannelEvent { flushHeldBytes(context: context) }
@@ -180,6 +267,8 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
         flushHeldBytes(context: context)
         context.fireChannelInactive()
     }

@@ -2,9 +2,9 @@ import NIOCore
 import NewswireModel
 import NewswireProtocol
 
-/// Tells the connection's state machine when its handshake timeout (from accept) and its idle timeout (from
-/// `IdleStateHandler`) fire; the state machine decides what happens (PROTOCOL.md §6.3, §6.4). Sits after the frame
-/// decoder.
+/// Tells the connection's state machine when its handshake timeout (from accept) fires; the state machine decides
+/// what happens (PROTOCOL.md §6.3). Sits after the frame decoder. The idle timeout (§6.4) is kept by
+/// ``CachedGetHandler``, the first handler to see every read.
 final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Frame
     typealias InboundOut = Frame
@@ -35,13 +35,6 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler, RemovableChannelHan
         context.fireChannelInactive()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            connection.idleTimedOut()
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
 }
 
 extension Channel {

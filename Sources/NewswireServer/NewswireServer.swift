@@ -90,9 +90,10 @@ public final class NewswireServer: Service, Sendable {
                     let connection = Connection(id: id, context: serverContext, channel: channel)
                     let pipeline = channel.pipeline.syncOperations
                     if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try pipeline.addHandler(
-                        CachedGetHandler(server: serverContext, limits: frameLimits, connection: connection))
+                        CachedGetHandler(
+                            server: serverContext, limits: frameLimits, connection: connection,
+                            idleTimeout: idleTimeout))
                     try pipeline.addHandler(ByteToMessageHandler(NewswireFrameDecoder(limits: frameLimits)))
                     try pipeline.addHandler(
                         ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout, connection: connection))

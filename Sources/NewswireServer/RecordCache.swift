@@ -137,6 +137,22 @@ final class RecordCache: Sendable {
         }
     }
 
+    /// Runs `body` on the entry for the id whose UTF-8 bytes are `idBytes`, under the cache's lock and without
+    /// retaining the entry (the table keeps it alive meanwhile); nil when it is not cached. For the pipeline fast
+    /// path: a retain and release per GET write the entry's reference count, a cache line both event loops then
+    /// take from each other, and the lookup that follows misses on it.
+    func withEntry<Result>(forIDBytes idBytes: UnsafeRawBufferPointer, _ body: (Entry) -> Result) -> Result? {
+        let hash = RecordTable.hash(idBytes)
+        return state.withLockedValue { state in
+            guard let result = state.table.withEntry(idBytes, hash: hash, body) else {
+                state.misses += 1
+                return nil
+            }
+            state.hits += 1
+            return result
+        }
+    }
+
     /// The invalidation epoch: read it before reading a record from the store, and pass it to
     /// ``insert(_:readAt:)``.
     var epoch: UInt64 { state.withLockedValue { $0.epoch } }
@@ -272,6 +288,31 @@ struct RecordTable {
         guard let index = slot(of: key, hash: Self.hash(key)), entries[index] === entry else { return false }
         _ = remove(at: index)
         return true
+    }
+
+    /// Calls `body` with the entry for `key`, borrowed from the table without a retain; nil when absent.
+    func withEntry<Result>(_ key: UnsafeRawBufferPointer, hash: UInt64, _ body: (RecordCache.Entry) -> Result)
+        -> Result?
+    {
+        // `Optional` of a class reference is one pointer, zero for nil: read the slot as that pointer, so finding
+        // the entry copies no reference.
+        entries.withUnsafeBytes { slots in
+            var index = Int(truncatingIfNeeded: hash) & mask
+            while true {
+                let stored = hashes[index]
+                if stored == 0 { return nil }
+                if stored == hash, let pointer = slots.load(fromByteOffset: index * MemoryLayout<UnsafeRawPointer?>.stride,
+                    as: UnsafeRawPointer?.self)
+                {
+                    let found = Unmanaged<RecordCache.Entry>.fromOpaque(pointer)._withUnsafeGuaranteedRef {
+                        entry -> Result? in
+                        Self.equal(entry.idBytes, key) ? body(entry) : nil
+                    }
+                    if let found { return found }
+                }
+                index = (index + 1) & mask
+            }
+        }
     }
 
     private mutating func remove(at removed: Int) -> RecordCache.Entry? {

@@ -100,6 +100,51 @@ struct CachedGetFastPathTests {
         }
     }
 
+    @Test("cached answers the socket has not taken count against the server-wide budget until they are read")
+    func unsentAnswersHoldTheBudget() async throws {
+        try await withLoopbackServer(articles: 3) { server in
+        let plainHello = Request.hello(HelloMessage(clientName: "fast-path-test"))
+        let probe = try RawConnection(port: server.port)
+        probe.send(requestBytes([(plainHello, 0)]))
+        _ = try probe.receive(1)
+        var probeID: UInt32 = 1
+        func queuedBytes() throws -> Int64 {
+            probe.send(requestBytes([(.stats, probeID)]))
+            probeID += 1
+            let frame = try #require(try probe.receive(1).first)
+            for entry in try StatsMessage(decoding: frame.payload).entries where entry.name == "responses.queued_bytes" {
+                if case .integer(let value) = entry.value { return value }
+            }
+            Issue.record("STATS has no responses.queued_bytes")
+            return -1
+        }
+        // A reader with a tiny receive buffer that reads nothing until told: once the kernel's buffers are full,
+        // the server holds the rest of its cached answers.
+        let reader = try RawConnection(port: server.port, receiveBufferBytes: 4096)
+        let get = Request.get(GetMessage(id: ArticleID("load-1")))
+        reader.send(requestBytes([(plainHello, 0), (get, 1)]))
+        #expect(try reader.receive(2).map(\.opcode) == [.welcome, .article])
+        var sent: UInt32 = 1
+        var queued: Int64 = 0
+        while queued == 0, sent < 20_000 {
+            reader.send(requestBytes((1...16).map { (get, sent + UInt32($0)) }))
+            sent += 16
+            queued = try queuedBytes()
+        }
+        #expect(queued > 0, "the server never held an unsent answer")
+        // Reading everything lets the answers leave, and every byte held comes back to the budget.
+        let answers = try reader.receive(Int(sent) - 1)
+        #expect(answers.count == Int(sent) - 1)
+        #expect(answers.allSatisfy { $0.opcode == .article })
+        var attempts = 0
+        repeat {
+            queued = try queuedBytes()
+            attempts += 1
+        } while queued != 0 && attempts < 1_000
+        #expect(queued == 0)
+        }
+    }
+
     @Test("a cached GET split byte by byte is answered, and a header the decoder rejects still gets its error")
     func splitFramesAndBadHeaders() async throws {
         try await withLoopbackServer(articles: 2) { server in
