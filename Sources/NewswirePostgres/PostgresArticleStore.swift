@@ -18,8 +18,9 @@ import PostgresNIO
 ///
 /// **The change feed never skips.** A plain sequence is not enough: two transactions can take positions 10 and
 /// 11 and commit in the order 11, 10, so a follower that read up to 11 never sees 10. Here every write first takes
-/// a transaction-scoped advisory lock (``writeLockKey``), then reads the current position and assigns the next
-/// ones, and PostgreSQL makes a commit visible before it releases the transaction's locks. So the writer of
+/// an advisory lock (``writeLockKey``), then reads the current position and assigns the next ones, and releases
+/// the lock only after its COMMIT returned, which is after the commit is visible (``underWriteLock``, two round
+/// trips per write). So the writer of
 /// position `p + 1` starts assigning only after position `p` is visible: positions become visible in order, and a
 /// reader that sees `p` sees everything below it. The feed is read in one statement (one snapshot) that merges
 /// rows and tombstones by position.
@@ -27,7 +28,7 @@ import PostgresNIO
 /// **Group commit stays.** A batch is one transaction: one multi-row upsert (`unnest` of arrays), one tombstone
 /// clean-up, one position update, whatever the batch size.
 ///
-/// Durability: a call returns after PostgreSQL's COMMIT did, which (with `synchronous_commit` on, the default)
+/// Durability: a call returns after PostgreSQL's COMMIT did (inside `newswire_commit`, before its CALL answers), which (with `synchronous_commit` on, the default)
 /// means the WAL is flushed on the primary and, when `synchronous_standby_names` names a standby, on it too.
 /// Writers notify `newswire_changes` in the same transaction, so listeners wake when the commit is visible.
 public final class PostgresArticleStore: SharedArticleStore {
@@ -61,7 +62,7 @@ public final class PostgresArticleStore: SharedArticleStore {
         }
     }
 
-    /// The advisory lock every write holds until its commit (a constant: "news" in ASCII).
+    /// The advisory lock every write holds until its commit returned (a constant: "news" in ASCII).
     public static let writeLockKey: Int64 = 0x6E65_7773
     /// The advisory lock that serializes schema creation when several nodes start at once.
     static let schemaLockKey: Int64 = 0x6E65_7774
