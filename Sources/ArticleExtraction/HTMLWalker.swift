@@ -159,7 +159,10 @@ final class Walker {
         }
         // ASCII whitespace alone collapses to nothing, as `normalizeSpacesCounting` would find.
         guard bufferHasNonBlank else { return }
-        let (text, visible, punctuation) = buffer.withUnsafeBufferPointer { Text.normalizeSpacesCounting(utf8: $0) }
+        // Whitespace at either end collapses away: the indentation around a block's text is not decoded.
+        let (text, visible, punctuation) = buffer.withUnsafeBufferPointer {
+            Text.normalizeSpacesCounting(utf8: Self.trimmingASCIIBlanks($0))
+        }
         guard !text.isEmpty else { return }
         let ownerDepth = min(bufferMinDepth, stack.count)
         let owner = ownerDepth > 0 ? stack[ownerDepth - 1] : 0
@@ -198,6 +201,15 @@ final class Walker {
     @inline(__always) static func hasNonBlank(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         for b in bytes where b != 0x20 && (b < 0x09 || b > 0x0D) { return true }
         return false
+    }
+
+    /// The bytes without ASCII whitespace at either end.
+    @inline(__always) static func trimmingASCIIBlanks(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        var start = 0
+        var end = bytes.count
+        while start < end, bytes[start] == 0x20 || (bytes[start] >= 0x09 && bytes[start] <= 0x0D) { start += 1 }
+        while end > start, bytes[end - 1] == 0x20 || (bytes[end - 1] >= 0x09 && bytes[end - 1] <= 0x0D) { end -= 1 }
+        return UnsafeBufferPointer(rebasing: bytes[start..<end])
     }
 
     /// The value of attribute `wanted` (lowercase ASCII; the HTML parser lowercases attribute names).
