@@ -133,6 +133,9 @@ final class Walker {
     @exclusivity(unchecked) var headingLevel = 0
     /// The current block's text as libxml2 gave it (UTF-8), decoded once when the block ends.
     @exclusivity(unchecked) var buffer: [UInt8] = []
+    /// The buffer holds a byte other than ASCII whitespace. Most blocks between tags are indentation only: they
+    /// end as no block, so they skip decoding (and its allocation) at `flush`.
+    @exclusivity(unchecked) var bufferHasNonBlank = false
     @exclusivity(unchecked) var bufferLinkVisible = 0
     @exclusivity(unchecked) var bufferMinDepth = Int.max
     /// Inside an element whose content is skipped (script, style, hidden…): its nesting depth.
@@ -150,11 +153,16 @@ final class Walker {
     func flush() {
         defer {
             buffer.removeAll(keepingCapacity: true)
+            bufferHasNonBlank = false
             bufferLinkVisible = 0
             bufferMinDepth = stack.count
         }
-        guard !buffer.isEmpty else { return }
-        let (text, visible, punctuation) = buffer.withUnsafeBufferPointer { Text.normalizeSpacesCounting(utf8: $0) }
+        // ASCII whitespace alone collapses to nothing, as `normalizeSpacesCounting` would find.
+        guard bufferHasNonBlank else { return }
+        // Whitespace at either end collapses away: the indentation around a block's text is not decoded.
+        let (text, visible, punctuation) = buffer.withUnsafeBufferPointer {
+            Text.normalizeSpacesCounting(utf8: Self.trimmingASCIIBlanks($0))
+        }
         guard !text.isEmpty else { return }
         let ownerDepth = min(bufferMinDepth, stack.count)
         let owner = ownerDepth > 0 ? stack[ownerDepth - 1] : 0
@@ -179,11 +187,29 @@ final class Walker {
                 if !first { flush() }
                 first = false
                 buffer.append(contentsOf: line)
+                if !bufferHasNonBlank { bufferHasNonBlank = Self.hasNonBlank(UnsafeBufferPointer(rebasing: line)) }
             }
         } else {
             buffer.append(contentsOf: chunk)
+            if !bufferHasNonBlank { bufferHasNonBlank = Self.hasNonBlank(chunk) }
             if linkDepth > 0 { bufferLinkVisible += Text.visibleCount(utf8: chunk) }
         }
+    }
+
+    /// Whether the bytes hold anything but ASCII whitespace (space, tab, line feed, vertical tab, form feed,
+    /// carriage return).
+    @inline(__always) static func hasNonBlank(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for b in bytes where b != 0x20 && (b < 0x09 || b > 0x0D) { return true }
+        return false
+    }
+
+    /// The bytes without ASCII whitespace at either end.
+    @inline(__always) static func trimmingASCIIBlanks(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        var start = 0
+        var end = bytes.count
+        while start < end, bytes[start] == 0x20 || (bytes[start] >= 0x09 && bytes[start] <= 0x0D) { start += 1 }
+        while end > start, bytes[end - 1] == 0x20 || (bytes[end - 1] >= 0x09 && bytes[end - 1] <= 0x0D) { end -= 1 }
+        return UnsafeBufferPointer(rebasing: bytes[start..<end])
     }
 
     /// The value of attribute `wanted` (lowercase ASCII; the HTML parser lowercases attribute names).
