@@ -428,6 +428,20 @@ final class Connection: Sendable {
         for watch in shared.withLockedValue({ Array($0.watches.values) }) { watch.end(reason) }
     }
 
+    /// The watch hub's fast path for a live event: queues its WATCH_EVENT frame at once when the stream is live,
+    /// the frame fits the client's limit and the connection has room, without waking the writer (see
+    /// ``WatchSink``). False otherwise: the event then goes through the watch's buffer and ``sendWatchEvent``.
+    func queueWatchEventIfRoom(_ event: WatchEventMessage, requestID: RequestID) -> Bool {
+        let frame = OutboundFrame(.watchEvent(event), requestID: requestID, moreToFollow: true)
+        guard frame.uncompressedPayloadLength <= clientMaxFrameLength, isLive(requestID) else { return false }
+        return queue.enqueueIfRoom(frame)
+    }
+
+    /// Hands what ``queueWatchEventIfRoom`` queued to the writer.
+    func flushWatchEvents() {
+        queue.wakeWriter()
+    }
+
     /// Sends one WATCH_EVENT frame (more-to-follow), waiting for room in this connection's answer budget. False
     /// when the stream should stop (cancelled, answered by shutdown, or the connection is gone); throws
     /// OVERLOADED when the server as a whole has no room, and LIMIT_EXCEEDED when the frame is larger than the

@@ -176,6 +176,32 @@ final class OutboundQueue: Sendable {
         return queued
     }
 
+    /// Queues a stream frame at once when this connection and the server have room for it (what ``reserve(_:)``
+    /// would admit without waiting), without waking the writer: the caller queues several and then calls
+    /// ``wakeWriter()`` once, so they leave in one write. False when there is no room or the connection is gone.
+    func enqueueIfRoom(_ frame: OutboundFrame) -> Bool {
+        let size = frame.approximateSize
+        return state.withLockedValue { state in
+            guard !state.finished else { return false }
+            let held = state.queuedBytes + state.reservedBytes
+            guard held == 0 || held + size <= budget, global.take(size) else { return false }
+            state.queuedBytes += size
+            state.peakBytes = max(state.peakBytes, state.queuedBytes + state.reservedBytes)
+            state.items.append(.frame(frame))
+            return true
+        }
+    }
+
+    /// Wakes the writer if it waits and something is queued (after ``enqueueIfRoom(_:)``).
+    func wakeWriter() {
+        let writer: CheckedContinuation<Void, Never>? = state.withLockedValue { state in
+            guard !state.items.isEmpty else { return nil }
+            defer { state.writerWaiting = nil }
+            return state.writerWaiting
+        }
+        writer?.resume()
+    }
+
     /// Gives back a reservation that produced nothing.
     func release(reserved: Int) {
         guard reserved > 0 else { return }

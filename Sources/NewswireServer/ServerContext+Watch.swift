@@ -139,7 +139,8 @@ extension ServerContext {
             }
             covered = watch.after
         }
-        // Live.
+        // Live: the hub queues events on the connection itself while it has room; this task sends the rest.
+        watch.goLive(WatchSink(connection: connection, requestID: requestID))
         while true {
             switch await watch.next() {
             case .ended(let reason):

@@ -46,6 +46,8 @@ final class WatchHub: Sendable {
         var snippetsBuilt = LagHistogram()
         var offered = LagHistogram()
         var streamed = LagHistogram()
+        /// Connections the hub queued events on directly during the batch being distributed, to flush after it.
+        var queuedOn: [ObjectIdentifier: Connection] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -143,7 +145,7 @@ final class WatchHub: Sendable {
         let snippetsDone = ContinuousClock.now
         let took = (snippetsDone - started).nanoseconds
         var records: [Int: ArticleRecord] = [:]
-        state.withLockedValue { state in
+        let queuedOn = state.withLockedValue { state in
             // Back to the first matcher's query ids and the batch's change indexes, in commit order.
             var result = StandingQueryMatches(matches: [], deletions: [], evaluatedQueries: 0, evaluatedPairs: 0)
             for (part, matched) in matchedAll.enumerated() {
@@ -235,7 +237,11 @@ final class WatchHub: Sendable {
             state.matched.record(matchDone - started)
             state.snippetsBuilt.record(snippetsDone - matchDone)
             state.offered.record(.now - snippetsDone)
+            defer { state.queuedOn = [:] }
+            return state.queuedOn
         }
+        // One write per connection for the whole batch's directly queued events.
+        for connection in queuedOn.values { connection.flushWatchEvents() }
         signalDistributed()
     }
 
@@ -274,6 +280,10 @@ final class WatchHub: Sendable {
     private func deliver(_ event: QueuedWatchEvent, to watch: Watch, _ state: inout State) {
         switch watch.offer(event) {
         case .accepted, .ignored: break
+        case .sent(let connection):
+            state.eventsSent += 1
+            state.streamed.record(.now - event.offered)
+            state.queuedOn[ObjectIdentifier(connection)] = connection
         case .cutOff(let dropped):
             state.cutoffs += 1
             state.eventsDropped += Int64(dropped)
@@ -330,7 +340,8 @@ final class WatchHub: Sendable {
     /// hub's distributed position when nothing is waiting in its buffer.
     func coveredPosition(of watch: Watch, lastSent: UInt64) -> UInt64 {
         state.withLockedValue { state in
-            watch.isIdle ? max(lastSent, max(watch.after, min(state.distributed, state.received))) : lastSent
+            let lastSent = max(lastSent, watch.lastSentDirectly)
+            return watch.isIdle ? max(lastSent, max(watch.after, min(state.distributed, state.received))) : lastSent
         }
     }
 
@@ -384,6 +395,8 @@ final class Watch: Sendable {
 
     enum Offer {
         case accepted, ignored, dropped
+        /// Queued on the connection at once (see ``goLive(_:)``); flush the connection after the batch.
+        case sent(Connection)
         case cutOff(dropped: Int)
     }
 
@@ -398,6 +411,10 @@ final class Watch: Sendable {
         var end: End?
         var waiter: CheckedContinuation<Next, Never>?
         var taking = false
+        /// Set once the stream's task sends live events: the hub may then queue them on the connection itself.
+        var sink: WatchSink?
+        /// Position of the last event the hub queued on the connection itself.
+        var lastSentDirectly: UInt64 = 0
     }
 
     let queryID: StandingQueryID
@@ -422,6 +439,14 @@ final class Watch: Sendable {
         guard event.message.position > after else { return .ignored }
         let (result, waiter): (Offer, CheckedContinuation<Next, Never>?) = state.withLockedValue { state in
             guard state.end == nil else { return (.dropped, nil) }
+            // Nothing waits before it and the connection has room: queued at once, with no task switch (the
+            // stream's task stays parked until the connection is full or the watch ends).
+            if let sink = state.sink, state.head == state.buffer.count, !state.taking,
+                sink.connection.queueWatchEventIfRoom(event.built(), requestID: sink.requestID)
+            {
+                state.lastSentDirectly = event.message.position
+                return (.sent(sink.connection), nil)
+            }
             if let waiter = state.waiter {
                 state.waiter = nil
                 state.taking = true
@@ -441,6 +466,15 @@ final class Watch: Sendable {
         waiter?.resume(returning: .event(event))
         return result
     }
+
+    /// The stream's task has replayed what it had to and sends live events from now on: the hub may queue
+    /// events on `sink` itself while nothing waits in the buffer (the task sends what does).
+    func goLive(_ sink: WatchSink) {
+        state.withLockedValue { $0.sink = sink }
+    }
+
+    /// Position of the last event the hub queued on the connection itself (0 if none).
+    var lastSentDirectly: UInt64 { state.withLockedValue { $0.lastSentDirectly } }
 
     /// Ends the watch (cancel, shutdown, connection gone); the stream's task wakes and finishes it.
     func end(_ reason: End) {
@@ -487,6 +521,12 @@ final class Watch: Sendable {
     func sent() {
         state.withLockedValue { $0.taking = false }
     }
+}
+
+/// Where the hub queues a live watch's events itself: its connection and stream.
+struct WatchSink: Sendable {
+    let connection: Connection
+    let requestID: RequestID
 }
 
 /// An event waiting for a watch's stream task. Its snippet, when the query asks for one, is built there (on the
