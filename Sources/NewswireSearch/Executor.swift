@@ -16,6 +16,8 @@ struct Executor {
         let pattern: TermPattern
         let scope: ParsedQuery.Scope
         let plan: PatternPlan
+        /// The plan's terms, computed once (``PatternPlan/terms`` builds an array per call; segments read it).
+        let terms: [TermRef]
         let kind: TextKind
         /// Relative offset of each plan term (positional plans).
         let offsets: [Int32]
@@ -53,7 +55,9 @@ struct Executor {
                 if let i = texts.firstIndex(where: { $0.scope == scope && $0.pattern == pattern }) { return .text(i) }
                 var plan = PatternPlan(pattern)
                 // A phrase's idf is its rarest term's: a cheap, stable stand-in for the phrase's own frequency.
-                let df = plan.terms.map { state.documentFrequency($0) }.min() ?? 0
+                var df = Int.max
+                for term in plan.terms { df = min(df, state.documentFrequency(term)) }
+                if df == .max { df = 0 }
                 let kind: TextKind
                 var offsets: [Int32] = []
                 switch plan {
@@ -69,7 +73,7 @@ struct Executor {
                 }
                 texts.append(
                     Text(
-                        pattern: pattern, scope: scope, plan: plan, kind: kind, offsets: offsets,
+                        pattern: pattern, scope: scope, plan: plan, terms: plan.terms, kind: kind, offsets: offsets,
                         idf: Scoring.idf(documentFrequency: df, documentCount: state.liveCount),
                         documentFrequency: df))
                 return .text(texts.count - 1)
@@ -84,13 +88,18 @@ struct Executor {
             }
         }
         for group in query.groups {
-            let compiled = group.map { $0.map(compile) }
-            if compiled.count == 1 { required.append(contentsOf: compiled[0]) } else { optionalGroups.append(compiled) }
+            if group.count == 1 {
+                for condition in group[0] { required.append(compile(condition)) }
+            } else {
+                optionalGroups.append(group.map { $0.map(compile) })
+            }
         }
-        // Filters first (cheap), then texts in the order given.
-        required = required.filter { if case .text = $0 { return false } else { return true } }
-            + required.filter { if case .text = $0 { return true } else { return false } }
-        exclusions = query.exclusions.map { $0.map(compile) }
+        // Filters first (cheap), then texts in the order given; most queries hold texts only and need no reorder.
+        func isText(_ condition: Compiled) -> Bool { if case .text = condition { return true } else { return false } }
+        if required.contains(where: { !isText($0) }) {
+            required = required.filter { !isText($0) } + required.filter(isText)
+        }
+        if !query.exclusions.isEmpty { exclusions = query.exclusions.map { $0.map(compile) } }
         if !request.sources.isEmpty {
             let wanted = Set(request.sources)
             requestSources = state.sources.values.map { wanted.contains($0) }
@@ -133,7 +142,7 @@ struct Executor {
         func weight(_ text: Text) -> Int {
             switch text.kind {
             case .single: return 1
-            case .positional: return 2 * text.plan.terms.count
+            case .positional: return 2 * text.terms.count
             case .verifyText: return 256  // re-analyses each candidate's text
             }
         }
@@ -210,11 +219,16 @@ struct Executor {
     }
 
     func makeContext(_ segment: Segment, base: UnsafePointer<UInt8>) -> SegmentContext {
-        var context = SegmentContext(segment: segment, capacity: texts.reduce(0) { $0 + $1.plan.terms.count })
+        let capacity = texts.reduce(0) { $0 + $1.terms.count }
+        var context = SegmentContext(segment: segment, capacity: capacity)
+        context.textLower.reserveCapacity(texts.count)
+        context.textUpper.reserveCapacity(texts.count)
+        context.textPresent.reserveCapacity(texts.count)
+        context.cursorOffsets.reserveCapacity(capacity)
         for text in texts {
             let start = context.cursorCount
             var present = true
-            for (n, ref) in text.plan.terms.enumerated() {
+            for (n, ref) in text.terms.enumerated() {
                 guard let t = segment.term(ref) else {
                     present = false
                     break
@@ -370,8 +384,13 @@ struct Executor {
         for s in state.segments.indices { collect(segment: s, into: &sink) }
         let ranked = sink.collector.sorted()
         let page = ranked.dropFirst(max(0, request.offset)).prefix(max(0, request.limit))
-        let snippetPatterns = SnippetPatterns(texts.filter { $0.scope == .titleOrBody }.map(\.pattern))
-        var scratch = SnippetScratch()
+        // Snippet patterns and buffers are built only for a page that asks for snippets.
+        var snippetPatterns: SnippetPatterns? = nil
+        var scratch: SnippetScratch? = nil
+        if request.includeSnippets {
+            snippetPatterns = SnippetPatterns(texts.filter { $0.scope == .titleOrBody }.map(\.pattern))
+            scratch = SnippetScratch()
+        }
         let hits = page.map { candidate in
             let segment = state.segments[Int(candidate.segment)]
             let doc = Int(candidate.doc)
@@ -379,10 +398,10 @@ struct Executor {
                 id: segment.id(doc), title: segment.title(doc),
                 source: segment.sourceIDs[doc] >= 0 ? state.sources.values[Int(segment.sourceIDs[doc])] : nil,
                 publishedAt: segment.publishedAt(doc), score: candidate.score)
-            if request.includeSnippets {
+            if let snippetPatterns, scratch != nil {
                 (hit.snippet, hit.highlights) = segment.withBody(doc) { body in
                     SnippetBuilder.snippet(
-                        utf16: body, patterns: snippetPatterns, scratch: &scratch, length: request.snippetLength)
+                        utf16: body, patterns: snippetPatterns, scratch: &scratch!, length: request.snippetLength)
                 }
             }
             return hit

@@ -9,7 +9,7 @@ struct FacetAccumulator {
     private let state: IndexState
 
     init(fields: [FacetField], state: IndexState) {
-        self.fields = Array(Set(fields)).sorted()
+        self.fields = fields.isEmpty ? [] : Array(Set(fields)).sorted()
         self.state = state
         sourceCounts = fields.contains(.source) ? Array(repeating: 0, count: state.sources.count) : []
         monthCounts = fields.contains(.month) ? Array(repeating: 0, count: state.months.count) : []

@@ -172,26 +172,39 @@ struct QueryParser {
 
     /// Reads a quoted phrase or a bare token (up to whitespace or a quote).
     private mutating func readValue() throws(QueryError) -> (String, Bool) {
-        var view = String.UnicodeScalarView()
         if index < scalars.count, Self.isOpenQuote(scalars[index]) {
             let open = index
             index += 1
             let start = index
             while index < scalars.count, !Self.isCloseQuote(scalars[index]) { index += 1 }
-            view.append(contentsOf: scalars[start..<index])
             guard index < scalars.count else {
                 throw QueryError(position: open, message: "unterminated quote: add a closing \" to end the phrase")
             }
+            let phrase = scalars[start..<index]
             index += 1
-            if view.allSatisfy(Self.isSpace) {
+            if phrase.allSatisfy(Self.isSpace) {
                 throw QueryError(position: open, message: "empty phrase \"\": put the words to match between the quotes")
             }
-            return (String(view), true)
+            return (Self.string(phrase), true)
         }
         let start = index
         while index < scalars.count, !Self.isSpace(scalars[index]), !Self.isOpenQuote(scalars[index]) { index += 1 }
-        view.append(contentsOf: scalars[start..<index])
-        return (String(view), false)
+        return (Self.string(scalars[start..<index]), false)
+    }
+
+    /// The scalars as a String, UTF-8 encoded straight into its storage (appending scalars to a
+    /// `String.UnicodeScalarView` one by one costs several times more, and this runs for every token).
+    private static func string(_ scalars: ArraySlice<Unicode.Scalar>) -> String {
+        String(unsafeUninitializedCapacity: scalars.count * 4) { buffer in
+            var count = 0
+            for scalar in scalars {
+                UTF8.encode(scalar) { byte in
+                    buffer[count] = byte
+                    count += 1
+                }
+            }
+            return count
+        }
     }
 
     private func fieldConditions(
