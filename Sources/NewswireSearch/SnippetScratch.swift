@@ -295,11 +295,23 @@ struct SnippetScratch {
     ) {
         let units = storage.units
         let origins = storage.origins
+        // Units past the prefix (analysed for a longer one of the same body) are not this call's: they are the
+        // last ones (source offsets grow with units), found from the end rather than tested unit by unit.
+        var unitEnd = storage.unitCount
+        while unitEnd > 0, Int(origins[Int(units[unitEnd - 1].start)]) >= sourceCount { unitEnd -= 1 }
+        patterns.firstCJK.withUnsafeBufferPointer { firstCJK in
+            match(patterns, firstCJK: firstCJK, units: unitEnd, sourceCount: sourceCount, into: &occurrences)
+        }
+    }
+
+    private func match(
+        _ patterns: SnippetPatterns, firstCJK: UnsafeBufferPointer<UInt32>, units unitEnd: Int, sourceCount: Int,
+        into occurrences: inout [SnippetBuilder.Occurrence]
+    ) {
+        let units = storage.units
+        let origins = storage.origins
         let normalizedCount = storage.normalizedCount
-        let firstCJK = patterns.firstCJK
-        outer: for i in 0..<storage.unitCount {
-            // Units past the prefix (analysed for a longer one of the same body) are not this call's.
-            if Int(origins[Int(units[i].start)]) >= sourceCount { break }
+        outer: for i in 0..<unitEnd {
             let cjk = units[i].cjk
             for p in firstCJK.indices where firstCJK[p] == cjk {
                 guard cjk != 0 || unit(i, matches: patterns.patterns[p].elements[0], word: patterns.words[p][0]),
