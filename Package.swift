@@ -190,7 +190,10 @@ let package = Package(
 
         // Drives the crash-safety and soak scripts (benchmarks/crash, benchmarks/soak) over the protocol.
         .executableTarget(
-            name: "newswire-hardening", dependencies: ["NewswireModel", "NewswireClient"]),
+            name: "newswire-hardening",
+            dependencies: [
+                "NewswireModel", "NewswireClient", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
 
         // The DocC getting-started code, compiled with the package (GettingStarted.md shows it verbatim).
         .executableTarget(name: "ClientQuickStart", dependencies: ["NewswireClient"], path: "Examples/ClientQuickStart"),

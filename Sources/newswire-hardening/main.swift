@@ -17,6 +17,7 @@
 // PORT may also be HOST:PORT, or several HOST:PORT separated by commas (cluster nodes: the client moves a failed
 // node's requests to another one, retrying up to twice).
 import Foundation
+import NIOConcurrencyHelpers
 import NewswireClient
 
 func fail(_ message: String, code: Int32 = 1) -> Never {
@@ -232,14 +233,14 @@ func lag(writeNode: String, readNode: String, token: String, count: Int, stopFil
     }
     let marker = "lagprobe" + word(run)
     /// Acknowledgement instants of the probes written and not yet found, by id.
-    let pending = Locked<[String: ContinuousClock.Instant]>([:])
-    let writing = Locked(true)
+    let pending = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    let writing = NIOLockedValueBox(true)
     do {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // A probe every 50 ms, each PUT on its own task, whether or not the previous ones are acknowledged
                 // or searchable yet: the samples cover the whole run at an even rate instead of one per lag.
-                defer { writing.withLock { $0 = false } }
+                defer { writing.withLockedValue { $0 = false } }
                 try await withThrowingTaskGroup(of: Void.self) { probes in
                     for n in 0..<count {
                         if let stopFile, FileManager.default.fileExists(atPath: stopFile) { break }
@@ -251,7 +252,7 @@ func lag(writeNode: String, readNode: String, token: String, count: Int, stopFil
                                 paragraphs: ["集群复制延迟探针 \(marker)。"], language: "zh")
                             _ = try await writer.put([article])
                             let acknowledged = ContinuousClock.now
-                            pending.withLock { $0[id] = acknowledged }
+                            pending.withLockedValue { $0[id] = acknowledged }
                         }
                         try await Task.sleep(until: next)
                     }
@@ -264,15 +265,17 @@ func lag(writeNode: String, readNode: String, token: String, count: Int, stopFil
                 var found: Set<String> = []
                 let giveUp = ContinuousClock.now + .seconds(600)
                 while ContinuousClock.now < giveUp {
-                    let stillWriting = writing.withLock { $0 }
-                    let outstanding = pending.withLock { $0 }
+                    let stillWriting = writing.withLockedValue { $0 }
+                    let outstanding = pending.withLockedValue { $0 }
                     if !stillWriting && outstanding.isEmpty { return }
                     let page = try await reader.search(
                         SearchRequest(text: marker, limit: min(10_000, count), includeSnippets: false))
                     let now = ContinuousClock.now
                     let seen = page.hits.map(\.id.rawValue).filter { !found.contains($0) }
                     for id in seen {
-                        guard let acknowledged = pending.withLock({ $0.removeValue(forKey: id) }) else { continue }
+                        guard let acknowledged = pending.withLockedValue({ $0.removeValue(forKey: id) }) else {
+                            continue
+                        }
                         found.insert(id)
                         let lag = now - acknowledged
                         let milliseconds =
@@ -282,7 +285,7 @@ func lag(writeNode: String, readNode: String, token: String, count: Int, stopFil
                     }
                     try await Task.sleep(for: .milliseconds(2))
                 }
-                fail("lag probe: \(pending.withLock { $0.count }) probes never became searchable on \(readNode)")
+                fail("lag probe: \(pending.withLockedValue { $0.count }) probes never became searchable on \(readNode)")
             }
             try await group.waitForAll()
         }
@@ -291,18 +294,6 @@ func lag(writeNode: String, readNode: String, token: String, count: Int, stopFil
     }
     await writer.shutdown()
     await reader.shutdown()
-}
-
-/// A value shared between tasks, behind a lock.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
 }
 
 /// The longest run of Han characters in `text` (at most 12), a phrase the index must find.
