@@ -145,18 +145,7 @@ struct PostgresConnectionTests {
     /// the one the follower has applied.
     @Test("a change notification that arrived before the wait ends the wait for that position at once")
     func notificationBeforeWait() async throws {
-        try await runBlocking {
-            let url = try SharedTestPostgres.freshDatabaseURL()
-            let writer = try PostgresArticleStore(url: url)
-            let follower = try PostgresArticleStore(url: url)
-            defer {
-                try? writer.close()
-                try? follower.close()
-            }
-            try waitUntil("the follower's listener connects", timeout: 120) {
-                follower.waitForChanges(after: 0, timeout: .milliseconds(1))  // (re)connects it when needed
-                return follower.isListening
-            }
+        try await withWriterAndListeningFollower { writer, follower in
             _ = try writer.upsert([sampleArticle("notified-1")])
             let position = try writer.latestSequence
             try waitUntil("the notification reaches the follower", timeout: 120) {
@@ -172,18 +161,7 @@ struct PostgresConnectionTests {
     /// commit arrived. Applied positions are forgotten; a later commit keeps its own arrival time.
     @Test("the commit time of the oldest unapplied change is its notification's arrival, and none once applied")
     func commitTimeOfFirstUnappliedChange() async throws {
-        try await runBlocking {
-            let url = try SharedTestPostgres.freshDatabaseURL()
-            let writer = try PostgresArticleStore(url: url)
-            let follower = try PostgresArticleStore(url: url)
-            defer {
-                try? writer.close()
-                try? follower.close()
-            }
-            try waitUntil("the follower's listener connects", timeout: 120) {
-                follower.waitForChanges(after: 0, timeout: .milliseconds(1))
-                return follower.isListening
-            }
+        try await withWriterAndListeningFollower { writer, follower in
             let beforeFirst = ContinuousClock.now
             _ = try writer.upsert([sampleArticle("lag-1"), sampleArticle("lag-2")])
             let first = try writer.latestSequence
@@ -199,6 +177,26 @@ struct PostgresConnectionTests {
             #expect(secondArrival >= firstArrival)
             #expect(follower.commitTime(ofFirstChangeAfter: second) == nil)
             #expect(follower.commitTime(ofFirstChangeAfter: 0) == nil, "applied positions were forgotten")
+        }
+    }
+
+    /// A writer and a follower on one fresh database, the follower's change listener connected.
+    private func withWriterAndListeningFollower(
+        _ body: (PostgresArticleStore, PostgresArticleStore) throws -> Void
+    ) async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let writer = try PostgresArticleStore(url: url)
+            let follower = try PostgresArticleStore(url: url)
+            defer {
+                try? writer.close()
+                try? follower.close()
+            }
+            try waitUntil("the follower's listener connects", timeout: 120) {
+                follower.waitForChanges(after: 0, timeout: .milliseconds(1))  // (re)connects it when needed
+                return follower.isListening
+            }
+            try body(writer, follower)
         }
     }
 }
