@@ -236,8 +236,8 @@ extension Executor {
         guard !context.isDeleted(d) else { return }
         let lower = context.textLower[i]
         let upper = context.textUpper[i]
-        let titleOnly = texts[i].scope == .title
-        let idf = texts[i].idf
+        let titleOnly = context.textTitleOnly[i]
+        let idf = context.textIDF[i]
         var needCounts = true
         if sink.collector.isFull {
             // Each match needs its own occurrence of every component, so the rarest bounds the phrase's tf.
@@ -247,12 +247,16 @@ extension Executor {
                 title = min(title, context.cursors[k].titleTF)
                 body = min(body, context.cursors[k].bodyTF)
             }
-            if titleOnly { body = 0 }
+            if titleOnly {
+                guard title > 0 else { return }  // not in the title: no match, nothing to decode
+                body = 0
+            }
             needCounts = bm25(idf, title, body, d, context) * (1 + 1e-9) >= sink.collector.threshold
         }
         guard
-            let (title, body) = positionalMatch(
-                text: i, doc: doc, lower: lower, upper: upper, titleOnly: titleOnly, firstOnly: !needCounts, &context)
+            let (title, body) = Self.positionalMatch(
+                lower: lower, upper: upper, titleOnly: titleOnly, firstOnly: !needCounts,
+                bodyBase: context.bodyBases[d], context)
         else { return }
         sink.total += 1
         if needCounts {

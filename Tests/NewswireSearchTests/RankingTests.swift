@@ -44,6 +44,41 @@ import Testing
         try Self.checkHeads(index, queries: queries)
     }
 
+    /// Phrases ranked by relevance: once the page is full, a candidate whose components cannot outscore it is
+    /// only checked for a first match, and a title-scoped one without every component in its title is rejected
+    /// before any position is read. Totals must still equal the oracle's and pages the head of the full ranking,
+    /// with deleted documents inside the posting blocks too.
+    @Test func phraseHeadsMatchTheOracleAndTheFullRanking() throws {
+        let articles = Self.synthetic()
+        let (index, built) = ExactnessTests.indexAndOracle(articles)
+        var oracle = built
+        // Three- and four-character runs of titles: the titles recur as body paragraphs, so many candidates hold
+        // the phrase in the body only.
+        var queries: [String] = []
+        for article in articles.prefix(60) {
+            let scalars = NormalizedText(article.title, keepOrigins: false).scalars
+            for length in [3, 4] where scalars.count >= length {
+                guard let start = (0...(scalars.count - length)).first(where: { start in
+                    scalars[start..<(start + length)].allSatisfy { Normalizer.classify($0) == .cjk }
+                }) else { continue }
+                var view = String.UnicodeScalarView()
+                view.append(contentsOf: scalars[start..<(start + length)])
+                let phrase = String(view)
+                queries += ["title:" + phrase, phrase]
+            }
+        }
+        queries = Array(Set(queries)).sorted()
+        #expect(queries.count > 40)
+        try ExactnessTests.check(index, oracle, queries: queries)
+        try Self.checkHeads(index, queries: queries)
+        for i in stride(from: 0, to: 600, by: 5) {
+            index.remove(id: articles[i].id)
+            oracle.remove(id: articles[i].id)
+        }
+        try ExactnessTests.check(index, oracle, queries: queries)
+        try Self.checkHeads(index, queries: queries)
+    }
+
     /// An OR group of single terms is scored straight off the union of its postings: the same documents as the
     /// oracle, and the same scores, in the same order, as the general path (forced here by a date condition
     /// every synthetic article passes), with deletions and several segments too.
