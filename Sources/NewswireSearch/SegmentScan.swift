@@ -94,6 +94,22 @@ extension Executor {
             if simple, request.sort == .relevance, case .text(let i) = required[0], texts[i].kind == .positional {
                 phrase = i
             }
+            // A conjunction of single terms and nothing else (`经济 增长`): every candidate the join finds holds
+            // each term, so it is scored straight off the cursors, in the order the general path adds the terms.
+            var singles: UnsafeMutableBufferPointer<ConjunctionTerm>? = nil
+            if phrase == nil, optionalGroups.isEmpty, exclusions.isEmpty, requestSources == nil,
+                request.publishedFrom == nil, request.publishedBefore == nil,
+                required.allSatisfy({ if case .text(let i) = $0 { context.textKinds[i] == .single } else { false } })
+            {
+                let terms = UnsafeMutableBufferPointer<ConjunctionTerm>.allocate(capacity: required.count)
+                for (n, condition) in required.enumerated() {
+                    guard case .text(let i) = condition else { continue }
+                    terms[n] = ConjunctionTerm(
+                        cursor: context.textLower[i], idf: context.textIDF[i], titleOnly: context.textTitleOnly[i])
+                }
+                singles = terms
+            }
+            defer { singles?.deallocate() }
             guard cursors[driver].next() else { return }
             var candidate = cursors[driver].doc
             search: while true {
@@ -108,6 +124,8 @@ extension Executor {
                 }
                 if let phrase {
                     considerPhrase(phrase, candidate, segmentIndex, &context, &sink)
+                } else if let singles {
+                    scoreConjunction(singles, candidate, segmentIndex, &context, &sink)
                 } else {
                     consider(candidate, segmentIndex, &context, &sink)
                 }
@@ -263,6 +281,38 @@ extension Executor {
             sink.collector.add(
                 Candidate(score: bm25(idf, title, body, d, context), time: context.seconds[d], segment: s, doc: doc))
         }
+    }
+
+    /// One single-term condition of a conjunction scored by ``scoreConjunction(_:_:_:_:_:)``.
+    struct ConjunctionTerm {
+        let cursor: Int
+        let idf: Double
+        let titleOnly: Bool
+    }
+
+    /// Scores a candidate every cursor of `terms` stands on; what ``consider(_:_:_:_:)`` does for a conjunction
+    /// of single terms without filters, less the dispatch per condition and the second seek per cursor.
+    @inline(__always)
+    private func scoreConjunction(
+        _ terms: UnsafeMutableBufferPointer<ConjunctionTerm>, _ doc: Int32, _ s: Int32,
+        _ context: inout SegmentContext, _ sink: inout Sink
+    ) {
+        let d = Int(doc)
+        guard !context.isDeleted(d) else { return }
+        let cursors = context.cursors
+        var score = 0.0
+        for term in terms {
+            let title = cursors[term.cursor].titleTF
+            if term.titleOnly {
+                guard title > 0 else { return }
+                score += bm25(term.idf, title, 0, d, context)
+            } else {
+                score += bm25(term.idf, title, cursors[term.cursor].bodyTF, d, context)
+            }
+        }
+        sink.total += 1
+        sink.collector.add(Candidate(score: score, time: context.seconds[d], segment: s, doc: doc))
+        if !sink.facets.isEmpty { sink.facets.add(context.segment, d) }
     }
 
     @inline(__always)

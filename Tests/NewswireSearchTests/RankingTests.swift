@@ -79,6 +79,40 @@ import Testing
         try Self.checkHeads(index, queries: queries)
     }
 
+    /// A conjunction of single terms is scored straight off the join's cursors: the same documents as the oracle
+    /// and the same scores, in the same order, as the general path (forced by a date condition every synthetic
+    /// article passes), title-scoped and repeated terms included, with deletions and several segments too.
+    @Test func conjunctionsOfSingleTermsMatchTheOracleAndTheGeneralPath() throws {
+        let articles = Self.synthetic()
+        let (index, built) = ExactnessTests.indexAndOracle(articles)
+        var oracle = built
+        let queries = [
+            "人民 经济", "经济 人民", "北京 新疆 四川", "title:人民 经济", "经济 title:北京", "人民 人民", "的 人民 经济",
+            "title:人民 title:经济", "人民 不存在的词", "apec 经济",
+        ]
+        func checkAll() throws {
+            try ExactnessTests.check(index, oracle, queries: queries)
+            for text in queries {
+                let fast = try index.search(SearchRequest(text: text, limit: 1_000_000, includeSnippets: false))
+                let general = try index.search(
+                    SearchRequest(text: "after:1970-01-02 " + text, limit: 1_000_000, includeSnippets: false))
+                #expect(fast.total == general.total, "\(text)")
+                #expect(fast.hits.map(\.id) == general.hits.map(\.id), "\(text)")
+                #expect(fast.hits.map(\.score) == general.hits.map(\.score), "\(text)")
+            }
+            try Self.checkHeads(index, queries: queries)
+        }
+        try checkAll()
+        for i in stride(from: 0, to: 600, by: 7) {
+            index.remove(id: articles[i].id)
+            oracle.remove(id: articles[i].id)
+        }
+        let extra = Array(articles.prefix(20)).map { var a = $0; a.id = ArticleID("x" + a.id.rawValue); return a }
+        index.upsert(contentsOf: extra)
+        for article in extra { oracle.upsert(article) }
+        try checkAll()
+    }
+
     /// An OR group of single terms is scored straight off the union of its postings: the same documents as the
     /// oracle, and the same scores, in the same order, as the general path (forced here by a date condition
     /// every synthetic article passes), with deletions and several segments too.
