@@ -22,12 +22,15 @@ extension Executor {
         // Drive by the rarest term of the required text conditions.
         var driver: Int? = nil
         var driverDF = Int.max
+        // Whether the driver's text is title-scoped: its term must then occur in a match's title.
+        var driverInTitle = false
         for condition in required {
             guard case .text(let i) = condition else { continue }
             guard context.textPresent[i] else { return }  // a required term is absent: nothing matches here
             for k in context.textLower[i]..<context.textUpper[i] where cursors[k].documentFrequency < driverDF {
                 driverDF = cursors[k].documentFrequency
                 driver = k
+                driverInTitle = context.textTitleOnly[i]
             }
         }
         let segmentIndex = Int32(s)
@@ -113,6 +116,13 @@ extension Executor {
             guard cursors[driver].next() else { return }
             var candidate = cursors[driver].doc
             search: while true {
+                // A title-scoped text holds only where each of its terms is in the title (a phrase's every
+                // component, a verified phrase's every prefilter term): without that, no other cursor need move.
+                if driverInTitle && cursors[driver].titleTF == 0 {
+                    guard cursors[driver].next() else { break }
+                    candidate = cursors[driver].doc
+                    continue search
+                }
                 for k in others where !cursors[k].seek(candidate) {
                     if cursors[k].doc == .max { break search }
                     candidate = cursors[k].doc
