@@ -192,8 +192,8 @@ struct Executor {
         let cursorOffsets: UnsafeMutablePointer<Int32>
         /// Scratch for phrase matching: one position iterator per cursor, reused for every candidate.
         let iterators: UnsafeMutablePointer<PositionIterator>
-        // Per text condition, copied out of ``Text`` so the per-document loop reads plain values (reading a field
-        // of an element of `texts` can copy the element, retaining and releasing its arrays).
+        // Per text condition, copied out of ``Text`` once per segment: the per-document loop reads flat arrays of
+        // plain values instead of fields of `texts`' elements (which hold arrays of their own).
         var textKinds: [TextKind] = []
         var textTitleOnly: [Bool] = []
         var textIDF: [Double] = []
