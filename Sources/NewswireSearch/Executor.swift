@@ -189,7 +189,14 @@ struct Executor {
         var textUpper: [Int] = []
         var textPresent: [Bool] = []
         /// Each cursor's offset in its phrase (positional plans), aligned with `cursors`.
-        var cursorOffsets: [Int32] = []
+        let cursorOffsets: UnsafeMutablePointer<Int32>
+        /// Scratch for phrase matching: one position iterator per cursor, reused for every candidate.
+        let iterators: UnsafeMutablePointer<PositionIterator>
+        // Per text condition, copied out of ``Text`` once per segment: the per-document loop reads flat arrays of
+        // plain values instead of fields of `texts`' elements (which hold arrays of their own).
+        var textKinds: [TextKind] = []
+        var textTitleOnly: [Bool] = []
+        var textIDF: [Double] = []
         // The segment's per-document arrays, held here so the per-document loop touches no class (a property
         // read through `segment` costs a retain and a release per document).
         let deleted: [UInt64]
@@ -202,6 +209,8 @@ struct Executor {
         init(segment: Segment, capacity: Int) {
             self.segment = segment
             cursors = .allocate(capacity: max(capacity, 1))
+            cursorOffsets = .allocate(capacity: max(capacity, 1))
+            iterators = .allocate(capacity: max(capacity, 1))
             deleted = segment.deleted
             titleLengths = segment.titleLengths
             bodyLengths = segment.bodyLengths
@@ -213,6 +222,8 @@ struct Executor {
         func release() {
             cursors.deinitialize(count: cursorCount)
             cursors.deallocate()
+            cursorOffsets.deallocate()
+            iterators.deallocate()
         }
 
         @inline(__always) func isDeleted(_ doc: Int) -> Bool { deleted[doc >> 6] & (1 << UInt64(doc & 63)) != 0 }
@@ -224,7 +235,9 @@ struct Executor {
         context.textLower.reserveCapacity(texts.count)
         context.textUpper.reserveCapacity(texts.count)
         context.textPresent.reserveCapacity(texts.count)
-        context.cursorOffsets.reserveCapacity(capacity)
+        context.textKinds.reserveCapacity(texts.count)
+        context.textTitleOnly.reserveCapacity(texts.count)
+        context.textIDF.reserveCapacity(texts.count)
         for text in texts {
             let start = context.cursorCount
             var present = true
@@ -237,17 +250,19 @@ struct Executor {
                     to: PostingCursor(
                         base: base, start: segment.termStart[t], end: segment.termStart[t + 1],
                         positional: segment.isPositional(term: t)))
-                context.cursorOffsets.append(n < text.offsets.count ? text.offsets[n] : 0)
+                context.cursorOffsets[context.cursorCount] = n < text.offsets.count ? text.offsets[n] : 0
                 context.cursorCount += 1
             }
             if !present {
                 (context.cursors + start).deinitialize(count: context.cursorCount - start)
                 context.cursorCount = start
-                context.cursorOffsets.removeLast(context.cursorOffsets.count - start)
             }
             context.textLower.append(start)
             context.textUpper.append(context.cursorCount)
             context.textPresent.append(present)
+            context.textKinds.append(text.kind)
+            context.textTitleOnly.append(text.scope == .title)
+            context.textIDF.append(text.idf)
         }
         return context
     }
@@ -260,14 +275,16 @@ struct Executor {
         let upper = context.textUpper[i]
         let cursors = context.cursors
         for k in lower..<upper where !cursors[k].seek(doc) { return nil }
-        let titleOnly = texts[i].scope == .title
-        switch texts[i].kind {
+        let titleOnly = context.textTitleOnly[i]
+        switch context.textKinds[i] {
         case .single:
             let title = cursors[lower].titleTF
             if titleOnly { return title > 0 ? (title, 0) : nil }
             return (title, cursors[lower].bodyTF)
         case .positional:
-            return positionalMatch(text: i, doc: doc, lower: lower, upper: upper, titleOnly: titleOnly, &context)
+            return Self.positionalMatch(
+                lower: lower, upper: upper, titleOnly: titleOnly, firstOnly: false,
+                bodyBase: context.bodyBases[Int(doc)], context)
         case .verifyText:
             let segment = context.segment
             let (units, bodyBase) = Analyzer.document(title: segment.title(Int(doc)), body: segment.body(Int(doc)))
@@ -278,11 +295,13 @@ struct Executor {
         }
     }
 
-    /// Counts phrase matches in the current document by walking every component's positions once.
-    /// With `firstOnly`, stops at the first match (the counts are then a lower bound: enough for "does it match").
-    func positionalMatch(
-        text i: Int, doc: Int32, lower: Int, upper: Int, titleOnly: Bool, firstOnly: Bool = false,
-        _ context: inout SegmentContext
+    /// Counts phrase matches of cursors `lower..<upper` (all on the same document, whose body starts at
+    /// `bodyBase`) by walking every component's positions once, starting from the component with the fewest
+    /// occurrences. With `firstOnly`, stops at the first match (the counts are then a lower bound: enough for
+    /// "does it match").
+    @inline(__always)
+    static func positionalMatch(
+        lower: Int, upper: Int, titleOnly: Bool, firstOnly: Bool, bodyBase: Int32, _ context: SegmentContext
     ) -> (Int32, Int32)? {
         let cursors = context.cursors
         // A title match needs every component in the title: without that, no position needs decoding.
@@ -290,31 +309,35 @@ struct Executor {
             for k in lower..<upper where cursors[k].titleTF == 0 { return nil }
         }
         var anchor = lower
-        for k in lower..<upper where cursors[k].frequency < cursors[anchor].frequency { anchor = k }
-        let bodyBase = context.bodyBases[Int(doc)]
-        let count = upper - lower
-        return withUnsafeTemporaryAllocation(of: PositionIterator.self, capacity: count) { iterators in
-            for k in 0..<count { iterators.initializeElement(at: k, to: cursors[lower + k].positionIterator) }
-            let a = anchor - lower
-            let anchorOffset = context.cursorOffsets[anchor]
-            var title: Int32 = 0
-            var body: Int32 = 0
-            outer: while iterators[a].value != .max {
-                let start = iterators[a].value - anchorOffset
-                // Starts only grow, and title positions come before the body's.
-                if titleOnly && start >= bodyBase { break }
-                iterators[a].advance()
-                for k in 0..<count where k != a {
-                    let target = start + context.cursorOffsets[lower + k]
-                    let found = iterators[k].advance(to: target)
-                    if found == .max { break outer }
-                    if found != target { continue outer }
-                }
-                if start < bodyBase { title += 1 } else if !titleOnly { body += 1 }
-                if firstOnly && title + body > 0 { break }
+        var fewest = cursors[lower].frequency
+        for k in (lower + 1)..<upper {
+            let frequency = cursors[k].frequency
+            if frequency < fewest {
+                fewest = frequency
+                anchor = k
             }
-            return title + body > 0 ? (title, body) : nil
         }
+        let iterators = context.iterators
+        let offsets = context.cursorOffsets
+        for k in lower..<upper { iterators[k] = cursors[k].positionIterator }
+        let anchorOffset = offsets[anchor]
+        var title: Int32 = 0
+        var body: Int32 = 0
+        outer: while iterators[anchor].value != .max {
+            let start = iterators[anchor].value - anchorOffset
+            // Starts only grow, and title positions come before the body's.
+            if titleOnly && start >= bodyBase { break }
+            iterators[anchor].advance()
+            for k in lower..<upper where k != anchor {
+                let target = start + offsets[k]
+                let found = iterators[k].advance(to: target)
+                if found == .max { break outer }
+                if found != target { continue outer }
+            }
+            if start < bodyBase { title += 1 } else if !titleOnly { body += 1 }
+            if firstOnly { break }
+        }
+        return title + body > 0 ? (title, body) : nil
     }
 
     @inline(__always)
@@ -336,7 +359,7 @@ struct Executor {
             switch condition {
             case .text(let i):
                 guard let (title, body) = evaluate(text: i, doc: doc, &context) else { return false }
-                if scoring { subtotal += bm25(texts[i].idf, title, body, d, context) }
+                if scoring { subtotal += bm25(context.textIDF[i], title, body, d, context) }
             case .sources(let table):
                 let id = context.sourceIDs[d]
                 guard id >= 0, allowed[table][Int(id)] else { return false }

@@ -22,12 +22,15 @@ extension Executor {
         // Drive by the rarest term of the required text conditions.
         var driver: Int? = nil
         var driverDF = Int.max
+        // Whether the driver's text is title-scoped: its term must then occur in a match's title.
+        var driverInTitle = false
         for condition in required {
             guard case .text(let i) = condition else { continue }
             guard context.textPresent[i] else { return }  // a required term is absent: nothing matches here
             for k in context.textLower[i]..<context.textUpper[i] where cursors[k].documentFrequency < driverDF {
                 driverDF = cursors[k].documentFrequency
                 driver = k
+                driverInTitle = context.textTitleOnly[i]
             }
         }
         let segmentIndex = Int32(s)
@@ -94,9 +97,32 @@ extension Executor {
             if simple, request.sort == .relevance, case .text(let i) = required[0], texts[i].kind == .positional {
                 phrase = i
             }
+            // A conjunction of single terms and nothing else (`经济 增长`): every candidate the join finds holds
+            // each term, so it is scored straight off the cursors, in the order the general path adds the terms.
+            var singles: UnsafeMutableBufferPointer<ConjunctionTerm>? = nil
+            if phrase == nil, optionalGroups.isEmpty, exclusions.isEmpty, requestSources == nil,
+                request.publishedFrom == nil, request.publishedBefore == nil,
+                required.allSatisfy({ if case .text(let i) = $0 { context.textKinds[i] == .single } else { false } })
+            {
+                let terms = UnsafeMutableBufferPointer<ConjunctionTerm>.allocate(capacity: required.count)
+                for (n, condition) in required.enumerated() {
+                    guard case .text(let i) = condition else { continue }
+                    terms[n] = ConjunctionTerm(
+                        cursor: context.textLower[i], idf: context.textIDF[i], titleOnly: context.textTitleOnly[i])
+                }
+                singles = terms
+            }
+            defer { singles?.deallocate() }
             guard cursors[driver].next() else { return }
             var candidate = cursors[driver].doc
             search: while true {
+                // A title-scoped text holds only where each of its terms is in the title (a phrase's every
+                // component, a verified phrase's every prefilter term): without that, no other cursor need move.
+                if driverInTitle && cursors[driver].titleTF == 0 {
+                    guard cursors[driver].next() else { break }
+                    candidate = cursors[driver].doc
+                    continue search
+                }
                 for k in others where !cursors[k].seek(candidate) {
                     if cursors[k].doc == .max { break search }
                     candidate = cursors[k].doc
@@ -108,6 +134,8 @@ extension Executor {
                 }
                 if let phrase {
                     considerPhrase(phrase, candidate, segmentIndex, &context, &sink)
+                } else if let singles {
+                    scoreConjunction(singles, candidate, segmentIndex, &context, &sink)
                 } else {
                     consider(candidate, segmentIndex, &context, &sink)
                 }
@@ -236,8 +264,8 @@ extension Executor {
         guard !context.isDeleted(d) else { return }
         let lower = context.textLower[i]
         let upper = context.textUpper[i]
-        let titleOnly = texts[i].scope == .title
-        let idf = texts[i].idf
+        let titleOnly = context.textTitleOnly[i]
+        let idf = context.textIDF[i]
         var needCounts = true
         if sink.collector.isFull {
             // Each match needs its own occurrence of every component, so the rarest bounds the phrase's tf.
@@ -247,18 +275,54 @@ extension Executor {
                 title = min(title, context.cursors[k].titleTF)
                 body = min(body, context.cursors[k].bodyTF)
             }
-            if titleOnly { body = 0 }
+            if titleOnly {
+                guard title > 0 else { return }  // not in the title: no match, nothing to decode
+                body = 0
+            }
             needCounts = bm25(idf, title, body, d, context) * (1 + 1e-9) >= sink.collector.threshold
         }
         guard
-            let (title, body) = positionalMatch(
-                text: i, doc: doc, lower: lower, upper: upper, titleOnly: titleOnly, firstOnly: !needCounts, &context)
+            let (title, body) = Self.positionalMatch(
+                lower: lower, upper: upper, titleOnly: titleOnly, firstOnly: !needCounts,
+                bodyBase: context.bodyBases[d], context)
         else { return }
         sink.total += 1
         if needCounts {
             sink.collector.add(
                 Candidate(score: bm25(idf, title, body, d, context), time: context.seconds[d], segment: s, doc: doc))
         }
+    }
+
+    /// One single-term condition of a conjunction scored by ``scoreConjunction(_:_:_:_:_:)``.
+    struct ConjunctionTerm {
+        let cursor: Int
+        let idf: Double
+        let titleOnly: Bool
+    }
+
+    /// Scores a candidate every cursor of `terms` stands on; what ``consider(_:_:_:_:)`` does for a conjunction
+    /// of single terms without filters, less the dispatch per condition and the second seek per cursor.
+    @inline(__always)
+    private func scoreConjunction(
+        _ terms: UnsafeMutableBufferPointer<ConjunctionTerm>, _ doc: Int32, _ s: Int32,
+        _ context: inout SegmentContext, _ sink: inout Sink
+    ) {
+        let d = Int(doc)
+        guard !context.isDeleted(d) else { return }
+        let cursors = context.cursors
+        var score = 0.0
+        for term in terms {
+            let title = cursors[term.cursor].titleTF
+            if term.titleOnly {
+                guard title > 0 else { return }
+                score += bm25(term.idf, title, 0, d, context)
+            } else {
+                score += bm25(term.idf, title, cursors[term.cursor].bodyTF, d, context)
+            }
+        }
+        sink.total += 1
+        sink.collector.add(Candidate(score: score, time: context.seconds[d], segment: s, doc: doc))
+        if !sink.facets.isEmpty { sink.facets.add(context.segment, d) }
     }
 
     @inline(__always)

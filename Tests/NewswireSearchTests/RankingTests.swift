@@ -44,17 +44,48 @@ import Testing
         try Self.checkHeads(index, queries: queries)
     }
 
-    /// An OR group of single terms is scored straight off the union of its postings: the same documents as the
-    /// oracle, and the same scores, in the same order, as the general path (forced here by a date condition
-    /// every synthetic article passes), with deletions and several segments too.
-    @Test func orGroupsOfSingleTermsMatchTheOracleAndTheGeneralPath() throws {
+    /// Phrases ranked by relevance: once the page is full, a candidate whose components cannot outscore it is
+    /// only checked for a first match, and a title-scoped one without every component in its title is rejected
+    /// before any position is read. Totals must still equal the oracle's and pages the head of the full ranking,
+    /// with deleted documents inside the posting blocks too.
+    @Test func phraseHeadsMatchTheOracleAndTheFullRanking() throws {
         let articles = Self.synthetic()
         let (index, built) = ExactnessTests.indexAndOracle(articles)
         var oracle = built
-        let queries = [
-            "人民 OR 经济", "北京 OR 新疆 OR 四川", "人民 OR 人民", "title:人民 OR 经济", "title:北京 OR title:新疆",
-            "人民 OR 不存在的词", "不存在 OR 也没有", "的 OR 人民 OR 经济 OR apec", "经济 OR title:经济",
-        ]
+        // Three- and four-character runs of titles: the titles recur as body paragraphs, so many candidates hold
+        // the phrase in the body only.
+        var queries: [String] = []
+        for article in articles.prefix(60) {
+            let scalars = NormalizedText(article.title, keepOrigins: false).scalars
+            for length in [3, 4] where scalars.count >= length {
+                guard let start = (0...(scalars.count - length)).first(where: { start in
+                    scalars[start..<(start + length)].allSatisfy { Normalizer.classify($0) == .cjk }
+                }) else { continue }
+                var view = String.UnicodeScalarView()
+                view.append(contentsOf: scalars[start..<(start + length)])
+                let phrase = String(view)
+                queries += ["title:" + phrase, phrase]
+            }
+        }
+        queries = Array(Set(queries)).sorted()
+        #expect(queries.count > 40)
+        try ExactnessTests.check(index, oracle, queries: queries)
+        try Self.checkHeads(index, queries: queries)
+        for i in stride(from: 0, to: 600, by: 5) {
+            index.remove(id: articles[i].id)
+            oracle.remove(id: articles[i].id)
+        }
+        try ExactnessTests.check(index, oracle, queries: queries)
+        try Self.checkHeads(index, queries: queries)
+    }
+
+    /// For a query shape with a fast path of its own: the same documents as the oracle, and the same totals, ids
+    /// and scores, in the same order, as the general path (forced by a date condition every synthetic article
+    /// passes), then again after deletions and with a second segment.
+    static func checkFastPathMatchesOracleAndGeneralPath(_ queries: [String]) throws {
+        let articles = synthetic()
+        let (index, built) = ExactnessTests.indexAndOracle(articles)
+        var oracle = built
         func checkAll() throws {
             try ExactnessTests.check(index, oracle, queries: queries)
             for text in queries {
@@ -65,10 +96,9 @@ import Testing
                 #expect(fast.hits.map(\.id) == general.hits.map(\.id), "\(text)")
                 #expect(fast.hits.map(\.score) == general.hits.map(\.score), "\(text)")
             }
-            try Self.checkHeads(index, queries: queries)
+            try checkHeads(index, queries: queries)
         }
         try checkAll()
-        // Deletions and a second segment.
         for i in stride(from: 0, to: 600, by: 7) {
             index.remove(id: articles[i].id)
             oracle.remove(id: articles[i].id)
@@ -77,6 +107,23 @@ import Testing
         index.upsert(contentsOf: extra)
         for article in extra { oracle.upsert(article) }
         try checkAll()
+    }
+
+    /// A conjunction of single terms is scored straight off the join's cursors; title-scoped and repeated terms
+    /// included.
+    @Test func conjunctionsOfSingleTermsMatchTheOracleAndTheGeneralPath() throws {
+        try Self.checkFastPathMatchesOracleAndGeneralPath([
+            "人民 经济", "经济 人民", "北京 新疆 四川", "title:人民 经济", "经济 title:北京", "人民 人民", "的 人民 经济",
+            "title:人民 title:经济", "人民 不存在的词", "apec 经济",
+        ])
+    }
+
+    /// An OR group of single terms is scored straight off the union of its postings.
+    @Test func orGroupsOfSingleTermsMatchTheOracleAndTheGeneralPath() throws {
+        try Self.checkFastPathMatchesOracleAndGeneralPath([
+            "人民 OR 经济", "北京 OR 新疆 OR 四川", "人民 OR 人民", "title:人民 OR 经济", "title:北京 OR title:新疆",
+            "人民 OR 不存在的词", "不存在 OR 也没有", "的 OR 人民 OR 经济 OR apec", "经济 OR title:经济",
+        ])
     }
 
     @Test(.enabled(if: Fixtures.corpusAvailable, "../shared/corpus/zh-news.jsonl is absent"))
