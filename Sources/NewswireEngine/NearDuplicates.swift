@@ -1,4 +1,5 @@
 import NewswireModel
+import NewswireSearch
 import NewswireStore
 
 /// The text features near-duplicate detection works on: the normalised body's character 5-shingles, their
@@ -305,6 +306,8 @@ func contentHash(of article: Article) -> UInt64 {
 /// Layout: format byte (1), content hash and fingerprint (UInt64 little-endian each), band key count (one byte),
 /// band keys (UInt32 little-endian each). A reader uses them only when the format is known and the content hash is
 /// the article's own (a node of another version may have stored another format, or none over an older record's).
+/// The first record of a batch may carry the batch's ``NewswireSearch/ShippedAnalysis`` right after its band keys
+/// (nodes that know no such section find the length wrong and compute the features themselves).
 enum StoredDuplicateFeatures {
     static let format: UInt8 = 1
 
@@ -329,7 +332,10 @@ enum StoredDuplicateFeatures {
             return value
         }
         let count = Int(bytes[17])
-        guard count == 0 || count == TextFeatures.bands, bytes.count == 18 + 4 * count else { return nil }
+        // The first record of a batch carries the batch's shipped index analysis after its features.
+        guard count == 0 || count == TextFeatures.bands, bytes.count == 18 + 4 * count
+            || (bytes.count > 18 + 4 * count && bytes[18 + 4 * count] == ShippedAnalysis.format)
+        else { return nil }
         let hash = uint64(at: 1)
         guard hash == contentHash(of: article) else { return nil }
         var keys: [UInt32] = []
@@ -342,5 +348,14 @@ enum StoredDuplicateFeatures {
         return DuplicateEntry(
             id: article.id, publishedKey: ScanCursor.publishedKey(of: article), duplicateOf: article.duplicateOf,
             contentHash: hash, fingerprint: uint64(at: 9), bandKeys: keys)
+    }
+
+    /// The shipped index analysis that follows the features in a batch's first record, or nil (other records,
+    /// nodes that ship none, an unknown layout).
+    static func shippedAnalysis(in bytes: [UInt8]?) -> ArraySlice<UInt8>? {
+        guard let bytes, bytes.count >= 18, bytes[0] == format else { return nil }
+        let end = 18 + 4 * Int(bytes[17])
+        guard bytes.count > end, bytes[end] == ShippedAnalysis.format else { return nil }
+        return bytes[end...]
     }
 }

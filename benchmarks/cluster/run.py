@@ -154,7 +154,7 @@ def ratio(a, b):
 
 
 def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, single3_seconds, cluster3_seconds,
-                      loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during):
+                      loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped=None, storage=None):
     print("## Cluster mode (benchmarks/cluster/run.py)\n")
     print(f"- machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, "
           f"load average at start {load_at_start:.2f}, at end {os.getloadavg()[0]:.2f}")
@@ -185,6 +185,14 @@ def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_secon
           f"{percentile(lags_changes, 99):.0f} | — |")
     print(f"| CPU seconds of nodes 1 / 2 / 3 during the one-client ingest | — | "
           f"{' / '.join(f'{c:.1f}' for c in cpu_during)} | — |")
+    if storage is not None:
+        mb = 1 << 20
+        print(f"| PostgreSQL: WAL written during the one-client cluster ingest; records, derived bytes (uncompressed) "
+              f"and table size after it, MiB | — | {storage['wal_bytes'] / mb:.1f}; {storage['json_bytes'] / mb:.1f}, "
+              f"{storage['derived_bytes'] / mb:.1f}, {storage['table_bytes'] / mb:.1f} | — |")
+    if shipped is not None:
+        print(f"| articles nodes 2 / 3 indexed from the writer's shipped analysis (STATS feed.shipped_articles) | — | "
+              f"{' / '.join(str(n) if n is not None else '—' for n in shipped)} | — |")
 
 
 def main():
@@ -303,7 +311,9 @@ def main():
         probe = subprocess.Popen([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file, "100000",
                                   stop_probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         cpu_before = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)]
+        wal_before = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"))
         cluster_seconds = ingest([(corpus, *nodes[0])])
+        wal_bytes = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")) - wal_before
         cpu_during = [cpu_seconds(procs[f"node{i + 1}"].pid) - b for i, b in enumerate(cpu_before)]
         sampling[0] = False
         open(stop_probe, "w").close()  # the probe stops writing, then waits until node 2 found every probe
@@ -318,9 +328,14 @@ def main():
             while stats(args.bin_dir, host, port).get("feed.applied_sequence", -1) < head and time.time() < deadline:
                 time.sleep(0.1)
 
+        shipped = [stats(args.bin_dir, host, port).get("feed.shipped_articles") for host, port in nodes[1:]]
+        stored = [int(v or 0) for v in primary.psql(
+            "SELECT sum(octet_length(json)), sum(octet_length(derived)), pg_total_relation_size('newswire_article') "
+            "FROM newswire_article", db="newswire").split("|")]
+        storage = {"wal_bytes": wal_bytes, "json_bytes": stored[0], "derived_bytes": stored[1], "table_bytes": stored[2]}
         if args.ingest_only:
             print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, None, None, loaded_probe,
-                              idle_probe, lags_ms, lags_changes, cpu_during)
+                              idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
             print("\nCommands: `benchmarks/cluster/run.py " + " ".join(
                 "DIR" if os.path.isabs(a) else a for a in sys.argv[1:]) + "`")
             return
@@ -396,7 +411,7 @@ def main():
                                           f"'{','.join(open(acks).read().split())}', ','))", db="newswire"))
 
         print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, single3_seconds,
-                          cluster3_seconds, loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during)
+                          cluster3_seconds, loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
         single_get, single_search = rows[0][1], rows[0][2]
         for label, get, search in rows[1:]:
             print(f"| GET req/s, {label} | {single_get:,.0f} | {get:,.0f} | {ratio(get, single_get):.2f}× |")
