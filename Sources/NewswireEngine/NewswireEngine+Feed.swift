@@ -209,15 +209,36 @@ extension NewswireEngine {
                 scheduleMerge()
             }
         }
-        if changed { maintainAfterWrites() }
+        if changed {
+            mergeWhenFeedQuiet()
+            maybeScheduleSnapshot()
+        }
         return appliedSequence
+    }
+
+    /// How long the feed must stay quiet before a follower in step merges what it installed.
+    static let followMergeQuietPeriod: DispatchTimeInterval = .milliseconds(50)
+
+    /// Merges the follower's segments once the feed has been quiet for ``followMergeQuietPeriod``, or at once when
+    /// ``followDeferredSegmentLimit`` segments piled up. A follower that keeps up is in step after every batch;
+    /// merging then (as after each of this node's own commits) rewrote every article once per doubling of the
+    /// index, about log2(articles / batch) times, which became most of a follower's work once it installs the
+    /// writers' shipped analyses. Left to pile up, the segments of a burst are folded together at once (the merge
+    /// policy takes similar-sized segments in one pass), as the group committer does for a bulk load; searches
+    /// meanwhile visit at most that many more segments. Merging changes no result.
+    func mergeWhenFeedQuiet() {
+        if index.segmentCount >= Self.followDeferredSegmentLimit { return scheduleMerge() }
+        let generation = feedGeneration.withLock { $0 }
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.followMergeQuietPeriod) { [self] in
+            if feedGeneration.withLock({ $0 }) == generation { scheduleMerge() }
+        }
     }
 
     /// The index segments and near-duplicate entries of a feed page; nil when the page holds an id twice (a feed
     /// read in one snapshot never does), which ``apply(_:prepared:_:)`` then handles in order.
     ///
-    /// Where the page holds a whole batch whose writer shipped its index analysis (``ShippedAnalysis``, stored
-    /// with the batch's first record), the batch's segment is made from it instead of analysing the text again:
+    /// Where the page holds a whole batch whose writer shipped its index analysis (``ShippedAnalysis``, stored in
+    /// pieces with the batch's records), the batch's segment is made from it instead of analysing the text again:
     /// only when every record of the batch is in the page at consecutive positions and each record's content hash
     /// is the one the writer analysed. Anything else (an older writer, a record rewritten since, a damaged or
     /// unknown analysis) is analysed here, so the index is the same either way.
@@ -248,17 +269,26 @@ extension NewswireEngine {
     /// The segment of the batch whose shipped analysis `changes[start]` carries, when the batch is whole in
     /// `changes` from `start` on (consecutive positions) and every record is the one analysed; else nil.
     func shippedBatch(at start: Int, in changes: [StoreChange], entries: [DuplicateEntry?]) -> PreparedSegment? {
-        guard let bytes = StoredDuplicateFeatures.shippedAnalysis(in: changes[start].derivedData),
-            let analysis = ShippedAnalysis(decoding: bytes), start + analysis.count <= changes.count
+        guard let head = StoredDuplicateFeatures.analysisPiece(in: changes[start].derivedData), head.index == 0,
+            start + head.count <= changes.count
         else { return nil }
         let first = changes[start].sequence
+        var bytes: [UInt8] = []
+        for k in 0..<head.count {
+            let change = changes[start + k]
+            guard change.sequence == first + UInt64(k),
+                let piece = StoredDuplicateFeatures.analysisPiece(in: change.derivedData),
+                piece.index == k, piece.count == head.count
+            else { return nil }
+            bytes += piece.bytes
+        }
+        guard let analysis = ShippedAnalysis(decoding: bytes[...]), analysis.count == head.count else { return nil }
         var articles: [Article] = []
         articles.reserveCapacity(analysis.count)
         for (k, check) in analysis.checks.enumerated() {
-            let change = changes[start + k]
-            guard change.sequence == first + UInt64(k), let article = change.article,
-                entries[start + k]?.contentHash == check
-            else { return nil }
+            guard let article = changes[start + k].article, entries[start + k]?.contentHash == check else {
+                return nil
+            }
             articles.append(article)
         }
         return index.prepare(contentsOf: articles, analysis: analysis)
@@ -269,11 +299,10 @@ extension NewswireEngine {
     /// the page: a batch larger than a page is analysed).
     static func startOfCutBatch(in page: [StoreChange]) -> Int? {
         for i in page.indices.reversed() {
-            guard let bytes = StoredDuplicateFeatures.shippedAnalysis(in: page[i].derivedData) else { continue }
-            guard let count = ShippedAnalysis.documentCount(in: bytes), i + count > page.count, i > 0 else {
-                return nil
+            guard let piece = StoredDuplicateFeatures.analysisPiece(in: page[i].derivedData), piece.index == 0 else {
+                continue
             }
-            return i
+            return i + piece.count > page.count && i > 0 ? i : nil
         }
         return nil
     }

@@ -40,8 +40,8 @@ extension NewswireEngine {
         let articles: [Article]
         let features: [TextFeatures]
         let segment: PreparedSegment
-        /// Cluster mode: the segment's analysis for the nodes following the feed, stored with the batch's first
-        /// record (nil on a single node, or when the batch holds an id twice).
+        /// Cluster mode: the segment's analysis for the nodes following the feed, stored in pieces with the
+        /// batch's records (nil on a single node, or when the batch holds an id twice).
         var shippedAnalysis: [UInt8]? = nil
     }
 
@@ -82,11 +82,14 @@ extension NewswireEngine {
                     apply(missed, &state)
                     (toStore, entries) = try decide(articles, features, state.duplicates)
                     // The features go next to each record, so the nodes following the feed need not compute them.
-                    // The first record also carries the batch's index analysis: a follower that finds the
-                    // whole batch at consecutive positions, each record as analysed, installs it as it is.
+                    // Each record also carries its piece of the batch's index analysis: a follower that finds
+                    // the whole batch at consecutive positions, each record as analysed, installs it as it is.
+                    let pieces = shippedAnalysis.map {
+                        StoredDuplicateFeatures.analysisPieces($0, count: toStore.count)
+                    }
                     return zip(toStore, entries).enumerated().map { offset, written in
                         var derived = StoredDuplicateFeatures.encode(written.1)
-                        if offset == 0, let shippedAnalysis { derived += shippedAnalysis }
+                        if let pieces { derived += pieces[offset] }
                         return ArticleWrite(written.0, derivedData: derived)
                     }
                 }

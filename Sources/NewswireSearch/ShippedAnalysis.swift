@@ -6,9 +6,10 @@ import NewswireModel
 /// in it: the receiver has them in the records.
 ///
 /// Layout, little-endian: `u8 format`, `u32` ``SnapshotCodec/version``, the caller's per-document checks
-/// (`varint count`, `u64` each), then the arrays as a snapshot lays them out (title lengths, body lengths, body
-/// bases, compact keys, wide keys, words, term offsets, postings) and a trailing `u64` checksum of everything before
-/// it. The snapshot version is the analysis version: a snapshot written by another analysis is as wrong as shipped
+/// (`varint count`, `u64` each), then per document its title length, body length and body base (varints), the
+/// compact keys, wide keys (each `varint count` and varint differences from the previous key), the words, the
+/// term offsets (as the keys) and the postings exactly as a segment holds them, and a trailing `u64` checksum of
+/// everything before it. The snapshot version is the analysis version: a snapshot written by another analysis is as wrong as shipped
 /// postings would be, so both are refused on the same number.
 public struct ShippedAnalysis: Sendable {
     /// First byte of the encoding (distinct from the near-duplicate features' format byte, 1).
@@ -28,19 +29,6 @@ public struct ShippedAnalysis: Sendable {
 
     /// Documents the analysis covers.
     public var count: Int { checks.count }
-
-    /// The document count in the header of `bytes` (without decoding the rest), or nil when they are not a shipped
-    /// analysis of this version.
-    public static func documentCount(in bytes: ArraySlice<UInt8>) -> Int? {
-        bytes.withUnsafeBytes { buffer -> Int? in
-            guard buffer.count >= 1 + 4 + 8, buffer[0] == format else { return nil }
-            var r = ByteReader(bytes: buffer, offset: 1, path: "shipped analysis")
-            guard let version = try? r.u32(), version == SnapshotCodec.version, let n = try? r.varint() else {
-                return nil
-            }
-            return n <= UInt64(buffer.count / 8) ? Int(n) : nil
-        }
-    }
 
     /// Decodes `bytes`; nil when they are not a shipped analysis of this version, or are damaged or inconsistent.
     public init?(decoding bytes: ArraySlice<UInt8>) {
@@ -75,20 +63,30 @@ public struct ShippedAnalysis: Sendable {
             var checks: [UInt64] = []
             checks.reserveCapacity(n)
             for _ in 0..<n { checks.append(try r.u64()) }
-            let titleLengths = try r.array(of: UInt32.self)
-            let bodyLengths = try r.array(of: UInt32.self)
-            let bodyBases = try r.array(of: Int32.self)
-            let compactKeys = try r.array(of: UInt32.self)
-            let wideKeys = try r.array(of: UInt64.self)
+            func uint32s(_ count: Int) throws(SnapshotError) -> [UInt32]? {
+                var values: [UInt32] = []
+                values.reserveCapacity(count)
+                for _ in 0..<count {
+                    let v = try r.varint()
+                    guard v <= UInt64(UInt32.max) else { return nil }
+                    values.append(UInt32(v))
+                }
+                return values
+            }
+            guard let titleLengths = try uint32s(n), let bodyLengths = try uint32s(n),
+                let bodyBases = try uint32s(n).map({ $0.map { Int32(bitPattern: $0) } }),
+                let compactKeys = try r.ascending(max: UInt64(UInt32.max)).map({ $0.map(UInt32.init) })
+            else { return nil }
+            let wideKeys = try r.ascending(max: .max)
             var wordList: [String] = []
             for _ in 0..<(try r.count(max: payload.count)) { wordList.append(try r.string()) }
-            let termStart = try r.array(of: UInt32.self)
+            guard let termStart = try r.ascending(max: UInt64(UInt32.max)).map({ $0.map(UInt32.init) }),
+                let wideKeys
+            else { return nil }
             let postings = try r.array(of: UInt8.self)
             let terms = compactKeys.count + wideKeys.count + wordList.count
             // The same checks a snapshot's segment passes, so a search never walks outside the postings.
-            guard r.offset == payload.count, n > 0, titleLengths.count == n, bodyLengths.count == n,
-                bodyBases.count == n, termStart.count == terms + 1, termStart.first == 0,
-                zip(termStart, termStart.dropFirst()).allSatisfy({ $0 <= $1 }),
+            guard r.offset == payload.count, n > 0, termStart.count == terms + 1, termStart.first == 0,
                 !postings.isEmpty, Int(termStart.last ?? 0) < postings.count,
                 zip(compactKeys, compactKeys.dropFirst()).allSatisfy({ $0 < $1 }),
                 zip(wideKeys, wideKeys.dropFirst()).allSatisfy({ $0 < $1 }),
@@ -116,14 +114,16 @@ extension PreparedSegment {
         w.u32(SnapshotCodec.version)
         w.varint(UInt64(checks.count))
         for check in checks { w.u64(check) }
-        w.array(s.titleLengths)
-        w.array(s.bodyLengths)
-        w.array(s.bodyBases)
-        w.array(s.compactKeys)
-        w.array(s.wideKeys)
+        // Lengths and the ascending keys and offsets as varints of their differences: about a third of the
+        // bytes of the flat arrays, which the primary, the standby and every follower would otherwise carry.
+        for value in s.titleLengths { w.varint(UInt64(value)) }
+        for value in s.bodyLengths { w.varint(UInt64(value)) }
+        for value in s.bodyBases { w.varint(UInt64(UInt32(bitPattern: value))) }
+        w.ascending(s.compactKeys.lazy.map(UInt64.init))
+        w.ascending(s.wideKeys)
         w.varint(UInt64(s.wordList.count))
         for word in s.wordList { w.string(word) }
-        w.array(s.termStart)
+        w.ascending(s.termStart.lazy.map(UInt64.init))
         w.array(s.postings)
         var bytes = w.bytes
         let checksum = bytes.withUnsafeBytes { snapshotChecksum($0) }
@@ -162,5 +162,34 @@ extension Segment {
             titleLengths: a.titleLengths, bodyLengths: a.bodyLengths, bodyBases: a.bodyBases,
             compactKeys: a.compactKeys, wideKeys: a.wideKeys, wordList: a.wordList, termStart: a.termStart,
             postings: a.postings)
+    }
+}
+
+extension ByteWriter {
+    /// `varint count`, then each value as the varint of its difference from the previous one (from 0).
+    mutating func ascending(_ values: some Collection<UInt64>) {
+        varint(UInt64(values.count))
+        var previous: UInt64 = 0
+        for value in values {
+            varint(value &- previous)
+            previous = value
+        }
+    }
+}
+
+extension ByteReader {
+    /// Values written by ``ByteWriter/ascending(_:)``; nil when one is below its predecessor or above `max`.
+    mutating func ascending(max: UInt64) throws(SnapshotError) -> [UInt64]? {
+        let n = try count(max: bytes.count - offset)
+        var values: [UInt64] = []
+        values.reserveCapacity(n)
+        var previous: UInt64 = 0
+        for _ in 0..<n {
+            let (value, overflow) = previous.addingReportingOverflow(try varint())
+            guard !overflow, value <= max else { return nil }
+            values.append(value)
+            previous = value
+        }
+        return values
     }
 }

@@ -306,8 +306,9 @@ struct ClusterEngineTests {
             // The shipped analysis is used only for records exactly as analysed: a page whose record differs from
             // it (another title under the same content hash check) is analysed instead.
             let feed = try store.changes(since: 0, limit: 40)
-            #expect(StoredDuplicateFeatures.shippedAnalysis(in: feed[0].derivedData) != nil)
-            #expect(feed.dropFirst().allSatisfy { StoredDuplicateFeatures.shippedAnalysis(in: $0.derivedData) == nil })
+            let pieces = feed.map { StoredDuplicateFeatures.analysisPiece(in: $0.derivedData) }
+            #expect(pieces.map { $0?.index } == Array(0..<40))
+            #expect(pieces.allSatisfy { $0?.count == 40 })
             let before = follower.shippedDocuments.withLock { $0 }
             #expect(follower.prepareFeedPage(feed)?.segments.count == 1)
             #expect(follower.shippedDocuments.withLock { $0 } == before + 40)
@@ -315,6 +316,14 @@ struct ClusterEngineTests {
             altered[7].article?.title += "（改）"
             let fallback = try #require(follower.prepareFeedPage(altered))
             #expect(fallback.segments.map(\.count) == [40], "analysed as one segment")
+            #expect(follower.shippedDocuments.withLock { $0 } == before + 40)
+            // A record whose piece is missing (rewritten by a node that ships none), or a damaged piece: analysed.
+            var stripped = feed
+            stripped[12].derivedData = stripped[12].derivedData.map { Array($0.prefix(18 + 4 * Int($0[17]))) }
+            #expect(try #require(follower.prepareFeedPage(stripped)).segments.map(\.count) == [40])
+            var damaged = feed
+            damaged[20].derivedData![damaged[20].derivedData!.count - 1] ^= 0x01
+            #expect(try #require(follower.prepareFeedPage(damaged)).segments.map(\.count) == [40])
             #expect(follower.shippedDocuments.withLock { $0 } == before + 40)
             // Part of a batch at the start of a page: analysed, never installed from the shipped analysis.
             _ = follower.prepareFeedPage(Array(feed.prefix(30)))

@@ -90,6 +90,21 @@ class Postgres:
         with open(os.path.join(self.data, "postmaster.pid")) as f:
             self.pid = int(f.readline())
 
+    def cpu_seconds(self):
+        """CPU seconds used so far by the postmaster and its live children (backends, WAL sender/receiver, startup)."""
+        total = 0.0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(entry) == self.pid or int(fields[1]) == self.pid:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def psql(self, sql, db="postgres"):
         return self.run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db, "-XAt",
                         "-c", sql)
@@ -183,8 +198,10 @@ def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_secon
           f"({len(lags_ms)} samples) | — |")
     print(f"| STATS feed.lag_changes, p50 / p99 | — | {percentile(lags_changes, 50):.0f} / "
           f"{percentile(lags_changes, 99):.0f} | — |")
-    print(f"| CPU seconds of nodes 1 / 2 / 3 during the one-client ingest | — | "
-          f"{' / '.join(f'{c:.1f}' for c in cpu_during)} | — |")
+    print(f"| CPU seconds during the one-client ingest: single node; cluster nodes 1 / 2 / 3, PostgreSQL primary / "
+          f"standby (their server processes) | {cpu_during[5]:.1f} | "
+          f"{' / '.join(f'{c:.1f}' for c in cpu_during[:3])}, {cpu_during[3]:.1f} / {cpu_during[4]:.1f} "
+          f"(total {sum(cpu_during[:5]):.1f}) | {ratio(sum(cpu_during[:5]), cpu_during[5]):.2f}× |")
     if storage is not None:
         mb = 1 << 20
         print(f"| PostgreSQL: WAL written during the one-client cluster ingest; records, derived bytes (uncompressed) "
@@ -293,7 +310,9 @@ def main():
             return time.time() - started
 
         # 1. One client.
+        single_cpu_before = cpu_seconds(procs["single"].pid)
         single_seconds = ingest([(corpus, *single)])
+        single_cpu = cpu_seconds(procs["single"].pid) - single_cpu_before
         lags_ms, lags_changes, sampling = [], [], [True]
 
         def sample():
@@ -310,11 +329,14 @@ def main():
         stop_probe = os.path.join(root, "stop-probe")
         probe = subprocess.Popen([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file, "100000",
                                   stop_probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        cpu_before = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)]
+        cpu_before = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)] + [primary.cpu_seconds(),
+                                                                                    standby.cpu_seconds()]
         wal_before = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"))
         cluster_seconds = ingest([(corpus, *nodes[0])])
         wal_bytes = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")) - wal_before
-        cpu_during = [cpu_seconds(procs[f"node{i + 1}"].pid) - b for i, b in enumerate(cpu_before)]
+        cpu_during = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)] + [primary.cpu_seconds(),
+                                                                                    standby.cpu_seconds()]
+        cpu_during = [after - before for after, before in zip(cpu_during, cpu_before)] + [single_cpu]
         sampling[0] = False
         open(stop_probe, "w").close()  # the probe stops writing, then waits until node 2 found every probe
         sampler.join()
