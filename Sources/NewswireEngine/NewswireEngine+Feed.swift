@@ -217,7 +217,7 @@ extension NewswireEngine {
     }
 
     /// How long the feed must stay quiet before a follower in step merges what it installed.
-    static let followMergeQuietPeriod: DispatchTimeInterval = .milliseconds(50)
+    static let followMergeQuietPeriod: DispatchTimeInterval = .milliseconds(250)
 
     /// Merges the follower's segments once the feed has been quiet for ``followMergeQuietPeriod``, or at once when
     /// ``followDeferredSegmentLimit`` segments piled up. A follower that keeps up is in step after every batch;
