@@ -40,6 +40,15 @@ struct ClusterEngineTests {
         deinit { try? engine.close() }
     }
 
+    /// A node that reads the feed only when told (``NewswireEngine/catchUp()``): no notifications, and a poll
+    /// interval longer than any test.
+    static func quietNode(url: String, directory: TemporaryDirectory) throws -> NewswireEngine {
+        try NewswireEngine.open(
+            store: PostgresArticleStore(
+                url: PostgresStoreURL(parsing: url), configuration: .init(listensForChanges: false)),
+            dataDirectory: directory.path, configuration: .init(followPollInterval: .seconds(3_600)))
+    }
+
     /// The ids each of a few searches finds, plus every live id (what a user could tell apart between nodes).
     static func answers(_ engine: NewswireEngine, queries: [String]) throws -> [String: Set<ArticleID>] {
         var result: [String: Set<ArticleID>] = [:]
@@ -183,12 +192,9 @@ struct ClusterEngineTests {
     func followerPageOvertakenByOwnWrite() async throws {
         try await runBlocking {
             let url = try SharedTestPostgres.freshDatabaseURL()
-            // Node B only follows when told: no notifications, and a poll interval longer than the test.
+            // Node B only follows when told.
             let directory = TemporaryDirectory("quiet-node")
-            let b = try NewswireEngine.open(
-                store: PostgresArticleStore(
-                    url: PostgresStoreURL(parsing: url), configuration: .init(listensForChanges: false)),
-                dataDirectory: directory.path, configuration: .init(followPollInterval: .seconds(3_600)))
+            let b = try Self.quietNode(url: url, directory: directory)
             defer { try? b.close() }
             let a = try Node(url: url)
             _ = try a.engine.put((0..<10).map { Self.article($0, writer: 0, version: 0) })
@@ -260,13 +266,10 @@ struct ClusterEngineTests {
     func followerInstallsShippedAnalysis() async throws {
         try await runBlocking {
             let url = try SharedTestPostgres.freshDatabaseURL()
-            // The follower reads the feed only when told (no notifications, a poll interval longer than the test),
-            // so it reads every batch below in one page, after the last write.
+            // The follower reads the feed only when told, so it reads every batch below in one page, after the
+            // last write.
             let directory = TemporaryDirectory("quiet-follower")
-            let follower = try NewswireEngine.open(
-                store: PostgresArticleStore(
-                    url: PostgresStoreURL(parsing: url), configuration: .init(listensForChanges: false)),
-                dataDirectory: directory.path, configuration: .init(followPollInterval: .seconds(3_600)))
+            let follower = try Self.quietNode(url: url, directory: directory)
             defer { try? follower.close() }
             let writer = try Node(url: url)
             let store = try PostgresArticleStore(url: url)

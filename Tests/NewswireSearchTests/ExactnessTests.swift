@@ -89,6 +89,17 @@ import Testing
         #expect(mismatches.isEmpty, "\(mismatches.count) of \(queries.count) queries differ:\n\(mismatches.joined(separator: "\n"))")
     }
 
+    /// The fixture articles three times over, ids prefixed `0-`, `1-`, `2-`.
+    static var fixturesThreeTimes: [Article] {
+        (0..<3).flatMap { copy in
+            Fixtures.articles.map { article in
+                var article = article
+                article.id = ArticleID("\(copy)-\(article.id.rawValue)")
+                return article
+            }
+        }
+    }
+
     /// An index and the oracle over the same articles.
     static func indexAndOracle(_ articles: [Article]) -> (SearchIndex, BruteForceIndex) {
         let index = SearchIndex()
@@ -375,20 +386,11 @@ import Testing
             queries: Self.sampleQueries(from: first + second, count: 200, seed: 5) + ["税政", "人民共和", "重复编号"])
     }
 
-    /// A merge built alongside writers: while it is being built, an install replaces articles of the merged
-    /// segments and a removal deletes one; once it is swapped in, results equal the oracle's (the replaced and
-    /// removed copies stay deleted in the merged segment).
     /// A cluster node installs a segment from the analysis another node shipped (only the text is its own): the
     /// answers must be the oracle's, and every page (hits, scores, snippets, totals) the one an index that analysed
     /// the same articles gives. Damaged, foreign or mismatched analyses are refused, never installed.
     @Test func shippedAnalysisInstallsTheSameSegment() throws {
-        let articles = (0..<3).flatMap { copy in
-            Fixtures.articles.map { article in
-                var article = article
-                article.id = ArticleID("\(copy)-\(article.id.rawValue)")
-                return article
-            }
-        }
+        let articles = Self.fixturesThreeTimes
         let half = articles.count / 2
         let (first, second) = (Array(articles.prefix(half)), Array(articles.dropFirst(half)))
         let sender = SearchIndex()
@@ -436,18 +438,15 @@ import Testing
         #expect(built.shippedAnalysis(checks: Array(checks.dropLast())) == nil)
     }
 
+    /// A merge built alongside writers: while it is being built, an install replaces articles of the merged
+    /// segments and a removal deletes one; once it is swapped in, results equal the oracle's (the replaced and
+    /// removed copies stay deleted in the merged segment).
     @Test func mergeAlongsideInstallsMatchesOracle() throws {
         let index = SearchIndex()
         var oracle = BruteForceIndex()
         // Three equal segments, large enough that the writers' own small changes below call for no merge of their
         // own (``SearchIndex/remove(id:)`` merges when due): only the merge under test swaps segments.
-        let articles = (0..<3).flatMap { copy in
-            Fixtures.articles.map { article in
-                var article = article
-                article.id = ArticleID("\(copy)-\(article.id.rawValue)")
-                return article
-            }
-        }
+        let articles = Self.fixturesThreeTimes
         let third = articles.count / 3
         for part in [articles.prefix(third), articles.dropFirst(third).prefix(third), articles.dropFirst(2 * third)] {
             index.install(index.prepare(contentsOf: Array(part)))
