@@ -207,6 +207,8 @@ def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_secon
         print(f"| PostgreSQL: WAL written during the one-client cluster ingest; records, derived bytes (uncompressed) "
               f"and table size after it, MiB | — | {storage['wal_bytes'] / mb:.1f}; {storage['json_bytes'] / mb:.1f}, "
               f"{storage['derived_bytes'] / mb:.1f}, {storage['table_bytes'] / mb:.1f} | — |")
+        print(f"| PostgreSQL: transactions in the nodes' database during the one-client cluster ingest (each "
+              f"statement of a node is one; includes the lag probe's and STATS') | — | {storage['statements']:,} | — |")
     if shipped is not None:
         print(f"| articles nodes 2 / 3 indexed from the writer's shipped analysis (STATS feed.shipped_articles) | — | "
               f"{' / '.join(str(n) if n is not None else '—' for n in shipped)} | — |")
@@ -332,8 +334,13 @@ def main():
         cpu_before = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)] + [primary.cpu_seconds(),
                                                                                     standby.cpu_seconds()]
         wal_before = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"))
+        xacts = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'newswire'"
+        xacts_before = int(primary.psql(xacts))
         cluster_seconds = ingest([(corpus, *nodes[0])])
         wal_bytes = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")) - wal_before
+        # Every statement outside a transaction block is a transaction: the nodes' round trips to the primary.
+        time.sleep(1.1)  # backends report their counts at most once a second
+        statements = int(primary.psql(xacts)) - xacts_before
         cpu_during = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)] + [primary.cpu_seconds(),
                                                                                     standby.cpu_seconds()]
         cpu_during = [after - before for after, before in zip(cpu_during, cpu_before)] + [single_cpu]
@@ -354,7 +361,8 @@ def main():
         stored = [int(v or 0) for v in primary.psql(
             "SELECT sum(octet_length(json)), sum(octet_length(derived)), pg_total_relation_size('newswire_article') "
             "FROM newswire_article", db="newswire").split("|")]
-        storage = {"wal_bytes": wal_bytes, "json_bytes": stored[0], "derived_bytes": stored[1], "table_bytes": stored[2]}
+        storage = {"wal_bytes": wal_bytes, "json_bytes": stored[0], "derived_bytes": stored[1], "table_bytes": stored[2],
+                   "statements": statements}
         if args.ingest_only:
             print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, None, None, loaded_probe,
                               idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
