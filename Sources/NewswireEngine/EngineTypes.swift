@@ -104,6 +104,8 @@ public struct EngineStats: Sendable, Hashable {
     public var lagMilliseconds: UInt64 = 0
     /// The store kind and where it writes: `sqlite` or `postgres HOST:PORT (primary)`.
     public var storeDescription: String = "sqlite"
+    /// Cluster mode: articles from the feed indexed from their writer's shipped analysis (not analysed here).
+    public var shippedArticles: UInt64 = 0
 
     /// Feed positions the index is behind the store.
     public var lagChanges: UInt64 { storeSequence >= appliedSequence ? storeSequence - appliedSequence : 0 }

@@ -28,8 +28,9 @@ final class FeedPageRead: Sendable {
     }
 }
 
-/// A feed page's index segment and near-duplicate entries, computed outside the engine's write lock.
+/// A feed page's index segments (one per batch installed from its writer's shipped analysis, one for the rest)
+/// and near-duplicate entries, computed outside the engine's write lock.
 struct PreparedFeedPage {
-    var segment: PreparedSegment
+    var segments: [PreparedSegment]
     var entries: [DuplicateEntry]
 }

@@ -1,4 +1,5 @@
 import NewswireModel
+import NewswireSearch
 import NewswireStore
 
 /// The text features near-duplicate detection works on: the normalised body's character 5-shingles, their
@@ -305,6 +306,11 @@ func contentHash(of article: Article) -> UInt64 {
 /// Layout: format byte (1), content hash and fingerprint (UInt64 little-endian each), band key count (one byte),
 /// band keys (UInt32 little-endian each). A reader uses them only when the format is known and the content hash is
 /// the article's own (a node of another version may have stored another format, or none over an older record's).
+/// Each record of a batch may carry, right after its band keys, its piece of the batch's
+/// ``NewswireSearch/ShippedAnalysis``: `u8 0xA6`, `varint` piece index (the record's place in the batch),
+/// `varint` piece count (the batch's size), the piece's bytes. The pieces in order are the analysis. Spread over
+/// the batch, no row is large (one 1 MB row cost PostgresNIO a copy of what it had received per network read).
+/// Nodes that know no such section find the length wrong and compute the features themselves.
 enum StoredDuplicateFeatures {
     static let format: UInt8 = 1
 
@@ -329,7 +335,10 @@ enum StoredDuplicateFeatures {
             return value
         }
         let count = Int(bytes[17])
-        guard count == 0 || count == TextFeatures.bands, bytes.count == 18 + 4 * count else { return nil }
+        // A record of a batch may carry its piece of the batch's shipped index analysis after its features.
+        guard count == 0 || count == TextFeatures.bands, bytes.count == 18 + 4 * count
+            || (bytes.count > 18 + 4 * count && bytes[18 + 4 * count] == analysisPieceMarker)
+        else { return nil }
         let hash = uint64(at: 1)
         guard hash == contentHash(of: article) else { return nil }
         var keys: [UInt32] = []
@@ -342,5 +351,52 @@ enum StoredDuplicateFeatures {
         return DuplicateEntry(
             id: article.id, publishedKey: ScanCursor.publishedKey(of: article), duplicateOf: article.duplicateOf,
             contentHash: hash, fingerprint: uint64(at: 9), bandKeys: keys)
+    }
+
+    /// First byte of a record's piece of its batch's shipped index analysis.
+    static let analysisPieceMarker: UInt8 = 0xA6
+
+    /// `analysis` cut into `count` pieces of about equal size, each in the layout that follows a record's features.
+    static func analysisPieces(_ analysis: [UInt8], count: Int) -> [[UInt8]] {
+        let size = (analysis.count + count - 1) / count
+        return (0..<count).map { index in
+            var piece: [UInt8] = [analysisPieceMarker]
+            for value in [index, count] { appendVarint(UInt64(value), to: &piece) }
+            let start = min(analysis.count, index * size)
+            piece += analysis[start..<min(analysis.count, start + size)]
+            return piece
+        }
+    }
+
+    /// The piece of a shipped index analysis that follows the features in `bytes`, or nil (nodes that ship none,
+    /// an unknown layout).
+    static func analysisPiece(in bytes: [UInt8]?) -> (index: Int, count: Int, bytes: ArraySlice<UInt8>)? {
+        guard let bytes, bytes.count >= 18, bytes[0] == format else { return nil }
+        var offset = 18 + 4 * Int(bytes[17])
+        guard offset < bytes.count, bytes[offset] == analysisPieceMarker else { return nil }
+        offset += 1
+        func varint() -> Int? {
+            var value = 0
+            var shift = 0
+            while offset < bytes.count, shift < 35 {
+                let byte = bytes[offset]
+                offset += 1
+                value |= Int(byte & 0x7F) << shift
+                if byte < 0x80 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        guard let index = varint(), let count = varint(), index < count else { return nil }
+        return (index, count, bytes[offset...])
+    }
+
+    private static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(v & 0x7F) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
     }
 }

@@ -40,7 +40,7 @@ extension NewswireEngine {
                 index.remove(id: change.id)
                 state.duplicates.remove(change.id)
             }
-            index.install(prepared.segment)
+            for segment in prepared.segments { index.install(segment) }
             for entry in prepared.entries { state.duplicates.insert(entry) }
         } else {
             var pending: [StoreChange] = []
@@ -179,8 +179,10 @@ extension NewswireEngine {
         var read: FeedPageRead? = FeedPageRead(store: store, since: appliedSequence, limit: Self.followPageSize)
         var changed = false
         while let current = read {
-            let page = try mappingErrors { try current.page() }
+            var page = try mappingErrors { try current.page() }
             let more = page.count == Self.followPageSize
+            // A batch cut by the page's end is read whole with the next page, so its shipped analysis applies.
+            if more, let cut = Self.startOfCutBatch(in: page) { page.removeSubrange(cut...) }
             read = more ? FeedPageRead(store: store, since: page.last!.sequence, limit: Self.followPageSize) : nil
             let prepared = page.isEmpty ? nil : prepareFeedPage(page)
             if !page.isEmpty, let hook = beforeFollowerInstall.withLock({ $0 }) { hook() }
@@ -207,21 +209,102 @@ extension NewswireEngine {
                 scheduleMerge()
             }
         }
-        if changed { maintainAfterWrites() }
+        if changed {
+            mergeWhenFeedQuiet()
+            maybeScheduleSnapshot()
+        }
         return appliedSequence
     }
 
-    /// The index segment and near-duplicate entries of a feed page; nil when the page holds an id twice (a feed
+    /// How long the feed must stay quiet before a follower in step merges what it installed.
+    static let followMergeQuietPeriod: DispatchTimeInterval = .milliseconds(250)
+
+    /// Merges the follower's segments once the feed has been quiet for ``followMergeQuietPeriod``, or at once when
+    /// ``followDeferredSegmentLimit`` segments piled up. A follower that keeps up is in step after every batch;
+    /// merging then (as after each of this node's own commits) rewrote every article once per doubling of the
+    /// index, about log2(articles / batch) times, which became most of a follower's work once it installs the
+    /// writers' shipped analyses. Left to pile up, the segments of a burst are folded together at once (the merge
+    /// policy takes similar-sized segments in one pass), as the group committer does for a bulk load; searches
+    /// meanwhile visit at most that many more segments. Merging changes no result.
+    func mergeWhenFeedQuiet() {
+        if index.segmentCount >= Self.followDeferredSegmentLimit { return scheduleMerge() }
+        let generation = feedGeneration.withLock { $0 }
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.followMergeQuietPeriod) { [self] in
+            if feedGeneration.withLock({ $0 }) == generation { scheduleMerge() }
+        }
+    }
+
+    /// The index segments and near-duplicate entries of a feed page; nil when the page holds an id twice (a feed
     /// read in one snapshot never does), which ``apply(_:prepared:_:)`` then handles in order.
+    ///
+    /// Where the page holds a whole batch whose writer shipped its index analysis (``ShippedAnalysis``, stored in
+    /// pieces with the batch's records), the batch's segment is made from it instead of analysing the text again:
+    /// only when every record of the batch is in the page at consecutive positions and each record's content hash
+    /// is the one the writer analysed. Anything else (an older writer, a record rewritten since, a damaged or
+    /// unknown analysis) is analysed here, so the index is the same either way.
     func prepareFeedPage(_ changes: [StoreChange]) -> PreparedFeedPage? {
         var ids = Set<ArticleID>(minimumCapacity: changes.count)
         for change in changes where !ids.insert(change.id).inserted { return nil }
+        // The writer's stored features when the feed has them: computing them costs about as much as indexing.
+        let entries = changes.map(Self.duplicateEntry(for:))
+        var segments: [PreparedSegment] = []
+        var analysed: [Article] = []
+        var i = 0
+        while i < changes.count {
+            if let shipped = shippedBatch(at: i, in: changes, entries: entries) {
+                segments.append(shipped)
+                i += shipped.count
+                continue
+            }
+            if let article = changes[i].article { analysed.append(article) }
+            i += 1
+        }
         // On this thread alone: a follower spreading over every core would take them from this node's own writes
         // and reads (and, with nodes sharing a machine, from the node taking the writes).
-        let upserts = changes.compactMap(\.article)
-        // The writer's stored features when the feed has them: computing them costs about as much as indexing.
-        return PreparedFeedPage(
-            segment: index.prepare(contentsOf: upserts), entries: changes.compactMap(Self.duplicateEntry(for:)))
+        if !analysed.isEmpty { segments.append(index.prepare(contentsOf: analysed)) }
+        shippedDocuments.withLock { $0 += UInt64(changes.count { $0.article != nil } - analysed.count) }
+        return PreparedFeedPage(segments: segments, entries: entries.compactMap { $0 })
+    }
+
+    /// The segment of the batch whose shipped analysis `changes[start]` carries, when the batch is whole in
+    /// `changes` from `start` on (consecutive positions) and every record is the one analysed; else nil.
+    func shippedBatch(at start: Int, in changes: [StoreChange], entries: [DuplicateEntry?]) -> PreparedSegment? {
+        guard let head = StoredDuplicateFeatures.analysisPiece(in: changes[start].derivedData), head.index == 0,
+            start + head.count <= changes.count
+        else { return nil }
+        let first = changes[start].sequence
+        var bytes: [UInt8] = []
+        for k in 0..<head.count {
+            let change = changes[start + k]
+            guard change.sequence == first + UInt64(k),
+                let piece = StoredDuplicateFeatures.analysisPiece(in: change.derivedData),
+                piece.index == k, piece.count == head.count
+            else { return nil }
+            bytes += piece.bytes
+        }
+        guard let analysis = ShippedAnalysis(decoding: bytes[...]), analysis.count == head.count else { return nil }
+        var articles: [Article] = []
+        articles.reserveCapacity(analysis.count)
+        for (k, check) in analysis.checks.enumerated() {
+            guard let article = changes[start + k].article, entries[start + k]?.contentHash == check else {
+                return nil
+            }
+            articles.append(article)
+        }
+        return index.prepare(contentsOf: articles, analysis: analysis)
+    }
+
+    /// Where a full feed page should end so that no batch with a shipped analysis is cut by the page's end: the
+    /// index of the first record of the last such batch that runs past it (nil when none does, or when it starts
+    /// the page: a batch larger than a page is analysed).
+    static func startOfCutBatch(in page: [StoreChange]) -> Int? {
+        for i in page.indices.reversed() {
+            guard let piece = StoredDuplicateFeatures.analysisPiece(in: page[i].derivedData), piece.index == 0 else {
+                continue
+            }
+            return i + piece.count > page.count && i > 0 ? i : nil
+        }
+        return nil
     }
 
     /// The near-duplicate entry of an upsert read from the feed (nil for a deletion): the features its writer

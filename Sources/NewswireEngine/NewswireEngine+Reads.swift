@@ -115,6 +115,7 @@ extension NewswireEngine {
             stats.lagMilliseconds = UInt64(max(0, behind.components.seconds * 1_000
                 + behind.components.attoseconds / 1_000_000_000_000_000))
             stats.storeDescription = shared.writeTargetDescription
+            stats.shippedArticles = shippedDocuments.withLock { $0 }
         } else {
             stats.appliedSequence = sequence
         }

@@ -40,12 +40,20 @@ extension NewswireEngine {
         let articles: [Article]
         let features: [TextFeatures]
         let segment: PreparedSegment
+        /// Cluster mode: the segment's analysis for the nodes following the feed, stored in pieces with the
+        /// batch's records (nil on a single node, or when the batch holds an id twice).
+        var shippedAnalysis: [UInt8]? = nil
     }
 
     /// The CPU work of writing `articles`, outside the write lock (see ``PreparedWrite``).
     func prepareWrite(_ articles: [Article]) -> PreparedWrite {
         let (features, segment) = prepare(articles)
-        return PreparedWrite(articles: articles, features: features, segment: segment)
+        var write = PreparedWrite(articles: articles, features: features, segment: segment)
+        if isClustered, segment.count == articles.count {
+            // Checked by each follower against its own copy of every record before it trusts the analysis.
+            write.shippedAnalysis = segment.shippedAnalysis(checks: articles.map(contentHash(of:)))
+        }
+        return write
     }
 
     func commitToStore(_ articles: [Article]) throws -> (outcomes: [PutOutcome], changed: Int) {
@@ -57,6 +65,7 @@ extension NewswireEngine {
 
     func commitToStore(_ write: PreparedWrite) throws -> (outcomes: [PutOutcome], changed: Int) {
         let (articles, features, prepared) = (write.articles, write.features, write.segment)
+        let shippedAnalysis = write.shippedAnalysis
         if articles.isEmpty { return ([], 0) }
         duplicatesReady.wait()
         return try writeState.withLock { state -> ([PutOutcome], Int) in
@@ -73,8 +82,15 @@ extension NewswireEngine {
                     apply(missed, &state)
                     (toStore, entries) = try decide(articles, features, state.duplicates)
                     // The features go next to each record, so the nodes following the feed need not compute them.
-                    return zip(toStore, entries).map {
-                        ArticleWrite($0, derivedData: StoredDuplicateFeatures.encode($1))
+                    // Each record also carries its piece of the batch's index analysis: a follower that finds
+                    // the whole batch at consecutive positions, each record as analysed, installs it as it is.
+                    let pieces = shippedAnalysis.map {
+                        StoredDuplicateFeatures.analysisPieces($0, count: toStore.count)
+                    }
+                    return zip(toStore, entries).enumerated().map { offset, written in
+                        var derived = StoredDuplicateFeatures.encode(written.1)
+                        if let pieces { derived += pieces[offset] }
+                        return ArticleWrite(written.0, derivedData: derived)
                     }
                 }
                 results = write.outcomes

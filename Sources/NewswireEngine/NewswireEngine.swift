@@ -96,6 +96,8 @@ public final class NewswireEngine: Sendable {
     let feedGeneration = Locked<UInt64>(0)
     /// `WriteState.applied`, readable without the write lock.
     let appliedMirror = Locked<UInt64>(0)
+    /// Articles from the feed indexed from their writer's shipped analysis instead of analysed here.
+    let shippedDocuments = Locked<UInt64>(0)
     let feedObservers = Locked<[@Sendable ([StoreChange]) -> Void]>([])
     /// Live-query observers: called, in commit order, with every change once it is durable.
     let commitObservers = Locked<[@Sendable ([CommittedChange]) -> Void]>([])

@@ -125,14 +125,19 @@ public final class PostgresArticleStore: SharedArticleStore {
                 seq bigint NOT NULL UNIQUE)
             """,
             "CREATE TABLE IF NOT EXISTS newswire_meta (key text PRIMARY KEY, value text NOT NULL)",
-            // Records are compressed with lz4 where the server has it (PostgreSQL 14+ built with lz4): the default,
-            // pglz, is several times slower, and it runs on the primary inside every write. Values already stored stay readable
-            // either way; elsewhere this does nothing.
+            // Records (and the derived bytes: a batch's first record carries the batch's index analysis) are
+            // compressed with lz4 where the server has it (PostgreSQL 14+ built with lz4): the default, pglz, is
+            // several times slower, and it runs on the primary inside every write. Values already stored stay
+            // readable either way; elsewhere this does nothing.
             """
             DO $$ BEGIN
                 IF (SELECT attcompression FROM pg_attribute
                     WHERE attrelid = 'newswire_article'::regclass AND attname = 'json') IS DISTINCT FROM 'l' THEN
                     EXECUTE 'ALTER TABLE newswire_article ALTER COLUMN json SET COMPRESSION lz4';
+                END IF;
+                IF (SELECT attcompression FROM pg_attribute
+                    WHERE attrelid = 'newswire_article'::regclass AND attname = 'derived') IS DISTINCT FROM 'l' THEN
+                    EXECUTE 'ALTER TABLE newswire_article ALTER COLUMN derived SET COMPRESSION lz4';
                 END IF;
             EXCEPTION WHEN OTHERS THEN NULL;
             END $$

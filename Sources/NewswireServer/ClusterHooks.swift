@@ -29,6 +29,7 @@ extension ServerContext {
             StatEntry(name: "feed.applied_sequence", value: .integer(Int64(stats.appliedSequence))),
             StatEntry(name: "feed.lag_changes", value: .integer(Int64(stats.lagChanges))),
             StatEntry(name: "feed.lag_ms", value: .integer(Int64(stats.lagMilliseconds))),
+            StatEntry(name: "feed.shipped_articles", value: .integer(Int64(stats.shippedArticles))),
         ]
     }
 

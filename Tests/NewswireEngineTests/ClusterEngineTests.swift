@@ -40,6 +40,15 @@ struct ClusterEngineTests {
         deinit { try? engine.close() }
     }
 
+    /// A node that reads the feed only when told (``NewswireEngine/catchUp()``): no notifications, and a poll
+    /// interval longer than any test.
+    static func quietNode(url: String, directory: TemporaryDirectory) throws -> NewswireEngine {
+        try NewswireEngine.open(
+            store: PostgresArticleStore(
+                url: PostgresStoreURL(parsing: url), configuration: .init(listensForChanges: false)),
+            dataDirectory: directory.path, configuration: .init(followPollInterval: .seconds(3_600)))
+    }
+
     /// The ids each of a few searches finds, plus every live id (what a user could tell apart between nodes).
     static func answers(_ engine: NewswireEngine, queries: [String]) throws -> [String: Set<ArticleID>] {
         var result: [String: Set<ArticleID>] = [:]
@@ -183,12 +192,9 @@ struct ClusterEngineTests {
     func followerPageOvertakenByOwnWrite() async throws {
         try await runBlocking {
             let url = try SharedTestPostgres.freshDatabaseURL()
-            // Node B only follows when told: no notifications, and a poll interval longer than the test.
+            // Node B only follows when told.
             let directory = TemporaryDirectory("quiet-node")
-            let b = try NewswireEngine.open(
-                store: PostgresArticleStore(
-                    url: PostgresStoreURL(parsing: url), configuration: .init(listensForChanges: false)),
-                dataDirectory: directory.path, configuration: .init(followPollInterval: .seconds(3_600)))
+            let b = try Self.quietNode(url: url, directory: directory)
             defer { try? b.close() }
             let a = try Node(url: url)
             _ = try a.engine.put((0..<10).map { Self.article($0, writer: 0, version: 0) })
@@ -251,7 +257,86 @@ struct ClusterEngineTests {
             // Another format, or truncated bytes, are not read.
             let bytes = try #require(written.derivedData)
             #expect(StoredDuplicateFeatures.entry(for: stored, from: [0xFF] + bytes.dropFirst()) == nil)
-            #expect(StoredDuplicateFeatures.entry(for: stored, from: Array(bytes.dropLast())) == nil)
+            let featureLength = 18 + 4 * Int(bytes[17])
+            #expect(StoredDuplicateFeatures.entry(for: stored, from: Array(bytes.prefix(featureLength - 1))) == nil)
+        }
+    }
+
+    @Test("a follower installs a whole batch from its writer's shipped analysis, analyses anything else, and answers as the writer and a single node do")
+    func followerInstallsShippedAnalysis() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            // The follower reads the feed only when told, so it reads every batch below in one page, after the
+            // last write.
+            let directory = TemporaryDirectory("quiet-follower")
+            let follower = try Self.quietNode(url: url, directory: directory)
+            defer { try? follower.close() }
+            let writer = try Node(url: url)
+            let store = try PostgresArticleStore(url: url)
+            defer { try? store.close() }
+            // Shipped: one engine batch of 40.
+            let shippedBatch = (0..<40).map { Self.article($0, writer: 1, version: 1) }
+            _ = try writer.engine.put(shippedBatch)
+            // Not shipped: a batch stored by a writer that ships nothing (an older node, a plain store upsert).
+            _ = try store.upsert((40..<50).map { Self.article($0, writer: 2, version: 1) })
+            // Shipped but broken up since: one of its records rewritten later (its position moved), so the rest of
+            // the batch is no longer whole at consecutive positions and is analysed.
+            _ = try writer.engine.put((50..<70).map { Self.article($0, writer: 1, version: 1) })
+            _ = try store.upsert([Self.article(55, writer: 2, version: 2)])
+            // A batch that names an id twice ships nothing (the segment keeps the last copy only).
+            _ = try writer.engine.put([Self.article(70, writer: 1, version: 1), Self.article(70, writer: 1, version: 2)])
+
+            #expect(try follower.catchUp() == (try writer.engine.latestPosition()))
+            #expect(follower.indexedCount == 71)
+            #expect(try follower.stats().shippedArticles == 40)
+            var queries = ["集群", "第", ""] + (0..<71).map { Self.marker($0, writer: 1, version: 1) }
+            queries += [Self.marker(55, writer: 2, version: 2), Self.marker(70, writer: 1, version: 2)]
+            queries += (40..<50).map { Self.marker($0, writer: 2, version: 1) }
+            let single = SearchIndex()
+            for article in try store.changes(since: 0, limit: 1_000).compactMap(\.article) { single.upsert(article) }
+            // Whole pages (scores, snippets, totals) as an index that analysed the feed's articles itself; the
+            // writer still counts the replaced copies it holds in its statistics, so against it the id sets.
+            for text in queries {
+                for sort in [SearchSort.relevance, .newest] {
+                    let request = SearchRequest(text: text, sort: sort, limit: 100, includeSnippets: true)
+                    var (a, c) = (try follower.search(request), try single.search(request))
+                    (a.tookMicros, c.tookMicros) = (0, 0)
+                    #expect(a == c, "\(text): follower and a single index differ")
+                }
+            }
+            #expect(try Self.answers(follower, queries: queries) == Self.answers(writer.engine, queries: queries))
+
+            // The shipped analysis is used only for records exactly as analysed: a page whose record differs from
+            // it (another title under the same content hash check) is analysed instead.
+            let feed = try store.changes(since: 0, limit: 40)
+            let pieces = feed.map { StoredDuplicateFeatures.analysisPiece(in: $0.derivedData) }
+            #expect(pieces.map { $0?.index } == Array(0..<40))
+            #expect(pieces.allSatisfy { $0?.count == 40 })
+            let before = follower.shippedDocuments.withLock { $0 }
+            #expect(follower.prepareFeedPage(feed)?.segments.count == 1)
+            #expect(follower.shippedDocuments.withLock { $0 } == before + 40)
+            var altered = feed
+            altered[7].article?.title += "（改）"
+            let fallback = try #require(follower.prepareFeedPage(altered))
+            #expect(fallback.segments.map(\.count) == [40], "analysed as one segment")
+            #expect(follower.shippedDocuments.withLock { $0 } == before + 40)
+            // A record whose piece is missing (rewritten by a node that ships none), or a damaged piece: analysed.
+            var stripped = feed
+            stripped[12].derivedData = stripped[12].derivedData.map { Array($0.prefix(18 + 4 * Int($0[17]))) }
+            #expect(try #require(follower.prepareFeedPage(stripped)).segments.map(\.count) == [40])
+            var damaged = feed
+            damaged[20].derivedData![damaged[20].derivedData!.count - 1] ^= 0x01
+            #expect(try #require(follower.prepareFeedPage(damaged)).segments.map(\.count) == [40])
+            #expect(follower.shippedDocuments.withLock { $0 } == before + 40)
+            // Part of a batch at the start of a page: analysed, never installed from the shipped analysis.
+            _ = follower.prepareFeedPage(Array(feed.prefix(30)))
+            #expect(follower.shippedDocuments.withLock { $0 } == before + 40)
+
+            // A full page that ends inside a shipped batch ends before it, so the batch is read whole next.
+            let notShipped = try store.changes(since: 40, limit: 10)
+            #expect(NewswireEngine.startOfCutBatch(in: notShipped + feed.prefix(30)) == 10)
+            #expect(NewswireEngine.startOfCutBatch(in: Array(feed.prefix(30))) == nil)
+            #expect(NewswireEngine.startOfCutBatch(in: notShipped + feed) == nil)
         }
     }
 

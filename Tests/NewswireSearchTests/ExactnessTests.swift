@@ -89,6 +89,17 @@ import Testing
         #expect(mismatches.isEmpty, "\(mismatches.count) of \(queries.count) queries differ:\n\(mismatches.joined(separator: "\n"))")
     }
 
+    /// The fixture articles three times over, ids prefixed `0-`, `1-`, `2-`.
+    static var fixturesThreeTimes: [Article] {
+        (0..<3).flatMap { copy in
+            Fixtures.articles.map { article in
+                var article = article
+                article.id = ArticleID("\(copy)-\(article.id.rawValue)")
+                return article
+            }
+        }
+    }
+
     /// An index and the oracle over the same articles.
     static func indexAndOracle(_ articles: [Article]) -> (SearchIndex, BruteForceIndex) {
         let index = SearchIndex()
@@ -375,6 +386,58 @@ import Testing
             queries: Self.sampleQueries(from: first + second, count: 200, seed: 5) + ["税政", "人民共和", "重复编号"])
     }
 
+    /// A cluster node installs a segment from the analysis another node shipped (only the text is its own): the
+    /// answers must be the oracle's, and every page (hits, scores, snippets, totals) the one an index that analysed
+    /// the same articles gives. Damaged, foreign or mismatched analyses are refused, never installed.
+    @Test func shippedAnalysisInstallsTheSameSegment() throws {
+        let articles = Self.fixturesThreeTimes
+        let half = articles.count / 2
+        let (first, second) = (Array(articles.prefix(half)), Array(articles.dropFirst(half)))
+        let sender = SearchIndex()
+        let built = sender.prepare(contentsOf: second)
+        let checks = (0..<UInt64(second.count)).map { $0 &* 0x9E37_79B9_7F4A_7C15 }
+        let bytes = try #require(built.shippedAnalysis(checks: checks))
+        let analysis = try #require(ShippedAnalysis(decoding: bytes[...]))
+        #expect(analysis.checks == checks)
+
+        // The receiver has its own interned sources and persons (it analysed other articles first).
+        let receiver = SearchIndex()
+        receiver.install(receiver.prepare(contentsOf: first))
+        let shipped = try #require(receiver.prepare(contentsOf: second, analysis: analysis))
+        receiver.install(shipped)
+        let analysed = SearchIndex()
+        analysed.install(analysed.prepare(contentsOf: first))
+        analysed.install(analysed.prepare(contentsOf: second))
+        var oracle = BruteForceIndex()
+        for article in articles { oracle.upsert(article) }
+        let queries = Self.sampleQueries(from: articles, count: 200, seed: 21)
+            + Self.sampleQueries(from: second, count: 60, seed: 22)
+        try Self.check(receiver, oracle, queries: queries)
+        for text in queries + [""] {
+            for sort in [SearchSort.relevance, .newest] {
+                let request = SearchRequest(
+                    text: text, sort: sort, limit: 20, includeSnippets: true, facets: FacetField.allCases)
+                var (a, b) = (try receiver.search(request), try analysed.search(request))
+                (a.tookMicros, b.tookMicros) = (0, 0)
+                #expect(a == b, "\(text) (\(sort))")
+            }
+        }
+
+        // Refused: another format or version, a flipped byte, truncation, a count that does not match.
+        #expect(ShippedAnalysis(decoding: ([0x01] + bytes.dropFirst())[...]) == nil)
+        var otherVersion = bytes
+        otherVersion[1] &+= 1
+        #expect(ShippedAnalysis(decoding: otherVersion[...]) == nil)
+        for offset in [bytes.count / 3, bytes.count / 2, bytes.count - 9] {
+            var damaged = bytes
+            damaged[offset] ^= 0x10
+            #expect(ShippedAnalysis(decoding: damaged[...]) == nil, "byte \(offset) flipped")
+        }
+        #expect(ShippedAnalysis(decoding: bytes.dropLast()) == nil)
+        #expect(receiver.prepare(contentsOf: Array(second.dropLast()), analysis: analysis) == nil)
+        #expect(built.shippedAnalysis(checks: Array(checks.dropLast())) == nil)
+    }
+
     /// A merge built alongside writers: while it is being built, an install replaces articles of the merged
     /// segments and a removal deletes one; once it is swapped in, results equal the oracle's (the replaced and
     /// removed copies stay deleted in the merged segment).
@@ -383,13 +446,7 @@ import Testing
         var oracle = BruteForceIndex()
         // Three equal segments, large enough that the writers' own small changes below call for no merge of their
         // own (``SearchIndex/remove(id:)`` merges when due): only the merge under test swaps segments.
-        let articles = (0..<3).flatMap { copy in
-            Fixtures.articles.map { article in
-                var article = article
-                article.id = ArticleID("\(copy)-\(article.id.rawValue)")
-                return article
-            }
-        }
+        let articles = Self.fixturesThreeTimes
         let third = articles.count / 3
         for part in [articles.prefix(third), articles.dropFirst(third).prefix(third), articles.dropFirst(2 * third)] {
             index.install(index.prepare(contentsOf: Array(part)))

@@ -90,6 +90,21 @@ class Postgres:
         with open(os.path.join(self.data, "postmaster.pid")) as f:
             self.pid = int(f.readline())
 
+    def cpu_seconds(self):
+        """CPU seconds used so far by the postmaster and its live children (backends, WAL sender/receiver, startup)."""
+        total = 0.0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(entry) == self.pid or int(fields[1]) == self.pid:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def psql(self, sql, db="postgres"):
         return self.run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db, "-XAt",
                         "-c", sql)
@@ -154,7 +169,7 @@ def ratio(a, b):
 
 
 def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, single3_seconds, cluster3_seconds,
-                      loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during):
+                      loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped=None, storage=None):
     print("## Cluster mode (benchmarks/cluster/run.py)\n")
     print(f"- machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, "
           f"load average at start {load_at_start:.2f}, at end {os.getloadavg()[0]:.2f}")
@@ -183,8 +198,20 @@ def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_secon
           f"({len(lags_ms)} samples) | — |")
     print(f"| STATS feed.lag_changes, p50 / p99 | — | {percentile(lags_changes, 50):.0f} / "
           f"{percentile(lags_changes, 99):.0f} | — |")
-    print(f"| CPU seconds of nodes 1 / 2 / 3 during the one-client ingest | — | "
-          f"{' / '.join(f'{c:.1f}' for c in cpu_during)} | — |")
+    print(f"| CPU seconds during the one-client ingest: single node; cluster nodes 1 / 2 / 3, PostgreSQL primary / "
+          f"standby (their server processes) | {cpu_during[5]:.1f} | "
+          f"{' / '.join(f'{c:.1f}' for c in cpu_during[:3])}, {cpu_during[3]:.1f} / {cpu_during[4]:.1f} "
+          f"(total {sum(cpu_during[:5]):.1f}) | {ratio(sum(cpu_during[:5]), cpu_during[5]):.2f}× |")
+    if storage is not None:
+        mb = 1 << 20
+        print(f"| PostgreSQL: WAL written during the one-client cluster ingest; records, derived bytes (uncompressed) "
+              f"and table size after it, MiB | — | {storage['wal_bytes'] / mb:.1f}; {storage['json_bytes'] / mb:.1f}, "
+              f"{storage['derived_bytes'] / mb:.1f}, {storage['table_bytes'] / mb:.1f} | — |")
+        print(f"| PostgreSQL: transactions in the nodes' database during the one-client cluster ingest (each "
+              f"statement of a node is one; includes the lag probe's and STATS') | — | {storage['statements']:,} | — |")
+    if shipped is not None:
+        print(f"| articles nodes 2 / 3 indexed from the writer's shipped analysis (STATS feed.shipped_articles) | — | "
+              f"{' / '.join(str(n) if n is not None else '—' for n in shipped)} | — |")
 
 
 def main():
@@ -285,7 +312,9 @@ def main():
             return time.time() - started
 
         # 1. One client.
+        single_cpu_before = cpu_seconds(procs["single"].pid)
         single_seconds = ingest([(corpus, *single)])
+        single_cpu = cpu_seconds(procs["single"].pid) - single_cpu_before
         lags_ms, lags_changes, sampling = [], [], [True]
 
         def sample():
@@ -302,9 +331,19 @@ def main():
         stop_probe = os.path.join(root, "stop-probe")
         probe = subprocess.Popen([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file, "100000",
                                   stop_probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        cpu_before = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)]
+        cpu_before = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)] + [primary.cpu_seconds(),
+                                                                                    standby.cpu_seconds()]
+        wal_before = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"))
+        xacts = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'newswire'"
+        xacts_before = int(primary.psql(xacts))
         cluster_seconds = ingest([(corpus, *nodes[0])])
-        cpu_during = [cpu_seconds(procs[f"node{i + 1}"].pid) - b for i, b in enumerate(cpu_before)]
+        wal_bytes = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")) - wal_before
+        # Every statement outside a transaction block is a transaction: the nodes' round trips to the primary.
+        time.sleep(1.1)  # backends report their counts at most once a second
+        statements = int(primary.psql(xacts)) - xacts_before
+        cpu_during = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)] + [primary.cpu_seconds(),
+                                                                                    standby.cpu_seconds()]
+        cpu_during = [after - before for after, before in zip(cpu_during, cpu_before)] + [single_cpu]
         sampling[0] = False
         open(stop_probe, "w").close()  # the probe stops writing, then waits until node 2 found every probe
         sampler.join()
@@ -318,9 +357,15 @@ def main():
             while stats(args.bin_dir, host, port).get("feed.applied_sequence", -1) < head and time.time() < deadline:
                 time.sleep(0.1)
 
+        shipped = [stats(args.bin_dir, host, port).get("feed.shipped_articles") for host, port in nodes[1:]]
+        stored = [int(v or 0) for v in primary.psql(
+            "SELECT sum(octet_length(json)), sum(octet_length(derived)), pg_total_relation_size('newswire_article') "
+            "FROM newswire_article", db="newswire").split("|")]
+        storage = {"wal_bytes": wal_bytes, "json_bytes": stored[0], "derived_bytes": stored[1], "table_bytes": stored[2],
+                   "statements": statements}
         if args.ingest_only:
             print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, None, None, loaded_probe,
-                              idle_probe, lags_ms, lags_changes, cpu_during)
+                              idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
             print("\nCommands: `benchmarks/cluster/run.py " + " ".join(
                 "DIR" if os.path.isabs(a) else a for a in sys.argv[1:]) + "`")
             return
@@ -396,7 +441,7 @@ def main():
                                           f"'{','.join(open(acks).read().split())}', ','))", db="newswire"))
 
         print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, single3_seconds,
-                          cluster3_seconds, loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during)
+                          cluster3_seconds, loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
         single_get, single_search = rows[0][1], rows[0][2]
         for label, get, search in rows[1:]:
             print(f"| GET req/s, {label} | {single_get:,.0f} | {get:,.0f} | {ratio(get, single_get):.2f}× |")
