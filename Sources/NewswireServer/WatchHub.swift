@@ -38,6 +38,9 @@ final class WatchHub: Sendable {
         var batches: Int64 = 0
         var matchNanosTotal: Int64 = 0
         var matchNanosMax: Int64 = 0
+        /// Commits the pacer held, and for how long in all (STATS `watches.commits_held`, `.commit_held_micros`).
+        var commitsHeld: Int64 = 0
+        var commitHeldNanos: Int64 = 0
         var changesMatched: Int64 = 0
         var pairsEvaluated: Int64 = 0
         /// Where delivery latency accrues, stage by stage (STATS `watches.lag.*`).
@@ -109,10 +112,19 @@ final class WatchHub: Sendable {
     /// meanwhile join the next, larger, group commit.
     private func holdCommit() {
         let deadline = Date(timeIntervalSinceNow: Self.maxCommitHold)
+        var heldSince: ContinuousClock.Instant?
         distributedMoved.lock()
-        defer { distributedMoved.unlock() }
         while state.withLockedValue({ !$0.watches.isEmpty && $0.distributed < $0.receivedBeforeLatest }) {
+            if heldSince == nil { heldSince = .now }
             if !distributedMoved.wait(until: deadline) { break }
+        }
+        distributedMoved.unlock()
+        if let heldSince {
+            let held = (ContinuousClock.now - heldSince).nanoseconds
+            state.withLockedValue {
+                $0.commitsHeld += 1
+                $0.commitHeldNanos += held
+            }
         }
     }
 
@@ -372,6 +384,8 @@ final class WatchHub: Sendable {
             StatEntry(name: "watches.match_pairs", value: .integer(state.pairsEvaluated)),
             StatEntry(name: "watches.match_micros_per_batch", value: .double(average)),
             StatEntry(name: "watches.match_micros_max", value: .integer(state.matchNanosMax / 1000)),
+            StatEntry(name: "watches.commits_held", value: .integer(state.commitsHeld)),
+            StatEntry(name: "watches.commit_held_micros", value: .integer(state.commitHeldNanos / 1000)),
         ] + state.waited.entries("watches.lag.queued") + state.matched.entries("watches.lag.matched")
             + state.snippetsBuilt.entries("watches.lag.snippets") + state.offered.entries("watches.lag.offered")
             + state.streamed.entries("watches.lag.streamed")
