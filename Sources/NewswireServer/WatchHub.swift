@@ -269,11 +269,11 @@ final class WatchHub: Sendable {
         }
         // Each distinct event encoded once, on every core, outside the lock.
         let payloads = Self.encode(events)
-        let offered = ContinuousClock.now
-        for i in events.indices { events[i].offered = offered }
         let queuedOn = state.withLockedValue { state in
-            for (watch, event) in deliveries where state.watches[watch.queryID] === watch {
-                deliver(events[event], payload: payloads[event], to: watch, &state)
+            for (watch, index) in deliveries where state.watches[watch.queryID] === watch {
+                var event = events[index]
+                event.offered = .now
+                deliver(event, payload: payloads[index], to: watch, &state)
             }
             if let last = changes.last?.position { state.distributed = max(state.distributed, last) }
             state.waited.record(started - handed)
