@@ -24,6 +24,9 @@ final class CompiledStandingQuery {
     let requestSources: Set<String>?
     /// The patterns SEARCH highlights in snippets (its text conditions searching bodies, in its order).
     let snippetPatterns: SnippetPatterns
+    /// Per text condition, its number among the distinct (pattern, scope) pairs of the registry's queries, set
+    /// when the registry adds the query: queries sharing a term look it up in an article once per batch.
+    var textNumbers: [Int32] = []
 
     init(_ query: StandingQuery) throws(QueryError) {
         self.query = query
@@ -90,7 +93,8 @@ final class CompiledStandingQuery {
 
     // MARK: Evaluation (the same rules as the index's executor and the brute-force oracle)
 
-    func matches(_ document: BatchDocument) -> Bool {
+    /// Whether the query matches `document`; text conditions are looked up in `memo` (see ``OccurrenceMemo``).
+    func matches(_ document: BatchDocument, memo: inout OccurrenceMemo) -> Bool {
         if let requestSources {
             guard let source = document.source, requestSources.contains(source) else { return false }
         }
@@ -100,16 +104,16 @@ final class CompiledStandingQuery {
         if let before = query.publishedBefore {
             guard let t = document.seconds, t < before.secondsSinceEpoch else { return false }
         }
-        for group in groups where !group.contains(where: { holds($0, document) }) { return false }
-        for exclusion in exclusions where holds(exclusion, document) { return false }
+        for group in groups where !group.contains(where: { holds($0, document, &memo) }) { return false }
+        for exclusion in exclusions where holds(exclusion, document, &memo) { return false }
         return true
     }
 
-    private func holds(_ conjunction: [Condition], _ document: BatchDocument) -> Bool {
+    private func holds(_ conjunction: [Condition], _ document: BatchDocument, _ memo: inout OccurrenceMemo) -> Bool {
         for condition in conjunction {
             switch condition {
             case .text(let i):
-                guard Self.occurs(texts[i].pattern, scope: texts[i].scope, in: document) else { return false }
+                guard memo.occurs(textNumbers[i], in: document, else: { texts[i] }) else { return false }
             case .source(let name):
                 guard let source = document.normalizedSource, source.unicodeScalars.contains(name.unicodeScalars)
                 else { return false }
@@ -122,6 +126,31 @@ final class CompiledStandingQuery {
             }
         }
         return true
+    }
+
+    /// Whether the text condition occurs in the current document, each distinct one looked up once per document.
+    struct OccurrenceMemo {
+        /// Per text number: 0 not looked up in the current document, 1 absent, 2 present.
+        private var states: [UInt8] = []
+        private var touched: [Int32] = []
+
+        /// Forgets the previous document's answers.
+        mutating func startDocument(textCount: Int) {
+            for number in touched { states[Int(number)] = 0 }
+            touched.removeAll(keepingCapacity: true)
+            if states.count < textCount { states += repeatElement(0, count: textCount - states.count) }
+        }
+
+        @inline(__always)
+        mutating func occurs(_ number: Int32, in document: BatchDocument, else text: () -> Text) -> Bool {
+            let state = states[Int(number)]
+            if state != 0 { return state == 2 }
+            let text = text()
+            let found = CompiledStandingQuery.occurs(text.pattern, scope: text.scope, in: document)
+            states[Int(number)] = found ? 2 : 1
+            touched.append(number)
+            return found
+        }
     }
 
     /// Whether `pattern` occurs in the title (or, for `.titleOrBody`, the title or the body). A match never

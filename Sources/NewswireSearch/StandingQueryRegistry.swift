@@ -37,7 +37,19 @@ struct StandingQueryRegistry {
     private var nextReindexAt = 64
     /// Per slot: the last (batch serial, document) that made it a candidate, so it collects each document once.
     private var lastCandidate: [Int] = []
+    /// Per slot: the last batch serial it was evaluated in (to count the queries a batch evaluated).
+    private var lastEvaluated: [Int] = []
     private var batchSerial = 0
+    /// Numbers of the distinct (pattern, scope) text conditions of the registered queries, with their use counts:
+    /// a batch looks each up once per article however many queries share it (``CompiledStandingQuery/OccurrenceMemo``).
+    private var textNumbers: [TextKey: Int32] = [:]
+    private var textUses: [Int] = []
+    private var freeTextNumbers: [Int32] = []
+
+    private struct TextKey: Hashable {
+        let pattern: TermPattern
+        let scope: ParsedQuery.Scope
+    }
 
     var count: Int { slotOfID.count }
 
@@ -61,6 +73,23 @@ struct StandingQueryRegistry {
         nextID += 1
         let slot: Int32
         let keys = compiled.indexKeys(cost: cost)
+        compiled.textNumbers = compiled.texts.map { text in
+            let key = TextKey(pattern: text.pattern, scope: text.scope)
+            if let number = textNumbers[key] {
+                textUses[Int(number)] += 1
+                return number
+            }
+            let number: Int32
+            if let free = freeTextNumbers.popLast() {
+                number = free
+                textUses[Int(number)] = 1
+            } else {
+                number = Int32(textUses.count)
+                textUses.append(1)
+            }
+            textNumbers[key] = number
+            return number
+        }
         if let free = freeSlots.popLast() {
             slot = free
             slots[Int(slot)] = Slot(id: id, compiled: compiled, keys: keys)
@@ -68,6 +97,7 @@ struct StandingQueryRegistry {
             slot = Int32(slots.count)
             slots.append(Slot(id: id, compiled: compiled, keys: keys))
             lastCandidate.append(-1)
+            lastEvaluated.append(-1)
         }
         slotOfID[id] = slot
         index(slot, keys)
@@ -89,6 +119,14 @@ struct StandingQueryRegistry {
     mutating func remove(_ id: StandingQueryID) -> Bool {
         guard let slot = slotOfID.removeValue(forKey: id) else { return false }
         let keys = slots[Int(slot)]!.keys
+        let compiled = slots[Int(slot)]!.compiled
+        for (text, number) in zip(compiled.texts, compiled.textNumbers) {
+            textUses[Int(number)] -= 1
+            if textUses[Int(number)] == 0 {
+                textNumbers[TextKey(pattern: text.pattern, scope: text.scope)] = nil
+                freeTextNumbers.append(number)
+            }
+        }
         if keys.isEmpty {
             alwaysChecked.removeAll { $0 == slot }
         }
@@ -117,10 +155,10 @@ struct StandingQueryRegistry {
     mutating func match(_ batch: MatchBatch, exhaustive: Bool, snippets: SnippetTiming) -> StandingQueryMatches {
         batchSerial += 1
         let documents = batch.documents
-        // Candidates: slot → documents whose term streams hold one of its index terms.
-        var candidateSlots: [Int32] = []
-        var candidateDocuments: [[Int32]] = []
-        var candidateList = [Int32](repeating: -1, count: exhaustive ? 0 : slots.count)
+        // Candidates: per document, the slots whose index terms its term stream holds (each once).
+        var candidates: [Int32] = []
+        var candidateEnds: [Int] = []
+        candidateEnds.reserveCapacity(documents.count)
         let serialBase = batchSerial << 32
         termCounts.withUnsafeMutableBufferPointer { counts in
             keyFilter.withUnsafeBufferPointer { filter in
@@ -137,42 +175,40 @@ struct StandingQueryRegistry {
                         }
                         for slot in indexed where lastCandidate[Int(slot)] != stamp {
                             lastCandidate[Int(slot)] = stamp
-                            if candidateList[Int(slot)] < 0 {
-                                candidateList[Int(slot)] = Int32(candidateSlots.count)
-                                candidateSlots.append(slot)
-                                candidateDocuments.append([])
-                            }
-                            candidateDocuments[Int(candidateList[Int(slot)])].append(Int32(d))
+                            candidates.append(slot)
                         }
                     }
+                    candidateEnds.append(candidates.count)
                 }
             }
         }
-        if exhaustive {
-            let all = Array(0..<Int32(documents.count))
-            for s in slots.indices where slots[s] != nil {
-                candidateSlots.append(Int32(s))
-                candidateDocuments.append(all)
-            }
-        } else if !alwaysChecked.isEmpty && !documents.isEmpty {
-            let all = Array(0..<Int32(documents.count))
-            for slot in alwaysChecked {
-                candidateSlots.append(slot)
-                candidateDocuments.append(all)
-            }
-        }
-        // Verify each candidate pair on the analysed text.
+        // Always evaluated: every query (exhaustive), or those without an index term.
+        let everyDocument: [Int32] =
+            exhaustive ? slots.indices.compactMap { slots[$0] == nil ? nil : Int32($0) } : alwaysChecked
+        // Verify each candidate pair on the analysed text, document by document: a text condition that several
+        // queries share is looked up in the document once.
         var evaluatedPairs = 0
+        var evaluatedQueries = 0
         var matched: [MatchedPair] = []
         var previousMatched = false
-        for (k, slot) in candidateSlots.enumerated() {
-            let compiled = slots[Int(slot)]!.compiled
-            for d in candidateDocuments[k] {
+        var memo = CompiledStandingQuery.OccurrenceMemo()
+        var candidateStart = 0
+        for (d, document) in documents.enumerated() {
+            memo.startDocument(textCount: textUses.count)
+            func evaluate(_ slot: Int32) {
+                if lastEvaluated[Int(slot)] != batchSerial {
+                    lastEvaluated[Int(slot)] = batchSerial
+                    evaluatedQueries += 1
+                }
                 evaluatedPairs += 1
-                guard compiled.matches(documents[Int(d)]) else { continue }
-                matched.append(MatchedPair(document: d, id: slots[Int(slot)]!.id, slot: slot))
-                if documents[Int(d)].role == .previous { previousMatched = true }
+                let entry = slots[Int(slot)]!
+                guard entry.compiled.matches(document, memo: &memo) else { return }
+                matched.append(MatchedPair(document: Int32(d), id: entry.id, slot: slot))
+                if document.role == .previous { previousMatched = true }
             }
+            for slot in candidates[candidateStart..<candidateEnds[d]] { evaluate(slot) }
+            for slot in everyDocument { evaluate(slot) }
+            candidateStart = candidateEnds[d]
         }
         // A change's previous version directly follows its current version, so (document, query id) order is
         // (change, query id) order.
@@ -215,7 +251,7 @@ struct StandingQueryRegistry {
             reindex()
         }
         return StandingQueryMatches(
-            matches: matches, deletions: batch.deletions, evaluatedQueries: candidateSlots.count,
+            matches: matches, deletions: batch.deletions, evaluatedQueries: evaluatedQueries,
             evaluatedPairs: evaluatedPairs)
     }
 }

@@ -431,8 +431,9 @@ final class Connection: Sendable {
     /// The watch hub's fast path for a live event: queues its WATCH_EVENT frame at once when the stream is live,
     /// the frame fits the client's limit and the connection has room, without waking the writer (see
     /// ``WatchSink``). False otherwise: the event then goes through the watch's buffer and ``sendWatchEvent``.
-    func queueWatchEventIfRoom(_ event: WatchEventMessage, requestID: RequestID) -> Bool {
-        let frame = OutboundFrame(.watchEvent(event), requestID: requestID, moreToFollow: true)
+    func queueWatchEventIfRoom(_ payload: ByteBuffer, requestID: RequestID) -> Bool {
+        let frame = OutboundFrame(
+            opcode: .watchEvent, requestID: requestID, flags: .moreToFollow, payload: .plain(payload))
         guard frame.uncompressedPayloadLength <= clientMaxFrameLength, isLive(requestID) else { return false }
         return queue.enqueueIfRoom(frame)
     }

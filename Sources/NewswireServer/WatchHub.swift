@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 import NewswireEngine
 import NewswireModel
 import NewswireProtocol
@@ -38,6 +39,9 @@ final class WatchHub: Sendable {
         var batches: Int64 = 0
         var matchNanosTotal: Int64 = 0
         var matchNanosMax: Int64 = 0
+        /// Commits the pacer held, and for how long in all (STATS `watches.commits_held`, `.commit_held_micros`).
+        var commitsHeld: Int64 = 0
+        var commitHeldNanos: Int64 = 0
         var changesMatched: Int64 = 0
         var pairsEvaluated: Int64 = 0
         /// Where delivery latency accrues, stage by stage (STATS `watches.lag.*`).
@@ -109,10 +113,19 @@ final class WatchHub: Sendable {
     /// meanwhile join the next, larger, group commit.
     private func holdCommit() {
         let deadline = Date(timeIntervalSinceNow: Self.maxCommitHold)
+        var heldSince: ContinuousClock.Instant?
         distributedMoved.lock()
-        defer { distributedMoved.unlock() }
         while state.withLockedValue({ !$0.watches.isEmpty && $0.distributed < $0.receivedBeforeLatest }) {
+            if heldSince == nil { heldSince = .now }
             if !distributedMoved.wait(until: deadline) { break }
+        }
+        distributedMoved.unlock()
+        if let heldSince {
+            let held = (ContinuousClock.now - heldSince).nanoseconds
+            state.withLockedValue {
+                $0.commitsHeld += 1
+                $0.commitHeldNanos += held
+            }
         }
     }
 
@@ -145,7 +158,11 @@ final class WatchHub: Sendable {
         let snippetsDone = ContinuousClock.now
         let took = (snippetsDone - started).nanoseconds
         var records: [Int: ArticleRecord] = [:]
-        let queuedOn = state.withLockedValue { state in
+        // Who gets which event, planned under the lock without encoding anything: each distinct event (a change
+        // with its snippet and options; a deletion for everyone) once in `events`, each delivery pointing at it.
+        var events: [QueuedWatchEvent] = []
+        var deliveries: [(watch: Watch, event: Int)] = []
+        state.withLockedValue { state in
             // Back to the first matcher's query ids and the batch's change indexes, in commit order.
             var result = StandingQueryMatches(matches: [], deletions: [], evaluatedQueries: 0, evaluatedPairs: 0)
             for (part, matched) in matchedAll.enumerated() {
@@ -182,23 +199,29 @@ final class WatchHub: Sendable {
                     pending.removeFirst()
                     let change = changes[next]
                     guard let article = change.article else {
-                        let event = WatchEventMessage(
-                            position: change.position, kind: .deleted,
-                            hit: SearchHit(id: change.id, title: "", source: nil, publishedAt: nil, score: 0))
-                        for watch in state.watches.values { deliver(QueuedWatchEvent(event), to: watch, &state) }
+                        events.append(
+                            QueuedWatchEvent(
+                                WatchEventMessage(
+                                    position: change.position, kind: .deleted,
+                                    hit: SearchHit(id: change.id, title: "", source: nil, publishedAt: nil, score: 0))))
+                        for watch in state.watches.values { deliveries.append((watch, events.count - 1)) }
                         continue
                     }
                     // An update whose previous version is unknown: every watch asking for `unmatched` that the
                     // new version does not match hears of it (PROTOCOL.md §5.19 rule 3).
                     let matching = next == currentChange ? matchedByChange : []
-                    let event = WatchEventMessage(position: change.position, kind: .unmatched, hit: Self.bareHit(article))
+                    events.append(
+                        QueuedWatchEvent(
+                            WatchEventMessage(position: change.position, kind: .unmatched, hit: Self.bareHit(article))))
                     for watch in state.watches.values where watch.reportUnmatched && !matching.contains(watch.queryID) {
-                        deliver(QueuedWatchEvent(event), to: watch, &state)
+                        deliveries.append((watch, events.count - 1))
                     }
                 }
             }
             var index = 0
             let matches = result.matches
+            // One change's distinct events: by snippet (nil: none) and whether the article is included.
+            var changeEvents: [EventKey: Int] = [:]
             while index < matches.count {
                 // One change's matches at a time: an unknown-previous update goes out after them.
                 let change = matches[index].change
@@ -209,29 +232,49 @@ final class WatchHub: Sendable {
                     end += 1
                 }
                 deliverBroadcasts(before: change)
+                changeEvents.removeAll(keepingCapacity: true)
                 for match in matches[index..<end] {
                     guard let watch = state.watches[match.query] else { continue }
                     let committed = changes[match.change]
                     if match.kind == .stoppedMatching {
                         guard watch.reportUnmatched else { continue }
                         let event = WatchEventMessage(position: committed.position, kind: .unmatched, hit: match.hit)
-                        deliver(QueuedWatchEvent(event), to: watch, &state)
+                        events.append(QueuedWatchEvent(event))
+                        deliveries.append((watch, events.count - 1))
+                        continue
+                    }
+                    let includeArticle = watch.includeArticle && committed.article != nil
+                    let key = EventKey(snippet: match.pendingSnippet?.sharingKey, includeArticle: includeArticle)
+                    // Matches of one change with the same snippet (or none) carry the same hit.
+                    if let shared = changeEvents[key] {
+                        deliveries.append((watch, shared))
                         continue
                     }
                     var record: ArticleRecord?
-                    if watch.includeArticle, let article = committed.article {
+                    if includeArticle, let article = committed.article {
                         record = records[match.change] ?? ArticleRecord(article)
                         records[match.change] = record
                     }
                     let event = WatchEventMessage(
                         position: committed.position, kind: Self.kind(committed.kind), hit: match.hit, record: record)
-                    deliver(QueuedWatchEvent(event, snippet: match.pendingSnippet), to: watch, &state)
+                    events.append(QueuedWatchEvent(event, snippet: match.pendingSnippet))
+                    changeEvents[key] = events.count - 1
+                    deliveries.append((watch, events.count - 1))
                 }
                 currentChange = change
                 deliverBroadcasts(before: change + 1)
                 index = end
             }
             deliverBroadcasts(before: Int.max)
+        }
+        // Each distinct event encoded once, on every core, outside the lock.
+        let payloads = Self.encode(events)
+        let queuedOn = state.withLockedValue { state in
+            for (watch, index) in deliveries where state.watches[watch.queryID] === watch {
+                var event = events[index]
+                event.offered = .now
+                deliver(event, payload: payloads[index], to: watch, &state)
+            }
             if let last = changes.last?.position { state.distributed = max(state.distributed, last) }
             state.waited.record(started - handed)
             state.matched.record(matchDone - started)
@@ -243,6 +286,28 @@ final class WatchHub: Sendable {
         // One write per connection for the whole batch's directly queued events.
         for connection in queuedOn.values { connection.flushWatchEvents() }
         signalDistributed()
+    }
+
+    /// Which events of one change are the same message: the snippet they carry, and whether the article is.
+    private struct EventKey: Hashable {
+        var snippet: ObjectIdentifier?
+        var includeArticle: Bool
+    }
+
+    /// The WATCH_EVENT payload of each event (with its snippet, built by now), encoded side by side.
+    private static func encode(_ events: [QueuedWatchEvent]) -> [ByteBuffer] {
+        let workers = events.count < 64 ? 1 : max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let parts = NIOLockedValueBox([[ByteBuffer]](repeating: [], count: workers))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let range = events.count * worker / workers..<events.count * (worker + 1) / workers
+            let encoded = range.map { i -> ByteBuffer in
+                var buffer = ByteBuffer()
+                Response.watchEvent(events[i].built()).encode(into: &buffer)
+                return buffer
+            }
+            parts.withLockedValue { $0[worker] = encoded }
+        }
+        return parts.withLockedValue { $0.flatMap { $0 } }
     }
 
     /// Builds the snippets the batch's events to open watches need, each distinct one once, on every core
@@ -277,8 +342,8 @@ final class WatchHub: Sendable {
         SearchHit(id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
     }
 
-    private func deliver(_ event: QueuedWatchEvent, to watch: Watch, _ state: inout State) {
-        switch watch.offer(event) {
+    private func deliver(_ event: QueuedWatchEvent, payload: ByteBuffer, to watch: Watch, _ state: inout State) {
+        switch watch.offer(event, payload: payload) {
         case .accepted, .ignored: break
         case .sent(let connection):
             state.eventsSent += 1
@@ -372,6 +437,8 @@ final class WatchHub: Sendable {
             StatEntry(name: "watches.match_pairs", value: .integer(state.pairsEvaluated)),
             StatEntry(name: "watches.match_micros_per_batch", value: .double(average)),
             StatEntry(name: "watches.match_micros_max", value: .integer(state.matchNanosMax / 1000)),
+            StatEntry(name: "watches.commits_held", value: .integer(state.commitsHeld)),
+            StatEntry(name: "watches.commit_held_micros", value: .integer(state.commitHeldNanos / 1000)),
         ] + state.waited.entries("watches.lag.queued") + state.matched.entries("watches.lag.matched")
             + state.snippetsBuilt.entries("watches.lag.snippets") + state.offered.entries("watches.lag.offered")
             + state.streamed.entries("watches.lag.streamed")
@@ -434,15 +501,15 @@ final class Watch: Sendable {
         self.capacity = capacity
     }
 
-    /// The hub offers an event (called under the hub lock).
-    func offer(_ event: QueuedWatchEvent) -> Offer {
+    /// The hub offers an event, `payload` its encoded WATCH_EVENT (called under the hub lock).
+    func offer(_ event: QueuedWatchEvent, payload: ByteBuffer) -> Offer {
         guard event.message.position > after else { return .ignored }
         let (result, waiter): (Offer, CheckedContinuation<Next, Never>?) = state.withLockedValue { state in
             guard state.end == nil else { return (.dropped, nil) }
             // Nothing waits before it and the connection has room: queued at once, with no task switch (the
             // stream's task stays parked until the connection is full or the watch ends).
             if let sink = state.sink, state.head == state.buffer.count, !state.taking,
-                sink.connection.queueWatchEventIfRoom(event.built(), requestID: sink.requestID)
+                sink.connection.queueWatchEventIfRoom(payload, requestID: sink.requestID)
             {
                 state.lastSentDirectly = event.message.position
                 return (.sent(sink.connection), nil)
@@ -535,7 +602,7 @@ struct QueuedWatchEvent: Sendable {
     var message: WatchEventMessage
     var snippet: PendingSnippet?
     /// When the hub offered it (for STATS `watches.lag.streamed`).
-    let offered: ContinuousClock.Instant
+    var offered: ContinuousClock.Instant
 
     init(_ message: WatchEventMessage, snippet: PendingSnippet? = nil) {
         self.message = message

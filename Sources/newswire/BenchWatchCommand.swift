@@ -209,6 +209,9 @@ struct BenchWatchCommand: AsyncParsableCommand {
             "serverMatchBatches": stat(serverAfter, "watches.match_batches") - stat(serverBefore, "watches.match_batches"),
             "serverMatchMicrosPerBatch": stat(serverAfter, "watches.match_micros_per_batch"),
             "serverEventsDropped": stat(serverAfter, "watches.events_dropped"),
+            "serverCommitsHeld": stat(serverAfter, "watches.commits_held") - stat(serverBefore, "watches.commits_held"),
+            "serverCommitHeldSeconds":
+                (stat(serverAfter, "watches.commit_held_micros") - stat(serverBefore, "watches.commit_held_micros")) / 1e6,
         ]
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         printOut(String(decoding: json, as: UTF8.self))

@@ -246,6 +246,54 @@ extension ServerOverLoopback {
             }
         }
 
+        @Test("watches of one query with different options each get their own form of every event of a batch")
+        func optionsPerWatchInOneBatch() async throws {
+            try await withLoopbackServer(articles: 0) { server in
+                try await runBlocking {
+                    let peer = try WatchPeer(port: server.port)
+                    // The same query four ways, and a second query highlighting other terms: the server encodes
+                    // each distinct event once and hands it to every watch that gets that form.
+                    let forms: [(id: UInt32, message: WatchMessage)] = [
+                        (20, WatchMessage(text: "能源")),
+                        (21, WatchMessage(text: "能源", includeArticle: true)),
+                        (22, WatchMessage(text: "能源", includeSnippets: true)),
+                        (23, WatchMessage(text: "能源", includeArticle: true, includeSnippets: true)),
+                        (24, WatchMessage(text: "能源", includeSnippets: true, snippetLength: 40)),
+                        (25, WatchMessage(text: "能源 电网", includeSnippets: true)),
+                    ]
+                    var oracle: WatchOracle?
+                    for (id, message) in forms {
+                        let started = try peer.watch(message, id: id)
+                        if oracle == nil { oracle = WatchOracle(position: started.position) }
+                    }
+                    var writes = oracle!
+                    // One commit: every event of the batch goes through one hand-over.
+                    try writes.put((0..<24).map { WatchCorpus.article($0, seed: 7) }, engine: server.engine)
+                    try Self.fence(&writes, engine: server.engine)
+                    try peer.read { peer in forms.allSatisfy { peer.sawDeletion(of: Self.sentinel, on: $0.id) } }
+                    for (id, message) in forms {
+                        let expected = writes.live(message, after: writes.changes.first!.position - 1)
+                        #expect(peer.observed(id) == expected, "watch \(id)")
+                        for event in peer.events[id] ?? [] where event.kind == .new {
+                            let hit = try #require(event.hit)
+                            #expect((event.record != nil) == message.includeArticle, "watch \(id) \(hit.id)")
+                            // The hit is SEARCH's for that article (less the score).
+                            let page = try server.engine.search(
+                                SearchRequest(
+                                    text: message.text, limit: 100, includeSnippets: message.includeSnippets,
+                                    snippetLength: message.snippetLength == 0
+                                        ? Limits.defaultSnippetLength : message.snippetLength))
+                            let searched = page.hits.first { $0.id == hit.id }
+                            #expect(hit.snippet == searched?.snippet ?? "", "watch \(id) \(hit.id)")
+                            #expect(hit.highlights == searched?.highlights ?? [], "watch \(id) \(hit.id)")
+                            #expect(hit.title == searched?.title, "watch \(id) \(hit.id)")
+                        }
+                    }
+                    #expect((peer.events[23] ?? []).contains { !($0.hit?.snippet.isEmpty ?? true) })
+                }
+            }
+        }
+
         @Test("resume after a dropped connection: no gap, no duplicate; the replay is the compacted feed")
         func resumeAfterDrop() async throws {
             try await withLoopbackServer(articles: 0) { server in

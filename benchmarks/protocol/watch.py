@@ -148,6 +148,7 @@ def main():
                         f"{result['events']:,}", harness.fmt_rate(result["eventsPerSecond"]),
                         harness.fmt_us(result["serverMatchMicrosPerBatch"]), f"{result['serverEventsDropped']:.0f}",
                         f"{baseline['serverCPUSeconds']:.1f} s / {result['serverCPUSeconds']:.1f} s",
+                        f"{result.get('serverCommitsHeld', 0):.0f} / {result.get('serverCommitHeldSeconds', 0):.1f} s",
                     ])
                     lag = result.get("serverLagMicros") or {}
                     if lag:
@@ -158,7 +159,7 @@ def main():
         print(harness.table(
             headers + ["watchers", "articles", "ingest, no watchers", "ingest, watchers", "ratio", "delivery p50",
                        "p99", "max", "events", "events/s", "match per committed batch", "events dropped (cut-offs)",
-                       "server CPU (no watchers / watchers)"], rows))
+                       "server CPU (no watchers / watchers)", "commits held by pacing (total wait)"], rows))
         print()
         if lag_rows:
             print("Where delivery latency accrues in the server (STATS `watches.lag.*`, ms, p50 / p99 / max; "
