@@ -93,9 +93,15 @@ final class ChangeListener: Sendable {
             connection.addListener(channel: PostgresArticleStore.notificationChannel) { [weak self] _, notification in
                 self?.notify(announcing: UInt64(notification.payload))
             }
-            try StoreConnection(
-                connection: connection, queryTimeout: pool.configuration.connectTimeout, logger: logger
-            ).query("LISTEN newswire_changes")
+            do {
+                try StoreConnection(
+                    connection: connection, queryTimeout: pool.configuration.connectTimeout, logger: logger
+                ).query("LISTEN newswire_changes")
+            } catch {
+                // A connection dropped open leaks its socket (and PostgresNIO asserts on it in debug builds).
+                try? connection.close().wait()
+                throw error
+            }
             let replaced = state.withLockedValue { state -> PostgresConnection? in
                 if state.closed { return connection }
                 defer { state.connection = connection }
