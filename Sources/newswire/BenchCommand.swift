@@ -3,6 +3,14 @@ import Foundation
 import NewswireLoad
 import NewswireModel
 
+/// `--queries`, declared once for `bench` and its subcommands. swift-argument-parser hands an option that a parent
+/// command declares to the parent, so a subcommand's own `--queries` would never be set; a subcommand that includes
+/// this group gets the value the parent decoded.
+struct QueryFileOption: ParsableArguments {
+    @Option(help: "File of queries, one per line (blank lines and lines starting with # are skipped).")
+    var queries: String?
+}
+
 /// `newswire bench`: load-test a server over the protocol.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,8 +55,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Id choice for GET and RELATED: uniform, zipf (exponent 0.99) or zipf:S.")
     var keys: String = "uniform"
 
-    @Option(help: "File of search queries, one per line (blank lines and lines starting with # are skipped).")
-    var queries: String?
+    @OptionGroup var queryFile: QueryFileOption
 
     @Option(help: "Hits asked for per SEARCH.")
     var searchLimit: Int = 10
@@ -112,7 +119,7 @@ struct BenchCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.message)
         }
-        if let queries {
+        if let queries = queryFile.queries {
             guard let data = FileManager.default.contents(atPath: queries) else {
                 throw ValidationError("cannot read --queries file \(queries); check the path")
             }

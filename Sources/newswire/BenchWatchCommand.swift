@@ -9,7 +9,8 @@ struct BenchWatchCommand: AsyncParsableCommand {
         commandName: "watch",
         abstract: "Live queries under load: N watchers while a writer ingests pages or PUTs records; delivery latency.",
         discussion: """
-            Opens --watchers standing queries (WATCH, start now), taken round-robin from --queries and, beyond the \
+            Opens --watchers standing queries (WATCH, start now), taken round-robin from --queries (default: \
+            benchmarks/protocol/queries.txt, relative to the working directory) and, beyond the \
             file's length, from pairs of them (A B: both terms, as alerts are), spread over connections of at most \
             120 watches. \
             Once the server reports them all open, one writer sends every page file of --pages (in name order) \
@@ -26,8 +27,10 @@ struct BenchWatchCommand: AsyncParsableCommand {
     @Option(help: "Standing queries to open.")
     var watchers: Int = 1000
 
-    @Option(help: "File of queries, one per line (blank lines and lines starting with # are skipped).")
-    var queries: String = "benchmarks/protocol/queries.txt"
+    @OptionGroup var queryFile: QueryFileOption
+
+    /// The standing queries' file: `--queries`, or the protocol benchmark's queries from the repository root.
+    var queries: String { queryFile.queries ?? "benchmarks/protocol/queries.txt" }
 
     @Option(help: "Directory of pages (HTML or plain text) to INGEST, one request per file.")
     var pages: String?

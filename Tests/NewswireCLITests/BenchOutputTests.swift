@@ -37,4 +37,26 @@ struct BenchOutputTests {
         #expect(bad.status == 1 && bad.stderrLines.count == 1, "\(bad)")
         try await server.stop(removingData: true)
     }
+
+    /// `--queries` is declared by `bench` too; the subcommand must still get the path given after it.
+    @Test("bench watch reads the --queries file it is given, not its default, from any working directory")
+    func benchWatchQueriesFile() async throws {
+        let server = try await cliServer()
+        defer { Task { try? await server.stop(removingData: true) } }
+        let directory = TemporaryDirectory()
+        let queries = directory.file("standing.txt")
+        try "# one standing query\n疆电入川\n".write(toFile: queries, atomically: true, encoding: .utf8)
+        let records = directory.file("records.jsonl")
+        let record = #"{"id": "bench-watch-queries-1", "title": "疆电入川工程投运", "published": "2024-05-01", "source": "测试", "url": null, "body": "疆电入川工程今天投运。"}"#
+        try (record + "\n").write(toFile: records, atomically: true, encoding: .utf8)
+        let run = try await Subprocess(
+            Executables.newswire,
+            ["bench", "watch", "--watchers", "1", "--queries", queries, "--jsonl", records],
+            environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"], currentDirectory: directory.path
+        ).finished()
+        #expect(run.status == 0, "\(run)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(result["events"] as? Int == 1, "\(run)")
+        try await server.stop(removingData: true)
+    }
 }
