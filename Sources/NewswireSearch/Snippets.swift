@@ -304,10 +304,21 @@ struct SnippetPatterns {
     /// `firstCJK[p]`: pattern `p`'s first element's CJK scalar, 0 when it is a word, `UInt32.max` when the pattern
     /// is empty: a unit whose `cjk` differs cannot start a match of `p` (one compare rejects most units).
     let firstCJK: [UInt32]
+    /// `leadingCJK[p]`: the CJK scalars of pattern `p`'s first elements while they are CJK at consecutive offsets
+    /// (`经济` of `经济 发展`, `人民` of `人民 apec`), which a match spells as consecutive normalised scalars.
+    let leadingCJK: [[UInt32]]
 
     init(_ patterns: [TermPattern]) {
         self.patterns = patterns
         words = patterns.map { pattern in pattern.elements.map { $0.word.unicodeScalars.map(\.value) } }
         firstCJK = patterns.map { $0.elements.first?.cjk ?? .max }
+        leadingCJK = patterns.map { pattern in
+            var run: [UInt32] = []
+            for (e, element) in pattern.elements.enumerated() {
+                guard element.cjk != 0, element.offset == Int32(e) else { break }
+                run.append(element.cjk)
+            }
+            return run
+        }
     }
 }

@@ -141,6 +141,75 @@ import Testing
         }
     }
 
+    /// The analysis starts where the text could spell a pattern's leading CJK run, not merely its first character:
+    /// false starts (经过, 经 济, 经，济, a line break inside), a run whose next character is a compatibility ideograph
+    /// or an expansion, and a first character at the very end of the body must give the reference's snippet.
+    @Test func storedTextPathEqualsTheReferenceAfterFalseStarts() throws {
+        let falseStarts = ["经过", "经 济", "经，济", "经\n济", "经济", "经济发", "经济发展", "发展", "经", "人金", "人\u{F90A}", "人㍻"]
+        let queries = ["经济", "经济发展", "经济 发展", "\"经济 apec\"", "人金", "人平成", "济", "经济 人金"]
+        var random = SplitMix64(seed: 29)
+        var bodies = ["经", "经济", "经济。", "。经济", "apec 经济", "经济 apec", "经济发展", "发展经济"]
+        for round in 0..<300 {
+            let count = Int(random.next() % UInt64(round % 3 == 0 ? 200 : 20))
+            bodies.append((0..<count).map { _ in
+                falseStarts[Int(random.next() % UInt64(falseStarts.count))] + (random.next() % 4 == 0 ? "apec " : "")
+            }.joined())
+        }
+        for body in bodies {
+            for query in queries {
+                let patterns = try Self.patterns(query)
+                for length in [1, 6, 40, 120] {
+                    let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: length)
+                    let fast = Self.stored(body, patterns, length: length)
+                    #expect(fast.0 == reference.0, "\(query) in \(body.debugDescription), length \(length)")
+                    #expect(fast.1 == reference.1, "\(query) in \(body.debugDescription), length \(length)")
+                }
+            }
+        }
+        // A body full of false starts with the match last: the snippet is the match's, highlighted.
+        let late = String(repeating: "经过，", count: 200) + "经济"
+        #expect(Self.highlighted(Self.stored(late, try Self.patterns("经济"), length: 20)) == ["经济"])
+    }
+
+    /// Snippets as a search answers them, against the reference on each hit's current body: matches at the very
+    /// start and end of a body, several terms, phrases, CJK and Latin mixed, and articles replaced or removed after
+    /// indexing (the stored text read is the current copy's, whichever segment holds it).
+    @Test func searchSnippetsEqualTheReferenceOnTheCurrentBody() throws {
+        let index = SearchIndex()
+        var bodies: [String: String] = [:]
+        func put(_ id: String, _ paragraphs: [String]) {
+            index.upsert(Article(id: ArticleID(id), title: "标题", paragraphs: paragraphs))
+            bodies[id] = paragraphs.joined(separator: "\n")
+        }
+        let filler = String(repeating: "这是一段无关的文字，", count: 30)
+        put("start", ["经济发展是今年的重点。" + filler])
+        put("end", [filler + "重点是经济发展"])
+        put("both", ["经济" + filler + "APEC会议在北京举行，经济发展"])
+        put("mixed", [filler, "APEC summit：数字经济 and the digital economy，经济发展。", filler])
+        put("phrase", ["Hong Kong 经济" + filler + "\"hong kong\" economy"])
+        put("replaced", ["经济发展旧文"])
+        put("removed", ["经济发展将被删除"])
+        index.mergeAllForTesting()
+        put("replaced", [filler + "新的正文，经济与APEC" + filler])
+        index.remove(id: "removed")
+        let queries = ["经济发展", "经济", "经济 apec", "apec 经济发展 economy", "\"hong kong\" economy", "经济 OR apec",
+                       "数字经济 digital", "重点", "这是 经济"]
+        for query in queries {
+            let patterns = try Self.patterns(query)
+            for length in [8, 40, 120] {
+                let page = try index.search(SearchRequest(text: query, limit: 20, snippetLength: length))
+                #expect(!page.hits.isEmpty, "\(query)")
+                for hit in page.hits {
+                    let body = try #require(bodies[hit.id.rawValue])
+                    let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: length)
+                    #expect(hit.snippet == reference.0, "\(query) in \(hit.id), length \(length)")
+                    #expect(hit.highlights == reference.1, "\(query) in \(hit.id), length \(length)")
+                }
+                #expect(!page.hits.contains { $0.id == "removed" })
+            }
+        }
+    }
+
     @Test func highlightsCoverExactlyTheMatchedSourceText() throws {
         let body = "据报道……ＡＰＥＣ会议（APEC）在京召开，ﬁne tuning 与 fine art。人民共和国成立。"
         #expect(Self.highlighted(Self.stored(body, try Self.patterns("apec"), length: 200)) == ["ＡＰＥＣ", "APEC"])
