@@ -278,6 +278,18 @@ struct SnippetScratch {
         }
     }
 
+    /// Whether every code unit of `body` normalises through the table to exactly one scalar (no expansion,
+    /// combining mark or surrogate): then a normalised offset is a source offset.
+    static func normalisesOneToOne(_ body: UnsafeBufferPointer<UInt16>) -> Bool {
+        Normalizer.withBMPTable { table in
+            let exceptions = Normalizer.oneToOneExceptionMask
+            for u in body {
+                if u & 0xF800 == 0xD800 || table[Int(u)] & exceptions != 0 { return false }
+            }
+            return true
+        }
+    }
+
     @inline(__always)
     private func unit(_ k: Int, matches element: TermPattern.Element, word: [UInt32]) -> Bool {
         let unit = storage.units[k]

@@ -64,7 +64,7 @@ enum SnippetBuilder {
                 }
             }
         }
-        let (window, _) = place(
+        let (window, _, _) = place(
             ScalarText(scalars: bodyScalars), occurrences: occurrences, patternCount: patterns.count, length: length)
         let highlights = highlights(occurrences, in: window)
         var view = String.UnicodeScalarView()
@@ -87,9 +87,15 @@ enum SnippetBuilder {
     /// touching the cut may differ, and occurrences ending there are set aside).
     ///
     /// `sameBody` says that the previous call with `scratch` was for this same body: its analysis is reused.
+    ///
+    /// `mostDistinctPatterns(span)` is what the index knows: at most how many distinct patterns have occurrences in
+    /// this body whose first units lie within `span` positions of each other (``Segment/mostDistinctPatterns(in:terms:span:)``
+    /// reads it from the postings' stored positions). A window showing that many already is the best there is,
+    /// so a multi-term hit whose terms never meet within one window is not read to its end to prove it. Only
+    /// asked for when a prefix does not settle the window on its own, at most once per body.
     static func snippet(
         utf16 body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, scratch: inout SnippetScratch, length: Int,
-        sameBody: Bool = false
+        sameBody: Bool = false, mostDistinctPatterns: (_ span: Int) -> Int = { _ in .max }
     ) -> (String, [HighlightRange]) {
         let patternCount = patterns.patterns.count
         let clampedLength = min(max(length, 1), max(body.count, 1))
@@ -100,6 +106,7 @@ enum SnippetBuilder {
         var limit = min(body.count, start + max(clampedLength + clampedLength / 2, initialPrefix))
         var resuming = sameBody
         var window: Range<Int>
+        var bound: Int? = nil
         while true {
             guard scratch.findOccurrences(in: body, limit: limit, resuming: resuming, from: start, patterns: patterns)
             else {
@@ -107,11 +114,32 @@ enum SnippetBuilder {
             }
             resuming = true
             let complete = limit == body.count
-            if !complete { scratch.found.removeAll { $0.range.upperBound >= limit } }
+            // Where the first occurrence set aside (reaching the cut) starts.
+            var firstSetAside = Int.max
+            if !complete {
+                scratch.found.removeAll { occurrence in
+                    guard occurrence.range.upperBound >= limit else { return false }
+                    firstSetAside = min(firstSetAside, occurrence.range.lowerBound)
+                    return true
+                }
+            }
             let distinct: Int
-            (window, distinct) = place(
+            let anchor: Int
+            (window, distinct, anchor) = place(
                 UTF16BMPText(units: body), occurrences: scratch.found, patternCount: patternCount, length: length)
             if complete || (distinct == patternCount && window.lowerBound + clampedLength < limit) { break }
+            // Without reading further, when the index shows no window can show more patterns. Every window anchored
+            // at or before `anchor` ends before the cut (and before any occurrence set aside), so its occurrences
+            // are the whole body's and it scores as it would there; a later one wins only by showing more. In a
+            // body that normalises one code unit to one scalar, a window's occurrences start within 2 × length
+            // positions of each other (each unit takes a scalar and moves the position by at most two).
+            if anchor + clampedLength < limit && firstSetAside >= anchor + clampedLength {
+                if bound == nil {
+                    bound =
+                        SnippetScratch.normalisesOneToOne(body) ? mostDistinctPatterns(2 * clampedLength) : .max
+                }
+                if let bound, bound <= distinct { break }
+            }
             // The analysis so far is kept and extended, so doubling costs no re-reading.
             limit = min(body.count, start + (limit - start) * 2)
         }
@@ -127,10 +155,11 @@ enum SnippetBuilder {
     ///
     /// The window shows the most distinct patterns (the earliest such place on ties) and starts a little before
     /// its first match, at a clause or sentence boundary when one is near, and never inside a Latin word.
-    /// Also returns how many distinct patterns the window shows.
+    /// Also returns how many distinct patterns the window shows, and the start of the occurrence it is anchored
+    /// at (0 without occurrences).
     static func place<Text: SnippetText>(
         _ text: Text, occurrences: [Occurrence], patternCount: Int, length requested: Int
-    ) -> (Range<Int>, Int) {
+    ) -> (Range<Int>, Int, Int) {
         let count = text.count
         // Clamped so window arithmetic cannot overflow whatever length a client asks for.
         let length = min(max(requested, 1), max(count, 1))
@@ -148,6 +177,10 @@ enum SnippetBuilder {
                 for (head, occurrence) in occurrences.enumerated() {
                     let start = max(0, occurrence.range.lowerBound - length / 5)
                     let end = start + length
+                    // Occurrences before the head that no window counted (one too long for its own window stops
+                    // the tail) are behind this window: counting them later credited a window with a term it
+                    // does not show.
+                    if tail < head { tail = head }
                     while tail < occurrences.count, occurrences[tail].range.upperBound <= end {
                         if inWindow[occurrences[tail].pattern] == 0 { distinct += 1 }
                         inWindow[occurrences[tail].pattern] += 1
@@ -174,7 +207,7 @@ enum SnippetBuilder {
         let lowest = max(0, min(proposed, anchor - length / 3), requiredEnd - length)
         let windowStart = clauseStart(text, anchor: anchor, proposed: proposed, lowest: min(lowest, proposed))
         let windowEnd = min(count, windowStart + length)
-        return (windowStart..<windowEnd, bestScore)
+        return (windowStart..<windowEnd, bestScore, anchor)
     }
 
     /// The occurrences inside `window`, relative to its start, overlapping ones merged. Occurrences come in text

@@ -210,6 +210,48 @@ import Testing
         }
     }
 
+    /// Multi-term hits whose terms meet in one window, far apart, or not at all, in long bodies: the search stops
+    /// reading a body once the postings' positions show no window can show more terms than the one found, and
+    /// must still answer as the reference reading the whole body (bodies with expansions and astral characters
+    /// included, where positions and offsets part ways).
+    @Test func searchSnippetsOfTermsFarApartEqualTheReference() throws {
+        let index = SearchIndex()
+        var bodies: [String: String] = [:]
+        var random = SplitMix64(seed: 41)
+        let terms = ["经济", "发展", "APEC", "hong kong", "数字", "经济发展", "人民"]
+        let fillers = ["这是一段无关的文字，", "无关 words here, ", "。\n", "经过", "发\n展", "㍻", "𠀋", "ﬁne "]
+        for n in 0..<160 {
+            var body = ""
+            for _ in 0..<Int(random.next() % 12) {
+                let gap = Int(random.next() % (n % 2 == 0 ? 90 : 12))
+                for _ in 0..<gap {
+                    // Expansions and astral characters only in some bodies: most normalise one unit to one scalar.
+                    let choices = n % 5 == 0 ? fillers.count : 5
+                    body += fillers[Int(random.next() % UInt64(choices))]
+                }
+                body += terms[Int(random.next() % UInt64(terms.count))]
+            }
+            let id = "b\(n)"
+            index.upsert(Article(id: ArticleID(id), title: n % 3 == 0 ? "经济" : "标题", paragraphs: [body]))
+            bodies[id] = body
+        }
+        let queries = ["经济 apec", "经济 发展 人民", "apec \"hong kong\" 数字", "经济发展 人民", "发展 apec", "人民 经济 hong",
+                       "经济 OR apec", "经济 -数字 人民"]
+        for query in queries {
+            let patterns = try Self.patterns(query)
+            for length in [6, 40, 120] {
+                let page = try index.search(SearchRequest(text: query, limit: 200, snippetLength: length))
+                #expect(!page.hits.isEmpty, "\(query)")
+                for hit in page.hits {
+                    let body = try #require(bodies[hit.id.rawValue])
+                    let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: length)
+                    #expect(hit.snippet == reference.0, "\(query) in \(body.debugDescription), length \(length)")
+                    #expect(hit.highlights == reference.1, "\(query) in \(body.debugDescription), length \(length)")
+                }
+            }
+        }
+    }
+
     @Test func highlightsCoverExactlyTheMatchedSourceText() throws {
         let body = "据报道……ＡＰＥＣ会议（APEC）在京召开，ﬁne tuning 与 fine art。人民共和国成立。"
         #expect(Self.highlighted(Self.stored(body, try Self.patterns("apec"), length: 200)) == ["ＡＰＥＣ", "APEC"])
@@ -249,6 +291,18 @@ import Testing
         let numbers = Self.stored("今年增长了3.5倍经济运行稳中有进", try Self.patterns("经济"), length: 10)
         #expect(numbers.0 == "倍经济运行稳中有进")
         #expect(Self.highlighted(numbers) == ["经济"])
+    }
+
+    /// An occurrence too long for its own window (here "hong kong" in a six-scalar snippet) is behind every later
+    /// window: the window goes to the earliest place showing the most terms it actually shows (a later one used to
+    /// be credited with the long occurrence as well, and won while showing one term like the first).
+    @Test func windowIsNotCreditedWithATermItDoesNotShow() throws {
+        let gap = String(repeating: "无关，", count: 10)
+        let body = "数字" + gap + "hong kong" + gap + "APEC"
+        let patterns = try Self.patterns("apec \"hong kong\" 数字")
+        let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: 6)
+        #expect(Self.highlighted(reference) == ["数字"])
+        #expect(Self.stored(body, patterns, length: 6) == reference)
     }
 
     @Test func bodiesWithoutMatchesStartAtTheBeginning() throws {
