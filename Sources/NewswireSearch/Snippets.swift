@@ -99,11 +99,12 @@ enum SnippetBuilder {
     ) -> (String, [HighlightRange]) {
         let patternCount = patterns.patterns.count
         let clampedLength = min(max(length, 1), max(body.count, 1))
-        // A window anchored at an occurrence ends 4/5 of its length after it: this first prefix settles every
-        // body whose best window starts in its first few dozen characters (the common case for top hits).
         // Nothing before `start` can begin a match: the analysis starts there, and the prefix counts from there.
+        // A window starts at or before its anchor, so a prefix one length past an occurrence settles it; `start`
+        // is usually the first occurrence itself (it spells the pattern's leading CJK run), and an eighth more
+        // covers one a few characters on.
         let start = SnippetScratch.firstPossibleStart(in: body, patterns: patterns)
-        var limit = min(body.count, start + max(clampedLength + clampedLength / 2, initialPrefix))
+        var limit = min(body.count, start + max(clampedLength + clampedLength / 8 + 1, initialPrefix))
         var resuming = sameBody
         var window: Range<Int>
         var bound: Int? = nil
@@ -127,19 +128,23 @@ enum SnippetBuilder {
             let anchor: Int
             (window, distinct, anchor) = place(
                 UTF16BMPText(units: body), occurrences: scratch.found, patternCount: patternCount, length: length)
-            if complete || (distinct == patternCount && window.lowerBound + clampedLength < limit) { break }
-            // Without reading further, when the index shows no window can show more patterns. Every window anchored
-            // at or before `anchor` ends before the cut (and before any occurrence set aside), so its occurrences
-            // are the whole body's and it scores as it would there; a later one wins only by showing more. In a
-            // body that normalises one code unit to one scalar, a window's occurrences start within 2 × length
-            // positions of each other (each unit takes a scalar and moves the position by at most two).
-            if anchor + clampedLength < limit && firstSetAside >= anchor + clampedLength {
-                if bound == nil {
-                    bound =
-                        SnippetScratch.normalisesOneToOne(body) ? mostDistinctPatterns(2 * clampedLength) : .max
-                }
-                if let bound, bound <= distinct { break }
+            if complete { break }
+            // Every window anchored at or before `anchor` (the window itself starts at or before it) ends before the
+            // cut and before any occurrence set aside starts, so it holds and counts the occurrences it would in the
+            // whole body (one set aside inside it would stop its count there), and scores as it would there. A
+            // later window wins only by showing more patterns.
+            guard anchor + clampedLength < limit && firstSetAside >= anchor + clampedLength else {
+                limit = min(body.count, start + (limit - start) * 2)
+                continue
             }
+            if distinct == patternCount { break }
+            // Or when the index shows no window can show more. In a body that normalises one code unit to one
+            // scalar, a window's occurrences start within 2 × length positions of each other (each unit takes a
+            // scalar and moves the position by at most two).
+            if bound == nil {
+                bound = SnippetScratch.normalisesOneToOne(body) ? mostDistinctPatterns(2 * clampedLength) : .max
+            }
+            if let bound, bound <= distinct { break }
             // The analysis so far is kept and extended, so doubling costs no re-reading.
             limit = min(body.count, start + (limit - start) * 2)
         }
