@@ -407,7 +407,8 @@ struct Executor {
                         utf16: body, patterns: snippetPatterns, scratch: &scratch!, length: request.snippetLength,
                         mostDistinctPatterns: { span in
                             segment.mostDistinctPatterns(in: doc, terms: snippetTerms, span: span)
-                        })
+                        },
+                        bodyMayHoldPatterns: { segment.bodyMayHoldAny(of: snippetTerms, doc: doc) })
                 }
             }
             return hit

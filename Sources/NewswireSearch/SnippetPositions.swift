@@ -17,6 +17,22 @@ enum SnippetTerm {
 }
 
 extension Segment {
+    /// Whether any pattern of `terms` may occur in `doc`'s body: false only when the postings hold none of their
+    /// terms in it.
+    func bodyMayHoldAny(of terms: [SnippetTerm], doc: Int) -> Bool {
+        postings.withUnsafeBufferPointer { buffer in
+            for snippetTerm in terms {
+                guard case .positions(let ref, _) = snippetTerm else { return true }
+                guard let t = term(ref) else { continue }
+                var cursor = PostingCursor(
+                    base: buffer.baseAddress!, start: termStart[t], end: termStart[t + 1],
+                    positional: isPositional(term: t))
+                if cursor.seek(Int32(doc)), cursor.bodyTF > 0 { return true }
+            }
+            return false
+        }
+    }
+
     /// At most how many distinct patterns of `terms` occur in `doc`'s body starting within `span` positions of
     /// one another, from the postings alone: each pattern with positions counts where its term's body positions
     /// fall (a superset of its occurrences' starts); a pattern without them counts wherever its term occurs in

@@ -242,9 +242,14 @@ struct SnippetScratch {
     /// other scalars no occurrence starts. One table load and a compare per code unit, against the analysis's
     /// stores and state per code unit; a false start (the 经 of 经过 for 经济) costs a load or two more, so a hit is
     /// analysed from its first occurrence, not from the first character the query shares with it.
-    static func firstPossibleStart(in body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns) -> Int {
+    ///
+    /// Only code units in `lower..<upper` are tried as starts (the runs may read past `upper`); `upper` when none is.
+    static func firstPossibleStart(
+        in body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, from lower: Int = 0, to upper: Int? = nil
+    ) -> Int {
+        let upper = upper ?? body.count
         let firsts = patterns.firstCJK
-        guard !firsts.isEmpty, !firsts.contains(0) else { return 0 }
+        guard !firsts.isEmpty, !firsts.contains(0) else { return min(lower, upper) }
         return Normalizer.withBMPTable { table in
             let exceptions = Normalizer.oneToOneExceptionMask
             let count = body.count
@@ -263,7 +268,7 @@ struct SnippetScratch {
                 return true
             }
             return firsts.withUnsafeBufferPointer { firsts in
-                for i in body.indices {
+                for i in lower..<upper {
                     let u = body[i]
                     if u & 0xF800 == 0xD800 { return i }
                     let entry = table[Int(u)]
@@ -273,7 +278,7 @@ struct SnippetScratch {
                         if runMayStart(at: i, patterns.leadingCJK[p]) { return i }
                     }
                 }
-                return count
+                return upper
             }
         }
     }

@@ -40,6 +40,9 @@ enum SnippetBuilder {
     static let maxOccurrences = 256
     /// The shortest body prefix the stored-text path reads first (in UTF-16 code units).
     static let initialPrefix = 64
+    /// Code units looked through for a possible start before asking the index whether the body holds any pattern
+    /// at all (a look-up per pattern costs about as much as a hundred code units).
+    static let scanBeforeAsking = 128
 
     typealias Occurrence = (range: Range<Int>, pattern: Int)
 
@@ -93,9 +96,14 @@ enum SnippetBuilder {
     /// reads it from the postings' stored positions). A window showing that many already is the best there is,
     /// so a multi-term hit whose terms never meet within one window is not read to its end to prove it. Only
     /// asked for when a prefix does not settle the window on its own, at most once per body.
+    ///
+    /// `bodyMayHoldPatterns()` is also the index's: false when no pattern can occur in this body (the postings hold
+    /// none of their terms in it: a hit matched in its title only). Asked once the first code units hold no
+    /// possible start, instead of looking through the rest of the body for one.
     static func snippet(
         utf16 body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, scratch: inout SnippetScratch, length: Int,
-        sameBody: Bool = false, mostDistinctPatterns: (_ span: Int) -> Int = { _ in .max }
+        sameBody: Bool = false, mostDistinctPatterns: (_ span: Int) -> Int = { _ in .max },
+        bodyMayHoldPatterns: () -> Bool = { true }
     ) -> (String, [HighlightRange]) {
         let patternCount = patterns.patterns.count
         let clampedLength = min(max(length, 1), max(body.count, 1))
@@ -103,7 +111,18 @@ enum SnippetBuilder {
         // A window starts at or before its anchor, so a prefix one length past an occurrence settles it; `start`
         // is usually the first occurrence itself (it spells the pattern's leading CJK run), and an eighth more
         // covers one a few characters on.
-        let start = SnippetScratch.firstPossibleStart(in: body, patterns: patterns)
+        let scanned = min(body.count, scanBeforeAsking)
+        var start = SnippetScratch.firstPossibleStart(in: body, patterns: patterns, to: scanned)
+        if start == scanned && start < body.count {
+            // Without any pattern in the body, the snippet is the body's first `length` scalars, as the analysis
+            // would find (and one code unit per scalar up to there: no surrogate before the window's end).
+            let head = UnsafeBufferPointer(rebasing: body[..<min(body.count, clampedLength)])
+            if !bodyMayHoldPatterns() && !head.contains(where: { $0 & 0xF800 == 0xD800 }) {
+                start = body.count
+            } else {
+                start = SnippetScratch.firstPossibleStart(in: body, patterns: patterns, from: scanned)
+            }
+        }
         var limit = min(body.count, start + max(clampedLength + clampedLength / 8 + 1, initialPrefix))
         var resuming = sameBody
         var window: Range<Int>

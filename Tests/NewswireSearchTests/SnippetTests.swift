@@ -293,6 +293,34 @@ import Testing
         #expect(Self.highlighted(numbers) == ["经济"])
     }
 
+    /// Hits matched in their titles only: once the first code units hold no possible start, the postings say the
+    /// body holds none of the terms, and the snippet is the body's first characters, as the reference finds —
+    /// counted in scalars when astral characters (two UTF-16 code units each) come first.
+    @Test func titleOnlyHitsTakeTheBodysFirstCharacters() throws {
+        let index = SearchIndex()
+        let filler = String(repeating: "这是一段无关的文字，", count: 30)
+        let bodies = [
+            "plain": filler, "astral": "𠀋𠀋𠀋" + filler, "late": filler + "𠀋" + filler,
+            "expands": "㍻ﬁne" + filler, "short": "短文",
+        ]
+        for (id, body) in bodies {
+            index.upsert(Article(id: ArticleID(id), title: "经济 apec", paragraphs: [body]))
+        }
+        for query in ["经济", "经济 apec", "apec"] {
+            let patterns = try Self.patterns(query)
+            // 400: the window reaches past the code units looked through, over the astral character of "late".
+            for length in [5, 40, 120, 400] {
+                let page = try index.search(SearchRequest(text: query, limit: 10, snippetLength: length))
+                #expect(page.hits.count == bodies.count)
+                for hit in page.hits {
+                    let reference = SnippetBuilder.snippet(
+                        body: try #require(bodies[hit.id.rawValue]), patterns: patterns, length: length)
+                    #expect(hit.snippet == reference.0 && hit.highlights.isEmpty, "\(query) in \(hit.id), \(length)")
+                }
+            }
+        }
+    }
+
     /// An occurrence too long for its own window (here "hong kong" in a six-scalar snippet) is behind every later
     /// window: the window goes to the earliest place showing the most terms it actually shows (a later one used to
     /// be credited with the long occurrence as well, and won while showing one term like the first).
