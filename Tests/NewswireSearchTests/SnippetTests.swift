@@ -24,6 +24,24 @@ import Testing
         return snippet.1.map { String(String.UnicodeScalarView(scalars[$0.start..<$0.end])) }
     }
 
+    /// Searches `index` for `query` with snippets of `length` and checks every hit's snippet and highlights against
+    /// the reference path on the hit's current body; returns the page.
+    @discardableResult
+    static func expectSearchSnippetsEqualTheReference(
+        _ index: SearchIndex, bodies: [String: String], query: String, length: Int
+    ) throws -> SearchPage {
+        let patterns = try Self.patterns(query)
+        let page = try index.search(SearchRequest(text: query, limit: 200, snippetLength: length))
+        #expect(!page.hits.isEmpty, "\(query)")
+        for hit in page.hits {
+            let body = try #require(bodies[hit.id.rawValue])
+            let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: length)
+            #expect(hit.snippet == reference.0, "\(query) in \(body.debugDescription), length \(length)")
+            #expect(hit.highlights == reference.1, "\(query) in \(body.debugDescription), length \(length)")
+        }
+        return page
+    }
+
     /// Pieces whose normalisation is not one scalar for one (ellipses expand, full-width folds, ligatures
     /// expand, a combining accent and an astral character force the reference path) mixed with plain text.
     static let pieces = [
@@ -195,16 +213,9 @@ import Testing
         let queries = ["经济发展", "经济", "经济 apec", "apec 经济发展 economy", "\"hong kong\" economy", "经济 OR apec",
                        "数字经济 digital", "重点", "这是 经济"]
         for query in queries {
-            let patterns = try Self.patterns(query)
             for length in [8, 40, 120] {
-                let page = try index.search(SearchRequest(text: query, limit: 20, snippetLength: length))
-                #expect(!page.hits.isEmpty, "\(query)")
-                for hit in page.hits {
-                    let body = try #require(bodies[hit.id.rawValue])
-                    let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: length)
-                    #expect(hit.snippet == reference.0, "\(query) in \(hit.id), length \(length)")
-                    #expect(hit.highlights == reference.1, "\(query) in \(hit.id), length \(length)")
-                }
+                let page = try Self.expectSearchSnippetsEqualTheReference(
+                    index, bodies: bodies, query: query, length: length)
                 #expect(!page.hits.contains { $0.id == "removed" })
             }
         }
@@ -238,16 +249,8 @@ import Testing
         let queries = ["经济 apec", "经济 发展 人民", "apec \"hong kong\" 数字", "经济发展 人民", "发展 apec", "人民 经济 hong",
                        "经济 OR apec", "经济 -数字 人民"]
         for query in queries {
-            let patterns = try Self.patterns(query)
             for length in [6, 40, 120] {
-                let page = try index.search(SearchRequest(text: query, limit: 200, snippetLength: length))
-                #expect(!page.hits.isEmpty, "\(query)")
-                for hit in page.hits {
-                    let body = try #require(bodies[hit.id.rawValue])
-                    let reference = SnippetBuilder.snippet(body: body, patterns: patterns, length: length)
-                    #expect(hit.snippet == reference.0, "\(query) in \(body.debugDescription), length \(length)")
-                    #expect(hit.highlights == reference.1, "\(query) in \(body.debugDescription), length \(length)")
-                }
+                try Self.expectSearchSnippetsEqualTheReference(index, bodies: bodies, query: query, length: length)
             }
         }
     }
@@ -307,16 +310,12 @@ import Testing
             index.upsert(Article(id: ArticleID(id), title: "经济 apec", paragraphs: [body]))
         }
         for query in ["经济", "经济 apec", "apec"] {
-            let patterns = try Self.patterns(query)
             // 400: the window reaches past the code units looked through, over the astral character of "late".
             for length in [5, 40, 120, 400] {
-                let page = try index.search(SearchRequest(text: query, limit: 10, snippetLength: length))
+                let page = try Self.expectSearchSnippetsEqualTheReference(
+                    index, bodies: bodies, query: query, length: length)
                 #expect(page.hits.count == bodies.count)
-                for hit in page.hits {
-                    let reference = SnippetBuilder.snippet(
-                        body: try #require(bodies[hit.id.rawValue]), patterns: patterns, length: length)
-                    #expect(hit.snippet == reference.0 && hit.highlights.isEmpty, "\(query) in \(hit.id), \(length)")
-                }
+                #expect(page.hits.allSatisfy { $0.highlights.isEmpty })
             }
         }
     }
