@@ -33,7 +33,7 @@ extension ByteBuffer {
         // One access to the buffer's storage per varint: written a byte at a time, each byte paid the storage's
         // uniqueness and exclusivity checks (a quarter of encoding a search result, whose hits are mostly tags
         // and lengths around a few strings).
-        writeWithUnsafeMutableBytes(minimumWritableBytes: 10) { bytes in
+        writeWithUnsafeMutableBytes(minimumWritableBytes: varintSize(value)) { bytes in
             var v = value
             var count = 0
             while v >= 0x80 {
