@@ -30,12 +30,20 @@ func unZigZag(_ value: UInt64) -> Int64 { Int64(bitPattern: (value >> 1) ^ (0 &-
 extension ByteBuffer {
     /// Appends `value` as an unsigned LEB128 varint (PROTOCOL.md §5.2).
     mutating func writeVarint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
+        // One access to the buffer's storage per varint: written a byte at a time, each byte paid the storage's
+        // uniqueness and exclusivity checks (a quarter of encoding a search result, whose hits are mostly tags
+        // and lengths around a few strings).
+        writeWithUnsafeMutableBytes(minimumWritableBytes: varintSize(value)) { bytes in
+            var v = value
+            var count = 0
+            while v >= 0x80 {
+                bytes[count] = UInt8(truncatingIfNeeded: v) | 0x80
+                v >>= 7
+                count += 1
+            }
+            bytes[count] = UInt8(truncatingIfNeeded: v)
+            return count + 1
         }
-        writeInteger(UInt8(truncatingIfNeeded: v))
     }
 
     mutating func writeTag(_ field: UInt32, _ type: WireType) {

@@ -409,9 +409,12 @@ struct Executor {
         let page = ranked.dropFirst(max(0, request.offset)).prefix(max(0, request.limit))
         // Snippet patterns and buffers are built only for a page that asks for snippets.
         var snippetPatterns: SnippetPatterns? = nil
+        var snippetTerms: [SnippetTerm] = []
         var scratch: SnippetScratch? = nil
         if request.includeSnippets {
-            snippetPatterns = SnippetPatterns(texts.filter { $0.scope == .titleOrBody }.map(\.pattern))
+            let snippetTexts = texts.filter { $0.scope == .titleOrBody }
+            snippetPatterns = SnippetPatterns(snippetTexts.map(\.pattern))
+            snippetTerms = snippetTexts.map { SnippetTerm(kind: $0.kind, terms: $0.terms, offsets: $0.offsets) }
             scratch = SnippetScratch()
         }
         let hits = page.map { candidate in
@@ -424,7 +427,11 @@ struct Executor {
             if let snippetPatterns, scratch != nil {
                 (hit.snippet, hit.highlights) = segment.withBody(doc) { body in
                     SnippetBuilder.snippet(
-                        utf16: body, patterns: snippetPatterns, scratch: &scratch!, length: request.snippetLength)
+                        utf16: body, patterns: snippetPatterns, scratch: &scratch!, length: request.snippetLength,
+                        mostDistinctPatterns: { span in
+                            segment.mostDistinctPatterns(in: doc, terms: snippetTerms, span: span)
+                        },
+                        bodyMayHoldPatterns: { segment.bodyMayHoldAny(of: snippetTerms, doc: doc) })
                 }
             }
             return hit

@@ -230,30 +230,68 @@ struct SnippetScratch {
     }
 
     /// The first code unit of `body` where an occurrence of `patterns` could begin, or `body.count` when none can:
-    /// the first unit normalising to a pattern's first CJK scalar, or needing more than the table (an expansion, a
-    /// combining mark, a surrogate), after which the analysis decides. 0 when a pattern starts with a word (words
-    /// need their context).
+    /// the first unit where the normalised text could spell a pattern's leading CJK run (its first elements while
+    /// they are CJK at consecutive positions, ``SnippetPatterns/leadingCJK``), or needing more than the table (an
+    /// expansion, a combining mark, a surrogate), after which the analysis decides. 0 when a pattern starts with a
+    /// word (words need their context).
     ///
     /// Analysing from there gives the same units, relative positions and occurrences as analysing from the start of
     /// the body: a CJK unit is a unit of its own whatever precedes it, and what follows it does not depend on what
-    /// came before it. One table load and a compare per code unit, against the analysis's stores and state per code
-    /// unit: the text before the first match (all of it, for a hit whose body lacks the terms) costs a third as much.
-    static func firstPossibleStart(in body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns) -> Int {
+    /// came before it. A run's elements at consecutive positions are consecutive normalised scalars (anything
+    /// between two CJK units moves the second two positions on), so where the table maps the next code units to
+    /// other scalars no occurrence starts. One table load and a compare per code unit, against the analysis's
+    /// stores and state per code unit; a false start (the 经 of 经过 for 经济) costs a load or two more, so a hit is
+    /// analysed from its first occurrence, not from the first character the query shares with it.
+    ///
+    /// Only code units in `lower..<upper` are tried as starts (the runs may read past `upper`); `upper` when none is.
+    static func firstPossibleStart(
+        in body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, from lower: Int = 0, to upper: Int? = nil
+    ) -> Int {
+        let upper = upper ?? body.count
         let firsts = patterns.firstCJK
-        guard !firsts.isEmpty, !firsts.contains(0) else { return 0 }
+        guard !firsts.isEmpty, !firsts.contains(0) else { return min(lower, upper) }
         return Normalizer.withBMPTable { table in
             let exceptions = Normalizer.oneToOneExceptionMask
+            let count = body.count
+            /// Whether `runs[p]` could be spelled from code unit `i` on, its first scalar matching there.
+            func runMayStart(at i: Int, _ run: [UInt32]) -> Bool {
+                var k = 1
+                while k < run.count {
+                    guard i + k < count else { return false }
+                    let u = body[i + k]
+                    if u & 0xF800 == 0xD800 { return true }
+                    let entry = table[Int(u)]
+                    if entry & exceptions != 0 { return true }
+                    if entry & 0x1F_FFFF != run[k] { return false }
+                    k += 1
+                }
+                return true
+            }
             return firsts.withUnsafeBufferPointer { firsts in
-                for i in body.indices {
+                for i in lower..<upper {
                     let u = body[i]
                     if u & 0xF800 == 0xD800 { return i }
                     let entry = table[Int(u)]
                     if entry & exceptions != 0 { return i }
                     let value = entry & 0x1F_FFFF
-                    for first in firsts where first == value { return i }
+                    for p in firsts.indices where firsts[p] == value {
+                        if runMayStart(at: i, patterns.leadingCJK[p]) { return i }
+                    }
                 }
-                return body.count
+                return upper
             }
+        }
+    }
+
+    /// Whether every code unit of `body` normalises through the table to exactly one scalar (no expansion,
+    /// combining mark or surrogate): then a normalised offset is a source offset.
+    static func normalisesOneToOne(_ body: UnsafeBufferPointer<UInt16>) -> Bool {
+        Normalizer.withBMPTable { table in
+            let exceptions = Normalizer.oneToOneExceptionMask
+            for u in body {
+                if u & 0xF800 == 0xD800 || table[Int(u)] & exceptions != 0 { return false }
+            }
+            return true
         }
     }
 

@@ -40,6 +40,9 @@ enum SnippetBuilder {
     static let maxOccurrences = 256
     /// The shortest body prefix the stored-text path reads first (in UTF-16 code units).
     static let initialPrefix = 64
+    /// Code units looked through for a possible start before asking the index whether the body holds any pattern
+    /// at all (a look-up per pattern costs about as much as a hundred code units).
+    static let scanBeforeAsking = 128
 
     typealias Occurrence = (range: Range<Int>, pattern: Int)
 
@@ -64,7 +67,7 @@ enum SnippetBuilder {
                 }
             }
         }
-        let (window, _) = place(
+        let (window, _, _) = place(
             ScalarText(scalars: bodyScalars), occurrences: occurrences, patternCount: patterns.count, length: length)
         let highlights = highlights(occurrences, in: window)
         var view = String.UnicodeScalarView()
@@ -87,19 +90,43 @@ enum SnippetBuilder {
     /// touching the cut may differ, and occurrences ending there are set aside).
     ///
     /// `sameBody` says that the previous call with `scratch` was for this same body: its analysis is reused.
+    ///
+    /// `mostDistinctPatterns(span)` is what the index knows: at most how many distinct patterns have occurrences in
+    /// this body whose first units lie within `span` positions of each other (``Segment/mostDistinctPatterns(in:terms:span:)``
+    /// reads it from the postings' stored positions). A window showing that many already is the best there is,
+    /// so a multi-term hit whose terms never meet within one window is not read to its end to prove it. Only
+    /// asked for when a prefix does not settle the window on its own, at most once per body.
+    ///
+    /// `bodyMayHoldPatterns()` is also the index's: false when no pattern can occur in this body (the postings hold
+    /// none of their terms in it: a hit matched in its title only). Asked once the first code units hold no
+    /// possible start, instead of looking through the rest of the body for one.
     static func snippet(
         utf16 body: UnsafeBufferPointer<UInt16>, patterns: SnippetPatterns, scratch: inout SnippetScratch, length: Int,
-        sameBody: Bool = false
+        sameBody: Bool = false, mostDistinctPatterns: (_ span: Int) -> Int = { _ in .max },
+        bodyMayHoldPatterns: () -> Bool = { true }
     ) -> (String, [HighlightRange]) {
         let patternCount = patterns.patterns.count
         let clampedLength = min(max(length, 1), max(body.count, 1))
-        // A window anchored at an occurrence ends 4/5 of its length after it: this first prefix settles every
-        // body whose best window starts in its first few dozen characters (the common case for top hits).
         // Nothing before `start` can begin a match: the analysis starts there, and the prefix counts from there.
-        let start = SnippetScratch.firstPossibleStart(in: body, patterns: patterns)
-        var limit = min(body.count, start + max(clampedLength + clampedLength / 2, initialPrefix))
+        // A window starts at or before its anchor, so a prefix one length past an occurrence settles it; `start`
+        // is usually the first occurrence itself (it spells the pattern's leading CJK run), and an eighth more
+        // covers one a few characters on.
+        let scanned = min(body.count, scanBeforeAsking)
+        var start = SnippetScratch.firstPossibleStart(in: body, patterns: patterns, to: scanned)
+        if start == scanned && start < body.count {
+            // Without any pattern in the body, the snippet is the body's first `length` scalars, as the analysis
+            // would find (and one code unit per scalar up to there: no surrogate before the window's end).
+            let head = UnsafeBufferPointer(rebasing: body[..<min(body.count, clampedLength)])
+            if !bodyMayHoldPatterns() && !head.contains(where: { $0 & 0xF800 == 0xD800 }) {
+                start = body.count
+            } else {
+                start = SnippetScratch.firstPossibleStart(in: body, patterns: patterns, from: scanned)
+            }
+        }
+        var limit = min(body.count, start + max(clampedLength + clampedLength / 8 + 1, initialPrefix))
         var resuming = sameBody
         var window: Range<Int>
+        var bound: Int? = nil
         while true {
             guard scratch.findOccurrences(in: body, limit: limit, resuming: resuming, from: start, patterns: patterns)
             else {
@@ -107,11 +134,36 @@ enum SnippetBuilder {
             }
             resuming = true
             let complete = limit == body.count
-            if !complete { scratch.found.removeAll { $0.range.upperBound >= limit } }
+            // Where the first occurrence set aside (reaching the cut) starts.
+            var firstSetAside = Int.max
+            if !complete {
+                scratch.found.removeAll { occurrence in
+                    guard occurrence.range.upperBound >= limit else { return false }
+                    firstSetAside = min(firstSetAside, occurrence.range.lowerBound)
+                    return true
+                }
+            }
             let distinct: Int
-            (window, distinct) = place(
+            let anchor: Int
+            (window, distinct, anchor) = place(
                 UTF16BMPText(units: body), occurrences: scratch.found, patternCount: patternCount, length: length)
-            if complete || (distinct == patternCount && window.lowerBound + clampedLength < limit) { break }
+            if complete { break }
+            // Every window anchored at or before `anchor` (the window itself starts at or before it) ends before the
+            // cut and before any occurrence set aside starts, so it holds and counts the occurrences it would in the
+            // whole body (one set aside inside it would stop its count there), and scores as it would there. A
+            // later window wins only by showing more patterns.
+            guard anchor + clampedLength < limit && firstSetAside >= anchor + clampedLength else {
+                limit = min(body.count, start + (limit - start) * 2)
+                continue
+            }
+            if distinct == patternCount { break }
+            // Or when the index shows no window can show more. In a body that normalises one code unit to one
+            // scalar, a window's occurrences start within 2 × length positions of each other (each unit takes a
+            // scalar and moves the position by at most two).
+            if bound == nil {
+                bound = SnippetScratch.normalisesOneToOne(body) ? mostDistinctPatterns(2 * clampedLength) : .max
+            }
+            if let bound, bound <= distinct { break }
             // The analysis so far is kept and extended, so doubling costs no re-reading.
             limit = min(body.count, start + (limit - start) * 2)
         }
@@ -127,10 +179,11 @@ enum SnippetBuilder {
     ///
     /// The window shows the most distinct patterns (the earliest such place on ties) and starts a little before
     /// its first match, at a clause or sentence boundary when one is near, and never inside a Latin word.
-    /// Also returns how many distinct patterns the window shows.
+    /// Also returns how many distinct patterns the window shows, and the start of the occurrence it is anchored
+    /// at (0 without occurrences).
     static func place<Text: SnippetText>(
         _ text: Text, occurrences: [Occurrence], patternCount: Int, length requested: Int
-    ) -> (Range<Int>, Int) {
+    ) -> (Range<Int>, Int, Int) {
         let count = text.count
         // Clamped so window arithmetic cannot overflow whatever length a client asks for.
         let length = min(max(requested, 1), max(count, 1))
@@ -148,6 +201,10 @@ enum SnippetBuilder {
                 for (head, occurrence) in occurrences.enumerated() {
                     let start = max(0, occurrence.range.lowerBound - length / 5)
                     let end = start + length
+                    // Occurrences before the head that no window counted (one too long for its own window stops
+                    // the tail) are behind this window: counting them later credited a window with a term it
+                    // does not show.
+                    if tail < head { tail = head }
                     while tail < occurrences.count, occurrences[tail].range.upperBound <= end {
                         if inWindow[occurrences[tail].pattern] == 0 { distinct += 1 }
                         inWindow[occurrences[tail].pattern] += 1
@@ -174,7 +231,7 @@ enum SnippetBuilder {
         let lowest = max(0, min(proposed, anchor - length / 3), requiredEnd - length)
         let windowStart = clauseStart(text, anchor: anchor, proposed: proposed, lowest: min(lowest, proposed))
         let windowEnd = min(count, windowStart + length)
-        return (windowStart..<windowEnd, bestScore)
+        return (windowStart..<windowEnd, bestScore, anchor)
     }
 
     /// The occurrences inside `window`, relative to its start, overlapping ones merged. Occurrences come in text
@@ -304,10 +361,21 @@ struct SnippetPatterns {
     /// `firstCJK[p]`: pattern `p`'s first element's CJK scalar, 0 when it is a word, `UInt32.max` when the pattern
     /// is empty: a unit whose `cjk` differs cannot start a match of `p` (one compare rejects most units).
     let firstCJK: [UInt32]
+    /// `leadingCJK[p]`: the CJK scalars of pattern `p`'s first elements while they are CJK at consecutive offsets
+    /// (`经济` of `经济 发展`, `人民` of `人民 apec`), which a match spells as consecutive normalised scalars.
+    let leadingCJK: [[UInt32]]
 
     init(_ patterns: [TermPattern]) {
         self.patterns = patterns
         words = patterns.map { pattern in pattern.elements.map { $0.word.unicodeScalars.map(\.value) } }
         firstCJK = patterns.map { $0.elements.first?.cjk ?? .max }
+        leadingCJK = patterns.map { pattern in
+            var run: [UInt32] = []
+            for (e, element) in pattern.elements.enumerated() {
+                guard element.cjk != 0, element.offset == Int32(e) else { break }
+                run.append(element.cjk)
+            }
+            return run
+        }
     }
 }
