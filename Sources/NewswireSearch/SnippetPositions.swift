@@ -23,14 +23,19 @@ extension Segment {
         postings.withUnsafeBufferPointer { buffer in
             for snippetTerm in terms {
                 guard case .positions(let ref, _) = snippetTerm else { return true }
-                guard let t = term(ref) else { continue }
-                var cursor = PostingCursor(
-                    base: buffer.baseAddress!, start: termStart[t], end: termStart[t + 1],
-                    positional: isPositional(term: t))
-                if cursor.seek(Int32(doc)), cursor.bodyTF > 0 { return true }
+                if bodyCursor(of: ref, doc: doc, base: buffer.baseAddress!) != nil { return true }
             }
             return false
         }
+    }
+
+    /// `ref`'s postings positioned at `doc`, when this segment has the term and `doc` holds it in its body.
+    private func bodyCursor(of ref: TermRef, doc: Int, base: UnsafePointer<UInt8>) -> PostingCursor? {
+        guard let t = term(ref) else { return nil }
+        var cursor = PostingCursor(
+            base: base, start: termStart[t], end: termStart[t + 1], positional: isPositional(term: t))
+        guard cursor.seek(Int32(doc)), cursor.bodyTF > 0 else { return nil }
+        return cursor
     }
 
     /// At most how many distinct patterns of `terms` occur in `doc`'s body starting within `span` positions of
@@ -48,11 +53,7 @@ extension Segment {
                     continue
                 }
                 // A term this segment lacks, or a document without it in the body: the pattern is not there.
-                guard let t = term(ref) else { continue }
-                var cursor = PostingCursor(
-                    base: buffer.baseAddress!, start: termStart[t], end: termStart[t + 1],
-                    positional: isPositional(term: t))
-                guard cursor.seek(Int32(doc)), cursor.bodyTF > 0 else { continue }
+                guard let cursor = bodyCursor(of: ref, doc: doc, base: buffer.baseAddress!) else { continue }
                 guard cursor.positional else {
                     anywhere += 1
                     continue
