@@ -361,7 +361,7 @@ enum StoredDuplicateFeatures {
         let size = (analysis.count + count - 1) / count
         return (0..<count).map { index in
             var piece: [UInt8] = [analysisPieceMarker]
-            for value in [index, count] { appendVarint(UInt64(value), to: &piece) }
+            for value in [index, count] { putVarint(&piece, UInt64(value)) }
             let start = min(analysis.count, index * size)
             piece += analysis[start..<min(analysis.count, start + size)]
             return piece
@@ -389,14 +389,5 @@ enum StoredDuplicateFeatures {
         }
         guard let index = varint(), let count = varint(), index < count else { return nil }
         return (index, count, bytes[offset...])
-    }
-
-    private static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            bytes.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
     }
 }

@@ -154,7 +154,8 @@ private func putU64(_ out: inout [UInt8], _ v: UInt64) {
     for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
 }
 
-private func putVarint(_ out: inout [UInt8], _ value: UInt64) {
+/// Appends `value` as an unsigned LEB128 varint (snapshot metadata, shipped analysis pieces).
+func putVarint(_ out: inout [UInt8], _ value: UInt64) {
     var v = value
     while v >= 0x80 {
         out.append(UInt8(v & 0x7F) | 0x80)
