@@ -194,15 +194,25 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
         let clientMaxFrameLength = clientMaxFrameLength
         let zlibThreshold = zlibThreshold
         let payloadLength: Int?? = cumulation.withUnsafeReadableBytes { bytes in
-            server.recordCache.withEntry(
-                forIDBytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + idRange.count)])
-            ) { entry -> Int? in
-                guard entry.payload.readableBytes <= clientMaxFrameLength else { return nil }
+            let idBytes = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + idRange.count)])
+            guard zlibThreshold != nil else {
+                return server.recordCache.withPlainFrame(forIDBytes: idBytes) { frame -> Int? in
+                    let payloadLength = frame.count - FrameHeader.length
+                    guard payloadLength <= clientMaxFrameLength, pending.readableBytes + frame.count <= Self.maxBurstBytes
+                    else { return nil }
+                    pending.writeBytes(frame)
+                    pending.setInteger(
+                        requestID.rawValue, at: answerStart + FrameHeader.requestIDOffset, endianness: .big)
+                    return payloadLength
+                }
+            }
+            return server.recordCache.withEntry(forIDBytes: idBytes) { entry -> Int? in
+                guard entry.payloadLength <= clientMaxFrameLength else { return nil }
                 let compressed = entry.sendsCompressed(zlibThreshold: zlibThreshold)
                 guard pending.readableBytes + entry.frameLength(compressed: compressed) <= Self.maxBurstBytes
                 else { return nil }
                 entry.writeFrame(requestID: requestID, compressed: compressed, into: &pending)
-                return entry.payload.readableBytes
+                return entry.payloadLength
             }
         }
         guard case .some(.some(let payloadLength)) = payloadLength else { return false }

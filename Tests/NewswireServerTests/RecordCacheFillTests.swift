@@ -15,7 +15,7 @@ struct RecordCacheFillTests {
         let epoch = cache.epoch
         cache.invalidate([Self.old.id])
         let answered = cache.insert(Self.old, readAt: epoch)
-        #expect(answered.idBytes == Array("a1".utf8))  // the GET still answers with what it read
+        #expect(Array(answered.idBytes) == Array("a1".utf8))  // the GET still answers with what it read
         #expect(cache.entry(for: Self.old.id) == nil)  // but the stale record is not served to the next GET
     }
 
