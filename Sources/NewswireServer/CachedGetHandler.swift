@@ -20,9 +20,15 @@ import NewswireProtocol
 /// Being first, it also keeps the read-idle clock (PROTOCOL.md §6.4) the way NIO's `IdleStateHandler` does — the
 /// time of the last read burst, checked by one timer that re-arms for the remaining time — without a separate
 /// handler that every read, read-complete, write and flush would pass through.
-final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// After a burst it answered entirely, it asks the channel for the next read itself (one step to the head of the
+/// pipeline) when the handlers behind it let the previous read through and have been given nothing since: NIO's
+/// automatic read would otherwise walk `read()` through every handler from the tail, only for the async channel's
+/// gate to pass it on unchanged.
+final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let server: ServerContext
@@ -51,6 +57,12 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var forwardedThisBurst = false
     private var bytesIn = 0
     private var payloadBytes = 0
+    /// Set when a `read()` from the handlers behind this one passed through (their gate was open); cleared when
+    /// they are given bytes, which is the only thing that closes that gate while the connection is served.
+    private var readsAllowedBehind = false
+    /// Under TLS the TLS handler takes the answers off this handler's buffer before the socket does, so whether
+    /// the socket took them is asked of the channel (see `holdUnsentAnswers`).
+    private let behindTLS: Bool
 
     /// Most answer bytes one read burst produces: a 16-deep pipeline of news records fits; more goes to the
     /// connection. A slow reader can hold at most one burst beyond the server-wide budget (SECURITY.md).
@@ -63,11 +75,15 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var lastReadTime = NIODeadline.distantPast
     private var idleCheck: Scheduled<Void>?
 
-    init(server: ServerContext, limits: FrameLimits, connection: Connection, idleTimeout: TimeAmount) {
+    init(
+        server: ServerContext, limits: FrameLimits, connection: Connection, idleTimeout: TimeAmount,
+        behindTLS: Bool = false
+    ) {
         self.server = server
         self.limits = limits
         self.connection = connection
         self.idleTimeout = idleTimeout
+        self.behindTLS = behindTLS
     }
 
     // MARK: Read-idle timeout
@@ -237,11 +253,16 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
             lastReadTime = .now()
             reading = false
         }
-        if pending.readableBytes > 0 {
+        let answeredBurst = pending.readableBytes > 0
+        if answeredBurst {
             let wire = pending.readableBytes
             context.writeAndFlush(wrapOutboundOut(pending), promise: nil)
-            pending.clear()
-            holdUnsentAnswers(context: context, wire: wire)
+            // Once the socket took the whole write, the channel let go of the buffer and it is ours alone again.
+            // Otherwise (or under TLS, which copies it first) the channel says how much is still waiting.
+            if behindTLS || pending.modifyIfUniquelyOwned({ $0.clear() }) == nil {
+                pending.clear()
+                holdUnsentAnswers(context: context, wire: wire)
+            }
             server.statistics.recordCachedGets(
                 count: answered, bytesIn: bytesIn, wire: wire, uncompressedPayload: payloadBytes)
             answered = 0
@@ -249,16 +270,25 @@ final class CachedGetHandler: ChannelInboundHandler, RemovableChannelHandler {
             payloadBytes = 0
         }
         // The handlers behind this one only need the event after a burst that passed them bytes: they act on
-        // what they were given. A burst answered entirely here skips the walk down the pipeline.
+        // what they were given. A burst answered entirely here skips the walk down the pipeline, and asks for
+        // the next read itself when the handlers behind let the last one through (see the type's notes).
         if forwardedThisBurst || !welcomed {
             forwardedThisBurst = false
+            readsAllowedBehind = false
             context.fireChannelReadComplete()
+        } else if answeredBurst && readsAllowedBehind {
+            context.read()
         }
     }
 
+    func read(context: ChannelHandlerContext) {
+        readsAllowedBehind = true
+        context.read()
+    }
+
     /// Counts the part of a burst's answers the socket did not take at once against the server-wide budget until
-    /// it leaves. At pipeline 1 the socket nearly always takes the whole write inside `writeAndFlush`, so the
-    /// common case costs one look at the channel's buffered bytes: no promise, no closure, no budget lock.
+    /// it leaves. At pipeline 1 the socket nearly always takes the whole write inside `writeAndFlush`, so this
+    /// runs only when it did not (or under TLS): no promise, no closure, no budget lock in the common case.
     private func holdUnsentAnswers(context: ChannelHandlerContext, wire: Int) {
         let buffered = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? wire
         // Writes leave in order, so anything still buffered beyond this burst's answers was written before them.

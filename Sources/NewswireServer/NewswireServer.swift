@@ -93,7 +93,7 @@ public final class NewswireServer: Service, Sendable {
                     try pipeline.addHandler(
                         CachedGetHandler(
                             server: serverContext, limits: frameLimits, connection: connection,
-                            idleTimeout: idleTimeout))
+                            idleTimeout: idleTimeout, behindTLS: tlsContext != nil))
                     try pipeline.addHandler(ByteToMessageHandler(NewswireFrameDecoder(limits: frameLimits)))
                     try pipeline.addHandler(
                         ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout, connection: connection))
