@@ -34,6 +34,18 @@ struct RecordCacheTests {
                 for key in keys {
                     let found = Array(key.utf8).withUnsafeBytes { table.find($0, hash: RecordTable.hash($0)) }
                     #expect(found === oracle[key], "lookup \(key) at step \(step)")
+                    // The fast path reads the frame from the record address kept beside the hash: it must be the
+                    // frame of the entry the slot holds, through replaces and backward shifts.
+                    let frame = Array(key.utf8).withUnsafeBytes {
+                        table.withPlainFrame($0, hash: RecordTable.hash($0)) { ByteBuffer(bytes: $0) }
+                    }
+                    var expected: ByteBuffer?
+                    if let entry = oracle[key] {
+                        var buffer = ByteBuffer()
+                        entry.writeFrame(requestID: RequestID(rawValue: 0), compressed: false, into: &buffer)
+                        expected = buffer
+                    }
+                    #expect(frame == expected, "plain frame of \(key) at step \(step)")
                 }
             }
         }
