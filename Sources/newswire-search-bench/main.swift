@@ -1,6 +1,7 @@
 // Benchmark driver for NewswireSearch, run by benchmarks/search/run.py (release build).
 //
 // Usage: newswire-search-bench --corpus zh-news.jsonl --queries queries.txt [--scale N] [--snapshot DIR]
+//        [--search-snapshot FILE: search the index of a snapshot a server saved instead of one built from the corpus]
 // Prints one JSON object: build time, memory, per-query latency percentiles and QPS, snapshot timings.
 // Housekeeping modes (benchmarks/search/housekeeping.py): --snapshot-pause DIR, --churn, --load-only SNAPSHOT.
 // With --watch, measures standing-query matching instead (see WatchBenchmark.swift; benchmarks/search/watch.py).
@@ -66,7 +67,9 @@ if let path = argument("--load-only") {
 }
 
 guard let corpusPath = argument("--corpus"), let queriesPath = argument("--queries") else {
-    fail("usage: newswire-search-bench --corpus FILE.jsonl --queries FILE [--scale N] [--snapshot DIR]")
+    fail(
+        "usage: newswire-search-bench --corpus FILE.jsonl --queries FILE [--scale N] [--snapshot DIR]"
+            + " [--search-snapshot FILE]")
 }
 let scale = Int(argument("--scale") ?? "1") ?? 1
 if let directory = argument("--snapshot-pause") {
@@ -89,7 +92,12 @@ var incrementalSeconds = 0.0
 let incrementalCount = Int(argument("--incremental") ?? "0") ?? 0
 var articleCount = 0
 var buildSeconds = 0.0
-do {
+if let path = argument("--search-snapshot") {
+    // The index a server saved (e.g. `DATA_DIR/index.snapshot` after an ingest over the protocol), searched as the
+    // server holds it: its documents in the order the server's commits stored them, not the corpus file's order.
+    do { index = try SearchIndex.load(from: path).index } catch { fail("snapshot load: \(error)") }
+    articleCount = index.count
+} else {
     let articles = loadArticles()
     articleCount = articles.count
     for article in articles { rawTextBytes += article.title.utf8.count + article.body.utf8.count }
