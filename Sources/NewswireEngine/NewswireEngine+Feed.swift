@@ -100,6 +100,14 @@ extension NewswireEngine {
         commitObservers.withLock { $0.append(observer) }
     }
 
+    /// While `keep` is true, this engine's own writes hand their observers each article's index analysis
+    /// (``CommittedChange/analysis``), which the segment build computes anyway. A live-query hub turns it on while
+    /// watches are open, so its matcher does not analyse the same text again; off, nothing is kept (the
+    /// analyses of a large batch take several times its text's memory until the observers are done with them).
+    public func keepAnalysesForObservers(_ keep: Bool) {
+        analysesKept.withLock { $0 = keep }
+    }
+
     /// The feed position of the latest durable change this engine has passed to its commit observers (its own
     /// writes and, on a cluster node, the feed it applied). Takes the write lock, so it is ordered with commits.
     public func committedPosition() throws -> UInt64 {

@@ -117,17 +117,21 @@ extension NewswireEngine {
             let outcomes = zip(toStore, results).map {
                 PutOutcome(id: $0.id, outcome: WriteOutcome($1), duplicateOf: $0.duplicateOf)
             }
+            // `toStore` is `articles` with verdicts set (same text), so the prepared analyses line up with it.
+            let analyses = prepared.analyses
             publishCommitted(
                 zip(toStore, results).enumerated().compactMap { index, written in
                     let (article, result) = written
+                    let analysis = analyses.flatMap { index < $0.count ? $0[index] : nil }
                     switch result {
                     case .unchanged: return nil
                     case .inserted:
-                        return CommittedChange(position: 0, id: article.id, kind: .created, article: article)
+                        return CommittedChange(
+                            position: 0, id: article.id, kind: .created, article: article, analysis: analysis)
                     case .updated:
                         return CommittedChange(
                             position: 0, id: article.id, kind: .updated, article: article,
-                            previous: index < previous.count ? previous[index] : nil)
+                            previous: index < previous.count ? previous[index] : nil, analysis: analysis)
                     }
                 }, &state)
             return (outcomes, changed.count)
@@ -214,14 +218,17 @@ extension NewswireEngine {
 
     /// The near-duplicate features of `articles` and their prepared index segment, computed side by side.
     func prepare(_ articles: [Article]) -> ([TextFeatures], PreparedSegment) {
+        let keep = analysesKept.withLock { $0 }
         guard articles.count >= 64 else {
-            return (articles.map { TextFeatures(body: $0.body) }, index.prepare(contentsOf: articles))
+            return (
+                articles.map { TextFeatures(body: $0.body) }, index.prepare(contentsOf: articles, keepingAnalyses: keep)
+            )
         }
         let segment = Locked<PreparedSegment?>(nil)
         let features = Locked<[TextFeatures]>([])
         DispatchQueue.concurrentPerform(iterations: 2) { task in
             if task == 0 {
-                let prepared = index.prepare(contentsOf: articles)
+                let prepared = index.prepare(contentsOf: articles, keepingAnalyses: keep)
                 segment.withLock { $0 = prepared }
             } else {
                 let computed = Self.features(of: articles)

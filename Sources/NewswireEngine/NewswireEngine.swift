@@ -101,6 +101,8 @@ public final class NewswireEngine: Sendable {
     let feedObservers = Locked<[@Sendable ([StoreChange]) -> Void]>([])
     /// Live-query observers: called, in commit order, with every change once it is durable.
     let commitObservers = Locked<[@Sendable ([CommittedChange]) -> Void]>([])
+    /// Whether writes keep their index analysis for the commit observers (see ``keepAnalysesForObservers(_:)``).
+    let analysesKept = Locked(false)
     /// Called before each group commit (see ``paceCommits(with:)``).
     let commitPacers = Locked<[@Sendable () -> Void]>([])
 

@@ -1,3 +1,5 @@
+import NewswireModel
+
 /// One indexing unit: a CJK character or a word, with its position.
 ///
 /// Positions: consecutive units get consecutive positions unless something separates them. Any separator
@@ -95,6 +97,27 @@ enum Analyzer {
         Analyzer.units(of: NormalizedText(body, keepOrigins: false), basePosition: bodyBase, into: &units)
         return (units, bodyBase)
     }
+}
+
+/// An article's title and body as the index analysed them (its units, title first, and where the body starts):
+/// what a segment build computes anyway, kept for a live-query matcher so that it need not analyse the same text
+/// again (``StandingQueryMatcher/match(_:analyses:snippets:)``). It holds the text it was made from, and is used
+/// only for an article with exactly that title and body.
+public final class ArticleAnalysis: Sendable {
+    let title: String
+    let body: String
+    let units: [AnalyzedUnit]
+    let bodyBase: Int32
+
+    init(title: String, body: String, units: [AnalyzedUnit], bodyBase: Int32) {
+        self.title = title
+        self.body = body
+        self.units = units
+        self.bodyBase = bodyBase
+    }
+
+    /// Whether this is the analysis of `article`'s text.
+    func isAnalysis(of article: Article) -> Bool { article.title == title && article.body == body }
 }
 
 /// A searchable term: one or more units at fixed relative positions (a word, a CJK run, or a quoted phrase).

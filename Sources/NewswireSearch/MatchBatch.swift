@@ -72,13 +72,19 @@ final class BatchDocument {
     /// most documents of a batch match no query that asks for a snippet.
     private(set) lazy var snippetBody = SnippetBody(body)
 
-    init(_ article: Article, change: Int, role: Role, isUpdate: Bool) {
+    /// `analysis`, when given, is used if it is `article`'s (``ArticleAnalysis/isAnalysis(of:)``); else the text
+    /// is analysed here.
+    init(_ article: Article, change: Int, role: Role, isUpdate: Bool, analysis: ArticleAnalysis? = nil) {
         self.article = article
         self.change = change
         self.role = role
         self.isUpdate = isUpdate
         body = article.body
-        (units, bodyBase) = Analyzer.document(title: article.title, body: body)
+        if let analysis, analysis.isAnalysis(of: article) {
+            (units, bodyBase) = (analysis.units, analysis.bodyBase)
+        } else {
+            (units, bodyBase) = Analyzer.document(title: article.title, body: body)
+        }
         var keys: [UInt64] = []
         keys.reserveCapacity(units.count * 2)
         var cjk: [UInt32] = []
@@ -106,14 +112,16 @@ struct MatchBatch {
     var deletions: [Int] = []
     let changeCount: Int
 
-    init(_ changes: [ArticleChange]) {
+    /// `analyses`, when given, holds per change the analysis of its current article version, if known.
+    init(_ changes: some Collection<ArticleChange>, analyses: [ArticleAnalysis?]? = nil) {
         changeCount = changes.count
         for (c, change) in changes.enumerated() {
+            let analysis = analyses.flatMap { c < $0.count ? $0[c] : nil }
             switch change {
             case .inserted(let article):
-                documents.append(BatchDocument(article, change: c, role: .current, isUpdate: false))
+                documents.append(BatchDocument(article, change: c, role: .current, isUpdate: false, analysis: analysis))
             case .updated(let article, let previous):
-                documents.append(BatchDocument(article, change: c, role: .current, isUpdate: true))
+                documents.append(BatchDocument(article, change: c, role: .current, isUpdate: true, analysis: analysis))
                 if let previous {
                     documents.append(BatchDocument(previous, change: c, role: .previous, isUpdate: true))
                 }

@@ -50,14 +50,26 @@ public final class SearchIndex: @unchecked Sendable {
     /// run outside the caller's critical section and concurrently with other preparations. When the batch holds
     /// the same id more than once, the last copy wins. Install it with ``install(_:)``, or drop it.
     public func prepare(contentsOf articles: [Article]) -> PreparedSegment {
+        prepare(contentsOf: articles, keepingAnalyses: false)
+    }
+
+    /// ``prepare(contentsOf:)``, keeping with `keepingAnalyses` each article's analysis
+    /// (``PreparedSegment/analyses``) for a live-query matcher.
+    public func prepare(contentsOf articles: [Article], keepingAnalyses: Bool) -> PreparedSegment {
         var last: [ArticleID: Int] = [:]
         for (i, article) in articles.enumerated() { last[article.id] = i }
+        let kept = articles.indices.filter { last[articles[$0].id] == $0 }
         // Interning takes the lock briefly; an interned value left unused (a dropped preparation) is never shown:
         // facets list only values with documents.
-        let prepared = lock.withWriteLock {
-            articles.indices.filter { last[articles[$0].id] == $0 }.map { state.prepare(articles[$0]) }
+        let prepared = lock.withWriteLock { kept.map { state.prepare(articles[$0]) } }
+        let (segment, analyses) = Segment.build(prepared, keepingAnalyses: keepingAnalyses)
+        var byArticle: [ArticleAnalysis?]?
+        if let analyses {
+            var aligned = [ArticleAnalysis?](repeating: nil, count: articles.count)
+            for (k, i) in kept.enumerated() { aligned[i] = analyses[k] }
+            byArticle = aligned
         }
-        return PreparedSegment(segment: Segment.build(prepared))
+        return PreparedSegment(segment: segment, analyses: byArticle)
     }
 
     /// A segment of `articles` (distinct ids) that takes its terms and postings from `analysis` instead of
@@ -255,6 +267,14 @@ public struct PreparedSearch: @unchecked Sendable {
 /// A batch of articles analysed into a segment by ``SearchIndex/prepare(contentsOf:)``, ready to install.
 public struct PreparedSegment: Sendable {
     let segment: Segment
+    /// With ``SearchIndex/prepare(contentsOf:keepingAnalyses:)``: per article given, its analysis (nil for an
+    /// earlier copy of an id the batch holds twice); else nil.
+    public var analyses: [ArticleAnalysis?]?
+
+    init(segment: Segment, analyses: [ArticleAnalysis?]? = nil) {
+        self.segment = segment
+        self.analyses = analyses
+    }
 
     /// Number of distinct articles in the batch.
     public var count: Int { segment.count }

@@ -25,11 +25,20 @@ struct PreparedDocument: Sendable {
 extension Segment {
     /// Builds a segment from documents (their order gives the local ids).
     static func build(_ documents: [PreparedDocument]) -> Segment {
+        build(documents, keepingAnalyses: false).segment
+    }
+
+    /// Builds a segment and, with `keepingAnalyses`, each document's analysis (in document order).
+    static func build(_ documents: [PreparedDocument], keepingAnalyses: Bool) -> (
+        segment: Segment, analyses: [ArticleAnalysis]?
+    ) {
         // Size the term tables to the batch: a one-article segment must not pay for a corpus-sized table.
         let characters = documents.reduce(0) { $0 + $1.title.utf16.count + $1.body.utf16.count }
         var builder = SegmentBuilder(expectedCharacters: characters)
+        if keepingAnalyses { builder.analyses = [] }
         for document in documents { builder.add(document) }
-        return builder.finish()
+        let analyses = builder.analyses
+        return (builder.finish(), analyses)
     }
 }
 
@@ -62,6 +71,8 @@ struct SegmentBuilder {
     private var documentOccurrenceStart: [Int] = [0]
 
     private var units: [AnalyzedUnit] = []
+    /// Each document's analysis, when kept (see ``Segment/build(_:keepingAnalyses:)``).
+    var analyses: [ArticleAnalysis]?
 
     /// `expectedCharacters` sizes the term tables (distinct bigrams grow far slower than text).
     init(expectedCharacters: Int) {
@@ -108,6 +119,9 @@ struct SegmentBuilder {
         titleLengths.append(UInt32(titleCount))
         bodyLengths.append(UInt32(units.count - titleCount))
         bodyBases.append(bodyBase)
+        if analyses != nil {
+            analyses!.append(ArticleAnalysis(title: document.title, body: document.body, units: units, bodyBase: bodyBase))
+        }
 
         for i in units.indices {
             let unit = units[i]

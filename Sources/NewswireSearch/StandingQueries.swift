@@ -278,10 +278,20 @@ public final class StandingQueryMatcher: @unchecked Sendable {
 
     /// `exhaustive` evaluates every query on every article, skipping candidate selection (the tests' check
     /// that selection never drops a match).
-    func match(_ changes: [ArticleChange], exhaustive: Bool, snippets: SnippetTiming = .built)
-        -> StandingQueryMatches
-    {
-        let batch = MatchBatch(changes)  // analysis needs no lock
+    /// ``match(_:snippets:)`` with, per change, the analysis of its current article version when the caller has
+    /// it (``PreparedSegment/analyses``: the index analysed the same text): the article is not analysed again.
+    /// An analysis that is not of that change's article is ignored, so the matches are the same either way.
+    public func match(
+        _ changes: [ArticleChange], analyses: [ArticleAnalysis?], snippets: SnippetTiming = .built
+    ) -> StandingQueryMatches {
+        match(changes, analyses: analyses, exhaustive: false, snippets: snippets)
+    }
+
+    func match(
+        _ changes: [ArticleChange], analyses: [ArticleAnalysis?]? = nil, exhaustive: Bool,
+        snippets: SnippetTiming = .built
+    ) -> StandingQueryMatches {
+        let batch = MatchBatch(changes, analyses: analyses)  // analysis needs no lock
         return lock.withWriteLock { registry.match(batch, exhaustive: exhaustive, snippets: snippets) }
     }
 }

@@ -149,7 +149,10 @@ final class WatchHub: Sendable {
         let bounds = (0...parts).map { articles.count * $0 / parts }
         let partResults = NIOLockedValueBox([StandingQueryMatches?](repeating: nil, count: parts))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let matched = matchers[part].match(Array(articles[bounds[part]..<bounds[part + 1]]), snippets: .deferred)
+            let range = bounds[part]..<bounds[part + 1]
+            // The index analysed these articles for their segment: the matcher takes those analyses.
+            let matched = matchers[part].match(
+                Array(articles[range]), analyses: changes[range].map(\.analysis), snippets: .deferred)
             partResults.withLockedValue { $0[part] = matched }
         }
         let matchedAll = partResults.withLockedValue { $0 }
@@ -382,6 +385,7 @@ final class WatchHub: Sendable {
                 queryID: id, after: state.received, includeArticle: includeArticle, reportUnmatched: reportUnmatched,
                 capacity: capacity)
             state.watches[id] = watch
+            if state.watches.count == 1 { engine.keepAnalysesForObservers(true) }
             return watch
         }
     }
@@ -395,6 +399,7 @@ final class WatchHub: Sendable {
 
     private func unregister(_ id: StandingQueryID, _ state: inout State) {
         state.watches[id] = nil
+        if state.watches.isEmpty { engine.keepAnalysesForObservers(false) }
         for (part, partID) in (state.allIDs.removeValue(forKey: id) ?? [id]).enumerated() {
             matchers[part].unregister(partID)
             if part > 0 { state.primaryIDs[part][partID] = nil }

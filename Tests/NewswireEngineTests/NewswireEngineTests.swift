@@ -81,6 +81,44 @@ func firstDifference(_ a: [ComparableResult], _ b: [ComparableResult], _ queries
 
 @Suite("NewswireEngine")
 struct NewswireEngineTests {
+    @Test("commit observers get each written article's index analysis only while the engine keeps them")
+    func observersGetAnalysesWhenKept() throws {
+        let dir = TemporaryDirectory()
+        let engine = try NewswireEngine.open(dataDirectory: dir.path)
+        defer { try? engine.close() }
+        final class Observed: @unchecked Sendable {
+            let lock = NSLock()
+            var batches: [[CommittedChange]] = []
+        }
+        let observed = Observed()
+        engine.observeCommittedChanges { changes in observed.lock.withLock { observed.batches.append(changes) } }
+        let a = makeArticle("a", title: "北京大学开学", paragraphs: ["今天举行开学典礼。"])
+        let b = makeArticle("b", title: "上海天气", paragraphs: ["晴到多云。"])
+        _ = try engine.put([a, b])
+        engine.keepAnalysesForObservers(true)
+        var a2 = a
+        a2.paragraphs = ["典礼改期。"]
+        let c = makeArticle("c", title: "广州", paragraphs: ["下雨。"])
+        // `a` twice in one batch: observers hear of its last copy, the one the segment analysed.
+        _ = try engine.put([c, a, a2])
+        engine.keepAnalysesForObservers(false)
+        _ = try engine.put([makeArticle("d", title: "深圳", paragraphs: ["大风。"])])
+        let batches = observed.lock.withLock { observed.batches }
+        #expect(batches.map { $0.map(\.id) } == [["a", "b"], ["c", "a"], ["d"]])
+        #expect(batches[1].map(\.article) == [c, a2])
+        #expect(batches[0].allSatisfy { $0.analysis == nil })
+        #expect(batches[1].allSatisfy { $0.analysis != nil })
+        #expect(batches[2].allSatisfy { $0.analysis == nil })
+        // A matcher given them reports what it reports analysing the text itself.
+        let matcher = StandingQueryMatcher()
+        _ = try matcher.register(StandingQuery(text: "改期"))
+        _ = try matcher.register(StandingQuery(text: "广州"))
+        let changes = batches[1].map { ArticleChange.inserted($0.article!) }
+        let shared = matcher.match(changes, analyses: batches[1].map(\.analysis))
+        #expect(shared.matches == matcher.match(changes).matches)
+        #expect(shared.matches.map(\.change) == [0, 1])
+    }
+
     @Test("the index follows every write: found after put, updated text replaces old, gone after delete")
     func indexInStep() throws {
         let dir = TemporaryDirectory()

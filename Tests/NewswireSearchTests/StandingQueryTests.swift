@@ -165,6 +165,38 @@ import Testing
         #expect(got == actual(exhaustive))
         #expect(result.matches.map(\.hit) == exhaustive.matches.map(\.hit))
         #expect(result.deletions == changes.indices.filter { if case .deleted = changes[$0] { true } else { false } })
+        // Given the index's analyses of the current versions (what the engine hands a live-query hub): the same
+        // matches and hits; given analyses of other articles (shifted by one), they are ignored: the same again.
+        var currentArticles: [Article] = []
+        for change in changes {
+            switch change {
+            case .inserted(let article), .updated(let article, _): currentArticles.append(article)
+            case .deleted: break
+            }
+        }
+        let prepared = try #require(SearchIndex().prepare(contentsOf: currentArticles, keepingAnalyses: true).analyses)
+        for (i, (article, analysis)) in zip(currentArticles, prepared).enumerated() {
+            // The segment build's analysis is the analyzer's (nil only for an earlier copy of a repeated id).
+            let repeatedLater = currentArticles[(i + 1)...].contains { $0.id == article.id }
+            #expect((analysis == nil) == repeatedLater)
+            guard let analysis else { continue }
+            let reference = Analyzer.document(title: article.title, body: article.body)
+            #expect(analysis.units == reference.units && analysis.bodyBase == reference.bodyBase)
+            #expect(analysis.isAnalysis(of: article))
+        }
+        var analyses: [ArticleAnalysis?] = []
+        var next = 0
+        for change in changes {
+            if case .deleted = change {
+                analyses.append(nil)
+            } else {
+                analyses.append(prepared[next])
+                next += 1
+            }
+        }
+        #expect(matcher.match(changes, analyses: analyses).matches == result.matches)
+        let shifted = Array(analyses.dropFirst()) + [analyses.first ?? nil]
+        #expect(matcher.match(changes, analyses: shifted).matches == result.matches)
         // Deferred snippets: the same matches, and each pending snippet builds exactly the hit's snippet.
         let deferred = matcher.match(changes, snippets: .deferred)
         #expect(actual(deferred) == got)
