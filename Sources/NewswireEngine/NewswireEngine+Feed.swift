@@ -187,6 +187,7 @@ extension NewswireEngine {
         var read: FeedPageRead? = FeedPageRead(store: store, since: appliedSequence, limit: Self.followPageSize)
         var changed = false
         while let current = read {
+            feedPagesRead.withLock { $0 += 1 }
             var page = try mappingErrors { try current.page() }
             let more = page.count == Self.followPageSize
             // A batch cut by the page's end is read whole with the next page, so its shipped analysis applies.
@@ -347,14 +348,32 @@ extension NewswireEngine {
 
     var isClosed: Bool { writeState.withLock { $0.closed } }
 
+    /// Whether this engine holds feed position `position`, counting a write of its own that is committing now.
+    ///
+    /// A node that writes is woken by the notification of its own commit, which may arrive before the commit's
+    /// answer: reading the feed then would read the node's own batch back (every record and its shipped analysis)
+    /// and prepare it again, only to find it applied. The write lock is held across a write's store round trips,
+    /// so waiting for it settles that; it also covers another node's write that this node's write applied inside
+    /// the store's lock. Notifications are only a hint, so a follower still reads after each poll timeout.
+    func holds(_ position: UInt64) -> Bool {
+        if appliedSequence >= position { return true }
+        return writeState.withLock { $0.applied } >= position
+    }
+
     /// Runs the follower: wakes on a change notification (or the poll interval) and applies the feed.
     func startFollowing(_ shared: any SharedArticleStore) {
         follower.enter()
         let thread = Thread { [self] in
             defer { follower.leave() }
             while !isClosed {
+                let waited = ContinuousClock.now
                 shared.waitForChanges(after: appliedSequence, timeout: configuration.followPollInterval)
                 if isClosed { break }
+                if ContinuousClock.now - waited < configuration.followPollInterval,
+                    let announced = shared.announcedSequence, holds(announced)
+                {
+                    continue  // woken for writes this node already holds: nothing to read
+                }
                 do {
                     try catchUp()
                 } catch {

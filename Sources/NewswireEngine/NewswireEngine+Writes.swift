@@ -171,6 +171,8 @@ extension NewswireEngine {
     {
         var batch = DuplicateTable()
         var batchArticles: [ArticleID: (article: Article, shingles: [UInt64])] = [:]
+        // Shingles of stored candidates, kept for the whole batch: the table does not change while it is decided.
+        var storedShingles: [ArticleID: [UInt64]] = [:]
         var toStore: [Article] = []
         var entries: [DuplicateEntry] = []
         toStore.reserveCapacity(articles.count)
@@ -183,7 +185,7 @@ extension NewswireEngine {
                 article.duplicateOf = known.duplicateOf
             } else {
                 article.duplicateOf = try findOriginal(
-                    of: article, features: features, in: table, batch: batch, batchArticles)
+                    of: article, features: features, in: table, batch: batch, batchArticles, &storedShingles)
             }
             let entry = DuplicateEntry(
                 id: article.id, publishedKey: ScanCursor.publishedKey(of: article),
@@ -295,9 +297,16 @@ extension NewswireEngine {
     }
 
     /// The earliest original `article` copies, or nil. Called with the write lock held.
+    ///
+    /// A stored candidate's shingles come from the body the index holds for it (the index and the duplicate
+    /// table change together, under the write lock), used only when it has the candidate's fingerprint; the store
+    /// is read only when that copy is missing or is not the candidate's. On a cluster node a store read is a
+    /// round trip to the primary with the store's write lock held, and an article that shares bands with many
+    /// stored ones without copying any compares with every one of them. `stored` keeps them for the batch.
     func findOriginal(
         of article: Article, features: TextFeatures, in table: DuplicateTable, batch: DuplicateTable,
-        _ batchArticles: [ArticleID: (article: Article, shingles: [UInt64])]
+        _ batchArticles: [ArticleID: (article: Article, shingles: [UInt64])],
+        _ stored: inout [ArticleID: [UInt64]]
     ) throws -> ArticleID? {
         guard !features.bandKeys.isEmpty else { return nil }
         let key = ScanCursor.publishedKey(of: article)
@@ -324,7 +333,6 @@ extension NewswireEngine {
             return (published == .min ? .max : published, rootEntry.id.rawValue)
         }
         candidates.sort { rootKey($0) < rootKey($1) }
-        var stored: [ArticleID: [UInt64]] = [:]
         for candidate in candidates {
             let root = root(of: candidate).id
             if candidate.fingerprint == features.fingerprint { return root }
@@ -334,8 +342,14 @@ extension NewswireEngine {
             } else if let cached = stored[candidate.id] {
                 shingles = cached
             } else {
-                guard let other = try store.article(candidate.id) else { continue }
-                shingles = TextFeatures(body: other.body).shingles
+                if let body = index.storedBody(of: candidate.id),
+                    case let indexed = TextFeatures(body: body), indexed.fingerprint == candidate.fingerprint
+                {
+                    shingles = indexed.shingles
+                } else {
+                    guard let other = try store.article(candidate.id) else { continue }
+                    shingles = TextFeatures(body: other.body).shingles
+                }
                 stored[candidate.id] = shingles
             }
             if TextFeatures.jaccard(shingles, features.shingles) >= configuration.duplicateSimilarity { return root }

@@ -98,6 +98,8 @@ public final class NewswireEngine: Sendable {
     let appliedMirror = Locked<UInt64>(0)
     /// Articles from the feed indexed from their writer's shipped analysis instead of analysed here.
     let shippedDocuments = Locked<UInt64>(0)
+    /// Feed pages read by ``catchUp()`` (tests check that a node does not read its own writes back).
+    let feedPagesRead = Locked<UInt64>(0)
     let feedObservers = Locked<[@Sendable ([StoreChange]) -> Void]>([])
     /// Live-query observers: called, in commit order, with every change once it is durable.
     let commitObservers = Locked<[@Sendable ([CommittedChange]) -> Void]>([])

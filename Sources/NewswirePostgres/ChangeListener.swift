@@ -51,6 +51,15 @@ final class ChangeListener: Sendable {
     /// The highest position a notification announced (tests wait for one to arrive).
     var notifiedSequence: UInt64 { state.withLockedValue { $0.notifiedSequence } }
 
+    /// The highest position a notification announced, while the listening connection is up (nil while it is
+    /// not: commits meanwhile are announced to nobody).
+    var announcedSequence: UInt64? {
+        state.withLockedValue { state in
+            guard let connection = state.connection, !connection.isClosed, !state.closed else { return nil }
+            return state.notifiedSequence
+        }
+    }
+
     /// Whether the listening connection is up.
     var isListening: Bool { state.withLockedValue { $0.connection.map { !$0.isClosed } ?? false } }
 

@@ -227,6 +227,11 @@ public final class PostgresArticleStore: SharedArticleStore {
         listener.firstAnnouncement(after: sequence)
     }
 
+    /// See ``NewswireStore/SharedArticleStore/announcedSequence``: the highest position a `newswire_changes`
+    /// notification announced while the listener is connected (LISTEN delivers every commit's notification to a
+    /// connected listener); nil while it is not, so every wake-up then reads the feed.
+    public var announcedSequence: UInt64? { listener.announcedSequence }
+
     /// The highest feed position a change notification announced to this store.
     var notifiedSequence: UInt64 { listener.notifiedSequence }
     /// Whether this store's change listener is connected.

@@ -140,6 +140,13 @@ public final class SearchIndex: @unchecked Sendable {
         lock.withReadLock { state.locations.location(of: id) != nil }
     }
 
+    /// The body the index holds for `id` (the article's paragraphs joined by line breaks, as indexed), or nil
+    /// when `id` is not indexed. The near-duplicate check compares a new article with this copy instead of reading
+    /// the record from the store.
+    public func storedBody(of id: ArticleID) -> String? {
+        lock.withReadLock { state.locations.location(of: id).map { $0.segment.body(Int($0.doc)) } }
+    }
+
     /// Runs a query (see README "Query language"); throws ``QueryError`` for a malformed query.
     ///
     /// For a query without OR or exclusions, the matching set is exactly what a scan of the normalised title and

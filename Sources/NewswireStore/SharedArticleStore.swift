@@ -45,6 +45,13 @@ public protocol SharedArticleStore: ArticleStore {
     /// passed. A spurious early return is allowed: callers read ``ArticleStore/changes(since:limit:)`` next.
     func waitForChanges(after sequence: UInt64, timeout: Duration)
 
+    /// The highest feed position a change notification has announced to this process, or nil when the store
+    /// cannot vouch that every commit is announced (it has no notifications, or its listener is not connected
+    /// right now). A follower that woke up and has applied at least this position has nothing to read: the
+    /// notification was for a write it already holds (typically its own). Notifications are only a hint, so a
+    /// follower still reads the feed after every timeout of ``waitForChanges(after:timeout:)``.
+    var announcedSequence: UInt64? { get }
+
     /// What the store says about where it writes (kind, host, whether it is a primary), for stats.
     var writeTargetDescription: String { get }
 
@@ -54,6 +61,9 @@ public protocol SharedArticleStore: ArticleStore {
 }
 
 extension SharedArticleStore {
+    /// See the requirement; by default the store vouches for nothing, so followers read after every wake-up.
+    public var announcedSequence: UInt64? { nil }
+
     /// See the requirement; by default the ids are not used.
     public func serializedUpsert(
         after appliedSequence: UInt64, expecting ids: [ArticleID], _ prepare: ([StoreChange]) throws -> [ArticleWrite]

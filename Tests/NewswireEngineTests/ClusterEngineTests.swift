@@ -226,6 +226,40 @@ struct ClusterEngineTests {
         }
     }
 
+    @Test("a node woken by the notifications of its own commits does not read its own writes back from the feed")
+    func writerDoesNotReadItsOwnWritesBack() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            // No poll timeout during the test: every feed read the writer makes is one a notification caused.
+            let directory = TemporaryDirectory("writer")
+            let writer = try NewswireEngine.open(
+                store: PostgresArticleStore(url: url), dataDirectory: directory.path,
+                configuration: .init(followPollInterval: .seconds(3_600)))
+            defer { try? writer.close() }
+            let shared = try #require(writer.store as? any SharedArticleStore)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while shared.announcedSequence == nil, ContinuousClock.now < deadline { usleep(1_000) }
+            try #require(shared.announcedSequence != nil, "the writer's change listener connected")
+            let readsBefore = writer.feedPagesRead.withLock { $0 }
+            for batch in 0..<5 {
+                _ = try writer.put((0..<20).map { Self.article(batch * 20 + $0, writer: 1, version: 1) })
+                // The notification of this commit reached the writer (its follower woke for it).
+                let position = writer.appliedSequence
+                while (shared.announcedSequence ?? 0) < position, ContinuousClock.now < deadline { usleep(1_000) }
+                #expect((shared.announcedSequence ?? 0) >= position)
+            }
+            // Another node's write: the writer's follower reads the feed once for it. Notifications arrive and are
+            // handled in commit order, so by then it has handled every wake-up of its own commits.
+            let other = try Node(url: url)
+            _ = try other.engine.put([Self.article(500, writer: 2, version: 1)])
+            let head = try other.engine.latestPosition()
+            while writer.appliedSequence < head, ContinuousClock.now < deadline { usleep(1_000) }
+            #expect(writer.appliedSequence == head)
+            #expect(writer.feedPagesRead.withLock { $0 } - readsBefore == 1)
+            #expect(try Self.answers(writer, queries: ["集群"])["集群"]?.count == 101)
+        }
+    }
+
     @Test("the writer's near-duplicate features travel with the record; missing or stale ones are recomputed")
     func storedFeaturesTravelWithTheRecord() async throws {
         try await runBlocking {

@@ -155,6 +155,67 @@ struct NewswireEngineTests {
         #expect(stats.storeSequence == 4)
     }
 
+    /// A store that counts the records read by id (what a near-duplicate check used to read per candidate).
+    final class CountingStore: ArticleStore, @unchecked Sendable {
+        let base: any ArticleStore
+        private let lock = NSLock()
+        private var readCount = 0
+        var reads: Int { lock.withLock { readCount } }
+        private func read(_ n: Int) { lock.withLock { readCount += n } }
+        init(_ base: any ArticleStore) { self.base = base }
+        func upsert(_ articles: [Article]) throws -> [UpsertOutcome] { try base.upsert(articles) }
+        func delete(_ id: ArticleID) throws -> Bool { try base.delete(id) }
+        func delete(_ ids: [ArticleID]) throws -> [Bool] { try base.delete(ids) }
+        func article(_ id: ArticleID) throws -> Article? {
+            read(1)
+            return try base.article(id)
+        }
+        func articles(_ ids: [ArticleID]) throws -> [Article?] {
+            read(ids.count)
+            return try base.articles(ids)
+        }
+        func encodedArticles(_ ids: [ArticleID]) throws -> [[UInt8]?] {
+            read(ids.count)
+            return try base.encodedArticles(ids)
+        }
+        func scan(order: ScanOrder, after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
+            try base.scan(order: order, after: cursor, limit: limit)
+        }
+        func changes(since sequence: UInt64, limit: Int) throws -> [StoreChange] {
+            try base.changes(since: sequence, limit: limit)
+        }
+        var latestSequence: UInt64 { get throws { try base.latestSequence } }
+        var storeIdentifier: String { base.storeIdentifier }
+        func count() throws -> Int { try base.count() }
+        func close() throws { try base.close() }
+    }
+
+    @Test("a near-duplicate check compares with the index's copy of a stored candidate instead of reading the store")
+    func nearDuplicateCheckReadsNoRecords() throws {
+        let dir = TemporaryDirectory()
+        let store = CountingStore(try SQLiteArticleStore(directory: dir.path))
+        let engine = try NewswireEngine(store: store, indexSnapshotPath: nil)
+        defer { try? engine.close() }
+        let body = chineseParagraphs(seed: 1, characters: 400)
+        var edited = body
+        edited[1] = "变" + edited[1]
+        let original = makeArticle("orig", day: 1, paragraphs: body)
+        let copy = makeArticle("copy", day: 2, paragraphs: ["转载自新华网"] + edited)
+        let other = makeArticle("other", day: 2, paragraphs: ["转载自新华网"] + chineseParagraphs(seed: 2, characters: 400))
+        // Short texts that share their template (bands) without being copies: each is compared with every earlier
+        // one (once a store read per pair).
+        let probes = (0..<20).map { n in
+            makeArticle("probe\(n)", day: nil, paragraphs: ["集群复制延迟探针 zq\(String(repeating: "x", count: n))。"])
+        }
+        #expect(try engine.put([original]).map(\.duplicateOf) == [nil])
+        let before = store.reads
+        // The copy's body differs (another fingerprint), so its similarity with the stored original is computed.
+        #expect(try engine.put([copy, other]).map(\.duplicateOf) == ["orig", nil])
+        for probe in probes { _ = try engine.put([probe]) }
+        #expect(store.reads == before)
+        #expect(try engine.article(id: "copy")?.duplicateOf == "orig")
+    }
+
     @Test("republished copies with small edits point at the earliest original; unrelated and distant ones do not")
     func nearDuplicates() throws {
         let dir = TemporaryDirectory()
