@@ -196,15 +196,7 @@ final class RecordCache: Sendable {
     /// path: a retain and release per GET write the entry's reference count, a cache line both event loops then
     /// take from each other, and the lookup that follows misses on it.
     func withEntry<Result>(forIDBytes idBytes: UnsafeRawBufferPointer, _ body: (Entry) -> Result) -> Result? {
-        let hash = RecordTable.hash(idBytes)
-        return state.withLockedValue { state in
-            guard let result = state.table.withEntry(idBytes, hash: hash, body) else {
-                state.misses += 1
-                return nil
-            }
-            state.hits += 1
-            return result
-        }
+        countedLookup(idBytes) { table, hash in table.withEntry(idBytes, hash: hash, body) }
     }
 
     /// Runs `body` on the plain ARTICLE frame (request id 0) cached for the id whose UTF-8 bytes are `idBytes`,
@@ -213,9 +205,18 @@ final class RecordCache: Sendable {
     func withPlainFrame<Result>(forIDBytes idBytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Result)
         -> Result?
     {
+        countedLookup(idBytes) { table, hash in table.withPlainFrame(idBytes, hash: hash, body) }
+    }
+
+    /// Runs `lookup` on the table under the cache's lock with the hash of `idBytes`, counting a hit or a miss.
+    /// (`inout` so the table is accessed in place, not copied: a copy retains its arrays on every GET.)
+    @inline(__always)
+    private func countedLookup<Result>(
+        _ idBytes: UnsafeRawBufferPointer, _ lookup: (inout RecordTable, UInt64) -> Result?
+    ) -> Result? {
         let hash = RecordTable.hash(idBytes)
         return state.withLockedValue { state in
-            guard let result = state.table.withPlainFrame(idBytes, hash: hash, body) else {
+            guard let result = lookup(&state.table, hash) else {
                 state.misses += 1
                 return nil
             }
