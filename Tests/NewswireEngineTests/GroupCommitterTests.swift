@@ -310,7 +310,7 @@ struct GroupCommitterDeleteTests {
 
 /// A SQLite store whose commits a test can hold and fail: the upsert holding a `gated` id waits for `gate`
 /// (after signalling `entered`); the one holding a `failing` id waits until `failWhen` holds, then fails.
-final class ScriptedFailureStore: ArticleStore, @unchecked Sendable {
+final class ScriptedFailureStore: ForwardingArticleStore, @unchecked Sendable {
     struct InjectedFailure: Error {}
     let base: SQLiteArticleStore
     let gated: ArticleID
@@ -344,22 +344,6 @@ final class ScriptedFailureStore: ArticleStore, @unchecked Sendable {
         }
         return try base.upsert(articles)
     }
-
-    func delete(_ id: ArticleID) throws -> Bool { try base.delete(id) }
-    func delete(_ ids: [ArticleID]) throws -> [Bool] { try base.delete(ids) }
-    func article(_ id: ArticleID) throws -> Article? { try base.article(id) }
-    func articles(_ ids: [ArticleID]) throws -> [Article?] { try base.articles(ids) }
-    func encodedArticles(_ ids: [ArticleID]) throws -> [[UInt8]?] { try base.encodedArticles(ids) }
-    func scan(order: ScanOrder, after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
-        try base.scan(order: order, after: cursor, limit: limit)
-    }
-    func changes(since sequence: UInt64, limit: Int) throws -> [StoreChange] {
-        try base.changes(since: sequence, limit: limit)
-    }
-    var latestSequence: UInt64 { get throws { try base.latestSequence } }
-    var storeIdentifier: String { base.storeIdentifier }
-    func count() throws -> Int { try base.count() }
-    func close() throws { try base.close() }
 }
 
 @Suite("Group committer: pipelined batches")
