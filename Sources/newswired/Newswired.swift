@@ -113,7 +113,7 @@ struct Newswired: AsyncParsableCommand {
 
     @Option(
         name: .customLong("event-loops"),
-        help: "Network threads; 0 means one per core (env NEWSWIRE_EVENT_LOOPS).")
+        help: "Network threads; 0 means one per core the process may run on (env NEWSWIRE_EVENT_LOOPS).")
     var eventLoops: Int = env("NEWSWIRE_EVENT_LOOPS").flatMap(Int.init) ?? 0
 
     @Option(
@@ -250,7 +250,7 @@ struct Newswired: AsyncParsableCommand {
         }
 
         let eventLoopGroup: any EventLoopGroup =
-            eventLoops > 0 ? MultiThreadedEventLoopGroup(numberOfThreads: eventLoops) : MultiThreadedEventLoopGroup.singleton
+            MultiThreadedEventLoopGroup(numberOfThreads: eventLoops > 0 ? eventLoops : NetworkThreads.defaultCount)
         let server = NewswireServer(
             configuration: configuration, engine: engine, extractor: extractor, eventLoopGroup: eventLoopGroup,
             logger: logger)
