@@ -216,9 +216,7 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     let payloadLength = frame.count - FrameHeader.length
                     guard payloadLength <= clientMaxFrameLength, pending.readableBytes + frame.count <= Self.maxBurstBytes
                     else { return nil }
-                    pending.writeBytes(frame)
-                    pending.setInteger(
-                        requestID.rawValue, at: answerStart + FrameHeader.requestIDOffset, endianness: .big)
+                    RecordCache.Entry.append(frame: frame, requestID: requestID, into: &pending)
                     return payloadLength
                 }
             }

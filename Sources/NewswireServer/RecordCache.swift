@@ -141,14 +141,21 @@ final class RecordCache: Sendable {
 
         /// Appends this record's ARTICLE frame for `requestID` to `buffer`: one copy and a 4-byte patch.
         func writeFrame(requestID: RequestID, compressed useCompressed: Bool, into buffer: inout ByteBuffer) {
-            let start = buffer.writerIndex
             // Copied from the stored frame in place: taking a copy of a ByteBuffer first would retain its
             // storage, an atomic on memory both event loops touch for every GET of a popular record.
             if useCompressed && compressedFrame != nil {
-                compressedFrame!.withUnsafeReadableBytes { _ = buffer.writeBytes($0) }
+                compressedFrame!.withUnsafeReadableBytes { Self.append(frame: $0, requestID: requestID, into: &buffer) }
             } else {
-                buffer.writeBytes(plainFrameBytes)
+                Self.append(frame: plainFrameBytes, requestID: requestID, into: &buffer)
             }
+        }
+
+        /// Appends a stored frame (request id 0) to `buffer` with `requestID` patched in: one copy and a 4-byte
+        /// write.
+        @inline(__always)
+        static func append(frame: UnsafeRawBufferPointer, requestID: RequestID, into buffer: inout ByteBuffer) {
+            let start = buffer.writerIndex
+            buffer.writeBytes(frame)
             buffer.setInteger(requestID.rawValue, at: start + FrameHeader.requestIDOffset, endianness: .big)
         }
     }
