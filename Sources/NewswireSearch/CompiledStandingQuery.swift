@@ -26,7 +26,20 @@ final class CompiledStandingQuery {
     let snippetPatterns: SnippetPatterns
     /// Per text condition, its number among the distinct (pattern, scope) pairs of the registry's queries, set
     /// when the registry adds the query: queries sharing a term look it up in an article once per batch.
-    var textNumbers: [Int32] = []
+    var textNumbers: [Int32] = [] {
+        didSet {
+            let filtered =
+                !exclusions.isEmpty || requestSources != nil || query.publishedFrom != nil || query.publishedBefore != nil
+            textConjunction = filtered ? nil : Self.textConjunction(groups: groups, textNumbers: textNumbers)
+        }
+    }
+    /// For a query that is a plain conjunction of text conditions (no OR, no exclusion, no filter: most standing
+    /// queries), its (text number, text index) pairs: ``matches(_:memo:)`` then walks one flat list instead of the
+    /// nested groups.
+    private var textConjunction: [(number: Int32, text: Int)]?
+    /// The number of ``snippetPatterns`` among the distinct pattern lists of the registry's queries, set when the
+    /// registry adds the query (the key of a batch's shared snippets).
+    var snippetPatternNumber: Int32 = 0
 
     init(_ query: StandingQuery) throws(QueryError) {
         self.query = query
@@ -95,6 +108,12 @@ final class CompiledStandingQuery {
 
     /// Whether the query matches `document`; text conditions are looked up in `memo` (see ``OccurrenceMemo``).
     func matches(_ document: BatchDocument, memo: inout OccurrenceMemo) -> Bool {
+        if let textConjunction {
+            for (number, i) in textConjunction where !memo.occurs(number, in: document, else: { texts[i] }) {
+                return false
+            }
+            return true
+        }
         if let requestSources {
             guard let source = document.source, requestSources.contains(source) else { return false }
         }
@@ -107,6 +126,19 @@ final class CompiledStandingQuery {
         for group in groups where !group.contains(where: { holds($0, document, &memo) }) { return false }
         for exclusion in exclusions where holds(exclusion, document, &memo) { return false }
         return true
+    }
+
+    private static func textConjunction(groups: [[[Condition]]], textNumbers: [Int32]) -> [(number: Int32, text: Int)]? {
+        guard textNumbers.count > 0 else { return nil }
+        var conjunction: [(number: Int32, text: Int)] = []
+        for group in groups {
+            guard group.count == 1 else { return nil }
+            for condition in group[0] {
+                guard case .text(let i) = condition else { return nil }
+                conjunction.append((textNumbers[i], i))
+            }
+        }
+        return conjunction
     }
 
     private func holds(_ conjunction: [Condition], _ document: BatchDocument, _ memo: inout OccurrenceMemo) -> Bool {
@@ -180,12 +212,14 @@ final class CompiledStandingQuery {
         var hit = SearchHit(
             id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
         guard let timing, query.includeSnippets else { return (hit, nil) }
-        let key = SnippetKey(document: index, patterns: snippetPatterns.patterns, length: query.snippetLength)
+        let key = SnippetKey(document: index, patterns: snippetPatternNumber, length: query.snippetLength)
         let pending: PendingSnippet
         if let shared = cache[key] {
             pending = shared
         } else {
-            pending = PendingSnippet(body: document.snippetBody, patterns: snippetPatterns, length: query.snippetLength)
+            pending = PendingSnippet(
+                body: document.snippetBody, patterns: snippetPatterns, length: query.snippetLength,
+                bodyStarts: snippetPatterns.patterns.map { document.bodyStarts(of: $0) })
             cache[key] = pending
         }
         switch timing {
@@ -199,7 +233,8 @@ final class CompiledStandingQuery {
 
     struct SnippetKey: Hashable {
         var document: Int32
-        var patterns: [TermPattern]
+        /// ``snippetPatternNumber``: the same number is the same patterns.
+        var patterns: Int32
         var length: Int
     }
 }

@@ -71,6 +71,25 @@ final class BatchDocument {
     /// The body as UTF-16 (what snippets are built from, as from the index's stored text), made on first use:
     /// most documents of a batch match no query that asks for a snippet.
     private(set) lazy var snippetBody = SnippetBody(body)
+    private var bodyStartsByPattern: [TermPattern: [Int32]] = [:]
+
+    /// The positions where `pattern` starts in the body (not the title), ascending, from this document's analysis
+    /// (the index's): what a snippet of the body needs to know of where its patterns can meet
+    /// (``PendingSnippet``), looked up once per pattern.
+    func bodyStarts(of pattern: TermPattern) -> [Int32] {
+        if let known = bodyStartsByPattern[pattern] { return known }
+        var starts: [Int32] = []
+        if let first = pattern.elements.first {
+            cjk.withUnsafeBufferPointer { cjk in
+                for i in titleUnitCount..<cjk.count where cjk[i] == first.cjk {
+                    if first.cjk == 0 && units[i].word != first.word { continue }
+                    if pattern.matchEnd(in: units, at: i) != nil { starts.append(units[i].position) }
+                }
+            }
+        }
+        bodyStartsByPattern[pattern] = starts
+        return starts
+    }
 
     /// `analysis`, when given, is used if it is `article`'s (``ArticleAnalysis/isAnalysis(of:)``); else the text
     /// is analysed here.

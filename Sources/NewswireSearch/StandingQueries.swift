@@ -118,12 +118,17 @@ public struct PendingSnippet: Sendable, Hashable {
     let body: SnippetBody
     let patterns: SnippetPatterns
     let length: Int
+    /// Per pattern, the positions where it starts in the body, from the article's analysis when the matcher had
+    /// it: what the index's postings tell a SEARCH snippet (``SnippetBuilder/snippet(utf16:patterns:scratch:length:sameBody:mostDistinctPatterns:bodyMayHoldPatterns:)``),
+    /// so that a hit whose patterns never meet within one window is not read to the end of its body to prove it.
+    let bodyStarts: [[Int32]]?
     private let built: BuiltSnippet
 
-    init(body: SnippetBody, patterns: SnippetPatterns, length: Int) {
+    init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyStarts: [[Int32]]? = nil) {
         self.body = body
         self.patterns = patterns
         self.length = length
+        self.bodyStarts = bodyStarts
         built = BuiltSnippet()
     }
 
@@ -140,10 +145,43 @@ public struct PendingSnippet: Sendable, Hashable {
     private func build(scratch: inout SnippetScratch, sameBody: Bool) -> (snippet: String, highlights: [HighlightRange]) {
         if let done = built.value { return done }
         let made = body.units.withUnsafeBufferPointer { units in
-            SnippetBuilder.snippet(utf16: units, patterns: patterns, scratch: &scratch, length: length, sameBody: sameBody)
+            guard let bodyStarts else {
+                return SnippetBuilder.snippet(
+                    utf16: units, patterns: patterns, scratch: &scratch, length: length, sameBody: sameBody)
+            }
+            return SnippetBuilder.snippet(
+                utf16: units, patterns: patterns, scratch: &scratch, length: length, sameBody: sameBody,
+                mostDistinctPatterns: { span in Self.mostDistinctPatterns(bodyStarts, span: span) },
+                bodyMayHoldPatterns: { bodyStarts.contains { !$0.isEmpty } })
         }
         built.value = made
         return made
+    }
+
+    /// The most distinct patterns that start within `span` positions of one another (`starts[p]`: pattern `p`'s
+    /// start positions, ascending), as ``Segment/mostDistinctPatterns(in:terms:span:)`` counts them from postings.
+    static func mostDistinctPatterns(_ starts: [[Int32]], span: Int) -> Int {
+        let present = starts.indices.filter { !starts[$0].isEmpty }
+        if present.count <= 1 { return present.count }
+        var merged: [(position: Int32, pattern: Int)] = []
+        for p in present { merged += starts[p].map { ($0, p) } }
+        merged.sort { $0.position < $1.position }
+        var inWindow = [Int](repeating: 0, count: starts.count)
+        var distinct = 0
+        var most = 0
+        var tail = 0
+        for head in merged.indices {
+            if inWindow[merged[head].pattern] == 0 { distinct += 1 }
+            inWindow[merged[head].pattern] += 1
+            while Int(merged[head].position) - Int(merged[tail].position) > span {
+                inWindow[merged[tail].pattern] -= 1
+                if inWindow[merged[tail].pattern] == 0 { distinct -= 1 }
+                tail += 1
+            }
+            most = max(most, distinct)
+            if most == present.count { break }
+        }
+        return most
     }
 
     /// The same for the pending snippets of one article version (see ``buildAll(_:)``).
@@ -187,7 +225,27 @@ private final class BuiltSnippet: @unchecked Sendable {
 /// An article body as UTF-16, shared by the pending snippets of every query the article matched.
 final class SnippetBody: Sendable {
     let units: [UInt16]
-    init(_ body: String) { units = Array(body.utf16) }
+    init(_ body: String) {
+        // Scalar by scalar: `Array(body.utf16)` first counts the UTF-16 view of a native (UTF-8) string, which
+        // builds its breadcrumbs index, and that showed in the live-query profile (one body per matched article).
+        var count = 0
+        for scalar in body.unicodeScalars { count += scalar.value < 0x10000 ? 1 : 2 }
+        units = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var i = 0
+            for scalar in body.unicodeScalars {
+                let value = scalar.value
+                if value < 0x10000 {
+                    buffer[i] = UInt16(value)
+                    i += 1
+                } else {
+                    buffer[i] = UInt16(0xD800 + ((value - 0x10000) >> 10))
+                    buffer[i + 1] = UInt16(0xDC00 + ((value - 0x10000) & 0x3FF))
+                    i += 2
+                }
+            }
+            initialized = i
+        }
+    }
 }
 
 /// What a batch of changes means for the registered standing queries.

@@ -16,6 +16,10 @@ struct StandingQueryRegistry {
     }
 
     private var slots: [Slot?] = []
+    /// Each slot's compiled query, unretained (`slots` holds it), and its id: evaluating a (query, article) pair
+    /// is the percolator's inner loop, where copying a slot (a retain and release per pair) showed in the profile.
+    private var compiledBySlot: [Unmanaged<CompiledStandingQuery>?] = []
+    private var idBySlot: [StandingQueryID] = []
     private var freeSlots: [Int32] = []
     private var slotOfID: [StandingQueryID: Int32] = [:]
     private var nextID: UInt64 = 1
@@ -45,6 +49,11 @@ struct StandingQueryRegistry {
     private var textNumbers: [TextKey: Int32] = [:]
     private var textUses: [Int] = []
     private var freeTextNumbers: [Int32] = []
+    /// Numbers of the distinct highlight pattern lists, with their use counts: a batch's shared snippets are
+    /// keyed by (article, number, length) instead of hashing the patterns for every match.
+    private var snippetPatternNumbers: [[TermPattern]: Int32] = [:]
+    private var snippetPatternUses: [Int] = []
+    private var freeSnippetPatternNumbers: [Int32] = []
 
     private struct TextKey: Hashable {
         let pattern: TermPattern
@@ -90,12 +99,32 @@ struct StandingQueryRegistry {
             textNumbers[key] = number
             return number
         }
+        let patterns = compiled.snippetPatterns.patterns
+        if let number = snippetPatternNumbers[patterns] {
+            snippetPatternUses[Int(number)] += 1
+            compiled.snippetPatternNumber = number
+        } else {
+            let number: Int32
+            if let free = freeSnippetPatternNumbers.popLast() {
+                number = free
+                snippetPatternUses[Int(number)] = 1
+            } else {
+                number = Int32(snippetPatternUses.count)
+                snippetPatternUses.append(1)
+            }
+            snippetPatternNumbers[patterns] = number
+            compiled.snippetPatternNumber = number
+        }
         if let free = freeSlots.popLast() {
             slot = free
             slots[Int(slot)] = Slot(id: id, compiled: compiled, keys: keys)
+            compiledBySlot[Int(slot)] = Unmanaged.passUnretained(compiled)
+            idBySlot[Int(slot)] = id
         } else {
             slot = Int32(slots.count)
             slots.append(Slot(id: id, compiled: compiled, keys: keys))
+            compiledBySlot.append(Unmanaged.passUnretained(compiled))
+            idBySlot.append(id)
             lastCandidate.append(-1)
             lastEvaluated.append(-1)
         }
@@ -127,6 +156,12 @@ struct StandingQueryRegistry {
                 freeTextNumbers.append(number)
             }
         }
+        let patternNumber = Int(compiled.snippetPatternNumber)
+        snippetPatternUses[patternNumber] -= 1
+        if snippetPatternUses[patternNumber] == 0 {
+            snippetPatternNumbers[compiled.snippetPatterns.patterns] = nil
+            freeSnippetPatternNumbers.append(Int32(patternNumber))
+        }
         if keys.isEmpty {
             alwaysChecked.removeAll { $0 == slot }
         }
@@ -135,6 +170,7 @@ struct StandingQueryRegistry {
             if keyIndex[key]?.isEmpty == true { keyIndex[key] = nil }
         }
         slots[Int(slot)] = nil
+        compiledBySlot[Int(slot)] = nil
         freeSlots.append(slot)
         return true
     }
@@ -201,9 +237,9 @@ struct StandingQueryRegistry {
                     evaluatedQueries += 1
                 }
                 evaluatedPairs += 1
-                let entry = slots[Int(slot)]!
-                guard entry.compiled.matches(document, memo: &memo) else { return }
-                matched.append(MatchedPair(document: Int32(d), id: entry.id, slot: slot))
+                let matches = compiledBySlot[Int(slot)]!._withUnsafeGuaranteedRef { $0.matches(document, memo: &memo) }
+                guard matches else { return }
+                matched.append(MatchedPair(document: Int32(d), id: idBySlot[Int(slot)], slot: slot))
                 if document.role == .previous { previousMatched = true }
             }
             for slot in candidates[candidateStart..<candidateEnds[d]] { evaluate(slot) }

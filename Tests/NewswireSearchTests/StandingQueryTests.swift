@@ -425,12 +425,42 @@ import Testing
         #expect(stopped.hit.snippet == "")
     }
 
+    /// Long bodies whose query terms never meet within one snippet window, or meet only far in, or occur only in
+    /// the title: the hub's snippets stop reading a body once the article's analysis shows no window can show
+    /// more patterns, and must still be exactly SEARCH's (window, text and highlights), at every length.
+    @Test func snippetsOfFarApartTermsAreSearchs() throws {
+        let filler = String(repeating: "今年以来各地持续推进相关工作取得明显成效。", count: 12)
+        let articles = [
+            Article(id: "far1", title: "新疆棉花", paragraphs: ["新疆" + filler, filler + "四川盆地" + filler]),
+            Article(id: "far2", title: "四川", paragraphs: [filler, "四川" + filler + "新疆", filler + "新疆四川"]),
+            Article(id: "far3", title: "棉花丰收", paragraphs: [filler + "新疆", "hong kong " + filler + " kong"]),
+            Article(id: "far4", title: "新疆 四川 棉花", paragraphs: [filler]),
+        ]
+        let texts = [
+            "新疆 四川", "四川 新疆", "新疆 四川 棉花", "棉花 新疆", "新疆 hong", "\"hong kong\" 新疆", "title:棉花 新疆",
+            "四川 -北京", "新疆 OR 四川",
+        ]
+        let matcher = StandingQueryMatcher()
+        var registered: [StandingQueryID: StandingQuery] = [:]
+        for text in texts {
+            for length in [10, 40, 120] {
+                let query = StandingQuery(text: text, snippetLength: length)
+                registered[try matcher.register(query)] = query
+            }
+        }
+        let result = try Self.checkBatch(matcher, articles.map { .inserted($0) }, registered)
+        #expect(result.matches.count > 60, "only \(result.matches.count) matches")
+        // One at a time too (each article's snippets built on their own).
+        for article in articles { _ = try Self.checkBatch(matcher, [.inserted(article)], registered) }
+    }
+
     @Test(.enabled(if: Fixtures.corpusAvailable, "../shared/corpus/zh-news.jsonl is absent"))
     func corpusBatchesMatchTheOracle() throws {
         let articles = try Fixtures.corpus(stride: 40)
         var queries = Self.standingQueries(from: articles, count: 150, seed: 2026)
         queries += [
             "经济", "乡村振兴", "\"一带一路\"", "新疆 OR 西藏", "title:习近平", "经济 增长", "外贸 进出口", "芯片",
+            "新疆 棉花", "发展 改革 开放", "中国 美国",
         ].map { StandingQuery(text: $0) }
         let matcher = StandingQueryMatcher()
         var registered: [StandingQueryID: StandingQuery] = [:]
