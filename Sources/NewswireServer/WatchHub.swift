@@ -59,8 +59,12 @@ final class WatchHub: Sendable {
     /// part per matcher, matched side by side, and the results put back in commit order.
     private let matchers: [StandingQueryMatcher]
     /// Below this many changes per part a batch is matched on one thread.
-    private static let minimumPart = 32
+    private static let minimumPart = 8
     private let queue = DispatchQueue(label: "newswire.watch.match")
+    /// Threads a batch's matching, snippets and encoding are spread over: one per usable core, as the event loops.
+    /// Read once: Foundation's `activeProcessorCount` reads the cgroup files on every call, which showed in the
+    /// profile at a few calls per committed batch.
+    private static let workers = NetworkThreads.defaultCount
     /// Signalled whenever `distributed` moves (see ``holdCommit()``).
     private let distributedMoved = NSCondition()
     /// Longest a commit is held while the hub catches up: a hub that cannot keep up slows ingest, never stops it.
@@ -71,7 +75,7 @@ final class WatchHub: Sendable {
     init(engine: NewswireEngine, logger: Logger) {
         self.engine = engine
         self.logger = logger
-        let count = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+        let count = min(4, Self.workers)
         self.matchers = (0..<count).map { _ in StandingQueryMatcher() }
         state.withLockedValue { $0.primaryIDs = Array(repeating: [:], count: count) }
         engine.observeCommittedChanges { [self] changes in self.committed(changes) }
@@ -155,7 +159,7 @@ final class WatchHub: Sendable {
                 Array(articles[range]), analyses: changes[range].map(\.analysis), snippets: .deferred)
             partResults.withLockedValue { $0[part] = matched }
         }
-        let matchedAll = partResults.withLockedValue { $0 }
+        var matchedAll = partResults.withLockedValue { $0 }
         let matchDone = ContinuousClock.now
         Self.buildSnippets(matchedAll, for: state.withLockedValue { Set($0.watches.keys) }, primaryIDs: state.withLockedValue { $0.primaryIDs })
         let snippetsDone = ContinuousClock.now
@@ -168,16 +172,27 @@ final class WatchHub: Sendable {
         state.withLockedValue { state in
             // Back to the first matcher's query ids and the batch's change indexes, in commit order.
             var result = StandingQueryMatches(matches: [], deletions: [], evaluatedQueries: 0, evaluatedPairs: 0)
-            for (part, matched) in matchedAll.enumerated() {
-                guard let matched else { continue }
+            for part in matchedAll.indices {
+                // Moved out, not copied: the usual batch is one part, whose matches are taken as they are.
+                guard var matched = matchedAll[part].take() else { continue }
                 let offset = bounds[part]
-                for var match in matched.matches {
-                    if part > 0 {
-                        guard let primary = state.primaryIDs[part][match.query] else { continue }
-                        match.query = primary
+                if part > 0 {
+                    var kept = 0
+                    for m in matched.matches.indices {
+                        guard let primary = state.primaryIDs[part][matched.matches[m].query] else { continue }
+                        matched.matches[m].query = primary
+                        matched.matches.swapAt(kept, m)
+                        kept += 1
                     }
-                    match.change += offset
-                    result.matches.append(match)
+                    matched.matches.removeLast(matched.matches.count - kept)
+                }
+                if offset != 0 {
+                    for m in matched.matches.indices { matched.matches[m].change += offset }
+                }
+                if result.matches.isEmpty {
+                    swap(&result.matches, &matched.matches)
+                } else {
+                    result.matches.append(contentsOf: matched.matches)
                 }
                 result.deletions += matched.deletions.map { $0 + offset }
                 result.evaluatedPairs += matched.evaluatedPairs
@@ -236,31 +251,34 @@ final class WatchHub: Sendable {
                 }
                 deliverBroadcasts(before: change)
                 changeEvents.removeAll(keepingCapacity: true)
-                for match in matches[index..<end] {
-                    guard let watch = state.watches[match.query] else { continue }
-                    let committed = changes[match.change]
-                    if match.kind == .stoppedMatching {
+                // Fields are read in place: copying a match or a committed change (an article's strings) for each
+                // delivery showed as retains and releases in the profile.
+                let position = changes[change].position
+                let hasArticle = changes[change].article != nil
+                for m in index..<end {
+                    guard let watch = state.watches[matches[m].query] else { continue }
+                    if matches[m].kind == .stoppedMatching {
                         guard watch.reportUnmatched else { continue }
-                        let event = WatchEventMessage(position: committed.position, kind: .unmatched, hit: match.hit)
+                        let event = WatchEventMessage(position: position, kind: .unmatched, hit: matches[m].hit)
                         events.append(QueuedWatchEvent(event))
                         deliveries.append((watch, events.count - 1))
                         continue
                     }
-                    let includeArticle = watch.includeArticle && committed.article != nil
-                    let key = EventKey(snippet: match.pendingSnippet?.sharingKey, includeArticle: includeArticle)
+                    let includeArticle = watch.includeArticle && hasArticle
+                    let key = EventKey(snippet: matches[m].pendingSnippet?.sharingKey, includeArticle: includeArticle)
                     // Matches of one change with the same snippet (or none) carry the same hit.
                     if let shared = changeEvents[key] {
                         deliveries.append((watch, shared))
                         continue
                     }
                     var record: ArticleRecord?
-                    if includeArticle, let article = committed.article {
-                        record = records[match.change] ?? ArticleRecord(article)
-                        records[match.change] = record
+                    if includeArticle, let article = changes[change].article {
+                        record = records[change] ?? ArticleRecord(article)
+                        records[change] = record
                     }
                     let event = WatchEventMessage(
-                        position: committed.position, kind: Self.kind(committed.kind), hit: match.hit, record: record)
-                    events.append(QueuedWatchEvent(event, snippet: match.pendingSnippet))
+                        position: position, kind: Self.kind(changes[change].kind), hit: matches[m].hit, record: record)
+                    events.append(QueuedWatchEvent(event, snippet: matches[m].pendingSnippet))
                     changeEvents[key] = events.count - 1
                     deliveries.append((watch, events.count - 1))
                 }
@@ -273,10 +291,11 @@ final class WatchHub: Sendable {
         // Each distinct event encoded once, on every core, outside the lock.
         let payloads = Self.encode(events)
         let queuedOn = state.withLockedValue { state in
+            // One instant for the batch's offers; each event is then passed as it lies in `events`, not copied.
+            let offered = ContinuousClock.now
+            for index in events.indices { events[index].offered = offered }
             for (watch, index) in deliveries where state.watches[watch.queryID] === watch {
-                var event = events[index]
-                event.offered = .now
-                deliver(event, payload: payloads[index], to: watch, &state)
+                deliver(events[index], payload: payloads[index], to: watch, &state)
             }
             if let last = changes.last?.position { state.distributed = max(state.distributed, last) }
             state.waited.record(started - handed)
@@ -299,7 +318,7 @@ final class WatchHub: Sendable {
 
     /// The WATCH_EVENT payload of each event (with its snippet, built by now), encoded side by side.
     private static func encode(_ events: [QueuedWatchEvent]) -> [ByteBuffer] {
-        let workers = events.count < 64 ? 1 : max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let workers = events.count < 64 ? 1 : Self.workers
         let parts = NIOLockedValueBox([[ByteBuffer]](repeating: [], count: workers))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let range = events.count * worker / workers..<events.count * (worker + 1) / workers
@@ -334,7 +353,7 @@ final class WatchHub: Sendable {
         var byBody: [ObjectIdentifier: [PendingSnippet]] = [:]
         for snippet in pending { byBody[snippet.bodyKey, default: []].append(snippet) }
         let groups = Array(byBody.values)
-        let workers = min(groups.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        let workers = min(groups.count, Self.workers)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             PendingSnippet.buildAll(stride(from: worker, to: groups.count, by: workers).lazy.flatMap { groups[$0] })
         }
