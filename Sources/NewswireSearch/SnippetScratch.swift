@@ -96,7 +96,7 @@ struct SnippetScratch {
         guard normalizeAndAnalyse(body, limit: limit, resuming: resuming, from: start) else { return false }
         var occurrences = found  // moved out and back, so its storage stays uniquely referenced
         found = []
-        match(patterns, sourceCount: limit, into: &occurrences)
+        match(patterns, sourceCount: limit, from: start, into: &occurrences)
         found = occurrences
         return true
     }
@@ -329,27 +329,43 @@ struct SnippetScratch {
     }
 
     private func match(
-        _ patterns: SnippetPatterns, sourceCount: Int, into occurrences: inout [SnippetBuilder.Occurrence]
+        _ patterns: SnippetPatterns, sourceCount: Int, from start: Int,
+        into occurrences: inout [SnippetBuilder.Occurrence]
     ) {
-        let units = storage.units
-        let origins = storage.origins
-        // Units past the prefix (analysed for a longer one of the same body) are not this call's: they are the
-        // last ones (source offsets grow with units), found from the end rather than tested unit by unit.
-        var unitEnd = storage.unitCount
-        while unitEnd > 0, Int(origins[Int(units[unitEnd - 1].start)]) >= sourceCount { unitEnd -= 1 }
+        // Only units whose source offset lies in `start..<sourceCount` can begin an occurrence: the analysis may be
+        // reused from a snippet of the same body that started earlier or read further (other patterns). Source
+        // offsets grow with units, so both ends are found by bisection rather than by testing unit after unit.
+        let unitBegin = firstUnit(atOrAfter: start)
+        let unitEnd = firstUnit(atOrAfter: sourceCount)
+        guard unitBegin < unitEnd else { return }
         patterns.firstCJK.withUnsafeBufferPointer { firstCJK in
-            match(patterns, firstCJK: firstCJK, units: unitEnd, sourceCount: sourceCount, into: &occurrences)
+            match(
+                patterns, firstCJK: firstCJK, units: unitBegin..<unitEnd, sourceCount: sourceCount,
+                into: &occurrences)
         }
     }
 
+    /// The first analysed unit whose first scalar comes from source offset `offset` or later (`unitCount` if none).
+    private func firstUnit(atOrAfter offset: Int) -> Int {
+        let units = storage.units
+        let origins = storage.origins
+        var low = 0
+        var high = storage.unitCount
+        while low < high {
+            let middle = (low + high) / 2
+            if Int(origins[Int(units[middle].start)]) >= offset { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+
     private func match(
-        _ patterns: SnippetPatterns, firstCJK: UnsafeBufferPointer<UInt32>, units unitEnd: Int, sourceCount: Int,
-        into occurrences: inout [SnippetBuilder.Occurrence]
+        _ patterns: SnippetPatterns, firstCJK: UnsafeBufferPointer<UInt32>, units unitRange: Range<Int>,
+        sourceCount: Int, into occurrences: inout [SnippetBuilder.Occurrence]
     ) {
         let units = storage.units
         let origins = storage.origins
         let normalizedCount = storage.normalizedCount
-        outer: for i in 0..<unitEnd {
+        outer: for i in unitRange {
             let cjk = units[i].cjk
             for p in firstCJK.indices where firstCJK[p] == cjk {
                 guard cjk != 0 || unit(i, matches: patterns.patterns[p].elements[0], word: patterns.words[p][0]),
