@@ -66,8 +66,11 @@ final class BatchDocument {
     let source: String?
     /// Publication instant in epoch seconds, nil when unknown.
     let seconds: Int64?
-    let normalizedSource: String?
-    let normalizedPersons: [String]
+    /// The source and person names as `source:` and `person:` conditions compare them, made on first use: most
+    /// standing queries have neither, and the normalisation (Foundation's canonical decomposition) showed in the
+    /// live-query profile when done for every article.
+    private(set) lazy var normalizedSource: String? = article.source.map(normalizeName)
+    private(set) lazy var normalizedPersons: [String] = personNames(of: article).map(normalizeName)
     /// The body as UTF-16 (what snippets are built from, as from the index's stored text), made on first use:
     /// most documents of a batch match no query that asks for a snippet.
     private(set) lazy var snippetBody = SnippetBody(body)
@@ -120,8 +123,6 @@ final class BatchDocument {
         self.titleUnitCount = titleUnitCount
         source = article.source
         seconds = article.publishedAt?.secondsSinceEpoch
-        normalizedSource = article.source.map(normalizeName)
-        normalizedPersons = personNames(of: article).map(normalizeName)
     }
 }
 
