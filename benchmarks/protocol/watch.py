@@ -17,7 +17,9 @@ this tree's `newswire` as the client (a before/after pair measured in the same r
 import argparse
 import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,10 +54,16 @@ def bench_watch(port, watchers, limit):
     if not SNIPPETS:
         cmd += ["--no-snippets"]
     harness.COMMANDS.append(" ".join(cmd))
+    # The bench client's own CPU: it decodes every event on the same cores the server ingests on.
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, capture_output=True, text=True)
+    usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"bench watch failed ({done.returncode}): {done.stderr.strip()}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["clientCPUSeconds"] = (usage_after.ru_utime + usage_after.ru_stime) - (
+        usage_before.ru_utime + usage_before.ru_stime)
+    return result
 
 
 def start_server(binary):
@@ -131,6 +139,8 @@ def main():
             servers.append((os.path.basename(os.path.normpath(peer)), os.path.join(peer, "newswired")))
         rows = []
         lag_rows = []
+        # (server, watchers) -> per-round (ratio, delivery p99 ms), for the medians below the table.
+        per_server = {}
         for round_number in range(args.rounds):
             for watchers in counts:
                 for label, binary in servers:
@@ -149,7 +159,10 @@ def main():
                         harness.fmt_us(result["serverMatchMicrosPerBatch"]), f"{result['serverEventsDropped']:.0f}",
                         f"{baseline['serverCPUSeconds']:.1f} s / {result['serverCPUSeconds']:.1f} s",
                         f"{result.get('serverCommitsHeld', 0):.0f} / {result.get('serverCommitHeldSeconds', 0):.1f} s",
+                        f"{baseline['clientCPUSeconds']:.2f} s / {result['clientCPUSeconds']:.2f} s",
                     ])
+                    per_server.setdefault((label, watchers), []).append(
+                        (result["ingestSeconds"] / baseline["ingestSeconds"], latency["p99"]))
                     lag = result.get("serverLagMicros") or {}
                     if lag:
                         lag_rows.append(row + [f"{watchers:,}"] + [
@@ -159,8 +172,22 @@ def main():
         print(harness.table(
             headers + ["watchers", "articles", "ingest, no watchers", "ingest, watchers", "ratio", "delivery p50",
                        "p99", "max", "events", "events/s", "match per committed batch", "events dropped (cut-offs)",
-                       "server CPU (no watchers / watchers)", "commits held by pacing (total wait)"], rows))
+                       "server CPU (no watchers / watchers)", "commits held by pacing (total wait)",
+                       "bench client CPU (no watchers / watchers)"], rows))
         print()
+        if args.rounds > 1:
+            # The machine's speed drifts between rounds by as much as a change moves the ratio: compare medians.
+            summary = []
+            for (label, watchers), values in per_server.items():
+                ratios = sorted(v[0] for v in values)
+                p99s = sorted(v[1] for v in values)
+                summary.append(([label] if args.peer_server else []) + [
+                    f"{watchers:,}", str(len(values)), f"{statistics.median(ratios):.2f}x",
+                    f"{ratios[0]:.2f}–{ratios[-1]:.2f}x", f"{statistics.median(p99s):.1f} ms",
+                    f"{p99s[0]:.1f}–{p99s[-1]:.1f} ms"])
+            print(harness.table((["server"] if args.peer_server else []) + [
+                "watchers", "rounds", "median ingest ratio", "range", "median delivery p99", "range"], summary))
+            print()
         if lag_rows:
             print("Where delivery latency accrues in the server (STATS `watches.lag.*`, ms, p50 / p99 / max; "
                   "p50 and p99 are the upper bounds of power-of-two buckets). Per committed batch: queued (commit "
