@@ -65,22 +65,28 @@ extension Segment {
                 }
             }
         }
-        guard !starts.isEmpty else { return anywhere }
-        starts.sort { $0.position < $1.position }
-        var inWindow = [Int](repeating: 0, count: terms.count)
-        var distinct = 0
-        var most = 0
-        var tail = 0
-        for head in starts.indices {
-            if inWindow[starts[head].pattern] == 0 { distinct += 1 }
-            inWindow[starts[head].pattern] += 1
-            while Int(starts[head].position) - Int(starts[tail].position) > span {
-                inWindow[starts[tail].pattern] -= 1
-                if inWindow[starts[tail].pattern] == 0 { distinct -= 1 }
-                tail += 1
-            }
-            most = max(most, distinct)
-        }
-        return anywhere + most
+        return anywhere + mostDistinctPatternsWithin(span: span, starts: &starts, patternCount: terms.count)
     }
+}
+
+/// The most distinct patterns whose `starts` (position, pattern number below `patternCount`, in any order; sorted
+/// here) lie within `span` positions of one another: a sliding window over the starts in position order.
+func mostDistinctPatternsWithin(span: Int, starts: inout [(position: Int32, pattern: Int)], patternCount: Int) -> Int {
+    guard !starts.isEmpty else { return 0 }
+    starts.sort { $0.position < $1.position }
+    var inWindow = [Int](repeating: 0, count: patternCount)
+    var distinct = 0
+    var most = 0
+    var tail = 0
+    for head in starts.indices {
+        if inWindow[starts[head].pattern] == 0 { distinct += 1 }
+        inWindow[starts[head].pattern] += 1
+        while Int(starts[head].position) - Int(starts[tail].position) > span {
+            inWindow[starts[tail].pattern] -= 1
+            if inWindow[starts[tail].pattern] == 0 { distinct -= 1 }
+            tail += 1
+        }
+        most = max(most, distinct)
+    }
+    return most
 }

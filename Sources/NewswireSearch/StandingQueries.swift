@@ -165,23 +165,7 @@ public struct PendingSnippet: Sendable, Hashable {
         if present.count <= 1 { return present.count }
         var merged: [(position: Int32, pattern: Int)] = []
         for p in present { merged += starts[p].map { ($0, p) } }
-        merged.sort { $0.position < $1.position }
-        var inWindow = [Int](repeating: 0, count: starts.count)
-        var distinct = 0
-        var most = 0
-        var tail = 0
-        for head in merged.indices {
-            if inWindow[merged[head].pattern] == 0 { distinct += 1 }
-            inWindow[merged[head].pattern] += 1
-            while Int(merged[head].position) - Int(merged[tail].position) > span {
-                inWindow[merged[tail].pattern] -= 1
-                if inWindow[merged[tail].pattern] == 0 { distinct -= 1 }
-                tail += 1
-            }
-            most = max(most, distinct)
-            if most == present.count { break }
-        }
-        return most
+        return mostDistinctPatternsWithin(span: span, starts: &merged, patternCount: starts.count)
     }
 
     /// The same for the pending snippets of one article version (see ``buildAll(_:)``).

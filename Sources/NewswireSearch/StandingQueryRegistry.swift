@@ -44,16 +44,12 @@ struct StandingQueryRegistry {
     /// Per slot: the last batch serial it was evaluated in (to count the queries a batch evaluated).
     private var lastEvaluated: [Int] = []
     private var batchSerial = 0
-    /// Numbers of the distinct (pattern, scope) text conditions of the registered queries, with their use counts:
-    /// a batch looks each up once per article however many queries share it (``CompiledStandingQuery/OccurrenceMemo``).
-    private var textNumbers: [TextKey: Int32] = [:]
-    private var textUses: [Int] = []
-    private var freeTextNumbers: [Int32] = []
-    /// Numbers of the distinct highlight pattern lists, with their use counts: a batch's shared snippets are
-    /// keyed by (article, number, length) instead of hashing the patterns for every match.
-    private var snippetPatternNumbers: [[TermPattern]: Int32] = [:]
-    private var snippetPatternUses: [Int] = []
-    private var freeSnippetPatternNumbers: [Int32] = []
+    /// Numbers of the distinct (pattern, scope) text conditions of the registered queries: a batch looks each up
+    /// once per article however many queries share it (``CompiledStandingQuery/OccurrenceMemo``).
+    private var textNumbers = SharedNumbers<TextKey>()
+    /// Numbers of the distinct highlight pattern lists: a batch's shared snippets are keyed by (article, number,
+    /// length) instead of hashing the patterns for every match.
+    private var snippetPatternNumbers = SharedNumbers<[TermPattern]>()
 
     private struct TextKey: Hashable {
         let pattern: TermPattern
@@ -83,38 +79,9 @@ struct StandingQueryRegistry {
         let slot: Int32
         let keys = compiled.indexKeys(cost: cost)
         compiled.textNumbers = compiled.texts.map { text in
-            let key = TextKey(pattern: text.pattern, scope: text.scope)
-            if let number = textNumbers[key] {
-                textUses[Int(number)] += 1
-                return number
-            }
-            let number: Int32
-            if let free = freeTextNumbers.popLast() {
-                number = free
-                textUses[Int(number)] = 1
-            } else {
-                number = Int32(textUses.count)
-                textUses.append(1)
-            }
-            textNumbers[key] = number
-            return number
+            textNumbers.retain(TextKey(pattern: text.pattern, scope: text.scope))
         }
-        let patterns = compiled.snippetPatterns.patterns
-        if let number = snippetPatternNumbers[patterns] {
-            snippetPatternUses[Int(number)] += 1
-            compiled.snippetPatternNumber = number
-        } else {
-            let number: Int32
-            if let free = freeSnippetPatternNumbers.popLast() {
-                number = free
-                snippetPatternUses[Int(number)] = 1
-            } else {
-                number = Int32(snippetPatternUses.count)
-                snippetPatternUses.append(1)
-            }
-            snippetPatternNumbers[patterns] = number
-            compiled.snippetPatternNumber = number
-        }
+        compiled.snippetPatternNumber = snippetPatternNumbers.retain(compiled.snippetPatterns.patterns)
         if let free = freeSlots.popLast() {
             slot = free
             slots[Int(slot)] = Slot(id: id, compiled: compiled, keys: keys)
@@ -149,19 +116,8 @@ struct StandingQueryRegistry {
         guard let slot = slotOfID.removeValue(forKey: id) else { return false }
         let keys = slots[Int(slot)]!.keys
         let compiled = slots[Int(slot)]!.compiled
-        for (text, number) in zip(compiled.texts, compiled.textNumbers) {
-            textUses[Int(number)] -= 1
-            if textUses[Int(number)] == 0 {
-                textNumbers[TextKey(pattern: text.pattern, scope: text.scope)] = nil
-                freeTextNumbers.append(number)
-            }
-        }
-        let patternNumber = Int(compiled.snippetPatternNumber)
-        snippetPatternUses[patternNumber] -= 1
-        if snippetPatternUses[patternNumber] == 0 {
-            snippetPatternNumbers[compiled.snippetPatterns.patterns] = nil
-            freeSnippetPatternNumbers.append(Int32(patternNumber))
-        }
+        for text in compiled.texts { textNumbers.release(TextKey(pattern: text.pattern, scope: text.scope)) }
+        snippetPatternNumbers.release(compiled.snippetPatterns.patterns)
         if keys.isEmpty {
             alwaysChecked.removeAll { $0 == slot }
         }
@@ -230,7 +186,7 @@ struct StandingQueryRegistry {
         var memo = CompiledStandingQuery.OccurrenceMemo()
         var candidateStart = 0
         for (d, document) in documents.enumerated() {
-            memo.startDocument(textCount: textUses.count)
+            memo.startDocument(textCount: textNumbers.count)
             func evaluate(_ slot: Int32) {
                 if lastEvaluated[Int(slot)] != batchSerial {
                     lastEvaluated[Int(slot)] = batchSerial
@@ -289,5 +245,44 @@ struct StandingQueryRegistry {
         return StandingQueryMatches(
             matches: matches, deletions: batch.deletions, evaluatedQueries: evaluatedQueries,
             evaluatedPairs: evaluatedPairs)
+    }
+}
+
+/// Small numbers for the distinct values some registered queries share, counted by use: a number is freed (and
+/// reused) once no query uses its value.
+private struct SharedNumbers<Value: Hashable> {
+    private var numbers: [Value: Int32] = [:]
+    private var uses: [Int] = []
+    private var free: [Int32] = []
+
+    /// One more than the highest number handed out so far.
+    var count: Int { uses.count }
+
+    /// The value's number, counting one more use.
+    mutating func retain(_ value: Value) -> Int32 {
+        if let number = numbers[value] {
+            uses[Int(number)] += 1
+            return number
+        }
+        let number: Int32
+        if let reused = free.popLast() {
+            number = reused
+            uses[Int(number)] = 1
+        } else {
+            number = Int32(uses.count)
+            uses.append(1)
+        }
+        numbers[value] = number
+        return number
+    }
+
+    /// One use fewer of a retained value.
+    mutating func release(_ value: Value) {
+        guard let number = numbers[value] else { return }
+        uses[Int(number)] -= 1
+        if uses[Int(number)] == 0 {
+            numbers[value] = nil
+            free.append(number)
+        }
     }
 }
