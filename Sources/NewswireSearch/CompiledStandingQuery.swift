@@ -26,17 +26,7 @@ final class CompiledStandingQuery {
     let snippetPatterns: SnippetPatterns
     /// Per text condition, its number among the distinct (pattern, scope) pairs of the registry's queries, set
     /// when the registry adds the query: queries sharing a term look it up in an article once per batch.
-    var textNumbers: [Int32] = [] {
-        didSet {
-            let filtered =
-                !exclusions.isEmpty || requestSources != nil || query.publishedFrom != nil || query.publishedBefore != nil
-            textConjunction = filtered ? nil : Self.textConjunction(groups: groups, textNumbers: textNumbers)
-        }
-    }
-    /// For a query that is a plain conjunction of text conditions (no OR, no exclusion, no filter: most standing
-    /// queries), its (text number, text index) pairs: ``matches(_:memo:)`` then walks one flat list instead of the
-    /// nested groups.
-    private var textConjunction: [(number: Int32, text: Int)]?
+    var textNumbers: [Int32] = []
     /// The number of ``snippetPatterns`` among the distinct pattern lists of the registry's queries, set when the
     /// registry adds the query (the key of a batch's shared snippets).
     var snippetPatternNumber: Int32 = 0
@@ -108,12 +98,6 @@ final class CompiledStandingQuery {
 
     /// Whether the query matches `document`; text conditions are looked up in `memo` (see ``OccurrenceMemo``).
     func matches(_ document: BatchDocument, memo: inout OccurrenceMemo) -> Bool {
-        if let textConjunction {
-            for (number, i) in textConjunction where !memo.occurs(number, in: document, else: { texts[i] }) {
-                return false
-            }
-            return true
-        }
         if let requestSources {
             guard let source = document.source, requestSources.contains(source) else { return false }
         }
@@ -128,14 +112,18 @@ final class CompiledStandingQuery {
         return true
     }
 
-    private static func textConjunction(groups: [[[Condition]]], textNumbers: [Int32]) -> [(number: Int32, text: Int)]? {
-        guard textNumbers.count > 0 else { return nil }
-        var conjunction: [(number: Int32, text: Int)] = []
+    /// For a query that is a plain conjunction of text conditions (no OR, no exclusion, no filter: most standing
+    /// queries), the indexes of its texts, which all must occur; nil for any other query.
+    var plainConjunction: [Int]? {
+        guard exclusions.isEmpty, requestSources == nil, query.publishedFrom == nil, query.publishedBefore == nil,
+            !texts.isEmpty
+        else { return nil }
+        var conjunction: [Int] = []
         for group in groups {
             guard group.count == 1 else { return nil }
             for condition in group[0] {
                 guard case .text(let i) = condition else { return nil }
-                conjunction.append((textNumbers[i], i))
+                conjunction.append(i)
             }
         }
         return conjunction
@@ -175,10 +163,21 @@ final class CompiledStandingQuery {
 
         @inline(__always)
         mutating func occurs(_ number: Int32, in document: BatchDocument, else text: () -> Text) -> Bool {
+            occurs(number, in: document, condition: {
+                let text = text()
+                return (text.pattern, text.scope)
+            })
+        }
+
+        /// The same, given the condition's pattern and scope.
+        @inline(__always)
+        mutating func occurs(
+            _ number: Int32, in document: BatchDocument, condition: () -> (TermPattern, ParsedQuery.Scope)
+        ) -> Bool {
             let state = states[Int(number)]
             if state != 0 { return state == 2 }
-            let text = text()
-            let found = CompiledStandingQuery.occurs(text.pattern, scope: text.scope, in: document)
+            let (pattern, scope) = condition()
+            let found = CompiledStandingQuery.occurs(pattern, scope: scope, in: document)
             states[Int(number)] = found ? 2 : 1
             touched.append(number)
             return found

@@ -20,6 +20,10 @@ struct StandingQueryRegistry {
     /// is the percolator's inner loop, where copying a slot (a retain and release per pair) showed in the profile.
     private var compiledBySlot: [Unmanaged<CompiledStandingQuery>?] = []
     private var idBySlot: [StandingQueryID] = []
+    /// Each slot's text numbers when its query is a plain conjunction of a few texts (most standing queries): a
+    /// pair is then evaluated from this dense array and the memo, without touching the compiled query (at 10,000
+    /// queries, loading it was a cache miss per evaluated pair).
+    private var conjunctionBySlot: [PlainConjunction] = []
     private var freeSlots: [Int32] = []
     private var slotOfID: [StandingQueryID: Int32] = [:]
     private var nextID: UInt64 = 1
@@ -87,11 +91,13 @@ struct StandingQueryRegistry {
             slots[Int(slot)] = Slot(id: id, compiled: compiled, keys: keys)
             compiledBySlot[Int(slot)] = Unmanaged.passUnretained(compiled)
             idBySlot[Int(slot)] = id
+            conjunctionBySlot[Int(slot)] = PlainConjunction(compiled)
         } else {
             slot = Int32(slots.count)
             slots.append(Slot(id: id, compiled: compiled, keys: keys))
             compiledBySlot.append(Unmanaged.passUnretained(compiled))
             idBySlot.append(id)
+            conjunctionBySlot.append(PlainConjunction(compiled))
             lastCandidate.append(-1)
             lastEvaluated.append(-1)
         }
@@ -193,7 +199,16 @@ struct StandingQueryRegistry {
                     evaluatedQueries += 1
                 }
                 evaluatedPairs += 1
-                let matches = compiledBySlot[Int(slot)]!._withUnsafeGuaranteedRef { $0.matches(document, memo: &memo) }
+                let matches: Bool
+                let conjunction = conjunctionBySlot[Int(slot)]
+                if conjunction.count >= 0 {
+                    matches = conjunction.holds(in: document, memo: &memo) { number in
+                        let key = textNumbers.value(of: number)
+                        return (key.pattern, key.scope)
+                    }
+                } else {
+                    matches = compiledBySlot[Int(slot)]!._withUnsafeGuaranteedRef { $0.matches(document, memo: &memo) }
+                }
                 guard matches else { return }
                 matched.append(MatchedPair(document: Int32(d), id: idBySlot[Int(slot)], slot: slot))
                 if document.role == .previous { previousMatched = true }
@@ -216,19 +231,22 @@ struct StandingQueryRegistry {
         var snippetCache: [CompiledStandingQuery.SnippetKey: PendingSnippet] = [:]
         for pair in matched {
             let document = documents[Int(pair.document)]
-            let compiled = slots[Int(pair.slot)]!.compiled
+            let compiled = compiledBySlot[Int(pair.slot)]!  // `slots` holds it; no retain per match
             if document.role == .current {
-                let (hit, pending) = compiled.hit(
-                    for: document, index: pair.document, snippet: snippets, cache: &snippetCache)
+                let (hit, pending) = compiled._withUnsafeGuaranteedRef {
+                    $0.hit(for: document, index: pair.document, snippet: snippets, cache: &snippetCache)
+                }
                 var match = StandingQueryMatch(
                     query: pair.id, change: document.change, kind: document.isUpdate ? .updated : .inserted, hit: hit)
                 match.pendingSnippet = pending
                 matches.append(match)
             } else if !currentMatched.contains(Int64(document.change) << 32 | Int64(pair.slot)) {
                 // The new version: it directly precedes the previous one.
-                let (hit, _) = compiled.hit(
-                    for: documents[Int(pair.document) - 1], index: pair.document - 1, snippet: nil,
-                    cache: &snippetCache)
+                let (hit, _) = compiled._withUnsafeGuaranteedRef {
+                    $0.hit(
+                        for: documents[Int(pair.document) - 1], index: pair.document - 1, snippet: nil,
+                        cache: &snippetCache)
+                }
                 matches.append(
                     StandingQueryMatch(query: pair.id, change: document.change, kind: .stoppedMatching, hit: hit))
             }
@@ -248,12 +266,48 @@ struct StandingQueryRegistry {
     }
 }
 
+/// A plain conjunction of up to four text conditions, by text number, stored inline (count -1: not one).
+private struct PlainConjunction {
+    var count: Int32 = -1
+    var numbers: (Int32, Int32, Int32, Int32) = (0, 0, 0, 0)
+
+    init(_ compiled: CompiledStandingQuery) {
+        guard let texts = compiled.plainConjunction, texts.count <= 4 else { return }
+        let numbers = texts.map { compiled.textNumbers[$0] } + [0, 0, 0, 0]
+        self.numbers = (numbers[0], numbers[1], numbers[2], numbers[3])
+        count = Int32(texts.count)
+    }
+
+    /// Whether every text occurs in `document` (each looked up once per document through `memo`).
+    @inline(__always)
+    func holds(
+        in document: BatchDocument, memo: inout CompiledStandingQuery.OccurrenceMemo,
+        condition: (Int32) -> (TermPattern, ParsedQuery.Scope)
+    ) -> Bool {
+        for k in 0..<Int(count) {
+            let number: Int32
+            switch k {
+            case 0: number = numbers.0
+            case 1: number = numbers.1
+            case 2: number = numbers.2
+            default: number = numbers.3
+            }
+            guard memo.occurs(number, in: document, condition: { condition(number) }) else { return false }
+        }
+        return true
+    }
+}
+
 /// Small numbers for the distinct values some registered queries share, counted by use: a number is freed (and
 /// reused) once no query uses its value.
 private struct SharedNumbers<Value: Hashable> {
     private var numbers: [Value: Int32] = [:]
+    private var values: [Value?] = []
     private var uses: [Int] = []
     private var free: [Int32] = []
+
+    /// The value a number in use stands for.
+    func value(of number: Int32) -> Value { values[Int(number)]! }
 
     /// One more than the highest number handed out so far.
     var count: Int { uses.count }
@@ -268,9 +322,11 @@ private struct SharedNumbers<Value: Hashable> {
         if let reused = free.popLast() {
             number = reused
             uses[Int(number)] = 1
+            values[Int(number)] = value
         } else {
             number = Int32(uses.count)
             uses.append(1)
+            values.append(value)
         }
         numbers[value] = number
         return number
@@ -282,6 +338,7 @@ private struct SharedNumbers<Value: Hashable> {
         uses[Int(number)] -= 1
         if uses[Int(number)] == 0 {
             numbers[value] = nil
+            values[Int(number)] = nil
             free.append(number)
         }
     }

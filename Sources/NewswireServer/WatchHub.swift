@@ -161,7 +161,9 @@ final class WatchHub: Sendable {
         }
         var matchedAll = partResults.withLockedValue { $0 }
         let matchDone = ContinuousClock.now
-        Self.buildSnippets(matchedAll, for: state.withLockedValue { Set($0.watches.keys) }, primaryIDs: state.withLockedValue { $0.primaryIDs })
+        // The open watches as they are now (a copy-on-write snapshot, not a set built per batch).
+        let (openWatches, primaryIDs) = state.withLockedValue { ($0.watches, $0.primaryIDs) }
+        Self.buildSnippets(matchedAll, for: openWatches, primaryIDs: primaryIDs)
         let snippetsDone = ContinuousClock.now
         let took = (snippetsDone - started).nanoseconds
         var records: [Int: ArticleRecord] = [:]
@@ -336,16 +338,20 @@ final class WatchHub: Sendable {
     /// (worker threads of their own: on the cooperative pool, thousands of streams building snippets would
     /// delay every request's continuations behind them). The stream tasks then find them built.
     private static func buildSnippets(
-        _ parts: [StandingQueryMatches?], for open: Set<StandingQueryID>, primaryIDs: [[StandingQueryID: StandingQueryID]]
+        _ parts: [StandingQueryMatches?], for open: [StandingQueryID: Watch],
+        primaryIDs: [[StandingQueryID: StandingQueryID]]
     ) {
         var seen: Set<ObjectIdentifier> = []
         var pending: [PendingSnippet] = []
-        for (part, matched) in parts.enumerated() {
-            for match in matched?.matches ?? [] {
-                guard let snippet = match.pendingSnippet else { continue }
-                let primary = part == 0 ? match.query : primaryIDs[part][match.query]
-                guard let primary, open.contains(primary), seen.insert(snippet.sharingKey).inserted else { continue }
-                pending.append(snippet)
+        // Matches are read in place (copying each one's hit and snippet cost a retain per field in the profile).
+        for part in parts.indices {
+            guard let count = parts[part]?.matches.count else { continue }
+            for m in 0..<count {
+                guard let key = parts[part]!.matches[m].pendingSnippet?.sharingKey else { continue }
+                let query = parts[part]!.matches[m].query
+                let primary = part == 0 ? query : primaryIDs[part][query]
+                guard let primary, open[primary] != nil, seen.insert(key).inserted else { continue }
+                pending.append(parts[part]!.matches[m].pendingSnippet!)
             }
         }
         guard !pending.isEmpty else { return }
