@@ -308,7 +308,10 @@ struct WireReader {
         let string: String? = buffer.withUnsafeReadableBytes { raw in
             let bytes = UnsafeBufferPointer(
                 start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: length)
-            return String(validating: bytes, as: UTF8.self)
+            // Validated once, then copied: `String(validating:as:)` goes through the standard library's generic
+            // validation entry, whose type-metadata lookups cost as much as the validation itself per string.
+            guard let utf8 = try? UTF8Span(validating: bytes.span) else { return nil }
+            return String(copying: utf8)
         }
         guard let string else { throw malformed("string of \(length) bytes is not valid UTF-8") }
         buffer.moveReaderIndex(forwardBy: length)
