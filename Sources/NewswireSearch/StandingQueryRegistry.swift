@@ -10,7 +10,6 @@ private struct MatchedPair {
 /// The standing queries and their index; guarded by ``StandingQueryMatcher``'s lock.
 struct StandingQueryRegistry {
     private struct Slot {
-        let id: StandingQueryID
         let compiled: CompiledStandingQuery
         var keys: [UInt64]
     }
@@ -88,13 +87,13 @@ struct StandingQueryRegistry {
         compiled.snippetPatternNumber = snippetPatternNumbers.retain(compiled.snippetPatterns.patterns)
         if let free = freeSlots.popLast() {
             slot = free
-            slots[Int(slot)] = Slot(id: id, compiled: compiled, keys: keys)
+            slots[Int(slot)] = Slot(compiled: compiled, keys: keys)
             compiledBySlot[Int(slot)] = Unmanaged.passUnretained(compiled)
             idBySlot[Int(slot)] = id
             conjunctionBySlot[Int(slot)] = PlainConjunction(compiled)
         } else {
             slot = Int32(slots.count)
-            slots.append(Slot(id: id, compiled: compiled, keys: keys))
+            slots.append(Slot(compiled: compiled, keys: keys))
             compiledBySlot.append(Unmanaged.passUnretained(compiled))
             idBySlot.append(id)
             conjunctionBySlot.append(PlainConjunction(compiled))
