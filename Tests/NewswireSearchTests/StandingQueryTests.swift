@@ -425,6 +425,25 @@ import Testing
         #expect(stopped.hit.snippet == "")
     }
 
+    /// The hub's snippet bound counts, for every span, the most distinct patterns starting within it, as a brute
+    /// force over every window does (an undercount would cut a snippet's search short and change its window).
+    @Test func mostDistinctPatternsWithinASpanIsExact() {
+        var rng = SplitMix64(seed: 15)
+        for _ in 0..<300 {
+            let patternCount = Int.random(in: 1...4, using: &rng)
+            let starts: [[Int32]] = (0..<patternCount).map { _ in
+                (0..<Int.random(in: 0...6, using: &rng)).map { _ in Int32.random(in: 0..<400, using: &rng) }.sorted()
+            }
+            let span = [0, 1, 20, 240].randomElement(using: &rng)!
+            var expected = 0
+            for anchor in starts.joined() {
+                let inside = starts.filter { $0.contains { $0 >= anchor && Int($0) - Int(anchor) <= span } }.count
+                expected = max(expected, inside)
+            }
+            #expect(PendingSnippet.mostDistinctPatterns(starts, span: span) == expected, "\(starts) span \(span)")
+        }
+    }
+
     /// Long bodies whose query terms never meet within one snippet window, or meet only far in, or occur only in
     /// the title: the hub's snippets stop reading a body once the article's analysis shows no window can show
     /// more patterns, and must still be exactly SEARCH's (window, text and highlights), at every length.
