@@ -111,20 +111,23 @@ struct WatchKillTests {
         let port = try await second.waitUntilListening()
         let client = NewswireClient(configuration: .init(port: port, compression: false))
         let fence = ArticleID("kill-fence")
+        let marker = ArticleID("kill-marker")
         let isFenceDeletion: @Sendable (Seen) -> Bool = { $0.id == fence && $0.kind == .deleted }
-        // The whole (compacted) feed as the restarted server has it, and the watcher resuming where it stood. Each
-        // gets every change after its start, replayed or live, whenever it is registered.
-        let feed = Self.collect(client.watch("", from: .beginning), until: isFenceDeletion)
+        // The whole (compacted) feed as the restarted server has it, read up to a marker (the first write after the
+        // restart) before anything else is written: the feed keeps each article's latest change only, so a later
+        // update of an id written before the kill would take its earlier change out of a replay that started after
+        // it. And the watcher resuming where it stood, which gets every change after its start, replayed or live,
+        // whenever it is registered.
+        let feed = Self.collect(client.watch("", from: .beginning), until: { $0.id == marker })
         let resumed = Self.collect(
             client.watch("", from: .after(NewswireClient.WatchPosition(sequence: last.position, store: last.store))), until: isFenceDeletion)
-        // Writes after the restart: a marker (its position is the first after the restart), updates of ids written
-        // before, then the fence.
-        let marker = ArticleID("kill-marker")
+        // Writes after the restart: the marker (its position is the first after the restart); once the feed is read,
+        // updates of ids written before, then the fence.
         _ = try await client.put([Article(id: marker, title: "marker", paragraphs: ["marker"])])
+        let replayed = await feed.value
         for n in 0..<6 { _ = try await client.put(Self.articles(n, round: "二")) }
         _ = try await client.put([Article(id: fence, title: "fence", paragraphs: ["fence"])])
         _ = try await client.delete(ids: [fence])
-        let replayed = await feed.value
         let after = await resumed.value
 
         // Durable: every event received before the kill is in the restarted store's feed, at its position with the
