@@ -187,17 +187,14 @@ final class CompiledStandingQuery {
     /// Whether `pattern` occurs in the title (or, for `.titleOrBody`, the title or the body). A match never
     /// spans the field gap (``Analyzer/fieldGap`` exceeds any gap inside a pattern), so it lies in one field.
     static func occurs(_ pattern: TermPattern, scope: ParsedQuery.Scope, in document: BatchDocument) -> Bool {
-        let units = document.units
-        guard let first = pattern.elements.first else { return false }
-        let count = scope == .title ? document.titleUnitCount : units.count
+        let count = scope == .title ? document.titleUnitCount : document.units.count
         let limit = scope == .title ? document.bodyBase : .max
-        return document.cjk.withUnsafeBufferPointer { cjk in
-            for i in 0..<count where cjk[i] == first.cjk {
-                if first.cjk == 0 && units[i].word != first.word { continue }
-                if let end = pattern.matchEnd(in: units, at: i), units[end].position < limit { return true }
-            }
-            return false
+        var found = false
+        document.forEachMatch(of: pattern, startingIn: 0..<count) { _, end in
+            found = document.units[end].position < limit
+            return !found
         }
+        return found
     }
 
     /// The hit SEARCH returns for `document` (the `index`-th of its batch), less the score, and its snippet when

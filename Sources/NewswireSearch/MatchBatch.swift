@@ -82,16 +82,25 @@ final class BatchDocument {
     func bodyStarts(of pattern: TermPattern) -> [Int32] {
         if let known = bodyStartsByPattern[pattern] { return known }
         var starts: [Int32] = []
-        if let first = pattern.elements.first {
-            cjk.withUnsafeBufferPointer { cjk in
-                for i in titleUnitCount..<cjk.count where cjk[i] == first.cjk {
-                    if first.cjk == 0 && units[i].word != first.word { continue }
-                    if pattern.matchEnd(in: units, at: i) != nil { starts.append(units[i].position) }
-                }
-            }
+        forEachMatch(of: pattern, startingIn: titleUnitCount..<units.count) { start, _ in
+            starts.append(units[start].position)
+            return true
         }
         bodyStartsByPattern[pattern] = starts
         return starts
+    }
+
+    /// Calls `visit` with the first and last unit of each occurrence of `pattern` that starts at a unit in
+    /// `range`, in order, until `visit` returns false.
+    @inline(__always)
+    func forEachMatch(of pattern: TermPattern, startingIn range: Range<Int>, _ visit: (_ start: Int, _ end: Int) -> Bool) {
+        guard let first = pattern.elements.first else { return }
+        cjk.withUnsafeBufferPointer { cjk in
+            for i in range where cjk[i] == first.cjk {
+                if first.cjk == 0 && units[i].word != first.word { continue }
+                if let end = pattern.matchEnd(in: units, at: i), !visit(i, end) { return }
+            }
+        }
     }
 
     /// `analysis`, when given, is used if it is `article`'s (``ArticleAnalysis/isAnalysis(of:)``); else the text

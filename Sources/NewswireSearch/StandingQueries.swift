@@ -118,13 +118,13 @@ public struct PendingSnippet: Sendable, Hashable {
     let body: SnippetBody
     let patterns: SnippetPatterns
     let length: Int
-    /// Per pattern, the positions where it starts in the body, from the article's analysis when the matcher had
-    /// it: what the index's postings tell a SEARCH snippet (``SnippetBuilder/snippet(utf16:patterns:scratch:length:sameBody:mostDistinctPatterns:bodyMayHoldPatterns:)``),
+    /// Per pattern, the positions where it starts in the body, from the article's analysis: what the index's
+    /// postings tell a SEARCH snippet (``SnippetBuilder/snippet(utf16:patterns:scratch:length:sameBody:mostDistinctPatterns:bodyMayHoldPatterns:)``),
     /// so that a hit whose patterns never meet within one window is not read to the end of its body to prove it.
-    let bodyStarts: [[Int32]]?
+    let bodyStarts: [[Int32]]
     private let built: BuiltSnippet
 
-    init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyStarts: [[Int32]]? = nil) {
+    init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyStarts: [[Int32]]) {
         self.body = body
         self.patterns = patterns
         self.length = length
@@ -145,11 +145,7 @@ public struct PendingSnippet: Sendable, Hashable {
     private func build(scratch: inout SnippetScratch, sameBody: Bool) -> (snippet: String, highlights: [HighlightRange]) {
         if let done = built.value { return done }
         let made = body.units.withUnsafeBufferPointer { units in
-            guard let bodyStarts else {
-                return SnippetBuilder.snippet(
-                    utf16: units, patterns: patterns, scratch: &scratch, length: length, sameBody: sameBody)
-            }
-            return SnippetBuilder.snippet(
+            SnippetBuilder.snippet(
                 utf16: units, patterns: patterns, scratch: &scratch, length: length, sameBody: sameBody,
                 mostDistinctPatterns: { span in Self.mostDistinctPatterns(bodyStarts, span: span) },
                 bodyMayHoldPatterns: { bodyStarts.contains { !$0.isEmpty } })
@@ -318,8 +314,6 @@ public final class StandingQueryMatcher: @unchecked Sendable {
         match(changes, exhaustive: false, snippets: snippets)
     }
 
-    /// `exhaustive` evaluates every query on every article, skipping candidate selection (the tests' check
-    /// that selection never drops a match).
     /// ``match(_:snippets:)`` with, per change, the analysis of its current article version when the caller has
     /// it (``PreparedSegment/analyses``: the index analysed the same text): the article is not analysed again.
     /// An analysis that is not of that change's article is ignored, so the matches are the same either way.
@@ -329,6 +323,8 @@ public final class StandingQueryMatcher: @unchecked Sendable {
         match(changes, analyses: analyses, exhaustive: false, snippets: snippets)
     }
 
+    /// `exhaustive` evaluates every query on every article, skipping candidate selection (the tests' check
+    /// that selection never drops a match).
     func match(
         _ changes: [ArticleChange], analyses: [ArticleAnalysis?]? = nil, exhaustive: Bool,
         snippets: SnippetTiming = .built
