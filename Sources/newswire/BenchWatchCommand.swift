@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import NIOPosix
 import NewswireClient
+import NewswireLoad
 import NewswireModel
 
 /// `newswire bench watch`: live-query delivery under ingest.
@@ -19,7 +21,10 @@ struct BenchWatchCommand: AsyncParsableCommand {
             (written and deleted: the deletion reaches every watch last). Delivery latency is from the moment the \
             INGEST or PUT carrying the article was acknowledged to the moment its event arrived (an event that \
             arrives before the acknowledgement counts as 0). With --watchers 0 it only times the ingest (the \
-            baseline). Prints one JSON object.
+            baseline). Prints one JSON object. \
+            The watchers are read by a lean handler that decodes only each event's position, kind and id, so the \
+            load generator takes as little of the cores the server runs on as it can; --client-library reads them \
+            through the client library's `watch` instead (an async sequence per watch), to measure what it adds.
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -53,6 +58,9 @@ struct BenchWatchCommand: AsyncParsableCommand {
 
     @Flag(help: "Ask for hits without snippets.")
     var noSnippets = false
+
+    @Flag(help: "Read the watches through the client library (one async sequence per watch) instead of the lean handler.")
+    var clientLibrary = false
 
     /// The `count` standing queries: the file's, then pairs of them (both terms).
     static func standingQueries(_ base: [String], count: Int) -> [String] {
@@ -107,39 +115,34 @@ struct BenchWatchCommand: AsyncParsableCommand {
         let (host, port) = try connection.address()
         let token = connection.token ?? ProcessInfo.processInfo.environment["NEWSWIRE_TOKEN"]
         let perConnection = 120
-        let watchConnections = max(1, (watchers + perConnection - 1) / perConnection)
-        let watchClient = NewswireClient(
-            configuration: .init(
-                host: host, port: port, token: token, compression: false, requestTimeout: .seconds(120),
-                connections: watchConnections, clientName: "newswire-bench-watch"))
         let writer = NewswireClient(
             configuration: .init(
                 host: host, port: port, token: token, compression: false, requestTimeout: .seconds(120),
                 connections: 2, clientName: "newswire-bench-writer"))
         let fence = ArticleID("bench-watch-fence-\(UInt64.random(in: 0..<UInt64.max))")
-        let options = NewswireClient.WatchOptions(includeSnippets: !noSnippets, clientBufferEvents: 1 << 20)
 
         // Watchers: each keeps (id, arrival) until it sees the fence's deletion.
         let registrationStarted = ContinuousClock.now
         let queryTexts = Self.standingQueries(base, count: watchers)
-        let watchTasks = queryTexts.map { text in
-            Task { () throws -> [(ArticleID, ContinuousClock.Instant)] in
-                var arrivals: [(ArticleID, ContinuousClock.Instant)] = []
-                var events = watchClient.watch(text, from: .now, options: options).makeAsyncIterator()
-                while let event = try await events.next() {
-                    if event.hit.id == fence {
-                        if event.kind == .deleted { break }
-                        continue
-                    }
-                    arrivals.append((event.hit.id, .now))
-                }
-                return arrivals
-            }
+        let watching: BenchWatchers
+        if clientLibrary {
+            watching = .library(
+                BenchLibraryWatchers(
+                    host: host, port: port, token: token, queries: queryTexts, perConnection: perConnection,
+                    includeSnippets: !noSnippets, fence: fence))
+        } else if watchers > 0 {
+            watching = .lean(
+                try await WatchLoad.start(
+                    host: host, port: port, token: token, queries: queryTexts, includeSnippets: !noSnippets,
+                    perConnection: perConnection, fence: fence, group: MultiThreadedEventLoopGroup.singleton))
+        } else {
+            watching = .none
         }
         func open() async throws -> Int64 {
             if case .integer(let value)? = try await writer.stats()["watches.open"] { return value }
             return -1
         }
+        if case .lean(let load) = watching { try await load.started() }
         while watchers > 0, try await open() < Int64(watchers) { try await Task.sleep(for: .milliseconds(20)) }
         let registration = ContinuousClock.now - registrationStarted
         let serverBefore = try await writer.stats()
@@ -147,6 +150,7 @@ struct BenchWatchCommand: AsyncParsableCommand {
         // The writer.
         let acknowledged = NIOLockedAcks()
         let ingestStarted = ContinuousClock.now
+        let ingestStartedNanos = WatchLoad.now()
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             func launch() {
@@ -156,10 +160,10 @@ struct BenchWatchCommand: AsyncParsableCommand {
                     switch write {
                     case .records(let chunk):
                         _ = try await writer.put(chunk)
-                        acknowledged.record(chunk.map(\.id), at: .now)
+                        acknowledged.record(chunk.map(\.id), at: WatchLoad.now())
                     case .page(let page):
                         let result = try await writer.ingest(page: page)
-                        acknowledged.record([result.article.id], at: .now)
+                        acknowledged.record([result.article.id], at: WatchLoad.now())
                     }
                 }
             }
@@ -172,17 +176,15 @@ struct BenchWatchCommand: AsyncParsableCommand {
         _ = try await writer.put([Article(id: fence, title: "fence", paragraphs: ["fence"])])
         _ = try await writer.delete(ids: [fence])
         var latencies: [Double] = []
-        var lastArrival = ingestStarted
-        for task in watchTasks {
-            for (id, arrival) in try await task.value {
-                lastArrival = max(lastArrival, arrival)
-                guard let acked = acknowledged.time(of: id) else { continue }
-                latencies.append(max(0, (arrival - acked).milliseconds))
-            }
+        var lastArrival = ingestStartedNanos
+        for arrival in try await watching.arrivals() {
+            lastArrival = max(lastArrival, arrival.nanos)
+            guard let acked = acknowledged.time(of: arrival.id) else { continue }
+            latencies.append(Double(arrival.nanos &- min(arrival.nanos, acked)) / 1e6)
         }
-        let delivered = lastArrival - ingestStarted
+        let delivered = Duration.nanoseconds(Int64(lastArrival - ingestStartedNanos))
         let serverAfter = try await writer.stats()
-        await watchClient.shutdown()
+        await watching.close()
         await writer.shutdown()
         latencies.sort()
         func percentile(_ p: Double) -> Double {
@@ -227,16 +229,76 @@ enum BenchWrite: Sendable {
     case page([UInt8])
 }
 
-/// When each article's PUT was acknowledged.
+/// When each article's PUT was acknowledged (``WatchLoad/now()``'s clock).
 final class NIOLockedAcks: @unchecked Sendable {
     private let lock = NSLock()
-    private var times: [ArticleID: ContinuousClock.Instant] = [:]
+    private var times: [ArticleID: UInt64] = [:]
 
-    func record(_ ids: [ArticleID], at instant: ContinuousClock.Instant) {
-        lock.withLock { for id in ids { times[id] = instant } }
+    func record(_ ids: [ArticleID], at nanos: UInt64) {
+        lock.withLock { for id in ids { times[id] = nanos } }
     }
 
-    func time(of id: ArticleID) -> ContinuousClock.Instant? { lock.withLock { times[id] } }
+    func time(of id: ArticleID) -> UInt64? { lock.withLock { times[id] } }
+}
+
+/// The bench's watchers: the lean load handler, or the client library's watch sequences.
+enum BenchWatchers {
+    case none
+    case lean(WatchLoad)
+    case library(BenchLibraryWatchers)
+
+    /// Every watch's arrivals, once each saw the fence's deletion.
+    func arrivals() async throws -> [WatchLoad.Arrival] {
+        switch self {
+        case .none: []
+        case .lean(let load): try await load.finished()
+        case .library(let watchers): try await watchers.arrivals()
+        }
+    }
+
+    func close() async {
+        switch self {
+        case .none: break
+        case .lean(let load): await load.close()
+        case .library(let watchers): await watchers.client.shutdown()
+        }
+    }
+}
+
+/// `--client-library`: one task per watch iterating the client library's `watch` sequence.
+struct BenchLibraryWatchers {
+    let client: NewswireClient
+    let tasks: [Task<[WatchLoad.Arrival], any Error>]
+
+    init(host: String, port: Int, token: String?, queries: [String], perConnection: Int, includeSnippets: Bool, fence: ArticleID) {
+        let client = NewswireClient(
+            configuration: .init(
+                host: host, port: port, token: token, compression: false, requestTimeout: .seconds(120),
+                connections: max(1, (queries.count + perConnection - 1) / perConnection),
+                clientName: "newswire-bench-watch"))
+        let options = NewswireClient.WatchOptions(includeSnippets: includeSnippets, clientBufferEvents: 1 << 20)
+        self.client = client
+        self.tasks = queries.map { text in
+            Task { () throws -> [WatchLoad.Arrival] in
+                var arrivals: [WatchLoad.Arrival] = []
+                var events = client.watch(text, from: .now, options: options).makeAsyncIterator()
+                while let event = try await events.next() {
+                    if event.hit.id == fence {
+                        if event.kind == .deleted { break }
+                        continue
+                    }
+                    arrivals.append(.init(id: event.hit.id, nanos: WatchLoad.now()))
+                }
+                return arrivals
+            }
+        }
+    }
+
+    func arrivals() async throws -> [WatchLoad.Arrival] {
+        var all: [WatchLoad.Arrival] = []
+        for task in tasks { all += try await task.value }
+        return all
+    }
 }
 
 extension Duration {

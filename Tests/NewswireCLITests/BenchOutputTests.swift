@@ -49,14 +49,19 @@ struct BenchOutputTests {
         let records = directory.file("records.jsonl")
         let record = #"{"id": "bench-watch-queries-1", "title": "疆电入川工程投运", "published": "2024-05-01", "source": "测试", "url": null, "body": "疆电入川工程今天投运。"}"#
         try (record + "\n").write(toFile: records, atomically: true, encoding: .utf8)
-        let run = try await Subprocess(
-            Executables.newswire,
-            ["bench", "watch", "--watchers", "1", "--queries", queries, "--jsonl", records],
-            environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"], currentDirectory: directory.path
-        ).finished()
-        #expect(run.status == 0, "\(run)")
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
-        #expect(result["events"] as? Int == 1, "\(run)")
+        // The lean watchers, then the client library's (the record deleted in between, so it is new again): each
+        // sees exactly its one event.
+        for (index, reader) in [[], ["--client-library"]].enumerated() {
+            if index == 1 { _ = try server.engine.delete(ids: ["bench-watch-queries-1"]) }
+            let run = try await Subprocess(
+                Executables.newswire,
+                ["bench", "watch", "--watchers", "1", "--queries", queries, "--jsonl", records] + reader,
+                environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"], currentDirectory: directory.path
+            ).finished()
+            #expect(run.status == 0, "\(run)")
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            #expect(result["events"] as? Int == 1, "\(reader) \(run)")
+        }
         try await server.stop(removingData: true)
     }
 }

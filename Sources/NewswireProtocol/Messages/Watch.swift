@@ -220,3 +220,46 @@ public struct WatchEventMessage: WireMessage, FieldCoded {
     /// Decodes a payload.
     public init(decoding payload: ByteBuffer) throws(ProtocolError) { try self.init(wirePayload: payload) }
 }
+
+/// The part of a WATCH_EVENT a consumer needs to route or count it (position, kind, the hit's id), read without
+/// decoding the rest: a load generator that receives tens of thousands of events a second measures the server,
+/// not its own string decoding.
+public struct WatchEventSummary: Sendable, Hashable {
+    /// The change's position.
+    public var position: UInt64
+    /// What happened.
+    public var kind: WatchEventKind
+    /// The hit's id, nil when the event has no hit (STARTED).
+    public var id: ArticleID?
+
+    /// Reads a WATCH_EVENT payload's position, kind and hit id; fails as ``WatchEventMessage/init(decoding:)``
+    /// does on a malformed payload, but skips the other fields unread (their strings are not validated).
+    public init(decoding payload: ByteBuffer) throws(ProtocolError) {
+        var reader = WireReader(payload, message: WatchEventMessage.wireName)
+        var summary = WatchEventSummary(position: 0, kind: .new, id: nil)
+        while let field = try reader.nextField() {
+            switch field.number {
+            case 1: summary.position = try reader.readUInt64(field.type)
+            case 2: summary.kind = WatchEventKind(rawValue: UInt8(clamping: try reader.readUInt64(field.type)))
+            case 3:
+                var hit = try reader.readMessage(field.type, name: SearchHit.wireName)
+                while let hitField = try hit.nextField() {
+                    if hitField.number == 1 {
+                        summary.id = ArticleID(try hit.readString(hitField.type))
+                    } else {
+                        try hit.skip(hitField.type)
+                    }
+                }
+            default: try reader.skip(field.type)
+            }
+        }
+        self = summary
+    }
+
+    /// A summary with these fields.
+    public init(position: UInt64, kind: WatchEventKind, id: ArticleID?) {
+        self.position = position
+        self.kind = kind
+        self.id = id
+    }
+}
