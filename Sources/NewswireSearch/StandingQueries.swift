@@ -272,10 +272,14 @@ public struct StandingQueryStatistics: Sendable, Hashable {
 /// Internally synchronized; `match` is meant to be called by one committer, in commit order.
 public final class StandingQueryMatcher: @unchecked Sendable {
     private let lock = ReadWriteLock()
-    private var registry = StandingQueryRegistry()
+    private var registry: StandingQueryRegistry
 
     /// Creates a matcher with no queries.
-    public init() {}
+    public init() { registry = StandingQueryRegistry() }
+
+    /// A matcher whose term statistics count every article only until `fullyCountedArticles` were seen (tests
+    /// reach the sampled counting with a few articles).
+    init(fullyCountedArticles: Int) { registry = StandingQueryRegistry(fullyCountedArticles: fullyCountedArticles) }
 
     /// Registers `query`; throws the ``QueryError`` SEARCH gives for the same text.
     public func register(_ query: StandingQuery) throws(QueryError) -> StandingQueryID {

@@ -38,6 +38,14 @@ struct StandingQueryRegistry {
     /// rarity estimate that picks each query's index term.
     private var termCounts = [UInt32](repeating: 0, count: 1 << countBits)
     private static let countBits = 18
+    /// Every article is counted until this many were seen (by default the re-indexes at 64, 512 and 4,096
+    /// articles), then one in ``countSampling``.
+    private let fullyCountedArticles: Int
+    private static let countSampling = 8
+
+    init(fullyCountedArticles: Int = 4_096) {
+        self.fullyCountedArticles = fullyCountedArticles
+    }
     private(set) var articlesSeen = 0
     /// Queries are re-indexed when `articlesSeen` reaches this (then 8× further each time): terms picked before
     /// any statistics existed are replaced by the rarest ones observed.
@@ -157,14 +165,21 @@ struct StandingQueryRegistry {
         var candidateEnds: [Int] = []
         candidateEnds.reserveCapacity(documents.count)
         let serialBase = batchSerial << 32
+        // The counts only pick index terms at the next re-index, and a random increment per term of every article
+        // was most of the percolator's own time in the profile (the sketch is larger than the cache): once the
+        // first re-indexes are done, one article in `sampling` is counted, adding `sampling` for each.
+        let sampling = articlesSeen < fullyCountedArticles ? 1 : Self.countSampling
         termCounts.withUnsafeMutableBufferPointer { counts in
             keyFilter.withUnsafeBufferPointer { filter in
                 for (d, document) in documents.enumerated() {
                     let stamp = serialBase | d
+                    let counted = (articlesSeen + d) % sampling == 0
                     for key in document.keys {
                         let mixed = MatchKey.mix(key)
-                        let c = Int(mixed >> UInt64(64 - Self.countBits))
-                        if counts[c] < .max { counts[c] += 1 }
+                        if counted {
+                            let c = Int(mixed >> UInt64(64 - Self.countBits))
+                            counts[c] = counts[c] > UInt32.max - UInt32(sampling) ? .max : counts[c] + UInt32(sampling)
+                        }
                         if exhaustive { continue }
                         let bit = Int(mixed >> UInt64(64 - Self.filterBits))
                         guard filter[bit >> 6] & (1 << UInt64(bit & 63)) != 0, let indexed = keyIndex[key] else {

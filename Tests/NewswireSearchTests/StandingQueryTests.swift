@@ -312,8 +312,11 @@ import Testing
 
     /// Queries built so that only one alternative, the last group, or a title-only or excluded term decides the
     /// match: a candidate selection that indexed the wrong term (or one alternative of an OR) drops them.
-    @Test func candidateSelectionNeverDropsAMatch() throws {
-        let matcher = StandingQueryMatcher()
+    /// Also with the term statistics sampled (one article in eight counted) from the eighth article on: the
+    /// re-index picks its terms from those counts.
+    @Test(arguments: [false, true])
+    func candidateSelectionNeverDropsAMatch(sampledEarly: Bool) throws {
+        let matcher = sampledEarly ? StandingQueryMatcher(fullyCountedArticles: 8) : StandingQueryMatcher()
         let texts = [
             "新疆 OR 四川", "四川 OR 新疆", "北京 OR 上海 OR 广州", "经济 新疆 OR 四川", "title:大学 OR 棉花",
             "\"hong kong\" OR 丰收", "hong kong", "\"人民 共和\"", "人民共和 -北京", "棉花 person:王五",
