@@ -247,8 +247,10 @@ final class WatchHub: Sendable {
                 let change = matches[index].change
                 var end = index
                 matchedByChange = []
+                // Only an update with an unknown previous version (rare) asks which queries matched it.
+                let collect = !pending.isEmpty && pending.contains(change)
                 while end < matches.count, matches[end].change == change {
-                    if matches[end].kind != .stoppedMatching { matchedByChange.insert(matches[end].query) }
+                    if collect, matches[end].kind != .stoppedMatching { matchedByChange.insert(matches[end].query) }
                     end += 1
                 }
                 deliverBroadcasts(before: change)

@@ -40,6 +40,7 @@ def rss_kib(pid, field):
 
 
 SNIPPETS = True
+CLIENT_LIBRARY = False
 LAG_STAGES = ("queued", "matched", "snippets", "offered", "streamed")
 
 
@@ -53,6 +54,8 @@ def bench_watch(port, watchers, limit):
         cmd += ["--limit", str(limit)]
     if not SNIPPETS:
         cmd += ["--no-snippets"]
+    if CLIENT_LIBRARY:
+        cmd += ["--client-library"]
     harness.COMMANDS.append(" ".join(cmd))
     # The bench client's own CPU: it decodes every event on the same cores the server ingests on.
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -107,12 +110,15 @@ def main():
     parser.add_argument("--records", action="store_true", help="PUT JSON Lines records instead of INGESTing pages")
     parser.add_argument("--no-snippets", action="store_true", help="hits without snippets")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory-per-watcher runs")
+    parser.add_argument("--client-library", action="store_true",
+                        help="the bench reads the watches through NewswireClient.watch, not its lean handler")
     parser.add_argument("--peer-server", action="append", default=[],
                         help="directory of another build's newswired, run side by side in every round (repeatable)")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
-    global SNIPPETS, WRITES
+    global SNIPPETS, WRITES, CLIENT_LIBRARY
     SNIPPETS = not args.no_snippets
+    CLIENT_LIBRARY = args.client_library
     harness.require_corpus()
     if not args.no_build:
         harness.log("building release newswired and newswire…")
