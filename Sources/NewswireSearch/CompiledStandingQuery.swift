@@ -197,25 +197,39 @@ final class CompiledStandingQuery {
         return found
     }
 
+    /// What a match of this query needs to know to build its hit's snippet, kept by the registry in a dense
+    /// per-slot array: reading it there instead of from this object saves a cache miss per match at thousands of
+    /// queries (the object is touched only when the batch has no such snippet yet).
+    struct SnippetSettings {
+        var included: Bool
+        /// ``snippetPatternNumber``.
+        var patterns: Int32
+        var length: Int
+    }
+
+    var snippetSettings: SnippetSettings {
+        SnippetSettings(included: query.includeSnippets, patterns: snippetPatternNumber, length: query.snippetLength)
+    }
+
     /// The hit SEARCH returns for `document` (the `index`-th of its batch), less the score, and its snippet when
-    /// the query asks for one (see ``SnippetTiming``). Snippets are shared through `cache` by queries highlighting
-    /// the same patterns at the same length (popular topics are watched by many): built once.
-    func hit(
-        for document: BatchDocument, index: Int32, snippet timing: SnippetTiming?,
-        cache: inout [SnippetKey: PendingSnippet]
+    /// the query asks for one (`settings`, this query's ``snippetSettings``; see ``SnippetTiming``). Snippets are
+    /// shared through `cache` by queries highlighting the same patterns at the same length (popular topics are
+    /// watched by many): built once. `compiled` is this query, read only for a snippet the cache lacks.
+    static func hit(
+        for document: BatchDocument, index: Int32, settings: SnippetSettings, snippet timing: SnippetTiming?,
+        compiled: Unmanaged<CompiledStandingQuery>, cache: inout [SnippetKey: PendingSnippet]
     ) -> (SearchHit, PendingSnippet?) {
-        let article = document.article
-        var hit = SearchHit(
-            id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
-        guard let timing, query.includeSnippets else { return (hit, nil) }
-        let key = SnippetKey(document: index, patterns: snippetPatternNumber, length: query.snippetLength)
+        var hit = document.bareHit
+        guard let timing, settings.included else { return (hit, nil) }
+        let key = SnippetKey(document: index, patterns: settings.patterns, length: settings.length)
         let pending: PendingSnippet
         if let shared = cache[key] {
             pending = shared
         } else {
+            let patterns = compiled._withUnsafeGuaranteedRef { $0.snippetPatterns }
             pending = PendingSnippet(
-                body: document.snippetBody, patterns: snippetPatterns, length: query.snippetLength,
-                bodyStarts: snippetPatterns.patterns.map { document.bodyStarts(of: $0) })
+                body: document.snippetBody, patterns: patterns, length: settings.length,
+                bodyStarts: patterns.patterns.map { document.bodyStarts(of: $0) })
             cache[key] = pending
         }
         switch timing {

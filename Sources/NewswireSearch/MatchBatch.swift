@@ -74,6 +74,9 @@ final class BatchDocument {
     /// The body as UTF-16 (what snippets are built from, as from the index's stored text), made on first use:
     /// most documents of a batch match no query that asks for a snippet.
     private(set) lazy var snippetBody = SnippetBody(body)
+    /// The hit every match of this document starts from (id, title, source, date; no score, no snippet).
+    private(set) lazy var bareHit = SearchHit(
+        id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
     private var bodyStartsByPattern: [TermPattern: [Int32]] = [:]
 
     /// The positions where `pattern` starts in the body (not the title), ascending, from this document's analysis

@@ -23,6 +23,7 @@ struct StandingQueryRegistry {
     /// pair is then evaluated from this dense array and the memo, without touching the compiled query (at 10,000
     /// queries, loading it was a cache miss per evaluated pair).
     private var conjunctionBySlot: [PlainConjunction] = []
+    private var snippetSettingsBySlot: [CompiledStandingQuery.SnippetSettings] = []
     private var freeSlots: [Int32] = []
     private var slotOfID: [StandingQueryID: Int32] = [:]
     private var nextID: UInt64 = 1
@@ -99,12 +100,14 @@ struct StandingQueryRegistry {
             compiledBySlot[Int(slot)] = Unmanaged.passUnretained(compiled)
             idBySlot[Int(slot)] = id
             conjunctionBySlot[Int(slot)] = PlainConjunction(compiled)
+            snippetSettingsBySlot[Int(slot)] = compiled.snippetSettings
         } else {
             slot = Int32(slots.count)
             slots.append(Slot(compiled: compiled, keys: keys))
             compiledBySlot.append(Unmanaged.passUnretained(compiled))
             idBySlot.append(id)
             conjunctionBySlot.append(PlainConjunction(compiled))
+            snippetSettingsBySlot.append(compiled.snippetSettings)
             lastCandidate.append(-1)
             lastEvaluated.append(-1)
         }
@@ -246,21 +249,20 @@ struct StandingQueryRegistry {
         for pair in matched {
             let document = documents[Int(pair.document)]
             let compiled = compiledBySlot[Int(pair.slot)]!  // `slots` holds it; no retain per match
+            let settings = snippetSettingsBySlot[Int(pair.slot)]
             if document.role == .current {
-                let (hit, pending) = compiled._withUnsafeGuaranteedRef {
-                    $0.hit(for: document, index: pair.document, snippet: snippets, cache: &snippetCache)
-                }
+                let (hit, pending) = CompiledStandingQuery.hit(
+                    for: document, index: pair.document, settings: settings, snippet: snippets, compiled: compiled,
+                    cache: &snippetCache)
                 var match = StandingQueryMatch(
                     query: pair.id, change: document.change, kind: document.isUpdate ? .updated : .inserted, hit: hit)
                 match.pendingSnippet = pending
                 matches.append(match)
             } else if !currentMatched.contains(Int64(document.change) << 32 | Int64(pair.slot)) {
                 // The new version: it directly precedes the previous one.
-                let (hit, _) = compiled._withUnsafeGuaranteedRef {
-                    $0.hit(
-                        for: documents[Int(pair.document) - 1], index: pair.document - 1, snippet: nil,
-                        cache: &snippetCache)
-                }
+                let (hit, _) = CompiledStandingQuery.hit(
+                    for: documents[Int(pair.document) - 1], index: pair.document - 1, settings: settings, snippet: nil,
+                    compiled: compiled, cache: &snippetCache)
                 matches.append(
                     StandingQueryMatch(query: pair.id, change: document.change, kind: .stoppedMatching, hit: hit))
             }
