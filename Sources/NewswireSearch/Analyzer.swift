@@ -117,7 +117,10 @@ public final class ArticleAnalysis: Sendable {
     }
 
     /// Whether this is the analysis of `article`'s text.
-    func isAnalysis(of article: Article) -> Bool { article.title == title && article.body == body }
+    func isAnalysis(of article: Article) -> Bool { isAnalysis(title: article.title, body: article.body) }
+
+    /// Whether this is the analysis of `title` and `body` (an article's ``Article/body``, when the caller has it).
+    func isAnalysis(title: String, body: String) -> Bool { title == self.title && body == self.body }
 }
 
 /// A searchable term: one or more units at fixed relative positions (a word, a CJK run, or a quoted phrase).

@@ -113,10 +113,12 @@ final class BatchDocument {
         self.change = change
         self.role = role
         self.isUpdate = isUpdate
-        body = article.body
-        if let analysis, analysis.isAnalysis(of: article) {
+        let body = article.body  // joins the paragraphs: once, for the check and the document
+        if let analysis, analysis.isAnalysis(title: article.title, body: body) {
             (units, bodyBase) = (analysis.units, analysis.bodyBase)
+            self.body = analysis.body  // the same text; the joined copy is let go
         } else {
+            self.body = body
             (units, bodyBase) = Analyzer.document(title: article.title, body: body)
         }
         var keys: [UInt64] = []
