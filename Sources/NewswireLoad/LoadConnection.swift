@@ -7,7 +7,7 @@ import NewswireProtocol
 ///
 /// Request ids are slot numbers (`0..<pipeline`): a slot is reused only after its response arrived, and the
 /// server frees an id before answering, so ids never collide in flight.
-final class LoadConnectionHandler: ChannelInboundHandler {
+final class LoadConnectionHandler: LoadChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -36,7 +36,7 @@ final class LoadConnectionHandler: ChannelInboundHandler {
 
     private var context: ChannelHandlerContext?
     private var phase = Phase.connecting
-    private var cumulation = ByteBuffer()
+    private var received = ReceivedFrames()
     private var out = ByteBuffer()
     private var slots: [Slot] = []
     private var freeSlots: [Int] = []
@@ -91,30 +91,13 @@ final class LoadConnectionHandler: ChannelInboundHandler {
             return
         }
         phase = .handshaking
-        var buffer = context.channel.allocator.buffer(capacity: 128)
-        var encoder = FrameEncoder()
-        encoder.encode(.hello(hello), requestID: RequestID(0), into: &buffer)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(ReceivedFrames.hello(hello, allocator: context.channel.allocator)), promise: nil)
         context.fireChannelActive()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        fail("connection closed by the server")
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail("connection error: \(error)")
-        context.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
-        if cumulation.readableBytes == 0 {
-            cumulation = incoming
-        } else {
-            cumulation.writeBuffer(&incoming)
-        }
+        received.append(&incoming)
         parseFrames()
     }
 
@@ -165,43 +148,38 @@ final class LoadConnectionHandler: ChannelInboundHandler {
             parseRESPReplies()
             return
         }
-        while cumulation.readableBytes >= FrameHeader.length {
-            let base = cumulation.readerIndex
-            let length = Int(cumulation.getInteger(at: base + 8, endianness: .big, as: UInt32.self)!)
-            guard length <= maxFrameLength else {
+        loop: while true {
+            switch received.next(maxLength: maxFrameLength) {
+            case .incomplete:
+                break loop
+            case .oversized(let length):
                 fail("server sent a frame of \(length) bytes, above the \(maxFrameLength)-byte limit")
                 context?.close(promise: nil)
                 return
+            case .frame(let header):
+                handleFrame(
+                    flags: header.flags, opcode: header.opcode, requestID: header.requestID,
+                    payloadAt: header.payloadAt, length: header.length)
+                received.consume(header)
+                if phase == .finished && context == nil { return }
             }
-            guard cumulation.readableBytes >= FrameHeader.length + length else { break }
-            let flags = FrameFlags(rawValue: cumulation.getInteger(at: base + 1, as: UInt8.self)!)
-            let opcode = Opcode(rawValue: cumulation.getInteger(at: base + 2, endianness: .big, as: UInt16.self)!)
-            let requestID = cumulation.getInteger(at: base + 4, endianness: .big, as: UInt32.self)!
-            handleFrame(flags: flags, opcode: opcode, requestID: requestID, payloadAt: base + FrameHeader.length,
-                length: length)
-            cumulation.moveReaderIndex(to: base + FrameHeader.length + length)
-            if phase == .finished && context == nil { return }
         }
-        if cumulation.readableBytes == 0 {
-            cumulation.clear()
-        } else if cumulation.readerIndex > 1 << 16 {
-            cumulation.discardReadBytes()
-        }
+        received.compact()
     }
 
     /// Splits RESP replies to GET: `$<n>\r\n<n bytes>\r\n`, `$-1\r\n` (no such key) or `-<message>\r\n`.
     private func parseRESPReplies() {
-        while cumulation.readableBytes > 0 {
-            let base = cumulation.readerIndex
-            let view = cumulation.readableBytesView
+        while received.unread.readableBytes > 0 {
+            let base = received.unread.readerIndex
+            let view = received.unread.readableBytesView
             guard let lineEnd = view.firstIndex(of: UInt8(ascii: "\n")) else { break }
-            let kind = cumulation.getInteger(at: base, as: UInt8.self)!
+            let kind = received.unread.getInteger(at: base, as: UInt8.self)!
             let headerLength = lineEnd - base + 1
             var consumed = headerLength
             var failed: String?
             switch kind {
             case UInt8(ascii: "$"):
-                let digits = cumulation.getString(at: base + 1, length: max(0, headerLength - 3)) ?? ""
+                let digits = received.unread.getString(at: base + 1, length: max(0, headerLength - 3)) ?? ""
                 guard let length = Int(digits) else {
                     fail("malformed RESP reply header \(digits.debugDescription)")
                     context?.close(promise: nil)
@@ -210,7 +188,7 @@ final class LoadConnectionHandler: ChannelInboundHandler {
                 if length < 0 {
                     failed = "NOT_FOUND"
                 } else {
-                    guard cumulation.readableBytes >= headerLength + length + 2 else { return }
+                    guard received.unread.readableBytes >= headerLength + length + 2 else { return }
                     consumed = headerLength + length + 2
                 }
             case UInt8(ascii: "-"):
@@ -220,7 +198,7 @@ final class LoadConnectionHandler: ChannelInboundHandler {
                 context?.close(promise: nil)
                 return
             }
-            cumulation.moveReaderIndex(to: base + consumed)
+            received.unread.moveReaderIndex(to: base + consumed)
             guard phase == .running || phase == .ready, let slotIndex = respOrder.popFirst() else {
                 if phase == .running || phase == .ready { recorder.recordError("UNEXPECTED_RESPONSE") }
                 continue
@@ -238,11 +216,7 @@ final class LoadConnectionHandler: ChannelInboundHandler {
             }
             refill(now: now)
         }
-        if cumulation.readableBytes == 0 {
-            cumulation.clear()
-        } else if cumulation.readerIndex > 1 << 16 {
-            cumulation.discardReadBytes()
-        }
+        received.compact()
     }
 
     /// Frees the slot of an answered request (RESP or Newswire) for the next send; returns what it held.
@@ -255,7 +229,7 @@ final class LoadConnectionHandler: ChannelInboundHandler {
     }
 
     private func payload(at index: Int, length: Int) -> ByteBuffer {
-        cumulation.getSlice(at: index, length: length) ?? ByteBuffer()
+        received.unread.getSlice(at: index, length: length) ?? ByteBuffer()
     }
 
     private func handleFrame(flags: FrameFlags, opcode: Opcode, requestID: UInt32, payloadAt: Int, length: Int) {
@@ -286,7 +260,7 @@ final class LoadConnectionHandler: ChannelInboundHandler {
         if slot.measured {
             recorder.bytesReceived += FrameHeader.length + length
             if flags.contains(.compressed), length >= 4 {
-                let declared = Int(cumulation.getInteger(at: payloadAt, endianness: .big, as: UInt32.self)!)
+                let declared = Int(received.unread.getInteger(at: payloadAt, endianness: .big, as: UInt32.self)!)
                 recorder.bytesReceivedUncompressed += FrameHeader.length + declared
             } else {
                 recorder.bytesReceivedUncompressed += FrameHeader.length + length
@@ -434,7 +408,7 @@ final class LoadConnectionHandler: ChannelInboundHandler {
         finishedPromise.succeed()
     }
 
-    private func fail(_ message: String) {
+    func fail(_ message: String) {
         switch phase {
         case .connecting, .handshaking:
             failHandshake(message)

@@ -132,7 +132,7 @@ public final class WatchLoad: Sendable {
 }
 
 /// One connection's watches (see ``WatchLoad``). Request id `i + 1` is the watch of `queries[i]`.
-final class WatchLoadHandler: ChannelInboundHandler {
+final class WatchLoadHandler: LoadChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -150,7 +150,7 @@ final class WatchLoadHandler: ChannelInboundHandler {
     private let maxFrameLength = Int(ProtocolLimits.defaultMaxFrameLength)
 
     private var phase = Phase.connecting
-    private var cumulation = ByteBuffer()
+    private var received = ReceivedFrames()
     private var started: [Bool]
     private var startedCount = 0
     private var done: [Bool]
@@ -179,52 +179,31 @@ final class WatchLoadHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         phase = .handshaking
-        var buffer = context.channel.allocator.buffer(capacity: 128)
-        var encoder = FrameEncoder()
-        encoder.encode(.hello(hello), requestID: RequestID(0), into: &buffer)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(ReceivedFrames.hello(hello, allocator: context.channel.allocator)), promise: nil)
         context.fireChannelActive()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        fail("connection closed by the server")
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail("connection error: \(error)")
-        context.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
-        if cumulation.readableBytes == 0 {
-            cumulation = incoming
-        } else {
-            cumulation.writeBuffer(&incoming)
-        }
+        received.append(&incoming)
         let now = monotonicNanos()  // one stamp per read: the events in it arrived together
-        while cumulation.readableBytes >= FrameHeader.length, phase != .finished {
-            let base = cumulation.readerIndex
-            let length = Int(cumulation.getInteger(at: base + 8, endianness: .big, as: UInt32.self)!)
-            guard length <= maxFrameLength else {
+        loop: while phase != .finished {
+            switch received.next(maxLength: maxFrameLength) {
+            case .incomplete:
+                break loop
+            case .oversized(let length):
                 fail("server sent a frame of \(length) bytes, above the \(maxFrameLength)-byte limit")
                 context.close(promise: nil)
                 return
+            case .frame(let header):
+                let payload = received.payload(header)
+                received.consume(header)
+                frame(
+                    flags: header.flags, opcode: header.opcode, requestID: Int(header.requestID), payload: payload,
+                    now: now, context: context)
             }
-            guard cumulation.readableBytes >= FrameHeader.length + length else { break }
-            let flags = FrameFlags(rawValue: cumulation.getInteger(at: base + 1, as: UInt8.self)!)
-            let opcode = Opcode(rawValue: cumulation.getInteger(at: base + 2, endianness: .big, as: UInt16.self)!)
-            let requestID = Int(cumulation.getInteger(at: base + 4, endianness: .big, as: UInt32.self)!)
-            let payload = cumulation.getSlice(at: base + FrameHeader.length, length: length)!
-            cumulation.moveReaderIndex(to: base + FrameHeader.length + length)
-            frame(flags: flags, opcode: opcode, requestID: requestID, payload: payload, now: now, context: context)
         }
-        if cumulation.readableBytes == 0 {
-            cumulation.clear()
-        } else if cumulation.readerIndex > 1 << 16 {
-            cumulation.discardReadBytes()
-        }
+        received.compact()
     }
 
     private func frame(
@@ -306,7 +285,7 @@ final class WatchLoadHandler: ChannelInboundHandler {
         }
     }
 
-    private func fail(_ message: String) {
+    func fail(_ message: String) {
         guard phase != .finished else { return }
         let error = LoadConfigurationError(message)
         if phase != .watching { handshake.fail(error) }
