@@ -172,8 +172,11 @@ final class WatchHub: Sendable {
         var events: [QueuedWatchEvent] = []
         var deliveries: [(watch: Watch, event: Int)] = []
         state.withLockedValue { state in
-            // Back to the first matcher's query ids and the batch's change indexes, in commit order.
+            // Back to the first matcher's query ids and the batch's change indexes, in commit order. Each part's
+            // matches stay in their own array (parts cover consecutive changes): appending one to another copied
+            // every match, a retain and a release per string of its hit.
             var result = StandingQueryMatches(matches: [], deletions: [], evaluatedQueries: 0, evaluatedPairs: 0)
+            var matchLists: [[StandingQueryMatch]] = []
             for part in matchedAll.indices {
                 // Moved out, not copied: the usual batch is one part, whose matches are taken as they are.
                 guard var matched = matchedAll[part].take() else { continue }
@@ -191,11 +194,7 @@ final class WatchHub: Sendable {
                 if offset != 0 {
                     for m in matched.matches.indices { matched.matches[m].change += offset }
                 }
-                if result.matches.isEmpty {
-                    swap(&result.matches, &matched.matches)
-                } else {
-                    result.matches.append(contentsOf: matched.matches)
-                }
+                matchLists.append(matched.matches)
                 result.deletions += matched.deletions.map { $0 + offset }
                 result.evaluatedPairs += matched.evaluatedPairs
             }
@@ -238,57 +237,58 @@ final class WatchHub: Sendable {
                     }
                 }
             }
-            var index = 0
-            let matches = result.matches
             // One change's distinct events: by snippet (nil: none) and whether the article is included.
             var changeEvents: [EventKey: Int] = [:]
-            while index < matches.count {
-                // One change's matches at a time: an unknown-previous update goes out after them.
-                let change = matches[index].change
-                var end = index
-                matchedByChange = []
-                // Only an update with an unknown previous version (rare) asks which queries matched it.
-                let collect = !pending.isEmpty && pending.contains(change)
-                while end < matches.count, matches[end].change == change {
-                    if collect, matches[end].kind != .stoppedMatching { matchedByChange.insert(matches[end].query) }
-                    end += 1
-                }
-                deliverBroadcasts(before: change)
-                changeEvents.removeAll(keepingCapacity: true)
-                // Fields are read in place: copying a match or a committed change (an article's strings) for each
-                // delivery showed as retains and releases in the profile.
-                let position = changes[change].position
-                let hasArticle = changes[change].article != nil
-                for m in index..<end {
-                    guard let watch = state.watches[matches[m].query] else { continue }
-                    if matches[m].kind == .stoppedMatching {
-                        guard watch.reportUnmatched else { continue }
-                        let event = WatchEventMessage(position: position, kind: .unmatched, hit: matches[m].hit)
-                        events.append(QueuedWatchEvent(event))
+            for matches in matchLists {
+                var index = 0
+                while index < matches.count {
+                    // One change's matches at a time: an unknown-previous update goes out after them.
+                    let change = matches[index].change
+                    var end = index
+                    matchedByChange = []
+                    // Only an update with an unknown previous version (rare) asks which queries matched it.
+                    let collect = !pending.isEmpty && pending.contains(change)
+                    while end < matches.count, matches[end].change == change {
+                        if collect, matches[end].kind != .stoppedMatching { matchedByChange.insert(matches[end].query) }
+                        end += 1
+                    }
+                    deliverBroadcasts(before: change)
+                    changeEvents.removeAll(keepingCapacity: true)
+                    // Fields are read in place: copying a match or a committed change (an article's strings) for each
+                    // delivery showed as retains and releases in the profile.
+                    let position = changes[change].position
+                    let hasArticle = changes[change].article != nil
+                    for m in index..<end {
+                        guard let watch = state.watches[matches[m].query] else { continue }
+                        if matches[m].kind == .stoppedMatching {
+                            guard watch.reportUnmatched else { continue }
+                            let event = WatchEventMessage(position: position, kind: .unmatched, hit: matches[m].hit)
+                            events.append(QueuedWatchEvent(event))
+                            deliveries.append((watch, events.count - 1))
+                            continue
+                        }
+                        let includeArticle = watch.includeArticle && hasArticle
+                        let key = EventKey(snippet: matches[m].pendingSnippet?.sharingKey, includeArticle: includeArticle)
+                        // Matches of one change with the same snippet (or none) carry the same hit.
+                        if let shared = changeEvents[key] {
+                            deliveries.append((watch, shared))
+                            continue
+                        }
+                        var record: ArticleRecord?
+                        if includeArticle, let article = changes[change].article {
+                            record = records[change] ?? ArticleRecord(article)
+                            records[change] = record
+                        }
+                        let event = WatchEventMessage(
+                            position: position, kind: Self.kind(changes[change].kind), hit: matches[m].hit, record: record)
+                        events.append(QueuedWatchEvent(event, snippet: matches[m].pendingSnippet))
+                        changeEvents[key] = events.count - 1
                         deliveries.append((watch, events.count - 1))
-                        continue
                     }
-                    let includeArticle = watch.includeArticle && hasArticle
-                    let key = EventKey(snippet: matches[m].pendingSnippet?.sharingKey, includeArticle: includeArticle)
-                    // Matches of one change with the same snippet (or none) carry the same hit.
-                    if let shared = changeEvents[key] {
-                        deliveries.append((watch, shared))
-                        continue
-                    }
-                    var record: ArticleRecord?
-                    if includeArticle, let article = changes[change].article {
-                        record = records[change] ?? ArticleRecord(article)
-                        records[change] = record
-                    }
-                    let event = WatchEventMessage(
-                        position: position, kind: Self.kind(changes[change].kind), hit: matches[m].hit, record: record)
-                    events.append(QueuedWatchEvent(event, snippet: matches[m].pendingSnippet))
-                    changeEvents[key] = events.count - 1
-                    deliveries.append((watch, events.count - 1))
+                    currentChange = change
+                    deliverBroadcasts(before: change + 1)
+                    index = end
                 }
-                currentChange = change
-                deliverBroadcasts(before: change + 1)
-                index = end
             }
             deliverBroadcasts(before: Int.max)
         }
