@@ -115,46 +115,25 @@ public enum SnippetTiming: Sendable, Hashable {
 /// that need the same snippet (queries highlighting the same patterns at the same length: a popular topic is
 /// watched by many) share one pending snippet, built once by whichever caller asks first.
 public struct PendingSnippet: Sendable, Hashable {
-    /// Everything behind one reference: matches, events and the batch's cache pass pending snippets around, and
-    /// with the fields stored inline each copy retained the body, every pattern array and the start positions.
-    private let storage: Storage
-
-    private final class Storage: @unchecked Sendable {
-        let body: SnippetBody
-        let patterns: SnippetPatterns
-        let length: Int
-        let bodyStarts: [[Int32]]
-        /// Set once, under `lock`, by the first caller that builds it.
-        private let lock = NSLock()
-        private var result: (String, [HighlightRange])?
-
-        init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyStarts: [[Int32]]) {
-            self.body = body
-            self.patterns = patterns
-            self.length = length
-            self.bodyStarts = bodyStarts
-        }
-
-        var built: (String, [HighlightRange])? {
-            get { lock.withLock { result } }
-            set { lock.withLock { result = newValue } }
-        }
-    }
-
-    var body: SnippetBody { storage.body }
-    var patterns: SnippetPatterns { storage.patterns }
-    var length: Int { storage.length }
+    let body: SnippetBody
+    let patterns: SnippetPatterns
+    let length: Int
     /// Per pattern, the positions where it starts in the body, from the article's analysis: what the index's
     /// postings tell a SEARCH snippet (``SnippetBuilder/snippet(utf16:patterns:scratch:length:sameBody:mostDistinctPatterns:bodyMayHoldPatterns:)``),
     /// so that a hit whose patterns never meet within one window is not read to the end of its body to prove it.
-    var bodyStarts: [[Int32]] { storage.bodyStarts }
+    let bodyStarts: [[Int32]]
+    private let built: BuiltSnippet
 
     init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyStarts: [[Int32]]) {
-        storage = Storage(body: body, patterns: patterns, length: length, bodyStarts: bodyStarts)
+        self.body = body
+        self.patterns = patterns
+        self.length = length
+        self.bodyStarts = bodyStarts
+        built = BuiltSnippet()
     }
 
     /// The same for every match sharing this pending snippet (to build each shared snippet once).
-    public var sharingKey: ObjectIdentifier { ObjectIdentifier(storage) }
+    public var sharingKey: ObjectIdentifier { ObjectIdentifier(built) }
 
     /// Builds the snippet (the index's stored-text path, over the body's UTF-16 form), or returns it when a
     /// caller sharing this pending snippet already did.
@@ -164,14 +143,14 @@ public struct PendingSnippet: Sendable, Hashable {
     }
 
     private func build(scratch: inout SnippetScratch, sameBody: Bool) -> (snippet: String, highlights: [HighlightRange]) {
-        if let done = storage.built { return done }
+        if let done = built.value { return done }
         let made = body.units.withUnsafeBufferPointer { units in
             SnippetBuilder.snippet(
                 utf16: units, patterns: patterns, scratch: &scratch, length: length, sameBody: sameBody,
                 mostDistinctPatterns: { span in Self.mostDistinctPatterns(bodyStarts, span: span) },
                 bodyMayHoldPatterns: { bodyStarts.contains { !$0.isEmpty } })
         }
-        storage.built = made
+        built.value = made
         return made
     }
 
@@ -195,7 +174,7 @@ public struct PendingSnippet: Sendable, Hashable {
         var scratch = SnippetScratch()
         var previous: SnippetBody?
         for snippet in snippets {
-            if snippet.storage.built != nil { continue }
+            if snippet.built.value != nil { continue }
             _ = snippet.build(scratch: &scratch, sameBody: previous === snippet.body)
             previous = snippet.body
         }
@@ -209,6 +188,17 @@ public struct PendingSnippet: Sendable, Hashable {
         hasher.combine(ObjectIdentifier(body))
         hasher.combine(length)
         hasher.combine(patterns.patterns)
+    }
+}
+
+/// A pending snippet's result once built, shared by the matches that need it.
+private final class BuiltSnippet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: (String, [HighlightRange])?
+
+    var value: (String, [HighlightRange])? {
+        get { lock.withLock { result } }
+        set { lock.withLock { result = newValue } }
     }
 }
 
