@@ -23,6 +23,7 @@ struct StandingQueryRegistry {
     /// pair is then evaluated from this dense array and the memo, without touching the compiled query (at 10,000
     /// queries, loading it was a cache miss per evaluated pair).
     private var conjunctionBySlot: [PlainConjunction] = []
+    /// Per slot, what its matches need for their snippets: read per match without touching the compiled query.
     private var snippetSettingsBySlot: [CompiledStandingQuery.SnippetSettings] = []
     private var freeSlots: [Int32] = []
     private var slotOfID: [StandingQueryID: Int32] = [:]

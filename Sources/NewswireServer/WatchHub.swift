@@ -175,8 +175,9 @@ final class WatchHub: Sendable {
             // Back to the first matcher's query ids and the batch's change indexes, in commit order. Each part's
             // matches stay in their own array (parts cover consecutive changes): appending one to another copied
             // every match, a retain and a release per string of its hit.
-            var result = StandingQueryMatches(matches: [], deletions: [], evaluatedQueries: 0, evaluatedPairs: 0)
             var matchLists: [[StandingQueryMatch]] = []
+            var deletions: [Int] = []
+            var evaluatedPairs = 0
             for part in matchedAll.indices {
                 // Moved out, not copied: the usual batch is one part, whose matches are taken as they are.
                 guard var matched = matchedAll[part].take() else { continue }
@@ -195,17 +196,17 @@ final class WatchHub: Sendable {
                     for m in matched.matches.indices { matched.matches[m].change += offset }
                 }
                 matchLists.append(matched.matches)
-                result.deletions += matched.deletions.map { $0 + offset }
-                result.evaluatedPairs += matched.evaluatedPairs
+                deletions += matched.deletions.map { $0 + offset }
+                evaluatedPairs += matched.evaluatedPairs
             }
             state.batches += 1
             state.matchNanosTotal += took
             state.matchNanosMax = max(state.matchNanosMax, took)
             state.changesMatched += Int64(changes.count)
-            state.pairsEvaluated += Int64(result.evaluatedPairs)
+            state.pairsEvaluated += Int64(evaluatedPairs)
             // Changes to every watch (deletions; updates whose previous version is unknown, to watches asking
             // for `unmatched`), merged with the matches in commit order.
-            var broadcasts = result.deletions
+            var broadcasts = deletions
             for (index, change) in changes.enumerated() where change.kind == .updated && change.previous == nil {
                 broadcasts.append(index)
             }
