@@ -101,39 +101,13 @@ public enum LoadGenerator {
                     workload: workload, hello: hello, pipeline: pipeline, openLoop: openLoop,
                     handshakePromise: handshake, finishedPromise: finished), eventLoop: eventLoop)
         }.get()
-        let connectMillis = Int64(configuration.connectTimeout.components.seconds * 1000)
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.milliseconds(connectMillis))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(handlerBox.value)
-                }
-            }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
-        } catch {
-            handshake.fail(error)
-            finished.succeed()
-            throw LoadConfigurationError(
-                "cannot connect to \(configuration.host):\(configuration.port): \(error); is newswired running?")
-        }
-        let timeout = eventLoop.scheduleTask(in: .milliseconds(connectMillis)) {
-            handshake.fail(
-                LoadConfigurationError(
-                    "no WELCOME from \(configuration.host):\(configuration.port) within \(connectMillis) ms; "
-                        + "is it a Newswire server?"))
-            channel.close(promise: nil)
-        }
-        do {
-            try await handshake.futureResult.get()
-            timeout.cancel()
-        } catch {
-            timeout.cancel()
-            channel.close(promise: nil)
-            throw error
-        }
+        let channel = try await connectLoadChannel(
+            handlerBox, host: configuration.host, port: configuration.port, eventLoop: eventLoop,
+            timeoutMillis: Int64(configuration.connectTimeout.components.seconds * 1000), handshake: handshake,
+            connectFailed: { failure in
+                handshake.fail(failure)
+                finished.succeed()
+            })
         _ = index
         return Connected(channel: channel, eventLoop: eventLoop, handler: handlerBox, finished: finished.futureResult)
     }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import NewswireProtocol
 
 /// What a load connection has received: bytes accumulated across reads and split into frames in place (no copy,
@@ -96,4 +97,41 @@ extension LoadChannelHandler {
         fail("connection error: \(error)")
         context.close(promise: nil)
     }
+}
+
+/// Connects `handler` (a load connection's, bound to `eventLoop`) to `host:port` and waits until it completes
+/// `handshake` (its WELCOME); each step gives up after `timeoutMillis` with an error naming the address. When the
+/// TCP connection cannot be made, `connectFailed` gets the error first, to settle the handler's other promises.
+func connectLoadChannel<Handler: LoadChannelHandler>(
+    _ handler: NIOLoopBound<Handler>, host: String, port: Int, eventLoop: any EventLoop, timeoutMillis: Int64,
+    handshake: EventLoopPromise<Void>, connectFailed: (LoadConfigurationError) -> Void
+) async throws -> any Channel {
+    let bootstrap = ClientBootstrap(group: eventLoop)
+        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        .connectTimeout(.milliseconds(timeoutMillis))
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler.value) }
+        }
+    let channel: any Channel
+    do {
+        channel = try await bootstrap.connect(host: host, port: port).get()
+    } catch {
+        let failure = LoadConfigurationError("cannot connect to \(host):\(port): \(error); is newswired running?")
+        connectFailed(failure)
+        throw failure
+    }
+    let timeout = eventLoop.scheduleTask(in: .milliseconds(timeoutMillis)) {
+        handshake.fail(
+            LoadConfigurationError("no WELCOME from \(host):\(port) within \(timeoutMillis) ms; is it a Newswire server?"))
+        channel.close(promise: nil)
+    }
+    do {
+        try await handshake.futureResult.get()
+        timeout.cancel()
+    } catch {
+        timeout.cancel()
+        channel.close(promise: nil)
+        throw error
+    }
+    return channel
 }

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOPosix
 import NewswireModel
 import NewswireProtocol
 
@@ -107,26 +106,11 @@ public final class WatchLoad: Sendable {
                     hello: hello, watches: frames, queries: queries, fence: fence, handshake: handshake,
                     started: started, finished: finished), eventLoop: eventLoop)
         }.get()
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(10))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler.value) }
-            }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.connect(host: host, port: port).get()
-        } catch {
-            let failure = LoadConfigurationError("cannot connect to \(host):\(port): \(error); is newswired running?")
-            for promise in [handshake, started, finished] { promise.fail(failure) }
-            throw failure
-        }
-        do {
-            try await handshake.futureResult.get()
-        } catch {
-            channel.close(promise: nil)
-            throw error
-        }
+        let channel = try await connectLoadChannel(
+            handler, host: host, port: port, eventLoop: eventLoop, timeoutMillis: 10_000, handshake: handshake,
+            connectFailed: { failure in
+                for promise in [handshake, started, finished] { promise.fail(failure) }
+            })
         return Connected(channel: channel, handler: handler, started: started.futureResult, finished: finished.futureResult)
     }
 }
