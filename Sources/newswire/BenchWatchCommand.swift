@@ -149,8 +149,8 @@ struct BenchWatchCommand: AsyncParsableCommand {
 
         // The writer.
         let acknowledged = NIOLockedAcks()
-        let ingestStarted = ContinuousClock.now
-        let ingestStartedNanos = WatchLoad.now()
+        // One clock for the ingest, the acknowledgements and the arrivals.
+        let ingestStarted = WatchLoad.now()
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             func launch() {
@@ -172,17 +172,17 @@ struct BenchWatchCommand: AsyncParsableCommand {
                 if next < writes.count { launch() }
             }
         }
-        let ingest = ContinuousClock.now - ingestStarted
+        let ingest = Duration.nanoseconds(Int64(WatchLoad.now() - ingestStarted))
         _ = try await writer.put([Article(id: fence, title: "fence", paragraphs: ["fence"])])
         _ = try await writer.delete(ids: [fence])
         var latencies: [Double] = []
-        var lastArrival = ingestStartedNanos
+        var lastArrival = ingestStarted
         for arrival in try await watching.arrivals() {
             lastArrival = max(lastArrival, arrival.nanos)
             guard let acked = acknowledged.time(of: arrival.id) else { continue }
             latencies.append(Double(arrival.nanos &- min(arrival.nanos, acked)) / 1e6)
         }
-        let delivered = Duration.nanoseconds(Int64(lastArrival - ingestStartedNanos))
+        let delivered = Duration.nanoseconds(Int64(lastArrival - ingestStarted))
         let serverAfter = try await writer.stats()
         await watching.close()
         await writer.shutdown()
