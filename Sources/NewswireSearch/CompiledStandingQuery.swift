@@ -229,7 +229,7 @@ final class CompiledStandingQuery {
             let patterns = compiled._withUnsafeGuaranteedRef { $0.snippetPatterns }
             pending = PendingSnippet(
                 body: document.snippetBody, patterns: patterns, length: settings.length,
-                bodyStarts: patterns.patterns.map { document.bodyStarts(of: $0) })
+                bodyOccurrences: patterns.patterns.map { document.bodyOccurrences(of: $0) })
             cache[key] = pending
         }
         switch timing {

@@ -45,6 +45,14 @@ enum MatchKey {
     }
 }
 
+/// An occurrence of a pattern in an article's body: the position of its first unit, and the normalised scalars it
+/// spans (`[start, end)`, offsets into the body's normalised text).
+struct BodyOccurrence: Sendable, Hashable {
+    var position: Int32
+    var start: Int32
+    var end: Int32
+}
+
 /// One analysed article version of a batch.
 final class BatchDocument {
     enum Role { case current, previous }
@@ -77,20 +85,21 @@ final class BatchDocument {
     /// The hit every match of this document starts from (id, title, source, date; no score, no snippet).
     private(set) lazy var bareHit = SearchHit(
         id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
-    private var bodyStartsByPattern: [TermPattern: [Int32]] = [:]
+    private var bodyOccurrencesByPattern: [TermPattern: [BodyOccurrence]] = [:]
 
-    /// The positions where `pattern` starts in the body (not the title), ascending, from this document's analysis
-    /// (the index's): what a snippet of the body needs to know of where its patterns can meet
-    /// (``PendingSnippet``), looked up once per pattern.
-    func bodyStarts(of pattern: TermPattern) -> [Int32] {
-        if let known = bodyStartsByPattern[pattern] { return known }
-        var starts: [Int32] = []
-        forEachMatch(of: pattern, startingIn: titleUnitCount..<units.count) { start, _ in
-            starts.append(units[start].position)
+    /// Where `pattern` occurs in the body (not the title), in text order, from this document's analysis (the
+    /// index's): all a snippet of the body needs to know of its patterns (``PendingSnippet``), looked up once per
+    /// pattern.
+    func bodyOccurrences(of pattern: TermPattern) -> [BodyOccurrence] {
+        if let known = bodyOccurrencesByPattern[pattern] { return known }
+        var occurrences: [BodyOccurrence] = []
+        forEachMatch(of: pattern, startingIn: titleUnitCount..<units.count) { start, end in
+            occurrences.append(
+                BodyOccurrence(position: units[start].position, start: units[start].start, end: units[end].end))
             return true
         }
-        bodyStartsByPattern[pattern] = starts
-        return starts
+        bodyOccurrencesByPattern[pattern] = occurrences
+        return occurrences
     }
 
     /// Calls `visit` with the first and last unit of each occurrence of `pattern` that starts at a unit in

@@ -118,17 +118,19 @@ public struct PendingSnippet: Sendable, Hashable {
     let body: SnippetBody
     let patterns: SnippetPatterns
     let length: Int
-    /// Per pattern, the positions where it starts in the body, from the article's analysis: what the index's
-    /// postings tell a SEARCH snippet (``SnippetBuilder/snippet(utf16:patterns:scratch:length:sameBody:mostDistinctPatterns:bodyMayHoldPatterns:)``),
+    /// Per pattern, where it occurs in the body, from the article's analysis. In a body that normalises one code
+    /// unit to one scalar (most news text), these are the occurrences the snippet is placed over, so the body is
+    /// not read again to find them; otherwise they tell the stored-text path what the index's postings tell a
+    /// SEARCH snippet (``SnippetBuilder/snippet(utf16:patterns:scratch:length:sameBody:mostDistinctPatterns:bodyMayHoldPatterns:)``),
     /// so that a hit whose patterns never meet within one window is not read to the end of its body to prove it.
-    let bodyStarts: [[Int32]]
+    let bodyOccurrences: [[BodyOccurrence]]
     private let built: BuiltSnippet
 
-    init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyStarts: [[Int32]]) {
+    init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyOccurrences: [[BodyOccurrence]]) {
         self.body = body
         self.patterns = patterns
         self.length = length
-        self.bodyStarts = bodyStarts
+        self.bodyOccurrences = bodyOccurrences
         built = BuiltSnippet()
     }
 
@@ -145,23 +147,62 @@ public struct PendingSnippet: Sendable, Hashable {
     private func build(scratch: inout SnippetScratch, sameBody: Bool) -> (snippet: String, highlights: [HighlightRange]) {
         if let done = built.value { return done }
         let made = body.units.withUnsafeBufferPointer { units in
-            SnippetBuilder.snippet(
+            if body.normalisesOneToOne {
+                return SnippetBuilder.snippet(
+                    utf16: units, occurrences: Self.occurrences(bodyOccurrences), patternCount: patterns.patterns.count,
+                    length: length)
+            }
+            return SnippetBuilder.snippet(
                 utf16: units, patterns: patterns, scratch: &scratch, length: length, sameBody: sameBody,
-                mostDistinctPatterns: { span in Self.mostDistinctPatterns(bodyStarts, span: span) },
-                bodyMayHoldPatterns: { bodyStarts.contains { !$0.isEmpty } })
+                mostDistinctPatterns: { span in Self.mostDistinctPatterns(bodyOccurrences, span: span) },
+                bodyMayHoldPatterns: { bodyOccurrences.contains { !$0.isEmpty } })
         }
         built.value = made
         return made
     }
 
-    /// The most distinct patterns that start within `span` positions of one another (`starts[p]`: pattern `p`'s
-    /// start positions, ascending), as ``Segment/mostDistinctPatterns(in:terms:span:)`` counts them from postings.
-    static func mostDistinctPatterns(_ starts: [[Int32]], span: Int) -> Int {
-        let present = starts.indices.filter { !starts[$0].isEmpty }
+    /// The occurrences as the reference path finds them, in a body whose normalised offsets are its code unit
+    /// offsets: by start, then by pattern, at most ``SnippetBuilder/maxOccurrences`` (each pattern's list is in
+    /// text order already; merged a head at a time, as a query has few patterns).
+    static func occurrences(_ byPattern: [[BodyOccurrence]]) -> [SnippetBuilder.Occurrence] {
+        var merged: [SnippetBuilder.Occurrence] = []
+        let present = byPattern.indices.filter { !byPattern[$0].isEmpty }
+        guard let first = present.first else { return merged }
+        merged.reserveCapacity(min(byPattern.reduce(0) { $0 + $1.count }, SnippetBuilder.maxOccurrences))
+        if present.count == 1 {
+            for occurrence in byPattern[first].prefix(SnippetBuilder.maxOccurrences) {
+                merged.append((Int(occurrence.start)..<Int(occurrence.end), first))
+            }
+            return merged
+        }
+        var next = [Int](repeating: 0, count: byPattern.count)
+        while merged.count < SnippetBuilder.maxOccurrences {
+            var best = -1
+            var bestStart = Int32.max
+            for p in present where next[p] < byPattern[p].count {
+                let start = byPattern[p][next[p]].start
+                if start < bestStart {  // strictly: on a tie the lower pattern index goes first
+                    best = p
+                    bestStart = start
+                }
+            }
+            guard best >= 0 else { break }
+            let occurrence = byPattern[best][next[best]]
+            merged.append((Int(occurrence.start)..<Int(occurrence.end), best))
+            next[best] += 1
+        }
+        return merged
+    }
+
+    /// The most distinct patterns that start within `span` positions of one another (`occurrences[p]`: pattern
+    /// `p`'s occurrences, in text order), as ``Segment/mostDistinctPatterns(in:terms:span:)`` counts them from
+    /// postings.
+    static func mostDistinctPatterns(_ occurrences: [[BodyOccurrence]], span: Int) -> Int {
+        let present = occurrences.indices.filter { !occurrences[$0].isEmpty }
         if present.count <= 1 { return present.count }
         var merged: [(position: Int32, pattern: Int)] = []
-        for p in present { merged += starts[p].map { ($0, p) } }
-        return mostDistinctPatternsWithin(span: span, starts: &merged, patternCount: starts.count)
+        for p in present { merged += occurrences[p].map { ($0.position, p) } }
+        return mostDistinctPatternsWithin(span: span, starts: &merged, patternCount: occurrences.count)
     }
 
     /// The same for the pending snippets of one article version (see ``buildAll(_:)``).
@@ -205,6 +246,10 @@ private final class BuiltSnippet: @unchecked Sendable {
 /// An article body as UTF-16, shared by the pending snippets of every query the article matched.
 final class SnippetBody: Sendable {
     let units: [UInt16]
+    /// Whether every code unit normalises to exactly one scalar (``SnippetScratch/normalisesOneToOne(_:)``): then
+    /// the analysis's normalised offsets are code unit offsets, and a snippet is placed from the analysis alone.
+    let normalisesOneToOne: Bool
+
     init(_ body: String) {
         // Scalar by scalar: `Array(body.utf16)` first counts the UTF-16 view of a native (UTF-8) string, which
         // builds its breadcrumbs index, and that showed in the live-query profile (one body per matched article).
@@ -225,6 +270,7 @@ final class SnippetBody: Sendable {
             }
             initialized = i
         }
+        normalisesOneToOne = units.withUnsafeBufferPointer { SnippetScratch.normalisesOneToOne($0) }
     }
 }
 

@@ -443,7 +443,8 @@ import Testing
                 let inside = starts.filter { $0.contains { $0 >= anchor && Int($0) - Int(anchor) <= span } }.count
                 expected = max(expected, inside)
             }
-            #expect(PendingSnippet.mostDistinctPatterns(starts, span: span) == expected, "\(starts) span \(span)")
+            let occurrences = starts.map { $0.map { BodyOccurrence(position: $0, start: 0, end: 0) } }
+            #expect(PendingSnippet.mostDistinctPatterns(occurrences, span: span) == expected, "\(starts) span \(span)")
         }
     }
 
@@ -474,6 +475,52 @@ import Testing
         #expect(result.matches.count > 60, "only \(result.matches.count) matches")
         // One at a time too (each article's snippets built on their own).
         for article in articles { _ = try Self.checkBatch(matcher, [.inserted(article)], registered) }
+    }
+
+    /// In a body that normalises one code unit to one scalar, a snippet is placed over the occurrences the
+    /// article's analysis found, and must be SEARCH's: patterns starting at the same character (the lower pattern
+    /// first), more occurrences than a window is placed over, line breaks, fullwidth letters. Bodies with a
+    /// combining mark or an astral character take the stored-text path, and must be SEARCH's too.
+    @Test func snippetsPlacedFromTheAnalysisAreSearchs() throws {
+        let many = String(repeating: "新疆棉花，四川。", count: 200)
+        let articles = [
+            Article(id: "many", title: "棉花", paragraphs: [many, "新疆四川棉花"]),
+            Article(id: "same", title: "四川", paragraphs: ["今年新疆棉花丰收。", "四川新疆\n新疆棉花 hong kong"]),
+            Article(id: "wide", title: "四川", paragraphs: ["ＨＯＮＧ ＫＯＮＧ 与新疆，四川。"]),
+            Article(id: "mark", title: "四川", paragraphs: ["Cafe\u{301} 新疆棉花，四川 hong kong"]),
+            Article(id: "astral", title: "四川", paragraphs: ["𠀀𠀁 新疆棉花，四川 hong kong"]),
+        ]
+        let texts = ["新疆 新疆棉花", "新疆棉花 新疆", "棉花 四川", "四川 OR 新疆", "hong 新疆", "\"hong kong\" 四川", "title:棉花"]
+        let matcher = StandingQueryMatcher()
+        var registered: [StandingQueryID: StandingQuery] = [:]
+        for text in texts {
+            for length in [10, 40, 120] {
+                let query = StandingQuery(text: text, snippetLength: length)
+                registered[try matcher.register(query)] = query
+            }
+        }
+        let result = try Self.checkBatch(matcher, articles.map { .inserted($0) }, registered)
+        #expect(result.matches.count > 60, "only \(result.matches.count) matches")
+        let deferred = matcher.match(articles.map { .inserted($0) }, snippets: .deferred).matches
+        // Both paths taken: three bodies placed from the analysis, two read again.
+        let oneToOne = Dictionary(grouping: deferred.compactMap(\.pendingSnippet)) { $0.body.normalisesOneToOne }
+        #expect(Set(oneToOne[true, default: []].map(\.body.units.count)).count == 3, "many, same and wide")
+        #expect(Set(oneToOne[false, default: []].map(\.body.units.count)).count == 2, "mark and astral")
+    }
+
+    /// Each pattern's occurrences merged as the reference path lists them: by start, the lower pattern first on a
+    /// tie, at most the window's cap.
+    @Test func analysisOccurrencesMergeInTextOrder() {
+        func occurrences(_ starts: [Int32]) -> [BodyOccurrence] {
+            starts.map { BodyOccurrence(position: $0, start: $0, end: $0 + 2) }
+        }
+        let merged = PendingSnippet.occurrences([occurrences([3, 9]), [], occurrences([1, 3, 12])])
+        #expect(merged.map(\.range) == [1..<3, 3..<5, 3..<5, 9..<11, 12..<14])
+        #expect(merged.map(\.pattern) == [2, 0, 2, 0, 2])
+        let capped = PendingSnippet.occurrences([occurrences((0..<300).map { $0 * 4 }), occurrences([2])])
+        #expect(capped.count == SnippetBuilder.maxOccurrences)
+        #expect(capped.prefix(3).map(\.pattern) == [0, 1, 0] && capped.last?.range == 1016..<1018)
+        #expect(PendingSnippet.occurrences([[], []]).isEmpty)
     }
 
     @Test(.enabled(if: Fixtures.corpusAvailable, "../shared/corpus/zh-news.jsonl is absent"))
