@@ -115,27 +115,26 @@ public enum SnippetTiming: Sendable, Hashable {
 /// that need the same snippet (queries highlighting the same patterns at the same length: a popular topic is
 /// watched by many) share one pending snippet, built once by whichever caller asks first.
 public struct PendingSnippet: Sendable, Hashable {
-    let body: SnippetBody
-    let patterns: SnippetPatterns
-    let length: Int
+    /// Everything behind one reference: matches, events and the batch's cache pass pending snippets around, and
+    /// with the fields stored inline each copy retained the body, every pattern array and the occurrences.
+    private let storage: PendingSnippetStorage
+
+    var body: SnippetBody { storage.body }
+    var patterns: SnippetPatterns { storage.patterns }
+    var length: Int { storage.length }
     /// Per pattern, where it occurs in the body, from the article's analysis. In a body that normalises one code
     /// unit to one scalar (most news text), these are the occurrences the snippet is placed over, so the body is
     /// not read again to find them; otherwise they tell the stored-text path what the index's postings tell a
     /// SEARCH snippet (``SnippetBuilder/snippet(utf16:patterns:scratch:length:sameBody:mostDistinctPatterns:bodyMayHoldPatterns:)``),
     /// so that a hit whose patterns never meet within one window is not read to the end of its body to prove it.
-    let bodyOccurrences: [[BodyOccurrence]]
-    private let built: BuiltSnippet
+    var bodyOccurrences: [[BodyOccurrence]] { storage.bodyOccurrences }
 
     init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyOccurrences: [[BodyOccurrence]]) {
-        self.body = body
-        self.patterns = patterns
-        self.length = length
-        self.bodyOccurrences = bodyOccurrences
-        built = BuiltSnippet()
+        storage = PendingSnippetStorage(body: body, patterns: patterns, length: length, bodyOccurrences: bodyOccurrences)
     }
 
     /// The same for every match sharing this pending snippet (to build each shared snippet once).
-    public var sharingKey: ObjectIdentifier { ObjectIdentifier(built) }
+    public var sharingKey: ObjectIdentifier { ObjectIdentifier(storage) }
 
     /// Builds the snippet (the index's stored-text path, over the body's UTF-16 form), or returns it when a
     /// caller sharing this pending snippet already did.
@@ -145,7 +144,7 @@ public struct PendingSnippet: Sendable, Hashable {
     }
 
     private func build(scratch: inout SnippetScratch, sameBody: Bool) -> (snippet: String, highlights: [HighlightRange]) {
-        if let done = built.value { return done }
+        if let done = storage.built { return done }
         let made = body.units.withUnsafeBufferPointer { units in
             if body.normalisesOneToOne {
                 return SnippetBuilder.snippet(
@@ -157,7 +156,7 @@ public struct PendingSnippet: Sendable, Hashable {
                 mostDistinctPatterns: { span in Self.mostDistinctPatterns(bodyOccurrences, span: span) },
                 bodyMayHoldPatterns: { bodyOccurrences.contains { !$0.isEmpty } })
         }
-        built.value = made
+        storage.built = made
         return made
     }
 
@@ -215,7 +214,7 @@ public struct PendingSnippet: Sendable, Hashable {
         var scratch = SnippetScratch()
         var previous: SnippetBody?
         for snippet in snippets {
-            if snippet.built.value != nil { continue }
+            if snippet.storage.built != nil { continue }
             _ = snippet.build(scratch: &scratch, sameBody: previous === snippet.body)
             previous = snippet.body
         }
@@ -232,12 +231,24 @@ public struct PendingSnippet: Sendable, Hashable {
     }
 }
 
-/// A pending snippet's result once built, shared by the matches that need it.
-private final class BuiltSnippet: @unchecked Sendable {
+/// A pending snippet's fields, and its result once built (shared by the matches that need it).
+private final class PendingSnippetStorage: @unchecked Sendable {
+    let body: SnippetBody
+    let patterns: SnippetPatterns
+    let length: Int
+    let bodyOccurrences: [[BodyOccurrence]]
+    /// Set once, under `lock`, by the first caller that builds it.
     private let lock = NSLock()
     private var result: (String, [HighlightRange])?
 
-    var value: (String, [HighlightRange])? {
+    init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyOccurrences: [[BodyOccurrence]]) {
+        self.body = body
+        self.patterns = patterns
+        self.length = length
+        self.bodyOccurrences = bodyOccurrences
+    }
+
+    var built: (String, [HighlightRange])? {
         get { lock.withLock { result } }
         set { lock.withLock { result = newValue } }
     }
