@@ -41,9 +41,10 @@ struct StandingQueryRegistry {
     private var termCounts = [UInt32](repeating: 0, count: 1 << countBits)
     private static let countBits = 18
     /// Every article is counted until this many were seen (by default the re-indexes at 64, 512 and 4,096
-    /// articles), then one in ``countSampling``.
+    /// articles), then one in ``countSampling``: the next re-index is at 32,768 articles, and ranking terms by
+    /// rarity needs only the common ones counted well (a term in 1% of articles is still seen about ten times).
     private let fullyCountedArticles: Int
-    private static let countSampling = 8
+    private static let countSampling = 32
 
     init(fullyCountedArticles: Int = 4_096) {
         self.fullyCountedArticles = fullyCountedArticles
