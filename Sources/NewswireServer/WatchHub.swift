@@ -299,7 +299,9 @@ final class WatchHub: Sendable {
             // One instant for the batch's offers; each event is then passed as it lies in `events`, not copied.
             let offered = ContinuousClock.now
             for index in events.indices { events[index].offered = offered }
-            for (watch, index) in deliveries where state.watches[watch.queryID] === watch {
+            // A watch unregistered since the plan was made ignores what is offered to it (``Watch/unregistered()``):
+            // looking each one up again here was most of this loop's time at 10,000 watches.
+            for (watch, index) in deliveries {
                 deliver(events[index], payload: payloads[index], to: watch, &state)
             }
             if let last = changes.last?.position { state.distributed = max(state.distributed, last) }
@@ -426,7 +428,7 @@ final class WatchHub: Sendable {
     }
 
     private func unregister(_ id: StandingQueryID, _ state: inout State) {
-        state.watches[id] = nil
+        state.watches.removeValue(forKey: id)?.unregistered()
         if state.watches.isEmpty { engine.keepAnalysesForObservers(false) }
         for (part, partID) in (state.allIDs.removeValue(forKey: id) ?? [id]).enumerated() {
             matchers[part].unregister(partID)
@@ -515,6 +517,8 @@ final class Watch: Sendable {
         var sink: WatchSink?
         /// Position of the last event the hub queued on the connection itself.
         var lastSentDirectly: UInt64 = 0
+        /// The hub no longer holds it (its stream ended, or it was cut off): offers are ignored.
+        var unregistered = false
     }
 
     let queryID: StandingQueryID
@@ -538,6 +542,7 @@ final class Watch: Sendable {
     func offer(_ event: QueuedWatchEvent, payload: ByteBuffer) -> Offer {
         guard event.message.position > after else { return .ignored }
         let (result, waiter): (Offer, CheckedContinuation<Next, Never>?) = state.withLockedValue { state in
+            if state.unregistered { return (.ignored, nil) }
             guard state.end == nil else { return (.dropped, nil) }
             // Nothing waits before it and the connection has room: queued at once, with no task switch (the
             // stream's task stays parked until the connection is full or the watch ends).
@@ -565,6 +570,11 @@ final class Watch: Sendable {
         }
         waiter?.resume(returning: .event(event))
         return result
+    }
+
+    /// The hub let go of this watch (called under the hub lock): events it planned for it before are ignored.
+    func unregistered() {
+        state.withLockedValue { $0.unregistered = true }
     }
 
     /// The stream's task has replayed what it had to and sends live events from now on: the hub may queue
@@ -629,11 +639,15 @@ struct WatchSink: Sendable {
     let requestID: RequestID
 }
 
-/// An event waiting for a watch's stream task. Its snippet, when the query asks for one, is built there (on the
-/// cooperative pool, side by side with other watches') rather than on the hub's matching thread.
-struct QueuedWatchEvent: Sendable {
-    var message: WatchEventMessage
-    var snippet: PendingSnippet?
+/// An event for the watches it concerns: its message, and its snippet when the query asks for one (built by the
+/// hub before the event is offered; a stream task builds one still pending). One reference however many watches
+/// it goes to: as a value, each delivery and each buffered copy retained every string of its hit.
+///
+/// `@unchecked Sendable`: `offered` is set by the hub under its lock before the event is offered to any watch, and
+/// only read after a watch's lock handed it over.
+final class QueuedWatchEvent: @unchecked Sendable {
+    let message: WatchEventMessage
+    let snippet: PendingSnippet?
     /// When the hub offered it (for STATS `watches.lag.streamed`).
     var offered: ContinuousClock.Instant
 
