@@ -1,3 +1,4 @@
+import Foundation
 import NewswireModel
 
 /// One indexing unit: a CJK character or a word, with its position.
@@ -117,10 +118,37 @@ public final class ArticleAnalysis: Sendable {
     }
 
     /// Whether this is the analysis of `article`'s text.
-    func isAnalysis(of article: Article) -> Bool { isAnalysis(title: article.title, body: article.body) }
+    func isAnalysis(of article: Article) -> Bool { isAnalysis(title: article.title, paragraphs: article.paragraphs) }
 
     /// Whether this is the analysis of `title` and `body` (an article's ``Article/body``, when the caller has it).
     func isAnalysis(title: String, body: String) -> Bool { title == self.title && body == self.body }
+
+    /// Whether this is the analysis of `title` and of `paragraphs` as ``Article/body`` joins them. The body is
+    /// compared paragraph by paragraph in place: joining them first copied every article's body once more for
+    /// a live-query batch. Byte equality, stricter than `==` (canonical equivalence): an analysis it turns down
+    /// is only made again.
+    func isAnalysis(title: String, paragraphs: [String]) -> Bool {
+        guard title == self.title else { return false }
+        let inPlace = body.utf8.withContiguousStorageIfAvailable { whole -> Bool? in
+            var offset = 0
+            for (k, paragraph) in paragraphs.enumerated() {
+                if k > 0 {
+                    guard offset < whole.count, whole[offset] == 0x0A else { return false }
+                    offset += 1
+                }
+                let same = paragraph.utf8.withContiguousStorageIfAvailable { part -> Bool in
+                    offset + part.count <= whole.count
+                        && (part.isEmpty || memcmp(whole.baseAddress! + offset, part.baseAddress!, part.count) == 0)
+                }
+                guard let same else { return nil }
+                guard same else { return false }
+                offset += paragraph.utf8.count
+            }
+            return offset == whole.count
+        }
+        if let inPlace = inPlace ?? nil { return inPlace }
+        return isAnalysis(title: title, body: paragraphs.joined(separator: "\n"))
+    }
 }
 
 /// A searchable term: one or more units at fixed relative positions (a word, a CJK run, or a quoted phrase).

@@ -122,11 +122,11 @@ final class BatchDocument {
         self.change = change
         self.role = role
         self.isUpdate = isUpdate
-        let body = article.body  // joins the paragraphs: once, for the check and the document
-        if let analysis, analysis.isAnalysis(title: article.title, body: body) {
+        if let analysis, analysis.isAnalysis(title: article.title, paragraphs: article.paragraphs) {
             (units, bodyBase) = (analysis.units, analysis.bodyBase)
-            self.body = analysis.body  // the same text; the joined copy is let go
+            self.body = analysis.body  // the same text, without joining the paragraphs again
         } else {
+            let body = article.body
             self.body = body
             (units, bodyBase) = Analyzer.document(title: article.title, body: body)
         }

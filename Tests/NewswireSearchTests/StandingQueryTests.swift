@@ -508,6 +508,24 @@ import Testing
         #expect(Set(oneToOne[false, default: []].map(\.body.units.count)).count == 2, "mark and astral")
     }
 
+    /// An analysis is used only for the text it was made from: the body compared with the paragraphs joined by
+    /// line feeds, in place.
+    @Test func analysisIsRecognisedByItsParagraphs() {
+        let (units, bodyBase) = Analyzer.document(title: "标题", body: "第一段\n第二段")
+        let analysis = ArticleAnalysis(title: "标题", body: "第一段\n第二段", units: units, bodyBase: bodyBase)
+        #expect(analysis.isAnalysis(title: "标题", paragraphs: ["第一段", "第二段"]))
+        #expect(analysis.isAnalysis(title: "标题", paragraphs: ["第一段\n第二段"]))
+        #expect(!analysis.isAnalysis(title: "标题", paragraphs: ["第一段", "第二"]))
+        #expect(!analysis.isAnalysis(title: "标题", paragraphs: ["第一段", "第二段", ""]))
+        #expect(!analysis.isAnalysis(title: "标题", paragraphs: ["第一", "段第二段"]))
+        #expect(!analysis.isAnalysis(title: "标题", paragraphs: ["第一段", "第二段落"]))
+        #expect(!analysis.isAnalysis(title: "题", paragraphs: ["第一段", "第二段"]))
+        #expect(!analysis.isAnalysis(title: "标题", paragraphs: []))
+        let empty = ArticleAnalysis(title: "", body: "", units: [], bodyBase: 16)
+        #expect(empty.isAnalysis(title: "", paragraphs: []) && empty.isAnalysis(title: "", paragraphs: [""]))
+        #expect(!empty.isAnalysis(title: "", paragraphs: ["", ""]))
+    }
+
     /// Each pattern's occurrences merged as the reference path lists them: by start, the lower pattern first on a
     /// tie, at most the window's cap.
     @Test func analysisOccurrencesMergeInTextOrder() {
