@@ -217,20 +217,15 @@ final class CompiledStandingQuery {
     /// watched by many): built once. `compiled` is this query, read only for a snippet the cache lacks.
     static func hit(
         for document: BatchDocument, index: Int32, settings: SnippetSettings, snippet timing: SnippetTiming?,
-        compiled: Unmanaged<CompiledStandingQuery>, cache: inout [SnippetKey: PendingSnippet]
+        compiled: Unmanaged<CompiledStandingQuery>, cache: inout SnippetCache
     ) -> (SearchHit, PendingSnippet?) {
         var hit = document.bareHit
         guard let timing, settings.included else { return (hit, nil) }
-        let key = SnippetKey(document: index, patterns: settings.patterns, length: settings.length)
-        let pending: PendingSnippet
-        if let shared = cache[key] {
-            pending = shared
-        } else {
+        let pending = cache.snippet(document: index, patterns: settings.patterns, length: settings.length) {
             let patterns = compiled._withUnsafeGuaranteedRef { $0.snippetPatterns }
-            pending = PendingSnippet(
+            return PendingSnippet(
                 body: document.snippetBody, patterns: patterns, length: settings.length,
                 bodyOccurrences: patterns.patterns.map { document.bodyOccurrences(of: $0) })
-            cache[key] = pending
         }
         switch timing {
         case .deferred:
@@ -241,10 +236,24 @@ final class CompiledStandingQuery {
         }
     }
 
-    struct SnippetKey: Hashable {
-        var document: Int32
-        /// ``snippetPatternNumber``: the same number is the same patterns.
-        var patterns: Int32
-        var length: Int
+    /// The pending snippets of the document whose matches are being made, by pattern set and length. Matches come
+    /// document by document, and a document has a few distinct snippets: a short list looked through costs less
+    /// than a dictionary of the whole batch's snippets (hashing, growing, cache misses).
+    struct SnippetCache {
+        private var document: Int32 = -1
+        private var snippets: [(patterns: Int32, length: Int, snippet: PendingSnippet)] = []
+
+        mutating func snippet(
+            document: Int32, patterns: Int32, length: Int, make: () -> PendingSnippet
+        ) -> PendingSnippet {
+            if document != self.document {
+                self.document = document
+                snippets.removeAll(keepingCapacity: true)
+            }
+            for entry in snippets where entry.patterns == patterns && entry.length == length { return entry.snippet }
+            let made = make()
+            snippets.append((patterns, length, made))
+            return made
+        }
     }
 }

@@ -264,24 +264,37 @@ final class SnippetBody: Sendable {
     init(_ body: String) {
         // Scalar by scalar: `Array(body.utf16)` first counts the UTF-16 view of a native (UTF-8) string, which
         // builds its breadcrumbs index, and that showed in the live-query profile (one body per matched article).
-        var count = 0
-        for scalar in body.unicodeScalars { count += scalar.value < 0x10000 ? 1 : 2 }
-        units = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
-            var i = 0
-            for scalar in body.unicodeScalars {
-                let value = scalar.value
-                if value < 0x10000 {
-                    buffer[i] = UInt16(value)
-                    i += 1
-                } else {
-                    buffer[i] = UInt16(0xD800 + ((value - 0x10000) >> 10))
-                    buffer[i + 1] = UInt16(0xDC00 + ((value - 0x10000) & 0x3FF))
-                    i += 2
-                }
-            }
-            initialized = i
+        // The length comes from the UTF-8 bytes (a unit per scalar's first byte, two for a four-byte scalar), and
+        // the normalisation table is read in the same pass that writes the units.
+        func utf16Count(_ bytes: some Sequence<UInt8>) -> Int {
+            var count = 0
+            for byte in bytes { count &+= (byte & 0xC0 != 0x80 ? 1 : 0) &+ (byte >= 0xF0 ? 1 : 0) }
+            return count
         }
-        normalisesOneToOne = units.withUnsafeBufferPointer { SnippetScratch.normalisesOneToOne($0) }
+        // Over the raw bytes when the string has them (its UTF-8 view's indexing cost more than the count).
+        let count = body.utf8.withContiguousStorageIfAvailable(utf16Count) ?? utf16Count(body.utf8)
+        var oneToOne = true
+        units = Normalizer.withBMPTable { table in
+            let exceptions = Normalizer.oneToOneExceptionMask
+            return [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+                var i = 0
+                for scalar in body.unicodeScalars {
+                    let value = scalar.value
+                    if value < 0x10000 {
+                        buffer[i] = UInt16(value)
+                        if table[Int(value)] & exceptions != 0 { oneToOne = false }
+                        i += 1
+                    } else {
+                        buffer[i] = UInt16(0xD800 + ((value - 0x10000) >> 10))
+                        buffer[i + 1] = UInt16(0xDC00 + ((value - 0x10000) & 0x3FF))
+                        oneToOne = false
+                        i += 2
+                    }
+                }
+                initialized = i
+            }
+        }
+        normalisesOneToOne = oneToOne
     }
 }
 

@@ -247,7 +247,7 @@ struct StandingQueryRegistry {
         }
         var matches: [StandingQueryMatch] = []
         matches.reserveCapacity(matched.count)
-        var snippetCache: [CompiledStandingQuery.SnippetKey: PendingSnippet] = [:]
+        var snippetCache = CompiledStandingQuery.SnippetCache()
         for pair in matched {
             let document = documents[Int(pair.document)]
             let compiled = compiledBySlot[Int(pair.slot)]!  // `slots` holds it; no retain per match
