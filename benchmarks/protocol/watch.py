@@ -5,7 +5,7 @@ For each watcher count the script starts a fresh `newswired`, runs `newswire ben
 benchmarks/protocol/queries.txt and pairs of its queries) while one writer ingests the corpus as pages: every record
 written out as an HTML page (as benchmarks/protocol/ingest.py does) and sent as one INGEST, the server parsing it,
 128 in flight. With --records the writer PUTs the JSON Lines records instead (batches of 32, 8 PUTs in flight). It
-reports the ingest time against a run with no watchers in the same round, the delivery latency (INGEST or PUT
+reports the ingest time against the mean of two runs with no watchers, just before and just after, the delivery latency (INGEST or PUT
 acknowledged -> event received) and events/s. Memory per watcher comes from separate runs that only register the
 watches (and write one page): the server's peak RSS minus its RSS before, divided by N.
 
@@ -150,10 +150,16 @@ def main():
         for round_number in range(args.rounds):
             for watchers in counts:
                 for label, binary in servers:
+                    # No watchers just before and just after the run with watchers, the ratio taken against their
+                    # mean: the machine's speed drifts from one run to the next by as much as the watchers cost.
                     harness.log(f"round {round_number + 1}, {label}: baseline (no watchers)")
-                    baseline = one_run(0, args.limit, binary)
+                    before = one_run(0, args.limit, binary)
                     harness.log(f"round {round_number + 1}, {label}: {watchers} watchers")
                     result = one_run(watchers, args.limit, binary)
+                    harness.log(f"round {round_number + 1}, {label}: baseline again (no watchers)")
+                    after = one_run(0, args.limit, binary)
+                    baseline = {key: (before[key] + after[key]) / 2
+                                for key in ("ingestSeconds", "serverCPUSeconds", "clientCPUSeconds")}
                     latency = result["latencyMs"]
                     row = [label] if args.peer_server else []
                     rows.append(row + [
@@ -176,7 +182,7 @@ def main():
                             f" / {lag.get(stage + '_max_micros', 0) / 1000:.1f}" for stage in LAG_STAGES])
         headers = ["server"] if args.peer_server else []
         print(harness.table(
-            headers + ["watchers", "articles", "ingest, no watchers", "ingest, watchers", "ratio", "delivery p50",
+            headers + ["watchers", "articles", "ingest, no watchers (mean of before and after)", "ingest, watchers", "ratio", "delivery p50",
                        "p99", "max", "events", "events/s", "match per committed batch", "events dropped (cut-offs)",
                        "server CPU (no watchers / watchers)", "commits held by pacing (total wait)",
                        "bench client CPU (no watchers / watchers)"], rows))
