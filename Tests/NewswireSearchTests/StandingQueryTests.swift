@@ -312,7 +312,7 @@ import Testing
 
     /// Queries built so that only one alternative, the last group, or a title-only or excluded term decides the
     /// match: a candidate selection that indexed the wrong term (or one alternative of an OR) drops them.
-    /// Also with the term statistics sampled (one article in eight counted) from the eighth article on: the
+    /// Also with the term statistics sampled (one article in 32 counted) from the eighth article on: the
     /// re-index picks its terms from those counts.
     @Test(arguments: [false, true])
     func candidateSelectionNeverDropsAMatch(sampledEarly: Bool) throws {
