@@ -448,6 +448,21 @@ import Testing
         }
     }
 
+    /// A matcher with each of `texts` registered at snippet lengths 10, 40 and 120, and the queries by id.
+    static func registeredAtSnippetLengths(
+        _ texts: [String]
+    ) throws -> (StandingQueryMatcher, [StandingQueryID: StandingQuery]) {
+        let matcher = StandingQueryMatcher()
+        var registered: [StandingQueryID: StandingQuery] = [:]
+        for text in texts {
+            for length in [10, 40, 120] {
+                let query = StandingQuery(text: text, snippetLength: length)
+                registered[try matcher.register(query)] = query
+            }
+        }
+        return (matcher, registered)
+    }
+
     /// Long bodies whose query terms never meet within one snippet window, or meet only far in, or occur only in
     /// the title: the hub's snippets stop reading a body once the article's analysis shows no window can show
     /// more patterns, and must still be exactly SEARCH's (window, text and highlights), at every length.
@@ -463,14 +478,7 @@ import Testing
             "新疆 四川", "四川 新疆", "新疆 四川 棉花", "棉花 新疆", "新疆 hong", "\"hong kong\" 新疆", "title:棉花 新疆",
             "四川 -北京", "新疆 OR 四川",
         ]
-        let matcher = StandingQueryMatcher()
-        var registered: [StandingQueryID: StandingQuery] = [:]
-        for text in texts {
-            for length in [10, 40, 120] {
-                let query = StandingQuery(text: text, snippetLength: length)
-                registered[try matcher.register(query)] = query
-            }
-        }
+        let (matcher, registered) = try Self.registeredAtSnippetLengths(texts)
         let result = try Self.checkBatch(matcher, articles.map { .inserted($0) }, registered)
         #expect(result.matches.count > 60, "only \(result.matches.count) matches")
         // One at a time too (each article's snippets built on their own).
@@ -491,14 +499,7 @@ import Testing
             Article(id: "astral", title: "四川", paragraphs: ["𠀀𠀁 新疆棉花，四川 hong kong"]),
         ]
         let texts = ["新疆 新疆棉花", "新疆棉花 新疆", "棉花 四川", "四川 OR 新疆", "hong 新疆", "\"hong kong\" 四川", "title:棉花"]
-        let matcher = StandingQueryMatcher()
-        var registered: [StandingQueryID: StandingQuery] = [:]
-        for text in texts {
-            for length in [10, 40, 120] {
-                let query = StandingQuery(text: text, snippetLength: length)
-                registered[try matcher.register(query)] = query
-            }
-        }
+        let (matcher, registered) = try Self.registeredAtSnippetLengths(texts)
         let result = try Self.checkBatch(matcher, articles.map { .inserted($0) }, registered)
         #expect(result.matches.count > 60, "only \(result.matches.count) matches")
         let deferred = matcher.match(articles.map { .inserted($0) }, snippets: .deferred).matches
