@@ -28,7 +28,12 @@ final class WatchHub: Sendable {
         var receivedBeforeLatest: UInt64 = 0
         /// Highest position matched and distributed to the watches.
         var distributed: UInt64 = 0
-        var watches: [StandingQueryID: Watch] = [:]
+        /// The open watches by registered query. Watches of equal standing queries (the same text, filters and
+        /// snippet options) share one registration, matched once per article: a popular topic is watched by many.
+        var registrations: [StandingQueryID: Registration] = [:]
+        /// The registered id of each distinct standing query with open watches.
+        var registered: [StandingQuery: StandingQueryID] = [:]
+        var openWatches = 0
         /// Per extra matcher (index 1…): its id of each query → the first matcher's id (the watch's `queryID`).
         var primaryIDs: [[StandingQueryID: StandingQueryID]] = []
         /// The first matcher's id → the query's id in every matcher, in matcher order.
@@ -52,6 +57,12 @@ final class WatchHub: Sendable {
         var streamed = LagHistogram()
         /// Connections the hub queued events on directly during the batch being distributed, to flush after it.
         var queuedOn: [ObjectIdentifier: Connection] = [:]
+    }
+
+    /// One registered standing query and the open watches that share it.
+    private struct Registration {
+        let query: StandingQuery
+        var watches: [Watch]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -98,7 +109,7 @@ final class WatchHub: Sendable {
         let anyWatch = state.withLockedValue { state -> Bool in
             state.receivedBeforeLatest = state.received
             state.received = max(state.received, last)
-            return !state.watches.isEmpty
+            return state.openWatches > 0
         }
         if anyWatch {
             queue.async { self.distribute(changes, handed: handed) }
@@ -119,7 +130,7 @@ final class WatchHub: Sendable {
         let deadline = Date(timeIntervalSinceNow: Self.maxCommitHold)
         var heldSince: ContinuousClock.Instant?
         distributedMoved.lock()
-        while state.withLockedValue({ !$0.watches.isEmpty && $0.distributed < $0.receivedBeforeLatest }) {
+        while state.withLockedValue({ $0.openWatches > 0 && $0.distributed < $0.receivedBeforeLatest }) {
             if heldSince == nil { heldSince = .now }
             if !distributedMoved.wait(until: deadline) { break }
         }
@@ -162,8 +173,8 @@ final class WatchHub: Sendable {
         var matchedAll = partResults.withLockedValue { $0 }
         let matchDone = ContinuousClock.now
         // The open watches as they are now (a copy-on-write snapshot, not a set built per batch).
-        let (openWatches, primaryIDs) = state.withLockedValue { ($0.watches, $0.primaryIDs) }
-        Self.buildSnippets(matchedAll, for: openWatches, primaryIDs: primaryIDs)
+        let (open, primaryIDs) = state.withLockedValue { ($0.registrations, $0.primaryIDs) }
+        Self.buildSnippets(matchedAll, for: open, primaryIDs: primaryIDs)
         let snippetsDone = ContinuousClock.now
         let took = (snippetsDone - started).nanoseconds
         var records: [Int: ArticleRecord] = [:]
@@ -224,7 +235,9 @@ final class WatchHub: Sendable {
                                 WatchEventMessage(
                                     position: change.position, kind: .deleted,
                                     hit: SearchHit(id: change.id, title: "", source: nil, publishedAt: nil, score: 0))))
-                        for watch in state.watches.values { deliveries.append((watch, events.count - 1)) }
+                        for registration in state.registrations.values {
+                            for watch in registration.watches { deliveries.append((watch, events.count - 1)) }
+                        }
                         continue
                     }
                     // An update whose previous version is unknown: every watch asking for `unmatched` that the
@@ -233,8 +246,10 @@ final class WatchHub: Sendable {
                     events.append(
                         QueuedWatchEvent(
                             WatchEventMessage(position: change.position, kind: .unmatched, hit: Self.bareHit(article))))
-                    for watch in state.watches.values where watch.reportUnmatched && !matching.contains(watch.queryID) {
-                        deliveries.append((watch, events.count - 1))
+                    for (id, registration) in state.registrations where !matching.contains(id) {
+                        for watch in registration.watches where watch.reportUnmatched {
+                            deliveries.append((watch, events.count - 1))
+                        }
                     }
                 }
             }
@@ -260,31 +275,40 @@ final class WatchHub: Sendable {
                     let position = changes[change].position
                     let hasArticle = changes[change].article != nil
                     for m in index..<end {
-                        guard let watch = state.watches[matches[m].query] else { continue }
-                        if matches[m].kind == .stoppedMatching {
-                            guard watch.reportUnmatched else { continue }
-                            let event = WatchEventMessage(position: position, kind: .unmatched, hit: matches[m].hit)
-                            events.append(QueuedWatchEvent(event))
+                        guard let watches = state.registrations[matches[m].query]?.watches else { continue }
+                        var unmatched: Int?  // this match's `unmatched` event, made for the first watch asking
+                        for watch in watches {
+                            if matches[m].kind == .stoppedMatching {
+                                guard watch.reportUnmatched else { continue }
+                                if unmatched == nil {
+                                    let event = WatchEventMessage(
+                                        position: position, kind: .unmatched, hit: matches[m].hit)
+                                    events.append(QueuedWatchEvent(event))
+                                    unmatched = events.count - 1
+                                }
+                                deliveries.append((watch, unmatched!))
+                                continue
+                            }
+                            let includeArticle = watch.includeArticle && hasArticle
+                            let key = EventKey(
+                                snippet: matches[m].pendingSnippet?.sharingKey, includeArticle: includeArticle)
+                            // Matches of one change with the same snippet (or none) carry the same hit.
+                            if let shared = changeEvents[key] {
+                                deliveries.append((watch, shared))
+                                continue
+                            }
+                            var record: ArticleRecord?
+                            if includeArticle, let article = changes[change].article {
+                                record = records[change] ?? ArticleRecord(article)
+                                records[change] = record
+                            }
+                            let event = WatchEventMessage(
+                                position: position, kind: Self.kind(changes[change].kind), hit: matches[m].hit,
+                                record: record)
+                            events.append(QueuedWatchEvent(event, snippet: matches[m].pendingSnippet))
+                            changeEvents[key] = events.count - 1
                             deliveries.append((watch, events.count - 1))
-                            continue
                         }
-                        let includeArticle = watch.includeArticle && hasArticle
-                        let key = EventKey(snippet: matches[m].pendingSnippet?.sharingKey, includeArticle: includeArticle)
-                        // Matches of one change with the same snippet (or none) carry the same hit.
-                        if let shared = changeEvents[key] {
-                            deliveries.append((watch, shared))
-                            continue
-                        }
-                        var record: ArticleRecord?
-                        if includeArticle, let article = changes[change].article {
-                            record = records[change] ?? ArticleRecord(article)
-                            records[change] = record
-                        }
-                        let event = WatchEventMessage(
-                            position: position, kind: Self.kind(changes[change].kind), hit: matches[m].hit, record: record)
-                        events.append(QueuedWatchEvent(event, snippet: matches[m].pendingSnippet))
-                        changeEvents[key] = events.count - 1
-                        deliveries.append((watch, events.count - 1))
                     }
                     currentChange = change
                     deliverBroadcasts(before: change + 1)
@@ -343,7 +367,7 @@ final class WatchHub: Sendable {
     /// (worker threads of their own: on the cooperative pool, thousands of streams building snippets would
     /// delay every request's continuations behind them). The stream tasks then find them built.
     private static func buildSnippets(
-        _ parts: [StandingQueryMatches?], for open: [StandingQueryID: Watch],
+        _ parts: [StandingQueryMatches?], for open: [StandingQueryID: Registration],
         primaryIDs: [[StandingQueryID: StandingQueryID]]
     ) {
         var seen: Set<ObjectIdentifier> = []
@@ -385,7 +409,7 @@ final class WatchHub: Sendable {
         case .cutOff(let dropped):
             state.cutoffs += 1
             state.eventsDropped += Int64(dropped)
-            unregister(watch.queryID, &state)
+            unregister(watch, &state)
         case .dropped:
             state.eventsDropped += 1
         }
@@ -402,34 +426,48 @@ final class WatchHub: Sendable {
 
     // MARK: Watches
 
-    /// Registers a standing query; returns its watch, taken up at the hub's latest position (`watch.after`).
-    /// Throws the query's ``QueryError``.
+    /// Registers a standing query (or joins the open watches of an equal one); returns its watch, taken up at the
+    /// hub's latest position (`watch.after`). Throws the query's ``QueryError``.
     func register(_ query: StandingQuery, includeArticle: Bool, reportUnmatched: Bool, capacity: Int) throws -> Watch {
         try state.withLockedValue { state in
-            // Every matcher compiles the same query, so they throw alike (the first one throws for all).
-            let ids = try matchers.map { try $0.register(query) }
-            let id = ids[0]
-            state.allIDs[id] = ids
-            for part in 1..<max(1, ids.count) { state.primaryIDs[part][ids[part]] = id }
+            let id: StandingQueryID
+            if let existing = state.registered[query] {
+                id = existing
+            } else {
+                // Every matcher compiles the same query, so they throw alike (the first one throws for all).
+                let ids = try matchers.map { try $0.register(query) }
+                id = ids[0]
+                state.allIDs[id] = ids
+                for part in 1..<max(1, ids.count) { state.primaryIDs[part][ids[part]] = id }
+                state.registered[query] = id
+                state.registrations[id] = Registration(query: query, watches: [])
+            }
             let watch = Watch(
                 queryID: id, after: state.received, includeArticle: includeArticle, reportUnmatched: reportUnmatched,
                 capacity: capacity)
-            state.watches[id] = watch
-            if state.watches.count == 1 { engine.keepAnalysesForObservers(true) }
+            state.registrations[id]!.watches.append(watch)
+            state.openWatches += 1
+            if state.openWatches == 1 { engine.keepAnalysesForObservers(true) }
             return watch
         }
     }
 
     /// Forgets a watch (its stream ended).
     func remove(_ watch: Watch) {
-        state.withLockedValue { state in
-            if state.watches[watch.queryID] != nil { unregister(watch.queryID, &state) }
-        }
+        state.withLockedValue { state in unregister(watch, &state) }
     }
 
-    private func unregister(_ id: StandingQueryID, _ state: inout State) {
-        state.watches.removeValue(forKey: id)?.unregistered()
-        if state.watches.isEmpty { engine.keepAnalysesForObservers(false) }
+    /// Lets go of `watch` (if the hub still holds it), and of its query once no open watch shares it.
+    private func unregister(_ watch: Watch, _ state: inout State) {
+        let id = watch.queryID
+        guard let k = state.registrations[id]?.watches.firstIndex(where: { $0 === watch }) else { return }
+        state.registrations[id]!.watches.remove(at: k)
+        watch.unregistered()
+        state.openWatches -= 1
+        if state.openWatches == 0 { engine.keepAnalysesForObservers(false) }
+        guard state.registrations[id]!.watches.isEmpty else { return }
+        let registration = state.registrations.removeValue(forKey: id)!
+        state.registered[registration.query] = nil
         for (part, partID) in (state.allIDs.removeValue(forKey: id) ?? [id]).enumerated() {
             matchers[part].unregister(partID)
             if part > 0 { state.primaryIDs[part][partID] = nil }
@@ -462,7 +500,8 @@ final class WatchHub: Sendable {
         let state = state.withLockedValue { $0 }
         let average = state.batches == 0 ? 0 : Double(state.matchNanosTotal) / Double(state.batches) / 1000
         return [
-            StatEntry(name: "watches.open", value: .integer(Int64(state.watches.count))),
+            StatEntry(name: "watches.open", value: .integer(Int64(state.openWatches))),
+            StatEntry(name: "watches.queries", value: .integer(Int64(state.registrations.count))),
             StatEntry(name: "watches.events_sent", value: .integer(state.eventsSent)),
             StatEntry(name: "watches.events_dropped", value: .integer(state.eventsDropped)),
             StatEntry(name: "watches.cutoffs", value: .integer(state.cutoffs)),

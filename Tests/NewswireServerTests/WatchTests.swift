@@ -294,6 +294,58 @@ extension ServerOverLoopback {
             }
         }
 
+        @Test("watches of equal queries share one registration; ending some leaves the others every event")
+        func equalQueriesShareARegistration() async throws {
+            try await withLoopbackServer(articles: 0) { server in
+                try await runBlocking {
+                    let peer = try WatchPeer(port: server.port)
+                    let other = try WatchPeer(port: server.port)
+                    let query = WatchMessage(text: "能源", includeSnippets: true)
+                    let started = try peer.watch(query, id: 40)
+                    try peer.watch(WatchMessage(text: "能源", includeArticle: true, includeSnippets: true), id: 41)
+                    try other.watch(query, id: 50)
+                    // Another snippet length is another registration (its events differ).
+                    try other.watch(WatchMessage(text: "能源", includeSnippets: true, snippetLength: 40), id: 51)
+                    var stats = try Self.stats(peer, id: 300)
+                    #expect(stats["watches.open"] == 4 && stats["watches.queries"] == 2)
+                    var writes = WatchOracle(position: started.position)
+                    try writes.put((0..<24).map { WatchCorpus.article($0, seed: 9) }, engine: server.engine)
+                    try Self.fence(&writes, engine: server.engine)
+                    try peer.read { peer in [40, 41].allSatisfy { peer.sawDeletion(of: Self.sentinel, on: $0) } }
+                    try other.read { other in [50, 51].allSatisfy { other.sawDeletion(of: Self.sentinel, on: $0) } }
+                    let first = writes.live(query, after: started.position)
+                    #expect(first.contains { $0.kind == .new }, "the batch should match the query")
+                    #expect(peer.observed(40) == first && peer.observed(41) == first)
+                    #expect(other.observed(50) == first && other.observed(51) == first)
+                    #expect(peer.events[41]?.first { $0.kind == .new }?.record != nil)
+                    #expect(peer.events[40]?.first { $0.kind == .new }?.record == nil)
+                    // One watch of the shared registration cancelled, one on its own connection closed.
+                    peer.send(.cancel, id: 40)
+                    try peer.read { $0.ends[40] != nil }
+                    other.send(.cancel, id: 51)
+                    try other.read { $0.ends[51] != nil }
+                    stats = try Self.stats(peer, id: 301)
+                    #expect(stats["watches.open"] == 2 && stats["watches.queries"] == 1)
+                    let middle = writes.position
+                    try writes.put((24..<48).map { WatchCorpus.article($0, seed: 9) }, engine: server.engine)
+                    try Self.fence(&writes, engine: server.engine, "sentinel-2")
+                    try peer.read { $0.sawDeletion(of: "sentinel-2", on: 41) }
+                    try other.read { $0.sawDeletion(of: "sentinel-2", on: 50) }
+                    let all = writes.live(query, after: started.position)
+                    #expect(all.count > first.count + 1, "the second batch should match the query")
+                    #expect(peer.observed(41) == all && other.observed(50) == all)
+                    #expect(peer.observed(40) == first && other.observed(51) == first, "events after the end")
+                    #expect(all.contains { $0.position > middle && $0.kind == .new })
+                    peer.send(.cancel, id: 41)
+                    try peer.read { $0.ends[41] != nil }
+                    other.send(.cancel, id: 50)
+                    try other.read { $0.ends[50] != nil }
+                    stats = try Self.stats(peer, id: 302)
+                    #expect(stats["watches.open"] == 0 && stats["watches.queries"] == 0)
+                }
+            }
+        }
+
         @Test("resume after a dropped connection: no gap, no duplicate; the replay is the compacted feed")
         func resumeAfterDrop() async throws {
             try await withLoopbackServer(articles: 0) { server in
