@@ -13,7 +13,8 @@ struct BenchWatchCommand: AsyncParsableCommand {
         discussion: """
             Opens --watchers standing queries (WATCH, start now), taken round-robin from --queries (default: \
             benchmarks/protocol/queries.txt, relative to the working directory) and, beyond the \
-            file's length, from pairs of them (A B: both terms, as alerts are), spread over connections of at most \
+            file's length, from pairs of them (A B: both terms, as alerts are; with --distinct-queries, each set of terms \
+            once, then triples), spread over connections of at most \
             120 watches. \
             Once the server reports them all open, one writer sends every page file of --pages (in name order) \
             as an INGEST, the server parsing each, with --write-concurrency INGESTs in flight (default 128); or, \
@@ -62,24 +63,13 @@ struct BenchWatchCommand: AsyncParsableCommand {
     @Flag(help: "Read the watches through the client library (one async sequence per watch) instead of the lean handler.")
     var clientLibrary = false
 
-    /// The `count` standing queries: the file's, then pairs of them (both terms).
-    static func standingQueries(_ base: [String], count: Int) -> [String] {
-        var result: [String] = []
-        var index = 0
-        while result.count < count {
-            let n = base.count
-            let round = index / n
-            let a = base[index % n]
-            if round == 0 {
-                result.append(a)
-            } else {
-                let b = base[(index % n + round) % n]
-                result.append("\(a) \(b)")
-            }
-            index += 1
-        }
-        return result
-    }
+    @Flag(
+        help: """
+            Give every watcher a different query: the file's, then pairs, then triples of them (each set of terms \
+            once). Without it the pairs come round again after the file's length squared (with 40 queries, 10,000 \
+            watchers hold 1,640 distinct queries), as many users follow the same topics.
+            """)
+    var distinctQueries = false
 
     func run() async throws {
         guard let data = FileManager.default.contents(atPath: queries) else {
@@ -123,7 +113,7 @@ struct BenchWatchCommand: AsyncParsableCommand {
 
         // Watchers: each keeps (id, arrival) until it sees the fence's deletion.
         let registrationStarted = ContinuousClock.now
-        let queryTexts = Self.standingQueries(base, count: watchers)
+        let queryTexts = WatchQueryTexts.make(from: base, count: watchers, distinct: distinctQueries)
         let watching: BenchWatchers
         if clientLibrary {
             watching = .library(

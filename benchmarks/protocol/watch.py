@@ -11,6 +11,9 @@ watches (and write one page): the server's peak RSS minus its RSS before, divide
 
     python3 benchmarks/protocol/watch.py [--watchers 1000,10000] [--rounds 1] [--limit 0] [--records]
 
+--distinct-queries gives every watcher a different query (the file's, then pairs, then triples of them); by
+default the pairs come round again past the file's length squared, so 10,000 watchers hold 1,640 distinct queries.
+
 --peer-server DIR (repeatable) runs DIR/newswired side by side with this tree's server in every round, with
 this tree's `newswire` as the client (a before/after pair measured in the same run).
 """
@@ -41,6 +44,7 @@ def rss_kib(pid, field):
 
 SNIPPETS = True
 CLIENT_LIBRARY = False
+DISTINCT = False
 LAG_STAGES = ("queued", "matched", "snippets", "offered", "streamed")
 
 
@@ -56,6 +60,8 @@ def bench_watch(port, watchers, limit):
         cmd += ["--no-snippets"]
     if CLIENT_LIBRARY:
         cmd += ["--client-library"]
+    if DISTINCT:
+        cmd += ["--distinct-queries"]
     harness.COMMANDS.append(" ".join(cmd))
     # The bench client's own CPU: it decodes every event on the same cores the server ingests on.
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -114,11 +120,15 @@ def main():
                         help="the bench reads the watches through NewswireClient.watch, not its lean handler")
     parser.add_argument("--peer-server", action="append", default=[],
                         help="directory of another build's newswired, run side by side in every round (repeatable)")
+    parser.add_argument("--distinct-queries", action="store_true",
+                        help="every watcher a different query (pairs, then triples); by default pairs repeat past "
+                             "the file's length squared (1,640 distinct queries for 10,000 watchers)")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
-    global SNIPPETS, WRITES, CLIENT_LIBRARY
+    global SNIPPETS, WRITES, CLIENT_LIBRARY, DISTINCT
     SNIPPETS = not args.no_snippets
     CLIENT_LIBRARY = args.client_library
+    DISTINCT = args.distinct_queries
     harness.require_corpus()
     if not args.no_build:
         harness.log("building release newswired and newswire…")
@@ -138,7 +148,8 @@ def main():
             WRITES = ("--pages", os.path.join(temp, "pages"))
         written = "records PUT" if args.records else "pages INGESTed"
         print(f"## Live queries: delivery while the corpus is {written} "
-              f"({'with' if SNIPPETS else 'without'} snippets)\n")
+              f"({'with' if SNIPPETS else 'without'} snippets"
+              f"{'; every watcher a different query' if DISTINCT else ''})\n")
         harness.print_machine()
         servers = [("this tree", None)]
         for peer in args.peer_server:
