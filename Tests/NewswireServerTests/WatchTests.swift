@@ -149,6 +149,12 @@ final class WatchPeer {
 
     func send(_ request: Request, id: UInt32) { raw.send(requestBytes([(request, id)])) }
 
+    /// Sends CANCEL for watch `id` and reads until its end arrives.
+    func cancel(_ id: UInt32) throws {
+        send(.cancel, id: id)
+        try read { $0.ends[id] != nil }
+    }
+
     /// Opens a watch and waits for its STARTED event (the watch is registered from then on).
     @discardableResult
     func watch(_ message: WatchMessage, id: UInt32) throws -> WatchEventMessage {
@@ -320,10 +326,8 @@ extension ServerOverLoopback {
                     #expect(peer.events[41]?.first { $0.kind == .new }?.record != nil)
                     #expect(peer.events[40]?.first { $0.kind == .new }?.record == nil)
                     // One watch of the shared registration cancelled, one on its own connection closed.
-                    peer.send(.cancel, id: 40)
-                    try peer.read { $0.ends[40] != nil }
-                    other.send(.cancel, id: 51)
-                    try other.read { $0.ends[51] != nil }
+                    try peer.cancel(40)
+                    try other.cancel(51)
                     stats = try Self.stats(peer, id: 301)
                     #expect(stats["watches.open"] == 2 && stats["watches.queries"] == 1)
                     let middle = writes.position
@@ -336,10 +340,8 @@ extension ServerOverLoopback {
                     #expect(peer.observed(41) == all && other.observed(50) == all)
                     #expect(peer.observed(40) == first && other.observed(51) == first, "events after the end")
                     #expect(all.contains { $0.position > middle && $0.kind == .new })
-                    peer.send(.cancel, id: 41)
-                    try peer.read { $0.ends[41] != nil }
-                    other.send(.cancel, id: 50)
-                    try other.read { $0.ends[50] != nil }
+                    try peer.cancel(41)
+                    try other.cancel(50)
                     stats = try Self.stats(peer, id: 302)
                     #expect(stats["watches.open"] == 0 && stats["watches.queries"] == 0)
                 }
@@ -583,8 +585,7 @@ extension ServerOverLoopback {
                     #expect(peer.ends[200]?.code == .malformedMessage)
                     // The connection still serves: a valid watch starts, and CANCEL ends it with its position.
                     let started = try peer.watch(WatchMessage(text: "能源"), id: 201)
-                    peer.send(.cancel, id: 201)
-                    try peer.read { $0.ends[201] != nil }
+                    try peer.cancel(201)
                     #expect(peer.ends[201]?.code == .cancelled)
                     #expect(peer.ends[201]?.position == started.position)
                     #expect(try Self.stats(peer, id: 300)["watches.open"] == 0)
