@@ -129,6 +129,38 @@ final class CompiledStandingQuery {
         return conjunction
     }
 
+    /// For a query whose conditions are all texts (no source, person or date condition, no filter) but which is
+    /// not a plain conjunction (an OR group, an exclusion), its rule over text indexes as a ``TextFormula`` reads
+    /// it; nil for any other query.
+    var textFormula: [Int]? {
+        guard requestSources == nil, query.publishedFrom == nil, query.publishedBefore == nil, !texts.isEmpty
+        else { return nil }
+        func text(_ condition: Condition) -> Int? {
+            if case .text(let i) = condition { i } else { nil }
+        }
+        var formula: [Int] = []
+        for group in groups {
+            if group.count == 1 {
+                // One alternative: each of its texts must occur.
+                for condition in group[0] {
+                    guard let i = text(condition) else { return nil }
+                    formula += [1, i]
+                }
+            } else {
+                // Alternatives of one text each: one of them must occur.
+                let alternatives = group.compactMap { $0.count == 1 ? text($0[0]) : nil }
+                guard alternatives.count == group.count else { return nil }
+                formula += [alternatives.count] + alternatives
+            }
+        }
+        for exclusion in exclusions {
+            let all = exclusion.compactMap(text)
+            guard all.count == exclusion.count, !all.isEmpty else { return nil }
+            formula += [-all.count] + all
+        }
+        return formula
+    }
+
     private func holds(_ conjunction: [Condition], _ document: BatchDocument, _ memo: inout OccurrenceMemo) -> Bool {
         for condition in conjunction {
             switch condition {

@@ -23,6 +23,10 @@ struct StandingQueryRegistry {
     /// pair is then evaluated from this dense array and the memo, without touching the compiled query (at 10,000
     /// queries, loading it was a cache miss per evaluated pair).
     private var conjunctionBySlot: [PlainConjunction] = []
+    /// Each slot's ``TextFormula`` when its query is all texts but not a plain conjunction of a few (OR groups,
+    /// exclusions): evaluated from text numbers like a conjunction, instead of through the compiled query's nested
+    /// conditions (with OR groups of common terms, that walk was half of the matcher's time); empty for others.
+    private var formulaBySlot: [TextFormula] = []
     /// Per slot, what its matches need for their snippets: read per match without touching the compiled query.
     private var snippetSettingsBySlot: [CompiledStandingQuery.SnippetSettings] = []
     private var freeSlots: [Int32] = []
@@ -102,6 +106,7 @@ struct StandingQueryRegistry {
             compiledBySlot[Int(slot)] = Unmanaged.passUnretained(compiled)
             idBySlot[Int(slot)] = id
             conjunctionBySlot[Int(slot)] = PlainConjunction(compiled)
+            formulaBySlot[Int(slot)] = TextFormula(compiled)
             snippetSettingsBySlot[Int(slot)] = compiled.snippetSettings
         } else {
             slot = Int32(slots.count)
@@ -109,6 +114,7 @@ struct StandingQueryRegistry {
             compiledBySlot.append(Unmanaged.passUnretained(compiled))
             idBySlot.append(id)
             conjunctionBySlot.append(PlainConjunction(compiled))
+            formulaBySlot.append(TextFormula(compiled))
             snippetSettingsBySlot.append(compiled.snippetSettings)
             lastCandidate.append(-1)
             lastEvaluated.append(-1)
@@ -145,6 +151,7 @@ struct StandingQueryRegistry {
         }
         slots[Int(slot)] = nil
         compiledBySlot[Int(slot)] = nil
+        formulaBySlot[Int(slot)] = TextFormula()
         freeSlots.append(slot)
         return true
     }
@@ -222,6 +229,11 @@ struct StandingQueryRegistry {
                 let conjunction = conjunctionBySlot[Int(slot)]
                 if conjunction.count >= 0 {
                     matches = conjunction.holds(in: document, memo: &memo) { number in
+                        let key = textNumbers.value(of: number)
+                        return (key.pattern, key.scope)
+                    }
+                } else if !formulaBySlot[Int(slot)].isEmpty {
+                    matches = formulaBySlot[Int(slot)].holds(in: document, memo: &memo) { number in
                         let key = textNumbers.value(of: number)
                         return (key.pattern, key.scope)
                     }
@@ -313,6 +325,58 @@ private struct PlainConjunction {
             guard memo.occurs(number, in: document, condition: { condition(number) }) else { return false }
         }
         return true
+    }
+}
+
+/// A query's rule over its text conditions, as shared text numbers: a sequence of clauses, each a count `n`
+/// followed by `|n|` numbers; `n > 0`: one of them must occur (an OR group, or one required text when `n` is 1);
+/// `n < 0`: not all of them may occur (an exclusion). The same rule as the compiled query's groups and exclusions,
+/// without its nested arrays of conditions.
+private struct TextFormula {
+    private var clauses: [Int32] = []
+
+    init() {}
+
+    init(_ compiled: CompiledStandingQuery) {
+        // Plain conjunctions of up to four texts have their own path (``PlainConjunction``).
+        if let plain = compiled.plainConjunction, plain.count <= 4 { return }
+        guard let formula = compiled.textFormula else { return }
+        var k = 0
+        while k < formula.count {
+            let n = formula[k]
+            clauses.append(Int32(n))
+            for i in formula[(k + 1)...(k + abs(n))] { clauses.append(compiled.textNumbers[i]) }
+            k += 1 + abs(n)
+        }
+    }
+
+    var isEmpty: Bool { clauses.isEmpty }
+
+    /// Whether the rule holds in `document` (each text looked up once per document through `memo`).
+    func holds(
+        in document: BatchDocument, memo: inout CompiledStandingQuery.OccurrenceMemo,
+        condition: (Int32) -> (TermPattern, ParsedQuery.Scope)
+    ) -> Bool {
+        clauses.withUnsafeBufferPointer { clauses in
+            var k = 0
+            while k < clauses.count {
+                let n = Int(clauses[k])
+                let numbers = (k + 1)...(k + abs(n))
+                k += 1 + abs(n)
+                // An OR group holds once one of its texts occurs; an exclusion once one of its texts does not.
+                let deciding = n > 0
+                var clauseHolds = false
+                for i in numbers {
+                    let number = clauses[i]
+                    if memo.occurs(number, in: document, condition: { condition(number) }) == deciding {
+                        clauseHolds = true
+                        break
+                    }
+                }
+                if !clauseHolds { return false }
+            }
+            return true
+        }
     }
 }
 
