@@ -113,25 +113,23 @@ final class CompiledStandingQuery {
     }
 
     /// For a query that is a plain conjunction of text conditions (no OR, no exclusion, no filter: most standing
-    /// queries), the indexes of its texts, which all must occur; nil for any other query.
+    /// queries), the indexes of its texts, which all must occur; nil for any other query. A ``textFormula`` whose
+    /// clauses each require one text.
     var plainConjunction: [Int]? {
-        guard exclusions.isEmpty, requestSources == nil, query.publishedFrom == nil, query.publishedBefore == nil,
-            !texts.isEmpty
-        else { return nil }
+        guard let formula = textFormula else { return nil }
         var conjunction: [Int] = []
-        for group in groups {
-            guard group.count == 1 else { return nil }
-            for condition in group[0] {
-                guard case .text(let i) = condition else { return nil }
-                conjunction.append(i)
-            }
+        var k = 0
+        while k < formula.count {
+            guard formula[k] == 1 else { return nil }
+            conjunction.append(formula[k + 1])
+            k += 2
         }
         return conjunction
     }
 
-    /// For a query whose conditions are all texts (no source, person or date condition, no filter) but which is
-    /// not a plain conjunction (an OR group, an exclusion), its rule over text indexes as a ``TextFormula`` reads
-    /// it; nil for any other query.
+    /// For a query whose conditions are all texts (no source, person or date condition, no filter), its rule over
+    /// text indexes as a ``TextFormula`` reads it: clauses of a count `n` and `|n|` text indexes, one of which must
+    /// occur (`n > 0`) or not all of which may (`n < 0`, an exclusion); nil for any other query.
     var textFormula: [Int]? {
         guard requestSources == nil, query.publishedFrom == nil, query.publishedBefore == nil, !texts.isEmpty
         else { return nil }
@@ -140,6 +138,7 @@ final class CompiledStandingQuery {
         }
         var formula: [Int] = []
         for group in groups {
+            guard !group.isEmpty else { return nil }
             if group.count == 1 {
                 // One alternative: each of its texts must occur.
                 for condition in group[0] {

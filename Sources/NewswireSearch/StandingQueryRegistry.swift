@@ -338,8 +338,8 @@ private struct TextFormula {
     init() {}
 
     init(_ compiled: CompiledStandingQuery) {
-        // Plain conjunctions of up to four texts have their own path (``PlainConjunction``).
-        if let plain = compiled.plainConjunction, plain.count <= 4 { return }
+        // Plain conjunctions of up to four texts have their own path.
+        guard PlainConjunction(compiled).count < 0 else { return }
         guard let formula = compiled.textFormula else { return }
         var k = 0
         while k < formula.count {
