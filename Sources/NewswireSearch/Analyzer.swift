@@ -120,9 +120,6 @@ public final class ArticleAnalysis: Sendable {
     /// Whether this is the analysis of `article`'s text.
     func isAnalysis(of article: Article) -> Bool { isAnalysis(title: article.title, paragraphs: article.paragraphs) }
 
-    /// Whether this is the analysis of `title` and `body` (an article's ``Article/body``, when the caller has it).
-    func isAnalysis(title: String, body: String) -> Bool { title == self.title && body == self.body }
-
     /// Whether this is the analysis of `title` and of `paragraphs` as ``Article/body`` joins them. The body is
     /// compared paragraph by paragraph in place: joining them first copied every article's body once more for
     /// a live-query batch. Byte equality, stricter than `==` (canonical equivalence): an analysis it turns down
@@ -147,7 +144,7 @@ public final class ArticleAnalysis: Sendable {
             return offset == whole.count
         }
         if let inPlace = inPlace ?? nil { return inPlace }
-        return isAnalysis(title: title, body: paragraphs.joined(separator: "\n"))
+        return paragraphs.joined(separator: "\n") == body  // a string without contiguous UTF-8 (bridged)
     }
 }
 
