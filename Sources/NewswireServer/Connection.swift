@@ -161,7 +161,10 @@ final class Connection: Sendable {
     private func runWriter() async {
         var encoder = FrameEncoder(compression: .disabled)
         while var items = await queue.next() {
-            var buffer = channel.allocator.buffer(capacity: 4096)
+            // Sized for the whole batch up front: growing it frame by frame copied what was already encoded.
+            var capacity = 0
+            for case .frame(let frame) in items { capacity += frame.approximateSize }
+            var buffer = channel.allocator.buffer(capacity: max(capacity, 64))
             var accounted = 0
             var payloadBytes = 0
             var close = false
