@@ -63,13 +63,31 @@ final class CompiledStandingQuery {
         return keys
     }
 
-    /// Keys to index the query under: in the group whose keys cost least in total, the cheapest key (by `cost`,
-    /// lower is rarer) of any text condition of each alternative. Every article the query matches holds one of
-    /// them. Empty when every group has an alternative without a text condition (then the query is evaluated on
-    /// every article).
-    func indexKeys(cost: (UInt64) -> Int) -> [UInt64] {
-        var best: [UInt64] = []
-        var bestCost = Int.max
+    /// Keys to index the query under (`index`): in the group whose keys cost least in total, the cheapest key (by
+    /// `cost`, lower is rarer) of any text condition of each alternative. Every article the query matches holds
+    /// one of them. Empty when every group has an alternative without a text condition (then the query is
+    /// evaluated on every article).
+    ///
+    /// Keys for the matcher's quick test of a candidate article (`filter`), which holds at least one of them if the
+    /// query matches it: the same choice in the group whose keys cost least after the indexed one; with a single
+    /// such group, each alternative's next cheapest key. Empty when there is none.
+    func indexKeys(cost: (UInt64) -> Int) -> (index: [UInt64], filter: [UInt64]) {
+        let choices = keyChoices(cost: cost)
+        guard let indexed = choices.indices.min(by: { choices[$0].total < choices[$1].total }) else { return ([], []) }
+        let others = choices.indices.filter { $0 != indexed }
+        if let second = others.min(by: { choices[$0].total < choices[$1].total }) {
+            return (choices[indexed].keys, choices[second].keys)
+        }
+        let next = keyChoices(cost: cost, excluding: Set(choices[indexed].keys)).first?.keys ?? []
+        return (choices[indexed].keys, next)
+    }
+
+    /// Per group with a text condition in every alternative: the cheapest key of each alternative (not in
+    /// `excluding`), and their total cost; groups where an alternative has no such key are left out.
+    private func keyChoices(
+        cost: (UInt64) -> Int, excluding: Set<UInt64> = []
+    ) -> [(keys: [UInt64], total: Int)] {
+        var choices: [(keys: [UInt64], total: Int)] = []
         groups: for group in groups {
             var keys: [UInt64] = []
             var total = 0
@@ -77,7 +95,7 @@ final class CompiledStandingQuery {
                 var choice: (key: UInt64, cost: Int)? = nil
                 for condition in alternative {
                     guard case .text(let i) = condition else { continue }
-                    for key in texts[i].keys {
+                    for key in texts[i].keys where !excluding.contains(key) {
                         let c = cost(key)
                         if choice == nil || c < choice!.cost { choice = (key, c) }
                     }
@@ -86,12 +104,9 @@ final class CompiledStandingQuery {
                 if !keys.contains(choice.key) { keys.append(choice.key) }
                 total = total &+ choice.cost
             }
-            if total < bestCost {
-                bestCost = total
-                best = keys
-            }
+            choices.append((keys, total))
         }
-        return best
+        return choices
     }
 
     // MARK: Evaluation (the same rules as the index's executor and the brute-force oracle)

@@ -27,6 +27,10 @@ struct StandingQueryRegistry {
     /// exclusions): evaluated from text numbers like a conjunction, instead of through the compiled query's nested
     /// conditions (with OR groups of common terms, that walk was half of the matcher's time); empty for others.
     private var formulaBySlot: [TextFormula] = []
+    /// Per slot, the quick test a candidate article passes before the query is evaluated on it (``CandidateFilter``):
+    /// most candidates hold the query's rarest term but not the rest, and the test rejects them from a dense array
+    /// and the article's key bits, without loading the query's formula (a cache miss per candidate).
+    private var filterBySlot: [CandidateFilter] = []
     /// Per slot, what its matches need for their snippets: read per match without touching the compiled query.
     private var snippetSettingsBySlot: [CompiledStandingQuery.SnippetSettings] = []
     private var freeSlots: [Int32] = []
@@ -36,8 +40,8 @@ struct StandingQueryRegistry {
     private var keyIndex: [UInt64: [Int32]] = [:]
     /// Slots of the queries evaluated on every article.
     private var alwaysChecked: [Int32] = []
-    /// One bit per hashed index term: most of an article's terms index no query, and this rejects them
-    /// without a dictionary probe. Bits are set on registration and only cleared by a rebuild.
+    /// One bit per hashed index or candidate-filter term: most of an article's terms concern no query, and this
+    /// rejects them without a dictionary probe. Bits are set on registration and only cleared by a rebuild.
     private var keyFilter = [UInt64](repeating: 0, count: 1 << (filterBits - 6))
     private static let filterBits = 20
     /// Occurrence counts of hashed terms over every article version matched so far (a count-min sketch row): the
@@ -95,7 +99,7 @@ struct StandingQueryRegistry {
         let id = StandingQueryID(rawValue: nextID)
         nextID += 1
         let slot: Int32
-        let keys = compiled.indexKeys(cost: cost)
+        let (keys, filterKeys) = compiled.indexKeys(cost: cost)
         compiled.textNumbers = compiled.texts.map { text in
             textNumbers.retain(TextKey(pattern: text.pattern, scope: text.scope))
         }
@@ -108,6 +112,7 @@ struct StandingQueryRegistry {
             conjunctionBySlot[Int(slot)] = PlainConjunction(compiled)
             formulaBySlot[Int(slot)] = TextFormula(compiled)
             snippetSettingsBySlot[Int(slot)] = compiled.snippetSettings
+            filterBySlot[Int(slot)] = CandidateFilter()
         } else {
             slot = Int32(slots.count)
             slots.append(Slot(compiled: compiled, keys: keys))
@@ -116,21 +121,29 @@ struct StandingQueryRegistry {
             conjunctionBySlot.append(PlainConjunction(compiled))
             formulaBySlot.append(TextFormula(compiled))
             snippetSettingsBySlot.append(compiled.snippetSettings)
+            filterBySlot.append(CandidateFilter())
             lastCandidate.append(-1)
             lastEvaluated.append(-1)
         }
         slotOfID[id] = slot
-        index(slot, keys)
+        index(slot, keys, filterKeys: filterKeys)
         return id
     }
 
-    private mutating func index(_ slot: Int32, _ keys: [UInt64]) {
+    /// Indexes `slot` under `keys` (none: evaluated on every article), and gives it the candidate test of
+    /// `filterKeys`; both kinds of key pass the key filter, so that an article's loop over its keys notes the
+    /// filter keys it holds without a step for every other key.
+    private mutating func index(_ slot: Int32, _ keys: [UInt64], filterKeys: [UInt64]) {
         if keys.isEmpty {
             alwaysChecked.append(slot)
+            filterBySlot[Int(slot)] = CandidateFilter()
             return
         }
+        filterBySlot[Int(slot)] = CandidateFilter(filterKeys)
         for key in keys {
             keyIndex[key, default: []].append(slot)
+        }
+        for key in keys + filterKeys {
             let bit = Int(MatchKey.mix(key) >> UInt64(64 - Self.filterBits))
             keyFilter[bit >> 6] |= 1 << UInt64(bit & 63)
         }
@@ -152,6 +165,7 @@ struct StandingQueryRegistry {
         slots[Int(slot)] = nil
         compiledBySlot[Int(slot)] = nil
         formulaBySlot[Int(slot)] = TextFormula()
+        filterBySlot[Int(slot)] = CandidateFilter()
         freeSlots.append(slot)
         return true
     }
@@ -163,29 +177,40 @@ struct StandingQueryRegistry {
         keyFilter = [UInt64](repeating: 0, count: keyFilter.count)
         for s in slots.indices {
             guard let slot = slots[s] else { continue }
-            let keys = slot.compiled.indexKeys(cost: cost)
+            let (keys, filterKeys) = slot.compiled.indexKeys(cost: cost)
             slots[s]!.keys = keys
-            index(Int32(s), keys)
+            index(Int32(s), keys, filterKeys: filterKeys)
         }
     }
 
     mutating func match(_ batch: MatchBatch, exhaustive: Bool, snippets: SnippetTiming) -> StandingQueryMatches {
         batchSerial += 1
         let documents = batch.documents
-        // Candidates: per document, the slots whose index terms its term stream holds (each once).
-        var candidates: [Int32] = []
-        var candidateEnds: [Int] = []
-        candidateEnds.reserveCapacity(documents.count)
         let serialBase = batchSerial << 32
         // The counts only pick index terms at the next re-index, and a random increment per term of every article
         // was most of the percolator's own time in the profile (the sketch is larger than the cache): once the
         // first re-indexes are done, one article in `sampling` is counted, adding `sampling` for each.
         let sampling = articlesSeen < fullyCountedArticles ? 1 : Self.countSampling
-        termCounts.withUnsafeMutableBufferPointer { counts in
-            keyFilter.withUnsafeBufferPointer { filter in
-                for (d, document) in documents.enumerated() {
-                    let stamp = serialBase | d
-                    let counted = (articlesSeen + d) % sampling == 0
+        // Always evaluated: every query (exhaustive), or those without an index term.
+        let everyDocument: [Int32] =
+            exhaustive ? slots.indices.compactMap { slots[$0] == nil ? nil : Int32($0) } : alwaysChecked
+        var evaluatedPairs = 0
+        var evaluatedQueries = 0
+        var matched: [MatchedPair] = []
+        var previousMatched = false
+        var memo = CompiledStandingQuery.OccurrenceMemo()
+        var candidates: [Int32] = []
+        var documentBits = CandidateFilter.DocumentBits()
+        let filters = filterBySlot
+        for (d, document) in documents.enumerated() {
+            // Candidates: the slots whose index terms the document's term stream holds (each once), while the
+            // document's key bits are set for the candidates' quick test.
+            candidates.removeAll(keepingCapacity: true)
+            documentBits.clear()
+            let stamp = serialBase | d
+            let counted = (articlesSeen + d) % sampling == 0
+            termCounts.withUnsafeMutableBufferPointer { counts in
+                keyFilter.withUnsafeBufferPointer { filter in
                     for key in document.keys {
                         let mixed = MatchKey.mix(key)
                         if counted {
@@ -194,30 +219,18 @@ struct StandingQueryRegistry {
                         }
                         if exhaustive { continue }
                         let bit = Int(mixed >> UInt64(64 - Self.filterBits))
-                        guard filter[bit >> 6] & (1 << UInt64(bit & 63)) != 0, let indexed = keyIndex[key] else {
-                            continue
-                        }
+                        guard filter[bit >> 6] & (1 << UInt64(bit & 63)) != 0 else { continue }
+                        documentBits.insert(mixed)
+                        guard let indexed = keyIndex[key] else { continue }
                         for slot in indexed where lastCandidate[Int(slot)] != stamp {
                             lastCandidate[Int(slot)] = stamp
                             candidates.append(slot)
                         }
                     }
-                    candidateEnds.append(candidates.count)
                 }
             }
-        }
-        // Always evaluated: every query (exhaustive), or those without an index term.
-        let everyDocument: [Int32] =
-            exhaustive ? slots.indices.compactMap { slots[$0] == nil ? nil : Int32($0) } : alwaysChecked
-        // Verify each candidate pair on the analysed text, document by document: a text condition that several
-        // queries share is looked up in the document once.
-        var evaluatedPairs = 0
-        var evaluatedQueries = 0
-        var matched: [MatchedPair] = []
-        var previousMatched = false
-        var memo = CompiledStandingQuery.OccurrenceMemo()
-        var candidateStart = 0
-        for (d, document) in documents.enumerated() {
+            // Verify each candidate pair on the analysed text: a text condition that several queries share is
+            // looked up in the document once.
             memo.startDocument(textCount: textNumbers.count)
             func evaluate(_ slot: Int32) {
                 if lastEvaluated[Int(slot)] != batchSerial {
@@ -244,9 +257,8 @@ struct StandingQueryRegistry {
                 matched.append(MatchedPair(document: Int32(d), id: idBySlot[Int(slot)], slot: slot))
                 if document.role == .previous { previousMatched = true }
             }
-            for slot in candidates[candidateStart..<candidateEnds[d]] { evaluate(slot) }
+            for slot in candidates where filters[Int(slot)].mayMatch(documentBits) { evaluate(slot) }
             for slot in everyDocument { evaluate(slot) }
-            candidateStart = candidateEnds[d]
         }
         // A change's previous version directly follows its current version, so (document, query id) order is
         // (change, query id) order.
@@ -423,5 +435,61 @@ private struct SharedNumbers<Value: Hashable> {
             values[Int(number)] = nil
             free.append(number)
         }
+    }
+}
+
+/// A quick necessary test of a candidate article: up to four keys, one of which an article the query matches holds,
+/// looked up as bits of the article's filter keys (16,384 bits, cleared per article; only keys that pass the
+/// registry's key filter are set). A false positive only costs the evaluation the test would have saved.
+private struct CandidateFilter {
+    /// Four 16-bit bit positions; 0xFFFF: unused. All ones: no test (every candidate passes).
+    private var positions: UInt64 = .max
+
+    /// No test.
+    init() {}
+
+    init(_ keys: [UInt64]) {
+        guard !keys.isEmpty, keys.count <= 4 else { return }
+        positions = 0
+        for k in 0..<4 {
+            let position = k < keys.count ? UInt64(Self.position(MatchKey.mix(keys[k]))) : 0xFFFF
+            positions |= position << UInt64(16 * k)
+        }
+    }
+
+    /// Bits 30…43 of the mixed key: the key index's filter uses the top bits, the term counts the top 18.
+    @inline(__always)
+    static func position(_ mixed: UInt64) -> Int { Int(truncatingIfNeeded: mixed >> 30) & 0x3FFF }
+
+    /// Whether the article whose keys set `bits` may match: it holds one of the keys (or there is no test).
+    @inline(__always)
+    func mayMatch(_ bits: DocumentBits) -> Bool {
+        if positions == .max { return true }
+        var rest = positions
+        for _ in 0..<4 {
+            let position = Int(truncatingIfNeeded: rest & 0xFFFF)
+            if position == 0xFFFF { return false }
+            if bits.contains(position) { return true }
+            rest >>= 16
+        }
+        return false
+    }
+
+    /// One article's keys as bits.
+    struct DocumentBits {
+        private var words = [UInt64](repeating: 0, count: 256)
+
+        mutating func clear() {
+            words.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+
+        @inline(__always)
+        mutating func insert(_ mixed: UInt64) {
+            let position = CandidateFilter.position(mixed)
+            words[position >> 6] |= 1 << UInt64(position & 63)
+        }
+
+        @inline(__always)
+        func contains(_ position: Int) -> Bool { words[position >> 6] & (1 << UInt64(position & 63)) != 0 }
     }
 }

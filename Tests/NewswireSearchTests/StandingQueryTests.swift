@@ -363,6 +363,32 @@ import Testing
         #expect(exhaustive.matches == result.matches)
     }
 
+    /// A candidate (an article holding the query's index term) that lacks the key the quick test asks for (of the
+    /// next required group, or the next key of the only one) is rejected without evaluating the query; one that
+    /// holds it is evaluated and matched. The verdicts stay those of SEARCH (``checkBatch``).
+    @Test func candidatesLackingAnotherRequiredKeyAreNotEvaluated() throws {
+        let matcher = StandingQueryMatcher()
+        let twoGroups = StandingQuery(text: "甲乙 丙丁")
+        let phrase = StandingQuery(text: "\"戊己庚辛\"")
+        let queries = [try matcher.register(twoGroups): twoGroups, try matcher.register(phrase): phrase]
+        let partial = [
+            Article(id: "a", title: "甲乙", paragraphs: ["天气"]), Article(id: "b", title: "丙丁", paragraphs: ["天气"]),
+            Article(id: "c", title: "戊己", paragraphs: ["天气"]), Article(id: "d", title: "庚辛", paragraphs: ["天气"]),
+        ]
+        for article in partial {
+            let result = try Self.checkBatch(matcher, [.inserted(article)], queries)
+            #expect(result.matches.isEmpty)
+            #expect(result.evaluatedPairs == 0, "\(article.title)")
+        }
+        let whole = [
+            Article(id: "e", title: "甲乙和丙丁", paragraphs: ["天气"]),
+            Article(id: "f", title: "天气", paragraphs: ["戊己庚辛"]),
+        ]
+        let result = try Self.checkBatch(matcher, whole.map { .inserted($0) }, queries)
+        #expect(result.matches.map(\.hit.id) == ["e", "f"])
+        #expect(result.evaluatedPairs == 2)
+    }
+
     @Test(arguments: [
         "\"人民共和", "北京 \"上海", "OR 北京", "北京 OR", "北京 OR -上海", "title: 北京", "after:2024-13-01 北京",
         "-北京", "北京 - 上海", "北京 \"\"", "title:，，", "-，，",
