@@ -160,6 +160,8 @@ final class Connection: Sendable {
 
     private func runWriter() async {
         var encoder = FrameEncoder(compression: .disabled)
+        // The last write not awaited: the writer returns only once it is done (the channel closes after).
+        var lastWrite: EventLoopFuture<Void>?
         while var items = await queue.next() {
             // Sized for the whole batch up front: growing it frame by frame copied what was already encoded.
             var capacity = 0
@@ -187,9 +189,30 @@ final class Connection: Sendable {
             items = []
             if buffer.readableBytes > 0 {
                 let wire = buffer.readableBytes
+                let written = channel.eventLoop.makePromise(of: Void.self)
+                channel.writeAndFlush(buffer, promise: written)
+                let write = written.futureResult
+                if welcomed == nil, !close {
+                    // Not awaited: the writer takes what was queued meanwhile while the event loop writes this, a
+                    // task switch per write fewer (with thousands of watches, a write per connection per committed
+                    // batch). The bytes are still counted until the kernel took them; writes complete in order.
+                    let (queue, statistics, channel) = (self.queue, context.statistics, self.channel)
+                    let (accounted, payloadBytes) = (accounted, payloadBytes)
+                    write.whenComplete { result in
+                        if case .success = result {
+                            statistics.recordBytesOut(wire: wire, uncompressedPayload: payloadBytes)
+                        }
+                        queue.written(bytes: accounted)
+                        if case .failure = result {
+                            queue.discardRemaining()
+                            channel.close(promise: nil)
+                        }
+                    }
+                    lastWrite = write
+                    continue
+                }
                 do {
-                    // Counted until the kernel took the bytes, not merely until the channel did.
-                    try await channel.writeAndFlush(buffer).get()
+                    try await write.get()
                     context.statistics.recordBytesOut(wire: wire, uncompressedPayload: payloadBytes)
                 } catch {
                     queue.written(bytes: accounted)
@@ -210,6 +233,8 @@ final class Connection: Sendable {
                 return
             }
         }
+        // The connection closes once the writer returns: the last write (and so every one before it) is done first.
+        _ = try? await lastWrite?.get()
     }
 
     private func enableCachedGets(_ handshake: Handshake) {
