@@ -200,6 +200,8 @@ struct BenchWatchCommand: AsyncParsableCommand {
             "articlesPerSecond": Double(articleCount) / max(ingest.seconds, 1e-9),
             "events": latencies.count,
             "eventsPerSecond": Double(latencies.count) / max(delivered.seconds, 1e-9),
+            // How long after the last acknowledgement the last event arrived: what the hub still had to deliver.
+            "deliveredAfterIngestSeconds": max(0, delivered.seconds - ingest.seconds),
             "latencyMs": ["p50": percentile(0.5), "p99": percentile(0.99), "max": latencies.last ?? 0],
             "serverMatchBatches": stat(serverAfter, "watches.match_batches") - stat(serverBefore, "watches.match_batches"),
             "serverMatchMicrosPerBatch": stat(serverAfter, "watches.match_micros_per_batch"),

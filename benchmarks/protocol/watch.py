@@ -178,6 +178,7 @@ def main():
                         f"{baseline['ingestSeconds']:.1f} s", f"{result['ingestSeconds']:.1f} s",
                         f"{result['ingestSeconds'] / baseline['ingestSeconds']:.2f}x",
                         f"{latency['p50']:.1f} ms", f"{latency['p99']:.1f} ms", f"{latency['max']:.1f} ms",
+                        f"{result.get('deliveredAfterIngestSeconds', 0) * 1000:.0f} ms",
                         f"{result['events']:,}", harness.fmt_rate(result["eventsPerSecond"]),
                         harness.fmt_us(result["serverMatchMicrosPerBatch"]), f"{result['serverEventsDropped']:.0f}",
                         f"{baseline['serverCPUSeconds']:.1f} s / {result['serverCPUSeconds']:.1f} s",
@@ -194,7 +195,7 @@ def main():
         headers = ["server"] if args.peer_server else []
         print(harness.table(
             headers + ["watchers", "articles", "ingest, no watchers (mean of before and after)", "ingest, watchers", "ratio", "delivery p50",
-                       "p99", "max", "events", "events/s", "match per committed batch", "events dropped (cut-offs)",
+                       "p99", "max", "last event after the last acknowledgement", "events", "events/s", "match per committed batch", "events dropped (cut-offs)",
                        "server CPU (no watchers / watchers)", "commits held by pacing (total wait)",
                        "bench client CPU (no watchers / watchers)"], rows))
         print()
