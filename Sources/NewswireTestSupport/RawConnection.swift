@@ -185,10 +185,16 @@ public final class RawConnection: Sendable {
         return buffer
     }
 
-    /// Sends HELLO and returns the server's answer (WELCOME or ERROR).
+    /// Sends HELLO and returns the server's answer (WELCOME or ERROR). A server that refuses the connection
+    /// (over its connection limit, shutting down) may answer and close before HELLO is sent: its answer is still
+    /// read.
     public func hello(token: String? = nil, compression: Bool = false) async throws -> Response {
-        try await send(
-            .hello(HelloMessage(clientName: "hardening", compressions: compression ? [.zlib] : [], token: token)))
+        do {
+            try await send(
+                .hello(HelloMessage(clientName: "hardening", compressions: compression ? [.zlib] : [], token: token)))
+        } catch {
+            guard state.withLockedValue({ $0.closed }) else { throw error }
+        }
         return try await nextResponse()
     }
 

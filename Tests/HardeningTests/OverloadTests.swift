@@ -168,22 +168,31 @@ struct OverloadTests {
         }
     }
 
+    @Test("a connection refused before its HELLO went out still reads the refusal: OVERLOADED, retryable")
+    func refusedBeforeHello() async throws {
+        try await withAttack(configure: { $0.limits.maxConnections = 2 }) { server in
+            // The well-behaved client and the hog hold both slots: the server refuses the next connection at once
+            // and closes it, before its HELLO is sent. (The checks after each attack met this on a busy machine.)
+            let hog = try #require(
+                await takeTheLastSlot(port: server.port), "the last connection slot never came free")
+            let refused = try await RawConnection.connect(port: server.port)
+            #expect(try await refused.waitUntilClosed())
+            let answer = try await refused.hello()
+            guard case .error(let error) = answer else {
+                Issue.record("got \(answer) instead of OVERLOADED")
+                return
+            }
+            #expect(error.code == .overloaded && error.isRetryable)
+            await refused.close()
+            await hog.close()
+        }
+    }
+
     @Test("the client library backs off and retries OVERLOADED until the server has room")
     func clientRetriesOverloaded() async throws {
         try await withAttack(configure: { $0.limits.maxConnections = 2 }) { server in
-            // The hog takes the second slot. A connection the probe client just replaced can still be counted for
-            // a moment on a busy machine, so the hog tries until it is welcomed (then the server is full).
-            var hog: RawConnection?
-            for _ in 0..<200 where hog == nil {
-                let attempt = try await RawConnection.connect(port: server.port)
-                if case .welcome = try await attempt.hello() {
-                    hog = attempt
-                } else {
-                    await attempt.close()
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-            }
-            let full = try #require(hog, "the second connection slot never became free")
+            let full = try #require(
+                await takeTheLastSlot(port: server.port), "the last connection slot never came free")
             // Without retries the caller sees the retryable refusal, with the server's reason.
             let impatient = server.client(maxRetries: 0)
             let error = await #expect(throws: NewswireClientError.self) { try await impatient.ping() }
@@ -202,6 +211,19 @@ struct OverloadTests {
             await patient.shutdown()
         }
     }
+}
+
+/// A hog that takes the server's last connection slot (the well-behaved client holds another). A connection the
+/// probe client just replaced can still be counted for a moment on a busy machine, so it tries until it is welcomed
+/// (then the server is full); nil if none came free.
+func takeTheLastSlot(port: Int) async throws -> RawConnection? {
+    for _ in 0..<200 {
+        let attempt = try await RawConnection.connect(port: port)
+        if case .welcome = try await attempt.hello() { return attempt }
+        await attempt.close()
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return nil
 }
 
 /// Polls `condition` for up to 10 s.
