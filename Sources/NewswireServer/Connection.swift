@@ -191,37 +191,27 @@ final class Connection: Sendable {
                 let wire = buffer.readableBytes
                 let written = channel.eventLoop.makePromise(of: Void.self)
                 channel.writeAndFlush(buffer, promise: written)
-                let write = written.futureResult
-                if welcomed == nil, !close {
-                    // Not awaited: the writer takes what was queued meanwhile while the event loop writes this, a
-                    // task switch per write fewer (with thousands of watches, a write per connection per committed
-                    // batch). The bytes are still counted until the kernel took them; writes complete in order.
-                    let (queue, statistics, channel) = (self.queue, context.statistics, self.channel)
-                    let (accounted, payloadBytes) = (accounted, payloadBytes)
-                    write.whenComplete { result in
-                        if case .success = result {
-                            statistics.recordBytesOut(wire: wire, uncompressedPayload: payloadBytes)
-                        }
-                        queue.written(bytes: accounted)
-                        if case .failure = result {
-                            queue.discardRemaining()
-                            channel.close(promise: nil)
-                        }
+                // Counted until the kernel took the bytes, not merely until the channel did; a failed write
+                // closes the connection. Writes complete in order.
+                let (queue, statistics, channel) = (self.queue, context.statistics, self.channel)
+                let (accounted, payloadBytes) = (accounted, payloadBytes)
+                written.futureResult.whenComplete { result in
+                    if case .success = result {
+                        statistics.recordBytesOut(wire: wire, uncompressedPayload: payloadBytes)
                     }
-                    lastWrite = write
-                    continue
-                }
-                do {
-                    try await write.get()
-                    context.statistics.recordBytesOut(wire: wire, uncompressedPayload: payloadBytes)
-                } catch {
                     queue.written(bytes: accounted)
-                    queue.discardRemaining()
-                    channel.close(promise: nil)
-                    return
+                    if case .failure = result {
+                        queue.discardRemaining()
+                        channel.close(promise: nil)
+                    }
                 }
+                lastWrite = written.futureResult
+                // Only a welcome (cached GETs may be answered after it) or a close waits for its write: otherwise
+                // the writer takes what was queued meanwhile while the event loop writes, a task switch per write
+                // fewer (with thousands of watches, a write per connection per committed batch).
+                guard welcomed != nil || close else { continue }
+                guard (try? await written.futureResult.get()) != nil else { return }
             }
-            queue.written(bytes: accounted)
             if let welcomed { enableCachedGets(welcomed) }
             if close {
                 queue.discardRemaining()
