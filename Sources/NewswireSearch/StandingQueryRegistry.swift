@@ -112,7 +112,6 @@ struct StandingQueryRegistry {
             conjunctionBySlot[Int(slot)] = PlainConjunction(compiled)
             formulaBySlot[Int(slot)] = TextFormula(compiled)
             snippetSettingsBySlot[Int(slot)] = compiled.snippetSettings
-            filterBySlot[Int(slot)] = CandidateFilter()
         } else {
             slot = Int32(slots.count)
             slots.append(Slot(compiled: compiled, keys: keys))
