@@ -239,6 +239,7 @@ let package = Package(
                 "NewswireServer", "NewswireEngine", "NewswireProtocol", "NewswireModel", "NewswireStore",
                 "NewswireSearch", "NewswireTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -83,9 +83,14 @@ final class OutboundQueue: Sendable {
     /// spent: the server-wide bound is therefore the budget plus this much per connection.
     static let alwaysAdmittedBytes = 64 << 10
 
-    init(budget: Int, global: ResponseBudget) {
+    /// Tests only: runs when a stream producer found no room and is about to wait for a write (the window in
+    /// which a completing write must not be lost).
+    private let beforeWaiting: (@Sendable () -> Void)?
+
+    init(budget: Int, global: ResponseBudget, beforeWaiting: (@Sendable () -> Void)? = nil) {
         self.budget = budget
         self.global = global
+        self.beforeWaiting = beforeWaiting
     }
 
     /// Queues an answer when it fits this connection's budget and the server's (a connection holding nothing may
@@ -150,7 +155,12 @@ final class OutboundQueue: Sendable {
             switch step {
             case .reserved: return true
             case .refused: return false
-            case .wait: await waitForWrite()
+            case .wait:
+                beforeWaiting?()
+                await waitForWrite { state in
+                    let held = state.queuedBytes + state.reservedBytes
+                    return held != 0 && held + bytes > budget
+                }
             }
         }
     }
@@ -213,21 +223,27 @@ final class OutboundQueue: Sendable {
     /// The read loop: suspends while this connection holds more than its budget.
     func waitForRoom() async {
         while state.withLockedValue({ !$0.finished && $0.queuedBytes + $0.reservedBytes > budget }) {
-            await waitForWrite()
+            await waitForWrite { $0.queuedBytes + $0.reservedBytes > budget }
         }
     }
 
-    /// Suspends until the writer hands something to the kernel (or the queue finishes).
-    private func waitForWrite() async {
+    /// Suspends until the writer hands something to the kernel (or the queue finishes), unless `blocked` no
+    /// longer holds.
+    private func waitForWrite(while blocked: (State) -> Bool) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLockedValue { state in
-                if state.finished { return true }
+                // Checked again under the lock that registers the wait: a write that completed since the caller
+                // looked found no one to wake, and none may follow (a stream stalled for good this way).
+                if state.finished || !blocked(state) { return true }
                 state.producersWaiting.append(continuation)
                 return false
             }
             if resumeNow { continuation.resume() }
         }
     }
+
+    /// Producers waiting for a write (for tests).
+    var waitingProducers: Int { state.withLockedValue { $0.producersWaiting.count } }
 
     private func wakeProducers() {
         let producers = state.withLockedValue { state in
