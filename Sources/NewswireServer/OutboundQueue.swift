@@ -72,6 +72,13 @@ final class OutboundQueue: Sendable {
         var writerWaiting: CheckedContinuation<Void, Never>?
         var producersWaiting: [CheckedContinuation<Void, Never>] = []
         var peakBytes = 0
+
+        /// Bytes held now: queued or being written, and reserved.
+        var held: Int { queuedBytes + reservedBytes }
+
+        /// Whether `bytes` more fit a connection of `budget`: a connection holding nothing always takes one more
+        /// frame, so that a frame larger than the budget is not refused for ever.
+        func fits(_ bytes: Int, budget: Int) -> Bool { held == 0 || held + bytes <= budget }
     }
 
     private let state = NIOLockedValueBox(State())
@@ -100,13 +107,12 @@ final class OutboundQueue: Sendable {
         let size = frame.approximateSize
         let (admitted, writer): (Bool, CheckedContinuation<Void, Never>?) = state.withLockedValue { state in
             guard !state.finished else { return (false, nil) }
-            let held = state.queuedBytes + state.reservedBytes
             // A connection holding nothing always gets a small answer out, so a full server-wide budget (slow
             // readers elsewhere) does not starve connections that read.
-            let small = held == 0 && size <= Self.alwaysAdmittedBytes
-            guard held == 0 || held + size <= budget, global.take(size, force: small) else { return (false, nil) }
+            let small = state.held == 0 && size <= Self.alwaysAdmittedBytes
+            guard state.fits(size, budget: budget), global.take(size, force: small) else { return (false, nil) }
             state.queuedBytes += size
-            state.peakBytes = max(state.peakBytes, state.queuedBytes + state.reservedBytes)
+            state.peakBytes = max(state.peakBytes, state.held)
             state.items.append(.frame(frame))
             defer { state.writerWaiting = nil }
             return (true, state.writerWaiting)
@@ -126,7 +132,7 @@ final class OutboundQueue: Sendable {
                 let size = frame.approximateSize
                 _ = global.take(size, force: true)
                 state.queuedBytes += size
-                state.peakBytes = max(state.peakBytes, state.queuedBytes + state.reservedBytes)
+                state.peakBytes = max(state.peakBytes, state.held)
             }
             defer { state.writerWaiting = nil }
             return (true, state.writerWaiting)
@@ -145,11 +151,10 @@ final class OutboundQueue: Sendable {
             }
             let step: Step = state.withLockedValue { state in
                 if state.finished { return .refused }
-                let held = state.queuedBytes + state.reservedBytes
-                guard held == 0 || held + bytes <= budget else { return .wait }
+                guard state.fits(bytes, budget: budget) else { return .wait }
                 guard global.take(bytes) else { return .refused }
                 state.reservedBytes += bytes
-                state.peakBytes = max(state.peakBytes, state.queuedBytes + state.reservedBytes)
+                state.peakBytes = max(state.peakBytes, state.held)
                 return .reserved
             }
             switch step {
@@ -157,10 +162,7 @@ final class OutboundQueue: Sendable {
             case .refused: return false
             case .wait:
                 beforeWaiting?()
-                await waitForWrite { state in
-                    let held = state.queuedBytes + state.reservedBytes
-                    return held != 0 && held + bytes > budget
-                }
+                await waitForWrite { !$0.fits(bytes, budget: budget) }
             }
         }
     }
@@ -193,10 +195,9 @@ final class OutboundQueue: Sendable {
         let size = frame.approximateSize
         return state.withLockedValue { state in
             guard !state.finished else { return false }
-            let held = state.queuedBytes + state.reservedBytes
-            guard held == 0 || held + size <= budget, global.take(size) else { return false }
+            guard state.fits(size, budget: budget), global.take(size) else { return false }
             state.queuedBytes += size
-            state.peakBytes = max(state.peakBytes, state.queuedBytes + state.reservedBytes)
+            state.peakBytes = max(state.peakBytes, state.held)
             state.items.append(.frame(frame))
             return true
         }
@@ -222,8 +223,8 @@ final class OutboundQueue: Sendable {
 
     /// The read loop: suspends while this connection holds more than its budget.
     func waitForRoom() async {
-        while state.withLockedValue({ !$0.finished && $0.queuedBytes + $0.reservedBytes > budget }) {
-            await waitForWrite { $0.queuedBytes + $0.reservedBytes > budget }
+        while state.withLockedValue({ !$0.finished && $0.held > budget }) {
+            await waitForWrite { $0.held > budget }
         }
     }
 
@@ -319,7 +320,7 @@ final class OutboundQueue: Sendable {
 
     /// Bytes held now (queued and reserved), and the most held at once.
     var usage: (held: Int, peak: Int) {
-        state.withLockedValue { ($0.queuedBytes + $0.reservedBytes, $0.peakBytes) }
+        state.withLockedValue { ($0.held, $0.peakBytes) }
     }
 }
 
