@@ -368,18 +368,15 @@ final class WatchHub: Sendable {
             // profile at 10,000 watches); `streamed` is then late by at most 63 offers' time.
             var clock = offered
             var offers = 0
+            func offer(_ index: Int, to watch: Watch) {
+                offers += 1
+                if offers & 63 == 0 { clock = .now }
+                deliver(events[index], payload: payloads[index], to: watch, at: clock, &state)
+            }
             for (recipients, index) in deliveries {
                 switch recipients {
-                case .watch(let watch):
-                    offers += 1
-                    if offers & 63 == 0 { clock = .now }
-                    deliver(events[index], payload: payloads[index], to: watch, at: clock, &state)
-                case .all(let watches):
-                    for watch in watches {
-                        offers += 1
-                        if offers & 63 == 0 { clock = .now }
-                        deliver(events[index], payload: payloads[index], to: watch, at: clock, &state)
-                    }
+                case .watch(let watch): offer(index, to: watch)
+                case .all(let watches): for watch in watches { offer(index, to: watch) }
                 }
             }
             if let last = changes.last?.position { state.distributedUpTo(last) }
