@@ -168,7 +168,7 @@ let package = Package(
             ]
         ),
         // Search benchmark driver (benchmarks/search/run.py): build time, RSS, latency, snapshot load.
-        .executableTarget(name: "newswire-search-bench", dependencies: ["NewswireSearch", "NewswireModel"]),
+        .executableTarget(name: "newswire-search-bench", dependencies: ["NewswireSearch", "NewswireModel", "NewswireLoad"]),
         .executableTarget(
             name: "newswire",
             dependencies: [

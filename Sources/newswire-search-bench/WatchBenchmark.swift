@@ -2,11 +2,12 @@
 // the naive peer that indexes each batch and runs every query over it, in the same run.
 //
 // Usage: newswire-search-bench --watch --corpus zh-news.jsonl --queries queries.txt
-//            [--standing 1000,10000] [--standing-texts FILE] [--batch 64,512] [--articles 4096] [--warmup 1024]
+//            [--standing 1000,10000] [--distinct-queries] [--batch 64,512] [--articles 4096] [--warmup 1024]
 //            [--naive-batches 8] [--snippets on,off]
 // Prints one JSON object with one entry per (standing queries, batch size, snippets on/off). The naive peer is
 // timed on the first --naive-batches batches of each entry (it is slow); the matcher on all of them.
 import Foundation
+import NewswireLoad
 import NewswireModel
 import NewswireSearch
 
@@ -64,10 +65,9 @@ func runWatchBenchmark() -> Never {
     let base = ((try? String(contentsOfFile: queriesPath, encoding: .utf8)) ?? "")
         .split(separator: "\n").map(String.init).filter { !$0.isEmpty && !$0.hasPrefix("#") }
     guard !base.isEmpty else { fail("no queries in \(queriesPath)") }
-    // `--standing-texts FILE`: the standing queries, one per line, instead of the generated mix.
-    let standingTexts = argument("--standing-texts").map { path in
-        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
+    // `--distinct-queries`: the standing queries `newswire bench watch --distinct-queries` subscribes (the file's
+    // queries, then each pair, then each triple of them) instead of the generated mix.
+    let distinctQueries = CommandLine.arguments.contains("--distinct-queries")
     let corpus = readCorpus(corpusPath)
     guard corpus.count > warmupCount else { fail("the corpus has \(corpus.count) articles, fewer than the warm-up") }
     // Warm-up articles first (they feed the matcher's term statistics, as a running server's earlier batches
@@ -81,9 +81,8 @@ func runWatchBenchmark() -> Never {
     for standing in standingCounts {
         for snippets in snippetModes {
             var queries = standingQueries(count: standing, base: base, articles: corpus, seed: 15)
-            if let texts = standingTexts {
-                // The first `standing` texts of the file (as `newswire bench watch` would subscribe them).
-                queries = texts.prefix(standing).map { StandingQuery(text: $0) }
+            if distinctQueries {
+                queries = WatchQueryTexts.make(from: base, count: standing, distinct: true).map { StandingQuery(text: $0) }
             }
             for k in queries.indices { queries[k].includeSnippets = snippets }
             let before = residentBytes()
