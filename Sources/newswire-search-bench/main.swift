@@ -81,8 +81,9 @@ let anonymousBaseline = anonymousBytes()
 
 func loadArticles() -> [Article] { scaled(readCorpus(corpusPath), scale) }
 
+// One query per line; `#` lines are comments (as `newswire bench --queries` reads the same files).
 let queries = (try? String(contentsOfFile: queriesPath, encoding: .utf8))?
-    .split(separator: "\n").map(String.init).filter { !$0.isEmpty } ?? []
+    .split(separator: "\n").map(String.init).filter { !$0.isEmpty && !$0.hasPrefix("#") } ?? []
 guard !queries.isEmpty else { fail("no queries in \(queriesPath)") }
 if CommandLine.arguments.contains("--churn") { runChurnBenchmark(corpusPath: corpusPath, queries: queries, scale: scale) }
 
