@@ -405,13 +405,25 @@ final class WatchHub: Sendable {
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let range = events.count * worker / workers..<events.count * (worker + 1) / workers
             let encoded = range.map { i -> ByteBuffer in
+                let message = events[i].built()
+                // Sized once for what the hit's text takes: grown field by field, a buffer was reallocated three
+                // or four times per event (the reallocations showed in the profile at 10,000 watches).
                 var buffer = ByteBuffer()
-                Response.watchEvent(events[i].built()).encode(into: &buffer)
+                buffer.reserveCapacity(Self.payloadSizeEstimate(message))
+                Response.watchEvent(message).encode(into: &buffer)
                 return buffer
             }
             parts.withLockedValue { $0[worker] = encoded }
         }
         return parts.withLockedValue { $0.flatMap { $0 } }
+    }
+
+    /// About the encoded size of `message`: its hit's strings, a few bytes per highlight, and the fields' tags.
+    /// The article, when asked for, is not counted (the buffer then grows as it is written).
+    static func payloadSizeEstimate(_ message: WatchEventMessage) -> Int {
+        guard let hit = message.hit else { return 64 }
+        return 64 + hit.id.rawValue.utf8.count + hit.title.utf8.count + (hit.source?.utf8.count ?? 0)
+            + hit.snippet.utf8.count + 8 * hit.highlights.count
     }
 
     /// Builds the snippets the batch's events to open watches need, each distinct one once, on every core
