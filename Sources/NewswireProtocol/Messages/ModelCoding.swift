@@ -249,11 +249,11 @@ extension SearchHit: FieldCoded {
         if let publishedAt { buffer.writeMessageField(4, publishedAt) }
         buffer.writeDoubleField(5, score)
         buffer.writeStringFieldIfNonEmpty(6, snippet)
-        var offsets: [UInt64] = []
-        offsets.reserveCapacity(highlights.count * 2)
-        for range in highlights {
-            offsets.append(UInt64(max(0, range.start)))
-            offsets.append(UInt64(max(0, range.end)))
+        // Start and end of each range, read in place (an array of them was an allocation per hit encoded).
+        let highlights = self.highlights
+        let offsets = (0..<highlights.count * 2).lazy.map { i -> UInt64 in
+            let range = highlights[i >> 1]
+            return UInt64(max(0, i & 1 == 0 ? range.start : range.end))
         }
         buffer.writePackedVarintField(7, offsets)
     }
