@@ -72,6 +72,9 @@ public struct ServerConfiguration: Sendable {
         /// ns) run on the request's own task; larger ones on a worker thread. The hop to a worker and back costs
         /// about 30 µs of CPU, more than most small searches; 0 sends every search to a worker.
         public var inlineSearchWork: Int = 8_000
+        /// Threads live queries are matched, their snippets built and their events encoded on (nil: one fewer than
+        /// the usable cores, at least one, so that the group commit keeps a core while the watches are served).
+        public var watchThreads: Int?
 
         /// Creates the default limits.
         public init() {}

@@ -64,7 +64,7 @@ final class ServerContext: Sendable {
         self.extractor = extractor
         self.threadPool = threadPool
         self.committer = GroupCommitter(engine: engine)
-        self.watches = WatchHub(engine: engine, logger: logger)
+        self.watches = WatchHub(engine: engine, logger: logger, workers: configuration.limits.watchThreads)
         self.logger = logger
         self.recordCache = RecordCache(capacityBytes: configuration.limits.recordCacheBytes)
         let limits = configuration.limits

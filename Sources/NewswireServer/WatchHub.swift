@@ -99,16 +99,20 @@ final class WatchHub: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
-    /// One matcher per core, each holding every query: a large committed batch is split into one contiguous
-    /// part per matcher, matched side by side, and the results put back in commit order.
+    /// One matcher per hub thread (at most four), each holding every query: a large committed batch is split into
+    /// one contiguous part per matcher, matched side by side, and the results put back in commit order.
     private let matchers: [StandingQueryMatcher]
     /// Below this many changes per part a batch is matched on one thread.
     private static let minimumPart = 8
     private let queue = DispatchQueue(label: "newswire.watch.match")
-    /// Threads a batch's matching, snippets and encoding are spread over: one per usable core, as the event loops.
-    /// Read once: Foundation's `activeProcessorCount` reads the cgroup files on every call, which showed in the
-    /// profile at a few calls per committed batch.
-    private static let workers = NetworkThreads.defaultCount
+    /// Threads a batch's matching, snippets and encoding are spread over.
+    private let workers: Int
+    /// The default for ``workers``: one fewer than the usable cores, at least one. Spread over every core, the
+    /// hub's bursts took both cores of a two-core machine from the group commit, whose analysis and store commit
+    /// run one batch at a time (with 10,000 watches, ingest 1.30x its time without them, against 1.20x with the hub
+    /// on one thread; BENCHMARKS.md). Read once: Foundation's `activeProcessorCount` reads the cgroup files on
+    /// every call, which showed in the profile at a few calls per committed batch.
+    static let defaultWorkers = max(1, NetworkThreads.defaultCount - 1)
     /// Signalled whenever `distributed` moves (see ``holdCommit()``).
     private let distributedMoved = NSCondition()
     /// Longest a commit is held while the hub catches up: a hub that cannot keep up slows ingest, never stops it.
@@ -116,10 +120,12 @@ final class WatchHub: Sendable {
     let engine: NewswireEngine
     private let logger: Logger
 
-    init(engine: NewswireEngine, logger: Logger) {
+    /// `workers`: threads to match, build snippets and encode on (nil: ``defaultWorkers``).
+    init(engine: NewswireEngine, logger: Logger, workers: Int? = nil) {
         self.engine = engine
         self.logger = logger
-        let count = min(4, Self.workers)
+        self.workers = max(1, workers ?? Self.defaultWorkers)
+        let count = min(4, self.workers)
         self.matchers = (0..<count).map { _ in StandingQueryMatcher() }
         state.withLockedValue { $0.primaryIDs = Array(repeating: [:], count: count) }
         engine.observeCommittedChanges { [self] changes in self.committed(changes) }
@@ -183,7 +189,7 @@ final class WatchHub: Sendable {
 
     /// Matches one committed batch against every standing query and hands each watch its events. Snippets (most
     /// of the cost) are matched as pending, then each distinct one that an open watch needs is built once, on
-    /// every core (``buildSnippets``); a stream task builds any still pending when it sends (``QueuedWatchEvent``).
+    /// the hub's threads (``buildSnippets``); a stream task builds any still pending when it sends (``QueuedWatchEvent``).
     private func distribute(_ changes: [CommittedChange], handed: ContinuousClock.Instant) {
         let articles: [ArticleChange] = changes.map { change in
             guard let article = change.article else { return .deleted(change.id) }
@@ -205,7 +211,7 @@ final class WatchHub: Sendable {
         let matchDone = ContinuousClock.now
         // The open watches as they are now (a copy-on-write snapshot, not a set built per batch).
         let (open, primaryIDs) = state.withLockedValue { ($0.registrations, $0.primaryIDs) }
-        Self.buildSnippets(matchedAll, for: open, primaryIDs: primaryIDs)
+        Self.buildSnippets(matchedAll, for: open, primaryIDs: primaryIDs, workers: workers)
         let snippetsDone = ContinuousClock.now
         let took = (snippetsDone - started).nanoseconds
         var records: [Int: ArticleRecord] = [:]
@@ -356,8 +362,8 @@ final class WatchHub: Sendable {
             }
             deliverBroadcasts(before: Int.max)
         }
-        // Each distinct event encoded once, on every core, outside the lock.
-        let payloads = Self.encode(events)
+        // Each distinct event encoded once, on the hub's threads, outside the lock.
+        let payloads = Self.encode(events, workers: workers)
         let queuedOn = state.withLockedValue { state in
             // One instant for the batch's offers; each event is then passed as it lies in `events`, not copied.
             let offered = ContinuousClock.now
@@ -399,8 +405,8 @@ final class WatchHub: Sendable {
     }
 
     /// The WATCH_EVENT payload of each event (with its snippet, built by now), encoded side by side.
-    private static func encode(_ events: [QueuedWatchEvent]) -> [ByteBuffer] {
-        let workers = events.count < 64 ? 1 : Self.workers
+    private static func encode(_ events: [QueuedWatchEvent], workers: Int) -> [ByteBuffer] {
+        let workers = events.count < 64 ? 1 : workers
         let parts = NIOLockedValueBox([[ByteBuffer]](repeating: [], count: workers))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let range = events.count * worker / workers..<events.count * (worker + 1) / workers
@@ -426,12 +432,12 @@ final class WatchHub: Sendable {
             + hit.snippet.utf8.count + 8 * hit.highlights.count
     }
 
-    /// Builds the snippets the batch's events to open watches need, each distinct one once, on every core
+    /// Builds the snippets the batch's events to open watches need, each distinct one once, on the hub's threads
     /// (worker threads of their own: on the cooperative pool, thousands of streams building snippets would
     /// delay every request's continuations behind them). The stream tasks then find them built.
     private static func buildSnippets(
         _ parts: [StandingQueryMatches?], for open: [StandingQueryID: Registration],
-        primaryIDs: [[StandingQueryID: StandingQueryID]]
+        primaryIDs: [[StandingQueryID: StandingQueryID]], workers: Int
     ) {
         var seen: Set<ObjectIdentifier> = []
         var pending: [PendingSnippet] = []
@@ -451,7 +457,7 @@ final class WatchHub: Sendable {
         var byBody: [ObjectIdentifier: [PendingSnippet]] = [:]
         for snippet in pending { byBody[snippet.bodyKey, default: []].append(snippet) }
         let groups = Array(byBody.values)
-        let workers = min(groups.count, Self.workers)
+        let workers = min(groups.count, workers)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             PendingSnippet.buildAll(stride(from: worker, to: groups.count, by: workers).lazy.flatMap { groups[$0] })
         }

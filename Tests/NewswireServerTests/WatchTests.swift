@@ -206,9 +206,13 @@ extension ServerOverLoopback {
             try oracle.delete([sentinel], engine: engine)
         }
 
-        @Test("events equal the oracle's matches for inserts, updates and deletes, in commit order, on one connection")
-        func eventsEqualOracle() async throws {
-            try await withLoopbackServer(articles: 0) { server in
+        /// With the default hub threads (one on a two-core machine), and with three, so that a large commit is
+        /// split across matchers and put back in commit order on every machine.
+        @Test(
+            "events equal the oracle's matches for inserts, updates and deletes, in commit order, on one connection",
+            arguments: [nil, 3] as [Int?])
+        func eventsEqualOracle(watchThreads: Int?) async throws {
+            try await withLoopbackServer(articles: 0, configure: { $0.limits.watchThreads = watchThreads }) { server in
                 try await runBlocking {
                     let peer = try WatchPeer(port: server.port)
                     var oracle: WatchOracle?
@@ -233,7 +237,7 @@ extension ServerOverLoopback {
                         // An unchanged re-put takes no position and sends nothing.
                         try writes.put([batch[0]], engine: server.engine)
                     }
-                    // Large commits are split across matchers, one part per core, and put back in commit order.
+                    // Large commits are split across matchers, one part per hub thread, and put back in commit order.
                     try writes.put((0..<160).map { WatchCorpus.article($0 % 60, version: 100 + $0 / 60, seed: 42) }, engine: server.engine)
                     try Self.fence(&writes, engine: server.engine)
                     let ids = (0..<WatchCorpus.queries.count).map { UInt32(10 + $0) }
