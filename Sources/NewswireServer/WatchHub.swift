@@ -109,9 +109,9 @@ final class WatchHub: Sendable {
     private let workers: Int
     /// The default for ``workers``: one fewer than the usable cores, at least one. Spread over every core, the
     /// hub's bursts took both cores of a two-core machine from the group commit, whose analysis and store commit
-    /// run one batch at a time (with 10,000 watches, ingest 1.30x its time without them, against 1.20x with the hub
-    /// on one thread; BENCHMARKS.md). Read once: Foundation's `activeProcessorCount` reads the cgroup files on
-    /// every call, which showed in the profile at a few calls per committed batch.
+    /// run one batch at a time (with 10,000 distinct watches, ingest took a median 1.26x its time without them,
+    /// against 1.21x with the hub on one thread; BENCHMARKS.md). Read once: Foundation's `activeProcessorCount`
+    /// reads the cgroup files on every call, which showed in the profile at a few calls per committed batch.
     static let defaultWorkers = max(1, NetworkThreads.defaultCount - 1)
     /// Signalled whenever `distributed` moves (see ``holdCommit()``).
     private let distributedMoved = NSCondition()
