@@ -6,8 +6,9 @@ import NewswireModel
 ///
 /// Writes queue in the order ``submit(_:completion:)`` is called. A single drain runs at a time on the
 /// committer's own serial queue: it takes every queued write (up to ``maxBatchArticles`` articles, never splitting
-/// one write), puts them in one batch, completes each, then merges index segments (merging changes no result, so
-/// no writer waits for it). While a batch commits, new writes queue up and form the next batch, so the batch size
+/// one write), puts them in one batch, completes each, then has index segments merged on the engine's merge
+/// thread, alongside the batches that follow (merging changes no result, so no writer waits for it). While a batch
+/// commits, new writes queue up and form the next batch, so the batch size
 /// follows the load: alone, a write commits at once; under load, one fsync and one segment serve many writes.
 ///
 /// Pipelined: when writes are queued as a batch's store commit starts, the next batch is taken and its CPU work
@@ -175,10 +176,9 @@ public final class GroupCommitter: Sendable {
                 } else if commit(batch) {
                     maintenanceDue = true
                 }
-                // While more writes wait, merging would delay them: segments are left to pile up (bounded by
-                // `deferredSegmentLimit`) and are merged in one pass once the queue is empty. The merge policy
-                // folds similar-sized segments together at once, so a bulk load copies each article a couple of
-                // times instead of once per doubling.
+                // While more writes wait, segments are left to pile up (up to `deferredSegmentLimit`) and are
+                // merged in one pass once the queue is empty: the merge policy folds similar-sized segments together
+                // at once, so a bulk load copies each article a couple of times instead of once per doubling.
                 if maintenanceDue,
                     next == nil && !hasPendingWrites || engine.indexSegmentCount >= Self.deferredSegmentLimit
                 {
@@ -194,7 +194,8 @@ public final class GroupCommitter: Sendable {
         }
     }
 
-    /// Most segments left unmerged while writes are queued: searches during a bulk load visit at most this many.
+    /// Most segments left unmerged while writes are queued (searches visit every segment; while the merge thread
+    /// catches up, a bulk load may leave up to twice this many: ``NewswireEngine/mergeBackpressureSegments``).
     static let deferredSegmentLimit = 32
 
     private var hasPendingWrites: Bool { state.withLock { !$0.pending.isEmpty } }

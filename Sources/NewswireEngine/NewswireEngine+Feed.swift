@@ -154,8 +154,8 @@ extension NewswireEngine {
     static let followDeferredSegmentLimit = 32
 
     /// Merges index segments on the merge thread, alongside installs (see
-    /// ``NewswireSearch/SearchIndex/mergeSegmentsAlongsideWriters()``): on a cluster node, neither the follower nor
-    /// this node's own writes wait for a merge to make the next change searchable. Calls made while a merge is
+    /// ``NewswireSearch/SearchIndex/mergeSegmentsAlongsideWriters()``): neither the group commit nor, on a cluster
+    /// node, the follower waits for a merge to make the next change searchable. Calls made while a merge is
     /// queued add nothing; a call during a merge queues one more pass.
     func scheduleMerge() {
         let start = mergeQueued.withLock { queued -> Bool in
@@ -167,6 +167,7 @@ extension NewswireEngine {
         mergeQueue.async(group: background) { [self] in
             mergeQueued.withLock { $0 = false }
             if isClosed { return }
+            if let hook = beforeScheduledMerge.withLock({ $0 }) { hook() }
             index.mergeSegmentsAlongsideWriters()
         }
     }

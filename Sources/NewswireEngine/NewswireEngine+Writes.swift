@@ -199,17 +199,24 @@ extension NewswireEngine {
         return (toStore, entries)
     }
 
-    /// Merges index segments and schedules a snapshot when due. Merging changes no search result, so it runs
-    /// after the write lock is released (the next put's duplicate check and commit overlap it), and a caller may
-    /// acknowledge a write before it.
+    /// Merges index segments and schedules a snapshot when due. Merging changes no search result, so it runs on
+    /// the merge thread alongside the writes that follow (``scheduleMerge()``) and a caller may acknowledge a write
+    /// before it: merged on the writer's own thread, a merge held up every write queued behind it (the corpus as
+    /// pages took a median 4.27 s that way, 3.64 s with merges alongside; BENCHMARKS.md "Ingest"). Only once
+    /// ``mergeBackpressureSegments`` segments have piled up does the writer wait for a merge pass, since every
+    /// search visits every segment.
     func maintainAfterWrites() {
-        if isClustered {
-            scheduleMerge()  // the follower's next page does not wait for it
+        if index.segmentCount >= Self.mergeBackpressureSegments {
+            index.mergeSegmentsAlongsideWriters()
         } else {
-            index.mergeSegmentsIfNeeded()
+            scheduleMerge()
         }
         maybeScheduleSnapshot()
     }
+
+    /// Segments at which a writer merges before going on instead of leaving it to the merge thread: twice what the
+    /// group commit leaves unmerged while writes queue (``GroupCommitter/deferredSegmentLimit``).
+    static let mergeBackpressureSegments = 2 * GroupCommitter.deferredSegmentLimit
 
     /// Whether the store is shared with other nodes (cluster mode).
     public var isClustered: Bool { store is any SharedArticleStore }

@@ -77,12 +77,14 @@ public final class NewswireEngine: Sendable {
     let snapshotLock = NSLock()
     let background = DispatchGroup()
     let backgroundQueue = DispatchQueue(label: "newswire.engine.snapshot")
-    /// Cluster mode: merges index segments alongside installs (``scheduleMerge()``).
+    /// Merges index segments alongside writes and installs (``scheduleMerge()``).
     let mergeQueue = DispatchQueue(label: "newswire.engine.merge")
     /// Whether a merge pass is queued on `mergeQueue` and not started yet.
     let mergeQueued = Locked(false)
     /// Called by the follower between preparing a feed page and installing it (tests force an interleaving).
     let beforeFollowerInstall = Locked<(@Sendable () -> Void)?>(nil)
+    /// Called on the merge thread before each scheduled merge pass (tests hold a merge while writes go on).
+    let beforeScheduledMerge = Locked<(@Sendable () -> Void)?>(nil)
     let directoryLock: Locked<Int32?>
     /// Left once the near-duplicate table is loaded; writes wait on it.
     let duplicatesReady = DispatchGroup()

@@ -123,7 +123,7 @@ struct GroupCommitterTests {
         #expect(firstDifference(try results(oneBatch, queries), oracleResults, queries) == "none")
     }
 
-    @Test("while writes are queued, segment merges wait (at most the limit of segments); they run once the queue is empty")
+    @Test("while writes are queued, segment merges wait (at most twice the limit of segments); they run once the queue is empty")
     func mergesWaitForTheQueue() async throws {
         let directory = TemporaryDirectory()
         let engine = try NewswireEngine.open(dataDirectory: directory.path)
@@ -150,7 +150,8 @@ struct GroupCommitterTests {
             allQueued.signal()
         }
         let counts = observed.withLock { $0 }
-        #expect(counts.max()! <= GroupCommitter.deferredSegmentLimit, "segments seen by writers: \(counts)")
+        // Merges start at the limit and run alongside the writes; past twice the limit a writer merges first.
+        #expect(counts.max()! <= NewswireEngine.mergeBackpressureSegments, "segments seen by writers: \(counts)")
         #expect(counts.max()! >= 16, "merges were deferred while writes waited: \(counts)")
         // The last commit found the queue empty: its merge runs right after it answered.
         // Polled until it happens (bounded generously: a merge on a busy machine can take seconds).
@@ -162,6 +163,55 @@ struct GroupCommitterTests {
         }
         #expect(settled <= 4, "segments after the queue emptied: \(settled)")
         #expect(try engine.stats().articleCount == writes.count)
+        #expect(try engine.search(SearchRequest(text: "标题")).total == writes.count)
+    }
+
+    @Test("writes go on while a merge runs; a writer merges first only past twice the deferred limit")
+    func writesGoOnWhileAMergeRuns() async throws {
+        let directory = TemporaryDirectory()
+        let engine = try NewswireEngine.open(dataDirectory: directory.path)
+        defer { try? engine.close() }
+        // The merge thread is held before its first pass until every write is answered.
+        let mergeStarted = DispatchSemaphore(value: 0)
+        let releaseMerge = DispatchSemaphore(value: 0)
+        let held = Locked(true)
+        engine.beforeScheduledMerge.withLock {
+            $0 = {
+                guard held.withLock({ $0 }) else { return }
+                mergeStarted.signal()
+                releaseMerge.wait()
+            }
+        }
+        func release() {
+            held.withLock { $0 = false }
+            releaseMerge.signal()
+        }
+        let committer = GroupCommitter(engine: engine, maxBatchArticles: 1)
+        let writes = (0..<100).map { n in
+            [makeArticle("h\(n)", day: 1 + n % 28, paragraphs: chineseParagraphs(seed: UInt64(5000 + n), characters: 60))]
+        }
+        let observed = Locked<[Int]>([])
+        let allQueued = DispatchSemaphore(value: 0)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let remaining = Locked(writes.count)
+            for (n, write) in writes.enumerated() {
+                committer.submit(write) { result in
+                    if n == 0 { allQueued.wait() }
+                    #expect((try? result.get())?.map(\.outcome) == [.created])
+                    observed.withLock { $0.append(engine.indexSegmentCount) }
+                    if remaining.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
+                }
+            }
+            allQueued.signal()
+        }
+        // Scheduled once the deferred limit was reached (it may start late on a busy machine, never not at all).
+        let mergeWasHeld = mergeStarted.wait(timeout: .now() + 60) == .success
+        release()
+        let counts = observed.withLock { $0 }
+        #expect(mergeWasHeld, "a merge was scheduled once the deferred limit was reached")
+        // Merged on the committer's thread, no write would have seen more than the deferred limit.
+        #expect(counts.max()! > GroupCommitter.deferredSegmentLimit, "segments seen by writers: \(counts)")
+        #expect(counts.max()! <= NewswireEngine.mergeBackpressureSegments, "segments seen by writers: \(counts)")
         #expect(try engine.search(SearchRequest(text: "标题")).total == writes.count)
     }
 
