@@ -66,7 +66,8 @@ final class OutboundQueue: Sendable {
         var items: [OutboundItem] = []
         /// Bytes queued or being written (taken from the global budget too).
         var queuedBytes = 0
-        /// Bytes promised to stream frames being produced (taken from the global budget too).
+        /// Bytes promised to stream frames being produced (of the global budget, each reservation takes only its
+        /// ``OutboundQueue/globalShare(ofReservation:)``).
         var reservedBytes = 0
         var finished = false
         var writerWaiting: CheckedContinuation<Void, Never>?
@@ -89,6 +90,13 @@ final class OutboundQueue: Sendable {
     /// An answer up to this size is queued for a connection holding nothing even when the server-wide budget is
     /// spent: the server-wide bound is therefore the budget plus this much per connection.
     static let alwaysAdmittedBytes = 64 << 10
+
+    /// What a stream reservation of `bytes` takes from the server-wide budget until its frame is queued (then the
+    /// frame's own size is counted): at most ``alwaysAdmittedBytes``. A reservation holds room for the largest frame
+    /// the client accepts (1 MiB), and most stream frames are far smaller (a GET_MANY of ten records is about
+    /// 20 KiB): counted in full, 256 streams in progress spent the whole 256 MiB while the server held a few MiB
+    /// of answers, and every further stream ended `OVERLOADED` (PROTOCOL.md §9 counts unsent answer bytes).
+    static func globalShare(ofReservation bytes: Int) -> Int { min(bytes, alwaysAdmittedBytes) }
 
     /// Tests only: runs when a stream producer found no room and is about to wait for a write (the window in
     /// which a completing write must not be lost).
@@ -142,8 +150,8 @@ final class OutboundQueue: Sendable {
     }
 
     /// Stream producers: waits until this connection has room for `bytes` more (or holds nothing), then reserves
-    /// them, from the server's budget too. False when the server has no room (the stream ends OVERLOADED) or the
-    /// connection is gone.
+    /// them, and their ``globalShare(ofReservation:)`` of the server's budget. False when the server has no room
+    /// (the stream ends OVERLOADED) or the connection is gone.
     func reserve(_ bytes: Int) async -> Bool {
         while true {
             enum Step {
@@ -152,7 +160,7 @@ final class OutboundQueue: Sendable {
             let step: Step = state.withLockedValue { state in
                 if state.finished { return .refused }
                 guard state.fits(bytes, budget: budget) else { return .wait }
-                guard global.take(bytes) else { return .refused }
+                guard global.take(Self.globalShare(ofReservation: bytes)) else { return .refused }
                 state.reservedBytes += bytes
                 state.peakBytes = max(state.peakBytes, state.held)
                 return .reserved
@@ -173,11 +181,8 @@ final class OutboundQueue: Sendable {
         let size = frame.approximateSize
         let (queued, writer): (Bool, CheckedContinuation<Void, Never>?) = state.withLockedValue { state in
             state.reservedBytes -= reserved
-            guard !state.finished else {
-                global.give(reserved)
-                return (false, nil)
-            }
-            global.give(reserved)
+            global.give(Self.globalShare(ofReservation: reserved))
+            guard !state.finished else { return (false, nil) }
             _ = global.take(size, force: true)
             state.queuedBytes += size
             state.items.append(.frame(frame))
@@ -217,7 +222,7 @@ final class OutboundQueue: Sendable {
     func release(reserved: Int) {
         guard reserved > 0 else { return }
         state.withLockedValue { $0.reservedBytes -= reserved }
-        global.give(reserved)
+        global.give(Self.globalShare(ofReservation: reserved))
         wakeProducers()
     }
 

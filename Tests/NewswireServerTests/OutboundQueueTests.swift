@@ -25,6 +25,32 @@ import Testing
         #expect(queue.waitingProducers == 0)
     }
 
+    /// A stream reserves room for the largest frame its client accepts, but the server-wide budget counts unsent
+    /// answer bytes (PROTOCOL.md §9): each reservation takes at most 64 KiB of it until its frame is queued, and the
+    /// frame then counts its own size. Counted in full, one 1 MiB reservation spent this whole budget.
+    @Test func streamReservationsTakeABoundedShareOfTheServerWideBudget() async {
+        let global = ResponseBudget(limit: 1 << 20)
+        let frameRoom = 1 << 20
+        let queues = (0..<16).map { _ in OutboundQueue(budget: 8 << 20, global: global) }
+        for (n, queue) in queues.enumerated() {
+            #expect(await queue.reserve(frameRoom), "stream \(n)")
+        }
+        #expect(global.usage.used == 16 * OutboundQueue.alwaysAdmittedBytes)
+        // Spent by streams in progress: the next one is refused (it ends OVERLOADED).
+        let another = OutboundQueue(budget: 8 << 20, global: global)
+        #expect(await another.reserve(frameRoom) == false)
+        // A frame queued under its reservation counts its own size instead, until the socket takes it.
+        let frame = Self.frame(20 << 10)
+        #expect(queues[0].enqueue(frame, reserved: frameRoom))
+        #expect(global.usage.used == 15 * OutboundQueue.alwaysAdmittedBytes + frame.approximateSize)
+        queues[0].written(bytes: frame.approximateSize)
+        #expect(global.usage.used == 15 * OutboundQueue.alwaysAdmittedBytes)
+        #expect(await another.reserve(frameRoom))
+        // A reservation given back unused returns its share.
+        queues[1].release(reserved: frameRoom)
+        #expect(global.usage.used == 15 * OutboundQueue.alwaysAdmittedBytes)
+    }
+
     /// A write that completes between a producer's look at the budget and its registration as a waiter wakes no
     /// one: the registration must see the room itself, or the stream waits for ever (a resumed WATCH replay
     /// stalled this way). The write is made to complete exactly there.
