@@ -8,8 +8,8 @@ import NewswireModel
 /// committer's own serial queue: it takes every queued write (up to ``maxBatchArticles`` articles, never splitting
 /// one write), puts them in one batch, completes each, then has index segments merged on the engine's merge
 /// thread, alongside the batches that follow (merging changes no result, so no writer waits for it). While a batch
-/// commits, new writes queue up and form the next batch, so the batch size
-/// follows the load: alone, a write commits at once; under load, one fsync and one segment serve many writes.
+/// commits, new writes queue up and form the next batch, so the batch size follows the load: alone, a write
+/// commits at once; under load, one fsync and one segment serve many writes.
 ///
 /// Pipelined: when writes are queued as a batch's store commit starts, the next batch is taken and its CPU work
 /// (analysis into an index segment, near-duplicate features) done on a second queue while the commit waits on

@@ -189,7 +189,8 @@ final class WatchHub: Sendable {
 
     /// Matches one committed batch against every standing query and hands each watch its events. Snippets (most
     /// of the cost) are matched as pending, then each distinct one that an open watch needs is built once, on
-    /// the hub's threads (``buildSnippets``); a stream task builds any still pending when it sends (``QueuedWatchEvent``).
+    /// the hub's threads (``buildSnippets``); a stream task builds any still pending when it sends
+    /// (``QueuedWatchEvent``).
     private func distribute(_ changes: [CommittedChange], handed: ContinuousClock.Instant) {
         let articles: [ArticleChange] = changes.map { change in
             guard let article = change.article else { return .deleted(change.id) }

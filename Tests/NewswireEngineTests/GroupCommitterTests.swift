@@ -123,7 +123,9 @@ struct GroupCommitterTests {
         #expect(firstDifference(try results(oneBatch, queries), oracleResults, queries) == "none")
     }
 
-    @Test("while writes are queued, segment merges wait (at most twice the limit of segments); they run once the queue is empty")
+    @Test(
+        "while writes are queued, segment merges wait (at most twice the limit of segments); they run once the queue is empty"
+    )
     func mergesWaitForTheQueue() async throws {
         let directory = TemporaryDirectory()
         let engine = try NewswireEngine.open(dataDirectory: directory.path)
@@ -188,7 +190,10 @@ struct GroupCommitterTests {
         }
         let committer = GroupCommitter(engine: engine, maxBatchArticles: 1)
         let writes = (0..<100).map { n in
-            [makeArticle("h\(n)", day: 1 + n % 28, paragraphs: chineseParagraphs(seed: UInt64(5000 + n), characters: 60))]
+            [
+                makeArticle(
+                    "h\(n)", day: 1 + n % 28, paragraphs: chineseParagraphs(seed: UInt64(5000 + n), characters: 60))
+            ]
         }
         let observed = Locked<[Int]>([])
         let allQueued = DispatchSemaphore(value: 0)
