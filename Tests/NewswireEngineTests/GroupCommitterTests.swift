@@ -123,21 +123,12 @@ struct GroupCommitterTests {
         #expect(firstDifference(try results(oneBatch, queries), oracleResults, queries) == "none")
     }
 
-    @Test(
-        "while writes are queued, segment merges wait (at most twice the limit of segments); they run once the queue is empty"
-    )
-    func mergesWaitForTheQueue() async throws {
-        let directory = TemporaryDirectory()
-        let engine = try NewswireEngine.open(dataDirectory: directory.path)
-        defer { try? engine.close() }
-        // One article per commit, so every commit adds one segment.
-        let committer = GroupCommitter(engine: engine, maxBatchArticles: 1)
-        let writes = (0..<120).map { n in
-            [makeArticle("m\(n)", day: 1 + n % 28, paragraphs: chineseParagraphs(seed: UInt64(3000 + n), characters: 80))]
-        }
+    /// Submits `writes` (each one new article) and returns the index's segment count each completion saw. The first
+    /// write's completion holds the committer until every write is queued, so the writes wait behind each other
+    /// however the machine schedules this loop and the committer's thread.
+    static func segmentCountsSeen(submitting writes: [[Article]], to committer: GroupCommitter) async -> [Int] {
+        let engine = committer.engine
         let observed = Locked<[Int]>([])
-        // The first write's completion holds the committer until every write is queued, so the writes wait
-        // behind each other however the machine schedules this loop and the committer's thread.
         let allQueued = DispatchSemaphore(value: 0)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let remaining = Locked(writes.count)
@@ -151,7 +142,22 @@ struct GroupCommitterTests {
             }
             allQueued.signal()
         }
-        let counts = observed.withLock { $0 }
+        return observed.withLock { $0 }
+    }
+
+    @Test(
+        "while writes are queued, segment merges wait (at most twice the limit of segments); they run once the queue is empty"
+    )
+    func mergesWaitForTheQueue() async throws {
+        let directory = TemporaryDirectory()
+        let engine = try NewswireEngine.open(dataDirectory: directory.path)
+        defer { try? engine.close() }
+        // One article per commit, so every commit adds one segment.
+        let committer = GroupCommitter(engine: engine, maxBatchArticles: 1)
+        let writes = (0..<120).map { n in
+            [makeArticle("m\(n)", day: 1 + n % 28, paragraphs: chineseParagraphs(seed: UInt64(3000 + n), characters: 80))]
+        }
+        let counts = await Self.segmentCountsSeen(submitting: writes, to: committer)
         // Merges start at the limit and run alongside the writes; past twice the limit a writer merges first.
         #expect(counts.max()! <= NewswireEngine.mergeBackpressureSegments, "segments seen by writers: \(counts)")
         #expect(counts.max()! >= 16, "merges were deferred while writes waited: \(counts)")
@@ -195,24 +201,10 @@ struct GroupCommitterTests {
                     "h\(n)", day: 1 + n % 28, paragraphs: chineseParagraphs(seed: UInt64(5000 + n), characters: 60))
             ]
         }
-        let observed = Locked<[Int]>([])
-        let allQueued = DispatchSemaphore(value: 0)
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let remaining = Locked(writes.count)
-            for (n, write) in writes.enumerated() {
-                committer.submit(write) { result in
-                    if n == 0 { allQueued.wait() }
-                    #expect((try? result.get())?.map(\.outcome) == [.created])
-                    observed.withLock { $0.append(engine.indexSegmentCount) }
-                    if remaining.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
-                }
-            }
-            allQueued.signal()
-        }
+        let counts = await Self.segmentCountsSeen(submitting: writes, to: committer)
         // Scheduled once the deferred limit was reached (it may start late on a busy machine, never not at all).
         let mergeWasHeld = mergeStarted.wait(timeout: .now() + 60) == .success
         release()
-        let counts = observed.withLock { $0 }
         #expect(mergeWasHeld, "a merge was scheduled once the deferred limit was reached")
         // Merged on the committer's thread, no write would have seen more than the deferred limit.
         #expect(counts.max()! > GroupCommitter.deferredSegmentLimit, "segments seen by writers: \(counts)")
