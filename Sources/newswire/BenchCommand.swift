@@ -11,6 +11,17 @@ struct QueryFileOption: ParsableArguments {
     var queries: String?
 }
 
+/// `--server-pid`, declared once for `bench` and `bench watch` (see ``QueryFileOption``).
+struct ServerPIDOption: ParsableArguments {
+    @Option(
+        name: .customLong("server-pid"),
+        help: """
+            Process id of the server (repeatable): its CPU time is reported from /proc, per request (bench) or \
+            during the ingest alone (bench watch).
+            """)
+    var serverPIDs: [Int32] = []
+}
+
 /// `newswire bench`: load-test a server over the protocol.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -83,10 +94,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Hard cap on a --requests run, e.g. 300s.")
     var timeLimit: String = "300s"
 
-    @Option(
-        name: .customLong("server-pid"),
-        help: "Process id of the server (repeatable): its CPU time per request is reported, from /proc.")
-    var serverPIDs: [Int32] = []
+    @OptionGroup var serverPIDOption: ServerPIDOption
 
     @Option(help: "Write the latency distribution here (HdrHistogram .hgrm, ms); open loop also writes NAME.service.hgrm.")
     var histogram: String?
@@ -136,7 +144,7 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.respKeys = respKeys
         configuration.threads = threads
         configuration.seed = seed
-        configuration.serverPIDs = serverPIDs
+        configuration.serverPIDs = serverPIDOption.serverPIDs
         do {
             try configuration.validate()
         } catch {

@@ -71,6 +71,8 @@ struct BenchWatchCommand: AsyncParsableCommand {
             """)
     var distinctQueries = false
 
+    @OptionGroup var serverPIDOption: ServerPIDOption
+
     func run() async throws {
         guard let data = FileManager.default.contents(atPath: queries) else {
             throw ValidationError("cannot read --queries file \(queries)")
@@ -141,6 +143,14 @@ struct BenchWatchCommand: AsyncParsableCommand {
         let acknowledged = NIOLockedAcks()
         // One clock for the ingest, the acknowledgements and the arrivals.
         let ingestStarted = WatchLoad.now()
+        // CPU over the ingest alone: registering the watches before it and closing them after are not in it.
+        let serverPIDs = serverPIDOption.serverPIDs
+        func serverCPU() -> Double? {
+            let seconds = serverPIDs.compactMap(ProcessCPU.seconds(ofProcess:))
+            return seconds.isEmpty ? nil : seconds.reduce(0, +)
+        }
+        let serverCPUBefore = serverCPU()
+        let clientCPUBefore = ProcessCPU.ownSeconds()
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             func launch() {
@@ -163,6 +173,8 @@ struct BenchWatchCommand: AsyncParsableCommand {
             }
         }
         let ingest = Duration.nanoseconds(Int64(WatchLoad.now() - ingestStarted))
+        let serverIngestCPU = serverCPU().map { $0 - (serverCPUBefore ?? 0) }
+        let clientIngestCPU = ProcessCPU.ownSeconds() - clientCPUBefore
         _ = try await writer.put([Article(id: fence, title: "fence", paragraphs: ["fence"])])
         _ = try await writer.delete(ids: [fence])
         var latencies: [Double] = []
@@ -191,8 +203,9 @@ struct BenchWatchCommand: AsyncParsableCommand {
         for (name, _) in serverAfter.entries where name.hasPrefix("watches.lag.") {
             serverLagMicros[String(name.dropFirst("watches.lag.".count))] = stat(serverAfter, name)
         }
-        let result: [String: Any] = [
+        var result: [String: Any] = [
             "serverLagMicros": serverLagMicros,
+            "clientIngestCPUSeconds": clientIngestCPU,
             "watchers": watchers, "articles": articleCount, "writes": jsonl == nil ? "pages" : "records",
             "batch": batch, "writeConcurrency": inFlight,
             "snippets": !noSnippets,
@@ -210,6 +223,7 @@ struct BenchWatchCommand: AsyncParsableCommand {
             "serverCommitHeldSeconds":
                 (stat(serverAfter, "watches.commit_held_micros") - stat(serverBefore, "watches.commit_held_micros")) / 1e6,
         ]
+        if let serverIngestCPU { result["serverIngestCPUSeconds"] = serverIngestCPU }
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         printOut(String(decoding: json, as: UTF8.self))
     }

@@ -51,9 +51,9 @@ LAG_STAGES = ("queued", "matched", "snippets", "offered", "streamed")
 WRITES = None  # ("--pages", DIR) or ("--jsonl", FILE)
 
 
-def bench_watch(port, watchers, limit):
+def bench_watch(port, watchers, limit, server_pid):
     cmd = [harness.NEWSWIRE, "bench", "watch", "--port", str(port), "--watchers", str(watchers), "--queries", QUERIES,
-           *WRITES]
+           "--server-pid", str(server_pid), *WRITES]
     if limit:
         cmd += ["--limit", str(limit)]
     if not SNIPPETS:
@@ -90,7 +90,7 @@ def one_run(watchers, limit, binary=None):
     server = start_server(binary)
     try:
         before_cpu = harness.cpu_seconds(server.pid)
-        result = bench_watch(server.port, watchers, limit)
+        result = bench_watch(server.port, watchers, limit, server.pid)
         result["serverCPUSeconds"] = harness.cpu_seconds(server.pid) - before_cpu
         return result
     finally:
@@ -101,7 +101,7 @@ def memory_run(watchers, binary=None):
     server = start_server(binary)
     try:
         before = rss_kib(server.pid, "VmRSS")
-        bench_watch(server.port, watchers, 1)
+        bench_watch(server.port, watchers, 1, server.pid)
         peak = rss_kib(server.pid, "VmHWM")
         return before, peak
     finally:
@@ -170,7 +170,8 @@ def main():
                     harness.log(f"round {round_number + 1}, {label}: baseline again (no watchers)")
                     after = one_run(0, args.limit, binary)
                     baseline = {key: (before[key] + after[key]) / 2
-                                for key in ("ingestSeconds", "serverCPUSeconds", "clientCPUSeconds")}
+                                for key in ("ingestSeconds", "serverCPUSeconds", "clientCPUSeconds",
+                                            "serverIngestCPUSeconds", "clientIngestCPUSeconds")}
                     latency = result["latencyMs"]
                     row = [label] if args.peer_server else []
                     rows.append(row + [
@@ -182,6 +183,8 @@ def main():
                         f"{result['events']:,}", harness.fmt_rate(result["eventsPerSecond"]),
                         harness.fmt_us(result["serverMatchMicrosPerBatch"]), f"{result['serverEventsDropped']:.0f}",
                         f"{baseline['serverCPUSeconds']:.1f} s / {result['serverCPUSeconds']:.1f} s",
+                        f"{baseline['serverIngestCPUSeconds']:.1f} s / {result['serverIngestCPUSeconds']:.1f} s",
+                        f"{baseline['clientIngestCPUSeconds']:.2f} s / {result['clientIngestCPUSeconds']:.2f} s",
                         f"{result.get('serverCommitsHeld', 0):.0f} / {result.get('serverCommitHeldSeconds', 0):.1f} s",
                         f"{baseline['clientCPUSeconds']:.2f} s / {result['clientCPUSeconds']:.2f} s",
                     ])
@@ -196,8 +199,11 @@ def main():
         print(harness.table(
             headers + ["watchers", "articles", "ingest, no watchers (mean of before and after)", "ingest, watchers", "ratio", "delivery p50",
                        "p99", "max", "last event after the last acknowledgement", "events", "events/s", "match per committed batch", "events dropped (cut-offs)",
-                       "server CPU (no watchers / watchers)", "commits held by pacing (total wait)",
-                       "bench client CPU (no watchers / watchers)"], rows))
+                       "server CPU, whole run (no watchers / watchers)",
+                       "server CPU during the ingest (no watchers / watchers)",
+                       "bench client CPU during the ingest (no watchers / watchers)",
+                       "commits held by pacing (total wait)",
+                       "bench client CPU, whole run (no watchers / watchers)"], rows))
         print()
         if args.rounds > 1:
             # The machine's speed drifts between rounds by as much as a change moves the ratio: compare medians.
