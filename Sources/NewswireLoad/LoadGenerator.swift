@@ -174,7 +174,7 @@ public enum LoadGenerator {
         // Sample CPU at the start of the measured window.
         try await sleep(until: measureFrom)
         let clientCPUStart = ProcessCPU.ownSeconds()
-        let serverCPUStart = configuration.serverPIDs.map { ProcessCPU.seconds(ofProcess: $0) }
+        let serverCPUWindow = ProcessCPU.Window(pids: configuration.serverPIDs)
 
         let allFinished = EventLoopFuture.andAllComplete(connected.map(\.finished), on: group.next())
         let plannedSeconds: Double? = byRequests ? nil : Double(sendUntil - startAt) / 1e9
@@ -194,14 +194,7 @@ public enum LoadGenerator {
                     errors: errors, recentRate: max(0, rate), plannedSeconds: plannedSeconds))
         }
         let clientCPU = ProcessCPU.ownSeconds() - clientCPUStart
-        var serverCPU: Double?
-        if !configuration.serverPIDs.isEmpty {
-            var total = 0.0
-            for (pid, start) in zip(configuration.serverPIDs, serverCPUStart) {
-                if let start, let end = ProcessCPU.seconds(ofProcess: pid) { total += end - start }
-            }
-            serverCPU = total
-        }
+        let serverCPU = serverCPUWindow.seconds()
 
         var merged = LatencyRecorder(serviceTime: configuration.rate != nil)
         var failures: [String] = []

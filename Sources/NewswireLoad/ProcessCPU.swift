@@ -26,6 +26,29 @@ public enum ProcessCPU {
         return (user + system) / (ticks > 0 ? ticks : 100)
     }
 
+    /// CPU seconds that other processes (servers under load) use over a window: sampled when made, read with
+    /// ``seconds()``.
+    public struct Window: Sendable {
+        private let pids: [Int32]
+        private let starts: [Double?]
+
+        public init(pids: [Int32]) {
+            self.pids = pids
+            starts = pids.map { ProcessCPU.seconds(ofProcess: $0) }
+        }
+
+        /// User + system CPU seconds the processes used since the window opened (those readable at both ends), or
+        /// nil when it watches no process.
+        public func seconds() -> Double? {
+            guard !pids.isEmpty else { return nil }
+            var total = 0.0
+            for (pid, start) in zip(pids, starts) {
+                if let start, let end = ProcessCPU.seconds(ofProcess: pid) { total += end - start }
+            }
+            return total
+        }
+    }
+
     private static func readFile(_ path: String) -> String? {
         guard let file = fopen(path, "r") else { return nil }
         defer { fclose(file) }

@@ -144,12 +144,7 @@ struct BenchWatchCommand: AsyncParsableCommand {
         // One clock for the ingest, the acknowledgements and the arrivals.
         let ingestStarted = WatchLoad.now()
         // CPU over the ingest alone: registering the watches before it and closing them after are not in it.
-        let serverPIDs = serverPIDOption.serverPIDs
-        func serverCPU() -> Double? {
-            let seconds = serverPIDs.compactMap(ProcessCPU.seconds(ofProcess:))
-            return seconds.isEmpty ? nil : seconds.reduce(0, +)
-        }
-        let serverCPUBefore = serverCPU()
+        let serverCPUWindow = ProcessCPU.Window(pids: serverPIDOption.serverPIDs)
         let clientCPUBefore = ProcessCPU.ownSeconds()
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
@@ -173,7 +168,7 @@ struct BenchWatchCommand: AsyncParsableCommand {
             }
         }
         let ingest = Duration.nanoseconds(Int64(WatchLoad.now() - ingestStarted))
-        let serverIngestCPU = serverCPU().map { $0 - (serverCPUBefore ?? 0) }
+        let serverIngestCPU = serverCPUWindow.seconds()
         let clientIngestCPU = ProcessCPU.ownSeconds() - clientCPUBefore
         _ = try await writer.put([Article(id: fence, title: "fence", paragraphs: ["fence"])])
         _ = try await writer.delete(ids: [fence])
