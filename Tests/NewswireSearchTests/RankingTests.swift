@@ -162,4 +162,41 @@ import Testing
             }
         }
     }
+
+    /// A merge lays out each term's list byte for byte as a build of the live documents does (entries copied from
+    /// inputs without deletions, renumbered and re-encoded from those with some; block tables scored anew).
+    @Test(arguments: [false, true])
+    func mergedSegmentIsLaidOutLikeABuild(withDeletions: Bool) {
+        var state = IndexState()
+        let documents = TopKTests.synthetic().map { state.prepare($0) }
+        let bounds = [0, 250, 260, 450, documents.count]
+        let inputs = (0..<bounds.count - 1).map { Segment.build(Array(documents[bounds[$0]..<bounds[$0 + 1]])) }
+        var live = documents
+        if withDeletions {
+            for doc in stride(from: 3, to: inputs[2].count, by: 7) { inputs[2].markDeleted(doc) }
+            inputs[3].markDeleted(0)
+            inputs[3].markDeleted(inputs[3].count - 1)
+            live = documents.indices.filter { i in
+                let input = bounds.lastIndex { $0 <= i }!
+                return !inputs[input].isDeleted(i - bounds[input])
+            }.map { documents[$0] }
+        }
+        let merged = Segment.merge(inputs)
+        let built = Segment.build(live)
+        #expect(merged.count == live.count)
+        #expect(merged.idText == built.idText && merged.text == built.text && merged.textStart == built.textStart)
+        #expect(merged.compactKeys == built.compactKeys)
+        #expect(merged.wideKeys == built.wideKeys)
+        #expect(Set(merged.wordList) == Set(built.wordList))
+        func list(_ segment: Segment, _ term: Int) -> ArraySlice<UInt8> {
+            segment.postings[Int(segment.termStart[term])..<Int(segment.termStart[term + 1])]
+        }
+        var differing = 0
+        for term in 0..<built.cjkTermCount where list(merged, term) != list(built, term) { differing += 1 }
+        for (word, term) in built.words {
+            guard let mergedTerm = merged.words[word] else { continue }  // a missing word fails the set check
+            if list(merged, Int(mergedTerm)) != list(built, Int(term)) { differing += 1 }
+        }
+        #expect(differing == 0, "terms whose list differs from the build's")
+    }
 }
