@@ -17,23 +17,23 @@ struct PostingsWriter {
         }
     }
 
-    mutating func beginTerm() {
+    /// Whether this term's list may get a block table (more than ``Segment/blockTableMinimum`` entries): only
+    /// then are its entries scored (a division per entry, the costliest step of copying a list in a merge).
+    private var keepsBlocks = true
+
+    /// Starts a term's list; `atMost`: an upper bound on its entries, when known.
+    mutating func beginTerm(atMost documents: Int = .max) {
         entryBytes.removeAll(keepingCapacity: true)
         blocks.removeAll(keepingCapacity: true)
         previousDoc = 0
         documentFrequency = 0
+        keepsBlocks = documents > Segment.blockTableMinimum
     }
 
     /// Adds one document's entry; `positions` are its delta-coded positions (nil for unigram lists).
     @inline(__always)
     mutating func add(doc: Int32, titleTF: Int32, bodyTF: Int32, positions: UnsafeBufferPointer<UInt8>?) {
-        if documentFrequency % Segment.skipInterval == 0 {
-            blocks.append((previousDoc, UInt32(entryBytes.count), 0))
-        }
-        // The block's best BM25 score per unit of idf (rounded up), for block-max pruning.
-        let tf = Double(titleTF) * Scoring.titleBoost + Double(bodyTF)
-        let score = Float(tf * (Scoring.k1 + 1) / (tf + normalization[Int(doc)])).nextUp
-        blocks[blocks.count - 1].2 = max(blocks[blocks.count - 1].2, score)
+        noteEntry(doc: doc, titleTF: titleTF, bodyTF: bodyTF)
         // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
         let simple = titleTF == 0 && bodyTF == 1
         Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &entryBytes)
@@ -47,6 +47,30 @@ struct PostingsWriter {
             entryBytes.append(contentsOf: positions)
         }
         documentFrequency += 1
+    }
+
+    /// Adds one document's entry as another list stored it (`encoded`, from its head to its last position byte),
+    /// when its document delta there is the one this list needs (a merge's input without deletions, after its
+    /// first entry).
+    @inline(__always)
+    mutating func add(doc: Int32, titleTF: Int32, bodyTF: Int32, encoded: UnsafeBufferPointer<UInt8>) {
+        noteEntry(doc: doc, titleTF: titleTF, bodyTF: bodyTF)
+        entryBytes.append(contentsOf: encoded)
+        previousDoc = doc
+        documentFrequency += 1
+    }
+
+    /// Opens a block every ``Segment/skipInterval`` entries and raises its best score to this entry's.
+    @inline(__always)
+    private mutating func noteEntry(doc: Int32, titleTF: Int32, bodyTF: Int32) {
+        guard keepsBlocks else { return }
+        if documentFrequency % Segment.skipInterval == 0 {
+            blocks.append((previousDoc, UInt32(entryBytes.count), 0))
+        }
+        // The block's best BM25 score per unit of idf (rounded up), for block-max pruning.
+        let tf = Double(titleTF) * Scoring.titleBoost + Double(bodyTF)
+        let score = Float(tf * (Scoring.k1 + 1) / (tf + normalization[Int(doc)])).nextUp
+        blocks[blocks.count - 1].2 = max(blocks[blocks.count - 1].2, score)
     }
 
     /// Writes the finished list (header, block table, entries) to `postings`.

@@ -193,7 +193,7 @@ struct SegmentBuilder {
             let positional = t >= cjkCount || TermKey.isPositional(cjkKeyList[cjkOrder[t]])
             var k = occurrenceCount[t]
             let end = occurrenceCount[t + 1]
-            writer.beginTerm()
+            writer.beginTerm(atMost: end - k)  // occurrences: at least one per document
             while k < end {
                 let doc = sortedDocs[k]
                 var j = k

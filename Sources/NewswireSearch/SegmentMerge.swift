@@ -6,8 +6,10 @@ extension Segment {
     /// `deleted` (one per input) are deletion bits captured earlier, read instead of the inputs' own (which a
     /// writer may be changing while a merge runs alongside it); by default the inputs' own.
     static func merge(_ inputs: [Segment], deleted: [[UInt64]]? = nil) -> Segment {
-        // Documents: renumber the live ones, copy their fields.
+        // Documents: renumber the live ones, copy their fields. An input without deleted documents is copied
+        // whole, its documents shifted by the output's count so far (`shifts`; -1 for an input with deletions).
         var remaps: [[Int32]] = []
+        var shifts: [Int32] = []
         var idText: [UInt8] = []
         var idStart: [UInt32] = [0]
         var text: [UInt16] = []
@@ -23,8 +25,30 @@ extension Segment {
         var bodyBases: [Int32] = []
         var next: Int32 = 0
         for (input, segment) in inputs.enumerated() {
-            var remap = [Int32](repeating: -1, count: segment.count)
             let bits = deleted?[input] ?? segment.deleted
+            if !bits.contains(where: { $0 != 0 }) {
+                shifts.append(next)
+                remaps.append([])
+                next += Int32(segment.count)
+                let idBase = UInt32(idText.count)
+                idText += segment.idText
+                idStart += segment.idStart.dropFirst().lazy.map { $0 + idBase }
+                let textBase = UInt32(text.count)
+                text += segment.text
+                textStart += segment.textStart.dropFirst().lazy.map { $0 + textBase }
+                sourceIDs += segment.sourceIDs
+                monthIDs += segment.monthIDs
+                seconds += segment.seconds
+                utcOffsets += segment.utcOffsets
+                let personBase = UInt32(personIDs.count)
+                personIDs += segment.personIDs
+                personStart += segment.personStart.dropFirst().lazy.map { $0 + personBase }
+                titleLengths += segment.titleLengths
+                bodyLengths += segment.bodyLengths
+                bodyBases += segment.bodyBases
+                continue
+            }
+            var remap = [Int32](repeating: -1, count: segment.count)
             for doc in 0..<segment.count where bits[doc >> 6] & (1 << UInt64(doc & 63)) == 0 {
                 remap[doc] = next
                 next += 1
@@ -45,81 +69,39 @@ extension Segment {
                 bodyLengths.append(segment.bodyLengths[doc])
                 bodyBases.append(segment.bodyBases[doc])
             }
+            shifts.append(-1)
             remaps.append(remap)
         }
-
-        // Terms: the sorted union of every input's keys; each output term lists (input, input term) sources.
-        var compactSources: [(key: UInt32, input: Int32, term: Int32)] = []
-        var wideSources: [(key: UInt64, input: Int32, term: Int32)] = []
-        var wordSources: [String: [(input: Int32, term: Int32)]] = [:]
-        var wordOrder: [String] = []
-        for (i, segment) in inputs.enumerated() {
-            for (t, key) in segment.compactKeys.enumerated() { compactSources.append((key, Int32(i), Int32(t))) }
-            for (t, key) in segment.wideKeys.enumerated() {
-                wideSources.append((key, Int32(i), Int32(segment.compactKeys.count + t)))
-            }
-            for (w, word) in segment.wordList.enumerated() {
-                if wordSources[word] == nil { wordOrder.append(word) }
-                wordSources[word, default: []].append((Int32(i), Int32(segment.cjkTermCount + w)))
-            }
-        }
-        compactSources.sort { $0.key != $1.key ? $0.key < $1.key : $0.input < $1.input }
-        wideSources.sort { $0.key != $1.key ? $0.key < $1.key : $0.input < $1.input }
 
         var writer = PostingsWriter(titleLengths: titleLengths, bodyLengths: bodyLengths)
         writer.postings.reserveCapacity(inputs.reduce(0) { $0 + $1.postings.count })
         var termStart: [UInt32] = []
-
-        /// Writes one output term from its sources; returns false (and writes nothing) when no live entry is left.
-        func writeTerm(_ sources: [(input: Int32, term: Int32)], _ range: Range<Int>) -> Bool {
-            let start = writer.postings.count
-            writer.beginTerm()
-            for source in sources[range] {
-                let segment = inputs[Int(source.input)]
-                let remap = remaps[Int(source.input)]
-                let t = Int(source.term)
-                segment.postings.withUnsafeBufferPointer { buffer in
-                    let positional = segment.isPositional(term: t)
-                    var cursor = PostingCursor(
-                        base: buffer.baseAddress!, start: segment.termStart[t], end: segment.termStart[t + 1],
-                        positional: positional)
-                    while cursor.next() {
-                        let doc = remap[Int(cursor.doc)]
-                        if doc < 0 { continue }
-                        writer.add(
-                            doc: doc, titleTF: cursor.titleTF, bodyTF: cursor.bodyTF,
-                            positions: positional ? cursor.rawPositions : nil)
-                    }
+        var compactKeys: [UInt32] = []
+        var wideKeys: [UInt64] = []
+        var wordList: [String] = []
+        // Each input's keys are sorted: the output's keys are their k-way merge (inputs are few), each key's
+        // entries taken from the inputs in order, so documents stay ascending.
+        withMergeInputs(inputs, remaps: remaps, shifts: shifts) { views in
+            mergeSortedKeys(views.map(\.compactKeys), termOffsets: views.map { _ in 0 }) { key, sources in
+                if writeTerm(sources, positional: key >= 0x10000, views, &writer, &termStart) { compactKeys.append(key) }
+            }
+            mergeSortedKeys(views.map(\.wideKeys), termOffsets: views.map(\.compactKeys.count)) { key, sources in
+                if writeTerm(sources, positional: TermKey.isPositional(key), views, &writer, &termStart) {
+                    wideKeys.append(key)
                 }
             }
-            guard writer.documentFrequency > 0 else { return false }
-            termStart.append(UInt32(start))
-            writer.endTerm()
-            return true
-        }
-
-        var compactKeys: [UInt32] = []
-        let compactPairs = compactSources.map { (input: $0.input, term: $0.term) }
-        var i = 0
-        while i < compactSources.count {
-            var j = i + 1
-            while j < compactSources.count, compactSources[j].key == compactSources[i].key { j += 1 }
-            if writeTerm(compactPairs, i..<j) { compactKeys.append(compactSources[i].key) }
-            i = j
-        }
-        var wideKeys: [UInt64] = []
-        let widePairs = wideSources.map { (input: $0.input, term: $0.term) }
-        i = 0
-        while i < wideSources.count {
-            var j = i + 1
-            while j < wideSources.count, wideSources[j].key == wideSources[i].key { j += 1 }
-            if writeTerm(widePairs, i..<j) { wideKeys.append(wideSources[i].key) }
-            i = j
-        }
-        var wordList: [String] = []
-        for word in wordOrder {
-            let pairs = wordSources[word]!
-            if writeTerm(pairs, 0..<pairs.count) { wordList.append(word) }
+            // Words are unordered: grouped by a dictionary, in order of first appearance.
+            var wordSources: [String: [(input: Int, term: Int)]] = [:]
+            var wordOrder: [String] = []
+            for (i, segment) in inputs.enumerated() {
+                for (w, word) in segment.wordList.enumerated() {
+                    if wordSources[word] == nil { wordOrder.append(word) }
+                    wordSources[word, default: []].append((i, segment.cjkTermCount + w))
+                }
+            }
+            for word in wordOrder where writeTerm(wordSources[word]!, positional: true, views, &writer, &termStart) {
+                wordList.append(word)
+            }
         }
         termStart.append(UInt32(writer.postings.count))
         writer.postings.append(0)  // padding: the buffer is never empty
@@ -129,5 +111,149 @@ extension Segment {
             personIDs: personIDs, titleLengths: titleLengths, bodyLengths: bodyLengths, bodyBases: bodyBases,
             compactKeys: compactKeys, wideKeys: wideKeys, wordList: wordList, termStart: termStart,
             postings: [UInt8](writer.postings))
+    }
+
+    /// One input as the term loop reads it: pointers, so that reading a list per term retains and releases
+    /// nothing (reading the segment's arrays did, a quarter of a merge's time in the profile).
+    private struct MergeInput {
+        let postings: UnsafePointer<UInt8>
+        let termStart: UnsafePointer<UInt32>
+        let compactKeys: UnsafeBufferPointer<UInt32>
+        let wideKeys: UnsafeBufferPointer<UInt64>
+        /// Output number of each input document (-1: deleted), when `shift` is -1.
+        let remap: UnsafePointer<Int32>?
+        /// Output number of the input's document 0 when it has no deleted documents, else -1.
+        let shift: Int32
+    }
+
+    /// Calls `body` once per distinct key of `lists` (each sorted ascending, without repeats) in ascending order,
+    /// with the (list, term) pairs holding it in list order; a key at index k of list i is term
+    /// `termOffsets[i] + k`. One pass over the lists' heads per key (a merge has few inputs).
+    private static func mergeSortedKeys<Key: FixedWidthInteger>(
+        _ lists: [UnsafeBufferPointer<Key>], termOffsets: [Int], _ body: (Key, [(input: Int, term: Int)]) -> Void
+    ) {
+        var heads = [Int](repeating: 0, count: lists.count)
+        var sources: [(input: Int, term: Int)] = []
+        sources.reserveCapacity(lists.count)
+        while true {
+            var key = Key.max
+            sources.removeAll(keepingCapacity: true)
+            for i in lists.indices where heads[i] < lists[i].count {
+                let head = lists[i][heads[i]]
+                if sources.isEmpty || head < key {
+                    key = head
+                    sources.removeAll(keepingCapacity: true)
+                    sources.append((i, heads[i]))
+                } else if head == key {
+                    sources.append((i, heads[i]))
+                }
+            }
+            guard !sources.isEmpty else { return }
+            for k in sources.indices {
+                heads[sources[k].input] += 1
+                sources[k].term += termOffsets[sources[k].input]
+            }
+            body(key, sources)
+        }
+    }
+
+    /// Calls `body` with every input's ``MergeInput``, valid for the call.
+    private static func withMergeInputs<R>(
+        _ inputs: [Segment], remaps: [[Int32]], shifts: [Int32], _ body: ([MergeInput]) -> R
+    ) -> R {
+        var views: [MergeInput] = []
+        views.reserveCapacity(inputs.count)
+        func nest(_ i: Int) -> R {
+            guard i < inputs.count else { return body(views) }
+            let segment = inputs[i]
+            return segment.postings.withUnsafeBufferPointer { postings in
+                segment.termStart.withUnsafeBufferPointer { termStart in
+                    segment.compactKeys.withUnsafeBufferPointer { compactKeys in
+                        segment.wideKeys.withUnsafeBufferPointer { wideKeys in
+                            remaps[i].withUnsafeBufferPointer { remap in
+                                views.append(
+                                    MergeInput(
+                                        postings: postings.baseAddress!, termStart: termStart.baseAddress!,
+                                        compactKeys: compactKeys, wideKeys: wideKeys, remap: remap.baseAddress,
+                                        shift: shifts[i]))
+                                return nest(i + 1)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return nest(0)
+    }
+
+    /// Writes one output term from its sources (input, term), in input order; false (and nothing written) when
+    /// no live entry is left. The entries of an input without deletions keep their document deltas after the
+    /// first, so they are copied as stored; the others are renumbered and re-encoded (positions copied).
+    private static func writeTerm(
+        _ sources: [(input: Int, term: Int)], positional: Bool, _ views: [MergeInput], _ writer: inout PostingsWriter,
+        _ termStart: inout [UInt32]
+    ) -> Bool {
+        let start = writer.postings.count
+        var atMost = 0
+        for (input, term) in sources {
+            var p = views[input].postings + Int(views[input].termStart[term])
+            atMost += Int(Varint.read(&p))
+        }
+        writer.beginTerm(atMost: atMost)
+        for (input, term) in sources {
+            let view = views[input]
+            var p = view.postings + Int(view.termStart[term])
+            let end = view.postings + Int(view.termStart[term + 1])
+            let documentFrequency = Int(Varint.read(&p))
+            if documentFrequency > Segment.blockTableMinimum {
+                p += (documentFrequency + Segment.skipInterval - 1) / Segment.skipInterval * 12
+            }
+            var previous: Int32 = 0
+            var first = true
+            while p < end {
+                let entry = p
+                let head = Varint.read(&p)
+                previous += Int32(bitPattern: head >> 1)
+                var titleTF: Int32 = 0
+                var bodyTF: Int32 = 1
+                if head & 1 == 0 {
+                    let code = Varint.read(&p)
+                    titleTF = Int32(code & 15)
+                    if titleTF == 15 { titleTF = Int32(bitPattern: Varint.read(&p)) }
+                    bodyTF = Int32(code >> 4)
+                }
+                var positions = p
+                if positional {
+                    if titleTF + bodyTF == 1 {
+                        Varint.skip(&p)
+                    } else {
+                        let length = Int(Varint.read(&p))
+                        positions = p
+                        p += length
+                    }
+                }
+                if view.shift >= 0 {
+                    let doc = previous + view.shift
+                    if first {
+                        writer.add(
+                            doc: doc, titleTF: titleTF, bodyTF: bodyTF,
+                            positions: positional ? UnsafeBufferPointer(start: positions, count: p - positions) : nil)
+                        first = false
+                    } else {
+                        writer.add(doc: doc, titleTF: titleTF, bodyTF: bodyTF, encoded: UnsafeBufferPointer(start: entry, count: p - entry))
+                    }
+                } else {
+                    let doc = view.remap![Int(previous)]
+                    if doc < 0 { continue }
+                    writer.add(
+                        doc: doc, titleTF: titleTF, bodyTF: bodyTF,
+                        positions: positional ? UnsafeBufferPointer(start: positions, count: p - positions) : nil)
+                }
+            }
+        }
+        guard writer.documentFrequency > 0 else { return false }
+        termStart.append(UInt32(start))
+        writer.endTerm()
+        return true
     }
 }
