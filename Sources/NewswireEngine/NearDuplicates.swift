@@ -38,7 +38,7 @@ struct TextFeatures: Sendable {
                 hashes.append(h)
             }
         }
-        hashes.sort()
+        RadixSort.sort(&hashes)
         var unique: [UInt64] = []
         unique.reserveCapacity(hashes.count)
         for h in hashes where unique.last != h { unique.append(h) }

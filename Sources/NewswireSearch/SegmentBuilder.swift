@@ -150,16 +150,16 @@ struct SegmentBuilder {
 
     mutating func finish() -> Segment {
         // Final term order: compact CJK keys ascending, other CJK keys ascending, then words.
-        let cjkOrder = cjkKeyList.indices.sorted {
-            let a = TermKey.compact(cjkKeyList[$0]) != nil
-            let b = TermKey.compact(cjkKeyList[$1]) != nil
-            return a != b ? a : cjkKeyList[$0] < cjkKeyList[$1]
-        }
-        let orderedKeys = cjkOrder.map { cjkKeyList[$0] }
+        // Sorted as one integer each: keys are below 2^43, so a key without a compact form gets bit 43 to sort
+        // after every compact one.
+        var sortKeys = cjkKeyList.map { TermKey.compact($0) != nil ? $0 : $0 | 1 << 43 }
+        var cjkOrder = (0..<UInt32(cjkKeyList.count)).map { $0 }
+        RadixSort.sort(&sortKeys, carrying: &cjkOrder)
+        let orderedKeys = sortKeys.map { $0 & ~(1 << 43) }
         let compactKeys = orderedKeys.compactMap(TermKey.compact)
         let wideKeys = Array(orderedKeys.dropFirst(compactKeys.count))
         var finalOf = [UInt32](repeating: 0, count: cjkKeyList.count)
-        for (final, provisional) in cjkOrder.enumerated() { finalOf[provisional] = UInt32(final) }
+        for (final, provisional) in cjkOrder.enumerated() { finalOf[Int(provisional)] = UInt32(final) }
         let cjkCount = cjkKeyList.count
         let termCount = cjkCount + wordList.count
         @inline(__always) func final(_ t: UInt32) -> Int {
@@ -190,7 +190,7 @@ struct SegmentBuilder {
         var positionBytes: [UInt8] = []
         for t in 0..<termCount {
             termStart[t] = UInt32(writer.postings.count)
-            let positional = t >= cjkCount || TermKey.isPositional(cjkKeyList[cjkOrder[t]])
+            let positional = t >= cjkCount || TermKey.isPositional(orderedKeys[t])
             var k = occurrenceCount[t]
             let end = occurrenceCount[t + 1]
             writer.beginTerm(atMost: end - k)  // occurrences: at least one per document
