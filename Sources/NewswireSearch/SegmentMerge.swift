@@ -30,19 +30,13 @@ extension Segment {
                 shifts.append(next)
                 remaps.append([])
                 next += Int32(segment.count)
-                let idBase = UInt32(idText.count)
-                idText += segment.idText
-                idStart += segment.idStart.dropFirst().lazy.map { $0 + idBase }
-                let textBase = UInt32(text.count)
-                text += segment.text
-                textStart += segment.textStart.dropFirst().lazy.map { $0 + textBase }
+                appendWhole(segment.idText, starts: segment.idStart, to: &idText, starts: &idStart)
+                appendWhole(segment.text, starts: segment.textStart, to: &text, starts: &textStart)
                 sourceIDs += segment.sourceIDs
                 monthIDs += segment.monthIDs
                 seconds += segment.seconds
                 utcOffsets += segment.utcOffsets
-                let personBase = UInt32(personIDs.count)
-                personIDs += segment.personIDs
-                personStart += segment.personStart.dropFirst().lazy.map { $0 + personBase }
+                appendWhole(segment.personIDs, starts: segment.personStart, to: &personIDs, starts: &personStart)
                 titleLengths += segment.titleLengths
                 bodyLengths += segment.bodyLengths
                 bodyBases += segment.bodyBases
@@ -111,6 +105,15 @@ extension Segment {
             personIDs: personIDs, titleLengths: titleLengths, bodyLengths: bodyLengths, bodyBases: bodyBases,
             compactKeys: compactKeys, wideKeys: wideKeys, wordList: wordList, termStart: termStart,
             postings: [UInt8](writer.postings))
+    }
+
+    /// Appends a whole flat buffer and its start offsets (less the leading 0), shifted past what `buffer` holds.
+    private static func appendWhole<Element>(
+        _ source: [Element], starts sourceStarts: [UInt32], to buffer: inout [Element], starts: inout [UInt32]
+    ) {
+        let base = UInt32(buffer.count)
+        buffer += source
+        starts += sourceStarts.dropFirst().lazy.map { $0 + base }
     }
 
     /// One input as the term loop reads it: pointers, so that reading a list per term retains and releases
