@@ -93,8 +93,11 @@ extension Segment {
                     wordSources[word, default: []].append((i, segment.cjkTermCount + w))
                 }
             }
-            for word in wordOrder where writeTerm(wordSources[word]!, positional: true, views, &writer, &termStart) {
-                wordList.append(word)
+            for word in wordOrder {
+                let written = wordSources[word]!.withUnsafeBufferPointer {
+                    writeTerm($0, positional: true, views, &writer, &termStart)
+                }
+                if written { wordList.append(word) }
             }
         }
         termStart.append(UInt32(writer.postings.count))
@@ -133,30 +136,41 @@ extension Segment {
     /// with the (list, term) pairs holding it in list order; a key at index k of list i is term
     /// `termOffsets[i] + k`. One pass over the lists' heads per key (a merge has few inputs).
     private static func mergeSortedKeys<Key: FixedWidthInteger>(
-        _ lists: [UnsafeBufferPointer<Key>], termOffsets: [Int], _ body: (Key, [(input: Int, term: Int)]) -> Void
+        _ lists: [UnsafeBufferPointer<Key>], termOffsets: [Int],
+        _ body: (Key, UnsafeBufferPointer<(input: Int, term: Int)>) -> Void
     ) {
-        var heads = [Int](repeating: 0, count: lists.count)
-        var sources: [(input: Int, term: Int)] = []
-        sources.reserveCapacity(lists.count)
-        while true {
-            var key = Key.max
-            sources.removeAll(keepingCapacity: true)
-            for i in lists.indices where heads[i] < lists[i].count {
-                let head = lists[i][heads[i]]
-                if sources.isEmpty || head < key {
-                    key = head
-                    sources.removeAll(keepingCapacity: true)
-                    sources.append((i, heads[i]))
-                } else if head == key {
-                    sources.append((i, heads[i]))
+        let count = lists.count
+        // Scratch on the stack and read through pointers: this loop runs once per output key (hundreds of
+        // thousands per merge), where array bookkeeping (uniqueness checks, bounds) showed in the profile.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { heads in
+            withUnsafeTemporaryAllocation(of: (input: Int, term: Int).self, capacity: count) { sources in
+                heads.initialize(repeating: 0)
+                lists.withUnsafeBufferPointer { lists in
+                    termOffsets.withUnsafeBufferPointer { termOffsets in
+                        while true {
+                            var key = Key.max
+                            var found = 0
+                            for i in 0..<count where heads[i] < lists[i].count {
+                                let head = lists[i][heads[i]]
+                                if found == 0 || head < key {
+                                    key = head
+                                    found = 0
+                                } else if head != key {
+                                    continue
+                                }
+                                sources[found] = (i, heads[i])
+                                found += 1
+                            }
+                            guard found > 0 else { return }
+                            for j in 0..<found {
+                                heads[sources[j].input] += 1
+                                sources[j].term += termOffsets[sources[j].input]
+                            }
+                            body(key, UnsafeBufferPointer(rebasing: sources[0..<found]))
+                        }
+                    }
                 }
             }
-            guard !sources.isEmpty else { return }
-            for k in sources.indices {
-                heads[sources[k].input] += 1
-                sources[k].term += termOffsets[sources[k].input]
-            }
-            body(key, sources)
         }
     }
 
@@ -193,8 +207,8 @@ extension Segment {
     /// no live entry is left. The entries of an input without deletions keep their document deltas after the
     /// first, so they are copied as stored; the others are renumbered and re-encoded (positions copied).
     private static func writeTerm(
-        _ sources: [(input: Int, term: Int)], positional: Bool, _ views: [MergeInput], _ writer: inout PostingsWriter,
-        _ termStart: inout [UInt32]
+        _ sources: UnsafeBufferPointer<(input: Int, term: Int)>, positional: Bool, _ views: [MergeInput],
+        _ writer: inout PostingsWriter, _ termStart: inout [UInt32]
     ) -> Bool {
         let start = writer.postings.count
         var atMost = 0
