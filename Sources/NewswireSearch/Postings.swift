@@ -143,6 +143,10 @@ struct PostingCursor {
     /// The current entry's delta-coded position bytes, as stored (merges copy them verbatim).
     var rawPositions: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: positionsPointer, count: positionsLength) }
 
+    /// Where the next entry starts (the end of the current one): read before and after ``next()``, the bytes of
+    /// the entry as stored (a merge copies them whole).
+    var position: UnsafePointer<UInt8> { p }
+
     init(base: UnsafePointer<UInt8>, start: UInt32, end: UInt32, positional: Bool) {
         var q = base + Int(start)
         documentFrequency = Int(Varint.read(&q))

@@ -211,60 +211,35 @@ extension Segment {
         _ writer: inout PostingsWriter, _ termStart: inout [UInt32]
     ) -> Bool {
         let start = writer.postings.count
-        var atMost = 0
-        for (input, term) in sources {
-            var p = views[input].postings + Int(views[input].termStart[term])
-            atMost += Int(Varint.read(&p))
+        func cursor(_ source: (input: Int, term: Int)) -> PostingCursor {
+            let view = views[source.input]
+            return PostingCursor(
+                base: view.postings, start: view.termStart[source.term], end: view.termStart[source.term + 1],
+                positional: positional)
         }
-        writer.beginTerm(atMost: atMost)
-        for (input, term) in sources {
-            let view = views[input]
-            var p = view.postings + Int(view.termStart[term])
-            let end = view.postings + Int(view.termStart[term + 1])
-            let documentFrequency = Int(Varint.read(&p))
-            if documentFrequency > Segment.blockTableMinimum {
-                p += (documentFrequency + Segment.skipInterval - 1) / Segment.skipInterval * 12
-            }
-            var previous: Int32 = 0
+        writer.beginTerm(atMost: sources.reduce(0) { $0 + cursor($1).documentFrequency })
+        for source in sources {
+            let view = views[source.input]
+            var cursor = cursor(source)
             var first = true
-            while p < end {
-                let entry = p
-                let head = Varint.read(&p)
-                previous += Int32(bitPattern: head >> 1)
-                var titleTF: Int32 = 0
-                var bodyTF: Int32 = 1
-                if head & 1 == 0 {
-                    let code = Varint.read(&p)
-                    titleTF = Int32(code & 15)
-                    if titleTF == 15 { titleTF = Int32(bitPattern: Varint.read(&p)) }
-                    bodyTF = Int32(code >> 4)
-                }
-                var positions = p
-                if positional {
-                    if titleTF + bodyTF == 1 {
-                        Varint.skip(&p)
-                    } else {
-                        let length = Int(Varint.read(&p))
-                        positions = p
-                        p += length
-                    }
-                }
+            while true {
+                let entry = cursor.position
+                guard cursor.next() else { break }
+                let positions = positional ? cursor.rawPositions : nil
                 if view.shift >= 0 {
-                    let doc = previous + view.shift
+                    let doc = cursor.doc + view.shift
                     if first {
-                        writer.add(
-                            doc: doc, titleTF: titleTF, bodyTF: bodyTF,
-                            positions: positional ? UnsafeBufferPointer(start: positions, count: p - positions) : nil)
+                        writer.add(doc: doc, titleTF: cursor.titleTF, bodyTF: cursor.bodyTF, positions: positions)
                         first = false
                     } else {
-                        writer.add(doc: doc, titleTF: titleTF, bodyTF: bodyTF, encoded: UnsafeBufferPointer(start: entry, count: p - entry))
+                        writer.add(
+                            doc: doc, titleTF: cursor.titleTF, bodyTF: cursor.bodyTF,
+                            encoded: UnsafeBufferPointer(start: entry, count: cursor.position - entry))
                     }
                 } else {
-                    let doc = view.remap![Int(previous)]
+                    let doc = view.remap![Int(cursor.doc)]
                     if doc < 0 { continue }
-                    writer.add(
-                        doc: doc, titleTF: titleTF, bodyTF: bodyTF,
-                        positions: positional ? UnsafeBufferPointer(start: positions, count: p - positions) : nil)
+                    writer.add(doc: doc, titleTF: cursor.titleTF, bodyTF: cursor.bodyTF, positions: positions)
                 }
             }
         }
