@@ -30,6 +30,9 @@ final class CompiledStandingQuery {
     /// The number of ``snippetPatterns`` among the distinct pattern lists of the registry's queries, set when the
     /// registry adds the query (the key of a batch's shared snippets).
     var snippetPatternNumber: Int32 = 0
+    /// Per snippet pattern, its text number (see ``textNumbers``): a batch document keeps each pattern's body
+    /// occurrences under it, so a match's snippet looks them up by number instead of hashing the pattern.
+    var snippetTextNumbers: [Int32] = []
 
     init(_ query: StandingQuery) throws(QueryError) {
         self.query = query
@@ -268,10 +271,14 @@ final class CompiledStandingQuery {
         var hit = document.bareHit
         guard let timing, settings.included else { return (hit, nil) }
         let pending = cache.snippet(document: index, patterns: settings.patterns, length: settings.length) {
-            let patterns = compiled._withUnsafeGuaranteedRef { $0.snippetPatterns }
-            return PendingSnippet(
-                body: document.snippetBody, patterns: patterns, length: settings.length,
-                bodyOccurrences: patterns.patterns.map { document.bodyOccurrences(of: $0) })
+            compiled._withUnsafeGuaranteedRef { compiled in
+                let patterns = compiled.snippetPatterns
+                return PendingSnippet(
+                    body: document.snippetBody, patterns: patterns, length: settings.length,
+                    bodyOccurrences: zip(patterns.patterns, compiled.snippetTextNumbers).map { pattern, number in
+                        document.bodyOccurrences(of: pattern, number: number)
+                    })
+            }
         }
         switch timing {
         case .deferred:

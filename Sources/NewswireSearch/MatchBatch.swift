@@ -85,20 +85,22 @@ final class BatchDocument {
     /// The hit every match of this document starts from (id, title, source, date; no score, no snippet).
     private(set) lazy var bareHit = SearchHit(
         id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
-    private var bodyOccurrencesByPattern: [TermPattern: [BodyOccurrence]] = [:]
+    /// By the pattern's text number in the registry (``CompiledStandingQuery/snippetTextNumbers``): hashing the
+    /// pattern itself for every match's snippet showed in the live-query profile.
+    private var bodyOccurrencesByNumber: [Int32: [BodyOccurrence]] = [:]
 
     /// Where `pattern` occurs in the body (not the title), in text order, from this document's analysis (the
     /// index's): all a snippet of the body needs to know of its patterns (``PendingSnippet``), looked up once per
     /// pattern.
-    func bodyOccurrences(of pattern: TermPattern) -> [BodyOccurrence] {
-        if let known = bodyOccurrencesByPattern[pattern] { return known }
+    func bodyOccurrences(of pattern: TermPattern, number: Int32) -> [BodyOccurrence] {
+        if let known = bodyOccurrencesByNumber[number] { return known }
         var occurrences: [BodyOccurrence] = []
         forEachMatch(of: pattern, startingIn: titleUnitCount..<units.count) { start, end in
             occurrences.append(
                 BodyOccurrence(position: units[start].position, start: units[start].start, end: units[end].end))
             return true
         }
-        bodyOccurrencesByPattern[pattern] = occurrences
+        bodyOccurrencesByNumber[number] = occurrences
         return occurrences
     }
 

@@ -366,8 +366,9 @@ struct UTF16BMPText: SnippetText {
     @inline(__always) func scalar(at offset: Int) -> UInt32 { UInt32(units[offset]) }
 }
 
-/// A search's snippet patterns, prepared once per search: word elements as normalised scalar values.
-struct SnippetPatterns {
+/// A search's snippet patterns, prepared once per search: word elements as normalised scalar values. A class:
+/// every pending snippet of a standing query holds its patterns, and as a struct each one retained four arrays.
+final class SnippetPatterns: Sendable {
     let patterns: [TermPattern]
     /// `words[p][e]`: the scalars of pattern `p`'s element `e` when it is a word, else empty.
     let words: [[[UInt32]]]

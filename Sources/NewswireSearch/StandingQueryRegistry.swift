@@ -104,6 +104,9 @@ struct StandingQueryRegistry {
             textNumbers.retain(TextKey(pattern: text.pattern, scope: text.scope))
         }
         compiled.snippetPatternNumber = snippetPatternNumbers.retain(compiled.snippetPatterns.patterns)
+        compiled.snippetTextNumbers = compiled.texts.indices.compactMap { i in
+            compiled.texts[i].scope == .titleOrBody ? compiled.textNumbers[i] : nil
+        }
         if let free = freeSlots.popLast() {
             slot = free
             slots[Int(slot)] = Slot(compiled: compiled, keys: keys)
