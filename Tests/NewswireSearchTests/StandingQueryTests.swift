@@ -511,10 +511,12 @@ import Testing
         for article in articles { _ = try Self.checkBatch(matcher, [.inserted(article)], registered) }
     }
 
-    /// In a body that normalises one code unit to one scalar, a snippet is placed over the occurrences the
+    /// In a body without combining marks or astral characters, a snippet is placed over the occurrences the
     /// article's analysis found, and must be SEARCH's: patterns starting at the same character (the lower pattern
-    /// first), more occurrences than a window is placed over, line breaks, fullwidth letters. Bodies with a
-    /// combining mark or an astral character take the stored-text path, and must be SEARCH's too.
+    /// first), more occurrences than a window is placed over, line breaks, fullwidth letters, and characters that
+    /// normalise to several (an ellipsis, `℃` to `°c`, `㍻` to `平成`, the `ﬁ` ligature), whose normalised offsets
+    /// map back to the body's, also when a match starts or ends inside one. Bodies with a combining mark or an
+    /// astral character take the stored-text path, and must be SEARCH's too.
     @Test func snippetsPlacedFromTheAnalysisAreSearchs() throws {
         let many = String(repeating: "新疆棉花，四川。", count: 200)
         let articles = [
@@ -523,16 +525,24 @@ import Testing
             Article(id: "wide", title: "四川", paragraphs: ["ＨＯＮＧ ＫＯＮＧ 与新疆，四川。"]),
             Article(id: "mark", title: "四川", paragraphs: ["Cafe\u{301} 新疆棉花，四川 hong kong"]),
             Article(id: "astral", title: "四川", paragraphs: ["𠀀𠀁 新疆棉花，四川 hong kong"]),
+            Article(id: "ellipsis", title: "四川", paragraphs: ["新疆……棉花……四川，气温25℃，新疆棉花 hong kong……"]),
+            Article(id: "era", title: "四川", paragraphs: ["㍻三十年，新疆棉花丰收。", "成都与四川，平成年间 c 语言"]),
+            Article(id: "ligature", title: "四川", paragraphs: ["ﬁle ﬁle hong kong … 新疆棉花 ½ 四川"]),
         ]
-        let texts = ["新疆 新疆棉花", "新疆棉花 新疆", "棉花 四川", "四川 OR 新疆", "hong 新疆", "\"hong kong\" 四川", "title:棉花"]
+        let texts = [
+            "新疆 新疆棉花", "新疆棉花 新疆", "棉花 四川", "四川 OR 新疆", "hong 新疆", "\"hong kong\" 四川", "title:棉花",
+            "平成 新疆", "成 四川", "c 四川", "file 新疆", "\"1 2\" 四川", "ﬁle",
+        ]
         let (matcher, registered) = try Self.registeredAtSnippetLengths(texts)
         let result = try Self.checkBatch(matcher, articles.map { .inserted($0) }, registered)
         #expect(result.matches.count > 60, "only \(result.matches.count) matches")
         let deferred = matcher.match(articles.map { .inserted($0) }, snippets: .deferred).matches
-        // Both paths taken: three bodies placed from the analysis, two read again.
-        let oneToOne = Dictionary(grouping: deferred.compactMap(\.pendingSnippet)) { $0.body.normalisesOneToOne }
-        #expect(Set(oneToOne[true, default: []].map(\.body.units.count)).count == 3, "many, same and wide")
-        #expect(Set(oneToOne[false, default: []].map(\.body.units.count)).count == 2, "mark and astral")
+        // Both paths taken: six bodies placed from the analysis (three of them through expansions), two read again.
+        let placed = Dictionary(grouping: deferred.compactMap(\.pendingSnippet)) { $0.body.expansions != nil }
+        func bodies(_ snippets: [PendingSnippet]?) -> Int { Set((snippets ?? []).map { ObjectIdentifier($0.body) }).count }
+        #expect(bodies(placed[true]) == 6, "many, same, wide and the three expanding")
+        #expect(bodies(placed[true]?.filter { !$0.body.normalisesOneToOne }) == 3, "ellipsis, era and ligature")
+        #expect(bodies(placed[false]) == 2, "mark and astral")
     }
 
     /// An analysis is used only for the text it was made from: the body compared with the paragraphs joined by
