@@ -275,8 +275,10 @@ final class CompiledStandingQuery {
                 let patterns = compiled.snippetPatterns
                 return PendingSnippet(
                     body: document.snippetBody, patterns: patterns, length: settings.length,
-                    bodyOccurrences: zip(patterns.patterns, compiled.snippetTextNumbers).map { pattern, number in
-                        document.bodyOccurrences(of: pattern, number: number)
+                    // By number: a pattern is read only for the document's first snippet with it (passing each one
+                    // retained its elements, a cache miss per pattern of each match at 10,000 queries).
+                    bodyOccurrences: compiled.snippetTextNumbers.indices.map { k in
+                        document.bodyOccurrences(number: compiled.snippetTextNumbers[k]) { patterns.patterns[k] }
                     })
             }
         }

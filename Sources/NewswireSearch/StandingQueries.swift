@@ -211,7 +211,9 @@ public struct PendingSnippet: Sendable, Hashable {
     /// Builds each of `snippets` not built yet, as ``build()`` would, normalising and analysing each body once
     /// for the consecutive snippets of that body (an article matched by several queries highlighting different
     /// patterns): give them grouped by ``bodyKey``.
-    public static func buildAll(_ snippets: some Sequence<PendingSnippet>) {
+    /// An array, not any sequence: the hub's calls come from another module, where a generic sequence was not
+    /// specialised and its iterator's metadata was looked up at run time for every element.
+    public static func buildAll(_ snippets: [PendingSnippet]) {
         var scratch = SnippetScratch()
         var previous: SnippetBody?
         for snippet in snippets {

@@ -460,7 +460,7 @@ final class WatchHub: Sendable {
         let groups = Array(byBody.values)
         let workers = min(groups.count, workers)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            PendingSnippet.buildAll(stride(from: worker, to: groups.count, by: workers).lazy.flatMap { groups[$0] })
+            PendingSnippet.buildAll(stride(from: worker, to: groups.count, by: workers).flatMap { groups[$0] })
         }
     }
 
