@@ -80,6 +80,9 @@ import Testing
             case 10: query.text = "-" + term() + " source:人民"
             case 11: query.text = "person:李四 OR " + term()
             case 12: query.text = "title:" + term() + " OR " + term()
+            case 13:
+                // A conjunction of several topics' terms: evaluated inline up to eight texts, as a formula beyond.
+                query.text = (0..<Int.random(in: 4...10, using: &rng)).map { _ in term() }.joined(separator: " ")
             default: break
             }
             if Int.random(in: 0..<4, using: &rng) == 0 {
@@ -585,6 +588,8 @@ import Testing
         queries += [
             "经济", "乡村振兴", "\"一带一路\"", "新疆 OR 西藏", "title:习近平", "经济 增长", "外贸 进出口", "芯片",
             "新疆 棉花", "发展 改革 开放", "中国 美国",
+            // Plain conjunctions of five, eight and nine texts (inline up to eight, a formula beyond).
+            "中国 经济 发展 改革 开放", "中国 经济 发展 建设 推进 工作 企业 国家", "中国 经济 发展 建设 推进 工作 企业 国家 全国",
         ].map { StandingQuery(text: $0) }
         let matcher = StandingQueryMatcher()
         var registered: [StandingQueryID: StandingQuery] = [:]
