@@ -291,22 +291,26 @@ final class WatchHub: Sendable {
                     }
                 }
             }
-            // One change's distinct events: by snippet (nil: none) and whether the article is included.
-            var changeEvents: [EventKey: Int] = [:]
+            // One change's distinct events: by snippet (nil: none) and whether the article is included. A list
+            // looked through, not a dictionary: a change has a few distinct events, and the dictionary's clearing
+            // and growing per change showed in the profile.
+            var changeEvents: [(key: EventKey, event: Int)] = []
             for matches in matchLists {
                 var index = 0
                 while index < matches.count {
                     // One change's matches at a time: an unknown-previous update goes out after them.
                     let change = matches[index].change
                     var end = index
+                    // The broadcasts of earlier changes first (none of them is the previous change, whose went out
+                    // after its matches), so that whether this change has one is the first one left.
+                    deliverBroadcasts(before: change)
                     matchedByChange = []
                     // Only an update with an unknown previous version (rare) asks which queries matched it.
-                    let collect = !pending.isEmpty && pending.contains(change)
+                    let collect = pending.first == change
                     while end < matches.count, matches[end].change == change {
                         if collect, matches[end].kind != .stoppedMatching { matchedByChange.insert(matches[end].query) }
                         end += 1
                     }
-                    deliverBroadcasts(before: change)
                     changeEvents.removeAll(keepingCapacity: true)
                     // Fields are read in place: copying a match or a committed change (an article's strings) for each
                     // delivery showed as retains and releases in the profile.
@@ -317,7 +321,7 @@ final class WatchHub: Sendable {
                     func event(for m: Int, includeArticle: Bool) -> Int {
                         let key = EventKey(
                             snippet: matches[m].pendingSnippet?.sharingKey, includeArticle: includeArticle)
-                        if let shared = changeEvents[key] { return shared }
+                        for known in changeEvents where known.key == key { return known.event }
                         var record: ArticleRecord?
                         if includeArticle, let article = changes[change].article {
                             record = records[change] ?? ArticleRecord(article)
@@ -327,7 +331,7 @@ final class WatchHub: Sendable {
                             position: position, kind: Self.kind(changes[change].kind), hit: matches[m].hit,
                             record: record)
                         events.append(QueuedWatchEvent(message, snippet: matches[m].pendingSnippet))
-                        changeEvents[key] = events.count - 1
+                        changeEvents.append((key, events.count - 1))
                         return events.count - 1
                     }
                     for m in index..<end {
