@@ -254,10 +254,26 @@ final class CompiledStandingQuery {
         /// ``snippetPatternNumber``.
         var patterns: Int32
         var length: Int
+        /// ``snippetTextNumbers`` inline when there are at most eight (`textCount`; -1 when more: read them from
+        /// the query).
+        var textCount: Int32
+        var textNumbers: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)
     }
 
+    /// Made once ``snippetPatternNumber`` and ``snippetTextNumbers`` are set.
     var snippetSettings: SnippetSettings {
-        SnippetSettings(included: query.includeSnippets, patterns: snippetPatternNumber, length: query.snippetLength)
+        var settings = SnippetSettings(
+            included: query.includeSnippets, patterns: snippetPatternNumber, length: query.snippetLength,
+            textCount: snippetTextNumbers.count <= 8 ? Int32(snippetTextNumbers.count) : -1,
+            textNumbers: (0, 0, 0, 0, 0, 0, 0, 0))
+        if settings.textCount >= 0 {
+            withUnsafeMutableBytes(of: &settings.textNumbers) { raw in
+                for (k, number) in snippetTextNumbers.enumerated() {
+                    raw.storeBytes(of: number, toByteOffset: k * 4, as: Int32.self)
+                }
+            }
+        }
+        return settings
     }
 
     /// The hit SEARCH returns for `document` (the `index`-th of its batch), less the score, and its snippet when
@@ -271,10 +287,26 @@ final class CompiledStandingQuery {
         var hit = document.bareHit
         guard let timing, settings.included else { return (hit, nil) }
         let pending = cache.snippet(document: index, patterns: settings.patterns, length: settings.length) {
-            compiled._withUnsafeGuaranteedRef { compiled in
+            let body = document.snippetBody
+            // From the settings alone when the body is placed from the analysis and the numbers are inline: the
+            // query (cold at thousands of queries) is read only for a pattern the document has not looked up yet.
+            if body.expansions != nil, settings.textCount >= 0 {
+                let occurrences = withUnsafeBytes(of: settings.textNumbers) { raw in
+                    (0..<Int(settings.textCount)).map { k in
+                        document.bodyOccurrences(number: raw.load(fromByteOffset: k * 4, as: Int32.self)) {
+                            compiled._withUnsafeGuaranteedRef { $0.snippetPatterns.patterns[k] }
+                        }
+                    }
+                }
+                return PendingSnippet(
+                    body: body, patterns: nil, patternCount: Int(settings.textCount), patternsNumber: settings.patterns,
+                    length: settings.length, bodyOccurrences: occurrences)
+            }
+            return compiled._withUnsafeGuaranteedRef { compiled in
                 let patterns = compiled.snippetPatterns
                 return PendingSnippet(
-                    body: document.snippetBody, patterns: patterns, length: settings.length,
+                    body: body, patterns: patterns, patternCount: patterns.patterns.count,
+                    patternsNumber: settings.patterns, length: settings.length,
                     // By number: a pattern is read only for the document's first snippet with it (passing each one
                     // retained its elements, a cache miss per pattern of each match at 10,000 queries).
                     bodyOccurrences: compiled.snippetTextNumbers.indices.map { k in

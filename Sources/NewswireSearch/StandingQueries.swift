@@ -120,7 +120,9 @@ public struct PendingSnippet: Sendable, Hashable {
     private let storage: PendingSnippetStorage
 
     var body: SnippetBody { storage.body }
-    var patterns: SnippetPatterns { storage.patterns }
+    /// The query's highlight patterns, kept only when the body takes the stored-text path (a snippet placed from
+    /// the analysis needs their occurrences alone, and reading them was a cache miss per match at 10,000 queries).
+    var patterns: SnippetPatterns? { storage.patterns }
     var length: Int { storage.length }
     /// Per pattern, where it occurs in the body, from the article's analysis. In a body that normalises one code
     /// unit to one scalar (most news text), these are the occurrences the snippet is placed over, so the body is
@@ -129,8 +131,16 @@ public struct PendingSnippet: Sendable, Hashable {
     /// so that a hit whose patterns never meet within one window is not read to the end of its body to prove it.
     var bodyOccurrences: [[BodyOccurrence]] { storage.bodyOccurrences }
 
-    init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyOccurrences: [[BodyOccurrence]]) {
-        storage = PendingSnippetStorage(body: body, patterns: patterns, length: length, bodyOccurrences: bodyOccurrences)
+    /// `patternsNumber` identifies the pattern list among the registry's (``CompiledStandingQuery/snippetPatternNumber``);
+    /// `patterns` may be nil when the body is placed from the analysis (``SnippetBody/expansions`` not nil).
+    init(
+        body: SnippetBody, patterns: SnippetPatterns?, patternCount: Int, patternsNumber: Int32, length: Int,
+        bodyOccurrences: [[BodyOccurrence]]
+    ) {
+        precondition(patterns != nil || body.expansions != nil, "a body read again needs its patterns")
+        storage = PendingSnippetStorage(
+            body: body, patterns: patterns, patternCount: patternCount, patternsNumber: patternsNumber, length: length,
+            bodyOccurrences: bodyOccurrences)
     }
 
     /// The same for every match sharing this pending snippet (to build each shared snippet once).
@@ -150,10 +160,10 @@ public struct PendingSnippet: Sendable, Hashable {
                 var occurrences = Self.occurrences(bodyOccurrences)
                 if !expansions.isEmpty { expansions.mapToSource(&occurrences) }
                 return SnippetBuilder.snippet(
-                    utf16: units, occurrences: occurrences, patternCount: patterns.patterns.count, length: length)
+                    utf16: units, occurrences: occurrences, patternCount: storage.patternCount, length: length)
             }
             return SnippetBuilder.snippet(
-                utf16: units, patterns: patterns, scratch: &scratch, length: length, sameBody: sameBody,
+                utf16: units, patterns: patterns!, scratch: &scratch, length: length, sameBody: sameBody,
                 mostDistinctPatterns: { span in Self.mostDistinctPatterns(bodyOccurrences, span: span) },
                 bodyMayHoldPatterns: { bodyOccurrences.contains { !$0.isEmpty } })
         }
@@ -223,30 +233,38 @@ public struct PendingSnippet: Sendable, Hashable {
         }
     }
 
+    /// The same body (one batch's analysis of an article), length and pattern list of the same registry.
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.body === rhs.body && lhs.length == rhs.length && lhs.patterns.patterns == rhs.patterns.patterns
+        lhs.body === rhs.body && lhs.length == rhs.length && lhs.storage.patternsNumber == rhs.storage.patternsNumber
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(ObjectIdentifier(body))
         hasher.combine(length)
-        hasher.combine(patterns.patterns)
+        hasher.combine(storage.patternsNumber)
     }
 }
 
 /// A pending snippet's fields, and its result once built (shared by the matches that need it).
 private final class PendingSnippetStorage: @unchecked Sendable {
     let body: SnippetBody
-    let patterns: SnippetPatterns
+    let patterns: SnippetPatterns?
+    let patternCount: Int
+    let patternsNumber: Int32
     let length: Int
     let bodyOccurrences: [[BodyOccurrence]]
     /// Set once, under `lock`, by the first caller that builds it.
     private let lock = NSLock()
     private var result: (String, [HighlightRange])?
 
-    init(body: SnippetBody, patterns: SnippetPatterns, length: Int, bodyOccurrences: [[BodyOccurrence]]) {
+    init(
+        body: SnippetBody, patterns: SnippetPatterns?, patternCount: Int, patternsNumber: Int32, length: Int,
+        bodyOccurrences: [[BodyOccurrence]]
+    ) {
         self.body = body
         self.patterns = patterns
+        self.patternCount = patternCount
+        self.patternsNumber = patternsNumber
         self.length = length
         self.bodyOccurrences = bodyOccurrences
     }
