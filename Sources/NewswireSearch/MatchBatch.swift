@@ -83,20 +83,8 @@ final class BatchDocument {
     /// most documents of a batch match no query that asks for a snippet.
     private(set) lazy var snippetBody = SnippetBody(body)
     /// The hit every match of this document starts from (id, title, source, date; no score, no snippet).
-    ///
-    /// Its strings are copies, not the article's: every match and event of the document copies the hit, and
-    /// retaining the article's own string buffers (which the writing threads touch too) was a contended atomic
-    /// increment per copy in the live-query profile.
     private(set) lazy var bareHit = SearchHit(
-        id: ArticleID(Self.unshared(article.id.rawValue)), title: Self.unshared(article.title),
-        source: article.source.map(Self.unshared), publishedAt: article.publishedAt, score: 0)
-
-    /// A copy of `text` in storage of its own.
-    private static func unshared(_ text: String) -> String {
-        var copy = text
-        copy.reserveCapacity(text.utf8.count)  // not uniquely referenced: reallocates
-        return copy
-    }
+        id: article.id, title: article.title, source: article.source, publishedAt: article.publishedAt, score: 0)
     /// By the pattern's text number in the registry (``CompiledStandingQuery/snippetTextNumbers``): hashing the
     /// pattern itself for every match's snippet showed in the live-query profile.
     private var bodyOccurrencesByNumber: [Int32: [BodyOccurrence]] = [:]
