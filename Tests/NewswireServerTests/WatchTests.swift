@@ -344,7 +344,16 @@ extension ServerOverLoopback {
                     #expect(peer.observed(41) == all && other.observed(50) == all)
                     #expect(peer.observed(40) == first && other.observed(51) == first, "events after the end")
                     #expect(all.contains { $0.position > middle && $0.kind == .new })
+                    // 50 is left alone in the registration (no article asked): its events take the sole-watch path.
                     try peer.cancel(41)
+                    let late = writes.position
+                    try writes.put((48..<72).map { WatchCorpus.article($0, seed: 9) }, engine: server.engine)
+                    try Self.fence(&writes, engine: server.engine, "sentinel-3")
+                    try other.read { $0.sawDeletion(of: "sentinel-3", on: 50) }
+                    let last = writes.live(query, after: started.position)
+                    #expect(last.contains { $0.position > late && $0.kind == .new }, "the third batch should match")
+                    #expect(other.observed(50) == last)
+                    #expect(peer.observed(41) == all, "events after the end")
                     try other.cancel(50)
                     stats = try Self.stats(peer, id: 302)
                     #expect(stats["watches.open"] == 0 && stats["watches.queries"] == 0)
