@@ -124,10 +124,10 @@ public struct PendingSnippet: Sendable, Hashable {
     /// the analysis needs their occurrences alone, and reading them was a cache miss per match at 10,000 queries).
     var patterns: SnippetPatterns? { storage.patterns }
     var length: Int { storage.length }
-    /// Per pattern, where it occurs in the body, from the article's analysis. In a body that normalises one code
-    /// unit to one scalar (most news text), these are the occurrences the snippet is placed over, so the body is
-    /// not read again to find them; otherwise they tell the stored-text path what the index's postings tell a
-    /// SEARCH snippet (``SnippetBuilder/snippet(utf16:patterns:scratch:length:sameBody:mostDistinctPatterns:bodyMayHoldPatterns:)``),
+    /// Per pattern, where it occurs in the body, from the article's analysis. In a body without combining marks or
+    /// astral characters (nearly all news text; ``SnippetBody/expansions``), these are the occurrences the snippet
+    /// is placed over, so the body is not read again to find them; otherwise they tell the stored-text path what
+    /// the index's postings tell a SEARCH snippet (``SnippetBuilder/snippet(utf16:patterns:scratch:length:sameBody:mostDistinctPatterns:bodyMayHoldPatterns:)``),
     /// so that a hit whose patterns never meet within one window is not read to the end of its body to prove it.
     var bodyOccurrences: [[BodyOccurrence]] { storage.bodyOccurrences }
 
