@@ -254,26 +254,15 @@ final class CompiledStandingQuery {
         /// ``snippetPatternNumber``.
         var patterns: Int32
         var length: Int
-        /// ``snippetTextNumbers`` inline when there are at most eight (`textCount`; -1 when more: read them from
-        /// the query).
-        var textCount: Int32
-        var textNumbers: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)
+        /// ``snippetTextNumbers`` inline when there are at most eight (else `count` is -1: read them from the query).
+        var textNumbers: InlineTextNumbers
     }
 
     /// Made once ``snippetPatternNumber`` and ``snippetTextNumbers`` are set.
     var snippetSettings: SnippetSettings {
-        var settings = SnippetSettings(
+        SnippetSettings(
             included: query.includeSnippets, patterns: snippetPatternNumber, length: query.snippetLength,
-            textCount: snippetTextNumbers.count <= 8 ? Int32(snippetTextNumbers.count) : -1,
-            textNumbers: (0, 0, 0, 0, 0, 0, 0, 0))
-        if settings.textCount >= 0 {
-            withUnsafeMutableBytes(of: &settings.textNumbers) { raw in
-                for (k, number) in snippetTextNumbers.enumerated() {
-                    raw.storeBytes(of: number, toByteOffset: k * 4, as: Int32.self)
-                }
-            }
-        }
-        return settings
+            textNumbers: InlineTextNumbers(snippetTextNumbers) ?? InlineTextNumbers())
     }
 
     /// The hit SEARCH returns for `document` (the `index`-th of its batch), less the score, and its snippet when
@@ -287,32 +276,20 @@ final class CompiledStandingQuery {
         var hit = document.bareHit
         guard let timing, settings.included else { return (hit, nil) }
         let pending = cache.snippet(document: index, patterns: settings.patterns, length: settings.length) {
+            // The numbers from the settings when they are inline: the query (cold at thousands of queries) is read
+            // only for a pattern the document has not looked up yet, or for a body read again (its patterns).
+            let inline = settings.textNumbers
+            func query<T>(_ read: (CompiledStandingQuery) -> T) -> T { compiled._withUnsafeGuaranteedRef(read) }
+            let count = inline.count >= 0 ? Int(inline.count) : query { $0.snippetTextNumbers.count }
+            let occurrences = (0..<count).map { k in
+                let number = inline.count >= 0 ? inline[k] : query { $0.snippetTextNumbers[k] }
+                // By number: passing each pattern retained its elements, a cache miss per pattern of each match.
+                return document.bodyOccurrences(number: number) { query { $0.snippetPatterns.patterns[k] } }
+            }
             let body = document.snippetBody
-            // From the settings alone when the body is placed from the analysis and the numbers are inline: the
-            // query (cold at thousands of queries) is read only for a pattern the document has not looked up yet.
-            if body.expansions != nil, settings.textCount >= 0 {
-                let occurrences = withUnsafeBytes(of: settings.textNumbers) { raw in
-                    (0..<Int(settings.textCount)).map { k in
-                        document.bodyOccurrences(number: raw.load(fromByteOffset: k * 4, as: Int32.self)) {
-                            compiled._withUnsafeGuaranteedRef { $0.snippetPatterns.patterns[k] }
-                        }
-                    }
-                }
-                return PendingSnippet(
-                    body: body, patterns: nil, patternCount: Int(settings.textCount), patternsNumber: settings.patterns,
-                    length: settings.length, bodyOccurrences: occurrences)
-            }
-            return compiled._withUnsafeGuaranteedRef { compiled in
-                let patterns = compiled.snippetPatterns
-                return PendingSnippet(
-                    body: body, patterns: patterns, patternCount: patterns.patterns.count,
-                    patternsNumber: settings.patterns, length: settings.length,
-                    // By number: a pattern is read only for the document's first snippet with it (passing each one
-                    // retained its elements, a cache miss per pattern of each match at 10,000 queries).
-                    bodyOccurrences: compiled.snippetTextNumbers.indices.map { k in
-                        document.bodyOccurrences(number: compiled.snippetTextNumbers[k]) { patterns.patterns[k] }
-                    })
-            }
+            return PendingSnippet(
+                body: body, patterns: body.expansions != nil ? nil : query { $0.snippetPatterns }, patternCount: count,
+                patternsNumber: settings.patterns, length: settings.length, bodyOccurrences: occurrences)
         }
         switch timing {
         case .deferred:
@@ -341,6 +318,44 @@ final class CompiledStandingQuery {
             let made = make()
             snippets.append((patterns, length, made))
             return made
+        }
+    }
+}
+
+/// Up to eight text numbers stored inline (`count` -1: none stored, there were more): read per evaluated pair or
+/// per match from a registry's dense per-query arrays, where an array of their own was a cache miss each time.
+struct InlineTextNumbers {
+    static let capacity = 8
+    private(set) var count: Int32 = -1
+    private var numbers: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32) = (0, 0, 0, 0, 0, 0, 0, 0)
+
+    init() {}
+
+    /// Nil when there are more than ``capacity``.
+    init?(_ numbers: [Int32]) {
+        guard numbers.count <= Self.capacity else { return nil }
+        withUnsafeMutableBytes(of: &self.numbers) { raw in
+            for (k, number) in numbers.enumerated() {
+                raw.storeBytes(of: number, toByteOffset: k * MemoryLayout<Int32>.stride, as: Int32.self)
+            }
+        }
+        count = Int32(numbers.count)
+    }
+
+    subscript(k: Int) -> Int32 {
+        withUnsafeBytes(of: numbers) { $0.load(fromByteOffset: k * MemoryLayout<Int32>.stride, as: Int32.self) }
+    }
+
+    /// Whether `condition` holds for every number, in order, stopping at the first that fails.
+    @inline(__always)
+    func allSatisfy(_ condition: (Int32) -> Bool) -> Bool {
+        withUnsafeBytes(of: numbers) { raw in
+            for k in 0..<Int(max(count, 0)) {
+                guard condition(raw.load(fromByteOffset: k * MemoryLayout<Int32>.stride, as: Int32.self)) else {
+                    return false
+                }
+            }
+            return true
         }
     }
 }

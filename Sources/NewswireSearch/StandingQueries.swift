@@ -131,8 +131,9 @@ public struct PendingSnippet: Sendable, Hashable {
     /// so that a hit whose patterns never meet within one window is not read to the end of its body to prove it.
     var bodyOccurrences: [[BodyOccurrence]] { storage.bodyOccurrences }
 
-    /// `patternsNumber` identifies the pattern list among the registry's (``CompiledStandingQuery/snippetPatternNumber``);
-    /// `patterns` may be nil when the body is placed from the analysis (``SnippetBody/expansions`` not nil).
+    /// `patternsNumber` identifies the pattern list among the registry's
+    /// (``CompiledStandingQuery/snippetPatternNumber``); `patterns` may be nil when the body is placed from the
+    /// analysis (``SnippetBody/expansions`` not nil).
     init(
         body: SnippetBody, patterns: SnippetPatterns?, patternCount: Int, patternsNumber: Int32, length: Int,
         bodyOccurrences: [[BodyOccurrence]]

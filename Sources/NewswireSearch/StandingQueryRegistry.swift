@@ -315,19 +315,17 @@ struct StandingQueryRegistry {
 /// plain conjunctions of five to nine texts, and evaluated as a ``TextFormula`` each loaded its clauses from an
 /// array of its own (a cache miss per evaluated pair at 10,000 queries; this array of inline rules stays in cache).
 private struct PlainConjunction {
-    static let capacity = 8
-    var count: Int32 = -1
-    var numbers: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32) = (0, 0, 0, 0, 0, 0, 0, 0)
+    /// Empty with `count` -1 when the query is not one.
+    var numbers = InlineTextNumbers()
 
     init(_ compiled: CompiledStandingQuery) {
-        guard let texts = compiled.plainConjunction, texts.count <= Self.capacity else { return }
-        withUnsafeMutableBytes(of: &numbers) { raw in
-            for (k, text) in texts.enumerated() {
-                raw.storeBytes(of: compiled.textNumbers[text], toByteOffset: k * 4, as: Int32.self)
-            }
-        }
-        count = Int32(texts.count)
+        guard let texts = compiled.plainConjunction,
+            let numbers = InlineTextNumbers(texts.map { compiled.textNumbers[$0] })
+        else { return }
+        self.numbers = numbers
     }
+
+    var count: Int32 { numbers.count }
 
     /// Whether every text occurs in `document` (each looked up once per document through `memo`).
     @inline(__always)
@@ -335,13 +333,7 @@ private struct PlainConjunction {
         in document: BatchDocument, memo: inout CompiledStandingQuery.OccurrenceMemo,
         condition: (Int32) -> (TermPattern, ParsedQuery.Scope)
     ) -> Bool {
-        withUnsafeBytes(of: numbers) { raw in
-            for k in 0..<Int(count) {
-                let number = raw.load(fromByteOffset: k * 4, as: Int32.self)
-                guard memo.occurs(number, in: document, condition: { condition(number) }) else { return false }
-            }
-            return true
-        }
+        numbers.allSatisfy { number in memo.occurs(number, in: document, condition: { condition(number) }) }
     }
 }
 

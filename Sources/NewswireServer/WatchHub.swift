@@ -33,9 +33,9 @@ final class WatchHub: Sendable {
         var registrations: [StandingQueryID: Registration] = [:]
         /// The registered id of each distinct standing query with open watches.
         var registered: [StandingQuery: StandingQueryID] = [:]
-        /// The watch of each registration that has exactly one, not asking for the article (``Registration/soleWatch``):
-        /// the planning loop reads it here, without touching the registration (a cache miss per match at 10,000
-        /// distinct queries, and another for its array of watches).
+        /// The watch of each registration that has exactly one, not asking for the article
+        /// (``Registration/soleWatch``): the planning loop reads it here, without touching the registration (a cache
+        /// miss per match at 10,000 distinct queries, and another for its array of watches).
         var soleWatches: [StandingQueryID: Watch] = [:]
         var openWatches = 0
         /// Per extra matcher (index 1…): its id of each query → the first matcher's id (the watch's `queryID`).
