@@ -21,6 +21,10 @@ enum MatchKey {
         }
     }
     @inline(__always) static func mix(_ key: UInt64) -> UInt64 { (key ^ key >> 29) &* 0x9E37_79B9_7F4A_7C15 }
+    /// The CJK character a unigram or bigram key ends with (the unit the term stream emits it at); nil for a word.
+    static func lastCharacter(_ key: UInt64) -> UInt32? {
+        key >> 60 == 1 || key >> 60 == 2 ? UInt32(truncatingIfNeeded: key & (1 << 21 - 1)) : nil
+    }
 
     /// Appends the keys of units fed in position order: each unit's key, and the bigram of each CJK unit with the
     /// CJK unit at the position before it. Articles and query patterns go through the same rule, so a pattern's
@@ -65,8 +69,6 @@ final class BatchDocument {
     let body: String
     let units: [AnalyzedUnit]
     let bodyBase: Int32
-    /// Every unit's key and every bigram's key, in text order (repeats included).
-    let keys: [UInt64]
     /// Each unit's CJK scalar (0 for a word): a dense copy for scanning.
     let cjk: [UInt32]
     /// Number of title units (they come first).
@@ -118,6 +120,29 @@ final class BatchDocument {
         }
     }
 
+    /// Calls `visit` with the keys of the article's term stream (``MatchKey/Stream``: each unit's key, and the
+    /// bigram of each CJK unit with the CJK unit at the position before it), in text order, repeats included;
+    /// but the keys of a CJK unit (its unigram, and the bigram it ends) only when `wanted(character)` holds. Made
+    /// as they are visited: most units concern no standing query, and an array of every key cost as much to
+    /// build as to scan.
+    @inline(__always)
+    func forEachKey(wanted: (UInt32) -> Bool, visit: (UInt64) -> Void) {
+        cjk.withUnsafeBufferPointer { cjk in
+            for i in cjk.indices {
+                let character = cjk[i]
+                if character == 0 {
+                    visit(MatchKey.word(units[i].word))
+                    continue
+                }
+                guard wanted(character) else { continue }
+                visit(MatchKey.unigram(character))
+                if i > 0, cjk[i - 1] != 0, units[i - 1].position == units[i].position - 1 {
+                    visit(MatchKey.bigram(cjk[i - 1], character))
+                }
+            }
+        }
+    }
+
     /// `analysis`, when given, is used if it is `article`'s (``ArticleAnalysis/isAnalysis(of:)``); else the text
     /// is analysed here.
     init(_ article: Article, change: Int, role: Role, isUpdate: Bool, analysis: ArticleAnalysis? = nil) {
@@ -133,18 +158,13 @@ final class BatchDocument {
             self.body = body
             (units, bodyBase) = Analyzer.document(title: article.title, body: body)
         }
-        var keys: [UInt64] = []
-        keys.reserveCapacity(units.count * 2)
         var cjk: [UInt32] = []
         cjk.reserveCapacity(units.count)
         var titleUnitCount = 0
-        var stream = MatchKey.Stream()
         for unit in units {
             cjk.append(unit.cjk)
             if unit.position < bodyBase { titleUnitCount += 1 }
-            stream.add(cjk: unit.cjk, word: unit.word, position: unit.position, to: &keys)
         }
-        self.keys = keys
         self.cjk = cjk
         self.titleUnitCount = titleUnitCount
         source = article.source

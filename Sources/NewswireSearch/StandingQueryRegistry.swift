@@ -44,6 +44,11 @@ struct StandingQueryRegistry {
     /// rejects them without a dictionary probe. Bits are set on registration and only cleared by a rebuild.
     private var keyFilter = [UInt64](repeating: 0, count: 1 << (filterBits - 6))
     private static let filterBits = 20
+    /// One bit per BMP character that ends an index or candidate-filter key (a unigram's character, a bigram's
+    /// second one): an article's CJK unit without its bit begins none of the keys that concern a query, and is
+    /// passed over without making its keys (8 KiB, in cache; the key filter above is 128 KiB, a miss per key).
+    /// Set with the key filter and only cleared by a rebuild.
+    private var keyEnds = [UInt64](repeating: 0, count: 1 << (16 - 6))
     /// Occurrence counts of hashed terms over every article version matched so far (a count-min sketch row): the
     /// rarity estimate that picks each query's index term.
     private var termCounts = [UInt32](repeating: 0, count: 1 << countBits)
@@ -148,6 +153,7 @@ struct StandingQueryRegistry {
         for key in keys + filterKeys {
             let bit = Int(MatchKey.mix(key) >> UInt64(64 - Self.filterBits))
             keyFilter[bit >> 6] |= 1 << UInt64(bit & 63)
+            if let end = MatchKey.lastCharacter(key), end < 1 << 16 { keyEnds[Int(end) >> 6] |= 1 << UInt64(end & 63) }
         }
     }
 
@@ -177,6 +183,7 @@ struct StandingQueryRegistry {
         keyIndex = [:]
         alwaysChecked = []
         keyFilter = [UInt64](repeating: 0, count: keyFilter.count)
+        keyEnds = [UInt64](repeating: 0, count: keyEnds.count)
         for s in slots.indices {
             guard let slot = slots[s] else { continue }
             let (keys, filterKeys) = slot.compiled.indexKeys(cost: cost)
@@ -213,21 +220,29 @@ struct StandingQueryRegistry {
             let counted = (articlesSeen + d) % sampling == 0
             termCounts.withUnsafeMutableBufferPointer { counts in
                 keyFilter.withUnsafeBufferPointer { filter in
-                    for key in document.keys {
+                    func visit(_ key: UInt64) {
                         let mixed = MatchKey.mix(key)
                         if counted {
                             let c = Int(mixed >> UInt64(64 - Self.countBits))
                             counts[c] = counts[c] > UInt32.max - UInt32(sampling) ? .max : counts[c] + UInt32(sampling)
                         }
-                        if exhaustive { continue }
+                        if exhaustive { return }
                         let bit = Int(mixed >> UInt64(64 - Self.filterBits))
-                        guard filter[bit >> 6] & (1 << UInt64(bit & 63)) != 0 else { continue }
+                        guard filter[bit >> 6] & (1 << UInt64(bit & 63)) != 0 else { return }
                         documentBits.insert(mixed)
-                        guard let indexed = keyIndex[key] else { continue }
+                        guard let indexed = keyIndex[key] else { return }
                         for slot in indexed where lastCandidate[Int(slot)] != stamp {
                             lastCandidate[Int(slot)] = stamp
                             candidates.append(slot)
                         }
+                    }
+                    // Every key of the article's term stream when it is counted (or matched exhaustively); else
+                    // only the keys of CJK units that end some query's key, and every word's.
+                    let everyKey = counted || exhaustive
+                    keyEnds.withUnsafeBufferPointer { ends in
+                        document.forEachKey { end in
+                            everyKey || end >= 1 << 16 || ends[Int(end) >> 6] & (1 << UInt64(end & 63)) != 0
+                        } visit: { visit($0) }
                     }
                 }
             }
