@@ -548,6 +548,31 @@ import Testing
         #expect(bodies(placed[false]) == 2, "mark and astral")
     }
 
+    /// The matcher makes an article's keys as it scans them (``BatchDocument/forEachKey(wanted:visit:)``): with
+    /// every character wanted they are exactly the term stream's (``MatchKey/Stream``, which also keys the
+    /// queries), and with some characters unwanted exactly the stream's keys less those ending at them.
+    @Test func keysMadeWhileScanningAreTheTermStreams() {
+        let articles = Fixtures.articles + [
+            Article(id: "mixed", title: "新疆 hong kong 棉花", paragraphs: ["四川，新疆 GDP 增长 3.5%", "𠀀新疆 棉花丰收"])
+        ]
+        for article in articles {
+            let document = BatchDocument(article, change: 0, role: .current, isUpdate: false)
+            var stream = MatchKey.Stream()
+            var expected: [UInt64] = []
+            for unit in document.units {
+                stream.add(cjk: unit.cjk, word: unit.word, position: unit.position, to: &expected)
+            }
+            var all: [UInt64] = []
+            document.forEachKey { _ in true } visit: { all.append($0) }
+            #expect(all == expected, "\(article.id)")
+            let unwanted = Set("疆花川".unicodeScalars.map(\.value))
+            var some: [UInt64] = []
+            document.forEachKey { !unwanted.contains($0) } visit: { some.append($0) }
+            let kept = expected.filter { key in MatchKey.lastCharacter(key).map { !unwanted.contains($0) } ?? true }
+            #expect(some == kept, "\(article.id)")
+        }
+    }
+
     /// An analysis is used only for the text it was made from: the body compared with the paragraphs joined by
     /// line feeds, in place.
     @Test func analysisIsRecognisedByItsParagraphs() {
