@@ -26,6 +26,13 @@ enum MatchKey {
         key >> 60 == 1 || key >> 60 == 2 ? UInt32(truncatingIfNeeded: key & (1 << 21 - 1)) : nil
     }
 
+    /// Whether a CJK unit at `position` forms a bigram with the unit before it (`previousCJK`, 0 for a word, at
+    /// `previousPosition`): the term stream's rule, for ``Stream`` and ``BatchDocument/forEachKey(wanted:visit:)``.
+    @inline(__always)
+    static func formsBigram(previousCJK: UInt32, previousPosition: Int32, position: Int32) -> Bool {
+        previousCJK != 0 && previousPosition == position - 1
+    }
+
     /// Appends the keys of units fed in position order: each unit's key, and the bigram of each CJK unit with the
     /// CJK unit at the position before it. Articles and query patterns go through the same rule, so a pattern's
     /// keys are among those of any article it matches.
@@ -37,7 +44,9 @@ enum MatchKey {
         mutating func add(cjk: UInt32, word: String, position: Int32, to keys: inout [UInt64]) {
             if cjk != 0 {
                 keys.append(MatchKey.unigram(cjk))
-                if previousCJK != 0 && previousPosition == position - 1 {
+                if MatchKey.formsBigram(
+                    previousCJK: previousCJK, previousPosition: previousPosition, position: position)
+                {
                     keys.append(MatchKey.bigram(previousCJK, cjk))
                 }
             } else {
@@ -136,7 +145,10 @@ final class BatchDocument {
                 }
                 guard wanted(character) else { continue }
                 visit(MatchKey.unigram(character))
-                if i > 0, cjk[i - 1] != 0, units[i - 1].position == units[i].position - 1 {
+                if i > 0,
+                    MatchKey.formsBigram(
+                        previousCJK: cjk[i - 1], previousPosition: units[i - 1].position, position: units[i].position)
+                {
                     visit(MatchKey.bigram(cjk[i - 1], character))
                 }
             }
