@@ -44,6 +44,10 @@ struct StandingQueryRegistry {
     /// rejects them without a dictionary probe. Bits are set on registration and only cleared by a rebuild.
     private var keyFilter = [UInt64](repeating: 0, count: 1 << (filterBits - 6))
     private static let filterBits = 20
+    /// One bit per hashed index term only (the key filter above also holds every candidate-filter term): a key
+    /// passing the key filter is looked up in `keyIndex` only if its bit is set here.
+    private var indexFilter = [UInt64](repeating: 0, count: 1 << (indexFilterBits - 6))
+    private static let indexFilterBits = 16
     /// One bit per BMP character that ends an index or candidate-filter key (a unigram's character, a bigram's
     /// second one): an article's CJK unit without its bit begins none of the keys that concern a query, and is
     /// passed over without making its keys (8 KiB, in cache; the key filter above is 128 KiB, a miss per key).
@@ -95,8 +99,10 @@ struct StandingQueryRegistry {
         slotOfID[id].map { slots[Int($0)]!.compiled.query }
     }
 
-    private func cost(_ key: UInt64) -> Int {
-        let count = Int(termCounts[Int(MatchKey.mix(key) >> UInt64(64 - Self.countBits))])
+    /// A key's estimated cost as an index term, from the term counts. Static, given the counts: a method's
+    /// closure would copy the whole registry (a retain of each of its arrays) per query re-indexed.
+    private static func cost(_ key: UInt64, _ termCounts: UnsafeBufferPointer<UInt32>) -> Int {
+        let count = Int(termCounts[Int(MatchKey.mix(key) >> UInt64(64 - countBits))])
         return count * 4 + MatchKey.prior(key)
     }
 
@@ -104,7 +110,9 @@ struct StandingQueryRegistry {
         let id = StandingQueryID(rawValue: nextID)
         nextID += 1
         let slot: Int32
-        let (keys, filterKeys) = compiled.indexKeys(cost: cost)
+        let (keys, filterKeys) = termCounts.withUnsafeBufferPointer { counts in
+            compiled.indexKeys { Self.cost($0, counts) }
+        }
         compiled.textNumbers = compiled.texts.map { text in
             textNumbers.retain(TextKey(pattern: text.pattern, scope: text.scope))
         }
@@ -149,6 +157,8 @@ struct StandingQueryRegistry {
         filterBySlot[Int(slot)] = CandidateFilter(filterKeys)
         for key in keys {
             keyIndex[key, default: []].append(slot)
+            let bit = Int(MatchKey.mix(key) >> UInt64(64 - Self.indexFilterBits))
+            indexFilter[bit >> 6] |= 1 << UInt64(bit & 63)
         }
         for key in keys + filterKeys {
             let bit = Int(MatchKey.mix(key) >> UInt64(64 - Self.filterBits))
@@ -183,12 +193,16 @@ struct StandingQueryRegistry {
         keyIndex = [:]
         alwaysChecked = []
         keyFilter = [UInt64](repeating: 0, count: keyFilter.count)
+        indexFilter = [UInt64](repeating: 0, count: indexFilter.count)
         keyEnds = [UInt64](repeating: 0, count: keyEnds.count)
-        for s in slots.indices {
-            guard let slot = slots[s] else { continue }
-            let (keys, filterKeys) = slot.compiled.indexKeys(cost: cost)
-            slots[s]!.keys = keys
-            index(Int32(s), keys, filterKeys: filterKeys)
+        let counts = termCounts
+        counts.withUnsafeBufferPointer { counts in
+            for s in slots.indices {
+                guard let compiled = slots[s]?.compiled else { continue }
+                let (keys, filterKeys) = compiled.indexKeys { Self.cost($0, counts) }
+                slots[s]!.keys = keys
+                index(Int32(s), keys, filterKeys: filterKeys)
+            }
         }
     }
 
@@ -218,31 +232,42 @@ struct StandingQueryRegistry {
             documentBits.clear()
             let stamp = serialBase | d
             let counted = (articlesSeen + d) % sampling == 0
+            // Every key of the article's term stream when it is counted (or matched exhaustively); else only the
+            // keys of CJK units that end some query's key, and every word's. Written without a nested function
+            // and through buffer pointers: captured by a local function, the candidate list and the article's
+            // bits were checked for exclusive access on every key (the runtime's access set showed in the profile).
+            let everyKey = counted || exhaustive
+            let keyIndex = self.keyIndex
             termCounts.withUnsafeMutableBufferPointer { counts in
-                keyFilter.withUnsafeBufferPointer { filter in
-                    func visit(_ key: UInt64) {
-                        let mixed = MatchKey.mix(key)
-                        if counted {
-                            let c = Int(mixed >> UInt64(64 - Self.countBits))
-                            counts[c] = counts[c] > UInt32.max - UInt32(sampling) ? .max : counts[c] + UInt32(sampling)
+                lastCandidate.withUnsafeMutableBufferPointer { lastCandidate in
+                    documentBits.withUnsafeMutableWords { bits in
+                        withUnsafeBuffers(keyFilter, indexFilter, keyEnds) { filter, indexed, ends in
+                            document.forEachKey { end in
+                                everyKey || end >= 1 << 16 || ends[Int(end) >> 6] & (1 << UInt64(end & 63)) != 0
+                            } visit: { key in
+                                let mixed = MatchKey.mix(key)
+                                if counted {
+                                    let c = Int(mixed >> UInt64(64 - Self.countBits))
+                                    counts[c] =
+                                        counts[c] > UInt32.max - UInt32(sampling) ? .max : counts[c] + UInt32(sampling)
+                                }
+                                if exhaustive { return }
+                                let bit = Int(mixed >> UInt64(64 - Self.filterBits))
+                                guard filter[bit >> 6] & (1 << UInt64(bit & 63)) != 0 else { return }
+                                let position = CandidateFilter.position(mixed)
+                                bits[position >> 6] |= 1 << UInt64(position & 63)
+                                // Most keys that pass the filter are candidate-filter keys of some query, not
+                                // index keys: a second, smaller filter spares them the dictionary probe.
+                                let indexBit = Int(mixed >> UInt64(64 - Self.indexFilterBits))
+                                guard indexed[indexBit >> 6] & (1 << UInt64(indexBit & 63)) != 0,
+                                    let slots = keyIndex[key]
+                                else { return }
+                                for slot in slots where lastCandidate[Int(slot)] != stamp {
+                                    lastCandidate[Int(slot)] = stamp
+                                    candidates.append(slot)
+                                }
+                            }
                         }
-                        if exhaustive { return }
-                        let bit = Int(mixed >> UInt64(64 - Self.filterBits))
-                        guard filter[bit >> 6] & (1 << UInt64(bit & 63)) != 0 else { return }
-                        documentBits.insert(mixed)
-                        guard let indexed = keyIndex[key] else { return }
-                        for slot in indexed where lastCandidate[Int(slot)] != stamp {
-                            lastCandidate[Int(slot)] = stamp
-                            candidates.append(slot)
-                        }
-                    }
-                    // Every key of the article's term stream when it is counted (or matched exhaustively); else
-                    // only the keys of CJK units that end some query's key, and every word's.
-                    let everyKey = counted || exhaustive
-                    keyEnds.withUnsafeBufferPointer { ends in
-                        document.forEachKey { end in
-                            everyKey || end >= 1 << 16 || ends[Int(end) >> 6] & (1 << UInt64(end & 63)) != 0
-                        } visit: { visit($0) }
                     }
                 }
             }
@@ -496,12 +521,20 @@ private struct CandidateFilter {
         }
 
         @inline(__always)
-        mutating func insert(_ mixed: UInt64) {
-            let position = CandidateFilter.position(mixed)
-            words[position >> 6] |= 1 << UInt64(position & 63)
-        }
-
-        @inline(__always)
         func contains(_ position: Int) -> Bool { words[position >> 6] & (1 << UInt64(position & 63)) != 0 }
+
+        /// The bits as words, for a scan that sets many (``insert(_:)``'s positions).
+        mutating func withUnsafeMutableWords<R>(_ body: (UnsafeMutableBufferPointer<UInt64>) -> R) -> R {
+            words.withUnsafeMutableBufferPointer { body($0) }
+        }
     }
+}
+
+/// Three arrays' buffers at once, read only.
+@inline(__always)
+private func withUnsafeBuffers<R>(
+    _ a: [UInt64], _ b: [UInt64], _ c: [UInt64],
+    _ body: (UnsafeBufferPointer<UInt64>, UnsafeBufferPointer<UInt64>, UnsafeBufferPointer<UInt64>) -> R
+) -> R {
+    a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in c.withUnsafeBufferPointer { c in body(a, b, c) } } }
 }
