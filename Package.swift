@@ -5,7 +5,7 @@ import PackageDescription
 // <- Server / Client (never import each other) <- Load <- executables.
 let package = Package(
     name: "Newswire",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "NewswireModel", targets: ["NewswireModel"]),
         .library(name: "ArticleExtraction", targets: ["ArticleExtraction"]),
