@@ -433,33 +433,21 @@ final class WatchHub: Sendable {
         let parts = NIOLockedValueBox([[ByteBuffer]](repeating: [], count: workers))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let range = events.count * worker / workers..<events.count * (worker + 1) / workers
-            // Each event encoded where it lies, its snippet put in as it is written: a copy of the message with the
-            // snippet set retained and released every string of its hit.
-            let snippets = range.map { events[$0].snippet?.build() }
+            let messages = range.map { events[$0].built() }
             // Sized once for what the hits' text takes: grown field by field, buffers were reallocated several
             // times (the reallocations showed in the profile at 10,000 watches).
             var buffer = ByteBuffer()
-            var estimate = 0
-            for (k, i) in range.enumerated() {
-                estimate += Self.payloadSizeEstimate(events[i].message, snippet: snippets[k])
-            }
-            buffer.reserveCapacity(estimate)
+            buffer.reserveCapacity(messages.reduce(0) { $0 + Self.payloadSizeEstimate($1) })
             var ends: [Int] = []
-            ends.reserveCapacity(range.count)
-            for (k, i) in range.enumerated() {
-                if let snippet = snippets[k] {
-                    events[i].message.encode(into: &buffer, snippet: snippet.snippet, highlights: snippet.highlights)
-                } else {
-                    events[i].message.encode(into: &buffer)
-                }
+            ends.reserveCapacity(messages.count)
+            for message in messages {
+                Response.watchEvent(message).encode(into: &buffer)
                 ends.append(buffer.writerIndex)
             }
-            var encoded: [ByteBuffer] = []
-            encoded.reserveCapacity(ends.count)
             var start = buffer.readerIndex
-            for end in ends {
-                encoded.append(buffer.getSlice(at: start, length: end - start)!)
-                start = end
+            let encoded = ends.map { end -> ByteBuffer in
+                defer { start = end }
+                return buffer.getSlice(at: start, length: end - start)!
             }
             parts.withLockedValue { $0[worker] = encoded }
         }
@@ -468,12 +456,10 @@ final class WatchHub: Sendable {
 
     /// About the encoded size of `message`: its hit's strings, a few bytes per highlight, and the fields' tags.
     /// The article, when asked for, is not counted (the buffer then grows as it is written).
-    static func payloadSizeEstimate(
-        _ message: WatchEventMessage, snippet: (snippet: String, highlights: [HighlightRange])? = nil
-    ) -> Int {
+    static func payloadSizeEstimate(_ message: WatchEventMessage) -> Int {
         guard let hit = message.hit else { return 64 }
         return 64 + hit.id.rawValue.utf8.count + hit.title.utf8.count + (hit.source?.utf8.count ?? 0)
-            + (snippet?.snippet ?? hit.snippet).utf8.count + 8 * (snippet?.highlights ?? hit.highlights).count
+            + hit.snippet.utf8.count + 8 * hit.highlights.count
     }
 
     /// Builds the snippets the batch's events to open watches need, each distinct one once, on the hub's threads

@@ -30,34 +30,4 @@ import Testing
             #expect(WatchHub.payloadSizeEstimate(event) >= buffer.readableBytes, "\(event.kind)")
         }
     }
-
-    @Test("an event encoded with its snippet put in is byte for byte the event with that snippet, encoded")
-    func snippetPutInWhileEncodingIsTheSnippetSet() {
-        let hit = SearchHit(
-            id: "a88f8155a19674d9dfee154eb3f71126", title: "新疆党政代表团赴四川省学习考察",
-            source: "天山网-新疆日报",
-            publishedAt: PublishedTime(secondsSinceEpoch: 1_712_541_840, utcOffsetSeconds: 28_800), score: 0)
-        let snippets: [(String, [HighlightRange])] = [
-            ("深化能源合作,巩固和推进“疆电入川”等工作。", [HighlightRange(start: 11, end: 15)]),
-            (
-                String(repeating: "疆电入川", count: 40),
-                (0..<40).map { HighlightRange(start: 4 * $0, end: 4 * $0 + 4) }
-            ),
-            ("", []),
-        ]
-        for (snippet, highlights) in snippets {
-            for kind in [WatchEventKind.new, .updated] {
-                let message = WatchEventMessage(position: 48_213, kind: kind, hit: hit)
-                var set = message
-                set.hit?.snippet = snippet
-                set.hit?.highlights = highlights
-                var expected = ByteBuffer()
-                Response.watchEvent(set).encode(into: &expected)
-                var putIn = ByteBuffer()
-                message.encode(into: &putIn, snippet: snippet, highlights: highlights)
-                #expect(putIn == expected, "\(snippet.count) characters, \(kind)")
-                #expect(WatchHub.payloadSizeEstimate(message, snippet: (snippet, highlights)) >= putIn.readableBytes)
-            }
-        }
-    }
 }

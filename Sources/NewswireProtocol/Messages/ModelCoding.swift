@@ -243,19 +243,14 @@ extension SearchHit: FieldCoded {
     static var wireName: String { "SearchHit" }
 
     func encodeFields(into buffer: inout ByteBuffer) {
-        encodeFields(into: &buffer, snippet: nil, highlights: nil)
-    }
-
-    /// The fields, with `snippet` and `highlights` in place of the hit's own when given.
-    func encodeFields(into buffer: inout ByteBuffer, snippet: String?, highlights: [HighlightRange]?) {
         buffer.writeStringField(1, id.rawValue)
         buffer.writeStringFieldIfNonEmpty(2, title)
         buffer.writeOptionalStringField(3, source)
         if let publishedAt { buffer.writeMessageField(4, publishedAt) }
         buffer.writeDoubleField(5, score)
-        buffer.writeStringFieldIfNonEmpty(6, snippet ?? self.snippet)
+        buffer.writeStringFieldIfNonEmpty(6, snippet)
         // Start and end of each range, read in place (an array of them was an allocation per hit encoded).
-        let highlights = highlights ?? self.highlights
+        let highlights = self.highlights
         let offsets = (0..<highlights.count * 2).lazy.map { i -> UInt64 in
             let range = highlights[i >> 1]
             return UInt64(max(0, i & 1 == 0 ? range.start : range.end))

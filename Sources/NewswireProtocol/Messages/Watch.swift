@@ -191,27 +191,11 @@ public struct WatchEventMessage: WireMessage, FieldCoded {
     }
 
     func encodeFields(into buffer: inout ByteBuffer) {
-        encodeFields(into: &buffer, snippet: nil)
-    }
-
-    /// The fields, the hit's snippet and highlights replaced by `snippet` when given.
-    private func encodeFields(into buffer: inout ByteBuffer, snippet: (text: String, highlights: [HighlightRange])?) {
         buffer.writeVarintFieldIfNonZero(1, position)
         buffer.writeVarintFieldIfNonZero(2, UInt64(kind.rawValue))
-        if let hit {
-            buffer.writeMessageField(3) {
-                hit.encodeFields(into: &$0, snippet: snippet?.text, highlights: snippet?.highlights)
-            }
-        }
+        if let hit { buffer.writeMessageField(3, hit) }
         if let record { buffer.writeRecordField(4, record) }
         buffer.writeOptionalStringField(5, store)
-    }
-
-    /// Appends the payload of this event with its hit's snippet and highlights replaced: what encoding a copy with
-    /// them set gives, without the copy (a retain and release of each of the hit's strings per event, for a server
-    /// that builds each event's snippet once and encodes thousands of events per commit).
-    public func encode(into buffer: inout ByteBuffer, snippet: String, highlights: [HighlightRange]) {
-        encodeFields(into: &buffer, snippet: (snippet, highlights))
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {
