@@ -536,5 +536,7 @@ private func withUnsafeBuffers<R>(
     _ a: [UInt64], _ b: [UInt64], _ c: [UInt64],
     _ body: (UnsafeBufferPointer<UInt64>, UnsafeBufferPointer<UInt64>, UnsafeBufferPointer<UInt64>) -> R
 ) -> R {
-    a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in c.withUnsafeBufferPointer { c in body(a, b, c) } } }
+    a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in c.withUnsafeBufferPointer { c in body(a, b, c) } }
+    }
 }
