@@ -523,7 +523,8 @@ private struct CandidateFilter {
         @inline(__always)
         func contains(_ position: Int) -> Bool { words[position >> 6] & (1 << UInt64(position & 63)) != 0 }
 
-        /// The bits as words, for a scan that sets many (``insert(_:)``'s positions).
+        /// The bits as words, for the scan of an article's keys, which sets the bit at
+        /// ``CandidateFilter/position(_:)`` of each key passing the key filter.
         mutating func withUnsafeMutableWords<R>(_ body: (UnsafeMutableBufferPointer<UInt64>) -> R) -> R {
             words.withUnsafeMutableBufferPointer { body($0) }
         }
