@@ -251,6 +251,13 @@ enum SnippetBuilder {
     /// order (by start), so one pass merges them.
     static func highlights(_ occurrences: [Occurrence], in window: Range<Int>) -> [HighlightRange] {
         var highlights: [HighlightRange] = []
+        Self.highlights(occurrences, in: window, into: &highlights)
+        return highlights
+    }
+
+    /// The same into `highlights` (emptied first, its storage kept).
+    static func highlights(_ occurrences: [Occurrence], in window: Range<Int>, into highlights: inout [HighlightRange]) {
+        highlights.removeAll(keepingCapacity: true)
         for (range, _) in occurrences where range.lowerBound >= window.lowerBound && range.upperBound <= window.upperBound {
             let start = range.lowerBound - window.lowerBound
             let end = range.upperBound - window.lowerBound
@@ -260,7 +267,6 @@ enum SnippetBuilder {
                 highlights.append(HighlightRange(start: start, end: end))
             }
         }
-        return highlights
     }
 
     /// Where the window starts: just after the clause or sentence boundary in `[lowest, anchor]` nearest to

@@ -172,37 +172,83 @@ public struct PendingSnippet: Sendable, Hashable {
         return made
     }
 
+    /// Whether ``withPlacedText(_:_:)`` places this snippet (its body maps the analysis's offsets to code units);
+    /// otherwise the body is read again, by ``build()``.
+    public var isPlacedFromAnalysis: Bool { body.expansions != nil }
+
+    /// At most how many bytes the snippet's UTF-8 takes (three per code unit of its longest window).
+    public var maximumUTF8Count: Int { 3 * min(max(length, 1), body.units.count) }
+
+    /// Places the snippet as ``build()`` does and hands `use` its text, a window of the body not yet made into a
+    /// String, and its highlights: an encoder writes the text straight into a payload, exactly the bytes of the
+    /// String ``build()`` makes (a String per event, and its copy into the payload, showed in the live-query
+    /// profile at 10,000 watchers). `scratch` is reused from one call to the next. False, and `use` not called,
+    /// when the snippet is not ``isPlacedFromAnalysis``.
+    public func withPlacedText(
+        _ scratch: inout SnippetPlacementScratch, _ use: (SnippetTextUnits, [HighlightRange]) -> Void
+    ) -> Bool {
+        guard let expansions = body.expansions else { return false }
+        Self.occurrences(bodyOccurrences, into: &scratch.occurrences)
+        if !expansions.isEmpty { expansions.mapToSource(&scratch.occurrences) }
+        body.units.withUnsafeBufferPointer { units in
+            let window = SnippetBuilder.place(
+                UTF16BMPText(units: units), occurrences: scratch.occurrences, patternCount: storage.patternCount,
+                length: length
+            ).0
+            SnippetBuilder.highlights(scratch.occurrences, in: window, into: &scratch.highlights)
+            let text = UnsafeBufferPointer(rebasing: units[window])
+            use(SnippetTextUnits(units: text, utf8Count: UTF16Text.utf8Count(text)), scratch.highlights)
+        }
+        return true
+    }
+
     /// The occurrences as the reference path finds them, in a body whose normalised offsets are its code unit
     /// offsets: by start, then by pattern, at most ``SnippetBuilder/maxOccurrences`` (each pattern's list is in
     /// text order already; merged a head at a time, as a query has few patterns).
     static func occurrences(_ byPattern: [[BodyOccurrence]]) -> [SnippetBuilder.Occurrence] {
         var merged: [SnippetBuilder.Occurrence] = []
-        let present = byPattern.indices.filter { !byPattern[$0].isEmpty }
-        guard let first = present.first else { return merged }
-        merged.reserveCapacity(min(byPattern.reduce(0) { $0 + $1.count }, SnippetBuilder.maxOccurrences))
-        if present.count == 1 {
+        occurrences(byPattern, into: &merged)
+        return merged
+    }
+
+    /// The same into `merged` (emptied first, its storage kept).
+    static func occurrences(_ byPattern: [[BodyOccurrence]], into merged: inout [SnippetBuilder.Occurrence]) {
+        merged.removeAll(keepingCapacity: true)
+        var first = -1
+        var presentCount = 0
+        var total = 0
+        for p in byPattern.indices where !byPattern[p].isEmpty {
+            if first < 0 { first = p }
+            presentCount += 1
+            total += byPattern[p].count
+        }
+        guard first >= 0 else { return }
+        merged.reserveCapacity(min(total, SnippetBuilder.maxOccurrences))
+        if presentCount == 1 {
             for occurrence in byPattern[first].prefix(SnippetBuilder.maxOccurrences) {
                 merged.append((Int(occurrence.start)..<Int(occurrence.end), first))
             }
-            return merged
+            return
         }
-        var next = [Int](repeating: 0, count: byPattern.count)
-        while merged.count < SnippetBuilder.maxOccurrences {
-            var best = -1
-            var bestStart = Int32.max
-            for p in present where next[p] < byPattern[p].count {
-                let start = byPattern[p][next[p]].start
-                if start < bestStart {  // strictly: on a tie the lower pattern index goes first
-                    best = p
-                    bestStart = start
+        // Each pattern's next occurrence, on the stack: a query has a few patterns.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: byPattern.count) { next in
+            next.initialize(repeating: 0)
+            while merged.count < SnippetBuilder.maxOccurrences {
+                var best = -1
+                var bestStart = Int32.max
+                for p in byPattern.indices where next[p] < byPattern[p].count {
+                    let start = byPattern[p][next[p]].start
+                    if start < bestStart {  // strictly: on a tie the lower pattern index goes first
+                        best = p
+                        bestStart = start
+                    }
                 }
+                guard best >= 0 else { break }
+                let occurrence = byPattern[best][next[best]]
+                merged.append((Int(occurrence.start)..<Int(occurrence.end), best))
+                next[best] += 1
             }
-            guard best >= 0 else { break }
-            let occurrence = byPattern[best][next[best]]
-            merged.append((Int(occurrence.start)..<Int(occurrence.end), best))
-            next[best] += 1
         }
-        return merged
     }
 
     /// The most distinct patterns that start within `span` positions of one another (`occurrences[p]`: pattern
@@ -243,6 +289,30 @@ public struct PendingSnippet: Sendable, Hashable {
         hasher.combine(ObjectIdentifier(body))
         hasher.combine(length)
         hasher.combine(storage.patternsNumber)
+    }
+}
+
+/// What ``PendingSnippet/withPlacedText(_:_:)`` keeps from one call to the next (its arrays' storage).
+public struct SnippetPlacementScratch {
+    var occurrences: [SnippetBuilder.Occurrence] = []
+    var highlights: [HighlightRange] = []
+    public init() {}
+}
+
+/// A placed snippet's text: a window of an article body's UTF-16 code units, valid only inside
+/// ``PendingSnippet/withPlacedText(_:_:)``.
+public struct SnippetTextUnits {
+    let units: UnsafeBufferPointer<UInt16>
+    /// How many bytes its UTF-8 takes.
+    public let utf8Count: Int
+
+    /// Writes the UTF-8 bytes of the String ``PendingSnippet/build()`` makes (line breaks as spaces) at the start
+    /// of `out`, which has room for ``utf8Count`` of them.
+    public func writeUTF8(to out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= utf8Count, "room for the snippet's UTF-8")
+        guard utf8Count > 0 else { return }
+        _ = UTF16Text.writeUTF8(
+            units, to: out.baseAddress!.assumingMemoryBound(to: UInt8.self), lineBreaksAsSpaces: true)
     }
 }
 

@@ -19,6 +19,37 @@ enum UTF16Text {
         }
     }
 
+    /// How many UTF-8 bytes ``string(_:lineBreaksAsSpaces:)`` makes of `units` (the same with or without line
+    /// breaks as spaces: one byte for one).
+    static func utf8Count(_ units: UnsafeBufferPointer<UInt16>) -> Int {
+        var count = 0
+        var i = 0
+        let n = units.count
+        while i < n {
+            let u = units[i]
+            i += 1
+            if u < 0x80 {
+                count &+= 1
+            } else if u < 0x800 {
+                count &+= 2
+            } else if u >= 0xD800 && u <= 0xDBFF && i < n && units[i] >= 0xDC00 && units[i] <= 0xDFFF {
+                count &+= 4
+                i += 1
+            } else {
+                count &+= 3  // the rest of the BMP, and an unpaired surrogate's U+FFFD
+            }
+        }
+        return count
+    }
+
+    /// Writes the UTF-8 bytes of ``string(_:lineBreaksAsSpaces:)`` at `out` (room for ``utf8Count(_:)`` bytes);
+    /// returns how many it wrote.
+    static func writeUTF8(
+        _ units: UnsafeBufferPointer<UInt16>, to out: UnsafeMutablePointer<UInt8>, lineBreaksAsSpaces: Bool
+    ) -> Int {
+        units.isEmpty ? 0 : transcode(units, into: out, lineBreaksAsSpaces: lineBreaksAsSpaces).count
+    }
+
     /// Writes `units` as UTF-8 at `out` (room for three bytes per unit); returns the byte count and whether every
     /// unit was ASCII.
     @inline(__always)

@@ -196,9 +196,9 @@ final class WatchHub: Sendable {
     }
 
     /// Matches one committed batch against every standing query and hands each watch its events. Snippets (most
-    /// of the cost) are matched as pending, then each distinct one that an open watch needs is built once, on
-    /// the hub's threads (``buildSnippets``); a stream task builds any still pending when it sends
-    /// (``QueuedWatchEvent``).
+    /// of the cost) are matched as pending; each event's is placed and written into its payload as it is encoded
+    /// (``encode``), or, for a body read again, built beforehand (``buildSnippets``), on the hub's threads; a
+    /// stream task builds any still pending when it sends a buffered event (``QueuedWatchEvent``).
     private func distribute(_ changes: [CommittedChange], handed: ContinuousClock.Instant) {
         let articles: [ArticleChange] = changes.map { change in
             guard let article = change.article else { return .deleted(change.id) }
@@ -421,7 +421,10 @@ final class WatchHub: Sendable {
         var includeArticle: Bool
     }
 
-    /// The WATCH_EVENT payload of each event (with its snippet, built by now), encoded side by side.
+    /// The WATCH_EVENT payload of each event with its snippet, encoded side by side: a snippet placed from the
+    /// analysis goes straight from the body into the payload after the change's hit head, encoded once per change
+    /// (a String per event, a copy of the message to put it in, and the hit's fields encoded again for every
+    /// event were a third of the live-query hub's time at 10,000 watchers).
     ///
     /// Each worker writes its events into one buffer and hands out slices of it: a buffer per event was two
     /// allocations per event, freed on another thread (the connection's writer), and the allocator's arena locks
@@ -433,15 +436,37 @@ final class WatchHub: Sendable {
         let parts = NIOLockedValueBox([[ByteBuffer]](repeating: [], count: workers))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let range = events.count * worker / workers..<events.count * (worker + 1) / workers
-            let messages = range.map { events[$0].built() }
             // Sized once for what the hits' text takes: grown field by field, buffers were reallocated several
             // times (the reallocations showed in the profile at 10,000 watches).
             var buffer = ByteBuffer()
-            buffer.reserveCapacity(messages.reduce(0) { $0 + Self.payloadSizeEstimate($1) })
+            buffer.reserveCapacity(
+                range.reduce(0) { size, index in
+                    size + Self.payloadSizeEstimate(events[index].message)
+                        + (events[index].snippet?.maximumUTF8Count ?? 0)
+                })
             var ends: [Int] = []
-            ends.reserveCapacity(messages.count)
-            for message in messages {
-                Response.watchEvent(message).encode(into: &buffer)
+            ends.reserveCapacity(range.count)
+            var scratch = SnippetPlacementScratch()
+            // The hit's head (id, title, source, date) of the change the last event was about: a change's events
+            // differ only in their snippets.
+            var head: (position: UInt64, encoded: EncodedHitHead)?
+            for index in range {
+                let event = events[index]
+                if let snippet = event.snippet, snippet.isPlacedFromAnalysis, let hit = event.message.hit,
+                    event.message.record == nil, event.message.store == nil
+                {
+                    let position = event.message.position
+                    if head?.position != position { head = (position, EncodedHitHead(hit)) }
+                    // The snippet placed and written straight into the payload, not made into a String first.
+                    _ = snippet.withPlacedText(&scratch) { text, highlights in
+                        WatchEventMessage.encode(
+                            position: position, kind: event.message.kind, head: head!.encoded,
+                            snippetUTF8Count: text.utf8Count, writeSnippet: text.writeUTF8(to:), highlights: highlights,
+                            into: &buffer)
+                    }
+                } else {
+                    Response.watchEvent(event.built()).encode(into: &buffer)
+                }
                 ends.append(buffer.writerIndex)
             }
             var start = buffer.readerIndex
@@ -462,7 +487,8 @@ final class WatchHub: Sendable {
             + hit.snippet.utf8.count + 8 * hit.highlights.count
     }
 
-    /// Builds the snippets the batch's events to open watches need, each distinct one once, on the hub's threads
+    /// Builds the snippets read again from the body (not placed from the analysis) that the batch's events to
+    /// open watches need, each distinct one once, on the hub's threads
     /// (worker threads of their own: on the cooperative pool, thousands of streams building snippets would
     /// delay every request's continuations behind them). The stream tasks then find them built.
     private static func buildSnippets(
@@ -475,7 +501,11 @@ final class WatchHub: Sendable {
         for part in parts.indices {
             guard let count = parts[part]?.matches.count else { continue }
             for m in 0..<count {
-                guard let key = parts[part]!.matches[m].pendingSnippet?.sharingKey else { continue }
+                // Snippets placed from the analysis are placed as their events are encoded (``encode``).
+                guard let snippet = parts[part]!.matches[m].pendingSnippet, !snippet.isPlacedFromAnalysis else {
+                    continue
+                }
+                let key = snippet.sharingKey
                 let query = parts[part]!.matches[m].query
                 let primary = part == 0 ? query : primaryIDs[part][query]
                 guard let primary, open[primary] != nil, seen.insert(key).inserted else { continue }

@@ -203,10 +203,28 @@ import Testing
         // Deferred snippets: the same matches, and each pending snippet builds exactly the hit's snippet.
         let deferred = matcher.match(changes, snippets: .deferred)
         #expect(actual(deferred) == got)
+        var placementScratch = SnippetPlacementScratch()
         for (built, pending) in zip(result.matches, deferred.matches) {
             var hit = pending.hit
             #expect(hit.snippet.isEmpty && hit.highlights.isEmpty)
-            if let snippet = pending.pendingSnippet { (hit.snippet, hit.highlights) = snippet.build() }
+            if let snippet = pending.pendingSnippet {
+                // Placed without a String (the hub writes the text straight into the event's payload): the bytes
+                // and highlights of the String build() makes, or not placed at all when the body is read again.
+                var placed: ([UInt8], [HighlightRange])?
+                let wasPlaced = snippet.withPlacedText(&placementScratch) { text, highlights in
+                    let bytes = [UInt8](unsafeUninitializedCapacity: text.utf8Count) { buffer, count in
+                        text.writeUTF8(to: UnsafeMutableRawBufferPointer(buffer))
+                        count = text.utf8Count
+                    }
+                    placed = (bytes, highlights)
+                }
+                #expect(wasPlaced == snippet.isPlacedFromAnalysis)
+                #expect(snippet.maximumUTF8Count >= built.hit.snippet.utf8.count)
+                (hit.snippet, hit.highlights) = snippet.build()
+                if let placed {
+                    #expect(placed.0 == Array(built.hit.snippet.utf8) && placed.1 == built.hit.highlights)
+                }
+            }
             #expect(hit == built.hit)
             let wantsSnippet = built.kind != .stoppedMatching && queries[built.query]?.includeSnippets == true
             #expect((pending.pendingSnippet != nil) == wantsSnippet)

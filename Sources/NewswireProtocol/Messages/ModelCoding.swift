@@ -243,11 +243,7 @@ extension SearchHit: FieldCoded {
     static var wireName: String { "SearchHit" }
 
     func encodeFields(into buffer: inout ByteBuffer) {
-        buffer.writeStringField(1, id.rawValue)
-        buffer.writeStringFieldIfNonEmpty(2, title)
-        buffer.writeOptionalStringField(3, source)
-        if let publishedAt { buffer.writeMessageField(4, publishedAt) }
-        buffer.writeDoubleField(5, score)
+        encodeHeadFields(into: &buffer)
         buffer.writeStringFieldIfNonEmpty(6, snippet)
         // Start and end of each range, read in place (an array of them was an allocation per hit encoded).
         let highlights = self.highlights
@@ -256,6 +252,15 @@ extension SearchHit: FieldCoded {
             return UInt64(max(0, i & 1 == 0 ? range.start : range.end))
         }
         buffer.writePackedVarintField(7, offsets)
+    }
+
+    /// The fields before the snippet (id, title, source, publishedAt, score): ``EncodedHitHead``.
+    func encodeHeadFields(into buffer: inout ByteBuffer) {
+        buffer.writeStringField(1, id.rawValue)
+        buffer.writeStringFieldIfNonEmpty(2, title)
+        buffer.writeOptionalStringField(3, source)
+        if let publishedAt { buffer.writeMessageField(4, publishedAt) }
+        buffer.writeDoubleField(5, score)
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {

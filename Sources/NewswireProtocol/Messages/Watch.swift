@@ -221,6 +221,93 @@ public struct WatchEventMessage: WireMessage, FieldCoded {
     public init(decoding payload: ByteBuffer) throws(ProtocolError) { try self.init(wirePayload: payload) }
 }
 
+/// A hit's fields before its snippet (id, title, source, publishedAt, score), encoded once for every event of one
+/// change: a live-query server writes tens of thousands of events a second that differ only in their snippets.
+public struct EncodedHitHead: Sendable {
+    let bytes: ByteBuffer
+
+    /// Encodes `hit`'s head (its snippet and highlights are not read).
+    public init(_ hit: SearchHit) {
+        var bytes = ByteBuffer()
+        hit.encodeHeadFields(into: &bytes)
+        self.bytes = bytes
+    }
+}
+
+extension WatchEventMessage {
+    /// Appends, byte for byte, the payload of `WatchEventMessage(position:kind:hit:)` whose hit is `head`'s with a
+    /// snippet of `snippetUTF8Count` bytes and `highlights`, without making the message or the snippet's String:
+    /// `writeSnippet` writes the snippet's UTF-8 into the room it is given. Sizes are computed first, so the whole
+    /// payload is one write (encoded field by field, a hit with a snippet longer than 127 bytes was shifted to fit
+    /// its length prefix).
+    public static func encode(
+        position: UInt64, kind: WatchEventKind, head: EncodedHitHead, snippetUTF8Count: Int,
+        writeSnippet: (UnsafeMutableRawBufferPointer) -> Void, highlights: [HighlightRange],
+        into buffer: inout ByteBuffer
+    ) {
+        let snippetLength = max(0, snippetUTF8Count)
+        var highlightsLength = 0
+        for range in highlights {
+            highlightsLength += varintSize(UInt64(max(0, range.start))) + varintSize(UInt64(max(0, range.end)))
+        }
+        let snippetField = snippetLength == 0 ? 0 : 1 + varintSize(UInt64(snippetLength)) + snippetLength
+        let highlightsField = highlights.isEmpty ? 0 : 1 + varintSize(UInt64(highlightsLength)) + highlightsLength
+        let headLength = head.bytes.readableBytes
+        let hitLength = headLength + snippetField + highlightsField
+        let kindValue = UInt64(kind.rawValue)
+        let total = (position == 0 ? 0 : 1 + varintSize(position)) + (kindValue == 0 ? 0 : 1 + varintSize(kindValue))
+            + 1 + varintSize(UInt64(hitLength)) + hitLength
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            let base = out.baseAddress!
+            var o = 0
+            // Tags as encodeFields writes them: field 1 and 2 varints, 3 (the hit), 6 and 7 length-delimited.
+            if position != 0 {
+                base.storeBytes(of: 1 << 3, toByteOffset: o, as: UInt8.self)
+                o = putVarint(position, base, o + 1)
+            }
+            if kindValue != 0 {
+                base.storeBytes(of: 2 << 3, toByteOffset: o, as: UInt8.self)
+                o = putVarint(kindValue, base, o + 1)
+            }
+            base.storeBytes(of: 3 << 3 | 2, toByteOffset: o, as: UInt8.self)
+            o = putVarint(UInt64(hitLength), base, o + 1)
+            head.bytes.withUnsafeReadableBytes { headBytes in
+                if headLength > 0 { (base + o).copyMemory(from: headBytes.baseAddress!, byteCount: headLength) }
+            }
+            o += headLength
+            if snippetLength > 0 {
+                base.storeBytes(of: 6 << 3 | 2, toByteOffset: o, as: UInt8.self)
+                o = putVarint(UInt64(snippetLength), base, o + 1)
+                writeSnippet(UnsafeMutableRawBufferPointer(rebasing: out[o..<(o + snippetLength)]))
+                o += snippetLength
+            }
+            if !highlights.isEmpty {
+                base.storeBytes(of: 7 << 3 | 2, toByteOffset: o, as: UInt8.self)
+                o = putVarint(UInt64(highlightsLength), base, o + 1)
+                for range in highlights {
+                    o = putVarint(UInt64(max(0, range.start)), base, o)
+                    o = putVarint(UInt64(max(0, range.end)), base, o)
+                }
+            }
+            assert(o == total, "the sizes computed match what is written")
+            return total
+        }
+    }
+
+    /// Writes `value` as a varint at `offset`; returns the offset after it.
+    private static func putVarint(_ value: UInt64, _ base: UnsafeMutableRawPointer, _ offset: Int) -> Int {
+        var v = value
+        var o = offset
+        while v >= 0x80 {
+            base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: o, as: UInt8.self)
+            v >>= 7
+            o += 1
+        }
+        base.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: o, as: UInt8.self)
+        return o + 1
+    }
+}
+
 /// The part of a WATCH_EVENT a consumer needs to route or count it (position, kind, the hit's id), read without
 /// decoding the rest: a load generator that receives tens of thousands of events a second measures the server,
 /// not its own string decoding.
