@@ -111,7 +111,13 @@ public struct ServerConnectionStateMachine: Sendable {
     }
 
     /// The current state.
-    public private(set) var state: State = .awaitingHello
+    public private(set) var state: State = .awaitingHello {
+        didSet { clientMaxFrameLength = Int(handshake?.clientMaxFrameLength ?? ProtocolLimits.defaultMaxFrameLength) }
+    }
+    /// The largest payload the client accepts: the handshake's once WELCOME is decided, the spec default before and
+    /// after. Kept beside the state because a server reads it for every live event it queues, and reading it
+    /// through ``handshake`` copied the handshake (a retain and a release of each of its strings).
+    public private(set) var clientMaxFrameLength = Int(ProtocolLimits.defaultMaxFrameLength)
     /// The client's name from HELLO, for logs.
     public private(set) var clientName: String?
     /// What the HELLO token granted (none before the handshake).

@@ -272,9 +272,7 @@ final class Connection: Sendable {
     var requestsInFlight: Int { shared.withLockedValue { $0.machine.inFlightCount } }
 
     /// The largest payload a frame to this client may carry (HELLO field 6, PROTOCOL.md §3.5).
-    private var clientMaxFrameLength: Int {
-        Int(handshake?.clientMaxFrameLength ?? Limits.defaultMaxFrameLength)
-    }
+    private var clientMaxFrameLength: Int { shared.withLockedValue { $0.machine.clientMaxFrameLength } }
 
     /// The payload size stream producers aim at per frame (they cut batches before it): the client's max frame
     /// length, at most ``Limits/maxStreamFrameLength``, less room for the final frame's cursor.
@@ -450,10 +448,12 @@ final class Connection: Sendable {
     /// the frame fits the client's limit and the connection has room, without waking the writer (see
     /// ``WatchSink``). False otherwise: the event then goes through the watch's buffer and ``sendWatchEvent``.
     func queueWatchEventIfRoom(_ payload: ByteBuffer, requestID: RequestID) -> Bool {
-        let frame = OutboundFrame(
-            opcode: .watchEvent, requestID: requestID, flags: .moreToFollow, payload: .plain(payload))
-        guard frame.uncompressedPayloadLength <= clientMaxFrameLength, isLive(requestID) else { return false }
-        return queue.enqueueIfRoom(frame)
+        let length = payload.readableBytes
+        // Liveness and the client's limit under one lock: this runs for every event of every live watch.
+        guard shared.withLockedValue({ $0.machine.isLive(requestID) && length <= $0.machine.clientMaxFrameLength })
+        else { return false }
+        return queue.enqueueIfRoom(
+            OutboundFrame(opcode: .watchEvent, requestID: requestID, flags: .moreToFollow, payload: .plain(payload)))
     }
 
     /// Hands what ``queueWatchEventIfRoom`` queued to the writer.

@@ -51,6 +51,25 @@ struct ServerStateMachineTests {
         #expect(machine.state == .ready(handshake))
     }
 
+    @Test("the client's max frame length is the spec default before HELLO, the HELLO's through a drain, and the default once closed")
+    func clientMaxFrameLengthFollowsTheHandshake() {
+        var machine = ServerConnectionStateMachine(policy: Self.policy)
+        #expect(machine.clientMaxFrameLength == Int(ProtocolLimits.defaultMaxFrameLength))
+        var hello = HelloMessage(clientName: "c", token: "t0k")
+        hello.maxFrameLength = 100_000
+        _ = machine.frameReceived(Self.frame(.hello(hello), id: 0))
+        #expect(machine.clientMaxFrameLength == 100_000 && machine.handshake?.clientMaxFrameLength == 100_000)
+        _ = machine.frameReceived(Self.frame(.stats, id: 1))
+        _ = machine.shutdownRequested(message: "bye", graceMillis: 5_000)
+        #expect(machine.clientMaxFrameLength == 100_000, "draining keeps the handshake")
+        _ = machine.requestFinished(RequestID(1))
+        #expect(machine.state == .closed)
+        #expect(machine.clientMaxFrameLength == Int(ProtocolLimits.defaultMaxFrameLength))
+        // A HELLO without a limit takes the default.
+        let plain = Self.ready()
+        #expect(plain.clientMaxFrameLength == Int(ProtocolLimits.defaultMaxFrameLength))
+    }
+
     @Test("anything but an uncompressed HELLO first closes with PROTOCOL_ERROR; a version mismatch names the range")
     func badFirstFrames() {
         var first = ServerConnectionStateMachine(policy: Self.policy)
