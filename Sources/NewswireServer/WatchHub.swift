@@ -424,7 +424,7 @@ final class WatchHub: Sendable {
     /// The WATCH_EVENT payload of each event with its snippet, encoded side by side: a snippet placed from the
     /// analysis goes straight from the body into the payload after the change's hit head, encoded once per change
     /// (a String per event, a copy of the message to put it in, and the hit's fields encoded again for every
-    /// event were a third of the live-query hub's time at 10,000 watchers).
+    /// event were a sixth of the live-query hub's samples at 10,000 watchers).
     ///
     /// Each worker writes its events into one buffer and hands out slices of it: a buffer per event was two
     /// allocations per event, freed on another thread (the connection's writer), and the allocator's arena locks
