@@ -23,21 +23,13 @@ enum UTF16Text {
     /// breaks as spaces: one byte for one).
     static func utf8Count(_ units: UnsafeBufferPointer<UInt16>) -> Int {
         var count = 0
-        var i = 0
-        let n = units.count
-        while i < n {
-            let u = units[i]
-            i += 1
-            if u < 0x80 {
-                count &+= 1
-            } else if u < 0x800 {
-                count &+= 2
-            } else if u >= 0xD800 && u <= 0xDBFF && i < n && units[i] >= 0xDC00 && units[i] <= 0xDFFF {
-                count &+= 4
-                i += 1
-            } else {
-                count &+= 3  // the rest of the BMP, and an unpaired surrogate's U+FFFD
-            }
+        var afterHighSurrogate = false
+        for u in units {
+            // A surrogate pair is four bytes: three counted for its high half, one for its low; an unpaired
+            // surrogate becomes U+FFFD, three.
+            let pairsUp = afterHighSurrogate && u & 0xFC00 == 0xDC00
+            count &+= u < 0x80 ? 1 : u < 0x800 ? 2 : pairsUp ? 1 : 3
+            afterHighSurrogate = u & 0xFC00 == 0xD800
         }
         return count
     }

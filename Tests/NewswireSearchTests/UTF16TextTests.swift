@@ -19,4 +19,29 @@ import Testing
         let units: [UInt16] = [0x41, 0xD800, 0x42, 0xDC00, 0xD83D, 0xDE00, 0xD83D]
         #expect(units.withUnsafeBufferPointer { UTF16Text.string($0) } == "A\u{FFFD}B\u{FFFD}😀\u{FFFD}")
     }
+
+    /// A snippet is written straight into a payload after its length: the count and the bytes written must be the
+    /// String's, for every encoding length, line breaks (as spaces) and unpaired or doubled surrogates.
+    @Test func utf8CountAndBytesAreTheStrings() {
+        let alphabet: [Character] = ["a", "\n", "\r", "é", "中", "，", "😀", "𠀀", "\u{301}"]
+        var rng = SplitMix64(seed: 5)
+        var cases: [[UInt16]] = [
+            [], [0xD800], [0xDC00], [0xD800, 0xD800, 0xDC00], [0xDC00, 0xD800], [0xD83D, 0xDE00, 0xDE00],
+            [0x41, 0xD800, 0x42, 0xDC00, 0xD83D, 0xDE00, 0xD83D],
+        ]
+        for length in 0..<120 {
+            cases.append(Array(String((0..<length).map { _ in alphabet.randomElement(using: &rng)! }).utf16))
+        }
+        for units in cases {
+            units.withUnsafeBufferPointer { buffer in
+                let expected = Array(UTF16Text.string(buffer, lineBreaksAsSpaces: true).utf8)
+                #expect(UTF16Text.utf8Count(buffer) == expected.count, "\(units)")
+                var written = [UInt8](repeating: 0, count: expected.count + 1)
+                let count = written.withUnsafeMutableBufferPointer {
+                    UTF16Text.writeUTF8(buffer, to: $0.baseAddress!, lineBreaksAsSpaces: true)
+                }
+                #expect(count == expected.count && Array(written.prefix(count)) == expected, "\(units)")
+            }
+        }
+    }
 }
