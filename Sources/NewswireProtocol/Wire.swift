@@ -19,6 +19,21 @@ func varintSize(_ value: UInt64) -> Int {
     value == 0 ? 1 : (63 - value.leadingZeroBitCount) / 7 + 1
 }
 
+/// Stores `value` as an unsigned LEB128 varint at `base + offset` (room for ``varintSize(_:)`` bytes); returns the
+/// offset after it.
+@inline(__always)
+func storeVarint(_ value: UInt64, at base: UnsafeMutableRawPointer, offset: Int) -> Int {
+    var v = value
+    var o = offset
+    while v >= 0x80 {
+        base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: o, as: UInt8.self)
+        v >>= 7
+        o += 1
+    }
+    base.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: o, as: UInt8.self)
+    return o + 1
+}
+
 /// ZigZag mapping of a signed integer so small magnitudes stay short (protobuf `sint64`).
 func zigZag(_ value: Int64) -> UInt64 { UInt64(bitPattern: (value << 1) ^ (value >> 63)) }
 
@@ -34,15 +49,7 @@ extension ByteBuffer {
         // uniqueness and exclusivity checks (a quarter of encoding a search result, whose hits are mostly tags
         // and lengths around a few strings).
         writeWithUnsafeMutableBytes(minimumWritableBytes: varintSize(value)) { bytes in
-            var v = value
-            var count = 0
-            while v >= 0x80 {
-                bytes[count] = UInt8(truncatingIfNeeded: v) | 0x80
-                v >>= 7
-                count += 1
-            }
-            bytes[count] = UInt8(truncatingIfNeeded: v)
-            return count + 1
+            storeVarint(value, at: bytes.baseAddress!, offset: 0)
         }
     }
 

@@ -263,48 +263,35 @@ extension WatchEventMessage {
             // Tags as encodeFields writes them: field 1 and 2 varints, 3 (the hit), 6 and 7 length-delimited.
             if position != 0 {
                 base.storeBytes(of: 1 << 3, toByteOffset: o, as: UInt8.self)
-                o = putVarint(position, base, o + 1)
+                o = storeVarint(position, at: base, offset: o + 1)
             }
             if kindValue != 0 {
                 base.storeBytes(of: 2 << 3, toByteOffset: o, as: UInt8.self)
-                o = putVarint(kindValue, base, o + 1)
+                o = storeVarint(kindValue, at: base, offset: o + 1)
             }
             base.storeBytes(of: 3 << 3 | 2, toByteOffset: o, as: UInt8.self)
-            o = putVarint(UInt64(hitLength), base, o + 1)
+            o = storeVarint(UInt64(hitLength), at: base, offset: o + 1)
             head.bytes.withUnsafeReadableBytes { headBytes in
                 if headLength > 0 { (base + o).copyMemory(from: headBytes.baseAddress!, byteCount: headLength) }
             }
             o += headLength
             if snippetLength > 0 {
                 base.storeBytes(of: 6 << 3 | 2, toByteOffset: o, as: UInt8.self)
-                o = putVarint(UInt64(snippetLength), base, o + 1)
+                o = storeVarint(UInt64(snippetLength), at: base, offset: o + 1)
                 writeSnippet(UnsafeMutableRawBufferPointer(rebasing: out[o..<(o + snippetLength)]))
                 o += snippetLength
             }
             if !highlights.isEmpty {
                 base.storeBytes(of: 7 << 3 | 2, toByteOffset: o, as: UInt8.self)
-                o = putVarint(UInt64(highlightsLength), base, o + 1)
+                o = storeVarint(UInt64(highlightsLength), at: base, offset: o + 1)
                 for range in highlights {
-                    o = putVarint(UInt64(max(0, range.start)), base, o)
-                    o = putVarint(UInt64(max(0, range.end)), base, o)
+                    o = storeVarint(UInt64(max(0, range.start)), at: base, offset: o)
+                    o = storeVarint(UInt64(max(0, range.end)), at: base, offset: o)
                 }
             }
             assert(o == total, "the sizes computed match what is written")
             return total
         }
-    }
-
-    /// Writes `value` as a varint at `offset`; returns the offset after it.
-    private static func putVarint(_ value: UInt64, _ base: UnsafeMutableRawPointer, _ offset: Int) -> Int {
-        var v = value
-        var o = offset
-        while v >= 0x80 {
-            base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: o, as: UInt8.self)
-            v >>= 7
-            o += 1
-        }
-        base.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: o, as: UInt8.self)
-        return o + 1
     }
 }
 
