@@ -173,19 +173,6 @@ enum SnippetBuilder {
         )
     }
 
-    /// The snippet of a body stored as UTF-16 with no surrogate, given all its occurrences (source ranges, in text
-    /// order, as the reference path finds them): the window is placed over them, nothing is read to find them.
-    static func snippet(
-        utf16 body: UnsafeBufferPointer<UInt16>, occurrences: [Occurrence], patternCount: Int, length: Int
-    ) -> (String, [HighlightRange]) {
-        let (window, _, _) = place(
-            UTF16BMPText(units: body), occurrences: occurrences, patternCount: patternCount, length: length)
-        return (
-            UTF16Text.string(UnsafeBufferPointer(rebasing: body[window]), lineBreaksAsSpaces: true),
-            highlights(occurrences, in: window)
-        )
-    }
-
     // MARK: Window
 
     /// Picks the window (source scalar offsets).

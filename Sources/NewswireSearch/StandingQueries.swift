@@ -157,11 +157,15 @@ public struct PendingSnippet: Sendable, Hashable {
     private func build(scratch: inout SnippetScratch, sameBody: Bool) -> (snippet: String, highlights: [HighlightRange]) {
         if let done = storage.built { return done }
         let made = body.units.withUnsafeBufferPointer { units in
-            if let expansions = body.expansions {
-                var occurrences = Self.occurrences(bodyOccurrences)
-                if !expansions.isEmpty { expansions.mapToSource(&occurrences) }
-                return SnippetBuilder.snippet(
-                    utf16: units, occurrences: occurrences, patternCount: storage.patternCount, length: length)
+            // Placed from the analysis as the hub places the snippets it writes straight into payloads; otherwise
+            // the body is read again.
+            if isPlacedFromAnalysis {
+                var placement = SnippetPlacementScratch()
+                let window = placeWindow(in: units, &placement)
+                return (
+                    UTF16Text.string(UnsafeBufferPointer(rebasing: units[window]), lineBreaksAsSpaces: true),
+                    placement.highlights
+                )
             }
             return SnippetBuilder.snippet(
                 utf16: units, patterns: patterns!, scratch: &scratch, length: length, sameBody: sameBody,
@@ -187,19 +191,25 @@ public struct PendingSnippet: Sendable, Hashable {
     public func withPlacedText(
         _ scratch: inout SnippetPlacementScratch, _ use: (SnippetTextUnits, [HighlightRange]) -> Void
     ) -> Bool {
-        guard let expansions = body.expansions else { return false }
-        Self.occurrences(bodyOccurrences, into: &scratch.occurrences)
-        if !expansions.isEmpty { expansions.mapToSource(&scratch.occurrences) }
+        guard isPlacedFromAnalysis else { return false }
         body.units.withUnsafeBufferPointer { units in
-            let window = SnippetBuilder.place(
-                UTF16BMPText(units: units), occurrences: scratch.occurrences, patternCount: storage.patternCount,
-                length: length
-            ).0
-            SnippetBuilder.highlights(scratch.occurrences, in: window, into: &scratch.highlights)
-            let text = UnsafeBufferPointer(rebasing: units[window])
+            let text = UnsafeBufferPointer(rebasing: units[placeWindow(in: units, &scratch)])
             use(SnippetTextUnits(units: text, utf8Count: UTF16Text.utf8Count(text)), scratch.highlights)
         }
         return true
+    }
+
+    /// The window of `units` (the body's) that a snippet placed from the analysis shows, its highlights left in
+    /// `scratch`: the one placement behind ``withPlacedText(_:_:)`` and ``build()``.
+    private func placeWindow(in units: UnsafeBufferPointer<UInt16>, _ scratch: inout SnippetPlacementScratch) -> Range<Int> {
+        Self.occurrences(bodyOccurrences, into: &scratch.occurrences)
+        if let expansions = body.expansions, !expansions.isEmpty { expansions.mapToSource(&scratch.occurrences) }
+        let window = SnippetBuilder.place(
+            UTF16BMPText(units: units), occurrences: scratch.occurrences, patternCount: storage.patternCount,
+            length: length
+        ).0
+        SnippetBuilder.highlights(scratch.occurrences, in: window, into: &scratch.highlights)
+        return window
     }
 
     /// The occurrences as the reference path finds them, in a body whose normalised offsets are its code unit
