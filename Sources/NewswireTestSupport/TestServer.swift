@@ -39,7 +39,8 @@ public final class TestServer: Sendable {
     /// Starts a server and returns once it listens.
     ///
     /// - Parameters:
-    ///   - dataDirectory: reuse a directory (a restart); nil makes a fresh temporary one, removed on ``stop(removingData:)``.
+    ///   - dataDirectory: a directory the caller owns (a test that restarts a server passes the same one again,
+    ///     e.g. a `TemporaryDirectory`'s); nil makes a fresh temporary one, removed by ``stop()``.
     ///   - logger: the server's logger; default: only critical messages.
     ///   - configure: adjusts the configuration (host 127.0.0.1, no seeds, spec limits except a 60 s handshake
     ///     deadline); the trailing closure.
@@ -62,8 +63,14 @@ public final class TestServer: Sendable {
         // the tests of the deadline itself set their own.
         configuration.limits.handshakeTimeout = .seconds(60)
         configure(&configuration)
+        // A directory made here is gone again if the server does not start.
+        var started = false
+        defer { if !started, dataDirectory == nil { try? FileManager.default.removeItem(atPath: directory) } }
         let engine = try openEngine?(directory) ?? NewswireEngine.open(dataDirectory: directory)
-        try prepare(engine)
+        do { try prepare(engine) } catch {
+            try? engine.close()
+            throw error
+        }
         let logger = logger ?? {
             var quiet = Logger(label: "test-server")
             quiet.logLevel = .critical
@@ -94,18 +101,22 @@ public final class TestServer: Sendable {
             try await runTask.value  // the reason it did not start
             throw ServerError(message: "test server did not start")
         }
+        started = true
         return TestServer(
             dataDirectory: directory, port: boundPort, engine: engine, server: server, group: group, runTask: runTask,
             servingExecutor: servingExecutor, removesDirectory: dataDirectory == nil)
     }
 
     /// Graceful shutdown (as on SIGTERM); returns once the server has drained and the engine has closed (saving its
-    /// snapshot). Throws if the server's or the engine's run failed. The temporary data directory is kept unless `removingData` is set.
-    public func stop(removingData: Bool = false) async throws {
+    /// snapshot). Throws if the server's or the engine's run failed. A data directory the server made itself is
+    /// removed, whether or not the run failed; a given one is left to its owner.
+    public func stop() async throws {
         await group.triggerGracefulShutdown()
-        defer { servingExecutor.shutdown() }
+        defer {
+            servingExecutor.shutdown()
+            if removesDirectory { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        }
         try await runTask.value
-        if removingData, removesDirectory { try? FileManager.default.removeItem(atPath: dataDirectory) }
     }
 
     /// A fresh empty directory under the system temporary directory.

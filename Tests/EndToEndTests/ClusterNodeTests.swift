@@ -46,8 +46,8 @@ struct ClusterNodeTests {
         #expect(stats.contains { $0.name == "feed.lag_changes" })
         await clientA.shutdown()
         await clientB.shutdown()
-        try await a.stop(removingData: true)
-        try await b.stop(removingData: true)
+        try await a.stop()
+        try await b.stop()
     }
 
     @Test("a watch on one node gets the writes another node commits, as its follower applies them, in feed order")
@@ -91,8 +91,8 @@ struct ClusterNodeTests {
         #expect(seen.map(\.2) == ["synthetic-1", "synthetic-2", "synthetic-1", "synthetic-2"])
         await clientA.shutdown()
         await clientB.shutdown()
-        try await a.stop(removingData: true)
-        try await b.stop(removingData: true)
+        try await a.stop()
+        try await b.stop()
     }
 }
 
@@ -127,8 +127,8 @@ struct ClusterMemoryReadTests {
         #expect(try await reader.article(id: article.id) == article)
         await writer.shutdown()
         await reader.shutdown()
-        try? await a.stop(removingData: true)
-        try? await b.stop(removingData: true)
+        try? await a.stop()
+        try? await b.stop()
     }
 }
 
@@ -164,7 +164,7 @@ struct ClusterOwnWriteReadTests {
         #expect(try await client.article(id: copy.id) == storedCopy)
         #expect(try await client.article(id: unrelated.id) == unrelated)
         await client.shutdown()
-        try? await node.stop(removingData: true)
+        try? await node.stop()
     }
 }
 
@@ -218,7 +218,7 @@ struct ReadYourWritesTests {
         #expect(try await reader.articles(ids: [article.id]).articles.map(\.title) == [article.title])
         #expect(b.engine.appliedSequence >= fourth)
         for client in [writer, reader, unaware] { await client.shutdown() }
-        try await a.stop(removingData: true)
-        try await b.stop(removingData: true)
+        try await a.stop()
+        try await b.stop()
     }
 }

@@ -12,7 +12,8 @@ struct EndToEndTests {
     func seedRoundTrip() async throws {
         let page = try seedPage()
         let parsed = try ArticleExtractor().extract(page)
-        let server = try await TestServer.start()
+        let directory = TemporaryDirectory()
+        let server = try await TestServer.start(dataDirectory: directory.path)
         let client = server.client()
 
         let ingested = try await client.ingest(page: page)
@@ -38,12 +39,13 @@ struct EndToEndTests {
         await client.shutdown()
         try await server.stop()
 
-        let restarted = try await TestServer.start(dataDirectory: server.dataDirectory)
+        let restarted = try await TestServer.start(dataDirectory: directory.path)
         let again = restarted.client()
         #expect(try await again.article(id: parsed.id) == parsed)
         #expect(try await again.search(SearchRequest(text: "疆电入川")).hits.map(\.id) == [parsed.id])
         await again.shutdown()
         try await restarted.stop()
+        withExtendedLifetime(directory) {}
     }
 
     @Test("1,000 pipelined requests on one connection are all answered and matched", arguments: [true, false])
@@ -192,7 +194,8 @@ struct EndToEndTests {
 
     @Test("a client whose server goes away gets a clear error and reconnects when it returns")
     func reconnects() async throws {
-        let first = try await TestServer.start()
+        let directory = TemporaryDirectory()
+        let first = try await TestServer.start(dataDirectory: directory.path)
         let port = first.port
         let client = first.client(maxRetries: 0, requestTimeout: .seconds(5))
         _ = try await client.ping()
@@ -206,7 +209,7 @@ struct EndToEndTests {
             #expect(error.message.contains("\(port)") || error.code == .connectionClosed)
         }
 
-        let second = try await TestServer.start(dataDirectory: first.dataDirectory, port: port)
+        let second = try await TestServer.start(dataDirectory: directory.path, port: port)
         // Polled until the client's backoff lets it reconnect (bounded generously for a busy machine).
         var reconnected = false
         let deadline = ContinuousClock.now + .seconds(30)
@@ -221,6 +224,23 @@ struct EndToEndTests {
         #expect(reconnected)
         await client.shutdown()
         try await second.stop()
+        withExtendedLifetime(directory) {}
+    }
+
+    @Test("a test server removes the data directory it made, and leaves a given one to its owner")
+    func testServerCleansUp() async throws {
+        let made = try await TestServer.start()
+        let client = made.client()
+        _ = try await client.ping()
+        await client.shutdown()
+        #expect(FileManager.default.fileExists(atPath: made.dataDirectory + "/articles.sqlite"))
+        try await made.stop()
+        #expect(!FileManager.default.fileExists(atPath: made.dataDirectory))
+
+        let directory = TemporaryDirectory()
+        let given = try await TestServer.start(dataDirectory: directory.path)
+        try await given.stop()
+        #expect(FileManager.default.fileExists(atPath: directory.file("articles.sqlite")))
     }
 
     @Test("graceful shutdown answers every in-flight request or tells it to retry")

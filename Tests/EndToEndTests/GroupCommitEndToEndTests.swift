@@ -33,7 +33,8 @@ func groupCommitPage(_ n: Int) -> [UInt8] {
 struct GroupCommitEndToEndTests {
     @Test("many concurrent INGESTs (some of the same page) are all acknowledged, exactly, and all searchable")
     func concurrentIngests() async throws {
-        let server = try await TestServer.start()
+        let directory = TemporaryDirectory()
+        let server = try await TestServer.start(dataDirectory: directory.path)
         let client = server.client(connections: 4, requestTimeout: .seconds(60))
         let pages = 240
         let repeated = 40  // pages 0..<40 are sent twice, concurrently
@@ -70,16 +71,20 @@ struct GroupCommitEndToEndTests {
         try await server.stop()
 
         // And durable: a restart has every page.
-        let restarted = try await TestServer.start(dataDirectory: server.dataDirectory)
+        let restarted = try await TestServer.start(dataDirectory: directory.path)
         let again = restarted.client()
         #expect(try await again.search(SearchRequest(text: "本报讯", limit: 0)).total == pages)
         await again.shutdown()
-        try await restarted.stop(removingData: true)
+        try await restarted.stop()
+        withExtendedLifetime(directory) {}
     }
 
     @Test("graceful shutdown with INGESTs queued: each is acknowledged or told to retry; acknowledged ones survive")
     func shutdownWithIngestsQueued() async throws {
-        let server = try await TestServer.start { $0.limits.shutdownGracePeriod = .seconds(5) }
+        let directory = TemporaryDirectory()
+        let server = try await TestServer.start(dataDirectory: directory.path) {
+            $0.limits.shutdownGracePeriod = .seconds(5)
+        }
         let client = server.client(connections: 4, maxRetries: 0, requestTimeout: .seconds(60))
         _ = try await client.ping()
         let acknowledged = try await withThrowingTaskGroup(of: Int?.self) { group in
@@ -103,7 +108,7 @@ struct GroupCommitEndToEndTests {
         }
         await client.shutdown()
 
-        let restarted = try await TestServer.start(dataDirectory: server.dataDirectory)
+        let restarted = try await TestServer.start(dataDirectory: directory.path)
         let engine = restarted.engine
         let extractor = ArticleExtractor()
         for n in acknowledged {
@@ -111,6 +116,7 @@ struct GroupCommitEndToEndTests {
             #expect(try engine.article(id: id) != nil, "acknowledged page \(n) lost")
         }
         #expect(engine.indexedCount == (try engine.stats()).articleCount)
-        try await restarted.stop(removingData: true)
+        try await restarted.stop()
+        withExtendedLifetime(directory) {}
     }
 }

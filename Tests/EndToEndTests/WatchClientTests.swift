@@ -30,9 +30,10 @@ struct WatchClientTests {
 
     @Test("watch events resume across a graceful restart: the GOAWAY position, the feed, then live; none twice")
     func resumesAcrossRestart() async throws {
-        let first = try await TestServer.start()
+        let dataDirectory = TemporaryDirectory()
+        let first = try await TestServer.start(dataDirectory: dataDirectory.path)
         let port = first.port
-        let directory = first.dataDirectory
+        let directory = dataDirectory.path
         let store = first.engine.storeIdentifier
         let start = NewswireClient.WatchPosition(sequence: try first.engine.latestPosition(), store: store)
         let client = first.client()
@@ -74,7 +75,8 @@ struct WatchClientTests {
         #expect(deleted.kind == .deleted && deleted.position.sequence == live[0] + 1 && deleted.hit.id == "watch-0")
         #expect(events.position == deleted.position)
         await client.shutdown()
-        try await second.stop(removingData: true)
+        try await second.stop()
+        withExtendedLifetime(dataDirectory) {}
     }
 
     @Test("a bad query and a position from another store throw; cancelling the task ends the watch")
@@ -111,7 +113,7 @@ struct WatchClientTests {
         #expect(try await watching.value == ["watch-1"])
         while try await Self.stat(client, "watches.open") != 0 {}
         await client.shutdown()
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     static func stat(_ client: NewswireClient, _ name: String) async throws -> Int64 {

@@ -95,7 +95,7 @@ struct AuthTests {
         }
         #expect(try await client.articles(ids: (1...3).map { ArticleID("probe-\($0)") }).missing.isEmpty)
         await client.shutdown()
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("a read token protects reads; the write token allows both; the read token does not allow writes")
@@ -120,7 +120,7 @@ struct AuthTests {
         #expect(try await anonymous.nextError().code == .unauthorised)
         await anonymous.close()
         for client in [writer, reader] { await client.shutdown() }
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("tokens never appear in the server's logs, at any level, whether right or wrong")
@@ -138,7 +138,7 @@ struct AuthTests {
             _ = try? await connection.nextResponse()
             await connection.close()
         }
-        try await server.stop(removingData: true)
+        try await server.stop()
         let logged = lines.all
         #expect(logged.count > 5, "the recorder saw too little to mean anything")
         for secret in [writeToken, readToken, wrongGuess] {

@@ -131,11 +131,11 @@ func withAttack(
         }
     } catch {
         await client.shutdown()
-        try? await server.stop(removingData: true)
+        try? await server.stop()
         throw error
     }
     await client.shutdown()
-    try await server.stop(removingData: true)
+    try await server.stop()
 }
 
 func seedProbeArticles(_ client: NewswireClient) async throws {

@@ -23,6 +23,8 @@ struct TestPKI {
     static func make() throws -> TestPKI {
         let directory = NSTemporaryDirectory() + "newswire-pki-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var made = false
+        defer { if !made { try? FileManager.default.removeItem(atPath: directory) } }
         try "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
             .write(toFile: directory + "/ext.cnf", atomically: true, encoding: .utf8)
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
@@ -47,8 +49,12 @@ struct TestPKI {
                     "-out", "\(name).pem", "-days", "2", "-extfile", extensions,
                 ], in: directory)
         }
+        made = true
         return TestPKI(directory: directory)
     }
+
+    /// Removes the keys and certificates.
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
 
     private static func openssl(_ arguments: [String], in directory: String) throws {
         let process = Process()
@@ -72,6 +78,7 @@ struct TLSTests {
     @Test("a TLS server and a client trusting the test CA: handshake, write, read, search")
     func roundTrip() async throws {
         let pki = try TestPKI.make()
+        defer { pki.remove() }
         let server = try await HardenedServer.start {
             $0.tls = .init(certificateChainPath: pki.certificatePath, privateKeyPath: pki.keyPath)
         }
@@ -85,12 +92,13 @@ struct TLSTests {
         _ = try await byName.ping()
         await byName.shutdown()
         await client.shutdown()
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("the client refuses a certificate it cannot verify (unknown CA, wrong name): not retryable, says why")
     func clientVerifiesTheServer() async throws {
         let pki = try TestPKI.make()
+        defer { pki.remove() }
         let server = try await HardenedServer.start {
             $0.tls = .init(certificateChainPath: pki.certificatePath, privateKeyPath: pki.keyPath)
         }
@@ -100,7 +108,7 @@ struct TLSTests {
         ] {
             try await expectTLSRefusal(server.client(tls: tls), "\(tls)")
         }
-        try await server.stop(removingData: true)
+        try await server.stop()
 
         // A certificate from the trusted CA that names another host (and not this address) is refused too.
         let elsewhere = try await HardenedServer.start {
@@ -111,7 +119,7 @@ struct TLSTests {
         let named = elsewhere.client(tls: .init(trustRootsPath: pki.caPath, serverHostname: "elsewhere.example"))
         _ = try await named.ping()
         await named.shutdown()
-        try await elsewhere.stop(removingData: true)
+        try await elsewhere.stop()
     }
 
     private func expectTLSRefusal(
@@ -129,6 +137,7 @@ struct TLSTests {
     @Test("plaintext peers on a TLS port are dropped without disturbing TLS clients")
     func plaintextOnTLSPort() async throws {
         let pki = try TestPKI.make()
+        defer { pki.remove() }
         try await withAttack(
             tls: .init(trustRootsPath: pki.caPath),
             configure: {
@@ -152,6 +161,7 @@ struct TLSTests {
     @Test("a TLS peer that never finishes its handshake is cut off at the handshake deadline")
     func stalledTLSHandshake() async throws {
         let pki = try TestPKI.make()
+        defer { pki.remove() }
         try await withAttack(
             tls: .init(trustRootsPath: pki.caPath),
             configure: {
@@ -173,6 +183,7 @@ struct TLSTests {
     @Test("the server refuses to start with a key that does not match, or a missing file, saying which")
     func badServerFiles() async throws {
         let pki = try TestPKI.make()
+        defer { pki.remove() }
         for (certificate, key, mention) in [
             (pki.certificatePath, pki.directory + "/ca.key", "does the key belong"),
             (pki.directory + "/absent.pem", pki.keyPath, "absent.pem"),
@@ -181,7 +192,7 @@ struct TLSTests {
                 let server = try await HardenedServer.start {
                     $0.tls = .init(certificateChainPath: certificate, privateKeyPath: key)
                 }
-                try? await server.stop(removingData: true)
+                try? await server.stop()
                 Issue.record("server started with \(certificate) and \(key)")
             } catch {
                 #expect("\(error)".contains(mention), "got \(error)")

@@ -7,7 +7,7 @@ struct BenchOutputTests {
     @Test("an open-loop run writes the corrected and uncorrected .hgrm files and a plot; bench plot compares them")
     func histogramsAndPlots() async throws {
         let server = try await cliServer(extra: 20)
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let directory = TemporaryDirectory()
         let hgrm = directory.file("run.hgrm")
         let svg = directory.file("run.svg")
@@ -35,14 +35,14 @@ struct BenchOutputTests {
         #expect(chart.contains(">first<") && chart.contains(">run.service<"))
         let bad = try await newswire(["bench", "plot", svg, "-o", comparison])
         #expect(bad.status == 1 && bad.stderrLines.count == 1, "\(bad)")
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     /// `--queries` is declared by `bench` too; the subcommand must still get the path given after it.
     @Test("bench watch reads the --queries file it is given, not its default, from any working directory")
     func benchWatchQueriesFile() async throws {
         let server = try await cliServer()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let directory = TemporaryDirectory()
         let queries = directory.file("standing.txt")
         try "# one standing query\n疆电入川\n".write(toFile: queries, atomically: true, encoding: .utf8)
@@ -62,6 +62,6 @@ struct BenchOutputTests {
             let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
             #expect(result["events"] as? Int == 1, "\(reader) \(run)")
         }
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 }

@@ -49,7 +49,7 @@ struct CLITests {
     @Test("a reader that goes away (| head) ends search, stats, get and parse quietly: SIGPIPE or 0, no crash")
     func brokenPipe() async throws {
         let server = try await cliServer(extra: 300)
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let commands: [[String]] = [
             ["search", "新疆", "--limit", "300"], ["stats"], ["get", "a88f8155a19674d9dfee154eb3f71126"],
             ["search", "新疆", "--limit", "300", "--json"],
@@ -62,7 +62,7 @@ struct CLITests {
         let parse = try await newswire(["parse", "seeds/000_f02fe202e61b6c80.txt"], stdoutReaderClosed: true)
         #expect(parse.signal == SIGPIPE || parse.status == 0, "\(parse)")
         #expect(parse.stderr.isEmpty, "\(parse)")
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("a mistyped option is a usage error naming the closest one, not a query word")
@@ -80,7 +80,7 @@ struct CLITests {
     @Test("query words starting with - are exclusions, before or after --; options after them still apply")
     func exclusionsAndDoubleDash() async throws {
         let server = try await cliServer(extra: 40)
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let all = try searchJSON(try await newswire(["search", "新疆能源合作", "--json", "--limit", "100"], port: server.port))
         #expect(all.total == 40)
         let afterDashes = try await newswire(["search", "--json", "--limit", "100", "--", "-上海", "新疆能源合作"], port: server.port)
@@ -93,26 +93,26 @@ struct CLITests {
         // A lone exclusion is the server's documented BAD_QUERY (exit 1), not a usage error.
         let lone = try await newswire(["search", "--", "-上海"], port: server.port)
         #expect(lone.status == 1 && lone.stderrLines.count == 1 && lone.stderr.hasPrefix("newswire: BAD_QUERY:"), "\(lone)")
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("connection options before the command, as redis-cli and psql users type them")
     func globalOptionsFirst() async throws {
         let server = try await cliServer()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let first = try await newswire(["--host", "127.0.0.1", "--port", "\(server.port)", "ping"])
         #expect(first.status == 0 && first.stdout.hasPrefix("pong from 127.0.0.1:\(server.port)"), "\(first)")
         let mixed = try await newswire(["--port=\(server.port)", "--json", "search", "疆电入川"])
         #expect(try searchJSON(mixed).total == 1)
         let after = try await newswire(["ping", "--host", "127.0.0.1", "--port", "\(server.port)"])
         #expect(after.status == 0, "\(after)")
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("the empty query lists every article, with the date and source filters")
     func emptyQueryBrowses() async throws {
         let server = try await cliServer(extra: 30)
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let quoted = try searchJSON(try await newswire(["search", "", "--json", "--limit", "100"], port: server.port))
         #expect(quoted.total == 31)
         let bare = try searchJSON(try await newswire(["search", "--json", "--limit", "100", "--sort", "date"], port: server.port))
@@ -124,13 +124,13 @@ struct CLITests {
         let dated = try searchJSON(
             try await newswire(["search", "--json", "--after", "2023-12-01", "--before", "2023-12-05"], port: server.port))
         #expect(Set(dated.ids) == ["cli-16", "cli-17", "cli-18", "cli-19"])
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("Ctrl-C mid-ingest: the line is finished, what was acknowledged is printed with how to resume, exit 130")
     func interruptedIngest() async throws {
         let server = try await cliServer()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let directory = TemporaryDirectory()
         var paths: [String] = []
         for n in 0..<3 {
@@ -156,7 +156,7 @@ struct CLITests {
         #expect(finished.stderrLines.count == 1, "\(finished)")
         #expect(finished.stderr.contains("interrupted: 3 acknowledged and stored (ingested 3,"), "\(finished)")
         #expect(finished.stderr.contains("Run the same command again to resume"), "\(finished)")
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("a server that goes away mid-ingest is a broken connection, with what was stored and how to resume")
@@ -171,7 +171,7 @@ struct CLITests {
             Executables.newswire, ["ingest", "--concurrency", "1", first, fifo],
             environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"])
         let writer = try await openWhenRead(fifo)  // the first page is answered and counted
-        try await server.stop(removingData: true)
+        try await server.stop()
         // Now release the second page: sending it finds the server gone.
         _ = page(1).withCString { write(writer, $0, strlen($0)) }
         close(writer)
@@ -198,7 +198,7 @@ struct CLITests {
     @Test("several endpoints (NEWSWIRE_ADDR list, --host list): a node that refuses is skipped and another answers")
     func severalEndpoints() async throws {
         let server = try await cliServer()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let closed = try HeldPort(listening: false)
         let fromEnvironment = try await newswire(
             ["search", "疆电入川", "--json"],
@@ -216,18 +216,18 @@ struct CLITests {
             #expect(refused.stderr.contains("--host"), "\(bad): \(refused)")
         }
         closed.close()
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("runtime errors print no usage text: not found exits 2, one line")
     func notFoundIsOneLine() async throws {
         let server = try await cliServer()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let finished = try await newswire(["get", "0000000000000000000000000000dead"], port: server.port)
         #expect(finished.status == 2, "\(finished)")
         #expect(finished.stderrLines.count == 1 && finished.stderr.hasPrefix("newswire: NOT_FOUND:"), "\(finished)")
         #expect(!finished.stderr.contains("Usage"))
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("ingest of a JSON Lines file without --jsonl says to use --jsonl, before sending anything")

@@ -52,7 +52,7 @@ struct ParseAndExitCodeTests {
     @Test("each documented exit code, from the command that produces it")
     func documentedExitCodes() async throws {
         let server = try await cliServer()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let refusing = try HeldPort(listening: false)
         let cases: [(arguments: [String], port: Int?, status: Int32)] = [
             (["ping"], server.port, 0),
@@ -73,6 +73,6 @@ struct ParseAndExitCodeTests {
             if status != 0 { #expect(!run.stderr.isEmpty, "newswire \(arguments.joined(separator: " ")): \(run)") }
         }
         refusing.close()
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 }

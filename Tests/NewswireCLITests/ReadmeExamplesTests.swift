@@ -63,7 +63,7 @@ struct ReadmeExamplesTests {
     @Test("the quick start's search prints what README shows (timing aside), and its get works")
     func quickStart() async throws {
         let server = try await cliServer()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let block = try #require(try Self.codeBlocks().first { $0.hasPrefix("swift run newswire search") })
         let lines = block.components(separatedBy: "\n")
         let search = try shellWords(String(lines[0].dropFirst("swift run newswire ".count)))
@@ -85,13 +85,13 @@ struct ReadmeExamplesTests {
         let get = try await newswire(try shellWords(String(getLine.dropFirst("swift run newswire ".count))), port: server.port)
         #expect(get.status == 0, "\(get)")
         #expect(get.stdout.contains(#""title":"新疆党政代表团赴四川省学习考察""#))
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("the CLI section's query examples run (ingest examples need files README does not ship)")
     func cliSectionExamples() async throws {
         let server = try await cliServer()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let block = try #require(try Self.codeBlocks().first { $0.contains("newswire search 新疆 --sort date") })
         var ran = 0
         for line in block.components(separatedBy: "\n") {
@@ -115,14 +115,14 @@ struct ReadmeExamplesTests {
     @Test("the query-language table's curly-quote phrase example finds the seed article")
     func curlyQuoteExample() async throws {
         let server = try await cliServer()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let row = try #require(try Self.readme().components(separatedBy: "\n").first { $0.contains("also work as quotes") })
         let start = try #require(row.firstIndex(of: "“"))
         let end = try #require(row[start...].firstIndex(of: "”"))
         let phrase = String(row[start...end])
         let finished = try await newswire(["search", phrase, "--json"], port: server.port)
         #expect(try searchJSON(finished).total >= 1, "README's \(phrase) finds nothing in the seeds")
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 }
 

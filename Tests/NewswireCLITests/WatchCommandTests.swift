@@ -21,7 +21,7 @@ struct WatchCommandTests {
     @Test("--json prints one event per line; Ctrl-C prints the position; --since resumes with nothing twice")
     func tailAndResume() async throws {
         let server = try await TestServer.start()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let store = server.engine.storeIdentifier
         let start = "\(try server.engine.latestPosition())@\(store)"
         let first = try Subprocess(
@@ -62,7 +62,7 @@ struct WatchCommandTests {
     @Test("a bad query and a malformed --since are errors with their exit codes")
     func errors() async throws {
         let server = try await TestServer.start()
-        defer { Task { try? await server.stop(removingData: true) } }
+        defer { Task { try? await server.stop() } }
         let bad = try await newswire(["watch", "\"疆电入川"], port: server.port)
         #expect(bad.status == 1 && bad.stderr.contains("BAD_QUERY"), "\(bad)")
         let malformed = try await newswire(["watch", "能源", "--since", "yesterday"], port: server.port)

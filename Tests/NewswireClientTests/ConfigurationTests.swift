@@ -151,6 +151,6 @@ struct FailoverTests {
         for _ in 0..<5 { #expect(try await client.article(id: Self.article.id).id == Self.article.id) }
         await client.shutdown()
         try await dying.close()
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 }

@@ -46,9 +46,11 @@ struct ClusterFailureTests {
     func nodeKilledMidLoad() async throws {
         try await runBlocking {
             let url = try SharedTestPostgres.freshDatabaseURL()
+            let observerDirectory = TemporaryDirectory("observer")
             let observer = try NewswireEngine.open(
-                store: PostgresArticleStore(url: url), dataDirectory: TemporaryDirectory("observer").path)
-            defer { try? observer.close() }
+                store: PostgresArticleStore(url: url), dataDirectory: observerDirectory.path)
+            // Closed (its snapshot written) before its directory goes.
+            defer { withExtendedLifetime(observerDirectory) { try? observer.close() } }
             let crashedDirectory = TemporaryDirectory("crashed")
             let run = try CrashRun.run(
                 mode: "cluster", directory: crashedDirectory.path, seed: 41, killAfterAcks: 60, extraArguments: [url],
@@ -59,7 +61,7 @@ struct ClusterFailureTests {
             try Self.checkHolds(run, observer, "observer node")
             let restarted = try NewswireEngine.open(
                 store: PostgresArticleStore(url: url), dataDirectory: crashedDirectory.path)
-            defer { try? restarted.close() }
+            defer { withExtendedLifetime(crashedDirectory) { try? restarted.close() } }
             try Self.checkHolds(run, restarted, "restarted node")
         }
     }
@@ -75,13 +77,16 @@ struct ClusterFailureTests {
             let standby = try primary.makeStandby(synchronous: true)
             let database = try primary.createDatabase("failover")
             let url = "postgres://postgres@127.0.0.1:\(primary.port),127.0.0.1:\(standby.port)/\(database)"
+            let observerDirectory = TemporaryDirectory("observer")
             let observer = try NewswireEngine.open(
-                store: PostgresArticleStore(url: url), dataDirectory: TemporaryDirectory("observer").path)
-            defer { try? observer.close() }
+                store: PostgresArticleStore(url: url), dataDirectory: observerDirectory.path)
+            defer { withExtendedLifetime(observerDirectory) { try? observer.close() } }
+            let writerDirectory = TemporaryDirectory("writer")
+            defer { withExtendedLifetime(writerDirectory) {} }
             let killAt = 30
             var failedOverAt: Int?
             let run = try CrashRun.run(
-                mode: "cluster", directory: TemporaryDirectory("writer").path, seed: 43, killAfterAcks: killAt + 30,
+                mode: "cluster", directory: writerDirectory.path, seed: 43, killAfterAcks: killAt + 30,
                 extraArguments: [url], watchdogSeconds: 420
             ) { acknowledged in
                 guard failedOverAt == nil, acknowledged >= killAt else { return }

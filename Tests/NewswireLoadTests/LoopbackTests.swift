@@ -45,7 +45,7 @@ struct LoopbackTests {
         configuration.queries = ["能源", "Chengdu"]
         configuration.keys = .zipf(exponent: 0.99)
         let result = try await LoadGenerator.run(configuration)
-        try await server.stop(removingData: true)
+        try await server.stop()
 
         #expect(result.errors == [:])
         #expect(result.connectionFailures == [])
@@ -76,7 +76,7 @@ struct LoopbackTests {
         configuration.duration = .milliseconds(500)
         configuration.compression = false
         let result = try await LoadGenerator.run(configuration)
-        try await server.stop(removingData: true)
+        try await server.stop()
 
         // Due times are start + k/2000 s; the window [start+0.2 s, start+0.7 s) holds k = 400...1399. Each of
         // them is answered, or (on a machine too busy to keep 64 requests in flight) counted as NOT_SENT: none

@@ -21,7 +21,7 @@ struct WatchLoadTests {
         _ = try server.engine.delete(ids: [fence])
         let arrivals = try await load.finished()
         await load.close()
-        try await server.stop(removingData: true)
+        try await server.stop()
         #expect(arrivals.map(\.id.rawValue).sorted() == ["load-1", "load-1", "load-2", "load-2", "load-3", "load-3"])
     }
 
@@ -33,7 +33,7 @@ struct WatchLoadTests {
             perConnection: 10, fence: "fence", group: MultiThreadedEventLoopGroup.singleton)
         let error = await #expect(throws: LoadConfigurationError.self) { try await load.started() }
         await load.close()
-        try await server.stop(removingData: true)
+        try await server.stop()
         #expect(error?.message.contains("BAD_QUERY") == true)
         #expect(error?.message.contains("\"疆电入川") == true)
     }

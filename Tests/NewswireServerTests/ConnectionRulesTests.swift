@@ -198,7 +198,7 @@ struct ConnectionRulesTests {
             }
             #expect(ids == ["d1", "d0", "d2", "u1", "u2"].map { ArticleID($0) })
         }
-        try await server.stop(removingData: true)
+        try await server.stop()
     }
 
     @Test("STATS requests.in_flight counts requests accepted and not yet answered: a stream that waits, and the STATS")

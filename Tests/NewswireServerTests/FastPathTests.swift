@@ -29,10 +29,10 @@ func withLoopbackServer(
         // The test peers read with blocking sockets: off the cooperative pool the server needs to answer them.
         try await runBlockingAsync { try await body(server) }
     } catch {
-        try await server.stop(removingData: true)
+        try await server.stop()
         throw error
     }
-    try await server.stop(removingData: true)
+    try await server.stop()
 }
 
 /// Every server test binds real sockets and runs a server: one at a time, so none starves another's timeouts.

@@ -35,7 +35,7 @@ struct TestServerIsolationTests {
                 requestBytes([(.hello(HelloMessage(clientName: "pool-test")), 0), (.ping(PingMessage()), 1)]))
             return try connection.receive(2).last?.opcode
         }
-        try await server.stop(removingData: true)
+        try await server.stop()
         #expect(answer == .pong, "the server did not answer while the cooperative pool was blocked")
     }
 }
