@@ -18,7 +18,7 @@ usage: python3 benchmarks/extraction/run.py [--pages 300] [--binary .build-relea
        python3 benchmarks/extraction/run.py --real benchmarks/extraction/holdout [../shared/extraction-dev] [--repeat 5]
 Needs: pip install trafilatura. Build first: swift build -c release --scratch-path .build-release --product newswire
 """
-import argparse, json, os, platform, random, re, resource, statistics, subprocess, sys, tempfile, time, unicodedata
+import argparse, atexit, json, os, platform, random, re, resource, shutil, statistics, subprocess, sys, tempfile, time, unicodedata
 from collections import Counter
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -157,6 +157,7 @@ def main():
     rng = random.Random(7)
     articles = [] if a.real else load_articles(a.pages)
     tmp = tempfile.mkdtemp(prefix="newswire-bench-")
+    atexit.register(shutil.rmtree, tmp, True)
     files, truths, texts = [], [], []
     if a.real:
         files, truths, texts, set_names = load_real(a.real, a.repeat)

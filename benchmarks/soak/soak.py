@@ -10,7 +10,7 @@ half of the run stays within 25% of its value at the half-way mark, the fd count
 connected, and it falls back to the idle count once they leave (no leaked sockets). Raises the soft fd limit
 (ulimit -n) to the hard limit if it is too low for the run.
 """
-import argparse, json, os, resource, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, atexit, json, os, resource, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -46,6 +46,7 @@ def main():
             sys.exit(f"ulimit -n is {soft} (hard {hard}); {need} needed for {args.connections} connections")
         resource.setrlimit(resource.RLIMIT_NOFILE, (need if hard == resource.RLIM_INFINITY else hard, hard))
     work = tempfile.mkdtemp(prefix="newswire-soak-")
+    atexit.register(shutil.rmtree, work, True)
     token_file = os.path.join(work, "token")
     with open(token_file, "w") as f:
         f.write("soak-token\n")
@@ -55,11 +56,13 @@ def main():
         [os.path.join(args.bin, "newswired"), "--port", str(port), "--data-dir", os.path.join(work, "data"),
          "--no-seeds", "--token-file", token_file, "--max-connections", str(args.connections + 64),
          "--log-level", "warning"], stdout=log, stderr=log)
+    atexit.register(lambda: server.poll() is None and server.kill())
     deadline = time.monotonic() + 120
     while subprocess.run([os.path.join(args.bin, "newswire"), "ping", "--port", str(port)],
                          capture_output=True).returncode != 0:
         if time.monotonic() > deadline or server.poll() is not None:
-            sys.exit("server did not start; see " + log.name)
+            log.flush()
+            sys.exit("server did not start:\n" + open(log.name).read())
         time.sleep(0.2)
     idle_fds = fds(server.pid)
     print(f"machine: {os.cpu_count()} cores, "
