@@ -42,6 +42,8 @@ public struct NewswireClientError: Error, Sendable, Hashable, CustomStringConver
         public static let unknownPosition = Code(rawValue: "UNKNOWN_POSITION")
         /// Server: shutting down; retry (on a new connection).
         public static let shuttingDown = Code(rawValue: "SHUTTING_DOWN")
+        /// Server: a write found its store full (disk full); nothing of it was stored. Retry once space is freed.
+        public static let storageFull = Code(rawValue: "STORAGE_FULL")
 
         public var description: String { rawValue }
     }

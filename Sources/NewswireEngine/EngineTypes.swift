@@ -148,6 +148,9 @@ public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let badQuery = Code(rawValue: "BAD_QUERY")
         /// The store failed (disk, database connection, a corrupt record); the message says how.
         public static let storeFailed = Code(rawValue: "STORE_FAILED")
+        /// A write found no room in the store (its disk is full); nothing of it was stored, nothing acknowledged
+        /// before was lost, and it succeeds once space is freed.
+        public static let storeFull = Code(rawValue: "STORE_FULL")
 
         public var description: String { rawValue }
     }

@@ -209,10 +209,16 @@ final class PostgresConnectionPool: Sendable {
         return "\(error)"
     }
 
-    /// A store error for a failure that is not a lost connection (a bug, a constraint, a damaged record).
+    /// A store error for a failure that is not a lost connection (a bug, a constraint, a damaged record, a full
+    /// disk: SQLSTATE 53100, ``StoreError/Code/full``).
     static func storeError(_ error: any Error) -> any Error {
         if let failure = error as? PostgresTransactionFailure { return storeError(failure.underlying) }
-        guard error is PSQLError else { return error }
+        guard let error = error as? PSQLError else { return error }
+        if error.serverInfo?[.sqlState] == "53100" {
+            return StoreError(
+                .full, "no room to store the write: PostgreSQL's disk is full (\(describe(error))); nothing of it "
+                    + "was stored; free space and retry")
+        }
         return StoreError(.cannotOpen, "PostgreSQL refused the request: \(describe(error))")
     }
 }

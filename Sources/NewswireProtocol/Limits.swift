@@ -61,6 +61,8 @@ public enum Limits {
     public static let maxWatchBufferEvents = 65_536
     /// §7.3: the `retry_after_ms` hint sent with OVERLOADED.
     public static let overloadedRetryAfterMillis: UInt32 = 10
+    /// §7.3: the `retry_after_ms` hint sent with STORAGE_FULL: freeing space takes an operator, not a moment.
+    public static let storageFullRetryAfterMillis: UInt32 = 1_000
 }
 
 /// The former name of ``Limits``.

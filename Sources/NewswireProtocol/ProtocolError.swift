@@ -54,12 +54,16 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let shuttingDown = Code(rawValue: 33)
         /// An unexpected server failure.
         public static let `internal` = Code(rawValue: 34)
+        /// A write found no room in the server's store (its disk, or its database server's, is full); nothing of
+        /// the request was stored. Retry once space is freed.
+        public static let storageFull = Code(rawValue: 35)
 
         /// Every code this version defines, in table order.
         public static let allKnown: [Code] = [
             .protocolError, .unsupportedVersion, .frameTooLarge, .decompressionFailed, .decompressedTooLarge,
             .timeout, .malformedMessage, .unknownOpcode, .unauthorised, .notFound, .badQuery, .parseFailed,
             .invalidRecord, .limitExceeded, .cancelled, .unknownPosition, .overloaded, .shuttingDown, .internal,
+            .storageFull,
         ]
 
         /// The spec's name for the code, e.g. `FRAME_TOO_LARGE`; `CODE_n` for codes this version does not know.
@@ -84,13 +88,15 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
             case .overloaded: "OVERLOADED"
             case .shuttingDown: "SHUTTING_DOWN"
             case .internal: "INTERNAL"
+            case .storageFull: "STORAGE_FULL"
             default: "CODE_\(rawValue)"
             }
         }
 
         /// Whether the spec marks the code retryable (the default for ``ProtocolError/isRetryable``).
         public var isRetryableByDefault: Bool {
-            self == .overloaded || self == .shuttingDown || self == .internal || self == .timeout
+            self == .overloaded || self == .shuttingDown || self == .internal || self == .storageFull
+                || self == .timeout
         }
 
         /// Whether the connection is closed after this error (codes 1–15 are frame-level, PROTOCOL.md §7.1).

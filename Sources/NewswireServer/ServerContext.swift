@@ -288,6 +288,12 @@ final class ServerContext: Sendable {
             case .notFound: return ProtocolError(code: .notFound, message: error.message)
             case .invalidArgument, .badQuery: return ProtocolError(code: .badQuery, message: error.message)
             case .closed: return ProtocolError(code: .shuttingDown, message: "server is shutting down; retry")
+            case .storeFull:
+                // The client hears of it; the operator must too, since only freeing space ends it.
+                logger.error("a write found the store full", metadata: ["newswire_error": "\(error.message)"])
+                return ProtocolError(
+                    code: .storageFull, message: error.message,
+                    retryAfterMillis: ProtocolLimits.storageFullRetryAfterMillis)
             default: return ProtocolError(code: .internal, message: error.message)
             }
         default:

@@ -185,6 +185,9 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let unsupportedSchema = Code(rawValue: "UNSUPPORTED_SCHEMA")
         /// The record cannot be stored (for example an empty id).
         public static let invalidRecord = Code(rawValue: "INVALID_RECORD")
+        /// A write found no room: the disk (or the database's size limit) is full. Nothing of it was stored;
+        /// earlier commits are intact, reads still work, and the same write succeeds once there is room.
+        public static let full = Code(rawValue: "FULL")
 
         public var description: String { rawValue }
     }

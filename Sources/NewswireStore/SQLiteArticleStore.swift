@@ -36,16 +36,20 @@ public final class SQLiteArticleStore: ArticleStore {
         public var maximumReaderCount: Int
         /// How long a write waits for a lock held by another process before failing; default 5 s.
         public var busyTimeoutSeconds: Double
+        /// The most the database file may grow to (SQLite's `max_page_count`), nil for no limit but the disk's
+        /// (the default). A write that would pass it fails with ``StoreError/Code/full``, as on a full disk.
+        public var maximumDatabaseBytes: Int?
 
         /// Creates a configuration with the documented defaults.
         public init(
             synchronous: Synchronous = .full, fileName: String = "articles.sqlite", maximumReaderCount: Int = 4,
-            busyTimeoutSeconds: Double = 5
+            busyTimeoutSeconds: Double = 5, maximumDatabaseBytes: Int? = nil
         ) {
             self.synchronous = synchronous
             self.fileName = fileName
             self.maximumReaderCount = maximumReaderCount
             self.busyTimeoutSeconds = busyTimeoutSeconds
+            self.maximumDatabaseBytes = maximumDatabaseBytes
         }
     }
 
@@ -56,6 +60,21 @@ public final class SQLiteArticleStore: ArticleStore {
     /// See ``ArticleStore/storeIdentifier``; kept in the `meta` table.
     public let storeIdentifier: String
     private let pool: DatabasePool
+
+    /// Runs a write transaction; a write that finds no room (SQLite's `SQLITE_FULL`: the disk, or
+    /// ``Configuration/maximumDatabaseBytes``, is full) throws ``StoreError/Code/full``; the transaction is rolled
+    /// back, so nothing of it is stored.
+    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.write(body)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw StoreError(
+                .full,
+                "no room to store the write in \(databasePath): the disk or the database's size limit is full "
+                    + "(SQLite: \(error.message ?? "database or disk is full")); nothing of it was stored; "
+                    + "free space and retry")
+        }
+    }
 
     /// Opens (creating when absent) the store in `directory`, creating the directory too.
     ///
@@ -75,8 +94,13 @@ public final class SQLiteArticleStore: ArticleStore {
         grdb.maximumReaderCount = max(1, configuration.maximumReaderCount)
         grdb.busyMode = .timeout(configuration.busyTimeoutSeconds)
         let synchronous = configuration.synchronous.rawValue
+        let maximumDatabaseBytes = configuration.maximumDatabaseBytes
         grdb.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            if let maximumDatabaseBytes {
+                let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+                try db.execute(sql: "PRAGMA max_page_count = \(max(1, maximumDatabaseBytes / pageSize))")
+            }
         }
         do {
             pool = try DatabasePool(path: databasePath, configuration: grdb)
@@ -146,7 +170,7 @@ public final class SQLiteArticleStore: ArticleStore {
             }
             encoded.append(Data(ArticleCodec.encode(article)))
         }
-        return try pool.write { db in
+        return try write { db in
             var sequence = try Self.currentSequence(db)
             let startSequence = sequence
             let select = try db.cachedStatement(sql: "SELECT json FROM article WHERE id = ?")
@@ -183,7 +207,7 @@ public final class SQLiteArticleStore: ArticleStore {
 
     /// See ``ArticleStore/delete(_:)``.
     public func delete(_ id: ArticleID) throws -> Bool {
-        try pool.write { db in
+        try write { db in
             try db.execute(sql: "DELETE FROM article WHERE id = ?", arguments: [id.rawValue])
             guard db.changesCount > 0 else { return false }
             let sequence = try Self.currentSequence(db) + 1
@@ -198,7 +222,7 @@ public final class SQLiteArticleStore: ArticleStore {
     /// See ``ArticleStore/delete(_:)-([ArticleID])``: one transaction, one fsync.
     public func delete(_ ids: [ArticleID]) throws -> [Bool] {
         if ids.isEmpty { return [] }
-        return try pool.write { db in
+        return try write { db in
             var sequence = try Self.currentSequence(db)
             let startSequence = sequence
             let delete = try db.cachedStatement(sql: "DELETE FROM article WHERE id = ?")

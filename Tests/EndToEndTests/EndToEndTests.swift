@@ -2,6 +2,8 @@ import ArticleExtraction
 import Foundation
 import NIOCore
 import NewswireClient
+import NewswireEngine
+import NewswireProtocol
 import NewswireServer
 import NewswireTestSupport
 import Testing
@@ -224,6 +226,63 @@ struct EndToEndTests {
         #expect(reconnected)
         await client.shutdown()
         try await second.stop()
+        withExtendedLifetime(directory) {}
+    }
+
+    @Test("a write that finds the disk full is STORAGE_FULL: nothing acknowledged is lost, reads go on, a retry with room succeeds")
+    func storageFull() async throws {
+        let directory = TemporaryDirectory()
+        // A real SQLITE_FULL: the store's database may not grow past 1 MB, as on a disk with that much room.
+        let server = try await TestServer.start(dataDirectory: directory.path) { _ in } openEngine: { path in
+            var configuration = NewswireEngine.Configuration()
+            configuration.store.maximumDatabaseBytes = 1 << 20
+            return try NewswireEngine.open(dataDirectory: path, configuration: configuration)
+        }
+        let client = server.client(maxRetries: 0)
+        func bulky(_ n: Int) -> Article {
+            var article = syntheticArticle(n)
+            article.paragraphs = (0..<40).map { "第\(n)篇第\($0)段：" + String(repeating: "电网建设\(n)", count: 12) }
+            return article
+        }
+        var acknowledged: [Article] = []
+        var refused: [Article]?
+        for batch in 0..<400 where refused == nil {
+            let articles = (0..<4).map { bulky(batch * 4 + $0) }
+            do {
+                _ = try await client.put(articles)
+                acknowledged += articles
+            } catch let error as NewswireClientError {
+                #expect(error.code == .storageFull, "\(error)")
+                #expect(error.isRetryable)
+                #expect(error.serverError?.retryAfterMillis == ProtocolLimits.storageFullRetryAfterMillis)
+                #expect(error.message.contains("free space"), "\(error.message)")
+                refused = articles
+            }
+        }
+        let stillRefused = try #require(refused, "1 MB never filled up")
+        #expect(acknowledged.count >= 8)
+        // Every acknowledged article is there and searchable, none of the refused batch; the server still answers.
+        for article in acknowledged.prefix(20) + acknowledged.suffix(4) {
+            // As stored: the bulky articles are near-duplicates of each other, so `duplicateOf` is set.
+            let fetched = try await client.article(id: article.id)
+            #expect(fetched.title == article.title && fetched.paragraphs == article.paragraphs)
+        }
+        #expect(try await client.search(SearchRequest(text: "电网建设", limit: 0)).total == acknowledged.count)
+        #expect(try await client.stats()["articles.count"] == .integer(Int64(acknowledged.count)))
+        for article in stillRefused {
+            await #expect(throws: NewswireClientError.self) { try await client.article(id: article.id) }
+        }
+        await client.shutdown()
+        try await server.stop()
+
+        // Room again (the limit lifted, as after freeing disk space): the refused write goes through.
+        let roomy = try await TestServer.start(dataDirectory: directory.path)
+        let again = roomy.client(maxRetries: 0)
+        let result = try await again.put(stillRefused)
+        #expect(result.created == stillRefused.count)
+        #expect(try await again.search(SearchRequest(text: "电网建设", limit: 0)).total == acknowledged.count + stillRefused.count)
+        await again.shutdown()
+        try await roomy.stop()
         withExtendedLifetime(directory) {}
     }
 

@@ -41,6 +41,33 @@ struct PostgresConnectionTests {
         }
     }
 
+    @Test("PostgreSQL's disk_full (SQLSTATE 53100) is the store's FULL error; another refusal is not")
+    func diskFullIsFull() async throws {
+        try await runBlocking {
+            let connection = try Self.connect(try SharedTestPostgres.get())
+            defer { _ = try? connection.close().wait() }
+            let store = StoreConnection(connection: connection, queryTimeout: .seconds(60), logger: Self.logger)
+            // The error PostgreSQL sends when it cannot extend a table's file, raised by the server itself.
+            do {
+                _ = try store.query(
+                    "DO $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$"
+                )
+                Issue.record("the statement raised nothing")
+            } catch {
+                #expect(!PostgresConnectionPool.isConnectionLoss(error))
+                let mapped = PostgresConnectionPool.storeError(error) as? StoreError
+                #expect(mapped?.code == .full)
+                #expect(mapped?.message.contains("53100") == true, "\(String(describing: mapped))")
+            }
+            do {
+                _ = try store.query("SELECT 1 / 0")
+                Issue.record("division by zero raised nothing")
+            } catch {
+                #expect((PostgresConnectionPool.storeError(error) as? StoreError)?.code == .cannotOpen)
+            }
+        }
+    }
+
     @Test("a statement with no answer within the query timeout closes its connection and fails as a lost connection")
     func statementTimeout() async throws {
         try await runBlocking {

@@ -183,6 +183,7 @@ struct EncoderAndHandshakeTests {
             (.cancelled, 24, "CANCELLED", false, false), (.unknownPosition, 25, "UNKNOWN_POSITION", false, false),
             (.overloaded, 32, "OVERLOADED", true, false),
             (.shuttingDown, 33, "SHUTTING_DOWN", true, false), (.internal, 34, "INTERNAL", true, false),
+            (.storageFull, 35, "STORAGE_FULL", true, false),
         ]
         #expect(table.map(\.0) == ProtocolError.Code.allKnown)
         for (code, number, name, retryable, closes) in table {

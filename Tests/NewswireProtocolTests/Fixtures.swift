@@ -154,6 +154,14 @@ enum Fixtures {
                         return result
                     }())
             ),
+            // A write that found the store full (PROTOCOL.md §7.3), appended so earlier vectors keep their ids.
+            (
+                "error_storage_full",
+                .error(
+                    ProtocolError(
+                        code: .storageFull, message: "the store has no room: the disk is full",
+                        retryAfterMillis: 1_000))
+            ),
         ]
     }
 }
