@@ -76,9 +76,16 @@ public final class NewswireServer: Service, Sendable {
         let (accepted, acceptedContinuation) = AsyncStream<(Connection, NIOAsyncChannel<Frame, ByteBuffer>)>
             .makeStream()
         let nextConnectionID = self.nextConnectionID
+        let logger = context.logger
         let listener = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 512)
+            .serverChannelInitializer { channel in
+                // Out of file descriptors, the listener would retry `accept` in a loop taking a whole core.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptErrorHandler(logger: logger))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in

@@ -184,6 +184,7 @@ struct Newswired: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "newswired")
+        let servedConnections = OpenFileLimit.raiseAndReport(forConnections: maxConnections, logger: logger)
 
         // Before any work (opening the store, ingesting seeds): a port someone else holds is the commonest
         // start-up mistake, and it should not cost a seed ingest into a fresh data directory first.
@@ -211,7 +212,7 @@ struct Newswired: AsyncParsableCommand {
         if let certificatePath, let keyPath {
             configuration.tls = .init(certificateChainPath: certificatePath, privateKeyPath: keyPath)
         }
-        configuration.limits.maxConnections = maxConnections
+        configuration.limits.maxConnections = servedConnections
         configuration.limits.maxFrameBytes = maxFrameBytes
         configuration.limits.maxDecompressedBytes = maxDecompressedBytes
         configuration.limits.maxInFlightPerConnection = maxInFlight

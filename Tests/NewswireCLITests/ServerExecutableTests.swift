@@ -1,4 +1,5 @@
 import Foundation
+import NewswireClient
 import NewswireTestSupport
 import Testing
 
@@ -37,6 +38,45 @@ struct ServerExecutableTests {
         #expect(!second.stderr.contains("Usage"), "\(second)")
         let stopped = await first.stop()
         #expect(stopped.status == 0, "\(stopped)")
+    }
+
+    @Test("an open-file limit too low for --max-connections: said at start, the connections that fit, OVERLOADED past them")
+    func lowOpenFileLimit() async throws {
+        let directory = TemporaryDirectory()
+        // 66 files: 64 stay for the store and the server, so 2 connections fit (not the default 1,024).
+        let server = try Subprocess(
+            "/bin/sh",
+            [
+                "-c", "ulimit -n 66 && exec \"$0\" \"$@\"", Executables.newswired, "--port", "0", "--no-seeds",
+                "--data-dir", directory.path, "--log-level", "notice",
+            ])
+        let warning = try #require(await server.stderrLine { $0.contains("open-file limit") }, "no warning")
+        #expect(warning.contains("(66, hard limit 66) leaves room for 2 connections, not --max-connections 1024"), "\(warning)")
+        let line = try #require(
+            await server.stderrLine { $0.contains("listening") && $0.contains("newswire_address") }, "did not start")
+        let port = try #require(ServerProcess.port(after: "127.0.0.1:", in: line))
+        func client() -> NewswireClient {
+            NewswireClient(configuration: .init(host: "127.0.0.1", port: port, maxRetries: 0))
+        }
+        let first = client()
+        let second = client()
+        let third = client()
+        _ = try await first.ping()
+        _ = try await second.ping()
+        do {
+            _ = try await third.ping()
+            Issue.record("a third connection was served")
+        } catch let error as NewswireClientError {
+            // Refused at the handshake: the client reports the connection failed, with the server's reason.
+            #expect(error.serverError?.code == .overloaded, "\(error)")
+            #expect(error.message.contains("already has 2 connections"), "\(error)")
+        }
+        await first.shutdown()
+        await second.shutdown()
+        await third.shutdown()
+        server.signal(SIGTERM)
+        let finished = await server.finished()
+        #expect(finished.status == 0, "\(finished)")
     }
 
     @Test("a bad option is a usage error (64); a bad --metrics address too")
