@@ -35,14 +35,19 @@ public final class MetricsEndpoint: Sendable {
     }
 
     /// Binds `host:port` and serves `registry`; `refresh` runs before each scrape (to update gauges read from
-    /// elsewhere), off the event loop's hot path but on it, so keep it cheap.
+    /// elsewhere), off the event loop's hot path but on it, so keep it cheap. `configureListener` adds handlers to
+    /// the listening channel (the server's handling of `accept` failures).
     public static func start(
         host: String, port: Int, registry: PrometheusCollectorRegistry,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        refresh: @escaping @Sendable () -> Void = {}
+        refresh: @escaping @Sendable () -> Void = {},
+        configureListener: @escaping @Sendable (any Channel) throws -> Void = { _ in }
     ) async throws -> MetricsEndpoint {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try configureListener(channel) }
+            }
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)

@@ -14,9 +14,11 @@ import NIOCore
 /// measured, and no log line). NIO's `AcceptBackoffHandler` only delays the next read it is asked for, which is
 /// never asked for while that one is pending; turning auto-read off takes the socket out of the poll set until
 /// auto-read comes back on. Connections meanwhile wait in the listen backlog.
-final class AcceptErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = Channel
-    typealias InboundOut = Channel
+///
+/// Public for the process's other listeners (`newswired`'s metrics endpoint), which share its file descriptors.
+public final class AcceptErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = Channel
+    public typealias InboundOut = Channel
 
     static let pause = TimeAmount.seconds(1)
     static let reportInterval = TimeAmount.seconds(10)
@@ -28,10 +30,12 @@ final class AcceptErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// auto-read to turn).
     private let setAutoRead: (any Channel, Bool) -> Void
 
-    init(
-        logger: Logger,
-        setAutoRead: @escaping (any Channel, Bool) -> Void = { try? $0.syncOptions?.setOption(.autoRead, value: $1) }
-    ) {
+    /// A handler for one listening channel; `logger` gets its reports.
+    public convenience init(logger: Logger) {
+        self.init(logger: logger) { try? $0.syncOptions?.setOption(.autoRead, value: $1) }
+    }
+
+    init(logger: Logger, setAutoRead: @escaping (any Channel, Bool) -> Void) {
         self.logger = logger
         self.setAutoRead = setAutoRead
     }
@@ -42,7 +46,7 @@ final class AcceptErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
         return [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errnoCode)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let shortage = Self.isResourceShortage(error)
         report(error, shortage: shortage, now: context.eventLoop.now)
         if shortage, resume == nil {
@@ -56,7 +60,7 @@ final class AcceptErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireErrorCaught(error)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    public func handlerRemoved(context: ChannelHandlerContext) {
         resume?.cancel()
         resume = nil
     }

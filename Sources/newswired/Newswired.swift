@@ -261,7 +261,8 @@ struct Newswired: AsyncParsableCommand {
             do {
                 endpoint = try await MetricsEndpoint.start(
                     host: metricsAddress.host, port: metricsAddress.port, registry: registry, group: eventLoopGroup,
-                    refresh: { gauges.refresh() })
+                    refresh: { gauges.refresh() },
+                    configureListener: { try $0.pipeline.syncOperations.addHandler(AcceptErrorHandler(logger: logger)) })
             } catch {
                 try? engine.close()
                 throw StartupError(message: PortCheck.describe(error, host: metricsAddress.host, port: metricsAddress.port, what: "--metrics"))
