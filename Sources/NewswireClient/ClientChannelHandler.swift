@@ -151,7 +151,14 @@ final class ClientChannelHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let clientError: NewswireClientError
-        if let error = error as? ProtocolError {
+        if let error = error as? ProtocolError, case .awaitingWelcome = machine.state {
+            // The first bytes are not a frame: most likely another service on that port (HTTP, Redis, …).
+            let peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "the server"
+            clientError = NewswireClientError(
+                code: .protocolViolation,
+                message: "\(peer) does not answer as a Newswire server (its first bytes are not a frame: \(error)); "
+                    + "check the host and port", serverError: error)
+        } else if let error = error as? ProtocolError {
             clientError = NewswireClientError(
                 code: .protocolViolation, message: "bad frame from the server: \(error)", serverError: error)
         } else if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError {

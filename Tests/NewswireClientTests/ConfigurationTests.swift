@@ -119,6 +119,30 @@ final class DyingNode: ChannelInboundHandler, Sendable {
 struct FailoverTests {
     static let article = Article(id: ArticleID("fo-1"), title: "故障转移", paragraphs: ["正文。"])
 
+    @Test("a port where another service answers (HTTP) is named as not a Newswire server, not retried")
+    func notANewswireServer() async throws {
+        let http = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(HTTPLikeService())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(http.localAddress?.port)
+        let client = NewswireClient(configuration: .init(host: "127.0.0.1", port: port, maxRetries: 2))
+        do {
+            _ = try await client.ping()
+            Issue.record("PING answered by an HTTP service")
+        } catch let error as NewswireClientError {
+            #expect(error.code == .protocolViolation && !error.isRetryable, "\(error)")
+            #expect(
+                error.message.hasPrefix("127.0.0.1:\(port) does not answer as a Newswire server")
+                    && error.message.hasSuffix("check the host and port"), "\(error.message)")
+        }
+        await client.shutdown()
+        try await http.close()
+    }
+
     @Test("a node that is down is skipped, and requests in flight on a node that dies are sent to another")
     func failover() async throws {
         let server = try await TestServer.start(prepare: { engine in _ = try engine.put([Self.article]) })
@@ -152,5 +176,15 @@ struct FailoverTests {
         await client.shutdown()
         try await dying.close()
         try await server.stop()
+    }
+}
+
+/// Answers whatever arrives as a web server would, then closes.
+private final class HTTPLikeService: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let answer = context.channel.allocator.buffer(string: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        context.writeAndFlush(NIOAny(answer)).whenComplete { _ in context.close(promise: nil) }
     }
 }
