@@ -170,10 +170,19 @@ public final class NewswireEngine: Sendable {
     }
 
     static func lockDataDirectory(_ directory: String) throws -> Int32 {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw EngineError(.cannotOpen, "\(directory) exists and is not a directory")
+        }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw EngineError(.cannotOpen, "cannot create data directory \(directory): \(error)")
+            // Foundation's description of a failed mkdir is its whole error domain dump; the POSIX reason says it.
+            let underlying = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
+            let reason = underlying.map {
+                $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : $0.localizedDescription
+            } ?? "\(error)"
+            throw EngineError(.cannotOpen, "cannot create data directory \(directory): \(reason)")
         }
         let path = (directory as NSString).appendingPathComponent(lockFileName)
         let fd = openDescriptor(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)

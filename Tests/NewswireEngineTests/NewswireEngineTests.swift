@@ -376,6 +376,17 @@ struct NewswireEngineTests {
         #expect(try engine.search(SearchRequest(text: "delta")).total == 1)
     }
 
+    @Test("a data directory that is a file, or lies under one, is refused in one plain sentence")
+    func dataDirectoryIsAFile() throws {
+        let dir = TemporaryDirectory()
+        let file = dir.file("not-a-directory")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let onFile = #expect(throws: EngineError.self) { try NewswireEngine.open(dataDirectory: file) }
+        #expect(onFile?.code == .cannotOpen && onFile?.message == "\(file) exists and is not a directory")
+        let under = #expect(throws: EngineError.self) { try NewswireEngine.open(dataDirectory: file + "/data") }
+        #expect(under?.message == "cannot create data directory \(file)/data: Not a directory", "\(String(describing: under))")
+    }
+
     @Test("close saves a snapshot; reopening replays nothing; a second open of the directory is refused")
     func closeAndReopen() throws {
         let dir = TemporaryDirectory()
