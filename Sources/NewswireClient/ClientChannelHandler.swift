@@ -87,15 +87,41 @@ final class ClientChannelHandler: ChannelDuplexHandler {
         _ request: Request, _ requestID: RequestID, _ pending: Pending, delivers: Bool,
         context: ChannelHandlerContext, promise: EventLoopPromise<Void>?
     ) -> Bool {
-        if let refusal = machine.requestSent(requestID, pending: pending, delivers: delivers) {
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        encoder.encode(request, requestID: requestID, into: &buffer)
+        if let refusal = Self.exceedsServerLimits(buffer, request.opcode, state: machine.state)
+            ?? machine.requestSent(requestID, pending: pending, delivers: delivers)
+        {
             pending.promise.fail(refusal)
             promise?.succeed()
             return false
         }
-        var buffer = context.channel.allocator.buffer(capacity: 256)
-        encoder.encode(request, requestID: requestID, into: &buffer)
         context.write(wrapOutboundOut(buffer), promise: promise)
         return true
+    }
+
+    /// A request frame larger than the server announced it accepts (WELCOME's frame and decompressed limits)
+    /// fails here, alone: sent, it would make the server close the connection (FRAME_TOO_LARGE,
+    /// DECOMPRESSED_TOO_LARGE, PROTOCOL.md §7.1) and fail every other request in flight on it.
+    static func exceedsServerLimits(
+        _ frame: ByteBuffer, _ opcode: Opcode, state: ClientConnectionStateMachine<Pending>.State
+    ) -> NewswireClientError? {
+        guard case .ready(let handshake) = state, let header = FrameHeader.peek(frame) else { return nil }
+        let welcome = handshake.welcome
+        var size = Int(header.payloadLength)
+        var limit = Int(welcome.maxFrameLength)
+        var what = "frame"
+        if header.payloadLength <= welcome.maxFrameLength, header.flags.contains(.compressed),
+            let uncompressed = frame.getInteger(at: frame.readerIndex + FrameHeader.length, as: UInt32.self)
+        {
+            (size, limit, what) = (Int(uncompressed), Int(welcome.maxDecompressedLength), "uncompressed payload")
+        }
+        guard size > limit else { return nil }
+        return NewswireClientError(
+            code: .limitExceeded,
+            message: "the \(opcode) request is \(size) bytes; the server accepts \(limit) per \(what) (its "
+                + "--max-frame-bytes / --max-decompressed-bytes): send less per request (a page that large cannot "
+                + "be ingested there)")
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -286,6 +286,41 @@ struct EndToEndTests {
         withExtendedLifetime(directory) {}
     }
 
+    @Test("a request larger than the server's frame limits fails alone, before it is sent; the connection goes on")
+    func oversizedRequestFailsAlone() async throws {
+        let server = try await TestServer.start {
+            $0.limits.maxFrameBytes = 64 * 1024
+            $0.limits.maxDecompressedBytes = 96 * 1024
+        }
+        let bulky = { (n: Int, bytes: Int) in
+            Article(
+                id: ArticleID("bulky-\(n)"), title: "大", paragraphs: [String(repeating: "码", count: bytes / 3)])
+        }
+        for compression in [false, true] {
+            let client = server.client(compression: compression, connections: 1, maxRetries: 0)
+            _ = try await client.ping()
+            // A request in flight on the same connection while the oversized one is refused.
+            async let searched = client.search(SearchRequest(text: "大", limit: 0))
+            // Uncompressed: 200 KB is past the 64 KB frame limit. Compressed (the text is one character repeated):
+            // the frame is small, but 200 KB inflated is past the 96 KB decompressed limit.
+            do {
+                _ = try await client.put([bulky(1, 200_000)])
+                Issue.record("an oversized PUT was sent (compression \(compression))")
+            } catch let error as NewswireClientError {
+                #expect(error.code == .limitExceeded && !error.isRetryable, "\(error)")
+                #expect(error.serverError == nil, "refused by the client, not the server: \(error)")
+                let limit = compression ? "98304 per uncompressed payload" : "65536 per frame"
+                #expect(error.message.contains("the PUT request is") && error.message.contains(limit), "\(error.message)")
+            }
+            _ = try await searched
+            // The connection survived: the next request on it is answered.
+            #expect(try await client.put([bulky(compression ? 3 : 2, 10_000)]).created == 1)
+            _ = try await client.ping()
+            await client.shutdown()
+        }
+        try await server.stop()
+    }
+
     @Test("a test server removes the data directory it made, and leaves a given one to its owner")
     func testServerCleansUp() async throws {
         let made = try await TestServer.start()
