@@ -33,12 +33,15 @@ final class ClientChannelHandler: ChannelDuplexHandler {
     private let handshakePromise: EventLoopPromise<Handshake>
     private let flags: ConnectionFlags
     private var encoder = FrameEncoder(compression: .disabled)
+    /// Whether the connection runs over TLS (what a server that closes at once may be asking for, if not).
+    private let usesTLS: Bool
 
-    init(hello: HelloMessage, handshakePromise: EventLoopPromise<Handshake>, flags: ConnectionFlags) {
+    init(hello: HelloMessage, handshakePromise: EventLoopPromise<Handshake>, flags: ConnectionFlags, usesTLS: Bool) {
         self.hello = hello
         self.machine = ClientConnectionStateMachine(hello: hello)
         self.handshakePromise = handshakePromise
         self.flags = flags
+        self.usesTLS = usesTLS
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -167,11 +170,24 @@ final class ClientChannelHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        perform(
-            machine.failConnection(
-                NewswireClientError(
-                    code: .connectionClosed, message: "the server closed the connection before answering",
-                    isRetryable: true)), context: context)
+        let error: NewswireClientError
+        if case .awaitingWelcome = machine.state {
+            // Closed before any answer to HELLO: no Newswire server does that (a refusal is an ERROR frame). A TLS
+            // server does, to a client speaking plain TCP.
+            let peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "the server"
+            error = NewswireClientError(
+                code: .connectionFailed,
+                message: "\(peer) closed the connection without answering the handshake"
+                    + (usesTLS
+                        ? " (is it a Newswire server?)"
+                        : "; if it serves TLS, connect with TLS (--tls, Configuration.tls)"),
+                isRetryable: true)
+        } else {
+            error = NewswireClientError(
+                code: .connectionClosed, message: "the server closed the connection before answering",
+                isRetryable: true)
+        }
+        perform(machine.failConnection(error), context: context)
         context.fireChannelInactive()
     }
 

@@ -58,7 +58,8 @@ final class ClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(NewswireFrameDecoder(limits: limits)))
                         try channel.pipeline.syncOperations.addHandler(
-                            ClientChannelHandler(hello: hello, handshakePromise: handshakePromise, flags: flags))
+                            ClientChannelHandler(
+                                hello: hello, handshakePromise: handshakePromise, flags: flags, usesTLS: tls != nil))
                     }
                 }
                 .connect(host: endpoint.host, port: endpoint.port).get()

@@ -95,6 +95,27 @@ struct TLSTests {
         try await server.stop()
     }
 
+    @Test("a plain-TCP client at a TLS server is told the server may want TLS, not that a connection broke")
+    func plainClientAtTLSServer() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let server = try await HardenedServer.start {
+            $0.tls = .init(certificateChainPath: pki.certificatePath, privateKeyPath: pki.keyPath)
+        }
+        let plain = NewswireClient(configuration: .init(host: "127.0.0.1", port: server.port, maxRetries: 0))
+        do {
+            _ = try await plain.ping()
+            Issue.record("a plain PING was answered by a TLS server")
+        } catch let error as NewswireClientError {
+            #expect(error.code == .connectionFailed, "\(error)")
+            #expect(
+                error.message == "127.0.0.1:\(server.port) closed the connection without answering the handshake; "
+                    + "if it serves TLS, connect with TLS (--tls, Configuration.tls)", "\(error.message)")
+        }
+        await plain.shutdown()
+        try await server.stop()
+    }
+
     @Test("the client refuses a certificate it cannot verify (unknown CA, wrong name): not retryable, says why")
     func clientVerifiesTheServer() async throws {
         let pki = try TestPKI.make()
