@@ -203,6 +203,13 @@ final class ClientChannelHandler: ChannelDuplexHandler {
         } else if let error = error as? ProtocolError {
             clientError = NewswireClientError(
                 code: .protocolViolation, message: "bad frame from the server: \(error)", serverError: error)
+        } else if error is NIOSSLError, "\(error)".contains("WRONG_VERSION_NUMBER") {
+            // The server answered the TLS hello with something that is not TLS: a plain Newswire server.
+            let peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "the server"
+            clientError = NewswireClientError(
+                code: .connectionFailed,
+                message: "\(peer) does not speak TLS (its answer to the TLS hello is not TLS): connect without TLS, "
+                    + "or start the server with --tls-cert and --tls-key")
         } else if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError {
             // Not retryable: a certificate that fails verification will fail again.
             clientError = NewswireClientError(

@@ -116,6 +116,23 @@ struct TLSTests {
         try await server.stop()
     }
 
+    @Test("a TLS client at a plain server is told the server does not speak TLS")
+    func tlsClientAtPlainServer() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let server = try await HardenedServer.start()
+        let client = server.client(tls: .init(trustRootsPath: pki.caPath))
+        do {
+            _ = try await client.ping()
+            Issue.record("a TLS PING was answered by a plain server")
+        } catch let error as NewswireClientError {
+            #expect(error.code == .connectionFailed && !error.isRetryable, "\(error)")
+            #expect(error.message.hasPrefix("127.0.0.1:\(server.port) does not speak TLS"), "\(error.message)")
+        }
+        await client.shutdown()
+        try await server.stop()
+    }
+
     @Test("the client refuses a certificate it cannot verify (unknown CA, wrong name): not retryable, says why")
     func clientVerifiesTheServer() async throws {
         let pki = try TestPKI.make()
