@@ -47,6 +47,11 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private static let emptyBuffer = ByteBuffer()
     /// Set after a header the decoder must see and reject: from then on bytes pass straight through.
     private var passThrough = false
+    /// Bytes taken from the server's budget of large frames still arriving, for the incomplete frame held in
+    /// `cumulation` (there is at most one); 0 when it holds none, or a small one.
+    private var incompleteReservation = 0
+    /// Set once a large frame found the server's budget full: the connection is closing, and bytes are dropped.
+    private var refused = false
     /// Answers of the current read burst. Reused across bursts: once the socket took the previous write, the
     /// storage is uniquely referenced again and `clear()` keeps it, so a steady stream allocates nothing here.
     private var pending = ByteBuffer()
@@ -95,6 +100,7 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         idleCheck?.cancel()
         idleCheck = nil
+        releaseIncompleteReservation()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -141,6 +147,7 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         reading = true
         var incoming = unwrapInboundIn(data)
+        if refused { return }
         if passThrough {
             forwardedThisBurst = true
             context.fireChannelRead(data)
@@ -168,7 +175,18 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 break
             }
             let frameEnd = index + FrameHeader.length + Int(length)
-            guard frameEnd <= end else { break }
+            guard frameEnd <= end else {
+                if Int(length) > Limits.largeRequestFrameBytes, incompleteReservation == 0 {
+                    guard server.incompleteRequestBudget.take(Int(length)) else {
+                        refuseIncompleteFrame(context: context, from: forwardFrom, to: index)
+                        return
+                    }
+                    incompleteReservation = Int(length)
+                }
+                break
+            }
+            // A complete frame: if it was the one held incomplete, its bytes are here and no longer arriving.
+            releaseIncompleteReservation()
             if answering,
                 let idRange = CanonicalGet.idRange(
                     in: cumulation, version: version, flags: flags, opcode: opcode, requestID: requestID,
@@ -183,6 +201,7 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
             index = frameEnd
         }
         if passThrough {
+            releaseIncompleteReservation()
             forward(context: context, from: forwardFrom, to: end)
             cumulation = ByteBuffer()
             return
@@ -196,6 +215,27 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else if cumulation.readerIndex >= 1 << 16 {
             cumulation.discardReadBytes()
         }
+    }
+
+    private func releaseIncompleteReservation() {
+        guard incompleteReservation > 0 else { return }
+        server.incompleteRequestBudget.give(incompleteReservation)
+        incompleteReservation = 0
+    }
+
+    /// A large frame began while the server holds as many large frames still arriving as it allows: the frames
+    /// before it go on as usual, then the connection is answered OVERLOADED (retryable; the client sends it again
+    /// later or elsewhere) and closes. Its bytes are never buffered.
+    private func refuseIncompleteFrame(context: ChannelHandlerContext, from start: Int, to end: Int) {
+        forward(context: context, from: start, to: end)
+        refused = true
+        cumulation = ByteBuffer()
+        let limit = server.incompleteRequestBudget.limit
+        context.fireErrorCaught(
+            ProtocolError(
+                code: .overloaded,
+                message: "the server is receiving \(limit >> 20) MiB of large requests already; send this one again later",
+                requestID: .connection, retryAfterMillis: 1_000))
     }
 
     /// Writes the answer of a cached GET into the burst's buffer; false when this GET must go to the connection.
@@ -307,6 +347,7 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         idleCheck?.cancel()
         idleCheck = nil
+        releaseIncompleteReservation()
         flushHeldBytes(context: context)
         context.fireChannelInactive()
     }

@@ -14,9 +14,10 @@ enum OutboundItem: Sendable {
     case closeAfterFlush
 }
 
-/// Answer bytes queued and not yet taken by the kernel, across every connection (SECURITY.md "Limits"): the bound
-/// that keeps many slow readers together from exhausting memory.
-final class ResponseBudget: Sendable {
+/// Bytes held across every connection against one server-wide limit (SECURITY.md "Limits"): answer bytes queued and
+/// not yet taken by the kernel (the bound that keeps many slow readers together from exhausting memory), and, in a
+/// second instance, large request frames still arriving (peers trickling big frames).
+final class ServerByteBudget: Sendable {
     private struct State {
         var used = 0
         var peak = 0
@@ -59,7 +60,7 @@ final class ResponseBudget: Sendable {
 /// syscalls. Bytes count from the moment an answer is queued until the socket took its encoded form, so an answer
 /// is never counted as gone while its bytes still wait in the channel. A connection over its budget gets no more
 /// answers queued: single answers are replaced by a short retryable OVERLOADED, streams wait for room before they
-/// produce their next frame, and the read loop stops reading. The server-wide ``ResponseBudget`` bounds all
+/// produce their next frame, and the read loop stops reading. The server-wide ``ServerByteBudget`` bounds all
 /// connections together.
 final class OutboundQueue: Sendable {
     private struct State {
@@ -85,7 +86,7 @@ final class OutboundQueue: Sendable {
     private let state = NIOLockedValueBox(State())
     /// Bytes this connection may hold; above it nothing more is produced for it.
     let budget: Int
-    let global: ResponseBudget
+    let global: ServerByteBudget
 
     /// An answer up to this size is queued for a connection holding nothing even when the server-wide budget is
     /// spent: the server-wide bound is therefore the budget plus this much per connection.
@@ -102,7 +103,7 @@ final class OutboundQueue: Sendable {
     /// which a completing write must not be lost).
     private let beforeWaiting: (@Sendable () -> Void)?
 
-    init(budget: Int, global: ResponseBudget, beforeWaiting: (@Sendable () -> Void)? = nil) {
+    init(budget: Int, global: ServerByteBudget, beforeWaiting: (@Sendable () -> Void)? = nil) {
         self.budget = budget
         self.global = global
         self.beforeWaiting = beforeWaiting

@@ -33,7 +33,9 @@ final class ServerContext: Sendable {
     /// The rules every connection's state machine applies (handshake, tokens, auth-failure cap).
     let connectionRules: ServerConnectionStateMachine.Configuration
     /// Answer bytes queued and unsent across all connections (SECURITY.md "Limits").
-    let responseBudget: ResponseBudget
+    let responseBudget: ServerByteBudget
+    /// Large request frames still arriving, all connections (``ServerConfiguration/Limits/maxIncompleteRequestBytesTotal``).
+    let incompleteRequestBudget: ServerByteBudget
     /// How long a connection keeps draining the peer's input after its last answers left, before it is closed.
     let lingerTimeout = TimeAmount.seconds(2)
     /// How long a connection may take, once its close is decided, to send its last answers.
@@ -75,7 +77,8 @@ final class ServerContext: Sendable {
                 maxFrameLength: UInt32(clamping: limits.maxFrameBytes),
                 maxDecompressedLength: UInt32(clamping: limits.maxDecompressedBytes)),
             maxInFlight: UInt32(clamping: limits.maxInFlightPerConnection))
-        self.responseBudget = ResponseBudget(limit: limits.maxQueuedResponseBytesTotal)
+        self.responseBudget = ServerByteBudget(limit: limits.maxQueuedResponseBytesTotal)
+        self.incompleteRequestBudget = ServerByteBudget(limit: limits.maxIncompleteRequestBytesTotal)
         let writeToken = configuration.writeToken
         let readToken = configuration.readToken
         self.connectionRules = ServerConnectionStateMachine.Configuration(
@@ -377,6 +380,9 @@ final class ServerContext: Sendable {
         let (queued, peak) = responseBudget.usage
         entries.append(StatEntry(name: "responses.queued_bytes", value: .integer(Int64(queued))))
         entries.append(StatEntry(name: "responses.queued_bytes_peak", value: .integer(Int64(peak))))
+        let (incomplete, incompletePeak) = incompleteRequestBudget.usage
+        entries.append(StatEntry(name: "requests.incomplete_bytes", value: .integer(Int64(incomplete))))
+        entries.append(StatEntry(name: "requests.incomplete_bytes_peak", value: .integer(Int64(incompletePeak))))
         entries.append(StatEntry(name: "requests.in_flight", value: .integer(Int64(requestsInFlight))))
         entries += watches.statEntries()
         return entries

@@ -26,6 +26,55 @@ struct BadInputTests {
         }
     }
 
+    @Test("large frames still arriving are bounded server-wide: past the budget one is OVERLOADED, then close; a finished one frees its room")
+    func incompleteLargeFrames() async throws {
+        try await withAttack(configure: { $0.limits.maxIncompleteRequestBytesTotal = 1 << 20 }) { server in
+            func ping(_ bytes: Int, id: UInt32) -> ByteBuffer {
+                var encoder = FrameEncoder()
+                var frame = ByteBuffer()
+                encoder.encode(
+                    .ping(PingMessage(payload: ByteBuffer(repeating: 7, count: bytes))), requestID: RequestID(id),
+                    into: &frame)
+                return frame
+            }
+            let observer = server.client()
+            func incompleteBytes() async throws -> Int64? {
+                guard case .integer(let bytes) = try await observer.stats()["requests.incomplete_bytes"] else { return nil }
+                return bytes
+            }
+            // A trickles a 768 KiB frame: the server holds its declared length against the 1 MiB budget.
+            let trickled = ping(768 << 10, id: 5)
+            let first = try await RawConnection.handshaken(port: server.port)
+            try await first.send(trickled.getSlice(at: 0, length: 100 << 10)!)
+            try await eventually("the trickled frame is counted") { try await incompleteBytes() ?? 0 > 0 }
+            #expect(try await incompleteBytes() == Int64(trickled.readableBytes - FrameHeader.length))
+            // B's 512 KiB frame does not fit beside it: refused from its header, retryable, and B is closed.
+            let refused = try await RawConnection.handshaken(port: server.port)
+            try await refused.send(ping(512 << 10, id: 9).getSlice(at: 0, length: 100 << 10)!)
+            try await expectErrorThenClose(refused, .overloaded, requestID: RequestID.connection.rawValue)
+            // A finishes its frame and is answered; its room comes back.
+            try await first.send(trickled.getSlice(at: 100 << 10, length: trickled.readableBytes - (100 << 10))!)
+            guard case .pong(let pong) = try await first.nextResponse() else {
+                Issue.record("no PONG for the trickled frame")
+                return
+            }
+            #expect(pong.payload.readableBytes == 768 << 10)
+            try await eventually("the finished frame's room is back") { try await incompleteBytes() == 0 }
+            // Now a 512 KiB frame in two parts goes through.
+            let later = try await RawConnection.handshaken(port: server.port)
+            let frame = ping(512 << 10, id: 11)
+            try await later.send(frame.getSlice(at: 0, length: 100 << 10)!)
+            try await later.send(frame.getSlice(at: 100 << 10, length: frame.readableBytes - (100 << 10))!)
+            guard case .pong = try await later.nextResponse() else {
+                Issue.record("no PONG for the later frame")
+                return
+            }
+            await first.close()
+            await later.close()
+            await observer.shutdown()
+        }
+    }
+
     @Test("an oversized length before HELLO is refused the same way")
     func oversizedLengthBeforeHello() async throws {
         try await withAttack { server in

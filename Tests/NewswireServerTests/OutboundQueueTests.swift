@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func aStreamWaitingForRoomResumesWhenAWriteFreesIt() async {
-        let queue = OutboundQueue(budget: 64 << 10, global: ResponseBudget(limit: 1 << 30))
+        let queue = OutboundQueue(budget: 64 << 10, global: ServerByteBudget(limit: 1 << 30))
         let queued = Self.frame(40 << 10)
         #expect(queue.enqueue(.frame(queued)))
         // 40 KiB more does not fit beside the 40 KiB queued: the producer waits for a write.
@@ -29,7 +29,7 @@ import Testing
     /// answer bytes (PROTOCOL.md §9): each reservation takes at most 64 KiB of it until its frame is queued, and the
     /// frame then counts its own size. Counted in full, one 1 MiB reservation spent this whole budget.
     @Test func streamReservationsTakeABoundedShareOfTheServerWideBudget() async {
-        let global = ResponseBudget(limit: 1 << 20)
+        let global = ServerByteBudget(limit: 1 << 20)
         let frameRoom = 1 << 20
         let queues = (0..<16).map { _ in OutboundQueue(budget: 8 << 20, global: global) }
         for (n, queue) in queues.enumerated() {
@@ -60,7 +60,7 @@ import Testing
             var bytes = 0
         }
         let written = Written()
-        let queue = OutboundQueue(budget: 64 << 10, global: ResponseBudget(limit: 1 << 30)) {
+        let queue = OutboundQueue(budget: 64 << 10, global: ServerByteBudget(limit: 1 << 30)) {
             guard let queue = written.queue, written.bytes > 0 else { return }
             queue.written(bytes: written.bytes)
             written.bytes = 0
