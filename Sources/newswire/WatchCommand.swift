@@ -87,14 +87,49 @@ struct WatchCommand: AsyncParsableCommand {
                 return source
             }
             defer { for source in signals { source.cancel() } }
+            // A reader that leaves (`… | head -1`) ends the watch now, as `tail -f` does, not at the next event.
+            let readerGone = Self.onReaderGone { watching.cancel() }
             let position = try await watching.value
+            let why = readerGone.isSet ? " (its reader went away)" : ""
             if let position {
-                printError("newswire: watch stopped; resume with --since \(position)")
+                printError("newswire: watch stopped\(why); resume with --since \(position)")
             } else {
-                printError("newswire: watch stopped before it started")
+                printError("newswire: watch stopped before it started\(why)")
             }
+            if readerGone.isSet { Output.readerWentAway() }
         }
         throw ExitCode(130)
+    }
+
+    /// Set once, from the thread that saw stdout's reader go away.
+    final class ReaderGone: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = false
+        var isSet: Bool { lock.withLock { value } }
+        func set() { lock.withLock { value = true } }
+    }
+
+    /// When stdout is a pipe or a socket, calls `gone` once its reader has closed it (poll reports POLLERR or
+    /// POLLHUP on the writing end), from a thread of its own that sleeps in `poll` until then.
+    static func onReaderGone(_ gone: @escaping @Sendable () -> Void) -> ReaderGone {
+        let flag = ReaderGone()
+        var status = stat()
+        guard fstat(STDOUT_FILENO, &status) == 0 else { return flag }
+        let kind = status.st_mode & S_IFMT
+        guard kind == S_IFIFO || kind == S_IFSOCK else { return flag }
+        Thread.detachNewThread {
+            var descriptor = pollfd(fd: STDOUT_FILENO, events: 0, revents: 0)
+            while true {
+                let ready = poll(&descriptor, 1, -1)
+                if ready > 0, descriptor.revents & Int16(POLLERR | POLLHUP) != 0 {
+                    flag.set()
+                    gone()
+                    return
+                }
+                if ready < 0, errno != EINTR { return }
+            }
+        }
+        return flag
     }
 
     static func render(_ event: NewswireClient.WatchEvent) -> String {

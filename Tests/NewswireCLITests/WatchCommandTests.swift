@@ -59,6 +59,25 @@ struct WatchCommandTests {
         #expect(replayed.map { $0["kind"] as? String } == ["changed", "unmatched"])
     }
 
+    @Test("a reader that goes away ends the watch at once, with no event to write (as `tail -f | head` does)")
+    func readerGoesAway() async throws {
+        let server = try await TestServer.start()
+        defer { Task { try? await server.stop() } }
+        // Nothing matches and nothing is written: only the closed pipe can end it.
+        let watch = try Subprocess(
+            Executables.newswire, ["watch", "不会出现的词语"], environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"],
+            stdoutReaderClosed: true)
+        // Bounded, not timed: a watch that missed it would run until this kills it.
+        let guardTask = Task {
+            try await Task.sleep(for: .seconds(60))
+            watch.signal(SIGKILL)
+        }
+        let finished = await watch.finished()
+        guardTask.cancel()
+        #expect(finished.signal == SIGPIPE, "ended as a filter whose reader left: \(finished)")
+        #expect(finished.stderr.contains("(its reader went away)"), "\(finished)")
+    }
+
     @Test("a bad query and a malformed --since are errors with their exit codes")
     func errors() async throws {
         let server = try await TestServer.start()
