@@ -126,6 +126,16 @@ final class LoadConnectionHandler: LoadChannelHandler {
         }
     }
 
+    /// Sends nothing more from `now` on (the run was stopped early); the connection finishes once the answers in
+    /// flight are in. Requests an open-loop schedule would have sent later are not counted as unsent.
+    func stopSending(now: UInt64) {
+        guard phase == .running, var plan else { return }
+        plan.sendUntil = min(plan.sendUntil, now)
+        self.plan = plan
+        pacer?.end(at: now)
+        if inFlight == 0 { finish() }
+    }
+
     /// Requests kept in flight, after the server's limit.
     var effectivePipeline: Int { pipeline }
 

@@ -3,6 +3,7 @@ import NIOPosix
 import NewswireClient
 import NewswireModel
 import NewswireProtocol
+import Synchronization
 
 /// A progress sample, taken about once a second while a run is going.
 public struct LoadProgress: Sendable {
@@ -49,9 +50,11 @@ public enum LoadGenerator {
     /// Ends by itself: after the warmup and the duration (or the `--requests` quota, capped by
     /// ``LoadConfiguration/timeLimit``) plus at most ``LoadConfiguration/drainTimeout``.
     /// `histograms`, when given, receives the merged latency histograms (for `--histogram` and `--plot`).
+    /// `stop`, once requested, ends the run early: no more requests are sent, those in flight are awaited, and the
+    /// result covers what was measured up to then.
     public static func run(
         _ configuration: LoadConfiguration, progress: (@Sendable (LoadProgress) -> Void)? = nil,
-        histograms: (@Sendable (LoadHistograms) -> Void)? = nil
+        histograms: (@Sendable (LoadHistograms) -> Void)? = nil, stop: LoadStop? = nil
     ) async throws -> LoadResult {
         try configuration.validate()
         var ids: [ArticleID] = []
@@ -68,7 +71,7 @@ public enum LoadGenerator {
         do {
             let result = try await run(
                 configuration, workload: workload, idCount: configuration.respKeys ?? ids.count, group: group, progress: progress,
-                histograms: histograms)
+                histograms: histograms, stop: stop)
             try await group.shutdownGracefully()
             return result
         } catch {
@@ -115,7 +118,7 @@ public enum LoadGenerator {
     private static func run(
         _ configuration: LoadConfiguration, workload: EncodedWorkload, idCount: Int,
         group: MultiThreadedEventLoopGroup, progress: (@Sendable (LoadProgress) -> Void)?,
-        histograms: (@Sendable (LoadHistograms) -> Void)?
+        histograms: (@Sendable (LoadHistograms) -> Void)?, stop: LoadStop?
     ) async throws -> LoadResult {
         // Connect in waves so a large --connections does not flood the listen backlog.
         var connected: [Connected] = []
@@ -180,9 +183,18 @@ public enum LoadGenerator {
         let plannedSeconds: Double? = byRequests ? nil : Double(sendUntil - startAt) / 1e9
         var lastCompleted = 0
         var lastSample = monotonicNanos()
-        // Progress sampling; the connections end by themselves (duration, quota or hard deadline).
-        while !(try await isDone(allFinished, within: .milliseconds(1000))) {
-            guard let progress else { continue }
+        // Progress sampling; the connections end by themselves (duration, quota or hard deadline), or when stopped.
+        var stopped = false
+        while !(try await isDone(allFinished, within: .milliseconds(stop == nil ? 1000 : 200))) {
+            if !stopped, stop?.isRequested == true {
+                stopped = true
+                let now = monotonicNanos()
+                for connection in connected {
+                    let handler = connection.handler
+                    connection.eventLoop.execute { handler.value.stopSending(now: now) }
+                }
+            }
+            guard let progress, monotonicNanos() - lastSample >= 900_000_000 else { continue }
             let (completed, errors) = try await totals(connected)
             let now = monotonicNanos()
             let rate = Double(completed - lastCompleted) / (Double(now - lastSample) / 1e9)
@@ -264,4 +276,17 @@ public enum LoadGenerator {
         let now = monotonicNanos()
         if instant > now { try await Task.sleep(for: .nanoseconds(Int64(instant - now))) }
     }
+}
+
+/// Asks a running ``LoadGenerator/run(_:progress:histograms:stop:)`` to end early (Ctrl-C in `newswire bench`).
+public final class LoadStop: Sendable {
+    private let requested = Atomic<Bool>(false)
+
+    public init() {}
+
+    /// Whether ``request()`` was called.
+    public var isRequested: Bool { requested.load(ordering: .acquiring) }
+
+    /// Ends the run: nothing more is sent, and the result covers what was measured so far.
+    public func request() { requested.store(true, ordering: .releasing) }
 }

@@ -38,7 +38,7 @@ public struct OpenLoopPacer: Sendable, Hashable {
     /// The schedule.
     public let schedule: OpenLoopSchedule
     /// No request is due at or after this time (nanoseconds).
-    public let end: UInt64
+    public private(set) var end: UInt64
     /// Index of the next request to hand out.
     public private(set) var nextIndex = 0
 
@@ -47,6 +47,9 @@ public struct OpenLoopPacer: Sendable, Hashable {
         self.schedule = schedule
         self.end = end
     }
+
+    /// Ends the schedule early: nothing falls due at or after `instant` (a run stopped by the user).
+    public mutating func end(at instant: UInt64) { end = min(end, instant) }
 
     /// The scheduled time of the next request, or nil when the schedule has ended.
     public var nextDue: UInt64? {

@@ -156,14 +156,17 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try makeConfiguration()
         let live = isatty(STDERR_FILENO) == 1
+        let stop = LoadStop()
         let result: LoadResult
         let histograms: LoadHistograms?
         do {
             let box = HistogramBox()
             var receive: (@Sendable (LoadHistograms) -> Void)?
             if histogram != nil || plot != nil { receive = { box.value = $0 } }
+            let interrupt = Self.stopOnInterrupt(stop)
+            defer { interrupt.cancel() }
             result = try await LoadGenerator.run(
-                configuration, progress: live ? Self.showProgress : nil, histograms: receive)
+                configuration, progress: live ? Self.showProgress : nil, histograms: receive, stop: stop)
             histograms = box.value
         } catch let error as LoadConfigurationError {
             if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
@@ -182,6 +185,26 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if let histograms { try writeHistograms(histograms, result: result) }
         if result.errorCount > 0 || !result.connectionFailures.isEmpty { throw ExitCode(CLIExit.serverError) }
+        if stop.isRequested { throw ExitCode(130) }
+    }
+
+    /// Ctrl-C (or SIGTERM) stops the run early and reports what was measured, as `hey` does; a second one quits
+    /// at once.
+    static func stopOnInterrupt(_ stop: LoadStop) -> SignalSources {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0) }
+        for source in sources {
+            source.setEventHandler {
+                if stop.isRequested { Foundation.exit(130) }
+                stop.request()
+                Output.raw(
+                    "\r\u{1B}[Knewswire: bench: stopping early; waiting for the answers in flight (Ctrl-C again to quit)\n",
+                    to: STDERR_FILENO)
+            }
+            source.resume()
+        }
+        return SignalSources(sources)
     }
 
     private func writeHistograms(_ histograms: LoadHistograms, result: LoadResult) throws {
@@ -312,4 +335,11 @@ struct BenchPlotCommand: ParsableCommand {
         }
         try write(LatencyPlot.svg(title: title, series: series), to: output)
     }
+}
+
+/// Signal sources cancelled together.
+final class SignalSources: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    init(_ sources: [any DispatchSourceSignal]) { self.sources = sources }
+    func cancel() { for source in sources { source.cancel() } }
 }

@@ -1,9 +1,43 @@
 import Foundation
+import NewswireClient
 import NewswireTestSupport
 import Testing
 
 @Suite("newswire bench --histogram, --plot and bench plot (subprocess)", .serialized, .timeLimit(.minutes(5)))
 struct BenchOutputTests {
+    @Test("Ctrl-C stops a run early: it reports what it measured and exits 130", arguments: ["closed", "open"])
+    func interrupted(mode: String) async throws {
+        let server = try await cliServer(extra: 0)
+        defer { Task { try? await server.stop() } }
+        let loop = mode == "open" ? ["--rate", "2000"] : []
+        let bench = try Subprocess(
+            Executables.newswire,
+            ["bench", "--connections", "2", "--duration", "10m", "--warmup", "0", "--mix", "ping=1", "--json"] + loop,
+            environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"])
+        // Interrupted once requests are being answered, far before the ten minutes it asked for.
+        let client = NewswireClient(configuration: .init(host: "127.0.0.1", port: server.port))
+        var answered = false
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !answered, ContinuousClock.now < deadline {
+            if case .integer(let pings)? = try await client.stats()["requests.ping.ok"], pings > 100 { answered = true }
+            else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        await client.shutdown()
+        #expect(answered, "the bench never got going")
+        bench.signal(SIGINT)
+        let guardTask = Task {
+            try await Task.sleep(for: .seconds(60))
+            bench.signal(SIGKILL)
+        }
+        let finished = await bench.finished()
+        guardTask.cancel()
+        #expect(finished.status == 130, "\(finished)")
+        #expect(finished.stderr.contains("stopping early"), "\(finished)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(finished.stdout.utf8)) as? [String: Any])
+        #expect((result["requests"] as? Int ?? 0) > 0, "\(result)")
+        #expect((result["errors"] as? [String: Any])?.isEmpty ?? true, "no request lost to the stop: \(result)")
+    }
+
     @Test("an open-loop run writes the corrected and uncorrected .hgrm files and a plot; bench plot compares them")
     func histogramsAndPlots() async throws {
         let server = try await cliServer(extra: 20)
