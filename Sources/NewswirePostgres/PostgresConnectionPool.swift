@@ -80,6 +80,7 @@ final class PostgresConnectionPool: Sendable {
     func connectToPrimary(deadline: ContinuousClock.Instant) throws -> PostgresConnection {
         var attempts: [String] = []
         var pause = Duration.milliseconds(20)
+        var warned = false
         while true {
             let start = state.withLockedValue { $0.closed ? -1 : $0.primaryIndex }
             guard start >= 0 else { throw StoreError(.cannotOpen, "the PostgreSQL store is closed") }
@@ -117,6 +118,13 @@ final class PostgresConnectionPool: Sendable {
                     .cannotOpen,
                     "no writable PostgreSQL primary among \(url): \(attempts.joined(separator: "; ")); "
                         + "start PostgreSQL, or promote a standby, or fix the host list")
+            }
+            // Once per search: otherwise a mistyped host or a PostgreSQL not yet up is silence until the deadline.
+            if !warned {
+                warned = true
+                logger.warning(
+                    "no writable PostgreSQL primary yet; retrying for up to \(configuration.failoverTimeout)",
+                    metadata: ["newswire_store": "\(url)", "newswire_error": "\(attempts.joined(separator: "; "))"])
             }
             Thread.sleep(forTimeInterval: Double(pause.milliseconds) / 1_000)
             pause = min(pause * 2, .milliseconds(500))
