@@ -280,8 +280,9 @@ let package = Package(
             name: "NewswireCLITests",
             dependencies: [
                 "NewswireModel", "NewswireTestSupport", "NewswireServer", "NewswireEngine", "ArticleExtraction",
-                "NewswireClient",
+                "NewswireClient", "NewswireMetrics",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // Bad input over real sockets, auth rate limiting and TLS (SECURITY.md).

@@ -36,12 +36,14 @@ public final class MetricsEndpoint: Sendable {
 
     /// Binds `host:port` and serves `registry`; `refresh` runs before each scrape (to update gauges read from
     /// elsewhere), off the event loop's hot path but on it, so keep it cheap. `configureListener` adds handlers to
-    /// the listening channel (the server's handling of `accept` failures).
+    /// the listening channel (the server's handling of `accept` failures). A connection that sends or receives
+    /// nothing for `idleTimeout` is closed.
     public static func start(
         host: String, port: Int, registry: PrometheusCollectorRegistry,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         refresh: @escaping @Sendable () -> Void = {},
-        configureListener: @escaping @Sendable (any Channel) throws -> Void = { _ in }
+        configureListener: @escaping @Sendable (any Channel) throws -> Void = { _ in },
+        idleTimeout: TimeAmount = .seconds(30)
     ) async throws -> MetricsEndpoint {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -50,6 +52,9 @@ public final class MetricsEndpoint: Sendable {
             }
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // A scrape takes milliseconds: a connection silent this long is a peer holding a socket open.
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
                         ScrapeHandler(registry: registry, refresh: refresh))
@@ -126,5 +131,18 @@ private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+/// Closes the connection on the idle event of the `IdleStateHandler` before it.
+private final class CloseWhenIdle: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }

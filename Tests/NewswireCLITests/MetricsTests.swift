@@ -1,9 +1,36 @@
 import Foundation
+import NewswireMetrics
 import NewswireTestSupport
+import Prometheus
 import Testing
 
 @Suite("newswired --metrics: Prometheus text exposition over HTTP", .serialized, .timeLimit(.minutes(5)))
 struct MetricsTests {
+    @Test("a connection to the metrics port that stays silent is closed after the idle timeout")
+    func idleConnectionClosed() async throws {
+        let endpoint = try await MetricsEndpoint.start(
+            host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), idleTimeout: .milliseconds(200))
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        #expect(connected)
+        // Bounded, not timed: a read that waits 20 s without the server closing fails the test.
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var byte: UInt8 = 0
+        let read = recv(descriptor, &byte, 1, 0)
+        #expect(read == 0, "the server closed the silent connection (recv \(read), errno \(errno))")
+        await endpoint.stop()
+    }
+
     @Test("a scrape after some requests parses as the text format and counts them by opcode and outcome")
     func scrape() async throws {
         let directory = TemporaryDirectory()
