@@ -174,7 +174,7 @@ final class ClientChannelHandler: ChannelDuplexHandler {
         if case .awaitingWelcome = machine.state {
             // Closed before any answer to HELLO: no Newswire server does that (a refusal is an ERROR frame). A TLS
             // server does, to a client speaking plain TCP.
-            let peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "the server"
+            let peer = Self.peer(context)
             error = NewswireClientError(
                 code: .connectionFailed,
                 message: "\(peer) closed the connection without answering the handshake"
@@ -191,11 +191,16 @@ final class ClientChannelHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
+    /// `host:port` of the server, for messages about what answered there.
+    private static func peer(_ context: ChannelHandlerContext) -> String {
+        context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "the server"
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let clientError: NewswireClientError
         if let error = error as? ProtocolError, case .awaitingWelcome = machine.state {
             // The first bytes are not a frame: most likely another service on that port (HTTP, Redis, …).
-            let peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "the server"
+            let peer = Self.peer(context)
             clientError = NewswireClientError(
                 code: .protocolViolation,
                 message: "\(peer) does not answer as a Newswire server (its first bytes are not a frame: \(error)); "
@@ -205,7 +210,7 @@ final class ClientChannelHandler: ChannelDuplexHandler {
                 code: .protocolViolation, message: "bad frame from the server: \(error)", serverError: error)
         } else if error is NIOSSLError, "\(error)".contains("WRONG_VERSION_NUMBER") {
             // The server answered the TLS hello with something that is not TLS: a plain Newswire server.
-            let peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "the server"
+            let peer = Self.peer(context)
             clientError = NewswireClientError(
                 code: .connectionFailed,
                 message: "\(peer) does not speak TLS (its answer to the TLS hello is not TLS): connect without TLS, "
