@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
+import NewswireTestSupport
 import Testing
 
 @testable import NewswireServer

@@ -166,31 +166,3 @@ struct AuthTests {
         #expect(!constantTimeEquals("令牌", "令卑"))
     }
 }
-
-/// Captures every log line (message and metadata, rendered) at trace level.
-final class LogRecorder: Sendable {
-    private let lines = NIOLockedValueBox<[String]>([])
-
-    var all: [String] { lines.withLockedValue { $0 } }
-
-    func handler(label: String) -> any LogHandler { Handler(recorder: self) }
-
-    fileprivate func record(_ line: String) { lines.withLockedValue { $0.append(line) } }
-
-    private struct Handler: LogHandler {
-        let recorder: LogRecorder
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            var all = metadata
-            if let extra = event.metadata { all.merge(extra) { _, new in new } }
-            recorder.record("\(event.level) \(event.message) \(all)")
-        }
-    }
-}

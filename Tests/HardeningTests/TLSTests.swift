@@ -53,6 +53,13 @@ struct TestPKI {
         return TestPKI(directory: directory)
     }
 
+    /// A hardened test server with this PKI's certificate for 127.0.0.1 and localhost.
+    func startServer() async throws -> TestServer {
+        try await HardenedServer.start {
+            $0.tls = .init(certificateChainPath: certificatePath, privateKeyPath: keyPath)
+        }
+    }
+
     /// Removes the keys and certificates.
     func remove() { try? FileManager.default.removeItem(atPath: directory) }
 
@@ -79,9 +86,7 @@ struct TLSTests {
     func roundTrip() async throws {
         let pki = try TestPKI.make()
         defer { pki.remove() }
-        let server = try await HardenedServer.start {
-            $0.tls = .init(certificateChainPath: pki.certificatePath, privateKeyPath: pki.keyPath)
-        }
+        let server = try await pki.startServer()
         let client = server.client(tls: .init(trustRootsPath: pki.caPath))
         try await seedProbeArticles(client)
         #expect(try await client.article(id: ArticleID("probe-7")) == probeArticle(7))
@@ -99,9 +104,7 @@ struct TLSTests {
     func plainClientAtTLSServer() async throws {
         let pki = try TestPKI.make()
         defer { pki.remove() }
-        let server = try await HardenedServer.start {
-            $0.tls = .init(certificateChainPath: pki.certificatePath, privateKeyPath: pki.keyPath)
-        }
+        let server = try await pki.startServer()
         let plain = NewswireClient(configuration: .init(host: "127.0.0.1", port: server.port, maxRetries: 0))
         do {
             _ = try await plain.ping()
@@ -137,9 +140,7 @@ struct TLSTests {
     func clientVerifiesTheServer() async throws {
         let pki = try TestPKI.make()
         defer { pki.remove() }
-        let server = try await HardenedServer.start {
-            $0.tls = .init(certificateChainPath: pki.certificatePath, privateKeyPath: pki.keyPath)
-        }
+        let server = try await pki.startServer()
         for tls in [
             NewswireClient.TLS(trustRootsPath: pki.otherCAPath),
             NewswireClient.TLS(),  // the system roots do not include the test CA

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NewswirePostgres
 import NewswireStore
 import NewswireTestSupport
@@ -12,8 +11,8 @@ struct NoPrimaryTests {
     @Test("while no host answers it warns once, naming each host's reason; at the deadline it is CANNOT_OPEN")
     func noPrimary() async throws {
         let port = try unusedPort()
-        let lines = NIOLockedValueBox<[String]>([])
-        let logger = Logger(label: "no-primary") { _ in LineHandler(lines: lines) }
+        let recorder = LogRecorder()
+        let logger = Logger(label: "no-primary") { recorder.handler(label: $0) }
         let url = try PostgresStoreURL(parsing: "postgres://postgres@127.0.0.1:\(port)/newswire")
         let error = try await runBlocking {
             #expect(throws: StoreError.self) {
@@ -22,8 +21,8 @@ struct NoPrimaryTests {
             }
         }
         #expect(error?.code == .cannotOpen && error?.message.contains("127.0.0.1:\(port) unreachable") == true)
-        let warnings = lines.withLockedValue { $0 }.filter { $0.contains("no writable PostgreSQL primary yet") }
-        #expect(warnings.count == 1, "\(lines.withLockedValue { $0 })")
+        let warnings = recorder.all.filter { $0.contains("no writable PostgreSQL primary yet") }
+        #expect(warnings.count == 1, "\(recorder.all)")
         #expect(warnings.first?.contains("127.0.0.1:\(port) unreachable") == true, "\(warnings)")
     }
 
@@ -42,23 +41,5 @@ struct NoPrimaryTests {
         }
         guard bound else { throw POSIXError(.EADDRNOTAVAIL) }
         return Int(UInt16(bigEndian: address.sin_port))
-    }
-}
-
-/// Each log line as `LEVEL message metadata`.
-private struct LineHandler: LogHandler {
-    let lines: NIOLockedValueBox<[String]>
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var all = metadata
-        if let extra = event.metadata { all.merge(extra) { _, new in new } }
-        lines.withLockedValue { $0.append("\(event.level) \(event.message) \(all)") }
     }
 }
