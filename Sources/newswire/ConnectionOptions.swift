@@ -66,9 +66,15 @@ struct ConnectionOptions: ParsableArguments {
         _ = try address()
     }
 
-    /// The first endpoint (the one named in messages).
+    /// The first endpoint.
     func address() throws -> (host: String, port: Int) {
         try endpoints()[0]
+    }
+
+    /// The endpoints as messages name them: `host:port`, or `any of host:port, host:port` when there are several.
+    func addressLabel() throws -> String {
+        let all = try endpoints().map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
+        return all.count == 1 ? all[0] : "any of " + all.joined(separator: ", ")
     }
 
     /// The servers to use, in order: `--host` (one host, or a comma-separated list of `host[:port]`; `--port` is
@@ -170,8 +176,9 @@ func withClient(
         await client.shutdown()
     } catch let error as NewswireClientError {
         await client.shutdown()
-        let (host, port) = try options.address()
-        printError("newswire: \(error.code.rawValue): \(ConnectionOptions.describe(error, host: host, port: port))")
+        printError(
+            "newswire: \(error.code.rawValue): "
+                + ConnectionOptions.describe(error, address: try options.addressLabel(), host: try options.address().host))
         throw ExitCode(ConnectionOptions.exitCode(for: error))
     } catch {
         await client.shutdown()
@@ -189,10 +196,9 @@ extension ConnectionOptions {
         }
     }
 
-    /// The error in the user's terms: connection failures name the address and what happened (refused, unknown
-    /// host, broken, timed out) instead of the socket library's description.
-    static func describe(_ error: NewswireClientError, host: String, port: Int) -> String {
-        let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    /// The error in the user's terms: connection failures name the address (``addressLabel()``) and what happened
+    /// (refused, unknown host, broken, timed out) instead of the socket library's description.
+    static func describe(_ error: NewswireClientError, address: String, host: String) -> String {
         let text = error.message.lowercased()
         switch error.code {
         case .connectionFailed where error.serverError != nil:
@@ -201,7 +207,7 @@ extension ConnectionOptions {
             return "cannot connect to \(address): connection refused (is newswired running there?)"
         case .connectionFailed
         where text.contains("resolve") || text.contains("getaddrinfo") || text.contains("unknown host")
-            || text.contains("no address"):
+            || text.contains("unknownhost") || text.contains("no address"):
             return "cannot connect to \(address): unknown host \(host)"
         case .connectionFailed where text.contains("timed out") || text.contains("timeout"):
             return "cannot connect to \(address): no answer (timed out; is the address right?)"

@@ -87,7 +87,7 @@ struct IngestCommand: AsyncParsableCommand {
             await client.shutdown()
             let totals = tally.snapshot()
             totals.progress.finish()
-            var message = ConnectionOptions.describe(error, host: host, port: port)
+            var message = ConnectionOptions.describe(error, address: try connection.addressLabel(), host: host)
             if totals.acknowledged > 0 || error.code == .connectionClosed {
                 // It was connected: name what broke, what is safe, and how to carry on.
                 if error.code == .connectionFailed { message = "the connection to \(host):\(port) broke (the server went away)" }

@@ -192,6 +192,22 @@ struct CLITests {
             finished.stderr
                 == "newswire: CONNECTION_FAILED: cannot connect to 127.0.0.1:\(closed.port): connection refused "
                 + "(is newswired running there?)\n", "\(finished)")
+        // Several endpoints, none up: the message names them all, not only the first.
+        let other = try HeldPort(listening: false)
+        let none = try await newswire(
+            ["ping"], environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(closed.port),127.0.0.1:\(other.port)"])
+        #expect(none.status == 3, "\(none)")
+        #expect(
+            none.stderr
+                == "newswire: CONNECTION_FAILED: cannot connect to any of 127.0.0.1:\(closed.port), "
+                + "127.0.0.1:\(other.port): connection refused (is newswired running there?)\n", "\(none)")
+        // A name that does not resolve says so.
+        let unknown = try await newswire(["ping", "--host", "no-such-host.invalid"])
+        #expect(unknown.status == 3, "\(unknown)")
+        #expect(
+            unknown.stderr == "newswire: CONNECTION_FAILED: cannot connect to no-such-host.invalid:7411: unknown host "
+                + "no-such-host.invalid\n", "\(unknown)")
+        other.close()
         closed.close()
     }
 
