@@ -163,8 +163,8 @@ struct BenchCommand: AsyncParsableCommand {
             let box = HistogramBox()
             var receive: (@Sendable (LoadHistograms) -> Void)?
             if histogram != nil || plot != nil { receive = { box.value = $0 } }
-            let interrupt = Self.stopOnInterrupt(stop)
-            defer { interrupt.cancel() }
+            let interrupts = Self.stopOnInterrupt(stop)
+            defer { for handler in interrupts { handler.cancel() } }
             result = try await LoadGenerator.run(
                 configuration, progress: live ? Self.showProgress : nil, histograms: receive, stop: stop)
             histograms = box.value
@@ -190,21 +190,16 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// Ctrl-C (or SIGTERM) stops the run early and reports what was measured, as `hey` does; a second one quits
     /// at once.
-    static func stopOnInterrupt(_ stop: LoadStop) -> SignalSources {
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0) }
-        for source in sources {
-            source.setEventHandler {
+    static func stopOnInterrupt(_ stop: LoadStop) -> [SignalHandler] {
+        [SIGINT, SIGTERM].map { number in
+            SignalHandler(signal: number) {
                 if stop.isRequested { Foundation.exit(130) }
                 stop.request()
                 Output.raw(
                     "\r\u{1B}[Knewswire: bench: stopping early; waiting for the answers in flight (Ctrl-C again to quit)\n",
                     to: STDERR_FILENO)
             }
-            source.resume()
         }
-        return SignalSources(sources)
     }
 
     private func writeHistograms(_ histograms: LoadHistograms, result: LoadResult) throws {
@@ -335,11 +330,4 @@ struct BenchPlotCommand: ParsableCommand {
         }
         try write(LatencyPlot.svg(title: title, series: series), to: output)
     }
-}
-
-/// Signal sources cancelled together.
-final class SignalSources: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-    init(_ sources: [any DispatchSourceSignal]) { self.sources = sources }
-    func cancel() { for source in sources { source.cancel() } }
 }

@@ -79,14 +79,8 @@ struct WatchCommand: AsyncParsableCommand {
                 return events.position
             }
             // Ctrl-C (or SIGTERM) ends the watch; the position it reached is printed to resume from.
-            let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number)
-                source.setEventHandler { watching.cancel() }
-                source.resume()
-                return source
-            }
-            defer { for source in signals { source.cancel() } }
+            let signals = [SIGINT, SIGTERM].map { SignalHandler(signal: $0) { watching.cancel() } }
+            defer { for handler in signals { handler.cancel() } }
             // A reader that leaves (`… | head -1`) ends the watch now, as `tail -f` does, not at the next event.
             let readerGone = Self.onReaderGone { watching.cancel() }
             let position = try await watching.value
