@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NewswireEngine
 import NewswireServer
@@ -119,10 +120,28 @@ public final class TestServer: Sendable {
         try await runTask.value
     }
 
-    /// A fresh empty directory under the system temporary directory.
+    /// A fresh empty directory under the system temporary directory, removed when the test process exits if it is
+    /// still there (a test that stops its server from a `Task` in a `defer` can end the process before the stop).
     public static func makeTemporaryDirectory() -> String {
         let path = NSTemporaryDirectory() + "newswire-test-server-" + UUID().uuidString
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        LeftoverDirectories.shared.add(path)
         return path
+    }
+}
+
+/// Directories to remove when the process exits, if nothing removed them before.
+private final class LeftoverDirectories: Sendable {
+    static let shared: LeftoverDirectories = {
+        atexit { LeftoverDirectories.shared.removeAll() }
+        return LeftoverDirectories()
+    }()
+
+    private let paths = NIOLockedValueBox<[String]>([])
+
+    func add(_ path: String) { paths.withLockedValue { $0.append(path) } }
+
+    func removeAll() {
+        for path in paths.withLockedValue({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
     }
 }
