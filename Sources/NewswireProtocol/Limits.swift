@@ -53,9 +53,10 @@ public enum Limits {
     /// §9: answer bytes all connections together may have queued, unsent.
     public static let defaultMaxQueuedBytesTotal = 256 << 20
     /// §9: bytes of request frames with payloads over ``largeRequestFrameBytes`` that all connections together
-    /// may hold while they are still arriving; past it a frame is refused `OVERLOADED` and its connection closed.
-    public static let defaultMaxIncompleteRequestBytesTotal = 256 << 20
-    /// §9: request frames with larger payloads count against ``defaultMaxIncompleteRequestBytesTotal``.
+    /// may hold, from their header until their request is answered; past it a frame is refused `OVERLOADED` and
+    /// its connection closed.
+    public static let defaultMaxLargeRequestBytesTotal = 256 << 20
+    /// §9: request frames with larger payloads count against ``defaultMaxLargeRequestBytesTotal``.
     public static let largeRequestFrameBytes = 64 << 10
     /// §3.5: largest stream frame the reference server sends, whatever larger limit the client announced (smaller
     /// frames reach the client sooner and bound the memory of a stream in progress).

@@ -47,9 +47,10 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private static let emptyBuffer = ByteBuffer()
     /// Set after a header the decoder must see and reject: from then on bytes pass straight through.
     private var passThrough = false
-    /// Bytes taken from the server's budget of large frames still arriving, for the incomplete frame held in
-    /// `cumulation` (there is at most one); 0 when it holds none, or a small one.
-    private var incompleteReservation = 0
+    /// Bytes taken from the server's budget of large request frames for the incomplete frame held in `cumulation`
+    /// (there is at most one); 0 when it holds none, or a small one. Once the frame is whole they pass to the
+    /// connection, which gives them back when the request is answered.
+    private var largeFrameReservation = 0
     /// Set once a large frame found the server's budget full: the connection is closing, and bytes are dropped.
     private var refused = false
     /// Answers of the current read burst. Reused across bursts: once the socket took the previous write, the
@@ -100,7 +101,7 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         idleCheck?.cancel()
         idleCheck = nil
-        releaseIncompleteReservation()
+        releaseLargeFrameReservation()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -175,18 +176,20 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 break
             }
             let frameEnd = index + FrameHeader.length + Int(length)
-            guard frameEnd <= end else {
-                if Int(length) > Limits.largeRequestFrameBytes, incompleteReservation == 0 {
-                    guard server.incompleteRequestBudget.take(Int(length)) else {
-                        refuseIncompleteFrame(context: context, from: forwardFrom, to: index)
-                        return
-                    }
-                    incompleteReservation = Int(length)
+            // A large frame counts from its header (the bytes still arriving are the cheap way to pin memory)
+            // until its request is answered.
+            if Int(length) > Limits.largeRequestFrameBytes, largeFrameReservation == 0 {
+                guard server.largeRequestBudget.take(Int(length)) else {
+                    refuseLargeFrame(context: context, from: forwardFrom, to: index)
+                    return
                 }
-                break
+                largeFrameReservation = Int(length)
             }
-            // A complete frame: if it was the one held incomplete, its bytes are here and no longer arriving.
-            releaseIncompleteReservation()
+            guard frameEnd <= end else { break }
+            if largeFrameReservation > 0 {
+                connection.holdRequestBytes(RequestID(rawValue: requestID), largeFrameReservation)
+                largeFrameReservation = 0
+            }
             if answering,
                 let idRange = CanonicalGet.idRange(
                     in: cumulation, version: version, flags: flags, opcode: opcode, requestID: requestID,
@@ -201,7 +204,7 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
             index = frameEnd
         }
         if passThrough {
-            releaseIncompleteReservation()
+            releaseLargeFrameReservation()
             forward(context: context, from: forwardFrom, to: end)
             cumulation = ByteBuffer()
             return
@@ -217,24 +220,24 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func releaseIncompleteReservation() {
-        guard incompleteReservation > 0 else { return }
-        server.incompleteRequestBudget.give(incompleteReservation)
-        incompleteReservation = 0
+    private func releaseLargeFrameReservation() {
+        guard largeFrameReservation > 0 else { return }
+        server.largeRequestBudget.give(largeFrameReservation)
+        largeFrameReservation = 0
     }
 
-    /// A large frame began while the server holds as many large frames still arriving as it allows: the frames
-    /// before it go on as usual, then the connection is answered OVERLOADED (retryable; the client sends it again
-    /// later or elsewhere) and closes. Its bytes are never buffered.
-    private func refuseIncompleteFrame(context: ChannelHandlerContext, from start: Int, to end: Int) {
+    /// A large frame began while the server holds as many large request bytes as it allows: the frames before it
+    /// go on as usual, then the connection is answered OVERLOADED (retryable; the client sends it again later or
+    /// elsewhere) and closes. Its bytes are never buffered.
+    private func refuseLargeFrame(context: ChannelHandlerContext, from start: Int, to end: Int) {
         forward(context: context, from: start, to: end)
         refused = true
         cumulation = ByteBuffer()
-        let limit = server.incompleteRequestBudget.limit
+        let limit = server.largeRequestBudget.limit
         context.fireErrorCaught(
             ProtocolError(
                 code: .overloaded,
-                message: "the server is receiving \(limit >> 20) MiB of large requests already; send this one again later",
+                message: "the server holds \(limit >> 20) MiB of large requests already; send this one again later",
                 requestID: .connection, retryAfterMillis: 1_000))
     }
 
@@ -347,7 +350,7 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         idleCheck?.cancel()
         idleCheck = nil
-        releaseIncompleteReservation()
+        releaseLargeFrameReservation()
         flushHeldBytes(context: context)
         context.fireChannelInactive()
     }

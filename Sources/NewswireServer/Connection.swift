@@ -21,6 +21,9 @@ final class Connection: Sendable {
         var streamReservations: [RequestID: Int] = [:]
         /// The WATCH streams running on this connection, to wake on CANCEL, shutdown or close.
         var watches: [RequestID: Watch] = [:]
+        /// Bytes of the server's budget of large request frames held for each request received and not yet
+        /// answered (``holdRequestBytes(_:_:)``).
+        var heldRequestBytes: [RequestID: Int] = [:]
     }
 
     let id: UInt64
@@ -82,6 +85,24 @@ final class Connection: Sendable {
         } catch {
             logger.debug("connection closed with an error", metadata: ["newswire_error": "\(error)"])
         }
+        // Requests refused or cut off with the connection were never answered: their bytes come back here.
+        let held = shared.withLockedValue { shared in
+            defer { shared.heldRequestBytes = [:] }
+            return shared.heldRequestBytes.values.reduce(0, +)
+        }
+        context.largeRequestBudget.give(held)
+    }
+
+    /// Takes over the budget bytes the pipeline's first handler reserved for a large request frame, until the
+    /// request is answered, refused, or the connection ends.
+    func holdRequestBytes(_ requestID: RequestID, _ bytes: Int) {
+        shared.withLockedValue { $0.heldRequestBytes[requestID, default: 0] += bytes }
+    }
+
+    /// Gives back what ``holdRequestBytes(_:_:)`` held for `requestID`, if anything.
+    private func releaseRequestBytes(_ requestID: RequestID) {
+        guard let bytes = shared.withLockedValue({ $0.heldRequestBytes.removeValue(forKey: requestID) }) else { return }
+        context.largeRequestBudget.give(bytes)
     }
 
     /// Performs a state machine action other than `.run`. Returns false when the connection is closing.
@@ -105,6 +126,7 @@ final class Connection: Sendable {
                 ])
             return true
         case .answer(let error):
+            if let requestID = error.requestID { releaseRequestBytes(requestID) }
             if let opcode { context.statistics.recordRequest(opcode: opcode, outcome: error.code.name, latency: .zero) }
             if error.code == .unauthorised { logRefusal(opcode) }
             queue.enqueue(.frame(OutboundFrame(.error(error), requestID: error.requestID ?? .connection)))
@@ -376,9 +398,13 @@ final class Connection: Sendable {
             frame = OutboundFrame(.error(error.with(requestID: requestID)), requestID: requestID)
             outcome = error.code.name
         }
-        let (completion, reserved) = shared.withLockedValue { shared in
-            (shared.machine.requestFinished(requestID), shared.streamReservations.removeValue(forKey: requestID))
+        let (completion, reserved, held) = shared.withLockedValue { shared in
+            (
+                shared.machine.requestFinished(requestID), shared.streamReservations.removeValue(forKey: requestID),
+                shared.heldRequestBytes.removeValue(forKey: requestID)
+            )
         }
+        if let held { context.largeRequestBudget.give(held) }
         if completion.send {
             if let reserved, frame.approximateSize <= reserved {
                 queue.enqueue(frame, reserved: reserved)

@@ -16,7 +16,8 @@ enum OutboundItem: Sendable {
 
 /// Bytes held across every connection against one server-wide limit (SECURITY.md "Limits"): answer bytes queued and
 /// not yet taken by the kernel (the bound that keeps many slow readers together from exhausting memory), and, in a
-/// second instance, large request frames still arriving (peers trickling big frames).
+/// second instance, large request frames from their header until their request is answered (peers trickling or
+/// pipelining big frames).
 final class ServerByteBudget: Sendable {
     private struct State {
         var used = 0

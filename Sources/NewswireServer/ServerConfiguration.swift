@@ -52,11 +52,11 @@ public struct ServerConfiguration: Sendable {
         /// Answer bytes all connections together may hold, queued and unsent: many slow readers cannot add up to
         /// more than this.
         public var maxQueuedResponseBytesTotal: Int = NewswireProtocol.Limits.defaultMaxQueuedBytesTotal
-        /// Bytes of large request frames (payload over 64 KiB) all connections together may hold while they are
-        /// still arriving, counted from the header's declared length: a frame that would pass it is refused
-        /// (OVERLOADED, retryable, and the connection closes), so peers trickling big frames cannot pin
-        /// connections × the frame limit of memory.
-        public var maxIncompleteRequestBytesTotal: Int = NewswireProtocol.Limits.defaultMaxIncompleteRequestBytesTotal
+        /// Bytes of large request frames (payload over 64 KiB) all connections together may hold, counted by the
+        /// header's declared length from the header until the request is answered: a frame that would pass it is
+        /// refused (OVERLOADED, retryable, and the connection closes), so neither peers trickling big frames nor
+        /// peers pipelining them can pin connections × in-flight requests × the frame limit of memory.
+        public var maxLargeRequestBytesTotal: Int = NewswireProtocol.Limits.defaultMaxLargeRequestBytesTotal
         /// Bytes of encoded records kept in memory for GET (each record costs about 1.6× its JSON size: its plain
         /// and its zlib ARTICLE frame). 1 GiB holds about 380,000 corpus articles; a GET that misses reads SQLite
         /// and costs ten times the CPU of a hit.

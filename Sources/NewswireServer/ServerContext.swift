@@ -34,8 +34,9 @@ final class ServerContext: Sendable {
     let connectionRules: ServerConnectionStateMachine.Configuration
     /// Answer bytes queued and unsent across all connections (SECURITY.md "Limits").
     let responseBudget: ServerByteBudget
-    /// Large request frames still arriving, all connections (``ServerConfiguration/Limits/maxIncompleteRequestBytesTotal``).
-    let incompleteRequestBudget: ServerByteBudget
+    /// Large request frames from their header until their request is answered, all connections
+    /// (``ServerConfiguration/Limits/maxLargeRequestBytesTotal``).
+    let largeRequestBudget: ServerByteBudget
     /// How long a connection keeps draining the peer's input after its last answers left, before it is closed.
     let lingerTimeout = TimeAmount.seconds(2)
     /// How long a connection may take, once its close is decided, to send its last answers.
@@ -78,7 +79,7 @@ final class ServerContext: Sendable {
                 maxDecompressedLength: UInt32(clamping: limits.maxDecompressedBytes)),
             maxInFlight: UInt32(clamping: limits.maxInFlightPerConnection))
         self.responseBudget = ServerByteBudget(limit: limits.maxQueuedResponseBytesTotal)
-        self.incompleteRequestBudget = ServerByteBudget(limit: limits.maxIncompleteRequestBytesTotal)
+        self.largeRequestBudget = ServerByteBudget(limit: limits.maxLargeRequestBytesTotal)
         let writeToken = configuration.writeToken
         let readToken = configuration.readToken
         self.connectionRules = ServerConnectionStateMachine.Configuration(
@@ -380,9 +381,9 @@ final class ServerContext: Sendable {
         let (queued, peak) = responseBudget.usage
         entries.append(StatEntry(name: "responses.queued_bytes", value: .integer(Int64(queued))))
         entries.append(StatEntry(name: "responses.queued_bytes_peak", value: .integer(Int64(peak))))
-        let (incomplete, incompletePeak) = incompleteRequestBudget.usage
-        entries.append(StatEntry(name: "requests.incomplete_bytes", value: .integer(Int64(incomplete))))
-        entries.append(StatEntry(name: "requests.incomplete_bytes_peak", value: .integer(Int64(incompletePeak))))
+        let (large, largePeak) = largeRequestBudget.usage
+        entries.append(StatEntry(name: "requests.large_bytes", value: .integer(Int64(large))))
+        entries.append(StatEntry(name: "requests.large_bytes_peak", value: .integer(Int64(largePeak))))
         entries.append(StatEntry(name: "requests.in_flight", value: .integer(Int64(requestsInFlight))))
         entries += watches.statEntries()
         return entries
