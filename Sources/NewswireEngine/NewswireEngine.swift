@@ -177,12 +177,9 @@ public final class NewswireEngine: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            // Foundation's description of a failed mkdir is its whole error domain dump; the POSIX reason says it.
-            let underlying = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
-            let reason = underlying.map {
-                $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : $0.localizedDescription
-            } ?? "\(error)"
-            throw EngineError(.cannotOpen, "cannot create data directory \(directory): \(reason)")
+            throw EngineError(
+                .cannotOpen,
+                "cannot create data directory \(directory): \(StoreError.reason(ofFileError: error))")
         }
         let path = (directory as NSString).appendingPathComponent(lockFileName)
         let fd = openDescriptor(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)

@@ -86,7 +86,9 @@ public final class SQLiteArticleStore: ArticleStore {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw StoreError(
-                .cannotOpen, "cannot create data directory \(directory): \(error); check the path and permissions")
+                .cannotOpen,
+                "cannot create data directory \(directory): \(StoreError.reason(ofFileError: error)); check the path "
+                    + "and permissions")
         }
         databasePath = (directory as NSString).appendingPathComponent(configuration.fileName)
 
@@ -446,5 +448,16 @@ extension ArticleCodec {
                 "stored record for id \(id) is not a valid Article (\(error)); the database is damaged — "
                     + "restore it from a backup or re-import the source")
         }
+    }
+}
+
+extension StoreError {
+    /// The reason a Foundation file operation failed, in a few words: the POSIX reason (`Not a directory`,
+    /// `Read-only file system`) rather than Foundation's dump of its error domains.
+    public static func reason(ofFileError error: any Error) -> String {
+        let underlying = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
+        return underlying.map {
+            $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : $0.localizedDescription
+        } ?? "\(error)"
     }
 }

@@ -11,8 +11,9 @@ enum OpenFileLimit {
 
     /// What was found and done, for the log.
     struct Outcome: Equatable {
-        /// The soft limit before and after.
+        /// The soft limit found.
         var before: UInt64
+        /// The soft limit now (raised when it was lower than wanted and the hard limit allowed).
         var after: UInt64
         /// The hard limit.
         var hard: UInt64
