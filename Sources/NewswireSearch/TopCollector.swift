@@ -43,7 +43,16 @@ struct TopCollector {
         return Segment.idPrecedes(segments[Int(a.segment)], Int(a.doc), segments[Int(b.segment)], Int(b.doc))
     }
 
+    /// Offers a candidate. Most candidates of a large result set lose to a full heap's worst on score alone: that
+    /// test is inlined at the caller, the heap's upkeep is not.
+    @inline(__always)
     mutating func add(_ candidate: Candidate) {
+        if sort == .relevance, heap.count == capacity, candidate.score < threshold { return }
+        insert(candidate)
+    }
+
+    @inline(never)
+    private mutating func insert(_ candidate: Candidate) {
         guard capacity > 0 else { return }
         if heap.count < capacity {
             heap.append(candidate)
