@@ -56,8 +56,10 @@ public enum Limits {
     /// may hold, from their header until their request is answered; past it a frame is refused `OVERLOADED` and
     /// its connection closed.
     public static let defaultMaxLargeRequestBytesTotal = 256 << 20
-    /// §9: request frames with larger payloads count against ``defaultMaxLargeRequestBytesTotal``.
-    public static let largeRequestFrameBytes = 64 << 10
+    /// §9: request frames with larger payloads count against ``defaultMaxLargeRequestBytesTotal``. Small enough that
+    /// what is not counted (a connection's in-flight requests of at most this size: 128 × 4 KiB) stays small at the
+    /// connection limit; GETs, SEARCHes and PINGs are far below it, so their path never touches the budget.
+    public static let largeRequestFrameBytes = 4 << 10
     /// §3.5: largest stream frame the reference server sends, whatever larger limit the client announced (smaller
     /// frames reach the client sooner and bound the memory of a stream in progress).
     public static let maxStreamFrameLength = 1 << 20

@@ -52,7 +52,7 @@ public struct ServerConfiguration: Sendable {
         /// Answer bytes all connections together may hold, queued and unsent: many slow readers cannot add up to
         /// more than this.
         public var maxQueuedResponseBytesTotal: Int = NewswireProtocol.Limits.defaultMaxQueuedBytesTotal
-        /// Bytes of large request frames (payload over 64 KiB) all connections together may hold, counted by the
+        /// Bytes of large request frames (payload over 4 KiB) all connections together may hold, counted by the
         /// header's declared length from the header until the request is answered: a frame that would pass it is
         /// refused (OVERLOADED, retryable, and the connection closes), so neither peers trickling big frames nor
         /// peers pipelining them can pin connections × in-flight requests × the frame limit of memory.

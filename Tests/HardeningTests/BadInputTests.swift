@@ -75,6 +75,40 @@ struct BadInputTests {
         }
     }
 
+    @Test("a request frame of a few KiB counts against the server-wide budget too, until it is answered")
+    func midSizeFramesCount() async throws {
+        try await withAttack { server in
+            var encoder = FrameEncoder()
+            var frame = ByteBuffer()
+            // Well under the 64 KiB of a big PUT, yet enough that 128 in flight on each of 1,024 connections would
+            // pin a gigabyte: it must be counted.
+            let payloadBytes = 8 << 10
+            #expect(payloadBytes > Limits.largeRequestFrameBytes)
+            encoder.encode(
+                .ping(PingMessage(payload: ByteBuffer(repeating: 3, count: payloadBytes))), requestID: RequestID(4),
+                into: &frame)
+            let declared = frame.readableBytes - FrameHeader.length
+            let observer = server.client()
+            func heldBytes() async throws -> Int64? {
+                guard case .integer(let bytes) = try await observer.stats()["requests.large_bytes"] else { return nil }
+                return bytes
+            }
+            let connection = try await RawConnection.handshaken(port: server.port)
+            try await connection.send(frame.getSlice(at: 0, length: 1000)!)
+            try await eventually("the half-sent frame is counted") { try await heldBytes() ?? 0 > 0 }
+            #expect(try await heldBytes() == Int64(declared))
+            try await connection.send(frame.getSlice(at: 1000, length: frame.readableBytes - 1000)!)
+            guard case .pong(let pong) = try await connection.nextResponse() else {
+                Issue.record("no PONG for the frame")
+                return
+            }
+            #expect(pong.payload.readableBytes == payloadBytes)
+            try await eventually("the answered frame's room is back") { try await heldBytes() == 0 }
+            await connection.close()
+            await observer.shutdown()
+        }
+    }
+
     @Test("an oversized length before HELLO is refused the same way")
     func oversizedLengthBeforeHello() async throws {
         try await withAttack { server in

@@ -76,6 +76,10 @@ struct LimitsTableTests {
             ("Unsent answer bytes per connection", Self.mebibytes(Limits.defaultMaxQueuedBytesPerConnection)),
             ("Unsent answer bytes, all connections", Self.mebibytes(Limits.defaultMaxQueuedBytesTotal)),
             (
+                "Request frames over \(Limits.largeRequestFrameBytes >> 10) KiB, all connections",
+                Self.mebibytes(Limits.defaultMaxLargeRequestBytesTotal)
+            ),
+            (
                 "WATCH events buffered per watch",
                 "\(grouped(Limits.defaultWatchBufferEvents)) (at most \(grouped(Limits.maxWatchBufferEvents)))"
             ),
