@@ -1,4 +1,5 @@
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -34,24 +35,42 @@ public final class MetricsEndpoint: Sendable {
         MetricsSystem.bootstrap(factory)
     }
 
+    /// Connections served at once by default: scrapers make one at a time, and the process's descriptors beyond
+    /// the protocol's connections are few (`newswired` keeps 64 for its files and this port).
+    public static let defaultMaxConnections = 16
+
     /// Binds `host:port` and serves `registry`; `refresh` runs before each scrape (to update gauges read from
     /// elsewhere), off the event loop's hot path but on it, so keep it cheap. `configureListener` adds handlers to
     /// the listening channel (the server's handling of `accept` failures). A connection that sends or receives
-    /// nothing for `idleTimeout` is closed.
+    /// nothing for `idleTimeout` is closed; one accepted while `maxConnections` are open is closed at once, so
+    /// peers holding this port's sockets cannot take the descriptors the server's files need.
     public static func start(
         host: String, port: Int, registry: PrometheusCollectorRegistry,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         refresh: @escaping @Sendable () -> Void = {},
         configureListener: @escaping @Sendable (any Channel) throws -> Void = { _ in },
-        idleTimeout: TimeAmount = .seconds(30)
+        idleTimeout: TimeAmount = .seconds(30),
+        maxConnections: Int = defaultMaxConnections
     ) async throws -> MetricsEndpoint {
+        let open = NIOLockedValueBox(0)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try configureListener(channel) }
             }
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let admitted = open.withLockedValue { count in
+                    guard count < maxConnections else { return false }
+                    count += 1
+                    return true
+                }
+                guard admitted else {
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(CloseWhenActive())
+                    }
+                }
+                channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
+                return channel.eventLoop.makeCompletedFuture {
                     // A scrape takes milliseconds: a connection silent this long is a peer holding a socket open.
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
@@ -144,5 +163,14 @@ private final class CloseWhenIdle: ChannelInboundHandler, RemovableChannelHandle
         } else {
             context.fireUserInboundEventTriggered(event)
         }
+    }
+}
+
+/// Closes a connection as soon as it is active: one past the endpoint's connection limit.
+private final class CloseWhenActive: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.close(promise: nil)
     }
 }

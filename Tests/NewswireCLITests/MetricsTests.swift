@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import NewswireMetrics
 import NewswireTestSupport
 import Prometheus
@@ -29,6 +30,44 @@ struct MetricsTests {
         let read = recv(descriptor, &byte, 1, 0)
         #expect(read == 0, "the server closed the silent connection (recv \(read), errno \(errno))")
         await endpoint.stop()
+    }
+
+    @Test("past its connection limit the metrics port closes new connections unanswered; a freed slot serves again")
+    func connectionLimit() async throws {
+        // One event loop: connections are accepted, and counted, in the order they were made.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let endpoint = try await MetricsEndpoint.start(
+            host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), group: group, maxConnections: 2)
+        func connectSilently() -> Int32 {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            #expect(connected)
+            return descriptor
+        }
+        let first = connectSilently()
+        let second = connectSilently()
+        defer { close(second) }
+        let refused = try await httpGet(port: endpoint.port, path: "/metrics")
+        #expect(refused.status == 0 && refused.body.isEmpty, "a third connection was served: \(refused.head)")
+        close(first)
+        // The slot comes back once the server has seen the close: scrape until it does (bounded).
+        var served = try await httpGet(port: endpoint.port, path: "/metrics")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while served.status != 200, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            served = try await httpGet(port: endpoint.port, path: "/metrics")
+        }
+        #expect(served.status == 200, "no scrape served after a slot was freed")
+        await endpoint.stop()
+        try await group.shutdownGracefully()
     }
 
     @Test("a scrape after some requests parses as the text format and counts them by opcode and outcome")
