@@ -14,11 +14,16 @@ public final class MetricsEndpoint: Sendable {
     /// The port actually bound (useful with port 0).
     public let port: Int
     private let channel: any Channel
+    private let open: NIOLockedValueBox<Int>
 
-    private init(registry: PrometheusCollectorRegistry, channel: any Channel, port: Int) {
+    /// Connections being served now (those closed at once for the limit not counted).
+    public var openConnections: Int { open.withLockedValue { $0 } }
+
+    private init(registry: PrometheusCollectorRegistry, channel: any Channel, port: Int, open: NIOLockedValueBox<Int>) {
         self.registry = registry
         self.channel = channel
         self.port = port
+        self.open = open
     }
 
     /// Makes `registry` the process's swift-metrics backend: counters, gauges and timers created afterwards
@@ -80,7 +85,8 @@ public final class MetricsEndpoint: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        return MetricsEndpoint(registry: registry, channel: channel, port: channel.localAddress?.port ?? port)
+        return MetricsEndpoint(
+            registry: registry, channel: channel, port: channel.localAddress?.port ?? port, open: open)
     }
 
     /// Stops listening.

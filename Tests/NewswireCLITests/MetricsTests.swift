@@ -34,7 +34,6 @@ struct MetricsTests {
 
     @Test("past its connection limit the metrics port closes new connections unanswered; a freed slot serves again")
     func connectionLimit() async throws {
-        // One event loop: connections are accepted, and counted, in the order they were made.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let endpoint = try await MetricsEndpoint.start(
             host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), group: group, maxConnections: 2)
@@ -55,6 +54,10 @@ struct MetricsTests {
         let first = connectSilently()
         let second = connectSilently()
         defer { close(second) }
+        // Under load the server may see a connection complete after one made later: wait until it holds both.
+        let accepted = ContinuousClock.now + .seconds(30)
+        while endpoint.openConnections < 2, ContinuousClock.now < accepted { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(endpoint.openConnections == 2, "the server never held both silent connections")
         let refused = try await httpGet(port: endpoint.port, path: "/metrics")
         #expect(refused.status == 0 && refused.body.isEmpty, "a third connection was served: \(refused.head)")
         close(first)
