@@ -122,9 +122,9 @@ final class Segment: @unchecked Sendable {
     }
 
     /// Entries per skip block.
-    static let skipInterval = 32
+    static let skipInterval = 48
     /// Lists up to this long carry no block table: a linear scan is as fast as skipping, and it saves memory.
-    static let blockTableMinimum = 96
+    static let blockTableMinimum = 192
 
     /// Number of documents holding term `t` (the list header).
     func documentFrequency(term t: Int) -> Int {
