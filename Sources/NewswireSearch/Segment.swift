@@ -3,8 +3,8 @@ import NewswireModel
 /// An immutable block of the inverted index over a batch of documents (local ids `0..<count`).
 ///
 /// Postings are one flat byte array. Each term's list starts with `varint(df)` and, when df > 192, a block table:
-/// for each block of ``skipInterval`` (48) entries, 12 bytes `(Int32 last doc before the block, UInt32 byte offset of the block,
-/// Float32 best BM25 score per unit of idf in the block under the segment's average length)`. The first two let
+/// for each block of ``skipInterval`` (48) entries, 12 bytes `(Int32 last doc before the block, UInt32 byte offset
+/// of the block, Float32 best BM25 score per unit of idf in the block under the segment's average length)`. The first two let
 /// a cursor skip ahead; the last bounds the block's best score (block-max pruning for top-k). Then come the
 /// entries, one per document, in document order:
 /// `varint(docDelta << 1 | simple)`; unless `simple` (exactly one body occurrence and none in the title)
