@@ -11,18 +11,8 @@ struct MetricsTests {
     func idleConnectionClosed() async throws {
         let endpoint = try await MetricsEndpoint.start(
             host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), idleTimeout: .milliseconds(200))
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let descriptor = try #require(connectedSocket(port: endpoint.port))
         defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        #expect(connected)
         // Bounded, not timed: a read that waits 20 s without the server closing fails the test.
         var timeout = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -37,22 +27,8 @@ struct MetricsTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let endpoint = try await MetricsEndpoint.start(
             host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), group: group, maxConnections: 2)
-        func connectSilently() -> Int32 {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
-            #expect(connected)
-            return descriptor
-        }
-        let first = connectSilently()
-        let second = connectSilently()
+        let first = try #require(connectedSocket(port: endpoint.port))
+        let second = try #require(connectedSocket(port: endpoint.port))
         defer { close(second) }
         // Under load the server may see a connection complete after one made later: wait until it holds both.
         let accepted = ContinuousClock.now + .seconds(30)
@@ -155,21 +131,32 @@ func parseExposition(_ text: String) throws -> [String: Double] {
 }
 
 /// One HTTP/1.1 GET over a plain socket (on a dispatch thread); the status, head and body.
+/// A blocking TCP socket connected to 127.0.0.1:`port`, or nil when the connection is refused.
+func connectedSocket(port: Int) -> Int32? {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
+    guard connected else {
+        close(descriptor)
+        return nil
+    }
+    return descriptor
+}
+
 func httpGet(port: Int, path: String) async throws -> (status: Int, head: String, body: String) {
     let raw: Data = try await withCheckedThrowingContinuation { continuation in
         DispatchQueue.global().async {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(descriptor) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
+            guard let descriptor = connectedSocket(port: port) else {
+                return continuation.resume(throwing: POSIXError(.ECONNREFUSED))
             }
-            guard connected else { return continuation.resume(throwing: POSIXError(.ECONNREFUSED)) }
+            defer { close(descriptor) }
             let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\n\r\n"
             _ = request.withCString { send(descriptor, $0, strlen($0), 0) }
             var data = Data()
