@@ -333,6 +333,24 @@ struct NewswireEngineTests {
         #expect(rebuilt.startup.rebuildReason?.contains("missing") == true)
         #expect(firstDifference(try results(rebuilt, queries), expected, queries) == "none")
 
+        // A snapshot of an older format (what an upgrade finds when the index layout changed): rebuilt, not read.
+        var older = try [UInt8](Data(contentsOf: URL(fileURLWithPath: snapshot)))
+        let versionOffset = "NWSIDX\r\n".utf8.count
+        let version = older[versionOffset..<(versionOffset + 4)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        #expect(version > 1)
+        withUnsafeBytes(of: (version - 1).littleEndian) {
+            older.replaceSubrange(versionOffset..<(versionOffset + 4), with: $0)
+        }
+        try Data(older).write(to: URL(fileURLWithPath: snapshot))
+        let afterUpgrade = try NewswireEngine(
+            store: SQLiteArticleStore(directory: dir.path), indexSnapshotPath: snapshot)
+        afterUpgrade.waitForBackgroundWork()
+        #expect(afterUpgrade.startup.source == .rebuilt)
+        #expect(
+            afterUpgrade.startup.rebuildReason?.contains("format version \(version - 1), expected \(version)") == true,
+            "\(afterUpgrade.startup.rebuildReason ?? "no reason")")
+        #expect(firstDifference(try results(afterUpgrade, queries), expected, queries) == "none")
+
         // Corrupt the snapshot the rebuild just saved: flip bytes in the middle.
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: snapshot)))
         #expect(bytes.count > 100)
