@@ -99,8 +99,9 @@ final class Connection: Sendable {
         shared.withLockedValue { $0.heldRequestBytes[requestID, default: 0] += bytes }
     }
 
-    /// Gives back what ``holdRequestBytes(_:_:)`` held for `requestID`, if anything.
-    private func releaseRequestBytes(_ requestID: RequestID) {
+    /// Gives back what ``holdRequestBytes(_:_:)`` held for `requestID`, if anything (when it is answered, or when it
+    /// becomes a stream, which holds its own state rather than its frame).
+    func releaseRequestBytes(_ requestID: RequestID) {
         guard let bytes = shared.withLockedValue({ $0.heldRequestBytes.removeValue(forKey: requestID) }) else { return }
         context.largeRequestBudget.give(bytes)
     }

@@ -53,9 +53,10 @@ public struct ServerConfiguration: Sendable {
         /// more than this.
         public var maxQueuedResponseBytesTotal: Int = NewswireProtocol.Limits.defaultMaxQueuedBytesTotal
         /// Bytes of large request frames (payload over 4 KiB) all connections together may hold, counted by the
-        /// header's declared length from the header until the request is answered: a frame that would pass it is
-        /// refused (OVERLOADED, retryable, and the connection closes), so neither peers trickling big frames nor
-        /// peers pipelining them can pin connections × in-flight requests × the frame limit of memory.
+        /// header's declared length from the header until the request is answered (a stream: until it starts): a
+        /// frame that would pass it is refused (OVERLOADED, retryable, and the connection closes), so neither peers
+        /// trickling big frames nor peers pipelining them can pin connections × in-flight requests × the frame
+        /// limit of memory.
         public var maxLargeRequestBytesTotal: Int = NewswireProtocol.Limits.defaultMaxLargeRequestBytesTotal
         /// Bytes of encoded records kept in memory for GET (each record costs about 1.6× its JSON size: its plain
         /// and its zlib ARTICLE frame). 1 GiB holds about 380,000 corpus articles; a GET that misses reads SQLite

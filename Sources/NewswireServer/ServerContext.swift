@@ -240,6 +240,8 @@ final class ServerContext: Sendable {
             done(.deleteResult(answer))
 
         case .scan(let scan):
+            // A stream holds its own state, not its request frame: the frame's budget comes back as it starts.
+            connection.releaseRequestBytes(requestID)
             try await streamScan(scan, requestID: requestID, connection: connection, done: done)
 
         case .stats:
@@ -247,6 +249,8 @@ final class ServerContext: Sendable {
             done(.stats(StatsMessage(entries: statEntries(engineStats))))
 
         case .watch(let watch):
+            // A watch may live for days: its frame (a long query can take 12 KiB) must not hold the request budget.
+            connection.releaseRequestBytes(requestID)
             try await streamWatch(watch, requestID: requestID, connection: connection)
 
         case .hello, .cancel:

@@ -109,6 +109,32 @@ struct BadInputTests {
         }
     }
 
+    @Test("a WATCH whose long query makes a frame of several KiB gives its budget back once it has started")
+    func longWatchFrameReleasedAtStart() async throws {
+        try await withAttack { server in
+            let observer = server.client()
+            func heldBytes() async throws -> Int64? {
+                guard case .integer(let bytes) = try await observer.stats()["requests.large_bytes"] else { return nil }
+                return bytes
+            }
+            // 2,000 Han characters: 6 KB of UTF-8, within the 4,096-character query limit.
+            let query = String(repeating: "疆电入川", count: 500)
+            #expect(query.utf8.count > Limits.largeRequestFrameBytes)
+            let connection = try await RawConnection.handshaken(port: server.port)
+            let id = try await connection.send(.watch(WatchMessage(text: query)), id: RequestID(8))
+            guard case .watchEvent(let started) = try await connection.nextResponse() else {
+                Issue.record("no STARTED for the watch")
+                return
+            }
+            #expect(started.kind == .started)
+            // The watch stays open; its frame is no longer counted.
+            try await eventually("the started watch's frame budget is back") { try await heldBytes() == 0 }
+            _ = try await connection.send(.cancel, id: id)
+            await connection.close()
+            await observer.shutdown()
+        }
+    }
+
     @Test("an oversized length before HELLO is refused the same way")
     func oversizedLengthBeforeHello() async throws {
         try await withAttack { server in
