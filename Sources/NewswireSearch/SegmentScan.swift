@@ -144,17 +144,25 @@ extension Executor {
             }
         } else if let alternatives = singleTermAlternatives(context) {
             scoreUnion(alternatives, segmentIndex, &context, &sink)
-        } else if var union = unionDrivers(context) {
+        } else if let (group, drivers) = unionDrivers(context) {
             // No required text, but an OR group: a match satisfies one of its alternatives, so it is in the union
             // of their rarest terms' postings. Walk that union (copies of the cursors, so evaluation's own
-            // cursors still see every candidate in order) instead of every document.
+            // cursors still see every candidate in order) instead of every document. An alternative whose rarest
+            // term is not on the candidate cannot hold there, so only those whose driver stands on it are
+            // evaluated: a group of hundreds of alternatives costs what the few present in each document do.
+            var union = drivers.map(\.cursor)
+            var present = [Bool](repeating: false, count: optionalGroups[group].count)
             for k in union.indices { _ = union[k].next() }
             while true {
                 var candidate = Int32.max
                 for k in union.indices where union[k].doc < candidate { candidate = union[k].doc }
                 if candidate == .max { break }
-                consider(candidate, segmentIndex, &context, &sink)
-                for k in union.indices where union[k].doc == candidate { _ = union[k].next() }
+                for k in union.indices where union[k].doc == candidate { present[drivers[k].alternative] = true }
+                consider(candidate, segmentIndex, &context, &sink, drivenGroup: group, present: present)
+                for k in union.indices where union[k].doc == candidate {
+                    present[drivers[k].alternative] = false
+                    _ = union[k].next()
+                }
             }
         } else {
             for doc in 0..<Int32(segment.count) { consider(doc, segmentIndex, &context, &sink) }
@@ -178,7 +186,7 @@ extension Executor {
     }
 
     /// Scores an OR group of single terms straight off the union of their postings: each document's score is the
-    /// sum, in the group's order, of the BM25 of the alternatives it holds (as ``consider(_:_:_:_:)`` adds them),
+    /// sum, in the group's order, of the BM25 of the alternatives it holds (as ``consider(_:_:_:_:drivenGroup:present:)`` adds them),
     /// with no seek per alternative and no second pass over the conditions.
     private func scoreUnion(
         _ alternatives: [(cursor: Int, text: Int)], _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink
@@ -223,13 +231,15 @@ extension Executor {
     /// For the OR group with the fewest candidates: a fresh copy of each alternative's rarest term cursor
     /// (alternatives with a term absent from the segment cannot hold and need none). Nil when no group has a text
     /// term in every alternative.
-    private func unionDrivers(_ context: SegmentContext) -> [PostingCursor]? {
-        var best: [PostingCursor]? = nil
+    private func unionDrivers(
+        _ context: SegmentContext
+    ) -> (group: Int, drivers: [(cursor: PostingCursor, alternative: Int)])? {
+        var best: (group: Int, drivers: [(cursor: PostingCursor, alternative: Int)])? = nil
         var bestCost = Int.max
-        groups: for group in optionalGroups {
-            var drivers: [PostingCursor] = []
+        groups: for (g, group) in optionalGroups.enumerated() {
+            var drivers: [(cursor: PostingCursor, alternative: Int)] = []
             var cost = 0
-            for alternative in group {
+            for (a, alternative) in group.enumerated() {
                 var rarest = -1
                 var absent = false
                 for condition in alternative {
@@ -245,12 +255,12 @@ extension Executor {
                 }
                 if absent { continue }
                 guard rarest >= 0 else { continue groups }  // an alternative with filters only: any document
-                drivers.append(context.cursors[rarest])
+                drivers.append((context.cursors[rarest], a))
                 cost += context.cursors[rarest].documentFrequency
             }
             if cost < bestCost {
                 bestCost = cost
-                best = drivers
+                best = (g, drivers)
             }
         }
         return best
@@ -300,7 +310,7 @@ extension Executor {
         let titleOnly: Bool
     }
 
-    /// Scores a candidate every cursor of `terms` stands on; what ``consider(_:_:_:_:)`` does for a conjunction
+    /// Scores a candidate every cursor of `terms` stands on; what ``consider(_:_:_:_:drivenGroup:present:)`` does for a conjunction
     /// of single terms without filters, less the dispatch per condition and the second seek per cursor.
     @inline(__always)
     private func scoreConjunction(
@@ -325,16 +335,22 @@ extension Executor {
         if !sink.facets.isEmpty { sink.facets.add(context.segment, d) }
     }
 
+    /// Feeds `doc` to `sink` if it matches. With `drivenGroup`, only the alternatives of that OR group marked in
+    /// `present` are evaluated (the others' rarest terms are not in `doc`, so they cannot hold).
     @inline(__always)
-    private func consider(_ doc: Int32, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink) {
+    private func consider(
+        _ doc: Int32, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink, drivenGroup: Int = -1,
+        present: [Bool] = []
+    ) {
         let d = Int(doc)
         guard !context.isDeleted(d), passesRequestFilters(context, d) else { return }
         var score = 0.0
         guard holds(required, doc: doc, &context, score: &score, scoring: true) else { return }
-        for group in optionalGroups {
+        for (g, group) in optionalGroups.enumerated() {
             var any = false
-            for alternative in group where holds(alternative, doc: doc, &context, score: &score, scoring: true) {
-                any = true
+            for (a, alternative) in group.enumerated() {
+                if g == drivenGroup && !present[a] { continue }
+                if holds(alternative, doc: doc, &context, score: &score, scoring: true) { any = true }
             }
             guard any else { return }
         }

@@ -259,8 +259,32 @@ import Testing
             "北京 OR 四川 OR apec", "人民共和 OR 香港", "title:北京 OR 新疆", "北京 OR 不存在的词", "不存在 OR 也没有",
             "北京 OR 新疆 -大学", "source:新华社 北京 OR 人民", "\"hong kong\" OR g20", "(北京 OR 新疆) OR 四川",
             "after:2024-01-01 人民 OR 北京", "person:张三 OR 新疆",
+            // Two OR groups (one drives, the other is checked), repeated and absent alternatives.
+            "北京 OR 新疆 人民 OR 四川", "人民共和 OR 北京 OR 北京", "title:北京 OR 人民共和 OR 不存在的词 OR 四川",
         ]
         try Self.check(index, oracle, queries: queries)
+    }
+
+    /// An OR group of many alternatives (phrases of every length, words, absent runs): each candidate evaluates
+    /// only the alternatives whose rarest term it holds, and the matches are still exactly the oracle's.
+    @Test func manyAlternativesMatchTheOracle() throws {
+        let articles = Self.fixturesThreeTimes
+        let (index, oracle) = Self.indexAndOracle(articles)
+        let terms = Self.sampleQueries(from: articles, count: 400, seed: 11).filter {
+            !$0.contains(" ") && !$0.contains(":")
+        }
+        var queries: [String] = []
+        for size in [8, 40, 150] {
+            for start in stride(from: 0, to: terms.count - size, by: max(1, (terms.count - size) / 3)) {
+                queries.append(terms[start..<(start + size)].joined(separator: " OR "))
+                // The same group beside a second one and a required term.
+                queries.append("(" + terms[start..<(start + size)].joined(separator: " OR ") + ") 人民 OR 北京")
+            }
+        }
+        #expect(queries.count >= 12)
+        try Self.check(index, oracle, queries: queries)
+        // Ranked like the full evaluation: every page is the head of the whole ranking.
+        try TopKTests.checkHeads(index, queries: Array(queries.prefix(6)))
     }
 
     /// A search in two steps (the server looks at the plan's estimated work to choose where to run it): the
