@@ -186,8 +186,9 @@ extension Executor {
     }
 
     /// Scores an OR group of single terms straight off the union of their postings: each document's score is the
-    /// sum, in the group's order, of the BM25 of the alternatives it holds (as ``consider(_:_:_:_:drivenGroup:present:)`` adds them),
-    /// with no seek per alternative and no second pass over the conditions.
+    /// sum, in the group's order, of the BM25 of the alternatives it holds (as
+    /// ``consider(_:_:_:_:drivenGroup:present:)`` adds them), with no seek per alternative and no second pass over
+    /// the conditions.
     private func scoreUnion(
         _ alternatives: [(cursor: Int, text: Int)], _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink
     ) {
@@ -310,8 +311,9 @@ extension Executor {
         let titleOnly: Bool
     }
 
-    /// Scores a candidate every cursor of `terms` stands on; what ``consider(_:_:_:_:drivenGroup:present:)`` does for a conjunction
-    /// of single terms without filters, less the dispatch per condition and the second seek per cursor.
+    /// Scores a candidate every cursor of `terms` stands on; what ``consider(_:_:_:_:drivenGroup:present:)`` does
+    /// for a conjunction of single terms without filters, less the dispatch per condition and the second seek per
+    /// cursor.
     @inline(__always)
     private func scoreConjunction(
         _ terms: UnsafeMutableBufferPointer<ConjunctionTerm>, _ doc: Int32, _ s: Int32,
