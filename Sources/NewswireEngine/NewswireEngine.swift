@@ -202,6 +202,8 @@ public final class NewswireEngine: Sendable {
     public init(store: any ArticleStore, indexSnapshotPath: String?, configuration: Configuration = Configuration())
         throws
     {
+        // On another core while the snapshot loads, so a restarted server's first SEARCH does not build it.
+        DispatchQueue.global(qos: .utility).async { SearchIndex.prepareAnalyzer() }
         let clock = ContinuousClock()
         let start = clock.now
         self.store = store

@@ -31,6 +31,9 @@ enum Normalizer {
 
     private static let tables: Tables = buildTables()
 
+    /// Builds ``tables`` if no one has yet (see ``SearchIndex/prepareAnalyzer()``).
+    static func prepare() { _ = tables.bmp.count }
+
     private static func buildTables() -> Tables {
         var bmp = [UInt32](repeating: 0, count: 0x10000)
         var expansions: [[Unicode.Scalar]] = []
