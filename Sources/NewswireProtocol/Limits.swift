@@ -67,6 +67,9 @@ public enum Limits {
     public static let defaultWatchBufferEvents = 1024
     /// §5.19: the largest WATCH `buffer_events`; more is LIMIT_EXCEEDED.
     public static let maxWatchBufferEvents = 65_536
+    /// §9: WATCH streams open on a server at once, all connections together (each costs some tens of KiB: its
+    /// registration, its compiled query and its event buffer); past it a WATCH is answered `OVERLOADED`.
+    public static let defaultMaxWatches = 65_536
     /// §7.3: the `retry_after_ms` hint sent with OVERLOADED.
     public static let overloadedRetryAfterMillis: UInt32 = 10
     /// §7.3: the `retry_after_ms` hint sent with STORAGE_FULL: freeing space takes an operator, not a moment.

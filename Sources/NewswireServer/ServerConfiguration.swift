@@ -81,6 +81,9 @@ public struct ServerConfiguration: Sendable {
         /// Threads live queries are matched, their snippets built and their events encoded on (nil: one fewer than
         /// the usable cores, at least one, so that the group commit keeps a core while the watches are served).
         public var watchThreads: Int?
+        /// WATCH streams open at once on the server, all connections together: one more is answered OVERLOADED
+        /// (retryable), so watches cannot grow memory past about this many times a watch's few tens of KiB.
+        public var maxWatches: Int = NewswireProtocol.Limits.defaultMaxWatches
 
         /// Creates the default limits.
         public init() {}

@@ -67,7 +67,9 @@ final class ServerContext: Sendable {
         self.extractor = extractor
         self.threadPool = threadPool
         self.committer = GroupCommitter(engine: engine)
-        self.watches = WatchHub(engine: engine, logger: logger, workers: configuration.limits.watchThreads)
+        self.watches = WatchHub(
+            engine: engine, logger: logger, workers: configuration.limits.watchThreads,
+            maxWatches: configuration.limits.maxWatches)
         self.logger = logger
         self.recordCache = RecordCache(capacityBytes: configuration.limits.recordCacheBytes)
         let limits = configuration.limits

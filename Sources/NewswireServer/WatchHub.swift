@@ -128,10 +128,17 @@ final class WatchHub: Sendable {
     let engine: NewswireEngine
     private let logger: Logger
 
+    /// Watches open at once, all connections together (see ``register(_:includeArticle:reportUnmatched:capacity:)``).
+    let maxWatches: Int
+
     /// `workers`: threads to match, build snippets and encode on (nil: ``defaultWorkers``).
-    init(engine: NewswireEngine, logger: Logger, workers: Int? = nil) {
+    init(
+        engine: NewswireEngine, logger: Logger, workers: Int? = nil,
+        maxWatches: Int = NewswireProtocol.Limits.defaultMaxWatches
+    ) {
         self.engine = engine
         self.logger = logger
+        self.maxWatches = maxWatches
         self.workers = max(1, workers ?? Self.defaultWorkers)
         let count = min(4, self.workers)
         self.matchers = (0..<count).map { _ in StandingQueryMatcher() }
@@ -562,6 +569,13 @@ final class WatchHub: Sendable {
     /// hub's latest position (`watch.after`). Throws the query's ``QueryError``.
     func register(_ query: StandingQuery, includeArticle: Bool, reportUnmatched: Bool, capacity: Int) throws -> Watch {
         try state.withLockedValue { state in
+            guard state.openWatches < maxWatches else {
+                throw ProtocolError(
+                    code: .overloaded,
+                    message: "this server has \(maxWatches) watches open, its limit (newswired --max-watches); "
+                        + "retry later, or end watches you no longer read",
+                    retryAfterMillis: 1000)
+            }
             let id: StandingQueryID
             if let existing = state.registered[query] {
                 id = existing

@@ -85,6 +85,11 @@ struct Newswired: AsyncParsableCommand {
     var maxInFlight: Int = env("NEWSWIRE_MAX_IN_FLIGHT").flatMap(Int.init) ?? 128
 
     @Option(
+        name: .customLong("max-watches"),
+        help: "WATCH streams open at once, all connections together, before OVERLOADED (env NEWSWIRE_MAX_WATCHES).")
+    var maxWatches: Int = env("NEWSWIRE_MAX_WATCHES").flatMap(Int.init) ?? ServerConfiguration.Limits().maxWatches
+
+    @Option(
         name: .customLong("max-auth-failures"),
         help: "Requests refused UNAUTHORISED on one connection before it is closed (env NEWSWIRE_MAX_AUTH_FAILURES).")
     var maxAuthFailures: Int = env("NEWSWIRE_MAX_AUTH_FAILURES").flatMap(Int.init) ?? 10
@@ -131,6 +136,7 @@ struct Newswired: AsyncParsableCommand {
         for (name, value) in [
             ("--max-connections", maxConnections), ("--max-in-flight", maxInFlight), ("--idle-timeout", idleTimeout),
             ("--handshake-timeout", handshakeTimeout), ("--max-auth-failures", maxAuthFailures),
+            ("--max-watches", maxWatches),
         ] where value <= 0 {
             throw ValidationError("\(name) must be positive, got \(value)")
         }
@@ -216,6 +222,7 @@ struct Newswired: AsyncParsableCommand {
         configuration.limits.maxFrameBytes = maxFrameBytes
         configuration.limits.maxDecompressedBytes = maxDecompressedBytes
         configuration.limits.maxInFlightPerConnection = maxInFlight
+        configuration.limits.maxWatches = maxWatches
         configuration.limits.maxAuthFailuresPerConnection = maxAuthFailures
         configuration.limits.idleTimeout = .seconds(idleTimeout)
         configuration.limits.handshakeTimeout = .seconds(handshakeTimeout)

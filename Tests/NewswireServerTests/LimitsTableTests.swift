@@ -35,6 +35,7 @@ struct LimitsTableTests {
             ("`--handshake-timeout`", "\(Limits.defaultHandshakeTimeoutSeconds) s"),
             ("`--compression-threshold`", "\(Limits.defaultCompressionThreshold) B"),
             ("`--max-auth-failures`", "\(Limits.defaultMaxAuthFailures)"),
+            ("`--max-watches`", Limits.defaultMaxWatches.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))),
         ]
         for (flag, value) in expected {
             let cells = try #require(Self.row(flag, in: text), "README has no row for \(flag)")
@@ -50,6 +51,7 @@ struct LimitsTableTests {
         #expect(defaults.maxAuthFailuresPerConnection == Limits.defaultMaxAuthFailures)
         #expect(defaults.maxQueuedResponseBytes == Limits.defaultMaxQueuedBytesPerConnection)
         #expect(defaults.maxQueuedResponseBytesTotal == Limits.defaultMaxQueuedBytesTotal)
+        #expect(defaults.maxWatches == Limits.defaultMaxWatches)
     }
 
     @Test("PROTOCOL.md §9 lists every limit with the constant's value")
@@ -79,6 +81,7 @@ struct LimitsTableTests {
                 "Request frames over \(Limits.largeRequestFrameBytes >> 10) KiB, all connections",
                 Self.mebibytes(Limits.defaultMaxLargeRequestBytesTotal)
             ),
+            ("WATCH streams open, all connections", grouped(Limits.defaultMaxWatches)),
             (
                 "WATCH events buffered per watch",
                 "\(grouped(Limits.defaultWatchBufferEvents)) (at most \(grouped(Limits.maxWatchBufferEvents)))"

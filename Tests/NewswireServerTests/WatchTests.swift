@@ -605,5 +605,29 @@ extension ServerOverLoopback {
                 }
             }
         }
+
+        @Test("past the server's watch limit a WATCH is OVERLOADED (retryable), on any connection; an ended watch frees its place")
+        func watchLimit() async throws {
+            try await withLoopbackServer(articles: 0, configure: { $0.limits.maxWatches = 2 }) { server in
+                try await runBlocking {
+                    let first = try WatchPeer(port: server.port)
+                    let second = try WatchPeer(port: server.port)
+                    try first.watch(WatchMessage(text: "能源"), id: 1)
+                    try second.watch(WatchMessage(text: "电网"), id: 1)
+                    // A third, even of a query already registered, on either connection.
+                    for (peer, id) in [(first, UInt32(2)), (second, UInt32(3))] {
+                        peer.send(.watch(WatchMessage(text: "能源")), id: id)
+                        try peer.read { $0.ends[id] != nil }
+                        #expect(peer.started[id] == nil)
+                        #expect(peer.ends[id]?.code == .overloaded, "\(peer.ends[id].map { "\($0)" } ?? "")")
+                        #expect(peer.ends[id]?.retryAfterMillis == 1000)
+                        #expect(peer.ends[id]?.message.contains("--max-watches") == true)
+                    }
+                    try first.cancel(1)
+                    try second.watch(WatchMessage(text: "能源"), id: 4)
+                    #expect(try Self.stats(second, id: 300)["watches.open"] == 2)
+                }
+            }
+        }
     }
 }
