@@ -169,6 +169,14 @@ public struct WatchSequence: AsyncSequence, Sendable {
         /// did not concern the query. Nil until the first stream started (start `.now`).
         public var position: NewswireClient.WatchPosition? { state.position }
 
+        /// Called before each wait to resume or to start again, with the error that ended the stream (or refused
+        /// it: a server at its watch limit answers `OVERLOADED`) and the wait: a program showing the watch can say
+        /// why nothing arrives. Runs on the iterating task.
+        public var onRetry: (@Sendable (NewswireClientError, Duration) -> Void)? {
+            get { state.onRetry }
+            nonmutating set { state.onRetry = newValue }
+        }
+
         /// The next event; nil when the iterating task was cancelled.
         public mutating func next() async throws -> NewswireClient.WatchEvent? {
             try await state.next()
@@ -187,6 +195,8 @@ final class WatchIteratorState: @unchecked Sendable {
     private var failures = 0
     /// Whether a stream ever started: before that, a server that cannot be reached is an error, not a wait.
     private var everStarted = false
+    /// See ``WatchSequence/AsyncIterator/onRetry``.
+    var onRetry: (@Sendable (NewswireClientError, Duration) -> Void)?
 
     init(
         client: NewswireClient, query: String, start: NewswireClient.WatchStart,
@@ -277,8 +287,10 @@ final class WatchIteratorState: @unchecked Sendable {
                 let backoff = min(2_000, 50 << min(failures, 6))
                 client.watchLogger.debug(
                     "watch resuming", metadata: ["newswire_error": "\(error)", "newswire_position": "\(position?.description ?? "now")"])
+                let wait = Duration.milliseconds(max(hinted, failures == 1 && error.code == .shuttingDown ? 0 : backoff))
+                onRetry?(error, wait)
                 do {
-                    try await Task.sleep(for: .milliseconds(max(hinted, failures == 1 && error.code == .shuttingDown ? 0 : backoff)))
+                    try await Task.sleep(for: wait)
                 } catch {
                     return nil
                 }

@@ -60,6 +60,13 @@ struct WatchCommand: AsyncParsableCommand {
         try await withClient(connection) { client in
             let watching = Task { () throws -> NewswireClient.WatchPosition? in
                 var events = client.watch(text, from: start, options: options).makeAsyncIterator()
+                // Why nothing arrives while the watch waits to resume or to start (a server at its watch limit
+                // refuses it): said when the reason changes, and again every 10 s while it lasts.
+                let said = RetryNotice()
+                events.onRetry = { error, wait in
+                    guard let line = said.line(for: error, wait: wait) else { return }
+                    printError(line)
+                }
                 // Ids shown so far: after a resume the server reports every replayed article that does not match
                 // as unmatched, and a reader only needs those it saw.
                 var shown: Set<ArticleID> = []
@@ -93,6 +100,23 @@ struct WatchCommand: AsyncParsableCommand {
             if readerGone.isSet { Output.readerWentAway() }
         }
         throw ExitCode(130)
+    }
+
+    /// What `newswire watch` last said about a retry, so a refusal repeated every second is said every 10 s.
+    final class RetryNotice: @unchecked Sendable {
+        private let lock = NSLock()
+        private var last: (reason: String, at: ContinuousClock.Instant)?
+
+        func line(for error: NewswireClientError, wait: Duration) -> String? {
+            let reason = "\(error.code.rawValue): \(error.message)"
+            let now = ContinuousClock.now
+            return lock.withLock {
+                if let last, last.reason == reason, now - last.at < .seconds(10) { return nil }
+                last = (reason, now)
+                let seconds = Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)
+                return "newswire: \(reason); retrying in \(String(format: "%.1f", seconds)) s"
+            }
+        }
     }
 
     /// Set once, from the thread that saw stdout's reader go away.

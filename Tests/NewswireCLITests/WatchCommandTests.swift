@@ -1,4 +1,5 @@
 import Foundation
+import NewswireClient
 import NewswireEngine
 import NewswireModel
 import NewswireTestSupport
@@ -76,6 +77,35 @@ struct WatchCommandTests {
         guardTask.cancel()
         #expect(finished.signal == SIGPIPE, "ended as a filter whose reader left: \(finished)")
         #expect(finished.stderr.contains("(its reader went away)"), "\(finished)")
+    }
+
+    @Test("a watch the server refuses for its watch limit says so on stderr while it waits to start")
+    func refusedAtTheWatchLimit() async throws {
+        let server = try await TestServer.start(configure: { $0.limits.maxWatches = 1 })
+        defer { Task { try? await server.stop() } }
+        let environment = ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"]
+        let first = try Subprocess(Executables.newswire, ["watch", "能源"], environment: environment)
+        let observer = NewswireClient(configuration: .init(port: server.port))
+        // Bounded: the first watch is registered before the second asks.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await observer.stats()["watches.open"] != .integer(1), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let second = try Subprocess(Executables.newswire, ["watch", "电网"], environment: environment)
+        // Bounded, not timed: a watch that never says why it waits is killed here and fails below.
+        let guardTask = Task {
+            try await Task.sleep(for: .seconds(60))
+            second.signal(SIGKILL)
+        }
+        let said = await second.stderrLine { $0.contains("OVERLOADED") }
+        guardTask.cancel()
+        #expect(said?.contains("--max-watches") == true, "\(said ?? "stderr closed")")
+        #expect(said?.contains("retrying in") == true, "\(said ?? "")")
+        second.signal(SIGINT)
+        first.signal(SIGINT)
+        #expect(await second.finished().status == 130)
+        #expect(await first.finished().status == 130)
+        await observer.shutdown()
     }
 
     @Test("a bad query and a malformed --since are errors with their exit codes")
