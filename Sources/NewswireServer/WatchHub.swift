@@ -133,8 +133,7 @@ final class WatchHub: Sendable {
 
     /// `workers`: threads to match, build snippets and encode on (nil: ``defaultWorkers``).
     init(
-        engine: NewswireEngine, logger: Logger, workers: Int? = nil,
-        maxWatches: Int = NewswireProtocol.Limits.defaultMaxWatches
+        engine: NewswireEngine, logger: Logger, workers: Int? = nil, maxWatches: Int
     ) {
         self.engine = engine
         self.logger = logger

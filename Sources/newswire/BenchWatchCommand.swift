@@ -303,6 +303,6 @@ struct BenchLibraryWatchers {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// Milliseconds as a `Double` (from NewswireModel's `seconds`).
     var milliseconds: Double { seconds * 1000 }
 }

@@ -113,8 +113,7 @@ struct WatchCommand: AsyncParsableCommand {
             return lock.withLock {
                 if let last, last.reason == reason, now - last.at < .seconds(10) { return nil }
                 last = (reason, now)
-                let seconds = Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)
-                return "newswire: \(reason); retrying in \(String(format: "%.1f", seconds)) s"
+                return "newswire: \(reason); retrying in \(String(format: "%.1f", wait.seconds)) s"
             }
         }
     }
