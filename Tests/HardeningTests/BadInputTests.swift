@@ -14,6 +14,22 @@ import Testing
 /// still serves a fresh connection afterwards and stops cleanly.
 @Suite("Bad input over real sockets", .serialized, .timeLimit(.minutes(5)))
 struct BadInputTests {
+    /// A PING frame whose payload is `bytes` copies of `fill`.
+    static func pingFrame(_ bytes: Int, id: UInt32, fill: UInt8 = 7) -> ByteBuffer {
+        var encoder = FrameEncoder()
+        var frame = ByteBuffer()
+        encoder.encode(
+            .ping(PingMessage(payload: ByteBuffer(repeating: fill, count: bytes))), requestID: RequestID(id),
+            into: &frame)
+        return frame
+    }
+
+    /// STATS `requests.large_bytes`: request-frame bytes the server holds against its budget.
+    static func heldRequestBytes(_ observer: NewswireClient) async throws -> Int64? {
+        guard case .integer(let bytes) = try await observer.stats()["requests.large_bytes"] else { return nil }
+        return bytes
+    }
+
     // MARK: Framing
 
     @Test("a length prefix of 4 GiB is refused from the header alone: FRAME_TOO_LARGE, then close")
@@ -29,19 +45,9 @@ struct BadInputTests {
     @Test("large frames are bounded server-wide until answered: past the budget one is OVERLOADED, then close; an answered one frees its room")
     func largeFramesBudget() async throws {
         try await withAttack(configure: { $0.limits.maxLargeRequestBytesTotal = 1 << 20 }) { server in
-            func ping(_ bytes: Int, id: UInt32) -> ByteBuffer {
-                var encoder = FrameEncoder()
-                var frame = ByteBuffer()
-                encoder.encode(
-                    .ping(PingMessage(payload: ByteBuffer(repeating: 7, count: bytes))), requestID: RequestID(id),
-                    into: &frame)
-                return frame
-            }
+            func ping(_ bytes: Int, id: UInt32) -> ByteBuffer { Self.pingFrame(bytes, id: id) }
             let observer = server.client()
-            func incompleteBytes() async throws -> Int64? {
-                guard case .integer(let bytes) = try await observer.stats()["requests.large_bytes"] else { return nil }
-                return bytes
-            }
+            func incompleteBytes() async throws -> Int64? { try await Self.heldRequestBytes(observer) }
             // A trickles a 768 KiB frame: the server holds its declared length against the 1 MiB budget.
             let trickled = ping(768 << 10, id: 5)
             let first = try await RawConnection.handshaken(port: server.port)
@@ -78,21 +84,14 @@ struct BadInputTests {
     @Test("a request frame of a few KiB counts against the server-wide budget too, until it is answered")
     func midSizeFramesCount() async throws {
         try await withAttack { server in
-            var encoder = FrameEncoder()
-            var frame = ByteBuffer()
             // Well under the 64 KiB of a big PUT, yet enough that 128 in flight on each of 1,024 connections would
             // pin a gigabyte: it must be counted.
             let payloadBytes = 8 << 10
             #expect(payloadBytes > Limits.largeRequestFrameBytes)
-            encoder.encode(
-                .ping(PingMessage(payload: ByteBuffer(repeating: 3, count: payloadBytes))), requestID: RequestID(4),
-                into: &frame)
+            let frame = Self.pingFrame(payloadBytes, id: 4, fill: 3)
             let declared = frame.readableBytes - FrameHeader.length
             let observer = server.client()
-            func heldBytes() async throws -> Int64? {
-                guard case .integer(let bytes) = try await observer.stats()["requests.large_bytes"] else { return nil }
-                return bytes
-            }
+            func heldBytes() async throws -> Int64? { try await Self.heldRequestBytes(observer) }
             let connection = try await RawConnection.handshaken(port: server.port)
             try await connection.send(frame.getSlice(at: 0, length: 1000)!)
             try await eventually("the half-sent frame is counted") { try await heldBytes() ?? 0 > 0 }
@@ -113,10 +112,7 @@ struct BadInputTests {
     func longWatchFrameReleasedAtStart() async throws {
         try await withAttack { server in
             let observer = server.client()
-            func heldBytes() async throws -> Int64? {
-                guard case .integer(let bytes) = try await observer.stats()["requests.large_bytes"] else { return nil }
-                return bytes
-            }
+            func heldBytes() async throws -> Int64? { try await Self.heldRequestBytes(observer) }
             // 2,000 Han characters: 6 KB of UTF-8, within the 4,096-character query limit.
             let query = String(repeating: "疆电入川", count: 500)
             #expect(query.utf8.count > Limits.largeRequestFrameBytes)
