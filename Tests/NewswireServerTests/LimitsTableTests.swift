@@ -22,6 +22,11 @@ struct LimitsTableTests {
 
     static func mebibytes(_ bytes: Int) -> String { "\(bytes >> 20) MiB" }
 
+    /// `n` with thousands separators, as the tables write counts (65,536).
+    static func grouped(_ n: Int) -> String {
+        n.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))
+    }
+
     @Test("README's newswired flags table shows ServerConfiguration's defaults, which are Limits'")
     func readme() throws {
         let text = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
@@ -35,7 +40,7 @@ struct LimitsTableTests {
             ("`--handshake-timeout`", "\(Limits.defaultHandshakeTimeoutSeconds) s"),
             ("`--compression-threshold`", "\(Limits.defaultCompressionThreshold) B"),
             ("`--max-auth-failures`", "\(Limits.defaultMaxAuthFailures)"),
-            ("`--max-watches`", Limits.defaultMaxWatches.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))),
+            ("`--max-watches`", Self.grouped(Limits.defaultMaxWatches)),
         ]
         for (flag, value) in expected {
             let cells = try #require(Self.row(flag, in: text), "README has no row for \(flag)")
@@ -59,7 +64,7 @@ struct LimitsTableTests {
         let text = try String(
             contentsOf: Self.root.appendingPathComponent("proto-docs/PROTOCOL.md"), encoding: .utf8)
         let section = try #require(text.components(separatedBy: "## 9. Limits").last?.components(separatedBy: "## 10.").first)
-        let grouped = { (n: Int) in n.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US"))) }
+        let grouped = Self.grouped
         let expected: [(String, String)] = [
             ("Max frame length", "16 MiB (\(grouped(Int(Limits.defaultMaxFrameLength))))"),
             ("Minimum announced max frame length", "\(Limits.minimumMaxFrameLength >> 10) KiB"),
