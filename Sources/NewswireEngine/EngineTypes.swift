@@ -106,6 +106,9 @@ public struct EngineStats: Sendable, Hashable {
     public var storeDescription: String = "sqlite"
     /// Cluster mode: articles from the feed indexed from their writer's shipped analysis (not analysed here).
     public var shippedArticles: UInt64 = 0
+    /// Segments of the search index, which every search visits: many during a burst of writes, at most two
+    /// once writes have been quiet for ``NewswireEngine/Configuration/compactionQuietPeriod``.
+    public var indexSegments: Int = 0
 
     /// Feed positions the index is behind the store.
     public var lagChanges: UInt64 { storeSequence >= appliedSequence ? storeSequence - appliedSequence : 0 }

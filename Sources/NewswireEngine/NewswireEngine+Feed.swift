@@ -221,6 +221,7 @@ extension NewswireEngine {
         }
         if changed {
             mergeWhenFeedQuiet()
+            compactWhenQuiet()
             maybeScheduleSnapshot()
         }
         return appliedSequence

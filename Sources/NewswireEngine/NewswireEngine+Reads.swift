@@ -103,6 +103,7 @@ extension NewswireEngine {
             snapshotSequence: snapshotSequence,
             changesSinceSnapshot: sequence >= snapshotSequence ? sequence - snapshotSequence : 0, startup: startup,
             lastSnapshotError: snapshotError)
+        stats.indexSegments = index.segmentCount
         if let shared = store as? any SharedArticleStore {
             let applied = appliedSequence
             stats.appliedSequence = applied

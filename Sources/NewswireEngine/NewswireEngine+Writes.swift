@@ -211,6 +211,7 @@ extension NewswireEngine {
         } else {
             scheduleMerge()
         }
+        compactWhenQuiet()
         maybeScheduleSnapshot()
     }
 

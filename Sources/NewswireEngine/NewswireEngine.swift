@@ -44,17 +44,23 @@ public final class NewswireEngine: Sendable {
         /// On a shared store (cluster mode): how long the follower waits for a change notification before reading
         /// the feed anyway; default 1 s. Notifications make it prompt; this bounds the delay when one is lost.
         public var followPollInterval: Duration
+        /// How long writes (on a cluster node, the feed too) must stay quiet before the index folds the segments
+        /// they left into at most two, which searches then visit instead of about log2(articles / batch);
+        /// default 1 s; nil never does.
+        public var compactionQuietPeriod: Duration?
 
         /// Creates a configuration with the documented defaults.
         public init(
             store: SQLiteArticleStore.Configuration = .init(), snapshotEveryChanges: Int = 20_000,
-            duplicateSimilarity: Double = 0.8, duplicateWindowDays: Int = 7, followPollInterval: Duration = .seconds(1)
+            duplicateSimilarity: Double = 0.8, duplicateWindowDays: Int = 7, followPollInterval: Duration = .seconds(1),
+            compactionQuietPeriod: Duration? = .seconds(1)
         ) {
             self.store = store
             self.snapshotEveryChanges = snapshotEveryChanges
             self.duplicateSimilarity = duplicateSimilarity
             self.duplicateWindowDays = duplicateWindowDays
             self.followPollInterval = followPollInterval
+            self.compactionQuietPeriod = compactionQuietPeriod
         }
     }
 
@@ -109,6 +115,10 @@ public final class NewswireEngine: Sendable {
     let analysesKept = Locked(false)
     /// Called before each group commit (see ``paceCommits(with:)``).
     let commitPacers = Locked<[@Sendable () -> Void]>([])
+    /// Writes seen since the index last went quiet (``compactWhenQuiet()``).
+    let compactionTimer = Locked(CompactionTimer())
+    /// Compactions that merged something (tests wait for one).
+    let compactions = Locked<Int>(0)
 
     struct WriteState {
         var duplicates: DuplicateTable
@@ -315,6 +325,8 @@ public final class NewswireEngine: Sendable {
 
         // A rebuilt or long-replayed index is saved right away (in the background) so the next open is fast.
         if indexSnapshotPath != nil, source == .rebuilt || replayed > 0 { scheduleSnapshot() }
+        // A snapshot saved mid-burst, or a rebuild, may hold many segments.
+        compactWhenQuiet()
         if let shared { startFollowing(shared) }
     }
 

@@ -139,6 +139,30 @@ struct IndexState {
 }
 
 extension IndexState {
+    /// Segments to fold together once writes have gone quiet (``SearchIndex/compactSegments()``), or nil.
+    ///
+    /// The binary-counter policy leaves about log2(articles / batch) segments after a burst (11 after the corpus
+    /// ingested over the protocol), and every search visits each one: its terms looked up, its cursors set up,
+    /// its shorter lists seeked without block tables. Quiet, the index keeps at most two: the oldest (largest)
+    /// segment and one holding everything newer, and folds those two together once the newer holds at least
+    /// 1/``compactionTailShare`` of the oldest's articles, so a trickle of writes rewrites the large segment about
+    /// once per that much growth instead of after every quiet spell.
+    func compactionCandidates() -> [Segment]? {
+        let n = segments.count
+        guard n >= 2 else { return nil }
+        let oldest = segments[0].liveCount
+        let newer = segments[1...].reduce(0) { $0 + $1.liveCount }
+        if newer * Self.compactionTailShare >= oldest || segments[1...].contains(where: { $0.liveCount > oldest }) {
+            return segments
+        }
+        return n >= 3 ? Array(segments[1...]) : nil
+    }
+
+    /// See ``compactionCandidates()``.
+    static let compactionTailShare = 8
+}
+
+extension IndexState {
     var statistics: SearchIndexStatistics {
         var result = SearchIndexStatistics(
             articles: liveCount, segments: segments.count, terms: 0, postingsBytes: 0, dictionaryBytes: 0,

@@ -123,13 +123,37 @@ public final class SearchIndex: @unchecked Sendable {
     func mergeSegmentsAlongsideWriters(whileMerging: () -> Void) {
         merging.lock()
         defer { merging.unlock() }
-        while let (victims, deleted) = lock.withReadLock({ state.mergeCandidates().map { ($0, $0.map(\.deleted)) } }) {
-            let merged = Segment.merge(victims, deleted: deleted)
-            whileMerging()
-            writer.lock()
-            lock.withWriteLock { state.replace(victims, with: merged) }
-            writer.unlock()
-        }
+        while mergeAlongsideWriters(of: { $0.mergeCandidates() }, whileMerging: whileMerging) {}
+    }
+
+    /// Builds one merge of the segments `candidates` picks from the state as it is now, outside the lock, and swaps
+    /// it in (what writers changed meanwhile is marked deleted in it); false when `candidates` picks none. The
+    /// caller holds `merging`.
+    private func mergeAlongsideWriters(
+        of candidates: (IndexState) -> [Segment]?, whileMerging: () -> Void = {}
+    ) -> Bool {
+        guard let (victims, deleted) = lock.withReadLock({ candidates(state).map { ($0, $0.map(\.deleted)) } })
+        else { return false }
+        let merged = Segment.merge(victims, deleted: deleted)
+        whileMerging()
+        writer.lock()
+        lock.withWriteLock { state.replace(victims, with: merged) }
+        writer.unlock()
+        return true
+    }
+
+    /// Folds the segments a burst of writes left behind into at most two (``IndexState/compactionCandidates()``),
+    /// built alongside writers as ``mergeSegmentsAlongsideWriters()`` builds its merges. For when writes have gone
+    /// quiet: a search costs less on fewer segments (the corpus's 40 protocol queries take 1.6x as long on the 11
+    /// segments an ingest over the protocol leaves as on one). Changes no result. Returns whether it merged.
+    @discardableResult
+    public func compactSegments() -> Bool {
+        merging.lock()
+        defer { merging.unlock() }
+        var merged = false
+        while mergeAlongsideWriters(of: { $0.mergeCandidates() }) { merged = true }
+        if mergeAlongsideWriters(of: { $0.compactionCandidates() }) { merged = true }
+        return merged
     }
 
     /// Removes the article with `id`, if present.

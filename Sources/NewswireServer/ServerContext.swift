@@ -377,6 +377,7 @@ final class ServerContext: Sendable {
             StatEntry(name: "articles.duplicates", value: .integer(Int64(engine.duplicateCount))),
             StatEntry(name: "store.sequence", value: .integer(Int64(engine.storeSequence))),
             StatEntry(name: "index.snapshot_sequence", value: .integer(Int64(engine.snapshotSequence))),
+            StatEntry(name: "index.segments", value: .integer(Int64(engine.indexSegments))),
             StatEntry(name: "index.startup", value: .text(engine.startup.description)),
         ] + clusterStatEntries(engine)
         let commits = committer.counters

@@ -2,6 +2,7 @@
 //
 // Usage: newswire-search-bench --corpus zh-news.jsonl --queries queries.txt [--scale N] [--snapshot DIR]
 //        [--search-snapshot FILE: search the index of a snapshot a server saved instead of one built from the corpus]
+//        [--compact: fold the loaded snapshot's segments first, as a server does once writes go quiet]
 // Prints one JSON object: build time, memory, per-query latency percentiles and QPS, snapshot timings.
 // Housekeeping modes (benchmarks/search/housekeeping.py): --snapshot-pause DIR, --churn, --load-only SNAPSHOT.
 // With --watch, measures standing-query matching instead (see WatchBenchmark.swift; benchmarks/search/watch.py).
@@ -97,6 +98,8 @@ if let path = argument("--search-snapshot") {
     // The index a server saved (e.g. `DATA_DIR/index.snapshot` after an ingest over the protocol), searched as the
     // server holds it: its documents in the order the server's commits stored them, not the corpus file's order.
     do { index = try SearchIndex.load(from: path).index } catch { fail("snapshot load: \(error)") }
+    // `--compact`: fold its segments as a server does once writes go quiet.
+    if CommandLine.arguments.contains("--compact") { index.compactSegments() }
     articleCount = index.count
 } else {
     let articles = loadArticles()

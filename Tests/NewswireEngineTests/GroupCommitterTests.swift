@@ -174,6 +174,36 @@ struct GroupCommitterTests {
         #expect(try engine.search(SearchRequest(text: "标题")).total == writes.count)
     }
 
+    @Test("once writes have been quiet, the segments they left are folded into one, and STATS says so")
+    func quietWritesCompactTheIndex() async throws {
+        let directory = TemporaryDirectory()
+        let engine = try NewswireEngine.open(
+            dataDirectory: directory.path, configuration: .init(compactionQuietPeriod: .milliseconds(50)))
+        defer { try? engine.close() }
+        // The merge thread is held until every write is answered, so the burst leaves its segments unmerged.
+        let releaseMerges = DispatchSemaphore(value: 0)
+        let held = Locked(true)
+        engine.beforeScheduledMerge.withLock {
+            $0 = { if held.withLock({ $0 }) { releaseMerges.wait() } }
+        }
+        let committer = GroupCommitter(engine: engine, maxBatchArticles: 1)
+        let writes = (0..<40).map { n in
+            [makeArticle("q\(n)", day: 1 + n % 28, paragraphs: chineseParagraphs(seed: UInt64(7000 + n), characters: 60))]
+        }
+        let counts = await Self.segmentCountsSeen(submitting: writes, to: committer)
+        #expect(counts.max()! > 8, "segments seen by writers: \(counts)")
+        held.withLock { $0 = false }
+        releaseMerges.signal()
+        // Polled until the quiet period has passed and the merge thread folded them (bounded generously).
+        let deadline = ContinuousClock.now + .seconds(60)
+        while engine.indexSegmentCount > 1 || engine.compactions.withLock({ $0 }) == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(engine.indexSegmentCount == 1)
+        #expect(try engine.stats().indexSegments == 1)
+        #expect(try engine.search(SearchRequest(text: "标题")).total == writes.count)
+    }
+
     @Test("writes go on while a merge runs; a writer merges first only past twice the deferred limit")
     func writesGoOnWhileAMergeRuns() async throws {
         let directory = TemporaryDirectory()
