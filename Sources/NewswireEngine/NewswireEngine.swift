@@ -46,7 +46,7 @@ public final class NewswireEngine: Sendable {
         public var followPollInterval: Duration
         /// How long writes (on a cluster node, the feed too) must stay quiet before the index folds the segments
         /// they left into at most two, which searches then visit instead of about log2(articles / batch);
-        /// default 1 s; nil never does.
+        /// default 1 s; nil never does. Under a steady stream of writes it happens every 30 quiet periods.
         public var compactionQuietPeriod: Duration?
 
         /// Creates a configuration with the documented defaults.

@@ -2,7 +2,8 @@
 //
 // Usage: newswire-search-bench --corpus zh-news.jsonl --queries queries.txt [--scale N] [--snapshot DIR]
 //        [--search-snapshot FILE: search the index of a snapshot a server saved instead of one built from the corpus]
-//        [--compact: fold the loaded snapshot's segments first, as a server does once writes go quiet]
+//        [--batches N: build from writes of N articles each, merged as a server merges its group commits]
+//        [--compact: fold the index's segments first, as a server does once writes go quiet]
 // Prints one JSON object: build time, memory, per-query latency percentiles and QPS, snapshot timings.
 // Housekeeping modes (benchmarks/search/housekeeping.py): --snapshot-pause DIR, --churn, --load-only SNAPSHOT.
 // With --watch, measures standing-query matching instead (see WatchBenchmark.swift; benchmarks/search/watch.py).
@@ -94,20 +95,42 @@ var incrementalSeconds = 0.0
 let incrementalCount = Int(argument("--incremental") ?? "0") ?? 0
 var articleCount = 0
 var buildSeconds = 0.0
+var loadedSegments = 0
+var compactSeconds = 0.0
 if let path = argument("--search-snapshot") {
     // The index a server saved (e.g. `DATA_DIR/index.snapshot` after an ingest over the protocol), searched as the
     // server holds it: its documents in the order the server's commits stored them, not the corpus file's order.
     do { index = try SearchIndex.load(from: path).index } catch { fail("snapshot load: \(error)") }
+    loadedSegments = index.statistics.segments
     // `--compact`: fold its segments as a server does once writes go quiet.
-    if CommandLine.arguments.contains("--compact") { index.compactSegments() }
+    if CommandLine.arguments.contains("--compact") {
+        let start = now()
+        index.compactSegments()
+        compactSeconds = now() - start
+    }
     articleCount = index.count
 } else {
     let articles = loadArticles()
     articleCount = articles.count
     for article in articles { rawTextBytes += article.title.utf8.count + article.body.utf8.count }
     let start = now()
-    index.upsert(contentsOf: articles)
+    if let batch = argument("--batches").flatMap(Int.init), batch > 0 {
+        // Written in batches, each one write with the merges it triggers, as a server's group commits write them.
+        var i = 0
+        while i < articles.count {
+            index.upsert(contentsOf: Array(articles[i..<min(articles.count, i + batch)]))
+            i += batch
+        }
+    } else {
+        index.upsert(contentsOf: articles)
+    }
     buildSeconds = now() - start
+    loadedSegments = index.statistics.segments
+    if CommandLine.arguments.contains("--compact") {
+        let started = now()
+        index.compactSegments()
+        compactSeconds = now() - started
+    }
     if incrementalCount > 0 {
         // Ingest one article per call, as a live feed would, into a fresh index.
         let live = SearchIndex()
@@ -165,6 +188,7 @@ var result: [String: Any] = [
     "p50ms": plain.p50, "p99ms": plain.p99, "qps": plain.qps, "snippetP50ms": withSnippets.p50,
     "snippetP99ms": withSnippets.p99, "totals": plain.totals, "queries": queries.count,
     "latenciesMs": plain.latencies, "snippetLatenciesMs": withSnippets.latencies,
+    "loadedSegments": loadedSegments, "compactSeconds": compactSeconds,
     "postingsBytes": statistics.postingsBytes, "dictionaryBytes": statistics.dictionaryBytes,
     "storedTextBytes": statistics.storedTextBytes, "attributeBytes": statistics.attributeBytes,
     "segments": statistics.segments, "terms": statistics.terms, "deletedArticles": statistics.deletedArticles,

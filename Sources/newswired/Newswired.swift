@@ -117,6 +117,11 @@ struct Newswired: AsyncParsableCommand {
     var recordCacheMB: Int = env("NEWSWIRE_RECORD_CACHE_MB").flatMap(Int.init) ?? 1024
 
     @Option(
+        name: .customLong("compact-after-quiet"),
+        help: "Seconds writes must be quiet before the index folds its segments; 0: never (env NEWSWIRE_COMPACT_AFTER_QUIET).")
+    var compactAfterQuiet: Int = env("NEWSWIRE_COMPACT_AFTER_QUIET").flatMap(Int.init) ?? 1
+
+    @Option(
         name: .customLong("event-loops"),
         help: "Network threads; 0 means one per core the process may run on (env NEWSWIRE_EVENT_LOOPS).")
     var eventLoops: Int = env("NEWSWIRE_EVENT_LOOPS").flatMap(Int.init) ?? 0
@@ -152,6 +157,7 @@ struct Newswired: AsyncParsableCommand {
         }
         guard recordCacheMB >= 0 else { throw ValidationError("--record-cache-mb must be 0 (no cache) or more") }
         guard eventLoops >= 0 else { throw ValidationError("--event-loops must be 0 (one per core) or more") }
+        guard compactAfterQuiet >= 0 else { throw ValidationError("--compact-after-quiet must be 0 (never) or more") }
         guard maxFrameBytes >= 64 << 10 else { throw ValidationError("--max-frame-bytes must be at least 65536") }
         if let metrics = metricsOption, Self.metricsAddress(metrics) == nil {
             throw ValidationError("--metrics \(metrics) is not ADDR:PORT (for example 127.0.0.1:9411)")
@@ -238,7 +244,11 @@ struct Newswired: AsyncParsableCommand {
         let storeOption = try StoreOption(parsing: store)
         let engine: NewswireEngine
         do {
-            engine = try storeOption.openEngine(dataDirectory: dataDirectory, logger: logger)
+            engine = try storeOption.openEngine(
+                dataDirectory: dataDirectory,
+                configuration: NewswireEngine.Configuration(
+                    compactionQuietPeriod: compactAfterQuiet > 0 ? .seconds(compactAfterQuiet) : nil),
+                logger: logger)
         } catch let error as ValidationError {
             throw StartupError(message: error.message)
         } catch {

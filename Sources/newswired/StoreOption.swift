@@ -33,12 +33,14 @@ enum StoreOption {
     }
 
     /// Opens the engine on this store; the data directory holds the SQLite database and/or the index snapshot.
-    func openEngine(dataDirectory: String, logger: Logger) throws -> NewswireEngine {
+    func openEngine(
+        dataDirectory: String, configuration: NewswireEngine.Configuration, logger: Logger
+    ) throws -> NewswireEngine {
         switch self {
         case .sqlite(let directory):
             let path = directory ?? dataDirectory
             do {
-                return try NewswireEngine.open(dataDirectory: path)
+                return try NewswireEngine.open(dataDirectory: path, configuration: configuration)
             } catch {
                 throw ValidationError("cannot open data directory \(path): \(error)")
             }
@@ -46,7 +48,7 @@ enum StoreOption {
             logger.notice("cluster mode: store on PostgreSQL", metadata: ["newswire_store": "\(url)"])
             do {
                 let store = try PostgresArticleStore(url: url, logger: logger)
-                return try NewswireEngine.open(store: store, dataDirectory: dataDirectory)
+                return try NewswireEngine.open(store: store, dataDirectory: dataDirectory, configuration: configuration)
             } catch {
                 throw ValidationError("cannot open the PostgreSQL store \(url): \(error)")
             }
