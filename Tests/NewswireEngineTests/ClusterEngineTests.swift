@@ -374,6 +374,39 @@ struct ClusterEngineTests {
         }
     }
 
+    @Test("a follower folds the segments the feed left once it has been quiet")
+    func followerCompactsOnceTheFeedIsQuiet() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let writer = try Node(url: url)
+            let directory = TemporaryDirectory("follower")
+            let follower = try NewswireEngine.open(
+                store: PostgresArticleStore(
+                    url: PostgresStoreURL(parsing: url), configuration: .init(listensForChanges: false)),
+                dataDirectory: directory.path,
+                configuration: .init(followPollInterval: .seconds(3_600), compactionQuietPeriod: .milliseconds(100)))
+            defer { try? follower.close() }
+            // Batches each under half the one before: the merge policy alone leaves every one its own segment.
+            var n = 0
+            for size in [64, 16, 4, 1] {
+                _ = try writer.engine.put((n..<(n + size)).map { Self.article($0, writer: 1, version: 1) })
+                n += size
+                try follower.catchUp()
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while follower.indexSegmentCount > 2 || follower.compactions.withLock({ $0 }) == 0,
+                ContinuousClock.now < deadline
+            {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            #expect(follower.indexSegmentCount <= 2)
+            #expect(follower.compactions.withLock { $0 } > 0)
+            #expect(try follower.search(SearchRequest(text: "集群")).total == n)
+            #expect(try Self.answers(follower, queries: ["集群", Self.marker(70, writer: 1, version: 1)])
+                == Self.answers(writer.engine, queries: ["集群", Self.marker(70, writer: 1, version: 1)]))
+        }
+    }
+
     @Test("a node started after 10,000 writes catches up from the feed, and a restarted one from snapshot plus feed")
     func lateNodeCatchesUp() async throws {
         try await runBlocking {
