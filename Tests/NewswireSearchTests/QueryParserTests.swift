@@ -133,3 +133,15 @@ import Testing
         #expect(text.sourceRange(from: 2, to: 4) == 1..<3)
     }
 }
+
+@Suite struct QueryWhitespaceTests {
+    /// The parser's list of white space is Unicode's White_Space property, scalar for scalar.
+    @Test func whitespaceListIsUnicodesProperty() {
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            if QueryParser.isSpace(scalar) != scalar.properties.isWhitespace {
+                Issue.record("U+\(String(value, radix: 16, uppercase: true)): the parser says \(QueryParser.isSpace(scalar))")
+            }
+        }
+    }
+}
