@@ -147,12 +147,16 @@ public final class SearchIndex: @unchecked Sendable {
     /// quiet: a search costs less on fewer segments (the corpus's 40 protocol queries take 1.6x as long on the 11
     /// segments an ingest over the protocol leaves as on one). Changes no result. Returns whether it merged.
     @discardableResult
-    public func compactSegments() -> Bool {
+    public func compactSegments() -> Bool { compactSegments(whileMerging: {}) }
+
+    /// ``compactSegments()`` calling `whileMerging` after the compaction's merge is built and before it is swapped
+    /// in, where writers may change the index (tests force that interleaving with it).
+    func compactSegments(whileMerging: () -> Void) -> Bool {
         merging.lock()
         defer { merging.unlock() }
         var merged = false
         while mergeAlongsideWriters(of: { $0.mergeCandidates() }) { merged = true }
-        if mergeAlongsideWriters(of: { $0.compactionCandidates() }) { merged = true }
+        if mergeAlongsideWriters(of: { $0.compactionCandidates() }, whileMerging: whileMerging) { merged = true }
         return merged
     }
 

@@ -87,6 +87,39 @@ import Testing
             index, oracle, queries: ExactnessTests.sampleQueries(from: Fixtures.articles, count: 80, seed: 31))
     }
 
+    @Test func writesWhileACompactionIsBuiltAreKept() throws {
+        let index = SearchIndex()
+        var oracle = BruteForceIndex()
+        let old = Self.articles("old", 200)
+        let tail = [Self.articles("a", 8), Self.articles("b", 3), Self.articles("c", 1)]
+        Self.install([old] + tail, into: index, &oracle)
+        var interleaved = 0
+        let compacted = index.compactSegments {
+            interleaved += 1
+            // A removal from the segments being folded, then newer copies of one of them and of an oldest-segment
+            // article, all while the folded segment is built from the segments as they were.
+            index.remove(id: tail[0][3].id)
+            oracle.remove(id: tail[0][3].id)
+            var replaced = [tail[1][0], old[7]]
+            for k in replaced.indices {
+                replaced[k].title = "压实期间改版：" + replaced[k].title
+                replaced[k].paragraphs = ["压实期间写入，税政改革。"]
+            }
+            index.install(index.prepare(contentsOf: replaced))
+            for article in replaced { oracle.upsert(article) }
+        }
+        #expect(compacted)
+        #expect(interleaved == 1)
+        #expect(index.segmentSizes == [200, 12, 2], "the oldest, the folded tail, and the segment written meanwhile")
+        #expect(index.count == oracle.count)
+        #expect(!index.contains(id: tail[0][3].id))
+        // Every live document is counted once: the folded segment holds no second copy of a replaced one.
+        #expect(try index.search(SearchRequest(text: "", limit: 0)).total == oracle.count)
+        try ExactnessTests.check(
+            index, oracle,
+            queries: ExactnessTests.sampleQueries(from: Fixtures.articles, count: 120, seed: 41) + ["压实期间", "税政", "改版"])
+    }
+
     @Test func anOldestSegmentSmallerThanANewerOneIsFoldedWithEverything() throws {
         let index = SearchIndex()
         var oracle = BruteForceIndex()
