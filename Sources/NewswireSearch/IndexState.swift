@@ -141,8 +141,8 @@ struct IndexState {
 extension IndexState {
     /// Segments to fold together once writes have gone quiet (``SearchIndex/compactSegments()``), or nil.
     ///
-    /// The binary-counter policy leaves about log2(articles / batch) segments after a burst (11 after the corpus
-    /// ingested over the protocol), and every search visits each one: its terms looked up, its cursors set up,
+    /// The binary-counter policy leaves up to about log2(articles / batch) segments (up to a dozen after the
+    /// corpus ingested over the protocol), and every search visits each one: its terms looked up, its cursors set up,
     /// its shorter lists seeked without block tables. Quiet, the index keeps at most two: the oldest (largest)
     /// segment and one holding everything newer, and folds those two together once the newer holds at least
     /// 1/``compactionTailShare`` of the oldest's articles, so a trickle of writes rewrites the large segment about

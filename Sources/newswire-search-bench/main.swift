@@ -95,19 +95,10 @@ var incrementalSeconds = 0.0
 let incrementalCount = Int(argument("--incremental") ?? "0") ?? 0
 var articleCount = 0
 var buildSeconds = 0.0
-var loadedSegments = 0
-var compactSeconds = 0.0
 if let path = argument("--search-snapshot") {
     // The index a server saved (e.g. `DATA_DIR/index.snapshot` after an ingest over the protocol), searched as the
     // server holds it: its documents in the order the server's commits stored them, not the corpus file's order.
     do { index = try SearchIndex.load(from: path).index } catch { fail("snapshot load: \(error)") }
-    loadedSegments = index.statistics.segments
-    // `--compact`: fold its segments as a server does once writes go quiet.
-    if CommandLine.arguments.contains("--compact") {
-        let start = now()
-        index.compactSegments()
-        compactSeconds = now() - start
-    }
     articleCount = index.count
 } else {
     let articles = loadArticles()
@@ -125,12 +116,6 @@ if let path = argument("--search-snapshot") {
         index.upsert(contentsOf: articles)
     }
     buildSeconds = now() - start
-    loadedSegments = index.statistics.segments
-    if CommandLine.arguments.contains("--compact") {
-        let started = now()
-        index.compactSegments()
-        compactSeconds = now() - started
-    }
     if incrementalCount > 0 {
         // Ingest one article per call, as a live feed would, into a fresh index.
         let live = SearchIndex()
@@ -138,6 +123,14 @@ if let path = argument("--search-snapshot") {
         for article in articles.prefix(incrementalCount) { live.upsert(article) }
         incrementalSeconds = now() - started
     }
+}
+let loadedSegments = index.statistics.segments
+var compactSeconds = 0.0
+// `--compact`: fold the segments as a server does once writes go quiet.
+if CommandLine.arguments.contains("--compact") {
+    let start = now()
+    index.compactSegments()
+    compactSeconds = now() - start
 }
 let indexRSS = residentBytes() - baseline
 let indexAnonymous = anonymousBytes() - anonymousBaseline
