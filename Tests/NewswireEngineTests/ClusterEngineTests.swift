@@ -42,11 +42,14 @@ struct ClusterEngineTests {
 
     /// A node that reads the feed only when told (``NewswireEngine/catchUp()``): no notifications, and a poll
     /// interval longer than any test.
-    static func quietNode(url: String, directory: TemporaryDirectory) throws -> NewswireEngine {
+    static func quietNode(
+        url: String, directory: TemporaryDirectory, compactionQuietPeriod: Duration? = .seconds(1)
+    ) throws -> NewswireEngine {
         try NewswireEngine.open(
             store: PostgresArticleStore(
                 url: PostgresStoreURL(parsing: url), configuration: .init(listensForChanges: false)),
-            dataDirectory: directory.path, configuration: .init(followPollInterval: .seconds(3_600)))
+            dataDirectory: directory.path,
+            configuration: .init(followPollInterval: .seconds(3_600), compactionQuietPeriod: compactionQuietPeriod))
     }
 
     /// The ids each of a few searches finds, plus every live id (what a user could tell apart between nodes).
@@ -380,11 +383,7 @@ struct ClusterEngineTests {
             let url = try SharedTestPostgres.freshDatabaseURL()
             let writer = try Node(url: url)
             let directory = TemporaryDirectory("follower")
-            let follower = try NewswireEngine.open(
-                store: PostgresArticleStore(
-                    url: PostgresStoreURL(parsing: url), configuration: .init(listensForChanges: false)),
-                dataDirectory: directory.path,
-                configuration: .init(followPollInterval: .seconds(3_600), compactionQuietPeriod: .milliseconds(100)))
+            let follower = try Self.quietNode(url: url, directory: directory, compactionQuietPeriod: .milliseconds(100))
             defer { try? follower.close() }
             // Batches each under half the one before: the merge policy alone leaves every one its own segment.
             var n = 0
@@ -393,11 +392,8 @@ struct ClusterEngineTests {
                 n += size
                 try follower.catchUp()
             }
-            let deadline = ContinuousClock.now + .seconds(60)
-            while follower.indexSegmentCount > 2 || follower.compactions.withLock({ $0 }) == 0,
-                ContinuousClock.now < deadline
-            {
-                Thread.sleep(forTimeInterval: 0.02)
+            try? waitUntil("the follower compacted", timeout: 60) {
+                follower.indexSegmentCount <= 2 && follower.compactions.withLock { $0 } > 0
             }
             #expect(follower.indexSegmentCount <= 2)
             #expect(follower.compactions.withLock { $0 } > 0)
