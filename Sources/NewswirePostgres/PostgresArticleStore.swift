@@ -142,6 +142,20 @@ public final class PostgresArticleStore: SharedArticleStore {
             EXCEPTION WHEN OTHERS THEN NULL;
             END $$
             """,
+            // A row (a record and its derived bytes, about 4 KB for a news article) is kept in the table's own
+            // pages up to a page's size, not cut into the TOAST table above the default 2 KB: moved out of line,
+            // each row cost the primary more heap and index inserts inside every write, and a TOAST lookup per
+            // row for every node reading the feed. lz4 hardly shrinks this text (about 1% of records), so the
+            // default moved nearly every row out of line (BENCHMARKS.md, cluster mode). Rows written before keep
+            // their layout.
+            """
+            DO $$ BEGIN
+                IF NOT COALESCE((SELECT 'toast_tuple_target=8160' = ANY(reloptions) FROM pg_class
+                    WHERE oid = 'newswire_article'::regclass), false) THEN
+                    EXECUTE 'ALTER TABLE newswire_article SET (toast_tuple_target = 8160)';
+                END IF;
+            END $$
+            """,
             // The two halves of a write (``underWriteLock``). Statements of a volatile PL/pgSQL function each
             // take a new snapshot, so the reads after the lock see every write committed before it was granted.
             """

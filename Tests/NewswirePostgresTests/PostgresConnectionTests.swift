@@ -167,6 +167,34 @@ struct PostgresConnectionTests {
         }
     }
 
+    /// A news article's record (a few KB of text lz4 hardly shrinks) is stored in the table's own pages: cut into
+    /// the TOAST table, each row cost the primary more inserts inside every write and each feed reader a lookup.
+    @Test("a 4 KB record is stored inline in the article table, not moved out of line to its TOAST table")
+    func recordsStayInline() async throws {
+        try await runBlocking {
+            let server = try SharedTestPostgres.get()
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let database = String(url.split(separator: "/").last!)
+            let store = try PostgresArticleStore(url: url)
+            defer { try? store.close() }
+            // 1,300 CJK characters from a fixed pseudo-random sequence: about 3.9 KB of UTF-8 that lz4 cannot
+            // bring under the 2 KB at which PostgreSQL moves a row's values out of line by default.
+            var state: UInt32 = 12_345
+            let body = String(
+                (0..<1_300).map { _ -> Character in
+                    state = state &* 1_103_515_245 &+ 12_345
+                    return Character(Unicode.Scalar(0x4E00 + (state >> 8) % 0x5000)!)
+                })
+            #expect(try store.upsert([sampleArticle("inline-1", body: [body])]) == [.inserted])
+            let sizes = try server.psql(
+                """
+                SELECT octet_length(a.json) > 3900, pg_relation_size(c.reltoastrelid)
+                FROM newswire_article a, pg_class c WHERE c.relname = 'newswire_article'
+                """, database: database)
+            #expect(sizes == "t|0", "a record over 3,900 bytes, and nothing in the TOAST table")
+        }
+    }
+
     /// The lost wake-up a follower had at the end of every burst of writes: a notification that arrives while the
     /// follower reads the feed (not waiting) must still end its next wait, since it announces a position above
     /// the one the follower has applied.
