@@ -39,6 +39,8 @@ extension NewswireEngine {
     struct PreparedWrite: Sendable {
         let articles: [Article]
         let features: [TextFeatures]
+        /// ``contentHash(of:)`` of each article, computed once for the verdicts and the shipped analysis.
+        let contentHashes: [UInt64]
         let segment: PreparedSegment
         /// Cluster mode: the segment's analysis for the nodes following the feed, stored in pieces with the
         /// batch's records (nil on a single node, or when the batch holds an id twice).
@@ -47,11 +49,11 @@ extension NewswireEngine {
 
     /// The CPU work of writing `articles`, outside the write lock (see ``PreparedWrite``).
     func prepareWrite(_ articles: [Article]) -> PreparedWrite {
-        let (features, segment) = prepare(articles)
-        var write = PreparedWrite(articles: articles, features: features, segment: segment)
+        let (features, contentHashes, segment) = prepare(articles)
+        var write = PreparedWrite(articles: articles, features: features, contentHashes: contentHashes, segment: segment)
         if isClustered, segment.count == articles.count {
             // Checked by each follower against its own copy of every record before it trusts the analysis.
-            write.shippedAnalysis = segment.shippedAnalysis(checks: articles.map(contentHash(of:)))
+            write.shippedAnalysis = segment.shippedAnalysis(checks: contentHashes)
         }
         return write
     }
@@ -65,6 +67,7 @@ extension NewswireEngine {
 
     func commitToStore(_ write: PreparedWrite) throws -> (outcomes: [PutOutcome], changed: Int) {
         let (articles, features, prepared) = (write.articles, write.features, write.segment)
+        let contentHashes = write.contentHashes
         let shippedAnalysis = write.shippedAnalysis
         if articles.isEmpty { return ([], 0) }
         duplicatesReady.wait()
@@ -80,7 +83,7 @@ extension NewswireEngine {
                 // nodes committed, so they are the ones a single node would give whichever node takes the write.
                 let write = try shared.serializedUpsert(after: state.applied, expecting: articles.map(\.id)) { missed in
                     apply(missed, &state)
-                    (toStore, entries) = try decide(articles, features, state.duplicates)
+                    (toStore, entries) = try decide(articles, features, contentHashes, state.duplicates)
                     // The features go next to each record, so the nodes following the feed need not compute them.
                     // Each record also carries its piece of the batch's index analysis: a follower that finds
                     // the whole batch at consecutive positions, each record as analysed, installs it as it is.
@@ -99,7 +102,7 @@ extension NewswireEngine {
                 state.lastInStep = .now
             } else {
                 if state.committedPosition == nil { state.committedPosition = try store.latestSequence }
-                (toStore, entries) = try decide(articles, features, state.duplicates)
+                (toStore, entries) = try decide(articles, features, contentHashes, state.duplicates)
                 previous = try previousVersions(of: zip(toStore, entries), state.duplicates)
                 results = try store.upsert(toStore)
             }
@@ -166,8 +169,9 @@ extension NewswireEngine {
 
     /// Sets each article's `duplicateOf` against `table` (and the batch's earlier articles); returns the articles to
     /// store and their duplicate-table entries. Called with the write lock held.
-    func decide(_ articles: [Article], _ features: [TextFeatures], _ table: DuplicateTable) throws
-        -> ([Article], [DuplicateEntry])
+    func decide(
+        _ articles: [Article], _ features: [TextFeatures], _ contentHashes: [UInt64], _ table: DuplicateTable
+    ) throws -> ([Article], [DuplicateEntry])
     {
         var batch = DuplicateTable()
         var batchArticles: [ArticleID: (article: Article, shingles: [UInt64])] = [:]
@@ -176,9 +180,8 @@ extension NewswireEngine {
         var toStore: [Article] = []
         var entries: [DuplicateEntry] = []
         toStore.reserveCapacity(articles.count)
-        for (article, features) in zip(articles, features) {
+        for ((article, features), hash) in zip(zip(articles, features), contentHashes) {
             var article = article
-            let hash = contentHash(of: article)
             // The latest copy of this id: earlier in this batch, else stored. An equal re-put keeps its verdict
             // (also when the batch holds the id twice, as two grouped INGESTs of one page do).
             if let known = batch.entry(for: article.id) ?? table.entry(for: article.id), known.contentHash == hash {
@@ -226,26 +229,29 @@ extension NewswireEngine {
     /// Segments of the search index.
     public var indexSegmentCount: Int { index.segmentCount }
 
-    /// The near-duplicate features of `articles` and their prepared index segment, computed side by side.
-    func prepare(_ articles: [Article]) -> ([TextFeatures], PreparedSegment) {
+    /// The near-duplicate features and content hashes of `articles` and their prepared index segment, computed side
+    /// by side.
+    func prepare(_ articles: [Article]) -> ([TextFeatures], [UInt64], PreparedSegment) {
         let keep = analysesKept.withLock { $0 }
         guard articles.count >= 64 else {
             return (
-                articles.map { TextFeatures(body: $0.body) }, index.prepare(contentsOf: articles, keepingAnalyses: keep)
+                articles.map { TextFeatures(body: $0.body) }, articles.map(contentHash(of:)),
+                index.prepare(contentsOf: articles, keepingAnalyses: keep)
             )
         }
         let segment = Locked<PreparedSegment?>(nil)
-        let features = Locked<[TextFeatures]>([])
+        let features = Locked<([TextFeatures], [UInt64])>(([], []))
         DispatchQueue.concurrentPerform(iterations: 2) { task in
             if task == 0 {
                 let prepared = index.prepare(contentsOf: articles, keepingAnalyses: keep)
                 segment.withLock { $0 = prepared }
             } else {
-                let computed = Self.features(of: articles)
+                let computed = (Self.features(of: articles), articles.map(contentHash(of:)))
                 features.withLock { $0 = computed }
             }
         }
-        return (features.withLock { $0 }, segment.withLock { $0! })
+        let (textFeatures, contentHashes) = features.withLock { $0 }
+        return (textFeatures, contentHashes, segment.withLock { $0! })
     }
 
     /// Near-duplicate features of each article, on all cores for large batches.

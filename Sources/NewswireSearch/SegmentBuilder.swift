@@ -33,7 +33,9 @@ extension Segment {
         segment: Segment, analyses: [ArticleAnalysis]?
     ) {
         // Size the term tables to the batch: a one-article segment must not pay for a corpus-sized table.
-        let characters = documents.reduce(0) { $0 + $1.title.utf16.count + $1.body.utf16.count }
+        let characters = documents.reduce(0) {
+            $0 + UTF16Text.utf16Count(of: $1.title) + UTF16Text.utf16Count(of: $1.body)
+        }
         var builder = SegmentBuilder(expectedCharacters: characters)
         if keepingAnalyses { builder.analyses = [] }
         for document in documents { builder.add(document) }
@@ -79,6 +81,7 @@ struct SegmentBuilder {
         // A direct table for BMP unigrams pays off only for large batches; small ones hash every key.
         unigramTerms = expectedCharacters > 200_000 ? [UInt32](repeating: .max, count: 0x10000) : []
         cjkTerms = UInt64Table(capacity: min(max(expectedCharacters / 4, 64), 1 << 20))
+        text.reserveCapacity(expectedCharacters)
     }
 
     @inline(__always) private mutating func cjkTerm(_ key: UInt64) -> UInt32 {
@@ -100,9 +103,9 @@ struct SegmentBuilder {
         idText.append(contentsOf: document.id.rawValue.utf8)
         idStart.append(UInt32(idText.count))
         documentCount += 1
-        text.append(contentsOf: document.title.utf16)
+        UTF16Text.append(utf16Of: document.title, to: &text)
         textStart.append(UInt32(text.count))
-        text.append(contentsOf: document.body.utf16)
+        UTF16Text.append(utf16Of: document.body, to: &text)
         textStart.append(UInt32(text.count))
         sourceIDs.append(document.sourceID)
         monthIDs.append(document.monthID)

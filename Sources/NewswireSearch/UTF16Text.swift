@@ -94,4 +94,65 @@ enum UTF16Text {
         }
         return (o, o == n)
     }
+
+    // MARK: String → UTF-16
+
+    /// The number of UTF-16 code units of `string`, counted from its UTF-8 bytes (a unit per scalar's first byte,
+    /// two for a four-byte scalar). The UTF-16 view's own count of a native string builds its breadcrumbs index (a
+    /// pass and an allocation per string), which showed when segments were built.
+    static func utf16Count(of string: String) -> Int {
+        string.utf8.withContiguousStorageIfAvailable(utf16Count(utf8:)) ?? string.utf16.count
+    }
+
+    @inline(__always)
+    private static func utf16Count(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        var count = 0
+        for byte in bytes { count &+= (byte & 0xC0 != 0x80 ? 1 : 0) &+ (byte >= 0xF0 ? 1 : 0) }
+        return count
+    }
+
+    /// Appends the UTF-16 code units of `string` to `text`, decoded from its UTF-8 storage in one pass (the UTF-16
+    /// view counts itself first and then yields a unit at a time).
+    static func append(utf16Of string: String, to text: inout [UInt16]) {
+        let done: Void? = string.utf8.withContiguousStorageIfAvailable { bytes in
+            let count = utf16Count(utf8: bytes)
+            guard count > 0 else { return }
+            let start = text.count
+            text.append(contentsOf: repeatElement(0, count: count))
+            text.withUnsafeMutableBufferPointer { out in
+                // A String's UTF-8 is valid, so each lead byte is followed by its continuation bytes.
+                var o = start
+                var i = 0
+                let n = bytes.count
+                while i < n {
+                    let b0 = bytes[i]
+                    if b0 < 0x80 {
+                        out[o] = UInt16(b0)
+                        i += 1
+                        o += 1
+                    } else if b0 < 0xE0 {
+                        out[o] = UInt16(b0 & 0x1F) << 6 | UInt16(bytes[i + 1] & 0x3F)
+                        i += 2
+                        o += 1
+                    } else if b0 < 0xF0 {
+                        out[o] = UInt16(b0 & 0x0F) << 12 | UInt16(bytes[i + 1] & 0x3F) << 6 | UInt16(bytes[i + 2] & 0x3F)
+                        i += 3
+                        o += 1
+                    } else {
+                        let scalar =
+                            UInt32(b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
+                            | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)
+                        let offset = scalar - 0x10000
+                        out[o] = UInt16(truncatingIfNeeded: 0xD800 + (offset >> 10))
+                        out[o + 1] = UInt16(truncatingIfNeeded: 0xDC00 + (offset & 0x3FF))
+                        i += 4
+                        o += 2
+                    }
+                }
+            }
+        }
+        if done == nil {
+            for unit in string.utf16 { text.append(unit) }
+        }
+    }
 }

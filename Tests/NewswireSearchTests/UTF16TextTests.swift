@@ -44,4 +44,20 @@ import Testing
             }
         }
     }
+
+    /// Segments store their text as UTF-16 decoded from each String's UTF-8: the units and their count must be the
+    /// String's UTF-16 view's, for every encoding length, small and large strings, appended after earlier text.
+    @Test func utf16OfStringsIsTheirUTF16View() {
+        let alphabet: [Character] = ["a", "\n", "é", "ß", "Ж", "中", "，", "\u{3000}", "😀", "𠀀", "\u{301}", "\u{FFFF}"]
+        var rng = SplitMix64(seed: 9)
+        var text: [UInt16] = [0x41]
+        var expected: [UInt16] = [0x41]
+        for length in [0, 1, 2, 5, 15, 16, 17, 40, 300, 2_000] + (0..<60).map({ $0 }) {
+            let string = String((0..<length).map { _ in alphabet.randomElement(using: &rng)! })
+            #expect(UTF16Text.utf16Count(of: string) == string.utf16.count, "\(string)")
+            UTF16Text.append(utf16Of: string, to: &text)
+            expected += Array(string.utf16)
+        }
+        #expect(text == expected)
+    }
 }
