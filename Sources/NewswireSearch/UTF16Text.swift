@@ -5,14 +5,17 @@ enum UTF16Text {
         if units.isEmpty { return "" }
         guard #available(macOS 26, iOS 26, watchOS 26, tvOS 26, visionOS 26, *) else {
             return String(unsafeUninitializedCapacity: units.count * 3) { buffer in
-                transcode(units, into: buffer.baseAddress!, lineBreaksAsSpaces: lineBreaksAsSpaces).count
+                transcode(units, into: buffer.baseAddress!, capacity: buffer.count, lineBreaksAsSpaces: lineBreaksAsSpaces)
+                    .count
             }
         }
         // The transcoder writes well-formed UTF-8 by construction (an unpaired surrogate becomes U+FFFD), so the
         // String is made from it without the standard library validating it again: that validation cost as
         // much as the transcoding itself (a third of a hit title's String, half of a snippet's).
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: units.count * 3) { buffer in
-            let (count, isASCII) = transcode(units, into: buffer.baseAddress!, lineBreaksAsSpaces: lineBreaksAsSpaces)
+        // One byte of slack: a three-byte scalar is written with one four-byte store.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: units.count * 3 + 1) { buffer in
+            let (count, isASCII) = transcode(
+                units, into: buffer.baseAddress!, capacity: buffer.count, lineBreaksAsSpaces: lineBreaksAsSpaces)
             let utf8 = unsafe UTF8Span(
                 unchecked: UnsafeBufferPointer(rebasing: buffer[..<count]).span, isKnownASCII: isASCII)
             return String(copying: utf8)
@@ -39,39 +42,50 @@ enum UTF16Text {
     static func writeUTF8(
         _ units: UnsafeBufferPointer<UInt16>, to out: UnsafeMutablePointer<UInt8>, lineBreaksAsSpaces: Bool
     ) -> Int {
-        units.isEmpty ? 0 : transcode(units, into: out, lineBreaksAsSpaces: lineBreaksAsSpaces).count
+        // Room for exactly the bytes written: the last three-byte scalar is written byte by byte.
+        units.isEmpty ? 0 : transcode(units, into: out, capacity: 0, lineBreaksAsSpaces: lineBreaksAsSpaces).count
     }
 
-    /// Writes `units` as UTF-8 at `out` (room for three bytes per unit); returns the byte count and whether every
-    /// unit was ASCII.
+    /// Writes `units` as UTF-8 at `out` (room for three bytes per unit, and `capacity` bytes in all when that is
+    /// more); returns the byte count and whether every unit was ASCII.
     @inline(__always)
     private static func transcode(
-        _ units: UnsafeBufferPointer<UInt16>, into out: UnsafeMutablePointer<UInt8>, lineBreaksAsSpaces: Bool
+        _ units: UnsafeBufferPointer<UInt16>, into out: UnsafeMutablePointer<UInt8>, capacity: Int,
+        lineBreaksAsSpaces: Bool
     ) -> (count: Int, isASCII: Bool) {
-        // Raw pointers and the common cases first: stored titles are mostly CJK (three bytes) and ASCII.
+        // Raw pointers and the common cases first: stored titles are mostly CJK (three bytes) and ASCII. Offsets
+        // cannot overflow (three bytes per unit of a buffer), so they add without overflow checks.
         let input = units.baseAddress!
         var o = 0
         var i = 0
         let n = units.count
+        // A three-byte scalar is one four-byte store (its fourth byte overwritten next) while four bytes fit.
+        let lastWideStore = capacity &- 4
         while i < n {
             let u = input[i]
-            i += 1
+            i &+= 1
             if u < 0x80 {
                 out[o] = lineBreaksAsSpaces && (u == 0x0A || u == 0x0D) ? 0x20 : UInt8(truncatingIfNeeded: u)
-                o += 1
+                o &+= 1
                 continue
             }
             if u < 0x800 {
                 out[o] = UInt8(truncatingIfNeeded: 0xC0 | (u >> 6))
-                out[o + 1] = UInt8(truncatingIfNeeded: 0x80 | (u & 0x3F))
-                o += 2
+                out[o &+ 1] = UInt8(truncatingIfNeeded: 0x80 | (u & 0x3F))
+                o &+= 2
                 continue
             }
             if u < 0xD800 || u > 0xDFFF {
-                out[o] = UInt8(truncatingIfNeeded: 0xE0 | (u >> 12))
-                out[o + 1] = UInt8(truncatingIfNeeded: 0x80 | ((u >> 6) & 0x3F))
-                out[o + 2] = UInt8(truncatingIfNeeded: 0x80 | (u & 0x3F))
-                o += 3
+                let v = UInt32(u)
+                let bytes = (0xE0 | v >> 12) | (0x80 | (v >> 6) & 0x3F) << 8 | (0x80 | v & 0x3F) << 16
+                if o <= lastWideStore {
+                    UnsafeMutableRawPointer(out + o).storeBytes(of: bytes.littleEndian, as: UInt32.self)
+                } else {
+                    out[o] = UInt8(truncatingIfNeeded: bytes)
+                    out[o &+ 1] = UInt8(truncatingIfNeeded: bytes >> 8)
+                    out[o &+ 2] = UInt8(truncatingIfNeeded: bytes >> 16)
+                }
+                o &+= 3
                 continue
             }
             var v: UInt32 = 0xFFFD  // unpaired surrogate (never stored: input came from valid Strings)
