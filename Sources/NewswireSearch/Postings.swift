@@ -49,23 +49,34 @@ struct PostingsWriter {
         documentFrequency += 1
     }
 
-    /// Adds one document's entry as another list stored it (`encoded`, from its head to its last position byte),
-    /// when its document delta there is the one this list needs (a merge's input without deletions, after its
-    /// first entry).
+    /// Notes one entry of a run of entries another list stored, to be copied whole by ``appendRun(_:)``
+    /// once the run is read: `offset` is where the entry starts within the run. The run must follow an entry
+    /// added with ``add(doc:titleTF:bodyTF:positions:)`` (so its first document delta is the one this list needs).
     @inline(__always)
-    mutating func add(doc: Int32, titleTF: Int32, bodyTF: Int32, encoded: UnsafeBufferPointer<UInt8>) {
-        noteEntry(doc: doc, titleTF: titleTF, bodyTF: bodyTF)
-        entryBytes.append(contentsOf: encoded)
+    mutating func noteRunEntry(doc: Int32, titleTF: Int32, bodyTF: Int32, offset: Int) {
+        noteEntry(doc: doc, titleTF: titleTF, bodyTF: bodyTF, at: entryBytes.count &+ offset)
         previousDoc = doc
         documentFrequency += 1
+    }
+
+    /// Appends the bytes of the run whose entries ``noteRunEntry(doc:titleTF:bodyTF:offset:)`` noted: one copy
+    /// for the run instead of one per entry (the copies' calls were a good part of a merge's time).
+    mutating func appendRun(_ run: UnsafeBufferPointer<UInt8>) {
+        entryBytes.append(contentsOf: run)
     }
 
     /// Opens a block every ``Segment/skipInterval`` entries and raises its best score to this entry's.
     @inline(__always)
     private mutating func noteEntry(doc: Int32, titleTF: Int32, bodyTF: Int32) {
+        noteEntry(doc: doc, titleTF: titleTF, bodyTF: bodyTF, at: entryBytes.count)
+    }
+
+    /// ``noteEntry(doc:titleTF:bodyTF:)`` for an entry that starts at `offset` in the list's entry bytes.
+    @inline(__always)
+    private mutating func noteEntry(doc: Int32, titleTF: Int32, bodyTF: Int32, at offset: Int) {
         guard keepsBlocks else { return }
         if documentFrequency % Segment.skipInterval == 0 {
-            blocks.append((previousDoc, UInt32(entryBytes.count), 0))
+            blocks.append((previousDoc, UInt32(offset), 0))
         }
         // The block's best BM25 score per unit of idf (rounded up), for block-max pruning.
         let tf = Double(titleTF) * Scoring.titleBoost + Double(bodyTF)

@@ -221,26 +221,30 @@ extension Segment {
         for source in sources {
             let view = views[source.input]
             var cursor = cursor(source)
-            var first = true
-            while true {
-                let entry = cursor.position
-                guard cursor.next() else { break }
-                let positions = positional ? cursor.rawPositions : nil
-                if view.shift >= 0 {
-                    let doc = cursor.doc + view.shift
-                    if first {
-                        writer.add(doc: doc, titleTF: cursor.titleTF, bodyTF: cursor.bodyTF, positions: positions)
-                        first = false
-                    } else {
-                        writer.add(
-                            doc: doc, titleTF: cursor.titleTF, bodyTF: cursor.bodyTF,
-                            encoded: UnsafeBufferPointer(start: entry, count: cursor.position - entry))
-                    }
-                } else {
-                    let doc = view.remap![Int(cursor.doc)]
-                    if doc < 0 { continue }
-                    writer.add(doc: doc, titleTF: cursor.titleTF, bodyTF: cursor.bodyTF, positions: positions)
+            if view.shift >= 0 {
+                // No deletions: the first entry is re-encoded (its delta is from this list's previous document),
+                // the rest keep their deltas and are copied as one run once read.
+                guard cursor.next() else { continue }
+                writer.add(
+                    doc: cursor.doc + view.shift, titleTF: cursor.titleTF, bodyTF: cursor.bodyTF,
+                    positions: positional ? cursor.rawPositions : nil)
+                let run = cursor.position
+                while true {
+                    let entry = cursor.position
+                    guard cursor.next() else { break }
+                    writer.noteRunEntry(
+                        doc: cursor.doc + view.shift, titleTF: cursor.titleTF, bodyTF: cursor.bodyTF,
+                        offset: entry - run)
                 }
+                writer.appendRun(UnsafeBufferPointer(start: run, count: cursor.position - run))
+                continue
+            }
+            while cursor.next() {
+                let doc = view.remap![Int(cursor.doc)]
+                if doc < 0 { continue }
+                writer.add(
+                    doc: doc, titleTF: cursor.titleTF, bodyTF: cursor.bodyTF,
+                    positions: positional ? cursor.rawPositions : nil)
             }
         }
         guard writer.documentFrequency > 0 else { return false }
