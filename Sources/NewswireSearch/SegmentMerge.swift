@@ -217,7 +217,11 @@ extension Segment {
                 base: view.postings, start: view.termStart[source.term], end: view.termStart[source.term + 1],
                 positional: positional)
         }
-        writer.beginTerm(atMost: sources.reduce(0) { $0 + cursor($1).documentFrequency })
+        writer.beginTerm(
+            atMost: sources.reduce(0) { total, source in
+                let view = views[source.input]
+                return total + PostingCursor.documentFrequency(base: view.postings, start: view.termStart[source.term])
+            })
         for source in sources {
             let view = views[source.input]
             var cursor = cursor(source)
