@@ -1,10 +1,11 @@
 /// Encodes term lists in the segment layout (see ``Segment``): used by fresh builds and by merges, which copy
 /// each entry's position bytes verbatim.
 struct PostingsWriter {
-    var postings: [UInt8] = []
+    /// The finished lists.
+    let postings: GrowableBytes
     /// BM25 length normalisation of every (output) document under the segment's own average length.
     private let normalization: [Double]
-    private var entryBytes: [UInt8] = []
+    private let entryBytes = GrowableBytes()
     /// Where the current term's entries start in `entryBytes`. The buffer is cleared once it has grown, not for
     /// every term: most lists hold a few entries, and clearing two arrays per term (hundreds of thousands of terms
     /// per merge) was a tenth of a merge's instructions.
@@ -13,7 +14,9 @@ struct PostingsWriter {
     private var previousDoc: Int32 = 0
     private(set) var documentFrequency = 0
 
-    init(titleLengths: [UInt32], bodyLengths: [UInt32]) {
+    /// `capacity`: the postings' expected size.
+    init(titleLengths: [UInt32], bodyLengths: [UInt32], capacity: Int = 4_096) {
+        postings = GrowableBytes(capacity: capacity)
         let average = Segment.averageLength(titleLengths: titleLengths, bodyLengths: bodyLengths)
         normalization = zip(titleLengths, bodyLengths).map { title, body in
             let length = Double(title) * Scoring.titleBoost + Double(body)
@@ -27,7 +30,7 @@ struct PostingsWriter {
 
     /// Starts a term's list; `atMost`: an upper bound on its entries, when known.
     mutating func beginTerm(atMost documents: Int = .max) {
-        if entryBytes.count >= 1 << 16 { entryBytes.removeAll(keepingCapacity: true) }
+        if entryBytes.count >= 1 << 16 { entryBytes.removeAll() }
         entryBase = entryBytes.count
         if !blocks.isEmpty { blocks.removeAll(keepingCapacity: true) }
         previousDoc = 0
@@ -41,15 +44,15 @@ struct PostingsWriter {
         noteEntry(doc: doc, titleTF: titleTF, bodyTF: bodyTF)
         // The low bit flags the commonest entry, one body occurrence, which then needs no tf code.
         let simple = titleTF == 0 && bodyTF == 1
-        Varint.append(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0), to: &entryBytes)
+        entryBytes.appendVarint(UInt64(doc - previousDoc) << 1 | (simple ? 1 : 0))
         previousDoc = doc
         if !simple {
-            Varint.append(UInt64(bodyTF << 4 | min(titleTF, 15)), to: &entryBytes)
-            if titleTF >= 15 { Varint.append(UInt64(titleTF), to: &entryBytes) }
+            entryBytes.appendVarint(UInt64(bodyTF << 4 | min(titleTF, 15)))
+            if titleTF >= 15 { entryBytes.appendVarint(UInt64(titleTF)) }
         }
         if let positions {
-            if titleTF + bodyTF != 1 { Varint.append(UInt64(positions.count), to: &entryBytes) }
-            entryBytes.append(contentsOf: positions)
+            if titleTF + bodyTF != 1 { entryBytes.appendVarint(UInt64(positions.count)) }
+            entryBytes.append(positions)
         }
         documentFrequency += 1
     }
@@ -67,7 +70,7 @@ struct PostingsWriter {
     /// Appends the bytes of the run whose entries ``noteRunEntry(doc:titleTF:bodyTF:offset:)`` noted: one copy
     /// for the run instead of one per entry (the copies' calls were a good part of a merge's time).
     mutating func appendRun(_ run: UnsafeBufferPointer<UInt8>) {
-        entryBytes.append(contentsOf: run)
+        entryBytes.append(run)
     }
 
     /// Opens a block every ``Segment/skipInterval`` entries and raises its best score to this entry's.
@@ -91,17 +94,15 @@ struct PostingsWriter {
 
     /// Writes the finished list (header, block table, entries) to `postings`.
     mutating func endTerm() {
-        Varint.append(UInt64(documentFrequency), to: &postings)
+        postings.appendVarint(UInt64(documentFrequency))
         if documentFrequency > Segment.blockTableMinimum {
             for (previous, offset, maxScore) in blocks {
-                withUnsafeBytes(of: previous.littleEndian) { postings.append(contentsOf: $0) }
-                withUnsafeBytes(of: offset.littleEndian) { postings.append(contentsOf: $0) }
-                withUnsafeBytes(of: maxScore.bitPattern.littleEndian) { postings.append(contentsOf: $0) }
+                postings.append(littleEndian: previous)
+                postings.append(littleEndian: offset)
+                postings.append(littleEndian: maxScore.bitPattern)
             }
         }
-        entryBytes.withUnsafeBufferPointer { entries in
-            postings.append(contentsOf: UnsafeBufferPointer(rebasing: entries[entryBase...]))
-        }
+        postings.append(entryBytes.bytes(from: entryBase))
     }
 }
 

@@ -187,8 +187,8 @@ struct SegmentBuilder {
         occurrenceTerms = []
         occurrencePositions = []
 
-        var writer = PostingsWriter(titleLengths: titleLengths, bodyLengths: bodyLengths)
-        writer.postings.reserveCapacity(sortedDocs.count * 3)
+        var writer = PostingsWriter(
+            titleLengths: titleLengths, bodyLengths: bodyLengths, capacity: sortedDocs.count * 3)
         var termStart = [UInt32](repeating: 0, count: termCount + 1)
         var positionBytes: [UInt8] = []
         for t in 0..<termCount {
@@ -223,7 +223,7 @@ struct SegmentBuilder {
         }
         termStart[termCount] = UInt32(writer.postings.count)
         writer.postings.append(0)  // padding: the buffer is never empty
-        let postings = [UInt8](writer.postings)  // drop the reserve
+        let postings = writer.postings.array  // drop the reserve
         return Segment(
             idText: idText, idStart: idStart, text: text, textStart: textStart, sourceIDs: sourceIDs, monthIDs: monthIDs, seconds: seconds,
             utcOffsets: utcOffsets, personStart: personStart, personIDs: personIDs, titleLengths: titleLengths,

@@ -67,8 +67,8 @@ extension Segment {
             remaps.append(remap)
         }
 
-        var writer = PostingsWriter(titleLengths: titleLengths, bodyLengths: bodyLengths)
-        writer.postings.reserveCapacity(inputs.reduce(0) { $0 + $1.postings.count })
+        var writer = PostingsWriter(
+            titleLengths: titleLengths, bodyLengths: bodyLengths, capacity: inputs.reduce(0) { $0 + $1.postings.count })
         var termStart: [UInt32] = []
         var compactKeys: [UInt32] = []
         var wideKeys: [UInt64] = []
@@ -107,7 +107,7 @@ extension Segment {
             monthIDs: monthIDs, seconds: seconds, utcOffsets: utcOffsets, personStart: personStart,
             personIDs: personIDs, titleLengths: titleLengths, bodyLengths: bodyLengths, bodyBases: bodyBases,
             compactKeys: compactKeys, wideKeys: wideKeys, wordList: wordList, termStart: termStart,
-            postings: [UInt8](writer.postings))
+            postings: writer.postings.array)
     }
 
     /// Appends a whole flat buffer and its start offsets (less the leading 0), shifted past what `buffer` holds.

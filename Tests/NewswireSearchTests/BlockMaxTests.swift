@@ -29,7 +29,7 @@ import Testing
                 writer.add(doc: doc, titleTF: title, bodyTF: body, positions: Optional<UnsafeBufferPointer<UInt8>>.none)
             }
             writer.endTerm()
-            let postings = writer.postings + [0]
+            let postings = writer.postings.array + [0]
             postings.withUnsafeBufferPointer { bytes in
                 let cursor = PostingCursor(
                     base: bytes.baseAddress!, start: 0, end: UInt32(postings.count - 1), positional: false)
