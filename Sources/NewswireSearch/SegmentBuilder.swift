@@ -190,7 +190,8 @@ struct SegmentBuilder {
         var writer = PostingsWriter(
             titleLengths: titleLengths, bodyLengths: bodyLengths, capacity: sortedDocs.count * 3)
         var termStart = [UInt32](repeating: 0, count: termCount + 1)
-        var positionBytes: [UInt8] = []
+        // Cleared for every (term, document): an array's `removeAll(keepingCapacity:)` cost more than the varints.
+        let positionBytes = GrowableBytes(capacity: 256)
         for t in 0..<termCount {
             termStart[t] = UInt32(writer.postings.count)
             let positional = t >= cjkCount || TermKey.isPositional(orderedKeys[t])
@@ -204,19 +205,17 @@ struct SegmentBuilder {
                 let bodyBase = bodyBases[Int(doc)]
                 var titleTF = 0
                 while k + titleTF < j, sortedPositions[k + titleTF] < bodyBase { titleTF += 1 }
-                positionBytes.removeAll(keepingCapacity: true)
+                positionBytes.removeAll()
                 if positional {
                     var previous: Int32 = 0
                     for m in k..<j {
-                        Varint.append(UInt64(sortedPositions[m] - previous), to: &positionBytes)
+                        positionBytes.appendVarint(UInt64(sortedPositions[m] - previous))
                         previous = sortedPositions[m]
                     }
                 }
-                positionBytes.withUnsafeBufferPointer { bytes in
-                    writer.add(
-                        doc: doc, titleTF: Int32(titleTF), bodyTF: Int32(j - k - titleTF),
-                        positions: positional ? bytes : nil)
-                }
+                writer.add(
+                    doc: doc, titleTF: Int32(titleTF), bodyTF: Int32(j - k - titleTF),
+                    positions: positional ? positionBytes.bytes() : nil)
                 k = j
             }
             writer.endTerm()

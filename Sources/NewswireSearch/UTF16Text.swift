@@ -126,47 +126,53 @@ enum UTF16Text {
     }
 
     /// Appends the UTF-16 code units of `string` to `text`, decoded from its UTF-8 storage in one pass (the UTF-16
-    /// view counts itself first and then yields a unit at a time).
+    /// view counts itself first and then yields a unit at a time). Decoded into scratch memory and appended as one
+    /// copy: growing the array by a repeated element first cost more than the decoding.
     static func append(utf16Of string: String, to text: inout [UInt16]) {
         let done: Void? = string.utf8.withContiguousStorageIfAvailable { bytes in
             let count = utf16Count(utf8: bytes)
             guard count > 0 else { return }
-            let start = text.count
-            text.append(contentsOf: repeatElement(0, count: count))
-            text.withUnsafeMutableBufferPointer { out in
-                // A String's UTF-8 is valid, so each lead byte is followed by its continuation bytes.
-                var o = start
-                var i = 0
-                let n = bytes.count
-                while i < n {
-                    let b0 = bytes[i]
-                    if b0 < 0x80 {
-                        out[o] = UInt16(b0)
-                        i += 1
-                        o += 1
-                    } else if b0 < 0xE0 {
-                        out[o] = UInt16(b0 & 0x1F) << 6 | UInt16(bytes[i + 1] & 0x3F)
-                        i += 2
-                        o += 1
-                    } else if b0 < 0xF0 {
-                        out[o] = UInt16(b0 & 0x0F) << 12 | UInt16(bytes[i + 1] & 0x3F) << 6 | UInt16(bytes[i + 2] & 0x3F)
-                        i += 3
-                        o += 1
-                    } else {
-                        let scalar =
-                            UInt32(b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
-                            | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)
-                        let offset = scalar - 0x10000
-                        out[o] = UInt16(truncatingIfNeeded: 0xD800 + (offset >> 10))
-                        out[o + 1] = UInt16(truncatingIfNeeded: 0xDC00 + (offset & 0x3FF))
-                        i += 4
-                        o += 2
-                    }
-                }
+            withUnsafeTemporaryAllocation(of: UInt16.self, capacity: count) { out in
+                decode(utf8: bytes, into: out.baseAddress!)
+                text.append(contentsOf: UnsafeBufferPointer(out))
             }
         }
         if done == nil {
             for unit in string.utf16 { text.append(unit) }
+        }
+    }
+
+    /// Writes the UTF-16 code units of valid UTF-8 `bytes` at `out` (room for ``utf16Count(utf8:)`` units).
+    @inline(__always)
+    private static func decode(utf8 bytes: UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<UInt16>) {
+        // A String's UTF-8 is valid, so each lead byte is followed by its continuation bytes.
+        var o = 0
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b0 = bytes[i]
+            if b0 < 0x80 {
+                out[o] = UInt16(b0)
+                i &+= 1
+                o &+= 1
+            } else if b0 < 0xE0 {
+                out[o] = UInt16(b0 & 0x1F) << 6 | UInt16(bytes[i &+ 1] & 0x3F)
+                i &+= 2
+                o &+= 1
+            } else if b0 < 0xF0 {
+                out[o] = UInt16(b0 & 0x0F) << 12 | UInt16(bytes[i &+ 1] & 0x3F) << 6 | UInt16(bytes[i &+ 2] & 0x3F)
+                i &+= 3
+                o &+= 1
+            } else {
+                let scalar =
+                    UInt32(b0 & 0x07) << 18 | UInt32(bytes[i &+ 1] & 0x3F) << 12
+                    | UInt32(bytes[i &+ 2] & 0x3F) << 6 | UInt32(bytes[i &+ 3] & 0x3F)
+                let offset = scalar &- 0x10000
+                out[o] = UInt16(truncatingIfNeeded: 0xD800 &+ (offset >> 10))
+                out[o &+ 1] = UInt16(truncatingIfNeeded: 0xDC00 &+ (offset & 0x3FF))
+                i &+= 4
+                o &+= 2
+            }
         }
     }
 }
