@@ -188,7 +188,46 @@ struct NormalizedText {
 
     /// Normalises `text`; `keepOrigins` records the offset map (needed for highlights only).
     init(_ text: String, keepOrigins: Bool = true) {
-        self.init(scalars: Array(text.unicodeScalars), keepOrigins: keepOrigins)
+        self.init(scalars: Self.scalars(of: text), keepOrigins: keepOrigins)
+    }
+
+    /// The scalars of `text`, decoded from its UTF-8 storage in one pass: `Array(text.unicodeScalars)` walks the
+    /// view twice (to count, then to copy) at about 25 instructions a scalar, a tenth of an index build.
+    static func scalars(of text: String) -> [Unicode.Scalar] {
+        let decoded = text.utf8.withContiguousStorageIfAvailable { bytes -> [Unicode.Scalar] in
+            var count = 0
+            for byte in bytes { count &+= byte & 0xC0 != 0x80 ? 1 : 0 }
+            return [Unicode.Scalar](unsafeUninitializedCapacity: count) { buffer, initialized in
+                // A String's UTF-8 is valid, so every decoded value is a scalar: stored as the UInt32 it wraps.
+                let out = UnsafeMutableRawPointer(buffer.baseAddress!)
+                var o = 0
+                var i = 0
+                let n = bytes.count
+                while i < n {
+                    let b0 = UInt32(bytes[i])
+                    let value: UInt32
+                    if b0 < 0x80 {
+                        value = b0
+                        i &+= 1
+                    } else if b0 < 0xE0 {
+                        value = (b0 & 0x1F) << 6 | UInt32(bytes[i &+ 1] & 0x3F)
+                        i &+= 2
+                    } else if b0 < 0xF0 {
+                        value = (b0 & 0x0F) << 12 | UInt32(bytes[i &+ 1] & 0x3F) << 6 | UInt32(bytes[i &+ 2] & 0x3F)
+                        i &+= 3
+                    } else {
+                        value =
+                            (b0 & 0x07) << 18 | UInt32(bytes[i &+ 1] & 0x3F) << 12 | UInt32(bytes[i &+ 2] & 0x3F) << 6
+                            | UInt32(bytes[i &+ 3] & 0x3F)
+                        i &+= 4
+                    }
+                    out.storeBytes(of: value, toByteOffset: o &* 4, as: UInt32.self)
+                    o &+= 1
+                }
+                initialized = o
+            }
+        }
+        return decoded ?? Array(text.unicodeScalars)
     }
 
     /// Normalises already-decoded scalars.

@@ -60,4 +60,14 @@ import Testing
         }
         #expect(text == expected)
     }
+
+    /// The normaliser decodes each text's scalars from its UTF-8: they must be the String's scalars.
+    @Test func scalarsOfStringsAreTheirUnicodeScalars() {
+        let alphabet: [Character] = ["a", "\n", "é", "ß", "Ж", "中", "，", "\u{3000}", "😀", "𠀀", "\u{301}", "\u{FFFF}", "\u{10FFFF}"]
+        var rng = SplitMix64(seed: 13)
+        for length in [0, 1, 2, 5, 15, 16, 17, 40, 300, 2_000] + (0..<60).map({ $0 }) {
+            let string = String((0..<length).map { _ in alphabet.randomElement(using: &rng)! })
+            #expect(NormalizedText.scalars(of: string) == Array(string.unicodeScalars), "\(string)")
+        }
+    }
 }
