@@ -89,8 +89,8 @@ final class OutboundQueue: Sendable {
     let budget: Int
     let global: ServerByteBudget
 
-    /// An answer up to this size is queued for a connection holding nothing even when the server-wide budget is
-    /// spent: the server-wide bound is therefore the budget plus this much per connection.
+    /// Answers are queued for a connection even when the server-wide budget is spent as long as the connection then
+    /// holds at most this much: the server-wide bound is therefore the budget plus this much per connection.
     static let alwaysAdmittedBytes = 64 << 10
 
     /// What a stream reservation of `bytes` takes from the server-wide budget until its frame is queued (then the
@@ -111,15 +111,18 @@ final class OutboundQueue: Sendable {
     }
 
     /// Queues an answer when it fits this connection's budget and the server's (a connection holding nothing may
-    /// always queue one answer the server has room for, so a large answer is not refused for ever). False when it
-    /// does not fit or the connection is gone; the caller sends something small instead.
+    /// always queue one answer the server has room for, so a large answer is not refused for ever; one holding at
+    /// most ``alwaysAdmittedBytes`` with it, whatever the server holds). False when it does not fit or the
+    /// connection is gone; the caller sends something small instead.
     func enqueueAnswer(_ frame: OutboundFrame) -> Bool {
         let size = frame.approximateSize
         let (admitted, writer): (Bool, CheckedContinuation<Void, Never>?) = state.withLockedValue { state in
             guard !state.finished else { return (false, nil) }
-            // A connection holding nothing always gets a small answer out, so a full server-wide budget (slow
-            // readers elsewhere) does not starve connections that read.
-            let small = state.held == 0 && size <= Self.alwaysAdmittedBytes
+            // A connection that holds little always gets a small answer out, so a full server-wide budget (slow
+            // readers elsewhere) does not starve connections that read. Little, not nothing: a client that reads
+            // every answer may ask again before the server has seen the previous answer's write complete, and was
+            // refused OVERLOADED then.
+            let small = state.held + size <= Self.alwaysAdmittedBytes
             guard state.fits(size, budget: budget), global.take(size, force: small) else { return (false, nil) }
             state.queuedBytes += size
             state.peakBytes = max(state.peakBytes, state.held)

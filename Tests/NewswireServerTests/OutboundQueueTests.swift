@@ -13,6 +13,22 @@ import Testing
             payload: .plain(ByteBuffer(repeating: 0x61, count: bytes)))
     }
 
+    /// With the server-wide budget spent by slow readers elsewhere, a connection that reads still gets small
+    /// answers queued while it holds at most 64 KiB, so a client asking again before the server saw its previous
+    /// answer written is not refused; beyond that it waits its turn like the rest.
+    @Test func aConnectionHoldingLittleGetsSmallAnswersPastAFullServerBudget() {
+        let global = ServerByteBudget(limit: 64 << 10)
+        #expect(global.take(64 << 10))  // spent by other connections
+        let queue = OutboundQueue(budget: 1 << 20, global: global)
+        let answer = Self.frame(20 << 10)
+        #expect(queue.enqueueAnswer(answer))
+        #expect(queue.enqueueAnswer(answer), "a second answer while the first is still being written")
+        #expect(queue.enqueueAnswer(answer))
+        #expect(!queue.enqueueAnswer(answer), "more than 64 KiB held on a spent server budget")
+        queue.written(bytes: 3 * answer.approximateSize)
+        #expect(queue.enqueueAnswer(answer))
+    }
+
     @Test func aStreamWaitingForRoomResumesWhenAWriteFreesIt() async {
         let queue = OutboundQueue(budget: 64 << 10, global: ServerByteBudget(limit: 1 << 30))
         let queued = Self.frame(40 << 10)
