@@ -19,6 +19,15 @@ import Testing
 struct PostgresConnectionTests {
     static let logger = Logger(label: "newswire.test.postgres")
 
+    /// A store on a fresh database of the shared server, with the server and the database's name (the caller
+    /// closes the store).
+    static func freshStore(_ name: String = #function) throws -> (
+        server: TemporaryPostgres, database: String, store: PostgresArticleStore
+    ) {
+        let url = try SharedTestPostgres.freshDatabaseURL(name)
+        return (try SharedTestPostgres.get(), String(url.split(separator: "/").last!), try PostgresArticleStore(url: url))
+    }
+
     static func connect(_ server: TemporaryPostgres) throws -> PostgresConnection {
         let url = try PostgresStoreURL(parsing: server.url())
         return try PostgresConnection.connectWithKeepalive(
@@ -100,10 +109,7 @@ struct PostgresConnectionTests {
     @Test("a write whose connection is cut inside its transaction is rerun on a new connection and commits")
     func connectionCutInsideTransaction() async throws {
         try await runBlocking {
-            let server = try SharedTestPostgres.get()
-            let url = try SharedTestPostgres.freshDatabaseURL()
-            let database = String(url.split(separator: "/").last!)
-            let store = try PostgresArticleStore(url: url)
+            let (server, database, store) = try Self.freshStore()
             defer { try? store.close() }
             let article = sampleArticle("cut-1", title: "written after the cut")
             var preparations = 0
@@ -172,10 +178,7 @@ struct PostgresConnectionTests {
     @Test("a 4 KB record is stored inline in the article table, not moved out of line to its TOAST table")
     func recordsStayInline() async throws {
         try await runBlocking {
-            let server = try SharedTestPostgres.get()
-            let url = try SharedTestPostgres.freshDatabaseURL()
-            let database = String(url.split(separator: "/").last!)
-            let store = try PostgresArticleStore(url: url)
+            let (server, database, store) = try Self.freshStore()
             defer { try? store.close() }
             // 1,300 CJK characters from a fixed pseudo-random sequence: about 3.9 KB of UTF-8 that lz4 cannot
             // bring under the 2 KB at which PostgreSQL moves a row's values out of line by default.
