@@ -202,26 +202,8 @@ struct NormalizedText {
                 let out = UnsafeMutableRawPointer(buffer.baseAddress!)
                 var o = 0
                 var i = 0
-                let n = bytes.count
-                while i < n {
-                    let b0 = UInt32(bytes[i])
-                    let value: UInt32
-                    if b0 < 0x80 {
-                        value = b0
-                        i &+= 1
-                    } else if b0 < 0xE0 {
-                        value = (b0 & 0x1F) << 6 | UInt32(bytes[i &+ 1] & 0x3F)
-                        i &+= 2
-                    } else if b0 < 0xF0 {
-                        value = (b0 & 0x0F) << 12 | UInt32(bytes[i &+ 1] & 0x3F) << 6 | UInt32(bytes[i &+ 2] & 0x3F)
-                        i &+= 3
-                    } else {
-                        value =
-                            (b0 & 0x07) << 18 | UInt32(bytes[i &+ 1] & 0x3F) << 12 | UInt32(bytes[i &+ 2] & 0x3F) << 6
-                            | UInt32(bytes[i &+ 3] & 0x3F)
-                        i &+= 4
-                    }
-                    out.storeBytes(of: value, toByteOffset: o &* 4, as: UInt32.self)
+                while i < bytes.count {
+                    out.storeBytes(of: UTF16Text.decodeScalar(bytes, at: &i), toByteOffset: o &* 4, as: UInt32.self)
                     o &+= 1
                 }
                 initialized = o

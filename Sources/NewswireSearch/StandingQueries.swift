@@ -373,15 +373,9 @@ final class SnippetBody: Sendable {
     init(_ body: String) {
         // Scalar by scalar: `Array(body.utf16)` first counts the UTF-16 view of a native (UTF-8) string, which
         // builds its breadcrumbs index, and that showed in the live-query profile (one body per matched article).
-        // The length comes from the UTF-8 bytes (a unit per scalar's first byte, two for a four-byte scalar), and
-        // the normalisation table is read in the same pass that writes the units.
-        func utf16Count(_ bytes: some Sequence<UInt8>) -> Int {
-            var count = 0
-            for byte in bytes { count &+= (byte & 0xC0 != 0x80 ? 1 : 0) &+ (byte >= 0xF0 ? 1 : 0) }
-            return count
-        }
-        // Over the raw bytes when the string has them (its UTF-8 view's indexing cost more than the count).
-        let count = body.utf8.withContiguousStorageIfAvailable(utf16Count) ?? utf16Count(body.utf8)
+        // The length comes from the UTF-8 bytes, and the normalisation table is read in the same pass that writes
+        // the units.
+        let count = UTF16Text.utf16Count(of: body)
         var mappable = true
         var expanding: [(source: Int32, length: Int32)] = []
         units = Normalizer.withBMPTable { table in

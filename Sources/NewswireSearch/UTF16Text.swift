@@ -145,34 +145,41 @@ enum UTF16Text {
     /// Writes the UTF-16 code units of valid UTF-8 `bytes` at `out` (room for ``utf16Count(utf8:)`` units).
     @inline(__always)
     private static func decode(utf8 bytes: UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<UInt16>) {
-        // A String's UTF-8 is valid, so each lead byte is followed by its continuation bytes.
         var o = 0
         var i = 0
-        let n = bytes.count
-        while i < n {
-            let b0 = bytes[i]
-            if b0 < 0x80 {
-                out[o] = UInt16(b0)
-                i &+= 1
-                o &+= 1
-            } else if b0 < 0xE0 {
-                out[o] = UInt16(b0 & 0x1F) << 6 | UInt16(bytes[i &+ 1] & 0x3F)
-                i &+= 2
-                o &+= 1
-            } else if b0 < 0xF0 {
-                out[o] = UInt16(b0 & 0x0F) << 12 | UInt16(bytes[i &+ 1] & 0x3F) << 6 | UInt16(bytes[i &+ 2] & 0x3F)
-                i &+= 3
+        while i < bytes.count {
+            let scalar = decodeScalar(bytes, at: &i)
+            if scalar < 0x10000 {
+                out[o] = UInt16(truncatingIfNeeded: scalar)
                 o &+= 1
             } else {
-                let scalar =
-                    UInt32(b0 & 0x07) << 18 | UInt32(bytes[i &+ 1] & 0x3F) << 12
-                    | UInt32(bytes[i &+ 2] & 0x3F) << 6 | UInt32(bytes[i &+ 3] & 0x3F)
                 let offset = scalar &- 0x10000
                 out[o] = UInt16(truncatingIfNeeded: 0xD800 &+ (offset >> 10))
                 out[o &+ 1] = UInt16(truncatingIfNeeded: 0xDC00 &+ (offset & 0x3FF))
-                i &+= 4
                 o &+= 2
             }
         }
+    }
+
+    /// The scalar value of the UTF-8 sequence at `bytes[i]`, moving `i` past it. For a String's UTF-8, which is
+    /// valid: each lead byte is followed by its continuation bytes.
+    @inline(__always)
+    static func decodeScalar(_ bytes: UnsafeBufferPointer<UInt8>, at i: inout Int) -> UInt32 {
+        let b0 = UInt32(bytes[i])
+        if b0 < 0x80 {
+            i &+= 1
+            return b0
+        }
+        if b0 < 0xE0 {
+            defer { i &+= 2 }
+            return (b0 & 0x1F) << 6 | UInt32(bytes[i &+ 1] & 0x3F)
+        }
+        if b0 < 0xF0 {
+            defer { i &+= 3 }
+            return (b0 & 0x0F) << 12 | UInt32(bytes[i &+ 1] & 0x3F) << 6 | UInt32(bytes[i &+ 2] & 0x3F)
+        }
+        defer { i &+= 4 }
+        return (b0 & 0x07) << 18 | UInt32(bytes[i &+ 1] & 0x3F) << 12 | UInt32(bytes[i &+ 2] & 0x3F) << 6
+            | UInt32(bytes[i &+ 3] & 0x3F)
     }
 }
