@@ -106,16 +106,8 @@ struct PostingsWriter {
     }
 }
 
+/// Reading the LEB128 varints of postings (written by ``GrowableBytes/appendVarint(_:)``).
 enum Varint {
-    @inline(__always) static func append(_ value: UInt64, to bytes: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
-    }
-
     @inline(__always) static func read(_ p: inout UnsafePointer<UInt8>) -> UInt32 {
         var b = p.pointee
         p += 1
