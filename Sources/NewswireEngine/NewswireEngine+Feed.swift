@@ -175,9 +175,10 @@ extension NewswireEngine {
     /// Applies every change the store has after this engine's position (cluster mode; on a single node the index
     /// is always in step and this returns at once). Returns the position reached.
     ///
-    /// Page by page: the next page is read while the current one is indexed, and the index segment and
+    /// Page by page: the next page is read while the current one is indexed, and the index segments and
     /// near-duplicate entries of a page are computed outside the write lock (which is taken only to install
-    /// them), so this node's own writes, STATS and other readers are not held behind indexing.
+    /// them), so this node's own writes, STATS and other readers are not held behind indexing. Within a page,
+    /// writer batch by writer batch (``batchPieces(of:)``), each searchable before the next is prepared.
     @discardableResult
     public func catchUp() throws -> UInt64 {
         guard store is any SharedArticleStore else { return try mappingErrors { try store.latestSequence } }
@@ -194,20 +195,38 @@ extension NewswireEngine {
             // A batch cut by the page's end is read whole with the next page, so its shipped analysis applies.
             if more, let cut = Self.startOfCutBatch(in: page) { page.removeSubrange(cut...) }
             read = more ? FeedPageRead(store: store, since: page.last!.sequence, limit: Self.followPageSize) : nil
-            let prepared = page.isEmpty ? nil : prepareFeedPage(page)
-            if !page.isEmpty, let hook = beforeFollowerInstall.withLock({ $0 }) { hook() }
-            let open = writeState.withLock { state -> Bool in
-                guard !state.closed else { return false }
-                if state.applied == current.since {
-                    apply(page, prepared: prepared, &state)
-                } else {
-                    // This node's own write applied part of the feed meanwhile (inside the store's write lock):
-                    // apply only what is still new, the plain way.
-                    apply(page.filter { $0.sequence > state.applied }, &state)
+            // Batch by batch: a page holding two writers' batches makes the first searchable before the second is
+            // prepared (under a bulk load the feed's lag was often two batches read together).
+            var since = current.since
+            var open = true
+            for piece in Self.batchPieces(of: page) {
+                let changes = Array(page[piece])
+                let prepared = prepareFeedPage(changes)
+                if let hook = beforeFollowerInstall.withLock({ $0 }) { hook() }
+                let inStep = piece.upperBound == page.count && !more
+                open = writeState.withLock { state -> Bool in
+                    guard !state.closed else { return false }
+                    if state.applied == since {
+                        apply(changes, prepared: prepared, &state)
+                    } else {
+                        // This node's own write applied part of the feed meanwhile (inside the store's write lock):
+                        // apply only what is still new, the plain way.
+                        apply(changes.filter { $0.sequence > state.applied }, &state)
+                    }
+                    if inStep { state.lastInStep = .now }
+                    state.followError = nil
+                    return true
                 }
-                if !more { state.lastInStep = .now }
-                state.followError = nil
-                return true
+                guard open else { break }
+                since = changes.last!.sequence
+            }
+            if page.isEmpty {
+                open = writeState.withLock { state -> Bool in
+                    guard !state.closed else { return false }
+                    if !more { state.lastInStep = .now }
+                    state.followError = nil
+                    return true
+                }
             }
             guard open else { break }
             if !page.isEmpty { changed = true }
@@ -303,6 +322,29 @@ extension NewswireEngine {
             articles.append(article)
         }
         return index.prepare(contentsOf: articles, analysis: analysis)
+    }
+
+    /// The page cut where each batch with a shipped analysis starts and ends (the changes between such batches form
+    /// pieces of their own), in feed order: each piece is prepared and installed before the next is prepared.
+    static func batchPieces(of page: [StoreChange]) -> [Range<Int>] {
+        var pieces: [Range<Int>] = []
+        var start = 0
+        var i = 0
+        while i < page.count {
+            if let piece = StoredDuplicateFeatures.analysisPiece(in: page[i].derivedData), piece.index == 0,
+                piece.count > 0
+            {
+                if start < i { pieces.append(start..<i) }
+                let end = min(page.count, i + piece.count)
+                pieces.append(i..<end)
+                start = end
+                i = end
+                continue
+            }
+            i += 1
+        }
+        if start < page.count { pieces.append(start..<page.count) }
+        return pieces
     }
 
     /// Where a full feed page should end so that no batch with a shipped analysis is cut by the page's end: the

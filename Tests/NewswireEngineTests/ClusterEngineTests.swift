@@ -377,6 +377,43 @@ struct ClusterEngineTests {
         }
     }
 
+    @Test("a follower makes each writer batch of a feed page searchable before it prepares the next")
+    func followerInstallsBatchByBatch() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let directory = TemporaryDirectory("quiet-follower")
+            let follower = try Self.quietNode(url: url, directory: directory)
+            defer { try? follower.close() }
+            let writer = try Node(url: url)
+            let store = try PostgresArticleStore(url: url)
+            defer { try? store.close() }
+            // Two shipped batches, then changes stored without an analysis, all read in one page.
+            _ = try writer.engine.put((0..<20).map { Self.article($0, writer: 1, version: 1) })
+            let endOfFirst = try writer.engine.latestPosition()
+            _ = try writer.engine.put((20..<45).map { Self.article($0, writer: 1, version: 1) })
+            let endOfSecond = try writer.engine.latestPosition()
+            _ = try store.upsert((45..<50).map { Self.article($0, writer: 2, version: 1) })
+            let page = try store.changes(since: 0, limit: 1_000)
+            #expect(NewswireEngine.batchPieces(of: page) == [0..<20, 20..<45, 45..<50])
+            #expect(NewswireEngine.batchPieces(of: Array(page[5...])) == [0..<15, 15..<40, 40..<45])
+            #expect(NewswireEngine.batchPieces(of: Array(page[25...])) == [0..<25], "no batch starts in it")
+            // What the follower holds each time it is about to install a piece of the page.
+            let seen = Locked<[(applied: UInt64, firstBatchFound: Int)]>([])
+            follower.beforeFollowerInstall.withLock { hook in
+                hook = {
+                    let found = (try? follower.search(SearchRequest(text: "集群", limit: 100)).total) ?? -1
+                    seen.withLock { $0.append((follower.appliedSequence, found)) }
+                }
+            }
+            #expect(try follower.catchUp() == (try writer.engine.latestPosition()))
+            let steps = seen.withLock { $0 }
+            #expect(steps.map(\.applied) == [0, endOfFirst, endOfSecond])
+            #expect(steps.map(\.firstBatchFound) == [0, 20, 45])
+            #expect(follower.indexedCount == 50)
+            #expect(try follower.stats().shippedArticles == 45)
+        }
+    }
+
     @Test("a follower folds the segments the feed left once it has been quiet")
     func followerCompactsOnceTheFeedIsQuiet() async throws {
         try await runBlocking {
