@@ -122,12 +122,18 @@ extension PostgresArticleStore {
     {
         let since = Int64(clamping: sequence)
         let limit64 = Int64(limit)
+        // Each half ordered and limited on its own: the planner then walks the two `seq` indexes from `since` and
+        // merges them, reading about `limit` rows. With the limit only outside, under a bulk load's stale row
+        // estimates it chose a parallel scan of every row after `since` and a sort (10 ms for a 1,000-row page
+        // 1,000 rows behind, 54 ms 8,000 behind; 1.1–1.2 ms this way in both cases).
         let rows = try connection.query(
             """
             SELECT seq, id, json, derived FROM (
-                SELECT seq, id, json, derived FROM newswire_article WHERE seq > \(since)
+                (SELECT seq, id, json, derived FROM newswire_article WHERE seq > \(since)
+                 ORDER BY seq LIMIT \(limit64))
                 UNION ALL
-                SELECT seq, id, NULL::bytea, NULL::bytea FROM newswire_tombstone WHERE seq > \(since)
+                (SELECT seq, id, NULL::bytea, NULL::bytea FROM newswire_tombstone WHERE seq > \(since)
+                 ORDER BY seq LIMIT \(limit64))
             ) AS feed ORDER BY seq LIMIT \(limit64)
             """
         ).rows
