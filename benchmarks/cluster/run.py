@@ -143,6 +143,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_idle(pid, seconds=60):
+    """Waits until process `pid` stops using CPU (its merges and compaction after a load are done), so that work
+    does not fall into the next measurement's window."""
+    deadline = time.time() + seconds
+    used = cpu_seconds(pid)
+    while time.time() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        if now - used < 0.02:
+            return
+        used = now
+
+
 def percentile(values, p):
     if not values:
         return float("nan")
@@ -315,6 +328,7 @@ def main():
         single_cpu_before = cpu_seconds(procs["single"].pid)
         single_seconds = ingest([(corpus, *single)])
         single_cpu = cpu_seconds(procs["single"].pid) - single_cpu_before
+        wait_idle(procs["single"].pid)  # its compaction once writes go quiet is not the cluster's to pay for
         lags_ms, lags_changes, sampling = [], [], [True]
 
         def sample():
@@ -370,11 +384,14 @@ def main():
                 "DIR" if os.path.isabs(a) else a for a in sys.argv[1:]) + "`")
             return
 
-        # 2. Three clients at once.
+        # 2. Three clients at once (after the first step's servers finished their merges and compaction).
+        for name in ["single", "node1", "node2", "node3"]:
+            wait_idle(procs[name].pid)
         parallel_single = start("single3", "127.0.0.1")
         parallel_nodes = [start(f"pnode{i + 1}", host, url("newswire_parallel"))
                           for i, host in enumerate(["127.0.0.2", "127.0.0.3", "127.0.0.4"])]
         single3_seconds = ingest([(part, *parallel_single) for part in thirds])
+        wait_idle(procs["single3"].pid)
         cluster3_seconds = ingest([(part, *n) for part, n in zip(thirds, parallel_nodes)])
         for name in ["single3", "pnode1", "pnode2", "pnode3"]:
             stop(name)
