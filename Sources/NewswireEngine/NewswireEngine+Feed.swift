@@ -78,6 +78,10 @@ extension NewswireEngine {
     /// to the commit observers. Called with the write lock held, after the store commit: the changes are durable.
     func publishCommitted(_ changes: [CommittedChange], _ state: inout WriteState) {
         guard !changes.isEmpty else { return }
+        // Every commit keeps the index from being quiet, also those a bulk load makes without the maintenance
+        // that arms the compaction timer (``GroupCommitter`` runs it only once its queue empties): otherwise a
+        // timer armed early in a load fired halfway through it and folded segments that more were joining.
+        compactionTimer.withLock { $0.writes &+= 1 }
         let end: UInt64
         if store is any SharedArticleStore {
             end = state.applied  // the write's own sequence, set by the caller

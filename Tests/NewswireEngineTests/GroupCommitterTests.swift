@@ -208,6 +208,29 @@ struct GroupCommitterTests {
         #expect(try engine.search(SearchRequest(text: "标题")).total == n)
     }
 
+    @Test("a commit made without the group committer's maintenance still keeps the index from counting as quiet")
+    func commitsWithoutMaintenanceDelayCompaction() throws {
+        let directory = TemporaryDirectory()
+        // No timer fires during the test: only what a commit tells the timer is looked at.
+        let engine = try NewswireEngine.open(
+            dataDirectory: directory.path, configuration: .init(compactionQuietPeriod: .seconds(3_600)))
+        defer { try? engine.close() }
+        func writesSeen() -> UInt64 { engine.compactionTimer.withLock { $0.writes } }
+        let articles = (0..<3).map { k in
+            makeArticle("m\(k)", day: 1 + k, paragraphs: chineseParagraphs(seed: UInt64(9100 + k), characters: 60))
+        }
+        // The group committer's path while its queue is not empty: prepared, committed, no maintenance.
+        var before = writesSeen()
+        _ = try engine.commit(engine.prepareWrite(articles))
+        #expect(writesSeen() > before, "a batch commit counts as a write")
+        before = writesSeen()
+        _ = try engine.commit(engine.prepareWrite(articles))
+        #expect(writesSeen() == before, "an unchanged re-put changes nothing and does not count")
+        before = writesSeen()
+        #expect(try engine.delete(ids: [articles[0].id]) == [true])
+        #expect(writesSeen() > before, "a deletion counts as a write")
+    }
+
     @Test("writes go on while a merge runs; a writer merges first only past twice the deferred limit")
     func writesGoOnWhileAMergeRuns() async throws {
         let directory = TemporaryDirectory()
