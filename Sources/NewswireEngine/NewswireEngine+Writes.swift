@@ -82,7 +82,7 @@ extension NewswireEngine {
                 // Cluster mode: verdicts are decided inside the store's write lock, after applying what other
                 // nodes committed, so they are the ones a single node would give whichever node takes the write.
                 let write = try shared.serializedUpsert(after: state.applied, expecting: articles.map(\.id)) { missed in
-                    apply(missed, &state)
+                    applyMissed(missed, &state)
                     (toStore, entries) = try decide(articles, features, contentHashes, state.duplicates)
                     // The features go next to each record, so the nodes following the feed need not compute them.
                     // Each record also carries its piece of the batch's index analysis: a follower that finds
@@ -139,6 +139,15 @@ extension NewswireEngine {
                 }, &state)
             return (outcomes, changed.count)
         }
+    }
+
+    /// Applies, inside the store's write lock, what other nodes committed since this node's position: from their
+    /// shipped analyses where they are whole (``prepareFeedPage(_:)``), as the follower would, instead of analysing
+    /// every article again while every node's writes wait for the lock (with writers on several nodes, each write
+    /// found the others' latest batches here).
+    func applyMissed(_ missed: [StoreChange], _ state: inout WriteState) {
+        guard !missed.isEmpty else { return }
+        apply(missed, prepared: prepareFeedPage(missed), &state)
     }
 
     /// For live queries: per article about to be written, the version it replaces when its content changes (nil
@@ -287,7 +296,7 @@ extension NewswireEngine {
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
             let existed: [Bool]
             if let shared = store as? any SharedArticleStore {
-                let result = try shared.serializedDelete(ids, after: state.applied) { missed in apply(missed, &state) }
+                let result = try shared.serializedDelete(ids, after: state.applied) { missed in applyMissed(missed, &state) }
                 state.applied = max(state.applied, result.write.sequence)
                 appliedMirror.withLock { $0 = state.applied }  // DELETE_RESULT's commit position reads it
                 state.lastInStep = .now

@@ -414,6 +414,29 @@ struct ClusterEngineTests {
         }
     }
 
+    @Test("a node's write applies what other nodes committed meanwhile from their shipped analyses, and answers as they do")
+    func writeAppliesOthersBatchesFromTheirAnalyses() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            // B follows only when told: its write below finds A's two batches not applied yet.
+            let directory = TemporaryDirectory("quiet-writer")
+            let b = try Self.quietNode(url: url, directory: directory)
+            defer { try? b.close() }
+            let a = try Node(url: url)
+            _ = try a.engine.put((0..<20).map { Self.article($0, writer: 1, version: 1) })
+            _ = try a.engine.put((20..<30).map { Self.article($0, writer: 1, version: 1) })
+            let shippedBefore = b.shippedDocuments.withLock { $0 }
+            _ = try b.put([Self.article(30, writer: 2, version: 1)])
+            #expect(b.shippedDocuments.withLock { $0 } == shippedBefore + 30, "A's batches installed as analysed")
+            #expect(b.appliedSequence == (try a.engine.latestPosition()))
+            #expect(try a.engine.waitUntilApplied(b.appliedSequence, timeout: .seconds(30)))
+            var queries = ["集群", "第"] + (0..<30).map { Self.marker($0, writer: 1, version: 1) }
+            queries.append(Self.marker(30, writer: 2, version: 1))
+            #expect(try Self.answers(b, queries: queries) == Self.answers(a.engine, queries: queries))
+            #expect(try b.stats().duplicateCount == (try a.engine.stats().duplicateCount))
+        }
+    }
+
     @Test("a follower folds the segments the feed left once it has been quiet")
     func followerCompactsOnceTheFeedIsQuiet() async throws {
         try await runBlocking {
