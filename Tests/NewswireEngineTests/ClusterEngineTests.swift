@@ -193,13 +193,8 @@ struct ClusterEngineTests {
 
     @Test("the follower's page, read before this node's own write applied it and wrote past it, installs nothing stale")
     func followerPageOvertakenByOwnWrite() async throws {
-        try await runBlocking {
-            let url = try SharedTestPostgres.freshDatabaseURL()
-            // Node B only follows when told.
-            let directory = TemporaryDirectory("quiet-node")
-            let b = try Self.quietNode(url: url, directory: directory)
-            defer { try? b.close() }
-            let a = try Node(url: url)
+        // Node B only follows when told.
+        try await runBlocking { try Self.withQuietFollower { b, a, _ in
             _ = try a.engine.put((0..<10).map { Self.article($0, writer: 0, version: 0) })
             // B's follower reads and prepares the page holding c3 version 0; before it installs it, B itself
             // writes c3 version 1 (applying the whole page first, inside the store's write lock) and deletes c4.
@@ -226,7 +221,7 @@ struct ClusterEngineTests {
             #expect(try a.engine.waitUntilApplied(reached, timeout: .seconds(30)))
             #expect(try Self.answers(a.engine, queries: ["集群", "zqdwbvb", "zqdwava", "zqewava"]) == answers)
             #expect(try b.stats().duplicateCount == (try a.engine.stats().duplicateCount))
-        }
+        } }
     }
 
     @Test("a node woken by the notifications of its own commits does not read its own writes back from the feed")
@@ -299,18 +294,24 @@ struct ClusterEngineTests {
         }
     }
 
+    /// A fresh database with a follower that reads the feed only when told (so it reads every batch written before
+    /// in one page), a writing node, and the store itself (for writes that ship no analysis).
+    static func withQuietFollower(
+        _ body: (_ follower: NewswireEngine, _ writer: Node, _ store: PostgresArticleStore) throws -> Void
+    ) throws {
+        let url = try SharedTestPostgres.freshDatabaseURL()
+        let directory = TemporaryDirectory("quiet-follower")
+        let follower = try quietNode(url: url, directory: directory)
+        defer { try? follower.close() }
+        let writer = try Node(url: url)
+        let store = try PostgresArticleStore(url: url)
+        defer { try? store.close() }
+        try body(follower, writer, store)
+    }
+
     @Test("a follower installs a whole batch from its writer's shipped analysis, analyses anything else, and answers as the writer and a single node do")
     func followerInstallsShippedAnalysis() async throws {
-        try await runBlocking {
-            let url = try SharedTestPostgres.freshDatabaseURL()
-            // The follower reads the feed only when told, so it reads every batch below in one page, after the
-            // last write.
-            let directory = TemporaryDirectory("quiet-follower")
-            let follower = try Self.quietNode(url: url, directory: directory)
-            defer { try? follower.close() }
-            let writer = try Node(url: url)
-            let store = try PostgresArticleStore(url: url)
-            defer { try? store.close() }
+        try await runBlocking { try Self.withQuietFollower { follower, writer, store in
             // Shipped: one engine batch of 40.
             let shippedBatch = (0..<40).map { Self.article($0, writer: 1, version: 1) }
             _ = try writer.engine.put(shippedBatch)
@@ -374,19 +375,12 @@ struct ClusterEngineTests {
             #expect(NewswireEngine.startOfCutBatch(in: notShipped + feed.prefix(30)) == 10)
             #expect(NewswireEngine.startOfCutBatch(in: Array(feed.prefix(30))) == nil)
             #expect(NewswireEngine.startOfCutBatch(in: notShipped + feed) == nil)
-        }
+        } }
     }
 
     @Test("a follower makes each writer batch of a feed page searchable before it prepares the next")
     func followerInstallsBatchByBatch() async throws {
-        try await runBlocking {
-            let url = try SharedTestPostgres.freshDatabaseURL()
-            let directory = TemporaryDirectory("quiet-follower")
-            let follower = try Self.quietNode(url: url, directory: directory)
-            defer { try? follower.close() }
-            let writer = try Node(url: url)
-            let store = try PostgresArticleStore(url: url)
-            defer { try? store.close() }
+        try await runBlocking { try Self.withQuietFollower { follower, writer, store in
             // Two shipped batches, then changes stored without an analysis, all read in one page.
             _ = try writer.engine.put((0..<20).map { Self.article($0, writer: 1, version: 1) })
             let endOfFirst = try writer.engine.latestPosition()
@@ -411,18 +405,13 @@ struct ClusterEngineTests {
             #expect(steps.map(\.firstBatchFound) == [0, 20, 45])
             #expect(follower.indexedCount == 50)
             #expect(try follower.stats().shippedArticles == 45)
-        }
+        } }
     }
 
     @Test("a node's write applies what other nodes committed meanwhile from their shipped analyses, and answers as they do")
     func writeAppliesOthersBatchesFromTheirAnalyses() async throws {
-        try await runBlocking {
-            let url = try SharedTestPostgres.freshDatabaseURL()
-            // B follows only when told: its write below finds A's two batches not applied yet.
-            let directory = TemporaryDirectory("quiet-writer")
-            let b = try Self.quietNode(url: url, directory: directory)
-            defer { try? b.close() }
-            let a = try Node(url: url)
+        // B follows only when told: its write below finds A's two batches not applied yet.
+        try await runBlocking { try Self.withQuietFollower { b, a, _ in
             _ = try a.engine.put((0..<20).map { Self.article($0, writer: 1, version: 1) })
             _ = try a.engine.put((20..<30).map { Self.article($0, writer: 1, version: 1) })
             let shippedBefore = b.shippedDocuments.withLock { $0 }
@@ -434,7 +423,7 @@ struct ClusterEngineTests {
             queries.append(Self.marker(30, writer: 2, version: 1))
             #expect(try Self.answers(b, queries: queries) == Self.answers(a.engine, queries: queries))
             #expect(try b.stats().duplicateCount == (try a.engine.stats().duplicateCount))
-        }
+        } }
     }
 
     @Test("a follower folds the segments the feed left once it has been quiet")
