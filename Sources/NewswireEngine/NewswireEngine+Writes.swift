@@ -296,7 +296,9 @@ extension NewswireEngine {
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
             let existed: [Bool]
             if let shared = store as? any SharedArticleStore {
-                let result = try shared.serializedDelete(ids, after: state.applied) { missed in applyMissed(missed, &state) }
+                let result = try shared.serializedDelete(ids, after: state.applied) { missed in
+                    applyMissed(missed, &state)
+                }
                 state.applied = max(state.applied, result.write.sequence)
                 appliedMirror.withLock { $0 = state.applied }  // DELETE_RESULT's commit position reads it
                 state.lastInStep = .now

@@ -159,8 +159,8 @@ public final class PostgresArticleStore: SharedArticleStore {
             // The two halves of a write (``underWriteLock``). Statements of a volatile PL/pgSQL function each
             // take a new snapshot, so the reads after the lock see every write committed before it was granted.
             // No parallel workers: the changes after the writer's position are usually none, yet with the row
-            // estimates of a bulk load the planner started two workers for them (15-18 ms of a 500-article write's
-            // first round trip, against under 1 ms for the rest of it).
+            // estimates of a bulk load the planner started two workers for them (10-19 ms of each call, about 1 ms
+            // without).
             """
             CREATE OR REPLACE FUNCTION newswire_begin_write(lock_key bigint, after_seq bigint, ids text[])
             RETURNS TABLE (r_kind int, r_seq bigint, r_id text, r_json bytea, r_derived bytea)
