@@ -345,24 +345,70 @@ struct DeleteCommand: AsyncParsableCommand {
 
 /// `newswire stats`
 struct StatsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Server counters.")
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Server counters.",
+        discussion: """
+            With --every, samples them again and again over one connection (like vmstat): with --json one object \
+            per line, each with "time" (seconds since the Unix epoch) beside the counters; otherwise a block per \
+            sample after a line with the time. Until --count samples were printed, or Ctrl-C.
+            """)
 
     @OptionGroup var connection: ConnectionOptions
 
+    @Option(help: "Sample the counters every SECONDS (0.001 or more) over one connection, until --count or Ctrl-C.")
+    var every: Double?
+
+    @Option(help: "With --every: stop after this many samples (1 or more).")
+    var count: Int?
+
+    func validate() throws {
+        if let every, !(every >= 0.001 && every <= 86_400) {
+            throw ValidationError("--every must be between 0.001 and 86400 seconds")
+        }
+        if let count {
+            guard every != nil else { throw ValidationError("--count needs --every") }
+            guard count >= 1 else { throw ValidationError("--count must be 1 or more") }
+        }
+    }
+
     func run() async throws {
         try await withClient(connection) { client in
-            let stats = try await client.stats()
-            if connection.json {
-                var object: [String: StatJSON] = [:]
-                for entry in stats.entries { object[entry.name] = StatJSON(entry.value) }
-                printOut(try encodeJSON(object))
+            guard let every else {
+                try print(try await client.stats(), time: nil, first: true)
                 return
             }
-            let width = stats.entries.map(\.name.count).max() ?? 0
-            for entry in stats.entries {
-                let name = entry.name.padding(toLength: width, withPad: " ", startingAt: 0)
-                printOut("\(name)  \(StatJSON(entry.value).text)")
+            // A fixed schedule, not a sleep after each answer, so samples stay `every` apart however long STATS takes.
+            let clock = ContinuousClock()
+            let period = Duration.nanoseconds(Int64((every * 1e9).rounded()))
+            var next = clock.now
+            var printed = 0
+            while count.map({ printed < $0 }) ?? true {
+                let stats = try await client.stats()
+                try print(stats, time: Date().timeIntervalSince1970, first: printed == 0)
+                printed += 1
+                next = next.advanced(by: period)
+                if next < clock.now { next = clock.now }  // a stalled server is not caught up with a burst of samples
+                if count.map({ printed < $0 }) ?? true { try await Task.sleep(until: next, clock: clock) }
             }
+        }
+    }
+
+    private func print(_ stats: NewswireClient.Stats, time: Double?, first: Bool) throws {
+        if connection.json {
+            var object: [String: StatJSON] = [:]
+            for entry in stats.entries { object[entry.name] = StatJSON(entry.value) }
+            if let time { object["time"] = StatJSON(.double((time * 1e3).rounded() / 1e3)) }
+            printOut(try encodeJSON(object))
+            return
+        }
+        if let time {
+            if !first { printOut("") }
+            printOut("time  \(String(format: "%.3f", time))")
+        }
+        let width = stats.entries.map(\.name.count).max() ?? 0
+        for entry in stats.entries {
+            let name = entry.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            printOut("\(name)  \(StatJSON(entry.value).text)")
         }
     }
 }

@@ -235,6 +235,40 @@ struct CLITests {
         try await server.stop()
     }
 
+    @Test("stats --every samples over one connection: --count objects with the time, one per line; bad values are usage errors")
+    func statsEvery() async throws {
+        let server = try await cliServer()
+        defer { Task { try? await server.stop() } }
+        let json = try await newswire(["stats", "--every", "0.01", "--count", "3", "--json"], port: server.port)
+        #expect(json.status == 0 && json.stderr.isEmpty, "\(json)")
+        let lines = json.stdout.split(separator: "\n")
+        try #require(lines.count == 3, "\(json)")
+        let samples = try lines.map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+        }
+        let times = try samples.map { try #require($0["time"] as? Double, "\($0)") }
+        #expect(times == times.sorted() && times[0] > 1_600_000_000, "\(times)")
+        // One connection for all samples: the server accepted no other while they were taken.
+        let accepted = samples.map { $0["connections.accepted"] as? Int }
+        #expect(accepted[0] != nil && Set(accepted).count == 1, "\(accepted)")
+        #expect(samples.allSatisfy { $0["server.version"] as? String == NewswireVersion.current }, "\(samples)")
+
+        let text = try await newswire(["stats", "--every", "0.01", "--count", "2"], port: server.port)
+        #expect(text.status == 0, "\(text)")
+        let blocks = text.stdout.components(separatedBy: "\n\n")
+        #expect(blocks.count == 2 && blocks.allSatisfy { $0.hasPrefix("time  ") && $0.contains("server.version") }, "\(text)")
+
+        for (arguments, message) in [
+            (["stats", "--count", "3"], "--count needs --every"),
+            (["stats", "--every", "0"], "--every must be between 0.001 and 86400 seconds"),
+            (["stats", "--every", "1", "--count", "0"], "--count must be 1 or more"),
+        ] {
+            let refused = try await newswire(arguments, port: server.port)
+            #expect(refused.status == 64 && refused.stderr.contains(message), "\(arguments): \(refused)")
+        }
+        try await server.stop()
+    }
+
     @Test("runtime errors print no usage text: not found exits 2, one line")
     func notFoundIsOneLine() async throws {
         let server = try await cliServer()
