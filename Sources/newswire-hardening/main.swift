@@ -11,7 +11,7 @@
 //       one JSON line with operation and error counts.
 //   newswire-hardening lag WRITE_NODE READ_NODE TOKEN_FILE COUNT [STOP_FILE]
 //       Cluster feed lag as a reader sees it: PUTs a probe article to WRITE_NODE every 50 ms (COUNT of them, or
-//       until STOP_FILE exists), while SEARCHing READ_NODE every 2 ms for the word all probes carry; prints each
+//       until STOP_FILE exists), while counting on READ_NODE every 2 ms (SEARCH, limit 0) the probes it finds; prints each
 //       probe's lag (its acknowledgement to the first answer that has it, ms) on a line of its own, and exits once
 //       every probe written was found.
 // PORT may also be HOST:PORT, or several HOST:PORT separated by commas (cluster nodes: the client moves a failed
@@ -260,28 +260,39 @@ func lag(writeNode: String, readNode: String, token: String, count: Int, stopFil
                 }
             }
             group.addTask {
-                // One SEARCH for every probe at once, every 2 ms: a probe's lag is its acknowledgement to the
-                // first answer that has it (the reader's index applied the write).
+                // Every 2 ms, one SEARCH that counts the probes node 2 can find (limit 0: no hits to fetch, encode
+                // and decode, so the polling costs the node little); only when the count passes the probes found
+                // so far are the hits read, to see which. A probe's lag is its acknowledgement to the first answer
+                // that counted it (the reader's index applied the write).
                 var found: Set<String> = []
                 let giveUp = ContinuousClock.now + .seconds(600)
                 while ContinuousClock.now < giveUp {
                     let stillWriting = writing.withLockedValue { $0 }
                     let outstanding = pending.withLockedValue { $0 }
                     if !stillWriting && outstanding.isEmpty { return }
-                    let page = try await reader.search(
-                        SearchRequest(text: marker, limit: min(10_000, count), includeSnippets: false))
+                    let counted = try await reader.search(
+                        SearchRequest(text: marker, limit: 0, includeSnippets: false)
+                    ).total
                     let now = ContinuousClock.now
-                    let seen = page.hits.map(\.id.rawValue).filter { !found.contains($0) }
-                    for id in seen {
-                        guard let acknowledged = pending.withLockedValue({ $0.removeValue(forKey: id) }) else {
-                            continue
+                    if counted > found.count {
+                        let page = try await reader.search(
+                            SearchRequest(text: marker, limit: min(10_000, count), includeSnippets: false))
+                        let listed = ContinuousClock.now
+                        let seen = page.hits.map(\.id.rawValue).filter { !found.contains($0) }
+                        // When a probe was applied between the two searches, the list cannot say which ones the
+                        // count saw: they are all timed at the list's answer (at most one search later).
+                        let seenAt = seen.count == counted - found.count ? now : listed
+                        for id in seen {
+                            guard let acknowledged = pending.withLockedValue({ $0.removeValue(forKey: id) }) else {
+                                continue  // visible before its acknowledgement arrived: timed on a later count
+                            }
+                            found.insert(id)
+                            let lag = seenAt - acknowledged
+                            let milliseconds =
+                                Double(lag.components.seconds) * 1e3 + Double(lag.components.attoseconds) / 1e15
+                            // One unbuffered line per probe, so a caller that stops the probe early has every lag.
+                            FileHandle.standardOutput.write(Data("\(milliseconds)\n".utf8))
                         }
-                        found.insert(id)
-                        let lag = now - acknowledged
-                        let milliseconds =
-                            Double(lag.components.seconds) * 1e3 + Double(lag.components.attoseconds) / 1e15
-                        // One unbuffered line per probe, so a caller that stops the probe early has every lag.
-                        FileHandle.standardOutput.write(Data("\(milliseconds)\n".utf8))
                     }
                     try await Task.sleep(for: .milliseconds(2))
                 }

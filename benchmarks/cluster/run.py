@@ -5,10 +5,11 @@ Starts a PostgreSQL primary and a synchronous standby (throwaway, in a temp dire
 run as root), three `newswired` nodes on 127.0.0.2-4 sharing them, and SQLite `newswired` single nodes on
 127.0.0.1. Then:
 
-1. ingest with one client: the same corpus records into a single node and into cluster node 1 (timing both),
-   while a probe (`newswire-hardening lag`) PUTs a marker article to node 1 every 50 ms and times until node 2's
-   index finds each (its acknowledgement, which follows the commit, to the first SEARCH answer that has it, ms),
-   and STATS feed lag of nodes 2-3 (age of the oldest change not searchable yet) is sampled;
+1. ingest with one client: the same corpus records into a single node and into cluster node 1 (timing both, with
+   nothing else running); then the same records into node 1 of three fresh nodes over a fresh database, while a
+   probe (`newswire-hardening lag`) PUTs a marker article to node 1 every 50 ms and times until node 2's index
+   finds each (its acknowledgement, which follows the commit, to the first SEARCH answer that has it, ms), and
+   STATS feed lag of nodes 2-3 (age of the oldest change not searchable yet) is sampled;
 2. ingest with three clients at once: thirds of the corpus into a fresh single node (three clients) and into three
    fresh cluster nodes on a fresh database (one client per node);
 3. `newswire bench` GET and SEARCH against the single node and each cluster node (2 and 3 only follow the feed);
@@ -182,7 +183,8 @@ def ratio(a, b):
 
 
 def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, single3_seconds, cluster3_seconds,
-                      loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped=None, storage=None):
+                      probed_seconds, loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped=None,
+                      storage=None):
     print("## Cluster mode (benchmarks/cluster/run.py)\n")
     print(f"- machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, "
           f"load average at start {load_at_start:.2f}, at end {os.getloadavg()[0]:.2f}")
@@ -203,10 +205,12 @@ def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_secon
         return (f"{p['p50_ms']:.1f} / {p['p90_ms']:.1f} / {p['p99_ms']:.1f} / {p['max_ms']:.1f} ({p['probes']} probes)"
                 if p else "— (the probe did not finish)")
 
-    print(f"| write on node 1 acknowledged → found by SEARCH on node 2, during ingest, p50 / p90 / p99 / max ms | — | "
-          f"{probe_cell(loaded_probe)} | — |")
+    print(f"| the same corpus into node 1 of three fresh nodes while feed lag is measured (the rows below) | — | "
+          f"{probed_seconds:.2f} | {ratio(probed_seconds, single_seconds):.2f}× |")
+    print(f"| write on node 1 acknowledged → found by SEARCH on node 2, during that ingest, p50 / p90 / p99 / max ms | "
+          f"— | {probe_cell(loaded_probe)} | — |")
     print(f"| the same, idle cluster | — | {probe_cell(idle_probe)} | — |")
-    print(f"| STATS feed.lag_ms (age of the oldest unapplied change) of nodes 2-3 during ingest, p50 / p99 / max | — | "
+    print(f"| STATS feed.lag_ms (age of the oldest unapplied change) of nodes 2-3 during that ingest, p50 / p99 / max | — | "
           f"{percentile(lags_ms, 50):.0f} / {percentile(lags_ms, 99):.0f} / {max(lags_ms or [0]):.0f} "
           f"({len(lags_ms)} samples) | — |")
     print(f"| STATS feed.lag_changes, p50 / p99 | — | {percentile(lags_changes, 50):.0f} / "
@@ -221,7 +225,7 @@ def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_secon
               f"and table size after it, MiB | — | {storage['wal_bytes'] / mb:.1f}; {storage['json_bytes'] / mb:.1f}, "
               f"{storage['derived_bytes'] / mb:.1f}, {storage['table_bytes'] / mb:.1f} | — |")
         print(f"| PostgreSQL: transactions in the nodes' database during the one-client cluster ingest (each "
-              f"statement of a node is one; includes the lag probe's and STATS') | — | {storage['statements']:,} | — |")
+              f"statement of a node is one) | — | {storage['statements']:,} | — |")
     if shipped is not None:
         print(f"| articles nodes 2 / 3 indexed from the writer's shipped analysis (STATS feed.shipped_articles) | — | "
               f"{' / '.join(str(n) if n is not None else '—' for n in shipped)} | — |")
@@ -236,7 +240,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=5, help="length of each bench run")
     parser.add_argument("--newswired", help="server binary to run instead of the one in --bin-dir")
     parser.add_argument("--ingest-only", action="store_true",
-                        help="run only the one-client ingest with the lag probe (step 1), for quick paired rounds")
+                        help="run only the one-client ingests and the lag probe (step 1), for quick paired rounds")
     args = parser.parse_args()
     server_binary = args.newswired or os.path.join(args.bin_dir, "newswired")
     if not os.path.exists(CORPUS):
@@ -273,6 +277,7 @@ def main():
         standby.start()
         primary.psql("CREATE DATABASE newswire")
         primary.psql("CREATE DATABASE newswire_parallel")
+        primary.psql("CREATE DATABASE newswire_lag")
         deadline = time.time() + 60
         while primary.psql("SELECT sync_state FROM pg_stat_replication") != "sync":
             if time.time() > deadline:
@@ -324,27 +329,12 @@ def main():
                     sys.exit(f"ingest into {job[1]}:{job[2]} failed: {err[-500:]}")
             return time.time() - started
 
-        # 1. One client.
+        # 1. One client, timed with nothing else running: no probe or STATS sampler polls either side (a probe's
+        # SEARCH every 2 ms on node 2 cost the cluster's ingest about 0.6 s of the two cores; the single node had none).
         single_cpu_before = cpu_seconds(procs["single"].pid)
         single_seconds = ingest([(corpus, *single)])
         single_cpu = cpu_seconds(procs["single"].pid) - single_cpu_before
         wait_idle(procs["single"].pid)  # its compaction once writes go quiet is not the cluster's to pay for
-        lags_ms, lags_changes, sampling = [], [], [True]
-
-        def sample():
-            while sampling[0]:
-                for host, port in nodes[1:]:
-                    s = stats(args.bin_dir, host, port)
-                    if "feed.lag_ms" in s:
-                        lags_ms.append(s["feed.lag_ms"])
-                        lags_changes.append(s["feed.lag_changes"])
-                time.sleep(0.02)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        stop_probe = os.path.join(root, "stop-probe")
-        probe = subprocess.Popen([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file, "100000",
-                                  stop_probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         cpu_before = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)] + [primary.cpu_seconds(),
                                                                                     standby.cpu_seconds()]
         wal_before = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"))
@@ -352,19 +342,12 @@ def main():
         xacts_before = int(primary.psql(xacts))
         cluster_seconds = ingest([(corpus, *nodes[0])])
         wal_bytes = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")) - wal_before
-        # Every statement outside a transaction block is a transaction: the nodes' round trips to the primary.
-        time.sleep(1.1)  # backends report their counts at most once a second
-        statements = int(primary.psql(xacts)) - xacts_before
         cpu_during = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)] + [primary.cpu_seconds(),
                                                                                     standby.cpu_seconds()]
         cpu_during = [after - before for after, before in zip(cpu_during, cpu_before)] + [single_cpu]
-        sampling[0] = False
-        open(stop_probe, "w").close()  # the probe stops writing, then waits until node 2 found every probe
-        sampler.join()
-        probe_out, probe_err = probe.communicate(timeout=600)
-        loaded_probe = lag_summary(probe_out)
-        idle_probe = lag_summary(subprocess.run([hardening, "lag", "%s:%d" % nodes[0], "%s:%d" % nodes[1], token_file,
-                                                 "200"], capture_output=True, text=True, check=True).stdout)
+        # Every statement outside a transaction block is a transaction: the nodes' round trips to the primary.
+        time.sleep(1.1)  # backends report their counts at most once a second
+        statements = int(primary.psql(xacts)) - xacts_before
         head = stats(args.bin_dir, *nodes[0]).get("store.sequence", 0)
         deadline = time.time() + 120
         for host, port in nodes:
@@ -377,9 +360,50 @@ def main():
             "FROM newswire_article", db="newswire").split("|")]
         storage = {"wal_bytes": wal_bytes, "json_bytes": stored[0], "derived_bytes": stored[1], "table_bytes": stored[2],
                    "statements": statements}
+
+        # 1b. Feed lag under the same ingest, on three fresh nodes over a fresh database (so the timed run above
+        # carries none of the measuring): a probe PUTs a marker article to node 1 every 50 ms and SEARCHes node 2
+        # for all of them every 2 ms, while one `newswire stats --every` per follower samples its STATS.
+        for name in ["node1", "node2", "node3"]:
+            wait_idle(procs[name].pid)
+        lag_nodes = [start(f"lnode{i + 1}", host, url("newswire_lag"))
+                     for i, host in enumerate(["127.0.0.2", "127.0.0.3", "127.0.0.4"])]
+        lags_ms, lags_changes = [], []
+        # One long-lived sampler per follower: a CLI process started per sample costs about 13 ms of CPU.
+        samplers = [subprocess.Popen([os.path.join(args.bin_dir, "newswire"), "stats", "--host", host, "--port",
+                                      str(port), "--json", "--every", "0.02"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True) for host, port in lag_nodes[1:]]
+
+        def sample(proc):
+            for line in proc.stdout:
+                s = json.loads(line)
+                if "feed.lag_ms" in s:
+                    lags_ms.append(s["feed.lag_ms"])
+                    lags_changes.append(s["feed.lag_changes"])
+
+        sampler_threads = [threading.Thread(target=sample, args=(proc,)) for proc in samplers]
+        for thread in sampler_threads:
+            thread.start()
+        stop_probe = os.path.join(root, "stop-probe")
+        probe = subprocess.Popen([hardening, "lag", "%s:%d" % lag_nodes[0], "%s:%d" % lag_nodes[1], token_file,
+                                  "100000", stop_probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        probed_seconds = ingest([(corpus, *lag_nodes[0])])
+        for proc in samplers:
+            proc.terminate()
+        for proc, thread in zip(samplers, sampler_threads):
+            proc.wait(timeout=60)
+            thread.join()
+        open(stop_probe, "w").close()  # the probe stops writing, then waits until node 2 found every probe
+        probe_out, probe_err = probe.communicate(timeout=600)
+        loaded_probe = lag_summary(probe_out)
+        idle_probe = lag_summary(subprocess.run([hardening, "lag", "%s:%d" % lag_nodes[0], "%s:%d" % lag_nodes[1],
+                                                 token_file, "200"], capture_output=True, text=True,
+                                                check=True).stdout)
+        for name in ["lnode1", "lnode2", "lnode3"]:
+            stop(name)
         if args.ingest_only:
-            print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, None, None, loaded_probe,
-                              idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
+            print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, None, None, probed_seconds,
+                              loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
             print("\nCommands: `benchmarks/cluster/run.py " + " ".join(
                 "DIR" if os.path.isabs(a) else a for a in sys.argv[1:]) + "`")
             return
@@ -458,7 +482,7 @@ def main():
                                           f"'{','.join(open(acks).read().split())}', ','))", db="newswire"))
 
         print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, single3_seconds,
-                          cluster3_seconds, loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
+                          cluster3_seconds, probed_seconds, loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
         single_get, single_search = rows[0][1], rows[0][2]
         for label, get, search in rows[1:]:
             print(f"| GET req/s, {label} | {single_get:,.0f} | {get:,.0f} | {ratio(get, single_get):.2f}× |")
