@@ -10,11 +10,20 @@ final class FeedPageRead: Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let result = Locked<Result<[StoreChange], any Error>?>(nil)
 
-    /// Starts reading up to `limit` changes after `since`.
-    init(store: any ArticleStore, since: UInt64, limit: Int) {
+    /// The last position the page may hold (the end of an announced commit), or nil for none.
+    let through: UInt64?
+
+    /// Starts reading up to `limit` changes after `since`, up to position `through` when given.
+    init(store: any ArticleStore, since: UInt64, through: UInt64? = nil, limit: Int) {
         self.since = since
+        self.through = through
         DispatchQueue.global(qos: .userInitiated).async { [done, result] in
-            let page = Result { try store.changes(since: since, limit: limit) }
+            let page = Result {
+                if let through, let shared = store as? any SharedArticleStore {
+                    return try shared.changes(since: since, through: through, limit: limit)
+                }
+                return try store.changes(since: since, limit: limit)
+            }
             result.withLock { $0 = page }
             done.signal()
         }

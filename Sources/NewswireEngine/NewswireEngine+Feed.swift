@@ -190,15 +190,18 @@ extension NewswireEngine {
         feedFollowing.lock()
         defer { feedFollowing.unlock() }
         if isClosed { return appliedSequence }
-        var read: FeedPageRead? = FeedPageRead(store: store, since: appliedSequence, limit: Self.followPageSize)
+        var read: FeedPageRead? = nextFeedPageRead(since: appliedSequence)
         var changed = false
         while let current = read {
             feedPagesRead.withLock { $0 += 1 }
             var page = try mappingErrors { try current.page() }
-            let more = page.count == Self.followPageSize
+            let full = page.count == Self.followPageSize
             // A batch cut by the page's end is read whole with the next page, so its shipped analysis applies.
-            if more, let cut = Self.startOfCutBatch(in: page) { page.removeSubrange(cut...) }
-            read = more ? FeedPageRead(store: store, since: page.last!.sequence, limit: Self.followPageSize) : nil
+            if full, let cut = Self.startOfCutBatch(in: page) { page.removeSubrange(cut...) }
+            // A page that ends at an announced commit is followed by the next while later commits are announced.
+            let end = page.last?.sequence ?? current.through ?? current.since
+            let more = full || (current.through != nil && announcedPositions(after: end, limit: 1).first != nil)
+            read = more ? nextFeedPageRead(since: end) : nil
             // Batch by batch: a page holding two writers' batches makes the first searchable before the second is
             // prepared (under a bulk load the feed's lag was often two batches read together).
             var since = current.since
@@ -248,6 +251,30 @@ extension NewswireEngine {
             maybeScheduleSnapshot()
         }
         return appliedSequence
+    }
+
+    /// Smallest page the follower cuts at a commit the store announced (see ``nextFeedPageRead(since:)``).
+    static let followMinimumCutPage = 256
+
+    /// Starts reading the page after `since`. Where the store announced the commits after `since`, the page ends
+    /// at one of them: at the first whose changes number ``followMinimumCutPage`` or more (several small commits
+    /// are read together, a writer's batch alone), never past ``followPageSize``. A follower one batch behind then
+    /// reads only that batch, and one two batches behind makes the first searchable while it reads the second,
+    /// instead of reading both before either (under a bulk load, the reads of two batches at once were the
+    /// longest lags). Without announcements, a page of up to ``followPageSize`` changes.
+    func nextFeedPageRead(since: UInt64) -> FeedPageRead {
+        var through: UInt64?
+        for end in announcedPositions(after: since, limit: 64) {
+            guard end - since <= UInt64(Self.followPageSize) else { break }
+            through = end
+            if end - since >= UInt64(Self.followMinimumCutPage) { break }
+        }
+        return FeedPageRead(store: store, since: since, through: through, limit: Self.followPageSize)
+    }
+
+    /// Positions announced after `sequence` by a shared store (empty on a single node).
+    func announcedPositions(after sequence: UInt64, limit: Int) -> [UInt64] {
+        (store as? any SharedArticleStore)?.announcedPositions(after: sequence, limit: limit) ?? []
     }
 
     /// How long the feed must stay quiet before a follower in step merges what it installed.

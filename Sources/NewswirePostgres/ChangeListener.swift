@@ -48,6 +48,25 @@ final class ChangeListener: Sendable {
         }
     }
 
+    /// The positions announced above `sequence`, ascending, at most `limit` (see
+    /// ``NewswireStore/SharedArticleStore/announcedPositions(after:limit:)``).
+    /// Empty while the listening connection is down: commits meanwhile are announced to nobody, so a page cut at
+    /// an announcement could end before changes nobody will announce.
+    func announcedPositions(after sequence: UInt64, limit: Int) -> [UInt64] {
+        state.withLockedValue { state in
+            guard let connection = state.connection, !connection.isClosed, !state.closed else { return [] }
+            // Ascending (only a position above the highest so far is kept), so the first one above `sequence` is
+            // found by bisection: a follower asks once per page, and the list holds thousands while it is behind.
+            var low = 0
+            var high = state.announcements.count
+            while low < high {
+                let middle = (low + high) / 2
+                if state.announcements[middle].sequence <= sequence { low = middle + 1 } else { high = middle }
+            }
+            return state.announcements[low...].prefix(limit).map(\.sequence)
+        }
+    }
+
     /// The highest position a notification announced (tests wait for one to arrive).
     var notifiedSequence: UInt64 { state.withLockedValue { $0.notifiedSequence } }
 

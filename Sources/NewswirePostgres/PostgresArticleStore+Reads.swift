@@ -117,10 +117,19 @@ extension PostgresArticleStore {
         }
     }
 
-    static func changes(_ connection: StoreConnection, since sequence: UInt64, limit: Int)
+    /// See ``NewswireStore/SharedArticleStore/changes(since:through:limit:)``.
+    public func changes(since sequence: UInt64, through: UInt64, limit: Int) throws -> [StoreChange] {
+        guard limit > 0 else { throw StoreError(.invalidArgument, "changes limit \(limit) must be positive") }
+        return try pool.withConnection { connection in
+            try Self.changes(connection, since: sequence, through: through, limit: limit)
+        }
+    }
+
+    static func changes(_ connection: StoreConnection, since sequence: UInt64, through: UInt64 = .max, limit: Int)
         throws -> [StoreChange]
     {
         let since = Int64(clamping: sequence)
+        let through = Int64(clamping: through)
         let limit64 = Int64(limit)
         // Each half ordered and limited on its own: the planner then walks the two `seq` indexes from `since` and
         // merges them, reading about `limit` rows. With the limit only outside, under a bulk load's stale row
@@ -129,11 +138,11 @@ extension PostgresArticleStore {
         let rows = try connection.query(
             """
             SELECT seq, id, json, derived FROM (
-                (SELECT seq, id, json, derived FROM newswire_article WHERE seq > \(since)
+                (SELECT seq, id, json, derived FROM newswire_article WHERE seq > \(since) AND seq <= \(through)
                  ORDER BY seq LIMIT \(limit64))
                 UNION ALL
-                (SELECT seq, id, NULL::bytea, NULL::bytea FROM newswire_tombstone WHERE seq > \(since)
-                 ORDER BY seq LIMIT \(limit64))
+                (SELECT seq, id, NULL::bytea, NULL::bytea FROM newswire_tombstone
+                 WHERE seq > \(since) AND seq <= \(through) ORDER BY seq LIMIT \(limit64))
             ) AS feed ORDER BY seq LIMIT \(limit64)
             """
         ).rows

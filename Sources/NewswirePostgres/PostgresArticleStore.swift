@@ -249,6 +249,12 @@ public final class PostgresArticleStore: SharedArticleStore {
     /// connected listener); nil while it is not, so every wake-up then reads the feed.
     public var announcedSequence: UInt64? { listener.announcedSequence }
 
+    /// See ``NewswireStore/SharedArticleStore/announcedPositions(after:limit:)``: positions `newswire_changes`
+    /// notifications named, one per commit.
+    public func announcedPositions(after sequence: UInt64, limit: Int) -> [UInt64] {
+        listener.announcedPositions(after: sequence, limit: limit)
+    }
+
     /// The highest feed position a change notification announced to this store.
     var notifiedSequence: UInt64 { listener.notifiedSequence }
     /// Whether this store's change listener is connected.

@@ -52,6 +52,15 @@ public protocol SharedArticleStore: ArticleStore {
     /// follower still reads the feed after every timeout of ``waitForChanges(after:timeout:)``.
     var announcedSequence: UInt64? { get }
 
+    /// The positions that change notifications announced above `sequence`, ascending, at most `limit` of them:
+    /// each is the last position of one commit, so they are where one writer batch ends and the next begins.
+    /// Empty when the store has no notifications or knows of none above `sequence` (it may miss some, for
+    /// example while its listener reconnects: a hint, never a bound on what the feed holds).
+    func announcedPositions(after sequence: UInt64, limit: Int) -> [UInt64]
+
+    /// ``ArticleStore/changes(since:limit:)`` limited to positions up to `through`.
+    func changes(since sequence: UInt64, through: UInt64, limit: Int) throws -> [StoreChange]
+
     /// What the store says about where it writes (kind, host, whether it is a primary), for stats.
     var writeTargetDescription: String { get }
 
@@ -63,6 +72,14 @@ public protocol SharedArticleStore: ArticleStore {
 extension SharedArticleStore {
     /// See the requirement; by default the store vouches for nothing, so followers read after every wake-up.
     public var announcedSequence: UInt64? { nil }
+
+    /// See the requirement; by default the store announces nothing.
+    public func announcedPositions(after sequence: UInt64, limit: Int) -> [UInt64] { [] }
+
+    /// See the requirement; by default a page read with `limit` and cut at `through`.
+    public func changes(since sequence: UInt64, through: UInt64, limit: Int) throws -> [StoreChange] {
+        try changes(since: sequence, limit: limit).filter { $0.sequence <= through }
+    }
 
     /// See the requirement; by default the ids are not used.
     public func serializedUpsert(

@@ -408,6 +408,61 @@ struct ClusterEngineTests {
         } }
     }
 
+    @Test("a follower behind by several announced writer batches reads each as a page of its own, and ends in step")
+    func followerReadsAnnouncedBatchesOneByOne() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let writer = try Node(url: url)
+            let directory = TemporaryDirectory("announced-pages")
+            let follower = try NewswireEngine.open(store: PostgresArticleStore(url: url), dataDirectory: directory.path)
+            defer { try? follower.close() }
+            let followerStore = try #require(follower.store as? PostgresArticleStore)
+            // Held before installing the first batch, until two more batches are committed and announced to it.
+            let holding = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            let installs = Locked<[(applied: UInt64, pagesRead: UInt64)]>([])
+            follower.beforeFollowerInstall.withLock { hook in
+                hook = {
+                    let count = installs.withLock { steps -> Int in
+                        steps.append((follower.appliedSequence, follower.feedPagesRead.withLock { $0 }))
+                        return steps.count
+                    }
+                    if count == 1 {
+                        holding.signal()
+                        release.wait()
+                    }
+                }
+            }
+            let size = NewswireEngine.followMinimumCutPage + 44
+            _ = try writer.engine.put((0..<size).map { Self.article($0, writer: 1, version: 1) })
+            let endOfFirst = try writer.engine.latestPosition()
+            holding.wait()
+            _ = try writer.engine.put((size..<2 * size).map { Self.article($0, writer: 1, version: 1) })
+            let endOfSecond = try writer.engine.latestPosition()
+            // The third rewrites the first batch's records: their old positions leave the feed.
+            _ = try writer.engine.put((0..<size).map { Self.article($0, writer: 1, version: 2) })
+            let endOfThird = try writer.engine.latestPosition()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while followerStore.announcedPositions(after: endOfFirst, limit: 10) != [endOfSecond, endOfThird],
+                ContinuousClock.now < deadline
+            {
+                usleep(1_000)
+            }
+            #expect(followerStore.announcedPositions(after: endOfFirst, limit: 10) == [endOfSecond, endOfThird])
+            #expect(followerStore.announcedPositions(after: 0, limit: 2) == [endOfFirst, endOfSecond])
+            release.signal()
+            #expect(try follower.waitUntilApplied(endOfThird, timeout: .seconds(30)))
+            let steps = installs.withLock { $0 }
+            #expect(steps.map(\.applied) == [0, endOfFirst, endOfSecond])
+            // Read apart: the third batch's page after the second was installed from a page of its own.
+            if steps.count == 3 { #expect(steps[2].pagesRead == steps[1].pagesRead + 1, "\(steps)") }
+            #expect(try follower.stats().shippedArticles == UInt64(3 * size))
+            var queries = ["集群", "第"] + (0..<(2 * size)).map { Self.marker($0, writer: 1, version: 1) }
+            queries += (0..<size).map { Self.marker($0, writer: 1, version: 2) }
+            #expect(try Self.answers(follower, queries: queries) == Self.answers(writer.engine, queries: queries))
+        }
+    }
+
     @Test("a node's write applies what other nodes committed meanwhile from their shipped analyses, and answers as they do")
     func writeAppliesOthersBatchesFromTheirAnalyses() async throws {
         // B follows only when told: its write below finds A's two batches not applied yet.
