@@ -200,7 +200,7 @@ extension NewswireEngine {
             if full, let cut = Self.startOfCutBatch(in: page) { page.removeSubrange(cut...) }
             // A page that ends at an announced commit is followed by the next while later commits are announced.
             let end = page.last?.sequence ?? current.through ?? current.since
-            let more = full || (current.through != nil && announcedPositions(after: end, limit: 1).first != nil)
+            let more = full || (current.through != nil && !announcedPositions(after: end, limit: 1).isEmpty)
             read = more ? nextFeedPageRead(since: end) : nil
             // Batch by batch: a page holding two writers' batches makes the first searchable before the second is
             // prepared (under a bulk load the feed's lag was often two batches read together).

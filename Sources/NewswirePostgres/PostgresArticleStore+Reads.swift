@@ -111,10 +111,7 @@ extension PostgresArticleStore {
     /// one statement, so one snapshot: two separate reads could miss a row committed between them while already
     /// returning a later tombstone, and the follower would skip it.
     public func changes(since sequence: UInt64, limit: Int) throws -> [StoreChange] {
-        guard limit > 0 else { throw StoreError(.invalidArgument, "changes limit \(limit) must be positive") }
-        return try pool.withConnection { connection in
-            try Self.changes(connection, since: sequence, limit: limit)
-        }
+        try changes(since: sequence, through: .max, limit: limit)
     }
 
     /// See ``NewswireStore/SharedArticleStore/changes(since:through:limit:)``.
