@@ -8,7 +8,7 @@ run as root), three `newswired` nodes on 127.0.0.2-4 sharing them, and SQLite `n
 1. ingest with one client: the same corpus records into a single node and into cluster node 1 (timing both, with
    nothing else running); then the same records into node 1 of three fresh nodes over a fresh database, while a
    probe (`newswire-hardening lag`) PUTs a marker article to node 1 every 50 ms and times until node 2's index
-   finds each (its acknowledgement, which follows the commit, to the first SEARCH answer that has it, ms), and
+   finds each (its acknowledgement, which follows the commit, to the first SEARCH answer that counts it, ms), and
    STATS feed lag of nodes 2-3 (age of the oldest change not searchable yet) is sampled;
 2. ingest with three clients at once: thirds of the corpus into a fresh single node (three clients) and into three
    fresh cluster nodes on a fresh database (one client per node);
@@ -362,8 +362,8 @@ def main():
                    "statements": statements}
 
         # 1b. Feed lag under the same ingest, on three fresh nodes over a fresh database (so the timed run above
-        # carries none of the measuring): a probe PUTs a marker article to node 1 every 50 ms and SEARCHes node 2
-        # for all of them every 2 ms, while one `newswire stats --every` per follower samples its STATS.
+        # carries none of the measuring): a probe PUTs a marker article to node 1 every 50 ms and counts those node 2
+        # finds every 2 ms (SEARCH, limit 0), while one `newswire stats --every` per follower samples its STATS.
         for name in ["node1", "node2", "node3"]:
             wait_idle(procs[name].pid)
         lag_nodes = [start(f"lnode{i + 1}", host, url("newswire_lag"))
