@@ -350,7 +350,8 @@ struct StatsCommand: AsyncParsableCommand {
         discussion: """
             With --every, samples them again and again over one connection (like vmstat): with --json one object \
             per line, each with "time" (seconds since the Unix epoch) beside the counters; otherwise a block per \
-            sample after a line with the time. Until --count samples were printed, or Ctrl-C.
+            sample after a line with the time. Until --count samples were printed, or Ctrl-C. With several \
+            endpoints (cluster nodes), each sample asks every node in turn and names it ("node").
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -372,39 +373,78 @@ struct StatsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if try connection.endpoints().count > 1 { return try await runPerNode() }
         try await withClient(connection) { client in
-            guard let every else {
-                try print(try await client.stats(), time: nil, first: true)
-                return
-            }
-            // A fixed schedule, not a sleep after each answer, so samples stay `every` apart however long STATS takes.
-            let clock = ContinuousClock()
-            let period = Duration.nanoseconds(Int64((every * 1e9).rounded()))
-            var next = clock.now
-            var printed = 0
-            while count.map({ printed < $0 }) ?? true {
-                let stats = try await client.stats()
-                try print(stats, time: Date().timeIntervalSince1970, first: printed == 0)
-                printed += 1
-                next = next.advanced(by: period)
-                if next < clock.now { next = clock.now }  // a stalled server is not caught up with a burst of samples
-                if count.map({ printed < $0 }) ?? true { try await Task.sleep(until: next, clock: clock) }
+            try await sample { first, time in
+                try print(try await client.stats(), node: nil, time: time, first: first)
             }
         }
     }
 
-    private func print(_ stats: NewswireClient.Stats, time: Double?, first: Bool) throws {
+    /// Once, or with --every again and again on a fixed schedule (not a sleep after each answer, so samples stay
+    /// `every` apart however long STATS takes); `body` gets whether it is the first and the time to print.
+    private func sample(_ body: (_ first: Bool, _ time: Double?) async throws -> Void) async throws {
+        guard let every else { return try await body(true, nil) }
+        let clock = ContinuousClock()
+        let period = Duration.nanoseconds(Int64((every * 1e9).rounded()))
+        var next = clock.now
+        var printed = 0
+        while count.map({ printed < $0 }) ?? true {
+            try await body(printed == 0, Date().timeIntervalSince1970)
+            printed += 1
+            next = next.advanced(by: period)
+            if next < clock.now { next = clock.now }  // a stalled server is not caught up with a burst of samples
+            if count.map({ printed < $0 }) ?? true { try await Task.sleep(until: next, clock: clock) }
+        }
+    }
+
+    /// Several endpoints (cluster nodes): every sample asks each node in turn, each printed with `node`, so one
+    /// command shows every node's position and lag side by side. A node that fails is said on stderr; the others
+    /// are printed; exit 3 (or the server's error) once done when any failed.
+    private func runPerNode() async throws {
+        var nodes: [(label: String, client: NewswireClient)] = []
+        for endpoint in try connection.endpoints() {
+            let label = endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
+            var single = connection
+            single.host = label
+            single.port = nil
+            nodes.append((label, try single.makeClient()))
+        }
+        var failure: NewswireClientError?
+        do {
+            try await sample { first, time in
+                for (offset, node) in nodes.enumerated() {
+                    do {
+                        try print(
+                            try await node.client.stats(), node: node.label, time: time, first: first && offset == 0)
+                    } catch let error as NewswireClientError {
+                        failure = failure ?? error
+                        printError(
+                            "newswire: \(error.code.rawValue): "
+                                + ConnectionOptions.describe(error, address: node.label, host: node.label))
+                    }
+                }
+            }
+        } catch {
+            for node in nodes { await node.client.shutdown() }
+            throw error
+        }
+        for node in nodes { await node.client.shutdown() }
+        if let failure { throw ExitCode(ConnectionOptions.exitCode(for: failure)) }
+    }
+
+    private func print(_ stats: NewswireClient.Stats, node: String?, time: Double?, first: Bool) throws {
         if connection.json {
             var object: [String: StatJSON] = [:]
             for entry in stats.entries { object[entry.name] = StatJSON(entry.value) }
             if let time { object["time"] = StatJSON(.double((time * 1e3).rounded() / 1e3)) }
+            if let node { object["node"] = StatJSON(.text(node)) }
             printOut(try encodeJSON(object))
             return
         }
-        if let time {
-            if !first { printOut("") }
-            printOut("time  \(String(format: "%.3f", time))")
-        }
+        if !first { printOut("") }
+        if let time { printOut("time  \(String(format: "%.3f", time))") }
+        if let node { printOut("node  \(node)") }
         let width = stats.entries.map(\.name.count).max() ?? 0
         for entry in stats.entries {
             let name = entry.name.padding(toLength: width, withPad: " ", startingAt: 0)

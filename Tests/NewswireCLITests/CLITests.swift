@@ -269,6 +269,35 @@ struct CLITests {
         try await server.stop()
     }
 
+    @Test("stats with several endpoints asks every node in turn and names it; a node that refuses is said, exit 3")
+    func statsPerNode() async throws {
+        let first = try await cliServer()
+        defer { Task { try? await first.stop() } }
+        let second = try await cliServer(extra: 3)
+        defer { Task { try? await second.stop() } }
+        let nodes = ["127.0.0.1:\(first.port)", "127.0.0.1:\(second.port)"]
+        let sampled = try await newswire(
+            ["stats", "--host", nodes.joined(separator: ","), "--every", "0.01", "--count", "2", "--json"])
+        #expect(sampled.status == 0 && sampled.stderr.isEmpty, "\(sampled)")
+        let objects = try sampled.stdout.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+        }
+        #expect(objects.map { $0["node"] as? String } == nodes + nodes, "\(sampled)")
+        #expect(objects.map { $0["articles.count"] as? Int } == [1, 4, 1, 4], "\(sampled)")
+        #expect(objects.allSatisfy { $0["time"] is Double }, "\(sampled)")
+
+        let closed = try HeldPort(listening: false)
+        let once = try await newswire(["stats", "--host", "\(nodes[0]),127.0.0.1:\(closed.port)"])
+        #expect(once.status == 3, "\(once)")
+        #expect(once.stdout.hasPrefix("node  \(nodes[0])\n") && once.stdout.contains("articles.count"), "\(once)")
+        #expect(
+            once.stderrLines.count == 1 && once.stderr.contains("cannot connect to 127.0.0.1:\(closed.port)"),
+            "\(once)")
+        closed.close()
+        try await first.stop()
+        try await second.stop()
+    }
+
     @Test("runtime errors print no usage text: not found exits 2, one line")
     func notFoundIsOneLine() async throws {
         let server = try await cliServer()
