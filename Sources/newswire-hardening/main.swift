@@ -11,9 +11,9 @@
 //       one JSON line with operation and error counts.
 //   newswire-hardening lag WRITE_NODE READ_NODE TOKEN_FILE COUNT [STOP_FILE]
 //       Cluster feed lag as a reader sees it: PUTs a probe article to WRITE_NODE every 50 ms (COUNT of them, or
-//       until STOP_FILE exists), while counting on READ_NODE every 2 ms (SEARCH, limit 0) the probes it finds; prints each
-//       probe's lag (its acknowledgement to the first answer that has it, ms) on a line of its own, and exits once
-//       every probe written was found.
+//       until STOP_FILE exists), while counting every 2 ms (SEARCH, limit 0) the probes READ_NODE finds; prints
+//       each probe's lag (its acknowledgement to the first answer that counts it, ms) on a line of its own, and
+//       exits once every probe written was found.
 // PORT may also be HOST:PORT, or several HOST:PORT separated by commas (cluster nodes: the client moves a failed
 // node's requests to another one, retrying up to twice).
 import Foundation

@@ -73,8 +73,13 @@ struct ConnectionOptions: ParsableArguments {
 
     /// The endpoints as messages name them: `host:port`, or `any of host:port, host:port` when there are several.
     func addressLabel() throws -> String {
-        let all = try endpoints().map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
+        let all = try endpoints().map(Self.label(of:))
         return all.count == 1 ? all[0] : "any of " + all.joined(separator: ", ")
+    }
+
+    /// One endpoint as messages and `--host` name it: `host:port`, `[v6 address]:port`.
+    static func label(of endpoint: (host: String, port: Int)) -> String {
+        endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
     }
 
     /// The servers to use, in order: `--host` (one host, or a comma-separated list of `host[:port]`; `--port` is

@@ -402,13 +402,12 @@ struct StatsCommand: AsyncParsableCommand {
     /// command shows every node's position and lag side by side. A node that fails is said on stderr; the others
     /// are printed; exit 3 (or the server's error) once done when any failed.
     private func runPerNode() async throws {
-        var nodes: [(label: String, client: NewswireClient)] = []
+        var nodes: [(label: String, host: String, client: NewswireClient)] = []
         for endpoint in try connection.endpoints() {
-            let label = endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
             var single = connection
-            single.host = label
+            single.host = ConnectionOptions.label(of: endpoint)
             single.port = nil
-            nodes.append((label, try single.makeClient()))
+            nodes.append((ConnectionOptions.label(of: endpoint), endpoint.host, try single.makeClient()))
         }
         var failure: NewswireClientError?
         do {
@@ -421,7 +420,7 @@ struct StatsCommand: AsyncParsableCommand {
                         failure = failure ?? error
                         printError(
                             "newswire: \(error.code.rawValue): "
-                                + ConnectionOptions.describe(error, address: node.label, host: node.label))
+                                + ConnectionOptions.describe(error, address: node.label, host: node.host))
                     }
                 }
             }
