@@ -98,7 +98,7 @@ extension NewswireEngine {
                 }
                 results = write.outcomes
                 state.applied = max(state.applied, write.sequence)
-                appliedMirror.withLock { $0 = state.applied }
+                appliedPosition.publish(state.applied)
                 state.lastInStep = .now
             } else {
                 if state.committedPosition == nil { state.committedPosition = try store.latestSequence }
@@ -300,7 +300,7 @@ extension NewswireEngine {
                     applyMissed(missed, &state)
                 }
                 state.applied = max(state.applied, result.write.sequence)
-                appliedMirror.withLock { $0 = state.applied }  // DELETE_RESULT's commit position reads it
+                appliedPosition.publish(state.applied)  // DELETE_RESULT's commit position reads it
                 state.lastInStep = .now
                 existed = result.existed
             } else {

@@ -102,8 +102,12 @@ public final class NewswireEngine: Sendable {
     /// Bumped (after the index changed) each time changes committed by other writers are applied; readable without
     /// the write lock, which a commit holds across its store round trip.
     let feedGeneration = Locked<UInt64>(0)
-    /// `WriteState.applied`, readable without the write lock.
-    let appliedMirror = Locked<UInt64>(0)
+    /// `WriteState.applied`, readable without the write lock, and the reads waiting for it.
+    let appliedPosition = AppliedPosition()
+    /// Runs the catch-ups that waiting reads ask for (``applied(atLeast:within:)``).
+    let catchUpQueue = DispatchQueue(label: "newswire.engine.catch-up")
+    /// Whether such a catch-up is queued on `catchUpQueue` and not started yet.
+    let catchUpQueued = Locked(false)
     /// Articles from the feed indexed from their writer's shipped analysis instead of analysed here.
     let shippedDocuments = Locked<UInt64>(0)
     /// Feed pages read by ``catchUp()`` (tests check that a node does not read its own writes back).
@@ -295,7 +299,7 @@ public final class NewswireEngine: Sendable {
             snapshotLoadSeconds: loadSeconds, catchUpSeconds: (end - catchUpStart).seconds,
             totalSeconds: (end - start).seconds)
         writeState = Locked(WriteState(duplicates: duplicates, snapshotSequence: covered, applied: applied))
-        appliedMirror.withLock { $0 = applied }
+        appliedPosition.publish(applied)
 
         // The index is searchable now. The near-duplicate table, needed only by writes, is decoded in the
         // background (a third of the restart time on 200k articles); writes wait for it.

@@ -30,6 +30,7 @@ extension ServerContext {
             StatEntry(name: "feed.lag_changes", value: .integer(Int64(stats.lagChanges))),
             StatEntry(name: "feed.lag_ms", value: .integer(Int64(stats.lagMilliseconds))),
             StatEntry(name: "feed.shipped_articles", value: .integer(Int64(stats.shippedArticles))),
+            StatEntry(name: "feed.waiting_reads", value: .integer(Int64(engine.readsWaitingForFeed))),
         ]
     }
 
@@ -38,13 +39,11 @@ extension ServerContext {
     var commitPosition: UInt64? { engine.followsSharedStore ? engine.appliedSequence : nil }
 
     /// Waits (bounded by ``FeedPosition/maximumWait``) until this node's index holds feed position `minimum`, so a
-    /// read reflects a write acknowledged by another node; OVERLOADED, retryable, when it does not get there.
+    /// read reflects a write acknowledged by another node; OVERLOADED, retryable, when it does not get there. The
+    /// read holds no thread meanwhile (not one of the blocking pool's, which the node's other requests need).
     func waitForPosition(_ minimum: UInt64?) async throws {
         guard let minimum, engine.followsSharedStore, engine.appliedSequence < minimum else { return }
-        let engine = self.engine
-        let reached = try await threadPool.runIfActive {
-            try engine.waitUntilApplied(minimum, timeout: FeedPosition.maximumWait)
-        }
+        let reached = await engine.applied(atLeast: minimum, within: FeedPosition.maximumWait)
         guard reached else {
             throw ProtocolError(
                 code: .overloaded,

@@ -224,6 +224,45 @@ struct ClusterEngineTests {
         } }
     }
 
+    @Test("reads waiting for a feed position hold no thread: more than the pool has wait on a node behind, all answer once it applies the position, one past the head times out")
+    func readsWaitForAPositionWithoutAThread() async throws {
+        let url = try await runBlocking { try SharedTestPostgres.freshDatabaseURL() }
+        let directory = TemporaryDirectory("waiting-reads")
+        let follower = try Self.quietNode(url: url, directory: directory)
+        defer { try? follower.close() }
+        let writer = try Node(url: url)
+        _ = try await runBlocking { try writer.engine.put((0..<5).map { Self.article($0, writer: 1, version: 1) }) }
+        let head = try writer.engine.latestPosition()
+        // The catch-up the first waiting read starts (a quiet node hears no notifications) stops before it
+        // installs anything until every read waits; then it stays open.
+        let gate = DispatchSemaphore(value: 0)
+        follower.beforeFollowerInstall.withLock { hook in
+            hook = {
+                gate.wait()
+                gate.signal()
+            }
+        }
+        let readers = 64
+        let answers = await withTaskGroup(of: Bool.self) { group -> [Bool] in
+            for _ in 0..<readers { group.addTask { await follower.applied(atLeast: head, within: .seconds(600)) } }
+            // This loop runs on the cooperative pool, which has far fewer threads than readers: it gets here only
+            // because waiting holds none.
+            while follower.readsWaitingForFeed < readers { await Task.yield() }
+            #expect(follower.appliedSequence < head)
+            gate.signal()
+            var answers: [Bool] = []
+            for await answer in group { answers.append(answer) }
+            return answers
+        }
+        #expect(answers == Array(repeating: true, count: readers))
+        #expect(follower.appliedSequence == head)
+        #expect(follower.readsWaitingForFeed == 0)
+        #expect(try follower.search(SearchRequest(text: "集群", limit: 10)).total == 5)
+        // A position past the head is not reached: the read answers false once its time is up, and leaves nothing.
+        #expect(await follower.applied(atLeast: head + 1_000, within: .milliseconds(20)) == false)
+        #expect(follower.readsWaitingForFeed == 0)
+    }
+
     @Test("a node woken by the notifications of its own commits does not read its own writes back from the feed")
     func writerDoesNotReadItsOwnWritesBack() async throws {
         try await runBlocking {

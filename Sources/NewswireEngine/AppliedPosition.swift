@@ -1,0 +1,90 @@
+/// The feed position an engine's index holds (`WriteState.applied`, readable without the write lock), and the
+/// reads waiting for it to reach a position: a read carrying `minPosition` on a cluster node that has not applied
+/// that write yet.
+///
+/// A waiting read holds no thread: it is a continuation resumed when the position is published. Reads used to wait
+/// on a thread of the server's blocking pool (as many threads as cores), so two reads waiting on a node behind its
+/// feed stopped every other request that needed the pool for up to ``NewswireProtocol``'s five-second bound.
+final class AppliedPosition: Sendable {
+    private struct Waiter {
+        let sequence: UInt64
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+
+    private struct State {
+        var position: UInt64 = 0
+        var waiters: [UInt64: Waiter] = [:]
+        /// Waiters made and not registered yet, and those of them already cancelled (the cancellation handler
+        /// can run before the continuation is registered).
+        var unregistered: Set<UInt64> = []
+        var cancelledEarly: Set<UInt64> = []
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state = Locked(State())
+
+    /// The position the index holds: every change up to it is searchable.
+    var value: UInt64 { state.withLock { $0.position } }
+
+    /// Reads waiting for a position not reached yet.
+    var waitingCount: Int { state.withLock { $0.waiters.count } }
+
+    /// The index now holds `position` (called after the index and the record cache changed): resumes every read
+    /// waiting for it or less.
+    func publish(_ position: UInt64) {
+        let ready = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            state.position = position
+            guard !state.waiters.isEmpty else { return [] }
+            let reached = state.waiters.filter { $0.value.sequence <= position }
+            for id in reached.keys { state.waiters[id] = nil }
+            return reached.values.map(\.continuation)
+        }
+        for continuation in ready { continuation.resume(returning: true) }
+    }
+
+    /// Whether the position reaches `sequence` within `timeout`.
+    func wait(for sequence: UInt64, timeout: Duration) async -> Bool {
+        if value >= sequence { return true }
+        let reached = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.reached(sequence) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        // The position may have been published as the timeout fired.
+        return reached || value >= sequence
+    }
+
+    /// Returns true once the position reaches `sequence`, false when the task is cancelled first.
+    private func reached(_ sequence: UInt64) async -> Bool {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiter &+= 1
+            state.unregistered.insert(state.nextWaiter)
+            return state.nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let answer = state.withLock { state -> Bool? in
+                    state.unregistered.remove(id)
+                    if state.cancelledEarly.remove(id) != nil { return false }
+                    if state.position >= sequence { return true }
+                    state.waiters[id] = Waiter(sequence: sequence, continuation: continuation)
+                    return nil
+                }
+                if let answer { continuation.resume(returning: answer) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> Waiter? in
+                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+                // Not registered yet: it answers false when it is. Already resumed: nothing to do.
+                if state.unregistered.contains(id) { state.cancelledEarly.insert(id) }
+                return nil
+            }
+            waiter?.continuation.resume(returning: false)
+        }
+    }
+}
