@@ -192,9 +192,7 @@ let package = Package(
         // Drives the crash-safety and soak scripts (benchmarks/crash, benchmarks/soak) over the protocol.
         .executableTarget(
             name: "newswire-hardening",
-            dependencies: [
-                "NewswireModel", "NewswireClient", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            ]),
+            dependencies: ["NewswireModel", "NewswireClient"]),
 
         // The DocC getting-started code, compiled with the package (GettingStarted.md shows it verbatim).
         .executableTarget(name: "ClientQuickStart", dependencies: ["NewswireClient"], path: "Examples/ClientQuickStart"),

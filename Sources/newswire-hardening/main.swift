@@ -11,13 +11,12 @@
 //       one JSON line with operation and error counts.
 //   newswire-hardening lag WRITE_NODE READ_NODE TOKEN_FILE COUNT [STOP_FILE]
 //       Cluster feed lag as a reader sees it: PUTs a probe article to WRITE_NODE every 50 ms (COUNT of them, or
-//       until STOP_FILE exists), while counting every 2 ms (SEARCH, limit 0) the probes READ_NODE finds; prints
-//       each probe's lag (its acknowledgement to the first answer that counts it, ms) on a line of its own, and
-//       exits once every probe written was found.
+//       until STOP_FILE exists) and, once it is acknowledged, SEARCHes READ_NODE for it carrying the write's commit
+//       position (read-your-writes: the node answers once its index holds it); prints each probe's lag (its
+//       acknowledgement to that answer, ms) on a line of its own, and exits once every probe was found.
 // PORT may also be HOST:PORT, or several HOST:PORT separated by commas (cluster nodes: the client moves a failed
 // node's requests to another one, retrying up to twice).
 import Foundation
-import NIOConcurrencyHelpers
 import NewswireClient
 
 func fail(_ message: String, code: Int32 = 1) -> Never {
@@ -227,78 +226,43 @@ func lag(writeNode: String, readNode: String, token: String, count: Int, stopFil
     let writer = client(port: writeNode, token: token)
     let reader = client(port: readNode, token: token)  // its own client: it carries no position of the writes
     let run = UInt64(Date().timeIntervalSince1970 * 1000) % 1_000_000
-    // Letters only (digits shifted to a-j): one word every probe of this run carries, so one SEARCH finds them all.
+    // Letters only (digits shifted to a-j): a word every probe of this run carries, and a word of each probe's own.
     func word(_ number: UInt64) -> String {
         String(String(number).unicodeScalars.map { Character(Unicode.Scalar($0.value + 49)!) })
     }
     let marker = "lagprobe" + word(run)
-    /// Acknowledgement instants of the probes written and not yet found, by id.
-    let pending = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
-    let writing = NIOLockedValueBox(true)
     do {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                // A probe every 50 ms, each PUT on its own task, whether or not the previous ones are acknowledged
-                // or searchable yet: the samples cover the whole run at an even rate instead of one per lag.
-                defer { writing.withLockedValue { $0 = false } }
-                try await withThrowingTaskGroup(of: Void.self) { probes in
-                    for n in 0..<count {
-                        if let stopFile, FileManager.default.fileExists(atPath: stopFile) { break }
-                        let next = ContinuousClock.now + .milliseconds(50)
-                        probes.addTask {
-                            let id = "lag-probe-\(run)-\(n)"
-                            let article = Article(
-                                id: ArticleID(id), title: "延迟探针 \(marker) \(word(UInt64(n)))", source: "lag probe",
-                                paragraphs: ["集群复制延迟探针 \(marker)。"], language: "zh")
-                            _ = try await writer.put([article])
-                            let acknowledged = ContinuousClock.now
-                            pending.withLockedValue { $0[id] = acknowledged }
-                        }
-                        try await Task.sleep(until: next)
+        // A probe every 50 ms, each on its own task, whether or not the previous ones are answered yet: the samples
+        // cover the whole run at an even rate instead of one per lag.
+        try await withThrowingTaskGroup(of: Void.self) { probes in
+            for n in 0..<count {
+                if let stopFile, FileManager.default.fileExists(atPath: stopFile) { break }
+                let next = ContinuousClock.now + .milliseconds(50)
+                probes.addTask {
+                    let own = word(UInt64(n))
+                    let article = Article(
+                        id: ArticleID("lag-probe-\(run)-\(n)"), title: "延迟探针 \(marker) \(own)", source: "lag probe",
+                        paragraphs: ["集群复制延迟探针 \(marker)。"], language: "zh")
+                    let written = try await writer.put([article])
+                    let acknowledged = ContinuousClock.now
+                    guard let position = written.commitPosition else {
+                        fail("lag probe: \(writeNode) answered without a commit position (not a cluster node)")
                     }
-                    try await probes.waitForAll()
+                    // Read-your-writes on the other node (PROTOCOL.md §5.18): a SEARCH carrying the write's position
+                    // is answered once that node's index holds it, so the answer arrives when the probe became
+                    // searchable there, plus a round trip. The node waits for its feed; nothing polls it.
+                    var request = SearchRequest(text: "\(marker) \(own)", limit: 0, includeSnippets: false)
+                    request.minPosition = position
+                    let found = try await reader.search(request).total
+                    let lag = ContinuousClock.now - acknowledged
+                    guard found == 1 else { fail("lag probe: \(readNode) answered at \(position) without probe \(n)") }
+                    let milliseconds = Double(lag.components.seconds) * 1e3 + Double(lag.components.attoseconds) / 1e15
+                    // One unbuffered line per probe, so a caller that stops the probe early has every lag.
+                    FileHandle.standardOutput.write(Data("\(milliseconds)\n".utf8))
                 }
+                try await Task.sleep(until: next)
             }
-            group.addTask {
-                // Every 2 ms, one SEARCH that counts the probes node 2 can find (limit 0: no hits to fetch, encode
-                // and decode, so the polling costs the node little); only when the count passes the probes found
-                // so far are the hits read, to see which. A probe's lag is its acknowledgement to the first answer
-                // that counted it (the reader's index applied the write).
-                var found: Set<String> = []
-                let giveUp = ContinuousClock.now + .seconds(600)
-                while ContinuousClock.now < giveUp {
-                    let stillWriting = writing.withLockedValue { $0 }
-                    let outstanding = pending.withLockedValue { $0 }
-                    if !stillWriting && outstanding.isEmpty { return }
-                    let counted = try await reader.search(
-                        SearchRequest(text: marker, limit: 0, includeSnippets: false)
-                    ).total
-                    let now = ContinuousClock.now
-                    if counted > found.count {
-                        let page = try await reader.search(
-                            SearchRequest(text: marker, limit: min(10_000, count), includeSnippets: false))
-                        let listed = ContinuousClock.now
-                        let seen = page.hits.map(\.id.rawValue).filter { !found.contains($0) }
-                        // When a probe was applied between the two searches, the list cannot say which ones the
-                        // count saw: they are all timed at the list's answer (at most one search later).
-                        let seenAt = seen.count == counted - found.count ? now : listed
-                        for id in seen {
-                            guard let acknowledged = pending.withLockedValue({ $0.removeValue(forKey: id) }) else {
-                                continue  // visible before its acknowledgement arrived: timed on a later count
-                            }
-                            found.insert(id)
-                            let lag = seenAt - acknowledged
-                            let milliseconds =
-                                Double(lag.components.seconds) * 1e3 + Double(lag.components.attoseconds) / 1e15
-                            // One unbuffered line per probe, so a caller that stops the probe early has every lag.
-                            FileHandle.standardOutput.write(Data("\(milliseconds)\n".utf8))
-                        }
-                    }
-                    try await Task.sleep(for: .milliseconds(2))
-                }
-                fail("lag probe: \(pending.withLockedValue { $0.count }) probes never became searchable on \(readNode)")
-            }
-            try await group.waitForAll()
+            try await probes.waitForAll()
         }
     } catch {
         fail("lag probe failed: \(error)")

@@ -8,8 +8,9 @@ run as root), three `newswired` nodes on 127.0.0.2-4 sharing them, and SQLite `n
 1. ingest with one client: the same corpus records into a single node and into cluster node 1 (timing both, with
    nothing else running); then the same records into node 1 of three fresh nodes over a fresh database, while a
    probe (`newswire-hardening lag`) PUTs a marker article to node 1 every 50 ms and times until node 2's index
-   finds each (its acknowledgement, which follows the commit, to the first SEARCH answer that counts it, ms), and
-   STATS feed lag of nodes 2-3 (age of the oldest change not searchable yet) is sampled;
+   holds each (its acknowledgement, which follows the commit, to the answer of a SEARCH for it on node 2 that
+   carries its commit position: node 2 answers once it applied it, ms), and STATS feed lag of nodes 2-3 (age of
+   the oldest change not searchable yet) is sampled;
 2. ingest with three clients at once: thirds of the corpus into a fresh single node (three clients) and into three
    fresh cluster nodes on a fresh database (one client per node);
 3. `newswire bench` GET and SEARCH against the single node and each cluster node (2 and 3 only follow the feed);
@@ -207,7 +208,8 @@ def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_secon
 
     print(f"| the same corpus into node 1 of three fresh nodes while feed lag is measured (the rows below) | — | "
           f"{probed_seconds:.2f} | {ratio(probed_seconds, single_seconds):.2f}× |")
-    print(f"| write on node 1 acknowledged → found by SEARCH on node 2, during that ingest, p50 / p90 / p99 / max ms | "
+    print(f"| write on node 1 acknowledged → found by a SEARCH on node 2 carrying its position, during that ingest, "
+          f"p50 / p90 / p99 / max ms | "
           f"— | {probe_cell(loaded_probe)} | — |")
     print(f"| the same, idle cluster | — | {probe_cell(idle_probe)} | — |")
     print(f"| STATS feed.lag_ms (age of the oldest unapplied change) of nodes 2-3 during that ingest, p50 / p99 / max | — | "
@@ -362,8 +364,8 @@ def main():
                    "statements": statements}
 
         # 1b. Feed lag under the same ingest, on three fresh nodes over a fresh database (so the timed run above
-        # carries none of the measuring): a probe PUTs a marker article to node 1 every 50 ms and counts those node 2
-        # finds every 2 ms (SEARCH, limit 0), while one `newswire stats --every` per follower samples its STATS.
+        # carries none of the measuring): a probe PUTs a marker article to node 1 every 50 ms and asks node 2 for each
+        # with its commit position (read-your-writes), while one `newswire stats --every` per follower samples STATS.
         for name in ["node1", "node2", "node3"]:
             wait_idle(procs[name].pid)
         lag_nodes = [start(f"lnode{i + 1}", host, url("newswire_lag"))
@@ -393,7 +395,7 @@ def main():
         for proc, thread in zip(samplers, sampler_threads):
             proc.wait(timeout=60)
             thread.join()
-        open(stop_probe, "w").close()  # the probe stops writing, then waits until node 2 found every probe
+        open(stop_probe, "w").close()  # the probe stops writing, then waits for the answers to its last probes
         probe_out, probe_err = probe.communicate(timeout=600)
         loaded_probe = lag_summary(probe_out)
         idle_probe = lag_summary(subprocess.run([hardening, "lag", "%s:%d" % lag_nodes[0], "%s:%d" % lag_nodes[1],
