@@ -19,6 +19,8 @@ final class AppliedPosition: Sendable {
         var unregistered: Set<UInt64> = []
         var cancelledEarly: Set<UInt64> = []
         var nextWaiter: UInt64 = 0
+        /// The engine closed: nothing will be published any more.
+        var closed = false
     }
 
     private let state = Locked(State())
@@ -40,6 +42,16 @@ final class AppliedPosition: Sendable {
             return reached.values.map(\.continuation)
         }
         for continuation in ready { continuation.resume(returning: true) }
+    }
+
+    /// The engine is closing: every waiting read answers false now, and later ones at once.
+    func close() {
+        let waiting = state.withLock { state -> [Waiter] in
+            state.closed = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiting { waiter.continuation.resume(returning: false) }
     }
 
     /// Whether the position reaches `sequence` within `timeout`.
@@ -72,6 +84,7 @@ final class AppliedPosition: Sendable {
                     state.unregistered.remove(id)
                     if state.cancelledEarly.remove(id) != nil { return false }
                     if state.position >= sequence { return true }
+                    if state.closed { return false }
                     state.waiters[id] = Waiter(sequence: sequence, continuation: continuation)
                     return nil
                 }

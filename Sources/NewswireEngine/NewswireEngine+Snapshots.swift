@@ -79,6 +79,7 @@ extension NewswireEngine {
             return !state.closed
         }
         guard wasOpen else { return }
+        appliedPosition.close()  // reads waiting for the feed answer now instead of at their timeout
         if store is any SharedArticleStore {
             // Closing the shared store wakes the follower from its wait; the snapshot needs only local state.
             try? store.close()

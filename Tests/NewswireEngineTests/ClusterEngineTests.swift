@@ -261,6 +261,12 @@ struct ClusterEngineTests {
         // A position past the head is not reached: the read answers false once its time is up, and leaves nothing.
         #expect(await follower.applied(atLeast: head + 1_000, within: .milliseconds(20)) == false)
         #expect(follower.readsWaitingForFeed == 0)
+        // Closing the engine answers a read still waiting at once (false), not at its timeout.
+        let waiting = Task { await follower.applied(atLeast: head + 1_000, within: .seconds(600)) }
+        while follower.readsWaitingForFeed < 1 { await Task.yield() }
+        try follower.close()
+        #expect(await waiting.value == false)
+        #expect(await follower.applied(atLeast: head + 1_000, within: .seconds(600)) == false)
     }
 
     @Test("a node woken by the notifications of its own commits does not read its own writes back from the feed")
