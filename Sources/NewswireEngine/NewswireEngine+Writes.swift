@@ -234,6 +234,9 @@ extension NewswireEngine {
     /// Whether the store is shared with other nodes (cluster mode).
     public var isClustered: Bool { store is any SharedArticleStore }
 
+    /// Whether write batches are prepared on every core (``Configuration/preparesWritesOnEveryCore``).
+    var preparesWritesOnEveryCore: Bool { configuration.preparesWritesOnEveryCore ?? !isClustered }
+
     /// Segments the index holds now (each commit adds one until a merge folds them together).
     /// Segments of the search index.
     public var indexSegmentCount: Int { index.segmentCount }
@@ -242,7 +245,7 @@ extension NewswireEngine {
     /// by side.
     func prepare(_ articles: [Article]) -> ([TextFeatures], [UInt64], PreparedSegment) {
         let keep = analysesKept.withLock { $0 }
-        guard articles.count >= 64 else {
+        guard articles.count >= 64, preparesWritesOnEveryCore else {
             return (
                 articles.map { TextFeatures(body: $0.body) }, articles.map(contentHash(of:)),
                 index.prepare(contentsOf: articles, keepingAnalyses: keep)

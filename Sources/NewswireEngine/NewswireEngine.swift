@@ -48,13 +48,21 @@ public final class NewswireEngine: Sendable {
         /// they left into at most two, which searches then visit instead of about log2(articles / batch);
         /// default 1 s; nil never does. Under a steady stream of writes it happens every 30 quiet periods.
         public var compactionQuietPeriod: Duration?
+        /// Whether a batch of writes has its index segment and near-duplicate features prepared on every core
+        /// (true) or on one thread (false); nil: every core on a single node, one thread on a cluster node. A
+        /// cluster node's batches wait for PostgreSQL's round trips, which the next batch's preparation overlaps
+        /// anyway: on every core it did not make a bulk load faster, and took the cores from the nodes following
+        /// the feed when they share a machine (BENCHMARKS.md, "Cluster mode"). A writing node with cores of its
+        /// own and a fast network to PostgreSQL may load faster with true.
+        public var preparesWritesOnEveryCore: Bool?
 
         /// Creates a configuration with the documented defaults.
         public init(
             store: SQLiteArticleStore.Configuration = .init(), snapshotEveryChanges: Int = 20_000,
             duplicateSimilarity: Double = 0.8, duplicateWindowDays: Int = 7, followPollInterval: Duration = .seconds(1),
-            compactionQuietPeriod: Duration? = .seconds(1)
+            compactionQuietPeriod: Duration? = .seconds(1), preparesWritesOnEveryCore: Bool? = nil
         ) {
+            self.preparesWritesOnEveryCore = preparesWritesOnEveryCore
             self.store = store
             self.snapshotEveryChanges = snapshotEveryChanges
             self.duplicateSimilarity = duplicateSimilarity

@@ -122,6 +122,14 @@ struct Newswired: AsyncParsableCommand {
     var compactAfterQuiet: Int = env("NEWSWIRE_COMPACT_AFTER_QUIET").flatMap(Int.init) ?? 1
 
     @Option(
+        name: .customLong("write-cores"),
+        help: """
+            Cores a batch of writes is prepared on (index segment, near-duplicate features): all or one; default \
+            all on a single node, one on a cluster node (env NEWSWIRE_WRITE_CORES).
+            """)
+    var writeCores: WriteCores? = env("NEWSWIRE_WRITE_CORES").flatMap(WriteCores.init(argument:))
+
+    @Option(
         name: .customLong("event-loops"),
         help: "Network threads; 0 means one per core the process may run on (env NEWSWIRE_EVENT_LOOPS).")
     var eventLoops: Int = env("NEWSWIRE_EVENT_LOOPS").flatMap(Int.init) ?? 0
@@ -247,7 +255,8 @@ struct Newswired: AsyncParsableCommand {
             engine = try storeOption.openEngine(
                 dataDirectory: dataDirectory,
                 configuration: NewswireEngine.Configuration(
-                    compactionQuietPeriod: compactAfterQuiet > 0 ? .seconds(compactAfterQuiet) : nil),
+                    compactionQuietPeriod: compactAfterQuiet > 0 ? .seconds(compactAfterQuiet) : nil,
+                    preparesWritesOnEveryCore: writeCores.map { $0 == .all }),
                 logger: logger)
         } catch let error as ValidationError {
             throw StartupError(message: error.message)
@@ -319,4 +328,9 @@ struct StartupError: Error {
 
 private func env(_ name: String) -> String? {
     ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+}
+
+/// `--write-cores`: the cores a batch of writes is prepared on.
+enum WriteCores: String, ExpressibleByArgument {
+    case all, one
 }

@@ -269,6 +269,33 @@ struct ClusterEngineTests {
         #expect(await follower.applied(atLeast: head + 1_000, within: .seconds(600)) == false)
     }
 
+    @Test("a cluster node prepares write batches on one thread unless configured otherwise; a single node on every core")
+    func writePreparationCores() async throws {
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let node = try Node(url: url)
+            #expect(!node.engine.preparesWritesOnEveryCore)
+            let directory = TemporaryDirectory("every-core")
+            let configured = try NewswireEngine.open(
+                store: PostgresArticleStore(url: url), dataDirectory: directory.path,
+                configuration: .init(preparesWritesOnEveryCore: true))
+            defer { try? configured.close() }
+            #expect(configured.preparesWritesOnEveryCore)
+            // Both ways give the same index: a batch large enough to be prepared on several threads.
+            _ = try configured.put((0..<80).map { Self.article($0, writer: 1, version: 1) })
+            #expect(try node.engine.waitUntilApplied(try configured.latestPosition(), timeout: .seconds(30)))
+            _ = try node.engine.put((80..<160).map { Self.article($0, writer: 2, version: 1) })
+            #expect(try configured.waitUntilApplied(try node.engine.latestPosition(), timeout: .seconds(30)))
+            let queries = ["集群", Self.marker(5, writer: 1, version: 1), Self.marker(100, writer: 2, version: 1)]
+            #expect(try Self.answers(node.engine, queries: queries) == (try Self.answers(configured, queries: queries)))
+            #expect(try Self.answers(node.engine, queries: ["集群"])["集群"]?.count == 160)
+        }
+        let single = TemporaryDirectory("single-node")
+        let engine = try NewswireEngine.open(dataDirectory: single.path)
+        defer { try? engine.close() }
+        #expect(engine.preparesWritesOnEveryCore)
+    }
+
     @Test("a node woken by the notifications of its own commits does not read its own writes back from the feed")
     func writerDoesNotReadItsOwnWritesBack() async throws {
         try await runBlocking {
