@@ -162,17 +162,25 @@ extension NewswireEngine {
     /// node, the follower waits for a merge to make the next change searchable. Calls made while a merge is
     /// queued add nothing; a call during a merge queues one more pass.
     func scheduleMerge() {
-        let start = mergeQueued.withLock { queued -> Bool in
-            if queued { return false }
-            queued = true
+        runOnce(on: mergeQueue, queued: mergeQueued) { [self] in
+            if let hook = beforeScheduledMerge.withLock({ $0 }) { hook() }
+            index.mergeSegmentsAlongsideWriters()
+        }
+    }
+
+    /// Runs `work` on `queue` (unless the engine has closed by then), once for any number of calls made before
+    /// it starts: `queued` is set from the first call until the run begins.
+    private func runOnce(on queue: DispatchQueue, queued: Locked<Bool>, _ work: @escaping @Sendable () -> Void) {
+        let start = queued.withLock { isQueued -> Bool in
+            if isQueued { return false }
+            isQueued = true
             return true
         }
         guard start else { return }
-        mergeQueue.async(group: background) { [self] in
-            mergeQueued.withLock { $0 = false }
+        queue.async(group: background) { [self] in
+            queued.withLock { $0 = false }
             if isClosed { return }
-            if let hook = beforeScheduledMerge.withLock({ $0 }) { hook() }
-            index.mergeSegmentsAlongsideWriters()
+            work()
         }
     }
 
@@ -441,15 +449,7 @@ extension NewswireEngine {
 
     /// Runs ``catchUp()`` off the caller's thread, once for any number of requests made before it starts.
     private func requestCatchUp() {
-        let start = catchUpQueued.withLock { queued -> Bool in
-            if queued { return false }
-            queued = true
-            return true
-        }
-        guard start else { return }
-        catchUpQueue.async(group: background) { [self] in
-            catchUpQueued.withLock { $0 = false }
-            if isClosed { return }
+        runOnce(on: catchUpQueue, queued: catchUpQueued) { [self] in
             do {
                 try catchUp()
             } catch {
