@@ -414,7 +414,8 @@ extension NewswireEngine {
     public var followsSharedStore: Bool { store is any SharedArticleStore }
 
     /// Waits until this engine's index holds feed position `sequence` (a write acknowledged by another node),
-    /// reading the feed as needed; returns false when `timeout` passed first.
+    /// reading the feed on the calling thread as needed; returns false when `timeout` passed first. It blocks its
+    /// thread: a server answering reads uses ``applied(atLeast:within:)``, which holds none.
     public func waitUntilApplied(_ sequence: UInt64, timeout: Duration) throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         guard let shared = store as? any SharedArticleStore else {
