@@ -4,7 +4,7 @@
 ///
 /// A waiting read holds no thread: it is a continuation resumed when the position is published. Reads used to wait
 /// on a thread of the server's blocking pool (as many threads as cores), so two reads waiting on a node behind its
-/// feed stopped every other request that needed the pool for up to ``NewswireProtocol``'s five-second bound.
+/// feed stopped every other request that needed the pool for up to the protocol's five-second bound.
 final class AppliedPosition: Sendable {
     private struct Waiter {
         let sequence: UInt64
