@@ -6,7 +6,8 @@ run as root), three `newswired` nodes on 127.0.0.2-4 sharing them, and SQLite `n
 127.0.0.1. Then:
 
 1. ingest with one client: the same corpus records into a single node and into cluster node 1 (timing both, with
-   nothing else running); then the same records into node 1 of three fresh nodes over a fresh database, while a
+   nothing else running), in `--ingest-rounds` rounds (default 3), each into fresh servers, compared by their
+   medians; then the same records into node 1 of three fresh nodes over a fresh database, while a
    probe (`newswire-hardening lag`) PUTs a marker article to node 1 every 50 ms and times until node 2's index
    holds each (its acknowledgement, which follows the commit, to the answer of a SEARCH for it on node 2 that
    carries its commit position: node 2 answers once it applied it, ms), and STATS feed lag of nodes 2-3 (age of
@@ -22,7 +23,7 @@ run as root), three `newswired` nodes on 127.0.0.2-4 sharing them, and SQLite `n
 Prints Markdown tables with the machine and the commands. Usage (from the repository root):
 
     benchmarks/cluster/run.py [--limit 5000] [--bin-dir .build-release/release] [--no-build] [--seconds 5]
-        [--newswired PATH]
+        [--newswired PATH] [--ingest-rounds 3] [--ingest-only]
 
 `--newswired` runs another build's server (every node and single node) with this build's client tools, so two
 builds are compared by running the script once with each, in alternating rounds.
@@ -183,7 +184,7 @@ def ratio(a, b):
     return a / b if b else float("nan")
 
 
-def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, single3_seconds, cluster3_seconds,
+def print_ingest_rows(args, bindir, load_at_start, ingest_rounds, single3_seconds, cluster3_seconds,
                       probed_seconds, loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped=None,
                       storage=None):
     print("## Cluster mode (benchmarks/cluster/run.py)\n")
@@ -196,8 +197,13 @@ def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_secon
     print(f"- corpus: first {args.limit} records of zh-news.jsonl, `newswire ingest --jsonl` (default concurrency)\n")
     print("| measurement | single node (SQLite) | cluster | ratio cluster / single |")
     print("|---|---|---|---|")
-    print(f"| ingest seconds, one client (cluster: into node 1) | {single_seconds:.2f} | {cluster_seconds:.2f} | "
-          f"{ratio(cluster_seconds, single_seconds):.2f}× |")
+    single_rounds, cluster_rounds = ingest_rounds
+    single_seconds, cluster_seconds = percentile(single_rounds, 50), percentile(cluster_rounds, 50)
+    print(f"| ingest seconds, one client (cluster: into node 1), median of {len(single_rounds)} rounds | "
+          f"{single_seconds:.2f} | {cluster_seconds:.2f} | {ratio(cluster_seconds, single_seconds):.2f}× |")
+    print(f"| the same, each round (fresh servers each, single node first) | "
+          f"{', '.join(f'{t:.2f}' for t in single_rounds)} | {', '.join(f'{t:.2f}' for t in cluster_rounds)} | "
+          f"{', '.join(f'{ratio(c, s):.2f}×' for s, c in zip(single_rounds, cluster_rounds))} |")
     if single3_seconds is not None:
         print(f"| ingest seconds, three clients (cluster: one per node) | {single3_seconds:.2f} | {cluster3_seconds:.2f} | "
               f"{ratio(cluster3_seconds, single3_seconds):.2f}× |")
@@ -217,7 +223,7 @@ def print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_secon
           f"({len(lags_ms)} samples) | — |")
     print(f"| STATS feed.lag_changes, p50 / p99 | — | {percentile(lags_changes, 50):.0f} / "
           f"{percentile(lags_changes, 99):.0f} | — |")
-    print(f"| CPU seconds during the one-client ingest: single node; cluster nodes 1 / 2 / 3, PostgreSQL primary / "
+    print(f"| CPU seconds during the last round's one-client ingest: single node; cluster nodes 1 / 2 / 3, PostgreSQL primary / "
           f"standby (their server processes) | {cpu_during[5]:.1f} | "
           f"{' / '.join(f'{c:.1f}' for c in cpu_during[:3])}, {cpu_during[3]:.1f} / {cpu_during[4]:.1f} "
           f"(total {sum(cpu_during[:5]):.1f}) | {ratio(sum(cpu_during[:5]), cpu_during[5]):.2f}× |")
@@ -241,6 +247,8 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--seconds", type=int, default=5, help="length of each bench run")
     parser.add_argument("--newswired", help="server binary to run instead of the one in --bin-dir")
+    parser.add_argument("--ingest-rounds", type=int, default=3,
+                        help="one-client ingests timed on each side, each into fresh servers; the medians are compared")
     parser.add_argument("--ingest-only", action="store_true",
                         help="run only the one-client ingests and the lag probe (step 1), for quick paired rounds")
     args = parser.parse_args()
@@ -280,6 +288,8 @@ def main():
         primary.psql("CREATE DATABASE newswire")
         primary.psql("CREATE DATABASE newswire_parallel")
         primary.psql("CREATE DATABASE newswire_lag")
+        for r in range(1, args.ingest_rounds):
+            primary.psql(f"CREATE DATABASE newswire_round{r}")
         deadline = time.time() + 60
         while primary.psql("SELECT sync_state FROM pg_stat_replication") != "sync":
             if time.time() > deadline:
@@ -333,6 +343,19 @@ def main():
 
         # 1. One client, timed with nothing else running: no probe or STATS sampler polls either side (a probe's
         # SEARCH every 2 ms on node 2 cost the cluster's ingest about 0.6 s of the two cores; the single node had none).
+        # The two sides' times move by a fifth between rounds on a shared machine, so each is timed in several rounds,
+        # each into fresh servers (a single node, then three nodes over a database of their own), alternating, and
+        # the medians are compared; the last round's servers are the ones the later steps use.
+        single_rounds, cluster_rounds = [], []
+        for r in range(1, args.ingest_rounds):
+            round_single = start(f"rsingle{r}", "127.0.0.1")
+            round_nodes = [start(f"rnode{r}-{i + 1}", host, url(f"newswire_round{r}"))
+                           for i, host in enumerate(["127.0.0.2", "127.0.0.3", "127.0.0.4"])]
+            single_rounds.append(ingest([(corpus, *round_single)]))
+            wait_idle(procs[f"rsingle{r}"].pid)
+            cluster_rounds.append(ingest([(corpus, *round_nodes[0])]))
+            for name in [f"rsingle{r}"] + [f"rnode{r}-{i + 1}" for i in range(3)]:
+                stop(name)
         single_cpu_before = cpu_seconds(procs["single"].pid)
         single_seconds = ingest([(corpus, *single)])
         single_cpu = cpu_seconds(procs["single"].pid) - single_cpu_before
@@ -343,6 +366,9 @@ def main():
         xacts = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'newswire'"
         xacts_before = int(primary.psql(xacts))
         cluster_seconds = ingest([(corpus, *nodes[0])])
+        single_rounds.append(single_seconds)
+        cluster_rounds.append(cluster_seconds)
+        ingest_rounds = (single_rounds, cluster_rounds)
         wal_bytes = int(primary.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")) - wal_before
         cpu_during = [cpu_seconds(procs[f"node{i + 1}"].pid) for i in range(3)] + [primary.cpu_seconds(),
                                                                                     standby.cpu_seconds()]
@@ -404,7 +430,7 @@ def main():
         for name in ["lnode1", "lnode2", "lnode3"]:
             stop(name)
         if args.ingest_only:
-            print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, None, None, probed_seconds,
+            print_ingest_rows(args, bindir, load_at_start, ingest_rounds, None, None, probed_seconds,
                               loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
             print("\nCommands: `benchmarks/cluster/run.py " + " ".join(
                 "DIR" if os.path.isabs(a) else a for a in sys.argv[1:]) + "`")
@@ -483,7 +509,7 @@ def main():
         on_new_primary = int(standby.psql("SELECT count(*) FROM newswire_article WHERE id = ANY(string_to_array("
                                           f"'{','.join(open(acks).read().split())}', ','))", db="newswire"))
 
-        print_ingest_rows(args, bindir, load_at_start, single_seconds, cluster_seconds, single3_seconds,
+        print_ingest_rows(args, bindir, load_at_start, ingest_rounds, single3_seconds,
                           cluster3_seconds, probed_seconds, loaded_probe, idle_probe, lags_ms, lags_changes, cpu_during, shipped, storage)
         single_get, single_search = rows[0][1], rows[0][2]
         for label, get, search in rows[1:]:
