@@ -21,6 +21,7 @@ final class ServerGauges: Sendable {
     private let requestsInFlight: Gauge
     private let feedLagChanges: Gauge
     private let feedLagMilliseconds: Gauge
+    private let feedWaitingReads: Gauge
     private let reported = LockedCounts()
 
     init(registry: PrometheusCollectorRegistry, server: NewswireServer, engine: NewswireEngine, dataDirectory: String) {
@@ -48,6 +49,8 @@ final class ServerGauges: Sendable {
             descriptor: name("feed_lag_changes", "", "Changes committed to the shared store not yet in this node's index"))
         feedLagMilliseconds = registry.makeGauge(
             descriptor: name("feed_lag", "milliseconds", "How far this node's index is behind the shared store's feed"))
+        feedWaitingReads = registry.makeGauge(
+            descriptor: name("feed_waiting_reads", "", "Reads waiting for this node to apply a write another node acknowledged"))
     }
 
     func refresh() {
@@ -75,6 +78,7 @@ final class ServerGauges: Sendable {
             feedLagChanges.set(Double(stats.lagChanges))
             feedLagMilliseconds.set(Double(stats.lagMilliseconds))
         }
+        feedWaitingReads.set(Double(engine.readsWaitingForFeed))
     }
 }
 

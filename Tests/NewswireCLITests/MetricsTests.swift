@@ -88,12 +88,13 @@ struct MetricsTests {
         for name in [
             "newswire_cache_hits_total", "newswire_cache_misses_total", "newswire_cache_bytes", "newswire_index_segments",
             "newswire_articles", "newswire_store_bytes", "newswire_bytes_in", "newswire_responses_queued_bytes", "newswire_requests_in_flight",
-            "newswire_feed_lag_changes", "newswire_feed_lag_milliseconds",
+            "newswire_feed_lag_changes", "newswire_feed_lag_milliseconds", "newswire_feed_waiting_reads",
         ] {
             #expect(samples[name] != nil, "\(name) missing from the scrape")
         }
         #expect(samples["newswire_articles"] == 0)
         #expect(samples["newswire_feed_lag_changes"] == 0, "a single node is never behind its own store")
+        #expect(samples["newswire_feed_waiting_reads"] == 0, "nor does a read wait for it")
         #expect((samples["newswire_store_bytes"] ?? 0) > 0)
 
         let other = try await httpGet(port: metricsPort, path: "/")
