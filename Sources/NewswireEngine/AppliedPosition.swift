@@ -14,10 +14,6 @@ final class AppliedPosition: Sendable {
     private struct State {
         var position: UInt64 = 0
         var waiters: [UInt64: Waiter] = [:]
-        /// Waiters made and not registered yet, and those of them already cancelled (the cancellation handler
-        /// can run before the continuation is registered).
-        var unregistered: Set<UInt64> = []
-        var cancelledEarly: Set<UInt64> = []
         var nextWaiter: UInt64 = 0
         /// The engine closed: nothing will be published any more.
         var closed = false
@@ -75,15 +71,15 @@ final class AppliedPosition: Sendable {
     private func reached(_ sequence: UInt64) async -> Bool {
         let id = state.withLock { state -> UInt64 in
             state.nextWaiter &+= 1
-            state.unregistered.insert(state.nextWaiter)
             return state.nextWaiter
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let answer = state.withLock { state -> Bool? in
-                    state.unregistered.remove(id)
-                    if state.cancelledEarly.remove(id) != nil { return false }
                     if state.position >= sequence { return true }
+                    // Cancelled before this registration: the handler ran and found nothing to resume. (A task is
+                    // marked cancelled before its handler runs, and both take this lock: one sees the other.)
+                    if Task.isCancelled { return false }
                     if state.closed { return false }
                     state.waiters[id] = Waiter(sequence: sequence, continuation: continuation)
                     return nil
@@ -92,10 +88,8 @@ final class AppliedPosition: Sendable {
             }
         } onCancel: {
             let waiter = state.withLock { state -> Waiter? in
-                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
-                // Not registered yet: it answers false when it is. Already resumed: nothing to do.
-                if state.unregistered.contains(id) { state.cancelledEarly.insert(id) }
-                return nil
+                // Not registered yet (it answers false when it is) or already resumed: nothing to do here.
+                state.waiters.removeValue(forKey: id)
             }
             waiter?.continuation.resume(returning: false)
         }
