@@ -9,9 +9,9 @@
 //   newswire-hardening soak PORT TOKEN_FILE CONNECTIONS SECONDS
 //       CONNECTIONS clients (one connection each) loop for SECONDS mixing GET, SEARCH, GET_MANY and PUT; prints
 //       one JSON line with operation and error counts.
-//   newswire-hardening lag WRITE_NODE READ_NODE TOKEN_FILE COUNT [STOP_FILE]
-//       Cluster feed lag as a reader sees it: PUTs a probe article to WRITE_NODE every 50 ms (COUNT of them, or
-//       until STOP_FILE exists) and, once it is acknowledged, SEARCHes READ_NODE for it carrying the write's commit
+//   newswire-hardening lag WRITE_NODE READ_NODE TOKEN_FILE COUNT [STOP_FILE [INTERVAL_MS]]
+//       Cluster feed lag as a reader sees it: PUTs a probe article to WRITE_NODE every INTERVAL_MS (default 50;
+//       COUNT of them, or until STOP_FILE exists) and, once it is acknowledged, SEARCHes READ_NODE for it carrying the write's commit
 //       position (read-your-writes: the node answers once its index holds it); prints each probe's lag (its
 //       acknowledgement to that answer, ms) on a line of its own, and exits once every probe was found.
 // PORT may also be HOST:PORT, or several HOST:PORT separated by commas (cluster nodes: the client moves a failed
@@ -222,7 +222,7 @@ func soak(port: String, token: String, connections: Int, seconds: Int) async {
     if !total.errors.isEmpty { exit(1) }
 }
 
-func lag(writeNode: String, readNode: String, token: String, count: Int, stopFile: String?) async {
+func lag(writeNode: String, readNode: String, token: String, count: Int, stopFile: String?, interval: Duration) async {
     let writer = client(port: writeNode, token: token)
     let reader = client(port: readNode, token: token)  // its own client: it carries no position of the writes
     let run = UInt64(Date().timeIntervalSince1970 * 1000) % 1_000_000
@@ -232,12 +232,12 @@ func lag(writeNode: String, readNode: String, token: String, count: Int, stopFil
     }
     let marker = "lagprobe" + word(run)
     do {
-        // A probe every 50 ms, each on its own task, whether or not the previous ones are answered yet: the samples
-        // cover the whole run at an even rate instead of one per lag.
+        // A probe every `interval`, each on its own task, whether or not the previous ones are answered yet: the
+        // samples cover the whole run at an even rate instead of one per lag.
         try await withThrowingTaskGroup(of: Void.self) { probes in
             for n in 0..<count {
                 if let stopFile, FileManager.default.fileExists(atPath: stopFile) { break }
-                let next = ContinuousClock.now + .milliseconds(50)
+                let next = ContinuousClock.now + interval
                 probes.addTask {
                     let own = word(UInt64(n))
                     let article = Article(
@@ -315,7 +315,8 @@ case "soak" where arguments.count >= 6:
 case "lag" where arguments.count >= 6:
     await lag(
         writeNode: port, readNode: arguments[3], token: readToken(arguments[4]), count: Int(arguments[5]) ?? 200,
-        stopFile: arguments.count > 6 ? arguments[6] : nil)
+        stopFile: arguments.count > 6 ? arguments[6] : nil,
+        interval: .milliseconds(arguments.count > 7 ? max(1, Int(arguments[7]) ?? 50) : 50))
 default:
     fail("usage: newswire-hardening ingest|verify|soak|lag PORT TOKEN_FILE ... (see the source header)", code: 64)
 }
