@@ -11,9 +11,10 @@
 //       one JSON line with operation and error counts.
 //   newswire-hardening lag WRITE_NODE READ_NODE TOKEN_FILE COUNT [STOP_FILE [INTERVAL_MS]]
 //       Cluster feed lag as a reader sees it: PUTs a probe article to WRITE_NODE every INTERVAL_MS (default 50;
-//       COUNT of them, or until STOP_FILE exists) and, once it is acknowledged, SEARCHes READ_NODE for it carrying the write's commit
-//       position (read-your-writes: the node answers once its index holds it); prints each probe's lag (its
-//       acknowledgement to that answer, ms) on a line of its own, and exits once every probe was found.
+//       COUNT of them, or until STOP_FILE exists) and, once it is acknowledged, SEARCHes READ_NODE for it carrying
+//       the write's commit position (read-your-writes: the node answers once its index holds it); prints each
+//       probe's lag (its acknowledgement to that answer, ms) on a line of its own, and exits once every probe was
+//       found.
 // PORT may also be HOST:PORT, or several HOST:PORT separated by commas (cluster nodes: the client moves a failed
 // node's requests to another one, retrying up to twice).
 import Foundation
