@@ -36,7 +36,12 @@ extension PostgresArticleStore {
         return ids.map { found[$0.rawValue] }
     }
 
-    static func decode(_ bytes: [UInt8], id: String) throws -> Article {
+    static func decode(_ json: ByteBuffer, id: String) throws -> Article {
+        // Read in place: a copy of each record first was an allocation and a copy per row of every feed page.
+        try json.withUnsafeReadableBytes { try decode($0.bindMemory(to: UInt8.self), id: id) }
+    }
+
+    static func decode(_ bytes: some Collection<UInt8>, id: String) throws -> Article {
         do {
             return try ArticleCodec.decode(bytes)
         } catch {
@@ -99,7 +104,7 @@ extension PostgresArticleStore {
         var last: (id: String, key: Int64)?
         for row in rows {
             let (id, key, json) = try row.decode((String, Int64, ByteBuffer).self)
-            articles.append(try Self.decode(Array(json.readableBytesView), id: id))
+            articles.append(try Self.decode(json, id: id))
             last = (id, key)
         }
         guard articles.count == limit, let last else { return ScanPage(articles: articles, next: nil) }
@@ -147,7 +152,7 @@ extension PostgresArticleStore {
             let (seq, id, json, derived) = try row.decode((Int64, String, ByteBuffer?, ByteBuffer?).self)
             return StoreChange(
                 sequence: UInt64(seq), id: ArticleID(id),
-                article: try json.map { try decode(Array($0.readableBytesView), id: id) },
+                article: try json.map { try decode($0, id: id) },
                 derivedData: derived.map { Array($0.readableBytesView) })
         }
     }

@@ -211,7 +211,7 @@ extension PostgresArticleStore {
                     begun.missed.append(
                         StoreChange(
                             sequence: UInt64(seq), id: ArticleID(id),
-                            article: try json.map { try decode(Array($0.readableBytesView), id: id) },
+                            article: try json.map { try decode($0, id: id) },
                             derivedData: derived.map { Array($0.readableBytesView) }))
                 default:
                     if let id, let json { begun.stored[id] = Array(json.readableBytesView) }
