@@ -342,15 +342,21 @@ extension NewswireEngine {
             start + head.count <= changes.count
         else { return nil }
         let first = changes[start].sequence
-        var bytes: [UInt8] = []
+        var pieces: [ArraySlice<UInt8>] = []
+        pieces.reserveCapacity(head.count)
         for k in 0..<head.count {
             let change = changes[start + k]
             guard change.sequence == first + UInt64(k),
                 let piece = StoredDuplicateFeatures.analysisPiece(in: change.derivedData),
                 piece.index == k, piece.count == head.count
             else { return nil }
-            bytes += piece.bytes
+            pieces.append(piece.bytes)
         }
+        // Joined at their final size: appended one by one, the batch's analysis (about 1.5 KB per record) was
+        // copied again each time the array grew.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(pieces.reduce(0) { $0 + $1.count })
+        for piece in pieces { bytes += piece }
         guard let analysis = ShippedAnalysis(decoding: bytes[...]), analysis.count == head.count else { return nil }
         var articles: [Article] = []
         articles.reserveCapacity(analysis.count)
