@@ -82,6 +82,10 @@ struct SegmentBuilder {
         unigramTerms = expectedCharacters > 200_000 ? [UInt32](repeating: .max, count: 0x10000) : []
         cjkTerms = UInt64Table(capacity: min(max(expectedCharacters / 4, 64), 1 << 20))
         text.reserveCapacity(expectedCharacters)
+        // Chinese text makes about two occurrences per character (its unigram and the bigram it starts): grown by
+        // doubling instead, the two arrays were copied again and again while a batch was analysed.
+        occurrenceTerms.reserveCapacity(expectedCharacters * 2)
+        occurrencePositions.reserveCapacity(expectedCharacters * 2)
     }
 
     @inline(__always) private mutating func cjkTerm(_ key: UInt64) -> UInt32 {
@@ -173,16 +177,22 @@ struct SegmentBuilder {
         for t in occurrenceTerms { occurrenceCount[final(t) + 1] += 1 }
         for i in 0..<termCount { occurrenceCount[i + 1] += occurrenceCount[i] }
         var fill = occurrenceCount
-        var sortedDocs = [Int32](repeating: 0, count: occurrenceTerms.count)
-        var sortedPositions = [Int32](repeating: 0, count: occurrenceTerms.count)
-        for doc in 0..<documentCount {
-            for k in documentOccurrenceStart[doc]..<documentOccurrenceStart[doc + 1] {
-                let t = final(occurrenceTerms[k])
-                let slot = fill[t]
-                fill[t] = slot + 1
-                sortedDocs[slot] = Int32(doc)
-                sortedPositions[slot] = occurrencePositions[k]
+        // Every slot is written exactly once below (the counts cover every occurrence), so no zero fill first.
+        let occurrences = occurrenceTerms.count
+        var sortedPositions = [Int32](unsafeUninitializedCapacity: occurrences) { _, count in count = occurrences }
+        let sortedDocs = [Int32](unsafeUninitializedCapacity: occurrences) { docs, count in
+            sortedPositions.withUnsafeMutableBufferPointer { positions in
+                for doc in 0..<documentCount {
+                    for k in documentOccurrenceStart[doc]..<documentOccurrenceStart[doc + 1] {
+                        let t = final(occurrenceTerms[k])
+                        let slot = fill[t]
+                        fill[t] = slot + 1
+                        docs[slot] = Int32(doc)
+                        positions[slot] = occurrencePositions[k]
+                    }
+                }
             }
+            count = occurrences
         }
         occurrenceTerms = []
         occurrencePositions = []
