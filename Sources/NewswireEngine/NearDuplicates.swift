@@ -47,17 +47,7 @@ struct TextFeatures: Sendable {
             bandKeys = []
             return
         }
-        let length = Self.bands * Self.rowsPerBand
-        var minima = [UInt32](repeating: .max, count: length)
-        minima.withUnsafeMutableBufferPointer { minima in
-            for h in unique {
-                for i in 0..<length {
-                    // Universal hashing a·x + b (mod 2^64), top 32 bits: one independent permutation per row.
-                    let v = UInt32(truncatingIfNeeded: (Self.multipliers[i] &* h &+ Self.addends[i]) >> 32)
-                    if v < minima[i] { minima[i] = v }
-                }
-            }
-        }
+        let minima = Self.signature(of: unique)
         var keys: [UInt32] = []
         keys.reserveCapacity(Self.bands)
         for band in 0..<Self.bands {
@@ -113,6 +103,35 @@ struct TextFeatures: Sendable {
 
     static let multipliers: [UInt64] = (0..<(bands * rowsPerBand)).map { mix64(UInt64($0) &+ 0x1234_5678) | 1 }
     static let addends: [UInt64] = (0..<(bands * rowsPerBand)).map { mix64(UInt64($0) &+ 0x8765_4321) }
+
+    /// The MinHash signature of `shingles`: per row, the least of universal hashing a·x + b (mod 2^64), top 32
+    /// bits (one independent permutation per row). Eight rows at a time as vectors: the scalar loop, a compare and
+    /// branch per row and shingle, was three quarters of a write batch's near-duplicate features.
+    static func signature(of shingles: [UInt64]) -> [UInt32] {
+        precondition(bands * rowsPerBand == 32, "the signature is computed as four vectors of eight rows")
+        let (a0, a1, a2, a3) = (multiplierVectors[0], multiplierVectors[1], multiplierVectors[2], multiplierVectors[3])
+        let (b0, b1, b2, b3) = (addendVectors[0], addendVectors[1], addendVectors[2], addendVectors[3])
+        var m0 = SIMD8<UInt32>(repeating: .max)
+        var (m1, m2, m3) = (m0, m0, m0)
+        for h in shingles {
+            let x = SIMD8<UInt64>(repeating: h)
+            m0 = pointwiseMin(m0, SIMD8<UInt32>(truncatingIfNeeded: (a0 &* x &+ b0) &>> 32))
+            m1 = pointwiseMin(m1, SIMD8<UInt32>(truncatingIfNeeded: (a1 &* x &+ b1) &>> 32))
+            m2 = pointwiseMin(m2, SIMD8<UInt32>(truncatingIfNeeded: (a2 &* x &+ b2) &>> 32))
+            m3 = pointwiseMin(m3, SIMD8<UInt32>(truncatingIfNeeded: (a3 &* x &+ b3) &>> 32))
+        }
+        var minima: [UInt32] = []
+        minima.reserveCapacity(32)
+        for vector in [m0, m1, m2, m3] { for lane in 0..<8 { minima.append(vector[lane]) } }
+        return minima
+    }
+
+    private static let multiplierVectors: [SIMD8<UInt64>] = (0..<4).map { v in
+        SIMD8<UInt64>((0..<8).map { multipliers[v * 8 + $0] })
+    }
+    private static let addendVectors: [SIMD8<UInt64>] = (0..<4).map { v in
+        SIMD8<UInt64>((0..<8).map { addends[v * 8 + $0] })
+    }
 }
 
 /// SplitMix64 finaliser: a fast, well-mixing 64-bit permutation.
