@@ -120,10 +120,13 @@ struct TextFeatures: Sendable {
             m2 = pointwiseMin(m2, SIMD8<UInt32>(truncatingIfNeeded: (a2 &* x &+ b2) &>> 32))
             m3 = pointwiseMin(m3, SIMD8<UInt32>(truncatingIfNeeded: (a3 &* x &+ b3) &>> 32))
         }
-        var minima: [UInt32] = []
-        minima.reserveCapacity(32)
-        for vector in [m0, m1, m2, m3] { for lane in 0..<8 { minima.append(vector[lane]) } }
-        return minima
+        return [UInt32](unsafeUninitializedCapacity: 32) { minima, count in
+            for lane in 0..<8 {
+                (minima[lane], minima[8 + lane]) = (m0[lane], m1[lane])
+                (minima[16 + lane], minima[24 + lane]) = (m2[lane], m3[lane])
+            }
+            count = 32
+        }
     }
 
     private static let multiplierVectors: [SIMD8<UInt64>] = (0..<4).map { v in

@@ -9,8 +9,9 @@ struct NearDuplicateFeatureTests {
     /// The definition, row by row: per row, the least top 32 bits of a·x + b (mod 2^64) over the shingles.
     static func rowByRow(_ shingles: [UInt64]) -> [UInt32] {
         (0..<(TextFeatures.bands * TextFeatures.rowsPerBand)).map { row in
-            shingles.reduce(UInt32.max) { least, h in
-                min(least, UInt32(truncatingIfNeeded: (TextFeatures.multipliers[row] &* h &+ TextFeatures.addends[row]) >> 32))
+            let (a, b) = (TextFeatures.multipliers[row], TextFeatures.addends[row])
+            return shingles.reduce(UInt32.max) { least, h in
+                min(least, UInt32(truncatingIfNeeded: (a &* h &+ b) >> 32))
             }
         }
     }
@@ -36,7 +37,9 @@ struct NearDuplicateFeatureTests {
         let minima = Self.rowByRow(features.shingles)
         let keys = (0..<TextFeatures.bands).map { band -> UInt32 in
             var h = UInt64(band) &* 0xD6E8_FEB8_6659_FD93
-            for row in 0..<TextFeatures.rowsPerBand { h = mix64(h ^ UInt64(minima[band * TextFeatures.rowsPerBand + row])) }
+            for row in 0..<TextFeatures.rowsPerBand {
+                h = mix64(h ^ UInt64(minima[band * TextFeatures.rowsPerBand + row]))
+            }
             return UInt32(truncatingIfNeeded: h >> 32)
         }
         #expect(features.bandKeys == keys)
