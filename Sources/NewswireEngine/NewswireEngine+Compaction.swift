@@ -52,7 +52,9 @@ extension NewswireEngine {
             if isClosed { return }
             mergeQueue.async(group: background) { [self] in
                 if isClosed { return }
-                if index.compactSegments() { compactions.withLock { $0 += 1 } }
+                buildingMerges { [self] in
+                    if index.compactSegments() { compactions.withLock { $0 += 1 } }
+                }
             }
         }
     }

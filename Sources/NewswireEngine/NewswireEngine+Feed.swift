@@ -163,9 +163,36 @@ extension NewswireEngine {
     /// queued add nothing; a call during a merge queues one more pass.
     func scheduleMerge() {
         runOnce(on: mergeQueue, queued: mergeQueued) { [self] in
-            if let hook = beforeScheduledMerge.withLock({ $0 }) { hook() }
-            index.mergeSegmentsAlongsideWriters()
+            buildingMerges { [self] in
+                if let hook = beforeScheduledMerge.withLock({ $0 }) { hook() }
+                index.mergeSegmentsAlongsideWriters()
+            }
         }
+    }
+
+    /// Whether merges are built at a lower priority (``Configuration/mergesAtLowPriority``).
+    var mergesAtLowPriority: Bool { configuration.mergesAtLowPriority ?? isClustered }
+
+    /// The nice value of the thread a low-priority merge is built on (``Configuration/mergesAtLowPriority``).
+    static let lowPriorityMergeNiceness: Int32 = 10
+
+    /// Runs `merge` (from the merge queue) and returns when it is done: at a lower priority, on a thread of its own
+    /// that ends with it, when ``mergesAtLowPriority``. Its own thread because an unprivileged thread cannot raise
+    /// its priority again: a dispatch worker lowered for a merge would stay low for whatever it ran next.
+    func buildingMerges(_ merge: @escaping @Sendable () -> Void) {
+        guard mergesAtLowPriority else { return merge() }
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            #if os(Linux)
+                // With NPTL a nice value is per thread, and `who` 0 is the calling thread.
+                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Self.lowPriorityMergeNiceness)
+            #endif
+            merge()
+            done.signal()
+        }
+        thread.name = "newswire.engine.merge"
+        thread.start()
+        done.wait()
     }
 
     /// Runs `work` on `queue` (unless the engine has closed by then), once for any number of calls made before
@@ -285,8 +312,11 @@ extension NewswireEngine {
         (store as? any SharedArticleStore)?.announcedPositions(after: sequence, limit: limit) ?? []
     }
 
-    /// How long the feed must stay quiet before a follower in step merges what it installed.
-    static let followMergeQuietPeriod: DispatchTimeInterval = .milliseconds(250)
+    /// How long the feed must stay quiet before a follower in step merges what it installed. Well above the time
+    /// between a writer's batches under load: at 250 ms, a bulk load on a busy machine (batches 150-260 ms apart)
+    /// let the timer fire between two batches, and followers merged half the load in the middle of it (0.3-0.7 s of
+    /// CPU, the slowest batches' lag doubled) only to merge it again with the rest at the end.
+    static let followMergeQuietPeriod: DispatchTimeInterval = .seconds(1)
 
     /// Merges the follower's segments once the feed has been quiet for ``followMergeQuietPeriod``, or at once when
     /// ``followDeferredSegmentLimit`` segments piled up. A follower that keeps up is in step after every batch;

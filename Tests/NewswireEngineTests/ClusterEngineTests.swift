@@ -296,6 +296,57 @@ struct ClusterEngineTests {
         #expect(engine.preparesWritesOnEveryCore)
     }
 
+    @Test("a cluster node builds its merges at a lower priority unless configured otherwise; a single node at its own")
+    func mergePriority() async throws {
+        let own = Self.threadNiceness()
+        try await runBlocking {
+            let url = try SharedTestPostgres.freshDatabaseURL()
+            let node = try Node(url: url)
+            #expect(node.engine.mergesAtLowPriority)
+            #if os(Linux)
+                let lowered = min(19, own + NewswireEngine.lowPriorityMergeNiceness)
+                #expect(Self.nicenessDuringScheduledMerge(of: node.engine) == lowered)
+            #endif
+            let directory = TemporaryDirectory("normal-merges")
+            let configured = try NewswireEngine.open(
+                store: PostgresArticleStore(url: url), dataDirectory: directory.path,
+                configuration: .init(mergesAtLowPriority: false))
+            defer { try? configured.close() }
+            #expect(!configured.mergesAtLowPriority)
+            #expect(Self.nicenessDuringScheduledMerge(of: configured) == own)
+        }
+        let single = TemporaryDirectory("single-node")
+        let engine = try NewswireEngine.open(dataDirectory: single.path)
+        defer { try? engine.close() }
+        #expect(!engine.mergesAtLowPriority)
+        #expect(Self.nicenessDuringScheduledMerge(of: engine) == own)
+    }
+
+    /// The nice value of the thread a merge pass scheduled now runs on (nil when none ran within a minute).
+    static func nicenessDuringScheduledMerge(of engine: NewswireEngine) -> Int32? {
+        let seen = Locked<Int32?>(nil)
+        let ran = DispatchSemaphore(value: 0)
+        engine.beforeScheduledMerge.withLock {
+            $0 = {
+                seen.withLock { $0 = threadNiceness() }
+                ran.signal()
+            }
+        }
+        defer { engine.beforeScheduledMerge.withLock { $0 = nil } }
+        engine.scheduleMerge()
+        guard ran.wait(timeout: .now() + 60) == .success else { return nil }
+        return seen.withLock { $0 }
+    }
+
+    /// The calling thread's nice value (per thread on Linux).
+    static func threadNiceness() -> Int32 {
+        #if os(Linux)
+            return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        #else
+            return getpriority(PRIO_PROCESS, 0)
+        #endif
+    }
+
     @Test("a node woken by the notifications of its own commits does not read its own writes back from the feed")
     func writerDoesNotReadItsOwnWritesBack() async throws {
         try await runBlocking {
