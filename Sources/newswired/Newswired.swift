@@ -130,6 +130,14 @@ struct Newswired: AsyncParsableCommand {
     var writeCores: WriteCores? = env("NEWSWIRE_WRITE_CORES").flatMap(WriteCores.init(argument:))
 
     @Option(
+        name: .customLong("merge-priority"),
+        help: """
+            Scheduling priority of index merges: low (nice +10 on Linux) or normal; default low on a cluster node, \
+            normal on a single node (env NEWSWIRE_MERGE_PRIORITY).
+            """)
+    var mergePriority: MergePriority? = env("NEWSWIRE_MERGE_PRIORITY").flatMap(MergePriority.init(argument:))
+
+    @Option(
         name: .customLong("event-loops"),
         help: "Network threads; 0 means one per core the process may run on (env NEWSWIRE_EVENT_LOOPS).")
     var eventLoops: Int = env("NEWSWIRE_EVENT_LOOPS").flatMap(Int.init) ?? 0
@@ -256,7 +264,8 @@ struct Newswired: AsyncParsableCommand {
                 dataDirectory: dataDirectory,
                 configuration: NewswireEngine.Configuration(
                     compactionQuietPeriod: compactAfterQuiet > 0 ? .seconds(compactAfterQuiet) : nil,
-                    preparesWritesOnEveryCore: writeCores.map { $0 == .all }),
+                    preparesWritesOnEveryCore: writeCores.map { $0 == .all },
+                    mergesAtLowPriority: mergePriority.map { $0 == .low }),
                 logger: logger)
         } catch let error as ValidationError {
             throw StartupError(message: error.message)
@@ -333,4 +342,9 @@ private func env(_ name: String) -> String? {
 /// `--write-cores`: the cores a batch of writes is prepared on.
 enum WriteCores: String, ExpressibleByArgument {
     case all, one
+}
+
+/// `--merge-priority`: the scheduling priority index merges are built at.
+enum MergePriority: String, ExpressibleByArgument {
+    case low, normal
 }
