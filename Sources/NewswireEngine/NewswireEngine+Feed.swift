@@ -173,7 +173,7 @@ extension NewswireEngine {
     /// Whether merges are built at a lower priority (``Configuration/mergesAtLowPriority``).
     var mergesAtLowPriority: Bool { configuration.mergesAtLowPriority ?? isClustered }
 
-    /// The nice value of the thread a low-priority merge is built on (``Configuration/mergesAtLowPriority``).
+    /// How many nice levels below the process a low-priority merge is built (``Configuration/mergesAtLowPriority``).
     static let lowPriorityMergeNiceness: Int32 = 10
 
     /// Runs `merge` (from the merge queue) and returns when it is done: at a lower priority, on a thread of its own
@@ -184,8 +184,10 @@ extension NewswireEngine {
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             #if os(Linux)
-                // With NPTL a nice value is per thread, and `who` 0 is the calling thread.
-                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Self.lowPriorityMergeNiceness)
+                // With NPTL a nice value is per thread, and `who` 0 is the calling thread. Relative to what the thread
+                // inherited (a server started with `nice` stays below it), at most 19.
+                let which = __priority_which_t(PRIO_PROCESS.rawValue)
+                _ = setpriority(which, 0, min(19, getpriority(which, 0) + Self.lowPriorityMergeNiceness))
             #endif
             merge()
             done.signal()

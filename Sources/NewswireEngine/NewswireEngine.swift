@@ -56,11 +56,11 @@ public final class NewswireEngine: Sendable {
         /// own and a fast network to PostgreSQL may load faster with true.
         public var preparesWritesOnEveryCore: Bool?
         /// Whether index merges are built on a thread at a lower scheduling priority than writes, reads and the
-        /// feed (Linux: nice +10 for that thread; elsewhere no change); nil: on a cluster node, not on a single node.
-        /// A merge is background work that only makes later searches cheaper, while a cluster node's installs of
-        /// the feed are what reads carrying another node's write position wait for: at normal priority, the
-        /// followers' merges during a bulk load (0.2-0.9 s each on a loaded machine) doubled the slowest batches' lag on a shared
-        /// machine (BENCHMARKS.md, "Cluster mode").
+        /// feed (Linux: 10 nice levels lower for that thread; elsewhere no change); nil: on a cluster node, not on a
+        /// single node. A merge is background work that only makes later searches cheaper, while a cluster node's
+        /// installs of the feed are what reads carrying another node's write position wait for: at normal priority,
+        /// the followers' merges during a bulk load (0.2-0.9 s each on a loaded machine) were behind the slowest
+        /// batches' lag on a shared machine (BENCHMARKS.md, "Cluster mode").
         public var mergesAtLowPriority: Bool?
 
         /// Creates a configuration with the documented defaults.
