@@ -150,6 +150,11 @@ struct Newswired: AsyncParsableCommand {
     var logLevel: String = env("NEWSWIRE_LOG_LEVEL") ?? "info"
 
     func validate() throws {
+        // A setting from the environment that does not parse is a usage error naming it, as a bad flag is, not a
+        // default taken in silence.
+        for (name, expected, parses) in Self.environmentSettings {
+            if let value = env(name), !parses(value) { throw ValidationError("\(name)=\(value) is not \(expected)") }
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not a TCP port (0...65535)") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level \(logLevel): use trace, debug, info, notice, warning or error")
@@ -337,6 +342,21 @@ struct StartupError: Error {
 
 private func env(_ name: String) -> String? {
     ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+}
+
+extension Newswired {
+    /// The environment settings with a format, what each must be, and its check (strings are taken as they are).
+    static var environmentSettings: [(name: String, expected: String, parses: (String) -> Bool)] {
+        [
+            "NEWSWIRE_PORT", "NEWSWIRE_MAX_CONNECTIONS", "NEWSWIRE_MAX_FRAME_BYTES", "NEWSWIRE_MAX_DECOMPRESSED_BYTES",
+            "NEWSWIRE_MAX_IN_FLIGHT", "NEWSWIRE_MAX_WATCHES", "NEWSWIRE_MAX_AUTH_FAILURES", "NEWSWIRE_IDLE_TIMEOUT",
+            "NEWSWIRE_HANDSHAKE_TIMEOUT", "NEWSWIRE_SHUTDOWN_GRACE", "NEWSWIRE_COMPRESSION_THRESHOLD",
+            "NEWSWIRE_RECORD_CACHE_MB", "NEWSWIRE_COMPACT_AFTER_QUIET", "NEWSWIRE_EVENT_LOOPS",
+        ].map { name in (name, "a whole number", { Int($0) != nil }) } + [
+            ("NEWSWIRE_WRITE_CORES", "all or one", { WriteCores(argument: $0) != nil }),
+            ("NEWSWIRE_MERGE_PRIORITY", "low or normal", { MergePriority(argument: $0) != nil }),
+        ]
+    }
 }
 
 /// `--write-cores`: the cores a batch of writes is prepared on.

@@ -80,12 +80,23 @@ struct ServerExecutableTests {
         #expect(finished.status == 0, "\(finished)")
     }
 
-    @Test("a bad option is a usage error (64); a bad --metrics address too")
+    @Test("a bad option is a usage error (64); a bad --metrics address, or a setting in the environment, too")
     func badOptions() async throws {
         let port = try await Subprocess(Executables.newswired, ["--port", "70000"]).finished()
         #expect(port.status == 64, "\(port)")
         let metrics = try await Subprocess(Executables.newswired, ["--metrics", "nowhere"]).finished()
         #expect(metrics.status == 64 && metrics.stderr.contains("is not ADDR:PORT"), "\(metrics)")
+        // A setting from the environment that does not parse names itself; it is not replaced by the default.
+        for (name, value, expected) in [
+            ("NEWSWIRE_PORT", "seventy", "a whole number"), ("NEWSWIRE_RECORD_CACHE_MB", "1G", "a whole number"),
+            ("NEWSWIRE_MERGE_PRIORITY", "lowest", "low or normal"), ("NEWSWIRE_WRITE_CORES", "2", "all or one"),
+        ] {
+            // A data directory that cannot be made: were the setting taken in silence, the server would exit 1.
+            let bad = try await Subprocess(
+                Executables.newswired, ["--no-seeds", "--data-dir", "/dev/null/newswire-data"], environment: [name: value]
+            ).finished()
+            #expect(bad.status == 64 && bad.stderr.contains("\(name)=\(value) is not \(expected)"), "\(bad)")
+        }
     }
 }
 
