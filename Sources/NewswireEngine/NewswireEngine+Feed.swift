@@ -316,8 +316,8 @@ extension NewswireEngine {
 
     /// How long the feed must stay quiet before a follower in step merges what it installed. Well above the time
     /// between a writer's batches under load: at 250 ms, a bulk load on a busy machine (batches 150-260 ms apart)
-    /// let the timer fire between two batches, and followers merged half the load in the middle of it (0.3-0.7 s of
-    /// CPU, the slowest batches' lag doubled) only to merge it again with the rest at the end.
+    /// let the timer fire between two batches, and followers merged half the load in the middle of it (0.3-0.7 s on
+    /// a loaded machine, where a trace put the run's slowest batch) only to merge it again with the rest at the end.
     static let followMergeQuietPeriod: DispatchTimeInterval = .seconds(1)
 
     /// Merges the follower's segments once the feed has been quiet for ``followMergeQuietPeriod``, or at once when

@@ -393,8 +393,9 @@ def main():
                    "statements": statements}
 
         # 1b. Feed lag under the same ingest, on three fresh nodes over a fresh database (so the timed run above
-        # carries none of the measuring): a probe PUTs a marker article to node 1 every --probe-interval-ms and asks node 2 for each
-        # with its commit position (read-your-writes), while one `newswire stats --every` per follower samples STATS.
+        # carries none of the measuring): a probe PUTs a marker article to node 1 every --probe-interval-ms and asks
+        # node 2 for each with its commit position (read-your-writes), while one `newswire stats --every` per follower
+        # samples STATS.
         for name in ["node1", "node2", "node3"]:
             wait_idle(procs[name].pid)
         lag_nodes = [start(f"lnode{i + 1}", host, url("newswire_lag"))
