@@ -10,6 +10,7 @@ import NIOPosix
 import NewswireServer
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// The Newswire server daemon.
 @main
@@ -32,7 +33,7 @@ struct Newswired: AsyncParsableCommand {
     var host: String = env("NEWSWIRE_HOST") ?? "127.0.0.1"
 
     @Option(help: "Port to listen on; 0 picks a free port (env NEWSWIRE_PORT).")
-    var port: Int = env("NEWSWIRE_PORT").flatMap(Int.init) ?? 7411
+    var port: Int = env("NEWSWIRE_PORT", as: Int.self) ?? 7411
 
     @Option(name: .customLong("data-dir"), help: "Directory for the store and index snapshot (env NEWSWIRE_DATA_DIR).")
     var dataDirectory: String = env("NEWSWIRE_DATA_DIR") ?? "newswire-data"
@@ -69,57 +70,57 @@ struct Newswired: AsyncParsableCommand {
     var tlsKey: String?
 
     @Option(name: .customLong("max-connections"), help: "Connections served at once (env NEWSWIRE_MAX_CONNECTIONS).")
-    var maxConnections: Int = env("NEWSWIRE_MAX_CONNECTIONS").flatMap(Int.init) ?? 1024
+    var maxConnections: Int = env("NEWSWIRE_MAX_CONNECTIONS", as: Int.self) ?? 1024
 
     @Option(name: .customLong("max-frame-bytes"), help: "Largest frame payload accepted (env NEWSWIRE_MAX_FRAME_BYTES).")
-    var maxFrameBytes: Int = env("NEWSWIRE_MAX_FRAME_BYTES").flatMap(Int.init) ?? (16 << 20)
+    var maxFrameBytes: Int = env("NEWSWIRE_MAX_FRAME_BYTES", as: Int.self) ?? (16 << 20)
 
     @Option(
         name: .customLong("max-decompressed-bytes"),
         help: "Largest payload a compressed frame may inflate to (env NEWSWIRE_MAX_DECOMPRESSED_BYTES).")
-    var maxDecompressedBytes: Int = env("NEWSWIRE_MAX_DECOMPRESSED_BYTES").flatMap(Int.init) ?? (64 << 20)
+    var maxDecompressedBytes: Int = env("NEWSWIRE_MAX_DECOMPRESSED_BYTES", as: Int.self) ?? (64 << 20)
 
     @Option(
         name: .customLong("max-in-flight"),
         help: "Requests one connection may have in flight before OVERLOADED (env NEWSWIRE_MAX_IN_FLIGHT).")
-    var maxInFlight: Int = env("NEWSWIRE_MAX_IN_FLIGHT").flatMap(Int.init) ?? 128
+    var maxInFlight: Int = env("NEWSWIRE_MAX_IN_FLIGHT", as: Int.self) ?? 128
 
     @Option(
         name: .customLong("max-watches"),
         help: "WATCH streams open at once, all connections together, before OVERLOADED (env NEWSWIRE_MAX_WATCHES).")
-    var maxWatches: Int = env("NEWSWIRE_MAX_WATCHES").flatMap(Int.init) ?? ServerConfiguration.Limits().maxWatches
+    var maxWatches: Int = env("NEWSWIRE_MAX_WATCHES", as: Int.self) ?? ServerConfiguration.Limits().maxWatches
 
     @Option(
         name: .customLong("max-auth-failures"),
         help: "Requests refused UNAUTHORISED on one connection before it is closed (env NEWSWIRE_MAX_AUTH_FAILURES).")
-    var maxAuthFailures: Int = env("NEWSWIRE_MAX_AUTH_FAILURES").flatMap(Int.init) ?? 10
+    var maxAuthFailures: Int = env("NEWSWIRE_MAX_AUTH_FAILURES", as: Int.self) ?? 10
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds a silent connection is kept (env NEWSWIRE_IDLE_TIMEOUT).")
-    var idleTimeout: Int = env("NEWSWIRE_IDLE_TIMEOUT").flatMap(Int.init) ?? 300
+    var idleTimeout: Int = env("NEWSWIRE_IDLE_TIMEOUT", as: Int.self) ?? 300
 
     @Option(
         name: .customLong("handshake-timeout"), help: "Seconds a new connection has to send HELLO (env NEWSWIRE_HANDSHAKE_TIMEOUT).")
-    var handshakeTimeout: Int = env("NEWSWIRE_HANDSHAKE_TIMEOUT").flatMap(Int.init) ?? 10
+    var handshakeTimeout: Int = env("NEWSWIRE_HANDSHAKE_TIMEOUT", as: Int.self) ?? 10
 
     @Option(
         name: .customLong("shutdown-grace"),
         help: "Seconds in-flight requests get to finish on shutdown (env NEWSWIRE_SHUTDOWN_GRACE).")
-    var shutdownGrace: Int = env("NEWSWIRE_SHUTDOWN_GRACE").flatMap(Int.init) ?? 10
+    var shutdownGrace: Int = env("NEWSWIRE_SHUTDOWN_GRACE", as: Int.self) ?? 10
 
     @Option(
         name: .customLong("compression-threshold"),
         help: "Payloads at least this many bytes are zlib-compressed (env NEWSWIRE_COMPRESSION_THRESHOLD).")
-    var compressionThreshold: Int = env("NEWSWIRE_COMPRESSION_THRESHOLD").flatMap(Int.init) ?? ServerConfiguration.Limits().compressionThreshold
+    var compressionThreshold: Int = env("NEWSWIRE_COMPRESSION_THRESHOLD", as: Int.self) ?? ServerConfiguration.Limits().compressionThreshold
 
     @Option(
         name: .customLong("record-cache-mb"),
         help: "MiB of encoded records kept in memory for GET (env NEWSWIRE_RECORD_CACHE_MB).")
-    var recordCacheMB: Int = env("NEWSWIRE_RECORD_CACHE_MB").flatMap(Int.init) ?? 1024
+    var recordCacheMB: Int = env("NEWSWIRE_RECORD_CACHE_MB", as: Int.self) ?? 1024
 
     @Option(
         name: .customLong("compact-after-quiet"),
         help: "Seconds writes must be quiet before the index folds its segments; 0: never (env NEWSWIRE_COMPACT_AFTER_QUIET).")
-    var compactAfterQuiet: Int = env("NEWSWIRE_COMPACT_AFTER_QUIET").flatMap(Int.init) ?? 1
+    var compactAfterQuiet: Int = env("NEWSWIRE_COMPACT_AFTER_QUIET", as: Int.self) ?? 1
 
     @Option(
         name: .customLong("write-cores"),
@@ -127,7 +128,7 @@ struct Newswired: AsyncParsableCommand {
             Cores a batch of writes is prepared on (index segment, near-duplicate features): all or one; default \
             all on a single node, one on a cluster node (env NEWSWIRE_WRITE_CORES).
             """)
-    var writeCores: WriteCores? = env("NEWSWIRE_WRITE_CORES").flatMap(WriteCores.init(argument:))
+    var writeCores: WriteCores? = env("NEWSWIRE_WRITE_CORES", expecting: "all or one", WriteCores.init(argument:))
 
     @Option(
         name: .customLong("merge-priority"),
@@ -135,12 +136,12 @@ struct Newswired: AsyncParsableCommand {
             Scheduling priority of index merges: low (nice +10 on Linux) or normal; default low on a cluster node, \
             normal on a single node (env NEWSWIRE_MERGE_PRIORITY).
             """)
-    var mergePriority: MergePriority? = env("NEWSWIRE_MERGE_PRIORITY").flatMap(MergePriority.init(argument:))
+    var mergePriority: MergePriority? = env("NEWSWIRE_MERGE_PRIORITY", expecting: "low or normal", MergePriority.init(argument:))
 
     @Option(
         name: .customLong("event-loops"),
         help: "Network threads; 0 means one per core the process may run on (env NEWSWIRE_EVENT_LOOPS).")
-    var eventLoops: Int = env("NEWSWIRE_EVENT_LOOPS").flatMap(Int.init) ?? 0
+    var eventLoops: Int = env("NEWSWIRE_EVENT_LOOPS", as: Int.self) ?? 0
 
     @Option(
         help: "Serve Prometheus metrics on http://ADDR:PORT/metrics (off by default; env NEWSWIRE_METRICS).")
@@ -152,8 +153,8 @@ struct Newswired: AsyncParsableCommand {
     func validate() throws {
         // A setting from the environment that does not parse is a usage error naming it, as a bad flag is, not a
         // default taken in silence.
-        for (name, expected, parses) in Self.environmentSettings {
-            if let value = env(name), !parses(value) { throw ValidationError("\(name)=\(value) is not \(expected)") }
+        if let (name, setting) = unparsedEnvironmentSettings.withLock({ $0 }).min(by: { $0.key < $1.key }) {
+            throw ValidationError("\(name)=\(setting.value) is not \(setting.expected)")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not a TCP port (0...65535)") }
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -344,20 +345,24 @@ private func env(_ name: String) -> String? {
     ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
 }
 
-extension Newswired {
-    /// The environment settings with a format, what each must be, and its check (strings are taken as they are).
-    static var environmentSettings: [(name: String, expected: String, parses: (String) -> Bool)] {
-        [
-            "NEWSWIRE_PORT", "NEWSWIRE_MAX_CONNECTIONS", "NEWSWIRE_MAX_FRAME_BYTES", "NEWSWIRE_MAX_DECOMPRESSED_BYTES",
-            "NEWSWIRE_MAX_IN_FLIGHT", "NEWSWIRE_MAX_WATCHES", "NEWSWIRE_MAX_AUTH_FAILURES", "NEWSWIRE_IDLE_TIMEOUT",
-            "NEWSWIRE_HANDSHAKE_TIMEOUT", "NEWSWIRE_SHUTDOWN_GRACE", "NEWSWIRE_COMPRESSION_THRESHOLD",
-            "NEWSWIRE_RECORD_CACHE_MB", "NEWSWIRE_COMPACT_AFTER_QUIET", "NEWSWIRE_EVENT_LOOPS",
-        ].map { name in (name, "a whole number", { Int($0) != nil }) } + [
-            ("NEWSWIRE_WRITE_CORES", "all or one", { WriteCores(argument: $0) != nil }),
-            ("NEWSWIRE_MERGE_PRIORITY", "low or normal", { MergePriority(argument: $0) != nil }),
-        ]
-    }
+/// Typed environment settings that were set but did not parse, by name, with what each must be: recorded as the
+/// options' defaults read them, so that `validate()` rejects a bad value by name (as it does a bad flag) instead
+/// of the default being taken in silence.
+private let unparsedEnvironmentSettings = Mutex<[String: (value: String, expected: String)]>([:])
+
+/// The environment setting `name` parsed by `parse`; nil when it is unset, and also when it does not parse, which
+/// is then recorded for `validate()`. Every typed setting is read through here, so none can skip the check.
+private func env<Value>(_ name: String, expecting expected: String, _ parse: (String) -> Value?) -> Value? {
+    guard let text = env(name) else { return nil }
+    if let value = parse(text) { return value }
+    unparsedEnvironmentSettings.withLock { $0[name] = (text, expected) }
+    return nil
 }
+
+private func env(_ name: String, as: Int.Type) -> Int? {
+    env(name, expecting: "a whole number") { Int($0) }
+}
+
 
 /// `--write-cores`: the cores a batch of writes is prepared on.
 enum WriteCores: String, ExpressibleByArgument {
