@@ -300,24 +300,35 @@ guard arguments.count >= 5 else {
     fail("usage: newswire-hardening ingest|verify|soak|lag PORT TOKEN_FILE ... (see the source header)", code: 64)
 }
 let port = arguments[2]
+
+/// The whole number at `arguments[index]`, `fallback` when it is not given; a given one that is not a positive
+/// whole number is a usage error naming it (a benchmark must not run with a count it was not asked for).
+func count(at index: Int, _ name: String, fallback: Int) -> Int {
+    guard index < arguments.count else { return fallback }
+    guard let value = Int(arguments[index]), value > 0 else {
+        fail("\(arguments[1]): \(name) \(arguments[index]) is not a positive whole number", code: 64)
+    }
+    return value
+}
+
 switch arguments[1] {
 case "ingest" where arguments.count >= 6:
     await ingest(
         port: port, token: readToken(arguments[3]), corpusPath: arguments[4], ackPath: arguments[5],
-        batchSize: arguments.count > 6 ? Int(arguments[6]) ?? 200 : 200)
+        batchSize: count(at: 6, "BATCH", fallback: 200))
 case "verify" where arguments.count >= 6:
     await verify(
         port: port, token: readToken(arguments[3]), corpusPath: arguments[4], ackPath: arguments[5],
-        indexSample: arguments.count > 6 ? Int(arguments[6]) ?? 300 : 300)
+        indexSample: count(at: 6, "INDEX_SAMPLE", fallback: 300))
 case "soak" where arguments.count >= 6:
     await soak(
-        port: port, token: readToken(arguments[3]), connections: Int(arguments[4]) ?? 1000,
-        seconds: Int(arguments[5]) ?? 60)
+        port: port, token: readToken(arguments[3]), connections: count(at: 4, "CONNECTIONS", fallback: 1000),
+        seconds: count(at: 5, "SECONDS", fallback: 60))
 case "lag" where arguments.count >= 6:
     await lag(
-        writeNode: port, readNode: arguments[3], token: readToken(arguments[4]), count: Int(arguments[5]) ?? 200,
+        writeNode: port, readNode: arguments[3], token: readToken(arguments[4]), count: count(at: 5, "COUNT", fallback: 200),
         stopFile: arguments.count > 6 ? arguments[6] : nil,
-        interval: .milliseconds(arguments.count > 7 ? max(1, Int(arguments[7]) ?? 50) : 50))
+        interval: .milliseconds(count(at: 7, "INTERVAL_MS", fallback: 50)))
 default:
     fail("usage: newswire-hardening ingest|verify|soak|lag PORT TOKEN_FILE ... (see the source header)", code: 64)
 }
