@@ -160,9 +160,11 @@ extension NewswireEngine {
     /// Merges index segments on the merge thread, alongside installs (see
     /// ``NewswireSearch/SearchIndex/mergeSegmentsAlongsideWriters()``): neither the group commit nor, on a cluster
     /// node, the follower waits for a merge to make the next change searchable. Calls made while a merge is
-    /// queued add nothing; a call during a merge queues one more pass.
+    /// queued add nothing; a call during a merge queues one more pass. A pass with nothing to merge (after most
+    /// group commits) returns at once, without the thread of its own a low-priority merge is built on.
     func scheduleMerge() {
         runOnce(on: mergeQueue, queued: mergeQueued) { [self] in
+            guard index.hasMergeDue else { return }
             buildingMerges { [self] in
                 if let hook = beforeScheduledMerge.withLock({ $0 }) { hook() }
                 index.mergeSegmentsAlongsideWriters()

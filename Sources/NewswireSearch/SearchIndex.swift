@@ -109,6 +109,11 @@ public final class SearchIndex: @unchecked Sendable {
         mergeWhileNeeded()
     }
 
+    /// Whether the merge policy asks for a merge now (what ``mergeSegmentsAlongsideWriters()`` would start with).
+    public var hasMergeDue: Bool {
+        lock.withReadLock { state.mergeCandidates() != nil }
+    }
+
     /// Like ``mergeSegmentsIfNeeded()``, but writers do not wait for a merge: each merge is built from the
     /// segments and deletion bits as they were when it started while ``install(_:)`` and ``remove(id:)`` go on,
     /// and whatever they replaced or removed meanwhile is marked deleted in the merged segment when it is swapped

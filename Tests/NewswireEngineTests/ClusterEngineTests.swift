@@ -322,8 +322,14 @@ struct ClusterEngineTests {
         #expect(Self.nicenessDuringScheduledMerge(of: engine) == own)
     }
 
-    /// The nice value of the thread a merge pass scheduled now runs on (nil when none ran within a minute).
+    /// The nice value of the thread a merge pass scheduled now runs on (nil when none ran within a minute). Two
+    /// segments of one article each are installed first, so that the pass has a merge to build (a pass with
+    /// nothing to merge starts no thread).
     static func nicenessDuringScheduledMerge(of engine: NewswireEngine) -> Int32? {
+        for n in 0..<2 {
+            engine.index.install(engine.index.prepare(contentsOf: [article(90_000 + n, writer: 9, version: 1)]))
+        }
+        #expect(engine.index.hasMergeDue)
         let seen = Locked<Int32?>(nil)
         let ran = DispatchSemaphore(value: 0)
         engine.beforeScheduledMerge.withLock {
