@@ -3,9 +3,11 @@
 //
 // Usage: newswire-search-bench --watch --corpus zh-news.jsonl --queries queries.txt
 //            [--standing 1000,10000] [--distinct-queries] [--batch 64,512] [--articles 4096] [--warmup 1024]
-//            [--naive-batches 8] [--snippets on,off]
+//            [--naive-batches 8] [--snippets on,off] [--analysed]
 // Prints one JSON object with one entry per (standing queries, batch size, snippets on/off). The naive peer is
-// timed on the first --naive-batches batches of each entry (it is slow); the matcher on all of them.
+// timed on the first --naive-batches batches of each entry (it is slow); the matcher on all of them. With
+// --analysed each batch comes with the analyses the index made of it (as the server's matcher gets them), made
+// before the clock starts, so the matcher's time is the matching alone.
 import Foundation
 import NewswireLoad
 import NewswireModel
@@ -68,6 +70,7 @@ func runWatchBenchmark() -> Never {
     // `--distinct-queries`: the standing queries `newswire bench watch --distinct-queries` subscribes (the file's
     // queries, then each pair, then each triple of them) instead of the generated mix.
     let distinctQueries = CommandLine.arguments.contains("--distinct-queries")
+    let analysed = CommandLine.arguments.contains("--analysed")
     let corpus = readCorpus(corpusPath)
     guard corpus.count > warmupCount else { fail("the corpus has \(corpus.count) articles, fewer than the warm-up") }
     // Warm-up articles first (they feed the matcher's term statistics, as a running server's earlier batches
@@ -108,8 +111,10 @@ func runWatchBenchmark() -> Never {
                     let batch = Array(timed[start..<min(timed.count, start + batchSize)])
                     start += batchSize
                     let changes = batch.map { ArticleChange.inserted($0) }
+                    let analyses =
+                        analysed ? SearchIndex().prepare(contentsOf: batch, keepingAnalyses: true).analyses : nil
                     var t = now()
-                    let result = matcher.match(changes)
+                    let result = analyses.map { matcher.match(changes, analyses: $0) } ?? matcher.match(changes)
                     matcherTimes.append(now() - t)
                     matches += result.matches.count
                     evaluatedPairs += result.evaluatedPairs
@@ -143,7 +148,7 @@ func runWatchBenchmark() -> Never {
                     "evaluatedPairsPerBatch": Double(evaluatedPairs) / Double(batches),
                     "evaluatedQueriesPerBatch": Double(evaluatedQueries) / Double(batches),
                     "alwaysChecked": matcher.statistics.alwaysChecked, "indexedTerms": matcher.statistics.indexedTerms,
-                    "registryBytes": registryBytes,
+                    "registryBytes": registryBytes, "analysed": analysed,
                 ])
             }
         }
