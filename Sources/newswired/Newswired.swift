@@ -43,7 +43,7 @@ struct Newswired: AsyncParsableCommand {
             Where records live: sqlite:DIR (the default, in --data-dir) or, for a cluster of nodes, \
             postgres://USER@HOST1:PORT,HOST2:PORT/DB (password from PGPASSWORD or ~/.pgpass; env NEWSWIRE_STORE).
             """)
-    var store: String? = env("NEWSWIRE_STORE")
+    var store: String?
 
     @Option(help: "Directory of pages to ingest when the store is empty (env NEWSWIRE_SEEDS).")
     var seeds: String = env("NEWSWIRE_SEEDS") ?? "seeds"
@@ -128,7 +128,7 @@ struct Newswired: AsyncParsableCommand {
             Cores a batch of writes is prepared on (index segment, near-duplicate features): all or one; default \
             all on a single node, one on a cluster node (env NEWSWIRE_WRITE_CORES).
             """)
-    var writeCores: WriteCores? = env("NEWSWIRE_WRITE_CORES", expecting: "all or one", WriteCores.init(argument:))
+    var writeCores: WriteCores?
 
     @Option(
         name: .customLong("merge-priority"),
@@ -136,7 +136,7 @@ struct Newswired: AsyncParsableCommand {
             Scheduling priority of index merges: low (nice +10 on Linux) or normal; default low on a cluster node, \
             normal on a single node (env NEWSWIRE_MERGE_PRIORITY).
             """)
-    var mergePriority: MergePriority? = env("NEWSWIRE_MERGE_PRIORITY", expecting: "low or normal", MergePriority.init(argument:))
+    var mergePriority: MergePriority?
 
     @Option(
         name: .customLong("event-loops"),
@@ -153,6 +153,9 @@ struct Newswired: AsyncParsableCommand {
     func validate() throws {
         // A setting from the environment that does not parse is a usage error naming it, as a bad flag is, not a
         // default taken in silence.
+        // The options without a default (their default depends on the store) read the environment when used:
+        // read here, so that a value that does not parse is recorded for the check below.
+        _ = (writeCoresSetting, mergePrioritySetting)
         if let (name, setting) = unparsedEnvironmentSettings.withLock({ $0 }).min(by: { $0.key < $1.key }) {
             throw ValidationError("\(name)=\(setting.value) is not \(setting.expected)")
         }
@@ -196,6 +199,13 @@ struct Newswired: AsyncParsableCommand {
     }
 
     /// The TLS files from the flags, else from the environment (flags with a default env value are deprecated).
+    private var storeSetting: String? { store ?? env("NEWSWIRE_STORE") }
+    private var writeCoresSetting: WriteCores? {
+        writeCores ?? env("NEWSWIRE_WRITE_CORES", expecting: "all or one", WriteCores.init(argument:))
+    }
+    private var mergePrioritySetting: MergePriority? {
+        mergePriority ?? env("NEWSWIRE_MERGE_PRIORITY", expecting: "low or normal", MergePriority.init(argument:))
+    }
     private var certificatePath: String? { tlsCertificate ?? env("NEWSWIRE_TLS_CERT") }
     private var keyPath: String? { tlsKey ?? env("NEWSWIRE_TLS_KEY") }
     private var metricsOption: String? { metrics ?? env("NEWSWIRE_METRICS") }
@@ -263,15 +273,15 @@ struct Newswired: AsyncParsableCommand {
         if let registry { MetricsEndpoint.bootstrapMetrics(registry: registry) }
 
         // A malformed --store value is a usage error; failing to open a well-formed store is a runtime one.
-        let storeOption = try StoreOption(parsing: store)
+        let storeOption = try StoreOption(parsing: storeSetting)
         let engine: NewswireEngine
         do {
             engine = try storeOption.openEngine(
                 dataDirectory: dataDirectory,
                 configuration: NewswireEngine.Configuration(
                     compactionQuietPeriod: compactAfterQuiet > 0 ? .seconds(compactAfterQuiet) : nil,
-                    preparesWritesOnEveryCore: writeCores.map { $0 == .all },
-                    mergesAtLowPriority: mergePriority.map { $0 == .low }),
+                    preparesWritesOnEveryCore: writeCoresSetting.map { $0 == .all },
+                    mergesAtLowPriority: mergePrioritySetting.map { $0 == .low }),
                 logger: logger)
         } catch let error as ValidationError {
             throw StartupError(message: error.message)
