@@ -185,6 +185,7 @@ private final class HTTPLikeService: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let answer = context.channel.allocator.buffer(string: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-        context.writeAndFlush(NIOAny(answer)).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(answer)).whenComplete { _ in channel.close(promise: nil) }
     }
 }

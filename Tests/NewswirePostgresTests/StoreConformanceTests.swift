@@ -250,7 +250,7 @@ struct StoreConformanceTests {
             _ = try fixture.store.upsert([sampleArticle("a"), sampleArticle("b")])
             #expect(try other.article("b") == sampleArticle("b"))
             #expect(try other.latestSequence == 2)
-            #expect(try other.storeIdentifier == fixture.store.storeIdentifier)
+            #expect(other.storeIdentifier == fixture.store.storeIdentifier)
         }
     }
 }
