@@ -355,9 +355,9 @@ private func env(_ name: String) -> String? {
     ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
 }
 
-/// Typed environment settings that were set but did not parse, by name, with what each must be: recorded as the
-/// options' defaults read them, so that `validate()` rejects a bad value by name (as it does a bad flag) instead
-/// of the default being taken in silence.
+/// Typed environment settings that were set but did not parse, by name, with what each must be: recorded when
+/// read (by an option's default, or by the setting of an option without one), so that `validate()` rejects a bad
+/// value by name (as it does a bad flag) instead of the default being taken in silence.
 private let unparsedEnvironmentSettings = Mutex<[String: (value: String, expected: String)]>([:])
 
 /// The environment setting `name` parsed by `parse`; nil when it is unset, and also when it does not parse, which
@@ -372,7 +372,6 @@ private func env<Value>(_ name: String, expecting expected: String, _ parse: (St
 private func env(_ name: String, as: Int.Type) -> Int? {
     env(name, expecting: "a whole number") { Int($0) }
 }
-
 
 /// `--write-cores`: the cores a batch of writes is prepared on.
 enum WriteCores: String, ExpressibleByArgument {
