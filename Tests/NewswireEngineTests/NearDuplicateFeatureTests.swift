@@ -1,3 +1,4 @@
+import NewswireModel
 import Testing
 
 @testable import NewswireEngine
@@ -18,7 +19,7 @@ struct NearDuplicateFeatureTests {
 
     @Test("the vectorised MinHash signature equals the row-by-row definition")
     func signatureMatchesDefinition() {
-        var generator = SplitMix(seed: 2024)
+        var generator = SplitMix64(seed: 2024)
         for size in [1, 2, 7, 8, 9, 63, 64, 65, 500, 3_000] {
             for _ in 0..<20 {
                 let shingles = (0..<size).map { _ in generator.next() }
@@ -43,15 +44,5 @@ struct NearDuplicateFeatureTests {
             return UInt32(truncatingIfNeeded: h >> 32)
         }
         #expect(features.bandKeys == keys)
-    }
-}
-
-/// SplitMix64, for reproducible random shingles.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return mix64(state)
     }
 }
