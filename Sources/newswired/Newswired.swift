@@ -198,7 +198,8 @@ struct Newswired: AsyncParsableCommand {
         return host.isEmpty ? nil : (host, port)
     }
 
-    /// The TLS files from the flags, else from the environment (flags with a default env value are deprecated).
+    // Options without a default, so that the flag, else the environment, decides (ArgumentParser deprecates an
+    // optional option whose default comes from the environment). The store, and settings whose default depends on it:
     private var storeSetting: String? { store ?? env("NEWSWIRE_STORE") }
     private var writeCoresSetting: WriteCores? {
         writeCores ?? env("NEWSWIRE_WRITE_CORES", expecting: "all or one", WriteCores.init(argument:))
@@ -206,6 +207,7 @@ struct Newswired: AsyncParsableCommand {
     private var mergePrioritySetting: MergePriority? {
         mergePriority ?? env("NEWSWIRE_MERGE_PRIORITY", expecting: "low or normal", MergePriority.init(argument:))
     }
+    // The TLS files and the metrics address:
     private var certificatePath: String? { tlsCertificate ?? env("NEWSWIRE_TLS_CERT") }
     private var keyPath: String? { tlsKey ?? env("NEWSWIRE_TLS_KEY") }
     private var metricsOption: String? { metrics ?? env("NEWSWIRE_METRICS") }
