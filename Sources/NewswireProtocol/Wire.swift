@@ -205,8 +205,10 @@ struct WireReader {
 
     /// The next field header, or nil at the end of the message.
     mutating func nextField() throws(ProtocolError) -> WireField? {
-        guard buffer.readableBytes > 0 else { return nil }
+        // At the end no field is being read: checks made after the loop (a version range, a required field) must
+        // not be blamed on whichever field came last.
         field = 0
+        guard buffer.readableBytes > 0 else { return nil }
         let tag = try readVarint()
         let number = tag >> 3
         guard number >= 1, number <= 0x1FFF_FFFF else {

@@ -167,6 +167,19 @@ struct EncoderAndHandshakeTests {
         #expect(refused.code == .protocolError)
     }
 
+    @Test("a HELLO version range that is not one is MALFORMED_MESSAGE naming the range, not the last field read")
+    func badVersionRanges() throws {
+        for (minimum, maximum) in [(0, 1), (1, 256), (2, 1)] {
+            var payload = ByteBuffer()
+            payload.writeVarintField(1, UInt64(minimum))
+            payload.writeVarintField(2, UInt64(maximum))
+            payload.writeBytes([3 << 3 | 2, 1, 0x63])  // client_name "c", read last
+            let error = try #require(throws: ProtocolError.self) { try HelloMessage(decoding: payload) }
+            #expect(error.code == .malformedMessage)
+            #expect(error.message == "Hello: version range \(minimum)...\(maximum) is empty or outside 1...255")
+        }
+    }
+
     @Test("error codes keep their numbers, names, retry and close rules")
     func errorTable() {
         let table: [(ProtocolError.Code, UInt32, String, Bool, Bool)] = [
