@@ -87,7 +87,7 @@ public struct SearchHit: Sendable, Hashable, Codable {
     public var title: String
     public var source: String?
     public var publishedAt: PublishedTime?
-    /// BM25 score (0 when sorted by date without a text query).
+    /// BM25 score (0 when the results are sorted by date: the score did not order them).
     public var score: Double
     /// Body text around the best match (empty when snippets were not requested).
     public var snippet: String

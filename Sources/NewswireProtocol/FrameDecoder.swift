@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// Splits a byte stream into ``Frame``s, enforcing ``FrameLimits`` and inflating compressed payloads.
 ///
@@ -10,18 +11,26 @@ import NIOCore
 /// The decoder checks a header as soon as its 12 bytes arrive: an oversized length, an unknown version or a
 /// reserved flag is rejected before any of the payload is buffered. A compressed frame's declared length is
 /// checked before inflating, and inflation writes into one buffer of exactly that size.
+///
+/// With a ``CompressionGate`` (a server's connection), a compressed frame that arrives while the gate is shut
+/// (before WELCOME has gone out, or on a connection whose WELCOME chose no compression) is `PROTOCOL_ERROR` as soon
+/// as its header is read, before any of it is buffered or inflated (PROTOCOL.md §6.3, §10).
 public struct NewswireFrameDecoder: NIOSingleStepByteToMessageDecoder {
     /// Decoded frames.
     public typealias InboundOut = Frame
 
     /// The limits enforced on incoming frames.
     public var limits: FrameLimits
+    /// Whether compressed frames may arrive yet (nil: always, as for a client reading a server's frames).
+    public let compressionGate: CompressionGate?
     let inflater = Inflater()
     private let allocator = ByteBufferAllocator()
 
-    /// Creates a decoder with its own inflate stream.
-    public init(limits: FrameLimits = .default) {
+    /// Creates a decoder with its own inflate stream; with `compressionGate`, compressed frames are refused while
+    /// the gate is shut.
+    public init(limits: FrameLimits = .default, compressionGate: CompressionGate? = nil) {
         self.limits = limits
+        self.compressionGate = compressionGate
     }
 
     /// Decodes one frame if a complete one is buffered.
@@ -73,6 +82,13 @@ public struct NewswireFrameDecoder: NIOSingleStepByteToMessageDecoder {
                     + "4-byte uncompressed length",
                 requestID: header.requestID)
         }
+        if header.flags.contains(.compressed), let compressionGate, !compressionGate.isOpen {
+            throw ProtocolError(
+                code: .protocolError,
+                message: "compressed \(header.opcode) frame before WELCOME agreed on compression (HELLO is never "
+                    + "compressed, and nothing is until WELCOME chose zlib)",
+                requestID: header.requestID)
+        }
     }
 
     private func inflate(_ payload: ByteBuffer, header: FrameHeader) throws(ProtocolError) -> ByteBuffer {
@@ -90,5 +106,23 @@ public struct NewswireFrameDecoder: NIOSingleStepByteToMessageDecoder {
         } catch {
             throw error.with(requestID: header.requestID)
         }
+    }
+}
+
+/// Whether a connection's peer may send compressed frames yet: shut until the WELCOME that chose compression has
+/// been written, and for good when it chose none. Shared by the connection (which opens it) and its frame decoder
+/// (which reads it on the event loop).
+public final class CompressionGate: Sendable {
+    private let open = Atomic<Bool>(false)
+
+    /// A shut gate.
+    public init() {}
+
+    /// Whether compressed frames are accepted.
+    public var isOpen: Bool { open.load(ordering: .acquiring) }
+
+    /// From now on compressed frames are accepted.
+    public func openGate() {
+        open.store(true, ordering: .releasing)
     }
 }

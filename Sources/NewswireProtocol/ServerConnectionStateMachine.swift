@@ -182,6 +182,16 @@ public struct ServerConnectionStateMachine: Sendable {
             return close(.protocolError, "request id \(id) is in the server-reserved range 0x80000000...0xFFFFFFFF", id)
         }
         if frame.opcode == .cancel {
+            // §3.5: a request frame never sets more-to-follow. A CANCEL has no answer of its own (its id names the
+            // request it would stop, whose answers go on), so the rejection goes out on the connection id.
+            guard !frame.hasMoreToFollow else {
+                return .answer(
+                    ProtocolError(
+                        code: .malformedMessage,
+                        message: "CANCEL for request \(id) sets more-to-follow; v1 requests are single frames "
+                            + "(the CANCEL was not acted on)",
+                        requestID: .connection))
+            }
             // §3.5: stop the stream (its producer sees it is no longer live); unknown ids are ignored.
             guard let running = inFlight[id], !running.cancelled else { return .none }
             inFlight[id]?.cancelled = true
@@ -239,6 +249,10 @@ public struct ServerConnectionStateMachine: Sendable {
         }
         guard !frame.wasCompressed else {
             return close(.protocolError, "HELLO must not be compressed", frame.requestID)
+        }
+        guard !frame.hasMoreToFollow else {
+            // §3.5: a request frame never sets more-to-follow; an ERROR answering HELLO closes (§2).
+            return close(.malformedMessage, "HELLO sets more-to-follow; v1 requests are single frames", frame.requestID)
         }
         do {
             let hello = try HelloMessage(decoding: frame.payload)

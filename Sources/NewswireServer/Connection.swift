@@ -32,6 +32,9 @@ final class Connection: Sendable {
     let queue: OutboundQueue
     let logger: Logger
     let shared: NIOLockedValueBox<Shared>
+    /// Shut until the WELCOME that chose compression is written: the frame decoder refuses compressed frames
+    /// before that (and for good when WELCOME chose none) without inflating them.
+    let compressionGate = CompressionGate()
 
     init(id: UInt64, context: ServerContext, channel: any Channel) {
         self.id = id
@@ -115,9 +118,11 @@ final class Connection: Sendable {
         case .run:
             preconditionFailure("requests are started by the read loop")
         case .sendWelcome(let welcome, let handshake):
-            queue.enqueue(.frame(OutboundFrame(.welcome(welcome), requestID: RequestID(rawValue: 0))))
-            queue.enqueue(.compression(handshake.compression))
-            queue.enqueue(.welcomeSent(handshake))
+            // One batch: the writer opens the compression gate as the write carrying WELCOME completes.
+            queue.enqueue(contentsOf: [
+                .frame(OutboundFrame(.welcome(welcome), requestID: RequestID(rawValue: 0))),
+                .compression(handshake.compression), .welcomeSent(handshake),
+            ])
             context.statistics.recordRequest(opcode: .hello, outcome: "ok", latency: .zero)
             logger.debug(
                 "handshake complete",
@@ -213,6 +218,12 @@ final class Connection: Sendable {
             if buffer.readableBytes > 0 {
                 let wire = buffer.readableBytes
                 let written = channel.eventLoop.makePromise(of: Void.self)
+                if let welcomed, welcomed.welcome.compression != .none {
+                    // Registered before the write, so it runs on the event loop as the write completes: before the
+                    // decoder can see any frame the client sent after reading WELCOME (PROTOCOL.md §6.3).
+                    let gate = compressionGate
+                    written.futureResult.whenSuccess { gate.openGate() }
+                }
                 channel.writeAndFlush(buffer, promise: written)
                 // Counted until the kernel took the bytes, not merely until the channel did; a failed write
                 // closes the connection. Writes complete in order.

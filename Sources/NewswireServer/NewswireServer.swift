@@ -101,7 +101,9 @@ public final class NewswireServer: Service, Sendable {
                         CachedGetHandler(
                             server: serverContext, limits: frameLimits, connection: connection,
                             idleTimeout: idleTimeout, behindTLS: tlsContext != nil))
-                    try pipeline.addHandler(ByteToMessageHandler(NewswireFrameDecoder(limits: frameLimits)))
+                    try pipeline.addHandler(
+                        ByteToMessageHandler(
+                            NewswireFrameDecoder(limits: frameLimits, compressionGate: connection.compressionGate)))
                     try pipeline.addHandler(
                         ConnectionTimeoutHandler(handshakeTimeout: handshakeTimeout, connection: connection))
                     let asyncChannel = try NIOAsyncChannel<Frame, ByteBuffer>(

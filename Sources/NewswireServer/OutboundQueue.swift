@@ -138,14 +138,23 @@ final class OutboundQueue: Sendable {
     /// Returns false when the queue was already finished (the connection is gone).
     @discardableResult
     func enqueue(_ item: OutboundItem) -> Bool {
+        enqueue(contentsOf: [item])
+    }
+
+    /// Queues items together, whatever the budgets say: the writer takes them in one batch (WELCOME with what
+    /// follows from it).
+    @discardableResult
+    func enqueue(contentsOf items: [OutboundItem]) -> Bool {
         let (queued, writer): (Bool, CheckedContinuation<Void, Never>?) = state.withLockedValue { state in
             guard !state.finished else { return (false, nil) }
-            state.items.append(item)
-            if case .frame(let frame) = item {
-                let size = frame.approximateSize
-                _ = global.take(size, force: true)
-                state.queuedBytes += size
-                state.peakBytes = max(state.peakBytes, state.held)
+            for item in items {
+                state.items.append(item)
+                if case .frame(let frame) = item {
+                    let size = frame.approximateSize
+                    _ = global.take(size, force: true)
+                    state.queuedBytes += size
+                    state.peakBytes = max(state.peakBytes, state.held)
+                }
             }
             defer { state.writerWaiting = nil }
             return (true, state.writerWaiting)

@@ -51,8 +51,12 @@ extension ServerContext {
         guard scan.limit >= 0 else { throw ProtocolError(code: .badQuery, message: "SCAN limit must not be negative") }
         var batch = StreamFrameBatch(budget: connection.streamFramePayloadBudget)
         var remaining = scan.limit == 0 ? Int.max : scan.limit
-        var last: RecordCursor?
-        var exhausted = false
+        // After the last article sent: the cursor the final frame carries when more are left.
+        var lastSent: RecordCursor?
+        // §5.15: the cursor is non-empty only when the scan stopped at its limit with more to go, so once the limit
+        // is reached the walk goes on until the next article in range is found (then there is more) or the walk
+        // ends (then there is not).
+        var more = false
         func inRange(_ article: Article) -> Bool {
             if let from = scan.publishedFrom, (article.publishedAt ?? from) < from || article.publishedAt == nil {
                 return false
@@ -61,39 +65,39 @@ extension ServerContext {
             if scan.publishedBefore != nil, article.publishedAt == nil { return false }
             return true
         }
-        scanning: while remaining > 0 {
+        scanning: while true {
             // Room for the next frame is reserved before the page is read: a slow reader's stream waits here.
             guard try await connection.awaitStreamRoom(requestID) else {
                 return try finishCancelled(requestID, connection: connection, done: done)
             }
-            let pageSize = min(remaining, 500)
+            // Past the limit only one more article in range is looked for: small pages.
+            let pageSize = remaining == 0 ? 64 : min(remaining, 500)
             let after = cursor
             let page = try await onPool { try self.engine.scan(order: order, after: after, limit: pageSize) }
             for article in page.articles {
-                last = RecordCursor(after: article, order: order)
                 if order == .published, let before = scan.publishedBefore, let at = article.publishedAt,
                     at >= before
                 {
-                    exhausted = true
                     break scanning
                 }
                 guard inRange(article) else { continue }
+                if remaining == 0 {
+                    more = true
+                    break scanning
+                }
                 if let full = batch.add(scan.idsOnly ? nil : ArticleRecord(article), id: article.id) {
                     let sent = try await connection.sendPartial(
                         .scanBatch(ScanBatchMessage(records: full.records, ids: full.ids)), requestID: requestID)
                     if !sent { return try finishCancelled(requestID, connection: connection, done: done) }
                 }
+                lastSent = RecordCursor(after: article, order: order)
                 remaining -= 1
-                if remaining == 0 { break scanning }
             }
-            guard let next = page.next, !page.articles.isEmpty else {
-                exhausted = true
-                break
-            }
+            guard let next = page.next, !page.articles.isEmpty else { break }
             cursor = next
         }
         var nextCursor = ByteBuffer()
-        if !exhausted, let last { nextCursor.writeString(last.token) }
+        if more, let lastSent { nextCursor.writeString(lastSent.token) }
         done(.scanBatch(ScanBatchMessage(records: batch.records, ids: batch.ids, nextCursor: nextCursor)))
     }
 

@@ -184,12 +184,12 @@ struct SearchCommand: AsyncParsableCommand {
             if connection.json {
                 printOut(try encodeJSON(SearchJSON(page)))
             } else {
-                render(page)
+                render(page, sort: request.sort)
             }
         }
     }
 
-    private func render(_ page: SearchPage) {
+    private func render(_ page: SearchPage, sort: SearchSort) {
         let shownTo = offset + page.hits.count
         printOut(
             Style.dim(
@@ -202,7 +202,8 @@ struct SearchCommand: AsyncParsableCommand {
             var meta = [hit.id.rawValue]
             if let at = hit.publishedAt { meta.append(at.iso8601) }
             if let source = hit.source { meta.append(source) }
-            meta.append(String(format: "score %.3f", hit.score))
+            // Hits sorted by date carry no score (PROTOCOL.md §5.6).
+            if sort == .relevance { meta.append(String(format: "score %.3f", hit.score)) }
             printOut("   " + Style.dim(meta.joined(separator: " · ")))
             if !hit.snippet.isEmpty { printOut("   " + Self.highlighted(hit.snippet, hit.highlights)) }
         }

@@ -168,6 +168,48 @@ struct DecoderTests {
         #expect(decoder.inflater.largestAllocation <= 8192)
     }
 
+    @Test("behind a shut compression gate a compressed frame is PROTOCOL_ERROR from its header alone; open, it inflates")
+    func compressionGate() throws {
+        var deflated = ByteBuffer()
+        Deflater(level: 9).compress(ByteBuffer(repeating: 0, count: 8 << 20), into: &deflated)
+        let gate = CompressionGate()
+        var decoder = NewswireFrameDecoder(compressionGate: gate)
+        // Its header alone, and the whole frame of a bomb declaring 4 GiB: refused for being compressed at all,
+        // not for what it holds (PROTOCOL.md §6.3), and nothing is inflated.
+        var header = ByteBuffer()
+        FrameHeader(flags: .compressed, opcode: .ping, requestID: RequestID(7), payloadLength: 64).write(into: &header)
+        var bomb = ByteBuffer()
+        FrameHeader(
+            flags: .compressed, opcode: .put, requestID: RequestID(8), payloadLength: UInt32(4 + deflated.readableBytes)
+        )
+        .write(into: &bomb)
+        bomb.writeInteger(UInt32.max - 15)
+        bomb.writeImmutableBuffer(deflated)
+        for (id, var wire) in [(UInt32(7), header), (UInt32(8), bomb)] {
+            let refused = try #require(throws: ProtocolError.self) { try decoder.decode(buffer: &wire) }
+            #expect(refused.code == .protocolError && refused.requestID == RequestID(id))
+            #expect(refused.message.contains("before WELCOME"))
+        }
+        #expect(decoder.inflater.largestAllocation == 0)
+
+        // Plain frames pass a shut gate; once open, compressed frames inflate as before.
+        var plain = ByteBuffer()
+        var plainEncoder = FrameEncoder()
+        plainEncoder.encode(.ping(PingMessage()), requestID: RequestID(1), into: &plain)
+        #expect(try decoder.decode(buffer: &plain)?.wasCompressed == false)
+        gate.openGate()
+        var wire = ByteBuffer()
+        var encoder = FrameEncoder(compression: CompressionSettings(algorithm: .zlib, threshold: 0))
+        encoder.encode(.article(ArticleMessage(Fixtures.longArticle)), requestID: RequestID(2), into: &wire)
+        let frame = try #require(try decoder.decode(buffer: &wire))
+        #expect(frame.wasCompressed)
+        guard case .article(let message) = try Response(frame: frame) else {
+            Issue.record("not an article")
+            return
+        }
+        #expect(try message.record.decode() == Fixtures.longArticle)
+    }
+
     @Test("one inflate stream is reused across many frames, including after a failed one")
     func streamReuse() throws {
         var encoder = FrameEncoder(compression: CompressionSettings(algorithm: .zlib, threshold: 0))

@@ -266,6 +266,37 @@ struct ServerStateMachineTests {
         #expect(Self.rejectCode(nobody.frameReceived(Self.frame(.stats, id: 2))) == .unauthorised)
     }
 
+    @Test("§3.5: MORE_TO_FOLLOW on a request frame is MALFORMED_MESSAGE: HELLO closes, CANCEL is not acted on")
+    func moreToFollowOnRequests() {
+        var greeting = ServerConnectionStateMachine(policy: Self.policy)
+        var hello = Self.frame(.hello(HelloMessage(clientName: "c")), id: 0)
+        hello.header.flags.insert(.moreToFollow)
+        guard case .answerAndClose(let refusal) = greeting.frameReceived(hello) else {
+            Issue.record("HELLO with more-to-follow: expected ERROR, then close")
+            return
+        }
+        #expect(refusal.code == .malformedMessage && refusal.requestID == RequestID(0))
+        #expect(greeting.state == .closed)
+
+        var machine = Self.ready()
+        let watch = Request.watch(WatchMessage(text: "疆电入川"))
+        _ = machine.frameReceived(Self.frame(watch, id: 4))
+        var cancel = Self.frame(.cancel, id: 4)
+        cancel.header.flags.insert(.moreToFollow)
+        // CANCEL has no answer of its own: the rejection goes out on the connection id, and the stream it named
+        // goes on.
+        guard case .answer(let error) = machine.frameReceived(cancel) else {
+            Issue.record("CANCEL with more-to-follow: expected a rejection")
+            return
+        }
+        #expect(error.code == .malformedMessage && error.requestID == .connection)
+        #expect(machine.isLive(RequestID(4)) && !machine.isCancelled(RequestID(4)))
+        var ping = Self.frame(.ping(PingMessage()), id: 5)
+        ping.header.flags.insert(.moreToFollow)
+        #expect(Self.rejectCode(machine.frameReceived(ping)) == .malformedMessage)
+        #expect(machine.frameReceived(Self.frame(.cancel, id: 4)) == .stopStream(RequestID(4)))
+    }
+
     @Test("a WATCH is a stream in flight: CANCEL wakes its producer once, shutdown lists it, its id is not reused")
     func watches() {
         var machine = Self.ready()

@@ -32,6 +32,10 @@ enum ExchangeVectors {
         var snippetCharactersAtLeast: Int? = nil
         /// Every frame's payload is at most this many bytes on the wire.
         var payloadBytesAtMost: Int? = nil
+        /// SCAN_BATCH: whether the final frame's next_cursor is empty (true) or not (false).
+        var nextCursorEmpty: Bool? = nil
+        /// SEARCH_RESULT: whether every hit's score is 0 (true) or every hit's is above 0 (false).
+        var scoresZero: Bool? = nil
 
         func json() -> [String: Any] {
             var d: [String: Any] = ["requestId": Int(requestID), "opcode": opcode.name]
@@ -46,6 +50,8 @@ enum ExchangeVectors {
             if let facetCounts { d["facetCounts"] = facetCounts }
             if let snippetCharactersAtLeast { d["snippetCharactersAtLeast"] = snippetCharactersAtLeast }
             if let payloadBytesAtMost { d["payloadBytesAtMost"] = payloadBytesAtMost }
+            if let nextCursorEmpty { d["nextCursorEmpty"] = nextCursorEmpty }
+            if let scoresZero { d["scoresZero"] = scoresZero }
             return d
         }
     }
@@ -276,6 +282,95 @@ enum ExchangeVectors {
                         note: "PING with the COMPRESSED flag", bytes: compressedPing,
                         expect: [Answer(requestID: 5, opcode: .error, error: .protocolError)]),
                 ], end: "closed"),
+            Exchange(
+                name: "corrupt_compressed_frame_without_compression", section: "§6.3, §10",
+                note: "a compressed frame is refused for being compressed before its content is looked at: a corrupt "
+                    + "zlib stream on a connection without compression is PROTOCOL_ERROR, not DECOMPRESSION_FAILED",
+                steps: [
+                    hello(),
+                    Step(
+                        note: "PING with the COMPRESSED flag, declaring 3 bytes, a corrupt zlib stream",
+                        bytes: frame(.ping, id: 6, payload: [0, 0, 0, 3, 0x78, 0x9C, 0xFF, 0xFF, 0xFF], flags: 0x01),
+                        expect: [Answer(requestID: 6, opcode: .error, error: .protocolError)]),
+                ], end: "closed"),
+            Exchange(
+                name: "compressed_bomb_before_hello", section: "§6.3, §10",
+                note: "a compressed first frame declaring 4 GiB is PROTOCOL_ERROR (the first frame must be an "
+                    + "uncompressed HELLO), not DECOMPRESSED_TOO_LARGE, and it is not inflated",
+                steps: [
+                    Step(
+                        note: "PING with the COMPRESSED flag, declaring 0xFFFFFFF0 bytes",
+                        bytes: frame(
+                            .ping, id: 3,
+                            payload: [0xFF, 0xFF, 0xFF, 0xF0, 0x78, 0x9C, 0x4B, 0x4C, 0x4A, 0x06, 0x00, 0x02, 0x4D, 0x01, 0x27],
+                            flags: 0x01),
+                        expect: [Answer(requestID: 3, opcode: .error, error: .protocolError)])
+                ], end: "closed"),
+            Exchange(
+                name: "hello_more_to_follow", section: "§3.5, §2",
+                note: "a HELLO with MORE_TO_FOLLOW is MALFORMED_MESSAGE on its id; an ERROR answering HELLO closes",
+                steps: [
+                    Step(
+                        note: "HELLO with the MORE_TO_FOLLOW flag",
+                        bytes: {
+                            var hello = request(.hello(HelloMessage(clientName: "exchange-vectors")), id: 0)
+                            hello.setInteger(UInt8(0x02), at: hello.readerIndex + 1)
+                            return hello
+                        }(),
+                        expect: [Answer(requestID: 0, opcode: .error, error: .malformedMessage)])
+                ], end: "closed"),
+            Exchange(
+                name: "cancel_more_to_follow", section: "§3.5",
+                note: "a CANCEL with MORE_TO_FOLLOW is not acted on and is answered MALFORMED_MESSAGE on the "
+                    + "connection id (a CANCEL has no answer of its own: its id names the request it would stop)",
+                steps: [
+                    hello(),
+                    Step(
+                        note: "CANCEL of request 9 with the MORE_TO_FOLLOW flag",
+                        bytes: frame(.cancel, id: 9, payload: [], flags: 0x02),
+                        expect: [Answer(requestID: 0xFFFF_FFFF, opcode: .error, error: .malformedMessage)]),
+                    ping(id: 1),
+                ], end: "open"),
+            Exchange(
+                name: "scan_cursor_only_with_more_to_go", section: "§5.15",
+                note: "next_cursor is non-empty only when the scan stopped at its limit with articles left: a limit "
+                    + "equal to what is left ends with an empty cursor",
+                steps: [
+                    hello(),
+                    Step(
+                        note: "SCAN by id, ids only, limit 5 of 6",
+                        bytes: frame(.scan, id: 1, payload: field(1, varint: [1]) + field(5, varint: [5]) + field(6, varint: [1])),
+                        expect: [
+                            Answer(
+                                requestID: 1, opcode: .scanBatch, ids: ["x1", "x2", "x3", "x4", "x5"], nextCursorEmpty: false)
+                        ]),
+                    Step(
+                        note: "SCAN by id, ids only, limit 6 of 6",
+                        bytes: frame(.scan, id: 2, payload: field(1, varint: [1]) + field(5, varint: [6]) + field(6, varint: [1])),
+                        expect: [
+                            Answer(
+                                requestID: 2, opcode: .scanBatch, ids: ["x1", "x2", "x3", "x4", "x5", "x6"],
+                                nextCursorEmpty: true)
+                        ]),
+                ], end: "open"),
+            Exchange(
+                name: "search_sorted_by_date_has_no_scores", section: "§5.6",
+                note: "hits sorted by date carry score 0 (the field is absent); sorted by relevance, BM25 scores",
+                steps: [
+                    hello(),
+                    Step(
+                        note: "SEARCH 能源, newest first, limit 10",
+                        bytes: frame(.search, id: 1, payload: energy + field(5, varint: [1]) + field(7, varint: [10])),
+                        expect: [Answer(requestID: 1, opcode: .searchResult, total: 3, hits: 3, scoresZero: true)]),
+                    Step(
+                        note: "SEARCH 能源, oldest first, limit 10",
+                        bytes: frame(.search, id: 2, payload: energy + field(5, varint: [2]) + field(7, varint: [10])),
+                        expect: [Answer(requestID: 2, opcode: .searchResult, total: 3, hits: 3, scoresZero: true)]),
+                    Step(
+                        note: "SEARCH 能源, by relevance, limit 10",
+                        bytes: frame(.search, id: 3, payload: energy + field(7, varint: [10])),
+                        expect: [Answer(requestID: 3, opcode: .searchResult, total: 3, hits: 3, scoresZero: false)]),
+                ], end: "open"),
         ]
     }
 
@@ -332,6 +427,14 @@ enum ExchangeVectors {
                 default: []
                 }
             #expect(got == ids, "\(context): ids")
+        }
+        if let empty = expected["nextCursorEmpty"] as? Bool, let last = frames.last {
+            let cursor = try ScanBatchMessage(decoding: last.payload).nextCursor
+            #expect((cursor.readableBytes == 0) == empty, "\(context): next_cursor of \(cursor.readableBytes) bytes")
+        }
+        if let zero = expected["scoresZero"] as? Bool, let frame = frames.first {
+            let scores = try SearchPage(decoding: frame.payload).hits.map(\.score)
+            #expect(scores.allSatisfy { zero ? $0 == 0 : $0 > 0 }, "\(context): scores \(scores)")
         }
         if let created = expected["created"] as? Int, let frame = frames.first {
             #expect(try PutResultMessage(decoding: frame.payload).created == created, "\(context): created")
