@@ -269,7 +269,9 @@ struct Executor {
 
     /// Whether text condition `i` holds for `doc`, with its (title, body) occurrence counts.
     @inline(__always)
-    func evaluate(text i: Int, doc: Int32, _ context: inout SegmentContext) -> (Int32, Int32)? {
+    /// With `firstOnly`, a phrase stops at its first occurrence: the counts are then a lower bound, enough for
+    /// "does it match" (exclusions, and every text of a search sorted by date, which scores nothing).
+    func evaluate(text i: Int, doc: Int32, _ context: inout SegmentContext, firstOnly: Bool) -> (Int32, Int32)? {
         guard context.textPresent[i] else { return nil }
         let lower = context.textLower[i]
         let upper = context.textUpper[i]
@@ -283,7 +285,7 @@ struct Executor {
             return (title, cursors[lower].bodyTF)
         case .positional:
             return Self.positionalMatch(
-                lower: lower, upper: upper, titleOnly: titleOnly, firstOnly: false,
+                lower: lower, upper: upper, titleOnly: titleOnly, firstOnly: firstOnly,
                 bodyBase: context.bodyBases[Int(doc)], context)
         case .verifyText:
             let segment = context.segment
@@ -348,7 +350,8 @@ struct Executor {
         return idf * tf * (Scoring.k1 + 1) / (tf + norm)
     }
 
-    /// Evaluates a conjunction; adds the BM25 of its positive text conditions to `score` when it holds.
+    /// Evaluates a conjunction; adds the BM25 of its positive text conditions to `score` when it holds (without
+    /// `scoring`, only whether it holds is found out).
     @inline(__always)
     func holds(
         _ conjunction: [Compiled], doc: Int32, _ context: inout SegmentContext, score: inout Double, scoring: Bool
@@ -358,7 +361,9 @@ struct Executor {
         for condition in conjunction {
             switch condition {
             case .text(let i):
-                guard let (title, body) = evaluate(text: i, doc: doc, &context) else { return false }
+                guard let (title, body) = evaluate(text: i, doc: doc, &context, firstOnly: !scoring) else {
+                    return false
+                }
                 if scoring { subtotal += bm25(context.textIDF[i], title, body, d, context) }
             case .sources(let table):
                 let id = context.sourceIDs[d]

@@ -77,8 +77,9 @@ extension Executor {
                 if titleOnly && title == 0 { continue }
                 let body = titleOnly ? 0 : cursors[driver].bodyTF
                 sink.total += 1
-                sink.collector.add(
-                    Candidate(score: bm25(idf, title, body, d, context), time: seconds[d], segment: segmentIndex, doc: doc))
+                // Sorted by date, nothing is scored (PROTOCOL.md §5.6: such hits carry score 0).
+                let score = request.sort == .relevance ? bm25(idf, title, body, d, context) : 0
+                sink.collector.add(Candidate(score: score, time: seconds[d], segment: segmentIndex, doc: doc))
             }
             return
         }
@@ -323,14 +324,19 @@ extension Executor {
         guard !context.isDeleted(d) else { return }
         let cursors = context.cursors
         var score = 0.0
-        for term in terms {
-            let title = cursors[term.cursor].titleTF
-            if term.titleOnly {
-                guard title > 0 else { return }
-                score += bm25(term.idf, title, 0, d, context)
-            } else {
-                score += bm25(term.idf, title, cursors[term.cursor].bodyTF, d, context)
+        if request.sort == .relevance {
+            for term in terms {
+                let title = cursors[term.cursor].titleTF
+                if term.titleOnly {
+                    guard title > 0 else { return }
+                    score += bm25(term.idf, title, 0, d, context)
+                } else {
+                    score += bm25(term.idf, title, cursors[term.cursor].bodyTF, d, context)
+                }
             }
+        } else {
+            // Sorted by date, nothing is scored: only a title-scoped term can still rule the candidate out.
+            for term in terms where term.titleOnly { guard cursors[term.cursor].titleTF > 0 else { return } }
         }
         sink.total += 1
         sink.collector.add(Candidate(score: score, time: context.seconds[d], segment: s, doc: doc))
@@ -347,12 +353,14 @@ extension Executor {
         let d = Int(doc)
         guard !context.isDeleted(d), passesRequestFilters(context, d) else { return }
         var score = 0.0
-        guard holds(required, doc: doc, &context, score: &score, scoring: true) else { return }
+        // Sorted by date, nothing is scored, and a phrase need only be found once.
+        let scoring = request.sort == .relevance
+        guard holds(required, doc: doc, &context, score: &score, scoring: scoring) else { return }
         for (g, group) in optionalGroups.enumerated() {
             var any = false
             for (a, alternative) in group.enumerated() {
                 if g == drivenGroup && !present[a] { continue }
-                if holds(alternative, doc: doc, &context, score: &score, scoring: true) { any = true }
+                if holds(alternative, doc: doc, &context, score: &score, scoring: scoring) { any = true }
             }
             guard any else { return }
         }

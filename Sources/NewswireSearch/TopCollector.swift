@@ -43,12 +43,24 @@ struct TopCollector {
         return Segment.idPrecedes(segments[Int(a.segment)], Int(a.doc), segments[Int(b.segment)], Int(b.doc))
     }
 
-    /// Offers a candidate. Most candidates of a large result set lose to a full heap's worst on score alone: that
-    /// test is inlined at the caller, the heap's upkeep is not.
+    /// Offers a candidate. Most candidates of a large result set lose to a full heap's worst on score (sorted by
+    /// date, on time) alone: that test is inlined at the caller, the heap's upkeep is not.
     @inline(__always)
     mutating func add(_ candidate: Candidate) {
-        if sort == .relevance, heap.count == capacity, candidate.score < threshold { return }
+        if sort == .relevance {
+            if heap.count == capacity, candidate.score < threshold { return }
+        } else if heap.count == capacity, capacity > 0, losesOnTime(candidate, to: heap[0]) {
+            return
+        }
         insert(candidate)
+    }
+
+    /// Sorted by date: whether `candidate` ranks after `worst` on its time alone (equal times go to the full test).
+    @inline(__always)
+    private func losesOnTime(_ candidate: Candidate, to worst: Candidate) -> Bool {
+        if sort == .newest { return candidate.time < worst.time }
+        // Oldest first, undated articles last.
+        return (candidate.time == .min ? .max : candidate.time) > (worst.time == .min ? .max : worst.time)
     }
 
     @inline(never)

@@ -4,6 +4,7 @@
 //        [--search-snapshot FILE: search the index of a snapshot a server saved instead of one built from the corpus]
 //        [--batches N: build from writes of N articles each, merged as a server merges its group commits]
 //        [--compact: fold the index's segments first, as a server does once writes go quiet]
+//        [--sort relevance|newest|oldest: the order the timed searches ask for (default relevance)]
 // Prints one JSON object: build time, memory, per-query latency percentiles and QPS, snapshot timings.
 // Housekeeping modes (benchmarks/search/housekeeping.py): --snapshot-pause DIR, --churn, --load-only SNAPSHOT.
 // With --watch, measures standing-query matching instead (see WatchBenchmark.swift; benchmarks/search/watch.py).
@@ -142,6 +143,18 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 
 /// Runs every query `rounds` times; a query's latency is its fastest round (robust to a busy machine), QPS is
 /// queries over the total elapsed time of all rounds.
+/// `--sort`: the order every timed search asks for.
+let resultOrder: SearchSort = {
+    switch argument("--sort") ?? "relevance" {
+    case "relevance": return .relevance
+    case "newest": return .newest
+    case "oldest": return .oldest
+    case let other:
+        FileHandle.standardError.write(Data("--sort \(other): expected relevance, newest or oldest\n".utf8))
+        exit(64)
+    }
+}()
+
 func timeQueries(
     _ index: SearchIndex, snippets: Bool, rounds: Int
 ) -> (p50: Double, p99: Double, qps: Double, totals: [Int], latencies: [Double]) {
@@ -150,7 +163,7 @@ func timeQueries(
     var elapsed = 0.0
     for _ in 0..<rounds {
         for (q, text) in queries.enumerated() {
-            let request = SearchRequest(text: text, limit: 10, includeSnippets: snippets)
+            let request = SearchRequest(text: text, sort: resultOrder, limit: 10, includeSnippets: snippets)
             let start = now()
             let page = try? index.search(request)
             let took = now() - start

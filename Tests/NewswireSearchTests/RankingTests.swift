@@ -32,6 +32,45 @@ import Testing
         }
     }
 
+    /// Sorted by date nothing is scored, phrases are only looked for once, and a full page's worst is compared on
+    /// time alone first: pages must still be the head of the reference's date order (ties by id, undated last),
+    /// with exact totals and every score 0 (PROTOCOL.md §5.6).
+    @Test(arguments: [SearchSort.newest, .oldest])
+    func dateOrderedHeadsMatchTheReference(sort: SearchSort) throws {
+        var articles = Self.synthetic()
+        // Undated ones too, which go last either way.
+        articles += articles.prefix(30).map { article in
+            var undated = article
+            undated.id = ArticleID("u" + article.id.rawValue)
+            undated.publishedAt = nil
+            return undated
+        }
+        let (index, built) = ExactnessTests.indexAndOracle(articles)
+        var oracle = built
+        let queries = ExactnessTests.sampleQueries(from: articles, count: 80, seed: 7) + ["人民", "的", "经济 发展", "北京 OR 上海"]
+        func checkAll() throws {
+            for text in queries {
+                for (offset, limit) in [(0, 10), (0, 1), (5, 5), (20, 10)] {
+                    let request = SearchRequest(text: text, sort: sort, offset: offset, limit: limit, includeSnippets: false)
+                    let page = try index.search(request)
+                    let expected = try oracle.search(request)
+                    #expect(page.total == expected.total, "\(text) (\(sort))")
+                    #expect(page.hits.map(\.id) == expected.hits.map(\.id), "\(text) (\(sort)) offset \(offset) limit \(limit)")
+                    #expect(page.hits.allSatisfy { $0.score == 0 }, "\(text) (\(sort)): a scored hit")
+                }
+            }
+        }
+        try checkAll()
+        for i in stride(from: 0, to: 600, by: 7) {
+            index.remove(id: articles[i].id)
+            oracle.remove(id: articles[i].id)
+        }
+        let extra = Array(articles.prefix(20)).map { var a = $0; a.id = ArticleID("x" + a.id.rawValue); return a }
+        index.upsert(contentsOf: extra)
+        for article in extra { oracle.upsert(article) }
+        try checkAll()
+    }
+
     @Test func syntheticHeadsMatchFullRanking() throws {
         let articles = Self.synthetic()
         let index = SearchIndex()
