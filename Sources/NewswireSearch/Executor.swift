@@ -267,10 +267,10 @@ struct Executor {
         return context
     }
 
-    /// Whether text condition `i` holds for `doc`, with its (title, body) occurrence counts.
+    /// Whether text condition `i` holds for `doc`, with its (title, body) occurrence counts. With `firstOnly`, a
+    /// phrase stops at its first occurrence: the counts are then a lower bound, enough for "does it match"
+    /// (exclusions, and every text of a search sorted by date, which scores nothing).
     @inline(__always)
-    /// With `firstOnly`, a phrase stops at its first occurrence: the counts are then a lower bound, enough for
-    /// "does it match" (exclusions, and every text of a search sorted by date, which scores nothing).
     func evaluate(text i: Int, doc: Int32, _ context: inout SegmentContext, firstOnly: Bool) -> (Int32, Int32)? {
         guard context.textPresent[i] else { return nil }
         let lower = context.textLower[i]
