@@ -235,6 +235,29 @@ struct PostingCursor {
         return doc == target
     }
 
+    /// On a cursor not yet advanced: moves to `target`'s entry, if the list holds it, finding its block by binary
+    /// search in the block table (a date-ordered walk asks for documents in time order, not document order).
+    @inline(__always) mutating func find(_ target: Int32) -> Bool {
+        if blockCount > 0 {
+            // The last block whose preceding document is below the target (block 0's is 0, or below every doc).
+            var low = 0
+            var high = blockCount - 1
+            while low < high {
+                let middle = (low + high + 1) / 2
+                if skipTable.loadUnaligned(fromByteOffset: 12 * middle, as: Int32.self) < target {
+                    low = middle
+                } else {
+                    high = middle - 1
+                }
+            }
+            if skipTable.loadUnaligned(fromByteOffset: 12 * low, as: Int32.self) < target { jumpToBlock(low) }
+        }
+        while doc < target {
+            if !next() { return false }
+        }
+        return doc == target
+    }
+
     /// Moves to the start of block `k` unless the cursor is already past it.
     @inline(__always) mutating func jumpToBlock(_ k: Int) {
         let q = entries + Int(skipTable.loadUnaligned(fromByteOffset: 12 * k + 4, as: UInt32.self))

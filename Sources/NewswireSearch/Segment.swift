@@ -1,4 +1,5 @@
 import NewswireModel
+import Synchronization
 
 /// An immutable block of the inverted index over a batch of documents (local ids `0..<count`).
 ///
@@ -47,6 +48,21 @@ final class Segment: @unchecked Sendable {
     // Mutable under the index's write lock.
     var deleted: [UInt64]
     var deletedCount: Int = 0
+
+    /// Documents by publication time, oldest first, undated ones (`Int64.min`) before all: made on the first
+    /// search sorted by date that walks this segment in time order (``timeOrder``), not stored in snapshots.
+    private let timeOrderCache = Mutex<[Int32]?>(nil)
+
+    /// Documents ordered by publication time (see ``timeOrderCache``); ties in any order.
+    var timeOrder: [Int32] {
+        timeOrderCache.withLock { cached in
+            if let cached { return cached }
+            let seconds = self.seconds
+            let order = (0..<Int32(count)).sorted { seconds[Int($0)] < seconds[Int($1)] }
+            cached = order
+            return order
+        }
+    }
 
     var count: Int { idStart.count - 1 }
     var liveCount: Int { count - deletedCount }

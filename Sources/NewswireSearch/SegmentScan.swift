@@ -69,6 +69,11 @@ extension Executor {
                 }
                 return
             }
+            if request.sort != .relevance, !titleOnly,
+                walkInTimeOrder(cursors[driver], segmentIndex, &context, &sink)
+            {
+                return
+            }
             while cursors[driver].next() {
                 let doc = cursors[driver].doc
                 let d = Int(doc)
@@ -168,6 +173,64 @@ extension Executor {
         } else {
             for doc in 0..<Int32(segment.count) { consider(doc, segmentIndex, &context, &sink) }
         }
+    }
+
+    /// A single term sorted by date, when its list is long against the page: instead of reading every entry, the
+    /// segment's documents are visited in time order (newest or oldest first) and each is looked up in the list
+    /// (`list`, a cursor not yet advanced) until the page is full and the next one ranks after it; the total is the
+    /// list's length less the deleted documents it holds. False (nothing done) when reading the list is cheaper:
+    /// about `k × count / df` look-ups, each several entries' decoding, against `df` entries.
+    private func walkInTimeOrder(
+        _ list: PostingCursor, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink
+    ) -> Bool {
+        let segment = context.segment
+        let df = Double(list.documentFrequency)
+        let lookups = Double(sink.collector.capacity) * Double(segment.count) / df + Double(segment.deletedCount)
+        guard 4 * lookups < df else { return false }
+        var deletedInList = 0
+        if segment.deletedCount > 0 {
+            for (word, bits) in context.deleted.enumerated() where bits != 0 {
+                var rest = bits
+                while rest != 0 {
+                    var cursor = list
+                    if cursor.find(Int32(word << 6 | rest.trailingZeroBitCount)) { deletedInList += 1 }
+                    rest &= rest - 1
+                }
+            }
+        }
+        sink.total += list.documentFrequency - deletedInList
+        let order = segment.timeOrder
+        let seconds = context.seconds
+        // Whether to go on after document `d`: a page already full of documents that rank before it ends the walk.
+        func visit(_ d: Int, _ sink: inout Sink) -> Bool {
+            let time = seconds[d]
+            if sink.collector.rejects(time: time) { return false }
+            var cursor = list
+            if !context.isDeleted(d), cursor.find(Int32(d)) {
+                sink.collector.add(Candidate(score: 0, time: time, segment: s, doc: Int32(d)))
+            }
+            return true
+        }
+        if request.sort == .newest {
+            // Undated documents (first in the order) come last.
+            for index in order.indices.reversed() {
+                guard visit(Int(order[index]), &sink) else { break }
+            }
+        } else {
+            // Oldest first, undated documents last.
+            var firstDated = order.count
+            var low = 0
+            while low < firstDated {
+                let middle = (low + firstDated) / 2
+                if seconds[Int(order[middle])] == .min { low = middle + 1 } else { firstDated = middle }
+            }
+            walk: for range in [firstDated..<order.count, 0..<firstDated] {
+                for index in range {
+                    guard visit(Int(order[index]), &sink) else { break walk }
+                }
+            }
+        }
+        return true
     }
 
     /// When the query is one OR group of single terms and nothing else (`北京 OR 上海 OR 广州`): the cursor of each

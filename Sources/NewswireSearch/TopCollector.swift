@@ -55,6 +55,14 @@ struct TopCollector {
         insert(candidate)
     }
 
+    /// Sorted by date: whether a full page already holds a candidate every document published at `time` ranks
+    /// after (a walk in time order then stops: every later document ranks after it too).
+    @inline(__always)
+    func rejects(time: Int64) -> Bool {
+        guard sort != .relevance, capacity > 0, heap.count == capacity else { return false }
+        return losesOnTime(Candidate(score: 0, time: time, segment: 0, doc: 0), to: heap[0])
+    }
+
     /// Sorted by date: whether `candidate` ranks after `worst` on its time alone (equal times go to the full test).
     @inline(__always)
     private func losesOnTime(_ candidate: Candidate, to worst: Candidate) -> Bool {

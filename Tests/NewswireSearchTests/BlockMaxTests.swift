@@ -50,4 +50,34 @@ import Testing
             }
         }
     }
+
+    @Test("a fresh cursor finds any document by its block, long lists and short, and its counts are the entry's")
+    func findOnAFreshCursor() {
+        var rng = SplitMix64(seed: 12)
+        let documents = 3_000
+        for size in [5, 150, 193, 1_000, 2_400] {
+            var writer = PostingsWriter(
+                titleLengths: [UInt32](repeating: 3, count: documents), bodyLengths: [UInt32](repeating: 100, count: documents))
+            var docs = Set<Int32>()
+            while docs.count < size { docs.insert(Int32.random(in: 0..<Int32(documents), using: &rng)) }
+            var bodyTF: [Int32: Int32] = [:]
+            writer.beginTerm()
+            for doc in docs.sorted() {
+                bodyTF[doc] = Int32.random(in: 1...9, using: &rng)
+                writer.add(doc: doc, titleTF: 0, bodyTF: bodyTF[doc]!, positions: Optional<UnsafeBufferPointer<UInt8>>.none)
+            }
+            writer.endTerm()
+            let postings = writer.postings.array + [0]
+            postings.withUnsafeBufferPointer { bytes in
+                let fresh = PostingCursor(base: bytes.baseAddress!, start: 0, end: UInt32(postings.count - 1), positional: false)
+                // Every document, in an order that jumps back and forth, as a walk in time order asks.
+                for target in (0..<Int32(documents)).shuffled(using: &rng) {
+                    var cursor = fresh
+                    let found = cursor.find(target)
+                    #expect(found == docs.contains(target), "\(target) in a list of \(size)")
+                    if found { #expect(cursor.bodyTF == bodyTF[target], "\(target) in a list of \(size)") }
+                }
+            }
+        }
+    }
 }
