@@ -199,6 +199,8 @@ extension Executor {
             }
         }
         sink.total += list.documentFrequency - deletedInList
+        // A page of no hits (the total alone) needs no walk.
+        guard sink.collector.capacity > 0 else { return true }
         let order = segment.timeOrder
         let seconds = context.seconds
         // Whether to go on after document `d`: a page already full of documents that rank before it ends the walk.

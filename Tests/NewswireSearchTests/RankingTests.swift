@@ -50,7 +50,7 @@ import Testing
         let queries = ExactnessTests.sampleQueries(from: articles, count: 80, seed: 7) + ["人民", "的", "经济 发展", "北京 OR 上海"]
         func checkAll() throws {
             for text in queries {
-                for (offset, limit) in [(0, 10), (0, 1), (5, 5), (20, 10)] {
+                for (offset, limit) in [(0, 10), (0, 1), (5, 5), (20, 10), (0, 0)] {
                     let request = SearchRequest(text: text, sort: sort, offset: offset, limit: limit, includeSnippets: false)
                     let page = try index.search(request)
                     let expected = try oracle.search(request)
