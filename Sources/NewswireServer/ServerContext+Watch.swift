@@ -90,68 +90,80 @@ extension ServerContext {
         guard try await connection.sendWatchEvent(started, requestID: requestID) else {
             try end(nil, replayed: false)
         }
-        // Replay: the compacted feed from `covered` up to where live delivery took over.
-        if covered < watch.after {
-            let replay = StandingQueryMatcher()
-            do {
-                _ = try replay.register(query)
-            } catch {
-                throw protocolError(for: error)
-            }
-            // From the beginning nothing was seen before, so nothing can have stopped matching.
-            let reportsReplayedUnmatched = request.reportUnmatched && request.start == .afterPosition
-            while covered < watch.after {
-                if let reason = watch.endReason { try end(reason, replayed: false) }
-                let from = covered
-                let page = try await onPool { try self.engine.changes(after: from, limit: 512) }
-                let changes = page.filter { $0.position <= watch.after }
-                if changes.isEmpty { break }
-                let result = replay.match(
-                    changes.map { $0.article.map(ArticleChange.inserted) ?? .deleted($0.id) })
-                var matched: [Int: SearchHit] = [:]
-                for match in result.matches where match.kind != .stoppedMatching { matched[match.change] = match.hit }
-                for (index, change) in changes.enumerated() {
-                    let event: WatchEventMessage
-                    if change.kind == .deleted {
-                        event = WatchEventMessage(
-                            position: change.position, kind: .deleted,
-                            hit: SearchHit(id: change.id, title: "", source: nil, publishedAt: nil, score: 0))
-                    } else if let hit = matched[index] {
-                        event = WatchEventMessage(
-                            position: change.position, kind: .changed, hit: hit,
-                            record: request.includeArticle ? change.article.map(ArticleRecord.init) : nil)
-                    } else if reportsReplayedUnmatched, let article = change.article {
-                        // The compacted feed does not say whether the client saw an earlier version match, so
-                        // every replayed article that does not match is reported (§5.19 rule 3).
-                        event = WatchEventMessage(
-                            position: change.position, kind: .unmatched, hit: WatchHub.bareHit(article))
-                    } else {
-                        continue
-                    }
-                    guard try await connection.sendWatchEvent(event, requestID: requestID) else {
-                        try end(nil, replayed: false)
-                    }
-                    watches.recordSent(1)
-                    covered = change.position
+        // Every ERROR that ends the watch from here on carries the position to resume after (§5.19 rule 7): one
+        // that does not yet (an event larger than the client's max_frame_length, no room on the server) gets the
+        // position of the last event delivered before it.
+        var live = false
+        do {
+            // Replay: the compacted feed from `covered` up to where live delivery took over.
+            if covered < watch.after {
+                let replay = StandingQueryMatcher()
+                do {
+                    _ = try replay.register(query)
+                } catch {
+                    throw protocolError(for: error)
                 }
-                covered = max(covered, min(page.last!.position, watch.after))
-                if page.count < 512 { break }
+                // From the beginning nothing was seen before, so nothing can have stopped matching.
+                let reportsReplayedUnmatched = request.reportUnmatched && request.start == .afterPosition
+                while covered < watch.after {
+                    if let reason = watch.endReason { try end(reason, replayed: false) }
+                    let from = covered
+                    let page = try await onPool { try self.engine.changes(after: from, limit: 512) }
+                    let changes = page.filter { $0.position <= watch.after }
+                    if changes.isEmpty { break }
+                    let result = replay.match(
+                        changes.map { $0.article.map(ArticleChange.inserted) ?? .deleted($0.id) })
+                    var matched: [Int: SearchHit] = [:]
+                    for match in result.matches where match.kind != .stoppedMatching { matched[match.change] = match.hit }
+                    for (index, change) in changes.enumerated() {
+                        let event: WatchEventMessage
+                        if change.kind == .deleted {
+                            event = WatchEventMessage(
+                                position: change.position, kind: .deleted,
+                                hit: SearchHit(id: change.id, title: "", source: nil, publishedAt: nil, score: 0))
+                        } else if let hit = matched[index] {
+                            event = WatchEventMessage(
+                                position: change.position, kind: .changed, hit: hit,
+                                record: request.includeArticle ? change.article.map(ArticleRecord.init) : nil)
+                        } else if reportsReplayedUnmatched, let article = change.article {
+                            // The compacted feed does not say whether the client saw an earlier version match, so
+                            // every replayed article that does not match is reported (§5.19 rule 3).
+                            event = WatchEventMessage(
+                                position: change.position, kind: .unmatched, hit: WatchHub.bareHit(article))
+                        } else {
+                            continue
+                        }
+                        guard try await connection.sendWatchEvent(event, requestID: requestID) else {
+                            try end(nil, replayed: false)
+                        }
+                        watches.recordSent(1)
+                        covered = change.position
+                    }
+                    covered = max(covered, min(page.last!.position, watch.after))
+                    if page.count < 512 { break }
+                }
+                covered = watch.after
             }
-            covered = watch.after
-        }
-        // Live: the hub queues events on the connection itself while it has room; this task sends the rest.
-        watch.goLive(WatchSink(connection: connection, requestID: requestID))
-        while true {
-            switch await watch.next() {
-            case .ended(let reason):
-                try end(reason, replayed: true)
-            case .event(let event):
-                let delivered = try await connection.sendWatchEvent(event.built(), requestID: requestID)
-                watch.sent()
-                guard delivered else { try end(nil, replayed: true) }
-                watches.recordSent(streamedAfter: .now - event.offered)
-                covered = event.message.position
+            // Live: the hub queues events on the connection itself while it has room; this task sends the rest.
+            watch.goLive(WatchSink(connection: connection, requestID: requestID))
+            live = true
+            while true {
+                switch await watch.next() {
+                case .ended(let reason):
+                    try end(reason, replayed: true)
+                case .event(let event):
+                    let delivered = try await connection.sendWatchEvent(event.built(), requestID: requestID)
+                    watch.sent()
+                    guard delivered else { try end(nil, replayed: true) }
+                    watches.recordSent(streamedAfter: .now - event.offered)
+                    covered = event.message.position
+                }
             }
+        } catch var error as ProtocolError where error.position == nil {
+            let position = live ? watches.coveredPosition(of: watch, lastSent: covered) : covered
+            error.position = position
+            error.message += "; resume after position \(position)"
+            throw error
         }
     }
 }

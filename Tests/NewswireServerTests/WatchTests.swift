@@ -139,9 +139,10 @@ final class WatchPeer {
     private(set) var ends: [UInt32: ProtocolError] = [:]
     private(set) var others: [Frame] = []
 
-    init(port: Int, receiveBufferBytes: Int32? = nil) throws {
+    /// `maxFrameLength`: announced in HELLO (0: the default).
+    init(port: Int, receiveBufferBytes: Int32? = nil, maxFrameLength: UInt32 = 0) throws {
         raw = try RawConnection(port: port, receiveBufferBytes: receiveBufferBytes)
-        raw.send(requestBytes([(.hello(HelloMessage(clientName: "watch-test")), 0)]))
+        raw.send(requestBytes([(.hello(HelloMessage(clientName: "watch-test", maxFrameLength: maxFrameLength)), 0)]))
         guard try raw.receive(1).first?.opcode == .welcome else {
             throw TestConnectionError(description: "no WELCOME")
         }
@@ -602,6 +603,34 @@ extension ServerOverLoopback {
                     #expect(peer.ends[201]?.code == .cancelled)
                     #expect(peer.ends[201]?.position == started.position)
                     #expect(try Self.stats(peer, id: 300)["watches.open"] == 0)
+                }
+            }
+        }
+
+        @Test("an event larger than the client's max_frame_length ends the watch LIMIT_EXCEEDED with the position to resume after, live and in a replay")
+        func oversizedEventEndsWithItsPosition() async throws {
+            try await withLoopbackServer(articles: 0) { server in
+                try await runBlocking {
+                    let peer = try WatchPeer(port: server.port, maxFrameLength: 65_536)
+                    try peer.watch(WatchMessage(text: "能源", includeArticle: true), id: 1)
+                    _ = try server.engine.put([LoopbackServer.article(1)])
+                    let small = try server.engine.latestPosition()
+                    var large = LoopbackServer.article(2)
+                    large.paragraphs = [String(repeating: "能源合作推动区域电力互联互通，绿色发展成效明显。", count: 1_300)]  // ~90 KB
+                    _ = try server.engine.put([large])
+                    try peer.read { $0.ends[1] != nil }
+                    #expect(peer.events[1]?.map(\.position) == [small])
+                    #expect(peer.ends[1]?.code == .limitExceeded)
+                    // §5.19 rule 7: after STARTED, the ending ERROR says where to resume (after the last event sent).
+                    #expect(peer.ends[1]?.position == small)
+
+                    // The same from a replay of the feed.
+                    let replaying = try WatchPeer(port: server.port, maxFrameLength: 65_536)
+                    try replaying.watch(WatchMessage(text: "能源", start: .beginning, includeArticle: true), id: 2)
+                    try replaying.read { $0.ends[2] != nil }
+                    #expect(replaying.events[2]?.map(\.position) == [small])
+                    #expect(replaying.ends[2]?.code == .limitExceeded)
+                    #expect(replaying.ends[2]?.position == small)
                 }
             }
         }
