@@ -98,8 +98,15 @@ enum LabelledFields {
         for (n, (start, kind, valueStart)) in starts.enumerated() {
             let limit = n + 1 < starts.count ? starts[n + 1].0 : f.count
             var end = valueStart
+            var open = 0  // brackets opened inside the value: `来源：人民网（北京）` keeps its closing one
             while end < limit {
                 let c = f[end]
+                if c == "(" { open += 1 }
+                if c == ")", open > 0 {
+                    open -= 1
+                    end += 1
+                    continue
+                }
                 if c == "【" || c == "[" || c == "|" || c == "丨" || c == "】" || c == "]" || c == ")" { break }
                 if c == " ", end + 1 < limit, f[end + 1] == " " { break }
                 end += 1
@@ -136,15 +143,46 @@ enum LabelledFields {
         return digits > 0 ? v : nil
     }
 
-    /// A source value cut at the first space or date, without trailing punctuation.
+    /// A source value cut at the first space or date, without punctuation around it, except a mark paired inside
+    /// the value: `央视网《新闻联播》` and `“学习强国”学习平台` stay whole, while `《人民日报》` (a pair around all
+    /// of it) becomes `人民日报`, and `新华社》` becomes `新华社`.
     static func source(_ value: Scalars) -> String? {
         var v = value
         if let d = DateScanner.scan(v).first { v = Array(v[..<d.range.lowerBound]) }
         if let space = v.firstIndex(where: { $0.isSpaceLike }) { v = Array(v[..<space]) }
-        v = Text.trimmed(v[...], extra: { $0.isProsePunctuation || $0 == ":" || $0 == "：" })
+        func trims(_ c: Unicode.Scalar) -> Bool { c.isSpaceLike || c.isProsePunctuation || c == ":" || c == "：" }
+        var lo = 0
+        var hi = v.count
+        while true {
+            // A mark is trimmed unless its partner stands inside the rest of the value.
+            while lo < hi, trims(v[lo]) {
+                if let closing = pairedMarks[v[lo]], v[(lo + 1)..<hi].contains(closing) { break }
+                lo += 1
+            }
+            while hi > lo, trims(v[hi - 1]) {
+                if let opening = closingMarks[v[hi - 1]], v[lo..<(hi - 1)].contains(opening) { break }
+                hi -= 1
+            }
+            // A pair around the whole value (`《人民日报》`) goes, then the inside is trimmed again.
+            guard hi - lo >= 2, let closing = pairedMarks[v[lo]], v[hi - 1] == closing,
+                !v[(lo + 1)..<(hi - 1)].contains(closing)
+            else { break }
+            lo += 1
+            hi -= 1
+        }
+        v = Array(v[lo..<hi])
         guard v.count >= 2, v.count <= 40, !v.allSatisfy({ $0.isASCIIDigit }) else { return nil }
         return Text.string(v)
     }
+
+    /// Opening marks and the closing marks they pair with.
+    static let pairedMarks: [Unicode.Scalar: Unicode.Scalar] = [
+        "《": "》", "〈": "〉", "（": "）", "(": ")", "「": "」", "『": "』", "“": "”", "【": "】",
+    ]
+
+    /// Closing marks and the opening marks they close.
+    static let closingMarks: [Unicode.Scalar: Unicode.Scalar] = Dictionary(
+        uniqueKeysWithValues: pairedMarks.map { ($0.value, $0.key) })
 
     /// Joins a block that is only a label (`发布日期：`, `来源`) with the short block after it, as table layouts
     /// put them in separate cells: `发布日期：` + `2022年01月28日` → `发布日期：2022年01月28日`.

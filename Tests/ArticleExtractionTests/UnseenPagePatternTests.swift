@@ -300,6 +300,17 @@ struct UnseenPagePatternTests {
         #expect(a.source == "示例时报网")
     }
 
+    /// A source naming a programme keeps its closing mark (`央视网《新闻联播》`); marks around the whole name go.
+    @Test(arguments: [
+        ("央视网《新闻联播》", "央视网《新闻联播》"), ("《人民日报》", "人民日报"), ("人民网（北京）", "人民网（北京）"),
+        ("新华社》", "新华社"), ("“学习强国”学习平台", "“学习强国”学习平台"),
+    ])
+    func sourceKeepsMarksItOpens(written: String, source: String) throws {
+        let a = try Self.extract(
+            Self.page(header: "<div class=\"info\">2022-09-24 来源：\(written)</div>", body: Self.prose))
+        #expect(a.source == source)
+    }
+
     /// Pen names joined with `、` and `&` after `执笔/` are each a name.
     @Test func penNameListAfterASlashLabel() throws {
         let a = try Self.extract(Self.page(body: "<div class=\"a-con\"><p>执笔/叨叨姐、胡一刀&amp;李小飞刀</p>\(Self.prose)</div>"))
