@@ -170,6 +170,10 @@ extension Executor {
                     _ = union[k].next()
                 }
             }
+        } else if required.isEmpty, optionalGroups.isEmpty, exclusions.isEmpty, request.sort != .relevance,
+            sink.facets.isEmpty
+        {
+            browseInTimeOrder(segmentIndex, context, &sink)
         } else {
             for doc in 0..<Int32(segment.count) { consider(doc, segmentIndex, &context, &sink) }
         }
@@ -199,16 +203,41 @@ extension Executor {
             }
         }
         sink.total += list.documentFrequency - deletedInList
+        offerInTimeOrder(s, context, &sink) { d in
+            var cursor = list
+            return cursor.find(Int32(d))
+        }
+        return true
+    }
+
+    /// Every document sorted by date (no text condition: browsing, maybe by source or time range, without facets):
+    /// the total is counted from the segment's arrays, and the page filled by walking the documents in time order.
+    private func browseInTimeOrder(_ s: Int32, _ context: SegmentContext, _ sink: inout Sink) {
+        let segment = context.segment
+        let filtered = requestSources != nil || request.publishedFrom != nil || request.publishedBefore != nil
+        if filtered {
+            for d in 0..<segment.count where !context.isDeleted(d) && passesRequestFilters(context, d) { sink.total += 1 }
+        } else {
+            sink.total += segment.liveCount
+        }
+        offerInTimeOrder(s, context, &sink) { d in !filtered || passesRequestFilters(context, d) }
+    }
+
+    /// Offers the segment's live documents that `matches` accepts to the page, in the request's time order (newest
+    /// or oldest first, undated ones last), until the page is full of documents that rank before the next one:
+    /// every later one ranks after them too. Scores are 0 (nothing is scored by date).
+    private func offerInTimeOrder(
+        _ s: Int32, _ context: SegmentContext, _ sink: inout Sink, matches: (Int) -> Bool
+    ) {
         // A page of no hits (the total alone) needs no walk.
-        guard sink.collector.capacity > 0 else { return true }
-        let order = segment.timeOrder
+        guard sink.collector.capacity > 0 else { return }
+        let order = context.segment.timeOrder
         let seconds = context.seconds
-        // Whether to go on after document `d`: a page already full of documents that rank before it ends the walk.
+        // Whether to go on after document `d`.
         func visit(_ d: Int, _ sink: inout Sink) -> Bool {
             let time = seconds[d]
             if sink.collector.rejects(time: time) { return false }
-            var cursor = list
-            if !context.isDeleted(d), cursor.find(Int32(d)) {
+            if !context.isDeleted(d), matches(d) {
                 sink.collector.add(Candidate(score: 0, time: time, segment: s, doc: Int32(d)))
             }
             return true
@@ -232,7 +261,6 @@ extension Executor {
                 }
             }
         }
-        return true
     }
 
     /// When the query is one OR group of single terms and nothing else (`北京 OR 上海 OR 广州`): the cursor of each

@@ -47,16 +47,30 @@ import Testing
         }
         let (index, built) = ExactnessTests.indexAndOracle(articles)
         var oracle = built
-        let queries = ExactnessTests.sampleQueries(from: articles, count: 80, seed: 7) + ["人民", "的", "经济 发展", "北京 OR 上海"]
+        let queries = ExactnessTests.sampleQueries(from: articles, count: 80, seed: 7) + ["人民", "的", "经济 发展", "北京 OR 上海", ""]
+        // Browsing (no text) too, by source and by time range: every document is walked in time order.
+        let filters: [(sources: [String], from: PublishedTime?, before: PublishedTime?)] = [
+            ([], nil, nil), (["乙"], nil, nil),
+            (
+                [], PublishedTime(secondsSinceEpoch: 1_700_000_000 + 3 * 86_400),
+                PublishedTime(secondsSinceEpoch: 1_700_000_000 + 9 * 86_400)
+            ),
+        ]
         func checkAll() throws {
             for text in queries {
-                for (offset, limit) in [(0, 10), (0, 1), (5, 5), (20, 10), (0, 0)] {
-                    let request = SearchRequest(text: text, sort: sort, offset: offset, limit: limit, includeSnippets: false)
-                    let page = try index.search(request)
-                    let expected = try oracle.search(request)
-                    #expect(page.total == expected.total, "\(text) (\(sort))")
-                    #expect(page.hits.map(\.id) == expected.hits.map(\.id), "\(text) (\(sort)) offset \(offset) limit \(limit)")
-                    #expect(page.hits.allSatisfy { $0.score == 0 }, "\(text) (\(sort)): a scored hit")
+                for filter in text.isEmpty ? filters : [filters[0]] {
+                    for (offset, limit) in [(0, 10), (0, 1), (5, 5), (20, 10), (0, 0)] {
+                        let request = SearchRequest(
+                            text: text, sources: filter.sources, publishedFrom: filter.from,
+                            publishedBefore: filter.before, sort: sort, offset: offset, limit: limit,
+                            includeSnippets: false)
+                        let page = try index.search(request)
+                        let expected = try oracle.search(request)
+                        let context = "\(text) \(filter.sources) (\(sort)) offset \(offset) limit \(limit)"
+                        #expect(page.total == expected.total, "\(context)")
+                        #expect(page.hits.map(\.id) == expected.hits.map(\.id), "\(context)")
+                        #expect(page.hits.allSatisfy { $0.score == 0 }, "\(context): a scored hit")
+                    }
                 }
             }
         }
