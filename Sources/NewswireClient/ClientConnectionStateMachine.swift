@@ -79,8 +79,14 @@ struct ClientConnectionStateMachine<Pending> {
             return .none
         case .awaitingWelcome(let hello):
             return welcome(frame, hello: hello)
-        case .ready, .goingAway:
-            break
+        case .ready(let handshake), .goingAway(let handshake):
+            // PROTOCOL.md §6.3: nothing is compressed on a connection whose WELCOME chose no compression.
+            if frame.wasCompressed, handshake.welcome.compression == .none {
+                return failConnection(
+                    NewswireClientError(
+                        code: .protocolViolation,
+                        message: "server sent a compressed \(frame.opcode) frame although WELCOME chose no compression"))
+            }
         }
         if frame.requestID == .connection {
             switch try? Response(frame: frame) {
@@ -117,6 +123,12 @@ struct ClientConnectionStateMachine<Pending> {
     }
 
     private mutating func welcome(_ frame: Frame, hello: HelloMessage) -> Action {
+        // PROTOCOL.md §6.3: nothing is compressed before WELCOME, WELCOME included.
+        guard !frame.wasCompressed else {
+            return failConnection(
+                NewswireClientError(
+                    code: .protocolViolation, message: "server sent a compressed \(frame.opcode) frame before WELCOME"))
+        }
         do {
             switch try Response(frame: frame) {
             case .welcome(let welcome):

@@ -44,6 +44,34 @@ struct ClientStateMachineTests {
         return machine
     }
 
+    @Test("a compressed WELCOME, or a compressed frame when WELCOME chose no compression, fails the connection")
+    func compressionNotAgreed() {
+        func compressed(_ response: Response, id: RequestID) -> Frame {
+            var frame = Self.frame(response, id: id)
+            frame.header.flags.insert(.compressed)
+            return frame
+        }
+        let welcome = WelcomeMessage(version: 1, serverName: "s", compression: .zlib)
+        var greeting = Machine(hello: HelloMessage(clientName: "t", compressions: [.zlib]))
+        guard case .failConnection(let error, handshakePending: true, _) = greeting.frameReceived(
+            compressed(.welcome(welcome), id: RequestID(0)))
+        else {
+            Issue.record("a compressed WELCOME must fail the handshake")
+            return
+        }
+        #expect(error.code == .protocolViolation)
+
+        var machine = Self.ready()  // WELCOME chose no compression
+        #expect(machine.requestSent(RequestID(1), pending: 1) == nil)
+        guard case .failConnection(let violation, _, let requests) = machine.frameReceived(
+            compressed(.pong(PingMessage()), id: RequestID(1)))
+        else {
+            Issue.record("a compressed frame without compression must fail the connection")
+            return
+        }
+        #expect(violation.code == .protocolViolation && requests == [1])
+    }
+
     @Test("a stream's frames are collected until the final one; an ERROR ends a request")
     func streamsAndErrors() {
         var machine = Self.ready()
