@@ -85,7 +85,8 @@ struct ClientConnectionStateMachine<Pending> {
                 return failConnection(
                     NewswireClientError(
                         code: .protocolViolation,
-                        message: "server sent a compressed \(frame.opcode) frame although WELCOME chose no compression"))
+                        message: "server sent a compressed \(frame.opcode) frame although WELCOME chose no "
+                            + "compression"))
             }
         }
         if frame.requestID == .connection {

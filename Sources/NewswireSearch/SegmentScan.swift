@@ -216,7 +216,9 @@ extension Executor {
         let segment = context.segment
         let filtered = requestSources != nil || request.publishedFrom != nil || request.publishedBefore != nil
         if filtered {
-            for d in 0..<segment.count where !context.isDeleted(d) && passesRequestFilters(context, d) { sink.total += 1 }
+            for d in 0..<segment.count where !context.isDeleted(d) && passesRequestFilters(context, d) {
+                sink.total += 1
+            }
         } else {
             sink.total += segment.liveCount
         }

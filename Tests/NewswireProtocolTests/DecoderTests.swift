@@ -201,7 +201,11 @@ struct DecoderTests {
         var wire = ByteBuffer()
         var encoder = FrameEncoder(compression: CompressionSettings(algorithm: .zlib, threshold: 0))
         encoder.encode(.article(ArticleMessage(Fixtures.longArticle)), requestID: RequestID(2), into: &wire)
-        let frame = try #require(try decoder.decode(buffer: &wire))
+        try Self.expectLongArticle(try #require(try decoder.decode(buffer: &wire)))
+    }
+
+    /// `frame` arrived compressed and holds ``Fixtures/longArticle``.
+    static func expectLongArticle(_ frame: Frame) throws {
         #expect(frame.wasCompressed)
         guard case .article(let message) = try Response(frame: frame) else {
             Issue.record("not an article")
@@ -223,13 +227,7 @@ struct DecoderTests {
                 corrupt.setInteger(UInt8(0xFF), at: corrupt.writerIndex - 10)
                 #expect(throws: ProtocolError.self) { try decoder.decode(buffer: &corrupt) }
             }
-            let frame = try #require(try decoder.decode(buffer: &wire))
-            #expect(frame.wasCompressed)
-            guard case .article(let message) = try Response(frame: frame) else {
-                Issue.record("not an article")
-                return
-            }
-            #expect(try message.record.decode() == Fixtures.longArticle)
+            try Self.expectLongArticle(try #require(try decoder.decode(buffer: &wire)))
         }
     }
 }

@@ -18,6 +18,20 @@ import Testing
         }
     }
 
+    /// Deletions inside the first segment, and a second segment: removes every seventh of the first 600 articles
+    /// and adds copies of the first 20 under new ids, to the index and the oracle alike.
+    static func removeEverySeventhAndAddCopies(
+        of articles: [Article], _ index: SearchIndex, _ oracle: inout BruteForceIndex
+    ) {
+        for i in stride(from: 0, to: 600, by: 7) {
+            index.remove(id: articles[i].id)
+            oracle.remove(id: articles[i].id)
+        }
+        let extra = Array(articles.prefix(20)).map { var a = $0; a.id = ArticleID("x" + a.id.rawValue); return a }
+        index.upsert(contentsOf: extra)
+        for article in extra { oracle.upsert(article) }
+    }
+
     static func checkHeads(_ index: SearchIndex, queries: [String]) throws {
         for text in queries {
             let full = try index.search(SearchRequest(text: text, limit: 1_000_000, includeSnippets: false))
@@ -75,13 +89,7 @@ import Testing
             }
         }
         try checkAll()
-        for i in stride(from: 0, to: 600, by: 7) {
-            index.remove(id: articles[i].id)
-            oracle.remove(id: articles[i].id)
-        }
-        let extra = Array(articles.prefix(20)).map { var a = $0; a.id = ArticleID("x" + a.id.rawValue); return a }
-        index.upsert(contentsOf: extra)
-        for article in extra { oracle.upsert(article) }
+        Self.removeEverySeventhAndAddCopies(of: articles, index, &oracle)
         try checkAll()
     }
 
@@ -152,13 +160,7 @@ import Testing
             try checkHeads(index, queries: queries)
         }
         try checkAll()
-        for i in stride(from: 0, to: 600, by: 7) {
-            index.remove(id: articles[i].id)
-            oracle.remove(id: articles[i].id)
-        }
-        let extra = Array(articles.prefix(20)).map { var a = $0; a.id = ArticleID("x" + a.id.rawValue); return a }
-        index.upsert(contentsOf: extra)
-        for article in extra { oracle.upsert(article) }
+        Self.removeEverySeventhAndAddCopies(of: articles, index, &oracle)
         try checkAll()
     }
 
