@@ -99,6 +99,18 @@ extension LoadChannelHandler {
     }
 }
 
+/// What a failed TCP connect means, in the terms the other commands use (after "cannot connect to HOST:PORT"):
+/// SwiftNIO's description names its own types and errno.
+func describeConnectFailure(_ error: any Error) -> String {
+    let text = "\(error)".lowercased()
+    if text.contains("refused") { return ": connection refused (is newswired running there?)" }
+    if text.contains("timed out") || text.contains("timeout") { return ": no answer (timed out; is the address right?)" }
+    if text.contains("resolve") || text.contains("getaddrinfo") || text.contains("no address") {
+        return ": unknown host"
+    }
+    return ": \(error) (is newswired running there?)"
+}
+
 /// Connects `handler` (a load connection's, bound to `eventLoop`) to `host:port` and waits until it completes
 /// `handshake` (its WELCOME); each step gives up after `timeoutMillis` with an error naming the address. When the
 /// TCP connection cannot be made, `connectFailed` gets the error first, to settle the handler's other promises.
@@ -116,7 +128,7 @@ func connectLoadChannel<Handler: LoadChannelHandler>(
     do {
         channel = try await bootstrap.connect(host: host, port: port).get()
     } catch {
-        let failure = LoadConfigurationError("cannot connect to \(host):\(port): \(error); is newswired running?")
+        let failure = LoadConfigurationError("cannot connect to \(host):\(port)" + describeConnectFailure(error))
         connectFailed(failure)
         throw failure
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NewswireClient
 import NewswireLoad
 import NewswireModel
 
@@ -172,6 +173,14 @@ struct BenchCommand: AsyncParsableCommand {
             if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
             printError("newswire: bench: \(error.message)")
             throw ExitCode(CLIExit.connection)
+        } catch let error as NewswireClientError {
+            // Fetching the ids to GET goes through the client library: its failures read as every command's do.
+            if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
+            let address = "\(configuration.host):\(configuration.port)"
+            printError(
+                "newswire: bench: \(error.code.rawValue): "
+                    + ConnectionOptions.describe(error, address: address, host: configuration.host))
+            throw ExitCode(ConnectionOptions.exitCode(for: error))
         } catch {
             if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
             printError("newswire: bench: \(error)")

@@ -74,6 +74,21 @@ struct BenchWatchCommand: AsyncParsableCommand {
     @OptionGroup var serverPIDOption: ServerPIDOption
 
     func run() async throws {
+        do {
+            try await runLoad()
+        } catch let error as LoadConfigurationError {
+            printError("newswire: bench watch: \(error.message)")
+            throw ExitCode(CLIExit.connection)
+        } catch let error as NewswireClientError {
+            let (host, port) = try connection.address()
+            printError(
+                "newswire: bench watch: \(error.code.rawValue): "
+                    + ConnectionOptions.describe(error, address: "\(host):\(port)", host: host))
+            throw ExitCode(ConnectionOptions.exitCode(for: error))
+        }
+    }
+
+    private func runLoad() async throws {
         guard let data = FileManager.default.contents(atPath: queries) else {
             throw ValidationError("cannot read --queries file \(queries)")
         }

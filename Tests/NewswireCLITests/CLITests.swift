@@ -207,6 +207,22 @@ struct CLITests {
         #expect(
             unknown.stderr == "newswire: CONNECTION_FAILED: cannot connect to no-such-host.invalid:7411: unknown host "
                 + "no-such-host.invalid\n", "\(unknown)")
+        // The load generator says the same, whether its first connection is the client library's (the ids to GET)
+        // or its own (PING only, and the watch bench).
+        let pages = FileManager.default.temporaryDirectory.appendingPathComponent("newswire-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: pages, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: pages) }
+        try Data("<html><body><p>页</p></body></html>".utf8).write(to: pages.appendingPathComponent("a.html"))
+        let refused = "cannot connect to 127.0.0.1:\(closed.port): connection refused (is newswired running there?)\n"
+        for (arguments, prefix) in [
+            (["bench", "-d", "1s"], "newswire: bench: CONNECTION_FAILED: "),
+            (["bench", "-d", "1s", "--mix", "ping=1"], "newswire: bench: "),
+            (["bench", "watch", "--watchers", "1", "--pages", pages.path], "newswire: bench watch: "),
+        ] {
+            let bench = try await newswire(arguments + ["--port", "\(closed.port)"])
+            #expect(bench.status == 3, "\(arguments): \(bench)")
+            #expect(bench.stderr == prefix + refused, "\(arguments): \(bench)")
+        }
         other.close()
         closed.close()
     }
