@@ -9,18 +9,38 @@ struct Candidate {
     var doc: Int32
 }
 
-/// Keeps the best `capacity` candidates in a bounded heap (worst at the root).
+/// Keeps the best `capacity` candidates.
+///
+/// By relevance, in a bounded heap (worst at the root). By date, many candidates share a publication time (news is
+/// dated to the day or the minute), and a heap ordered by time and then id compared ids for most of them: instead a
+/// bounded heap of times alone (``timeHeap``) rejects what cannot enter, what can is kept in ``buffered``, and the
+/// ids break ties only among the few left at the end.
 struct TopCollector {
     let capacity: Int
     let sort: SearchSort
     let segments: [Segment]
     private var heap: [Candidate] = []
+    /// By date: the best `capacity` rank keys seen (``rankKey(_:)``; larger ranks first), smallest at the root.
+    private var timeHeap: [Int64] = []
+    /// By date: every candidate not rejected when it came (a superset of the best `capacity`).
+    private var buffered: [Candidate] = []
 
     init(capacity: Int, sort: SearchSort, segments: [Segment]) {
         self.capacity = capacity
         self.sort = sort
         self.segments = segments
-        heap.reserveCapacity(min(capacity, 1024))
+        if sort == .relevance {
+            heap.reserveCapacity(min(capacity, 1024))
+        } else {
+            timeHeap.reserveCapacity(min(capacity, 1024))
+        }
+    }
+
+    /// By date: a publication time as a key that is larger the earlier it ranks (undated articles last either way).
+    @inline(__always)
+    private func rankKey(_ time: Int64) -> Int64 {
+        if sort == .newest || time == .min { return time }
+        return -time  // oldest first; a time is seconds, far from Int64.min
     }
 
     /// Whether `a` ranks before `b`.
@@ -49,26 +69,58 @@ struct TopCollector {
     mutating func add(_ candidate: Candidate) {
         if sort == .relevance {
             if heap.count == capacity, candidate.score < threshold { return }
-        } else if heap.count == capacity, capacity > 0, losesOnTime(candidate, to: heap[0]) {
-            return
+            insert(candidate)
+        } else {
+            guard capacity > 0 else { return }
+            let key = rankKey(candidate.time)
+            if timeHeap.count == capacity, key < timeHeap[0] { return }
+            keep(candidate, key: key)
         }
-        insert(candidate)
     }
 
-    /// Sorted by date: whether a full page already holds a candidate every document published at `time` ranks
-    /// after (a walk in time order then stops: every later document ranks after it too).
+    /// Sorted by date: whether a full page already holds candidates every document published at `time` ranks after
+    /// (a walk in time order then stops: every later document ranks after them too).
     @inline(__always)
     func rejects(time: Int64) -> Bool {
-        guard sort != .relevance, capacity > 0, heap.count == capacity else { return false }
-        return losesOnTime(Candidate(score: 0, time: time, segment: 0, doc: 0), to: heap[0])
+        guard sort != .relevance, capacity > 0, timeHeap.count == capacity else { return false }
+        return rankKey(time) < timeHeap[0]
     }
 
-    /// Sorted by date: whether `candidate` ranks after `worst` on its time alone (equal times go to the full test).
-    @inline(__always)
-    private func losesOnTime(_ candidate: Candidate, to worst: Candidate) -> Bool {
-        if sort == .newest { return candidate.time < worst.time }
-        // Oldest first, undated articles last.
-        return (candidate.time == .min ? .max : candidate.time) > (worst.time == .min ? .max : worst.time)
+    /// By date: keeps a candidate that may rank among the best, and its key among the best keys.
+    @inline(never)
+    private mutating func keep(_ candidate: Candidate, key: Int64) {
+        buffered.append(candidate)
+        if timeHeap.count < capacity {
+            timeHeap.append(key)
+            var child = timeHeap.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard timeHeap[child] < timeHeap[parent] else { break }
+                timeHeap.swapAt(parent, child)
+                child = parent
+            }
+        } else if key > timeHeap[0] {
+            timeHeap[0] = key
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                let right = left + 1
+                var smallest = parent
+                if left < timeHeap.count, timeHeap[left] < timeHeap[smallest] { smallest = left }
+                if right < timeHeap.count, timeHeap[right] < timeHeap[smallest] { smallest = right }
+                if smallest == parent { break }
+                timeHeap.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        // Candidates the best keys have since passed are dropped now and then, so the buffer stays near `capacity`
+        // plus the ties at its boundary (documents come in document order, often oldest first).
+        if buffered.count >= 2 * capacity + 1_024, timeHeap.count == capacity {
+            let bound = timeHeap[0]
+            let newest = sort == .newest
+            // The key inline: the closure may not read `self` while `buffered` is being changed.
+            buffered.removeAll { ($0.time == .min || newest ? $0.time : -$0.time) < bound }
+        }
     }
 
     @inline(never)
@@ -100,10 +152,15 @@ struct TopCollector {
         }
     }
 
-    func sorted() -> [Candidate] { heap.sorted(by: precedes) }
+    func sorted() -> [Candidate] {
+        if sort == .relevance { return heap.sorted(by: precedes) }
+        // The best `capacity`: every candidate at or above the final bound, ties at it broken by id.
+        let bound = timeHeap.count == capacity ? timeHeap.first ?? .min : .min
+        return Array(buffered.filter { rankKey($0.time) >= bound }.sorted(by: precedes).prefix(capacity))
+    }
 
     /// Whether `capacity` candidates are held (so a newcomer must beat the worst).
-    var isFull: Bool { heap.count >= capacity }
+    var isFull: Bool { (sort == .relevance ? heap.count : timeHeap.count) >= capacity }
 
     /// Score of the worst held candidate (meaningful when full, for relevance order).
     var threshold: Double { heap.first?.score ?? -.infinity }

@@ -93,6 +93,30 @@ import Testing
         try checkAll()
     }
 
+    /// Thousands of matches in ascending time order, five to a time, a few undated (sorted newest first, every
+    /// match is newer than the page so far): the page by date keeps its candidates' times apart from them and breaks
+    /// ties by id only at the end, dropping what falls behind now and then. Pages must equal the reference's.
+    @Test(arguments: [SearchSort.newest, .oldest])
+    func dateOrderedPagesOfManyTiedMatches(sort: SearchSort) throws {
+        var articles: [Article] = (0..<3_000).map { i in
+            Article(
+                id: ArticleID(String(format: "t%05d", (i * 7_919) % 3_000)), title: "报道\(i)",
+                publishedAt: PublishedTime(secondsSinceEpoch: 1_700_000_000 + Int64(i / 5) * 3_600),
+                paragraphs: ["今天的新闻是关于经济的。第\(i)篇。"])
+        }
+        for i in stride(from: 0, to: 3_000, by: 97) { articles[i].publishedAt = nil }
+        let (index, oracle) = ExactnessTests.indexAndOracle(articles)
+        for text in ["新闻 经济", "\"新闻是关于\"", "after:2000-01-01 新闻"] {
+            for (offset, limit) in [(0, 10), (7, 3), (0, 1_500), (2_990, 20), (0, 0)] {
+                let request = SearchRequest(text: text, sort: sort, offset: offset, limit: limit, includeSnippets: false)
+                let page = try index.search(request)
+                let expected = try oracle.search(request)
+                #expect(page.total == expected.total, "\(text) offset \(offset) limit \(limit)")
+                #expect(page.hits.map(\.id) == expected.hits.map(\.id), "\(text) offset \(offset) limit \(limit)")
+            }
+        }
+    }
+
     @Test func syntheticHeadsMatchFullRanking() throws {
         let articles = Self.synthetic()
         let index = SearchIndex()
