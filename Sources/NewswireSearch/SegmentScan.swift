@@ -70,7 +70,7 @@ extension Executor {
                 return
             }
             if request.sort != .relevance, !titleOnly,
-                walkInTimeOrder(cursors[driver], segmentIndex, &context, &sink)
+                walkInTimeOrder(cursors[driver], segmentIndex, context, &sink)
             {
                 return
             }
@@ -185,7 +185,7 @@ extension Executor {
     /// list's length less the deleted documents it holds. False (nothing done) when reading the list is cheaper:
     /// about `k × count / df` look-ups, each several entries' decoding, against `df` entries.
     private func walkInTimeOrder(
-        _ list: PostingCursor, _ s: Int32, _ context: inout SegmentContext, _ sink: inout Sink
+        _ list: PostingCursor, _ s: Int32, _ context: SegmentContext, _ sink: inout Sink
     ) -> Bool {
         let segment = context.segment
         let df = Double(list.documentFrequency)
