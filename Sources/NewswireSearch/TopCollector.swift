@@ -92,26 +92,10 @@ struct TopCollector {
         buffered.append(candidate)
         if timeHeap.count < capacity {
             timeHeap.append(key)
-            var child = timeHeap.count - 1
-            while child > 0 {
-                let parent = (child - 1) / 2
-                guard timeHeap[child] < timeHeap[parent] else { break }
-                timeHeap.swapAt(parent, child)
-                child = parent
-            }
+            Self.siftUp(&timeHeap, ranksAfter: <)
         } else if key > timeHeap[0] {
             timeHeap[0] = key
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                let right = left + 1
-                var smallest = parent
-                if left < timeHeap.count, timeHeap[left] < timeHeap[smallest] { smallest = left }
-                if right < timeHeap.count, timeHeap[right] < timeHeap[smallest] { smallest = right }
-                if smallest == parent { break }
-                timeHeap.swapAt(parent, smallest)
-                parent = smallest
-            }
+            Self.siftDown(&timeHeap, ranksAfter: <)
         }
         // Candidates the best keys have since passed are dropped now and then, so the buffer stays near `capacity`
         // plus the ties at its boundary (documents come in document order, often oldest first).
@@ -126,29 +110,45 @@ struct TopCollector {
     @inline(never)
     private mutating func insert(_ candidate: Candidate) {
         guard capacity > 0 else { return }
-        if heap.count < capacity {
-            heap.append(candidate)
-            var child = heap.count - 1
-            while child > 0 {
-                let parent = (child - 1) / 2
-                // Worst at the root: move up while the child ranks after its parent.
-                guard precedes(heap[parent], heap[child]) else { break }
-                heap.swapAt(parent, child)
-                child = parent
-            }
-        } else if precedes(candidate, heap[0]) {
-            heap[0] = candidate
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                let right = left + 1
-                var worst = parent
-                if left < heap.count, precedes(heap[worst], heap[left]) { worst = left }
-                if right < heap.count, precedes(heap[worst], heap[right]) { worst = right }
-                if worst == parent { break }
-                heap.swapAt(parent, worst)
-                parent = worst
-            }
+        // Moved out while it is rearranged: the ordering reads `self`, which may not overlap a change of `heap`.
+        var held: [Candidate] = []
+        swap(&held, &heap)
+        defer { swap(&held, &heap) }
+        if held.count < capacity {
+            held.append(candidate)
+            Self.siftUp(&held) { precedes($1, $0) }
+        } else if precedes(candidate, held[0]) {
+            held[0] = candidate
+            Self.siftDown(&held) { precedes($1, $0) }
+        }
+    }
+
+    /// Restores a heap whose worst element (by `ranksAfter(a, b)`: a ranks after b) is at the root, after an append.
+    @inline(__always)
+    private static func siftUp<Element>(_ heap: inout [Element], ranksAfter: (Element, Element) -> Bool) {
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            // Worst at the root: move up while the child ranks after its parent.
+            guard ranksAfter(heap[child], heap[parent]) else { break }
+            heap.swapAt(parent, child)
+            child = parent
+        }
+    }
+
+    /// The same after the root was replaced.
+    @inline(__always)
+    private static func siftDown<Element>(_ heap: inout [Element], ranksAfter: (Element, Element) -> Bool) {
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var worst = parent
+            if left < heap.count, ranksAfter(heap[left], heap[worst]) { worst = left }
+            if right < heap.count, ranksAfter(heap[right], heap[worst]) { worst = right }
+            if worst == parent { break }
+            heap.swapAt(parent, worst)
+            parent = worst
         }
     }
 
