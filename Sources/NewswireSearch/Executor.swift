@@ -428,8 +428,8 @@ struct Executor {
             var hit = SearchHit(
                 id: segment.id(doc), title: segment.title(doc),
                 source: segment.sourceIDs[doc] >= 0 ? state.sources.values[Int(segment.sourceIDs[doc])] : nil,
-                // PROTOCOL.md §5.6: a page sorted by date carries no scores (they did not order it).
-                publishedAt: segment.publishedAt(doc), score: request.sort == .relevance ? candidate.score : 0)
+                // PROTOCOL.md §5.6: a page sorted by date carries no scores (none of its paths computes one).
+                publishedAt: segment.publishedAt(doc), score: candidate.score)
             if let snippetPatterns, scratch != nil {
                 (hit.snippet, hit.highlights) = segment.withBody(doc) { body in
                     SnippetBuilder.snippet(

@@ -297,6 +297,7 @@ extension Executor {
         for k in distinct { _ = cursors[k].next() }
         let idfs = alternatives.map { texts[$0.text].idf }
         let titleOnly = alternatives.map { texts[$0.text].scope == .title }
+        let scoring = request.sort == .relevance  // sorted by date, nothing is scored
         while true {
             var candidate = Int32.max
             for k in distinct where cursors[k].doc < candidate { candidate = cursors[k].doc }
@@ -309,8 +310,8 @@ extension Executor {
                     let title = cursors[alternative.cursor].titleTF
                     if titleOnly[n] {
                         guard title > 0 else { continue }
-                        score += bm25(idfs[n], title, 0, d, context)
-                    } else {
+                        if scoring { score += bm25(idfs[n], title, 0, d, context) }
+                    } else if scoring {
                         score += bm25(idfs[n], title, cursors[alternative.cursor].bodyTF, d, context)
                     }
                     any = true
