@@ -38,8 +38,11 @@ struct TopCollector {
 
     /// By date: a publication time as a key that is larger the earlier it ranks (undated articles last either way).
     @inline(__always)
-    private func rankKey(_ time: Int64) -> Int64 {
-        if sort == .newest || time == .min { return time }
+    private func rankKey(_ time: Int64) -> Int64 { Self.rankKey(time, newestFirst: sort == .newest) }
+
+    @inline(__always)
+    private static func rankKey(_ time: Int64, newestFirst: Bool) -> Int64 {
+        if newestFirst || time == .min { return time }
         return -time  // oldest first; a time is seconds, far from Int64.min
     }
 
@@ -101,9 +104,9 @@ struct TopCollector {
         // plus the ties at its boundary (documents come in document order, often oldest first).
         if buffered.count >= 2 * capacity + 1_024, timeHeap.count == capacity {
             let bound = timeHeap[0]
-            let newest = sort == .newest
-            // The key inline: the closure may not read `self` while `buffered` is being changed.
-            buffered.removeAll { ($0.time == .min || newest ? $0.time : -$0.time) < bound }
+            // Through the static form: the closure may not read `self` while `buffered` is being changed.
+            let newestFirst = sort == .newest
+            buffered.removeAll { Self.rankKey($0.time, newestFirst: newestFirst) < bound }
         }
     }
 
