@@ -1,3 +1,5 @@
+import NewswireModel
+
 /// Finding one segment's matches: a single term scored straight off its postings (block-max pruning), a
 /// zig-zag join driven by the rarest required term, the union of an OR group's postings, or every document.
 extension Executor {
@@ -12,7 +14,31 @@ extension Executor {
     func collect(segment s: Int, into sink: inout Sink) {
         let segment = state.segments[s]
         // Postings always end with a padding byte, so the base address exists.
+        if request.sort != .relevance, Self.documentOrderRanksLast(segment, request.sort) {
+            sink.collector.holdSegmentToOfferReversed()
+        }
         segment.postings.withUnsafeBufferPointer { buffer in scan(s, segment, base: buffer.baseAddress!, &sink) }
+        sink.collector.offerDeferred()
+    }
+
+    /// Whether, sorted by `sort`, a segment's later documents mostly rank before its earlier ones (newest first,
+    /// documents written oldest first): judged from 17 documents spread over it, dated ones only.
+    static func documentOrderRanksLast(_ segment: Segment, _ sort: SearchSort) -> Bool {
+        let seconds = segment.seconds
+        let count = seconds.count
+        guard count > 1 else { return false }
+        var rises = 0
+        var falls = 0
+        var previous: Int64?
+        for k in 0...16 {
+            let time = seconds[k * (count - 1) / 16]
+            if time == .min { continue }
+            if let previous {
+                if time > previous { rises += 1 } else if time < previous { falls += 1 }
+            }
+            previous = time
+        }
+        return sort == .newest ? rises > falls : falls > rises
     }
 
     private func scan(_ s: Int, _ segment: Segment, base: UnsafePointer<UInt8>, _ sink: inout Sink) {
@@ -233,6 +259,8 @@ extension Executor {
     ) {
         // A page of no hits (the total alone) needs no walk.
         guard sink.collector.capacity > 0 else { return }
+        // Offered in time order already: each is ranked at once, so that the walk can stop.
+        sink.collector.offerDeferred()
         let order = context.segment.timeOrder
         let seconds = context.seconds
         // Whether to go on after document `d`.

@@ -24,9 +24,19 @@ struct TopCollector {
     private var timeHeap: [Int64] = []
     /// By date: every candidate not rejected when it came (a superset of the best `capacity`).
     private var buffered: [Candidate] = []
+    /// By date, while a segment is read in document order (``deferringSegment()``): its matches, offered once it
+    /// is read, in the order likelier to fill the page with its best first.
+    private var deferred: [Candidate] = []
+    private var deferring = false
+
+    /// By date: the buffer's length at which what the best keys have passed is dropped (saturating: a page's
+    /// offset comes from the network and may be anything up to `Int.max`).
+    private let trimAt: Int
 
     init(capacity: Int, sort: SearchSort, segments: [Segment]) {
         self.capacity = capacity
+        let (doubled, overflow) = capacity.multipliedReportingOverflow(by: 2)
+        trimAt = overflow || doubled > Int.max - 1_024 ? Int.max : doubled + 1_024
         self.sort = sort
         self.segments = segments
         if sort == .relevance {
@@ -75,10 +85,31 @@ struct TopCollector {
             insert(candidate)
         } else {
             guard capacity > 0 else { return }
+            if deferring {
+                deferred.append(candidate)
+                return
+            }
             let key = rankKey(candidate.time)
             if timeHeap.count == capacity, key < timeHeap[0] { return }
             keep(candidate, key: key)
         }
+    }
+
+    /// Sorted by date: the matches of the segment about to be read are held until ``offerDeferred()``, which
+    /// offers them last first. For a segment whose documents rank the other way round from the page (sorted newest
+    /// first, a segment written oldest first, as news mostly is): offered in document order, each match ranked
+    /// before the page so far and went through the page's heap and buffer; offered from the end, the page fills
+    /// with its best at once and the rest are turned away by one comparison each. The page is the same either way.
+    mutating func holdSegmentToOfferReversed() {
+        deferring = sort != .relevance && capacity > 0
+    }
+
+    /// Offers what ``holdSegmentToOfferReversed()`` held, last first, and stops holding.
+    mutating func offerDeferred() {
+        guard deferring else { return }
+        deferring = false
+        for candidate in deferred.reversed() { add(candidate) }
+        deferred.removeAll(keepingCapacity: true)
     }
 
     /// Sorted by date: whether a full page already holds candidates every document published at `time` ranks after
@@ -102,7 +133,7 @@ struct TopCollector {
         }
         // Candidates the best keys have since passed are dropped now and then, so the buffer stays near `capacity`
         // plus the ties at its boundary (documents come in document order, often oldest first).
-        if buffered.count >= 2 * capacity + 1_024, timeHeap.count == capacity {
+        if buffered.count >= trimAt, timeHeap.count == capacity {
             let bound = timeHeap[0]
             // Through the static form: the closure may not read `self` while `buffered` is being changed.
             let newestFirst = sort == .newest

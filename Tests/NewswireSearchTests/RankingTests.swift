@@ -93,15 +93,23 @@ import Testing
         try checkAll()
     }
 
-    /// Thousands of matches in ascending time order, five to a time, a few undated (sorted newest first, every
-    /// match is newer than the page so far): the page by date keeps its candidates' times apart from them and breaks
-    /// ties by id only at the end, dropping what falls behind now and then. Pages must equal the reference's.
-    @Test(arguments: [SearchSort.newest, .oldest])
-    func dateOrderedPagesOfManyTiedMatches(sort: SearchSort) throws {
+    /// Thousands of matches five to a time, a few undated, written in ascending time order (sorted newest first, a
+    /// segment's matches are offered from its end), descending (from its start), or with the newest in the middle
+    /// (neither end holds the page): the page by date keeps its candidates' times apart from them and breaks ties by
+    /// id only at the end, dropping what falls behind now and then. Pages must equal the reference's.
+    @Test(arguments: [SearchSort.newest, .oldest], ["ascending", "descending", "peaked"])
+    func dateOrderedPagesOfManyTiedMatches(sort: SearchSort, writtenInTimeOrder layout: String) throws {
+        func hour(_ i: Int) -> Int64 {
+            switch layout {
+            case "ascending": Int64(i / 5)
+            case "descending": Int64((2_999 - i) / 5)
+            default: Int64(min(i, 2_999 - i) / 5)
+            }
+        }
         var articles: [Article] = (0..<3_000).map { i in
             Article(
                 id: ArticleID(String(format: "t%05d", (i * 7_919) % 3_000)), title: "报道\(i)",
-                publishedAt: PublishedTime(secondsSinceEpoch: 1_700_000_000 + Int64(i / 5) * 3_600),
+                publishedAt: PublishedTime(secondsSinceEpoch: 1_700_000_000 + hour(i) * 3_600),
                 paragraphs: ["今天的新闻是关于经济的。第\(i)篇。"])
         }
         for i in stride(from: 0, to: 3_000, by: 97) { articles[i].publishedAt = nil }
@@ -113,6 +121,21 @@ import Testing
                 let expected = try oracle.search(request)
                 #expect(page.total == expected.total, "\(text) offset \(offset) limit \(limit)")
                 #expect(page.hits.map(\.id) == expected.hits.map(\.id), "\(text) offset \(offset) limit \(limit)")
+            }
+        }
+    }
+
+    /// An offset near `Int.max` (a client's 2^63 or more, saturated) sorted by date: an empty page with the full
+    /// total. The page's buffer bound once overflowed here and trapped, taking the server down.
+    @Test(arguments: [SearchSort.newest, .oldest, .relevance])
+    func hugeOffsetsGiveAnEmptyPage(sort: SearchSort) throws {
+        let (index, oracle) = ExactnessTests.indexAndOracle(Self.synthetic())
+        for offset in [Int.max, Int.max / 2, 1 << 62] {
+            for text in ["的", "经济 发展", ""] {
+                let request = SearchRequest(text: text, sort: sort, offset: offset, limit: 10, includeSnippets: false)
+                let page = try index.search(request)
+                #expect(page.hits.isEmpty, "\(text) offset \(offset)")
+                #expect(page.total == (try oracle.search(request)).total, "\(text) offset \(offset)")
             }
         }
     }

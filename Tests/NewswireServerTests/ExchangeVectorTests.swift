@@ -195,13 +195,27 @@ enum ExchangeVectors {
                 ], end: "open"),
             Exchange(
                 name: "search_offset_max_uint64", section: "§5.1, §5.3",
-                note: "an offset of 2^64-1 is past every hit: an empty page with the full total",
+                note: "an offset of 2^64-1 is past every hit, in every sort order: an empty page with the full total",
                 steps: [
                     hello(),
                     Step(
                         note: "SEARCH 能源, offset 2^64-1, limit 10",
                         bytes: frame(.search, id: 1, payload: energy + field(6, varint: maxVarint) + field(7, varint: [10])),
                         expect: [Answer(requestID: 1, opcode: .searchResult, total: 3, hits: 0)]),
+                    Step(
+                        note: "the same sorted newest first (sort 1)",
+                        bytes: frame(
+                            .search, id: 2,
+                            payload: energy + field(5, varint: [1]) + field(6, varint: maxVarint) + field(7, varint: [10])),
+                        expect: [Answer(requestID: 2, opcode: .searchResult, total: 3, hits: 0)]),
+                    Step(
+                        note: "oldest first (sort 2), offset 2^62",
+                        bytes: frame(
+                            .search, id: 3,
+                            payload: energy + field(5, varint: [2]) + field(6, varint: [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40])
+                                + field(7, varint: [10])),
+                        expect: [Answer(requestID: 3, opcode: .searchResult, total: 3, hits: 0)]),
+                    ping(id: 4),
                 ], end: "open"),
             Exchange(
                 name: "related_limit_max_uint64", section: "§5.1, §5.7",
