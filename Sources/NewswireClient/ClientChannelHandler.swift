@@ -53,6 +53,11 @@ final class ClientChannelHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         perform(machine.frameReceived(unwrapInboundIn(data)), context: context)
+        // After GOAWAY the connection only finishes what it had in flight (new requests go to another one): once
+        // nothing is left, close it, which also ends the server's linger at once (PROTOCOL.md §6.4).
+        if case .goingAway = machine.state, machine.inFlightCount == 0 {
+            context.close(promise: nil)
+        }
     }
 
     private func perform(_ action: ClientConnectionStateMachine<Pending>.Action, context: ChannelHandlerContext) {

@@ -46,6 +46,13 @@ public enum Limits {
     public static let defaultHandshakeTimeoutSeconds = 10
     /// §9: idle timeout (no frames and nothing in flight), seconds.
     public static let defaultIdleTimeoutSeconds = 300
+    /// §6.4: how long a connection that was sent GOAWAY keeps being read, at least, before it closes (unless the
+    /// client closes it first or a shutdown's grace period is shorter), in milliseconds: a request the client sent
+    /// before GOAWAY reached it arrives within a round trip and is answered `SHUTTING_DOWN`, not lost with the
+    /// connection.
+    public static let goAwayLingerMillis = 1_000
+    /// §5.17: longest ERROR message, in UTF-8 bytes (a longer one is cut and ends with "…").
+    public static let maxErrorMessageBytes = 1_024
     /// §9: connections a server serves at once.
     public static let defaultMaxConnections = 1024
     /// §9: answer bytes one connection may have queued, unsent, before the server stops producing answers for it.

@@ -13,7 +13,7 @@
 /// case .run(let request, let id): start { answer(request, id); if machine.requestFinished(id).send { write } }
 /// case .answer(let error): write(.error(error))
 /// case .answerAndClose(let error): write(.error(error)); close()
-/// case .goAwayAndClose(let goAway): write(.goAway(goAway)); close()
+/// case .goAway(let goAway): write(.goAway(goAway)); after the linger: perform(machine.goAwayLingerExpired())
 /// case .close: close()
 /// case .none: break
 /// }
@@ -66,7 +66,8 @@ public struct ServerConnectionStateMachine: Sendable {
         case awaitingHello
         /// Handshake done; serving requests.
         case ready(Handshake)
-        /// GOAWAY sent: requests already running finish, new ones get SHUTTING_DOWN.
+        /// GOAWAY sent: requests already running finish, new ones get SHUTTING_DOWN, until the connection closes
+        /// (see ``goAwayLingerExpired()``).
         case draining(Handshake)
         /// A close was decided: nothing more is read, started or answered except what is already queued.
         case closed
@@ -85,9 +86,9 @@ public struct ServerConnectionStateMachine: Sendable {
         case answer(ProtocolError)
         /// Send this error on its request id (``RequestID/connection`` when nil), then close the connection.
         case answerAndClose(ProtocolError)
-        /// Send this GOAWAY on the connection id, then close (an idle connection, or a drain with nothing in flight).
-        case goAwayAndClose(GoAwayMessage)
-        /// Send this GOAWAY; requests in flight may finish within the grace period (see ``graceExpired()``).
+        /// Send this GOAWAY on the connection id and keep reading: requests in flight may finish within the grace
+        /// period (see ``graceExpired()``), and requests that arrive get SHUTTING_DOWN, until nothing is in flight
+        /// and the client has closed its side or the linger is over (``goAwayLingerExpired()``).
         case goAway(GoAwayMessage)
         /// Close without sending anything more.
         case close
@@ -128,6 +129,8 @@ public struct ServerConnectionStateMachine: Sendable {
     public private(set) var framesReceived = 0
     /// Whether the read side has ended (the writer may stop once nothing is in flight).
     public private(set) var readerFinished = false
+    /// Whether the time a drain keeps reading after GOAWAY is over (``goAwayLingerExpired()``).
+    public private(set) var goAwayLingerOver = false
     private var inFlight: [RequestID: InFlight] = [:]
     private let configuration: Configuration
 
@@ -314,7 +317,7 @@ public struct ServerConnectionStateMachine: Sendable {
     /// A request is about to send its final frame (or ERROR): its id is free from now on.
     public mutating func requestFinished(_ id: RequestID) -> Completion {
         guard inFlight.removeValue(forKey: id) != nil else { return Completion(send: false, close: false) }
-        if case .draining = state, inFlight.isEmpty {
+        if case .draining = state, inFlight.isEmpty, goAwayLingerOver || readerFinished {
             state = .closed
             return Completion(send: true, close: true)
         }
@@ -342,17 +345,18 @@ public struct ServerConnectionStateMachine: Sendable {
                 requestID: .connection))
     }
 
-    /// Nothing was read for the idle timeout (§6.4, §9): GOAWAY TIMEOUT and close, but only when nothing is in
+    /// Nothing was read for the idle timeout (§6.4, §9): GOAWAY TIMEOUT, then a drain with nothing in flight (a
+    /// request the client sent before the GOAWAY reached it is answered SHUTTING_DOWN), but only when nothing is in
     /// flight: a connection waiting for its answers is not idle.
     public mutating func idleTimedOut() -> Action {
         switch state {
         case .awaitingHello:
             state = .closed
             return .close
-        case .ready:
+        case .ready(let handshake):
             guard inFlight.isEmpty else { return .none }
-            state = .closed
-            return .goAwayAndClose(GoAwayMessage(code: .timeout, message: "connection idle for too long; closing it"))
+            state = .draining(handshake)
+            return .goAway(GoAwayMessage(code: .timeout, message: "connection idle for too long; closing it"))
         case .draining, .closed:
             return .none
         }
@@ -361,17 +365,12 @@ public struct ServerConnectionStateMachine: Sendable {
     // MARK: Shutdown
 
     /// Graceful shutdown (§6.4): GOAWAY now; new requests get SHUTTING_DOWN; the connection closes once the
-    /// requests in flight finish, or at ``graceExpired()``.
+    /// requests in flight finish and the linger is over (or the client closed its side), or at ``graceExpired()``.
     public mutating func shutdownRequested(message: String, graceMillis: UInt32) -> Action {
         switch state {
         case .ready(let handshake):
-            let goAway = GoAwayMessage(code: .shuttingDown, message: message, graceMillis: graceMillis)
-            if inFlight.isEmpty {
-                state = .closed
-                return .goAwayAndClose(goAway)
-            }
             state = .draining(handshake)
-            return .goAway(goAway)
+            return .goAway(GoAwayMessage(code: .shuttingDown, message: message, graceMillis: graceMillis))
         case .awaitingHello:
             state = .closed
             return .close
@@ -381,12 +380,23 @@ public struct ServerConnectionStateMachine: Sendable {
     }
 
     /// The grace period ended: every request still in flight is to be answered SHUTTING_DOWN (returned in id
-    /// order), then the connection closes.
-    public mutating func graceExpired() -> [RequestID] {
-        guard case .draining = state else { return [] }
+    /// order), then the connection closes. Nil when the connection is not draining (it closed already).
+    public mutating func graceExpired() -> [RequestID]? {
+        guard case .draining = state else { return nil }
         let unanswered = inFlight.keys.sorted()
         inFlight.removeAll()
         state = .closed
         return unanswered
+    }
+
+    /// The time a drain keeps reading after GOAWAY is over (§6.4 step 4): a request the client sent before GOAWAY
+    /// reached it has arrived by now and was answered SHUTTING_DOWN. Closes now when nothing is in flight;
+    /// otherwise the last request to finish closes.
+    public mutating func goAwayLingerExpired() -> Action {
+        guard case .draining = state else { return .none }
+        goAwayLingerOver = true
+        guard inFlight.isEmpty else { return .none }
+        state = .closed
+        return .close
     }
 }

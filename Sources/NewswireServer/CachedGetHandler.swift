@@ -169,7 +169,10 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 let (version, flags, opcode, requestID, length) = cumulation.getMultipleIntegers(
                     at: index, endianness: .big, as: (UInt8, UInt8, UInt16, UInt32, UInt32).self),
                 limits.supportedVersions.contains(version), FrameFlags(rawValue: flags).isSubset(of: .known),
-                length <= limits.maxFrameLength
+                length <= limits.maxFrameLength,
+                // Compressed before compression was agreed: refused from the header (PROTOCOL.md §6.3), not once
+                // the payload has been buffered.
+                flags & FrameFlags.compressed.rawValue == 0 || connection.compressionGate.isOpen
             else {
                 // Let the decoder see this header and answer it with its error; stop interpreting the stream.
                 passThrough = true

@@ -20,7 +20,8 @@ extension Connection {
     // MARK: Shutdown
 
     /// Graceful shutdown: GOAWAY now, new requests get SHUTTING_DOWN, in-flight ones get `grace` to finish and are
-    /// then told to retry; the connection closes once nothing is in flight.
+    /// then told to retry; the connection closes once nothing is in flight and the client has closed its side or
+    /// the linger after GOAWAY is over (at the latest when the grace ends).
     func drain(grace: Duration) {
         let graceMillis = UInt32(clamping: grace.microseconds / 1000)
         let action = shared.withLockedValue {
@@ -38,10 +39,10 @@ extension Connection {
         }
     }
 
-    /// Grace period over: every request still in flight is told to retry, then the connection closes.
+    /// Grace period over: every request still in flight is told to retry, then the connection closes (at once
+    /// when the grace is shorter than the linger after GOAWAY).
     private func expireGrace() {
-        let unanswered = shared.withLockedValue { $0.machine.graceExpired() }
-        guard !unanswered.isEmpty else { return }
+        guard let unanswered = shared.withLockedValue({ $0.machine.graceExpired() }) else { return }
         for requestID in unanswered {
             queue.enqueue(
                 .frame(

@@ -144,12 +144,14 @@ final class Connection: Sendable {
             queue.enqueue(.frame(OutboundFrame(.error(error), requestID: error.requestID ?? .connection)))
             queueClose()
             return false
-        case .goAwayAndClose(let goAway):
-            queue.enqueue(.frame(OutboundFrame(.goAway(goAway), requestID: .connection)))
-            queueClose()
-            return false
         case .goAway(let goAway):
             queue.enqueue(.frame(OutboundFrame(.goAway(goAway), requestID: .connection)))
+            // Read on for a while (PROTOCOL.md §6.4 step 4): what the client sent before GOAWAY reached it is
+            // answered SHUTTING_DOWN, not cut off by the close.
+            let linger = context.configuration.limits.goAwayLinger
+            channel.eventLoop.scheduleTask(in: .nanoseconds(linger.nanoseconds)) { [self] in
+                perform(shared.withLockedValue { $0.machine.goAwayLingerExpired() }, opcode: nil)
+            }
             return true
         case .close:
             queueClose()
@@ -306,7 +308,7 @@ final class Connection: Sendable {
     var requestsInFlight: Int { shared.withLockedValue { $0.machine.inFlightCount } }
 
     /// The largest payload a frame to this client may carry (HELLO field 6, PROTOCOL.md §3.5).
-    private var clientMaxFrameLength: Int { shared.withLockedValue { $0.machine.clientMaxFrameLength } }
+    var clientMaxFrameLength: Int { shared.withLockedValue { $0.machine.clientMaxFrameLength } }
 
     /// The payload size stream producers aim at per frame (they cut batches before it): the client's max frame
     /// length, at most ``Limits/maxStreamFrameLength``, less room for the final frame's cursor.

@@ -88,6 +88,9 @@ public final class NewswireServer: Service, Sendable {
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client that shuts down its sending side after its last request still gets its answers (PROTOCOL.md
+            // §2): the end of input ends the read loop, and the connection closes once nothing is in flight.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let id = nextConnectionID.withLockedValue {

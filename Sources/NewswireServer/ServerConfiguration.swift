@@ -74,6 +74,10 @@ public struct ServerConfiguration: Sendable {
         public var handshakeTimeout: Duration = .seconds(NewswireProtocol.Limits.defaultHandshakeTimeoutSeconds)
         /// On shutdown, in-flight requests get this long to finish before they are told to retry.
         public var shutdownGracePeriod: Duration = .seconds(10)
+        /// After GOAWAY (shutdown or idle timeout) a connection is read at least this long, unless the client closes
+        /// it first or the grace period is shorter, so that what the client sent before GOAWAY reached it is
+        /// answered SHUTTING_DOWN (PROTOCOL.md §6.4).
+        public var goAwayLinger: Duration = .milliseconds(Int64(NewswireProtocol.Limits.goAwayLingerMillis))
         /// Searches whose estimated work is at most this many units (one unit is about one posting visited, 4–30
         /// ns) run on the request's own task; larger ones on a worker thread. The hop to a worker and back costs
         /// about 30 µs of CPU, more than most small searches; 0 sends every search to a worker.

@@ -79,7 +79,11 @@ extension ServerContext {
                         + "resume after position \(position)", retryAfterMillis: 100, position: position)
             case .cancelled:
                 throw ProtocolError(code: .cancelled, message: "watch cancelled by the client", position: position)
-            case .shuttingDown, .gone:
+            case .gone:
+                // Never sent (the connection is gone); the client ended the watch by leaving, as a CANCEL would,
+                // and STATS counts it so rather than as a shutdown that did not happen.
+                throw ProtocolError(code: .cancelled, message: "the client closed the connection", position: position)
+            case .shuttingDown:
                 throw ProtocolError(
                     code: .shuttingDown,
                     message: "server is shutting down; resume after position \(position) on a new connection",

@@ -293,4 +293,9 @@ public final class RawConnection: Sendable {
     public func close() async {
         try? await channel.close()
     }
+
+    /// Shuts down the sending side only (TCP half-close): the server sees the end of input, and may still answer.
+    public func closeSending() async throws {
+        try await channel.close(mode: .output)
+    }
 }

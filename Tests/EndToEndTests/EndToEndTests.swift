@@ -369,6 +369,118 @@ struct EndToEndTests {
     }
 }
 
+/// PROTOCOL.md §6.4: GOAWAY does not close the connection under a request the client sent before it saw the
+/// GOAWAY. The linger is set far beyond the test so that only the client's close can end it: the request sent after
+/// reading GOAWAY must be answered SHUTTING_DOWN, however slowly the machine runs.
+@Suite("GOAWAY: requests that cross it", .timeLimit(.minutes(5)))
+struct GoAwayLingerTests {
+    @Test("shutdown: a request sent after GOAWAY is answered SHUTTING_DOWN; the client's close ends the linger")
+    func requestAfterShutdownGoAway() async throws {
+        let server = try await TestServer.start {
+            $0.limits.goAwayLinger = .seconds(3_600)
+            $0.limits.shutdownGracePeriod = .seconds(3_600)
+        }
+        let connection = try await RawConnection.handshaken(port: server.port)
+        let stopping = Task { try await server.stop() }
+        let goAway = try #require(try await connection.nextFrame(within: .seconds(60)))
+        guard case .goAway(let message) = try Response(frame: goAway) else {
+            Issue.record("expected GOAWAY, got \(goAway.opcode)")
+            return
+        }
+        #expect(message.code == .shuttingDown)
+        let id = try await connection.send(.ping(PingMessage()))
+        let error = try await connection.nextError(within: .seconds(60))
+        #expect(error.code == .shuttingDown && error.isRetryable && error.requestID == id)
+        #expect(!connection.isClosed)
+        await connection.close()
+        try await stopping.value
+    }
+
+    @Test("idle timeout: a request sent after GOAWAY TIMEOUT is answered SHUTTING_DOWN")
+    func requestAfterIdleGoAway() async throws {
+        let server = try await TestServer.start {
+            $0.limits.idleTimeout = .seconds(1)
+            $0.limits.goAwayLinger = .seconds(3_600)
+        }
+        let connection = try await RawConnection.handshaken(port: server.port)
+        let goAway = try #require(try await connection.nextFrame(within: .seconds(60)))
+        guard case .goAway(let message) = try Response(frame: goAway) else {
+            Issue.record("expected GOAWAY TIMEOUT, got \(goAway.opcode)")
+            return
+        }
+        #expect(message.code == .timeout)
+        let id = try await connection.send(.stats)
+        let error = try await connection.nextError(within: .seconds(60))
+        #expect(error.code == .shuttingDown && error.requestID == id)
+        #expect(!connection.isClosed)
+        await connection.close()
+        try await server.stop()
+    }
+}
+
+@Suite("Half-closed connections", .timeLimit(.minutes(5)))
+struct HalfCloseTests {
+    @Test("§2: a client that shuts down its sending side after its requests gets every answer, then the close")
+    func answersAfterHalfClose() async throws {
+        let server = try await TestServer.start()
+        let client = server.client()
+        _ = try await client.put([Article(id: ArticleID("half-1"), title: "半关闭", paragraphs: ["正文"])])
+        let connection = try await RawConnection.handshaken(port: server.port)
+        let get = try await connection.send(.get(GetMessage(id: ArticleID("half-1"))))
+        let stats = try await connection.send(.stats)
+        let missing = try await connection.send(.get(GetMessage(id: ArticleID("absent"))))
+        try await connection.closeSending()
+        var answers: [RequestID: Response] = [:]
+        while answers.count < 3 {
+            let frame = try #require(try await connection.nextFrame(within: .seconds(60)), "closed before answering")
+            answers[frame.requestID] = try Response(frame: frame)
+        }
+        guard case .article(let article) = answers[get] else {
+            Issue.record("expected ARTICLE, got \(String(describing: answers[get]))")
+            return
+        }
+        #expect(try article.record.decode().title == "半关闭")
+        if case .stats = answers[stats] {} else { Issue.record("expected STATS_RESULT") }
+        if case .error(let error) = answers[missing] { #expect(error.code == .notFound) } else {
+            Issue.record("expected NOT_FOUND")
+        }
+        #expect(try await connection.waitUntilClosed(within: .seconds(60)))
+        await client.shutdown()
+        try await server.stop()
+    }
+
+    @Test("a WATCH whose client leaves ends CANCELLED with its position, and STATS counts it so, not as a shutdown")
+    func watchEndsWhenItsClientLeaves() async throws {
+        let server = try await TestServer.start()
+        let connection = try await RawConnection.handshaken(port: server.port)
+        let watch = try await connection.send(.watch(WatchMessage(text: "能源")))
+        guard case .watchEvent(let started) = try await connection.nextResponse(within: .seconds(60)) else {
+            Issue.record("expected the STARTED event")
+            return
+        }
+        try await connection.closeSending()
+        let end = try await connection.nextError(within: .seconds(60))
+        #expect(end.requestID == watch && end.code == .cancelled && end.position == started.position)
+        let probe = try await RawConnection.handshaken(port: server.port)
+        var cancelled: Int64?
+        var shuttingDown: Int64?
+        // Counted just after the ERROR is queued: asked until it shows (bounded).
+        for _ in 0..<1_000 where cancelled == nil {
+            _ = try await probe.send(.stats)
+            guard case .stats(let stats) = try await probe.nextResponse(within: .seconds(60)) else { break }
+            for entry in stats.entries {
+                guard case .integer(let value) = entry.value else { continue }
+                if entry.name == "requests.watch.cancelled" { cancelled = value }
+                if entry.name == "requests.watch.shutting_down" { shuttingDown = value }
+            }
+        }
+        #expect(cancelled == 1)
+        #expect(shuttingDown == nil)
+        await probe.close()
+        try await server.stop()
+    }
+}
+
 /// Expects `body` to throw a ``NewswireClientError`` with `code`.
 func expectClientError(
     _ code: NewswireClientError.Code, sourceLocation: SourceLocation = #_sourceLocation,

@@ -355,6 +355,18 @@ struct BadInputTests {
         }
     }
 
+    @Test("§6.3: a compressed frame's header alone on a connection without compression: PROTOCOL_ERROR at once")
+    func compressedHeaderWithoutNegotiation() async throws {
+        try await withAttack { server in
+            let connection = try await RawConnection.handshaken(port: server.port, compression: false)
+            // Declares 1 MiB and sends none of it: the answer comes from the header, nothing is buffered first.
+            var header = ByteBuffer()
+            header.writeMultipleIntegers(UInt8(1), UInt8(0x01), UInt16(0x0002), UInt32(16), UInt32(1 << 20))
+            try await connection.send(header)
+            try await expectErrorThenClose(connection, .protocolError, requestID: 16)
+        }
+    }
+
     @Test("a compressed HELLO: PROTOCOL_ERROR, then close")
     func compressedHello() async throws {
         try await withAttack { server in

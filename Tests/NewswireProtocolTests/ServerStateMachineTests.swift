@@ -63,6 +63,8 @@ struct ServerStateMachineTests {
         _ = machine.shutdownRequested(message: "bye", graceMillis: 5_000)
         #expect(machine.clientMaxFrameLength == 100_000, "draining keeps the handshake")
         _ = machine.requestFinished(RequestID(1))
+        #expect(machine.clientMaxFrameLength == 100_000, "the linger after GOAWAY keeps the handshake")
+        _ = machine.goAwayLingerExpired()
         #expect(machine.state == .closed)
         #expect(machine.clientMaxFrameLength == Int(ProtocolLimits.defaultMaxFrameLength))
         // A HELLO without a limit takes the default.
@@ -144,7 +146,7 @@ struct ServerStateMachineTests {
         #expect(Self.rejectCode(malformed.frameReceived(unknown)) == .unknownOpcode)
     }
 
-    @Test("after GOAWAY new requests get SHUTTING_DOWN; running ones and cancels still proceed; the last closes")
+    @Test("after GOAWAY new requests get SHUTTING_DOWN; running ones and cancels still proceed; the last closes once the linger is over")
     func shutdown() {
         var machine = Self.ready()
         _ = machine.frameReceived(Self.frame(.stats, id: 1))
@@ -157,13 +159,37 @@ struct ServerStateMachineTests {
         #expect(error.code == .shuttingDown && error.isRetryable && error.requestID == RequestID(2))
         #expect(machine.frameReceived(Self.frame(.cancel, id: 1)) == .none)
         #expect(machine.inFlightIDs == [RequestID(1)])
-        #expect(machine.requestFinished(RequestID(1)) == .init(send: true, close: true))
-
-        var idle = Self.ready()
-        guard case .goAwayAndClose = idle.shutdownRequested(message: "bye", graceMillis: 1) else {
-            Issue.record("nothing in flight: GOAWAY and close at once")
+        // §6.4 step 4: the linger after GOAWAY is not over, so the connection stays open for late requests.
+        #expect(machine.requestFinished(RequestID(1)) == .init(send: true, close: false))
+        guard case .answer(let lateAnswer) = machine.frameReceived(Self.frame(.ping(PingMessage()), id: 9)) else {
+            Issue.record("a request arriving during the linger is answered")
             return
         }
+        #expect(lateAnswer.code == .shuttingDown && lateAnswer.requestID == RequestID(9))
+        #expect(machine.goAwayLingerExpired() == .close)
+        #expect(machine.state == .closed)
+
+        // The linger over first: the last request to finish closes.
+        var busy = Self.ready()
+        _ = busy.frameReceived(Self.frame(.stats, id: 1))
+        _ = busy.shutdownRequested(message: "bye", graceMillis: 5_000)
+        #expect(busy.goAwayLingerExpired() == .none)
+        #expect(busy.requestFinished(RequestID(1)) == .init(send: true, close: true))
+
+        // The client closing its side ends the linger too.
+        var leaving = Self.ready()
+        _ = leaving.frameReceived(Self.frame(.stats, id: 1))
+        _ = leaving.shutdownRequested(message: "bye", graceMillis: 5_000)
+        _ = leaving.readEnded()
+        #expect(leaving.requestFinished(RequestID(1)) == .init(send: true, close: true))
+
+        // Nothing in flight: GOAWAY, and the connection is read on until the linger is over.
+        var idle = Self.ready()
+        guard case .goAway = idle.shutdownRequested(message: "bye", graceMillis: 1) else {
+            Issue.record("nothing in flight: GOAWAY")
+            return
+        }
+        #expect(idle.goAwayLingerExpired() == .close)
         var fresh = ServerConnectionStateMachine(policy: Self.policy)
         #expect(fresh.shutdownRequested(message: "bye", graceMillis: 1) == .close)
         #expect(fresh.state == .closed)
@@ -173,6 +199,7 @@ struct ServerStateMachineTests {
         _ = late.frameReceived(Self.frame(.stats, id: 3))
         _ = late.shutdownRequested(message: "bye", graceMillis: 1)
         #expect(late.graceExpired() == [RequestID(3), RequestID(4)])
+        #expect(late.graceExpired() == nil)
         #expect(late.requestFinished(RequestID(3)) == .init(send: false, close: false))
     }
 
@@ -221,11 +248,18 @@ struct ServerStateMachineTests {
         _ = busy.frameReceived(Self.frame(.scan(ScanMessage()), id: 3))
         #expect(busy.idleTimedOut() == .none)
         _ = busy.requestFinished(RequestID(3))
-        guard case .goAwayAndClose(let goAway) = busy.idleTimedOut() else {
+        guard case .goAway(let goAway) = busy.idleTimedOut() else {
             Issue.record("an idle connection gets GOAWAY TIMEOUT")
             return
         }
         #expect(goAway.code == .timeout)
+        // A request the client sent before the GOAWAY reached it is answered, not dropped (§6.4 step 2).
+        guard case .answer(let error) = busy.frameReceived(Self.frame(.stats, id: 4)) else {
+            Issue.record("a request after the idle GOAWAY is answered")
+            return
+        }
+        #expect(error.code == .shuttingDown)
+        #expect(busy.goAwayLingerExpired() == .close)
 
         var silent = ServerConnectionStateMachine(policy: Self.policy)
         guard case .answerAndClose(let error) = silent.handshakeTimedOut(after: 10) else {
@@ -325,6 +359,7 @@ struct ServerStateMachineTests {
         }
         #expect(draining.watchesInFlight == [RequestID(7), RequestID(9)])
         #expect(draining.requestFinished(RequestID(7)) == .init(send: true, close: false))
+        #expect(draining.goAwayLingerExpired() == .none)
         #expect(draining.requestFinished(RequestID(9)) == .init(send: true, close: true))
     }
 }
