@@ -30,6 +30,11 @@ extension ServerContext {
                 }
             }
         }
+        // The final frame waits for room as the others do (PROTOCOL.md §9: streams wait); answered as a single
+        // answer, it was refused OVERLOADED whenever a slow reader had left the connection's budget full.
+        guard try await connection.awaitStreamRoom(requestID) else {
+            return try finishCancelled(requestID, connection: connection, done: done)
+        }
         done(.articles(ArticlesMessage(records: batch.records, missing: batch.ids)))
     }
 
@@ -95,6 +100,10 @@ extension ServerContext {
             }
             guard let next = page.next, !page.articles.isEmpty else { break }
             cursor = next
+        }
+        // The final frame waits for room as the others do (see ``streamArticles``).
+        guard try await connection.awaitStreamRoom(requestID) else {
+            return try finishCancelled(requestID, connection: connection, done: done)
         }
         var nextCursor = ByteBuffer()
         if more, let lastSent { nextCursor.writeString(lastSent.token) }

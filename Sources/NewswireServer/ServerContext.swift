@@ -191,6 +191,10 @@ final class ServerContext: Sendable {
                 done(.ingestResult(IngestResultMessage(record: ArticleRecord(article), outcome: .notStored)))
                 return
             }
+            // Stored, the record may gain the id of the article it duplicates.
+            try checkWriteAnswerFits(
+                .ingestResult(IngestResultMessage(record: ArticleRecord(article), outcome: .notStored)),
+                plus: 1 + 2 + Limits.maxIDLength + 2, connection: connection, what: "INGEST of this page")
             let outcome = try await write([article])[0]
             var stored = article
             stored.duplicateOf = outcome.duplicateOf
@@ -212,6 +216,13 @@ final class ServerContext: Sendable {
                     rejected.append(RecordRejection(index: index, id: nil, reason: error.message))
                 }
             }
+            // The answer's size is known before the write, but for its counts and position: taken at their largest.
+            var largest = PutResultMessage(
+                created: put.records.count, updated: put.records.count, unchanged: put.records.count,
+                rejected: rejected)
+            largest.commitPosition = .max
+            try checkWriteAnswerFits(
+                .putResult(largest), connection: connection, what: "PUT of \(put.records.count) records")
             let outcomes = try await write(articles)
             var result = PutResultMessage(created: 0, updated: 0, unchanged: 0, rejected: rejected)
             for outcome in outcomes {
@@ -228,6 +239,12 @@ final class ServerContext: Sendable {
             try checkBatch(delete.ids.count, what: "DELETE ids")
             // Through the group committer, ordered with the puts: one transaction, all ids or none (§5.14).
             let ids = delete.ids
+            // Which ids are missing is known only inside the transaction: the answer is taken at its largest, every
+            // id missing.
+            var largest = DeleteResultMessage(deleted: ids.count, missing: ids)
+            largest.commitPosition = .max
+            try checkWriteAnswerFits(
+                .deleteResult(largest), connection: connection, what: "DELETE of \(ids.count) ids")
             recordCache.invalidate(ids)
             let existed: [Bool]
             do {
@@ -344,6 +361,22 @@ final class ServerContext: Sendable {
 
     func notFound(_ id: ArticleID) -> ProtocolError {
         ProtocolError(code: .notFound, message: "no article with id \(id) (ids are case-sensitive)")
+    }
+
+    /// PROTOCOL.md §3.5: a write whose answer might not fit the client's max frame length is refused before
+    /// anything is written, so LIMIT_EXCEEDED on a write always means nothing changed (sent after the commit, it
+    /// told the client its write had failed when it had not). `largest` is the answer at its largest, `plus` bytes
+    /// it may still grow by.
+    func checkWriteAnswerFits(_ largest: Response, plus: Int = 0, connection: Connection, what: String) throws {
+        var buffer = ByteBuffer()
+        largest.encode(into: &buffer)
+        let bytes = buffer.readableBytes + plus
+        let limit = connection.clientMaxFrameLength
+        guard bytes > limit else { return }
+        throw ProtocolError(
+            code: .limitExceeded,
+            message: "\(what) was not run: its answer could take \(bytes) bytes, more than the \(limit) your HELLO "
+                + "accepts per frame; nothing was written (send less per request, or a larger max_frame_length)")
     }
 
     func checkBatch(_ count: Int, what: String) throws {

@@ -21,6 +21,24 @@ struct RoundTripTests {
         }
     }
 
+    @Test("§5.17: an ERROR message over 1,024 bytes is cut at a character boundary and ends with …")
+    func longErrorMessagesAreCut() throws {
+        for (unit, count) in [("没", 5_000), ("a", 70_000), ("é", 600), ("x", 1_024)] {
+            let message = String(repeating: unit, count: count)
+            var wire = ByteBuffer()
+            ProtocolError(code: .notFound, message: message).encodeFields(into: &wire)
+            let decoded = try ProtocolError(wirePayload: wire)
+            #expect(decoded.message.utf8.count <= Limits.maxErrorMessageBytes)
+            if message.utf8.count <= Limits.maxErrorMessageBytes {
+                #expect(decoded.message == message)
+            } else {
+                #expect(decoded.message.hasSuffix("…"))
+                #expect(message.hasPrefix(decoded.message.dropLast()))
+                #expect(decoded.message.utf8.count > Limits.maxErrorMessageBytes - 4)
+            }
+        }
+    }
+
     @Test("every response survives encode → frame → decode", arguments: [false, true])
     func responses(compressed: Bool) throws {
         var encoder = FrameEncoder(

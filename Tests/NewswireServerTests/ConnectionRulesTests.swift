@@ -229,6 +229,91 @@ struct ConnectionRulesTests {
         }
     }
 
+    @Test("§3.5: a write whose answer might not fit the client's max frame length is refused and writes nothing")
+    func writesWhoseAnswerCannotFitWriteNothing() async throws {
+        try await withLoopbackServer(articles: 3) { server in
+            let connection = try RawConnection(port: server.port)
+            // Five good records, then a hundred whose 1,029-byte ids are rejected: the rejections alone pass 64 KiB.
+            let good = (0..<5).map { Article(id: ArticleID("fit-\($0)"), title: "标题", paragraphs: ["正文"]) }
+            let longIDs = (0..<100).map {
+                Article(id: ArticleID(String(repeating: "k", count: 1_025) + "\($0 + 1000)"), title: "t", paragraphs: ["p"])
+            }
+            // A page whose article alone passes 64 KiB.
+            let page = "<html><head><title>长文</title></head><body><article>"
+                + (0..<80).map { "<p>第\($0)段：" + String(repeating: "长篇报道的正文。", count: 40) + "</p>" }.joined()
+                + "</article></body></html>"
+            // DELETE of an existing record and a thousand absent ids: every one could be missing.
+            let absent = (0..<1_000).map { ArticleID(String(repeating: "a", count: 100) + "\($0)") }
+            connection.send(
+                requestBytes([
+                    (Self.hello(maxFrameLength: 65_536), 0), (.put(PutMessage(articles: good + longIDs)), 1),
+                    (.ingest(IngestMessage(page: ByteBuffer(string: page), url: "https://example.com/long")), 2),
+                    (.delete(DeleteMessage(ids: [ArticleID("load-1")] + absent)), 3),
+                ]))
+            var answers: [UInt32: Response] = [:]
+            // Answered in any order; the check of what is stored goes after all three.
+            while answers.count < 3 {
+                let frame = try #require(try connection.receive(1).first, "the connection closed or went quiet")
+                if frame.requestID.rawValue != 0 { answers[frame.requestID.rawValue] = try Response(frame: frame) }
+            }
+            connection.send(requestBytes([(.getMany(GetManyMessage(ids: good.map(\.id) + [ArticleID("load-1")])), 4)]))
+            while answers.count < 4 {
+                let frame = try #require(try connection.receive(1).first, "the connection closed or went quiet")
+                if frame.requestID.rawValue != 0 { answers[frame.requestID.rawValue] = try Response(frame: frame) }
+            }
+            for id: UInt32 in [1, 2, 3] {
+                guard case .error(let error) = answers[id] else {
+                    Issue.record("request \(id): expected LIMIT_EXCEEDED, got \(String(describing: answers[id]))")
+                    continue
+                }
+                #expect(error.code == .limitExceeded, "request \(id)")
+                #expect(error.message.contains("nothing was written"), "\(error.message)")
+            }
+            // Nothing was written: the good records are not there, the record the DELETE named still is.
+            guard case .articles(let found) = answers[4] else {
+                Issue.record("expected ARTICLES, got \(String(describing: answers[4]))")
+                return
+            }
+            #expect(found.records.count == 1)
+            #expect(Set(found.missing) == Set(good.map(\.id)))
+        }
+    }
+
+    @Test("§9: a record stream to a slow reader waits for room for its final frame too, and ends complete")
+    func streamsFinalFrameWaitsForRoom() async throws {
+        try await withLoopbackServer(articles: 1500, configure: { $0.limits.maxQueuedResponseBytes = 16 << 10 }) {
+            server in
+            // Several 1 MiB frames to a reader that reads nothing until it has asked for them all: each frame waits
+            // until the one before has left, and so must the final one (it was refused OVERLOADED as if it were a
+            // single answer, while the frame before it still waited for the kernel).
+            let ids = (0..<1500).map { ArticleID("load-\($0)") }
+            let connection = try RawConnection(port: server.port, receiveBufferBytes: 4096)
+            connection.send(
+                requestBytes([
+                    (Self.hello(), 0), (.getMany(GetManyMessage(ids: ids)), 1),
+                    (.scan(ScanMessage(order: .byID)), 2),
+                ]))
+            var records: [UInt32: Int] = [:]
+            var finished: Set<UInt32> = []
+            while finished.count < 2 {
+                let frame = try #require(try connection.receive(1).first, "the connection closed or went quiet")
+                let id = frame.requestID.rawValue
+                guard id != 0 else { continue }  // WELCOME
+                switch try Response(frame: frame) {
+                case .articles(let message):
+                    records[id, default: 0] += message.records.count
+                    #expect(message.missing.isEmpty)
+                case .scanBatch(let message):
+                    records[id, default: 0] += message.records.count
+                case let other:
+                    Issue.record("request \(id): expected records, got \(other)")
+                }
+                if !frame.hasMoreToFollow { finished.insert(id) }
+            }
+            #expect(records == [1: 1500, 2: 1500])
+        }
+    }
+
     @Test("memory: slow readers at the connection limit hold no more than the server-wide answer budget")
     func slowReadersAreBounded() async throws {
         let perConnection = 16 << 10

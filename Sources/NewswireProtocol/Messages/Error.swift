@@ -7,13 +7,26 @@ extension ProtocolError: FieldCoded {
     func encodeFields(into buffer: inout ByteBuffer) {
         buffer.writeVarintField(1, UInt64(code.rawValue))
         buffer.writeBoolField(2, isRetryable)
-        buffer.writeStringFieldIfNonEmpty(3, message)
+        buffer.writeStringFieldIfNonEmpty(3, Self.wireMessage(message))
         if let supportedVersions {
             buffer.writeVarintField(4, UInt64(supportedVersions.lowerBound))
             buffer.writeVarintField(5, UInt64(supportedVersions.upperBound))
         }
         if let retryAfterMillis { buffer.writeVarintField(6, UInt64(retryAfterMillis)) }
         if let position { buffer.writeVarintField(7, position) }
+    }
+
+    /// PROTOCOL.md §5.17: a message is at most ``Limits/maxErrorMessageBytes`` of UTF-8; a longer one (one that
+    /// quotes a huge id or query) is cut at a character boundary and ends with "…", so that an ERROR always fits
+    /// the smallest max frame length a client may announce.
+    static func wireMessage(_ message: String) -> String {
+        let utf8 = message.utf8
+        guard utf8.count > Limits.maxErrorMessageBytes else { return message }
+        let ellipsis = "…"
+        var end = utf8.index(utf8.startIndex, offsetBy: Limits.maxErrorMessageBytes - ellipsis.utf8.count)
+        // Back to the start of a character: never a partial UTF-8 sequence.
+        while end > utf8.startIndex, UTF8.isContinuation(utf8[end]) { end = utf8.index(before: end) }
+        return String(message[..<end]) + ellipsis
     }
 
     init(reader: inout WireReader) throws(ProtocolError) {
