@@ -85,10 +85,6 @@ struct TopCollector {
             insert(candidate)
         } else {
             guard capacity > 0 else { return }
-            if deferring {
-                deferred.append(candidate)
-                return
-            }
             let key = rankKey(candidate.time)
             if timeHeap.count == capacity, key < timeHeap[0] { return }
             keep(candidate, key: key)
@@ -123,6 +119,13 @@ struct TopCollector {
     /// By date: keeps a candidate that may rank among the best, and its key among the best keys.
     @inline(never)
     private mutating func keep(_ candidate: Candidate, key: Int64) {
+        // Held for the segment's end (what the page already holds still turned it away above, while a segment
+        // is held: a later segment's matches are judged against the earlier ones'). Here, not in `add`: `add` is
+        // inlined into every scoring loop, and the extra code there slowed the searches by relevance.
+        if deferring {
+            deferred.append(candidate)
+            return
+        }
         buffered.append(candidate)
         if timeHeap.count < capacity {
             timeHeap.append(key)
