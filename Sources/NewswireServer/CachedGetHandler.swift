@@ -170,9 +170,9 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     at: index, endianness: .big, as: (UInt8, UInt8, UInt16, UInt32, UInt32).self),
                 limits.supportedVersions.contains(version), FrameFlags(rawValue: flags).isSubset(of: .known),
                 length <= limits.maxFrameLength,
-                // Compressed before compression was agreed: refused from the header (PROTOCOL.md §6.3), not once
-                // the payload has been buffered.
-                flags & FrameFlags.compressed.rawValue == 0 || connection.compressionGate.isOpen
+                // Compressed before compression was agreed (PROTOCOL.md §6.3), or too short to hold the length
+                // prefix (§3.1): refused from the header, not once the payload has been buffered.
+                flags & FrameFlags.compressed.rawValue == 0 || (connection.compressionGate.isOpen && length >= 4)
             else {
                 // Let the decoder see this header and answer it with its error; stop interpreting the stream.
                 passThrough = true

@@ -367,6 +367,18 @@ struct BadInputTests {
         }
     }
 
+    @Test("§3.1: a compressed frame too short for its length prefix, header alone, on a zlib connection: at once")
+    func shortCompressedHeader() async throws {
+        try await withAttack { server in
+            let connection = try await RawConnection.handshaken(port: server.port, compression: true)
+            // Declares 2 bytes and sends none: the header alone says it cannot hold the 4-byte length prefix.
+            var header = ByteBuffer()
+            header.writeMultipleIntegers(UInt8(1), UInt8(0x01), UInt16(0x0002), UInt32(17), UInt32(2))
+            try await connection.send(header)
+            try await expectErrorThenClose(connection, .protocolError, requestID: 17)
+        }
+    }
+
     @Test("a compressed HELLO: PROTOCOL_ERROR, then close")
     func compressedHello() async throws {
         try await withAttack { server in
