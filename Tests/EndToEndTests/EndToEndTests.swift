@@ -382,17 +382,7 @@ struct GoAwayLingerTests {
         }
         let connection = try await RawConnection.handshaken(port: server.port)
         let stopping = Task { try await server.stop() }
-        let goAway = try #require(try await connection.nextFrame(within: .seconds(60)))
-        guard case .goAway(let message) = try Response(frame: goAway) else {
-            Issue.record("expected GOAWAY, got \(goAway.opcode)")
-            return
-        }
-        #expect(message.code == .shuttingDown)
-        let id = try await connection.send(.ping(PingMessage()))
-        let error = try await connection.nextError(within: .seconds(60))
-        #expect(error.code == .shuttingDown && error.isRetryable && error.requestID == id)
-        #expect(!connection.isClosed)
-        await connection.close()
+        try await Self.crossGoAway(connection, goAwayCode: .shuttingDown, with: .ping(PingMessage()))
         try await stopping.value
     }
 
@@ -403,18 +393,26 @@ struct GoAwayLingerTests {
             $0.limits.goAwayLinger = .seconds(3_600)
         }
         let connection = try await RawConnection.handshaken(port: server.port)
+        try await Self.crossGoAway(connection, goAwayCode: .timeout, with: .stats)
+        try await server.stop()
+    }
+
+    /// Reads the GOAWAY (with `goAwayCode`), sends `request` after it, expects SHUTTING_DOWN on an open connection,
+    /// then closes the connection (which ends the linger).
+    static func crossGoAway(
+        _ connection: RawConnection, goAwayCode: ProtocolError.Code, with request: Request
+    ) async throws {
         let goAway = try #require(try await connection.nextFrame(within: .seconds(60)))
         guard case .goAway(let message) = try Response(frame: goAway) else {
-            Issue.record("expected GOAWAY TIMEOUT, got \(goAway.opcode)")
+            Issue.record("expected GOAWAY, got \(goAway.opcode)")
             return
         }
-        #expect(message.code == .timeout)
-        let id = try await connection.send(.stats)
+        #expect(message.code == goAwayCode)
+        let id = try await connection.send(request)
         let error = try await connection.nextError(within: .seconds(60))
-        #expect(error.code == .shuttingDown && error.requestID == id)
+        #expect(error.code == .shuttingDown && error.isRetryable && error.requestID == id)
         #expect(!connection.isClosed)
         await connection.close()
-        try await server.stop()
     }
 }
 
