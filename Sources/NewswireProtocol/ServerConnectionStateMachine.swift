@@ -347,12 +347,14 @@ public struct ServerConnectionStateMachine: Sendable {
 
     /// Nothing was read for the idle timeout (§6.4, §9): GOAWAY TIMEOUT, then a drain with nothing in flight (a
     /// request the client sent before the GOAWAY reached it is answered SHUTTING_DOWN), but only when nothing is in
-    /// flight: a connection waiting for its answers is not idle.
+    /// flight (a connection waiting for its answers is not idle) and after HELLO (before it, the handshake timeout
+    /// applies).
     public mutating func idleTimedOut() -> Action {
         switch state {
         case .awaitingHello:
-            state = .closed
-            return .close
+            // The handshake timeout governs a connection without HELLO. Closing here too closed connections whose
+            // HELLO had been read but not yet reached this machine on a loaded server, with a short idle timeout.
+            return .none
         case .ready(let handshake):
             guard inFlight.isEmpty else { return .none }
             state = .draining(handshake)

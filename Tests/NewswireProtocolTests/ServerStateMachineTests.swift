@@ -262,6 +262,9 @@ struct ServerStateMachineTests {
         #expect(busy.goAwayLingerExpired() == .close)
 
         var silent = ServerConnectionStateMachine(policy: Self.policy)
+        // Before HELLO the idle timeout leaves the connection to the handshake timeout.
+        #expect(silent.idleTimedOut() == .none)
+        #expect(silent.state == .awaitingHello)
         guard case .answerAndClose(let error) = silent.handshakeTimedOut(after: 10) else {
             Issue.record("no HELLO: ERROR TIMEOUT")
             return
