@@ -24,8 +24,8 @@ struct TopCollector {
     private var timeHeap: [Int64] = []
     /// By date: every candidate not rejected when it came (a superset of the best `capacity`).
     private var buffered: [Candidate] = []
-    /// By date, while a segment is read in document order (``deferringSegment()``): its matches, offered once it
-    /// is read, in the order likelier to fill the page with its best first.
+    /// By date, while a segment is held (``holdSegmentToOfferReversed()``): its matches, offered from the last once
+    /// it is read.
     private var deferred: [Candidate] = []
     private var deferring = false
 
