@@ -192,13 +192,16 @@ final class ServerContext: Sendable {
                 return
             }
             // Stored, the record may gain the id of the article it duplicates.
+            let record = ArticleRecord(article)
             try checkWriteAnswerFits(
-                .ingestResult(IngestResultMessage(record: ArticleRecord(article), outcome: .notStored)),
+                .ingestResult(IngestResultMessage(record: record, outcome: .notStored)),
                 plus: 1 + 2 + Limits.maxIDLength + 2, connection: connection, what: "INGEST of this page")
             let outcome = try await write([article])[0]
             var stored = article
             stored.duplicateOf = outcome.duplicateOf
-            done(.ingestResult(IngestResultMessage(record: ArticleRecord(stored), outcome: storeOutcome(outcome))))
+            // Encoded again only when it did gain one.
+            let storedRecord = stored.duplicateOf == article.duplicateOf ? record : ArticleRecord(stored)
+            done(.ingestResult(IngestResultMessage(record: storedRecord, outcome: storeOutcome(outcome))))
 
         case .put(let put):
             try checkBatch(put.records.count, what: "PUT records")
