@@ -75,8 +75,13 @@ final class Connection: Sendable {
                     } catch {
                         logger.debug("connection read ended", metadata: ["newswire_error": "\(error)"])
                     }
-                    endWatches(.gone)
-                    if shared.withLockedValue({ $0.machine.readEnded() }) { queue.finish() }
+                    // The reader's end and the watches to end are taken under one lock: a WATCH whose task
+                    // attaches its watch after this sees `readerFinished` (``attach(_:to:)``), one before is here.
+                    let (writerMayFinish, watches) = shared.withLockedValue { shared in
+                        (shared.machine.readEnded(), Array(shared.watches.values))
+                    }
+                    for watch in watches { watch.end(.gone) }
+                    if writerMayFinish { queue.finish() }
                     // After a close was decided, keep reading (and discarding) until the peer closes or the
                     // linger bound passes: closing a socket with unread input resets it, and the reset would
                     // destroy the answers the peer has not read yet (e.g. the last UNAUTHORISED, §6.3).
@@ -478,10 +483,6 @@ final class Connection: Sendable {
     /// The WATCH stream ended.
     func detach(_ requestID: RequestID) {
         _ = shared.withLockedValue { $0.watches.removeValue(forKey: requestID) }
-    }
-
-    private func endWatches(_ reason: Watch.End) {
-        for watch in shared.withLockedValue({ Array($0.watches.values) }) { watch.end(reason) }
     }
 
     /// The watch hub's fast path for a live event: queues its WATCH_EVENT frame at once when the stream is live,

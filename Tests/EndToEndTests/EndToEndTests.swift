@@ -479,6 +479,34 @@ struct HalfCloseTests {
     }
 }
 
+extension HalfCloseTests {
+    @Test("a WATCH sent together with the half-close still ends CANCELLED, and the connection closes")
+    func watchSentWithTheHalfCloseEnds() async throws {
+        let server = try await TestServer.start()
+        // The WATCH and the end of input arrive in one read, so the read loop ends before the watch's task has
+        // registered its watch: the order that once left the watch (and the connection) open for good.
+        for _ in 0..<20 {
+            let connection = try await RawConnection.handshaken(port: server.port)
+            let watch = try await connection.send(.watch(WatchMessage(text: "能源")))
+            try await connection.closeSending()
+            var end: ProtocolError?
+            while end == nil {
+                let frame = try #require(
+                    try await connection.nextFrame(within: .seconds(60)), "closed without ending the watch")
+                #expect(frame.requestID == watch)
+                switch try Response(frame: frame) {
+                case .watchEvent(let event): #expect(event.kind == .started)
+                case .error(let error): end = error
+                default: Issue.record("unexpected \(frame.opcode)")
+                }
+            }
+            #expect(end?.code == .cancelled && end?.position != nil)
+            #expect(try await connection.waitUntilClosed(within: .seconds(60)))
+        }
+        try await server.stop()
+    }
+}
+
 /// Expects `body` to throw a ``NewswireClientError`` with `code`.
 func expectClientError(
     _ code: NewswireClientError.Code, sourceLocation: SourceLocation = #_sourceLocation,
