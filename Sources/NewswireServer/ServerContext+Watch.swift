@@ -157,7 +157,7 @@ extension ServerContext {
                     try end(reason, replayed: true)
                 case .event(let event):
                     let delivered = try await connection.sendWatchEvent(event.built(), requestID: requestID)
-                    watch.sent()
+                    watch.sent(event.message.position, delivered: delivered)
                     guard delivered else { try end(nil, replayed: true) }
                     watches.recordSent(streamedAfter: .now - event.offered)
                     covered = event.message.position

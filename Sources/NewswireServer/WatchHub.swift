@@ -621,11 +621,15 @@ final class WatchHub: Sendable {
     }
 
     /// The position up to which every change concerning `watch` has been handed to it: its last event, or the
-    /// hub's distributed position when nothing is waiting in its buffer.
+    /// hub's distributed position when nothing is waiting in its buffer — short of the first event the hub offered
+    /// after the watch ended (dropped, so a resume must start before it).
     func coveredPosition(of watch: Watch, lastSent: UInt64) -> UInt64 {
         state.withLockedValue { state in
             let lastSent = max(lastSent, watch.lastSentDirectly)
-            return watch.isIdle ? max(lastSent, max(watch.after, min(state.distributed, state.received))) : lastSent
+            guard watch.isIdle else { return lastSent }
+            var covered = max(watch.after, min(state.distributed, state.received))
+            if let dropped = watch.firstDropped { covered = min(covered, dropped - 1) }
+            return max(lastSent, covered)
         }
     }
 
@@ -704,6 +708,9 @@ final class Watch: Sendable {
         var lastSentDirectly: UInt64 = 0
         /// The hub no longer holds it (its stream ended, or it was cut off): offers are ignored.
         var unregistered = false
+        /// The first event offered after the watch ended (never sent): the watch covers only what precedes it,
+        /// however far the hub has distributed since.
+        var firstDropped: UInt64?
     }
 
     let queryID: StandingQueryID
@@ -730,7 +737,10 @@ final class Watch: Sendable {
         guard event.message.position > after else { return .ignored }
         let (result, waiter): (Offer, CheckedContinuation<Next, Never>?) = state.withLock { state in
             if state.unregistered { return (.ignored, nil) }
-            guard state.end == nil else { return (.dropped, nil) }
+            guard state.end == nil else {
+                if state.firstDropped == nil { state.firstDropped = event.message.position }
+                return (.dropped, nil)
+            }
             // Nothing waits before it and the connection has room: queued at once, with no task switch (the
             // stream's task stays parked until the connection is full or the watch ends).
             if let sink = state.sink, state.head == state.buffer.count, !state.taking,
@@ -790,6 +800,9 @@ final class Watch: Sendable {
     /// Whether nothing waits in the buffer and the stream's task is not holding an event it took.
     var isIdle: Bool { state.withLock { $0.buffer.count == $0.head && !$0.taking && $0.end != .cutOff } }
 
+    /// Position of the first event the hub offered after the watch ended, if any.
+    var firstDropped: UInt64? { state.withLock { $0.firstDropped } }
+
     /// The stream's task: the next event, waiting for one; or why the watch ended (what is still buffered then is
     /// not sent: the end's position says where to resume).
     func next() async -> Next {
@@ -814,9 +827,13 @@ final class Watch: Sendable {
         }
     }
 
-    /// The stream's task finished handing the event it took to the connection.
-    func sent() {
-        state.withLock { $0.taking = false }
+    /// The stream's task finished with the event it took at `position`: handed to the connection, or not
+    /// (the stream stopped), in which case the watch covers only what precedes it.
+    func sent(_ position: UInt64, delivered: Bool) {
+        state.withLock { state in
+            state.taking = false
+            if !delivered, state.firstDropped.map({ position < $0 }) ?? true { state.firstDropped = position }
+        }
     }
 }
 
