@@ -346,7 +346,8 @@ extension NewswireEngine {
         candidates = candidates.filter { candidate in
             guard candidate.id != article.id, candidate.duplicateOf != article.id else { return false }
             if key == .min || candidate.publishedKey == .min { return true }
-            return abs(candidate.publishedKey - key) <= window
+            let (distance, overflow) = candidate.publishedKey.subtractingReportingOverflow(key)
+            return !overflow && distance.magnitude <= window
         }
         if candidates.isEmpty { return nil }
         // A copy's original, or the copy itself when that original has been deleted since.

@@ -31,9 +31,21 @@ public struct PublishedTime: Sendable, Hashable, Comparable, Codable, CustomStri
         self.init(secondsSinceEpoch: local - Int64(utcOffsetSeconds), utcOffsetSeconds: utcOffsetSeconds)
     }
 
+    /// Local times RFC 3339 text can hold: 0001-01-01T00:00:00 through 9999-12-31T23:59:59.
+    public static let storableLocalSeconds: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
+
+    /// Whether the time survives its RFC 3339 text (a record's stored form) unchanged: a local time in years
+    /// 0001–9999 and an offset of whole minutes within ±23:59.
+    public var isStorable: Bool {
+        guard utcOffsetSeconds % 60 == 0, utcOffsetSeconds > -86_400, utcOffsetSeconds < 86_400 else { return false }
+        let (local, overflow) = secondsSinceEpoch.addingReportingOverflow(Int64(utcOffsetSeconds))
+        return !overflow && Self.storableLocalSeconds.contains(local)
+    }
+
     /// Local wall-clock fields in this time's own offset.
     public var localComponents: (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
-        let local = secondsSinceEpoch + Int64(utcOffsetSeconds)
+        // Wrapping: a time outside `storableLocalSeconds` gives nonsense fields rather than a trap.
+        let local = secondsSinceEpoch &+ Int64(utcOffsetSeconds)
         var days = local / 86_400
         var rem = local % 86_400
         if rem < 0 {

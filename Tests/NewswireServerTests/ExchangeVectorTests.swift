@@ -26,6 +26,8 @@ enum ExchangeVectors {
         var ids: [String]? = nil
         /// PUT_RESULT: how many were created.
         var created: Int? = nil
+        /// PUT_RESULT: the batch positions of the rejected records, in order.
+        var rejected: [Int]? = nil
         /// SEARCH_RESULT: the first facet's counts.
         var facetCounts: [String: Int]? = nil
         /// SEARCH_RESULT: every hit's snippet has at least this many characters.
@@ -47,6 +49,7 @@ enum ExchangeVectors {
             if let hits { d["hits"] = hits }
             if let ids { d["ids"] = ids }
             if let created { d["created"] = created }
+            if let rejected { d["rejected"] = rejected }
             if let facetCounts { d["facetCounts"] = facetCounts }
             if let snippetCharactersAtLeast { d["snippetCharactersAtLeast"] = snippetCharactersAtLeast }
             if let payloadBytesAtMost { d["payloadBytesAtMost"] = payloadBytesAtMost }
@@ -385,6 +388,43 @@ enum ExchangeVectors {
                         bytes: frame(.search, id: 3, payload: energy + field(7, varint: [10])),
                         expect: [Answer(requestID: 3, opcode: .searchResult, total: 3, hits: 3, scoresZero: false)]),
                 ], end: "open"),
+            Exchange(
+                name: "put_values_a_record_cannot_keep", section: "§5.4, §5.5, §5.13",
+                note: "a published_at outside years 0001-9999 of its own offset, or with an offset that is not whole "
+                    + "minutes, is a rejected record (it could not be stored exactly); the extremes that can be kept "
+                    + "are stored and read back",
+                steps: [
+                    hello(),
+                    Step(
+                        note: "PUT z1 (10000-01-01T00:00:00Z), z2 (offset 28830 s), z3 (seconds 2^63-1, offset 1), "
+                            + "z4 (9999-12-31T23:59:59Z, clicks -2^63), z5 (0001-01-01T00:00:00-23:59)",
+                        bytes: request(
+                            .put(
+                                PutMessage(articles: [
+                                    Article(
+                                        id: ArticleID("z1"), title: "时间",
+                                        publishedAt: PublishedTime(secondsSinceEpoch: 253_402_300_800)),
+                                    Article(
+                                        id: ArticleID("z2"), title: "时间",
+                                        publishedAt: PublishedTime(secondsSinceEpoch: 1_712_541_840, utcOffsetSeconds: 28_830)),
+                                    Article(
+                                        id: ArticleID("z3"), title: "时间",
+                                        publishedAt: PublishedTime(secondsSinceEpoch: .max, utcOffsetSeconds: 1)),
+                                    Article(
+                                        id: ArticleID("z4"), title: "时间",
+                                        publishedAt: PublishedTime(secondsSinceEpoch: 253_402_300_799), clicks: .min),
+                                    Article(
+                                        id: ArticleID("z5"), title: "时间",
+                                        publishedAt: PublishedTime(
+                                            secondsSinceEpoch: -62_135_596_800 + 86_340, utcOffsetSeconds: -86_340)),
+                                ])), id: 1),
+                        expect: [Answer(requestID: 1, opcode: .putResult, created: 2, rejected: [0, 1, 2])]),
+                    Step(
+                        note: "GET_MANY z4, z5: both read back",
+                        bytes: request(.getMany(GetManyMessage(ids: [ArticleID("z4"), ArticleID("z5")])), id: 2),
+                        expect: [Answer(requestID: 2, opcode: .articles, ids: ["z4", "z5"])]),
+                    ping(id: 3),
+                ], end: "open"),
         ]
     }
 
@@ -452,6 +492,10 @@ enum ExchangeVectors {
         }
         if let created = expected["created"] as? Int, let frame = frames.first {
             #expect(try PutResultMessage(decoding: frame.payload).created == created, "\(context): created")
+        }
+        if let rejected = expected["rejected"] as? [Int], let frame = frames.first {
+            let got = try PutResultMessage(decoding: frame.payload).rejected.map { Int($0.index) }
+            #expect(got == rejected, "\(context): rejected")
         }
         if expected["total"] != nil || expected["hits"] != nil || expected["facetCounts"] != nil {
             let page = try SearchPage(decoding: try #require(frames.first).payload)

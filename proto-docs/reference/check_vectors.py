@@ -445,6 +445,10 @@ def answer_problems(want, frames):
             problems.append(f"ids {ids}, want {want['ids']}")
     if "created" in want and messages[0].get("created", 0) != want["created"]:
         problems.append(f"created {messages[0].get('created', 0)}, want {want['created']}")
+    if "rejected" in want:
+        got = [r.get("index", 0) for r in messages[0].get("rejected", [])]
+        if got != want["rejected"]:
+            problems.append(f"rejected {got}, want {want['rejected']}")
     if "total" in want and messages[0].get("total", 0) != want["total"]:
         problems.append(f"total {messages[0].get('total', 0)}, want {want['total']}")
     if "hits" in want and len(messages[0].get("hits", [])) != want["hits"]:

@@ -179,11 +179,13 @@ struct JSONReader {
             negative = true
             offset += 1
         }
+        // Accumulated with the number's sign: Int.min has no positive counterpart to negate.
         var value = 0
         var digits = 0
         while offset < bytes.count, bytes[offset] >= 0x30, bytes[offset] <= 0x39 {
             let (m, o1) = value.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(Int(bytes[offset] - 0x30))
+            let digit = Int(bytes[offset] - 0x30)
+            let (a, o2) = negative ? m.subtractingReportingOverflow(digit) : m.addingReportingOverflow(digit)
             guard !o1, !o2 else {
                 throw JSONReadError(kind: .invalid(field: field, reason: "integer out of range"), offset: start, detail: "")
             }
@@ -195,7 +197,7 @@ struct JSONReader {
             offset = start
             throw JSONReadError(kind: .wrongType(field: field, expected: "an integer"), offset: start, detail: "")
         }
-        return negative ? -value : value
+        return value
     }
 
     /// Skips any JSON value.

@@ -64,7 +64,17 @@ extension Article: FieldCoded {
             case 2: article.url = try reader.readString(field.type)
             case 3: article.title = try reader.readString(field.type)
             case 4: article.subtitles.append(try reader.readString(field.type))
-            case 5: article.publishedAt = try reader.readMessage(field.type, as: PublishedTime.self)
+            case 5:
+                let published = try reader.readMessage(field.type, as: PublishedTime.self)
+                // Records are stored with their time as RFC 3339 text: a time it cannot hold would be acknowledged
+                // and then unreadable (and the store with it).
+                guard published.isStorable else {
+                    throw reader.malformed(
+                        "published_at \(published.secondsSinceEpoch)s at UTC offset \(published.utcOffsetSeconds)s: a "
+                            + "record's time must lie in years 0001–9999 of its own offset, and the offset must be "
+                            + "whole minutes")
+                }
+                article.publishedAt = published
             case 6: article.source = try reader.readString(field.type)
             case 7: article.reporters.append(try reader.readString(field.type))
             case 8: article.editors.append(try reader.readString(field.type))
