@@ -304,8 +304,7 @@ struct QueryParser {
                     if pendingOr != nil {
                         query.groups[query.groups.count - 1].append(conditions)
                         pendingOr = nil
-                    } else if !query.groups.contains([conditions]) {
-                        // A repeated term adds nothing to the match (its score counts once).
+                    } else {
                         query.groups.append([conditions])
                     }
                     lastWasPositive = true
@@ -315,6 +314,11 @@ struct QueryParser {
         if let orPosition = pendingOr {
             throw QueryError(position: orPosition, message: "OR at the end of the query: add the alternative after it")
         }
+        // A repeated group adds nothing to the match (its score counts once). Dropped only now that every OR has
+        // its operands: in `A A OR B` the second A starts the group `A OR B`, and the first stays required.
+        var distinct: [[ParsedQuery.Conjunction]] = []
+        for group in query.groups where !distinct.contains(group) { distinct.append(group) }
+        query.groups = distinct
         if query.groups.isEmpty && !query.exclusions.isEmpty {
             throw QueryError(
                 position: 0,

@@ -64,6 +64,22 @@ import Testing
         #expect(q.groups[5][0][0] == .person("张三"))
     }
 
+    @Test("a term repeated before an OR stays required: `A A OR B` is A AND (A OR B)")
+    func repeatedTermBeforeAnOrGroupStaysRequired() throws {
+        #expect(try QueryParser.parse("新疆 新疆 OR 四川").groups.map(\.count) == [1, 2])
+        #expect(try QueryParser.parse("新疆 OR 四川 新疆").groups.map(\.count) == [2, 1])
+        #expect(try QueryParser.parse("新疆 新疆").groups.map(\.count) == [1])
+        #expect(try QueryParser.parse("新疆 OR 四川 新疆 OR 四川").groups.map(\.count) == [2])
+        let index = SearchIndex()
+        for (id, title) in [("a", "新疆棉花"), ("b", "四川棉花"), ("c", "新疆四川"), ("d", "上海")] {
+            index.upsert(Article(id: ArticleID(id), title: title, paragraphs: []))
+        }
+        for (text, expected) in [("新疆 新疆 OR 四川", ["a", "c"]), ("新疆 新疆 OR 上海", ["a", "c"])] {
+            let hits = try index.search(SearchRequest(text: text, limit: 10, includeSnippets: false)).hits
+            #expect(hits.map(\.id.rawValue).sorted() == expected, "\(text)")
+        }
+    }
+
     @Test func bareTokensSplitIntoWordsAndCJKRuns() throws {
         let q = try QueryParser.parse("2024年经济，北京")
         let texts = q.positiveTexts.map(\.0.text)
