@@ -42,16 +42,19 @@ extension Connection {
     /// Grace period over: every request still in flight is told to retry, then the connection closes (at once
     /// when the grace is shorter than the linger after GOAWAY).
     private func expireGrace() {
-        guard let unanswered = shared.withLockedValue({ $0.machine.graceExpired() }) else { return }
+        let expired = shared.withLockedValue { shared in shared.machine.graceExpired().map { ($0, shared.watches) } }
+        guard let (unanswered, watches) = expired else { return }
         for requestID in unanswered {
-            queue.enqueue(
-                .frame(
-                    OutboundFrame(
-                        .error(
-                            ProtocolError(
-                                code: .shuttingDown,
-                                message: "server shut down before this request finished; retry on a new connection",
-                                requestID: requestID)), requestID: requestID)))
+            var error = ProtocolError(
+                code: .shuttingDown, message: "server shut down before this request finished; retry on a new connection",
+                requestID: requestID)
+            if let watch = watches[requestID] {
+                // A watch whose task has not sent its own ending yet still says where to resume (§5.19 rule 7).
+                let position = context.watches.endPosition(of: watch)
+                error.message = "server is shutting down; resume after position \(position) on a new connection"
+                error.position = position
+            }
+            queue.enqueue(.frame(OutboundFrame(.error(error), requestID: requestID)))
         }
         queueClose()
     }

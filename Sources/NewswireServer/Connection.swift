@@ -506,7 +506,7 @@ final class Connection: Sendable {
     /// when the stream should stop (cancelled, answered by shutdown, or the connection is gone); throws
     /// OVERLOADED when the server as a whole has no room, and LIMIT_EXCEEDED when the frame is larger than the
     /// client accepts.
-    func sendWatchEvent(_ event: WatchEventMessage, requestID: RequestID) async throws -> Bool {
+    func sendWatchEvent(_ event: WatchEventMessage, requestID: RequestID, watch: Watch) async throws -> Bool {
         let frame = OutboundFrame(.watchEvent(event), requestID: requestID, moreToFollow: true)
         try checkFits(frame)
         guard isLive(requestID) else { return false }
@@ -518,10 +518,17 @@ final class Connection: Sendable {
                 message: "the server holds too many unread answers to continue this watch; resume it later",
                 retryAfterMillis: 100)
         }
-        guard isLive(requestID) else {
-            queue.release(reserved: size)
-            return false
+        // Queued and recorded as covered under the connection's lock: a shutdown's grace running out answers the
+        // watch with the position it covers (`expireGrace`), and must see the event either not queued, or queued
+        // and covered.
+        enum Outcome { case notLive, queued, refused }
+        let outcome = shared.withLockedValue { shared -> Outcome in
+            guard shared.machine.isLive(requestID) else { return .notLive }
+            guard queue.enqueue(frame, reserved: size) else { return .refused }
+            watch.cover(event.position)
+            return .queued
         }
-        return queue.enqueue(frame, reserved: size)
+        if outcome == .notLive { queue.release(reserved: size) }
+        return outcome == .queued
     }
 }

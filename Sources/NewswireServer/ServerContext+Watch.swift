@@ -67,6 +67,7 @@ extension ServerContext {
         case .beginning: covered = 0
         default: covered = watch.after
         }
+        watch.cover(covered)
         connection.attach(watch, to: requestID)
         defer { connection.detach(requestID) }
         func end(_ reason: Watch.End?, replayed: Bool) throws -> Never {
@@ -91,7 +92,7 @@ extension ServerContext {
             }
         }
         let started = WatchEventMessage(position: covered, kind: .started, store: storeIdentifier)
-        guard try await connection.sendWatchEvent(started, requestID: requestID) else {
+        guard try await connection.sendWatchEvent(started, requestID: requestID, watch: watch) else {
             try end(nil, replayed: false)
         }
         // Every ERROR that ends the watch from here on carries the position to resume after (§5.19 rule 7): one
@@ -137,16 +138,18 @@ extension ServerContext {
                         } else {
                             continue
                         }
-                        guard try await connection.sendWatchEvent(event, requestID: requestID) else {
+                        guard try await connection.sendWatchEvent(event, requestID: requestID, watch: watch) else {
                             try end(nil, replayed: false)
                         }
                         watches.recordSent(1)
                         covered = change.position
                     }
                     covered = max(covered, min(page.last!.position, watch.after))
+                    watch.cover(covered)
                     if page.count < 512 { break }
                 }
                 covered = watch.after
+                watch.cover(covered)
             }
             // Live: the hub queues events on the connection itself while it has room; this task sends the rest.
             watch.goLive(WatchSink(connection: connection, requestID: requestID))
@@ -156,7 +159,7 @@ extension ServerContext {
                 case .ended(let reason):
                     try end(reason, replayed: true)
                 case .event(let event):
-                    let delivered = try await connection.sendWatchEvent(event.built(), requestID: requestID)
+                    let delivered = try await connection.sendWatchEvent(event.built(), requestID: requestID, watch: watch)
                     watch.sent(event.message.position, delivered: delivered)
                     guard delivered else { try end(nil, replayed: true) }
                     watches.recordSent(streamedAfter: .now - event.offered)

@@ -633,6 +633,13 @@ final class WatchHub: Sendable {
         }
     }
 
+    /// The position a watch ended now covers, for an ERROR that ends it from outside its task (a shutdown's grace
+    /// running out): what its task has queued, and once live, what the hub has distributed since.
+    func endPosition(of watch: Watch) -> UInt64 {
+        let (covered, live) = watch.progress
+        return live ? coveredPosition(of: watch, lastSent: covered) : covered
+    }
+
     func recordSent(_ count: Int) {
         state.withLockedValue { $0.eventsSent += Int64(count) }
     }
@@ -711,6 +718,9 @@ final class Watch: Sendable {
         /// The first event offered after the watch ended (never sent): the watch covers only what precedes it,
         /// however far the hub has distributed since.
         var firstDropped: UInt64?
+        /// Where the stream's task stands: every change up to it has been queued for the client or did not
+        /// concern the watch (the live part beyond it is the hub's: ``WatchHub/endPosition(of:)``).
+        var covered: UInt64 = 0
     }
 
     let queryID: StandingQueryID
@@ -799,6 +809,14 @@ final class Watch: Sendable {
 
     /// Whether nothing waits in the buffer and the stream's task is not holding an event it took.
     var isIdle: Bool { state.withLock { $0.buffer.count == $0.head && !$0.taking && $0.end != .cutOff } }
+
+    /// Records where the stream's task stands (see `State.covered`).
+    func cover(_ position: UInt64) {
+        state.withLock { $0.covered = position }
+    }
+
+    /// Where the stream's task stands, and whether it sends live events yet.
+    var progress: (covered: UInt64, live: Bool) { state.withLock { ($0.covered, $0.sink != nil) } }
 
     /// Position of the first event the hub offered after the watch ended, if any.
     var firstDropped: UInt64? { state.withLock { $0.firstDropped } }

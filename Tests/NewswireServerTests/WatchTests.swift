@@ -544,6 +544,35 @@ extension ServerOverLoopback {
             }
         }
 
+        @Test("a shutdown with no grace ends a watch waiting for room SHUTTING_DOWN, with the position to resume after")
+        func shutdownWithoutGraceGivesThePosition() async throws {
+            let server = try await LoopbackServer.start(articles: 0) {
+                $0.limits.maxQueuedResponseBytes = 64 << 10
+                $0.limits.shutdownGracePeriod = .zero
+            }
+            var writes = WatchOracle(position: 0)
+            // ~6 MB of replay for a peer with a 4 KB receive buffer that has not read yet: the watch's task waits
+            // for room in the connection's budget when the shutdown comes, and the grace's end answers it.
+            try writes.put((0..<150).map { Self.largeArticle($0) }, engine: server.engine)
+            let stopping = try await runBlocking {
+                let slow = try WatchPeer(port: server.port, receiveBufferBytes: 4096)
+                var query = WatchMessage(text: "", includeArticle: true)
+                query.start = .beginning
+                let started = try slow.watch(query, id: 1)
+                let stopping = Task { try await server.stop() }
+                try slow.read { $0.ends[1] != nil }
+                let end = try #require(slow.ends[1])
+                #expect(end.code == .shuttingDown && end.isRetryable)
+                let position = try #require(end.position, "SHUTTING_DOWN without the position to resume after")
+                // Every change up to the position reached the client, in order, and none after it.
+                let received = slow.observed(1)
+                #expect(started.position == 0)
+                #expect(received.map(\.position) == Array(stride(from: 1, through: position, by: 1)))
+                return stopping
+            }
+            try await stopping.value
+        }
+
         /// An article of ~40 KB (an event carrying it stays under the connection's 64 KB budget in
         /// ``slowConsumerCutOff``).
         static func largeArticle(_ n: Int) -> Article {
