@@ -20,7 +20,8 @@ enum ScalarClass: UInt8 {
 /// Foundation: CJK text, ASCII and full-width forms cost one table load per scalar.
 enum Normalizer {
     /// Table entry layout: bits 0..<21 mapped scalar (or expansion index), bit 24 = expands to several
-    /// scalars, bit 25 = the source scalar is a combining mark, bits 28..<30 = class of the mapped scalar.
+    /// scalars, bit 25 = the source scalar joins the cluster before it (``joinsPreviousCluster(_:)``), bits
+    /// 28..<30 = class of the mapped scalar.
     private static let expandsBit: UInt32 = 1 << 24
     private static let combiningBit: UInt32 = 1 << 25
 
@@ -42,7 +43,7 @@ enum Normalizer {
                 bmp[Int(v)] = v | (UInt32(ScalarClass.hardBreak.rawValue) << 28)
                 continue
             }
-            let combining = isCombiningMark(scalar)
+            let combining = joinsPreviousCluster(scalar)
             let mapped = slowNormalize([scalar])
             var entry: UInt32
             if mapped.count == 1 {
@@ -79,6 +80,16 @@ enum Normalizer {
         switch scalar.properties.generalCategory {
         case .nonspacingMark, .spacingMark, .enclosingMark: return true
         default: return false
+        }
+    }
+
+    /// Whether `scalar` belongs to the cluster before it: a combining mark, or a scalar NFKC composes with what
+    /// precedes it although it is a letter (the half-width voiced sound marks after kana, as in ｶﾞ = ガ; Hangul vowel
+    /// and final jamo after an initial, as in 각 spelt with three jamo).
+    static func joinsPreviousCluster(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0xFF9E, 0xFF9F, 0x1160...0x11FF, 0xD7B0...0xD7FF: return true
+        default: return isCombiningMark(scalar)
         }
     }
 
@@ -161,7 +172,7 @@ enum Normalizer {
                 continue
             }
             var j = i + 1
-            while j < n, isCombiningMark(scalars[j]) { j += 1 }
+            while j < n, joinsPreviousCluster(scalars[j]) { j += 1 }
             let mapped = slowNormalize(Array(scalars[i..<j]))
             for s in mapped {
                 out.append(s)

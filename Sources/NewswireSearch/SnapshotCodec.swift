@@ -1,13 +1,14 @@
 import NewswireModel
 
-/// Binary snapshot layout (version 8), little-endian:
+/// Binary snapshot layout (version 9; 9 changed no layout, only the analyzer's clusters, which an index built by
+/// an older version does not share), little-endian:
 ///
 /// `magic "NWSIDX\r\n"`, `u32 version`, metadata bytes, the three interners (sources, months, persons), then each
 /// segment's flat arrays exactly as held in memory (documents, term keys, term offsets, postings, deletion
 /// bits), and a trailing `u64` checksum of everything before it. Loading validates magic, version, checksum
 /// and every array's length and range, so a truncated or corrupt file is rejected instead of trusted.
 enum SnapshotCodec {
-    static let version: UInt32 = 8
+    static let version: UInt32 = 9
 
     /// Encodes a captured state, with `deleted[i]` as segment `i`'s deletion bits, in memory.
     static func encode(_ state: SnapshotCapture, metadata: [UInt8]) -> [UInt8] {

@@ -122,6 +122,17 @@ import Testing
         #expect(Self.units("Ｇ２０").map(\.word) == ["g20"])
         #expect(Self.units("ﬁne Café").map(\.word) == ["fine", "café"])
         #expect(Self.units("Cafe\u{301}").map(\.word) == ["café"])
+        // NFKC composes across scalars that are not combining marks: half-width kana with a voiced mark, and
+        // Hangul spelt in conjoining jamo.
+        #expect(NormalizedText("ｶﾞｲﾄﾞ ﾊﾟﾝ").scalars == Array("ガイド パン".unicodeScalars))
+        #expect(NormalizedText("\u{1100}\u{1161}\u{11A8}").scalars == Array("각".unicodeScalars))
+        let index = SearchIndex()
+        index.upsert(Article(id: "kana", title: "ガイドブック", paragraphs: []))
+        index.upsert(Article(id: "half", title: "ﾊﾟﾝ屋", paragraphs: []))
+        for (text, id) in [("ｶﾞｲﾄﾞ", "kana"), ("パン", "half")] {
+            let hits = try? index.search(SearchRequest(text: text, limit: 10, includeSnippets: true)).hits
+            #expect(hits?.map(\.id.rawValue) == [id], "\(text)")
+        }
     }
 
     @Test func positionsGapAtEverySeparatorExceptSpacesBetweenWords() {
