@@ -168,9 +168,8 @@ enum PageDecoding {
         if let declared = (charsetHint?.lowercased()).flatMap({ $0.isEmpty ? nil : $0 }) ?? declaredCharset(bytes) {
             if utf8Names.contains(declared) || declared == "us-ascii" || declared == "ascii" {
                 if strictUTF8 { return .input(from: 0) }
-                // Mislabelled: a page claiming UTF-8 that is not is almost always GBK.
-                if let gb = try? decodeIconv(bytes, from: "GB18030") { return gb }
-                return try decodeUTF8Lenient(bytes, from: 0)
+                // Mislabelled (a page claiming UTF-8 that is not is usually GBK), or UTF-8 with a damaged byte.
+                return try decodeUTF8OrGB18030(bytes)
             }
             if gbFamily.contains(declared) {
                 // Valid multi-byte UTF-8 is practically never GBK by accident, while pages that declare gb2312
@@ -184,9 +183,40 @@ enum PageDecoding {
             }
             // Unknown declaration: fall through to detection.
         }
-        // 3. Strict UTF-8, 4. GB18030 (GBK and GB2312 are subsets).
+        // 3. Strict UTF-8, 4. GB18030 (GBK and GB2312 are subsets), or UTF-8 with a damaged byte.
         if strictUTF8 { return .input(from: 0) }
-        return try decodeIconv(bytes, from: "GB18030")
+        return try decodeUTF8OrGB18030(bytes)
+    }
+
+    /// Bytes that are not valid UTF-8, read as whichever of UTF-8 and GB18030 finds fewer invalid bytes in them
+    /// (UTF-8 on a tie): a GBK page read as UTF-8 fails on nearly every Chinese character, while a UTF-8 page with
+    /// a stray byte read as GB18030 decodes to other characters and fails wherever a character's bytes meet
+    /// markup — yet on mostly-ASCII HTML often under the 1% that would refuse it.
+    static func decodeUTF8OrGB18030(_ bytes: UnsafeBufferPointer<UInt8>) throws(ExtractionError) -> Decoded {
+        let (gb, gbInvalid) = try convertIconv(bytes, from: "GB18030")
+        if invalidUTF8Sequences(in: bytes, upTo: gbInvalid + 1) <= gbInvalid,
+            let utf8 = try? decodeUTF8Lenient(bytes, from: 0)
+        {
+            return utf8
+        }
+        try checkInvalid(gbInvalid, of: bytes.count, charset: "GB18030")
+        return gb
+    }
+
+    /// Invalid UTF-8 sequences in `bytes` (each maximal bad subpart once, as U+FFFD replaces them), counting
+    /// no further than `limit`.
+    static func invalidUTF8Sequences(in bytes: UnsafeBufferPointer<UInt8>, upTo limit: Int) -> Int {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        var invalid = 0
+        while invalid < limit {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return invalid
+            case .error: invalid += 1
+            }
+        }
+        return invalid
     }
 
     /// Whether the bytes hold a multi-byte character (valid UTF-8: any byte of 0x80 or above).
@@ -280,6 +310,26 @@ enum PageDecoding {
     static func decodeIconv(
         _ bytes: UnsafeBufferPointer<UInt8>, from charset: String
     ) throws(ExtractionError) -> Decoded {
+        let (decoded, invalid) = try convertIconv(bytes, from: charset)
+        try checkInvalid(invalid, of: bytes.count, charset: charset)
+        return decoded
+    }
+
+    /// Refuses a decode in which more than ``maximumInvalidByteRatio`` of the bytes were invalid.
+    static func checkInvalid(_ invalid: Int, of count: Int, charset: String) throws(ExtractionError) {
+        if Double(invalid) > max(2, Double(count) * maximumInvalidByteRatio) {
+            throw ExtractionError(
+                .undecodable,
+                "decodes in no supported charset (not UTF-8; as \(charset) \(invalid) of \(count) "
+                    + "bytes are invalid); re-save the page as UTF-8 or GBK")
+        }
+    }
+
+    /// Converts with iconv, replacing each invalid byte with U+FFFD; returns the text and how many bytes were
+    /// invalid.
+    static func convertIconv(
+        _ bytes: UnsafeBufferPointer<UInt8>, from charset: String
+    ) throws(ExtractionError) -> (Decoded, invalid: Int) {
         let cd = iconv_open("UTF-8", charset)
         if cd == iconv_t(bitPattern: -1) {
             throw ExtractionError(
@@ -324,15 +374,9 @@ enum PageDecoding {
                 throw ExtractionError(.undecodable, "iconv failed (errno \(err)) decoding \(charset)")
             }
         }
-        if Double(invalid) > max(2, Double(bytes.count) * maximumInvalidByteRatio) {
-            throw ExtractionError(
-                .undecodable,
-                "decodes in no supported charset (not UTF-8; as \(charset) \(invalid) of \(bytes.count) "
-                    + "bytes are invalid); re-save the page as UTF-8 or GBK")
-        }
         output.removeLast(output.count - produced)
         // iconv writes valid UTF-8; checked in place all the same, as libxml2 must never see anything else.
         if !output.withUnsafeBufferPointer(isValidUTF8) { output = Array(String(decoding: output, as: UTF8.self).utf8) }
-        return Decoded(converted: output, charset: charset)
+        return (Decoded(converted: output, charset: charset), invalid)
     }
 }

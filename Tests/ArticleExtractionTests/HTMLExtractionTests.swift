@@ -45,6 +45,35 @@ struct HTMLExtractionTests {
         #expect(utf8 == gbk)
     }
 
+    /// A UTF-8 page with one damaged byte is UTF-8 with one U+FFFD, labelled or not: read as GB18030 its
+    /// Chinese became other characters (or, past 1% invalid bytes, the page was refused).
+    @Test(arguments: [true, false])
+    func utf8WithAStrayByteStaysUTF8(labelled: Bool) throws {
+        let clean = try Fixture.article("utf8-news.html")
+        var text = String(decoding: try Fixture.bytes("utf8-news.html"), as: UTF8.self)
+        if !labelled { text = text.replacingOccurrences(of: "<meta charset=\"utf-8\">", with: "") }
+        var bytes = Array(text.utf8)
+        // The stray byte goes just before the first paragraph's text.
+        let marker = Array(clean.paragraphs[0].utf8.prefix(6))
+        let at = try #require(bytes.indices.first { bytes[$0...].starts(with: marker) })
+        bytes.insert(0xFF, at: at)
+        let damaged = try ArticleExtractor().extract(bytes)
+        #expect(damaged.title == clean.title)
+        #expect(damaged.paragraphs.dropFirst() == clean.paragraphs.dropFirst())
+        #expect(damaged.paragraphs.first == "\u{FFFD}" + clean.paragraphs[0])
+    }
+
+    /// The other way round: a GBK page with one byte no GBK character has is still GBK.
+    @Test func gbkWithAStrayByteStaysGBK() throws {
+        let clean = try Fixture.article("gbk-undeclared.html")
+        var bytes = try Fixture.bytes("gbk-undeclared.html")
+        let at = try #require(bytes.indices.first { bytes[$0...].starts(with: Array("<p>".utf8)) })
+        bytes.insert(0xFF, at: at + 3)
+        let damaged = try ArticleExtractor().extract(bytes)
+        #expect(damaged.title == clean.title)
+        #expect(damaged.paragraphs.dropFirst() == clean.paragraphs.dropFirst())
+    }
+
     @Test func charsetHintOutranksDetection() throws {
         // Decoding GBK bytes as declared by the caller gives the same text as detection does.
         let bytes = try Fixture.bytes("gbk-undeclared.html")
