@@ -281,6 +281,7 @@ let package = Package(
                 "NewswireModel", "NewswireTestSupport", "NewswireServer", "NewswireEngine", "ArticleExtraction",
                 "NewswireClient", "NewswireMetrics",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

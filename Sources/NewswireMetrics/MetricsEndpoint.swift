@@ -1,3 +1,4 @@
+import Dispatch
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
@@ -128,34 +129,51 @@ private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
+    /// Where scrapes refresh and render, one at a time: a refresh may block (a cluster node asks its database for
+    /// the store's position), which must never happen on an event loop — NIO traps a blocking wait there, and the
+    /// loop's other connections would stall behind it.
+    private static let scrapes = DispatchQueue(label: "newswire.metrics.scrape")
+
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-        let status: HTTPResponseStatus
-        var body: [UInt8]
-        var contentType = "text/plain; charset=utf-8"
         if path != "/metrics" {
-            status = .notFound
-            body = Array("only /metrics is served here\n".utf8)
+            Self.send(.notFound, Array("only /metrics is served here\n".utf8), to: head, context: context)
         } else if head.method != .GET && head.method != .HEAD {
-            status = .methodNotAllowed
-            body = Array("use GET /metrics\n".utf8)
+            Self.send(.methodNotAllowed, Array("use GET /metrics\n".utf8), to: head, context: context)
         } else {
-            refresh()
-            status = .ok
-            body = MetricsEndpoint.exposition(of: registry)
-            contentType = "text/plain; version=0.0.4; charset=utf-8"
+            let (registry, refresh, eventLoop) = (self.registry, self.refresh, context.eventLoop)
+            let boundContext = NIOLoopBound(context, eventLoop: eventLoop)
+            Self.scrapes.async {
+                refresh()
+                let body = MetricsEndpoint.exposition(of: registry)
+                eventLoop.execute {
+                    Self.send(
+                        .ok, body, contentType: "text/plain; version=0.0.4; charset=utf-8", to: head,
+                        context: boundContext.value)
+                }
+            }
         }
+    }
+
+    private static func send(
+        _ status: HTTPResponseStatus, _ body: [UInt8], contentType: String = "text/plain; charset=utf-8",
+        to head: HTTPRequestHead, context: ChannelHandlerContext
+    ) {
+        var body = body
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.count))
         headers.add(name: "Connection", value: "close")
         if head.method == .HEAD { body = [] }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+            promise: nil)
         if !body.isEmpty {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.write(
+                NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         }
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOPosix
 import NewswireMetrics
 import NewswireTestSupport
@@ -19,6 +20,18 @@ struct MetricsTests {
         var byte: UInt8 = 0
         let read = recv(descriptor, &byte, 1, 0)
         #expect(read == 0, "the server closed the silent connection (recv \(read), errno \(errno))")
+        await endpoint.stop()
+    }
+
+    @Test("a scrape refreshes the gauges off the event loop (a cluster node's refresh waits for its database)")
+    func refreshRunsOffTheEventLoop() async throws {
+        let onEventLoop = NIOLockedValueBox<[Bool]>([])
+        let endpoint = try await MetricsEndpoint.start(
+            host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(),
+            refresh: { onEventLoop.withLockedValue { $0.append(MultiThreadedEventLoopGroup.currentEventLoop != nil) } })
+        let scraped = try await httpGet(port: endpoint.port, path: "/metrics")
+        #expect(scraped.status == 200)
+        #expect(onEventLoop.withLockedValue { $0 } == [false])
         await endpoint.stop()
     }
 
