@@ -40,6 +40,20 @@ extension ServerContext {
             snippetLength: request.snippetLength == 0 ? Limits.defaultSnippetLength : request.snippetLength)
         let capacity = request.bufferEvents == 0 ? Limits.defaultWatchBufferEvents : request.bufferEvents
         if request.start == .afterPosition, engine.followsSharedStore {
+            // A position the store itself has not reached was never delivered (a store restored from an older
+            // backup): refused, as on a single node, rather than waited for and then taken as read up to there.
+            let latest: UInt64
+            do {
+                latest = try await onPool { try self.engine.latestPosition() }
+            } catch {
+                throw protocolError(for: error)
+            }
+            guard request.position <= latest else {
+                throw ProtocolError(
+                    code: .unknownPosition,
+                    message: "WATCH position \(request.position) is ahead of this store's latest position \(latest) "
+                        + "(a store restored from an older backup?); start again from now or from the beginning")
+            }
             // A cluster node that has not applied the position yet waits for it, as GET's min_position does.
             try await waitForPosition(request.position)
         }

@@ -94,6 +94,25 @@ struct ClusterNodeTests {
         try await a.stop()
         try await b.stop()
     }
+
+    @Test(
+        "a WATCH resuming after a position the store has not reached is UNKNOWN_POSITION on a cluster node too",
+        .timeLimit(.minutes(2)))
+    func watchFromAheadOfTheStore() async throws {
+        let url = try await runBlocking { try SharedTestPostgres.freshDatabaseURL() }
+        let node = try await Self.node(url)
+        let client = node.client()
+        let written = try #require(try await client.put([syntheticArticle(1)]).commitPosition)
+        // Before: the node waited for the position (OVERLOADED after 5 s, retried for ever by the client), and
+        // once later writes reached it, replayed from there, skipping the changes up to it.
+        let ahead = NewswireClient.WatchPosition(sequence: written + 5, store: node.engine.storeIdentifier)
+        await expectClientError(.unknownPosition) {
+            var events = client.watch("测试", from: .after(ahead)).makeAsyncIterator()
+            _ = try await events.next()
+        }
+        await client.shutdown()
+        try await node.stop()
+    }
 }
 
 /// Reads on a cluster node come from memory: another node's write reaches this node's record cache with the feed.
