@@ -67,7 +67,9 @@ final class PostgresConnectionPool: Sendable {
                         .cannotOpen,
                         "lost the connection to PostgreSQL (\(Self.describe(error))) and found no primary among "
                             + "\(url) within \(configuration.failoverTimeout); check that one host is up and not "
-                            + "in recovery")
+                            + "in recovery. If the primary is up, it may be waiting for a synchronous standby "
+                            + "(synchronous_standby_names) that is down: a write given to it then commits once "
+                            + "that standby is back, so do not take this error to mean nothing was stored")
                 }
                 logger.warning(
                     "lost the PostgreSQL connection; looking for the primary again",
@@ -92,6 +94,13 @@ final class PostgresConnectionPool: Sendable {
                 do {
                     connection = try connect(to: host)
                 } catch {
+                    // A database or role that does not exist, or a refused login, will not change by waiting.
+                    if let refusal = Self.permanentRefusal(error) {
+                        throw StoreError(
+                            .cannotOpen,
+                            "PostgreSQL at \(host.name):\(host.port) refused \(url): \(Self.describe(error)); "
+                                + refusal)
+                    }
                     attempts.append("\(host.name):\(host.port) unreachable (\(Self.describe(error)))")
                     continue
                 }
@@ -204,6 +213,19 @@ final class PostgresConnectionPool: Sendable {
         }
         if let error = error as? PostgresTransactionFailure { return isConnectionLoss(error.underlying) }
         return error is PostgresConnectionLost || error is ChannelError || error is IOError
+    }
+
+    /// What to fix when a connection attempt failed for a reason waiting cannot cure (the server answered and
+    /// refused), or nil for anything else (a host down, a timeout, a standby starting up).
+    static func permanentRefusal(_ error: any Error) -> String? {
+        guard let error = error as? PSQLError, let state = error.serverInfo?[.sqlState] else { return nil }
+        switch state {
+        case "3D000": return "the database does not exist; create it (createdb) or fix the /DB part of --store"
+        case "28000", "28P01":
+            return "the role or its password was refused; fix the user in --store, PGPASSWORD or ~/.pgpass, or "
+                + "pg_hba.conf"
+        default: return nil
+        }
     }
 
     static func describe(_ error: any Error) -> String {

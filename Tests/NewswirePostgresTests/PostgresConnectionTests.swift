@@ -35,6 +35,22 @@ struct PostgresConnectionTests {
             on: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
     }
 
+    @Test(
+        "a database that does not exist is CANNOT_OPEN at once, saying so, not retried until the failover timeout",
+        .timeLimit(.minutes(2)))
+    func missingDatabaseIsRefusedAtOnce() async throws {
+        let server = try SharedTestPostgres.get()
+        let url = try PostgresStoreURL(parsing: server.url(database: "newswire_no_such_database"))
+        let error = try await runBlocking {
+            #expect(throws: StoreError.self) {
+                // An hour: only the refusal itself can end this within the test.
+                try PostgresArticleStore(url: url, configuration: .init(failoverTimeout: .seconds(3_600)), logger: Self.logger)
+            }
+        }
+        #expect(error?.code == .cannotOpen)
+        #expect(error?.message.contains("the database does not exist") == true, "\(String(describing: error))")
+    }
+
     @Test("a statement on a connection that was closed under it fails as a lost connection")
     func statementOnClosedConnection() async throws {
         try await runBlocking {
