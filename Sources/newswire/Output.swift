@@ -6,6 +6,24 @@ import Foundation
 /// process, so `newswire search … | head -1` used to crash once `head` left. A reader that goes away is normal in a
 /// pipeline: the CLI ends as a Unix filter does, killed by SIGPIPE (exit status 141 in a shell), quietly.
 enum Output {
+    /// Set by a command that ends by itself when stdout's reader leaves (`watch`, which then says where to resume):
+    /// an EPIPE on stdout calls it instead of ending the process at once.
+    private final class Handler: @unchecked Sendable {
+        private let lock = NSLock()
+        private var handler: (@Sendable () -> Void)?
+        var value: (@Sendable () -> Void)? {
+            get { lock.withLock { handler } }
+            set { lock.withLock { handler = newValue } }
+        }
+    }
+
+    private static let stdoutReaderGone = Handler()
+
+    /// Calls `handler` (from the writing thread) when a write to stdout finds its reader gone; the text is dropped.
+    static func onStdoutReaderGone(_ handler: @escaping @Sendable () -> Void) {
+        stdoutReaderGone.value = handler
+    }
+
     static func line(_ text: String) { write(text + "\n", to: STDOUT_FILENO) }
 
     static func errorLine(_ text: String) { write(text + "\n", to: STDERR_FILENO) }
@@ -24,7 +42,13 @@ enum Output {
                 } else if written < 0, errno == EINTR || errno == EAGAIN {
                     continue
                 } else {
-                    if errno == EPIPE { readerWentAway() }
+                    if errno == EPIPE {
+                        if descriptor == STDOUT_FILENO, let handler = stdoutReaderGone.value {
+                            handler()
+                            return
+                        }
+                        readerWentAway()
+                    }
                     return  // stderr closed or full disk: nothing sensible left to report it to
                 }
             }

@@ -58,6 +58,9 @@ struct WatchCommand: AsyncParsableCommand {
         let text = query.joined(separator: " ")
         let json = connection.json
         try await withClient(connection) { client in
+            // Set when stdout's reader leaves: by a write that finds it gone, or by `onReaderGone` while idle.
+            let readerGone = ReaderGone()
+            Output.onStdoutReaderGone { readerGone.set() }
             let watching = Task { () throws -> NewswireClient.WatchPosition? in
                 var events = client.watch(text, from: start, options: options).makeAsyncIterator()
                 // Why nothing arrives while the watch waits to resume or to start (a server at its watch limit
@@ -70,18 +73,25 @@ struct WatchCommand: AsyncParsableCommand {
                 // Ids shown so far: after a resume the server reports every replayed article that does not match
                 // as unmatched, and a reader only needs those it saw.
                 var shown: Set<ArticleID> = []
+                // Where to resume: the last event written out (or skipped), not one whose write found the reader
+                // gone.
+                var handled = events.position
                 while let event = try await events.next() {
                     if json {
                         printOut(try Self.json(event))
-                        continue
+                    } else {
+                        switch event.kind {
+                        case .unmatched, .deleted:
+                            if event.kind == .unmatched, shown.remove(event.hit.id) == nil { break }
+                            shown.remove(event.hit.id)
+                            printOut(Self.render(event))
+                        default:
+                            shown.insert(event.hit.id)
+                            printOut(Self.render(event))
+                        }
                     }
-                    switch event.kind {
-                    case .unmatched, .deleted:
-                        if event.kind == .unmatched, shown.remove(event.hit.id) == nil { continue }
-                        shown.remove(event.hit.id)
-                    default: shown.insert(event.hit.id)
-                    }
-                    printOut(Self.render(event))
+                    if readerGone.isSet { return handled }
+                    handled = events.position
                 }
                 return events.position
             }
@@ -89,7 +99,7 @@ struct WatchCommand: AsyncParsableCommand {
             let signals = [SIGINT, SIGTERM].map { SignalHandler(signal: $0) { watching.cancel() } }
             defer { for handler in signals { handler.cancel() } }
             // A reader that leaves (`… | head -1`) ends the watch now, as `tail -f` does, not at the next event.
-            let readerGone = Self.onReaderGone { watching.cancel() }
+            Self.onReaderGone(readerGone) { watching.cancel() }
             let position = try await watching.value
             let why = readerGone.isSet ? " (its reader went away)" : ""
             if let position {
@@ -126,14 +136,13 @@ struct WatchCommand: AsyncParsableCommand {
         func set() { lock.withLock { value = true } }
     }
 
-    /// When stdout is a pipe or a socket, calls `gone` once its reader has closed it (poll reports POLLERR or
-    /// POLLHUP on the writing end), from a thread of its own that sleeps in `poll` until then.
-    static func onReaderGone(_ gone: @escaping @Sendable () -> Void) -> ReaderGone {
-        let flag = ReaderGone()
+    /// When stdout is a pipe or a socket, sets `flag` and calls `gone` once its reader has closed it (poll reports
+    /// POLLERR or POLLHUP on the writing end), from a thread of its own that sleeps in `poll` until then.
+    static func onReaderGone(_ flag: ReaderGone, _ gone: @escaping @Sendable () -> Void) {
         var status = stat()
-        guard fstat(STDOUT_FILENO, &status) == 0 else { return flag }
+        guard fstat(STDOUT_FILENO, &status) == 0 else { return }
         let kind = status.st_mode & S_IFMT
-        guard kind == S_IFIFO || kind == S_IFSOCK else { return flag }
+        guard kind == S_IFIFO || kind == S_IFSOCK else { return }
         Thread.detachNewThread {
             var descriptor = pollfd(fd: STDOUT_FILENO, events: 0, revents: 0)
             while true {
@@ -146,7 +155,6 @@ struct WatchCommand: AsyncParsableCommand {
                 if ready < 0, errno != EINTR { return }
             }
         }
-        return flag
     }
 
     static func render(_ event: NewswireClient.WatchEvent) -> String {

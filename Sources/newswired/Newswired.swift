@@ -170,6 +170,13 @@ struct Newswired: AsyncParsableCommand {
         ] where value <= 0 {
             throw ValidationError("\(name) must be positive, got \(value)")
         }
+        // Without a write token writes are open to whoever may connect, and with a read token that is whoever
+        // holds it: a read token alone would let every reader write (SECURITY.md: a reader must not).
+        if (readTokenFile ?? env("NEWSWIRE_READ_TOKEN_FILE")) != nil, (tokenFile ?? env("NEWSWIRE_TOKEN_FILE")) == nil {
+            throw ValidationError(
+                "--read-token-file needs --token-file: without a write token, every client holding the read token "
+                    + "could write; give writes a token of their own (the same file lets readers write)")
+        }
         switch (certificatePath, keyPath) {
         case (.some, .none): throw ValidationError("--tls-cert needs --tls-key (the certificate's private key)")
         case (.none, .some): throw ValidationError("--tls-key needs --tls-cert (the certificate chain)")

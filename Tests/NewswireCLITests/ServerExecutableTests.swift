@@ -86,6 +86,11 @@ struct ServerExecutableTests {
         #expect(port.status == 64, "\(port)")
         let metrics = try await Subprocess(Executables.newswired, ["--metrics", "nowhere"]).finished()
         #expect(metrics.status == 64 && metrics.stderr.contains("is not ADDR:PORT"), "\(metrics)")
+        // A read token alone would let every reader write (SECURITY.md): refused before anything starts.
+        let readOnly = try await Subprocess(
+            Executables.newswired, ["--no-seeds", "--data-dir", "/dev/null/newswire-data", "--read-token-file", "read.token"]
+        ).finished()
+        #expect(readOnly.status == 64 && readOnly.stderr.contains("--read-token-file needs --token-file"), "\(readOnly)")
         // A setting from the environment that does not parse names itself; it is not replaced by the default.
         for (name, value, expected) in [
             ("NEWSWIRE_PORT", "seventy", "a whole number"), ("NEWSWIRE_RECORD_CACHE_MB", "1G", "a whole number"),

@@ -79,6 +79,26 @@ struct WatchCommandTests {
         #expect(finished.stderr.contains("(its reader went away)"), "\(finished)")
     }
 
+    @Test("a reader gone when events are written: the watch still says where to resume before SIGPIPE ends it")
+    func readerGoneWhileWriting() async throws {
+        let server = try await TestServer.start()
+        defer { Task { try? await server.stop() } }
+        _ = try server.engine.put((0..<200).map { Self.article($0, matching: true) })
+        // A replay from the start writes at once into a pipe whose reader is gone: the write's EPIPE, not the
+        // poll on the idle pipe, is what finds it (before, that killed the process with nothing said).
+        let watch = try Subprocess(
+            Executables.newswire, ["watch", "疆电入川", "--from-start"],
+            environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"], stdoutReaderClosed: true)
+        let guardTask = Task {
+            try await Task.sleep(for: .seconds(60))
+            watch.signal(SIGKILL)
+        }
+        let finished = await watch.finished()
+        guardTask.cancel()
+        #expect(finished.signal == SIGPIPE, "ended as a filter whose reader left: \(finished)")
+        #expect(finished.stderr.contains("(its reader went away)"), "\(finished)")
+    }
+
     @Test("a watch the server refuses for its watch limit says so on stderr while it waits to start")
     func refusedAtTheWatchLimit() async throws {
         let server = try await TestServer.start(configure: { $0.limits.maxWatches = 1 })
