@@ -127,7 +127,14 @@ struct IngestCommand: AsyncParsableCommand {
     // MARK: Pages
 
     private func ingestPages(client: NewswireClient, tally: SharedTally) async throws {
-        let files = try PathWalker.files(paths)
+        let files: [String]
+        do {
+            files = try PathWalker.files(paths)
+        } catch let error as PathWalker.Unreadable {
+            // An input that is not there failed, as a page that does not parse does (exit 1), not a usage error.
+            printError("newswire: \(error.message)")
+            throw ExitCode(CLIExit.serverError)
+        }
         tally.update { $0.progress = Progress(total: files.count, enabled: !connection.json) }
         var iterator = files.makeIterator()
         try await withThrowingTaskGroup(of: (String, Result<NewswireClient.StoreOutcome, NewswireClientError>).self) { group in
@@ -309,6 +316,11 @@ struct Progress: Sendable {
 
 /// Expands PATH arguments into files.
 enum PathWalker {
+    /// A PATH argument that names nothing readable.
+    struct Unreadable: Error {
+        var message: String
+    }
+
     static func files(_ paths: [String]) throws -> [String] {
         var files: [String] = []
         for path in paths {
@@ -318,7 +330,7 @@ enum PathWalker {
             }
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw ValidationError("\(path): no such file or directory")
+                throw Unreadable(message: "\(path): no such file or directory")
             }
             guard isDirectory.boolValue else {
                 files.append(path)
@@ -336,7 +348,7 @@ enum PathWalker {
     /// per-URL resource values cost more than sending the page on a large directory.
     private static func walk(_ directory: String, into found: inout [String]) throws {
         guard let stream = opendir(directory) else {
-            throw ValidationError("\(directory): cannot read the directory (\(String(cString: strerror(errno))))")
+            throw Unreadable(message: "\(directory): cannot read the directory (\(String(cString: strerror(errno))))")
         }
         defer { closedir(stream) }
         var subdirectories: [String] = []

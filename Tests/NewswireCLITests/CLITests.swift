@@ -338,6 +338,17 @@ struct CLITests {
         #expect(finished.stderr.contains("\(path) holds JSON Lines records, not pages: use --jsonl"), "\(finished)")
     }
 
+    @Test("ingest of a path that is not there is a failed input (exit 1, one line), not a usage error")
+    func ingestOfAMissingPath() async throws {
+        let server = try await TestServer.start()
+        let directory = TemporaryDirectory()
+        let finished = try await newswire(["ingest", directory.file("nowhere")], port: server.port)
+        #expect(finished.status == 1, "\(finished)")
+        #expect(finished.stderr.contains("nowhere: no such file or directory"), "\(finished)")
+        #expect(!finished.stderr.contains("USAGE") && !finished.stderr.contains("Usage"), "\(finished)")
+        try await server.stop()
+    }
+
     @Test("--limit and --offset: help and errors agree on the range; a negative offset is named as such")
     func limitsAgree() async throws {
         let help = try await newswire(["search", "--help"])
