@@ -68,15 +68,22 @@ struct WatchCommandTests {
         let watch = try Subprocess(
             Executables.newswire, ["watch", "不会出现的词语"], environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"],
             stdoutReaderClosed: true)
-        // Bounded, not timed: a watch that missed it would run until this kills it.
+        await Self.expectEndedByItsReaderLeaving(watch)
+    }
+
+    /// Waits for `watch` to end (bounded, not timed: a watch that missed its reader leaving would run until the
+    /// bound kills it) and expects it to have said where to resume, then ended by SIGPIPE.
+    static func expectEndedByItsReaderLeaving(
+        _ watch: Subprocess, sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
         let guardTask = Task {
             try await Task.sleep(for: .seconds(60))
             watch.signal(SIGKILL)
         }
         let finished = await watch.finished()
         guardTask.cancel()
-        #expect(finished.signal == SIGPIPE, "ended as a filter whose reader left: \(finished)")
-        #expect(finished.stderr.contains("(its reader went away)"), "\(finished)")
+        #expect(finished.signal == SIGPIPE, "ended as a filter whose reader left: \(finished)", sourceLocation: sourceLocation)
+        #expect(finished.stderr.contains("(its reader went away)"), "\(finished)", sourceLocation: sourceLocation)
     }
 
     @Test("a reader gone when events are written: the watch still says where to resume before SIGPIPE ends it")
@@ -89,14 +96,7 @@ struct WatchCommandTests {
         let watch = try Subprocess(
             Executables.newswire, ["watch", "疆电入川", "--from-start"],
             environment: ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"], stdoutReaderClosed: true)
-        let guardTask = Task {
-            try await Task.sleep(for: .seconds(60))
-            watch.signal(SIGKILL)
-        }
-        let finished = await watch.finished()
-        guardTask.cancel()
-        #expect(finished.signal == SIGPIPE, "ended as a filter whose reader left: \(finished)")
-        #expect(finished.stderr.contains("(its reader went away)"), "\(finished)")
+        await Self.expectEndedByItsReaderLeaving(watch)
     }
 
     @Test("a watch the server refuses for its watch limit says so on stderr while it waits to start")
