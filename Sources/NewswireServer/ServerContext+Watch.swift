@@ -84,8 +84,8 @@ extension ServerContext {
         watch.cover(covered)
         connection.attach(watch, to: requestID)
         defer { connection.detach(requestID) }
-        func end(_ reason: Watch.End?, replayed: Bool) throws -> Never {
-            let position = replayed ? watches.coveredPosition(of: watch, lastSent: covered) : covered
+        func end(_ reason: Watch.End?) throws -> Never {
+            let position = watches.endPosition(of: watch)
             switch reason ?? watch.endReason ?? .gone {
             case .cutOff:
                 throw ProtocolError(
@@ -107,12 +107,11 @@ extension ServerContext {
         }
         let started = WatchEventMessage(position: covered, kind: .started, store: storeIdentifier)
         guard try await connection.sendWatchEvent(started, requestID: requestID, watch: watch) else {
-            try end(nil, replayed: false)
+            try end(nil)
         }
         // Every ERROR that ends the watch from here on carries the position to resume after (§5.19 rule 7): one
         // that does not yet (an event larger than the client's max_frame_length, no room on the server) gets the
         // position of the last event delivered before it.
-        var live = false
         do {
             // Replay: the compacted feed from `covered` up to where live delivery took over.
             if covered < watch.after {
@@ -125,7 +124,7 @@ extension ServerContext {
                 // From the beginning nothing was seen before, so nothing can have stopped matching.
                 let reportsReplayedUnmatched = request.reportUnmatched && request.start == .afterPosition
                 while covered < watch.after {
-                    if let reason = watch.endReason { try end(reason, replayed: false) }
+                    if let reason = watch.endReason { try end(reason) }
                     let from = covered
                     let page = try await onPool { try self.engine.changes(after: from, limit: 512) }
                     let changes = page.filter { $0.position <= watch.after }
@@ -153,7 +152,7 @@ extension ServerContext {
                             continue
                         }
                         guard try await connection.sendWatchEvent(event, requestID: requestID, watch: watch) else {
-                            try end(nil, replayed: false)
+                            try end(nil)
                         }
                         watches.recordSent(1)
                         covered = change.position
@@ -167,21 +166,19 @@ extension ServerContext {
             }
             // Live: the hub queues events on the connection itself while it has room; this task sends the rest.
             watch.goLive(WatchSink(connection: connection, requestID: requestID))
-            live = true
             while true {
                 switch await watch.next() {
                 case .ended(let reason):
-                    try end(reason, replayed: true)
+                    try end(reason)
                 case .event(let event):
                     let delivered = try await connection.sendWatchEvent(event.built(), requestID: requestID, watch: watch)
                     watch.sent(event.message.position, delivered: delivered)
-                    guard delivered else { try end(nil, replayed: true) }
+                    guard delivered else { try end(nil) }
                     watches.recordSent(streamedAfter: .now - event.offered)
-                    covered = event.message.position
                 }
             }
         } catch var error as ProtocolError where error.position == nil {
-            let position = live ? watches.coveredPosition(of: watch, lastSent: covered) : covered
+            let position = watches.endPosition(of: watch)
             error.position = position
             error.message += "; resume after position \(position)"
             throw error

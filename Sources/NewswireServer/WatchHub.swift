@@ -633,8 +633,8 @@ final class WatchHub: Sendable {
         }
     }
 
-    /// The position a watch ended now covers, for an ERROR that ends it from outside its task (a shutdown's grace
-    /// running out): what its task has queued, and once live, what the hub has distributed since.
+    /// The position to resume after that the ERROR ending `watch` carries, from its task or from outside it (a
+    /// shutdown's grace running out): what its task has queued, and once live, what the hub has distributed since.
     func endPosition(of watch: Watch) -> UInt64 {
         let (covered, live) = watch.progress
         return live ? coveredPosition(of: watch, lastSent: covered) : covered
