@@ -104,6 +104,9 @@ public struct EngineStats: Sendable, Hashable {
     public var lagMilliseconds: UInt64 = 0
     /// The store kind and where it writes: `sqlite` or `postgres HOST:PORT (primary)`.
     public var storeDescription: String = "sqlite"
+    /// Cluster mode: why the shared store did not tell its position within a second (``storeSequence`` is then
+    /// the newest position this node knows of); nil when it did.
+    public var storeError: String?
     /// Cluster mode: articles from the feed indexed from their writer's shipped analysis (not analysed here).
     public var shippedArticles: UInt64 = 0
     /// Segments of the search index, which every search visits: many during a burst of writes, at most two

@@ -87,6 +87,9 @@ extension NewswireEngine {
         return hits
     }
 
+    /// How long stats wait for a shared store's position before answering from what this node knows.
+    static let statsStoreBound: Duration = .seconds(1)
+
     /// Current counters.
     public func stats() throws -> EngineStats {
         try mappingErrors { try storeStats() }
@@ -97,14 +100,29 @@ extension NewswireEngine {
         let (duplicates, snapshotSequence, snapshotError) = writeState.withLock {
             ($0.duplicates.duplicateCount, $0.snapshotSequence, $0.lastSnapshotError)
         }
-        let sequence = try store.latestSequence
+        let shared = store as? any SharedArticleStore
+        var unreachable: String?
+        let sequence: UInt64
+        if let shared {
+            // Monitoring polls stats during an outage too: answer within a second from what this node knows (the
+            // newest position announced to it, or the one it applied) and say why the store's own is missing.
+            do {
+                sequence = try shared.latestSequence(within: Self.statsStoreBound)
+            } catch {
+                unreachable = "\(error)"
+                sequence = max(appliedSequence, shared.announcedSequence ?? 0)
+            }
+        } else {
+            sequence = try store.latestSequence
+        }
         var stats = EngineStats(
             articleCount: index.count, duplicateCount: duplicates, storeSequence: sequence,
             snapshotSequence: snapshotSequence,
             changesSinceSnapshot: sequence >= snapshotSequence ? sequence - snapshotSequence : 0, startup: startup,
             lastSnapshotError: snapshotError)
         stats.indexSegments = index.segmentCount
-        if let shared = store as? any SharedArticleStore {
+        if let shared {
+            stats.storeError = unreachable
             let applied = appliedSequence
             stats.appliedSequence = applied
             // The age of the oldest change not yet searchable here: since its commit was announced, or (no

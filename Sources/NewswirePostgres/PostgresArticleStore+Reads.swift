@@ -178,6 +178,11 @@ extension PostgresArticleStore {
         }
     }
 
+    /// See ``NewswireStore/SharedArticleStore/latestSequence(within:)``.
+    public func latestSequence(within bound: Duration) throws -> UInt64 {
+        try pool.withConnection(within: bound) { try Self.currentSequence($0) }
+    }
+
     /// See ``NewswireStore/ArticleStore/count()``.
     public func count() throws -> Int {
         return try pool.withConnection { connection in

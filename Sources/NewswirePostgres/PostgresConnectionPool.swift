@@ -78,6 +78,34 @@ final class PostgresConnectionPool: Sendable {
         }
     }
 
+    /// Runs `body` once on a connection to the primary, giving up after about `bound` (a free slot, the primary
+    /// found, the statement answered) instead of rerunning it until the failover timeout: for callers that would
+    /// rather answer without the store than wait out a failover (stats).
+    func withConnection<T>(within bound: Duration, _ body: (StoreConnection) throws -> T) throws -> T {
+        let deadline = ContinuousClock.now + bound
+        let nanoseconds = bound.components.seconds * 1_000_000_000 + bound.components.attoseconds / 1_000_000_000
+        guard slots.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success else {
+            throw StoreError(
+                .cannotOpen, "every connection to PostgreSQL (\(configuration.maximumConnections)) stayed busy for \(bound)")
+        }
+        defer { slots.signal() }
+        let connection = try checkout(deadline: deadline)
+        do {
+            let value = try body(
+                StoreConnection(connection: connection, queryTimeout: min(bound, configuration.queryTimeout), logger: logger))
+            checkin(connection)
+            return value
+        } catch {
+            guard Self.isConnectionLoss(error) else {
+                checkin(connection)
+                throw Self.storeError(error)
+            }
+            discard(connection)
+            forgetPrimary()
+            throw StoreError(.cannotOpen, "lost the connection to PostgreSQL (\(Self.describe(error)))")
+        }
+    }
+
     /// A new connection to the primary, outside the pool (the change listener keeps its own).
     func connectToPrimary(deadline: ContinuousClock.Instant) throws -> PostgresConnection {
         var attempts: [String] = []

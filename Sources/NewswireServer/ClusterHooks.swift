@@ -23,9 +23,12 @@ extension ServerContext {
     }
 
     /// STATS fields of the node's place in the cluster: store kind and write target, feed position, lag.
+    /// `store.error` (cluster mode only) is empty while the store tells its position, else why it did not
+    /// (`store.sequence` is then the newest position this node knows of).
     func clusterStatEntries(_ stats: EngineStats) -> [StatEntry] {
-        [
-            StatEntry(name: "store.kind", value: .text(stats.storeDescription)),
+        let storeError =
+            engine.followsSharedStore ? [StatEntry(name: "store.error", value: .text(stats.storeError ?? ""))] : []
+        return [StatEntry(name: "store.kind", value: .text(stats.storeDescription))] + storeError + [
             StatEntry(name: "feed.applied_sequence", value: .integer(Int64(stats.appliedSequence))),
             StatEntry(name: "feed.lag_changes", value: .integer(Int64(stats.lagChanges))),
             StatEntry(name: "feed.lag_ms", value: .integer(Int64(stats.lagMilliseconds))),

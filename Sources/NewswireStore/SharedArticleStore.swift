@@ -67,9 +67,16 @@ public protocol SharedArticleStore: ArticleStore {
     /// When this process learnt that the oldest change after `sequence` was committed, on its own clock (a
     /// follower's lag is the time since then); nil when it knows of no change after `sequence`.
     func commitTime(ofFirstChangeAfter sequence: UInt64) -> ContinuousClock.Instant?
+
+    /// ``ArticleStore/latestSequence`` that gives up after about `bound` (throws) instead of waiting out a
+    /// failover: stats and monitoring ask it, and must answer while no primary does.
+    func latestSequence(within bound: Duration) throws -> UInt64
 }
 
 extension SharedArticleStore {
+    /// See the requirement; by default as ``ArticleStore/latestSequence``, unbounded.
+    public func latestSequence(within bound: Duration) throws -> UInt64 { try latestSequence }
+
     /// See the requirement; by default the store vouches for nothing, so followers read after every wake-up.
     public var announcedSequence: UInt64? { nil }
 

@@ -151,6 +151,48 @@ struct ClusterMemoryReadTests {
     }
 }
 
+/// Monitoring polls STATS through an outage of the store too.
+@Suite(
+    "Cluster node STATS without the store",
+    .enabled(if: TemporaryPostgres.isAvailable, "skipped: \(TemporaryPostgres.unavailableReason ?? "")"))
+struct ClusterStatsWithoutStoreTests {
+    @Test("with PostgreSQL down, STATS answers from what the node knows and says why in store.error; once it is back, store.error is empty again")
+    func statsDuringOutage() async throws {
+        let server = try await runBlocking { try TemporaryPostgres() }
+        let database = try await runBlocking { try server.createDatabase("statsoutage") }
+        let url = try PostgresStoreURL(parsing: server.url(database: database))
+        // An hour: a STATS that waited for the failover instead of answering would hang the test.
+        let configuration = PostgresArticleStore.Configuration(failoverTimeout: .seconds(3_600))
+        let node = try await TestServer.start(openEngine: { directory in
+            try NewswireEngine.open(
+                store: PostgresArticleStore(url: url, configuration: configuration), dataDirectory: directory)
+        })
+        let client = node.client()
+        let position = try #require(try await client.put([syntheticArticle(21), syntheticArticle(22)]).commitPosition)
+        #expect(try await client.stats()["store.error"] == .text(""))
+        try await runBlocking { try server.stop() }
+        let stats = try await client.stats()
+        guard case .text(let why)? = stats["store.error"] else {
+            Issue.record("no store.error: \(stats.entries)")
+            return
+        }
+        #expect(why.contains("PostgreSQL"), "\(why)")
+        #expect(stats["store.sequence"] == .integer(Int64(position)))
+        #expect(stats["feed.applied_sequence"] == .integer(Int64(position)))
+        #expect(stats["feed.lag_changes"] == .integer(0))
+        #expect(stats["articles.count"] == .integer(2))
+        try await runBlocking { try server.start() }
+        // The first STATS after the restart may still find the pool's connection to the stopped server.
+        var recovered = false
+        for _ in 0..<30 where !recovered {
+            recovered = try await client.stats()["store.error"] == .text("")
+        }
+        #expect(recovered)
+        await client.shutdown()
+        try await node.stop()
+    }
+}
+
 /// A node's own writes go into its record cache at commit: its GETs after a write do not read PostgreSQL either.
 @Suite(
     "Cluster node reads its own writes from memory",
