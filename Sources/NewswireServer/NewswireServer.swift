@@ -146,6 +146,12 @@ public final class NewswireServer: Service, Sendable {
         context.logger.notice("all connections closed")
     }
 
+    /// Checks that `tls` can be served (files readable, PEM, the key belongs to the certificate), so a daemon can
+    /// refuse before opening its store; throws ``ServerError`` naming the file and what to do.
+    public static func checkTLS(_ tls: ServerConfiguration.TLS) throws {
+        _ = try makeTLSContext(tls)
+    }
+
     /// Loads the certificate chain and key; errors name the file and what to do.
     static func makeTLSContext(_ tls: ServerConfiguration.TLS) throws -> NIOSSLContext {
         let chain: [NIOSSLCertificate]

@@ -182,11 +182,6 @@ struct Newswired: AsyncParsableCommand {
         case (.none, .some): throw ValidationError("--tls-key needs --tls-cert (the certificate chain)")
         default: break
         }
-        for (name, path) in [("--tls-cert", certificatePath), ("--tls-key", keyPath)] {
-            if let path, !FileManager.default.isReadableFile(atPath: path) {
-                throw ValidationError("\(name) \(path): no readable file there")
-            }
-        }
         guard recordCacheMB >= 0 else { throw ValidationError("--record-cache-mb must be 0 (no cache) or more") }
         guard eventLoops >= 0 else { throw ValidationError("--event-loops must be 0 (one per core) or more") }
         guard compactAfterQuiet >= 0 else { throw ValidationError("--compact-after-quiet must be 0 (never) or more") }
@@ -263,7 +258,19 @@ struct Newswired: AsyncParsableCommand {
             throw StartupError(message: error.message)
         }
         if let certificatePath, let keyPath {
-            configuration.tls = .init(certificateChainPath: certificatePath, privateKeyPath: keyPath)
+            // A missing file or a key of another certificate is a failed start (exit 1, as an unreadable token
+            // file is), found before the store is opened or the seeds ingested.
+            for (name, path) in [("--tls-cert", certificatePath), ("--tls-key", keyPath)]
+            where !FileManager.default.isReadableFile(atPath: path) {
+                throw StartupError(message: "\(name) \(path): no readable file there")
+            }
+            let tls = ServerConfiguration.TLS(certificateChainPath: certificatePath, privateKeyPath: keyPath)
+            do {
+                try NewswireServer.checkTLS(tls)
+            } catch let error as ServerError {
+                throw StartupError(message: error.message)
+            }
+            configuration.tls = tls
         }
         configuration.limits.maxConnections = servedConnections
         configuration.limits.maxFrameBytes = maxFrameBytes

@@ -80,6 +80,29 @@ struct ServerExecutableTests {
         #expect(finished.status == 0, "\(finished)")
     }
 
+    @Test("TLS files that are missing or not PEM fail the start (exit 1, one line naming the file) before the data directory is touched")
+    func badTLSFiles() async throws {
+        let directory = TemporaryDirectory()
+        let garbage = directory.file("garbage.pem")
+        try "not a certificate\n".write(toFile: garbage, atomically: true, encoding: .utf8)
+        for (certificate, key, named) in [
+            (directory.file("absent.pem"), garbage, "--tls-cert \(directory.file("absent.pem")): no readable file"),
+            (garbage, directory.file("absent.key"), "--tls-key \(directory.file("absent.key")): no readable file"),
+            (garbage, garbage, "--tls-cert \(garbage): cannot read a PEM certificate chain"),
+        ] {
+            let dataDirectory = directory.file("data")
+            let finished = try await Subprocess(
+                Executables.newswired,
+                ["--port", "0", "--data-dir", dataDirectory, "--tls-cert", certificate, "--tls-key", key]
+            ).finished()
+            #expect(finished.status == 1, "\(finished)")
+            let ownLines = finished.stderrLines.filter { $0.hasPrefix("newswired: ") }
+            #expect(ownLines.count == 1 && ownLines[0].hasPrefix("newswired: \(named)"), "\(finished)")
+            #expect(!finished.stderr.contains("Usage"), "\(finished)")
+            #expect(!FileManager.default.fileExists(atPath: dataDirectory), "the store was opened first")
+        }
+    }
+
     @Test("a bad option is a usage error (64); a bad --metrics address, or a setting in the environment, too")
     func badOptions() async throws {
         let port = try await Subprocess(Executables.newswired, ["--port", "70000"]).finished()
