@@ -197,6 +197,8 @@ extension ConnectionOptions {
         switch error.code {
         case .notFound: CLIExit.notFound
         case .connectionFailed, .connectionClosed, .timeout: CLIExit.connection
+        // Another service on that port (HTTP, Redis…): no Newswire server was reached, none answered with an error.
+        case .protocolViolation where error.message.contains("does not answer as a Newswire server"): CLIExit.connection
         default: CLIExit.serverError
         }
     }

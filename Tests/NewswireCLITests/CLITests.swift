@@ -183,6 +183,19 @@ struct CLITests {
         #expect(!finished.stderr.contains("is newswired running"), "\(finished)")
     }
 
+    @Test("a port where another service answers is one line saying it is not a Newswire server, exit 3 (no server reached)")
+    func anotherServiceOnThePort() async throws {
+        let http = try HeldPort()
+        http.answerOnce(with: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        let finished = try await newswire(["ping", "--port", "\(http.port)"])
+        #expect(finished.status == 3, "\(finished)")
+        #expect(finished.stderrLines.count == 1, "\(finished)")
+        #expect(
+            finished.stderr.hasPrefix("newswire: PROTOCOL_VIOLATION: 127.0.0.1:\(http.port) does not answer as a Newswire server"),
+            "\(finished)")
+        http.close()
+    }
+
     @Test("a refused connection is one line in the user's terms, exit 3, no usage text")
     func refusedConnection() async throws {
         let closed = try HeldPort(listening: false)

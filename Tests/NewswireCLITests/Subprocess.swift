@@ -204,6 +204,20 @@ final class HeldPort {
         port = Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// Plays another service on this (listening) port for one connection: reads what the client sends first,
+    /// answers `reply`, and closes.
+    func answerOnce(with reply: String) {
+        let listener = descriptor
+        Thread.detachNewThread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            var request = [UInt8](repeating: 0, count: 4_096)
+            _ = read(connection, &request, request.count)
+            _ = reply.withCString { write(connection, $0, strlen($0)) }
+            _ = Glibc.close(connection)
+        }
+    }
+
     func close() {
         if descriptor >= 0 { _ = Glibc.close(descriptor) }
         descriptor = -1
