@@ -24,7 +24,7 @@ extension ServerContext {
         guard request.bufferEvents <= Limits.maxWatchBufferEvents else {
             throw ProtocolError(
                 code: .limitExceeded,
-                message: "WATCH buffer_events \(request.bufferEvents) is above \(Limits.maxWatchBufferEvents); ask for "
+                message: "WATCH buffer_events \(request.bufferEvents == Int.max ? "2^63-1 or more" : "\(request.bufferEvents)") is above \(Limits.maxWatchBufferEvents); ask for "
                     + "less (0 is the server default, \(Limits.defaultWatchBufferEvents))")
         }
         let storeIdentifier = engine.storeIdentifier

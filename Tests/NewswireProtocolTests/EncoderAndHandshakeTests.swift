@@ -180,6 +180,21 @@ struct EncoderAndHandshakeTests {
         }
     }
 
+    @Test("a HELLO without its version range names the field that is missing")
+    func missingVersionFields() throws {
+        for (fields, expected) in [
+            ([1], "Hello: required field 2 (max_version) is missing"),
+            ([2], "Hello: required field 1 (min_version) is missing"),
+            ([], "Hello: required fields 1 (min_version) and 2 (max_version) are missing"),
+        ] {
+            var payload = ByteBuffer()
+            for field in fields { payload.writeVarintField(UInt32(field), 1) }
+            let error = try #require(throws: ProtocolError.self) { try HelloMessage(decoding: payload) }
+            #expect(error.code == .malformedMessage)
+            #expect(error.message == expected)
+        }
+    }
+
     @Test("error codes keep their numbers, names, retry and close rules")
     func errorTable() {
         let table: [(ProtocolError.Code, UInt32, String, Bool, Bool)] = [

@@ -622,6 +622,8 @@ extension ServerOverLoopback {
                         #expect(peer.started[id] == nil, "case \(index) started")
                         #expect(peer.ends[id]?.position == nil)
                     }
+                    // buffer_events beyond what the server reads (2^64-1 reads as 2^63-1) is not named as 2^63-1.
+                    #expect(peer.ends[104]?.message.contains("buffer_events 2^63-1 or more is above") == true)
                     // An unknown start is malformed (hand-written payload: text "a", start 3).
                     peer.raw.send(ConnectionRulesTests.rawFrame(.watch, id: 200, payload: [0x0A, 0x01, 0x61, 0x28, 0x03]))
                     try peer.read { $0.ends[200] != nil }

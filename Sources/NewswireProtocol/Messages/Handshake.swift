@@ -52,7 +52,13 @@ public struct HelloMessage: WireMessage, FieldCoded {
             default: try reader.skip(field.type)
             }
         }
-        guard let minimum, let maximum else { throw reader.missing("1 and 2 (version range)") }
+        guard let minimum, let maximum else {
+            switch (minimum, maximum) {
+            case (nil, nil): throw reader.malformed("required fields 1 (min_version) and 2 (max_version) are missing")
+            case (nil, _): throw reader.missing("1 (min_version)")
+            default: throw reader.missing("2 (max_version)")
+            }
+        }
         guard minimum <= maximum, maximum <= UInt8.max, minimum >= 1 else {
             throw reader.malformed("version range \(minimum)...\(maximum) is empty or outside 1...255")
         }
