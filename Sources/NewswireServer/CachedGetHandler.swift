@@ -255,7 +255,7 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let answerStart = pending.writerIndex
         let clientMaxFrameLength = clientMaxFrameLength
         let zlibThreshold = zlibThreshold
-        let payloadLength: Int?? = cumulation.withUnsafeReadableBytes { bytes in
+        let payloadLength: Int? = cumulation.withUnsafeReadableBytes { bytes in
             let idBytes = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + idRange.count)])
             guard zlibThreshold != nil else {
                 return server.recordCache.withPlainFrame(forIDBytes: idBytes) { frame -> Int? in
@@ -275,7 +275,7 @@ final class CachedGetHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return entry.payloadLength
             }
         }
-        guard case .some(.some(let payloadLength)) = payloadLength else { return false }
+        guard let payloadLength else { return false }
         guard connection.cachedGetArrived(requestID, framesPassedOn: framesPassedOn) else {
             pending.moveWriterIndex(to: answerStart)
             return false

@@ -199,36 +199,34 @@ final class RecordCache: Sendable {
     }
 
     /// Runs `body` on the entry for the id whose UTF-8 bytes are `idBytes`, under the cache's lock and without
-    /// retaining the entry (the table keeps it alive meanwhile); nil when it is not cached. For the pipeline fast
-    /// path: a retain and release per GET write the entry's reference count, a cache line both event loops then
-    /// take from each other, and the lookup that follows misses on it.
-    func withEntry<Result>(forIDBytes idBytes: UnsafeRawBufferPointer, _ body: (Entry) -> Result) -> Result? {
-        countedLookup(idBytes) { table, hash in table.withEntry(idBytes, hash: hash, body) }
+    /// retaining the entry (the table keeps it alive meanwhile); nil when it is not cached or `body` declined it.
+    /// For the pipeline fast path: a retain and release per GET write the entry's reference count, a cache line
+    /// both event loops then take from each other, and the lookup that follows misses on it.
+    func withEntry(forIDBytes idBytes: UnsafeRawBufferPointer, _ body: (Entry) -> Int?) -> Int? {
+        fastPathLookup(idBytes) { table, hash in table.withEntry(idBytes, hash: hash, body) }
     }
 
     /// Runs `body` on the plain ARTICLE frame (request id 0) cached for the id whose UTF-8 bytes are `idBytes`,
-    /// under the cache's lock; nil when it is not cached. The pipeline fast path for connections without zlib:
-    /// the frame is read from the table's record block, without touching (or retaining) the entry object.
-    func withPlainFrame<Result>(forIDBytes idBytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Result)
-        -> Result?
-    {
-        countedLookup(idBytes) { table, hash in table.withPlainFrame(idBytes, hash: hash, body) }
+    /// under the cache's lock; nil when it is not cached or `body` declined it. The pipeline fast path for
+    /// connections without zlib: the frame is read from the table's record block, without touching (or retaining)
+    /// the entry object.
+    func withPlainFrame(forIDBytes idBytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Int?) -> Int? {
+        fastPathLookup(idBytes) { table, hash in table.withPlainFrame(idBytes, hash: hash, body) }
     }
 
-    /// Runs `lookup` on the table under the cache's lock with the hash of `idBytes`, counting a hit or a miss.
-    /// (`inout` so the table is accessed in place, not copied: a copy retains its arrays on every GET.)
+    /// Runs `lookup` on the table under the cache's lock with the hash of `idBytes`; counts a hit when it answered.
+    /// A GET it did not answer (not cached, or declined) goes on to the request path, whose own lookup counts it:
+    /// each GET is counted once. (`inout` so the table is accessed in place, not copied: a copy retains its
+    /// arrays on every GET.)
     @inline(__always)
-    private func countedLookup<Result>(
-        _ idBytes: UnsafeRawBufferPointer, _ lookup: (inout RecordTable, UInt64) -> Result?
-    ) -> Result? {
+    private func fastPathLookup(
+        _ idBytes: UnsafeRawBufferPointer, _ lookup: (inout RecordTable, UInt64) -> Int??
+    ) -> Int? {
         let hash = RecordTable.hash(idBytes)
         return state.withLockedValue { state in
-            guard let result = lookup(&state.table, hash) else {
-                state.misses += 1
-                return nil
-            }
+            guard case .some(.some(let answered)) = lookup(&state.table, hash) else { return nil }
             state.hits += 1
-            return result
+            return answered
         }
     }
 

@@ -100,6 +100,41 @@ struct CachedGetFastPathTests {
         }
     }
 
+    @Test("each GET counts once in cache.hits or cache.misses: a miss the pipeline passes on is not counted twice")
+    func cacheCountsEachGetOnce() async throws {
+        try await withLoopbackServer(articles: 3) { server in
+        func counts(_ connection: RawConnection, id: UInt32) throws -> (hits: Int64, misses: Int64) {
+            connection.send(requestBytes([(.stats, id)]))
+            guard case .stats(let stats)? = try? Response(frame: try connection.receive(1)[0]) else {
+                Issue.record("expected STATS_RESULT")
+                return (0, 0)
+            }
+            func value(_ name: String) -> Int64 {
+                guard case .integer(let value)? = stats.entries.first(where: { $0.name == name })?.value else { return -1 }
+                return value
+            }
+            return (value("cache.hits"), value("cache.misses"))
+        }
+        for (index, hello) in [hello, .hello(HelloMessage(clientName: "fast-path-test"))].enumerated() {
+            // Each connection's own ids: what the other one cached does not count here.
+            let stored = ArticleID("load-\(index + 1)")
+            let connection = try RawConnection(port: server.port)
+            connection.send(requestBytes([(hello, 0)]))
+            _ = try connection.receive(1)
+            let before = try counts(connection, id: 1)
+            // An uncached id (read from the store, then cached) and an unknown one: two misses.
+            connection.send(requestBytes([(.get(GetMessage(id: stored)), 2), (.get(GetMessage(id: ArticleID("load-99"))), 3)]))
+            #expect(Set(try connection.receive(2).map(\.opcode)) == [.article, .error])
+            // Four cached GETs answered in the pipeline: four hits.
+            connection.send(requestBytes((4..<8).map { (.get(GetMessage(id: stored)), UInt32($0)) }))
+            #expect(try connection.receive(4).map(\.opcode) == [.article, .article, .article, .article])
+            let after = try counts(connection, id: 8)
+            #expect(after.misses - before.misses == 2, "zlib: \(index == 0)")
+            #expect(after.hits - before.hits == 4, "zlib: \(index == 0)")
+        }
+        }
+    }
+
     @Test("cached answers the socket has not taken count against the server-wide budget until they are read")
     func unsentAnswersHoldTheBudget() async throws {
         try await withLoopbackServer(articles: 3) { server in
