@@ -395,9 +395,10 @@ final class Connection: Sendable {
 
     private func record(_ requestID: RequestID, opcode: Opcode, outcome: String, started: ContinuousClock.Instant) {
         let latency = ContinuousClock.now - started
-        context.statistics.recordRequest(opcode: opcode, outcome: outcome, latency: latency)
-        if latency > context.configuration.slowRequestThreshold {
-            context.statistics.recordSlowRequest()
+        // A WATCH lasts as long as its subscriber wants: its length says nothing about the server.
+        let slow = latency > context.configuration.slowRequestThreshold && opcode != .watch
+        context.statistics.recordRequest(opcode: opcode, outcome: outcome, latency: latency, slow: slow)
+        if slow {
             logger.notice(
                 "slow request",
                 metadata: [

@@ -28,8 +28,12 @@ final class ServerStatistics: Sendable {
     private let payloadBytesOutCounter = Counter(label: "newswire_payload_bytes_out")
 
     /// Records one answered request: `outcome` is `ok` or an error code name.
-    func recordRequest(opcode: Opcode, outcome: String, latency: Duration) {
-        let handles = requestHandles(opcode: opcode, outcome: outcome, adding: 1)
+    /// `slow` counts it in `requests.slow` too, under the same lock (a STATS sees both counts move together).
+    func recordRequest(opcode: Opcode, outcome: String, latency: Duration, slow: Bool = false) {
+        let handles = state.withLockedValue { state in
+            if slow { state.slowRequests += 1 }
+            return Self.requestHandles(in: &state, opcode: opcode, outcome: outcome, adding: 1)
+        }
         handles.counter.increment()
         handles.timer.recordNanoseconds(latency.nanoseconds)
     }
@@ -86,8 +90,6 @@ final class ServerStatistics: Sendable {
         payloadBytesOutCounter.increment(by: uncompressedPayload)
     }
 
-    func recordSlowRequest() { state.withLockedValue { $0.slowRequests += 1 } }
-
     /// An answer was replaced by OVERLOADED because its connection or the server held too many unread answers.
     func recordAnswerRefusedForMemory() { state.withLockedValue { $0.answersRefusedForMemory += 1 } }
 
@@ -130,7 +132,10 @@ final class ServerStatistics: Sendable {
 
     /// The STATS entries for the server part, in a stable order.
     func entries() -> [StatEntry] {
-        let s = state.withLockedValue { $0 }
+        // One lock: the request counts and requests.slow agree with each other.
+        let (s, requests) = state.withLockedValue { state in
+            (state, Dictionary(state.requestHandles.values.map { ($0.name, $0.count) }, uniquingKeysWith: +))
+        }
         let uptime = ContinuousClock.now - startedAt
         var entries: [StatEntry] = [
             StatEntry(name: "server.uptime_seconds", value: .double(uptime.seconds)),
@@ -143,9 +148,6 @@ final class ServerStatistics: Sendable {
             StatEntry(name: "requests.slow", value: .integer(s.slowRequests)),
             StatEntry(name: "responses.refused_for_memory", value: .integer(s.answersRefusedForMemory)),
         ]
-        let requests = state.withLockedValue { state in
-            Dictionary(state.requestHandles.values.map { ($0.name, $0.count) }, uniquingKeysWith: +)
-        }
         for key in requests.keys.sorted() {
             entries.append(StatEntry(name: "requests." + key, value: .integer(requests[key]!)))
         }

@@ -593,6 +593,39 @@ extension ServerOverLoopback {
             return values
         }
 
+        @Test("a WATCH is never a slow request, however long it lasts; every other request over the threshold is")
+        func watchesAreNotSlowRequests() async throws {
+            // Threshold zero: every answered request is over it, so requests.slow must equal the requests answered
+            // other than WATCH, in one STATS snapshot.
+            try await withLoopbackServer(articles: 3, configure: { $0.slowRequestThreshold = .zero }) { server in
+                try await runBlocking {
+                    let peer = try WatchPeer(port: server.port)
+                    let answers = peer.others.count
+                    peer.send(.ping(PingMessage()), id: 5)
+                    try peer.read { $0.others.count > answers }
+                    _ = try peer.watch(WatchMessage(text: "能源"), id: 10)
+                    try peer.cancel(10)
+                    var id: UInt32 = 20
+                    var stats = try Self.stats(peer, id: id)
+                    // Answers reach us before the server counts them: ask until the PING and the watch are counted.
+                    while (stats["requests.watch.cancelled"] != 1 || stats["requests.ping.ok"] != 1) && id < 60 {
+                        id += 1
+                        stats = try Self.stats(peer, id: id)
+                    }
+                    #expect(stats["requests.watch.cancelled"] == 1, "\(stats)")
+                    let notRequests: Set<String> = [
+                        "requests.slow", "requests.in_flight", "requests.large_bytes", "requests.large_bytes_peak",
+                        "requests.hello.ok",  // the handshake is counted, not timed
+                    ]
+                    let answered = stats.filter {
+                        $0.key.hasPrefix("requests.") && !notRequests.contains($0.key) && !$0.key.hasPrefix("requests.watch.")
+                    }
+                    #expect(answered.values.reduce(0, +) > 0, "\(stats)")
+                    #expect(stats["requests.slow"] == answered.values.reduce(0, +), "\(stats)")
+                }
+            }
+        }
+
         @Test("bad WATCH frames get the documented errors and the connection keeps serving")
         func badWatches() async throws {
             try await withLoopbackServer(articles: 3) { server in
