@@ -1,9 +1,27 @@
+/// One server a run loads.
+public struct LoadNode: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    /// `host:port`, `[v6]:port`.
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
 /// Everything one bench run needs. Defaults match `newswire bench` without flags.
 public struct LoadConfiguration: Sendable {
     /// Server host.
     public var host: String = "127.0.0.1"
     /// Server port.
     public var port: Int = 7411
+    /// Further servers (cluster nodes): the connections are spread round-robin over the first (``host``,
+    /// ``port``) and these, and a run fails when one of them cannot be reached (it would load fewer nodes than
+    /// asked without saying so).
+    public var otherNodes: [LoadNode] = []
+    /// Every server the run loads, the first (``host``, ``port``) first.
+    public var nodes: [LoadNode] { [LoadNode(host: host, port: port)] + otherNodes }
     /// Token sent in HELLO (nil: none).
     public var token: String?
     /// Offer zlib in HELLO (the server then compresses large responses).
@@ -57,7 +75,9 @@ public struct LoadConfiguration: Sendable {
 
     /// Checks ranges and combinations; the error says which flag to change.
     public func validate() throws(LoadConfigurationError) {
-        guard (1...65535).contains(port) else { throw LoadConfigurationError("--port \(port) is not a TCP port") }
+        for node in nodes where !(1...65535).contains(node.port) {
+            throw LoadConfigurationError("--port \(node.port) is not a TCP port")
+        }
         guard (1...10_000).contains(connections) else {
             throw LoadConfigurationError("--connections \(connections) is outside 1...10000")
         }

@@ -28,7 +28,8 @@ public enum LoadGenerator {
     public static func fetchIDs(_ configuration: LoadConfiguration) async throws -> [ArticleID] {
         let client = NewswireClient(
             configuration: .init(
-                host: configuration.host, port: configuration.port, token: configuration.token,
+                endpoints: configuration.nodes.map { NewswireClient.Endpoint(host: $0.host, port: $0.port) },
+                token: configuration.token,
                 compression: configuration.compression, connectTimeout: configuration.connectTimeout,
                 clientName: "newswire-bench/0.1"))
         do {
@@ -62,7 +63,7 @@ public enum LoadGenerator {
             ids = try await fetchIDs(configuration)
             guard !ids.isEmpty else {
                 throw LoadConfigurationError(
-                    "the server at \(configuration.host):\(configuration.port) stores no articles, so there is "
+                    "the server at \(configuration.nodes[0]) stores no articles, so there is "
                         + "nothing to GET; ingest some first (newswire ingest) or use --mix ping=1 / search=1")
             }
         }
@@ -104,14 +105,14 @@ public enum LoadGenerator {
                     workload: workload, hello: hello, pipeline: pipeline, openLoop: openLoop,
                     handshakePromise: handshake, finishedPromise: finished), eventLoop: eventLoop)
         }.get()
+        let node = configuration.nodes[index % configuration.nodes.count]
         let channel = try await connectLoadChannel(
-            handlerBox, host: configuration.host, port: configuration.port, eventLoop: eventLoop,
+            handlerBox, host: node.host, port: node.port, eventLoop: eventLoop,
             timeoutMillis: Int64(configuration.connectTimeout.components.seconds * 1000), handshake: handshake,
             connectFailed: { failure in
                 handshake.fail(failure)
                 finished.succeed()
             })
-        _ = index
         return Connected(channel: channel, eventLoop: eventLoop, handler: handlerBox, finished: finished.futureResult)
     }
 
@@ -229,7 +230,7 @@ public enum LoadGenerator {
         let failureCounts = Dictionary(failures.map { ($0, 1) }, uniquingKeysWith: +)
         return LoadResult(
             mode: configuration.rate == nil ? "closed" : "open",
-            target: "\(configuration.host):\(configuration.port)", connections: count, pipeline: pipeline,
+            target: configuration.nodes.map(\.description).joined(separator: ","), connections: count, pipeline: pipeline,
             targetRate: configuration.rate, mix: configuration.mix.description,
             keys: configuration.keys.description, idCount: idCount, compression: configuration.compression,
             warmupSeconds: Double(warmupNanos) / 1e9, measuredSeconds: measuredSeconds, requests: requests,

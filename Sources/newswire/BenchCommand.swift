@@ -109,11 +109,12 @@ struct BenchCommand: AsyncParsableCommand {
 
     func makeConfiguration() throws -> LoadConfiguration {
         var configuration = LoadConfiguration()
-        let (host, port) = try connection.address()
-        configuration.host = host
-        configuration.port = port
-        configuration.token =
-            connection.token ?? ProcessInfo.processInfo.environment["NEWSWIRE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let nodes = try connection.endpoints()
+        configuration.host = nodes[0].host
+        configuration.port = nodes[0].port
+        configuration.otherNodes = nodes.dropFirst().map { LoadNode(host: $0.host, port: $0.port) }
+        try connection.refuseTLS("newswire bench")
+        configuration.token = try connection.resolvedToken()
         configuration.compression = !connection.noCompression
         configuration.connections = connections
         configuration.pipeline = pipeline
@@ -176,7 +177,7 @@ struct BenchCommand: AsyncParsableCommand {
         } catch let error as NewswireClientError {
             // Fetching the ids to GET goes through the client library: its failures read as every command's do.
             if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
-            let address = "\(configuration.host):\(configuration.port)"
+            let address = try connection.addressLabel()
             printError(
                 "newswire: bench: \(error.code.rawValue): "
                     + ConnectionOptions.describe(error, address: address, host: configuration.host))

@@ -52,6 +52,10 @@ struct BenchWatchCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (pages == nil) != (jsonl == nil) else { throw ValidationError("give --pages DIR or --jsonl FILE") }
+        try connection.refuseTLS("newswire bench watch")
+        guard try connection.endpoints().count == 1 else {
+            throw ValidationError("bench watch measures one server; give one --host (its writer and watchers share it)")
+        }
     }
 
     @Option(help: "Most records to write (0: all).")
@@ -120,7 +124,7 @@ struct BenchWatchCommand: AsyncParsableCommand {
         }
         let inFlight = writeConcurrency ?? (jsonl == nil ? 128 : 8)
         let (host, port) = try connection.address()
-        let token = connection.token ?? ProcessInfo.processInfo.environment["NEWSWIRE_TOKEN"]
+        let token = try connection.resolvedToken()
         let perConnection = 120
         let writer = NewswireClient(
             configuration: .init(

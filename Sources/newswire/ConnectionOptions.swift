@@ -130,11 +130,9 @@ struct ConnectionOptions: ParsableArguments {
         return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
     }
 
-    /// A client for the flags. `compressingLoopback: false` leaves zlib off for a loopback server unless
-    /// `--compression` was given: for bulk transfers on one machine it costs CPU on both ends and saves nothing.
-    func makeClient(compressingLoopback: Bool = true) throws -> NewswireClient {
-        let endpoints = try endpoints()
-        let compress = compression ?? (compressingLoopback || !endpoints.allSatisfy { Self.isLoopback($0.host) })
+    /// The token: `--token`, else the first line of `--token-file`, else `NEWSWIRE_TOKEN`, else the first line of
+    /// `NEWSWIRE_TOKEN_FILE`; nil when none is given.
+    func resolvedToken() throws -> String? {
         let environment = ProcessInfo.processInfo.environment
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         var token = token ?? env("NEWSWIRE_TOKEN")
@@ -147,6 +145,27 @@ struct ConnectionOptions: ParsableArguments {
             }
             token = line
         }
+        return token
+    }
+
+    /// The load generators speak plain TCP: refuse TLS options rather than load a TLS server without it.
+    func refuseTLS(_ command: String) throws {
+        let environment = ProcessInfo.processInfo.environment
+        if tls || tlsCA != nil || environment["NEWSWIRE_TLS"] == "1" || environment["NEWSWIRE_TLS_CA"].map({ !$0.isEmpty }) == true {
+            throw ValidationError(
+                "\(command) speaks plain TCP only (--tls, --tls-ca, NEWSWIRE_TLS or NEWSWIRE_TLS_CA was given); "
+                    + "load a server listening without TLS")
+        }
+    }
+
+    /// A client for the flags. `compressingLoopback: false` leaves zlib off for a loopback server unless
+    /// `--compression` was given: for bulk transfers on one machine it costs CPU on both ends and saves nothing.
+    func makeClient(compressingLoopback: Bool = true) throws -> NewswireClient {
+        let endpoints = try endpoints()
+        let compress = compression ?? (compressingLoopback || !endpoints.allSatisfy { Self.isLoopback($0.host) })
+        let environment = ProcessInfo.processInfo.environment
+        func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let token = try resolvedToken()
         let ca = tlsCA ?? env("NEWSWIRE_TLS_CA")
         let useTLS = tls || ca != nil || env("NEWSWIRE_TLS") == "1"
         // Connecting and the handshake get the same patience as an answer: a busy server may take seconds to

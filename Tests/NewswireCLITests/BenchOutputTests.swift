@@ -72,6 +72,80 @@ struct BenchOutputTests {
         try await server.stop()
     }
 
+    @Test("bench and bench watch take the token from --token-file and NEWSWIRE_TOKEN_FILE, as every remote command does; they refuse TLS options")
+    func tokenFromFile() async throws {
+        let writeToken = "bench-write-token-1f2e3d"
+        let readToken = "bench-read-token-4c5b6a"
+        let server = try await TestServer.start(
+            configure: {
+                $0.writeToken = writeToken
+                $0.readToken = readToken
+            }, prepare: { engine in _ = try engine.put([syntheticArticle(1), syntheticArticle(2)]) })
+        defer { Task { try? await server.stop() } }
+        let directory = TemporaryDirectory()
+        let readFile = directory.file("read.token")
+        let writeFile = directory.file("write.token")
+        try "\(readToken)\n".write(toFile: readFile, atomically: true, encoding: .utf8)
+        try "\(writeToken)\n".write(toFile: writeFile, atomically: true, encoding: .utf8)
+        let get = ["bench", "--connections", "1", "--requests", "20", "--warmup", "0", "--json"]
+        let address = ["NEWSWIRE_ADDR": "127.0.0.1:\(server.port)"]
+        for (arguments, environment) in [
+            (get + ["--token-file", readFile], address),
+            (get, address.merging(["NEWSWIRE_TOKEN_FILE": readFile]) { $1 }),
+        ] {
+            let run = try await Subprocess(Executables.newswire, arguments, environment: environment).finished()
+            #expect(run.status == 0, "\(arguments) \(environment): \(run)")
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            #expect(result["requests"] as? Int == 20, "\(run)")
+        }
+        let withoutToken = try await Subprocess(Executables.newswire, get, environment: address).finished()
+        #expect(withoutToken.status != 0 && withoutToken.stderr.contains("UNAUTHORISED"), "\(withoutToken)")
+        let queries = directory.file("standing.txt")
+        try "疆电入川\n".write(toFile: queries, atomically: true, encoding: .utf8)
+        let records = directory.file("records.jsonl")
+        let record = #"{"id": "bench-watch-token-1", "title": "疆电入川工程投运", "published": "2024-05-01", "source": "测试", "url": null, "body": "疆电入川工程今天投运。"}"#
+        try (record + "\n").write(toFile: records, atomically: true, encoding: .utf8)
+        let watch = try await Subprocess(
+            Executables.newswire,
+            ["bench", "watch", "--watchers", "1", "--queries", queries, "--jsonl", records, "--token-file", writeFile],
+            environment: address
+        ).finished()
+        #expect(watch.status == 0, "\(watch)")
+        let watched = try #require(try JSONSerialization.jsonObject(with: Data(watch.stdout.utf8)) as? [String: Any])
+        #expect(watched["events"] as? Int == 1, "\(watch)")
+        for command in [get, ["bench", "watch", "--watchers", "1", "--queries", queries, "--jsonl", records]] {
+            let tls = try await Subprocess(Executables.newswire, command + ["--tls"], environment: address).finished()
+            #expect(tls.status == 64 && tls.stderr.contains("speaks plain TCP only"), "\(tls)")
+        }
+        try await server.stop()
+    }
+
+    @Test("bench with several nodes spreads its connections over them; a node it cannot reach fails the run, named")
+    func severalNodes() async throws {
+        let first = try await TestServer.start()
+        let second = try await TestServer.start()
+        defer { Task { try? await first.stop(); try? await second.stop() } }
+        let hosts = "127.0.0.1:\(first.port),127.0.0.1:\(second.port)"
+        let run = try await newswire(
+            ["bench", "--host", hosts, "--connections", "4", "--requests", "200", "--warmup", "0", "--mix", "ping=1", "--json"])
+        #expect(run.status == 0, "\(run)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(result["target"] as? String == hosts, "\(result)")
+        for server in [first, second] {
+            let client = NewswireClient(configuration: .init(host: "127.0.0.1", port: server.port))
+            let pings = try await client.stats()["requests.ping.ok"]
+            await client.shutdown()
+            #expect(pings == .integer(100), "each node gets half the connections: \(String(describing: pings))")
+        }
+        let closed = try HeldPort(listening: false)
+        let down = try await newswire(
+            ["bench", "--host", "127.0.0.1:\(first.port),127.0.0.1:\(closed.port)", "--connections", "2", "--requests",
+             "20", "--warmup", "0", "--mix", "ping=1"])
+        #expect(down.status == 3 && down.stderr.contains("127.0.0.1:\(closed.port)"), "\(down)")
+        try await first.stop()
+        try await second.stop()
+    }
+
     /// `--queries` is declared by `bench` too; the subcommand must still get the path given after it.
     @Test("bench watch reads the --queries file it is given, not its default, from any working directory")
     func benchWatchQueriesFile() async throws {
