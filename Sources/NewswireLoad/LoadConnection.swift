@@ -36,6 +36,8 @@ final class LoadConnectionHandler: LoadChannelHandler {
 
     private var context: ChannelHandlerContext?
     private var phase = Phase.connecting
+    /// GOAWAY arrived: no new requests on this connection.
+    private var goneAway = false
     private var received = ReceivedFrames()
     private var out = ByteBuffer()
     private var slots: [Slot] = []
@@ -115,7 +117,8 @@ final class LoadConnectionHandler: LoadChannelHandler {
         phase = .running
         generator = SplitMix64(seed: plan.seed)
         if case .open(let schedule) = plan.mode { pacer = OpenLoopPacer(schedule: schedule, end: plan.sendUntil) }
-        guard let eventLoop = context?.eventLoop else { return }
+        if goneAway { stopSending(now: monotonicNanos()) }
+        guard phase == .running, let eventLoop = context?.eventLoop else { return }
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let deadlineIn = Int64(clamping: plan.hardDeadline &- min(plan.hardDeadline, monotonicNanos()))
         eventLoop.scheduleTask(in: .nanoseconds(deadlineIn)) { bound.value.hardDeadlineReached() }
@@ -132,8 +135,19 @@ final class LoadConnectionHandler: LoadChannelHandler {
         guard phase == .running, var plan else { return }
         plan.sendUntil = min(plan.sendUntil, now)
         self.plan = plan
-        pacer?.end(at: now)
+        if var pacer {
+            // Those due already but waiting for a slot are dropped too: the run was cut, not outpaced.
+            pacer.end(at: now)
+            while pacer.takeDue(now: now) != nil {}
+            self.pacer = pacer
+        }
         if inFlight == 0 { finish() }
+    }
+
+    /// The server is closing this connection: nothing more is sent on it, from now or (not started yet) at all.
+    private func goAwayReceived(now: UInt64) {
+        goneAway = true
+        stopSending(now: now)
     }
 
     /// Requests kept in flight, after the server's limit.
@@ -219,7 +233,7 @@ final class LoadConnectionHandler: LoadChannelHandler {
                 recorder.bytesReceived += consumed
                 recorder.bytesReceivedUncompressed += consumed
                 if let failed {
-                    recorder.recordError(failed)
+                    recorder.recordAnsweredError(failed, completed: now)
                 } else {
                     recorder.record(slot.operation, scheduled: slot.scheduled, sent: slot.sent, completed: now)
                 }
@@ -257,6 +271,9 @@ final class LoadConnectionHandler: LoadChannelHandler {
             // GOAWAY or a connection-level error: the server is closing this connection.
             let name = opcode == .goAway ? "GOAWAY" : errorName(flags: flags, payload: payload(at: payloadAt, length: length))
             recorder.recordError(name)
+            // PROTOCOL.md §6.4: after GOAWAY a client sends no new requests on the connection; the answers in flight
+            // still come.
+            if opcode == .goAway { goAwayReceived(now: monotonicNanos()) }
             return
         }
         let slotIndex = Int(requestID)
@@ -276,9 +293,10 @@ final class LoadConnectionHandler: LoadChannelHandler {
                 recorder.bytesReceivedUncompressed += FrameHeader.length + length
             }
             if opcode == .error {
-                recorder.recordError(errorName(flags: flags, payload: payload(at: payloadAt, length: length)))
+                recorder.recordAnsweredError(
+                    errorName(flags: flags, payload: payload(at: payloadAt, length: length)), completed: now)
             } else if opcode.rawValue != slot.operation.opcode.rawValue | 0x8000 {
-                recorder.recordError("UNEXPECTED_OPCODE")
+                recorder.recordAnsweredError("UNEXPECTED_OPCODE", completed: now)
             } else {
                 recorder.record(slot.operation, scheduled: slot.scheduled, sent: slot.sent, completed: now)
             }
@@ -327,11 +345,15 @@ final class LoadConnectionHandler: LoadChannelHandler {
     private func refill(now: UInt64) {
         guard phase == .running, let plan else { return }
         if var pacer {
-            while inFlight < pipeline, let due = pacer.takeDue(now: now) {
+            // Requests that fell due while every slot was busy go out late (their latency counts from the schedule)
+            // until the duration ends; those still waiting then are NOT_SENT, so the run ends on time.
+            while inFlight < pipeline, now < plan.sendUntil, let due = pacer.takeDue(now: now) {
                 issue(scheduled: due, now: now, measured: due >= plan.measureFrom)
             }
             self.pacer = pacer
-            if inFlight < pipeline, let next = pacer.nextDue {
+            if now >= plan.sendUntil {
+                if inFlight == 0 { finish() }
+            } else if inFlight < pipeline, let next = pacer.nextDue {
                 armTimer(at: next)
             } else if inFlight == 0, pacer.nextDue == nil {
                 finish()

@@ -222,6 +222,7 @@ public enum LoadGenerator {
         for connection in connected { connection.channel.close(promise: nil) }
 
         let requests = merged.completedCount
+        let answered = requests + merged.answeredErrors
         histograms?(LoadHistograms(latency: merged.combinedLatency(), serviceTime: merged.serviceTime))
         let measuredSeconds =
             merged.lastCompletion > measureFrom ? Double(merged.lastCompletion - measureFrom) / 1e9 : 0
@@ -232,18 +233,19 @@ public enum LoadGenerator {
             mode: configuration.rate == nil ? "closed" : "open",
             target: configuration.nodes.map(\.description).joined(separator: ","), connections: count, pipeline: pipeline,
             targetRate: configuration.rate, mix: configuration.mix.description,
-            keys: configuration.keys.description, idCount: idCount, compression: configuration.compression,
+            keys: configuration.keys.description, idCount: idCount,
+            compression: configuration.compression && configuration.respKeys == nil,
             warmupSeconds: Double(warmupNanos) / 1e9, measuredSeconds: measuredSeconds, requests: requests,
-            throughput: measuredSeconds > 0 ? Double(requests) / measuredSeconds : 0,
+            answered: answered, throughput: measuredSeconds > 0 ? Double(answered) / measuredSeconds : 0,
             latency: LatencySummary(merged.combinedLatency()), serviceTime: merged.serviceTime.map(LatencySummary.init),
             operations: operations, errors: merged.errors, bytesSent: merged.bytesSent,
             bytesReceived: merged.bytesReceived, bytesReceivedUncompressed: merged.bytesReceivedUncompressed,
             compressionRatio: merged.bytesReceived > 0
                 ? Double(merged.bytesReceivedUncompressed) / Double(merged.bytesReceived) : 1,
             clientCPUSeconds: clientCPU,
-            clientCPUMicrosPerRequest: requests > 0 ? clientCPU * 1e6 / Double(requests) : 0,
+            clientCPUMicrosPerRequest: answered > 0 ? clientCPU * 1e6 / Double(answered) : 0,
             serverCPUSeconds: serverCPU,
-            serverCPUMicrosPerRequest: serverCPU.map { requests > 0 ? $0 * 1e6 / Double(requests) : 0 },
+            serverCPUMicrosPerRequest: serverCPU.map { answered > 0 ? $0 * 1e6 / Double(answered) : 0 },
             connectionFailures: failureCounts.sorted { $0.key < $1.key }.map {
                 $0.value > 1 ? "\($0.key) (×\($0.value))" : $0.key
             })

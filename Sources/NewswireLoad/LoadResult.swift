@@ -24,7 +24,10 @@ public struct LoadResult: Codable, Sendable {
     public var measuredSeconds: Double
     /// Measured requests answered without error.
     public var requests: Int
-    /// Answered requests per second over ``measuredSeconds``.
+    /// Measured requests answered, with or without an error (an ERROR answer such as NOT_FOUND is work the server
+    /// did); requests never sent or never answered are not among them.
+    public var answered: Int
+    /// Answered requests (``answered``) per second over ``measuredSeconds``.
     public var throughput: Double
     /// Latency over every operation, µs (open loop: from each request's scheduled time).
     public var latency: LatencySummary
@@ -87,8 +90,10 @@ public struct LoadResult: Codable, Sendable {
             "mix \(mix) · keys \(keys) over \(grouped(Double(idCount))) ids · compression \(compression ? "on" : "off")"
                 + " · warmup \(fmt(warmupSeconds))s")
         lines.append("")
-        lines.append(
-            "requests    \(grouped(Double(requests))) in \(fmt(measuredSeconds, 2)) s = \(grouped(throughput)) req/s")
+        let counted =
+            answered == requests
+            ? grouped(Double(requests)) : "\(grouped(Double(answered))) answered (\(grouped(Double(requests))) ok)"
+        lines.append("requests    \(counted) in \(fmt(measuredSeconds, 2)) s = \(grouped(throughput)) req/s")
         lines.append("")
         lines.append("latency".padding(to: 12) + ["p50", "p90", "p99", "p99.9", "max", "mean"].map { $0.leftPadding(to: 10) }.joined())
         lines.append(row(targetRate != nil ? "(scheduled)" : "all", latency))

@@ -72,6 +72,17 @@ public struct LatencyRecorder: Sendable {
         errors[name, default: 0] += count
     }
 
+    /// Requests the server answered with an error (NOT_FOUND, BAD_QUERY…): answers, unlike requests never sent
+    /// or never answered, so they count in the throughput.
+    public private(set) var answeredErrors: Int = 0
+
+    /// Counts a request answered with an error under `name`.
+    public mutating func recordAnsweredError(_ name: String, completed completion: UInt64) {
+        errors[name, default: 0] += 1
+        answeredErrors += 1
+        if completion > lastCompletion { lastCompletion = completion }
+    }
+
     private mutating func clamp(_ value: UInt64) -> UInt64 {
         if value > Self.highestNanos {
             clampedValues += 1
@@ -112,6 +123,7 @@ public struct LatencyRecorder: Sendable {
             if serviceTime != nil { serviceTime!.add(theirs) } else { serviceTime = theirs }
         }
         for (name, count) in other.errors { errors[name, default: 0] += count }
+        answeredErrors += other.answeredErrors
         bytesSent += other.bytesSent
         bytesReceived += other.bytesReceived
         bytesReceivedUncompressed += other.bytesReceivedUncompressed

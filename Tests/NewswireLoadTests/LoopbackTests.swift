@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NewswireClient
 import NewswireEngine
 import NewswireModel
 import NewswireServer
@@ -87,6 +88,54 @@ struct LoopbackTests {
         #expect(result.serviceTime?.count == result.requests)
         #expect(result.compressionRatio == 1)
         #expect(result.latency.p50 >= result.serviceTime!.p50)
+    }
+
+    @Test("open loop faster than one connection can go: the run ends with its duration, the requests it could not send are NOT_SENT")
+    func openLoopOverCapacity() async throws {
+        let server = try await LoopbackServer.start(articles: 1)
+        var configuration = LoadConfiguration()
+        configuration.port = server.port
+        configuration.mix = .only(.ping)
+        configuration.connections = 1
+        configuration.pipeline = 1
+        // A request every microsecond on one connection with one in flight: no loopback round trip is that short,
+        // so most of them fall due while the slot is busy.
+        configuration.rate = 1_000_000
+        configuration.warmup = .zero
+        configuration.duration = .milliseconds(200)
+        let result = try await LoadGenerator.run(configuration)
+        try await server.stop()
+        let notSent = result.errors["NOT_SENT", default: 0]
+        #expect(result.errors.keys.allSatisfy { $0 == "NOT_SENT" }, "\(result.errors)")
+        // Every scheduled request of the window is answered or NOT_SENT; before, the backlog was sent after the
+        // duration (for seconds) and none was NOT_SENT.
+        #expect(result.requests + notSent == 200_000)
+        #expect(notSent > 0)
+    }
+
+    @Test("after GOAWAY a connection sends nothing more: at most the requests already in flight get SHUTTING_DOWN")
+    func goAwayStopsSending() async throws {
+        let server = try await LoopbackServer.start(articles: 1)
+        var configuration = LoadConfiguration()
+        configuration.port = server.port
+        configuration.mix = .only(.ping)
+        configuration.connections = 2
+        configuration.pipeline = 4
+        configuration.warmup = .zero
+        configuration.duration = .seconds(600)
+        let run = Task { try await LoadGenerator.run(configuration) }
+        // Shut the server down once the bench is sending (GOAWAY on both connections).
+        let client = NewswireClient(configuration: .init(host: "127.0.0.1", port: server.port))
+        while true {
+            if case .integer(let pings)? = try await client.stats()["requests.ping.ok"], pings > 200 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        await client.shutdown()
+        try await server.stop()
+        let result = try await run.value
+        #expect(result.errors["GOAWAY"] == 2, "\(result.errors)")
+        #expect(result.errors["SHUTTING_DOWN", default: 0] <= 8, "\(result.errors)")
+        #expect(result.requests > 0)
     }
 
     @Test("an unreachable server is a clear error, not a hang")
