@@ -405,6 +405,14 @@ final class Connection: Sendable {
                     "newswire_request": "\(requestID)", "newswire_opcode": "\(opcode)",
                     "newswire_latency_ms": "\(latency.microseconds / 1000)",
                 ])
+        } else if logger.logLevel <= .trace {
+            // Every answered request at trace level (GETs answered in the read pipeline are not: see README).
+            logger.trace(
+                "answered",
+                metadata: [
+                    "newswire_request": "\(requestID)", "newswire_opcode": "\(opcode)", "newswire_outcome": "\(outcome)",
+                    "newswire_latency_us": "\(latency.microseconds)",
+                ])
         }
     }
 

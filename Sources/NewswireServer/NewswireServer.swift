@@ -127,7 +127,7 @@ public final class NewswireServer: Service, Sendable {
         context.logger.notice(
             "listening",
             metadata: [
-                "newswire_address": "\(address)", "newswire_data_dir": "\(configuration.dataDirectory)",
+                "newswire_address": "\(Self.describe(address))", "newswire_data_dir": "\(configuration.dataDirectory)",
                 "newswire_tls": "\(tlsContext != nil)",
             ])
         onListening(address)
@@ -144,6 +144,12 @@ public final class NewswireServer: Service, Sendable {
         }
         listener.close(promise: nil)  // when the run was cancelled rather than shut down
         context.logger.notice("all connections closed")
+    }
+
+    /// `127.0.0.1:7411`, `[::1]:7411`: the listening address as users write it (not SwiftNIO's debug form).
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
     /// Checks that `tls` can be served (files readable, PEM, the key belongs to the certificate), so a daemon can

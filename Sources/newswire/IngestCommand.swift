@@ -10,7 +10,7 @@ struct IngestCommand: AsyncParsableCommand {
         discussion: """
             PATHs are files, directories (walked recursively, hidden files skipped) or - for standard input. Pages \
             are parsed by the server; with --jsonl each line is a record like the corpus's (id, title, published, \
-            source, url, body). Prints a summary of ingested / unchanged / failed with each failure's reason; exits \
+            source, url, body). Prints a summary of ingested / updated / unchanged / failed with each failure's reason; exits \
             1 if anything failed.
             """)
 

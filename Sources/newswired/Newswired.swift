@@ -147,7 +147,7 @@ struct Newswired: AsyncParsableCommand {
         help: "Serve Prometheus metrics on http://ADDR:PORT/metrics (off by default; env NEWSWIRE_METRICS).")
     var metrics: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env NEWSWIRE_LOG_LEVEL).")
+    @Option(name: .customLong("log-level"), help: "trace (every answered request), debug, info, notice, warning, error, critical (env NEWSWIRE_LOG_LEVEL).")
     var logLevel: String = env("NEWSWIRE_LOG_LEVEL") ?? "info"
 
     func validate() throws {
@@ -161,7 +161,7 @@ struct Newswired: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not a TCP port (0...65535)") }
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level \(logLevel): use trace, debug, info, notice, warning or error")
+            throw ValidationError("--log-level \(logLevel): use trace, debug, info, notice, warning, error or critical")
         }
         for (name, value) in [
             ("--max-connections", maxConnections), ("--max-in-flight", maxInFlight), ("--idle-timeout", idleTimeout),
@@ -349,6 +349,8 @@ struct Newswired: AsyncParsableCommand {
             throw StartupError(message: PortCheck.describe(error, host: host, port: port, what: nil))
         }
         await endpoint?.stop()
+        // The engine's service ended by closing it: the final index snapshot is on disk (a restart loads it).
+        logger.notice("stopped; index snapshot saved", metadata: ["newswire_data_dir": "\(dataDirectory)"])
     }
 
     static func readToken(from path: String, option: String) throws -> String {

@@ -38,6 +38,9 @@ struct ServerExecutableTests {
         #expect(!second.stderr.contains("Usage"), "\(second)")
         let stopped = await first.stop()
         #expect(stopped.status == 0, "\(stopped)")
+        // The log says where it listened as users write addresses, and that the snapshot was saved at the end.
+        #expect(stopped.stderr.contains("newswire_address=127.0.0.1:"), "\(stopped)")
+        #expect(stopped.stderrLines.last?.contains("stopped; index snapshot saved") == true, "\(stopped)")
     }
 
     @Test("an open-file limit too low for --max-connections: said at start, the connections that fit, OVERLOADED past them")
