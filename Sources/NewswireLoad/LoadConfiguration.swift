@@ -1,3 +1,5 @@
+import NewswireProtocol
+
 /// One server a run loads.
 public struct LoadNode: Sendable, Hashable, CustomStringConvertible {
     public var host: String
@@ -103,8 +105,10 @@ public struct LoadConfiguration: Sendable {
         }
         guard (1...256).contains(threads) else { throw LoadConfigurationError("--threads \(threads) is outside 1...256") }
         guard maxIDs > 0 else { throw LoadConfigurationError("--max-ids must be positive") }
-        guard (0...1000).contains(searchLimit), (0...1000).contains(relatedLimit) else {
-            throw LoadConfigurationError("--search-limit and --related-limit must be within 0...1000")
+        // The server's own bound on hits per SEARCH and RELATED (past it the answer is LIMIT_EXCEEDED).
+        let hitLimit = ProtocolLimits.maxBatchCount
+        guard (0...hitLimit).contains(searchLimit), (0...hitLimit).contains(relatedLimit) else {
+            throw LoadConfigurationError("--search-limit and --related-limit must be within 0...\(hitLimit)")
         }
         if let respKeys {
             guard respKeys > 0 else { throw LoadConfigurationError("--resp-keys must be positive") }

@@ -49,8 +49,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: [.short, .long], help: "Requests in flight per connection (capped by the server's limit).")
     var pipeline: Int = 1
 
-    @Option(name: [.short, .long], help: "Measured run length, e.g. 10s, 500ms, 2m.")
-    var duration: String = "10s"
+    @Option(name: [.short, .long], help: "Measured run length, e.g. 10s, 500ms, 2m (default: 10s).")
+    var duration: String?
 
     @Option(name: [.customShort("n"), .long], help: "Closed loop: stop after this many measured answers instead of --duration.")
     var requests: Int?
@@ -118,7 +118,10 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.compression = !connection.noCompression
         configuration.connections = connections
         configuration.pipeline = pipeline
-        configuration.duration = try parseDuration(duration, flag: "--duration")
+        if duration != nil, requests != nil, rate == nil {
+            throw ValidationError("give --duration or --requests, not both (a closed-loop run stops at one of them)")
+        }
+        configuration.duration = try parseDuration(duration ?? "10s", flag: "--duration")
         configuration.requests = requests
         configuration.rate = rate
         configuration.warmup = try parseDuration(warmup, flag: "--warmup")
@@ -194,6 +197,13 @@ struct BenchCommand: AsyncParsableCommand {
             printOut(result.render())
         }
         if let histograms { try writeHistograms(histograms, result: result) }
+        if let requests, configuration.rate == nil, result.requests + result.errorCount < requests, !stop.isRequested {
+            // The run ended at --time-limit before its request count: say so, it is not the run asked for.
+            printError(
+                "newswire: bench: --time-limit \(timeLimit) ended the run after \(result.answered) of \(requests) "
+                    + "requests were answered")
+            throw ExitCode(CLIExit.serverError)
+        }
         if result.errorCount > 0 || !result.connectionFailures.isEmpty { throw ExitCode(CLIExit.serverError) }
         if stop.isRequested { throw ExitCode(130) }
     }
@@ -205,8 +215,9 @@ struct BenchCommand: AsyncParsableCommand {
             SignalHandler(signal: number) {
                 if stop.isRequested { Foundation.exit(130) }
                 stop.request()
+                let clearLine = isatty(STDERR_FILENO) == 1 ? "\r\u{1B}[K" : ""
                 Output.raw(
-                    "\r\u{1B}[Knewswire: bench: stopping early; waiting for the answers in flight (Ctrl-C again to quit)\n",
+                    clearLine + "newswire: bench: stopping early; waiting for the answers in flight (Ctrl-C again to quit)\n",
                     to: STDERR_FILENO)
             }
         }

@@ -146,6 +146,22 @@ struct BenchOutputTests {
         try await second.stop()
     }
 
+    @Test("a --requests run cut by --time-limit says so and exits 1; --requests with --duration is a usage error")
+    func requestCountNotReached() async throws {
+        let server = try await TestServer.start()
+        defer { Task { try? await server.stop() } }
+        // A million PINGs one at a time cannot be answered within 200 ms.
+        let cut = try await newswire(
+            ["bench", "--connections", "1", "--requests", "1000000", "--time-limit", "200ms", "--warmup", "0", "--mix", "ping=1"],
+            port: server.port)
+        #expect(cut.status == 1, "\(cut)")
+        #expect(cut.stderr.contains("newswire: bench: --time-limit 200ms ended the run after"), "\(cut)")
+        #expect(cut.stderr.contains("of 1000000 requests were answered"), "\(cut)")
+        let both = try await newswire(["bench", "--requests", "10", "--duration", "1s"], port: server.port)
+        #expect(both.status == 64 && both.stderr.contains("give --duration or --requests, not both"), "\(both)")
+        try await server.stop()
+    }
+
     /// `--queries` is declared by `bench` too; the subcommand must still get the path given after it.
     @Test("bench watch reads the --queries file it is given, not its default, from any working directory")
     func benchWatchQueriesFile() async throws {
