@@ -323,7 +323,7 @@ final class LoadConnectionHandler: LoadChannelHandler {
                 phase = .ready
                 handshakePromise.succeed()
             case .error(let error):
-                failHandshake("server refused the handshake: \(error.code.name): \(error.message)")
+                failHandshake("server refused the handshake: \(error.code.name): \(error.message)", serverRefused: true)
             default:
                 failHandshake("expected WELCOME, got \(opcode)")
             }
@@ -332,10 +332,10 @@ final class LoadConnectionHandler: LoadChannelHandler {
         }
     }
 
-    private func failHandshake(_ message: String) {
+    private func failHandshake(_ message: String, serverRefused: Bool = false) {
         failure = message
         phase = .finished
-        handshakePromise.fail(LoadConfigurationError(message))
+        handshakePromise.fail(LoadConfigurationError(message, serverRefused: serverRefused))
         finishedPromise.succeed()
         context?.close(promise: nil)
     }

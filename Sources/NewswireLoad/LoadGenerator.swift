@@ -64,7 +64,8 @@ public enum LoadGenerator {
             guard !ids.isEmpty else {
                 throw LoadConfigurationError(
                     "the server at \(configuration.nodes[0]) stores no articles, so there is "
-                        + "nothing to GET; ingest some first (newswire ingest) or use --mix ping=1 / search=1")
+                        + "nothing to GET; ingest some first (newswire ingest) or use --mix ping=1 / search=1",
+                    serverRefused: true)
             }
         }
         let workload = EncodedWorkload(ids: ids, queries: configuration.queries, configuration: configuration)

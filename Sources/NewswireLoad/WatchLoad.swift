@@ -253,14 +253,16 @@ final class WatchLoadHandler: LoadChannelHandler {
                 _ = try hello.accept(welcome)
                 let limit = welcome.maxInFlight == 0 ? Int(ProtocolLimits.defaultMaxInFlight) : Int(welcome.maxInFlight)
                 guard queries.count <= limit else {
-                    fail("the server allows \(limit) streams per connection, fewer than the \(queries.count) watches asked")
+                    fail(
+                        "the server allows \(limit) streams per connection, fewer than the \(queries.count) watches asked",
+                        serverRefused: true)
                     return
                 }
                 phase = .watching
                 handshake.succeed()
                 context.writeAndFlush(wrapOutboundOut(watches), promise: nil)
             case .error(let error):
-                fail("server refused the handshake: \(error.code.name): \(error.message)")
+                fail("server refused the handshake: \(error.code.name): \(error.message)", serverRefused: true)
             default:
                 fail("expected WELCOME, got \(opcode)")
             }
@@ -269,9 +271,11 @@ final class WatchLoadHandler: LoadChannelHandler {
         }
     }
 
-    func fail(_ message: String) {
+    func fail(_ message: String) { fail(message, serverRefused: false) }
+
+    func fail(_ message: String, serverRefused: Bool) {
         guard phase != .finished else { return }
-        let error = LoadConfigurationError(message)
+        let error = LoadConfigurationError(message, serverRefused: serverRefused)
         if phase != .watching { handshake.fail(error) }
         if startedCount < queries.count { startedPromise.fail(error) }
         finishedPromise.fail(error)

@@ -17,8 +17,14 @@ public enum LoadOperation: String, Sendable, Hashable, CaseIterable, Codable, Cu
 public struct LoadConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What is wrong and how to fix it.
     public var message: String
+    /// Whether a server answered and refused (an ERROR at the handshake, an empty store) rather than not being
+    /// reached: the CLI's exit status tells the two apart (1 and 3).
+    public var serverRefused: Bool
     /// Creates an error.
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, serverRefused: Bool = false) {
+        self.message = message
+        self.serverRefused = serverRefused
+    }
     public var description: String { message }
 }
 

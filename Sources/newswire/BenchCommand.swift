@@ -176,7 +176,7 @@ struct BenchCommand: AsyncParsableCommand {
         } catch let error as LoadConfigurationError {
             if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }
             printError("newswire: bench: \(error.message)")
-            throw ExitCode(CLIExit.connection)
+            throw ExitCode(error.serverRefused ? CLIExit.serverError : CLIExit.connection)
         } catch let error as NewswireClientError {
             // Fetching the ids to GET goes through the client library: its failures read as every command's do.
             if live { Output.raw("\r\u{1B}[K", to: STDERR_FILENO) }

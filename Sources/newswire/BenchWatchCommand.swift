@@ -82,7 +82,7 @@ struct BenchWatchCommand: AsyncParsableCommand {
             try await runLoad()
         } catch let error as LoadConfigurationError {
             printError("newswire: bench watch: \(error.message)")
-            throw ExitCode(CLIExit.connection)
+            throw ExitCode(error.serverRefused ? CLIExit.serverError : CLIExit.connection)
         } catch let error as NewswireClientError {
             let (host, port) = try connection.address()
             printError(

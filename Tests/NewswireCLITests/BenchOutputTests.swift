@@ -99,7 +99,7 @@ struct BenchOutputTests {
             #expect(result["requests"] as? Int == 20, "\(run)")
         }
         let withoutToken = try await Subprocess(Executables.newswire, get, environment: address).finished()
-        #expect(withoutToken.status != 0 && withoutToken.stderr.contains("UNAUTHORISED"), "\(withoutToken)")
+        #expect(withoutToken.status == 1 && withoutToken.stderr.contains("UNAUTHORISED"), "\(withoutToken)")
         let queries = directory.file("standing.txt")
         try "疆电入川\n".write(toFile: queries, atomically: true, encoding: .utf8)
         let records = directory.file("records.jsonl")
@@ -157,6 +157,9 @@ struct BenchOutputTests {
         #expect(cut.status == 1, "\(cut)")
         #expect(cut.stderr.contains("newswire: bench: --time-limit 200ms ended the run after"), "\(cut)")
         #expect(cut.stderr.contains("of 1000000 requests were answered"), "\(cut)")
+        // An empty store answered: nothing to GET is the server's answer (exit 1), not an unreachable server (3).
+        let empty = try await newswire(["bench", "--requests", "10", "--warmup", "0"], port: server.port)
+        #expect(empty.status == 1 && empty.stderr.contains("stores no articles"), "\(empty)")
         let both = try await newswire(["bench", "--requests", "10", "--duration", "1s"], port: server.port)
         #expect(both.status == 64 && both.stderr.contains("give --duration or --requests, not both"), "\(both)")
         try await server.stop()
