@@ -397,13 +397,14 @@ final class Connection: Sendable {
         let latency = ContinuousClock.now - started
         // A WATCH lasts as long as its subscriber wants: its length says nothing about the server.
         let slow = latency > context.configuration.slowRequestThreshold && opcode != .watch
-        context.statistics.recordRequest(opcode: opcode, outcome: outcome, latency: latency, slow: slow)
-        if slow {
+        let slowToLog = context.statistics.recordRequest(opcode: opcode, outcome: outcome, latency: latency, slow: slow)
+        if let slowToLog {
+            // At most one line a second; `newswire_slow_requests` counts the slow requests it stands for.
             logger.notice(
                 "slow request",
                 metadata: [
                     "newswire_request": "\(requestID)", "newswire_opcode": "\(opcode)",
-                    "newswire_latency_ms": "\(latency.microseconds / 1000)",
+                    "newswire_latency_ms": "\(latency.microseconds / 1000)", "newswire_slow_requests": "\(slowToLog)",
                 ])
         } else if logger.logLevel <= .trace {
             // Every answered request at trace level (GETs answered in the read pipeline are not: see README).

@@ -15,6 +15,9 @@ final class ServerStatistics: Sendable {
         var bytesOut: Int64 = 0
         var payloadBytesOut: Int64 = 0
         var slowRequests: Int64 = 0
+        /// Slow requests not logged yet, and when one was last logged: at most one line a second.
+        var slowRequestsUnlogged: Int64 = 0
+        var lastSlowRequestLogged: ContinuousClock.Instant?
         var answersRefusedForMemory: Int64 = 0
         /// The (GET, ok) handles, once created: the pipeline fast path counts into them every read burst.
         var cachedGetHandles: RequestHandles?
@@ -29,13 +32,27 @@ final class ServerStatistics: Sendable {
 
     /// Records one answered request: `outcome` is `ok` or an error code name.
     /// `slow` counts it in `requests.slow` too, under the same lock (a STATS sees both counts move together).
-    func recordRequest(opcode: Opcode, outcome: String, latency: Duration, slow: Bool = false) {
-        let handles = state.withLockedValue { state in
-            if slow { state.slowRequests += 1 }
-            return Self.requestHandles(in: &state, opcode: opcode, outcome: outcome, adding: 1)
+    /// Returns, for a slow request that is to be logged, how many slow requests this line stands for (itself and
+    /// those not logged since the last line: an overloaded server logs one line a second, not one per request).
+    @discardableResult
+    func recordRequest(opcode: Opcode, outcome: String, latency: Duration, slow: Bool = false) -> Int64? {
+        let (handles, toLog) = state.withLockedValue { state -> (RequestHandles, Int64?) in
+            var toLog: Int64?
+            if slow {
+                state.slowRequests += 1
+                state.slowRequestsUnlogged += 1
+                let now = ContinuousClock.now
+                if state.lastSlowRequestLogged.map({ now - $0 >= .seconds(1) }) ?? true {
+                    state.lastSlowRequestLogged = now
+                    toLog = state.slowRequestsUnlogged
+                    state.slowRequestsUnlogged = 0
+                }
+            }
+            return (Self.requestHandles(in: &state, opcode: opcode, outcome: outcome, adding: 1), toLog)
         }
         handles.counter.increment()
         handles.timer.recordNanoseconds(latency.nanoseconds)
+        return toLog
     }
 
     /// Records `count` requests answered at once from memory (no latency worth timing), with one lock.
