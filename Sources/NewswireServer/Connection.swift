@@ -45,7 +45,7 @@ final class Connection: Sendable {
         self.shared = NIOLockedValueBox(Shared(machine: ServerConnectionStateMachine(context.connectionRules)))
         var logger = context.logger
         logger[metadataKey: "newswire_connection"] = "\(id)"
-        if let remote = channel.remoteAddress { logger[metadataKey: "newswire_peer"] = "\(remote)" }
+        if let remote = channel.remoteAddress { logger[metadataKey: "newswire_peer"] = "\(NewswireServer.describe(remote))" }
         self.logger = logger
     }
 
