@@ -30,6 +30,8 @@ final class Connection: Sendable {
     let context: ServerContext
     let channel: any Channel
     let queue: OutboundQueue
+    /// This connection's writes, handed to the committer in arrival order (``WriteOrder``).
+    let writeOrder = WriteOrder()
     let logger: Logger
     let shared: NIOLockedValueBox<Shared>
     /// Shut until the WELCOME that chose compression is written: the frame decoder refuses compressed frames
@@ -64,7 +66,9 @@ final class Connection: Sendable {
                             await queue.waitForRoom()
                             let action = shared.withLockedValue { $0.machine.frameReceived(frame) }
                             if case .run(let request, let requestID) = action {
-                                group.addTask { await self.respond(to: request, requestID: requestID) }
+                                // Taken here, in arrival order: the committer gets this connection's writes so.
+                                let ticket = request.isOrderedWrite ? writeOrder.take() : nil
+                                group.addTask { await self.respond(to: request, requestID: requestID, writeTicket: ticket) }
                             } else if !perform(action, opcode: frame.opcode) {
                                 break
                             }
@@ -286,11 +290,14 @@ final class Connection: Sendable {
 
     // MARK: Requests
 
-    private func respond(to request: Request, requestID: RequestID) async {
+    private func respond(to request: Request, requestID: RequestID, writeTicket: WriteTicket?) async {
         let started = ContinuousClock.now
         let opcode = request.opcode
+        // A write that failed before reaching the committer gives its place up, so the next one need not wait.
+        defer { writeTicket?.release() }
         do {
-            try await context.respond(to: request.withServerDefaults(), requestID: requestID, connection: self)
+            try await context.respond(
+                to: request.withServerDefaults(), requestID: requestID, connection: self, writeTicket: writeTicket)
         } catch let error as ProtocolError {
             complete(requestID, with: .error(error.with(requestID: requestID)), opcode: opcode, started: started)
         } catch {

@@ -109,7 +109,10 @@ final class ServerContext: Sendable {
     // MARK: Dispatch
 
     /// Runs one admitted request and sends its response frames through `connection`.
-    func respond(to request: Request, requestID: RequestID, connection: Connection) async throws {
+    /// `writeTicket` (writes only) orders the write's hand-over to the committer with the connection's others.
+    func respond(
+        to request: Request, requestID: RequestID, connection: Connection, writeTicket: WriteTicket? = nil
+    ) async throws {
         let started = ContinuousClock.now
         let opcode = request.opcode
         func done(_ response: Response) {
@@ -196,7 +199,7 @@ final class ServerContext: Sendable {
             try checkWriteAnswerFits(
                 .ingestResult(IngestResultMessage(record: record, outcome: .notStored)),
                 plus: 1 + 2 + Limits.maxIDLength + 2, connection: connection, what: "INGEST of this page")
-            let outcome = try await write([article])[0]
+            let outcome = try await write([article], ticket: writeTicket)[0]
             var stored = article
             stored.duplicateOf = outcome.duplicateOf
             // Encoded again only when it did gain one.
@@ -226,7 +229,7 @@ final class ServerContext: Sendable {
             largest.commitPosition = .max
             try checkWriteAnswerFits(
                 .putResult(largest), connection: connection, what: "PUT of \(put.records.count) records")
-            let outcomes = try await write(articles)
+            let outcomes = try await write(articles, ticket: writeTicket)
             var result = PutResultMessage(created: 0, updated: 0, unchanged: 0, rejected: rejected)
             for outcome in outcomes {
                 switch outcome.outcome {
@@ -251,7 +254,10 @@ final class ServerContext: Sendable {
             recordCache.invalidate(ids)
             let existed: [Bool]
             do {
-                existed = try await committer.delete(ids)
+                existed = try await withCheckedThrowingContinuation { continuation in
+                    let committer = committer
+                    Self.inOrder(writeTicket) { committer.submitDelete(ids) { continuation.resume(with: $0) } }
+                }
             } catch {
                 throw protocolError(for: error)
             }
@@ -334,12 +340,20 @@ final class ServerContext: Sendable {
     /// Stores articles through the group committer (acknowledged once their batch is durable); the record cache
     /// forgets them before the write is acknowledged (a cluster node's cache holds the new versions instead,
     /// filled at commit: ``observeClusterWrites()``).
-    func write(_ articles: [Article]) async throws -> [PutOutcome] {
+    /// Hands `submission` to the committer in the write's turn (`ticket`), or at once without one.
+    static func inOrder(_ ticket: WriteTicket?, _ submission: @escaping @Sendable () -> Void) {
+        if let ticket { ticket.submit(submission) } else { submission() }
+    }
+
+    func write(_ articles: [Article], ticket: WriteTicket? = nil) async throws -> [PutOutcome] {
         guard !articles.isEmpty else { return [] }
         recordCache.invalidate(articles.map(\.id))
         let outcomes: [PutOutcome]
         do {
-            outcomes = try await committer.put(articles)
+            let committer = committer
+            outcomes = try await withCheckedThrowingContinuation { continuation in
+                Self.inOrder(ticket) { committer.submit(articles) { continuation.resume(with: $0) } }
+            }
         } catch {
             throw protocolError(for: error)
         }
