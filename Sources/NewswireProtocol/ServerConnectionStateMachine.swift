@@ -383,12 +383,21 @@ public struct ServerConnectionStateMachine: Sendable {
 
     /// The grace period ended: every request still in flight is to be answered SHUTTING_DOWN (returned in id
     /// order), then the connection closes. Nil when the connection is not draining (it closed already).
-    public mutating func graceExpired() -> [RequestID]? {
+    /// `keeping`: requests that finish after the grace all the same (writes the store already has); the
+    /// connection then closes when the last of them is answered.
+    public mutating func graceExpired(keeping: Set<RequestID> = []) -> [RequestID]? {
         guard case .draining = state else { return nil }
-        let unanswered = inFlight.keys.sorted()
-        inFlight.removeAll()
-        state = .closed
+        let unanswered = inFlight.keys.filter { !keeping.contains($0) }.sorted()
+        for id in unanswered { inFlight[id] = nil }
+        goAwayLingerOver = true
+        if inFlight.isEmpty { state = .closed }
         return unanswered
+    }
+
+    /// Whether the connection is closed (nothing more is sent on it but what was queued).
+    public var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
     }
 
     /// The time a drain keeps reading after GOAWAY is over (§6.4 step 4): a request the client sent before GOAWAY

@@ -40,10 +40,17 @@ extension Connection {
     }
 
     /// Grace period over: every request still in flight is told to retry, then the connection closes (at once
-    /// when the grace is shorter than the linger after GOAWAY).
+    /// when the grace is shorter than the linger after GOAWAY). A write already handed to the committer is the
+    /// exception: it will be stored whatever is answered, so it finishes and is answered its outcome (SHUTTING_DOWN
+    /// means "did not run", PROTOCOL.md §7.3); the connection closes after the last of them. Writes not handed
+    /// over yet never will be.
     private func expireGrace() {
-        let expired = shared.withLockedValue { shared in shared.machine.graceExpired().map { ($0, shared.watches) } }
-        guard let (unanswered, watches) = expired else { return }
+        let tickets = shared.withLockedValue { $0.writeTickets }
+        let running = Set(tickets.filter { !$0.value.abandon() }.keys)
+        let expired = shared.withLockedValue { shared in
+            shared.machine.graceExpired(keeping: running).map { ($0, shared.watches, shared.machine.isClosed) }
+        }
+        guard let (unanswered, watches, closed) = expired else { return }
         for requestID in unanswered {
             var error = ProtocolError(
                 code: .shuttingDown, message: "server shut down before this request finished; retry on a new connection",
@@ -56,6 +63,7 @@ extension Connection {
             }
             queue.enqueue(.frame(OutboundFrame(.error(error), requestID: requestID)))
         }
-        queueClose()
+        // With writes still finishing, the last one's answer closes the connection (the state machine says so).
+        if closed { queueClose() }
     }
 }

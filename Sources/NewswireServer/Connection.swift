@@ -24,6 +24,8 @@ final class Connection: Sendable {
         /// Bytes of the server's budget of large request frames held for each request received and not yet
         /// answered (``holdRequestBytes(_:_:)``).
         var heldRequestBytes: [RequestID: Int] = [:]
+        /// The writes in flight, by request: at the end of shutdown's grace those handed to the committer finish.
+        var writeTickets: [RequestID: WriteTicket] = [:]
     }
 
     let id: UInt64
@@ -68,6 +70,7 @@ final class Connection: Sendable {
                             if case .run(let request, let requestID) = action {
                                 // Taken here, in arrival order: the committer gets this connection's writes so.
                                 let ticket = request.isOrderedWrite ? writeOrder.take() : nil
+                                if let ticket { shared.withLockedValue { $0.writeTickets[requestID] = ticket } }
                                 group.addTask { await self.respond(to: request, requestID: requestID, writeTicket: ticket) }
                             } else if !perform(action, opcode: frame.opcode) {
                                 break
@@ -385,8 +388,17 @@ final class Connection: Sendable {
     /// Sends the final frame of a request (unless shutdown already answered it) and frees its id.
     func complete(_ requestID: RequestID, with response: Response, opcode: Opcode, started: ContinuousClock.Instant) {
         var name = "ok"
-        if case .error(let error) = response { name = error.code.name }
-        let outcome = complete(requestID, frame: OutboundFrame(response, requestID: requestID), outcome: name)
+        var isError = false
+        if case .error(let error) = response {
+            name = error.code.name
+            isError = true
+        }
+        // Never refused for memory, whatever the connection holds: an ERROR (it is small, and one ending a watch
+        // carries the position to resume after), and a write's answer (the write ran: OVERLOADED would say it
+        // did not). Both are bounded by the requests in flight.
+        let mustDeliver = isError || opcode == .put || opcode == .delete || opcode == .ingest
+        let outcome = complete(
+            requestID, frame: OutboundFrame(response, requestID: requestID), outcome: name, mustDeliver: mustDeliver)
         record(requestID, opcode: opcode, outcome: outcome, started: started)
     }
 
@@ -425,7 +437,9 @@ final class Connection: Sendable {
     }
 
     /// Sends the final frame (or, when it cannot be sent, the error saying why) and returns the outcome's name.
-    private func complete(_ requestID: RequestID, frame: OutboundFrame, outcome: String) -> String {
+    private func complete(_ requestID: RequestID, frame: OutboundFrame, outcome: String, mustDeliver: Bool = false)
+        -> String
+    {
         var frame = frame
         var outcome = outcome
         do {
@@ -435,7 +449,8 @@ final class Connection: Sendable {
             outcome = error.code.name
         }
         let (completion, reserved, held) = shared.withLockedValue { shared in
-            (
+            shared.writeTickets[requestID] = nil
+            return (
                 shared.machine.requestFinished(requestID), shared.streamReservations.removeValue(forKey: requestID),
                 shared.heldRequestBytes.removeValue(forKey: requestID)
             )
@@ -446,7 +461,9 @@ final class Connection: Sendable {
                 queue.enqueue(frame, reserved: reserved)
             } else {
                 if let reserved { queue.release(reserved: reserved) }
-                if !queue.enqueueAnswer(frame) {
+                if mustDeliver {
+                    queue.enqueue(.frame(frame))
+                } else if !queue.enqueueAnswer(frame) {
                     let (held, _) = queue.usage
                     queue.enqueue(
                         .frame(

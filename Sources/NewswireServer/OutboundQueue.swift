@@ -122,8 +122,13 @@ final class OutboundQueue: Sendable {
             // readers elsewhere) does not starve connections that read. Little, not nothing: a client that reads
             // every answer may ask again before the server has seen the previous answer's write complete, and was
             // refused OVERLOADED then.
-            let small = state.held + size <= Self.alwaysAdmittedBytes
-            guard state.fits(size, budget: budget), global.take(size, force: small) else { return (false, nil) }
+            // Reservations do not refuse an answer: they are room promised to streams' next frames (up to 1 MiB
+            // each, mostly unused), not bytes held; counted, a few SCANs in progress had every small answer on
+            // their connection refused. The connection then holds at most its budget plus those frames.
+            let small = state.queuedBytes + size <= Self.alwaysAdmittedBytes
+            guard state.queuedBytes == 0 || state.queuedBytes + size <= budget, global.take(size, force: small) else {
+                return (false, nil)
+            }
             state.queuedBytes += size
             state.peakBytes = max(state.peakBytes, state.held)
             state.items.append(.frame(frame))

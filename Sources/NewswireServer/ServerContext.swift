@@ -256,7 +256,9 @@ final class ServerContext: Sendable {
             do {
                 existed = try await withCheckedThrowingContinuation { continuation in
                     let committer = committer
-                    Self.inOrder(writeTicket) { committer.submitDelete(ids) { continuation.resume(with: $0) } }
+                    Self.inOrder(
+                        writeTicket, { committer.submitDelete(ids) { continuation.resume(with: $0) } },
+                        ifAbandoned: { continuation.resume(throwing: Self.notRunAtShutdown) })
                 }
             } catch {
                 throw protocolError(for: error)
@@ -340,10 +342,18 @@ final class ServerContext: Sendable {
     /// Stores articles through the group committer (acknowledged once their batch is durable); the record cache
     /// forgets them before the write is acknowledged (a cluster node's cache holds the new versions instead,
     /// filled at commit: ``observeClusterWrites()``).
-    /// Hands `submission` to the committer in the write's turn (`ticket`), or at once without one.
-    static func inOrder(_ ticket: WriteTicket?, _ submission: @escaping @Sendable () -> Void) {
-        if let ticket { ticket.submit(submission) } else { submission() }
+    /// Hands `submission` to the committer in the write's turn (`ticket`), or at once without one; runs
+    /// `ifAbandoned` instead when shutdown's grace ended before its turn came.
+    static func inOrder(
+        _ ticket: WriteTicket?, _ submission: @escaping @Sendable () -> Void,
+        ifAbandoned: @escaping @Sendable () -> Void
+    ) {
+        if let ticket { ticket.submit(submission, ifAbandoned: ifAbandoned) } else { submission() }
     }
+
+    /// A write abandoned at the end of shutdown's grace, before it was handed to the committer.
+    static let notRunAtShutdown = ProtocolError(
+        code: .shuttingDown, message: "server shut down before this write ran; retry on a new connection")
 
     func write(_ articles: [Article], ticket: WriteTicket? = nil) async throws -> [PutOutcome] {
         guard !articles.isEmpty else { return [] }
@@ -352,7 +362,9 @@ final class ServerContext: Sendable {
         do {
             let committer = committer
             outcomes = try await withCheckedThrowingContinuation { continuation in
-                Self.inOrder(ticket) { committer.submit(articles) { continuation.resume(with: $0) } }
+                Self.inOrder(
+                    ticket, { committer.submit(articles) { continuation.resume(with: $0) } },
+                    ifAbandoned: { continuation.resume(throwing: Self.notRunAtShutdown) })
             }
         } catch {
             throw protocolError(for: error)

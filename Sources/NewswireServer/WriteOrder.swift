@@ -44,12 +44,24 @@ final class WriteOrder: Sendable {
     }
 }
 
-/// One write's place in its connection's ``WriteOrder``: ``submit(_:)`` once, or ``release()`` if the write never
-/// reaches the committer. Releasing after submitting does nothing.
+/// One write's place in its connection's ``WriteOrder``: ``submit(_:ifAbandoned:)`` once, or ``release()`` if
+/// the write never reaches the committer. Shutdown may ``abandon()`` it: a write not yet handed over is then never
+/// handed over (its answer, SHUTTING_DOWN, says it did not run), one handed over is left to finish.
 final class WriteTicket: Sendable {
+    private enum Stage {
+        /// Neither submitted nor released.
+        case waiting
+        /// Submitted: its hand-over waits for its turn (or runs now).
+        case submitted
+        /// Handed to the committer: it will be stored (or fail with its batch).
+        case handedOver
+        /// Released, or abandoned at shutdown before its hand-over.
+        case givenUp
+    }
+
     private let order: WriteOrder
     private let number: UInt64
-    private let settled = NIOLockedValueBox(false)
+    private let stage = NIOLockedValueBox(Stage.waiting)
 
     fileprivate init(order: WriteOrder, number: UInt64) {
         self.order = order
@@ -57,23 +69,55 @@ final class WriteTicket: Sendable {
     }
 
     /// Runs `submission` (the hand-over to the committer) once every earlier write of the connection was handed
-    /// over or given up: at once, or later on the thread that settles the last of them.
-    func submit(_ submission: @escaping @Sendable () -> Void) {
-        guard settle() else { return submission() }
-        order.settle(number, submission)
+    /// over or given up: at once, or later on the thread that settles the last of them. When shutdown abandoned
+    /// the ticket first, runs `ifAbandoned` instead.
+    func submit(_ submission: @escaping @Sendable () -> Void, ifAbandoned: @escaping @Sendable () -> Void) {
+        let first = stage.withLockedValue { stage -> Bool in
+            guard case .waiting = stage else { return false }
+            stage = .submitted
+            return true
+        }
+        guard first else { return ifAbandoned() }
+        order.settle(number) { [self] in
+            if self.handOver() { submission() } else { ifAbandoned() }
+        }
     }
 
     /// Gives the place up (the request failed, or wrote nothing): later writes need not wait for it.
     func release() {
-        guard settle() else { return }
-        order.settle(number, nil)
+        let first = stage.withLockedValue { stage -> Bool in
+            guard case .waiting = stage else { return false }
+            stage = .givenUp
+            return true
+        }
+        if first { order.settle(number, nil) }
     }
 
-    /// Marks the ticket settled; false when it already was.
-    private func settle() -> Bool {
-        settled.withLockedValue { settled in
-            defer { settled = true }
-            return !settled
+    /// Shutdown's grace is over: true when the write was not handed over, and now never will be; false when it
+    /// was (it finishes, and its answer is its outcome).
+    func abandon() -> Bool {
+        let (abandoned, settleNow) = stage.withLockedValue { stage -> (Bool, Bool) in
+            switch stage {
+            case .handedOver: return (false, false)
+            case .givenUp: return (true, false)
+            case .submitted:
+                stage = .givenUp
+                return (true, false)
+            case .waiting:
+                stage = .givenUp
+                return (true, true)
+            }
+        }
+        if settleNow { order.settle(number, nil) }
+        return abandoned
+    }
+
+    /// Marks the hand-over; false when shutdown abandoned the write first.
+    private func handOver() -> Bool {
+        stage.withLockedValue { stage in
+            guard case .submitted = stage else { return false }
+            stage = .handedOver
+            return true
         }
     }
 }

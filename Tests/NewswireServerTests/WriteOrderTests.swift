@@ -60,6 +60,57 @@ extension ServerOverLoopback {
             }
         }
 
+        @Test("a shutdown without grace answers a write SHUTTING_DOWN only if it did not run: those are not stored, every other is")
+        func shutdownAnswersWhatRan() async throws {
+            let directory = TemporaryDirectory("write-order-shutdown")
+            let server = try await TestServer.start(
+                dataDirectory: directory.path, configure: { $0.limits.shutdownGracePeriod = .zero })
+            let (answered, stopping) = try await runBlockingAsync { () -> ([UInt32: Response], Task<Void, any Error>) in
+                let connection = try RawConnection(port: server.port)
+                connection.send(requestBytes([(hello, 0)]))
+                _ = try connection.receive(1)
+                // 120 writes in flight (the in-flight limit is 128), then the shutdown: some ran, some did not.
+                connection.send(
+                    requestBytes(
+                        (1...120).map { n in
+                            let article = Article(
+                                id: ArticleID("shutdown-\(n)"), title: "关闭时的写入 \(n)", paragraphs: ["正文 \(n)。"])
+                            return (.put(PutMessage(articles: [article])), UInt32(n))
+                        }))
+                // Once the first is answered the server is working through them: shut it down.
+                let first = try connection.receive(1)
+                let stopping = Task { try await server.stop() }
+                var answered: [UInt32: Response] = [:]
+                for frame in try first + connection.receiveUntilClosed().frames
+                where (1...120).contains(frame.requestID.rawValue) {
+                    answered[frame.requestID.rawValue] = try Response(frame: frame)
+                }
+                return (answered, stopping)
+            }
+            try await stopping.value
+            let reopened = try await TestServer.start(dataDirectory: directory.path)
+            var notRun = 0
+            for (n, response) in answered {
+                let stored = try reopened.engine.article(id: ArticleID("shutdown-\(n)")) != nil
+                switch response {
+                case .putResult(let result):
+                    #expect(result.created == 1 && stored, "write \(n) answered \(result) but stored: \(stored)")
+                case .error(let error) where error.code == .shuttingDown:
+                    notRun += 1
+                    #expect(!stored, "write \(n) answered SHUTTING_DOWN was stored")
+                default:
+                    Issue.record("write \(n) answered \(String(describing: response))")
+                }
+            }
+            // Those the server had not read when it closed are dropped unanswered (PROTOCOL.md §6.4); they did
+            // not run either.
+            for n in 1...120 where answered[UInt32(n)] == nil {
+                #expect(try reopened.engine.article(id: ArticleID("shutdown-\(n)")) == nil, "unanswered write \(n) was stored")
+            }
+            #expect(!answered.isEmpty)
+            try await reopened.stop()
+        }
+
         @Test("six PUTs of one id pipelined in one segment leave the last one stored, each answered in order")
         func pipelinedVersions() async throws {
             try await withLoopbackServer(articles: 0) { server in
