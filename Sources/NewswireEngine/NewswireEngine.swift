@@ -225,7 +225,17 @@ public final class NewswireEngine: Sendable {
                 "data directory \(directory) is in use by another Newswire process (\(path) is locked); "
                     + "stop it or choose another directory")
         }
+        removeLeftoverSnapshotTemporaries(in: directory)
         return fd
+    }
+
+    /// Removes what snapshot writes a crash interrupted left (`index.snapshot.tmp-PID`, tens of MB each: a crash
+    /// loop would fill the disk). Called holding the directory's lock, so no other process is writing one.
+    static func removeLeftoverSnapshotTemporaries(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(snapshotFileName + ".tmp-") {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
+        }
     }
 
     /// Builds an engine over `store`. With `indexSnapshotPath` the index is loaded from that snapshot (and saved

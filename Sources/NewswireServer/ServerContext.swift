@@ -439,6 +439,9 @@ final class ServerContext: Sendable {
             StatEntry(name: "articles.duplicates", value: .integer(Int64(engine.duplicateCount))),
             StatEntry(name: "store.sequence", value: .integer(Int64(engine.storeSequence))),
             StatEntry(name: "index.snapshot_sequence", value: .integer(Int64(engine.snapshotSequence))),
+            // Why the last background snapshot failed (a full disk…), empty once one succeeds: a restart replays
+            // the store from the older snapshot meanwhile.
+            StatEntry(name: "index.snapshot_error", value: .text(engine.lastSnapshotError ?? "")),
             StatEntry(name: "index.segments", value: .integer(Int64(engine.indexSegments))),
             StatEntry(name: "index.startup", value: .text(engine.startup.description)),
         ] + clusterStatEntries(engine)

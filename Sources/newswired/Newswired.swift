@@ -232,7 +232,7 @@ struct Newswired: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "newswired")
-        let servedConnections = OpenFileLimit.raiseAndReport(forConnections: maxConnections, logger: logger)
+        let servedConnections = try OpenFileLimit.raiseAndReport(forConnections: maxConnections, logger: logger)
 
         // Before any work (opening the store, ingesting seeds): a port someone else holds is the commonest
         // start-up mistake, and it should not cost a seed ingest into a fresh data directory first.

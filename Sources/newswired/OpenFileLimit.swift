@@ -48,9 +48,21 @@ enum OpenFileLimit {
         return max(1, min(requested, Int(clamping: outcome.after) - reserved))
     }
 
-    /// Raises the limit; returns the connections to serve at once, saying so when it is fewer than asked.
-    static func raiseAndReport(forConnections maxConnections: Int, logger: Logger) -> Int {
+    /// Below this many open files the server cannot start at all: the store, the event loops' epoll and eventfd
+    /// descriptors and the listening socket need them (SwiftNIO stops the process when it cannot make an event
+    /// loop, so the check comes first).
+    static let minimumToStart: UInt64 = 32
+
+    /// Raises the limit; returns the connections to serve at once, saying so when it is fewer than asked. Throws
+    /// when the limit is too low to start.
+    static func raiseAndReport(forConnections maxConnections: Int, logger: Logger) throws -> Int {
         guard let outcome = raise(forConnections: maxConnections) else { return maxConnections }
+        guard outcome.after >= minimumToStart else {
+            throw StartupError(
+                message: "the open-file limit (\(outcome.after), hard limit \(outcome.hard)) is too low to start: "
+                    + "the server needs at least \(minimumToStart) files, and \(reserved) more than its connections; "
+                    + "raise it (ulimit -n, LimitNOFILE=)")
+        }
         if outcome.after > outcome.before {
             logger.info("raised the open-file limit from \(outcome.before) to \(outcome.after)")
         }

@@ -5,6 +5,7 @@ import NewswireClient
 import NewswireEngine
 import NewswireProtocol
 import NewswireServer
+import NewswireStore
 import NewswireTestSupport
 import Testing
 
@@ -227,6 +228,23 @@ struct EndToEndTests {
         await client.shutdown()
         try await second.stop()
         withExtendedLifetime(directory) {}
+    }
+
+    @Test("a background snapshot that fails is in STATS (index.snapshot_error) until one succeeds")
+    func snapshotErrorInStats() async throws {
+        let server = try await TestServer.start(openEngine: { path in
+            try NewswireEngine(
+                store: SQLiteArticleStore(directory: path), indexSnapshotPath: path + "/missing-directory/index.snapshot")
+        })
+        server.engine.waitForBackgroundWork()
+        let client = server.client()
+        guard case .text(let error)? = try await client.stats()["index.snapshot_error"] else {
+            Issue.record("no index.snapshot_error in STATS")
+            return
+        }
+        #expect(error.contains("missing-directory"), "\(error)")
+        await client.shutdown()
+        try? await server.stop()  // its final snapshot fails too
     }
 
     @Test("a write that finds the disk full is STORAGE_FULL: nothing acknowledged is lost, reads go on, a retry with room succeeds")

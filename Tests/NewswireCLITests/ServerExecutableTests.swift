@@ -106,6 +106,23 @@ struct ServerExecutableTests {
         }
     }
 
+    @Test("an open-file limit too low to start at all is one line and exit 1, not a crash")
+    func openFileLimitTooLowToStart() async throws {
+        let directory = TemporaryDirectory()
+        for limit in [12, 16, 18] {
+            let finished = try await Subprocess(
+                "/bin/sh",
+                [
+                    "-c", "ulimit -n \(limit) && exec \"$0\" \"$@\"", Executables.newswired, "--port", "0", "--no-seeds",
+                    "--data-dir", directory.file("data"),
+                ]
+            ).finished()
+            #expect(finished.status == 1, "limit \(limit): \(finished)")
+            let ownLines = finished.stderrLines.filter { $0.hasPrefix("newswired: ") }
+            #expect(ownLines.count == 1 && ownLines[0].contains("is too low to start"), "limit \(limit): \(finished)")
+        }
+    }
+
     @Test("a bad option is a usage error (64); a bad --metrics address, or a setting in the environment, too")
     func badOptions() async throws {
         let port = try await Subprocess(Executables.newswired, ["--port", "70000"]).finished()

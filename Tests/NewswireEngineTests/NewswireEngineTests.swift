@@ -405,6 +405,19 @@ struct NewswireEngineTests {
         #expect(under?.message == "cannot create data directory \(file)/data: Not a directory", "\(String(describing: under))")
     }
 
+    @Test("opening a data directory removes the temporaries of snapshot writes a crash interrupted, and nothing else")
+    func leftoverSnapshotTemporariesAreRemoved() throws {
+        let dir = TemporaryDirectory()
+        let leftovers = ["index.snapshot.tmp-4242", "index.snapshot.tmp-17"]
+        let kept = ["notes.txt", "index.snapshot.tmp"]
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        for name in leftovers + kept { try Data("x".utf8).write(to: URL(fileURLWithPath: dir.file(name))) }
+        let engine = try NewswireEngine.open(dataDirectory: dir.path)
+        for name in leftovers { #expect(!FileManager.default.fileExists(atPath: dir.file(name)), "\(name)") }
+        for name in kept { #expect(FileManager.default.fileExists(atPath: dir.file(name)), "\(name)") }
+        try engine.close()
+    }
+
     @Test("close saves a snapshot; reopening replays nothing; a second open of the directory is refused")
     func closeAndReopen() throws {
         let dir = TemporaryDirectory()
