@@ -10,6 +10,8 @@ extension EngineError {
         switch error {
         case let error as StoreError where error.code == .full:
             return EngineError(.storeFull, error.message)
+        case let error as StoreError where error.code == .damaged:
+            return EngineError(.storeDamaged, error.message)
         case let error as StoreError:
             return EngineError(.storeFailed, "store error: \(error.message)")
         case let error as QueryError:

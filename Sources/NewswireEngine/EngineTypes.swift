@@ -157,6 +157,9 @@ public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A write found no room in the store (its disk is full); nothing of it was stored, nothing acknowledged
         /// before was lost, and it succeeds once space is freed.
         public static let storeFull = Code(rawValue: "STORE_FULL")
+        /// The store's database file is damaged: writes are refused (they would go into a damaged file) and reads
+        /// of the damaged part fail, until it is restored from a backup. Retrying does not help.
+        public static let storeDamaged = Code(rawValue: "STORE_DAMAGED")
 
         public var description: String { rawValue }
     }

@@ -113,7 +113,13 @@ extension NewswireEngine {
                 sequence = max(appliedSequence, shared.announcedSequence ?? 0)
             }
         } else {
-            sequence = try store.latestSequence
+            // A damaged database still lets stats answer, saying so.
+            do {
+                sequence = try mappingErrors { try store.latestSequence }
+            } catch let error as EngineError where error.code == .storeDamaged {
+                unreachable = error.message
+                sequence = writeState.withLock { $0.committedPosition ?? $0.snapshotSequence }
+            }
         }
         var stats = EngineStats(
             articleCount: index.count, duplicateCount: duplicates, storeSequence: sequence,
@@ -137,6 +143,7 @@ extension NewswireEngine {
             stats.shippedArticles = shippedDocuments.withLock { $0 }
         } else {
             stats.appliedSequence = sequence
+            stats.storeError = writeState.withLock { $0.storeDamage } ?? unreachable
         }
         return stats
     }

@@ -108,3 +108,33 @@ extension NewswireEngine {
         }
     }
 }
+
+extension NewswireEngine {
+    /// Checks the store's database after open, off the start-up path (SQLite's `quick_check` reads every page:
+    /// about a second per GB when cold). A damaged file (truncated, overwritten) was otherwise found only by the
+    /// reads that hit the damage, while writes went on into it: found here, writes are refused with the reason
+    /// (``EngineError/Code/storeDamaged``) and stats say why (``EngineStats/storeError``).
+    func checkStoreInBackground() {
+        guard let sqlite = store as? SQLiteArticleStore else { return }
+        backgroundQueue.async(group: background) { [self] in
+            let problems: [String]
+            do {
+                problems = try sqlite.integrityCheck()
+            } catch let error as StoreError where error.code == .damaged {
+                problems = [error.message]
+            } catch {
+                return  // closed meanwhile, or another failure the next read reports
+            }
+            guard !problems.isEmpty else { return }
+            let detail = problems.prefix(3).joined(separator: "; ")
+            writeState.withLock { state in
+                state.storeDamage =
+                    "the database \(sqlite.databasePath) is damaged (\(detail)): writes are refused; stop the server and "
+                    + "restore it from a backup"
+            }
+        }
+    }
+
+    /// Why the store's database is damaged, once found; nil while it is not known to be.
+    public var storeDamage: String? { writeState.withLock { $0.storeDamage } }
+}

@@ -73,6 +73,7 @@ extension NewswireEngine {
         duplicatesReady.wait()
         return try writeState.withLock { state -> ([PutOutcome], Int) in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
+            if let damage = state.storeDamage { throw EngineError(.storeDamaged, damage) }
             var toStore: [Article] = []
             var entries: [DuplicateEntry] = []
             // Versions these writes replace, for live queries (single node only; see `previousVersions`).
@@ -297,6 +298,7 @@ extension NewswireEngine {
         duplicatesReady.wait()
         let existed = try writeState.withLock { state -> [Bool] in
             guard !state.closed else { throw EngineError(.closed, "the engine is closed") }
+            if let damage = state.storeDamage { throw EngineError(.storeDamaged, damage) }
             let existed: [Bool]
             if let shared = store as? any SharedArticleStore {
                 let result = try shared.serializedDelete(ids, after: state.applied) { missed in

@@ -147,6 +147,9 @@ public final class NewswireEngine: Sendable {
         var snapshotSequence: UInt64
         var snapshotInProgress = false
         var lastSnapshotError: String?
+        /// Why the store's database was found damaged (the check after open, or a read or write that hit the
+        /// damage); writes are refused from then on.
+        var storeDamage: String?
         /// The feed position the index and the duplicate table hold (every change up to it is applied).
         var applied: UInt64 = 0
         /// When the index was last seen in step with the store's head (for the lag in stats).
@@ -167,9 +170,11 @@ public final class NewswireEngine: Sendable {
     public static func open(dataDirectory: String, configuration: Configuration = Configuration()) throws
         -> NewswireEngine
     {
-        try open(dataDirectory: dataDirectory, configuration: configuration) {
+        let engine = try open(dataDirectory: dataDirectory, configuration: configuration) {
             try SQLiteArticleStore(directory: dataDirectory, configuration: configuration.store)
         }
+        engine.checkStoreInBackground()
+        return engine
     }
 
     /// Opens the engine of a cluster node: `store` is shared with other nodes (see

@@ -23,12 +23,13 @@ extension ServerContext {
     }
 
     /// STATS fields of the node's place in the cluster: store kind and write target, feed position, lag.
-    /// `store.error` (cluster mode only) is empty while the store tells its position, else why it did not
-    /// (`store.sequence` is then the newest position this node knows of).
+    /// `store.error` is empty while the store is sound and answers; else why not: a cluster node's store did not
+    /// tell its position (`store.sequence` is then the newest position this node knows of), or the database is
+    /// damaged (writes are refused).
     func clusterStatEntries(_ stats: EngineStats) -> [StatEntry] {
-        let storeError =
-            engine.followsSharedStore ? [StatEntry(name: "store.error", value: .text(stats.storeError ?? ""))] : []
-        return [StatEntry(name: "store.kind", value: .text(stats.storeDescription))] + storeError + [
+        [
+            StatEntry(name: "store.kind", value: .text(stats.storeDescription)),
+            StatEntry(name: "store.error", value: .text(stats.storeError ?? "")),
             StatEntry(name: "feed.applied_sequence", value: .integer(Int64(stats.appliedSequence))),
             StatEntry(name: "feed.lag_changes", value: .integer(Int64(stats.lagChanges))),
             StatEntry(name: "feed.lag_ms", value: .integer(Int64(stats.lagMilliseconds))),

@@ -332,6 +332,9 @@ final class ServerContext: Sendable {
                 return ProtocolError(
                     code: .storageFull, message: error.message,
                     retryAfterMillis: ProtocolLimits.storageFullRetryAfterMillis)
+            case .storeDamaged:
+                logger.error("the store's database is damaged", metadata: ["newswire_error": "\(error.message)"])
+                return ProtocolError(code: .internal, message: error.message, isRetryable: false)
             default: return ProtocolError(code: .internal, message: error.message)
             }
         default:

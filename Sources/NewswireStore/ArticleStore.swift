@@ -188,6 +188,9 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A write found no room: the disk (or the database's size limit) is full. Nothing of it was stored;
         /// earlier commits are intact, reads still work, and the same write succeeds once there is room.
         public static let full = Code(rawValue: "FULL")
+        /// The database file is damaged (truncated, overwritten): reads of the damaged part and writes fail until
+        /// it is restored from a backup.
+        public static let damaged = Code(rawValue: "DAMAGED")
 
         public var description: String { rawValue }
     }

@@ -73,7 +73,30 @@ public final class SQLiteArticleStore: ArticleStore {
                 "no room to store the write in \(databasePath): the disk or the database's size limit is full "
                     + "(SQLite: \(error.message ?? "database or disk is full")); nothing of it was stored; "
                     + "free space and retry")
+        } catch let error as DatabaseError where Self.isDamage(error) {
+            throw damaged(error)
         }
+    }
+
+    /// Runs a read, naming a damaged database as such (see ``StoreError/Code/damaged``).
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.read(body)
+        } catch let error as DatabaseError where Self.isDamage(error) {
+            throw damaged(error)
+        }
+    }
+
+    private static func isDamage(_ error: DatabaseError) -> Bool {
+        error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
+    }
+
+    private func damaged(_ error: DatabaseError) -> StoreError {
+        StoreError(
+            .damaged,
+            "the database \(databasePath) is damaged (SQLite: \(error.message ?? "malformed")): stop the server and "
+                + "restore it from a backup (sqlite3 FILE 'PRAGMA integrity_check' lists what is wrong); retrying "
+                + "will not help")
     }
 
     /// Opens (creating when absent) the store in `directory`, creating the directory too.
@@ -106,6 +129,13 @@ public final class SQLiteArticleStore: ArticleStore {
         }
         do {
             pool = try DatabasePool(path: databasePath, configuration: grdb)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT {
+            // (A file that is not SQLite at all, SQLITE_NOTADB, is more likely the wrong file: cannotOpen below.)
+            throw StoreError(
+                .damaged,
+                "cannot open database \(databasePath): it is damaged (SQLite: \(error.message ?? "malformed")); restore "
+                    + "it from a backup, or move it aside to start with an empty store (sqlite3 FILE "
+                    + "'PRAGMA integrity_check' lists what is wrong)")
         } catch {
             throw StoreError(
                 .cannotOpen,
@@ -278,7 +308,7 @@ public final class SQLiteArticleStore: ArticleStore {
 
     private func fetchJSON(_ ids: [ArticleID]) throws -> [Data?] {
         if ids.isEmpty { return [] }
-        return try pool.read { db in
+        return try read { db in
             let select = try db.cachedStatement(sql: "SELECT json FROM article WHERE id = ?")
             return try ids.map { try Data.fetchOne(select, arguments: [$0.rawValue]) }
         }
@@ -309,7 +339,7 @@ public final class SQLiteArticleStore: ArticleStore {
                 """
             arguments = [cursor.publishedKey, cursor.id.rawValue, limit]
         }
-        return try pool.read { db in
+        return try read { db in
             var articles: [Article] = []
             articles.reserveCapacity(limit)
             let last = try Self.fetchPage(db, sql: sql, arguments: arguments, into: &articles)
@@ -325,7 +355,7 @@ public final class SQLiteArticleStore: ArticleStore {
     /// in the undated part.
     private func scanByDate(after cursor: ScanCursor?, limit: Int) throws -> ScanPage {
         let undated = Int64.min
-        return try pool.read { db in
+        return try read { db in
             var articles: [Article] = []
             articles.reserveCapacity(limit)
             var last: (id: String, key: Int64)?
@@ -375,7 +405,7 @@ public final class SQLiteArticleStore: ArticleStore {
         }
         let since = Int64(clamping: sequence)
         // Two index range scans merged here: a SQL UNION ... ORDER BY would sort the JSON blobs in a temp b-tree.
-        return try pool.read { db in
+        return try read { db in
             var upserts: [StoreChange] = []
             let rows = try Row.fetchCursor(
                 db.cachedStatement(sql: "SELECT seq, id, json FROM article WHERE seq > ? ORDER BY seq LIMIT ?"),
@@ -415,24 +445,28 @@ public final class SQLiteArticleStore: ArticleStore {
 
     /// See ``ArticleStore/latestSequence``.
     public var latestSequence: UInt64 {
-        get throws { try pool.read { try Self.currentSequence($0) } }
+        get throws { try read { try Self.currentSequence($0) } }
     }
 
     /// See ``ArticleStore/count()``.
     public func count() throws -> Int {
-        try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM article") ?? 0 }
+        try read { try Int.fetchOne($0, sql: "SELECT count(*) FROM article") ?? 0 }
     }
 
     // MARK: Maintenance
 
-    /// Runs SQLite's `PRAGMA integrity_check`; returns the problems found (empty when the database is sound).
+    /// Runs SQLite's `PRAGMA quick_check` (every page and record read, indexes not matched against their tables);
+    /// returns the problems found (empty when the database is sound).
     public func integrityCheck() throws -> [String] {
-        let lines = try pool.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
+        let lines = try read { try String.fetchAll($0, sql: "PRAGMA quick_check") }
         return lines == ["ok"] ? [] : lines
     }
 
     /// Closes the database connections. Further calls throw. Optional: the store also closes when released.
     public func close() throws {
+        // Everything into the database file, WAL emptied: after a clean stop the store is one file to back up
+        // or inspect. Best effort: a busy reader or a full disk only leaves the WAL for the next open to replay.
+        try? pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
         try pool.close()
     }
 }

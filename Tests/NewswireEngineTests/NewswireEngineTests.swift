@@ -418,6 +418,39 @@ struct NewswireEngineTests {
         try engine.close()
     }
 
+    @Test("a damaged database (a page overwritten while stopped) is found after open: writes are refused with the reason, stats say it")
+    func damagedDatabaseIsFound() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let engine = try NewswireEngine.open(dataDirectory: dir.path)
+            _ = try engine.put(
+                (0..<200).map { n in
+                    makeArticle("damage\(n)", paragraphs: (0..<4).map { "第\(n)篇第\($0)段：" + String(repeating: "电网建设与能源合作。", count: 20) })
+                })
+            try engine.close()
+        }
+        let database = dir.file("articles.sqlite")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: database)[.size] as? Int)
+        // A page in the middle overwritten: the open, which reads the first pages, still succeeds.
+        let handle = try #require(FileHandle(forWritingAtPath: database))
+        try handle.seek(toOffset: UInt64(size / 2 / 4096 * 4096))
+        try handle.write(contentsOf: Data(repeating: 0xA5, count: 4096))
+        try handle.close()
+        let engine = try NewswireEngine.open(dataDirectory: dir.path)
+        engine.waitForBackgroundWork()
+        let damage = try #require(engine.storeDamage, "the damage was not found")
+        #expect(damage.contains("is damaged") && damage.contains("articles.sqlite"), "\(damage)")
+        let refused = #expect(throws: EngineError.self) { try engine.put([makeArticle("after", paragraphs: ["正文。"])]) }
+        #expect(refused?.code == .storeDamaged, "\(String(describing: refused))")
+        #expect(try engine.stats().storeError == damage)
+        try? engine.close()
+        // Truncated after a clean stop (the file's header knows its length): the open itself refuses, saying so.
+        #expect(truncate(database, off_t(size / 2)) == 0)
+        let unopened = #expect(throws: StoreError.self) { try NewswireEngine.open(dataDirectory: dir.path) }
+        #expect(unopened?.code == .damaged, "\(String(describing: unopened))")
+        #expect(unopened?.message.contains("it is damaged") == true, "\(String(describing: unopened))")
+    }
+
     @Test("close saves a snapshot; reopening replays nothing; a second open of the directory is refused")
     func closeAndReopen() throws {
         let dir = TemporaryDirectory()
