@@ -64,6 +64,8 @@ extension Connection {
             queue.enqueue(.frame(OutboundFrame(.error(error), requestID: requestID)))
         }
         // With writes still finishing, the last one's answer closes the connection (the state machine says so).
-        if closed { queueClose() }
+        // The grace was the time to read the answers: a client still not reading gets a second more, not the
+        // usual ten (a stopping server waited for it).
+        if closed { queueClose(within: context.handshakeCloseTimeout) }
     }
 }

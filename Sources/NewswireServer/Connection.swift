@@ -182,7 +182,9 @@ final class Connection: Sendable {
             metadata: ["newswire_opcode": "\(opcode.map { "\($0)" } ?? "")", "newswire_auth_failures": "\(failures)"])
     }
 
-    func queueClose() {
+    /// `within` overrides how long queued answers may take to leave before the socket is closed anyway (the end
+    /// of a shutdown's grace: its time is up already).
+    func queueClose(within: TimeAmount? = nil) {
         let (first, welcomed) = shared.withLockedValue { shared in
             defer { shared.closeQueued = true }
             return (!shared.closeQueued, shared.machine.framesReceived > 0 && shared.machine.clientName != nil)
@@ -194,7 +196,7 @@ final class Connection: Sendable {
         // silent peer, a TLS handshake that never ends: its write can never leave) there is nothing worth waiting
         // for, and the bound is short.
         let channel = self.channel
-        let bound = welcomed ? context.closeTimeout : context.handshakeCloseTimeout
+        let bound = within ?? (welcomed ? context.closeTimeout : context.handshakeCloseTimeout)
         channel.eventLoop.scheduleTask(in: bound) { channel.close(promise: nil) }
     }
 
