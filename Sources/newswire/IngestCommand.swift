@@ -203,17 +203,32 @@ struct IngestCommand: AsyncParsableCommand {
         }
         total = batches.reduce(0) { $0 + $1.count }
         tally.update { $0.progress = Progress(total: total, enabled: !connection.json) }
-        var iterator = batches.makeIterator()
+        var next = 0
         let inFlight = max(1, min(concurrency, 8))
+        // Batches in flight may reach the server in any order: a batch holding an id that one in flight holds too
+        // waits for it, so every record's last line in the input is the version stored (a correction a few lines
+        // after its article, across a batch boundary, was sometimes overwritten by the original).
+        var idsInFlight: [ArticleID: Int] = [:]
+        var batchesInFlight = 0
         try await withThrowingTaskGroup(of: ([Article], NewswireClient.PutResult).self) { group in
             func submit() -> Bool {
-                guard let batch = iterator.next() else { return false }
+                guard next < batches.count, batchesInFlight < inFlight else { return false }
+                let batch = batches[next]
+                guard !batch.contains(where: { idsInFlight[$0.id] != nil }) else { return false }
+                next += 1
+                batchesInFlight += 1
+                for article in batch { idsInFlight[article.id, default: 0] += 1 }
                 tally.update { $0.inFlight += batch.count }
                 group.addTask { (batch, try await client.put(batch)) }
                 return true
             }
-            for _ in 0..<inFlight where !submit() { break }
+            while submit() {}
             while let (batch, result) = try await group.next() {
+                batchesInFlight -= 1
+                for article in batch {
+                    idsInFlight[article.id, default: 1] -= 1
+                    if idsInFlight[article.id] == 0 { idsInFlight[article.id] = nil }
+                }
                 tally.update { tally in
                     tally.inFlight -= batch.count
                     tally.created += result.created
@@ -225,7 +240,7 @@ struct IngestCommand: AsyncParsableCommand {
                     }
                     tally.progress.advance(by: batch.count)
                 }
-                _ = submit()
+                while submit() {}
             }
         }
     }

@@ -351,6 +351,34 @@ struct CLITests {
         #expect(finished.stderr.contains("\(path) holds JSON Lines records, not pages: use --jsonl"), "\(finished)")
     }
 
+    @Test("ingest --jsonl stores each record's last line: corrections a few lines after their article, across batch boundaries")
+    func ingestKeepsTheLastVersion() async throws {
+        let server = try await TestServer.start()
+        defer { Task { try? await server.stop() } }
+        let directory = TemporaryDirectory()
+        func line(_ n: Int, _ version: String) -> String {
+            #"{"id": "correction-\#(n)", "title": "标题\#(n)", "published": "2024-01-01", "source": "测试", "url": null, "body": "正文\#(version) \#(n)"}"#
+        }
+        // Record n, then (three lines later) its correction: 4,000 lines, eight batches of 500 sent concurrently.
+        var lines: [String] = []
+        for n in 0..<2_000 {
+            lines.append(line(n, "第一版"))
+            if n >= 3 { lines.append(line(n - 3, "更正版")) }
+        }
+        for n in 1_997..<2_000 { lines.append(line(n, "更正版")) }
+        let file = directory.file("corrections.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let run = try await newswire(["ingest", "--jsonl", file], port: server.port)
+        #expect(run.status == 0, "\(run)")
+        var old: [Int] = []
+        for n in 0..<2_000 {
+            let article = try server.engine.article(id: ArticleID("correction-\(n)"))
+            if article?.paragraphs.first?.hasPrefix("正文更正版") != true { old.append(n) }
+        }
+        #expect(old.isEmpty, "kept an earlier version: \(old)")
+        try await server.stop()
+    }
+
     @Test("ingest of a path that is not there is a failed input (exit 1, one line), not a usage error")
     func ingestOfAMissingPath() async throws {
         let server = try await TestServer.start()
