@@ -59,8 +59,8 @@ enum OpenFileLimit {
         guard let outcome = raise(forConnections: maxConnections) else { return maxConnections }
         guard outcome.after >= minimumToStart else {
             throw StartupError(
-                message: "the open-file limit (\(outcome.after), hard limit \(outcome.hard)) is too low to start: "
-                    + "the server needs at least \(minimumToStart) files, and \(reserved) more than its connections; "
+                message: "the open-file limit (\(outcome.after), hard limit \(outcome.hard)) is too low to start "
+                    + "(it needs \(minimumToStart) at least, and \(reserved) + --max-connections to serve them all); "
                     + "raise it (ulimit -n, LimitNOFILE=)")
         }
         if outcome.after > outcome.before {
