@@ -160,6 +160,9 @@ public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The store's database file is damaged: writes are refused (they would go into a damaged file) and reads
         /// of the damaged part fail, until it is restored from a backup. Retrying does not help.
         public static let storeDamaged = Code(rawValue: "STORE_DAMAGED")
+        /// ``NewswireEngine/close()`` could not save the index snapshot (a full disk); the store was closed, and
+        /// the next open replays it from the previous snapshot.
+        public static let snapshotNotSaved = Code(rawValue: "SNAPSHOT_NOT_SAVED")
 
         public var description: String { rawValue }
     }

@@ -86,13 +86,29 @@ extension NewswireEngine {
             follower.wait()
             background.wait()
             defer { releaseDirectoryLock() }
-            try saveSnapshot()
+            do {
+                try saveSnapshot()
+            } catch {
+                throw EngineError(
+                    .snapshotNotSaved,
+                    "the index snapshot was not saved (\(error)); nothing is lost: the next start reads the feed "
+                        + "from the previous snapshot")
+            }
             return
         }
         background.wait()
         defer { releaseDirectoryLock() }
-        try saveSnapshot()
+        // The store closes even when the snapshot cannot be saved (a full disk): the next open replays the store
+        // from the older snapshot, so that failure loses nothing and is reported after the store is closed.
+        var snapshotFailure: (any Error)?
+        do { try saveSnapshot() } catch { snapshotFailure = error }
         try store.close()
+        if let snapshotFailure {
+            throw EngineError(
+                .snapshotNotSaved,
+                "the index snapshot was not saved (\(snapshotFailure)); nothing is lost: the next start replays the "
+                    + "store from the previous snapshot")
+        }
     }
 
     /// Releases the data directory's lock. Unlocked explicitly before closing: a child process spawned meanwhile

@@ -344,6 +344,11 @@ struct Newswired: AsyncParsableCommand {
                 logger: logger))
         do {
             try await group.run()
+        } catch let error as EngineError where error.code == .snapshotNotSaved {
+            // A graceful stop all the same: every write is in the store (README "Durability").
+            await endpoint?.stop()
+            logger.warning("stopped; \(error.message)")
+            return
         } catch {
             await endpoint?.stop()
             throw StartupError(message: PortCheck.describe(error, host: host, port: port, what: nil))

@@ -106,6 +106,23 @@ struct ServerExecutableTests {
         }
     }
 
+    @Test("a stop whose index snapshot cannot be saved is still a graceful stop (exit 0), saying the next start replays the store")
+    func stopWithoutSnapshot() async throws {
+        let directory = TemporaryDirectory()
+        // A directory where the snapshot file goes: every snapshot write fails (as on a full disk).
+        try FileManager.default.createDirectory(
+            atPath: directory.file("index.snapshot"), withIntermediateDirectories: true)
+        let server = try ServerProcess(dataDirectory: directory.path)
+        let port = try await server.waitUntilListening()
+        let client = NewswireClient(configuration: .init(host: "127.0.0.1", port: port))
+        _ = try await client.put([syntheticArticle(1)])  // something the snapshot would hold
+        await client.shutdown()
+        let stopped = await server.stop()
+        #expect(stopped.status == 0, "\(stopped)")
+        #expect(stopped.stderr.contains("the index snapshot was not saved"), "\(stopped)")
+        #expect(!stopped.stderrLines.contains { $0.hasPrefix("newswired: ") }, "\(stopped)")
+    }
+
     @Test("an open-file limit too low to start at all is one line and exit 1, not a crash")
     func openFileLimitTooLowToStart() async throws {
         let directory = TemporaryDirectory()

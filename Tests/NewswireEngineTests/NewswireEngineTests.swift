@@ -392,6 +392,12 @@ struct NewswireEngineTests {
         #expect(try engine.put([makeArticle("w", paragraphs: ["delta 新闻"])]).map(\.outcome) == [.created])
         #expect(throws: (any Error).self) { try engine.saveSnapshot() }
         #expect(try engine.search(SearchRequest(text: "delta")).total == 1)
+        // Closing reports the unsaved snapshot, but closes the store all the same: it opens again, holding the write.
+        let closing = #expect(throws: EngineError.self) { try engine.close() }
+        #expect(closing?.code == .snapshotNotSaved, "\(String(describing: closing))")
+        let reopened = try SQLiteArticleStore(directory: dir.path)
+        #expect(try reopened.count() == 1)
+        try reopened.close()
     }
 
     @Test("a data directory that is a file, or lies under one, is refused in one plain sentence")
