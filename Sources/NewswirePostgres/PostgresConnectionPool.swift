@@ -50,18 +50,10 @@ final class PostgresConnectionPool: Sendable {
         let deadline = ContinuousClock.now + configuration.failoverTimeout
         while true {
             let connection = try checkout(deadline: deadline)
-            do {
-                let value = try body(
-                    StoreConnection(connection: connection, queryTimeout: configuration.queryTimeout, logger: logger))
-                checkin(connection)
+            switch try run(body, on: connection, queryTimeout: configuration.queryTimeout) {
+            case .success(let value):
                 return value
-            } catch {
-                guard Self.isConnectionLoss(error) else {
-                    checkin(connection)
-                    throw Self.storeError(error)
-                }
-                discard(connection)
-                forgetPrimary()
+            case .failure(let error):
                 guard ContinuousClock.now < deadline else {
                     throw StoreError(
                         .cannotOpen,
@@ -90,11 +82,23 @@ final class PostgresConnectionPool: Sendable {
         }
         defer { slots.signal() }
         let connection = try checkout(deadline: deadline)
-        do {
-            let value = try body(
-                StoreConnection(connection: connection, queryTimeout: min(bound, configuration.queryTimeout), logger: logger))
-            checkin(connection)
+        switch try run(body, on: connection, queryTimeout: min(bound, configuration.queryTimeout)) {
+        case .success(let value):
             return value
+        case .failure(let error):
+            throw StoreError(.cannotOpen, "lost the connection to PostgreSQL (\(Self.describe(error)))")
+        }
+    }
+
+    /// Runs `body` on `connection` and checks it back in, throwing a failure as a store error; when the
+    /// connection was lost instead, drops it and every idle one (same dead primary) and returns the loss.
+    private func run<T>(
+        _ body: (StoreConnection) throws -> T, on connection: PostgresConnection, queryTimeout: Duration
+    ) throws -> Result<T, any Error> {
+        do {
+            let value = try body(StoreConnection(connection: connection, queryTimeout: queryTimeout, logger: logger))
+            checkin(connection)
+            return .success(value)
         } catch {
             guard Self.isConnectionLoss(error) else {
                 checkin(connection)
@@ -102,7 +106,7 @@ final class PostgresConnectionPool: Sendable {
             }
             discard(connection)
             forgetPrimary()
-            throw StoreError(.cannotOpen, "lost the connection to PostgreSQL (\(Self.describe(error)))")
+            return .failure(error)
         }
     }
 
