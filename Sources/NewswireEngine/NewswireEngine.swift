@@ -83,8 +83,6 @@ public final class NewswireEngine: Sendable {
 
     /// File name of the index snapshot inside the data directory.
     public static let snapshotFileName = "index.snapshot"
-    /// File name of the lock that keeps a second process off the data directory.
-    public static let lockFileName = "LOCK"
 
     /// The record store. Internal: callers go through the engine, which keeps store and index in step.
     let store: any ArticleStore
@@ -217,17 +215,18 @@ public final class NewswireEngine: Sendable {
                 .cannotOpen,
                 "cannot create data directory \(directory): \(StoreError.reason(ofFileError: error))")
         }
-        let path = (directory as NSString).appendingPathComponent(lockFileName)
-        let fd = openDescriptor(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // The directory itself is locked, not a file in it: a lock file someone deleted (or replaced) let a
+        // second server open the same directory.
+        let fd = openDescriptor(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
         guard fd >= 0 else {
             throw EngineError(
-                .cannotOpen, "cannot open \(path): \(String(cString: strerror(errno))); check permissions")
+                .cannotOpen, "cannot open \(directory): \(String(cString: strerror(errno))); check permissions")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             closeDescriptor(fd)
             throw EngineError(
                 .dataDirectoryInUse,
-                "data directory \(directory) is in use by another Newswire process (\(path) is locked); "
+                "data directory \(directory) is in use by another Newswire process (it is locked); "
                     + "stop it or choose another directory")
         }
         removeLeftoverSnapshotTemporaries(in: directory)

@@ -465,6 +465,10 @@ struct NewswireEngineTests {
             _ = try engine.put((0..<10).map { makeArticle("c\($0)", paragraphs: ["gamma 第\($0)条。"]) })
             let error = #expect(throws: EngineError.self) { try NewswireEngine.open(dataDirectory: dir.path) }
             #expect(error?.code == .dataDirectoryInUse)
+            // Removing what is in the directory does not lift the lock (a lock file once did: the second open won).
+            try? FileManager.default.removeItem(atPath: dir.file("LOCK"))
+            let again = #expect(throws: EngineError.self) { try NewswireEngine.open(dataDirectory: dir.path) }
+            #expect(again?.code == .dataDirectoryInUse)
             #expect(error?.message.contains(dir.path) == true)
             try engine.close()
             try engine.close()
