@@ -104,8 +104,9 @@ public struct EngineStats: Sendable, Hashable {
     public var lagMilliseconds: UInt64 = 0
     /// The store kind and where it writes: `sqlite` or `postgres HOST:PORT (primary)`.
     public var storeDescription: String = "sqlite"
-    /// Cluster mode: why the shared store did not tell its position within a second (``storeSequence`` is then
-    /// the newest position this node knows of); nil when it did.
+    /// Why the store is not sound or did not answer, nil when it is and did: a cluster node's shared store did
+    /// not tell its position within a second (``storeSequence`` is then the newest position this node knows of),
+    /// or the database is damaged (writes are refused).
     public var storeError: String?
     /// Cluster mode: articles from the feed indexed from their writer's shipped analysis (not analysed here).
     public var shippedArticles: UInt64 = 0

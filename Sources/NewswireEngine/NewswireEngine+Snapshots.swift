@@ -86,14 +86,7 @@ extension NewswireEngine {
             follower.wait()
             background.wait()
             defer { releaseDirectoryLock() }
-            do {
-                try saveSnapshot()
-            } catch {
-                throw EngineError(
-                    .snapshotNotSaved,
-                    "the index snapshot was not saved (\(error)); nothing is lost: the next start reads the feed "
-                        + "from the previous snapshot")
-            }
+            do { try saveSnapshot() } catch { throw Self.snapshotNotSaved(error) }
             return
         }
         background.wait()
@@ -103,12 +96,15 @@ extension NewswireEngine {
         var snapshotFailure: (any Error)?
         do { try saveSnapshot() } catch { snapshotFailure = error }
         try store.close()
-        if let snapshotFailure {
-            throw EngineError(
-                .snapshotNotSaved,
-                "the index snapshot was not saved (\(snapshotFailure)); nothing is lost: the next start replays the "
-                    + "store from the previous snapshot")
-        }
+        if let snapshotFailure { throw Self.snapshotNotSaved(snapshotFailure) }
+    }
+
+    /// What ``close()`` throws when its snapshot could not be saved: nothing is lost, the next open catches up.
+    static func snapshotNotSaved(_ failure: any Error) -> EngineError {
+        EngineError(
+            .snapshotNotSaved,
+            "the index snapshot was not saved (\(failure)); nothing is lost: the next start catches up from the "
+                + "previous snapshot")
     }
 
     /// Releases the data directory's lock. Unlocked explicitly before closing: a child process spawned meanwhile

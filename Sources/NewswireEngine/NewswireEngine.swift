@@ -145,8 +145,7 @@ public final class NewswireEngine: Sendable {
         var snapshotSequence: UInt64
         var snapshotInProgress = false
         var lastSnapshotError: String?
-        /// Why the store's database was found damaged (the check after open, or a read or write that hit the
-        /// damage); writes are refused from then on.
+        /// Why the store's database was found damaged by the check after open; writes are refused from then on.
         var storeDamage: String?
         /// The feed position the index and the duplicate table hold (every change up to it is applied).
         var applied: UInt64 = 0

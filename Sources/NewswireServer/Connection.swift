@@ -398,7 +398,7 @@ final class Connection: Sendable {
         // Never refused for memory, whatever the connection holds: an ERROR (it is small, and one ending a watch
         // carries the position to resume after), and a write's answer (the write ran: OVERLOADED would say it
         // did not). Both are bounded by the requests in flight.
-        let mustDeliver = isError || opcode == .put || opcode == .delete || opcode == .ingest
+        let mustDeliver = isError || ServerConnectionStateMachine.Access.needed(for: opcode) == .write
         let outcome = complete(
             requestID, frame: OutboundFrame(response, requestID: requestID), outcome: name, mustDeliver: mustDeliver)
         record(requestID, opcode: opcode, outcome: outcome, started: started)

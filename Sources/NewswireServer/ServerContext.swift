@@ -254,12 +254,8 @@ final class ServerContext: Sendable {
             recordCache.invalidate(ids)
             let existed: [Bool]
             do {
-                existed = try await withCheckedThrowingContinuation { continuation in
-                    let committer = committer
-                    Self.inOrder(
-                        writeTicket, { committer.submitDelete(ids) { continuation.resume(with: $0) } },
-                        ifAbandoned: { continuation.resume(throwing: Self.notRunAtShutdown) })
-                }
+                let committer = committer
+                existed = try await Self.handOver(writeTicket) { committer.submitDelete(ids, completion: $0) }
             } catch {
                 throw protocolError(for: error)
             }
@@ -345,13 +341,17 @@ final class ServerContext: Sendable {
     /// Stores articles through the group committer (acknowledged once their batch is durable); the record cache
     /// forgets them before the write is acknowledged (a cluster node's cache holds the new versions instead,
     /// filled at commit: ``observeClusterWrites()``).
-    /// Hands `submission` to the committer in the write's turn (`ticket`), or at once without one; runs
-    /// `ifAbandoned` instead when shutdown's grace ended before its turn came.
-    static func inOrder(
-        _ ticket: WriteTicket?, _ submission: @escaping @Sendable () -> Void,
-        ifAbandoned: @escaping @Sendable () -> Void
-    ) {
-        if let ticket { ticket.submit(submission, ifAbandoned: ifAbandoned) } else { submission() }
+    /// Hands a write to the committer (`submit` queues it with its completion) in its turn (`ticket`), or at once
+    /// without one, and returns its outcome; SHUTTING_DOWN when shutdown's grace ended before its turn came.
+    static func handOver<T: Sendable>(
+        _ ticket: WriteTicket?,
+        _ submit: @escaping @Sendable (_ completion: @escaping @Sendable (Result<T, any Error>) -> Void) -> Void
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let submission: @Sendable () -> Void = { submit { continuation.resume(with: $0) } }
+            guard let ticket else { return submission() }
+            ticket.submit(submission, ifAbandoned: { continuation.resume(throwing: notRunAtShutdown) })
+        }
     }
 
     /// A write abandoned at the end of shutdown's grace, before it was handed to the committer.
@@ -364,11 +364,7 @@ final class ServerContext: Sendable {
         let outcomes: [PutOutcome]
         do {
             let committer = committer
-            outcomes = try await withCheckedThrowingContinuation { continuation in
-                Self.inOrder(
-                    ticket, { committer.submit(articles) { continuation.resume(with: $0) } },
-                    ifAbandoned: { continuation.resume(throwing: Self.notRunAtShutdown) })
-            }
+            outcomes = try await Self.handOver(ticket) { committer.submit(articles, completion: $0) }
         } catch {
             throw protocolError(for: error)
         }

@@ -125,10 +125,7 @@ final class WriteTicket: Sendable {
 extension Request {
     /// Whether this request writes (INGEST that stores, PUT, DELETE): such requests are queued in arrival order.
     var isOrderedWrite: Bool {
-        switch self {
-        case .put, .delete: true
-        case .ingest(let ingest): !ingest.dryRun
-        default: false
-        }
+        if case .ingest(let ingest) = self, ingest.dryRun { return false }
+        return ServerConnectionStateMachine.Access.needed(for: opcode) == .write
     }
 }
